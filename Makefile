@@ -1,0 +1,137 @@
+# tasktap — build, test and demo.
+#
+#   make deps    install the Debian packages the build and tests need
+#   make         build the agent into .output/tasktap
+#   make demo    deps + build, then trace the demo worker and print waterfalls
+#   make check   unit tests (cmocka) and end-to-end tests (real BPF, root)
+#   make bench   benchmarks
+#   make clean
+#
+# V=1 prints full commands.
+
+OUTPUT := .output
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := x86
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -MMD -MP \
+	  -Iinclude -iquote user -I$(OUTPUT) -DTASKTAP_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -lm -lpthread
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -Iinclude -I$(OUTPUT)
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+USER_SRCS := $(wildcard user/*.c user/export/*.c)
+USER_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(USER_SRCS))
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+LIB := $(OUTPUT)/libtasktap.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+
+WORKER_SRCS := $(wildcard tests/workers/*.c)
+WORKER_BINS := $(patsubst tests/workers/%.c,$(OUTPUT)/%,$(WORKER_SRCS))
+
+# Fixtures for the ELF tests: the same small program built four ways.
+FIXTURES := $(OUTPUT)/fixtures/prog-pie $(OUTPUT)/fixtures/prog-nopie \
+	    $(OUTPUT)/fixtures/libfix.so $(OUTPUT)/fixtures/libfix-stripped.so
+
+.DELETE_ON_ERROR:
+.SECONDARY: $(BPF_OBJS)
+.PHONY: all deps demo check unit e2e bench clean format-check
+
+all: $(OUTPUT)/tasktap $(WORKER_BINS)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/user/export $(OUTPUT)/tests $(OUTPUT)/fixtures:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/tasktap/*.h) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user $(OUTPUT)/user/export
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/tasktap: $(OUTPUT)/user/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Target programs: plain C, no tracing code; -O1 keeps their frames simple
+# and noinline + asm volatile("") keeps every probed function real.
+$(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
+	$(call msg,WORKER,$@)
+	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -pthread $< -o $@
+
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/fixtures/prog-pie: tests/fixtures/prog.c | $(OUTPUT)/fixtures
+	$(Q)$(CC) -O1 -fPIE -pie -fcf-protection=full $< -o $@
+$(OUTPUT)/fixtures/prog-nopie: tests/fixtures/prog.c | $(OUTPUT)/fixtures
+	$(Q)$(CC) -O1 -fno-pie -no-pie -fcf-protection=none $< -o $@
+$(OUTPUT)/fixtures/libfix.so: tests/fixtures/lib.c | $(OUTPUT)/fixtures
+	$(Q)$(CC) -O1 -fPIC -shared $< -o $@
+$(OUTPUT)/fixtures/libfix-stripped.so: $(OUTPUT)/fixtures/libfix.so
+	$(Q)strip --strip-all $< -o $@
+
+unit: $(UNIT_BINS) $(FIXTURES)
+	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+
+e2e: all
+	$(Q)scripts/run-e2e.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all unit-bins
+	$(Q)scripts/run-tests.sh
+
+unit-bins: $(UNIT_BINS) $(FIXTURES)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/bench.sh
+
+format-check:
+	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/export/*.h) \
+		$(BPF_SRCS) $(wildcard include/tasktap/*.h)
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)
+
+-include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture programs: what a probe reads from the target, compiled in
+ * userspace (user/expr.c) from the spec's expressions and interpreted by
+ * the BPF side (bpf/tasktap.bpf.c). Never arbitrary code: a fixed
+ * instruction set, a bounded length, loads only through
+ * bpf_probe_read_user.
+ *
+ * The machine has one accumulator (acc) and one saved register (r1).
+ * Every capture is a run of instructions that ends in exactly one EMIT_*
+ * instruction, which appends one capture record to the event payload:
+ *
+ *	struct tt_cap_rec { __u16 len; __u8 type; __u8 flags; } then len bytes,
+ *	padded so that the next record starts 4-byte aligned.
+ *
+ * Captures appear in the payload in program order; a capture whose read
+ * failed still appears, with TT_CAPF_FAULT set and len 0, so that the
+ * agent can say which attribute could not be read.
+ */
+#ifndef TASKTAP_CAPTURE_H
+#define TASKTAP_CAPTURE_H
+
+#include "limits.h"
+
+enum tt_opcode {
+	TT_OP_NOP = 0,
+	TT_OP_ARG,	  /* acc = argument slot imm (0..5 registers, 6.. stack) */
+	TT_OP_RET,	  /* acc = return value (return probes only) */
+	TT_OP_CONST,	  /* acc = imm */
+	TT_OP_ADD,	  /* acc += imm */
+	TT_OP_LOAD,	  /* acc = *(width aux bytes at acc), sign-extended if flags & SIGNED */
+	TT_OP_SAVE,	  /* r1 = acc */
+	TT_OP_EMIT_INT,	  /* record acc as 8 bytes */
+	TT_OP_EMIT_STR,	  /* record the NUL-terminated string at acc, at most len bytes */
+	TT_OP_EMIT_BYTES, /* record min(r1, len) bytes at acc */
+	TT_OP__COUNT,
+};
+
+#define TT_OPF_SIGNED 0x1
+
+struct tt_op {
+	__u8 code;
+	__u8 aux;   /* LOAD: width in bytes (1, 2, 4, 8) */
+	__u8 flags; /* TT_OPF_* */
+	__u8 pad;
+	__u32 len; /* EMIT_STR / EMIT_BYTES: byte limit */
+	__s64 imm;
+};
+
+/* Types of a capture record. */
+enum tt_cap_type {
+	TT_CAP_INT = 1,
+	TT_CAP_STR = 2,
+	TT_CAP_BYTES = 3,
+};
+
+#define TT_CAPF_FAULT	  0x1 /* the read failed: len is 0 */
+#define TT_CAPF_TRUNCATED 0x2 /* the value was cut at the limit */
+
+struct tt_cap_rec {
+	__u16 len;
+	__u8 type;
+	__u8 flags;
+};
+
+/*
+ * One probe's program, stored in the BPF array map `probes` at the probe's
+ * id, which is also the attach cookie.
+ */
+struct tt_probe_prog {
+	__u32 nops;
+	__u32 ncaps;
+	struct tt_op ops[TT_MAX_OPS];
+};
+
+#endif /* TASKTAP_CAPTURE_H */

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring-buffer events: the only data that crosses from bpf/ to user/.
+ *
+ * Every event starts with struct tt_event. Entry events carry the probe's
+ * capture records after the header (see capture.h); return and exit
+ * events carry none. `size` is the whole event, header included.
+ */
+#ifndef TASKTAP_EVENT_H
+#define TASKTAP_EVENT_H
+
+#include "limits.h"
+
+enum tt_event_kind {
+	TT_EV_ENTRY = 1,  /* a probed function was entered */
+	TT_EV_RETURN = 2, /* a probed function returned; ret is valid */
+	TT_EV_EXIT = 3,	  /* a thread exited; ret is the exit code */
+};
+
+/* TT_EV_EXIT flags */
+#define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
+
+struct tt_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 pid;   /* thread group id */
+	__u32 tid;   /* thread id */
+	__u32 probe; /* probe id (attach cookie); 0 for exit events */
+	__u16 kind;  /* enum tt_event_kind */
+	__u16 flags; /* per kind */
+	__s64 ret;   /* return value, or exit status (wait(2) encoding) */
+	__u32 size;  /* bytes of the whole event */
+	__u32 ncaps; /* capture records after the header */
+};
+
+/* Largest event the BPF side writes. */
+#define TT_MAX_EVENT (sizeof(struct tt_event) + TT_MAX_PAYLOAD)
+
+/* Indexes of the BPF array `stats`. */
+enum tt_stat {
+	TT_STAT_LOST = 0,   /* events that found the ring buffer full */
+	TT_STAT_CAP_FAULTS, /* capture reads that failed */
+	TT_STAT__COUNT,
+};
+
+#endif /* TASKTAP_EVENT_H */

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bounds shared by the BPF side and the agent. Every bound here is explicit
+ * and a spec that needs more is refused with an error naming the limit.
+ *
+ * Only constants live here: this header is included by bpf/ and user/.
+ */
+#ifndef TASKTAP_LIMITS_H
+#define TASKTAP_LIMITS_H
+
+/* Captures (key, attributes, attempt, ...) one probe may record. */
+#define TT_MAX_CAPTURES 8
+
+/* Instructions in one probe's capture program, all captures together. */
+#define TT_MAX_OPS 48
+
+/* Pointer dereferences in one capture expression. */
+#define TT_MAX_DEREFS 4
+
+/* Bytes kept of one captured string (including the terminating NUL). */
+#define TT_MAX_STR 64
+
+/* Bytes kept of one bytes(ptr, len) capture. */
+#define TT_MAX_BYTES 64
+
+/* Largest payload of one event: every capture at its largest. */
+#define TT_MAX_PAYLOAD (TT_MAX_CAPTURES * (4 + TT_MAX_STR))
+
+/* Probes one agent may attach (the probe id indexes a BPF array). */
+#define TT_MAX_PROBES 1024
+
+/* Possible CPUs the per-CPU ring array has room for. */
+#define TT_MAX_CPUS 256
+
+/* Argument slots: arg0..arg5 in registers, the rest on the stack. */
+#define TT_MAX_ARG_SLOT 15
+
+/* Attributes one probe may declare. */
+#define TT_MAX_ATTRS (TT_MAX_CAPTURES - 1)
+
+#endif /* TASKTAP_LIMITS_H */

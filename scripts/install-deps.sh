@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tasktap's build, tests and demo need, when
+# they are missing. Needs root (apt-get); does nothing when all are there.
+set -euo pipefail
+
+packages=(
+	make gcc clang llvm binutils pkg-config
+	libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libxxhash-dev xxhash
+	libcmocka-dev systemtap-sdt-dev
+	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libmicrohttpd-dev
+	libiberty-dev
+	python3 procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,93 @@
+"""Starting tasktap and target processes for the end-to-end tests."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+TASKTAP = os.path.abspath(".output/tasktap")
+WORKER = os.path.abspath(".output/demo-worker")
+RECIPE = os.path.abspath("recipes/demo-worker.yaml")
+
+
+class Agent:
+    """A running `tasktap run`, its stdout in a file and stderr collected."""
+
+    def __init__(self, args, env=None):
+        self.out = tempfile.TemporaryFile(mode="w+")
+        self.err_lines = []
+        self.attached = threading.Event()
+        self.proc = subprocess.Popen([TASKTAP, "run"] + args, stdout=self.out,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, **(env or {})))
+        self.reader = threading.Thread(target=self._read_err, daemon=True)
+        self.reader.start()
+
+    def _read_err(self):
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
+            if "attached" in line:
+                self.attached.set()
+        self.attached.set()  # the agent ended: stop waiting
+
+    def wait_attached(self, timeout=30):
+        if not self.attached.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise AssertionError("tasktap did not attach:\n" + self.stderr())
+
+    def stop(self, sig=signal.SIGINT, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("tasktap did not stop on signal %d" % sig)
+        self.reader.join(5)
+        return self.proc.returncode
+
+    def wait(self, timeout=30):
+        self.proc.wait(timeout)
+        self.reader.join(5)
+        return self.proc.returncode
+
+    def stdout(self):
+        self.out.seek(0)
+        return self.out.read()
+
+    def stderr(self):
+        return "".join(self.err_lines)
+
+    def spans(self):
+        return [json.loads(line) for line in self.stdout().splitlines() if line.strip()]
+
+
+def run_tool(args, env=None, timeout=60):
+    """Runs tasktap to completion; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([TASKTAP] + args, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **(env or {})))
+    return p.returncode, p.stdout, p.stderr
+
+
+def attrs(span):
+    """A span's attributes as a plain dict."""
+    out = {}
+    for a in span.get("attributes", []):
+        v = a["value"]
+        out[a["key"]] = int(v["intValue"]) if "intValue" in v else v.get("stringValue")
+    return out
+
+
+def duration_ms(span):
+    return (int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])) / 1e6
+
+
+def write_spec(text, directory):
+    path = os.path.join(directory, "spec.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path

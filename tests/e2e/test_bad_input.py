@@ -1,0 +1,139 @@
+"""Bad input gets one clear message and a non-zero exit, never a crash."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, RECIPE, TASKTAP, WORKER, run_tool, write_spec
+
+SPEC = """service: demo-worker
+targets:
+  - binary: %s
+    probes:
+      - role: task
+        symbol: %s
+        key: arg0
+"""
+
+
+class BadInputTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o755)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def assertFails(self, args, message, code=None, env=None):
+        rc, out, err = run_tool(args, env=env)
+        self.assertNotEqual(rc, 0, err)
+        if code is not None:
+            self.assertEqual(rc, code, err)
+        self.assertIn(message, err)
+        self.assertNotIn("Segmentation", err)
+        self.assertEqual(out, "")  # diagnostics never go to stdout
+        return err
+
+    def test_not_root(self):
+        # an unprivileged user lacks every capability tasktap needs
+        spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", TASKTAP, "run", spec],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("missing capabilities: CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE", p.stderr)
+
+    def test_missing_one_capability_is_named(self):
+        spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
+        p = subprocess.run(["setpriv", "--inh-caps=-perfmon", "--bounding-set=-perfmon",
+                            TASKTAP, "run", spec], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("missing capabilities: CAP_PERFMON (", p.stderr)
+
+    def test_no_btf(self):
+        spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
+        self.assertFails(["run", spec], "no kernel BTF at '/nonexistent/vmlinux'", 1,
+                         env={"TASKTAP_BTF": "/nonexistent/vmlinux"})
+
+    def test_binary_not_found(self):
+        spec = write_spec(SPEC % ("/nonexistent/worker", "run_task"), self.dir)
+        self.assertFails(["run", spec],
+                         "cannot open binary '/nonexistent/worker' (%s:3:5): No such file" % spec, 2)
+
+    def test_binary_not_elf(self):
+        spec = write_spec(SPEC % ("/etc/passwd", "run_task"), self.dir)
+        self.assertFails(["run", spec], "'/etc/passwd' is not an ELF file", 2)
+
+    def test_symbol_not_found_lists_closest(self):
+        spec = write_spec(SPEC % (WORKER, "run_tsak"), self.dir)
+        self.assertFails(["run", spec],
+                         "%s:6:17: symbol 'run_tsak' not found in '%s'; closest: run_task"
+                         % (spec, WORKER), 2)
+
+    def test_pid_gone(self):
+        p = subprocess.Popen(["true"])
+        p.wait()
+        self.assertFails(["run", RECIPE, "--pid", str(p.pid)], "no process with pid %d" % p.pid, 2)
+
+    def test_bad_pid_argument(self):
+        self.assertFails(["run", RECIPE, "--pid", "12x"], "invalid pid '12x'", 2)
+
+    def test_malformed_spec_names_line_and_column(self):
+        spec = write_spec(SPEC.replace("symbol:", "symbl:") % (WORKER, "run_task"), self.dir)
+        self.assertFails(["run", spec], "%s:6:9: unknown key 'symbl'" % spec, 2)
+
+    def test_spec_writable_by_others_is_refused(self):
+        spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
+        os.chmod(spec, 0o666)
+        self.assertFails(["run", spec], "refusing spec '%s'" % spec, 2)
+
+    def test_missing_spec(self):
+        self.assertFails(["run", "/nonexistent/spec.yaml"],
+                         "cannot open spec '/nonexistent/spec.yaml'", 2)
+
+    def test_check_validates_without_bpf(self):
+        rc, out, err = run_tool(["check", RECIPE])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("run_task", out)
+        self.assertIn("execute_step", out)
+        self.assertIn("ok, 2 attachments", out)
+        spec = write_spec(SPEC % (WORKER, "nope"), self.dir)
+        rc, out, err = run_tool(["check", spec])
+        self.assertEqual(rc, 1)
+        self.assertIn("symbol 'nope' not found", err)
+
+    def test_symbols_lists_functions(self):
+        rc, out, err = run_tool(["symbols", WORKER, "--match", "*_task"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("run_task", out)
+        self.assertNotIn("execute_step", out)
+
+
+class ConsoleTest(unittest.TestCase):
+    def test_waterfall(self):
+        agent = Agent([RECIPE, "--no-color"])
+        agent.wait_attached()
+        subprocess.run([WORKER, "--tasks", "2", "--scale", "0.2"], check=True,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        time.sleep(0.1)
+        self.assertEqual(agent.stop(), 0)
+        lines = agent.stdout().splitlines()
+        self.assertEqual(len(lines), 10, agent.stdout())
+        self.assertRegex(lines[0], r"^CreateZip [0-9a-f]{8} +\[={30}\] +[0-9.]+ms$")
+        self.assertRegex(lines[1], r"^  ├── CreateZip.UploadSourceFiles +\[=+\] +[0-9.]+ms$")
+        self.assertRegex(lines[2], r"^  ├── CreateZip.CreateZipArchive #1 ERROR +\[=*\]")
+        self.assertRegex(lines[3], r"^  ├── CreateZip.CreateZipArchive #2 +\[=+\]")
+        self.assertRegex(lines[4], r"^  └── CreateZip.UploadResult +\[=+\] +[0-9.]+ms$")
+        self.assertRegex(lines[5], r"^Thumbnail [0-9a-f]{8} +\[={30}\]")
+        self.assertRegex(lines[9], r"^  └── Thumbnail.Store ")
+        self.assertEqual(sorted(l.split()[1] for l in lines[6:9]),
+                         ["Thumbnail.Decode", "Thumbnail.ResizeLarge", "Thumbnail.ResizeSmall"])
+        # root bars start in the same column and span the full width
+        self.assertEqual(lines[0].index("["), lines[5].index("["))
+        self.assertNotIn("Segmentation", agent.stderr())
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The assembler on synthetic event streams: no BPF, no processes. Each test
+ * feeds events built here and checks the spans that come out.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "assemble.h"
+#include "spec.h"
+
+static const char spec_text[] = "service: test\n"
+				"keyspace: demo\n"
+				"targets:\n"
+				"  - binary: /bin/true\n"
+				"    probes:\n"
+				"      - role: task\n"
+				"        symbol: run_task\n"
+				"        key: arg0\n"
+				"        attributes: { task.name: str(arg1) }\n"
+				"        error: ret != 0\n"
+				"      - role: step\n"
+				"        symbol: execute_step\n"
+				"        key: arg0\n"
+				"        attributes: { step.name: str(arg1) }\n"
+				"        error: ret < 0\n";
+
+enum { TASK = 1, STEP = 2 };
+
+#define MAX_OUT 64
+
+struct fixture {
+	struct tt_spec *spec;
+	struct tt_asm *a;
+	struct tt_span out[MAX_OUT];
+	struct tt_kv kv[MAX_OUT][TT_SPAN_MAX_KV];
+	int nkv[MAX_OUT];
+	int n;
+};
+
+static void collect(const struct tt_span *s, void *ctx)
+{
+	struct fixture *f = ctx;
+
+	assert_true(f->n < MAX_OUT);
+	f->out[f->n] = *s;
+	/* attributes point into the span: take them from the copy */
+	f->nkv[f->n] = tt_span__attrs(&f->out[f->n], f->kv[f->n]);
+	f->n++;
+}
+
+static int make_fixture(void **state, uint32_t max_open)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_asm_opts o = { 0 };
+	char err[256];
+
+	assert_non_null(f);
+	assert_int_equal(tt_spec__parse("t.yaml", spec_text, strlen(spec_text), &f->spec, err,
+					sizeof(err)),
+			 0);
+	o.spec = f->spec;
+	o.seed = 42;
+	o.max_open_spans = max_open;
+	o.on_span = collect;
+	o.ctx = f;
+	f->a = tt_asm__new(&o);
+	assert_non_null(f->a);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return make_fixture(state, 0);
+}
+
+static int setup_small(void **state)
+{
+	return make_fixture(state, 2);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tt_asm__free(f->a);
+	tt_spec__free(f->spec);
+	free(f);
+	return 0;
+}
+
+/* ---- event builders ------------------------------------------------------ */
+
+struct ev {
+	struct tt_event h;
+	uint8_t payload[TT_MAX_PAYLOAD];
+};
+
+static size_t put_rec(uint8_t *p, size_t off, uint8_t type, uint8_t flags, const void *data,
+		      uint16_t len)
+{
+	struct tt_cap_rec r = { .len = len, .type = type, .flags = flags };
+
+	memcpy(p + off, &r, sizeof(r));
+	memcpy(p + off + sizeof(r), data, len);
+	return (off + sizeof(r) + len + 3) & ~(size_t)3;
+}
+
+/* An entry of `probe` with key (u64) and one string attribute. */
+static void entry(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, uint32_t tid,
+		  uint64_t key, const char *name)
+{
+	struct ev e = { 0 };
+	size_t off = 0;
+
+	off = put_rec(e.payload, off, TT_CAP_INT, 0, &key, sizeof(key));
+	if (name)
+		off = put_rec(e.payload, off, TT_CAP_STR, 0, name, strlen(name));
+	else
+		off = put_rec(e.payload, off, TT_CAP_STR, TT_CAPF_FAULT, "", 0);
+	e.h = (struct tt_event){ .ts_ns = ts, .pid = pid, .tid = tid, .probe = probe,
+				 .kind = TT_EV_ENTRY, .size = sizeof(e.h) + off, .ncaps = 2 };
+	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), 0);
+}
+
+static void ret(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, uint32_t tid,
+		uint64_t rax)
+{
+	struct tt_event e = { .ts_ns = ts, .pid = pid, .tid = tid, .probe = probe,
+			      .kind = TT_EV_RETURN, .ret = (int64_t)rax, .size = sizeof(e) };
+
+	assert_int_equal(tt_asm__push(f->a, &e, sizeof(e)), 0);
+}
+
+static void thread_exit(struct fixture *f, uint64_t ts, uint32_t pid, uint32_t tid,
+			int64_t status, bool group_dead)
+{
+	struct tt_event e = { .ts_ns = ts, .pid = pid, .tid = tid, .kind = TT_EV_EXIT,
+			      .ret = status, .size = sizeof(e),
+			      .flags = group_dead ? TT_EXITF_GROUP_DEAD : 0 };
+
+	assert_int_equal(tt_asm__push(f->a, &e, sizeof(e)), 0);
+}
+
+static const struct tt_kv *kv(struct fixture *f, int span, const char *key)
+{
+	for (int i = 0; i < f->nkv[span]; i++) {
+		if (strcmp(f->kv[span][i].key, key) == 0)
+			return &f->kv[span][i];
+	}
+	return NULL;
+}
+
+static void assert_kv_str(struct fixture *f, int span, const char *key, const char *want)
+{
+	const struct tt_kv *v = kv(f, span, key);
+
+	assert_non_null(v);
+	assert_int_equal(v->type, TT_KV_STR);
+	assert_int_equal(v->len, strlen(want));
+	assert_memory_equal(v->str, want, v->len);
+}
+
+static void assert_kv_int(struct fixture *f, int span, const char *key, int64_t want)
+{
+	const struct tt_kv *v = kv(f, span, key);
+
+	assert_non_null(v);
+	assert_int_equal(v->type, TT_KV_INT);
+	assert_int_equal(v->i, want);
+}
+
+static const uint8_t zero8[8];
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_task_with_nested_steps(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 1000, 10, 10, 7, "Zip");
+	entry(f, STEP, 1100, 10, 10, 7, "Upload");
+	ret(f, STEP, 1500, 10, 10, 0);
+	entry(f, STEP, 1600, 10, 10, 7, "Store");
+	ret(f, STEP, 1900, 10, 10, 0);
+	ret(f, TASK, 2000, 10, 10, 0);
+
+	assert_int_equal(f->n, 3);
+	/* steps finish first, then the task */
+	assert_string_equal(f->out[0].name, "Zip.Upload");
+	assert_string_equal(f->out[1].name, "Zip.Store");
+	assert_string_equal(f->out[2].name, "Zip");
+	assert_memory_equal(f->out[2].parent_id, zero8, 8);
+	for (int i = 0; i < 2; i++) {
+		assert_memory_equal(f->out[i].parent_id, f->out[2].span_id, 8);
+		assert_memory_equal(f->out[i].trace_id, f->out[2].trace_id, 16);
+		assert_int_equal(f->out[i].status, TT_STATUS_OK);
+		assert_int_equal(f->out[i].attempt, 1);
+		assert_kv_str(f, i, "task.id", "7");
+		assert_kv_int(f, i, "step.attempt", 1);
+		assert_kv_str(f, i, "step.status", "ok");
+		assert_kv_str(f, i, "code.function", "execute_step");
+	}
+	assert_int_equal(f->out[0].start_ns, 1100);
+	assert_int_equal(f->out[0].end_ns, 1500);
+	assert_int_equal(f->out[2].start_ns, 1000);
+	assert_int_equal(f->out[2].end_ns, 2000);
+	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_int_equal(f->out[2].kind, TT_KIND_INTERNAL);
+	assert_kv_str(f, 2, "task.name", "Zip");
+	assert_kv_int(f, 2, "thread.id", 10);
+	assert_null(kv(f, 2, "step.attempt"));
+	assert_memory_not_equal(f->out[0].span_id, f->out[1].span_id, 8);
+}
+
+static void test_retries_count_attempts_and_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 1000, 10, 10, 7, "Zip");
+	entry(f, STEP, 1100, 10, 10, 7, "Archive");
+	ret(f, STEP, 1200, 10, 10, 0xffffffffULL); /* int -1, zero-extended in rax */
+	entry(f, STEP, 1300, 10, 10, 7, "Archive");
+	ret(f, STEP, 1400, 10, 10, 0xfffffffeULL);
+	entry(f, STEP, 1500, 10, 10, 7, "Archive");
+	ret(f, STEP, 1600, 10, 10, 0);
+	ret(f, TASK, 2000, 10, 10, 0);
+
+	assert_int_equal(f->n, 4);
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(f->out[i].name, "Zip.Archive");
+		assert_int_equal(f->out[i].attempt, i + 1);
+		assert_kv_int(f, i, "step.attempt", i + 1);
+	}
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_int_equal(f->out[0].ret, -1);
+	assert_string_equal(f->out[0].status_msg, "returned -1 (error: ret < 0)");
+	assert_kv_str(f, 0, "step.status", "error");
+	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
+	assert_int_equal(f->out[1].ret, -2);
+	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_string_equal(f->out[2].status_msg, "");
+}
+
+static void test_attempts_are_per_key_and_step(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, STEP, 100, 10, 10, 1, "A");
+	ret(f, STEP, 200, 10, 10, 0);
+	entry(f, STEP, 300, 10, 10, 2, "A"); /* another key */
+	ret(f, STEP, 400, 10, 10, 0);
+	entry(f, STEP, 500, 10, 10, 1, "B"); /* another step */
+	ret(f, STEP, 600, 10, 10, 0);
+	entry(f, STEP, 700, 11, 11, 1, "A"); /* another process, same key: a retry */
+	ret(f, STEP, 800, 11, 11, 0);
+
+	assert_int_equal(f->n, 4);
+	assert_int_equal(f->out[0].attempt, 1);
+	assert_int_equal(f->out[1].attempt, 1);
+	assert_int_equal(f->out[2].attempt, 1);
+	assert_int_equal(f->out[3].attempt, 2);
+}
+
+static void test_error_predicate_on_task(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 7, "Zip");
+	ret(f, TASK, 200, 10, 10, 3);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_string_equal(f->out[0].status_msg, "returned 3 (error: ret != 0)");
+}
+
+static void test_parallel_steps_on_other_threads_join_task_by_key(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 1000, 10, 10, 7, "Thumb");
+	entry(f, STEP, 1100, 10, 11, 7, "Small");
+	entry(f, STEP, 1105, 10, 12, 7, "Large");
+	ret(f, STEP, 1300, 10, 11, 0);
+	ret(f, STEP, 1500, 10, 12, 0);
+	entry(f, STEP, 1600, 10, 12, 8, "Other"); /* no open task has key 8 */
+	ret(f, STEP, 1700, 10, 12, 0);
+	ret(f, TASK, 2000, 10, 10, 0);
+
+	assert_int_equal(f->n, 4);
+	assert_string_equal(f->out[0].name, "Thumb.Small");
+	assert_string_equal(f->out[1].name, "Thumb.Large");
+	assert_memory_equal(f->out[0].parent_id, f->out[3].span_id, 8);
+	assert_memory_equal(f->out[1].parent_id, f->out[3].span_id, 8);
+	assert_int_equal(f->out[0].tid, 11);
+	assert_int_equal(f->out[1].tid, 12);
+	/* a step with no task becomes a root of its key's trace */
+	assert_string_equal(f->out[2].name, "Other");
+	assert_memory_equal(f->out[2].parent_id, zero8, 8);
+	assert_memory_not_equal(f->out[2].trace_id, f->out[3].trace_id, 16);
+}
+
+static void test_innermost_task_on_thread_wins_over_key(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 1000, 10, 10, 7, "Outer");
+	entry(f, TASK, 1100, 10, 10, 8, "Inner");
+	entry(f, STEP, 1200, 10, 10, 7, "S"); /* key 7, but Inner is innermost */
+	ret(f, STEP, 1300, 10, 10, 0);
+	ret(f, TASK, 1400, 10, 10, 0);
+	ret(f, TASK, 1500, 10, 10, 0);
+
+	assert_int_equal(f->n, 3);
+	assert_string_equal(f->out[0].name, "Inner.S");
+	assert_memory_equal(f->out[0].parent_id, f->out[1].span_id, 8);
+}
+
+static void test_recursion_pairs_innermost_first(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, TASK, 200, 10, 10, 2, "T");
+	entry(f, TASK, 300, 10, 10, 3, "T");
+	ret(f, TASK, 400, 10, 10, 0);
+	ret(f, TASK, 500, 10, 10, 0);
+	ret(f, TASK, 600, 10, 10, 0);
+
+	assert_int_equal(f->n, 3);
+	assert_int_equal(f->out[0].start_ns, 300);
+	assert_int_equal(f->out[0].end_ns, 400);
+	assert_kv_str(f, 0, "task.id", "3");
+	assert_int_equal(f->out[1].start_ns, 200);
+	assert_int_equal(f->out[2].start_ns, 100);
+	assert_int_equal(f->out[2].end_ns, 600);
+}
+
+static void test_return_without_entry_is_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+
+	ret(f, STEP, 100, 10, 10, 0);
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(f->n, 0);
+	assert_int_equal(st.orphan_returns, 1);
+	assert_int_equal(st.open_spans, 0);
+}
+
+static void test_lost_return_unwinds_inner_spans(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, STEP, 200, 10, 10, 1, "S");
+	/* the step's return was lost; the task returns */
+	ret(f, TASK, 500, 10, 10, 0);
+
+	assert_int_equal(f->n, 2);
+	assert_string_equal(f->out[0].name, "T.S");
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_int_equal(f->out[0].cut, TT_CUT_UNWOUND);
+	assert_kv_str(f, 0, "tasktap.cut", "unwound");
+	assert_int_equal(f->out[0].end_ns, 500);
+	assert_int_equal(f->out[1].status, TT_STATUS_OK);
+}
+
+static void test_thread_exit_ends_its_spans_as_errors(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, STEP, 200, 10, 10, 1, "S");
+	entry(f, STEP, 250, 10, 11, 1, "P"); /* another thread of the same process */
+	thread_exit(f, 300, 10, 11, 0, false);
+	assert_int_equal(f->n, 1);
+	assert_string_equal(f->out[0].name, "T.P");
+	assert_string_equal(f->out[0].status_msg, "exited with status 0");
+
+	thread_exit(f, 400, 10, 10, 9, true); /* SIGKILL, whole process */
+	assert_int_equal(f->n, 3);
+	assert_string_equal(f->out[1].name, "T.S"); /* innermost first */
+	assert_string_equal(f->out[2].name, "T");
+	for (int i = 1; i < 3; i++) {
+		assert_int_equal(f->out[i].status, TT_STATUS_ERROR);
+		assert_int_equal(f->out[i].cut, TT_CUT_EXIT);
+		assert_int_equal(f->out[i].end_ns, 400);
+		assert_string_equal(f->out[i].status_msg, "killed by signal 9 (KILL)");
+		assert_kv_str(f, i, "tasktap.cut", "exit");
+	}
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.open_spans, 0);
+	assert_int_equal(st.cut_by_exit, 3);
+}
+
+static void test_exit_status_is_decoded(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	thread_exit(f, 200, 10, 10, 3 << 8, true);
+	assert_int_equal(f->n, 1);
+	assert_string_equal(f->out[0].status_msg, "exited with status 3");
+}
+
+static void test_end_process_closes_every_thread(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, STEP, 150, 10, 11, 1, "P");
+	entry(f, TASK, 160, 20, 20, 2, "Other"); /* another process: stays open */
+	tt_asm__end_process(f->a, 10, 500, 6);
+	assert_int_equal(f->n, 2);
+	assert_string_equal(f->out[0].status_msg, "killed by signal 6 (ABRT)");
+	ret(f, TASK, 600, 20, 20, 0);
+	assert_int_equal(f->n, 3);
+	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+}
+
+static void test_eviction_at_bound(void **state)
+{
+	struct fixture *f = *state; /* max_open_spans = 2 */
+	struct tt_asm_stats st;
+
+	entry(f, TASK, 100, 10, 10, 1, "A");
+	entry(f, TASK, 200, 20, 20, 2, "B");
+	entry(f, TASK, 300, 30, 30, 3, "C"); /* evicts A, the oldest */
+	assert_int_equal(f->n, 1);
+	assert_string_equal(f->out[0].name, "A");
+	assert_int_equal(f->out[0].cut, TT_CUT_EVICTED);
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	ret(f, TASK, 400, 30, 30, 0);
+	ret(f, TASK, 500, 20, 20, 0);
+	ret(f, TASK, 600, 10, 10, 0); /* A's return finds nothing */
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(f->n, 3);
+	assert_int_equal(st.evictions, 1);
+	assert_int_equal(st.orphan_returns, 1);
+	assert_int_equal(st.open_spans, 0);
+}
+
+static void test_eviction_from_middle_of_stack_keeps_pairing(void **state)
+{
+	struct fixture *f = *state; /* max_open_spans = 2 */
+
+	entry(f, TASK, 100, 10, 10, 1, "A");
+	entry(f, STEP, 200, 10, 10, 1, "S");
+	entry(f, STEP, 300, 10, 10, 1, "S2"); /* evicts A from below S */
+	ret(f, STEP, 400, 10, 10, 0);
+	ret(f, STEP, 500, 10, 10, 0);
+	assert_int_equal(f->n, 3);
+	assert_string_equal(f->out[0].name, "A");
+	assert_int_equal(f->out[1].start_ns, 300);
+	assert_int_equal(f->out[2].start_ns, 200);
+	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+}
+
+static void test_end_all_at_shutdown(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, STEP, 200, 10, 10, 1, "S");
+	tt_asm__end_all(f->a, 900);
+	assert_int_equal(f->n, 2);
+	assert_string_equal(f->out[0].name, "T.S");
+	assert_int_equal(f->out[0].cut, TT_CUT_SHUTDOWN);
+	assert_int_equal(f->out[1].end_ns, 900);
+	assert_kv_str(f, 1, "tasktap.cut", "shutdown");
+}
+
+static void test_unreadable_attribute_is_named(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, NULL); /* task.name's read faulted */
+	ret(f, TASK, 200, 10, 10, 0);
+	assert_int_equal(f->n, 1);
+	assert_string_equal(f->out[0].name, "run_task"); /* falls back to the symbol */
+	assert_null(kv(f, 0, "task.name"));
+	assert_kv_str(f, 0, "tasktap.unreadable", "task.name");
+}
+
+static void test_malformed_events_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+	struct ev e = { 0 };
+
+	e.h = (struct tt_event){ .ts_ns = 1, .pid = 1, .tid = 1, .probe = TASK,
+				 .kind = TT_EV_ENTRY, .size = sizeof(e.h) + 8, .ncaps = 1 };
+	/* a record claiming more bytes than the event has */
+	((struct tt_cap_rec *)e.payload)->len = 200;
+	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), -EINVAL);
+	/* size field disagreeing with the size delivered */
+	assert_int_equal(tt_asm__push(f->a, &e.h, sizeof(e.h)), -EINVAL);
+	/* an unknown probe is counted, not fatal */
+	e.h.probe = 99;
+	e.h.size = sizeof(e.h);
+	e.h.ncaps = 0;
+	assert_int_equal(tt_asm__push(f->a, &e.h, sizeof(e.h)), 0);
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.malformed, 2);
+	assert_int_equal(st.unknown_probes, 1);
+	assert_int_equal(f->n, 0);
+}
+
+static void test_trace_id_vectors(void **state)
+{
+	/* computed independently: printf the length-prefixed fields | xxhsum -H2 */
+	static const uint8_t v1[16] = { 0x7b, 0x5f, 0x9a, 0x72, 0x6c, 0x64, 0x86, 0xef,
+					0x8e, 0x1c, 0x19, 0x16, 0xa4, 0x80, 0xab, 0x85 };
+	static const uint8_t v2[16] = { 0xcd, 0xee, 0x4f, 0x0d, 0x01, 0xf2, 0xc2, 0x84,
+					0x72, 0xd3, 0xae, 0xe2, 0xf4, 0x6b, 0xa6, 0x6d };
+	uint8_t out[16];
+
+	(void)state;
+	tt_ids__trace("tasktap", "demo", "1001", 4, out);
+	assert_memory_equal(out, v1, 16);
+	tt_ids__trace("fleet-a", "jobs", "order-42", 8, out);
+	assert_memory_equal(out, v2, 16);
+}
+
+static void test_task_trace_id_derives_from_key(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[16];
+
+	entry(f, TASK, 100, 10, 10, 1001, "T");
+	ret(f, TASK, 200, 10, 10, 0);
+	entry(f, TASK, 300, 11, 11, 1001, "T"); /* same key, another process */
+	ret(f, TASK, 400, 11, 11, 0);
+	tt_ids__trace(TT_DEFAULT_SALT, "demo", "1001", 4, want);
+	assert_memory_equal(f->out[0].trace_id, want, 16);
+	assert_memory_equal(f->out[1].trace_id, want, 16);
+	assert_memory_not_equal(f->out[0].span_id, f->out[1].span_id, 8);
+}
+
+static void test_ret_value_rule(void **state)
+{
+	(void)state;
+	assert_int_equal(tt_ret__value(0xffffffffULL), -1);
+	assert_int_equal(tt_ret__value(5), 5);
+	assert_int_equal(tt_ret__value(0xffffffffffffffffULL), -1);
+	assert_int_equal(tt_ret__value(0x00007fff12345678ULL), 0x00007fff12345678LL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_task_with_nested_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retries_count_attempts_and_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_are_per_key_and_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_error_predicate_on_task, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_steps_on_other_threads_join_task_by_key,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_innermost_task_on_thread_wins_over_key, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recursion_pairs_innermost_first, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_return_without_entry_is_counted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_return_unwinds_inner_spans, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_thread_exit_ends_its_spans_as_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_exit_status_is_decoded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_process_closes_every_thread, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eviction_at_bound, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_eviction_from_middle_of_stack_keeps_pairing,
+						setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_end_all_at_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_attribute_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_events_are_refused, setup, teardown),
+		cmocka_unit_test(test_trace_id_vectors),
+		cmocka_unit_test_setup_teardown(test_task_trace_id_derives_from_key, setup,
+						teardown),
+		cmocka_unit_test(test_ret_value_rule),
+	};
+
+	return cmocka_run_group_tests_name("assemble", tests, NULL, NULL);
+}

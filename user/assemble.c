@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The assembler (see assemble.h). Open spans live in a slab of fixed-size
+ * slots allocated in chunks as needed, up to max_open_spans; three small
+ * open-addressing tables index them:
+ *
+ *   threads: (pid, tid)       -> the innermost open synchronous span
+ *   tasks:   hash(key)        -> the newest open task span with that key
+ *   tries:   hash(key, step)  -> spans seen so far and when, for attempts
+ *
+ * Each open synchronous span links to the span below it on its thread,
+ * so the thread's stack needs no storage of its own. Every open span is
+ * also on an age list, oldest first, which is what eviction takes from.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#include "assemble.h"
+#include "table.h"
+
+#define CHUNK_SLOTS 1024
+#define NIL	    (-1)
+
+struct slot {
+	struct tt_span span;
+	int32_t below; /* next span down this thread's stack */
+	int32_t older; /* age list */
+	int32_t newer;
+	int32_t next_free; /* free list, while unused */
+	bool used;
+};
+
+struct tt_asm {
+	struct tt_asm_opts opts;
+	const char *salt;
+	uint64_t rng;
+
+	struct slot **chunks;
+	uint32_t nchunks;
+	uint32_t nslots;
+	int32_t free_head;
+	int32_t oldest;
+	int32_t newest;
+
+	struct tt_table threads;
+	struct tt_table tasks;
+	struct tt_table tries;
+
+	struct tt_asm_stats stats;
+};
+
+static struct slot *slot_at(const struct tt_asm *a, int32_t i)
+{
+	return &a->chunks[i / CHUNK_SLOTS][i % CHUNK_SLOTS];
+}
+
+static uint64_t next_random(struct tt_asm *a)
+{
+	/* xorshift64*: span ids need to be unique, not unpredictable */
+	a->rng ^= a->rng >> 12;
+	a->rng ^= a->rng << 25;
+	a->rng ^= a->rng >> 27;
+	return a->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static void random_id(struct tt_asm *a, uint8_t *out, size_t len)
+{
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t r = next_random(a);
+
+		memcpy(out + i, &r, len - i < 8 ? len - i : 8);
+	}
+}
+
+static void hash_field(XXH3_state_t *st, const void *data, size_t len)
+{
+	uint8_t n[4] = {len & 0xff, (len >> 8) & 0xff, (len >> 16) & 0xff, (len >> 24) & 0xff};
+
+	XXH3_128bits_update(st, n, sizeof(n));
+	XXH3_128bits_update(st, data, len);
+}
+
+void tt_ids__trace(const char *salt, const char *keyspace, const void *key, size_t key_len,
+		   uint8_t out[16])
+{
+	XXH3_state_t st;
+	XXH128_hash_t h;
+	XXH128_canonical_t c;
+
+	XXH3_INITSTATE(&st);
+	XXH3_128bits_reset(&st);
+	hash_field(&st, salt, strlen(salt));
+	hash_field(&st, "T", 1);
+	hash_field(&st, keyspace, strlen(keyspace));
+	hash_field(&st, key, key_len);
+	h = XXH3_128bits_digest(&st);
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out, c.digest, 16);
+}
+
+static uint64_t table_key(uint64_t h)
+{
+	return h ? h : 1; /* 0 marks an empty table entry */
+}
+
+static uint64_t key_hash(const uint8_t *key, size_t len)
+{
+	return table_key(XXH3_64bits(key, len));
+}
+
+static uint64_t try_hash(const uint8_t *key, size_t key_len, const char *step, size_t step_len)
+{
+	XXH3_state_t st;
+
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, &key_len, sizeof(key_len));
+	XXH3_64bits_update(&st, key, key_len);
+	XXH3_64bits_update(&st, step, step_len);
+	return table_key(XXH3_64bits_digest(&st));
+}
+
+static uint64_t thread_key(uint32_t pid, uint32_t tid)
+{
+	return table_key(((uint64_t)pid << 32) | tid);
+}
+
+struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
+{
+	struct tt_asm *a;
+	uint32_t max_chunks;
+
+	if (!opts || !opts->spec || !opts->on_span) {
+		errno = EINVAL;
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->opts = *opts;
+	if (!a->opts.max_open_spans)
+		a->opts.max_open_spans = TT_DEFAULT_MAX_OPEN_SPANS;
+	if (!a->opts.retry_window_ns)
+		a->opts.retry_window_ns = TT_DEFAULT_RETRY_WINDOW_NS;
+	a->salt = opts->salt ? opts->salt : TT_DEFAULT_SALT;
+	a->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
+	a->free_head = NIL;
+	a->oldest = NIL;
+	a->newest = NIL;
+	max_chunks = (a->opts.max_open_spans + CHUNK_SLOTS - 1) / CHUNK_SLOTS;
+	a->chunks = calloc(max_chunks, sizeof(*a->chunks));
+	if (!a->chunks || tt_table__init(&a->threads, 64) || tt_table__init(&a->tasks, 64) ||
+	    tt_table__init(&a->tries, 256)) {
+		tt_asm__free(a);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return a;
+}
+
+void tt_asm__free(struct tt_asm *a)
+{
+	if (!a)
+		return;
+	for (uint32_t i = 0; i < a->nchunks; i++)
+		free(a->chunks[i]);
+	free(a->chunks);
+	tt_table__release(&a->threads);
+	tt_table__release(&a->tasks);
+	tt_table__release(&a->tries);
+	free(a);
+}
+
+void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
+{
+	*stats = a->stats;
+}
+
+/* Age list: oldest <-> ... <-> newest. */
+static void age_append(struct tt_asm *a, int32_t i)
+{
+	struct slot *s = slot_at(a, i);
+
+	s->older = a->newest;
+	s->newer = NIL;
+	if (a->newest != NIL)
+		slot_at(a, a->newest)->newer = i;
+	else
+		a->oldest = i;
+	a->newest = i;
+}
+
+static void age_remove(struct tt_asm *a, int32_t i)
+{
+	struct slot *s = slot_at(a, i);
+
+	if (s->older != NIL)
+		slot_at(a, s->older)->newer = s->newer;
+	else
+		a->oldest = s->newer;
+	if (s->newer != NIL)
+		slot_at(a, s->newer)->older = s->older;
+	else
+		a->newest = s->older;
+}
+
+static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
+
+/* Returns a free slot, growing the slab or evicting the oldest span. */
+static int32_t slot_get(struct tt_asm *a)
+{
+	int32_t i;
+
+	if (a->free_head == NIL && a->nslots < a->opts.max_open_spans) {
+		struct slot *chunk = calloc(CHUNK_SLOTS, sizeof(*chunk));
+		uint32_t base = a->nslots;
+		uint32_t n = CHUNK_SLOTS;
+
+		if (!chunk)
+			return NIL;
+		if (n > a->opts.max_open_spans - base)
+			n = a->opts.max_open_spans - base;
+		a->chunks[a->nchunks++] = chunk;
+		for (uint32_t k = n; k-- > 0;) {
+			chunk[k].next_free = a->free_head;
+			a->free_head = base + k;
+		}
+		a->nslots += n;
+	}
+	if (a->free_head == NIL) {
+		struct tt_span *old = &slot_at(a, a->oldest)->span;
+
+		a->stats.evictions++;
+		end_span(a, a->oldest, old->start_ns, TT_CUT_EVICTED,
+			 "evicted: max_open_spans reached");
+	}
+	i = a->free_head;
+	a->free_head = slot_at(a, i)->next_free;
+	return i;
+}
+
+static void slot_put(struct tt_asm *a, int32_t i)
+{
+	struct slot *s = slot_at(a, i);
+
+	s->used = false;
+	s->next_free = a->free_head;
+	a->free_head = i;
+}
+
+/*
+ * Indexes the capture records of a payload. Returns how many records it
+ * holds, or -1 when a record runs past the end.
+ */
+static int payload_records(const uint8_t *p, size_t len, const struct tt_cap_rec **recs, int max)
+{
+	size_t off = 0;
+	int n = 0;
+
+	while (off < len && n < max) {
+		const struct tt_cap_rec *r = (const void *)(p + off);
+
+		if (off + sizeof(*r) > len || off + sizeof(*r) + r->len > len)
+			return -1;
+		recs[n++] = r;
+		off = (off + sizeof(*r) + r->len + 3) & ~(size_t)3;
+	}
+	return n;
+}
+
+static const struct tt_cap_rec *record(const struct tt_span *s, int index)
+{
+	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
+	int n;
+
+	if (index < 0)
+		return NULL;
+	n = payload_records(s->payload, s->payload_len, recs, TT_MAX_CAPTURES);
+	return index < n ? recs[index] : NULL;
+}
+
+static const char *record_data(const struct tt_cap_rec *r)
+{
+	return (const char *)(r + 1);
+}
+
+/* The value of the string attribute `name` of a span, or NULL. */
+static const char *span_str_attr(const struct tt_span *s, const char *name, size_t *len)
+{
+	const struct tt_probe *p = s->probe;
+
+	for (int i = 0; i < p->nattrs; i++) {
+		const struct tt_attr *at = &p->attrs[i];
+		const struct tt_cap_rec *r;
+
+		if (strcmp(at->name, name) != 0)
+			continue;
+		if (at->literal) {
+			*len = strlen(at->literal);
+			return at->literal;
+		}
+		r = record(s, at->cap.index);
+		if (!r || (r->flags & TT_CAPF_FAULT) || r->type == TT_CAP_INT)
+			return NULL;
+		*len = r->len;
+		return record_data(r);
+	}
+	return NULL;
+}
+
+static void set_key(struct tt_span *s)
+{
+	const struct tt_cap_rec *r = record(s, s->probe->key.index);
+
+	s->key_len = 0;
+	if (!r || (r->flags & TT_CAPF_FAULT))
+		return;
+	if (r->type == TT_CAP_INT) {
+		uint64_t v;
+		int n;
+
+		memcpy(&v, record_data(r), sizeof(v));
+		n = snprintf((char *)s->key, sizeof(s->key), "%" PRIu64, v);
+		s->key_len = n;
+		return;
+	}
+	s->key_len = r->len < sizeof(s->key) ? r->len : sizeof(s->key);
+	memcpy(s->key, record_data(r), s->key_len);
+}
+
+static struct tt_span *open_task_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid)
+{
+	uint64_t *top = tt_table__get(&a->threads, thread_key(pid, tid));
+
+	for (int32_t i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
+		if (slot_at(a, i)->span.probe->role == TT_ROLE_TASK)
+			return &slot_at(a, i)->span;
+	}
+	return NULL;
+}
+
+static struct tt_span *open_task_with_key(struct tt_asm *a, const struct tt_span *s)
+{
+	uint64_t *v;
+	struct tt_span *t;
+
+	if (!s->key_len)
+		return NULL;
+	v = tt_table__get(&a->tasks, key_hash(s->key, s->key_len));
+	if (!v)
+		return NULL;
+	t = &slot_at(a, (int32_t)v[0])->span;
+	if (t->key_len != s->key_len || memcmp(t->key, s->key, s->key_len) != 0)
+		return NULL;
+	return t;
+}
+
+static void set_parent(struct tt_asm *a, struct tt_span *s, const struct tt_span *parent)
+{
+	if (parent) {
+		memcpy(s->trace_id, parent->trace_id, sizeof(s->trace_id));
+		memcpy(s->parent_id, parent->span_id, sizeof(s->parent_id));
+	} else if (s->key_len) {
+		tt_ids__trace(a->salt, a->opts.spec->keyspace, s->key, s->key_len, s->trace_id);
+	} else {
+		random_id(a, s->trace_id, sizeof(s->trace_id));
+	}
+}
+
+static uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,
+			     size_t step_len)
+{
+	uint64_t h = try_hash(s->key, s->key_len, step, step_len);
+	uint64_t *v = tt_table__get(&a->tries, h);
+	uint64_t seen = 0;
+
+	if (v && s->start_ns - v[1] <= a->opts.retry_window_ns)
+		seen = v[0];
+	if (tt_table__put(&a->tries, h, seen + 1, s->start_ns))
+		return (uint32_t)seen + 1; /* out of memory: the count restarts */
+	return (uint32_t)seen + 1;
+}
+
+static void name_task(struct tt_span *s)
+{
+	size_t len;
+	const char *name = span_str_attr(s, "task.name", &len);
+
+	if (name)
+		snprintf(s->name, sizeof(s->name), "%.*s", (int)len, name);
+	else
+		snprintf(s->name, sizeof(s->name), "%s", s->probe->symbol);
+}
+
+static void name_step(struct tt_span *s, const struct tt_span *task)
+{
+	size_t len;
+	const char *step = span_str_attr(s, "step.name", &len);
+
+	if (!step) {
+		step = s->probe->symbol;
+		len = strlen(step);
+	}
+	if (task)
+		snprintf(s->name, sizeof(s->name), "%s.%.*s", task->name, (int)len, step);
+	else
+		snprintf(s->name, sizeof(s->name), "%.*s", (int)len, step);
+}
+
+static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_probe *p,
+		       const uint8_t *payload, size_t payload_len)
+{
+	int32_t i = slot_get(a);
+	struct slot *sl;
+	struct tt_span *s;
+	const struct tt_span *parent = NULL;
+	uint64_t *top;
+	uint64_t tk = thread_key(ev->pid, ev->tid);
+
+	if (i == NIL)
+		return;
+	sl = slot_at(a, i);
+	s = &sl->span;
+	memset(s, 0, offsetof(struct tt_span, payload));
+	sl->used = true;
+	s->probe = p;
+	s->start_ns = ev->ts_ns;
+	s->pid = ev->pid;
+	s->tid = ev->tid;
+	s->kind = TT_KIND_INTERNAL;
+	s->payload_len = payload_len;
+	memcpy(s->payload, payload, payload_len);
+	set_key(s);
+	random_id(a, s->span_id, sizeof(s->span_id));
+
+	switch (p->role) {
+	case TT_ROLE_TASK:
+		set_parent(a, s, NULL);
+		name_task(s);
+		break;
+	case TT_ROLE_STEP:
+	case TT_ROLE_COMPENSATION: {
+		size_t len;
+		const char *step = span_str_attr(s, "step.name", &len);
+
+		parent = open_task_on_thread(a, ev->pid, ev->tid);
+		if (!parent)
+			parent = open_task_with_key(a, s);
+		set_parent(a, s, parent);
+		name_step(s, parent);
+		if (!step) {
+			step = p->symbol;
+			len = strlen(step);
+		}
+		s->attempt = next_attempt(a, s, step, len);
+		break;
+	}
+	default:
+		top = tt_table__get(&a->threads, tk);
+		if (top)
+			parent = &slot_at(a, (int32_t)top[0])->span;
+		set_parent(a, s, parent);
+		snprintf(s->name, sizeof(s->name), "%s", p->symbol);
+		break;
+	}
+
+	top = tt_table__get(&a->threads, tk);
+	sl->below = top ? (int32_t)top[0] : NIL;
+	if (tt_table__put(&a->threads, tk, i, 0)) {
+		slot_put(a, i);
+		return;
+	}
+	if (p->role == TT_ROLE_TASK && s->key_len)
+		tt_table__put(&a->tasks, key_hash(s->key, s->key_len), i, 0);
+	age_append(a, i);
+	a->stats.spans_started++;
+	a->stats.open_spans++;
+}
+
+static void describe_exit(char *buf, size_t len, int64_t status)
+{
+	int sig = status & 0x7f;
+
+	if (sig)
+		snprintf(buf, len, "killed by signal %d (%s)", sig,
+			 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	else
+		snprintf(buf, len, "exited with status %d", (int)((status >> 8) & 0xff));
+}
+
+static void note_unreadable(struct tt_span *s)
+{
+	const struct tt_probe *p = s->probe;
+	size_t off = 0;
+
+	s->unreadable[0] = '\0';
+	for (int i = 0; i < p->nattrs; i++) {
+		const struct tt_cap_rec *r = record(s, p->attrs[i].cap.index);
+		int n;
+
+		if (!r || !(r->flags & TT_CAPF_FAULT))
+			continue;
+		n = snprintf(s->unreadable + off, sizeof(s->unreadable) - off, "%s%s",
+			     off ? "," : "", p->attrs[i].name);
+		if (n < 0 || (size_t)n >= sizeof(s->unreadable) - off)
+			break;
+		off += n;
+	}
+}
+
+/*
+ * Takes span i off its thread's stack, the age list and the task index,
+ * hands it to the sink and frees its slot. The span must be the top of
+ * its thread's stack.
+ */
+static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
+{
+	struct slot *sl = slot_at(a, i);
+	struct tt_span *s = &sl->span;
+	uint64_t tk = thread_key(s->pid, s->tid);
+	uint64_t *v;
+
+	/* evictions may take a span from the middle of a stack */
+	v = tt_table__get(&a->threads, tk);
+	if (v && (int32_t)v[0] == i) {
+		if (sl->below == NIL)
+			tt_table__del(&a->threads, tk);
+		else
+			v[0] = sl->below;
+	} else if (v) {
+		for (int32_t k = (int32_t)v[0]; k != NIL; k = slot_at(a, k)->below) {
+			if (slot_at(a, k)->below == i) {
+				slot_at(a, k)->below = sl->below;
+				break;
+			}
+		}
+	}
+	if (s->probe->role == TT_ROLE_TASK && s->key_len) {
+		uint64_t h = key_hash(s->key, s->key_len);
+
+		v = tt_table__get(&a->tasks, h);
+		if (v && (int32_t)v[0] == i)
+			tt_table__del(&a->tasks, h);
+	}
+	age_remove(a, i);
+
+	s->end_ns = ts < s->start_ns ? s->start_ns : ts;
+	s->cut = cut;
+	if (cut != TT_CUT_NONE) {
+		s->status = TT_STATUS_ERROR;
+		snprintf(s->status_msg, sizeof(s->status_msg), "%s", why);
+	}
+	note_unreadable(s);
+	a->stats.open_spans--;
+	a->stats.spans_finished++;
+	a->opts.on_span(s, a->opts.ctx);
+	slot_put(a, i);
+}
+
+int64_t tt_ret__value(uint64_t rax)
+{
+	/* a C int comes back in eax with the upper half of rax zeroed */
+	if ((rax >> 32) == 0)
+		return (int64_t)(int32_t)(uint32_t)rax;
+	return (int64_t)rax;
+}
+
+static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev)
+{
+	struct tt_span *s = &slot_at(a, i)->span;
+	const struct tt_pred *err = &s->probe->error;
+
+	s->has_ret = true;
+	s->ret = tt_ret__value(ev->ret);
+	if (err->set && tt_cmp__eval(err->op, s->ret, err->rhs)) {
+		s->status = TT_STATUS_ERROR;
+		snprintf(s->status_msg, sizeof(s->status_msg), "returned %" PRId64 " (error: %s)",
+			 s->ret, err->text);
+	} else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP) {
+		s->status = TT_STATUS_OK;
+	}
+	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
+}
+
+static void on_return(struct tt_asm *a, const struct tt_event *ev)
+{
+	uint64_t *top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+	int32_t i;
+
+	for (i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
+		if ((uint32_t)slot_at(a, i)->span.probe->id == ev->probe)
+			break;
+	}
+	if (i == NIL) {
+		a->stats.orphan_returns++;
+		return;
+	}
+	/* spans above the match lost their return: end them where it left off */
+	while ((int32_t)top[0] != i) {
+		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
+			 "return not seen (events lost)");
+		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+	}
+	finish(a, i, ev);
+}
+
+static void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
+{
+	uint64_t *top;
+
+	while ((top = tt_table__get(&a->threads, thread_key(pid, tid)))) {
+		end_span(a, (int32_t)top[0], ts, TT_CUT_EXIT, why);
+		a->stats.cut_by_exit++;
+	}
+}
+
+void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_t status)
+{
+	char why[TT_STATUS_MSG_MAX];
+	int32_t i = a->oldest;
+
+	describe_exit(why, sizeof(why), status);
+	while (i != NIL) {
+		struct tt_span *s = &slot_at(a, i)->span;
+
+		if (s->pid == pid) {
+			end_thread(a, pid, s->tid, now_ns, why);
+			i = a->oldest; /* the list changed under us */
+			continue;
+		}
+		i = slot_at(a, i)->newer;
+	}
+}
+
+void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
+{
+	while (a->oldest != NIL) {
+		struct tt_span *s = &slot_at(a, a->oldest)->span;
+		uint64_t *top = tt_table__get(&a->threads, thread_key(s->pid, s->tid));
+
+		/* end innermost first, so that children end before parents */
+		end_span(a, top ? (int32_t)top[0] : a->oldest, now_ns, TT_CUT_SHUTDOWN,
+			 "agent stopped while the span was open");
+	}
+}
+
+static void on_exit_event(struct tt_asm *a, const struct tt_event *ev)
+{
+	char why[TT_STATUS_MSG_MAX];
+
+	if (!a->stats.open_spans)
+		return;
+	if (ev->flags & TT_EXITF_GROUP_DEAD) {
+		tt_asm__end_process(a, ev->pid, ev->ts_ns, ev->ret);
+		return;
+	}
+	describe_exit(why, sizeof(why), ev->ret);
+	end_thread(a, ev->pid, ev->tid, ev->ts_ns, why);
+}
+
+int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
+{
+	const struct tt_probe *p;
+	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
+	const uint8_t *payload = (const uint8_t *)(ev + 1);
+	size_t payload_len;
+
+	if (size < sizeof(*ev) || ev->size != size || size > TT_MAX_EVENT) {
+		a->stats.malformed++;
+		return -EINVAL;
+	}
+	a->stats.events++;
+	if (ev->kind == TT_EV_EXIT) {
+		on_exit_event(a, ev);
+		return 0;
+	}
+	p = tt_spec__probe(a->opts.spec, ev->probe);
+	if (!p) {
+		a->stats.unknown_probes++;
+		return 0;
+	}
+	if (ev->kind == TT_EV_RETURN) {
+		on_return(a, ev);
+		return 0;
+	}
+	if (ev->kind != TT_EV_ENTRY) {
+		a->stats.malformed++;
+		return -EINVAL;
+	}
+	payload_len = size - sizeof(*ev);
+	if (payload_records(payload, payload_len, recs, TT_MAX_CAPTURES) != (int)ev->ncaps) {
+		a->stats.malformed++;
+		return -EINVAL;
+	}
+	start_span(a, ev, p, payload, payload_len);
+	return 0;
+}
+
+static void kv_str(struct tt_kv *kv, const char *key, const char *str, size_t len)
+{
+	kv->key = key;
+	kv->type = TT_KV_STR;
+	kv->str = str;
+	kv->len = len;
+	kv->i = 0;
+}
+
+static void kv_int(struct tt_kv *kv, const char *key, int64_t i)
+{
+	kv->key = key;
+	kv->type = TT_KV_INT;
+	kv->str = NULL;
+	kv->len = 0;
+	kv->i = i;
+}
+
+static const char *const cut_names[] = {
+	[TT_CUT_EXIT] = "exit",
+	[TT_CUT_EVICTED] = "evicted",
+	[TT_CUT_SHUTDOWN] = "shutdown",
+	[TT_CUT_UNWOUND] = "unwound",
+};
+
+int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
+{
+	const struct tt_probe *p = s->probe;
+	int n = 0;
+
+	for (int i = 0; i < p->nattrs; i++) {
+		const struct tt_attr *at = &p->attrs[i];
+		const struct tt_cap_rec *r;
+
+		if (at->literal) {
+			kv_str(&kv[n++], at->name, at->literal, strlen(at->literal));
+			continue;
+		}
+		r = record(s, at->cap.index);
+		if (!r || (r->flags & TT_CAPF_FAULT))
+			continue;
+		if (r->type == TT_CAP_INT) {
+			int64_t v;
+
+			memcpy(&v, record_data(r), sizeof(v));
+			kv_int(&kv[n++], at->name, v);
+		} else {
+			kv_str(&kv[n++], at->name, record_data(r), r->len);
+		}
+	}
+	if (s->key_len)
+		kv_str(&kv[n++], "task.id", (const char *)s->key, s->key_len);
+	if (s->attempt) {
+		kv_int(&kv[n++], "step.attempt", s->attempt);
+		if (s->status == TT_STATUS_ERROR)
+			kv_str(&kv[n++], "step.status", "error", 5);
+		else
+			kv_str(&kv[n++], "step.status", "ok", 2);
+	}
+	kv_str(&kv[n++], "code.function", p->symbol, strlen(p->symbol));
+	kv_int(&kv[n++], "thread.id", s->tid);
+	if (s->unreadable[0])
+		kv_str(&kv[n++], "tasktap.unreadable", s->unreadable, strlen(s->unreadable));
+	if (s->cut != TT_CUT_NONE)
+		kv_str(&kv[n++], "tasktap.cut", cut_names[s->cut], strlen(cut_names[s->cut]));
+	return n;
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The assembler: events in, spans out (DESIGN §4-5). Pure: no I/O, no
+ * BPF, no clocks; everything it needs arrives in the events or the
+ * options, so that it is tested on synthetic event streams.
+ *
+ * Events must arrive in timestamp order per thread (the loader merges the
+ * per-CPU rings); an event the assembler cannot place (a return without
+ * an entry, an exit of an unknown thread) is counted, never fatal.
+ */
+#ifndef TASKTAP_ASSEMBLE_H
+#define TASKTAP_ASSEMBLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "tasktap/event.h"
+#include "spec.h"
+
+#define TT_SPAN_NAME_MAX  128
+#define TT_STATUS_MSG_MAX 128
+#define TT_KEY_MAX	  TT_MAX_STR
+
+/* OTLP span kinds and status codes, by their wire values. */
+enum tt_span_kind {
+	TT_KIND_INTERNAL = 1,
+	TT_KIND_PRODUCER = 4,
+	TT_KIND_CONSUMER = 5,
+};
+
+enum tt_status {
+	TT_STATUS_UNSET = 0,
+	TT_STATUS_OK = 1,
+	TT_STATUS_ERROR = 2,
+};
+
+/* Why the agent, not the target, ended a span. */
+enum tt_cut {
+	TT_CUT_NONE = 0,
+	TT_CUT_EXIT,	 /* the thread or process exited */
+	TT_CUT_EVICTED,	 /* max_open_spans was reached */
+	TT_CUT_SHUTDOWN, /* the agent stopped with the span open */
+	TT_CUT_UNWOUND,	 /* an outer function returned first (lost events) */
+};
+
+/*
+ * A span. Open spans live in the assembler's slab; a finished span is
+ * handed to the sink and is valid only during that call.
+ */
+struct tt_span {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_id[8]; /* all zero for a root span */
+	uint64_t start_ns;    /* CLOCK_MONOTONIC */
+	uint64_t end_ns;
+	const struct tt_probe *probe;
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t attempt; /* steps: 1, 2, ...; 0 for other roles */
+	uint8_t kind;	  /* enum tt_span_kind */
+	uint8_t status;	  /* enum tt_status */
+	uint8_t cut;	  /* enum tt_cut */
+	bool has_ret;
+	int64_t ret;
+	char name[TT_SPAN_NAME_MAX];
+	char status_msg[TT_STATUS_MSG_MAX];
+	char unreadable[64]; /* attributes whose capture failed, comma-separated */
+	uint16_t key_len;    /* 0: no key */
+	uint16_t payload_len;
+	uint8_t key[TT_KEY_MAX];
+	uint8_t payload[TT_MAX_PAYLOAD]; /* the entry event's capture records */
+};
+
+/* An attribute of a finished span, pointing into the span. */
+enum tt_kv_type {
+	TT_KV_STR = 0,
+	TT_KV_INT,
+};
+
+struct tt_kv {
+	const char *key;
+	enum tt_kv_type type;
+	const char *str; /* TT_KV_STR: not NUL-terminated */
+	size_t len;
+	int64_t i;
+};
+
+#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 8)
+
+/*
+ * Fills `kv` (room for TT_SPAN_MAX_KV) with the span's attributes: the
+ * probe's captured and constant attributes, then task.id, step.name,
+ * step.attempt, step.status, code.function, thread.id. An attribute whose
+ * capture could not be read is left out and named in
+ * `tasktap.unreadable`. Returns the count.
+ */
+int tt_span__attrs(const struct tt_span *span, struct tt_kv *kv);
+
+/* Receives every finished span, in the order spans finish. */
+typedef void (*tt_span_fn)(const struct tt_span *span, void *ctx);
+
+struct tt_asm_opts {
+	const struct tt_spec *spec; /* probes by id; must outlive the assembler */
+	const char *salt;	    /* for derived ids; NULL: the shared default */
+	uint64_t seed;		    /* for random span ids */
+	uint32_t max_open_spans;    /* 0: the default */
+	uint64_t retry_window_ns;   /* 0: the default */
+	tt_span_fn on_span;
+	void *ctx;
+};
+
+struct tt_asm_stats {
+	uint64_t events;
+	uint64_t spans_started;
+	uint64_t spans_finished;
+	uint64_t open_spans;
+	uint64_t orphan_returns; /* a return with no open entry */
+	uint64_t unknown_probes; /* events naming a probe the spec lacks */
+	uint64_t evictions;
+	uint64_t cut_by_exit;
+	uint64_t malformed; /* events whose size or records do not add up */
+};
+
+struct tt_asm;
+
+/* Returns a new assembler, or NULL with errno set. */
+struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts);
+
+/* Releases the assembler without ending open spans. Accepts NULL. */
+void tt_asm__free(struct tt_asm *a);
+
+/* Feeds one event of `size` bytes. Returns 0, or -EINVAL for a malformed event. */
+int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size);
+
+/* Ends every span of process `pid` still open, as if it had exited with `status`. */
+void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_t status);
+
+/* Ends every open span at `now_ns` with cut = TT_CUT_SHUTDOWN. */
+void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);
+
+void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats);
+
+/*
+ * Derived ids (DESIGN §5). trace_id = XXH3_128 over the length-prefixed
+ * fields (salt, "T", keyspace, key): each field is its length as a 4-byte
+ * little-endian integer followed by its bytes.
+ */
+void tt_ids__trace(const char *salt, const char *keyspace, const void *key, size_t key_len,
+		   uint8_t out[16]);
+
+/*
+ * The value of `ret` as the spec sees it, from the raw rax. A function
+ * returning a C int leaves the upper half of rax zero, so a value whose
+ * upper half is zero is read as a signed 32-bit int (0xffffffff is -1);
+ * any other value is the signed 64-bit register (pointers, long, ssize_t).
+ */
+int64_t tt_ret__value(uint64_t rax);
+
+#define TT_DEFAULT_SALT		   "tasktap"
+#define TT_DEFAULT_MAX_OPEN_SPANS  65536
+#define TT_DEFAULT_RETRY_WINDOW_NS (3600ULL * 1000000000ULL)
+
+#endif /* TASKTAP_ASSEMBLE_H */

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ELF symbols for uprobes (libelf).
+ *
+ * tt_elf__open() reads every defined function symbol of .symtab and .dynsym
+ * once, maps each to its file offset through the PT_LOAD segment holding
+ * it, and keeps them in one array sorted by name with one entry per name
+ * (a .symtab entry wins over the same name in .dynsym). Names live in one
+ * string pool owned by the object. The file stays open so that the bytes
+ * at a function's entry can be read when it is resolved.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elf.h"
+
+/* Names longer than this are not compared by edit distance. */
+#define TT_ELF_DIST_MAX_LEN 128
+
+struct tt_elf {
+	int fd;
+	struct tt_sym *syms; /* sorted by name, one per name */
+	size_t nr_syms;
+	char *pool; /* every syms[i].name points in here */
+};
+
+/* A symbol while loading: its name still points into libelf's data. */
+struct raw_sym {
+	struct tt_sym sym;
+	size_t seq; /* order of discovery: .symtab first, then .dynsym */
+};
+
+/* What tt_elf__open() gathers before the libelf handle is released. */
+struct loader {
+	Elf *elf;
+	GElf_Phdr *loads; /* PT_LOAD headers */
+	size_t nr_loads;
+	struct raw_sym *raw;
+	size_t nr_raw;
+	size_t cap_raw;
+};
+
+/*
+ * Reads the PT_LOAD program headers into ld->loads (owned by ld). Returns 0,
+ * or -ENOEXEC when the headers cannot be read, -ENOMEM.
+ */
+static int loader__read_loads(struct loader *ld)
+{
+	size_t phnum, i;
+	GElf_Phdr phdr;
+
+	if (elf_getphdrnum(ld->elf, &phnum))
+		return -ENOEXEC;
+	if (phnum == 0)
+		return 0;
+	ld->loads = calloc(phnum, sizeof(*ld->loads));
+	if (!ld->loads)
+		return -ENOMEM;
+	for (i = 0; i < phnum; i++) {
+		if (!gelf_getphdr(ld->elf, i, &phdr))
+			return -ENOEXEC;
+		if (phdr.p_type == PT_LOAD)
+			ld->loads[ld->nr_loads++] = phdr;
+	}
+	return 0;
+}
+
+/*
+ * Maps a virtual address to its file offset through the PT_LOAD segment
+ * whose file-backed part holds it. Returns 0 and fills *offset, or -ENOENT.
+ */
+static int loader__addr_to_offset(const struct loader *ld, uint64_t addr, uint64_t *offset)
+{
+	size_t i;
+
+	for (i = 0; i < ld->nr_loads; i++) {
+		const GElf_Phdr *p = &ld->loads[i];
+
+		if (addr >= p->p_vaddr && addr - p->p_vaddr < p->p_filesz) {
+			*offset = addr - p->p_vaddr + p->p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static bool sym_is_func(const GElf_Sym *sym)
+{
+	int type = GELF_ST_TYPE(sym->st_info);
+
+	if (type != STT_FUNC && type != STT_GNU_IFUNC)
+		return false;
+	return sym->st_shndx != SHN_UNDEF && sym->st_value != 0;
+}
+
+/*
+ * Appends the defined functions of one symbol table section to ld->raw.
+ * Functions outside every PT_LOAD segment cannot be probed and are left
+ * out. Returns 0 or -ENOEXEC on a malformed table.
+ */
+static int loader__add_table(struct loader *ld, Elf_Scn *scn, const GElf_Shdr *shdr)
+{
+	Elf_Data *data;
+	size_t i, count;
+	GElf_Sym sym;
+
+	if (shdr->sh_entsize == 0)
+		return -ENOEXEC;
+	data = elf_getdata(scn, NULL);
+	if (!data)
+		return -ENOEXEC;
+	count = shdr->sh_size / shdr->sh_entsize;
+	for (i = 0; i < count && ld->nr_raw < ld->cap_raw; i++) {
+		struct raw_sym *raw = &ld->raw[ld->nr_raw];
+		const char *name;
+
+		if (!gelf_getsym(data, i, &sym))
+			return -ENOEXEC;
+		if (!sym_is_func(&sym))
+			continue;
+		name = elf_strptr(ld->elf, shdr->sh_link, sym.st_name);
+		if (!name || !name[0])
+			continue;
+		if (loader__addr_to_offset(ld, sym.st_value, &raw->sym.offset))
+			continue;
+		raw->sym.name = name;
+		raw->sym.addr = sym.st_value;
+		raw->sym.size = sym.st_size;
+		raw->seq = ld->nr_raw++;
+	}
+	return 0;
+}
+
+/*
+ * Finds the first section of type `type`. Returns it and fills *shdr, or
+ * NULL when there is none.
+ */
+static Elf_Scn *find_section(Elf *elf, Elf64_Word type, GElf_Shdr *shdr)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		if (gelf_getshdr(scn, shdr) && shdr->sh_type == type)
+			return scn;
+	}
+	return NULL;
+}
+
+/*
+ * Reads the functions of .symtab, then of .dynsym, into ld->raw (owned by
+ * ld). Returns 0, -ENOEXEC or -ENOMEM.
+ */
+static int loader__read_syms(struct loader *ld)
+{
+	static const Elf64_Word types[] = {SHT_SYMTAB, SHT_DYNSYM};
+	Elf_Scn *scns[2];
+	GElf_Shdr shdrs[2];
+	size_t i;
+	int err;
+
+	for (i = 0; i < 2; i++) {
+		scns[i] = find_section(ld->elf, types[i], &shdrs[i]);
+		if (scns[i] && shdrs[i].sh_entsize)
+			ld->cap_raw += shdrs[i].sh_size / shdrs[i].sh_entsize;
+	}
+	if (ld->cap_raw == 0)
+		return 0;
+	ld->raw = calloc(ld->cap_raw, sizeof(*ld->raw));
+	if (!ld->raw)
+		return -ENOMEM;
+	for (i = 0; i < 2; i++) {
+		if (!scns[i])
+			continue;
+		err = loader__add_table(ld, scns[i], &shdrs[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int raw_sym_cmp(const void *a, const void *b)
+{
+	const struct raw_sym *x = a, *y = b;
+	int cmp = strcmp(x->sym.name, y->sym.name);
+
+	if (cmp)
+		return cmp;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Sorts ld->raw by name and moves the first symbol of each name into
+ * elf->syms, with its name copied into elf->pool (both owned by elf).
+ * Returns 0 or -ENOMEM.
+ */
+static int tt_elf__take_syms(struct tt_elf *elf, struct loader *ld)
+{
+	size_t i, pool_len = 0, used = 0;
+
+	if (ld->nr_raw == 0)
+		return 0;
+	qsort(ld->raw, ld->nr_raw, sizeof(*ld->raw), raw_sym_cmp);
+	for (i = 0; i < ld->nr_raw; i++) {
+		if (i > 0 && strcmp(ld->raw[i].sym.name, ld->raw[i - 1].sym.name) == 0)
+			continue;
+		pool_len += strlen(ld->raw[i].sym.name) + 1;
+		elf->nr_syms++;
+	}
+	elf->syms = calloc(elf->nr_syms, sizeof(*elf->syms));
+	elf->pool = malloc(pool_len);
+	if (!elf->syms || !elf->pool)
+		return -ENOMEM;
+	elf->nr_syms = 0;
+	for (i = 0; i < ld->nr_raw; i++) {
+		struct tt_sym *sym = &elf->syms[elf->nr_syms];
+		size_t n;
+
+		if (i > 0 && strcmp(ld->raw[i].sym.name, ld->raw[i - 1].sym.name) == 0)
+			continue;
+		*sym = ld->raw[i].sym;
+		n = strlen(sym->name) + 1;
+		memcpy(elf->pool + used, sym->name, n);
+		sym->name = elf->pool + used;
+		used += n;
+		elf->nr_syms++;
+	}
+	return 0;
+}
+
+/*
+ * Loads the function symbols of the ELF file open at elf->fd into elf.
+ * Returns 0, -ENOEXEC when the file is not a readable ELF file, -ENOMEM.
+ */
+static int tt_elf__load(struct tt_elf *elf)
+{
+	struct loader ld = {};
+	GElf_Ehdr ehdr;
+	int err;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOEXEC;
+	ld.elf = elf_begin(elf->fd, ELF_C_READ_MMAP, NULL);
+	if (!ld.elf || elf_kind(ld.elf) != ELF_K_ELF || !gelf_getehdr(ld.elf, &ehdr)) {
+		err = -ENOEXEC;
+		goto cleanup;
+	}
+	err = loader__read_loads(&ld);
+	if (err)
+		goto cleanup;
+	err = loader__read_syms(&ld);
+	if (err)
+		goto cleanup;
+	err = tt_elf__take_syms(elf, &ld);
+cleanup:
+	free(ld.raw);
+	free(ld.loads);
+	elf_end(ld.elf);
+	return err;
+}
+
+struct tt_elf *tt_elf__open(const char *path)
+{
+	struct tt_elf *elf;
+	struct stat st;
+	int err;
+
+	elf = calloc(1, sizeof(*elf));
+	if (!elf)
+		return NULL;
+	elf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (elf->fd < 0) {
+		err = -errno;
+		goto err_out;
+	}
+	if (fstat(elf->fd, &st)) {
+		err = -errno;
+		goto err_out;
+	}
+	/* A directory or a FIFO is not an ELF file; reading a FIFO could block. */
+	if (!S_ISREG(st.st_mode)) {
+		err = -ENOEXEC;
+		goto err_out;
+	}
+	err = tt_elf__load(elf);
+	if (err)
+		goto err_out;
+	return elf;
+err_out:
+	tt_elf__free(elf);
+	errno = -err;
+	return NULL;
+}
+
+void tt_elf__free(struct tt_elf *elf)
+{
+	if (!elf)
+		return;
+	if (elf->fd >= 0)
+		close(elf->fd);
+	free(elf->syms);
+	free(elf->pool);
+	free(elf);
+}
+
+static int sym_name_cmp(const void *key, const void *elem)
+{
+	const struct tt_sym *sym = elem;
+
+	return strcmp(key, sym->name);
+}
+
+static const struct tt_sym *tt_elf__find(const struct tt_elf *elf, const char *name)
+{
+	if (elf->nr_syms == 0)
+		return NULL;
+	return bsearch(name, elf->syms, elf->nr_syms, sizeof(*elf->syms), sym_name_cmp);
+}
+
+static bool is_push_r64(const uint8_t *insn, size_t len)
+{
+	if (len >= 1 && insn[0] >= 0x50 && insn[0] <= 0x57)
+		return true;
+	return len >= 2 && insn[0] == 0x41 && insn[1] >= 0x50 && insn[1] <= 0x57;
+}
+
+/* Classifies the x86-64 instruction that starts `insn` (len bytes known). */
+static enum tt_insn_cost classify_insn(const uint8_t *insn, size_t len)
+{
+	static const uint8_t nop5[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+
+	if (is_push_r64(insn, len))
+		return TT_INSN_EMULATED;
+	if (len >= sizeof(nop5) && memcmp(insn, nop5, sizeof(nop5)) == 0)
+		return TT_INSN_NOP5;
+	return TT_INSN_STEPPED;
+}
+
+int tt_elf__func_offset(struct tt_elf *elf, const char *name, uint64_t *offset,
+			enum tt_insn_cost *cost)
+{
+	static const uint8_t endbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
+	const struct tt_sym *sym;
+	uint8_t buf[16];
+	const uint8_t *insn = buf;
+	ssize_t n;
+
+	sym = tt_elf__find(elf, name);
+	if (!sym)
+		return -ENOENT;
+	n = pread(elf->fd, buf, sizeof(buf), (off_t)sym->offset);
+	if (n < 0)
+		return -errno;
+	*offset = sym->offset;
+	if ((size_t)n >= sizeof(endbr64) && memcmp(buf, endbr64, sizeof(endbr64)) == 0) {
+		*offset += sizeof(endbr64);
+		insn += sizeof(endbr64);
+		n -= sizeof(endbr64);
+	}
+	if (cost)
+		*cost = classify_insn(insn, (size_t)n);
+	return 0;
+}
+
+/*
+ * Levenshtein distance between a and b (lengths la, lb, both at most
+ * TT_ELF_DIST_MAX_LEN), or limit + 1 as soon as it must exceed limit.
+ */
+static int edit_distance(const char *a, size_t la, const char *b, size_t lb, int limit)
+{
+	int rows[2][TT_ELF_DIST_MAX_LEN + 1];
+	int *prev = rows[0], *cur = rows[1], *tmp;
+	size_t i, j;
+
+	for (j = 0; j <= lb; j++)
+		prev[j] = (int)j;
+	for (i = 1; i <= la; i++) {
+		int row_min;
+
+		cur[0] = (int)i;
+		row_min = cur[0];
+		for (j = 1; j <= lb; j++) {
+			int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			cur[j] = best;
+			if (best < row_min)
+				row_min = best;
+		}
+		if (row_min > limit)
+			return limit + 1;
+		tmp = prev;
+		prev = cur;
+		cur = tmp;
+	}
+	return prev[lb] <= limit ? prev[lb] : limit + 1;
+}
+
+struct candidate {
+	const char *name;
+	int dist;
+};
+
+/*
+ * Inserts (name, dist) into the best `max` candidates, kept sorted by
+ * distance. Names arrive sorted, so a later name goes after an equal
+ * distance and ties stay in name order.
+ */
+static void candidates__insert(struct candidate *best, int *nr, int max, const char *name, int dist)
+{
+	int pos = *nr;
+
+	while (pos > 0 && best[pos - 1].dist > dist)
+		pos--;
+	if (pos >= max)
+		return;
+	if (*nr < max)
+		(*nr)++;
+	memmove(&best[pos + 1], &best[pos], (size_t)(*nr - 1 - pos) * sizeof(*best));
+	best[pos].name = name;
+	best[pos].dist = dist;
+}
+
+/* Fills best with up to max names within a bounded edit distance of name. */
+static int closest_by_distance(const struct tt_elf *elf, const char *name, int max,
+			       struct candidate *best)
+{
+	size_t len = strlen(name), i;
+	int limit = len / 3 > 3 ? (int)(len / 3) : 3;
+	int nr = 0;
+
+	/* A distance of len or more means nothing of name is left. */
+	if ((size_t)limit >= len)
+		limit = (int)len - 1;
+	if (len > TT_ELF_DIST_MAX_LEN || limit < 1)
+		return 0;
+	for (i = 0; i < elf->nr_syms; i++) {
+		const char *cand = elf->syms[i].name;
+		size_t clen = strlen(cand);
+		size_t diff = clen > len ? clen - len : len - clen;
+		int dist;
+
+		if (diff > (size_t)limit || clen > TT_ELF_DIST_MAX_LEN)
+			continue;
+		dist = edit_distance(name, len, cand, clen, limit);
+		if (dist <= limit)
+			candidates__insert(best, &nr, max, cand, dist);
+	}
+	return nr;
+}
+
+/* Fills best with the first max names (in name order) containing name. */
+static int closest_by_substring(const struct tt_elf *elf, const char *name, int max,
+				struct candidate *best)
+{
+	size_t i;
+	int nr = 0;
+
+	if (!name[0])
+		return 0;
+	for (i = 0; i < elf->nr_syms && nr < max; i++) {
+		if (strcasestr(elf->syms[i].name, name)) {
+			best[nr].name = elf->syms[i].name;
+			best[nr].dist = 0;
+			nr++;
+		}
+	}
+	return nr;
+}
+
+/*
+ * Appends ", name" (or "name" first) to buf when it fits whole. Returns
+ * true when it was written.
+ */
+static bool append_name(char *buf, size_t len, size_t *used, const char *name, bool first)
+{
+	size_t sep_len = first ? 0 : 2;
+	size_t name_len = strlen(name);
+
+	if (*used + sep_len + name_len + 1 > len)
+		return false;
+	memcpy(buf + *used, ", ", sep_len);
+	memcpy(buf + *used + sep_len, name, name_len);
+	*used += sep_len + name_len;
+	buf[*used] = '\0';
+	return true;
+}
+
+int tt_elf__closest(struct tt_elf *elf, const char *name, int max, char *buf, size_t len)
+{
+	struct candidate *best;
+	size_t used = 0;
+	int nr, i, written = 0;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (max <= 0 || len == 0)
+		return 0;
+	best = calloc((size_t)max, sizeof(*best));
+	if (!best)
+		return -ENOMEM;
+	nr = closest_by_distance(elf, name, max, best);
+	if (nr == 0)
+		nr = closest_by_substring(elf, name, max, best);
+	for (i = 0; i < nr; i++) {
+		if (!append_name(buf, len, &used, best[i].name, written == 0))
+			break;
+		written++;
+	}
+	free(best);
+	return written;
+}
+
+int tt_elf__for_each_func(struct tt_elf *elf, int (*cb)(const struct tt_sym *sym, void *ctx),
+			  void *ctx)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < elf->nr_syms; i++) {
+		ret = cb(&elf->syms[i], ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

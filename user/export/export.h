@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local span sinks: the console waterfall (the default) and JSON lines.
+ * Both receive finished spans through tt_span_fn and know nothing of BPF.
+ */
+#ifndef TASKTAP_EXPORT_H
+#define TASKTAP_EXPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "assemble.h"
+
+struct tt_console;
+
+/*
+ * Returns a console sink writing waterfalls to `out`, or NULL with errno.
+ * It holds finished spans until their task's root span finishes, then
+ * prints the task's tree. `color` turns on ANSI colour for errors.
+ */
+struct tt_console *tt_console__new(FILE *out, bool color);
+
+/* The tt_span_fn of the console sink; ctx is the struct tt_console. */
+void tt_console__span(const struct tt_span *span, void *ctx);
+
+/* Prints every span still held, each tree as far as it got. */
+void tt_console__flush(struct tt_console *c);
+
+/* Flushes, then releases. Accepts NULL. */
+void tt_console__free(struct tt_console *c);
+
+struct tt_jsonl {
+	FILE *out;
+	int64_t mono_to_unix_ns; /* add to CLOCK_MONOTONIC to get Unix time */
+	const char *service;
+};
+
+/*
+ * The tt_span_fn of the JSON-lines sink; ctx is a struct tt_jsonl. Writes
+ * one OTLP/JSON span object per line, plus a "resource" member with
+ * service.name and process.pid.
+ */
+void tt_jsonl__span(const struct tt_span *span, void *ctx);
+
+#endif /* TASKTAP_EXPORT_H */

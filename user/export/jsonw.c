@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+#include "jsonw.h"
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2)
+		n = 2;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3;
+	else if ((s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	return n;
+}
+
+void tt_json__str(FILE *out, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	fputc('"', out);
+	while (i < len) {
+		size_t n = utf8_len(p + i, len - i);
+
+		if (n == 1 && p[i] == '"') {
+			fputs("\\\"", out);
+		} else if (n == 1 && p[i] == '\\') {
+			fputs("\\\\", out);
+		} else if (n == 1 && p[i] == '\n') {
+			fputs("\\n", out);
+		} else if (n == 1 && p[i] == '\t') {
+			fputs("\\t", out);
+		} else if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
+			fprintf(out, "\\u%04x", p[i]);
+			n = 1;
+		} else {
+			fwrite(p + i, 1, n, out);
+		}
+		i += n;
+	}
+	fputc('"', out);
+}
+
+void tt_json__hex(FILE *out, const uint8_t *bytes, size_t len)
+{
+	fputc('"', out);
+	for (size_t i = 0; i < len; i++)
+		fprintf(out, "%02x", bytes[i]);
+	fputc('"', out);
+}

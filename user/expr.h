@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capture expressions (DESIGN §3) compiled to capture programs
+ * (include/tasktap/capture.h).
+ */
+#ifndef TASKTAP_EXPR_H
+#define TASKTAP_EXPR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "tasktap/capture.h"
+#include "spec.h"
+
+/*
+ * Compiles the capture expression `text` and appends its instructions,
+ * ending in one EMIT_*, to `prog`; increments prog->ncaps. `at_return`
+ * allows `ret`. On success returns 0 and sets *type to the record type.
+ * On failure returns -EINVAL, leaves `prog` as it was, writes the problem
+ * (no position) into err and the 0-based column in `text` where it lies
+ * into *errcol.
+ */
+int tt_expr__compile(const char *text, bool at_return, struct tt_probe_prog *prog,
+		     enum tt_cap_type *type, char *err, size_t errlen, int *errcol);
+
+/*
+ * Parses a predicate of the form `ret OP INT` (the walking skeleton's
+ * `error:`). Returns 0 on success; on failure -EINVAL with err and *errcol
+ * as above.
+ */
+int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, char *err,
+			    size_t errlen, int *errcol);
+
+#endif /* TASKTAP_EXPR_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loader: loads the BPF programs, creates one ring buffer per CPU,
+ * stores capture programs, attaches and detaches probes, and drains the
+ * rings. It knows nothing of spans or export.
+ */
+#ifndef TASKTAP_LOADER_H
+#define TASKTAP_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+#include "tasktap/capture.h"
+#include "tasktap/event.h"
+
+struct tt_loader;
+
+/* Receives each drained event; the memory is valid only during the call. */
+typedef int (*tt_event_fn)(const struct tt_event *ev, size_t size, void *ctx);
+
+struct tt_loader_opts {
+	size_t ring_bytes; /* per CPU, a power of two; 0: the default */
+	tt_event_fn on_event;
+	void *ctx;
+};
+
+#define TT_DEFAULT_RING_BYTES (8u << 20)
+
+/*
+ * Loads the BPF object and attaches the exit tracepoint. Returns a loader
+ * the caller releases with tt_loader__free(), or NULL with errno set and a
+ * message in err.
+ */
+struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen);
+
+/* Detaches every probe and releases everything. Accepts NULL. */
+void tt_loader__free(struct tt_loader *l);
+
+/* Stores probe `id`'s capture program. 0 or -errno. */
+int tt_loader__set_probe(struct tt_loader *l, uint32_t id, const struct tt_probe_prog *prog);
+
+/*
+ * Attaches probe `id` at `offset` in the file at `path`, entry and return,
+ * in process `pid` only, or in every process when pid is -1. Returns 0 or
+ * -errno with a message in err.
+ */
+int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
+		      pid_t pid, char *err, size_t errlen);
+
+/* The fd to poll for a ring that filled past its watermark. */
+int tt_loader__epoll_fd(const struct tt_loader *l);
+
+/* Consumes every ring. Returns events consumed, or -errno. */
+int tt_loader__drain(struct tt_loader *l);
+
+/* Sum over CPUs of the BPF counter `which` (enum tt_stat). */
+uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
+
+/* Probes attached (an entry and return pair counts once). */
+int tt_loader__attached(const struct tt_loader *l);
+
+/* Detaches every probe; the rings stay, so that what they hold can be drained. */
+void tt_loader__detach(struct tt_loader *l);
+
+#endif /* TASKTAP_LOADER_H */

@@ -1,0 +1,1109 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The probe spec (DESIGN §3): YAML → struct tt_spec.
+ *
+ * libyaml composes the whole document (yaml_parser_load); the walk over it
+ * is table-driven: each mapping level has a table of {key, handler} rows.
+ * A row whose handler is NULL is a key of the full language that is
+ * recognised but not supported yet, so adding one is adding a handler.
+ *
+ * Every problem stops the walk: the first error wins and is reported as
+ * "NAME:LINE:COL: problem" with 1-based line and column.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "expr.h"
+#include "spec.h"
+
+/* Largest spec file tt_spec__load() reads. */
+#define SPEC_MAX_SIZE (1024 * 1024)
+
+/* The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1). */
+#define SPEC_COMM_MAX 15
+
+/* Room for the problem text of one expression error. */
+#define SPEC_EXPR_ERR 256
+
+struct walker {
+	const char *name; /* the spec's name in messages */
+	const char *text; /* the YAML source, for expression columns */
+	size_t len;
+	yaml_document_t *doc;
+	struct tt_spec *spec;
+	char *err;
+	size_t errlen;
+};
+
+/*
+ * A mapping key's handler: `obj` is the object the mapping describes,
+ * `key` the key node and `val` its value. Returns 0 or a negative errno
+ * after reporting the problem.
+ */
+typedef int (*key_fn)(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val);
+
+struct key_handler {
+	const char *key;
+	key_fn fn; /* NULL: recognised, not supported yet */
+};
+
+/* What a target's keys gathered while its mapping is walked. */
+struct target_build {
+	struct tt_target *target;
+	const char *kind_key; /* the key that set the kind, NULL until one did */
+	bool has_probes;
+};
+
+/* What a probe's keys gathered before its captures are compiled. */
+struct probe_build {
+	struct tt_probe *probe;
+	bool has_role;
+	yaml_node_t *key_node;
+	yaml_node_t *attr_nodes[TT_MAX_ATTRS];
+};
+
+static const char *const role_names[TT_ROLE__COUNT] = {
+	[TT_ROLE_TASK] = "task",
+	[TT_ROLE_STEP] = "step",
+	[TT_ROLE_COMPENSATION] = "compensation",
+	[TT_ROLE_PUBLISH] = "publish",
+	[TT_ROLE_CONSUME] = "consume",
+	[TT_ROLE_SPAN] = "span",
+};
+
+/* ---- messages ---------------------------------------------------------- */
+
+static struct tt_pos mark_pos(yaml_mark_t mark)
+{
+	struct tt_pos pos = {.line = (int)mark.line + 1, .col = (int)mark.column + 1};
+
+	return pos;
+}
+
+static int fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Writes "NAME:LINE:COL: problem" into the caller's buffer; returns -EINVAL. */
+static int fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!w->err || !w->errlen)
+		return -EINVAL;
+	n = snprintf(w->err, w->errlen, "%s:%d:%d: ", w->name, pos.line, pos.col);
+	if (n < 0 || (size_t)n >= w->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+#define fail_node(w, node, ...) fail_at((w), mark_pos((node)->start_mark), __VA_ARGS__)
+
+static int out_of_memory(struct walker *w)
+{
+	if (w->err && w->errlen)
+		snprintf(w->err, w->errlen, "%s: out of memory", w->name);
+	return -ENOMEM;
+}
+
+static const char *node_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a sequence";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+static const char *scalar_value(const yaml_node_t *node)
+{
+	return (const char *)node->data.scalar.value;
+}
+
+static bool is_quoted(const yaml_node_t *node)
+{
+	return node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+	       node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+}
+
+/*
+ * Byte offset in the source of libyaml's mark index, which counts
+ * characters (a UTF-8 sequence is one) after any byte-order mark.
+ * Returns -1 when the source does not have that many characters.
+ */
+static long mark_offset(const struct walker *w, size_t index)
+{
+	size_t chars = 0;
+	size_t i = 0;
+
+	if (w->len >= 3 && memcmp(w->text, "\xef\xbb\xbf", 3) == 0)
+		i = 3;
+	for (; i < w->len; i++) {
+		if (((unsigned char)w->text[i] & 0xc0) == 0x80)
+			continue;
+		if (chars == index)
+			return (long)i;
+		chars++;
+	}
+	return chars == index ? (long)i : -1;
+}
+
+/* Characters (not bytes) in the first n bytes of s. */
+static int count_chars(const char *s, size_t n)
+{
+	int chars = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			chars++;
+	}
+	return chars;
+}
+
+/*
+ * Position of byte `col` of the expression held by scalar `node`. Exact
+ * when the value stands verbatim in the source on one line (a plain
+ * scalar, or a quoted one without escapes); the node's start otherwise.
+ */
+static struct tt_pos expr_pos(const struct walker *w, const yaml_node_t *node, int col)
+{
+	struct tt_pos pos = mark_pos(node->start_mark);
+	const char *value = scalar_value(node);
+	size_t vlen = node->data.scalar.length;
+	size_t skip = is_quoted(node) ? 1 : 0;
+	long off = mark_offset(w, node->start_mark.index);
+
+	if (off < 0 || col < 0 || (size_t)col > vlen || memchr(value, '\n', vlen))
+		return pos;
+	if ((size_t)off + skip + vlen > w->len)
+		return pos;
+	if (memcmp(w->text + off + skip, value, vlen) != 0)
+		return pos;
+	pos.col += (int)skip + count_chars(value, (size_t)col);
+	return pos;
+}
+
+/*
+ * A hint for an expression cut short by YAML: in a flow mapping such as
+ * `{ a: str(arg1, 32) }` the ',' ends the plain scalar.
+ */
+static const char *flow_hint(const struct walker *w, const yaml_node_t *node, int col)
+{
+	long end = mark_offset(w, node->end_mark.index);
+
+	if (is_quoted(node) || col < 0 || (size_t)col != node->data.scalar.length)
+		return "";
+	if (end < 0 || (size_t)end >= w->len || w->text[end] != ',')
+		return "";
+	return "; in a { } mapping a ',' ends the value: write it in block style, on its own line";
+}
+
+/* Reports libyaml's syntax error at the position it gives. */
+static int fail_yaml(struct walker *w, const yaml_parser_t *parser)
+{
+	const char *problem = parser->problem ? parser->problem : "invalid YAML";
+	const char *hint = "";
+	struct tt_pos pos = mark_pos(parser->problem_mark);
+	long off = mark_offset(w, parser->problem_mark.index);
+	long ctx = mark_offset(w, parser->context_mark.index);
+	size_t i;
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		return out_of_memory(w);
+	if (parser->error == YAML_READER_ERROR) {
+		/* The reader counts bytes, not lines. */
+		pos.line = 1;
+		pos.col = 1;
+		for (i = 0; i < parser->problem_offset && i < w->len; i++) {
+			pos.col++;
+			if (w->text[i] == '\n') {
+				pos.line++;
+				pos.col = 1;
+			}
+		}
+		return fail_at(w, pos, "%s", problem);
+	}
+	if ((off >= 0 && (size_t)off < w->len && w->text[off] == '*') ||
+	    (parser->context && ctx >= 0 && (size_t)ctx < w->len && w->text[ctx] == '*'))
+		hint = "; a leading '*' starts a YAML alias: write u64(e) for *e";
+	if (parser->context)
+		return fail_at(w, pos, "%s (%s at line %d, column %d)%s", problem, parser->context,
+			       (int)parser->context_mark.line + 1,
+			       (int)parser->context_mark.column + 1, hint);
+	return fail_at(w, pos, "%s%s", problem, hint);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* Checks that `val` is a scalar without NUL characters (it may be empty). */
+static int want_scalar(struct walker *w, const char *what, yaml_node_t *val)
+{
+	if (val->type != YAML_SCALAR_NODE)
+		return fail_node(w, val, "expected a scalar for '%s', found %s", what,
+				 node_kind(val));
+	if (strlen(scalar_value(val)) != val->data.scalar.length)
+		return fail_node(w, val, "'%s' contains a NUL character", what);
+	return 0;
+}
+
+/* The non-empty string value of the key `key`, into *out (owned by the document). */
+static int want_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, const char **out)
+{
+	const char *what = scalar_value(key);
+	int err;
+
+	err = want_scalar(w, what, val);
+	if (err)
+		return err;
+	if (val->data.scalar.length == 0)
+		return fail_node(w, key, "'%s' must not be empty", what);
+	*out = scalar_value(val);
+	return 0;
+}
+
+/* A non-empty sequence for the key `key`. */
+static int want_sequence(struct walker *w, yaml_node_t *key, yaml_node_t *val, int *count)
+{
+	const char *what = scalar_value(key);
+	long n;
+
+	if (val->type != YAML_SEQUENCE_NODE)
+		return fail_node(w, val, "expected a sequence for '%s', found %s", what,
+				 node_kind(val));
+	n = val->data.sequence.items.top - val->data.sequence.items.start;
+	if (n == 0)
+		return fail_node(w, key, "'%s' must not be empty", what);
+	if (n > INT_MAX)
+		return fail_node(w, key, "'%s' has too many items", what);
+	*count = (int)n;
+	return 0;
+}
+
+/* Stores a copy of s in *dst, which must be NULL. */
+static int dup_string(struct walker *w, const char *s, char **dst)
+{
+	*dst = strdup(s);
+	if (!*dst)
+		return out_of_memory(w);
+	return 0;
+}
+
+static yaml_node_t *node_at(struct walker *w, int id)
+{
+	return yaml_document_get_node(w->doc, id);
+}
+
+/* ---- mappings ---------------------------------------------------------- */
+
+typedef int (*pair_fn)(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val);
+
+static bool same_scalar(const yaml_node_t *a, const yaml_node_t *b)
+{
+	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
+	       a->data.scalar.length == b->data.scalar.length &&
+	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
+}
+
+/*
+ * Calls fn for each pair of the mapping `map` (`what` names it in
+ * messages), in file order, after checking that its key is a scalar seen
+ * for the first time. Each pair is checked against the earlier ones only,
+ * and every caller fails after a bounded number of pairs, so this is not
+ * quadratic in an adversarial file.
+ */
+static int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	yaml_node_pair_t *pair;
+	yaml_node_pair_t *prev;
+	yaml_node_t *key;
+	yaml_node_t *val;
+	int err;
+
+	for (pair = start; pair < map->data.mapping.pairs.top; pair++) {
+		key = node_at(w, pair->key);
+		val = node_at(w, pair->value);
+		if (key->type != YAML_SCALAR_NODE)
+			return fail_node(w, key, "expected a scalar key in %s, found %s", what,
+					 node_kind(key));
+		for (prev = start; prev < pair; prev++) {
+			if (same_scalar(node_at(w, prev->key), key))
+				return fail_node(w, key,
+						 "duplicate key '%s' in %s (first at line %d)",
+						 scalar_value(key), what,
+						 (int)node_at(w, prev->key)->start_mark.line + 1);
+		}
+		err = fn(w, ctx, key, val);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct table_walk {
+	const struct key_handler *table;
+	const char *what;
+	void *obj;
+};
+
+/* Lists the supported keys of a table, comma-separated, into buf. */
+static void table_keys(const struct key_handler *table, char *buf, size_t len)
+{
+	const struct key_handler *h;
+	size_t used = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (h = table; h->key; h++) {
+		if (!h->fn)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", h->key);
+		if (n < 0 || (size_t)n >= len - used)
+			return;
+		used += (size_t)n;
+	}
+}
+
+static int table_dispatch(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val)
+{
+	const struct table_walk *t = ctx;
+	const char *name = scalar_value(key);
+	const struct key_handler *h;
+	char expected[256];
+
+	for (h = t->table; h->key; h++) {
+		if (strcmp(h->key, name) != 0)
+			continue;
+		if (!h->fn)
+			return fail_node(w, key, "'%s' is not supported yet", name);
+		return h->fn(w, t->obj, key, val);
+	}
+	table_keys(t->table, expected, sizeof(expected));
+	return fail_node(w, key, "unknown key '%s' in %s (expected one of: %s)", name, t->what,
+			 expected);
+}
+
+/* Walks the mapping `map` describing `obj` with the handlers of `table`. */
+static int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
+			const struct key_handler *table, void *obj)
+{
+	struct table_walk t = {.table = table, .what = what, .obj = obj};
+
+	return walk_pairs(w, map, what, table_dispatch, &t);
+}
+
+/* ---- probes ------------------------------------------------------------ */
+
+/*
+ * Compiles the expression of `cap` (the text of scalar `node`) into `prog`
+ * and records its payload index and record type in `cap`.
+ */
+static int compile_capture(struct walker *w, struct tt_probe_prog *prog, struct tt_capture *cap,
+			   const yaml_node_t *node)
+{
+	char msg[SPEC_EXPR_ERR];
+	enum tt_cap_type type = TT_CAP_INT;
+	int col = 0;
+	int err;
+
+	err = tt_expr__compile(cap->text, false, prog, &type, msg, sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+	cap->type = type;
+	cap->index = (int)prog->ncaps - 1;
+	return 0;
+}
+
+/* Takes the expression of scalar `val` into `cap`, after checking that it compiles. */
+static int take_capture(struct walker *w, const char *what, struct tt_capture *cap,
+			yaml_node_t *val)
+{
+	struct tt_probe_prog scratch = {.nops = 0};
+	int err;
+
+	err = want_scalar(w, what, val);
+	if (err)
+		return err;
+	err = dup_string(w, scalar_value(val), &cap->text);
+	if (err)
+		return err;
+	cap->pos = mark_pos(val->start_mark);
+	return compile_capture(w, &scratch, cap, val);
+}
+
+static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *name = NULL;
+	int err;
+	int i;
+
+	err = want_string(w, key, val, &name);
+	if (err)
+		return err;
+	for (i = 0; i < TT_ROLE__COUNT; i++) {
+		if (strcmp(role_names[i], name) == 0) {
+			pb->probe->role = (enum tt_role)i;
+			pb->has_role = true;
+			return 0;
+		}
+	}
+	return fail_node(w, val,
+			 "unknown role '%s' (expected task, step, compensation, publish, consume "
+			 "or span)",
+			 name);
+}
+
+static int probe_symbol(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *name = NULL;
+	int err;
+
+	err = want_string(w, key, val, &name);
+	if (err)
+		return err;
+	pb->probe->symbol_pos = mark_pos(val->start_mark);
+	return dup_string(w, name, &pb->probe->symbol);
+}
+
+static int probe_key(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	pb->key_node = val;
+	return take_capture(w, "key", &pb->probe->key, val);
+}
+
+static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = ctx;
+	struct tt_probe *probe = pb->probe;
+	const char *name = scalar_value(key);
+	struct tt_attr *attr;
+	int err;
+
+	if (probe->nattrs >= TT_MAX_ATTRS)
+		return fail_node(w, key, "more than TT_MAX_ATTRS (%d) attributes in one probe",
+				 TT_MAX_ATTRS);
+	if (key->data.scalar.length == 0 || strlen(name) != key->data.scalar.length)
+		return fail_node(w, key, "an attribute name must be a non-empty string");
+	attr = &probe->attrs[probe->nattrs];
+	attr->cap.index = -1;
+	probe->nattrs++;
+	err = dup_string(w, name, &attr->name);
+	if (err)
+		return err;
+	if (val->type == YAML_SCALAR_NODE && is_quoted(val)) {
+		err = want_scalar(w, name, val);
+		if (err)
+			return err;
+		return dup_string(w, scalar_value(val), &attr->literal);
+	}
+	if (val->type != YAML_SCALAR_NODE)
+		return fail_node(w, val, "expected a scalar for attribute '%s', found %s", name,
+				 node_kind(val));
+	pb->attr_nodes[probe->nattrs - 1] = val;
+	return take_capture(w, name, &attr->cap, val);
+}
+
+static int probe_attributes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	if (val->type != YAML_MAPPING_NODE)
+		return fail_node(w, val, "expected a mapping for 'attributes', found %s",
+				 node_kind(val));
+	return walk_pairs(w, val, "attributes", probe_attribute, obj);
+}
+
+static int probe_error(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct tt_pred *pred = &((struct probe_build *)obj)->probe->error;
+	char msg[SPEC_EXPR_ERR];
+	int col = 0;
+	int err;
+
+	err = want_scalar(w, "error", val);
+	if (err)
+		return err;
+	err = tt_expr__parse_ret_pred(scalar_value(val), &pred->op, &pred->rhs, msg, sizeof(msg),
+				      &col);
+	if (err)
+		return fail_at(w, expr_pos(w, val, col), "%s", msg);
+	pred->set = true;
+	pred->pos = mark_pos(val->start_mark);
+	return dup_string(w, scalar_value(val), &pred->text);
+}
+
+static const struct key_handler probe_keys[] = {
+	{"role", probe_role},
+	{"symbol", probe_symbol},
+	{"key", probe_key},
+	{"attributes", probe_attributes},
+	{"error", probe_error},
+	/* The rest of DESIGN §3, recognised so that the message is precise. */
+	{"attempt", NULL},
+	{"when", NULL},
+	{"begin", NULL},
+	{"end", NULL},
+	{"usdt", NULL},
+	{"name", NULL},
+	{"message_id", NULL},
+	{"traceparent", NULL},
+	{"redact", NULL},
+	{"build_id", NULL},
+	{NULL, NULL},
+};
+
+/* Compiles the probe's captures into its program: key first, then attributes in file order. */
+static int probe_compile(struct walker *w, struct probe_build *pb)
+{
+	struct tt_probe *probe = pb->probe;
+	struct tt_attr *attr;
+	int err;
+	int i;
+
+	memset(&probe->prog, 0, sizeof(probe->prog));
+	if (probe->key.text) {
+		err = compile_capture(w, &probe->prog, &probe->key, pb->key_node);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < probe->nattrs; i++) {
+		attr = &probe->attrs[i];
+		if (attr->literal)
+			continue;
+		err = compile_capture(w, &probe->prog, &attr->cap, pb->attr_nodes[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Refuses a second probe of the same role on the same symbol in one target. */
+static int probe_check_unique(struct walker *w, const struct tt_target *target,
+			      const struct tt_probe *probe)
+{
+	const struct tt_probe *other;
+
+	for (other = target->probes; other < probe; other++) {
+		if (other->role == probe->role && strcmp(other->symbol, probe->symbol) == 0)
+			return fail_at(
+				w, probe->pos,
+				"duplicate probe: role '%s' on symbol '%s' is already declared "
+				"at line %d",
+				role_names[probe->role], probe->symbol, other->pos.line);
+	}
+	return 0;
+}
+
+static int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
+		      yaml_node_t *node)
+{
+	struct probe_build pb = {.probe = probe};
+	int err;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail_node(w, node, "expected a mapping for a probe, found %s",
+				 node_kind(node));
+	probe->id = ++w->spec->nprobes;
+	probe->target = target;
+	probe->pos = mark_pos(node->start_mark);
+	probe->key.index = -1;
+	err = walk_mapping(w, node, "probe", probe_keys, &pb);
+	if (err)
+		return err;
+	if (!pb.has_role)
+		return fail_node(w, node, "missing 'role' in probe");
+	if (!probe->symbol)
+		return fail_node(w, node, "missing 'symbol' in probe");
+	err = probe_check_unique(w, target, probe);
+	if (err)
+		return err;
+	return probe_compile(w, &pb);
+}
+
+/* ---- targets ----------------------------------------------------------- */
+
+/* Records that `key` chose the target's kind; a target has exactly one. */
+static int target_set_kind(struct walker *w, struct target_build *tb, yaml_node_t *key,
+			   enum tt_target_kind kind)
+{
+	if (tb->kind_key)
+		return fail_node(w, key,
+				 "target needs exactly one of binary, pid, library, comm (found "
+				 "'%s' and '%s')",
+				 tb->kind_key, scalar_value(key));
+	tb->kind_key = scalar_value(key);
+	tb->target->kind = kind;
+	return 0;
+}
+
+static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	enum tt_target_kind kind =
+		strcmp(scalar_value(key), "binary") == 0 ? TT_TARGET_BINARY : TT_TARGET_LIBRARY;
+	const char *path = NULL;
+	int err;
+
+	err = target_set_kind(w, tb, key, kind);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	return dup_string(w, path, &tb->target->path);
+}
+
+static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *s = NULL;
+	long pid = 0;
+	size_t i;
+	int err;
+
+	err = target_set_kind(w, tb, key, TT_TARGET_PID);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &s);
+	if (err)
+		return err;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || pid > (INT_MAX - (s[i] - '0')) / 10)
+			return fail_node(w, val, "'pid' must be a positive integer, found '%s'", s);
+		pid = pid * 10 + (s[i] - '0');
+	}
+	if (pid == 0)
+		return fail_node(w, val, "'pid' must be a positive integer, found '%s'", s);
+	tb->target->pid = (pid_t)pid;
+	return 0;
+}
+
+static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *comm = NULL;
+	int err;
+
+	err = target_set_kind(w, tb, key, TT_TARGET_COMM);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &comm);
+	if (err)
+		return err;
+	if (strlen(comm) > SPEC_COMM_MAX)
+		return fail_node(w, val,
+				 "'comm' is %zu characters long, more than the kernel keeps (%d)",
+				 strlen(comm), SPEC_COMM_MAX);
+	return dup_string(w, comm, &tb->target->comm);
+}
+
+static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	struct tt_target *target = tb->target;
+	yaml_node_item_t *items;
+	int room = TT_MAX_PROBES - 1 - w->spec->nprobes;
+	int count;
+	int err;
+	int i;
+
+	err = want_sequence(w, key, val, &count);
+	if (err)
+		return err;
+	items = val->data.sequence.items.start;
+	/* Probe ids index a BPF array of TT_MAX_PROBES entries and start at 1. */
+	if (count > room)
+		return fail_node(w, node_at(w, items[room > 0 ? room : 0]),
+				 "too many probes: at most %d in one spec (TT_MAX_PROBES)",
+				 TT_MAX_PROBES - 1);
+	target->probes = calloc((size_t)count, sizeof(*target->probes));
+	if (!target->probes)
+		return out_of_memory(w);
+	target->nprobes = count;
+	tb->has_probes = true;
+	for (i = 0; i < count; i++) {
+		err = walk_probe(w, target, &target->probes[i], node_at(w, items[i]));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const struct key_handler target_keys[] = {
+	{"binary", target_path}, {"pid", target_pid},	    {"library", target_path},
+	{"comm", target_comm},	 {"probes", target_probes}, {NULL, NULL},
+};
+
+static int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
+{
+	struct target_build tb = {.target = target};
+	int err;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail_node(w, node, "expected a mapping for a target, found %s",
+				 node_kind(node));
+	target->pos = mark_pos(node->start_mark);
+	err = walk_mapping(w, node, "target", target_keys, &tb);
+	if (err)
+		return err;
+	if (!tb.kind_key)
+		return fail_node(w, node, "target needs exactly one of binary, pid, library, comm");
+	if (!tb.has_probes)
+		return fail_node(w, node, "missing 'probes' in target");
+	return 0;
+}
+
+/* ---- the spec ---------------------------------------------------------- */
+
+static int spec_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, char **dst)
+{
+	const char *s = NULL;
+	int err;
+
+	err = want_string(w, key, val, &s);
+	if (err)
+		return err;
+	return dup_string(w, s, dst);
+}
+
+static int spec_service(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	return spec_string(w, key, val, &((struct tt_spec *)obj)->service);
+}
+
+static int spec_keyspace(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	return spec_string(w, key, val, &((struct tt_spec *)obj)->keyspace);
+}
+
+static int spec_targets(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct tt_spec *spec = obj;
+	yaml_node_item_t *items;
+	int count;
+	int err;
+	int i;
+
+	err = want_sequence(w, key, val, &count);
+	if (err)
+		return err;
+	spec->targets = calloc((size_t)count, sizeof(*spec->targets));
+	if (!spec->targets)
+		return out_of_memory(w);
+	spec->ntargets = count;
+	items = val->data.sequence.items.start;
+	for (i = 0; i < count; i++) {
+		err = walk_target(w, &spec->targets[i], node_at(w, items[i]));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const struct key_handler spec_keys[] = {
+	{"service", spec_service},
+	{"keyspace", spec_keyspace},
+	{"targets", spec_targets},
+	{NULL, NULL},
+};
+
+static bool is_empty_document(const yaml_node_t *root)
+{
+	return !root || (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0 &&
+			 root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+}
+
+static int walk_spec(struct walker *w, yaml_node_t *root)
+{
+	struct tt_spec *spec = w->spec;
+	int err;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return fail_node(w, root, "expected a mapping at the top of the spec, found %s",
+				 node_kind(root));
+	err = walk_mapping(w, root, "spec", spec_keys, spec);
+	if (err)
+		return err;
+	if (!spec->targets)
+		return fail_node(w, root, "missing 'targets' in spec");
+	if (!spec->keyspace)
+		return dup_string(w, "default", &spec->keyspace);
+	return 0;
+}
+
+/* Refuses a stream with a second document, which would be ignored. */
+static int check_single_document(struct walker *w, yaml_parser_t *parser)
+{
+	yaml_document_t next;
+	yaml_node_t *root;
+	int err = 0;
+
+	if (!yaml_parser_load(parser, &next))
+		return fail_yaml(w, parser);
+	root = yaml_document_get_root_node(&next);
+	if (root)
+		err = fail_node(w, root, "a spec is one YAML document, found a second one");
+	yaml_document_delete(&next);
+	return err;
+}
+
+/* Builds the spec from a loaded document; on failure frees what it built. */
+static int spec_build(struct walker *w, yaml_node_t *root, struct tt_spec **out)
+{
+	int err;
+
+	w->spec = calloc(1, sizeof(*w->spec));
+	if (!w->spec)
+		return out_of_memory(w);
+	err = dup_string(w, w->name, &w->spec->path);
+	if (!err)
+		err = walk_spec(w, root);
+	if (err) {
+		tt_spec__free(w->spec);
+		w->spec = NULL;
+		return err;
+	}
+	*out = w->spec;
+	return 0;
+}
+
+int tt_spec__parse(const char *name, const char *text, size_t len, struct tt_spec **out, char *err,
+		   size_t errlen)
+{
+	struct walker w = {.name = name, .text = text, .len = len, .err = err, .errlen = errlen};
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	int ret;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!yaml_parser_initialize(&parser))
+		return out_of_memory(&w);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = fail_yaml(&w, &parser);
+		yaml_parser_delete(&parser);
+		return ret;
+	}
+	w.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (is_empty_document(root))
+		ret = fail_at(&w, (struct tt_pos){.line = 1, .col = 1}, "spec is empty");
+	else
+		ret = check_single_document(&w, &parser);
+	if (!ret)
+		ret = spec_build(&w, root, out);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Writes a message about the file itself (no line, no column); returns ret. */
+static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/*
+ * Refuses a spec that someone other than root or us could have written:
+ * whoever can edit it chooses what the agent reads from every process.
+ */
+static int check_owner(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode))
+		return load_fail(err, errlen, -EINVAL, "spec '%s' is not a regular file", path);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return load_fail(err, errlen, -EPERM,
+				 "refusing spec '%s': writable by users other than its owner",
+				 path);
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return load_fail(err, errlen, -EPERM, "refusing spec '%s': owned by uid %u", path,
+				 (unsigned int)st->st_uid);
+	return 0;
+}
+
+/*
+ * Reads at most SPEC_MAX_SIZE bytes of fd into a buffer the caller frees.
+ * Returns 0 and sets *buf and *len, or a negative errno after a message.
+ */
+static int read_spec(const char *path, int fd, char **buf, size_t *len, char *err, size_t errlen)
+{
+	char *data = malloc(SPEC_MAX_SIZE + 1);
+	size_t used = 0;
+	ssize_t n;
+	int ret;
+
+	if (!data)
+		return load_fail(err, errlen, -ENOMEM, "cannot read spec '%s': out of memory",
+				 path);
+	for (;;) {
+		n = read(fd, data + used, SPEC_MAX_SIZE + 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			free(data);
+			return load_fail(err, errlen, ret, "cannot read spec '%s': %s", path,
+					 strerror(-ret));
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > SPEC_MAX_SIZE) {
+			free(data);
+			return load_fail(err, errlen, -EFBIG,
+					 "spec '%s' is larger than the limit of %d bytes", path,
+					 SPEC_MAX_SIZE);
+		}
+	}
+	*buf = data;
+	*len = used;
+	return 0;
+}
+
+int tt_spec__load(const char *path, struct tt_spec **out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		return load_fail(err, errlen, ret, "cannot open spec '%s': %s", path,
+				 strerror(-ret));
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		load_fail(err, errlen, ret, "cannot open spec '%s': %s", path, strerror(-ret));
+		goto cleanup;
+	}
+	ret = check_owner(path, &st, err, errlen);
+	if (!ret)
+		ret = read_spec(path, fd, &text, &len, err, errlen);
+	if (!ret)
+		ret = tt_spec__parse(path, text, len, out, err, errlen);
+cleanup:
+	free(text);
+	close(fd);
+	return ret;
+}
+
+static void capture_release(struct tt_capture *cap)
+{
+	free(cap->text);
+}
+
+static void target_release(struct tt_target *target)
+{
+	struct tt_probe *probe;
+	int i;
+	int j;
+
+	for (i = 0; i < target->nprobes; i++) {
+		probe = &target->probes[i];
+		free(probe->symbol);
+		capture_release(&probe->key);
+		for (j = 0; j < probe->nattrs; j++) {
+			free(probe->attrs[j].name);
+			free(probe->attrs[j].literal);
+			capture_release(&probe->attrs[j].cap);
+		}
+		free(probe->error.text);
+	}
+	free(target->probes);
+	free(target->path);
+	free(target->comm);
+}
+
+void tt_spec__free(struct tt_spec *spec)
+{
+	int i;
+
+	if (!spec)
+		return;
+	for (i = 0; i < spec->ntargets; i++)
+		target_release(&spec->targets[i]);
+	free(spec->targets);
+	free(spec->path);
+	free(spec->service);
+	free(spec->keyspace);
+	free(spec);
+}
+
+const struct tt_probe *tt_spec__probe(const struct tt_spec *spec, int id)
+{
+	const struct tt_target *target;
+	int i;
+
+	if (!spec || id < 1 || id > spec->nprobes)
+		return NULL;
+	for (i = 0; i < spec->ntargets; i++) {
+		target = &spec->targets[i];
+		if (target->nprobes && id >= target->probes[0].id &&
+		    id < target->probes[0].id + target->nprobes)
+			return &target->probes[id - target->probes[0].id];
+	}
+	return NULL;
+}
+
+const char *tt_role__name(enum tt_role role)
+{
+	if ((int)role < 0 || role >= TT_ROLE__COUNT)
+		return "unknown";
+	return role_names[role];
+}
+
+bool tt_cmp__eval(enum tt_cmp op, int64_t lhs, int64_t rhs)
+{
+	switch (op) {
+	case TT_CMP_EQ:
+		return lhs == rhs;
+	case TT_CMP_NE:
+		return lhs != rhs;
+	case TT_CMP_LT:
+		return lhs < rhs;
+	case TT_CMP_LE:
+		return lhs <= rhs;
+	case TT_CMP_GT:
+		return lhs > rhs;
+	case TT_CMP_GE:
+		return lhs >= rhs;
+	}
+	return false;
+}
