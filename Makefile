@@ -88,10 +88,11 @@ $(OUTPUT)/tasktap: $(OUTPUT)/user/main.o $(LIB)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Target programs: plain C, no tracing code; -O1 keeps their frames simple
-# and noinline + asm volatile("") keeps every probed function real.
+# noinline + asm volatile("") keeps every probed function real, and frame
+# pointers (as distributions now build) start them with an emulated push.
 $(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
 	$(call msg,WORKER,$@)
-	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -pthread $< -o $@
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Wextra -Werror -pthread $< -o $@
 
 $(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(OUTPUT)/tests
 	$(call msg,TEST,$@)

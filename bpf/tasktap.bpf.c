@@ -295,12 +295,12 @@ static long vm_run_op(__u64 i, void *data)
 	return 0;
 }
 
-static __always_inline int submit(void *data, __u32 size)
+static __always_inline int submit(void *data, __u32 size, __u32 lost_stat)
 {
 	void *ring = this_cpu_ring();
 
 	if (!ring || bpf_ringbuf_output(ring, data, size, wakeup_flags(ring))) {
-		stat_inc(TT_STAT_LOST);
+		stat_inc(lost_stat);
 		return -1;
 	}
 	return 0;
@@ -335,7 +335,7 @@ int tt_entry(struct pt_regs *ctx)
 	bpf_loop(TT_MAX_OPS, vm_run_op, &vm, 0);
 	ev->ncaps = vm.ncaps;
 	ev->size = vm.off & SCRATCH_MASK;
-	submit(s->buf, ev->size);
+	submit(s->buf, ev->size, TT_STAT_LOST);
 	return 0;
 }
 
@@ -346,7 +346,7 @@ int tt_return(struct pt_regs *ctx)
 
 	fill_header(&ev, bpf_get_attach_cookie(ctx), TT_EV_RETURN);
 	ev.ret = PT_REGS_RC(ctx);
-	submit(&ev, sizeof(ev));
+	submit(&ev, sizeof(ev), TT_STAT_LOST);
 	return 0;
 }
 
@@ -361,6 +361,6 @@ int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 	ev.ret = BPF_CORE_READ(task, exit_code);
 	if (group_dead)
 		ev.flags |= TT_EXITF_GROUP_DEAD;
-	submit(&ev, sizeof(ev));
+	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS);
 	return 0;
 }

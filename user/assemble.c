@@ -148,6 +148,8 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 		a->opts.max_open_spans = TT_DEFAULT_MAX_OPEN_SPANS;
 	if (!a->opts.retry_window_ns)
 		a->opts.retry_window_ns = TT_DEFAULT_RETRY_WINDOW_NS;
+	if (!a->opts.max_tries)
+		a->opts.max_tries = TT_MAX_TRIES;
 	a->salt = opts->salt ? opts->salt : TT_DEFAULT_SALT;
 	a->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
 	a->free_head = NIL;
@@ -180,6 +182,7 @@ void tt_asm__free(struct tt_asm *a)
 void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 {
 	*stats = a->stats;
+	stats->tries = a->tries.len;
 }
 
 /* Age list: oldest <-> ... <-> newest. */
@@ -373,6 +376,30 @@ static void set_parent(struct tt_asm *a, struct tt_span *s, const struct tt_span
 	}
 }
 
+/*
+ * Keeps the attempts table within max_tries: first forgets what is older
+ * than the retry window; when that frees too little, forgets everything
+ * (later attempts then count from 1 again) and counts it.
+ */
+static void bound_tries(struct tt_asm *a, uint64_t now)
+{
+	struct tt_table *t = &a->tries;
+
+	if (t->len < a->opts.max_tries)
+		return;
+	for (size_t i = 0; i < t->cap;) {
+		if (t->e[i].key && now - t->e[i].v[1] > a->opts.retry_window_ns &&
+		    tt_table__del(t, t->e[i].key))
+			continue; /* a later entry may have moved into slot i */
+		i++;
+	}
+	if (t->len >= a->opts.max_tries / 4 * 3) {
+		memset(t->e, 0, t->cap * sizeof(*t->e));
+		t->len = 0;
+		a->stats.tries_forgotten++;
+	}
+}
+
 static uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,
 			     size_t step_len)
 {
@@ -382,6 +409,8 @@ static uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const ch
 
 	if (v && s->start_ns - v[1] <= a->opts.retry_window_ns)
 		seen = v[0];
+	else if (!v)
+		bound_tries(a, s->start_ns);
 	if (tt_table__put(&a->tries, h, seen + 1, s->start_ns))
 		return (uint32_t)seen + 1; /* out of memory: the count restarts */
 	return (uint32_t)seen + 1;
@@ -675,11 +704,12 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		a->stats.malformed++;
 		return -EINVAL;
 	}
-	a->stats.events++;
 	if (ev->kind == TT_EV_EXIT) {
+		a->stats.exits++;
 		on_exit_event(a, ev);
 		return 0;
 	}
+	a->stats.events++;
 	p = tt_spec__probe(a->opts.spec, ev->probe);
 	if (!p) {
 		a->stats.unknown_probes++;

@@ -107,12 +107,14 @@ struct tt_asm_opts {
 	uint64_t seed;		    /* for random span ids */
 	uint32_t max_open_spans;    /* 0: the default */
 	uint64_t retry_window_ns;   /* 0: the default */
+	uint32_t max_tries;	    /* (key, step) pairs remembered; 0: TT_MAX_TRIES */
 	tt_span_fn on_span;
 	void *ctx;
 };
 
 struct tt_asm_stats {
-	uint64_t events;
+	uint64_t events; /* entry and return events */
+	uint64_t exits;	 /* thread exit events (of every process on the machine) */
 	uint64_t spans_started;
 	uint64_t spans_finished;
 	uint64_t open_spans;
@@ -120,7 +122,9 @@ struct tt_asm_stats {
 	uint64_t unknown_probes; /* events naming a probe the spec lacks */
 	uint64_t evictions;
 	uint64_t cut_by_exit;
-	uint64_t malformed; /* events whose size or records do not add up */
+	uint64_t malformed;	  /* events whose size or records do not add up */
+	uint64_t tries_forgotten; /* times the attempts table was full and cleared */
+	uint64_t tries;		  /* (key, step) pairs remembered now */
 };
 
 struct tt_asm;
@@ -160,6 +164,7 @@ int64_t tt_ret__value(uint64_t rax);
 
 #define TT_DEFAULT_SALT		   "tasktap"
 #define TT_DEFAULT_MAX_OPEN_SPANS  65536
+#define TT_MAX_TRIES		   (1u << 18) /* (key, step) pairs remembered for attempts */
 #define TT_DEFAULT_RETRY_WINDOW_NS (3600ULL * 1000000000ULL)
 
 #endif /* TASKTAP_ASSEMBLE_H */

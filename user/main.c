@@ -100,6 +100,7 @@ struct run {
 	struct tt_jsonl jsonl;
 	struct tt_reorder reorder;
 	uint64_t lost_reported;
+	uint64_t lost_exits_reported;
 	bool json;
 };
 
@@ -129,11 +130,17 @@ static void drain(struct run *r, uint64_t horizon)
 static void report_lost(struct run *r)
 {
 	uint64_t lost = tt_loader__stat(r->loader, TT_STAT_LOST);
+	uint64_t lost_exits = tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
 
 	if (lost > r->lost_reported) {
 		warnx_("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)",
 		       lost - r->lost_reported);
 		r->lost_reported = lost;
+	}
+	if (lost_exits > r->lost_exits_reported) {
+		warnx_("%" PRIu64 " exit events lost: the ring buffer was full (raise --ring-size)",
+		       lost_exits - r->lost_exits_reported);
+		r->lost_exits_reported = lost_exits;
 	}
 }
 

@@ -39,6 +39,7 @@ struct tt_event {
 enum tt_stat {
 	TT_STAT_LOST = 0,   /* events that found the ring buffer full */
 	TT_STAT_CAP_FAULTS, /* capture reads that failed */
+	TT_STAT_LOST_EXITS, /* exit events that found the ring buffer full */
 	TT_STAT__COUNT,
 };
 

@@ -56,7 +56,7 @@ static void collect(const struct tt_span *s, void *ctx)
 	f->n++;
 }
 
-static int make_fixture(void **state, uint32_t max_open)
+static int make_fixture(void **state, uint32_t max_open, uint64_t window)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct tt_asm_opts o = { 0 };
@@ -69,6 +69,8 @@ static int make_fixture(void **state, uint32_t max_open)
 	o.spec = f->spec;
 	o.seed = 42;
 	o.max_open_spans = max_open;
+	o.retry_window_ns = window;
+	o.max_tries = 1000;
 	o.on_span = collect;
 	o.ctx = f;
 	f->a = tt_asm__new(&o);
@@ -79,12 +81,17 @@ static int make_fixture(void **state, uint32_t max_open)
 
 static int setup(void **state)
 {
-	return make_fixture(state, 0);
+	return make_fixture(state, 0, 0);
 }
 
 static int setup_small(void **state)
 {
-	return make_fixture(state, 2);
+	return make_fixture(state, 2, 0);
+}
+
+static int setup_short_window(void **state)
+{
+	return make_fixture(state, 0, 500);
 }
 
 static int teardown(void **state)
@@ -546,6 +553,45 @@ static void test_task_trace_id_derives_from_key(void **state)
 	assert_memory_not_equal(f->out[0].span_id, f->out[1].span_id, 8);
 }
 
+static void test_attempt_memory_is_bounded(void **state)
+{
+	struct fixture *f = *state; /* max_tries 1000, retry window 1 h */
+	struct tt_asm_stats st;
+
+	for (uint64_t k = 0; k < 5000; k++) {
+		entry(f, STEP, 100 + k, 10, 10, k, "S");
+		ret(f, STEP, 100 + k, 10, 10, 0);
+		f->n = 0;
+		tt_asm__stats(f->a, &st);
+		assert_true(st.tries <= 1000);
+	}
+	assert_true(st.tries_forgotten >= 4);
+}
+
+static void test_attempts_outside_window_are_forgotten(void **state)
+{
+	struct fixture *f = *state; /* retry window 500 ns */
+	struct tt_asm_stats st;
+
+	entry(f, STEP, 100, 10, 10, 1, "S");
+	ret(f, STEP, 200, 10, 10, 0);
+	entry(f, STEP, 400, 10, 10, 1, "S"); /* within the window: attempt 2 */
+	ret(f, STEP, 450, 10, 10, 0);
+	entry(f, STEP, 2000, 10, 10, 1, "S"); /* later: a new run, attempt 1 */
+	ret(f, STEP, 2100, 10, 10, 0);
+	assert_int_equal(f->out[1].attempt, 2);
+	assert_int_equal(f->out[2].attempt, 1);
+	/* at the bound, old entries are swept rather than everything forgotten */
+	for (uint64_t k = 0; k < 3000; k++) {
+		entry(f, STEP, 10000 + k * 1000, 10, 10, 100 + k, "S");
+		ret(f, STEP, 10000 + k * 1000, 10, 10, 0);
+		f->n = 0;
+	}
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.tries_forgotten, 0);
+	assert_true(st.tries <= 1000);
+}
+
 static void test_ret_value_rule(void **state)
 {
 	(void)state;
@@ -587,6 +633,9 @@ int main(void)
 		cmocka_unit_test(test_trace_id_vectors),
 		cmocka_unit_test_setup_teardown(test_task_trace_id_derives_from_key, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_attempt_memory_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_outside_window_are_forgotten,
+						setup_short_window, teardown),
 		cmocka_unit_test(test_ret_value_rule),
 	};
 

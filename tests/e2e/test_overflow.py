@@ -1,0 +1,68 @@
+"""A full ring buffer: events are lost, counted in BPF and reported; the
+agent keeps going and what arrived is still assembled correctly."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, write_spec
+
+BURST = os.path.abspath(".output/burst")
+SPEC = """service: burst
+targets:
+  - binary: %s
+    probes:
+      - role: task
+        symbol: tick
+        attributes:
+          tick.name: str(arg1)
+""" % BURST
+
+
+class OverflowTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_tiny_ring_loses_events_and_says_so(self):
+        spec = write_spec(SPEC, self.dir)
+        agent = Agent([spec, "--json", "--ring-size", "4096"])
+        agent.wait_attached()
+        subprocess.run([BURST, "300000"], check=True, timeout=120)
+        time.sleep(1.2)  # past one housekeeping tick, which reports losses
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        err = agent.stderr()
+        self.assertRegex(err, r"\d+ events lost: the ring buffer was full \(raise --ring-size\)")
+        m = re.search(r"(\d+) spans, (\d+) events, (\d+) lost", err)
+        self.assertIsNotNone(m, err)
+        spans, events, lost = map(int, m.groups())
+        self.assertGreater(lost, 0)
+        self.assertGreater(spans, 0)
+        # every event was either delivered or counted as lost
+        self.assertEqual(events + lost, 2 * 300000)
+        lines = agent.spans()
+        self.assertEqual(len(lines), spans)
+        whole = [s for s in lines if not any(a["key"] == "tasktap.cut" for a in s["attributes"])]
+        self.assertGreater(len(whole), 0)
+        for s in whole:
+            self.assertEqual(s["name"], "tick")
+            self.assertEqual(s["status"]["code"], 1)
+
+    def test_default_ring_loses_nothing_at_this_rate(self):
+        spec = write_spec(SPEC, self.dir)
+        agent = Agent([spec, "--json"])
+        agent.wait_attached()
+        subprocess.run([BURST, "100000"], check=True, timeout=120)
+        time.sleep(0.2)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        self.assertIn("100000 spans, 200000 events, 0 lost", agent.stderr())
+        self.assertEqual(len(agent.spans()), 100000)
+
+
+if __name__ == "__main__":
+    unittest.main()
