@@ -112,13 +112,15 @@ class DemoWorkerTest(unittest.TestCase):
     def test_same_task_id_gives_same_trace_id(self):
         # trace ids derive from the key: two runs of task 1001 share a trace
         runs = []
-        for _ in range(2):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             agent = Agent([RECIPE, "--json"])
             agent.wait_attached()
             subprocess.run([WORKER, "--tasks", "1", "--scale", "0.1"], check=True,
                            stderr=subprocess.DEVNULL, timeout=60)
             time.sleep(0.1)
-            agent.stop()
+            # both signals detach, drain and exit cleanly
+            self.assertEqual(agent.stop(sig), 0, agent.stderr())
+            self.assertIn("5 spans", agent.stderr())
             runs.append([s for s in agent.spans() if s["name"] == "CreateZip"][0])
         self.assertEqual(runs[0]["traceId"], runs[1]["traceId"])
         self.assertNotEqual(runs[0]["spanId"], runs[1]["spanId"])
