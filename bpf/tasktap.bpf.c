@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tasktap's kernel side: one generic entry program and one generic return
- * program, attached to every probed function with the probe id as the
+ * tasktap's kernel side: generic programs for function entry, function
+ * return and USDT probes, attached to every hook with the hook id as the
  * attach cookie, and one exit tracepoint.
  *
- * The entry program interprets the probe's capture program (capture.h)
- * and writes one event into this CPU's ring buffer. Events are submitted
- * without wakeup: the agent drains on a short timer, and is woken only
- * when a ring fills past the watermark.
+ * Each program interprets the hook's capture program (capture.h): a filter
+ * that may drop the hit, then captures. Hits that pass become one event in
+ * this CPU's ring buffer, submitted without wakeup: the agent drains on a
+ * short timer, and is woken only when a ring fills past the watermark.
+ *
+ * Hooks with a filter or return-time captures are tracked per thread: the
+ * entry pushes whether it was kept (and, if needed, its arguments) so that
+ * the return of a dropped call is dropped too and the return program can
+ * read the arguments the call was made with.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
 
 #include "tasktap/limits.h"
 #include "tasktap/capture.h"
@@ -27,8 +33,38 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TT_MAX_PROBES + 1);
 	__type(key, __u32);
-	__type(value, struct tt_probe_prog);
+	__type(value, struct tt_hook_prog);
 } probes SEC(".maps");
+
+struct tstate {
+	__u32 depth; /* tracked calls open on this thread */
+	__u32 pad;
+	__u64 accepted; /* bit d: the call at depth d passed its filter */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct tstate);
+} threads SEC(".maps");
+
+struct save_key {
+	__u32 tid;
+	__u32 depth;
+};
+
+struct saved_args {
+	__u64 regs[6];
+	__u64 sp;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct save_key);
+	__type(value, struct saved_args);
+} saved SEC(".maps");
 
 /*
  * Scratch space to build an entry event in. Offsets into it are masked
@@ -36,8 +72,10 @@ struct {
  * so every write provably stays inside.
  */
 #define SCRATCH_MASK 1023
-#define SCRATCH_SIZE (2 * (SCRATCH_MASK + 1))
+#define SCRATCH_TMP  (2 * (SCRATCH_MASK + 1)) /* 64 bytes for filter strings */
+#define SCRATCH_SIZE (SCRATCH_TMP + 64)
 _Static_assert(TT_MAX_EVENT <= SCRATCH_MASK + 1, "event larger than scratch space");
+_Static_assert(TT_MAX_LITERAL + 1 <= 56, "literal longer than 7 words");
 _Static_assert(TT_MAX_STR <= SCRATCH_MASK + 1 && TT_MAX_BYTES <= SCRATCH_MASK + 1,
 	       "capture larger than scratch space");
 
@@ -109,65 +147,73 @@ static __always_inline void fill_header(struct tt_event *ev, __u32 probe, __u16 
 	ev->ncaps = 0;
 }
 
-/*
- * Argument slot `slot` at function entry, by the x86-64 SysV rule: six
- * registers, then 8-byte stack slots above the return address.
- */
-static __always_inline int read_arg(const __u64 *regs, __u64 sp, __s64 slot, __u64 *val)
-{
-	if (slot >= 0 && slot < 6) {
-		*val = regs[slot & 7];
-		return 0;
-	}
-	if (slot < 0 || slot > TT_MAX_ARG_SLOT)
-		return -1;
-	return bpf_probe_read_user(val, sizeof(*val), (void *)(sp + 8 * (slot - 5)));
-}
-
-static __always_inline int load(__u64 addr, __u8 width, __u8 flags, __u64 *val)
-{
-	int err;
-
-	switch (width) {
-	case 1: {
-		__u8 v;
-
-		err = bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-		*val = (flags & TT_OPF_SIGNED) ? (__u64)(__s64)(__s8)v : v;
-		return err;
-	}
-	case 2: {
-		__u16 v;
-
-		err = bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-		*val = (flags & TT_OPF_SIGNED) ? (__u64)(__s64)(__s16)v : v;
-		return err;
-	}
-	case 4: {
-		__u32 v;
-
-		err = bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-		*val = (flags & TT_OPF_SIGNED) ? (__u64)(__s64)(__s32)v : v;
-		return err;
-	}
-	default:
-		return bpf_probe_read_user(val, sizeof(*val), (void *)addr);
-	}
-}
-
-/* State of the capture interpreter while it runs one probe's program. */
+/* State of the capture interpreter while it runs one program. */
 struct vm {
-	__u64 regs[8]; /* argument registers at entry; slots 6 and 7 unused */
-	__u64 sp;
-	__u64 rc;
+	__u64 regs[TT_MAX_USDT_ARGS]; /* arguments: registers at entry, or USDT arguments */
+	__u64 sp;		      /* stack pointer at entry (function probes) */
+	__u64 rc;		      /* return value (return programs) */
+	__u32 nregs;		      /* USDT: arguments the probe has; else 0 */
+	bool usdt;
 	const struct tt_probe_prog *prog;
 	__u8 *buf;
 	__u32 off; /* next free byte in buf */
 	__u32 ncaps;
 	__u64 acc;
 	__u64 r1;
+	__u64 tmp; /* reads land here: the callback keeps no stack of its own */
 	bool fault;
+	__u32 drop; /* a filter said no (not a bool: the verifier must see 0 or 1 returned) */
 };
+
+/*
+ * Argument slot `slot`: for a function, by the x86-64 SysV rule (six
+ * registers, then 8-byte stack slots above the return address); for a
+ * USDT probe, its slot-th argument as its note describes it.
+ */
+static __always_inline int read_arg(struct vm *vm, __s64 slot)
+{
+	if (vm->usdt) {
+		if (slot < 0 || slot >= vm->nregs || slot >= TT_MAX_USDT_ARGS)
+			return -1;
+		vm->tmp = vm->regs[slot];
+		return 0;
+	}
+	if (slot >= 0 && slot < 6) {
+		vm->tmp = vm->regs[slot];
+		return 0;
+	}
+	if (slot < 0 || slot > TT_MAX_ARG_SLOT)
+		return -1;
+	return bpf_probe_read_user(&vm->tmp, sizeof(vm->tmp), (void *)(vm->sp + 8 * (slot - 5)));
+}
+
+/* Loads `width` bytes at acc into tmp, sign-extended when asked (x86 is little-endian). */
+static __always_inline int load(struct vm *vm, __u8 width, __u8 flags)
+{
+	bool sign = flags & TT_OPF_SIGNED;
+	int err;
+
+	vm->tmp = 0;
+	switch (width) {
+	case 1:
+		err = bpf_probe_read_user(&vm->tmp, 1, (void *)vm->acc);
+		if (sign)
+			vm->tmp = (__u64)(__s64)(__s8)vm->tmp;
+		return err;
+	case 2:
+		err = bpf_probe_read_user(&vm->tmp, 2, (void *)vm->acc);
+		if (sign)
+			vm->tmp = (__u64)(__s64)(__s16)vm->tmp;
+		return err;
+	case 4:
+		err = bpf_probe_read_user(&vm->tmp, 4, (void *)vm->acc);
+		if (sign)
+			vm->tmp = (__u64)(__s64)(__s32)vm->tmp;
+		return err;
+	default:
+		return bpf_probe_read_user(&vm->tmp, 8, (void *)vm->acc);
+	}
+}
 
 /* Appends a capture record's header; returns the offset of its data. */
 static __always_inline __u32 begin_record(struct vm *vm)
@@ -239,15 +285,64 @@ static __always_inline void emit_bytes(struct vm *vm, __u32 max)
 	end_record(vm, TT_CAP_BYTES, flags, len);
 }
 
-static __always_inline void step(struct vm *vm, const struct tt_op *op)
+static __always_inline bool compare(__u8 op, bool is_signed, __u64 a, __u64 b)
 {
-	__u64 v;
+	switch (op) {
+	case TT_CMPOP_EQ:
+		return a == b;
+	case TT_CMPOP_NE:
+		return a != b;
+	case TT_CMPOP_LT:
+		return is_signed ? (__s64)a < (__s64)b : a < b;
+	case TT_CMPOP_LE:
+		return is_signed ? (__s64)a <= (__s64)b : a <= b;
+	case TT_CMPOP_GT:
+		return is_signed ? (__s64)a > (__s64)b : a > b;
+	case TT_CMPOP_GE:
+		return is_signed ? (__s64)a >= (__s64)b : a >= b;
+	}
+	return false;
+}
 
+/*
+ * Compares the string at acc with the literal stored in the instructions
+ * after instruction i, a word at a time.
+ */
+static __always_inline bool string_matches(struct vm *vm, __u32 i, const struct tt_op *op)
+{
+	__u64 *tmp = (__u64 *)(vm->buf + SCRATCH_TMP);
+	__u32 n = op->len + (op->aux == TT_STRCMP_EXACT ? 1 : 0); /* the NUL, for exact */
+
+	if (vm->fault || op->len > TT_MAX_LITERAL)
+		return false;
+	if (bpf_probe_read_user_str(tmp, 64, (void *)vm->acc) < 0)
+		return false;
+#pragma unroll
+	for (__u32 w = 0; w < 7; w++) {
+		__u64 idx = (__u64)i + 1 + w; /* 64-bit: checked and used in one register */
+		__u64 mask, lit;
+
+		if (8 * w >= n)
+			break;
+		asm volatile("" : "+r"(idx));
+		if (idx >= TT_MAX_OPS)
+			return false;
+		lit = vm->prog->ops[idx].imm;
+		mask = n - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (n - 8 * w))) - 1;
+		if ((tmp[w] ^ lit) & mask)
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void step(struct vm *vm, __u32 i, const struct tt_op *op)
+{
 	switch (op->code) {
 	case TT_OP_ARG:
-		if (read_arg(vm->regs, vm->sp, op->imm, &v))
+		vm->tmp = 0;
+		if (read_arg(vm, op->imm))
 			vm->fault = true;
-		vm->acc = v;
+		vm->acc = vm->tmp;
 		break;
 	case TT_OP_RET:
 		vm->acc = vm->rc;
@@ -259,8 +354,8 @@ static __always_inline void step(struct vm *vm, const struct tt_op *op)
 		vm->acc += op->imm;
 		break;
 	case TT_OP_LOAD:
-		if (!vm->fault && load(vm->acc, op->aux, op->flags, &v) == 0)
-			vm->acc = v;
+		if (!vm->fault && load(vm, op->aux, op->flags) == 0)
+			vm->acc = vm->tmp;
 		else
 			vm->fault = true;
 		break;
@@ -275,6 +370,16 @@ static __always_inline void step(struct vm *vm, const struct tt_op *op)
 		break;
 	case TT_OP_EMIT_BYTES:
 		emit_bytes(vm, op->len);
+		break;
+	case TT_OP_CMP:
+		if (vm->fault || !compare(op->aux, op->flags & TT_OPF_SIGNED, vm->acc, op->imm))
+			vm->drop = true;
+		vm->fault = false;
+		break;
+	case TT_OP_STRCMP:
+		if (string_matches(vm, i, op) == !!(op->flags & TT_OPF_NEGATE))
+			vm->drop = true;
+		vm->fault = false;
 		break;
 	}
 }
@@ -291,7 +396,9 @@ static long vm_run_op(__u64 i, void *data)
 	asm volatile("" : "+r"(idx));
 	if (idx >= TT_MAX_OPS)
 		return 1;
-	step(vm, &vm->prog->ops[idx]);
+	step(vm, idx, &vm->prog->ops[idx]);
+	if (vm->drop)
+		return 1;
 	return 0;
 }
 
@@ -306,22 +413,83 @@ static __always_inline int submit(void *data, __u32 size, __u32 lost_stat)
 	return 0;
 }
 
+/* Runs `prog` and submits what it recorded as an event of `kind`. */
+static __always_inline int run_and_submit(struct vm *vm, struct scratch *s, __u32 hook, __u16 kind,
+					  __s64 ret)
+{
+	struct tt_event *ev = (void *)s->buf;
+
+	fill_header(ev, hook, kind);
+	ev->ret = ret;
+	vm->buf = s->buf;
+	vm->off = sizeof(*ev);
+	if (vm->prog->nops)
+		bpf_loop(TT_MAX_OPS, vm_run_op, vm, 0);
+	if (vm->drop)
+		return 1;
+	ev->ncaps = vm->ncaps;
+	ev->size = vm->off & SCRATCH_MASK;
+	submit(s->buf, ev->size, TT_STAT_LOST);
+	return 0;
+}
+
+static __always_inline struct tstate *thread_state(__u32 tid)
+{
+	struct tstate *st = bpf_map_lookup_elem(&threads, &tid);
+	struct tstate zero = {};
+
+	if (st)
+		return st;
+	bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* Remembers whether the tracked call at the top of this thread passed. */
+static __always_inline void track_entry(const struct tt_hook_prog *hook, struct vm *vm, __u32 tid,
+					struct tstate *st, bool dropped)
+{
+	__u32 d = st->depth;
+	__u64 bit = 1ULL << (d & 63);
+
+	st->depth = d + 1;
+	if (d >= TT_MAX_DEPTH)
+		return;
+	if (dropped) {
+		st->accepted &= ~bit;
+		return;
+	}
+	st->accepted |= bit;
+	if (hook->flags & TT_HOOKF_SAVE) {
+		struct save_key key = {.tid = tid, .depth = d};
+		struct saved_args args;
+
+		__builtin_memcpy(args.regs, vm->regs, sizeof(args.regs));
+		args.sp = vm->sp;
+		bpf_map_update_elem(&saved, &key, &args, BPF_ANY);
+	}
+}
+
 SEC("uprobe")
 int tt_entry(struct pt_regs *ctx)
 {
-	__u32 probe = bpf_get_attach_cookie(ctx);
+	__u32 hook = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	const struct tt_hook_prog *h;
+	struct tstate *st = NULL;
 	__u32 zero = 0;
-	struct tt_event *ev;
 	struct scratch *s;
 	struct vm vm = {};
+	int dropped;
 
-	vm.prog = bpf_map_lookup_elem(&probes, &probe);
+	h = bpf_map_lookup_elem(&probes, &hook);
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!vm.prog || !s)
+	if (!h || !s)
 		return 0;
-
-	ev = (void *)s->buf;
-	fill_header(ev, probe, TT_EV_ENTRY);
+	if (h->flags & TT_HOOKF_TRACK) {
+		st = thread_state(tid);
+		if (!st)
+			return 0;
+	}
 	vm.regs[0] = ctx->di;
 	vm.regs[1] = ctx->si;
 	vm.regs[2] = ctx->dx;
@@ -329,24 +497,87 @@ int tt_entry(struct pt_regs *ctx)
 	vm.regs[4] = ctx->r8;
 	vm.regs[5] = ctx->r9;
 	vm.sp = ctx->sp;
-	vm.rc = ctx->ax;
-	vm.buf = s->buf;
-	vm.off = sizeof(*ev);
-	bpf_loop(TT_MAX_OPS, vm_run_op, &vm, 0);
-	ev->ncaps = vm.ncaps;
-	ev->size = vm.off & SCRATCH_MASK;
-	submit(s->buf, ev->size, TT_STAT_LOST);
+	vm.prog = &h->entry;
+	dropped = run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
+	if (st)
+		track_entry(h, &vm, tid, st, dropped);
 	return 0;
 }
 
 SEC("uretprobe")
 int tt_return(struct pt_regs *ctx)
 {
+	__u32 hook = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	const struct tt_hook_prog *h;
 	struct tt_event ev;
+	__u32 zero = 0;
+	struct scratch *s;
+	struct vm vm = {};
 
-	fill_header(&ev, bpf_get_attach_cookie(ctx), TT_EV_RETURN);
+	h = bpf_map_lookup_elem(&probes, &hook);
+	if (!h)
+		return 0;
+	if (h->flags & TT_HOOKF_TRACK) {
+		struct tstate *st = bpf_map_lookup_elem(&threads, &tid);
+		__u32 d;
+
+		if (!st || st->depth == 0)
+			return 0; /* its entry was not seen */
+		d = --st->depth;
+		if (d < TT_MAX_DEPTH && !(st->accepted & (1ULL << (d & 63))))
+			return 0; /* its entry was filtered out */
+		if ((h->flags & TT_HOOKF_SAVE) && d < TT_MAX_DEPTH) {
+			struct save_key key = {.tid = tid, .depth = d};
+			struct saved_args *args = bpf_map_lookup_elem(&saved, &key);
+
+			if (args) {
+				__builtin_memcpy(vm.regs, args->regs, sizeof(args->regs));
+				vm.sp = args->sp;
+			}
+		}
+	}
+	if (h->ret.nops) {
+		s = bpf_map_lookup_elem(&scratch, &zero);
+		if (!s)
+			return 0;
+		vm.rc = ctx->ax;
+		vm.prog = &h->ret;
+		run_and_submit(&vm, s, hook, TT_EV_RETURN, ctx->ax);
+		return 0;
+	}
+	fill_header(&ev, hook, TT_EV_RETURN);
 	ev.ret = PT_REGS_RC(ctx);
 	submit(&ev, sizeof(ev), TT_STAT_LOST);
+	return 0;
+}
+
+SEC("usdt")
+int tt_usdt(struct pt_regs *ctx)
+{
+	__u32 hook = bpf_usdt_cookie(ctx);
+	const struct tt_hook_prog *h;
+	__u32 zero = 0;
+	struct scratch *s;
+	struct vm vm = {};
+	int n = bpf_usdt_arg_cnt(ctx);
+
+	h = bpf_map_lookup_elem(&probes, &hook);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!h || !s || n < 0)
+		return 0;
+	vm.usdt = true;
+	vm.nregs = n;
+	for (int i = 0; i < TT_MAX_USDT_ARGS; i++) {
+		long v = 0;
+
+		if (i >= n)
+			break;
+		bpf_usdt_arg(ctx, i, &v);
+		vm.regs[i] = v;
+	}
+	vm.prog = &h->entry;
+	run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
 	return 0;
 }
 

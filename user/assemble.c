@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The assembler (see assemble.h). Open spans live in a slab of fixed-size
- * slots allocated in chunks as needed, up to max_open_spans; three small
+ * slots allocated in chunks as needed, up to max_open_spans; small
  * open-addressing tables index them:
  *
- *   threads: (pid, tid)       -> the innermost open synchronous span
+ *   threads: (pid, tid)       -> the innermost open span paired per thread
  *   tasks:   hash(key)        -> the newest open task span with that key
  *   tries:   hash(key, step)  -> spans seen so far and when, for attempts
+ *   async:   hash(probe, key) -> the newest open begin/end span
  *
- * Each open synchronous span links to the span below it on its thread,
- * so the thread's stack needs no storage of its own. Every open span is
+ * Each open span paired per thread links to the span below it on its
+ * thread, and each begin/end span to the next older one with its hash, so
+ * neither needs storage of its own. Every open span is
  * also on an age list, oldest first, which is what eviction takes from.
  */
 #include <errno.h>
@@ -29,8 +31,11 @@
 
 struct slot {
 	struct tt_span span;
-	int32_t below; /* next span down this thread's stack */
-	int32_t older; /* age list */
+	uint64_t async;	  /* begin/end spans: their (probe, key) hash; 0 otherwise */
+	int32_t same_key; /* begin/end spans: the next older open one with that hash */
+	bool on_stack;	  /* on its thread's stack (function and USDT pairs) */
+	int32_t below;	  /* next span down this thread's stack */
+	int32_t older;	  /* age list */
 	int32_t newer;
 	int32_t next_free; /* free list, while unused */
 	bool used;
@@ -51,6 +56,7 @@ struct tt_asm {
 	struct tt_table threads;
 	struct tt_table tasks;
 	struct tt_table tries;
+	struct tt_table async;
 
 	struct tt_asm_stats stats;
 };
@@ -158,7 +164,7 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	max_chunks = (a->opts.max_open_spans + CHUNK_SLOTS - 1) / CHUNK_SLOTS;
 	a->chunks = calloc(max_chunks, sizeof(*a->chunks));
 	if (!a->chunks || tt_table__init(&a->threads, 64) || tt_table__init(&a->tasks, 64) ||
-	    tt_table__init(&a->tries, 256)) {
+	    tt_table__init(&a->tries, 256) || tt_table__init(&a->async, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -176,6 +182,7 @@ void tt_asm__free(struct tt_asm *a)
 	tt_table__release(&a->threads);
 	tt_table__release(&a->tasks);
 	tt_table__release(&a->tries);
+	tt_table__release(&a->async);
 	free(a);
 }
 
@@ -277,15 +284,18 @@ static int payload_records(const uint8_t *p, size_t len, const struct tt_cap_rec
 	return n;
 }
 
-static const struct tt_cap_rec *record(const struct tt_span *s, int index)
+/* The record of capture `cap` in the span, from the payload of its site; NULL if absent. */
+static const struct tt_cap_rec *record(const struct tt_span *s, const struct tt_capture *cap)
 {
 	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
+	const uint8_t *p = cap->site == TT_SITE_START ? s->payload : s->end_payload;
+	size_t len = cap->site == TT_SITE_START ? s->payload_len : s->end_len;
 	int n;
 
-	if (index < 0)
+	if (cap->index < 0)
 		return NULL;
-	n = payload_records(s->payload, s->payload_len, recs, TT_MAX_CAPTURES);
-	return index < n ? recs[index] : NULL;
+	n = payload_records(p, len, recs, TT_MAX_CAPTURES);
+	return cap->index < n ? recs[cap->index] : NULL;
 }
 
 static const char *record_data(const struct tt_cap_rec *r)
@@ -293,48 +303,66 @@ static const char *record_data(const struct tt_cap_rec *r)
 	return (const char *)(r + 1);
 }
 
-/* The value of the string attribute `name` of a span, or NULL. */
-static const char *span_str_attr(const struct tt_span *s, const char *name, size_t *len)
+/* A record that holds a value (it exists and its read did not fault). */
+static const struct tt_cap_rec *value_of(const struct tt_span *s, const struct tt_capture *cap)
 {
-	const struct tt_probe *p = s->probe;
+	const struct tt_cap_rec *r = record(s, cap);
 
+	return r && !(r->flags & TT_CAPF_FAULT) ? r : NULL;
+}
+
+static const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size_t len)
+{
 	for (int i = 0; i < p->nattrs; i++) {
-		const struct tt_attr *at = &p->attrs[i];
-		const struct tt_cap_rec *r;
-
-		if (strcmp(at->name, name) != 0)
-			continue;
-		if (at->literal) {
-			*len = strlen(at->literal);
-			return at->literal;
-		}
-		r = record(s, at->cap.index);
-		if (!r || (r->flags & TT_CAPF_FAULT) || r->type == TT_CAP_INT)
-			return NULL;
-		*len = r->len;
-		return record_data(r);
+		if (strlen(p->attrs[i].name) == len && strncmp(p->attrs[i].name, name, len) == 0)
+			return &p->attrs[i];
 	}
 	return NULL;
 }
 
-static void set_key(struct tt_span *s)
+/* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
+static const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
+				 size_t *len)
 {
-	const struct tt_cap_rec *r = record(s, s->probe->key.index);
+	const struct tt_attr *at = find_attr(s->probe, name, name_len);
+	const struct tt_cap_rec *r;
 
-	s->key_len = 0;
-	if (!r || (r->flags & TT_CAPF_FAULT))
-		return;
+	if (!at)
+		return NULL;
+	if (at->literal) {
+		*len = strlen(at->literal);
+		return at->literal;
+	}
+	r = value_of(s, &at->cap);
+	if (!r || r->type == TT_CAP_INT)
+		return NULL;
+	*len = r->len;
+	return record_data(r);
+}
+
+/* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
+static size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
+{
+	size_t n;
+
 	if (r->type == TT_CAP_INT) {
 		uint64_t v;
-		int n;
+		int w;
 
 		memcpy(&v, record_data(r), sizeof(v));
-		n = snprintf((char *)s->key, sizeof(s->key), "%" PRIu64, v);
-		s->key_len = n;
-		return;
+		w = snprintf((char *)out, room, "%" PRIu64, v);
+		return w < 0 ? 0 : (size_t)w < room ? (size_t)w : room - 1;
 	}
-	s->key_len = r->len < sizeof(s->key) ? r->len : sizeof(s->key);
-	memcpy(s->key, record_data(r), s->key_len);
+	n = r->len < room ? r->len : room;
+	memcpy(out, record_data(r), n);
+	return n;
+}
+
+static void set_key(struct tt_span *s, const struct tt_capture *cap)
+{
+	const struct tt_cap_rec *r = value_of(s, cap);
+
+	s->key_len = r ? record_text(r, s->key, sizeof(s->key)) : 0;
 }
 
 static struct tt_span *open_task_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid)
@@ -364,8 +392,57 @@ static struct tt_span *open_task_with_key(struct tt_asm *a, const struct tt_span
 	return t;
 }
 
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool parse_hex(const char *s, uint8_t *out, size_t n)
+{
+	bool nonzero = false;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+		nonzero |= out[i] != 0;
+	}
+	return nonzero;
+}
+
+/*
+ * A captured W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>") makes the span
+ * a child of the publisher's span, in its trace. Returns whether it did.
+ */
+static bool join_traceparent(struct tt_span *s)
+{
+	const struct tt_cap_rec *r = value_of(s, &s->probe->traceparent);
+	const char *t;
+	uint8_t trace[16], span[8];
+
+	if (!r || r->type == TT_CAP_INT || r->len < 55)
+		return false;
+	t = record_data(r);
+	if (t[2] != '-' || t[35] != '-' || t[52] != '-' || !parse_hex(t + 3, trace, 16) ||
+	    !parse_hex(t + 36, span, 8))
+		return false;
+	memcpy(s->trace_id, trace, 16);
+	memcpy(s->parent_id, span, 8);
+	return true;
+}
+
 static void set_parent(struct tt_asm *a, struct tt_span *s, const struct tt_span *parent)
 {
+	if (join_traceparent(s))
+		return;
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, sizeof(s->trace_id));
 		memcpy(s->parent_id, parent->span_id, sizeof(s->parent_id));
@@ -411,40 +488,113 @@ static uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const ch
 		seen = v[0];
 	else if (!v)
 		bound_tries(a, s->start_ns);
-	if (tt_table__put(&a->tries, h, seen + 1, s->start_ns))
-		return (uint32_t)seen + 1; /* out of memory: the count restarts */
+	tt_table__put(&a->tries, h, seen + 1, s->start_ns); /* out of memory: counts restart */
 	return (uint32_t)seen + 1;
 }
 
-static void name_task(struct tt_span *s)
+/* Expands a name template: "{attr}" is the attribute's value, "{symbol}" the function. */
+static void name_from_template(struct tt_span *s)
 {
-	size_t len;
-	const char *name = span_str_attr(s, "task.name", &len);
+	const char *t = s->probe->name;
+	size_t off = 0;
 
-	if (name)
-		snprintf(s->name, sizeof(s->name), "%.*s", (int)len, name);
-	else
-		snprintf(s->name, sizeof(s->name), "%s", s->probe->symbol);
-}
+	while (*t && off + 1 < sizeof(s->name)) {
+		const char *close;
+		const char *v;
+		size_t len = 0;
 
-static void name_step(struct tt_span *s, const struct tt_span *task)
-{
-	size_t len;
-	const char *step = span_str_attr(s, "step.name", &len);
-
-	if (!step) {
-		step = s->probe->symbol;
-		len = strlen(step);
+		if (*t != '{') {
+			s->name[off++] = *t++;
+			continue;
+		}
+		close = strchr(t, '}');
+		if (!close)
+			break;
+		if (close - t - 1 == 6 && strncmp(t + 1, "symbol", 6) == 0) {
+			v = s->probe->symbol;
+			len = strlen(v);
+		} else if (close - t - 1 == 7 && strncmp(t + 1, "task.id", 7) == 0) {
+			v = (const char *)s->key;
+			len = s->key_len;
+		} else {
+			v = span_str_attr(s, t + 1, (size_t)(close - t - 1), &len);
+		}
+		if (v) {
+			if (len > sizeof(s->name) - 1 - off)
+				len = sizeof(s->name) - 1 - off;
+			memcpy(s->name + off, v, len);
+			off += len;
+		}
+		t = close + 1;
 	}
-	if (task)
-		snprintf(s->name, sizeof(s->name), "%s.%.*s", task->name, (int)len, step);
-	else
-		snprintf(s->name, sizeof(s->name), "%.*s", (int)len, step);
+	s->name[off] = '\0';
 }
 
-static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_probe *p,
+static void name_span(struct tt_span *s, const struct tt_span *task)
+{
+	const struct tt_probe *p = s->probe;
+	size_t len;
+	const char *v;
+
+	if (p->name) {
+		name_from_template(s);
+		return;
+	}
+	switch (p->role) {
+	case TT_ROLE_TASK:
+		v = span_str_attr(s, "task.name", 9, &len);
+		if (v)
+			snprintf(s->name, sizeof(s->name), "%.*s", (int)len, v);
+		else
+			snprintf(s->name, sizeof(s->name), "%s", p->symbol);
+		return;
+	case TT_ROLE_STEP:
+	case TT_ROLE_COMPENSATION:
+		v = span_str_attr(s, "step.name", 9, &len);
+		if (!v) {
+			v = p->symbol;
+			len = strlen(v);
+		}
+		if (task)
+			snprintf(s->name, sizeof(s->name), "%s.%.*s%s", task->name, (int)len, v,
+				 p->role == TT_ROLE_COMPENSATION ? ".Compensate" : "");
+		else
+			snprintf(s->name, sizeof(s->name), "%.*s%s", (int)len, v,
+				 p->role == TT_ROLE_COMPENSATION ? ".Compensate" : "");
+		return;
+	case TT_ROLE_PUBLISH:
+	case TT_ROLE_CONSUME:
+		v = span_str_attr(s, "messaging.destination.name", 26, &len);
+		if (!v) {
+			v = p->symbol;
+			len = strlen(v);
+		}
+		snprintf(s->name, sizeof(s->name), "%s %.*s",
+			 p->role == TT_ROLE_PUBLISH ? "publish" : "process", (int)len, v);
+		return;
+	default:
+		snprintf(s->name, sizeof(s->name), "%s", p->symbol);
+	}
+}
+
+static uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len)
+{
+	XXH3_state_t st;
+
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, &p->id, sizeof(p->id));
+	XXH3_64bits_update(&st, key, len);
+	return table_key(XXH3_64bits_digest(&st));
+}
+
+static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+		   size_t end_len);
+
+static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		       const uint8_t *payload, size_t payload_len)
 {
+	const struct tt_probe *p = hook->probe;
 	int32_t i = slot_get(a);
 	struct slot *sl;
 	struct tt_span *s;
@@ -456,60 +606,77 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		return;
 	sl = slot_at(a, i);
 	s = &sl->span;
-	memset(s, 0, offsetof(struct tt_span, payload));
+	memset(s, 0, offsetof(struct tt_span, key));
 	sl->used = true;
+	sl->on_stack = false;
+	sl->async = 0;
+	sl->same_key = NIL;
 	s->probe = p;
+	s->hook = hook;
 	s->start_ns = ev->ts_ns;
 	s->pid = ev->pid;
 	s->tid = ev->tid;
-	s->kind = TT_KIND_INTERNAL;
+	s->kind = p->role == TT_ROLE_PUBLISH   ? TT_KIND_PRODUCER
+		  : p->role == TT_ROLE_CONSUME ? TT_KIND_CONSUMER
+					       : TT_KIND_INTERNAL;
 	s->payload_len = payload_len;
 	memcpy(s->payload, payload, payload_len);
-	set_key(s);
+	set_key(s, &p->key);
 	random_id(a, s->span_id, sizeof(s->span_id));
 
-	switch (p->role) {
-	case TT_ROLE_TASK:
-		set_parent(a, s, NULL);
-		name_task(s);
-		break;
-	case TT_ROLE_STEP:
-	case TT_ROLE_COMPENSATION: {
-		size_t len;
-		const char *step = span_str_attr(s, "step.name", &len);
-
+	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
 		parent = open_task_on_thread(a, ev->pid, ev->tid);
 		if (!parent)
 			parent = open_task_with_key(a, s);
-		set_parent(a, s, parent);
-		name_step(s, parent);
+	} else if (p->role != TT_ROLE_TASK) {
+		top = tt_table__get(&a->threads, tk);
+		if (top)
+			parent = &slot_at(a, (int32_t)top[0])->span;
+	}
+	set_parent(a, s, parent);
+	name_span(s, parent && parent->probe->role == TT_ROLE_TASK ? parent : NULL);
+	if (value_of(s, &p->attempt) && value_of(s, &p->attempt)->type == TT_CAP_INT) {
+		int64_t v;
+
+		memcpy(&v, record_data(value_of(s, &p->attempt)), sizeof(v));
+		s->attempt = v > 0 && v < UINT32_MAX ? (uint32_t)v : 0;
+	} else if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
+		size_t len;
+		const char *step = span_str_attr(s, "step.name", 9, &len);
+
 		if (!step) {
 			step = p->symbol;
 			len = strlen(step);
 		}
 		s->attempt = next_attempt(a, s, step, len);
-		break;
-	}
-	default:
-		top = tt_table__get(&a->threads, tk);
-		if (top)
-			parent = &slot_at(a, (int32_t)top[0])->span;
-		set_parent(a, s, parent);
-		snprintf(s->name, sizeof(s->name), "%s", p->symbol);
-		break;
 	}
 
-	top = tt_table__get(&a->threads, tk);
-	sl->below = top ? (int32_t)top[0] : NIL;
-	if (tt_table__put(&a->threads, tk, i, 0)) {
-		slot_put(a, i);
-		return;
+	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
+		top = tt_table__get(&a->threads, tk);
+		sl->below = top ? (int32_t)top[0] : NIL;
+		if (tt_table__put(&a->threads, tk, i, 0)) {
+			slot_put(a, i);
+			return;
+		}
+		sl->on_stack = true;
+	} else if (p->pairing == TT_PAIR_KEY) {
+		uint64_t h = async_hash(p, s->key, s->key_len);
+		uint64_t *v = tt_table__get(&a->async, h);
+
+		sl->same_key = v ? (int32_t)v[0] : NIL;
+		if (tt_table__put(&a->async, h, i, 0)) {
+			slot_put(a, i);
+			return;
+		}
+		sl->async = h;
 	}
 	if (p->role == TT_ROLE_TASK && s->key_len)
 		tt_table__put(&a->tasks, key_hash(s->key, s->key_len), i, 0);
 	age_append(a, i);
 	a->stats.spans_started++;
 	a->stats.open_spans++;
+	if (p->pairing == TT_PAIR_POINT)
+		finish(a, i, ev, NULL, 0);
 }
 
 static void describe_exit(char *buf, size_t len, int64_t status)
@@ -530,7 +697,7 @@ static void note_unreadable(struct tt_span *s)
 
 	s->unreadable[0] = '\0';
 	for (int i = 0; i < p->nattrs; i++) {
-		const struct tt_cap_rec *r = record(s, p->attrs[i].cap.index);
+		const struct tt_cap_rec *r = record(s, &p->attrs[i].cap);
 		int n;
 
 		if (!r || !(r->flags & TT_CAPF_FAULT))
@@ -543,20 +710,43 @@ static void note_unreadable(struct tt_span *s)
 	}
 }
 
-/*
- * Takes span i off its thread's stack, the age list and the task index,
- * hands it to the sink and frees its slot. The span must be the top of
- * its thread's stack.
- */
-static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
+static void redact_into(char *out, size_t room, const void *data, size_t len)
+{
+	snprintf(out, room, "xxh3:%016" PRIx64, (uint64_t)XXH3_64bits(data, len));
+}
+
+static void note_redactions(struct tt_span *s)
+{
+	const struct tt_probe *p = s->probe;
+
+	for (int i = 0; i < p->nattrs; i++) {
+		const struct tt_attr *at = &p->attrs[i];
+		const struct tt_cap_rec *r;
+
+		if (!at->redact)
+			continue;
+		s->redacted[i][0] = '\0'; /* the slot may have held another span */
+		if (at->literal) {
+			redact_into(s->redacted[i], sizeof(s->redacted[i]), at->literal,
+				    strlen(at->literal));
+			continue;
+		}
+		r = value_of(s, &at->cap);
+		if (r)
+			redact_into(s->redacted[i], sizeof(s->redacted[i]), record_data(r), r->len);
+	}
+	s->redacted[TT_MAX_ATTRS][0] = '\0';
+	if (p->redact_key && s->key_len)
+		redact_into(s->redacted[TT_MAX_ATTRS], sizeof(s->redacted[0]), s->key, s->key_len);
+}
+
+/* Takes span i off its thread's stack, wherever it is on it. */
+static void stack_remove(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
-	struct tt_span *s = &sl->span;
-	uint64_t tk = thread_key(s->pid, s->tid);
-	uint64_t *v;
+	uint64_t tk = thread_key(sl->span.pid, sl->span.tid);
+	uint64_t *v = tt_table__get(&a->threads, tk);
 
-	/* evictions may take a span from the middle of a stack */
-	v = tt_table__get(&a->threads, tk);
 	if (v && (int32_t)v[0] == i) {
 		if (sl->below == NIL)
 			tt_table__del(&a->threads, tk);
@@ -570,6 +760,43 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 			}
 		}
 	}
+}
+
+/* Takes span i out of its (probe, key) chain of open begin/end spans. */
+static void async_remove(struct tt_asm *a, int32_t i)
+{
+	struct slot *sl = slot_at(a, i);
+	uint64_t *v = tt_table__get(&a->async, sl->async);
+
+	if (v && (int32_t)v[0] == i) {
+		if (sl->same_key == NIL)
+			tt_table__del(&a->async, sl->async);
+		else
+			v[0] = sl->same_key;
+	} else if (v) {
+		for (int32_t k = (int32_t)v[0]; k != NIL; k = slot_at(a, k)->same_key) {
+			if (slot_at(a, k)->same_key == i) {
+				slot_at(a, k)->same_key = sl->same_key;
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * Takes span i off every index it is on, hands it to the sink and frees
+ * its slot.
+ */
+static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
+{
+	struct slot *sl = slot_at(a, i);
+	struct tt_span *s = &sl->span;
+	uint64_t *v;
+
+	if (sl->on_stack)
+		stack_remove(a, i);
+	if (sl->async)
+		async_remove(a, i);
 	if (s->probe->role == TT_ROLE_TASK && s->key_len) {
 		uint64_t h = key_hash(s->key, s->key_len);
 
@@ -586,6 +813,7 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 		snprintf(s->status_msg, sizeof(s->status_msg), "%s", why);
 	}
 	note_unreadable(s);
+	note_redactions(s);
 	a->stats.open_spans--;
 	a->stats.spans_finished++;
 	a->opts.on_span(s, a->opts.ctx);
@@ -600,43 +828,174 @@ int64_t tt_ret__value(uint64_t rax)
 	return (int64_t)rax;
 }
 
-static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev)
+/* Evaluates `error:` on a span that has all its captures. Writes why into msg. */
+static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *msg, size_t len)
+{
+	const struct tt_pred *err = &s->probe->error;
+	const struct tt_cap_rec *r;
+	bool hit;
+
+	if (!err->set)
+		return false;
+	if (err->on_ret) {
+		hit = tt_cmp__eval(err->op, s->ret, err->rhs);
+		if (hit)
+			snprintf(msg, len, "returned %" PRId64 " (error: %s)", s->ret, err->text);
+		return hit;
+	}
+	r = value_of(s, &err->lhs);
+	if (!r)
+		return false; /* not readable: no verdict */
+	if (err->str) {
+		size_t n = strlen(err->str);
+		bool eq = err->prefix ? r->len >= n && memcmp(record_data(r), err->str, n) == 0
+				      : r->len == n && memcmp(record_data(r), err->str, n) == 0;
+
+		hit = err->op == TT_CMP_EQ ? eq : !eq;
+		if (hit)
+			snprintf(msg, len, "%s is \"%.*s\" (error: %s)", err->lhs.text,
+				 (int)(r->len < 48 ? r->len : 48), record_data(r), err->text);
+		return hit;
+	}
+	{
+		int64_t v;
+
+		memcpy(&v, record_data(r), sizeof(v));
+		hit = tt_cmp__eval(err->op, v, err->rhs);
+		if (hit)
+			snprintf(msg, len, "%s is %" PRId64 " (error: %s)", err->lhs.text, v,
+				 err->text);
+		return hit;
+	}
+}
+
+static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+		   size_t end_len)
 {
 	struct tt_span *s = &slot_at(a, i)->span;
-	const struct tt_pred *err = &s->probe->error;
 
-	s->has_ret = true;
-	s->ret = tt_ret__value(ev->ret);
-	if (err->set && tt_cmp__eval(err->op, s->ret, err->rhs)) {
-		s->status = TT_STATUS_ERROR;
-		snprintf(s->status_msg, sizeof(s->status_msg), "returned %" PRId64 " (error: %s)",
-			 s->ret, err->text);
-	} else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP) {
-		s->status = TT_STATUS_OK;
+	if (ev->kind == TT_EV_RETURN) {
+		s->has_ret = true;
+		s->ret = tt_ret__value(ev->ret);
 	}
+	s->end_len = end_len;
+	if (end_len)
+		memcpy(s->end_payload, end, end_len);
+	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg)))
+		s->status = TT_STATUS_ERROR;
+	else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP)
+		s->status = TT_STATUS_OK;
 	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
 }
 
-static void on_return(struct tt_asm *a, const struct tt_event *ev)
+/*
+ * Finds the open span on this thread's stack that `match` accepts, ends
+ * the spans above it (their ends were lost), and finishes it.
+ */
+static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
+			    size_t end_len, bool (*match)(const struct tt_span *, const void *),
+			    const void *what)
 {
 	uint64_t *top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
 	int32_t i;
 
 	for (i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
-		if ((uint32_t)slot_at(a, i)->span.probe->id == ev->probe)
+		if (match(&slot_at(a, i)->span, what))
 			break;
 	}
 	if (i == NIL) {
 		a->stats.orphan_returns++;
 		return;
 	}
-	/* spans above the match lost their return: end them where it left off */
 	while ((int32_t)top[0] != i) {
 		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
 			 "return not seen (events lost)");
 		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
 	}
-	finish(a, i, ev);
+	finish(a, i, ev, end, end_len);
+}
+
+static bool same_hook(const struct tt_span *s, const void *hook)
+{
+	return s->hook == hook;
+}
+
+static bool same_probe(const struct tt_span *s, const void *probe)
+{
+	return s->probe == probe;
+}
+
+/* The attribute `name` captured at `site`, or NULL. */
+static const struct tt_attr *attr_at(const struct tt_probe *p, const char *name, enum tt_site site)
+{
+	for (int i = 0; i < p->nattrs; i++) {
+		if (!p->attrs[i].literal && p->attrs[i].cap.site == site &&
+		    strcmp(p->attrs[i].name, name) == 0)
+			return &p->attrs[i];
+	}
+	return NULL;
+}
+
+/*
+ * Whether open span s has the step.name that the end captured: begin/end
+ * spans pair by (key, step.name) when both sides capture a step.name, so
+ * that parallel steps of one task end where they began.
+ */
+static bool same_step(const struct tt_span *s, const struct tt_span *end)
+{
+	const struct tt_attr *b = attr_at(s->probe, "step.name", TT_SITE_START);
+	const struct tt_attr *e = attr_at(s->probe, "step.name", TT_SITE_END);
+	const struct tt_cap_rec *bv, *ev;
+
+	if (!b || !e)
+		return true;
+	bv = value_of(s, &b->cap);
+	ev = value_of(end, &e->cap);
+	return !bv || !ev || (bv->len == ev->len && !memcmp(bv + 1, ev + 1, bv->len));
+}
+
+static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *end, size_t end_len)
+{
+	const struct tt_probe *p = hook->probe;
+	struct tt_span probe_view; /* just enough of a span to read the end's captures */
+	uint8_t key[TT_KEY_MAX];
+	const struct tt_cap_rec *r;
+	uint64_t *v;
+	size_t key_len;
+
+	probe_view.probe = p;
+	probe_view.payload_len = 0;
+	probe_view.end_len = end_len;
+	memcpy(probe_view.end_payload, end, end_len);
+	r = value_of(&probe_view, &p->end_key);
+	if (!r) {
+		a->stats.orphan_returns++;
+		return;
+	}
+	key_len = record_text(r, key, sizeof(key));
+	v = tt_table__get(&a->async, async_hash(p, key, key_len));
+	for (int32_t i = v ? (int32_t)v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
+		struct tt_span *s = &slot_at(a, i)->span;
+
+		if (s->key_len == key_len && !memcmp(s->key, key, key_len) &&
+		    same_step(s, &probe_view)) {
+			finish(a, i, ev, end, end_len);
+			return;
+		}
+	}
+	a->stats.orphan_returns++;
+}
+
+static void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+			 const uint8_t *end, size_t end_len)
+{
+	if (hook->probe->pairing == TT_PAIR_THREAD)
+		finish_on_stack(a, ev, end, end_len, same_probe, hook->probe);
+	else if (hook->probe->pairing == TT_PAIR_KEY)
+		on_end_key(a, ev, hook, end, end_len);
+	else
+		a->stats.malformed++;
 }
 
 static void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
@@ -656,22 +1015,30 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
 
 	describe_exit(why, sizeof(why), status);
 	while (i != NIL) {
-		struct tt_span *s = &slot_at(a, i)->span;
+		struct slot *sl = slot_at(a, i);
 
-		if (s->pid == pid) {
-			end_thread(a, pid, s->tid, now_ns, why);
+		if (sl->span.pid == pid && sl->on_stack) {
+			end_thread(a, pid, sl->span.tid, now_ns, why);
 			i = a->oldest; /* the list changed under us */
 			continue;
 		}
-		i = slot_at(a, i)->newer;
+		if (sl->span.pid == pid && sl->span.probe->pairing == TT_PAIR_KEY) {
+			/* a begin/end span may be ended by another process: only its own
+			 * start's process going away does not end it */
+			i = sl->newer;
+			continue;
+		}
+		i = sl->newer;
 	}
 }
 
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 {
 	while (a->oldest != NIL) {
-		struct tt_span *s = &slot_at(a, a->oldest)->span;
-		uint64_t *top = tt_table__get(&a->threads, thread_key(s->pid, s->tid));
+		struct slot *sl = slot_at(a, a->oldest);
+		uint64_t *top = sl->on_stack ? tt_table__get(&a->threads,
+							     thread_key(sl->span.pid, sl->span.tid))
+					     : NULL;
 
 		/* end innermost first, so that children end before parents */
 		end_span(a, top ? (int32_t)top[0] : a->oldest, now_ns, TT_CUT_SHUTDOWN,
@@ -695,7 +1062,7 @@ static void on_exit_event(struct tt_asm *a, const struct tt_event *ev)
 
 int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 {
-	const struct tt_probe *p;
+	const struct tt_hook *hook;
 	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
 	const uint8_t *payload = (const uint8_t *)(ev + 1);
 	size_t payload_len;
@@ -710,16 +1077,12 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		return 0;
 	}
 	a->stats.events++;
-	p = tt_spec__probe(a->opts.spec, ev->probe);
-	if (!p) {
+	hook = tt_spec__hook(a->opts.spec, ev->probe);
+	if (!hook) {
 		a->stats.unknown_probes++;
 		return 0;
 	}
-	if (ev->kind == TT_EV_RETURN) {
-		on_return(a, ev);
-		return 0;
-	}
-	if (ev->kind != TT_EV_ENTRY) {
+	if (ev->kind != TT_EV_ENTRY && ev->kind != TT_EV_RETURN) {
 		a->stats.malformed++;
 		return -EINVAL;
 	}
@@ -728,7 +1091,12 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		a->stats.malformed++;
 		return -EINVAL;
 	}
-	start_span(a, ev, p, payload, payload_len);
+	if (ev->kind == TT_EV_RETURN)
+		finish_on_stack(a, ev, payload, payload_len, same_hook, hook);
+	else if (hook->kind == TT_HOOK_END)
+		on_end_event(a, ev, hook, payload, payload_len);
+	else
+		start_span(a, ev, hook, payload, payload_len);
 	return 0;
 }
 
@@ -760,18 +1128,27 @@ static const char *const cut_names[] = {
 int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 {
 	const struct tt_probe *p = s->probe;
+	const struct tt_hook *h = s->hook;
+	const char *fn;
+	const struct tt_cap_rec *r;
 	int n = 0;
 
 	for (int i = 0; i < p->nattrs; i++) {
 		const struct tt_attr *at = &p->attrs[i];
-		const struct tt_cap_rec *r;
 
+		if (i > 0 && find_attr(p, at->name, strlen(at->name)) != at)
+			continue; /* the end's copy of a begin attribute: used to pair only */
+		if (at->redact) {
+			if (s->redacted[i][0])
+				kv_str(&kv[n++], at->name, s->redacted[i], strlen(s->redacted[i]));
+			continue;
+		}
 		if (at->literal) {
 			kv_str(&kv[n++], at->name, at->literal, strlen(at->literal));
 			continue;
 		}
-		r = record(s, at->cap.index);
-		if (!r || (r->flags & TT_CAPF_FAULT))
+		r = value_of(s, &at->cap);
+		if (!r)
 			continue;
 		if (r->type == TT_CAP_INT) {
 			int64_t v;
@@ -782,8 +1159,14 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 			kv_str(&kv[n++], at->name, record_data(r), r->len);
 		}
 	}
-	if (s->key_len)
+	if (s->key_len && p->redact_key)
+		kv_str(&kv[n++], "task.id", s->redacted[TT_MAX_ATTRS],
+		       strlen(s->redacted[TT_MAX_ATTRS]));
+	else if (s->key_len)
 		kv_str(&kv[n++], "task.id", (const char *)s->key, s->key_len);
+	r = value_of(s, &p->message_id);
+	if (r && r->type != TT_CAP_INT)
+		kv_str(&kv[n++], "messaging.message.id", record_data(r), r->len);
 	if (s->attempt) {
 		kv_int(&kv[n++], "step.attempt", s->attempt);
 		if (s->status == TT_STATUS_ERROR)
@@ -791,7 +1174,8 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 		else
 			kv_str(&kv[n++], "step.status", "ok", 2);
 	}
-	kv_str(&kv[n++], "code.function", p->symbol, strlen(p->symbol));
+	fn = h && h->function ? h->function : p->symbol;
+	kv_str(&kv[n++], "code.function", fn, strlen(fn));
 	kv_int(&kv[n++], "thread.id", s->tid);
 	if (s->unreadable[0])
 		kv_str(&kv[n++], "tasktap.unreadable", s->unreadable, strlen(s->unreadable));

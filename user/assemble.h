@@ -56,6 +56,7 @@ struct tt_span {
 	uint64_t start_ns;    /* CLOCK_MONOTONIC */
 	uint64_t end_ns;
 	const struct tt_probe *probe;
+	const struct tt_hook *hook; /* the hook that started the span */
 	uint32_t pid;
 	uint32_t tid;
 	uint32_t attempt; /* steps: 1, 2, ...; 0 for other roles */
@@ -69,8 +70,11 @@ struct tt_span {
 	char unreadable[64]; /* attributes whose capture failed, comma-separated */
 	uint16_t key_len;    /* 0: no key */
 	uint16_t payload_len;
+	uint16_t end_len;
 	uint8_t key[TT_KEY_MAX];
-	uint8_t payload[TT_MAX_PAYLOAD]; /* the entry event's capture records */
+	uint8_t payload[TT_MAX_PAYLOAD];     /* capture records of the start */
+	uint8_t end_payload[TT_MAX_PAYLOAD]; /* capture records of the return or end */
+	char redacted[TT_MAX_ATTRS + 1][24]; /* hashes of redacted values; the last: task.id */
 };
 
 /* An attribute of a finished span, pointing into the span. */
@@ -87,14 +91,15 @@ struct tt_kv {
 	int64_t i;
 };
 
-#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 8)
+#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 10)
 
 /*
  * Fills `kv` (room for TT_SPAN_MAX_KV) with the span's attributes: the
- * probe's captured and constant attributes, then task.id, step.name,
- * step.attempt, step.status, code.function, thread.id. An attribute whose
- * capture could not be read is left out and named in
- * `tasktap.unreadable`. Returns the count.
+ * probe's captured and constant attributes, then task.id,
+ * messaging.message.id, step.attempt, step.status, code.function,
+ * thread.id. An attribute whose capture could not be read is left out and
+ * named in `tasktap.unreadable`; a redacted one is replaced by
+ * "xxh3:<16 hex digits>" of its value. Returns the count.
  */
 int tt_span__attrs(const struct tt_span *span, struct tt_kv *kv);
 
@@ -118,8 +123,8 @@ struct tt_asm_stats {
 	uint64_t spans_started;
 	uint64_t spans_finished;
 	uint64_t open_spans;
-	uint64_t orphan_returns; /* a return with no open entry */
-	uint64_t unknown_probes; /* events naming a probe the spec lacks */
+	uint64_t orphan_returns; /* a return or end with no open start */
+	uint64_t unknown_probes; /* events naming a hook the spec lacks */
 	uint64_t evictions;
 	uint64_t cut_by_exit;
 	uint64_t malformed;	  /* events whose size or records do not add up */

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <libiberty/demangle.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
@@ -29,6 +31,9 @@ struct tt_elf {
 	struct tt_sym *syms; /* sorted by name, one per name */
 	size_t nr_syms;
 	char *pool; /* every syms[i].name points in here */
+	char build_id[129];
+	struct tt_usdt_note *usdt; /* strings point into usdt_pool */
+	size_t nr_usdt;
 };
 
 /* A symbol while loading: its name still points into libelf's data. */
@@ -236,6 +241,164 @@ static int tt_elf__take_syms(struct tt_elf *elf, struct loader *ld)
 	return 0;
 }
 
+#define NT_STAPSDT 3
+
+/* Appends one stapsdt note (desc: pc, base, semaphore, then three strings). */
+static int add_usdt(struct tt_elf *elf, const char *desc, size_t len)
+{
+	const char *strs = desc + 24, *end = desc + len;
+	const char *provider, *name, *args;
+	struct tt_usdt_note *notes;
+	size_t n;
+
+	if (len < 24 + 3)
+		return 0; /* malformed: skip it */
+	provider = strs;
+	name = memchr(provider, '\0', (size_t)(end - provider));
+	if (!name++ || name >= end)
+		return 0;
+	args = memchr(name, '\0', (size_t)(end - name));
+	if (!args++ || args > end || !memchr(args, '\0', (size_t)(end - args)))
+		return 0;
+	n = (size_t)(end - strs);
+	notes = realloc(elf->usdt, (elf->nr_usdt + 1) * sizeof(*notes));
+	if (!notes)
+		return -ENOMEM;
+	elf->usdt = notes;
+	notes = &elf->usdt[elf->nr_usdt];
+	/* each note keeps its own copy of its strings: the pool grows note by note */
+	notes->provider = malloc(n);
+	if (!notes->provider)
+		return -ENOMEM;
+	memcpy((char *)notes->provider, strs, n);
+	notes->name = notes->provider + (name - provider);
+	notes->args = notes->provider + (args - provider);
+	memcpy(&notes->pc, desc, 8);
+	memcpy(&notes->base, desc + 8, 8);
+	memcpy(&notes->semaphore, desc + 16, 8);
+	elf->nr_usdt++;
+	return 0;
+}
+
+/* Reads the GNU build-id and the USDT notes of every note section. */
+static int tt_elf__read_notes(struct tt_elf *elf, Elf *e)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		GElf_Nhdr nh;
+		size_t off = 0, name_off, desc_off;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+			const char *name = (const char *)data->d_buf + name_off;
+			const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
+
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+			    !memcmp(name, "GNU", 4) && nh.n_descsz <= 64) {
+				for (size_t i = 0; i < nh.n_descsz; i++)
+					snprintf(elf->build_id + 2 * i, 3, "%02x", desc[i]);
+			} else if (nh.n_type == NT_STAPSDT && nh.n_namesz == 8 &&
+				   !memcmp(name, "stapsdt", 8)) {
+				int err = add_usdt(elf, (const char *)desc, nh.n_descsz);
+
+				if (err)
+					return err;
+			}
+		}
+	}
+	return 0;
+}
+
+const char *tt_elf__build_id(const struct tt_elf *elf)
+{
+	return elf->build_id[0] ? elf->build_id : NULL;
+}
+
+int tt_elf__for_each_usdt(struct tt_elf *elf, int (*cb)(const struct tt_usdt_note *note, void *ctx),
+			  void *ctx)
+{
+	for (size_t i = 0; i < elf->nr_usdt; i++) {
+		int ret = cb(&elf->usdt[i], ctx);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+const struct tt_usdt_note *tt_elf__usdt(struct tt_elf *elf, const char *provider, const char *name)
+{
+	for (size_t i = 0; i < elf->nr_usdt; i++) {
+		if (!strcmp(elf->usdt[i].provider, provider) && !strcmp(elf->usdt[i].name, name))
+			return &elf->usdt[i];
+	}
+	return NULL;
+}
+
+char *tt_demangle(const char *name)
+{
+	if (strncmp(name, "_Z", 2) != 0 && strncmp(name, "_R", 2) != 0)
+		return NULL;
+	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
+}
+
+/* Cuts the parameter list and a Rust hash suffix off a demangled name, in place. */
+static void strip_signature(char *d)
+{
+	int angle = 0;
+	size_t n;
+
+	for (char *c = d; *c; c++) {
+		if (*c == '<')
+			angle++;
+		else if (*c == '>' && angle > 0)
+			angle--;
+		else if (*c == '(' && angle == 0 && c != d) {
+			*c = '\0';
+			break;
+		}
+	}
+	n = strlen(d);
+	if (n > 19 && !strncmp(d + n - 19, "::h", 3)) {
+		bool hex = true;
+
+		for (size_t i = n - 16; i < n; i++)
+			hex = hex && ((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f'));
+		if (hex)
+			d[n - 19] = '\0';
+	}
+}
+
+bool tt_elf__glob_matches(const char *pattern, const char *name, char **demangled)
+{
+	char *d = tt_demangle(name);
+	bool hit = fnmatch(pattern, name, 0) == 0;
+
+	if (d && !hit)
+		hit = fnmatch(pattern, d, 0) == 0;
+	if (d && !hit) {
+		char *bare = strdup(d);
+
+		if (bare) {
+			strip_signature(bare);
+			hit = fnmatch(pattern, bare, 0) == 0;
+			free(bare);
+		}
+	}
+	if (demangled)
+		*demangled = d;
+	else
+		free(d);
+	return hit;
+}
+
 /*
  * Loads the function symbols of the ELF file open at elf->fd into elf.
  * Returns 0, -ENOEXEC when the file is not a readable ELF file, -ENOMEM.
@@ -257,6 +420,9 @@ static int tt_elf__load(struct tt_elf *elf)
 	if (err)
 		goto cleanup;
 	err = loader__read_syms(&ld);
+	if (err)
+		goto cleanup;
+	err = tt_elf__read_notes(elf, ld.elf);
 	if (err)
 		goto cleanup;
 	err = tt_elf__take_syms(elf, &ld);
@@ -302,6 +468,10 @@ err_out:
 
 void tt_elf__free(struct tt_elf *elf)
 {
+	for (size_t i = 0; elf && i < elf->nr_usdt; i++)
+		free((char *)elf->usdt[i].provider);
+	if (elf)
+		free(elf->usdt);
 	if (!elf)
 		return;
 	if (elf->fd >= 0)

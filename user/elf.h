@@ -6,6 +6,7 @@
 #ifndef TASKTAP_ELF_H
 #define TASKTAP_ELF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,40 @@ int tt_elf__closest(struct tt_elf *elf, const char *name, int max, char *buf, si
  */
 int tt_elf__for_each_func(struct tt_elf *elf, int (*cb)(const struct tt_sym *sym, void *ctx),
 			  void *ctx);
+
+/* A USDT probe from the file's .note.stapsdt section. */
+struct tt_usdt_note {
+	const char *provider; /* owned by the tt_elf */
+	const char *name;
+	const char *args;   /* argument specs, e.g. "-4@%edi 8@%rsi" */
+	uint64_t pc;	    /* address of the probe's nop */
+	uint64_t base;	    /* address of .stapsdt.base when linked */
+	uint64_t semaphore; /* address of its semaphore; 0 when it has none */
+};
+
+/* The file's GNU build-id in lower-case hex, or NULL when it has none. Owned by elf. */
+const char *tt_elf__build_id(const struct tt_elf *elf);
+
+/* Calls cb for each USDT probe, in file order; stops at cb's first non-zero value. */
+int tt_elf__for_each_usdt(struct tt_elf *elf, int (*cb)(const struct tt_usdt_note *note, void *ctx),
+			  void *ctx);
+
+/* The USDT probe provider:name, or NULL. */
+const struct tt_usdt_note *tt_elf__usdt(struct tt_elf *elf, const char *provider, const char *name);
+
+/*
+ * Demangles a C++ or Rust symbol name. Returns a string the caller frees,
+ * or NULL when `name` is not mangled (or memory ran out).
+ */
+char *tt_demangle(const char *name);
+
+/*
+ * Whether the function `sym` matches the glob `pattern` (fnmatch): by its
+ * name as stored, by its demangled name, or by its demangled name without
+ * the parameter list and without a Rust hash suffix ("::h0123abcd...").
+ * When `demangled` is non-NULL it receives the demangled name (or NULL),
+ * which the caller frees.
+ */
+bool tt_elf__glob_matches(const char *pattern, const char *name, char **demangled);
 
 #endif /* TASKTAP_ELF_H */

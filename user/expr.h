@@ -32,4 +32,33 @@ int tt_expr__compile(const char *text, bool at_return, struct tt_probe_prog *pro
 int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, char *err,
 			    size_t errlen, int *errcol);
 
+/* A predicate `LHS OP RHS`, split. */
+struct tt_pred_parts {
+	size_t lhs_len; /* LHS is text[0, lhs_len) */
+	enum tt_cmp op;
+	bool rhs_is_str; /* RHS is a quoted literal (LHS must be str(...)) */
+	bool prefix;	 /* the literal ended in an unescaped '*': a prefix match */
+	int64_t rhs;	 /* an integer RHS */
+	char str[TT_MAX_LITERAL + 1];
+	size_t str_len;
+	size_t rhs_col;
+};
+
+/*
+ * Splits the predicate `text` at its comparison. Strings compare with ==
+ * or != against a quoted literal of at most TT_MAX_LITERAL bytes; a
+ * trailing '*' in the literal makes it a prefix ("perf*"; "\*" is a
+ * literal star). Returns 0, or -EINVAL with err and *errcol as above.
+ */
+int tt_expr__split_pred(const char *text, struct tt_pred_parts *out, char *err, size_t errlen,
+			int *errcol);
+
+/*
+ * Compiles the filter `text` (a `when:`) and appends it to `prog`: the
+ * instructions that compute the left side, then one CMP or STRCMP (and,
+ * for a string, the literal's words). Adds no capture. Errors as above.
+ */
+int tt_expr__compile_filter(const char *text, bool at_return, struct tt_probe_prog *prog, char *err,
+			    size_t errlen, int *errcol);
+
 #endif /* TASKTAP_EXPR_H */

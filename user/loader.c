@@ -18,6 +18,7 @@ struct tt_loader {
 	struct bpf_link **links; /* entry and return links, two per probe */
 	size_t nlinks;
 	size_t cap_links;
+	int nattached; /* hooks attached */
 	int ncpus;
 	int *ring_fds;
 	tt_event_fn on_event;
@@ -152,7 +153,7 @@ void tt_loader__free(struct tt_loader *l)
 	free(l);
 }
 
-int tt_loader__set_probe(struct tt_loader *l, uint32_t id, const struct tt_probe_prog *prog)
+int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
 {
 	if (id == 0 || id > TT_MAX_PROBES)
 		return -ERANGE;
@@ -193,12 +194,12 @@ static int attach_one(struct tt_loader *l, const struct bpf_program *prog, bool 
 }
 
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
-		      pid_t pid, char *err, size_t errlen)
+		      bool retprobe, pid_t pid, char *err, size_t errlen)
 {
 	int ret;
 
 	ret = attach_one(l, l->skel->progs.tt_entry, false, id, path, offset, pid);
-	if (!ret) {
+	if (!ret && retprobe) {
 		ret = attach_one(l, l->skel->progs.tt_return, true, id, path, offset, pid);
 		if (ret)
 			bpf_link__destroy(l->links[--l->nlinks]);
@@ -206,7 +207,32 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 	if (ret)
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
 			 (unsigned long long)offset, strerror(-ret));
+	else
+		l->nattached++;
 	return ret;
+}
+
+int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
+			   const char *name, pid_t pid, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_usdt_opts, opts, .usdt_cookie = id);
+	struct bpf_link *link;
+	int ret;
+
+	link = bpf_program__attach_usdt(l->skel->progs.tt_usdt, pid, path, provider, name, &opts);
+	if (!link) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot attach to USDT probe %s:%s in '%s': %s", provider,
+			 name, path, strerror(-ret));
+		return ret;
+	}
+	ret = keep_link(l, link);
+	if (ret) {
+		bpf_link__destroy(link);
+		return ret;
+	}
+	l->nattached++;
+	return 0;
 }
 
 int tt_loader__epoll_fd(const struct tt_loader *l)
@@ -234,7 +260,7 @@ uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which)
 
 int tt_loader__attached(const struct tt_loader *l)
 {
-	return l->nlinks / 2;
+	return l->nattached;
 }
 
 void tt_loader__detach(struct tt_loader *l)
@@ -242,4 +268,5 @@ void tt_loader__detach(struct tt_loader *l)
 	for (size_t i = 0; i < l->nlinks; i++)
 		bpf_link__destroy(l->links[i]);
 	l->nlinks = 0;
+	l->nattached = 0;
 }

@@ -7,6 +7,7 @@
 #ifndef TASKTAP_LOADER_H
 #define TASKTAP_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,16 +39,24 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 /* Detaches every probe and releases everything. Accepts NULL. */
 void tt_loader__free(struct tt_loader *l);
 
-/* Stores probe `id`'s capture program. 0 or -errno. */
-int tt_loader__set_probe(struct tt_loader *l, uint32_t id, const struct tt_probe_prog *prog);
+/* Stores what hook `id` runs. 0 or -errno. */
+int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog);
 
 /*
- * Attaches probe `id` at `offset` in the file at `path`, entry and return,
- * in process `pid` only, or in every process when pid is -1. Returns 0 or
- * -errno with a message in err.
+ * Attaches hook `id` at `offset` in the file at `path` (and at the
+ * function's return when `retprobe`), in process `pid` only, or in every
+ * process when pid is -1. Returns 0 or -errno with a message in err.
  */
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
-		      pid_t pid, char *err, size_t errlen);
+		      bool retprobe, pid_t pid, char *err, size_t errlen);
+
+/*
+ * Attaches hook `id` to the USDT probe provider:name of the file at `path`
+ * (libbpf decodes its arguments and handles its semaphore), in process
+ * `pid` or in every process (-1). Returns 0 or -errno with a message.
+ */
+int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
+			   const char *name, pid_t pid, char *err, size_t errlen);
 
 /* The fd to poll for a ring that filled past its watermark. */
 int tt_loader__epoll_fd(const struct tt_loader *l);
@@ -58,7 +67,7 @@ int tt_loader__drain(struct tt_loader *l);
 /* Sum over CPUs of the BPF counter `which` (enum tt_stat). */
 uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
 
-/* Probes attached (an entry and return pair counts once). */
+/* Hooks attached (an entry and return pair counts once). */
 int tt_loader__attached(const struct tt_loader *l);
 
 /* Detaches every probe; the rings stay, so that what they hold can be drained. */

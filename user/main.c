@@ -21,6 +21,38 @@
 
 /* ---- check -------------------------------------------------------------- */
 
+static const char *const pairing_names[] = {
+	[TT_PAIR_CALL] = "entry+return",
+	[TT_PAIR_THREAD] = "usdt pair",
+	[TT_PAIR_POINT] = "usdt point",
+	[TT_PAIR_KEY] = "begin/end by key",
+};
+
+/* One line per attachment: hook, role, where, in which processes, and warnings. */
+static void print_attachment(const struct tt_attachment *at)
+{
+	const struct tt_hook *h = at->hook;
+	const struct tt_probe *p = at->probe;
+	char where[512];
+
+	if (at->usdt)
+		snprintf(where, sizeof(where), "usdt %s:%s%s", h->provider, h->usdt,
+			 at->semaphore ? " (semaphore)" : "");
+	else
+		snprintf(where, sizeof(where), "%s+0x%" PRIx64,
+			 h->function ? h->function : h->symbol, at->offset);
+	printf("hook %-3d %-12s %-5s %-16s %s in %s", h->id, tt_role__name(p->role),
+	       h->kind == TT_HOOK_START ? "start" : "end", pairing_names[p->pairing], where,
+	       at->shown);
+	if (at->pid > 0)
+		printf(" (pid %d)", at->pid);
+	else
+		printf(" (every process)");
+	if (at->cost == TT_INSN_STEPPED)
+		printf("  warning: lands on an instruction the kernel single-steps (~10x slower)");
+	putchar('\n');
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -57,16 +89,8 @@ static int cmd_check(int argc, char **argv)
 		tt_spec__free(spec);
 		return 1;
 	}
-	for (size_t i = 0; i < plan.n; i++) {
-		const struct tt_attachment *at = &plan.at[i];
-
-		printf("probe %d %-6s %-28s %s+0x%" PRIx64 " %s%s\n", at->probe->id,
-		       tt_role__name(at->probe->role), at->probe->symbol, at->shown, at->offset,
-		       at->pid > 0 ? "pid " : "every process",
-		       at->cost == TT_INSN_STEPPED ? " (warning: single-stepped instruction)" : "");
-		if (at->pid > 0)
-			printf("%*s\n", 0, "");
-	}
+	for (size_t i = 0; i < plan.n; i++)
+		print_attachment(&plan.at[i]);
 	printf("%s: ok, %zu attachment%s\n", argv[optind], plan.n, plan.n == 1 ? "" : "s");
 	tt_plan__release(&plan);
 	tt_spec__free(spec);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proc.h"
 #include "resolve.h"
@@ -13,6 +14,47 @@ struct place {
 	char shown[PATH_MAX];
 	pid_t pid;
 };
+
+static const char *const lib_dirs[] = {
+	"/lib/x86_64-linux-gnu",
+	"/usr/lib/x86_64-linux-gnu",
+	"/lib64",
+	"/usr/lib64",
+	"/lib",
+	"/usr/lib",
+	"/usr/local/lib",
+	NULL,
+};
+
+static bool try_dir(const char *dir, size_t dlen, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%.*s/%s", (int)dlen, dir, name);
+
+	return n > 0 && (size_t)n < len && access(buf, R_OK) == 0;
+}
+
+int tt_find_library(const char *name, char *buf, size_t len)
+{
+	const char *env = getenv("LD_LIBRARY_PATH");
+
+	if (strchr(name, '/')) {
+		snprintf(buf, len, "%s", name);
+		return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+	}
+	while (env && *env) {
+		const char *colon = strchr(env, ':');
+		size_t dlen = colon ? (size_t)(colon - env) : strlen(env);
+
+		if (dlen && try_dir(env, dlen, name, buf, len))
+			return 0;
+		env = colon ? colon + 1 : NULL;
+	}
+	for (int i = 0; lib_dirs[i]; i++) {
+		if (try_dir(lib_dirs[i], strlen(lib_dirs[i]), name, buf, len))
+			return 0;
+	}
+	return -ENOENT;
+}
 
 static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
 		    const char *binary, struct place *pl, char *err, size_t errlen)
@@ -46,15 +88,19 @@ static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t
 		}
 		pl->pid = pid;
 		return 0;
-	case TT_TARGET_BINARY:
 	case TT_TARGET_LIBRARY:
-		if (kind == TT_TARGET_LIBRARY && path[0] != '/') {
+		if (tt_find_library(path, pl->path, sizeof(pl->path))) {
 			snprintf(err, errlen,
-				 "%s:%d:%d: library '%s' needs an absolute path (library names are "
-				 "not resolved yet)",
+				 "%s:%d:%d: library '%s' not found (searched LD_LIBRARY_PATH and "
+				 "the "
+				 "system library directories; give its absolute path)",
 				 spec->path, t->pos.line, t->pos.col, path);
-			return -ENOTSUP;
+			return -ENOENT;
 		}
+		snprintf(pl->shown, sizeof(pl->shown), "%s", pl->path);
+		pl->pid = -1;
+		return 0;
+	case TT_TARGET_BINARY:
 		snprintf(pl->path, sizeof(pl->path), "%s", path);
 		snprintf(pl->shown, sizeof(pl->shown), "%s", path);
 		pl->pid = -1;
@@ -84,43 +130,221 @@ static int open_elf(const struct tt_spec *spec, const struct tt_target *t, const
 	return errno ? -errno : -EINVAL;
 }
 
-static int add_probe(struct tt_plan *plan, const struct tt_spec *spec, const struct tt_probe *p,
-		     struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+static struct tt_attachment *plan_add(struct tt_plan *plan, const struct tt_hook *hook,
+				      const struct place *pl)
 {
-	struct tt_attachment *at = &plan->at[plan->n];
-	int ret;
+	struct tt_attachment *at;
 
-	ret = tt_elf__func_offset(elf, p->symbol, &at->offset, &at->cost);
-	if (ret == -ENOENT) {
-		char close[512] = "";
+	if (plan->n == plan->cap) {
+		size_t cap = plan->cap ? plan->cap * 2 : 16;
+		struct tt_attachment *more = realloc(plan->at, cap * sizeof(*more));
 
-		tt_elf__closest(elf, p->symbol, 5, close, sizeof(close));
-		snprintf(err, errlen, "%s:%d:%d: symbol '%s' not found in '%s'%s%s", spec->path,
-			 p->symbol_pos.line, p->symbol_pos.col, p->symbol, pl->shown,
-			 close[0] ? "; closest: " : "", close);
-		return ret;
+		if (!more)
+			return NULL;
+		plan->at = more;
+		plan->cap = cap;
 	}
-	if (ret) {
-		snprintf(err, errlen, "cannot read symbols of '%s': %s", pl->shown, strerror(-ret));
-		return ret;
-	}
-	at->probe = p;
+	at = &plan->at[plan->n++];
+	memset(at, 0, sizeof(*at));
+	at->hook = hook;
+	at->probe = hook->probe;
 	at->pid = pl->pid;
 	snprintf(at->path, sizeof(at->path), "%s", pl->path);
 	snprintf(at->shown, sizeof(at->shown), "%s", pl->shown);
-	plan->n++;
+	return at;
+}
+
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+struct glob_ctx {
+	const char *pattern;
+	struct tt_sym *found;
+	size_t n;
+	size_t cap;
+};
+
+static int collect_match(const struct tt_sym *sym, void *ctx)
+{
+	struct glob_ctx *g = ctx;
+
+	if (!tt_elf__glob_matches(g->pattern, sym->name, NULL))
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 8;
+		struct tt_sym *more = realloc(g->found, cap * sizeof(*more));
+
+		if (!more)
+			return -ENOMEM;
+		g->found = more;
+		g->cap = cap;
+	}
+	g->found[g->n++] = *sym;
 	return 0;
 }
 
-int tt_plan__build(const struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
+/* Attaches a function hook, at every function its glob matches. */
+static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_hook *hook,
+			struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+{
+	const struct tt_probe *p = hook->probe;
+	bool ret_too = hook->kind == TT_HOOK_START && p->pairing == TT_PAIR_CALL;
+	struct glob_ctx g = {.pattern = hook->symbol};
+	struct tt_attachment *at;
+	int ret = 0;
+
+	if (!is_glob(hook->symbol)) {
+		uint64_t off;
+		enum tt_insn_cost cost;
+
+		ret = tt_elf__func_offset(elf, hook->symbol, &off, &cost);
+		if (ret == -ENOENT) {
+			char close[512] = "";
+
+			tt_elf__closest(elf, hook->symbol, 5, close, sizeof(close));
+			snprintf(err, errlen, "%s:%d:%d: symbol '%s' not found in '%s'%s%s",
+				 spec->path, hook->pos.line, hook->pos.col, hook->symbol, pl->shown,
+				 close[0] ? "; closest: " : "", close);
+			return ret;
+		}
+		if (ret) {
+			snprintf(err, errlen, "cannot read symbols of '%s': %s", pl->shown,
+				 strerror(-ret));
+			return ret;
+		}
+		at = plan_add(plan, hook, pl);
+		if (!at)
+			return -ENOMEM;
+		at->offset = off;
+		at->cost = cost;
+		at->retprobe = ret_too;
+		return 0;
+	}
+	ret = tt_elf__for_each_func(elf, collect_match, &g);
+	if (!ret && g.n == 0) {
+		snprintf(err, errlen, "%s:%d:%d: no function in '%s' matches '%s'", spec->path,
+			 hook->pos.line, hook->pos.col, pl->shown, hook->symbol);
+		ret = -ENOENT;
+	}
+	for (size_t i = 0; !ret && i < g.n; i++) {
+		struct tt_hook *h = hook;
+
+		/* the first match takes the hook; each further one gets a hook of its own */
+		if (i == 0) {
+			free(hook->function);
+			hook->function = strdup(g.found[0].name);
+		} else {
+			h = tt_spec__clone_hook(spec, hook, g.found[i].name);
+		}
+		if (!h || !h->function) {
+			snprintf(err, errlen,
+				 "%s:%d:%d: '%s' matches more functions than tasktap "
+				 "can attach (TT_MAX_PROBES)",
+				 spec->path, hook->pos.line, hook->pos.col, hook->symbol);
+			ret = errno ? -errno : -ENOMEM;
+			break;
+		}
+		at = plan_add(plan, h, pl);
+		if (!at) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = tt_elf__func_offset(elf, g.found[i].name, &at->offset, &at->cost);
+		at->retprobe = ret_too;
+	}
+	free(g.found);
+	return ret;
+}
+
+struct list_ctx {
+	char *buf;
+	size_t len;
+	size_t off;
+};
+
+static int list_usdt(const struct tt_usdt_note *n, void *ctx)
+{
+	struct list_ctx *l = ctx;
+	int w = snprintf(l->buf + l->off, l->len - l->off, "%s%s:%s", l->off ? ", " : "",
+			 n->provider, n->name);
+
+	if (w < 0 || (size_t)w >= l->len - l->off)
+		return 1;
+	l->off += (size_t)w;
+	return 0;
+}
+
+static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const struct tt_hook *hook,
+		    struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+{
+	const struct tt_usdt_note *note = tt_elf__usdt(elf, hook->provider, hook->usdt);
+	struct tt_attachment *at;
+
+	if (!note) {
+		char have[512] = "";
+		struct list_ctx l = {.buf = have, .len = sizeof(have)};
+
+		tt_elf__for_each_usdt(elf, list_usdt, &l);
+		snprintf(err, errlen, "%s:%d:%d: USDT probe '%s:%s' not found in '%s'; %s%s",
+			 spec->path, hook->pos.line, hook->pos.col, hook->provider, hook->usdt,
+			 pl->shown, have[0] ? "it has: " : "it has no USDT probes", have);
+		return -ENOENT;
+	}
+	at = plan_add(plan, hook, pl);
+	if (!at)
+		return -ENOMEM;
+	at->usdt = true;
+	at->semaphore = note->semaphore;
+	at->cost = TT_INSN_NOP5;
+	return 0;
+}
+
+/* Refuses a probe pinned to another build of the file. */
+static int check_build_id(const struct tt_spec *spec, const struct tt_probe *p, struct tt_elf *elf,
+			  const struct place *pl, char *err, size_t errlen)
+{
+	const char *have = tt_elf__build_id(elf);
+
+	if (!p->build_id)
+		return 0;
+	if (have && strncmp(have, p->build_id, strlen(p->build_id)) == 0)
+		return 0;
+	snprintf(err, errlen,
+		 "%s:%d:%d: build-id mismatch: the probe is pinned to build %s, but '%s' is %s%s "
+		 "(its expressions may read private structs of that build only)",
+		 spec->path, p->build_id_pos.line, p->build_id_pos.col, p->build_id, pl->shown,
+		 have ? "build " : "a file without a build-id", have ? have : "");
+	return -EINVAL;
+}
+
+static int add_probe(struct tt_plan *plan, struct tt_spec *spec, const struct tt_probe *p,
+		     struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+{
+	int ids[2] = {p->start_hook, p->end_hook};
+	int ret = check_build_id(spec, p, elf, pl, err, errlen);
+
+	for (int i = 0; !ret && i < 2; i++) {
+		struct tt_hook *h;
+
+		if (!ids[i])
+			continue;
+		h = (struct tt_hook *)tt_spec__hook(spec, ids[i]);
+		if (h->usdt)
+			ret = add_usdt(plan, spec, h, elf, pl, err, errlen);
+		else
+			ret = add_function(plan, spec, h, elf, pl, err, errlen);
+	}
+	return ret;
+}
+
+int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen)
 {
 	int ret = 0;
 
-	plan->n = 0;
-	plan->at = calloc(spec->nprobes ? spec->nprobes : 1, sizeof(*plan->at));
-	if (!plan->at)
-		return -ENOMEM;
+	memset(plan, 0, sizeof(*plan));
 	for (int i = 0; i < spec->ntargets && !ret; i++) {
 		const struct tt_target *t = &spec->targets[i];
 		struct place *pl = calloc(1, sizeof(*pl));
@@ -144,6 +368,5 @@ int tt_plan__build(const struct tt_spec *spec, pid_t pid, const char *binary, st
 void tt_plan__release(struct tt_plan *plan)
 {
 	free(plan->at);
-	plan->at = NULL;
-	plan->n = 0;
+	memset(plan, 0, sizeof(*plan));
 }

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Resolution: a spec's targets and probes become a plan, the list of
- * (file, offset, pid) places to attach each probe. No BPF here, so that
+ * Resolution: a spec's targets and probes become a plan, the list of places
+ * to attach each hook: (file, offset) for a function, (file, provider,
+ * name) for a USDT probe, in one process or in all. No BPF here, so that
  * `tasktap check` shows exactly what `tasktap run` would attach.
  */
 #ifndef TASKTAP_RESOLVE_H
 #define TASKTAP_RESOLVE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,10 +18,14 @@
 #include "spec.h"
 
 struct tt_attachment {
+	const struct tt_hook *hook;
 	const struct tt_probe *probe;
 	char path[PATH_MAX];  /* the file to attach to */
 	char shown[PATH_MAX]; /* the same, as a person knows it */
-	uint64_t offset;      /* file offset of the probed instruction */
+	bool usdt;	      /* a USDT probe (hook->provider, hook->usdt) */
+	bool retprobe;	      /* also attach at the function's return */
+	uint64_t offset;      /* functions: file offset of the probed instruction */
+	uint64_t semaphore;   /* USDT: the semaphore's address, 0 for none */
 	pid_t pid;	      /* one process, or -1 for every process */
 	enum tt_insn_cost cost;
 };
@@ -27,18 +33,28 @@ struct tt_attachment {
 struct tt_plan {
 	struct tt_attachment *at; /* owned */
 	size_t n;
+	size_t cap;
 };
 
 /*
  * Builds the plan for `spec`. A non-zero `pid` or non-NULL `binary`
- * replaces the place of every binary: and pid: target. Returns 0, or
+ * replaces the place of every binary: and pid: target. A glob symbol adds
+ * one hook to the spec per further function it matches. Returns 0, or
  * -errno with one message in err naming the spec position, the file and
  * the problem (a missing symbol lists the closest names).
  */
-int tt_plan__build(const struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
+int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen);
 
 /* Frees the plan's list. Accepts a zeroed plan. */
 void tt_plan__release(struct tt_plan *plan);
+
+/*
+ * Finds a shared library by name the way the dynamic loader would for
+ * most programs: an absolute path as it is; otherwise the directories of
+ * LD_LIBRARY_PATH and the system's library directories. Writes the path
+ * into buf. Returns 0 or -ENOENT.
+ */
+int tt_find_library(const char *name, char *buf, size_t len);
 
 #endif /* TASKTAP_RESOLVE_H */

@@ -10,6 +10,7 @@
  * Every problem stops the walk: the first error wins and is reported as
  * "NAME:LINE:COL: problem" with 1-based line and column.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -63,12 +64,37 @@ struct target_build {
 	bool has_probes;
 };
 
-/* What a probe's keys gathered before its captures are compiled. */
+/* One end of a span as written: a function or a USDT probe. */
+struct place_build {
+	yaml_node_t *node; /* the value; NULL until given */
+	const char *key;   /* "symbol", "usdt" or "end" */
+	bool usdt;
+	char *provider; /* owned until a hook takes it */
+	char *name;	/* function, or USDT name; owned until a hook takes it */
+};
+
+#define PROBE_MAX_PENDING (TT_MAX_ATTRS + 8)
+
+/* What a probe's keys gathered before its hooks are made and its captures compiled. */
 struct probe_build {
 	struct tt_probe *probe;
 	bool has_role;
-	yaml_node_t *key_node;
-	yaml_node_t *attr_nodes[TT_MAX_ATTRS];
+	struct place_build start;
+	struct place_build end;
+	yaml_node_t *begin_node;
+	yaml_node_t *end_node;
+	bool end_is_mapping;
+	yaml_node_t *when_node;
+	yaml_node_t *error_node;
+	yaml_node_t *redact_node;
+	enum tt_site site; /* of attributes being walked: START, or END inside 'end' */
+	struct {
+		struct tt_capture *cap;
+		yaml_node_t *node;
+	} pending[PROBE_MAX_PENDING]; /* captures, in the order written */
+	int npending;
+	struct tt_hook *start_hook;
+	struct tt_hook *end_hook;
 };
 
 static const char *const role_names[TT_ROLE__COUNT] = {
@@ -412,33 +438,49 @@ static int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
 
 /* ---- probes ------------------------------------------------------------ */
 
-/*
- * Compiles the expression of `cap` (the text of scalar `node`) into `prog`
- * and records its payload index and record type in `cap`.
- */
-static int compile_capture(struct walker *w, struct tt_probe_prog *prog, struct tt_capture *cap,
-			   const yaml_node_t *node)
+/* Strips a trailing "@return" (and the spaces before it); returns whether it was there. */
+static bool strip_at_return(char *text)
 {
+	size_t n = strlen(text);
+	static const char suffix[] = "@return";
+
+	if (n < sizeof(suffix) - 1 || strcmp(text + n - (sizeof(suffix) - 1), suffix) != 0)
+		return false;
+	n -= sizeof(suffix) - 1;
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+		n--;
+	text[n] = '\0';
+	return true;
+}
+
+/*
+ * Compiles `cap` on its own, so that a bad expression is reported where it
+ * is read (before a later key that a stray comma in a flow mapping made).
+ */
+static int check_capture(struct walker *w, struct tt_capture *cap, const yaml_node_t *node)
+{
+	struct tt_probe_prog scratch = {.nops = 0};
 	char msg[SPEC_EXPR_ERR];
 	enum tt_cap_type type = TT_CAP_INT;
 	int col = 0;
-	int err;
 
-	err = tt_expr__compile(cap->text, false, prog, &type, msg, sizeof(msg), &col);
-	if (err)
+	if (tt_expr__compile(cap->text, cap->site == TT_SITE_RETURN, &scratch, &type, msg,
+			     sizeof(msg), &col))
 		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
-	cap->type = type;
-	cap->index = (int)prog->ncaps - 1;
 	return 0;
 }
 
-/* Takes the expression of scalar `val` into `cap`, after checking that it compiles. */
-static int take_capture(struct walker *w, const char *what, struct tt_capture *cap,
-			yaml_node_t *val)
+/*
+ * Takes the expression of scalar `val` into `cap` for compiling later at
+ * `site` (a trailing "@return" moves a start capture to the return).
+ */
+static int take_capture(struct walker *w, struct probe_build *pb, const char *what,
+			struct tt_capture *cap, yaml_node_t *val, enum tt_site site)
 {
-	struct tt_probe_prog scratch = {.nops = 0};
 	int err;
 
+	if (cap->text)
+		return fail_node(w, val, "'%s' is given twice for this probe", what);
 	err = want_scalar(w, what, val);
 	if (err)
 		return err;
@@ -446,7 +488,22 @@ static int take_capture(struct walker *w, const char *what, struct tt_capture *c
 	if (err)
 		return err;
 	cap->pos = mark_pos(val->start_mark);
-	return compile_capture(w, &scratch, cap, val);
+	cap->site = site;
+	cap->index = -1;
+	if (strip_at_return(cap->text)) {
+		if (site != TT_SITE_START)
+			return fail_node(w, val, "'@return' applies to the start of a span only");
+		cap->site = TT_SITE_RETURN;
+	}
+	err = check_capture(w, cap, val);
+	if (err)
+		return err;
+	if (pb->npending >= PROBE_MAX_PENDING)
+		return fail_node(w, val, "too many captures in one probe");
+	pb->pending[pb->npending].cap = cap;
+	pb->pending[pb->npending].node = val;
+	pb->npending++;
+	return 0;
 }
 
 static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -472,25 +529,77 @@ static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 			 name);
 }
 
-static int probe_symbol(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+/* Checks "provider:name" and splits it into two owned strings. */
+static int split_usdt(struct walker *w, yaml_node_t *val, const char *text, char **provider,
+		      char **name)
 {
-	struct probe_build *pb = obj;
-	const char *name = NULL;
+	const char *colon = strchr(text, ':');
+
+	if (!colon || colon == text || !colon[1] || strchr(colon + 1, ':'))
+		return fail_node(w, val, "expected 'provider:name' for a USDT probe, found '%s'",
+				 text);
+	*provider = strndup(text, (size_t)(colon - text));
+	*name = strdup(colon + 1);
+	if (!*provider || !*name)
+		return out_of_memory(w);
+	return 0;
+}
+
+/* Records where one end of a span is: a function or a USDT probe. */
+static int take_place(struct walker *w, struct probe_build *pb, struct place_build *pl,
+		      yaml_node_t *key, yaml_node_t *val)
+{
+	const char *text = NULL;
+	bool usdt = strcmp(scalar_value(key), "usdt") == 0;
 	int err;
 
-	err = want_string(w, key, val, &name);
+	if (pl->node)
+		return fail_node(w, key, "'%s' and '%s' exclude each other", pl->key,
+				 scalar_value(key));
+	err = want_string(w, key, val, &text);
 	if (err)
 		return err;
-	pb->probe->symbol_pos = mark_pos(val->start_mark);
-	return dup_string(w, name, &pb->probe->symbol);
+	pl->node = val;
+	pl->key = scalar_value(key);
+	pl->usdt = usdt;
+	if (usdt)
+		return split_usdt(w, val, text, &pl->provider, &pl->name);
+	return dup_string(w, text, &pl->name);
+}
+
+static int probe_place(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_place(w, pb, &pb->start, key, val);
 }
 
 static int probe_key(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	struct probe_build *pb = obj;
 
-	pb->key_node = val;
-	return take_capture(w, "key", &pb->probe->key, val);
+	return take_capture(w, pb, "key", &pb->probe->key, val, TT_SITE_START);
+}
+
+static int probe_attempt(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_capture(w, pb, "attempt", &pb->probe->attempt, val, TT_SITE_START);
+}
+
+static int probe_message_id(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_capture(w, pb, "message_id", &pb->probe->message_id, val, TT_SITE_START);
+}
+
+static int probe_traceparent(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_capture(w, pb, "traceparent", &pb->probe->traceparent, val, TT_SITE_START);
 }
 
 static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val)
@@ -506,6 +615,13 @@ static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_n
 				 TT_MAX_ATTRS);
 	if (key->data.scalar.length == 0 || strlen(name) != key->data.scalar.length)
 		return fail_node(w, key, "an attribute name must be a non-empty string");
+	for (int i = 0; i < probe->nattrs; i++) {
+		/* begin and end may each capture one (the end's pairs begin/end spans) */
+		if (strcmp(probe->attrs[i].name, name) == 0 &&
+		    (probe->attrs[i].literal || probe->attrs[i].cap.site == pb->site))
+			return fail_node(w, key, "attribute '%s' is given twice for this probe",
+					 name);
+	}
 	attr = &probe->attrs[probe->nattrs];
 	attr->cap.index = -1;
 	probe->nattrs++;
@@ -521,8 +637,7 @@ static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_n
 	if (val->type != YAML_SCALAR_NODE)
 		return fail_node(w, val, "expected a scalar for attribute '%s', found %s", name,
 				 node_kind(val));
-	pb->attr_nodes[probe->nattrs - 1] = val;
-	return take_capture(w, name, &attr->cap, val);
+	return take_capture(w, pb, name, &attr->cap, val, pb->site);
 }
 
 static int probe_attributes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -535,69 +650,482 @@ static int probe_attributes(struct walker *w, void *obj, yaml_node_t *key, yaml_
 
 static int probe_error(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
-	struct tt_pred *pred = &((struct probe_build *)obj)->probe->error;
-	char msg[SPEC_EXPR_ERR];
-	int col = 0;
+	struct probe_build *pb = obj;
+
+	if (pb->error_node)
+		return fail_node(w, val, "'error' is given twice for this probe");
+	pb->error_node = val;
+	return want_scalar(w, "error", val);
+}
+
+static int probe_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
 	int err;
 
-	err = want_scalar(w, "error", val);
+	if (pb->when_node)
+		return fail_node(w, val, "'when' is given twice for this probe");
+	err = want_scalar(w, "when", val);
+	if (!err && val->data.scalar.length == 0)
+		err = fail_node(w, val, "'when' must not be empty");
+	pb->when_node = val;
+	return err;
+}
+
+static int probe_name(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *text = NULL;
+	const char *open = NULL;
+	int err;
+
+	err = want_string(w, key, val, &text);
 	if (err)
 		return err;
-	err = tt_expr__parse_ret_pred(scalar_value(val), &pred->op, &pred->rhs, msg, sizeof(msg),
-				      &col);
+	for (const char *c = text; *c; c++) {
+		if (*c == '{' && open)
+			return fail_node(w, val, "'{' inside '{...}' in name template");
+		if (*c == '{')
+			open = c;
+		if (*c == '}' && !open)
+			return fail_node(w, val, "'}' without '{' in name template");
+		if (*c == '}' && c == open + 1)
+			return fail_node(w, val, "empty '{}' in name template");
+		if (*c == '}')
+			open = NULL;
+	}
+	if (open)
+		return fail_node(w, val, "unclosed '{' in name template");
+	return dup_string(w, text, &pb->probe->name);
+}
+
+static int probe_build_id(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *text = NULL;
+	size_t n;
+	int err;
+
+	err = want_string(w, key, val, &text);
 	if (err)
-		return fail_at(w, expr_pos(w, val, col), "%s", msg);
-	pred->set = true;
-	pred->pos = mark_pos(val->start_mark);
-	return dup_string(w, scalar_value(val), &pred->text);
+		return err;
+	n = strlen(text);
+	for (size_t i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)text[i]))
+			return fail_node(w, val, "build_id must be hexadecimal, found '%c'",
+					 text[i]);
+	}
+	if (n < 8 || n > 64 || n % 2)
+		return fail_node(w, val,
+				 "build_id must be an even number of 8 to 64 hex digits (a prefix "
+				 "of the file's NT_GNU_BUILD_ID)");
+	pb->probe->build_id_pos = mark_pos(val->start_mark);
+	err = dup_string(w, text, &pb->probe->build_id);
+	for (char *c = pb->probe->build_id; !err && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return err;
+}
+
+static int probe_redact(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	int count;
+	int err;
+
+	err = want_sequence(w, key, val, &count);
+	if (err)
+		return err;
+	pb->redact_node = val;
+	return 0;
+}
+
+static const struct key_handler begin_keys[] = {
+	{"symbol", probe_place},	  {"usdt", probe_place}, {"key", probe_key},
+	{"attributes", probe_attributes}, {"when", probe_when},	 {NULL, NULL},
+};
+
+static int probe_begin(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	int err;
+
+	if (val->type != YAML_MAPPING_NODE)
+		return fail_node(
+			w, val,
+			"expected a mapping for 'begin' ({symbol or usdt, key, attributes, "
+			"when}), found %s",
+			node_kind(val));
+	pb->begin_node = val;
+	err = walk_mapping(w, val, "begin", begin_keys, pb);
+	if (!err && !pb->start.node)
+		err = fail_node(w, val, "'begin' needs 'symbol' or 'usdt'");
+	return err;
+}
+
+static int end_place(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_place(w, pb, &pb->end, key, val);
+}
+
+static int end_key(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+
+	return take_capture(w, pb, "key", &pb->probe->end_key, val, TT_SITE_END);
+}
+
+static const struct key_handler end_keys[] = {
+	{"symbol", end_place},	{"usdt", end_place},
+	{"key", end_key},	{"attributes", probe_attributes},
+	{"error", probe_error}, {NULL, NULL},
+};
+
+static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	enum tt_site saved = pb->site;
+	int err;
+
+	pb->end_node = val;
+	if (val->type == YAML_SCALAR_NODE) {
+		/* `end: provider:name`, the USDT probe that ends a `usdt:` span */
+		const char *text = NULL;
+
+		err = want_string(w, key, val, &text);
+		if (err)
+			return err;
+		pb->end.node = val;
+		pb->end.key = "end";
+		pb->end.usdt = true;
+		return split_usdt(w, val, text, &pb->end.provider, &pb->end.name);
+	}
+	if (val->type != YAML_MAPPING_NODE)
+		return fail_node(w, val,
+				 "expected 'provider:name' or a mapping ({symbol or usdt, key, "
+				 "attributes, error}) for 'end', found %s",
+				 node_kind(val));
+	pb->end_is_mapping = true;
+	pb->site = TT_SITE_END;
+	err = walk_mapping(w, val, "end", end_keys, pb);
+	pb->site = saved;
+	if (!err && !pb->end.node)
+		err = fail_node(w, val, "'end' needs 'symbol' or 'usdt'");
+	return err;
 }
 
 static const struct key_handler probe_keys[] = {
 	{"role", probe_role},
-	{"symbol", probe_symbol},
+	{"symbol", probe_place},
+	{"usdt", probe_place},
+	{"begin", probe_begin},
+	{"end", probe_end},
 	{"key", probe_key},
 	{"attributes", probe_attributes},
 	{"error", probe_error},
-	/* The rest of DESIGN §3, recognised so that the message is precise. */
-	{"attempt", NULL},
-	{"when", NULL},
-	{"begin", NULL},
-	{"end", NULL},
-	{"usdt", NULL},
-	{"name", NULL},
-	{"message_id", NULL},
-	{"traceparent", NULL},
-	{"redact", NULL},
-	{"build_id", NULL},
+	{"when", probe_when},
+	{"attempt", probe_attempt},
+	{"message_id", probe_message_id},
+	{"traceparent", probe_traceparent},
+	{"name", probe_name},
+	{"redact", probe_redact},
+	{"build_id", probe_build_id},
 	{NULL, NULL},
 };
 
-/* Compiles the probe's captures into its program: key first, then attributes in file order. */
-static int probe_compile(struct walker *w, struct probe_build *pb)
+/* Decides how the probe's start and end pair, from which keys it has. */
+static int probe_pairing(struct walker *w, struct probe_build *pb, yaml_node_t *node)
 {
 	struct tt_probe *probe = pb->probe;
-	struct tt_attr *attr;
-	int err;
-	int i;
 
-	memset(&probe->prog, 0, sizeof(probe->prog));
-	if (probe->key.text) {
-		err = compile_capture(w, &probe->prog, &probe->key, pb->key_node);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < probe->nattrs; i++) {
-		attr = &probe->attrs[i];
-		if (attr->literal)
-			continue;
-		err = compile_capture(w, &probe->prog, &attr->cap, pb->attr_nodes[i]);
-		if (err)
-			return err;
+	if (!pb->start.node)
+		return fail_node(w, node,
+				 "missing 'symbol' in probe (or 'usdt', or 'begin' and "
+				 "'end')");
+	if (pb->begin_node && !pb->end_is_mapping)
+		return fail_node(w, pb->begin_node, "'begin' needs an 'end' mapping");
+	if (pb->end_is_mapping && !pb->begin_node)
+		return fail_node(w, pb->end_node,
+				 "an 'end' mapping needs a 'begin' (or use 'symbol' for a function "
+				 "whose return ends the span)");
+	if (pb->begin_node) {
+		probe->pairing = TT_PAIR_KEY;
+		if (!probe->key.text)
+			return fail_node(w, pb->begin_node,
+					 "'begin' needs a 'key': begin and end are paired by key");
+		if (!probe->end_key.text)
+			return fail_node(w, pb->end_node,
+					 "'end' needs a 'key': begin and end are paired by key");
+	} else if (pb->end.node) {
+		if (!pb->start.usdt)
+			return fail_node(
+				w, pb->end.node,
+				"'end: provider:name' follows 'usdt:'; a function's return "
+				"already ends a 'symbol:' span");
+		probe->pairing = TT_PAIR_THREAD;
+	} else {
+		probe->pairing = pb->start.usdt ? TT_PAIR_POINT : TT_PAIR_CALL;
 	}
 	return 0;
 }
 
-/* Refuses a second probe of the same role on the same symbol in one target. */
+/* Hook programs a capture at `site` goes to; NULL when the probe has no such site. */
+static struct tt_probe_prog *site_prog(struct probe_build *pb, enum tt_site site)
+{
+	switch (site) {
+	case TT_SITE_START:
+		return &pb->start_hook->prog.entry;
+	case TT_SITE_RETURN:
+		return pb->probe->pairing == TT_PAIR_CALL ? &pb->start_hook->prog.ret : NULL;
+	case TT_SITE_END:
+		return pb->end_hook ? &pb->end_hook->prog.entry : NULL;
+	}
+	return NULL;
+}
+
+static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_capture *cap,
+			   const yaml_node_t *node)
+{
+	struct tt_probe_prog *prog = site_prog(pb, cap->site);
+	char msg[SPEC_EXPR_ERR];
+	enum tt_cap_type type = TT_CAP_INT;
+	int col = 0;
+	int err;
+
+	if (!prog)
+		return fail_node(w, node,
+				 "'@return' needs a 'symbol:' probe (a function returns; "
+				 "a USDT probe does not)");
+	err = tt_expr__compile(cap->text, cap->site == TT_SITE_RETURN, prog, &type, msg,
+			       sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+	cap->type = type;
+	cap->index = (int)prog->ncaps - 1;
+	if (cap->site == TT_SITE_RETURN)
+		pb->start_hook->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE;
+	return 0;
+}
+
+/* Compiles `when:` into the start hook (and the end of a USDT pair, which sees the same arguments).
+ */
+static int compile_when(struct walker *w, struct probe_build *pb)
+{
+	char msg[SPEC_EXPR_ERR];
+	const char *text = scalar_value(pb->when_node);
+	int col = 0;
+	int err;
+
+	err = tt_expr__compile_filter(text, false, &pb->start_hook->prog.entry, msg, sizeof(msg),
+				      &col);
+	if (err)
+		return fail_at(w, expr_pos(w, pb->when_node, col), "%s", msg);
+	if (pb->probe->pairing == TT_PAIR_CALL)
+		pb->start_hook->prog.flags |=
+			TT_HOOKF_TRACK; /* drop the returns of dropped calls */
+	if (pb->probe->pairing == TT_PAIR_THREAD)
+		return tt_expr__compile_filter(text, false, &pb->end_hook->prog.entry, msg,
+					       sizeof(msg), &col);
+	return 0;
+}
+
+/* Compiles `error:`: `ret OP INT` is checked on the return value; otherwise its left side is
+ * captured where the span ends. */
+static int compile_error(struct walker *w, struct probe_build *pb)
+{
+	struct tt_pred *pred = &pb->probe->error;
+	yaml_node_t *node = pb->error_node;
+	const char *text = scalar_value(node);
+	struct tt_pred_parts parts;
+	char msg[SPEC_EXPR_ERR];
+	int col = 0;
+	int err;
+
+	err = tt_expr__split_pred(text, &parts, msg, sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s", msg);
+	pred->set = true;
+	pred->op = parts.op;
+	pred->rhs = parts.rhs;
+	pred->prefix = parts.prefix;
+	pred->pos = mark_pos(node->start_mark);
+	err = dup_string(w, text, &pred->text);
+	if (!err && parts.rhs_is_str)
+		err = dup_string(w, parts.str, &pred->str);
+	if (err)
+		return err;
+	if (parts.lhs_len == 3 && strncmp(text, "ret", 3) == 0) {
+		if (pb->probe->pairing != TT_PAIR_CALL)
+			return fail_node(w, node,
+					 "error: 'ret' needs a 'symbol:' probe (only a function "
+					 "returns a value)");
+		pred->on_ret = true;
+		return 0;
+	}
+	pred->lhs.text = strndup(text, parts.lhs_len);
+	if (!pred->lhs.text)
+		return out_of_memory(w);
+	pred->lhs.pos = pred->pos;
+	switch (pb->probe->pairing) {
+	case TT_PAIR_CALL:
+		pred->lhs.site = TT_SITE_RETURN;
+		break;
+	case TT_PAIR_POINT:
+		pred->lhs.site = TT_SITE_START;
+		break;
+	default:
+		pred->lhs.site = TT_SITE_END;
+	}
+	return compile_capture(w, pb, &pred->lhs, node);
+}
+
+/* Checks `redact:` names an attribute of the probe, or task.id. */
+static int apply_redact(struct walker *w, struct probe_build *pb)
+{
+	yaml_node_t *seq = pb->redact_node;
+	struct tt_probe *probe = pb->probe;
+
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = node_at(w, *it);
+		const char *name;
+		bool found = false;
+
+		if (item->type != YAML_SCALAR_NODE)
+			return fail_node(w, item,
+					 "expected an attribute name in 'redact', found %s",
+					 node_kind(item));
+		name = scalar_value(item);
+		if (strcmp(name, "task.id") == 0 && probe->key.text) {
+			probe->redact_key = true;
+			continue;
+		}
+		for (int i = 0; i < probe->nattrs && !found; i++) {
+			if (strcmp(probe->attrs[i].name, name) == 0) {
+				probe->attrs[i].redact = true;
+				found = true;
+			}
+		}
+		if (!found)
+			return fail_node(
+				w, item,
+				"'redact' names '%s', which is not an attribute of this probe",
+				name);
+	}
+	return 0;
+}
+
+/* Adds a hook of `kind` at place `pl` to the spec. */
+static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct place_build *pl,
+				enum tt_hook_kind kind)
+{
+	struct tt_spec *spec = w->spec;
+	struct tt_hook **hooks;
+	struct tt_hook *h;
+
+	if (spec->nhooks >= TT_MAX_PROBES) {
+		fail_node(w, pl->node,
+			  "too many probes: at most %d hooks in one spec (TT_MAX_PROBES)",
+			  TT_MAX_PROBES);
+		return NULL;
+	}
+	hooks = realloc(spec->hooks, (size_t)(spec->nhooks + 1) * sizeof(*hooks));
+	h = calloc(1, sizeof(*h));
+	if (hooks)
+		spec->hooks = hooks;
+	if (!hooks || !h) {
+		free(h);
+		out_of_memory(w);
+		return NULL;
+	}
+	spec->hooks[spec->nhooks++] = h;
+	h->id = spec->nhooks;
+	h->probe = pb->probe;
+	h->kind = kind;
+	h->pos = mark_pos(pl->node->start_mark);
+	if (pl->usdt) {
+		h->provider = pl->provider;
+		h->usdt = pl->name;
+	} else {
+		h->symbol = pl->name;
+	}
+	pl->provider = NULL;
+	pl->name = NULL;
+	return h;
+}
+
+static int make_hooks(struct walker *w, struct probe_build *pb)
+{
+	struct tt_probe *probe = pb->probe;
+	struct place_build *st = &pb->start;
+	char *symbol;
+
+	if (st->usdt) {
+		size_t n = strlen(st->provider) + strlen(st->name) + 2;
+
+		symbol = malloc(n);
+		if (symbol)
+			snprintf(symbol, n, "%s:%s", st->provider, st->name);
+	} else {
+		symbol = strdup(st->name);
+	}
+	if (!symbol)
+		return out_of_memory(w);
+	probe->symbol = symbol;
+	probe->symbol_pos = mark_pos(st->node->start_mark);
+	pb->start_hook = add_hook(w, pb, st, TT_HOOK_START);
+	if (!pb->start_hook)
+		return -EINVAL;
+	probe->start_hook = pb->start_hook->id;
+	if (pb->end.node) {
+		pb->end_hook = add_hook(w, pb, &pb->end, TT_HOOK_END);
+		if (!pb->end_hook)
+			return -EINVAL;
+		probe->end_hook = pb->end_hook->id;
+	}
+	return 0;
+}
+
+/* Compiles the filter, then the captures, into the hooks. */
+static int probe_compile(struct walker *w, struct probe_build *pb)
+{
+	int err;
+
+	if (pb->when_node) {
+		err = compile_when(w, pb);
+		if (err)
+			return err;
+	}
+	/* the key first, wherever it was written, then the rest in the order written */
+	for (int i = 0; i < pb->npending; i++) {
+		if (pb->pending[i].cap != &pb->probe->key)
+			continue;
+		err = compile_capture(w, pb, pb->pending[i].cap, pb->pending[i].node);
+		if (err)
+			return err;
+	}
+	for (int i = 0; i < pb->npending; i++) {
+		if (pb->pending[i].cap == &pb->probe->key)
+			continue;
+		err = compile_capture(w, pb, pb->pending[i].cap, pb->pending[i].node);
+		if (err)
+			return err;
+	}
+	if (pb->error_node) {
+		err = compile_error(w, pb);
+		if (err)
+			return err;
+	}
+	if (pb->probe->attempt.text && pb->probe->attempt.type != TT_CAP_INT)
+		return fail_at(w, pb->probe->attempt.pos,
+			       "'attempt' must be an integer expression, not str() or bytes()");
+	if (pb->redact_node)
+		return apply_redact(w, pb);
+	return 0;
+}
+
+/* Refuses a second probe of the same role at the same place in one target. */
 static int probe_check_unique(struct walker *w, const struct tt_target *target,
 			      const struct tt_probe *probe)
 {
@@ -614,10 +1142,16 @@ static int probe_check_unique(struct walker *w, const struct tt_target *target,
 	return 0;
 }
 
+static void place_release(struct place_build *pl)
+{
+	free(pl->provider);
+	free(pl->name);
+}
+
 static int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
 		      yaml_node_t *node)
 {
-	struct probe_build pb = {.probe = probe};
+	struct probe_build pb = {.probe = probe, .site = TT_SITE_START};
 	int err;
 
 	if (node->type != YAML_MAPPING_NODE)
@@ -627,17 +1161,25 @@ static int walk_probe(struct walker *w, struct tt_target *target, struct tt_prob
 	probe->target = target;
 	probe->pos = mark_pos(node->start_mark);
 	probe->key.index = -1;
+	probe->end_key.index = -1;
+	probe->attempt.index = -1;
+	probe->message_id.index = -1;
+	probe->traceparent.index = -1;
+	probe->error.lhs.index = -1;
 	err = walk_mapping(w, node, "probe", probe_keys, &pb);
-	if (err)
-		return err;
-	if (!pb.has_role)
-		return fail_node(w, node, "missing 'role' in probe");
-	if (!probe->symbol)
-		return fail_node(w, node, "missing 'symbol' in probe");
-	err = probe_check_unique(w, target, probe);
-	if (err)
-		return err;
-	return probe_compile(w, &pb);
+	if (!err && !pb.has_role)
+		err = fail_node(w, node, "missing 'role' in probe");
+	if (!err)
+		err = probe_pairing(w, &pb, node);
+	if (!err)
+		err = make_hooks(w, &pb);
+	if (!err)
+		err = probe_check_unique(w, target, probe);
+	if (!err)
+		err = probe_compile(w, &pb);
+	place_release(&pb.start);
+	place_release(&pb.end);
+	return err;
 }
 
 /* ---- targets ----------------------------------------------------------- */
@@ -1038,13 +1580,21 @@ static void target_release(struct tt_target *target)
 	for (i = 0; i < target->nprobes; i++) {
 		probe = &target->probes[i];
 		free(probe->symbol);
+		free(probe->name);
+		free(probe->build_id);
 		capture_release(&probe->key);
+		capture_release(&probe->end_key);
+		capture_release(&probe->attempt);
+		capture_release(&probe->message_id);
+		capture_release(&probe->traceparent);
 		for (j = 0; j < probe->nattrs; j++) {
 			free(probe->attrs[j].name);
 			free(probe->attrs[j].literal);
 			capture_release(&probe->attrs[j].cap);
 		}
 		free(probe->error.text);
+		free(probe->error.str);
+		capture_release(&probe->error.lhs);
 	}
 	free(target->probes);
 	free(target->path);
@@ -1060,6 +1610,14 @@ void tt_spec__free(struct tt_spec *spec)
 	for (i = 0; i < spec->ntargets; i++)
 		target_release(&spec->targets[i]);
 	free(spec->targets);
+	for (i = 0; i < spec->nhooks; i++) {
+		free(spec->hooks[i]->symbol);
+		free(spec->hooks[i]->provider);
+		free(spec->hooks[i]->usdt);
+		free(spec->hooks[i]->function);
+		free(spec->hooks[i]);
+	}
+	free(spec->hooks);
 	free(spec->path);
 	free(spec->service);
 	free(spec->keyspace);
@@ -1080,6 +1638,50 @@ const struct tt_probe *tt_spec__probe(const struct tt_spec *spec, int id)
 			return &target->probes[id - target->probes[0].id];
 	}
 	return NULL;
+}
+
+const struct tt_hook *tt_spec__hook(const struct tt_spec *spec, int id)
+{
+	if (!spec || id < 1 || id > spec->nhooks)
+		return NULL;
+	return spec->hooks[id - 1];
+}
+
+struct tt_hook *tt_spec__clone_hook(struct tt_spec *spec, const struct tt_hook *tmpl,
+				    const char *function)
+{
+	struct tt_hook **hooks;
+	struct tt_hook *h;
+
+	if (spec->nhooks >= TT_MAX_PROBES) {
+		errno = ERANGE;
+		return NULL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	*h = *tmpl;
+	h->symbol = tmpl->symbol ? strdup(tmpl->symbol) : NULL;
+	h->provider = tmpl->provider ? strdup(tmpl->provider) : NULL;
+	h->usdt = tmpl->usdt ? strdup(tmpl->usdt) : NULL;
+	h->function = function ? strdup(function) : NULL;
+	hooks = realloc(spec->hooks, (size_t)(spec->nhooks + 1) * sizeof(*hooks));
+	if (!hooks || (tmpl->symbol && !h->symbol) || (tmpl->provider && !h->provider) ||
+	    (tmpl->usdt && !h->usdt) || (function && !h->function)) {
+		if (hooks)
+			spec->hooks = hooks;
+		free(h->symbol);
+		free(h->provider);
+		free(h->usdt);
+		free(h->function);
+		free(h);
+		errno = ENOMEM;
+		return NULL;
+	}
+	spec->hooks = hooks;
+	spec->hooks[spec->nhooks++] = h;
+	h->id = spec->nhooks;
+	return h;
 }
 
 const char *tt_role__name(enum tt_role role)

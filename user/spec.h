@@ -48,15 +48,24 @@ struct tt_pos {
 	int col;
 };
 
+/* Where a capture is recorded. */
+enum tt_site {
+	TT_SITE_START = 0, /* the start hook's entry */
+	TT_SITE_RETURN,	   /* the start hook's return (an `@return` capture, or `ret`) */
+	TT_SITE_END,	   /* the end hook's entry (begin/end and USDT pairs) */
+};
+
 /*
  * A compiled capture expression. `index` is the position of its record in
- * the probe's event payload (0-based), or -1 when the capture is absent.
+ * the payload of the event recorded at `site` (0-based), or -1 when the
+ * capture is absent.
  */
 struct tt_capture {
 	char *text; /* the expression as written, owned */
 	struct tt_pos pos;
 	int index;
 	enum tt_cap_type type;
+	enum tt_site site;
 };
 
 /* An attribute: either a captured value or a quoted constant. */
@@ -64,31 +73,81 @@ struct tt_attr {
 	char *name;    /* owned */
 	char *literal; /* owned; non-NULL for a constant attribute */
 	struct tt_capture cap;
+	bool redact; /* export a hash of the value instead of the value */
 };
 
-/* `error:` — a comparison of the return value with a constant. */
+/*
+ * `error:` — a comparison evaluated by the agent when the span ends: of the
+ * return value (`ret`, read by the rule of tt_ret__value()) or of a capture
+ * made when the span ends, with an integer or a string literal.
+ */
 struct tt_pred {
 	bool set;
+	bool on_ret;	       /* the left side is `ret` itself */
+	struct tt_capture lhs; /* otherwise: the left side, captured */
 	enum tt_cmp op;
 	int64_t rhs;
-	char *text; /* owned */
+	char *str;   /* a string right side, owned; NULL for an integer */
+	bool prefix; /* the string is a prefix */
+	char *text;  /* owned */
 	struct tt_pos pos;
+};
+
+/* How a probe's start and end are paired into one span. */
+enum tt_pairing {
+	TT_PAIR_CALL = 0, /* symbol: a function's entry and return on one thread */
+	TT_PAIR_THREAD,	  /* usdt + end: two USDT probes, nested per thread */
+	TT_PAIR_POINT,	  /* usdt alone: one point, a span of no duration */
+	TT_PAIR_KEY,	  /* begin/end: by (keyspace, key, step.name), across threads */
+};
+
+enum tt_hook_kind {
+	TT_HOOK_START = 0, /* starts a span (and, for a function, its return ends it) */
+	TT_HOOK_END,	   /* ends a span started by another hook */
+};
+
+struct tt_probe;
+
+/*
+ * A hook: one attach point of a probe, with its own id, which is the
+ * BPF attach cookie. A glob symbol becomes one hook per matching function.
+ */
+struct tt_hook {
+	int id;
+	struct tt_probe *probe;
+	enum tt_hook_kind kind;
+	char *symbol;	/* function name or glob; NULL for USDT; owned */
+	char *provider; /* USDT provider; owned */
+	char *usdt;	/* USDT probe name; owned */
+	char *function; /* the function a glob matched (set by resolution); owned */
+	struct tt_pos pos;
+	struct tt_hook_prog prog; /* what BPF runs at this hook */
 };
 
 struct tt_target;
 
 struct tt_probe {
-	int id; /* 1-based, unique in the spec; the BPF attach cookie */
+	int id; /* 1-based, unique in the spec; the id of its start hook */
 	enum tt_role role;
-	char *symbol; /* owned */
+	enum tt_pairing pairing;
+	char *symbol; /* the start's symbol or glob, or "provider:name"; owned */
 	struct tt_pos symbol_pos;
 	struct tt_pos pos;
+	int start_hook; /* hook ids */
+	int end_hook;	/* 0 for TT_PAIR_CALL and TT_PAIR_POINT */
 	struct tt_capture key;
+	struct tt_capture end_key; /* TT_PAIR_KEY: the end's key */
+	struct tt_capture attempt;
+	struct tt_capture message_id;
+	struct tt_capture traceparent;
 	struct tt_attr attrs[TT_MAX_ATTRS];
 	int nattrs;
 	struct tt_pred error;
-	struct tt_probe_prog prog; /* entry-time captures, in payload order */
-	struct tt_target *target;  /* the target this probe belongs to */
+	char *name;	/* name template ("{task.name}/{step.name}"); owned; NULL: default */
+	char *build_id; /* hex; owned; NULL: any build */
+	struct tt_pos build_id_pos;
+	bool redact_key;	  /* `redact:` names task.id */
+	struct tt_target *target; /* the target this probe belongs to */
 };
 
 struct tt_target {
@@ -107,7 +166,9 @@ struct tt_spec {
 	char *keyspace;		   /* owned; "default" when not given */
 	struct tt_target *targets; /* owned array */
 	int ntargets;
-	int nprobes; /* over all targets; probe ids run 1..nprobes */
+	int nprobes;		/* over all targets */
+	struct tt_hook **hooks; /* owned; hooks[i] has id i + 1 */
+	int nhooks;
 };
 
 /*
@@ -132,6 +193,17 @@ void tt_spec__free(struct tt_spec *spec);
 
 /* Looks a probe up by id; NULL when no probe has it. */
 const struct tt_probe *tt_spec__probe(const struct tt_spec *spec, int id);
+
+/* Looks a hook up by id; NULL when no hook has it. */
+const struct tt_hook *tt_spec__hook(const struct tt_spec *spec, int id);
+
+/*
+ * Adds a copy of hook `tmpl` with a new id (a glob's further match) and
+ * `function` as its function. Returns the new hook, owned by the spec, or
+ * NULL with errno (ERANGE past TT_MAX_PROBES hooks).
+ */
+struct tt_hook *tt_spec__clone_hook(struct tt_spec *spec, const struct tt_hook *tmpl,
+				    const char *function);
 
 const char *tt_role__name(enum tt_role role);
 

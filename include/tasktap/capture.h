@@ -16,6 +16,10 @@
  * Captures appear in the payload in program order; a capture whose read
  * failed still appears, with TT_CAPF_FAULT set and len 0, so that the
  * agent can say which attribute could not be read.
+ *
+ * A filter (`when:`) is a run of instructions ending in CMP or STRCMP,
+ * placed before the captures: when the comparison is false the hit is
+ * dropped in the kernel and never reaches the agent.
  */
 #ifndef TASKTAP_CAPTURE_H
 #define TASKTAP_CAPTURE_H
@@ -33,10 +37,29 @@ enum tt_opcode {
 	TT_OP_EMIT_INT,	  /* record acc as 8 bytes */
 	TT_OP_EMIT_STR,	  /* record the NUL-terminated string at acc, at most len bytes */
 	TT_OP_EMIT_BYTES, /* record min(r1, len) bytes at acc */
+	TT_OP_CMP,	  /* drop the hit unless acc <aux> imm (aux: enum tt_cmp; flags SIGNED) */
+	TT_OP_STRCMP,	  /* drop the hit unless the string at acc matches the literal of
+			   * len bytes held, NUL-padded, in the imm of the next
+			   * (len + 8) / 8 instructions (NOPs): aux 0 exact, 1 prefix;
+			   * flags NEGATE */
 	TT_OP__COUNT,
 };
 
 #define TT_OPF_SIGNED 0x1
+#define TT_OPF_NEGATE 0x2
+
+/* Comparisons of TT_OP_CMP, as in the spec (user/spec.h enum tt_cmp). */
+enum tt_cmp_op {
+	TT_CMPOP_EQ = 0,
+	TT_CMPOP_NE,
+	TT_CMPOP_LT,
+	TT_CMPOP_LE,
+	TT_CMPOP_GT,
+	TT_CMPOP_GE,
+};
+
+#define TT_STRCMP_EXACT	 0
+#define TT_STRCMP_PREFIX 1
 
 struct tt_op {
 	__u8 code;
@@ -63,14 +86,28 @@ struct tt_cap_rec {
 	__u8 flags;
 };
 
-/*
- * One probe's program, stored in the BPF array map `probes` at the probe's
- * id, which is also the attach cookie.
- */
+/* One capture program: a filter, then captures. */
 struct tt_probe_prog {
 	__u32 nops;
 	__u32 ncaps;
 	struct tt_op ops[TT_MAX_OPS];
+};
+
+/* Hook flags */
+#define TT_HOOKF_TRACK 0x1 /* keep per-thread entry state: a filter or return-time captures */
+#define TT_HOOKF_SAVE  0x2 /* save the arguments at entry for the return program */
+
+/*
+ * What one hook (attach point) runs, stored in the BPF array `probes` at
+ * the hook id, which is also the attach cookie. `entry` runs at function
+ * entry (or at the USDT probe); `ret` runs when a probed function returns,
+ * with the arguments as they were at entry when TT_HOOKF_SAVE is set.
+ */
+struct tt_hook_prog {
+	__u32 flags;
+	__u32 pad;
+	struct tt_probe_prog entry;
+	struct tt_probe_prog ret;
 };
 
 #endif /* TASKTAP_CAPTURE_H */

@@ -26,8 +26,18 @@
 /* Largest payload of one event: every capture at its largest. */
 #define TT_MAX_PAYLOAD (TT_MAX_CAPTURES * (4 + TT_MAX_STR))
 
-/* Probes one agent may attach (the probe id indexes a BPF array). */
+/* Hooks one agent may attach: every attach point has a hook id, which is
+ * its attach cookie and indexes a BPF array. */
 #define TT_MAX_PROBES 1024
+
+/* Bytes of one string literal in a filter (its NUL makes 56: 7 words). */
+#define TT_MAX_LITERAL 55
+
+/* Nesting of tracked calls per thread (filters, return-time captures). */
+#define TT_MAX_DEPTH 64
+
+/* Arguments of a USDT probe (libbpf's limit). */
+#define TT_MAX_USDT_ARGS 12
 
 /* Possible CPUs the per-CPU ring array has room for. */
 #define TT_MAX_CPUS 256

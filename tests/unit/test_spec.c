@@ -39,6 +39,9 @@ static const char demo_spec[] = "service: demo-worker\n"
 				"        attributes: { step.name: str(arg1), step.kind: \"io\" }\n"
 				"        error: ret != 0\n";
 
+/* The entry program of a probe's start hook (needs `spec` in scope). */
+#define PROG(p) (tt_spec__hook(spec, (p)->start_hook)->prog.entry)
+
 static struct tt_spec *parse_ok(const char *text)
 {
 	struct tt_spec *spec = NULL;
@@ -120,7 +123,7 @@ static void test_demo_spec(void **state)
 	assert_string_equal(p->error.text, "ret != 0");
 	assert_int_equal(p->error.pos.line, 11);
 	assert_int_equal(p->error.pos.col, 16);
-	assert_key_and_name_prog(&p->prog);
+	assert_key_and_name_prog(&PROG(p));
 
 	p = &target->probes[1];
 	assert_int_equal(p->id, 2);
@@ -143,7 +146,7 @@ static void test_demo_spec(void **state)
 	assert_true(p->error.set);
 	assert_int_equal(p->error.op, TT_CMP_NE);
 	assert_true(p->error.rhs == 0);
-	assert_key_and_name_prog(&p->prog);
+	assert_key_and_name_prog(&PROG(p));
 
 	assert_ptr_equal(tt_spec__probe(spec, 1), &target->probes[0]);
 	assert_ptr_equal(tt_spec__probe(spec, 2), &target->probes[1]);
@@ -195,13 +198,13 @@ static void test_defaults_and_order(void **state)
 	assert_int_equal(p->attrs[0].cap.index, -1);
 	assert_int_equal(p->attrs[1].cap.index, 1);
 	assert_int_equal(p->attrs[1].cap.type, TT_CAP_BYTES);
-	assert_int_equal(p->prog.ncaps, 2);
-	assert_int_equal(p->prog.nops, 8);
-	assert_op(&p->prog.ops[0], TT_OP_ARG, 0, 0, 0, 6);
-	assert_op(&p->prog.ops[2], TT_OP_ARG, 0, 0, 0, 7);
-	assert_op(&p->prog.ops[4], TT_OP_ARG, 0, 0, 0, 2);
-	assert_op(&p->prog.ops[6], TT_OP_ARG, 0, 0, 0, 3);
-	assert_op(&p->prog.ops[7], TT_OP_EMIT_BYTES, 0, 0, TT_MAX_BYTES, 0);
+	assert_int_equal(PROG(p).ncaps, 2);
+	assert_int_equal(PROG(p).nops, 8);
+	assert_op(&PROG(p).ops[0], TT_OP_ARG, 0, 0, 0, 6);
+	assert_op(&PROG(p).ops[2], TT_OP_ARG, 0, 0, 0, 7);
+	assert_op(&PROG(p).ops[4], TT_OP_ARG, 0, 0, 0, 2);
+	assert_op(&PROG(p).ops[6], TT_OP_ARG, 0, 0, 0, 3);
+	assert_op(&PROG(p).ops[7], TT_OP_EMIT_BYTES, 0, 0, TT_MAX_BYTES, 0);
 	assert_false(p->error.set);
 
 	p = tt_spec__probe(spec, 2);
@@ -211,7 +214,7 @@ static void test_defaults_and_order(void **state)
 	assert_int_equal(p->role, TT_ROLE_CONSUME);
 	assert_null(p->key.text);
 	assert_int_equal(p->key.index, -1);
-	assert_int_equal(p->prog.nops, 0);
+	assert_int_equal(PROG(p).nops, 0);
 	assert_int_equal(tt_spec__probe(spec, 3)->role, TT_ROLE_TASK);
 	p = tt_spec__probe(spec, 4);
 	assert_non_null(p);
@@ -237,10 +240,10 @@ static void test_max_captures(void **state)
 	int i;
 
 	assert_int_equal(p->nattrs, TT_MAX_ATTRS);
-	assert_int_equal(p->prog.ncaps, TT_MAX_CAPTURES);
+	assert_int_equal(PROG(p).ncaps, TT_MAX_CAPTURES);
 	for (i = 0; i < p->nattrs; i++) {
 		assert_int_equal(p->attrs[i].cap.index, i + 1);
-		assert_int_equal(p->prog.ops[2 * (i + 1)].imm, i + 1);
+		assert_int_equal(PROG(p).ops[2 * (i + 1)].imm, i + 1);
 	}
 	tt_spec__free(spec);
 }
@@ -337,8 +340,9 @@ static const struct bad_spec bad_specs[] = {
 	{HEAD "      - run_task\n",
 	 "spec.yaml:5:9: expected a mapping for a probe, found a scalar"},
 	{HEAD "      - role: task\n        symbl: f\n",
-	 "spec.yaml:6:9: unknown key 'symbl' in probe (expected one of: role, symbol, key, "
-	 "attributes, error)"},
+	 "spec.yaml:6:9: unknown key 'symbl' in probe (expected one of: role, symbol, usdt, "
+	 "begin, end, key, attributes, error, when, attempt, message_id, traceparent, name, "
+	 "redact, build_id)"},
 	{HEAD "      - role: tsk\n        symbol: f\n",
 	 "spec.yaml:5:15: unknown role 'tsk' (expected task, step, compensation, publish, "
 	 "consume or span)"},
@@ -350,10 +354,82 @@ static const struct bad_spec bad_specs[] = {
 					"sequence"},
 	{PROBE "        role: step\n",
 	 "spec.yaml:7:9: duplicate key 'role' in probe (first at line 5)"},
-	{PROBE "        attempt: arg2\n", "spec.yaml:7:9: 'attempt' is not supported yet"},
-	{PROBE "        when: str(arg1) == \"perform\"\n",
-	 "spec.yaml:7:9: 'when' is not supported yet"},
-	{PROBE "        build_id: 1b25\n", "spec.yaml:7:9: 'build_id' is not supported yet"},
+	{PROBE "        attempt: str(arg2)\n",
+	 "spec.yaml:7:18: 'attempt' must be an integer expression, not str() or bytes()"},
+	{PROBE "        attempt: ret\n", "spec.yaml:7:18: 'ret' is not available at function entry"},
+	{PROBE "        build_id: 1b25\n",
+	 "spec.yaml:7:19: build_id must be an even number of 8 to 64 hex digits"},
+	{PROBE "        build_id: 1b25zz99\n", "spec.yaml:7:19: build_id must be hexadecimal, "
+					      "found 'z'"},
+	{PROBE "        name: \"{task.name\"\n", "spec.yaml:7:15: unclosed '{' in name template"},
+	{PROBE "        name: \"a}b\"\n", "spec.yaml:7:15: '}' without '{' in name template"},
+	{PROBE "        name: \"a{}b\"\n", "spec.yaml:7:15: empty '{}' in name template"},
+	{PROBE "        redact: [customer]\n",
+	 "spec.yaml:7:18: 'redact' names 'customer', which is not an attribute of this probe"},
+	{PROBE "        redact: customer\n",
+	 "spec.yaml:7:17: expected a sequence for 'redact', found a scalar"},
+	{PROBE "        message_id: arg1\n        message_id: arg2\n",
+	 "spec.yaml:8:9: duplicate key 'message_id' in probe (first at line 7)"},
+	{PROBE "        traceparent: str(arg1, 99)\n",
+	 "spec.yaml:7:32: string limit 99 exceeds TT_MAX_STR (64)"},
+	/* when: filters run in BPF */
+	{PROBE "        when: arg1 == \"perform\"\n",
+	 "spec.yaml:7:15: only str(EXPR) compares with a string literal"},
+	{PROBE "        when: str(arg1) < \"p\"\n",
+	 "spec.yaml:7:25: strings compare with == or != only"},
+	{PROBE "        when: str(arg1) == 5\n",
+	 "spec.yaml:7:15: a string compares with a quoted literal, not an integer"},
+	{PROBE "        when: str(arg1) == \"0123456789012345678901234567890123456789012345678901234"
+	       "567\"\n",
+	 "spec.yaml:7:28: string literal longer than TT_MAX_LITERAL (55)"},
+	{PROBE "        when: arg1\n",
+	 "spec.yaml:7:19: expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\""},
+	{PROBE "        when: arg99 > 3\n",
+	 "spec.yaml:7:15: argument slot 99 out of range"},
+	{PROBE "        when: \"str(arg1) == 'unterminated\"\n",
+	 "spec.yaml:7:29: unterminated string literal"},
+	{PROBE "        when: \"\"\n", "spec.yaml:7:15: 'when' must not be empty"},
+	/* where a span starts and ends */
+	{HEAD "      - role: task\n        symbol: f\n        usdt: p:n\n",
+	 "spec.yaml:7:9: 'symbol' and 'usdt' exclude each other"},
+	{HEAD "      - role: task\n        usdt: python\n",
+	 "spec.yaml:6:15: expected 'provider:name' for a USDT probe, found 'python'"},
+	{HEAD "      - role: task\n        usdt: a:b:c\n",
+	 "spec.yaml:6:15: expected 'provider:name' for a USDT probe"},
+	{HEAD "      - role: task\n        symbol: f\n        end: p:n\n",
+	 "spec.yaml:7:14: 'end: provider:name' follows 'usdt:'"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n",
+	 "spec.yaml:6:16: 'begin' needs an 'end' mapping"},
+	{HEAD "      - role: step\n        usdt: p:n\n        end: { symbol: g, key: arg0 }\n",
+	 "spec.yaml:7:14: an 'end' mapping needs a 'begin'"},
+	{HEAD "      - role: step\n        begin: { symbol: f }\n        end: { symbol: g, key: arg0 }\n",
+	 "spec.yaml:6:16: 'begin' needs a 'key': begin and end are paired by key"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n        end: { symbol: g }\n",
+	 "spec.yaml:7:14: 'end' needs a 'key': begin and end are paired by key"},
+	{HEAD "      - role: step\n        begin: { key: arg0 }\n        end: { symbol: g, key: arg0 }\n",
+	 "spec.yaml:6:16: 'begin' needs 'symbol' or 'usdt'"},
+	{HEAD "      - role: step\n        begin: [f]\n",
+	 "spec.yaml:6:16: expected a mapping for 'begin'"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0, error: ret < 0 }\n",
+	 "spec.yaml:6:40: unknown key 'error' in begin (expected one of: symbol, usdt, key, "
+	 "attributes, when)"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end: { symbol: g, key: arg0, when: arg1 > 0 }\n",
+	 "spec.yaml:7:38: unknown key 'when' in end (expected one of: symbol, usdt, key, "
+	 "attributes, error)"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end: { symbol: g, key: arg0, error: ret != 0 }\n",
+	 "spec.yaml:7:45: error: 'ret' needs a 'symbol:' probe (only a function returns a "
+	 "value)"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: \"arg0 @return\" }\n"
+	      "        end: { symbol: g, key: arg0 }\n",
+	 "spec.yaml:6:34: '@return' needs a 'symbol:' probe"},
+	{HEAD "      - role: task\n        usdt: p:n\n        end: p:m\n        error: ret < 0\n",
+	 "spec.yaml:8:16: error: 'ret' needs a 'symbol:' probe"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end: { symbol: g, key: \"arg0 @return\" }\n",
+	 "spec.yaml:7:32: '@return' applies to the start of a span only"},
+	{PROBE "        end: [x]\n", "spec.yaml:7:14: expected 'provider:name' or a mapping"},
 	{PROBE "      - role: step\n        symbol: g\n      - role: task\n        symbol: f\n",
 	 "spec.yaml:9:9: duplicate probe: role 'task' on symbol 'f' is already declared at "
 	 "line 5"},
@@ -397,7 +473,9 @@ static const struct bad_spec bad_specs[] = {
 	/* error: */
 	{PROBE "        error: ret = 0\n",
 	 "spec.yaml:7:20: expected a comparison (==, !=, <, <=, >, >=), found '='"},
-	{PROBE "        error: arg0 != 0\n", "spec.yaml:7:16: expected 'ret OP INT'"},
+	{PROBE "        error: arg0 != \"x\"\n",
+	 "spec.yaml:7:16: only str(EXPR) compares with a string literal"},
+	{PROBE "        error: \"!= 0\"\n", "spec.yaml:7:17: nothing to compare before '!='"},
 	{PROBE "        error: ret != 0x\n", "spec.yaml:7:23: expected hex digits after '0x'"},
 };
 
