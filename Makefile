@@ -28,9 +28,10 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -MMD -MP \
 	  -Iinclude -iquote user -I$(OUTPUT) -DTASKTAP_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -lm -lpthread
+LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -liberty -lm -lpthread -lmicrohttpd
+# usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h> is in the multiarch dir
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	      -Iinclude -I$(OUTPUT)
+	      -Iinclude -I$(OUTPUT) -I/usr/include/$(shell uname -m)-linux-gnu
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -134,5 +135,39 @@ format-check:
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# OTLP: the project's own .proto subset (user/otlp/), compiled by protoc-c at
+# build time into $(OUTPUT)/otlp/; the generated code goes into the library.
+PROTOC_C ?= protoc-c
+PROTO_SRCS := $(wildcard user/otlp/*.proto)
+PB_C := $(patsubst user/otlp/%.proto,$(OUTPUT)/otlp/%.pb-c.c,$(PROTO_SRCS))
+PB_H := $(PB_C:.c=.h)
+PB_OBJS := $(PB_C:.c=.o)
+CFLAGS += -I$(OUTPUT)/otlp
+LDLIBS += -lprotobuf-c -lcurl
+RECEIVER := $(OUTPUT)/otlp-receiver
+
+all: $(RECEIVER)
+
+$(OUTPUT)/otlp:
+	$(Q)mkdir -p $@
+
+# protoc-c writes every file at once; each output depends on every .proto
+# because of imports.
+$(OUTPUT)/otlp/%.pb-c.c $(OUTPUT)/otlp/%.pb-c.h: user/otlp/%.proto $(PROTO_SRCS) | $(OUTPUT)/otlp
+	$(call msg,PROTOC,$@)
+	$(Q)$(PROTOC_C) --c_out=$(OUTPUT)/otlp -Iuser/otlp $<
+
+$(OUTPUT)/otlp/%.pb-c.o: $(OUTPUT)/otlp/%.pb-c.c $(PB_H)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@
+
+$(LIB): $(PB_OBJS)
+$(USER_OBJS) $(UNIT_BINS): | $(PB_H)
+
+# The test collector: a real HTTP server (libmicrohttpd) that decodes OTLP.
+$(RECEIVER): tests/receiver/otlp-receiver.c $(PB_OBJS) | $(OUTPUT)
+	$(call msg,RECEIVER,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(PB_OBJS) -lmicrohttpd -lprotobuf-c -lz -o $@
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -8,8 +8,10 @@ packages=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libxxhash-dev xxhash
 	libcmocka-dev systemtap-sdt-dev
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libmicrohttpd-dev
+	python3-grpcio
 	libiberty-dev
 	python3 procps util-linux
+	prometheus # promtool, and a real server for the /metrics end-to-end test
 )
 
 missing=()

@@ -21,6 +21,8 @@
 #include "assemble.h"
 #include "cli.h"
 #include "export/export.h"
+#include "export/exporter.h"
+#include "export/otlp_config.h"
 #include "loader.h"
 #include "proc.h"
 #include "reorder.h"
@@ -38,6 +40,8 @@ struct run {
 	struct tt_asm *assembler;
 	struct tt_console *console;
 	struct tt_jsonl jsonl;
+	struct tt_otlp_config otlp;
+	struct tt_exporter *exporter;
 	struct tt_reorder reorder;
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
@@ -180,6 +184,32 @@ out:
 	return ret;
 }
 
+/* Flushes the OTLP exporter (to the collector, else to the spool) and reports its totals. */
+static void stop_exporter(struct run *r)
+{
+	struct tt_exporter_stats x;
+
+	tt_exporter__stop(r->exporter, TT_EXPORT_SHUTDOWN_MS);
+	tt_exporter__stats(r->exporter, &x);
+	tt_warn("otlp: %" PRIu64 " spans exported, %" PRIu64 " in the spool (%" PRIu64
+		" batches), %" PRIu64 " dropped (queue full %" PRIu64 ", rejected %" PRIu64
+		", spool full %" PRIu64 ", failed %" PRIu64 "), %" PRIu64 " sampled out",
+		x.spans_exported, x.spool_spans, x.spool_files,
+		x.dropped_queue_full + x.dropped_rejected + x.dropped_spool_full +
+			x.dropped_failed + x.dropped_encode,
+		x.dropped_queue_full, x.dropped_rejected, x.dropped_spool_full, x.dropped_failed,
+		x.spans_sampled_out);
+}
+
+/* Both sinks: JSON lines and OTLP (`--json` with an endpoint configured). */
+static void tee_span(const struct tt_span *span, void *ctx)
+{
+	struct run *r = ctx;
+
+	tt_jsonl__span(span, &r->jsonl);
+	tt_exporter__span(span, r->exporter);
+}
+
 /* Detaches, drains what is left, and ends what is still open. */
 static void shut_down(struct run *r)
 {
@@ -204,6 +234,8 @@ static void shut_down(struct run *r)
 	tt_warn("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
 		" ended early (process exit)",
 		st.spans_finished, st.events, r->lost_reported, st.cut_by_exit);
+	if (r->exporter)
+		stop_exporter(r);
 }
 
 static const char *service_name(const struct run *r)
@@ -240,18 +272,23 @@ static int attach_plan(struct run *r)
 	char err[512];
 	int ret;
 
-	for (int id = 1; id <= r->spec->nprobes; id++) {
-		ret = tt_loader__set_probe(r->loader, id, &tt_spec__probe(r->spec, id)->prog);
+	for (int id = 1; id <= r->spec->nhooks; id++) {
+		ret = tt_loader__set_hook(r->loader, id, &tt_spec__hook(r->spec, id)->prog);
 		if (ret) {
-			tt_warn("cannot store probe %d: %s", id, strerror(-ret));
+			tt_warn("cannot store hook %d: %s", id, strerror(-ret));
 			return ret;
 		}
 	}
 	for (size_t i = 0; i < r->plan.n; i++) {
 		const struct tt_attachment *at = &r->plan.at[i];
+		const struct tt_hook *h = at->hook;
 
-		ret = tt_loader__attach(r->loader, at->probe->id, at->path, at->offset, at->pid,
-					err, sizeof(err));
+		if (at->usdt)
+			ret = tt_loader__attach_usdt(r->loader, h->id, at->path, h->provider,
+						     h->usdt, at->pid, err, sizeof(err));
+		else
+			ret = tt_loader__attach(r->loader, h->id, at->path, at->offset,
+						at->retprobe, at->pid, err, sizeof(err));
 		if (ret) {
 			if (at->pid > 0 && !tt_proc__alive(at->pid))
 				tt_warn("process %d exited before tasktap could attach", at->pid);
@@ -263,8 +300,16 @@ static int attach_plan(struct run *r)
 	return 0;
 }
 
+#define MAX_OTLP_ARGS 64
+
 struct run_args {
 	const char *spec;
+	/* OTLP settings from the command line, applied over the environment in order */
+	struct {
+		const char *key;
+		const char *value;
+	} otlp[MAX_OTLP_ARGS];
+	int notlp;
 	pid_t pid;
 	const char *binary;
 	bool json;
@@ -272,6 +317,49 @@ struct run_args {
 	double duration;
 	size_t ring_bytes;
 };
+
+/*
+ * OTLP settings: the OTEL_* environment, then the command line over it.
+ * With an endpoint configured, starts the exporter. Returns 0, or -errno
+ * after saying why.
+ */
+static int setup_otlp(struct run *r, const struct run_args *a)
+{
+	struct tt_env env = {0};
+	struct tt_exporter_opts o = {0};
+	char err[512];
+	int ret;
+
+	tt_otlp_config__init(&r->otlp);
+	ret = tt_otlp_config__from_env(&r->otlp, &env);
+	if (ret) {
+		tt_warn("cannot read the OTLP settings: %s", strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < a->notlp; i++) {
+		ret = tt_otlp_config__set(&r->otlp, a->otlp[i].key, a->otlp[i].value, err,
+					  sizeof(err));
+		if (ret) {
+			tt_warn("--%s: %s", a->otlp[i].key, err);
+			return -EINVAL;
+		}
+	}
+	if (!tt_otlp_config__enabled(&r->otlp))
+		return 0;
+	o.cfg = &r->otlp;
+	o.spec_service = r->spec->service;
+	o.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
+	o.seed = tt_now_ns(CLOCK_REALTIME) ^ (uint64_t)getpid();
+	r->exporter = tt_exporter__new(&o, err, sizeof(err));
+	if (!r->exporter) {
+		tt_warn("cannot start the OTLP exporter: %s", err);
+		return -errno;
+	}
+	tt_otlp_config__traces_url(&r->otlp, err, sizeof(err));
+	tt_warn("exporting spans to %s (%s%s)", err, tt_otlp_protocol__name(r->otlp.protocol),
+		r->otlp.gzip ? ", gzip" : "");
+	return 0;
+}
 
 static int run(const struct run_args *a)
 {
@@ -313,11 +401,19 @@ static int run(const struct run_args *a)
 
 	aopts.spec = r.spec;
 	aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+	ret = setup_otlp(&r, a);
+	if (ret) {
+		ret = ret == -EINVAL ? 2 : 1;
+		goto out;
+	}
 	if (a->json) {
 		r.jsonl.out = stdout;
 		r.jsonl.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
-		aopts.on_span = tt_jsonl__span;
-		aopts.ctx = &r.jsonl;
+		aopts.on_span = r.exporter ? tee_span : tt_jsonl__span;
+		aopts.ctx = r.exporter ? (void *)&r : (void *)&r.jsonl;
+	} else if (r.exporter) {
+		aopts.on_span = tt_exporter__span;
+		aopts.ctx = r.exporter;
 	} else {
 		r.console = tt_console__new(stdout, a->color);
 		if (!r.console) {
@@ -351,6 +447,8 @@ static int run(const struct run_args *a)
 out:
 	shut_down(&r);
 	tt_loader__free(r.loader);
+	tt_exporter__free(r.exporter);
+	tt_otlp_config__release(&r.otlp);
 	tt_asm__free(r.assembler);
 	tt_console__free(r.console);
 	tt_reorder__release_all(&r.reorder);
@@ -363,7 +461,12 @@ static void usage_run(FILE *out)
 {
 	fprintf(out,
 		"usage: %s run SPEC [--pid PID | --binary PATH] [--json] [--duration SECONDS]\n"
-		"                   [--ring-size BYTES] [--no-color]\n",
+		"                   [--ring-size BYTES] [--no-color]\n"
+		"                   [--otlp-endpoint URL] [--otlp-protocol PROTOCOL]\n"
+		"                   [--otlp-header K=V]... [--otlp-compression gzip|none]\n"
+		"                   [--otlp-timeout MS] [--spool DIR | --no-spool]\n"
+		"                   [--spool-size BYTES] [--sampler NAME] [--sampler-arg RATIO]\n"
+		"  PROTOCOL: http/protobuf (default), http/json or grpc\n",
 		tt_prog_name);
 }
 
@@ -377,14 +480,33 @@ int tt_cmd__run(int argc, char **argv)
 		{"ring-size", required_argument, NULL, 'r'},
 		{"no-color", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
+		{"otlp-endpoint", required_argument, NULL, 'O'},
+		{"otlp-protocol", required_argument, NULL, 'O'},
+		{"otlp-header", required_argument, NULL, 'O'},
+		{"otlp-compression", required_argument, NULL, 'O'},
+		{"otlp-timeout", required_argument, NULL, 'O'},
+		{"spool", required_argument, NULL, 'O'},
+		{"spool-size", required_argument, NULL, 'O'},
+		{"no-spool", no_argument, NULL, 'O'},
+		{"sampler", required_argument, NULL, 'O'},
+		{"sampler-arg", required_argument, NULL, 'O'},
 		{0},
 	};
 	struct run_args a = {.color = isatty(STDOUT_FILENO)};
 	char *end;
-	int c;
+	int c, idx;
 
-	while ((c = getopt_long(argc, argv, "p:b:jd:r:Ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:b:jd:r:Ch", opts, &idx)) != -1) {
 		switch (c) {
+		case 'O':
+			if (a.notlp == MAX_OTLP_ARGS) {
+				tt_warn("too many OTLP options");
+				return 2;
+			}
+			a.otlp[a.notlp].key = opts[idx].name;
+			a.otlp[a.notlp].value = optarg ? optarg : "";
+			a.notlp++;
+			break;
 		case 'p':
 			if (tt_parse_pid(optarg, &a.pid)) {
 				tt_warn("invalid pid '%s': expected a positive integer", optarg);

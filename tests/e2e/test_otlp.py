@@ -1,0 +1,286 @@
+"""OTLP export end to end: the demo worker traced with real BPF, spans sent
+to a real HTTP receiver (tests/receiver/otlp-receiver.c, libmicrohttpd) or a
+real gRPC server (python3-grpcio), through retries, outages, restarts and
+shutdowns."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+from harness import Agent, RECIPE, WORKER
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECEIVER = os.path.abspath(".output/otlp-receiver")
+GRPC_RECEIVER = os.path.join(HERE, "otlp_grpc_receiver.py")
+SCALE = "0.1"
+SPANS_PER_TASK = 5  # CreateZip: 1 + 4 steps; Thumbnail: 1 + 4 steps
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Receiver:
+    """The test collector, started on 127.0.0.1:port and stopped by pid."""
+
+    def __init__(self, port, *args):
+        self.port = port
+        self.proc = subprocess.Popen([RECEIVER, "--port", str(port)] + list(args),
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise AssertionError("receiver did not start: %r" % line)
+
+    def get(self, path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path),
+                                    timeout=10) as r:
+            return r.read().decode()
+
+    def control(self, query):
+        req = urllib.request.Request("http://127.0.0.1:%d/control?%s" % (self.port, query),
+                                     data=b"", method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def stats(self):
+        return json.loads(self.get("/stats"))
+
+    def spans(self):
+        return [json.loads(l) for l in self.get("/spans").splitlines() if l.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def run_worker(tasks, first_id=1001):
+    subprocess.run([WORKER, "--tasks", str(tasks), "--scale", SCALE,
+                    "--first-id", str(first_id)],
+                   check=True, stderr=subprocess.DEVNULL, timeout=120)
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class OtlpTest(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.spool = tempfile.mkdtemp(prefix="tt-spool-")
+        self.receivers = []
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            if a.proc.poll() is None:
+                a.proc.kill()
+                a.proc.wait()
+        for r in self.receivers:
+            r.stop()
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    def receiver(self, *args):
+        r = Receiver(self.port, *args)
+        self.receivers.append(r)
+        return r
+
+    def agent(self, extra=None, env=None):
+        e = {"OTEL_BSP_SCHEDULE_DELAY": "200",
+             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % self.port}
+        e.update(env or {})
+        a = Agent([RECIPE, "--spool", self.spool] + (extra or []), env=e)
+        self.agents.append(a)
+        a.wait_attached()
+        return a
+
+    def assert_demo_trace(self, spans, tasks):
+        self.assertEqual(len(spans), tasks * SPANS_PER_TASK)
+        self.assertEqual(len({s["spanId"] for s in spans}), len(spans))  # exactly once
+        by_id = {s["spanId"]: s for s in spans}
+        roots = [s for s in spans if "parentSpanId" not in s]
+        self.assertEqual(len(roots), tasks)
+        self.assertEqual(len({r["traceId"] for r in roots}), tasks)
+        for s in spans:
+            if "parentSpanId" in s:
+                parent = by_id[s["parentSpanId"]]
+                self.assertEqual(s["traceId"], parent["traceId"])
+                self.assertEqual(s["attributes"]["task.id"], parent["attributes"]["task.id"])
+                self.assertTrue(s["name"].startswith(parent["name"] + "."), s["name"])
+
+    def test_demo_spans_arrive_with_ids_attributes_and_resource(self):
+        r = self.receiver()
+        a = self.agent()
+        run_worker(2)
+        wait_for(lambda: r.stats()["spans"] >= 10, what="10 spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        spans = r.spans()
+        self.assert_demo_trace(spans, 2)
+        zips = [s for s in spans if s["name"] == "CreateZip.CreateZipArchive"]
+        self.assertEqual(sorted(s["attributes"]["step.attempt"] for s in zips), [1, 2])
+        failed = [s for s in zips if s["attributes"]["step.attempt"] == 1][0]
+        self.assertEqual(failed["status"]["code"], 2)
+        self.assertEqual(failed["events"][0]["name"], "exception")
+        self.assertEqual(failed["events"][0]["attributes"]["exception.message"],
+                         failed["status"]["message"])
+        for s in spans:
+            self.assertEqual(s["scope"]["name"], "tasktap")
+            res = s["resource"]
+            self.assertEqual(res["service.name"], "demo-worker")
+            self.assertEqual(res["process.executable.name"], "demo-worker")
+            self.assertEqual(res["os.type"], "linux")
+            self.assertEqual(res["telemetry.distro.name"], "tasktap")
+            self.assertEqual(res["host.name"], socket.gethostname())
+            self.assertIsInstance(res["process.pid"], int)
+            self.assertEqual(s["attributes"]["code.function"],
+                             "run_task" if "." not in s["name"] else "execute_step")
+            self.assertGreater(int(s["endTimeUnixNano"]), int(s["startTimeUnixNano"]))
+            # Unix time, not boot time
+            self.assertLess(abs(int(s["startTimeUnixNano"]) / 1e9 - time.time()), 120)
+        self.assertIn("otlp: 10 spans exported", a.stderr())
+
+    def test_retries_through_503_honouring_retry_after(self):
+        r = self.receiver("--mode", "503", "--fail", "2", "--retry-after", "1")
+        a = self.agent()
+        t0 = time.time()
+        run_worker(1)
+        wait_for(lambda: r.stats()["spans"] >= 5, what="5 spans")
+        st = r.stats()
+        self.assertEqual(st["refused"], 2)
+        self.assertEqual(st["accepted"], 1)
+        self.assertGreaterEqual(time.time() - t0, 2.0)  # two Retry-After: 1
+        self.assertEqual(a.stop(), 0)
+        self.assert_demo_trace(r.spans(), 1)
+        self.assertIn("HTTP 503", a.stderr())
+
+    def test_400_is_not_retried(self):
+        r = self.receiver("--mode", "400")
+        a = self.agent()
+        run_worker(1)
+        wait_for(lambda: r.stats()["requests"] >= 1, what="a request")
+        time.sleep(2)
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(r.stats()["requests"], 1)
+        self.assertIn("rejected 5", a.stderr())
+
+    def test_no_loss_through_an_outage(self):
+        r = self.receiver()
+        a = self.agent()
+        run_worker(2, first_id=1)
+        wait_for(lambda: r.stats()["spans"] >= 10, what="spans before the outage")
+        before = r.spans()
+        r.stop()
+        run_worker(4, first_id=100)  # the collector is away
+        time.sleep(3)
+        r2 = self.receiver()  # back on the same port
+        run_worker(2, first_id=200)
+        wait_for(lambda: r2.stats()["spans"] >= 30, timeout=60, what="every span")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        spans = before + r2.spans()
+        self.assert_demo_trace(spans, 8)
+        self.assertIn("cannot export spans", a.stderr())
+        self.assertIn("otlp: 40 spans exported, 0 in the spool", a.stderr())
+
+    def test_spool_survives_an_agent_restart(self):
+        a = self.agent()  # nothing listens on the port
+        run_worker(2)
+        time.sleep(1)
+        self.assertEqual(a.stop(signal.SIGTERM), 0)
+        self.assertIn("10 in the spool", a.stderr())
+        files = [f for f in os.listdir(self.spool) if f.endswith(".tts")]
+        self.assertGreaterEqual(len(files), 1)
+        r = self.receiver()
+        a2 = self.agent()
+        wait_for(lambda: r.stats()["spans"] >= 10, what="the replay")
+        self.assertEqual(a2.stop(), 0)
+        self.assert_demo_trace(r.spans(), 2)
+        self.assertEqual([f for f in os.listdir(self.spool) if f.endswith(".tts")], [])
+
+    def test_sigterm_flushes_the_queue(self):
+        r = self.receiver()
+        # a batch would wait a minute: only the shutdown flush can send it
+        a = self.agent(env={"OTEL_BSP_SCHEDULE_DELAY": "60000"})
+        run_worker(2)
+        time.sleep(0.5)
+        self.assertEqual(r.stats()["spans"], 0)
+        self.assertEqual(a.stop(signal.SIGTERM), 0)
+        self.assertEqual(r.stats()["spans"], 10)
+        self.assert_demo_trace(r.spans(), 2)
+
+    def test_gzip_and_json(self):
+        r = self.receiver()
+        a = self.agent(["--otlp-compression", "gzip"])
+        run_worker(1)
+        wait_for(lambda: r.stats()["spans"] >= 5, what="gzip spans")
+        self.assertEqual(a.stop(), 0)
+        self.assertGreaterEqual(r.stats()["gzip"], 1)
+        self.assert_demo_trace(r.spans(), 1)
+
+        a = self.agent(["--otlp-protocol", "http/json"])
+        run_worker(1)
+        wait_for(lambda: r.stats()["json"] >= 1, what="a JSON request")
+        self.assertEqual(a.stop(), 0)
+        body = json.loads(r.get("/bodies").splitlines()[0])
+        spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        self.assertEqual(len(spans), 5)
+        for s in spans:
+            self.assertEqual(len(s["traceId"]), 32)
+            int(s["traceId"], 16)
+            self.assertIsInstance(s["kind"], int)
+            self.assertIsInstance(s["startTimeUnixNano"], str)
+            tid = [x for x in s["attributes"] if x["key"] == "thread.id"][0]
+            self.assertIsInstance(tid["value"]["intValue"], str)
+
+    def test_bad_option_is_refused(self):
+        p = subprocess.run([os.path.abspath(".output/tasktap"), "run", RECIPE,
+                            "--otlp-protocol", "udp"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--otlp-protocol: invalid protocol 'udp'", p.stderr)
+
+    def test_grpc_with_a_real_grpc_server(self):
+        out = os.path.join(self.spool, "grpc.jsonl")
+        g = subprocess.Popen(["/usr/bin/python3", GRPC_RECEIVER, "--port", str(self.port),
+                              "--out", out, "--fail", "1"], stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("listening", g.stdout.readline())
+            a = self.agent(env={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"})
+            run_worker(2)
+
+            def lines():
+                with open(out) as f:
+                    return [json.loads(l) for l in f if l.strip()]
+            wait_for(lambda: len([l for l in lines() if "spanId" in l]) >= 10,
+                     what="gRPC spans")
+            self.assertEqual(a.stop(), 0, a.stderr())
+        finally:
+            g.send_signal(signal.SIGTERM)
+            g.wait(10)
+        got = lines()
+        calls = [l for l in got if "call" in l]
+        self.assertEqual(calls[0]["status"], "UNAVAILABLE")  # retried after it
+        self.assertEqual(calls[1]["status"], "OK")
+        self.assertEqual(calls[1]["metadata"]["user-agent"].split(" ")[0], "tasktap/"
+                         + open("VERSION").read().strip())
+        spans = [l for l in got if "spanId" in l]
+        self.assert_demo_trace(spans, 2)
+        self.assertEqual(spans[0]["resource"]["service.name"], "demo-worker")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The exporter through its send seam: batching, retries, spilling to the
+ * spool and replaying it in order, refusals, the shutdown flush, the
+ * sampler and the queue bound; and the resource of a process from a fake
+ * /proc (cgroup parsing included).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "export/exporter.h"
+#include "export/otlp_encode.h"
+#include "export/resource.h"
+#include "export/spool.h"
+#include "trace_service.pb-c.h"
+
+/* A fake collector: answers from a script, records the span ids it accepted. */
+struct fake {
+	pthread_mutex_t mu;
+	long answers[64]; /* HTTP status per call; 0 past the script: 200; -1: refused */
+	int calls;
+	uint8_t ids[4096]; /* first byte of each accepted span id, in order */
+	int nids;
+	int64_t rejected; /* reported with every 200 */
+};
+
+static struct fake fk = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int fake_send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
+		     struct tt_send_result *r)
+{
+	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *req;
+	long answer;
+
+	memset(r, 0, sizeof(*r));
+	r->grpc_status = -1;
+	r->retry_after_ms = -1;
+	pthread_mutex_lock(&fk.mu);
+	answer = fk.calls < 64 ? fk.answers[fk.calls] : 0;
+	fk.calls++;
+	if (answer == -1) {
+		r->transport_error = 7;
+		snprintf(r->message, sizeof(r->message), "refused");
+	} else if (answer && answer != 200) {
+		r->http_status = answer;
+		r->retry_after_ms = answer == 503 ? 10 : -1;
+		snprintf(r->message, sizeof(r->message), "HTTP %ld", answer);
+	} else {
+		r->http_status = 200;
+		r->rejected = fk.rejected;
+		req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+			NULL, len, pb);
+		assert_non_null(req);
+		for (size_t i = 0; i < req->n_resource_spans; i++) {
+			Opentelemetry__Proto__Trace__V1__ScopeSpans *ss =
+				req->resource_spans[i]->scope_spans[0];
+
+			for (size_t j = 0; j < ss->n_spans; j++)
+				fk.ids[fk.nids++] = ss->spans[j]->span_id.data[0];
+		}
+		opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+			req, NULL);
+	}
+	pthread_mutex_unlock(&fk.mu);
+	return 0;
+}
+
+static struct tt_probe probe = {.id = 1, .symbol = "run_task"};
+static char dir[64];
+static struct tt_otlp_config cfg;
+
+static int setup(void **state)
+{
+	pthread_mutex_lock(&fk.mu);
+	memset(fk.answers, 0, sizeof(fk.answers));
+	fk.calls = fk.nids = 0;
+	fk.rejected = 0;
+	pthread_mutex_unlock(&fk.mu);
+	snprintf(dir, sizeof(dir), "/tmp/tt-exporter-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	tt_otlp_config__init(&cfg);
+	cfg.spool_dir = strdup(dir);
+	cfg.delay_ms = 20;
+	cfg.max_batch = 4;
+	cfg.max_queue = 64;
+	cfg.base = strdup("http://unused:4318");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	tt_otlp_config__release(&cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static struct tt_exporter *start(void)
+{
+	struct tt_exporter_opts o = {
+		.cfg = &cfg, .send = fake_send, .seed = 1, .hostname = "testhost"};
+	char err[256];
+	struct tt_exporter *e = tt_exporter__new(&o, err, sizeof(err));
+
+	assert_non_null(e);
+	return e;
+}
+
+static void give(struct tt_exporter *e, uint8_t first, int n)
+{
+	struct tt_span s = {.probe = &probe,
+			    .pid = (uint32_t)getpid(),
+			    .tid = 1,
+			    .kind = TT_KIND_INTERNAL,
+			    .status = TT_STATUS_OK,
+			    .name = "t"};
+
+	for (int i = 0; i < n; i++) {
+		memset(s.trace_id, 0x01, 16);
+		memset(s.span_id, first + i, 8);
+		tt_exporter__span(&s, e);
+	}
+}
+
+static int accepted(void)
+{
+	int n;
+
+	pthread_mutex_lock(&fk.mu);
+	n = fk.nids;
+	pthread_mutex_unlock(&fk.mu);
+	return n;
+}
+
+static void wait_accepted(int n)
+{
+	for (int i = 0; i < 1000 && accepted() < n; i++)
+		usleep(10000);
+	assert_int_equal(accepted(), n);
+}
+
+static void test_batches_by_size_and_delay(void **state)
+{
+	struct tt_exporter *e = start();
+	struct tt_exporter_stats st;
+
+	give(e, 1, 10); /* 4 + 4 at once, 2 after the delay */
+	wait_accepted(10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(fk.ids[i], 1 + i);
+	assert_int_equal(fk.calls, 3);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.spans_queued, 10);
+	assert_int_equal(st.spans_exported, 10);
+	assert_int_equal(st.batches_sent, 3);
+	assert_int_equal(st.export_failures, 0);
+	assert_true(st.collector_up);
+	tt_exporter__free(e);
+}
+
+static void test_retry_then_success(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+
+	fk.answers[0] = 503; /* Retry-After 10 ms */
+	fk.answers[1] = -1;  /* refused: backoff */
+	e = start();
+	give(e, 1, 4);
+	wait_accepted(4);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(fk.calls, 3);
+	assert_int_equal(st.export_failures, 2);
+	assert_int_equal(st.retries, 2);
+	assert_int_equal(st.spans_exported, 4);
+	assert_int_equal(st.spool_written, 0);
+	tt_exporter__free(e);
+}
+
+static void test_outage_spills_and_replays_in_order(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+
+	for (int i = 0; i < 4; i++)
+		fk.answers[i] = -1; /* 3 attempts, then a failed replay */
+	e = start();
+	give(e, 1, 4);
+	for (int i = 0; i < 500; i++) {
+		tt_exporter__stats(e, &st);
+		if (st.spool_written)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.spool_written, 1);
+	assert_false(st.collector_up);
+	give(e, 5, 4); /* behind the spooled batch: to the spool too */
+	wait_accepted(8);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(fk.ids[i], 1 + i);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.spans_exported, 8);
+	assert_int_equal(st.spool_written, 2);
+	assert_int_equal(st.spool_replayed, 2);
+	assert_int_equal(st.spool_files, 0);
+	assert_true(st.collector_up);
+	tt_exporter__free(e);
+}
+
+static void test_refusal_and_partial_success(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+
+	fk.answers[0] = 400;
+	e = start();
+	give(e, 1, 4);
+	for (int i = 0; i < 200 && fk.calls < 1; i++)
+		usleep(10000);
+	fk.rejected = 1;
+	give(e, 5, 4);
+	wait_accepted(4);
+	tt_exporter__stop(e, 1000);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(fk.calls, 2); /* no retry of a 400 */
+	assert_int_equal(st.dropped_rejected, 4 + 1);
+	assert_int_equal(st.partial_successes, 1);
+	assert_int_equal(st.spans_exported, 3);
+	tt_exporter__free(e);
+}
+
+static void test_shutdown_flushes_then_spools(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+	char err[256];
+	struct tt_spool *sp;
+	struct tt_spool_stats ss;
+
+	cfg.delay_ms = 60000; /* nothing leaves before the stop */
+	cfg.max_batch = 64;
+	e = start();
+	give(e, 1, 5);
+	tt_exporter__stop(e, 2000);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(accepted(), 5);
+	assert_int_equal(st.spans_exported, 5);
+	give(e, 9, 1); /* after the stop */
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.dropped_failed, 1);
+	tt_exporter__free(e);
+
+	/* the collector away at shutdown: everything lands in the spool */
+	fk.answers[fk.calls] = -1;
+	e = start();
+	give(e, 20, 7);
+	tt_exporter__stop(e, 2000);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.spool_spans, 7);
+	tt_exporter__free(e);
+	sp = tt_spool__open(dir, 1 << 20, err, sizeof(err));
+	tt_spool__stats(sp, &ss);
+	assert_int_equal(ss.items, 7);
+	tt_spool__free(sp);
+}
+
+static void test_sampler_and_queue_bound(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+
+	cfg.sampler = TT_SAMPLER_ALWAYS_OFF;
+	e = start();
+	give(e, 1, 3);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.spans_sampled_out, 3);
+	assert_int_equal(st.spans_queued, 0);
+	tt_exporter__free(e);
+
+	cfg.sampler = TT_SAMPLER_ALWAYS_ON;
+	cfg.max_queue = 8;
+	cfg.max_batch = 8;
+	cfg.delay_ms = 60000;
+	cfg.spool_off = true;
+	for (int i = 0; i < 64; i++)
+		fk.answers[i] = 400;
+	e = start();
+	give(e, 1, 40);
+	tt_exporter__stop(e, 1000);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.spans_queued + st.dropped_queue_full, 40);
+	assert_true(st.dropped_queue_full > 0);
+	assert_false(st.spool_enabled);
+	tt_exporter__free(e);
+}
+
+static void test_cgroup_paths(void **state)
+{
+	char cid[80], pod[48];
+	const char *docker =
+		"0::/system.slice/docker-"
+		"3f4c5a0e9d1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5.scope\n";
+	const char *k8s = "12:memory:/kubepods/burstable/pod0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/"
+			  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n";
+	const char *systemd =
+		"0::/kubepods.slice/kubepods-besteffort.slice/"
+		"kubepods-besteffort-pod0b1c2d3e_4f50_6172_8394_a5b6c7d8e9f0.slice/"
+		"cri-containerd-"
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.scope\n";
+
+	tt_cgroup__parse(docker, cid, sizeof(cid), pod, sizeof(pod));
+	assert_string_equal(cid,
+			    "3f4c5a0e9d1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5");
+	assert_string_equal(pod, "");
+	tt_cgroup__parse(k8s, cid, sizeof(cid), pod, sizeof(pod));
+	assert_string_equal(cid,
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	assert_string_equal(pod, "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0");
+	tt_cgroup__parse(systemd, cid, sizeof(cid), pod, sizeof(pod));
+	assert_string_equal(cid,
+			    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	assert_string_equal(pod, "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0");
+	tt_cgroup__parse("0::/user.slice/user-0.slice/session-3.scope\n", cid, sizeof(cid), pod,
+			 sizeof(pod));
+	assert_string_equal(cid, "");
+	assert_string_equal(pod, "");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *str_of(const struct tt_resource *r, const char *key)
+{
+	const struct tt_res_attr *a = tt_resource__get(r, key);
+
+	return a && a->str ? a->str : "(none)";
+}
+
+static void test_resource_from_proc(void **state)
+{
+	char p[256];
+	struct tt_resource_opts o = {.cfg = &cfg, .proc_root = dir, .hostname = "node-7"};
+	struct tt_resource *r, *r2;
+	char err[256];
+
+	snprintf(p, sizeof(p), "%s/4242", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/4242/exe", dir);
+	assert_int_equal(symlink("/usr/local/bin/image-worker (deleted)", p), 0);
+	snprintf(p, sizeof(p), "%s/4242/cgroup", dir);
+	write_file(p, "0::/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/"
+		      "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n");
+	snprintf(p, sizeof(p), "%s/4242/stat", dir);
+	write_file(p, "4242 (image worker) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 "
+		      "987654 1000 10\n");
+	snprintf(p, sizeof(p), "%s/machine-id", dir);
+	write_file(p, "0123456789abcdef0123456789abcdef\n");
+	o.machine_id_path = p;
+	assert_int_equal(tt_pairs__parse(&cfg.res_attrs, "deployment.environment=prod,os.type=x",
+					 err, sizeof(err)),
+			 0);
+
+	r = tt_resource__new(4242, &o);
+	assert_non_null(r);
+	assert_string_equal(str_of(r, "service.name"), "image-worker");
+	assert_int_equal(tt_resource__get(r, "process.pid")->i, 4242);
+	assert_string_equal(str_of(r, "process.executable.name"), "image-worker");
+	assert_string_equal(str_of(r, "process.executable.path"), "/usr/local/bin/image-worker");
+	assert_string_equal(str_of(r, "host.name"), "node-7");
+	assert_string_equal(str_of(r, "host.id"), "0123456789abcdef0123456789abcdef");
+	assert_string_equal(str_of(r, "os.type"), "linux");
+	assert_string_equal(str_of(r, "container.id"),
+			    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc");
+	assert_string_equal(str_of(r, "k8s.pod.uid"), "11111111-2222-3333-4444-555555555555");
+	assert_string_equal(str_of(r, "telemetry.distro.name"), "tasktap");
+	assert_string_equal(str_of(r, "telemetry.distro.version"), TASKTAP_VERSION);
+	assert_string_equal(str_of(r, "deployment.environment"), "prod");
+	assert_int_equal(strlen(str_of(r, "service.instance.id")), 36);
+	assert_int_equal(str_of(r, "service.instance.id")[14], '8'); /* UUID version 8 */
+
+	/* the same process gives the same instance id; the precedence of service.name */
+	cfg.service_name = strdup("from-env");
+	r2 = tt_resource__new(4242, &o);
+	assert_string_equal(str_of(r2, "service.instance.id"), str_of(r, "service.instance.id"));
+	assert_string_equal(str_of(r2, "service.name"), "from-env");
+	tt_resource__free(r2);
+	o.spec_service = "from-spec";
+	r2 = tt_resource__new(4242, &o);
+	assert_string_equal(str_of(r2, "service.name"), "from-spec");
+	tt_resource__free(r2);
+	tt_resource__free(r);
+
+	/* a process that is gone: what is known of the host stays */
+	r = tt_resource__new(999999, &o);
+	assert_non_null(r);
+	assert_int_equal(tt_resource__get(r, "process.pid")->i, 999999);
+	assert_null(tt_resource__get(r, "process.executable.path"));
+	assert_string_equal(str_of(r, "host.name"), "node-7");
+	tt_resource__free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_batches_by_size_and_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_then_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outage_spills_and_replays_in_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_and_partial_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_flushes_then_spools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sampler_and_queue_bound, setup, teardown),
+		cmocka_unit_test(test_cgroup_paths),
+		cmocka_unit_test_setup_teardown(test_resource_from_proc, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

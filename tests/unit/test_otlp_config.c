@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+/* OTEL_* variables, command-line precedence, bad values, URLs, the sampler; retry policy. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "export/otlp_config.h"
+#include "export/otlp_http.h"
+
+struct fake_env {
+	const char *vars[32][2];
+	char warnings[2048];
+	int nwarn;
+};
+
+static const char *fake_get(const char *name, void *ctx)
+{
+	struct fake_env *f = ctx;
+
+	for (int i = 0; i < 32 && f->vars[i][0]; i++) {
+		if (!strcmp(f->vars[i][0], name))
+			return f->vars[i][1];
+	}
+	return NULL;
+}
+
+static void fake_warn(const char *msg, void *ctx)
+{
+	struct fake_env *f = ctx;
+	size_t n = strlen(f->warnings);
+
+	snprintf(f->warnings + n, sizeof(f->warnings) - n, "%s\n", msg);
+	f->nwarn++;
+}
+
+static void load(struct tt_otlp_config *c, struct fake_env *f)
+{
+	struct tt_env env = {.get = fake_get, .warn = fake_warn, .ctx = f};
+
+	tt_otlp_config__init(c);
+	assert_int_equal(tt_otlp_config__from_env(c, &env), 0);
+}
+
+static void test_defaults(void **state)
+{
+	struct fake_env f = {0};
+	struct tt_otlp_config c;
+	char url[256];
+
+	load(&c, &f);
+	assert_false(tt_otlp_config__enabled(&c));
+	assert_int_equal(tt_otlp_config__traces_url(&c, url, sizeof(url)), -ENOENT);
+	assert_int_equal(c.protocol, TT_OTLP_HTTP_PROTOBUF);
+	assert_int_equal(c.timeout_ms, 10000);
+	assert_int_equal(c.delay_ms, 5000);
+	assert_int_equal(c.max_queue, 2048);
+	assert_int_equal(c.max_batch, 512);
+	assert_int_equal(c.export_timeout_ms, 30000);
+	assert_int_equal(c.spool_bytes, 256ULL << 20);
+	assert_false(c.gzip);
+	assert_int_equal(c.sampler, TT_SAMPLER_ALWAYS_ON);
+	assert_int_equal(f.nwarn, 0);
+	tt_otlp_config__release(&c);
+}
+
+static void test_every_variable(void **state)
+{
+	struct fake_env f = {
+		.vars = {
+			{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"},
+			{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+			{"OTEL_EXPORTER_OTLP_HEADERS", " api-key = s%3Dcret%2C1 ,x-tenant=a b"},
+			{"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+			{"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+			{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"},
+			{"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/key.pem"},
+			{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/cert.pem"},
+			{"OTEL_SERVICE_NAME", "billing"},
+			{"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=a%20b"},
+			{"OTEL_TRACES_SAMPLER", "traceidratio"},
+			{"OTEL_TRACES_SAMPLER_ARG", "0.25"},
+			{"OTEL_BSP_SCHEDULE_DELAY", "100"},
+			{"OTEL_BSP_MAX_QUEUE_SIZE", "64"},
+			{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16"},
+			{"OTEL_BSP_EXPORT_TIMEOUT", "700"},
+		}};
+	struct tt_otlp_config c;
+	char url[256];
+
+	load(&c, &f);
+	assert_int_equal(f.nwarn, 0);
+	assert_true(tt_otlp_config__enabled(&c));
+	assert_int_equal(tt_otlp_config__traces_url(&c, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://collector:4318/v1/traces");
+	assert_int_equal(c.protocol, TT_OTLP_HTTP_JSON);
+	assert_int_equal(c.headers.n, 2);
+	assert_string_equal(c.headers.at[0].name, "api-key");
+	assert_string_equal(c.headers.at[0].value, "s=cret,1");
+	assert_string_equal(c.headers.at[1].name, "x-tenant");
+	assert_string_equal(c.headers.at[1].value, "a b");
+	assert_true(c.gzip);
+	assert_int_equal(c.timeout_ms, 2500);
+	assert_string_equal(c.ca_file, "/ca.pem");
+	assert_string_equal(c.client_key, "/key.pem");
+	assert_string_equal(c.client_cert, "/cert.pem");
+	assert_string_equal(c.service_name, "billing");
+	assert_int_equal(c.res_attrs.n, 2);
+	assert_string_equal(c.res_attrs.at[1].value, "a b");
+	assert_int_equal(c.sampler, TT_SAMPLER_RATIO);
+	assert_true(c.ratio > 0.2499 && c.ratio < 0.2501);
+	assert_int_equal(c.delay_ms, 100);
+	assert_int_equal(c.max_queue, 64);
+	assert_int_equal(c.max_batch, 16);
+	assert_int_equal(c.export_timeout_ms, 700);
+	tt_otlp_config__release(&c);
+}
+
+static void test_per_signal_wins_and_cli_wins(void **state)
+{
+	struct fake_env f = {
+		.vars = {
+			{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"},
+			{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:9999/custom/path"},
+			{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+			{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"},
+			{"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+			{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"},
+		}};
+	struct tt_otlp_config c;
+	char url[256], err[256];
+
+	load(&c, &f);
+	/* the per-signal endpoint is used as is */
+	assert_int_equal(tt_otlp_config__traces_url(&c, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://traces:9999/custom/path");
+	assert_int_equal(c.protocol, TT_OTLP_HTTP_PROTOBUF);
+	assert_false(c.gzip);
+	/* the command line over the environment */
+	assert_int_equal(
+		tt_otlp_config__set(&c, "otlp-endpoint", "http://cli:4318", err, sizeof(err)), 0);
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-protocol", "grpc", err, sizeof(err)), 0);
+	assert_int_equal(tt_otlp_config__traces_url(&c, url, sizeof(url)), 0);
+	assert_string_equal(
+		url, "http://cli:4318/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-header", "a=1,b=2", err, sizeof(err)), 0);
+	assert_int_equal(c.headers.n, 2);
+	assert_int_equal(tt_otlp_config__set(&c, "spool-size", "1M", err, sizeof(err)), 0);
+	assert_int_equal(c.spool_bytes, 1 << 20);
+	assert_int_equal(tt_otlp_config__set(&c, "no-spool", "", err, sizeof(err)), 0);
+	assert_true(c.spool_off);
+	tt_otlp_config__release(&c);
+}
+
+static void test_sdk_disabled(void **state)
+{
+	struct fake_env f = {.vars = {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+				      {"OTEL_SDK_DISABLED", "TRUE"}}};
+	struct tt_otlp_config c;
+
+	load(&c, &f);
+	assert_false(tt_otlp_config__enabled(&c));
+	tt_otlp_config__release(&c);
+}
+
+static void test_bad_values_warn_and_keep_defaults(void **state)
+{
+	struct fake_env f = {.vars = {
+				     {"OTEL_EXPORTER_OTLP_PROTOCOL", "udp"},
+				     {"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"},
+				     {"OTEL_EXPORTER_OTLP_TIMEOUT", "-5"},
+				     {"OTEL_EXPORTER_OTLP_HEADERS", "novalue"},
+				     {"OTEL_RESOURCE_ATTRIBUTES", "a=1,=2"},
+				     {"OTEL_TRACES_SAMPLER", "sometimes"},
+				     {"OTEL_BSP_MAX_QUEUE_SIZE", "12x"},
+				     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0"},
+			     }};
+	struct tt_otlp_config c;
+	char err[256];
+
+	load(&c, &f);
+	assert_int_equal(f.nwarn, 8);
+	assert_non_null(strstr(f.warnings,
+			       "ignoring OTEL_EXPORTER_OTLP_PROTOCOL: invalid "
+			       "protocol 'udp': expected http/protobuf, http/json or grpc"));
+	assert_non_null(strstr(f.warnings, "invalid compression 'zstd'"));
+	assert_non_null(strstr(f.warnings, "OTEL_EXPORTER_OTLP_TIMEOUT: invalid timeout '-5'"));
+	assert_non_null(strstr(f.warnings, "'novalue' is not key=value"));
+	assert_non_null(strstr(f.warnings, "invalid sampler 'sometimes'"));
+	assert_non_null(strstr(f.warnings, "OTEL_BSP_MAX_QUEUE_SIZE: invalid"));
+	assert_int_equal(c.protocol, TT_OTLP_HTTP_PROTOBUF);
+	assert_false(c.gzip);
+	assert_int_equal(c.timeout_ms, 10000);
+	assert_int_equal(c.headers.n, 0);
+	assert_int_equal(c.res_attrs.n, 0);
+	assert_int_equal(c.max_queue, 2048);
+	assert_int_equal(c.max_batch, 512);
+	/* on the command line a bad value is an error */
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-protocol", "udp", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err,
+			    "invalid protocol 'udp': expected http/protobuf, http/json or grpc");
+	assert_int_equal(
+		tt_otlp_config__set(&c, "otlp-endpoint", "collector:4318", err, sizeof(err)),
+		-EINVAL);
+	assert_int_equal(tt_otlp_config__set(&c, "sampler-arg", "1.5", err, sizeof(err)), -EINVAL);
+	tt_otlp_config__release(&c);
+}
+
+static void test_ratio_sampler_uses_trace_id(void **state)
+{
+	uint8_t id[16] = {0};
+	int kept = 0;
+
+	/* the low 8 bytes, big-endian, >> 1, against ratio * 2^63 */
+	id[8] = 0x3f; /* x >> 1 = 0x1f8... < 0.25 * 2^63 = 0x2000... */
+	assert_true(tt_sampler__keep(TT_SAMPLER_RATIO, 0.25, id));
+	id[8] = 0x41; /* 0x208... >= 0x2000... */
+	assert_false(tt_sampler__keep(TT_SAMPLER_RATIO, 0.25, id));
+	assert_false(tt_sampler__keep(TT_SAMPLER_PARENT_RATIO, 0.25, id));
+	assert_true(tt_sampler__keep(TT_SAMPLER_RATIO, 1.0, id));
+	assert_false(tt_sampler__keep(TT_SAMPLER_RATIO, 0.0, id));
+	assert_false(tt_sampler__keep(TT_SAMPLER_ALWAYS_OFF, 1.0, id));
+	assert_true(tt_sampler__keep(TT_SAMPLER_ALWAYS_ON, 0.0, id));
+	/* about the ratio over many ids */
+	for (int i = 0; i < 4096; i++) {
+		id[8] = (uint8_t)(i * 37);
+		id[9] = (uint8_t)(i >> 3);
+		kept += tt_sampler__keep(TT_SAMPLER_RATIO, 0.5, id);
+	}
+	assert_in_range(kept, 1800, 2300);
+}
+
+static struct tt_send_result res(int te, long http, int grpc, int64_t ra)
+{
+	struct tt_send_result r = {.transport_error = te,
+				   .http_status = http,
+				   .grpc_status = grpc,
+				   .retry_after_ms = ra};
+
+	return r;
+}
+
+static void test_retry_policy(void **state)
+{
+	struct tt_send_result r;
+	uint64_t d;
+
+	r = res(0, 200, -1, -1);
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_DONE);
+	r = res(0, 204, -1, -1);
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_DONE);
+	for (long code = 400; code < 600; code++) {
+		bool retry = code == 429 || code == 502 || code == 503 || code == 504;
+
+		r = res(0, code, -1, -1);
+		assert_int_equal(tt_retry__decide(&r, 1, 0, &d),
+				 retry ? TT_VERDICT_RETRY : TT_VERDICT_DROP);
+	}
+	r = res(7, 0, -1, -1); /* connection refused */
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_RETRY);
+	r = res(0, 200, 0, -1);
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_DONE);
+	r = res(0, 200, 14, -1);
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_RETRY);
+	r = res(0, 200, 8, -1);
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_RETRY);
+	r = res(0, 200, 3, -1); /* INVALID_ARGUMENT */
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_DROP);
+	r = res(0, 200, 16, -1); /* UNAUTHENTICATED */
+	assert_int_equal(tt_retry__decide(&r, 1, 0, &d), TT_VERDICT_DROP);
+	/* exponential backoff with jitter in [d/2, d], capped */
+	r = res(0, 503, -1, -1);
+	tt_retry__decide(&r, 1, 0, &d);
+	assert_int_equal(d, 250);
+	tt_retry__decide(&r, 1, UINT64_MAX - 5, &d);
+	assert_in_range(d, 250, 500);
+	tt_retry__decide(&r, 2, 1000000, &d);
+	assert_in_range(d, 500, 1000);
+	tt_retry__decide(&r, 3, 999, &d);
+	assert_in_range(d, 1000, 2000);
+	tt_retry__decide(&r, 30, 12345, &d);
+	assert_in_range(d, 2500, 5000);
+	/* the server's delay wins, bounded */
+	r = res(0, 429, -1, 3000);
+	assert_int_equal(tt_retry__decide(&r, 1, 12345, &d), TT_VERDICT_RETRY);
+	assert_int_equal(d, 3000);
+	r = res(0, 200, 14, 7000); /* RetryInfo */
+	tt_retry__decide(&r, 5, 1, &d);
+	assert_int_equal(d, 7000);
+	r = res(0, 503, -1, 3600 * 1000);
+	tt_retry__decide(&r, 1, 1, &d);
+	assert_int_equal(d, TT_RETRY_AFTER_MAX_MS);
+}
+
+static void test_retry_after_values(void **state)
+{
+	time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+
+	assert_int_equal(tt_retry__parse_after("120", now), 120000);
+	assert_int_equal(tt_retry__parse_after(" 0", now), 0);
+	assert_int_equal(tt_retry__parse_after("Sun, 06 Nov 1994 08:49:47 GMT", now), 10000);
+	assert_int_equal(tt_retry__parse_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0);
+	assert_int_equal(tt_retry__parse_after("soon", now), -1);
+	assert_int_equal(tt_retry__parse_after("12abc", now), -1);
+}
+
+static void test_grpc_framing_and_gzip(void **state)
+{
+	const uint8_t msg[] = "hello grpc";
+	const uint8_t *got;
+	uint8_t *framed, *z, *plain;
+	size_t framed_len, got_len, z_len, plain_len;
+	bool compressed;
+
+	assert_int_equal(tt_grpc__frame(msg, 10, true, &framed, &framed_len), 0);
+	assert_int_equal(framed_len, 15);
+	assert_memory_equal(framed, "\x01\x00\x00\x00\x0a", 5);
+	assert_int_equal(tt_grpc__unframe(framed, framed_len, &got, &got_len, &compressed), 0);
+	assert_true(compressed);
+	assert_int_equal(got_len, 10);
+	assert_memory_equal(got, msg, 10);
+	assert_int_equal(tt_grpc__unframe(framed, 9, &got, &got_len, &compressed), -EBADMSG);
+	assert_int_equal(tt_grpc__unframe(framed, 3, &got, &got_len, &compressed), -EBADMSG);
+	assert_int_equal(tt_grpc__unframe(framed, 0, &got, &got_len, &compressed), -ENODATA);
+	free(framed);
+
+	assert_int_equal(tt_gzip(msg, 10, &z, &z_len), 0);
+	assert_memory_equal(z, "\x1f\x8b", 2); /* a gzip member */
+	assert_int_equal(tt_gunzip(z, z_len, &plain, &plain_len), 0);
+	assert_int_equal(plain_len, 10);
+	assert_memory_equal(plain, msg, 10);
+	free(plain);
+	assert_int_equal(tt_gunzip(z, z_len - 4, &plain, &plain_len), -EBADMSG);
+	free(z);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_variable),
+		cmocka_unit_test(test_per_signal_wins_and_cli_wins),
+		cmocka_unit_test(test_sdk_disabled),
+		cmocka_unit_test(test_bad_values_warn_and_keep_defaults),
+		cmocka_unit_test(test_ratio_sampler_uses_trace_id),
+		cmocka_unit_test(test_retry_policy),
+		cmocka_unit_test(test_retry_after_values),
+		cmocka_unit_test(test_grpc_framing_and_gzip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The OTLP span exporter (DESIGN §6, §7): a bounded queue filled by the
+ * event loop and one exporter thread that batches, encodes, sends with
+ * retries and spills to the on-disk spool when the collector is away.
+ *
+ *   event loop ── tt_exporter__span() ──▶ queue (OTEL_BSP_MAX_QUEUE_SIZE spans,
+ *                 copies, never blocks,     preallocated; full: dropped, counted)
+ *                 samples, resource once      │
+ *                 per process                 ▼
+ *   exporter thread: a batch when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans wait or
+ *   OTEL_BSP_SCHEDULE_DELAY has passed → ExportTraceServiceRequest → send;
+ *   retryable failure → backoff; still failing (3 attempts, or the queue half
+ *   full) → the batch goes to the spool, and so do the batches after it
+ *   (order is kept) until the spool has been replayed, oldest first.
+ *
+ * Counters cover every span: queued = exported + dropped (by reason) +
+ * spooled + still queued.
+ */
+#ifndef TASKTAP_EXPORTER_H
+#define TASKTAP_EXPORTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "assemble.h"
+#include "otlp_config.h"
+#include "otlp_http.h"
+
+/* Failed attempts, with a spool, before a batch is spilled to it. */
+#define TT_EXPORT_ATTEMPTS_BEFORE_SPOOL 3
+/* Failed attempts, without a spool, before a batch is dropped. */
+#define TT_EXPORT_ATTEMPTS_NO_SPOOL 8
+/* What a shutdown may spend trying the collector before spooling the rest. */
+#define TT_EXPORT_SHUTDOWN_MS 5000
+
+struct tt_exporter_opts {
+	const struct tt_otlp_config *cfg; /* must outlive the exporter */
+	const char *spec_service;	  /* the spec's service:, or NULL */
+	int64_t mono_to_unix_ns;	  /* add to CLOCK_MONOTONIC for Unix time */
+	tt_send_fn send;		  /* NULL: the libcurl client for cfg */
+	void *send_ctx;
+	const char *proc_root;	     /* NULL: /proc (tests give their own) */
+	const char *machine_id_path; /* NULL: /etc/machine-id */
+	const char *hostname;	     /* NULL: gethostname() */
+	uint64_t seed;		     /* for backoff jitter */
+};
+
+struct tt_exporter_stats {
+	uint64_t spans_queued;	    /* taken into the queue */
+	uint64_t spans_exported;    /* accepted by the collector */
+	uint64_t spans_sampled_out; /* not kept by the sampler (not queued) */
+	uint64_t dropped_queue_full;
+	uint64_t dropped_rejected;   /* refused by the collector: 4xx, partial success */
+	uint64_t dropped_spool_full; /* the collector was away and the spool full */
+	uint64_t dropped_failed;     /* no spool: retries exhausted, or shut down */
+	uint64_t dropped_encode;     /* out of memory while encoding */
+	uint64_t batches_sent;	     /* requests the collector accepted */
+	uint64_t export_failures;    /* attempts that failed */
+	uint64_t retries;	     /* attempts that were retries */
+	uint64_t partial_successes;
+	uint64_t queue_len;
+	uint64_t queue_cap;
+	uint64_t spool_files;
+	uint64_t spool_bytes;
+	uint64_t spool_spans;
+	uint64_t spool_written;	 /* batches spilled */
+	uint64_t spool_replayed; /* batches replayed to the collector */
+	uint64_t spool_corrupt;	 /* spool files found corrupt and skipped */
+	bool collector_up;	 /* the last attempt succeeded (true before any) */
+	bool spool_enabled;
+};
+
+struct tt_exporter;
+
+/*
+ * Creates the queue, opens the spool (unless cfg->spool_off) and starts
+ * the exporter thread. Returns NULL with errno and the reason in `err`.
+ */
+struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err, size_t len);
+
+/*
+ * The tt_span_fn of the exporter; ctx is the struct tt_exporter. Copies
+ * the span into the queue; never blocks, never does I/O except reading
+ * /proc once for a process not seen before (its resource).
+ */
+void tt_exporter__span(const struct tt_span *span, void *ctx);
+
+/*
+ * Flushes and stops the thread: everything queued is sent while
+ * `timeout_ms` lasts and the collector answers, and spooled otherwise.
+ * Returns 0, or -errno. Spans handed in afterwards are dropped.
+ */
+int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms);
+
+/* Stops (when still running) and releases. Accepts NULL. */
+void tt_exporter__free(struct tt_exporter *e);
+
+/* A consistent-enough snapshot of the counters; safe from any thread. */
+void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *st);
+
+#endif /* TASKTAP_EXPORTER_H */

@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "otlp_encode.h"
+#include "trace_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Request;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse Response;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Trace__V1__Span__Event Event;
+typedef Opentelemetry__Proto__Trace__V1__Status Status;
+typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+
+/* A bump allocator for one request: every piece of it is freed at once. */
+struct arena {
+	struct chunk *head;
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+#define CHUNK_SIZE (64 * 1024)
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	struct chunk *c = a->head;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!c || c->size - c->used < n) {
+		size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+
+		c = malloc(sizeof(*c) + size);
+		if (!c)
+			return NULL;
+		c->size = size;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	c->used += n;
+	return memset((char *)c->data + c->used - n, 0, n);
+}
+
+static void arena_release(struct arena *a)
+{
+	while (a->head) {
+		struct chunk *next = a->head->next;
+
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2)
+		n = 2;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3;
+	else if ((s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	return n;
+}
+
+/*
+ * A NUL-terminated copy in the arena. Protobuf strings must be UTF-8 (a
+ * collector rejects the whole request otherwise): bytes that are not, and
+ * NULs, become '?'.
+ */
+static char *arena_str(struct arena *a, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = arena_alloc(a, len + 1);
+	size_t i = 0;
+
+	if (!out)
+		return NULL;
+	while (i < len) {
+		size_t n = utf8_len(p + i, len - i);
+
+		if (n == 0 || p[i] == 0) {
+			out[i] = '?';
+			n = 1;
+		} else {
+			memcpy(out + i, p + i, n);
+		}
+		i += n;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static KeyValue *kv_new(struct arena *a, const char *key, size_t key_len)
+{
+	KeyValue *kv = arena_alloc(a, sizeof(*kv));
+	AnyValue *v = arena_alloc(a, sizeof(*v));
+
+	if (!kv || !v)
+		return NULL;
+	opentelemetry__proto__common__v1__key_value__init(kv);
+	opentelemetry__proto__common__v1__any_value__init(v);
+	kv->key = arena_str(a, key, key_len);
+	kv->value = v;
+	return kv->key ? kv : NULL;
+}
+
+static KeyValue *kv_str(struct arena *a, const char *key, const char *s, size_t len)
+{
+	KeyValue *kv = kv_new(a, key, strlen(key));
+
+	if (!kv)
+		return NULL;
+	kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	kv->value->string_value = arena_str(a, s, len);
+	return kv->value->string_value ? kv : NULL;
+}
+
+static KeyValue *kv_int(struct arena *a, const char *key, int64_t i)
+{
+	KeyValue *kv = kv_new(a, key, strlen(key));
+
+	if (!kv)
+		return NULL;
+	kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+	kv->value->int_value = i;
+	return kv;
+}
+
+static Resource *build_resource(struct arena *a, const struct tt_resource *r)
+{
+	Resource *res = arena_alloc(a, sizeof(*res));
+
+	if (!res)
+		return NULL;
+	opentelemetry__proto__resource__v1__resource__init(res);
+	if (!r)
+		return res;
+	res->attributes = arena_alloc(a, sizeof(KeyValue *) * (r->n ? r->n : 1));
+	if (!res->attributes)
+		return NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct tt_res_attr *at = &r->at[i];
+		KeyValue *kv = at->str ? kv_str(a, at->key, at->str, strlen(at->str))
+				       : kv_int(a, at->key, at->i);
+
+		if (!kv)
+			return NULL;
+		res->attributes[res->n_attributes++] = kv;
+	}
+	return res;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (b[i])
+			return false;
+	}
+	return true;
+}
+
+static Event *exception_event(struct arena *a, const struct tt_span *s, uint64_t t)
+{
+	Event *ev = arena_alloc(a, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	opentelemetry__proto__trace__v1__span__event__init(ev);
+	ev->time_unix_nano = t;
+	ev->name = "exception";
+	ev->attributes = arena_alloc(a, sizeof(KeyValue *));
+	if (!ev->attributes)
+		return NULL;
+	ev->attributes[0] = kv_str(a, "exception.message", s->status_msg, strlen(s->status_msg));
+	if (!ev->attributes[0])
+		return NULL;
+	ev->n_attributes = 1;
+	return ev;
+}
+
+static Span *build_span(struct arena *a, const struct tt_span *s, int64_t off)
+{
+	struct tt_kv kv[TT_SPAN_MAX_KV];
+	int n = tt_span__attrs(s, kv);
+	Span *sp = arena_alloc(a, sizeof(*sp));
+	Status *st = arena_alloc(a, sizeof(*st));
+
+	if (!sp || !st)
+		return NULL;
+	opentelemetry__proto__trace__v1__span__init(sp);
+	opentelemetry__proto__trace__v1__status__init(st);
+	sp->trace_id.data = arena_alloc(a, 16);
+	sp->span_id.data = arena_alloc(a, 8);
+	if (!sp->trace_id.data || !sp->span_id.data)
+		return NULL;
+	memcpy(sp->trace_id.data, s->trace_id, 16);
+	sp->trace_id.len = 16;
+	memcpy(sp->span_id.data, s->span_id, 8);
+	sp->span_id.len = 8;
+	if (!all_zero(s->parent_id, 8)) {
+		sp->parent_span_id.data = arena_alloc(a, 8);
+		if (!sp->parent_span_id.data)
+			return NULL;
+		memcpy(sp->parent_span_id.data, s->parent_id, 8);
+		sp->parent_span_id.len = 8;
+	}
+	sp->flags = 0x01; /* W3C trace flags: sampled */
+	sp->name = arena_str(a, s->name, strnlen(s->name, sizeof(s->name)));
+	sp->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
+	sp->start_time_unix_nano = s->start_ns + (uint64_t)off;
+	sp->end_time_unix_nano = s->end_ns + (uint64_t)off;
+	sp->attributes = arena_alloc(a, sizeof(KeyValue *) * (n ? (size_t)n : 1));
+	if (!sp->name || !sp->attributes)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		KeyValue *one = kv[i].type == TT_KV_INT
+					? kv_int(a, kv[i].key, kv[i].i)
+					: kv_str(a, kv[i].key, kv[i].str, kv[i].len);
+
+		if (!one)
+			return NULL;
+		sp->attributes[sp->n_attributes++] = one;
+	}
+	st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)s->status;
+	st->message = arena_str(a, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
+	if (!st->message)
+		return NULL;
+	sp->status = st;
+	if (s->status == TT_STATUS_ERROR) {
+		sp->events = arena_alloc(a, sizeof(Event *));
+		if (!sp->events)
+			return NULL;
+		sp->events[0] = exception_event(a, s, sp->end_time_unix_nano);
+		if (!sp->events[0])
+			return NULL;
+		sp->n_events = 1;
+	}
+	return sp;
+}
+
+static ResourceSpans *new_group(struct arena *a, const struct tt_resource *r, size_t cap)
+{
+	ResourceSpans *rs = arena_alloc(a, sizeof(*rs));
+	ScopeSpans *ss = arena_alloc(a, sizeof(*ss));
+	Scope *scope = arena_alloc(a, sizeof(*scope));
+
+	if (!rs || !ss || !scope)
+		return NULL;
+	opentelemetry__proto__trace__v1__resource_spans__init(rs);
+	opentelemetry__proto__trace__v1__scope_spans__init(ss);
+	opentelemetry__proto__common__v1__instrumentation_scope__init(scope);
+	scope->name = TT_SCOPE_NAME;
+	scope->version = TASKTAP_VERSION;
+	ss->scope = scope;
+	ss->spans = arena_alloc(a, sizeof(Span *) * cap);
+	rs->scope_spans = arena_alloc(a, sizeof(ScopeSpans *));
+	rs->resource = build_resource(a, r);
+	if (!ss->spans || !rs->scope_spans || !rs->resource)
+		return NULL;
+	rs->scope_spans[0] = ss;
+	rs->n_scope_spans = 1;
+	return rs;
+}
+
+int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_t mono_to_unix_ns,
+			   uint8_t **out, size_t *out_len)
+{
+	struct arena a = {0};
+	const struct tt_resource **keys;
+	Request req;
+	uint8_t *buf;
+	size_t size;
+	int ret = -ENOMEM;
+
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+	keys = arena_alloc(&a, sizeof(*keys) * (n ? n : 1));
+	req.resource_spans = arena_alloc(&a, sizeof(ResourceSpans *) * (n ? n : 1));
+	if (!keys || !req.resource_spans)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct tt_resource *r = spans[i]->res;
+		ResourceSpans *rs = NULL;
+		ScopeSpans *ss;
+		Span *sp;
+
+		/* batches hold few processes: a linear search is the cheapest */
+		for (size_t g = 0; g < req.n_resource_spans; g++) {
+			if (keys[g] == r) {
+				rs = req.resource_spans[g];
+				break;
+			}
+		}
+		if (!rs) {
+			rs = new_group(&a, r, n - i);
+			if (!rs)
+				goto out;
+			keys[req.n_resource_spans] = r;
+			req.resource_spans[req.n_resource_spans++] = rs;
+		}
+		ss = rs->scope_spans[0];
+		sp = build_span(&a, &spans[i]->span, mono_to_unix_ns);
+		if (!sp)
+			goto out;
+		ss->spans[ss->n_spans++] = sp;
+	}
+	size = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+		&req);
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		goto out;
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
+	*out = buf;
+	*out_len = size;
+	ret = 0;
+out:
+	arena_release(&a);
+	return ret;
+}
+
+/* OTLP/JSON writers over the decoded request. */
+
+static void json_value(FILE *f, const AnyValue *v)
+{
+	fputc('{', f);
+	switch (v ? v->value_case : 0) {
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+		fputs("\"stringValue\":", f);
+		tt_json__str(f, v->string_value, strlen(v->string_value));
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+		fprintf(f, "\"intValue\":\"%" PRId64 "\"", v->int_value);
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+		fprintf(f, "\"boolValue\":%s", v->bool_value ? "true" : "false");
+		break;
+	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+		fprintf(f, "\"doubleValue\":%.17g", v->double_value);
+		break;
+	default:
+		break;
+	}
+	fputc('}', f);
+}
+
+static void json_attrs(FILE *f, KeyValue **kv, size_t n)
+{
+	fputs("\"attributes\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		fputs("{\"key\":", f);
+		tt_json__str(f, kv[i]->key, strlen(kv[i]->key));
+		fputs(",\"value\":", f);
+		json_value(f, kv[i]->value);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void json_span(FILE *f, const Span *s)
+{
+	fputs("{\"traceId\":", f);
+	tt_json__hex(f, s->trace_id.data, s->trace_id.len);
+	fputs(",\"spanId\":", f);
+	tt_json__hex(f, s->span_id.data, s->span_id.len);
+	if (s->parent_span_id.len) {
+		fputs(",\"parentSpanId\":", f);
+		tt_json__hex(f, s->parent_span_id.data, s->parent_span_id.len);
+	}
+	fprintf(f, ",\"flags\":%u,\"name\":", s->flags);
+	tt_json__str(f, s->name, strlen(s->name));
+	fprintf(f,
+		",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64 "\",\"endTimeUnixNano\":\"%" PRIu64
+		"\",",
+		s->kind, s->start_time_unix_nano, s->end_time_unix_nano);
+	json_attrs(f, s->attributes, s->n_attributes);
+	if (s->n_events) {
+		fputs(",\"events\":[", f);
+		for (size_t i = 0; i < s->n_events; i++) {
+			const Event *ev = s->events[i];
+
+			if (i)
+				fputc(',', f);
+			fprintf(f,
+				"{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":", ev->time_unix_nano);
+			tt_json__str(f, ev->name, strlen(ev->name));
+			fputc(',', f);
+			json_attrs(f, ev->attributes, ev->n_attributes);
+			fputc('}', f);
+		}
+		fputc(']', f);
+	}
+	fputs(",\"status\":{", f);
+	if (s->status) {
+		fprintf(f, "\"code\":%d", s->status->code);
+		if (s->status->message && s->status->message[0]) {
+			fputs(",\"message\":", f);
+			tt_json__str(f, s->status->message, strlen(s->status->message));
+		}
+	}
+	fputs("}}", f);
+}
+
+static void json_request(FILE *f, const Request *req)
+{
+	fputs("{\"resourceSpans\":[", f);
+	for (size_t r = 0; r < req->n_resource_spans; r++) {
+		const ResourceSpans *rs = req->resource_spans[r];
+
+		if (r)
+			fputc(',', f);
+		fputs("{\"resource\":{", f);
+		if (rs->resource)
+			json_attrs(f, rs->resource->attributes, rs->resource->n_attributes);
+		fputs("},\"scopeSpans\":[", f);
+		for (size_t s = 0; s < rs->n_scope_spans; s++) {
+			const ScopeSpans *ss = rs->scope_spans[s];
+
+			if (s)
+				fputc(',', f);
+			fputs("{\"scope\":{", f);
+			if (ss->scope) {
+				fputs("\"name\":", f);
+				tt_json__str(f, ss->scope->name, strlen(ss->scope->name));
+				fputs(",\"version\":", f);
+				tt_json__str(f, ss->scope->version, strlen(ss->scope->version));
+			}
+			fputs("},\"spans\":[", f);
+			for (size_t i = 0; i < ss->n_spans; i++) {
+				if (i)
+					fputc(',', f);
+				json_span(f, ss->spans[i]);
+			}
+			fputs("]}", f);
+		}
+		fputs("]}", f);
+	}
+	fputs("]}", f);
+}
+
+int tt_otlp__traces_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
+{
+	Request *req;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+	int ret = 0;
+
+	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, len, pb);
+	if (!req)
+		return -EBADMSG;
+	f = open_memstream(&buf, &size);
+	if (!f) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	json_request(f, req);
+	if (fclose(f) || !buf) {
+		free(buf);
+		ret = -ENOMEM;
+		goto out;
+	}
+	*out = buf;
+	*out_len = size;
+out:
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		req, NULL);
+	return ret;
+}
+
+int64_t tt_otlp__count_spans(const uint8_t *pb, size_t len)
+{
+	Request *req;
+	int64_t n = 0;
+
+	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, len, pb);
+	if (!req)
+		return -EBADMSG;
+	for (size_t r = 0; r < req->n_resource_spans; r++) {
+		for (size_t s = 0; s < req->resource_spans[r]->n_scope_spans; s++)
+			n += (int64_t)req->resource_spans[r]->scope_spans[s]->n_spans;
+	}
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		req, NULL);
+	return n;
+}
+
+/* The value of "name": in a flat scan of JSON text; NULL when absent. */
+static const char *json_find(const char *text, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i + n + 2 < len; i++) {
+		if (text[i] == '"' && !memcmp(text + i + 1, name, n) && text[i + 1 + n] == '"') {
+			const char *p = text + i + n + 2;
+
+			while (p < text + len && (*p == ' ' || *p == ':' || *p == '\t'))
+				p++;
+			return p < text + len ? p : NULL;
+		}
+	}
+	return NULL;
+}
+
+static int parse_json_response(const char *text, size_t len, int64_t *rejected, char *msg,
+			       size_t msg_len)
+{
+	const char *p = json_find(text, len, "rejectedSpans");
+	size_t o = 0;
+
+	if (p) {
+		if (*p == '"')
+			p++;
+		*rejected = strtoll(p, NULL, 10);
+	}
+	p = json_find(text, len, "errorMessage");
+	if (p && *p == '"') {
+		for (p++; p < text + len && *p != '"' && o + 1 < msg_len; p++) {
+			if (*p == '\\' && p + 1 < text + len)
+				p++;
+			msg[o++] = *p;
+		}
+	}
+	if (msg_len)
+		msg[o] = '\0';
+	return 0;
+}
+
+int tt_otlp__parse_response(const uint8_t *body, size_t len, bool json, int64_t *rejected,
+			    char *msg, size_t msg_len)
+{
+	Response *resp;
+
+	*rejected = 0;
+	if (msg_len)
+		msg[0] = '\0';
+	if (json)
+		return parse_json_response((const char *)body, len, rejected, msg, msg_len);
+	resp = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+		NULL, len, body);
+	if (!resp)
+		return -EBADMSG;
+	if (resp->partial_success) {
+		*rejected = resp->partial_success->rejected_spans;
+		if (resp->partial_success->error_message && msg_len)
+			snprintf(msg, msg_len, "%s", resp->partial_success->error_message);
+	}
+	opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(
+		resp, NULL);
+	return 0;
+}
