@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The HTTP endpoints, served the way the agent serves them: from an epoll
+ * loop on this thread that watches tt_httpd__fd() and calls
+ * tt_httpd__run(), while a client thread makes one raw HTTP request.
+ *
+ * `test_httpd --serve ADDR` instead runs a small server of synthetic
+ * metrics until SIGTERM, printing "port N" once it listens; the Prometheus
+ * end-to-end test (tests/e2e/test_prometheus.py) scrapes it.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "assemble.h"
+#include "export/httpd.h"
+#include "export/metrics.h"
+#include "export/prom.h"
+#include "spec.h"
+
+/* ---- providers ----------------------------------------------------------- */
+
+struct provider {
+	struct tt_metrics *m;
+	int metrics_error; /* returned by the metrics provider when set */
+	struct tt_health health;
+	struct tt_task_info tasks[8];
+	int ntasks;
+	int metrics_calls;
+};
+
+static int provide_metrics(FILE *out, void *ctx)
+{
+	struct provider *p = ctx;
+
+	p->metrics_calls++;
+	if (p->metrics_error) {
+		fputs("half a body", out);
+		return p->metrics_error;
+	}
+	return tt_prom__write(p->m, out);
+}
+
+static void provide_health(struct tt_health *h, void *ctx)
+{
+	struct provider *p = ctx;
+
+	*h = p->health;
+}
+
+static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
+{
+	struct provider *p = ctx;
+
+	for (int i = 0; i < p->ntasks; i++)
+		emit(&p->tasks[i], emit_ctx);
+}
+
+static const struct tt_httpd_providers all_providers = {
+	.metrics = provide_metrics,
+	.health = provide_health,
+	.tasks = provide_tasks,
+};
+
+/* ---- a client on another thread, the server on this one ------------------- */
+
+struct response {
+	int status;
+	char type[128];
+	char allow[64];
+	const char *body;
+	size_t body_len;
+	char raw[1 << 18];
+	size_t len;
+};
+
+struct client {
+	uint16_t port;
+	const char *request;
+	struct response *r;
+	int done; /* eventfd */
+	int err;
+};
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(c->port)};
+	size_t len = strlen(c->request), off = 0;
+	uint64_t one = 1;
+	ssize_t n;
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		c->err = errno;
+		goto out;
+	}
+	while (off < len) {
+		n = write(fd, c->request + off, len - off);
+		if (n <= 0) {
+			c->err = errno;
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	while (c->r->len + 1 < sizeof(c->r->raw)) {
+		n = read(fd, c->r->raw + c->r->len, sizeof(c->r->raw) - 1 - c->r->len);
+		if (n <= 0)
+			break;
+		c->r->len += (size_t)n;
+	}
+	c->r->raw[c->r->len] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+	if (write(c->done, &one, sizeof(one)) != sizeof(one))
+		c->err = errno;
+	return NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Copies the value of header `name` (case-insensitive) into dst. */
+static void header(const char *head, const char *name, char *dst, size_t len)
+{
+	size_t n = strlen(name);
+
+	dst[0] = '\0';
+	for (const char *l = strstr(head, "\r\n"); l; l = strstr(l + 2, "\r\n")) {
+		const char *end;
+
+		if (strncasecmp(l + 2, name, n) || l[2 + n] != ':')
+			continue;
+		l += 2 + n + 1;
+		while (*l == ' ')
+			l++;
+		end = strstr(l, "\r\n");
+		snprintf(dst, len, "%.*s", (int)(end ? end - l : (long)strlen(l)), l);
+		return;
+	}
+}
+
+/*
+ * Sends `request` from a client thread while this thread runs the event
+ * loop the agent runs; returns once the client has the whole response.
+ */
+static void exchange(struct tt_httpd *h, const char *request, struct response *r)
+{
+	struct client c = {.port = tt_httpd__port(h), .request = request, .r = r};
+	struct epoll_event ev = {.events = EPOLLIN};
+	int epfd = epoll_create1(EPOLL_CLOEXEC), hfd = tt_httpd__fd(h);
+	uint64_t deadline = mono_ms() + 5000;
+	bool done = false;
+	pthread_t t;
+	char *sep;
+
+	memset(r, 0, offsetof(struct response, raw));
+	r->len = 0;
+	c.done = eventfd(0, EFD_CLOEXEC);
+	assert_true(epfd >= 0 && hfd >= 0 && c.done >= 0);
+	ev.data.fd = hfd;
+	assert_int_equal(epoll_ctl(epfd, EPOLL_CTL_ADD, hfd, &ev), 0);
+	ev.data.fd = c.done;
+	assert_int_equal(epoll_ctl(epfd, EPOLL_CTL_ADD, c.done, &ev), 0);
+	assert_int_equal(pthread_create(&t, NULL, client_main, &c), 0);
+	while (!done) {
+		struct epoll_event evs[2];
+		int timeout = tt_httpd__timeout_ms(h);
+		int n;
+
+		if (timeout < 0 || timeout > 50)
+			timeout = 50;
+		n = epoll_wait(epfd, evs, 2, timeout);
+		assert_true(n >= 0 || errno == EINTR);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == c.done)
+				done = true;
+		}
+		/* on readiness or on timeout, as the agent's loop does */
+		assert_int_equal(tt_httpd__run(h), 0);
+		if (mono_ms() > deadline)
+			fail_msg("no response within 5 s to: %s", request);
+	}
+	pthread_join(t, NULL);
+	close(c.done);
+	close(epfd);
+	assert_int_equal(c.err, 0);
+	assert_true(sscanf(r->raw, "HTTP/1.%*d %d", &r->status) == 1);
+	sep = strstr(r->raw, "\r\n\r\n");
+	assert_non_null(sep);
+	*sep = '\0';
+	header(r->raw, "Content-Type", r->type, sizeof(r->type));
+	header(r->raw, "Allow", r->allow, sizeof(r->allow));
+	r->body = sep + 4;
+	r->body_len = r->len - (size_t)(sep + 4 - r->raw);
+}
+
+static void get(struct tt_httpd *h, const char *path, struct response *r)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req),
+		 "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+	exchange(h, req, r);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+struct fixture {
+	struct provider p;
+	struct tt_httpd *h;
+	struct response r;
+};
+
+static int setup_with(void **state, uint32_t window_ms, bool providers)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_httpd_opts o = {.addr = "127.0.0.1:0", .degraded_window_ms = window_ms};
+	char err[256];
+
+	assert_non_null(f);
+	f->p.m = tt_metrics__new(NULL);
+	assert_non_null(f->p.m);
+	if (providers)
+		o.providers = all_providers;
+	o.providers.ctx = &f->p;
+	f->h = tt_httpd__new(&o, err, sizeof(err));
+	if (!f->h)
+		fail_msg("%s", err);
+	assert_true(tt_httpd__port(f->h) > 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0, true);
+}
+
+static int setup_short_window(void **state)
+{
+	return setup_with(state, 300, true);
+}
+
+static int setup_no_providers(void **state)
+{
+	return setup_with(state, 0, false);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tt_httpd__free(f->h);
+	tt_metrics__free(f->p.m);
+	free(f);
+	return 0;
+}
+
+static void assert_body(const struct response *r, const char *want)
+{
+	if (r->body_len != strlen(want) || memcmp(r->body, want, r->body_len))
+		fail_msg("body:\n%.*s\nwanted:\n%s", (int)r->body_len, r->body, want);
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static void test_parse_addr(void **state)
+{
+	static const struct {
+		const char *addr;
+		bool allow;
+		int ret;
+		int family;
+		uint16_t port;
+	} cases[] = {
+		{"127.0.0.1:9464", false, 0, AF_INET, 9464},
+		{"9464", false, 0, AF_INET, 9464},
+		{":9000", false, 0, AF_INET, 9000},
+		{"127.1.2.3:80", false, 0, AF_INET, 80},
+		{"[::1]:9464", false, 0, AF_INET6, 9464},
+		{"localhost:1", false, 0, AF_INET, 1},
+		{"0.0.0.0:9464", false, -EPERM, 0, 0},
+		{"[::]:9464", false, -EPERM, 0, 0},
+		{"0.0.0.0:9464", true, 0, AF_INET, 9464},
+		{"::1:80", false, -EINVAL, 0, 0},
+		{"127.0.0.1", false, -EINVAL, 0, 0},
+		{"127.0.0.1:", false, -EINVAL, 0, 0},
+		{"127.0.0.1:70000", false, -EINVAL, 0, 0},
+		{"127.0.0.1:-1", false, -EINVAL, 0, 0},
+		{"127.0.0.1:80x", false, -EINVAL, 0, 0},
+		{"[::1:80", false, -EINVAL, 0, 0},
+		{"example.com:80", false, -EINVAL, 0, 0}, /* no DNS */
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = tt_httpd__parse_addr(cases[i].addr, cases[i].allow, &ss, &len, err,
+					       sizeof(err));
+
+		if (ret != cases[i].ret)
+			fail_msg("'%s': %d, wanted %d (%s)", cases[i].addr, ret, cases[i].ret, err);
+		if (ret) {
+			assert_non_null(strstr(err, cases[i].addr));
+			continue;
+		}
+		if (cases[i].family)
+			assert_int_equal(ss.ss_family, cases[i].family);
+		assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), cases[i].port);
+	}
+	assert_int_equal(tt_httpd__parse_addr(NULL, false, &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9464);
+	assert_int_equal(tt_httpd__parse_addr("0.0.0.0:1", false, &ss, &len, err, sizeof(err)),
+			 -EPERM);
+	assert_non_null(strstr(err, "not a loopback address"));
+	assert_non_null(strstr(err, "--http-allow-remote"));
+}
+
+static void test_port_in_use(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct tt_httpd_opts o = {0};
+	char addr[64], err[256];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+	o.addr = addr;
+	errno = 0;
+	assert_null(tt_httpd__new(&o, err, sizeof(err)));
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(err, addr));
+	assert_non_null(strstr(err, "already in use"));
+	close(fd);
+}
+
+static void test_remote_refused_unless_allowed(void **state)
+{
+	struct tt_httpd_opts o = {.addr = "0.0.0.0:0"};
+	struct tt_httpd *h;
+	char err[256];
+
+	errno = 0;
+	assert_null(tt_httpd__new(&o, err, sizeof(err)));
+	assert_int_equal(errno, EPERM);
+	assert_non_null(strstr(err, "not a loopback address"));
+	o.allow_remote = true;
+	h = tt_httpd__new(&o, err, sizeof(err));
+	assert_non_null(h);
+	tt_httpd__free(h);
+	tt_httpd__free(NULL);
+}
+
+/* ---- endpoints ----------------------------------------------------------- */
+
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_metrics(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_agent_stats st = {.events_received = 77};
+
+	tt_metrics__set_agent(f->p.m, &st);
+	get(f->h, "/metrics", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_string_equal(f->r.type, TT_PROM_CONTENT_TYPE);
+	assert_non_null(strstr(f->r.body, "# TYPE tasktap_events_received_total counter\n"
+					  "tasktap_events_received_total 77\n"));
+	assert_int_equal(f->p.metrics_calls, 1);
+}
+
+static void test_metrics_error_is_500_without_half_a_body(void **state)
+{
+	struct fixture *f = *state;
+
+	f->p.metrics_error = -ENOMEM;
+	get(f->h, "/metrics", &f->r);
+	assert_int_equal(f->r.status, 500);
+	assert_string_equal(f->r.type, "text/plain; charset=utf-8");
+	assert_body(&f->r, "cannot write metrics: Cannot allocate memory\n");
+}
+
+static void test_health_ok(void **state)
+{
+	struct fixture *f = *state;
+
+	f->p.health = (struct tt_health){.probes_attached = 2,
+					 .exporter = "ok",
+					 .queue_size = 5,
+					 .spool_bytes = 4096,
+					 .open_spans = 3};
+	get(f->h, "/health", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_string_equal(f->r.type, "application/json");
+	assert_body(&f->r, "{\"status\":\"ok\",\"reasons\":[],\"probes_attached\":2,"
+			   "\"exporter\":\"ok\",\"queue_size\":5,\"spool_bytes\":4096,"
+			   "\"events_lost\":0,\"spans_dropped\":0,\"open_spans\":3,"
+			   "\"stuck_tasks\":0}\n");
+}
+
+static void test_health_degraded_by_stuck_tasks_and_provider(void **state)
+{
+	struct fixture *f = *state;
+
+	f->p.health = (struct tt_health){
+		.probes_attached = 1, .stuck_tasks = 2, .degraded = "collector \"down\": spooling"};
+	get(f->h, "/health", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_body(&f->r, "{\"status\":\"degraded\",\"reasons\":[\"2 tasks stuck\","
+			   "\"collector \\\"down\\\": spooling\"],\"probes_attached\":1,"
+			   "\"exporter\":\"none\",\"queue_size\":0,\"spool_bytes\":0,"
+			   "\"events_lost\":0,\"spans_dropped\":0,\"open_spans\":0,"
+			   "\"stuck_tasks\":2}\n");
+}
+
+static void test_health_degraded_while_spans_are_dropped(void **state)
+{
+	struct fixture *f = *state;
+
+	f->p.health.probes_attached = 1;
+	get(f->h, "/health", &f->r);
+	assert_non_null(strstr(f->r.body, "\"status\":\"ok\""));
+	f->p.health.spans_dropped = 5;
+	f->p.health.events_lost = 1;
+	get(f->h, "/health", &f->r);
+	assert_non_null(strstr(f->r.body, "\"status\":\"degraded\",\"reasons\":[\"spans dropped "
+					  "in the last 300 ms\",\"events lost in the last 300 "
+					  "ms\"]"));
+	/* the totals stop growing: healthy again once the window has passed */
+	usleep(150 * 1000);
+	get(f->h, "/health", &f->r);
+	assert_non_null(strstr(f->r.body, "\"status\":\"degraded\""));
+	usleep(300 * 1000);
+	get(f->h, "/health", &f->r);
+	assert_non_null(strstr(f->r.body, "\"status\":\"ok\""));
+	assert_non_null(strstr(f->r.body, "\"spans_dropped\":5"));
+	f->p.health.spans_dropped = 6;
+	get(f->h, "/health", &f->r);
+	assert_non_null(strstr(f->r.body, "\"reasons\":[\"spans dropped in the last 300 ms\"]"));
+}
+
+static void test_live_and_ready(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f->h, "/health/live", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_body(&f->r, "ok\n");
+	get(f->h, "/health/ready", &f->r);
+	assert_int_equal(f->r.status, 503);
+	assert_body(&f->r, "not ready: no probes attached\n");
+	f->p.health.probes_attached = 3;
+	get(f->h, "/health/ready", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_body(&f->r, "ready\n");
+}
+
+static void test_tasks(void **state)
+{
+	struct fixture *f = *state;
+
+	f->p.tasks[0] = (struct tt_task_info){.name = "CreateZip",
+					      .name_len = 9,
+					      .id = "42",
+					      .id_len = 2,
+					      .pid = 100,
+					      .age_seconds = 3600.5,
+					      .step = "Upload",
+					      .step_len = 6};
+	f->p.tasks[1] = (struct tt_task_info){.name = "Odd\"name\n",
+					      .name_len = 9,
+					      .id = "7x",
+					      .id_len = 1,
+					      .pid = 101,
+					      .age_seconds = 0.25};
+	f->p.tasks[2] = (struct tt_task_info){.pid = 102};
+	f->p.ntasks = 3;
+	get(f->h, "/tasks", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_string_equal(f->r.type, "application/json");
+	assert_body(&f->r, "{\"tasks\":[{\"name\":\"CreateZip\",\"id\":\"42\",\"pid\":100,"
+			   "\"age_seconds\":3600.500,\"step\":\"Upload\"},"
+			   "{\"name\":\"Odd\\\"name\\n\",\"id\":\"7\",\"pid\":101,"
+			   "\"age_seconds\":0.250,\"step\":null},"
+			   "{\"name\":\"\",\"id\":\"\",\"pid\":102,\"age_seconds\":0.000,"
+			   "\"step\":null}],\"count\":3,\"truncated\":false}\n");
+	get(f->h, "/tasks?limit=1", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_non_null(strstr(f->r.body, "\"step\":\"Upload\"}],\"count\":3,\"truncated\":true}"));
+	get(f->h, "/tasks?limit=0", &f->r);
+	assert_body(&f->r, "{\"tasks\":[],\"count\":3,\"truncated\":true}\n");
+	get(f->h, "/tasks?limit=many", &f->r);
+	assert_int_equal(f->r.status, 400);
+	get(f->h, "/tasks?limit=-1", &f->r);
+	assert_int_equal(f->r.status, 400);
+}
+
+static void test_not_found_and_methods(void **state)
+{
+	struct fixture *f = *state;
+
+	get(f->h, "/nope", &f->r);
+	assert_int_equal(f->r.status, 404);
+	assert_non_null(strstr(f->r.body, "/metrics"));
+	get(f->h, "/metrics/", &f->r);
+	assert_int_equal(f->r.status, 404);
+	exchange(f->h,
+		 "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "Content-Length: 3\r\n\r\nabc",
+		 &f->r);
+	assert_int_equal(f->r.status, 405);
+	assert_string_equal(f->r.allow, "GET, HEAD");
+	exchange(f->h, "HEAD /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_int_equal(f->r.body_len, 0);
+	/* HTTP/1.0 without a Host header works too (curl -0, simple probes) */
+	exchange(f->h, "GET /health/live HTTP/1.0\r\n\r\n", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_body(&f->r, "ok\n");
+}
+
+static void test_missing_providers_answer_503(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const paths[] = {"/metrics", "/health", "/tasks", "/health/ready"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		get(f->h, paths[i], &f->r);
+		assert_int_equal(f->r.status, 503);
+	}
+	get(f->h, "/health/live", &f->r);
+	assert_int_equal(f->r.status, 200);
+}
+
+/* Served on this thread only: the server starts no thread of its own. */
+static void test_no_thread_and_many_requests(void **state)
+{
+	struct fixture *f = *state;
+	int before = count_threads();
+
+	for (int i = 0; i < 50; i++) {
+		get(f->h, i % 2 ? "/metrics" : "/health/live", &f->r);
+		assert_int_equal(f->r.status, 200);
+	}
+	assert_int_equal(count_threads(), before);
+	assert_int_equal(before, 1);
+}
+
+/* ---- --serve: a small server for the Prometheus end-to-end test ----------- */
+
+struct probe {
+	struct tt_probe p;
+	char val[96];
+};
+
+static void serve_feed(struct tt_metrics *m, struct probe *pr, const char *name, double s,
+		       bool error, uint32_t attempt)
+{
+	static struct tt_span span;
+
+	memset(&span, 0, sizeof(span));
+	span.probe = &pr->p;
+	span.end_ns = (uint64_t)(s * 1e9);
+	span.status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
+	span.attempt = attempt;
+	snprintf(span.name, sizeof(span.name), "%s", name);
+	tt_metrics__span(&span, m);
+}
+
+static void serve_probe(struct probe *pr, enum tt_role role, const char *attr, const char *val)
+{
+	memset(pr, 0, sizeof(*pr));
+	pr->p.role = role;
+	pr->p.symbol = (char *)"fn";
+	pr->p.key.index = -1;
+	pr->p.attempt.index = -1;
+	pr->p.message_id.index = -1;
+	snprintf(pr->val, sizeof(pr->val), "%s", val);
+	pr->p.attrs[0].name = (char *)attr;
+	pr->p.attrs[0].literal = pr->val;
+	pr->p.attrs[0].cap.index = -1;
+	pr->p.nattrs = 1;
+}
+
+/* The agent's loop in miniature: signals, a 100 ms tick that makes spans, HTTP. */
+static int serve(const char *addr)
+{
+	struct tt_metrics *m = tt_metrics__new(NULL);
+	struct provider p = {.m = m, .health = {.probes_attached = 1, .exporter = "console"}};
+	struct tt_httpd_opts o = {.addr = addr, .providers = all_providers};
+	struct probe task, step;
+	struct tt_agent_stats st = {.probes_attached = 1};
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct tt_httpd *h;
+	char err[256];
+	sigset_t mask;
+	int epfd, sfd, hfd;
+	uint64_t next = 0;
+
+	o.providers.ctx = &p;
+	h = m ? tt_httpd__new(&o, err, sizeof(err)) : NULL;
+	if (!h) {
+		fprintf(stderr, "test_httpd: %s\n", m ? err : "out of memory");
+		return 1;
+	}
+	serve_probe(&task, TT_ROLE_TASK, "task.name", "CreateZip");
+	serve_probe(&step, TT_ROLE_STEP, "step.name", "Upload");
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	hfd = tt_httpd__fd(h);
+	ev.data.fd = hfd;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, hfd, &ev);
+	ev.data.fd = sfd;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ev);
+	printf("port %u\n", tt_httpd__port(h));
+	fflush(stdout);
+	for (;;) {
+		struct epoll_event evs[2];
+		int timeout = tt_httpd__timeout_ms(h);
+		int n;
+
+		if (timeout < 0 || timeout > 100)
+			timeout = 100;
+		n = epoll_wait(epfd, evs, 2, timeout);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.fd == sfd)
+				goto out;
+		}
+		if (mono_ms() >= next) {
+			next = mono_ms() + 100;
+			serve_feed(m, &task, "CreateZip", 0.5, false, 0);
+			serve_feed(m, &step, "CreateZip.Upload", 0.12, st.events_received % 3 == 0,
+				   1);
+			st.events_received += 4;
+			st.open_spans = 1;
+			tt_metrics__set_agent(m, &st);
+		}
+		tt_httpd__run(h);
+	}
+out:
+	tt_httpd__free(h);
+	tt_metrics__free(m);
+	close(sfd);
+	close(epfd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_addr),
+		cmocka_unit_test(test_port_in_use),
+		cmocka_unit_test(test_remote_refused_unless_allowed),
+		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_error_is_500_without_half_a_body,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_degraded_by_stuck_tasks_and_provider,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_degraded_while_spans_are_dropped,
+						setup_short_window, teardown),
+		cmocka_unit_test_setup_teardown(test_live_and_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tasks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_found_and_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_providers_answer_503,
+						setup_no_providers, teardown),
+		cmocka_unit_test_setup_teardown(test_no_thread_and_many_requests, setup, teardown),
+	};
+
+	if (argc == 3 && strcmp(argv[1], "--serve") == 0)
+		return serve(argv[2]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

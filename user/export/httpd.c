@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: MIT
+/*
+ * HTTP endpoints on libmicrohttpd in "external epoll" mode: MHD keeps its
+ * sockets in an epoll set of its own, whose fd the agent's loop watches,
+ * and does its work only inside tt_httpd__run(). The listening socket is
+ * made here, not by MHD, so that a taken port is reported as EADDRINUSE.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "cli.h"
+#include "export/httpd.h"
+#include "export/jsonw.h"
+#include "export/prom.h"
+
+#define CONNECTION_LIMIT   32
+#define CONNECTION_TIMEOUT 10 /* seconds an idle connection is kept */
+#define LISTEN_BACKLOG	   64
+
+#define TYPE_TEXT "text/plain; charset=utf-8"
+#define TYPE_JSON "application/json"
+
+struct tt_httpd {
+	struct MHD_Daemon *daemon;
+	struct tt_httpd_providers p;
+	uint16_t port;
+	uint64_t window_ns;
+	/* when the drop and loss totals were last seen to grow, for /health */
+	uint64_t dropped, dropped_at;
+	uint64_t lost, lost_at;
+};
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		const uint8_t *a = in6->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		/* ::ffff:127.x.y.z */
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127;
+	}
+	return false;
+}
+
+/* Splits "HOST:PORT", "[V6]:PORT" or "PORT" into host (hostlen bytes) and port. */
+static int split_addr(const char *addr, char *host, size_t hostlen, unsigned long *port)
+{
+	const char *p, *h = "", *end;
+	size_t hl = 0;
+	char *stop;
+
+	if (addr[0] == '[') {
+		end = strchr(addr, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		h = addr + 1;
+		hl = (size_t)(end - h);
+		p = end + 2;
+	} else if ((end = strrchr(addr, ':'))) {
+		if (memchr(addr, ':', (size_t)(end - addr)))
+			return -EINVAL; /* a bare IPv6 address: ambiguous */
+		h = addr;
+		hl = (size_t)(end - addr);
+		p = end + 1;
+	} else {
+		p = addr;
+	}
+	if (hl == 0) {
+		h = "127.0.0.1";
+		hl = strlen(h);
+	}
+	if (hl >= hostlen || *p < '0' || *p > '9')
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	*port = strtoul(p, &stop, 10);
+	if (errno || *stop || *port > 65535)
+		return -EINVAL;
+	return 0;
+}
+
+int tt_httpd__parse_addr(const char *addr, bool allow_remote, struct sockaddr_storage *ss,
+			 socklen_t *sslen, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+	struct addrinfo *res = NULL;
+	char host[256];
+	unsigned long port;
+	int ret;
+
+	if (!addr)
+		addr = TT_HTTPD_DEFAULT_ADDR;
+	if (split_addr(addr, host, sizeof(host), &port)) {
+		snprintf(err, errlen,
+			 "invalid HTTP address '%s': expected HOST:PORT, [IPV6]:PORT or PORT",
+			 addr);
+		return -EINVAL;
+	}
+	/* numeric addresses only: starting the agent must not wait on DNS */
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	ret = getaddrinfo(host, NULL, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen,
+			 "invalid HTTP address '%s': expected a numeric IP address or localhost",
+			 addr);
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	if (!allow_remote && !is_loopback(ss)) {
+		snprintf(err, errlen,
+			 "refusing to serve HTTP on '%s': not a loopback address, and the "
+			 "endpoints have no authentication (allow it with --http-allow-remote)",
+			 addr);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Returns a listening socket on `addr`, or -errno with a message in err. */
+static int listen_on(const char *addr, bool allow_remote, uint16_t *port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, ret;
+
+	ret = tt_httpd__parse_addr(addr, allow_remote, &ss, &len, err, errlen);
+	if (ret)
+		return ret;
+	if (!addr)
+		addr = TT_HTTPD_DEFAULT_ADDR;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot serve HTTP on '%s': %s", addr, strerror(-ret));
+		return ret;
+	}
+	/* a restarted agent must not wait for its old connections' TIME_WAIT */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, LISTEN_BACKLOG)) {
+		ret = -errno;
+		if (ret == -EADDRINUSE)
+			snprintf(err, errlen,
+				 "cannot serve HTTP on '%s': the port is already in use (another "
+				 "tasktap or exporter?); choose another address",
+				 addr);
+		else
+			snprintf(err, errlen, "cannot serve HTTP on '%s': %s", addr,
+				 strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		*port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+/* A response body being written, and what to answer with it. */
+struct reply {
+	FILE *out; /* a memstream over buf */
+	char *buf;
+	size_t len;
+	unsigned int status;
+	const char *type;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void unavailable(struct reply *r, const char *what)
+{
+	r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	r->type = TYPE_TEXT;
+	fprintf(r->out, "%s not available\n", what);
+}
+
+static void serve_metrics(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+{
+	int ret;
+
+	if (!h->p.metrics) {
+		unavailable(r, "metrics");
+		return;
+	}
+	ret = h->p.metrics(r->out, h->p.ctx);
+	if (ret) {
+		/* a partial body is worse than none: start over */
+		fclose(r->out);
+		free(r->buf);
+		r->buf = NULL;
+		r->len = 0;
+		r->out = open_memstream(&r->buf, &r->len);
+		if (!r->out)
+			return;
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		r->type = TYPE_TEXT;
+		fprintf(r->out, "cannot write metrics: %s\n", strerror(-ret));
+		return;
+	}
+	r->type = TT_PROM_CONTENT_TYPE;
+}
+
+/*
+ * Whether `total` grew within the window, remembering when it last grew.
+ * The first sight of a non-zero total counts as growth now.
+ */
+static bool grew_recently(const struct tt_httpd *h, uint64_t now, uint64_t total, uint64_t *seen,
+			  uint64_t *at)
+{
+	if (total > *seen)
+		*at = now;
+	*seen = total;
+	return *at && now - *at < h->window_ns;
+}
+
+static void json_u64(FILE *out, const char *name, uint64_t v, bool comma)
+{
+	fprintf(out, "\"%s\":%" PRIu64 "%s", name, v, comma ? "," : "");
+}
+
+static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+{
+	struct tt_health st = {0};
+	uint64_t now = now_ns();
+	const char *exporter;
+	char window[32];
+	char reasons[4][96];
+	int n = 0;
+
+	if (!h->p.health) {
+		unavailable(r, "health");
+		return;
+	}
+	h->p.health(&st, h->p.ctx);
+	exporter = st.exporter ? st.exporter : "none";
+	if (h->window_ns % 1000000000ULL)
+		snprintf(window, sizeof(window), "%" PRIu64 " ms",
+			 h->window_ns / (uint64_t)1000000);
+	else
+		snprintf(window, sizeof(window), "%" PRIu64 " s",
+			 h->window_ns / (uint64_t)1000000000);
+	if (st.stuck_tasks)
+		snprintf(reasons[n++], sizeof(reasons[0]), "%" PRIu64 " tasks stuck",
+			 st.stuck_tasks);
+	if (grew_recently(h, now, st.spans_dropped, &h->dropped, &h->dropped_at))
+		snprintf(reasons[n++], sizeof(reasons[0]), "spans dropped in the last %s", window);
+	if (grew_recently(h, now, st.events_lost, &h->lost, &h->lost_at))
+		snprintf(reasons[n++], sizeof(reasons[0]), "events lost in the last %s", window);
+	if (st.degraded)
+		snprintf(reasons[n++], sizeof(reasons[0]), "%s", st.degraded);
+
+	fprintf(r->out, "{\"status\":\"%s\",\"reasons\":[", n ? "degraded" : "ok");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', r->out);
+		tt_json__str(r->out, reasons[i], strlen(reasons[i]));
+	}
+	fputs("],", r->out);
+	json_u64(r->out, "probes_attached", st.probes_attached, true);
+	fputs("\"exporter\":", r->out);
+	tt_json__str(r->out, exporter, strlen(exporter));
+	fputc(',', r->out);
+	json_u64(r->out, "queue_size", st.queue_size, true);
+	json_u64(r->out, "spool_bytes", st.spool_bytes, true);
+	json_u64(r->out, "events_lost", st.events_lost, true);
+	json_u64(r->out, "spans_dropped", st.spans_dropped, true);
+	json_u64(r->out, "open_spans", st.open_spans, true);
+	json_u64(r->out, "stuck_tasks", st.stuck_tasks, false);
+	fputs("}\n", r->out);
+	r->type = TYPE_JSON;
+}
+
+static void serve_live(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+{
+	fputs("ok\n", r->out);
+}
+
+static void serve_ready(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+{
+	struct tt_health st = {0};
+
+	if (h->p.health)
+		h->p.health(&st, h->p.ctx);
+	if (st.probes_attached) {
+		fputs("ready\n", r->out);
+		return;
+	}
+	r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	fputs("not ready: no probes attached\n", r->out);
+}
+
+struct task_list {
+	FILE *out;
+	uint64_t count, limit;
+};
+
+static void emit_task(const struct tt_task_info *t, void *ctx)
+{
+	struct task_list *l = ctx;
+
+	if (l->count++ >= l->limit)
+		return;
+	if (l->count > 1)
+		fputc(',', l->out);
+	fputs("{\"name\":", l->out);
+	tt_json__str(l->out, t->name ? t->name : "", t->name ? t->name_len : 0);
+	fputs(",\"id\":", l->out);
+	tt_json__str(l->out, t->id ? t->id : "", t->id ? t->id_len : 0);
+	fprintf(l->out, ",\"pid\":%" PRIu32 ",\"age_seconds\":%.3f,\"step\":", t->pid,
+		t->age_seconds);
+	if (t->step)
+		tt_json__str(l->out, t->step, t->step_len);
+	else
+		fputs("null", l->out);
+	fputc('}', l->out);
+}
+
+static void serve_tasks(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+{
+	const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	struct task_list l = {.out = r->out, .limit = TT_HTTPD_DEFAULT_TASKS_LIMIT};
+	char *end;
+
+	if (!h->p.tasks) {
+		unavailable(r, "tasks");
+		return;
+	}
+	if (arg) {
+		errno = 0;
+		l.limit = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-' ||
+		    l.limit > TT_HTTPD_MAX_TASKS_LIMIT) {
+			r->status = MHD_HTTP_BAD_REQUEST;
+			r->type = TYPE_TEXT;
+			fprintf(r->out, "invalid limit: expected 0 to %d\n",
+				TT_HTTPD_MAX_TASKS_LIMIT);
+			return;
+		}
+	}
+	fputs("{\"tasks\":[", r->out);
+	h->p.tasks(emit_task, &l, h->p.ctx);
+	fprintf(r->out, "],\"count\":%" PRIu64 ",\"truncated\":%s}\n", l.count,
+		l.count > l.limit ? "true" : "false");
+	r->type = TYPE_JSON;
+}
+
+static const struct route {
+	const char *path;
+	void (*serve)(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r);
+} routes[] = {
+	{"/metrics", serve_metrics},	{"/health", serve_health}, {"/health/live", serve_live},
+	{"/health/ready", serve_ready}, {"/tasks", serve_tasks},
+};
+
+/* Queues r's body with its status and type; takes the buffer. */
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, bool allow)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!r->out)
+		return MHD_NO;
+	if (fclose(r->out)) {
+		free(r->buf);
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(r->len, r->buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(r->buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **req)
+{
+	struct tt_httpd *h = cls;
+	struct reply r = {.status = MHD_HTTP_OK, .type = TYPE_TEXT};
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+
+	r.out = open_memstream(&r.buf, &r.len);
+	if (!r.out)
+		return MHD_NO;
+	if (!get) {
+		r.status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		fprintf(r.out, "method not allowed: use GET\n");
+		return send_reply(c, &r, true);
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(url, routes[i].path) == 0) {
+			routes[i].serve(h, c, &r);
+			return send_reply(c, &r, false);
+		}
+	}
+	r.status = MHD_HTTP_NOT_FOUND;
+	fprintf(r.out, "not found: try /metrics, /health, /health/live, /health/ready, /tasks\n");
+	return send_reply(c, &r, false);
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	tt_warn("http: %s", msg);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size_t errlen)
+{
+	struct tt_httpd *h = calloc(1, sizeof(*h));
+	int fd;
+
+	if (!h) {
+		snprintf(err, errlen, "cannot start the HTTP server: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	h->p = opts->providers;
+	h->window_ns = (uint64_t)(opts->degraded_window_ms ? opts->degraded_window_ms
+							   : TT_HTTPD_DEFAULT_WINDOW_MS) *
+		       1000000ULL;
+	fd = listen_on(opts->addr, opts->allow_remote, &h->port, err, errlen);
+	if (fd < 0) {
+		free(h);
+		errno = -fd;
+		return NULL;
+	}
+	/* no MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only in tt_httpd__run() */
+	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+				     h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+				     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+				     (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+				     (unsigned int)CONNECTION_TIMEOUT, MHD_OPTION_END);
+	if (!h->daemon) {
+		snprintf(err, errlen, "cannot start the HTTP server on '%s'",
+			 opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR);
+		close(fd);
+		free(h);
+		errno = EIO;
+		return NULL;
+	}
+	return h;
+}
+
+void tt_httpd__free(struct tt_httpd *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->daemon); /* closes the listening socket too */
+	free(h);
+}
+
+int tt_httpd__fd(const struct tt_httpd *h)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return info ? info->epoll_fd : -1;
+}
+
+int tt_httpd__run(struct tt_httpd *h)
+{
+	return MHD_run(h->daemon) == MHD_YES ? 0 : -EIO;
+}
+
+int tt_httpd__timeout_ms(struct tt_httpd *h)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (MHD_get_timeout(h->daemon, &t) != MHD_YES)
+		return -1;
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+uint16_t tt_httpd__port(const struct tt_httpd *h)
+{
+	return h->port;
+}

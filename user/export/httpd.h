@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's HTTP endpoints (DESIGN §6), served with libmicrohttpd from
+ * the agent's own event loop: no thread of its own. The loop adds
+ * tt_httpd__fd() (an epoll fd) to its epoll set and calls tt_httpd__run()
+ * when it is readable and when tt_httpd__timeout_ms() has passed.
+ *
+ *   GET /metrics       Prometheus text 0.0.4 (providers.metrics)
+ *   GET /health        JSON: status ok | degraded, and why, and the numbers
+ *   GET /health/live   200 while the event loop runs (it serves this)
+ *   GET /health/ready  200 once probes are attached, else 503
+ *   GET /tasks         JSON: the tasks in flight (providers.tasks)
+ *
+ * httpd knows nothing of BPF, the assembler or the exporter: what it
+ * serves comes from the provider callbacks, called on the loop thread
+ * while a request is answered.
+ */
+#ifndef TASKTAP_HTTPD_H
+#define TASKTAP_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define TT_HTTPD_DEFAULT_ADDR	     "127.0.0.1:9464"
+#define TT_HTTPD_DEFAULT_WINDOW_MS   60000 /* drops this recent make /health degraded */
+#define TT_HTTPD_DEFAULT_TASKS_LIMIT 1000  /* /tasks lists at most this many; ?limit=N */
+#define TT_HTTPD_MAX_TASKS_LIMIT     100000
+
+/* What /health reports; filled by providers.health. */
+struct tt_health {
+	uint64_t probes_attached;
+	const char *exporter; /* state for people: "console", "ok", "retrying", ...; NULL: "none" */
+	uint64_t queue_size;  /* spans */
+	uint64_t spool_bytes;
+	uint64_t events_lost;	/* total since start (probe and exit events) */
+	uint64_t spans_dropped; /* total since start, every reason */
+	uint64_t open_spans;
+	uint64_t stuck_tasks; /* open longer than stuck_after, now */
+	const char *degraded; /* a further reason to report degraded, or NULL */
+};
+
+/* One task in flight, as /tasks lists it. Strings need not be NUL-terminated. */
+struct tt_task_info {
+	const char *name;
+	size_t name_len;
+	const char *id; /* task.id */
+	size_t id_len;
+	uint32_t pid;
+	double age_seconds;
+	const char *step; /* the innermost open step; NULL when none */
+	size_t step_len;
+};
+
+/* Called by providers.tasks once per task in flight; copies what it keeps. */
+typedef void (*tt_task_emit_fn)(const struct tt_task_info *task, void *emit_ctx);
+
+/* Every callback may be NULL: its endpoint then answers 503. */
+struct tt_httpd_providers {
+	/* Writes the /metrics body (tt_prom__write()). Returns 0 or -errno (→ 500). */
+	int (*metrics)(FILE *out, void *ctx);
+	/* Fills `h` (zeroed before the call). */
+	void (*health)(struct tt_health *h, void *ctx);
+	/* Calls emit(task, emit_ctx) for each task in flight, oldest first. */
+	void (*tasks)(tt_task_emit_fn emit, void *emit_ctx, void *ctx);
+	void *ctx;
+};
+
+struct tt_httpd_opts {
+	/* "IP:PORT", "[IPV6]:PORT", "localhost:PORT" or "PORT"; NULL: the default */
+	const char *addr;
+	bool allow_remote;	     /* allow an address that is not loopback */
+	uint32_t degraded_window_ms; /* 0: TT_HTTPD_DEFAULT_WINDOW_MS */
+	struct tt_httpd_providers providers;
+};
+
+struct tt_httpd;
+
+/*
+ * Parses `addr` as tt_httpd_opts.addr describes into `ss` and `*sslen`.
+ * An address that is not loopback is refused unless `allow_remote`.
+ * Returns 0, -EINVAL for a malformed address, -EPERM for a refused one;
+ * on failure writes one message into err (errlen bytes).
+ */
+int tt_httpd__parse_addr(const char *addr, bool allow_remote, struct sockaddr_storage *ss,
+			 socklen_t *sslen, char *err, size_t errlen);
+
+/*
+ * Listens on opts->addr and returns the server, or NULL with errno set and
+ * one message in err (errlen bytes): EINVAL or EPERM (the address),
+ * EADDRINUSE (the port is taken), EACCES, ENOMEM. The caller frees it
+ * with tt_httpd__free(); `opts->providers.ctx` must outlive it.
+ */
+struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size_t errlen);
+
+/* Closes every connection and the listening socket. Accepts NULL. */
+void tt_httpd__free(struct tt_httpd *h);
+
+/* The fd for the event loop's epoll set (EPOLLIN). Owned by the server. */
+int tt_httpd__fd(const struct tt_httpd *h);
+
+/*
+ * Accepts, reads and answers what is ready, without blocking. Call it when
+ * tt_httpd__fd() is readable and when tt_httpd__timeout_ms() runs out.
+ * Returns 0 or -EIO.
+ */
+int tt_httpd__run(struct tt_httpd *h);
+
+/* Milliseconds until tt_httpd__run() is due regardless of the fd; -1: not due. */
+int tt_httpd__timeout_ms(struct tt_httpd *h);
+
+/* The port listened on (useful after asking for port 0). */
+uint16_t tt_httpd__port(const struct tt_httpd *h);
+
+#endif /* TASKTAP_HTTPD_H */
