@@ -192,6 +192,30 @@ void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 	stats->tries = a->tries.len;
 }
 
+void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, void *ctx)
+{
+	size_t n = 0;
+
+	for (int32_t i = a->oldest; i != NIL && (!max || n < max); i = slot_at(a, i)->newer) {
+		const struct tt_span *t = &slot_at(a, i)->span;
+		const struct tt_span *step = NULL;
+
+		if (t->probe->role != TT_ROLE_TASK)
+			continue;
+		for (int32_t k = a->newest; k != NIL && k != i; k = slot_at(a, k)->older) {
+			const struct tt_span *s = &slot_at(a, k)->span;
+
+			if ((s->probe->role == TT_ROLE_STEP || s->probe->role == TT_ROLE_COMPENSATION) &&
+			    !memcmp(s->parent_id, t->span_id, sizeof(t->span_id))) {
+				step = s;
+				break;
+			}
+		}
+		fn(t, step, ctx);
+		n++;
+	}
+}
+
 /* Age list: oldest <-> ... <-> newest. */
 static void age_append(struct tt_asm *a, int32_t i)
 {

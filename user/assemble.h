@@ -152,6 +152,14 @@ void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);
 void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats);
 
 /*
+ * Calls fn for each open task span, oldest first, with the newest open
+ * step (or compensation) under it, or NULL. Stops after `max` tasks (0:
+ * no limit). The spans are valid only during the call.
+ */
+typedef void (*tt_task_fn)(const struct tt_span *task, const struct tt_span *step, void *ctx);
+void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, void *ctx);
+
+/*
  * Derived ids (DESIGN §5). trace_id = XXH3_128 over the length-prefixed
  * fields (salt, "T", keyspace, key): each field is its length as a 4-byte
  * little-endian integer followed by its bytes.

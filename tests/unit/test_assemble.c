@@ -592,6 +592,42 @@ static void test_attempts_outside_window_are_forgotten(void **state)
 	assert_true(st.tries <= 1000);
 }
 
+struct seen_tasks {
+	char names[8][32];
+	char steps[8][32];
+	int n;
+};
+
+static void note_task(const struct tt_span *task, const struct tt_span *step, void *ctx)
+{
+	struct seen_tasks *t = ctx;
+
+	snprintf(t->names[t->n], sizeof(t->names[0]), "%s", task->name);
+	snprintf(t->steps[t->n], sizeof(t->steps[0]), "%s", step ? step->name : "-");
+	t->n++;
+}
+
+static void test_open_tasks_with_current_step(void **state)
+{
+	struct fixture *f = *state;
+	struct seen_tasks t = {0};
+
+	entry(f, TASK, 100, 10, 10, 1, "A");
+	entry(f, STEP, 150, 10, 10, 1, "S1");
+	ret(f, STEP, 160, 10, 10, 0);
+	entry(f, STEP, 170, 10, 10, 1, "S2");
+	entry(f, TASK, 200, 20, 20, 2, "B");
+	tt_asm__for_each_task(f->a, 0, note_task, &t);
+	assert_int_equal(t.n, 2);
+	assert_string_equal(t.names[0], "A");
+	assert_string_equal(t.steps[0], "A.S2");
+	assert_string_equal(t.names[1], "B");
+	assert_string_equal(t.steps[1], "-");
+	t.n = 0;
+	tt_asm__for_each_task(f->a, 1, note_task, &t);
+	assert_int_equal(t.n, 1);
+}
+
 static void test_ret_value_rule(void **state)
 {
 	(void)state;
@@ -636,6 +672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attempt_memory_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempts_outside_window_are_forgotten,
 						setup_short_window, teardown),
+		cmocka_unit_test_setup_teardown(test_open_tasks_with_current_step, setup, teardown),
 		cmocka_unit_test(test_ret_value_rule),
 	};
 
