@@ -498,7 +498,10 @@ int tt_entry(struct pt_regs *ctx)
 	vm.regs[5] = ctx->r9;
 	vm.sp = ctx->sp;
 	vm.prog = &h->entry;
-	dropped = run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
+	if (h->flags & TT_HOOKF_AT_RETURN)
+		dropped = 0; /* only the return speaks; remember the call for it */
+	else
+		dropped = run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
 	if (st)
 		track_entry(h, &vm, tid, st, dropped);
 	return 0;

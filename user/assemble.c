@@ -57,6 +57,8 @@ struct tt_asm {
 	struct tt_table tasks;
 	struct tt_table tries;
 	struct tt_table async;
+	struct tt_table consumes; /* hash(key) -> the newest open consume span with that key */
+	bool has_publish;	  /* the spec declares a publish probe: consumers derive parents */
 
 	struct tt_asm_stats stats;
 };
@@ -110,6 +112,31 @@ void tt_ids__trace(const char *salt, const char *keyspace, const void *key, size
 	memcpy(out, c.digest, 16);
 }
 
+static void hash_field64(XXH3_state_t *st, const void *data, size_t len)
+{
+	uint8_t n[4] = {len & 0xff, (len >> 8) & 0xff, (len >> 16) & 0xff, (len >> 24) & 0xff};
+
+	XXH3_64bits_update(st, n, sizeof(n));
+	XXH3_64bits_update(st, data, len);
+}
+
+void tt_ids__producer(const char *salt, const char *keyspace, const void *key, size_t key_len,
+		      const void *message_id, size_t message_id_len, uint8_t out[8])
+{
+	XXH3_state_t st;
+	XXH64_canonical_t c;
+
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	hash_field64(&st, salt, strlen(salt));
+	hash_field64(&st, "P", 1);
+	hash_field64(&st, keyspace, strlen(keyspace));
+	hash_field64(&st, key, key_len);
+	hash_field64(&st, message_id, message_id_len);
+	XXH64_canonicalFromHash(&c, XXH3_64bits_digest(&st));
+	memcpy(out, c.digest, 8);
+}
+
 static uint64_t table_key(uint64_t h)
 {
 	return h ? h : 1; /* 0 marks an empty table entry */
@@ -156,6 +183,10 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 		a->opts.retry_window_ns = TT_DEFAULT_RETRY_WINDOW_NS;
 	if (!a->opts.max_tries)
 		a->opts.max_tries = TT_MAX_TRIES;
+	if (!a->opts.async_ttl_ns)
+		a->opts.async_ttl_ns = TT_DEFAULT_ASYNC_TTL_NS;
+	for (int i = 1; i <= opts->spec->nprobes; i++)
+		a->has_publish |= tt_spec__probe(opts->spec, i)->role == TT_ROLE_PUBLISH;
 	a->salt = opts->salt ? opts->salt : TT_DEFAULT_SALT;
 	a->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
 	a->free_head = NIL;
@@ -164,7 +195,8 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	max_chunks = (a->opts.max_open_spans + CHUNK_SLOTS - 1) / CHUNK_SLOTS;
 	a->chunks = calloc(max_chunks, sizeof(*a->chunks));
 	if (!a->chunks || tt_table__init(&a->threads, 64) || tt_table__init(&a->tasks, 64) ||
-	    tt_table__init(&a->tries, 256) || tt_table__init(&a->async, 64)) {
+	    tt_table__init(&a->tries, 256) || tt_table__init(&a->async, 64) ||
+	    tt_table__init(&a->consumes, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -183,6 +215,7 @@ void tt_asm__free(struct tt_asm *a)
 	tt_table__release(&a->tasks);
 	tt_table__release(&a->tries);
 	tt_table__release(&a->async);
+	tt_table__release(&a->consumes);
 	free(a);
 }
 
@@ -205,7 +238,8 @@ void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, vo
 		for (int32_t k = a->newest; k != NIL && k != i; k = slot_at(a, k)->older) {
 			const struct tt_span *s = &slot_at(a, k)->span;
 
-			if ((s->probe->role == TT_ROLE_STEP || s->probe->role == TT_ROLE_COMPENSATION) &&
+			if ((s->probe->role == TT_ROLE_STEP ||
+			     s->probe->role == TT_ROLE_COMPENSATION) &&
 			    !memcmp(s->parent_id, t->span_id, sizeof(t->span_id))) {
 				step = s;
 				break;
@@ -389,25 +423,38 @@ static void set_key(struct tt_span *s, const struct tt_capture *cap)
 	s->key_len = r ? record_text(r, s->key, sizeof(s->key)) : 0;
 }
 
-static struct tt_span *open_task_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid)
+/* The innermost open span of `role` on the thread (any role when role < 0). */
+static struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
 {
 	uint64_t *top = tt_table__get(&a->threads, thread_key(pid, tid));
 
 	for (int32_t i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
-		if (slot_at(a, i)->span.probe->role == TT_ROLE_TASK)
+		if (role < 0 || slot_at(a, i)->span.probe->role == (enum tt_role)role)
 			return &slot_at(a, i)->span;
 	}
 	return NULL;
 }
 
-static struct tt_span *open_task_with_key(struct tt_asm *a, const struct tt_span *s)
+/* The index that keeps open spans of this role by key, or NULL. */
+static struct tt_table *key_index(struct tt_asm *a, enum tt_role role)
+{
+	if (role == TT_ROLE_TASK)
+		return &a->tasks;
+	if (role == TT_ROLE_CONSUME)
+		return &a->consumes;
+	return NULL;
+}
+
+/* The newest open span indexed in `index` (tasks or consumes) with s's key. */
+static struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index,
+				     const struct tt_span *s)
 {
 	uint64_t *v;
 	struct tt_span *t;
 
 	if (!s->key_len)
 		return NULL;
-	v = tt_table__get(&a->tasks, key_hash(s->key, s->key_len));
+	v = tt_table__get(index, key_hash(s->key, s->key_len));
 	if (!v)
 		return NULL;
 	t = &slot_at(a, (int32_t)v[0])->span;
@@ -465,8 +512,6 @@ static bool join_traceparent(struct tt_span *s)
 
 static void set_parent(struct tt_asm *a, struct tt_span *s, const struct tt_span *parent)
 {
-	if (join_traceparent(s))
-		return;
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, sizeof(s->trace_id));
 		memcpy(s->parent_id, parent->span_id, sizeof(s->parent_id));
@@ -516,6 +561,12 @@ static uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const ch
 	return (uint32_t)seen + 1;
 }
 
+/* The function a span's hook is on: the glob's match, else the spec's symbol. */
+static const char *span_function(const struct tt_span *s)
+{
+	return s->hook && s->hook->function ? s->hook->function : s->probe->symbol;
+}
+
 /* Expands a name template: "{attr}" is the attribute's value, "{symbol}" the function. */
 static void name_from_template(struct tt_span *s)
 {
@@ -535,7 +586,7 @@ static void name_from_template(struct tt_span *s)
 		if (!close)
 			break;
 		if (close - t - 1 == 6 && strncmp(t + 1, "symbol", 6) == 0) {
-			v = s->probe->symbol;
+			v = span_function(s);
 			len = strlen(v);
 		} else if (close - t - 1 == 7 && strncmp(t + 1, "task.id", 7) == 0) {
 			v = (const char *)s->key;
@@ -557,6 +608,7 @@ static void name_from_template(struct tt_span *s)
 static void name_span(struct tt_span *s, const struct tt_span *task)
 {
 	const struct tt_probe *p = s->probe;
+	const char *fn = span_function(s);
 	size_t len;
 	const char *v;
 
@@ -570,13 +622,13 @@ static void name_span(struct tt_span *s, const struct tt_span *task)
 		if (v)
 			snprintf(s->name, sizeof(s->name), "%.*s", (int)len, v);
 		else
-			snprintf(s->name, sizeof(s->name), "%s", p->symbol);
+			snprintf(s->name, sizeof(s->name), "%s", fn);
 		return;
 	case TT_ROLE_STEP:
 	case TT_ROLE_COMPENSATION:
 		v = span_str_attr(s, "step.name", 9, &len);
 		if (!v) {
-			v = p->symbol;
+			v = fn;
 			len = strlen(v);
 		}
 		if (task)
@@ -590,14 +642,14 @@ static void name_span(struct tt_span *s, const struct tt_span *task)
 	case TT_ROLE_CONSUME:
 		v = span_str_attr(s, "messaging.destination.name", 26, &len);
 		if (!v) {
-			v = p->symbol;
+			v = fn;
 			len = strlen(v);
 		}
 		snprintf(s->name, sizeof(s->name), "%s %.*s",
 			 p->role == TT_ROLE_PUBLISH ? "publish" : "process", (int)len, v);
 		return;
 	default:
-		snprintf(s->name, sizeof(s->name), "%s", p->symbol);
+		snprintf(s->name, sizeof(s->name), "%s", fn);
 	}
 }
 
@@ -614,6 +666,76 @@ static uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t 
 
 static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
 		   size_t end_len);
+
+/* The message id a span captured, as text, for producer ids. */
+static size_t message_id_of(const struct tt_span *s, uint8_t *out, size_t room)
+{
+	const struct tt_cap_rec *r = value_of(s, &s->probe->message_id);
+
+	return r ? record_text(r, out, room) : 0;
+}
+
+/*
+ * Trace, parent and (for a publish) span id by the rules of DESIGN §4-5:
+ * a captured traceparent wins; a publish with a key starts its message's
+ * trace with the derived producer id and links to the span that made it;
+ * a consume with a key is the child of its derived producer (when the spec
+ * declares a publish) or a root; a task is the child of the consume it runs
+ * in; a step the child of its task, else of its task's consume; other spans
+ * the child of the innermost span on their thread; else the key's root.
+ */
+static void set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev)
+{
+	const struct tt_probe *p = s->probe;
+	const char *ks = a->opts.spec->keyspace;
+	const struct tt_span *parent = NULL;
+	uint8_t mid[TT_KEY_MAX];
+	size_t mid_len;
+
+	if (join_traceparent(s))
+		return;
+	switch (p->role) {
+	case TT_ROLE_PUBLISH:
+		parent = open_on_thread(a, ev->pid, ev->tid, -1);
+		if (!s->key_len)
+			break;
+		mid_len = message_id_of(s, mid, sizeof(mid));
+		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
+		tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->span_id);
+		if (parent && memcmp(parent->trace_id, s->trace_id, 16) != 0) {
+			memcpy(s->link_trace_id, parent->trace_id, 16);
+			memcpy(s->link_span_id, parent->span_id, 8);
+		} else if (parent) {
+			memcpy(s->parent_id, parent->span_id, 8);
+		}
+		return;
+	case TT_ROLE_CONSUME:
+		if (s->key_len && a->has_publish) {
+			mid_len = message_id_of(s, mid, sizeof(mid));
+			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
+			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len,
+					 s->parent_id);
+			return;
+		}
+		break;
+	case TT_ROLE_TASK:
+		parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_CONSUME);
+		if (!parent)
+			parent = open_with_key(a, &a->consumes, s);
+		break;
+	case TT_ROLE_STEP:
+	case TT_ROLE_COMPENSATION:
+		parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
+		if (!parent)
+			parent = open_with_key(a, &a->tasks, s);
+		if (!parent)
+			parent = open_with_key(a, &a->consumes, s);
+		break;
+	default:
+		parent = open_on_thread(a, ev->pid, ev->tid, -1);
+	}
+	set_parent(a, s, parent);
+}
 
 static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		       const uint8_t *payload, size_t payload_len)
@@ -648,17 +770,11 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	set_key(s, &p->key);
 	random_id(a, s->span_id, sizeof(s->span_id));
 
-	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
-		parent = open_task_on_thread(a, ev->pid, ev->tid);
-		if (!parent)
-			parent = open_task_with_key(a, s);
-	} else if (p->role != TT_ROLE_TASK) {
-		top = tt_table__get(&a->threads, tk);
-		if (top)
-			parent = &slot_at(a, (int32_t)top[0])->span;
-	}
-	set_parent(a, s, parent);
-	name_span(s, parent && parent->probe->role == TT_ROLE_TASK ? parent : NULL);
+	set_identity(a, s, ev);
+	parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
+	if (!parent)
+		parent = open_with_key(a, &a->tasks, s);
+	name_span(s, parent && !memcmp(s->parent_id, parent->span_id, 8) ? parent : NULL);
 	if (value_of(s, &p->attempt) && value_of(s, &p->attempt)->type == TT_CAP_INT) {
 		int64_t v;
 
@@ -669,10 +785,13 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		const char *step = span_str_attr(s, "step.name", 9, &len);
 
 		if (!step) {
-			step = p->symbol;
+			step = span_function(s);
 			len = strlen(step);
 		}
 		s->attempt = next_attempt(a, s, step, len);
+	} else if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && s->key_len) {
+		/* a job run again (its worker died) is attempt 2, on any process of the node */
+		s->attempt = next_attempt(a, s, s->name, strlen(s->name));
 	}
 
 	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
@@ -694,8 +813,8 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		}
 		sl->async = h;
 	}
-	if (p->role == TT_ROLE_TASK && s->key_len)
-		tt_table__put(&a->tasks, key_hash(s->key, s->key_len), i, 0);
+	if (key_index(a, p->role) && s->key_len)
+		tt_table__put(key_index(a, p->role), key_hash(s->key, s->key_len), i, 0);
 	age_append(a, i);
 	a->stats.spans_started++;
 	a->stats.open_spans++;
@@ -821,12 +940,12 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 		stack_remove(a, i);
 	if (sl->async)
 		async_remove(a, i);
-	if (s->probe->role == TT_ROLE_TASK && s->key_len) {
+	if (key_index(a, s->probe->role) && s->key_len) {
 		uint64_t h = key_hash(s->key, s->key_len);
 
-		v = tt_table__get(&a->tasks, h);
+		v = tt_table__get(key_index(a, s->probe->role), h);
 		if (v && (int32_t)v[0] == i)
-			tt_table__del(&a->tasks, h);
+			tt_table__del(key_index(a, s->probe->role), h);
 	}
 	age_remove(a, i);
 
@@ -1056,6 +1175,22 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
 	}
 }
 
+void tt_asm__expire(struct tt_asm *a, uint64_t now_ns)
+{
+	int32_t i = a->oldest;
+
+	/* the age list is in start order: stop at the first span young enough */
+	while (i != NIL && now_ns - slot_at(a, i)->span.start_ns > a->opts.async_ttl_ns) {
+		int32_t next = slot_at(a, i)->newer;
+
+		if (slot_at(a, i)->async) {
+			end_span(a, i, now_ns, TT_CUT_EXPIRED, "no end seen within the TTL");
+			a->stats.expired++;
+		}
+		i = next;
+	}
+}
+
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 {
 	while (a->oldest != NIL) {
@@ -1115,12 +1250,12 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		a->stats.malformed++;
 		return -EINVAL;
 	}
-	if (ev->kind == TT_EV_RETURN)
+	if (hook->kind == TT_HOOK_END)
+		on_end_event(a, ev, hook, payload, payload_len); /* at entry, or `at: return` */
+	else if (ev->kind == TT_EV_RETURN && hook->probe->pairing == TT_PAIR_CALL)
 		finish_on_stack(a, ev, payload, payload_len, same_hook, hook);
-	else if (hook->kind == TT_HOOK_END)
-		on_end_event(a, ev, hook, payload, payload_len);
 	else
-		start_span(a, ev, hook, payload, payload_len);
+		start_span(a, ev, hook, payload, payload_len); /* at entry, or `at: return` */
 	return 0;
 }
 
@@ -1143,16 +1278,13 @@ static void kv_int(struct tt_kv *kv, const char *key, int64_t i)
 }
 
 static const char *const cut_names[] = {
-	[TT_CUT_EXIT] = "exit",
-	[TT_CUT_EVICTED] = "evicted",
-	[TT_CUT_SHUTDOWN] = "shutdown",
-	[TT_CUT_UNWOUND] = "unwound",
+	[TT_CUT_EXIT] = "exit",	      [TT_CUT_EVICTED] = "evicted", [TT_CUT_SHUTDOWN] = "shutdown",
+	[TT_CUT_UNWOUND] = "unwound", [TT_CUT_EXPIRED] = "expired",
 };
 
 int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 {
 	const struct tt_probe *p = s->probe;
-	const struct tt_hook *h = s->hook;
 	const char *fn;
 	const struct tt_cap_rec *r;
 	int n = 0;
@@ -1191,14 +1323,16 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 	r = value_of(s, &p->message_id);
 	if (r && r->type != TT_CAP_INT)
 		kv_str(&kv[n++], "messaging.message.id", record_data(r), r->len);
-	if (s->attempt) {
+	if (s->attempt && (p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME)) {
+		kv_int(&kv[n++], "task.attempt", s->attempt);
+	} else if (s->attempt) {
 		kv_int(&kv[n++], "step.attempt", s->attempt);
 		if (s->status == TT_STATUS_ERROR)
 			kv_str(&kv[n++], "step.status", "error", 5);
 		else
 			kv_str(&kv[n++], "step.status", "ok", 2);
 	}
-	fn = h && h->function ? h->function : p->symbol;
+	fn = span_function(s);
 	kv_str(&kv[n++], "code.function", fn, strlen(fn));
 	kv_int(&kv[n++], "thread.id", s->tid);
 	if (s->unreadable[0])

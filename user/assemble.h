@@ -43,6 +43,7 @@ enum tt_cut {
 	TT_CUT_EVICTED,	 /* max_open_spans was reached */
 	TT_CUT_SHUTDOWN, /* the agent stopped with the span open */
 	TT_CUT_UNWOUND,	 /* an outer function returned first (lost events) */
+	TT_CUT_EXPIRED,	 /* a begin/end span saw no end within its TTL */
 };
 
 /*
@@ -52,8 +53,10 @@ enum tt_cut {
 struct tt_span {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
-	uint8_t parent_id[8]; /* all zero for a root span */
-	uint64_t start_ns;    /* CLOCK_MONOTONIC */
+	uint8_t parent_id[8];	   /* all zero for a root span */
+	uint8_t link_trace_id[16]; /* a span link (all zero: none): the span that */
+	uint8_t link_span_id[8];   /* made this publish, in another trace */
+	uint64_t start_ns;	   /* CLOCK_MONOTONIC */
 	uint64_t end_ns;
 	const struct tt_probe *probe;
 	const struct tt_hook *hook; /* the hook that started the span */
@@ -113,6 +116,7 @@ struct tt_asm_opts {
 	uint32_t max_open_spans;    /* 0: the default */
 	uint64_t retry_window_ns;   /* 0: the default */
 	uint32_t max_tries;	    /* (key, step) pairs remembered; 0: TT_MAX_TRIES */
+	uint64_t async_ttl_ns;	    /* begin/end spans without an end; 0: the default */
 	tt_span_fn on_span;
 	void *ctx;
 };
@@ -130,6 +134,7 @@ struct tt_asm_stats {
 	uint64_t malformed;	  /* events whose size or records do not add up */
 	uint64_t tries_forgotten; /* times the attempts table was full and cleared */
 	uint64_t tries;		  /* (key, step) pairs remembered now */
+	uint64_t expired;	  /* begin/end spans ended by their TTL */
 };
 
 struct tt_asm;
@@ -145,6 +150,12 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size);
 
 /* Ends every span of process `pid` still open, as if it had exited with `status`. */
 void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_t status);
+
+/*
+ * Ends begin/end spans (paired by key across threads) open longer than
+ * their TTL at `now_ns`, with cut = TT_CUT_EXPIRED. Call it now and then.
+ */
+void tt_asm__expire(struct tt_asm *a, uint64_t now_ns);
 
 /* Ends every open span at `now_ns` with cut = TT_CUT_SHUTDOWN. */
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);
@@ -179,5 +190,15 @@ int64_t tt_ret__value(uint64_t rax);
 #define TT_DEFAULT_MAX_OPEN_SPANS  65536
 #define TT_MAX_TRIES		   (1u << 18) /* (key, step) pairs remembered for attempts */
 #define TT_DEFAULT_RETRY_WINDOW_NS (3600ULL * 1000000000ULL)
+#define TT_DEFAULT_ASYNC_TTL_NS	   (24ULL * 3600ULL * 1000000000ULL)
+
+/*
+ * The span id of the producer of message (keyspace, key, message_id):
+ * XXH3_64 over the length-prefixed fields (salt, "P", keyspace, key,
+ * message_id), as for trace ids. A consumer on any node derives the same id
+ * as its parent.
+ */
+void tt_ids__producer(const char *salt, const char *keyspace, const void *key, size_t key_len,
+		      const void *message_id, size_t message_id_len, uint8_t out[8]);
 
 #endif /* TASKTAP_ASSEMBLE_H */

@@ -185,14 +185,51 @@ static int collect_match(const struct tt_sym *sym, void *ctx)
 	return 0;
 }
 
-/* Attaches a function hook, at every function its glob matches. */
+/* The name a person knows function `name` by: demangled when it is mangled. Caller frees. */
+static char *shown_name(const char *name)
+{
+	char *d = tt_demangle(name);
+
+	return d ? d : strdup(name);
+}
+
+static int symbol_missing(const struct tt_spec *spec, const struct tt_hook *hook,
+			  struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+{
+	char close[512] = "";
+
+	tt_elf__closest(elf, hook->symbol, 5, close, sizeof(close));
+	snprintf(err, errlen, "%s:%d:%d: symbol '%s' not found in '%s'%s%s", spec->path,
+		 hook->pos.line, hook->pos.col, hook->symbol, pl->shown,
+		 close[0] ? "; closest: " : "", close);
+	return -ENOENT;
+}
+
+/* Whether an earlier match has the same code: an alias (C++ C1/C2 constructors). */
+static bool is_alias(const struct glob_ctx *g, size_t i)
+{
+	for (size_t k = 0; k < i; k++) {
+		if (g->found[k].offset == g->found[i].offset)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Attaches a function hook: at the function of that exact name, else at
+ * every function whose name or demangled name the symbol (a glob, or a
+ * demangled name such as "Worker::run") matches, each further one with a
+ * hook of its own. A hook's `function` is the name a person knows it by.
+ */
 static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_hook *hook,
 			struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
 {
 	const struct tt_probe *p = hook->probe;
-	bool ret_too = hook->kind == TT_HOOK_START && p->pairing == TT_PAIR_CALL;
+	bool ret_too =
+		(hook->kind == TT_HOOK_START && p->pairing == TT_PAIR_CALL) || hook->at_return;
 	struct glob_ctx g = {.pattern = hook->symbol};
 	struct tt_attachment *at;
+	size_t nhooks = 0;
 	int ret = 0;
 
 	if (!is_glob(hook->symbol)) {
@@ -200,44 +237,54 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 		enum tt_insn_cost cost;
 
 		ret = tt_elf__func_offset(elf, hook->symbol, &off, &cost);
-		if (ret == -ENOENT) {
-			char close[512] = "";
-
-			tt_elf__closest(elf, hook->symbol, 5, close, sizeof(close));
-			snprintf(err, errlen, "%s:%d:%d: symbol '%s' not found in '%s'%s%s",
-				 spec->path, hook->pos.line, hook->pos.col, hook->symbol, pl->shown,
-				 close[0] ? "; closest: " : "", close);
-			return ret;
-		}
-		if (ret) {
+		if (ret && ret != -ENOENT) {
 			snprintf(err, errlen, "cannot read symbols of '%s': %s", pl->shown,
 				 strerror(-ret));
 			return ret;
 		}
-		at = plan_add(plan, hook, pl);
-		if (!at)
-			return -ENOMEM;
-		at->offset = off;
-		at->cost = cost;
-		at->retprobe = ret_too;
-		return 0;
+		if (!ret) {
+			at = plan_add(plan, hook, pl);
+			if (!at)
+				return -ENOMEM;
+			at->offset = off;
+			at->cost = cost;
+			at->retprobe = ret_too;
+			free(hook->function);
+			hook->function = tt_demangle(hook->symbol);
+			return 0;
+		}
+		/* not a symbol's own name: maybe a demangled one */
 	}
 	ret = tt_elf__for_each_func(elf, collect_match, &g);
 	if (!ret && g.n == 0) {
+		free(g.found);
+		if (!is_glob(hook->symbol))
+			return symbol_missing(spec, hook, elf, pl, err, errlen);
 		snprintf(err, errlen, "%s:%d:%d: no function in '%s' matches '%s'", spec->path,
 			 hook->pos.line, hook->pos.col, pl->shown, hook->symbol);
-		ret = -ENOENT;
+		return -ENOENT;
 	}
 	for (size_t i = 0; !ret && i < g.n; i++) {
 		struct tt_hook *h = hook;
+		char *name;
 
-		/* the first match takes the hook; each further one gets a hook of its own */
-		if (i == 0) {
-			free(hook->function);
-			hook->function = strdup(g.found[0].name);
-		} else {
-			h = tt_spec__clone_hook(spec, hook, g.found[i].name);
+		if (is_alias(&g, i))
+			continue;
+		name = shown_name(g.found[i].name);
+		if (!name) {
+			ret = -ENOMEM;
+			break;
 		}
+		/* the first match takes the hook; each further one gets a hook of its own */
+		errno = 0;
+		if (nhooks++ == 0) {
+			free(hook->function);
+			hook->function = name;
+			name = NULL;
+		} else {
+			h = tt_spec__clone_hook(spec, hook, name);
+		}
+		free(name);
 		if (!h || !h->function) {
 			snprintf(err, errlen,
 				 "%s:%d:%d: '%s' matches more functions than tasktap "

@@ -71,6 +71,8 @@ struct place_build {
 	bool usdt;
 	char *provider; /* owned until a hook takes it */
 	char *name;	/* function, or USDT name; owned until a hook takes it */
+	bool at_return; /* `at: return`: the function's return is the event */
+	yaml_node_t *at_node;
 };
 
 #define PROBE_MAX_PENDING (TT_MAX_ATTRS + 8)
@@ -88,6 +90,7 @@ struct probe_build {
 	yaml_node_t *error_node;
 	yaml_node_t *redact_node;
 	enum tt_site site; /* of attributes being walked: START, or END inside 'end' */
+	bool in_mapping;   /* walking a 'begin' or 'end' mapping */
 	struct {
 		struct tt_capture *cap;
 		yaml_node_t *node;
@@ -457,15 +460,17 @@ static bool strip_at_return(char *text)
  * Compiles `cap` on its own, so that a bad expression is reported where it
  * is read (before a later key that a stray comma in a flow mapping made).
  */
-static int check_capture(struct walker *w, struct tt_capture *cap, const yaml_node_t *node)
+static int check_capture(struct walker *w, struct tt_capture *cap, const yaml_node_t *node,
+			 bool maybe_return)
 {
 	struct tt_probe_prog scratch = {.nops = 0};
 	char msg[SPEC_EXPR_ERR];
 	enum tt_cap_type type = TT_CAP_INT;
 	int col = 0;
 
-	if (tt_expr__compile(cap->text, cap->site == TT_SITE_RETURN, &scratch, &type, msg,
-			     sizeof(msg), &col))
+	/* inside begin/end, `at:` may come later: `ret` is checked when compiled */
+	if (tt_expr__compile(cap->text, maybe_return || cap->site == TT_SITE_RETURN, &scratch,
+			     &type, msg, sizeof(msg), &col))
 		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
 	return 0;
 }
@@ -493,9 +498,14 @@ static int take_capture(struct walker *w, struct probe_build *pb, const char *wh
 	if (strip_at_return(cap->text)) {
 		if (site != TT_SITE_START)
 			return fail_node(w, val, "'@return' applies to the start of a span only");
+		if (pb->in_mapping)
+			return fail_node(
+				w, val,
+				"'@return' is for 'symbol:' probes; in 'begin' or 'end' write "
+				"'at: return'");
 		cap->site = TT_SITE_RETURN;
 	}
-	err = check_capture(w, cap, val);
+	err = check_capture(w, cap, val, pb->in_mapping);
 	if (err)
 		return err;
 	if (pb->npending >= PROBE_MAX_PENDING)
@@ -739,9 +749,40 @@ static int probe_redact(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 	return 0;
 }
 
+static int take_at(struct walker *w, struct place_build *pl, yaml_node_t *key, yaml_node_t *val)
+{
+	const char *text = NULL;
+	int err = want_string(w, key, val, &text);
+
+	if (err)
+		return err;
+	if (strcmp(text, "return") == 0)
+		pl->at_return = true;
+	else if (strcmp(text, "entry") != 0)
+		return fail_node(w, val, "expected 'entry' or 'return' for 'at', found '%s'", text);
+	pl->at_node = val;
+	return 0;
+}
+
+static int begin_at(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	return take_at(w, &((struct probe_build *)obj)->start, key, val);
+}
+
+static int end_at(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	return take_at(w, &((struct probe_build *)obj)->end, key, val);
+}
+
+/* One key a line: clang-format would align a table into one run-on block. */
 static const struct key_handler begin_keys[] = {
-	{"symbol", probe_place},	  {"usdt", probe_place}, {"key", probe_key},
-	{"attributes", probe_attributes}, {"when", probe_when},	 {NULL, NULL},
+	{"symbol", probe_place},
+	{"usdt", probe_place},
+	{"at", begin_at},
+	{"key", probe_key},
+	{"attributes", probe_attributes},
+	{"when", probe_when},
+	{NULL, NULL},
 };
 
 static int probe_begin(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -756,7 +797,9 @@ static int probe_begin(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 			"when}), found %s",
 			node_kind(val));
 	pb->begin_node = val;
+	pb->in_mapping = true;
 	err = walk_mapping(w, val, "begin", begin_keys, pb);
+	pb->in_mapping = false;
 	if (!err && !pb->start.node)
 		err = fail_node(w, val, "'begin' needs 'symbol' or 'usdt'");
 	return err;
@@ -777,9 +820,13 @@ static int end_key(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *v
 }
 
 static const struct key_handler end_keys[] = {
-	{"symbol", end_place},	{"usdt", end_place},
-	{"key", end_key},	{"attributes", probe_attributes},
-	{"error", probe_error}, {NULL, NULL},
+	{"symbol", end_place},
+	{"usdt", end_place},
+	{"at", end_at},
+	{"key", end_key},
+	{"attributes", probe_attributes},
+	{"error", probe_error},
+	{NULL, NULL},
 };
 
 static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -808,7 +855,9 @@ static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t 
 				 node_kind(val));
 	pb->end_is_mapping = true;
 	pb->site = TT_SITE_END;
+	pb->in_mapping = true;
 	err = walk_mapping(w, val, "end", end_keys, pb);
+	pb->in_mapping = false;
 	pb->site = saved;
 	if (!err && !pb->end.node)
 		err = fail_node(w, val, "'end' needs 'symbol' or 'usdt'");
@@ -849,14 +898,18 @@ static int probe_pairing(struct walker *w, struct probe_build *pb, yaml_node_t *
 		return fail_node(w, pb->end_node,
 				 "an 'end' mapping needs a 'begin' (or use 'symbol' for a function "
 				 "whose return ends the span)");
+	if ((pb->start.at_return && pb->start.usdt) || (pb->end.at_return && pb->end.usdt))
+		return fail_node(w, pb->start.at_return ? pb->start.at_node : pb->end.at_node,
+				 "'at: return' needs a function ('symbol'); a USDT probe does not "
+				 "return");
 	if (pb->begin_node) {
-		probe->pairing = TT_PAIR_KEY;
-		if (!probe->key.text)
-			return fail_node(w, pb->begin_node,
-					 "'begin' needs a 'key': begin and end are paired by key");
-		if (!probe->end_key.text)
-			return fail_node(w, pb->end_node,
-					 "'end' needs a 'key': begin and end are paired by key");
+		/* keys on both sides pair across threads; without an end key, per thread */
+		probe->pairing = probe->end_key.text ? TT_PAIR_KEY : TT_PAIR_THREAD;
+		if (probe->end_key.text && !probe->key.text)
+			return fail_node(
+				w, pb->begin_node,
+				"'begin' needs a 'key' when 'end' has one: they are paired "
+				"by key");
 	} else if (pb->end.node) {
 		if (!pb->start.usdt)
 			return fail_node(
@@ -873,13 +926,16 @@ static int probe_pairing(struct walker *w, struct probe_build *pb, yaml_node_t *
 /* Hook programs a capture at `site` goes to; NULL when the probe has no such site. */
 static struct tt_probe_prog *site_prog(struct probe_build *pb, enum tt_site site)
 {
+	struct tt_hook *h = site == TT_SITE_END ? pb->end_hook : pb->start_hook;
+
 	switch (site) {
 	case TT_SITE_START:
-		return &pb->start_hook->prog.entry;
+	case TT_SITE_END:
+		if (!h)
+			return NULL;
+		return h->at_return ? &h->prog.ret : &h->prog.entry;
 	case TT_SITE_RETURN:
 		return pb->probe->pairing == TT_PAIR_CALL ? &pb->start_hook->prog.ret : NULL;
-	case TT_SITE_END:
-		return pb->end_hook ? &pb->end_hook->prog.entry : NULL;
 	}
 	return NULL;
 }
@@ -897,8 +953,10 @@ static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_c
 		return fail_node(w, node,
 				 "'@return' needs a 'symbol:' probe (a function returns; "
 				 "a USDT probe does not)");
-	err = tt_expr__compile(cap->text, cap->site == TT_SITE_RETURN, prog, &type, msg,
-			       sizeof(msg), &col);
+	bool at_return = prog == &pb->start_hook->prog.ret ||
+			 (pb->end_hook && prog == &pb->end_hook->prog.ret);
+
+	err = tt_expr__compile(cap->text, at_return, prog, &type, msg, sizeof(msg), &col);
 	if (err)
 		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
 	cap->type = type;
@@ -956,10 +1014,13 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 	if (err)
 		return err;
 	if (parts.lhs_len == 3 && strncmp(text, "ret", 3) == 0) {
-		if (pb->probe->pairing != TT_PAIR_CALL)
-			return fail_node(w, node,
-					 "error: 'ret' needs a 'symbol:' probe (only a function "
-					 "returns a value)");
+		bool end_returns = pb->end_hook && pb->end_hook->at_return;
+
+		if (pb->probe->pairing != TT_PAIR_CALL && !end_returns)
+			return fail_node(
+				w, node,
+				"error: 'ret' needs a 'symbol:' probe or an end 'at: return' "
+				"(only a function returns a value)");
 		pred->on_ret = true;
 		return 0;
 	}
@@ -1044,6 +1105,9 @@ static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct
 	h->probe = pb->probe;
 	h->kind = kind;
 	h->pos = mark_pos(pl->node->start_mark);
+	h->at_return = pl->at_return;
+	if (pl->at_return)
+		h->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE | TT_HOOKF_AT_RETURN;
 	if (pl->usdt) {
 		h->provider = pl->provider;
 		h->usdt = pl->name;

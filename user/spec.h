@@ -96,9 +96,9 @@ struct tt_pred {
 /* How a probe's start and end are paired into one span. */
 enum tt_pairing {
 	TT_PAIR_CALL = 0, /* symbol: a function's entry and return on one thread */
-	TT_PAIR_THREAD,	  /* usdt + end: two USDT probes, nested per thread */
+	TT_PAIR_THREAD,	  /* usdt + end, or begin/end without an end key: nested per thread */
 	TT_PAIR_POINT,	  /* usdt alone: one point, a span of no duration */
-	TT_PAIR_KEY,	  /* begin/end: by (keyspace, key, step.name), across threads */
+	TT_PAIR_KEY,	  /* begin/end with keys: by (keyspace, key, step.name), across threads */
 };
 
 enum tt_hook_kind {
@@ -120,6 +120,7 @@ struct tt_hook {
 	char *provider; /* USDT provider; owned */
 	char *usdt;	/* USDT probe name; owned */
 	char *function; /* the function a glob matched (set by resolution); owned */
+	bool at_return; /* a function hook whose event is the function's return */
 	struct tt_pos pos;
 	struct tt_hook_prog prog; /* what BPF runs at this hook */
 };

@@ -96,6 +96,8 @@ struct tt_probe_prog {
 /* Hook flags */
 #define TT_HOOKF_TRACK 0x1 /* keep per-thread entry state: a filter or return-time captures */
 #define TT_HOOKF_SAVE  0x2 /* save the arguments at entry for the return program */
+#define TT_HOOKF_AT_RETURN                                                                         \
+	0x4 /* the hook's event is its function's return: entry records nothing */
 
 /*
  * What one hook (attach point) runs, stored in the BPF array `probes` at

@@ -59,13 +59,13 @@ static void collect(const struct tt_span *s, void *ctx)
 static int make_fixture(void **state, uint32_t max_open, uint64_t window)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct tt_asm_opts o = { 0 };
+	struct tt_asm_opts o = {0};
 	char err[256];
 
 	assert_non_null(f);
-	assert_int_equal(tt_spec__parse("t.yaml", spec_text, strlen(spec_text), &f->spec, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+		tt_spec__parse("t.yaml", spec_text, strlen(spec_text), &f->spec, err, sizeof(err)),
+		0);
 	o.spec = f->spec;
 	o.seed = 42;
 	o.max_open_spans = max_open;
@@ -114,7 +114,7 @@ struct ev {
 static size_t put_rec(uint8_t *p, size_t off, uint8_t type, uint8_t flags, const void *data,
 		      uint16_t len)
 {
-	struct tt_cap_rec r = { .len = len, .type = type, .flags = flags };
+	struct tt_cap_rec r = {.len = len, .type = type, .flags = flags};
 
 	memcpy(p + off, &r, sizeof(r));
 	memcpy(p + off + sizeof(r), data, len);
@@ -125,7 +125,7 @@ static size_t put_rec(uint8_t *p, size_t off, uint8_t type, uint8_t flags, const
 static void entry(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, uint32_t tid,
 		  uint64_t key, const char *name)
 {
-	struct ev e = { 0 };
+	struct ev e = {0};
 	size_t off = 0;
 
 	off = put_rec(e.payload, off, TT_CAP_INT, 0, &key, sizeof(key));
@@ -133,26 +133,40 @@ static void entry(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, 
 		off = put_rec(e.payload, off, TT_CAP_STR, 0, name, strlen(name));
 	else
 		off = put_rec(e.payload, off, TT_CAP_STR, TT_CAPF_FAULT, "", 0);
-	e.h = (struct tt_event){ .ts_ns = ts, .pid = pid, .tid = tid, .probe = probe,
-				 .kind = TT_EV_ENTRY, .size = sizeof(e.h) + off, .ncaps = 2 };
+	e.h = (struct tt_event){.ts_ns = ts,
+				.pid = pid,
+				.tid = tid,
+				.probe = probe,
+				.kind = TT_EV_ENTRY,
+				.size = sizeof(e.h) + off,
+				.ncaps = 2};
 	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), 0);
 }
 
 static void ret(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, uint32_t tid,
 		uint64_t rax)
 {
-	struct tt_event e = { .ts_ns = ts, .pid = pid, .tid = tid, .probe = probe,
-			      .kind = TT_EV_RETURN, .ret = (int64_t)rax, .size = sizeof(e) };
+	struct tt_event e = {.ts_ns = ts,
+			     .pid = pid,
+			     .tid = tid,
+			     .probe = probe,
+			     .kind = TT_EV_RETURN,
+			     .ret = (int64_t)rax,
+			     .size = sizeof(e)};
 
 	assert_int_equal(tt_asm__push(f->a, &e, sizeof(e)), 0);
 }
 
-static void thread_exit(struct fixture *f, uint64_t ts, uint32_t pid, uint32_t tid,
-			int64_t status, bool group_dead)
+static void thread_exit(struct fixture *f, uint64_t ts, uint32_t pid, uint32_t tid, int64_t status,
+			bool group_dead)
 {
-	struct tt_event e = { .ts_ns = ts, .pid = pid, .tid = tid, .kind = TT_EV_EXIT,
-			      .ret = status, .size = sizeof(e),
-			      .flags = group_dead ? TT_EXITF_GROUP_DEAD : 0 };
+	struct tt_event e = {.ts_ns = ts,
+			     .pid = pid,
+			     .tid = tid,
+			     .kind = TT_EV_EXIT,
+			     .ret = status,
+			     .size = sizeof(e),
+			     .flags = group_dead ? TT_EXITF_GROUP_DEAD : 0};
 
 	assert_int_equal(tt_asm__push(f->a, &e, sizeof(e)), 0);
 }
@@ -502,10 +516,15 @@ static void test_malformed_events_are_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct tt_asm_stats st;
-	struct ev e = { 0 };
+	struct ev e = {0};
 
-	e.h = (struct tt_event){ .ts_ns = 1, .pid = 1, .tid = 1, .probe = TASK,
-				 .kind = TT_EV_ENTRY, .size = sizeof(e.h) + 8, .ncaps = 1 };
+	e.h = (struct tt_event){.ts_ns = 1,
+				.pid = 1,
+				.tid = 1,
+				.probe = TASK,
+				.kind = TT_EV_ENTRY,
+				.size = sizeof(e.h) + 8,
+				.ncaps = 1};
 	/* a record claiming more bytes than the event has */
 	((struct tt_cap_rec *)e.payload)->len = 200;
 	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), -EINVAL);
@@ -525,10 +544,10 @@ static void test_malformed_events_are_refused(void **state)
 static void test_trace_id_vectors(void **state)
 {
 	/* computed independently: printf the length-prefixed fields | xxhsum -H2 */
-	static const uint8_t v1[16] = { 0x7b, 0x5f, 0x9a, 0x72, 0x6c, 0x64, 0x86, 0xef,
-					0x8e, 0x1c, 0x19, 0x16, 0xa4, 0x80, 0xab, 0x85 };
-	static const uint8_t v2[16] = { 0xcd, 0xee, 0x4f, 0x0d, 0x01, 0xf2, 0xc2, 0x84,
-					0x72, 0xd3, 0xae, 0xe2, 0xf4, 0x6b, 0xa6, 0x6d };
+	static const uint8_t v1[16] = {0x7b, 0x5f, 0x9a, 0x72, 0x6c, 0x64, 0x86, 0xef,
+				       0x8e, 0x1c, 0x19, 0x16, 0xa4, 0x80, 0xab, 0x85};
+	static const uint8_t v2[16] = {0xcd, 0xee, 0x4f, 0x0d, 0x01, 0xf2, 0xc2, 0x84,
+				       0x72, 0xd3, 0xae, 0xe2, 0xf4, 0x6b, 0xa6, 0x6d};
 	uint8_t out[16];
 
 	(void)state;
@@ -628,6 +647,280 @@ static void test_open_tasks_with_current_step(void **state)
 	assert_int_equal(t.n, 1);
 }
 
+/* ---- messages, identity, begin/end ------------------------------------- */
+
+static const char spec2_text[] =
+	"service: t2\n"
+	"keyspace: jobs\n"
+	"targets:\n"
+	"  - binary: /bin/true\n"
+	"    probes:\n"
+	"      - role: publish\n" /* hook 1 */
+	"        symbol: submit\n"
+	"        key: arg0\n"
+	"        attributes: { messaging.destination.name: str(arg1) }\n"
+	"      - role: consume\n" /* hook 2 */
+	"        symbol: consume\n"
+	"        key: arg0\n"
+	"        attributes: { messaging.destination.name: str(arg1) }\n"
+	"      - role: task\n" /* hook 3 */
+	"        symbol: run\n"
+	"        key: arg0\n"
+	"        attributes: { task.name: str(arg1) }\n"
+	"      - role: step\n" /* hooks 4 and 5 */
+	"        begin: { symbol: step_begin, key: arg0, attributes: { step.name: str(arg1) } }\n"
+	"        end: { symbol: step_end, key: arg0, attributes: { step.name: str(arg1) } }\n"
+	"      - role: consume\n" /* hooks 6 and 7 */
+	"        begin: { symbol: grab, at: return, key: arg0,\n"
+	"                 attributes: { messaging.destination.name: str(arg1) } }\n"
+	"        end: { symbol: work, at: return }\n"
+	"        error: ret != 0\n"
+	"      - role: task\n" /* hook 8 */
+	"        symbol: run_tp\n"
+	"        key: arg0\n"
+	"        traceparent: str(arg1)\n";
+
+enum { PUB = 1, CONS = 2, RUN = 3, SBEGIN = 4, SEND = 5, GRAB = 6, WORK = 7, RUN_TP = 8 };
+
+static int setup2(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_asm_opts o = {0};
+	char err[256];
+
+	assert_non_null(f);
+	assert_int_equal(tt_spec__parse("t2.yaml", spec2_text, strlen(spec2_text), &f->spec, err,
+					sizeof(err)),
+			 0);
+	assert_int_equal(f->spec->nhooks, 8);
+	o.spec = f->spec;
+	o.seed = 7;
+	o.async_ttl_ns = 1000;
+	o.on_span = collect;
+	o.ctx = f;
+	f->a = tt_asm__new(&o);
+	assert_non_null(f->a);
+	*state = f;
+	return 0;
+}
+
+/* A string-keyed event: key (str) and one string attribute. */
+static void sentry(struct fixture *f, uint32_t hook, uint16_t kind, uint64_t ts, uint32_t pid,
+		   uint32_t tid, const char *key, const char *attr, int64_t rax)
+{
+	struct ev e = {0};
+	size_t off = 0;
+	uint32_t ncaps = 0;
+
+	if (key) {
+		off = put_rec(e.payload, off, TT_CAP_STR, 0, key, strlen(key));
+		ncaps++;
+	}
+	if (attr) {
+		off = put_rec(e.payload, off, TT_CAP_STR, 0, attr, strlen(attr));
+		ncaps++;
+	}
+	e.h = (struct tt_event){.ts_ns = ts,
+				.pid = pid,
+				.tid = tid,
+				.probe = hook,
+				.kind = kind,
+				.ret = rax,
+				.size = sizeof(e.h) + off,
+				.ncaps = ncaps};
+	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), 0);
+}
+
+static int by_name_index(struct fixture *f, const char *name)
+{
+	for (int i = 0; i < f->n; i++) {
+		if (strcmp(f->out[i].name, name) == 0)
+			return i;
+	}
+	fail_msg("no span named %s", name);
+	return -1;
+}
+
+static void test_producer_and_consumer_on_two_nodes_join(void **state)
+{
+	struct fixture *node_a = *state, *node_b;
+	uint8_t want_trace[16], want_producer[8];
+
+	/* node B: another agent, sharing nothing but the spec and the default salt */
+	assert_int_equal(setup2((void **)&node_b), 0);
+	sentry(node_a, PUB, TT_EV_ENTRY, 100, 10, 10, "job-42", "resize", 0);
+	sentry(node_a, PUB, TT_EV_RETURN, 150, 10, 10, NULL, NULL, 0);
+	sentry(node_b, CONS, TT_EV_ENTRY, 5000, 77, 77, "job-42", "resize", 0);
+	sentry(node_b, RUN, TT_EV_ENTRY, 5100, 77, 77, "job-42", "Resize", 0);
+	sentry(node_b, RUN, TT_EV_RETURN, 5800, 77, 77, NULL, NULL, 0);
+	sentry(node_b, CONS, TT_EV_RETURN, 5900, 77, 77, NULL, NULL, 0);
+
+	tt_ids__trace(TT_DEFAULT_SALT, "jobs", "job-42", 6, want_trace);
+	tt_ids__producer(TT_DEFAULT_SALT, "jobs", "job-42", 6, "", 0, want_producer);
+	assert_int_equal(node_a->n, 1);
+	assert_string_equal(node_a->out[0].name, "publish resize");
+	assert_int_equal(node_a->out[0].kind, TT_KIND_PRODUCER);
+	assert_memory_equal(node_a->out[0].trace_id, want_trace, 16);
+	assert_memory_equal(node_a->out[0].span_id, want_producer, 8);
+	assert_memory_equal(node_a->out[0].parent_id, zero8, 8);
+
+	assert_int_equal(node_b->n, 2);
+	assert_string_equal(node_b->out[1].name, "process resize");
+	assert_int_equal(node_b->out[1].kind, TT_KIND_CONSUMER);
+	assert_memory_equal(node_b->out[1].trace_id, want_trace, 16);
+	assert_memory_equal(node_b->out[1].parent_id, want_producer, 8);
+	/* the task runs inside the consume span */
+	assert_string_equal(node_b->out[0].name, "Resize");
+	assert_memory_equal(node_b->out[0].parent_id, node_b->out[1].span_id, 8);
+	assert_memory_equal(node_b->out[0].trace_id, want_trace, 16);
+	teardown((void **)&node_b);
+}
+
+static void test_publish_inside_another_trace_links_to_it(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t sub[16];
+
+	sentry(f, RUN, TT_EV_ENTRY, 100, 10, 10, "parent-1", "Parent", 0);
+	sentry(f, PUB, TT_EV_ENTRY, 200, 10, 10, "child-9", "thumbs", 0);
+	sentry(f, PUB, TT_EV_RETURN, 250, 10, 10, NULL, NULL, 0);
+	sentry(f, RUN, TT_EV_RETURN, 300, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 2);
+	tt_ids__trace(TT_DEFAULT_SALT, "jobs", "child-9", 7, sub);
+	/* the publish belongs to the sub-task's trace and links to the task that made it */
+	assert_memory_equal(f->out[0].trace_id, sub, 16);
+	assert_memory_equal(f->out[0].parent_id, zero8, 8);
+	assert_memory_equal(f->out[0].link_trace_id, f->out[1].trace_id, 16);
+	assert_memory_equal(f->out[0].link_span_id, f->out[1].span_id, 8);
+}
+
+static void test_traceparent_wins(void **state)
+{
+	struct fixture *f = *state;
+	const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	static const uint8_t trace[16] = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd,
+					  0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c};
+	static const uint8_t parent[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31};
+
+	sentry(f, RUN_TP, TT_EV_ENTRY, 100, 10, 10, "k", tp, 0);
+	sentry(f, RUN_TP, TT_EV_RETURN, 200, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 1);
+	assert_memory_equal(f->out[0].trace_id, trace, 16);
+	assert_memory_equal(f->out[0].parent_id, parent, 8);
+}
+
+static void test_begin_end_pair_by_key_and_step_across_threads(void **state)
+{
+	struct fixture *f = *state;
+	int small, large;
+
+	sentry(f, RUN, TT_EV_ENTRY, 100, 10, 10, "t1", "Thumb", 0);
+	sentry(f, SBEGIN, TT_EV_ENTRY, 110, 10, 11, "t1", "Small", 0);
+	sentry(f, SBEGIN, TT_EV_ENTRY, 120, 10, 12, "t1", "Large", 0);
+	/* ends come from other threads, in the other order */
+	sentry(f, SEND, TT_EV_ENTRY, 300, 10, 13, "t1", "Large", 0);
+	sentry(f, SEND, TT_EV_ENTRY, 400, 10, 14, "t1", "Small", 0);
+	sentry(f, SEND, TT_EV_ENTRY, 500, 10, 14, "t1", "Small", 0); /* no begin left: orphan */
+	sentry(f, RUN, TT_EV_RETURN, 600, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 3);
+	large = by_name_index(f, "Thumb.Large");
+	small = by_name_index(f, "Thumb.Small");
+	assert_int_equal(f->out[large].start_ns, 120);
+	assert_int_equal(f->out[large].end_ns, 300);
+	assert_int_equal(f->out[small].start_ns, 110);
+	assert_int_equal(f->out[small].end_ns, 400);
+	assert_memory_equal(f->out[small].parent_id, f->out[2].span_id, 8);
+	/* the end's copy of step.name pairs, the begin's is exported, once */
+	assert_kv_str(f, small, "step.name", "Small");
+	{
+		int names = 0;
+
+		for (int i = 0; i < f->nkv[small]; i++)
+			names += strcmp(f->kv[small][i].key, "step.name") == 0;
+		assert_int_equal(names, 1);
+	}
+	{
+		struct tt_asm_stats st;
+
+		tt_asm__stats(f->a, &st);
+		assert_int_equal(st.orphan_returns, 1);
+	}
+}
+
+static void test_out_of_order_rings_are_merged_before_pairing(void **state)
+{
+	struct fixture *f = *state;
+
+	/* the reorder buffer sorts what two CPUs' rings deliver; here in time order */
+	sentry(f, SBEGIN, TT_EV_ENTRY, 100, 10, 11, "t2", "S", 0);
+	sentry(f, SEND, TT_EV_ENTRY, 90, 10, 12, "t2", "S", 0); /* an end older than its begin */
+	assert_int_equal(f->n, 1);
+	/* clock order broken: the span still ends, with no negative duration */
+	assert_int_equal(f->out[0].end_ns, f->out[0].start_ns);
+}
+
+static void test_begin_and_end_at_return_pair_per_thread(void **state)
+{
+	struct fixture *f = *state;
+
+	/* a worker: grab returns a job, work returns its status; twice on one thread */
+	sentry(f, GRAB, TT_EV_RETURN, 100, 20, 21, "job-7", "resize", 0);
+	sentry(f, WORK, TT_EV_RETURN, 400, 20, 21, NULL, NULL, 0);
+	sentry(f, GRAB, TT_EV_RETURN, 500, 20, 21, "job-8", "resize", 0);
+	sentry(f, WORK, TT_EV_RETURN, 700, 20, 21, NULL, NULL, 24);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[0].start_ns, 100);
+	assert_int_equal(f->out[0].end_ns, 400);
+	assert_int_equal(f->out[0].status, TT_STATUS_UNSET);
+	assert_kv_str(f, 0, "task.id", "job-7");
+	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
+	assert_string_equal(f->out[1].status_msg, "returned 24 (error: ret != 0)");
+}
+
+static void test_job_rerun_after_worker_died_is_attempt_2(void **state)
+{
+	struct fixture *f = *state;
+
+	sentry(f, GRAB, TT_EV_RETURN, 100, 20, 21, "job-9", "resize", 0);
+	thread_exit(f, 200, 20, 21, 9, true); /* the worker is killed mid-job */
+	sentry(f, GRAB, TT_EV_RETURN, 300, 30, 31, "job-9", "resize", 0); /* another worker */
+	sentry(f, WORK, TT_EV_RETURN, 400, 30, 31, NULL, NULL, 0);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_string_equal(f->out[0].status_msg, "killed by signal 9 (KILL)");
+	assert_kv_int(f, 0, "task.attempt", 1);
+	assert_kv_int(f, 1, "task.attempt", 2);
+	assert_memory_equal(f->out[0].trace_id, f->out[1].trace_id, 16);
+}
+
+static void test_begin_without_end_expires(void **state)
+{
+	struct fixture *f = *state; /* async TTL 1000 ns */
+	struct tt_asm_stats st;
+
+	sentry(f, SBEGIN, TT_EV_ENTRY, 100, 10, 11, "t3", "S", 0);
+	tt_asm__expire(f->a, 900);
+	assert_int_equal(f->n, 0);
+	tt_asm__expire(f->a, 1200);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->out[0].cut, TT_CUT_EXPIRED);
+	assert_kv_str(f, 0, "tasktap.cut", "expired");
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.expired, 1);
+	assert_int_equal(st.open_spans, 0);
+}
+
+static void test_producer_id_vector(void **state)
+{
+	/* printf the length-prefixed fields (tasktap, P, jobs, job-42, "") | xxhsum -H3 */
+	static const uint8_t want[8] = {0x3e, 0x7b, 0x02, 0x9d, 0x08, 0xe0, 0x90, 0xda};
+	uint8_t out[8];
+
+	(void)state;
+	tt_ids__producer("tasktap", "jobs", "job-42", 6, "", 0, out);
+	assert_memory_equal(out, want, 8);
+}
+
 static void test_ret_value_rule(void **state)
 {
 	(void)state;
@@ -643,10 +936,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_task_with_nested_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retries_count_attempts_and_errors, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_attempts_are_per_key_and_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempts_are_per_key_and_step, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_error_predicate_on_task, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parallel_steps_on_other_threads_join_task_by_key,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_parallel_steps_on_other_threads_join_task_by_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_innermost_task_on_thread_wins_over_key, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_recursion_pairs_innermost_first, setup,
@@ -664,7 +958,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eviction_from_middle_of_stack_keeps_pairing,
 						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_end_all_at_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unreadable_attribute_is_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_attribute_is_named, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_events_are_refused, setup, teardown),
 		cmocka_unit_test(test_trace_id_vectors),
 		cmocka_unit_test_setup_teardown(test_task_trace_id_derives_from_key, setup,
@@ -673,6 +968,21 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attempts_outside_window_are_forgotten,
 						setup_short_window, teardown),
 		cmocka_unit_test_setup_teardown(test_open_tasks_with_current_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_producer_and_consumer_on_two_nodes_join,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_inside_another_trace_links_to_it,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_traceparent_wins, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_begin_end_pair_by_key_and_step_across_threads,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_order_rings_are_merged_before_pairing,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_begin_and_end_at_return_pair_per_thread,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_job_rerun_after_worker_died_is_attempt_2,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_begin_without_end_expires, setup2, teardown),
+		cmocka_unit_test(test_producer_id_vector),
 		cmocka_unit_test(test_ret_value_rule),
 	};
 

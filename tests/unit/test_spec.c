@@ -356,11 +356,12 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:7:9: duplicate key 'role' in probe (first at line 5)"},
 	{PROBE "        attempt: str(arg2)\n",
 	 "spec.yaml:7:18: 'attempt' must be an integer expression, not str() or bytes()"},
-	{PROBE "        attempt: ret\n", "spec.yaml:7:18: 'ret' is not available at function entry"},
+	{PROBE "        attempt: ret\n",
+	 "spec.yaml:7:18: 'ret' is not available at function entry"},
 	{PROBE "        build_id: 1b25\n",
 	 "spec.yaml:7:19: build_id must be an even number of 8 to 64 hex digits"},
 	{PROBE "        build_id: 1b25zz99\n", "spec.yaml:7:19: build_id must be hexadecimal, "
-					      "found 'z'"},
+					       "found 'z'"},
 	{PROBE "        name: \"{task.name\"\n", "spec.yaml:7:15: unclosed '{' in name template"},
 	{PROBE "        name: \"a}b\"\n", "spec.yaml:7:15: '}' without '{' in name template"},
 	{PROBE "        name: \"a{}b\"\n", "spec.yaml:7:15: empty '{}' in name template"},
@@ -379,13 +380,13 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:7:25: strings compare with == or != only"},
 	{PROBE "        when: str(arg1) == 5\n",
 	 "spec.yaml:7:15: a string compares with a quoted literal, not an integer"},
-	{PROBE "        when: str(arg1) == \"0123456789012345678901234567890123456789012345678901234"
-	       "567\"\n",
+	{PROBE
+	 "        when: str(arg1) == \"0123456789012345678901234567890123456789012345678901234"
+	 "567\"\n",
 	 "spec.yaml:7:28: string literal longer than TT_MAX_LITERAL (55)"},
 	{PROBE "        when: arg1\n",
 	 "spec.yaml:7:19: expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\""},
-	{PROBE "        when: arg99 > 3\n",
-	 "spec.yaml:7:15: argument slot 99 out of range"},
+	{PROBE "        when: arg99 > 3\n", "spec.yaml:7:15: argument slot 99 out of range"},
 	{PROBE "        when: \"str(arg1) == 'unterminated\"\n",
 	 "spec.yaml:7:29: unterminated string literal"},
 	{PROBE "        when: \"\"\n", "spec.yaml:7:15: 'when' must not be empty"},
@@ -402,28 +403,34 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:6:16: 'begin' needs an 'end' mapping"},
 	{HEAD "      - role: step\n        usdt: p:n\n        end: { symbol: g, key: arg0 }\n",
 	 "spec.yaml:7:14: an 'end' mapping needs a 'begin'"},
-	{HEAD "      - role: step\n        begin: { symbol: f }\n        end: { symbol: g, key: arg0 }\n",
-	 "spec.yaml:6:16: 'begin' needs a 'key': begin and end are paired by key"},
-	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n        end: { symbol: g }\n",
-	 "spec.yaml:7:14: 'end' needs a 'key': begin and end are paired by key"},
-	{HEAD "      - role: step\n        begin: { key: arg0 }\n        end: { symbol: g, key: arg0 }\n",
+	{HEAD "      - role: step\n        begin: { symbol: f }\n        end: { symbol: g, key: "
+	      "arg0 }\n",
+	 "spec.yaml:6:16: 'begin' needs a 'key' when 'end' has one: they are paired by key"},
+	{HEAD "      - role: step\n        begin: { symbol: f, at: sideways }\n        end: { "
+	      "symbol: g }\n",
+	 "spec.yaml:6:33: expected 'entry' or 'return' for 'at', found 'sideways'"},
+	{HEAD "      - role: step\n        begin: { usdt: p:n, at: return }\n        end: { "
+	      "symbol: g }\n",
+	 "spec.yaml:6:33: 'at: return' needs a function ('symbol'); a USDT probe does not return"},
+	{HEAD "      - role: step\n        begin: { key: arg0 }\n        end: { symbol: g, key: "
+	      "arg0 }\n",
 	 "spec.yaml:6:16: 'begin' needs 'symbol' or 'usdt'"},
 	{HEAD "      - role: step\n        begin: [f]\n",
 	 "spec.yaml:6:16: expected a mapping for 'begin'"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0, error: ret < 0 }\n",
-	 "spec.yaml:6:40: unknown key 'error' in begin (expected one of: symbol, usdt, key, "
+	 "spec.yaml:6:40: unknown key 'error' in begin (expected one of: symbol, usdt, at, key, "
 	 "attributes, when)"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
 	      "        end: { symbol: g, key: arg0, when: arg1 > 0 }\n",
-	 "spec.yaml:7:38: unknown key 'when' in end (expected one of: symbol, usdt, key, "
+	 "spec.yaml:7:38: unknown key 'when' in end (expected one of: symbol, usdt, at, key, "
 	 "attributes, error)"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
 	      "        end: { symbol: g, key: arg0, error: ret != 0 }\n",
-	 "spec.yaml:7:45: error: 'ret' needs a 'symbol:' probe (only a function returns a "
-	 "value)"},
+	 "spec.yaml:7:45: error: 'ret' needs a 'symbol:' probe or an end 'at: return'"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: \"arg0 @return\" }\n"
 	      "        end: { symbol: g, key: arg0 }\n",
-	 "spec.yaml:6:34: '@return' needs a 'symbol:' probe"},
+	 "spec.yaml:6:34: '@return' is for 'symbol:' probes; in 'begin' or 'end' write 'at: "
+	 "return'"},
 	{HEAD "      - role: task\n        usdt: p:n\n        end: p:m\n        error: ret < 0\n",
 	 "spec.yaml:8:16: error: 'ret' needs a 'symbol:' probe"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
