@@ -27,6 +27,8 @@
 #include "table.h"
 
 #define CHUNK_SLOTS 1024
+
+static const uint8_t zero_id[8];
 #define NIL	    (-1)
 
 struct slot {
@@ -1012,6 +1014,46 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 	}
 }
 
+/*
+ * A key captured at return (`key: ... @return`, such as an id the call
+ * assigns) arrives when the span ends: derive the ids that depend on it
+ * now. A publish moves into its message's trace, and the span it was made
+ * in becomes its link.
+ */
+static void rekey(struct tt_asm *a, struct tt_span *s)
+{
+	const char *ks = a->opts.spec->keyspace;
+	uint8_t old_trace[16], mid[TT_KEY_MAX];
+	size_t mid_len = message_id_of(s, mid, sizeof(mid));
+	bool has_parent = memcmp(s->parent_id, zero_id, 8) != 0;
+
+	if (value_of(s, &s->probe->traceparent))
+		return; /* the publisher's own trace was joined */
+	memcpy(old_trace, s->trace_id, 16);
+	switch (s->probe->role) {
+	case TT_ROLE_PUBLISH:
+		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
+		tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->span_id);
+		if (has_parent && memcmp(old_trace, s->trace_id, 16) != 0) {
+			memcpy(s->link_trace_id, old_trace, 16);
+			memcpy(s->link_span_id, s->parent_id, 8);
+			memset(s->parent_id, 0, 8);
+		}
+		return;
+	case TT_ROLE_CONSUME:
+		if (a->has_publish) {
+			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
+			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->parent_id);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	if (!has_parent)
+		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
+}
+
 static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
 		   size_t end_len)
 {
@@ -1024,6 +1066,11 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 	s->end_len = end_len;
 	if (end_len)
 		memcpy(s->end_payload, end, end_len);
+	if (!s->key_len && s->probe->key.site == TT_SITE_RETURN) {
+		set_key(s, &s->probe->key);
+		if (s->key_len)
+			rekey(a, s);
+	}
 	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg)))
 		s->status = TT_STATUS_ERROR;
 	else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP)

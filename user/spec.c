@@ -972,17 +972,20 @@ static int compile_when(struct walker *w, struct probe_build *pb)
 {
 	char msg[SPEC_EXPR_ERR];
 	const char *text = scalar_value(pb->when_node);
+	struct tt_hook *start = pb->start_hook;
 	int col = 0;
 	int err;
 
-	err = tt_expr__compile_filter(text, false, &pb->start_hook->prog.entry, msg, sizeof(msg),
-				      &col);
+	err = tt_expr__compile_filter(text, start->at_return,
+				      start->at_return ? &start->prog.ret : &start->prog.entry, msg,
+				      sizeof(msg), &col);
 	if (err)
 		return fail_at(w, expr_pos(w, pb->when_node, col), "%s", msg);
+	/* a function's returns are dropped with the calls the filter dropped */
 	if (pb->probe->pairing == TT_PAIR_CALL)
-		pb->start_hook->prog.flags |=
-			TT_HOOKF_TRACK; /* drop the returns of dropped calls */
-	if (pb->probe->pairing == TT_PAIR_THREAD)
+		start->prog.flags |= TT_HOOKF_TRACK;
+	/* the end of a USDT pair sees the same arguments: filter it alike */
+	if (pb->probe->pairing == TT_PAIR_THREAD && start->usdt && pb->end_hook->usdt)
 		return tt_expr__compile_filter(text, false, &pb->end_hook->prog.entry, msg,
 					       sizeof(msg), &col);
 	return 0;

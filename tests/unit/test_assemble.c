@@ -678,9 +678,13 @@ static const char spec2_text[] =
 	"      - role: task\n" /* hook 8 */
 	"        symbol: run_tp\n"
 	"        key: arg0\n"
-	"        traceparent: str(arg1)\n";
+	"        traceparent: str(arg1)\n"
+	"      - role: publish\n" /* hook 9: the call assigns the id it returns */
+	"        symbol: submit_ret\n"
+	"        key: str(ret) @return\n";
 
-enum { PUB = 1, CONS = 2, RUN = 3, SBEGIN = 4, SEND = 5, GRAB = 6, WORK = 7, RUN_TP = 8 };
+enum { PUB = 1, CONS = 2, RUN = 3, SBEGIN = 4, SEND = 5, GRAB = 6, WORK = 7, RUN_TP = 8,
+       PUB_RET = 9 };
 
 static int setup2(void **state)
 {
@@ -692,7 +696,7 @@ static int setup2(void **state)
 	assert_int_equal(tt_spec__parse("t2.yaml", spec2_text, strlen(spec2_text), &f->spec, err,
 					sizeof(err)),
 			 0);
-	assert_int_equal(f->spec->nhooks, 8);
+	assert_int_equal(f->spec->nhooks, 9);
 	o.spec = f->spec;
 	o.seed = 7;
 	o.async_ttl_ns = 1000;
@@ -910,6 +914,27 @@ static void test_begin_without_end_expires(void **state)
 	assert_int_equal(st.open_spans, 0);
 }
 
+static void test_key_captured_at_return_derives_ids_at_the_end(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t trace[16], producer[8];
+
+	sentry(f, RUN, TT_EV_ENTRY, 100, 10, 10, "parent-2", "Parent", 0);
+	sentry(f, PUB_RET, TT_EV_ENTRY, 200, 10, 10, NULL, NULL, 0);
+	sentry(f, PUB_RET, TT_EV_RETURN, 250, 10, 10, "job-77", NULL, 0);
+	sentry(f, RUN, TT_EV_RETURN, 300, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 2);
+	tt_ids__trace(TT_DEFAULT_SALT, "jobs", "job-77", 6, trace);
+	tt_ids__producer(TT_DEFAULT_SALT, "jobs", "job-77", 6, "", 0, producer);
+	assert_kv_str(f, 0, "task.id", "job-77");
+	assert_memory_equal(f->out[0].trace_id, trace, 16);
+	assert_memory_equal(f->out[0].span_id, producer, 8);
+	/* made inside Parent's trace: a link to it, not a child of it */
+	assert_memory_equal(f->out[0].parent_id, zero8, 8);
+	assert_memory_equal(f->out[0].link_trace_id, f->out[1].trace_id, 16);
+	assert_memory_equal(f->out[0].link_span_id, f->out[1].span_id, 8);
+}
+
 static void test_producer_id_vector(void **state)
 {
 	/* printf the length-prefixed fields (tasktap, P, jobs, job-42, "") | xxhsum -H3 */
@@ -982,6 +1007,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_job_rerun_after_worker_died_is_attempt_2,
 						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_begin_without_end_expires, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_key_captured_at_return_derives_ids_at_the_end,
+						setup2, teardown),
 		cmocka_unit_test(test_producer_id_vector),
 		cmocka_unit_test(test_ret_value_rule),
 	};
