@@ -4,13 +4,15 @@
 set -euo pipefail
 
 packages=(
-	make gcc clang llvm binutils pkg-config
+	make gcc g++ clang llvm binutils pkg-config
+	rustc # Debian's: legacy symbol mangling, for the Rust fixture of the resolution tests
 	libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev libxxhash-dev xxhash
 	libcmocka-dev systemtap-sdt-dev
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libmicrohttpd-dev
 	python3-grpcio
 	libiberty-dev
 	python3 procps util-linux
+	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 )
 
