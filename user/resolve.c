@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -56,53 +57,75 @@ int tt_find_library(const char *name, char *buf, size_t len)
 	return -ENOENT;
 }
 
-static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
-		    const char *binary, struct place *pl, char *err, size_t errlen)
+static bool same_file(const char *a, const char *b)
 {
-	enum tt_target_kind kind = t->kind;
-	const char *path = t->path;
-	int ret;
+	struct stat sa, sb;
 
-	if (kind == TT_TARGET_BINARY || kind == TT_TARGET_PID) {
-		if (pid) {
-			kind = TT_TARGET_PID;
-		} else if (binary) {
-			kind = TT_TARGET_BINARY;
-			path = binary;
-		} else {
-			pid = t->pid;
-		}
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* Whether process `pid` maps the file at `path` (seen through its root). */
+static bool maps_file(pid_t pid, const char *path)
+{
+	char maps[64], line[PATH_MAX + 128], seen[PATH_MAX + 32];
+	bool found = false;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	f = fopen(maps, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *file = strchr(line, '/');
+
+		if (!file)
+			continue;
+		file[strcspn(file, "\n")] = '\0';
+		snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, file);
+		found = same_file(seen, path);
 	}
-	switch (kind) {
+	fclose(f);
+	return found;
+}
+
+static int place_of_pid(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
+			struct place *pl, char *err, size_t errlen)
+{
+	int ret = tt_proc__exe(pid, pl->path, sizeof(pl->path), pl->shown, sizeof(pl->shown));
+
+	if (ret == -ESRCH)
+		snprintf(err, errlen, "no process with pid %d (%s:%d:%d)", pid, spec->path,
+			 t->pos.line, t->pos.col);
+	else if (ret)
+		snprintf(err, errlen, "cannot read the executable of pid %d: %s", pid,
+			 strerror(-ret));
+	pl->pid = pid;
+	return ret;
+}
+
+/* The file a binary:, pid: or library: target names, as this process sees it. */
+static int target_file(const struct tt_spec *spec, const struct tt_target *t, struct place *pl,
+		       char *err, size_t errlen)
+{
+	switch (t->kind) {
 	case TT_TARGET_PID:
-		ret = tt_proc__exe(pid, pl->path, sizeof(pl->path), pl->shown, sizeof(pl->shown));
-		if (ret == -ESRCH) {
-			snprintf(err, errlen, "no process with pid %d (%s:%d:%d)", pid, spec->path,
-				 t->pos.line, t->pos.col);
-			return ret;
-		}
-		if (ret) {
-			snprintf(err, errlen, "cannot read the executable of pid %d: %s", pid,
-				 strerror(-ret));
-			return ret;
-		}
-		pl->pid = pid;
-		return 0;
+		return place_of_pid(spec, t, t->pid, pl, err, errlen);
 	case TT_TARGET_LIBRARY:
-		if (tt_find_library(path, pl->path, sizeof(pl->path))) {
+		if (tt_find_library(t->path, pl->path, sizeof(pl->path))) {
 			snprintf(err, errlen,
 				 "%s:%d:%d: library '%s' not found (searched LD_LIBRARY_PATH and "
 				 "the "
 				 "system library directories; give its absolute path)",
-				 spec->path, t->pos.line, t->pos.col, path);
+				 spec->path, t->pos.line, t->pos.col, t->path);
 			return -ENOENT;
 		}
 		snprintf(pl->shown, sizeof(pl->shown), "%s", pl->path);
 		pl->pid = -1;
 		return 0;
 	case TT_TARGET_BINARY:
-		snprintf(pl->path, sizeof(pl->path), "%s", path);
-		snprintf(pl->shown, sizeof(pl->shown), "%s", path);
+		snprintf(pl->path, sizeof(pl->path), "%s", t->path);
+		snprintf(pl->shown, sizeof(pl->shown), "%s", t->path);
 		pl->pid = -1;
 		return 0;
 	case TT_TARGET_COMM:
@@ -113,6 +136,62 @@ static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t
 		return -ENOTSUP;
 	}
 	return -EINVAL;
+}
+
+/*
+ * Where target t's probes go. With --pid N, a target applies when its file
+ * is N's executable or a library N maps (and then only in N); with
+ * --binary PATH, when its file is PATH. Returns 0, 1 when the target does
+ * not apply, or -errno.
+ */
+static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
+		    const char *binary, struct place *pl, char *err, size_t errlen)
+{
+	char exe[64];
+	int ret;
+
+	if (!pid && !binary)
+		return target_file(spec, t, pl, err, errlen);
+	if (t->kind == TT_TARGET_COMM)
+		return 1;
+	ret = target_file(spec, t, pl, err, errlen);
+	if (ret == -ENOENT || ret == -ESRCH)
+		return 1; /* not on this machine, or gone: not the one asked for */
+	if (ret)
+		return ret;
+	if (binary) {
+		if (!same_file(pl->path, binary))
+			return 1;
+		snprintf(pl->path, sizeof(pl->path), "%s", binary);
+		snprintf(pl->shown, sizeof(pl->shown), "%s", binary);
+		pl->pid = -1;
+		return 0;
+	}
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	if (t->kind == TT_TARGET_LIBRARY) {
+		if (!maps_file(pid, pl->path))
+			return 1;
+		pl->pid = pid;
+		return 0;
+	}
+	if (!same_file(pl->path, exe))
+		return 1;
+	return place_of_pid(spec, t, pid, pl, err, errlen);
+}
+
+/* Counts the spec's binary: and pid: targets. */
+static int program_targets(const struct tt_spec *spec, const struct tt_target **only)
+{
+	int n = 0;
+
+	for (int i = 0; i < spec->ntargets; i++) {
+		if (spec->targets[i].kind == TT_TARGET_BINARY ||
+		    spec->targets[i].kind == TT_TARGET_PID) {
+			*only = &spec->targets[i];
+			n++;
+		}
+	}
+	return n;
 }
 
 static int open_elf(const struct tt_spec *spec, const struct tt_target *t, const struct place *pl,
@@ -386,27 +465,100 @@ static int add_probe(struct tt_plan *plan, struct tt_spec *spec, const struct tt
 	return ret;
 }
 
+/* Adds the probes of target t at place pl. */
+static int add_target(struct tt_plan *plan, struct tt_spec *spec, const struct tt_target *t,
+		      const struct place *pl, char *err, size_t errlen)
+{
+	struct tt_elf *elf = NULL;
+	int ret = open_elf(spec, t, pl, &elf, err, errlen);
+
+	for (int k = 0; !ret && k < t->nprobes; k++)
+		ret = add_probe(plan, spec, &t->probes[k], elf, pl, err, errlen);
+	tt_elf__free(elf);
+	return ret;
+}
+
+/*
+ * Refuses two hooks that end at the same function's return in the same
+ * processes: the kernel runs the return handlers of one probed instruction
+ * in the order it ran their entry handlers, not nested, so neither the
+ * per-thread state in BPF nor the pairing of spans can tell their returns
+ * apart.
+ */
+static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan *plan, char *err,
+				size_t errlen)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct tt_attachment *a = &plan->at[i];
+
+		for (size_t k = 0; a->retprobe && k < i; k++) {
+			const struct tt_attachment *b = &plan->at[k];
+			const char *fn = a->hook->function ? a->hook->function : a->hook->symbol;
+
+			if (!b->retprobe || b->offset != a->offset || b->pid != a->pid ||
+			    strcmp(b->path, a->path) != 0)
+				continue;
+			snprintf(err, errlen,
+				 "%s:%d:%d: '%s' in '%s' is already probed at line %d: one "
+				 "function can carry one probe that ends at its return",
+				 spec->path, a->hook->pos.line, a->hook->pos.col, fn, a->shown,
+				 b->hook->pos.line);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen)
 {
+	const struct tt_target *only = NULL;
+	struct place *pl = calloc(1, sizeof(*pl));
+	int applied = 0;
 	int ret = 0;
 
 	memset(plan, 0, sizeof(*plan));
-	for (int i = 0; i < spec->ntargets && !ret; i++) {
-		const struct tt_target *t = &spec->targets[i];
-		struct place *pl = calloc(1, sizeof(*pl));
-		struct tt_elf *elf = NULL;
-
-		if (!pl)
-			return -ENOMEM;
-		ret = place_of(spec, t, pid, binary, pl, err, errlen);
-		if (!ret)
-			ret = open_elf(spec, t, pl, &elf, err, errlen);
-		for (int k = 0; !ret && k < t->nprobes; k++)
-			ret = add_probe(plan, spec, &t->probes[k], elf, pl, err, errlen);
-		tt_elf__free(elf);
-		free(pl);
+	if (!pl)
+		return -ENOMEM;
+	for (int i = 0; i < spec->ntargets && ret >= 0; i++) {
+		ret = place_of(spec, &spec->targets[i], pid, binary, pl, err, errlen);
+		if (ret == 0) {
+			ret = add_target(plan, spec, &spec->targets[i], pl, err, errlen);
+			applied++;
+		}
 	}
+	if (ret > 0)
+		ret = 0;
+	/* a spec for one program applies to the process or file asked for, wherever it is */
+	if (!ret && !applied && (pid || binary) && program_targets(spec, &only) == 1) {
+		if (pid)
+			ret = place_of_pid(spec, only, pid, pl, err, errlen);
+		else {
+			snprintf(pl->path, sizeof(pl->path), "%s", binary);
+			snprintf(pl->shown, sizeof(pl->shown), "%s", binary);
+			pl->pid = -1;
+		}
+		if (!ret)
+			ret = add_target(plan, spec, only, pl, err, errlen);
+		applied++;
+	}
+	if (!ret && !applied && pid) {
+		char shown[PATH_MAX] = "?";
+
+		ret = tt_proc__exe(pid, pl->path, sizeof(pl->path), shown, sizeof(shown));
+		if (ret == -ESRCH)
+			snprintf(err, errlen, "no process with pid %d", pid);
+		else
+			snprintf(err, errlen, "no target of %s runs in process %d (%s)", spec->path,
+				 pid, shown);
+		ret = ret ? ret : -ENOENT;
+	} else if (!ret && !applied && binary) {
+		snprintf(err, errlen, "no target of %s is '%s'", spec->path, binary);
+		ret = -ENOENT;
+	}
+	free(pl);
+	if (!ret)
+		ret = check_shared_returns(spec, plan, err, errlen);
 	if (ret)
 		tt_plan__release(plan);
 	return ret;

@@ -1,0 +1,129 @@
+"""A producer and a worker pass orders through a real POSIX message queue;
+the worker runs each as a saga of steps, with a retry, parallel steps and,
+for a failing order, compensations. Traced with real BPF, by one agent, and
+by two agents that never talk (one per process, as on two nodes)."""
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import Agent, attrs, duration_ms
+
+PRODUCER = os.path.abspath(".output/queue-producer")
+WORKER = os.path.abspath(".output/queue-worker")
+SPEC = os.path.abspath("tests/e2e/specs/orders.yaml")
+
+
+class QueueTest(unittest.TestCase):
+    def setUp(self):
+        self.queue = "/tasktap-test-%d-%d" % (os.getpid(), id(self) % 100000)
+        self.procs = []
+        self.addCleanup(self.cleanup)
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        try:
+            os.unlink("/dev/mqueue" + self.queue)
+        except OSError:
+            pass
+
+    def start(self, argv):
+        p = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def check_trace(self, spans, order, bad):
+        """The spans of one order form one trace with the expected shape."""
+        mine = [s for s in spans if attrs(s).get("task.id") == order]
+        trace = {s["traceId"] for s in mine}
+        self.assertEqual(len(trace), 1, mine)
+        by = {}
+        for s in mine:
+            by.setdefault(s["name"], []).append(s)
+        task_name = "BadOrder" if bad else "Order"
+        [pub] = by.pop("publish " + self.queue)
+        [con] = by.pop("process " + self.queue)
+        [task] = by.pop(task_name)
+        self.assertEqual(pub["kind"], 4)
+        self.assertNotIn("parentSpanId", pub)
+        self.assertEqual(con["kind"], 5)
+        self.assertEqual(con["parentSpanId"], pub["spanId"])
+        self.assertEqual(task["parentSpanId"], con["spanId"])
+        self.assertEqual(attrs(con)["messaging.system"], "posix-mq")
+        self.assertEqual(task["status"]["code"], 2 if bad else 1)
+        steps = {name.split(".", 1)[1]: ss for name, ss in by.items()}
+        for ss in steps.values():
+            for s in ss:
+                self.assertEqual(s["parentSpanId"], task["spanId"], s["name"])
+        reserve, = steps.pop("Reserve")
+        self.assertEqual(attrs(reserve)["step.attempt"], 1)
+        charges = sorted(steps.pop("Charge"), key=lambda s: attrs(s)["step.attempt"])
+        self.assertEqual([attrs(c)["step.attempt"] for c in charges], [1, 2])
+        self.assertEqual([c["status"]["code"] for c in charges], [2, 1])
+        email, = steps.pop("NotifyEmail")
+        sms, = steps.pop("NotifySms")
+        self.assertNotEqual(attrs(email)["thread.id"], attrs(task)["thread.id"])
+        self.assertLess(int(email["startTimeUnixNano"]), int(sms["endTimeUnixNano"]))
+        self.assertLess(int(sms["startTimeUnixNano"]), int(email["endTimeUnixNano"]))
+        ships = sorted(steps.pop("Ship"), key=lambda s: attrs(s)["step.attempt"])
+        if not bad:
+            self.assertEqual([s["status"]["code"] for s in ships], [1])
+            self.assertEqual(steps, {})
+            return
+        self.assertEqual([s["status"]["code"] for s in ships], [2, 2])
+        comp_charge, = steps.pop("Charge.Compensate")
+        comp_reserve, = steps.pop("Reserve.Compensate")
+        self.assertEqual(steps, {})
+        # compensations run after the last failed Ship, newest step first
+        self.assertGreater(int(comp_charge["startTimeUnixNano"]), int(ships[1]["endTimeUnixNano"]))
+        self.assertGreater(int(comp_reserve["startTimeUnixNano"]),
+                           int(comp_charge["endTimeUnixNano"]))
+        self.assertGreaterEqual(duration_ms(comp_charge), 15)
+
+    def test_one_agent_sees_the_whole_saga(self):
+        agent = Agent([SPEC, "--json"])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        producer = self.start([PRODUCER, self.queue, "2", "--bad", "2"])
+        worker = self.start([WORKER, self.queue, "2"])
+        self.assertEqual(producer.wait(30), 0)
+        self.assertEqual(worker.wait(30), 0)
+        time.sleep(0.2)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        spans = agent.spans()
+        self.check_trace(spans, "order-1", bad=False)
+        self.check_trace(spans, "order-2", bad=True)
+
+    def test_two_agents_that_never_talk_form_one_trace(self):
+        producer = self.start([PRODUCER, self.queue, "3", "--bad", "3", "--wait-signal"])
+        worker = self.start([WORKER, self.queue, "3", "--wait-signal"])
+        time.sleep(0.2)
+        # the same spec everywhere; each agent sees one process only
+        near = Agent([SPEC, "--json", "--pid", str(producer.pid)])
+        far = Agent([SPEC, "--json", "--pid", str(worker.pid)])
+        self.addCleanup(near.stop)
+        self.addCleanup(far.stop)
+        near.wait_attached()
+        far.wait_attached()
+        worker.send_signal(signal.SIGUSR1)
+        producer.send_signal(signal.SIGUSR1)
+        self.assertEqual(producer.wait(30), 0)
+        self.assertEqual(worker.wait(30), 0)
+        self.assertEqual(near.wait(30), 0, near.stderr())
+        self.assertEqual(far.wait(30), 0, far.stderr())
+        a, b = near.spans(), far.spans()
+        self.assertTrue(a and all(s["name"].startswith("publish ") for s in a), a)
+        self.assertFalse(any(s["name"].startswith("publish ") for s in b))
+        self.assertEqual(len(a), 3)
+        spans = a + b
+        for i in (1, 2):
+            self.check_trace(spans, "order-%d" % i, bad=False)
+        self.check_trace(spans, "order-3", bad=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
