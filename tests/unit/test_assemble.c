@@ -897,6 +897,24 @@ static void test_job_rerun_after_worker_died_is_attempt_2(void **state)
 	assert_memory_equal(f->out[0].trace_id, f->out[1].trace_id, 16);
 }
 
+static void test_duplicate_keys_end_newest_first(void **state)
+{
+	struct fixture *f = *state;
+
+	sentry(f, SBEGIN, TT_EV_ENTRY, 100, 10, 11, "t9", "S", 0);
+	sentry(f, SBEGIN, TT_EV_ENTRY, 200, 10, 12, "t9", "S", 0); /* same key and step */
+	sentry(f, SEND, TT_EV_ENTRY, 300, 10, 13, "t9", "S", 0);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->out[0].start_ns, 200);
+	sentry(f, SEND, TT_EV_ENTRY, 400, 10, 13, "t9", "S", 0);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[1].start_ns, 100);
+	assert_int_equal(f->out[1].end_ns, 400);
+	/* same key, so attempts count up */
+	assert_kv_int(f, 0, "step.attempt", 2);
+	assert_kv_int(f, 1, "step.attempt", 1);
+}
+
 static void test_begin_without_end_expires(void **state)
 {
 	struct fixture *f = *state; /* async TTL 1000 ns */
@@ -1006,6 +1024,8 @@ int main(void)
 						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_job_rerun_after_worker_died_is_attempt_2,
 						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_keys_end_newest_first, setup2,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_begin_without_end_expires, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_key_captured_at_return_derives_ids_at_the_end,
 						setup2, teardown),
