@@ -11,7 +11,7 @@ packages=(
 	libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libmicrohttpd-dev
 	python3-grpcio
 	libiberty-dev
-	python3 procps util-linux
+	python3 python3-yaml procps util-linux
 	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 )
