@@ -97,6 +97,17 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* Process names whose execs the agent wants to hear of (comm: targets). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[TT_COMM_LEN]);
+	__type(value, __u32);
+} watch_comms SEC(".maps");
+
+/* Report every exec (binary: globs are matched by the agent on the path). */
+volatile __u32 watch_all_execs = 0;
+
 /* One ring per CPU, created and sized by the agent. */
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -581,6 +592,29 @@ int tt_usdt(struct pt_regs *ctx)
 	}
 	vm.prog = &h->entry;
 	run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
+	return 0;
+}
+
+struct exec_event {
+	struct tt_event h;
+	char comm[TT_COMM_LEN];
+};
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct exec_event ev = {};
+	__u32 *watch;
+
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	watch = bpf_map_lookup_elem(&watch_comms, ev.comm);
+	if (!watch && !watch_all_execs)
+		return 0;
+	fill_header(&ev.h, 0, TT_EV_EXEC);
+	ev.h.size = sizeof(ev);
+	if (watch && (*watch & TT_WATCH_STOP) && bpf_send_signal(19 /* SIGSTOP */) == 0)
+		ev.h.flags |= TT_EXECF_STOPPED;
+	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS);
 	return 0;
 }
 

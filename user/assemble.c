@@ -29,7 +29,7 @@
 #define CHUNK_SLOTS 1024
 
 static const uint8_t zero_id[8];
-#define NIL	    (-1)
+#define NIL (-1)
 
 struct slot {
 	struct tt_span span;
@@ -1043,7 +1043,8 @@ static void rekey(struct tt_asm *a, struct tt_span *s)
 	case TT_ROLE_CONSUME:
 		if (a->has_publish) {
 			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->parent_id);
+			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len,
+					 s->parent_id);
 			return;
 		}
 		break;
@@ -1282,6 +1283,8 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		on_exit_event(a, ev);
 		return 0;
 	}
+	if (ev->kind == TT_EV_EXEC)
+		return 0; /* for discovery, not spans */
 	a->stats.events++;
 	hook = tt_spec__hook(a->opts.spec, ev->probe);
 	if (!hook) {

@@ -15,6 +15,7 @@ struct tt_loader {
 	struct tasktap_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
+	struct bpf_link *exec_link;
 	struct bpf_link **links; /* entry and return links, two per probe */
 	size_t nlinks;
 	size_t cap_links;
@@ -128,6 +129,13 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			 strerror(-ret));
 		goto fail;
 	}
+	l->exec_link = bpf_program__attach(l->skel->progs.tt_exec);
+	if (!l->exec_link) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exec: %s",
+			 strerror(-ret));
+		goto fail;
+	}
 	return l;
 fail:
 	tt_loader__free(l);
@@ -143,6 +151,7 @@ void tt_loader__free(struct tt_loader *l)
 		bpf_link__destroy(l->links[i]);
 	free(l->links);
 	bpf_link__destroy(l->exit_link);
+	bpf_link__destroy(l->exec_link);
 	ring_buffer__free(l->rb);
 	for (int cpu = 0; l->ring_fds && cpu < l->ncpus; cpu++) {
 		if (l->ring_fds[cpu] >= 0)
@@ -233,6 +242,22 @@ int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, c
 	}
 	l->nattached++;
 	return 0;
+}
+
+int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop)
+{
+	char key[TT_COMM_LEN] = {0};
+	__u32 val = TT_WATCH_REPORT | (stop ? TT_WATCH_STOP : 0);
+
+	memcpy(key, comm, strnlen(comm, sizeof(key) - 1)); /* NUL-padded, as the kernel's */
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_comms), key, &val, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void tt_loader__watch_all_execs(struct tt_loader *l, bool on)
+{
+	l->skel->bss->watch_all_execs = on;
 }
 
 int tt_loader__epoll_fd(const struct tt_loader *l)

@@ -70,6 +70,16 @@ uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
 /* Hooks attached (an entry and return pair counts once). */
 int tt_loader__attached(const struct tt_loader *l);
 
+/*
+ * Asks BPF to report execs of processes named `comm` (TT_EXEC events),
+ * stopping them with SIGSTOP until the agent continues them when `stop`.
+ * Returns 0 or -errno.
+ */
+int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop);
+
+/* Reports every exec (for binary: globs matched on the path by the agent). */
+void tt_loader__watch_all_execs(struct tt_loader *l, bool on);
+
 /* Detaches every probe; the rings stay, so that what they hold can be drained. */
 void tt_loader__detach(struct tt_loader *l);
 

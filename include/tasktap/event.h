@@ -15,7 +15,18 @@ enum tt_event_kind {
 	TT_EV_ENTRY = 1,  /* a probed function was entered */
 	TT_EV_RETURN = 2, /* a probed function returned; ret is valid */
 	TT_EV_EXIT = 3,	  /* a thread exited; ret is the exit code */
+	TT_EV_EXEC = 4,	  /* a watched process called exec; followed by its comm */
 };
+
+/* TT_EV_EXEC flags */
+#define TT_EXECF_STOPPED 0x1 /* the process was stopped (SIGSTOP) until the agent attaches */
+
+/* Bytes of a process name (TASK_COMM_LEN). */
+#define TT_COMM_LEN 16
+
+/* Values of the BPF hash `watch_comms` (key: the comm, NUL-padded). */
+#define TT_WATCH_REPORT 0x1 /* report the exec */
+#define TT_WATCH_STOP	0x2 /* and stop the process until the agent continues it */
 
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
