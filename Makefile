@@ -171,3 +171,74 @@ $(RECEIVER): tests/receiver/otlp-receiver.c $(PB_OBJS) | $(OUTPUT)
 	$(Q)$(CC) $(CFLAGS) $< $(PB_OBJS) -lmicrohttpd -lprotobuf-c -lz -o $@
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+# Fixtures for the resolution and USDT tests (test_resolve, test_usdt_notes):
+# C++ and Rust symbols to glob over demangled, USDT notes with and without
+# semaphores. Debian's rustc (scripts/install-deps.sh) mangles the legacy way.
+CXX ?= g++
+RUSTC ?= /usr/bin/rustc
+SPEC_FIXTURES := $(OUTPUT)/fixtures/cxx-prog $(OUTPUT)/fixtures/rust-prog \
+		 $(OUTPUT)/fixtures/usdt-prog
+
+unit-bins unit: $(SPEC_FIXTURES)
+
+$(OUTPUT)/fixtures/cxx-prog: tests/fixtures/cxx-prog.cpp | $(OUTPUT)/fixtures
+	$(call msg,FIXTURE,$@)
+	$(Q)$(CXX) -O1 -g -fno-omit-frame-pointer $< -o $@
+$(OUTPUT)/fixtures/rust-prog: tests/fixtures/rust-prog.rs | $(OUTPUT)/fixtures
+	$(call msg,FIXTURE,$@)
+	$(Q)$(RUSTC) -C opt-level=1 -C debuginfo=1 --crate-name rust_prog $< -o $@
+$(OUTPUT)/fixtures/usdt-prog: tests/fixtures/usdt-prog.c tests/fixtures/usdt-sem.c | $(OUTPUT)/fixtures
+	$(call msg,FIXTURE,$@)
+	$(Q)$(CC) -O1 -g $^ -o $@
+
+# The library of the library-target test (tests/e2e/test_library.py), in a
+# directory of its own so that LD_LIBRARY_PATH finds it by name; its loader
+# is the worker dlopen-worker.
+all: $(OUTPUT)/lib/libttjob.so
+
+$(OUTPUT)/lib:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/lib/libttjob.so: tests/fixtures/libttjob.c | $(OUTPUT)/lib
+	$(call msg,LIB,$@)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -fPIC -shared -Wall -Wextra -Werror $< -o $@
+
+# Benchmark helpers (scripts/bench.sh builds them with `make bench-bins`):
+# the target worker, the empty uprobe+uretprobe of the floor, the offline
+# pipeline bench (the agent's library, no BPF) and an allocation counter.
+BENCH := $(OUTPUT)/bench
+BENCH_BINS := $(BENCH)/bench-worker $(BENCH)/floor $(BENCH)/bench-pipeline $(BENCH)/malloc-count.so
+
+.PHONY: bench-bins
+bench-bins: $(BENCH_BINS)
+
+$(BENCH):
+	$(Q)mkdir -p $@
+
+# the same flags as the test workers: a frame, so the probe lands on an emulated push
+$(BENCH)/bench-worker: tests/bench/bench-worker.c | $(BENCH)
+	$(call msg,WORKER,$@)
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Wextra -Werror -pthread $< -o $@
+
+$(BENCH)/floor.bpf.o: tests/bench/floor.bpf.c | $(BENCH)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH)/floor.skel.h: $(BENCH)/floor.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+
+$(BENCH)/floor: tests/bench/floor.c $(BENCH)/floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
+
+$(BENCH)/bench-pipeline: tests/bench/bench-pipeline.c $(LIB) | $(BENCH) $(PB_H)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+$(BENCH)/malloc-count.so: tests/bench/malloc-count.c | $(BENCH)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared $< -o $@
+
+-include $(BENCH)/*.d

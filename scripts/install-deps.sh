@@ -14,6 +14,7 @@ packages=(
 	python3 python3-yaml procps util-linux
 	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
 	prometheus # promtool, and a real server for the /metrics end-to-end test
+	bpftrace # make bench: the bpftrace reference of the per-call benchmark
 )
 
 missing=()

@@ -349,23 +349,11 @@ char *tt_demangle(const char *name)
 	return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
 }
 
-/* Cuts the parameter list and a Rust hash suffix off a demangled name, in place. */
-static void strip_signature(char *d)
+/* Cuts a Rust hash suffix ("::h" and 16 hex digits) off a demangled name, in place. */
+static void strip_rust_hash(char *d)
 {
-	int angle = 0;
-	size_t n;
+	size_t n = strlen(d);
 
-	for (char *c = d; *c; c++) {
-		if (*c == '<')
-			angle++;
-		else if (*c == '>' && angle > 0)
-			angle--;
-		else if (*c == '(' && angle == 0 && c != d) {
-			*c = '\0';
-			break;
-		}
-	}
-	n = strlen(d);
 	if (n > 19 && !strncmp(d + n - 19, "::h", 3)) {
 		bool hex = true;
 
@@ -376,6 +364,25 @@ static void strip_signature(char *d)
 	}
 }
 
+/*
+ * The demangled name without parameters, without the return type that a
+ * function template's name carries ("int Worker::run<int>(int)" is
+ * "Worker::run<int>") and without a Rust hash: what a glob such as
+ * "Worker::run_*" is written against. The caller frees it; NULL when
+ * `name` is not mangled.
+ */
+static char *demangle_bare(const char *name)
+{
+	char *d;
+
+	if (strncmp(name, "_Z", 2) != 0 && strncmp(name, "_R", 2) != 0)
+		return NULL;
+	d = cplus_demangle(name, DMGL_ANSI | DMGL_AUTO);
+	if (d)
+		strip_rust_hash(d);
+	return d;
+}
+
 bool tt_elf__glob_matches(const char *pattern, const char *name, char **demangled)
 {
 	char *d = tt_demangle(name);
@@ -384,10 +391,9 @@ bool tt_elf__glob_matches(const char *pattern, const char *name, char **demangle
 	if (d && !hit)
 		hit = fnmatch(pattern, d, 0) == 0;
 	if (d && !hit) {
-		char *bare = strdup(d);
+		char *bare = demangle_bare(name);
 
 		if (bare) {
-			strip_signature(bare);
 			hit = fnmatch(pattern, bare, 0) == 0;
 			free(bare);
 		}

@@ -91,7 +91,8 @@ char *tt_demangle(const char *name);
 /*
  * Whether the function `sym` matches the glob `pattern` (fnmatch): by its
  * name as stored, by its demangled name, or by its demangled name without
- * the parameter list and without a Rust hash suffix ("::h0123abcd...").
+ * the parameter list, without a template's return type and without a Rust
+ * hash suffix ("::h0123abcd...").
  * When `demangled` is non-NULL it receives the demangled name (or NULL),
  * which the caller frees.
  */

@@ -23,7 +23,7 @@
 
 static const char *const pairing_names[] = {
 	[TT_PAIR_CALL] = "entry+return",
-	[TT_PAIR_THREAD] = "usdt pair",
+	[TT_PAIR_THREAD] = "per thread",
 	[TT_PAIR_POINT] = "usdt point",
 	[TT_PAIR_KEY] = "begin/end by key",
 };
@@ -41,9 +41,9 @@ static void print_attachment(const struct tt_attachment *at)
 	else
 		snprintf(where, sizeof(where), "%s+0x%" PRIx64,
 			 h->function ? h->function : h->symbol, at->offset);
-	printf("hook %-3d %-12s %-5s %-16s %s in %s", h->id, tt_role__name(p->role),
+	printf("hook %-3d %-12s %-5s %-16s %s%s in %s", h->id, tt_role__name(p->role),
 	       h->kind == TT_HOOK_START ? "start" : "end", pairing_names[p->pairing], where,
-	       at->shown);
+	       h->at_return ? " (at return)" : "", at->shown);
 	if (at->pid > 0)
 		printf(" (pid %d)", at->pid);
 	else
@@ -104,14 +104,74 @@ struct symbols_ctx {
 	size_t n;
 };
 
+/*
+ * One function: file offset, size, and its name as a spec writes it (the
+ * demangled name, with the symbol's own name after it when it differs).
+ * --match is a glob over either, as `symbol:` globs are.
+ */
 static int print_symbol(const struct tt_sym *sym, void *ctx)
 {
 	struct symbols_ctx *s = ctx;
+	char *demangled = NULL;
 
-	if (s->match && fnmatch(s->match, sym->name, 0) != 0)
+	if (s->match && !tt_elf__glob_matches(s->match, sym->name, &demangled)) {
+		free(demangled);
 		return 0;
-	printf("0x%08" PRIx64 " %6" PRIu64 " %s\n", sym->offset, sym->size, sym->name);
+	}
+	if (!s->match)
+		demangled = tt_demangle(sym->name);
+	if (demangled)
+		printf("0x%08" PRIx64 " %6" PRIu64 " %s  [%s]\n", sym->offset, sym->size, demangled,
+		       sym->name);
+	else
+		printf("0x%08" PRIx64 " %6" PRIu64 " %s\n", sym->offset, sym->size, sym->name);
+	free(demangled);
 	s->n++;
+	return 0;
+}
+
+/* Arguments in a USDT argument spec ("-4@%edi 8@%rsi" has two). */
+static int usdt_nargs(const char *args)
+{
+	int n = 0;
+
+	for (const char *c = args; *c; c++) {
+		if (*c != ' ' && (c == args || c[-1] == ' '))
+			n++;
+	}
+	return n;
+}
+
+static bool usdt_selected(const struct symbols_ctx *s, const struct tt_usdt_note *note)
+{
+	char full[512];
+
+	if (!s->match)
+		return true;
+	snprintf(full, sizeof(full), "%s:%s", note->provider, note->name);
+	return fnmatch(s->match, full, 0) == 0 || fnmatch(s->match, note->name, 0) == 0;
+}
+
+/* One USDT probe: address, provider:name as `usdt:` takes it, arguments, semaphore. */
+static int print_usdt(const struct tt_usdt_note *note, void *ctx)
+{
+	struct symbols_ctx *s = ctx;
+	int nargs = usdt_nargs(note->args);
+	char sema[32] = "none";
+
+	if (!usdt_selected(s, note))
+		return 0;
+	if (note->semaphore)
+		snprintf(sema, sizeof(sema), "0x%" PRIx64, note->semaphore);
+	printf("0x%08" PRIx64 " %s:%s  %d arg%s%s%s  semaphore: %s\n", note->pc, note->provider,
+	       note->name, nargs, nargs == 1 ? "" : "s", nargs ? ": " : "", note->args, sema);
+	s->n++;
+	return 0;
+}
+
+static int count_usdt(const struct tt_usdt_note *note, void *ctx)
+{
+	(*(size_t *)ctx)++;
 	return 0;
 }
 
@@ -124,6 +184,7 @@ static int cmd_symbols(int argc, char **argv)
 	};
 	struct symbols_ctx ctx = {0};
 	char path[PATH_MAX], shown[PATH_MAX];
+	size_t nusdt = 0;
 	struct tt_elf *elf;
 	pid_t pid = 0;
 	int c, ret;
@@ -159,8 +220,14 @@ static int cmd_symbols(int argc, char **argv)
 			errno == ENOEXEC ? "not an ELF file" : strerror(errno));
 		return 1;
 	}
-	printf("# functions in %s (file offset, size, name)\n", shown);
+	printf("# functions in %s (file offset, size, name [symbol])\n", shown);
 	tt_elf__for_each_func(elf, print_symbol, &ctx);
+	tt_elf__for_each_usdt(elf, count_usdt, &nusdt);
+	if (nusdt) {
+		printf("# USDT probes in %s (address, provider:name, arguments, semaphore)\n",
+		       shown);
+		tt_elf__for_each_usdt(elf, print_usdt, &ctx);
+	}
 	tt_elf__free(elf);
 	return ctx.n ? 0 : 1;
 }
@@ -182,7 +249,7 @@ static const struct cmd {
 } cmds[] = {
 	{"run", tt_cmd__run, "trace the targets of a spec and print or export spans"},
 	{"check", cmd_check, "validate a spec and show what would be attached, without BPF"},
-	{"symbols", cmd_symbols, "list the functions of a binary or process"},
+	{"symbols", cmd_symbols, "list the functions and USDT probes of a binary or process"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "this text"},
 };

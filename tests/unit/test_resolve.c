@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for user/resolve.c: a spec becomes a plan, against the fixtures
+ * built from tests/fixtures/ (directory from $TT_FIXTURES): globs over
+ * demangled C++ and Rust names, missing symbols, build-id pinning, USDT
+ * probes, and libraries found by name.
+ *
+ * Offsets are checked against tt_elf__func_offset() of the mangled name,
+ * which test_elf checks against the file itself.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "elf.h"
+#include "resolve.h"
+#include "spec.h"
+
+static char dir[PATH_MAX];
+
+static int setup(void **state)
+{
+	const char *env = getenv("TT_FIXTURES");
+	static const char *const needed[] = {"cxx-prog", "rust-prog", "usdt-prog", "prog-pie",
+					     "libfix.so"};
+
+	snprintf(dir, sizeof(dir), "%s", env && env[0] ? env : ".output/fixtures");
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, needed[i]);
+		if (access(path, R_OK)) {
+			fprintf(stderr, "cannot read fixture '%s': %s (build it: make unit-bins)\n",
+				path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The path of fixture `name`, in a static buffer of its own per call slot. */
+static const char *fixture(const char *name)
+{
+	static char bufs[4][PATH_MAX + 64];
+	static int next;
+	char *b = bufs[next++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", dir, name);
+	return b;
+}
+
+/* Parses the spec printed from fmt, failing the test on an error. */
+static struct tt_spec *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static struct tt_spec *parse(const char *fmt, ...)
+{
+	char text[8192];
+	char err[1024];
+	struct tt_spec *spec = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (tt_spec__parse("spec.yaml", text, strlen(text), &spec, err, sizeof(err)))
+		fail_msg("spec did not parse: %s\n%s", err, text);
+	return spec;
+}
+
+/* One task probe on `symbol` (quoted) in the binary at `path`. */
+static struct tt_spec *one_symbol(const char *path, const char *symbol)
+{
+	return parse("targets:\n"
+		     "  - binary: %s\n"
+		     "    probes:\n"
+		     "      - role: task\n"
+		     "        symbol: \"%s\"\n",
+		     path, symbol);
+}
+
+/* Builds the plan, failing the test on an error. */
+static void plan_ok(struct tt_spec *spec, struct tt_plan *plan)
+{
+	char err[2048] = "";
+
+	if (tt_plan__build(spec, 0, NULL, plan, err, sizeof(err)))
+		fail_msg("plan failed: %s", err);
+}
+
+/* Builds the plan, expecting failure; returns the message in err. */
+static int plan_fails(struct tt_spec *spec, char *err, size_t len)
+{
+	struct tt_plan plan = {0};
+	int ret = tt_plan__build(spec, 0, NULL, &plan, err, len);
+
+	assert_int_not_equal(ret, 0);
+	assert_int_equal(plan.n, 0);
+	assert_null(plan.at);
+	return ret;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+	if (!strstr(haystack, needle))
+		fail_msg("'%s' not in '%s'", needle, haystack);
+}
+
+/* The attachment whose hook's function is `fn`, or NULL. */
+static const struct tt_attachment *by_function(const struct tt_plan *plan, const char *fn)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const char *f = plan->at[i].hook->function;
+
+		if (f && strcmp(f, fn) == 0)
+			return &plan->at[i];
+	}
+	return NULL;
+}
+
+/* Checks that `fn` (demangled) is attached at the offset of `mangled`. */
+static void assert_attached(const struct tt_plan *plan, const char *path, const char *fn,
+			    const char *mangled)
+{
+	const struct tt_attachment *at = by_function(plan, fn);
+	struct tt_elf *elf = tt_elf__open(path);
+	uint64_t off = 0;
+
+	if (!at)
+		fail_msg("no hook for '%s'", fn);
+	assert_non_null(elf);
+	assert_int_equal(tt_elf__func_offset(elf, mangled, &off, NULL), 0);
+	assert_int_equal(at->offset, off);
+	assert_string_equal(at->path, path);
+	assert_int_equal(at->pid, -1);
+	assert_false(at->usdt);
+	assert_true(at->retprobe);
+	tt_elf__free(elf);
+}
+
+/* Every attachment has a hook of its own, with its id, of the one probe. */
+static void assert_own_hooks(const struct tt_spec *spec, const struct tt_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct tt_hook *h = plan->at[i].hook;
+
+		assert_ptr_equal(tt_spec__hook(spec, h->id), h);
+		assert_ptr_equal(h->probe, &spec->targets[0].probes[0]);
+		assert_ptr_equal(plan->at[i].probe, h->probe);
+		assert_int_equal(h->kind, TT_HOOK_START);
+		for (size_t k = 0; k < i; k++)
+			assert_int_not_equal(plan->at[k].hook->id, h->id);
+	}
+	assert_int_equal(spec->nhooks, (int)plan->n);
+	assert_int_equal(spec->targets[0].probes[0].start_hook, plan->at[0].hook->id);
+}
+
+/* ---- C++ --------------------------------------------------------------- */
+
+static void test_cxx_glob_matches_exactly_the_class_methods(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "Worker::run_*");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	/* not shop::Worker::run_one, WorkerPool::run_all, Worker::stop, run_free */
+	assert_int_equal(plan.n, 6);
+	assert_own_hooks(spec, &plan);
+	assert_attached(&plan, path, "Worker::run_one(int)", "_ZN6Worker7run_oneEi");
+	assert_attached(&plan, path, "Worker::run_batch(long, char const*)",
+			"_ZN6Worker9run_batchElPKc");
+	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
+	assert_attached(&plan, path, "Worker::run_const() const", "_ZNK6Worker9run_constEv");
+	/* a function template's demangled name starts with its return type */
+	assert_attached(&plan, path, "int Worker::run_typed<int>(int)",
+			"_ZN6Worker9run_typedIiEET_S1_");
+	assert_attached(&plan, path, "double Worker::run_typed<double>(double)",
+			"_ZN6Worker9run_typedIdEET_S1_");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_cxx_glob_over_namespaces(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "*::Worker::run_*");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_attached(&plan, path, "shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_cxx_glob_with_parameters(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "Worker::run_batch(int)");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_cxx_exact_demangled_name(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "shop::Worker::run_one");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_attached(&plan, path, "shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+
+	/* an overloaded name is every overload */
+	spec = one_symbol(path, "Worker::run_batch");
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 2);
+	assert_own_hooks(spec, &plan);
+	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
+	assert_attached(&plan, path, "Worker::run_batch(long, char const*)",
+			"_ZN6Worker9run_batchElPKc");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_cxx_mangled_name_shows_demangled(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "_ZN6Worker4stopEi");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_attached(&plan, path, "Worker::stop(int)", "_ZN6Worker4stopEi");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_cxx_aliases_attach_once(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	/* the complete and base object constructors (C1, C2) share their code */
+	struct tt_spec *spec = one_symbol(path, "Worker::Worker");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_int_equal(spec->nhooks, 1);
+	assert_string_equal(plan.at[0].hook->function, "Worker::Worker(long)");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_c_name_has_no_function_name(void **state)
+{
+	struct tt_spec *spec = one_symbol(fixture("cxx-prog"), "run_free");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	/* code.function falls back to the symbol as written */
+	assert_null(plan.at[0].hook->function);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+/* ---- Rust -------------------------------------------------------------- */
+
+static void test_rust_glob_ignores_hash(void **state)
+{
+	const char *path = fixture("rust-prog");
+	struct tt_spec *spec = one_symbol(path, "rust_prog::worker::Worker::run_*");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 2);
+	assert_own_hooks(spec, &plan);
+	assert_non_null(by_function(&plan, "rust_prog::worker::Worker::run_fast"));
+	assert_non_null(by_function(&plan, "rust_prog::worker::Worker::run_slow"));
+	/* the hash is no part of the name a person knows */
+	for (size_t i = 0; i < plan.n; i++)
+		assert_null(strstr(plan.at[i].hook->function, "::h"));
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+struct rust_find {
+	const char *method;
+	uint64_t offset;
+	int found;
+};
+
+/* Finds the legacy-mangled symbol of rust_prog::worker::Worker::<method>. */
+static int find_rust(const struct tt_sym *sym, void *ctx)
+{
+	struct rust_find *f = ctx;
+	char prefix[128];
+	size_t n = strlen(sym->name);
+
+	snprintf(prefix, sizeof(prefix), "_ZN9rust_prog6worker6Worker%zu%s17h", strlen(f->method),
+		 f->method);
+	if (strncmp(sym->name, prefix, strlen(prefix)) != 0)
+		return 0;
+	/* 16 hex digits of hash, then E */
+	assert_int_equal(n, strlen(prefix) + 17);
+	assert_int_equal(sym->name[n - 1], 'E');
+	f->offset = sym->offset;
+	f->found++;
+	return 0;
+}
+
+static void test_rust_offsets_are_the_hashed_symbols(void **state)
+{
+	const char *path = fixture("rust-prog");
+	struct tt_spec *spec = one_symbol(path, "*::Worker::run_*");
+	struct tt_elf *elf = tt_elf__open(path);
+	static const char *const methods[] = {"run_fast", "run_slow"};
+	struct tt_plan plan = {0};
+
+	assert_non_null(elf);
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 2);
+	for (int i = 0; i < 2; i++) {
+		struct rust_find f = {.method = methods[i]};
+		char fn[128];
+		const struct tt_attachment *at;
+
+		tt_elf__for_each_func(elf, find_rust, &f);
+		assert_int_equal(f.found, 1);
+		snprintf(fn, sizeof(fn), "rust_prog::worker::Worker::%s", methods[i]);
+		at = by_function(&plan, fn);
+		assert_non_null(at);
+		/* func_offset may step past an endbr64; the symbol is at or just before */
+		assert_true(at->offset == f.offset || at->offset == f.offset + 4);
+	}
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+	tt_elf__free(elf);
+}
+
+static void test_rust_exact_name_without_hash(void **state)
+{
+	struct tt_spec *spec = one_symbol(fixture("rust-prog"), "rust_prog::worker::Worker::stop");
+	struct tt_plan plan = {0};
+
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_string_equal(plan.at[0].hook->function, "rust_prog::worker::Worker::stop");
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+/* ---- missing symbols --------------------------------------------------- */
+
+static void test_missing_symbol_names_closest(void **state)
+{
+	const char *path = fixture("prog-pie");
+	struct tt_spec *spec = one_symbol(path, "proces_item");
+	char err[2048], want[PATH_MAX + 128];
+
+	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "spec.yaml:5:17: symbol 'proces_item' not found in '%s'",
+		 path);
+	assert_contains(err, want);
+	assert_contains(err, "closest: process_item");
+	tt_spec__free(spec);
+}
+
+static void test_missing_demangled_name_names_closest(void **state)
+{
+	struct tt_spec *spec = one_symbol(fixture("cxx-prog"), "run_fre");
+	char err[2048];
+
+	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+	assert_contains(err, "symbol 'run_fre' not found");
+	assert_contains(err, "closest: run_free");
+	tt_spec__free(spec);
+}
+
+static void test_glob_without_match(void **state)
+{
+	const char *path = fixture("cxx-prog");
+	struct tt_spec *spec = one_symbol(path, "Worker::walk_*");
+	char err[2048], want[PATH_MAX + 128];
+
+	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "spec.yaml:5:17: no function in '%s' matches 'Worker::walk_*'",
+		 path);
+	assert_contains(err, want);
+	tt_spec__free(spec);
+}
+
+/* ---- build-id pinning -------------------------------------------------- */
+
+static struct tt_spec *pinned(const char *path, const char *build_id)
+{
+	return parse("targets:\n"
+		     "  - binary: %s\n"
+		     "    probes:\n"
+		     "      - role: task\n"
+		     "        symbol: run_task\n"
+		     "        build_id: %s\n",
+		     path, build_id);
+}
+
+static void test_build_id_match(void **state)
+{
+	const char *path = fixture("prog-pie");
+	struct tt_elf *elf = tt_elf__open(path);
+	char prefix[17];
+	struct tt_spec *spec;
+	struct tt_plan plan = {0};
+
+	assert_non_null(elf);
+	assert_non_null(tt_elf__build_id(elf));
+	assert_int_equal(strlen(tt_elf__build_id(elf)), 40); /* sha1 */
+	spec = pinned(path, tt_elf__build_id(elf));
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+	/* a prefix pins too, in either case */
+	snprintf(prefix, sizeof(prefix), "%s", tt_elf__build_id(elf));
+	for (char *c = prefix; *c; c++)
+		*c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
+	spec = pinned(path, prefix);
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+	tt_elf__free(elf);
+}
+
+static void test_build_id_mismatch_names_both_builds(void **state)
+{
+	const char *path = fixture("prog-pie");
+	const char *other = fixture("prog-nopie");
+	struct tt_elf *elf = tt_elf__open(path);
+	struct tt_elf *elf2 = tt_elf__open(other);
+	struct tt_spec *spec;
+	char err[2048];
+
+	assert_non_null(elf);
+	assert_non_null(elf2);
+	assert_string_not_equal(tt_elf__build_id(elf), tt_elf__build_id(elf2));
+	/* pinned to the PIE build, the file is the non-PIE one */
+	spec = pinned(other, tt_elf__build_id(elf));
+	plan_fails(spec, err, sizeof(err));
+	assert_contains(err, "spec.yaml:6:19: build-id mismatch");
+	assert_contains(err, tt_elf__build_id(elf));
+	assert_contains(err, tt_elf__build_id(elf2));
+	assert_contains(err, other);
+	tt_spec__free(spec);
+	tt_elf__free(elf);
+	tt_elf__free(elf2);
+}
+
+/* ---- USDT -------------------------------------------------------------- */
+
+static void test_usdt_probe_found_with_semaphore(void **state)
+{
+	const char *path = fixture("usdt-prog");
+	struct tt_spec *spec = parse("targets:\n"
+				     "  - binary: %s\n"
+				     "    probes:\n"
+				     "      - role: span\n"
+				     "        usdt: ttfix:guarded\n"
+				     "      - role: task\n"
+				     "        usdt: ttfix:ints\n"
+				     "        end: ttfix:strs\n",
+				     path);
+	struct tt_elf *elf = tt_elf__open(path);
+	const struct tt_usdt_note *note;
+	struct tt_plan plan = {0};
+
+	assert_non_null(elf);
+	note = tt_elf__usdt(elf, "ttfix", "guarded");
+	assert_non_null(note);
+	assert_int_not_equal(note->semaphore, 0);
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 3);
+	assert_true(plan.at[0].usdt);
+	assert_false(plan.at[0].retprobe);
+	assert_string_equal(plan.at[0].hook->provider, "ttfix");
+	assert_string_equal(plan.at[0].hook->usdt, "guarded");
+	assert_int_equal(plan.at[0].semaphore, note->semaphore);
+	assert_int_equal(plan.at[0].cost, TT_INSN_NOP5);
+	assert_int_equal(plan.at[0].probe->pairing, TT_PAIR_POINT);
+	/* the pair: a start hook and an end hook, neither with a semaphore */
+	assert_true(plan.at[1].usdt);
+	assert_string_equal(plan.at[1].hook->usdt, "ints");
+	assert_int_equal(plan.at[1].hook->kind, TT_HOOK_START);
+	assert_int_equal(plan.at[1].semaphore, 0);
+	assert_true(plan.at[2].usdt);
+	assert_string_equal(plan.at[2].hook->usdt, "strs");
+	assert_int_equal(plan.at[2].hook->kind, TT_HOOK_END);
+	assert_int_equal(plan.at[1].probe->pairing, TT_PAIR_THREAD);
+	assert_int_equal(plan.at[1].probe->end_hook, plan.at[2].hook->id);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+	tt_elf__free(elf);
+}
+
+static void test_usdt_missing_lists_probes(void **state)
+{
+	const char *path = fixture("usdt-prog");
+	struct tt_spec *spec = parse("targets:\n"
+				     "  - binary: %s\n"
+				     "    probes:\n"
+				     "      - role: span\n"
+				     "        usdt: ttfix:gaurded\n",
+				     path);
+	char err[2048], want[PATH_MAX + 128];
+
+	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "spec.yaml:5:15: USDT probe 'ttfix:gaurded' not found in '%s'",
+		 path);
+	assert_contains(err, want);
+	assert_contains(err, "it has: ttfix:nothing, ttfix:ints, ttfix:strs, ttfix:guarded");
+	tt_spec__free(spec);
+}
+
+static void test_usdt_in_file_without_probes(void **state)
+{
+	struct tt_spec *spec = parse("targets:\n"
+				     "  - binary: %s\n"
+				     "    probes:\n"
+				     "      - role: span\n"
+				     "        usdt: ttfix:ints\n",
+				     fixture("prog-pie"));
+	char err[2048];
+
+	plan_fails(spec, err, sizeof(err));
+	assert_contains(err, "USDT probe 'ttfix:ints' not found");
+	assert_contains(err, "it has no USDT probes");
+	tt_spec__free(spec);
+}
+
+/* ---- libraries --------------------------------------------------------- */
+
+struct env_save {
+	char *old;
+};
+
+static int save_env(void **state)
+{
+	const char *v = getenv("LD_LIBRARY_PATH");
+	struct env_save *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	s->old = v ? strdup(v) : NULL;
+	*state = s;
+	return 0;
+}
+
+static int restore_env(void **state)
+{
+	struct env_save *s = *state;
+
+	if (s->old)
+		setenv("LD_LIBRARY_PATH", s->old, 1);
+	else
+		unsetenv("LD_LIBRARY_PATH");
+	free(s->old);
+	free(s);
+	return 0;
+}
+
+static void test_library_found_through_ld_library_path(void **state)
+{
+	char env[PATH_MAX + 64], abs[PATH_MAX], want[PATH_MAX + 64];
+	struct tt_spec *spec;
+	struct tt_plan plan = {0};
+	char path[PATH_MAX];
+
+	assert_non_null(realpath(dir, abs));
+	/* a directory without it first, an empty entry, then the one that has it */
+	snprintf(env, sizeof(env), "/nonexistent::%s", abs);
+	setenv("LD_LIBRARY_PATH", env, 1);
+	assert_int_equal(tt_find_library("libfix.so", path, sizeof(path)), 0);
+	snprintf(want, sizeof(want), "%s/libfix.so", abs);
+	assert_string_equal(path, want);
+	spec = parse("targets:\n"
+		     "  - library: libfix.so\n"
+		     "    probes:\n"
+		     "      - role: publish\n"
+		     "        symbol: fix_publish\n");
+	plan_ok(spec, &plan);
+	assert_int_equal(plan.n, 1);
+	assert_string_equal(plan.at[0].path, path);
+	assert_int_equal(plan.at[0].pid, -1);
+	assert_true(plan.at[0].retprobe);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_library_in_system_directories(void **state)
+{
+	char path[PATH_MAX];
+
+	unsetenv("LD_LIBRARY_PATH");
+	assert_int_equal(tt_find_library("libc.so.6", path, sizeof(path)), 0);
+	assert_int_equal(access(path, R_OK), 0);
+	assert_non_null(strstr(path, "/libc.so.6"));
+}
+
+static void test_library_not_found(void **state)
+{
+	struct tt_spec *spec;
+	char err[2048], path[PATH_MAX];
+
+	setenv("LD_LIBRARY_PATH", dir, 1);
+	assert_int_equal(tt_find_library("libttnone.so", path, sizeof(path)), -ENOENT);
+	spec = parse("targets:\n"
+		     "  - library: libttnone.so\n"
+		     "    probes:\n"
+		     "      - role: publish\n"
+		     "        symbol: fix_publish\n");
+	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+	assert_contains(err, "spec.yaml:2:5: library 'libttnone.so' not found");
+	assert_contains(err, "LD_LIBRARY_PATH");
+	tt_spec__free(spec);
+}
+
+/* ---- overrides --------------------------------------------------------- */
+
+static void test_binary_override_replaces_the_path(void **state)
+{
+	struct tt_spec *spec = one_symbol("/nonexistent/prog", "run_task");
+	struct tt_plan plan = {0};
+	char err[2048] = "";
+	const char *path = fixture("prog-nopie");
+
+	assert_int_equal(tt_plan__build(spec, 0, path, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.n, 1);
+	assert_string_equal(plan.at[0].path, path);
+	assert_int_equal(plan.at[0].pid, -1);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+static void test_pid_override_uses_the_process(void **state)
+{
+	struct tt_spec *spec = one_symbol("/nonexistent/prog", "main");
+	struct tt_plan plan = {0};
+	char err[2048] = "", self[PATH_MAX];
+
+	assert_non_null(realpath("/proc/self/exe", self));
+	assert_int_equal(tt_plan__build(spec, getpid(), NULL, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.n, 1);
+	assert_int_equal(plan.at[0].pid, getpid());
+	assert_string_equal(plan.at[0].shown, self);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cxx_glob_matches_exactly_the_class_methods),
+		cmocka_unit_test(test_cxx_glob_over_namespaces),
+		cmocka_unit_test(test_cxx_glob_with_parameters),
+		cmocka_unit_test(test_cxx_exact_demangled_name),
+		cmocka_unit_test(test_cxx_mangled_name_shows_demangled),
+		cmocka_unit_test(test_cxx_aliases_attach_once),
+		cmocka_unit_test(test_c_name_has_no_function_name),
+		cmocka_unit_test(test_rust_glob_ignores_hash),
+		cmocka_unit_test(test_rust_offsets_are_the_hashed_symbols),
+		cmocka_unit_test(test_rust_exact_name_without_hash),
+		cmocka_unit_test(test_missing_symbol_names_closest),
+		cmocka_unit_test(test_missing_demangled_name_names_closest),
+		cmocka_unit_test(test_glob_without_match),
+		cmocka_unit_test(test_build_id_match),
+		cmocka_unit_test(test_build_id_mismatch_names_both_builds),
+		cmocka_unit_test(test_usdt_probe_found_with_semaphore),
+		cmocka_unit_test(test_usdt_missing_lists_probes),
+		cmocka_unit_test(test_usdt_in_file_without_probes),
+		cmocka_unit_test_setup_teardown(test_library_found_through_ld_library_path,
+						save_env, restore_env),
+		cmocka_unit_test_setup_teardown(test_library_in_system_directories, save_env,
+						restore_env),
+		cmocka_unit_test_setup_teardown(test_library_not_found, save_env, restore_env),
+		cmocka_unit_test(test_binary_override_replaces_the_path),
+		cmocka_unit_test(test_pid_override_uses_the_process),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
