@@ -1072,6 +1072,8 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 		if (s->key_len)
 			rekey(a, s);
 	}
+	if (s->probe->name)
+		name_from_template(s); /* again, now that every capture is in */
 	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg)))
 		s->status = TT_STATUS_ERROR;
 	else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP)
