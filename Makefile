@@ -109,10 +109,10 @@ $(OUTPUT)/fixtures/libfix-stripped.so: $(OUTPUT)/fixtures/libfix.so
 	$(Q)strip --strip-all $< -o $@
 
 unit: $(UNIT_BINS) $(FIXTURES)
-	$(Q)scripts/run-unit.sh $(UNIT_BINS)
+	$(Q)for t in $(UNIT_BINS); do $$t || exit 1; done
 
-e2e: all
-	$(Q)scripts/run-e2e.sh
+e2e: all unit-bins
+	$(Q)python3 tests/e2e/run.py
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all unit-bins

@@ -1362,6 +1362,9 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 			int64_t v;
 
 			memcpy(&v, record_data(r), sizeof(v));
+			/* `ret` reads as it does in error: (a C int's -1 is -1) */
+			if (strcmp(at->cap.text, "ret") == 0)
+				v = tt_ret__value((uint64_t)v);
 			kv_int(&kv[n++], at->name, v);
 		} else {
 			kv_str(&kv[n++], at->name, record_data(r), r->len);
@@ -1373,8 +1376,14 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 	else if (s->key_len)
 		kv_str(&kv[n++], "task.id", (const char *)s->key, s->key_len);
 	r = value_of(s, &p->message_id);
-	if (r && r->type != TT_CAP_INT)
+	if (r && r->type != TT_CAP_INT) {
 		kv_str(&kv[n++], "messaging.message.id", record_data(r), r->len);
+	} else if (r) {
+		uint64_t v;
+
+		memcpy(&v, record_data(r), sizeof(v));
+		kv_int(&kv[n++], "messaging.message.id", (int64_t)v);
+	}
 	if (s->attempt && (p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME)) {
 		kv_int(&kv[n++], "task.attempt", s->attempt);
 	} else if (s->attempt) {
