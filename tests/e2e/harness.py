@@ -1,24 +1,39 @@
 """Starting tasktap and target processes for the end-to-end tests."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 TASKTAP = os.path.abspath(".output/tasktap")
 WORKER = os.path.abspath(".output/demo-worker")
 RECIPE = os.path.abspath("recipes/demo-worker.yaml")
 
 
+HTTP_LINE = re.compile(r"http: serving .* on http://(\S+)")
+
+
 class Agent:
-    """A running `tasktap run`, its stdout in a file and stderr collected."""
+    """A running `tasktap run`, its stdout in a file and stderr collected.
+
+    Unless the test passes --http or --no-http itself, the agent serves its
+    HTTP endpoints on a free loopback port (`--http 0`), so that agents run
+    in parallel never collide on 9464; `http_addr` is the address it bound
+    ("127.0.0.1:PORT"), read from its stderr, and `get(path)` asks it."""
 
     def __init__(self, args, env=None):
         self.out = tempfile.TemporaryFile(mode="w+")
         self.err_lines = []
+        self.http_addr = None
         self.attached = threading.Event()
+        if "--http" not in args and "--no-http" not in args:
+            args = args + ["--http", "0"]
         self.proc = subprocess.Popen([TASKTAP, "run"] + args, stdout=self.out,
                                      stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ, **(env or {})))
@@ -28,6 +43,9 @@ class Agent:
     def _read_err(self):
         for line in self.proc.stderr:
             self.err_lines.append(line)
+            m = HTTP_LINE.search(line)
+            if m:
+                self.http_addr = m.group(1)
             if "attached" in line:
                 self.attached.set()
         self.attached.set()  # the agent ended: stop waiting
@@ -53,6 +71,15 @@ class Agent:
         self.proc.wait(timeout)
         self.reader.join(5)
         return self.proc.returncode
+
+    def get(self, path, timeout=10):
+        """GET http://<http_addr><path>: (status, content type, body as text)."""
+        try:
+            with urllib.request.urlopen("http://%s%s" % (self.http_addr, path),
+                                        timeout=timeout) as r:
+                return r.status, r.headers.get("Content-Type"), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type"), e.read().decode()
 
     def stdout(self):
         self.out.seek(0)
@@ -83,6 +110,19 @@ def attrs(span):
 
 def duration_ms(span):
     return (int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])) / 1e6
+
+
+def isolated_demo(directory):
+    """A private copy of the demo worker and a spec tracing only that copy.
+
+    A `binary:` target traces every process running the file, so tests that
+    count exactly use their own copy: demo workers started by other tests
+    running at the same time are not seen. Returns (worker, spec)."""
+    worker = os.path.join(directory, "demo-worker")
+    shutil.copy(WORKER, worker)
+    with open(RECIPE) as f:
+        text = f.read().replace("binary: .output/demo-worker", "binary: " + worker)
+    return worker, write_spec(text, directory)
 
 
 def write_spec(text, directory):

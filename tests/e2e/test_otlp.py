@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import Agent, RECIPE, WORKER
+from harness import Agent, RECIPE, isolated_demo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECEIVER = os.path.abspath(".output/otlp-receiver")
@@ -63,8 +63,8 @@ class Receiver:
             self.proc.wait(10)
 
 
-def run_worker(tasks, first_id=1001):
-    subprocess.run([WORKER, "--tasks", str(tasks), "--scale", SCALE,
+def run_worker(worker, tasks, first_id=1001):
+    subprocess.run([worker, "--tasks", str(tasks), "--scale", SCALE,
                     "--first-id", str(first_id)],
                    check=True, stderr=subprocess.DEVNULL, timeout=120)
 
@@ -82,6 +82,9 @@ class OtlpTest(unittest.TestCase):
     def setUp(self):
         self.port = free_port()
         self.spool = tempfile.mkdtemp(prefix="tt-spool-")
+        # a private copy of the worker: other tests' workers are not counted
+        self.dir = tempfile.mkdtemp(prefix="tt-otlp-")
+        self.worker, self.spec = isolated_demo(self.dir)
         self.receivers = []
         self.agents = []
 
@@ -93,6 +96,7 @@ class OtlpTest(unittest.TestCase):
         for r in self.receivers:
             r.stop()
         shutil.rmtree(self.spool, ignore_errors=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def receiver(self, *args):
         r = Receiver(self.port, *args)
@@ -103,7 +107,7 @@ class OtlpTest(unittest.TestCase):
         e = {"OTEL_BSP_SCHEDULE_DELAY": "200",
              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % self.port}
         e.update(env or {})
-        a = Agent([RECIPE, "--spool", self.spool] + (extra or []), env=e)
+        a = Agent([self.spec, "--spool", self.spool] + (extra or []), env=e)
         self.agents.append(a)
         a.wait_attached()
         return a
@@ -125,7 +129,7 @@ class OtlpTest(unittest.TestCase):
     def test_demo_spans_arrive_with_ids_attributes_and_resource(self):
         r = self.receiver()
         a = self.agent()
-        run_worker(2)
+        run_worker(self.worker, 2)
         wait_for(lambda: r.stats()["spans"] >= 10, what="10 spans")
         self.assertEqual(a.stop(), 0, a.stderr())
         spans = r.spans()
@@ -157,7 +161,7 @@ class OtlpTest(unittest.TestCase):
         r = self.receiver("--mode", "503", "--fail", "2", "--retry-after", "1")
         a = self.agent()
         t0 = time.time()
-        run_worker(1)
+        run_worker(self.worker, 1)
         wait_for(lambda: r.stats()["spans"] >= 5, what="5 spans")
         st = r.stats()
         self.assertEqual(st["refused"], 2)
@@ -170,7 +174,7 @@ class OtlpTest(unittest.TestCase):
     def test_400_is_not_retried(self):
         r = self.receiver("--mode", "400")
         a = self.agent()
-        run_worker(1)
+        run_worker(self.worker, 1)
         wait_for(lambda: r.stats()["requests"] >= 1, what="a request")
         time.sleep(2)
         self.assertEqual(a.stop(), 0)
@@ -180,14 +184,14 @@ class OtlpTest(unittest.TestCase):
     def test_no_loss_through_an_outage(self):
         r = self.receiver()
         a = self.agent()
-        run_worker(2, first_id=1)
+        run_worker(self.worker, 2, first_id=1)
         wait_for(lambda: r.stats()["spans"] >= 10, what="spans before the outage")
         before = r.spans()
         r.stop()
-        run_worker(4, first_id=100)  # the collector is away
+        run_worker(self.worker, 4, first_id=100)  # the collector is away
         time.sleep(3)
         r2 = self.receiver()  # back on the same port
-        run_worker(2, first_id=200)
+        run_worker(self.worker, 2, first_id=200)
         wait_for(lambda: r2.stats()["spans"] >= 30, timeout=60, what="every span")
         self.assertEqual(a.stop(), 0, a.stderr())
         spans = before + r2.spans()
@@ -197,7 +201,7 @@ class OtlpTest(unittest.TestCase):
 
     def test_spool_survives_an_agent_restart(self):
         a = self.agent()  # nothing listens on the port
-        run_worker(2)
+        run_worker(self.worker, 2)
         time.sleep(1)
         self.assertEqual(a.stop(signal.SIGTERM), 0)
         self.assertIn("10 in the spool", a.stderr())
@@ -214,7 +218,7 @@ class OtlpTest(unittest.TestCase):
         r = self.receiver()
         # a batch would wait a minute: only the shutdown flush can send it
         a = self.agent(env={"OTEL_BSP_SCHEDULE_DELAY": "60000"})
-        run_worker(2)
+        run_worker(self.worker, 2)
         time.sleep(0.5)
         self.assertEqual(r.stats()["spans"], 0)
         self.assertEqual(a.stop(signal.SIGTERM), 0)
@@ -224,14 +228,14 @@ class OtlpTest(unittest.TestCase):
     def test_gzip_and_json(self):
         r = self.receiver()
         a = self.agent(["--otlp-compression", "gzip"])
-        run_worker(1)
+        run_worker(self.worker, 1)
         wait_for(lambda: r.stats()["spans"] >= 5, what="gzip spans")
         self.assertEqual(a.stop(), 0)
         self.assertGreaterEqual(r.stats()["gzip"], 1)
         self.assert_demo_trace(r.spans(), 1)
 
         a = self.agent(["--otlp-protocol", "http/json"])
-        run_worker(1)
+        run_worker(self.worker, 1)
         wait_for(lambda: r.stats()["json"] >= 1, what="a JSON request")
         self.assertEqual(a.stop(), 0)
         body = json.loads(r.get("/bodies").splitlines()[0])
@@ -260,7 +264,7 @@ class OtlpTest(unittest.TestCase):
             self.assertIn("listening", g.stdout.readline())
             a = self.agent(env={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                                 "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"})
-            run_worker(2)
+            run_worker(self.worker, 2)
 
             def lines():
                 with open(out) as f:

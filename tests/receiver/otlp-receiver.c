@@ -1,23 +1,34 @@
 // SPDX-License-Identifier: MIT
 /*
  * otlp-receiver: a small OTLP/HTTP collector for the tests. A real HTTP
- * server (libmicrohttpd) that decodes ExportTraceServiceRequest with the
- * project's generated protobuf-c code (gzip too), keeps every span it
- * accepted, and answers as it is told, to exercise the exporter's retries.
+ * server (libmicrohttpd) that decodes ExportTraceServiceRequest,
+ * ExportMetricsServiceRequest and ExportLogsServiceRequest with the
+ * project's generated protobuf-c code (gzip too), keeps every span, data
+ * point and log record it accepted, and answers as it is told, to exercise
+ * the exporter's retries.
  *
  * usage: otlp-receiver --port N [--mode MODE] [--fail N] [--retry-after V]
- *                      [--rejected N]
+ *                      [--rejected N] [--fail-signals LIST]
  *   MODE  ok (default) | 503 | 429 | 400 | 502 | hang | partial
  *   --fail N         answer MODE to the first N requests, then ok (0: always MODE)
  *   --retry-after V  the Retry-After header sent with 503 and 429
  *   --rejected N     partial: how many spans to report rejected (default 1)
+ *   --fail-signals L which signals MODE applies to: a comma-separated list of
+ *                    traces, metrics, logs (default traces); the others get ok
  *
  * Endpoints:
  *   POST /v1/traces   OTLP/HTTP (application/x-protobuf or application/json)
+ *   POST /v1/metrics  OTLP/HTTP metrics (protobuf, or JSON kept as a body)
+ *   POST /v1/logs     OTLP/HTTP logs (protobuf, or JSON kept as a body)
  *   GET  /spans       one JSON object per accepted span (protobuf requests)
+ *   GET  /points      one JSON object per accepted metric data point
+ *   GET  /logs        one JSON object per accepted log record
  *   GET  /bodies      one line per accepted JSON request body
- *   GET  /stats       {"requests":..,"accepted":..,"refused":..,"spans":..,"gzip":..}
- *   POST /control?mode=M&fail=N&retry_after=V&rejected=N   change the answers
+ *   GET  /stats       {"requests":..,"accepted":..,"refused":..,"spans":..,"gzip":..,
+ *                      "metrics_requests":..,"metrics_refused":..,"points":..,
+ *                      "logs_requests":..,"logs_refused":..,"log_records":..}
+ *                     (requests, accepted and refused count traces requests)
+ *   POST /control?mode=M&fail=N&retry_after=V&rejected=N&signals=L   change the answers
  *
  * Prints "listening on PORT" on stdout once ready. Stops on SIGTERM/SIGINT.
  */
@@ -37,6 +48,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "logs_service.pb-c.h"
+#include "metrics_service.pb-c.h"
 #include "trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Request;
@@ -57,9 +70,12 @@ static struct {
 	char retry_after[64];
 	long rejected;
 	uint64_t requests, accepted, refused, spans, gzip, json;
-	struct buf spans_out, bodies;
+	uint64_t metrics_requests, metrics_refused, points;
+	uint64_t logs_requests, logs_refused, log_records;
+	char fail_signals[64];
+	struct buf spans_out, points_out, logs_out, bodies;
 	volatile sig_atomic_t stop;
-} st = {.mu = PTHREAD_MUTEX_INITIALIZER, .mode = "ok", .rejected = 1};
+} st = {.mu = PTHREAD_MUTEX_INITIALIZER, .mode = "ok", .rejected = 1, .fail_signals = "traces"};
 
 static void buf_add(struct buf *b, const void *p, size_t n)
 {
@@ -270,7 +286,10 @@ static enum MHD_Result on_traces(struct MHD_Connection *c, struct buf *body)
 
 	pthread_mutex_lock(&st.mu);
 	st.requests++;
-	current_mode(mode, sizeof(mode));
+	if (strstr(st.fail_signals, "traces"))
+		current_mode(mode, sizeof(mode));
+	else
+		snprintf(mode, sizeof(mode), "ok");
 	snprintf(retry_after, sizeof(retry_after), "%s", st.retry_after);
 	pthread_mutex_unlock(&st.mu);
 
@@ -352,12 +371,236 @@ static enum MHD_Result on_traces(struct MHD_Connection *c, struct buf *body)
 	return reply(c, 200, "application/x-protobuf", "", 0, NULL);
 }
 
+/* ---- metrics and logs ------------------------------------------------------ */
+
+typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberPoint;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramPoint;
+
+static void point_head(struct buf *b, const Metric *m, const char *type, KeyValue **attrs,
+		       size_t nattrs, uint64_t start, uint64_t t, KeyValue **res, size_t nres)
+{
+	buf_str(b, "{\"name\":");
+	json_str(b, m->name);
+	buf_str(b, ",\"unit\":");
+	json_str(b, m->unit);
+	buf_fmt(b, ",\"type\":\"%s\",\"attributes\":", type);
+	json_attrs(b, attrs, nattrs);
+	buf_fmt(b, ",\"start\":\"%" PRIu64 "\",\"time\":\"%" PRIu64 "\",\"resource\":", start, t);
+	json_attrs(b, res, nres);
+}
+
+/* One line per number data point. */
+static uint64_t record_numbers(const Metric *m, const char *type, NumberPoint **p, size_t n,
+			       int temporality, bool monotonic, KeyValue **res, size_t nres)
+{
+	for (size_t i = 0; i < n; i++) {
+		point_head(&st.points_out, m, type, p[i]->attributes, p[i]->n_attributes,
+			   p[i]->start_time_unix_nano, p[i]->time_unix_nano, res, nres);
+		buf_fmt(&st.points_out,
+			",\"temporality\":%d,\"monotonic\":%s,\"value\":%" PRId64 "}\n",
+			temporality, monotonic ? "true" : "false",
+			p[i]->value_case ==
+					OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT
+				? p[i]->as_int
+				: (int64_t)p[i]->as_double);
+	}
+	return n;
+}
+
+/* One line per histogram data point: count, sum, bucket counts and bounds. */
+static uint64_t record_histograms(const Metric *m, HistogramPoint **p, size_t n, int temporality,
+				  KeyValue **res, size_t nres)
+{
+	for (size_t i = 0; i < n; i++) {
+		point_head(&st.points_out, m, "histogram", p[i]->attributes, p[i]->n_attributes,
+			   p[i]->start_time_unix_nano, p[i]->time_unix_nano, res, nres);
+		buf_fmt(&st.points_out,
+			",\"temporality\":%d,\"count\":%" PRIu64 ",\"sum\":%.17g,\"buckets\":[",
+			temporality, p[i]->count, p[i]->sum);
+		for (size_t k = 0; k < p[i]->n_bucket_counts; k++)
+			buf_fmt(&st.points_out, "%s%" PRIu64, k ? "," : "", p[i]->bucket_counts[k]);
+		buf_str(&st.points_out, "],\"bounds\":[");
+		for (size_t k = 0; k < p[i]->n_explicit_bounds; k++)
+			buf_fmt(&st.points_out, "%s%.17g", k ? "," : "", p[i]->explicit_bounds[k]);
+		buf_str(&st.points_out, "]}\n");
+	}
+	return n;
+}
+
+static uint64_t record_metrics(const uint8_t *data, size_t len, bool *ok)
+{
+	Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *req;
+	uint64_t n = 0;
+
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, len, data);
+	*ok = req != NULL;
+	if (!req)
+		return 0;
+	for (size_t r = 0; r < req->n_resource_metrics; r++) {
+		Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[r];
+		KeyValue **res = rm->resource ? rm->resource->attributes : NULL;
+		size_t nres = rm->resource ? rm->resource->n_attributes : 0;
+
+		for (size_t s = 0; s < rm->n_scope_metrics; s++) {
+			for (size_t i = 0; i < rm->scope_metrics[s]->n_metrics; i++) {
+				const Metric *m = rm->scope_metrics[s]->metrics[i];
+
+				if (m->data_case ==
+				    OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+					n += record_numbers(m, "sum", m->sum->data_points,
+							    m->sum->n_data_points,
+							    m->sum->aggregation_temporality,
+							    m->sum->is_monotonic, res, nres);
+				else if (m->data_case ==
+					 OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE)
+					n += record_numbers(m, "gauge", m->gauge->data_points,
+							    m->gauge->n_data_points, 0, false, res,
+							    nres);
+				else if (m->data_case ==
+					 OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM)
+					n += record_histograms(
+						m, m->histogram->data_points,
+						m->histogram->n_data_points,
+						m->histogram->aggregation_temporality, res, nres);
+			}
+		}
+	}
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+		req, NULL);
+	return n;
+}
+
+static uint64_t record_logs(const uint8_t *data, size_t len, bool *ok)
+{
+	Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *req;
+	struct buf *b = &st.logs_out;
+	uint64_t n = 0;
+
+	req = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+		NULL, len, data);
+	*ok = req != NULL;
+	if (!req)
+		return 0;
+	for (size_t r = 0; r < req->n_resource_logs; r++) {
+		Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[r];
+
+		for (size_t s = 0; s < rl->n_scope_logs; s++) {
+			Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = rl->scope_logs[s];
+
+			for (size_t i = 0; i < sl->n_log_records; i++) {
+				Opentelemetry__Proto__Logs__V1__LogRecord *lr = sl->log_records[i];
+
+				buf_fmt(b,
+					"{\"time\":\"%" PRIu64 "\",\"observed\":\"%" PRIu64
+					"\",\"severity\":%d,\"severityText\":",
+					lr->time_unix_nano, lr->observed_time_unix_nano,
+					lr->severity_number);
+				json_str(b, lr->severity_text);
+				buf_str(b, ",\"body\":");
+				json_str(
+					b,
+					lr->body && lr->body->value_case ==
+								OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+						? lr->body->string_value
+						: "");
+				buf_str(b, ",\"attributes\":");
+				json_attrs(b, lr->attributes, lr->n_attributes);
+				buf_str(b, ",\"traceId\":");
+				json_hex(b, &lr->trace_id);
+				buf_str(b, ",\"spanId\":");
+				json_hex(b, &lr->span_id);
+				buf_fmt(b, ",\"flags\":%u,\"eventName\":", lr->flags);
+				json_str(b, lr->event_name);
+				buf_str(b, ",\"scope\":");
+				json_str(b, sl->scope ? sl->scope->name : "");
+				buf_str(b, ",\"resource\":");
+				if (rl->resource)
+					json_attrs(b, rl->resource->attributes,
+						   rl->resource->n_attributes);
+				else
+					buf_str(b, "{}");
+				buf_str(b, "}\n");
+				n++;
+			}
+		}
+	}
+	opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(req,
+											      NULL);
+	return n;
+}
+
+/* POST /v1/metrics and /v1/logs: counted apart from traces; MODE only when listed. */
+static enum MHD_Result on_metrics_or_logs(struct MHD_Connection *c, struct buf *body, bool metrics)
+{
+	const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	bool json = type && strstr(type, "json"), ok = true;
+	struct buf plain = {0};
+	char mode[16], retry_after[64];
+	const char *data = body->data ? body->data : "";
+	size_t len = body->len;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&st.mu);
+	if (metrics)
+		st.metrics_requests++;
+	else
+		st.logs_requests++;
+	if (strstr(st.fail_signals, metrics ? "metrics" : "logs"))
+		current_mode(mode, sizeof(mode));
+	else
+		snprintf(mode, sizeof(mode), "ok");
+	snprintf(retry_after, sizeof(retry_after), "%s", st.retry_after);
+	pthread_mutex_unlock(&st.mu);
+	if (strcmp(mode, "ok") && strcmp(mode, "partial")) {
+		unsigned code = (unsigned)strtoul(mode, NULL, 10);
+
+		pthread_mutex_lock(&st.mu);
+		if (metrics)
+			st.metrics_refused++;
+		else
+			st.logs_refused++;
+		pthread_mutex_unlock(&st.mu);
+		return reply(c, code ? code : 503, "text/plain", "refused\n", 8,
+			     code == 503 || code == 429 ? retry_after : NULL);
+	}
+	if (enc && !strcmp(enc, "gzip")) {
+		if (gunzip(data, len, &plain)) {
+			free(plain.data);
+			return reply(c, 400, "text/plain", "bad gzip\n", 9, NULL);
+		}
+		data = plain.data ? plain.data : "";
+		len = plain.len;
+	}
+	pthread_mutex_lock(&st.mu);
+	if (json) {
+		buf_add(&st.bodies, data, len);
+		buf_str(&st.bodies, "\n");
+	} else if (metrics) {
+		n = record_metrics((const uint8_t *)data, len, &ok);
+		st.points += n;
+	} else {
+		n = record_logs((const uint8_t *)data, len, &ok);
+		st.log_records += n;
+	}
+	pthread_mutex_unlock(&st.mu);
+	free(plain.data);
+	if (!ok)
+		return reply(c, 400, "text/plain", "bad protobuf\n", 13, NULL);
+	if (json)
+		return reply(c, 200, "application/json", "{}", 2, NULL);
+	return reply(c, 200, "application/x-protobuf", "", 0, NULL);
+}
+
 static enum MHD_Result on_control(struct MHD_Connection *c)
 {
 	const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
 	const char *fail = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fail");
 	const char *ra = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "retry_after");
 	const char *rej = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "rejected");
+	const char *sig = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "signals");
 
 	pthread_mutex_lock(&st.mu);
 	if (mode)
@@ -370,6 +613,8 @@ static enum MHD_Result on_control(struct MHD_Connection *c)
 		snprintf(st.retry_after, sizeof(st.retry_after), "%s", ra);
 	if (rej)
 		st.rejected = strtol(rej, NULL, 10);
+	if (sig)
+		snprintf(st.fail_signals, sizeof(st.fail_signals), "%s", sig);
 	pthread_mutex_unlock(&st.mu);
 	return reply(c, 200, "text/plain", "ok\n", 3, NULL);
 }
@@ -379,7 +624,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			       size_t *upload_size, void **con_cls)
 {
 	struct buf *body = *con_cls;
-	char stats[512];
+	char stats[1024];
 	enum MHD_Result ret;
 
 	(void)cls;
@@ -398,6 +643,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		}
 		if (!strcmp(url, "/v1/traces"))
 			return on_traces(c, body);
+		if (!strcmp(url, "/v1/metrics"))
+			return on_metrics_or_logs(c, body, true);
+		if (!strcmp(url, "/v1/logs"))
+			return on_metrics_or_logs(c, body, false);
 		if (!strcmp(url, "/control"))
 			return on_control(c);
 		return reply(c, 404, "text/plain", "not found\n", 10, NULL);
@@ -406,13 +655,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		pthread_mutex_lock(&st.mu);
 		snprintf(stats, sizeof(stats),
 			 "{\"requests\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"refused\":%" PRIu64
-			 ",\"spans\":%" PRIu64 ",\"gzip\":%" PRIu64 ",\"json\":%" PRIu64 "}\n",
-			 st.requests, st.accepted, st.refused, st.spans, st.gzip, st.json);
+			 ",\"spans\":%" PRIu64 ",\"gzip\":%" PRIu64 ",\"json\":%" PRIu64
+			 ",\"metrics_requests\":%" PRIu64 ",\"metrics_refused\":%" PRIu64
+			 ",\"points\":%" PRIu64 ",\"logs_requests\":%" PRIu64
+			 ",\"logs_refused\":%" PRIu64 ",\"log_records\":%" PRIu64 "}\n",
+			 st.requests, st.accepted, st.refused, st.spans, st.gzip, st.json,
+			 st.metrics_requests, st.metrics_refused, st.points, st.logs_requests,
+			 st.logs_refused, st.log_records);
 		pthread_mutex_unlock(&st.mu);
 		return reply(c, 200, "application/json", stats, strlen(stats), NULL);
 	}
-	if (!strcmp(url, "/spans") || !strcmp(url, "/bodies")) {
-		struct buf *b = !strcmp(url, "/spans") ? &st.spans_out : &st.bodies;
+	if (!strcmp(url, "/spans") || !strcmp(url, "/bodies") || !strcmp(url, "/points") ||
+	    !strcmp(url, "/logs")) {
+		struct buf *b = !strcmp(url, "/spans")	  ? &st.spans_out
+				: !strcmp(url, "/points") ? &st.points_out
+				: !strcmp(url, "/logs")	  ? &st.logs_out
+							  : &st.bodies;
 
 		pthread_mutex_lock(&st.mu);
 		ret = reply(c, 200, "application/x-ndjson", b->data ? b->data : "", b->len, NULL);
@@ -462,6 +720,8 @@ int main(int argc, char **argv)
 			snprintf(st.retry_after, sizeof(st.retry_after), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--rejected") && v)
 			st.rejected = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--fail-signals") && v)
+			snprintf(st.fail_signals, sizeof(st.fail_signals), "%s", argv[++i]);
 		else {
 			fprintf(stderr, "otlp-receiver: bad argument '%s'\n", argv[i]);
 			return 2;

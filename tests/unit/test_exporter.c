@@ -21,6 +21,8 @@
 
 #include "export/exporter.h"
 #include "export/otlp_encode.h"
+#include "export/otlp_logs.h"
+#include "export/otlp_metrics.h"
 #include "export/resource.h"
 #include "export/spool.h"
 #include "trace_service.pb-c.h"
@@ -417,6 +419,125 @@ static void test_resource_from_proc(void **state)
 	tt_resource__free(r);
 }
 
+/* ---- metrics and logs: lanes of their own, on the same thread ------------- */
+
+/* A fake collector of one signal: counts requests and items; fails the first `fail`. */
+struct counter {
+	pthread_mutex_t mu;
+	bool metrics; /* decode metrics, else logs */
+	int fail;
+	int calls;
+	int64_t items;
+	int64_t last_completed; /* metrics: task.completed in the last request */
+};
+
+static int count_send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
+		      struct tt_send_result *r)
+{
+	struct counter *c = ctx;
+	int64_t n = c->metrics ? tt_otlp__count_points(pb, len) : tt_otlp__count_logs(pb, len);
+
+	memset(r, 0, sizeof(*r));
+	r->grpc_status = -1;
+	r->retry_after_ms = -1;
+	assert_true(n > 0);
+	pthread_mutex_lock(&c->mu);
+	if (c->calls++ < c->fail) {
+		r->http_status = 503;
+		r->retry_after_ms = 10;
+		snprintf(r->message, sizeof(r->message), "HTTP 503");
+	} else {
+		r->http_status = 200;
+		c->items += n;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+static int calls_of(struct counter *c)
+{
+	int n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->calls;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+static void test_metrics_and_logs_lanes(void **state)
+{
+	struct counter mc = {.mu = PTHREAD_MUTEX_INITIALIZER, .metrics = true, .fail = 1};
+	struct counter lc = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct tt_otlp_config mcfg, lcfg;
+	struct tt_probe step = {.id = 2, .symbol = "execute_step", .role = TT_ROLE_STEP};
+	struct tt_metrics *m = tt_metrics__new(NULL);
+	struct tt_exporter_stats st;
+	struct tt_exporter_opts o = {.metrics_cfg = &mcfg,
+				     .logs_cfg = &lcfg,
+				     .metrics = m,
+				     .send_metrics = count_send,
+				     .send_metrics_ctx = &mc,
+				     .send_logs = count_send,
+				     .send_logs_ctx = &lc,
+				     .seed = 1,
+				     .hostname = "testhost"};
+	static struct tt_span s;
+	struct tt_exporter *e;
+	char err[256];
+
+	assert_non_null(m);
+	step.key.index = -1;
+	step.attempt.index = -1;
+	step.message_id.index = -1;
+	tt_otlp_config__init_signal(&mcfg, TT_SIGNAL_METRICS);
+	tt_otlp_config__init_signal(&lcfg, TT_SIGNAL_LOGS);
+	mcfg.base = strdup("http://unused:4318");
+	mcfg.spool_dir = strdup(dir);
+	mcfg.interval_ms = 50;
+	lcfg.base = strdup("http://unused:4318");
+	lcfg.spool_dir = strdup(dir);
+	lcfg.delay_ms = 20;
+	assert_false(tt_otlp_config__enabled(&lcfg)); /* logs: only when asked */
+	lcfg.logs_on = true;
+	e = tt_exporter__new(&o, err, sizeof(err));
+	assert_non_null(e);
+
+	s.probe = &step;
+	s.pid = (uint32_t)getpid();
+	s.start_ns = 10;
+	s.end_ns = 20;
+	s.status = TT_STATUS_OK;
+	snprintf(s.name, sizeof(s.name), "T.execute_step");
+	for (int i = 0; i < 3; i++) {
+		tt_metrics__span(&s, m);
+		tt_exporter__span(&s, e); /* no traces lane: only its two log records */
+	}
+	/* the first metrics export is refused, retried after 10 ms, then accepted */
+	while (calls_of(&mc) < 3 || calls_of(&lc) < 1)
+		usleep(10000);
+	tt_exporter__stats(e, &st);
+	assert_false(st.spool_enabled); /* traces are off */
+	assert_int_equal(st.spans_queued, 0);
+	assert_true(st.metrics.enabled);
+	assert_true(st.metrics.export_failures >= 1);
+	assert_true(st.metrics.retries >= 1);
+	assert_true(st.metrics.batches_sent >= 1);
+	assert_true(st.metrics.spool_enabled);
+	tt_exporter__stop(e, 1000);
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.logs.queued, 6);
+	assert_int_equal(st.logs.exported, 6);
+	assert_int_equal(lc.items, 6);
+	/* every accepted export counted, and the last one at stop */
+	assert_int_equal(st.metrics.exported, mc.items);
+	assert_int_equal(st.metrics.queued, st.metrics.exported);
+	assert_true(st.metrics.batches_sent >= 2);
+	tt_exporter__free(e);
+	tt_metrics__free(m);
+	tt_otlp_config__release(&mcfg);
+	tt_otlp_config__release(&lcfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +550,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sampler_and_queue_bound, setup, teardown),
 		cmocka_unit_test(test_cgroup_paths),
 		cmocka_unit_test_setup_teardown(test_resource_from_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_and_logs_lanes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,8 +5,9 @@
  * tt_httpd__run(), while a client thread makes one raw HTTP request.
  *
  * `test_httpd --serve ADDR` instead runs a small server of synthetic
- * metrics until SIGTERM, printing "port N" once it listens; the Prometheus
- * end-to-end test (tests/e2e/test_prometheus.py) scrapes it.
+ * metrics until SIGTERM, printing "port N" once it listens: something to
+ * point a Prometheus at by hand (tests/e2e/test_prometheus.py scrapes the
+ * real agent).
  */
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -340,6 +340,93 @@ static void test_grpc_framing_and_gzip(void **state)
 	free(z);
 }
 
+static void load_signal(struct tt_otlp_config *c, enum tt_otlp_signal sig, struct fake_env *f)
+{
+	struct tt_env env = {.get = fake_get, .warn = fake_warn, .ctx = f};
+
+	tt_otlp_config__init_signal(c, sig);
+	assert_int_equal(tt_otlp_config__from_env(c, &env), 0);
+}
+
+/* Metrics and logs: their own endpoints, paths, per-signal variables and batching. */
+static void test_metrics_and_logs_signals(void **state)
+{
+	struct fake_env f = {.vars = {
+				     {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"},
+				     {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:1/in"},
+				     {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"},
+				     {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"},
+				     {"OTEL_METRIC_EXPORT_INTERVAL", "250"},
+				     {"OTEL_METRIC_EXPORT_TIMEOUT", "900"},
+				     {"OTEL_BLRP_SCHEDULE_DELAY", "77"},
+				     {"OTEL_BLRP_MAX_QUEUE_SIZE", "999"},
+				     {"OTEL_BSP_SCHEDULE_DELAY", "5"},
+			     }};
+	struct tt_otlp_config t, m, l;
+	char url[256], err[128];
+
+	load_signal(&t, TT_SIGNAL_TRACES, &f);
+	load_signal(&m, TT_SIGNAL_METRICS, &f);
+	load_signal(&l, TT_SIGNAL_LOGS, &f);
+	assert_int_equal(f.nwarn, 0);
+	assert_int_equal(tt_otlp_config__url(&t, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://collector:4318/v1/traces");
+	assert_int_equal(tt_otlp_config__url(&m, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://collector:4318/"
+				 "opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
+	assert_int_equal(tt_otlp_config__url(&l, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://logs:1/in"); /* per-signal: as is */
+	/* a per-signal variable is for its signal only */
+	assert_int_equal(t.protocol, TT_OTLP_HTTP_PROTOBUF);
+	assert_int_equal(m.protocol, TT_OTLP_GRPC);
+	assert_true(t.gzip);
+	assert_false(m.gzip);
+	assert_false(l.gzip);
+	assert_int_equal(m.interval_ms, 250);
+	assert_int_equal(m.export_timeout_ms, 900);
+	assert_int_equal(l.delay_ms, 77);
+	assert_int_equal(l.max_queue, 999);
+	assert_int_equal(t.delay_ms, 5);
+	assert_string_equal(tt_otlp_signal__name(m.signal), "metrics");
+	/* metrics follow any endpoint; logs need --logs or their own endpoint */
+	assert_true(tt_otlp_config__enabled(&m));
+	assert_true(tt_otlp_config__enabled(&l));
+	free(l.endpoint);
+	l.endpoint = NULL;
+	assert_false(tt_otlp_config__enabled(&l));
+	assert_int_equal(tt_otlp_config__set(&l, "logs", "", err, sizeof(err)), 0);
+	assert_true(tt_otlp_config__enabled(&l));
+	assert_int_equal(tt_otlp_config__url(&l, url, sizeof(url)), 0);
+	assert_string_equal(url, "http://collector:4318/v1/logs");
+	/* release keeps the signal */
+	tt_otlp_config__release(&m);
+	assert_int_equal(m.signal, TT_SIGNAL_METRICS);
+	assert_int_equal(m.interval_ms, TT_METRIC_DEFAULT_INTERVAL_MS);
+	assert_int_equal(l.delay_ms, 77);
+	tt_otlp_config__release(&t);
+	tt_otlp_config__release(&l);
+	assert_int_equal(l.delay_ms, TT_BLRP_DEFAULT_DELAY_MS);
+}
+
+static void test_metrics_exporter_none(void **state)
+{
+	struct fake_env f = {.vars = {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+				      {"OTEL_METRICS_EXPORTER", "none"}}};
+	struct tt_otlp_config m, t;
+
+	load_signal(&m, TT_SIGNAL_METRICS, &f);
+	load_signal(&t, TT_SIGNAL_TRACES, &f);
+	assert_false(tt_otlp_config__enabled(&m));
+	assert_true(tt_otlp_config__enabled(&t));
+	tt_otlp_config__release(&m);
+	tt_otlp_config__release(&t);
+	f.vars[1][1] = "zipkin";
+	load_signal(&m, TT_SIGNAL_METRICS, &f);
+	assert_true(tt_otlp_config__enabled(&m));
+	assert_non_null(strstr(f.warnings, "ignoring OTEL_METRICS_EXPORTER"));
+	tt_otlp_config__release(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +439,8 @@ int main(void)
 		cmocka_unit_test(test_retry_policy),
 		cmocka_unit_test(test_retry_after_values),
 		cmocka_unit_test(test_grpc_framing_and_gzip),
+		cmocka_unit_test(test_metrics_and_logs_signals),
+		cmocka_unit_test(test_metrics_exporter_none),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

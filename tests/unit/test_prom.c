@@ -249,6 +249,7 @@ static const char golden[] =
 	"tasktap_spans_dropped_total{reason=\"queue_full\"} 0\n"
 	"tasktap_spans_dropped_total{reason=\"spool_full\"} 2\n"
 	"tasktap_spans_dropped_total{reason=\"rejected\"} 0\n"
+	"tasktap_spans_dropped_total{reason=\"failed\"} 0\n"
 	"# HELP tasktap_export_failures_total Export requests that failed (each try counts).\n"
 	"# TYPE tasktap_export_failures_total counter\n"
 	"tasktap_export_failures_total 0\n"

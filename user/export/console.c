@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "export.h"
+#include "otlp_logs.h"
 
 #define BAR_WIDTH   30
 #define LABEL_WIDTH 46
@@ -271,4 +273,32 @@ void tt_console__free(struct tt_console *c)
 	free(c->held);
 	free(c->mark);
 	free(c);
+}
+
+/* ---- step lines ------------------------------------------------------------ */
+
+static void step_line(const struct tt_steplines *sl, const struct tt_step_log *l)
+{
+	uint64_t t = l->time_ns + (uint64_t)sl->mono_to_unix_ns;
+	time_t secs = (time_t)(t / 1000000000ULL);
+	char when[32], body[TT_STATUS_MSG_MAX + 4 * TT_STEP_LOG_STR + 64];
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	tt_step_log__body(l, body, sizeof(body));
+	fprintf(sl->out, "%s.%03uZ %-5s %s\n", when, (unsigned)(t / 1000000ULL % 1000),
+		tt_transition__severity_text(l->transition), body);
+}
+
+void tt_steplines__span(const struct tt_span *span, void *ctx)
+{
+	const struct tt_steplines *sl = ctx;
+	struct tt_step_log recs[2];
+	int n = tt_step_logs(span, recs);
+
+	for (int i = 0; i < n; i++)
+		step_line(sl, &recs[i]);
+	if (n)
+		fflush(sl->out);
 }

@@ -42,4 +42,20 @@ struct tt_jsonl {
  */
 void tt_jsonl__span(const struct tt_span *span, void *ctx);
 
+/* Step transitions as readable lines (`--log-steps`). */
+struct tt_steplines {
+	FILE *out;
+	int64_t mono_to_unix_ns; /* add to CLOCK_MONOTONIC to get Unix time */
+};
+
+/*
+ * The tt_span_fn of the step-lines sink; ctx is a struct tt_steplines.
+ * For a finished step (or compensation) span, writes its two transitions
+ * (otlp_logs.h), each stamped with its own time in UTC:
+ *
+ *   2025-11-21T06:58:01.123Z INFO  step Decode started (task Thumbnail 1002, attempt 1)
+ *   2025-11-21T06:58:01.173Z INFO  step Decode completed (task Thumbnail 1002, attempt 1, 50.1 ms)
+ */
+void tt_steplines__span(const struct tt_span *span, void *ctx);
+
 #endif /* TASKTAP_EXPORT_H */

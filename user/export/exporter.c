@@ -7,41 +7,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "exporter.h"
 #include "otlp_encode.h"
+#include "otlp_logs.h"
+#include "otlp_metrics.h"
 #include "resource.h"
 #include "spool.h"
 
 #define MIN_CACHE 4096
 
 /* Counters shared by both threads: relaxed atomics. */
-#define INC(field, n) __atomic_fetch_add(&e->st.field, (n), __ATOMIC_RELAXED)
-#define SET(field, v) __atomic_store_n(&e->st.field, (v), __ATOMIC_RELAXED)
-#define GET(field)    __atomic_load_n(&e->st.field, __ATOMIC_RELAXED)
+#define INC(l, field, n) __atomic_fetch_add(&(l)->st.field, (n), __ATOMIC_RELAXED)
+#define SET(l, field, v) __atomic_store_n(&(l)->st.field, (v), __ATOMIC_RELAXED)
 
-/* A process's resource, and the queue position of its latest span. */
+/* A process's resource, and the queue position of its latest item in each queue. */
 struct cached {
 	uint32_t pid;
 	struct tt_resource *res;
-	uint64_t last_seq; /* the span at tail = last_seq - 1 refers to it */
+	uint64_t last_seq[TT_SIGNAL__COUNT]; /* the item at tail = last_seq - 1 refers to it */
 };
 
-struct tt_exporter {
-	const struct tt_otlp_config *cfg;
-	struct tt_exporter_opts o;
-
-	pthread_mutex_t mu;
-	pthread_cond_t wake;
-	struct tt_xspan *ring;
+/* A bounded queue of fixed-size items, preallocated. Under the exporter's mutex. */
+struct queue {
+	char *ring;
+	size_t size; /* of one item */
 	uint32_t cap;
 	uint64_t head, tail;   /* [head, tail) queued; head advances after encoding */
 	uint64_t window_start; /* when the current batch window opened */
-	bool stopping, stopped;
-	uint64_t deadline; /* of the shutdown flush */
-	pthread_t thread;
-	bool started;
+	const void **batch;    /* the exporter thread's: the items being encoded */
+};
+
+/* One signal: where it goes, what waits, and how it fares. */
+struct lane {
+	enum tt_otlp_signal sig;
+	bool on;
+	const char *noun; /* "spans", "data points", "log records" */
+	const struct tt_otlp_config *cfg;
+	struct queue q; /* traces and logs; metrics have none */
 
 	/* the exporter thread's */
 	struct tt_otlp_client *client;
@@ -51,15 +56,32 @@ struct tt_exporter {
 	uint64_t next_try; /* next replay of the spool */
 	unsigned replay_attempt;
 	bool down;
+
+	struct tt_signal_stats st;
+};
+
+struct tt_exporter {
+	struct tt_exporter_opts o;
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	bool stopping, stopped;
+	uint64_t deadline; /* of the shutdown flush */
+	pthread_t thread;
+	bool started;
+
+	struct lane lane[TT_SIGNAL__COUNT];
+
+	/* the exporter thread's */
 	uint64_t rnd;
-	const struct tt_xspan **batch;
+	struct tt_metrics *snap;       /* a copy of o.metrics, read at leisure */
+	struct tt_resource *agent_res; /* the resource of metrics: the agent's process */
+	uint64_t next_metrics;
 
 	/* the event loop's */
 	struct cached *cache;
 	size_t cache_cap, cache_n;
 	struct tt_resource_opts ropts;
-
-	struct tt_exporter_stats st;
 };
 
 static uint64_t now_ns(void)
@@ -67,6 +89,14 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
@@ -93,6 +123,11 @@ static void wait_until(struct tt_exporter *e, uint64_t until)
 	pthread_cond_timedwait(&e->wake, &e->mu, &ts);
 }
 
+static bool has_queue(const struct lane *l)
+{
+	return l->on && l->q.ring;
+}
+
 /* Resource cache (event loop only). */
 
 static size_t cache_slot(const struct tt_exporter *e, uint32_t pid)
@@ -104,10 +139,21 @@ static size_t cache_slot(const struct tt_exporter *e, uint32_t pid)
 	return i;
 }
 
-/* Frees the resources no queued span refers to any more, and rebuilds the table. */
+/* Whether no queued item refers to the cached resource any more. */
+static bool cache_unused(const struct tt_exporter *e, const struct cached *c)
+{
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		const struct lane *l = &e->lane[s];
+
+		if (has_queue(l) && c->last_seq[s] > __atomic_load_n(&l->q.head, __ATOMIC_ACQUIRE))
+			return false;
+	}
+	return true;
+}
+
+/* Frees the resources no queued item refers to any more, and rebuilds the table. */
 static void cache_evict(struct tt_exporter *e)
 {
-	uint64_t head = __atomic_load_n(&e->head, __ATOMIC_ACQUIRE);
 	struct cached *old = e->cache;
 	size_t cap = e->cache_cap;
 
@@ -120,7 +166,7 @@ static void cache_evict(struct tt_exporter *e)
 	for (size_t i = 0; i < cap; i++) {
 		if (!old[i].res)
 			continue;
-		if (old[i].last_seq <= head) {
+		if (cache_unused(e, &old[i])) {
 			tt_resource__free(old[i].res);
 			continue;
 		}
@@ -151,123 +197,151 @@ static struct cached *resource_for(struct tt_exporter *e, uint32_t pid)
 	return &e->cache[i];
 }
 
-void tt_exporter__span(const struct tt_span *span, void *ctx)
+/*
+ * Copies `len` bytes of `item` into the next slot of lane l's queue and
+ * the resource pointer into the slot at `res_off`, or counts the item
+ * dropped. Never blocks.
+ */
+static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, size_t len,
+		    size_t res_off, struct cached *c)
 {
-	struct tt_exporter *e = ctx;
-	struct cached *c;
+	struct queue *q = &l->q;
 	uint64_t queued;
 	bool full, closed, was_empty;
 
-	if (!tt_sampler__keep(e->cfg->sampler, e->cfg->ratio, span->trace_id)) {
-		INC(spans_sampled_out, 1);
-		return;
-	}
-	c = resource_for(e, span->pid);
 	pthread_mutex_lock(&e->mu);
 	closed = e->stopped;
-	full = e->tail - e->head >= e->cap;
-	was_empty = e->tail == e->head;
+	full = q->tail - q->head >= q->cap;
+	was_empty = q->tail == q->head;
 	if (!full && !closed) {
-		struct tt_xspan *slot = &e->ring[e->tail % e->cap];
+		char *slot = q->ring + (q->tail % q->cap) * q->size;
+		const struct tt_resource *res = c ? c->res : NULL;
 
-		if (e->tail == e->head)
-			e->window_start = now_ns();
-		memcpy(&slot->span, span, sizeof(*span));
-		slot->res = c ? c->res : NULL;
-		e->tail++;
+		if (was_empty)
+			q->window_start = now_ns();
+		memcpy(slot, item, len);
+		memcpy(slot + res_off, &res, sizeof(res));
+		q->tail++;
 		if (c)
-			c->last_seq = e->tail;
+			c->last_seq[l->sig] = q->tail;
 	}
-	queued = e->tail - e->head;
+	queued = q->tail - q->head;
 	/* wake the thread: a batch window opens, or a batch is ready */
-	if ((was_empty && queued) || queued >= e->o.cfg->max_batch || queued >= e->cap / 2)
+	if ((was_empty && queued) || queued >= l->cfg->max_batch || queued >= q->cap / 2)
 		pthread_cond_signal(&e->wake);
 	pthread_mutex_unlock(&e->mu);
 	if (full)
-		INC(dropped_queue_full, 1);
+		INC(l, dropped_queue_full, 1);
 	else if (closed)
-		INC(dropped_failed, 1);
+		INC(l, dropped_failed, 1);
 	else
-		INC(spans_queued, 1);
+		INC(l, queued, 1);
+}
+
+void tt_exporter__span(const struct tt_span *span, void *ctx)
+{
+	struct tt_exporter *e = ctx;
+	struct lane *traces = &e->lane[TT_SIGNAL_TRACES], *logs = &e->lane[TT_SIGNAL_LOGS];
+	struct tt_step_log recs[2];
+	struct cached *c = NULL;
+	bool keep = false;
+	int n = 0;
+
+	if (traces->on) {
+		keep = tt_sampler__keep(traces->cfg->sampler, traces->cfg->ratio, span->trace_id);
+		if (!keep)
+			INC(traces, sampled_out, 1);
+	}
+	if (logs->on)
+		n = tt_step_logs(span, recs);
+	if (!keep && !n)
+		return;
+	c = resource_for(e, span->pid);
+	if (keep)
+		enqueue(e, traces, span, sizeof(*span), offsetof(struct tt_xspan, res), c);
+	for (int i = 0; i < n; i++)
+		enqueue(e, logs, &recs[i], sizeof(recs[i]), offsetof(struct tt_step_log, res), c);
 }
 
 /* Exporter thread. */
 
-static void sync_spool_stats(struct tt_exporter *e)
+static void sync_spool_stats(struct lane *l)
 {
 	struct tt_spool_stats ss;
 
-	if (!e->spool)
+	if (!l->spool)
 		return;
-	tt_spool__stats(e->spool, &ss);
-	SET(spool_files, ss.files);
-	SET(spool_bytes, ss.bytes);
-	SET(spool_spans, ss.items);
-	SET(spool_written, ss.written);
-	SET(spool_corrupt, ss.corrupt);
+	tt_spool__stats(l->spool, &ss);
+	SET(l, spool_files, ss.files);
+	SET(l, spool_bytes, ss.bytes);
+	SET(l, spool_items, ss.items);
+	SET(l, spool_written, ss.written);
+	SET(l, spool_corrupt, ss.corrupt);
 }
 
-static void set_down(struct tt_exporter *e, bool down, const char *why)
+static void set_down(struct lane *l, bool down, const char *why)
 {
-	if (down && !e->down)
-		tt_warn("cannot export spans: %s; retrying%s", why,
-			e->spool ? ", spooling what waits" : "");
-	if (!down && e->down)
-		tt_warn("the collector is back%s",
-			e->spool && !tt_spool__empty(e->spool) ? "; replaying the spool" : "");
-	e->down = down;
-	SET(collector_up, !down);
+	const char *what = l->sig == TT_SIGNAL_TRACES ? "spans" : tt_otlp_signal__name(l->sig);
+
+	if (down && !l->down)
+		tt_warn("cannot export %s: %s; retrying%s", what, why,
+			l->spool ? ", spooling what waits" : "");
+	if (!down && l->down)
+		tt_warn("the collector is back%s%s%s", l->sig == TT_SIGNAL_TRACES ? "" : " for ",
+			l->sig == TT_SIGNAL_TRACES ? "" : what,
+			l->spool && !tt_spool__empty(l->spool) ? "; replaying the spool" : "");
+	l->down = down;
+	SET(l, collector_up, !down);
 }
 
-static void accepted(struct tt_exporter *e, const struct tt_send_result *r, uint32_t n)
+static void accepted(struct lane *l, const struct tt_send_result *r, uint32_t n)
 {
 	uint64_t rejected = r->rejected > 0 ? (uint64_t)r->rejected : 0;
 
 	if (rejected > n)
 		rejected = n;
-	INC(batches_sent, 1);
-	INC(spans_exported, n - rejected);
+	INC(l, batches_sent, 1);
+	INC(l, exported, n - rejected);
 	if (rejected || r->message[0]) {
-		INC(partial_successes, 1);
-		INC(dropped_rejected, rejected);
-		tt_warn("the collector accepted a batch partly: %" PRIu64
-			" of %u spans rejected%s%s",
-			rejected, n, r->message[0] ? ": " : "", r->message);
+		INC(l, partial_successes, 1);
+		INC(l, dropped_rejected, rejected);
+		tt_warn("the collector accepted a batch partly: %" PRIu64 " of %u %s rejected%s%s",
+			rejected, n, l->noun, r->message[0] ? ": " : "", r->message);
 	}
-	set_down(e, false, NULL);
+	set_down(l, false, NULL);
 }
 
-static void refused(struct tt_exporter *e, const struct tt_send_result *r, uint32_t n)
+static void refused(struct lane *l, const struct tt_send_result *r, uint32_t n)
 {
-	INC(dropped_rejected, n);
-	tt_warn("the collector refused %u spans: %s", n, r->message);
+	INC(l, dropped_rejected, n);
+	tt_warn("the collector refused %u %s: %s", n, l->noun, r->message);
 	/* it answered: it is up */
-	set_down(e, false, NULL);
+	set_down(l, false, NULL);
 }
 
 /* Spills a batch to the spool, or counts it dropped. */
-static void to_spool(struct tt_exporter *e, const uint8_t *pb, size_t len, uint32_t n)
+static void to_spool(struct lane *l, const uint8_t *pb, size_t len, uint32_t n)
 {
 	int ret;
 
-	if (!e->spool) {
-		INC(dropped_failed, n);
+	if (!l->spool) {
+		INC(l, dropped_failed, n);
 		return;
 	}
-	ret = tt_spool__push(e->spool, pb, len, n);
+	ret = tt_spool__push(l->spool, pb, len, n);
 	if (ret == -ENOSPC) {
-		INC(dropped_spool_full, n);
+		INC(l, dropped_spool_full, n);
 	} else if (ret) {
-		INC(dropped_failed, n);
-		tt_warn("cannot write to the spool: %s; %u spans dropped", strerror(-ret), n);
+		INC(l, dropped_failed, n);
+		tt_warn("cannot write to the spool: %s; %u %s dropped", strerror(-ret), n, l->noun);
 	}
-	sync_spool_stats(e);
+	sync_spool_stats(l);
 }
 
-static int send_once(struct tt_exporter *e, const uint8_t *pb, size_t len, uint32_t timeout_ms,
+static int send_once(struct lane *l, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 		     struct tt_send_result *r)
 {
-	int ret = e->send(e->send_ctx, pb, len, timeout_ms, r);
+	int ret = l->send(l->send_ctx, pb, len, timeout_ms, r);
 
 	if (ret) {
 		memset(r, 0, sizeof(*r));
@@ -279,14 +353,18 @@ static int send_once(struct tt_exporter *e, const uint8_t *pb, size_t len, uint3
 	return ret;
 }
 
-/* Sleeps until `until` unless stopping, or the queue fills past half. Returns whether to spill. */
-static bool backoff(struct tt_exporter *e, uint64_t until)
+/*
+ * Sleeps until `until` unless stopping, or lane l's queue fills past half.
+ * Returns whether to spill.
+ */
+static bool backoff(struct tt_exporter *e, struct lane *l, uint64_t until)
 {
 	bool spill;
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		spill = e->stopping || (e->spool && e->tail - e->head >= e->cap / 2);
+		spill = e->stopping ||
+			(l->spool && l->q.ring && l->q.tail - l->q.head >= l->q.cap / 2);
 		if (spill || now_ns() >= until)
 			break;
 		wait_until(e, until);
@@ -296,43 +374,44 @@ static bool backoff(struct tt_exporter *e, uint64_t until)
 }
 
 /* Sends a fresh batch, with retries; spills it when the collector stays away. */
-static void export_batch(struct tt_exporter *e, const uint8_t *pb, size_t len, uint32_t n)
+static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *pb, size_t len,
+			 uint32_t n)
 {
-	unsigned limit = e->spool ? TT_EXPORT_ATTEMPTS_BEFORE_SPOOL : TT_EXPORT_ATTEMPTS_NO_SPOOL;
+	unsigned limit = l->spool ? TT_EXPORT_ATTEMPTS_BEFORE_SPOOL : TT_EXPORT_ATTEMPTS_NO_SPOOL;
 	struct tt_send_result r;
 	uint64_t delay;
 
-	if (e->spool && !tt_spool__empty(e->spool)) {
-		to_spool(e, pb, len, n); /* behind what waits there: order is kept */
+	if (l->spool && !tt_spool__empty(l->spool)) {
+		to_spool(l, pb, len, n); /* behind what waits there: order is kept */
 		return;
 	}
 	for (unsigned attempt = 1;; attempt++) {
 		enum tt_verdict v;
 
-		send_once(e, pb, len, e->cfg->timeout_ms, &r);
+		send_once(l, pb, len, l->cfg->timeout_ms, &r);
 		v = tt_retry__decide(&r, attempt, next_rnd(e), &delay);
 		if (v == TT_VERDICT_DONE) {
-			accepted(e, &r, n);
+			accepted(l, &r, n);
 			return;
 		}
-		INC(export_failures, 1);
+		INC(l, export_failures, 1);
 		if (v == TT_VERDICT_DROP) {
-			refused(e, &r, n);
+			refused(l, &r, n);
 			return;
 		}
-		set_down(e, true, r.message);
-		if (attempt >= limit || backoff(e, now_ns() + delay * 1000000ULL)) {
-			e->next_try = now_ns() + delay * 1000000ULL;
-			e->replay_attempt = attempt;
-			to_spool(e, pb, len, n);
+		set_down(l, true, r.message);
+		if (attempt >= limit || backoff(e, l, now_ns() + delay * 1000000ULL)) {
+			l->next_try = now_ns() + delay * 1000000ULL;
+			l->replay_attempt = attempt;
+			to_spool(l, pb, len, n);
 			return;
 		}
-		INC(retries, 1);
+		INC(l, retries, 1);
 	}
 }
 
-/* Sends the oldest spooled batch once. */
-static void replay_one(struct tt_exporter *e)
+/* Sends the oldest spooled batch of lane l once. */
+static void replay_one(struct tt_exporter *e, struct lane *l)
 {
 	struct tt_send_result r;
 	enum tt_verdict v;
@@ -342,124 +421,253 @@ static void replay_one(struct tt_exporter *e)
 	size_t len;
 	int ret;
 
-	ret = tt_spool__peek(e->spool, &data, &len, &count);
-	sync_spool_stats(e);
+	ret = tt_spool__peek(l->spool, &data, &len, &count);
+	sync_spool_stats(l);
 	if (ret) {
 		if (ret != -ENOENT)
-			e->next_try = now_ns() + 1000000000ULL;
+			l->next_try = now_ns() + 1000000000ULL;
 		return;
 	}
-	send_once(e, data, len, e->cfg->timeout_ms, &r);
+	send_once(l, data, len, l->cfg->timeout_ms, &r);
 	free(data);
-	if (e->replay_attempt)
-		INC(retries, 1);
-	v = tt_retry__decide(&r, e->replay_attempt + 1, next_rnd(e), &delay);
+	if (l->replay_attempt)
+		INC(l, retries, 1);
+	v = tt_retry__decide(&r, l->replay_attempt + 1, next_rnd(e), &delay);
 	if (v == TT_VERDICT_RETRY) {
-		INC(export_failures, 1);
-		set_down(e, true, r.message);
-		e->replay_attempt++;
-		e->next_try = now_ns() + delay * 1000000ULL;
+		INC(l, export_failures, 1);
+		set_down(l, true, r.message);
+		l->replay_attempt++;
+		l->next_try = now_ns() + delay * 1000000ULL;
 		return;
 	}
 	if (v == TT_VERDICT_DONE) {
-		accepted(e, &r, count);
-		INC(spool_replayed, 1);
+		accepted(l, &r, count);
+		INC(l, spool_replayed, 1);
 	} else {
-		INC(export_failures, 1);
-		refused(e, &r, count);
+		INC(l, export_failures, 1);
+		refused(l, &r, count);
 	}
-	tt_spool__pop(e->spool);
-	sync_spool_stats(e);
-	e->replay_attempt = 0;
-	e->next_try = 0;
+	tt_spool__pop(l->spool);
+	sync_spool_stats(l);
+	l->replay_attempt = 0;
+	l->next_try = 0;
 }
 
-/* Takes up to max_batch spans off the queue and encodes them. Returns the count. */
-static uint32_t take_batch(struct tt_exporter *e, uint8_t **pb, size_t *len)
+static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, uint8_t **pb, size_t *len)
 {
+	if (l->sig == TT_SIGNAL_LOGS)
+		return tt_otlp__encode_logs((const struct tt_step_log *const *)l->q.batch, n,
+					    e->o.mono_to_unix_ns, unix_ns(), pb, len);
+	return tt_otlp__encode_traces((const struct tt_xspan *const *)l->q.batch, n,
+				      e->o.mono_to_unix_ns, pb, len);
+}
+
+/* Takes up to max_batch items off lane l's queue and encodes them. Returns the count. */
+static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, size_t *len)
+{
+	struct queue *q = &l->q;
 	uint32_t n;
 	int ret;
 
 	pthread_mutex_lock(&e->mu);
-	n = (uint32_t)(e->tail - e->head);
-	if (n > e->cfg->max_batch)
-		n = e->cfg->max_batch;
+	n = (uint32_t)(q->tail - q->head);
+	if (n > l->cfg->max_batch)
+		n = l->cfg->max_batch;
 	for (uint32_t i = 0; i < n; i++)
-		e->batch[i] = &e->ring[(e->head + i) % e->cap];
+		q->batch[i] = q->ring + ((q->head + i) % q->cap) * q->size;
 	pthread_mutex_unlock(&e->mu);
 	if (!n)
 		return 0;
 	/* the slots are still ours: the event loop writes only past tail */
-	ret = tt_otlp__encode_traces(e->batch, n, e->o.mono_to_unix_ns, pb, len);
+	ret = encode(e, l, n, pb, len);
 	pthread_mutex_lock(&e->mu);
-	__atomic_store_n(&e->head, e->head + n, __ATOMIC_RELEASE);
-	e->window_start = now_ns();
-	SET(queue_len, e->tail - e->head);
+	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
+	q->window_start = now_ns();
+	SET(l, queue_len, q->tail - q->head);
 	pthread_mutex_unlock(&e->mu);
 	if (ret) {
-		INC(dropped_encode, n);
+		INC(l, dropped_encode, n);
 		*pb = NULL;
 	}
 	return n;
 }
 
-/* Shutdown: everything queued goes to the collector while time lasts, else to the spool. */
+/* Snapshots the metrics and encodes them. Returns the data points, 0 on failure. */
+static uint32_t collect_metrics(struct tt_exporter *e, uint8_t **pb, size_t *len)
+{
+	struct lane *l = &e->lane[TT_SIGNAL_METRICS];
+	uint32_t points = 0;
+
+	*pb = NULL;
+	if (tt_metrics__snapshot(e->o.metrics, e->snap) ||
+	    tt_otlp__encode_metrics(e->snap, e->agent_res, unix_ns(), pb, len, &points)) {
+		INC(l, dropped_encode, 1);
+		*pb = NULL;
+		return 0;
+	}
+	INC(l, queued, points);
+	return points;
+}
+
+/* Shutdown: one batch to the collector while time lasts, else to the spool. */
+static void flush_one(struct tt_exporter *e, struct lane *l, const uint8_t *pb, size_t len,
+		      uint32_t n)
+{
+	uint64_t now = now_ns(), delay, left_ms;
+	struct tt_send_result r;
+	enum tt_verdict v;
+
+	left_ms = e->deadline > now ? (e->deadline - now) / 1000000ULL : 0;
+	if ((l->spool && !tt_spool__empty(l->spool)) || l->down || left_ms == 0) {
+		to_spool(l, pb, len, n);
+		return;
+	}
+	send_once(l, pb, len, left_ms < l->cfg->timeout_ms ? (uint32_t)left_ms : l->cfg->timeout_ms,
+		  &r);
+	v = tt_retry__decide(&r, 1, next_rnd(e), &delay);
+	if (v == TT_VERDICT_DONE) {
+		accepted(l, &r, n);
+	} else if (v == TT_VERDICT_DROP) {
+		INC(l, export_failures, 1);
+		refused(l, &r, n);
+	} else {
+		INC(l, export_failures, 1);
+		set_down(l, true, r.message);
+		to_spool(l, pb, len, n);
+	}
+}
+
+/* Shutdown: every queue, then the metrics once more. */
 static void flush_all(struct tt_exporter *e)
 {
+	struct lane *m = &e->lane[TT_SIGNAL_METRICS];
 	uint8_t *pb;
 	size_t len;
 	uint32_t n;
 
-	while ((n = take_batch(e, &pb, &len))) {
-		uint64_t now = now_ns();
-		struct tt_send_result r;
-		uint64_t delay, left_ms;
-		enum tt_verdict v;
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		struct lane *l = &e->lane[s];
 
-		if (!pb)
-			continue;
-		left_ms = e->deadline > now ? (e->deadline - now) / 1000000ULL : 0;
-		if ((e->spool && !tt_spool__empty(e->spool)) || e->down || left_ms == 0) {
-			to_spool(e, pb, len, n);
+		while (has_queue(l) && (n = take_batch(e, l, &pb, &len))) {
+			if (pb)
+				flush_one(e, l, pb, len, n);
 			free(pb);
-			continue;
 		}
-		send_once(e, pb, len,
-			  left_ms < e->cfg->timeout_ms ? (uint32_t)left_ms : e->cfg->timeout_ms,
-			  &r);
-		v = tt_retry__decide(&r, 1, next_rnd(e), &delay);
-		if (v == TT_VERDICT_DONE) {
-			accepted(e, &r, n);
-		} else if (v == TT_VERDICT_DROP) {
-			INC(export_failures, 1);
-			refused(e, &r, n);
-		} else {
-			INC(export_failures, 1);
-			set_down(e, true, r.message);
-			to_spool(e, pb, len, n);
-		}
-		free(pb);
+		SET(l, queue_len, 0);
+		sync_spool_stats(l);
 	}
+	if (m->on) {
+		n = collect_metrics(e, &pb, &len);
+		if (pb)
+			flush_one(e, m, pb, len, n);
+		free(pb);
+		sync_spool_stats(m);
+	}
+}
+
+/* Whether lane l's queue has a batch to send now; else when it will (0: never). Lock held. */
+static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at)
+{
+	const struct queue *q = &l->q;
+	uint64_t n, end;
+
+	*at = 0;
+	if (!has_queue(l))
+		return false;
+	n = q->tail - q->head;
+	end = q->window_start + l->cfg->delay_ms * 1000000ULL;
+	if (n >= l->cfg->max_batch || n >= q->cap / 2 || (n && now >= end))
+		return true;
+	if (n)
+		*at = end;
+	return false;
+}
+
+static bool replay_due(const struct lane *l, uint64_t now, uint64_t *at)
+{
+	*at = 0;
+	if (!l->on || !l->spool || tt_spool__empty(l->spool))
+		return false;
+	if (now >= l->next_try)
+		return true;
+	*at = l->next_try;
+	return false;
+}
+
+static bool metrics_due(const struct tt_exporter *e, uint64_t now, uint64_t *at)
+{
+	*at = 0;
+	if (!e->lane[TT_SIGNAL_METRICS].on)
+		return false;
+	if (now >= e->next_metrics)
+		return true;
+	*at = e->next_metrics;
+	return false;
+}
+
+static void earliest(uint64_t *wake_at, uint64_t at)
+{
+	if (at && (!*wake_at || at < *wake_at))
+		*wake_at = at;
 }
 
 /* Whether the thread has work now; else the time to wake up at (0: none). Lock held. */
 static bool due(struct tt_exporter *e, uint64_t now, uint64_t *wake_at)
 {
-	uint64_t n = e->tail - e->head, at = 0;
-	bool replay = e->spool && !tt_spool__empty(e->spool);
+	uint64_t at;
 
-	if (e->stopping || n >= e->cfg->max_batch || n >= e->cap / 2)
+	*wake_at = 0;
+	if (e->stopping)
 		return true;
-	if (n && now >= e->window_start + e->cfg->delay_ms * 1000000ULL)
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		if (queue_due(&e->lane[s], now, &at))
+			return true;
+		earliest(wake_at, at);
+		if (replay_due(&e->lane[s], now, &at))
+			return true;
+		earliest(wake_at, at);
+	}
+	if (metrics_due(e, now, &at))
 		return true;
-	if (replay && now >= e->next_try)
-		return true;
-	if (n)
-		at = e->window_start + e->cfg->delay_ms * 1000000ULL;
-	if (replay && (!at || e->next_try < at))
-		at = e->next_try;
-	*wake_at = at;
+	earliest(wake_at, at);
 	return false;
+}
+
+/* One round: every batch that is due, the metrics when due, one replay per spool. */
+static void work(struct tt_exporter *e)
+{
+	uint64_t at;
+	uint8_t *pb;
+	size_t len;
+	uint32_t n;
+	bool go;
+
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		struct lane *l = &e->lane[s];
+
+		pthread_mutex_lock(&e->mu);
+		go = queue_due(l, now_ns(), &at);
+		pthread_mutex_unlock(&e->mu);
+		if (go) {
+			pb = NULL;
+			n = take_batch(e, l, &pb, &len);
+			if (n && pb)
+				export_batch(e, l, pb, len, n);
+			free(pb);
+		}
+	}
+	if (metrics_due(e, now_ns(), &at)) {
+		e->next_metrics =
+			now_ns() + e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
+		n = collect_metrics(e, &pb, &len);
+		if (pb)
+			export_batch(e, &e->lane[TT_SIGNAL_METRICS], pb, len, n);
+		free(pb);
+	}
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		if (replay_due(&e->lane[s], now_ns(), &at))
+			replay_one(e, &e->lane[s]);
+	}
 }
 
 static void *exporter_main(void *arg)
@@ -468,80 +676,141 @@ static void *exporter_main(void *arg)
 
 	for (;;) {
 		uint64_t wake_at = 0;
-		uint8_t *pb = NULL;
-		size_t len = 0;
-		uint32_t n;
 		bool stopping;
 
 		pthread_mutex_lock(&e->mu);
 		while (!due(e, now_ns(), &wake_at))
 			wait_until(e, wake_at);
 		stopping = e->stopping;
-		SET(queue_len, e->tail - e->head);
+		for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+			struct lane *l = &e->lane[s];
+
+			if (has_queue(l))
+				SET(l, queue_len, l->q.tail - l->q.head);
+		}
 		pthread_mutex_unlock(&e->mu);
 		if (stopping)
 			break;
-		n = take_batch(e, &pb, &len);
-		if (n && pb)
-			export_batch(e, pb, len, n);
-		free(pb);
-		if (e->spool && !tt_spool__empty(e->spool) && now_ns() >= e->next_try)
-			replay_one(e);
+		work(e);
 	}
 	flush_all(e);
-	SET(queue_len, 0);
-	sync_spool_stats(e);
 	return NULL;
 }
 
-struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err, size_t len)
+/* Lifecycle. */
+
+static const char *noun_of(enum tt_otlp_signal s)
 {
-	struct tt_exporter *e = calloc(1, sizeof(*e));
+	return s == TT_SIGNAL_TRACES	? "spans"
+	       : s == TT_SIGNAL_METRICS ? "data points"
+					: "log records";
+}
+
+/* The spool directory of lane l: the configured one (traces), or a subdirectory of it. */
+static const char *spool_dir(const struct lane *l, char *buf, size_t len)
+{
+	char base[256];
+	const char *dir = tt_otlp_config__spool_dir(l->cfg, base, sizeof(base));
+
+	if (l->sig == TT_SIGNAL_TRACES) {
+		snprintf(buf, len, "%s", dir);
+		return buf;
+	}
+	snprintf(buf, len, "%s/%s", dir, tt_otlp_signal__name(l->sig));
+	return buf;
+}
+
+/* Sets lane l up: its queue, its client (or the seam) and its spool. 0 or -errno. */
+static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_otlp_config *cfg,
+		     tt_send_fn send, void *send_ctx, char *err, size_t len)
+{
+	char dir[320];
+
+	l->sig = sig;
+	l->noun = noun_of(sig);
+	l->st.collector_up = true;
+	if (!cfg || !tt_otlp_config__enabled(cfg))
+		return 0;
+	l->on = true;
+	l->cfg = cfg;
+	l->st.enabled = true;
+	if (sig != TT_SIGNAL_METRICS) {
+		l->q.size = sig == TT_SIGNAL_LOGS ? sizeof(struct tt_step_log)
+						  : sizeof(struct tt_xspan);
+		l->q.cap = cfg->max_queue;
+		l->q.ring = calloc(l->q.cap, l->q.size);
+		l->q.batch = calloc(cfg->max_batch, sizeof(*l->q.batch));
+		l->st.queue_cap = l->q.cap;
+		if (!l->q.ring || !l->q.batch) {
+			snprintf(err, len, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	l->send = send;
+	l->send_ctx = send_ctx;
+	if (!l->send) {
+		l->client = tt_otlp_client__new(cfg, err, len);
+		if (!l->client)
+			return errno ? -errno : -EIO;
+		l->send = tt_otlp_client__send;
+		l->send_ctx = l->client;
+	}
+	if (!cfg->spool_off) {
+		l->spool =
+			tt_spool__open(spool_dir(l, dir, sizeof(dir)), cfg->spool_bytes, err, len);
+		if (!l->spool)
+			return errno ? -errno : -EIO;
+		sync_spool_stats(l);
+	}
+	l->st.spool_enabled = l->spool != NULL;
+	return 0;
+}
+
+static void lane_release(struct lane *l)
+{
+	tt_spool__free(l->spool);
+	tt_otlp_client__free(l->client);
+	free(l->q.batch);
+	free(l->q.ring);
+}
+
+static void release(struct tt_exporter *e)
+{
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
+		lane_release(&e->lane[s]);
+	for (size_t i = 0; e->cache && i < e->cache_cap; i++)
+		tt_resource__free(e->cache[i].res);
+	tt_resource__free(e->agent_res);
+	tt_metrics__free(e->snap);
+	free(e->cache);
+	free(e);
+}
+
+/* The metrics lane needs its source, a copy to read it into, and the agent's resource. */
+static int metrics_init(struct tt_exporter *e, char *err, size_t len)
+{
+	if (!e->lane[TT_SIGNAL_METRICS].on)
+		return 0;
+	if (!e->o.metrics) {
+		snprintf(err, len, "metrics export configured without metrics");
+		return -EINVAL;
+	}
+	e->snap = tt_metrics__new(NULL);
+	e->agent_res = tt_resource__new(getpid(), &e->ropts);
+	if (!e->snap || !e->agent_res) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	e->next_metrics = now_ns() + e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
+	return 0;
+}
+
+static int start_thread(struct tt_exporter *e, char *err, size_t len)
+{
 	pthread_condattr_t ca;
 	sigset_t all, old;
-	char dirbuf[256];
 	int ret;
 
-	if (!e)
-		goto nomem;
-	e->o = *o;
-	e->cfg = o->cfg;
-	e->cap = o->cfg->max_queue;
-	e->rnd = o->seed | 1;
-	e->ring = calloc(e->cap, sizeof(*e->ring));
-	e->batch = calloc(o->cfg->max_batch, sizeof(*e->batch));
-	for (e->cache_cap = MIN_CACHE; e->cache_cap < 4 * (size_t)e->cap;)
-		e->cache_cap *= 2;
-	e->cache = calloc(e->cache_cap, sizeof(*e->cache));
-	if (!e->ring || !e->batch || !e->cache)
-		goto nomem;
-	e->ropts = (struct tt_resource_opts){
-		.spec_service = o->spec_service,
-		.cfg = o->cfg,
-		.proc_root = o->proc_root,
-		.machine_id_path = o->machine_id_path,
-		.hostname = o->hostname,
-	};
-	e->send = o->send;
-	e->send_ctx = o->send_ctx;
-	if (!e->send) {
-		e->client = tt_otlp_client__new(o->cfg, err, len);
-		if (!e->client)
-			goto fail;
-		e->send = tt_otlp_client__send;
-		e->send_ctx = e->client;
-	}
-	if (!o->cfg->spool_off) {
-		const char *dir = tt_otlp_config__spool_dir(o->cfg, dirbuf, sizeof(dirbuf));
-
-		e->spool = tt_spool__open(dir, o->cfg->spool_bytes, err, len);
-		if (!e->spool)
-			goto fail;
-		sync_spool_stats(e);
-	}
-	e->st.queue_cap = e->cap;
-	e->st.collector_up = true;
-	e->st.spool_enabled = e->spool != NULL;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -554,28 +823,60 @@ struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		snprintf(err, len, "cannot start the exporter thread: %s", strerror(ret));
-		errno = ret;
 		pthread_cond_destroy(&e->wake);
 		pthread_mutex_destroy(&e->mu);
-		goto fail;
+		return -ret;
 	}
 	e->started = true;
-	return e;
-nomem:
-	snprintf(err, len, "out of memory");
-	errno = ENOMEM;
-fail:
-	if (e) {
-		ret = errno;
-		tt_spool__free(e->spool);
-		tt_otlp_client__free(e->client);
-		free(e->cache);
-		free(e->batch);
-		free(e->ring);
-		free(e);
-		errno = ret;
+	return 0;
+}
+
+struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err, size_t len)
+{
+	struct tt_exporter *e = calloc(1, sizeof(*e));
+	const struct tt_otlp_config *any;
+	int ret;
+
+	if (!e) {
+		snprintf(err, len, "out of memory");
+		errno = ENOMEM;
+		return NULL;
 	}
-	return NULL;
+	e->o = *o;
+	e->rnd = o->seed | 1;
+	any = o->cfg ? o->cfg : o->metrics_cfg ? o->metrics_cfg : o->logs_cfg;
+	e->ropts = (struct tt_resource_opts){
+		.spec_service = o->spec_service,
+		.cfg = any,
+		.proc_root = o->proc_root,
+		.machine_id_path = o->machine_id_path,
+		.hostname = o->hostname,
+	};
+	for (e->cache_cap = MIN_CACHE; o->cfg && e->cache_cap < 4 * (size_t)o->cfg->max_queue;)
+		e->cache_cap *= 2;
+	e->cache = calloc(e->cache_cap, sizeof(*e->cache));
+	ret = e->cache ? 0 : -ENOMEM;
+	if (ret)
+		snprintf(err, len, "out of memory");
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_TRACES], TT_SIGNAL_TRACES, o->cfg, o->send,
+				o->send_ctx, err, len);
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_METRICS], TT_SIGNAL_METRICS, o->metrics_cfg,
+				o->send_metrics, o->send_metrics_ctx, err, len);
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_LOGS], TT_SIGNAL_LOGS, o->logs_cfg, o->send_logs,
+				o->send_logs_ctx, err, len);
+	if (!ret)
+		ret = metrics_init(e, err, len);
+	if (!ret)
+		ret = start_thread(e, err, len);
+	if (ret) {
+		release(e);
+		errno = -ret;
+		return NULL;
+	}
+	return e;
 }
 
 int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
@@ -603,26 +904,51 @@ void tt_exporter__free(struct tt_exporter *e)
 		return;
 	if (e->started)
 		tt_exporter__stop(e, TT_EXPORT_SHUTDOWN_MS);
-	for (size_t i = 0; i < e->cache_cap; i++)
-		tt_resource__free(e->cache[i].res);
 	pthread_cond_destroy(&e->wake);
 	pthread_mutex_destroy(&e->mu);
-	tt_spool__free(e->spool);
-	tt_otlp_client__free(e->client);
-	free(e->cache);
-	free(e->batch);
-	free(e->ring);
-	free(e);
+	release(e);
+}
+
+static void load(const struct lane *l, struct tt_signal_stats *dst)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *src = (const uint64_t *)&l->st;
+	size_t words = offsetof(struct tt_signal_stats, collector_up) / sizeof(uint64_t);
+
+	for (size_t i = 0; i < words; i++)
+		d[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	dst->collector_up = __atomic_load_n(&l->st.collector_up, __ATOMIC_RELAXED);
+	dst->enabled = l->st.enabled;
+	dst->spool_enabled = l->st.spool_enabled;
 }
 
 void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *st)
 {
-	uint64_t *dst = (uint64_t *)st;
-	const uint64_t *src = (const uint64_t *)&e->st;
-	size_t words = offsetof(struct tt_exporter_stats, collector_up) / sizeof(uint64_t);
+	struct tt_signal_stats t;
 
-	for (size_t i = 0; i < words; i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
-	st->collector_up = __atomic_load_n(&e->st.collector_up, __ATOMIC_RELAXED);
-	st->spool_enabled = e->st.spool_enabled;
+	load(&e->lane[TT_SIGNAL_TRACES], &t);
+	load(&e->lane[TT_SIGNAL_METRICS], &st->metrics);
+	load(&e->lane[TT_SIGNAL_LOGS], &st->logs);
+	st->spans_queued = t.queued;
+	st->spans_exported = t.exported;
+	st->spans_sampled_out = t.sampled_out;
+	st->dropped_queue_full = t.dropped_queue_full;
+	st->dropped_rejected = t.dropped_rejected;
+	st->dropped_spool_full = t.dropped_spool_full;
+	st->dropped_failed = t.dropped_failed;
+	st->dropped_encode = t.dropped_encode;
+	st->batches_sent = t.batches_sent;
+	st->export_failures = t.export_failures;
+	st->retries = t.retries;
+	st->partial_successes = t.partial_successes;
+	st->queue_len = t.queue_len;
+	st->queue_cap = t.queue_cap;
+	st->spool_files = t.spool_files;
+	st->spool_bytes = t.spool_bytes;
+	st->spool_spans = t.spool_items;
+	st->spool_written = t.spool_written;
+	st->spool_replayed = t.spool_replayed;
+	st->spool_corrupt = t.spool_corrupt;
+	st->collector_up = t.collector_up;
+	st->spool_enabled = t.spool_enabled;
 }

@@ -14,7 +14,16 @@
  *   full) → the batch goes to the spool, and so do the batches after it
  *   (order is kept) until the spool has been replayed, oldest first.
  *
- * Counters cover every span: queued = exported + dropped (by reason) +
+ * Metrics and logs go the same way, each signal in a lane of its own (its
+ * endpoint, client, spool subdirectory, counters), on the same thread:
+ *
+ *   logs:    tt_exporter__span() turns each finished step into two records
+ *            (otlp_logs.h) → a queue of their own (OTEL_BLRP_*) → batches.
+ *   metrics: every OTEL_METRIC_EXPORT_INTERVAL the thread snapshots the
+ *            struct tt_metrics (under its lock) and sends it whole
+ *            (cumulative), and once more when stopping.
+ *
+ * Counters cover every item: queued = exported + dropped (by reason) +
  * spooled + still queued.
  */
 #ifndef TASKTAP_EXPORTER_H
@@ -24,6 +33,7 @@
 #include <stdint.h>
 
 #include "assemble.h"
+#include "metrics.h"
 #include "otlp_config.h"
 #include "otlp_http.h"
 
@@ -34,18 +44,59 @@
 /* What a shutdown may spend trying the collector before spooling the rest. */
 #define TT_EXPORT_SHUTDOWN_MS 5000
 
+/*
+ * Each config must outlive the exporter; a signal whose config is NULL or
+ * not enabled (tt_otlp_config__enabled()) is not exported. The spool of
+ * traces is cfg->spool_dir itself; metrics and logs spool into its
+ * metrics/ and logs/ subdirectories.
+ */
 struct tt_exporter_opts {
-	const struct tt_otlp_config *cfg; /* must outlive the exporter */
-	const char *spec_service;	  /* the spec's service:, or NULL */
-	int64_t mono_to_unix_ns;	  /* add to CLOCK_MONOTONIC for Unix time */
-	tt_send_fn send;		  /* NULL: the libcurl client for cfg */
+	const struct tt_otlp_config *cfg;	  /* traces */
+	const struct tt_otlp_config *metrics_cfg; /* metrics */
+	const struct tt_otlp_config *logs_cfg;	  /* logs */
+	struct tt_metrics *metrics;		  /* what metrics export reads; must outlive */
+	const char *spec_service;		  /* the spec's service:, or NULL */
+	int64_t mono_to_unix_ns;		  /* add to CLOCK_MONOTONIC for Unix time */
+	tt_send_fn send;			  /* traces; NULL: the libcurl client for cfg */
 	void *send_ctx;
+	tt_send_fn send_metrics; /* NULL: the libcurl client for metrics_cfg */
+	void *send_metrics_ctx;
+	tt_send_fn send_logs; /* NULL: the libcurl client for logs_cfg */
+	void *send_logs_ctx;
 	const char *proc_root;	     /* NULL: /proc (tests give their own) */
 	const char *machine_id_path; /* NULL: /etc/machine-id */
 	const char *hostname;	     /* NULL: gethostname() */
 	uint64_t seed;		     /* for backoff jitter */
 };
 
+/* The counters of one signal; items are spans, data points or log records. */
+struct tt_signal_stats {
+	uint64_t queued;      /* taken into the queue (metrics: data points collected) */
+	uint64_t exported;    /* accepted by the collector */
+	uint64_t sampled_out; /* traces: not kept by the sampler (not queued) */
+	uint64_t dropped_queue_full;
+	uint64_t dropped_rejected;
+	uint64_t dropped_spool_full;
+	uint64_t dropped_failed;
+	uint64_t dropped_encode;
+	uint64_t batches_sent; /* requests the collector accepted */
+	uint64_t export_failures;
+	uint64_t retries;
+	uint64_t partial_successes;
+	uint64_t queue_len;
+	uint64_t queue_cap;
+	uint64_t spool_files;
+	uint64_t spool_bytes;
+	uint64_t spool_items;
+	uint64_t spool_written;
+	uint64_t spool_replayed;
+	uint64_t spool_corrupt;
+	bool collector_up; /* the last attempt succeeded (true before any) */
+	bool enabled;
+	bool spool_enabled;
+};
+
+/* Traces, as the first fields (their names predate metrics and logs), then the others. */
 struct tt_exporter_stats {
 	uint64_t spans_queued;	    /* taken into the queue */
 	uint64_t spans_exported;    /* accepted by the collector */
@@ -69,27 +120,31 @@ struct tt_exporter_stats {
 	uint64_t spool_corrupt;	 /* spool files found corrupt and skipped */
 	bool collector_up;	 /* the last attempt succeeded (true before any) */
 	bool spool_enabled;
+	struct tt_signal_stats metrics;
+	struct tt_signal_stats logs;
 };
 
 struct tt_exporter;
 
 /*
- * Creates the queue, opens the spool (unless cfg->spool_off) and starts
- * the exporter thread. Returns NULL with errno and the reason in `err`.
+ * Creates the queues, opens the spools (unless spool_off) and starts the
+ * exporter thread. Returns NULL with errno and the reason in `err`.
  */
 struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err, size_t len);
 
 /*
  * The tt_span_fn of the exporter; ctx is the struct tt_exporter. Copies
- * the span into the queue; never blocks, never does I/O except reading
+ * the span into the traces queue and its step transitions into the logs
+ * queue (each when exported); never blocks, never does I/O except reading
  * /proc once for a process not seen before (its resource).
  */
 void tt_exporter__span(const struct tt_span *span, void *ctx);
 
 /*
- * Flushes and stops the thread: everything queued is sent while
- * `timeout_ms` lasts and the collector answers, and spooled otherwise.
- * Returns 0, or -errno. Spans handed in afterwards are dropped.
+ * Flushes and stops the thread: everything queued, then the metrics once
+ * more, is sent while `timeout_ms` lasts and the collector answers, and
+ * spooled otherwise. Returns 0, or -errno. Spans handed in afterwards are
+ * dropped.
  */
 int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms);
 

@@ -147,6 +147,7 @@ static const char *const drop_names[TT_DROP__COUNT] = {
 	[TT_DROP_QUEUE_FULL] = "queue_full",
 	[TT_DROP_SPOOL_FULL] = "spool_full",
 	[TT_DROP_REJECTED] = "rejected",
+	[TT_DROP_FAILED] = "failed",
 };
 
 /* Agent series, made once in tt_metrics__new(). */

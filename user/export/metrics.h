@@ -100,6 +100,7 @@ enum tt_drop_reason {
 	TT_DROP_QUEUE_FULL = 0, /* the export queue was full and the spool off or failing */
 	TT_DROP_SPOOL_FULL,	/* the spool reached its size bound */
 	TT_DROP_REJECTED,	/* the collector refused them (4xx, not retryable) */
+	TT_DROP_FAILED,		/* no spool and retries ran out, or the spool failed */
 	TT_DROP__COUNT,
 };
 

@@ -13,15 +13,23 @@
 
 void tt_otlp_config__init(struct tt_otlp_config *c)
 {
+	tt_otlp_config__init_signal(c, TT_SIGNAL_TRACES);
+}
+
+void tt_otlp_config__init_signal(struct tt_otlp_config *c, enum tt_otlp_signal signal)
+{
 	memset(c, 0, sizeof(*c));
+	c->signal = signal;
 	c->protocol = TT_OTLP_HTTP_PROTOBUF;
 	c->timeout_ms = TT_OTLP_DEFAULT_TIMEOUT_MS;
 	c->sampler = TT_SAMPLER_ALWAYS_ON;
 	c->ratio = 1.0;
-	c->delay_ms = TT_BSP_DEFAULT_DELAY_MS;
+	c->delay_ms = signal == TT_SIGNAL_LOGS ? TT_BLRP_DEFAULT_DELAY_MS : TT_BSP_DEFAULT_DELAY_MS;
 	c->max_queue = TT_BSP_DEFAULT_QUEUE;
 	c->max_batch = TT_BSP_DEFAULT_BATCH;
-	c->export_timeout_ms = TT_BSP_DEFAULT_EXPORT_TIMEOUT_MS;
+	c->export_timeout_ms = signal == TT_SIGNAL_METRICS ? TT_METRIC_DEFAULT_TIMEOUT_MS
+							   : TT_BSP_DEFAULT_EXPORT_TIMEOUT_MS;
+	c->interval_ms = TT_METRIC_DEFAULT_INTERVAL_MS;
 	c->spool_bytes = TT_SPOOL_DEFAULT_BYTES;
 }
 
@@ -36,8 +44,10 @@ void tt_pairs__release(struct tt_pairs *p)
 
 void tt_otlp_config__release(struct tt_otlp_config *c)
 {
+	enum tt_otlp_signal signal = c->signal;
+
 	free(c->base);
-	free(c->traces);
+	free(c->endpoint);
 	free(c->ca_file);
 	free(c->client_key);
 	free(c->client_cert);
@@ -45,7 +55,7 @@ void tt_otlp_config__release(struct tt_otlp_config *c)
 	free(c->spool_dir);
 	tt_pairs__release(&c->headers);
 	tt_pairs__release(&c->res_attrs);
-	tt_otlp_config__init(c);
+	tt_otlp_config__init_signal(c, signal);
 }
 
 static int hex_digit(int ch)
@@ -131,6 +141,31 @@ int tt_pairs__parse(struct tt_pairs *out, const char *text, char *err, size_t le
 		p = end + 1;
 	}
 	return 0;
+}
+
+const char *tt_otlp_signal__name(enum tt_otlp_signal s)
+{
+	switch (s) {
+	case TT_SIGNAL_METRICS:
+		return "metrics";
+	case TT_SIGNAL_LOGS:
+		return "logs";
+	default:
+		return "traces";
+	}
+}
+
+/* The signal's part of a variable's name: TRACES, METRICS, LOGS. */
+static const char *signal_upper(enum tt_otlp_signal s)
+{
+	switch (s) {
+	case TT_SIGNAL_METRICS:
+		return "METRICS";
+	case TT_SIGNAL_LOGS:
+		return "LOGS";
+	default:
+		return "TRACES";
+	}
 }
 
 const char *tt_otlp_protocol__name(enum tt_otlp_protocol p)
@@ -246,13 +281,14 @@ static const char *env_get(const struct tt_env *env, const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* The per-signal variable OTEL_EXPORTER_OTLP_TRACES_<what>, else OTEL_EXPORTER_OTLP_<what>. */
-static const char *signal_get(const struct tt_env *env, const char *what, const char **name)
+/* The per-signal variable OTEL_EXPORTER_OTLP_<SIGNAL>_<what>, else OTEL_EXPORTER_OTLP_<what>. */
+static const char *signal_get(const struct tt_otlp_config *c, const struct tt_env *env,
+			      const char *what, const char **name)
 {
 	static __thread char buf[2][96];
 	const char *v;
 
-	snprintf(buf[0], sizeof(buf[0]), "OTEL_EXPORTER_OTLP_TRACES_%s", what);
+	snprintf(buf[0], sizeof(buf[0]), "OTEL_EXPORTER_OTLP_%s_%s", signal_upper(c->signal), what);
 	snprintf(buf[1], sizeof(buf[1]), "OTEL_EXPORTER_OTLP_%s", what);
 	v = env_get(env, buf[0]);
 	*name = buf[0];
@@ -279,33 +315,62 @@ static bool is_true(const char *v)
 	return v && !strcasecmp(v, "true");
 }
 
+/* A numeric variable and where it goes. */
+struct num_var {
+	const char *name;
+	uint32_t min;
+	uint32_t *out;
+};
+
+/* The batching variables of c's signal; returns their count. */
+static size_t batch_vars(struct tt_otlp_config *c, struct num_var *out)
+{
+	if (c->signal == TT_SIGNAL_METRICS) {
+		out[0] = (struct num_var){"OTEL_METRIC_EXPORT_INTERVAL", 1, &c->interval_ms};
+		out[1] = (struct num_var){"OTEL_METRIC_EXPORT_TIMEOUT", 1, &c->export_timeout_ms};
+		return 2;
+	}
+	if (c->signal == TT_SIGNAL_LOGS) {
+		out[0] = (struct num_var){"OTEL_BLRP_SCHEDULE_DELAY", 0, &c->delay_ms};
+		out[1] = (struct num_var){"OTEL_BLRP_MAX_QUEUE_SIZE", 1, &c->max_queue};
+		out[2] = (struct num_var){"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 1, &c->max_batch};
+		out[3] = (struct num_var){"OTEL_BLRP_EXPORT_TIMEOUT", 1, &c->export_timeout_ms};
+		return 4;
+	}
+	out[0] = (struct num_var){"OTEL_BSP_SCHEDULE_DELAY", 0, &c->delay_ms};
+	out[1] = (struct num_var){"OTEL_BSP_MAX_QUEUE_SIZE", 1, &c->max_queue};
+	out[2] = (struct num_var){"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, &c->max_batch};
+	out[3] = (struct num_var){"OTEL_BSP_EXPORT_TIMEOUT", 1, &c->export_timeout_ms};
+	return 4;
+}
+
 int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 {
-	struct {
-		const char *name;
-		uint32_t min;
-		uint32_t *out;
-	} nums[] = {
-		{"OTEL_BSP_SCHEDULE_DELAY", 0, &c->delay_ms},
-		{"OTEL_BSP_MAX_QUEUE_SIZE", 1, &c->max_queue},
-		{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, &c->max_batch},
-		{"OTEL_BSP_EXPORT_TIMEOUT", 1, &c->export_timeout_ms},
-	};
+	struct num_var nums[4];
+	size_t nnums = batch_vars(c, nums);
 	const char *v, *name;
-	char err[256];
+	char err[256], var[64];
 	int ret;
 
 	c->disabled = is_true(env_get(env, "OTEL_SDK_DISABLED"));
 	v = env_get(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
 	if (v && replace(&c->base, v))
 		return -ENOMEM;
-	v = env_get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-	if (v && replace(&c->traces, v))
+	snprintf(var, sizeof(var), "OTEL_EXPORTER_OTLP_%s_ENDPOINT", signal_upper(c->signal));
+	v = env_get(env, var);
+	if (v && replace(&c->endpoint, v))
 		return -ENOMEM;
-	v = signal_get(env, "PROTOCOL", &name);
+	v = env_get(env, "OTEL_METRICS_EXPORTER");
+	if (v && c->signal == TT_SIGNAL_METRICS) {
+		if (!strcmp(v, "none"))
+			c->metrics_off = true;
+		else if (strcmp(v, "otlp") && strcmp(v, "prometheus"))
+			env_warn(env, "OTEL_METRICS_EXPORTER", "expected otlp or none");
+	}
+	v = signal_get(c, env, "PROTOCOL", &name);
 	if (v && parse_protocol(v, &c->protocol, err, sizeof(err)))
 		env_warn(env, name, err);
-	v = signal_get(env, "HEADERS", &name);
+	v = signal_get(c, env, "HEADERS", &name);
 	if (v) {
 		struct tt_pairs tmp = {0};
 
@@ -320,19 +385,19 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 			c->headers = tmp;
 		}
 	}
-	v = signal_get(env, "COMPRESSION", &name);
+	v = signal_get(c, env, "COMPRESSION", &name);
 	if (v && parse_compression(v, &c->gzip, err, sizeof(err)))
 		env_warn(env, name, err);
-	v = signal_get(env, "TIMEOUT", &name);
+	v = signal_get(c, env, "TIMEOUT", &name);
 	if (v && parse_u32("timeout", v, 1, &c->timeout_ms, err, sizeof(err)))
 		env_warn(env, name, err);
-	v = signal_get(env, "CERTIFICATE", &name);
+	v = signal_get(c, env, "CERTIFICATE", &name);
 	if (v && replace(&c->ca_file, v))
 		return -ENOMEM;
-	v = signal_get(env, "CLIENT_KEY", &name);
+	v = signal_get(c, env, "CLIENT_KEY", &name);
 	if (v && replace(&c->client_key, v))
 		return -ENOMEM;
-	v = signal_get(env, "CLIENT_CERTIFICATE", &name);
+	v = signal_get(c, env, "CLIENT_CERTIFICATE", &name);
 	if (v && replace(&c->client_cert, v))
 		return -ENOMEM;
 	v = env_get(env, "OTEL_SERVICE_NAME");
@@ -356,14 +421,13 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 	if (v && (c->sampler == TT_SAMPLER_RATIO || c->sampler == TT_SAMPLER_PARENT_RATIO) &&
 	    parse_ratio(v, &c->ratio, err, sizeof(err)))
 		env_warn(env, "OTEL_TRACES_SAMPLER_ARG", err);
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+	for (size_t i = 0; i < nnums; i++) {
 		v = env_get(env, nums[i].name);
 		if (v && parse_u32(nums[i].name, v, nums[i].min, nums[i].out, err, sizeof(err)))
 			env_warn(env, nums[i].name, err);
 	}
 	if (c->max_batch > c->max_queue) {
-		env_warn(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-			 "larger than OTEL_BSP_MAX_QUEUE_SIZE; using the queue size");
+		env_warn(env, nums[2].name, "larger than the queue size; using the queue size");
 		c->max_batch = c->max_queue;
 	}
 	return 0;
@@ -411,6 +475,8 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 		ret = parse_sampler(value, &c->sampler, err, len);
 	} else if (!strcmp(key, "sampler-arg")) {
 		ret = parse_ratio(value, &c->ratio, err, len);
+	} else if (!strcmp(key, "logs")) {
+		c->logs_on = true;
 	} else {
 		snprintf(err, len, "unknown setting '%s'", key);
 		return -EINVAL;
@@ -422,21 +488,46 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 
 bool tt_otlp_config__enabled(const struct tt_otlp_config *c)
 {
-	return !c->disabled && (c->base || c->traces);
+	if (c->disabled || !(c->base || c->endpoint))
+		return false;
+	if (c->signal == TT_SIGNAL_METRICS)
+		return !c->metrics_off;
+	if (c->signal == TT_SIGNAL_LOGS)
+		return c->logs_on || c->endpoint;
+	return true;
+}
+
+/* The path appended to a base endpoint: the URL path (http) or the gRPC method. */
+static const char *signal_path(const struct tt_otlp_config *c)
+{
+	bool grpc = c->protocol == TT_OTLP_GRPC;
+
+	switch (c->signal) {
+	case TT_SIGNAL_METRICS:
+		return grpc ? TT_OTLP_GRPC_METRICS_PATH : TT_OTLP_METRICS_PATH;
+	case TT_SIGNAL_LOGS:
+		return grpc ? TT_OTLP_GRPC_LOGS_PATH : TT_OTLP_LOGS_PATH;
+	default:
+		return grpc ? TT_OTLP_GRPC_TRACES_PATH : TT_OTLP_TRACES_PATH;
+	}
 }
 
 int tt_otlp_config__traces_url(const struct tt_otlp_config *c, char *buf, size_t len)
 {
-	const char *suffix =
-		c->protocol == TT_OTLP_GRPC ? TT_OTLP_GRPC_TRACES_PATH : TT_OTLP_TRACES_PATH;
+	return tt_otlp_config__url(c, buf, len);
+}
+
+int tt_otlp_config__url(const struct tt_otlp_config *c, char *buf, size_t len)
+{
+	const char *suffix = signal_path(c);
 	size_t n;
 	int w;
 
-	if (c->traces && !c->base_on_cli) {
-		if (c->protocol != TT_OTLP_GRPC || strstr(c->traces, TT_OTLP_GRPC_TRACES_PATH))
-			w = snprintf(buf, len, "%s", c->traces);
+	if (c->endpoint && !c->base_on_cli) {
+		if (c->protocol != TT_OTLP_GRPC || strstr(c->endpoint, suffix))
+			w = snprintf(buf, len, "%s", c->endpoint);
 		else
-			w = snprintf(buf, len, "%s%s", c->traces, suffix);
+			w = snprintf(buf, len, "%s%s", c->endpoint, suffix);
 		return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 	}
 	if (!c->base)

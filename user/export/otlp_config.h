@@ -22,6 +22,14 @@ enum tt_otlp_protocol {
 	TT_OTLP_GRPC,
 };
 
+/* The three OTLP signals; each has a config of its own (endpoint, batching). */
+enum tt_otlp_signal {
+	TT_SIGNAL_TRACES = 0,
+	TT_SIGNAL_METRICS,
+	TT_SIGNAL_LOGS,
+	TT_SIGNAL__COUNT,
+};
+
 enum tt_sampler {
 	TT_SAMPLER_ALWAYS_ON = 0,
 	TT_SAMPLER_ALWAYS_OFF,
@@ -49,14 +57,29 @@ struct tt_pairs {
 #define TT_BSP_DEFAULT_EXPORT_TIMEOUT_MS 30000
 #define TT_SPOOL_DEFAULT_BYTES		 (256ULL << 20)
 #define TT_SPOOL_DEFAULT_DIR		 "/var/lib/tasktap/spool"
+#define TT_BLRP_DEFAULT_DELAY_MS	 1000
+#define TT_METRIC_DEFAULT_INTERVAL_MS	 60000
+#define TT_METRIC_DEFAULT_TIMEOUT_MS	 30000
 #define TT_OTLP_TRACES_PATH		 "/v1/traces"
+#define TT_OTLP_METRICS_PATH		 "/v1/metrics"
+#define TT_OTLP_LOGS_PATH		 "/v1/logs"
 #define TT_OTLP_GRPC_TRACES_PATH	 "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#define TT_OTLP_GRPC_METRICS_PATH	 "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+#define TT_OTLP_GRPC_LOGS_PATH		 "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
+/*
+ * The settings of one signal. Every variable has a per-signal form
+ * (OTEL_EXPORTER_OTLP_TRACES_X, _METRICS_X, _LOGS_X) that wins over the
+ * generic OTEL_EXPORTER_OTLP_X for that signal only.
+ */
 struct tt_otlp_config {
-	bool disabled;	  /* OTEL_SDK_DISABLED=true: no OTLP export at all */
-	char *base;	  /* OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint */
-	char *traces;	  /* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: used as is */
-	bool base_on_cli; /* --otlp-endpoint given: it wins over `traces` */
+	enum tt_otlp_signal signal; /* set by tt_otlp_config__init_signal() */
+	bool disabled;		    /* OTEL_SDK_DISABLED=true: no OTLP export at all */
+	char *base;		    /* OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint */
+	char *endpoint;		    /* OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT: used as is */
+	bool base_on_cli;	    /* --otlp-endpoint given: it wins over `endpoint` */
+	bool metrics_off;	    /* metrics: OTEL_METRICS_EXPORTER=none */
+	bool logs_on;		    /* logs: --logs (else only with a logs endpoint) */
 	enum tt_otlp_protocol protocol;
 	struct tt_pairs headers;
 	bool gzip;
@@ -68,11 +91,12 @@ struct tt_otlp_config {
 	struct tt_pairs res_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
 	enum tt_sampler sampler;
 	double ratio;
-	uint32_t delay_ms;
+	uint32_t delay_ms; /* traces: OTEL_BSP_*, logs: OTEL_BLRP_* */
 	uint32_t max_queue;
 	uint32_t max_batch;
 	uint32_t export_timeout_ms;
-	char *spool_dir; /* NULL: the default for this user */
+	uint32_t interval_ms; /* metrics: OTEL_METRIC_EXPORT_INTERVAL */
+	char *spool_dir;      /* NULL: the default for this user */
 	uint64_t spool_bytes;
 	bool spool_off;
 };
@@ -84,16 +108,21 @@ struct tt_env {
 	void *ctx;
 };
 
-/* Sets every default. The config owns its strings: release it. */
+/* Sets every default, for traces. The config owns its strings: release it. */
 void tt_otlp_config__init(struct tt_otlp_config *c);
 
-/* Frees the strings the config owns; leaves it initialised. */
+/* Sets every default for `signal` (OTEL_BLRP_SCHEDULE_DELAY is 1 s for logs). */
+void tt_otlp_config__init_signal(struct tt_otlp_config *c, enum tt_otlp_signal signal);
+
+/* Frees the strings the config owns; leaves it initialised, for the same signal. */
 void tt_otlp_config__release(struct tt_otlp_config *c);
 
 /*
  * Reads the OTEL_* variables through `env` (env->get NULL: getenv). A
- * per-signal variable (OTEL_EXPORTER_OTLP_TRACES_X) wins over the generic
- * one. Invalid values are reported through env->warn and ignored.
+ * per-signal variable (OTEL_EXPORTER_OTLP_<SIGNAL>_X for c->signal) wins
+ * over the generic one. Batching comes from OTEL_BSP_* (traces),
+ * OTEL_BLRP_* (logs) or OTEL_METRIC_EXPORT_INTERVAL and _TIMEOUT (metrics).
+ * Invalid values are reported through env->warn and ignored.
  * Returns 0, or -ENOMEM.
  */
 int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env);
@@ -102,21 +131,32 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
  * Applies one command-line setting; `key` is the long option's name
  * ("otlp-endpoint", "otlp-protocol", "otlp-header", "otlp-compression",
  * "otlp-timeout", "spool", "spool-size", "no-spool", "sampler",
- * "sampler-arg"). Returns 0, or -EINVAL with the reason in `err`.
+ * "sampler-arg", "logs"). Returns 0, or -EINVAL with the reason in `err`.
  */
 int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *value, char *err,
 			size_t len);
 
 /*
- * Writes the URL spans are sent to into `buf`: the per-signal endpoint as
- * is, else the generic one with /v1/traces appended (http protocols) or the gRPC
- * method path appended (grpc). Returns 0, -ENOENT when no endpoint is
- * configured, or -ENAMETOOLONG.
+ * Writes the URL the signal's requests are sent to into `buf`: the
+ * per-signal endpoint as is, else the generic one with /v1/traces,
+ * /v1/metrics or /v1/logs appended (http protocols) or the gRPC method path
+ * appended (grpc). Returns 0, -ENOENT when no endpoint is configured, or
+ * -ENAMETOOLONG.
  */
+int tt_otlp_config__url(const struct tt_otlp_config *c, char *buf, size_t len);
+
+/* The same, for a traces config (the name it had first). */
 int tt_otlp_config__traces_url(const struct tt_otlp_config *c, char *buf, size_t len);
 
-/* Whether spans go to OTLP: an endpoint is configured and the SDK is not disabled. */
+/*
+ * Whether the signal goes to OTLP: the SDK is not disabled and an endpoint
+ * is configured; for metrics, unless OTEL_METRICS_EXPORTER=none; for logs,
+ * only with --logs or a logs endpoint of their own.
+ */
 bool tt_otlp_config__enabled(const struct tt_otlp_config *c);
+
+/* "traces", "metrics" or "logs". */
+const char *tt_otlp_signal__name(enum tt_otlp_signal s);
 
 /* The spool directory: the configured one, else the default for this user. */
 const char *tt_otlp_config__spool_dir(const struct tt_otlp_config *c, char *buf, size_t len);

@@ -7,6 +7,7 @@
 
 #include "jsonw.h"
 #include "otlp_encode.h"
+#include "otlp_pb.h"
 #include "trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Request;
@@ -16,165 +17,6 @@ typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
 typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Trace__V1__Span__Event Event;
 typedef Opentelemetry__Proto__Trace__V1__Status Status;
-typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
-typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
-typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
-typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
-
-/* A bump allocator for one request: every piece of it is freed at once. */
-struct arena {
-	struct chunk *head;
-};
-
-struct chunk {
-	struct chunk *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-#define CHUNK_SIZE (64 * 1024)
-
-static void *arena_alloc(struct arena *a, size_t n)
-{
-	struct chunk *c = a->head;
-
-	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-	if (!c || c->size - c->used < n) {
-		size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
-
-		c = malloc(sizeof(*c) + size);
-		if (!c)
-			return NULL;
-		c->size = size;
-		c->used = 0;
-		c->next = a->head;
-		a->head = c;
-	}
-	c->used += n;
-	return memset((char *)c->data + c->used - n, 0, n);
-}
-
-static void arena_release(struct arena *a)
-{
-	while (a->head) {
-		struct chunk *next = a->head->next;
-
-		free(a->head);
-		a->head = next;
-	}
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2)
-		n = 2;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3;
-	else if ((s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	return n;
-}
-
-/*
- * A NUL-terminated copy in the arena. Protobuf strings must be UTF-8 (a
- * collector rejects the whole request otherwise): bytes that are not, and
- * NULs, become '?'.
- */
-static char *arena_str(struct arena *a, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char *out = arena_alloc(a, len + 1);
-	size_t i = 0;
-
-	if (!out)
-		return NULL;
-	while (i < len) {
-		size_t n = utf8_len(p + i, len - i);
-
-		if (n == 0 || p[i] == 0) {
-			out[i] = '?';
-			n = 1;
-		} else {
-			memcpy(out + i, p + i, n);
-		}
-		i += n;
-	}
-	out[len] = '\0';
-	return out;
-}
-
-static KeyValue *kv_new(struct arena *a, const char *key, size_t key_len)
-{
-	KeyValue *kv = arena_alloc(a, sizeof(*kv));
-	AnyValue *v = arena_alloc(a, sizeof(*v));
-
-	if (!kv || !v)
-		return NULL;
-	opentelemetry__proto__common__v1__key_value__init(kv);
-	opentelemetry__proto__common__v1__any_value__init(v);
-	kv->key = arena_str(a, key, key_len);
-	kv->value = v;
-	return kv->key ? kv : NULL;
-}
-
-static KeyValue *kv_str(struct arena *a, const char *key, const char *s, size_t len)
-{
-	KeyValue *kv = kv_new(a, key, strlen(key));
-
-	if (!kv)
-		return NULL;
-	kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-	kv->value->string_value = arena_str(a, s, len);
-	return kv->value->string_value ? kv : NULL;
-}
-
-static KeyValue *kv_int(struct arena *a, const char *key, int64_t i)
-{
-	KeyValue *kv = kv_new(a, key, strlen(key));
-
-	if (!kv)
-		return NULL;
-	kv->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-	kv->value->int_value = i;
-	return kv;
-}
-
-static Resource *build_resource(struct arena *a, const struct tt_resource *r)
-{
-	Resource *res = arena_alloc(a, sizeof(*res));
-
-	if (!res)
-		return NULL;
-	opentelemetry__proto__resource__v1__resource__init(res);
-	if (!r)
-		return res;
-	res->attributes = arena_alloc(a, sizeof(KeyValue *) * (r->n ? r->n : 1));
-	if (!res->attributes)
-		return NULL;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct tt_res_attr *at = &r->at[i];
-		KeyValue *kv = at->str ? kv_str(a, at->key, at->str, strlen(at->str))
-				       : kv_int(a, at->key, at->i);
-
-		if (!kv)
-			return NULL;
-		res->attributes[res->n_attributes++] = kv;
-	}
-	return res;
-}
 
 static bool all_zero(const uint8_t *b, size_t n)
 {
@@ -185,38 +27,39 @@ static bool all_zero(const uint8_t *b, size_t n)
 	return true;
 }
 
-static Event *exception_event(struct arena *a, const struct tt_span *s, uint64_t t)
+static Event *exception_event(struct tt_arena *a, const struct tt_span *s, uint64_t t)
 {
-	Event *ev = arena_alloc(a, sizeof(*ev));
+	Event *ev = tt_arena__alloc(a, sizeof(*ev));
 
 	if (!ev)
 		return NULL;
 	opentelemetry__proto__trace__v1__span__event__init(ev);
 	ev->time_unix_nano = t;
 	ev->name = "exception";
-	ev->attributes = arena_alloc(a, sizeof(KeyValue *));
+	ev->attributes = tt_arena__alloc(a, sizeof(KeyValue *));
 	if (!ev->attributes)
 		return NULL;
-	ev->attributes[0] = kv_str(a, "exception.message", s->status_msg, strlen(s->status_msg));
+	ev->attributes[0] =
+		tt_pb__kv_str(a, "exception.message", s->status_msg, strlen(s->status_msg));
 	if (!ev->attributes[0])
 		return NULL;
 	ev->n_attributes = 1;
 	return ev;
 }
 
-static Span *build_span(struct arena *a, const struct tt_span *s, int64_t off)
+static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off)
 {
 	struct tt_kv kv[TT_SPAN_MAX_KV];
 	int n = tt_span__attrs(s, kv);
-	Span *sp = arena_alloc(a, sizeof(*sp));
-	Status *st = arena_alloc(a, sizeof(*st));
+	Span *sp = tt_arena__alloc(a, sizeof(*sp));
+	Status *st = tt_arena__alloc(a, sizeof(*st));
 
 	if (!sp || !st)
 		return NULL;
 	opentelemetry__proto__trace__v1__span__init(sp);
 	opentelemetry__proto__trace__v1__status__init(st);
-	sp->trace_id.data = arena_alloc(a, 16);
-	sp->span_id.data = arena_alloc(a, 8);
+	sp->trace_id.data = tt_arena__alloc(a, 16);
+	sp->span_id.data = tt_arena__alloc(a, 8);
 	if (!sp->trace_id.data || !sp->span_id.data)
 		return NULL;
 	memcpy(sp->trace_id.data, s->trace_id, 16);
@@ -224,36 +67,37 @@ static Span *build_span(struct arena *a, const struct tt_span *s, int64_t off)
 	memcpy(sp->span_id.data, s->span_id, 8);
 	sp->span_id.len = 8;
 	if (!all_zero(s->parent_id, 8)) {
-		sp->parent_span_id.data = arena_alloc(a, 8);
+		sp->parent_span_id.data = tt_arena__alloc(a, 8);
 		if (!sp->parent_span_id.data)
 			return NULL;
 		memcpy(sp->parent_span_id.data, s->parent_id, 8);
 		sp->parent_span_id.len = 8;
 	}
 	sp->flags = 0x01; /* W3C trace flags: sampled */
-	sp->name = arena_str(a, s->name, strnlen(s->name, sizeof(s->name)));
+	sp->name = tt_arena__str(a, s->name, strnlen(s->name, sizeof(s->name)));
 	sp->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
 	sp->start_time_unix_nano = s->start_ns + (uint64_t)off;
 	sp->end_time_unix_nano = s->end_ns + (uint64_t)off;
-	sp->attributes = arena_alloc(a, sizeof(KeyValue *) * (n ? (size_t)n : 1));
+	sp->attributes = tt_arena__alloc(a, sizeof(KeyValue *) * (n ? (size_t)n : 1));
 	if (!sp->name || !sp->attributes)
 		return NULL;
 	for (int i = 0; i < n; i++) {
 		KeyValue *one = kv[i].type == TT_KV_INT
-					? kv_int(a, kv[i].key, kv[i].i)
-					: kv_str(a, kv[i].key, kv[i].str, kv[i].len);
+					? tt_pb__kv_int(a, kv[i].key, kv[i].i)
+					: tt_pb__kv_str(a, kv[i].key, kv[i].str, kv[i].len);
 
 		if (!one)
 			return NULL;
 		sp->attributes[sp->n_attributes++] = one;
 	}
 	st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)s->status;
-	st->message = arena_str(a, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
+	st->message =
+		tt_arena__str(a, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
 	if (!st->message)
 		return NULL;
 	sp->status = st;
 	if (s->status == TT_STATUS_ERROR) {
-		sp->events = arena_alloc(a, sizeof(Event *));
+		sp->events = tt_arena__alloc(a, sizeof(Event *));
 		if (!sp->events)
 			return NULL;
 		sp->events[0] = exception_event(a, s, sp->end_time_unix_nano);
@@ -264,11 +108,11 @@ static Span *build_span(struct arena *a, const struct tt_span *s, int64_t off)
 	return sp;
 }
 
-static ResourceSpans *new_group(struct arena *a, const struct tt_resource *r, size_t cap)
+static ResourceSpans *new_group(struct tt_arena *a, const struct tt_resource *r, size_t cap)
 {
-	ResourceSpans *rs = arena_alloc(a, sizeof(*rs));
-	ScopeSpans *ss = arena_alloc(a, sizeof(*ss));
-	Scope *scope = arena_alloc(a, sizeof(*scope));
+	ResourceSpans *rs = tt_arena__alloc(a, sizeof(*rs));
+	ScopeSpans *ss = tt_arena__alloc(a, sizeof(*ss));
+	Scope *scope = tt_arena__alloc(a, sizeof(*scope));
 
 	if (!rs || !ss || !scope)
 		return NULL;
@@ -278,9 +122,9 @@ static ResourceSpans *new_group(struct arena *a, const struct tt_resource *r, si
 	scope->name = TT_SCOPE_NAME;
 	scope->version = TASKTAP_VERSION;
 	ss->scope = scope;
-	ss->spans = arena_alloc(a, sizeof(Span *) * cap);
-	rs->scope_spans = arena_alloc(a, sizeof(ScopeSpans *));
-	rs->resource = build_resource(a, r);
+	ss->spans = tt_arena__alloc(a, sizeof(Span *) * cap);
+	rs->scope_spans = tt_arena__alloc(a, sizeof(ScopeSpans *));
+	rs->resource = tt_pb__resource(a, r);
 	if (!ss->spans || !rs->scope_spans || !rs->resource)
 		return NULL;
 	rs->scope_spans[0] = ss;
@@ -291,7 +135,7 @@ static ResourceSpans *new_group(struct arena *a, const struct tt_resource *r, si
 int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_t mono_to_unix_ns,
 			   uint8_t **out, size_t *out_len)
 {
-	struct arena a = {0};
+	struct tt_arena a = {0};
 	const struct tt_resource **keys;
 	Request req;
 	uint8_t *buf;
@@ -299,8 +143,8 @@ int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_
 	int ret = -ENOMEM;
 
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
-	keys = arena_alloc(&a, sizeof(*keys) * (n ? n : 1));
-	req.resource_spans = arena_alloc(&a, sizeof(ResourceSpans *) * (n ? n : 1));
+	keys = tt_arena__alloc(&a, sizeof(*keys) * (n ? n : 1));
+	req.resource_spans = tt_arena__alloc(&a, sizeof(ResourceSpans *) * (n ? n : 1));
 	if (!keys || !req.resource_spans)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -339,49 +183,11 @@ int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_
 	*out_len = size;
 	ret = 0;
 out:
-	arena_release(&a);
+	tt_arena__release(&a);
 	return ret;
 }
 
 /* OTLP/JSON writers over the decoded request. */
-
-static void json_value(FILE *f, const AnyValue *v)
-{
-	fputc('{', f);
-	switch (v ? v->value_case : 0) {
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
-		fputs("\"stringValue\":", f);
-		tt_json__str(f, v->string_value, strlen(v->string_value));
-		break;
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-		fprintf(f, "\"intValue\":\"%" PRId64 "\"", v->int_value);
-		break;
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
-		fprintf(f, "\"boolValue\":%s", v->bool_value ? "true" : "false");
-		break;
-	case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
-		fprintf(f, "\"doubleValue\":%.17g", v->double_value);
-		break;
-	default:
-		break;
-	}
-	fputc('}', f);
-}
-
-static void json_attrs(FILE *f, KeyValue **kv, size_t n)
-{
-	fputs("\"attributes\":[", f);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputc(',', f);
-		fputs("{\"key\":", f);
-		tt_json__str(f, kv[i]->key, strlen(kv[i]->key));
-		fputs(",\"value\":", f);
-		json_value(f, kv[i]->value);
-		fputc('}', f);
-	}
-	fputc(']', f);
-}
 
 static void json_span(FILE *f, const Span *s)
 {
@@ -399,7 +205,7 @@ static void json_span(FILE *f, const Span *s)
 		",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64 "\",\"endTimeUnixNano\":\"%" PRIu64
 		"\",",
 		s->kind, s->start_time_unix_nano, s->end_time_unix_nano);
-	json_attrs(f, s->attributes, s->n_attributes);
+	tt_pb__json_attrs(f, s->attributes, s->n_attributes);
 	if (s->n_events) {
 		fputs(",\"events\":[", f);
 		for (size_t i = 0; i < s->n_events; i++) {
@@ -411,7 +217,7 @@ static void json_span(FILE *f, const Span *s)
 				"{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":", ev->time_unix_nano);
 			tt_json__str(f, ev->name, strlen(ev->name));
 			fputc(',', f);
-			json_attrs(f, ev->attributes, ev->n_attributes);
+			tt_pb__json_attrs(f, ev->attributes, ev->n_attributes);
 			fputc('}', f);
 		}
 		fputc(']', f);
@@ -437,7 +243,7 @@ static void json_request(FILE *f, const Request *req)
 			fputc(',', f);
 		fputs("{\"resource\":{", f);
 		if (rs->resource)
-			json_attrs(f, rs->resource->attributes, rs->resource->n_attributes);
+			tt_pb__json_attrs(f, rs->resource->attributes, rs->resource->n_attributes);
 		fputs("},\"scopeSpans\":[", f);
 		for (size_t s = 0; s < rs->n_scope_spans; s++) {
 			const ScopeSpans *ss = rs->scope_spans[s];
@@ -536,6 +342,11 @@ static int parse_json_response(const char *text, size_t len, int64_t *rejected, 
 	const char *p = json_find(text, len, "rejectedSpans");
 	size_t o = 0;
 
+	/* the three signals' responses differ only in this name */
+	if (!p)
+		p = json_find(text, len, "rejectedDataPoints");
+	if (!p)
+		p = json_find(text, len, "rejectedLogRecords");
 	if (p) {
 		if (*p == '"')
 			p++;

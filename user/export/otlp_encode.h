@@ -47,7 +47,9 @@ int64_t tt_otlp__count_spans(const uint8_t *pb, size_t len);
 /*
  * Reads an ExportTraceServiceResponse (protobuf, or OTLP/JSON when
  * `json`): the partial success's rejected span count into *rejected (0
- * when absent) and its message into `msg`. Returns 0, or -EBADMSG.
+ * when absent) and its message into `msg`. Returns 0, or -EBADMSG. The
+ * metrics and logs responses have the same wire form (rejected data points,
+ * log records), so it reads them too.
  */
 int tt_otlp__parse_response(const uint8_t *body, size_t len, bool json, int64_t *rejected,
 			    char *msg, size_t msg_len);

@@ -10,6 +10,8 @@
 
 #include "otlp_encode.h"
 #include "otlp_http.h"
+#include "otlp_logs.h"
+#include "otlp_metrics.h"
 #include "rpc_status.pb-c.h"
 
 #define MAX_RESPONSE	   (1u << 20)
@@ -124,7 +126,7 @@ struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, cha
 		return NULL;
 	}
 	cl->cfg = cfg;
-	ret = tt_otlp_config__traces_url(cfg, cl->url, sizeof(cl->url));
+	ret = tt_otlp_config__url(cfg, cl->url, sizeof(cl->url));
 	if (ret) {
 		snprintf(err, len, "no OTLP endpoint: %s", strerror(-ret));
 		free(cl);
@@ -186,7 +188,12 @@ static int make_body(const struct tt_otlp_config *cfg, const uint8_t *pb, size_t
 	int ret;
 
 	if (cfg->protocol == TT_OTLP_HTTP_JSON) {
-		ret = tt_otlp__traces_json(pb, len, (char **)&body, &body_len);
+		if (cfg->signal == TT_SIGNAL_METRICS)
+			ret = tt_otlp__metrics_json(pb, len, (char **)&body, &body_len);
+		else if (cfg->signal == TT_SIGNAL_LOGS)
+			ret = tt_otlp__logs_json(pb, len, (char **)&body, &body_len);
+		else
+			ret = tt_otlp__traces_json(pb, len, (char **)&body, &body_len);
 		if (ret)
 			return ret;
 	} else {

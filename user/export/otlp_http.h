@@ -27,7 +27,7 @@ struct tt_send_result {
 };
 
 /*
- * Sends `len` bytes of an encoded ExportTraceServiceRequest. A seam: the
+ * Sends `len` bytes of an encoded Export<Signal>ServiceRequest. A seam: the
  * exporter is given one of these, the libcurl client below or a test's.
  * Always fills `r`; returns 0 when the call could be made at all, or
  * -errno (out of memory).
@@ -38,7 +38,7 @@ typedef int (*tt_send_fn)(void *ctx, const uint8_t *pb, size_t len, uint32_t tim
 struct tt_otlp_client;
 
 /*
- * Returns a client for the configured endpoint and protocol, or NULL with
+ * Returns a client for the configured signal's endpoint and protocol, or NULL with
  * errno and the reason in `err`. The config must outlive the client.
  */
 struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, char *err, size_t len);

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "metrics_service.pb-c.h"
+#include "otlp_metrics.h"
+#include "otlp_pb.h"
+
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest Request;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics ResourceMetrics;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics ScopeMetrics;
+typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
+typedef Opentelemetry__Proto__Metrics__V1__Sum Sum;
+typedef Opentelemetry__Proto__Metrics__V1__Gauge Gauge;
+typedef Opentelemetry__Proto__Metrics__V1__Histogram Histogram;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberPoint;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramPoint;
+
+#define CUMULATIVE                                                                                 \
+	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+
+/* The request being built by the visitor. */
+struct builder {
+	struct tt_arena *a;
+	ScopeMetrics *sm;
+	Metric *cur;	 /* the metric whose series are being visited */
+	size_t cap;	 /* data points `cur` has room for */
+	uint64_t now;	 /* Unix ns */
+	uint32_t points; /* data points so far */
+};
+
+static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_t nseries,
+		      void *ctx)
+{
+	struct builder *b = ctx;
+	Metric *m = tt_arena__alloc(b->a, sizeof(*m));
+	void **points = tt_arena__alloc(b->a, sizeof(void *) * (nseries ? nseries : 1));
+
+	if (!m || !points)
+		return -ENOMEM;
+	opentelemetry__proto__metrics__v1__metric__init(m);
+	m->name = (char *)d->name;
+	m->description = (char *)d->help;
+	m->unit = (char *)d->unit;
+	if (d->type == TT_METRIC_COUNTER) {
+		Sum *s = tt_arena__alloc(b->a, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		opentelemetry__proto__metrics__v1__sum__init(s);
+		s->aggregation_temporality = CUMULATIVE;
+		s->is_monotonic = true;
+		s->data_points = (NumberPoint **)points;
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		m->sum = s;
+	} else if (d->type == TT_METRIC_GAUGE) {
+		Gauge *g = tt_arena__alloc(b->a, sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		opentelemetry__proto__metrics__v1__gauge__init(g);
+		g->data_points = (NumberPoint **)points;
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+		m->gauge = g;
+	} else {
+		Histogram *h = tt_arena__alloc(b->a, sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		opentelemetry__proto__metrics__v1__histogram__init(h);
+		h->aggregation_temporality = CUMULATIVE;
+		h->data_points = (HistogramPoint **)points;
+		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		m->histogram = h;
+	}
+	b->sm->metrics[b->sm->n_metrics++] = m;
+	b->cur = m;
+	b->cap = nseries;
+	return 0;
+}
+
+/* The series' labels as attributes; absent labels are left out. */
+static KeyValue **point_attrs(struct builder *b, const struct tt_series_view *s, size_t *n)
+{
+	const struct tt_metric_desc *d = s->desc;
+	KeyValue **kv = tt_arena__alloc(b->a, sizeof(*kv) * (d->nlabels ? d->nlabels : 1));
+
+	*n = 0;
+	if (!kv)
+		return NULL;
+	for (int i = 0; i < d->nlabels; i++) {
+		const char *v = s->values[i];
+
+		if (!v[0])
+			continue;
+		kv[*n] = tt_pb__kv_str(b->a, tt_label__name(d->labels[i]), v, strlen(v));
+		if (!kv[*n])
+			return NULL;
+		(*n)++;
+	}
+	return kv;
+}
+
+static int add_number(struct builder *b, const struct tt_series_view *s, size_t *np,
+		      NumberPoint **points)
+{
+	NumberPoint *p = tt_arena__alloc(b->a, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	opentelemetry__proto__metrics__v1__number_data_point__init(p);
+	p->attributes = point_attrs(b, s, &p->n_attributes);
+	if (!p->attributes)
+		return -ENOMEM;
+	p->start_time_unix_nano = s->start_unix_ns;
+	p->time_unix_nano = b->now;
+	p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+	p->as_int = s->value;
+	points[(*np)++] = p;
+	return 0;
+}
+
+static int add_histogram(struct builder *b, const struct tt_series_view *s, Histogram *h)
+{
+	const struct tt_metric_desc *d = s->desc;
+	HistogramPoint *p = tt_arena__alloc(b->a, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+	p->attributes = point_attrs(b, s, &p->n_attributes);
+	p->bucket_counts = tt_arena__alloc(b->a, sizeof(uint64_t) * (size_t)(d->nbounds + 1));
+	if (!p->attributes || !p->bucket_counts)
+		return -ENOMEM;
+	p->start_time_unix_nano = s->start_unix_ns;
+	p->time_unix_nano = b->now;
+	p->count = s->count;
+	p->sum = s->sum;
+	p->n_bucket_counts = (size_t)d->nbounds + 1;
+	memcpy(p->bucket_counts, s->buckets, sizeof(uint64_t) * p->n_bucket_counts);
+	p->n_explicit_bounds = (size_t)d->nbounds;
+	p->explicit_bounds = (double *)d->bounds;
+	h->data_points[h->n_data_points++] = p;
+	return 0;
+}
+
+static int add_series(const struct tt_series_view *s, void *ctx)
+{
+	struct builder *b = ctx;
+	Metric *m = b->cur;
+	int ret;
+
+	if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
+		ret = add_number(b, s, &m->sum->n_data_points, m->sum->data_points);
+	else if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE)
+		ret = add_number(b, s, &m->gauge->n_data_points, m->gauge->data_points);
+	else
+		ret = add_histogram(b, s, m->histogram);
+	if (!ret)
+		b->points++;
+	return ret;
+}
+
+int tt_otlp__encode_metrics(const struct tt_metrics *m, const struct tt_resource *res,
+			    uint64_t now_unix_ns, uint8_t **out, size_t *out_len, uint32_t *points)
+{
+	struct tt_arena a = {0};
+	struct builder b = {.a = &a, .now = now_unix_ns};
+	struct tt_metrics_visitor v = {.metric = add_metric, .series = add_series, .ctx = &b};
+	ResourceMetrics *rm = tt_arena__alloc(&a, sizeof(*rm));
+	ScopeMetrics *sm = tt_arena__alloc(&a, sizeof(*sm));
+	Request req;
+	uint8_t *buf;
+	size_t size;
+	int ret = -ENOMEM;
+
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&req);
+	if (!rm || !sm)
+		goto out;
+	opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
+	opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
+	sm->scope = tt_pb__scope(&a);
+	sm->metrics = tt_arena__alloc(&a, sizeof(Metric *) * TT_M__COUNT);
+	rm->resource = tt_pb__resource(&a, res);
+	rm->scope_metrics = tt_arena__alloc(&a, sizeof(ScopeMetrics *));
+	if (!sm->scope || !sm->metrics || !rm->resource || !rm->scope_metrics)
+		goto out;
+	rm->scope_metrics[0] = sm;
+	rm->n_scope_metrics = 1;
+	req.resource_metrics = &rm;
+	req.n_resource_metrics = 1;
+	b.sm = sm;
+	if (tt_metrics__visit(m, &v))
+		goto out;
+	size = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
+		&req);
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		goto out;
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req,
+											   buf);
+	*out = buf;
+	*out_len = size;
+	*points = b.points;
+	ret = 0;
+out:
+	tt_arena__release(&a);
+	return ret;
+}
+
+/* ---- OTLP/JSON ------------------------------------------------------------ */
+
+static void json_times(FILE *f, uint64_t start, uint64_t t)
+{
+	fprintf(f, "\"startTimeUnixNano\":\"%" PRIu64 "\",\"timeUnixNano\":\"%" PRIu64 "\"", start,
+		t);
+}
+
+static void json_numbers(FILE *f, NumberPoint **p, size_t n)
+{
+	fputs("\"dataPoints\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",{" : "{", f);
+		tt_pb__json_attrs(f, p[i]->attributes, p[i]->n_attributes);
+		fputc(',', f);
+		json_times(f, p[i]->start_time_unix_nano, p[i]->time_unix_nano);
+		fprintf(f, ",\"asInt\":\"%" PRId64 "\"}", p[i]->as_int);
+	}
+	fputc(']', f);
+}
+
+static void json_histograms(FILE *f, HistogramPoint **p, size_t n)
+{
+	char num[32];
+
+	fputs("\"dataPoints\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",{" : "{", f);
+		tt_pb__json_attrs(f, p[i]->attributes, p[i]->n_attributes);
+		fputc(',', f);
+		json_times(f, p[i]->start_time_unix_nano, p[i]->time_unix_nano);
+		snprintf(num, sizeof(num), "%.17g", p[i]->sum);
+		fprintf(f, ",\"count\":\"%" PRIu64 "\",\"sum\":%s,\"bucketCounts\":[", p[i]->count,
+			num);
+		for (size_t k = 0; k < p[i]->n_bucket_counts; k++)
+			fprintf(f, "%s\"%" PRIu64 "\"", k ? "," : "", p[i]->bucket_counts[k]);
+		fputs("],\"explicitBounds\":[", f);
+		for (size_t k = 0; k < p[i]->n_explicit_bounds; k++) {
+			snprintf(num, sizeof(num), "%.17g", p[i]->explicit_bounds[k]);
+			fprintf(f, "%s%s", k ? "," : "", num);
+		}
+		fputs("]}", f);
+	}
+	fputc(']', f);
+}
+
+static void json_metric(FILE *f, const Metric *m)
+{
+	fputs("{\"name\":", f);
+	tt_json__str(f, m->name, strlen(m->name));
+	fputs(",\"description\":", f);
+	tt_json__str(f, m->description, strlen(m->description));
+	fputs(",\"unit\":", f);
+	tt_json__str(f, m->unit, strlen(m->unit));
+	switch (m->data_case) {
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+		fputs(",\"sum\":{", f);
+		json_numbers(f, m->sum->data_points, m->sum->n_data_points);
+		fprintf(f, ",\"aggregationTemporality\":%d,\"isMonotonic\":%s}",
+			m->sum->aggregation_temporality, m->sum->is_monotonic ? "true" : "false");
+		break;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+		fputs(",\"gauge\":{", f);
+		json_numbers(f, m->gauge->data_points, m->gauge->n_data_points);
+		fputc('}', f);
+		break;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+		fputs(",\"histogram\":{", f);
+		json_histograms(f, m->histogram->data_points, m->histogram->n_data_points);
+		fprintf(f, ",\"aggregationTemporality\":%d}",
+			m->histogram->aggregation_temporality);
+		break;
+	default:
+		break;
+	}
+	fputc('}', f);
+}
+
+static void json_request(FILE *f, const Request *req)
+{
+	fputs("{\"resourceMetrics\":[", f);
+	for (size_t r = 0; r < req->n_resource_metrics; r++) {
+		const ResourceMetrics *rm = req->resource_metrics[r];
+
+		for (size_t s = 0; s < rm->n_scope_metrics; s++) {
+			const ScopeMetrics *sm = rm->scope_metrics[s];
+
+			if (r || s)
+				fputc(',', f);
+			tt_pb__json_resource_scope(f, rm->resource, sm->scope, "scopeMetrics");
+			fputs("\"metrics\":[", f);
+			for (size_t i = 0; i < sm->n_metrics; i++) {
+				if (i)
+					fputc(',', f);
+				json_metric(f, sm->metrics[i]);
+			}
+			fputs("]}]}", f);
+		}
+	}
+	fputs("]}", f);
+}
+
+int tt_otlp__metrics_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
+{
+	Request *req;
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+	int ret = 0;
+
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, len, pb);
+	if (!req)
+		return -EBADMSG;
+	f = open_memstream(&buf, &size);
+	if (!f) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	json_request(f, req);
+	if (fclose(f) || !buf) {
+		free(buf);
+		ret = -ENOMEM;
+		goto out;
+	}
+	*out = buf;
+	*out_len = size;
+out:
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+		req, NULL);
+	return ret;
+}
+
+static size_t metric_points(const Metric *m)
+{
+	switch (m->data_case) {
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+		return m->sum->n_data_points;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+		return m->gauge->n_data_points;
+	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+		return m->histogram->n_data_points;
+	default:
+		return 0;
+	}
+}
+
+int64_t tt_otlp__count_points(const uint8_t *pb, size_t len)
+{
+	Request *req;
+	int64_t n = 0;
+
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, len, pb);
+	if (!req)
+		return -EBADMSG;
+	for (size_t r = 0; r < req->n_resource_metrics; r++) {
+		const ResourceMetrics *rm = req->resource_metrics[r];
+
+		for (size_t s = 0; s < rm->n_scope_metrics; s++) {
+			for (size_t i = 0; i < rm->scope_metrics[s]->n_metrics; i++)
+				n += (int64_t)metric_points(rm->scope_metrics[s]->metrics[i]);
+		}
+	}
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+		req, NULL);
+	return n;
+}
