@@ -33,11 +33,13 @@ static const uint8_t zero_id[8];
 
 struct slot {
 	struct tt_span span;
-	uint64_t async;	  /* begin/end spans: their (probe, key) hash; 0 otherwise */
-	int32_t same_key; /* begin/end spans: the next older open one with that hash */
-	bool on_stack;	  /* on its thread's stack (function and USDT pairs) */
-	int32_t below;	  /* next span down this thread's stack */
-	int32_t older;	  /* age list */
+	uint64_t async;	     /* begin/end spans: their (probe, key) hash; 0 otherwise */
+	int32_t same_key;    /* begin/end spans: the next older open one with that hash */
+	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
+	int32_t cur_step;    /* tasks: the newest open step under it, or NIL */
+	int32_t parent_task; /* steps: the slot of their task, or NIL */
+	int32_t below;	     /* next span down this thread's stack */
+	int32_t older;	     /* age list */
 	int32_t newer;
 	int32_t next_free; /* free list, while unused */
 	bool used;
@@ -68,6 +70,19 @@ struct tt_asm {
 static struct slot *slot_at(const struct tt_asm *a, int32_t i)
 {
 	return &a->chunks[i / CHUNK_SLOTS][i % CHUNK_SLOTS];
+}
+
+/* The slot index of an open span. */
+static int32_t slot_index(const struct tt_asm *a, const struct tt_span *s)
+{
+	for (uint32_t c = 0; c < a->nchunks; c++) {
+		const struct slot *base = a->chunks[c];
+
+		if ((const void *)s >= (const void *)base &&
+		    (const void *)s < (const void *)(base + CHUNK_SLOTS))
+			return (int32_t)(c * CHUNK_SLOTS + ((const struct slot *)s - base));
+	}
+	return NIL;
 }
 
 static uint64_t next_random(struct tt_asm *a)
@@ -232,22 +247,11 @@ void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, vo
 	size_t n = 0;
 
 	for (int32_t i = a->oldest; i != NIL && (!max || n < max); i = slot_at(a, i)->newer) {
-		const struct tt_span *t = &slot_at(a, i)->span;
-		const struct tt_span *step = NULL;
+		const struct slot *t = slot_at(a, i);
 
-		if (t->probe->role != TT_ROLE_TASK)
+		if (t->span.probe->role != TT_ROLE_TASK)
 			continue;
-		for (int32_t k = a->newest; k != NIL && k != i; k = slot_at(a, k)->older) {
-			const struct tt_span *s = &slot_at(a, k)->span;
-
-			if ((s->probe->role == TT_ROLE_STEP ||
-			     s->probe->role == TT_ROLE_COMPENSATION) &&
-			    !memcmp(s->parent_id, t->span_id, sizeof(t->span_id))) {
-				step = s;
-				break;
-			}
-		}
-		fn(t, step, ctx);
+		fn(&t->span, t->cur_step != NIL ? &slot_at(a, t->cur_step)->span : NULL, ctx);
 		n++;
 	}
 }
@@ -757,6 +761,8 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	memset(s, 0, offsetof(struct tt_span, key));
 	sl->used = true;
 	sl->on_stack = false;
+	sl->cur_step = NIL;
+	sl->parent_task = NIL;
 	sl->async = 0;
 	sl->same_key = NIL;
 	s->probe = p;
@@ -776,7 +782,14 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
 	if (!parent)
 		parent = open_with_key(a, &a->tasks, s);
-	name_span(s, parent && !memcmp(s->parent_id, parent->span_id, 8) ? parent : NULL);
+	if (parent && memcmp(s->parent_id, parent->span_id, 8) != 0)
+		parent = NULL; /* its parent is not that task (a consume, a traceparent) */
+	name_span(s, parent);
+	if (parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)) {
+		sl->parent_task = slot_index(a, parent);
+		if (sl->parent_task != NIL)
+			slot_at(a, sl->parent_task)->cur_step = i;
+	}
 	if (value_of(s, &p->attempt) && value_of(s, &p->attempt)->type == TT_CAP_INT) {
 		int64_t v;
 
@@ -942,6 +955,13 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 		stack_remove(a, i);
 	if (sl->async)
 		async_remove(a, i);
+	if (sl->parent_task != NIL) {
+		struct slot *t = slot_at(a, sl->parent_task);
+
+		/* the slot may hold another span by now: check it is still the task */
+		if (t->used && t->cur_step == i && !memcmp(t->span.span_id, s->parent_id, 8))
+			t->cur_step = NIL;
+	}
 	if (key_index(a, s->probe->role) && s->key_len) {
 		uint64_t h = key_hash(s->key, s->key_len);
 
