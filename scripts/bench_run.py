@@ -1,0 +1,660 @@
+#!/usr/bin/env python3
+"""The benchmark of `make bench` (issue 6): run by scripts/bench.sh.
+
+Every figure is measured side by side in one run: variants interleaved
+(their order rotates each repetition), several repetitions, min and median
+reported. Prints a table and writes bench/results.json.
+
+Parts: 1 per traced call, 2 agent throughput and loss, 3 memory, 4 start-up,
+5 export, plus allocation counts. Needs root (BPF); bpftrace for (d).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+OUT = os.path.join(ROOT, ".output")
+TASKTAP = os.path.join(OUT, "tasktap")
+RECEIVER = os.path.join(OUT, "otlp-receiver")
+BENCH = os.path.join(OUT, "bench")
+WORKER = os.path.join(BENCH, "bench-worker")
+FLOOR = os.path.join(BENCH, "floor")
+PIPELINE = os.path.join(BENCH, "bench-pipeline")
+MALLOC_COUNT = os.path.join(BENCH, "malloc-count.so")
+
+# BEGIN fires once every probe is attached: the readiness line, not part of the measure
+BPFTRACE_PROG = ("BEGIN {{ printf(\"attached\\n\"); }} "
+                 "uprobe:{bin}:tick {{ @s[tid] = nsecs; }} "
+                 "uretprobe:{bin}:tick /@s[tid]/ {{ @h = hist(nsecs - @s[tid]); delete(@s[tid]); }}")
+
+SPEC = """service: bench
+keyspace: bench
+targets:
+  - binary: {bin}
+    probes:
+      - role: task
+        symbol: tick
+        key: arg0
+        attributes:
+          task.name: str(arg1)
+        error: ret != 0
+"""
+
+
+STOP_TIMEOUTS = []  # processes that ignored their stop signal
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def kv_lines(text):
+    """'name value' lines into a dict of floats (other lines ignored)."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"min": min(values), "median": statistics.median(values), "max": max(values),
+            "n": len(values), "values": values}
+
+
+def taskset(cpu):
+    return ["taskset", "-c", str(cpu)] if cpu is not None else []
+
+
+class Proc:
+    """A background process whose stderr (or stdout) is read line by line."""
+
+    def __init__(self, argv, env=None, ready=None, stream="stderr", cpu=None):
+        self.lines = []
+        self.ready_ev = threading.Event()
+        self.ready = ready
+        kw = {"stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL} if stream == "stdout" \
+            else {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(taskset(cpu) + argv, text=True,
+                                     env=dict(os.environ, **(env or {})), **kw)
+        self.ready_at = None
+        pipe = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        self.reader = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self.reader.start()
+
+    def _read(self, pipe):
+        for line in pipe:
+            self.lines.append(line.rstrip("\n"))
+            if self.ready and self.ready in line and not self.ready_ev.is_set():
+                self.ready_at = time.monotonic()
+                self.ready_ev.set()
+        self.ready_ev.set()
+
+    def wait_ready(self, timeout=60):
+        if not self.ready_ev.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("%s did not start:\n%s" % (self.proc.args, "\n".join(self.lines)))
+        return self.ready_at - self.t0
+
+    def cpu_ns(self):
+        """Run time of every thread of the process (schedstat), in ns."""
+        total = 0
+        base = "/proc/%d/task" % self.proc.pid
+        try:
+            for tid in os.listdir(base):
+                with open(os.path.join(base, tid, "schedstat")) as f:
+                    total += int(f.read().split()[0])
+        except OSError:
+            pass
+        return total
+
+    def rss_kb(self):
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def stop(self, sig=signal.SIGINT, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            STOP_TIMEOUTS.append(" ".join(self.proc.args[:3]))
+            log("%s did not stop within %d s: killed" % (self.proc.args[:3], timeout))
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+        return "\n".join(self.lines)
+
+
+class Receiver(Proc):
+    def __init__(self, cpu=None):
+        self.port = free_port()
+        super().__init__([RECEIVER, "--port", str(self.port)], ready="listening",
+                         stream="stdout", cpu=cpu)
+        self.wait_ready()
+
+
+def agent_summary(text):
+    """The figures of tasktap's closing lines."""
+    out = {}
+    m = re.search(r"(\d+) spans, (\d+) events, (\d+) lost", text)
+    if m:
+        out.update(spans=int(m.group(1)), events=int(m.group(2)), lost=int(m.group(3)))
+    m = re.search(r"otlp: (\d+) spans exported.*?(\d+) dropped \(queue full (\d+)", text)
+    if m:
+        out.update(exported=int(m.group(1)), dropped=int(m.group(2)),
+                   dropped_queue_full=int(m.group(3)))
+    return out
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.tmp = tempfile.mkdtemp(prefix="tasktap-bench-")
+        self.spec = os.path.join(self.tmp, "bench.yaml")
+        with open(self.spec, "w") as f:
+            f.write(SPEC.format(bin=WORKER))
+        os.chmod(self.spec, 0o600)
+        self.results = {"quick": self.quick, "host": {}, "notes": []}
+        self.offset = self.probe_offset(self.spec)
+
+    def note(self, msg):
+        self.results["notes"].append(msg)
+        log(msg)
+
+    def probe_offset(self, spec):
+        p = subprocess.run([TASKTAP, "check", spec], capture_output=True, text=True, check=True)
+        m = re.search(r"tick\+(0x[0-9a-f]+)", p.stdout)
+        if not m:
+            raise RuntimeError("cannot read the probe offset from: " + p.stdout)
+        return m.group(1)
+
+    # ---- tracers -----------------------------------------------------------
+
+    def start_tracer(self, variant, cpu=None, receiver=None, env=None):
+        if variant == "a_none":
+            return None
+        if variant == "b_floor":
+            p = Proc([FLOOR, WORKER, self.offset], ready="attached", cpu=cpu)
+        elif variant == "e_ring":
+            p = Proc([FLOOR, "--ring", WORKER, self.offset], ready="attached", cpu=cpu)
+        elif variant == "d_bpftrace":
+            p = Proc(["bpftrace", "-e", BPFTRACE_PROG.format(bin=WORKER)],
+                     ready="attached", stream="stdout", cpu=cpu)
+        elif variant == "c_tasktap":
+            e = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % receiver.port,
+                 "OTEL_BSP_SCHEDULE_DELAY": "100"}
+            e.update(env or {})
+            p = Proc([TASKTAP, "run", self.spec, "--no-spool"], env=e, ready="attached",
+                     cpu=cpu)
+        else:
+            raise ValueError(variant)
+        p.wait_ready()
+        return p
+
+    def worker(self, args, cpu=None, env=None):
+        p = subprocess.run(taskset(cpu) + [WORKER] + args, capture_output=True, text=True,
+                           check=True, env=dict(os.environ, **(env or {})))
+        return kv_lines(p.stdout)
+
+    # ---- part 1 ------------------------------------------------------------
+
+    def part1(self):
+        variants = ["a_none", "b_floor", "c_tasktap", "d_bpftrace", "e_ring"]
+        if not shutil.which("bpftrace"):
+            variants.remove("d_bpftrace")
+            self.note("bpftrace not found: (d) skipped (scripts/install-deps.sh installs it)")
+        calls = 50000 if self.quick else 400000
+        reps = self.args.reps or (1 if self.quick else 5)
+        runs = {v: {1: [], 2: []} for v in variants}
+        health = []
+        log("part 1: per traced call, %d reps x %d variants, %d calls per thread"
+            % (reps, len(variants), calls))
+        for rep in range(reps):
+            order = variants[rep % len(variants):] + variants[:rep % len(variants)]
+            for v in order:
+                rec = Receiver() if v == "c_tasktap" else None
+                tracer = self.start_tracer(v, receiver=rec)
+                for threads in (1, 2):
+                    r = self.worker(["loop", str(calls), str(threads)])
+                    runs[v][threads].append(r["ns_per_call"])
+                if tracer:
+                    time.sleep(0.3)  # the agent drains and exports what is left
+                    text = tracer.stop()
+                    if v == "c_tasktap":
+                        s = agent_summary(text)
+                        s["offered_spans"] = 3 * calls
+                        health.append(s)
+                if rec:
+                    rec.stop(signal.SIGTERM)
+        out = {"calls_per_thread": calls, "reps": reps, "ns_per_call": {}, "ratios": {}}
+        for v in variants:
+            out["ns_per_call"][v] = {str(t): stats(runs[v][t]) for t in (1, 2)}
+        for t in (1, 2):
+            for num, den in (("c_tasktap", "b_floor"), ("c_tasktap", "d_bpftrace"),
+                             ("e_ring", "b_floor"), ("d_bpftrace", "b_floor")):
+                if num not in runs or den not in runs:
+                    continue
+                a, b = runs[num][t], runs[den][t]
+                per_rep = [x / y for x, y in zip(a, b)]
+                out["ratios"]["%s/%s@%d" % (num[0], den[0], t)] = {
+                    "of_min": min(a) / min(b), "of_median": statistics.median(a) / statistics.median(b),
+                    "per_rep": stats(per_rep)}
+        out["tasktap_runs"] = health
+        self.results["part1"] = out
+        self.part1_bpf_cost(calls)
+
+    def part1_bpf_cost(self, calls):
+        """One untimed pass with kernel.bpf_stats_enabled: ns per program run."""
+        path = "/proc/sys/kernel/bpf_stats_enabled"
+        try:
+            with open(path) as f:
+                old = f.read().strip()
+            with open(path, "w") as f:
+                f.write("1")
+        except OSError:
+            self.note("cannot enable bpf_stats: BPF program cost not measured")
+            return
+        cost = {}
+        try:
+            for v, names in (("b_floor", ("floor_entry", "floor_return")),
+                             ("e_ring", ("ring_entry", "ring_return")),
+                             ("c_tasktap", ("tt_entry", "tt_return"))):
+                rec = Receiver() if v == "c_tasktap" else None
+                tracer = self.start_tracer(v, receiver=rec)
+                self.worker(["loop", str(calls), "1"])
+                show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                      text=True).stdout
+                for prog in json.loads(show or "[]"):
+                    if prog.get("name") in names and prog.get("run_cnt"):
+                        cost["%s.%s" % (v, prog["name"])] = prog["run_time_ns"] / prog["run_cnt"]
+                tracer.stop()
+                if rec:
+                    rec.stop(signal.SIGTERM)
+        finally:
+            with open(path, "w") as f:
+                f.write(old)
+        self.results["part1"]["bpf_ns_per_run"] = cost
+
+    # ---- part 2 ------------------------------------------------------------
+
+    def agent_run(self, worker_args, agent_env=None):
+        """Agent on CPU 0; the worker and the receiver on CPU 1. Returns figures."""
+        rec = Receiver(cpu=1)
+        agent = self.start_tracer("c_tasktap", cpu=0, receiver=rec, env=agent_env)
+        cpu0 = agent.cpu_ns()
+        rcpu0 = rec.cpu_ns()
+        t0 = time.monotonic()
+        w = self.worker(worker_args, cpu=1)
+        wall = time.monotonic() - t0
+        time.sleep(0.3)  # past the 10 ms reorder slack and the 100 ms batch delay
+        cpu = agent.cpu_ns() - cpu0
+        rcpu = rec.cpu_ns() - rcpu0
+        rss = agent.rss_kb()
+        s = agent_summary(agent.stop())
+        rec.stop(signal.SIGTERM)
+        s.update(worker=w, agent_cpu_s=cpu / 1e9, wall_s=wall, agent_rss_kb=rss,
+                 receiver_cpu_s=rcpu / 1e9)
+        if s.get("events") and cpu > 0:
+            s["events_per_agent_cpu_s"] = s["events"] / (cpu / 1e9)
+            s["spans_per_agent_cpu_s"] = s["spans"] / (cpu / 1e9)
+            s["events_per_s_offered"] = s["events"] / wall
+        return s
+
+    def part2(self):
+        calls = 200000 if self.quick else 1000000
+        log("part 2: agent throughput (agent on CPU 0, target on CPU 1)")
+        out = {"max_rate": [], "rates": {}}
+        for _ in range(1 if self.quick else 3):
+            out["max_rate"].append(self.agent_run(["loop", str(calls), "1"]))
+        if not self.quick:
+            # the exporter's queue is the bound at these rates: the same with a queue of 64k
+            for _ in range(2):
+                s = self.agent_run(["loop", str(calls), "1"],
+                                   agent_env={"OTEL_BSP_MAX_QUEUE_SIZE": "65536"})
+                s["queue"] = 65536
+                out["max_rate"].append(s)
+        seconds = 0.5 if self.quick else 3
+        for rate in (100000, 500000, 1000000):
+            s = self.agent_run(["rate", str(rate), str(seconds)])
+            s["offered_events_per_s"] = rate
+            s["achieved_events_per_s"] = s["worker"].get("events_per_s")
+            s["agent_cpu_share"] = s["agent_cpu_s"] / s["wall_s"]
+            out["rates"][str(rate)] = s
+        self.results["part2"] = out
+
+    # ---- offline pipeline (parts 2, 3, 5) ----------------------------------
+
+    def pipeline(self, args, preload=False):
+        env = dict(os.environ)
+        if preload:
+            env["LD_PRELOAD"] = MALLOC_COUNT
+        p = subprocess.run(taskset(0) + [PIPELINE] + args, capture_output=True, text=True,
+                           check=True, env=env)
+        return kv_lines(p.stdout), p.stdout
+
+    def offline(self):
+        spans = 50000 if self.quick else 1000000
+        reps = 1 if self.quick else 3
+        log("parts 2, 3, 5 offline: the pipeline without BPF, one core")
+        tp = [self.pipeline(["throughput", str(spans)])[0] for _ in range(reps)]
+        enc = [self.pipeline(["encode", str(spans)])[0] for _ in range(reps)]
+        keys = [k for k in tp[0] if k.endswith("_spans_per_s")]
+        self.results["offline_throughput"] = {k: stats([r[k] for r in tp]) for k in keys}
+        self.results["offline_throughput"]["ns_per_span"] = {
+            k: stats([r[k] for r in tp]) for k in tp[0] if k.endswith("_ns_per_span")}
+        self.results["export"] = {k: stats([r[k] for r in enc]) for k in enc[0]
+                                  if k.endswith("_spans_per_s") or k.endswith("_bytes_per_span")}
+        allocs, _ = self.pipeline(["throughput", str(spans // 4)], preload=True)
+        allocs_enc, _ = self.pipeline(["encode", str(spans // 4)], preload=True)
+        self.results["allocs_per_span_offline"] = {
+            k: v for k, v in list(allocs.items()) + list(allocs_enc.items())
+            if k.endswith("_allocs_per_span")}
+        mem, _ = self.pipeline(["memory", "10000", "100000"])
+        self.results["memory"] = mem
+        steady, text = self.pipeline(["steady", str(1000000 if self.quick else 10000000)])
+        self.results["steady"] = steady
+        self.results["steady_lines"] = [l for l in text.splitlines() if l.startswith("steady_")
+                                        and "rss_kb" in l and l.count(" ") > 2]
+
+    # ---- allocations in the live agent -------------------------------------
+
+    def live_allocs(self):
+        log("allocations: the live agent under malloc-count, two run lengths")
+        counts = []
+        for calls in ((20000, 60000) if self.quick else (100000, 300000)):
+            rec = Receiver()
+            agent = self.start_tracer("c_tasktap", receiver=rec,
+                                      env={"LD_PRELOAD": MALLOC_COUNT,
+                                           "OTEL_BSP_MAX_QUEUE_SIZE": "65536"})
+            # paced, so that nothing is dropped and every span is queued and encoded
+            self.worker(["rate", str(200000), str(calls / 100000.0)])
+            time.sleep(0.3)
+            text = agent.stop()
+            rec.stop(signal.SIGTERM)
+            m = re.search(r"malloc-count: allocs (\d+) frees (\d+) bytes (\d+)", text)
+            s = agent_summary(text)
+            if m:
+                counts.append((s.get("spans", 0), int(m.group(1)), s.get("exported", 0)))
+        if len(counts) == 2 and counts[1][0] > counts[0][0]:
+            (s1, a1, _), (s2, a2, _) = counts
+            self.results["allocs_live"] = {
+                "runs": [{"spans": s, "allocs": a, "exported": x} for s, a, x in counts],
+                "allocs_per_span": (a2 - a1) / (s2 - s1)}
+
+    # ---- part 4 ------------------------------------------------------------
+
+    def syms10k(self):
+        exe = os.path.join(BENCH, "syms10k")
+        if os.path.exists(exe):
+            return exe
+        src = os.path.join(self.tmp, "syms10k.c")
+        with open(src, "w") as f:
+            f.write("#include <stdint.h>\n#include <unistd.h>\n")
+            f.write("static volatile uint64_t sink;\n")
+            for i in range(10000):
+                f.write("__attribute__((noinline)) void fn_%05d(uint64_t x) "
+                        "{ sink += x + %d; }\n" % (i, i))
+            f.write("__attribute__((noinline)) int tick(uint64_t k, const char *n) "
+                    "{ asm volatile(\"\" : : \"r\"(n)); sink += k; return 0; }\n")
+            f.write("int main(void) { tick(1, \"x\"); pause(); return 0; }\n")
+        subprocess.run(["cc", "-O1", "-fno-omit-frame-pointer", src, "-o", exe], check=True)
+        return exe
+
+    def part4(self):
+        reps = 1 if self.quick else 5
+        log("part 4: start-up")
+        w = subprocess.Popen([WORKER, "wait"], stdout=subprocess.PIPE, text=True)
+        pid = int(w.stdout.readline().split()[1])
+        big = self.syms10k()
+        nsyms = int(subprocess.run("nm %s | wc -l" % big, shell=True, capture_output=True,
+                                   text=True).stdout)
+        big_spec = os.path.join(self.tmp, "big.yaml")
+        with open(big_spec, "w") as f:
+            f.write(SPEC.format(bin=big))
+        os.chmod(big_spec, 0o600)
+        res = {"attach_pid_s": [], "attach_10k_syms_s": [], "check_10k_syms_s": [],
+               "floor_attach_s": [], "bpftrace_attach_s": []}
+        for _ in range(reps):
+            a = Proc([TASKTAP, "run", self.spec, "--pid", str(pid)], ready="attached")
+            res["attach_pid_s"].append(a.wait_ready())
+            a.stop()
+            a = Proc([TASKTAP, "run", big_spec], ready="attached")
+            res["attach_10k_syms_s"].append(a.wait_ready())
+            a.stop()
+            t0 = time.monotonic()
+            subprocess.run([TASKTAP, "check", big_spec], capture_output=True, check=True)
+            res["check_10k_syms_s"].append(time.monotonic() - t0)
+            a = Proc([FLOOR, WORKER, self.offset], ready="attached")
+            res["floor_attach_s"].append(a.wait_ready())
+            a.stop()
+            if shutil.which("bpftrace"):
+                a = Proc(["bpftrace", "-e", BPFTRACE_PROG.format(bin=WORKER)],
+                         ready="attached", stream="stdout")
+                res["bpftrace_attach_s"].append(a.wait_ready())
+                a.stop()
+        w.send_signal(signal.SIGTERM)
+        w.wait()
+        out = {k: stats(v) for k, v in res.items() if v}
+        out["symbols_in_big_binary"] = nsyms
+        self.results["part4"] = out
+
+    def run(self):
+        self.results["host"] = {"cpus": os.cpu_count(), "kernel": os.uname().release,
+                                "loadavg_start": os.getloadavg()}
+        t0 = time.monotonic()
+        parts = self.args.parts.split(",")
+        timing = self.results["part_seconds"] = {}
+
+        def timed(name, fn):
+            t = time.monotonic()
+            fn()
+            timing[name] = round(time.monotonic() - t, 1)
+
+        try:
+            if "1" in parts:
+                timed("part1", self.part1)
+            if "2" in parts:
+                timed("part2", self.part2)
+            if "3" in parts or "5" in parts:
+                timed("offline", self.offline)
+                timed("allocs_live", self.live_allocs)
+            if "4" in parts:
+                timed("part4", self.part4)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        for what in STOP_TIMEOUTS:
+            self.note("did not stop on its signal, killed: " + what)
+        self.results["host"]["loadavg_end"] = os.getloadavg()
+        self.results["seconds"] = time.monotonic() - t0
+        return self.results
+
+
+# ---- the table ------------------------------------------------------------
+
+def verdict(ok):
+    return "ok" if ok else "MISSED"
+
+
+def fmt_rate(v):
+    return "%.2fM" % (v / 1e6) if v >= 1e6 else "%.0fk" % (v / 1e3)
+
+
+def table(r):
+    lines = []
+    add = lines.append
+    p1 = r.get("part1")
+    if p1:
+        add("1. per traced call (ns/call; min / median of %d reps, %d calls per thread)"
+            % (p1["reps"], p1["calls_per_thread"]))
+        names = {"a_none": "(a) no probe", "b_floor": "(b) empty uprobe+uretprobe",
+                 "c_tasktap": "(c) tasktap, OTLP to loopback",
+                 "d_bpftrace": "(d) bpftrace minimal timing",
+                 "e_ring": "(e) minimal 2-event ring tracer"}
+        add("   %-34s %19s %19s" % ("", "1 thread", "2 threads"))
+        for v, name in names.items():
+            s = p1["ns_per_call"].get(v)
+            if not s:
+                continue
+            cells = ["%8.1f / %8.1f" % (s[t]["min"], s[t]["median"]) for t in ("1", "2")]
+            add("   %-34s %19s %19s" % (name, cells[0], cells[1]))
+        for key, target in (("c/b", 1.3), ("c/d", 0.8), ("e/b", None), ("d/b", None)):
+            cells = []
+            for t in (1, 2):
+                x = p1["ratios"].get("%s@%d" % (key, t))
+                cells.append("%5.2f / %5.2f" % (x["of_min"], x["of_median"]) if x else "-")
+            tgt = ""
+            if target and p1["ratios"].get("%s@1" % key):
+                worst = max(p1["ratios"]["%s@%d" % (key, t)]["of_median"] for t in (1, 2)
+                            if "%s@%d" % (key, t) in p1["ratios"])
+                tgt = "target <= %.1f: %s" % (target, verdict(worst <= target))
+            add("   ratio %-28s %19s %19s  %s" % (key + " (of min / of median)", cells[0],
+                                                   cells[1], tgt))
+        if p1.get("bpf_ns_per_run"):
+            add("   BPF run time per program run (bpf_stats): " + ", ".join(
+                "%s %.0f ns" % (k, v) for k, v in sorted(p1["bpf_ns_per_run"].items())))
+        for h in p1.get("tasktap_runs", [])[:1]:
+            add("   (c) run health: %s spans assembled, %s lost, %s exported, %s dropped "
+                "(exporter queue full)" % (h.get("spans"), h.get("lost"), h.get("exported"),
+                                           h.get("dropped_queue_full")))
+    p2 = r.get("part2")
+    if p2:
+        add("2. agent throughput (agent pinned to CPU 0; target and receiver on CPU 1)")
+        for s in p2["max_rate"]:
+            if "events_per_agent_cpu_s" not in s:
+                continue
+            add("   max rate%s: %s events/s offered; agent %.2f CPU-s for %d events = "
+                "%s events per agent CPU-second; %s/%s spans exported (%s dropped)"
+                % (" (queue 64k)" if s.get("queue") else "", fmt_rate(s.get("events_per_s_offered", 0)),
+                   s["agent_cpu_s"], s["events"], fmt_rate(s["events_per_agent_cpu_s"]),
+                   s.get("exported"), s.get("spans"), s.get("dropped")))
+        for rate, s in p2["rates"].items():
+            add("   offered %5s events/s (achieved %s): lost %s events; agent CPU %3.0f%%; "
+                "spans %s, exported %s, dropped %s; receiver CPU %3.0f%%"
+                % (fmt_rate(int(rate)), fmt_rate(s.get("achieved_events_per_s") or 0),
+                   s.get("lost"), 100 * s["agent_cpu_share"], s.get("spans"),
+                   s.get("exported"), s.get("dropped"),
+                   100 * s["receiver_cpu_s"] / s["wall_s"]))
+        s500 = p2["rates"].get("500000", {})
+        add("   target 0 lost at 500k events/s: %s (ring: %s lost; exporter: %s dropped)"
+            % (verdict(s500.get("lost") == 0 and s500.get("dropped") == 0),
+               s500.get("lost"), s500.get("dropped")))
+    off = r.get("offline_throughput")
+    if off:
+        add("2/5. offline pipeline, one core, event time at 2M events/s (spans/s, min / median)")
+        for k, s in off.items():
+            if k == "ns_per_span" or not s:
+                continue
+            add("   %-36s %10s / %10s" % (k.replace("_spans_per_s", ""), fmt_rate(s["min"]),
+                                          fmt_rate(s["median"])))
+        best = off.get("pipeline_pb_spans_per_s")
+        if best:
+            add("   target >= 1M spans/s assembled+encoded: %s (%s, best of runs, "
+                "reorder included)" % (verdict(best["max"] >= 1e6), fmt_rate(best["max"])))
+    ex = r.get("export")
+    if ex:
+        add("5. export only (spans/s, min / median; bytes per span)")
+        for form in ("encode_pb", "encode_pb_gzip", "encode_json", "encode_jsonl"):
+            s = ex.get(form + "_spans_per_s")
+            b = ex.get(form + "_bytes_per_span")
+            if s:
+                add("   %-36s %10s / %10s  %s" % (form, fmt_rate(s["min"]), fmt_rate(s["median"]),
+                                                  "%.0f B" % b["median"] if b else ""))
+    mem = r.get("memory")
+    if mem:
+        add("3. memory (assembler, open spans)")
+        add("   RSS: 0 open %d KB; 10k open %d KB; 100k open %d KB"
+            % (mem["open_0_rss_kb"], mem["open_10000_rss_kb"], mem["open_100000_rss_kb"]))
+        per = mem["open_100000_rss_bytes_per_span"]
+        add("   bytes per open span: %.0f (RSS), %.0f (heap); sizeof(struct tt_span) %d; "
+            "target <= 256: %s" % (per, mem["open_100000_heap_bytes_per_span"],
+                                   mem["sizeof_tt_span"], verdict(per <= 256)))
+    st = r.get("steady")
+    if st:
+        add("   after %d finished spans: RSS %d KB, growth over the last 70 %% %d KB: %s"
+            % (st["steady_spans"], st["steady_rss_last_kb"], st["steady_rss_growth_kb"],
+               verdict(st["steady_rss_growth_kb"] < 1024)))
+    al = r.get("allocs_per_span_offline")
+    if al:
+        add("   allocations per span (offline): " + ", ".join(
+            "%s %.3f" % (k.replace("_allocs_per_span", ""), v) for k, v in al.items()))
+    live = r.get("allocs_live")
+    if live:
+        add("   allocations per span (live agent, OTLP): %.3f" % live["allocs_per_span"])
+    p4 = r.get("part4")
+    if p4:
+        add("4. start-up (seconds, min / median)")
+        for k, label in (("attach_pid_s", "tasktap run --pid (running process)"),
+                         ("attach_10k_syms_s", "tasktap run, binary with %d symbols"
+                          % p4["symbols_in_big_binary"]),
+                         ("check_10k_syms_s", "tasktap check, same binary"),
+                         ("floor_attach_s", "reference: empty uprobe loader"),
+                         ("bpftrace_attach_s", "reference: bpftrace")):
+            s = p4.get(k)
+            if s:
+                add("   %-42s %6.3f / %6.3f" % (label, s["min"], s["median"]))
+    for n in r.get("notes", []):
+        add("note: " + n)
+    add("time per part (s): " + ", ".join("%s %s" % kv for kv in r.get("part_seconds", {}).items()))
+    add("host: %d CPUs, kernel %s, load %.2f at start, %.2f at end; %.0f s"
+        % (r["host"]["cpus"], r["host"]["kernel"], r["host"]["loadavg_start"][0],
+           r["host"]["loadavg_end"][0], r["seconds"]))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
+    ap.add_argument("--reps", type=int, default=0)
+    ap.add_argument("--parts", default="1,2,3,4,5")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench: needs root (BPF)", file=sys.stderr)
+        return 1
+    r = Bench(args).run()
+    text = table(r)
+    r["table"] = text.splitlines()
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(r, f, indent=1)
+    print(text)
+    print("bench: results in %s" % os.path.relpath(args.out, ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
