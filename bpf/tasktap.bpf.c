@@ -81,6 +81,7 @@ _Static_assert(TT_MAX_STR <= SCRATCH_MASK + 1 && TT_MAX_BYTES <= SCRATCH_MASK + 
 
 struct scratch {
 	__u8 buf[SCRATCH_SIZE];
+	__u32 hits; /* events from this CPU, to sample the ring's fill level */
 };
 
 struct {
@@ -138,7 +139,7 @@ static __always_inline void *this_cpu_ring(void)
 
 static __always_inline __u64 wakeup_flags(void *ring)
 {
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_watermark)
+	if (ring && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_watermark)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -413,11 +414,17 @@ static long vm_run_op(__u64 i, void *data)
 	return 0;
 }
 
-static __always_inline int submit(void *data, __u32 size, __u32 lost_stat)
+/*
+ * Writes one event into this CPU's ring without waking the agent, unless
+ * `check_fill` and the ring is filling past the watermark (the query is
+ * not free: callers ask on a sample of events).
+ */
+static __always_inline int submit(void *data, __u32 size, __u32 lost_stat, bool check_fill)
 {
 	void *ring = this_cpu_ring();
+	__u64 flags = check_fill ? wakeup_flags(ring) : BPF_RB_NO_WAKEUP;
 
-	if (!ring || bpf_ringbuf_output(ring, data, size, wakeup_flags(ring))) {
+	if (!ring || bpf_ringbuf_output(ring, data, size, flags)) {
 		stat_inc(lost_stat);
 		return -1;
 	}
@@ -440,7 +447,7 @@ static __always_inline int run_and_submit(struct vm *vm, struct scratch *s, __u3
 		return 1;
 	ev->ncaps = vm->ncaps;
 	ev->size = vm->off & SCRATCH_MASK;
-	submit(s->buf, ev->size, TT_STAT_LOST);
+	submit(s->buf, ev->size, TT_STAT_LOST, (++s->hits & 15) == 0);
 	return 0;
 }
 
@@ -518,20 +525,15 @@ int tt_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uretprobe")
-int tt_return(struct pt_regs *ctx)
+/* A tracked return, or one with captures: the interpreter's state is needed. */
+static __always_inline int full_return(struct pt_regs *ctx, const struct tt_hook_prog *h,
+				       __u32 hook, __u32 tid)
 {
-	__u32 hook = bpf_get_attach_cookie(ctx);
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	const struct tt_hook_prog *h;
 	struct tt_event ev;
 	__u32 zero = 0;
 	struct scratch *s;
 	struct vm vm = {};
 
-	h = bpf_map_lookup_elem(&probes, &hook);
-	if (!h)
-		return 0;
 	if (h->flags & TT_HOOKF_TRACK) {
 		struct tstate *st = bpf_map_lookup_elem(&threads, &tid);
 		__u32 d;
@@ -562,7 +564,25 @@ int tt_return(struct pt_regs *ctx)
 	}
 	fill_header(&ev, hook, TT_EV_RETURN);
 	ev.ret = PT_REGS_RC(ctx);
-	submit(&ev, sizeof(ev), TT_STAT_LOST);
+	submit(&ev, sizeof(ev), TT_STAT_LOST, false);
+	return 0;
+}
+
+SEC("uretprobe")
+int tt_return(struct pt_regs *ctx)
+{
+	__u32 hook = bpf_get_attach_cookie(ctx);
+	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
+	struct tt_event ev;
+
+	if (!h)
+		return 0;
+	if ((h->flags & TT_HOOKF_TRACK) || h->ret.nops)
+		return full_return(ctx, h, hook, (__u32)bpf_get_current_pid_tgid());
+	/* the common case: the return value and nothing else, nothing to clear */
+	fill_header(&ev, hook, TT_EV_RETURN);
+	ev.ret = PT_REGS_RC(ctx);
+	submit(&ev, sizeof(ev), TT_STAT_LOST, false);
 	return 0;
 }
 
@@ -614,7 +634,7 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	ev.h.size = sizeof(ev);
 	if (watch && (*watch & TT_WATCH_STOP) && bpf_send_signal(19 /* SIGSTOP */) == 0)
 		ev.h.flags |= TT_EXECF_STOPPED;
-	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS);
+	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
 	return 0;
 }
 
@@ -629,6 +649,6 @@ int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 	ev.ret = BPF_CORE_READ(task, exit_code);
 	if (group_dead)
 		ev.flags |= TT_EXITF_GROUP_DEAD;
-	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS);
+	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
 	return 0;
 }

@@ -85,6 +85,8 @@ static void drain(struct run *r, uint64_t horizon)
 {
 	tt_loader__drain(r->loader);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
+	if (r->json)
+		fflush(stdout); /* once per pass, not once per span */
 }
 
 static void report_lost(struct run *r)

@@ -13,34 +13,95 @@ void tt_reorder__init(struct tt_reorder *r)
 void tt_reorder__release_all(struct tt_reorder *r)
 {
 	free(r->buf);
-	free(r->ents);
 	free(r->spare);
+	free(r->ents);
+	free(r->merged);
 	tt_reorder__init(r);
+}
+
+/* Moves the held events' bytes to the front of the spare buffer, which becomes buf. */
+static int compact(struct tt_reorder *r)
+{
+	size_t len = 0;
+	uint8_t *tmp;
+
+	if (r->cap_spare < r->cap) {
+		uint8_t *spare = realloc(r->spare, r->cap);
+
+		if (!spare)
+			return -ENOMEM;
+		r->spare = spare;
+		r->cap_spare = r->cap;
+	}
+	for (size_t i = r->head; i < r->n; i++) {
+		memcpy(r->spare + len, r->buf + r->ents[i].off, r->ents[i].size);
+		r->ents[i].off = len;
+		len += r->ents[i].size;
+	}
+	tmp = r->buf;
+	r->buf = r->spare;
+	r->spare = tmp;
+	r->cap_spare = r->cap;
+	r->len = len;
+	return 0;
+}
+
+/* Makes room for `size` more bytes: compacting first, growing when that is not enough. */
+static int room_for_bytes(struct tt_reorder *r, size_t size)
+{
+	size_t cap;
+	uint8_t *buf;
+
+	if (r->len + size <= r->cap)
+		return 0;
+	if (r->cap && compact(r))
+		return -ENOMEM;
+	/* half the buffer free after compacting, or it would compact again soon */
+	if (r->len + size <= r->cap / 2)
+		return 0;
+	cap = r->cap ? r->cap : 64 * 1024;
+	while (cap < 2 * (r->len + size))
+		cap *= 2;
+	buf = realloc(r->buf, cap);
+	if (!buf)
+		return -ENOMEM;
+	r->buf = buf;
+	r->cap = cap;
+	return 0;
+}
+
+/* Makes room for one more entry: sliding the held ones to the front, or growing. */
+static int room_for_entry(struct tt_reorder *r)
+{
+	size_t cap;
+	struct tt_reorder_ent *ents, *merged;
+
+	if (r->n < r->cap_ents)
+		return 0;
+	if (r->head > r->cap_ents / 2) {
+		memmove(r->ents, r->ents + r->head, (r->n - r->head) * sizeof(*r->ents));
+		r->n -= r->head;
+		r->sorted -= r->head;
+		r->head = 0;
+		return 0;
+	}
+	cap = r->cap_ents ? r->cap_ents * 2 : 1024;
+	ents = realloc(r->ents, cap * sizeof(*ents));
+	if (!ents)
+		return -ENOMEM;
+	r->ents = ents;
+	merged = realloc(r->merged, cap * sizeof(*merged));
+	if (!merged)
+		return -ENOMEM;
+	r->merged = merged;
+	r->cap_ents = cap;
+	return 0;
 }
 
 int tt_reorder__add(struct tt_reorder *r, const struct tt_event *ev, size_t size)
 {
-	if (r->len + size > r->cap) {
-		size_t cap = r->cap ? r->cap : 64 * 1024;
-		uint8_t *buf;
-
-		while (cap < r->len + size)
-			cap *= 2;
-		buf = realloc(r->buf, cap);
-		if (!buf)
-			return -ENOMEM;
-		r->buf = buf;
-		r->cap = cap;
-	}
-	if (r->n == r->cap_ents) {
-		size_t cap = r->cap_ents ? r->cap_ents * 2 : 1024;
-		struct tt_reorder_ent *ents = realloc(r->ents, cap * sizeof(*ents));
-
-		if (!ents)
-			return -ENOMEM;
-		r->ents = ents;
-		r->cap_ents = cap;
-	}
+	if (room_for_bytes(r, size) || room_for_entry(r))
+		return -ENOMEM;
 	memcpy(r->buf + r->len, ev, size);
 	r->ents[r->n++] = (struct tt_reorder_ent){
 		.ts = ev->ts_ns, .seq = r->seq++, .off = r->len, .size = size};
@@ -57,49 +118,45 @@ static int by_time(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* Sorts what was drained since the last pass and merges it into the held events. */
+static void merge_new(struct tt_reorder *r)
+{
+	size_t i = r->head, j = r->sorted, k = 0;
+	struct tt_reorder_ent *tmp;
+
+	if (r->sorted == r->n)
+		return;
+	qsort(r->ents + r->sorted, r->n - r->sorted, sizeof(*r->ents), by_time);
+	if (r->sorted == r->head || by_time(&r->ents[r->sorted - 1], &r->ents[r->sorted]) <= 0) {
+		r->sorted = r->n; /* the new ones all come after: already in order */
+		return;
+	}
+	while (i < r->sorted && j < r->n)
+		r->merged[k++] =
+			by_time(&r->ents[i], &r->ents[j]) <= 0 ? r->ents[i++] : r->ents[j++];
+	while (i < r->sorted)
+		r->merged[k++] = r->ents[i++];
+	while (j < r->n)
+		r->merged[k++] = r->ents[j++];
+	tmp = r->ents;
+	r->ents = r->merged;
+	r->merged = tmp;
+	r->head = 0;
+	r->n = k;
+	r->sorted = k;
+}
+
 void tt_reorder__flush(struct tt_reorder *r, uint64_t horizon, tt_reorder_fn fn, void *ctx)
 {
-	size_t done = 0, kept = 0, len = 0;
+	merge_new(r);
+	while (r->head < r->n && r->ents[r->head].ts <= horizon) {
+		const struct tt_reorder_ent *e = &r->ents[r->head++];
 
-	if (!r->n)
-		return;
-	qsort(r->ents, r->n, sizeof(*r->ents), by_time);
-	while (done < r->n && r->ents[done].ts <= horizon) {
-		fn((const struct tt_event *)(r->buf + r->ents[done].off), r->ents[done].size, ctx);
-		done++;
+		fn((const struct tt_event *)(r->buf + e->off), e->size, ctx);
 	}
-	if (done == r->n) {
-		r->n = 0;
+	if (r->head == r->n) {
+		/* nothing held: start the buffers over */
+		r->head = r->sorted = r->n = 0;
 		r->len = 0;
-		return;
 	}
-	/* keep the rest, copied to the front of the spare buffer, which becomes the buffer */
-	if (r->cap_spare < r->cap) {
-		uint8_t *spare = realloc(r->spare, r->cap);
-
-		if (!spare) {
-			memmove(r->ents, r->ents + done, (r->n - done) * sizeof(*r->ents));
-			r->n -= done;
-			return; /* the held events stay where they are, still valid */
-		}
-		r->spare = spare;
-		r->cap_spare = r->cap;
-	}
-	for (size_t i = done; i < r->n; i++) {
-		memcpy(r->spare + len, r->buf + r->ents[i].off, r->ents[i].size);
-		r->ents[kept] = r->ents[i];
-		r->ents[kept++].off = len;
-		len += r->ents[i].size;
-	}
-	{
-		uint8_t *buf = r->buf;
-		size_t cap = r->cap;
-
-		r->buf = r->spare;
-		r->cap = r->cap_spare;
-		r->spare = buf;
-		r->cap_spare = cap;
-	}
-	r->n = kept;
-	r->len = len;
 }

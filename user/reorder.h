@@ -7,8 +7,11 @@
  * (the drain time less a slack that covers the gap between an event's
  * timestamp and its commit), then released sorted.
  *
- * Events are copied into one growing buffer, reused from pass to pass:
- * the steady state allocates nothing.
+ * Events held from one pass to the next stay sorted: a pass sorts only
+ * what it drained (few, and nearly in order) and merges it in. Event bytes
+ * are appended to one buffer and never moved while held, except when the
+ * buffer fills, when the held ones are compacted into a spare buffer.
+ * The steady state allocates nothing.
  */
 #ifndef TASKTAP_REORDER_H
 #define TASKTAP_REORDER_H
@@ -27,12 +30,15 @@ struct tt_reorder_ent {
 };
 
 struct tt_reorder {
-	uint8_t *buf;
+	uint8_t *buf; /* event bytes, appended */
 	size_t len;
 	size_t cap;
-	uint8_t *spare; /* where held events move to on a flush */
+	uint8_t *spare; /* where held events move when buf fills */
 	size_t cap_spare;
-	struct tt_reorder_ent *ents;
+	struct tt_reorder_ent *ents;   /* [head, sorted) sorted; [sorted, n) drained since */
+	struct tt_reorder_ent *merged; /* the target of a merge, then swapped with ents */
+	size_t head;
+	size_t sorted;
 	size_t n;
 	size_t cap_ents;
 	uint64_t seq;

@@ -29,7 +29,7 @@ static void record(const struct tt_event *ev, size_t size, void *ctx)
 
 static void add(struct tt_reorder *r, uint64_t ts, uint32_t tid, uint32_t extra)
 {
-	uint8_t buf[sizeof(struct tt_event) + 64] = { 0 };
+	uint8_t buf[sizeof(struct tt_event) + 64] = {0};
 	struct tt_event *ev = (void *)buf;
 
 	ev->ts_ns = ts;
@@ -42,7 +42,7 @@ static void add(struct tt_reorder *r, uint64_t ts, uint32_t tid, uint32_t extra)
 static void test_merges_rings_in_time_order(void **state)
 {
 	struct tt_reorder r;
-	struct seen s = { 0 };
+	struct seen s = {0};
 
 	(void)state;
 	tt_reorder__init(&r);
@@ -61,7 +61,7 @@ static void test_merges_rings_in_time_order(void **state)
 static void test_holds_events_past_the_horizon(void **state)
 {
 	struct tt_reorder r;
-	struct seen s = { 0 };
+	struct seen s = {0};
 
 	(void)state;
 	tt_reorder__init(&r);
@@ -87,7 +87,7 @@ static void test_holds_events_past_the_horizon(void **state)
 static void test_equal_timestamps_keep_arrival_order(void **state)
 {
 	struct tt_reorder r;
-	struct seen s = { 0 };
+	struct seen s = {0};
 
 	(void)state;
 	tt_reorder__init(&r);
@@ -103,7 +103,7 @@ static void test_equal_timestamps_keep_arrival_order(void **state)
 static void test_many_passes_keep_payloads_intact(void **state)
 {
 	struct tt_reorder r;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	uint64_t t = 0;
 
 	(void)state;
@@ -123,6 +123,35 @@ static void test_many_passes_keep_payloads_intact(void **state)
 	tt_reorder__release_all(&r);
 }
 
+static void test_held_events_survive_compaction_and_growth(void **state)
+{
+	struct tt_reorder r;
+	struct seen s = {0};
+
+	(void)state;
+	tt_reorder__init(&r);
+	/* hold one old event while far more than the first buffer passes through */
+	add(&r, 1, 999, 64);
+	for (uint64_t pass = 0; pass < 40; pass++) {
+		for (uint64_t i = 0; i < 100; i++)
+			add(&r, 1000 + pass * 100 + i, 1, 64);
+		s.n = 0;
+		tt_reorder__flush(&r, 1000 + pass * 100 + 49, record, &s);
+		if (pass == 0) {
+			assert_int_equal(s.tid[0], 999); /* the old one first, intact */
+			assert_int_equal(s.n, 51);
+		} else {
+			assert_int_equal(s.n, 100);
+		}
+	}
+	s.n = 0;
+	tt_reorder__flush(&r, UINT64_MAX, record, &s);
+	assert_int_equal(s.n, 50);
+	for (size_t i = 1; i < s.n; i++)
+		assert_true(s.ts[i - 1] < s.ts[i]);
+	tt_reorder__release_all(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_holds_events_past_the_horizon),
 		cmocka_unit_test(test_equal_timestamps_keep_arrival_order),
 		cmocka_unit_test(test_many_passes_keep_payloads_intact),
+		cmocka_unit_test(test_held_events_survive_compaction_and_growth),
 	};
 
 	return cmocka_run_group_tests_name("reorder", tests, NULL, NULL);

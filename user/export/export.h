@@ -38,7 +38,8 @@ struct tt_jsonl {
 /*
  * The tt_span_fn of the JSON-lines sink; ctx is a struct tt_jsonl. Writes
  * one OTLP/JSON span object per line, plus a "resource" member with
- * service.name and process.pid.
+ * service.name and process.pid. It does not flush: the caller flushes
+ * `out` once per batch of spans.
  */
 void tt_jsonl__span(const struct tt_span *span, void *ctx);
 

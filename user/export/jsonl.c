@@ -55,5 +55,4 @@ void tt_jsonl__span(const struct tt_span *s, void *ctx)
 	fputs("},\"resource\":{\"service.name\":", out);
 	tt_json__str(out, j->service, strlen(j->service));
 	fprintf(out, ",\"process.pid\":%u}}\n", s->pid);
-	fflush(out);
 }
