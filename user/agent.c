@@ -378,6 +378,7 @@ static int event_loop(struct run *r, double duration)
 		if (now >= next_housekeeping) {
 			next_housekeeping = now + HOUSEKEEPING_NS;
 			report_lost(r);
+			tt_asm__expire(r->assembler, now); /* begin/end spans that saw no end */
 			count_tasks(r);
 			update_agent_metrics(r);
 			/* idle connections time out only when MHD runs */
