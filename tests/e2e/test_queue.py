@@ -3,6 +3,7 @@ the worker runs each as a saga of steps, with a retry, parallel steps and,
 for a failing order, compensations. Traced with real BPF, by one agent, and
 by two agents that never talk (one per process, as on two nodes)."""
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,12 @@ class QueueTest(unittest.TestCase):
         self.assertGreater(int(comp_reserve["startTimeUnixNano"]),
                            int(comp_charge["endTimeUnixNano"]))
         self.assertGreaterEqual(duration_ms(comp_charge), 15)
+        for comp in (comp_charge, comp_reserve):
+            self.assertEqual(comp["events"][0]["name"], "Compensating")
+            self.assertEqual(comp["events"][0]["timeUnixNano"], comp["startTimeUnixNano"])
+        # failed attempts carry the exception event with the status message
+        self.assertEqual(ships[0]["events"][-1]["name"], "exception")
+        self.assertIn("returned -1", json.dumps(ships[0]["events"][-1]["attributes"]))
 
     def test_one_agent_sees_the_whole_saga(self):
         agent = Agent([SPEC, "--json"])

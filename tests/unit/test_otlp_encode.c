@@ -211,6 +211,48 @@ static void test_json_form(void **state)
 			 -EBADMSG);
 }
 
+static void test_compensation_event_and_link(void **state)
+{
+	static struct tt_probe comp = {
+		.id = 2, .symbol = "compensate_step", .role = TT_ROLE_COMPENSATION};
+	struct tt_xspan x;
+	const struct tt_xspan *in[1] = {&x};
+	uint8_t *pb, link_trace[16];
+	size_t len, jlen;
+	char *json;
+	Request *req;
+	Span *sp;
+
+	fill(&x, 0x55, res_a, true, false);
+	x.span.probe = &comp;
+	memset(link_trace, 0xc7, 16);
+	memcpy(x.span.link_trace_id, link_trace, 16);
+	memset(x.span.link_span_id, 0x99, 8);
+	assert_int_equal(tt_otlp__encode_traces(in, 1, 0, &pb, &len), 0);
+	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, len, pb);
+	assert_non_null(req);
+	sp = req->resource_spans[0]->scope_spans[0]->spans[0];
+	/* DESIGN §4: a compensation opens with "Compensating"; an error adds "exception" */
+	assert_int_equal(sp->n_events, 2);
+	assert_string_equal(sp->events[0]->name, "Compensating");
+	assert_int_equal(sp->events[0]->time_unix_nano, 1000);
+	assert_string_equal(sp->events[1]->name, "exception");
+	assert_int_equal(sp->events[1]->time_unix_nano, 5000);
+	assert_int_equal(sp->n_links, 1);
+	assert_memory_equal(sp->links[0]->trace_id.data, link_trace, 16);
+	assert_int_equal(sp->links[0]->span_id.len, 8);
+	assert_int_equal(sp->links[0]->span_id.data[7], 0x99);
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		req, NULL);
+	assert_int_equal(tt_otlp__traces_json(pb, len, &json, &jlen), 0);
+	assert_non_null(strstr(json, "\"links\":[{\"traceId\":\"c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7\","
+				     "\"spanId\":\"9999999999999999\"}]"));
+	assert_non_null(strstr(json, "\"name\":\"Compensating\""));
+	free(json);
+	free(pb);
+}
+
 static void test_response_partial_success(void **state)
 {
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse resp =
@@ -300,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_encode_decodes_field_by_field),
 		cmocka_unit_test(test_invalid_utf8_is_replaced),
 		cmocka_unit_test(test_json_form),
+		cmocka_unit_test(test_compensation_event_and_link),
 		cmocka_unit_test(test_response_partial_success),
 		cmocka_unit_test(test_grpc_retry_info),
 	};

@@ -6,6 +6,7 @@
 #include "jsonw.h"
 
 static const uint8_t zero_id[8];
+static const uint8_t zero_trace[16];
 
 static void write_attr(FILE *out, const struct tt_kv *kv)
 {
@@ -17,6 +18,37 @@ static void write_attr(FILE *out, const struct tt_kv *kv)
 		fputs(",\"value\":{\"stringValue\":", out);
 		tt_json__str(out, kv->str, kv->len);
 		fputs("}}", out);
+	}
+}
+
+/* As the OTLP exporter does: "Compensating" and "exception" events, and the link. */
+static void write_events_and_links(FILE *out, const struct tt_span *s, int64_t off)
+{
+	bool comp = s->probe->role == TT_ROLE_COMPENSATION;
+	bool err = s->status == TT_STATUS_ERROR;
+
+	if (comp || err) {
+		fputs(",\"events\":[", out);
+		if (comp)
+			fprintf(out, "{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"Compensating\"}",
+				s->start_ns + off);
+		if (err) {
+			fprintf(out,
+				"%s{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"exception\","
+				"\"attributes\":[{\"key\":\"exception.message\",\"value\":"
+				"{\"stringValue\":",
+				comp ? "," : "", s->end_ns + off);
+			tt_json__str(out, s->status_msg, strlen(s->status_msg));
+			fputs("}}]}", out);
+		}
+		fputc(']', out);
+	}
+	if (memcmp(s->link_trace_id, zero_trace, sizeof(zero_trace)) != 0) {
+		fputs(",\"links\":[{\"traceId\":", out);
+		tt_json__hex(out, s->link_trace_id, 16);
+		fputs(",\"spanId\":", out);
+		tt_json__hex(out, s->link_span_id, 8);
+		fputs("}]", out);
 	}
 }
 
@@ -47,7 +79,9 @@ void tt_jsonl__span(const struct tt_span *s, void *ctx)
 			fputc(',', out);
 		write_attr(out, &kv[i]);
 	}
-	fprintf(out, "],\"status\":{\"code\":%d", s->status);
+	fputc(']', out);
+	write_events_and_links(out, s, j->mono_to_unix_ns);
+	fprintf(out, ",\"status\":{\"code\":%d", s->status);
 	if (s->status_msg[0]) {
 		fputs(",\"message\":", out);
 		tt_json__str(out, s->status_msg, strlen(s->status_msg));

@@ -16,6 +16,7 @@ typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
 typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
 typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Trace__V1__Span__Event Event;
+typedef Opentelemetry__Proto__Trace__V1__Span__Link Link;
 typedef Opentelemetry__Proto__Trace__V1__Status Status;
 
 static bool all_zero(const uint8_t *b, size_t n)
@@ -45,6 +46,71 @@ static Event *exception_event(struct tt_arena *a, const struct tt_span *s, uint6
 		return NULL;
 	ev->n_attributes = 1;
 	return ev;
+}
+
+/* A compensation span starts with the event "Compensating" (DESIGN §4). */
+static Event *compensating_event(struct tt_arena *a, uint64_t t)
+{
+	Event *ev = tt_arena__alloc(a, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	opentelemetry__proto__trace__v1__span__event__init(ev);
+	ev->time_unix_nano = t;
+	ev->name = "Compensating";
+	return ev;
+}
+
+/* The span that made a publish, in another trace. */
+static Link *build_link(struct tt_arena *a, const struct tt_span *s)
+{
+	Link *l = tt_arena__alloc(a, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	opentelemetry__proto__trace__v1__span__link__init(l);
+	l->trace_id.data = tt_arena__alloc(a, 16);
+	l->span_id.data = tt_arena__alloc(a, 8);
+	if (!l->trace_id.data || !l->span_id.data)
+		return NULL;
+	memcpy(l->trace_id.data, s->link_trace_id, 16);
+	l->trace_id.len = 16;
+	memcpy(l->span_id.data, s->link_span_id, 8);
+	l->span_id.len = 8;
+	return l;
+}
+
+/* Events (Compensating, exception) and the link of a span. Returns 0 or -ENOMEM. */
+static int add_events_and_links(struct tt_arena *a, Span *sp, const struct tt_span *s)
+{
+	bool comp = s->probe->role == TT_ROLE_COMPENSATION;
+	bool err = s->status == TT_STATUS_ERROR;
+
+	if (comp || err) {
+		sp->events = tt_arena__alloc(a, 2 * sizeof(Event *));
+		if (!sp->events)
+			return -ENOMEM;
+	}
+	if (comp) {
+		sp->events[sp->n_events] = compensating_event(a, sp->start_time_unix_nano);
+		if (!sp->events[sp->n_events++])
+			return -ENOMEM;
+	}
+	if (err) {
+		sp->events[sp->n_events] = exception_event(a, s, sp->end_time_unix_nano);
+		if (!sp->events[sp->n_events++])
+			return -ENOMEM;
+	}
+	if (!all_zero(s->link_trace_id, 16)) {
+		sp->links = tt_arena__alloc(a, sizeof(Link *));
+		if (!sp->links)
+			return -ENOMEM;
+		sp->links[0] = build_link(a, s);
+		if (!sp->links[0])
+			return -ENOMEM;
+		sp->n_links = 1;
+	}
+	return 0;
 }
 
 static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off)
@@ -96,15 +162,8 @@ static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off
 	if (!st->message)
 		return NULL;
 	sp->status = st;
-	if (s->status == TT_STATUS_ERROR) {
-		sp->events = tt_arena__alloc(a, sizeof(Event *));
-		if (!sp->events)
-			return NULL;
-		sp->events[0] = exception_event(a, s, sp->end_time_unix_nano);
-		if (!sp->events[0])
-			return NULL;
-		sp->n_events = 1;
-	}
+	if (add_events_and_links(a, sp, s))
+		return NULL;
 	return sp;
 }
 
@@ -218,6 +277,19 @@ static void json_span(FILE *f, const Span *s)
 			tt_json__str(f, ev->name, strlen(ev->name));
 			fputc(',', f);
 			tt_pb__json_attrs(f, ev->attributes, ev->n_attributes);
+			fputc('}', f);
+		}
+		fputc(']', f);
+	}
+	if (s->n_links) {
+		fputs(",\"links\":[", f);
+		for (size_t i = 0; i < s->n_links; i++) {
+			if (i)
+				fputc(',', f);
+			fputs("{\"traceId\":", f);
+			tt_json__hex(f, s->links[i]->trace_id.data, s->links[i]->trace_id.len);
+			fputs(",\"spanId\":", f);
+			tt_json__hex(f, s->links[i]->span_id.data, s->links[i]->span_id.len);
 			fputc('}', f);
 		}
 		fputc(']', f);
