@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "jsonw.h"
 
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t left)
+size_t tt_utf8__len(const unsigned char *s, size_t left)
 {
 	size_t n;
 
@@ -32,7 +31,7 @@ void tt_json__str(FILE *out, const char *s, size_t len)
 
 	fputc('"', out);
 	while (i < len) {
-		size_t n = utf8_len(p + i, len - i);
+		size_t n = tt_utf8__len(p + i, len - i);
 
 		if (n == 1 && p[i] == '"') {
 			fputs("\\\"", out);

@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Length of the valid UTF-8 sequence at s (left bytes remain), or 0 when it is not one. */
+size_t tt_utf8__len(const unsigned char *s, size_t left);
+
 /*
  * Writes `len` bytes of `s` as a JSON string, quotes included. Control
  * characters are escaped; bytes that are not valid UTF-8 are written as

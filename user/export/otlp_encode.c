@@ -342,32 +342,22 @@ static void json_request(FILE *f, const Request *req)
 	fputs("]}", f);
 }
 
+/* json_request with the signature tt_pb__json_text() calls. */
+static void write_request(FILE *f, const void *req)
+{
+	json_request(f, req);
+}
+
 int tt_otlp__traces_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
 {
-	Request *req;
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f;
-	int ret = 0;
+	Request *req =
+		opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+			NULL, len, pb);
+	int ret;
 
-	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-		NULL, len, pb);
 	if (!req)
 		return -EBADMSG;
-	f = open_memstream(&buf, &size);
-	if (!f) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	json_request(f, req);
-	if (fclose(f) || !buf) {
-		free(buf);
-		ret = -ENOMEM;
-		goto out;
-	}
-	*out = buf;
-	*out_len = size;
-out:
+	ret = tt_pb__json_text(write_request, req, out, out_len);
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
 		req, NULL);
 	return ret;

@@ -48,30 +48,6 @@ void tt_arena__release(struct tt_arena *a)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2)
-		n = 2;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3;
-	else if ((s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	}
-	return n;
-}
-
 /*
  * A NUL-terminated copy in the arena. Protobuf strings must be UTF-8 (a
  * collector rejects the whole request otherwise): bytes that are not, and
@@ -86,7 +62,7 @@ char *tt_arena__str(struct tt_arena *a, const char *s, size_t len)
 	if (!out)
 		return NULL;
 	while (i < len) {
-		size_t n = utf8_len(p + i, len - i);
+		size_t n = tt_utf8__len(p + i, len - i);
 
 		if (n == 0 || p[i] == 0) {
 			out[i] = '?';
@@ -223,4 +199,23 @@ void tt_pb__json_resource_scope(FILE *f, const Resource *res, const Scope *scope
 		tt_json__str(f, scope->version, strlen(scope->version));
 	}
 	fputs("},", f);
+}
+
+int tt_pb__json_text(void (*write)(FILE *f, const void *msg), const void *msg, char **out,
+		     size_t *out_len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return -ENOMEM;
+	write(f, msg);
+	if (fclose(f) || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*out_len = size;
+	return 0;
 }

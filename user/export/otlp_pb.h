@@ -62,4 +62,12 @@ void tt_pb__json_attrs(FILE *f, KeyValue **kv, size_t n);
 void tt_pb__json_resource_scope(FILE *f, const Resource *res, const Scope *scope,
 				const char *items);
 
+/*
+ * Runs write(f, msg) on a memory stream and returns what it wrote, NUL-
+ * terminated, in *out (the caller frees it) and its length in *out_len.
+ * Returns 0 or -ENOMEM.
+ */
+int tt_pb__json_text(void (*write)(FILE *f, const void *msg), const void *msg, char **out,
+		     size_t *out_len);
+
 #endif /* TASKTAP_OTLP_PB_H */
