@@ -204,7 +204,7 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 		a->opts.async_ttl_ns = TT_DEFAULT_ASYNC_TTL_NS;
 	for (int i = 1; i <= opts->spec->nprobes; i++)
 		a->has_publish |= tt_spec__probe(opts->spec, i)->role == TT_ROLE_PUBLISH;
-	a->salt = opts->salt ? opts->salt : TT_DEFAULT_SALT;
+	a->salt = opts->salt ? opts->salt : opts->spec->salt ? opts->spec->salt : TT_DEFAULT_SALT;
 	a->rng = opts->seed ? opts->seed : 0x9E3779B97F4A7C15ULL;
 	a->free_head = NIL;
 	a->oldest = NIL;

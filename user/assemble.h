@@ -111,7 +111,7 @@ typedef void (*tt_span_fn)(const struct tt_span *span, void *ctx);
 
 struct tt_asm_opts {
 	const struct tt_spec *spec; /* probes by id; must outlive the assembler */
-	const char *salt;	    /* for derived ids; NULL: the shared default */
+	const char *salt;	    /* for derived ids; NULL: the spec's salt, else the default */
 	uint64_t seed;		    /* for random span ids */
 	uint32_t max_open_spans;    /* 0: the default */
 	uint64_t retry_window_ns;   /* 0: the default */

@@ -1405,6 +1405,11 @@ static int spec_keyspace(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 	return spec_string(w, key, val, &((struct tt_spec *)obj)->keyspace);
 }
 
+static int spec_salt(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	return spec_string(w, key, val, &((struct tt_spec *)obj)->salt);
+}
+
 static int spec_targets(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	struct tt_spec *spec = obj;
@@ -1432,6 +1437,7 @@ static int spec_targets(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 static const struct key_handler spec_keys[] = {
 	{"service", spec_service},
 	{"keyspace", spec_keyspace},
+	{"salt", spec_salt},
 	{"targets", spec_targets},
 	{NULL, NULL},
 };
@@ -1688,6 +1694,7 @@ void tt_spec__free(struct tt_spec *spec)
 	free(spec->path);
 	free(spec->service);
 	free(spec->keyspace);
+	free(spec->salt);
 	free(spec);
 }
 

@@ -165,6 +165,7 @@ struct tt_spec {
 	char *path;		   /* owned */
 	char *service;		   /* owned; NULL when not given */
 	char *keyspace;		   /* owned; "default" when not given */
+	char *salt;		   /* owned; the fleet's salt for derived ids; NULL: default */
 	struct tt_target *targets; /* owned array */
 	int ntargets;
 	int nprobes;		/* over all targets */

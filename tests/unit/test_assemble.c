@@ -683,8 +683,17 @@ static const char spec2_text[] =
 	"        symbol: submit_ret\n"
 	"        key: str(ret) @return\n";
 
-enum { PUB = 1, CONS = 2, RUN = 3, SBEGIN = 4, SEND = 5, GRAB = 6, WORK = 7, RUN_TP = 8,
-       PUB_RET = 9 };
+enum {
+	PUB = 1,
+	CONS = 2,
+	RUN = 3,
+	SBEGIN = 4,
+	SEND = 5,
+	GRAB = 6,
+	WORK = 7,
+	RUN_TP = 8,
+	PUB_RET = 9
+};
 
 static int setup2(void **state)
 {
@@ -953,6 +962,34 @@ static void test_key_captured_at_return_derives_ids_at_the_end(void **state)
 	assert_memory_equal(f->out[0].link_span_id, f->out[1].span_id, 8);
 }
 
+static void test_salt_from_the_spec_changes_every_derived_id(void **state)
+{
+	static const char salted[] = "service: s\nkeyspace: jobs\nsalt: fleet-a\ntargets:\n"
+				     "  - binary: /bin/true\n    probes:\n"
+				     "      - { role: task, symbol: run, key: str(arg0) }\n";
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_asm_opts o = {0};
+	uint8_t want[16];
+	char err[256];
+
+	(void)state;
+	assert_int_equal(
+		tt_spec__parse("s.yaml", salted, strlen(salted), &f->spec, err, sizeof(err)), 0);
+	assert_string_equal(f->spec->salt, "fleet-a");
+	o.spec = f->spec;
+	o.on_span = collect;
+	o.ctx = f;
+	f->a = tt_asm__new(&o);
+	sentry(f, 1, TT_EV_ENTRY, 100, 10, 10, "order-42", NULL, 0);
+	sentry(f, 1, TT_EV_RETURN, 200, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 1);
+	tt_ids__trace("fleet-a", "jobs", "order-42", 8, want);
+	assert_memory_equal(f->out[0].trace_id, want, 16);
+	/* the independently computed vector of test_trace_id_vectors, for this salt */
+	assert_int_equal(f->out[0].trace_id[0], 0xcd);
+	teardown((void **)&f);
+}
+
 static void test_producer_id_vector(void **state)
 {
 	/* printf the length-prefixed fields (tasktap, P, jobs, job-42, "") | xxhsum -H3 */
@@ -1029,6 +1066,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_begin_without_end_expires, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_key_captured_at_return_derives_ids_at_the_end,
 						setup2, teardown),
+		cmocka_unit_test(test_salt_from_the_spec_changes_every_derived_id),
 		cmocka_unit_test(test_producer_id_vector),
 		cmocka_unit_test(test_ret_value_rule),
 	};

@@ -306,7 +306,7 @@ static const struct bad_spec bad_specs[] = {
 	{"? [a]\n: b\n", "spec.yaml:1:3: expected a scalar key in spec, found a sequence"},
 	/* top level */
 	{"servce: x\ntargets: []\n", "spec.yaml:1:1: unknown key 'servce' in spec (expected one "
-				     "of: service, keyspace, targets)"},
+				     "of: service, keyspace, salt, targets)"},
 	{"service: a\nservice: b\n",
 	 "spec.yaml:2:1: duplicate key 'service' in spec (first at line 1)"},
 	{"service: a\n", "spec.yaml:1:1: missing 'targets' in spec"},
