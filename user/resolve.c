@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libscan.h"
 #include "proc.h"
 #include "resolve.h"
 
@@ -509,6 +510,71 @@ static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan
 	return 0;
 }
 
+/* The functions target t probes, when every hook is a plain function (no glob, no USDT). */
+static int plain_symbols(const struct tt_spec *spec, const struct tt_target *t, const char **out,
+			 int max)
+{
+	int n = 0;
+
+	for (int k = 0; k < t->nprobes; k++) {
+		int ids[2] = {t->probes[k].start_hook, t->probes[k].end_hook};
+
+		for (int j = 0; j < 2; j++) {
+			const struct tt_hook *h = ids[j] ? tt_spec__hook(spec, ids[j]) : NULL;
+
+			if (!h)
+				continue;
+			if (!h->symbol || is_glob(h->symbol) || n == max)
+				return 0;
+			out[n++] = h->symbol;
+		}
+	}
+	return n;
+}
+
+struct copies {
+	struct tt_plan *plan;
+	struct tt_spec *spec;
+	const struct tt_target *t;
+	pid_t pid;
+	char *err;
+	size_t errlen;
+};
+
+static int add_copy(const char *path, void *ctx)
+{
+	struct copies *c = ctx;
+	const char *inside = strstr(path, "/root/");
+	struct place *pl = calloc(1, sizeof(*pl));
+	int ret;
+
+	if (!pl)
+		return -ENOMEM;
+	/* as the process sees it: /proc/PID/root/opt/app/bin/worker is /opt/app/bin/worker */
+	snprintf(pl->path, sizeof(pl->path), "%s", path);
+	snprintf(pl->shown, sizeof(pl->shown), "%s (code of %s)", inside ? inside + 5 : path,
+		 c->t->path);
+	pl->pid = c->pid > 0 ? c->pid : -1;
+	ret = add_target(c->plan, c->spec, c->t, pl, c->err, c->errlen);
+	free(pl);
+	return ret;
+}
+
+/*
+ * A library's code may run from another file: a copy under another name,
+ * or linked into an executable. Attaches to every file a process maps
+ * executable that defines all the functions the target probes.
+ */
+static int add_library_copies(struct tt_plan *plan, struct tt_spec *spec, const struct tt_target *t,
+			      const struct place *pl, pid_t pid, char *err, size_t errlen)
+{
+	const char *symbols[2 * 64];
+	struct copies c = {plan, spec, t, pid, err, errlen};
+	int n = plain_symbols(spec, t, symbols, 2 * 64);
+
+	return n ? tt_libscan__find(symbols, n, pl->path, pid, add_copy, &c) : 0;
+}
+
 int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen)
 {
@@ -525,6 +591,18 @@ int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct t
 		if (ret == 0) {
 			ret = add_target(plan, spec, &spec->targets[i], pl, err, errlen);
 			applied++;
+		}
+		/* with --pid, a process may map only a copy of the library */
+		if ((ret == 0 || (ret == 1 && pid)) && spec->targets[i].kind == TT_TARGET_LIBRARY &&
+		    !binary) {
+			size_t before = plan->n;
+			int found = add_library_copies(plan, spec, &spec->targets[i], pl, pid, err,
+						       errlen);
+
+			if (found < 0)
+				ret = found;
+			else if (plan->n > before && ret == 1)
+				ret = 0, applied++;
 		}
 	}
 	if (ret > 0)

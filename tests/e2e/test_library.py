@@ -4,6 +4,7 @@ environment, probed in a process (tests/workers/dlopen-worker.c) that
 starts after tasktap attached and loads the library with dlopen."""
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -78,6 +79,42 @@ class LibraryTest(unittest.TestCase):
             self.assertGreaterEqual(duration_ms(s), job["ms"])
             self.assertEqual(s["resource"]["process.pid"], told["pid"])
             self.assertEqual(s["resource"]["service.name"], "ttjob")
+
+
+class VendoredCopyTest(unittest.TestCase):
+    """The library's code linked into an executable of another name
+    (tests/workers/static-job-worker.c), found through /proc/PID/maps."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.spec = write_spec(SPEC, self.dir)
+        self.env = {"LD_LIBRARY_PATH": LIB_DIR}
+        self.worker = subprocess.Popen([os.path.abspath(".output/static-job-worker"), "2",
+                                        "--wait-signal"])
+        self.addCleanup(self.worker.kill)
+        time.sleep(0.2)
+
+    def test_check_lists_the_copy(self):
+        rc, out, err = run_tool(["check", self.spec], env=self.env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("libttjob.so (every process)", out)
+        self.assertIn("static-job-worker (code of libttjob.so) (every process)", out)
+
+    def test_spans_from_the_copy(self):
+        agent = Agent([self.spec, "--json"], env=self.env)
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        self.worker.send_signal(signal.SIGUSR1)
+        self.assertEqual(self.worker.wait(30), 0)
+        time.sleep(0.2)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        spans = sorted(agent.spans(), key=lambda s: attrs(s)["task.id"])
+        self.assertEqual([attrs(s)["task.id"] for s in spans], ["500", "501"])
+        for s in spans:
+            self.assertEqual(s["resource"]["process.pid"], self.worker.pid)
+            self.assertEqual(attrs(s)["task.name"], "vendored")
+            self.assertEqual(attrs(s)["code.function"], "ttjob_run")
+        self.assertEqual([s["status"]["code"] for s in spans], [1, 2])
 
 
 if __name__ == "__main__":
