@@ -106,6 +106,14 @@ struct {
 	__type(value, __u32);
 } watch_comms SEC(".maps");
 
+/* Name prefixes whose execs the agent wants to hear of (binary: globs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TT_MAX_WATCH_PREFIXES);
+	__type(key, __u32);
+	__type(value, struct tt_watch_prefix);
+} watch_prefixes SEC(".maps");
+
 /* Report every exec (binary: globs are matched by the agent on the path). */
 volatile __u32 watch_all_execs = 0;
 
@@ -620,21 +628,66 @@ struct exec_event {
 	char comm[TT_COMM_LEN];
 };
 
+/* Bits of the first `len` bytes of a little-endian word that holds bytes from..from+7. */
+static __always_inline __u64 byte_mask(__u32 len, __u32 from)
+{
+	if (len <= from)
+		return 0;
+	if (len - from >= 8)
+		return ~0ULL;
+	return (1ULL << (8 * (len - from))) - 1;
+}
+
+/* The TT_WATCH_* flags of the first prefix in `watch_prefixes` that `comm` starts with. */
+static __always_inline __u32 prefix_watch(const char *comm)
+{
+	__u64 c[2];
+
+	__builtin_memcpy(c, comm, sizeof(c));
+#pragma unroll
+	for (__u32 i = 0; i < TT_MAX_WATCH_PREFIXES; i++) {
+		__u32 key = i;
+		struct tt_watch_prefix *p = bpf_map_lookup_elem(&watch_prefixes, &key);
+		__u64 w[2];
+
+		if (!p || p->len == 0)
+			continue;
+		__builtin_memcpy(w, p->comm, sizeof(w));
+		if (((c[0] ^ w[0]) & byte_mask(p->len, 0)) == 0 &&
+		    ((c[1] ^ w[1]) & byte_mask(p->len, 8)) == 0)
+			return p->flags;
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct exec_event ev = {};
 	__u32 *watch;
 
+	void *ring;
+	__u32 flags;
+
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	watch = bpf_map_lookup_elem(&watch_comms, ev.comm);
-	if (!watch && !watch_all_execs)
+	flags = watch ? *watch : prefix_watch(ev.comm);
+	if (!flags && !watch_all_execs)
 		return 0;
 	fill_header(&ev.h, 0, TT_EV_EXEC);
 	ev.h.size = sizeof(ev);
-	if (watch && (*watch & TT_WATCH_STOP) && bpf_send_signal(19 /* SIGSTOP */) == 0)
+	if ((flags & TT_WATCH_STOP) && bpf_send_signal(19 /* SIGSTOP */) == 0)
 		ev.h.flags |= TT_EXECF_STOPPED;
-	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
+	if (!(ev.h.flags & TT_EXECF_STOPPED)) {
+		submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
+		return 0;
+	}
+	/* a stopped process waits for the agent: wake it now */
+	ring = this_cpu_ring();
+	if (!ring || bpf_ringbuf_output(ring, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP)) {
+		stat_inc(TT_STAT_LOST_EXITS);
+		bpf_send_signal(18 /* SIGCONT: nobody would continue it */);
+	}
 	return 0;
 }
 

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -26,9 +28,11 @@
 
 #include "assemble.h"
 #include "cli.h"
+#include "discover.h"
 #include "export/export.h"
 #include "export/exporter.h"
 #include "export/httpd.h"
+#include "export/jsonw.h"
 #include "export/metrics.h"
 #include "export/otlp_config.h"
 #include "export/prom.h"
@@ -37,17 +41,79 @@
 #include "reorder.h"
 #include "resolve.h"
 #include "spec.h"
+#include "specs.h"
 
 #define DRAIN_INTERVAL_NS   1000000ULL	  /* 1 ms */
 #define REORDER_SLACK_NS    10000000ULL	  /* 10 ms */
 #define HOUSEKEEPING_NS	    1000000000ULL /* 1 s */
+#define RELOAD_SETTLE_NS    200000000ULL  /* a change in --spec-dir: reload 200 ms later */
 #define DEFAULT_STUCK_AFTER 600.0	  /* seconds */
+#define MAX_SPEC_ARGS	    64
+
+struct run;
+
+/*
+ * One spec file and what it became: its spec, its assembler, and the
+ * global hook ids of its hooks. Hook ids are the BPF attach cookies and
+ * index the BPF `probes` array, which every spec shares, so each spec's
+ * own ids (1..nhooks) map to global ids no other spec uses; events are
+ * handed to the spec's assembler with its own ids back. A broken file
+ * keeps a slot with its error and no spec.
+ */
+struct slot {
+	struct run *run;
+	char *file;	 /* owned */
+	uint64_t digest; /* of the file's bytes: a reload keeps an unchanged file */
+	struct tt_spec *spec;
+	struct tt_asm *assembler;
+	uint16_t gid[TT_MAX_PROBES + 1]; /* own hook id -> global id; 0: none yet */
+	char error[512];		 /* why the file is not in use */
+	bool keep;			 /* during a reload: the file is still there */
+	bool discovers;			 /* has comm: targets or binary: globs */
+};
+
+/* One hook attached at one place, for `tasktap status`. */
+struct hooked {
+	struct tt_link *link;
+	uint16_t gid;
+	const struct tt_hook *hook;
+	uint64_t offset;
+};
+
+/*
+ * One place a target's probes are attached: a file (by identity) in every
+ * process, or one process. A place found by discovery remembers the
+ * processes it was found in and goes when the last one exits; a place
+ * named by the spec itself (`fixed`) stays until its spec goes.
+ */
+struct place {
+	struct slot *slot;
+	const struct tt_target *target;
+	dev_t dev;
+	ino_t ino;
+	pid_t pid; /* the one process the probes fire in, or -1 */
+	bool fixed;
+	uint64_t since_ns; /* exit events older than this are of an earlier process */
+	char *shown;	   /* owned */
+	pid_t *pids;	   /* owned; processes running the file (discovered places) */
+	size_t npids;
+	struct hooked *hooks; /* owned */
+	size_t nhooks;
+	struct place *next;
+};
+
+struct gid_owner {
+	struct slot *slot;
+	int local;
+};
 
 struct run {
-	struct tt_spec *spec;
-	struct tt_plan plan;
+	struct slot **slots; /* owned */
+	size_t nslots;
+	struct gid_owner owner[TT_MAX_PROBES + 1];
+	struct place *places; /* owned list */
+	const struct run_args *args;
 	struct tt_loader *loader;
-	struct tt_asm *assembler;
 	struct tt_console *console; /* the waterfall, unless --json or spans go to OTLP */
 	struct tt_jsonl jsonl;
 	struct tt_steplines steplines;
@@ -59,26 +125,482 @@ struct run {
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
 	uint64_t stuck_after_ns;
-	uint64_t stuck; /* tasks open longer than stuck_after, at the last count */
+	uint64_t stuck;		/* tasks open longer than stuck_after, at the last count */
+	uint64_t unknown_hooks; /* events of a hook id no spec has */
+	uint64_t execs;		/* exec events handled */
+	uint64_t discovered;	/* processes attached to as they started or by the scan */
+	uint64_t rate_events;	/* events at the last rate sample */
+	uint64_t rate_at_ns;
+	double events_per_s;
+	uint64_t started_ns;
+	uint64_t reloads;
+	uint64_t reload_at_ns; /* a reload is due then; 0: none */
+	bool reload_now;
 	bool json;
 	bool log_steps;
+	bool discovery; /* comm: targets and binary: globs are followed */
+	bool stopping;
+	const char *pin_dir;			  /* --pin */
+	const char *args_spec_dir;		  /* --spec-dir: the agent waits for specs */
+	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */
+	int nwatched;
 };
+
+/* ---- hook ids ------------------------------------------------------------ */
+
+/*
+ * The global id of hook `local` of slot s, given on first use (the first
+ * free id, so that the same specs get the same ids in the next agent)
+ * and stored in BPF. Returns 0 when every id is taken or BPF refuses.
+ */
+static uint16_t gid_of(struct run *r, struct slot *s, int local)
+{
+	const struct tt_hook *h = tt_spec__hook(s->spec, local);
+	int ret;
+
+	if (local <= 0 || local > TT_MAX_PROBES || !h)
+		return 0;
+	if (s->gid[local])
+		return s->gid[local];
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		if (r->owner[g].slot)
+			continue;
+		ret = tt_loader__set_hook(r->loader, g, &h->prog);
+		if (ret) {
+			tt_warn("cannot store hook %d: %s", g, strerror(-ret));
+			return 0;
+		}
+		r->owner[g].slot = s;
+		r->owner[g].local = local;
+		s->gid[local] = g;
+		return g;
+	}
+	tt_warn("%s: more hooks than tasktap can attach (TT_MAX_PROBES)", s->file);
+	return 0;
+}
+
+static void release_gids(struct run *r, struct slot *s)
+{
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		if (r->owner[g].slot == s)
+			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+	}
+}
+
+/* ---- places -------------------------------------------------------------- */
+
+static void free_place(struct run *r, struct place *p)
+{
+	for (size_t i = 0; i < p->nhooks; i++)
+		tt_loader__detach_link(r->loader, p->hooks[i].link);
+	free(p->hooks);
+	free(p->pids);
+	free(p->shown);
+	free(p);
+}
+
+/* Detaches and forgets every place for which `drop(p, ctx)` holds. */
+static void drop_places(struct run *r, bool (*drop)(struct place *p, void *ctx), void *ctx)
+{
+	struct place **pp = &r->places;
+
+	while (*pp) {
+		struct place *p = *pp;
+
+		if (drop(p, ctx)) {
+			*pp = p->next;
+			free_place(r, p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+static int add_pid(struct place *p, pid_t pid)
+{
+	pid_t *more;
+
+	for (size_t i = 0; i < p->npids; i++) {
+		if (p->pids[i] == pid)
+			return 0;
+	}
+	more = realloc(p->pids, (p->npids + 1) * sizeof(*more));
+	if (!more)
+		return -ENOMEM;
+	p->pids = more;
+	p->pids[p->npids++] = pid;
+	return 0;
+}
+
+/* The name a pinned attachment has, the same in the next agent for the same place. */
+static void pin_name(const struct place *p, uint16_t gid, const struct tt_attachment *at, char *buf,
+		     size_t len)
+{
+	snprintf(buf, len, "%u_%lx_%lx_%" PRIx64 "_%d", gid, (unsigned long)p->dev,
+		 (unsigned long)p->ino, at->offset, (int)at->pid);
+}
+
+/* Attaches every attachment of `plan` as part of place p. 0 or -errno after saying why. */
+static int attach_into(struct run *r, struct place *p, const struct tt_plan *plan)
+{
+	char err[512], name[96];
+	int ret;
+
+	p->hooks = calloc(plan->n ? plan->n : 1, sizeof(*p->hooks));
+	if (!p->hooks)
+		return -ENOMEM;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct tt_attachment *at = &plan->at[i];
+		const struct tt_hook *h = at->hook;
+		uint16_t gid = gid_of(r, p->slot, h->id);
+		struct hooked *hk = &p->hooks[p->nhooks];
+
+		if (!gid)
+			return -ERANGE;
+		pin_name(p, gid, at, name, sizeof(name));
+		if (at->usdt)
+			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
+						     at->pid, &hk->link, err, sizeof(err));
+		else
+			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
+						at->pid, name, &hk->link, err, sizeof(err));
+		if (ret) {
+			if (at->pid > 0 && !tt_proc__alive(at->pid))
+				tt_warn("process %d exited before tasktap could attach", at->pid);
+			else
+				tt_warn("%s", err);
+			return ret;
+		}
+		hk->gid = gid;
+		hk->hook = h;
+		hk->offset = at->offset;
+		p->nhooks++;
+	}
+	return 0;
+}
+
+static struct place *new_place(struct slot *s, const struct tt_target *t, const struct stat *st,
+			       pid_t pid, const char *shown, bool fixed)
+{
+	struct place *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->slot = s;
+	p->target = t;
+	p->dev = st ? st->st_dev : 0;
+	p->ino = st ? st->st_ino : 0;
+	p->pid = pid;
+	p->fixed = fixed;
+	p->since_ns = tt_now_ns(CLOCK_MONOTONIC);
+	p->shown = strdup(shown);
+	if (!p->shown) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Resolves target t of slot s at the file `path` (a person knows it as
+ * `shown`), in process `pid` or in every process (-1), and attaches it as
+ * one place. Returns the place (in r->places) or NULL after saying why.
+ */
+static struct place *attach_place(struct run *r, struct slot *s, const struct tt_target *t,
+				  const char *path, const char *shown, pid_t pid, bool fixed)
+{
+	struct tt_plan plan = {0};
+	struct place *p;
+	struct stat st;
+	char err[1024];
+	int ret;
+
+	if (stat(path, &st)) {
+		tt_warn("%s: cannot read '%s': %s", s->file, shown, strerror(errno));
+		return NULL;
+	}
+	p = new_place(s, t, &st, pid, shown, fixed);
+	if (!p)
+		return NULL;
+	ret = tt_plan__add_target(&plan, s->spec, t, path, shown, pid, err, sizeof(err));
+	if (ret)
+		tt_warn("%s", err);
+	else
+		ret = attach_into(r, p, &plan);
+	tt_plan__release(&plan);
+	if (ret) {
+		free_place(r, p);
+		return NULL;
+	}
+	p->next = r->places;
+	r->places = p;
+	return p;
+}
+
+/* The place of target t of slot s at file (dev, ino) in every process, if attached. */
+static struct place *find_file_place(struct run *r, struct slot *s, const struct tt_target *t,
+				     dev_t dev, ino_t ino)
+{
+	for (struct place *p = r->places; p; p = p->next) {
+		if (p->slot == s && p->target == t && p->pid == -1 && p->dev == dev &&
+		    p->ino == ino)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Target t (a binary: or library:) at the file `path` in every process:
+ * attached once per distinct file (dev, inode), remembering `pid` as one
+ * of its processes. Returns whether the target applies.
+ */
+static bool attach_file(struct run *r, struct slot *s, const struct tt_target *t, const char *path,
+			const char *shown, pid_t pid)
+{
+	struct place *p;
+	struct stat st;
+
+	if (stat(path, &st))
+		return false;
+	p = find_file_place(r, s, t, st.st_dev, st.st_ino);
+	if (!p)
+		p = attach_place(r, s, t, path, shown, -1, false);
+	if (!p)
+		return false;
+	if (!p->fixed)
+		add_pid(p, pid);
+	return true;
+}
+
+/* Library targets of slot s in process `pi`, resolved inside its root. */
+static void attach_libraries(struct run *r, struct slot *s, const struct tt_proc_info *pi)
+{
+	char root[64], path[PATH_MAX], shown[PATH_MAX + 64];
+
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pi->pid);
+	for (int i = 0; i < s->spec->ntargets; i++) {
+		const struct tt_target *t = &s->spec->targets[i];
+
+		if (t->kind != TT_TARGET_LIBRARY ||
+		    tt_find_library_in(root, t->path, path, sizeof(path)))
+			continue;
+		snprintf(shown, sizeof(shown), "%s (in pid %d)", path + strlen(root), (int)pi->pid);
+		attach_file(r, s, t, path, shown, pi->pid);
+	}
+}
+
+/*
+ * A process that started (or was running when the agent started): the
+ * comm: targets and binary: targets of every spec (or only of `only`)
+ * that name it are attached, comm: targets in that process, binary:
+ * targets once per distinct file, and then the spec's libraries as that
+ * process sees them.
+ */
+static void discover(struct run *r, const struct tt_proc_info *pi, struct slot *only)
+{
+	char shown[PATH_MAX + 64];
+
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct slot *s = r->slots[i];
+		bool matched = false;
+
+		if (!s->spec || (only && s != only))
+			continue;
+		for (int k = 0; k < s->spec->ntargets; k++) {
+			const struct tt_target *t = &s->spec->targets[k];
+
+			if (t->kind == TT_TARGET_COMM &&
+			    !strncmp(t->comm, pi->comm, TT_COMM_LEN - 1)) {
+				snprintf(shown, sizeof(shown), "%s (pid %d)", pi->exe,
+					 (int)pi->pid);
+				matched |= attach_place(r, s, t, pi->open, shown, pi->pid, false) !=
+					   NULL;
+			} else if (t->kind == TT_TARGET_BINARY && tt_glob__is(t->path) &&
+				   tt_glob__path_matches(t->path, pi->exe)) {
+				snprintf(shown, sizeof(shown), "%s%s", pi->exe,
+					 pi->other_mnt_ns ? " (in another mount namespace)" : "");
+				matched |= attach_file(r, s, t, pi->open, shown, pi->pid);
+			}
+		}
+		if (matched) {
+			attach_libraries(r, s, pi);
+			r->discovered++;
+		}
+	}
+}
+
+struct forget {
+	pid_t pid;
+	uint64_t ts;
+};
+
+/* Whether place p goes with process f->pid (its own, or the last of its file's). */
+static bool forget_pid(struct place *p, void *ctx)
+{
+	const struct forget *f = ctx;
+
+	if (p->since_ns > f->ts)
+		return false; /* the exit of an earlier process with that pid */
+	if (p->pid == f->pid && !p->fixed)
+		return true;
+	for (size_t i = 0; i < p->npids; i++) {
+		if (p->pids[i] == f->pid) {
+			p->pids[i] = p->pids[--p->npids];
+			return p->npids == 0;
+		}
+	}
+	return false;
+}
+
+/* Whether place p is a discovered one whose processes are all gone. */
+static bool gone(struct place *p, void *ctx)
+{
+	size_t i = 0;
+
+	if (p->fixed)
+		return false;
+	if (p->pid > 0)
+		return !tt_proc__alive(p->pid);
+	while (i < p->npids) {
+		if (tt_proc__alive(p->pids[i]))
+			i++;
+		else
+			p->pids[i] = p->pids[--p->npids];
+	}
+	return p->npids == 0;
+}
+
+/* A process called exec: attach what applies to it, then let it run on. */
+static void on_exec(struct run *r, const struct tt_event *ev)
+{
+	struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
+	struct tt_proc_info pi;
+
+	r->execs++;
+	/* its earlier image is gone: so are probes limited to it */
+	drop_places(r, forget_pid, &f);
+	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
+		discover(r, &pi, NULL);
+	if (ev->flags & TT_EXECF_STOPPED)
+		kill((pid_t)ev->pid, SIGCONT);
+}
+
+struct scan_ctx {
+	struct run *r;
+	struct slot *only;
+};
+
+static int scan_one(pid_t pid, void *ctx)
+{
+	struct scan_ctx *sc = ctx;
+	struct tt_proc_info pi;
+
+	if (pid != getpid() && tt_proc__info(NULL, pid, &pi) == 0)
+		discover(sc->r, &pi, sc->only);
+	return 0;
+}
+
+/* Processes already running: what the exec events of the past would have found. */
+static void scan_processes(struct run *r, struct slot *only)
+{
+	struct scan_ctx sc = {.r = r, .only = only};
+
+	if (r->discovery)
+		tt_proc__for_each(NULL, scan_one, &sc);
+}
+
+/*
+ * Tells BPF which execs to report and stop: comm: names exactly, binary:
+ * targets by the start of their file name (the kernel names a process
+ * after its file), and every exec when a glob's name starts with a glob
+ * character or there are more names than prefix slots (those are not
+ * stopped: a fast worker may run its first task before the probes are in).
+ */
+static void set_watches(struct run *r)
+{
+	uint32_t nprefix = 0;
+	bool all = false;
+
+	for (int i = 0; i < r->nwatched; i++)
+		tt_loader__unwatch_comm(r->loader, r->watched[i]);
+	r->nwatched = 0;
+	for (uint32_t i = 0; i < TT_MAX_WATCH_PREFIXES; i++)
+		tt_loader__watch_prefix(r->loader, i, "", 0, 0);
+	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
+		const struct tt_spec *spec = r->slots[i]->spec;
+
+		for (int k = 0; spec && k < spec->ntargets; k++) {
+			const struct tt_target *t = &spec->targets[k];
+			char comm[TT_COMM_LEN];
+			uint32_t len;
+
+			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
+			    tt_loader__watch_comm(r->loader, t->comm, true) == 0)
+				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
+			if (t->kind != TT_TARGET_BINARY || !tt_glob__is(t->path))
+				continue; /* exact paths are attached by file, once */
+			len = tt_glob__comm_prefix(t->path, comm);
+			if (len && nprefix < TT_MAX_WATCH_PREFIXES)
+				tt_loader__watch_prefix(r->loader, nprefix++, comm, len,
+							TT_WATCH_REPORT | TT_WATCH_STOP);
+			else
+				all = true;
+		}
+	}
+	tt_loader__watch_all_execs(r->loader, all);
+}
+
+/* ---- events -------------------------------------------------------------- */
 
 static int on_ring_event(const struct tt_event *ev, size_t size, void *ctx)
 {
 	struct run *r = ctx;
 
+	/* an exec is acted on at once: the process may be stopped until it is */
+	if (size >= sizeof(*ev) && ev->kind == TT_EV_EXEC) {
+		on_exec(r, ev);
+		return 0;
+	}
 	/* out of memory: the event is dropped and counted by the assembler's totals */
 	if (tt_reorder__add(&r->reorder, ev, size))
 		return 0;
 	return 0;
 }
 
+/*
+ * Hands an event to the assembler of the spec whose hook it names, with
+ * the spec's own hook id; an exit goes to every assembler.
+ */
 static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 {
 	struct run *r = ctx;
+	union {
+		struct tt_event h;
+		uint8_t bytes[TT_MAX_EVENT];
+	} copy;
+	const struct gid_owner *o;
 
-	tt_asm__push(r->assembler, ev, size);
+	if (size < sizeof(*ev) || ev->probe == 0) {
+		for (size_t i = 0; i < r->nslots; i++) {
+			if (r->slots[i]->assembler)
+				tt_asm__push(r->slots[i]->assembler, ev, size);
+		}
+		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT &&
+		    (ev->flags & TT_EXITF_GROUP_DEAD)) {
+			struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
+
+			drop_places(r, forget_pid, &f);
+		}
+		return;
+	}
+	o = ev->probe <= TT_MAX_PROBES ? &r->owner[ev->probe] : NULL;
+	if (!o || !o->slot || !o->slot->assembler || size > sizeof(copy)) {
+		r->unknown_hooks++;
+		return;
+	}
+	memcpy(copy.bytes, ev, size);
+	copy.h.probe = (uint32_t)o->local;
+	tt_asm__push(o->slot->assembler, &copy.h, size);
 }
 
 static void drain(struct run *r, uint64_t horizon)
@@ -110,17 +632,47 @@ static void report_lost(struct run *r)
 /* The span sink: metrics, then step lines, console or JSON lines, and OTLP. */
 static void on_span(const struct tt_span *span, void *ctx)
 {
-	struct run *r = ctx;
+	struct slot *s = ctx;
+	struct run *r = s->run;
 
 	tt_metrics__span(span, r->metrics);
 	if (r->log_steps)
 		tt_steplines__span(span, &r->steplines);
 	if (r->console)
 		tt_console__span(span, r->console);
-	if (r->json)
+	if (r->json) {
+		/* the service of the spec the span comes from */
+		if (s->spec->service)
+			r->jsonl.service = s->spec->service;
 		tt_jsonl__span(span, &r->jsonl);
+	}
 	if (r->exporter)
 		tt_exporter__span(span, r->exporter);
+}
+
+/* Sums the assemblers' counters. */
+static void asm_stats(const struct run *r, struct tt_asm_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct tt_asm_stats st;
+
+		if (!r->slots[i]->assembler)
+			continue;
+		tt_asm__stats(r->slots[i]->assembler, &st);
+		sum->events += st.events;
+		sum->open_spans += st.open_spans;
+		sum->evictions += st.evictions;
+		sum->spans_finished += st.spans_finished;
+		sum->cut_by_exit += st.cut_by_exit;
+	}
+	/* exits go to every assembler: count them once */
+	if (r->nslots && r->slots[0]->assembler) {
+		struct tt_asm_stats st;
+
+		tt_asm__stats(r->slots[0]->assembler, &st);
+		sum->exits = st.exits;
+	}
 }
 
 /* Counts one open task into task.in_flight, and as stuck when it is old enough. */
@@ -140,8 +692,10 @@ static void count_tasks(struct run *r)
 {
 	r->stuck = 0;
 	tt_metrics__reset_in_flight(r->metrics);
-	if (r->assembler)
-		tt_asm__for_each_task(r->assembler, 0, count_task, r);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__for_each_task(r->slots[i]->assembler, 0, count_task, r);
+	}
 }
 
 static uint64_t dropped_spans(const struct tt_exporter_stats *x)
@@ -157,8 +711,7 @@ static void update_agent_metrics(struct run *r)
 	struct tt_exporter_stats x = {0};
 	struct tt_asm_stats as = {0};
 
-	if (r->assembler)
-		tt_asm__stats(r->assembler, &as);
+	asm_stats(r, &as);
 	if (r->exporter)
 		tt_exporter__stats(r->exporter, &x);
 	if (r->loader) {
@@ -206,6 +759,84 @@ static const char *exporter_state(const struct run *r, const struct tt_exporter_
 	return "ok";
 }
 
+static void json_kv_str(FILE *out, const char *key, const char *val, bool comma)
+{
+	fprintf(out, "\"%s\":", key);
+	tt_json__str(out, val, strlen(val));
+	if (comma)
+		fputc(',', out);
+}
+
+/* The specs of /health: file, whether in use, the error when not. */
+static void health_specs(FILE *out, const struct run *r)
+{
+	fputs("\"specs\":[", out);
+	for (size_t i = 0; i < r->nslots; i++) {
+		const struct slot *s = r->slots[i];
+
+		fputs(i ? ",{" : "{", out);
+		json_kv_str(out, "file", s->file, true);
+		if (s->spec)
+			fprintf(out, "\"ok\":true,\"hooks\":%d}", s->spec->nhooks);
+		else {
+			fputs("\"ok\":false,", out);
+			json_kv_str(out, "error", s->error, false);
+			fputc('}', out);
+		}
+	}
+	fputs("],", out);
+}
+
+/* The attachments of /health: what is attached where, for `tasktap status`. */
+static void health_attachments(FILE *out, const struct run *r)
+{
+	bool first = true;
+
+	fputs("\"attachments\":[", out);
+	for (const struct place *p = r->places; p; p = p->next) {
+		for (size_t i = 0; i < p->nhooks; i++) {
+			const struct tt_hook *h = p->hooks[i].hook;
+			char where[256];
+
+			if (h->usdt)
+				snprintf(where, sizeof(where), "usdt %s:%s", h->provider, h->usdt);
+			else
+				snprintf(where, sizeof(where), "%s",
+					 h->function ? h->function : h->symbol);
+			fputs(first ? "{" : ",{", out);
+			first = false;
+			json_kv_str(out, "spec", p->slot->file, true);
+			fprintf(out, "\"hook\":%u,", p->hooks[i].gid);
+			json_kv_str(out, "role", tt_role__name(h->probe->role), true);
+			json_kv_str(out, "function", where, true);
+			json_kv_str(out, "file", p->shown, true);
+			fprintf(out, "\"pid\":%d,\"pinned\":%s}", (int)p->pid,
+				tt_link__adopted(p->hooks[i].link) ? "\"adopted\"" : "false");
+		}
+	}
+	fputs("],", out);
+}
+
+/* What /health adds for `tasktap status`: specs, attachments, rates, discovery. */
+static void health_extra(FILE *out, void *ctx)
+{
+	const struct run *r = ctx;
+	struct tt_asm_stats as;
+
+	asm_stats(r, &as);
+	health_specs(out, r);
+	health_attachments(out, r);
+	fprintf(out,
+		"\"events_received\":%" PRIu64 ",\"events_per_second\":%.1f,"
+		"\"processes_discovered\":%" PRIu64 ",\"execs_seen\":%" PRIu64
+		",\"reloads\":%" PRIu64 ",\"uptime_seconds\":%.0f,\"pinned\":%s,",
+		as.events, r->events_per_s, r->discovered, r->execs, r->reloads,
+		(double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9,
+		r->loader && tt_loader__adopted(r->loader) ? "\"adopted\""
+		: r->pin_dir				   ? "true"
+							   : "false");
+}
+
 /* /health: the numbers, and what makes it degraded besides drops and losses. */
 static void provide_health(struct tt_health *h, void *ctx)
 {
@@ -217,8 +848,9 @@ static void provide_health(struct tt_health *h, void *ctx)
 	count_tasks(r);
 	if (r->exporter)
 		tt_exporter__stats(r->exporter, &x);
-	if (r->assembler)
-		tt_asm__stats(r->assembler, &as);
+	asm_stats(r, &as);
+	h->extra = health_extra;
+	h->extra_ctx = r;
 	if (r->loader) {
 		h->probes_attached = (uint64_t)tt_loader__attached(r->loader);
 		h->events_lost = tt_loader__stat(r->loader, TT_STAT_LOST) +
@@ -288,24 +920,28 @@ static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
 	struct run *r = ctx;
 	struct task_emit te = {.emit = emit, .emit_ctx = emit_ctx};
 
-	if (!r->assembler)
-		return;
 	te.now = tt_now_ns(CLOCK_MONOTONIC);
-	tt_asm__for_each_task(r->assembler, 0, emit_task, &te);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__for_each_task(r->slots[i]->assembler, 0, emit_task, &te);
+	}
 }
 
-/* Whether every target is a single process, and all of them are gone. */
+/*
+ * Whether every place is a single process named by the spec, and all of
+ * them are gone (and nothing is discovered as it starts).
+ */
 static bool all_targets_gone(struct run *r)
 {
 	bool any_pid = false;
 
-	for (size_t i = 0; i < r->plan.n; i++) {
-		const struct tt_attachment *at = &r->plan.at[i];
-
-		if (at->pid <= 0)
+	if (r->discovery || r->args_spec_dir)
+		return false;
+	for (const struct place *p = r->places; p; p = p->next) {
+		if (p->pid <= 0)
 			return false;
 		any_pid = true;
-		if (tt_proc__alive(at->pid))
+		if (tt_proc__alive(p->pid))
 			return false;
 	}
 	return any_pid;
@@ -318,7 +954,69 @@ static int add_fd(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
 }
 
-/* Runs the event loop until a signal, the deadline, or every target process is gone. */
+static void reload(struct run *r);
+
+/* Samples the rate of events once a second, for /health and `tasktap status`. */
+static void sample_rate(struct run *r, uint64_t now)
+{
+	struct tt_asm_stats as;
+
+	asm_stats(r, &as);
+	if (r->rate_at_ns && now > r->rate_at_ns && as.events >= r->rate_events)
+		r->events_per_s =
+			(double)(as.events - r->rate_events) * 1e9 / (double)(now - r->rate_at_ns);
+	r->rate_events = as.events;
+	r->rate_at_ns = now;
+}
+
+/* Watches --spec-dir for files written, moved in or out, or removed. Returns the fd or -1. */
+static int watch_spec_dir(const char *dir)
+{
+	int fd;
+
+	if (!dir)
+		return -1;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+				      IN_ATTRIB) < 0) {
+		tt_warn("cannot watch spec directory '%s': %s (reload with SIGHUP)", dir,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Once a second: losses, expiries, metrics, processes gone, and the rate. */
+static bool housekeeping(struct run *r, uint64_t now)
+{
+	report_lost(r);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler) /* begin/end spans that saw no end */
+			tt_asm__expire(r->slots[i]->assembler, now);
+	}
+	drop_places(r, gone, NULL); /* processes whose exit event was lost */
+	count_tasks(r);
+	sample_rate(r, now);
+	update_agent_metrics(r);
+	/* idle connections time out only when MHD runs */
+	if (r->httpd)
+		tt_httpd__run(r->httpd);
+	if (all_targets_gone(r)) {
+		tt_warn("every traced process has exited");
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Runs the event loop until SIGINT or SIGTERM, the deadline, or every
+ * target process is gone. SIGHUP, and a change in --spec-dir, reload the
+ * specs.
+ */
 static int event_loop(struct run *r, double duration)
 {
 	struct itimerspec tick = {.it_interval = {0, DRAIN_INTERVAL_NS},
@@ -326,27 +1024,29 @@ static int event_loop(struct run *r, double duration)
 	uint64_t start = tt_now_ns(CLOCK_MONOTONIC), next_housekeeping = start + HOUSEKEEPING_NS;
 	int epfd = -1, tfd = -1, sfd = -1, ring_fd = tt_loader__epoll_fd(r->loader);
 	int hfd = r->httpd ? tt_httpd__fd(r->httpd) : -1;
+	int ifd = watch_spec_dir(r->args_spec_dir);
 	sigset_t mask;
 	int ret = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (epfd < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &tick, NULL) ||
 	    add_fd(epfd, tfd) || add_fd(epfd, sfd) || add_fd(epfd, ring_fd) ||
-	    (hfd >= 0 && add_fd(epfd, hfd))) {
+	    (hfd >= 0 && add_fd(epfd, hfd)) || (ifd >= 0 && add_fd(epfd, ifd))) {
 		ret = -errno;
 		tt_warn("cannot set up the event loop: %s", strerror(errno));
 		goto out;
 	}
 
 	for (;;) {
-		struct epoll_event evs[4];
-		int n = epoll_wait(epfd, evs, 4, -1);
+		struct epoll_event evs[8];
+		int n = epoll_wait(epfd, evs, 8, -1);
 		uint64_t now;
 		bool stop = false, serve_http = false;
 
@@ -357,19 +1057,34 @@ static int event_loop(struct run *r, double duration)
 			tt_warn("epoll_wait failed: %s", strerror(errno));
 			break;
 		}
+		now = tt_now_ns(CLOCK_MONOTONIC);
 		for (int i = 0; i < n; i++) {
 			uint64_t ticks;
 			struct signalfd_siginfo si;
+			char buf[4096];
 
 			if (evs[i].data.fd == tfd && read(tfd, &ticks, sizeof(ticks)) < 0)
 				continue;
-			if (evs[i].data.fd == sfd && read(sfd, &si, sizeof(si)) == sizeof(si))
-				stop = true;
+			if (evs[i].data.fd == sfd && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					r->reload_now = true;
+				else
+					stop = true;
+			}
 			if (evs[i].data.fd == hfd)
 				serve_http = true;
+			if (evs[i].data.fd == ifd) {
+				while (read(ifd, buf, sizeof(buf)) > 0)
+					;
+				r->reload_at_ns = now + RELOAD_SETTLE_NS;
+			}
 		}
-		now = tt_now_ns(CLOCK_MONOTONIC);
 		drain(r, now - REORDER_SLACK_NS);
+		if (r->reload_now || (r->reload_at_ns && now >= r->reload_at_ns)) {
+			r->reload_now = false;
+			r->reload_at_ns = 0;
+			reload(r);
+		}
 		/* after the drain: what HTTP answers includes what just arrived */
 		if (serve_http)
 			tt_httpd__run(r->httpd);
@@ -377,22 +1092,14 @@ static int event_loop(struct run *r, double duration)
 			stop = true;
 		if (now >= next_housekeeping) {
 			next_housekeeping = now + HOUSEKEEPING_NS;
-			report_lost(r);
-			tt_asm__expire(r->assembler, now); /* begin/end spans that saw no end */
-			count_tasks(r);
-			update_agent_metrics(r);
-			/* idle connections time out only when MHD runs */
-			if (r->httpd)
-				tt_httpd__run(r->httpd);
-			if (all_targets_gone(r)) {
-				tt_warn("every traced process has exited");
-				stop = true;
-			}
+			stop |= housekeeping(r, now);
 		}
 		if (stop)
 			break;
 	}
 out:
+	if (ifd >= 0)
+		close(ifd);
 	if (sfd >= 0)
 		close(sfd);
 	if (tfd >= 0)
@@ -438,25 +1145,47 @@ static void stop_exporter(struct run *r)
 		x.spans_sampled_out);
 }
 
-/* Detaches, drains what is left, and ends what is still open. */
+/* Whether a place is the spec's own single process, gone before its exit event was seen. */
+static bool pid_place_gone(const struct place *p)
+{
+	return p->pid > 0 && !tt_proc__alive(p->pid);
+}
+
+/*
+ * Detaches (with --pin: leaves the pinned probes in the kernel for the
+ * next agent), drains what is left, and ends what is still open.
+ */
 static void shut_down(struct run *r)
 {
 	struct tt_asm_stats st;
+	uint64_t now;
 
 	if (!r->loader)
 		return;
-	tt_loader__detach(r->loader);
+	r->stopping = true;
+	set_watches(r); /* no more stopped execs: nobody would continue them */
+	for (const struct place *p = r->places; p; p = p->next) {
+		/* a target that died before its exit event was seen: end its spans */
+		if (pid_place_gone(p) && p->slot->assembler)
+			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
+					    0);
+	}
+	tt_loader__detach(r->loader, r->pin_dir != NULL);
+	while (r->places) {
+		struct place *p = r->places;
+
+		r->places = p->next;
+		p->nhooks = 0; /* the loader let go of them */
+		free_place(r, p);
+	}
 	drain(r, UINT64_MAX);
 	report_lost(r);
-	/* a target that died before its exit event was seen: end its spans */
-	for (size_t i = 0; i < r->plan.n; i++) {
-		const struct tt_attachment *at = &r->plan.at[i];
-
-		if (at->pid > 0 && !tt_proc__alive(at->pid))
-			tt_asm__end_process(r->assembler, at->pid, tt_now_ns(CLOCK_MONOTONIC), 0);
+	now = tt_now_ns(CLOCK_MONOTONIC);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__end_all(r->slots[i]->assembler, now);
 	}
-	tt_asm__end_all(r->assembler, tt_now_ns(CLOCK_MONOTONIC));
-	tt_asm__stats(r->assembler, &st);
+	asm_stats(r, &st);
 	if (r->console)
 		tt_console__flush(r->console);
 	tt_warn("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
@@ -469,18 +1198,22 @@ static void shut_down(struct run *r)
 		stop_exporter(r);
 }
 
+/* The service.name for spans without a spec service: the first spec's, else the environment's. */
 static const char *service_name(const struct run *r)
 {
 	const char *env = getenv("OTEL_SERVICE_NAME");
-	const char *slash;
 
-	if (r->spec->service)
-		return r->spec->service;
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->spec && r->slots[i]->spec->service)
+			return r->slots[i]->spec->service;
+	}
 	if (env && *env)
 		return env;
-	if (r->plan.n) {
-		slash = strrchr(r->plan.at[0].shown, '/');
-		return slash ? slash + 1 : r->plan.at[0].shown;
+	for (const struct place *p = r->places; p; p = p->next) {
+		const char *slash = strrchr(p->shown, '/');
+
+		if (!strchr(p->shown, ' '))
+			return slash ? slash + 1 : p->shown;
 	}
 	return "tasktap";
 }
@@ -498,43 +1231,13 @@ static int check_btf(void)
 	return -ENOENT;
 }
 
-static int attach_plan(struct run *r)
-{
-	char err[512];
-	int ret;
-
-	for (int id = 1; id <= r->spec->nhooks; id++) {
-		ret = tt_loader__set_hook(r->loader, id, &tt_spec__hook(r->spec, id)->prog);
-		if (ret) {
-			tt_warn("cannot store hook %d: %s", id, strerror(-ret));
-			return ret;
-		}
-	}
-	for (size_t i = 0; i < r->plan.n; i++) {
-		const struct tt_attachment *at = &r->plan.at[i];
-		const struct tt_hook *h = at->hook;
-
-		if (at->usdt)
-			ret = tt_loader__attach_usdt(r->loader, h->id, at->path, h->provider,
-						     h->usdt, at->pid, err, sizeof(err));
-		else
-			ret = tt_loader__attach(r->loader, h->id, at->path, at->offset,
-						at->retprobe, at->pid, err, sizeof(err));
-		if (ret) {
-			if (at->pid > 0 && !tt_proc__alive(at->pid))
-				tt_warn("process %d exited before tasktap could attach", at->pid);
-			else
-				tt_warn("%s", err);
-			return ret;
-		}
-	}
-	return 0;
-}
-
 #define MAX_OTLP_ARGS 64
 
 struct run_args {
-	const char *spec;
+	const char *specs[MAX_SPEC_ARGS]; /* the positional SPEC and each --spec */
+	size_t nspecs;
+	const char *spec_dir; /* --spec-dir */
+	const char *pin_dir;  /* --pin */
 	/* OTLP settings from the command line, applied over the environment in order */
 	struct {
 		const char *key;
@@ -644,7 +1347,9 @@ static int setup_otlp(struct run *r, const struct run_args *a)
 	o.metrics_cfg = &r->otlp[TT_SIGNAL_METRICS];
 	o.logs_cfg = &r->otlp[TT_SIGNAL_LOGS];
 	o.metrics = r->metrics;
-	o.spec_service = r->spec->service;
+	/* one service for every spec: the exporter takes one (see the README) */
+	for (size_t i = 0; i < r->nslots && !o.spec_service; i++)
+		o.spec_service = r->slots[i]->spec ? r->slots[i]->spec->service : NULL;
 	o.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
 	o.seed = tt_now_ns(CLOCK_REALTIME) ^ (uint64_t)getpid();
 	r->exporter = tt_exporter__new(&o, err, sizeof(err));
@@ -703,21 +1408,294 @@ static int setup_http(struct run *r, const struct run_args *a)
 	return 0;
 }
 
-static int run(const struct run_args *a)
+/* ---- specs ---------------------------------------------------------------- */
+
+/* Whether the spec has targets found only as processes start. */
+static bool has_discovery(const struct tt_spec *spec)
 {
-	struct run r = {.json = a->json, .log_steps = a->log_steps};
-	struct tt_loader_opts lopts = {
-		.ring_bytes = a->ring_bytes, .on_event = on_ring_event, .ctx = &r};
+	for (int i = 0; i < spec->ntargets; i++) {
+		const struct tt_target *t = &spec->targets[i];
+
+		if (t->kind == TT_TARGET_COMM ||
+		    (t->kind == TT_TARGET_BINARY && tt_glob__is(t->path)))
+			return true;
+	}
+	return false;
+}
+
+/* Whether place p belongs to slot ctx. */
+static bool of_slot(struct place *p, void *ctx)
+{
+	return p->slot == ctx;
+}
+
+/* Ends a slot: its probes detached, its open spans ended, its ids free. Accepts NULL. */
+static void free_slot(struct run *r, struct slot *s)
+{
+	if (!s)
+		return;
+	drop_places(r, of_slot, s);
+	if (s->assembler) {
+		/* what it recorded before its probes went is still its own */
+		drain(r, UINT64_MAX);
+		tt_asm__end_all(s->assembler, tt_now_ns(CLOCK_MONOTONIC));
+	}
+	release_gids(r, s);
+	tt_asm__free(s->assembler);
+	tt_spec__free(s->spec);
+	free(s->file);
+	free(s);
+}
+
+/* Attaches the places the spec names itself (its plan), each file or process once. */
+static int attach_fixed(struct run *r, struct slot *s, const struct run_args *a, char *err,
+			size_t errlen)
+{
+	struct tt_plan plan = {0};
+	size_t i = 0;
+	int ret;
+
+	ret = tt_plan__build(s->spec, a->pid, a->binary, &plan, err, errlen);
+	if (ret)
+		return ret;
+	for (size_t k = 0; k < plan.n; k++) {
+		if (plan.at[k].cost == TT_INSN_STEPPED)
+			tt_warn("warning: probe on '%s' lands on an instruction the kernel "
+				"single-steps (slow)",
+				plan.at[k].hook->function ? plan.at[k].hook->function
+							  : plan.at[k].probe->symbol);
+	}
+	/* one place per run of attachments of one target at one file and process */
+	while (!ret && i < plan.n) {
+		const struct tt_attachment *first = &plan.at[i];
+		struct tt_plan part = {.at = plan.at + i, .n = 0};
+		struct place *p;
+		struct stat st;
+
+		while (i + part.n < plan.n &&
+		       plan.at[i + part.n].probe->target == first->probe->target &&
+		       plan.at[i + part.n].pid == first->pid &&
+		       !strcmp(plan.at[i + part.n].path, first->path))
+			part.n++;
+		i += part.n;
+		if (stat(first->path, &st)) {
+			snprintf(err, errlen, "cannot read '%s': %s", first->shown,
+				 strerror(errno));
+			ret = -errno;
+			break;
+		}
+		p = new_place(s, first->probe->target, &st, first->pid, first->shown, true);
+		if (!p) {
+			ret = -ENOMEM;
+			break;
+		}
+		p->next = r->places;
+		r->places = p;
+		ret = attach_into(r, p, &part);
+		if (ret)
+			snprintf(err, errlen, "%s: cannot attach (said above)", s->file);
+	}
+	tt_plan__release(&plan);
+	return ret;
+}
+
+/*
+ * Loads the spec file `file` into a new slot: parse, assembler, then
+ * attach what it names. A problem is reported on stderr and kept in the
+ * slot (no spec, no probes) so that the other specs keep working and
+ * `tasktap status` shows it. Returns the slot, or NULL without memory.
+ */
+static struct slot *load_slot(struct run *r, const char *file)
+{
+	const struct run_args *a = r->args;
 	struct tt_asm_opts aopts = {0};
+	struct slot *s = calloc(1, sizeof(*s));
 	char err[1024];
 	int ret;
 
-	tt_reorder__init(&r.reorder);
-	ret = tt_spec__load(a->spec, &r.spec, err, sizeof(err));
-	if (ret) {
-		tt_warn("%s", err);
-		return 2;
+	if (!s)
+		return NULL;
+	s->run = r;
+	s->file = strdup(file);
+	if (!s->file) {
+		free(s);
+		return NULL;
 	}
+	s->digest = tt_spec_file__digest(file);
+	ret = tt_spec__load(file, &s->spec, err, sizeof(err));
+	if (!ret) {
+		aopts.spec = s->spec;
+		aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ s->digest;
+		aopts.on_span = on_span;
+		aopts.ctx = s;
+		s->assembler = tt_asm__new(&aopts);
+		if (!s->assembler) {
+			snprintf(err, sizeof(err), "cannot create the assembler: %s",
+				 strerror(errno));
+			ret = -errno;
+		}
+	}
+	/* every hook of the spec gets its id now: the same ids for the same specs */
+	for (int id = 1; !ret && id <= s->spec->nhooks; id++)
+		ret = gid_of(r, s, id) ? 0 : -ERANGE;
+	if (!ret) {
+		s->discovers = !a->pid && !a->binary && has_discovery(s->spec);
+		ret = attach_fixed(r, s, a, err, sizeof(err));
+	}
+	if (ret) {
+		snprintf(s->error, sizeof(s->error), "%s", err);
+		tt_warn("%s", err);
+		drop_places(r, of_slot, s);
+		release_gids(r, s);
+		tt_asm__free(s->assembler);
+		tt_spec__free(s->spec);
+		s->assembler = NULL;
+		s->spec = NULL;
+	}
+	return s;
+}
+
+static int add_slot(struct run *r, struct slot *s)
+{
+	struct slot **more = realloc(r->slots, (r->nslots + 1) * sizeof(*more));
+
+	if (!more)
+		return -ENOMEM;
+	r->slots = more;
+	r->slots[r->nslots++] = s;
+	return 0;
+}
+
+static void update_discovery(struct run *r)
+{
+	r->discovery = false;
+	for (size_t i = 0; i < r->nslots; i++)
+		r->discovery |= r->slots[i]->discovers;
+}
+
+/* The spec files now: the positional SPEC, each --spec, then --spec-dir's. */
+static int collect_files(const struct run *r, struct tt_spec_files *files)
+{
+	char err[512];
+	int ret = tt_spec_files__collect(r->args->specs, r->args->nspecs, r->args->spec_dir, files,
+					 err, sizeof(err));
+
+	if (ret)
+		tt_warn("%s", err);
+	return ret;
+}
+
+/*
+ * Loads every spec file: the agent's start. Returns how many loaded
+ * without a problem, or -errno.
+ */
+static int load_all(struct run *r)
+{
+	struct tt_spec_files files;
+	int ok = 0, ret;
+
+	ret = collect_files(r, &files);
+	if (ret)
+		return ret;
+	for (size_t i = 0; !ret && i < files.n; i++) {
+		struct slot *s = load_slot(r, files.paths[i]);
+
+		ret = s ? add_slot(r, s) : -ENOMEM;
+		if (ret)
+			free_slot(r, s);
+		else if (s->spec)
+			ok++;
+	}
+	tt_spec_files__release(&files);
+	update_discovery(r);
+	set_watches(r);
+	scan_processes(r, NULL);
+	return ret ? ret : ok;
+}
+
+/* The slot of spec file `file`, or NULL. */
+static struct slot *find_slot(struct run *r, const char *file)
+{
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (!strcmp(r->slots[i]->file, file))
+			return r->slots[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reads the spec files again (SIGHUP, a change in --spec-dir). A file
+ * whose bytes did not change keeps its spec, probes and open spans; a
+ * file removed is detached and its open spans ended; a new or changed one
+ * is loaded and attached (the open spans of a changed file end, cut).
+ */
+static void reload(struct run *r)
+{
+	struct tt_spec_files files;
+	size_t kept = 0, added = 0, removed = 0, n = 0;
+
+	if (collect_files(r, &files))
+		return;
+	r->reloads++;
+	for (size_t i = 0; i < r->nslots; i++)
+		r->slots[i]->keep = false;
+	for (size_t i = 0; i < files.n; i++) {
+		struct slot *s = find_slot(r, files.paths[i]);
+
+		if (s && s->digest && s->digest == tt_spec_file__digest(files.paths[i]))
+			s->keep = true;
+	}
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct slot *s = r->slots[i];
+
+		if (s->keep) {
+			r->slots[n++] = s;
+			kept++;
+			continue;
+		}
+		if (s->spec)
+			removed++;
+		free_slot(r, s);
+	}
+	r->nslots = n;
+	for (size_t i = 0; i < files.n; i++) {
+		struct slot *s;
+
+		if (find_slot(r, files.paths[i]))
+			continue;
+		s = load_slot(r, files.paths[i]);
+		if (!s || add_slot(r, s)) {
+			free_slot(r, s);
+			continue;
+		}
+		update_discovery(r);
+		scan_processes(r, s);
+		added += s->spec != NULL;
+	}
+	tt_spec_files__release(&files);
+	update_discovery(r);
+	set_watches(r);
+	tt_loader__prune_pins(r->loader);
+	tt_warn("reloaded specs: %zu kept, %zu loaded, %zu removed; %d probes attached", kept,
+		added, removed, tt_loader__attached(r->loader));
+}
+
+static int run(const struct run_args *a)
+{
+	struct run r = {.json = a->json,
+			.log_steps = a->log_steps,
+			.args = a,
+			.pin_dir = a->pin_dir,
+			.args_spec_dir = a->spec_dir};
+	struct tt_loader_opts lopts = {.ring_bytes = a->ring_bytes,
+				       .pin_dir = a->pin_dir,
+				       .on_event = on_ring_event,
+				       .ctx = &r};
+	char err[1024];
+	int ret, ok;
+
+	tt_reorder__init(&r.reorder);
+	r.started_ns = tt_now_ns(CLOCK_MONOTONIC);
 	ret = tt_proc__check_caps(err, sizeof(err));
 	if (ret == -EPERM) {
 		tt_warn("missing capabilities: %s (run as root, or grant them to tasktap)", err);
@@ -728,24 +1706,6 @@ static int run(const struct run_args *a)
 		ret = 1;
 		goto out;
 	}
-	ret = tt_plan__build(r.spec, a->pid, a->binary, &r.plan, err, sizeof(err));
-	if (ret) {
-		tt_warn("%s", err);
-		ret = 2;
-		goto out;
-	}
-	for (size_t i = 0; i < r.plan.n; i++) {
-		if (r.plan.at[i].cost == TT_INSN_STEPPED)
-			tt_warn("warning: probe on '%s' lands on an instruction the kernel "
-				"single-steps (slow)",
-				r.plan.at[i].hook->function ? r.plan.at[i].hook->function
-							    : r.plan.at[i].probe->symbol);
-	}
-
-	aopts.spec = r.spec;
-	aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
-	aopts.on_span = on_span;
-	aopts.ctx = &r;
 	r.stuck_after_ns = (uint64_t)(a->stuck_after * 1e9);
 	r.metrics = tt_metrics__new(NULL);
 	if (!r.metrics) {
@@ -753,6 +1713,29 @@ static int run(const struct run_args *a)
 		ret = 1;
 		goto out;
 	}
+	r.loader = tt_loader__new(&lopts, err, sizeof(err));
+	if (!r.loader) {
+		tt_warn("%s", err);
+		ret = 1;
+		goto out;
+	}
+	if (tt_loader__adopted(r.loader))
+		tt_warn("adopted the probes and rings pinned in %s: draining what they recorded",
+			a->pin_dir);
+	/* before anything is attached, so that a taken port stops the agent early */
+	ret = setup_http(&r, a);
+	if (ret) {
+		ret = ret == -EINVAL ? 2 : 1;
+		goto out;
+	}
+	ok = load_all(&r);
+	if (ok < 0 || (ok == 0 && !a->spec_dir)) {
+		ret = ok == -ENOMEM ? 1 : 2;
+		goto out;
+	}
+	if (r.nslots > (size_t)ok)
+		tt_warn("%zu of %zu spec files have problems (said above); tracing the others",
+			r.nslots - (size_t)ok, r.nslots);
 	ret = setup_otlp(&r, a);
 	if (ret) {
 		ret = ret == -EINVAL ? 2 : 1;
@@ -770,53 +1753,38 @@ static int run(const struct run_args *a)
 			goto out;
 		}
 	}
-	r.assembler = tt_asm__new(&aopts);
-	if (!r.assembler) {
-		tt_warn("cannot create the assembler: %s", strerror(errno));
-		ret = 1;
-		goto out;
-	}
 	r.jsonl.service = service_name(&r);
-
-	r.loader = tt_loader__new(&lopts, err, sizeof(err));
-	if (!r.loader) {
-		tt_warn("%s", err);
-		ret = 1;
-		goto out;
-	}
-	ret = setup_http(&r, a);
-	if (ret) {
-		ret = ret == -EINVAL ? 2 : 1;
-		goto out;
-	}
-	if (attach_plan(&r)) {
-		ret = 1;
-		goto out;
-	}
-	tt_warn("attached %d probes (%zu locations); tracing, Ctrl-C to stop",
-		tt_loader__attached(r.loader), r.plan.n);
+	tt_loader__prune_pins(r.loader);
+	tt_warn("attached %d probes (%zu spec%s%s); tracing, Ctrl-C to stop",
+		tt_loader__attached(r.loader), r.nslots, r.nslots == 1 ? "" : "s",
+		r.discovery ? ", and processes as they start" : "");
 	update_agent_metrics(&r);
 	ret = event_loop(&r, a->duration) ? 1 : 0;
 out:
 	shut_down(&r);
 	tt_httpd__free(r.httpd);
+	for (size_t i = 0; i < r.nslots; i++) {
+		tt_asm__free(r.slots[i]->assembler);
+		tt_spec__free(r.slots[i]->spec);
+		free(r.slots[i]->file);
+		free(r.slots[i]);
+	}
+	free(r.slots);
 	tt_loader__free(r.loader);
 	tt_exporter__free(r.exporter);
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
 		tt_otlp_config__release(&r.otlp[s]);
 	tt_metrics__free(r.metrics);
-	tt_asm__free(r.assembler);
 	tt_console__free(r.console);
 	tt_reorder__release_all(&r.reorder);
-	tt_plan__release(&r.plan);
-	tt_spec__free(r.spec);
 	return ret;
 }
 
 static void usage_run(FILE *out)
 {
 	fprintf(out,
-		"usage: %s run SPEC [--pid PID | --binary PATH] [--json] [--duration SECONDS]\n"
+		"usage: %s run [SPEC] [--spec FILE]... [--spec-dir DIR] [--pin DIR]\n"
+		"                   [--pid PID | --binary PATH] [--json] [--duration SECONDS]\n"
 		"                   [--ring-size BYTES] [--no-color]\n"
 		"                   [--otlp-endpoint URL] [--otlp-protocol PROTOCOL]\n"
 		"                   [--otlp-header K=V]... [--otlp-compression gzip|none]\n"
@@ -855,9 +1823,14 @@ int tt_cmd__run(int argc, char **argv)
 		{"no-http", no_argument, NULL, 'N'},
 		{"http-allow-remote", no_argument, NULL, 'R'},
 		{"stuck-after", required_argument, NULL, 'T'},
+		{"spec", required_argument, NULL, 's'},
+		{"spec-dir", required_argument, NULL, 'D'},
+		{"pin", required_argument, NULL, 'P'},
 		{0},
 	};
 	struct run_args a = {.color = isatty(STDOUT_FILENO), .stuck_after = DEFAULT_STUCK_AFTER};
+	const char *more[MAX_SPEC_ARGS];
+	size_t nmore = 0;
 	char *end;
 	int c, idx;
 
@@ -925,6 +1898,19 @@ int tt_cmd__run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 's':
+			if (nmore == MAX_SPEC_ARGS - 1) {
+				tt_warn("too many --spec options (use --spec-dir)");
+				return 2;
+			}
+			more[nmore++] = optarg;
+			break;
+		case 'D':
+			a.spec_dir = optarg;
+			break;
+		case 'P':
+			a.pin_dir = optarg;
+			break;
 		case 'h':
 			usage_run(stdout);
 			return 0;
@@ -933,7 +1919,7 @@ int tt_cmd__run(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind + 1 < argc || (optind == argc && !nmore && !a.spec_dir)) {
 		usage_run(stderr);
 		return 2;
 	}
@@ -941,6 +1927,9 @@ int tt_cmd__run(int argc, char **argv)
 		tt_warn("--pid and --binary exclude each other");
 		return 2;
 	}
-	a.spec = argv[optind];
+	if (optind < argc)
+		a.specs[a.nspecs++] = argv[optind];
+	for (size_t i = 0; i < nmore; i++)
+		a.specs[a.nspecs++] = more[i];
 	return run(&a);
 }

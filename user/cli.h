@@ -24,5 +24,6 @@ uint64_t tt_now_ns(clockid_t clock);
 
 /* The subcommands, each in its own file. */
 int tt_cmd__run(int argc, char **argv);
+int tt_cmd__status(int argc, char **argv);
 
 #endif /* TASKTAP_CLI_H */

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -11,17 +15,26 @@
 #include "loader.h"
 #include "tasktap.skel.h"
 
+#define BPF_FS_MAGIC 0xcafe4a11
+
+struct tt_link {
+	struct bpf_link *entry; /* or the USDT link */
+	struct bpf_link *ret;	/* NULL without a return probe */
+	bool adopted;
+	struct tt_link *prev, *next;
+};
+
 struct tt_loader {
 	struct tasktap_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
 	struct bpf_link *exec_link;
-	struct bpf_link **links; /* entry and return links, two per probe */
-	size_t nlinks;
-	size_t cap_links;
-	int nattached; /* hooks attached */
+	struct tt_link *links; /* every attachment, a doubly linked list */
+	int nattached;	       /* hooks attached */
 	int ncpus;
 	int *ring_fds;
+	char *pin_dir; /* owned; NULL: nothing pinned */
+	bool adopted;  /* the maps were pinned by an earlier agent */
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -42,6 +55,42 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
+/* Writes "PIN_DIR/name" into buf. */
+static void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", l->pin_dir, name);
+}
+
+/*
+ * The ring of `cpu`: the one pinned by an earlier agent (whatever its
+ * size), else a new one, pinned when there is a pin directory. Returns
+ * its fd or -errno.
+ */
+static int pinned_ring(struct tt_loader *l, int cpu, size_t bytes)
+{
+	char name[32], path[PATH_MAX];
+	int fd, ret;
+
+	if (!l->pin_dir) {
+		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tt_ring", 0, 0, bytes, NULL);
+		return fd < 0 ? -errno : fd;
+	}
+	snprintf(name, sizeof(name), "ring-%d", cpu);
+	pin_path(l, name, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tt_ring", 0, 0, bytes, NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_pin(fd, path)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /* Creates one ring per possible CPU and plugs it into the `rings` array. */
 static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
 {
@@ -53,11 +102,11 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 	for (int cpu = 0; cpu < l->ncpus; cpu++)
 		l->ring_fds[cpu] = -1;
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
-		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tt_ring", 0, 0, bytes, NULL);
+		int fd = pinned_ring(l, cpu, bytes);
 		int ret;
 
 		if (fd < 0) {
-			ret = -errno;
+			ret = fd;
 			snprintf(err, errlen, "cannot create a %zu-byte ring buffer: %s", bytes,
 				 strerror(-ret));
 			return ret;
@@ -83,6 +132,93 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 	return 0;
 }
 
+/* The maps a later agent must share with this one: what links pinned now will use. */
+static struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
+{
+	struct bpf_map *maps[] = {skel->maps.probes,	  skel->maps.threads,
+				  skel->maps.saved,	  skel->maps.stats,
+				  skel->maps.watch_comms, skel->maps.watch_prefixes,
+				  skel->maps.rings,	  skel->maps.scratch};
+
+	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
+}
+
+/* Creates the pin directory, on bpffs (mounted at /sys/fs/bpf when it is not). */
+static int make_pin_dir(const char *dir, char *err, size_t errlen)
+{
+	char links[PATH_MAX];
+	struct statfs fs;
+	int ret;
+
+	if (mkdir(dir, 0700) && errno != EEXIST && errno != ENOENT) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create pin directory '%s': %s", dir, strerror(-ret));
+		return ret;
+	}
+	if ((statfs(dir, &fs) || fs.f_type != BPF_FS_MAGIC) && !strncmp(dir, "/sys/fs/bpf/", 12) &&
+	    (statfs("/sys/fs/bpf", &fs) || fs.f_type != BPF_FS_MAGIC)) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot mount bpffs at /sys/fs/bpf: %s",
+				 strerror(-ret));
+			return ret;
+		}
+		if (mkdir(dir, 0700) && errno != EEXIST) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot create pin directory '%s': %s", dir,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	if (statfs(dir, &fs) || fs.f_type != BPF_FS_MAGIC) {
+		snprintf(err, errlen, "pin directory '%s' is not on a BPF filesystem (bpffs)", dir);
+		return -EINVAL;
+	}
+	snprintf(links, sizeof(links), "%s/links", dir);
+	if (mkdir(links, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create '%s': %s", links, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Asks libbpf to reuse the maps pinned in the pin directory, or to pin new ones there. */
+static int pin_maps(struct tt_loader *l)
+{
+	char path[PATH_MAX], name[64];
+	struct bpf_map *m;
+
+	for (int i = 0; (m = shared_maps(l->skel, i)); i++) {
+		snprintf(name, sizeof(name), "map-%s", bpf_map__name(m));
+		pin_path(l, name, path, sizeof(path));
+		if (access(path, F_OK) == 0)
+			l->adopted = true;
+		if (bpf_map__set_pin_path(m, path))
+			return -errno;
+	}
+	return 0;
+}
+
+/* The exit tracepoint: the pinned link of an earlier agent, else a new one (pinned). */
+static int attach_exit(struct tt_loader *l)
+{
+	char path[PATH_MAX];
+
+	if (l->pin_dir) {
+		pin_path(l, "link-exit", path, sizeof(path));
+		l->exit_link = bpf_link__open(path);
+		if (l->exit_link)
+			return 0;
+	}
+	l->exit_link = bpf_program__attach(l->skel->progs.tt_exit);
+	if (!l->exit_link)
+		return -errno;
+	if (l->pin_dir && bpf_link__pin(l->exit_link, path))
+		return -errno;
+	return 0;
+}
+
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen)
 {
 	size_t bytes = opts->ring_bytes ? opts->ring_bytes : TT_DEFAULT_RING_BYTES;
@@ -101,6 +237,16 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		ret = -ENOTSUP;
 		goto fail;
 	}
+	if (opts->pin_dir) {
+		ret = make_pin_dir(opts->pin_dir, err, errlen);
+		if (ret)
+			goto fail;
+		l->pin_dir = strdup(opts->pin_dir);
+		if (!l->pin_dir) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
 
 	l->skel = tasktap_bpf__open();
 	if (!l->skel) {
@@ -109,22 +255,28 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		goto fail;
 	}
 	l->skel->rodata->wakeup_watermark = bytes / 4;
+	if (l->pin_dir && (ret = pin_maps(l))) {
+		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
+		goto fail;
+	}
 	/* the rings are made below, at their own size: ring maps in a map-of-maps need not
 	 * match the template's size */
 	ret = tasktap_bpf__load(l->skel);
 	if (ret) {
 		snprintf(err, errlen,
 			 "cannot load the BPF programs: %s (set TASKTAP_DEBUG_LIBBPF=1 for the "
-			 "verifier log)",
-			 strerror(-ret));
+			 "verifier log%s)",
+			 strerror(-ret),
+			 l->pin_dir ? "; maps pinned by another version of tasktap are removed "
+				      "with rm -r PIN_DIR"
+				    : "");
 		goto fail;
 	}
 	ret = make_rings(l, bytes, err, errlen);
 	if (ret)
 		goto fail;
-	l->exit_link = bpf_program__attach(l->skel->progs.tt_exit);
-	if (!l->exit_link) {
-		ret = -errno;
+	ret = attach_exit(l);
+	if (ret) {
 		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
 			 strerror(-ret));
 		goto fail;
@@ -143,14 +295,22 @@ fail:
 	return NULL;
 }
 
+/* Closes this agent's handle of a link; a pinned one stays in the kernel when `keep`. */
+static void drop_link(struct bpf_link *link, bool keep)
+{
+	if (!link)
+		return;
+	if (keep && bpf_link__pin_path(link))
+		bpf_link__disconnect(link); /* no detach: the pin keeps it attached */
+	bpf_link__destroy(link);
+}
+
 void tt_loader__free(struct tt_loader *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->nlinks; i++)
-		bpf_link__destroy(l->links[i]);
-	free(l->links);
-	bpf_link__destroy(l->exit_link);
+	tt_loader__detach(l, true);
+	drop_link(l->exit_link, true);
 	bpf_link__destroy(l->exec_link);
 	ring_buffer__free(l->rb);
 	for (int cpu = 0; l->ring_fds && cpu < l->ncpus; cpu++) {
@@ -159,6 +319,7 @@ void tt_loader__free(struct tt_loader *l)
 	}
 	free(l->ring_fds);
 	tasktap_bpf__destroy(l->skel);
+	free(l->pin_dir);
 	free(l);
 }
 
@@ -171,77 +332,207 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 	return 0;
 }
 
-static int keep_link(struct tt_loader *l, struct bpf_link *link)
+static struct tt_link *new_link(struct tt_loader *l)
 {
-	if (l->nlinks == l->cap_links) {
-		size_t cap = l->cap_links ? l->cap_links * 2 : 16;
-		struct bpf_link **links = realloc(l->links, cap * sizeof(*links));
+	struct tt_link *t = calloc(1, sizeof(*t));
 
-		if (!links)
-			return -ENOMEM;
-		l->links = links;
-		l->cap_links = cap;
-	}
-	l->links[l->nlinks++] = link;
-	return 0;
+	if (!t)
+		return NULL;
+	t->next = l->links;
+	if (l->links)
+		l->links->prev = t;
+	l->links = t;
+	l->nattached++;
+	return t;
+}
+
+/* Unlinks t from the list and frees it; its links are already gone. */
+static void forget_link(struct tt_loader *l, struct tt_link *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->links = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	l->nattached--;
+	free(t);
+}
+
+/* A link pinned at `path` by an earlier agent, or NULL. */
+static struct bpf_link *open_pinned(const char *path)
+{
+	struct bpf_link *link = bpf_link__open(path);
+
+	return link;
 }
 
 static int attach_one(struct tt_loader *l, const struct bpf_program *prog, bool retprobe,
-		      uint32_t id, const char *path, uint64_t offset, pid_t pid)
+		      uint32_t id, const char *path, uint64_t offset, pid_t pid, const char *pin,
+		      struct bpf_link **out)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .bpf_cookie = id);
 	struct bpf_link *link;
-	int ret;
 
 	link = bpf_program__attach_uprobe_opts(prog, pid, path, offset, &opts);
 	if (!link)
 		return -errno;
-	ret = keep_link(l, link);
-	if (ret)
-		bpf_link__destroy(link);
-	return ret;
+	/* a link the kernel cannot pin (no BPF perf links) just is not kept */
+	if (pin)
+		bpf_link__pin(link, pin);
+	*out = link;
+	return 0;
+}
+
+/* The pin paths of an attachment named `name`: "-e" for the entry, "-r" for the return. */
+static void link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret,
+		      size_t len)
+{
+	snprintf(entry, len, "%s/links/%s-e", l->pin_dir, name);
+	snprintf(ret, len, "%s/links/%s-r", l->pin_dir, name);
+}
+
+/* Adopts the links pinned as `name`; both or none. Returns whether it did. */
+static bool adopt(struct tt_loader *l, const char *name, bool retprobe, struct tt_link *t)
+{
+	char pe[PATH_MAX], pr[PATH_MAX];
+
+	link_pins(l, name, pe, pr, sizeof(pe));
+	t->entry = open_pinned(pe);
+	if (retprobe)
+		t->ret = open_pinned(pr);
+	if (t->entry && (!retprobe || t->ret)) {
+		t->adopted = true;
+		return true;
+	}
+	/* half a pair, or none: start again */
+	if (t->entry)
+		bpf_link__unpin(t->entry);
+	if (t->ret)
+		bpf_link__unpin(t->ret);
+	bpf_link__destroy(t->entry);
+	bpf_link__destroy(t->ret);
+	t->entry = t->ret = NULL;
+	unlink(pe);
+	unlink(pr);
+	return false;
 }
 
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
-		      bool retprobe, pid_t pid, char *err, size_t errlen)
+		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
+		      char *err, size_t errlen)
 {
+	char pe[PATH_MAX], pr[PATH_MAX];
+	bool pin = l->pin_dir && pin_name;
+	struct tt_link *t = new_link(l);
 	int ret;
 
-	ret = attach_one(l, l->skel->progs.tt_entry, false, id, path, offset, pid);
-	if (!ret && retprobe) {
-		ret = attach_one(l, l->skel->progs.tt_return, true, id, path, offset, pid);
-		if (ret)
-			bpf_link__destroy(l->links[--l->nlinks]);
+	if (!t)
+		return -ENOMEM;
+	if (pin) {
+		link_pins(l, pin_name, pe, pr, sizeof(pe));
+		if (adopt(l, pin_name, retprobe, t))
+			goto done;
 	}
-	if (ret)
+	ret = attach_one(l, l->skel->progs.tt_entry, false, id, path, offset, pid, pin ? pe : NULL,
+			 &t->entry);
+	if (!ret && retprobe)
+		ret = attach_one(l, l->skel->progs.tt_return, true, id, path, offset, pid,
+				 pin ? pr : NULL, &t->ret);
+	if (ret) {
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
 			 (unsigned long long)offset, strerror(-ret));
-	else
-		l->nattached++;
-	return ret;
+		tt_loader__detach_link(l, t);
+		return ret;
+	}
+done:
+	if (out)
+		*out = t;
+	return 0;
 }
 
 int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
-			   const char *name, pid_t pid, char *err, size_t errlen)
+			   const char *name, pid_t pid, struct tt_link **out, char *err,
+			   size_t errlen)
 {
 	LIBBPF_OPTS(bpf_usdt_opts, opts, .usdt_cookie = id);
-	struct bpf_link *link;
+	struct tt_link *t = new_link(l);
 	int ret;
 
-	link = bpf_program__attach_usdt(l->skel->progs.tt_usdt, pid, path, provider, name, &opts);
-	if (!link) {
+	if (!t)
+		return -ENOMEM;
+	t->entry =
+		bpf_program__attach_usdt(l->skel->progs.tt_usdt, pid, path, provider, name, &opts);
+	if (!t->entry) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot attach to USDT probe %s:%s in '%s': %s", provider,
 			 name, path, strerror(-ret));
+		forget_link(l, t);
 		return ret;
 	}
-	ret = keep_link(l, link);
-	if (ret) {
-		bpf_link__destroy(link);
-		return ret;
-	}
-	l->nattached++;
+	if (out)
+		*out = t;
 	return 0;
+}
+
+bool tt_link__adopted(const struct tt_link *link)
+{
+	return link->adopted;
+}
+
+void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
+{
+	if (!t)
+		return;
+	if (t->entry && bpf_link__pin_path(t->entry))
+		bpf_link__unpin(t->entry);
+	if (t->ret && bpf_link__pin_path(t->ret))
+		bpf_link__unpin(t->ret);
+	bpf_link__destroy(t->entry);
+	bpf_link__destroy(t->ret);
+	forget_link(l, t);
+}
+
+bool tt_loader__adopted(const struct tt_loader *l)
+{
+	return l->adopted;
+}
+
+/* Whether some attachment of this loader is pinned at `path`. */
+static bool pin_in_use(const struct tt_loader *l, const char *path)
+{
+	for (const struct tt_link *t = l->links; t; t = t->next) {
+		const char *pe = t->entry ? bpf_link__pin_path(t->entry) : NULL;
+		const char *pr = t->ret ? bpf_link__pin_path(t->ret) : NULL;
+
+		if ((pe && !strcmp(pe, path)) || (pr && !strcmp(pr, path)))
+			return true;
+	}
+	return false;
+}
+
+int tt_loader__prune_pins(struct tt_loader *l)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (!l->pin_dir)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!pin_in_use(l, path) && unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop)
@@ -251,6 +542,27 @@ int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop)
 
 	memcpy(key, comm, strnlen(comm, sizeof(key) - 1)); /* NUL-padded, as the kernel's */
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_comms), key, &val, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void tt_loader__unwatch_comm(struct tt_loader *l, const char *comm)
+{
+	char key[TT_COMM_LEN] = {0};
+
+	memcpy(key, comm, strnlen(comm, sizeof(key) - 1));
+	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.watch_comms), key);
+}
+
+int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm, uint32_t len,
+			    uint32_t flags)
+{
+	struct tt_watch_prefix p = {.len = len > TT_COMM_LEN ? TT_COMM_LEN : len, .flags = flags};
+
+	if (slot >= TT_MAX_WATCH_PREFIXES)
+		return -ERANGE;
+	memcpy(p.comm, comm, strnlen(comm, p.len));
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_prefixes), &slot, &p, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -288,10 +600,16 @@ int tt_loader__attached(const struct tt_loader *l)
 	return l->nattached;
 }
 
-void tt_loader__detach(struct tt_loader *l)
+void tt_loader__detach(struct tt_loader *l, bool keep_pins)
 {
-	for (size_t i = 0; i < l->nlinks; i++)
-		bpf_link__destroy(l->links[i]);
-	l->nlinks = 0;
-	l->nattached = 0;
+	while (l->links) {
+		struct tt_link *t = l->links;
+
+		if (keep_pins) {
+			drop_link(t->entry, true);
+			drop_link(t->ret, true);
+			t->entry = t->ret = NULL;
+		}
+		tt_loader__detach_link(l, t);
+	}
 }

@@ -18,11 +18,21 @@
 
 struct tt_loader;
 
+/* One attachment: a hook's entry (and return) probe, or its USDT probe. */
+struct tt_link;
+
 /* Receives each drained event; the memory is valid only during the call. */
 typedef int (*tt_event_fn)(const struct tt_event *ev, size_t size, void *ctx);
 
 struct tt_loader_opts {
 	size_t ring_bytes; /* per CPU, a power of two; 0: the default */
+	/*
+	 * A directory on bpffs, or NULL. The maps, the rings, the exit
+	 * tracepoint and the uprobe links are pinned there and stay in the
+	 * kernel when the agent stops; a loader given the same directory
+	 * adopts them, and drains what the rings recorded meanwhile.
+	 */
+	const char *pin_dir;
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -45,18 +55,45 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 /*
  * Attaches hook `id` at `offset` in the file at `path` (and at the
  * function's return when `retprobe`), in process `pid` only, or in every
- * process when pid is -1. Returns 0 or -errno with a message in err.
+ * process when pid is -1. With a pin directory and a `pin_name`, the links
+ * are pinned under that name, and links already pinned under it (by an
+ * earlier agent) are adopted instead of attaching again. Returns 0 and the
+ * attachment in *out (owned by the loader; may be NULL), or -errno with a
+ * message in err.
  */
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
-		      bool retprobe, pid_t pid, char *err, size_t errlen);
+		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
+		      char *err, size_t errlen);
 
 /*
  * Attaches hook `id` to the USDT probe provider:name of the file at `path`
  * (libbpf decodes its arguments and handles its semaphore), in process
- * `pid` or in every process (-1). Returns 0 or -errno with a message.
+ * `pid` or in every process (-1). USDT links are never pinned. Returns 0
+ * and the attachment in *out (may be NULL), or -errno with a message.
  */
 int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
-			   const char *name, pid_t pid, char *err, size_t errlen);
+			   const char *name, pid_t pid, struct tt_link **out, char *err,
+			   size_t errlen);
+
+/* Detaches one attachment, unpins it, and frees it. Accepts NULL. */
+void tt_loader__detach_link(struct tt_loader *l, struct tt_link *link);
+
+/* Whether the attachment was adopted from a pin left by an earlier agent. */
+bool tt_link__adopted(const struct tt_link *link);
+
+/*
+ * Whether the maps and rings were adopted from the pin directory (an
+ * earlier agent left them). Hook ids in what the rings hold were given by
+ * that agent.
+ */
+bool tt_loader__adopted(const struct tt_loader *l);
+
+/*
+ * Removes pinned links that no attachment of this loader adopted or made:
+ * what an earlier agent attached and this one does not want. Returns how
+ * many were removed.
+ */
+int tt_loader__prune_pins(struct tt_loader *l);
 
 /* The fd to poll for a ring that filled past its watermark. */
 int tt_loader__epoll_fd(const struct tt_loader *l);
@@ -77,10 +114,25 @@ int tt_loader__attached(const struct tt_loader *l);
  */
 int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop);
 
+/* Stops reporting execs of processes named `comm`. */
+void tt_loader__unwatch_comm(struct tt_loader *l, const char *comm);
+
+/*
+ * Sets prefix slot `slot` (< TT_MAX_WATCH_PREFIXES): execs of processes
+ * whose name starts with the first `len` bytes of `comm` are reported
+ * with TT_WATCH_* `flags`; len 0 clears the slot. 0 or -errno.
+ */
+int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm, uint32_t len,
+			    uint32_t flags);
+
 /* Reports every exec (for binary: globs matched on the path by the agent). */
 void tt_loader__watch_all_execs(struct tt_loader *l, bool on);
 
-/* Detaches every probe; the rings stay, so that what they hold can be drained. */
-void tt_loader__detach(struct tt_loader *l);
+/*
+ * Detaches every probe; the rings stay, so that what they hold can be
+ * drained. With `keep_pins`, pinned links stay in the kernel (for the next
+ * agent) and only this agent's handles are closed.
+ */
+void tt_loader__detach(struct tt_loader *l, bool keep_pins);
 
 #endif /* TASKTAP_LOADER_H */

@@ -91,6 +91,17 @@ static int cmd_check(int argc, char **argv)
 	}
 	for (size_t i = 0; i < plan.n; i++)
 		print_attachment(&plan.at[i]);
+	for (int i = 0; !pid && !binary && i < spec->ntargets; i++) {
+		const struct tt_target *t = &spec->targets[i];
+
+		if (t->kind == TT_TARGET_COMM)
+			printf("comm %s: %d probes, attached in each such process as it starts\n",
+			       t->comm, t->nprobes);
+		else if (t->kind == TT_TARGET_BINARY && strpbrk(t->path, "*?["))
+			printf("binary %s: %d probes, attached to each matching file as it "
+			       "starts\n",
+			       t->path, t->nprobes);
+	}
 	printf("%s: ok, %zu attachment%s\n", argv[optind], plan.n, plan.n == 1 ? "" : "s");
 	tt_plan__release(&plan);
 	tt_spec__free(spec);
@@ -248,6 +259,7 @@ static const struct cmd {
 	const char *help;
 } cmds[] = {
 	{"run", tt_cmd__run, "trace the targets of a spec and print or export spans"},
+	{"status", tt_cmd__status, "show what a running agent traces, from its HTTP endpoint"},
 	{"check", cmd_check, "validate a spec and show what would be attached, without BPF"},
 	{"symbols", cmd_symbols, "list the functions and USDT probes of a binary or process"},
 	{"version", cmd_version, "print the version"},

@@ -105,7 +105,16 @@ static int place_of_pid(const struct tt_spec *spec, const struct tt_target *t, p
 	return ret;
 }
 
-/* The file a binary:, pid: or library: target names, as this process sees it. */
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/*
+ * The file a binary:, pid: or library: target names, as this process sees
+ * it. Returns 0, 1 for a target found only as processes start (comm:, a
+ * binary: glob), or -errno.
+ */
 static int target_file(const struct tt_spec *spec, const struct tt_target *t, struct place *pl,
 		       char *err, size_t errlen)
 {
@@ -125,16 +134,14 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 		pl->pid = -1;
 		return 0;
 	case TT_TARGET_BINARY:
+		if (is_glob(t->path))
+			return 1; /* a glob: found as processes start (discover.h) */
 		snprintf(pl->path, sizeof(pl->path), "%s", t->path);
 		snprintf(pl->shown, sizeof(pl->shown), "%s", t->path);
 		pl->pid = -1;
 		return 0;
 	case TT_TARGET_COMM:
-		snprintf(err, errlen,
-			 "%s:%d:%d: comm targets need exec-time discovery, which is not supported "
-			 "yet; use binary: or --pid",
-			 spec->path, t->pos.line, t->pos.col);
-		return -ENOTSUP;
+		return 1; /* found as processes start (discover.h) */
 	}
 	return -EINVAL;
 }
@@ -156,6 +163,8 @@ static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t
 	if (t->kind == TT_TARGET_COMM)
 		return 1;
 	ret = target_file(spec, t, pl, err, errlen);
+	if (ret == 1)
+		return 1;
 	if (ret == -ENOENT || ret == -ESRCH)
 		return 1; /* not on this machine, or gone: not the one asked for */
 	if (ret)
@@ -232,11 +241,6 @@ static struct tt_attachment *plan_add(struct tt_plan *plan, const struct tt_hook
 	snprintf(at->path, sizeof(at->path), "%s", pl->path);
 	snprintf(at->shown, sizeof(at->shown), "%s", pl->shown);
 	return at;
-}
-
-static bool is_glob(const char *s)
-{
-	return strpbrk(s, "*?[") != NULL;
 }
 
 struct glob_ctx {
@@ -510,6 +514,38 @@ static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan
 	return 0;
 }
 
+int tt_plan__add_target(struct tt_plan *plan, struct tt_spec *spec, const struct tt_target *t,
+			const char *path, const char *shown, pid_t pid, char *err, size_t errlen)
+{
+	struct place *pl = calloc(1, sizeof(*pl));
+	int ret;
+
+	if (!pl)
+		return -ENOMEM;
+	snprintf(pl->path, sizeof(pl->path), "%s", path);
+	snprintf(pl->shown, sizeof(pl->shown), "%s", shown);
+	pl->pid = pid;
+	ret = add_target(plan, spec, t, pl, err, errlen);
+	free(pl);
+	return ret;
+}
+
+int tt_find_library_in(const char *root, const char *name, char *buf, size_t len)
+{
+	char dir[PATH_MAX];
+
+	if (strchr(name, '/')) {
+		snprintf(buf, len, "%s%s", root, name);
+		return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+	}
+	for (int i = 0; lib_dirs[i]; i++) {
+		snprintf(dir, sizeof(dir), "%s%s", root, lib_dirs[i]);
+		if (try_dir(dir, strlen(dir), name, buf, len))
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /* The functions target t probes, when every hook is a plain function (no glob, no USDT). */
 static int plain_symbols(const struct tt_spec *spec, const struct tt_target *t, const char **out,
 			 int max)
@@ -545,19 +581,12 @@ static int add_copy(const char *path, void *ctx)
 {
 	struct copies *c = ctx;
 	const char *inside = strstr(path, "/root/");
-	struct place *pl = calloc(1, sizeof(*pl));
-	int ret;
+	char shown[PATH_MAX + 64];
 
-	if (!pl)
-		return -ENOMEM;
 	/* as the process sees it: /proc/PID/root/opt/app/bin/worker is /opt/app/bin/worker */
-	snprintf(pl->path, sizeof(pl->path), "%s", path);
-	snprintf(pl->shown, sizeof(pl->shown), "%s (code of %s)", inside ? inside + 5 : path,
-		 c->t->path);
-	pl->pid = c->pid > 0 ? c->pid : -1;
-	ret = add_target(c->plan, c->spec, c->t, pl, c->err, c->errlen);
-	free(pl);
-	return ret;
+	snprintf(shown, sizeof(shown), "%s (code of %s)", inside ? inside + 5 : path, c->t->path);
+	return tt_plan__add_target(c->plan, c->spec, c->t, path, shown, c->pid > 0 ? c->pid : -1,
+				   c->err, c->errlen);
 }
 
 /*

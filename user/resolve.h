@@ -38,13 +38,25 @@ struct tt_plan {
 
 /*
  * Builds the plan for `spec`. A non-zero `pid` or non-NULL `binary`
- * replaces the place of every binary: and pid: target. A glob symbol adds
+ * replaces the place of every binary: and pid: target. comm: targets and
+ * binary: globs are left out: the agent finds their processes as they
+ * start (tt_plan__add_target()). A glob symbol adds
  * one hook to the spec per further function it matches. Returns 0, or
  * -errno with one message in err naming the spec position, the file and
  * the problem (a missing symbol lists the closest names).
  */
 int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen);
+
+/*
+ * Adds the probes of target `t` of `spec` at the file `path` (named
+ * `shown` in messages), in process `pid` or every process running the
+ * file (-1): how the agent attaches to a process found as it starts.
+ * Returns 0, or -errno with one message in err; on failure the plan may
+ * hold some of the target's attachments.
+ */
+int tt_plan__add_target(struct tt_plan *plan, struct tt_spec *spec, const struct tt_target *t,
+			const char *path, const char *shown, pid_t pid, char *err, size_t errlen);
 
 /* Frees the plan's list. Accepts a zeroed plan. */
 void tt_plan__release(struct tt_plan *plan);
@@ -56,5 +68,12 @@ void tt_plan__release(struct tt_plan *plan);
  * into buf. Returns 0 or -ENOENT.
  */
 int tt_find_library(const char *name, char *buf, size_t len);
+
+/*
+ * Finds a shared library by name inside another root (a container's, as
+ * "/proc/PID/root"): an absolute path under the root, else the system's
+ * library directories under it. Writes the path into buf. 0 or -ENOENT.
+ */
+int tt_find_library_in(const char *root, const char *name, char *buf, size_t len);
 
 #endif /* TASKTAP_RESOLVE_H */

@@ -28,6 +28,19 @@ enum tt_event_kind {
 #define TT_WATCH_REPORT 0x1 /* report the exec */
 #define TT_WATCH_STOP	0x2 /* and stop the process until the agent continues it */
 
+/*
+ * Entries of the BPF array `watch_prefixes`: processes whose name starts
+ * with `comm[0..len)` (binary: globs, by the literal start of their file
+ * name; a len that counts the NUL matches one name exactly). len 0: unused.
+ */
+#define TT_MAX_WATCH_PREFIXES 16
+
+struct tt_watch_prefix {
+	__u32 len;
+	__u32 flags; /* TT_WATCH_* */
+	char comm[TT_COMM_LEN];
+};
+
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
 

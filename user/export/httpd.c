@@ -302,6 +302,8 @@ static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct re
 	json_u64(r->out, "events_lost", st.events_lost, true);
 	json_u64(r->out, "spans_dropped", st.spans_dropped, true);
 	json_u64(r->out, "open_spans", st.open_spans, true);
+	if (st.extra)
+		st.extra(r->out, st.extra_ctx);
 	json_u64(r->out, "stuck_tasks", st.stuck_tasks, false);
 	fputs("}\n", r->out);
 	r->type = TYPE_JSON;

@@ -40,6 +40,9 @@ struct tt_health {
 	uint64_t open_spans;
 	uint64_t stuck_tasks; /* open longer than stuck_after, now */
 	const char *degraded; /* a further reason to report degraded, or NULL */
+	/* writes further members ("key":value, each followed by a comma), or NULL */
+	void (*extra)(FILE *out, void *ctx);
+	void *extra_ctx;
 };
 
 /* One task in flight, as /tasks lists it. Strings need not be NUL-terminated. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "discover.h"
 #include "resource.h"
 
 #define STRINGS_MAX 8192
@@ -270,6 +271,14 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	add_str(&b, "service.name", svc);
 	add_str(&b, "service.instance.id", inst);
 	add_int(&b, "process.pid", pid);
+	/* in a container's PID namespace: its pid there too (the NSpid of /proc/PID/status) */
+	snprintf(path, sizeof(path), "%s/%d/status", root, pid);
+	if (read_text(path, cgroup, sizeof(cgroup)) > 0) {
+		pid_t vpid = tt_status__nspid(cgroup);
+
+		if (vpid > 0 && vpid != pid)
+			add_int(&b, "process.vpid", vpid);
+	}
 	add_str(&b, "process.executable.name", exe_name);
 	add_str(&b, "process.executable.path", exe[0] ? exe : NULL);
 	add_str(&b, "host.name", host);

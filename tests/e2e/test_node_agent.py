@@ -1,0 +1,283 @@
+"""The node agent (issue 7) end to end with real BPF: workers found as they
+start (comm: and binary: globs) traced from their first task, a worker in
+its own mount and PID namespace, many specs with one broken, live reload
+without losing an open span, restarts with --pin that lose nothing, and
+`tasktap status`."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, RECIPE, TASKTAP, WORKER, attrs, run_tool
+from test_otlp import Receiver, free_port, wait_for
+
+TASK = """  - role: task
+        symbol: run_task
+        key: arg0
+        attributes:
+          task.name: str(arg1)
+        error: ret != 0
+      - role: step
+        symbol: execute_step
+        key: arg0
+        attributes:
+          step.name: str(arg1)
+        error: ret != 0
+"""
+
+
+def spec_text(target, service="demo-worker"):
+    """A demo-worker spec for one target line ("comm: x" or "binary: /path")."""
+    return "service: %s\nkeyspace: demo\ntargets:\n  - %s\n    probes:\n    %s" % (
+        service, target, TASK)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def tag():
+    return "%05d" % random.randrange(100000)
+
+
+def names(spans):
+    return sorted(s["name"] for s in spans)
+
+
+# one CreateZip task: the task and its four step spans (one retried)
+ONE_TASK = sorted(["CreateZip", "CreateZip.UploadSourceFiles", "CreateZip.CreateZipArchive",
+                   "CreateZip.CreateZipArchive", "CreateZip.UploadResult"])
+
+
+class NodeAgentTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.agents = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for a in self.agents:
+            if a.proc.poll() is None:
+                a.proc.kill()
+                a.proc.wait()
+
+    def agent(self, args, env=None):
+        a = Agent(args, env=env)
+        self.agents.append(a)
+        a.wait_attached()
+        return a
+
+    def copy_worker(self, name, directory=None):
+        path = os.path.join(directory or self.dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(WORKER, path)
+        return path
+
+    def run_worker(self, path, *args):
+        p = subprocess.run([path, "--tasks", "1", "--scale", "0.02"] + list(args),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, 0)
+
+    def wait_spans(self, agent, n, what):
+        wait_for(lambda: len(agent.spans()) >= n, what=what)
+
+    def test_comm_target_traced_from_the_first_task(self):
+        name = "ttc-" + tag()
+        worker = self.copy_worker(name)
+        spec = write(os.path.join(self.dir, "comm.yaml"), spec_text("comm: " + name))
+        a = self.agent([spec, "--json"])
+        # started after the agent, its first task runs at once: no --wait-signal
+        self.run_worker(worker)
+        self.wait_spans(a, 5, "the first task's spans")
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        # the process is gone: so are its probes
+        wait_for(lambda: json.loads(a.get("/health")[2])["attachments"] == [],
+                 what="the exited worker's probes detached")
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_binary_glob_traced_from_the_first_task(self):
+        t = tag()
+        bindir = os.path.join(self.dir, "bin")
+        worker = self.copy_worker("ttg-%s-worker" % t, bindir)
+        spec = write(os.path.join(self.dir, "glob.yaml"),
+                     spec_text("binary: %s/ttg-*-worker" % bindir))
+        a = self.agent([spec, "--json"])
+        self.run_worker(worker)
+        self.run_worker(worker, "--first-id", "2001")
+        self.wait_spans(a, 10, "both runs' spans")
+        spans = a.spans()
+        self.assertEqual(sorted(attrs(s)["task.id"] for s in spans if s["name"] == "CreateZip"),
+                         ['1001', '2001'])
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_already_running_process_found_by_the_scan(self):
+        name = "tts-" + tag()
+        worker = self.copy_worker(name)
+        p = subprocess.Popen([worker, "--tasks", "1", "--scale", "0.02", "--wait-signal"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        time.sleep(0.2)
+        spec = write(os.path.join(self.dir, "scan.yaml"), spec_text("comm: " + name))
+        a = self.agent([spec, "--json"])
+        p.send_signal(signal.SIGUSR1)
+        self.assertEqual(p.wait(30), 0)
+        self.wait_spans(a, 5, "the running worker's spans")
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        a.stop()
+
+    def test_worker_in_its_own_mount_and_pid_namespace(self):
+        t = tag()
+        mnt = "/opt/ttns-" + t
+        os.makedirs(mnt)
+        self.addCleanup(os.rmdir, mnt)
+        port = free_port()
+        r = Receiver(port)
+        self.addCleanup(r.stop)
+        spec = write(os.path.join(self.dir, "ns.yaml"),
+                     spec_text("binary: %s/ttn-*" % mnt, service="ns-worker"))
+        a = self.agent([spec, "--otlp-endpoint", "http://127.0.0.1:%d" % port],
+                       env={"OTEL_BSP_SCHEDULE_DELAY": "100"})
+        # the binary exists only in the new mount namespace: a private tmpfs; the
+        # worker keeps running tasks, so that its /proc entry is there when the
+        # exporter reads its resource
+        script = ("mount -t tmpfs tmpfs {m} && cp {w} {m}/ttn-worker && "
+                  "exec {m}/ttn-worker --tasks 100000 --scale 0.05").format(m=mnt, w=WORKER)
+        p = subprocess.Popen(["unshare", "-m", "-p", "-f", "--kill-child", "--propagation", "private",
+                              "--mount-proc", "sh", "-c", script],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        wait_for(lambda: r.stats()["spans"] >= 5, what="the namespaced worker's spans")
+        self.assertEqual(os.listdir(mnt), [])  # not on the host
+        wait_for(lambda: len([s for s in r.spans()
+                              if s["attributes"].get("task.id") == "1001"]) >= 5,
+                 what="the first task's spans")
+        spans = [s for s in r.spans() if s["attributes"].get("task.id") == "1001"]
+        self.assertEqual(names(spans), ONE_TASK)
+        res = spans[0]["resource"]
+        self.assertEqual(res["process.executable.path"], mnt + "/ttn-worker")
+        # the first process of a new PID namespace is 1 there (sh exec'ed the worker)
+        self.assertEqual(res["process.vpid"], 1)
+        self.assertNotEqual(res["process.pid"], 1)
+        self.assertIn("(in another mount namespace)", a.get("/health")[2])
+        a.stop()
+
+    def test_spec_dir_with_a_broken_spec(self):
+        specs = os.path.join(self.dir, "specs")
+        os.makedirs(specs)
+        os.chmod(specs, 0o755)
+        name = "ttb-" + tag()
+        worker = self.copy_worker(name)
+        write(os.path.join(specs, "a-broken.yaml"), "service: x\ntargets:\n  - comm: y\n"
+              "    probes:\n      - role: nonsense\n        symbol: run_task\n")
+        write(os.path.join(specs, "b-good.yaml"), spec_text("comm: " + name))
+        a = self.agent(["--spec-dir", specs, "--json"])
+        self.assertIn("a-broken.yaml:5:", a.stderr())
+        self.assertIn("1 of 2 spec files have problems", a.stderr())
+        self.run_worker(worker)
+        self.wait_spans(a, 5, "the good spec's spans")
+        health = json.loads(a.get("/health")[2])
+        self.assertEqual([s["ok"] for s in health["specs"]], [False, True])
+        self.assertIn("a-broken.yaml:5:", health["specs"][0]["error"])
+        a.stop()
+
+    def test_sighup_adds_and_removes_probes_keeping_an_open_span(self):
+        specs = os.path.join(self.dir, "specs")
+        os.makedirs(specs)
+        os.chmod(specs, 0o755)
+        wa, wb, wc = (self.copy_worker("tth%s-%s" % (x, tag())) for x in "abc")
+        write(os.path.join(specs, "a.yaml"), spec_text("binary: " + wa))
+        write(os.path.join(specs, "c.yaml"), spec_text("binary: " + wc))
+        a = self.agent(["--spec-dir", specs, "--json"])
+        # a task of worker a is open across the reload
+        pa = subprocess.Popen([wa, "--tasks", "1", "--scale", "4"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(pa)
+        wait_for(lambda: json.loads(a.get("/tasks")[2]), what="worker a's task open")
+        write(os.path.join(specs, "b.yaml"), spec_text("binary: " + wb))
+        os.unlink(os.path.join(specs, "c.yaml"))
+        a.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded specs: 1 kept, 1 loaded, 1 removed" in a.stderr(),
+                 what="the reload")
+        files = {x["spec"] for x in json.loads(a.get("/health")[2])["attachments"]}
+        self.assertEqual(files, {os.path.join(specs, "a.yaml"), os.path.join(specs, "b.yaml")})
+        self.run_worker(wb, "--first-id", "2001")
+        self.run_worker(wc, "--first-id", "3001")  # its spec is gone: not traced
+        self.assertEqual(pa.wait(60), 0)
+        self.wait_spans(a, 10, "the spans of workers a and b")
+        a.stop()
+        spans = a.spans()
+        tasks = {attrs(s)["task.id"]: s for s in spans if s["name"] == "CreateZip"}
+        self.assertEqual(sorted(tasks), ['1001', '2001'])
+        self.assertNotIn("tasktap.cut", attrs(tasks['1001']))
+        self.assertEqual(tasks["1001"]["status"]["code"], 1)
+        self.assertEqual(len(spans), 10)
+
+    def test_sigkill_and_restart_with_pin_loses_nothing(self):
+        pin = "/sys/fs/bpf/tasktap-test-" + tag()
+        self.addCleanup(shutil.rmtree, pin, True)
+        worker = self.copy_worker("ttp-" + tag())
+        spec = write(os.path.join(self.dir, "pin.yaml"), spec_text("binary: " + worker))
+        first = self.agent([spec, "--json", "--pin", pin])
+        first.proc.kill()  # SIGKILL: no detach, no drain
+        first.proc.wait()
+        # while no agent runs: three tasks, fifteen spans, recorded in the pinned rings
+        for i in range(3):
+            self.run_worker(worker, "--first-id", str(4001 + 10 * i))
+        second = self.agent([spec, "--json", "--pin", pin])
+        self.assertIn("adopted the probes and rings pinned in", second.stderr())
+        self.wait_spans(second, 15, "the spans recorded while no agent ran")
+        # and it keeps tracing with the adopted probes
+        self.run_worker(worker, "--first-id", "5001")
+        self.wait_spans(second, 20, "spans after the restart")
+        second.stop()
+        spans = second.spans()
+        ids = sorted(attrs(s)["task.id"] for s in spans if s["name"] == "CreateZip")
+        self.assertEqual(ids, ['4001', '4011', '4021', '5001'])
+        self.assertEqual(len(spans), 20)
+        for s in spans:
+            self.assertNotIn("tasktap.cut", attrs(s))
+
+    def test_status_shows_live_figures(self):
+        name = "ttst-" + tag()
+        worker = self.copy_worker(name)
+        spec = write(os.path.join(self.dir, "status.yaml"), spec_text("comm: " + name))
+        a = self.agent([spec, "--json"])
+        p = subprocess.Popen([worker, "--tasks", "1", "--scale", "6"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_for(lambda: json.loads(a.get("/tasks")[2]), what="a task open")
+        time.sleep(1.5)  # one rate sample with events in it
+        rc, out, err = run_tool(["status", "--http", a.http_addr])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("status:", out)
+        self.assertIn("events/s:", out)
+        self.assertRegex(out, r"open spans:\s+[1-9]")
+        self.assertRegex(out, r"probes attached:\s+2")
+        self.assertIn("exporter:              json", out)
+        self.assertIn("status.yaml", out)
+        self.assertRegex(out, r"hook \d+ +task +run_task +in .*%s \(pid %d\)" % (name, p.pid))
+        rc, out, _ = run_tool(["status", "--http", a.http_addr, "--json"])
+        self.assertEqual(json.loads(out)["attachments"][0]["pid"], p.pid)
+        rc, _, err = run_tool(["status", "--http", "127.0.0.1:1"])
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot reach the agent", err)
+        p.kill()
+        a.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()

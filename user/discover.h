@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Discovery: which processes a spec's comm: targets and binary: globs
+ * apply to, read from /proc when they exec or when the agent starts. The
+ * helpers that only look at strings are pure, for the unit tests.
+ */
+#ifndef TASKTAP_DISCOVER_H
+#define TASKTAP_DISCOVER_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+#include "tasktap/event.h"
+
+/* What the agent knows of one process, read from /proc. */
+struct tt_proc_info {
+	pid_t pid;
+	dev_t dev; /* identity of its executable */
+	ino_t ino;
+	char comm[TT_COMM_LEN];
+	char exe[PATH_MAX]; /* its executable's path, as the process sees it */
+	char open[64];	    /* a path that opens the executable from here: /proc/PID/exe */
+	pid_t vpid;	    /* its pid in its own PID namespace (NSpid), or pid */
+	bool other_mnt_ns;  /* it lives in another mount namespace (a container) */
+};
+
+/*
+ * Reads process `pid` from `proc_root` (NULL: "/proc"). Returns 0, or
+ * -ESRCH when it is gone, -ENOENT for a process without an executable
+ * (a kernel thread), or -errno.
+ */
+int tt_proc__info(const char *proc_root, pid_t pid, struct tt_proc_info *info);
+
+/* Calls fn for each process in `proc_root` (NULL: "/proc"). Stops when fn returns non-zero. */
+int tt_proc__for_each(const char *proc_root, int (*fn)(pid_t pid, void *ctx), void *ctx);
+
+/*
+ * The pid in the innermost PID namespace, from the text of
+ * /proc/PID/status (its last "NSpid:" field). 0 when there is none. Pure.
+ */
+pid_t tt_status__nspid(const char *status);
+
+/*
+ * The process names a binary: path or glob can run under: the kernel names
+ * a process after its file's base name, cut to 15 bytes. Writes into
+ * `comm` the literal start of the base name (up to its first * ? or [),
+ * and returns how many bytes of a process name must match: the length
+ * plus one (the NUL) when the base name has no glob character and fits,
+ * the length of the literal start otherwise; 0 when the base name starts
+ * with a glob character (every process may be one). Pure.
+ */
+uint32_t tt_glob__comm_prefix(const char *path, char comm[TT_COMM_LEN]);
+
+/* Whether path has a glob character (* ? [). Pure. */
+bool tt_glob__is(const char *path);
+
+/* Whether the executable `exe` is what binary: `pattern` (a path or a glob) names. Pure. */
+bool tt_glob__path_matches(const char *pattern, const char *exe);
+
+#endif /* TASKTAP_DISCOVER_H */
