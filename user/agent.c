@@ -110,6 +110,13 @@ struct gid_owner {
 struct run {
 	struct slot **slots; /* owned */
 	size_t nslots;
+	/*
+	 * Specs of slots a reload removed. Their last spans may still wait in
+	 * the exporter's queue, pointing at their probes, so they are freed
+	 * only once the exporter has stopped. Owned.
+	 */
+	struct tt_spec **retired;
+	size_t nretired;
 	struct gid_owner owner[TT_MAX_PROBES + 1];
 	struct place *places; /* owned list */
 	const struct run_args *args;
@@ -1429,6 +1436,28 @@ static bool of_slot(struct place *p, void *ctx)
 	return p->slot == ctx;
 }
 
+/*
+ * Frees a spec, or keeps it until the agent stops when spans of it may
+ * still wait in the exporter's queue or among the console's unfinished
+ * trees, pointing at its probes.
+ */
+static void retire_spec(struct run *r, struct tt_spec *spec)
+{
+	struct tt_spec **more;
+
+	if (!spec)
+		return;
+	if (!r->exporter && !r->console) {
+		tt_spec__free(spec);
+		return;
+	}
+	more = realloc(r->retired, (r->nretired + 1) * sizeof(*more));
+	if (!more)
+		return; /* out of memory: leak it rather than free it under the exporter */
+	r->retired = more;
+	r->retired[r->nretired++] = spec;
+}
+
 /* Ends a slot: its probes detached, its open spans ended, its ids free. Accepts NULL. */
 static void free_slot(struct run *r, struct slot *s)
 {
@@ -1442,7 +1471,7 @@ static void free_slot(struct run *r, struct slot *s)
 	}
 	release_gids(r, s);
 	tt_asm__free(s->assembler);
-	tt_spec__free(s->spec);
+	retire_spec(r, s->spec);
 	free(s->file);
 	free(s);
 }
@@ -1772,6 +1801,9 @@ out:
 	free(r.slots);
 	tt_loader__free(r.loader);
 	tt_exporter__free(r.exporter);
+	for (size_t i = 0; i < r.nretired; i++)
+		tt_spec__free(r.retired[i]);
+	free(r.retired);
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
 		tt_otlp_config__release(&r.otlp[s]);
 	tt_metrics__free(r.metrics);

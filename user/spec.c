@@ -1372,6 +1372,7 @@ static int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *
 		return fail_node(w, node, "expected a mapping for a target, found %s",
 				 node_kind(node));
 	target->pos = mark_pos(node->start_mark);
+	target->spec = w->spec;
 	err = walk_mapping(w, node, "target", target_keys, &tb);
 	if (err)
 		return err;

@@ -126,6 +126,7 @@ struct tt_hook {
 };
 
 struct tt_target;
+struct tt_spec;
 
 struct tt_probe {
 	int id; /* 1-based, unique in the spec; the id of its start hook */
@@ -152,6 +153,7 @@ struct tt_probe {
 };
 
 struct tt_target {
+	const struct tt_spec *spec; /* the spec the target belongs to */
 	enum tt_target_kind kind;
 	char *path; /* binary or library; owned */
 	pid_t pid;  /* TT_TARGET_PID */

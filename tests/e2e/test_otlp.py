@@ -157,6 +157,27 @@ class OtlpTest(unittest.TestCase):
             self.assertLess(abs(int(s["startTimeUnixNano"]) / 1e9 - time.time()), 120)
         self.assertIn("otlp: 10 spans exported", a.stderr())
 
+    def test_each_spec_names_its_own_service(self):
+        # two specs, each with its own service: and its own copy of the worker
+        other_dir = tempfile.mkdtemp(prefix="tt-otlp-b-")
+        self.addCleanup(shutil.rmtree, other_dir, ignore_errors=True)
+        worker_b, spec_b = isolated_demo(other_dir)
+        with open(spec_b) as f:
+            text = f.read().replace("service: demo-worker", "service: billing-worker")
+        with open(spec_b, "w") as f:
+            f.write(text)
+        r = self.receiver()
+        a = self.agent(["--spec", spec_b])
+        run_worker(self.worker, 1)
+        run_worker(worker_b, 1, first_id=2001)
+        wait_for(lambda: r.stats()["spans"] >= 10, what="10 spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        services = {}
+        for sp in r.spans():
+            services.setdefault(sp["resource"]["service.name"], set()).add(
+                sp["attributes"]["task.id"])
+        self.assertEqual(services, {"demo-worker": {"1001"}, "billing-worker": {"2001"}})
+
     def test_retries_through_503_honouring_retry_after(self):
         r = self.receiver("--mode", "503", "--fail", "2", "--retry-after", "1")
         a = self.agent()

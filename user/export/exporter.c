@@ -26,6 +26,7 @@
 /* A process's resource, and the queue position of its latest item in each queue. */
 struct cached {
 	uint32_t pid;
+	const char *service; /* the spec's service: of the spans it describes, or NULL */
 	struct tt_resource *res;
 	uint64_t last_seq[TT_SIGNAL__COUNT]; /* the item at tail = last_seq - 1 refers to it */
 };
@@ -130,11 +131,18 @@ static bool has_queue(const struct lane *l)
 
 /* Resource cache (event loop only). */
 
-static size_t cache_slot(const struct tt_exporter *e, uint32_t pid)
+static bool same_service(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* A process traced by two specs has a resource per spec: service.name differs. */
+static size_t cache_slot(const struct tt_exporter *e, uint32_t pid, const char *service)
 {
 	size_t i = (pid * 2654435761u) & (e->cache_cap - 1);
 
-	while (e->cache[i].res && e->cache[i].pid != pid)
+	while (e->cache[i].res &&
+	       (e->cache[i].pid != pid || !same_service(e->cache[i].service, service)))
 		i = (i + 1) & (e->cache_cap - 1);
 	return i;
 }
@@ -170,29 +178,41 @@ static void cache_evict(struct tt_exporter *e)
 			tt_resource__free(old[i].res);
 			continue;
 		}
-		e->cache[cache_slot(e, old[i].pid)] = old[i];
+		e->cache[cache_slot(e, old[i].pid, old[i].service)] = old[i];
 		e->cache_n++;
 	}
 	free(old);
 }
 
-static struct cached *resource_for(struct tt_exporter *e, uint32_t pid)
+/* The service: of the spec a span comes from, when it has one. */
+static const char *span_service(const struct tt_span *span)
 {
-	size_t i = cache_slot(e, pid);
+	const struct tt_target *t = span->probe ? span->probe->target : NULL;
+
+	return t && t->spec ? t->spec->service : NULL;
+}
+
+static struct cached *resource_for(struct tt_exporter *e, uint32_t pid, const char *service)
+{
+	size_t i = cache_slot(e, pid, service);
+	struct tt_resource_opts o = e->ropts;
 	struct tt_resource *r;
 
 	if (e->cache[i].res)
 		return &e->cache[i];
 	if (e->cache_n + 1 > e->cache_cap / 2) {
 		cache_evict(e);
-		i = cache_slot(e, pid);
+		i = cache_slot(e, pid, service);
 		if (e->cache_n + 1 > e->cache_cap / 2)
 			return NULL;
 	}
-	r = tt_resource__new((pid_t)pid, &e->ropts);
+	if (service)
+		o.spec_service = service;
+	r = tt_resource__new((pid_t)pid, &o);
 	if (!r)
 		return NULL;
-	e->cache[i] = (struct cached){.pid = pid, .res = r};
+	/* the spec outlives its spans in the queue: the agent frees it after the exporter */
+	e->cache[i] = (struct cached){.pid = pid, .service = service, .res = r};
 	e->cache_n++;
 	return &e->cache[i];
 }
@@ -256,7 +276,7 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		n = tt_step_logs(span, recs);
 	if (!keep && !n)
 		return;
-	c = resource_for(e, span->pid);
+	c = resource_for(e, span->pid, span_service(span));
 	if (keep)
 		enqueue(e, traces, span, sizeof(*span), offsetof(struct tt_xspan, res), c);
 	for (int i = 0; i < n; i++)
