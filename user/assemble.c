@@ -689,8 +689,10 @@ static size_t message_id_of(const struct tt_span *s, uint8_t *out, size_t room)
  * declares a publish) or a root; a task is the child of the consume it runs
  * in; a step the child of its task, else of its task's consume; other spans
  * the child of the innermost span on their thread; else the key's root.
+ * Returns the open span it made the parent, or NULL.
  */
-static void set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev)
+static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
+					  const struct tt_event *ev)
 {
 	const struct tt_probe *p = s->probe;
 	const char *ks = a->opts.spec->keyspace;
@@ -699,7 +701,7 @@ static void set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_ev
 	size_t mid_len;
 
 	if (join_traceparent(s))
-		return;
+		return NULL;
 	switch (p->role) {
 	case TT_ROLE_PUBLISH:
 		parent = open_on_thread(a, ev->pid, ev->tid, -1);
@@ -714,14 +716,14 @@ static void set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_ev
 		} else if (parent) {
 			memcpy(s->parent_id, parent->span_id, 8);
 		}
-		return;
+		return parent;
 	case TT_ROLE_CONSUME:
 		if (s->key_len && a->has_publish) {
 			mid_len = message_id_of(s, mid, sizeof(mid));
 			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
 			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len,
 					 s->parent_id);
-			return;
+			return NULL;
 		}
 		break;
 	case TT_ROLE_TASK:
@@ -741,6 +743,7 @@ static void set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_ev
 		parent = open_on_thread(a, ev->pid, ev->tid, -1);
 	}
 	set_parent(a, s, parent);
+	return parent;
 }
 
 static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
@@ -750,7 +753,8 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	int32_t i = slot_get(a);
 	struct slot *sl;
 	struct tt_span *s;
-	const struct tt_span *parent = NULL;
+	const struct tt_span *parent;
+	const struct tt_cap_rec *attempt;
 	uint64_t *top;
 	uint64_t tk = thread_key(ev->pid, ev->tid);
 
@@ -778,22 +782,22 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	set_key(s, &p->key);
 	random_id(a, s->span_id, sizeof(s->span_id));
 
-	set_identity(a, s, ev);
-	parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
-	if (!parent)
-		parent = open_with_key(a, &a->tasks, s);
-	if (parent && memcmp(s->parent_id, parent->span_id, 8) != 0)
-		parent = NULL; /* its parent is not that task (a consume, a traceparent) */
+	parent = set_identity(a, s, ev);
+	/* a step's name starts with its task's; a publish linking away has no parent */
+	if (parent &&
+	    (parent->probe->role != TT_ROLE_TASK || memcmp(s->parent_id, parent->span_id, 8) != 0))
+		parent = NULL;
 	name_span(s, parent);
 	if (parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)) {
 		sl->parent_task = slot_index(a, parent);
 		if (sl->parent_task != NIL)
 			slot_at(a, sl->parent_task)->cur_step = i;
 	}
-	if (value_of(s, &p->attempt) && value_of(s, &p->attempt)->type == TT_CAP_INT) {
+	attempt = value_of(s, &p->attempt);
+	if (attempt && attempt->type == TT_CAP_INT) {
 		int64_t v;
 
-		memcpy(&v, record_data(value_of(s, &p->attempt)), sizeof(v));
+		memcpy(&v, record_data(attempt), sizeof(v));
 		s->attempt = v > 0 && v < UINT32_MAX ? (uint32_t)v : 0;
 	} else if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
 		size_t len;
