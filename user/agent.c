@@ -69,6 +69,7 @@ struct slot {
 	uint16_t gid[TT_MAX_PROBES + 1]; /* own hook id -> global id; 0: none yet */
 	char error[512];		 /* why the file is not in use */
 	bool keep;			 /* during a reload: the file is still there */
+	bool rescan;			 /* during a reload: look for its processes */
 	bool discovers;			 /* has comm: targets or binary: globs */
 };
 
@@ -93,6 +94,7 @@ struct place {
 	ino_t ino;
 	pid_t pid; /* the one process the probes fire in, or -1 */
 	bool fixed;
+	bool stale;	   /* its spec was reloaded: attach the hooks it gained */
 	uint64_t since_ns; /* exit events older than this are of an earlier process */
 	char *shown;	   /* owned */
 	pid_t *pids;	   /* owned; processes running the file (discovered places) */
@@ -247,15 +249,30 @@ static void pin_name(const struct place *p, uint16_t gid, const struct tt_attach
 		 (unsigned long)p->ino, at->offset, (int)at->pid);
 }
 
-/* Attaches every attachment of `plan` as part of place p. 0 or -errno after saying why. */
+/* Whether place p has hook `gid` attached at `offset`. */
+static bool has_hook(const struct place *p, uint16_t gid, uint64_t offset)
+{
+	for (size_t i = 0; i < p->nhooks; i++) {
+		if (p->hooks[i].gid == gid && p->hooks[i].offset == offset)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Attaches every attachment of `plan` as part of place p, but for those p
+ * has already. 0 or -errno after saying why.
+ */
 static int attach_into(struct run *r, struct place *p, const struct tt_plan *plan)
 {
 	char err[512], name[96];
+	struct hooked *more;
 	int ret;
 
-	p->hooks = calloc(plan->n ? plan->n : 1, sizeof(*p->hooks));
-	if (!p->hooks)
+	more = realloc(p->hooks, (p->nhooks + plan->n + 1) * sizeof(*more));
+	if (!more)
 		return -ENOMEM;
+	p->hooks = more;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct tt_attachment *at = &plan->at[i];
 		const struct tt_hook *h = at->hook;
@@ -264,6 +281,8 @@ static int attach_into(struct run *r, struct place *p, const struct tt_plan *pla
 
 		if (!gid)
 			return -ERANGE;
+		if (has_hook(p, gid, at->offset))
+			continue;
 		pin_name(p, gid, at, name, sizeof(name));
 		if (at->usdt)
 			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
@@ -308,10 +327,23 @@ static struct place *new_place(struct slot *s, const struct tt_target *t, const 
 	return p;
 }
 
+/* The place of target t of slot s at file (dev, ino) in process `pid` (-1: every process). */
+static struct place *find_place(struct run *r, struct slot *s, const struct tt_target *t,
+				dev_t dev, ino_t ino, pid_t pid)
+{
+	for (struct place *p = r->places; p; p = p->next) {
+		if (p->slot == s && p->target == t && p->pid == pid && p->dev == dev &&
+		    p->ino == ino)
+			return p;
+	}
+	return NULL;
+}
+
 /*
  * Resolves target t of slot s at the file `path` (a person knows it as
  * `shown`), in process `pid` or in every process (-1), and attaches it as
- * one place. Returns the place (in r->places) or NULL after saying why.
+ * one place: a new one, or the one already there, with what its reloaded
+ * spec added. Returns the place (in r->places) or NULL after saying why.
  */
 static struct place *attach_place(struct run *r, struct slot *s, const struct tt_target *t,
 				  const char *path, const char *shown, pid_t pid, bool fixed)
@@ -320,21 +352,30 @@ static struct place *attach_place(struct run *r, struct slot *s, const struct tt
 	struct place *p;
 	struct stat st;
 	char err[1024];
+	bool fresh;
 	int ret;
 
 	if (stat(path, &st)) {
 		tt_warn("%s: cannot read '%s': %s", s->file, shown, strerror(errno));
 		return NULL;
 	}
-	p = new_place(s, t, &st, pid, shown, fixed);
+	p = find_place(r, s, t, st.st_dev, st.st_ino, pid);
+	if (p && !p->stale)
+		return p;
+	fresh = !p;
+	if (fresh)
+		p = new_place(s, t, &st, pid, shown, fixed);
 	if (!p)
 		return NULL;
+	p->stale = false;
 	ret = tt_plan__add_target(&plan, s->spec, t, path, shown, pid, err, sizeof(err));
 	if (ret)
 		tt_warn("%s", err);
 	else
 		ret = attach_into(r, p, &plan);
 	tt_plan__release(&plan);
+	if (!fresh)
+		return p; /* what it had stays attached */
 	if (ret) {
 		free_place(r, p);
 		return NULL;
@@ -342,18 +383,6 @@ static struct place *attach_place(struct run *r, struct slot *s, const struct tt
 	p->next = r->places;
 	r->places = p;
 	return p;
-}
-
-/* The place of target t of slot s at file (dev, ino) in every process, if attached. */
-static struct place *find_file_place(struct run *r, struct slot *s, const struct tt_target *t,
-				     dev_t dev, ino_t ino)
-{
-	for (struct place *p = r->places; p; p = p->next) {
-		if (p->slot == s && p->target == t && p->pid == -1 && p->dev == dev &&
-		    p->ino == ino)
-			return p;
-	}
-	return NULL;
 }
 
 /*
@@ -364,14 +393,8 @@ static struct place *find_file_place(struct run *r, struct slot *s, const struct
 static bool attach_file(struct run *r, struct slot *s, const struct tt_target *t, const char *path,
 			const char *shown, pid_t pid)
 {
-	struct place *p;
-	struct stat st;
+	struct place *p = attach_place(r, s, t, path, shown, -1, false);
 
-	if (stat(path, &st))
-		return false;
-	p = find_file_place(r, s, t, st.st_dev, st.st_ino);
-	if (!p)
-		p = attach_place(r, s, t, path, shown, -1, false);
 	if (!p)
 		return false;
 	if (!p->fixed)
@@ -1476,35 +1499,35 @@ static void free_slot(struct run *r, struct slot *s)
 	free(s);
 }
 
-/* Attaches the places the spec names itself (its plan), each file or process once. */
-static int attach_fixed(struct run *r, struct slot *s, const struct run_args *a, char *err,
-			size_t errlen)
+/*
+ * Attaches the attachments of `plan` (of slot s's spec), as places: one
+ * per target, file and process, or the one already there. 0 or -errno
+ * with a message in err.
+ */
+static int attach_plan(struct run *r, struct slot *s, const struct tt_plan *plan, char *err,
+		       size_t errlen)
 {
-	struct tt_plan plan = {0};
 	size_t i = 0;
-	int ret;
+	int ret = 0;
 
-	ret = tt_plan__build(s->spec, a->pid, a->binary, &plan, err, errlen);
-	if (ret)
-		return ret;
-	for (size_t k = 0; k < plan.n; k++) {
-		if (plan.at[k].cost == TT_INSN_STEPPED)
+	for (size_t k = 0; k < plan->n; k++) {
+		if (plan->at[k].cost == TT_INSN_STEPPED)
 			tt_warn("warning: probe on '%s' lands on an instruction the kernel "
 				"single-steps (slow)",
-				plan.at[k].hook->function ? plan.at[k].hook->function
-							  : plan.at[k].probe->symbol);
+				plan->at[k].hook->function ? plan->at[k].hook->function
+							   : plan->at[k].probe->symbol);
 	}
 	/* one place per run of attachments of one target at one file and process */
-	while (!ret && i < plan.n) {
-		const struct tt_attachment *first = &plan.at[i];
-		struct tt_plan part = {.at = plan.at + i, .n = 0};
+	while (!ret && i < plan->n) {
+		const struct tt_attachment *first = &plan->at[i];
+		struct tt_plan part = {.at = plan->at + i, .n = 0};
 		struct place *p;
 		struct stat st;
 
-		while (i + part.n < plan.n &&
-		       plan.at[i + part.n].probe->target == first->probe->target &&
-		       plan.at[i + part.n].pid == first->pid &&
-		       !strcmp(plan.at[i + part.n].path, first->path))
+		while (i + part.n < plan->n &&
+		       plan->at[i + part.n].probe->target == first->probe->target &&
+		       plan->at[i + part.n].pid == first->pid &&
+		       !strcmp(plan->at[i + part.n].path, first->path))
 			part.n++;
 		i += part.n;
 		if (stat(first->path, &st)) {
@@ -1513,17 +1536,35 @@ static int attach_fixed(struct run *r, struct slot *s, const struct run_args *a,
 			ret = -errno;
 			break;
 		}
-		p = new_place(s, first->probe->target, &st, first->pid, first->shown, true);
+		p = find_place(r, s, first->probe->target, st.st_dev, st.st_ino, first->pid);
 		if (!p) {
-			ret = -ENOMEM;
-			break;
+			p = new_place(s, first->probe->target, &st, first->pid, first->shown,
+				      true);
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			p->next = r->places;
+			r->places = p;
 		}
-		p->next = r->places;
-		r->places = p;
+		p->stale = false;
 		ret = attach_into(r, p, &part);
 		if (ret)
 			snprintf(err, errlen, "%s: cannot attach (said above)", s->file);
 	}
+	return ret;
+}
+
+/* Attaches the places the spec names itself (its plan), each file or process once. */
+static int attach_fixed(struct run *r, struct slot *s, const struct run_args *a, char *err,
+			size_t errlen)
+{
+	struct tt_plan plan = {0};
+	int ret;
+
+	ret = tt_plan__build(s->spec, a->pid, a->binary, &plan, err, errlen);
+	if (!ret)
+		ret = attach_plan(r, s, &plan, err, errlen);
 	tt_plan__release(&plan);
 	return ret;
 }
@@ -1652,16 +1693,147 @@ static struct slot *find_slot(struct run *r, const char *file)
 	return NULL;
 }
 
+/* The target of `spec` that is the same as t (tt_target__same()), or NULL. */
+static const struct tt_target *same_target(const struct tt_spec *spec, const struct tt_target *t)
+{
+	for (int i = 0; i < spec->ntargets; i++) {
+		if (tt_target__same(&spec->targets[i], t))
+			return &spec->targets[i];
+	}
+	return NULL;
+}
+
+/*
+ * Moves the places of slot s to spec `now` by `map` (tt_spec__match()):
+ * a hook that stayed keeps its link, now under its new hook; the others
+ * are detached; a place whose target went goes. Every place left is stale:
+ * the next attach there adds what `now` added.
+ */
+static void move_places(struct run *r, struct slot *s, const struct tt_spec *now, const int *map)
+{
+	struct place **pp = &r->places;
+
+	while (*pp) {
+		struct place *p = *pp;
+		size_t n = 0;
+
+		if (p->slot != s) {
+			pp = &p->next;
+			continue;
+		}
+		p->target = same_target(now, p->target);
+		for (size_t i = 0; i < p->nhooks; i++) {
+			int to = p->target ? map[p->hooks[i].hook->id] : 0;
+
+			if (!to) {
+				tt_loader__detach_link(r->loader, p->hooks[i].link);
+				continue;
+			}
+			p->hooks[n] = p->hooks[i];
+			p->hooks[n++].hook = tt_spec__hook(now, to);
+		}
+		p->nhooks = n;
+		p->stale = true;
+		if (!p->target) {
+			*pp = p->next;
+			free_place(r, p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+/*
+ * Gives slot s's global ids to spec `now`: a hook that stayed keeps the id
+ * of the hook it was (its links carry that id as their cookie), the ids
+ * of hooks that went are free again.
+ */
+static void move_gids(struct run *r, struct slot *s, const struct tt_spec *now, const int *map,
+		      int nold)
+{
+	uint16_t gid[TT_MAX_PROBES + 1] = {0};
+
+	for (int h = 1; h <= nold; h++) {
+		uint16_t g = s->gid[h];
+
+		if (!g)
+			continue;
+		if (!map[h]) {
+			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+			continue;
+		}
+		gid[map[h]] = g;
+		r->owner[g].local = map[h];
+		tt_loader__set_hook(r->loader, g, &tt_spec__hook(now, map[h])->prog);
+	}
+	memcpy(s->gid, gid, sizeof(gid));
+}
+
+/*
+ * Reloads the changed spec file of slot s in place. Its hooks that stayed
+ * (tt_spec__match()) are never detached and keep their global ids, so a
+ * function running now still reports its return, and their open spans go
+ * on in the same assembler. Hooks that went are detached and their open
+ * spans end; new ones are attached. A file that no longer parses, or
+ * whose own targets no longer resolve, is reported and the slot keeps the
+ * spec it had.
+ */
+static void respec_slot(struct run *r, struct slot *s)
+{
+	static int map[TT_MAX_PROBES + 1];
+	struct tt_plan plan = {0};
+	struct tt_spec *now = NULL;
+	int nold = s->spec->nhooks;
+	char err[1024];
+	int ret;
+
+	s->digest = tt_spec_file__digest(s->file);
+	ret = tt_spec__load(s->file, &now, err, sizeof(err));
+	if (!ret)
+		ret = tt_plan__build(now, r->args->pid, r->args->binary, &plan, err, sizeof(err));
+	if (!ret) {
+		memset(map, 0, sizeof(map));
+		ret = tt_spec__match(s->spec, now, map);
+		if (ret < 0)
+			snprintf(err, sizeof(err), "%s: %s", s->file, strerror(-ret));
+	}
+	if (ret < 0) {
+		snprintf(s->error, sizeof(s->error), "%s (the previous version stays in use)",
+			 err);
+		tt_warn("%s", s->error);
+		tt_plan__release(&plan);
+		tt_spec__free(now);
+		return;
+	}
+	s->error[0] = '\0';
+	/* what the old hooks recorded is read with the old spec */
+	drain(r, UINT64_MAX);
+	move_places(r, s, now, map);
+	drain(r, UINT64_MAX); /* and what they recorded until they were detached */
+	move_gids(r, s, now, map, nold);
+	tt_asm__respec(s->assembler, now, map, nold, tt_now_ns(CLOCK_MONOTONIC));
+	retire_spec(r, s->spec);
+	s->spec = now;
+	for (int id = 1; id <= now->nhooks; id++)
+		gid_of(r, s, id);
+	s->discovers = !r->args->pid && !r->args->binary && has_discovery(now);
+	if (attach_plan(r, s, &plan, err, sizeof(err)))
+		snprintf(s->error, sizeof(s->error), "%s", err);
+	tt_plan__release(&plan);
+	tt_warn("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
+}
+
 /*
  * Reads the spec files again (SIGHUP, a change in --spec-dir). A file
- * whose bytes did not change keeps its spec, probes and open spans; a
- * file removed is detached and its open spans ended; a new or changed one
- * is loaded and attached (the open spans of a changed file end, cut).
+ * whose bytes did not change keeps everything; a changed one is reloaded
+ * in place (respec_slot()), so that the probes that stayed keep their
+ * open spans; a file removed is detached and its open spans ended; a new
+ * one is loaded and attached.
  */
 static void reload(struct run *r)
 {
 	struct tt_spec_files files;
-	size_t kept = 0, added = 0, removed = 0, n = 0;
+	size_t kept = 0, changed = 0, added = 0, removed = 0, n = 0;
 
 	if (collect_files(r, &files))
 		return;
@@ -1671,20 +1843,26 @@ static void reload(struct run *r)
 	for (size_t i = 0; i < files.n; i++) {
 		struct slot *s = find_slot(r, files.paths[i]);
 
-		if (s && s->digest && s->digest == tt_spec_file__digest(files.paths[i]))
+		if (s)
 			s->keep = true;
 	}
 	for (size_t i = 0; i < r->nslots; i++) {
 		struct slot *s = r->slots[i];
+		uint64_t digest = s->keep ? tt_spec_file__digest(s->file) : 0;
 
-		if (s->keep) {
-			r->slots[n++] = s;
+		if (s->keep && s->spec && digest == s->digest) {
 			kept++;
+		} else if (s->keep && s->spec) {
+			respec_slot(r, s);
+			s->rescan = true;
+			changed++;
+		} else {
+			/* gone, or broken before: a broken file is loaded afresh below */
+			removed += s->spec && !s->keep;
+			free_slot(r, s);
 			continue;
 		}
-		if (s->spec)
-			removed++;
-		free_slot(r, s);
+		r->slots[n++] = s;
 	}
 	r->nslots = n;
 	for (size_t i = 0; i < files.n; i++) {
@@ -1697,16 +1875,22 @@ static void reload(struct run *r)
 			free_slot(r, s);
 			continue;
 		}
-		update_discovery(r);
-		scan_processes(r, s);
+		s->rescan = true;
 		added += s->spec != NULL;
 	}
 	tt_spec_files__release(&files);
 	update_discovery(r);
 	set_watches(r);
+	/* running processes of the new specs, and what changed ones added where they are */
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->rescan)
+			scan_processes(r, r->slots[i]);
+		r->slots[i]->rescan = false;
+	}
 	tt_loader__prune_pins(r->loader);
-	tt_warn("reloaded specs: %zu kept, %zu loaded, %zu removed; %d probes attached", kept,
-		added, removed, tt_loader__attached(r->loader));
+	tt_warn("reloaded specs: %zu unchanged, %zu changed, %zu loaded, %zu removed; "
+		"%d probes attached",
+		kept, changed, added, removed, tt_loader__attached(r->loader));
 }
 
 static int run(const struct run_args *a)

@@ -1265,6 +1265,57 @@ void tt_asm__expire(struct tt_asm *a, uint64_t now_ns)
 	}
 }
 
+/* The hook that old hook `h` became in a->opts.spec, or NULL when it is gone. */
+static const struct tt_hook *moved_hook(const struct tt_asm *a, const struct tt_hook *h,
+					const int *map, int nmap)
+{
+	if (h->id < 1 || h->id > nmap || !map[h->id])
+		return NULL;
+	return tt_spec__hook(a->opts.spec, map[h->id]);
+}
+
+/* Points open span i at its new hook, rehashing a begin/end span under its new probe id. */
+static void move_span(struct tt_asm *a, int32_t i, const struct tt_hook *to)
+{
+	struct slot *sl = slot_at(a, i);
+	uint64_t *v;
+
+	if (sl->async)
+		async_remove(a, i);
+	sl->span.hook = to;
+	sl->span.probe = to->probe;
+	if (!sl->async)
+		return;
+	sl->async = async_hash(to->probe, sl->span.key, sl->span.key_len);
+	v = tt_table__get(&a->async, sl->async);
+	sl->same_key = v ? (int32_t)v[0] : NIL;
+	if (tt_table__put(&a->async, sl->async, i, 0))
+		sl->async = 0; /* no memory: it can no longer pair, and its TTL ends it */
+}
+
+void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map, int nmap,
+		    uint64_t now_ns)
+{
+	int32_t i = a->oldest;
+
+	a->opts.spec = spec;
+	a->salt = a->opts.salt ? a->opts.salt : spec->salt ? spec->salt : TT_DEFAULT_SALT;
+	a->has_publish = false;
+	for (int id = 1; id <= spec->nprobes; id++)
+		a->has_publish |= tt_spec__probe(spec, id)->role == TT_ROLE_PUBLISH;
+	/* first end what went, newest first, so that children end before parents */
+	for (i = a->newest; i != NIL;) {
+		int32_t older = slot_at(a, i)->older;
+
+		if (!moved_hook(a, slot_at(a, i)->span.hook, map, nmap))
+			end_span(a, i, now_ns, TT_CUT_REMOVED, "its probe was removed from the spec");
+		i = older;
+	}
+	/* oldest first, so that each (probe, key) chain keeps the newest span on top */
+	for (i = a->oldest; i != NIL; i = slot_at(a, i)->newer)
+		move_span(a, i, moved_hook(a, slot_at(a, i)->span.hook, map, nmap));
+}
+
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 {
 	while (a->oldest != NIL) {
@@ -1355,7 +1406,7 @@ static void kv_int(struct tt_kv *kv, const char *key, int64_t i)
 
 static const char *const cut_names[] = {
 	[TT_CUT_EXIT] = "exit",	      [TT_CUT_EVICTED] = "evicted", [TT_CUT_SHUTDOWN] = "shutdown",
-	[TT_CUT_UNWOUND] = "unwound", [TT_CUT_EXPIRED] = "expired",
+	[TT_CUT_UNWOUND] = "unwound", [TT_CUT_EXPIRED] = "expired", [TT_CUT_REMOVED] = "removed",
 };
 
 int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)

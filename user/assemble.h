@@ -44,6 +44,7 @@ enum tt_cut {
 	TT_CUT_SHUTDOWN, /* the agent stopped with the span open */
 	TT_CUT_UNWOUND,	 /* an outer function returned first (lost events) */
 	TT_CUT_EXPIRED,	 /* a begin/end span saw no end within its TTL */
+	TT_CUT_REMOVED,	 /* a reload of the spec removed or changed its probe */
 };
 
 /*
@@ -156,6 +157,18 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
  * their TTL at `now_ns`, with cut = TT_CUT_EXPIRED. Call it now and then.
  */
 void tt_asm__expire(struct tt_asm *a, uint64_t now_ns);
+
+/*
+ * Moves the assembler to `spec`, a reload of its spec file (the caller
+ * matched the two with tt_spec__match()): map[h] is the id in `spec` of
+ * hook h of the old spec, 0 for one that did not stay (nmap: the old
+ * spec's hook count). Open spans of hooks that stayed go on under their
+ * new hooks, so that their ends still pair; the others end at `now_ns`
+ * with cut = TT_CUT_REMOVED. Spans already finished may still point at
+ * the old spec: the caller keeps it while its sinks hold them.
+ */
+void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map, int nmap,
+		    uint64_t now_ns);
 
 /* Ends every open span at `now_ns` with cut = TT_CUT_SHUTDOWN. */
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);

@@ -313,7 +313,6 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 		(hook->kind == TT_HOOK_START && p->pairing == TT_PAIR_CALL) || hook->at_return;
 	struct glob_ctx g = {.pattern = hook->symbol};
 	struct tt_attachment *at;
-	size_t nhooks = 0;
 	int ret = 0;
 
 	if (!is_glob(hook->symbol)) {
@@ -349,7 +348,7 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 		return -ENOENT;
 	}
 	for (size_t i = 0; !ret && i < g.n; i++) {
-		struct tt_hook *h = hook;
+		struct tt_hook *h;
 		char *name;
 
 		if (is_alias(&g, i))
@@ -359,17 +358,11 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 			ret = -ENOMEM;
 			break;
 		}
-		/* the first match takes the hook; each further one gets a hook of its own */
+		/* each function its own hook, the same one in every file that has it */
 		errno = 0;
-		if (nhooks++ == 0) {
-			free(hook->function);
-			hook->function = name;
-			name = NULL;
-		} else {
-			h = tt_spec__clone_hook(spec, hook, name);
-		}
+		h = tt_spec__hook_at(spec, hook, name);
 		free(name);
-		if (!h || !h->function) {
+		if (!h) {
 			snprintf(err, errlen,
 				 "%s:%d:%d: '%s' matches more functions than tasktap "
 				 "can attach (TT_MAX_PROBES)",

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
 #include <yaml.h>
 
 #include "expr.h"
@@ -1215,6 +1216,50 @@ static void place_release(struct place_build *pl)
 	free(pl->name);
 }
 
+/*
+ * A hash of the YAML under `node`: kinds, scalars and whether each scalar
+ * is quoted, with a mapping's pairs in any order. Whitespace, comments,
+ * positions and key order do not change it, so a reload can tell a probe
+ * that stayed as it was from one that changed. Depth is bounded; an alias
+ * hashes as what it names.
+ */
+static uint64_t node_digest(struct walker *w, const yaml_node_t *node, int depth)
+{
+	uint64_t h = XXH3_64bits(&node->type, sizeof(node->type));
+
+	if (depth > 32)
+		return h;
+	switch (node->type) {
+	case YAML_SCALAR_NODE: {
+		bool quoted = is_quoted(node);
+
+		h ^= XXH3_64bits_withSeed(node->data.scalar.value, node->data.scalar.length,
+					  quoted);
+		break;
+	}
+	case YAML_SEQUENCE_NODE:
+		for (yaml_node_item_t *it = node->data.sequence.items.start;
+		     it < node->data.sequence.items.top; it++) {
+			uint64_t item = node_digest(w, node_at(w, *it), depth + 1);
+
+			h = XXH3_64bits_withSeed(&item, sizeof(item), h);
+		}
+		break;
+	case YAML_MAPPING_NODE:
+		for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+		     pr < node->data.mapping.pairs.top; pr++) {
+			uint64_t kv[2] = {node_digest(w, node_at(w, pr->key), depth + 1),
+					  node_digest(w, node_at(w, pr->value), depth + 1)};
+
+			h += XXH3_64bits(kv, sizeof(kv)); /* a sum: the order of pairs is free */
+		}
+		break;
+	default:
+		break;
+	}
+	return h;
+}
+
 static int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
 		      yaml_node_t *node)
 {
@@ -1233,6 +1278,7 @@ static int walk_probe(struct walker *w, struct tt_target *target, struct tt_prob
 	probe->message_id.index = -1;
 	probe->traceparent.index = -1;
 	probe->error.lhs.index = -1;
+	probe->digest = node_digest(w, node, 0);
 	err = walk_mapping(w, node, "probe", probe_keys, &pb);
 	if (!err && !pb.has_role)
 		err = fail_node(w, node, "missing 'role' in probe");
@@ -1757,6 +1803,108 @@ struct tt_hook *tt_spec__clone_hook(struct tt_spec *spec, const struct tt_hook *
 	spec->hooks[spec->nhooks++] = h;
 	h->id = spec->nhooks;
 	return h;
+}
+
+static int str_cmp_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a != b;
+	return strcmp(a, b);
+}
+
+/* Whether hooks a and b are the same attach point of one probe, function aside. */
+static bool same_site(const struct tt_hook *a, const struct tt_hook *b)
+{
+	return a->kind == b->kind && a->at_return == b->at_return &&
+	       !str_cmp_null(a->symbol, b->symbol) && !str_cmp_null(a->provider, b->provider) &&
+	       !str_cmp_null(a->usdt, b->usdt);
+}
+
+struct tt_hook *tt_spec__hook_at(struct tt_spec *spec, struct tt_hook *tmpl, const char *function)
+{
+	struct tt_hook *blank = NULL;
+
+	for (int i = 0; i < spec->nhooks; i++) {
+		struct tt_hook *h = spec->hooks[i];
+
+		if (h->probe != tmpl->probe || !same_site(h, tmpl))
+			continue;
+		if (h->function && !strcmp(h->function, function))
+			return h;
+		if (!h->function && !blank)
+			blank = h;
+	}
+	if (!blank)
+		return tt_spec__clone_hook(spec, tmpl, function);
+	blank->function = strdup(function);
+	return blank->function ? blank : NULL;
+}
+
+bool tt_target__same(const struct tt_target *a, const struct tt_target *b)
+{
+	return a->kind == b->kind && a->pid == b->pid && !str_cmp_null(a->path, b->path) &&
+	       !str_cmp_null(a->comm, b->comm);
+}
+
+/*
+ * The probe of `now` that probe p of the old spec became, or NULL: in the
+ * same target, with the same digest; `taken` marks probes of `now`
+ * already matched, so that two equal probes pair up in order.
+ */
+static struct tt_probe *match_probe(const struct tt_probe *p, struct tt_spec *now, bool *taken)
+{
+	for (int t = 0; t < now->ntargets; t++) {
+		struct tt_target *tg = &now->targets[t];
+
+		if (!tt_target__same(tg, p->target))
+			continue;
+		for (int k = 0; k < tg->nprobes; k++) {
+			struct tt_probe *q = &tg->probes[k];
+
+			if (!taken[q->id] && q->digest == p->digest && q->role == p->role) {
+				taken[q->id] = true;
+				return q;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* The hook of probe q (in `now`) that old hook h becomes, or NULL with errno (0: none). */
+static struct tt_hook *match_hook(const struct tt_hook *h, const struct tt_probe *q,
+				  struct tt_spec *now)
+{
+	struct tt_hook *tmpl = NULL;
+
+	for (int i = 0; i < now->nhooks && !tmpl; i++) {
+		if (now->hooks[i]->probe == q && same_site(now->hooks[i], h))
+			tmpl = now->hooks[i];
+	}
+	errno = 0;
+	if (!tmpl || !h->function)
+		return tmpl;
+	return tt_spec__hook_at(now, tmpl, h->function);
+}
+
+int tt_spec__match(const struct tt_spec *old, struct tt_spec *now, int *map)
+{
+	struct tt_probe *became[TT_MAX_PROBES + 1] = {0};
+	bool taken[TT_MAX_PROBES + 1] = {0};
+	int stayed = 0;
+
+	for (int id = 1; id <= old->nprobes; id++)
+		became[id] = match_probe(tt_spec__probe(old, id), now, taken);
+	for (int id = 1; id <= old->nhooks; id++) {
+		const struct tt_hook *h = old->hooks[id - 1];
+		struct tt_probe *q = became[h->probe->id];
+		struct tt_hook *to = q ? match_hook(h, q, now) : NULL;
+
+		if (q && !to && errno)
+			return -errno;
+		map[id] = to ? to->id : 0;
+		stayed += to != NULL;
+	}
+	return stayed;
 }
 
 const char *tt_role__name(enum tt_role role)

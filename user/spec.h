@@ -149,6 +149,7 @@ struct tt_probe {
 	char *build_id; /* hex; owned; NULL: any build */
 	struct tt_pos build_id_pos;
 	bool redact_key;	  /* `redact:` names task.id */
+	uint64_t digest;	  /* of its YAML, layout aside: equal for a probe a reload kept */
 	struct tt_target *target; /* the target this probe belongs to */
 };
 
@@ -208,6 +209,29 @@ const struct tt_hook *tt_spec__hook(const struct tt_spec *spec, int id);
  */
 struct tt_hook *tt_spec__clone_hook(struct tt_spec *spec, const struct tt_hook *tmpl,
 				    const char *function);
+
+/*
+ * The hook of `tmpl`'s probe, kind and symbol that is at `function` (a
+ * glob's match): the one already there; else tmpl itself, or a copy of
+ * it, while it has no function yet; else a new copy (see
+ * tt_spec__clone_hook). So resolving a glob in a second file reuses the
+ * hooks of the functions the first file had. Returns the hook, owned by
+ * the spec, or NULL with errno.
+ */
+struct tt_hook *tt_spec__hook_at(struct tt_spec *spec, struct tt_hook *tmpl, const char *function);
+
+/* Whether two targets name the same processes (kind, path, pid, comm). */
+bool tt_target__same(const struct tt_target *a, const struct tt_target *b);
+
+/*
+ * Matches the hooks of `old` with those of `now`, a reload of the same
+ * file: a hook stays when its target is the same, its probe's YAML is
+ * unchanged (tt_probe.digest) and it is at the same function. A glob
+ * hook of `old` gets its counterpart in `now` (tt_spec__hook_at()).
+ * Fills map[1..old->nhooks] with the id in `now` of each hook of `old`,
+ * or 0 for one that did not stay. Returns how many stayed, or -errno.
+ */
+int tt_spec__match(const struct tt_spec *old, struct tt_spec *now, int *map);
 
 const char *tt_role__name(enum tt_role role);
 

@@ -210,7 +210,8 @@ class NodeAgentTest(unittest.TestCase):
         write(os.path.join(specs, "b.yaml"), spec_text("binary: " + wb))
         os.unlink(os.path.join(specs, "c.yaml"))
         a.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "reloaded specs: 1 kept, 1 loaded, 1 removed" in a.stderr(),
+        wait_for(lambda: "reloaded specs: 1 unchanged, 0 changed, 1 loaded, 1 removed"
+                 in a.stderr(),
                  what="the reload")
         files = {x["spec"] for x in json.loads(a.get("/health")[2])["attachments"]}
         self.assertEqual(files, {os.path.join(specs, "a.yaml"), os.path.join(specs, "b.yaml")})
@@ -225,6 +226,60 @@ class NodeAgentTest(unittest.TestCase):
         self.assertNotIn("tasktap.cut", attrs(tasks['1001']))
         self.assertEqual(tasks["1001"]["status"]["code"], 1)
         self.assertEqual(len(spans), 10)
+
+    def test_editing_a_spec_keeps_the_open_spans_of_probes_that_stayed(self):
+        wa = self.copy_worker("tte-" + tag())
+        spec = write(os.path.join(self.dir, "edit.yaml"), spec_text("binary: " + wa))
+        a = self.agent([spec, "--json"])
+        # steps of 2.4 s, 0.8 s, 4.8 s and 1.8 s: the reload lands in the first
+        pa = subprocess.Popen([wa, "--tasks", "1", "--scale", "20"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(pa)
+
+        def first_step_open():
+            tasks = json.loads(a.get("/tasks")[2])["tasks"]
+            return tasks and tasks[0]["step"] == "UploadSourceFiles"
+        wait_for(first_step_open, what="the task's first step open")
+        # the task probe stays as it was (keys in another order, other layout);
+        # the step probe changes: a new constant attribute
+        write(spec, "# edited\nservice: demo-worker\nkeyspace: demo\ntargets:\n"
+              "  - binary: %s\n    probes:\n"
+              "      - {symbol: run_task, role: task, key: arg0,\n"
+              "         attributes: {task.name: str(arg1)}, error: ret != 0}\n"
+              "      - role: step\n        symbol: execute_step\n        key: arg0\n"
+              "        attributes:\n          step.name: str(arg1)\n"
+              "          step.phase: \"v2\"\n        error: ret != 0\n" % wa)
+        a.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "1 of 2 hooks kept with their open spans" in a.stderr(),
+                 what="the in-place reload")
+        self.assertIn("reloaded specs: 0 unchanged, 1 changed, 0 loaded, 0 removed",
+                      a.stderr())
+        self.assertEqual(pa.wait(60), 0)
+        self.wait_spans(a, 5, "the task's spans")
+        # an edit that breaks the file: the version in use stays
+        write(spec, "service: x\ntargets: [\n")
+        a.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "(the previous version stays in use)" in a.stderr(),
+                 what="the broken edit refused")
+        self.run_worker(wa, "--first-id", "2001")
+        self.wait_spans(a, 10, "the spans after the broken edit")
+        a.stop()
+        first = [s for s in a.spans() if attrs(s)["task.id"] == "1001"]
+        by_name = {}
+        for s in first:
+            by_name.setdefault(s["name"], []).append(attrs(s))
+        task = by_name["CreateZip"][0]
+        self.assertNotIn("tasktap.cut", task)  # its return still paired after the reload
+        self.assertEqual([s["status"]["code"] for s in first if s["name"] == "CreateZip"], [1])
+        # the step open at the reload was of the old step probe: ended, said why
+        self.assertEqual(by_name["CreateZip.UploadSourceFiles"][0]["tasktap.cut"], "removed")
+        # the steps after it are the new probe's
+        later = by_name["CreateZip.CreateZipArchive"] + by_name["CreateZip.UploadResult"]
+        self.assertEqual([x.get("step.phase") for x in later], ["v2"] * 3)
+        self.assertEqual(len(first), 5)
+        second = [attrs(s) for s in a.spans() if attrs(s)["task.id"] == "2001"]
+        self.assertEqual(len(second), 5)
+        self.assertEqual({x.get("step.phase") for x in second if "step.name" in x}, {"v2"})
 
     def test_sigkill_and_restart_with_pin_loses_nothing(self):
         pin = "/sys/fs/bpf/tasktap-test-" + tag()

@@ -990,6 +990,74 @@ static void test_salt_from_the_spec_changes_every_derived_id(void **state)
 	teardown((void **)&f);
 }
 
+/* spec2 reloaded: the first publish probe removed (ids shift), the step's begin/end kept */
+static const char spec2_reloaded[] =
+	"service: t2\n"
+	"keyspace: jobs\n"
+	"targets:\n"
+	"  - binary: /bin/true\n"
+	"    probes:\n"
+	"      - role: consume\n" /* hook 1 */
+	"        symbol: consume\n"
+	"        key: arg0\n"
+	"        attributes: { messaging.destination.name: str(arg1) }\n"
+	"      - role: task\n" /* hook 2 */
+	"        symbol: run\n"
+	"        key: arg0\n"
+	"        attributes: { task.name: str(arg1) }\n"
+	"      - role: step\n" /* hooks 3 and 4 */
+	"        begin: { symbol: step_begin, key: arg0, attributes: { step.name: str(arg1) } }\n"
+	"        end: { symbol: step_end, key: arg0, attributes: { step.name: str(arg1) } }\n";
+
+static void test_respec_keeps_the_spans_of_hooks_that_stayed(void **state)
+{
+	struct fixture *f = *state;
+	int map[TT_MAX_PROBES + 1] = {0};
+	struct tt_spec *now = NULL;
+	struct tt_asm_stats st;
+	char err[256];
+	int task, step, pub;
+
+	assert_int_equal(tt_spec__parse("t2.yaml", spec2_reloaded, strlen(spec2_reloaded), &now,
+					err, sizeof(err)),
+			 0);
+	sentry(f, RUN, TT_EV_ENTRY, 100, 10, 10, "t1", "Thumb", 0);
+	sentry(f, SBEGIN, TT_EV_ENTRY, 110, 10, 11, "t1", "Small", 0);
+	sentry(f, PUB, TT_EV_ENTRY, 120, 10, 10, "t9", "jobs", 0);
+	assert_int_equal(tt_spec__match(f->spec, now, map), 4);
+	assert_int_equal(map[RUN], 2);
+	assert_int_equal(map[SEND], 4);
+	tt_asm__respec(f->a, now, map, f->spec->nhooks, 150);
+	/* the publish's probe went: its span ended, said why */
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->out[0].end_ns, 150);
+	assert_int_equal(f->out[0].cut, TT_CUT_REMOVED);
+	assert_kv_str(f, 0, "tasktap.cut", "removed");
+	/* the others pair with the new ids: the step by (key, step.name), the task per thread */
+	sentry(f, 4, TT_EV_ENTRY, 300, 10, 12, "t1", "Small", 0);
+	sentry(f, 2, TT_EV_RETURN, 400, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 3);
+	step = by_name_index(f, "Thumb.Small");
+	task = by_name_index(f, "Thumb");
+	pub = by_name_index(f, "publish jobs");
+	assert_int_equal(pub, 0);
+	assert_int_equal(f->out[step].start_ns, 110);
+	assert_int_equal(f->out[step].end_ns, 300);
+	assert_int_equal(f->out[step].cut, TT_CUT_NONE);
+	assert_memory_equal(f->out[step].parent_id, f->out[task].span_id, 8);
+	assert_int_equal(f->out[task].cut, TT_CUT_NONE);
+	assert_int_equal(f->out[task].status, TT_STATUS_OK);
+	assert_ptr_equal(f->out[task].probe, tt_spec__probe(now, 2));
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.orphan_returns, 0);
+	assert_int_equal(st.open_spans, 0);
+	/* the sink's copies point at both specs: free them after the fixture's */
+	tt_asm__free(f->a);
+	f->a = NULL;
+	tt_spec__free(f->spec);
+	f->spec = now;
+}
+
 static void test_producer_id_vector(void **state)
 {
 	/* printf the length-prefixed fields (tasktap, P, jobs, job-42, "") | xxhsum -H3 */
@@ -1065,6 +1133,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_begin_without_end_expires, setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_key_captured_at_return_derives_ids_at_the_end,
+						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_respec_keeps_the_spans_of_hooks_that_stayed,
 						setup2, teardown),
 		cmocka_unit_test(test_salt_from_the_spec_changes_every_derived_id),
 		cmocka_unit_test(test_producer_id_vector),
