@@ -328,8 +328,8 @@ static struct place *new_place(struct slot *s, const struct tt_target *t, const 
 }
 
 /* The place of target t of slot s at file (dev, ino) in process `pid` (-1: every process). */
-static struct place *find_place(struct run *r, struct slot *s, const struct tt_target *t,
-				dev_t dev, ino_t ino, pid_t pid)
+static struct place *find_place(struct run *r, struct slot *s, const struct tt_target *t, dev_t dev,
+				ino_t ino, pid_t pid)
 {
 	for (struct place *p = r->places; p; p = p->next) {
 		if (p->slot == s && p->target == t && p->pid == pid && p->dev == dev &&
@@ -445,8 +445,10 @@ static void discover(struct run *r, const struct tt_proc_info *pi, struct slot *
 					 (int)pi->pid);
 				matched |= attach_place(r, s, t, pi->open, shown, pi->pid, false) !=
 					   NULL;
-			} else if (t->kind == TT_TARGET_BINARY && tt_glob__is(t->path) &&
+			} else if (t->kind == TT_TARGET_BINARY &&
 				   tt_glob__path_matches(t->path, pi->exe)) {
+				/* a glob, or an exact path: the host's file, or a copy in a
+				 * container's image; each distinct file attached once */
 				snprintf(shown, sizeof(shown), "%s%s", pi->exe,
 					 pi->other_mnt_ns ? " (in another mount namespace)" : "");
 				matched |= attach_file(r, s, t, pi->open, shown, pi->pid);
@@ -567,8 +569,8 @@ static void set_watches(struct run *r)
 			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
 			    tt_loader__watch_comm(r->loader, t->comm, true) == 0)
 				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
-			if (t->kind != TT_TARGET_BINARY || !tt_glob__is(t->path))
-				continue; /* exact paths are attached by file, once */
+			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
+				continue;
 			len = tt_glob__comm_prefix(t->path, comm);
 			if (len && nprefix < TT_MAX_WATCH_PREFIXES)
 				tt_loader__watch_prefix(r->loader, nprefix++, comm, len,
@@ -1440,14 +1442,14 @@ static int setup_http(struct run *r, const struct run_args *a)
 
 /* ---- specs ---------------------------------------------------------------- */
 
-/* Whether the spec has targets found only as processes start. */
+/* Whether the spec has targets found as processes start. */
 static bool has_discovery(const struct tt_spec *spec)
 {
 	for (int i = 0; i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];
 
-		if (t->kind == TT_TARGET_COMM ||
-		    (t->kind == TT_TARGET_BINARY && tt_glob__is(t->path)))
+		/* an exact path too: a container may run its own copy of the file */
+		if (t->kind == TT_TARGET_COMM || (t->kind == TT_TARGET_BINARY && t->path[0] == '/'))
 			return true;
 	}
 	return false;
@@ -1538,8 +1540,7 @@ static int attach_plan(struct run *r, struct slot *s, const struct tt_plan *plan
 		}
 		p = find_place(r, s, first->probe->target, st.st_dev, st.st_ino, first->pid);
 		if (!p) {
-			p = new_place(s, first->probe->target, &st, first->pid, first->shown,
-				      true);
+			p = new_place(s, first->probe->target, &st, first->pid, first->shown, true);
 			if (!p) {
 				ret = -ENOMEM;
 				break;
@@ -1567,6 +1568,19 @@ static int attach_fixed(struct run *r, struct slot *s, const struct run_args *a,
 		ret = attach_plan(r, s, &plan, err, errlen);
 	tt_plan__release(&plan);
 	return ret;
+}
+
+/* Says which exact binary: paths are not on this host (only in containers, or a typo). */
+static void note_absent_binaries(const struct slot *s)
+{
+	for (int i = 0; i < s->spec->ntargets; i++) {
+		const struct tt_target *t = &s->spec->targets[i];
+
+		if (t->kind == TT_TARGET_BINARY && !tt_glob__is(t->path) && access(t->path, F_OK))
+			tt_warn("%s:%d:%d: '%s' is not on this host: its probes attach to each "
+				"process that runs it (in a container) as it starts",
+				s->file, t->pos.line, t->pos.col, t->path);
+	}
 }
 
 /*
@@ -1612,6 +1626,8 @@ static struct slot *load_slot(struct run *r, const char *file)
 		s->discovers = !a->pid && !a->binary && has_discovery(s->spec);
 		ret = attach_fixed(r, s, a, err, sizeof(err));
 	}
+	if (!ret)
+		note_absent_binaries(s);
 	if (ret) {
 		snprintf(s->error, sizeof(s->error), "%s", err);
 		tt_warn("%s", err);
@@ -1798,8 +1814,7 @@ static void respec_slot(struct run *r, struct slot *s)
 			snprintf(err, sizeof(err), "%s: %s", s->file, strerror(-ret));
 	}
 	if (ret < 0) {
-		snprintf(s->error, sizeof(s->error), "%s (the previous version stays in use)",
-			 err);
+		snprintf(s->error, sizeof(s->error), "%s (the previous version stays in use)", err);
 		tt_warn("%s", s->error);
 		tt_plan__release(&plan);
 		tt_spec__free(now);

@@ -1308,7 +1308,8 @@ void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map
 		int32_t older = slot_at(a, i)->older;
 
 		if (!moved_hook(a, slot_at(a, i)->span.hook, map, nmap))
-			end_span(a, i, now_ns, TT_CUT_REMOVED, "its probe was removed from the spec");
+			end_span(a, i, now_ns, TT_CUT_REMOVED,
+				 "its probe was removed from the spec");
 		i = older;
 	}
 	/* oldest first, so that each (probe, key) chain keeps the newest span on top */

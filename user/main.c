@@ -101,6 +101,10 @@ static int cmd_check(int argc, char **argv)
 			printf("binary %s: %d probes, attached to each matching file as it "
 			       "starts\n",
 			       t->path, t->nprobes);
+		else if (t->kind == TT_TARGET_BINARY && access(t->path, F_OK))
+			printf("binary %s: not on this host; %d probes, attached to each "
+			       "process that runs it (in a container) as it starts\n",
+			       t->path, t->nprobes);
 	}
 	printf("%s: ok, %zu attachment%s\n", argv[optind], plan.n, plan.n == 1 ? "" : "s");
 	tt_plan__release(&plan);

@@ -136,6 +136,8 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 	case TT_TARGET_BINARY:
 		if (is_glob(t->path))
 			return 1; /* a glob: found as processes start (discover.h) */
+		if (access(t->path, F_OK) && errno == ENOENT && t->path[0] == '/')
+			return 1; /* only in containers: found as processes start */
 		snprintf(pl->path, sizeof(pl->path), "%s", t->path);
 		snprintf(pl->shown, sizeof(pl->shown), "%s", t->path);
 		pl->pid = -1;

@@ -59,9 +59,22 @@ class BadInputTest(unittest.TestCase):
                          env={"TASKTAP_BTF": "/nonexistent/vmlinux"})
 
     def test_binary_not_found(self):
-        spec = write_spec(SPEC % ("/nonexistent/worker", "run_task"), self.dir)
+        spec = write_spec(SPEC % ("nonexistent/worker", "run_task"), self.dir)
         self.assertFails(["run", spec],
-                         "cannot open binary '/nonexistent/worker' (%s:3:5): No such file" % spec, 2)
+                         "cannot open binary 'nonexistent/worker' (%s:3:5): No such file" % spec, 2)
+
+    def test_absolute_binary_not_on_this_host_is_waited_for(self):
+        # it may exist only in containers' images: said, and then looked for as processes start
+        spec = write_spec(SPEC % ("/nonexistent/worker", "run_task"), self.dir)
+        rc, out, err = run_tool(["check", spec])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("binary /nonexistent/worker: not on this host; 1 probes", out)
+        a = Agent([spec])
+        a.wait_attached()
+        self.assertIn("%s:3:5: '/nonexistent/worker' is not on this host" % spec, a.stderr())
+        time.sleep(0.3)
+        self.assertIsNone(a.proc.poll(), a.stderr())
+        self.assertEqual(a.stop(), 0, a.stderr())
 
     def test_binary_not_elf(self):
         spec = write_spec(SPEC % ("/etc/passwd", "run_task"), self.dir)

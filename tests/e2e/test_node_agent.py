@@ -140,6 +140,12 @@ class NodeAgentTest(unittest.TestCase):
         a.stop()
 
     def test_worker_in_its_own_mount_and_pid_namespace(self):
+        self.traced_in_a_namespace("binary: {m}/ttn-*")
+
+    def test_exact_path_that_exists_only_in_a_container(self):
+        self.traced_in_a_namespace("binary: {m}/ttn-worker")
+
+    def traced_in_a_namespace(self, target):
         t = tag()
         mnt = "/opt/ttns-" + t
         os.makedirs(mnt)
@@ -148,7 +154,7 @@ class NodeAgentTest(unittest.TestCase):
         r = Receiver(port)
         self.addCleanup(r.stop)
         spec = write(os.path.join(self.dir, "ns.yaml"),
-                     spec_text("binary: %s/ttn-*" % mnt, service="ns-worker"))
+                     spec_text(target.format(m=mnt), service="ns-worker"))
         a = self.agent([spec, "--otlp-endpoint", "http://127.0.0.1:%d" % port],
                        env={"OTEL_BSP_SCHEDULE_DELAY": "100"})
         # the binary exists only in the new mount namespace: a private tmpfs; the

@@ -555,40 +555,41 @@ static const char reload_old[] = "keyspace: demo\n"
 				 "targets:\n"
 				 "  - binary: /bin/worker\n"
 				 "    probes:\n"
-				 "      - role: task\n"	    /* hook 1 */
+				 "      - role: task\n" /* hook 1 */
 				 "        symbol: run_task\n"
 				 "        key: arg0\n"
 				 "        attributes: { task.name: str(arg1), team: \"a\" }\n"
-				 "      - role: step\n"	    /* hook 2 */
+				 "      - role: step\n" /* hook 2 */
 				 "        symbol: execute_step\n"
 				 "        key: arg0\n"
-				 "      - role: span\n"	    /* hook 3, and glob matches */
+				 "      - role: span\n" /* hook 3, and glob matches */
 				 "        symbol: \"helper_*\"\n"
 				 "  - comm: other\n"
 				 "    probes:\n"
-				 "      - role: task\n"	    /* hook 4 */
+				 "      - role: task\n" /* hook 4 */
 				 "        symbol: run_task\n";
 
 /* Reordered keys, flow style and comments; a probe added first; one changed. */
-static const char reload_new[] = "# edited\n"
-				 "keyspace: demo2\n"
-				 "targets:\n"
-				 "  - comm: other\n"
-				 "    probes:\n"
-				 "      - role: task\n"
-				 "        symbol: run_task\n"
-				 "        key: arg0\n" /* changed: a key now */
-				 "  - binary: /bin/worker\n"
-				 "    probes:\n"
-				 "      - { role: publish, symbol: submit }\n"
-				 "      - { role: span, symbol: \"helper_*\" }\n"
-				 "      - key: arg0\n"
-				 "        attributes: { team: \"a\",  task.name: str(arg1) }  # same\n"
-				 "        symbol: run_task\n"
-				 "        role: task\n"
-				 "      - role: step\n"
-				 "        symbol: execute_step\n"
-				 "        key: arg0\n";
+static const char reload_new[] =
+	"# edited\n"
+	"keyspace: demo2\n"
+	"targets:\n"
+	"  - comm: other\n"
+	"    probes:\n"
+	"      - role: task\n"
+	"        symbol: run_task\n"
+	"        key: arg0\n" /* changed: a key now */
+	"  - binary: /bin/worker\n"
+	"    probes:\n"
+	"      - { role: publish, symbol: submit }\n"
+	"      - { role: span, symbol: \"helper_*\" }\n"
+	"      - key: arg0\n"
+	"        attributes: { team: \"a\",  task.name: str(arg1) }  # same\n"
+	"        symbol: run_task\n"
+	"        role: task\n"
+	"      - role: step\n"
+	"        symbol: execute_step\n"
+	"        key: arg0\n";
 
 static const struct tt_hook *hook_named(const struct tt_spec *spec, int id)
 {
