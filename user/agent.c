@@ -36,6 +36,7 @@
 #include "export/metrics.h"
 #include "export/otlp_config.h"
 #include "export/prom.h"
+#include "handover.h"
 #include "loader.h"
 #include "proc.h"
 #include "reorder.h"
@@ -286,7 +287,7 @@ static int attach_into(struct run *r, struct place *p, const struct tt_plan *pla
 		pin_name(p, gid, at, name, sizeof(name));
 		if (at->usdt)
 			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
-						     at->pid, &hk->link, err, sizeof(err));
+						     at->pid, name, &hk->link, err, sizeof(err));
 		else
 			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
 						at->pid, name, &hk->link, err, sizeof(err));
@@ -1183,6 +1184,117 @@ static bool pid_place_gone(const struct place *p)
 	return p->pid > 0 && !tt_proc__alive(p->pid);
 }
 
+/* ---- open spans across a restart (--pin) ---------------------------------- */
+
+#define HANDOVER_VERSION 1
+
+/*
+ * An open span as one agent hands it to the next. The hook is named by
+ * its global id, which the same specs give the same hook in the next
+ * agent, and checked by its probe's digest.
+ */
+struct handover_rec {
+	uint32_t version; /* HANDOVER_VERSION */
+	uint16_t gid;
+	uint16_t pad;
+	uint64_t digest; /* of the span's probe */
+	struct tt_span span;
+};
+
+struct handover {
+	struct run *r;
+	struct slot *slot;
+	struct handover_rec *recs; /* owned */
+	size_t n, cap;
+	size_t continued, refused;
+};
+
+static void hand_over_span(const struct tt_span *span, void *ctx)
+{
+	struct handover *h = ctx;
+	struct handover_rec *rec;
+
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 256;
+		struct handover_rec *more = realloc(h->recs, cap * sizeof(*more));
+
+		if (!more)
+			return; /* the span stays open, and is ended below */
+		h->recs = more;
+		h->cap = cap;
+	}
+	rec = &h->recs[h->n++];
+	memset(rec, 0, sizeof(*rec));
+	rec->version = HANDOVER_VERSION;
+	rec->gid = h->slot->gid[span->hook->id];
+	rec->digest = span->probe->digest;
+	rec->span = *span;
+	rec->span.probe = NULL;
+	rec->span.hook = NULL;
+}
+
+/*
+ * With --pin, the spans still open when the agent stops are handed to the
+ * next agent instead of being ended: their ends are recorded in the
+ * pinned rings meanwhile. Returns whether they were (else they are ended).
+ */
+static bool hand_over(struct run *r)
+{
+	struct handover h = {.r = r};
+	char err[512];
+	int ret;
+
+	for (size_t i = 0; i < r->nslots; i++) {
+		h.slot = r->slots[i];
+		if (h.slot->assembler)
+			tt_asm__for_each_open(h.slot->assembler, hand_over_span, &h);
+	}
+	ret = tt_handover__put(r->pin_dir, h.recs, sizeof(*h.recs), h.n, err, sizeof(err));
+	free(h.recs);
+	if (ret) {
+		tt_warn("%s: ending the open spans instead", err);
+		return false;
+	}
+	if (h.n)
+		tt_warn("handed %zu open spans over to the next agent (in %s)", h.n, r->pin_dir);
+	return true;
+}
+
+static void take_span(const void *p, void *ctx)
+{
+	const struct handover_rec *rec = p;
+	struct handover *h = ctx;
+	const struct gid_owner *o;
+	const struct tt_hook *hook = NULL;
+
+	o = rec->gid && rec->gid <= TT_MAX_PROBES ? &h->r->owner[rec->gid] : NULL;
+	if (rec->version == HANDOVER_VERSION && o && o->slot && o->slot->spec)
+		hook = tt_spec__hook(o->slot->spec, o->local);
+	if (hook && hook->probe->digest == rec->digest &&
+	    tt_asm__restore(o->slot->assembler, &rec->span, hook) == 0)
+		h->continued++;
+	else
+		h->refused++;
+}
+
+/* Continues the spans the agent before this one left open (see hand_over()). */
+static void take_over(struct run *r)
+{
+	struct handover h = {.r = r};
+	char err[512];
+	int n = tt_handover__take(r->pin_dir, sizeof(struct handover_rec), take_span, &h, err,
+				  sizeof(err));
+
+	if (n < 0)
+		tt_warn("%s", err);
+	if (h.continued)
+		tt_warn("continuing %zu spans the earlier agent left open", h.continued);
+	if (h.refused)
+		tt_warn("cannot continue %zu spans the earlier agent left open: their probes are "
+			"not in the specs now",
+			h.refused);
+}
+
 /*
  * Detaches (with --pin: leaves the pinned probes in the kernel for the
  * next agent), drains what is left, and ends what is still open.
@@ -1190,6 +1302,7 @@ static bool pid_place_gone(const struct place *p)
 static void shut_down(struct run *r)
 {
 	struct tt_asm_stats st;
+	bool handed;
 	uint64_t now;
 
 	if (!r->loader)
@@ -1213,7 +1326,8 @@ static void shut_down(struct run *r)
 	drain(r, UINT64_MAX);
 	report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
-	for (size_t i = 0; i < r->nslots; i++) {
+	handed = r->pin_dir && hand_over(r);
+	for (size_t i = 0; !handed && i < r->nslots; i++) {
 		if (r->slots[i]->assembler)
 			tt_asm__end_all(r->slots[i]->assembler, now);
 	}
@@ -1982,6 +2096,8 @@ static int run(const struct run_args *a)
 		}
 	}
 	r.jsonl.service = service_name(&r);
+	if (a->pin_dir)
+		take_over(&r);
 	tt_loader__prune_pins(r.loader);
 	tt_warn("attached %d probes (%zu spec%s%s); tracing, Ctrl-C to stop",
 		tt_loader__attached(r.loader), r.nslots, r.nslots == 1 ? "" : "s",

@@ -746,6 +746,46 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 	return parent;
 }
 
+/*
+ * Puts open span i on the indexes its pairing and role use (its thread's
+ * stack, its (probe, key) chain, the tasks or consumes by key) and on the
+ * age list. Returns 0, or -ENOMEM after freeing the slot.
+ */
+static int index_span(struct tt_asm *a, int32_t i)
+{
+	struct slot *sl = slot_at(a, i);
+	struct tt_span *s = &sl->span;
+	const struct tt_probe *p = s->probe;
+	uint64_t tk = thread_key(s->pid, s->tid);
+	uint64_t *top;
+
+	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
+		top = tt_table__get(&a->threads, tk);
+		sl->below = top ? (int32_t)top[0] : NIL;
+		if (tt_table__put(&a->threads, tk, i, 0)) {
+			slot_put(a, i);
+			return -ENOMEM;
+		}
+		sl->on_stack = true;
+	} else if (p->pairing == TT_PAIR_KEY) {
+		uint64_t h = async_hash(p, s->key, s->key_len);
+		uint64_t *v = tt_table__get(&a->async, h);
+
+		sl->same_key = v ? (int32_t)v[0] : NIL;
+		if (tt_table__put(&a->async, h, i, 0)) {
+			slot_put(a, i);
+			return -ENOMEM;
+		}
+		sl->async = h;
+	}
+	if (key_index(a, p->role) && s->key_len)
+		tt_table__put(key_index(a, p->role), key_hash(s->key, s->key_len), i, 0);
+	age_append(a, i);
+	a->stats.spans_started++;
+	a->stats.open_spans++;
+	return 0;
+}
+
 static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		       const uint8_t *payload, size_t payload_len)
 {
@@ -755,8 +795,6 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	struct tt_span *s;
 	const struct tt_span *parent;
 	const struct tt_cap_rec *attempt;
-	uint64_t *top;
-	uint64_t tk = thread_key(ev->pid, ev->tid);
 
 	if (i == NIL)
 		return;
@@ -813,30 +851,8 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		s->attempt = next_attempt(a, s, s->name, strlen(s->name));
 	}
 
-	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
-		top = tt_table__get(&a->threads, tk);
-		sl->below = top ? (int32_t)top[0] : NIL;
-		if (tt_table__put(&a->threads, tk, i, 0)) {
-			slot_put(a, i);
-			return;
-		}
-		sl->on_stack = true;
-	} else if (p->pairing == TT_PAIR_KEY) {
-		uint64_t h = async_hash(p, s->key, s->key_len);
-		uint64_t *v = tt_table__get(&a->async, h);
-
-		sl->same_key = v ? (int32_t)v[0] : NIL;
-		if (tt_table__put(&a->async, h, i, 0)) {
-			slot_put(a, i);
-			return;
-		}
-		sl->async = h;
-	}
-	if (key_index(a, p->role) && s->key_len)
-		tt_table__put(key_index(a, p->role), key_hash(s->key, s->key_len), i, 0);
-	age_append(a, i);
-	a->stats.spans_started++;
-	a->stats.open_spans++;
+	if (index_span(a, i))
+		return;
 	if (p->pairing == TT_PAIR_POINT)
 		finish(a, i, ev, NULL, 0);
 }
@@ -1315,6 +1331,55 @@ void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map
 	/* oldest first, so that each (probe, key) chain keeps the newest span on top */
 	for (i = a->oldest; i != NIL; i = slot_at(a, i)->newer)
 		move_span(a, i, moved_hook(a, slot_at(a, i)->span.hook, map, nmap));
+}
+
+void tt_asm__for_each_open(const struct tt_asm *a, tt_span_fn fn, void *ctx)
+{
+	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer)
+		fn(&slot_at(a, i)->span, ctx);
+}
+
+/* The open task span whose span id is `id`, or NIL. */
+static int32_t open_task_with_id(const struct tt_asm *a, const uint8_t id[8])
+{
+	for (int32_t i = a->newest; i != NIL; i = slot_at(a, i)->older) {
+		const struct tt_span *t = &slot_at(a, i)->span;
+
+		if (t->probe->role == TT_ROLE_TASK && !memcmp(t->span_id, id, 8))
+			return i;
+	}
+	return NIL;
+}
+
+int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct tt_hook *hook)
+{
+	const struct tt_probe *p = hook->probe;
+	struct slot *sl;
+	int32_t i;
+
+	if (saved->key_len > TT_KEY_MAX || saved->payload_len > TT_MAX_PAYLOAD ||
+	    saved->end_len > TT_MAX_PAYLOAD || p->pairing == TT_PAIR_POINT)
+		return -EINVAL;
+	i = slot_get(a);
+	if (i == NIL)
+		return -ENOMEM;
+	sl = slot_at(a, i);
+	sl->span = *saved;
+	sl->span.probe = p;
+	sl->span.hook = hook;
+	sl->used = true;
+	sl->on_stack = false;
+	sl->cur_step = NIL;
+	sl->parent_task = NIL;
+	sl->async = 0;
+	sl->same_key = NIL;
+	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
+		/* restored oldest first: its task, if open, is back already */
+		sl->parent_task = open_task_with_id(a, saved->parent_id);
+		if (sl->parent_task != NIL)
+			slot_at(a, sl->parent_task)->cur_step = i;
+	}
+	return index_span(a, i);
 }
 
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)

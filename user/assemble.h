@@ -170,6 +170,22 @@ void tt_asm__expire(struct tt_asm *a, uint64_t now_ns);
 void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map, int nmap,
 		    uint64_t now_ns);
 
+/*
+ * Calls fn for each open span, oldest first: what an agent hands over to
+ * the next one (tt_asm__restore()) instead of ending them at a restart.
+ */
+void tt_asm__for_each_open(const struct tt_asm *a, tt_span_fn fn, void *ctx);
+
+/*
+ * Opens again a span an earlier assembler had open (a copy of what
+ * tt_asm__for_each_open() gave; its probe and hook pointers are ignored),
+ * as a span of `hook` of this assembler's spec, with its ids, start,
+ * captures and attempt as they were, so that its end pairs with it and
+ * its children keep their parent. Restore oldest first. Returns 0, or
+ * -EINVAL for a span that does not fit, -ENOMEM.
+ */
+int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct tt_hook *hook);
+
 /* Ends every open span at `now_ns` with cut = TT_CUT_SHUTDOWN. */
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);
 

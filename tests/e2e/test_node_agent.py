@@ -312,6 +312,46 @@ class NodeAgentTest(unittest.TestCase):
         for s in spans:
             self.assertNotIn("tasktap.cut", attrs(s))
 
+    def test_restart_with_pin_continues_the_open_spans(self):
+        pin = "/sys/fs/bpf/tasktap-test-" + tag()
+        self.addCleanup(shutil.rmtree, pin, True)
+        worker = self.copy_worker("tto-" + tag())
+        spec = write(os.path.join(self.dir, "pin.yaml"), spec_text("binary: " + worker))
+        first = self.agent([spec, "--json", "--pin", pin])
+        # steps of 1.2 s, 0.4 s, 2.4 s and 0.9 s: the restart lands in the first
+        p = subprocess.Popen([worker, "--tasks", "1", "--scale", "10"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+
+        def first_step_open():
+            tasks = json.loads(first.get("/tasks")[2])["tasks"]
+            return tasks and tasks[0]["step"] == "UploadSourceFiles"
+        wait_for(first_step_open, what="the task's first step open")
+        self.assertEqual(first.stop(signal.SIGTERM), 0, first.stderr())
+        self.assertIn("handed 2 open spans over to the next agent", first.stderr())
+        self.assertEqual(first.spans(), [])  # nothing ended early
+        second = self.agent([spec, "--json", "--pin", pin])
+        self.assertIn("continuing 2 spans the earlier agent left open", second.stderr())
+        self.assertEqual(p.wait(60), 0)
+        self.wait_spans(second, 5, "the task's spans")
+        second.stop()
+        spans = second.spans()
+        self.assertEqual(names(spans), ONE_TASK)
+        task = [s for s in spans if s["name"] == "CreateZip"][0]
+        for s in spans:
+            self.assertNotIn("tasktap.cut", attrs(s))
+            self.assertEqual(s["traceId"], task["traceId"])
+            if s is not task:
+                self.assertEqual(s["parentSpanId"], task["spanId"])
+        upload = [s for s in spans if s["name"] == "CreateZip.UploadSourceFiles"][0]
+        # it started under the first agent: its start is the entry's, not the restart's
+        self.assertLess(int(upload["startTimeUnixNano"]), int(task["startTimeUnixNano"]) + 10**8)
+        self.assertEqual(task["status"]["code"], 1)
+        # the handover was taken once: a third agent finds none
+        third = self.agent([spec, "--json", "--pin", pin])
+        third.stop()
+        self.assertNotIn("continuing", third.stderr())
+
     def test_status_shows_live_figures(self):
         name = "ttst-" + tag()
         worker = self.copy_worker(name)

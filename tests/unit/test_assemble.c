@@ -1058,6 +1058,64 @@ static void test_respec_keeps_the_spans_of_hooks_that_stayed(void **state)
 	f->spec = now;
 }
 
+struct saved_spans {
+	struct tt_span span[8];
+	int n;
+};
+
+static void save_span(const struct tt_span *s, void *ctx)
+{
+	struct saved_spans *sv = ctx;
+
+	assert_true(sv->n < 8);
+	sv->span[sv->n++] = *s;
+}
+
+static void test_open_spans_cross_to_a_new_assembler(void **state)
+{
+	struct fixture *f = *state, *next;
+	struct saved_spans sv = {0};
+	struct tt_asm_stats st;
+
+	entry(f, TASK, 1000, 10, 10, 7, "Zip");
+	entry(f, STEP, 1100, 10, 10, 7, "Upload");
+	ret(f, STEP, 1200, 10, 10, 0);
+	entry(f, STEP, 1300, 10, 10, 7, "Store");
+	entry(f, TASK, 1400, 10, 11, 8, "Other");
+	assert_int_equal(f->n, 1);
+	tt_asm__for_each_open(f->a, save_span, &sv);
+	assert_int_equal(sv.n, 3);
+	assert_int_equal(sv.span[0].start_ns, 1000); /* oldest first */
+
+	/* the next agent's assembler: same spec, nothing seen yet */
+	assert_int_equal(make_fixture((void **)&next, 0, 0), 0);
+	for (int i = 0; i < sv.n; i++)
+		assert_int_equal(tt_asm__restore(next->a, &sv.span[i],
+						 tt_spec__hook(next->spec, sv.span[i].hook->id)),
+				 0);
+	f = next;
+	ret(f, STEP, 1500, 10, 10, (uint64_t)-1);
+	ret(f, TASK, 1600, 10, 10, 0);
+	ret(f, TASK, 1700, 10, 11, 0);
+	assert_int_equal(f->n, 3);
+	assert_string_equal(f->out[0].name, "Zip.Store");
+	assert_int_equal(f->out[0].start_ns, 1300);
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_int_equal(f->out[0].cut, TT_CUT_NONE);
+	assert_kv_int(f, 0, "step.attempt", 1);
+	assert_string_equal(f->out[1].name, "Zip");
+	assert_memory_equal(f->out[1].span_id, sv.span[0].span_id, 8);
+	assert_memory_equal(f->out[0].parent_id, f->out[1].span_id, 8);
+	assert_memory_equal(f->out[0].trace_id, f->out[1].trace_id, 16);
+	assert_int_equal(f->out[1].start_ns, 1000);
+	assert_int_equal(f->out[1].end_ns, 1600);
+	assert_string_equal(f->out[2].name, "Other");
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.orphan_returns, 0);
+	assert_int_equal(st.open_spans, 0);
+	teardown((void **)&next);
+}
+
 static void test_producer_id_vector(void **state)
 {
 	/* printf the length-prefixed fields (tasktap, P, jobs, job-42, "") | xxhsum -H3 */
@@ -1136,6 +1194,8 @@ int main(void)
 						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_respec_keeps_the_spans_of_hooks_that_stayed,
 						setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_open_spans_cross_to_a_new_assembler, setup,
+						teardown),
 		cmocka_unit_test(test_salt_from_the_spec_changes_every_derived_id),
 		cmocka_unit_test(test_producer_id_vector),
 		cmocka_unit_test(test_ret_value_rule),
