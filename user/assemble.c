@@ -746,6 +746,17 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 	return parent;
 }
 
+/* Marks a slot just taken as holding an open span on no index yet. */
+static void slot_open(struct slot *sl)
+{
+	sl->used = true;
+	sl->on_stack = false;
+	sl->cur_step = NIL;
+	sl->parent_task = NIL;
+	sl->async = 0;
+	sl->same_key = NIL;
+}
+
 /*
  * Puts open span i on the indexes its pairing and role use (its thread's
  * stack, its (probe, key) chain, the tasks or consumes by key) and on the
@@ -801,12 +812,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	sl = slot_at(a, i);
 	s = &sl->span;
 	memset(s, 0, offsetof(struct tt_span, key));
-	sl->used = true;
-	sl->on_stack = false;
-	sl->cur_step = NIL;
-	sl->parent_task = NIL;
-	sl->async = 0;
-	sl->same_key = NIL;
+	slot_open(sl);
 	s->probe = p;
 	s->hook = hook;
 	s->start_ns = ev->ts_ns;
@@ -1367,12 +1373,7 @@ int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct 
 	sl->span = *saved;
 	sl->span.probe = p;
 	sl->span.hook = hook;
-	sl->used = true;
-	sl->on_stack = false;
-	sl->cur_step = NIL;
-	sl->parent_task = NIL;
-	sl->async = 0;
-	sl->same_key = NIL;
+	slot_open(sl);
 	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
 		/* restored oldest first: its task, if open, is back already */
 		sl->parent_task = open_task_with_id(a, saved->parent_id);

@@ -92,6 +92,19 @@ class NodeAgentTest(unittest.TestCase):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         self.assertEqual(p.returncode, 0)
 
+    def start_long_task(self, agent, worker, scale):
+        """Starts one task of the worker, its steps `scale` times longer, and
+        returns once the agent has its first step open."""
+        p = subprocess.Popen([worker, "--tasks", "1", "--scale", str(scale)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+
+        def first_step_open():
+            tasks = json.loads(agent.get("/tasks")[2])["tasks"]
+            return tasks and tasks[0]["step"] == "UploadSourceFiles"
+        wait_for(first_step_open, what="the task's first step open")
+        return p
+
     def wait_spans(self, agent, n, what):
         wait_for(lambda: len(agent.spans()) >= n, what=what)
 
@@ -238,14 +251,7 @@ class NodeAgentTest(unittest.TestCase):
         spec = write(os.path.join(self.dir, "edit.yaml"), spec_text("binary: " + wa))
         a = self.agent([spec, "--json"])
         # steps of 2.4 s, 0.8 s, 4.8 s and 1.8 s: the reload lands in the first
-        pa = subprocess.Popen([wa, "--tasks", "1", "--scale", "20"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(pa)
-
-        def first_step_open():
-            tasks = json.loads(a.get("/tasks")[2])["tasks"]
-            return tasks and tasks[0]["step"] == "UploadSourceFiles"
-        wait_for(first_step_open, what="the task's first step open")
+        pa = self.start_long_task(a, wa, 20)
         # the task probe stays as it was (keys in another order, other layout);
         # the step probe changes: a new constant attribute
         write(spec, "# edited\nservice: demo-worker\nkeyspace: demo\ntargets:\n"
@@ -319,14 +325,7 @@ class NodeAgentTest(unittest.TestCase):
         spec = write(os.path.join(self.dir, "pin.yaml"), spec_text("binary: " + worker))
         first = self.agent([spec, "--json", "--pin", pin])
         # steps of 1.2 s, 0.4 s, 2.4 s and 0.9 s: the restart lands in the first
-        p = subprocess.Popen([worker, "--tasks", "1", "--scale", "10"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-
-        def first_step_open():
-            tasks = json.loads(first.get("/tasks")[2])["tasks"]
-            return tasks and tasks[0]["step"] == "UploadSourceFiles"
-        wait_for(first_step_open, what="the task's first step open")
+        p = self.start_long_task(first, worker, 10)
         self.assertEqual(first.stop(signal.SIGTERM), 0, first.stderr())
         self.assertIn("handed 2 open spans over to the next agent", first.stderr())
         self.assertEqual(first.spans(), [])  # nothing ended early
