@@ -287,7 +287,7 @@ static int attach_into(struct run *r, struct place *p, const struct tt_plan *pla
 		pin_name(p, gid, at, name, sizeof(name));
 		if (at->usdt)
 			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
-						     at->pid, name, &hk->link, err, sizeof(err));
+						     at->pid, &hk->link, err, sizeof(err));
 		else
 			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
 						at->pid, name, &hk->link, err, sizeof(err));
@@ -809,9 +809,14 @@ static void health_specs(FILE *out, const struct run *r)
 
 		fputs(i ? ",{" : "{", out);
 		json_kv_str(out, "file", s->file, true);
-		if (s->spec)
+		if (s->spec && s->error[0]) {
+			/* an edit that could not be used: the previous version runs */
+			fprintf(out, "\"ok\":true,\"hooks\":%d,", s->spec->nhooks);
+			json_kv_str(out, "reload_error", s->error, false);
+			fputc('}', out);
+		} else if (s->spec) {
 			fprintf(out, "\"ok\":true,\"hooks\":%d}", s->spec->nhooks);
-		else {
+		} else {
 			fputs("\"ok\":false,", out);
 			json_kv_str(out, "error", s->error, false);
 			fputc('}', out);

@@ -273,6 +273,12 @@ class NodeAgentTest(unittest.TestCase):
         a.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "(the previous version stays in use)" in a.stderr(),
                  what="the broken edit refused")
+        health = json.loads(a.get("/health")[2])
+        self.assertTrue(health["specs"][0]["ok"])
+        self.assertIn("edit.yaml:3:", health["specs"][0]["reload_error"])
+        rc, out, err = run_tool(["status", "--http", a.http_addr])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ok, 2 hooks; its last edit is not in use: %s:3:" % spec, out)
         self.run_worker(wa, "--first-id", "2001")
         self.wait_spans(a, 10, "the spans after the broken edit")
         a.stop()
