@@ -545,40 +545,51 @@ static void scan_processes(struct run *r, struct slot *only)
 /*
  * Tells BPF which execs to report and stop: comm: names exactly, binary:
  * targets by the start of their file name (the kernel names a process
- * after its file), and every exec when a glob's name starts with a glob
- * character or there are more names than prefix slots (those are not
- * stopped: a fast worker may run its first task before the probes are in).
+ * after its file), as many as BPF's prefix table holds, widened to shared
+ * starts when there are more (tt_comm_prefix__fit()). A glob whose file
+ * name starts with a glob character, or names that share no start, make
+ * BPF report every exec without stopping it (a fast worker may then run
+ * its first task before its probes are in).
  */
 static void set_watches(struct run *r)
 {
-	uint32_t nprefix = 0;
+	static struct tt_comm_prefix prefixes[TT_MAX_PROBES];
+	int nprefix = 0;
 	bool all = false;
 
 	for (int i = 0; i < r->nwatched; i++)
 		tt_loader__unwatch_comm(r->loader, r->watched[i]);
 	r->nwatched = 0;
-	for (uint32_t i = 0; i < TT_MAX_WATCH_PREFIXES; i++)
-		tt_loader__watch_prefix(r->loader, i, "", 0, 0);
 	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
 		const struct tt_spec *spec = r->slots[i]->spec;
 
 		for (int k = 0; spec && k < spec->ntargets; k++) {
 			const struct tt_target *t = &spec->targets[k];
-			char comm[TT_COMM_LEN];
-			uint32_t len;
+			struct tt_comm_prefix *p = &prefixes[nprefix];
 
 			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
 			    tt_loader__watch_comm(r->loader, t->comm, true) == 0)
 				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
 			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
 				continue;
-			len = tt_glob__comm_prefix(t->path, comm);
-			if (len && nprefix < TT_MAX_WATCH_PREFIXES)
-				tt_loader__watch_prefix(r->loader, nprefix++, comm, len,
-							TT_WATCH_REPORT | TT_WATCH_STOP);
-			else
+			p->len = tt_glob__comm_prefix(t->path, p->comm);
+			if (!p->len)
 				all = true;
+			else if (nprefix < TT_MAX_PROBES)
+				nprefix++;
 		}
+	}
+	nprefix = tt_comm_prefix__fit(prefixes, nprefix, TT_MAX_WATCH_PREFIXES);
+	if (nprefix < 0) {
+		all = true;
+		nprefix = 0;
+	}
+	for (int i = 0; i < TT_MAX_WATCH_PREFIXES; i++) {
+		if (i < nprefix)
+			tt_loader__watch_prefix(r->loader, (uint32_t)i, prefixes[i].comm,
+						prefixes[i].len, TT_WATCH_REPORT | TT_WATCH_STOP);
+		else
+			tt_loader__watch_prefix(r->loader, (uint32_t)i, "", 0, 0);
 	}
 	tt_loader__watch_all_execs(r->loader, all);
 }

@@ -55,6 +55,22 @@ pid_t tt_status__nspid(const char *status);
  */
 uint32_t tt_glob__comm_prefix(const char *path, char comm[TT_COMM_LEN]);
 
+/* A process-name pattern of tt_glob__comm_prefix(): the first `len` bytes of `comm` must match. */
+struct tt_comm_prefix {
+	char comm[TT_COMM_LEN];
+	uint32_t len;
+};
+
+/*
+ * Fits the patterns p[0..n) into `max` (the BPF table's size): drops
+ * duplicates and patterns another one covers, then, while there are too
+ * many, replaces the two that share the longest start with that start,
+ * which covers both (a wider net: the agent still checks each process it
+ * is told of). Returns the new count, or -1 when they cannot fit (no two
+ * share a first byte). Pure.
+ */
+int tt_comm_prefix__fit(struct tt_comm_prefix *p, int n, int max);
+
 /* Whether path has a glob character (* ? [). Pure. */
 bool tt_glob__is(const char *path);
 

@@ -162,9 +162,10 @@ static void print_specs(const char *json)
 		p = json_get(p, end, "ok", ok, sizeof(ok));
 		if (p && !strcmp(ok, "true") && json_get(p, end, "hooks", hooks, sizeof(hooks)) &&
 		    obj_end && json_get(p, obj_end, "reload_error", error, sizeof(error)))
-			printf("  %-50s ok, %s hooks; its last edit is not in use: %s\n", file, hooks,
-			       error);
-		else if (p && !strcmp(ok, "true") && json_get(p, end, "hooks", hooks, sizeof(hooks)))
+			printf("  %-50s ok, %s hooks; its last edit is not in use: %s\n", file,
+			       hooks, error);
+		else if (p && !strcmp(ok, "true") &&
+			 json_get(p, end, "hooks", hooks, sizeof(hooks)))
 			printf("  %-50s ok, %s hooks\n", file, hooks);
 		else if (p && json_get(p, end, "error", error, sizeof(error)))
 			printf("  %-50s ERROR %s\n", file, error);

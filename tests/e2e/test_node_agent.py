@@ -137,6 +137,21 @@ class NodeAgentTest(unittest.TestCase):
                          ['1001', '2001'])
         self.assertEqual(a.stop(), 0, a.stderr())
 
+    def test_more_globs_than_bpf_prefix_slots(self):
+        # 20 worker types: their names share "ttm-", which BPF watches for all of them
+        t = tag()
+        bindir = os.path.join(self.dir, "bin")
+        targets = "".join("  - binary: %s/ttm-%02d-%s-*\n    probes:\n    %s"
+                          % (bindir, i, t, TASK) for i in range(20))
+        spec = write(os.path.join(self.dir, "many.yaml"),
+                     "service: many\nkeyspace: demo\ntargets:\n" + targets)
+        worker = self.copy_worker("ttm-17-%s-worker" % t, bindir)
+        a = self.agent([spec, "--json"])
+        self.run_worker(worker)  # its first task at once: held until attached
+        self.wait_spans(a, 5, "the first task's spans")
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        self.assertEqual(a.stop(), 0, a.stderr())
+
     def test_already_running_process_found_by_the_scan(self):
         name = "tts-" + tag()
         worker = self.copy_worker(name)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Discovery's pure helpers: NSpid, the process names a binary: can run under, path globs. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -37,6 +38,56 @@ static void test_comm_prefix(void **state)
 	assert_int_equal(tt_glob__comm_prefix("/opt/workers/*", comm), 0);
 }
 
+static struct tt_comm_prefix pat(const char *path)
+{
+	struct tt_comm_prefix p;
+
+	p.len = tt_glob__comm_prefix(path, p.comm);
+	return p;
+}
+
+/* Whether some pattern of p[0..n) matches the process name `comm`. */
+static bool matched(const struct tt_comm_prefix *p, int n, const char *comm)
+{
+	char name[TT_COMM_LEN] = {0};
+
+	strncpy(name, comm, TT_COMM_LEN - 1);
+	for (int i = 0; i < n; i++) {
+		if (!memcmp(name, p[i].comm, p[i].len))
+			return true;
+	}
+	return false;
+}
+
+static void test_prefixes_fit_the_table(void **state)
+{
+	static const char *const names[] = {"img-a",	  "img-b",     "img-c",
+					    "zip-worker", "zip-retry", "mailer"};
+	struct tt_comm_prefix p[8];
+	int n = 0;
+
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		p[n++] = pat(names[i]);
+	p[n++] = pat("/opt/*/img-*");	 /* covers the img-x names */
+	p[n++] = pat("/usr/bin/mailer"); /* a duplicate */
+	/* room enough: covered and duplicate patterns go, the rest stay exact */
+	assert_int_equal(tt_comm_prefix__fit(p, n, 16), 4);
+	for (int i = 0; i < 6; i++)
+		assert_true(matched(p, 4, names[i]));
+	assert_false(matched(p, 4, "zip"));	 /* zip-worker is exact */
+	assert_false(matched(p, 4, "mailer-2")); /* and so is mailer */
+	/* two slots: the zip- names share "zip-", and mailer cannot share with img- */
+	n = tt_comm_prefix__fit(p, 4, 3);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < 6; i++)
+		assert_true(matched(p, n, names[i]));
+	assert_true(matched(p, n, "zip-other"));
+	assert_false(matched(p, n, "bash"));
+	/* one slot: nothing all of them share */
+	assert_int_equal(tt_comm_prefix__fit(p, n, 1), -1);
+}
+
 static void test_path_matches(void **state)
 {
 	(void)state;
@@ -67,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_nspid_is_the_innermost),
 		cmocka_unit_test(test_comm_prefix),
 		cmocka_unit_test(test_path_matches),
+		cmocka_unit_test(test_prefixes_fit_the_table),
 		cmocka_unit_test(test_info_of_this_process),
 	};
 
