@@ -29,7 +29,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -MMD -MP \
 	  -Iinclude -iquote user -I$(OUTPUT) -DTASKTAP_VERSION='"$(VERSION)"' -D_GNU_SOURCE
 LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -liberty -lm -lpthread -lmicrohttpd
-# usdt.bpf.h includes <linux/errno.h>, whose <asm/errno.h> is in the multiarch dir
+# <linux/*.h> (tests/bench/floor.bpf.c) include <asm/*.h>, which are in the multiarch dir
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -Iinclude -I$(OUTPUT) -I/usr/include/$(shell uname -m)-linux-gnu
 

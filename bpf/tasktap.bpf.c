@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * tasktap's kernel side: generic programs for function entry, function
- * return and USDT probes, attached to every hook with the hook id as the
- * attach cookie, and one exit tracepoint.
+ * return and USDT probe sites, attached to every hook with the hook id as
+ * the attach cookie (for a USDT site, in its low bits: tasktap/usdt.h),
+ * and one exit tracepoint.
  *
  * Each program interprets the hook's capture program (capture.h): a filter
  * that may drop the hit, then captures. Hits that pass become one event in
@@ -18,11 +19,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include <bpf/usdt.bpf.h>
 
 #include "tasktap/limits.h"
 #include "tasktap/capture.h"
 #include "tasktap/event.h"
+#include "tasktap/usdt.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -117,6 +118,16 @@ struct {
 /* Report every exec (binary: globs are matched by the agent on the path). */
 volatile __u32 watch_all_execs = 0;
 
+/* Where the arguments of each USDT probe site are, by the site's attach cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TT_MAX_USDT_SITES);
+	__type(key, __u64);
+	__type(value, struct tt_usdt_site);
+} usdt_sites SEC(".maps");
+
+_Static_assert(TT_MAX_PROBES <= TT_USDT_HOOK_MASK, "hook ids must fit in a USDT cookie");
+
 /* One ring per CPU, created and sized by the agent. */
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -173,6 +184,7 @@ struct vm {
 	__u64 sp;		      /* stack pointer at entry (function probes) */
 	__u64 rc;		      /* return value (return programs) */
 	__u32 nregs;		      /* USDT: arguments the probe has; else 0 */
+	__u32 argfault;		      /* USDT: bit i, argument i could not be read */
 	bool usdt;
 	const struct tt_probe_prog *prog;
 	__u8 *buf;
@@ -194,6 +206,8 @@ static __always_inline int read_arg(struct vm *vm, __s64 slot)
 {
 	if (vm->usdt) {
 		if (slot < 0 || slot >= vm->nregs || slot >= TT_MAX_USDT_ARGS)
+			return -1;
+		if (vm->argfault & (1u << slot))
 			return -1;
 		vm->tmp = vm->regs[slot];
 		return 0;
@@ -594,29 +608,81 @@ int tt_return(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("usdt")
-int tt_usdt(struct pt_regs *ctx)
+/* Reads `bytes` (1, 2, 4 or 8) bytes of user memory at addr into *v, zero-extended. */
+static __always_inline int read_user_sized(__u64 *v, __u32 bytes, __u64 addr)
 {
-	__u32 hook = bpf_usdt_cookie(ctx);
+	*v = 0;
+	switch (bytes) {
+	case 1:
+		return bpf_probe_read_user(v, 1, (void *)addr);
+	case 2:
+		return bpf_probe_read_user(v, 2, (void *)addr);
+	case 4:
+		return bpf_probe_read_user(v, 4, (void *)addr);
+	default:
+		return bpf_probe_read_user(v, 8, (void *)addr);
+	}
+}
+
+/*
+ * Argument `a` of a USDT site hit with registers ctx: a constant, a
+ * register, or memory at a register plus a displacement; then cut to its
+ * size and sign-extended when signed. Returns 0, or -1 when a read failed.
+ */
+static __always_inline int usdt_arg(struct pt_regs *ctx, const struct tt_usdt_arg *a, __u64 *out)
+{
+	__u32 bytes = a->size < 0 ? -a->size : a->size;
+	__u32 shift = 64 - 8 * (bytes & 15);
+	__u64 v = 0;
+
+	if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8)
+		return -1;
+	if (a->kind == TT_USDT_ARG_CONST) {
+		v = a->val;
+	} else {
+		if (a->reg_off > sizeof(struct pt_regs) - sizeof(__u64))
+			return -1;
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + a->reg_off))
+			return -1;
+		if (a->kind == TT_USDT_ARG_DEREF && read_user_sized(&v, bytes, v + a->val))
+			return -1;
+	}
+	if (shift) {
+		v <<= shift;
+		v = a->size < 0 ? (__u64)((__s64)v >> shift) : v >> shift;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * A USDT probe site: a plain uprobe on the probe's nop. Its cookie names
+ * the hook (low bits) and the site, whose argument locations the agent
+ * stored in `usdt_sites`; the arguments become the VM's argument slots.
+ */
+SEC("uprobe")
+int tt_usdt_site(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 hook = cookie & TT_USDT_HOOK_MASK;
+	const struct tt_usdt_site *site;
 	const struct tt_hook_prog *h;
 	__u32 zero = 0;
 	struct scratch *s;
 	struct vm vm = {};
-	int n = bpf_usdt_arg_cnt(ctx);
 
 	h = bpf_map_lookup_elem(&probes, &hook);
+	site = bpf_map_lookup_elem(&usdt_sites, &cookie);
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!h || !s || n < 0)
+	if (!h || !site || !s)
 		return 0;
 	vm.usdt = true;
-	vm.nregs = n;
-	for (int i = 0; i < TT_MAX_USDT_ARGS; i++) {
-		long v = 0;
-
-		if (i >= n)
+	vm.nregs = site->nargs < TT_MAX_USDT_ARGS ? site->nargs : TT_MAX_USDT_ARGS;
+	for (__u32 i = 0; i < TT_MAX_USDT_ARGS; i++) {
+		if (i >= vm.nregs)
 			break;
-		bpf_usdt_arg(ctx, i, &v);
-		vm.regs[i] = v;
+		if (usdt_arg(ctx, &site->args[i], &vm.regs[i]))
+			vm.argfault |= 1u << i;
 	}
 	vm.prog = &h->entry;
 	run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);

@@ -287,7 +287,7 @@ static int attach_into(struct run *r, struct place *p, const struct tt_plan *pla
 		pin_name(p, gid, at, name, sizeof(name));
 		if (at->usdt)
 			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
-						     at->pid, &hk->link, err, sizeof(err));
+						     at->pid, name, &hk->link, err, sizeof(err));
 		else
 			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
 						at->pid, name, &hk->link, err, sizeof(err));

@@ -243,8 +243,62 @@ static int tt_elf__take_syms(struct tt_elf *elf, struct loader *ld)
 
 #define NT_STAPSDT 3
 
+/*
+ * Maps a virtual address to its file offset through the PT_LOAD segment
+ * holding it (p_memsz, as libbpf does), executable or not as `exec` says.
+ * Returns the offset, or 0 when no such segment holds it.
+ */
+static uint64_t loader__usdt_offset(const struct loader *ld, uint64_t addr, bool exec)
+{
+	for (size_t i = 0; i < ld->nr_loads; i++) {
+		const GElf_Phdr *p = &ld->loads[i];
+
+		if (addr >= p->p_vaddr && addr - p->p_vaddr < p->p_memsz &&
+		    !!(p->p_flags & PF_X) == exec)
+			return addr - p->p_vaddr + p->p_offset;
+	}
+	return 0;
+}
+
+/* The address of section .stapsdt.base, or 0 when the file has none. */
+static uint64_t stapsdt_base(Elf *e)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(e, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (name && !strcmp(name, ".stapsdt.base"))
+			return sh.sh_addr;
+	}
+	return 0;
+}
+
+/*
+ * Where the note's uprobe goes, as libbpf finds it: the pc moved by the
+ * prelink adjustment (the actual .stapsdt.base address `base` minus the
+ * note's), then turned into file offsets through the program headers.
+ */
+static void locate_usdt(const struct loader *ld, uint64_t base, struct tt_usdt_note *note)
+{
+	uint64_t pc = note->pc;
+
+	if (base && note->base)
+		pc += base - note->base;
+	note->pc_offset = loader__usdt_offset(ld, pc, true);
+	note->sem_offset = note->semaphore ? loader__usdt_offset(ld, note->semaphore, false) : 0;
+}
+
 /* Appends one stapsdt note (desc: pc, base, semaphore, then three strings). */
-static int add_usdt(struct tt_elf *elf, const char *desc, size_t len)
+static int add_usdt(struct tt_elf *elf, const struct loader *ld, uint64_t base, const char *desc,
+		    size_t len)
 {
 	const char *strs = desc + 24, *end = desc + len;
 	const char *provider, *name, *args;
@@ -276,13 +330,16 @@ static int add_usdt(struct tt_elf *elf, const char *desc, size_t len)
 	memcpy(&notes->pc, desc, 8);
 	memcpy(&notes->base, desc + 8, 8);
 	memcpy(&notes->semaphore, desc + 16, 8);
+	locate_usdt(ld, base, notes);
 	elf->nr_usdt++;
 	return 0;
 }
 
 /* Reads the GNU build-id and the USDT notes of every note section. */
-static int tt_elf__read_notes(struct tt_elf *elf, Elf *e)
+static int tt_elf__read_notes(struct tt_elf *elf, const struct loader *ld)
 {
+	Elf *e = ld->elf;
+	uint64_t base = stapsdt_base(e);
 	Elf_Scn *scn = NULL;
 
 	while ((scn = elf_nextscn(e, scn))) {
@@ -306,7 +363,7 @@ static int tt_elf__read_notes(struct tt_elf *elf, Elf *e)
 					snprintf(elf->build_id + 2 * i, 3, "%02x", desc[i]);
 			} else if (nh.n_type == NT_STAPSDT && nh.n_namesz == 8 &&
 				   !memcmp(name, "stapsdt", 8)) {
-				int err = add_usdt(elf, (const char *)desc, nh.n_descsz);
+				int err = add_usdt(elf, ld, base, (const char *)desc, nh.n_descsz);
 
 				if (err)
 					return err;
@@ -428,7 +485,7 @@ static int tt_elf__load(struct tt_elf *elf)
 	err = loader__read_syms(&ld);
 	if (err)
 		goto cleanup;
-	err = tt_elf__read_notes(elf, ld.elf);
+	err = tt_elf__read_notes(elf, &ld);
 	if (err)
 		goto cleanup;
 	err = tt_elf__take_syms(elf, &ld);

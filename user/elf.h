@@ -70,16 +70,29 @@ struct tt_usdt_note {
 	uint64_t pc;	    /* address of the probe's nop */
 	uint64_t base;	    /* address of .stapsdt.base when linked */
 	uint64_t semaphore; /* address of its semaphore; 0 when it has none */
+	/*
+	 * Where a uprobe goes: the file offset of the nop (pc moved by the
+	 * file's .stapsdt.base address - base, as prelink left it), 0 when no
+	 * executable PT_LOAD segment holds it; and the file offset of the
+	 * semaphore (a uprobe's ref_ctr_offset), 0 when it has none or no
+	 * non-executable PT_LOAD segment holds it.
+	 */
+	uint64_t pc_offset;
+	uint64_t sem_offset;
 };
 
 /* The file's GNU build-id in lower-case hex, or NULL when it has none. Owned by elf. */
 const char *tt_elf__build_id(const struct tt_elf *elf);
 
-/* Calls cb for each USDT probe, in file order; stops at cb's first non-zero value. */
+/*
+ * Calls cb for each USDT probe, in file order; stops at cb's first non-zero
+ * value. A probe fired from several places has one note per place (site),
+ * each with the same provider and name.
+ */
 int tt_elf__for_each_usdt(struct tt_elf *elf, int (*cb)(const struct tt_usdt_note *note, void *ctx),
 			  void *ctx);
 
-/* The USDT probe provider:name, or NULL. */
+/* The first note (site) of the USDT probe provider:name, or NULL. */
 const struct tt_usdt_note *tt_elf__usdt(struct tt_elf *elf, const char *provider, const char *name);
 
 /*

@@ -12,15 +12,29 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "elf.h"
 #include "loader.h"
+#include "usdt.h"
+#include "tasktap/usdt.h"
 #include "tasktap.skel.h"
 
 #define BPF_FS_MAGIC 0xcafe4a11
 
+/* The uprobes at one probed place: its entry, and its return when it has one. */
+struct probe_pair {
+	struct bpf_link *entry;
+	struct bpf_link *ret; /* NULL without a return probe */
+};
+
+/*
+ * One attachment: a function's entry (and return) probe, or a USDT probe's
+ * uprobes, one per site (place in the file that fires it).
+ */
 struct tt_link {
-	struct bpf_link *entry; /* or the USDT link */
-	struct bpf_link *ret;	/* NULL without a return probe */
-	bool adopted;
+	struct probe_pair *sites; /* nsites; owned */
+	__u64 *cookies; /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
+	size_t nsites;
+	bool adopted; /* every site was adopted from a pin */
 	struct tt_link *prev, *next;
 };
 
@@ -31,6 +45,7 @@ struct tt_loader {
 	struct bpf_link *exec_link;
 	struct tt_link *links; /* every attachment, a doubly linked list */
 	int nattached;	       /* hooks attached */
+	size_t nsites;	       /* distinct USDT sites (cookies) the attachments use */
 	int ncpus;
 	int *ring_fds;
 	char *pin_dir; /* owned; NULL: nothing pinned */
@@ -135,10 +150,10 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 /* The maps a later agent must share with this one: what links pinned now will use. */
 static struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
 {
-	struct bpf_map *maps[] = {skel->maps.probes,	  skel->maps.threads,
-				  skel->maps.saved,	  skel->maps.stats,
-				  skel->maps.watch_comms, skel->maps.watch_prefixes,
-				  skel->maps.rings,	  skel->maps.scratch};
+	struct bpf_map *maps[] = {
+		skel->maps.probes, skel->maps.threads,	   skel->maps.saved,
+		skel->maps.stats,  skel->maps.watch_comms, skel->maps.watch_prefixes,
+		skel->maps.rings,  skel->maps.scratch,	   skel->maps.usdt_sites};
 
 	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
 }
@@ -332,12 +347,22 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 	return 0;
 }
 
-static struct tt_link *new_link(struct tt_loader *l)
+/* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
+static struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 {
 	struct tt_link *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
+	t->sites = calloc(nsites, sizeof(*t->sites));
+	t->cookies = usdt ? calloc(nsites, sizeof(*t->cookies)) : NULL;
+	if (!t->sites || (usdt && !t->cookies)) {
+		free(t->sites);
+		free(t->cookies);
+		free(t);
+		return NULL;
+	}
+	t->nsites = nsites;
 	t->next = l->links;
 	if (l->links)
 		l->links->prev = t;
@@ -346,9 +371,34 @@ static struct tt_link *new_link(struct tt_loader *l)
 	return t;
 }
 
-/* Unlinks t from the list and frees it; its links are already gone. */
-static void forget_link(struct tt_loader *l, struct tt_link *t)
+/* Whether an attachment other than `except` uses the USDT site `cookie`. */
+static bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
 {
+	for (const struct tt_link *t = l->links; t; t = t->next) {
+		for (size_t i = 0; t != except && t->cookies && i < t->nsites; i++) {
+			if (t->cookies[i] == cookie)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Unlinks t from the list and frees it; its links are already gone.
+ * Unless `keep_sites`, the USDT sites no other attachment uses leave
+ * `usdt_sites`.
+ */
+static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
+{
+	int fd = bpf_map__fd(l->skel->maps.usdt_sites);
+
+	for (size_t i = 0; t->cookies && i < t->nsites; i++) {
+		if (!t->cookies[i] || cookie_in_use(l, t, t->cookies[i]))
+			continue;
+		l->nsites--;
+		if (!keep_sites)
+			bpf_map_delete_elem(fd, &t->cookies[i]);
+	}
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -356,6 +406,8 @@ static void forget_link(struct tt_loader *l, struct tt_link *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	l->nattached--;
+	free(t->sites);
+	free(t->cookies);
 	free(t);
 }
 
@@ -367,14 +419,28 @@ static struct bpf_link *open_pinned(const char *path)
 	return link;
 }
 
-static int attach_one(struct tt_loader *l, const struct bpf_program *prog, bool retprobe,
-		      uint32_t id, const char *path, uint64_t offset, pid_t pid, const char *pin,
+/* What attach_site() attaches: a uprobe at `offset` of `path`, and a uretprobe when `retprobe`. */
+struct site_opts {
+	const struct bpf_program *entry_prog;
+	const struct bpf_program *ret_prog; /* with retprobe */
+	const char *path;
+	uint64_t offset;
+	uint64_t ref_ctr; /* file offset of a USDT semaphore, or 0 */
+	uint64_t cookie;
+	bool retprobe;
+	pid_t pid;
+	const char *pin_name; /* NULL: not pinned */
+};
+
+static int attach_one(const struct site_opts *o, bool retprobe, const char *pin,
 		      struct bpf_link **out)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .bpf_cookie = id);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .bpf_cookie = o->cookie,
+		    .ref_ctr_offset = o->ref_ctr);
+	const struct bpf_program *prog = retprobe ? o->ret_prog : o->entry_prog;
 	struct bpf_link *link;
 
-	link = bpf_program__attach_uprobe_opts(prog, pid, path, offset, &opts);
+	link = bpf_program__attach_uprobe_opts(prog, o->pid, o->path, o->offset, &opts);
 	if (!link)
 		return -errno;
 	/* a link the kernel cannot pin (no BPF perf links) just is not kept */
@@ -393,86 +459,293 @@ static void link_pins(const struct tt_loader *l, const char *name, char *entry, 
 }
 
 /* Adopts the links pinned as `name`; both or none. Returns whether it did. */
-static bool adopt(struct tt_loader *l, const char *name, bool retprobe, struct tt_link *t)
+static bool adopt(struct tt_loader *l, const char *name, bool retprobe, struct probe_pair *pp)
 {
 	char pe[PATH_MAX], pr[PATH_MAX];
 
 	link_pins(l, name, pe, pr, sizeof(pe));
-	t->entry = open_pinned(pe);
+	pp->entry = open_pinned(pe);
 	if (retprobe)
-		t->ret = open_pinned(pr);
-	if (t->entry && (!retprobe || t->ret)) {
-		t->adopted = true;
+		pp->ret = open_pinned(pr);
+	if (pp->entry && (!retprobe || pp->ret))
 		return true;
-	}
 	/* half a pair, or none: start again */
-	if (t->entry)
-		bpf_link__unpin(t->entry);
-	if (t->ret)
-		bpf_link__unpin(t->ret);
-	bpf_link__destroy(t->entry);
-	bpf_link__destroy(t->ret);
-	t->entry = t->ret = NULL;
+	if (pp->entry)
+		bpf_link__unpin(pp->entry);
+	if (pp->ret)
+		bpf_link__unpin(pp->ret);
+	bpf_link__destroy(pp->entry);
+	bpf_link__destroy(pp->ret);
+	pp->entry = pp->ret = NULL;
 	unlink(pe);
 	unlink(pr);
 	return false;
+}
+
+/*
+ * One probed place: with a pin directory and a pin name, the links an
+ * earlier agent pinned under that name are adopted (*adopted), else new
+ * ones are attached and pinned there. Returns 0 or -errno; on failure pp
+ * may hold part of a pair, for the caller's detach.
+ */
+static int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+		       bool *adopted)
+{
+	char pe[PATH_MAX], pr[PATH_MAX];
+	bool pin = l->pin_dir && o->pin_name;
+	int ret;
+
+	*adopted = false;
+	if (pin) {
+		link_pins(l, o->pin_name, pe, pr, sizeof(pe));
+		if (adopt(l, o->pin_name, o->retprobe, pp)) {
+			*adopted = true;
+			return 0;
+		}
+	}
+	ret = attach_one(o, false, pin ? pe : NULL, &pp->entry);
+	if (!ret && o->retprobe)
+		ret = attach_one(o, true, pin ? pr : NULL, &pp->ret);
+	return ret;
 }
 
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
 		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
 		      char *err, size_t errlen)
 {
-	char pe[PATH_MAX], pr[PATH_MAX];
-	bool pin = l->pin_dir && pin_name;
-	struct tt_link *t = new_link(l);
+	struct site_opts o = {
+		.entry_prog = l->skel->progs.tt_entry,
+		.ret_prog = l->skel->progs.tt_return,
+		.path = path,
+		.offset = offset,
+		.cookie = id,
+		.retprobe = retprobe,
+		.pid = pid,
+		.pin_name = pin_name,
+	};
+	struct tt_link *t = new_link(l, 1, false);
 	int ret;
 
 	if (!t)
 		return -ENOMEM;
-	if (pin) {
-		link_pins(l, pin_name, pe, pr, sizeof(pe));
-		if (adopt(l, pin_name, retprobe, t))
-			goto done;
-	}
-	ret = attach_one(l, l->skel->progs.tt_entry, false, id, path, offset, pid, pin ? pe : NULL,
-			 &t->entry);
-	if (!ret && retprobe)
-		ret = attach_one(l, l->skel->progs.tt_return, true, id, path, offset, pid,
-				 pin ? pr : NULL, &t->ret);
+	ret = attach_site(l, &o, &t->sites[0], &t->adopted);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
 			 (unsigned long long)offset, strerror(-ret));
 		tt_loader__detach_link(l, t);
 		return ret;
 	}
-done:
 	if (out)
 		*out = t;
 	return 0;
 }
 
-int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
-			   const char *name, pid_t pid, struct tt_link **out, char *err,
-			   size_t errlen)
+/* The sites of one USDT probe in a file, and where each one's arguments are. */
+struct usdt_probe {
+	const char *provider, *name;
+	const struct tt_usdt_note **notes; /* owned array; the notes are the tt_elf's */
+	struct tt_usdt_site *args;	   /* one per note; owned */
+	size_t n;
+	int err; /* the first error met while collecting */
+	char *msg;
+	size_t msglen;
+};
+
+static int collect_site(const struct tt_usdt_note *note, void *ctx)
 {
-	LIBBPF_OPTS(bpf_usdt_opts, opts, .usdt_cookie = id);
-	struct tt_link *t = new_link(l);
+	struct usdt_probe *u = ctx;
+	const struct tt_usdt_note **notes;
+	struct tt_usdt_site *args;
+
+	if (strcmp(note->provider, u->provider) || strcmp(note->name, u->name))
+		return 0;
+	notes = realloc(u->notes, (u->n + 1) * sizeof(*notes));
+	if (notes)
+		u->notes = notes;
+	args = realloc(u->args, (u->n + 1) * sizeof(*args));
+	if (args)
+		u->args = args;
+	if (!notes || !args) {
+		u->err = -ENOMEM;
+		snprintf(u->msg, u->msglen, "out of memory");
+		return 1;
+	}
+	if (!note->pc_offset) {
+		u->err = -ENOEXEC;
+		snprintf(u->msg, u->msglen,
+			 "its site at 0x%llx lies in no executable segment of the file",
+			 (unsigned long long)note->pc);
+		return 1;
+	}
+	if (note->semaphore && !note->sem_offset) {
+		u->err = -ENOEXEC;
+		snprintf(u->msg, u->msglen,
+			 "its semaphore at 0x%llx lies in no data segment of the file",
+			 (unsigned long long)note->semaphore);
+		return 1;
+	}
+	u->err = tt_usdt__decode(note->args, &u->args[u->n], u->msg, u->msglen);
+	if (u->err)
+		return 1;
+	u->notes[u->n++] = note;
+	return 0;
+}
+
+/*
+ * Stores where the arguments of a site are, under its cookie, before any
+ * uprobe can fire with that cookie. 0 or -errno with a message.
+ */
+static int store_site(struct tt_loader *l, __u64 cookie, const struct tt_usdt_site *site, char *err,
+		      size_t errlen)
+{
 	int ret;
 
-	if (!t)
-		return -ENOMEM;
-	t->entry =
-		bpf_program__attach_usdt(l->skel->progs.tt_usdt, pid, path, provider, name, &opts);
-	if (!t->entry) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot attach to USDT probe %s:%s in '%s': %s", provider,
-			 name, path, strerror(-ret));
-		forget_link(l, t);
-		return ret;
+	if (!bpf_map_update_elem(bpf_map__fd(l->skel->maps.usdt_sites), &cookie, site, BPF_ANY))
+		return 0;
+	ret = -errno;
+	if (ret == -E2BIG) /* full of sites an earlier agent left, not pruned yet */
+		snprintf(err, errlen,
+			 "too many USDT probe sites: the %d tasktap can attach are in use "
+			 "(TT_MAX_USDT_SITES in include/tasktap/limits.h)",
+			 TT_MAX_USDT_SITES);
+	else
+		snprintf(err, errlen, "cannot store its argument locations: %s", strerror(-ret));
+	return ret;
+}
+
+/*
+ * Refuses a probe whose sites would take `usdt_sites` past its bound,
+ * before anything is attached. 0 or -E2BIG with a message.
+ */
+static int check_room(const struct tt_loader *l, uint32_t id, const struct stat *st,
+		      const struct usdt_probe *u, char *err, size_t errlen)
+{
+	size_t fresh = 0;
+
+	for (size_t i = 0; i < u->n; i++) {
+		__u64 cookie = tt_usdt__cookie(id, st->st_dev, st->st_ino, u->notes[i]->pc_offset);
+
+		if (!cookie_in_use(l, NULL, cookie))
+			fresh++;
 	}
-	if (out)
-		*out = t;
+	if (l->nsites + fresh <= TT_MAX_USDT_SITES)
+		return 0;
+	if (l->nsites == 0)
+		snprintf(err, errlen,
+			 "too many USDT probe sites: its %zu exceed TT_MAX_USDT_SITES (%d, "
+			 "include/tasktap/limits.h)",
+			 u->n, TT_MAX_USDT_SITES);
+	else
+		snprintf(err, errlen,
+			 "too many USDT probe sites: its %zu and the %zu attached already exceed "
+			 "TT_MAX_USDT_SITES (%d, include/tasktap/limits.h)",
+			 u->n, l->nsites, TT_MAX_USDT_SITES);
+	return -E2BIG;
+}
+
+/*
+ * Attaches every site of the probe `u` of the file `path` (dev, ino) to
+ * attachment t, pinned as pin_name + "_" + the site's offset in hex.
+ */
+static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
+			     const struct stat *st, pid_t pid, const char *pin_name,
+			     const struct usdt_probe *u, struct tt_link *t, char *err,
+			     size_t errlen)
+{
+	char name[PATH_MAX];
+	bool all = true;
+
+	for (size_t i = 0; i < u->n; i++) {
+		const struct tt_usdt_note *note = u->notes[i];
+		struct site_opts o = {
+			.entry_prog = l->skel->progs.tt_usdt_site,
+			.path = path,
+			.offset = note->pc_offset,
+			.ref_ctr = note->sem_offset,
+			.cookie = tt_usdt__cookie(id, st->st_dev, st->st_ino, note->pc_offset),
+			.pid = pid,
+			.pin_name = pin_name ? name : NULL,
+		};
+		bool adopted;
+		int ret;
+
+		if (pin_name)
+			snprintf(name, sizeof(name), "%s_%llx", pin_name,
+				 (unsigned long long)note->pc_offset);
+		ret = store_site(l, o.cookie, &u->args[i], err, errlen);
+		if (ret)
+			return ret;
+		if (!cookie_in_use(l, NULL, o.cookie))
+			l->nsites++;
+		t->cookies[i] = o.cookie;
+		ret = attach_site(l, &o, &t->sites[i], &adopted);
+		if (ret) {
+			snprintf(err, errlen,
+				 "cannot attach a uprobe to its site at offset 0x%llx%s: %s",
+				 (unsigned long long)note->pc_offset,
+				 note->sem_offset ? " (with its semaphore)" : "", strerror(-ret));
+			return ret;
+		}
+		all = all && adopted;
+	}
+	t->adopted = all;
 	return 0;
+}
+
+int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
+			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
+			   char *err, size_t errlen)
+{
+	char why[512] = "";
+	struct usdt_probe u = {
+		.provider = provider, .name = name, .msg = why, .msglen = sizeof(why)};
+	struct tt_elf *elf = NULL;
+	struct tt_link *t = NULL;
+	struct stat st;
+	int ret;
+
+	if (id == 0 || id > TT_USDT_HOOK_MASK) {
+		snprintf(why, sizeof(why), "hook id %u does not fit in a USDT cookie", id);
+		ret = -ERANGE;
+		goto cleanup;
+	}
+	elf = tt_elf__open(path);
+	if (!elf || stat(path, &st)) {
+		ret = -errno;
+		snprintf(why, sizeof(why), "%s", strerror(-ret));
+		goto cleanup;
+	}
+	tt_elf__for_each_usdt(elf, collect_site, &u);
+	ret = u.err;
+	if (!ret && u.n == 0) {
+		snprintf(why, sizeof(why), "the file has no such probe");
+		ret = -ENOENT;
+	}
+	if (!ret)
+		ret = check_room(l, id, &st, &u, why, sizeof(why));
+	if (ret)
+		goto cleanup;
+	t = new_link(l, u.n, true);
+	if (!t) {
+		ret = -ENOMEM;
+		snprintf(why, sizeof(why), "%s", strerror(-ret));
+		goto cleanup;
+	}
+	ret = attach_usdt_sites(l, id, path, &st, pid, pin_name, &u, t, why, sizeof(why));
+	if (ret) {
+		tt_loader__detach_link(l, t);
+		t = NULL;
+	}
+cleanup:
+	if (ret)
+		snprintf(err, errlen, "cannot attach to USDT probe %s:%s in '%s': %s", provider,
+			 name, path, why);
+	else if (out)
+		*out = t;
+	free(u.notes);
+	free(u.args);
+	tt_elf__free(elf);
+	return ret;
 }
 
 bool tt_link__adopted(const struct tt_link *link)
@@ -480,17 +753,31 @@ bool tt_link__adopted(const struct tt_link *link)
 	return link->adopted;
 }
 
+/* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
+static void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
+{
+	for (size_t i = 0; i < t->nsites; i++) {
+		struct probe_pair *pp = &t->sites[i];
+
+		if (keep_pins) {
+			drop_link(pp->entry, true);
+			drop_link(pp->ret, true);
+			continue;
+		}
+		if (pp->entry && bpf_link__pin_path(pp->entry))
+			bpf_link__unpin(pp->entry);
+		if (pp->ret && bpf_link__pin_path(pp->ret))
+			bpf_link__unpin(pp->ret);
+		bpf_link__destroy(pp->entry);
+		bpf_link__destroy(pp->ret);
+	}
+	forget_link(l, t, keep_pins);
+}
+
 void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
 {
-	if (!t)
-		return;
-	if (t->entry && bpf_link__pin_path(t->entry))
-		bpf_link__unpin(t->entry);
-	if (t->ret && bpf_link__pin_path(t->ret))
-		bpf_link__unpin(t->ret);
-	bpf_link__destroy(t->entry);
-	bpf_link__destroy(t->ret);
-	forget_link(l, t);
+	if (t)
+		free_link(l, t, false);
 }
 
 bool tt_loader__adopted(const struct tt_loader *l)
@@ -502,13 +789,41 @@ bool tt_loader__adopted(const struct tt_loader *l)
 static bool pin_in_use(const struct tt_loader *l, const char *path)
 {
 	for (const struct tt_link *t = l->links; t; t = t->next) {
-		const char *pe = t->entry ? bpf_link__pin_path(t->entry) : NULL;
-		const char *pr = t->ret ? bpf_link__pin_path(t->ret) : NULL;
+		for (size_t i = 0; i < t->nsites; i++) {
+			const struct probe_pair *pp = &t->sites[i];
+			const char *pe = pp->entry ? bpf_link__pin_path(pp->entry) : NULL;
+			const char *pr = pp->ret ? bpf_link__pin_path(pp->ret) : NULL;
 
-		if ((pe && !strcmp(pe, path)) || (pr && !strcmp(pr, path)))
-			return true;
+			if ((pe && !strcmp(pe, path)) || (pr && !strcmp(pr, path)))
+				return true;
+		}
 	}
 	return false;
+}
+
+/*
+ * Removes from `usdt_sites` the sites no attachment of this loader uses:
+ * those of USDT probes an earlier agent attached and this one does not.
+ */
+static void prune_sites(struct tt_loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.usdt_sites);
+	__u64 *stale = calloc(TT_MAX_USDT_SITES, sizeof(*stale));
+	__u64 key, next;
+	size_t n = 0;
+	void *prev = NULL;
+
+	if (!stale)
+		return;
+	while (n < TT_MAX_USDT_SITES && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (!cookie_in_use(l, NULL, next))
+			stale[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+	free(stale);
 }
 
 int tt_loader__prune_pins(struct tt_loader *l)
@@ -520,6 +835,7 @@ int tt_loader__prune_pins(struct tt_loader *l)
 
 	if (!l->pin_dir)
 		return 0;
+	prune_sites(l);
 	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
 	d = opendir(dir);
 	if (!d)
@@ -602,14 +918,6 @@ int tt_loader__attached(const struct tt_loader *l)
 
 void tt_loader__detach(struct tt_loader *l, bool keep_pins)
 {
-	while (l->links) {
-		struct tt_link *t = l->links;
-
-		if (keep_pins) {
-			drop_link(t->entry, true);
-			drop_link(t->ret, true);
-			t->entry = t->ret = NULL;
-		}
-		tt_loader__detach_link(l, t);
-	}
+	while (l->links)
+		free_link(l, l->links, keep_pins);
 }

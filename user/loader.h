@@ -18,7 +18,7 @@
 
 struct tt_loader;
 
-/* One attachment: a hook's entry (and return) probe, or its USDT probe. */
+/* One attachment: a hook's entry (and return) probe, or its USDT probe's sites. */
 struct tt_link;
 
 /* Receives each drained event; the memory is valid only during the call. */
@@ -28,9 +28,10 @@ struct tt_loader_opts {
 	size_t ring_bytes; /* per CPU, a power of two; 0: the default */
 	/*
 	 * A directory on bpffs, or NULL. The maps, the rings, the exit
-	 * tracepoint and the uprobe links are pinned there and stay in the
-	 * kernel when the agent stops; a loader given the same directory
-	 * adopts them, and drains what the rings recorded meanwhile.
+	 * tracepoint and the uprobe links (of USDT probes too) are pinned
+	 * there and stay in the kernel when the agent stops; a loader given
+	 * the same directory adopts them, and drains what the rings recorded
+	 * meanwhile.
 	 */
 	const char *pin_dir;
 	tt_event_fn on_event;
@@ -66,19 +67,30 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      char *err, size_t errlen);
 
 /*
- * Attaches hook `id` to the USDT probe provider:name of the file at `path`
- * (libbpf decodes its arguments and handles its semaphore), in process
- * `pid` or in every process (-1). USDT links are never pinned. Returns 0
- * and the attachment in *out (may be NULL), or -errno with a message.
+ * Attaches hook `id` to the USDT probe provider:name of the file at `path`,
+ * in process `pid` or in every process (-1): one plain uprobe per site of
+ * the probe (each note of that name), with the probe's semaphore as its
+ * reference counter, so the semaphore is set while any is attached. The
+ * sites' argument specs are decoded first (user/usdt.c); a form tasktap
+ * cannot read refuses the whole probe, with the probe, the argument and
+ * its spec named in err. With a pin directory and a `pin_name`, each
+ * site's link is pinned, or adopted, as tt_loader__attach() does, under
+ * `pin_name` + "_" + the site's file offset in hex; its attach cookie
+ * (tasktap/usdt.h) is the same in the next agent, so an adopted link still
+ * finds its site's argument specs. Counts as one hook. Returns 0 and the
+ * attachment in *out (may be NULL), or -errno with a message in err.
  */
 int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
-			   const char *name, pid_t pid, struct tt_link **out, char *err,
-			   size_t errlen);
+			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
+			   char *err, size_t errlen);
 
 /* Detaches one attachment, unpins it, and frees it. Accepts NULL. */
 void tt_loader__detach_link(struct tt_loader *l, struct tt_link *link);
 
-/* Whether the attachment was adopted from a pin left by an earlier agent. */
+/*
+ * Whether the attachment (for a USDT probe: every one of its sites) was
+ * adopted from a pin left by an earlier agent.
+ */
 bool tt_link__adopted(const struct tt_link *link);
 
 /*
@@ -90,8 +102,9 @@ bool tt_loader__adopted(const struct tt_loader *l);
 
 /*
  * Removes pinned links that no attachment of this loader adopted or made:
- * what an earlier agent attached and this one does not want. Returns how
- * many were removed.
+ * what an earlier agent attached and this one does not want, and the USDT
+ * sites' argument specs no attachment uses. Returns how many links were
+ * removed.
  */
 int tt_loader__prune_pins(struct tt_loader *l);
 

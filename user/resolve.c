@@ -9,6 +9,7 @@
 #include "libscan.h"
 #include "proc.h"
 #include "resolve.h"
+#include "usdt.h"
 
 /* Where the probes of one target go. */
 struct place {
@@ -402,11 +403,31 @@ static int list_usdt(const struct tt_usdt_note *n, void *ctx)
 	return 0;
 }
 
+struct usdt_check {
+	const struct tt_hook *hook;
+	char *why;
+	size_t whylen;
+};
+
+/* Stops at a site of the hook's USDT probe whose arguments tasktap cannot read. */
+static int check_usdt_args(const struct tt_usdt_note *n, void *ctx)
+{
+	struct usdt_check *c = ctx;
+	struct tt_usdt_site site;
+
+	if (strcmp(n->provider, c->hook->provider) || strcmp(n->name, c->hook->usdt))
+		return 0;
+	return tt_usdt__parse_args(n->provider, n->name, n->args, &site, c->why, c->whylen) ? 1 : 0;
+}
+
 static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const struct tt_hook *hook,
 		    struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
 {
 	const struct tt_usdt_note *note = tt_elf__usdt(elf, hook->provider, hook->usdt);
+	char why[512] = "";
+	struct usdt_check c = {.hook = hook, .why = why, .whylen = sizeof(why)};
 	struct tt_attachment *at;
+	int ret;
 
 	if (!note) {
 		char have[512] = "";
@@ -417,6 +438,12 @@ static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const stru
 			 spec->path, hook->pos.line, hook->pos.col, hook->provider, hook->usdt,
 			 pl->shown, have[0] ? "it has: " : "it has no USDT probes", have);
 		return -ENOENT;
+	}
+	ret = tt_elf__for_each_usdt(elf, check_usdt_args, &c);
+	if (ret) {
+		snprintf(err, errlen, "%s:%d:%d: in '%s': %s", spec->path, hook->pos.line,
+			 hook->pos.col, pl->shown, why);
+		return -EINVAL;
 	}
 	at = plan_add(plan, hook, pl);
 	if (!at)

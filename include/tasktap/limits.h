@@ -36,8 +36,15 @@
 /* Nesting of tracked calls per thread (filters, return-time captures). */
 #define TT_MAX_DEPTH 64
 
-/* Arguments of a USDT probe (libbpf's limit). */
+/* Arguments of a USDT probe (as libbpf and sys/sdt.h have it). */
 #define TT_MAX_USDT_ARGS 12
+
+/*
+ * USDT probe sites attached at once, one per distinct (hook, file, site)
+ * whatever the processes: the entries of the BPF hash `usdt_sites`
+ * (tasktap/usdt.h).
+ */
+#define TT_MAX_USDT_SITES 4096
 
 /* Possible CPUs the per-CPU ring array has room for. */
 #define TT_MAX_CPUS 256

@@ -6,7 +6,9 @@
  *
  * What the notes say is checked against the file read independently with
  * libelf: each probe's address lies in the function that fires it, and the
- * semaphore's address is that of the symbol ttfix_guarded_semaphore.
+ * semaphore's address is that of the symbol ttfix_guarded_semaphore; the
+ * file offsets a uprobe needs follow the program headers, with the
+ * prelink adjustment (.stapsdt.base).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,6 +244,151 @@ static void test_base_is_stapsdt_base(void **state)
 	assert_int_equal(b->base, value);
 }
 
+/* The PT_LOAD header holding addr, executable or not, read with libelf directly. */
+static bool raw_segment(const char *path, uint64_t addr, bool exec, GElf_Phdr *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool found = false;
+	size_t n = 0;
+	Elf *e;
+
+	assert_true(fd >= 0);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(e);
+	assert_int_equal(elf_getphdrnum(e, &n), 0);
+	for (size_t i = 0; i < n && !found; i++) {
+		GElf_Phdr ph;
+
+		assert_non_null(gelf_getphdr(e, (int)i, &ph));
+		if (ph.p_type == PT_LOAD && addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_memsz &&
+		    !!(ph.p_flags & PF_X) == exec) {
+			*out = ph;
+			found = true;
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return found;
+}
+
+/* Each site's file offset holds its nop, where its executable segment says. */
+static void test_site_offsets_hold_the_nop(void **state)
+{
+	struct collected c = {.n = 0};
+	int fd = open(fixture, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(tt_elf__for_each_usdt(elf, collect, &c), 0);
+	assert_int_equal(c.n, 4);
+	for (int i = 0; i < c.n; i++) {
+		const struct tt_usdt_note *n = c.notes[i];
+		unsigned char insn = 0;
+		GElf_Phdr ph;
+
+		assert_true(raw_segment(fixture, n->pc, true, &ph));
+		assert_int_equal(n->pc_offset, n->pc - ph.p_vaddr + ph.p_offset);
+		assert_int_equal(pread(fd, &insn, 1, (off_t)n->pc_offset), 1);
+		if (insn != 0x90)
+			fail_msg("probe %s: byte 0x%02x at offset 0x%llx, not a nop", n->name, insn,
+				 (unsigned long long)n->pc_offset);
+	}
+	close(fd);
+}
+
+/* A semaphore's file offset is where its (non-executable) segment puts it; none: 0. */
+static void test_semaphore_offset(void **state)
+{
+	const struct tt_usdt_note *n = tt_elf__usdt(elf, "ttfix", "guarded");
+	GElf_Phdr ph;
+
+	assert_non_null(n);
+	assert_true(raw_segment(fixture, n->semaphore, false, &ph));
+	assert_int_not_equal(n->sem_offset, 0);
+	assert_int_equal(n->sem_offset, n->semaphore - ph.p_vaddr + ph.p_offset);
+	assert_int_equal(tt_elf__usdt(elf, "ttfix", "ints")->sem_offset, 0);
+	assert_int_equal(tt_elf__usdt(elf, "ttfix", "nothing")->sem_offset, 0);
+}
+
+/* The file offset of the descriptor of the first stapsdt note, read with libelf directly. */
+static off_t first_note_desc(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf_Scn *scn = NULL;
+	off_t where = -1;
+	size_t shstrndx;
+	Elf *e;
+
+	assert_true(fd >= 0);
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(e);
+	assert_int_equal(elf_getshdrstrndx(e, &shstrndx), 0);
+	while (where < 0 && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		GElf_Nhdr nh;
+		size_t name_off, desc_off;
+		Elf_Data *data;
+		const char *name;
+
+		assert_non_null(gelf_getshdr(scn, &sh));
+		name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (sh.sh_type != SHT_NOTE || !name || strcmp(name, ".note.stapsdt"))
+			continue;
+		data = elf_getdata(scn, NULL);
+		assert_non_null(data);
+		assert_true(gelf_getnote(data, 0, &nh, &name_off, &desc_off) > 0);
+		where = (off_t)(sh.sh_offset + desc_off);
+	}
+	elf_end(e);
+	close(fd);
+	assert_true(where > 0);
+	return where;
+}
+
+/*
+ * A prelinked file: its sections moved by D after link time, .stapsdt.base
+ * with them, while the notes still say where things were. Made here from
+ * a copy of the fixture whose first note says pc - D and base - D: the
+ * site is still found at the same file offset.
+ */
+static void test_prelink_adjustment(void **state)
+{
+	const struct tt_usdt_note *orig = tt_elf__usdt(elf, "ttfix", "nothing");
+	const uint64_t d = 0x40;
+	char copy[] = "/tmp/tt-usdt-prelinkXXXXXX";
+	struct tt_elf *moved;
+	uint64_t pcbase[2];
+	int in, out;
+	off_t desc;
+	char buf[65536];
+	ssize_t n;
+
+	assert_non_null(orig);
+	in = open(fixture, O_RDONLY | O_CLOEXEC);
+	out = mkstemp(copy);
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	desc = first_note_desc(fixture);
+	assert_int_equal(pread(out, pcbase, sizeof(pcbase), desc), sizeof(pcbase));
+	assert_int_equal(pcbase[0], orig->pc);
+	assert_int_equal(pcbase[1], orig->base);
+	pcbase[0] -= d;
+	pcbase[1] -= d;
+	assert_int_equal(pwrite(out, pcbase, sizeof(pcbase), desc), sizeof(pcbase));
+	close(out);
+
+	moved = tt_elf__open(copy);
+	unlink(copy);
+	assert_non_null(moved);
+	assert_int_equal(tt_elf__usdt(moved, "ttfix", "nothing")->pc, orig->pc - d);
+	assert_int_equal(tt_elf__usdt(moved, "ttfix", "nothing")->pc_offset, orig->pc_offset);
+	/* the other notes were not touched */
+	assert_int_equal(tt_elf__usdt(moved, "ttfix", "ints")->pc_offset,
+			 tt_elf__usdt(elf, "ttfix", "ints")->pc_offset);
+	tt_elf__free(moved);
+}
+
 static void test_lookup_misses(void **state)
 {
 	assert_null(tt_elf__usdt(elf, "ttfix", "missing"));
@@ -277,6 +424,9 @@ int main(void)
 		cmocka_unit_test(test_semaphore_address_is_the_symbol),
 		cmocka_unit_test(test_probe_addresses_lie_in_their_functions),
 		cmocka_unit_test(test_base_is_stapsdt_base),
+		cmocka_unit_test(test_site_offsets_hold_the_nop),
+		cmocka_unit_test(test_semaphore_offset),
+		cmocka_unit_test(test_prelink_adjustment),
 		cmocka_unit_test(test_lookup_misses),
 		cmocka_unit_test(test_file_without_probes),
 	};
