@@ -41,80 +41,42 @@ static void parse_refused(const char *spec, const char *expect)
 		fail_msg("'%s' refused with \"%s\", expected \"%s\" in it", spec, why, expect);
 }
 
-static void test_register(void **state)
+/* Each accepted form, decoded: kind, size (negative: signed), register, offset or value. */
+static void test_accepted_forms(void **state)
 {
-	struct tt_usdt_arg a = parse_ok("-4@%edi");
+	static const struct {
+		const char *spec;
+		uint8_t kind;
+		int8_t size;
+		uint16_t reg_off;
+		int64_t val;
+	} rows[] = {
+		{"-4@%edi", TT_USDT_ARG_REG, -4, REG(rdi), 0},
+		{"8@%rax", TT_USDT_ARG_REG, 8, REG(rax), 0},
+		{"8@8(%rbx)", TT_USDT_ARG_DEREF, 8, REG(rbx), 8},
+		{"-4@-20(%rbp)", TT_USDT_ARG_DEREF, -4, REG(rbp), -20},
+		{"2@0x18(%rsp)", TT_USDT_ARG_DEREF, 2, REG(rsp), 0x18},
+		{"1@-2147483648(%r12)", TT_USDT_ARG_DEREF, 1, REG(r12), INT32_MIN},
+		{"8@(%rdi)", TT_USDT_ARG_DEREF, 8, REG(rdi), 0},
+		{"-2@(%r9)", TT_USDT_ARG_DEREF, -2, REG(r9), 0},
+		{"4@$71", TT_USDT_ARG_CONST, 4, 0, 71},
+		{"-4@$-7", TT_USDT_ARG_CONST, -4, 0, -7},
+		{"8@$0x7fffffffffffffff", TT_USDT_ARG_CONST, 8, 0, INT64_MAX},
+		{"-8@$-9223372036854775808", TT_USDT_ARG_CONST, -8, 0, INT64_MIN},
+		/* an unsigned 64-bit constant keeps its bits */
+		{"8@$18446744073709551615", TT_USDT_ARG_CONST, 8, 0, (int64_t)UINT64_MAX},
+	};
 
-	assert_int_equal(a.kind, TT_USDT_ARG_REG);
-	assert_int_equal(a.size, -4);
-	assert_int_equal(a.reg_off, REG(rdi));
-	assert_int_equal(a.val, 0);
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct tt_usdt_arg a = parse_ok(rows[i].spec);
 
-	a = parse_ok("8@%rax");
-	assert_int_equal(a.kind, TT_USDT_ARG_REG);
-	assert_int_equal(a.size, 8);
-	assert_int_equal(a.reg_off, REG(rax));
-}
-
-static void test_memory_with_offset(void **state)
-{
-	struct tt_usdt_arg a = parse_ok("8@8(%rbx)");
-
-	assert_int_equal(a.kind, TT_USDT_ARG_DEREF);
-	assert_int_equal(a.size, 8);
-	assert_int_equal(a.reg_off, REG(rbx));
-	assert_int_equal(a.val, 8);
-
-	a = parse_ok("-4@-20(%rbp)");
-	assert_int_equal(a.kind, TT_USDT_ARG_DEREF);
-	assert_int_equal(a.size, -4);
-	assert_int_equal(a.reg_off, REG(rbp));
-	assert_int_equal(a.val, -20);
-
-	a = parse_ok("2@0x18(%rsp)");
-	assert_int_equal(a.reg_off, REG(rsp));
-	assert_int_equal(a.val, 0x18);
-
-	a = parse_ok("1@-2147483648(%r12)");
-	assert_int_equal(a.reg_off, REG(r12));
-	assert_int_equal(a.val, INT32_MIN);
-}
-
-static void test_memory_without_offset(void **state)
-{
-	struct tt_usdt_arg a = parse_ok("8@(%rdi)");
-
-	assert_int_equal(a.kind, TT_USDT_ARG_DEREF);
-	assert_int_equal(a.size, 8);
-	assert_int_equal(a.reg_off, REG(rdi));
-	assert_int_equal(a.val, 0);
-
-	a = parse_ok("-2@(%r9)");
-	assert_int_equal(a.kind, TT_USDT_ARG_DEREF);
-	assert_int_equal(a.size, -2);
-	assert_int_equal(a.reg_off, REG(r9));
-}
-
-static void test_constant(void **state)
-{
-	struct tt_usdt_arg a = parse_ok("4@$71");
-
-	assert_int_equal(a.kind, TT_USDT_ARG_CONST);
-	assert_int_equal(a.size, 4);
-	assert_int_equal(a.val, 71);
-
-	a = parse_ok("-4@$-7");
-	assert_int_equal(a.kind, TT_USDT_ARG_CONST);
-	assert_int_equal(a.size, -4);
-	assert_int_equal(a.val, -7);
-
-	a = parse_ok("8@$0x7fffffffffffffff");
-	assert_int_equal(a.val, INT64_MAX);
-	a = parse_ok("-8@$-9223372036854775808");
-	assert_int_equal(a.val, INT64_MIN);
-	/* an unsigned 64-bit constant keeps its bits */
-	a = parse_ok("8@$18446744073709551615");
-	assert_int_equal((uint64_t)a.val, UINT64_MAX);
+		if (a.kind != rows[i].kind || a.size != rows[i].size ||
+		    (rows[i].kind != TT_USDT_ARG_CONST && a.reg_off != rows[i].reg_off) ||
+		    a.val != rows[i].val)
+			fail_msg("'%s': kind %d size %d reg_off %u val %lld", rows[i].spec, a.kind,
+				 a.size, a.reg_off, (long long)a.val);
+	}
 }
 
 /* Every name of every general-purpose register: 64, 32, 16 and 8 bits. */
@@ -320,10 +282,7 @@ static void test_cookie(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_register),
-		cmocka_unit_test(test_memory_with_offset),
-		cmocka_unit_test(test_memory_without_offset),
-		cmocka_unit_test(test_constant),
+		cmocka_unit_test(test_accepted_forms),
 		cmocka_unit_test(test_every_register_name),
 		cmocka_unit_test(test_sizes_and_signedness),
 		cmocka_unit_test(test_refused_forms),
