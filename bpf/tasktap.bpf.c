@@ -115,6 +115,14 @@ struct {
 	__type(value, struct tt_watch_prefix);
 } watch_prefixes SEC(".maps");
 
+/* Directories whose execs the agent wants to hear of (binary: globs such as /opt/w/ *). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TT_MAX_WATCH_DIRS);
+	__type(key, __u32);
+	__type(value, struct tt_watch_dir);
+} watch_dirs SEC(".maps");
+
 /* Report every exec (binary: globs are matched by the agent on the path). */
 volatile __u32 watch_all_execs = 0;
 
@@ -726,6 +734,35 @@ static __always_inline __u32 prefix_watch(const char *comm)
 	return 0;
 }
 
+/* The TT_WATCH_* flags of the first entry of `watch_dirs` that the exec'ed file name starts with.
+ */
+static __always_inline __u32 dir_watch(struct linux_binprm *bprm)
+{
+	__u64 name[TT_WATCH_DIR_LEN / 8] = {};
+	const char *filename = BPF_CORE_READ(bprm, filename);
+
+	if (bpf_probe_read_kernel_str(name, sizeof(name), filename) <= 0)
+		return 0;
+	for (__u32 i = 0; i < TT_MAX_WATCH_DIRS; i++) {
+		__u32 key = i;
+		struct tt_watch_dir *d = bpf_map_lookup_elem(&watch_dirs, &key);
+		__u64 diff = 0;
+
+		if (!d || d->len == 0)
+			continue;
+#pragma unroll
+		for (__u32 k = 0; k < TT_WATCH_DIR_LEN / 8; k++) {
+			__u64 w;
+
+			__builtin_memcpy(&w, d->path + 8 * k, sizeof(w));
+			diff |= (name[k] ^ w) & byte_mask(d->len, 8 * k);
+		}
+		if (!diff)
+			return d->flags;
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -738,6 +775,8 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	watch = bpf_map_lookup_elem(&watch_comms, ev.comm);
 	flags = watch ? *watch : prefix_watch(ev.comm);
+	if (!flags && watch_all_execs)
+		flags = dir_watch(bprm);
 	if (!flags && !watch_all_execs)
 		return 0;
 	fill_header(&ev.h, 0, TT_EV_EXEC);

@@ -543,18 +543,45 @@ static void scan_processes(struct run *r, struct slot *only)
 }
 
 /*
+ * Adds the literal directory of glob `path` ("/opt/workers/" for
+ * /opt/workers/ *) to the directories BPF holds execs from, when there is
+ * one, it fits, and there is room: the file name of such a glob starts
+ * with a glob character, so the process name cannot tell its processes.
+ */
+static void add_watch_dir(struct tt_watch_dir *dirs, int *n, const char *path)
+{
+	size_t len = strcspn(path, "*?[\\");
+
+	while (len > 0 && path[len - 1] != '/')
+		len--; /* the whole directory, not part of a name */
+	if (len < 2 || len > TT_WATCH_DIR_LEN || *n >= TT_MAX_WATCH_DIRS)
+		return;
+	for (int i = 0; i < *n; i++) {
+		if (dirs[i].len == len && !memcmp(dirs[i].path, path, len))
+			return;
+	}
+	memset(&dirs[*n], 0, sizeof(dirs[*n]));
+	memcpy(dirs[*n].path, path, len);
+	dirs[*n].len = (uint32_t)len;
+	(*n)++;
+}
+
+/*
  * Tells BPF which execs to report and stop: comm: names exactly, binary:
  * targets by the start of their file name (the kernel names a process
  * after its file), as many as BPF's prefix table holds, widened to shared
  * starts when there are more (tt_comm_prefix__fit()). A glob whose file
  * name starts with a glob character, or names that share no start, make
- * BPF report every exec without stopping it (a fast worker may then run
- * its first task before its probes are in).
+ * BPF report every exec; of those, the ones whose file name as exec'ed
+ * starts with such a glob's directory are stopped too (add_watch_dir()),
+ * the others are not (a fast worker may then run its first task before
+ * its probes are in).
  */
 static void set_watches(struct run *r)
 {
 	static struct tt_comm_prefix prefixes[TT_MAX_PROBES];
-	int nprefix = 0;
+	struct tt_watch_dir dirs[TT_MAX_WATCH_DIRS];
+	int nprefix = 0, ndirs = 0;
 	bool all = false;
 
 	for (int i = 0; i < r->nwatched; i++)
@@ -573,12 +600,17 @@ static void set_watches(struct run *r)
 			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
 				continue;
 			p->len = tt_glob__comm_prefix(t->path, p->comm);
-			if (!p->len)
+			if (!p->len) {
 				all = true;
-			else if (nprefix < TT_MAX_PROBES)
+				add_watch_dir(dirs, &ndirs, t->path);
+			} else if (nprefix < TT_MAX_PROBES) {
 				nprefix++;
+			}
 		}
 	}
+	for (int i = 0; i < TT_MAX_WATCH_DIRS; i++)
+		tt_loader__watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
+				     i < ndirs ? dirs[i].len : 0, TT_WATCH_REPORT | TT_WATCH_STOP);
 	nprefix = tt_comm_prefix__fit(prefixes, nprefix, TT_MAX_WATCH_PREFIXES);
 	if (nprefix < 0) {
 		all = true;

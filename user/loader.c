@@ -150,10 +150,11 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 /* The maps a later agent must share with this one: what links pinned now will use. */
 static struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
 {
-	struct bpf_map *maps[] = {
-		skel->maps.probes, skel->maps.threads,	   skel->maps.saved,
-		skel->maps.stats,  skel->maps.watch_comms, skel->maps.watch_prefixes,
-		skel->maps.rings,  skel->maps.scratch,	   skel->maps.usdt_sites};
+	struct bpf_map *maps[] = {skel->maps.probes,	  skel->maps.threads,
+				  skel->maps.saved,	  skel->maps.stats,
+				  skel->maps.watch_comms, skel->maps.watch_prefixes,
+				  skel->maps.watch_dirs,  skel->maps.rings,
+				  skel->maps.scratch,	  skel->maps.usdt_sites};
 
 	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
 }
@@ -868,6 +869,19 @@ void tt_loader__unwatch_comm(struct tt_loader *l, const char *comm)
 
 	memcpy(key, comm, strnlen(comm, sizeof(key) - 1));
 	bpf_map_delete_elem(bpf_map__fd(l->skel->maps.watch_comms), key);
+}
+
+int tt_loader__watch_dir(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
+			 uint32_t flags)
+{
+	struct tt_watch_dir d = {.len = len, .flags = flags};
+
+	if (slot >= TT_MAX_WATCH_DIRS || len > TT_WATCH_DIR_LEN)
+		return -ERANGE;
+	memcpy(d.path, path, strnlen(path, len));
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_dirs), &slot, &d, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm, uint32_t len,

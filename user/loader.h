@@ -138,6 +138,16 @@ void tt_loader__unwatch_comm(struct tt_loader *l, const char *comm);
 int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm, uint32_t len,
 			    uint32_t flags);
 
+/*
+ * Sets directory slot `slot` (< TT_MAX_WATCH_DIRS): while every exec is
+ * reported (tt_loader__watch_all_execs()), those whose file name as given
+ * to execve starts with the first `len` (<= TT_WATCH_DIR_LEN) bytes of
+ * `path` are reported with TT_WATCH_* `flags` (to stop them); len 0
+ * clears the slot. 0 or -errno.
+ */
+int tt_loader__watch_dir(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
+			 uint32_t flags);
+
 /* Reports every exec (for binary: globs matched on the path by the agent). */
 void tt_loader__watch_all_execs(struct tt_loader *l, bool on);
 

@@ -41,6 +41,21 @@ struct tt_watch_prefix {
 	char comm[TT_COMM_LEN];
 };
 
+/*
+ * Entries of the BPF array `watch_dirs`: execs whose file name, as given
+ * to execve, starts with `path[0..len)` (binary: globs whose file name
+ * starts with a glob character, by the literal directory before it:
+ * "/opt/workers/" for /opt/workers/ *). len 0: unused.
+ */
+#define TT_MAX_WATCH_DIRS 8
+#define TT_WATCH_DIR_LEN  64
+
+struct tt_watch_dir {
+	__u32 len;
+	__u32 flags; /* TT_WATCH_* */
+	char path[TT_WATCH_DIR_LEN];
+};
+
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
 

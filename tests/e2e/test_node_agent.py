@@ -137,6 +137,17 @@ class NodeAgentTest(unittest.TestCase):
                          ['1001', '2001'])
         self.assertEqual(a.stop(), 0, a.stderr())
 
+    def test_glob_whose_file_name_starts_with_a_glob_character(self):
+        # no process name to watch: BPF holds execs from the glob's directory
+        bindir = os.path.join(self.dir, "any-" + tag())
+        worker = self.copy_worker("w-" + tag(), bindir)
+        spec = write(os.path.join(self.dir, "dir.yaml"), spec_text("binary: %s/*" % bindir))
+        a = self.agent([spec, "--json"])
+        self.run_worker(worker)  # its first task at once: held until attached
+        self.wait_spans(a, 5, "the first task's spans")
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        self.assertEqual(a.stop(), 0, a.stderr())
+
     def test_more_globs_than_bpf_prefix_slots(self):
         # 20 worker types: their names share "ttm-", which BPF watches for all of them
         t = tag()
