@@ -105,6 +105,16 @@ class NodeAgentTest(unittest.TestCase):
         wait_for(first_step_open, what="the task's first step open")
         return p
 
+    def first_task_traced(self, spec, worker):
+        """Starts an agent on spec, then the worker, whose first task runs at
+        once: it is traced only if the worker was held until attached."""
+        a = self.agent([spec, "--json"])
+        self.run_worker(worker)
+        self.wait_spans(a, 5, "the first task's spans")
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        self.assertEqual(a.stop(), 0, a.stderr())
+        return a
+
     def wait_spans(self, agent, n, what):
         wait_for(lambda: len(agent.spans()) >= n, what=what)
 
@@ -142,11 +152,7 @@ class NodeAgentTest(unittest.TestCase):
         bindir = os.path.join(self.dir, "any-" + tag())
         worker = self.copy_worker("w-" + tag(), bindir)
         spec = write(os.path.join(self.dir, "dir.yaml"), spec_text("binary: %s/*" % bindir))
-        a = self.agent([spec, "--json"])
-        self.run_worker(worker)  # its first task at once: held until attached
-        self.wait_spans(a, 5, "the first task's spans")
-        self.assertEqual(names(a.spans()), ONE_TASK)
-        self.assertEqual(a.stop(), 0, a.stderr())
+        self.first_task_traced(spec, worker)
 
     def test_more_globs_than_bpf_prefix_slots(self):
         # 20 worker types: their names share "ttm-", which BPF watches for all of them
@@ -157,11 +163,7 @@ class NodeAgentTest(unittest.TestCase):
         spec = write(os.path.join(self.dir, "many.yaml"),
                      "service: many\nkeyspace: demo\ntargets:\n" + targets)
         worker = self.copy_worker("ttm-17-%s-worker" % t, bindir)
-        a = self.agent([spec, "--json"])
-        self.run_worker(worker)  # its first task at once: held until attached
-        self.wait_spans(a, 5, "the first task's spans")
-        self.assertEqual(names(a.spans()), ONE_TASK)
-        self.assertEqual(a.stop(), 0, a.stderr())
+        self.first_task_traced(spec, worker)
 
     def test_already_running_process_found_by_the_scan(self):
         name = "tts-" + tag()
