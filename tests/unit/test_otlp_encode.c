@@ -174,6 +174,16 @@ static void test_invalid_utf8_is_replaced(void **state)
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
 		req, NULL);
 	free(pb);
+	/* a surrogate and an overlong form are not UTF-8 either: protobuf strings must be */
+	memcpy(xs[0].span.name, "x\xed\xa0\x80\xe0\x80\xafy", 9); /* with its NUL */
+	assert_int_equal(tt_otlp__encode_traces(in, 1, 0, &pb, &len), 0);
+	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+		NULL, len, pb);
+	assert_string_equal(req->resource_spans[0]->scope_spans[0]->spans[0]->name,
+			    "x??????y");
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		req, NULL);
+	free(pb);
 	fill(&xs[0], 0x22, res_a, false, true);
 }
 

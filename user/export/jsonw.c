@@ -4,23 +4,32 @@
 size_t tt_utf8__len(const unsigned char *s, size_t left)
 {
 	size_t n;
+	unsigned int cp;
 
 	if (s[0] < 0x80)
 		return 1;
-	if ((s[0] & 0xe0) == 0xc0 && s[0] >= 0xc2)
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		n = 2;
-	else if ((s[0] & 0xf0) == 0xe0)
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
 		n = 3;
-	else if ((s[0] & 0xf8) == 0xf0 && s[0] <= 0xf4)
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
 		n = 4;
-	else
+		cp = s[0] & 0x07;
+	} else {
 		return 0;
+	}
 	if (n > left)
 		return 0;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
 	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
 	return n;
 }
 

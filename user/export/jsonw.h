@@ -7,7 +7,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Length of the valid UTF-8 sequence at s (left bytes remain), or 0 when it is not one. */
+/*
+ * Length of the valid UTF-8 sequence at s (left bytes remain), or 0 when
+ * it is not one: a stray or missing continuation byte, an overlong form,
+ * a surrogate or a code point past U+10FFFF.
+ */
 size_t tt_utf8__len(const unsigned char *s, size_t left);
 
 /*

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "export/jsonw.h"
 #include "export/metrics.h"
 
 #define NIL		  (-1)
@@ -219,39 +220,6 @@ const char *tt_drop_reason__name(enum tt_drop_reason r)
 
 /* ---- label values -------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (no overlongs, no surrogates), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 /*
  * Copies `len` bytes of `src` into `dst` (TT_LABEL_VALUE_MAX bytes) as a
  * valid UTF-8 string: stops at a NUL, replaces invalid bytes with U+FFFD,
@@ -264,7 +232,7 @@ static void label_copy(char *dst, const char *src, size_t len)
 	size_t i = 0, o = 0;
 
 	while (i < len && p[i]) {
-		size_t n = utf8_len(p + i, len - i);
+		size_t n = tt_utf8__len(p + i, len - i);
 		const char *from = src + i;
 		size_t take = n;
 
