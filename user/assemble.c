@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include "assemble.h"
+#include "hex.h"
 #include "table.h"
 
 #define CHUNK_SLOTS 1024
@@ -469,23 +470,12 @@ static struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index,
 	return t;
 }
 
-static int hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool parse_hex(const char *s, uint8_t *out, size_t n)
 {
 	bool nonzero = false;
 
 	for (size_t i = 0; i < n; i++) {
-		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+		int hi = tt_hex_digit(s[2 * i]), lo = tt_hex_digit(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

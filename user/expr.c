@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "hex.h"
 
 /* Parentheses, loads and calls nested in one expression. */
 #define EXPR_MAX_DEPTH 32
@@ -99,17 +100,6 @@ static bool is_ident(char c)
 	return is_ident_start(c) || is_digit(c);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static char peek(const struct parser *p)
 {
 	return p->text[p->pos];
@@ -179,7 +169,7 @@ static int parse_uint(struct parser *p, uint64_t *v)
 		p->pos += 2;
 	}
 	for (;;) {
-		d = base == 16 ? hex_value(peek(p)) : (is_digit(peek(p)) ? peek(p) - '0' : -1);
+		d = base == 16 ? tt_hex_digit(peek(p)) : (is_digit(peek(p)) ? peek(p) - '0' : -1);
 		if (d < 0)
 			break;
 		if (acc > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)

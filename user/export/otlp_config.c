@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hex.h"
 #include "otlp_config.h"
 
 void tt_otlp_config__init(struct tt_otlp_config *c)
@@ -58,16 +59,6 @@ void tt_otlp_config__release(struct tt_otlp_config *c)
 	tt_otlp_config__init_signal(c, signal);
 }
 
-static int hex_digit(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* A copy of [s, s+n) trimmed of blanks, %XX-decoded when `decode`. NULL with errno. */
 static char *dup_trimmed(const char *s, size_t n, bool decode)
 {
@@ -84,9 +75,9 @@ static char *dup_trimmed(const char *s, size_t n, bool decode)
 		return NULL;
 	o = out;
 	for (size_t i = 0; i < n; i++) {
-		if (decode && s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
-		    hex_digit(s[i + 2]) >= 0) {
-			*o++ = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+		if (decode && s[i] == '%' && i + 2 < n && tt_hex_digit(s[i + 1]) >= 0 &&
+		    tt_hex_digit(s[i + 2]) >= 0) {
+			*o++ = (char)(tt_hex_digit(s[i + 1]) * 16 + tt_hex_digit(s[i + 2]));
 			i += 2;
 		} else {
 			*o++ = s[i];
