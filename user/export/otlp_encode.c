@@ -311,33 +311,20 @@ static void json_request(FILE *f, const Request *req)
 	for (size_t r = 0; r < req->n_resource_spans; r++) {
 		const ResourceSpans *rs = req->resource_spans[r];
 
-		if (r)
-			fputc(',', f);
-		fputs("{\"resource\":{", f);
-		if (rs->resource)
-			tt_pb__json_attrs(f, rs->resource->attributes, rs->resource->n_attributes);
-		fputs("},\"scopeSpans\":[", f);
 		for (size_t s = 0; s < rs->n_scope_spans; s++) {
 			const ScopeSpans *ss = rs->scope_spans[s];
 
-			if (s)
+			if (r || s)
 				fputc(',', f);
-			fputs("{\"scope\":{", f);
-			if (ss->scope) {
-				fputs("\"name\":", f);
-				tt_json__str(f, ss->scope->name, strlen(ss->scope->name));
-				fputs(",\"version\":", f);
-				tt_json__str(f, ss->scope->version, strlen(ss->scope->version));
-			}
-			fputs("},\"spans\":[", f);
+			tt_pb__json_resource_scope(f, rs->resource, ss->scope, "scopeSpans");
+			fputs("\"spans\":[", f);
 			for (size_t i = 0; i < ss->n_spans; i++) {
 				if (i)
 					fputc(',', f);
 				json_span(f, ss->spans[i]);
 			}
-			fputs("]}", f);
+			fputs("]}]}", f);
 		}
-		fputs("]}", f);
 	}
 	fputs("]}", f);
 }
