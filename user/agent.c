@@ -1738,7 +1738,7 @@ static void note_absent_binaries(const struct slot *s)
 	for (int i = 0; i < s->spec->ntargets; i++) {
 		const struct tt_target *t = &s->spec->targets[i];
 
-		if (t->kind == TT_TARGET_BINARY && !tt_glob__is(t->path) && access(t->path, F_OK))
+		if (tt_target__only_in_containers(t))
 			tt_warn("%s:%d:%d: '%s' is not on this host: its probes attach to each "
 				"process that runs it (in a container) as it starts",
 				s->file, t->pos.line, t->pos.col, t->path);

@@ -101,7 +101,7 @@ static int cmd_check(int argc, char **argv)
 			printf("binary %s: %d probes, attached to each matching file as it "
 			       "starts\n",
 			       t->path, t->nprobes);
-		else if (t->kind == TT_TARGET_BINARY && access(t->path, F_OK))
+		else if (tt_target__only_in_containers(t))
 			printf("binary %s: not on this host; %d probes, attached to each "
 			       "process that runs it (in a container) as it starts\n",
 			       t->path, t->nprobes);

@@ -137,8 +137,8 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 	case TT_TARGET_BINARY:
 		if (is_glob(t->path))
 			return 1; /* a glob: found as processes start (discover.h) */
-		if (access(t->path, F_OK) && errno == ENOENT && t->path[0] == '/')
-			return 1; /* only in containers: found as processes start */
+		if (tt_target__only_in_containers(t))
+			return 1; /* found as processes start */
 		snprintf(pl->path, sizeof(pl->path), "%s", t->path);
 		snprintf(pl->shown, sizeof(pl->shown), "%s", t->path);
 		pl->pid = -1;
@@ -550,6 +550,12 @@ int tt_plan__add_target(struct tt_plan *plan, struct tt_spec *spec, const struct
 	ret = add_target(plan, spec, t, pl, err, errlen);
 	free(pl);
 	return ret;
+}
+
+bool tt_target__only_in_containers(const struct tt_target *t)
+{
+	return t->kind == TT_TARGET_BINARY && t->path[0] == '/' && !is_glob(t->path) &&
+	       access(t->path, F_OK) && errno == ENOENT;
 }
 
 int tt_find_library_in(const char *root, const char *name, char *buf, size_t len)

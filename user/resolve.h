@@ -62,6 +62,13 @@ int tt_plan__add_target(struct tt_plan *plan, struct tt_spec *spec, const struct
 void tt_plan__release(struct tt_plan *plan);
 
 /*
+ * Whether t is an exact, absolute binary: path that is not on this host:
+ * a file only containers have, attached as processes that run it start
+ * (or a typo, which the agent and `tasktap check` say).
+ */
+bool tt_target__only_in_containers(const struct tt_target *t);
+
+/*
  * Finds a shared library by name the way the dynamic loader would for
  * most programs: an absolute path as it is; otherwise the directories of
  * LD_LIBRARY_PATH and the system's library directories. Writes the path
