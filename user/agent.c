@@ -1254,6 +1254,7 @@ struct handover {
 	struct slot *slot;
 	struct handover_rec *recs; /* owned */
 	size_t n, cap;
+	bool short_of_memory; /* some span could not be kept: hand none over */
 	size_t continued, refused;
 };
 
@@ -1266,8 +1267,10 @@ static void hand_over_span(const struct tt_span *span, void *ctx)
 		size_t cap = h->cap ? 2 * h->cap : 256;
 		struct handover_rec *more = realloc(h->recs, cap * sizeof(*more));
 
-		if (!more)
-			return; /* the span stays open, and is ended below */
+		if (!more) {
+			h->short_of_memory = true;
+			return;
+		}
 		h->recs = more;
 		h->cap = cap;
 	}
@@ -1297,7 +1300,12 @@ static bool hand_over(struct run *r)
 		if (h.slot->assembler)
 			tt_asm__for_each_open(h.slot->assembler, hand_over_span, &h);
 	}
-	ret = tt_handover__put(r->pin_dir, h.recs, sizeof(*h.recs), h.n, err, sizeof(err));
+	if (h.short_of_memory) {
+		snprintf(err, sizeof(err), "cannot hand the open spans over: %s", strerror(ENOMEM));
+		ret = -ENOMEM;
+	} else {
+		ret = tt_handover__put(r->pin_dir, h.recs, sizeof(*h.recs), h.n, err, sizeof(err));
+	}
 	free(h.recs);
 	if (ret) {
 		tt_warn("%s: ending the open spans instead", err);
