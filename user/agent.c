@@ -1956,15 +1956,14 @@ static void move_gids(struct run *r, struct slot *s, const struct tt_spec *now, 
 }
 
 /*
- * Reloads the changed spec file of slot s in place. Its hooks that stayed
- * (tt_spec__match()) are never detached and keep their global ids, so a
- * function running now still reports its return, and their open spans go
- * on in the same assembler. Hooks that went are detached and their open
- * spans end; new ones are attached. A file that no longer parses, or
- * whose own targets no longer resolve, is reported and the slot keeps the
- * spec it had.
+ * Reloads the changed spec file of slot s (`digest`: of its bytes now) in
+ * place. Its hooks that stayed (tt_spec__match()) are never detached and
+ * keep their global ids, so a function running now still reports its
+ * return, and their open spans go on in the same assembler. Hooks that went are detached and their
+ * open spans end; new ones are attached. A file that no longer parses, or whose own targets no
+ * longer resolve, is reported and the slot keeps the spec it had.
  */
-static void respec_slot(struct run *r, struct slot *s)
+static void respec_slot(struct run *r, struct slot *s, uint64_t digest)
 {
 	static int map[TT_MAX_PROBES + 1];
 	struct tt_plan plan = {0};
@@ -1973,7 +1972,7 @@ static void respec_slot(struct run *r, struct slot *s)
 	char err[1024];
 	int ret;
 
-	s->digest = tt_spec_file__digest(s->file);
+	s->digest = digest;
 	ret = tt_spec__load(s->file, &now, err, sizeof(err));
 	if (!ret)
 		ret = tt_plan__build(now, r->args->pid, r->args->binary, &plan, err, sizeof(err));
@@ -2038,7 +2037,7 @@ static void reload(struct run *r)
 		if (s->keep && s->spec && digest == s->digest) {
 			kept++;
 		} else if (s->keep && s->spec) {
-			respec_slot(r, s);
+			respec_slot(r, s, digest);
 			s->rescan = true;
 			changed++;
 		} else {
