@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "helpers.h"
+#include "log.h"
 #include "exporter.h"
 #include "otlp_encode.h"
 #include "otlp_logs.h"
@@ -84,14 +85,6 @@ struct tt_exporter {
 	size_t cache_cap, cache_n;
 	struct tt_resource_opts ropts;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t unix_ns(void)
 {
@@ -238,7 +231,7 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 		const struct tt_resource *res = c ? c->res : NULL;
 
 		if (was_empty)
-			q->window_start = now_ns();
+			q->window_start = tt_now_ns(CLOCK_MONOTONIC);
 		memcpy(slot, item, len);
 		memcpy(slot + res_off, &res, sizeof(res));
 		q->tail++;
@@ -385,7 +378,7 @@ static bool backoff(struct tt_exporter *e, struct lane *l, uint64_t until)
 	for (;;) {
 		spill = e->stopping ||
 			(l->spool && l->q.ring && l->q.tail - l->q.head >= l->q.cap / 2);
-		if (spill || now_ns() >= until)
+		if (spill || tt_now_ns(CLOCK_MONOTONIC) >= until)
 			break;
 		wait_until(e, until);
 	}
@@ -420,8 +413,9 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *p
 			return;
 		}
 		set_down(l, true, r.message);
-		if (attempt >= limit || backoff(e, l, now_ns() + delay * 1000000ULL)) {
-			l->next_try = now_ns() + delay * 1000000ULL;
+		if (attempt >= limit ||
+		    backoff(e, l, tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL)) {
+			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL;
 			l->replay_attempt = attempt;
 			to_spool(l, pb, len, n);
 			return;
@@ -445,7 +439,7 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 	sync_spool_stats(l);
 	if (ret) {
 		if (ret != -ENOENT)
-			l->next_try = now_ns() + 1000000000ULL;
+			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + 1000000000ULL;
 		return;
 	}
 	send_once(l, data, len, l->cfg->timeout_ms, &r);
@@ -457,7 +451,7 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 		INC(l, export_failures, 1);
 		set_down(l, true, r.message);
 		l->replay_attempt++;
-		l->next_try = now_ns() + delay * 1000000ULL;
+		l->next_try = tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL;
 		return;
 	}
 	if (v == TT_VERDICT_DONE) {
@@ -502,7 +496,7 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, 
 	ret = encode(e, l, n, pb, len);
 	pthread_mutex_lock(&e->mu);
 	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
-	q->window_start = now_ns();
+	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
 	SET(l, queue_len, q->tail - q->head);
 	pthread_mutex_unlock(&e->mu);
 	if (ret) {
@@ -533,7 +527,7 @@ static uint32_t collect_metrics(struct tt_exporter *e, uint8_t **pb, size_t *len
 static void flush_one(struct tt_exporter *e, struct lane *l, const uint8_t *pb, size_t len,
 		      uint32_t n)
 {
-	uint64_t now = now_ns(), delay, left_ms;
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC), delay, left_ms;
 	struct tt_send_result r;
 	enum tt_verdict v;
 
@@ -666,7 +660,7 @@ static void work(struct tt_exporter *e)
 		struct lane *l = &e->lane[s];
 
 		pthread_mutex_lock(&e->mu);
-		go = queue_due(l, now_ns(), &at);
+		go = queue_due(l, tt_now_ns(CLOCK_MONOTONIC), &at);
 		pthread_mutex_unlock(&e->mu);
 		if (go) {
 			pb = NULL;
@@ -676,16 +670,16 @@ static void work(struct tt_exporter *e)
 			free(pb);
 		}
 	}
-	if (metrics_due(e, now_ns(), &at)) {
-		e->next_metrics =
-			now_ns() + e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
+	if (metrics_due(e, tt_now_ns(CLOCK_MONOTONIC), &at)) {
+		e->next_metrics = tt_now_ns(CLOCK_MONOTONIC) +
+				  e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
 		n = collect_metrics(e, &pb, &len);
 		if (pb)
 			export_batch(e, &e->lane[TT_SIGNAL_METRICS], pb, len, n);
 		free(pb);
 	}
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
-		if (replay_due(&e->lane[s], now_ns(), &at))
+		if (replay_due(&e->lane[s], tt_now_ns(CLOCK_MONOTONIC), &at))
 			replay_one(e, &e->lane[s]);
 	}
 }
@@ -699,7 +693,7 @@ static void *exporter_main(void *arg)
 		bool stopping;
 
 		pthread_mutex_lock(&e->mu);
-		while (!due(e, now_ns(), &wake_at))
+		while (!due(e, tt_now_ns(CLOCK_MONOTONIC), &wake_at))
 			wait_until(e, wake_at);
 		stopping = e->stopping;
 		for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
@@ -821,7 +815,8 @@ static int metrics_init(struct tt_exporter *e, char *err, size_t len)
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
-	e->next_metrics = now_ns() + e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
+	e->next_metrics = tt_now_ns(CLOCK_MONOTONIC) +
+			  e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
 	return 0;
 }
 
@@ -907,7 +902,7 @@ int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
 		return 0;
 	pthread_mutex_lock(&e->mu);
 	e->stopping = true;
-	e->deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	e->deadline = tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL;
 	pthread_cond_signal(&e->wake);
 	pthread_mutex_unlock(&e->mu);
 	ret = pthread_join(e->thread, NULL);

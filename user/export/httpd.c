@@ -19,7 +19,8 @@
 
 #include <microhttpd.h>
 
-#include "cli.h"
+#include "helpers.h"
+#include "log.h"
 #include "export/httpd.h"
 #include "export/jsonw.h"
 #include "export/prom.h"
@@ -196,14 +197,6 @@ struct reply {
 	const char *type;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void unavailable(struct reply *r, const char *what)
 {
 	r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -258,7 +251,7 @@ static void json_u64(FILE *out, const char *name, uint64_t v, bool comma)
 static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
 {
 	struct tt_health st = {0};
-	uint64_t now = now_ns();
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
 	const char *exporter;
 	char window[32];
 	char reasons[4][96];

@@ -8,7 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "helpers.h"
+#include "log.h"
 #include "hex.h"
 #include "otlp_config.h"
 

@@ -1,24 +1,10 @@
 // SPDX-License-Identifier: MIT
+/* Small helpers the modules share: numbers from the command line, clocks. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-
-const char *tt_prog_name = "tasktap";
-
-void tt_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", tt_prog_name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
+#include "helpers.h"
 
 int tt_parse_pid(const char *s, pid_t *pid)
 {
@@ -57,5 +43,5 @@ uint64_t tt_now_ns(clockid_t clock)
 	struct timespec ts;
 
 	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
