@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Discovery: which processes a spec's comm: and binary: targets apply to (see discover.h). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

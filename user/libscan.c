@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Where else a library's code runs: executable mappings that define its probed functions. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The loader: BPF programs, per-CPU rings, capture programs, attach and detach. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Processes: the agent's capabilities and the executables of targets, from /proc. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The reorder buffer: events from per-CPU rings merged into time order (see reorder.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Resolution: a spec's targets and probes become a plan of places to attach. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

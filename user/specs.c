@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The agent's spec files: --spec in order, --spec-dir by name, with digests. */
 #include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>

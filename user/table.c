@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The open-addressing hash table of 64-bit keys (see table.h). */
 #include <errno.h>
 #include <stdlib.h>
 

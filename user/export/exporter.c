@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The OTLP exporter: a bounded queue, one thread that batches, sends, retries and spools. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The JSON-lines span sink: one JSON object per finished span (see export.h). */
 #include <inttypes.h>
 #include <string.h>
 

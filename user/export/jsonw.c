@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Writing JSON text: escaped strings, UTF-8 checks and hex ids. */
 #include "jsonw.h"
 
 size_t tt_utf8__len(const unsigned char *s, size_t left)

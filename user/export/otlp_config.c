@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* OTLP export settings from OTEL_* variables and the command line (see otlp_config.h). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

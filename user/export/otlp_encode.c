@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Finished spans as an OTLP ExportTraceServiceRequest, protobuf or OTLP/JSON. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

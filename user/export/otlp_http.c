@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Sending one encoded OTLP request over HTTP or gRPC with libcurl; the retry policy. */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Step transitions as OTLP log records, protobuf or OTLP/JSON (see otlp_logs.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Metrics as an OTLP ExportMetricsServiceRequest, protobuf or OTLP/JSON. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

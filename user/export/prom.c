@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The Prometheus text exposition of the metrics (see prom.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The OTLP resource of a traced process, learnt from /proc and kept per pid. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* The on-disk spool of encoded batches the collector could not take yet. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
