@@ -45,7 +45,8 @@ struct raw_sym {
 /* What tt_elf__open() gathers before the libelf handle is released. */
 struct loader {
 	Elf *elf;
-	GElf_Phdr *loads; /* PT_LOAD headers */
+	uint64_t file_size; /* bounds every size and count the file states */
+	GElf_Phdr *loads;   /* PT_LOAD headers */
 	size_t nr_loads;
 	struct raw_sym *raw;
 	size_t nr_raw;
@@ -65,6 +66,8 @@ static int loader__read_loads(struct loader *ld)
 		return -ENOEXEC;
 	if (phnum == 0)
 		return 0;
+	if (phnum > ld->file_size / sizeof(Elf32_Phdr))
+		return -ENOEXEC;
 	ld->loads = calloc(phnum, sizeof(*ld->loads));
 	if (!ld->loads)
 		return -ENOMEM;
@@ -105,6 +108,14 @@ static bool sym_is_func(const GElf_Sym *sym)
 	return sym->st_shndx != SHN_UNDEF && sym->st_value != 0;
 }
 
+/* The size of one symbol in the file's class, whatever sh_entsize says. */
+static size_t sym_size(const struct loader *ld)
+{
+	size_t n = gelf_fsize(ld->elf, ELF_T_SYM, 1, EV_CURRENT);
+
+	return n ? n : sizeof(Elf64_Sym);
+}
+
 /*
  * Appends the defined functions of one symbol table section to ld->raw.
  * Functions outside every PT_LOAD segment cannot be probed and are left
@@ -116,12 +127,10 @@ static int loader__add_table(struct loader *ld, Elf_Scn *scn, const GElf_Shdr *s
 	size_t i, count;
 	GElf_Sym sym;
 
-	if (shdr->sh_entsize == 0)
-		return -ENOEXEC;
 	data = elf_getdata(scn, NULL);
 	if (!data)
 		return -ENOEXEC;
-	count = shdr->sh_size / shdr->sh_entsize;
+	count = data->d_size / sym_size(ld);
 	for (i = 0; i < count && ld->nr_raw < ld->cap_raw; i++) {
 		struct raw_sym *raw = &ld->raw[ld->nr_raw];
 		const char *name;
@@ -159,6 +168,15 @@ static Elf_Scn *find_section(Elf *elf, Elf64_Word type, GElf_Shdr *shdr)
 }
 
 /*
+ * Whether the bytes section header `sh` claims lie inside the file: a
+ * crafted header must not make the reader size anything by its word.
+ */
+static bool section_in_file(const struct loader *ld, const GElf_Shdr *sh)
+{
+	return sh->sh_offset <= ld->file_size && sh->sh_size <= ld->file_size - sh->sh_offset;
+}
+
+/*
  * Reads the functions of .symtab, then of .dynsym, into ld->raw (owned by
  * ld). Returns 0, -ENOEXEC or -ENOMEM.
  */
@@ -172,8 +190,11 @@ static int loader__read_syms(struct loader *ld)
 
 	for (i = 0; i < 2; i++) {
 		scns[i] = find_section(ld->elf, types[i], &shdrs[i]);
-		if (scns[i] && shdrs[i].sh_entsize)
-			ld->cap_raw += shdrs[i].sh_size / shdrs[i].sh_entsize;
+		if (!scns[i])
+			continue;
+		if (!section_in_file(ld, &shdrs[i]))
+			return -ENOEXEC;
+		ld->cap_raw += shdrs[i].sh_size / sym_size(ld);
 	}
 	if (ld->cap_raw == 0)
 		return 0;
@@ -309,10 +330,10 @@ static int add_usdt(struct tt_elf *elf, const struct loader *ld, uint64_t base, 
 		return 0; /* malformed: skip it */
 	provider = strs;
 	name = memchr(provider, '\0', (size_t)(end - provider));
-	if (!name++ || name >= end)
+	if (!name || ++name >= end)
 		return 0;
 	args = memchr(name, '\0', (size_t)(end - name));
-	if (!args++ || args > end || !memchr(args, '\0', (size_t)(end - args)))
+	if (!args || ++args >= end || !memchr(args, '\0', (size_t)(end - args)))
 		return 0;
 	n = (size_t)(end - strs);
 	notes = realloc(elf->usdt, (elf->nr_usdt + 1) * sizeof(*notes));
@@ -348,7 +369,7 @@ static int tt_elf__read_notes(struct tt_elf *elf, const struct loader *ld)
 		GElf_Nhdr nh;
 		size_t off = 0, name_off, desc_off;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !section_in_file(ld, &sh))
 			continue;
 		data = elf_getdata(scn, NULL);
 		if (!data)
@@ -463,12 +484,13 @@ bool tt_elf__glob_matches(const char *pattern, const char *name, char **demangle
 }
 
 /*
- * Loads the function symbols of the ELF file open at elf->fd into elf.
- * Returns 0, -ENOEXEC when the file is not a readable ELF file, -ENOMEM.
+ * Loads the function symbols of the ELF file open at elf->fd, `file_size`
+ * bytes long, into elf. Returns 0, -ENOEXEC when the file is not a readable
+ * ELF file, -ENOMEM.
  */
-static int tt_elf__load(struct tt_elf *elf)
+static int tt_elf__load(struct tt_elf *elf, uint64_t file_size)
 {
-	struct loader ld = {};
+	struct loader ld = {.file_size = file_size};
 	GElf_Ehdr ehdr;
 	int err;
 
@@ -505,7 +527,8 @@ struct tt_elf *tt_elf__open(const char *path)
 	elf = calloc(1, sizeof(*elf));
 	if (!elf)
 		return NULL;
-	elf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* non-blocking: a FIFO planted where a binary was expected must not hang the open */
+	elf->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (elf->fd < 0) {
 		err = -errno;
 		goto err_out;
@@ -519,7 +542,7 @@ struct tt_elf *tt_elf__open(const char *path)
 		err = -ENOEXEC;
 		goto err_out;
 	}
-	err = tt_elf__load(elf);
+	err = tt_elf__load(elf, (uint64_t)st.st_size);
 	if (err)
 		goto err_out;
 	return elf;

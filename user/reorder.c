@@ -20,6 +20,14 @@ void tt_reorder__release_all(struct tt_reorder *r)
 	tt_reorder__init(r);
 }
 
+/* Where an event goes at byte `len`: aligned so that its 8-byte fields can be read in place. */
+static size_t event_start(size_t len)
+{
+	const size_t align = _Alignof(struct tt_event);
+
+	return (len + align - 1) & ~(align - 1);
+}
+
 /* Moves the held events' bytes to the front of the spare buffer, which becomes buf. */
 static int compact(struct tt_reorder *r)
 {
@@ -35,6 +43,7 @@ static int compact(struct tt_reorder *r)
 		r->cap_spare = r->cap;
 	}
 	for (size_t i = r->head; i < r->n; i++) {
+		len = event_start(len);
 		memcpy(r->spare + len, r->buf + r->ents[i].off, r->ents[i].size);
 		r->ents[i].off = len;
 		len += r->ents[i].size;
@@ -47,11 +56,16 @@ static int compact(struct tt_reorder *r)
 	return 0;
 }
 
-/* Makes room for `size` more bytes: compacting first, growing when that is not enough. */
+/*
+ * Makes room for `size` more bytes at an aligned start: compacting first,
+ * growing when that is not enough.
+ */
 static int room_for_bytes(struct tt_reorder *r, size_t size)
 {
 	size_t cap;
 	uint8_t *buf;
+
+	size += _Alignof(struct tt_event) - 1; /* the padding before it, at most */
 
 	if (r->len + size <= r->cap)
 		return 0;
@@ -101,12 +115,15 @@ static int room_for_entry(struct tt_reorder *r)
 
 int tt_reorder__add(struct tt_reorder *r, const struct tt_event *ev, size_t size)
 {
+	size_t off;
+
 	if (room_for_bytes(r, size) || room_for_entry(r))
 		return -ENOMEM;
-	memcpy(r->buf + r->len, ev, size);
-	r->ents[r->n++] = (struct tt_reorder_ent){
-		.ts = ev->ts_ns, .seq = r->seq++, .off = r->len, .size = size};
-	r->len += size;
+	off = event_start(r->len);
+	memcpy(r->buf + off, ev, size);
+	r->ents[r->n++] =
+		(struct tt_reorder_ent){.ts = ev->ts_ns, .seq = r->seq++, .off = off, .size = size};
+	r->len = off + size;
 	return 0;
 }
 

@@ -9,7 +9,8 @@
  *
  * Events held from one pass to the next stay sorted: a pass sorts only
  * what it drained (few, and nearly in order) and merges it in. Event bytes
- * are appended to one buffer and never moved while held, except when the
+ * are appended to one buffer, each event at an 8-byte boundary so that its
+ * fields read in place, and never moved while held, except when the
  * buffer fills, when the held ones are compacted into a spare buffer.
  * The steady state allocates nothing.
  */

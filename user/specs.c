@@ -67,7 +67,7 @@ int tt_spec_files__collect(const char *const *files, size_t nfiles, const char *
 		free(names[i]);
 	}
 	free(names);
-	if (!ret)
+	if (!ret && out->n > first)
 		qsort(out->paths + first, out->n - first, sizeof(*out->paths), by_name);
 out:
 	if (ret == -ENOMEM)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <elf.h>
 #include <cmocka.h>
@@ -79,6 +80,146 @@ static uint8_t *read_file(const char *path, size_t *size)
 	close(fd);
 	*size = used;
 	return buf;
+}
+
+/*
+ * Crafted ELF files, built here byte by byte: an ELF64 header, section
+ * headers (null, then sections[]), then each section's bytes. A section's
+ * `claim`, when not 0, is the size its header states instead of the real one.
+ */
+struct crafted_section {
+	Elf64_Word type;
+	const void *data;
+	size_t size;
+	uint64_t claim;
+	Elf64_Word link;
+};
+
+static void write_crafted(const char *path, const struct crafted_section *secs, size_t n)
+{
+	uint8_t buf[4096] = {0};
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	Elf64_Shdr sh[8] = {0};
+	size_t off = sizeof(*eh) + (n + 1) * sizeof(Elf64_Shdr);
+	int fd;
+
+	assert_true(n < 8);
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_DYN;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_shoff = sizeof(*eh);
+	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = (Elf64_Half)(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		Elf64_Shdr *h = &sh[i + 1];
+
+		off = (off + 7) & ~(size_t)7;
+		assert_true(off + secs[i].size <= sizeof(buf));
+		h->sh_type = secs[i].type;
+		h->sh_offset = off;
+		h->sh_size = secs[i].claim ? secs[i].claim : secs[i].size;
+		h->sh_link = secs[i].link;
+		h->sh_addralign = secs[i].type == SHT_NOTE ? 4 : 8;
+		h->sh_entsize = secs[i].type == SHT_SYMTAB ? sizeof(Elf64_Sym) : 0;
+		memcpy(buf + off, secs[i].data, secs[i].size);
+		off += secs[i].size;
+	}
+	memcpy(buf + eh->e_shoff, sh, (n + 1) * sizeof(Elf64_Shdr));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, off), (ssize_t)off);
+	close(fd);
+}
+
+/* A symbol table that says it is far larger than the file is refused, not allocated. */
+static void test_crafted_symtab_size_beyond_file(void **state)
+{
+	static const char strtab[] = "\0func";
+	Elf64_Sym syms[2] = {{0},
+			     {.st_name = 1,
+			      .st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
+			      .st_shndx = 1,
+			      .st_value = 0x1000}};
+	/* 1 TiB of symbols: 45 G entries, which the reader once tried to allocate */
+	const struct crafted_section secs[] = {
+		{SHT_SYMTAB, syms, sizeof(syms), 1ull << 40, 2},
+		{SHT_STRTAB, strtab, sizeof(strtab), 0, 0},
+	};
+	char path[] = "/tmp/tt-elf-crafted-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	write_crafted(path, secs, 2);
+	errno = 0;
+	assert_null(tt_elf__open(path));
+	assert_int_equal(errno, ENOEXEC);
+	unlink(path);
+}
+
+static int count_note(const struct tt_usdt_note *note, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A stapsdt note whose strings run off its end is skipped; the next one is read. */
+static void test_crafted_usdt_note_unterminated(void **state)
+{
+	struct {
+		Elf64_Nhdr h;
+		char name[8];
+		uint8_t desc[28];
+		Elf64_Nhdr h2;
+		char name2[8];
+		uint8_t desc2[32];
+	} notes = {
+		.h = {.n_namesz = 8, .n_descsz = 24 + 4, .n_type = 3},
+		.name = "stapsdt",
+		.desc = {[24] = 'p', 'r', 'o', 'v'}, /* no NUL: no name either */
+		.h2 = {.n_namesz = 8, .n_descsz = 24 + 6, .n_type = 3},
+		.name2 = "stapsdt",
+		.desc2 = {[24] = 'p', 0, 'n', 0, 'a', 0},
+	};
+	const struct crafted_section secs[] = {{SHT_NOTE, &notes, sizeof(notes), 0, 0}};
+	char path[] = "/tmp/tt-elf-crafted-XXXXXX";
+	int fd = mkstemp(path), n = 0;
+	struct tt_elf *elf;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	write_crafted(path, secs, 1);
+	elf = tt_elf__open(path);
+	assert_non_null(elf);
+	assert_int_equal(tt_elf__for_each_usdt(elf, count_note, &n), 0);
+	assert_int_equal(n, 1);
+	assert_non_null(tt_elf__usdt(elf, "p", "n"));
+	tt_elf__free(elf);
+	unlink(path);
+}
+
+/* A FIFO where a binary was expected: refused at once, never waited on. */
+static void test_open_fifo_does_not_block(void **state)
+{
+	char path[] = "/tmp/tt-elf-fifo-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	errno = 0;
+	assert_null(tt_elf__open(path)); /* blocked forever in open() before */
+	assert_int_equal(errno, ENOEXEC);
+	unlink(path);
 }
 
 static int setup_fixtures(void **state)
@@ -546,6 +687,9 @@ int main(void)
 		cmocka_unit_test(test_open_empty_file_enoexec),
 		cmocka_unit_test(test_open_directory_enoexec),
 		cmocka_unit_test(test_free_accepts_null),
+		cmocka_unit_test(test_crafted_symtab_size_beyond_file),
+		cmocka_unit_test(test_crafted_usdt_note_unterminated),
+		cmocka_unit_test(test_open_fifo_does_not_block),
 	};
 	const struct CMUnitTest fixture_tests[] = {
 		cmocka_unit_test(test_pie_finds_functions),

@@ -295,6 +295,41 @@ static void test_response_partial_success(void **state)
 	assert_string_equal(msg, "too \"old\"");
 }
 
+/* The JSON body is not NUL-terminated: nothing past its length is read. */
+static void test_response_json_read_within_length(void **state)
+{
+	/* what follows the body in memory continues its number and its message */
+	static const char mem[] = "{\"rejectedSpans\":\"12\",\"errorMessage\":\"cut\"}345";
+	const char *q = strchr(mem, '2');
+	const char *m = strstr(mem, "cut");
+	char msg[64];
+	int64_t rejected;
+
+	(void)state;
+	/* a body that ends inside the count */
+	assert_int_equal(tt_otlp__parse_response((const uint8_t *)mem, (size_t)(q - mem), true,
+						 &rejected, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(rejected, 1);
+	/* a body that ends inside the message */
+	assert_int_equal(tt_otlp__parse_response((const uint8_t *)mem, (size_t)(m + 2 - mem), true,
+						 &rejected, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(rejected, 12);
+	assert_string_equal(msg, "cu");
+	/* a body that ends right after the count's opening quote */
+	assert_int_equal(tt_otlp__parse_response((const uint8_t *)mem, (size_t)(q - 1 - mem), true,
+						 &rejected, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(rejected, 0);
+	/* digits that do not fit */
+	assert_int_equal(tt_otlp__parse_response(
+				 (const uint8_t *)"{\"rejectedSpans\":99999999999999999999999}", 41,
+				 true, &rejected, msg, sizeof(msg)),
+			 0);
+	assert_int_equal(rejected, INT64_MAX);
+}
+
 static char *b64(const uint8_t *in, size_t n)
 {
 	static const char tab[] =
@@ -354,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_json_form),
 		cmocka_unit_test(test_compensation_event_and_link),
 		cmocka_unit_test(test_response_partial_success),
+		cmocka_unit_test(test_response_json_read_within_length),
 		cmocka_unit_test(test_grpc_retry_info),
 	};
 

@@ -386,6 +386,25 @@ static const char *json_find(const char *text, size_t len, const char *name)
 	return NULL;
 }
 
+/*
+ * The count that starts at p (digits, quoted or not, as proto3 JSON writes
+ * an int64), read no further than end: the body is not NUL-terminated.
+ * 0 when there are no digits; INT64_MAX when they overflow.
+ */
+static int64_t json_count(const char *p, const char *end)
+{
+	int64_t v = 0;
+
+	if (p < end && *p == '"')
+		p++;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			return INT64_MAX;
+		v = v * 10 + (*p - '0');
+	}
+	return v;
+}
+
 static int parse_json_response(const char *text, size_t len, int64_t *rejected, char *msg,
 			       size_t msg_len)
 {
@@ -397,11 +416,8 @@ static int parse_json_response(const char *text, size_t len, int64_t *rejected, 
 		p = json_find(text, len, "rejectedDataPoints");
 	if (!p)
 		p = json_find(text, len, "rejectedLogRecords");
-	if (p) {
-		if (*p == '"')
-			p++;
-		*rejected = strtoll(p, NULL, 10);
-	}
+	if (p)
+		*rejected = json_count(p, text + len);
 	p = json_find(text, len, "errorMessage");
 	if (p && *p == '"') {
 		for (p++; p < text + len && *p != '"' && o + 1 < msg_len; p++) {

@@ -186,7 +186,8 @@ static int scan(struct tt_spool *s)
 			s->next_seq = seq + 1;
 	}
 	closedir(d);
-	qsort(s->at + s->first, s->n - s->first, sizeof(*s->at), cmp_entry);
+	if (s->n > s->first) /* an empty spool has no array at all */
+		qsort(s->at + s->first, s->n - s->first, sizeof(*s->at), cmp_entry);
 	return ret;
 }
 
