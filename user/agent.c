@@ -2268,9 +2268,10 @@ int tt_cmd__run(int argc, char **argv)
 			break;
 		case 'r':
 			if (tt_parse_size(optarg, &a.ring_bytes) || a.ring_bytes < 4096 ||
+			    a.ring_bytes > TT_MAX_RING_BYTES ||
 			    (a.ring_bytes & (a.ring_bytes - 1))) {
-				tt_warn("invalid ring size '%s': expected a power of two of at "
-					"least 4096 bytes",
+				tt_warn("invalid ring size '%s': expected a power of two from 4K "
+					"to 1G bytes",
 					optarg);
 				return 2;
 			}

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Small helpers the modules share: numbers from the command line, clocks. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 
@@ -21,20 +24,29 @@ int tt_parse_pid(const char *s, pid_t *pid)
 
 int tt_parse_size(const char *s, size_t *out)
 {
-	char *end;
+	static const char suffixes[] = "KMG";
 	unsigned long long v;
+	const char *unit;
+	char *end;
+	int shift;
 
+	if (*s < '0' || *s > '9') /* strtoull would take a sign or blanks */
+		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
+	if (errno)
+		return -ERANGE;
+	shift = 0;
+	unit = *end ? strchr(suffixes, toupper((unsigned char)*end)) : NULL;
+	if (unit) {
+		shift = 10 * (int)(unit - suffixes + 1);
+		end++;
+	}
 	if (*end)
 		return -EINVAL;
-	*out = v;
+	if (v > (SIZE_MAX >> shift))
+		return -ERANGE;
+	*out = (size_t)(v << shift);
 	return 0;
 }
 

@@ -11,7 +11,11 @@
 /* A positive pid. 0 or -EINVAL. */
 int tt_parse_pid(const char *s, pid_t *pid);
 
-/* A byte count with an optional K or M suffix. 0 or -EINVAL. */
+/*
+ * A byte count: decimal digits and an optional K, M or G suffix (powers of
+ * 1024, either case). 0, -EINVAL when it is not one, -ERANGE when it does
+ * not fit a size_t; *out is left as it was on failure.
+ */
 int tt_parse_size(const char *s, size_t *out);
 
 /* Nanoseconds on `clock`. */

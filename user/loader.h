@@ -39,6 +39,8 @@ struct tt_loader_opts {
 };
 
 #define TT_DEFAULT_RING_BYTES (8u << 20)
+/* The largest ring --ring-size takes: a map's size is 32 bits in bpf(2). */
+#define TT_MAX_RING_BYTES (1u << 30)
 
 /*
  * Loads the BPF object and attaches the exit tracepoint. Returns a loader

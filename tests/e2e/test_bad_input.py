@@ -94,6 +94,16 @@ class BadInputTest(unittest.TestCase):
     def test_bad_pid_argument(self):
         self.assertFails(["run", RECIPE, "--pid", "12x"], "invalid pid '12x'", 2)
 
+    def test_ring_size_overflow_refused(self):
+        # 2^52 + 1 MiB once wrapped to 1 MiB and was taken
+        self.assertFails(["run", RECIPE, "--ring-size", "4503599627370497M"],
+                         "invalid ring size '4503599627370497M'", 2)
+        self.assertFails(["run", RECIPE, "--ring-size", "2G"], "invalid ring size '2G'", 2)
+        # 1G is a size: what fails next is the missing spec, not the option
+        err = self.assertFails(["run", "/nonexistent/spec.yaml", "--ring-size", "1G"],
+                               "cannot open spec '/nonexistent/spec.yaml'", 2)
+        self.assertNotIn("ring size", err)
+
     def test_malformed_spec_names_line_and_column(self):
         spec = write_spec(SPEC.replace("symbol:", "symbl:") % (WORKER, "run_task"), self.dir)
         self.assertFails(["run", spec], "%s:6:9: unknown key 'symbl'" % spec, 2)

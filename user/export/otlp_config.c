@@ -458,7 +458,7 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 
 		if (tt_parse_size(value, &n) || n < 4096) {
 			snprintf(err, len,
-				 "invalid spool size '%s': expected bytes (K or M suffix), "
+				 "invalid spool size '%s': expected bytes (K, M or G suffix), "
 				 "at least 4096",
 				 value);
 			return -EINVAL;
