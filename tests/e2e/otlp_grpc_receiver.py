@@ -9,8 +9,9 @@ installed), as a process:
 
     otlp_grpc_receiver.py --port N --out FILE [--fail N]
 
-Each accepted span is appended to FILE as one JSON line; each call as a line
-{"call": n, "status": "...", "metadata": {...}}. Stops on SIGTERM."""
+Each accepted span is appended to FILE as one JSON line; each trace call as a
+line {"call": n, "status": "...", "metadata": {...}}; each metrics or logs call
+as {"signal": "metrics"|"logs", "bytes": n}. Stops on SIGTERM."""
 import argparse
 import json
 import signal
@@ -111,11 +112,15 @@ class GrpcReceiver:
         self.failed = 0
         self.fail = fail
         self.lock = threading.Lock()
-        handler = grpc.method_handlers_generic_handler(
+        handlers = [grpc.method_handlers_generic_handler(
             "opentelemetry.proto.collector.trace.v1.TraceService",
-            {"Export": grpc.unary_unary_rpc_method_handler(self._export)})
+            {"Export": grpc.unary_unary_rpc_method_handler(self._export)})]
+        for signal_name, service in (("metrics", "MetricsService"), ("logs", "LogsService")):
+            handlers.append(grpc.method_handlers_generic_handler(
+                "opentelemetry.proto.collector.%s.v1.%s" % (signal_name, service),
+                {"Export": grpc.unary_unary_rpc_method_handler(self._other(signal_name))}))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                                  handlers=[handler])
+                                  handlers=handlers)
         self.server.add_insecure_port("127.0.0.1:%d" % port)
 
     def _write(self, obj):
@@ -134,6 +139,14 @@ class GrpcReceiver:
             for span in decode_request(request):
                 self._write(span)
         return b""  # an empty ExportTraceServiceResponse: full success
+
+    def _other(self, signal_name):
+        """Metrics and logs calls: counted as {"signal": name, "bytes": n}."""
+        def export(request, context):
+            with self.lock:
+                self._write({"signal": signal_name, "bytes": len(request)})
+            return b""
+        return export
 
     def start(self):
         self.server.start()

@@ -306,6 +306,41 @@ class OtlpTest(unittest.TestCase):
         self.assert_demo_trace(spans, 2)
         self.assertEqual(spans[0]["resource"]["service.name"], "demo-worker")
 
+    def test_grpc_a_hundred_requests_in_a_row_without_a_retry(self):
+        # one span per request: every request after the first could reuse the
+        # connection, which libcurl 7.88 (Debian 12) cannot do over h2c
+        out = os.path.join(self.spool, "grpc100.jsonl")
+        g = subprocess.Popen(["/usr/bin/python3", GRPC_RECEIVER, "--port", str(self.port),
+                              "--out", out], stdout=subprocess.PIPE, text=True)
+        tasks = 21
+        try:
+            self.assertIn("listening", g.stdout.readline())
+            a = self.agent(env={"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1",
+                                "OTEL_BSP_SCHEDULE_DELAY": "10",
+                                "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+            run_worker(self.worker, tasks)
+
+            def lines():
+                with open(out) as f:
+                    return [json.loads(l) for l in f if l.strip()]
+            wait_for(lambda: len([l for l in lines() if "spanId" in l]) >= tasks * 5,
+                     what="gRPC spans")
+            self.assertEqual(a.stop(), 0, a.stderr())
+        finally:
+            g.send_signal(signal.SIGTERM)
+            g.wait(10)
+        got = lines()
+        calls = [l for l in got if "call" in l]
+        self.assertGreaterEqual(len(calls), 100)
+        self.assertEqual([c["status"] for c in calls], ["OK"] * len(calls))
+        spans = [l for l in got if "spanId" in l]
+        self.assertEqual(len(calls), len(spans))  # each span sent once: no retry
+        self.assert_demo_trace(spans, tasks)
+        self.assertGreaterEqual(len([l for l in got if l.get("signal") == "metrics"]), 2)
+        self.assertNotIn("cannot export", a.stderr())
+        self.assertNotIn("HTTP2", a.stderr())
+
 
 if __name__ == "__main__":
     unittest.main()

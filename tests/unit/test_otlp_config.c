@@ -427,6 +427,16 @@ static void test_metrics_exporter_none(void **state)
 	tt_otlp_config__release(&m);
 }
 
+/* The libcurl releases that break a reused prior-knowledge HTTP/2 connection. */
+static void test_h2c_reuse_broken_versions(void **state)
+{
+	assert_false(tt_otlp__h2c_reuse_broken(0x075700)); /* 7.87.0 */
+	assert_true(tt_otlp__h2c_reuse_broken(0x075800));  /* 7.88.0 */
+	assert_true(tt_otlp__h2c_reuse_broken(0x075801));  /* 7.88.1, Debian 12 */
+	assert_false(tt_otlp__h2c_reuse_broken(0x080000)); /* 8.0.0 has the fix */
+	assert_false(tt_otlp__h2c_reuse_broken(0x080b00));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_retry_policy),
 		cmocka_unit_test(test_retry_after_values),
 		cmocka_unit_test(test_grpc_framing_and_gzip),
+		cmocka_unit_test(test_h2c_reuse_broken_versions),
 		cmocka_unit_test(test_metrics_and_logs_signals),
 		cmocka_unit_test(test_metrics_exporter_none),
 	};

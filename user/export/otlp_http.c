@@ -22,7 +22,8 @@ struct tt_otlp_client {
 	const struct tt_otlp_config *cfg;
 	CURL *curl;
 	struct curl_slist *headers;
-	bool fresh; /* the last answer was a failure: do not reuse its connection */
+	bool fresh;    /* the last answer was a failure: do not reuse its connection */
+	bool no_reuse; /* libcurl cannot reuse this connection: one per request */
 	char url[2048];
 };
 
@@ -109,6 +110,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
+/*
+ * libcurl 7.88.0 and 7.88.1 (Debian 12) break every reused HTTP/2 connection
+ * made with prior knowledge (gRPC over http://): on reuse they stack a
+ * second HTTP/2 layer on the connection, so the next request fails with
+ * "Error in the HTTP2 framing layer" before the server sees it (curl issue
+ * 10634, fixed in 8.0.0). There, each request gets a connection of its own.
+ */
+bool tt_otlp__h2c_reuse_broken(unsigned curl_version_num)
+{
+	return curl_version_num >= 0x075800 && curl_version_num < 0x080000;
+}
+
 struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, char *err, size_t len)
 {
 	struct tt_otlp_client *cl;
@@ -142,6 +155,9 @@ struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, cha
 		return NULL;
 	}
 	if (cfg->protocol == TT_OTLP_GRPC) {
+		cl->no_reuse =
+			strncmp(cl->url, "https://", 8) &&
+			tt_otlp__h2c_reuse_broken(curl_version_info(CURLVERSION_NOW)->version_num);
 		cl->headers = curl_slist_append(cl->headers, "Content-Type: application/grpc");
 		cl->headers = curl_slist_append(cl->headers, "TE: trailers");
 		if (cfg->gzip)
@@ -349,11 +365,12 @@ int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t time
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	/*
-	 * After a failed call (a gRPC error that ends the stream early, a
-	 * reset), libcurl 7.88 reports "Error in the HTTP2 framing layer" on
-	 * the next request over the same HTTP/2 connection: start afresh.
+	 * After a failed call (an error status, a reset) the connection's state
+	 * is unknown: start afresh. Where libcurl cannot reuse an HTTP/2
+	 * connection (tt_otlp__h2c_reuse_broken), never reuse one.
 	 */
-	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, cl->fresh ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, cl->fresh || cl->no_reuse ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, cl->no_reuse ? 1L : 0L);
 	if (cfg->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
 	if (cfg->client_cert)

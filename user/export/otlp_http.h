@@ -41,6 +41,13 @@ struct tt_otlp_client;
  * Returns a client for the configured signal's endpoint and protocol, or NULL with
  * errno and the reason in `err`. The config must outlive the client.
  */
+/*
+ * Whether a libcurl of this version (curl_version_info()->version_num) fails
+ * on reused prior-knowledge HTTP/2 connections: 7.88.x. The client then opens
+ * one connection per gRPC request over http://.
+ */
+bool tt_otlp__h2c_reuse_broken(unsigned curl_version_num);
+
 struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, char *err, size_t len);
 
 /* Accepts NULL. */
