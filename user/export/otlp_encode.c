@@ -11,10 +11,7 @@
 #include "otlp_pb.h"
 #include "trace_service.pb-c.h"
 
-typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest Request;
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse Response;
-typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
-typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
 typedef Opentelemetry__Proto__Trace__V1__Span Span;
 typedef Opentelemetry__Proto__Trace__V1__Span__Event Event;
 typedef Opentelemetry__Proto__Trace__V1__Span__Link Link;
@@ -70,14 +67,9 @@ static Link *build_link(struct tt_arena *a, const struct tt_span *s)
 	if (!l)
 		return NULL;
 	opentelemetry__proto__trace__v1__span__link__init(l);
-	l->trace_id.data = tt_arena__alloc(a, 16);
-	l->span_id.data = tt_arena__alloc(a, 8);
-	if (!l->trace_id.data || !l->span_id.data)
+	if (tt_arena__bytes(a, &l->trace_id, s->link_trace_id, 16) ||
+	    tt_arena__bytes(a, &l->span_id, s->link_span_id, 8))
 		return NULL;
-	memcpy(l->trace_id.data, s->link_trace_id, 16);
-	l->trace_id.len = 16;
-	memcpy(l->span_id.data, s->link_span_id, 8);
-	l->span_id.len = 8;
 	return l;
 }
 
@@ -125,21 +117,11 @@ static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off
 		return NULL;
 	opentelemetry__proto__trace__v1__span__init(sp);
 	opentelemetry__proto__trace__v1__status__init(st);
-	sp->trace_id.data = tt_arena__alloc(a, 16);
-	sp->span_id.data = tt_arena__alloc(a, 8);
-	if (!sp->trace_id.data || !sp->span_id.data)
+	if (tt_arena__bytes(a, &sp->trace_id, s->trace_id, 16) ||
+	    tt_arena__bytes(a, &sp->span_id, s->span_id, 8))
 		return NULL;
-	memcpy(sp->trace_id.data, s->trace_id, 16);
-	sp->trace_id.len = 16;
-	memcpy(sp->span_id.data, s->span_id, 8);
-	sp->span_id.len = 8;
-	if (!all_zero(s->parent_id, 8)) {
-		sp->parent_span_id.data = tt_arena__alloc(a, 8);
-		if (!sp->parent_span_id.data)
-			return NULL;
-		memcpy(sp->parent_span_id.data, s->parent_id, 8);
-		sp->parent_span_id.len = 8;
-	}
+	if (!all_zero(s->parent_id, 8) && tt_arena__bytes(a, &sp->parent_span_id, s->parent_id, 8))
+		return NULL;
 	sp->flags = 0x01; /* W3C trace flags: sampled */
 	sp->name = tt_arena__str(a, s->name, strnlen(s->name, sizeof(s->name)));
 	sp->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind;
@@ -168,89 +150,12 @@ static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off
 	return sp;
 }
 
-static ResourceSpans *new_group(struct tt_arena *a, const struct tt_resource *r, size_t cap)
-{
-	ResourceSpans *rs = tt_arena__alloc(a, sizeof(*rs));
-	ScopeSpans *ss = tt_arena__alloc(a, sizeof(*ss));
-	Scope *scope = tt_arena__alloc(a, sizeof(*scope));
-
-	if (!rs || !ss || !scope)
-		return NULL;
-	opentelemetry__proto__trace__v1__resource_spans__init(rs);
-	opentelemetry__proto__trace__v1__scope_spans__init(ss);
-	opentelemetry__proto__common__v1__instrumentation_scope__init(scope);
-	scope->name = TT_SCOPE_NAME;
-	scope->version = TASKTAP_VERSION;
-	ss->scope = scope;
-	ss->spans = tt_arena__alloc(a, sizeof(Span *) * cap);
-	rs->scope_spans = tt_arena__alloc(a, sizeof(ScopeSpans *));
-	rs->resource = tt_pb__resource(a, r);
-	if (!ss->spans || !rs->scope_spans || !rs->resource)
-		return NULL;
-	rs->scope_spans[0] = ss;
-	rs->n_scope_spans = 1;
-	return rs;
-}
-
-int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_t mono_to_unix_ns,
-			   uint8_t **out, size_t *out_len)
-{
-	struct tt_arena a = {0};
-	const struct tt_resource **keys;
-	Request req;
-	uint8_t *buf;
-	size_t size;
-	int ret = -ENOMEM;
-
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
-	keys = tt_arena__alloc(&a, sizeof(*keys) * (n ? n : 1));
-	req.resource_spans = tt_arena__alloc(&a, sizeof(ResourceSpans *) * (n ? n : 1));
-	if (!keys || !req.resource_spans)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct tt_resource *r = spans[i]->res;
-		ResourceSpans *rs = NULL;
-		ScopeSpans *ss;
-		Span *sp;
-
-		/* batches hold few processes: a linear search is the cheapest */
-		for (size_t g = 0; g < req.n_resource_spans; g++) {
-			if (keys[g] == r) {
-				rs = req.resource_spans[g];
-				break;
-			}
-		}
-		if (!rs) {
-			rs = new_group(&a, r, n - i);
-			if (!rs)
-				goto out;
-			keys[req.n_resource_spans] = r;
-			req.resource_spans[req.n_resource_spans++] = rs;
-		}
-		ss = rs->scope_spans[0];
-		sp = build_span(&a, &spans[i]->span, mono_to_unix_ns);
-		if (!sp)
-			goto out;
-		ss->spans[ss->n_spans++] = sp;
-	}
-	size = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-		&req);
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		goto out;
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
-	*out = buf;
-	*out_len = size;
-	ret = 0;
-out:
-	tt_arena__release(&a);
-	return ret;
-}
-
 /* OTLP/JSON writers over the decoded request. */
 
-static void json_span(FILE *f, const Span *s)
+static void json_span(FILE *f, const void *item)
 {
+	const Span *s = item;
+
 	fputs("{\"traceId\":", f);
 	tt_json__hex(f, s->trace_id.data, s->trace_id.len);
 	fputs(",\"spanId\":", f);
@@ -306,67 +211,45 @@ static void json_span(FILE *f, const Span *s)
 	fputs("}}", f);
 }
 
-static void json_request(FILE *f, const Request *req)
+/* request.resource_spans[].scope_spans[].spans[] */
+static const struct tt_pb_envelope traces = {
+	&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
+	"resource_spans",
+	"scope_spans",
+	"spans",
+	json_span,
+	NULL};
+
+struct batch {
+	const struct tt_xspan *const *spans;
+	int64_t mono_to_unix_ns;
+};
+
+/* The i-th span of a batch, as tt_pb__encode() asks for it. */
+static void *span_item(struct tt_arena *a, size_t i, void *ctx, const struct tt_resource **res)
 {
-	fputs("{\"resourceSpans\":[", f);
-	for (size_t r = 0; r < req->n_resource_spans; r++) {
-		const ResourceSpans *rs = req->resource_spans[r];
+	const struct batch *b = ctx;
 
-		for (size_t s = 0; s < rs->n_scope_spans; s++) {
-			const ScopeSpans *ss = rs->scope_spans[s];
-
-			if (r || s)
-				fputc(',', f);
-			tt_pb__json_resource_scope(f, rs->resource, ss->scope, "scopeSpans");
-			fputs("\"spans\":[", f);
-			for (size_t i = 0; i < ss->n_spans; i++) {
-				if (i)
-					fputc(',', f);
-				json_span(f, ss->spans[i]);
-			}
-			fputs("]}]}", f);
-		}
-	}
-	fputs("]}", f);
+	*res = b->spans[i]->res;
+	return build_span(a, &b->spans[i]->span, b->mono_to_unix_ns);
 }
 
-/* json_request with the signature tt_pb__json_text() calls. */
-static void write_request(FILE *f, const void *req)
+int tt_otlp__encode_traces(const struct tt_xspan *const *spans, size_t n, int64_t mono_to_unix_ns,
+			   uint8_t **out, size_t *out_len)
 {
-	json_request(f, req);
+	struct batch b = {spans, mono_to_unix_ns};
+
+	return tt_pb__encode(&traces, n, span_item, &b, out, out_len);
 }
 
 int tt_otlp__traces_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
 {
-	Request *req =
-		opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-			NULL, len, pb);
-	int ret;
-
-	if (!req)
-		return -EBADMSG;
-	ret = tt_pb__json_text(write_request, req, out, out_len);
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
-		req, NULL);
-	return ret;
+	return tt_pb__json(&traces, pb, len, out, out_len);
 }
 
 int64_t tt_otlp__count_spans(const uint8_t *pb, size_t len)
 {
-	Request *req;
-	int64_t n = 0;
-
-	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-		NULL, len, pb);
-	if (!req)
-		return -EBADMSG;
-	for (size_t r = 0; r < req->n_resource_spans; r++) {
-		for (size_t s = 0; s < req->resource_spans[r]->n_scope_spans; s++)
-			n += (int64_t)req->resource_spans[r]->scope_spans[s]->n_spans;
-	}
-	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
-		req, NULL);
-	return n;
+	return tt_pb__count(&traces, pb, len);
 }
 
 /* The value of "name": in a flat scan of JSON text; NULL when absent. */

@@ -11,9 +11,6 @@
 #include "otlp_logs.h"
 #include "otlp_pb.h"
 
-typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest Request;
-typedef Opentelemetry__Proto__Logs__V1__ResourceLogs ResourceLogs;
-typedef Opentelemetry__Proto__Logs__V1__ScopeLogs ScopeLogs;
 typedef Opentelemetry__Proto__Logs__V1__LogRecord LogRecord;
 
 #define COMPENSATE_SUFFIX ".Compensate"
@@ -174,18 +171,14 @@ static LogRecord *build_record(struct tt_arena *a, const struct tt_step_log *l, 
 	body->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
 	body->string_value = tt_arena__str(a, text, strlen(text));
 	r->body = body;
-	r->trace_id.data = tt_arena__alloc(a, 16);
-	r->span_id.data = tt_arena__alloc(a, 8);
 	snprintf(event, sizeof(event), "step.%s", tr);
 	for (char *p = event; *p; p++)
 		*p = *p == ' ' ? '_' : *p;
 	r->event_name = tt_arena__str(a, event, strlen(event));
-	if (!body->string_value || !r->trace_id.data || !r->span_id.data || !r->event_name)
+	if (!body->string_value || !r->event_name ||
+	    tt_arena__bytes(a, &r->trace_id, l->trace_id, 16) ||
+	    tt_arena__bytes(a, &r->span_id, l->span_id, 8))
 		return NULL;
-	memcpy(r->trace_id.data, l->trace_id, 16);
-	r->trace_id.len = 16;
-	memcpy(r->span_id.data, l->span_id, 8);
-	r->span_id.len = 8;
 	r->flags = 0x01; /* W3C trace flags: sampled */
 	if (l->task[0])
 		kv[n++] = tt_pb__kv_str(a, "task.name", l->task, strlen(l->task));
@@ -204,84 +197,12 @@ static LogRecord *build_record(struct tt_arena *a, const struct tt_step_log *l, 
 	return r;
 }
 
-static ResourceLogs *new_group(struct tt_arena *a, const struct tt_resource *res, size_t cap)
-{
-	ResourceLogs *rl = tt_arena__alloc(a, sizeof(*rl));
-	ScopeLogs *sl = tt_arena__alloc(a, sizeof(*sl));
-
-	if (!rl || !sl)
-		return NULL;
-	opentelemetry__proto__logs__v1__resource_logs__init(rl);
-	opentelemetry__proto__logs__v1__scope_logs__init(sl);
-	sl->scope = tt_pb__scope(a);
-	sl->log_records = tt_arena__alloc(a, sizeof(LogRecord *) * cap);
-	rl->scope_logs = tt_arena__alloc(a, sizeof(ScopeLogs *));
-	rl->resource = tt_pb__resource(a, res);
-	if (!sl->scope || !sl->log_records || !rl->scope_logs || !rl->resource)
-		return NULL;
-	rl->scope_logs[0] = sl;
-	rl->n_scope_logs = 1;
-	return rl;
-}
-
-int tt_otlp__encode_logs(const struct tt_step_log *const *logs, size_t n, int64_t mono_to_unix_ns,
-			 uint64_t observed_unix_ns, uint8_t **out, size_t *out_len)
-{
-	struct tt_arena a = {0};
-	const struct tt_resource **keys;
-	Request req;
-	uint8_t *buf;
-	size_t size;
-	int ret = -ENOMEM;
-
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__init(&req);
-	keys = tt_arena__alloc(&a, sizeof(*keys) * (n ? n : 1));
-	req.resource_logs = tt_arena__alloc(&a, sizeof(ResourceLogs *) * (n ? n : 1));
-	if (!keys || !req.resource_logs)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		ResourceLogs *rl = NULL;
-		ScopeLogs *sl;
-		LogRecord *r;
-
-		/* batches hold few processes: a linear search is the cheapest */
-		for (size_t g = 0; g < req.n_resource_logs; g++) {
-			if (keys[g] == logs[i]->res) {
-				rl = req.resource_logs[g];
-				break;
-			}
-		}
-		if (!rl) {
-			rl = new_group(&a, logs[i]->res, n - i);
-			if (!rl)
-				goto out;
-			keys[req.n_resource_logs] = logs[i]->res;
-			req.resource_logs[req.n_resource_logs++] = rl;
-		}
-		sl = rl->scope_logs[0];
-		r = build_record(&a, logs[i], mono_to_unix_ns, observed_unix_ns);
-		if (!r)
-			goto out;
-		sl->log_records[sl->n_log_records++] = r;
-	}
-	size = opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(
-		&req);
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		goto out;
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&req, buf);
-	*out = buf;
-	*out_len = size;
-	ret = 0;
-out:
-	tt_arena__release(&a);
-	return ret;
-}
-
 /* ---- OTLP/JSON ------------------------------------------------------------ */
 
-static void json_record(FILE *f, const LogRecord *r)
+static void json_record(FILE *f, const void *item)
 {
+	const LogRecord *r = item;
+
 	fprintf(f,
 		"{\"timeUnixNano\":\"%" PRIu64 "\",\"observedTimeUnixNano\":\"%" PRIu64
 		"\",\"severityNumber\":%d,\"severityText\":",
@@ -300,65 +221,44 @@ static void json_record(FILE *f, const LogRecord *r)
 	fputc('}', f);
 }
 
-static void json_request(FILE *f, const Request *req)
+/* request.resource_logs[].scope_logs[].log_records[] */
+static const struct tt_pb_envelope logs_envelope = {
+	&opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+	"resource_logs",
+	"scope_logs",
+	"log_records",
+	json_record,
+	NULL};
+
+struct batch {
+	const struct tt_step_log *const *logs;
+	int64_t mono_to_unix_ns;
+	uint64_t observed_unix_ns;
+};
+
+/* The i-th record of a batch, as tt_pb__encode() asks for it. */
+static void *record_item(struct tt_arena *a, size_t i, void *ctx, const struct tt_resource **res)
 {
-	fputs("{\"resourceLogs\":[", f);
-	for (size_t r = 0; r < req->n_resource_logs; r++) {
-		const ResourceLogs *rl = req->resource_logs[r];
+	const struct batch *b = ctx;
 
-		for (size_t s = 0; s < rl->n_scope_logs; s++) {
-			const ScopeLogs *sl = rl->scope_logs[s];
-
-			if (r || s)
-				fputc(',', f);
-			tt_pb__json_resource_scope(f, rl->resource, sl->scope, "scopeLogs");
-			fputs("\"logRecords\":[", f);
-			for (size_t i = 0; i < sl->n_log_records; i++) {
-				if (i)
-					fputc(',', f);
-				json_record(f, sl->log_records[i]);
-			}
-			fputs("]}]}", f);
-		}
-	}
-	fputs("]}", f);
+	*res = b->logs[i]->res;
+	return build_record(a, b->logs[i], b->mono_to_unix_ns, b->observed_unix_ns);
 }
 
-/* json_request with the signature tt_pb__json_text() calls. */
-static void write_request(FILE *f, const void *req)
+int tt_otlp__encode_logs(const struct tt_step_log *const *logs, size_t n, int64_t mono_to_unix_ns,
+			 uint64_t observed_unix_ns, uint8_t **out, size_t *out_len)
 {
-	json_request(f, req);
+	struct batch b = {logs, mono_to_unix_ns, observed_unix_ns};
+
+	return tt_pb__encode(&logs_envelope, n, record_item, &b, out, out_len);
 }
 
 int tt_otlp__logs_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
 {
-	Request *req =
-		opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
-			NULL, len, pb);
-	int ret;
-
-	if (!req)
-		return -EBADMSG;
-	ret = tt_pb__json_text(write_request, req, out, out_len);
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(req,
-											      NULL);
-	return ret;
+	return tt_pb__json(&logs_envelope, pb, len, out, out_len);
 }
 
 int64_t tt_otlp__count_logs(const uint8_t *pb, size_t len)
 {
-	Request *req;
-	int64_t n = 0;
-
-	req = opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
-		NULL, len, pb);
-	if (!req)
-		return -EBADMSG;
-	for (size_t r = 0; r < req->n_resource_logs; r++) {
-		for (size_t s = 0; s < req->resource_logs[r]->n_scope_logs; s++)
-			n += (int64_t)req->resource_logs[r]->scope_logs[s]->n_log_records;
-	}
-	opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(req,
-											      NULL);
-	return n;
+	return tt_pb__count(&logs_envelope, pb, len);
 }

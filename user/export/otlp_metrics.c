@@ -11,9 +11,6 @@
 #include "otlp_metrics.h"
 #include "otlp_pb.h"
 
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest Request;
-typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics ResourceMetrics;
-typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics ScopeMetrics;
 typedef Opentelemetry__Proto__Metrics__V1__Metric Metric;
 typedef Opentelemetry__Proto__Metrics__V1__Sum Sum;
 typedef Opentelemetry__Proto__Metrics__V1__Gauge Gauge;
@@ -21,13 +18,26 @@ typedef Opentelemetry__Proto__Metrics__V1__Histogram Histogram;
 typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint NumberPoint;
 typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint HistogramPoint;
 
+static void json_metric(FILE *f, const void *item);
+static size_t metric_points(const void *item);
+
+/* request.resource_metrics[].scope_metrics[].metrics[] */
+static const struct tt_pb_envelope metrics_envelope = {
+	&opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
+	"resource_metrics",
+	"scope_metrics",
+	"metrics",
+	json_metric,
+	metric_points};
+
 #define CUMULATIVE                                                                                 \
 	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
 
 /* The request being built by the visitor. */
 struct builder {
 	struct tt_arena *a;
-	ScopeMetrics *sm;
+	struct tt_pb_request req;
+	const struct tt_resource *res;
 	Metric *cur;	 /* the metric whose series are being visited */
 	size_t cap;	 /* data points `cur` has room for */
 	uint64_t now;	 /* Unix ns */
@@ -78,10 +88,9 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	}
-	b->sm->metrics[b->sm->n_metrics++] = m;
 	b->cur = m;
 	b->cap = nseries;
-	return 0;
+	return tt_pb_request__add(&b->req, b->res, m);
 }
 
 /* The series' labels as attributes; absent labels are left out. */
@@ -170,45 +179,20 @@ int tt_otlp__encode_metrics(const struct tt_metrics *m, const struct tt_resource
 			    uint64_t now_unix_ns, uint8_t **out, size_t *out_len, uint32_t *points)
 {
 	struct tt_arena a = {0};
-	struct builder b = {.a = &a, .now = now_unix_ns};
+	struct builder b = {.a = &a, .res = res, .now = now_unix_ns};
 	struct tt_metrics_visitor v = {.metric = add_metric, .series = add_series, .ctx = &b};
-	ResourceMetrics *rm = tt_arena__alloc(&a, sizeof(*rm));
-	ScopeMetrics *sm = tt_arena__alloc(&a, sizeof(*sm));
-	Request req;
-	uint8_t *buf;
-	size_t size;
-	int ret = -ENOMEM;
+	int ret;
 
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&req);
-	if (!rm || !sm)
-		goto out;
-	opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
-	opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
-	sm->scope = tt_pb__scope(&a);
-	sm->metrics = tt_arena__alloc(&a, sizeof(Metric *) * TT_M__COUNT);
-	rm->resource = tt_pb__resource(&a, res);
-	rm->scope_metrics = tt_arena__alloc(&a, sizeof(ScopeMetrics *));
-	if (!sm->scope || !sm->metrics || !rm->resource || !rm->scope_metrics)
-		goto out;
-	rm->scope_metrics[0] = sm;
-	rm->n_scope_metrics = 1;
-	req.resource_metrics = &rm;
-	req.n_resource_metrics = 1;
-	b.sm = sm;
-	if (tt_metrics__visit(m, &v))
-		goto out;
-	size = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
-		&req);
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		goto out;
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req,
-											   buf);
-	*out = buf;
-	*out_len = size;
-	*points = b.points;
-	ret = 0;
-out:
+	/* one resource and one scope even when there is no metric yet */
+	ret = tt_pb_request__init(&b.req, &metrics_envelope, &a, TT_M__COUNT);
+	if (!ret)
+		ret = tt_pb_request__group(&b.req, res);
+	if (!ret)
+		ret = tt_metrics__visit(m, &v) ? -ENOMEM : 0;
+	if (!ret)
+		ret = tt_pb_request__pack(&b.req, out, out_len);
+	if (!ret)
+		*points = b.points;
 	tt_arena__release(&a);
 	return ret;
 }
@@ -259,8 +243,10 @@ static void json_histograms(FILE *f, HistogramPoint **p, size_t n)
 	fputc(']', f);
 }
 
-static void json_metric(FILE *f, const Metric *m)
+static void json_metric(FILE *f, const void *item)
 {
+	const Metric *m = item;
+
 	fputs("{\"name\":", f);
 	tt_json__str(f, m->name, strlen(m->name));
 	fputs(",\"description\":", f);
@@ -291,53 +277,16 @@ static void json_metric(FILE *f, const Metric *m)
 	fputc('}', f);
 }
 
-static void json_request(FILE *f, const Request *req)
-{
-	fputs("{\"resourceMetrics\":[", f);
-	for (size_t r = 0; r < req->n_resource_metrics; r++) {
-		const ResourceMetrics *rm = req->resource_metrics[r];
-
-		for (size_t s = 0; s < rm->n_scope_metrics; s++) {
-			const ScopeMetrics *sm = rm->scope_metrics[s];
-
-			if (r || s)
-				fputc(',', f);
-			tt_pb__json_resource_scope(f, rm->resource, sm->scope, "scopeMetrics");
-			fputs("\"metrics\":[", f);
-			for (size_t i = 0; i < sm->n_metrics; i++) {
-				if (i)
-					fputc(',', f);
-				json_metric(f, sm->metrics[i]);
-			}
-			fputs("]}]}", f);
-		}
-	}
-	fputs("]}", f);
-}
-
-/* json_request with the signature tt_pb__json_text() calls. */
-static void write_request(FILE *f, const void *req)
-{
-	json_request(f, req);
-}
-
 int tt_otlp__metrics_json(const uint8_t *pb, size_t len, char **out, size_t *out_len)
 {
-	Request *req =
-		opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-			NULL, len, pb);
-	int ret;
-
-	if (!req)
-		return -EBADMSG;
-	ret = tt_pb__json_text(write_request, req, out, out_len);
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
-		req, NULL);
-	return ret;
+	return tt_pb__json(&metrics_envelope, pb, len, out, out_len);
 }
 
-static size_t metric_points(const Metric *m)
+/* A metric counts its data points. */
+static size_t metric_points(const void *item)
 {
+	const Metric *m = item;
+
 	switch (m->data_case) {
 	case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
 		return m->sum->n_data_points;
@@ -352,22 +301,5 @@ static size_t metric_points(const Metric *m)
 
 int64_t tt_otlp__count_points(const uint8_t *pb, size_t len)
 {
-	Request *req;
-	int64_t n = 0;
-
-	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-		NULL, len, pb);
-	if (!req)
-		return -EBADMSG;
-	for (size_t r = 0; r < req->n_resource_metrics; r++) {
-		const ResourceMetrics *rm = req->resource_metrics[r];
-
-		for (size_t s = 0; s < rm->n_scope_metrics; s++) {
-			for (size_t i = 0; i < rm->scope_metrics[s]->n_metrics; i++)
-				n += (int64_t)metric_points(rm->scope_metrics[s]->metrics[i]);
-		}
-	}
-	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
-		req, NULL);
-	return n;
+	return tt_pb__count(&metrics_envelope, pb, len);
 }

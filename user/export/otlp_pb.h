@@ -55,19 +55,77 @@ void tt_pb__json_value(FILE *f, const AnyValue *v);
 void tt_pb__json_attrs(FILE *f, KeyValue **kv, size_t n);
 
 /*
- * OTLP/JSON: opens one Resource<Items> object up to the scope, leaving
- * `{"resource":{...},"<items>":[{"scope":{...},` for the caller to finish
- * with its list and `]}]}`.
+ * Copies `len` bytes (a trace or span id) into the arena as `dst`. Returns 0
+ * or -ENOMEM (dst is left empty).
  */
-void tt_pb__json_resource_scope(FILE *f, const Resource *res, const Scope *scope,
-				const char *items);
+int tt_arena__bytes(struct tt_arena *a, ProtobufCBinaryData *dst, const void *src, size_t len);
 
 /*
- * Runs write(f, msg) on a memory stream and returns what it wrote, NUL-
- * terminated, in *out (the caller frees it) and its length in *out_len.
- * Returns 0 or -ENOMEM.
+ * The envelope the three OTLP export requests share, named by their .proto
+ * fields: the request holds repeated <resources>, each a `resource` and
+ * repeated <scopes>, each a `scope` and repeated <items>. Traces are
+ * {&..._export_trace_service_request__descriptor, "resource_spans",
+ * "scope_spans", "spans", json_span, NULL}. OTLP/JSON names are the same in
+ * lowerCamelCase.
  */
-int tt_pb__json_text(void (*write)(FILE *f, const void *msg), const void *msg, char **out,
-		     size_t *out_len);
+struct tt_pb_envelope {
+	const ProtobufCMessageDescriptor *request;
+	const char *resources, *scopes, *items;
+	/* writes one item as OTLP/JSON */
+	void (*json_item)(FILE *f, const void *item);
+	/* what one item counts for in tt_pb__count(); NULL counts 1 each */
+	size_t (*weight)(const void *item);
+};
+
+/*
+ * A request being built in an arena (which owns every piece of it): items
+ * go into one group per struct tt_resource, each with the tasktap scope.
+ * Batches hold few processes, so groups are found by a linear search.
+ */
+struct tt_pb_request {
+	const struct tt_pb_envelope *e;
+	struct tt_arena *a;
+	ProtobufCMessage *msg;
+	const struct tt_resource **keys; /* the resource of each group */
+	size_t cap, n;			 /* items room was made for, items added */
+};
+
+/* An empty request with room for `cap` items. Returns 0 or -ENOMEM. */
+int tt_pb_request__init(struct tt_pb_request *r, const struct tt_pb_envelope *e, struct tt_arena *a,
+			size_t cap);
+
+/* Makes sure the group of `res` exists (even without items). Returns 0 or -ENOMEM. */
+int tt_pb_request__group(struct tt_pb_request *r, const struct tt_resource *res);
+
+/* Adds `item` (a message of the items' type) to the group of `res`. 0 or -ENOMEM. */
+int tt_pb_request__add(struct tt_pb_request *r, const struct tt_resource *res, void *item);
+
+/* The request packed as protobuf in *out, which the caller frees. 0 or -ENOMEM. */
+int tt_pb_request__pack(const struct tt_pb_request *r, uint8_t **out, size_t *out_len);
+
+/*
+ * Item `i` of a batch as a message of the envelope's items, built in the
+ * arena, and the resource it belongs to in *res; NULL when out of memory.
+ */
+typedef void *tt_pb_item_fn(struct tt_arena *a, size_t i, void *ctx,
+			    const struct tt_resource **res);
+
+/*
+ * A request of envelope `e` with the `n` items item() builds, packed as
+ * protobuf in *out (the caller frees it). Returns 0 or -ENOMEM.
+ */
+int tt_pb__encode(const struct tt_pb_envelope *e, size_t n, tt_pb_item_fn *item, void *ctx,
+		  uint8_t **out, size_t *out_len);
+
+/*
+ * A packed request of envelope `e` as OTLP/JSON text, NUL-terminated, in
+ * *out (the caller frees it) and its length in *out_len. Returns 0,
+ * -EBADMSG when `pb` does not decode, or -ENOMEM.
+ */
+int tt_pb__json(const struct tt_pb_envelope *e, const uint8_t *pb, size_t len, char **out,
+		size_t *out_len);
+
+/* The items of a packed request, each counted by e->weight. >= 0, or -EBADMSG. */
+int64_t tt_pb__count(const struct tt_pb_envelope *e, const uint8_t *pb, size_t len);
 
 #endif /* TASKTAP_OTLP_PB_H */
