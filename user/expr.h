@@ -6,12 +6,25 @@
 #ifndef TASKTAP_EXPR_H
 #define TASKTAP_EXPR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <linux/types.h>
 #include "tasktap/capture.h"
-#include "spec.h"
+
+/* A comparison, in `when:` filters and `error:` predicates. */
+enum tt_cmp {
+	TT_CMP_EQ = 0,
+	TT_CMP_NE,
+	TT_CMP_LT,
+	TT_CMP_LE,
+	TT_CMP_GT,
+	TT_CMP_GE,
+};
+
+/* Returns whether `lhs op rhs` holds. */
+bool tt_cmp__eval(enum tt_cmp op, int64_t lhs, int64_t rhs);
 
 /*
  * Compiles the capture expression `text` and appends its instructions,

@@ -1913,22 +1913,3 @@ const char *tt_role__name(enum tt_role role)
 		return "unknown";
 	return role_names[role];
 }
-
-bool tt_cmp__eval(enum tt_cmp op, int64_t lhs, int64_t rhs)
-{
-	switch (op) {
-	case TT_CMP_EQ:
-		return lhs == rhs;
-	case TT_CMP_NE:
-		return lhs != rhs;
-	case TT_CMP_LT:
-		return lhs < rhs;
-	case TT_CMP_LE:
-		return lhs <= rhs;
-	case TT_CMP_GT:
-		return lhs > rhs;
-	case TT_CMP_GE:
-		return lhs >= rhs;
-	}
-	return false;
-}

@@ -16,6 +16,7 @@
 
 #include <linux/types.h>
 #include "tasktap/capture.h"
+#include "expr.h"
 
 enum tt_role {
 	TT_ROLE_TASK = 0,
@@ -32,15 +33,6 @@ enum tt_target_kind {
 	TT_TARGET_PID,
 	TT_TARGET_LIBRARY,
 	TT_TARGET_COMM,
-};
-
-enum tt_cmp {
-	TT_CMP_EQ = 0,
-	TT_CMP_NE,
-	TT_CMP_LT,
-	TT_CMP_LE,
-	TT_CMP_GT,
-	TT_CMP_GE,
 };
 
 struct tt_pos {
@@ -234,8 +226,5 @@ bool tt_target__same(const struct tt_target *a, const struct tt_target *b);
 int tt_spec__match(const struct tt_spec *old, struct tt_spec *now, int *map);
 
 const char *tt_role__name(enum tt_role role);
-
-/* Returns whether `lhs op rhs` holds. */
-bool tt_cmp__eval(enum tt_cmp op, int64_t lhs, int64_t rhs);
 
 #endif /* TASKTAP_SPEC_H */
