@@ -270,6 +270,20 @@ class OtlpTest(unittest.TestCase):
             tid = [x for x in s["attributes"] if x["key"] == "thread.id"][0]
             self.assertIsInstance(tid["value"]["intValue"], str)
 
+    def test_secrets_are_masked_on_stderr(self):
+        # a password in the endpoint, a token in a header the agent cannot parse
+        r = self.receiver()
+        a = self.agent(["--otlp-endpoint", "http://alice:s3cret-pw@127.0.0.1:%d" % self.port],
+                       env={"OTEL_EXPORTER_OTLP_HEADERS": "Authorization Bearer tok-123"})
+        run_worker(self.worker, 1)
+        wait_for(lambda: len(r.spans()) >= SPANS_PER_TASK, what="spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        err = a.stderr()
+        self.assertIn("exporting spans to http://***@127.0.0.1:%d/v1/traces" % self.port, err)
+        self.assertIn("Authorization Bearer ***", err)
+        self.assertNotIn("s3cret-pw", err)
+        self.assertNotIn("tok-123", err)
+
     def test_bad_option_is_refused(self):
         p = subprocess.run([os.path.abspath(".output/tasktap"), "run", RECIPE,
                             "--otlp-protocol", "udp"], capture_output=True, text=True,
