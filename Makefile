@@ -11,9 +11,11 @@
 
 OUTPUT := .output
 CC ?= cc
+CXX ?= g++
 CLANG ?= clang
 BPFTOOL ?= bpftool
-ARCH := x86
+PROTOC_C ?= protoc-c
+RUSTC ?= /usr/bin/rustc
 
 ifeq ($(V),1)
 Q :=
@@ -25,22 +27,48 @@ endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
+# The BPF target architecture, from the machine's: vmlinux.h and the
+# PT_REGS macros of bpf_tracing.h differ per architecture.
+MACHINE := $(shell uname -m)
+ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(MACHINE)))
+ifeq ($(filter x86 arm64,$(ARCH)),)
+$(error unsupported architecture '$(ARCH)': tasktap builds on x86_64 (ARCH=x86) and aarch64 (ARCH=arm64))
+endif
+
+# CFLAGS, LDFLAGS and LDLIBS are the user's (`make CFLAGS=-O0`); what the
+# build needs is added in TT_CFLAGS and TT_LDLIBS, so that it stays.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -MMD -MP \
-	  -Iinclude -iquote user -I$(OUTPUT) -DTASKTAP_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -liberty -lm -lpthread -lmicrohttpd
+TT_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation \
+	     -MMD -MP -Iinclude -iquote user -I$(OUTPUT) -I$(OUTPUT)/otlp \
+	     -DTASKTAP_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+ALL_CFLAGS = $(TT_CFLAGS) $(CFLAGS)
+TT_LDLIBS := -lbpf -lelf -lz -lyaml -lxxhash -liberty -lm -lpthread -lmicrohttpd -lprotobuf-c \
+	     -lcurl
+ALL_LDLIBS = $(TT_LDLIBS) $(LDLIBS)
 # <linux/*.h> (tests/bench/floor.bpf.c) include <asm/*.h>, which are in the multiarch dir
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	      -Iinclude -I$(OUTPUT) -I/usr/include/$(shell uname -m)-linux-gnu
+	      -Iinclude -I$(OUTPUT) -I/usr/include/$(MACHINE)-linux-gnu
+# Target programs: plain C, no tracing code; -O1 keeps their frames simple,
+# noinline + asm volatile("") keeps every probed function real, and frame
+# pointers (as distributions now build) start them with an emulated push.
+WORKER_CFLAGS := -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Wextra \
+		 -Werror -pthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
-USER_SRCS := $(wildcard user/*.c user/export/*.c)
+USER_SRCS := $(wildcard user/*.c user/*/*.c)
 USER_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(USER_SRCS))
 LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 LIB := $(OUTPUT)/libtasktap.a
+
+# OTLP: the project's own .proto subset (user/otlp/), compiled by protoc-c at
+# build time into $(OUTPUT)/otlp/; the generated code goes into the library.
+PROTO_SRCS := $(wildcard user/otlp/*.proto)
+PB_C := $(patsubst user/otlp/%.proto,$(OUTPUT)/otlp/%.pb-c.c,$(PROTO_SRCS))
+PB_H := $(PB_C:.c=.h)
+PB_OBJS := $(PB_C:.c=.o)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
@@ -53,15 +81,15 @@ FIXTURES := $(OUTPUT)/fixtures/prog-pie $(OUTPUT)/fixtures/prog-nopie \
 	    $(OUTPUT)/fixtures/libfix.so $(OUTPUT)/fixtures/libfix-stripped.so
 
 .DELETE_ON_ERROR:
-.SECONDARY: $(BPF_OBJS)
-.PHONY: all deps demo check unit e2e bench clean format-check
+.SECONDARY: $(BPF_OBJS) $(SKELS)
+.PHONY: all deps demo check unit unit-bins e2e bench clean format-check
 
 all: $(OUTPUT)/tasktap $(WORKER_BINS)
 
 deps:
 	$(Q)scripts/install-deps.sh
 
-$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/user/export $(OUTPUT)/tests $(OUTPUT)/fixtures:
+$(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/fixtures:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -76,9 +104,12 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(SKELS) | $(OUTPUT)/user $(OUTPUT)/user/export
+# Only the objects that include a skeleton depend on it, through their .d
+# files; the first build needs it before any of them compiles.
+$(OUTPUT)/user/%.o: user/%.c | $(SKELS) $(PB_H)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -86,18 +117,15 @@ $(LIB): $(LIB_OBJS)
 
 $(OUTPUT)/tasktap: $(OUTPUT)/user/main.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LDLIBS) -o $@
 
-# Target programs: plain C, no tracing code; -O1 keeps their frames simple
-# noinline + asm volatile("") keeps every probed function real, and frame
-# pointers (as distributions now build) start them with an emulated push.
 $(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
 	$(call msg,WORKER,$@)
-	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Wextra -Werror -pthread $< -o $@
+	$(Q)$(CC) $(WORKER_CFLAGS) $< -o $@
 
-$(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(OUTPUT)/tests
+$(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(PB_H) $(OUTPUT)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) -lcmocka -o $@
 
 $(OUTPUT)/fixtures/prog-pie: tests/fixtures/prog.c | $(OUTPUT)/fixtures
 	$(Q)$(CC) -O1 -fPIE -pie -fcf-protection=full $< -o $@
@@ -108,8 +136,9 @@ $(OUTPUT)/fixtures/libfix.so: tests/fixtures/lib.c | $(OUTPUT)/fixtures
 $(OUTPUT)/fixtures/libfix-stripped.so: $(OUTPUT)/fixtures/libfix.so
 	$(Q)strip --strip-all $< -o $@
 
+# every unit binary, even after one fails, and one summary line
 unit: $(UNIT_BINS) $(FIXTURES)
-	$(Q)for t in $(UNIT_BINS); do $$t || exit 1; done
+	$(Q)scripts/run-unit.sh $(UNIT_BINS)
 
 e2e: all unit-bins
 	$(Q)python3 tests/e2e/run.py
@@ -129,22 +158,13 @@ bench: deps
 	$(Q)scripts/bench.sh
 
 format-check:
-	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/export/*.h) \
+	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/*/*.h) \
 		$(BPF_SRCS) $(wildcard include/tasktap/*.h)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
-# OTLP: the project's own .proto subset (user/otlp/), compiled by protoc-c at
-# build time into $(OUTPUT)/otlp/; the generated code goes into the library.
-PROTOC_C ?= protoc-c
-PROTO_SRCS := $(wildcard user/otlp/*.proto)
-PB_C := $(patsubst user/otlp/%.proto,$(OUTPUT)/otlp/%.pb-c.c,$(PROTO_SRCS))
-PB_H := $(PB_C:.c=.h)
-PB_OBJS := $(PB_C:.c=.o)
-CFLAGS += -I$(OUTPUT)/otlp
-LDLIBS += -lprotobuf-c -lcurl
 RECEIVER := $(OUTPUT)/otlp-receiver
 
 all: $(RECEIVER)
@@ -160,23 +180,20 @@ $(OUTPUT)/otlp/%.pb-c.c $(OUTPUT)/otlp/%.pb-c.h: user/otlp/%.proto $(PROTO_SRCS)
 
 $(OUTPUT)/otlp/%.pb-c.o: $(OUTPUT)/otlp/%.pb-c.c $(PB_H)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(filter-out -Werror,$(CFLAGS)) -c $< -o $@
+	$(Q)$(CC) $(filter-out -Werror,$(ALL_CFLAGS)) -c $< -o $@
 
 $(LIB): $(PB_OBJS)
-$(USER_OBJS) $(UNIT_BINS): | $(PB_H)
 
 # The test collector: a real HTTP server (libmicrohttpd) that decodes OTLP.
 $(RECEIVER): tests/receiver/otlp-receiver.c $(PB_OBJS) | $(OUTPUT)
 	$(call msg,RECEIVER,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(PB_OBJS) -lmicrohttpd -lprotobuf-c -lz -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(PB_OBJS) -lmicrohttpd -lprotobuf-c -lz -o $@
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 # Fixtures for the resolution and USDT tests (test_resolve, test_usdt_notes):
 # C++ and Rust symbols to glob over demangled, USDT notes with and without
 # semaphores. Debian's rustc (scripts/install-deps.sh) mangles the legacy way.
-CXX ?= g++
-RUSTC ?= /usr/bin/rustc
 SPEC_FIXTURES := $(OUTPUT)/fixtures/cxx-prog $(OUTPUT)/fixtures/rust-prog \
 		 $(OUTPUT)/fixtures/usdt-prog
 
@@ -219,7 +236,7 @@ $(BENCH):
 # the same flags as the test workers: a frame, so the probe lands on an emulated push
 $(BENCH)/bench-worker: tests/bench/bench-worker.c | $(BENCH)
 	$(call msg,WORKER,$@)
-	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wall -Wextra -Werror -pthread $< -o $@
+	$(Q)$(CC) $(WORKER_CFLAGS) $< -o $@
 
 $(BENCH)/floor.bpf.o: tests/bench/floor.bpf.c | $(BENCH)
 	$(call msg,BPF,$@)
@@ -231,11 +248,11 @@ $(BENCH)/floor.skel.h: $(BENCH)/floor.bpf.o
 
 $(BENCH)/floor: tests/bench/floor.c $(BENCH)/floor.skel.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -I$(BENCH) $(LDFLAGS) $< -lbpf -lelf -lz -o $@
 
 $(BENCH)/bench-pipeline: tests/bench/bench-pipeline.c $(LIB) | $(BENCH) $(PB_H)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) -o $@
 
 $(BENCH)/malloc-count.so: tests/bench/malloc-count.c | $(BENCH)
 	$(call msg,CC,$@)
