@@ -259,3 +259,6 @@ $(BENCH)/malloc-count.so: tests/bench/malloc-count.c | $(BENCH)
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared $< -o $@
 
 -include $(BENCH)/*.d
+
+# The task view's page (user/export/view/), included byte for byte by .incbin.
+$(OUTPUT)/user/export/view_assets.o: $(wildcard user/export/view/*)

@@ -15,6 +15,7 @@ packages=(
 	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 	bpftrace # make bench: the bpftrace reference of the per-call benchmark
+	chromium # the task view's browser tests (tests/e2e/test_view_browser.py) and its bench
 )
 
 missing=()

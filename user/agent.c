@@ -32,6 +32,8 @@
 #include "export/export.h"
 #include "export/exporter.h"
 #include "export/httpd.h"
+#include "export/traces.h"
+#include "export/view.h"
 #include "export/jsonw.h"
 #include "export/metrics.h"
 #include "export/otlp_config.h"
@@ -131,6 +133,8 @@ struct run {
 	struct tt_exporter *exporter;
 	struct tt_metrics *metrics;
 	struct tt_httpd *httpd;
+	struct tt_traces *traces; /* the task view's recent traces; NULL with --no-http */
+	struct tt_view *view;
 	struct tt_reorder reorder;
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
@@ -712,6 +716,8 @@ static void on_span(const struct tt_span *span, void *ctx)
 	struct run *r = s->run;
 
 	tt_metrics__span(span, r->metrics);
+	if (r->traces)
+		tt_traces__span(span, r->traces);
 	if (r->log_steps)
 		tt_steplines__span(span, &r->steplines);
 	if (r->console)
@@ -807,6 +813,10 @@ static void update_agent_metrics(struct run *r)
 	st.queue_size = x.queue_len;
 	st.spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
 	st.tasks_stuck = r->stuck;
+	if (r->traces) {
+		st.view_traces = tt_traces__count(r->traces);
+		st.view_bytes = tt_traces__bytes(r->traces);
+	}
 	tt_metrics__set_agent(r->metrics, &st);
 }
 
@@ -952,6 +962,7 @@ struct task_emit {
 	tt_task_emit_fn emit;
 	void *emit_ctx;
 	uint64_t now;
+	uint64_t stuck_after_ns;
 };
 
 /* The value of attribute `key` of `span`, or NULL. Points into `span` or `num`. */
@@ -975,14 +986,41 @@ static const char *span_attr(const struct tt_span *span, const char *key, char *
 	return NULL;
 }
 
+/* The service and process of a task for the task view, from its spec. */
+static void view_task_more(const struct tt_span *task, struct tt_task_more *more)
+{
+	const struct tt_target *tg = task->probe ? task->probe->target : NULL;
+	const char *slash;
+
+	if (!tg)
+		return;
+	if (tg->spec && tg->spec->service)
+		more->service = tg->spec->service;
+	if (tg->comm) {
+		more->process = tg->comm;
+	} else if (tg->path) {
+		slash = strrchr(tg->path, '/');
+		more->process = slash ? slash + 1 : tg->path;
+	}
+}
+
 static void emit_task(const struct tt_span *task, const struct tt_span *step, void *ctx)
 {
 	struct task_emit *te = ctx;
 	struct tt_task_info info = {.name = task->name,
 				    .name_len = strnlen(task->name, sizeof(task->name)),
 				    .pid = task->pid};
-	char id_num[24], step_num[24];
+	struct tt_task_more more = {.service = "", .process = "", .attempt = 1};
+	char id_num[24], step_num[24], attempt_num[24];
+	const char *attempt;
+	size_t attempt_len;
 
+	view_task_more(task, &more);
+	attempt = span_attr(task, "task.attempt", attempt_num, sizeof(attempt_num), &attempt_len);
+	if (attempt && attempt_len < sizeof(attempt_num) && attempt == attempt_num)
+		more.attempt = (uint32_t)strtoul(attempt_num, NULL, 10);
+	more.stuck = te->now > task->start_ns && te->now - task->start_ns > te->stuck_after_ns;
+	info.more = &more;
 	info.age_seconds = te->now > task->start_ns ? (double)(te->now - task->start_ns) / 1e9 : 0;
 	info.id = span_attr(task, "task.id", id_num, sizeof(id_num), &info.id_len);
 	if (step) {
@@ -999,7 +1037,8 @@ static void emit_task(const struct tt_span *task, const struct tt_span *step, vo
 static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
 {
 	struct run *r = ctx;
-	struct task_emit te = {.emit = emit, .emit_ctx = emit_ctx};
+	struct task_emit te = {
+		.emit = emit, .emit_ctx = emit_ctx, .stuck_after_ns = r->stuck_after_ns};
 
 	te.now = tt_now_ns(CLOCK_MONOTONIC);
 	for (size_t i = 0; i < r->nslots; i++) {
@@ -1457,7 +1496,8 @@ struct run_args {
 	const char *http_addr; /* NULL: TT_HTTPD_DEFAULT_ADDR */
 	bool no_http;
 	bool http_allow_remote;
-	double stuck_after; /* seconds */
+	double stuck_after;	/* seconds */
+	uint32_t recent_traces; /* the task view's ring; 0: TT_TRACES_DEFAULT_CAPACITY */
 };
 
 /* Warnings about the environment, once each although three configs read it. */
@@ -1581,6 +1621,26 @@ static void http_address(const struct run_args *a, uint16_t port, char *buf, siz
 	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
+/* The task view: the ring of recent traces and the routes that read it. */
+static int setup_view(struct run *r, const struct run_args *a)
+{
+	struct tt_traces_opts to = {.capacity = a->recent_traces};
+	struct tt_view_opts vo = {.metrics = r->metrics,
+				  .tasks = provide_tasks,
+				  .tasks_ctx = r,
+				  .stuck_after_seconds = a->stuck_after};
+
+	to.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
+	r->traces = tt_traces__new(&to);
+	vo.traces = r->traces;
+	r->view = r->traces ? tt_view__new(&vo) : NULL;
+	if (!r->view) {
+		tt_warn("cannot start the task view: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /*
  * Listens for /metrics, /health and /tasks (unless --no-http), before
  * anything is attached, so that a taken port stops the agent early.
@@ -1594,19 +1654,25 @@ static int setup_http(struct run *r, const struct run_args *a)
 		.providers = {.metrics = provide_metrics,
 			      .health = provide_health,
 			      .tasks = provide_tasks,
-			      .ctx = r},
+			      .ctx = r,
+			      .route = tt_view__route},
 	};
 	char err[512], where[80];
 
 	if (a->no_http)
 		return 0;
+	if (setup_view(r, a))
+		return -ENOMEM;
+	o.providers.route_ctx = r->view;
 	r->httpd = tt_httpd__new(&o, err, sizeof(err));
 	if (!r->httpd) {
 		tt_warn("%s", err);
 		return errno == EINVAL || errno == EPERM ? -EINVAL : -errno;
 	}
 	http_address(a, tt_httpd__port(r->httpd), where, sizeof(where));
-	tt_warn("http: serving /metrics, /health and /tasks on http://%s", where);
+	tt_warn("http: serving the task view, /api, /metrics, /health and /tasks on http://%s",
+		where);
+	tt_warn("http: open http://%s/ in a browser to see the tasks", where);
 	return 0;
 }
 
@@ -2162,6 +2228,8 @@ static int run(const struct run_args *a)
 out:
 	shut_down(&r);
 	tt_httpd__free(r.httpd);
+	tt_view__free(r.view);
+	tt_traces__free(r.traces);
 	for (size_t i = 0; i < r.nslots; i++) {
 		tt_asm__free(r.slots[i]->assembler);
 		tt_spec__free(r.slots[i]->spec);
@@ -2193,7 +2261,7 @@ static void usage_run(FILE *out)
 		"                   [--otlp-timeout MS] [--spool DIR | --no-spool]\n"
 		"                   [--logs] [--log-steps]\n"
 		"                   [--http ADDR | --no-http] [--http-allow-remote]\n"
-		"                   [--stuck-after SECONDS]\n"
+		"                   [--stuck-after SECONDS] [--recent-traces N]\n"
 		"                   [--spool-size BYTES] [--sampler NAME] [--sampler-arg RATIO]\n"
 		"  PROTOCOL: http/protobuf (default), http/json or grpc\n",
 		tt_prog_name);
@@ -2225,6 +2293,7 @@ int tt_cmd__run(int argc, char **argv)
 		{"no-http", no_argument, NULL, 'N'},
 		{"http-allow-remote", no_argument, NULL, 'R'},
 		{"stuck-after", required_argument, NULL, 'T'},
+		{"recent-traces", required_argument, NULL, 'V'},
 		{"spec", required_argument, NULL, 's'},
 		{"spec-dir", required_argument, NULL, 'D'},
 		{"pin", required_argument, NULL, 'P'},
@@ -2298,6 +2367,15 @@ int tt_cmd__run(int argc, char **argv)
 			a.stuck_after = strtod(optarg, &end);
 			if (*end || end == optarg || !(a.stuck_after > 0) || a.stuck_after > 1e9) {
 				tt_warn("invalid --stuck-after '%s': expected seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'V':
+			a.recent_traces = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || optarg[0] < '1' || optarg[0] > '9' || strlen(optarg) > 6 ||
+			    a.recent_traces > TT_TRACES_MAX_CAPACITY) {
+				tt_warn("invalid --recent-traces '%s': expected 1 to %d traces",
+					optarg, TT_TRACES_MAX_CAPACITY);
 				return 2;
 			}
 			break;

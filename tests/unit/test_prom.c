@@ -104,6 +104,8 @@ static void test_names(void **state)
 		[TT_M_SPANS_EVICTED] = "tasktap_spans_evicted_total",
 		[TT_M_TASKS_STUCK] = "tasktap_tasks_stuck",
 		[TT_M_SERIES_OVERFLOW] = "tasktap_metrics_series_overflow_total",
+		[TT_M_VIEW_TRACES] = "tasktap_view_traces",
+		[TT_M_VIEW_MEMORY] = "tasktap_view_memory_bytes",
 	};
 	char buf[128];
 
@@ -275,7 +277,13 @@ static const char golden[] =
 	"# HELP tasktap_metrics_series_overflow_total Measurements folded into an 'other' series "
 	"because the series limit was reached.\n"
 	"# TYPE tasktap_metrics_series_overflow_total counter\n"
-	"tasktap_metrics_series_overflow_total 0\n";
+	"tasktap_metrics_series_overflow_total 0\n"
+	"# HELP tasktap_view_traces Finished traces the task view keeps (--recent-traces).\n"
+	"# TYPE tasktap_view_traces gauge\n"
+	"tasktap_view_traces 0\n"
+	"# HELP tasktap_view_memory_bytes Memory the task view's recent traces take.\n"
+	"# TYPE tasktap_view_memory_bytes gauge\n"
+	"tasktap_view_memory_bytes 0\n";
 
 static void test_golden_exposition(void **state)
 {

@@ -195,6 +195,7 @@ struct reply {
 	size_t len;
 	unsigned int status;
 	const char *type;
+	const char *csp; /* a page's Content-Security-Policy, or NULL */
 };
 
 static void unavailable(struct reply *r, const char *what)
@@ -403,11 +404,50 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, boo
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->csp) {
+		MHD_add_response_header(resp, "Content-Security-Policy", r->csp);
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	}
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(c, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	struct tt_http_request *q = cls;
+
+	if (q->nargs == TT_HTTP_MAX_ARGS) {
+		q->too_many_args = true;
+		return MHD_NO;
+	}
+	q->args[q->nargs].key = key;
+	q->args[q->nargs].value = value;
+	q->nargs++;
+	return MHD_YES;
+}
+
+/* Hands the request to providers.route; returns whether it answered. */
+static bool serve_route(struct tt_httpd *h, struct MHD_Connection *c, const char *url,
+			struct reply *r)
+{
+	struct tt_http_request q = {.path = url};
+	struct tt_http_reply hr = {.out = r->out, .status = MHD_HTTP_OK, .type = TYPE_TEXT};
+
+	if (!h->p.route)
+		return false;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+	if (!h->p.route(&q, &hr, h->p.route_ctx))
+		return false;
+	r->status = hr.status;
+	r->type = hr.type;
+	r->csp = hr.csp;
+	return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -433,8 +473,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return send_reply(c, &r, false);
 		}
 	}
+	if (serve_route(h, c, url, &r))
+		return send_reply(c, &r, false);
 	r.status = MHD_HTTP_NOT_FOUND;
-	fprintf(r.out, "not found: try /metrics, /health, /health/live, /health/ready, /tasks\n");
+	fprintf(r.out,
+		"not found: try /, /metrics, /health, /health/live, /health/ready, /tasks\n");
 	return send_reply(c, &r, false);
 }
 

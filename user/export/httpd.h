@@ -10,6 +10,7 @@
  *   GET /health/live   200 while the event loop runs (it serves this)
  *   GET /health/ready  200 once probes are attached, else 503
  *   GET /tasks         JSON: the tasks in flight (providers.tasks)
+ *   GET anything else  providers.route, when set (the task view: view.h)
  *
  * httpd knows nothing of BPF, the assembler or the exporter: what it
  * serves comes from the provider callbacks, called on the loop thread
@@ -55,6 +56,36 @@ struct tt_task_info {
 	double age_seconds;
 	const char *step; /* the innermost open step; NULL when none */
 	size_t step_len;
+	const struct tt_task_more *more; /* NULL when the provider has none */
+};
+
+#define TT_HTTP_MAX_ARGS 16
+
+/* A request handed to providers.route. Strings are valid during the call. */
+struct tt_http_request {
+	const char *path; /* percent-decoded, without the query */
+	size_t nargs;
+	bool too_many_args; /* more than TT_HTTP_MAX_ARGS; only the first are here */
+	struct {
+		const char *key;
+		const char *value; /* NULL for "?key" without "=" */
+	} args[TT_HTTP_MAX_ARGS];
+};
+
+/* The answer providers.route writes. */
+struct tt_http_reply {
+	FILE *out;	     /* the body */
+	unsigned int status; /* 200 unless set */
+	const char *type;    /* Content-Type; text/plain unless set */
+	const char *csp;     /* Content-Security-Policy (and the page's other headers), or NULL */
+};
+
+/* Extra fields of a task in flight, for the task view (/api/tasks). */
+struct tt_task_more {
+	const char *service; /* NUL-terminated; "" when the spec names none */
+	const char *process; /* the target's file name or comm, NUL-terminated */
+	uint32_t attempt;    /* 1 unless the task says otherwise */
+	bool stuck;	     /* open longer than stuck_after */
 };
 
 /* Called by providers.tasks once per task in flight; copies what it keeps. */
@@ -69,6 +100,12 @@ struct tt_httpd_providers {
 	/* Calls emit(task, emit_ctx) for each task in flight, oldest first. */
 	void (*tasks)(tt_task_emit_fn emit, void *emit_ctx, void *ctx);
 	void *ctx;
+	/*
+	 * Answers a GET for a path none of the above serves: returns true when
+	 * it wrote the reply, false for 404. Called with route_ctx.
+	 */
+	bool (*route)(const struct tt_http_request *q, struct tt_http_reply *r, void *route_ctx);
+	void *route_ctx;
 };
 
 struct tt_httpd_opts {

@@ -136,6 +136,11 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 				  "Measurements folded into an 'other' series because the "
 				  "series limit was reached.",
 				  TT_METRIC_COUNTER},
+	[TT_M_VIEW_TRACES] = {"tasktap.view.traces", "{trace}",
+			      "Finished traces the task view keeps (--recent-traces).",
+			      TT_METRIC_GAUGE},
+	[TT_M_VIEW_MEMORY] = {"tasktap.view.memory", "By",
+			      "Memory the task view's recent traces take.", TT_METRIC_GAUGE},
 };
 
 static const char *const label_names[TT_L__COUNT] = {
@@ -166,6 +171,8 @@ enum agent_series {
 	A_SPANS_EVICTED,
 	A_TASKS_STUCK,
 	A_SERIES_OVERFLOW,
+	A_VIEW_TRACES,
+	A_VIEW_MEMORY,
 	A__COUNT,
 };
 
@@ -549,6 +556,8 @@ static int make_agent_series(struct tt_metrics *m)
 	a[A_SPANS_EVICTED] = agent_series(m, TT_M_SPANS_EVICTED, 0, NULL);
 	a[A_TASKS_STUCK] = agent_series(m, TT_M_TASKS_STUCK, 0, NULL);
 	a[A_SERIES_OVERFLOW] = agent_series(m, TT_M_SERIES_OVERFLOW, 0, NULL);
+	a[A_VIEW_TRACES] = agent_series(m, TT_M_VIEW_TRACES, 0, NULL);
+	a[A_VIEW_MEMORY] = agent_series(m, TT_M_VIEW_MEMORY, 0, NULL);
 	for (int i = 0; i < A__COUNT; i++) {
 		if (a[i] < 0)
 			return -ENOMEM;
@@ -711,6 +720,8 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	m->s[a[A_SPANS_OPEN]].value = (int64_t)st->open_spans;
 	m->s[a[A_SPANS_EVICTED]].value = (int64_t)st->spans_evicted;
 	m->s[a[A_TASKS_STUCK]].value = (int64_t)st->tasks_stuck;
+	m->s[a[A_VIEW_TRACES]].value = (int64_t)st->view_traces;
+	m->s[a[A_VIEW_MEMORY]].value = (int64_t)st->view_bytes;
 	pthread_mutex_unlock(&m->lock);
 }
 

@@ -59,6 +59,8 @@ enum tt_metric_id {
 	TT_M_SPANS_EVICTED,
 	TT_M_TASKS_STUCK,
 	TT_M_SERIES_OVERFLOW,
+	TT_M_VIEW_TRACES, /* the task view's ring of recent traces */
+	TT_M_VIEW_MEMORY,
 	TT_M__COUNT,
 };
 
@@ -124,6 +126,8 @@ struct tt_agent_stats {
 	uint64_t open_spans;	  /* now */
 	uint64_t spans_evicted;	  /* ended because max_open_spans was reached */
 	uint64_t tasks_stuck;	  /* tasks open longer than stuck_after, now */
+	uint64_t view_traces;	  /* traces the task view holds, now */
+	uint64_t view_bytes;	  /* memory they take, now */
 };
 
 /* Label values of tt_metrics__queue_wait() and tt_metrics__set_in_flight(). */

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The ring of recent traces (traces.h). Each trace, pending or finished,
+ * is one struct trace in a hash table by trace id; pending ones are also
+ * on a FIFO list, finished ones in the ring array.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "export/jsonw.h"
+#include "export/traces.h"
+#include "spec.h"
+
+struct vspan {
+	char *json; /* the span rendered as a JSON object; owned */
+	size_t len;
+};
+
+struct trace {
+	uint8_t trace_id[16];
+	struct vspan *spans;
+	uint32_t n, cap;
+	uint32_t errors;
+	bool task_failed; /* the status of its task span, when it has one */
+	char *name;	  /* owned; NULL until a task or root span names it */
+	char *service;	  /* owned; NULL as name */
+	int named_by;	  /* NAMED_* */
+	bool finished;
+	uint64_t start_ns, end_ns;
+	uint64_t seq;
+	uint64_t bytes;
+	struct trace *hnext;	     /* hash chain */
+	struct trace *pprev, *pnext; /* pending list, oldest first */
+};
+
+struct tt_traces {
+	int64_t mono_to_unix_ns;
+	struct trace **ring; /* capacity slots; ring[head] is the next to write */
+	uint32_t capacity, head, count;
+	struct trace **buckets;
+	uint32_t nbuckets; /* a power of two */
+	struct trace *pending_head, *pending_tail;
+	uint32_t pending_spans;
+	uint64_t bytes, dropped, seq;
+};
+
+static const uint8_t zero_id[8];
+
+/* What a trace's name comes from, weakest first. */
+enum { NAMED_NONE = 0, NAMED_SPAN, NAMED_ROOT, NAMED_TASK };
+
+struct tt_traces *tt_traces__new(const struct tt_traces_opts *opts)
+{
+	struct tt_traces *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->capacity = opts && opts->capacity ? opts->capacity : TT_TRACES_DEFAULT_CAPACITY;
+	if (t->capacity > TT_TRACES_MAX_CAPACITY) {
+		free(t);
+		errno = EINVAL;
+		return NULL;
+	}
+	t->mono_to_unix_ns = opts ? opts->mono_to_unix_ns : 0;
+	t->nbuckets = 1024;
+	while (t->nbuckets < 2 * t->capacity)
+		t->nbuckets *= 2;
+	t->ring = calloc(t->capacity, sizeof(*t->ring));
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->ring || !t->buckets) {
+		free(t->ring);
+		free(t->buckets);
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->bytes = sizeof(*t) + t->capacity * sizeof(*t->ring) + t->nbuckets * sizeof(*t->buckets);
+	return t;
+}
+
+static void trace_free(struct trace *tr)
+{
+	if (!tr)
+		return;
+	for (uint32_t i = 0; i < tr->n; i++)
+		free(tr->spans[i].json);
+	free(tr->spans);
+	free(tr->name);
+	free(tr->service);
+	free(tr);
+}
+
+void tt_traces__free(struct tt_traces *t)
+{
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->capacity; i++)
+		trace_free(t->ring[i]);
+	while (t->pending_head) {
+		struct trace *tr = t->pending_head;
+
+		t->pending_head = tr->pnext;
+		trace_free(tr);
+	}
+	free(t->ring);
+	free(t->buckets);
+	free(t);
+}
+
+/* ---- the hash table and the pending list ---------------------------------- */
+
+static uint32_t bucket_of(const struct tt_traces *t, const uint8_t id[16])
+{
+	uint64_t h;
+
+	/* trace ids are hashes or random already */
+	memcpy(&h, id + 8, sizeof(h));
+	return (uint32_t)(h ^ (h >> 32)) & (t->nbuckets - 1);
+}
+
+static struct trace *lookup(const struct tt_traces *t, const uint8_t id[16])
+{
+	struct trace *tr = t->buckets[bucket_of(t, id)];
+
+	while (tr && memcmp(tr->trace_id, id, 16))
+		tr = tr->hnext;
+	return tr;
+}
+
+static void unhash(struct tt_traces *t, struct trace *tr)
+{
+	struct trace **pp = &t->buckets[bucket_of(t, tr->trace_id)];
+
+	while (*pp && *pp != tr)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = tr->hnext;
+}
+
+static void pending_remove(struct tt_traces *t, struct trace *tr)
+{
+	if (tr->pprev)
+		tr->pprev->pnext = tr->pnext;
+	else
+		t->pending_head = tr->pnext;
+	if (tr->pnext)
+		tr->pnext->pprev = tr->pprev;
+	else
+		t->pending_tail = tr->pprev;
+	tr->pprev = tr->pnext = NULL;
+	t->pending_spans -= tr->n;
+}
+
+/* Moves a pending trace into the ring, pushing the oldest out when it is full. */
+static void finish(struct tt_traces *t, struct trace *tr)
+{
+	struct trace *old = t->ring[t->head];
+
+	pending_remove(t, tr);
+	if (old) {
+		unhash(t, old);
+		t->bytes -= old->bytes;
+		trace_free(old);
+		t->dropped++;
+		t->count--;
+	}
+	tr->finished = true;
+	tr->seq = ++t->seq;
+	t->ring[t->head] = tr;
+	t->head = (t->head + 1) % t->capacity;
+	t->count++;
+}
+
+static struct trace *trace_new(struct tt_traces *t, const uint8_t id[16])
+{
+	struct trace *tr = calloc(1, sizeof(*tr));
+	uint32_t b;
+
+	if (!tr)
+		return NULL;
+	memcpy(tr->trace_id, id, 16);
+	b = bucket_of(t, id);
+	tr->hnext = t->buckets[b];
+	t->buckets[b] = tr;
+	tr->pprev = t->pending_tail;
+	if (t->pending_tail)
+		t->pending_tail->pnext = tr;
+	else
+		t->pending_head = tr;
+	t->pending_tail = tr;
+	tr->bytes = sizeof(*tr);
+	t->bytes += tr->bytes;
+	return tr;
+}
+
+/* ---- rendering ------------------------------------------------------------ */
+
+static const char *status_name(uint8_t status)
+{
+	switch (status) {
+	case TT_STATUS_OK:
+		return "ok";
+	case TT_STATUS_ERROR:
+		return "error";
+	default:
+		return "unset";
+	}
+}
+
+static const char *kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case TT_KIND_PRODUCER:
+		return "producer";
+	case TT_KIND_CONSUMER:
+		return "consumer";
+	default:
+		return "internal";
+	}
+}
+
+static const char *cut_name(uint8_t cut)
+{
+	static const char *const names[] = {
+		[TT_CUT_EXIT] = "exit",		[TT_CUT_EVICTED] = "evicted",
+		[TT_CUT_SHUTDOWN] = "shutdown", [TT_CUT_UNWOUND] = "unwound",
+		[TT_CUT_EXPIRED] = "expired",	[TT_CUT_REMOVED] = "removed",
+	};
+
+	if (cut < sizeof(names) / sizeof(names[0]) && names[cut])
+		return names[cut];
+	return "cut";
+}
+
+static const char *span_service(const struct tt_span *s)
+{
+	if (s->probe && s->probe->target && s->probe->target->spec &&
+	    s->probe->target->spec->service)
+		return s->probe->target->spec->service;
+	return "";
+}
+
+/* The process a span ran in, for people: the target's file name or comm. */
+static const char *span_process(const struct tt_span *s)
+{
+	const struct tt_target *tg = s->probe ? s->probe->target : NULL;
+	const char *slash;
+
+	if (!tg)
+		return "";
+	if (tg->comm)
+		return tg->comm;
+	if (tg->path) {
+		slash = strrchr(tg->path, '/');
+		return slash ? slash + 1 : tg->path;
+	}
+	return "";
+}
+
+static void json_key(FILE *out, const char *key)
+{
+	fprintf(out, ",\"%s\":", key);
+}
+
+static void json_cstr(FILE *out, const char *key, const char *val)
+{
+	json_key(out, key);
+	tt_json__str(out, val, strlen(val));
+}
+
+static uint64_t unix_us(const struct tt_traces *t, uint64_t mono_ns)
+{
+	return (uint64_t)((int64_t)mono_ns + t->mono_to_unix_ns) / 1000;
+}
+
+static void render_attrs(FILE *out, const struct tt_span *s)
+{
+	struct tt_kv kv[TT_SPAN_MAX_KV];
+	int n = tt_span__attrs(s, kv);
+
+	json_key(out, "attributes");
+	fputc('{', out);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		tt_json__str(out, kv[i].key, strlen(kv[i].key));
+		fputc(':', out);
+		if (kv[i].type == TT_KV_STR)
+			tt_json__str(out, kv[i].str, strnlen(kv[i].str, kv[i].len));
+		else
+			fprintf(out, "%" PRId64, kv[i].i);
+	}
+	fputc('}', out);
+}
+
+/* Renders s as a JSON object into a new buffer. Returns 0 or -ENOMEM. */
+static int render(const struct tt_traces *t, const struct tt_span *s, struct vspan *v)
+{
+	FILE *out = open_memstream(&v->json, &v->len);
+	bool root = memcmp(s->parent_id, zero_id, 8) == 0;
+
+	if (!out)
+		return -ENOMEM;
+	fputs("{\"span_id\":", out);
+	tt_json__hex(out, s->span_id, 8);
+	json_key(out, "parent_id");
+	if (root)
+		fputs("null", out);
+	else
+		tt_json__hex(out, s->parent_id, 8);
+	json_key(out, "name");
+	tt_json__str(out, s->name, strnlen(s->name, sizeof(s->name)));
+	json_cstr(out, "role", s->probe ? tt_role__name(s->probe->role) : "span");
+	json_cstr(out, "kind", kind_name(s->kind));
+	json_cstr(out, "service", span_service(s));
+	json_cstr(out, "process", span_process(s));
+	fprintf(out, ",\"pid\":%" PRIu32 ",\"tid\":%" PRIu32 ",\"attempt\":%" PRIu32, s->pid,
+		s->tid, s->attempt);
+	fprintf(out, ",\"start_unix_us\":%" PRIu64 ",\"duration_us\":%" PRIu64,
+		unix_us(t, s->start_ns), (s->end_ns - s->start_ns) / 1000);
+	json_cstr(out, "status", status_name(s->status));
+	json_key(out, "message");
+	if (s->status_msg[0])
+		tt_json__str(out, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
+	else
+		fputs("null", out);
+	json_key(out, "cut");
+	if (s->cut != TT_CUT_NONE)
+		tt_json__str(out, cut_name(s->cut), strlen(cut_name(s->cut)));
+	else
+		fputs("null", out);
+	render_attrs(out, s);
+	fputc('}', out);
+	if (fclose(out)) {
+		free(v->json);
+		v->json = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- feeding -------------------------------------------------------------- */
+
+static char *dup_n(const char *s, size_t max)
+{
+	return strndup(s, strnlen(s, max));
+}
+
+/* Names the trace after its task span, else its first root span, else its first span. */
+static void name_trace(struct trace *tr, const struct tt_span *s, int by)
+{
+	char *name, *service;
+
+	if (by <= tr->named_by)
+		return;
+	name = dup_n(s->name, sizeof(s->name));
+	service = strdup(span_service(s));
+	if (!name || !service) {
+		free(name);
+		free(service);
+		return;
+	}
+	free(tr->name);
+	free(tr->service);
+	tr->name = name;
+	tr->service = service;
+	tr->named_by = by;
+}
+
+static int append(struct tt_traces *t, struct trace *tr, const struct tt_span *s)
+{
+	struct vspan v = {0};
+
+	if (tr->n == tr->cap) {
+		uint32_t cap = tr->cap ? tr->cap * 2 : 8;
+		struct vspan *spans = realloc(tr->spans, cap * sizeof(*spans));
+
+		if (!spans)
+			return -ENOMEM;
+		t->bytes += (cap - tr->cap) * sizeof(*spans);
+		tr->bytes += (cap - tr->cap) * sizeof(*spans);
+		tr->spans = spans;
+		tr->cap = cap;
+	}
+	if (render(t, s, &v))
+		return -ENOMEM;
+	tr->spans[tr->n++] = v;
+	t->bytes += v.len + 1;
+	tr->bytes += v.len + 1;
+	if (tr->n == 1 || s->start_ns < tr->start_ns)
+		tr->start_ns = s->start_ns;
+	if (s->end_ns > tr->end_ns)
+		tr->end_ns = s->end_ns;
+	if (s->status == TT_STATUS_ERROR)
+		tr->errors++;
+	return 0;
+}
+
+void tt_traces__span(const struct tt_span *s, void *ctx)
+{
+	struct tt_traces *t = ctx;
+	struct trace *tr = lookup(t, s->trace_id);
+	bool task = s->probe && s->probe->role == TT_ROLE_TASK;
+	bool root = memcmp(s->parent_id, zero_id, 8) == 0;
+
+	if (!tr) {
+		tr = trace_new(t, s->trace_id);
+		if (!tr)
+			return;
+	}
+	if (append(t, tr, s))
+		return;
+	name_trace(tr, s, task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
+	if (task)
+		tr->task_failed = s->status == TT_STATUS_ERROR;
+	if (tr->finished)
+		return;
+	t->pending_spans++;
+	if (task || root) {
+		finish(t, tr);
+		return;
+	}
+	/* too many spans wait for their task: finish the oldest trace as far as it got */
+	while (t->pending_spans > TT_TRACES_MAX_PENDING && t->pending_head) {
+		finish(t, t->pending_head);
+	}
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void info_of(const struct trace *tr, struct tt_trace_info *info)
+{
+	memcpy(info->trace_id, tr->trace_id, 16);
+	info->name = tr->name ? tr->name : "";
+	info->service = tr->service ? tr->service : "";
+	/* a task that succeeded after a retried step is ok; without a task, any error */
+	info->error = tr->named_by == NAMED_TASK ? tr->task_failed : tr->errors > 0;
+	info->start_ns = tr->start_ns;
+	info->duration_ns = tr->end_ns - tr->start_ns;
+	info->spans = tr->n;
+	info->errors = tr->errors;
+	info->seq = tr->seq;
+}
+
+int tt_traces__each(const struct tt_traces *t,
+		    int (*fn)(const struct tt_trace_info *info, void *ctx), void *ctx)
+{
+	for (uint32_t k = 1; k <= t->count; k++) {
+		const struct trace *tr = t->ring[(t->head + t->capacity - k) % t->capacity];
+		struct tt_trace_info info;
+		int ret;
+
+		info_of(tr, &info);
+		ret = fn(&info, ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void tt_traces__write_info(const struct tt_traces *t, const struct tt_trace_info *info, FILE *out)
+{
+	fputs("{\"trace_id\":", out);
+	tt_json__hex(out, info->trace_id, 16);
+	json_cstr(out, "name", info->name);
+	json_cstr(out, "service", info->service);
+	json_cstr(out, "status", info->error ? "error" : "ok");
+	fprintf(out,
+		",\"start_unix_us\":%" PRIu64 ",\"duration_us\":%" PRIu64 ",\"spans\":%" PRIu32
+		",\"errors\":%" PRIu32 ",\"seq\":%" PRIu64 "}",
+		unix_us(t, info->start_ns), info->duration_ns / 1000, info->spans, info->errors,
+		info->seq);
+}
+
+int tt_traces__write(const struct tt_traces *t, const uint8_t trace_id[16], FILE *out)
+{
+	const struct trace *tr = lookup(t, trace_id);
+	struct tt_trace_info info;
+
+	if (!tr || !tr->finished)
+		return -ENOENT;
+	info_of(tr, &info);
+	fputs("{\"trace\":", out);
+	tt_traces__write_info(t, &info, out);
+	fputs(",\"spans\":[", out);
+	for (uint32_t i = 0; i < tr->n; i++) {
+		if (i)
+			fputc(',', out);
+		fwrite(tr->spans[i].json, 1, tr->spans[i].len, out);
+	}
+	fputs("]}", out);
+	return 0;
+}
+
+size_t tt_traces__count(const struct tt_traces *t)
+{
+	return t->count;
+}
+
+size_t tt_traces__capacity(const struct tt_traces *t)
+{
+	return t->capacity;
+}
+
+uint64_t tt_traces__bytes(const struct tt_traces *t)
+{
+	return t->bytes;
+}
+
+uint64_t tt_traces__dropped(const struct tt_traces *t)
+{
+	return t->dropped;
+}
