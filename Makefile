@@ -5,6 +5,7 @@
 #   make demo    deps + build, then trace the demo worker and print waterfalls
 #   make check   unit tests (cmocka) and end-to-end tests (real BPF, root)
 #   make bench   benchmarks
+#   make install the agent and its manual page under $(DESTDIR)$(PREFIX)
 #   make clean
 #
 # V=1 prints full commands.
@@ -16,6 +17,7 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 PROTOC_C ?= protoc-c
 RUSTC ?= /usr/bin/rustc
+PREFIX ?= /usr/local
 
 ifeq ($(V),1)
 Q :=
@@ -82,9 +84,9 @@ FIXTURES := $(OUTPUT)/fixtures/prog-pie $(OUTPUT)/fixtures/prog-nopie \
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps demo check unit unit-bins e2e bench clean format-check
+.PHONY: all deps demo check unit unit-bins e2e bench clean format-check install
 
-all: $(OUTPUT)/tasktap $(WORKER_BINS)
+all: $(OUTPUT)/tasktap $(OUTPUT)/tasktap.8 $(WORKER_BINS)
 
 deps:
 	$(Q)scripts/install-deps.sh
@@ -118,6 +120,15 @@ $(LIB): $(LIB_OBJS)
 $(OUTPUT)/tasktap: $(OUTPUT)/user/main.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(ALL_LDLIBS) -o $@
+
+# The manual page, from the usage texts --help prints (user/usage.h).
+$(OUTPUT)/tasktap.8: $(OUTPUT)/tasktap
+	$(call msg,MAN,$@)
+	$(Q)$< help --man > $@
+
+install: $(OUTPUT)/tasktap $(OUTPUT)/tasktap.8
+	$(Q)install -D -m 0755 $(OUTPUT)/tasktap $(DESTDIR)$(PREFIX)/bin/tasktap
+	$(Q)install -D -m 0644 $(OUTPUT)/tasktap.8 $(DESTDIR)$(PREFIX)/share/man/man8/tasktap.8
 
 $(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
 	$(call msg,WORKER,$@)

@@ -16,6 +16,7 @@ packages=(
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 	bpftrace # make bench: the bpftrace reference of the per-call benchmark
 	chromium # the task view's browser tests (tests/e2e/test_view_browser.py) and its bench
+	groff-base # the end-to-end test of the tasktap(8) manual page
 )
 
 missing=()

@@ -5,8 +5,10 @@
 
 #include "helpers.h"
 #include "log.h"
+#include "usage.h"
 
 int tt_cmd__run(int argc, char **argv);
 int tt_cmd__status(int argc, char **argv);
+extern const struct tt_usage tt_status_usage;
 
 #endif /* TASKTAP_CLI_H */

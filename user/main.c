@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * tasktap: the command line. Subcommands are rows of a table; `run` lives
- * in agent.c.
+ * tasktap: the command line. Subcommands are rows of a table, each with its
+ * usage text; `run` lives in agent.c, `status` in status.c.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -18,6 +18,7 @@
 #include "proc.h"
 #include "resolve.h"
 #include "spec.h"
+#include "usage.h"
 
 /* ---- check -------------------------------------------------------------- */
 
@@ -53,11 +54,37 @@ static void print_attachment(const struct tt_attachment *at)
 	putchar('\n');
 }
 
+static const struct tt_usage_item check_options[] = {
+	{"-p, --pid PID", "resolve in this process: its executable, libraries and mappings"},
+	{"-b, --binary PATH", "resolve in this file, as `tasktap run --binary` attaches"},
+	{"-h, --help", "print this text"},
+	{NULL},
+};
+
+static const struct tt_usage_item check_examples[] = {
+	{"tasktap check recipes/demo-worker.yaml",
+	 "show every hook the demo worker's spec attaches, and where"},
+	{"tasktap check worker.yaml --pid 4242", "the same, resolved in the running process 4242"},
+	{NULL},
+};
+
+static const struct tt_usage check_usage = {
+	.name = "check",
+	.args = "SPEC [--pid PID | --binary PATH]",
+	.summary =
+		"Validate a spec and show what would be attached, without BPF: each hook's role, "
+		"function and offset or USDT probe, file and processes; exits 1 on an error, "
+		"which names file:line:column",
+	.options = check_options,
+	.examples = check_examples,
+};
+
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"binary", required_argument, NULL, 'b'},
+		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct tt_spec *spec = NULL;
@@ -67,18 +94,22 @@ static int cmd_check(int argc, char **argv)
 	char err[1024];
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "p:b:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:b:h", opts, NULL)) != -1) {
 		if (c == 'p' && !tt_parse_pid(optarg, &pid))
 			continue;
 		if (c == 'b') {
 			binary = optarg;
 			continue;
 		}
-		fprintf(stderr, "usage: %s check SPEC [--pid PID | --binary PATH]\n", tt_prog_name);
+		if (c == 'h') {
+			tt_usage__print(&check_usage, stdout);
+			return 0;
+		}
+		tt_usage__short(&check_usage, stderr);
 		return 2;
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "usage: %s check SPEC [--pid PID | --binary PATH]\n", tt_prog_name);
+		tt_usage__short(&check_usage, stderr);
 		return 2;
 	}
 	ret = tt_spec__load(argv[optind], &spec, err, sizeof(err));
@@ -190,11 +221,36 @@ static int count_usdt(const struct tt_usdt_note *note, void *ctx)
 	return 0;
 }
 
+static const struct tt_usage_item symbols_options[] = {
+	{"-p, --pid PID", "list the executable of this process instead of a file"},
+	{"-m, --match GLOB", "only the functions and probes whose name matches, as symbol: globs"},
+	{"-h, --help", "print this text"},
+	{NULL},
+};
+
+static const struct tt_usage_item symbols_examples[] = {
+	{"tasktap symbols /usr/sbin/gearmand --match '*Job*'",
+	 "the functions of gearmand with Job in their name, demangled"},
+	{"tasktap symbols --pid 4242", "the functions and USDT probes of a running process"},
+	{NULL},
+};
+
+static const struct tt_usage symbols_usage = {
+	.name = "symbols",
+	.args = "PATH | --pid PID [--match GLOB]",
+	.summary = "List the functions (file offset, size, demangled name) and USDT probes "
+		   "(provider:name, arguments, semaphore) of a binary or process, to write a spec "
+		   "for it; exits 1 when nothing is listed",
+	.options = symbols_options,
+	.examples = symbols_examples,
+};
+
 static int cmd_symbols(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"match", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct symbols_ctx ctx = {0};
@@ -204,15 +260,18 @@ static int cmd_symbols(int argc, char **argv)
 	pid_t pid = 0;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "p:m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:m:h", opts, NULL)) != -1) {
 		if (c == 'p' && !tt_parse_pid(optarg, &pid))
 			continue;
 		if (c == 'm') {
 			ctx.match = optarg;
 			continue;
 		}
-		fprintf(stderr, "usage: %s symbols PATH | --pid PID [--match GLOB]\n",
-			tt_prog_name);
+		if (c == 'h') {
+			tt_usage__print(&symbols_usage, stdout);
+			return 0;
+		}
+		tt_usage__short(&symbols_usage, stderr);
 		return 2;
 	}
 	if (pid) {
@@ -225,8 +284,7 @@ static int cmd_symbols(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s", argv[optind]);
 		snprintf(shown, sizeof(shown), "%s", argv[optind]);
 	} else {
-		fprintf(stderr, "usage: %s symbols PATH | --pid PID [--match GLOB]\n",
-			tt_prog_name);
+		tt_usage__short(&symbols_usage, stderr);
 		return 2;
 	}
 	elf = tt_elf__open(path);
@@ -247,48 +305,185 @@ static int cmd_symbols(int argc, char **argv)
 	return ctx.n ? 0 : 1;
 }
 
-/* ---- table -------------------------------------------------------------- */
+/* ---- version and help --------------------------------------------------- */
+
+static const struct tt_usage version_usage = {
+	.name = "version",
+	.args = "",
+	.summary = "Print the version",
+	.options = (const struct tt_usage_item[]){{"-h, --help", "print this text"}, {NULL}},
+};
+
+static bool wants_help(int argc, char **argv)
+{
+	return argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+}
 
 static int cmd_version(int argc, char **argv)
 {
+	if (wants_help(argc, argv)) {
+		tt_usage__print(&version_usage, stdout);
+		return 0;
+	}
+	if (argc != 1) {
+		tt_usage__short(&version_usage, stderr);
+		return 2;
+	}
 	printf("tasktap %s\n", TASKTAP_VERSION);
 	return 0;
 }
 
+static const struct tt_usage_item help_options[] = {
+	{"COMMAND", "print the options and examples of this command, as COMMAND --help does"},
+	{"--man", "print the tasktap(8) manual page, in roff"},
+	{"-h, --help", "print this text"},
+	{NULL},
+};
+
+static const struct tt_usage_item help_examples[] = {
+	{"tasktap help run", "the options of tasktap run"},
+	{"tasktap help --man | man -l -", "read the manual page before it is installed"},
+	{NULL},
+};
+
+static const struct tt_usage help_usage = {
+	.name = "help",
+	.args = "[COMMAND | --man]",
+	.summary = "Print the commands, one command's usage, or the manual page",
+	.options = help_options,
+	.examples = help_examples,
+};
+
+static const struct tt_usage_item main_examples[] = {
+	{"tasktap symbols ./worker --match '*job*'", "find the functions to probe"},
+	{"tasktap check worker.yaml", "see what the spec would attach, without BPF"},
+	{"sudo tasktap run worker.yaml", "trace the spec's workers, waterfalls on stdout"},
+	{"sudo tasktap run --spec-dir /etc/tasktap/specs --pin /sys/fs/bpf/tasktap",
+	 "the node agent: every spec in a directory, kept across restarts"},
+	{"tasktap status", "what a running agent traces, and how it is doing"},
+	{NULL},
+};
+
+static const char description[] =
+	"tasktap traces unmodified task and job workers with eBPF. Uprobes fire on the functions "
+	"that run a task and its steps, as a spec (YAML) names them; the agent pairs the events "
+	"into spans (durations, errors, retry attempts, parent and child) and prints them as a "
+	"waterfall per task or as JSON lines, or exports them over OTLP, with metrics on /metrics. "
+	"Messages for people go to stderr, data to stdout.";
+
+/* ---- table -------------------------------------------------------------- */
+
 static int cmd_help(int argc, char **argv);
 
+/* A command: its name, its function, and its usage (NULL: it prints its own on --help). */
 static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *help;
+	const struct tt_usage *usage;
+	const char *summary;
 } cmds[] = {
-	{"run", tt_cmd__run, "trace the targets of a spec and print or export spans"},
-	{"status", tt_cmd__status, "show what a running agent traces, from its HTTP endpoint"},
-	{"check", cmd_check, "validate a spec and show what would be attached, without BPF"},
-	{"symbols", cmd_symbols, "list the functions and USDT probes of a binary or process"},
-	{"version", cmd_version, "print the version"},
-	{"help", cmd_help, "this text"},
+	{"run", tt_cmd__run, NULL, "trace the targets of a spec and print or export spans"},
+	{"status", tt_cmd__status, &tt_status_usage,
+	 "show what a running agent traces, from its HTTP endpoint"},
+	{"check", cmd_check, &check_usage,
+	 "validate a spec and show what would be attached, without BPF"},
+	{"symbols", cmd_symbols, &symbols_usage,
+	 "list the functions and USDT probes of a binary or process"},
+	{"version", cmd_version, &version_usage, "print the version"},
+	{"help", cmd_help, &help_usage, "this text, a command's usage, or the manual page"},
 };
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const struct cmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < NCMDS; i++) {
+		if (strcmp(name, cmds[i].name) == 0)
+			return &cmds[i];
+	}
+	return NULL;
+}
+
+/* The commands and examples, for `tasktap --help` (stdout) or no command at all (stderr). */
+static void print_commands(FILE *out)
+{
+	fprintf(out, "usage: %s COMMAND [ARGS]\n\ncommands:\n", tt_prog_name);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(out, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+	fputs("\nexamples:\n", out);
+	for (const struct tt_usage_item *e = main_examples; e->what; e++)
+		fprintf(out, "  %s\n      %s\n", e->what, e->text);
+	fprintf(out, "\nRun '%s COMMAND --help' for a command's options and examples.\n",
+		tt_prog_name);
+}
+
+/* `tasktap help COMMAND`: what `tasktap COMMAND --help` prints. */
+static int print_cmd_usage(const struct cmd *c)
+{
+	char *argv[] = {(char *)c->name, "--help", NULL};
+
+	if (!c->usage)
+		return c->fn(2, argv);
+	tt_usage__print(c->usage, stdout);
+	return 0;
+}
+
+static void print_man(void)
+{
+	const struct tt_usage *u[NCMDS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < NCMDS; i++) {
+		if (cmds[i].usage)
+			u[n++] = cmds[i].usage;
+	}
+	tt_usage__man(u, n, description, stdout);
+}
 
 static int cmd_help(int argc, char **argv)
 {
-	printf("usage: %s COMMAND [ARGS]\n\ncommands:\n", tt_prog_name);
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		printf("  %-9s %s\n", cmds[i].name, cmds[i].help);
-	printf("\nRun '%s COMMAND --help' for a command's options.\n", tt_prog_name);
-	return 0;
+	const struct cmd *c;
+
+	if (argc == 1) {
+		print_commands(stdout);
+		return 0;
+	}
+	if (wants_help(argc, argv)) {
+		tt_usage__print(&help_usage, stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--man") == 0) {
+		print_man();
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		tt_usage__short(&help_usage, stderr);
+		return 2;
+	}
+	c = find_cmd(argv[1]);
+	if (!c) {
+		tt_warn("unknown command '%s' (try '%s help')", argv[1], tt_prog_name);
+		return 2;
+	}
+	return print_cmd_usage(c);
 }
 
 int main(int argc, char **argv)
 {
+	const struct cmd *c;
+
 	if (argc < 2) {
-		cmd_help(0, NULL);
+		print_commands(stderr);
 		return 2;
 	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[1], cmds[i].name) == 0)
-			return cmds[i].fn(argc - 1, argv + 1);
+	if (wants_help(argc, argv))
+		return cmd_help(1, argv);
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, argv + 1);
+	c = find_cmd(argv[1]);
+	if (!c) {
+		tt_warn("unknown command '%s' (try '%s --help')", argv[1], tt_prog_name);
+		return 2;
 	}
-	tt_warn("unknown command '%s' (try '%s help')", argv[1], tt_prog_name);
-	return 2;
+	return c->fn(argc - 1, argv + 1);
 }

@@ -204,10 +204,27 @@ static void print_attachments(const char *json)
 		printf("  nothing\n");
 }
 
-static void usage_status(FILE *out)
-{
-	fprintf(out, "usage: %s status [--http ADDR] [--json]\n", tt_prog_name);
-}
+static const struct tt_usage_item status_options[] = {
+	{"--http ADDR", "the agent's HTTP address (its run --http), default " STATUS_DEFAULT_ADDR},
+	{"--json", "print the agent's /health as it is"},
+	{"-h, --help", "print this text"},
+	{NULL},
+};
+
+static const struct tt_usage_item status_examples[] = {
+	{"tasktap status", "the agent on this host: state, probes, events, exporter, specs, hooks"},
+	{"tasktap status --http 127.0.0.1:9500 --json", "another agent's /health, as JSON"},
+	{NULL},
+};
+
+const struct tt_usage tt_status_usage = {
+	.name = "status",
+	.args = "[--http ADDR] [--json]",
+	.summary = "Show what a running agent traces and how it is doing, from its HTTP endpoint; "
+		   "exits 1 when no agent answers",
+	.options = status_options,
+	.examples = status_examples,
+};
 
 int tt_cmd__status(int argc, char **argv)
 {
@@ -227,13 +244,16 @@ int tt_cmd__status(int argc, char **argv)
 			addr = optarg;
 		else if (c == 'j')
 			json = true;
-		else {
-			usage_status(c == 'h' ? stdout : stderr);
-			return c == 'h' ? 0 : 2;
+		else if (c == 'h') {
+			tt_usage__print(&tt_status_usage, stdout);
+			return 0;
+		} else {
+			tt_usage__short(&tt_status_usage, stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage_status(stderr);
+		tt_usage__short(&tt_status_usage, stderr);
 		return 2;
 	}
 	if (http_get(addr, "/health", &body, err, sizeof(err))) {
