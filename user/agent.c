@@ -915,6 +915,12 @@ static void health_extra(FILE *out, void *ctx)
 	struct tt_asm_stats as;
 
 	asm_stats(r, &as);
+	if (r->exporter) {
+		struct tt_exporter_stats x = {0};
+
+		tt_exporter__stats(r->exporter, &x);
+		tt_exporter__write_rejections(out, &x);
+	}
 	health_specs(out, r);
 	health_attachments(out, r);
 	fprintf(out,
@@ -931,6 +937,7 @@ static void health_extra(FILE *out, void *ctx)
 /* /health: the numbers, and what makes it degraded besides drops and losses. */
 static void provide_health(struct tt_health *h, void *ctx)
 {
+	static char refusing[128]; /* the event loop's: read before the next call */
 	struct run *r = ctx;
 	struct tt_exporter_stats x = {0};
 	struct tt_asm_stats as = {0};
@@ -955,6 +962,8 @@ static void provide_health(struct tt_health *h, void *ctx)
 	h->stuck_tasks = r->stuck;
 	if (down)
 		h->degraded = "the collector is unreachable";
+	else if (r->exporter && tt_exporter__refusing(&x, refusing, sizeof(refusing)))
+		h->degraded = refusing;
 }
 
 /* /tasks: one entry per open task; the step is the innermost open one. */

@@ -270,6 +270,38 @@ class OtlpTest(unittest.TestCase):
             tid = [x for x in s["attributes"] if x["key"] == "thread.id"][0]
             self.assertIsInstance(tid["value"]["intValue"], str)
 
+    def health(self, a):
+        status, _, body = a.get("/health")
+        return json.loads(body)
+
+    def test_refused_metrics_show_at_once_in_health_and_on_stderr(self):
+        # a collector without a metrics pipeline answers 404 on /v1/metrics;
+        # the metrics interval is the default minute: the first export comes early
+        self.receiver("--mode", "404", "--fail-signals", "metrics")
+        a = self.agent()
+        wait_for(lambda: self.health(a).get("rejected", {}).get("metrics", {}).get("404"),
+                 what="the 404 in /health")
+        h = self.health(a)
+        self.assertEqual(h["status"], "degraded")
+        self.assertIn("the collector refuses metrics: 404", h["reasons"])
+        self.assertEqual(h["rejected"]["traces"], {})
+        wait_for(lambda: "(404)" in a.stderr(), what="the message")
+        self.assertIn("the collector refused", a.stderr())
+        self.assertIn("data points (404): HTTP 404", a.stderr())
+        self.assertEqual(a.stop(), 0, a.stderr())
+
+    def test_partial_success_is_counted_as_rejected(self):
+        r = self.receiver("--mode", "partial", "--rejected", "1")
+        a = self.agent()
+        run_worker(self.worker, 1)
+        wait_for(lambda: self.health(a)["rejected"]["traces"].get("rejected"),
+                 what="the partial success in /health")
+        h = self.health(a)
+        self.assertIn("the collector refuses traces: rejected", h["reasons"])
+        self.assertEqual(h["rejected"]["traces"]["rejected"], r.stats()["requests"])
+        self.assertIn("the collector accepted a batch partly", a.stderr())
+        self.assertEqual(a.stop(), 0, a.stderr())
+
     def test_secrets_are_masked_on_stderr(self):
         # a password in the endpoint, a token in a header the agent cannot parse
         r = self.receiver()

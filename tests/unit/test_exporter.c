@@ -538,9 +538,40 @@ static void test_metrics_and_logs_lanes(void **state)
 	tt_otlp_config__release(&lcfg);
 }
 
+/* Refusals are counted under OpenTelemetry's error.type: HTTP status, gRPC status name. */
+static void test_reject_reasons(void **state)
+{
+	struct tt_send_result r = {.grpc_status = -1, .http_status = 404};
+	struct tt_exporter_stats st = {0};
+	char buf[128], *text = NULL;
+	size_t len = 0;
+	FILE *out;
+
+	assert_string_equal(tt_reject_reason__name(tt_reject_reason__of(&r)), "404");
+	r.http_status = 418;
+	assert_string_equal(tt_reject_reason__name(tt_reject_reason__of(&r)), "_OTHER");
+	r.http_status = 200;
+	r.grpc_status = 12;
+	assert_string_equal(tt_reject_reason__name(tt_reject_reason__of(&r)), "UNIMPLEMENTED");
+	assert_false(tt_exporter__refusing(&st, buf, sizeof(buf)));
+	st.metrics.refusing = TT_REJECT_HTTP_404 + 1;
+	st.metrics.rejected_by[TT_REJECT_HTTP_404] = 7;
+	st.traces.rejected_by[TT_REJECT_PARTIAL] = 2;
+	assert_true(tt_exporter__refusing(&st, buf, sizeof(buf)));
+	assert_string_equal(buf, "the collector refuses metrics: 404");
+	out = open_memstream(&text, &len);
+	tt_exporter__write_rejections(out, &st);
+	fclose(out);
+	assert_string_equal(text,
+			    "\"rejected\":{\"traces\":{\"rejected\":2},\"metrics\":{\"404\":7},"
+			    "\"logs\":{}},");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reject_reasons),
 		cmocka_unit_test_setup_teardown(test_batches_by_size_and_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outage_spills_and_replays_in_order, setup,

@@ -277,6 +277,57 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		enqueue(e, logs, &recs[i], sizeof(recs[i]), offsetof(struct tt_step_log, res), c);
 }
 
+static const char *const reject_names[TT_REJECT__COUNT] = {
+	[TT_REJECT_PARTIAL] = "rejected",
+	[TT_REJECT_HTTP_400] = "400",
+	[TT_REJECT_HTTP_401] = "401",
+	[TT_REJECT_HTTP_403] = "403",
+	[TT_REJECT_HTTP_404] = "404",
+	[TT_REJECT_HTTP_413] = "413",
+	[TT_REJECT_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+	[TT_REJECT_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
+	[TT_REJECT_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
+	[TT_REJECT_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
+	[TT_REJECT_OTHER] = "_OTHER",
+};
+
+const char *tt_reject_reason__name(enum tt_reject_reason r)
+{
+	return r < TT_REJECT__COUNT ? reject_names[r] : "_OTHER";
+}
+
+enum tt_reject_reason tt_reject_reason__of(const struct tt_send_result *r)
+{
+	if (r->grpc_status > 0) {
+		switch (r->grpc_status) {
+		case 3:
+			return TT_REJECT_GRPC_INVALID_ARGUMENT;
+		case 7:
+			return TT_REJECT_GRPC_PERMISSION_DENIED;
+		case 12:
+			return TT_REJECT_GRPC_UNIMPLEMENTED;
+		case 16:
+			return TT_REJECT_GRPC_UNAUTHENTICATED;
+		default:
+			return TT_REJECT_OTHER;
+		}
+	}
+	switch (r->http_status) {
+	case 400:
+		return TT_REJECT_HTTP_400;
+	case 401:
+		return TT_REJECT_HTTP_401;
+	case 403:
+		return TT_REJECT_HTTP_403;
+	case 404:
+		return TT_REJECT_HTTP_404;
+	case 413:
+		return TT_REJECT_HTTP_413;
+	default:
+		return TT_REJECT_OTHER;
+	}
+}
+
 /* Exporter thread. */
 
 static void sync_spool_stats(struct lane *l)
@@ -308,9 +359,28 @@ static void set_down(struct lane *l, bool down, const char *why)
 	SET(l, collector_up, !down);
 }
 
+/*
+ * Counts `n` items refused for `reason`; says so on stderr when the lane was
+ * not refusing before, or for another reason (each refusal is counted in
+ * /health and the self-metrics, not repeated on stderr).
+ */
+static void count_refusal(struct lane *l, enum tt_reject_reason reason, uint64_t n,
+			  const char *what, const char *message)
+{
+	uint64_t was = __atomic_load_n(&l->st.refusing, __ATOMIC_RELAXED);
+
+	INC(l, dropped_rejected, n);
+	INC(l, rejected_by[reason], n);
+	SET(l, refusing, (uint64_t)reason + 1);
+	if (was != (uint64_t)reason + 1)
+		tt_warn("the collector %s %s (%s)%s%s; counted in /health from now on", what,
+			l->noun, tt_reject_reason__name(reason), message[0] ? ": " : "", message);
+}
+
 static void accepted(struct lane *l, const struct tt_send_result *r, uint32_t n)
 {
 	uint64_t rejected = r->rejected > 0 ? (uint64_t)r->rejected : 0;
+	char what[64];
 
 	if (rejected > n)
 		rejected = n;
@@ -318,17 +388,21 @@ static void accepted(struct lane *l, const struct tt_send_result *r, uint32_t n)
 	INC(l, exported, n - rejected);
 	if (rejected || r->message[0]) {
 		INC(l, partial_successes, 1);
-		INC(l, dropped_rejected, rejected);
-		tt_warn("the collector accepted a batch partly: %" PRIu64 " of %u %s rejected%s%s",
-			rejected, n, l->noun, r->message[0] ? ": " : "", r->message);
+		snprintf(what, sizeof(what), "accepted a batch partly: %" PRIu64 " of %u", rejected,
+			 n);
+		count_refusal(l, TT_REJECT_PARTIAL, rejected, what, r->message);
+	} else {
+		SET(l, refusing, 0);
 	}
 	set_down(l, false, NULL);
 }
 
 static void refused(struct lane *l, const struct tt_send_result *r, uint32_t n)
 {
-	INC(l, dropped_rejected, n);
-	tt_warn("the collector refused %u %s: %s", n, l->noun, r->message);
+	char what[64];
+
+	snprintf(what, sizeof(what), "refused %u", n);
+	count_refusal(l, tt_reject_reason__of(r), n, what, r->message);
 	/* it answered: it is up */
 	set_down(l, false, NULL);
 }
@@ -816,8 +890,12 @@ static int metrics_init(struct tt_exporter *e, char *err, size_t len)
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
+	/* the first export soon: a collector that refuses metrics shows at once */
 	e->next_metrics = tt_now_ns(CLOCK_MONOTONIC) +
-			  e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
+			  (e->lane[TT_SIGNAL_METRICS].cfg->interval_ms < TT_METRICS_FIRST_EXPORT_MS
+				   ? e->lane[TT_SIGNAL_METRICS].cfg->interval_ms
+				   : TT_METRICS_FIRST_EXPORT_MS) *
+				  1000000ULL;
 	return 0;
 }
 
@@ -943,6 +1021,7 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	struct tt_signal_stats t;
 
 	load(&e->lane[TT_SIGNAL_TRACES], &t);
+	st->traces = t;
 	load(&e->lane[TT_SIGNAL_METRICS], &st->metrics);
 	load(&e->lane[TT_SIGNAL_LOGS], &st->logs);
 	st->spans_queued = t.queued;
@@ -967,4 +1046,41 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	st->spool_corrupt = t.spool_corrupt;
 	st->collector_up = t.collector_up;
 	st->spool_enabled = t.spool_enabled;
+}
+
+bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t len)
+{
+	const struct tt_signal_stats *sig[TT_SIGNAL__COUNT] = {&st->traces, &st->metrics,
+							       &st->logs};
+
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		if (!sig[s]->refusing)
+			continue;
+		snprintf(buf, len, "the collector refuses %s: %s", tt_otlp_signal__name(s),
+			 tt_reject_reason__name(sig[s]->refusing - 1));
+		return true;
+	}
+	return false;
+}
+
+void tt_exporter__write_rejections(FILE *out, const struct tt_exporter_stats *st)
+{
+	const struct tt_signal_stats *sig[TT_SIGNAL__COUNT] = {&st->traces, &st->metrics,
+							       &st->logs};
+
+	fputs("\"rejected\":{", out);
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		bool first = true;
+
+		fprintf(out, "%s\"%s\":{", s ? "," : "", tt_otlp_signal__name(s));
+		for (int r = 0; r < TT_REJECT__COUNT; r++) {
+			if (!sig[s]->rejected_by[r])
+				continue;
+			fprintf(out, "%s\"%s\":%" PRIu64, first ? "" : ",",
+				tt_reject_reason__name(r), sig[s]->rejected_by[r]);
+			first = false;
+		}
+		fputc('}', out);
+	}
+	fputs("},", out);
 }

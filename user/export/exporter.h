@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "assemble.h"
 #include "metrics.h"
@@ -41,6 +42,8 @@
 #define TT_EXPORT_ATTEMPTS_BEFORE_SPOOL 3
 /* Failed attempts, without a spool, before a batch is dropped. */
 #define TT_EXPORT_ATTEMPTS_NO_SPOOL 8
+/* The first metrics export, after the start (then every OTEL_METRIC_EXPORT_INTERVAL). */
+#define TT_METRICS_FIRST_EXPORT_MS 1000
 /* What a shutdown may spend trying the collector before spooling the rest. */
 #define TT_EXPORT_SHUTDOWN_MS 5000
 
@@ -69,6 +72,32 @@ struct tt_exporter_opts {
 	uint64_t seed;		     /* for backoff jitter */
 };
 
+/*
+ * Why the collector refused items, as OpenTelemetry's error.type names it:
+ * the HTTP status, the gRPC status name, "rejected" for the items a partial
+ * success left out, "_OTHER" for the rest.
+ */
+enum tt_reject_reason {
+	TT_REJECT_PARTIAL = 0,
+	TT_REJECT_HTTP_400,
+	TT_REJECT_HTTP_401,
+	TT_REJECT_HTTP_403,
+	TT_REJECT_HTTP_404,
+	TT_REJECT_HTTP_413,
+	TT_REJECT_GRPC_INVALID_ARGUMENT,
+	TT_REJECT_GRPC_PERMISSION_DENIED,
+	TT_REJECT_GRPC_UNIMPLEMENTED,
+	TT_REJECT_GRPC_UNAUTHENTICATED,
+	TT_REJECT_OTHER,
+	TT_REJECT__COUNT,
+};
+
+/* "rejected", "400", ..., "UNIMPLEMENTED", ..., "_OTHER". */
+const char *tt_reject_reason__name(enum tt_reject_reason r);
+
+/* The reason of a refused answer (the verdict was TT_VERDICT_DROP). */
+enum tt_reject_reason tt_reject_reason__of(const struct tt_send_result *r);
+
 /* The counters of one signal; items are spans, data points or log records. */
 struct tt_signal_stats {
 	uint64_t queued;      /* taken into the queue (metrics: data points collected) */
@@ -91,6 +120,8 @@ struct tt_signal_stats {
 	uint64_t spool_written;
 	uint64_t spool_replayed;
 	uint64_t spool_corrupt;
+	uint64_t rejected_by[TT_REJECT__COUNT]; /* items refused, by reason */
+	uint64_t refusing; /* the last answer refused items: 1 + its reason; 0: it did not */
 	bool collector_up; /* the last attempt succeeded (true before any) */
 	bool enabled;
 	bool spool_enabled;
@@ -120,6 +151,7 @@ struct tt_exporter_stats {
 	uint64_t spool_corrupt;	 /* spool files found corrupt and skipped */
 	bool collector_up;	 /* the last attempt succeeded (true before any) */
 	bool spool_enabled;
+	struct tt_signal_stats traces; /* the same counters as above, as for the others */
 	struct tt_signal_stats metrics;
 	struct tt_signal_stats logs;
 };
@@ -153,5 +185,18 @@ void tt_exporter__free(struct tt_exporter *e);
 
 /* A consistent-enough snapshot of the counters; safe from any thread. */
 void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *st);
+
+/*
+ * Whether the collector's last answer for some signal refused items (a 4xx,
+ * a gRPC error that is not retried, a partial success); then writes
+ * "the collector refuses metrics: 404" for the first such signal into `buf`.
+ */
+bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t len);
+
+/*
+ * Writes the JSON member "rejected":{"traces":{"404":n,...},"metrics":{...},
+ * "logs":{...}} (reasons with a count only) followed by a comma, for /health.
+ */
+void tt_exporter__write_rejections(FILE *out, const struct tt_exporter_stats *st);
 
 #endif /* TASKTAP_EXPORTER_H */
