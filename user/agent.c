@@ -66,6 +66,7 @@ struct run;
 struct slot {
 	struct run *run;
 	char *file;	 /* owned */
+	const char *dir; /* the --spec-dir it was found in (not owned), or NULL */
 	uint64_t digest; /* of the file's bytes: a reload keeps an unchanged file */
 	struct tt_spec *spec;
 	struct tt_asm *assembler;
@@ -1834,11 +1835,12 @@ static void note_absent_binaries(const struct slot *s)
  * slot (no spec, no probes) so that the other specs keep working and
  * `tasktap status` shows it. Returns the slot, or NULL without memory.
  */
-static struct slot *load_slot(struct run *r, const char *file)
+static struct slot *load_slot(struct run *r, const char *file, const char *dir)
 {
 	const struct run_args *a = r->args;
 	struct tt_asm_opts aopts = {0};
 	struct slot *s = calloc(1, sizeof(*s));
+	struct tt_spec_text t;
 	char err[1024];
 	int ret;
 
@@ -1850,8 +1852,12 @@ static struct slot *load_slot(struct run *r, const char *file)
 		free(s);
 		return NULL;
 	}
-	s->digest = tt_spec_file__digest(file);
-	ret = tt_spec__load(file, &s->spec, err, sizeof(err));
+	s->dir = dir;
+	ret = tt_spec_file__read(file, dir, &t, err, sizeof(err));
+	s->digest = t.digest;
+	if (!ret)
+		ret = tt_spec__parse(file, t.text, t.len, &s->spec, err, sizeof(err));
+	tt_spec_text__release(&t);
 	if (!ret) {
 		aopts.spec = s->spec;
 		aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ s->digest;
@@ -1929,7 +1935,7 @@ static int load_all(struct run *r)
 	if (ret)
 		return ret;
 	for (size_t i = 0; !ret && i < files.n; i++) {
-		struct slot *s = load_slot(r, files.paths[i]);
+		struct slot *s = load_slot(r, files.paths[i], tt_spec_files__dir(&files, i));
 
 		ret = s ? add_slot(r, s) : -ENOMEM;
 		if (ret)
@@ -2031,14 +2037,14 @@ static void move_gids(struct run *r, struct slot *s, const struct tt_spec *now, 
 }
 
 /*
- * Reloads the changed spec file of slot s (`digest`: of its bytes now) in
+ * Reloads the changed spec file of slot s (`t`: its bytes now) in
  * place. Its hooks that stayed (tt_spec__match()) are never detached and
  * keep their global ids, so a function running now still reports its
  * return, and their open spans go on in the same assembler. Hooks that went are detached and their
  * open spans end; new ones are attached. A file that no longer parses, or whose own targets no
  * longer resolve, is reported and the slot keeps the spec it had.
  */
-static void respec_slot(struct run *r, struct slot *s, uint64_t digest)
+static void respec_slot(struct run *r, struct slot *s, const struct tt_spec_text *t)
 {
 	static int map[TT_MAX_PROBES + 1];
 	struct tt_plan plan = {0};
@@ -2047,8 +2053,8 @@ static void respec_slot(struct run *r, struct slot *s, uint64_t digest)
 	char err[1024];
 	int ret;
 
-	s->digest = digest;
-	ret = tt_spec__load(s->file, &now, err, sizeof(err));
+	s->digest = t->digest;
+	ret = tt_spec__parse(s->file, t->text, t->len, &now, err, sizeof(err));
 	if (!ret)
 		ret = tt_plan__build(now, r->args->pid, r->args->binary, &plan, err, sizeof(err));
 	if (!ret) {
@@ -2107,12 +2113,21 @@ static void reload(struct run *r)
 	}
 	for (size_t i = 0; i < r->nslots; i++) {
 		struct slot *s = r->slots[i];
-		uint64_t digest = s->keep ? tt_spec_file__digest(s->file) : 0;
+		struct tt_spec_text t = {0};
+		char err[512];
 
-		if (s->keep && s->spec && digest == s->digest) {
+		if (s->keep && s->spec &&
+		    tt_spec_file__read(s->file, s->dir, &t, err, sizeof(err))) {
+			/* unreadable now: said, and the spec it had stays in use */
+			snprintf(s->error, sizeof(s->error),
+				 "%s (the previous version stays in use)", err);
+			tt_warn("%s", s->error);
+			s->digest = 0; /* readable again: reloaded, whatever it holds */
+			kept++;
+		} else if (s->keep && s->spec && t.digest == s->digest) {
 			kept++;
 		} else if (s->keep && s->spec) {
-			respec_slot(r, s, digest);
+			respec_slot(r, s, &t);
 			s->rescan = true;
 			changed++;
 		} else {
@@ -2121,6 +2136,7 @@ static void reload(struct run *r)
 			free_slot(r, s);
 			continue;
 		}
+		tt_spec_text__release(&t);
 		r->slots[n++] = s;
 	}
 	r->nslots = n;
@@ -2129,7 +2145,7 @@ static void reload(struct run *r)
 
 		if (find_slot(r, files.paths[i]))
 			continue;
-		s = load_slot(r, files.paths[i]);
+		s = load_slot(r, files.paths[i], tt_spec_files__dir(&files, i));
 		if (!s || add_slot(r, s)) {
 			free_slot(r, s);
 			continue;

@@ -26,9 +26,9 @@
 
 #include "expr.h"
 #include "spec.h"
+#include "specs.h"
 
 /* Largest spec file tt_spec__load() reads. */
-#define SPEC_MAX_SIZE (1024 * 1024)
 
 /* The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1). */
 #define SPEC_COMM_MAX 15
@@ -353,6 +353,23 @@ static bool same_scalar(const yaml_node_t *a, const yaml_node_t *b)
 }
 
 /*
+ * Whether a key can be quoted back in a message: a name as a spec writes
+ * one. Anything else (a line of a file that is no spec at all, a password
+ * hash) is not repeated: messages end up on stderr and in /health, which
+ * has no authentication.
+ */
+static bool quotable(const char *s)
+{
+	size_t n;
+
+	for (n = 0; s[n]; n++) {
+		if (!isalnum((unsigned char)s[n]) && !strchr("_-.", s[n]))
+			return false;
+	}
+	return n > 0 && n <= 64;
+}
+
+/*
  * Calls fn for each pair of the mapping `map` (`what` names it in
  * messages), in file order, after checking that its key is a scalar seen
  * for the first time. Each pair is checked against the earlier ones only,
@@ -375,10 +392,14 @@ static int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair
 			return fail_node(w, key, "expected a scalar key in %s, found %s", what,
 					 node_kind(key));
 		for (prev = start; prev < pair; prev++) {
-			if (same_scalar(node_at(w, prev->key), key))
+			if (same_scalar(node_at(w, prev->key), key) && quotable(scalar_value(key)))
 				return fail_node(w, key,
 						 "duplicate key '%s' in %s (first at line %d)",
 						 scalar_value(key), what,
+						 (int)node_at(w, prev->key)->start_mark.line + 1);
+			if (same_scalar(node_at(w, prev->key), key))
+				return fail_node(w, key, "duplicate key in %s (first at line %d)",
+						 what,
 						 (int)node_at(w, prev->key)->start_mark.line + 1);
 		}
 		err = fn(w, ctx, key, val);
@@ -427,6 +448,9 @@ static int table_dispatch(struct walker *w, void *ctx, yaml_node_t *key, yaml_no
 		return h->fn(w, t->obj, key, val);
 	}
 	table_keys(t->table, expected, sizeof(expected));
+	if (!quotable(name))
+		return fail_node(w, key, "unknown key in %s (expected one of: %s)", t->what,
+				 expected);
 	return fail_node(w, key, "unknown key '%s' in %s (expected one of: %s)", name, t->what,
 			 expected);
 }
@@ -1582,107 +1606,16 @@ int tt_spec__parse(const char *name, const char *text, size_t len, struct tt_spe
 	return ret;
 }
 
-static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Writes a message about the file itself (no line, no column); returns ret. */
-static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
-/*
- * Refuses a spec that someone other than root or us could have written:
- * whoever can edit it chooses what the agent reads from every process.
- */
-static int check_owner(const char *path, const struct stat *st, char *err, size_t errlen)
-{
-	if (!S_ISREG(st->st_mode))
-		return load_fail(err, errlen, -EINVAL, "spec '%s' is not a regular file", path);
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return load_fail(err, errlen, -EPERM,
-				 "refusing spec '%s': writable by users other than its owner",
-				 path);
-	if (st->st_uid != 0 && st->st_uid != geteuid())
-		return load_fail(err, errlen, -EPERM, "refusing spec '%s': owned by uid %u", path,
-				 (unsigned int)st->st_uid);
-	return 0;
-}
-
-/*
- * Reads at most SPEC_MAX_SIZE bytes of fd into a buffer the caller frees.
- * Returns 0 and sets *buf and *len, or a negative errno after a message.
- */
-static int read_spec(const char *path, int fd, char **buf, size_t *len, char *err, size_t errlen)
-{
-	char *data = malloc(SPEC_MAX_SIZE + 1);
-	size_t used = 0;
-	ssize_t n;
-	int ret;
-
-	if (!data)
-		return load_fail(err, errlen, -ENOMEM, "cannot read spec '%s': out of memory",
-				 path);
-	for (;;) {
-		n = read(fd, data + used, SPEC_MAX_SIZE + 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			free(data);
-			return load_fail(err, errlen, ret, "cannot read spec '%s': %s", path,
-					 strerror(-ret));
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		if (used > SPEC_MAX_SIZE) {
-			free(data);
-			return load_fail(err, errlen, -EFBIG,
-					 "spec '%s' is larger than the limit of %d bytes", path,
-					 SPEC_MAX_SIZE);
-		}
-	}
-	*buf = data;
-	*len = used;
-	return 0;
-}
-
 int tt_spec__load(const char *path, struct tt_spec **out, char *err, size_t errlen)
 {
-	struct stat st;
-	char *text = NULL;
-	size_t len = 0;
+	struct tt_spec_text t;
 	int ret;
-	int fd;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		return load_fail(err, errlen, ret, "cannot open spec '%s': %s", path,
-				 strerror(-ret));
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		load_fail(err, errlen, ret, "cannot open spec '%s': %s", path, strerror(-ret));
-		goto cleanup;
-	}
-	ret = check_owner(path, &st, err, errlen);
+	ret = tt_spec_file__read(path, NULL, &t, err, errlen);
 	if (!ret)
-		ret = read_spec(path, fd, &text, &len, err, errlen);
-	if (!ret)
-		ret = tt_spec__parse(path, text, len, out, err, errlen);
-cleanup:
-	free(text);
-	close(fd);
+		ret = tt_spec__parse(path, t.text, t.len, out, err, errlen);
+	tt_spec_text__release(&t);
 	return ret;
 }
 

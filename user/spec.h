@@ -179,9 +179,10 @@ int tt_spec__parse(const char *name, const char *text, size_t len, struct tt_spe
 		   size_t errlen);
 
 /*
- * Reads the file at `path` and parses it as tt_spec__parse() does. Refuses
- * a file that users other than root can write. Errors as above, plus
- * -errno when the file cannot be read.
+ * Reads the file at `path` as tt_spec_file__read() does (specs.h: never
+ * blocking, only a regular file that users other than root cannot write)
+ * and parses it as tt_spec__parse() does. Errors as above, plus -errno
+ * when the file cannot be read or is refused.
  */
 int tt_spec__load(const char *path, struct tt_spec **out, char *err, size_t errlen);
 

@@ -309,6 +309,12 @@ static const struct bad_spec bad_specs[] = {
 				     "of: service, keyspace, salt, targets)"},
 	{"service: a\nservice: b\n",
 	 "spec.yaml:2:1: duplicate key 'service' in spec (first at line 1)"},
+	/* a file that is no spec: its lines are not repeated (a shadow file's hash) */
+	{"root:$6$Zq3$S3cretHash:19000:0:99999:7:::\n",
+	 "spec.yaml:1:1: unknown key in spec (expected one of: service, keyspace, salt, "
+	 "targets)"},
+	{"root: $6$Zq3$S3cretHash\n", "spec.yaml:1:1: unknown key 'root' in spec"},
+
 	{"service: a\n", "spec.yaml:1:1: missing 'targets' in spec"},
 	{"targets: []\n", "spec.yaml:1:1: 'targets' must not be empty"},
 	{"targets:\n  binary: /a\n",
