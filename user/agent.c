@@ -2168,6 +2168,34 @@ static void reload(struct run *r)
 		kept, changed, added, removed, tt_loader__attached(r->loader));
 }
 
+/*
+ * Whether one of the specs given by name parses: checked before BPF is
+ * loaded, so that a run with nothing to trace stops at once (with
+ * --spec-dir the agent waits for a good file instead). When none does,
+ * says why for each.
+ */
+static bool some_spec_parses(const struct run_args *a)
+{
+	struct tt_spec *spec = NULL;
+	char err[1024];
+
+	if (a->spec_dir)
+		return true;
+	for (size_t i = 0; i < a->nspecs; i++) {
+		if (!tt_spec__load(a->specs[i], &spec, err, sizeof(err))) {
+			tt_spec__free(spec);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < a->nspecs; i++) {
+		if (!tt_spec__load(a->specs[i], &spec, err, sizeof(err)))
+			tt_spec__free(spec); /* changed in between: load_all() will tell */
+		else
+			tt_warn("%s", err);
+	}
+	return false;
+}
+
 static int run(const struct run_args *a)
 {
 	struct run r = {.json = a->json,
@@ -2192,6 +2220,10 @@ static int run(const struct run_args *a)
 	}
 	if (check_btf()) {
 		ret = 1;
+		goto out;
+	}
+	if (!some_spec_parses(a)) {
+		ret = 2;
 		goto out;
 	}
 	r.stuck_after_ns = (uint64_t)(a->stuck_after * 1e9);

@@ -118,7 +118,7 @@ static int cmd_check(int argc, char **argv)
 	if (ret) {
 		tt_warn("%s", err);
 		tt_spec__free(spec);
-		return 1;
+		return ret == -ENOMEM ? 1 : 2; /* a bad spec is bad input, as for run */
 	}
 	for (size_t i = 0; i < plan.n; i++)
 		print_attachment(&plan.at[i]);

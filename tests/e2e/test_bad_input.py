@@ -125,8 +125,20 @@ class BadInputTest(unittest.TestCase):
         self.assertIn("ok, 2 attachments", out)
         spec = write_spec(SPEC % (WORKER, "nope"), self.dir)
         rc, out, err = run_tool(["check", spec])
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)  # bad input, as the README says
         self.assertIn("symbol 'nope' not found", err)
+
+    def test_check_exits_2_on_a_malformed_spec(self):
+        spec = write_spec(SPEC.replace("symbol:", "symbl:") % (WORKER, "run_task"), self.dir)
+        self.assertFails(["check", spec], "%s:6:9: unknown key 'symbl'" % spec, 2)
+
+    def test_empty_spec_refused_before_bpf_is_loaded(self):
+        spec = write_spec("", self.dir)
+        pin = "/sys/fs/bpf/tt-empty-%d" % os.getpid()
+        self.addCleanup(shutil.rmtree, pin, True)
+        self.assertFails(["run", spec, "--pin", pin], "%s:1:1: spec is empty" % spec, 2)
+        # --pin makes its directory when BPF is loaded: it never was
+        self.assertFalse(os.path.exists(pin))
 
     def test_symbols_lists_functions(self):
         rc, out, err = run_tool(["symbols", WORKER, "--match", "*_task"])
