@@ -76,15 +76,28 @@ static struct tt_spec *parse(const char *fmt, ...)
 	return spec;
 }
 
-/* One task probe on `symbol` (quoted) in the binary at `path`. */
-static struct tt_spec *one_symbol(const char *path, const char *symbol)
+/* One probe of `role` whose `key` (symbol or usdt) is `value`, in the binary at `path`. */
+static struct tt_spec *one_probe(const char *path, const char *role, const char *key,
+				 const char *value)
 {
 	return parse("targets:\n"
 		     "  - binary: %s\n"
 		     "    probes:\n"
-		     "      - role: task\n"
-		     "        symbol: \"%s\"\n",
-		     path, symbol);
+		     "      - role: %s\n"
+		     "        %s: \"%s\"\n",
+		     path, role, key, value);
+}
+
+/* One task probe on `symbol` in the binary at `path`. */
+static struct tt_spec *one_symbol(const char *path, const char *symbol)
+{
+	return one_probe(path, "task", "symbol", symbol);
+}
+
+/* One span probe on the USDT probe `usdt` ("provider:name") in the binary at `path`. */
+static struct tt_spec *one_usdt(const char *path, const char *usdt)
+{
+	return one_probe(path, "span", "usdt", usdt);
 }
 
 /* Builds the plan, failing the test on an error. */
@@ -163,141 +176,100 @@ static void assert_own_hooks(const struct tt_spec *spec, const struct tt_plan *p
 	assert_int_equal(spec->targets[0].probes[0].start_hook, plan->at[0].hook->id);
 }
 
-/* ---- C++ --------------------------------------------------------------- */
+/* ---- symbols: a table ------------------------------------------------- */
 
-static void test_cxx_glob_matches_exactly_the_class_methods(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "Worker::run_*");
-	struct tt_plan plan = {0};
+/* One symbol: in a fixture and what its plan attaches. */
+struct symbol_case {
+	const char *fixture, *symbol;
+	size_t n; /* attachments */
+	struct {
+		const char *function; /* hook->function (demangled); NULL: none */
+		const char *mangled;  /* the symbol whose offset it is at; NULL: not checked */
+	} at[6];
+};
 
-	plan_ok(spec, &plan);
-	/* not shop::Worker::run_one, WorkerPool::run_all, Worker::stop, run_free */
-	assert_int_equal(plan.n, 6);
-	assert_own_hooks(spec, &plan);
-	assert_attached(&plan, path, "Worker::run_one(int)", "_ZN6Worker7run_oneEi");
-	assert_attached(&plan, path, "Worker::run_batch(long, char const*)",
-			"_ZN6Worker9run_batchElPKc");
-	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
-	assert_attached(&plan, path, "Worker::run_const() const", "_ZNK6Worker9run_constEv");
-	/* a function template's demangled name starts with its return type */
-	assert_attached(&plan, path, "int Worker::run_typed<int>(int)",
-			"_ZN6Worker9run_typedIiEET_S1_");
-	assert_attached(&plan, path, "double Worker::run_typed<double>(double)",
-			"_ZN6Worker9run_typedIdEET_S1_");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-static void test_cxx_glob_over_namespaces(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "*::Worker::run_*");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_attached(&plan, path, "shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-static void test_cxx_glob_with_parameters(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "Worker::run_batch(int)");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-static void test_cxx_exact_demangled_name(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "shop::Worker::run_one");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_attached(&plan, path, "shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-
+static const struct symbol_case symbol_cases[] = {
+	/* not shop::Worker::run_one, WorkerPool::run_all, Worker::stop, run_free; a function
+	 * template's demangled name starts with its return type */
+	{"cxx-prog",
+	 "Worker::run_*",
+	 6,
+	 {{"Worker::run_one(int)", "_ZN6Worker7run_oneEi"},
+	  {"Worker::run_batch(long, char const*)", "_ZN6Worker9run_batchElPKc"},
+	  {"Worker::run_batch(int)", "_ZN6Worker9run_batchEi"},
+	  {"Worker::run_const() const", "_ZNK6Worker9run_constEv"},
+	  {"int Worker::run_typed<int>(int)", "_ZN6Worker9run_typedIiEET_S1_"},
+	  {"double Worker::run_typed<double>(double)", "_ZN6Worker9run_typedIdEET_S1_"}}},
+	/* globs over namespaces */
+	{"cxx-prog",
+	 "*::Worker::run_*",
+	 1,
+	 {{"shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi"}}},
+	/* with parameters */
+	{"cxx-prog",
+	 "Worker::run_batch(int)",
+	 1,
+	 {{"Worker::run_batch(int)", "_ZN6Worker9run_batchEi"}}},
+	/* an exact demangled name */
+	{"cxx-prog",
+	 "shop::Worker::run_one",
+	 1,
+	 {{"shop::Worker::run_one(int)", "_ZN4shop6Worker7run_oneEi"}}},
 	/* an overloaded name is every overload */
-	spec = one_symbol(path, "Worker::run_batch");
+	{"cxx-prog",
+	 "Worker::run_batch",
+	 2,
+	 {{"Worker::run_batch(int)", "_ZN6Worker9run_batchEi"},
+	  {"Worker::run_batch(long, char const*)", "_ZN6Worker9run_batchElPKc"}}},
+	/* a mangled name shows demangled */
+	{"cxx-prog", "_ZN6Worker4stopEi", 1, {{"Worker::stop(int)", "_ZN6Worker4stopEi"}}},
+	/* the complete and base object constructors (C1, C2) share their code: attached once */
+	{"cxx-prog", "Worker::Worker", 1, {{"Worker::Worker(long)", NULL}}},
+	/* a C name: code.function falls back to the symbol as written */
+	{"cxx-prog", "run_free", 1, {{NULL, NULL}}},
+	/* Rust: the hash is no part of the name a person knows */
+	{"rust-prog",
+	 "rust_prog::worker::Worker::run_*",
+	 2,
+	 {{"rust_prog::worker::Worker::run_fast", NULL},
+	  {"rust_prog::worker::Worker::run_slow", NULL}}},
+	{"rust-prog",
+	 "rust_prog::worker::Worker::stop",
+	 1,
+	 {{"rust_prog::worker::Worker::stop", NULL}}},
+};
+
+static void check_symbol_case(const struct symbol_case *c)
+{
+	const char *path = fixture(c->fixture);
+	struct tt_spec *spec = one_symbol(path, c->symbol);
+	struct tt_plan plan = {0};
+
 	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 2);
+	assert_int_equal(plan.n, c->n);
 	assert_own_hooks(spec, &plan);
-	assert_attached(&plan, path, "Worker::run_batch(int)", "_ZN6Worker9run_batchEi");
-	assert_attached(&plan, path, "Worker::run_batch(long, char const*)",
-			"_ZN6Worker9run_batchElPKc");
+	for (size_t i = 0; i < c->n; i++) {
+		const char *fn = c->at[i].function;
+
+		if (!fn)
+			assert_null(plan.at[i].hook->function);
+		else if (c->at[i].mangled)
+			assert_attached(&plan, path, fn, c->at[i].mangled);
+		else
+			assert_non_null(by_function(&plan, fn));
+		if (fn)
+			assert_null(strstr(fn, "::h")); /* no Rust hash */
+	}
 	tt_plan__release(&plan);
 	tt_spec__free(spec);
 }
 
-static void test_cxx_mangled_name_shows_demangled(void **state)
+static void test_symbols_resolve_as_the_table_says(void **state)
 {
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "_ZN6Worker4stopEi");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_attached(&plan, path, "Worker::stop(int)", "_ZN6Worker4stopEi");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-static void test_cxx_aliases_attach_once(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	/* the complete and base object constructors (C1, C2) share their code */
-	struct tt_spec *spec = one_symbol(path, "Worker::Worker");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_int_equal(spec->nhooks, 1);
-	assert_string_equal(plan.at[0].hook->function, "Worker::Worker(long)");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-static void test_c_name_has_no_function_name(void **state)
-{
-	struct tt_spec *spec = one_symbol(fixture("cxx-prog"), "run_free");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	/* code.function falls back to the symbol as written */
-	assert_null(plan.at[0].hook->function);
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-/* ---- Rust -------------------------------------------------------------- */
-
-static void test_rust_glob_ignores_hash(void **state)
-{
-	const char *path = fixture("rust-prog");
-	struct tt_spec *spec = one_symbol(path, "rust_prog::worker::Worker::run_*");
-	struct tt_plan plan = {0};
-
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 2);
-	assert_own_hooks(spec, &plan);
-	assert_non_null(by_function(&plan, "rust_prog::worker::Worker::run_fast"));
-	assert_non_null(by_function(&plan, "rust_prog::worker::Worker::run_slow"));
-	/* the hash is no part of the name a person knows */
-	for (size_t i = 0; i < plan.n; i++)
-		assert_null(strstr(plan.at[i].hook->function, "::h"));
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
+	for (size_t i = 0; i < sizeof(symbol_cases) / sizeof(symbol_cases[0]); i++) {
+		print_message("%s in %s\n", symbol_cases[i].symbol, symbol_cases[i].fixture);
+		check_symbol_case(&symbol_cases[i]);
+	}
 }
 
 struct rust_find {
@@ -354,56 +326,36 @@ static void test_rust_offsets_are_the_hashed_symbols(void **state)
 	tt_elf__free(elf);
 }
 
-static void test_rust_exact_name_without_hash(void **state)
+/* ---- missing symbols: a table ----------------------------------------- */
+
+static const struct missing_case {
+	const char *fixture, *symbol;
+	const char *want;    /* in the message; %s: the fixture's path */
+	const char *closest; /* the closest name offered, or NULL */
+} missing_cases[] = {
+	{"prog-pie", "proces_item", "spec.yaml:5:17: symbol 'proces_item' not found in '%s'",
+	 "closest: process_item"},
+	{"cxx-prog", "run_fre", "symbol 'run_fre' not found in '%s'", "closest: run_free"},
+	{"cxx-prog", "Worker::walk_*",
+	 "spec.yaml:5:17: no function in '%s' matches 'Worker::walk_*'", NULL},
+};
+
+static void test_missing_symbols_say_what_is_near(void **state)
 {
-	struct tt_spec *spec = one_symbol(fixture("rust-prog"), "rust_prog::worker::Worker::stop");
-	struct tt_plan plan = {0};
+	for (size_t i = 0; i < sizeof(missing_cases) / sizeof(missing_cases[0]); i++) {
+		const struct missing_case *c = &missing_cases[i];
+		const char *path = fixture(c->fixture);
+		struct tt_spec *spec = one_symbol(path, c->symbol);
+		char err[2048], want[PATH_MAX + 128];
 
-	plan_ok(spec, &plan);
-	assert_int_equal(plan.n, 1);
-	assert_string_equal(plan.at[0].hook->function, "rust_prog::worker::Worker::stop");
-	tt_plan__release(&plan);
-	tt_spec__free(spec);
-}
-
-/* ---- missing symbols --------------------------------------------------- */
-
-static void test_missing_symbol_names_closest(void **state)
-{
-	const char *path = fixture("prog-pie");
-	struct tt_spec *spec = one_symbol(path, "proces_item");
-	char err[2048], want[PATH_MAX + 128];
-
-	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
-	snprintf(want, sizeof(want), "spec.yaml:5:17: symbol 'proces_item' not found in '%s'",
-		 path);
-	assert_contains(err, want);
-	assert_contains(err, "closest: process_item");
-	tt_spec__free(spec);
-}
-
-static void test_missing_demangled_name_names_closest(void **state)
-{
-	struct tt_spec *spec = one_symbol(fixture("cxx-prog"), "run_fre");
-	char err[2048];
-
-	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
-	assert_contains(err, "symbol 'run_fre' not found");
-	assert_contains(err, "closest: run_free");
-	tt_spec__free(spec);
-}
-
-static void test_glob_without_match(void **state)
-{
-	const char *path = fixture("cxx-prog");
-	struct tt_spec *spec = one_symbol(path, "Worker::walk_*");
-	char err[2048], want[PATH_MAX + 128];
-
-	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
-	snprintf(want, sizeof(want), "spec.yaml:5:17: no function in '%s' matches 'Worker::walk_*'",
-		 path);
-	assert_contains(err, want);
-	tt_spec__free(spec);
+		print_message("%s in %s\n", c->symbol, c->fixture);
+		assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
+		snprintf(want, sizeof(want), c->want, path);
+		assert_contains(err, want);
+		if (c->closest)
+			assert_contains(err, c->closest);
+		tt_spec__free(spec);
+	}
 }
 
 /* ---- build-id pinning -------------------------------------------------- */
@@ -520,12 +472,7 @@ static void test_usdt_probe_found_with_semaphore(void **state)
 static void test_usdt_missing_lists_probes(void **state)
 {
 	const char *path = fixture("usdt-prog");
-	struct tt_spec *spec = parse("targets:\n"
-				     "  - binary: %s\n"
-				     "    probes:\n"
-				     "      - role: span\n"
-				     "        usdt: ttfix:gaurded\n",
-				     path);
+	struct tt_spec *spec = one_usdt(path, "ttfix:gaurded");
 	char err[2048], want[PATH_MAX + 128];
 
 	assert_int_equal(plan_fails(spec, err, sizeof(err)), -ENOENT);
@@ -538,12 +485,7 @@ static void test_usdt_missing_lists_probes(void **state)
 
 static void test_usdt_in_file_without_probes(void **state)
 {
-	struct tt_spec *spec = parse("targets:\n"
-				     "  - binary: %s\n"
-				     "    probes:\n"
-				     "      - role: span\n"
-				     "        usdt: ttfix:ints\n",
-				     fixture("prog-pie"));
+	struct tt_spec *spec = one_usdt(fixture("prog-pie"), "ttfix:ints");
 	char err[2048];
 
 	plan_fails(spec, err, sizeof(err));
@@ -674,19 +616,9 @@ static void test_pid_override_uses_the_process(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cxx_glob_matches_exactly_the_class_methods),
-		cmocka_unit_test(test_cxx_glob_over_namespaces),
-		cmocka_unit_test(test_cxx_glob_with_parameters),
-		cmocka_unit_test(test_cxx_exact_demangled_name),
-		cmocka_unit_test(test_cxx_mangled_name_shows_demangled),
-		cmocka_unit_test(test_cxx_aliases_attach_once),
-		cmocka_unit_test(test_c_name_has_no_function_name),
-		cmocka_unit_test(test_rust_glob_ignores_hash),
+		cmocka_unit_test(test_symbols_resolve_as_the_table_says),
 		cmocka_unit_test(test_rust_offsets_are_the_hashed_symbols),
-		cmocka_unit_test(test_rust_exact_name_without_hash),
-		cmocka_unit_test(test_missing_symbol_names_closest),
-		cmocka_unit_test(test_missing_demangled_name_names_closest),
-		cmocka_unit_test(test_glob_without_match),
+		cmocka_unit_test(test_missing_symbols_say_what_is_near),
 		cmocka_unit_test(test_build_id_match),
 		cmocka_unit_test(test_build_id_mismatch_names_both_builds),
 		cmocka_unit_test(test_usdt_probe_found_with_semaphore),
