@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fake_spans.h"
 #include "assemble.h"
 #include "export/httpd.h"
 #include "export/metrics.h"
@@ -594,47 +595,13 @@ static void test_no_thread_and_many_requests(void **state)
 
 /* ---- --serve: a small server for the Prometheus end-to-end test ----------- */
 
-struct probe {
-	struct tt_probe p;
-	char val[96];
-};
-
-static void serve_feed(struct tt_metrics *m, struct probe *pr, const char *name, double s,
-		       bool error, uint32_t attempt)
-{
-	static struct tt_span span;
-
-	memset(&span, 0, sizeof(span));
-	span.probe = &pr->p;
-	span.end_ns = (uint64_t)(s * 1e9);
-	span.status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
-	span.attempt = attempt;
-	snprintf(span.name, sizeof(span.name), "%s", name);
-	tt_metrics__span(&span, m);
-}
-
-static void serve_probe(struct probe *pr, enum tt_role role, const char *attr, const char *val)
-{
-	memset(pr, 0, sizeof(*pr));
-	pr->p.role = role;
-	pr->p.symbol = (char *)"fn";
-	pr->p.key.index = -1;
-	pr->p.attempt.index = -1;
-	pr->p.message_id.index = -1;
-	snprintf(pr->val, sizeof(pr->val), "%s", val);
-	pr->p.attrs[0].name = (char *)attr;
-	pr->p.attrs[0].literal = pr->val;
-	pr->p.attrs[0].cap.index = -1;
-	pr->p.nattrs = 1;
-}
-
 /* The agent's loop in miniature: signals, a 100 ms tick that makes spans, HTTP. */
 static int serve(const char *addr)
 {
 	struct tt_metrics *m = tt_metrics__new(NULL);
 	struct provider p = {.m = m, .health = {.probes_attached = 1, .exporter = "console"}};
 	struct tt_httpd_opts o = {.addr = addr, .providers = all_providers};
-	struct probe task, step;
+	struct fake_probe task, step;
 	struct tt_agent_stats st = {.probes_attached = 1};
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct tt_httpd *h;
@@ -649,8 +616,8 @@ static int serve(const char *addr)
 		fprintf(stderr, "test_httpd: %s\n", m ? err : "out of memory");
 		return 1;
 	}
-	serve_probe(&task, TT_ROLE_TASK, "task.name", "CreateZip");
-	serve_probe(&step, TT_ROLE_STEP, "step.name", "Upload");
+	fake_probe__one(&task, TT_ROLE_TASK, "fn", "task.name", "CreateZip");
+	fake_probe__one(&step, TT_ROLE_STEP, "fn", "step.name", "Upload");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -678,9 +645,9 @@ static int serve(const char *addr)
 		}
 		if (mono_ms() >= next) {
 			next = mono_ms() + 100;
-			serve_feed(m, &task, "CreateZip", 0.5, false, 0);
-			serve_feed(m, &step, "CreateZip.Upload", 0.12, st.events_received % 3 == 0,
-				   1);
+			fake_feed(m, &task, "CreateZip", 0.5, false, 0);
+			fake_feed(m, &step, "CreateZip.Upload", 0.12, st.events_received % 3 == 0,
+				  1);
 			st.events_received += 4;
 			st.open_spans = 1;
 			tt_metrics__set_agent(m, &st);

@@ -15,60 +15,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_spans.h"
 #include "assemble.h"
 #include "export/metrics.h"
 #include "spec.h"
 
 #define NS 1000000000ULL
-
-/* A probe of `role` with up to three constant attributes; values can change between spans. */
-struct probe {
-	struct tt_probe p;
-	char val[3][96];
-};
-
-static void probe_init(struct probe *pr, enum tt_role role, const char *symbol)
-{
-	memset(pr, 0, sizeof(*pr));
-	pr->p.id = 1;
-	pr->p.role = role;
-	pr->p.symbol = (char *)symbol;
-	pr->p.key.index = -1;
-	pr->p.attempt.index = -1;
-	pr->p.message_id.index = -1;
-}
-
-static void probe_attr(struct probe *pr, const char *name, const char *value)
-{
-	int i = pr->p.nattrs++;
-
-	snprintf(pr->val[i], sizeof(pr->val[i]), "%s", value);
-	pr->p.attrs[i].name = (char *)name;
-	pr->p.attrs[i].literal = pr->val[i];
-	pr->p.attrs[i].cap.index = -1;
-}
-
-static void make_span(struct tt_span *s, const struct probe *pr, const char *name, uint64_t dur_ns,
-		      bool error, uint32_t attempt)
-{
-	memset(s, 0, sizeof(*s));
-	s->probe = &pr->p;
-	s->start_ns = 1000;
-	s->end_ns = 1000 + dur_ns;
-	s->status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
-	s->attempt = attempt;
-	s->kind = TT_KIND_INTERNAL;
-	snprintf(s->name, sizeof(s->name), "%s", name);
-}
-
-static void feed(struct tt_metrics *m, const struct probe *pr, const char *name, double seconds,
-		 bool error, uint32_t attempt)
-{
-	static struct tt_span s; /* large: keep it off the stack */
-
-	make_span(&s, pr, name, (uint64_t)(seconds * 1e9 + 0.5), error, attempt);
-	tt_metrics__span(&s, m);
-}
 
 /* ---- a visitor that finds one series ------------------------------------- */
 
@@ -140,7 +92,7 @@ static int count_series(const struct tt_metrics *m, enum tt_metric_id id)
 
 struct fixture {
 	struct tt_metrics *m;
-	struct probe task, task_plain, step, comp, publish;
+	struct fake_probe task, task_plain, step, comp, publish;
 };
 
 static int setup_with(void **state, uint32_t max_series)
@@ -151,16 +103,16 @@ static int setup_with(void **state, uint32_t max_series)
 	assert_non_null(f);
 	f->m = tt_metrics__new(&o);
 	assert_non_null(f->m);
-	probe_init(&f->task, TT_ROLE_TASK, "run_task");
-	probe_attr(&f->task, "task.name", "Zip");
-	probe_init(&f->task_plain, TT_ROLE_TASK, "plain_task");
-	probe_init(&f->step, TT_ROLE_STEP, "execute_step");
-	probe_attr(&f->step, "step.name", "Upload");
-	probe_init(&f->comp, TT_ROLE_COMPENSATION, "undo_step");
-	probe_attr(&f->comp, "step.name", "Upload");
-	probe_init(&f->publish, TT_ROLE_PUBLISH, "amqp_basic_publish");
-	probe_attr(&f->publish, "messaging.system", "rabbitmq");
-	probe_attr(&f->publish, "messaging.destination.name", "images");
+	fake_probe__init(&f->task, TT_ROLE_TASK, "run_task");
+	fake_probe__attr(&f->task, "task.name", "Zip");
+	fake_probe__init(&f->task_plain, TT_ROLE_TASK, "plain_task");
+	fake_probe__init(&f->step, TT_ROLE_STEP, "execute_step");
+	fake_probe__attr(&f->step, "step.name", "Upload");
+	fake_probe__init(&f->comp, TT_ROLE_COMPENSATION, "undo_step");
+	fake_probe__attr(&f->comp, "step.name", "Upload");
+	fake_probe__init(&f->publish, TT_ROLE_PUBLISH, "amqp_basic_publish");
+	fake_probe__attr(&f->publish, "messaging.system", "rabbitmq");
+	fake_probe__attr(&f->publish, "messaging.destination.name", "images");
 	*state = f;
 	return 0;
 }
@@ -212,9 +164,9 @@ static void test_tasks_by_status(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	feed(f->m, &f->task, "Zip", 0.2, false, 0);
-	feed(f->m, &f->task, "Zip", 0.3, false, 0);
-	feed(f->m, &f->task, "Zip", 1.5, true, 0);
+	fake_feed(f->m, &f->task, "Zip", 0.2, false, 0);
+	fake_feed(f->m, &f->task, "Zip", 0.3, false, 0);
+	fake_feed(f->m, &f->task, "Zip", 1.5, true, 0);
 
 	r = lookup(f->m, TT_M_TASK_COMPLETED, "Zip", "", NULL, NULL);
 	assert_int_equal(r.got.value, 2);
@@ -238,7 +190,7 @@ static void test_task_without_name_uses_span_name(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	feed(f->m, &f->task_plain, "plain_task", 0.01, false, 0);
+	fake_feed(f->m, &f->task_plain, "plain_task", 0.01, false, 0);
 	r = lookup(f->m, TT_M_TASK_COMPLETED, "plain_task", NULL, NULL, NULL);
 	assert_int_equal(r.got.value, 1);
 }
@@ -248,9 +200,9 @@ static void test_steps_attempts_and_retries(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	feed(f->m, &f->step, "Zip.Upload", 0.040, true, 1);
-	feed(f->m, &f->step, "Zip.Upload", 0.041, true, 2);
-	feed(f->m, &f->step, "Zip.Upload", 0.240, false, 3);
+	fake_feed(f->m, &f->step, "Zip.Upload", 0.040, true, 1);
+	fake_feed(f->m, &f->step, "Zip.Upload", 0.041, true, 2);
+	fake_feed(f->m, &f->step, "Zip.Upload", 0.240, false, 3);
 
 	/* task.name comes from the span's name, "<task.name>.<step.name>" */
 	r = lookup(f->m, TT_M_STEP_DURATION, "Zip", "Upload", "error", NULL);
@@ -274,8 +226,8 @@ static void test_step_task_name_from_attribute_wins(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	probe_attr(&f->step, "task.name", "Thumb");
-	feed(f->m, &f->step, "whatever", 0.01, false, 1);
+	fake_probe__attr(&f->step, "task.name", "Thumb");
+	fake_feed(f->m, &f->step, "whatever", 0.01, false, 1);
 	r = lookup(f->m, TT_M_STEP_DURATION, "Thumb", "Upload", "ok", NULL);
 	assert_int_equal(r.got.count, 1);
 }
@@ -286,14 +238,14 @@ static void test_step_without_task_has_no_task_label(void **state)
 	struct find r;
 
 	/* a step with no open task is named by its step alone */
-	feed(f->m, &f->step, "Upload", 0.01, false, 1);
+	fake_feed(f->m, &f->step, "Upload", 0.01, false, 1);
 	/* a name that does not end in ".<step.name>" gives no task either */
-	feed(f->m, &f->step, "Zip.Uploads", 0.01, false, 1);
+	fake_feed(f->m, &f->step, "Zip.Uploads", 0.01, false, 1);
 	r = lookup(f->m, TT_M_STEP_DURATION, "", "Upload", "ok", NULL);
 	assert_int_equal(r.got.count, 2);
 	/* no step.name attribute: the symbol names the step */
 	f->step.p.nattrs = 0;
-	feed(f->m, &f->step, "Zip.execute_step", 0.01, false, 1);
+	fake_feed(f->m, &f->step, "Zip.execute_step", 0.01, false, 1);
 	r = lookup(f->m, TT_M_STEP_DURATION, "Zip", "execute_step", "ok", NULL);
 	assert_int_equal(r.got.count, 1);
 }
@@ -303,8 +255,8 @@ static void test_compensations(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	feed(f->m, &f->comp, "Zip.Upload.Compensate", 0.01, false, 1);
-	feed(f->m, &f->comp, "Zip.Upload", 0.01, true, 1);
+	fake_feed(f->m, &f->comp, "Zip.Upload.Compensate", 0.01, false, 1);
+	fake_feed(f->m, &f->comp, "Zip.Upload", 0.01, true, 1);
 	r = lookup(f->m, TT_M_COMPENSATIONS, "Zip", "Upload", "ok", NULL);
 	assert_int_equal(r.got.value, 1);
 	r = lookup(f->m, TT_M_COMPENSATIONS, "Zip", "Upload", "error", NULL);
@@ -318,10 +270,10 @@ static void test_publish_counts_submitted_by_destination(void **state)
 	struct fixture *f = *state;
 	struct find r;
 
-	feed(f->m, &f->publish, "publish images", 0.001, false, 0);
-	feed(f->m, &f->publish, "publish images", 0.001, false, 0);
+	fake_feed(f->m, &f->publish, "publish images", 0.001, false, 0);
+	fake_feed(f->m, &f->publish, "publish images", 0.001, false, 0);
 	snprintf(f->publish.val[1], sizeof(f->publish.val[1]), "videos");
-	feed(f->m, &f->publish, "publish videos", 0.001, false, 0);
+	fake_feed(f->m, &f->publish, "publish videos", 0.001, false, 0);
 	r = lookup(f->m, TT_M_TASK_SUBMITTED, "", "images", NULL, NULL);
 	assert_int_equal(r.got.value, 2);
 	r = lookup(f->m, TT_M_TASK_SUBMITTED, "", "videos", NULL, NULL);
@@ -334,7 +286,7 @@ static void test_cut_spans(void **state)
 	static struct tt_span s;
 	struct find r;
 
-	make_span(&s, &f->task, "Zip", NS, true, 0);
+	fake_span(&s, &f->task, "Zip", NS, true, 0);
 	s.cut = TT_CUT_SHUTDOWN;
 	tt_metrics__span(&s, f->m);
 	s.cut = TT_CUT_EVICTED;
@@ -357,12 +309,12 @@ static void test_histogram_boundaries(void **state)
 	assert_true(d->bounds[0] == 0.001);
 	assert_true(d->bounds[1] == 0.005);
 	assert_true(d->bounds[d->nbounds - 1] == 3600);
-	feed(f->m, &f->task, "Zip", 0, false, 0);	    /* bucket 0 */
-	feed(f->m, &f->task, "Zip", 0.001, false, 0);	    /* on the first bound: bucket 0 */
-	feed(f->m, &f->task, "Zip", 0.001000001, false, 0); /* just above: bucket 1 */
-	feed(f->m, &f->task, "Zip", 0.005, false, 0);	    /* on the second: bucket 1 */
-	feed(f->m, &f->task, "Zip", 3600, false, 0);	    /* on the last: the last finite */
-	feed(f->m, &f->task, "Zip", 3600.000001, false, 0); /* above every bound: +Inf */
+	fake_feed(f->m, &f->task, "Zip", 0, false, 0);		 /* bucket 0 */
+	fake_feed(f->m, &f->task, "Zip", 0.001, false, 0);	 /* on the first bound: bucket 0 */
+	fake_feed(f->m, &f->task, "Zip", 0.001000001, false, 0); /* just above: bucket 1 */
+	fake_feed(f->m, &f->task, "Zip", 0.005, false, 0);	 /* on the second: bucket 1 */
+	fake_feed(f->m, &f->task, "Zip", 3600, false, 0);	 /* on the last: the last finite */
+	fake_feed(f->m, &f->task, "Zip", 3600.000001, false, 0); /* above every bound: +Inf */
 	r = lookup(f->m, TT_M_TASK_DURATION, "Zip", "ok", NULL, NULL);
 	assert_int_equal(r.got.count, 6);
 	assert_int_equal(r.got.buckets[0], 2);
@@ -383,7 +335,7 @@ static void test_label_overflow_folds_into_other(void **state)
 	for (int i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "T%d", i);
 		snprintf(f->task.val[0], sizeof(f->task.val[0]), "%s", name);
-		feed(f->m, &f->task, name, 0.1, false, 0);
+		fake_feed(f->m, &f->task, name, 0.1, false, 0);
 	}
 	assert_int_equal(tt_metrics__series(f->m), 4);
 	/* T2, T3, T4: each folded into two metrics */
@@ -399,12 +351,12 @@ static void test_label_overflow_folds_into_other(void **state)
 	assert_int_equal(r.got.value, 6);
 	/* known series still count */
 	snprintf(f->task.val[0], sizeof(f->task.val[0]), "T0");
-	feed(f->m, &f->task, "T0", 0.1, false, 0);
+	fake_feed(f->m, &f->task, "T0", 0.1, false, 0);
 	r = lookup(f->m, TT_M_TASK_COMPLETED, "T0", NULL, NULL, NULL);
 	assert_int_equal(r.got.value, 2);
 	/* the status label is kept in the overflow series */
 	snprintf(f->task.val[0], sizeof(f->task.val[0]), "T9");
-	feed(f->m, &f->task, "T9", 0.1, true, 0);
+	fake_feed(f->m, &f->task, "T9", 0.1, true, 0);
 	r = lookup(f->m, TT_M_TASK_DURATION, "other", "error", NULL, NULL);
 	assert_int_equal(r.got.count, 1);
 }
@@ -418,7 +370,7 @@ static void test_label_values_are_cut_and_made_utf8(void **state)
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	snprintf(f->task.val[0], sizeof(f->task.val[0]), "%s", longname);
-	feed(f->m, &f->task, "long", 0.1, false, 0);
+	fake_feed(f->m, &f->task, "long", 0.1, false, 0);
 	r = lookup(f->m, TT_M_TASK_COMPLETED, NULL, NULL, NULL, NULL);
 	assert_int_equal(strlen(r.got.values[0]), TT_LABEL_VALUE_MAX - 1);
 
@@ -428,7 +380,7 @@ static void test_label_values_are_cut_and_made_utf8(void **state)
 	snprintf(f->task.val[0], sizeof(f->task.val[0]),
 		 "a\xff"
 		 "b\xc3");
-	feed(f->m, &f->task, "bad", 0.1, false, 0);
+	fake_feed(f->m, &f->task, "bad", 0.1, false, 0);
 	r = lookup(f->m, TT_M_TASK_COMPLETED, NULL, NULL, NULL, NULL);
 	assert_string_equal(r.got.values[0], "a\xef\xbf\xbd"
 					     "b\xef\xbf\xbd");
@@ -545,11 +497,11 @@ static void test_snapshot_is_a_copy(void **state)
 	for (int i = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "T%d", i);
 		snprintf(f->task.val[0], sizeof(f->task.val[0]), "%s", name);
-		feed(f->m, &f->task, name, 0.1, false, 0);
+		fake_feed(f->m, &f->task, name, 0.1, false, 0);
 	}
 	assert_int_equal(tt_metrics__snapshot(f->m, snap), 0);
 	snprintf(f->task.val[0], sizeof(f->task.val[0]), "T7");
-	feed(f->m, &f->task, "T7", 0.1, false, 0);
+	fake_feed(f->m, &f->task, "T7", 0.1, false, 0);
 	r = lookup(snap, TT_M_TASK_COMPLETED, "T7", NULL, NULL, NULL);
 	assert_int_equal(r.got.value, 1);
 	assert_int_equal(r.got.start_unix_ns, 42);
@@ -568,13 +520,13 @@ static void test_steady_state_allocates_nothing(void **state)
 	struct fixture *f = *state;
 	struct mallinfo2 before, after;
 
-	feed(f->m, &f->task, "Zip", 0.1, false, 0);
-	feed(f->m, &f->task, "Zip", 0.1, true, 0);
-	feed(f->m, &f->step, "Zip.Upload", 0.1, false, 2);
+	fake_feed(f->m, &f->task, "Zip", 0.1, false, 0);
+	fake_feed(f->m, &f->task, "Zip", 0.1, true, 0);
+	fake_feed(f->m, &f->step, "Zip.Upload", 0.1, false, 2);
 	before = mallinfo2();
 	for (int i = 0; i < 10000; i++) {
-		feed(f->m, &f->task, "Zip", 0.1, i & 1, 0);
-		feed(f->m, &f->step, "Zip.Upload", 0.1, false, 2);
+		fake_feed(f->m, &f->task, "Zip", 0.1, i & 1, 0);
+		fake_feed(f->m, &f->step, "Zip.Upload", 0.1, false, 2);
 	}
 	after = mallinfo2();
 	assert_int_equal(after.uordblks, before.uordblks);

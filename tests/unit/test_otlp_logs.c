@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_spans.h"
 #include "export/otlp_logs.h"
 #include "logs_service.pb-c.h"
 
@@ -23,45 +24,17 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
 
 #define OFF 1700000000000000000LL
 
-struct probe {
-	struct tt_probe p;
-	char val[96];
-};
-
-static struct probe step, comp, task;
+static struct fake_probe step, comp, task;
 static struct tt_resource res_a = {.pid = 10, .n = 1, .at = {{.key = "service.name", .str = "a"}}};
 static struct tt_resource res_b = {.pid = 20, .n = 1, .at = {{.key = "service.name", .str = "b"}}};
 
-static void probe_init(struct probe *pr, enum tt_role role, const char *symbol, const char *attr,
-		       const char *value)
-{
-	memset(pr, 0, sizeof(*pr));
-	pr->p.id = 1;
-	pr->p.role = role;
-	pr->p.symbol = (char *)symbol;
-	pr->p.key.index = 0; /* the key is task.id */
-	pr->p.attempt.index = -1;
-	pr->p.message_id.index = -1;
-	snprintf(pr->val, sizeof(pr->val), "%s", value);
-	pr->p.attrs[0].name = (char *)attr;
-	pr->p.attrs[0].literal = pr->val;
-	pr->p.attrs[0].cap.index = -1;
-	pr->p.nattrs = 1;
-}
-
-static void make_span(struct tt_span *s, const struct probe *pr, const char *name, bool error,
+static void make_span(struct tt_span *s, const struct fake_probe *pr, const char *name, bool error,
 		      uint32_t attempt)
 {
-	memset(s, 0, sizeof(*s));
-	s->probe = &pr->p;
+	fake_span(s, pr, name, 41000000, error, attempt); /* 41 ms */
 	memset(s->trace_id, 0xab, 16);
 	memset(s->span_id, 0x5c, 8);
-	s->start_ns = 1000;
-	s->end_ns = 41001000; /* 41 ms */
 	s->pid = 10;
-	s->attempt = attempt;
-	s->status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
-	snprintf(s->name, sizeof(s->name), "%s", name);
 	if (error)
 		snprintf(s->status_msg, sizeof(s->status_msg), "returned -1");
 	memcpy(s->key, "1001", 4);
@@ -70,9 +43,11 @@ static void make_span(struct tt_span *s, const struct probe *pr, const char *nam
 
 static int setup(void **state)
 {
-	probe_init(&step, TT_ROLE_STEP, "execute_step", "step.name", "Archive");
-	probe_init(&comp, TT_ROLE_COMPENSATION, "undo_step", "step.name", "Archive");
-	probe_init(&task, TT_ROLE_TASK, "run_task", "task.name", "CreateZip");
+	fake_probe__one(&step, TT_ROLE_STEP, "execute_step", "step.name", "Archive");
+	fake_probe__one(&comp, TT_ROLE_COMPENSATION, "undo_step", "step.name", "Archive");
+	fake_probe__one(&task, TT_ROLE_TASK, "run_task", "task.name", "CreateZip");
+	/* the key is task.id */
+	step.p.key.index = comp.p.key.index = task.p.key.index = 0;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_spans.h"
 #include "export/metrics.h"
 #include "export/otlp_metrics.h"
 #include "metrics_service.pb-c.h"
@@ -27,46 +28,9 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
 #define START 1700000000000000000ULL
 #define NOW   1700000060000000000ULL
 
-struct probe {
-	struct tt_probe p;
-	char val[2][96];
-};
-
-static struct probe task_probe, step_probe;
+static struct fake_probe task_probe, step_probe;
 static struct tt_metrics *m;
 static struct tt_resource res = {.pid = 7, .n = 1, .at = {{.key = "service.name", .str = "svc"}}};
-
-static void probe_init(struct probe *pr, enum tt_role role, const char *symbol, const char *attr,
-		       const char *value)
-{
-	memset(pr, 0, sizeof(*pr));
-	pr->p.id = 1;
-	pr->p.role = role;
-	pr->p.symbol = (char *)symbol;
-	pr->p.key.index = -1;
-	pr->p.attempt.index = -1;
-	pr->p.message_id.index = -1;
-	snprintf(pr->val[0], sizeof(pr->val[0]), "%s", value);
-	pr->p.attrs[0].name = (char *)attr;
-	pr->p.attrs[0].literal = pr->val[0];
-	pr->p.attrs[0].cap.index = -1;
-	pr->p.nattrs = 1;
-}
-
-static void feed(const struct probe *pr, const char *name, double seconds, bool error,
-		 uint32_t attempt)
-{
-	static struct tt_span s;
-
-	memset(&s, 0, sizeof(s));
-	s.probe = &pr->p;
-	s.start_ns = 1000;
-	s.end_ns = 1000 + (uint64_t)(seconds * 1e9 + 0.5);
-	s.status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
-	s.attempt = attempt;
-	snprintf(s.name, sizeof(s.name), "%s", name);
-	tt_metrics__span(&s, m);
-}
 
 static int setup(void **state)
 {
@@ -76,12 +40,12 @@ static int setup(void **state)
 
 	m = tt_metrics__new(&o);
 	assert_non_null(m);
-	probe_init(&task_probe, TT_ROLE_TASK, "run_task", "task.name", "CreateZip");
-	probe_init(&step_probe, TT_ROLE_STEP, "execute_step", "step.name", "Archive");
-	feed(&task_probe, "CreateZip", 0.3, false, 0);
-	feed(&task_probe, "CreateZip", 2.0, true, 0);
-	feed(&step_probe, "CreateZip.Archive", 0.004, true, 1);
-	feed(&step_probe, "CreateZip.Archive", 0.2, false, 2);
+	fake_probe__one(&task_probe, TT_ROLE_TASK, "run_task", "task.name", "CreateZip");
+	fake_probe__one(&step_probe, TT_ROLE_STEP, "execute_step", "step.name", "Archive");
+	fake_feed(m, &task_probe, "CreateZip", 0.3, false, 0);
+	fake_feed(m, &task_probe, "CreateZip", 2.0, true, 0);
+	fake_feed(m, &step_probe, "CreateZip.Archive", 0.004, true, 1);
+	fake_feed(m, &step_probe, "CreateZip.Archive", 0.2, false, 2);
 	tt_metrics__set_in_flight(m, &l, 3);
 	tt_metrics__set_agent(m, &st);
 	return 0;

@@ -18,51 +18,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fake_spans.h"
 #include "assemble.h"
 #include "export/metrics.h"
 #include "export/prom.h"
 #include "spec.h"
-
-struct probe {
-	struct tt_probe p;
-	char val[3][96];
-};
-
-static void probe_init(struct probe *pr, enum tt_role role, const char *symbol)
-{
-	memset(pr, 0, sizeof(*pr));
-	pr->p.id = 1;
-	pr->p.role = role;
-	pr->p.symbol = (char *)symbol;
-	pr->p.key.index = -1;
-	pr->p.attempt.index = -1;
-	pr->p.message_id.index = -1;
-}
-
-static void probe_attr(struct probe *pr, const char *name, const char *value)
-{
-	int i = pr->p.nattrs++;
-
-	snprintf(pr->val[i], sizeof(pr->val[i]), "%s", value);
-	pr->p.attrs[i].name = (char *)name;
-	pr->p.attrs[i].literal = pr->val[i];
-	pr->p.attrs[i].cap.index = -1;
-}
-
-static void feed(struct tt_metrics *m, const struct probe *pr, const char *name, double seconds,
-		 bool error, uint32_t attempt)
-{
-	static struct tt_span s;
-
-	memset(&s, 0, sizeof(s));
-	s.probe = &pr->p;
-	s.start_ns = 1000;
-	s.end_ns = 1000 + (uint64_t)(seconds * 1e9 + 0.5);
-	s.status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
-	s.attempt = attempt;
-	snprintf(s.name, sizeof(s.name), "%s", name);
-	tt_metrics__span(&s, m);
-}
 
 /* The exposition of `m`, as a string the caller frees. */
 static char *expose(const struct tt_metrics *m)
@@ -290,17 +250,17 @@ static void test_golden_exposition(void **state)
 	struct tt_metrics *m = tt_metrics__new(NULL);
 	struct tt_agent_stats st = {.events_received = 12,
 				    .spans_dropped = {[TT_DROP_SPOOL_FULL] = 2}};
-	struct probe task, step;
+	struct fake_probe task, step;
 	char *text;
 
 	assert_non_null(m);
-	probe_init(&task, TT_ROLE_TASK, "run_task");
-	probe_attr(&task, "task.name", "Zip");
+	fake_probe__init(&task, TT_ROLE_TASK, "run_task");
+	fake_probe__attr(&task, "task.name", "Zip");
 	/* a step whose name needs escaping: ", \ and a newline */
-	probe_init(&step, TT_ROLE_STEP, "execute_step");
-	probe_attr(&step, "step.name", "Up\"load\\\n");
-	feed(m, &task, "Zip", 0.25, false, 0);
-	feed(m, &step, "Zip.Up\"load\\\n", 0.1, true, 2);
+	fake_probe__init(&step, TT_ROLE_STEP, "execute_step");
+	fake_probe__attr(&step, "step.name", "Up\"load\\\n");
+	fake_feed(m, &task, "Zip", 0.25, false, 0);
+	fake_feed(m, &step, "Zip.Up\"load\\\n", 0.1, true, 2);
 	tt_metrics__set_in_flight(m, NULL, 3);
 	tt_metrics__set_agent(m, &st);
 	text = expose(m);
@@ -356,29 +316,29 @@ static void test_promtool_finds_nothing(void **state)
 	struct tt_metrics *m = tt_metrics__new(&(struct tt_metrics_opts){.max_series = 40});
 	struct tt_agent_stats st = {.events_received = 1000, .events_lost = 3, .spool_bytes = 1};
 	struct tt_metric_labels ql = {.task_name = "Zip", .destination = "images"};
-	struct probe task, step, comp, pub;
+	struct fake_probe task, step, comp, pub;
 	char said[4096], name[32];
 	char *text;
 	int rc;
 
 	assert_non_null(m);
-	probe_init(&task, TT_ROLE_TASK, "run_task");
-	probe_attr(&task, "task.name", "Zip");
-	probe_init(&step, TT_ROLE_STEP, "execute_step");
-	probe_attr(&step, "step.name", "Up\"lo\\ad\n\xff");
-	probe_init(&comp, TT_ROLE_COMPENSATION, "undo_step");
-	probe_attr(&comp, "step.name", "Upload");
-	probe_init(&pub, TT_ROLE_PUBLISH, "amqp_basic_publish");
-	probe_attr(&pub, "messaging.destination.name", "images");
+	fake_probe__init(&task, TT_ROLE_TASK, "run_task");
+	fake_probe__attr(&task, "task.name", "Zip");
+	fake_probe__init(&step, TT_ROLE_STEP, "execute_step");
+	fake_probe__attr(&step, "step.name", "Up\"lo\\ad\n\xff");
+	fake_probe__init(&comp, TT_ROLE_COMPENSATION, "undo_step");
+	fake_probe__attr(&comp, "step.name", "Upload");
+	fake_probe__init(&pub, TT_ROLE_PUBLISH, "amqp_basic_publish");
+	fake_probe__attr(&pub, "messaging.destination.name", "images");
 	for (int i = 0; i < 30; i++) {
 		snprintf(name, sizeof(name), "Task %d é", i);
 		snprintf(task.val[0], sizeof(task.val[0]), "%s", name);
-		feed(m, &task, name, 0.001 * i * i, i % 3 == 0, 0);
+		fake_feed(m, &task, name, 0.001 * i * i, i % 3 == 0, 0);
 		snprintf(name, sizeof(name), "Task %d é.Up\"lo\\ad\n\xef\xbf\xbd", i);
-		feed(m, &step, name, 0.01 * i, i % 4 == 0, 1 + i % 3);
+		fake_feed(m, &step, name, 0.01 * i, i % 4 == 0, 1 + i % 3);
 	}
-	feed(m, &comp, "Zip.Upload.Compensate", 0.2, false, 1);
-	feed(m, &pub, "publish images", 0.0001, false, 0);
+	fake_feed(m, &comp, "Zip.Upload.Compensate", 0.2, false, 1);
+	fake_feed(m, &pub, "publish images", 0.0001, false, 0);
 	tt_metrics__queue_wait(m, &ql, 0.7);
 	tt_metrics__set_in_flight(m, &ql, 2);
 	tt_metrics__set_agent(m, &st);
