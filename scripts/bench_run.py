@@ -6,7 +6,9 @@ Every figure is measured side by side in one run: variants interleaved
 reported. Prints a table and writes bench/results.json.
 
 Parts: 1 per traced call, 2 agent throughput and loss, 3 memory, 4 start-up,
-5 export, plus allocation counts. Needs root (BPF); bpftrace for (d).
+5 export, plus allocation counts, 6 the task view (10k tasks in flight, 1k
+recent traces: time to serve /api/tasks and /api/traces and to render them
+in headless Chromium). Needs root (BPF); bpftrace for (d); chromium for 6.
 """
 import argparse
 import json
@@ -51,6 +53,57 @@ targets:
 """
 
 
+# part 6: a worker that finishes N tasks, then leaves M open (begin/end, paired by key)
+VIEW_WORKER = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+static volatile uint64_t sink;
+__attribute__((noinline)) void begin_task(uint64_t k, const char *n) { asm volatile("" : : "r"(n)); sink += k; }
+__attribute__((noinline)) void end_task(uint64_t k) { sink += k; }
+__attribute__((noinline)) int step(uint64_t k, const char *n, int fail) { asm volatile("" : : "r"(n)); sink += k; return fail ? -1 : 0; }
+static void pause_ms(int ms) { struct timespec ts = {0, ms * 1000000L}; nanosleep(&ts, NULL); }
+int main(int argc, char **argv)
+{
+	int done = atoi(argv[1]), open = atoi(argv[2]);
+	const char *names[] = {"CreateZip", "Thumbnail", "SendMail", "Reindex"};
+	for (int i = 0; i < done; i++) {
+		begin_task(i + 1, names[i % 4]);
+		step(i + 1, "Fetch", 0);
+		step(i + 1, "Store", i % 10 == 0);
+		end_task(i + 1);
+		if (i % 200 == 199) pause_ms(20); /* the ring buffer drains on a timer */
+	}
+	for (int i = 0; i < open; i++) {
+		begin_task(1000000 + i, names[i % 4]);
+		step(1000000 + i, "Fetch", 0);
+		if (i % 500 == 499) pause_ms(20);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	pause();
+	return 0;
+}
+"""
+
+VIEW_SPEC = """service: view-bench
+keyspace: view
+targets:
+  - binary: {bin}
+    probes:
+      - role: task
+        begin: {{ symbol: begin_task, key: arg0, attributes: {{ task.name: str(arg1) }} }}
+        end: {{ symbol: end_task, key: arg0 }}
+      - role: step
+        symbol: step
+        key: arg0
+        attributes:
+          step.name: str(arg1)
+        error: ret != 0
+"""
+
 STOP_TIMEOUTS = []  # processes that ignored their stop signal
 
 
@@ -64,6 +117,11 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def urllib_open(url):
+    import urllib.request
+    return urllib.request.urlopen(url, timeout=30)
 
 
 def kv_lines(text):
@@ -472,6 +530,97 @@ class Bench:
         out["symbols_in_big_binary"] = nsyms
         self.results["part4"] = out
 
+    # ---- part 6: the task view -----------------------------------------------
+
+    def http_ms(self, url, reps):
+        """Median and max milliseconds to GET url (whole body read), and its size."""
+        import urllib.request
+        times, size = [], 0
+        for _ in range(reps):
+            t0 = time.monotonic()
+            with urllib.request.urlopen(url, timeout=30) as r:
+                size = len(r.read())
+            times.append((time.monotonic() - t0) * 1e3)
+        return {"median_ms": statistics.median(times), "max_ms": max(times), "bytes": size}
+
+    def part6(self):
+        sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+        from browser import Browser
+        n_open, n_done = 10000, 1000
+        reps = 3 if self.quick else 10
+        log("part 6: the task view, %d tasks in flight, %d recent traces" % (n_open, n_done))
+        exe = os.path.join(BENCH, "view-worker")
+        src = os.path.join(self.tmp, "view-worker.c")
+        with open(src, "w") as f:
+            f.write(VIEW_WORKER)
+        subprocess.run(["cc", "-O1", "-fno-omit-frame-pointer", src, "-o", exe], check=True)
+        spec = os.path.join(self.tmp, "view.yaml")
+        with open(spec, "w") as f:
+            f.write(VIEW_SPEC.format(bin=exe))
+        os.chmod(spec, 0o600)
+        port = free_port()
+        base = "http://127.0.0.1:%d" % port
+        # --json: the console holds the finished steps of open tasks to print their trees
+        agent = Proc([TASKTAP, "run", spec, "--json", "--http", "127.0.0.1:%d" % port,
+                      "--recent-traces", str(n_done), "--ring-size", str(8 << 20)],
+                     ready="attached")
+        agent.wait_ready()
+        w = subprocess.Popen([exe, str(n_done), str(n_open)], stdout=subprocess.PIPE, text=True)
+        res = {}
+        try:
+            w.stdout.readline()
+            end = time.monotonic() + 60
+            counts = (0, 0)
+            while time.monotonic() < end:
+                with urllib_open(base + "/api/tasks?limit=1") as r:
+                    tasks = json.loads(r.read())["count"]
+                with urllib_open(base + "/api/traces?limit=1") as r:
+                    kept = json.loads(r.read())["kept"]
+                counts = (tasks, kept)
+                if counts == (n_open, n_done):
+                    break
+                time.sleep(0.2)
+            res["in_flight"], res["recent"] = counts
+            if counts != (n_open, n_done):
+                self.note("part 6: the agent saw %d tasks in flight and %d traces, not %d and %d"
+                          % (counts[0], counts[1], n_open, n_done))
+            res["api_tasks_all"] = self.http_ms(base + "/api/tasks?limit=100000", reps)
+            res["api_tasks_page"] = self.http_ms(base + "/api/tasks?limit=1000", reps)
+            res["api_traces_all"] = self.http_ms(base + "/api/traces?limit=1000", reps)
+            res["api_traces_page"] = self.http_ms(base + "/api/traces?limit=200", reps)
+            with urllib_open(base + "/api/traces?limit=1") as r:
+                tid = json.loads(r.read())["traces"][0]["trace_id"]
+            res["api_trace"] = self.http_ms(base + "/api/traces/" + tid, reps)
+            with urllib_open(base + "/metrics") as r:
+                m = re.search(r"^tasktap_view_memory_bytes (\d+)", r.read().decode(), re.M)
+                res["ring_bytes"] = int(m.group(1)) if m else None
+            if shutil.which("chromium"):
+                res.update(self.view_render(Browser, base, reps))
+            else:
+                self.note("part 6: chromium is not installed: no render times")
+        finally:
+            w.kill()
+            w.wait()
+            agent.stop()
+        self.results["view"] = res
+
+    def view_render(self, Browser, base, reps):
+        """Milliseconds from asking for a view to its rows in the page (fetch and render,
+        as the page measures them), and a round trip to the page while it refreshes."""
+        out = {"render_tasks_ms": [], "render_traces_ms": [], "page_roundtrip_ms": []}
+        with Browser(width=1280, height=800, timeout=60) as b:
+            for i in range(reps):
+                for view, key in (("tasks", "Tasks"), ("traces", "Traces")):
+                    b.navigate("about:blank")  # a fresh load each time
+                    b.navigate(base + "/#/" + view)
+                    v = b.wait_for("document.documentElement.dataset.render%s" % key,
+                                   timeout=60, what="the %s view" % view)
+                    out["render_%s_ms" % view].append(float(v))
+                    t0 = time.monotonic()
+                    b.eval("1")
+                    out["page_roundtrip_ms"].append((time.monotonic() - t0) * 1e3)
+        return {k: stats(v) if isinstance(v, list) else v for k, v in out.items()}
+
     def run(self):
         self.results["host"] = {"cpus": os.cpu_count(), "kernel": os.uname().release,
                                 "loadavg_start": os.getloadavg()}
@@ -494,6 +643,8 @@ class Bench:
                 timed("allocs_live", self.live_allocs)
             if "4" in parts:
                 timed("part4", self.part4)
+            if "6" in parts:
+                timed("part6", self.part6)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         for what in STOP_TIMEOUTS:
@@ -626,6 +777,26 @@ def table(r):
             s = p4.get(k)
             if s:
                 add("   %-42s %6.3f / %6.3f" % (label, s["min"], s["median"]))
+    vw = r.get("view")
+    if vw:
+        add("6. task view: %s tasks in flight, %s recent traces (ring %s KB); ms, median / max"
+            % (vw.get("in_flight"), vw.get("recent"),
+               vw["ring_bytes"] // 1024 if vw.get("ring_bytes") else "?"))
+        for k, label in (("api_tasks_all", "GET /api/tasks?limit=100000"),
+                         ("api_tasks_page", "GET /api/tasks?limit=1000 (the page's)"),
+                         ("api_traces_all", "GET /api/traces?limit=1000"),
+                         ("api_traces_page", "GET /api/traces?limit=200 (the page's)"),
+                         ("api_trace", "GET /api/traces/{id}")):
+            s = vw.get(k)
+            if s:
+                add("   %-42s %8.1f / %8.1f  (%d KB)" % (label, s["median_ms"], s["max_ms"],
+                                                         s["bytes"] // 1024))
+        for k, label in (("render_tasks_ms", "page: in flight, fetch + render"),
+                         ("render_traces_ms", "page: recent, fetch + render"),
+                         ("page_roundtrip_ms", "page: a DevTools round trip after")):
+            s = vw.get(k)
+            if s:
+                add("   %-42s %8.1f / %8.1f" % (label, s["median"], s["max"]))
     for n in r.get("notes", []):
         add("note: " + n)
     add("time per part (s): " + ", ".join("%s %s" % kv for kv in r.get("part_seconds", {}).items()))
@@ -639,7 +810,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--parts", default="1,2,3,4,5")
+    ap.add_argument("--parts", default="1,2,3,4,5,6")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
