@@ -3,7 +3,9 @@
 #   make deps    install the Debian packages the build and tests need
 #   make         build the agent into .output/tasktap
 #   make demo    deps + build, then trace the demo worker and print waterfalls
-#   make check   unit tests (cmocka) and end-to-end tests (real BPF, root)
+#   make check   unit tests (cmocka, also under ASan+UBSan), end-to-end tests (real BPF,
+#                root), a 30 s smoke run of each fuzz harness
+#   make fuzz    each fuzz harness for FUZZ_TIME seconds (default 30)
 #   make bench   benchmarks
 #   make install the agent and its manual page under $(DESTDIR)$(PREFIX)
 #   make clean
@@ -155,7 +157,7 @@ e2e: all unit-bins
 	$(Q)python3 tests/e2e/run.py
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all unit-bins
+	$(Q)$(MAKE) --no-print-directory all unit-bins sanitized-bins
 	$(Q)scripts/run-tests.sh
 
 unit-bins: $(UNIT_BINS) $(FIXTURES)
@@ -273,3 +275,63 @@ $(BENCH)/malloc-count.so: tests/bench/malloc-count.c | $(BENCH)
 
 # The task view's page (user/export/view/), included byte for byte by .incbin.
 $(OUTPUT)/user/export/view_assets.o: $(wildcard user/export/view/*)
+
+# ---- sanitizers and fuzzing (tests/fuzz/) ---------------------------------
+# The library built twice more: with ASan+UBSan for the unit tests
+# (.output/asan/, `make asan-unit`), and with clang's libFuzzer
+# instrumentation for the harnesses tests/fuzz/fuzz_*.c (.output/fuzz/).
+# `make fuzz` runs each harness FUZZ_TIME seconds on its corpus
+# (tests/fuzz/corpus/NAME/, copied, never written); `make check` runs the
+# sanitized unit tests and each harness for 30 s (scripts/run-tests.sh).
+ASAN := $(OUTPUT)/asan
+FUZZ := $(OUTPUT)/fuzz
+FUZZ_TIME ?= 30
+SAN_CFLAGS = $(filter-out -Werror,$(TT_CFLAGS)) -O1 -g -fno-omit-frame-pointer
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -Wno-unknown-warning-option \
+	      -Wno-missing-field-initializers
+
+ASAN_LIB := $(ASAN)/libtasktap.a
+FUZZ_LIB := $(FUZZ)/libtasktap.a
+ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
+
+.PHONY: asan-unit-bins asan-unit fuzz-bins fuzz sanitized-bins
+sanitized-bins: asan-unit-bins fuzz-bins
+asan-unit-bins: $(ASAN_UNIT_BINS) $(FIXTURES) $(SPEC_FIXTURES)
+fuzz-bins: $(FUZZ_BINS)
+
+asan-unit: asan-unit-bins
+	$(Q)scripts/run-unit.sh $(ASAN_UNIT_BINS)
+
+fuzz: fuzz-bins
+	$(Q)scripts/fuzz.sh --time $(FUZZ_TIME)
+
+# $(1): output dir, $(2): compiler, $(3): flags
+define sanitized_lib
+$(1)/obj/user/%.o: user/%.c | $(SKELS) $(PB_H)
+	$$(call msg,CC,$$@)
+	$(Q)mkdir -p $$(@D) && $(2) $(SAN_CFLAGS) $(3) -c $$< -o $$@
+$(1)/obj/otlp/%.pb-c.o: $(OUTPUT)/otlp/%.pb-c.c $(PB_H)
+	$$(call msg,CC,$$@)
+	$(Q)mkdir -p $$(@D) && $(2) $(SAN_CFLAGS) $(3) -c $$< -o $$@
+$(1)/libtasktap.a: $(patsubst $(OUTPUT)/%,$(1)/obj/%,$(LIB_OBJS) $(PB_OBJS))
+	$$(call msg,AR,$$@)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+-include $(patsubst $(OUTPUT)/%.o,$(1)/obj/%.d,$(LIB_OBJS) $(PB_OBJS))
+endef
+$(eval $(call sanitized_lib,$(ASAN),$(CC),$(ASAN_FLAGS)))
+$(eval $(call sanitized_lib,$(FUZZ),$(CLANG),$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link))
+$(ASAN)/obj/user/export/view_assets.o $(FUZZ)/obj/user/export/view_assets.o: \
+	$(wildcard user/export/view/*)
+
+$(ASAN)/tests/%: tests/unit/%.c $(ASAN_LIB) | $(PB_H)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D) && $(CC) $(SAN_CFLAGS) $(ASAN_FLAGS) $< $(ASAN_LIB) $(ALL_LDLIBS) -lcmocka -o $@
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | $(PB_H)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(SAN_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(ALL_LDLIBS) -o $@
+
+-include $(ASAN_UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
