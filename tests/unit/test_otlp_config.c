@@ -308,6 +308,10 @@ static void test_retry_after_values(void **state)
 	assert_int_equal(tt_retry__parse_after("Sun, 06 Nov 1994 08:00:00 GMT", now), 0);
 	assert_int_equal(tt_retry__parse_after("soon", now), -1);
 	assert_int_equal(tt_retry__parse_after("12abc", now), -1);
+	/* more than a year ahead: refused, as delay-seconds are (found by fuzzing) */
+	assert_int_equal(tt_retry__parse_after("31536001", now), -1);
+	assert_int_equal(tt_retry__parse_after("Mon, 06 Nov 1995 08:49:47 GMT", now), -1);
+	assert_int_equal(tt_retry__parse_after("Wed, 21 Oct 00944391323 07:28:00 GMT", now), -1);
 }
 
 static void test_grpc_framing_and_gzip(void **state)

@@ -450,6 +450,7 @@ enum tt_verdict tt_retry__decide(const struct tt_send_result *r, unsigned attemp
 
 int64_t tt_retry__parse_after(const char *value, time_t now)
 {
+	const uint64_t max_s = 86400ULL * 365; /* further off: not a retry, a mistake */
 	const char *p = value;
 	time_t when;
 
@@ -463,14 +464,19 @@ int64_t tt_retry__parse_after(const char *value, time_t now)
 		s = strtoull(p, &end, 10);
 		while (*end == ' ')
 			end++;
-		if (errno || *end || s > 86400ULL * 365)
+		if (errno || *end || s > max_s)
 			return -1;
 		return (int64_t)s * 1000;
 	}
 	when = curl_getdate(p, NULL);
 	if (when == -1)
 		return -1;
-	return when <= now ? 0 : (int64_t)(when - now) * 1000;
+	if (when <= now)
+		return 0;
+	/* a date millions of years ahead must not overflow into a past one */
+	if ((uint64_t)when - (uint64_t)now > max_s)
+		return -1;
+	return (int64_t)(when - now) * 1000;
 }
 
 int tt_grpc__frame(const uint8_t *msg, size_t len, bool compressed, uint8_t **out, size_t *out_len)

@@ -84,7 +84,8 @@ enum tt_verdict tt_retry__decide(const struct tt_send_result *r, unsigned attemp
 
 /*
  * A Retry-After value: delay-seconds, or an HTTP date (relative to `now`).
- * Returns milliseconds (0 for a date in the past), or -1 when invalid.
+ * Returns milliseconds (0 for a date in the past), or -1 when invalid or
+ * more than a year ahead.
  */
 int64_t tt_retry__parse_after(const char *value, time_t now);
 
