@@ -12,6 +12,7 @@ from harness import TASKTAP, run_tool
 
 UNIT = os.path.abspath("deploy/tasktap.service")
 MANIFESTS = os.path.abspath("deploy/kubernetes/tasktap.yaml")
+COLLECTOR = os.path.abspath("deploy/otel-collector.yaml")
 # Debian's python3 has PyYAML (python3-yaml); the test runner's python may not
 PARSE = ("import json, sys, yaml; "
          "print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))")
@@ -63,6 +64,26 @@ class DeployTest(unittest.TestCase):
             rc, out, err = run_tool(["check", path])
             self.assertEqual(rc, 0, err)
             self.assertIn("ok,", out)
+
+    def test_collector_has_a_pipeline_per_signal(self):
+        # no collector binary is packaged for Debian: its structure is checked
+        # here as `otelcol validate` would (every component named is defined)
+        p = subprocess.run(["/usr/bin/python3", "-c", PARSE, COLLECTOR], capture_output=True,
+                           text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        [cfg] = json.loads(p.stdout)
+        pipelines = cfg["service"]["pipelines"]
+        self.assertEqual(sorted(pipelines), ["logs", "metrics", "traces"])
+        for name, pipe in pipelines.items():
+            self.assertEqual(pipe["receivers"], ["otlp"], name)
+            for kind in ("receivers", "processors", "exporters"):
+                for component in pipe.get(kind, []):
+                    self.assertIn(component, cfg[kind], "%s: %s" % (name, component))
+            self.assertEqual(pipe["processors"][0], "memory_limiter", name)
+        protocols = cfg["receivers"]["otlp"]["protocols"]
+        self.assertEqual(protocols["grpc"]["endpoint"], "0.0.0.0:4317")
+        self.assertEqual(protocols["http"]["endpoint"], "0.0.0.0:4318")
+        self.assertIn("prometheus", pipelines["metrics"]["exporters"])
 
 
 if __name__ == "__main__":
