@@ -302,6 +302,21 @@ class OtlpTest(unittest.TestCase):
         self.assertIn("the collector accepted a batch partly", a.stderr())
         self.assertEqual(a.stop(), 0, a.stderr())
 
+    def test_a_slow_collector_gets_each_batch_once(self):
+        # the collector answers 3 s after each request, past the OTLP timeout
+        # (1 s here, 10 s by default) but within the export timeout (30 s):
+        # the request is sent in time, so the agent waits for the answer
+        # rather than send the batch again, which the collector would keep twice
+        r = self.receiver("--delay", "3000")
+        a = self.agent(env={"OTEL_EXPORTER_OTLP_TIMEOUT": "1000",
+                            "OTEL_METRICS_EXPORTER": "none"})
+        run_worker(self.worker, 2)
+        wait_for(lambda: len(r.spans()) >= 2 * SPANS_PER_TASK, what="spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assert_demo_trace(r.spans(), 2)  # each span exactly once
+        self.assertEqual(r.stats()["requests"], r.stats()["accepted"])
+        self.assertNotIn("cannot export", a.stderr())
+
     def test_secrets_are_masked_on_stderr(self):
         # a password in the endpoint, a token in a header the agent cannot parse
         r = self.receiver()

@@ -15,6 +15,8 @@
  *   --rejected N     partial: how many spans to report rejected (default 1)
  *   --fail-signals L which signals MODE applies to: a comma-separated list of
  *                    traces, metrics, logs (default traces); the others get ok
+ *   --delay MS       wait MS before answering each traces request (a slow collector
+ *                    that keeps what it received, whatever the client does meanwhile)
  *
  * Endpoints:
  *   POST /v1/traces   OTLP/HTTP (application/x-protobuf or application/json)
@@ -73,6 +75,7 @@ static struct {
 	uint64_t metrics_requests, metrics_refused, points;
 	uint64_t logs_requests, logs_refused, log_records;
 	char fail_signals[64];
+	long delay_ms;
 	struct buf spans_out, points_out, logs_out, bodies;
 	volatile sig_atomic_t stop;
 } st = {.mu = PTHREAD_MUTEX_INITIALIZER, .mode = "ok", .rejected = 1, .fail_signals = "traces"};
@@ -298,6 +301,8 @@ static enum MHD_Result on_traces(struct MHD_Connection *c, struct buf *body)
 			usleep(100000);
 		snprintf(mode, sizeof(mode), "503");
 	}
+	for (long waited = 0; waited < st.delay_ms && !st.stop; waited += 10)
+		usleep(10000);
 	if (strcmp(mode, "ok") && strcmp(mode, "partial")) {
 		unsigned code = (unsigned)strtoul(mode, NULL, 10);
 
@@ -720,6 +725,8 @@ int main(int argc, char **argv)
 			snprintf(st.retry_after, sizeof(st.retry_after), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--rejected") && v)
 			st.rejected = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--delay") && v)
+			st.delay_ms = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--fail-signals") && v)
 			snprintf(st.fail_signals, sizeof(st.fail_signals), "%s", argv[++i]);
 		else {

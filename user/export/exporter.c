@@ -69,7 +69,7 @@ struct tt_exporter {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
 	bool stopping, stopped;
-	uint64_t deadline; /* of the shutdown flush */
+	uint64_t deadline; /* of the shutdown flush; 0 before; atomic: clients read it */
 	pthread_t thread;
 	bool started;
 
@@ -426,6 +426,17 @@ static void to_spool(struct lane *l, const uint8_t *pb, size_t len, uint32_t n)
 	sync_spool_stats(l);
 }
 
+/*
+ * The bound of one request: the signal's export timeout (OTEL_BSP_EXPORT_TIMEOUT,
+ * OTEL_METRIC_EXPORT_TIMEOUT, OTEL_BLRP_EXPORT_TIMEOUT), at least the OTLP
+ * timeout, which bounds sending it (tt_otlp_client__send).
+ */
+static uint32_t request_timeout(const struct lane *l)
+{
+	return l->cfg->export_timeout_ms > l->cfg->timeout_ms ? l->cfg->export_timeout_ms
+							      : l->cfg->timeout_ms;
+}
+
 static int send_once(struct lane *l, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 		     struct tt_send_result *r)
 {
@@ -476,7 +487,7 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *p
 	for (unsigned attempt = 1;; attempt++) {
 		enum tt_verdict v;
 
-		send_once(l, pb, len, l->cfg->timeout_ms, &r);
+		send_once(l, pb, len, request_timeout(l), &r);
 		v = tt_retry__decide(&r, attempt, next_rnd(e), &delay);
 		if (v == TT_VERDICT_DONE) {
 			accepted(l, &r, n);
@@ -517,7 +528,7 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + 1000000000ULL;
 		return;
 	}
-	send_once(l, data, len, l->cfg->timeout_ms, &r);
+	send_once(l, data, len, request_timeout(l), &r);
 	free(data);
 	if (l->replay_attempt)
 		INC(l, retries, 1);
@@ -611,7 +622,7 @@ static void flush_one(struct tt_exporter *e, struct lane *l, const uint8_t *pb, 
 		to_spool(l, pb, len, n);
 		return;
 	}
-	send_once(l, pb, len, left_ms < l->cfg->timeout_ms ? (uint32_t)left_ms : l->cfg->timeout_ms,
+	send_once(l, pb, len, left_ms < request_timeout(l) ? (uint32_t)left_ms : request_timeout(l),
 		  &r);
 	v = tt_retry__decide(&r, 1, next_rnd(e), &delay);
 	if (v == TT_VERDICT_DONE) {
@@ -961,6 +972,9 @@ struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err
 	if (!ret)
 		ret = lane_init(&e->lane[TT_SIGNAL_LOGS], TT_SIGNAL_LOGS, o->logs_cfg, o->send_logs,
 				o->send_logs_ctx, err, len);
+	for (int s = 0; s < TT_SIGNAL__COUNT && !ret; s++)
+		if (e->lane[s].client) /* a request in flight ends with the shutdown's time */
+			tt_otlp_client__set_deadline(e->lane[s].client, &e->deadline);
 	if (!ret)
 		ret = metrics_init(e, err, len);
 	if (!ret)
@@ -981,7 +995,9 @@ int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
 		return 0;
 	pthread_mutex_lock(&e->mu);
 	e->stopping = true;
-	e->deadline = tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL;
+	__atomic_store_n(&e->deadline,
+			 tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL,
+			 __ATOMIC_RELAXED);
 	pthread_cond_signal(&e->wake);
 	pthread_mutex_unlock(&e->mu);
 	ret = pthread_join(e->thread, NULL);

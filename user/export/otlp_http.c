@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "otlp_encode.h"
@@ -24,6 +25,7 @@ struct tt_otlp_client {
 	struct curl_slist *headers;
 	bool fresh;    /* the last answer was a failure: do not reuse its connection */
 	bool no_reuse; /* libcurl cannot reuse this connection: one per request */
+	const uint64_t *deadline_ns; /* CLOCK_MONOTONIC; 0: none; NULL: never */
 	char url[2048];
 };
 
@@ -186,6 +188,11 @@ struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, cha
 	return cl;
 }
 
+void tt_otlp_client__set_deadline(struct tt_otlp_client *cl, const uint64_t *deadline_ns)
+{
+	cl->deadline_ns = deadline_ns;
+}
+
 void tt_otlp_client__free(struct tt_otlp_client *cl)
 {
 	if (!cl)
@@ -327,12 +334,56 @@ static void read_answer(const struct tt_otlp_client *cl, struct response *resp,
 	}
 }
 
+/* The sending phase of a request: connect and upload within upload_ms. */
+struct progress {
+	struct timespec start;
+	long upload_ms;
+	const uint64_t *deadline_ns; /* the owner's deadline (a shutdown), or NULL */
+	bool late;		     /* aborted: the body was not sent in time */
+	bool cut;		     /* aborted: the owner's deadline passed */
+};
+
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/*
+ * Aborts a request whose body is not sent within upload_ms. Once it is sent,
+ * the answer may take up to the whole timeout: a retry then could be a
+ * duplicate, if the collector keeps the first.
+ */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct progress *p = ctx;
+	uint64_t deadline = p->deadline_ns ? __atomic_load_n(p->deadline_ns, __ATOMIC_RELAXED) : 0;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (deadline && (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec >= deadline) {
+		p->cut = true;
+		return 1;
+	}
+	if (ultotal > 0 && ulnow >= ultotal)
+		return 0;
+	if (elapsed_ms(&p->start) < p->upload_ms)
+		return 0;
+	p->late = true;
+	return 1;
+}
+
 int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 			 struct tt_send_result *r)
 {
 	struct tt_otlp_client *cl = ctx;
 	const struct tt_otlp_config *cfg = cl->cfg;
 	struct response resp = {.grpc_status = -1};
+	struct progress prog = {.upload_ms = cfg->timeout_ms < timeout_ms ? cfg->timeout_ms
+									  : timeout_ms};
 	uint8_t *body;
 	size_t body_len;
 	CURL *c = cl->curl;
@@ -363,6 +414,11 @@ int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t time
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS));
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	clock_gettime(CLOCK_MONOTONIC, &prog.start);
+	prog.deadline_ns = cl->deadline_ns;
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &prog);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	/*
 	 * After a failed call (an error status, a reset) the connection's state
@@ -390,7 +446,13 @@ int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t time
 	free(body);
 	if (rc != CURLE_OK) {
 		r->transport_error = (int)rc;
-		snprintf(r->message, sizeof(r->message), "%s", curl_easy_strerror(rc));
+		if (prog.cut)
+			snprintf(r->message, sizeof(r->message), "stopping: no time left to wait");
+		else if (prog.late)
+			snprintf(r->message, sizeof(r->message),
+				 "the request was not sent within %ld ms", prog.upload_ms);
+		else
+			snprintf(r->message, sizeof(r->message), "%s", curl_easy_strerror(rc));
 	} else {
 		read_answer(cl, &resp, r);
 	}

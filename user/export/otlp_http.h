@@ -50,10 +50,23 @@ bool tt_otlp__h2c_reuse_broken(unsigned curl_version_num);
 
 struct tt_otlp_client *tt_otlp_client__new(const struct tt_otlp_config *cfg, char *err, size_t len);
 
+/*
+ * A request in flight ends (a transport error) once CLOCK_MONOTONIC passes
+ * *deadline_ns, when that is not 0: the owner's shutdown. The pointee is read
+ * atomically and must outlive the client.
+ */
+void tt_otlp_client__set_deadline(struct tt_otlp_client *cl, const uint64_t *deadline_ns);
+
 /* Accepts NULL. */
 void tt_otlp_client__free(struct tt_otlp_client *cl);
 
-/* The tt_send_fn of the libcurl client; ctx is the struct tt_otlp_client. */
+/*
+ * The tt_send_fn of the libcurl client; ctx is the struct tt_otlp_client.
+ * Connecting and sending the body must end within the config's timeout_ms
+ * (OTEL_EXPORTER_OTLP_TIMEOUT) and the whole request within `timeout_ms`:
+ * an answer may come later than the first bound, so a slow collector is
+ * not sent the same batch twice.
+ */
 int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 			 struct tt_send_result *r);
 
