@@ -1026,16 +1026,17 @@ static void emit_task(const struct tt_span *task, const struct tt_span *step, vo
 	size_t attempt_len;
 
 	view_task_more(task, &more);
-	attempt = span_attr(task, "task.attempt", attempt_num, sizeof(attempt_num), &attempt_len);
+	attempt = span_attr(task, tt_task_attrs.attempt, attempt_num, sizeof(attempt_num),
+			    &attempt_len);
 	if (attempt && attempt_len < sizeof(attempt_num) && attempt == attempt_num)
 		more.attempt = (uint32_t)strtoul(attempt_num, NULL, 10);
 	more.stuck = te->now > task->start_ns && te->now - task->start_ns > te->stuck_after_ns;
 	info.more = &more;
 	info.age_seconds = te->now > task->start_ns ? (double)(te->now - task->start_ns) / 1e9 : 0;
-	info.id = span_attr(task, "task.id", id_num, sizeof(id_num), &info.id_len);
+	info.id = span_attr(task, tt_task_attrs.id, id_num, sizeof(id_num), &info.id_len);
 	if (step) {
-		info.step =
-			span_attr(step, "step.name", step_num, sizeof(step_num), &info.step_len);
+		info.step = span_attr(step, tt_task_attrs.step, step_num, sizeof(step_num),
+				      &info.step_len);
 		if (!info.step) {
 			info.step = step->name;
 			info.step_len = strnlen(step->name, sizeof(step->name));

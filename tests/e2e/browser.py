@@ -51,6 +51,7 @@ class Browser:
         os.close(to_child_r)
         os.close(from_child_w)
         self.buf = b""
+        self.events = []  # (method, params) of the page's events, in order
         self.next_id = 0
         self.session = None
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -58,6 +59,7 @@ class Browser:
                                  {"targetId": target, "flatten": True})["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Log.enable")
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
 
@@ -101,7 +103,7 @@ class Browser:
         return json.loads(msg)
 
     def call(self, method, params=None, session=True, timeout=None):
-        """Sends one command and returns its result; events are dropped."""
+        """Sends one command and returns its result; events are kept in self.events."""
         self.next_id += 1
         msg = {"id": self.next_id, "method": method, "params": params or {}}
         if session and self.session:
@@ -110,11 +112,27 @@ class Browser:
         deadline = time.time() + (timeout or self.timeout)
         while True:
             reply = self._read_message(deadline)
+            if "method" in reply and len(self.events) < 10000:
+                self.events.append((reply["method"], reply.get("params", {})))
             if reply.get("id") != self.next_id:
                 continue
             if "error" in reply:
                 raise BrowserError("%s: %s" % (method, reply["error"].get("message")))
             return reply.get("result", {})
+
+    def problems(self):
+        """The page's uncaught exceptions and console errors (CSP violations among them)."""
+        out = []
+        for method, p in self.events:
+            if method == "Runtime.exceptionThrown":
+                out.append(p["exceptionDetails"].get("exception", {}).get("description")
+                           or p["exceptionDetails"].get("text"))
+            elif method == "Log.entryAdded" and p["entry"]["level"] == "error":
+                out.append("%s (%s)" % (p["entry"]["text"], p["entry"].get("url", "")))
+            elif method == "Runtime.consoleAPICalled" and p["type"] == "error":
+                out.append(" ".join(str(a.get("value", a.get("description")))
+                                    for a in p.get("args", [])))
+        return out
 
     def navigate(self, url):
         self.call("Page.navigate", {"url": url})

@@ -151,6 +151,10 @@ class ViewBrowserTest(unittest.TestCase):
         self.assertEqual(len(specs), 1)
         self.assertTrue(specs[0].endswith("|in use|2|2|"), specs)
         self.shot("agent")
+        # no script error and no Content-Security-Policy violation on the way; the browser's
+        # own request for /favicon.ico (the page has none) is the one 404 it may log
+        problems = [p for p in b.problems() if "favicon.ico" not in p]
+        self.assertEqual(problems, [])
         for name in ("in-flight", "recent", "waterfall", "recent-filtered", "rates", "agent"):
             self.assertGreater(os.path.getsize(os.path.join(SHOTS, name + ".png")), 1000)
 

@@ -80,6 +80,21 @@ struct tt_http_reply {
 	const char *csp;     /* Content-Security-Policy (and the page's other headers), or NULL */
 };
 
+/*
+ * The span attributes a tasks provider reads, by name: one table to follow
+ * when attribute names change (the rest of a span reaches the task view
+ * through tt_span__attrs(), whatever the names).
+ */
+static const struct tt_task_attrs {
+	const char *id;	     /* the task's id */
+	const char *attempt; /* the task's attempt, when the spec captures one */
+	const char *step;    /* a step's name */
+} tt_task_attrs = {
+	.id = "task.id",
+	.attempt = "task.attempt",
+	.step = "step.name",
+};
+
 /* Extra fields of a task in flight, for the task view (/api/tasks). */
 struct tt_task_more {
 	const char *service; /* NUL-terminated; "" when the spec names none */
