@@ -99,6 +99,59 @@ class UntrustedFilesTest(unittest.TestCase):
             self.assertNotIn(SECRET, text)
             self.assertNotIn("19000:0:99999", text)
 
+    def run_unprivileged(self, uid, specs):
+        """Runs an agent as `uid` with the capabilities it needs (so its default
+        spool is /tmp/tasktap-UID/spool) for a moment; returns (exit code, stderr)."""
+        caps = "+bpf,+perfmon,+sys_ptrace,+dac_read_search"
+        p = subprocess.run(["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid,
+                            "--clear-groups", "--inh-caps=" + caps, "--ambient-caps=" + caps,
+                            TASKTAP, "run", "--spec-dir", specs, "--http", "0",
+                            "--otlp-endpoint", "http://127.0.0.1:%d" % free_port(),
+                            "--duration", "1"],
+                           capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stderr
+
+    def test_default_spool_planted_by_another_user_is_refused(self):
+        uid = 40000 + random.randrange(10000)
+        top = "/tmp/tasktap-%d" % uid
+        spool = top + "/spool"
+        self.addCleanup(shutil.rmtree, top, True)
+        specs = os.path.join(self.dir, "specs")
+        os.makedirs(specs)
+        os.chmod(specs, 0o755)
+        # another user (4321) made the directory first, open to all, with a batch in it
+        os.makedirs(spool)
+        for d in (top, spool):
+            os.chown(d, 4321, 4321)
+            os.chmod(d, 0o777)
+        planted = write(os.path.join(spool, "0000000000000000.tts"), "TTSPOOL1" + "x" * 40)
+        rc, err = self.run_unprivileged(uid, specs)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("refusing spool directory '%s': owned by uid 4321, not by uid %d"
+                      % (spool, uid), err)
+        self.assertTrue(os.path.exists(planted))  # never read, never replayed
+        # only the directory above: the spool the agent makes in it is refused
+        shutil.rmtree(spool)
+        rc, err = self.run_unprivileged(uid, specs)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("refusing spool directory '%s': '%s' above it is owned by uid 4321"
+                      % (spool, top), err)
+        # ours but open to all: refused too
+        for d in (top, spool):
+            os.chown(d, uid, uid)
+            os.chmod(d, 0o777)
+        rc, err = self.run_unprivileged(uid, specs)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("refusing spool directory '%s': writable by users other than its "
+                      "owner (mode 777)" % spool, err)
+        # gone: the agent makes it itself, the user's alone
+        shutil.rmtree(top)
+        rc, err = self.run_unprivileged(uid, specs)
+        self.assertEqual(rc, 0, err)
+        for d in (top, spool):
+            st = os.lstat(d)
+            self.assertEqual((st.st_uid, st.st_mode & 0o7777), (uid, 0o700), d)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -153,6 +153,101 @@ static void test_corrupt_and_truncated_files_are_skipped(void **state)
 	tt_spool__free(s);
 }
 
+/* The directory above dir, as the setup made it: the mkdtemp one and its "a". */
+static void base_of(char *buf, size_t len, int up)
+{
+	snprintf(buf, len, "%.*s", (int)(strlen(dir) - (up == 2 ? 4 : 2)), dir);
+}
+
+/* Another user's directory where the spool goes: refused, its batches never read. */
+static void test_planted_directory_refused(void **state)
+{
+	char err[256], want[256], path[160];
+	struct tt_spool *s;
+
+	if (geteuid() != 0)
+		fail_msg("needs root to give a directory to another user");
+	/* a batch left by the agent, then the directory taken over by uid 4321 */
+	s = tt_spool__open(dir, 1 << 20, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(tt_spool__push(s, "planted", 7, 1), 0);
+	tt_spool__free(s);
+	assert_int_equal(chown(dir, 4321, 4321), 0);
+	errno = 0;
+	assert_null(tt_spool__open(dir, 1 << 20, err, sizeof(err)));
+	assert_int_equal(errno, EPERM);
+	snprintf(want, sizeof(want), "refusing spool directory '%s': owned by uid 4321, not by uid 0",
+		 dir);
+	assert_string_equal(err, want);
+	/* ours again, but writable by everyone */
+	assert_int_equal(chown(dir, 0, 0), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_null(tt_spool__open(dir, 1 << 20, err, sizeof(err)));
+	assert_non_null(strstr(err, "writable by users other than its owner (mode 777)"));
+	assert_int_equal(chmod(dir, 0700), 0);
+	/* /tmp/tasktap-UID made by someone else first: the spool inside it is refused */
+	base_of(path, sizeof(path), 1);
+	assert_int_equal(chown(path, 4321, 4321), 0);
+	assert_null(tt_spool__open(dir, 1 << 20, err, sizeof(err)));
+	snprintf(want, sizeof(want),
+		 "refusing spool directory '%s': '%s' above it is owned by uid 4321", dir, path);
+	assert_string_equal(err, want);
+	assert_int_equal(chown(path, 0, 0), 0);
+	/* writable by all above it: only with the sticky bit, as /tmp */
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_null(tt_spool__open(dir, 1 << 20, err, sizeof(err)));
+	assert_non_null(strstr(err, "above it is writable by other users"));
+	assert_int_equal(chmod(path, 01777), 0);
+	s = tt_spool__open(dir, 1 << 20, err, sizeof(err));
+	assert_non_null(s);
+	expect(s, "planted", 1);
+	tt_spool__free(s);
+}
+
+static void test_link_as_directory_refused(void **state)
+{
+	char err[256], want[256], link[160], target[160];
+
+	base_of(target, sizeof(target), 2);
+	snprintf(link, sizeof(link), "%s/link", target);
+	snprintf(target + strlen(target), sizeof(target) - strlen(target), "/real");
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(symlink(target, link), 0);
+	assert_null(tt_spool__open(link, 1 << 20, err, sizeof(err)));
+	snprintf(want, sizeof(want), "refusing spool directory '%s': a symbolic link", link);
+	assert_string_equal(err, want);
+}
+
+/* What is not a batch file is never waited on nor read whole: a FIFO, a link, a huge file. */
+static void test_files_that_are_no_batches(void **state)
+{
+	char err[256], path[160];
+	struct tt_spool *s = tt_spool__open(dir, 1 << 20, err, sizeof(err));
+	struct tt_spool_stats st;
+	int fd;
+
+	assert_non_null(s);
+	assert_int_equal(tt_spool__push(s, "kept", 4, 1), 0);
+	tt_spool__free(s);
+	path_of(1, path, sizeof(path));
+	assert_int_equal(mkfifo(path, 0600), 0); /* opening it blocked the exporter */
+	path_of(2, path, sizeof(path));
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	path_of(3, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(truncate(path, 2 << 20), 0); /* larger than the spool's bound */
+	s = tt_spool__open(dir, 1 << 20, err, sizeof(err));
+	assert_non_null(s);
+	tt_spool__stats(s, &st);
+	assert_int_equal(st.files, 1);
+	assert_int_equal(st.corrupt, 3);
+	expect(s, "kept", 1);
+	assert_int_equal(access("/etc/passwd", F_OK), 0); /* the link went, not its target */
+	tt_spool__free(s);
+}
+
 static void test_unusable_directory(void **state)
 {
 	char err[256];
@@ -169,6 +264,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_and_truncated_files_are_skipped, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_planted_directory_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_as_directory_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_that_are_no_batches, setup, teardown),
 		cmocka_unit_test(test_unusable_directory),
 	};
 
