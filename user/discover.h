@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Discovery: which processes a spec's comm: targets and binary: globs
- * apply to, read from /proc when they exec or when the agent starts. The
- * helpers that only look at strings are pure, for the unit tests.
+ * apply to, decided on what proc.h reads of them when they exec or when
+ * the agent starts. Pure: strings in, answers out, for the unit tests.
  */
 #ifndef TASKTAP_DISCOVER_H
 #define TASKTAP_DISCOVER_H
 
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,34 +14,6 @@
 
 #include <linux/types.h>
 #include "tasktap/event.h"
-
-/* What the agent knows of one process, read from /proc. */
-struct tt_proc_info {
-	pid_t pid;
-	dev_t dev; /* identity of its executable */
-	ino_t ino;
-	char comm[TT_COMM_LEN];
-	char exe[PATH_MAX]; /* its executable's path, as the process sees it */
-	char open[64];	    /* a path that opens the executable from here: /proc/PID/exe */
-	pid_t vpid;	    /* its pid in its own PID namespace (NSpid), or pid */
-	bool other_mnt_ns;  /* it lives in another mount namespace (a container) */
-};
-
-/*
- * Reads process `pid` from `proc_root` (NULL: "/proc"). Returns 0, or
- * -ESRCH when it is gone, -ENOENT for a process without an executable
- * (a kernel thread), or -errno.
- */
-int tt_proc__info(const char *proc_root, pid_t pid, struct tt_proc_info *info);
-
-/* Calls fn for each process in `proc_root` (NULL: "/proc"). Stops when fn returns non-zero. */
-int tt_proc__for_each(const char *proc_root, int (*fn)(pid_t pid, void *ctx), void *ctx);
-
-/*
- * The pid in the innermost PID namespace, from the text of
- * /proc/PID/status (its last "NSpid:" field). 0 when there is none. Pure.
- */
-pid_t tt_status__nspid(const char *status);
 
 /*
  * The process names a binary: path or glob can run under: the kernel names

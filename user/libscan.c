@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* Where else a library's code runs: executable mappings that define its probed functions. */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "elf.h"
 #include "libscan.h"
+#include "proc.h"
 #include "table.h"
 
 struct scan {
@@ -45,43 +41,29 @@ static bool defines_all(const struct scan *s, const char *path)
 	return all;
 }
 
-/* Looks at the executable mappings of one process. */
-static int scan_process(struct scan *s, const char *pid)
+/* One executable mapping: a regular file not seen yet that defines every symbol goes to cb. */
+static int scan_mapping(const char *path, void *ctx)
 {
-	char maps[64], line[PATH_MAX + 128], path[PATH_MAX + 32];
-	FILE *f;
-	int ret = 0;
+	struct scan *s = ctx;
+	struct stat st;
+	uint64_t key;
 
-	snprintf(maps, sizeof(maps), "/proc/%s/maps", pid);
-	f = fopen(maps, "r");
-	if (!f)
-		return 0; /* gone, or not ours to read */
-	while (!ret && fgets(line, sizeof(line), f)) {
-		char perms[8] = "";
-		char *file = strchr(line, '/');
-		struct stat st;
-		uint64_t key;
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_dev == s->skip_dev && st.st_ino == s->skip_ino)
+		return 0;
+	key = file_key(st.st_dev, st.st_ino);
+	if (tt_table__get(&s->seen, key))
+		return 0;
+	if (tt_table__put(&s->seen, key, 0, 0))
+		return -ENOMEM;
+	return defines_all(s, path) ? s->cb(path, s->ctx) : 0;
+}
 
-		if (!file || sscanf(line, "%*s %7s", perms) != 1 || !strchr(perms, 'x'))
-			continue;
-		file[strcspn(file, "\n")] = '\0';
-		snprintf(path, sizeof(path), "/proc/%s/root%s", pid, file);
-		if (stat(path, &st) || !S_ISREG(st.st_mode))
-			continue;
-		if (st.st_dev == s->skip_dev && st.st_ino == s->skip_ino)
-			continue;
-		key = file_key(st.st_dev, st.st_ino);
-		if (tt_table__get(&s->seen, key))
-			continue;
-		if (tt_table__put(&s->seen, key, 0, 0)) {
-			ret = -ENOMEM;
-			break;
-		}
-		if (defines_all(s, path))
-			ret = s->cb(path, s->ctx);
-	}
-	fclose(f);
-	return ret;
+/* Looks at the executable mappings of one process. */
+static int scan_process(pid_t pid, void *ctx)
+{
+	return tt_proc__for_each_mapping(pid, true, scan_mapping, ctx);
 }
 
 int tt_libscan__find(const char *const *symbols, int n, const char *skip, pid_t pid,
@@ -89,9 +71,7 @@ int tt_libscan__find(const char *const *symbols, int n, const char *skip, pid_t 
 {
 	struct scan s = {.symbols = symbols, .n = n, .cb = cb, .ctx = ctx};
 	struct stat st;
-	struct dirent *d;
-	DIR *proc;
-	int ret = 0;
+	int ret;
 
 	if (n <= 0)
 		return 0;
@@ -101,25 +81,7 @@ int tt_libscan__find(const char *const *symbols, int n, const char *skip, pid_t 
 	}
 	if (tt_table__init(&s.seen, 256))
 		return -ENOMEM;
-	if (pid > 0) {
-		char one[16];
-
-		snprintf(one, sizeof(one), "%d", (int)pid);
-		ret = scan_process(&s, one);
-		tt_table__release(&s.seen);
-		return ret;
-	}
-	proc = opendir("/proc");
-	if (!proc) {
-		ret = -errno;
-		tt_table__release(&s.seen);
-		return ret;
-	}
-	while (!ret && (d = readdir(proc))) {
-		if (isdigit((unsigned char)d->d_name[0]))
-			ret = scan_process(&s, d->d_name);
-	}
-	closedir(proc);
+	ret = pid > 0 ? scan_process(pid, &s) : tt_proc__for_each(NULL, scan_process, &s);
 	tt_table__release(&s.seen);
 	return ret;
 }

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
-/* Processes: the agent's capabilities and the executables of targets, from /proc. */
+/* Processes, as /proc shows them: the one module that reads /proc (see proc.h). */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -88,4 +92,176 @@ bool tt_proc__alive(pid_t pid)
 		alive = p[2] != 'Z' && p[2] != 'X';
 	fclose(f);
 	return alive;
+}
+
+static const char *root_of(const char *proc_root)
+{
+	return proc_root ? proc_root : "/proc";
+}
+
+ssize_t tt_proc__read(const char *proc_root, pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/%s", root_of(proc_root), (int)pid, name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return (ssize_t)n;
+}
+
+ssize_t tt_proc__exe_path(const char *proc_root, pid_t pid, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", root_of(proc_root), (int)pid);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	/* a deleted or replaced file reads "/path (deleted)" */
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n -= 10] = '\0';
+	return n;
+}
+
+pid_t tt_status__nspid(const char *status)
+{
+	const char *line = strstr(status, "\nNSpid:");
+	const char *p;
+	long last = 0;
+
+	if (!line)
+		return 0;
+	p = line + strlen("\nNSpid:");
+	while (*p && *p != '\n') {
+		char *end;
+		long v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			break;
+		v = strtol(p, &end, 10);
+		last = v;
+		p = end;
+	}
+	return (pid_t)last;
+}
+
+/* Whether process `pid` is in a mount namespace other than ours (a container's). */
+static bool other_mnt_ns(const char *root, pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "%s/%d/ns/mnt", root, (int)pid);
+	if (stat(path, &a) || stat("/proc/self/ns/mnt", &b))
+		return false;
+	return a.st_dev != b.st_dev || a.st_ino != b.st_ino;
+}
+
+int tt_proc__info(const char *proc_root, pid_t pid, struct tt_proc_info *info)
+{
+	const char *root = root_of(proc_root);
+	char status[4096];
+	struct stat st;
+	ssize_t n;
+
+	memset(info, 0, sizeof(*info));
+	info->pid = pid;
+	n = tt_proc__read(root, pid, "comm", status, sizeof(status));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	status[strcspn(status, "\n")] = '\0';
+	snprintf(info->comm, sizeof(info->comm), "%s", status);
+	snprintf(info->open, sizeof(info->open), "%s/%d/exe", root, (int)pid);
+	n = tt_proc__exe_path(root, pid, info->exe, sizeof(info->exe));
+	if (n < 0)
+		return (int)n;
+	if (stat(info->open, &st))
+		return errno == ENOENT ? -ESRCH : -errno;
+	info->dev = st.st_dev;
+	info->ino = st.st_ino;
+	n = tt_proc__read(root, pid, "status", status, sizeof(status));
+	info->vpid = n > 0 ? tt_status__nspid(status) : 0;
+	if (!info->vpid)
+		info->vpid = pid;
+	info->other_mnt_ns = other_mnt_ns(root, pid);
+	return 0;
+}
+
+int tt_proc__for_each(const char *proc_root, int (*fn)(pid_t pid, void *ctx), void *ctx)
+{
+	DIR *d = opendir(root_of(proc_root));
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d)
+		return -errno;
+	while (!ret && (de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		ret = fn((pid_t)pid, ctx);
+	}
+	closedir(d);
+	return ret;
+}
+
+void tt_proc__root(pid_t pid, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/%d/root", (int)pid);
+}
+
+int tt_proc__for_each_mapping(pid_t pid, bool exec_only, int (*fn)(const char *path, void *ctx),
+			      void *ctx)
+{
+	char maps[64], root[64], line[PATH_MAX + 128], path[PATH_MAX + 64];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	tt_proc__root(pid, root, sizeof(root));
+	f = fopen(maps, "r");
+	if (!f)
+		return 0; /* gone, or not ours to read */
+	while (!ret && fgets(line, sizeof(line), f)) {
+		char perms[8] = "";
+		char *file = strchr(line, '/');
+
+		if (!file || sscanf(line, "%*s %7s", perms) != 1)
+			continue;
+		if (exec_only && !strchr(perms, 'x'))
+			continue;
+		file[strcspn(file, "\n")] = '\0';
+		snprintf(path, sizeof(path), "%s%s", root, file);
+		ret = fn(path, ctx);
+	}
+	fclose(f);
+	return ret;
+}
+
+uint64_t tt_stat__start_time(const char *stat)
+{
+	const char *p = strrchr(stat, ')');
+
+	/* the fields after "comm)" (field 2, which may hold spaces and parentheses) start at 3 */
+	if (!p || p[1] != ' ')
+		return 0;
+	p += 2;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? strtoull(p, NULL, 10) : 0;
 }

@@ -68,28 +68,15 @@ static bool same_file(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
+static int is_file(const char *mapped, void *path)
+{
+	return same_file(mapped, path);
+}
+
 /* Whether process `pid` maps the file at `path` (seen through its root). */
 static bool maps_file(pid_t pid, const char *path)
 {
-	char maps[64], line[PATH_MAX + 128], seen[PATH_MAX + 32];
-	bool found = false;
-	FILE *f;
-
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
-	f = fopen(maps, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char *file = strchr(line, '/');
-
-		if (!file)
-			continue;
-		file[strcspn(file, "\n")] = '\0';
-		snprintf(seen, sizeof(seen), "/proc/%d/root%s", (int)pid, file);
-		found = same_file(seen, path);
-	}
-	fclose(f);
-	return found;
+	return tt_proc__for_each_mapping(pid, false, is_file, (void *)path) != 0;
 }
 
 static int place_of_pid(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
@@ -159,7 +146,7 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t pid,
 		    const char *binary, struct place *pl, char *err, size_t errlen)
 {
-	char exe[64];
+	char exe[64], shown[PATH_MAX];
 	int ret;
 
 	if (!pid && !binary)
@@ -181,14 +168,13 @@ static int place_of(const struct tt_spec *spec, const struct tt_target *t, pid_t
 		pl->pid = -1;
 		return 0;
 	}
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (t->kind == TT_TARGET_LIBRARY) {
 		if (!maps_file(pid, pl->path))
 			return 1;
 		pl->pid = pid;
 		return 0;
 	}
-	if (!same_file(pl->path, exe))
+	if (tt_proc__exe(pid, exe, sizeof(exe), shown, sizeof(shown)) || !same_file(pl->path, exe))
 		return 1;
 	return place_of_pid(spec, t, pid, pl, err, errlen);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Discovery's pure helpers: NSpid, the process names a binary: can run under, path globs. */
+/* Discovery's pure helpers: the process names a binary: can run under, path globs. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,14 +11,6 @@
 #include <cmocka.h>
 
 #include "discover.h"
-
-static void test_nspid_is_the_innermost(void **state)
-{
-	(void)state;
-	assert_int_equal(tt_status__nspid("Name:\tw\nNSpid:\t4242\t7\t1\nNSpgid:\t1\n"), 1);
-	assert_int_equal(tt_status__nspid("Name:\tw\nNSpid:\t4242\n"), 4242);
-	assert_int_equal(tt_status__nspid("Name:\tw\nPid:\t4242\n"), 0);
-}
 
 static void test_comm_prefix(void **state)
 {
@@ -100,26 +92,12 @@ static void test_path_matches(void **state)
 	assert_false(tt_glob__is("/a/b"));
 }
 
-static void test_info_of_this_process(void **state)
-{
-	struct tt_proc_info pi;
-
-	(void)state;
-	assert_int_equal(tt_proc__info(NULL, getpid(), &pi), 0);
-	assert_string_equal(pi.comm, "test_discover");
-	assert_non_null(strstr(pi.exe, "test_discover"));
-	assert_false(pi.other_mnt_ns);
-	assert_int_equal(tt_proc__info(NULL, 0x7ffffff0, &pi), -ESRCH);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nspid_is_the_innermost),
 		cmocka_unit_test(test_comm_prefix),
 		cmocka_unit_test(test_path_matches),
 		cmocka_unit_test(test_prefixes_fit_the_table),
-		cmocka_unit_test(test_info_of_this_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "discover.h"
+#include "proc.h"
 #include "resource.h"
 
 #define STRINGS_MAX 8192
@@ -167,27 +167,14 @@ void tt_cgroup__parse(const char *text, char *container_id, size_t cid_len, char
 }
 
 /* service.instance.id: a UUID (version 8, RFC 9562) from the host, pid and start time. */
-static void instance_id(const char *host_id, uint32_t pid, const char *stat, char *out, size_t len)
+static void instance_id(const char *host_id, uint32_t pid, uint64_t start, char *out, size_t len)
 {
-	const char *rp = stat ? strrchr(stat, ')') : NULL;
-	unsigned long long start = 0;
 	char seed[256];
 	XXH128_hash_t h;
 	uint8_t b[16];
 
-	/* field 22 of /proc/PID/stat, the start time, counting from after "comm)" (field 3) */
-	if (rp) {
-		const char *p = rp + 2;
-
-		for (int field = 3; field < 22 && p; field++) {
-			p = strchr(p, ' ');
-			if (p)
-				p++;
-		}
-		if (p)
-			start = strtoull(p, NULL, 10);
-	}
-	snprintf(seed, sizeof(seed), "%s/%u/%llu", host_id ? host_id : "", pid, start);
+	snprintf(seed, sizeof(seed), "%s/%u/%llu", host_id ? host_id : "", pid,
+		 (unsigned long long)start);
 	h = XXH3_128bits(seed, strlen(seed));
 	for (int i = 0; i < 8; i++) {
 		b[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
@@ -210,9 +197,8 @@ static void trim_newline(char *s)
 
 struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o)
 {
-	const char *root = o->proc_root ? o->proc_root : "/proc";
 	const struct tt_otlp_config *cfg = o->cfg;
-	char path[256], exe[4096], host[256], host_id[128], cgroup[8192], stat[1024];
+	char exe[4096], host[256], host_id[128], cgroup[8192], stat[1024];
 	char cid[80], pod[48], inst[48];
 	const char *exe_name = NULL, *svc = NULL;
 	struct builder b = {0};
@@ -228,17 +214,11 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	}
 	b.r->pid = (uint32_t)pid;
 
-	snprintf(path, sizeof(path), "%s/%d/exe", root, pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		/* a deleted or replaced file reads "/path (deleted)" */
-		if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
-			exe[n - 10] = '\0';
+	n = tt_proc__exe_path(o->proc_root, pid, exe, sizeof(exe));
+	if (n > 0)
 		exe_name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-	} else {
+	else
 		exe[0] = '\0';
-	}
 	host_id[0] = '\0';
 	if (read_text(o->machine_id_path ? o->machine_id_path : "/etc/machine-id", host_id,
 		      sizeof(host_id)) > 0)
@@ -248,14 +228,12 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	else if (gethostname(host, sizeof(host)))
 		host[0] = '\0';
 	host[sizeof(host) - 1] = '\0';
-	snprintf(path, sizeof(path), "%s/%d/stat", root, pid);
-	if (read_text(path, stat, sizeof(stat)) <= 0)
+	if (tt_proc__read(o->proc_root, pid, "stat", stat, sizeof(stat)) <= 0)
 		stat[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%d/cgroup", root, pid);
-	if (read_text(path, cgroup, sizeof(cgroup)) <= 0)
+	if (tt_proc__read(o->proc_root, pid, "cgroup", cgroup, sizeof(cgroup)) <= 0)
 		cgroup[0] = '\0';
 	tt_cgroup__parse(cgroup, cid, sizeof(cid), pod, sizeof(pod));
-	instance_id(host_id, (uint32_t)pid, stat[0] ? stat : NULL, inst, sizeof(inst));
+	instance_id(host_id, (uint32_t)pid, tt_stat__start_time(stat), inst, sizeof(inst));
 
 	/* service.name: spec > OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES > executable */
 	svc = o->spec_service;
@@ -273,8 +251,7 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	add_str(&b, "service.instance.id", inst);
 	add_int(&b, "process.pid", pid);
 	/* in a container's PID namespace: its pid there too (the NSpid of /proc/PID/status) */
-	snprintf(path, sizeof(path), "%s/%d/status", root, pid);
-	if (read_text(path, cgroup, sizeof(cgroup)) > 0) {
+	if (tt_proc__read(o->proc_root, pid, "status", cgroup, sizeof(cgroup)) > 0) {
 		pid_t vpid = tt_status__nspid(cgroup);
 
 		if (vpid > 0 && vpid != pid)
