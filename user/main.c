@@ -73,8 +73,8 @@ static const struct tt_usage check_usage = {
 	.args = "SPEC [--pid PID | --binary PATH]",
 	.summary =
 		"Validate a spec and show what would be attached, without BPF: each hook's role, "
-		"function and offset or USDT probe, file and processes; exits 1 on an error, "
-		"which names file:line:column",
+		"function and offset or USDT probe, file and processes; exits 2 on a bad spec, "
+		"whose message names file:line:column",
 	.options = check_options,
 	.examples = check_examples,
 };
