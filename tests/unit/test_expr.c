@@ -392,9 +392,26 @@ static void test_ret_pred_bad(void **state)
 	}
 }
 
+static void test_cmp_eval(void **state)
+{
+	assert_true(tt_cmp__eval(TT_CMP_EQ, 3, 3));
+	assert_false(tt_cmp__eval(TT_CMP_EQ, 3, 4));
+	assert_true(tt_cmp__eval(TT_CMP_NE, -1, 0));
+	assert_false(tt_cmp__eval(TT_CMP_NE, 0, 0));
+	assert_true(tt_cmp__eval(TT_CMP_LT, -1, 0));
+	assert_false(tt_cmp__eval(TT_CMP_LT, 0, 0));
+	assert_true(tt_cmp__eval(TT_CMP_LE, 0, 0));
+	assert_false(tt_cmp__eval(TT_CMP_LE, 1, 0));
+	assert_true(tt_cmp__eval(TT_CMP_GT, 1, 0));
+	assert_false(tt_cmp__eval(TT_CMP_GT, INT64_MIN, 0));
+	assert_true(tt_cmp__eval(TT_CMP_GE, 0, 0));
+	assert_false(tt_cmp__eval(TT_CMP_GE, -1, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cmp_eval),
 		cmocka_unit_test(test_golden_programs), cmocka_unit_test(test_appends),
 		cmocka_unit_test(test_bad_expressions), cmocka_unit_test(test_too_many_captures),
 		cmocka_unit_test(test_too_many_ops),	cmocka_unit_test(test_small_error_buffer),
