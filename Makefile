@@ -273,6 +273,14 @@ $(BENCH)/malloc-count.so: tests/bench/malloc-count.c | $(BENCH)
 
 -include $(BENCH)/*.d
 
+# The compiled-versus-interpreted capture test (tests/e2e/test_bpfgen.py): a
+# program that attaches every hook of a spec twice, both forms, and compares.
+BPFGEN_COMPARE := $(OUTPUT)/tests/bpfgen-compare
+unit-bins: $(BPFGEN_COMPARE)
+$(BPFGEN_COMPARE): tests/e2e/bpfgen-compare.c $(LIB) | $(PB_H) $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB) $(ALL_LDLIBS) -o $@
+
 # The task view's page (user/export/view/), included byte for byte by .incbin.
 $(OUTPUT)/user/export/view_assets.o: $(wildcard user/export/view/*)
 

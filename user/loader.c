@@ -2,10 +2,14 @@
 /* The loader: BPF programs, per-CPU rings, capture programs, attach and detach. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -13,6 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfgen.h"
+#include "cli.h"
 #include "elf.h"
 #include "loader.h"
 #include "usdt.h"
@@ -21,10 +27,28 @@
 
 #define BPF_FS_MAGIC 0xcafe4a11
 
+/*
+ * One uprobe: a BPF link (a perf-event link, or for kernels without them
+ * the perf event itself, which cannot be pinned) and where it is pinned.
+ */
+struct ulink {
+	int fd;	   /* -1: none */
+	char *pin; /* owned; NULL: not pinned */
+};
+
 /* The uprobes at one probed place: its entry, and its return when it has one. */
 struct probe_pair {
-	struct bpf_link *entry;
-	struct bpf_link *ret; /* NULL without a return probe */
+	struct ulink entry;
+	struct ulink ret; /* fd -1 without a return probe */
+};
+
+/* A program bpfgen compiled for a hook (and a USDT site), loaded; kept while the hook stays. */
+struct gen_prog {
+	uint32_t id;
+	enum tt_bpfgen_kind kind;
+	struct tt_usdt_site site; /* TT_BPFGEN_USDT */
+	int fd;			  /* -1: it could not be built: the interpreter runs the hook */
+	struct gen_prog *next;
 };
 
 /*
@@ -49,8 +73,11 @@ struct tt_loader {
 	size_t nsites;	       /* distinct USDT sites (cookies) the attachments use */
 	int ncpus;
 	int *ring_fds;
-	char *pin_dir; /* owned; NULL: nothing pinned */
-	bool adopted;  /* the maps were pinned by an earlier agent */
+	char *pin_dir;	/* owned; NULL: nothing pinned */
+	bool adopted;	/* the maps were pinned by an earlier agent */
+	bool interpret; /* no compiled programs: the interpreter everywhere */
+	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
+	struct gen_prog *progs;			       /* compiled programs; owned */
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -248,6 +275,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		return NULL;
 	l->on_event = opts->on_event;
 	l->ctx = opts->ctx;
+	l->interpret = opts->interpret;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0 || l->ncpus > TT_MAX_CPUS) {
 		snprintf(err, errlen, "unsupported number of possible CPUs: %d", l->ncpus);
@@ -322,6 +350,24 @@ static void drop_link(struct bpf_link *link, bool keep)
 	bpf_link__destroy(link);
 }
 
+static void free_progs(struct tt_loader *l, uint32_t id, bool all)
+{
+	struct gen_prog **pp = &l->progs;
+
+	while (*pp) {
+		struct gen_prog *p = *pp;
+
+		if (!all && p->id != id) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (p->fd >= 0)
+			close(p->fd); /* links attached keep the program */
+		free(p);
+	}
+}
+
 void tt_loader__free(struct tt_loader *l)
 {
 	if (!l)
@@ -335,6 +381,9 @@ void tt_loader__free(struct tt_loader *l)
 			close(l->ring_fds[cpu]);
 	}
 	free(l->ring_fds);
+	free_progs(l, 0, true);
+	for (int i = 0; i <= TT_MAX_PROBES; i++)
+		free(l->hooks[i]);
 	tasktap_bpf__destroy(l->skel);
 	free(l->pin_dir);
 	free(l);
@@ -346,7 +395,114 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 		return -ERANGE;
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.probes), &id, prog, BPF_ANY))
 		return -errno;
+	if (!l->hooks[id])
+		l->hooks[id] = malloc(sizeof(*l->hooks[id]));
+	if (!l->hooks[id])
+		return -ENOMEM;
+	if (memcmp(l->hooks[id], prog, sizeof(*prog)))
+		free_progs(l, id, false); /* programs compiled from what it ran before */
+	memcpy(l->hooks[id], prog, sizeof(*prog));
 	return 0;
+}
+
+/* The maps compiled programs use, by fd. */
+static struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
+{
+	return (struct tt_bpfgen_maps){
+		.threads = bpf_map__fd(l->skel->maps.threads),
+		.saved = bpf_map__fd(l->skel->maps.saved),
+		.scratch = bpf_map__fd(l->skel->maps.scratch),
+		.stats = bpf_map__fd(l->skel->maps.stats),
+		.rings = bpf_map__fd(l->skel->maps.rings),
+	};
+}
+
+/*
+ * Emits and loads hook id's program of `kind`. Returns its fd, or -errno
+ * with the reason in why.
+ */
+static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+		    const struct tt_usdt_site *site, char *why, size_t whylen)
+{
+	static struct tt_bpfgen g; /* 32 KB; the loader runs on one thread */
+	static char log[64 * 1024];
+	struct tt_bpfgen_in in = {
+		.kind = kind,
+		.hook = id,
+		.prog = l->hooks[id],
+		.site = site,
+		.maps = gen_maps(l),
+		.wakeup_watermark = l->skel->rodata->wakeup_watermark,
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	char name[16];
+	int fd, ret;
+
+	ret = tt_bpfgen__emit(&in, &g, why, whylen);
+	if (ret)
+		return ret;
+	tt_bpfgen__name(kind, id, name, sizeof(name));
+	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
+	if (fd >= 0)
+		return fd;
+	ret = -errno;
+	/* again, for the verifier's reason: its last line */
+	opts.log_buf = log;
+	opts.log_size = sizeof(log);
+	opts.log_level = 1;
+	log[0] = 0;
+	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
+	if (fd >= 0)
+		return fd;
+	{
+		size_t n = strlen(log);
+		char *last;
+
+		while (n && log[n - 1] == '\n')
+			log[--n] = 0;
+		last = strrchr(log, '\n');
+		snprintf(why, whylen, "the verifier refused it: %s (%s)", strerror(-ret),
+			 last ? last + 1 : log);
+	}
+	return ret;
+}
+
+/*
+ * The program to attach for hook `id` of `kind` (at USDT `site`): its
+ * compiled program, loaded on first use; or the generic interpreter
+ * (`generic`) where none can be built: a hook the loader was not given,
+ * an opcode or argument form bpfgen cannot emit, or a program the
+ * verifier of this kernel refuses. Each hook says once why it runs
+ * interpreted.
+ */
+static int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+		    const struct tt_usdt_site *site, const struct bpf_program *generic)
+{
+	struct gen_prog *p;
+	char why[512] = "";
+
+	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
+		return bpf_program__fd(generic);
+	for (p = l->progs; p; p = p->next) {
+		if (p->id == id && p->kind == kind &&
+		    (!site || !memcmp(&p->site, site, sizeof(*site))))
+			return p->fd >= 0 ? p->fd : bpf_program__fd(generic);
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return bpf_program__fd(generic);
+	p->id = id;
+	p->kind = kind;
+	if (site)
+		p->site = *site;
+	p->fd = load_gen(l, id, kind, site, why, sizeof(why));
+	if (p->fd < 0)
+		tt_warn("hook %u: its captures run in the generic interpreter: cannot compile "
+			"them to BPF: %s",
+			id, why);
+	p->next = l->progs;
+	l->progs = p;
+	return p->fd >= 0 ? p->fd : bpf_program__fd(generic);
 }
 
 /* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
@@ -364,6 +520,8 @@ static struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 		free(t);
 		return NULL;
 	}
+	for (size_t i = 0; i < nsites; i++)
+		t->sites[i].entry.fd = t->sites[i].ret.fd = -1;
 	t->nsites = nsites;
 	t->next = l->links;
 	if (l->links)
@@ -413,18 +571,66 @@ static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
 	free(t);
 }
 
-/* A link pinned at `path` by an earlier agent, or NULL. */
-static struct bpf_link *open_pinned(const char *path)
+/* Closes a uprobe's handle; unpins it first unless `keep` (a pinned link then stays attached). */
+static void ulink_close(struct ulink *u, bool keep)
 {
-	struct bpf_link *link = bpf_link__open(path);
+	if (u->pin && !keep)
+		unlink(u->pin);
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u->pin);
+	u->fd = -1;
+	u->pin = NULL;
+}
 
-	return link;
+/* The tag (hash of the instructions, map references aside) of program `fd`. 0 or -errno. */
+static int prog_tag(int fd, __u8 tag[BPF_TAG_SIZE])
+{
+	struct bpf_prog_info info = {0};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	memcpy(tag, info.tag, BPF_TAG_SIZE);
+	return 0;
+}
+
+/* Whether the link `fd` runs a program with the instructions of program `prog_fd`. */
+static bool runs_prog(int fd, int prog_fd)
+{
+	struct bpf_link_info info = {0};
+	__u8 want[BPF_TAG_SIZE], have[BPF_TAG_SIZE];
+	__u32 len = sizeof(info);
+	int pfd, ret;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	pfd = bpf_prog_get_fd_by_id(info.prog_id);
+	if (pfd < 0)
+		return false;
+	ret = prog_tag(pfd, have);
+	close(pfd);
+	return !ret && !prog_tag(prog_fd, want) && !memcmp(want, have, sizeof(want));
+}
+
+/* The link pinned at `path` by an earlier agent if it runs program `prog_fd`, or -1. */
+static int open_pinned(const char *path, int prog_fd)
+{
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return -1;
+	if (!runs_prog(fd, prog_fd)) {
+		close(fd); /* another program (the spec or tasktap changed): attach again */
+		return -1;
+	}
+	return fd;
 }
 
 /* What attach_site() attaches: a uprobe at `offset` of `path`, and a uretprobe when `retprobe`. */
 struct site_opts {
-	const struct bpf_program *entry_prog;
-	const struct bpf_program *ret_prog; /* with retprobe */
+	int entry_prog; /* fds */
+	int ret_prog;	/* with retprobe */
 	const char *path;
 	uint64_t offset;
 	uint64_t ref_ctr; /* file offset of a USDT semaphore, or 0 */
@@ -434,21 +640,78 @@ struct site_opts {
 	const char *pin_name; /* NULL: not pinned */
 };
 
-static int attach_one(const struct site_opts *o, bool retprobe, const char *pin,
-		      struct bpf_link **out)
+/* A number read from a sysfs file: the uprobe PMU's type, or its retprobe bit ("config:0"). */
+static int sysfs_int(const char *path, const char *skip)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .bpf_cookie = o->cookie,
-		    .ref_ctr_offset = o->ref_ctr);
-	const struct bpf_program *prog = retprobe ? o->ret_prog : o->entry_prog;
-	struct bpf_link *link;
+	char buf[64] = "";
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	link = bpf_program__attach_uprobe_opts(prog, o->pid, o->path, o->offset, &opts);
-	if (!link)
+	if (fd < 0)
 		return -errno;
-	/* a link the kernel cannot pin (no BPF perf links) just is not kept */
-	if (pin)
-		bpf_link__pin(link, pin);
-	*out = link;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || strncmp(buf, skip, strlen(skip)))
+		return -EINVAL;
+	return (int)strtol(buf + strlen(skip), NULL, 10);
+}
+
+#define PERF_UPROBE_REF_CTR_OFFSET_SHIFT 32
+
+/* A uprobe perf event (as libbpf makes one). Its fd, or -errno. */
+static int uprobe_event(const struct site_opts *o, bool retprobe)
+{
+	static int type = -1, bit = -1;
+	struct perf_event_attr attr = {0};
+	int fd;
+
+	if (type < 0)
+		type = sysfs_int("/sys/bus/event_source/devices/uprobe/type", "");
+	if (bit < 0)
+		bit = sysfs_int("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
+	if (type < 0 || (retprobe && bit < 0))
+		return type < 0 ? type : bit;
+	attr.size = sizeof(attr);
+	attr.type = type;
+	attr.config = (retprobe ? 1ULL << bit : 0) | o->ref_ctr << PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
+	attr.config1 = (uint64_t)(uintptr_t)o->path; /* uprobe_path */
+	attr.config2 = o->offset;		     /* probe_offset */
+	fd = syscall(__NR_perf_event_open, &attr, o->pid < 0 ? -1 : o->pid, o->pid == -1 ? 0 : -1,
+		     -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Attaches program `prog_fd` to a new uprobe event: a BPF perf-event link
+ * (which holds the event: its fd is closed), pinned at `pin` when given;
+ * on kernels without such links the event itself with the program set
+ * (not pinnable). 0 or -errno.
+ */
+static int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = o->cookie);
+	int pfd = uprobe_event(o, retprobe);
+	int fd, ret;
+
+	if (pfd < 0)
+		return pfd;
+	fd = bpf_link_create(retprobe ? o->ret_prog : o->entry_prog, pfd, BPF_PERF_EVENT, &lopts);
+	if (fd >= 0) {
+		close(pfd); /* the link holds the event */
+	} else if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, retprobe ? o->ret_prog : o->entry_prog) ==
+			   0 &&
+		   ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0) == 0) {
+		fd = pfd;
+		pin = NULL;
+	} else {
+		ret = -errno;
+		close(pfd);
+		return ret;
+	}
+	out->fd = fd;
+	/* a link the kernel cannot pin just is not kept */
+	if (pin && bpf_obj_pin(fd, pin) == 0)
+		out->pin = strdup(pin);
 	return 0;
 }
 
@@ -460,25 +723,26 @@ static void link_pins(const struct tt_loader *l, const char *name, char *entry, 
 	snprintf(ret, len, "%s/links/%s-r", l->pin_dir, name);
 }
 
-/* Adopts the links pinned as `name`; both or none. Returns whether it did. */
-static bool adopt(struct tt_loader *l, const char *name, bool retprobe, struct probe_pair *pp)
+/*
+ * Adopts the links pinned as `name` when they run the programs this agent
+ * would attach; both or none. Returns whether it did.
+ */
+static bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp)
 {
 	char pe[PATH_MAX], pr[PATH_MAX];
 
-	link_pins(l, name, pe, pr, sizeof(pe));
-	pp->entry = open_pinned(pe);
-	if (retprobe)
-		pp->ret = open_pinned(pr);
-	if (pp->entry && (!retprobe || pp->ret))
+	link_pins(l, o->pin_name, pe, pr, sizeof(pe));
+	pp->entry.fd = open_pinned(pe, o->entry_prog);
+	if (o->retprobe)
+		pp->ret.fd = open_pinned(pr, o->ret_prog);
+	if (pp->entry.fd >= 0 && (!o->retprobe || pp->ret.fd >= 0)) {
+		pp->entry.pin = strdup(pe);
+		pp->ret.pin = o->retprobe ? strdup(pr) : NULL;
 		return true;
-	/* half a pair, or none: start again */
-	if (pp->entry)
-		bpf_link__unpin(pp->entry);
-	if (pp->ret)
-		bpf_link__unpin(pp->ret);
-	bpf_link__destroy(pp->entry);
-	bpf_link__destroy(pp->ret);
-	pp->entry = pp->ret = NULL;
+	}
+	/* half a pair, none, or other programs: start again */
+	ulink_close(&pp->entry, true);
+	ulink_close(&pp->ret, true);
 	unlink(pe);
 	unlink(pr);
 	return false;
@@ -500,7 +764,7 @@ static int attach_site(struct tt_loader *l, const struct site_opts *o, struct pr
 	*adopted = false;
 	if (pin) {
 		link_pins(l, o->pin_name, pe, pr, sizeof(pe));
-		if (adopt(l, o->pin_name, o->retprobe, pp)) {
+		if (adopt(l, o, pp)) {
 			*adopted = true;
 			return 0;
 		}
@@ -516,8 +780,10 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      char *err, size_t errlen)
 {
 	struct site_opts o = {
-		.entry_prog = l->skel->progs.tt_entry,
-		.ret_prog = l->skel->progs.tt_return,
+		.entry_prog = prog_for(l, id, TT_BPFGEN_ENTRY, NULL, l->skel->progs.tt_entry),
+		.ret_prog =
+			retprobe ? prog_for(l, id, TT_BPFGEN_RETURN, NULL, l->skel->progs.tt_return)
+				 : -1,
 		.path = path,
 		.offset = offset,
 		.cookie = id,
@@ -660,7 +926,8 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 	for (size_t i = 0; i < u->n; i++) {
 		const struct tt_usdt_note *note = u->notes[i];
 		struct site_opts o = {
-			.entry_prog = l->skel->progs.tt_usdt_site,
+			.entry_prog = prog_for(l, id, TT_BPFGEN_USDT, &u->args[i],
+					       l->skel->progs.tt_usdt_site),
 			.path = path,
 			.offset = note->pc_offset,
 			.ref_ctr = note->sem_offset,
@@ -759,19 +1026,8 @@ bool tt_link__adopted(const struct tt_link *link)
 static void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
 	for (size_t i = 0; i < t->nsites; i++) {
-		struct probe_pair *pp = &t->sites[i];
-
-		if (keep_pins) {
-			drop_link(pp->entry, true);
-			drop_link(pp->ret, true);
-			continue;
-		}
-		if (pp->entry && bpf_link__pin_path(pp->entry))
-			bpf_link__unpin(pp->entry);
-		if (pp->ret && bpf_link__pin_path(pp->ret))
-			bpf_link__unpin(pp->ret);
-		bpf_link__destroy(pp->entry);
-		bpf_link__destroy(pp->ret);
+		ulink_close(&t->sites[i].entry, keep_pins);
+		ulink_close(&t->sites[i].ret, keep_pins);
 	}
 	forget_link(l, t, keep_pins);
 }
@@ -793,10 +1049,9 @@ static bool pin_in_use(const struct tt_loader *l, const char *path)
 	for (const struct tt_link *t = l->links; t; t = t->next) {
 		for (size_t i = 0; i < t->nsites; i++) {
 			const struct probe_pair *pp = &t->sites[i];
-			const char *pe = pp->entry ? bpf_link__pin_path(pp->entry) : NULL;
-			const char *pr = pp->ret ? bpf_link__pin_path(pp->ret) : NULL;
 
-			if ((pe && !strcmp(pe, path)) || (pr && !strcmp(pr, path)))
+			if ((pp->entry.pin && !strcmp(pp->entry.pin, path)) ||
+			    (pp->ret.pin && !strcmp(pp->ret.pin, path)))
 				return true;
 		}
 	}
@@ -924,6 +1179,17 @@ uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which)
 	for (int cpu = 0; cpu < l->ncpus; cpu++)
 		sum += vals[cpu];
 	return sum;
+}
+
+void tt_loader__programs(const struct tt_loader *l, int *compiled, int *interpreted)
+{
+	*compiled = *interpreted = 0;
+	for (const struct gen_prog *p = l->progs; p; p = p->next) {
+		if (p->fd >= 0)
+			(*compiled)++;
+		else
+			(*interpreted)++;
+	}
 }
 
 int tt_loader__attached(const struct tt_loader *l)

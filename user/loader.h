@@ -34,6 +34,11 @@ struct tt_loader_opts {
 	 * meanwhile.
 	 */
 	const char *pin_dir;
+	/*
+	 * Run every hook in the generic capture interpreter (bpf/tasktap.bpf.c)
+	 * instead of its own program compiled by bpfgen: for comparing the two.
+	 */
+	bool interpret;
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -52,7 +57,11 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 /* Detaches every probe and releases everything. Accepts NULL. */
 void tt_loader__free(struct tt_loader *l);
 
-/* Stores what hook `id` runs. 0 or -errno. */
+/*
+ * Stores what hook `id` runs: in the interpreter's map, and as the source
+ * of its compiled programs (user/bpfgen.c), which the attachments made
+ * from now on run. 0 or -errno.
+ */
 int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog);
 
 /*
@@ -60,7 +69,8 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
  * function's return when `retprobe`), in process `pid` only, or in every
  * process when pid is -1. With a pin directory and a `pin_name`, the links
  * are pinned under that name, and links already pinned under it (by an
- * earlier agent) are adopted instead of attaching again. Returns 0 and the
+ * earlier agent) are adopted instead of attaching again, when they run the
+ * same programs (same instructions) as this agent would. Returns 0 and the
  * attachment in *out (owned by the loader; may be NULL), or -errno with a
  * message in err.
  */
@@ -118,6 +128,12 @@ int tt_loader__drain(struct tt_loader *l);
 
 /* Sum over CPUs of the BPF counter `which` (enum tt_stat). */
 uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
+
+/*
+ * Programs compiled by bpfgen and loaded (*compiled), and those that could
+ * not be (*interpreted: their hooks run in the generic interpreter).
+ */
+void tt_loader__programs(const struct tt_loader *l, int *compiled, int *interpreted);
 
 /* Hooks attached (an entry and return pair counts once). */
 int tt_loader__attached(const struct tt_loader *l);

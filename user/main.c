@@ -13,12 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bpfgen.h"
 #include "cli.h"
 #include "elf.h"
 #include "proc.h"
 #include "resolve.h"
 #include "spec.h"
 #include "usage.h"
+#include "usdt.h"
 
 /* ---- check -------------------------------------------------------------- */
 
@@ -57,6 +59,7 @@ static void print_attachment(const struct tt_attachment *at)
 static const struct tt_usage_item check_options[] = {
 	{"-p, --pid PID", "resolve in this process: its executable, libraries and mappings"},
 	{"-b, --binary PATH", "resolve in this file, as `tasktap run --binary` attaches"},
+	{"-v, --verbose", "also print the BPF instructions each hook runs (user/bpfgen.c)"},
 	{"-h, --help", "print this text"},
 	{NULL},
 };
@@ -70,7 +73,7 @@ static const struct tt_usage_item check_examples[] = {
 
 static const struct tt_usage check_usage = {
 	.name = "check",
-	.args = "SPEC [--pid PID | --binary PATH]",
+	.args = "SPEC [--pid PID | --binary PATH] [--verbose]",
 	.summary =
 		"Validate a spec and show what would be attached, without BPF: each hook's role, "
 		"function and offset or USDT probe, file and processes; exits 2 on a bad spec, "
@@ -79,14 +82,77 @@ static const struct tt_usage check_usage = {
 	.examples = check_examples,
 };
 
+/* The maps of the programs printed by check --verbose: no fds, so any distinct numbers. */
+static const struct tt_bpfgen_maps shown_maps = {
+	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5};
+
+/* Prints the program bpfgen emits for hook h of `kind` (at USDT `site`). */
+static void print_program(const struct tt_hook *h, enum tt_bpfgen_kind kind,
+			  const struct tt_usdt_site *site, const char *what)
+{
+	static struct tt_bpfgen g;
+	struct tt_bpfgen_in in = {
+		.kind = kind, .hook = h->id, .prog = &h->prog, .site = site, .maps = shown_maps};
+	char err[256];
+
+	if (tt_bpfgen__emit(&in, &g, err, sizeof(err))) {
+		printf("  %s: runs in the generic interpreter: %s\n", what, err);
+		return;
+	}
+	printf("  %s: %zu BPF instructions\n", what, g.n);
+	tt_bpfgen__print(&g, &shown_maps, stdout);
+}
+
+struct usdt_print {
+	const struct tt_hook *hook;
+	size_t n;
+};
+
+static int print_usdt_site(const struct tt_usdt_note *note, void *ctx)
+{
+	struct usdt_print *u = ctx;
+	struct tt_usdt_site site;
+	char what[128], err[256];
+
+	if (strcmp(note->provider, u->hook->provider) || strcmp(note->name, u->hook->usdt))
+		return 0;
+	u->n++;
+	snprintf(what, sizeof(what), "site 0x%" PRIx64 " (%s)", note->pc_offset, note->args);
+	if (tt_usdt__decode(note->args, &site, err, sizeof(err)))
+		printf("  %s: %s\n", what, err);
+	else
+		print_program(u->hook, TT_BPFGEN_USDT, &site, what);
+	return 0;
+}
+
+/* check --verbose: the BPF instructions each attachment runs. */
+static void print_programs(const struct tt_attachment *at)
+{
+	struct usdt_print u = {.hook = at->hook};
+	struct tt_elf *elf;
+
+	if (!at->usdt) {
+		print_program(at->hook, TT_BPFGEN_ENTRY, NULL, "entry");
+		if (at->retprobe)
+			print_program(at->hook, TT_BPFGEN_RETURN, NULL, "return");
+		return;
+	}
+	elf = tt_elf__open(at->path);
+	if (elf)
+		tt_elf__for_each_usdt(elf, print_usdt_site, &u);
+	tt_elf__free(elf);
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"binary", required_argument, NULL, 'b'},
 		{"help", no_argument, NULL, 'h'},
+		{"verbose", no_argument, NULL, 'v'},
 		{0},
 	};
+	bool verbose = false;
 	struct tt_spec *spec = NULL;
 	struct tt_plan plan = {0};
 	const char *binary = NULL;
@@ -94,9 +160,13 @@ static int cmd_check(int argc, char **argv)
 	char err[1024];
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "p:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:b:hv", opts, NULL)) != -1) {
 		if (c == 'p' && !tt_parse_pid(optarg, &pid))
 			continue;
+		if (c == 'v') {
+			verbose = true;
+			continue;
+		}
 		if (c == 'b') {
 			binary = optarg;
 			continue;
@@ -120,8 +190,11 @@ static int cmd_check(int argc, char **argv)
 		tt_spec__free(spec);
 		return ret == -ENOMEM ? 1 : 2; /* a bad spec is bad input, as for run */
 	}
-	for (size_t i = 0; i < plan.n; i++)
+	for (size_t i = 0; i < plan.n; i++) {
 		print_attachment(&plan.at[i]);
+		if (verbose)
+			print_programs(&plan.at[i]);
+	}
 	for (int i = 0; !pid && !binary && i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];
 

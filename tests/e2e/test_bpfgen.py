@@ -1,0 +1,192 @@
+"""Probes compiled to BPF (user/bpfgen.c), with real BPF on real target
+processes.
+
+The compiled programs must capture exactly what the generic interpreter
+captures: tests/e2e/bpfgen-compare.c attaches every hook of a table of
+expressions twice to the same places, once compiled and once interpreted,
+runs tests/workers/bpfgen-worker.c (strings shorter than, as long as and
+longer than the limit, empty, NULL, pointers into a page nobody can read,
+every integer width, stack arguments, out-parameters, filters) and
+tests/workers/usdt-forms-worker.c (USDT arguments of every form, one probe
+on two sites, a page nobody can read), and compares the two event streams
+field by field and record by record.
+
+`tasktap run` attaches the compiled programs (one per hook and kind, named
+tt_h<hook>_<kind>), and `tasktap check --verbose` prints them."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import Agent, run_tool, write_spec
+
+COMPARE = os.path.abspath(".output/tests/bpfgen-compare")
+WORKER = os.path.abspath(".output/bpfgen-worker")
+USDT_WORKER = os.path.abspath(".output/usdt-forms-worker")
+
+SPEC = """\
+targets:
+  - binary: {worker}
+    probes:
+      - role: span
+        symbol: bg_a
+        name: ints
+        attributes:
+          a0: arg0
+          rid: "*arg1"
+          i32: s32(arg1 + 8)
+          i16: s16(arg1 + 12)
+          u8: u8(arg1 + 14)
+          i8: s8(arg1 + 15)
+          name: str(*(arg1 + 16))
+      - role: span
+        symbol: bg_b
+        name: strings
+        attributes:
+          s: str(arg2)
+          s5: str(arg2, 5)
+          b: bytes(arg2, arg3)
+          b3: bytes(arg4, 3)
+          t: str(arg4)
+          nested: str(*(*(arg1 + 24) + 16))
+      - role: span
+        symbol: bg_c
+        name: stack
+        attributes:
+          a6: arg6
+          s7: str(arg7)
+          r8: u64(arg8)
+          r8name: str(u64(arg8 + 16))
+          a9: arg9
+          minus: u64(arg1 - 8)
+          big: arg0 + 5000000000
+      - role: span
+        symbol: bg_d
+        name: int-filter
+        when: arg0 >= 2
+        attributes:
+          a0: arg0
+          out: u64(arg5) @return
+          result: ret @return
+      - role: span
+        symbol: bg_e
+        name: prefix
+        when: str(arg2) == "perf*"
+        attributes:
+          s: str(arg2)
+      - role: span
+        symbol: bg_f
+        name: not-hello
+        when: str(arg2) != "hello"
+        attributes:
+          s: str(arg2)
+          t: str(arg4) @return
+      - role: span
+        symbol: bg_g
+        name: signed-filter
+        when: s32(arg1 + 8) < -70001
+        attributes:
+          i32: s32(arg1 + 8)
+  - binary: {usdt}
+    probes:
+      - role: span
+        usdt: ttwf:narrow
+        name: narrow
+        attributes: {{i8: arg0, u8: arg1, i16: arg2, u16: arg3, i32: arg4, u32: arg5, i64: arg6}}
+      - role: span
+        usdt: ttwf:fields
+        name: fields
+        attributes: {{id: arg0, i32: arg1, i16: arg2, u8: arg3, i8: arg4}}
+      - role: span
+        usdt: ttwf:konst
+        name: konst
+        when: arg1 < 0
+        attributes: {{a: arg0, b: arg1, c: arg2}}
+      - role: span
+        usdt: ttwf:step
+        name: step
+        attributes: {{id: arg0, where: arg1}}
+"""
+
+# bpfgen-worker: 3 rounds of 11 cases through 7 functions; the filters keep some
+CALLS = 33
+
+
+class CompareTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(SPEC.format(worker=WORKER, usdt=USDT_WORKER), d)
+            p = subprocess.run([COMPARE, spec, WORKER, USDT_WORKER], capture_output=True,
+                               text=True, timeout=120)
+        if p.returncode != 0:
+            raise AssertionError("bpfgen-compare failed:\n" + p.stderr)
+        cls.result = json.loads(p.stdout)
+
+    def test_same_events_and_records_in_both_forms(self):
+        self.assertEqual(self.result["differences"], [])
+        self.assertEqual(self.result["events"][0], self.result["events"][1])
+        self.assertEqual(self.result["lost"], [0, 0])
+
+    def test_every_hook_ran_compiled(self):
+        # 7 functions (entry and return) and 4 USDT probes, narrow on one
+        # site, step on two, fields and konst on one each: 19 programs
+        self.assertEqual(self.result["compiled"], 19)
+        self.assertEqual(self.result["not_compiled"], 0)
+        self.assertEqual(self.result["interpreter_compiled"], 0)
+
+    def test_the_table_reached_faults_truncations_and_filters(self):
+        # entries of the 3 unfiltered functions and returns of all 7, at least
+        self.assertGreaterEqual(self.result["events"][0], 3 * CALLS + 7 * 0)
+        self.assertGreater(self.result["faults"], 0)
+        self.assertGreater(self.result["truncated"], 0)
+        self.assertEqual(self.result["cap_faults"][0], self.result["cap_faults"][1])
+        self.assertGreater(self.result["cap_faults"][0], 0)
+
+
+class AgentTest(unittest.TestCase):
+    def test_run_attaches_the_compiled_programs(self):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(SPEC.format(worker=WORKER, usdt=USDT_WORKER), d)
+            agent = Agent([spec, "--json"])
+            agent.wait_attached()
+            try:
+                ids = set()
+                fds = "/proc/%d/fdinfo" % agent.proc.pid
+                for fd in os.listdir(fds):
+                    with open(os.path.join(fds, fd)) as f:
+                        for line in f:
+                            if line.startswith("prog_id:"):
+                                ids.add(int(line.split()[1]))
+                progs = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                       text=True, check=True).stdout
+                mine = [p["name"] for p in json.loads(progs) if p["id"] in ids]
+            finally:
+                agent.stop()
+        for name in ["tt_h1_entry", "tt_h1_ret", "tt_h4_entry", "tt_h4_ret", "tt_h8_usdt",
+                     "tt_h11_usdt"]:
+            self.assertIn(name, mine)
+        self.assertNotIn("cannot compile", agent.stderr())
+
+
+class CheckTest(unittest.TestCase):
+    def test_check_verbose_prints_each_hooks_instructions(self):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(SPEC.format(worker=WORKER, usdt=USDT_WORKER), d)
+            rc, out, err = run_tool(["check", spec, "--verbose"])
+            rc_quiet, quiet, _ = run_tool(["check", spec])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rc_quiet, 0)
+        self.assertNotIn("BPF instructions", quiet)
+        # hook 4: a filter, captures at entry and at return
+        block = out.split("hook 4 ")[1].split("\nhook 5 ")[0]
+        self.assertRegex(block, r"\n  entry: \d+ BPF instructions\n")
+        self.assertRegex(block, r"\n  return: \d+ BPF instructions\n")
+        self.assertIn("call bpf_probe_read_user", block)
+        self.assertIn("r1 = map[threads]", block)
+        self.assertIn("call bpf_ringbuf_output", block)
+        self.assertRegex(block, r"\n +\d+: exit\n")
+        # a USDT probe on two sites: one program each
+        self.assertEqual(len([l for l in out.split("hook 11 ")[1].splitlines()
+                              if l.startswith("  site 0x")]), 2)

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests for user/bpfgen.c: the programs emitted from capture programs
+ * compiled by user/expr.c are well formed (every jump forward and inside,
+ * the last instruction an exit, only the maps given, the hook id in the
+ * header), each comparison becomes its jump, USDT arguments are read where
+ * their site says, what cannot be compiled is refused with a reason, and
+ * the printer names maps and helpers. What the programs capture is
+ * compared with the interpreter on real processes by tests/e2e/test_bpfgen.py.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "bpfgen.h"
+#include "expr.h"
+#include "usdt.h"
+
+static const struct tt_bpfgen_maps maps = {
+	.threads = 11, .saved = 12, .scratch = 13, .stats = 14, .rings = 15};
+
+static struct tt_bpfgen g;
+
+/* A hook whose entry captures `caps` (NULL-ended), filtered by `when` (or NULL). */
+static struct tt_hook_prog hook_of(const char *when, const char *const *caps)
+{
+	struct tt_hook_prog h = {0};
+	enum tt_cap_type type;
+	char err[256];
+	int col;
+
+	if (when && tt_expr__compile_filter(when, false, &h.entry, err, sizeof(err), &col))
+		fail_msg("'%s': %s", when, err);
+	for (int i = 0; caps && caps[i]; i++) {
+		if (tt_expr__compile(caps[i], false, &h.entry, &type, err, sizeof(err), &col))
+			fail_msg("'%s': %s", caps[i], err);
+	}
+	if (when)
+		h.flags |= TT_HOOKF_TRACK;
+	return h;
+}
+
+static int emit(enum tt_bpfgen_kind kind, const struct tt_hook_prog *h,
+		const struct tt_usdt_site *site, char *err, size_t errlen)
+{
+	struct tt_bpfgen_in in = {.kind = kind, .hook = 42, .prog = h, .site = site, .maps = maps};
+
+	return tt_bpfgen__emit(&in, &g, err, errlen);
+}
+
+/* Checks what every program must be: jumps forward and inside, an exit last, the maps given. */
+static void assert_well_formed(void)
+{
+	bool probe_id = false;
+
+	assert_true(g.n > 2);
+	assert_int_equal(g.insns[g.n - 1].code, BPF_JMP | BPF_EXIT);
+	for (size_t n = 0; n < g.n; n++) {
+		const struct bpf_insn *i = &g.insns[n];
+		uint8_t op = BPF_OP(i->code);
+
+		if (i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+			if (i->src_reg == BPF_PSEUDO_MAP_FD)
+				assert_true(i->imm >= 11 && i->imm <= 15);
+			n++;
+			continue;
+		}
+		if (BPF_CLASS(i->code) == BPF_JMP && op != BPF_CALL && op != BPF_EXIT) {
+			assert_true(i->off >= 0);
+			assert_true(n + 1 + i->off < g.n);
+		}
+		/* the header's probe field: *(u32 *)(r7 + 16) = hook */
+		if (i->code == (BPF_ST | BPF_MEM | BPF_W) && i->dst_reg == BPF_REG_7 &&
+		    i->off == 16 && i->imm == 42)
+			probe_id = true;
+	}
+	assert_true(probe_id);
+}
+
+static size_t count_calls(int32_t helper)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < g.n; k++)
+		n += g.insns[k].code == (BPF_JMP | BPF_CALL) && g.insns[k].imm == helper;
+	return n;
+}
+
+static void test_entry_with_every_capture_form(void **state)
+{
+	static const char *const caps[] = {
+		"arg0",		  "str(arg1)", "bytes(arg2, arg3)", "s16(arg0 + 12)",
+		"*(*(arg4 + 8))", "arg7",      "str(arg1, 5)",	    NULL};
+	struct tt_hook_prog h = hook_of(NULL, caps);
+	char err[256] = "";
+
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 2);
+	/* s16, two derefs, the stack slot, bytes */
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user), 5);
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 1);
+	/* not tracked: the threads map is not used */
+	for (size_t k = 0; k < g.n; k++)
+		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 11);
+}
+
+static void test_tracked_entry_and_return(void **state)
+{
+	static const char *const caps[] = {"arg0", NULL};
+	struct tt_hook_prog h = hook_of("arg0 >= 5", caps);
+	enum tt_cap_type type;
+	char err[256] = "";
+	bool threads = false, saved = false;
+	int col;
+
+	assert_int_equal(tt_expr__compile("str(arg1)", true, &h.ret, &type, err, sizeof(err), &col),
+			 0);
+	h.flags |= TT_HOOKF_SAVE;
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	for (size_t k = 0; k < g.n; k++) {
+		threads |= g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 11;
+		saved |= g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 12;
+	}
+	assert_true(threads);
+	assert_true(saved);
+	assert_int_equal(emit(TT_BPFGEN_RETURN, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 1);
+}
+
+static void test_return_without_captures_is_short(void **state)
+{
+	struct tt_hook_prog h = {0};
+	char err[256] = "";
+
+	assert_int_equal(emit(TT_BPFGEN_RETURN, &h, NULL, err, sizeof(err)), 0);
+	assert_true(g.n < 60);
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 1);
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user), 0);
+	assert_int_equal(count_calls(BPF_FUNC_map_lookup_elem), 2); /* the ring, the stats */
+}
+
+/* Each comparison of a filter, signed (as the spec's are) or not, is one jump of its own kind. */
+static void test_each_comparison_is_its_jump(void **state)
+{
+	static const struct {
+		enum tt_cmp_op op;
+		uint8_t flags;
+		uint8_t jmp;
+	} cases[] = {
+		{TT_CMPOP_EQ, TT_OPF_SIGNED, BPF_JEQ},
+		{TT_CMPOP_NE, TT_OPF_SIGNED, BPF_JNE},
+		{TT_CMPOP_LT, TT_OPF_SIGNED, BPF_JSLT},
+		{TT_CMPOP_LE, TT_OPF_SIGNED, BPF_JSLE},
+		{TT_CMPOP_GT, TT_OPF_SIGNED, BPF_JSGT},
+		{TT_CMPOP_GE, TT_OPF_SIGNED, BPF_JSGE},
+		{TT_CMPOP_LT, 0, BPF_JLT},
+		{TT_CMPOP_LE, 0, BPF_JLE},
+		{TT_CMPOP_GT, 0, BPF_JGT},
+		{TT_CMPOP_GE, 0, BPF_JGE},
+	};
+	char err[256];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct tt_hook_prog h = {.flags = TT_HOOKF_TRACK};
+		bool found = false;
+
+		h.entry.nops = 2;
+		h.entry.ops[0] = (struct tt_op){.code = TT_OP_ARG, .imm = 0};
+		h.entry.ops[1] = (struct tt_op){
+			.code = TT_OP_CMP, .aux = cases[c].op, .flags = cases[c].flags, .imm = -7};
+		assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+		assert_well_formed();
+		for (size_t k = 0; k < g.n; k++)
+			found |= g.insns[k].code == (BPF_JMP | cases[c].jmp | BPF_X) &&
+				 g.insns[k].dst_reg == BPF_REG_8;
+		if (!found)
+			fail_msg("case %zu: no jump 0x%x on acc", c, cases[c].jmp);
+	}
+	/* what the spec compiles: signed */
+	{
+		struct tt_hook_prog h = hook_of("arg0 < 7", NULL);
+		bool found = false;
+
+		assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+		for (size_t k = 0; k < g.n; k++)
+			found |= g.insns[k].code == (BPF_JMP | BPF_JSLT | BPF_X);
+		assert_true(found);
+	}
+}
+
+static void test_string_filter_compares_the_literal_words(void **state)
+{
+	struct tt_hook_prog h = hook_of("str(arg1) == \"exactly-nine\"", NULL);
+	char err[256];
+	uint64_t w0 = 0;
+	bool found = false;
+
+	memcpy(&w0, "exactly-", 8);
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	for (size_t k = 0; k + 1 < g.n; k++) {
+		if (g.insns[k].code == (BPF_LD | BPF_DW | BPF_IMM) && !g.insns[k].src_reg &&
+		    (uint32_t)g.insns[k].imm == (uint32_t)w0 &&
+		    (uint32_t)g.insns[k + 1].imm == (uint32_t)(w0 >> 32))
+			found = true;
+	}
+	assert_true(found);
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 1);
+}
+
+static void test_usdt_arguments_where_the_site_says(void **state)
+{
+	static const char *const caps[] = {"arg0", "arg1", "arg2", "arg3", NULL};
+	struct tt_hook_prog h = hook_of(NULL, caps);
+	struct tt_usdt_site site;
+	char err[256] = "";
+	bool konst = false, reg = false;
+
+	assert_int_equal(tt_usdt__decode("-4@$-7 8@%rdi -2@8(%rbx)", &site, err, sizeof(err)), 0);
+	assert_int_equal(emit(TT_BPFGEN_USDT, &h, &site, err, sizeof(err)), 0);
+	assert_well_formed();
+	for (size_t k = 0; k < g.n; k++) {
+		const struct bpf_insn *i = &g.insns[k];
+
+		konst |= i->code == (BPF_ALU64 | BPF_MOV | BPF_K) && i->dst_reg == BPF_REG_8 &&
+			 i->imm == -7;
+		reg |= i->code == (BPF_LDX | BPF_MEM | BPF_DW) && i->dst_reg == BPF_REG_8 &&
+		       i->src_reg == BPF_REG_6 && i->off == site.args[1].reg_off;
+	}
+	assert_true(konst);
+	assert_true(reg);
+	/* the memory operand is read; arg3 does not exist: a fault, no read */
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user), 1);
+}
+
+static void test_what_cannot_be_compiled_is_refused_with_a_reason(void **state)
+{
+	struct tt_hook_prog h = {0};
+	char err[256] = "";
+
+	h.entry.nops = 1;
+	h.entry.ops[0].code = TT_OP__COUNT + 3;
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "opcode 15 at instruction 0 has no emitter"));
+
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(emit(TT_BPFGEN_USDT, &h, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "needs its site's arguments"));
+
+	h.entry.nops = TT_MAX_OPS + 1;
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "longer than TT_MAX_OPS"));
+}
+
+static void test_print_names_maps_and_helpers(void **state)
+{
+	static const char *const caps[] = {"str(arg1)", NULL};
+	struct tt_hook_prog h = hook_of(NULL, caps);
+	char err[256], *text = NULL, name[16];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+	tt_bpfgen__print(&g, &maps, f);
+	fclose(f);
+	assert_non_null(strstr(text, "     0: r6 = r1\n"));
+	assert_non_null(strstr(text, "r1 = map[scratch]\n"));
+	assert_non_null(strstr(text, "call bpf_probe_read_user_str\n"));
+	assert_non_null(strstr(text, "*(u32 *)(r7 +16) = 42\n"));
+	assert_non_null(strstr(text, ": exit\n"));
+	free(text);
+	tt_bpfgen__name(TT_BPFGEN_RETURN, 1024, name, sizeof(name));
+	assert_string_equal(name, "tt_h1024_ret");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_entry_with_every_capture_form),
+		cmocka_unit_test(test_tracked_entry_and_return),
+		cmocka_unit_test(test_return_without_captures_is_short),
+		cmocka_unit_test(test_each_comparison_is_its_jump),
+		cmocka_unit_test(test_string_filter_compares_the_literal_words),
+		cmocka_unit_test(test_usdt_arguments_where_the_site_says),
+		cmocka_unit_test(test_what_cannot_be_compiled_is_refused_with_a_reason),
+		cmocka_unit_test(test_print_names_maps_and_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1181 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bpfgen: capture programs compiled to BPF instructions (see bpfgen.h).
+ *
+ * The emitted program keeps the interpreter's state (bpf/tasktap.bpf.c,
+ * struct vm) in registers and on its stack:
+ *
+ *	r6  the context (struct pt_regs *)
+ *	r7  this CPU's scratch buffer, where the event is built (as the
+ *	    interpreter builds it: header, then records)
+ *	r8  acc
+ *	r9  off, the next free byte of the event; masked with SCRATCH_MASK
+ *	    before each use so that the verifier sees every write in bounds
+ *
+ * and r1 (the saved register), the fault flag and the reads' landing slot
+ * on the stack (FP_* below). Every capture instruction is one row of
+ * `op_rows`; every comparison one row of `cmp_rows`. Jumps go forward
+ * only, to labels patched when the program is complete.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bpfgen.h"
+#include "tasktap/event.h"
+#include "tasktap/limits.h"
+
+/* As bpf/tasktap.bpf.c lays out its maps' values. */
+#define SCRATCH_MASK	1023
+#define SCRATCH_TMP	(2 * (SCRATCH_MASK + 1))
+#define SCRATCH_HITS	(SCRATCH_TMP + 64) /* struct scratch: hits after buf */
+#define TSTATE_DEPTH	0
+#define TSTATE_ACCEPTED 8
+#define SAVED_ARGS_SIZE 56 /* struct saved_args: regs[6], sp */
+
+/* struct pt_regs (x86-64) */
+#define PT_SP	     152
+#define PT_AX	     80
+#define PT_REGS_SIZE 168
+static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
+				  88 /* cx */,	72 /* r8 */,  64 /* r9 */};
+
+/* The stack of the emitted program (offsets from r10). */
+#define FP_FAULT -8   /* u64: the interpreter's vm->fault */
+#define FP_R1	 -16  /* u64: vm->r1 */
+#define FP_TMP	 -24  /* u64: where reads land (vm->tmp) */
+#define FP_ST	 -32  /* struct tstate *: this thread's tracking */
+#define FP_TID	 -40  /* u32 tid */
+#define FP_KEY	 -36  /* u32: a key for a lookup */
+#define FP_RING	 -48  /* the ring, across bpf_ringbuf_query() */
+#define FP_BLEN	 -56  /* EMIT_BYTES: the length kept */
+#define FP_BWORD -64  /* EMIT_BYTES: type and flags of its record */
+#define FP_SKEY	 -72  /* struct save_key {tid, depth} */
+#define FP_ARGS	 -128 /* struct saved_args to store, 56 bytes */
+#define FP_ZERO	 -144 /* a zero struct tstate, 16 bytes */
+#define FP_REGS	 -200 /* return programs: the arguments at entry, 56 bytes */
+#define FP_EV	 -240 /* return events without captures: struct tt_event */
+
+#define R0  BPF_REG_0
+#define R1  BPF_REG_1
+#define R2  BPF_REG_2
+#define R3  BPF_REG_3
+#define R4  BPF_REG_4
+#define R5  BPF_REG_5
+#define CTX BPF_REG_6
+#define BUF BPF_REG_7
+#define ACC BPF_REG_8
+#define OFF BPF_REG_9
+#define FP  BPF_REG_10
+
+#define MAX_LABELS 1024
+
+struct fixup {
+	uint32_t insn;
+	int label;
+};
+
+struct gen {
+	const struct tt_bpfgen_in *in;
+	const struct tt_probe_prog *prog; /* the program being compiled */
+	struct tt_bpfgen *out;
+	int labels[MAX_LABELS]; /* instruction index, -1: not placed yet */
+	int nlabels;
+	struct fixup fixups[TT_BPFGEN_MAX_INSNS];
+	size_t nfixups;
+	int drop; /* the label of the code that drops the hit */
+	int err;
+	char *msg;
+	size_t msglen;
+};
+
+/* ---- instructions ---------------------------------------------------- */
+
+static void fail(struct gen *g, int err, const char *why)
+{
+	if (g->err)
+		return;
+	g->err = err;
+	snprintf(g->msg, g->msglen, "%s", why);
+}
+
+static void put(struct gen *g, uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+	struct bpf_insn *i;
+
+	if (g->out->n >= TT_BPFGEN_MAX_INSNS) {
+		fail(g, -E2BIG, "the program would exceed TT_BPFGEN_MAX_INSNS instructions");
+		return;
+	}
+	i = &g->out->insns[g->out->n++];
+	memset(i, 0, sizeof(*i));
+	i->code = code;
+	i->dst_reg = dst;
+	i->src_reg = src;
+	i->off = off;
+	i->imm = imm;
+}
+
+static void mov_imm(struct gen *g, uint8_t dst, int32_t imm)
+{
+	put(g, BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
+
+static void mov_reg(struct gen *g, uint8_t dst, uint8_t src)
+{
+	put(g, BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
+
+static void alu_imm(struct gen *g, uint8_t op, uint8_t dst, int32_t imm)
+{
+	put(g, BPF_ALU64 | op | BPF_K, dst, 0, 0, imm);
+}
+
+static void alu_reg(struct gen *g, uint8_t op, uint8_t dst, uint8_t src)
+{
+	put(g, BPF_ALU64 | op | BPF_X, dst, src, 0, 0);
+}
+
+/* dst = a 64-bit constant (one instruction when it fits 32 signed bits). */
+static void ld_imm64(struct gen *g, uint8_t dst, uint64_t v)
+{
+	if ((int64_t)v == (int32_t)v) {
+		mov_imm(g, dst, (int32_t)v);
+		return;
+	}
+	put(g, BPF_LD | BPF_DW | BPF_IMM, dst, 0, 0, (int32_t)(uint32_t)v);
+	put(g, 0, 0, 0, 0, (int32_t)(uint32_t)(v >> 32));
+}
+
+static void ld_map(struct gen *g, uint8_t dst, int fd)
+{
+	put(g, BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd);
+	put(g, 0, 0, 0, 0, 0);
+}
+
+static void ldx(struct gen *g, uint8_t size, uint8_t dst, uint8_t src, int16_t off)
+{
+	put(g, BPF_LDX | BPF_MEM | size, dst, src, off, 0);
+}
+
+static void stx(struct gen *g, uint8_t size, uint8_t dst, int16_t off, uint8_t src)
+{
+	put(g, BPF_STX | BPF_MEM | size, dst, src, off, 0);
+}
+
+static void st(struct gen *g, uint8_t size, uint8_t dst, int16_t off, int32_t imm)
+{
+	put(g, BPF_ST | BPF_MEM | size, dst, 0, off, imm);
+}
+
+static void call(struct gen *g, int32_t helper)
+{
+	put(g, BPF_JMP | BPF_CALL, 0, 0, 0, helper);
+}
+
+static void exit_0(struct gen *g)
+{
+	mov_imm(g, R0, 0);
+	put(g, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+/* r1 = r10 + off: the address of a stack slot. */
+static void fp_addr(struct gen *g, uint8_t dst, int16_t off)
+{
+	mov_reg(g, dst, FP);
+	alu_imm(g, BPF_ADD, dst, off);
+}
+
+/* ---- labels ---------------------------------------------------------- */
+
+static int new_label(struct gen *g)
+{
+	if (g->nlabels >= MAX_LABELS) {
+		fail(g, -E2BIG, "the program needs too many labels");
+		return 0;
+	}
+	g->labels[g->nlabels] = -1;
+	return g->nlabels++;
+}
+
+static void place(struct gen *g, int label)
+{
+	g->labels[label] = (int)g->out->n;
+}
+
+/* A jump to `label`: `op` (BPF_JA, or BPF_JEQ and so on) of dst against imm. */
+static void jmp_imm(struct gen *g, uint8_t op, uint8_t dst, int32_t imm, int label)
+{
+	if (g->nfixups < TT_BPFGEN_MAX_INSNS)
+		g->fixups[g->nfixups++] =
+			(struct fixup){.insn = (uint32_t)g->out->n, .label = label};
+	put(g, BPF_JMP | op | BPF_K, dst, 0, 0, imm);
+}
+
+static void jmp_reg(struct gen *g, uint8_t op, uint8_t dst, uint8_t src, int label)
+{
+	if (g->nfixups < TT_BPFGEN_MAX_INSNS)
+		g->fixups[g->nfixups++] =
+			(struct fixup){.insn = (uint32_t)g->out->n, .label = label};
+	put(g, BPF_JMP | op | BPF_X, dst, src, 0, 0);
+}
+
+static void jmp(struct gen *g, int label)
+{
+	jmp_imm(g, BPF_JA, 0, 0, label);
+}
+
+static void patch(struct gen *g)
+{
+	for (size_t i = 0; i < g->nfixups && !g->err; i++) {
+		const struct fixup *f = &g->fixups[i];
+		long delta = (long)g->labels[f->label] - (long)f->insn - 1;
+
+		if (g->labels[f->label] < 0 || delta < 0 || delta > INT16_MAX)
+			fail(g, -E2BIG, "a jump out of range");
+		else
+			g->out->insns[f->insn].off = (int16_t)delta;
+	}
+}
+
+/* ---- pieces the generic programs share ----------------------------------- */
+
+/* stats[which] += 1 on this CPU. */
+static void stat_inc(struct gen *g, enum tt_stat which)
+{
+	int done = new_label(g);
+
+	st(g, BPF_W, FP, FP_KEY, which);
+	ld_map(g, R1, g->in->maps.stats);
+	fp_addr(g, R2, FP_KEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, done);
+	ldx(g, BPF_DW, R1, R0, 0);
+	alu_imm(g, BPF_ADD, R1, 1);
+	stx(g, BPF_DW, R0, 0, R1);
+	place(g, done);
+}
+
+/* fill_header(): the event header at base+off, `ret` from the return value or 0. */
+static void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret)
+{
+	call(g, BPF_FUNC_ktime_get_ns);
+	stx(g, BPF_DW, base, off + offsetof(struct tt_event, ts_ns), R0);
+	call(g, BPF_FUNC_get_current_pid_tgid);
+	stx(g, BPF_W, base, off + offsetof(struct tt_event, tid), R0);
+	alu_imm(g, BPF_RSH, R0, 32);
+	stx(g, BPF_W, base, off + offsetof(struct tt_event, pid), R0);
+	st(g, BPF_W, base, off + offsetof(struct tt_event, probe), (int32_t)g->in->hook);
+	st(g, BPF_W, base, off + offsetof(struct tt_event, kind), kind); /* and flags 0 */
+	if (ret) {
+		ldx(g, BPF_DW, R1, CTX, PT_AX);
+		stx(g, BPF_DW, base, off + offsetof(struct tt_event, ret), R1);
+	} else {
+		st(g, BPF_DW, base, off + offsetof(struct tt_event, ret), 0);
+	}
+	st(g, BPF_W, base, off + offsetof(struct tt_event, size), sizeof(struct tt_event));
+	st(g, BPF_W, base, off + offsetof(struct tt_event, ncaps), 0);
+}
+
+/* R0 = this CPU's ring, or a jump to `none`. */
+static void this_cpu_ring(struct gen *g, int none)
+{
+	call(g, BPF_FUNC_get_smp_processor_id);
+	stx(g, BPF_W, FP, FP_KEY, R0);
+	ld_map(g, R1, g->in->maps.rings);
+	fp_addr(g, R2, FP_KEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, none);
+}
+
+/* submit() of the event built in scratch, its size in OFF, the fill checked one time in 16. */
+static void submit_scratch(struct gen *g, uint32_t ncaps)
+{
+	int lost = new_label(g), noquery = new_label(g), wake = new_label(g), out = new_label(g),
+	    done = new_label(g);
+
+	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK);
+	stx(g, BPF_W, BUF, offsetof(struct tt_event, size), OFF);
+	st(g, BPF_W, BUF, offsetof(struct tt_event, ncaps), (int32_t)ncaps);
+	ldx(g, BPF_W, R1, BUF, SCRATCH_HITS);
+	alu_imm(g, BPF_ADD, R1, 1);
+	stx(g, BPF_W, BUF, SCRATCH_HITS, R1);
+	this_cpu_ring(g, lost);
+	stx(g, BPF_DW, FP, FP_RING, R0);
+	ldx(g, BPF_W, R1, BUF, SCRATCH_HITS);
+	alu_imm(g, BPF_AND, R1, 15);
+	jmp_imm(g, BPF_JNE, R1, 0, noquery);
+	mov_reg(g, R1, R0);
+	mov_imm(g, R2, BPF_RB_AVAIL_DATA);
+	call(g, BPF_FUNC_ringbuf_query);
+	ld_imm64(g, R1, g->in->wakeup_watermark);
+	jmp_reg(g, BPF_JGT, R0, R1, wake);
+	place(g, noquery);
+	mov_imm(g, R4, BPF_RB_NO_WAKEUP);
+	jmp(g, out);
+	place(g, wake);
+	mov_imm(g, R4, BPF_RB_FORCE_WAKEUP);
+	place(g, out);
+	ldx(g, BPF_DW, R1, FP, FP_RING);
+	mov_reg(g, R2, BUF);
+	mov_reg(g, R3, OFF);
+	call(g, BPF_FUNC_ringbuf_output);
+	jmp_imm(g, BPF_JEQ, R0, 0, done);
+	place(g, lost);
+	stat_inc(g, TT_STAT_LOST);
+	place(g, done);
+}
+
+/* BUF = this CPU's scratch, or a jump to `none`. */
+static void scratch(struct gen *g, int none)
+{
+	st(g, BPF_W, FP, FP_KEY, 0);
+	ld_map(g, R1, g->in->maps.scratch);
+	fp_addr(g, R2, FP_KEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, none);
+	mov_reg(g, BUF, R0);
+}
+
+/* ---- capture instructions ------------------------------------------------ */
+
+static void set_fault(struct gen *g)
+{
+	st(g, BPF_DW, FP, FP_FAULT, 1);
+}
+
+/* A jump to `label` when the fault flag is set. */
+static void if_fault(struct gen *g, int label)
+{
+	ldx(g, BPF_DW, R1, FP, FP_FAULT);
+	jmp_imm(g, BPF_JNE, R1, 0, label);
+}
+
+/* acc = the 8 bytes at the address in R3 (0 and a fault when unreadable). */
+static void read_u64_at_r3(struct gen *g)
+{
+	int ok = new_label(g);
+
+	fp_addr(g, R1, FP_TMP);
+	mov_imm(g, R2, 8);
+	call(g, BPF_FUNC_probe_read_user);
+	jmp_imm(g, BPF_JEQ, R0, 0, ok);
+	set_fault(g);
+	place(g, ok);
+	ldx(g, BPF_DW, ACC, FP, FP_TMP); /* the helper zeroes it on failure */
+}
+
+/* acc = 0 and a fault: an argument that does not exist. */
+static void no_arg(struct gen *g)
+{
+	set_fault(g);
+	mov_imm(g, ACC, 0);
+}
+
+/* Cuts acc to `bytes` and sign-extends it when `is_signed` (as usdt_arg() does). */
+static void cut(struct gen *g, int bytes, bool is_signed)
+{
+	int shift = 64 - 8 * bytes;
+
+	if (shift <= 0)
+		return;
+	alu_imm(g, BPF_LSH, ACC, shift);
+	alu_imm(g, is_signed ? BPF_ARSH : BPF_RSH, ACC, shift);
+}
+
+/* acc = argument `slot` of a USDT site, decoded as the note says. */
+static void usdt_arg(struct gen *g, int64_t slot)
+{
+	const struct tt_usdt_site *site = g->in->site;
+	const struct tt_usdt_arg *a;
+	int bytes, done, ok;
+
+	if (!site || slot < 0 || slot >= site->nargs || slot >= TT_MAX_USDT_ARGS) {
+		no_arg(g);
+		return;
+	}
+	a = &site->args[slot];
+	bytes = a->size < 0 ? -a->size : a->size;
+	if (bytes != 1 && bytes != 2 && bytes != 4 && bytes != 8) {
+		no_arg(g);
+		return;
+	}
+	if (a->kind == TT_USDT_ARG_CONST) {
+		ld_imm64(g, ACC, (uint64_t)a->val);
+		cut(g, bytes, a->size < 0);
+		return;
+	}
+	if (a->reg_off > PT_REGS_SIZE - 8) {
+		no_arg(g);
+		return;
+	}
+	if (a->reg_off % 8) {
+		fail(g, -EINVAL, "a USDT argument in a register at an unaligned offset");
+		return;
+	}
+	if (a->kind == TT_USDT_ARG_REG) {
+		ldx(g, BPF_DW, ACC, CTX, a->reg_off);
+		cut(g, bytes, a->size < 0);
+		return;
+	}
+	if (a->kind != TT_USDT_ARG_DEREF) {
+		fail(g, -EINVAL, "a USDT argument of an unknown kind");
+		return;
+	}
+	done = new_label(g);
+	ok = new_label(g);
+	ldx(g, BPF_DW, R3, CTX, a->reg_off);
+	ld_imm64(g, R2, (uint64_t)a->val);
+	alu_reg(g, BPF_ADD, R3, R2);
+	st(g, BPF_DW, FP, FP_TMP, 0);
+	fp_addr(g, R1, FP_TMP);
+	mov_imm(g, R2, bytes);
+	call(g, BPF_FUNC_probe_read_user);
+	jmp_imm(g, BPF_JEQ, R0, 0, ok);
+	no_arg(g);
+	jmp(g, done);
+	place(g, ok);
+	ldx(g, BPF_DW, ACC, FP, FP_TMP);
+	cut(g, bytes, a->size < 0);
+	place(g, done);
+}
+
+static void op_arg(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int64_t slot = op->imm;
+
+	if (g->in->kind == TT_BPFGEN_USDT) {
+		usdt_arg(g, slot);
+		return;
+	}
+	if (slot < 0 || slot > TT_MAX_ARG_SLOT) {
+		no_arg(g);
+		return;
+	}
+	if (g->in->kind == TT_BPFGEN_RETURN) {
+		/* the arguments saved at entry, or zeros */
+		if (slot < 6) {
+			ldx(g, BPF_DW, ACC, FP, FP_REGS + 8 * slot);
+			return;
+		}
+		ldx(g, BPF_DW, R3, FP, FP_REGS + 48);
+	} else {
+		if (slot < 6) {
+			ldx(g, BPF_DW, ACC, CTX, pt_arg[slot]);
+			return;
+		}
+		ldx(g, BPF_DW, R3, CTX, PT_SP);
+	}
+	/* 8-byte stack slots above the return address */
+	alu_imm(g, BPF_ADD, R3, (int32_t)(8 * (slot - 5)));
+	read_u64_at_r3(g);
+}
+
+static void op_ret(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	if (g->in->kind == TT_BPFGEN_RETURN)
+		ldx(g, BPF_DW, ACC, CTX, PT_AX);
+	else
+		mov_imm(g, ACC, 0);
+}
+
+static void op_const(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	ld_imm64(g, ACC, (uint64_t)op->imm);
+}
+
+static void op_add(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	if (op->imm == (int32_t)op->imm) {
+		alu_imm(g, BPF_ADD, ACC, (int32_t)op->imm);
+		return;
+	}
+	ld_imm64(g, R1, (uint64_t)op->imm);
+	alu_reg(g, BPF_ADD, ACC, R1);
+}
+
+static const uint8_t size_of_width[9] = {[1] = BPF_B, [2] = BPF_H, [4] = BPF_W, [8] = BPF_DW};
+
+static void op_load(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int width = op->aux == 1 || op->aux == 2 || op->aux == 4 ? op->aux : 8;
+	int skip = new_label(g), ok = new_label(g);
+
+	if_fault(g, skip);
+	fp_addr(g, R1, FP_TMP);
+	mov_imm(g, R2, width);
+	mov_reg(g, R3, ACC);
+	call(g, BPF_FUNC_probe_read_user);
+	jmp_imm(g, BPF_JEQ, R0, 0, ok);
+	set_fault(g);
+	jmp(g, skip);
+	place(g, ok);
+	ldx(g, size_of_width[width], ACC, FP, FP_TMP);
+	if (op->flags & TT_OPF_SIGNED)
+		cut(g, width, true);
+	place(g, skip);
+}
+
+static void op_save(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	stx(g, BPF_DW, FP, FP_R1, ACC);
+}
+
+/* R1 = BUF + ((OFF + extra) & SCRATCH_MASK): where the record (extra 0) or its data (4) goes. */
+static void record_addr(struct gen *g, uint8_t dst, int extra)
+{
+	mov_reg(g, dst, OFF);
+	if (extra)
+		alu_imm(g, BPF_ADD, dst, extra);
+	alu_imm(g, BPF_AND, dst, SCRATCH_MASK);
+	alu_reg(g, BPF_ADD, dst, BUF);
+}
+
+/*
+ * end_record() with the record's word (len | type << 16 | flags << 24)
+ * in R2 and its length in R3: writes the record, moves OFF past it, 4-byte
+ * aligned, and clears the state for the next capture.
+ */
+static void end_record(struct gen *g)
+{
+	record_addr(g, R1, 0);
+	stx(g, BPF_W, R1, 0, R2);
+	alu_reg(g, BPF_ADD, OFF, R3);
+	alu_imm(g, BPF_ADD, OFF, sizeof(struct tt_cap_rec) + 3);
+	alu_imm(g, BPF_AND, OFF, ~3);
+}
+
+/* end_record() of a read that failed: no bytes, FAULT added to the flags of `word`. */
+static void fault_record(struct gen *g, uint8_t word_reg)
+{
+	if (word_reg != R2)
+		mov_reg(g, R2, word_reg);
+	alu_imm(g, BPF_AND, R2, ~0xffff); /* len 0 */
+	alu_imm(g, BPF_OR, R2, TT_CAPF_FAULT << 24);
+	mov_imm(g, R3, 0);
+	end_record(g);
+}
+
+static void clear_state(struct gen *g)
+{
+	st(g, BPF_DW, FP, FP_FAULT, 0);
+	st(g, BPF_DW, FP, FP_R1, 0);
+	mov_imm(g, ACC, 0);
+}
+
+static void op_emit_int(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int faulted = new_label(g), done = new_label(g);
+
+	record_addr(g, R1, sizeof(struct tt_cap_rec));
+	stx(g, BPF_DW, R1, 0, ACC);
+	if_fault(g, faulted);
+	mov_imm(g, R2, sizeof(__u64) | TT_CAP_INT << 16);
+	mov_imm(g, R3, sizeof(__u64));
+	end_record(g);
+	jmp(g, done);
+	place(g, faulted);
+	stat_inc(g, TT_STAT_CAP_FAULTS);
+	mov_imm(g, R4, TT_CAP_INT << 16);
+	fault_record(g, R4);
+	place(g, done);
+	clear_state(g);
+}
+
+static void op_emit_str(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	uint32_t max = op->len > TT_MAX_STR ? TT_MAX_STR : op->len;
+	int faulted = new_label(g), done = new_label(g), whole = new_label(g), empty = new_label(g);
+
+	if_fault(g, faulted);
+	if (max == 0) {
+		mov_imm(g, R2, TT_CAP_STR << 16);
+		mov_imm(g, R3, 0);
+		end_record(g);
+		jmp(g, done);
+	} else {
+		record_addr(g, R1, sizeof(struct tt_cap_rec));
+		mov_imm(g, R2, (int32_t)max);
+		mov_reg(g, R3, ACC);
+		call(g, BPF_FUNC_probe_read_user_str);
+		jmp_imm(g, BPF_JSLT, R0, 0, faulted);
+		/* filled to the limit (the helper ends it with a NUL): maybe cut */
+		mov_imm(g, R2, TT_CAP_STR << 16);
+		jmp_imm(g, BPF_JNE, R0, (int32_t)max, whole);
+		alu_imm(g, BPF_OR, R2, TT_CAPF_TRUNCATED << 24);
+		place(g, whole);
+		/* the record keeps the bytes without the NUL */
+		mov_imm(g, R3, 0);
+		jmp_imm(g, BPF_JEQ, R0, 0, empty);
+		mov_reg(g, R3, R0);
+		alu_imm(g, BPF_ADD, R3, -1);
+		alu_imm(g, BPF_AND, R3, 0xffff);
+		place(g, empty);
+		alu_reg(g, BPF_OR, R2, R3);
+		end_record(g);
+		jmp(g, done);
+	}
+	place(g, faulted);
+	stat_inc(g, TT_STAT_CAP_FAULTS);
+	mov_imm(g, R4, TT_CAP_STR << 16);
+	fault_record(g, R4);
+	place(g, done);
+	clear_state(g);
+}
+
+static void op_emit_bytes(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	uint32_t max = op->len > TT_MAX_BYTES ? TT_MAX_BYTES : op->len;
+	int faulted = new_label(g), done = new_label(g), fits = new_label(g), rec = new_label(g);
+
+	/* len = min(r1, max), TRUNCATED when cut, whether or not the read works */
+	ldx(g, BPF_DW, R2, FP, FP_R1);
+	mov_imm(g, R3, TT_CAP_BYTES << 16);
+	jmp_imm(g, BPF_JLE, R2, (int32_t)max, fits);
+	mov_imm(g, R2, (int32_t)max);
+	alu_imm(g, BPF_OR, R3, TT_CAPF_TRUNCATED << 24);
+	place(g, fits);
+	stx(g, BPF_DW, FP, FP_BLEN, R2);
+	stx(g, BPF_DW, FP, FP_BWORD, R3);
+	if_fault(g, faulted);
+	ldx(g, BPF_DW, R2, FP, FP_BLEN);
+	jmp_imm(g, BPF_JEQ, R2, 0, rec);
+	alu_imm(g, BPF_AND, R2, TT_MAX_BYTES * 2 - 1);
+	record_addr(g, R1, sizeof(struct tt_cap_rec));
+	mov_reg(g, R3, ACC);
+	call(g, BPF_FUNC_probe_read_user);
+	jmp_imm(g, BPF_JNE, R0, 0, faulted);
+	place(g, rec);
+	ldx(g, BPF_DW, R3, FP, FP_BLEN);
+	ldx(g, BPF_DW, R2, FP, FP_BWORD);
+	alu_reg(g, BPF_OR, R2, R3);
+	end_record(g);
+	jmp(g, done);
+	place(g, faulted);
+	stat_inc(g, TT_STAT_CAP_FAULTS);
+	ldx(g, BPF_DW, R4, FP, FP_BWORD);
+	fault_record(g, R4);
+	place(g, done);
+	clear_state(g);
+}
+
+/*
+ * The comparisons of TT_OP_CMP: the jump taken when acc <op> imm holds,
+ * unsigned and signed. A new operator is one row.
+ */
+static const struct cmp_row {
+	uint8_t jmp;
+	uint8_t jmp_signed;
+} cmp_rows[] = {
+	[TT_CMPOP_EQ] = {BPF_JEQ, BPF_JEQ},  [TT_CMPOP_NE] = {BPF_JNE, BPF_JNE},
+	[TT_CMPOP_LT] = {BPF_JLT, BPF_JSLT}, [TT_CMPOP_LE] = {BPF_JLE, BPF_JSLE},
+	[TT_CMPOP_GT] = {BPF_JGT, BPF_JSGT}, [TT_CMPOP_GE] = {BPF_JGE, BPF_JSGE},
+};
+
+static void op_cmp(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int pass = new_label(g);
+	const struct cmp_row *row;
+
+	if (op->aux >= sizeof(cmp_rows) / sizeof(cmp_rows[0]) || !cmp_rows[op->aux].jmp) {
+		fail(g, -EINVAL, "a comparison it does not know");
+		return;
+	}
+	row = &cmp_rows[op->aux];
+	if_fault(g, g->drop);
+	ld_imm64(g, R2, (uint64_t)op->imm);
+	jmp_reg(g, (op->flags & TT_OPF_SIGNED) ? row->jmp_signed : row->jmp, ACC, R2, pass);
+	jmp(g, g->drop);
+	place(g, pass);
+}
+
+/* Bits of the first `n` bytes of the literal's word w (as string_matches() masks). */
+static uint64_t word_mask(uint32_t n, uint32_t w)
+{
+	return n - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (n - 8 * w))) - 1;
+}
+
+static void op_strcmp(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	uint32_t n = op->len + (op->aux == TT_STRCMP_EXACT ? 1 : 0); /* the NUL, for exact */
+	bool negate = op->flags & TT_OPF_NEGATE;
+	int nomatch = new_label(g), pass = new_label(g);
+
+	if (op->len > TT_MAX_LITERAL) {
+		jmp(g, nomatch);
+	} else {
+		if_fault(g, nomatch);
+		mov_reg(g, R1, BUF);
+		alu_imm(g, BPF_ADD, R1, SCRATCH_TMP);
+		mov_imm(g, R2, 64);
+		mov_reg(g, R3, ACC);
+		call(g, BPF_FUNC_probe_read_user_str);
+		jmp_imm(g, BPF_JSLT, R0, 0, nomatch);
+		for (uint32_t w = 0; w < 7 && 8 * w < n; w++) {
+			uint64_t idx = (uint64_t)i + 1 + w;
+			uint64_t mask = word_mask(n, w);
+
+			if (idx >= TT_MAX_OPS) {
+				jmp(g, nomatch);
+				break;
+			}
+			ldx(g, BPF_DW, R1, BUF, SCRATCH_TMP + 8 * w);
+			ld_imm64(g, R2, (uint64_t)g->prog->ops[idx].imm);
+			alu_reg(g, BPF_XOR, R1, R2);
+			if (mask != ~0ULL) {
+				ld_imm64(g, R2, mask);
+				alu_reg(g, BPF_AND, R1, R2);
+			}
+			jmp_imm(g, BPF_JNE, R1, 0, nomatch);
+		}
+	}
+	/* matched */
+	jmp(g, negate ? g->drop : pass);
+	place(g, nomatch);
+	if (!negate)
+		jmp(g, g->drop);
+	place(g, pass);
+	st(g, BPF_DW, FP, FP_FAULT, 0);
+}
+
+static void op_nop(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+}
+
+/* One row per opcode of capture.h: its name in `tasktap check --verbose` and its emitter. */
+static const struct op_row {
+	const char *name;
+	void (*emit)(struct gen *g, uint32_t i, const struct tt_op *op);
+} op_rows[TT_OP__COUNT] = {
+	[TT_OP_NOP] = {"nop", op_nop},
+	[TT_OP_ARG] = {"arg", op_arg},
+	[TT_OP_RET] = {"ret", op_ret},
+	[TT_OP_CONST] = {"const", op_const},
+	[TT_OP_ADD] = {"add", op_add},
+	[TT_OP_LOAD] = {"load", op_load},
+	[TT_OP_SAVE] = {"save", op_save},
+	[TT_OP_EMIT_INT] = {"emit_int", op_emit_int},
+	[TT_OP_EMIT_STR] = {"emit_str", op_emit_str},
+	[TT_OP_EMIT_BYTES] = {"emit_bytes", op_emit_bytes},
+	[TT_OP_CMP] = {"cmp", op_cmp},
+	[TT_OP_STRCMP] = {"strcmp", op_strcmp},
+};
+
+/* The capture program `p` on the event in scratch; a filter that says no jumps to `drop`. */
+static void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop)
+{
+	char why[96];
+
+	g->prog = p;
+	g->drop = drop;
+	if (p->nops > TT_MAX_OPS) {
+		fail(g, -EINVAL, "a capture program longer than TT_MAX_OPS");
+		return;
+	}
+	mov_imm(g, OFF, sizeof(struct tt_event));
+	clear_state(g);
+	for (uint32_t i = 0; i < p->nops && !g->err; i++) {
+		const struct tt_op *op = &p->ops[i];
+
+		if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
+			snprintf(why, sizeof(why), "opcode %u at instruction %u has no emitter",
+				 op->code, i);
+			fail(g, -EINVAL, why);
+			return;
+		}
+		op_rows[op->code].emit(g, i, op);
+	}
+}
+
+/* Captures emitted by `p`: its EMIT_* instructions (each runs once when the hit is kept). */
+static uint32_t count_emits(const struct tt_probe_prog *p)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < p->nops && i < TT_MAX_OPS; i++) {
+		uint8_t c = p->ops[i].code;
+
+		n += c == TT_OP_EMIT_INT || c == TT_OP_EMIT_STR || c == TT_OP_EMIT_BYTES;
+	}
+	return n;
+}
+
+/* ---- the three programs -------------------------------------------------- */
+
+/* thread_state(): the tstate of this thread, created when missing, spilled to FP_ST. */
+static void thread_state(struct gen *g, int none)
+{
+	int have = new_label(g);
+
+	call(g, BPF_FUNC_get_current_pid_tgid);
+	stx(g, BPF_W, FP, FP_TID, R0);
+	ld_map(g, R1, g->in->maps.threads);
+	fp_addr(g, R2, FP_TID);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JNE, R0, 0, have);
+	st(g, BPF_DW, FP, FP_ZERO, 0);
+	st(g, BPF_DW, FP, FP_ZERO + 8, 0);
+	ld_map(g, R1, g->in->maps.threads);
+	fp_addr(g, R2, FP_TID);
+	fp_addr(g, R3, FP_ZERO);
+	mov_imm(g, R4, BPF_NOEXIST);
+	call(g, BPF_FUNC_map_update_elem);
+	ld_map(g, R1, g->in->maps.threads);
+	fp_addr(g, R2, FP_TID);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, none);
+	place(g, have);
+	stx(g, BPF_DW, FP, FP_ST, R0);
+}
+
+/* track_entry(): pushes whether this call was kept, and its arguments when the return reads them.
+ */
+static void track_entry(struct gen *g, bool dropped, int out)
+{
+	ldx(g, BPF_DW, R1, FP, FP_ST);
+	ldx(g, BPF_W, R2, R1, TSTATE_DEPTH);
+	mov_reg(g, R3, R2);
+	alu_imm(g, BPF_ADD, R3, 1);
+	stx(g, BPF_W, R1, TSTATE_DEPTH, R3);
+	jmp_imm(g, BPF_JGE, R2, TT_MAX_DEPTH, out);
+	mov_imm(g, R3, 1);
+	alu_reg(g, BPF_LSH, R3, R2);
+	ldx(g, BPF_DW, R4, R1, TSTATE_ACCEPTED);
+	if (dropped) {
+		alu_imm(g, BPF_XOR, R3, -1);
+		alu_reg(g, BPF_AND, R4, R3);
+	} else {
+		alu_reg(g, BPF_OR, R4, R3);
+	}
+	stx(g, BPF_DW, R1, TSTATE_ACCEPTED, R4);
+	if (dropped || !(g->in->prog->flags & TT_HOOKF_SAVE))
+		return;
+	ldx(g, BPF_W, R1, FP, FP_TID);
+	stx(g, BPF_W, FP, FP_SKEY, R1);
+	stx(g, BPF_W, FP, FP_SKEY + 4, R2);
+	for (int k = 0; k < 6; k++) {
+		ldx(g, BPF_DW, R1, CTX, pt_arg[k]);
+		stx(g, BPF_DW, FP, FP_ARGS + 8 * k, R1);
+	}
+	ldx(g, BPF_DW, R1, CTX, PT_SP);
+	stx(g, BPF_DW, FP, FP_ARGS + 48, R1);
+	ld_map(g, R1, g->in->maps.saved);
+	fp_addr(g, R2, FP_SKEY);
+	fp_addr(g, R3, FP_ARGS);
+	mov_imm(g, R4, BPF_ANY);
+	call(g, BPF_FUNC_map_update_elem);
+}
+
+/* tt_entry: the entry's captures and filter, then the tracking of the call. */
+static void entry_prog(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	bool track = h->flags & TT_HOOKF_TRACK;
+	int out = new_label(g), drop = new_label(g);
+
+	mov_reg(g, CTX, R1);
+	if (track)
+		thread_state(g, out);
+	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
+		scratch(g, out);
+		header(g, BUF, 0, TT_EV_ENTRY, false);
+		run_ops(g, &h->entry, drop);
+		submit_scratch(g, count_emits(&h->entry));
+	}
+	/* only the return speaks for AT_RETURN hooks: the entry is remembered as kept */
+	if (track) {
+		track_entry(g, false, out);
+		jmp(g, out);
+		place(g, drop);
+		track_entry(g, true, out);
+	} else {
+		place(g, drop);
+	}
+	place(g, out);
+	exit_0(g);
+}
+
+/*
+ * The tracked part of tt_return: pops the call; a call whose entry was not
+ * seen or was filtered out ends the program; the arguments saved at entry
+ * go to FP_REGS.
+ */
+static void track_return(struct gen *g, int out)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	int deep = new_label(g);
+
+	call(g, BPF_FUNC_get_current_pid_tgid);
+	stx(g, BPF_W, FP, FP_TID, R0);
+	ld_map(g, R1, g->in->maps.threads);
+	fp_addr(g, R2, FP_TID);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, out);
+	ldx(g, BPF_W, R1, R0, TSTATE_DEPTH);
+	jmp_imm(g, BPF_JEQ, R1, 0, out);
+	alu_imm(g, BPF_ADD, R1, -1);
+	stx(g, BPF_W, R0, TSTATE_DEPTH, R1);
+	jmp_imm(g, BPF_JGE, R1, TT_MAX_DEPTH, deep);
+	ldx(g, BPF_DW, R2, R0, TSTATE_ACCEPTED);
+	alu_reg(g, BPF_RSH, R2, R1);
+	alu_imm(g, BPF_AND, R2, 1);
+	jmp_imm(g, BPF_JEQ, R2, 0, out);
+	if ((h->flags & TT_HOOKF_SAVE) && h->ret.nops) {
+		ldx(g, BPF_W, R2, FP, FP_TID);
+		stx(g, BPF_W, FP, FP_SKEY, R2);
+		stx(g, BPF_W, FP, FP_SKEY + 4, R1);
+		ld_map(g, R1, g->in->maps.saved);
+		fp_addr(g, R2, FP_SKEY);
+		call(g, BPF_FUNC_map_lookup_elem);
+		jmp_imm(g, BPF_JEQ, R0, 0, deep);
+		for (int k = 0; k < 7; k++) {
+			ldx(g, BPF_DW, R1, R0, 8 * k);
+			stx(g, BPF_DW, FP, FP_REGS + 8 * k, R1);
+		}
+	}
+	place(g, deep);
+}
+
+/* tt_return: the return's captures, or just the return value. */
+static void return_prog(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	int out = new_label(g), drop = new_label(g);
+
+	mov_reg(g, CTX, R1);
+	for (int k = 0; h->ret.nops && k < 7; k++)
+		st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
+	if (h->flags & TT_HOOKF_TRACK)
+		track_return(g, out);
+	if (h->ret.nops) {
+		scratch(g, out);
+		header(g, BUF, 0, TT_EV_RETURN, true);
+		run_ops(g, &h->ret, drop);
+		submit_scratch(g, count_emits(&h->ret));
+	} else {
+		int lost = new_label(g);
+
+		header(g, FP, FP_EV, TT_EV_RETURN, true);
+		this_cpu_ring(g, lost);
+		mov_reg(g, R1, R0);
+		fp_addr(g, R2, FP_EV);
+		mov_imm(g, R3, sizeof(struct tt_event));
+		mov_imm(g, R4, BPF_RB_NO_WAKEUP);
+		call(g, BPF_FUNC_ringbuf_output);
+		jmp_imm(g, BPF_JEQ, R0, 0, out);
+		place(g, lost);
+		stat_inc(g, TT_STAT_LOST);
+	}
+	place(g, drop);
+	place(g, out);
+	exit_0(g);
+}
+
+/* tt_usdt_site: the probe's captures and filter on this site's arguments. */
+static void usdt_prog(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	int out = new_label(g), drop = new_label(g);
+
+	if (!g->in->site) {
+		fail(g, -EINVAL, "a USDT program needs its site's arguments");
+		return;
+	}
+	mov_reg(g, CTX, R1);
+	scratch(g, out);
+	header(g, BUF, 0, TT_EV_ENTRY, false);
+	run_ops(g, &h->entry, drop);
+	submit_scratch(g, count_emits(&h->entry));
+	place(g, drop);
+	place(g, out);
+	exit_0(g);
+}
+
+int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *err, size_t errlen)
+{
+	struct gen g = {0};
+
+	g.in = in;
+	g.out = out;
+	g.msg = err;
+	g.msglen = errlen;
+	out->n = 0;
+	switch (in->kind) {
+	case TT_BPFGEN_ENTRY:
+		entry_prog(&g);
+		break;
+	case TT_BPFGEN_RETURN:
+		return_prog(&g);
+		break;
+	case TT_BPFGEN_USDT:
+		usdt_prog(&g);
+		break;
+	default:
+		fail(&g, -EINVAL, "an unknown kind of program");
+	}
+	patch(&g);
+	return g.err;
+}
+
+/* ---- printing ------------------------------------------------------------ */
+
+void tt_bpfgen__name(enum tt_bpfgen_kind kind, uint32_t hook, char *buf, size_t len)
+{
+	static const char *const kinds[] = {"entry", "ret", "usdt"};
+
+	snprintf(buf, len, "tt_h%u_%s", hook, kind <= TT_BPFGEN_USDT ? kinds[kind] : "x");
+}
+
+static const char *map_name(const struct tt_bpfgen_maps *m, int fd)
+{
+	if (fd == m->threads)
+		return "threads";
+	if (fd == m->saved)
+		return "saved";
+	if (fd == m->scratch)
+		return "scratch";
+	if (fd == m->stats)
+		return "stats";
+	if (fd == m->rings)
+		return "rings";
+	return "?";
+}
+
+static const char *helper_name(int32_t id)
+{
+	switch (id) {
+	case BPF_FUNC_map_lookup_elem:
+		return "bpf_map_lookup_elem";
+	case BPF_FUNC_map_update_elem:
+		return "bpf_map_update_elem";
+	case BPF_FUNC_ktime_get_ns:
+		return "bpf_ktime_get_ns";
+	case BPF_FUNC_get_current_pid_tgid:
+		return "bpf_get_current_pid_tgid";
+	case BPF_FUNC_get_smp_processor_id:
+		return "bpf_get_smp_processor_id";
+	case BPF_FUNC_probe_read_user:
+		return "bpf_probe_read_user";
+	case BPF_FUNC_probe_read_user_str:
+		return "bpf_probe_read_user_str";
+	case BPF_FUNC_ringbuf_output:
+		return "bpf_ringbuf_output";
+	case BPF_FUNC_ringbuf_query:
+		return "bpf_ringbuf_query";
+	}
+	return "helper";
+}
+
+static const char *alu_sym(uint8_t op)
+{
+	switch (op) {
+	case BPF_ADD:
+		return "+=";
+	case BPF_SUB:
+		return "-=";
+	case BPF_AND:
+		return "&=";
+	case BPF_OR:
+		return "|=";
+	case BPF_XOR:
+		return "^=";
+	case BPF_LSH:
+		return "<<=";
+	case BPF_RSH:
+		return ">>=";
+	case BPF_ARSH:
+		return "s>>=";
+	case BPF_MOV:
+		return "=";
+	}
+	return "?=";
+}
+
+static const char *jmp_sym(uint8_t op)
+{
+	switch (op) {
+	case BPF_JEQ:
+		return "==";
+	case BPF_JNE:
+		return "!=";
+	case BPF_JGT:
+		return ">";
+	case BPF_JGE:
+		return ">=";
+	case BPF_JLT:
+		return "<";
+	case BPF_JLE:
+		return "<=";
+	case BPF_JSGT:
+		return "s>";
+	case BPF_JSGE:
+		return "s>=";
+	case BPF_JSLT:
+		return "s<";
+	case BPF_JSLE:
+		return "s<=";
+	}
+	return "?";
+}
+
+static const char *size_name(uint8_t size)
+{
+	switch (size) {
+	case BPF_B:
+		return "u8";
+	case BPF_H:
+		return "u16";
+	case BPF_W:
+		return "u32";
+	}
+	return "u64";
+}
+
+void tt_bpfgen__print(const struct tt_bpfgen *g, const struct tt_bpfgen_maps *maps, FILE *f)
+{
+	for (size_t n = 0; n < g->n; n++) {
+		const struct bpf_insn *i = &g->insns[n];
+		uint8_t cls = BPF_CLASS(i->code), op = BPF_OP(i->code);
+
+		fprintf(f, "  %4zu: ", n);
+		if (i->code == (BPF_LD | BPF_DW | BPF_IMM) && n + 1 < g->n) {
+			if (i->src_reg == BPF_PSEUDO_MAP_FD)
+				fprintf(f, "r%u = map[%s]\n", i->dst_reg, map_name(maps, i->imm));
+			else
+				fprintf(f, "r%u = 0x%" PRIx64 " ll\n", i->dst_reg,
+					(uint64_t)(uint32_t)i->imm |
+						(uint64_t)(uint32_t)g->insns[n + 1].imm << 32);
+			n++;
+		} else if (cls == BPF_ALU64 && BPF_SRC(i->code) == BPF_K) {
+			fprintf(f, "r%u %s %d\n", i->dst_reg, alu_sym(op), i->imm);
+		} else if (cls == BPF_ALU64) {
+			fprintf(f, "r%u %s r%u\n", i->dst_reg, alu_sym(op), i->src_reg);
+		} else if (cls == BPF_LDX) {
+			fprintf(f, "r%u = *(%s *)(r%u %+d)\n", i->dst_reg,
+				size_name(BPF_SIZE(i->code)), i->src_reg, i->off);
+		} else if (cls == BPF_STX) {
+			fprintf(f, "*(%s *)(r%u %+d) = r%u\n", size_name(BPF_SIZE(i->code)),
+				i->dst_reg, i->off, i->src_reg);
+		} else if (cls == BPF_ST) {
+			fprintf(f, "*(%s *)(r%u %+d) = %d\n", size_name(BPF_SIZE(i->code)),
+				i->dst_reg, i->off, i->imm);
+		} else if (cls == BPF_JMP && op == BPF_CALL) {
+			fprintf(f, "call %s\n", helper_name(i->imm));
+		} else if (cls == BPF_JMP && op == BPF_EXIT) {
+			fprintf(f, "exit\n");
+		} else if (cls == BPF_JMP && op == BPF_JA) {
+			fprintf(f, "goto %zu\n", n + 1 + i->off);
+		} else if (cls == BPF_JMP && BPF_SRC(i->code) == BPF_K) {
+			fprintf(f, "if r%u %s %d goto %zu\n", i->dst_reg, jmp_sym(op), i->imm,
+				n + 1 + i->off);
+		} else if (cls == BPF_JMP) {
+			fprintf(f, "if r%u %s r%u goto %zu\n", i->dst_reg, jmp_sym(op), i->src_reg,
+				n + 1 + i->off);
+		} else {
+			fprintf(f, "(code 0x%02x)\n", i->code);
+		}
+	}
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bpfgen: a hook's capture program (include/tasktap/capture.h) compiled
+ * into the hook's own BPF program, as ply does: straight-line BPF
+ * instructions emitted here, no LLVM or clang at run time.
+ *
+ * The program does what the generic programs of bpf/tasktap.bpf.c
+ * (tt_entry, tt_return, tt_usdt_site) do when they interpret the same
+ * capture program, with the same maps, and writes the same events bit for
+ * bit: header, then one record per capture (see capture.h), the same
+ * fault and truncation flags, the same per-thread tracking of filtered
+ * calls and saved arguments. What the generic programs look up at run
+ * time is a constant here: the hook id, its flags, each instruction, and
+ * for a USDT site where each argument lives.
+ *
+ * Each opcode of the capture program is one row of a table in bpfgen.c
+ * (its emitter); each comparison is one row of another.
+ *
+ * Pure: no BPF syscalls, no I/O but tt_bpfgen__print().
+ */
+#ifndef TASKTAP_BPFGEN_H
+#define TASKTAP_BPFGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <linux/bpf.h>
+#include "tasktap/capture.h"
+#include "tasktap/usdt.h"
+
+/* Which generic program the emitted one stands for. */
+enum tt_bpfgen_kind {
+	TT_BPFGEN_ENTRY = 0, /* a function's entry (tt_entry) */
+	TT_BPFGEN_RETURN,    /* a function's return (tt_return) */
+	TT_BPFGEN_USDT,	     /* one USDT site (tt_usdt_site) */
+};
+
+/* The fds of the maps of bpf/tasktap.bpf.c the programs use (any value in tt_bpfgen__print()). */
+struct tt_bpfgen_maps {
+	int threads;
+	int saved;
+	int scratch;
+	int stats;
+	int rings;
+};
+
+struct tt_bpfgen_in {
+	enum tt_bpfgen_kind kind;
+	uint32_t hook; /* the hook id: the probe field of its events */
+	const struct tt_hook_prog *prog;
+	const struct tt_usdt_site *site; /* TT_BPFGEN_USDT: where the arguments are */
+	struct tt_bpfgen_maps maps;
+	uint64_t wakeup_watermark; /* as the generic programs' rodata has it */
+};
+
+/* Instructions in the largest program: 48 capture instructions at their longest and more. */
+#define TT_BPFGEN_MAX_INSNS 4096
+
+struct tt_bpfgen {
+	struct bpf_insn insns[TT_BPFGEN_MAX_INSNS];
+	size_t n;
+};
+
+/*
+ * Emits the program for `in` into *out. Returns 0, or -EINVAL (an opcode
+ * or an argument form it cannot compile) or -E2BIG with the reason in err;
+ * the caller then runs the generic interpreter for that hook.
+ */
+int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *err, size_t errlen);
+
+/*
+ * Prints the program one instruction a line, bpftool's way ("  12: r1 =
+ * *(u64 *)(r6 + 112)"), each map by its name as `maps` gives its fd.
+ */
+void tt_bpfgen__print(const struct tt_bpfgen *g, const struct tt_bpfgen_maps *maps, FILE *f);
+
+/* The name of a program for hook `hook` of `kind` ("tt_h12_entry"), at most 15 bytes. */
+void tt_bpfgen__name(enum tt_bpfgen_kind kind, uint32_t hook, char *buf, size_t len);
+
+#endif /* TASKTAP_BPFGEN_H */
