@@ -2,6 +2,7 @@
 /api/tasks while a task runs, /api/traces and /api/traces/{id} after,
 /api/rates, their filters, bad query parameters (400, the value never
 echoed), the page's headers, redacted values, and the --recent-traces bound."""
+import ctypes
 import json
 import os
 import shutil
@@ -199,6 +200,46 @@ class ViewApiTest(unittest.TestCase):
             self.assertEqual(self.agent.get("/view.js")[2], f.read())
         # no CDN, nothing from elsewhere
         self.assertNotIn("http", self.agent.get("/")[2].replace("http-equiv", ""))
+
+    def test_a_trace_across_processes(self):
+        """publish (producer) -> process -> task -> steps and compensations (worker): one
+        trace, though its root, the publish, ends long before the rest."""
+        queue = "/tasktap-view-%d" % os.getpid()
+        self.addCleanup(lambda: ctypes.CDLL(None).mq_unlink(queue.encode()))
+        self.agent = Agent([os.path.abspath("tests/e2e/specs/orders.yaml"), "--json"])
+        self.agent.wait_attached()
+        producer = subprocess.Popen([os.path.abspath(".output/queue-producer"), queue, "2",
+                                     "--bad", "2"], stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen([os.path.abspath(".output/queue-worker"), queue, "2"],
+                                  stderr=subprocess.DEVNULL)
+        self.workers += [producer, worker]
+        self.assertEqual(producer.wait(30), 0)
+        self.assertEqual(worker.wait(30), 0)
+        d = wait_for(lambda: (lambda d: {t["name"] for t in d["traces"]} == {"Order", "BadOrder"}
+                              and d)(self.json("/api/traces")), what="both orders")
+        self.assertEqual(d["count"], 2)
+        for t in d["traces"]:
+            spans = self.json("/api/traces/" + t["trace_id"])["spans"]
+            by_role = {}
+            for s in spans:
+                by_role.setdefault(s["role"], []).append(s)
+            [pub], [con], [task] = by_role["publish"], by_role["consume"], by_role["task"]
+            self.assertIsNone(pub["parent_id"])
+            self.assertEqual(pub["kind"], "producer")
+            self.assertEqual(pub["pid"], producer.pid)
+            self.assertEqual((con["parent_id"], con["kind"], con["pid"]),
+                             (pub["span_id"], "consumer", worker.pid))
+            self.assertEqual(task["parent_id"], con["span_id"])
+            self.assertEqual({s["parent_id"] for s in by_role["step"]}, {task["span_id"]})
+            self.assertEqual(t["spans"], len(spans))
+            if t["name"] == "BadOrder":
+                self.assertEqual(t["status"], "error")
+                self.assertEqual(sorted(s["name"] for s in by_role["compensation"]),
+                                 ["BadOrder.Charge.Compensate", "BadOrder.Reserve.Compensate"])
+                self.assertTrue(all(s["message"] for s in spans if s["status"] == "error"))
+            else:
+                self.assertEqual(t["status"], "ok")
+                self.assertNotIn("compensation", by_role)
 
     def test_redacted_values_stay_redacted(self):
         self.start(redact=True)

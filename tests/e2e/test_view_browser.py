@@ -5,8 +5,10 @@ reload) and is marked stuck, its waterfall after it ends has the task, four
 step attempts and one error row with its message, typing in the name filter
 narrows the recent traces, and the rates and agent views show the counts.
 A screenshot of each view is kept in .output/e2e/test_view_browser/."""
+import ctypes
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -158,6 +160,47 @@ class ViewBrowserTest(unittest.TestCase):
         for name in ("in-flight", "recent", "waterfall", "recent-filtered", "rates", "agent"):
             self.assertGreater(os.path.getsize(os.path.join(SHOTS, name + ".png")), 1000)
 
+
+class QueueWaterfallTest(unittest.TestCase):
+    """The waterfall of one order across two processes: publish in the producer, then
+    process, the task, its steps and compensations in the worker."""
+
+    def test_publish_process_steps_and_compensations(self):
+        queue = "/tasktap-viewb-%d" % os.getpid()
+        self.addCleanup(lambda: ctypes.CDLL(None).mq_unlink(queue.encode()))
+        agent = Agent([os.path.abspath("tests/e2e/specs/orders.yaml"), "--json"])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        producer = subprocess.run([os.path.abspath(".output/queue-producer"), queue, "1",
+                                   "--bad", "1"], stderr=subprocess.DEVNULL, timeout=30)
+        self.assertEqual(producer.returncode, 0)
+        worker = subprocess.run([os.path.abspath(".output/queue-worker"), queue, "1"],
+                                stderr=subprocess.DEVNULL, timeout=30)
+        self.assertEqual(worker.returncode, 0)
+        b = Browser(width=1280, height=680)
+        self.addCleanup(b.close)
+        b.navigate("http://%s/#/traces" % agent.http_addr)
+        b.wait_for(rows("#traces-body tr.trace") + ".some(r => r.startsWith('BadOrder|'))",
+                   what="the order's trace")
+        b.eval("document.querySelector('#traces-body tr.trace').click()")
+        labels = b.wait_for("(r => r.length > 3 && r)(%s)" % rows("#waterfall .span-row"),
+                            what="the waterfall")
+        labels = [r.split("|")[0] for r in labels]
+        self.assertEqual(labels[:3], ["publish " + queue, "process " + queue, "BadOrderERROR"])
+        indents = b.eval("Array.from(document.querySelectorAll('#waterfall .label'))"
+                         ".map(l => parseInt(l.style.paddingLeft))")
+        self.assertEqual(indents[:3], sorted(indents[:3]))  # each a child of the one above
+        self.assertLess(indents[0], indents[1])
+        comps = b.eval(rows("#waterfall .span-row.compensation"))
+        # labelled as the console labels them: " #N" after an attempt beyond the first
+        self.assertEqual(sorted(re.sub(r" #\d+$", "", c.split("|")[0]) for c in comps),
+                         ["BadOrder.Charge.Compensate", "BadOrder.Reserve.Compensate"])
+        where = b.eval("Array.from(document.querySelectorAll('#waterfall .where'))"
+                       ".map(w => w.textContent)")
+        self.assertTrue(where[0].startswith("queue-producer "), where)
+        self.assertTrue(where[1].startswith("queue-worker "), where)
+        self.assertEqual([p for p in b.problems() if "favicon.ico" not in p], [])
+        b.screenshot(os.path.join(SHOTS, "waterfall-queue.png"))
 
 if __name__ == "__main__":
     unittest.main()
