@@ -25,6 +25,7 @@
 #include "export/otlp_metrics.h"
 #include "export/resource.h"
 #include "export/spool.h"
+#include "tmpdir.h"
 #include "trace_service.pb-c.h"
 
 /* A fake collector: answers from a script, records the span ids it accepted. */
@@ -89,8 +90,7 @@ static int setup(void **state)
 	fk.calls = fk.nids = 0;
 	fk.rejected = 0;
 	pthread_mutex_unlock(&fk.mu);
-	snprintf(dir, sizeof(dir), "/tmp/tt-exporter-XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(tmpdir__make(dir, sizeof(dir), "exporter"), 0);
 	tt_otlp_config__init(&cfg);
 	cfg.spool_dir = strdup(dir);
 	cfg.delay_ms = 20;
@@ -102,11 +102,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	tt_otlp_config__release(&cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir__remove(dir);
 }
 
 static struct tt_exporter *start(void)

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "proc.h"
+#include "tmpdir.h"
 
 #define NO_PID 0x7ffffff0
 
@@ -136,8 +137,7 @@ static int fake_setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->root, sizeof(f->root), "/tmp/tt-proc-XXXXXX");
-	if (!mkdtemp(f->root))
+	if (tmpdir__make(f->root, sizeof(f->root), "proc"))
 		return -1;
 	snprintf(path, sizeof(path), "%s/4242", f->root);
 	mkdir(path, 0755);
@@ -159,13 +159,10 @@ static int fake_setup(void **state)
 static int fake_teardown(void **state)
 {
 	struct fake *f = *state;
-	char cmd[128];
+	int ret = tmpdir__remove(f->root);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
-	if (system(cmd))
-		return -1;
 	free(f);
-	return 0;
+	return ret;
 }
 
 static void test_fake_root_files(void **state)

@@ -17,26 +17,21 @@
 
 #include "export/otlp_config.h"
 #include "export/resource.h"
+#include "tmpdir.h"
 
 static char dir[64];
 static struct tt_otlp_config cfg;
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/tt-resource-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
 	tt_otlp_config__init(&cfg);
-	return 0;
+	return tmpdir__make(dir, sizeof(dir), "resource");
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	tt_otlp_config__release(&cfg);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return tmpdir__remove(dir);
 }
 
 static void test_cgroup_paths(void **state)
