@@ -352,7 +352,7 @@ static void set_down(struct lane *l, bool down, const char *why)
 		tt_warn("cannot export %s: %s; retrying%s", what, why,
 			l->spool ? ", spooling what waits" : "");
 	if (!down && l->down)
-		tt_warn("the collector is back%s%s%s", l->sig == TT_SIGNAL_TRACES ? "" : " for ",
+		tt_info("the collector is back%s%s%s", l->sig == TT_SIGNAL_TRACES ? "" : " for ",
 			l->sig == TT_SIGNAL_TRACES ? "" : what,
 			l->spool && !tt_spool__empty(l->spool) ? "; replaying the spool" : "");
 	l->down = down;
