@@ -385,6 +385,41 @@ static const struct tt_attr *find_attr(const struct tt_probe *p, const char *nam
 	return NULL;
 }
 
+static void redact_into(char *out, size_t room, const void *data, size_t len)
+{
+	snprintf(out, room, "xxh3:%016" PRIx64, (uint64_t)XXH3_64bits(data, len));
+}
+
+/*
+ * Hashes the span's redacted values, as far as they are known: at its start
+ * (so that its name, /tasks and the in-flight metric never see them) and
+ * again at its end, when values read at return are there too.
+ */
+static void note_redactions(struct tt_span *s)
+{
+	const struct tt_probe *p = s->probe;
+
+	for (int i = 0; i < p->nattrs; i++) {
+		const struct tt_attr *at = &p->attrs[i];
+		const struct tt_cap_rec *r;
+
+		if (!at->redact)
+			continue;
+		s->redacted[i][0] = '\0'; /* the slot may have held another span */
+		if (at->literal) {
+			redact_into(s->redacted[i], sizeof(s->redacted[i]), at->literal,
+				    strlen(at->literal));
+			continue;
+		}
+		r = value_of(s, &at->cap);
+		if (r)
+			redact_into(s->redacted[i], sizeof(s->redacted[i]), record_data(r), r->len);
+	}
+	s->redacted[TT_MAX_ATTRS][0] = '\0';
+	if (p->redact_key && s->key_len)
+		redact_into(s->redacted[TT_MAX_ATTRS], sizeof(s->redacted[0]), s->key, s->key_len);
+}
+
 /* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
 static const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
 				 size_t *len)
@@ -394,6 +429,13 @@ static const char *span_str_attr(const struct tt_span *s, const char *name, size
 
 	if (!at)
 		return NULL;
+	if (at->redact) {
+		/* its hash (note_redactions()), never the value: names are exported too */
+		const char *h = s->redacted[at - s->probe->attrs];
+
+		*len = strlen(h);
+		return h[0] ? h : NULL;
+	}
 	if (at->literal) {
 		*len = strlen(at->literal);
 		return at->literal;
@@ -583,6 +625,10 @@ static void name_from_template(struct tt_span *s)
 			break;
 		if (close - t - 1 == 6 && strncmp(t + 1, "symbol", 6) == 0) {
 			v = span_function(s);
+			len = strlen(v);
+		} else if (close - t - 1 == 7 && strncmp(t + 1, "task.id", 7) == 0 &&
+			   s->probe->redact_key) {
+			v = s->redacted[TT_MAX_ATTRS];
 			len = strlen(v);
 		} else if (close - t - 1 == 7 && strncmp(t + 1, "task.id", 7) == 0) {
 			v = (const char *)s->key;
@@ -821,6 +867,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	if (parent &&
 	    (parent->probe->role != TT_ROLE_TASK || memcmp(s->parent_id, parent->span_id, 8) != 0))
 		parent = NULL;
+	note_redactions(s);
 	name_span(s, parent);
 	if (parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)) {
 		sl->parent_task = slot_index(a, parent);
@@ -882,36 +929,6 @@ static void note_unreadable(struct tt_span *s)
 			break;
 		off += n;
 	}
-}
-
-static void redact_into(char *out, size_t room, const void *data, size_t len)
-{
-	snprintf(out, room, "xxh3:%016" PRIx64, (uint64_t)XXH3_64bits(data, len));
-}
-
-static void note_redactions(struct tt_span *s)
-{
-	const struct tt_probe *p = s->probe;
-
-	for (int i = 0; i < p->nattrs; i++) {
-		const struct tt_attr *at = &p->attrs[i];
-		const struct tt_cap_rec *r;
-
-		if (!at->redact)
-			continue;
-		s->redacted[i][0] = '\0'; /* the slot may have held another span */
-		if (at->literal) {
-			redact_into(s->redacted[i], sizeof(s->redacted[i]), at->literal,
-				    strlen(at->literal));
-			continue;
-		}
-		r = value_of(s, &at->cap);
-		if (r)
-			redact_into(s->redacted[i], sizeof(s->redacted[i]), record_data(r), r->len);
-	}
-	s->redacted[TT_MAX_ATTRS][0] = '\0';
-	if (p->redact_key && s->key_len)
-		redact_into(s->redacted[TT_MAX_ATTRS], sizeof(s->redacted[0]), s->key, s->key_len);
 }
 
 /* Takes span i off its thread's stack, wherever it is on it. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "assemble.h"
 #include "spec.h"
@@ -1136,6 +1137,100 @@ static void test_ret_value_rule(void **state)
 	assert_int_equal(tt_ret__value(0x00007fff12345678ULL), 0x00007fff12345678LL);
 }
 
+/* ---- redact: hashed wherever the value would show ---------------------- */
+
+static const char redact_text[] = "service: r\n"
+				  "keyspace: demo\n"
+				  "targets:\n"
+				  "  - binary: /bin/true\n"
+				  "    probes:\n"
+				  "      - role: task\n"
+				  "        symbol: run_task\n"
+				  "        key: arg0\n"
+				  "        attributes: { task.name: str(arg1) }\n"
+				  "        redact: [task.name]\n"
+				  "      - role: step\n"
+				  "        symbol: execute_step\n"
+				  "        key: arg0\n"
+				  "        attributes: { step.name: str(arg1) }\n"
+				  "        redact: [step.name]\n"
+				  "      - role: task\n"
+				  "        symbol: run_named\n"
+				  "        key: arg0\n"
+				  "        name: \"job {task.id} for {who}\"\n"
+				  "        attributes: { who: str(arg1) }\n"
+				  "        redact: [who, task.id]\n";
+
+enum { RTASK = 1, RSTEP = 2, RNAMED = 3 };
+
+static int setup_redact(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_asm_opts o = {.seed = 1, .on_span = collect};
+	char err[256];
+
+	assert_non_null(f);
+	assert_int_equal(tt_spec__parse("r.yaml", redact_text, strlen(redact_text), &f->spec, err,
+					sizeof(err)),
+			 0);
+	o.spec = f->spec;
+	o.ctx = f;
+	f->a = tt_asm__new(&o);
+	assert_non_null(f->a);
+	*state = f;
+	return 0;
+}
+
+/* "xxh3:<16 hex digits>" of text, as the agent writes a redacted value. */
+static const char *hashed(const char *text, char *buf, size_t len)
+{
+	snprintf(buf, len, "xxh3:%016llx",
+		 (unsigned long long)XXH3_64bits(text, strlen(text)));
+	return buf;
+}
+
+/*
+ * A redacted task.name or step.name names the span: its hash does, in the
+ * span's name, in the open tasks (/tasks, task_in_flight{task_name}) and
+ * in a name template; the value never shows.
+ */
+static void test_redacted_values_never_name_a_span(void **state)
+{
+	struct fixture *f = *state;
+	struct seen_tasks t = {0};
+	char task[32], step[32], who[32], want[96];
+
+	hashed("SecretCustomer", task, sizeof(task));
+	hashed("ChargeCard", step, sizeof(step));
+	hashed("alice@example.com", who, sizeof(who));
+	entry(f, RTASK, 100, 10, 10, 1, "SecretCustomer");
+	entry(f, RSTEP, 150, 10, 10, 1, "ChargeCard");
+	entry(f, RNAMED, 200, 20, 20, 4242, "alice@example.com");
+	/* while they are open */
+	tt_asm__for_each_task(f->a, 0, note_task, &t);
+	assert_int_equal(t.n, 2);
+	assert_string_equal(t.names[0], task);
+	snprintf(want, sizeof(want), "%s.%s", task, step);
+	assert_memory_equal(t.steps[0], want, sizeof(t.steps[0]) - 1); /* as note_task cut it */
+	assert_int_equal(strncmp(t.names[1], "job xxh3:", 9), 0);
+	assert_null(strstr(t.names[1], "4242"));
+	/* and once ended */
+	ret(f, RSTEP, 160, 10, 10, 0);
+	ret(f, RTASK, 170, 10, 10, 0);
+	ret(f, RNAMED, 210, 20, 20, 0);
+	assert_int_equal(f->n, 3);
+	assert_string_equal(f->out[0].name, want);
+	assert_kv_str(f, 0, "step.name", step);
+	assert_string_equal(f->out[1].name, task);
+	assert_kv_str(f, 1, "task.name", task);
+	assert_non_null(kv(f, 2, "task.id"));
+	snprintf(want, sizeof(want), "job %.*s for %s", (int)kv(f, 2, "task.id")->len,
+		 kv(f, 2, "task.id")->str, who);
+	assert_string_equal(f->out[2].name, want);
+	assert_null(strstr(f->out[2].name, "4242"));
+	assert_kv_str(f, 2, "who", who);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1199,6 +1294,8 @@ int main(void)
 		cmocka_unit_test(test_salt_from_the_spec_changes_every_derived_id),
 		cmocka_unit_test(test_producer_id_vector),
 		cmocka_unit_test(test_ret_value_rule),
+		cmocka_unit_test_setup_teardown(test_redacted_values_never_name_a_span,
+						setup_redact, teardown),
 	};
 
 	return cmocka_run_group_tests_name("assemble", tests, NULL, NULL);
