@@ -17,7 +17,9 @@ struct fixture {
 	struct tt_spec spec;
 	struct tt_target target;
 	struct tt_probe task, step;
-	struct tt_span s; /* large: off the stack */
+	struct tt_span s;    /* large: off the stack */
+	struct tt_probe big; /* a step with long constant attributes */
+	char value[TT_MAX_ATTRS][4096];
 };
 
 static void probe_init(struct fixture *f, struct tt_probe *p, enum tt_role role)
@@ -98,6 +100,12 @@ static int collect(const struct tt_trace_info *info, void *ctx)
 	}
 	s->n++;
 	return 0;
+}
+
+static int first_info(const struct tt_trace_info *info, void *ctx)
+{
+	*(struct tt_trace_info *)ctx = *info;
+	return 1;
 }
 
 static char *written(const struct tt_traces *t, int trace, int *ret)
@@ -231,6 +239,60 @@ static void test_pending_spans_are_bounded(void **state)
 	tt_traces__free(NULL);
 }
 
+static void test_a_trace_keeps_at_most_max_spans(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_traces *t = tt_traces__new(NULL);
+	struct tt_trace_info info = {0};
+	char *json;
+	int ret;
+
+	assert_non_null(t);
+	feed(f, t, &f->task, 1, 1, 0, "Loop", false);
+	/* a key reused by every task: the trace would grow without end */
+	for (int i = 0; i < TT_TRACES_MAX_SPANS + 10; i++)
+		feed(f, t, &f->step, 1, 2 + i, 1, "Loop.Step", false);
+	tt_traces__each(t, first_info, &info);
+	assert_int_equal(info.spans, TT_TRACES_MAX_SPANS);
+	assert_int_equal(info.spans_dropped, 11);
+	json = written(t, 1, &ret);
+	assert_int_equal(ret, 0);
+	assert_non_null(strstr(json, "\"spans_dropped\":11,"));
+	free(json);
+	tt_traces__free(t);
+}
+
+static void test_pending_bytes_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_traces *t = tt_traces__new(NULL);
+	uint64_t empty;
+	int n = 0;
+
+	assert_non_null(t);
+	empty = tt_traces__bytes(t);
+	/* big spans: the byte bound comes before the span bound */
+	probe_init(f, &f->big, TT_ROLE_STEP);
+	for (int i = 0; i < TT_MAX_ATTRS; i++) {
+		static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h",
+						    "i", "j", "k", "l", "m", "n", "o", "p"};
+
+		memset(f->value[i], 'v', sizeof(f->value[i]) - 1);
+		f->big.attrs[i].name = (char *)names[i];
+		f->big.attrs[i].literal = f->value[i];
+		f->big.attrs[i].cap.index = -1;
+	}
+	f->big.nattrs = TT_MAX_ATTRS;
+	while (tt_traces__count(t) == 0 && n < TT_TRACES_MAX_PENDING) {
+		n++;
+		feed(f, t, &f->big, n, 2, 1, "Big.Step", false);
+	}
+	assert_int_equal(tt_traces__count(t), 1);
+	assert_true(n < TT_TRACES_MAX_PENDING);
+	assert_true(tt_traces__bytes(t) - empty <= TT_TRACES_MAX_PENDING_BYTES + 64 * 1024);
+	tt_traces__free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +301,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_the_ring_keeps_the_last_n, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_spans_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_trace_keeps_at_most_max_spans, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_bytes_are_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,10 +23,11 @@ struct trace {
 	struct vspan *spans;
 	uint32_t n, cap;
 	uint32_t errors;
-	bool task_failed; /* the status of its task span, when it has one */
-	char *name;	  /* owned; NULL until a task or root span names it */
-	char *service;	  /* owned; NULL as name */
-	int named_by;	  /* NAMED_* */
+	uint32_t spans_dropped; /* beyond TT_TRACES_MAX_SPANS */
+	bool task_failed;	/* the status of its task span, when it has one */
+	char *name;		/* owned; NULL until a task or root span names it */
+	char *service;		/* owned; NULL as name */
+	int named_by;		/* NAMED_* */
 	bool finished;
 	uint64_t start_ns, end_ns;
 	uint64_t seq;
@@ -43,6 +44,7 @@ struct tt_traces {
 	uint32_t nbuckets; /* a power of two */
 	struct trace *pending_head, *pending_tail;
 	uint32_t pending_spans;
+	uint64_t pending_bytes;
 	uint64_t bytes, dropped, seq;
 };
 
@@ -151,6 +153,7 @@ static void pending_remove(struct tt_traces *t, struct trace *tr)
 		t->pending_tail = tr->pprev;
 	tr->pprev = tr->pnext = NULL;
 	t->pending_spans -= tr->n;
+	t->pending_bytes -= tr->bytes;
 }
 
 /* Moves a pending trace into the ring, pushing the oldest out when it is full. */
@@ -192,6 +195,7 @@ static struct trace *trace_new(struct tt_traces *t, const uint8_t id[16])
 	t->pending_tail = tr;
 	tr->bytes = sizeof(*tr);
 	t->bytes += tr->bytes;
+	t->pending_bytes += tr->bytes;
 	return tr;
 }
 
@@ -405,12 +409,23 @@ void tt_traces__span(const struct tt_span *s, void *ctx)
 	bool task = s->probe && s->probe->role == TT_ROLE_TASK;
 	bool root = memcmp(s->parent_id, zero_id, 8) == 0;
 
+	uint64_t before;
+	int ret;
+
 	if (!tr) {
 		tr = trace_new(t, s->trace_id);
 		if (!tr)
 			return;
 	}
-	if (append(t, tr, s))
+	if (tr->n >= TT_TRACES_MAX_SPANS) {
+		tr->spans_dropped++;
+		return;
+	}
+	before = tr->bytes;
+	ret = append(t, tr, s);
+	if (!tr->finished)
+		t->pending_bytes += tr->bytes - before;
+	if (ret)
 		return;
 	name_trace(tr, s, task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
 	if (task)
@@ -423,9 +438,10 @@ void tt_traces__span(const struct tt_span *s, void *ctx)
 		return;
 	}
 	/* too many spans wait for their task: finish the oldest trace as far as it got */
-	while (t->pending_spans > TT_TRACES_MAX_PENDING && t->pending_head) {
+	while ((t->pending_spans > TT_TRACES_MAX_PENDING ||
+		t->pending_bytes > TT_TRACES_MAX_PENDING_BYTES) &&
+	       t->pending_head)
 		finish(t, t->pending_head);
-	}
 }
 
 /* ---- reading -------------------------------------------------------------- */
@@ -441,6 +457,7 @@ static void info_of(const struct trace *tr, struct tt_trace_info *info)
 	info->duration_ns = tr->end_ns - tr->start_ns;
 	info->spans = tr->n;
 	info->errors = tr->errors;
+	info->spans_dropped = tr->spans_dropped;
 	info->seq = tr->seq;
 }
 
@@ -469,9 +486,9 @@ void tt_traces__write_info(const struct tt_traces *t, const struct tt_trace_info
 	json_cstr(out, "status", info->error ? "error" : "ok");
 	fprintf(out,
 		",\"start_unix_us\":%" PRIu64 ",\"duration_us\":%" PRIu64 ",\"spans\":%" PRIu32
-		",\"errors\":%" PRIu32 ",\"seq\":%" PRIu64 "}",
+		",\"errors\":%" PRIu32 ",\"spans_dropped\":%" PRIu32 ",\"seq\":%" PRIu64 "}",
 		unix_us(t, info->start_ns), info->duration_ns / 1000, info->spans, info->errors,
-		info->seq);
+		info->spans_dropped, info->seq);
 }
 
 int tt_traces__write(const struct tt_traces *t, const uint8_t trace_id[16], FILE *out)

@@ -14,6 +14,10 @@
  *  - A trace is finished when a task span or a span without a parent
  *    finishes. Spans of a trace already in the ring (a step that ends
  *    after its task, a publish → process trace) join it there.
+ *  - Spans wait in a pending list of at most TT_TRACES_MAX_PENDING spans
+ *    and TT_TRACES_MAX_PENDING_BYTES bytes (the same rule when either is
+ *    reached). A trace keeps at most TT_TRACES_MAX_SPANS spans; later ones
+ *    are counted in its `spans_dropped`, not kept.
  *  - At most `capacity` traces; the oldest is dropped for a new one.
  *    Memory held (pending and ring) is counted in tt_traces__bytes().
  *  - One thread: the event loop feeds and reads it.
@@ -28,9 +32,11 @@
 
 #include "assemble.h"
 
-#define TT_TRACES_DEFAULT_CAPACITY 1000
-#define TT_TRACES_MAX_CAPACITY	   100000
-#define TT_TRACES_MAX_PENDING	   16384 /* spans */
+#define TT_TRACES_DEFAULT_CAPACITY  1000
+#define TT_TRACES_MAX_CAPACITY	    100000
+#define TT_TRACES_MAX_PENDING	    16384 /* spans */
+#define TT_TRACES_MAX_PENDING_BYTES (32u << 20)
+#define TT_TRACES_MAX_SPANS	    4096 /* per trace */
 
 /* The summary of one finished trace, as /api/traces lists it. */
 struct tt_trace_info {
@@ -42,7 +48,8 @@ struct tt_trace_info {
 	uint64_t duration_ns;
 	uint32_t spans;
 	uint32_t errors;
-	uint64_t seq; /* grows by one per trace finished */
+	uint32_t spans_dropped; /* beyond TT_TRACES_MAX_SPANS */
+	uint64_t seq;		/* grows by one per trace finished */
 };
 
 struct tt_traces_opts {
