@@ -1,6 +1,7 @@
 """The demo worker, traced with real BPF: exact spans, attach by binary and
 by pid, and a target that dies mid-task."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -89,6 +90,30 @@ class DemoWorkerTest(unittest.TestCase):
         self.assertLess(int(small["startTimeUnixNano"]), int(large["endTimeUnixNano"]))
         self.assertLess(int(large["startTimeUnixNano"]), int(small["endTimeUnixNano"]))
         return task
+
+    def test_worker_usage_lists_only_what_it_takes(self):
+        # its usage once listed --forever, which it refused
+        p = subprocess.run([WORKER, "--no-such-option"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("demo-worker: unknown argument '--no-such-option'", p.stderr)
+        usage = [line for line in p.stderr.splitlines() if line.startswith("usage:")]
+        self.assertEqual(len(usage), 1, p.stderr)
+        options = re.findall(r"\[(--[a-z-]+)(?: ([A-Z]+))?\]", usage[0])
+        self.assertEqual(len(options), 5, usage)
+        values = {"N": "0", "F": "0.01", "STEP": "NoSuchStep"}
+        for opt, arg in options:
+            with self.subTest(option=opt):
+                args = [WORKER, opt] + ([values[arg]] if arg else []) + ["--tasks", "0"]
+                w = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+                try:
+                    _, err = w.communicate(timeout=5)
+                    self.assertEqual(w.returncode, 0, err)
+                except subprocess.TimeoutExpired:
+                    # taken: --wait-signal waits for SIGUSR1 before its (no) tasks
+                    self.assertEqual(opt, "--wait-signal")
+                    w.send_signal(signal.SIGUSR1)
+                    self.assertEqual(w.wait(30), 0)
 
     def test_binary_target_gives_exact_spans(self):
         agent = Agent([RECIPE, "--json"])

@@ -9,7 +9,7 @@
  *   Thumbnail  = Decode, then ResizeSmall and ResizeLarge in two parallel
  *                threads, then Store
  *
- * usage: demo-worker [--tasks N] [--scale F] [--wait-signal] [--die-in STEP] [--forever]
+ * usage: demo-worker [--tasks N] [--scale F] [--wait-signal] [--die-in STEP] [--first-id N]
  *   --tasks N       tasks to run (default 4), alternating CreateZip and Thumbnail
  *   --scale F       multiply every step's duration (default 1.0)
  *   --wait-signal   wait for SIGUSR1 before the first task
@@ -118,6 +118,9 @@ static void on_usr1(int sig)
 	go = 1;
 }
 
+static const char usage[] = "usage: demo-worker [--tasks N] [--scale F] [--wait-signal] "
+			    "[--die-in STEP] [--first-id N]\n";
+
 int main(int argc, char **argv)
 {
 	int tasks = 4;
@@ -136,7 +139,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--wait-signal"))
 			wait_signal = 1;
 		else {
-			fprintf(stderr, "demo-worker: unknown argument '%s'\n", argv[i]);
+			fprintf(stderr, "demo-worker: unknown argument '%s'\n%s", argv[i], usage);
 			return 2;
 		}
 	}
