@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,19 @@ int tt_parse_size(const char *s, size_t *out)
 		return -ERANGE;
 	*out = (size_t)(v << shift);
 	return 0;
+}
+
+const char *tt_shorten(const char *s, char buf[TT_SHORT_MAX])
+{
+	const size_t keep = 64; /* leaves room for "... (N bytes)" */
+	size_t n = strlen(s), cut = keep;
+
+	if (n < TT_SHORT_MAX)
+		return s;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+		cut--; /* not inside a UTF-8 character */
+	snprintf(buf, TT_SHORT_MAX, "%.*s... (%zu bytes)", (int)cut, s, n);
+	return buf;
 }
 
 uint64_t tt_now_ns(clockid_t clock)

@@ -18,6 +18,17 @@ int tt_parse_pid(const char *s, pid_t *pid);
  */
 int tt_parse_size(const char *s, size_t *out);
 
+/* Room for what tt_shorten() writes. */
+#define TT_SHORT_MAX 96
+
+/*
+ * `s` as a message quotes it: itself when it is short, else its first
+ * bytes (whole UTF-8 characters), "..." and its length in bytes, so that
+ * what the message says after it (what is wrong) is never cut off.
+ * Returns s, or buf (TT_SHORT_MAX bytes) holding the short form.
+ */
+const char *tt_shorten(const char *s, char buf[TT_SHORT_MAX]);
+
 /* Nanoseconds on `clock`. */
 uint64_t tt_now_ns(clockid_t clock);
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "libscan.h"
 #include "proc.h"
 #include "resolve.h"
@@ -112,11 +113,12 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 		return place_of_pid(spec, t, t->pid, pl, err, errlen);
 	case TT_TARGET_LIBRARY:
 		if (tt_find_library(t->path, pl->path, sizeof(pl->path))) {
+			char lib[TT_SHORT_MAX];
+
 			snprintf(err, errlen,
 				 "%s:%d:%d: library '%s' not found (searched LD_LIBRARY_PATH and "
-				 "the "
-				 "system library directories; give its absolute path)",
-				 spec->path, t->pos.line, t->pos.col, t->path);
+				 "the system library directories; give its absolute path)",
+				 spec->path, t->pos.line, t->pos.col, tt_shorten(t->path, lib));
 			return -ENOENT;
 		}
 		snprintf(pl->shown, sizeof(pl->shown), "%s", pl->path);
@@ -197,16 +199,21 @@ static int program_targets(const struct tt_spec *spec, const struct tt_target **
 static int open_elf(const struct tt_spec *spec, const struct tt_target *t, const struct place *pl,
 		    struct tt_elf **elf, char *err, size_t errlen)
 {
+	char file[TT_SHORT_MAX];
+	int ret;
+
 	*elf = tt_elf__open(pl->path);
 	if (*elf)
 		return 0;
-	if (errno == ENOEXEC)
-		snprintf(err, errlen, "'%s' is not an ELF file (%s:%d:%d)", pl->shown, spec->path,
-			 t->pos.line, t->pos.col);
+	ret = errno ? -errno : -EINVAL;
+	if (ret == -ENOEXEC)
+		snprintf(err, errlen, "'%s' is not an ELF file (%s:%d:%d)",
+			 tt_shorten(pl->shown, file), spec->path, t->pos.line, t->pos.col);
 	else
-		snprintf(err, errlen, "cannot open binary '%s' (%s:%d:%d): %s", pl->shown,
-			 spec->path, t->pos.line, t->pos.col, strerror(errno));
-	return errno ? -errno : -EINVAL;
+		snprintf(err, errlen, "cannot open binary '%s' (%s:%d:%d): %s",
+			 tt_shorten(pl->shown, file), spec->path, t->pos.line, t->pos.col,
+			 strerror(-ret));
+	return ret;
 }
 
 static struct tt_attachment *plan_add(struct tt_plan *plan, const struct tt_hook *hook,
@@ -270,12 +277,13 @@ static char *shown_name(const char *name)
 static int symbol_missing(const struct tt_spec *spec, const struct tt_hook *hook,
 			  struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
 {
-	char close[512] = "";
+	char close[512] = "", sym[TT_SHORT_MAX], file[TT_SHORT_MAX];
 
 	tt_elf__closest(elf, hook->symbol, 5, close, sizeof(close));
+	/* a long name or path is shortened: what is wrong stays at the end, uncut */
 	snprintf(err, errlen, "%s:%d:%d: symbol '%s' not found in '%s'%s%s", spec->path,
-		 hook->pos.line, hook->pos.col, hook->symbol, pl->shown,
-		 close[0] ? "; closest: " : "", close);
+		 hook->pos.line, hook->pos.col, tt_shorten(hook->symbol, sym),
+		 tt_shorten(pl->shown, file), close[0] ? "; closest: " : "", close);
 	return -ENOENT;
 }
 
@@ -302,6 +310,7 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 	bool ret_too =
 		(hook->kind == TT_HOOK_START && p->pairing == TT_PAIR_CALL) || hook->at_return;
 	struct glob_ctx g = {.pattern = hook->symbol};
+	char sym[TT_SHORT_MAX], file[TT_SHORT_MAX];
 	struct tt_attachment *at;
 	int ret = 0;
 
@@ -334,7 +343,8 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 		if (!is_glob(hook->symbol))
 			return symbol_missing(spec, hook, elf, pl, err, errlen);
 		snprintf(err, errlen, "%s:%d:%d: no function in '%s' matches '%s'", spec->path,
-			 hook->pos.line, hook->pos.col, pl->shown, hook->symbol);
+			 hook->pos.line, hook->pos.col, tt_shorten(pl->shown, file),
+			 tt_shorten(hook->symbol, sym));
 		return -ENOENT;
 	}
 	for (size_t i = 0; !ret && i < g.n; i++) {
@@ -356,7 +366,8 @@ static int add_function(struct tt_plan *plan, struct tt_spec *spec, struct tt_ho
 			snprintf(err, errlen,
 				 "%s:%d:%d: '%s' matches more functions than tasktap "
 				 "can attach (TT_MAX_PROBES)",
-				 spec->path, hook->pos.line, hook->pos.col, hook->symbol);
+				 spec->path, hook->pos.line, hook->pos.col,
+				 tt_shorten(hook->symbol, sym));
 			ret = errno ? -errno : -ENOMEM;
 			break;
 		}
@@ -412,6 +423,7 @@ static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const stru
 {
 	const struct tt_usdt_note *note = tt_elf__usdt(elf, hook->provider, hook->usdt);
 	char why[512] = "";
+	char prov[TT_SHORT_MAX], name[TT_SHORT_MAX], file[TT_SHORT_MAX];
 	struct usdt_check c = {.hook = hook, .why = why, .whylen = sizeof(why)};
 	struct tt_attachment *at;
 	int ret;
@@ -422,14 +434,16 @@ static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const stru
 
 		tt_elf__for_each_usdt(elf, list_usdt, &l);
 		snprintf(err, errlen, "%s:%d:%d: USDT probe '%s:%s' not found in '%s'; %s%s",
-			 spec->path, hook->pos.line, hook->pos.col, hook->provider, hook->usdt,
-			 pl->shown, have[0] ? "it has: " : "it has no USDT probes", have);
+			 spec->path, hook->pos.line, hook->pos.col,
+			 tt_shorten(hook->provider, prov), tt_shorten(hook->usdt, name),
+			 tt_shorten(pl->shown, file),
+			 have[0] ? "it has: " : "it has no USDT probes", have);
 		return -ENOENT;
 	}
 	ret = tt_elf__for_each_usdt(elf, check_usdt_args, &c);
 	if (ret) {
 		snprintf(err, errlen, "%s:%d:%d: in '%s': %s", spec->path, hook->pos.line,
-			 hook->pos.col, pl->shown, why);
+			 hook->pos.col, tt_shorten(pl->shown, file), why);
 		return -EINVAL;
 	}
 	at = plan_add(plan, hook, pl);
@@ -502,6 +516,8 @@ static int add_target(struct tt_plan *plan, struct tt_spec *spec, const struct t
 static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan *plan, char *err,
 				size_t errlen)
 {
+	char sym[TT_SHORT_MAX], file[TT_SHORT_MAX];
+
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct tt_attachment *a = &plan->at[i];
 
@@ -515,7 +531,8 @@ static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan
 			snprintf(err, errlen,
 				 "%s:%d:%d: '%s' in '%s' is already probed at line %d: one "
 				 "function can carry one probe that ends at its return",
-				 spec->path, a->hook->pos.line, a->hook->pos.col, fn, a->shown,
+				 spec->path, a->hook->pos.line, a->hook->pos.col,
+				 tt_shorten(fn, sym), tt_shorten(a->shown, file),
 				 b->hook->pos.line);
 			return -EINVAL;
 		}

@@ -25,6 +25,7 @@
 #include <yaml.h>
 
 #include "expr.h"
+#include "helpers.h"
 #include "spec.h"
 #include "specs.h"
 
@@ -44,6 +45,7 @@ struct walker {
 	struct tt_spec *spec;
 	char *err;
 	size_t errlen;
+	char shown[TT_SHORT_MAX]; /* a long value a message quotes, shortened (tt_shorten()) */
 };
 
 /*
@@ -561,7 +563,7 @@ static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	return fail_node(w, val,
 			 "unknown role '%s' (expected task, step, compensation, publish, consume "
 			 "or span)",
-			 name);
+			 tt_shorten(name, w->shown));
 }
 
 /* Checks "provider:name" and splits it into two owned strings. */
@@ -572,7 +574,7 @@ static int split_usdt(struct walker *w, yaml_node_t *val, const char *text, char
 
 	if (!colon || colon == text || !colon[1] || strchr(colon + 1, ':'))
 		return fail_node(w, val, "expected 'provider:name' for a USDT probe, found '%s'",
-				 text);
+				 tt_shorten(text, w->shown));
 	*provider = strndup(text, (size_t)(colon - text));
 	*name = strdup(colon + 1);
 	if (!*provider || !*name)
@@ -655,7 +657,7 @@ static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_n
 		if (strcmp(probe->attrs[i].name, name) == 0 &&
 		    (probe->attrs[i].literal || probe->attrs[i].cap.site == pb->site))
 			return fail_node(w, key, "attribute '%s' is given twice for this probe",
-					 name);
+					 tt_shorten(name, w->shown));
 	}
 	attr = &probe->attrs[probe->nattrs];
 	attr->cap.index = -1;
@@ -784,7 +786,8 @@ static int take_at(struct walker *w, struct place_build *pl, yaml_node_t *key, y
 	if (strcmp(text, "return") == 0)
 		pl->at_return = true;
 	else if (strcmp(text, "entry") != 0)
-		return fail_node(w, val, "expected 'entry' or 'return' for 'at', found '%s'", text);
+		return fail_node(w, val, "expected 'entry' or 'return' for 'at', found '%s'",
+				 tt_shorten(text, w->shown));
 	pl->at_node = val;
 	return 0;
 }
@@ -1100,7 +1103,7 @@ static int apply_redact(struct walker *w, struct probe_build *pb)
 			return fail_node(
 				w, item,
 				"'redact' names '%s', which is not an attribute of this probe",
-				name);
+				tt_shorten(name, w->shown));
 	}
 	return 0;
 }
@@ -1229,7 +1232,8 @@ static int probe_check_unique(struct walker *w, const struct tt_target *target,
 				w, probe->pos,
 				"duplicate probe: role '%s' on symbol '%s' is already declared "
 				"at line %d",
-				role_names[probe->role], probe->symbol, other->pos.line);
+				role_names[probe->role], tt_shorten(probe->symbol, w->shown),
+				other->pos.line);
 	}
 	return 0;
 }
@@ -1368,11 +1372,13 @@ static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 		return err;
 	for (i = 0; s[i]; i++) {
 		if (s[i] < '0' || s[i] > '9' || pid > (INT_MAX - (s[i] - '0')) / 10)
-			return fail_node(w, val, "'pid' must be a positive integer, found '%s'", s);
+			return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
+					 tt_shorten(s, w->shown));
 		pid = pid * 10 + (s[i] - '0');
 	}
 	if (pid == 0)
-		return fail_node(w, val, "'pid' must be a positive integer, found '%s'", s);
+		return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
+				 tt_shorten(s, w->shown));
 	tb->target->pid = (pid_t)pid;
 	return 0;
 }

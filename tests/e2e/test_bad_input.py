@@ -128,6 +128,14 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(rc, 2)  # bad input, as the README says
         self.assertIn("symbol 'nope' not found", err)
 
+    def test_long_symbol_keeps_the_end_of_the_message(self):
+        # the message once stopped inside the symbol: what was wrong was cut off
+        spec = write_spec(SPEC % (WORKER, "A" * 3000), self.dir)
+        for cmd in ("check", "run"):
+            err = self.assertFails([cmd, spec], "symbol '%s... (3000 bytes)' not found in '%s'"
+                                   % ("A" * 64, WORKER), 2)
+            self.assertNotIn("A" * 65, err)
+
     def test_check_exits_2_on_a_malformed_spec(self):
         spec = write_spec(SPEC.replace("symbol:", "symbl:") % (WORKER, "run_task"), self.dir)
         self.assertFails(["check", spec], "%s:6:9: unknown key 'symbl'" % spec, 2)

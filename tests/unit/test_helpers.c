@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-/* The argument parsers of user/helpers.c: sizes with suffixes, pids. */
+/* user/helpers.c: sizes with suffixes, pids, long names shortened for messages. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -77,6 +79,27 @@ static void test_pid(void **state)
 	assert_int_equal(pid, 42);
 }
 
+static void test_shorten(void **state)
+{
+	char buf[TT_SHORT_MAX], want[TT_SHORT_MAX], big[3001];
+	/* 40 two-byte characters: a cut at byte 64 would split one */
+	char utf8[82] = "x";
+
+	(void)state;
+	assert_ptr_equal(tt_shorten("run_task", buf), "run_task");
+	memset(big, 'A', 3000);
+	big[3000] = '\0';
+	snprintf(want, sizeof(want), "%.64s... (3000 bytes)", big);
+	assert_string_equal(tt_shorten(big, buf), want);
+	for (int i = 0; i < 40; i++)
+		memcpy(utf8 + 1 + 2 * i, "\xc3\xa9", 2); /* e-acute */
+	big[0] = '\0';
+	for (int i = 0; i < 2; i++)
+		strcat(big, utf8); /* 162 bytes */
+	snprintf(want, sizeof(want), "%.63s... (162 bytes)", big);
+	assert_string_equal(tt_shorten(big, buf), want); /* 63: the character at 63 is whole */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -84,6 +107,7 @@ int main(void)
 		cmocka_unit_test(test_size_overflow_refused),
 		cmocka_unit_test(test_size_malformed_refused),
 		cmocka_unit_test(test_pid),
+		cmocka_unit_test(test_shorten),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
