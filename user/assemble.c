@@ -1027,7 +1027,8 @@ int64_t tt_ret__value(uint64_t rax)
 }
 
 /* Evaluates `error:` on a span that has all its captures. Writes why into msg. */
-static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *msg, size_t len)
+static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *msg, size_t len,
+		     char *type, size_t type_len)
 {
 	const struct tt_pred *err = &s->probe->error;
 	const struct tt_cap_rec *r;
@@ -1037,8 +1038,10 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 		return false;
 	if (err->on_ret) {
 		hit = tt_cmp__eval(err->op, s->ret, err->rhs);
-		if (hit)
+		if (hit) {
 			snprintf(msg, len, "returned %" PRId64 " (error: %s)", s->ret, err->text);
+			snprintf(type, type_len, "%" PRId64, s->ret);
+		}
 		return hit;
 	}
 	r = value_of(s, &err->lhs);
@@ -1050,9 +1053,11 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 				      : r->len == n && memcmp(record_data(r), err->str, n) == 0;
 
 		hit = err->op == TT_CMP_EQ ? eq : !eq;
-		if (hit)
+		if (hit) {
 			snprintf(msg, len, "%s is \"%.*s\" (error: %s)", err->lhs.text,
 				 (int)(r->len < 48 ? r->len : 48), record_data(r), err->text);
+			snprintf(type, type_len, "%.*s", (int)r->len, record_data(r));
+		}
 		return hit;
 	}
 	{
@@ -1060,9 +1065,11 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 
 		memcpy(&v, record_data(r), sizeof(v));
 		hit = tt_cmp__eval(err->op, v, err->rhs);
-		if (hit)
+		if (hit) {
 			snprintf(msg, len, "%s is %" PRId64 " (error: %s)", err->lhs.text, v,
 				 err->text);
+			snprintf(type, type_len, "%" PRId64, v);
+		}
 		return hit;
 	}
 }
@@ -1127,10 +1134,10 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 	}
 	if (s->probe->name)
 		name_from_template(s); /* again, now that every capture is in */
-	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg)))
+	/* otherwise UNSET: instrumentation leaves OK to the application */
+	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg), s->error_type,
+		     sizeof(s->error_type)))
 		s->status = TT_STATUS_ERROR;
-	else if (s->probe->role == TT_ROLE_TASK || s->probe->role == TT_ROLE_STEP)
-		s->status = TT_STATUS_OK;
 	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
 }
 
@@ -1483,6 +1490,15 @@ static const char *const cut_names[] = {
 	[TT_CUT_UNWOUND] = "unwound", [TT_CUT_EXPIRED] = "expired", [TT_CUT_REMOVED] = "removed",
 };
 
+const char *tt_span__error_type(const struct tt_span *s)
+{
+	if (s->status != TT_STATUS_ERROR)
+		return NULL;
+	if (s->cut != TT_CUT_NONE && s->cut < sizeof(cut_names) / sizeof(cut_names[0]))
+		return cut_names[s->cut];
+	return s->error_type[0] ? s->error_type : "_OTHER";
+}
+
 int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 {
 	const struct tt_probe *p = s->probe;
@@ -1537,14 +1553,22 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 		kv_int(&kv[n++], "task.attempt", s->attempt);
 	} else if (s->attempt) {
 		kv_int(&kv[n++], "step.attempt", s->attempt);
-		if (s->status == TT_STATUS_ERROR)
-			kv_str(&kv[n++], "step.status", "error", 5);
-		else
-			kv_str(&kv[n++], "step.status", "ok", 2);
+	}
+	/* the span names are "publish <destination>" and "process <destination>" */
+	if (p->role == TT_ROLE_PUBLISH) {
+		kv_str(&kv[n++], "messaging.operation.name", "publish", 7);
+		kv_str(&kv[n++], "messaging.operation.type", "send", 4);
+	} else if (p->role == TT_ROLE_CONSUME) {
+		kv_str(&kv[n++], "messaging.operation.name", "process", 7);
+		kv_str(&kv[n++], "messaging.operation.type", "process", 7);
 	}
 	fn = span_function(s);
-	kv_str(&kv[n++], "code.function", fn, strlen(fn));
-	kv_int(&kv[n++], "thread.id", s->tid);
+	kv_str(&kv[n++], "code.function.name", fn, strlen(fn));
+	/* the OS thread: thread.id is a runtime's managed id, which a probe cannot see */
+	kv_int(&kv[n++], "tasktap.thread.tid", s->tid);
+	fn = tt_span__error_type(s);
+	if (fn)
+		kv_str(&kv[n++], "error.type", fn, strlen(fn));
 	if (s->unreadable[0])
 		kv_str(&kv[n++], "tasktap.unreadable", s->unreadable, strlen(s->unreadable));
 	if (s->cut != TT_CUT_NONE)

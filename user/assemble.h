@@ -71,6 +71,7 @@ struct tt_span {
 	int64_t ret;
 	char name[TT_SPAN_NAME_MAX];
 	char status_msg[TT_STATUS_MSG_MAX];
+	char error_type[32]; /* an error's class (error.type): what the error predicate read */
 	char unreadable[64]; /* attributes whose capture failed, comma-separated */
 	uint16_t key_len;    /* 0: no key */
 	uint16_t payload_len;
@@ -95,17 +96,28 @@ struct tt_kv {
 	int64_t i;
 };
 
-#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 10)
+#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 12)
 
 /*
  * Fills `kv` (room for TT_SPAN_MAX_KV) with the span's attributes: the
  * probe's captured and constant attributes, then task.id,
- * messaging.message.id, step.attempt, step.status, code.function,
- * thread.id. An attribute whose capture could not be read is left out and
- * named in `tasktap.unreadable`; a redacted one is replaced by
- * "xxh3:<16 hex digits>" of its value. Returns the count.
+ * messaging.message.id, task.attempt or step.attempt,
+ * messaging.operation.name and .type (publish, consume), code.function.name,
+ * tasktap.thread.tid, error.type (errors), tasktap.unreadable, tasktap.cut.
+ * An attribute whose capture could not be read is left out and named in
+ * `tasktap.unreadable`; a redacted one is replaced by "xxh3:<16 hex digits>"
+ * of its value. Returns the count. The names are the semantic conventions'
+ * where one exists (README, "Attributes").
  */
 int tt_span__attrs(const struct tt_span *span, struct tt_kv *kv);
+
+/*
+ * The class of a span's error (its error.type and exception.type), or NULL
+ * when its status is not ERROR: the value the error predicate read (a
+ * return value, "-1"; a captured field), why the span was cut ("exit",
+ * "evicted", ...), else "_OTHER".
+ */
+const char *tt_span__error_type(const struct tt_span *span);
 
 /* Receives every finished span, in the order spans finish. */
 typedef void (*tt_span_fn)(const struct tt_span *span, void *ctx);

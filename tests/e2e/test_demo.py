@@ -41,9 +41,10 @@ class DemoWorkerTest(unittest.TestCase):
         self.assertEqual(len(tasks), 1)
         task = tasks[0]
         self.assertNotIn("parentSpanId", task)
-        self.assertEqual(task["status"]["code"], 1)
+        self.assertEqual(task["status"]["code"], 0)  # UNSET: no error
+        self.assertNotIn("error.type", attrs(task))
         self.assertEqual(attrs(task)["task.name"], "CreateZip")
-        self.assertEqual(attrs(task)["code.function"], "run_task")
+        self.assertEqual(attrs(task)["code.function.name"], "run_task")
         kids = [s for s in spans if s.get("parentSpanId") == task["spanId"]]
         kids.sort(key=lambda s: int(s["startTimeUnixNano"]))
         self.assertEqual([k["name"] for k in kids],
@@ -52,14 +53,15 @@ class DemoWorkerTest(unittest.TestCase):
         for k in kids:
             self.assertChildOf(k, task)
             self.assertEqual(attrs(k)["task.id"], task_id)
-            self.assertEqual(attrs(k)["thread.id"], attrs(task)["thread.id"])
+            self.assertEqual(attrs(k)["tasktap.thread.tid"], attrs(task)["tasktap.thread.tid"])
         first, second = kids[1], kids[2]
         self.assertEqual(attrs(first)["step.attempt"], 1)
         self.assertEqual(first["status"]["code"], 2)
         self.assertIn("returned -1", first["status"]["message"])
-        self.assertEqual(attrs(first)["step.status"], "error")
+        self.assertEqual(attrs(first)["error.type"], "-1")  # the code it returned
+        self.assertNotIn("step.status", attrs(first))  # the status says it
         self.assertEqual(attrs(second)["step.attempt"], 2)
-        self.assertEqual(second["status"]["code"], 1)
+        self.assertEqual(second["status"]["code"], 0)
         self.assertEqual(attrs(kids[0])["step.attempt"], 1)
         self.assertEqual(attrs(kids[3])["step.attempt"], 1)
         self.assertSlept(kids[0], SLEEPS["UploadSourceFiles"])
@@ -73,7 +75,7 @@ class DemoWorkerTest(unittest.TestCase):
         tasks = [s for s in spans if s["name"] == "Thumbnail" and attrs(s)["task.id"] == task_id]
         self.assertEqual(len(tasks), 1)
         task = tasks[0]
-        self.assertEqual(task["status"]["code"], 1)
+        self.assertEqual(task["status"]["code"], 0)
         kids = by_name([s for s in spans if s.get("parentSpanId") == task["spanId"]])
         self.assertEqual(sorted(kids), ["Thumbnail.Decode", "Thumbnail.ResizeLarge",
                                         "Thumbnail.ResizeSmall", "Thumbnail.Store"])
@@ -83,10 +85,10 @@ class DemoWorkerTest(unittest.TestCase):
             self.assertEqual(attrs(k)["step.attempt"], 1)
         small, large = kids["Thumbnail.ResizeSmall"][0], kids["Thumbnail.ResizeLarge"][0]
         # parallel steps: other threads than the task's, and overlapping in time
-        tid = attrs(task)["thread.id"]
-        self.assertNotEqual(attrs(small)["thread.id"], tid)
-        self.assertNotEqual(attrs(large)["thread.id"], tid)
-        self.assertNotEqual(attrs(small)["thread.id"], attrs(large)["thread.id"])
+        tid = attrs(task)["tasktap.thread.tid"]
+        self.assertNotEqual(attrs(small)["tasktap.thread.tid"], tid)
+        self.assertNotEqual(attrs(large)["tasktap.thread.tid"], tid)
+        self.assertNotEqual(attrs(small)["tasktap.thread.tid"], attrs(large)["tasktap.thread.tid"])
         self.assertLess(int(small["startTimeUnixNano"]), int(large["endTimeUnixNano"]))
         self.assertLess(int(large["startTimeUnixNano"]), int(small["endTimeUnixNano"]))
         return task
@@ -198,9 +200,10 @@ class DemoWorkerTest(unittest.TestCase):
             self.assertEqual(s["status"]["code"], 2, s)
             self.assertIn("killed by signal 9", s["status"]["message"])
             self.assertEqual(attrs(s)["tasktap.cut"], "exit")
+            self.assertEqual(attrs(s)["error.type"], "exit")
         self.assertChildOf(step, task)
         # what finished before the crash is kept as it was
-        self.assertEqual(spans["CreateZip.UploadSourceFiles"][0]["status"]["code"], 1)
+        self.assertEqual(spans["CreateZip.UploadSourceFiles"][0]["status"]["code"], 0)
         self.assertEqual(len(spans["CreateZip.CreateZipArchive"]), 2)
         # the step ran for about half its time before the kill
         self.assertSlept(step, SLEEPS["UploadResult"] / 2)

@@ -66,7 +66,7 @@ class FilterTest(unittest.TestCase):
         cls.calls = [(i % 10, names[i % len(names)]) for i in range(cls.told["calls"])]
 
     def of(self, symbol):
-        return [attrs(s) for s in self.spans if attrs(s)["code.function"] == symbol]
+        return [attrs(s) for s in self.spans if attrs(s)["code.function.name"] == symbol]
 
     def assertCalls(self, got, want):
         self.assertEqual(collections.Counter(got), collections.Counter(want))

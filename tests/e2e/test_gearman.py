@@ -150,7 +150,7 @@ class GearmanTest(unittest.TestCase):
         self.assertEqual(attrs(killed)["tasktap.cut"], "exit")
         self.assertEqual(attrs(rerun)["task.attempt"], 2)
         self.assertEqual(rerun["status"]["code"], 0)
-        self.assertNotEqual(attrs(killed)["thread.id"], attrs(rerun)["thread.id"])
+        self.assertNotEqual(attrs(killed)["tasktap.thread.tid"], attrs(rerun)["tasktap.thread.tid"])
 
 
 if __name__ == "__main__":

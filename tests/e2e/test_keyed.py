@@ -38,7 +38,7 @@ targets:
           error: arg2 != 0
 """
 
-OK, ERROR = 1, 2
+OK, ERROR = 0, 2  # status codes: UNSET unless an error, as instrumentation leaves it
 
 
 class KeyedTest(unittest.TestCase):
@@ -66,14 +66,14 @@ class KeyedTest(unittest.TestCase):
 
     def test_steps_pair_by_key_and_step_name(self):
         for job in self.told["jobs"]:
-            tasks = [s for s in self.spans if attrs(s)["code.function"] == "run_job"
+            tasks = [s for s in self.spans if attrs(s)["code.function.name"] == "run_job"
                      and attrs(s)["task.id"] == job["key"]]
             self.assertEqual(len(tasks), 1)
             task = tasks[0]
             self.assertEqual(task["name"], job["name"])
-            self.assertEqual(attrs(task)["thread.id"], job["tid"])
+            self.assertEqual(attrs(task)["tasktap.thread.tid"], job["tid"])
             steps = {attrs(s)["step.name"]: s for s in self.spans
-                     if attrs(s)["code.function"] == "on_step_started"
+                     if attrs(s)["code.function.name"] == "on_step_started"
                      and attrs(s)["task.id"] == job["key"]}
             self.assertEqual(sorted(steps), ["resize-large", "resize-small"])
             for want in job["steps"]:
@@ -88,7 +88,7 @@ class KeyedTest(unittest.TestCase):
                     self.assertIn("arg2 is %d" % want["status"], s["status"]["message"])
                 self.assertEqual(a["step.attempt"], 1)
                 # begun on the job's thread, ended on the step's own
-                self.assertEqual(a["thread.id"], want["begin_tid"])
+                self.assertEqual(a["tasktap.thread.tid"], want["begin_tid"])
                 self.assertNotEqual(want["end_tid"], want["begin_tid"])
                 self.assertEqual(s.get("parentSpanId"), task["spanId"])
                 self.assertEqual(s["traceId"], task["traceId"])

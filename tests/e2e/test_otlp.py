@@ -148,9 +148,12 @@ class OtlpTest(unittest.TestCase):
             self.assertEqual(res["process.executable.name"], "demo-worker")
             self.assertEqual(res["os.type"], "linux")
             self.assertEqual(res["telemetry.distro.name"], "tasktap")
+            self.assertEqual(res["telemetry.sdk.name"], "tasktap")
+            self.assertEqual(res["telemetry.sdk.language"], "c")
+            self.assertEqual(res["telemetry.sdk.version"], open("VERSION").read().strip())
             self.assertEqual(res["host.name"], socket.gethostname())
             self.assertIsInstance(res["process.pid"], int)
-            self.assertEqual(s["attributes"]["code.function"],
+            self.assertEqual(s["attributes"]["code.function.name"],
                              "run_task" if "." not in s["name"] else "execute_step")
             self.assertGreater(int(s["endTimeUnixNano"]), int(s["startTimeUnixNano"]))
             # Unix time, not boot time
@@ -267,7 +270,7 @@ class OtlpTest(unittest.TestCase):
             int(s["traceId"], 16)
             self.assertIsInstance(s["kind"], int)
             self.assertIsInstance(s["startTimeUnixNano"], str)
-            tid = [x for x in s["attributes"] if x["key"] == "thread.id"][0]
+            tid = [x for x in s["attributes"] if x["key"] == "tasktap.thread.tid"][0]
             self.assertIsInstance(tid["value"]["intValue"], str)
 
     def health(self, a):

@@ -51,7 +51,7 @@ class OverflowTest(unittest.TestCase):
         self.assertGreater(len(whole), 0)
         for s in whole:
             self.assertEqual(s["name"], "tick")
-            self.assertEqual(s["status"]["code"], 1)
+            self.assertEqual(s["status"]["code"], 0)
 
     def test_default_ring_loses_nothing_at_this_rate(self):
         spec = write_spec(SPEC, self.dir)

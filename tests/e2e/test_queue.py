@@ -56,7 +56,11 @@ class QueueTest(unittest.TestCase):
         self.assertEqual(con["parentSpanId"], pub["spanId"])
         self.assertEqual(task["parentSpanId"], con["spanId"])
         self.assertEqual(attrs(con)["messaging.system"], "posix-mq")
-        self.assertEqual(task["status"]["code"], 2 if bad else 1)
+        self.assertEqual(attrs(pub)["messaging.operation.name"], "publish")
+        self.assertEqual(attrs(pub)["messaging.operation.type"], "send")
+        self.assertEqual(attrs(con)["messaging.operation.name"], "process")
+        self.assertEqual(attrs(con)["messaging.operation.type"], "process")
+        self.assertEqual(task["status"]["code"], 2 if bad else 0)
         steps = {name.split(".", 1)[1]: ss for name, ss in by.items()}
         for ss in steps.values():
             for s in ss:
@@ -65,15 +69,15 @@ class QueueTest(unittest.TestCase):
         self.assertEqual(attrs(reserve)["step.attempt"], 1)
         charges = sorted(steps.pop("Charge"), key=lambda s: attrs(s)["step.attempt"])
         self.assertEqual([attrs(c)["step.attempt"] for c in charges], [1, 2])
-        self.assertEqual([c["status"]["code"] for c in charges], [2, 1])
+        self.assertEqual([c["status"]["code"] for c in charges], [2, 0])
         email, = steps.pop("NotifyEmail")
         sms, = steps.pop("NotifySms")
-        self.assertNotEqual(attrs(email)["thread.id"], attrs(task)["thread.id"])
+        self.assertNotEqual(attrs(email)["tasktap.thread.tid"], attrs(task)["tasktap.thread.tid"])
         self.assertLess(int(email["startTimeUnixNano"]), int(sms["endTimeUnixNano"]))
         self.assertLess(int(sms["startTimeUnixNano"]), int(email["endTimeUnixNano"]))
         ships = sorted(steps.pop("Ship"), key=lambda s: attrs(s)["step.attempt"])
         if not bad:
-            self.assertEqual([s["status"]["code"] for s in ships], [1])
+            self.assertEqual([s["status"]["code"] for s in ships], [0])
             self.assertEqual(steps, {})
             return
         self.assertEqual([s["status"]["code"] for s in ships], [2, 2])

@@ -56,7 +56,7 @@ targets:
           cost: arg1
 """
 
-OK, ERROR = 1, 2
+OK, ERROR = 0, 2  # status codes: UNSET unless an error, as instrumentation leaves it
 
 FORMS_SPEC = """\
 service: usdt-forms
@@ -150,7 +150,7 @@ class UsdtTest(unittest.TestCase):
     def check_spans(self, spans, told):
         jobs = told["jobs"]
         mine = [s for s in spans if s["resource"]["process.pid"] == told["pid"]]
-        tasks = {attrs(s)["task.id"]: s for s in mine if attrs(s)["code.function"] == "ttw:job_start"}
+        tasks = {attrs(s)["task.id"]: s for s in mine if attrs(s)["code.function.name"] == "ttw:job_start"}
         kept = [j for j in jobs if not j["name"].startswith("skip")]
         # the filter dropped both ends of the skipped jobs
         self.assertEqual(sorted(tasks), sorted(str(j["id"]) for j in kept))
@@ -355,7 +355,7 @@ class UsdtTest(unittest.TestCase):
             for sp in spans:
                 a = attrs(sp)
                 got.setdefault(sp["name"], []).append(
-                    {k: v for k, v in a.items() if k not in ("thread.id", "code.function")})
+                    {k: v for k, v in a.items() if k not in ("tasktap.thread.tid", "code.function.name")})
             # a read that faults is recorded, not read as 0
             unreadable = [a for a in got["fields"] if "tasktap.unreadable" in a]
             self.assertEqual(unreadable, [{"tasktap.unreadable": "id,i32,i16,u8,i8"}])

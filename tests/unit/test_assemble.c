@@ -224,21 +224,25 @@ static void test_task_with_nested_steps(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_memory_equal(f->out[i].parent_id, f->out[2].span_id, 8);
 		assert_memory_equal(f->out[i].trace_id, f->out[2].trace_id, 16);
-		assert_int_equal(f->out[i].status, TT_STATUS_OK);
+		/* no error: UNSET, as instrumentation leaves it */
+		assert_int_equal(f->out[i].status, TT_STATUS_UNSET);
 		assert_int_equal(f->out[i].attempt, 1);
 		assert_kv_str(f, i, "task.id", "7");
 		assert_kv_int(f, i, "step.attempt", 1);
-		assert_kv_str(f, i, "step.status", "ok");
-		assert_kv_str(f, i, "code.function", "execute_step");
+		assert_null(kv(f, i, "step.status"));
+		assert_null(kv(f, i, "error.type"));
+		assert_null(kv(f, i, "messaging.operation.name"));
+		assert_kv_str(f, i, "code.function.name", "execute_step");
 	}
 	assert_int_equal(f->out[0].start_ns, 1100);
 	assert_int_equal(f->out[0].end_ns, 1500);
 	assert_int_equal(f->out[2].start_ns, 1000);
 	assert_int_equal(f->out[2].end_ns, 2000);
-	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_int_equal(f->out[2].status, TT_STATUS_UNSET);
 	assert_int_equal(f->out[2].kind, TT_KIND_INTERNAL);
 	assert_kv_str(f, 2, "task.name", "Zip");
-	assert_kv_int(f, 2, "thread.id", 10);
+	assert_kv_int(f, 2, "tasktap.thread.tid", 10);
+	assert_null(kv(f, 2, "thread.id"));
 	assert_null(kv(f, 2, "step.attempt"));
 	assert_memory_not_equal(f->out[0].span_id, f->out[1].span_id, 8);
 }
@@ -265,10 +269,13 @@ static void test_retries_count_attempts_and_errors(void **state)
 	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
 	assert_int_equal(f->out[0].ret, -1);
 	assert_string_equal(f->out[0].status_msg, "returned -1 (error: ret < 0)");
-	assert_kv_str(f, 0, "step.status", "error");
+	assert_kv_str(f, 0, "error.type", "-1"); /* the error code the predicate read */
+	assert_string_equal(tt_span__error_type(&f->out[0]), "-1");
+	assert_null(kv(f, 0, "step.status"));
 	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
 	assert_int_equal(f->out[1].ret, -2);
-	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_int_equal(f->out[2].status, TT_STATUS_UNSET);
+	assert_null(tt_span__error_type(&f->out[2]));
 	assert_string_equal(f->out[2].status_msg, "");
 }
 
@@ -392,7 +399,7 @@ static void test_lost_return_unwinds_inner_spans(void **state)
 	assert_int_equal(f->out[0].cut, TT_CUT_UNWOUND);
 	assert_kv_str(f, 0, "tasktap.cut", "unwound");
 	assert_int_equal(f->out[0].end_ns, 500);
-	assert_int_equal(f->out[1].status, TT_STATUS_OK);
+	assert_int_equal(f->out[1].status, TT_STATUS_UNSET);
 }
 
 static void test_thread_exit_ends_its_spans_as_errors(void **state)
@@ -417,6 +424,7 @@ static void test_thread_exit_ends_its_spans_as_errors(void **state)
 		assert_int_equal(f->out[i].cut, TT_CUT_EXIT);
 		assert_int_equal(f->out[i].end_ns, 400);
 		assert_string_equal(f->out[i].status_msg, "killed by signal 9 (KILL)");
+		assert_kv_str(f, i, "error.type", "exit");
 		assert_kv_str(f, i, "tasktap.cut", "exit");
 	}
 	tt_asm__stats(f->a, &st);
@@ -446,7 +454,7 @@ static void test_end_process_closes_every_thread(void **state)
 	assert_string_equal(f->out[0].status_msg, "killed by signal 6 (ABRT)");
 	ret(f, TASK, 600, 20, 20, 0);
 	assert_int_equal(f->n, 3);
-	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_int_equal(f->out[2].status, TT_STATUS_UNSET);
 }
 
 static void test_eviction_at_bound(void **state)
@@ -484,7 +492,7 @@ static void test_eviction_from_middle_of_stack_keeps_pairing(void **state)
 	assert_string_equal(f->out[0].name, "A");
 	assert_int_equal(f->out[1].start_ns, 300);
 	assert_int_equal(f->out[2].start_ns, 200);
-	assert_int_equal(f->out[2].status, TT_STATUS_OK);
+	assert_int_equal(f->out[2].status, TT_STATUS_UNSET);
 }
 
 static void test_end_all_at_shutdown(void **state)
@@ -777,10 +785,14 @@ static void test_producer_and_consumer_on_two_nodes_join(void **state)
 	assert_memory_equal(node_a->out[0].trace_id, want_trace, 16);
 	assert_memory_equal(node_a->out[0].span_id, want_producer, 8);
 	assert_memory_equal(node_a->out[0].parent_id, zero8, 8);
+	assert_kv_str(node_a, 0, "messaging.operation.name", "publish");
+	assert_kv_str(node_a, 0, "messaging.operation.type", "send");
 
 	assert_int_equal(node_b->n, 2);
 	assert_string_equal(node_b->out[1].name, "process resize");
 	assert_int_equal(node_b->out[1].kind, TT_KIND_CONSUMER);
+	assert_kv_str(node_b, 1, "messaging.operation.name", "process");
+	assert_kv_str(node_b, 1, "messaging.operation.type", "process");
 	assert_memory_equal(node_b->out[1].trace_id, want_trace, 16);
 	assert_memory_equal(node_b->out[1].parent_id, want_producer, 8);
 	/* the task runs inside the consume span */
@@ -1047,7 +1059,7 @@ static void test_respec_keeps_the_spans_of_hooks_that_stayed(void **state)
 	assert_int_equal(f->out[step].cut, TT_CUT_NONE);
 	assert_memory_equal(f->out[step].parent_id, f->out[task].span_id, 8);
 	assert_int_equal(f->out[task].cut, TT_CUT_NONE);
-	assert_int_equal(f->out[task].status, TT_STATUS_OK);
+	assert_int_equal(f->out[task].status, TT_STATUS_UNSET);
 	assert_ptr_equal(f->out[task].probe, tt_spec__probe(now, 2));
 	tt_asm__stats(f->a, &st);
 	assert_int_equal(st.orphan_returns, 0);

@@ -53,7 +53,7 @@ static void fill(struct tt_xspan *x, uint8_t id, const struct tt_resource *r, bo
 	s->pid = r->pid;
 	s->tid = 77;
 	s->kind = TT_KIND_INTERNAL;
-	s->status = error ? TT_STATUS_ERROR : TT_STATUS_OK;
+	s->status = error ? TT_STATUS_ERROR : TT_STATUS_UNSET;
 	snprintf(s->name, sizeof(s->name), "span-%u", id);
 	if (error)
 		snprintf(s->status_msg, sizeof(s->status_msg), "returned -1");
@@ -128,17 +128,19 @@ static void test_encode_decodes_field_by_field(void **state)
 	assert_int_equal(sp->start_time_unix_nano, 1001000);
 	assert_int_equal(sp->end_time_unix_nano, 1005000);
 	assert_int_equal(sp->flags, 1);
-	assert_int_equal(sp->status->code, 1);
+	assert_int_equal(sp->status->code, 0); /* UNSET unless an error */
 	assert_int_equal(sp->n_events, 0);
+	assert_null(find(sp->attributes, sp->n_attributes, "error.type"));
 	kv = find(sp->attributes, sp->n_attributes, "task.name");
 	assert_string_equal(kv->value->string_value, "CreateZip");
 	kv = find(sp->attributes, sp->n_attributes, "task.id");
 	assert_string_equal(kv->value->string_value, "1001");
-	kv = find(sp->attributes, sp->n_attributes, "thread.id");
+	assert_null(find(sp->attributes, sp->n_attributes, "thread.id"));
+	kv = find(sp->attributes, sp->n_attributes, "tasktap.thread.tid");
 	assert_int_equal(kv->value->value_case,
 			 OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE);
 	assert_int_equal(kv->value->int_value, 77);
-	kv = find(sp->attributes, sp->n_attributes, "code.function");
+	kv = find(sp->attributes, sp->n_attributes, "code.function.name");
 	assert_string_equal(kv->value->string_value, "run_task");
 
 	sp = req->resource_spans[1]->scope_spans[0]->spans[0];
@@ -179,8 +181,7 @@ static void test_invalid_utf8_is_replaced(void **state)
 	assert_int_equal(tt_otlp__encode_traces(in, 1, 0, &pb, &len), 0);
 	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
 		NULL, len, pb);
-	assert_string_equal(req->resource_spans[0]->scope_spans[0]->spans[0]->name,
-			    "x??????y");
+	assert_string_equal(req->resource_spans[0]->scope_spans[0]->spans[0]->name, "x??????y");
 	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
 		req, NULL);
 	free(pb);
@@ -210,10 +211,12 @@ static void test_json_form(void **state)
 		"\"endTimeUnixNano\":\"5000\",\"attributes\":["
 		"{\"key\":\"task.name\",\"value\":{\"stringValue\":\"CreateZip\"}},"
 		"{\"key\":\"task.id\",\"value\":{\"stringValue\":\"1001\"}},"
-		"{\"key\":\"code.function\",\"value\":{\"stringValue\":\"run_task\"}},"
-		"{\"key\":\"thread.id\",\"value\":{\"intValue\":\"77\"}}],"
+		"{\"key\":\"code.function.name\",\"value\":{\"stringValue\":\"run_task\"}},"
+		"{\"key\":\"tasktap.thread.tid\",\"value\":{\"intValue\":\"77\"}},"
+		"{\"key\":\"error.type\",\"value\":{\"stringValue\":\"_OTHER\"}}],"
 		"\"events\":[{\"timeUnixNano\":\"5000\",\"name\":\"exception\",\"attributes\":["
-		"{\"key\":\"exception.message\",\"value\":{\"stringValue\":\"returned -1\"}}]}],"
+		"{\"key\":\"exception.message\",\"value\":{\"stringValue\":\"returned -1\"}},"
+		"{\"key\":\"exception.type\",\"value\":{\"stringValue\":\"_OTHER\"}}]}],"
 		"\"status\":{\"code\":2,\"message\":\"returned -1\"}}]}]}]}");
 	free(json);
 	free(pb);

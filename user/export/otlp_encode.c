@@ -29,20 +29,23 @@ static bool all_zero(const uint8_t *b, size_t n)
 static Event *exception_event(struct tt_arena *a, const struct tt_span *s, uint64_t t)
 {
 	Event *ev = tt_arena__alloc(a, sizeof(*ev));
+	const char *type;
 
 	if (!ev)
 		return NULL;
 	opentelemetry__proto__trace__v1__span__event__init(ev);
 	ev->time_unix_nano = t;
 	ev->name = "exception";
-	ev->attributes = tt_arena__alloc(a, sizeof(KeyValue *));
+	ev->attributes = tt_arena__alloc(a, 2 * sizeof(KeyValue *));
 	if (!ev->attributes)
 		return NULL;
 	ev->attributes[0] =
 		tt_pb__kv_str(a, "exception.message", s->status_msg, strlen(s->status_msg));
-	if (!ev->attributes[0])
+	type = tt_span__error_type(s);
+	ev->attributes[1] = tt_pb__kv_str(a, "exception.type", type, strlen(type));
+	if (!ev->attributes[0] || !ev->attributes[1])
 		return NULL;
-	ev->n_attributes = 1;
+	ev->n_attributes = 2;
 	return ev;
 }
 

@@ -264,6 +264,10 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	add_str(&b, "os.type", "linux");
 	add_str(&b, "container.id", cid);
 	add_str(&b, "k8s.pod.uid", pod);
+	/* the telemetry is made by tasktap (in C), not by an SDK inside the process */
+	add_str(&b, "telemetry.sdk.name", "tasktap");
+	add_str(&b, "telemetry.sdk.language", "c");
+	add_str(&b, "telemetry.sdk.version", TASKTAP_VERSION);
 	add_str(&b, "telemetry.distro.name", "tasktap");
 	add_str(&b, "telemetry.distro.version", TASKTAP_VERSION);
 	/* what the agent learned wins over OTEL_RESOURCE_ATTRIBUTES for the same key */

@@ -15,7 +15,7 @@
 
 #include "otlp_config.h"
 
-#define TT_RES_MAX_ATTRS (16 + TT_OTLP_MAX_PAIRS)
+#define TT_RES_MAX_ATTRS (24 + TT_OTLP_MAX_PAIRS)
 
 struct tt_res_attr {
 	const char *key; /* into the resource's own buffer, or a literal */
