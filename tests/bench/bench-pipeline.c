@@ -39,6 +39,7 @@
 #include "export/otlp_encode.h"
 #include "export/otlp_http.h"
 #include "export/resource.h"
+#include "export/traces.h"
 #include "reorder.h"
 #include "spec.h"
 
@@ -160,6 +161,7 @@ enum sink_mode {
 	SINK_GZIP,   /* ... and gzip the request */
 	SINK_JSON,   /* ... and convert it to OTLP/JSON (the http/json body) */
 	SINK_JSONL,  /* tt_jsonl__span to /dev/null (--json) */
+	SINK_VIEW,   /* tt_traces__span: the task view's ring of recent traces */
 };
 
 struct sink {
@@ -171,6 +173,7 @@ struct sink {
 	size_t n;
 	const struct tt_resource *res;
 	struct tt_jsonl jsonl;
+	struct tt_traces *traces;
 	int errors;
 };
 
@@ -214,6 +217,9 @@ static void on_span(const struct tt_span *s, void *ctx)
 	case SINK_JSONL:
 		tt_jsonl__span(s, &k->jsonl);
 		break;
+	case SINK_VIEW:
+		tt_traces__span(s, k->traces);
+		break;
 	default:
 		memcpy(&k->batch[k->n].span, s, sizeof(*s));
 		k->batch[k->n].res = k->res;
@@ -255,7 +261,8 @@ static int pipe_init(struct pipe *p, enum sink_mode mode, uint32_t max_open,
 	p->sink.ptrs = calloc(BATCH, sizeof(*p->sink.ptrs));
 	p->sink.jsonl.out = fopen("/dev/null", "w");
 	p->sink.jsonl.service = "bench";
-	if (!p->sink.batch || !p->sink.ptrs || !p->sink.jsonl.out)
+	p->sink.traces = tt_traces__new(NULL);
+	if (!p->sink.batch || !p->sink.ptrs || !p->sink.jsonl.out || !p->sink.traces)
 		return -1;
 	for (size_t i = 0; i < BATCH; i++)
 		p->sink.ptrs[i] = &p->sink.batch[i];
@@ -276,6 +283,7 @@ static void pipe_release(struct pipe *p)
 	tt_spec__free(p->spec);
 	free(p->sink.batch);
 	free(p->sink.ptrs);
+	tt_traces__free(p->sink.traces);
 	if (p->sink.jsonl.out)
 		fclose(p->sink.jsonl.out);
 }
@@ -331,7 +339,7 @@ static int throughput(uint64_t spans, double rate, const char *only)
 		{"assemble", SINK_COUNT, false},	 {"reorder_assemble", SINK_COUNT, true},
 		{"assemble_encode", SINK_ENCODE, false}, {"pipeline_pb", SINK_ENCODE, true},
 		{"pipeline_pb_gzip", SINK_GZIP, true},	 {"pipeline_json", SINK_JSON, true},
-		{"pipeline_jsonl", SINK_JSONL, true},
+		{"pipeline_jsonl", SINK_JSONL, true},	 {"pipeline_view", SINK_VIEW, true},
 	};
 	struct tt_otlp_config cfg;
 	struct tt_resource_opts ro = {.spec_service = "bench", .cfg = NULL};

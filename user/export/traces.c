@@ -13,20 +13,33 @@
 #include "export/traces.h"
 #include "spec.h"
 
+/*
+ * A finished span as the ring keeps it: what the view shows, copied out of
+ * the tt_span (whose probe and spec a reload may free) into one block, and
+ * rendered to JSON only when asked for. data holds the name, service,
+ * process and status message, each NUL-terminated, then nattrs attributes,
+ * each a type byte ('s' or 'i'), its key NUL-terminated, and its value
+ * (NUL-terminated, or 8 bytes of int64).
+ */
 struct vspan {
-	char *json; /* the span rendered as a JSON object; owned */
-	size_t len;
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
+	uint64_t start_ns, end_ns;
+	uint32_t pid, tid, attempt;
+	uint8_t kind, status, cut, role;
+	uint16_t nattrs;
+	char data[];
 };
 
 struct trace {
 	uint8_t trace_id[16];
-	struct vspan *spans;
+	struct vspan **spans; /* owned */
 	uint32_t n, cap;
 	uint32_t errors;
 	uint32_t spans_dropped; /* beyond TT_TRACES_MAX_SPANS */
 	bool task_failed;	/* the status of its task span, when it has one */
-	char *name;		/* owned; NULL until a task or root span names it */
-	char *service;		/* owned; NULL as name */
+	const char *name;	/* in one of its spans; NULL until a span names it */
+	const char *service;	/* the same span's */
 	int named_by;		/* NAMED_* */
 	bool finished;
 	uint64_t start_ns, end_ns;
@@ -87,10 +100,8 @@ static void trace_free(struct trace *tr)
 	if (!tr)
 		return;
 	for (uint32_t i = 0; i < tr->n; i++)
-		free(tr->spans[i].json);
+		free(tr->spans[i]);
 	free(tr->spans);
-	free(tr->name);
-	free(tr->service);
 	free(tr);
 }
 
@@ -279,107 +290,155 @@ static uint64_t unix_us(const struct tt_traces *t, uint64_t mono_ns)
 	return (uint64_t)((int64_t)mono_ns + t->mono_to_unix_ns) / 1000;
 }
 
-static void render_attrs(FILE *out, const struct tt_span *s)
+/* Copies what the view shows of s into a new block. Returns it, or NULL (ENOMEM). */
+static struct vspan *pack(const struct tt_span *s, size_t *size)
 {
+	const char *strs[4] = {s->name, span_service(s), span_process(s), s->status_msg};
+	size_t lens[4] = {strnlen(s->name, sizeof(s->name)), strlen(strs[1]), strlen(strs[2]),
+			  strnlen(s->status_msg, sizeof(s->status_msg))};
 	struct tt_kv kv[TT_SPAN_MAX_KV];
 	int n = tt_span__attrs(s, kv);
+	size_t len = 0;
+	struct vspan *v;
+	char *p;
 
-	json_key(out, "attributes");
-	fputc('{', out);
+	for (int i = 0; i < 4; i++)
+		len += lens[i] + 1;
 	for (int i = 0; i < n; i++) {
-		if (i)
-			fputc(',', out);
-		tt_json__str(out, kv[i].key, strlen(kv[i].key));
-		fputc(':', out);
-		if (kv[i].type == TT_KV_STR)
-			tt_json__str(out, kv[i].str, strnlen(kv[i].str, kv[i].len));
-		else
-			fprintf(out, "%" PRId64, kv[i].i);
+		len += 1 + strlen(kv[i].key) + 1;
+		len += kv[i].type == TT_KV_STR ? strnlen(kv[i].str, kv[i].len) + 1 : 8;
 	}
-	fputc('}', out);
+	v = malloc(sizeof(*v) + len);
+	if (!v)
+		return NULL;
+	memcpy(v->span_id, s->span_id, 8);
+	memcpy(v->parent_id, s->parent_id, 8);
+	v->start_ns = s->start_ns;
+	v->end_ns = s->end_ns;
+	v->pid = s->pid;
+	v->tid = s->tid;
+	v->attempt = s->attempt;
+	v->kind = s->kind;
+	v->status = s->status;
+	v->cut = s->cut;
+	v->role = s->probe ? (uint8_t)s->probe->role : TT_ROLE_SPAN;
+	v->nattrs = (uint16_t)n;
+	p = v->data;
+	for (int i = 0; i < 4; i++) {
+		memcpy(p, strs[i], lens[i]);
+		p[lens[i]] = '\0';
+		p += lens[i] + 1;
+	}
+	for (int i = 0; i < n; i++) {
+		size_t kl = strlen(kv[i].key) + 1, vl;
+
+		*p++ = kv[i].type == TT_KV_STR ? 's' : 'i';
+		memcpy(p, kv[i].key, kl);
+		p += kl;
+		if (kv[i].type == TT_KV_STR) {
+			vl = strnlen(kv[i].str, kv[i].len);
+			memcpy(p, kv[i].str, vl);
+			p[vl] = '\0';
+			p += vl + 1;
+		} else {
+			memcpy(p, &kv[i].i, 8);
+			p += 8;
+		}
+	}
+	*size = sizeof(*v) + len;
+	return v;
 }
 
-/* Renders s as a JSON object into a new buffer. Returns 0 or -ENOMEM. */
-static int render(const struct tt_traces *t, const struct tt_span *s, struct vspan *v)
+/* Writes the string at *p as JSON and moves *p past it. */
+static void json_next(FILE *out, const char **p)
 {
-	FILE *out = open_memstream(&v->json, &v->len);
-	bool root = memcmp(s->parent_id, zero_id, 8) == 0;
+	size_t n = strlen(*p);
 
-	if (!out)
-		return -ENOMEM;
+	tt_json__str(out, *p, n);
+	*p += n + 1;
+}
+
+/* Writes v as one JSON object (README "Task view"). */
+static void render(const struct tt_traces *t, const struct vspan *v, FILE *out)
+{
+	const char *p = v->data;
+
 	fputs("{\"span_id\":", out);
-	tt_json__hex(out, s->span_id, 8);
+	tt_json__hex(out, v->span_id, 8);
 	json_key(out, "parent_id");
-	if (root)
+	if (memcmp(v->parent_id, zero_id, 8) == 0)
 		fputs("null", out);
 	else
-		tt_json__hex(out, s->parent_id, 8);
+		tt_json__hex(out, v->parent_id, 8);
 	json_key(out, "name");
-	tt_json__str(out, s->name, strnlen(s->name, sizeof(s->name)));
-	json_cstr(out, "role", s->probe ? tt_role__name(s->probe->role) : "span");
-	json_cstr(out, "kind", kind_name(s->kind));
-	json_cstr(out, "service", span_service(s));
-	json_cstr(out, "process", span_process(s));
-	fprintf(out, ",\"pid\":%" PRIu32 ",\"tid\":%" PRIu32 ",\"attempt\":%" PRIu32, s->pid,
-		s->tid, s->attempt);
+	json_next(out, &p);
+	json_cstr(out, "role", tt_role__name(v->role));
+	json_cstr(out, "kind", kind_name(v->kind));
+	json_key(out, "service");
+	json_next(out, &p);
+	json_key(out, "process");
+	json_next(out, &p);
+	fprintf(out, ",\"pid\":%" PRIu32 ",\"tid\":%" PRIu32 ",\"attempt\":%" PRIu32, v->pid,
+		v->tid, v->attempt);
 	fprintf(out, ",\"start_unix_us\":%" PRIu64 ",\"duration_us\":%" PRIu64,
-		unix_us(t, s->start_ns), (s->end_ns - s->start_ns) / 1000);
-	json_cstr(out, "status", status_name(s->status));
+		unix_us(t, v->start_ns), (v->end_ns - v->start_ns) / 1000);
+	json_cstr(out, "status", status_name(v->status));
 	json_key(out, "message");
-	if (s->status_msg[0])
-		tt_json__str(out, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg)));
-	else
+	if (*p) {
+		json_next(out, &p);
+	} else {
 		fputs("null", out);
-	json_key(out, "cut");
-	if (s->cut != TT_CUT_NONE)
-		tt_json__str(out, cut_name(s->cut), strlen(cut_name(s->cut)));
-	else
-		fputs("null", out);
-	render_attrs(out, s);
-	fputc('}', out);
-	if (fclose(out)) {
-		free(v->json);
-		v->json = NULL;
-		return -ENOMEM;
+		p++;
 	}
-	return 0;
+	json_key(out, "cut");
+	if (v->cut != TT_CUT_NONE)
+		tt_json__str(out, cut_name(v->cut), strlen(cut_name(v->cut)));
+	else
+		fputs("null", out);
+	json_key(out, "attributes");
+	fputc('{', out);
+	for (int i = 0; i < v->nattrs; i++) {
+		char type = *p++;
+		int64_t num;
+
+		if (i)
+			fputc(',', out);
+		json_next(out, &p);
+		fputc(':', out);
+		if (type == 's') {
+			json_next(out, &p);
+		} else {
+			memcpy(&num, p, 8);
+			p += 8;
+			fprintf(out, "%" PRId64, num);
+		}
+	}
+	fputs("}}", out);
 }
 
 /* ---- feeding -------------------------------------------------------------- */
 
-static char *dup_n(const char *s, size_t max)
+/*
+ * Names the trace after its task span, else its first root span, else its
+ * first span: v, the span just kept, whose strings the trace then points to.
+ */
+static void name_trace(struct trace *tr, const struct vspan *v, int by)
 {
-	return strndup(s, strnlen(s, max));
-}
-
-/* Names the trace after its task span, else its first root span, else its first span. */
-static void name_trace(struct trace *tr, const struct tt_span *s, int by)
-{
-	char *name, *service;
-
 	if (by <= tr->named_by)
 		return;
-	name = dup_n(s->name, sizeof(s->name));
-	service = strdup(span_service(s));
-	if (!name || !service) {
-		free(name);
-		free(service);
-		return;
-	}
-	free(tr->name);
-	free(tr->service);
-	tr->name = name;
-	tr->service = service;
+	tr->name = v->data;
+	tr->service = v->data + strlen(v->data) + 1;
 	tr->named_by = by;
 }
 
 static int append(struct tt_traces *t, struct trace *tr, const struct tt_span *s)
 {
-	struct vspan v = {0};
+	struct vspan *v;
+	size_t size;
 
 	if (tr->n == tr->cap) {
 		uint32_t cap = tr->cap ? tr->cap * 2 : 8;
-		struct vspan *spans = realloc(tr->spans, cap * sizeof(*spans));
+		struct vspan **spans = realloc(tr->spans, cap * sizeof(*spans));
 
 		if (!spans)
 			return -ENOMEM;
@@ -388,11 +447,12 @@ static int append(struct tt_traces *t, struct trace *tr, const struct tt_span *s
 		tr->spans = spans;
 		tr->cap = cap;
 	}
-	if (render(t, s, &v))
+	v = pack(s, &size);
+	if (!v)
 		return -ENOMEM;
 	tr->spans[tr->n++] = v;
-	t->bytes += v.len + 1;
-	tr->bytes += v.len + 1;
+	t->bytes += size;
+	tr->bytes += size;
 	if (tr->n == 1 || s->start_ns < tr->start_ns)
 		tr->start_ns = s->start_ns;
 	if (s->end_ns > tr->end_ns)
@@ -427,7 +487,7 @@ void tt_traces__span(const struct tt_span *s, void *ctx)
 		t->pending_bytes += tr->bytes - before;
 	if (ret)
 		return;
-	name_trace(tr, s, task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
+	name_trace(tr, tr->spans[tr->n - 1], task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
 	if (task)
 		tr->task_failed = s->status == TT_STATUS_ERROR;
 	if (tr->finished)
@@ -505,7 +565,7 @@ int tt_traces__write(const struct tt_traces *t, const uint8_t trace_id[16], FILE
 	for (uint32_t i = 0; i < tr->n; i++) {
 		if (i)
 			fputc(',', out);
-		fwrite(tr->spans[i].json, 1, tr->spans[i].len, out);
+		render(t, tr->spans[i], out);
 	}
 	fputs("]}", out);
 	return 0;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The recent traces of the task view (DESIGN §6): a bounded ring of the
- * last N finished traces, each kept as its spans rendered once to JSON.
+ * last N finished traces.
  *
  * Invariants:
- *  - A finished span is rendered when it arrives (tt_traces__span(), a
- *    tt_span_fn) and its tt_span is not kept: what the ring holds is what
- *    /api/traces/{id} serves, attributes as tt_span__attrs() gives them
- *    (redacted values stay hashed).
+ *  - A finished span is copied when it arrives (tt_traces__span(), a
+ *    tt_span_fn) into one compact block of what the view shows: its
+ *    tt_span, probe and spec are not kept. Attributes are copied as
+ *    tt_span__attrs() gives them (redacted values stay hashed). JSON is
+ *    written only when asked for (tt_traces__write()).
  *  - Spans of a trace whose task (or root) span has not finished wait in
  *    a pending list of at most TT_TRACES_MAX_PENDING spans; when it is
  *    full, the oldest pending trace is finished as far as it got.
@@ -77,8 +78,8 @@ int tt_traces__each(const struct tt_traces *t,
 
 /*
  * Writes the trace `trace_id` as one JSON object: "trace" (the summary as
- * tt_traces__write_info() writes it) and "spans" (each span as it was
- * rendered, in the order they finished). Returns 0, or -ENOENT when the
+ * tt_traces__write_info() writes it) and "spans" (each span, in the order
+ * they finished). Returns 0, or -ENOENT when the
  * ring does not hold it.
  */
 int tt_traces__write(const struct tt_traces *t, const uint8_t trace_id[16], FILE *out);
