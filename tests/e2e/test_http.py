@@ -102,7 +102,7 @@ class HttpTest(unittest.TestCase):
         self.agent.wait_attached()
         self.assertEqual(self.agent.get("/nope")[0], 404)
         with socket.create_connection(tuple(self.agent.http_addr.rsplit(":", 1))) as s:
-            s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            s.sendall(b"POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
             self.assertIn(b" 405 ", s.recv(4096).split(b"\r\n")[0] + b" ")
 
     def test_a_taken_port_is_an_error_naming_it(self):

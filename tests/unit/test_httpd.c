@@ -97,7 +97,8 @@ struct client {
 	uint16_t port;
 	const char *request;
 	struct response *r;
-	int done; /* eventfd */
+	int sndbuf; /* SO_SNDBUF of the client's socket; 0: the default */
+	int done;   /* eventfd */
 	int err;
 };
 
@@ -112,12 +113,14 @@ static void *client_main(void *arg)
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && c->sndbuf)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &c->sndbuf, sizeof(c->sndbuf));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		c->err = errno;
 		goto out;
 	}
 	while (off < len) {
-		n = write(fd, c->request + off, len - off);
+		n = send(fd, c->request + off, len - off, MSG_NOSIGNAL);
 		if (n <= 0) {
 			c->err = errno;
 			goto out;
@@ -168,12 +171,13 @@ static void header(const char *head, const char *name, char *dst, size_t len)
 }
 
 /*
- * Sends `request` from a client thread while this thread runs the event
- * loop the agent runs; returns once the client has the whole response.
+ * Sends `request` from a client thread (a socket with send buffer `sndbuf`,
+ * 0: the default) while this thread runs the event loop the agent runs;
+ * returns once the client has the whole response.
  */
-static void exchange(struct tt_httpd *h, const char *request, struct response *r)
+static void exchange_with(struct tt_httpd *h, const char *request, int sndbuf, struct response *r)
 {
-	struct client c = {.port = tt_httpd__port(h), .request = request, .r = r};
+	struct client c = {.port = tt_httpd__port(h), .request = request, .r = r, .sndbuf = sndbuf};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int epfd = epoll_create1(EPOLL_CLOEXEC), hfd = tt_httpd__fd(h);
 	uint64_t deadline = mono_ms() + 5000;
@@ -220,6 +224,11 @@ static void exchange(struct tt_httpd *h, const char *request, struct response *r
 	header(r->raw, "Allow", r->allow, sizeof(r->allow));
 	r->body = sep + 4;
 	r->body_len = r->len - (size_t)(sep + 4 - r->raw);
+}
+
+static void exchange(struct tt_httpd *h, const char *request, struct response *r)
+{
+	exchange_with(h, request, 0, r);
 }
 
 static void get(struct tt_httpd *h, const char *path, struct response *r)
@@ -552,12 +561,13 @@ static void test_not_found_and_methods(void **state)
 	get(f->h, "/metrics/", &f->r);
 	assert_int_equal(f->r.status, 404);
 	exchange(f->h,
-		 "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+		 "POST /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 		 "Content-Length: 3\r\n\r\nabc",
 		 &f->r);
 	assert_int_equal(f->r.status, 405);
 	assert_string_equal(f->r.allow, "GET, HEAD");
-	exchange(f->h, "HEAD /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &f->r);
+	exchange(f->h, "HEAD /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		 &f->r);
 	assert_int_equal(f->r.status, 200);
 	assert_int_equal(f->r.body_len, 0);
 	/* HTTP/1.0 without a Host header works too (curl -0, simple probes) */
@@ -591,6 +601,100 @@ static void test_no_thread_and_many_requests(void **state)
 	}
 	assert_int_equal(count_threads(), before);
 	assert_int_equal(before, 1);
+}
+
+/* ---- hostile clients (issue 12, item 4) ------------------------------------ */
+
+/*
+ * More slow clients than the server has descriptors for, each holding a
+ * request it never finishes: a new client is still answered, at once (a
+ * new connection drops the oldest waiting one), not after any timeout.
+ */
+static void test_slow_clients_leave_a_slot(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(tt_httpd__port(f->h))};
+	static const char partial[] = "GET /health/live HTTP/1.1\r\nX-Slow: 1\r\n";
+	int fds[70];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(write(fds[i], partial, strlen(partial)), (ssize_t)strlen(partial));
+		assert_int_equal(tt_httpd__run(f->h), 0);
+	}
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(tt_httpd__run(f->h), 0);
+	get(f->h, "/health/live", &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_body(&f->r, "ok\n");
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		close(fds[i]);
+}
+
+/*
+ * A request too big to read gets its error status, read by a client that
+ * sends it all before it reads: the server drains the rest instead of
+ * resetting the connection under it. A small send buffer keeps the request
+ * from fitting in the kernel's buffers, as over a real network.
+ */
+static void test_huge_url_and_headers_are_answered(void **state)
+{
+	struct fixture *f = *state;
+	size_t sizes[] = {64 << 10, 1 << 20, 1 << 20};
+	char *req = malloc((1 << 20) + 256);
+
+	assert_non_null(req);
+	for (size_t i = 0; i < 3; i++) {
+		int sndbuf = i == 2 ? 4096 : 0;
+		int n = sprintf(req, "GET /health/live?");
+
+		memset(req + n, 'a', sizes[i]);
+		sprintf(req + n + sizes[i], " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+		exchange_with(f->h, req, sndbuf, &f->r);
+		if (f->r.status != 414 && f->r.status != 400)
+			fail_msg("URL of %zu bytes: status %d", sizes[i], f->r.status);
+		n = sprintf(req, "GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
+		memset(req + n, 'a', sizes[i]);
+		sprintf(req + n + sizes[i], "\r\n\r\n");
+		exchange_with(f->h, req, sndbuf, &f->r);
+		if (f->r.status != 431 && f->r.status != 400)
+			fail_msg("header of %zu bytes: status %d", sizes[i], f->r.status);
+	}
+	free(req);
+	get(f->h, "/health/live", &f->r);
+	assert_int_equal(f->r.status, 200);
+}
+
+static void test_host_must_name_this_server(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const refused[] = {"evil.example", "evil.example:9464",
+					      "10.0.0.1",     "127.0.0.1.evil.example",
+					      "[::2]:80",     ""};
+	static const char *const served[] = {"localhost",    "LocalHost:1", "127.0.0.1",
+					     "127.1.2.3:80", "[::1]",	    "[::1]:9464"};
+	char req[256];
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(req, sizeof(req),
+			 "GET /health/live HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+			 refused[i]);
+		exchange(f->h, req, &f->r);
+		if (f->r.status != 421)
+			fail_msg("Host '%s': status %d", refused[i], f->r.status);
+		assert_non_null(strstr(f->r.body, "Host"));
+	}
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+		snprintf(req, sizeof(req),
+			 "GET /health/live HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+			 served[i]);
+		exchange(f->h, req, &f->r);
+		if (f->r.status != 200)
+			fail_msg("Host '%s': status %d", served[i], f->r.status);
+	}
 }
 
 /* ---- --serve: a small server for the Prometheus end-to-end test ----------- */
@@ -682,6 +786,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_missing_providers_answer_503,
 						setup_no_providers, teardown),
 		cmocka_unit_test_setup_teardown(test_no_thread_and_many_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_clients_leave_a_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_url_and_headers_are_answered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_host_must_name_this_server, setup, teardown),
 	};
 
 	if (argc == 3 && strcmp(argv[1], "--serve") == 0)

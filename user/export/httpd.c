@@ -22,18 +22,25 @@
 #include "helpers.h"
 #include "log.h"
 #include "export/httpd.h"
+#include "export/httpguard.h"
 #include "export/jsonw.h"
 #include "export/prom.h"
 
-#define CONNECTION_LIMIT   32
+/* descriptors at most; past TT_HTTP_SOFT_CONNECTIONS the guard drops waiting ones */
+#define CONNECTION_LIMIT   64
 #define CONNECTION_TIMEOUT 10 /* seconds an idle connection is kept */
 #define LISTEN_BACKLOG	   64
+#define RUN_ROUNDS	   16 /* MHD runs at most per tt_httpd__run() */
 
 #define TYPE_TEXT "text/plain; charset=utf-8"
 #define TYPE_JSON "application/json"
 
 struct tt_httpd {
 	struct MHD_Daemon *daemon;
+	struct tt_http_guard *guard; /* deadlines, slots, lingering closes (httpguard.h) */
+	char bind_host[256];	     /* the host part of the address served, for Host */
+	bool allow_remote;
+	bool stopping;
 	struct tt_httpd_providers p;
 	uint16_t port;
 	uint64_t window_ns;
@@ -450,6 +457,15 @@ static bool serve_route(struct tt_httpd *h, struct MHD_Connection *c, const char
 	return true;
 }
 
+/* The guard's record of connection c (tt_http_guard__started()), or NULL. */
+static struct tt_http_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info ? info->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req)
@@ -458,10 +474,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct reply r = {.status = MHD_HTTP_OK, .type = TYPE_TEXT};
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 
+	tt_http_guard__request(h->guard, conn_of(c));
 	r.out = open_memstream(&r.buf, &r.len);
 	if (!r.out)
 		return MHD_NO;
+	/* a page elsewhere that rebinds its DNS name to 127.0.0.1 still sends its name */
+	if (!tt_http__host_allowed(host, h->bind_host, h->allow_remote)) {
+		r.status = MHD_HTTP_MISDIRECTED_REQUEST;
+		fprintf(r.out,
+			"misdirected request: the Host header names another server; ask for "
+			"127.0.0.1 or localhost (or run tasktap with --http-allow-remote)\n");
+		return send_reply(c, &r, false);
+	}
 	if (!get) {
 		r.status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		fprintf(r.out, "method not allowed: use GET\n");
@@ -481,6 +507,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return send_reply(c, &r, false);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode what)
+{
+	struct tt_httpd *h = cls;
+	const union MHD_ConnectionInfo *info;
+
+	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+		info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_ctx = info ? tt_http_guard__started(h->guard, info->connect_fd,
+							    tt_now_ns(CLOCK_MONOTONIC))
+				   : NULL;
+	} else if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+		tt_http_guard__closed(h->guard, *socket_ctx, !h->stopping,
+				      tt_now_ns(CLOCK_MONOTONIC));
+		*socket_ctx = NULL;
+	}
+}
+
+/* A request was answered (or abandoned): the next one has its own deadline. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+			 enum MHD_RequestTerminationCode why)
+{
+	struct tt_httpd *h = cls;
+
+	tt_http_guard__answered(h->guard, conn_of(c), tt_now_ns(CLOCK_MONOTONIC));
+}
+
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[256];
@@ -498,6 +551,8 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size_t errlen)
 {
 	struct tt_httpd *h = calloc(1, sizeof(*h));
+	const union MHD_DaemonInfo *info;
+	unsigned long port;
 	int fd;
 
 	if (!h) {
@@ -515,12 +570,24 @@ struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size
 		errno = -fd;
 		return NULL;
 	}
+	h->allow_remote = opts->allow_remote;
+	/* listen_on() parsed the same address: it splits */
+	split_addr(opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR, h->bind_host,
+		   sizeof(h->bind_host), &port);
 	/* no MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only in tt_httpd__run() */
-	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-				     h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-				     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-				     (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned int)CONNECTION_TIMEOUT, MHD_OPTION_END);
+	h->daemon =
+		MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+				 MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_LISTEN_SOCKET,
+				 fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
+				 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+	info = h->daemon ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	h->guard = info ? tt_http_guard__new(info->epoll_fd) : NULL;
+	if (!h->guard) {
+		MHD_stop_daemon(h->daemon);
+		h->daemon = NULL;
+	}
 	if (!h->daemon) {
 		snprintf(err, errlen, "cannot start the HTTP server on '%s'",
 			 opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR);
@@ -536,29 +603,47 @@ void tt_httpd__free(struct tt_httpd *h)
 {
 	if (!h)
 		return;
+	h->stopping = true;	    /* no lingering closes now */
 	MHD_stop_daemon(h->daemon); /* closes the listening socket too */
+	tt_http_guard__free(h->guard);
 	free(h);
 }
 
 int tt_httpd__fd(const struct tt_httpd *h)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-
-	return info ? info->epoll_fd : -1;
+	return tt_http_guard__fd(h->guard);
 }
 
 int tt_httpd__run(struct tt_httpd *h)
 {
-	return MHD_run(h->daemon) == MHD_YES ? 0 : -EIO;
+	MHD_UNSIGNED_LONG_LONG t;
+
+	/* first the guard: MHD then closes in this same run what the guard dropped */
+	tt_http_guard__run(h->guard, tt_now_ns(CLOCK_MONOTONIC));
+	/*
+	 * MHD reads a socket once per edge; a request bigger than one read
+	 * stays ready with no new event (a timeout of 0). Run it out here, a
+	 * bounded number of times, rather than a housekeeping tick per read.
+	 */
+	for (int i = 0; i < RUN_ROUNDS; i++) {
+		if (MHD_run(h->daemon) != MHD_YES)
+			return -EIO;
+		if (MHD_get_timeout(h->daemon, &t) != MHD_YES || t > 0)
+			break;
+	}
+	return 0;
 }
 
 int tt_httpd__timeout_ms(struct tt_httpd *h)
 {
+	int guard = tt_http_guard__timeout_ms(h->guard, tt_now_ns(CLOCK_MONOTONIC));
 	MHD_UNSIGNED_LONG_LONG t;
 
 	if (MHD_get_timeout(h->daemon, &t) != MHD_YES)
-		return -1;
-	return t > INT_MAX ? INT_MAX : (int)t;
+		return guard;
+	if (t > INT_MAX)
+		t = INT_MAX;
+	return guard >= 0 && (MHD_UNSIGNED_LONG_LONG)guard < t ? guard : (int)t;
 }
 
 uint16_t tt_httpd__port(const struct tt_httpd *h)

@@ -12,6 +12,9 @@
  *   GET /tasks         JSON: the tasks in flight (providers.tasks)
  *   GET anything else  providers.route, when set (the task view: view.h)
  *
+ * Slow and hostile clients are held to deadlines, a new client always
+ * gets a slot, and Host must name this server (httpguard.h).
+ *
  * httpd knows nothing of BPF, the assembler or the exporter: what it
  * serves comes from the provider callbacks, called on the loop thread
  * while a request is answered.
