@@ -39,6 +39,19 @@ BPFTRACE_PROG = ("BEGIN {{ printf(\"attached\\n\"); }} "
                  "uprobe:{bin}:tick {{ @s[tid] = nsecs; }} "
                  "uretprobe:{bin}:tick /@s[tid]/ {{ @h = hist(nsecs - @s[tid]); delete(@s[tid]); }}")
 
+# Start-up with 50 hooks (part 4): 50 functions of the 10k-symbol binary, each with captures.
+HOOKS50_SPEC = """service: bench50
+targets:
+  - binary: {bin}
+    probes:
+{probes}"""
+HOOKS50_PROBE = """      - role: task
+        symbol: fn_{n:05d}
+        key: arg0
+        attributes:
+          n: arg0
+"""
+
 SPEC = """service: bench
 keyspace: bench
 targets:
@@ -504,9 +517,23 @@ class Bench:
         with open(big_spec, "w") as f:
             f.write(SPEC.format(bin=big))
         os.chmod(big_spec, 0o600)
+        hooks50 = os.path.join(self.tmp, "hooks50.yaml")
+        with open(hooks50, "w") as f:
+            f.write(HOOKS50_SPEC.format(bin=big, probes="".join(
+                HOOKS50_PROBE.format(n=n) for n in range(50))))
+        os.chmod(hooks50, 0o600)
         res = {"attach_pid_s": [], "attach_10k_syms_s": [], "check_10k_syms_s": [],
+               "attach_demo_s": [], "attach_50_hooks_s": [],
                "floor_attach_s": [], "bpftrace_attach_s": []}
         for _ in range(reps):
+            # the demo spec (2 hooks with captures and returns) and 50 hooks, to "attached"
+            a = Proc([TASKTAP, "run", os.path.join(ROOT, "recipes", "demo-worker.yaml"),
+                      "--no-http"], ready="attached")
+            res["attach_demo_s"].append(a.wait_ready())
+            a.stop()
+            a = Proc([TASKTAP, "run", hooks50, "--no-http"], ready="attached")
+            res["attach_50_hooks_s"].append(a.wait_ready())
+            a.stop()
             a = Proc([TASKTAP, "run", self.spec, "--pid", str(pid)], ready="attached")
             res["attach_pid_s"].append(a.wait_ready())
             a.stop()
@@ -772,11 +799,19 @@ def table(r):
                          ("attach_10k_syms_s", "tasktap run, binary with %d symbols"
                           % p4["symbols_in_big_binary"]),
                          ("check_10k_syms_s", "tasktap check, same binary"),
+                         ("attach_demo_s", "tasktap run, the demo spec (2 hooks)"),
+                         ("attach_50_hooks_s", "tasktap run, 50 hooks"),
                          ("floor_attach_s", "reference: empty uprobe loader"),
                          ("bpftrace_attach_s", "reference: bpftrace")):
             s = p4.get(k)
             if s:
                 add("   %-42s %6.3f / %6.3f" % (label, s["min"], s["median"]))
+        for k, limit in (("attach_demo_s", 0.050), ("attach_50_hooks_s", 0.150)):
+            s = p4.get(k)
+            if s:
+                add("   target %s <= %.3f s: %s (median %.3f)" % (
+                    k.replace("attach_", "").replace("_s", ""), limit,
+                    verdict(s["median"] <= limit), s["median"]))
     vw = r.get("view")
     if vw:
         add("6. task view: %s tasks in flight, %s recent traces (ring %s KB); ms, median / max"

@@ -65,6 +65,7 @@ struct tt_link {
 
 struct tt_loader {
 	struct tasktap_bpf *skel;
+	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
 	struct bpf_link *exec_link;
@@ -138,29 +139,29 @@ static int pinned_ring(struct tt_loader *l, int cpu, size_t bytes)
 static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
 {
 	int outer = bpf_map__fd(l->skel->maps.rings);
+	__u32 *cpus, count = l->ncpus;
+	int ret = 0;
 
 	l->ring_fds = calloc(l->ncpus, sizeof(*l->ring_fds));
-	if (!l->ring_fds)
+	cpus = calloc(l->ncpus, sizeof(*cpus));
+	if (!l->ring_fds || !cpus) {
+		free(cpus);
 		return -ENOMEM;
-	for (int cpu = 0; cpu < l->ncpus; cpu++)
+	}
+	for (int cpu = 0; cpu < l->ncpus; cpu++) {
 		l->ring_fds[cpu] = -1;
+		cpus[cpu] = cpu;
+	}
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
 		int fd = pinned_ring(l, cpu, bytes);
-		int ret;
 
 		if (fd < 0) {
 			ret = fd;
 			snprintf(err, errlen, "cannot create a %zu-byte ring buffer: %s", bytes,
 				 strerror(-ret));
-			return ret;
+			goto out;
 		}
 		l->ring_fds[cpu] = fd;
-		if (bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot install ring buffer of cpu %d: %s", cpu,
-				 strerror(-ret));
-			return ret;
-		}
 		if (!l->rb)
 			l->rb = ring_buffer__new(fd, ring_sample, l, NULL);
 		else if (ring_buffer__add(l->rb, fd, ring_sample, l))
@@ -169,10 +170,26 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 			ret = -errno;
 			snprintf(err, errlen, "cannot map ring buffer of cpu %d: %s", cpu,
 				 strerror(-ret));
-			return ret;
+			goto out;
 		}
 	}
-	return 0;
+	/*
+	 * In one batch: the kernel waits for an RCU grace period (milliseconds)
+	 * after each update of a map of maps, once per batch
+	 */
+	if (bpf_map_update_batch(outer, cpus, l->ring_fds, &count, NULL) == 0)
+		goto out;
+	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+		if (bpf_map_update_elem(outer, &cpu, &l->ring_fds[cpu], BPF_ANY)) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot install ring buffer of cpu %d: %s", cpu,
+				 strerror(-ret));
+			goto out;
+		}
+	}
+out:
+	free(cpus);
+	return ret;
 }
 
 /* The maps a later agent must share with this one: what links pinned now will use. */
@@ -300,6 +317,12 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		goto fail;
 	}
 	l->skel->rodata->wakeup_watermark = bytes / 4;
+	if (!l->interpret) {
+		/* loaded on first need only (load_interpreter()) */
+		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
+		bpf_program__set_autoload(l->skel->progs.tt_return, false);
+		bpf_program__set_autoload(l->skel->progs.tt_usdt_site, false);
+	}
 	if (l->pin_dir && (ret = pin_maps(l))) {
 		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
 		goto fail;
@@ -384,6 +407,7 @@ void tt_loader__free(struct tt_loader *l)
 	free_progs(l, 0, true);
 	for (int i = 0; i <= TT_MAX_PROBES; i++)
 		free(l->hooks[i]);
+	tasktap_bpf__destroy(l->interp);
 	tasktap_bpf__destroy(l->skel);
 	free(l->pin_dir);
 	free(l);
@@ -467,30 +491,92 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	return ret;
 }
 
+/* The generic program that interprets hooks of `kind`, in `skel`. */
+static struct bpf_program *generic_of(struct tasktap_bpf *skel, enum tt_bpfgen_kind kind)
+{
+	if (kind == TT_BPFGEN_RETURN)
+		return skel->progs.tt_return;
+	if (kind == TT_BPFGEN_USDT)
+		return skel->progs.tt_usdt_site;
+	return skel->progs.tt_entry;
+}
+
+/*
+ * Loads the generic interpreter programs, on first need: a second instance
+ * of the BPF object, its exec and exit programs left out, sharing every map
+ * of the first. They are not loaded at start because their verification
+ * takes most of a second; most specs never need them. 0 or -errno.
+ */
+static int load_interpreter(struct tt_loader *l)
+{
+	struct tasktap_bpf *o;
+	struct bpf_map *m;
+	int ret;
+
+	if (l->interp)
+		return 0;
+	o = tasktap_bpf__open();
+	if (!o)
+		return -errno;
+	bpf_program__set_autoload(o->progs.tt_exec, false);
+	bpf_program__set_autoload(o->progs.tt_exit, false);
+	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
+	for (int i = 0; (m = shared_maps(o, i)); i++) {
+		ret = bpf_map__reuse_fd(m, bpf_map__fd(shared_maps(l->skel, i)));
+		if (ret)
+			goto fail;
+	}
+	ret = tasktap_bpf__load(o);
+	if (ret)
+		goto fail;
+	l->interp = o;
+	return 0;
+fail:
+	tasktap_bpf__destroy(o);
+	return ret;
+}
+
+/* The generic program for `kind`: its fd, or -errno with a message (once). */
+static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
+{
+	int ret;
+
+	if (l->interpret)
+		return bpf_program__fd(generic_of(l->skel, kind));
+	ret = load_interpreter(l);
+	if (ret) {
+		tt_warn("cannot load the generic capture interpreter: %s (set "
+			"TASKTAP_DEBUG_LIBBPF=1 for the verifier log)",
+			strerror(-ret));
+		return ret;
+	}
+	return bpf_program__fd(generic_of(l->interp, kind));
+}
+
 /*
  * The program to attach for hook `id` of `kind` (at USDT `site`): its
- * compiled program, loaded on first use; or the generic interpreter
- * (`generic`) where none can be built: a hook the loader was not given,
- * an opcode or argument form bpfgen cannot emit, or a program the
- * verifier of this kernel refuses. Each hook says once why it runs
- * interpreted.
+ * compiled program, loaded on first use; or the generic interpreter where
+ * none can be built: a hook the loader was not given, an opcode or
+ * argument form bpfgen cannot emit, or a program the verifier of this
+ * kernel refuses. Each hook says once why it runs interpreted. Returns an
+ * fd, or -errno.
  */
 static int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-		    const struct tt_usdt_site *site, const struct bpf_program *generic)
+		    const struct tt_usdt_site *site)
 {
 	struct gen_prog *p;
 	char why[512] = "";
 
 	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
-		return bpf_program__fd(generic);
+		return generic_prog(l, kind);
 	for (p = l->progs; p; p = p->next) {
 		if (p->id == id && p->kind == kind &&
 		    (!site || !memcmp(&p->site, site, sizeof(*site))))
-			return p->fd >= 0 ? p->fd : bpf_program__fd(generic);
+			return p->fd >= 0 ? p->fd : generic_prog(l, kind);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return bpf_program__fd(generic);
+		return -ENOMEM;
 	p->id = id;
 	p->kind = kind;
 	if (site)
@@ -502,7 +588,7 @@ static int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 			id, why);
 	p->next = l->progs;
 	l->progs = p;
-	return p->fd >= 0 ? p->fd : bpf_program__fd(generic);
+	return p->fd >= 0 ? p->fd : generic_prog(l, kind);
 }
 
 /* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
@@ -780,10 +866,8 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      char *err, size_t errlen)
 {
 	struct site_opts o = {
-		.entry_prog = prog_for(l, id, TT_BPFGEN_ENTRY, NULL, l->skel->progs.tt_entry),
-		.ret_prog =
-			retprobe ? prog_for(l, id, TT_BPFGEN_RETURN, NULL, l->skel->progs.tt_return)
-				 : -1,
+		.entry_prog = prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
+		.ret_prog = retprobe ? prog_for(l, id, TT_BPFGEN_RETURN, NULL) : -1,
 		.path = path,
 		.offset = offset,
 		.cookie = id,
@@ -791,9 +875,17 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		.pid = pid,
 		.pin_name = pin_name,
 	};
-	struct tt_link *t = new_link(l, 1, false);
+	struct tt_link *t;
 	int ret;
 
+	ret = o.entry_prog < 0 ? o.entry_prog : retprobe && o.ret_prog < 0 ? o.ret_prog : 0;
+	if (ret) {
+		snprintf(err, errlen,
+			 "cannot attach uprobe to '%s' at offset 0x%llx: no program: %s", path,
+			 (unsigned long long)offset, strerror(-ret));
+		return ret;
+	}
+	t = new_link(l, 1, false);
 	if (!t)
 		return -ENOMEM;
 	ret = attach_site(l, &o, &t->sites[0], &t->adopted);
@@ -926,8 +1018,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 	for (size_t i = 0; i < u->n; i++) {
 		const struct tt_usdt_note *note = u->notes[i];
 		struct site_opts o = {
-			.entry_prog = prog_for(l, id, TT_BPFGEN_USDT, &u->args[i],
-					       l->skel->progs.tt_usdt_site),
+			.entry_prog = prog_for(l, id, TT_BPFGEN_USDT, &u->args[i]),
 			.path = path,
 			.offset = note->pc_offset,
 			.ref_ctr = note->sem_offset,
@@ -938,6 +1029,11 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 		bool adopted;
 		int ret;
 
+		if (o.entry_prog < 0) {
+			snprintf(err, errlen, "no program for its site at offset 0x%llx: %s",
+				 (unsigned long long)note->pc_offset, strerror(-o.entry_prog));
+			return o.entry_prog;
+		}
 		if (pin_name)
 			snprintf(name, sizeof(name), "%s_%llx", pin_name,
 				 (unsigned long long)note->pc_offset);
