@@ -48,7 +48,7 @@ class LibraryTest(unittest.TestCase):
         self.assertIn("in %s/libttjob.so (every process)" % LIB_DIR, out)
         # without LD_LIBRARY_PATH it is not in the system directories
         rc, out, err = run_tool(["check", self.spec], env={"LD_LIBRARY_PATH": ""})
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertIn("spec.yaml:3:5: library 'libttjob.so' not found", err)
         self.assertEqual(out, "")
 

@@ -136,7 +136,7 @@ class CheckTest(unittest.TestCase):
     def test_missing_usdt_probe_fails(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)
                                   .replace("ttw:expensive", "ttw:expensiv"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertEqual(out, "")
         self.assertIn("spec.yaml:14:15: USDT probe 'ttw:expensiv' not found in '%s'; it has: "
                       % USDT_WORKER, err)
@@ -146,7 +146,7 @@ class CheckTest(unittest.TestCase):
     def test_missing_symbol_fails_with_closest(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)
                                   .replace('"Worker::run_*"', "run_fre"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertEqual(out, "")
         self.assertIn("spec.yaml:5:17: symbol 'run_fre' not found", err)
         self.assertIn("closest: run_free", err)
@@ -154,7 +154,7 @@ class CheckTest(unittest.TestCase):
     def test_glob_without_match_fails(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)
                                   .replace("Worker::run_*", "Worker::walk_*"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertIn("no function in '%s' matches 'Worker::walk_*'" % CXX, err)
 
     def test_two_probes_ending_at_one_return_fail(self):
@@ -163,7 +163,7 @@ class CheckTest(unittest.TestCase):
             "  - binary: " + USDT_WORKER,
             "      - role: span\n        symbol: \"Worker::run_one(int)\"\n"
             "  - binary: " + USDT_WORKER))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertEqual(out, "")
         self.assertIn("spec.yaml:8:17: 'Worker::run_one(int)' in '%s' is already probed at "
                       "line 5: one function can carry one probe that ends at its return" % CXX,
@@ -172,7 +172,7 @@ class CheckTest(unittest.TestCase):
     def test_bad_expression_fails(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)
                                   .replace("key: arg1", "key: arg99"))
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)
         self.assertIn("spec.yaml:6:14: argument slot 99 out of range", err)
 
 

@@ -386,7 +386,7 @@ class UsdtTest(unittest.TestCase):
             want = ("%s:6:15: in '%s': USDT probe ttwf:%s: argument 1 '%s': %s"
                     % (spec, FORMS_WORKER, probe, args[0], what))
             rc, _, err = run_tool(["check", spec])
-            self.assertEqual(rc, 1, err)
+            self.assertEqual(rc, 2, err)
             self.assertIn(want, err)
             agent = Agent([spec, "--json"])
             self.assertEqual(agent.wait(30), 2, agent.stderr())
