@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * tasktap: the command line. Subcommands are rows of a table, each with its
- * usage text; `run` lives in agent.c, `status` in status.c.
+ * usage text; `run` lives in user/agent/cmd_run.c, `status` in status.c.
  */
 #include <errno.h>
 #include <fnmatch.h>

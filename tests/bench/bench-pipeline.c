@@ -43,7 +43,7 @@
 #include "reorder.h"
 #include "spec.h"
 
-/* The agent's constants (user/agent.c): drain every 1 ms, hold events 10 ms. */
+/* The agent's constants (user/agent/agent.h): drain every 1 ms, hold events 10 ms. */
 #define DRAIN_NS 1000000ULL
 #define SLACK_NS 10000000ULL
 #define BATCH	 512 /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE */

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's private types, and the calls between its rooms (user/agent/). */
+/*
+ * `tasktap run` is one data flow, and each file of user/agent/ is one hop
+ * of it:
+ *
+ *   cmd_run.c   the command line -> struct run_args
+ *   run.c       the straight line: checks, loader, specs, sinks, event loop, shut down
+ *   events.c    ring -> reorder -> hook-id routing -> assembler -> span fan-out
+ *   places.c    the attach registry: global hook ids, places, attach/detach/move
+ *   watch.c     exec discovery: BPF watch tables, the /proc scan, exits
+ *   slots.c     spec files: load, reload in place, retire
+ *   health.c    the /health, /tasks and /metrics providers and their server
+ *   sinks.c     console or JSON lines, OTLP settings, exporter start and stop
+ *   handover.c  the --pin hand-off of open spans to the next agent
+ *
+ * The event loop stays in run.c rather than in a room of its own: it is
+ * the line's last step and only dispatches (timer, signals, rings, HTTP,
+ * --spec-dir changes) to the rooms above.
+ *
+ * Every room works on one struct agent, owned by agent__run().
+ */
+#ifndef TASKTAP_AGENT_H
+#define TASKTAP_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "assemble.h"
+#include "export/export.h"
+#include "export/otlp_config.h"
+#include "loader.h"
+#include "reorder.h"
+#include "resolve.h"
+#include "spec.h"
+
+#define DRAIN_INTERVAL_NS   1000000ULL	  /* 1 ms */
+#define REORDER_SLACK_NS    10000000ULL	  /* 10 ms */
+#define HOUSEKEEPING_NS	    1000000000ULL /* 1 s */
+#define RELOAD_SETTLE_NS    200000000ULL  /* a change in --spec-dir: reload 200 ms later */
+#define DEFAULT_STUCK_AFTER 600.0	  /* seconds */
+#define MAX_SPEC_ARGS	    64
+#define MAX_OTLP_ARGS	    64
+
+struct agent;
+struct tt_exporter;
+struct tt_metrics;
+struct tt_httpd;
+struct tt_traces;
+struct tt_view;
+struct tt_proc_info;
+
+/* What `tasktap run` was asked to do (cmd_run.c), read by every room. */
+struct run_args {
+	const char *specs[MAX_SPEC_ARGS]; /* the positional SPEC and each --spec */
+	size_t nspecs;
+	const char *spec_dir; /* --spec-dir */
+	const char *pin_dir;  /* --pin */
+	/* OTLP settings from the command line, applied over the environment in order */
+	struct {
+		const char *key;
+		const char *value;
+	} otlp[MAX_OTLP_ARGS];
+	int notlp;
+	pid_t pid;
+	const char *binary;
+	bool json;
+	bool color;
+	bool log_steps;
+	bool logs; /* --logs: OTLP logs (with an endpoint) */
+	double duration;
+	size_t ring_bytes;
+	const char *http_addr; /* NULL: TT_HTTPD_DEFAULT_ADDR */
+	bool no_http;
+	bool http_allow_remote;
+	double stuck_after;	/* seconds */
+	uint32_t recent_traces; /* the task view's ring; 0: TT_TRACES_DEFAULT_CAPACITY */
+};
+
+/*
+ * One spec file and what it became: its spec, its assembler, and the
+ * global hook ids of its hooks. Hook ids are the BPF attach cookies and
+ * index the BPF `probes` array, which every spec shares, so each spec's
+ * own ids (1..nhooks) map to global ids no other spec uses; events are
+ * handed to the spec's assembler with its own ids back. A broken file
+ * keeps a slot with its error and no spec.
+ */
+struct slot {
+	struct agent *agent;
+	char *file;	 /* owned */
+	const char *dir; /* the --spec-dir it was found in (not owned), or NULL */
+	uint64_t digest; /* of the file's bytes: a reload keeps an unchanged file */
+	struct tt_spec *spec;
+	struct tt_asm *assembler;
+	uint16_t gid[TT_MAX_PROBES + 1]; /* own hook id -> global id; 0: none yet */
+	char error[512];		 /* why the file is not in use */
+	bool keep;			 /* during a reload: the file is still there */
+	bool rescan;			 /* during a reload: look for its processes */
+	bool discovers;			 /* has comm: targets or binary: globs */
+};
+
+/* One hook attached at one place, for `tasktap status`. */
+struct hooked {
+	struct tt_link *link;
+	uint16_t gid;
+	const struct tt_hook *hook;
+	uint64_t offset;
+};
+
+/*
+ * One place a target's probes are attached: a file (by identity) in every
+ * process, or one process. A place found by discovery remembers the
+ * processes it was found in and goes when the last one exits; a place
+ * named by the spec itself (`fixed`) stays until its spec goes.
+ */
+struct place {
+	struct slot *slot;
+	const struct tt_target *target;
+	dev_t dev;
+	ino_t ino;
+	pid_t pid; /* the one process the probes fire in, or -1 */
+	bool fixed;
+	bool stale;	   /* its spec was reloaded: attach the hooks it gained */
+	uint64_t since_ns; /* exit events older than this are of an earlier process */
+	char *shown;	   /* owned */
+	pid_t *pids;	   /* owned; processes running the file (discovered places) */
+	size_t npids;
+	struct hooked *hooks; /* owned */
+	size_t nhooks;
+	struct place *next;
+};
+
+/* Which slot, and which of its own hook ids, a global hook id is. */
+struct gid_owner {
+	struct slot *slot;
+	int local;
+};
+
+/* The agent: everything `tasktap run` holds while it runs. */
+struct agent {
+	struct slot **slots; /* owned */
+	size_t nslots;
+	/*
+	 * Specs of slots a reload removed. Their last spans may still wait in
+	 * the exporter's queue, pointing at their probes, so they are freed
+	 * only once the exporter has stopped. Owned.
+	 */
+	struct tt_spec **retired;
+	size_t nretired;
+	struct gid_owner owner[TT_MAX_PROBES + 1];
+	struct place *places; /* owned list */
+	const struct run_args *args;
+	struct tt_loader *loader;
+	struct tt_console *console; /* the waterfall, unless --json or spans go to OTLP */
+	struct tt_jsonl jsonl;
+	struct tt_steplines steplines;
+	struct tt_otlp_config otlp[TT_SIGNAL__COUNT];
+	struct tt_exporter *exporter;
+	struct tt_metrics *metrics;
+	struct tt_httpd *httpd;
+	struct tt_traces *traces; /* the task view's recent traces; NULL with --no-http */
+	struct tt_view *view;
+	struct tt_reorder reorder;
+	uint64_t lost_reported;
+	uint64_t lost_exits_reported;
+	uint64_t stuck_after_ns;
+	uint64_t stuck;		/* tasks open longer than stuck_after, at the last count */
+	uint64_t unknown_hooks; /* events of a hook id no spec has */
+	uint64_t execs;		/* exec events handled */
+	uint64_t discovered;	/* processes attached to as they started or by the scan */
+	uint64_t rate_events;	/* events at the last rate sample */
+	uint64_t rate_at_ns;
+	double events_per_s;
+	uint64_t started_ns;
+	uint64_t reloads;
+	uint64_t reload_at_ns; /* a reload is due then; 0: none */
+	bool reload_now;
+	bool json;
+	bool log_steps;
+	bool discovery; /* comm: targets and binary: globs are followed */
+	bool stopping;
+	const char *pin_dir;			  /* --pin */
+	const char *args_spec_dir;		  /* --spec-dir: the agent waits for specs */
+	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */
+	int nwatched;
+};
+
+/* run.c: runs the agent with settings `a`. Returns the exit status. */
+int agent__run(const struct run_args *a);
+
+/* ---- places.c: global hook ids and places --------------------------------- */
+
+/*
+ * The global id of hook `local` of slot s, given on first use (the first
+ * free id, so that the same specs get the same ids in the next agent)
+ * and stored in BPF. Returns 0 when every id is taken or BPF refuses.
+ */
+uint16_t hook_ids__get(struct agent *r, struct slot *s, int local);
+/* Frees every global id of slot s. */
+void hook_ids__release(struct agent *r, struct slot *s);
+/*
+ * Gives slot s's global ids to spec `now` by `map` (tt_spec__match()):
+ * a hook that stayed keeps its id, the ids of hooks that went are free.
+ */
+void hook_ids__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map,
+		    int nold);
+
+/* Detaches place p's hooks and frees it (not unlinked from r->places). */
+void place__free(struct agent *r, struct place *p);
+/* Detaches and forgets every place for which `drop(p, ctx)` holds. */
+void places__drop(struct agent *r, bool (*drop)(struct place *p, void *ctx), void *ctx);
+/* places__drop() predicates. */
+struct forget {
+	pid_t pid;
+	uint64_t ts;
+};
+bool place__forget_pid(struct place *p, void *ctx); /* ctx: struct forget */
+bool place__gone(struct place *p, void *ctx);	    /* its processes are all gone */
+bool place__of_slot(struct place *p, void *ctx);    /* ctx: the slot */
+/* Whether a place is the spec's own single process, gone before its exit event was seen. */
+bool place__pid_gone(const struct place *p);
+/*
+ * Attaches target t of slot s at `path` in process `pid` (-1: every
+ * process) as one place, or adds to the one there. Returns it or NULL
+ * after saying why.
+ */
+struct place *places__attach(struct agent *r, struct slot *s, const struct tt_target *t,
+			     const char *path, const char *shown, pid_t pid, bool fixed);
+/* A binary: or library: target at one file in every process, remembering `pid`. */
+bool places__attach_file(struct agent *r, struct slot *s, const struct tt_target *t,
+			 const char *path, const char *shown, pid_t pid);
+/* Attaches a plan of slot s's spec as places. 0 or -errno with a message in err. */
+int places__attach_plan(struct agent *r, struct slot *s, const struct tt_plan *plan, char *err,
+			size_t errlen);
+/* Moves the places of slot s to spec `now` by `map`; detaches the hooks that went. */
+void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map);
+/* Whether every place is a single process named by the spec, and all are gone. */
+bool places__all_targets_gone(struct agent *r);
+
+/* ---- watch.c: exec discovery ----------------------------------------------- */
+
+/* A process called exec: attach what applies to it, then let it run on. */
+void watch__on_exec(struct agent *r, const struct tt_event *ev);
+/* Processes already running, for every slot or only `only`. */
+void watch__scan_processes(struct agent *r, struct slot *only);
+/* Tells BPF which execs to report and stop (none once the agent is stopping). */
+void watch__set(struct agent *r);
+
+/* ---- events.c: from the rings to the sinks --------------------------------- */
+
+/* The loader's ring callback: execs at once, the rest into the reorder buffer. */
+int events__on_ring(const struct tt_event *ev, size_t size, void *ctx);
+/* Reads the rings and hands every event older than `horizon` on, in order. */
+void events__drain(struct agent *r, uint64_t horizon);
+/* Says how many events the rings lost since the last time. */
+void events__report_lost(struct agent *r);
+/* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */
+void events__on_span(const struct tt_span *span, void *ctx);
+/* Sums the assemblers' counters. */
+void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum);
+
+/* ---- health.c: /health, /tasks, /metrics ------------------------------------ */
+
+/* Refreshes task.in_flight and the stuck count from the open tasks. */
+void health__count_tasks(struct agent *r);
+/* Hands the loader's, the assembler's and the exporter's counters to the metrics. */
+void health__update_metrics(struct agent *r);
+/* Samples the rate of events, for /health and `tasktap status`. */
+void health__sample_rate(struct agent *r, uint64_t now);
+/* Listens for /metrics, /health and /tasks. 0, -EINVAL (a bad address), or -errno. */
+int health__serve(struct agent *r, const struct run_args *a);
+
+/* ---- sinks.c: OTLP and the service name ------------------------------------- */
+
+/* Reads the OTLP settings and starts the exporter when one is configured. 0 or -errno. */
+int sinks__start_otlp(struct agent *r, const struct run_args *a);
+/* The console, JSON lines and step lines. 0 or -ENOMEM. */
+int sinks__start_output(struct agent *r, const struct run_args *a);
+/* Flushes the exporter and reports its totals. */
+void sinks__stop(struct agent *r);
+/* The service.name for spans without a spec service. */
+const char *sinks__service_name(const struct agent *r);
+
+/* ---- handover.c: open spans across a restart (--pin) ------------------------ */
+
+/* Hands the open spans to the next agent. Returns whether they were (else end them). */
+bool handover__give(struct agent *r);
+/* Continues the spans the agent before this one left open. */
+void handover__take(struct agent *r);
+
+/* ---- slots.c: spec files ---------------------------------------------------- */
+
+/* Loads every spec file. Returns how many loaded without a problem, or -errno. */
+int slots__load_all(struct agent *r);
+/* Reads the spec files again: unchanged kept, changed reloaded in place, new loaded. */
+void slots__reload(struct agent *r);
+/* Ends a slot: probes detached, open spans ended, ids free. Accepts NULL. */
+void slot__free(struct agent *r, struct slot *s);
+/*
+ * Whether one of the specs given by name parses (true with --spec-dir):
+ * checked before BPF is loaded. When none does, says why for each.
+ */
+bool slots__some_parse(const struct run_args *a);
+/* Watches --spec-dir for changes. Returns an inotify fd or -1. */
+int slots__watch_dir(const char *dir);
+
+#endif /* TASKTAP_AGENT_H */

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/* Events from the rings to the sinks: reorder, hook-id routing, assemblers, span fan-out. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "helpers.h"
+#include "log.h"
+#include "export/exporter.h"
+#include "export/metrics.h"
+#include "export/traces.h"
+
+int events__on_ring(const struct tt_event *ev, size_t size, void *ctx)
+{
+	struct agent *r = ctx;
+
+	/* an exec is acted on at once: the process may be stopped until it is */
+	if (size >= sizeof(*ev) && ev->kind == TT_EV_EXEC) {
+		watch__on_exec(r, ev);
+		return 0;
+	}
+	/* out of memory: the event is dropped and counted by the assembler's totals */
+	if (tt_reorder__add(&r->reorder, ev, size))
+		return 0;
+	return 0;
+}
+
+/*
+ * Hands an event to the assembler of the spec whose hook it names, with
+ * the spec's own hook id; an exit goes to every assembler.
+ */
+static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
+{
+	struct agent *r = ctx;
+	union {
+		struct tt_event h;
+		uint8_t bytes[TT_MAX_EVENT];
+	} copy;
+	const struct gid_owner *o;
+
+	if (size < sizeof(*ev) || ev->probe == 0) {
+		for (size_t i = 0; i < r->nslots; i++) {
+			if (r->slots[i]->assembler)
+				tt_asm__push(r->slots[i]->assembler, ev, size);
+		}
+		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT &&
+		    (ev->flags & TT_EXITF_GROUP_DEAD)) {
+			struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
+
+			places__drop(r, place__forget_pid, &f);
+		}
+		return;
+	}
+	o = ev->probe <= TT_MAX_PROBES ? &r->owner[ev->probe] : NULL;
+	if (!o || !o->slot || !o->slot->assembler || size > sizeof(copy)) {
+		r->unknown_hooks++;
+		return;
+	}
+	memcpy(copy.bytes, ev, size);
+	copy.h.probe = (uint32_t)o->local;
+	tt_asm__push(o->slot->assembler, &copy.h, size);
+}
+
+void events__drain(struct agent *r, uint64_t horizon)
+{
+	tt_loader__drain(r->loader);
+	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
+	if (r->json)
+		fflush(stdout); /* once per pass, not once per span */
+}
+
+void events__report_lost(struct agent *r)
+{
+	uint64_t lost = tt_loader__stat(r->loader, TT_STAT_LOST);
+	uint64_t lost_exits = tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
+
+	if (lost > r->lost_reported) {
+		tt_warn("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)",
+			lost - r->lost_reported);
+		r->lost_reported = lost;
+	}
+	if (lost_exits > r->lost_exits_reported) {
+		tt_warn("%" PRIu64
+			" exit events lost: the ring buffer was full (raise --ring-size)",
+			lost_exits - r->lost_exits_reported);
+		r->lost_exits_reported = lost_exits;
+	}
+}
+
+/* The span sink: metrics, then step lines, console or JSON lines, and OTLP. */
+void events__on_span(const struct tt_span *span, void *ctx)
+{
+	struct slot *s = ctx;
+	struct agent *r = s->agent;
+
+	tt_metrics__span(span, r->metrics);
+	if (r->traces)
+		tt_traces__span(span, r->traces);
+	if (r->log_steps)
+		tt_steplines__span(span, &r->steplines);
+	if (r->console)
+		tt_console__span(span, r->console);
+	if (r->json) {
+		/* the service of the spec the span comes from */
+		if (s->spec->service)
+			r->jsonl.service = s->spec->service;
+		tt_jsonl__span(span, &r->jsonl);
+	}
+	if (r->exporter)
+		tt_exporter__span(span, r->exporter);
+}
+
+/* Sums the assemblers' counters. */
+void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct tt_asm_stats st;
+
+		if (!r->slots[i]->assembler)
+			continue;
+		tt_asm__stats(r->slots[i]->assembler, &st);
+		sum->events += st.events;
+		sum->open_spans += st.open_spans;
+		sum->evictions += st.evictions;
+		sum->spans_finished += st.spans_finished;
+		sum->cut_by_exit += st.cut_by_exit;
+	}
+	/* exits go to every assembler: count them once */
+	if (r->nslots && r->slots[0]->assembler) {
+		struct tt_asm_stats st;
+
+		tt_asm__stats(r->slots[0]->assembler, &st);
+		sum->exits = st.exits;
+	}
+}

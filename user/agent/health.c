@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: MIT
+/* The /health, /tasks and /metrics providers, the counters they read, and their HTTP server. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "helpers.h"
+#include "log.h"
+#include "export/exporter.h"
+#include "export/httpd.h"
+#include "export/jsonw.h"
+#include "export/metrics.h"
+#include "export/prom.h"
+#include "export/traces.h"
+#include "export/view.h"
+
+/* Counts one open task into task.in_flight, and as stuck when it is old enough. */
+static void count_task(const struct tt_span *task, const struct tt_span *step, void *ctx)
+{
+	struct agent *r = ctx;
+	struct tt_metric_labels l = {.task_name = task->name};
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
+
+	tt_metrics__add_in_flight(r->metrics, &l, 1);
+	if (now > task->start_ns && now - task->start_ns > r->stuck_after_ns)
+		r->stuck++;
+}
+
+/* Refreshes task.in_flight and the stuck count from the open tasks. */
+void health__count_tasks(struct agent *r)
+{
+	r->stuck = 0;
+	tt_metrics__reset_in_flight(r->metrics);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__for_each_task(r->slots[i]->assembler, 0, count_task, r);
+	}
+}
+
+static uint64_t dropped_spans(const struct tt_exporter_stats *x)
+{
+	return x->dropped_queue_full + x->dropped_rejected + x->dropped_spool_full +
+	       x->dropped_failed + x->dropped_encode;
+}
+
+/* Hands the loader's, the assembler's and the exporter's counters to the metrics. */
+void health__update_metrics(struct agent *r)
+{
+	struct tt_agent_stats st = {0};
+	struct tt_exporter_stats x = {0};
+	struct tt_asm_stats as = {0};
+
+	events__asm_stats(r, &as);
+	if (r->exporter)
+		tt_exporter__stats(r->exporter, &x);
+	if (r->loader) {
+		st.events_lost = tt_loader__stat(r->loader, TT_STAT_LOST);
+		st.exit_events_lost = tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
+		st.probes_attached = (uint64_t)tt_loader__attached(r->loader);
+	}
+	st.events_received = as.events;
+	st.open_spans = as.open_spans;
+	st.spans_evicted = as.evictions;
+	st.spans_exported = x.spans_exported;
+	st.spans_dropped[TT_DROP_QUEUE_FULL] = x.dropped_queue_full;
+	st.spans_dropped[TT_DROP_SPOOL_FULL] = x.dropped_spool_full;
+	st.spans_dropped[TT_DROP_REJECTED] = x.dropped_rejected;
+	st.spans_dropped[TT_DROP_FAILED] = x.dropped_failed + x.dropped_encode;
+	st.export_failures = x.export_failures + x.metrics.export_failures + x.logs.export_failures;
+	st.queue_size = x.queue_len;
+	st.spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
+	st.tasks_stuck = r->stuck;
+	if (r->traces) {
+		st.view_traces = tt_traces__count(r->traces);
+		st.view_bytes = tt_traces__bytes(r->traces);
+	}
+	tt_metrics__set_agent(r->metrics, &st);
+}
+
+/* Samples the rate of events once a second, for /health and `tasktap status`. */
+void health__sample_rate(struct agent *r, uint64_t now)
+{
+	struct tt_asm_stats as;
+
+	events__asm_stats(r, &as);
+	if (r->rate_at_ns && now > r->rate_at_ns && as.events >= r->rate_events)
+		r->events_per_s =
+			(double)(as.events - r->rate_events) * 1e9 / (double)(now - r->rate_at_ns);
+	r->rate_events = as.events;
+	r->rate_at_ns = now;
+}
+
+/* /metrics: the metrics as they are now. */
+static int provide_metrics(FILE *out, void *ctx)
+{
+	struct agent *r = ctx;
+
+	health__count_tasks(r);
+	health__update_metrics(r);
+	return tt_prom__write(r->metrics, out);
+}
+
+/* What the exporter's state is, for people; and whether it is a problem. */
+static const char *exporter_state(const struct agent *r, const struct tt_exporter_stats *x,
+				  bool *down)
+{
+	*down = false;
+	if (!r->exporter)
+		return r->json ? "json" : "console";
+	*down = !x->collector_up || !x->metrics.collector_up || !x->logs.collector_up;
+	if (*down)
+		return x->spool_enabled ? "retrying, spooling" : "retrying";
+	if (x->spool_files || x->metrics.spool_files || x->logs.spool_files)
+		return "replaying the spool";
+	return "ok";
+}
+
+static void json_kv_str(FILE *out, const char *key, const char *val, bool comma)
+{
+	fprintf(out, "\"%s\":", key);
+	tt_json__str(out, val, strlen(val));
+	if (comma)
+		fputc(',', out);
+}
+
+/* The specs of /health: file, whether in use, the error when not. */
+static void health_specs(FILE *out, const struct agent *r)
+{
+	fputs("\"specs\":[", out);
+	for (size_t i = 0; i < r->nslots; i++) {
+		const struct slot *s = r->slots[i];
+
+		fputs(i ? ",{" : "{", out);
+		json_kv_str(out, "file", s->file, true);
+		if (s->spec && s->error[0]) {
+			/* an edit that could not be used: the previous version runs */
+			fprintf(out, "\"ok\":true,\"hooks\":%d,", s->spec->nhooks);
+			json_kv_str(out, "reload_error", s->error, false);
+			fputc('}', out);
+		} else if (s->spec) {
+			fprintf(out, "\"ok\":true,\"hooks\":%d}", s->spec->nhooks);
+		} else {
+			fputs("\"ok\":false,", out);
+			json_kv_str(out, "error", s->error, false);
+			fputc('}', out);
+		}
+	}
+	fputs("],", out);
+}
+
+/* The attachments of /health: what is attached where, for `tasktap status`. */
+static void health_attachments(FILE *out, const struct agent *r)
+{
+	bool first = true;
+
+	fputs("\"attachments\":[", out);
+	for (const struct place *p = r->places; p; p = p->next) {
+		for (size_t i = 0; i < p->nhooks; i++) {
+			const struct tt_hook *h = p->hooks[i].hook;
+			char where[256];
+
+			if (h->usdt)
+				snprintf(where, sizeof(where), "usdt %s:%s", h->provider, h->usdt);
+			else
+				snprintf(where, sizeof(where), "%s",
+					 h->function ? h->function : h->symbol);
+			fputs(first ? "{" : ",{", out);
+			first = false;
+			json_kv_str(out, "spec", p->slot->file, true);
+			fprintf(out, "\"hook\":%u,", p->hooks[i].gid);
+			json_kv_str(out, "role", tt_role__name(h->probe->role), true);
+			json_kv_str(out, "function", where, true);
+			json_kv_str(out, "file", p->shown, true);
+			fprintf(out, "\"pid\":%d,\"pinned\":%s}", (int)p->pid,
+				tt_link__adopted(p->hooks[i].link) ? "\"adopted\"" : "false");
+		}
+	}
+	fputs("],", out);
+}
+
+/* What /health adds for `tasktap status`: specs, attachments, rates, discovery. */
+static void health_extra(FILE *out, void *ctx)
+{
+	const struct agent *r = ctx;
+	struct tt_asm_stats as;
+
+	events__asm_stats(r, &as);
+	if (r->exporter) {
+		struct tt_exporter_stats x = {0};
+
+		tt_exporter__stats(r->exporter, &x);
+		tt_exporter__write_rejections(out, &x);
+	}
+	health_specs(out, r);
+	health_attachments(out, r);
+	fprintf(out,
+		"\"events_received\":%" PRIu64 ",\"events_per_second\":%.1f,"
+		"\"processes_discovered\":%" PRIu64 ",\"execs_seen\":%" PRIu64
+		",\"reloads\":%" PRIu64 ",\"uptime_seconds\":%.0f,\"pinned\":%s,",
+		as.events, r->events_per_s, r->discovered, r->execs, r->reloads,
+		(double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9,
+		r->loader && tt_loader__adopted(r->loader) ? "\"adopted\""
+		: r->pin_dir				   ? "true"
+							   : "false");
+}
+
+/* /health: the numbers, and what makes it degraded besides drops and losses. */
+static void provide_health(struct tt_health *h, void *ctx)
+{
+	static char refusing[128]; /* the event loop's: read before the next call */
+	struct agent *r = ctx;
+	struct tt_exporter_stats x = {0};
+	struct tt_asm_stats as = {0};
+	bool down;
+
+	health__count_tasks(r);
+	if (r->exporter)
+		tt_exporter__stats(r->exporter, &x);
+	events__asm_stats(r, &as);
+	h->extra = health_extra;
+	h->extra_ctx = r;
+	if (r->loader) {
+		h->probes_attached = (uint64_t)tt_loader__attached(r->loader);
+		h->events_lost = tt_loader__stat(r->loader, TT_STAT_LOST) +
+				 tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
+	}
+	h->exporter = exporter_state(r, &x, &down);
+	h->queue_size = x.queue_len;
+	h->spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
+	h->spans_dropped = dropped_spans(&x);
+	h->open_spans = as.open_spans;
+	h->stuck_tasks = r->stuck;
+	if (down)
+		h->degraded = "the collector is unreachable";
+	else if (r->exporter && tt_exporter__refusing(&x, refusing, sizeof(refusing)))
+		h->degraded = refusing;
+}
+
+/* /tasks: one entry per open task; the step is the innermost open one. */
+struct task_emit {
+	tt_task_emit_fn emit;
+	void *emit_ctx;
+	uint64_t now;
+	uint64_t stuck_after_ns;
+};
+
+/* The value of attribute `key` of `span`, or NULL. Points into `span` or `num`. */
+static const char *span_attr(const struct tt_span *span, const char *key, char *num, size_t numlen,
+			     size_t *len)
+{
+	struct tt_kv kv[TT_SPAN_MAX_KV];
+	int n = tt_span__attrs(span, kv);
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(kv[i].key, key))
+			continue;
+		if (kv[i].type == TT_KV_STR) {
+			*len = strnlen(kv[i].str, kv[i].len);
+			return kv[i].str;
+		}
+		snprintf(num, numlen, "%" PRId64, kv[i].i);
+		*len = strlen(num);
+		return num;
+	}
+	return NULL;
+}
+
+/* The service and process of a task for the task view, from its spec. */
+static void view_task_more(const struct tt_span *task, struct tt_task_more *more)
+{
+	const struct tt_target *tg = task->probe ? task->probe->target : NULL;
+	const char *slash;
+
+	if (!tg)
+		return;
+	if (tg->spec && tg->spec->service)
+		more->service = tg->spec->service;
+	if (tg->comm) {
+		more->process = tg->comm;
+	} else if (tg->path) {
+		slash = strrchr(tg->path, '/');
+		more->process = slash ? slash + 1 : tg->path;
+	}
+}
+
+static void emit_task(const struct tt_span *task, const struct tt_span *step, void *ctx)
+{
+	struct task_emit *te = ctx;
+	struct tt_task_info info = {.name = task->name,
+				    .name_len = strnlen(task->name, sizeof(task->name)),
+				    .pid = task->pid};
+	struct tt_task_more more = {.service = "", .process = "", .attempt = 1};
+	char id_num[24], step_num[24], attempt_num[24];
+	const char *attempt;
+	size_t attempt_len;
+
+	view_task_more(task, &more);
+	attempt = span_attr(task, tt_task_attrs.attempt, attempt_num, sizeof(attempt_num),
+			    &attempt_len);
+	if (attempt && attempt_len < sizeof(attempt_num) && attempt == attempt_num)
+		more.attempt = (uint32_t)strtoul(attempt_num, NULL, 10);
+	more.stuck = te->now > task->start_ns && te->now - task->start_ns > te->stuck_after_ns;
+	info.more = &more;
+	info.age_seconds = te->now > task->start_ns ? (double)(te->now - task->start_ns) / 1e9 : 0;
+	info.id = span_attr(task, tt_task_attrs.id, id_num, sizeof(id_num), &info.id_len);
+	if (step) {
+		info.step = span_attr(step, tt_task_attrs.step, step_num, sizeof(step_num),
+				      &info.step_len);
+		if (!info.step) {
+			info.step = step->name;
+			info.step_len = strnlen(step->name, sizeof(step->name));
+		}
+	}
+	te->emit(&info, te->emit_ctx);
+}
+
+static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
+{
+	struct agent *r = ctx;
+	struct task_emit te = {
+		.emit = emit, .emit_ctx = emit_ctx, .stuck_after_ns = r->stuck_after_ns};
+
+	te.now = tt_now_ns(CLOCK_MONOTONIC);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__for_each_task(r->slots[i]->assembler, 0, emit_task, &te);
+	}
+}
+
+/* Writes "HOST:PORT" (or "[V6]:PORT") of the address the server listens on. */
+static void http_address(const struct run_args *a, uint16_t port, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char host[INET6_ADDRSTRLEN] = "127.0.0.1", err[256];
+
+	if (!tt_httpd__parse_addr(a->http_addr, true, &ss, &sslen, err, sizeof(err))) {
+		if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
+				  sizeof(host));
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host,
+				  sizeof(host));
+	}
+	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* The task view: the ring of recent traces and the routes that read it. */
+static int setup_view(struct agent *r, const struct run_args *a)
+{
+	struct tt_traces_opts to = {.capacity = a->recent_traces};
+	struct tt_view_opts vo = {.metrics = r->metrics,
+				  .tasks = provide_tasks,
+				  .tasks_ctx = r,
+				  .stuck_after_seconds = a->stuck_after};
+
+	to.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
+	r->traces = tt_traces__new(&to);
+	vo.traces = r->traces;
+	r->view = r->traces ? tt_view__new(&vo) : NULL;
+	if (!r->view) {
+		tt_warn("cannot start the task view: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Listens for /metrics, /health and /tasks (unless --no-http), before
+ * anything is attached, so that a taken port stops the agent early.
+ * Returns 0, -EINVAL (a bad address: exit 2), or -errno.
+ */
+int health__serve(struct agent *r, const struct run_args *a)
+{
+	struct tt_httpd_opts o = {
+		.addr = a->http_addr,
+		.allow_remote = a->http_allow_remote,
+		.providers = {.metrics = provide_metrics,
+			      .health = provide_health,
+			      .tasks = provide_tasks,
+			      .ctx = r,
+			      .route = tt_view__route},
+	};
+	char err[512], where[80];
+
+	if (a->no_http)
+		return 0;
+	if (setup_view(r, a))
+		return -ENOMEM;
+	o.providers.route_ctx = r->view;
+	r->httpd = tt_httpd__new(&o, err, sizeof(err));
+	if (!r->httpd) {
+		tt_warn("%s", err);
+		return errno == EINVAL || errno == EPERM ? -EINVAL : -errno;
+	}
+	http_address(a, tt_httpd__port(r->httpd), where, sizeof(where));
+	tt_warn("http: serving the task view, /api, /metrics, /health and /tasks on http://%s",
+		where);
+	tt_warn("http: open http://%s/ in a browser to see the tasks", where);
+	return 0;
+}

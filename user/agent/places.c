@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+/* The attach registry: global hook ids, and places (where probes are attached). */
+/*
+ * A place is a file in every process, or one process; places are attached,
+ * detached, and moved to a reloaded spec here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "helpers.h"
+#include "log.h"
+#include "proc.h"
+#include "resolve.h"
+
+/*
+ * The global id of hook `local` of slot s, given on first use (the first
+ * free id, so that the same specs get the same ids in the next agent)
+ * and stored in BPF. Returns 0 when every id is taken or BPF refuses.
+ */
+uint16_t hook_ids__get(struct agent *r, struct slot *s, int local)
+{
+	const struct tt_hook *h = tt_spec__hook(s->spec, local);
+	int ret;
+
+	if (local <= 0 || local > TT_MAX_PROBES || !h)
+		return 0;
+	if (s->gid[local])
+		return s->gid[local];
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		if (r->owner[g].slot)
+			continue;
+		ret = tt_loader__set_hook(r->loader, g, &h->prog);
+		if (ret) {
+			tt_warn("cannot store hook %d: %s", g, strerror(-ret));
+			return 0;
+		}
+		r->owner[g].slot = s;
+		r->owner[g].local = local;
+		s->gid[local] = g;
+		return g;
+	}
+	tt_warn("%s: more hooks than tasktap can attach (TT_MAX_PROBES)", s->file);
+	return 0;
+}
+
+void hook_ids__release(struct agent *r, struct slot *s)
+{
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		if (r->owner[g].slot == s)
+			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+	}
+}
+
+/*
+ * Gives slot s's global ids to spec `now`: a hook that stayed keeps the id
+ * of the hook it was (its links carry that id as their cookie), the ids
+ * of hooks that went are free again.
+ */
+void hook_ids__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map,
+		    int nold)
+{
+	uint16_t gid[TT_MAX_PROBES + 1] = {0};
+
+	for (int h = 1; h <= nold; h++) {
+		uint16_t g = s->gid[h];
+
+		if (!g)
+			continue;
+		if (!map[h]) {
+			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+			continue;
+		}
+		gid[map[h]] = g;
+		r->owner[g].local = map[h];
+		tt_loader__set_hook(r->loader, g, &tt_spec__hook(now, map[h])->prog);
+	}
+	memcpy(s->gid, gid, sizeof(gid));
+}
+
+void place__free(struct agent *r, struct place *p)
+{
+	for (size_t i = 0; i < p->nhooks; i++)
+		tt_loader__detach_link(r->loader, p->hooks[i].link);
+	free(p->hooks);
+	free(p->pids);
+	free(p->shown);
+	free(p);
+}
+
+/* Detaches and forgets every place for which `drop(p, ctx)` holds. */
+void places__drop(struct agent *r, bool (*drop)(struct place *p, void *ctx), void *ctx)
+{
+	struct place **pp = &r->places;
+
+	while (*pp) {
+		struct place *p = *pp;
+
+		if (drop(p, ctx)) {
+			*pp = p->next;
+			place__free(r, p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+static int add_pid(struct place *p, pid_t pid)
+{
+	pid_t *more;
+
+	for (size_t i = 0; i < p->npids; i++) {
+		if (p->pids[i] == pid)
+			return 0;
+	}
+	more = realloc(p->pids, (p->npids + 1) * sizeof(*more));
+	if (!more)
+		return -ENOMEM;
+	p->pids = more;
+	p->pids[p->npids++] = pid;
+	return 0;
+}
+
+/* The name a pinned attachment has, the same in the next agent for the same place. */
+static void pin_name(const struct place *p, uint16_t gid, const struct tt_attachment *at, char *buf,
+		     size_t len)
+{
+	snprintf(buf, len, "%u_%lx_%lx_%" PRIx64 "_%d", gid, (unsigned long)p->dev,
+		 (unsigned long)p->ino, at->offset, (int)at->pid);
+}
+
+/* Whether place p has hook `gid` attached at `offset`. */
+static bool has_hook(const struct place *p, uint16_t gid, uint64_t offset)
+{
+	for (size_t i = 0; i < p->nhooks; i++) {
+		if (p->hooks[i].gid == gid && p->hooks[i].offset == offset)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Attaches every attachment of `plan` as part of place p, but for those p
+ * has already. 0 or -errno after saying why.
+ */
+static int attach_into(struct agent *r, struct place *p, const struct tt_plan *plan)
+{
+	char err[512], name[96];
+	struct hooked *more;
+	int ret;
+
+	more = realloc(p->hooks, (p->nhooks + plan->n + 1) * sizeof(*more));
+	if (!more)
+		return -ENOMEM;
+	p->hooks = more;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct tt_attachment *at = &plan->at[i];
+		const struct tt_hook *h = at->hook;
+		uint16_t gid = hook_ids__get(r, p->slot, h->id);
+		struct hooked *hk = &p->hooks[p->nhooks];
+
+		if (!gid)
+			return -ERANGE;
+		if (has_hook(p, gid, at->offset))
+			continue;
+		pin_name(p, gid, at, name, sizeof(name));
+		if (at->usdt)
+			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
+						     at->pid, name, &hk->link, err, sizeof(err));
+		else
+			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
+						at->pid, name, &hk->link, err, sizeof(err));
+		if (ret) {
+			if (at->pid > 0 && !tt_proc__alive(at->pid))
+				tt_warn("process %d exited before tasktap could attach", at->pid);
+			else
+				tt_warn("%s", err);
+			return ret;
+		}
+		hk->gid = gid;
+		hk->hook = h;
+		hk->offset = at->offset;
+		p->nhooks++;
+	}
+	return 0;
+}
+
+static struct place *new_place(struct slot *s, const struct tt_target *t, const struct stat *st,
+			       pid_t pid, const char *shown, bool fixed)
+{
+	struct place *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->slot = s;
+	p->target = t;
+	p->dev = st ? st->st_dev : 0;
+	p->ino = st ? st->st_ino : 0;
+	p->pid = pid;
+	p->fixed = fixed;
+	p->since_ns = tt_now_ns(CLOCK_MONOTONIC);
+	p->shown = strdup(shown);
+	if (!p->shown) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* The place of target t of slot s at file (dev, ino) in process `pid` (-1: every process). */
+static struct place *find_place(struct agent *r, struct slot *s, const struct tt_target *t,
+				dev_t dev, ino_t ino, pid_t pid)
+{
+	for (struct place *p = r->places; p; p = p->next) {
+		if (p->slot == s && p->target == t && p->pid == pid && p->dev == dev &&
+		    p->ino == ino)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Resolves target t of slot s at the file `path` (a person knows it as
+ * `shown`), in process `pid` or in every process (-1), and attaches it as
+ * one place: a new one, or the one already there, with what its reloaded
+ * spec added. Returns the place (in r->places) or NULL after saying why.
+ */
+struct place *places__attach(struct agent *r, struct slot *s, const struct tt_target *t,
+			     const char *path, const char *shown, pid_t pid, bool fixed)
+{
+	struct tt_plan plan = {0};
+	struct place *p;
+	struct stat st;
+	char err[1024];
+	bool fresh;
+	int ret;
+
+	if (stat(path, &st)) {
+		tt_warn("%s: cannot read '%s': %s", s->file, shown, strerror(errno));
+		return NULL;
+	}
+	p = find_place(r, s, t, st.st_dev, st.st_ino, pid);
+	if (p && !p->stale)
+		return p;
+	fresh = !p;
+	if (fresh)
+		p = new_place(s, t, &st, pid, shown, fixed);
+	if (!p)
+		return NULL;
+	p->stale = false;
+	ret = tt_plan__add_target(&plan, s->spec, t, path, shown, pid, err, sizeof(err));
+	if (ret)
+		tt_warn("%s", err);
+	else
+		ret = attach_into(r, p, &plan);
+	tt_plan__release(&plan);
+	if (!fresh)
+		return p; /* what it had stays attached */
+	if (ret) {
+		place__free(r, p);
+		return NULL;
+	}
+	p->next = r->places;
+	r->places = p;
+	return p;
+}
+
+/*
+ * Target t (a binary: or library:) at the file `path` in every process:
+ * attached once per distinct file (dev, inode), remembering `pid` as one
+ * of its processes. Returns whether the target applies.
+ */
+bool places__attach_file(struct agent *r, struct slot *s, const struct tt_target *t,
+			 const char *path, const char *shown, pid_t pid)
+{
+	struct place *p = places__attach(r, s, t, path, shown, -1, false);
+
+	if (!p)
+		return false;
+	if (!p->fixed)
+		add_pid(p, pid);
+	return true;
+}
+
+/*
+ * Attaches the attachments of `plan` (of slot s's spec), as places: one
+ * per target, file and process, or the one already there. 0 or -errno
+ * with a message in err.
+ */
+int places__attach_plan(struct agent *r, struct slot *s, const struct tt_plan *plan, char *err,
+			size_t errlen)
+{
+	size_t i = 0;
+	int ret = 0;
+
+	for (size_t k = 0; k < plan->n; k++) {
+		if (plan->at[k].cost == TT_INSN_STEPPED)
+			tt_warn("warning: probe on '%s' lands on an instruction the kernel "
+				"single-steps (slow)",
+				plan->at[k].hook->function ? plan->at[k].hook->function
+							   : plan->at[k].probe->symbol);
+	}
+	/* one place per run of attachments of one target at one file and process */
+	while (!ret && i < plan->n) {
+		const struct tt_attachment *first = &plan->at[i];
+		struct tt_plan part = {.at = plan->at + i, .n = 0};
+		struct place *p;
+		struct stat st;
+
+		while (i + part.n < plan->n &&
+		       plan->at[i + part.n].probe->target == first->probe->target &&
+		       plan->at[i + part.n].pid == first->pid &&
+		       !strcmp(plan->at[i + part.n].path, first->path))
+			part.n++;
+		i += part.n;
+		if (stat(first->path, &st)) {
+			snprintf(err, errlen, "cannot read '%s': %s", first->shown,
+				 strerror(errno));
+			ret = -errno;
+			break;
+		}
+		p = find_place(r, s, first->probe->target, st.st_dev, st.st_ino, first->pid);
+		if (!p) {
+			p = new_place(s, first->probe->target, &st, first->pid, first->shown, true);
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			p->next = r->places;
+			r->places = p;
+		}
+		p->stale = false;
+		ret = attach_into(r, p, &part);
+		if (ret)
+			snprintf(err, errlen, "%s: cannot attach (said above)", s->file);
+	}
+	return ret;
+}
+
+/* The target of `spec` that is the same as t (tt_target__same()), or NULL. */
+static const struct tt_target *same_target(const struct tt_spec *spec, const struct tt_target *t)
+{
+	for (int i = 0; i < spec->ntargets; i++) {
+		if (tt_target__same(&spec->targets[i], t))
+			return &spec->targets[i];
+	}
+	return NULL;
+}
+
+/*
+ * Moves the places of slot s to spec `now` by `map` (tt_spec__match()):
+ * a hook that stayed keeps its link, now under its new hook; the others
+ * are detached; a place whose target went goes. Every place left is stale:
+ * the next attach there adds what `now` added.
+ */
+void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map)
+{
+	struct place **pp = &r->places;
+
+	while (*pp) {
+		struct place *p = *pp;
+		size_t n = 0;
+
+		if (p->slot != s) {
+			pp = &p->next;
+			continue;
+		}
+		p->target = same_target(now, p->target);
+		for (size_t i = 0; i < p->nhooks; i++) {
+			int to = p->target ? map[p->hooks[i].hook->id] : 0;
+
+			if (!to) {
+				tt_loader__detach_link(r->loader, p->hooks[i].link);
+				continue;
+			}
+			p->hooks[n] = p->hooks[i];
+			p->hooks[n++].hook = tt_spec__hook(now, to);
+		}
+		p->nhooks = n;
+		p->stale = true;
+		if (!p->target) {
+			*pp = p->next;
+			place__free(r, p);
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
+/* Whether place p goes with process f->pid (its own, or the last of its file's). */
+bool place__forget_pid(struct place *p, void *ctx)
+{
+	const struct forget *f = ctx;
+
+	if (p->since_ns > f->ts)
+		return false; /* the exit of an earlier process with that pid */
+	if (p->pid == f->pid && !p->fixed)
+		return true;
+	for (size_t i = 0; i < p->npids; i++) {
+		if (p->pids[i] == f->pid) {
+			p->pids[i] = p->pids[--p->npids];
+			return p->npids == 0;
+		}
+	}
+	return false;
+}
+
+/* Whether place p is a discovered one whose processes are all gone. */
+bool place__gone(struct place *p, void *ctx)
+{
+	size_t i = 0;
+
+	if (p->fixed)
+		return false;
+	if (p->pid > 0)
+		return !tt_proc__alive(p->pid);
+	while (i < p->npids) {
+		if (tt_proc__alive(p->pids[i]))
+			i++;
+		else
+			p->pids[i] = p->pids[--p->npids];
+	}
+	return p->npids == 0;
+}
+
+/* Whether a place is the spec's own single process, gone before its exit event was seen. */
+bool place__pid_gone(const struct place *p)
+{
+	return p->pid > 0 && !tt_proc__alive(p->pid);
+}
+
+/* Whether place p belongs to slot ctx. */
+bool place__of_slot(struct place *p, void *ctx)
+{
+	return p->slot == ctx;
+}
+
+/*
+ * Whether every place is a single process named by the spec, and all of
+ * them are gone (and nothing is discovered as it starts).
+ */
+bool places__all_targets_gone(struct agent *r)
+{
+	bool any_pid = false;
+
+	if (r->discovery || r->args_spec_dir)
+		return false;
+	for (const struct place *p = r->places; p; p = p->next) {
+		if (p->pid <= 0)
+			return false;
+		any_pid = true;
+		if (tt_proc__alive(p->pid))
+			return false;
+	}
+	return any_pid;
+}

@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: MIT
+/* `tasktap run`, the straight line: checks, loader, HTTP, specs, sinks, event loop, shut down. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "helpers.h"
+#include "log.h"
+#include "export/exporter.h"
+#include "export/httpd.h"
+#include "export/metrics.h"
+#include "export/traces.h"
+#include "export/view.h"
+#include "proc.h"
+
+static int check_btf(void)
+{
+	const char *btf = getenv("TASKTAP_BTF");
+
+	if (!btf)
+		btf = "/sys/kernel/btf/vmlinux";
+	if (access(btf, R_OK) == 0)
+		return 0;
+	tt_warn("no kernel BTF at '%s': tasktap needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+		btf);
+	return -ENOENT;
+}
+
+static int add_fd(int epfd, int fd)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+/* Once a second: losses, expiries, metrics, processes gone, and the rate. */
+static bool housekeeping(struct agent *r, uint64_t now)
+{
+	events__report_lost(r);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler) /* begin/end spans that saw no end */
+			tt_asm__expire(r->slots[i]->assembler, now);
+	}
+	places__drop(r, place__gone, NULL); /* processes whose exit event was lost */
+	health__count_tasks(r);
+	health__sample_rate(r, now);
+	health__update_metrics(r);
+	/* idle connections time out only when MHD runs */
+	if (r->httpd)
+		tt_httpd__run(r->httpd);
+	if (places__all_targets_gone(r)) {
+		tt_warn("every traced process has exited");
+		return true;
+	}
+	return false;
+}
+
+/* The file descriptors the event loop waits on; -1: not open. */
+struct loop {
+	int epfd;
+	int tfd; /* the drain timer */
+	int sfd; /* SIGINT, SIGTERM, SIGHUP */
+	int hfd; /* the HTTP server */
+	int ifd; /* --spec-dir changes */
+};
+
+static void loop_close(struct loop *l)
+{
+	int *fds[] = {&l->ifd, &l->sfd, &l->tfd, &l->epfd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Opens the timer, the signal fd and the epoll set. 0, or -errno after saying why. */
+static int loop_open(struct loop *l, struct agent *r)
+{
+	struct itimerspec tick = {.it_interval = {0, DRAIN_INTERVAL_NS},
+				  .it_value = {0, DRAIN_INTERVAL_NS}};
+	int ring_fd = tt_loader__epoll_fd(r->loader);
+	sigset_t mask;
+
+	l->hfd = r->httpd ? tt_httpd__fd(r->httpd) : -1;
+	l->ifd = slots__watch_dir(r->args_spec_dir);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	l->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (l->epfd < 0 || l->tfd < 0 || l->sfd < 0 || timerfd_settime(l->tfd, 0, &tick, NULL) ||
+	    add_fd(l->epfd, l->tfd) || add_fd(l->epfd, l->sfd) || add_fd(l->epfd, ring_fd) ||
+	    (l->hfd >= 0 && add_fd(l->epfd, l->hfd)) || (l->ifd >= 0 && add_fd(l->epfd, l->ifd))) {
+		int ret = -errno;
+
+		tt_warn("cannot set up the event loop: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * Reads what woke the loop: the timer, a signal (SIGHUP: reload; the
+ * others: stop), HTTP, a --spec-dir change (reload once it settles).
+ * Returns whether to stop; sets *serve_http.
+ */
+static bool loop_ready(struct loop *l, struct agent *r, const struct epoll_event *evs, int n,
+		       uint64_t now, bool *serve_http)
+{
+	bool stop = false;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t ticks;
+		struct signalfd_siginfo si;
+		char buf[4096];
+		int fd = evs[i].data.fd;
+
+		if (fd == l->tfd && read(l->tfd, &ticks, sizeof(ticks)) < 0)
+			continue;
+		if (fd == l->sfd && read(l->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP)
+				r->reload_now = true;
+			else
+				stop = true;
+		}
+		if (fd == l->hfd)
+			*serve_http = true;
+		if (fd == l->ifd) {
+			while (read(l->ifd, buf, sizeof(buf)) > 0)
+				;
+			r->reload_at_ns = now + RELOAD_SETTLE_NS;
+		}
+	}
+	return stop;
+}
+
+/*
+ * Runs the event loop until SIGINT or SIGTERM, the deadline, or every
+ * target process is gone. SIGHUP, and a change in --spec-dir, reload the
+ * specs.
+ */
+static int event_loop(struct agent *r, double duration)
+{
+	uint64_t start = tt_now_ns(CLOCK_MONOTONIC), next_housekeeping = start + HOUSEKEEPING_NS;
+	struct loop l = {.epfd = -1, .tfd = -1, .sfd = -1, .hfd = -1, .ifd = -1};
+	int ret = loop_open(&l, r);
+
+	while (!ret) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(l.epfd, evs, 8, -1);
+		bool stop, serve_http = false;
+		uint64_t now;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			tt_warn("epoll_wait failed: %s", strerror(errno));
+			break;
+		}
+		now = tt_now_ns(CLOCK_MONOTONIC);
+		stop = loop_ready(&l, r, evs, n, now, &serve_http);
+		events__drain(r, now - REORDER_SLACK_NS);
+		if (r->reload_now || (r->reload_at_ns && now >= r->reload_at_ns)) {
+			r->reload_now = false;
+			r->reload_at_ns = 0;
+			slots__reload(r);
+		}
+		/* after the drain: what HTTP answers includes what just arrived */
+		if (serve_http)
+			tt_httpd__run(r->httpd);
+		if (duration > 0 && now - start >= (uint64_t)(duration * 1e9))
+			stop = true;
+		if (now >= next_housekeeping) {
+			next_housekeeping = now + HOUSEKEEPING_NS;
+			stop |= housekeeping(r, now);
+		}
+		if (stop)
+			break;
+	}
+	loop_close(&l);
+	return ret;
+}
+
+/*
+ * Detaches (with --pin: leaves the pinned probes in the kernel for the
+ * next agent), drains what is left, and ends what is still open.
+ */
+static void shut_down(struct agent *r)
+{
+	struct tt_asm_stats st;
+	bool handed;
+	uint64_t now;
+
+	if (!r->loader)
+		return;
+	r->stopping = true;
+	watch__set(r); /* no more stopped execs: nobody would continue them */
+	for (const struct place *p = r->places; p; p = p->next) {
+		/* a target that died before its exit event was seen: end its spans */
+		if (place__pid_gone(p) && p->slot->assembler)
+			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
+					    0);
+	}
+	tt_loader__detach(r->loader, r->pin_dir != NULL);
+	while (r->places) {
+		struct place *p = r->places;
+
+		r->places = p->next;
+		p->nhooks = 0; /* the loader let go of them */
+		place__free(r, p);
+	}
+	events__drain(r, UINT64_MAX);
+	events__report_lost(r);
+	now = tt_now_ns(CLOCK_MONOTONIC);
+	handed = r->pin_dir && handover__give(r);
+	for (size_t i = 0; !handed && i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__end_all(r->slots[i]->assembler, now);
+	}
+	events__asm_stats(r, &st);
+	if (r->console)
+		tt_console__flush(r->console);
+	tt_warn("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
+		" ended early (process exit)",
+		st.spans_finished, st.events, r->lost_reported, st.cut_by_exit);
+	/* the last metrics export reads these */
+	health__count_tasks(r);
+	health__update_metrics(r);
+	if (r->exporter)
+		sinks__stop(r);
+}
+
+/* The machine can run the agent: capabilities, and kernel BTF. 0 or -errno after saying why. */
+static int check_host(void)
+{
+	char err[1024];
+	int ret = tt_proc__check_caps(err, sizeof(err));
+
+	if (ret == -EPERM) {
+		tt_warn("missing capabilities: %s (run as root, or grant them to tasktap)", err);
+		return ret;
+	}
+	return check_btf();
+}
+
+/* The metrics and the BPF loader (adopting what --pin left). 0 or -errno after saying why. */
+static int open_loader(struct agent *r, const struct run_args *a)
+{
+	struct tt_loader_opts lopts = {.ring_bytes = a->ring_bytes,
+				       .pin_dir = a->pin_dir,
+				       .on_event = events__on_ring,
+				       .ctx = r};
+	char err[1024];
+
+	r->metrics = tt_metrics__new(NULL);
+	if (!r->metrics) {
+		tt_warn("cannot create the metrics: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	r->loader = tt_loader__new(&lopts, err, sizeof(err));
+	if (!r->loader) {
+		tt_warn("%s", err);
+		return -EINVAL;
+	}
+	if (tt_loader__adopted(r->loader))
+		tt_warn("adopted the probes and rings pinned in %s: draining what they recorded",
+			a->pin_dir);
+	return 0;
+}
+
+/*
+ * Loads the spec files. Returns 0, or the exit status: 2 when none could
+ * be used (and no --spec-dir to wait on), 1 without memory.
+ */
+static int load_specs(struct agent *r, const struct run_args *a)
+{
+	int ok = slots__load_all(r);
+
+	if (ok < 0 || (ok == 0 && !a->spec_dir))
+		return ok == -ENOMEM ? 1 : 2;
+	if (r->nslots > (size_t)ok)
+		tt_warn("%zu of %zu spec files have problems (said above); tracing the others",
+			r->nslots - (size_t)ok, r->nslots);
+	return 0;
+}
+
+/* Frees what the agent holds, after shut_down(). */
+static void agent_release(struct agent *r)
+{
+	tt_httpd__free(r->httpd);
+	tt_view__free(r->view);
+	tt_traces__free(r->traces);
+	for (size_t i = 0; i < r->nslots; i++) {
+		tt_asm__free(r->slots[i]->assembler);
+		tt_spec__free(r->slots[i]->spec);
+		free(r->slots[i]->file);
+		free(r->slots[i]);
+	}
+	free(r->slots);
+	tt_loader__free(r->loader);
+	tt_exporter__free(r->exporter);
+	for (size_t i = 0; i < r->nretired; i++)
+		tt_spec__free(r->retired[i]);
+	free(r->retired);
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
+		tt_otlp_config__release(&r->otlp[s]);
+	tt_metrics__free(r->metrics);
+	tt_console__free(r->console);
+	tt_reorder__release_all(&r->reorder);
+}
+
+/* A step's -errno as the exit status: 2 for what the user asked (-EINVAL), else 1. */
+static int exit_status(int err)
+{
+	if (!err)
+		return 0;
+	return err == -EINVAL ? 2 : 1;
+}
+
+int agent__run(const struct run_args *a)
+{
+	struct agent r = {.json = a->json,
+			  .log_steps = a->log_steps,
+			  .args = a,
+			  .pin_dir = a->pin_dir,
+			  .args_spec_dir = a->spec_dir,
+			  .stuck_after_ns = (uint64_t)(a->stuck_after * 1e9)};
+	int ret;
+
+	tt_reorder__init(&r.reorder);
+	r.started_ns = tt_now_ns(CLOCK_MONOTONIC);
+	/* 1. root (or the capabilities) and kernel BTF */
+	ret = check_host() ? 1 : 0;
+	if (ret)
+		goto cleanup;
+	/* 2. a spec to trace, before BPF is loaded: a run with nothing to trace stops at once */
+	ret = slots__some_parse(a) ? 0 : 2;
+	if (ret)
+		goto cleanup;
+	/* 3. the metrics and BPF: load, or adopt what --pin left */
+	ret = open_loader(&r, a) ? 1 : 0;
+	if (ret)
+		goto cleanup;
+	/* 4. HTTP before anything is attached, so that a taken port stops the agent early */
+	ret = exit_status(health__serve(&r, a));
+	if (ret)
+		goto cleanup;
+	/* 5. the spec files: parse, attach what they name, watch execs, scan /proc */
+	ret = load_specs(&r, a);
+	if (ret)
+		goto cleanup;
+	/* 6. the sinks: OTLP, then the console or JSON lines */
+	ret = exit_status(sinks__start_otlp(&r, a));
+	if (ret)
+		goto cleanup;
+	ret = sinks__start_output(&r, a) ? 1 : 0;
+	if (ret)
+		goto cleanup;
+	/* 7. continue what the agent before this one left open, and drop its stale pins */
+	if (a->pin_dir)
+		handover__take(&r);
+	tt_loader__prune_pins(r.loader);
+	tt_warn("attached %d probes (%zu spec%s%s); tracing, Ctrl-C to stop",
+		tt_loader__attached(r.loader), r.nslots, r.nslots == 1 ? "" : "s",
+		r.discovery ? ", and processes as they start" : "");
+	/* 8. events until stopped */
+	health__update_metrics(&r);
+	ret = event_loop(&r, a->duration) ? 1 : 0;
+cleanup:
+	/* 9. detach (or leave pinned), drain, end or hand over what is open, free */
+	shut_down(&r);
+	agent_release(&r);
+	return ret;
+}

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+/* Spec files as slots: load, reload in place, retire. */
+/*
+ * A changed file is reloaded in place: probes that stayed keep their
+ * links, ids and open spans.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "helpers.h"
+#include "log.h"
+#include "specs.h"
+
+/* Whether the spec has targets found as processes start. */
+static bool has_discovery(const struct tt_spec *spec)
+{
+	for (int i = 0; i < spec->ntargets; i++) {
+		const struct tt_target *t = &spec->targets[i];
+
+		/* an exact path too: a container may run its own copy of the file */
+		if (t->kind == TT_TARGET_COMM || (t->kind == TT_TARGET_BINARY && t->path[0] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Frees a spec, or keeps it until the agent stops when spans of it may
+ * still wait in the exporter's queue or among the console's unfinished
+ * trees, pointing at its probes.
+ */
+static void retire_spec(struct agent *r, struct tt_spec *spec)
+{
+	struct tt_spec **more;
+
+	if (!spec)
+		return;
+	if (!r->exporter && !r->console) {
+		tt_spec__free(spec);
+		return;
+	}
+	more = realloc(r->retired, (r->nretired + 1) * sizeof(*more));
+	if (!more)
+		return; /* out of memory: leak it rather than free it under the exporter */
+	r->retired = more;
+	r->retired[r->nretired++] = spec;
+}
+
+/* Ends a slot: its probes detached, its open spans ended, its ids free. Accepts NULL. */
+void slot__free(struct agent *r, struct slot *s)
+{
+	if (!s)
+		return;
+	places__drop(r, place__of_slot, s);
+	if (s->assembler) {
+		/* what it recorded before its probes went is still its own */
+		events__drain(r, UINT64_MAX);
+		tt_asm__end_all(s->assembler, tt_now_ns(CLOCK_MONOTONIC));
+	}
+	hook_ids__release(r, s);
+	tt_asm__free(s->assembler);
+	retire_spec(r, s->spec);
+	free(s->file);
+	free(s);
+}
+
+/* Attaches the places the spec names itself (its plan), each file or process once. */
+static int attach_fixed(struct agent *r, struct slot *s, const struct run_args *a, char *err,
+			size_t errlen)
+{
+	struct tt_plan plan = {0};
+	int ret;
+
+	ret = tt_plan__build(s->spec, a->pid, a->binary, &plan, err, errlen);
+	if (!ret)
+		ret = places__attach_plan(r, s, &plan, err, errlen);
+	tt_plan__release(&plan);
+	return ret;
+}
+
+/* Says which exact binary: paths are not on this host (only in containers, or a typo). */
+static void note_absent_binaries(const struct slot *s)
+{
+	for (int i = 0; i < s->spec->ntargets; i++) {
+		const struct tt_target *t = &s->spec->targets[i];
+
+		if (tt_target__only_in_containers(t))
+			tt_warn("%s:%d:%d: '%s' is not on this host: its probes attach to each "
+				"process that runs it (in a container) as it starts",
+				s->file, t->pos.line, t->pos.col, t->path);
+	}
+}
+
+/*
+ * Loads the spec file `file` into a new slot: parse, assembler, then
+ * attach what it names. A problem is reported on stderr and kept in the
+ * slot (no spec, no probes) so that the other specs keep working and
+ * `tasktap status` shows it. Returns the slot, or NULL without memory.
+ */
+static struct slot *load_slot(struct agent *r, const char *file, const char *dir)
+{
+	const struct run_args *a = r->args;
+	struct tt_asm_opts aopts = {0};
+	struct slot *s = calloc(1, sizeof(*s));
+	struct tt_spec_text t;
+	char err[1024];
+	int ret;
+
+	if (!s)
+		return NULL;
+	s->agent = r;
+	s->file = strdup(file);
+	if (!s->file) {
+		free(s);
+		return NULL;
+	}
+	s->dir = dir;
+	ret = tt_spec_file__read(file, dir, &t, err, sizeof(err));
+	s->digest = t.digest;
+	if (!ret)
+		ret = tt_spec__parse(file, t.text, t.len, &s->spec, err, sizeof(err));
+	tt_spec_text__release(&t);
+	if (!ret) {
+		aopts.spec = s->spec;
+		aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ s->digest;
+		aopts.on_span = events__on_span;
+		aopts.ctx = s;
+		s->assembler = tt_asm__new(&aopts);
+		if (!s->assembler) {
+			snprintf(err, sizeof(err), "cannot create the assembler: %s",
+				 strerror(errno));
+			ret = -errno;
+		}
+	}
+	/* every hook of the spec gets its id now: the same ids for the same specs */
+	for (int id = 1; !ret && id <= s->spec->nhooks; id++)
+		ret = hook_ids__get(r, s, id) ? 0 : -ERANGE;
+	if (!ret) {
+		s->discovers = !a->pid && !a->binary && has_discovery(s->spec);
+		ret = attach_fixed(r, s, a, err, sizeof(err));
+	}
+	if (!ret)
+		note_absent_binaries(s);
+	if (ret) {
+		snprintf(s->error, sizeof(s->error), "%s", err);
+		tt_warn("%s", err);
+		places__drop(r, place__of_slot, s);
+		hook_ids__release(r, s);
+		tt_asm__free(s->assembler);
+		tt_spec__free(s->spec);
+		s->assembler = NULL;
+		s->spec = NULL;
+	}
+	return s;
+}
+
+static int add_slot(struct agent *r, struct slot *s)
+{
+	struct slot **more = realloc(r->slots, (r->nslots + 1) * sizeof(*more));
+
+	if (!more)
+		return -ENOMEM;
+	r->slots = more;
+	r->slots[r->nslots++] = s;
+	return 0;
+}
+
+static void update_discovery(struct agent *r)
+{
+	r->discovery = false;
+	for (size_t i = 0; i < r->nslots; i++)
+		r->discovery |= r->slots[i]->discovers;
+}
+
+/* The spec files now: the positional SPEC, each --spec, then --spec-dir's. */
+static int collect_files(const struct agent *r, struct tt_spec_files *files)
+{
+	char err[512];
+	int ret = tt_spec_files__collect(r->args->specs, r->args->nspecs, r->args->spec_dir, files,
+					 err, sizeof(err));
+
+	if (ret)
+		tt_warn("%s", err);
+	return ret;
+}
+
+/*
+ * Loads every spec file: the agent's start. Returns how many loaded
+ * without a problem, or -errno.
+ */
+int slots__load_all(struct agent *r)
+{
+	struct tt_spec_files files;
+	int ok = 0, ret;
+
+	ret = collect_files(r, &files);
+	if (ret)
+		return ret;
+	for (size_t i = 0; !ret && i < files.n; i++) {
+		struct slot *s = load_slot(r, files.paths[i], tt_spec_files__dir(&files, i));
+
+		ret = s ? add_slot(r, s) : -ENOMEM;
+		if (ret)
+			slot__free(r, s);
+		else if (s->spec)
+			ok++;
+	}
+	tt_spec_files__release(&files);
+	update_discovery(r);
+	watch__set(r);
+	watch__scan_processes(r, NULL);
+	return ret ? ret : ok;
+}
+
+/* The slot of spec file `file`, or NULL. */
+static struct slot *find_slot(struct agent *r, const char *file)
+{
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (!strcmp(r->slots[i]->file, file))
+			return r->slots[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reloads the changed spec file of slot s (`t`: its bytes now) in
+ * place. Its hooks that stayed (tt_spec__match()) are never detached and
+ * keep their global ids, so a function running now still reports its
+ * return, and their open spans go on in the same assembler. Hooks that went are detached and their
+ * open spans end; new ones are attached. A file that no longer parses, or whose own targets no
+ * longer resolve, is reported and the slot keeps the spec it had.
+ */
+static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_text *t)
+{
+	static int map[TT_MAX_PROBES + 1];
+	struct tt_plan plan = {0};
+	struct tt_spec *now = NULL;
+	int nold = s->spec->nhooks;
+	char err[1024];
+	int ret;
+
+	s->digest = t->digest;
+	ret = tt_spec__parse(s->file, t->text, t->len, &now, err, sizeof(err));
+	if (!ret)
+		ret = tt_plan__build(now, r->args->pid, r->args->binary, &plan, err, sizeof(err));
+	if (!ret) {
+		memset(map, 0, sizeof(map));
+		ret = tt_spec__match(s->spec, now, map);
+		if (ret < 0)
+			snprintf(err, sizeof(err), "%s: %s", s->file, strerror(-ret));
+	}
+	if (ret < 0) {
+		snprintf(s->error, sizeof(s->error), "%s (the previous version stays in use)", err);
+		tt_warn("%s", s->error);
+		tt_plan__release(&plan);
+		tt_spec__free(now);
+		return;
+	}
+	s->error[0] = '\0';
+	/* what the old hooks recorded is read with the old spec */
+	events__drain(r, UINT64_MAX);
+	places__move(r, s, now, map);
+	events__drain(r, UINT64_MAX); /* and what they recorded until they were detached */
+	hook_ids__move(r, s, now, map, nold);
+	tt_asm__respec(s->assembler, now, map, nold, tt_now_ns(CLOCK_MONOTONIC));
+	retire_spec(r, s->spec);
+	s->spec = now;
+	for (int id = 1; id <= now->nhooks; id++)
+		hook_ids__get(r, s, id);
+	s->discovers = !r->args->pid && !r->args->binary && has_discovery(now);
+	if (places__attach_plan(r, s, &plan, err, sizeof(err)))
+		snprintf(s->error, sizeof(s->error), "%s", err);
+	tt_plan__release(&plan);
+	tt_warn("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
+}
+
+/*
+ * Reads the spec files again (SIGHUP, a change in --spec-dir). A file
+ * whose bytes did not change keeps everything; a changed one is reloaded
+ * in place (respec_slot()), so that the probes that stayed keep their
+ * open spans; a file removed is detached and its open spans ended; a new
+ * one is loaded and attached.
+ */
+void slots__reload(struct agent *r)
+{
+	struct tt_spec_files files;
+	size_t kept = 0, changed = 0, added = 0, removed = 0, n = 0;
+
+	if (collect_files(r, &files))
+		return;
+	r->reloads++;
+	for (size_t i = 0; i < r->nslots; i++)
+		r->slots[i]->keep = false;
+	for (size_t i = 0; i < files.n; i++) {
+		struct slot *s = find_slot(r, files.paths[i]);
+
+		if (s)
+			s->keep = true;
+	}
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct slot *s = r->slots[i];
+		struct tt_spec_text t = {0};
+		char err[512];
+
+		if (s->keep && s->spec &&
+		    tt_spec_file__read(s->file, s->dir, &t, err, sizeof(err))) {
+			/* unreadable now: said, and the spec it had stays in use */
+			snprintf(s->error, sizeof(s->error),
+				 "%s (the previous version stays in use)", err);
+			tt_warn("%s", s->error);
+			s->digest = 0; /* readable again: reloaded, whatever it holds */
+			kept++;
+		} else if (s->keep && s->spec && t.digest == s->digest) {
+			kept++;
+		} else if (s->keep && s->spec) {
+			respec_slot(r, s, &t);
+			s->rescan = true;
+			changed++;
+		} else {
+			/* gone, or broken before: a broken file is loaded afresh below */
+			removed += s->spec && !s->keep;
+			slot__free(r, s);
+			continue;
+		}
+		tt_spec_text__release(&t);
+		r->slots[n++] = s;
+	}
+	r->nslots = n;
+	for (size_t i = 0; i < files.n; i++) {
+		struct slot *s;
+
+		if (find_slot(r, files.paths[i]))
+			continue;
+		s = load_slot(r, files.paths[i], tt_spec_files__dir(&files, i));
+		if (!s || add_slot(r, s)) {
+			slot__free(r, s);
+			continue;
+		}
+		s->rescan = true;
+		added += s->spec != NULL;
+	}
+	tt_spec_files__release(&files);
+	update_discovery(r);
+	watch__set(r);
+	/* running processes of the new specs, and what changed ones added where they are */
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->rescan)
+			watch__scan_processes(r, r->slots[i]);
+		r->slots[i]->rescan = false;
+	}
+	tt_loader__prune_pins(r->loader);
+	tt_warn("reloaded specs: %zu unchanged, %zu changed, %zu loaded, %zu removed; "
+		"%d probes attached",
+		kept, changed, added, removed, tt_loader__attached(r->loader));
+}
+
+/* Watches --spec-dir for files written, moved in or out, or removed. Returns the fd or -1. */
+int slots__watch_dir(const char *dir)
+{
+	int fd;
+
+	if (!dir)
+		return -1;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
+				      IN_ATTRIB) < 0) {
+		tt_warn("cannot watch spec directory '%s': %s (reload with SIGHUP)", dir,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Whether one of the specs given by name parses: checked before BPF is
+ * loaded, so that a run with nothing to trace stops at once (with
+ * --spec-dir the agent waits for a good file instead). When none does,
+ * says why for each.
+ */
+bool slots__some_parse(const struct run_args *a)
+{
+	struct tt_spec *spec = NULL;
+	char err[1024];
+
+	if (a->spec_dir)
+		return true;
+	for (size_t i = 0; i < a->nspecs; i++) {
+		if (!tt_spec__load(a->specs[i], &spec, err, sizeof(err))) {
+			tt_spec__free(spec);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < a->nspecs; i++) {
+		if (!tt_spec__load(a->specs[i], &spec, err, sizeof(err)))
+			tt_spec__free(spec); /* changed in between: slots__load_all() will tell */
+		else
+			tt_warn("%s", err);
+	}
+	return false;
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/* Exec discovery: the BPF watch tables, the /proc scan, and attaching to what they find. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "discover.h"
+#include "proc.h"
+#include "resolve.h"
+
+/* Library targets of slot s in process `pi`, resolved inside its root. */
+static void attach_libraries(struct agent *r, struct slot *s, const struct tt_proc_info *pi)
+{
+	char root[64], path[PATH_MAX], shown[PATH_MAX + 64];
+
+	snprintf(root, sizeof(root), "/proc/%d/root", (int)pi->pid);
+	for (int i = 0; i < s->spec->ntargets; i++) {
+		const struct tt_target *t = &s->spec->targets[i];
+
+		if (t->kind != TT_TARGET_LIBRARY ||
+		    tt_find_library_in(root, t->path, path, sizeof(path)))
+			continue;
+		snprintf(shown, sizeof(shown), "%s (in pid %d)", path + strlen(root), (int)pi->pid);
+		places__attach_file(r, s, t, path, shown, pi->pid);
+	}
+}
+
+/*
+ * A process that started (or was running when the agent started): the
+ * comm: targets and binary: targets of every spec (or only of `only`)
+ * that name it are attached, comm: targets in that process, binary:
+ * targets once per distinct file, and then the spec's libraries as that
+ * process sees them.
+ */
+static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot *only)
+{
+	char shown[PATH_MAX + 64];
+
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct slot *s = r->slots[i];
+		bool matched = false;
+
+		if (!s->spec || (only && s != only))
+			continue;
+		for (int k = 0; k < s->spec->ntargets; k++) {
+			const struct tt_target *t = &s->spec->targets[k];
+
+			if (t->kind == TT_TARGET_COMM &&
+			    !strncmp(t->comm, pi->comm, TT_COMM_LEN - 1)) {
+				snprintf(shown, sizeof(shown), "%s (pid %d)", pi->exe,
+					 (int)pi->pid);
+				matched |= places__attach(r, s, t, pi->open, shown, pi->pid,
+							  false) != NULL;
+			} else if (t->kind == TT_TARGET_BINARY &&
+				   tt_glob__path_matches(t->path, pi->exe)) {
+				/* a glob, or an exact path: the host's file, or a copy in a
+				 * container's image; each distinct file attached once */
+				snprintf(shown, sizeof(shown), "%s%s", pi->exe,
+					 pi->other_mnt_ns ? " (in another mount namespace)" : "");
+				matched |= places__attach_file(r, s, t, pi->open, shown, pi->pid);
+			}
+		}
+		if (matched) {
+			attach_libraries(r, s, pi);
+			r->discovered++;
+		}
+	}
+}
+
+/* A process called exec: attach what applies to it, then let it run on. */
+void watch__on_exec(struct agent *r, const struct tt_event *ev)
+{
+	struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
+	struct tt_proc_info pi;
+
+	r->execs++;
+	/* its earlier image is gone: so are probes limited to it */
+	places__drop(r, place__forget_pid, &f);
+	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
+		discover(r, &pi, NULL);
+	if (ev->flags & TT_EXECF_STOPPED)
+		kill((pid_t)ev->pid, SIGCONT);
+}
+
+struct scan_ctx {
+	struct agent *r;
+	struct slot *only;
+};
+
+static int scan_one(pid_t pid, void *ctx)
+{
+	struct scan_ctx *sc = ctx;
+	struct tt_proc_info pi;
+
+	if (pid != getpid() && tt_proc__info(NULL, pid, &pi) == 0)
+		discover(sc->r, &pi, sc->only);
+	return 0;
+}
+
+/* Processes already running: what the exec events of the past would have found. */
+void watch__scan_processes(struct agent *r, struct slot *only)
+{
+	struct scan_ctx sc = {.r = r, .only = only};
+
+	if (r->discovery)
+		tt_proc__for_each(NULL, scan_one, &sc);
+}
+
+/*
+ * Adds the literal directory of glob `path` ("/opt/workers/" for
+ * /opt/workers/ *) to the directories BPF holds execs from, when there is
+ * one, it fits, and there is room: the file name of such a glob starts
+ * with a glob character, so the process name cannot tell its processes.
+ */
+static void add_watch_dir(struct tt_watch_dir *dirs, int *n, const char *path)
+{
+	size_t len = strcspn(path, "*?[\\");
+
+	while (len > 0 && path[len - 1] != '/')
+		len--; /* the whole directory, not part of a name */
+	if (len < 2 || len > TT_WATCH_DIR_LEN || *n >= TT_MAX_WATCH_DIRS)
+		return;
+	for (int i = 0; i < *n; i++) {
+		if (dirs[i].len == len && !memcmp(dirs[i].path, path, len))
+			return;
+	}
+	memset(&dirs[*n], 0, sizeof(dirs[*n]));
+	memcpy(dirs[*n].path, path, len);
+	dirs[*n].len = (uint32_t)len;
+	(*n)++;
+}
+
+/*
+ * Tells BPF which execs to report and stop: comm: names exactly, binary:
+ * targets by the start of their file name (the kernel names a process
+ * after its file), as many as BPF's prefix table holds, widened to shared
+ * starts when there are more (tt_comm_prefix__fit()). A glob whose file
+ * name starts with a glob character, or names that share no start, make
+ * BPF report every exec; of those, the ones whose file name as exec'ed
+ * starts with such a glob's directory are stopped too (add_watch_dir()),
+ * the others are not (a fast worker may then run its first task before
+ * its probes are in).
+ */
+void watch__set(struct agent *r)
+{
+	static struct tt_comm_prefix prefixes[TT_MAX_PROBES];
+	struct tt_watch_dir dirs[TT_MAX_WATCH_DIRS];
+	int nprefix = 0, ndirs = 0;
+	bool all = false;
+
+	for (int i = 0; i < r->nwatched; i++)
+		tt_loader__unwatch_comm(r->loader, r->watched[i]);
+	r->nwatched = 0;
+	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
+		const struct tt_spec *spec = r->slots[i]->spec;
+
+		for (int k = 0; spec && k < spec->ntargets; k++) {
+			const struct tt_target *t = &spec->targets[k];
+			struct tt_comm_prefix *p = &prefixes[nprefix];
+
+			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
+			    tt_loader__watch_comm(r->loader, t->comm, true) == 0)
+				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
+			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
+				continue;
+			p->len = tt_glob__comm_prefix(t->path, p->comm);
+			if (!p->len) {
+				all = true;
+				add_watch_dir(dirs, &ndirs, t->path);
+			} else if (nprefix < TT_MAX_PROBES) {
+				nprefix++;
+			}
+		}
+	}
+	for (int i = 0; i < TT_MAX_WATCH_DIRS; i++)
+		tt_loader__watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
+				     i < ndirs ? dirs[i].len : 0, TT_WATCH_REPORT | TT_WATCH_STOP);
+	nprefix = tt_comm_prefix__fit(prefixes, nprefix, TT_MAX_WATCH_PREFIXES);
+	if (nprefix < 0) {
+		all = true;
+		nprefix = 0;
+	}
+	for (int i = 0; i < TT_MAX_WATCH_PREFIXES; i++) {
+		if (i < nprefix)
+			tt_loader__watch_prefix(r->loader, (uint32_t)i, prefixes[i].comm,
+						prefixes[i].len, TT_WATCH_REPORT | TT_WATCH_STOP);
+		else
+			tt_loader__watch_prefix(r->loader, (uint32_t)i, "", 0, 0);
+	}
+	tt_loader__watch_all_execs(r->loader, all);
+}
