@@ -605,17 +605,36 @@ static void test_no_thread_and_many_requests(void **state)
 
 /* ---- hostile clients (issue 12, item 4) ------------------------------------ */
 
+/* Counts the lines of `f` that contain `what`. */
+static int count_lines(FILE *f, const char *what)
+{
+	char line[512];
+	int n = 0;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	return n;
+}
+
 /*
  * More slow clients than the server has descriptors for, each holding a
  * request it never finishes: a new client is still answered, at once (a
  * new connection drops the oldest waiting one), not after any timeout.
+ * The drops do not flood stderr: at most 10 server messages a minute.
  */
 static void test_slow_clients_leave_a_slot(void **state)
 {
 	struct fixture *f = *state;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(tt_httpd__port(f->h))};
 	static const char partial[] = "GET /health/live HTTP/1.1\r\nX-Slow: 1\r\n";
-	int fds[70];
+	FILE *err = tmpfile();
+	int fds[70], saved = dup(2);
+
+	assert_non_null(err);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(fileno(err), 2), 2);
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -628,8 +647,13 @@ static void test_slow_clients_leave_a_slot(void **state)
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(tt_httpd__run(f->h), 0);
 	get(f->h, "/health/live", &f->r);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
 	assert_int_equal(f->r.status, 200);
 	assert_body(&f->r, "ok\n");
+	assert_int_equal(count_lines(err, "tasktap: http: "), 10);
+	fclose(err);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		close(fds[i]);
 }

@@ -31,6 +31,7 @@
 #define CONNECTION_TIMEOUT 10 /* seconds an idle connection is kept */
 #define LISTEN_BACKLOG	   64
 #define RUN_ROUNDS	   16 /* MHD runs at most per tt_httpd__run() */
+#define LOG_PER_MINUTE	   10 /* server messages shown; the others are counted */
 
 #define TYPE_TEXT "text/plain; charset=utf-8"
 #define TYPE_JSON "application/json"
@@ -41,6 +42,9 @@ struct tt_httpd {
 	char bind_host[256];	     /* the host part of the address served, for Host */
 	bool allow_remote;
 	bool stopping;
+	/* the server's messages in the current minute, shown and not (a client can cause many) */
+	uint64_t log_since;
+	unsigned int logged, unlogged;
 	struct tt_httpd_providers p;
 	uint16_t port;
 	uint64_t window_ns;
@@ -534,11 +538,31 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 	tt_http_guard__answered(h->guard, conn_of(c), tt_now_ns(CLOCK_MONOTONIC));
 }
 
+/* Starts a new minute of server messages once the last one is over, saying what it hid. */
+static void log_minute(struct tt_httpd *h, uint64_t now)
+{
+	if (h->log_since && now - h->log_since < 60000000000ULL)
+		return;
+	if (h->unlogged)
+		tt_warn("http: %u more messages of the HTTP server in the last minute not shown",
+			h->unlogged);
+	h->log_since = now;
+	h->logged = h->unlogged = 0;
+}
+
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
+	struct tt_httpd *h = cls;
 	char msg[256];
 	size_t n;
 
+	/* every dropped or malformed client makes a message: at most a few a minute */
+	log_minute(h, tt_now_ns(CLOCK_MONOTONIC));
+	if (h->logged == LOG_PER_MINUTE) {
+		h->unlogged++;
+		return;
+	}
+	h->logged++;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
@@ -616,10 +640,13 @@ int tt_httpd__fd(const struct tt_httpd *h)
 
 int tt_httpd__run(struct tt_httpd *h)
 {
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
 	MHD_UNSIGNED_LONG_LONG t;
 
+	if (h->unlogged)
+		log_minute(h, now);
 	/* first the guard: MHD then closes in this same run what the guard dropped */
-	tt_http_guard__run(h->guard, tt_now_ns(CLOCK_MONOTONIC));
+	tt_http_guard__run(h->guard, now);
 	/*
 	 * MHD reads a socket once per edge; a request bigger than one read
 	 * stays ready with no new event (a timeout of 0). Run it out here, a
