@@ -86,7 +86,7 @@ FIXTURES := $(OUTPUT)/fixtures/prog-pie $(OUTPUT)/fixtures/prog-nopie \
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps demo check unit unit-bins e2e bench clean format-check install
+.PHONY: all deps demo check unit unit-bins e2e bench soak clean format-check install
 
 all: $(OUTPUT)/tasktap $(OUTPUT)/tasktap.8 $(WORKER_BINS)
 
@@ -169,6 +169,13 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/bench.sh
+
+# the node agent under reloads, outages, SIGKILLs and slow clients for
+# SOAK_TIME seconds (not part of check): figures in .output/soak.json
+SOAK_TIME ?= 600
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)python3 scripts/soak.py --duration $(SOAK_TIME)
 
 format-check:
 	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/*/*.h) \
