@@ -192,7 +192,7 @@ static void test_the_ring_keeps_the_last_n(void **state)
 	struct tt_traces_opts o = {.capacity = 2};
 	struct tt_traces *t = tt_traces__new(&o);
 	struct seen seen = {0};
-	uint64_t two;
+	uint64_t two, three;
 	char *json;
 	int ret;
 
@@ -203,13 +203,28 @@ static void test_the_ring_keeps_the_last_n(void **state)
 	feed(f, t, &f->task, 3, 1, 0, "C", false);
 	assert_int_equal(tt_traces__count(t), 2);
 	assert_int_equal(tt_traces__dropped(t), 1);
-	assert_int_equal(tt_traces__bytes(t), two); /* same shape: same memory */
+	three = tt_traces__bytes(t);
+	assert_true(three > two); /* A's memory is kept for the next trace */
 	tt_traces__each(t, collect, &seen);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.names[0], "C");
 	assert_string_equal(seen.names[1], "B");
+	/* D reuses A's: a full ring of traces of one shape takes no more memory */
+	feed(f, t, &f->task, 4, 1, 0, "D", false);
+	feed(f, t, &f->task, 5, 1, 0, "E", false);
+	assert_int_equal(tt_traces__bytes(t), three);
+	assert_int_equal(tt_traces__dropped(t), 3);
+	memset(&seen, 0, sizeof(seen));
+	tt_traces__each(t, collect, &seen);
+	assert_string_equal(seen.names[0], "E");
+	assert_string_equal(seen.names[1], "D");
 	json = written(t, 1, &ret);
 	assert_int_equal(ret, -ENOENT);
+	free(json);
+	json = written(t, 4, &ret);
+	assert_int_equal(ret, 0);
+	assert_non_null(strstr(json, "\"name\":\"D\""));
+	assert_null(strstr(json, "\"name\":\"A\""));
 	free(json);
 	/* a span of the dropped trace starts it over, as a new one */
 	feed(f, t, &f->step, 1, 2, 1, "A.late", false);

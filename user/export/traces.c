@@ -2,7 +2,10 @@
 /*
  * The ring of recent traces (traces.h). Each trace, pending or finished,
  * is one struct trace in a hash table by trace id; pending ones are also
- * on a FIFO list, finished ones in the ring array.
+ * on a FIFO list, finished ones in the ring array. A trace keeps its spans
+ * in one arena of its own; the trace pushed out of a full ring is reused,
+ * arena and all, for the next one, so that once the ring is full a span
+ * costs no allocation in the usual case.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,14 +36,15 @@ struct vspan {
 
 struct trace {
 	uint8_t trace_id[16];
-	struct vspan **spans; /* owned */
+	uint32_t *offs; /* where each span starts in arena; owned, cap entries */
 	uint32_t n, cap;
+	char *arena; /* the spans, each 8-byte aligned; owned */
+	size_t used, acap;
 	uint32_t errors;
 	uint32_t spans_dropped; /* beyond TT_TRACES_MAX_SPANS */
 	bool task_failed;	/* the status of its task span, when it has one */
-	const char *name;	/* in one of its spans; NULL until a span names it */
-	const char *service;	/* the same span's */
-	int named_by;		/* NAMED_* */
+	uint32_t named_span;	/* the span whose name and service are the trace's */
+	int named_by;		/* NAMED_*: what that span is */
 	bool finished;
 	uint64_t start_ns, end_ns;
 	uint64_t seq;
@@ -59,7 +63,11 @@ struct tt_traces {
 	uint32_t pending_spans;
 	uint64_t pending_bytes;
 	uint64_t bytes, dropped, seq;
+	struct trace *spare; /* pushed out of the ring, kept for the next trace */
 };
+
+#define SPARE_MAX_ARENA (64u << 10) /* a bigger arena is freed, not reused */
+#define SPARE_MAX_SPANS 1024
 
 static const uint8_t zero_id[8];
 
@@ -99,9 +107,8 @@ static void trace_free(struct trace *tr)
 {
 	if (!tr)
 		return;
-	for (uint32_t i = 0; i < tr->n; i++)
-		free(tr->spans[i]);
-	free(tr->spans);
+	free(tr->offs);
+	free(tr->arena);
 	free(tr);
 }
 
@@ -117,6 +124,7 @@ void tt_traces__free(struct tt_traces *t)
 		t->pending_head = tr->pnext;
 		trace_free(tr);
 	}
+	trace_free(t->spare);
 	free(t->ring);
 	free(t->buckets);
 	free(t);
@@ -175,10 +183,14 @@ static void finish(struct tt_traces *t, struct trace *tr)
 	pending_remove(t, tr);
 	if (old) {
 		unhash(t, old);
-		t->bytes -= old->bytes;
-		trace_free(old);
 		t->dropped++;
 		t->count--;
+		if (!t->spare && old->acap <= SPARE_MAX_ARENA && old->cap <= SPARE_MAX_SPANS) {
+			t->spare = old; /* its memory stays counted */
+		} else {
+			t->bytes -= old->bytes;
+			trace_free(old);
+		}
 	}
 	tr->finished = true;
 	tr->seq = ++t->seq;
@@ -187,13 +199,34 @@ static void finish(struct tt_traces *t, struct trace *tr)
 	t->count++;
 }
 
+/* Empties tr for reuse, keeping its arena and span offsets. */
+static void trace_clear(struct trace *tr)
+{
+	struct trace keep = *tr;
+
+	memset(tr, 0, sizeof(*tr));
+	tr->offs = keep.offs;
+	tr->cap = keep.cap;
+	tr->arena = keep.arena;
+	tr->acap = keep.acap;
+	tr->bytes = keep.bytes;
+}
+
 static struct trace *trace_new(struct tt_traces *t, const uint8_t id[16])
 {
-	struct trace *tr = calloc(1, sizeof(*tr));
+	struct trace *tr = t->spare;
 	uint32_t b;
 
-	if (!tr)
-		return NULL;
+	if (tr) {
+		t->spare = NULL;
+		trace_clear(tr);
+	} else {
+		tr = calloc(1, sizeof(*tr));
+		if (!tr)
+			return NULL;
+		tr->bytes = sizeof(*tr);
+		t->bytes += tr->bytes;
+	}
 	memcpy(tr->trace_id, id, 16);
 	b = bucket_of(t, id);
 	tr->hnext = t->buckets[b];
@@ -204,8 +237,6 @@ static struct trace *trace_new(struct tt_traces *t, const uint8_t id[16])
 	else
 		t->pending_head = tr;
 	t->pending_tail = tr;
-	tr->bytes = sizeof(*tr);
-	t->bytes += tr->bytes;
 	t->pending_bytes += tr->bytes;
 	return tr;
 }
@@ -290,27 +321,42 @@ static uint64_t unix_us(const struct tt_traces *t, uint64_t mono_ns)
 	return (uint64_t)((int64_t)mono_ns + t->mono_to_unix_ns) / 1000;
 }
 
-/* Copies what the view shows of s into a new block. Returns it, or NULL (ENOMEM). */
-static struct vspan *pack(const struct tt_span *s, size_t *size)
-{
-	const char *strs[4] = {s->name, span_service(s), span_process(s), s->status_msg};
-	size_t lens[4] = {strnlen(s->name, sizeof(s->name)), strlen(strs[1]), strlen(strs[2]),
-			  strnlen(s->status_msg, sizeof(s->status_msg))};
+/* What of a span goes into its struct vspan, gathered once. */
+struct packing {
+	const char *strs[4]; /* name, service, process, status message */
+	size_t lens[4];
 	struct tt_kv kv[TT_SPAN_MAX_KV];
-	int n = tt_span__attrs(s, kv);
-	size_t len = 0;
-	struct vspan *v;
+	int n;
+	size_t size; /* of the struct vspan */
+};
+
+static void measure(const struct tt_span *s, struct packing *k)
+{
+	k->strs[0] = s->name;
+	k->lens[0] = strnlen(s->name, sizeof(s->name));
+	k->strs[1] = span_service(s);
+	k->lens[1] = strlen(k->strs[1]);
+	k->strs[2] = span_process(s);
+	k->lens[2] = strlen(k->strs[2]);
+	k->strs[3] = s->status_msg;
+	k->lens[3] = strnlen(s->status_msg, sizeof(s->status_msg));
+	k->n = tt_span__attrs(s, k->kv);
+	k->size = sizeof(struct vspan);
+	for (int i = 0; i < 4; i++)
+		k->size += k->lens[i] + 1;
+	for (int i = 0; i < k->n; i++) {
+		k->size += 1 + strlen(k->kv[i].key) + 1;
+		k->size += k->kv[i].type == TT_KV_STR ? strnlen(k->kv[i].str, k->kv[i].len) + 1 : 8;
+	}
+}
+
+/* Copies what the view shows of s into v (k->size bytes). */
+static void pack(const struct tt_span *s, const struct packing *k, struct vspan *v)
+{
+	const struct tt_kv *kv = k->kv;
+	int n = k->n;
 	char *p;
 
-	for (int i = 0; i < 4; i++)
-		len += lens[i] + 1;
-	for (int i = 0; i < n; i++) {
-		len += 1 + strlen(kv[i].key) + 1;
-		len += kv[i].type == TT_KV_STR ? strnlen(kv[i].str, kv[i].len) + 1 : 8;
-	}
-	v = malloc(sizeof(*v) + len);
-	if (!v)
-		return NULL;
 	memcpy(v->span_id, s->span_id, 8);
 	memcpy(v->parent_id, s->parent_id, 8);
 	v->start_ns = s->start_ns;
@@ -325,9 +371,9 @@ static struct vspan *pack(const struct tt_span *s, size_t *size)
 	v->nattrs = (uint16_t)n;
 	p = v->data;
 	for (int i = 0; i < 4; i++) {
-		memcpy(p, strs[i], lens[i]);
-		p[lens[i]] = '\0';
-		p += lens[i] + 1;
+		memcpy(p, k->strs[i], k->lens[i]);
+		p[k->lens[i]] = '\0';
+		p += k->lens[i] + 1;
 	}
 	for (int i = 0; i < n; i++) {
 		size_t kl = strlen(kv[i].key) + 1, vl;
@@ -345,8 +391,11 @@ static struct vspan *pack(const struct tt_span *s, size_t *size)
 			p += 8;
 		}
 	}
-	*size = sizeof(*v) + len;
-	return v;
+}
+
+static const struct vspan *span_at(const struct trace *tr, uint32_t i)
+{
+	return (const struct vspan *)(tr->arena + tr->offs[i]);
 }
 
 /* Writes the string at *p as JSON and moves *p past it. */
@@ -418,41 +467,57 @@ static void render(const struct tt_traces *t, const struct vspan *v, FILE *out)
 
 /* ---- feeding -------------------------------------------------------------- */
 
-/*
- * Names the trace after its task span, else its first root span, else its
- * first span: v, the span just kept, whose strings the trace then points to.
- */
-static void name_trace(struct trace *tr, const struct vspan *v, int by)
+/* Names the trace after its task span, else its first root span, else its first span. */
+static void name_trace(struct trace *tr, uint32_t i, int by)
 {
 	if (by <= tr->named_by)
 		return;
-	tr->name = v->data;
-	tr->service = v->data + strlen(v->data) + 1;
+	tr->named_span = i;
 	tr->named_by = by;
+}
+
+/* Grows what is owned by tr for one more span of `size` bytes. Returns 0 or -ENOMEM. */
+static int make_room(struct tt_traces *t, struct trace *tr, size_t at, size_t size)
+{
+	if (tr->n == tr->cap) {
+		uint32_t cap = tr->cap ? tr->cap * 2 : 8;
+		uint32_t *offs = realloc(tr->offs, cap * sizeof(*offs));
+
+		if (!offs)
+			return -ENOMEM;
+		t->bytes += (cap - tr->cap) * sizeof(*offs);
+		tr->bytes += (cap - tr->cap) * sizeof(*offs);
+		tr->offs = offs;
+		tr->cap = cap;
+	}
+	if (at + size > tr->acap) {
+		size_t acap = tr->acap ? tr->acap * 2 : 1024;
+		char *arena;
+
+		while (acap < at + size)
+			acap *= 2;
+		arena = realloc(tr->arena, acap);
+		if (!arena)
+			return -ENOMEM;
+		t->bytes += acap - tr->acap;
+		tr->bytes += acap - tr->acap;
+		tr->arena = arena;
+		tr->acap = acap;
+	}
+	return 0;
 }
 
 static int append(struct tt_traces *t, struct trace *tr, const struct tt_span *s)
 {
-	struct vspan *v;
-	size_t size;
+	static struct packing k; /* large: off the stack; one thread */
+	size_t at = (tr->used + 7) & ~(size_t)7;
 
-	if (tr->n == tr->cap) {
-		uint32_t cap = tr->cap ? tr->cap * 2 : 8;
-		struct vspan **spans = realloc(tr->spans, cap * sizeof(*spans));
-
-		if (!spans)
-			return -ENOMEM;
-		t->bytes += (cap - tr->cap) * sizeof(*spans);
-		tr->bytes += (cap - tr->cap) * sizeof(*spans);
-		tr->spans = spans;
-		tr->cap = cap;
-	}
-	v = pack(s, &size);
-	if (!v)
+	measure(s, &k);
+	if (make_room(t, tr, at, k.size))
 		return -ENOMEM;
-	tr->spans[tr->n++] = v;
-	t->bytes += size;
-	tr->bytes += size;
+	pack(s, &k, (struct vspan *)(tr->arena + at));
+	tr->offs[tr->n++] = (uint32_t)at;
+	tr->used = at + k.size;
 	if (tr->n == 1 || s->start_ns < tr->start_ns)
 		tr->start_ns = s->start_ns;
 	if (s->end_ns > tr->end_ns)
@@ -487,7 +552,7 @@ void tt_traces__span(const struct tt_span *s, void *ctx)
 		t->pending_bytes += tr->bytes - before;
 	if (ret)
 		return;
-	name_trace(tr, tr->spans[tr->n - 1], task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
+	name_trace(tr, tr->n - 1, task ? NAMED_TASK : root ? NAMED_ROOT : NAMED_SPAN);
 	if (task)
 		tr->task_failed = s->status == TT_STATUS_ERROR;
 	if (tr->finished)
@@ -509,8 +574,8 @@ void tt_traces__span(const struct tt_span *s, void *ctx)
 static void info_of(const struct trace *tr, struct tt_trace_info *info)
 {
 	memcpy(info->trace_id, tr->trace_id, 16);
-	info->name = tr->name ? tr->name : "";
-	info->service = tr->service ? tr->service : "";
+	info->name = tr->named_by ? span_at(tr, tr->named_span)->data : "";
+	info->service = tr->named_by ? info->name + strlen(info->name) + 1 : "";
 	/* a task that succeeded after a retried step is ok; without a task, any error */
 	info->error = tr->named_by == NAMED_TASK ? tr->task_failed : tr->errors > 0;
 	info->start_ns = tr->start_ns;
@@ -565,7 +630,7 @@ int tt_traces__write(const struct tt_traces *t, const uint8_t trace_id[16], FILE
 	for (uint32_t i = 0; i < tr->n; i++) {
 		if (i)
 			fputc(',', out);
-		render(t, tr->spans[i], out);
+		render(t, span_at(tr, i), out);
 	}
 	fputs("]}", out);
 	return 0;

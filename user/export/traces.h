@@ -5,8 +5,9 @@
  *
  * Invariants:
  *  - A finished span is copied when it arrives (tt_traces__span(), a
- *    tt_span_fn) into one compact block of what the view shows: its
- *    tt_span, probe and spec are not kept. Attributes are copied as
+ *    tt_span_fn) as a compact record of what the view shows, in an arena
+ *    of its trace: its tt_span, probe and spec are not kept. The trace
+ *    pushed out of a full ring is reused for the next one. Attributes are copied as
  *    tt_span__attrs() gives them (redacted values stay hashed). JSON is
  *    written only when asked for (tt_traces__write()).
  *  - Spans of a trace whose task (or root) span has not finished wait in
