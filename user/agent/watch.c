@@ -16,7 +16,7 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 {
 	char root[64], path[PATH_MAX], shown[PATH_MAX + 64];
 
-	snprintf(root, sizeof(root), "/proc/%d/root", (int)pi->pid);
+	tt_proc__root(pi->pid, root, sizeof(root));
 	for (int i = 0; i < s->spec->ntargets; i++) {
 		const struct tt_target *t = &s->spec->targets[i];
 
