@@ -448,22 +448,24 @@ static const char description[] =
 
 static int cmd_help(int argc, char **argv);
 
-/* A command: its name, its function, and its usage (NULL: it prints its own on --help). */
+/* A command: its name, its function, and its usage (or the function that builds it). */
 static const struct cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const struct tt_usage *usage;
 	const char *summary;
+	const struct tt_usage *(*usage_of)(void);
 } cmds[] = {
-	{"run", tt_cmd__run, NULL, "trace the targets of a spec and print or export spans"},
+	{"run", tt_cmd__run, NULL, "trace the targets of a spec and print or export spans",
+	 tt_cmd__run_usage},
 	{"status", tt_cmd__status, &tt_status_usage,
-	 "show what a running agent traces, from its HTTP endpoint"},
+	 "show what a running agent traces, from its HTTP endpoint", NULL},
 	{"check", cmd_check, &check_usage,
-	 "validate a spec and show what would be attached, without BPF"},
+	 "validate a spec and show what would be attached, without BPF", NULL},
 	{"symbols", cmd_symbols, &symbols_usage,
-	 "list the functions and USDT probes of a binary or process"},
-	{"version", cmd_version, &version_usage, "print the version"},
-	{"help", cmd_help, &help_usage, "this text, a command's usage, or the manual page"},
+	 "list the functions and USDT probes of a binary or process", NULL},
+	{"version", cmd_version, &version_usage, "print the version", NULL},
+	{"help", cmd_help, &help_usage, "this text, a command's usage, or the manual page", NULL},
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -490,27 +492,25 @@ static void print_commands(FILE *out)
 		tt_prog_name);
 }
 
+static const struct tt_usage *usage_of(const struct cmd *c)
+{
+	return c->usage ? c->usage : c->usage_of();
+}
+
 /* `tasktap help COMMAND`: what `tasktap COMMAND --help` prints. */
 static int print_cmd_usage(const struct cmd *c)
 {
-	char *argv[] = {(char *)c->name, "--help", NULL};
-
-	if (!c->usage)
-		return c->fn(2, argv);
-	tt_usage__print(c->usage, stdout);
+	tt_usage__print(usage_of(c), stdout);
 	return 0;
 }
 
 static void print_man(void)
 {
 	const struct tt_usage *u[NCMDS];
-	size_t n = 0;
 
-	for (size_t i = 0; i < NCMDS; i++) {
-		if (cmds[i].usage)
-			u[n++] = cmds[i].usage;
-	}
-	tt_usage__man(u, n, description, stdout);
+	for (size_t i = 0; i < NCMDS; i++)
+		u[i] = usage_of(&cmds[i]);
+	tt_usage__man(u, NCMDS, description, stdout);
 }
 
 static int cmd_help(int argc, char **argv)

@@ -13,9 +13,8 @@ import unittest
 from harness import TASKTAP, run_tool
 
 COMMANDS = ["run", "status", "check", "symbols", "version", "help"]
-# The commands whose usage has options and examples in the shared form
-# (run prints its own until it moves to user/agent/cmd_run.c).
-WITH_EXAMPLES = ["status", "check", "symbols", "help"]
+# The commands whose usage has options and examples (version has no examples).
+WITH_EXAMPLES = ["run", "status", "check", "symbols", "help"]
 MAN = os.path.abspath(".output/tasktap.8")
 
 
@@ -50,13 +49,27 @@ class HelpTest(unittest.TestCase):
                         self.assertIn("\nexamples:\n  tasktap %s" % cmd, out)
 
     def test_bad_option_is_short_usage_on_stderr(self):
-        for cmd in ["status", "check", "symbols", "version", "help"]:
+        for cmd in COMMANDS:
             with self.subTest(cmd=cmd):
                 rc, out, err = run_tool([cmd, "--no-such-option"])
                 self.assertEqual(rc, 2, err)
                 self.assertEqual(out, "")
                 self.assertIn("usage: tasktap %s" % cmd, err)
                 self.assertIn("Run 'tasktap %s --help'" % cmd, err)
+
+    def test_run_help_lists_every_option(self):
+        rc, out, err = run_tool(["run", "--help"])
+        self.assertEqual(rc, 0, err)
+        for opt in ["--pid PID", "--binary PATH", "--json", "--duration SECONDS",
+                    "--ring-size BYTES", "--no-color", "--otlp-endpoint URL",
+                    "--otlp-protocol PROTOCOL", "--otlp-header K=V", "--otlp-compression",
+                    "--otlp-timeout MS", "--spool DIR", "--spool-size BYTES", "--no-spool",
+                    "--sampler NAME", "--sampler-arg RATIO", "--logs", "--log-steps",
+                    "--http ADDR", "--no-http", "--http-allow-remote", "--stuck-after SECONDS",
+                    "--recent-traces N", "--spec FILE", "--spec-dir DIR", "--pin DIR"]:
+            self.assertRegex(out, r"\n  (-\w, )?%s" % re.escape(opt))
+        self.assertTrue(all(len(line) <= 80 for line in out.splitlines()
+                            if not line.startswith("  tasktap ")), out)
 
     def test_unknown_command(self):
         rc, out, err = run_tool(["frobnicate"])
@@ -73,8 +86,11 @@ class HelpTest(unittest.TestCase):
         with open(MAN) as f:
             self.assertEqual(f.read(), out)  # make built it from the same text
         self.assertTrue(out.startswith(".TH TASKTAP 8 "), out[:80])
-        for cmd in WITH_EXAMPLES + ["version"]:
+        for cmd in COMMANDS:
             self.assertIn('.SS "%s"\n' % cmd, out)
+        # run's options come from its table of options, each with its text
+        self.assertIn(".B \\-\\-spec\\-dir DIR\nevery *.yaml, *.yml of DIR, watched for changes.\n",
+                      out)
         groff = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", MAN],
                                capture_output=True, text=True)
         self.assertEqual(groff.returncode, 0, groff.stderr)

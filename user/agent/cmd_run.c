@@ -20,40 +20,19 @@ static const struct run_args run_defaults = {
 	.duration = 0,	   /* until stopped */
 };
 
-static void usage_run(FILE *out)
-{
-	fprintf(out,
-		"usage: %s run [SPEC] [--spec FILE]... [--spec-dir DIR] [--pin DIR]\n"
-		"                   [--pid PID | --binary PATH] [--json] [--duration SECONDS]\n"
-		"                   [--ring-size BYTES] [--no-color]\n"
-		"                   [--otlp-endpoint URL] [--otlp-protocol PROTOCOL]\n"
-		"                   [--otlp-header K=V]... [--otlp-compression gzip|none]\n"
-		"                   [--otlp-timeout MS] [--spool DIR | --no-spool]\n"
-		"                   [--logs] [--log-steps]\n"
-		"                   [--http ADDR | --no-http] [--http-allow-remote]\n"
-		"                   [--stuck-after SECONDS] [--recent-traces N]\n"
-		"                   [--spool-size BYTES] [--sampler NAME] [--sampler-arg RATIO]\n"
-		"  PROTOCOL: http/protobuf (default), http/json or grpc\n"
-		"\n"
-		"examples:\n"
-		"  %s run worker.yaml                        trace, print waterfalls\n"
-		"  %s run worker.yaml --pid 4242 --json      one process, spans as JSON lines\n"
-		"  %s run --spec-dir /etc/tasktap --pin /sys/fs/bpf/tasktap \\\n"
-		"        --otlp-endpoint http://collector:4318  node agent, kept across restarts\n",
-		tt_prog_name, tt_prog_name, tt_prog_name, tt_prog_name);
-}
-
 struct run_option;
 /* Sets what option o says from its argument `arg` (NULL: none). 0, or -EINVAL after saying why. */
 typedef int (*run_option_fn)(struct run_args *a, const struct run_option *o, const char *arg);
 
-/* One option of `tasktap run`: its names, and how it sets the settings. */
+/* One option of `tasktap run`: its names, how it sets the settings, and what --help says. */
 struct run_option {
 	const char *name;
 	char short_name; /* 0: none */
 	int has_arg;
 	run_option_fn set;
-	size_t field; /* offsetof() in struct run_args, for set_true/set_false/set_str */
+	size_t field;	  /* offsetof() in struct run_args, for set_true/set_false/set_str */
+	const char *arg;  /* the argument's name in --help ("PID"); NULL: none */
+	const char *help; /* one line for --help and the manual page */
 };
 
 #define FIELD(f) offsetof(struct run_args, f)
@@ -159,32 +138,52 @@ static int set_recent_traces(struct run_args *a, const struct run_option *o, con
 
 /* Every option of `tasktap run` (--help is handled by tt_cmd__run()). */
 static const struct run_option run_options[] = {
-	{"pid", 'p', required_argument, set_pid, 0},
-	{"binary", 'b', required_argument, set_str, FIELD(binary)},
-	{"json", 'j', no_argument, set_true, FIELD(json)},
-	{"duration", 'd', required_argument, set_duration, 0},
-	{"ring-size", 'r', required_argument, set_ring_size, 0},
-	{"no-color", 'C', no_argument, set_false, FIELD(color)},
-	{"otlp-endpoint", 0, required_argument, set_otlp, 0},
-	{"otlp-protocol", 0, required_argument, set_otlp, 0},
-	{"otlp-header", 0, required_argument, set_otlp, 0},
-	{"otlp-compression", 0, required_argument, set_otlp, 0},
-	{"otlp-timeout", 0, required_argument, set_otlp, 0},
-	{"spool", 0, required_argument, set_otlp, 0},
-	{"spool-size", 0, required_argument, set_otlp, 0},
-	{"no-spool", 0, no_argument, set_otlp, 0},
-	{"sampler", 0, required_argument, set_otlp, 0},
-	{"sampler-arg", 0, required_argument, set_otlp, 0},
-	{"logs", 0, no_argument, set_true, FIELD(logs)},
-	{"log-steps", 0, no_argument, set_true, FIELD(log_steps)},
-	{"http", 0, required_argument, set_str, FIELD(http_addr)},
-	{"no-http", 0, no_argument, set_true, FIELD(no_http)},
-	{"http-allow-remote", 0, no_argument, set_true, FIELD(http_allow_remote)},
-	{"stuck-after", 0, required_argument, set_stuck_after, 0},
-	{"recent-traces", 0, required_argument, set_recent_traces, 0},
-	{"spec", 0, required_argument, add_spec, 0},
-	{"spec-dir", 0, required_argument, set_str, FIELD(spec_dir)},
-	{"pin", 0, required_argument, set_str, FIELD(pin_dir)},
+	{"pid", 'p', required_argument, set_pid, 0, "PID",
+	 "only process PID: the targets it runs or maps"},
+	{"binary", 'b', required_argument, set_str, FIELD(binary), "PATH",
+	 "only the file PATH, in every process running it"},
+	{"json", 'j', no_argument, set_true, FIELD(json), NULL,
+	 "one OTLP/JSON span per line instead of waterfalls"},
+	{"duration", 'd', required_argument, set_duration, 0, "SECONDS", "stop after that long"},
+	{"ring-size", 'r', required_argument, set_ring_size, 0, "BYTES",
+	 "each per-CPU ring (default 8M, a power of two)"},
+	{"no-color", 'C', no_argument, set_false, FIELD(color), NULL,
+	 "no colors in the waterfalls"},
+	{"otlp-endpoint", 0, required_argument, set_otlp, 0, "URL",
+	 "export to the collector at this base URL"},
+	{"otlp-protocol", 0, required_argument, set_otlp, 0, "PROTOCOL",
+	 "http/protobuf (default), http/json or grpc"},
+	{"otlp-header", 0, required_argument, set_otlp, 0, "K=V",
+	 "a header of every request; repeatable"},
+	{"otlp-compression", 0, required_argument, set_otlp, 0, "gzip|none", "compress requests"},
+	{"otlp-timeout", 0, required_argument, set_otlp, 0, "MS",
+	 "to connect and send one request"},
+	{"spool", 0, required_argument, set_otlp, 0, "DIR",
+	 "keep what the collector cannot take yet in DIR"},
+	{"spool-size", 0, required_argument, set_otlp, 0, "BYTES",
+	 "the spool's bound (K, M and G suffixes)"},
+	{"no-spool", 0, no_argument, set_otlp, 0, NULL, "drop what the collector cannot take yet"},
+	{"sampler", 0, required_argument, set_otlp, 0, "NAME",
+	 "a sampler, as OTEL_TRACES_SAMPLER names them"},
+	{"sampler-arg", 0, required_argument, set_otlp, 0, "RATIO", "the sampler's ratio"},
+	{"logs", 0, no_argument, set_true, FIELD(logs), NULL,
+	 "export step transitions as OTLP logs"},
+	{"log-steps", 0, no_argument, set_true, FIELD(log_steps), NULL,
+	 "write step transitions as lines on stderr"},
+	{"http", 0, required_argument, set_str, FIELD(http_addr), "ADDR",
+	 "the HTTP endpoints' address (default 127.0.0.1:9464)"},
+	{"no-http", 0, no_argument, set_true, FIELD(no_http), NULL, "no HTTP endpoints"},
+	{"http-allow-remote", 0, no_argument, set_true, FIELD(http_allow_remote), NULL,
+	 "allow an --http address other than loopback"},
+	{"stuck-after", 0, required_argument, set_stuck_after, 0, "SECONDS",
+	 "a task open longer is stuck in /health (default 600)"},
+	{"recent-traces", 0, required_argument, set_recent_traces, 0, "N",
+	 "finished traces the task view keeps (default 1000)"},
+	{"spec", 0, required_argument, add_spec, 0, "FILE", "one more spec file; repeatable"},
+	{"spec-dir", 0, required_argument, set_str, FIELD(spec_dir), "DIR",
+	 "every *.yaml, *.yml of DIR, watched for changes"},
+	{"pin", 0, required_argument, set_str, FIELD(pin_dir), "DIR",
+	 "keep probes pinned in DIR (bpffs) across restarts"},
 };
 
 #define NOPTIONS    (sizeof(run_options) / sizeof(run_options[0]))
@@ -224,6 +223,49 @@ static const struct run_option *option_of(int c)
 	return NULL;
 }
 
+static const struct tt_usage_item run_examples[] = {
+	{"tasktap run worker.yaml", "trace what the spec names, waterfalls on stdout"},
+	{"tasktap run worker.yaml --pid 4242 --json", "one process, spans as JSON lines"},
+	{"tasktap run --spec-dir /etc/tasktap/specs --pin /sys/fs/bpf/tasktap",
+	 "the node agent: every spec of a directory, kept across restarts"},
+	{"tasktap run worker.yaml --otlp-endpoint http://collector:4318",
+	 "export spans to an OpenTelemetry collector"},
+	{NULL},
+};
+
+const struct tt_usage *tt_cmd__run_usage(void)
+{
+	static char what[NOPTIONS][64];
+	static struct tt_usage_item items[NOPTIONS + 2];
+	static const struct tt_usage usage = {
+		.name = "run",
+		.args = "[SPEC] [--spec FILE]... [--spec-dir DIR] [OPTIONS]",
+		.summary =
+			"Trace the targets of the specs and print spans as waterfalls or JSON "
+			"lines, "
+			"or export them over OTLP; stops on SIGINT or SIGTERM, reloads the specs "
+			"on SIGHUP",
+		.options = items,
+		.examples = run_examples,
+	};
+
+	/* the rows of run_options, as --help shows them */
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct run_option *o = &run_options[i];
+
+		if (o->short_name)
+			snprintf(what[i], sizeof(what[i]), "-%c, --%s%s%s", o->short_name, o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(what[i], sizeof(what[i]), "--%s%s%s", o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
+		items[i] = (struct tt_usage_item){what[i], o->help};
+	}
+	items[NOPTIONS] = (struct tt_usage_item){"-h, --help", "print this text"};
+	items[NOPTIONS + 1] = (struct tt_usage_item){NULL};
+	return &usage;
+}
+
 /*
  * The checks across options, in one place, once every option is read:
  * one positional SPEC at most, some spec to run, --pid or --binary. The
@@ -232,7 +274,7 @@ static const struct run_option *option_of(int c)
 static int cmd_run_check(struct run_args *a, int argc, char **argv, int first)
 {
 	if (first + 1 < argc || (first == argc && !a->nspecs && !a->spec_dir)) {
-		usage_run(stderr);
+		tt_usage__short(tt_cmd__run_usage(), stderr);
 		return 2;
 	}
 	if (a->pid && a->binary) {
@@ -260,11 +302,11 @@ int tt_cmd__run(int argc, char **argv)
 		const struct run_option *o = option_of(c);
 
 		if (c == OPT_HELP) {
-			usage_run(stdout);
+			tt_usage__print(tt_cmd__run_usage(), stdout);
 			return 0;
 		}
 		if (!o) {
-			usage_run(stderr);
+			tt_usage__short(tt_cmd__run_usage(), stderr);
 			return 2;
 		}
 		if (o->set(&a, o, optarg))
