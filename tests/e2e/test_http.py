@@ -82,7 +82,7 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(self.json("/tasks?limit=0")["truncated"], True)
         status, _, metrics = self.agent.get("/metrics")
         self.assertIn('task_in_flight{task_name="CreateZip"} 1', metrics.splitlines())
-        self.assertIn("tasktap_tasks_stuck 1", metrics.splitlines())
+        self.assertIn("tasktap_task_stuck 1", metrics.splitlines())
 
         # the process dies: its task ends (failed), nothing is in flight, health is ok
         self.worker.send_signal(signal.SIGKILL)

@@ -129,14 +129,21 @@ class OtlpMetricsLogsTest(unittest.TestCase):
         # a task of 50 ms may fall between two counts of open tasks (once a second)
         for k, p in last.items():
             if k[0] == "task.in_flight":
-                self.assertEqual((p["type"], p["value"]), ("gauge", 0))
-        self.assertEqual(point(last, "tasktap.events.received")["value"], 20)
+                # an UpDownCounter: a cumulative sum that is not monotonic
+                self.assertEqual((p["type"], p["monotonic"], p["temporality"], p["value"]),
+                                 ("sum", False, 2, 0))
+        self.assertEqual(point(last, "tasktap.event.received")["value"], 20)
         # attached while it ran; the last export, at shutdown, follows the detach
-        attached = [p["value"] for p in pts if p["name"] == "tasktap.probes.attached"]
+        attached = [p["value"] for p in pts if p["name"] == "tasktap.probe.attached"]
         self.assertIn(2, attached)
         self.assertEqual(attached[-1], 0)
-        self.assertEqual(point(last, "tasktap.spans.exported")["value"], 10)
-        self.assertEqual(point(last, "tasktap.events.lost", kind="probe")["value"], 0)
+        # the SDK self-observability names: accepted spans have no error.type
+        self.assertEqual(point(last, "otel.sdk.exporter.span.exported")["value"], 10)
+        self.assertEqual(point(last, "otel.sdk.exporter.span.exported",
+                               **{"error.type": "spool_full"})["value"], 0)
+        self.assertEqual(point(last, "otel.sdk.processor.span.processed")["value"], 10)
+        self.assertEqual(point(last, "otel.sdk.span.live")["type"], "sum")
+        self.assertEqual(point(last, "tasktap.event.lost", kind="probe")["value"], 0)
 
         # cumulative: every export of a series starts at the same time, and never goes down
         starts = {p["start"] for p in pts}
@@ -156,16 +163,18 @@ class OtlpMetricsLogsTest(unittest.TestCase):
                                      r"0 in the spool, 0 dropped")
 
     def test_metrics_are_retried_through_503(self):
-        r = self.receiver("--mode", "503", "--fail", "2", "--retry-after", "0",
-                          "--fail-signals", "metrics")
+        r = self.receiver()
         a = self.agent(env={"OTEL_METRIC_EXPORT_INTERVAL": "60000"})
+        # the first export comes a second after the start, the next after a minute
+        otlp.wait_for(lambda: r.stats()["metrics_requests"] >= 1, what="the first export")
         self.run_worker(2)
         otlp.wait_for(lambda: r.stats()["spans"] >= 10, what="the spans")
-        self.assertEqual(r.stats()["metrics_requests"], 0)  # the interval is a minute
+        self.assertEqual(r.stats()["metrics_requests"], 1)
+        r.control("mode=503&fail=2&retry_after=0&signals=metrics")
         self.assertEqual(a.stop(signal.SIGTERM), 0, a.stderr())
         # shutdown makes one try: refused, so the export is spooled ...
         st = r.stats()
-        self.assertEqual((st["metrics_requests"], st["metrics_refused"]), (1, 1))
+        self.assertEqual((st["metrics_requests"], st["metrics_refused"]), (2, 1))
         self.assertIn("cannot export metrics: HTTP 503", a.stderr())
         spooled = os.listdir(os.path.join(self.spool, "metrics"))
         self.assertEqual(len([f for f in spooled if f.endswith(".tts")]), 1)

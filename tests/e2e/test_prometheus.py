@@ -100,10 +100,10 @@ class PrometheusTest(unittest.TestCase):
         self.assertIn('task_completed_total{task_name="Thumbnail"} 1', lines)
         self.assertIn('task_step_retries_total{task_name="CreateZip",'
                       'step_name="CreateZipArchive"} 1', lines)
-        self.assertIn("tasktap_probes_attached 2", lines)
-        self.assertIn("tasktap_events_received_total 20", lines)  # 10 spans, entry + return
-        self.assertIn('tasktap_events_lost_total{kind="probe"} 0', lines)
-        self.assertIn("tasktap_spans_open 0", lines)
+        self.assertIn("tasktap_probe_attached 2", lines)
+        self.assertIn("tasktap_event_received_total 20", lines)  # 10 spans, entry + return
+        self.assertIn('tasktap_event_lost_total{kind="probe"} 0', lines)
+        self.assertIn("otel_sdk_span_live 0", lines)
         self.assertEqual(a.stop(), 0, a.stderr())
 
     def test_prometheus_scrapes_the_agent(self):

@@ -420,8 +420,8 @@ static void test_metrics(void **state)
 	get(f->h, "/metrics", &f->r);
 	assert_int_equal(f->r.status, 200);
 	assert_string_equal(f->r.type, TT_PROM_CONTENT_TYPE);
-	assert_non_null(strstr(f->r.body, "# TYPE tasktap_events_received_total counter\n"
-					  "tasktap_events_received_total 77\n"));
+	assert_non_null(strstr(f->r.body, "# TYPE tasktap_event_received_total counter\n"
+					  "tasktap_event_received_total 77\n"));
 	assert_int_equal(f->p.metrics_calls, 1);
 }
 

@@ -431,9 +431,14 @@ static void test_agent_stats(void **state)
 		.events_lost = 7,
 		.exit_events_lost = 1,
 		.spans_exported = 50,
-		.spans_dropped = {[TT_DROP_QUEUE_FULL] = 3, [TT_DROP_REJECTED] = 2},
+		.spans_dropped = {[TT_DROP_QUEUE_FULL] = 3,
+				  [TT_DROP_REJECTED] = 2,
+				  [TT_DROP_SPOOL_FULL] = 6},
+		.spans_rejected = {[TT_REJECT_HTTP_404] = 2},
+		.spans_processed = 60,
 		.export_failures = 4,
 		.queue_size = 10,
+		.queue_capacity = 2048,
 		.spool_bytes = 4096,
 		.probes_attached = 2,
 		.open_spans = 9,
@@ -443,19 +448,27 @@ static void test_agent_stats(void **state)
 	struct find r;
 
 	/* the agent's series exist, at zero, from the start */
-	r = lookup(f->m, TT_M_SPANS_DROPPED, "spool_full", NULL, NULL, NULL);
+	r = lookup(f->m, TT_M_SPANS_EXPORTED, "spool_full", NULL, NULL, NULL);
 	assert_int_equal(r.got.value, 0);
-	assert_int_equal(count_series(f->m, TT_M_SPANS_DROPPED), TT_DROP__COUNT);
+	assert_string_equal(r.got.desc->name, "otel.sdk.exporter.span.exported");
+	/* accepted (no error.type), spool_full, failed; the collector's reasons come when given */
+	assert_int_equal(count_series(f->m, TT_M_SPANS_EXPORTED), 3);
+	assert_int_equal(count_series(f->m, TT_M_SPANS_PROCESSED), 2);
+	assert_int_equal(tt_metric__desc(TT_M_QUEUE_SIZE)->type, TT_METRIC_UPDOWN);
 
 	tt_metrics__set_agent(f->m, &st);
 	assert_int_equal(lookup(f->m, TT_M_EVENTS_RECEIVED, NULL, NULL, NULL, NULL).got.value, 100);
 	assert_int_equal(lookup(f->m, TT_M_EVENTS_LOST, "probe", NULL, NULL, NULL).got.value, 7);
 	assert_int_equal(lookup(f->m, TT_M_EVENTS_LOST, "exit", NULL, NULL, NULL).got.value, 1);
-	assert_int_equal(lookup(f->m, TT_M_SPANS_EXPORTED, NULL, NULL, NULL, NULL).got.value, 50);
-	assert_int_equal(lookup(f->m, TT_M_SPANS_DROPPED, "queue_full", NULL, NULL, NULL).got.value,
-			 3);
-	assert_int_equal(lookup(f->m, TT_M_SPANS_DROPPED, "rejected", NULL, NULL, NULL).got.value,
-			 2);
+	assert_int_equal(lookup(f->m, TT_M_SPANS_EXPORTED, "", NULL, NULL, NULL).got.value, 50);
+	assert_int_equal(
+		lookup(f->m, TT_M_SPANS_EXPORTED, "spool_full", NULL, NULL, NULL).got.value, 6);
+	assert_int_equal(lookup(f->m, TT_M_SPANS_EXPORTED, "404", NULL, NULL, NULL).got.value, 2);
+	assert_int_equal(count_series(f->m, TT_M_SPANS_EXPORTED), 4);
+	assert_int_equal(lookup(f->m, TT_M_SPANS_PROCESSED, "", NULL, NULL, NULL).got.value, 60);
+	assert_int_equal(
+		lookup(f->m, TT_M_SPANS_PROCESSED, "queue_full", NULL, NULL, NULL).got.value, 3);
+	assert_int_equal(lookup(f->m, TT_M_QUEUE_CAPACITY, NULL, NULL, NULL, NULL).got.value, 2048);
 	assert_int_equal(lookup(f->m, TT_M_EXPORT_FAILURES, NULL, NULL, NULL, NULL).got.value, 4);
 	assert_int_equal(lookup(f->m, TT_M_QUEUE_SIZE, NULL, NULL, NULL, NULL).got.value, 10);
 	assert_int_equal(lookup(f->m, TT_M_SPOOL_SIZE, NULL, NULL, NULL, NULL).got.value, 4096);

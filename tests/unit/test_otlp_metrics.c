@@ -163,17 +163,24 @@ static void test_gauges_and_agent_metrics(void **state)
 {
 	uint32_t points;
 	Request *req = encode_decode(&points);
-	const Metric *g = find(req, "task.in_flight"), *a = find(req, "tasktap.probes.attached");
-	const Metric *ev = find(req, "tasktap.events.received"),
-		     *lost = find(req, "tasktap.events.lost");
+	const Metric *g = find(req, "task.in_flight"), *a = find(req, "tasktap.probe.attached");
+	const Metric *ev = find(req, "tasktap.event.received"),
+		     *lost = find(req, "tasktap.event.lost");
 
-	assert_int_equal(g->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE);
-	assert_int_equal(g->gauge->n_data_points, 1);
-	assert_int_equal(g->gauge->data_points[0]->as_int, 3);
-	assert_int_equal(a->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE);
-	assert_int_equal(a->gauge->data_points[0]->as_int, 2);
-	assert_int_equal(a->gauge->data_points[0]->n_attributes, 0);
+	/* counts now are UpDownCounters: cumulative sums that are not monotonic */
+	assert_int_equal(g->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM);
+	assert_false(g->sum->is_monotonic);
+	assert_int_equal(
+		g->sum->aggregation_temporality,
+		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE);
+	assert_int_equal(g->sum->n_data_points, 1);
+	assert_int_equal(g->sum->data_points[0]->as_int, 3);
+	assert_int_equal(a->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM);
+	assert_false(a->sum->is_monotonic);
+	assert_int_equal(a->sum->data_points[0]->as_int, 2);
+	assert_int_equal(a->sum->data_points[0]->n_attributes, 0);
 	assert_int_equal(ev->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM);
+	assert_true(ev->sum->is_monotonic);
 	assert_int_equal(ev->sum->data_points[0]->as_int, 40);
 	assert_int_equal(lost->sum->n_data_points, 2); /* kind: probe, exit */
 	assert_string_equal(attr(lost->sum->data_points[0]->attributes,

@@ -52,18 +52,19 @@ static void test_names(void **state)
 		[TT_M_COMPENSATIONS] = "task_compensations_total",
 		[TT_M_QUEUE_WAIT] = "task_queue_wait_seconds",
 		[TT_M_IN_FLIGHT] = "task_in_flight",
-		[TT_M_EVENTS_RECEIVED] = "tasktap_events_received_total",
-		[TT_M_EVENTS_LOST] = "tasktap_events_lost_total",
-		[TT_M_SPANS_EXPORTED] = "tasktap_spans_exported_total",
-		[TT_M_SPANS_DROPPED] = "tasktap_spans_dropped_total",
-		[TT_M_EXPORT_FAILURES] = "tasktap_export_failures_total",
-		[TT_M_QUEUE_SIZE] = "tasktap_export_queue_size",
-		[TT_M_SPOOL_SIZE] = "tasktap_export_spool_size_bytes",
-		[TT_M_PROBES_ATTACHED] = "tasktap_probes_attached",
-		[TT_M_SPANS_OPEN] = "tasktap_spans_open",
-		[TT_M_SPANS_EVICTED] = "tasktap_spans_evicted_total",
-		[TT_M_TASKS_STUCK] = "tasktap_tasks_stuck",
-		[TT_M_SERIES_OVERFLOW] = "tasktap_metrics_series_overflow_total",
+		[TT_M_EVENTS_RECEIVED] = "tasktap_event_received_total",
+		[TT_M_EVENTS_LOST] = "tasktap_event_lost_total",
+		[TT_M_SPANS_EXPORTED] = "otel_sdk_exporter_span_exported_total",
+		[TT_M_SPANS_PROCESSED] = "otel_sdk_processor_span_processed_total",
+		[TT_M_EXPORT_FAILURES] = "tasktap_exporter_request_failed_total",
+		[TT_M_QUEUE_SIZE] = "otel_sdk_processor_span_queue_size",
+		[TT_M_QUEUE_CAPACITY] = "otel_sdk_processor_span_queue_capacity",
+		[TT_M_SPOOL_SIZE] = "tasktap_exporter_spool_size_bytes",
+		[TT_M_PROBES_ATTACHED] = "tasktap_probe_attached",
+		[TT_M_SPANS_OPEN] = "otel_sdk_span_live",
+		[TT_M_SPANS_EVICTED] = "tasktap_span_evicted_total",
+		[TT_M_TASKS_STUCK] = "tasktap_task_stuck",
+		[TT_M_SERIES_OVERFLOW] = "tasktap_metric_series_overflow_total",
 		[TT_M_VIEW_TRACES] = "tasktap_view_traces",
 		[TT_M_VIEW_MEMORY] = "tasktap_view_memory_bytes",
 	};
@@ -195,49 +196,55 @@ static const char golden[] =
 	"# HELP task_in_flight Tasks running now.\n"
 	"# TYPE task_in_flight gauge\n"
 	"task_in_flight 3\n"
-	"# HELP tasktap_events_received_total Probe events received from the ring buffers.\n"
-	"# TYPE tasktap_events_received_total counter\n"
-	"tasktap_events_received_total 12\n"
-	"# HELP tasktap_events_lost_total Events lost in BPF because a ring buffer was full.\n"
-	"# TYPE tasktap_events_lost_total counter\n"
-	"tasktap_events_lost_total{kind=\"probe\"} 0\n"
-	"tasktap_events_lost_total{kind=\"exit\"} 0\n"
-	"# HELP tasktap_spans_exported_total Spans the collector accepted.\n"
-	"# TYPE tasktap_spans_exported_total counter\n"
-	"tasktap_spans_exported_total 0\n"
-	"# HELP tasktap_spans_dropped_total Spans dropped before reaching the collector, by "
-	"reason.\n"
-	"# TYPE tasktap_spans_dropped_total counter\n"
-	"tasktap_spans_dropped_total{reason=\"queue_full\"} 0\n"
-	"tasktap_spans_dropped_total{reason=\"spool_full\"} 2\n"
-	"tasktap_spans_dropped_total{reason=\"rejected\"} 0\n"
-	"tasktap_spans_dropped_total{reason=\"failed\"} 0\n"
-	"# HELP tasktap_export_failures_total Export requests that failed (each try counts).\n"
-	"# TYPE tasktap_export_failures_total counter\n"
-	"tasktap_export_failures_total 0\n"
-	"# HELP tasktap_export_queue_size Spans waiting in the export queue.\n"
-	"# TYPE tasktap_export_queue_size gauge\n"
-	"tasktap_export_queue_size 0\n"
-	"# HELP tasktap_export_spool_size_bytes Bytes held in the on-disk export spool.\n"
-	"# TYPE tasktap_export_spool_size_bytes gauge\n"
-	"tasktap_export_spool_size_bytes 0\n"
-	"# HELP tasktap_probes_attached Probes attached now.\n"
-	"# TYPE tasktap_probes_attached gauge\n"
-	"tasktap_probes_attached 0\n"
-	"# HELP tasktap_spans_open Spans open now.\n"
-	"# TYPE tasktap_spans_open gauge\n"
-	"tasktap_spans_open 0\n"
-	"# HELP tasktap_spans_evicted_total Open spans ended early because max_open_spans was "
+	"# HELP tasktap_event_received_total Probe events received from the ring buffers.\n"
+	"# TYPE tasktap_event_received_total counter\n"
+	"tasktap_event_received_total 12\n"
+	"# HELP tasktap_event_lost_total Events lost in BPF because a ring buffer was full.\n"
+	"# TYPE tasktap_event_lost_total counter\n"
+	"tasktap_event_lost_total{kind=\"probe\"} 0\n"
+	"tasktap_event_lost_total{kind=\"exit\"} 0\n"
+	"# HELP otel_sdk_exporter_span_exported_total Spans whose export finished: accepted (no "
+	"error.type), or why not.\n"
+	"# TYPE otel_sdk_exporter_span_exported_total counter\n"
+	"otel_sdk_exporter_span_exported_total 0\n"
+	"otel_sdk_exporter_span_exported_total{error_type=\"spool_full\"} 2\n"
+	"otel_sdk_exporter_span_exported_total{error_type=\"failed\"} 0\n"
+	"# HELP otel_sdk_processor_span_processed_total Spans the batching queue handed to the "
+	"exporter, or dropped (error.type queue_full).\n"
+	"# TYPE otel_sdk_processor_span_processed_total counter\n"
+	"otel_sdk_processor_span_processed_total 0\n"
+	"otel_sdk_processor_span_processed_total{error_type=\"queue_full\"} 0\n"
+	"# HELP tasktap_exporter_request_failed_total Export requests that failed, of every signal "
+	"(each try counts).\n"
+	"# TYPE tasktap_exporter_request_failed_total counter\n"
+	"tasktap_exporter_request_failed_total 0\n"
+	"# HELP otel_sdk_processor_span_queue_size Spans waiting in the export queue.\n"
+	"# TYPE otel_sdk_processor_span_queue_size gauge\n"
+	"otel_sdk_processor_span_queue_size 0\n"
+	"# HELP otel_sdk_processor_span_queue_capacity Spans the export queue holds "
+	"(OTEL_BSP_MAX_QUEUE_SIZE).\n"
+	"# TYPE otel_sdk_processor_span_queue_capacity gauge\n"
+	"otel_sdk_processor_span_queue_capacity 0\n"
+	"# HELP tasktap_exporter_spool_size_bytes Bytes held in the on-disk export spool.\n"
+	"# TYPE tasktap_exporter_spool_size_bytes gauge\n"
+	"tasktap_exporter_spool_size_bytes 0\n"
+	"# HELP tasktap_probe_attached Probes attached now.\n"
+	"# TYPE tasktap_probe_attached gauge\n"
+	"tasktap_probe_attached 0\n"
+	"# HELP otel_sdk_span_live Spans open now.\n"
+	"# TYPE otel_sdk_span_live gauge\n"
+	"otel_sdk_span_live 0\n"
+	"# HELP tasktap_span_evicted_total Open spans ended early because max_open_spans was "
 	"reached.\n"
-	"# TYPE tasktap_spans_evicted_total counter\n"
-	"tasktap_spans_evicted_total 0\n"
-	"# HELP tasktap_tasks_stuck Tasks open longer than stuck_after.\n"
-	"# TYPE tasktap_tasks_stuck gauge\n"
-	"tasktap_tasks_stuck 0\n"
-	"# HELP tasktap_metrics_series_overflow_total Measurements folded into an 'other' series "
+	"# TYPE tasktap_span_evicted_total counter\n"
+	"tasktap_span_evicted_total 0\n"
+	"# HELP tasktap_task_stuck Tasks open longer than stuck_after.\n"
+	"# TYPE tasktap_task_stuck gauge\n"
+	"tasktap_task_stuck 0\n"
+	"# HELP tasktap_metric_series_overflow_total Measurements folded into an 'other' series "
 	"because the series limit was reached.\n"
-	"# TYPE tasktap_metrics_series_overflow_total counter\n"
-	"tasktap_metrics_series_overflow_total 0\n"
+	"# TYPE tasktap_metric_series_overflow_total counter\n"
+	"tasktap_metric_series_overflow_total 0\n"
 	"# HELP tasktap_view_traces Finished traces the task view keeps (--recent-traces).\n"
 	"# TYPE tasktap_view_traces gauge\n"
 	"tasktap_view_traces 0\n"

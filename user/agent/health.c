@@ -71,6 +71,10 @@ void health__update_metrics(struct agent *r)
 	st.spans_dropped[TT_DROP_SPOOL_FULL] = x.dropped_spool_full;
 	st.spans_dropped[TT_DROP_REJECTED] = x.dropped_rejected;
 	st.spans_dropped[TT_DROP_FAILED] = x.dropped_failed + x.dropped_encode;
+	for (int i = 0; i < TT_REJECT__COUNT; i++)
+		st.spans_rejected[i] = x.traces.rejected_by[i];
+	st.spans_processed = x.spans_queued - x.queue_len;
+	st.queue_capacity = x.queue_cap;
 	st.export_failures = x.export_failures + x.metrics.export_failures + x.logs.export_failures;
 	st.queue_size = x.queue_len;
 	st.spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;

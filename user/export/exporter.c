@@ -277,25 +277,6 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		enqueue(e, logs, &recs[i], sizeof(recs[i]), offsetof(struct tt_step_log, res), c);
 }
 
-static const char *const reject_names[TT_REJECT__COUNT] = {
-	[TT_REJECT_PARTIAL] = "rejected",
-	[TT_REJECT_HTTP_400] = "400",
-	[TT_REJECT_HTTP_401] = "401",
-	[TT_REJECT_HTTP_403] = "403",
-	[TT_REJECT_HTTP_404] = "404",
-	[TT_REJECT_HTTP_413] = "413",
-	[TT_REJECT_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
-	[TT_REJECT_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
-	[TT_REJECT_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
-	[TT_REJECT_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
-	[TT_REJECT_OTHER] = "_OTHER",
-};
-
-const char *tt_reject_reason__name(enum tt_reject_reason r)
-{
-	return r < TT_REJECT__COUNT ? reject_names[r] : "_OTHER";
-}
-
 enum tt_reject_reason tt_reject_reason__of(const struct tt_send_result *r)
 {
 	if (r->grpc_status > 0) {

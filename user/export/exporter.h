@@ -72,29 +72,6 @@ struct tt_exporter_opts {
 	uint64_t seed;		     /* for backoff jitter */
 };
 
-/*
- * Why the collector refused items, as OpenTelemetry's error.type names it:
- * the HTTP status, the gRPC status name, "rejected" for the items a partial
- * success left out, "_OTHER" for the rest.
- */
-enum tt_reject_reason {
-	TT_REJECT_PARTIAL = 0,
-	TT_REJECT_HTTP_400,
-	TT_REJECT_HTTP_401,
-	TT_REJECT_HTTP_403,
-	TT_REJECT_HTTP_404,
-	TT_REJECT_HTTP_413,
-	TT_REJECT_GRPC_INVALID_ARGUMENT,
-	TT_REJECT_GRPC_PERMISSION_DENIED,
-	TT_REJECT_GRPC_UNIMPLEMENTED,
-	TT_REJECT_GRPC_UNAUTHENTICATED,
-	TT_REJECT_OTHER,
-	TT_REJECT__COUNT,
-};
-
-/* "rejected", "400", ..., "UNIMPLEMENTED", ..., "_OTHER". */
-const char *tt_reject_reason__name(enum tt_reject_reason r);
-
 /* The reason of a refused answer (the verdict was TT_VERDICT_DROP). */
 enum tt_reject_reason tt_reject_reason__of(const struct tt_send_result *r);
 

@@ -98,55 +98,69 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 			     {TT_L_TASK, TT_L_DEST},
 			     NB(duration_bounds),
 			     duration_bounds},
-	[TT_M_IN_FLIGHT] =
-		{"task.in_flight", "{task}", "Tasks running now.", TT_METRIC_GAUGE, 1, {TT_L_TASK}},
-	[TT_M_EVENTS_RECEIVED] = {"tasktap.events.received", "{event}",
+	[TT_M_IN_FLIGHT] = {"task.in_flight",
+			    "{task}",
+			    "Tasks running now.",
+			    TT_METRIC_UPDOWN,
+			    1,
+			    {TT_L_TASK}},
+	/* the agent's own: the SDK self-observability names where they exist */
+	[TT_M_EVENTS_RECEIVED] = {"tasktap.event.received", "{event}",
 				  "Probe events received from the ring buffers.",
 				  TT_METRIC_COUNTER},
-	[TT_M_EVENTS_LOST] = {"tasktap.events.lost",
+	[TT_M_EVENTS_LOST] = {"tasktap.event.lost",
 			      "{event}",
 			      "Events lost in BPF because a ring buffer was full.",
 			      TT_METRIC_COUNTER,
 			      1,
 			      {TT_L_KIND}},
-	[TT_M_SPANS_EXPORTED] = {"tasktap.spans.exported", "{span}",
-				 "Spans the collector accepted.", TT_METRIC_COUNTER},
-	[TT_M_SPANS_DROPPED] = {"tasktap.spans.dropped",
-				"{span}",
-				"Spans dropped before reaching the collector, by reason.",
-				TT_METRIC_COUNTER,
-				1,
-				{TT_L_REASON}},
-	[TT_M_EXPORT_FAILURES] = {"tasktap.export.failures", "{request}",
-				  "Export requests that failed (each try counts).",
+	[TT_M_SPANS_EXPORTED] =
+		{"otel.sdk.exporter.span.exported",
+		 "{span}",
+		 "Spans whose export finished: accepted (no error.type), or why not.",
+		 TT_METRIC_COUNTER,
+		 1,
+		 {TT_L_ERROR_TYPE}},
+	[TT_M_SPANS_PROCESSED] = {"otel.sdk.processor.span.processed",
+				  "{span}",
+				  "Spans the batching queue handed to the exporter, or dropped "
+				  "(error.type queue_full).",
+				  TT_METRIC_COUNTER,
+				  1,
+				  {TT_L_ERROR_TYPE}},
+	[TT_M_EXPORT_FAILURES] = {"tasktap.exporter.request.failed", "{request}",
+				  "Export requests that failed, of every signal (each try counts).",
 				  TT_METRIC_COUNTER},
-	[TT_M_QUEUE_SIZE] = {"tasktap.export.queue.size", "{span}",
-			     "Spans waiting in the export queue.", TT_METRIC_GAUGE},
-	[TT_M_SPOOL_SIZE] = {"tasktap.export.spool.size", "By",
-			     "Bytes held in the on-disk export spool.", TT_METRIC_GAUGE},
-	[TT_M_PROBES_ATTACHED] = {"tasktap.probes.attached", "{probe}", "Probes attached now.",
-				  TT_METRIC_GAUGE},
-	[TT_M_SPANS_OPEN] = {"tasktap.spans.open", "{span}", "Spans open now.", TT_METRIC_GAUGE},
-	[TT_M_SPANS_EVICTED] = {"tasktap.spans.evicted", "{span}",
+	[TT_M_QUEUE_SIZE] = {"otel.sdk.processor.span.queue.size", "{span}",
+			     "Spans waiting in the export queue.", TT_METRIC_UPDOWN},
+	[TT_M_QUEUE_CAPACITY] = {"otel.sdk.processor.span.queue.capacity", "{span}",
+				 "Spans the export queue holds (OTEL_BSP_MAX_QUEUE_SIZE).",
+				 TT_METRIC_UPDOWN},
+	[TT_M_SPOOL_SIZE] = {"tasktap.exporter.spool.size", "By",
+			     "Bytes held in the on-disk export spool.", TT_METRIC_UPDOWN},
+	[TT_M_PROBES_ATTACHED] = {"tasktap.probe.attached", "{probe}", "Probes attached now.",
+				  TT_METRIC_UPDOWN},
+	[TT_M_SPANS_OPEN] = {"otel.sdk.span.live", "{span}", "Spans open now.", TT_METRIC_UPDOWN},
+	[TT_M_SPANS_EVICTED] = {"tasktap.span.evicted", "{span}",
 				"Open spans ended early because max_open_spans was reached.",
 				TT_METRIC_COUNTER},
-	[TT_M_TASKS_STUCK] = {"tasktap.tasks.stuck", "{task}",
-			      "Tasks open longer than stuck_after.", TT_METRIC_GAUGE},
-	[TT_M_SERIES_OVERFLOW] = {"tasktap.metrics.series.overflow", "{measurement}",
+	[TT_M_TASKS_STUCK] = {"tasktap.task.stuck", "{task}", "Tasks open longer than stuck_after.",
+			      TT_METRIC_UPDOWN},
+	[TT_M_SERIES_OVERFLOW] = {"tasktap.metric.series.overflow", "{measurement}",
 				  "Measurements folded into an 'other' series because the "
 				  "series limit was reached.",
 				  TT_METRIC_COUNTER},
 	[TT_M_VIEW_TRACES] = {"tasktap.view.traces", "{trace}",
 			      "Finished traces the task view keeps (--recent-traces).",
-			      TT_METRIC_GAUGE},
+			      TT_METRIC_UPDOWN},
 	[TT_M_VIEW_MEMORY] = {"tasktap.view.memory", "By",
-			      "Memory the task view's recent traces take.", TT_METRIC_GAUGE},
+			      "Memory the task view's recent traces take.", TT_METRIC_UPDOWN},
 };
 
 static const char *const label_names[TT_L__COUNT] = {
-	[TT_L_TASK] = "task.name", [TT_L_STEP] = "step.name",
-	[TT_L_STATUS] = "status",  [TT_L_DEST] = "messaging.destination.name",
-	[TT_L_REASON] = "reason",  [TT_L_KIND] = "kind",
+	[TT_L_TASK] = "task.name",	  [TT_L_STEP] = "step.name",
+	[TT_L_STATUS] = "status",	  [TT_L_DEST] = "messaging.destination.name",
+	[TT_L_ERROR_TYPE] = "error.type", [TT_L_KIND] = "kind",
 };
 
 static const char *const drop_names[TT_DROP__COUNT] = {
@@ -161,10 +175,14 @@ enum agent_series {
 	A_EVENTS_RECEIVED = 0,
 	A_LOST_PROBE,
 	A_LOST_EXIT,
-	A_SPANS_EXPORTED,
-	A_DROPPED, /* TT_DROP__COUNT of them */
-	A_EXPORT_FAILURES = A_DROPPED + TT_DROP__COUNT,
+	A_SPANS_EXPORTED, /* accepted: no error.type */
+	A_EXPORTED_SPOOL_FULL,
+	A_EXPORTED_FAILED,
+	A_PROCESSED, /* handed to the exporter: no error.type */
+	A_PROCESSED_QUEUE_FULL,
+	A_EXPORT_FAILURES,
 	A_QUEUE_SIZE,
+	A_QUEUE_CAPACITY,
 	A_SPOOL_SIZE,
 	A_PROBES_ATTACHED,
 	A_SPANS_OPEN,
@@ -216,6 +234,25 @@ const char *tt_label__name(enum tt_label l)
 	if ((unsigned)l >= TT_L__COUNT)
 		return NULL;
 	return label_names[l];
+}
+
+static const char *const reject_names[TT_REJECT__COUNT] = {
+	[TT_REJECT_PARTIAL] = "rejected",
+	[TT_REJECT_HTTP_400] = "400",
+	[TT_REJECT_HTTP_401] = "401",
+	[TT_REJECT_HTTP_403] = "403",
+	[TT_REJECT_HTTP_404] = "404",
+	[TT_REJECT_HTTP_413] = "413",
+	[TT_REJECT_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+	[TT_REJECT_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
+	[TT_REJECT_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
+	[TT_REJECT_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
+	[TT_REJECT_OTHER] = "_OTHER",
+};
+
+const char *tt_reject_reason__name(enum tt_reject_reason r)
+{
+	return (unsigned)r < TT_REJECT__COUNT ? reject_names[r] : "_OTHER";
 }
 
 const char *tt_drop_reason__name(enum tt_drop_reason r)
@@ -546,10 +583,16 @@ static int make_agent_series(struct tt_metrics *m)
 	a[A_LOST_PROBE] = agent_series(m, TT_M_EVENTS_LOST, TT_L_KIND, "probe");
 	a[A_LOST_EXIT] = agent_series(m, TT_M_EVENTS_LOST, TT_L_KIND, "exit");
 	a[A_SPANS_EXPORTED] = agent_series(m, TT_M_SPANS_EXPORTED, 0, NULL);
-	for (int r = 0; r < TT_DROP__COUNT; r++)
-		a[A_DROPPED + r] = agent_series(m, TT_M_SPANS_DROPPED, TT_L_REASON, drop_names[r]);
+	a[A_EXPORTED_SPOOL_FULL] = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
+						drop_names[TT_DROP_SPOOL_FULL]);
+	a[A_EXPORTED_FAILED] =
+		agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE, drop_names[TT_DROP_FAILED]);
+	a[A_PROCESSED] = agent_series(m, TT_M_SPANS_PROCESSED, 0, NULL);
+	a[A_PROCESSED_QUEUE_FULL] = agent_series(m, TT_M_SPANS_PROCESSED, TT_L_ERROR_TYPE,
+						 drop_names[TT_DROP_QUEUE_FULL]);
 	a[A_EXPORT_FAILURES] = agent_series(m, TT_M_EXPORT_FAILURES, 0, NULL);
 	a[A_QUEUE_SIZE] = agent_series(m, TT_M_QUEUE_SIZE, 0, NULL);
+	a[A_QUEUE_CAPACITY] = agent_series(m, TT_M_QUEUE_CAPACITY, 0, NULL);
 	a[A_SPOOL_SIZE] = agent_series(m, TT_M_SPOOL_SIZE, 0, NULL);
 	a[A_PROBES_ATTACHED] = agent_series(m, TT_M_PROBES_ATTACHED, 0, NULL);
 	a[A_SPANS_OPEN] = agent_series(m, TT_M_SPANS_OPEN, 0, NULL);
@@ -711,10 +754,23 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	m->s[a[A_LOST_PROBE]].value = (int64_t)st->events_lost;
 	m->s[a[A_LOST_EXIT]].value = (int64_t)st->exit_events_lost;
 	m->s[a[A_SPANS_EXPORTED]].value = (int64_t)st->spans_exported;
-	for (int r = 0; r < TT_DROP__COUNT; r++)
-		m->s[a[A_DROPPED + r]].value = (int64_t)st->spans_dropped[r];
+	m->s[a[A_EXPORTED_SPOOL_FULL]].value = (int64_t)st->spans_dropped[TT_DROP_SPOOL_FULL];
+	m->s[a[A_EXPORTED_FAILED]].value = (int64_t)st->spans_dropped[TT_DROP_FAILED];
+	/* a reason the collector gave gets its series the first time it does */
+	for (int r = 0; r < TT_REJECT__COUNT; r++) {
+		int32_t i;
+
+		if (!st->spans_rejected[r])
+			continue;
+		i = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE, reject_names[r]);
+		if (i >= 0)
+			m->s[i].value = (int64_t)st->spans_rejected[r];
+	}
+	m->s[a[A_PROCESSED]].value = (int64_t)st->spans_processed;
+	m->s[a[A_PROCESSED_QUEUE_FULL]].value = (int64_t)st->spans_dropped[TT_DROP_QUEUE_FULL];
 	m->s[a[A_EXPORT_FAILURES]].value = (int64_t)st->export_failures;
 	m->s[a[A_QUEUE_SIZE]].value = (int64_t)st->queue_size;
+	m->s[a[A_QUEUE_CAPACITY]].value = (int64_t)st->queue_capacity;
 	m->s[a[A_SPOOL_SIZE]].value = (int64_t)st->spool_bytes;
 	m->s[a[A_PROBES_ATTACHED]].value = (int64_t)st->probes_attached;
 	m->s[a[A_SPANS_OPEN]].value = (int64_t)st->open_spans;

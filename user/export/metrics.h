@@ -10,7 +10,7 @@
  *  - Series from spans are bounded by `max_series`. A span that would need
  *    one more series is folded into its metric's overflow series, whose
  *    labels are all "other" (except status), and counted in
- *    tasktap.metrics.series.overflow.
+ *    tasktap.metric.series.overflow.
  *  - Steady state allocates nothing per span: series live in one array
  *    that doubles, rarely, until `max_series` is reached.
  *  - Threads: every update and tt_metrics__visit() run on the event-loop
@@ -32,6 +32,8 @@ enum tt_metric_type {
 	TT_METRIC_COUNTER = 0, /* monotonic sum, integer */
 	TT_METRIC_GAUGE,       /* integer */
 	TT_METRIC_HISTOGRAM,   /* explicit bounds */
+	TT_METRIC_UPDOWN, /* a count now: a non-monotonic sum, integer (OTLP Sum, Prometheus gauge)
+			   */
 };
 
 /* Every metric, in the order they are visited and exposed. */
@@ -50,9 +52,10 @@ enum tt_metric_id {
 	TT_M_EVENTS_RECEIVED,
 	TT_M_EVENTS_LOST,
 	TT_M_SPANS_EXPORTED,
-	TT_M_SPANS_DROPPED,
+	TT_M_SPANS_PROCESSED,
 	TT_M_EXPORT_FAILURES,
 	TT_M_QUEUE_SIZE,
+	TT_M_QUEUE_CAPACITY,
 	TT_M_SPOOL_SIZE,
 	TT_M_PROBES_ATTACHED,
 	TT_M_SPANS_OPEN,
@@ -65,12 +68,12 @@ enum tt_metric_id {
 };
 
 enum tt_label {
-	TT_L_TASK = 0, /* task.name */
-	TT_L_STEP,     /* step.name */
-	TT_L_STATUS,   /* status: ok | error */
-	TT_L_DEST,     /* messaging.destination.name */
-	TT_L_REASON,   /* reason (spans dropped) */
-	TT_L_KIND,     /* kind (events lost: probe | exit) */
+	TT_L_TASK = 0,	 /* task.name */
+	TT_L_STEP,	 /* step.name */
+	TT_L_STATUS,	 /* status: ok | error */
+	TT_L_DEST,	 /* messaging.destination.name */
+	TT_L_ERROR_TYPE, /* error.type (spans exported or processed: why they failed) */
+	TT_L_KIND,	 /* kind (events lost: probe | exit) */
 	TT_L__COUNT,
 };
 
@@ -97,7 +100,7 @@ const struct tt_metric_desc *tt_metric__desc(enum tt_metric_id id);
 /* The OpenTelemetry name of a label ("task.name"); NULL when out of range. */
 const char *tt_label__name(enum tt_label l);
 
-/* Why spans were dropped; the values of the `reason` label. */
+/* Why spans were dropped; the error.type of otel.sdk.exporter.span.exported and .processed. */
 enum tt_drop_reason {
 	TT_DROP_QUEUE_FULL = 0, /* the export queue was full and the spool off or failing */
 	TT_DROP_SPOOL_FULL,	/* the spool reached its size bound */
@@ -109,6 +112,29 @@ enum tt_drop_reason {
 const char *tt_drop_reason__name(enum tt_drop_reason r);
 
 /*
+ * Why the collector refused items, as OpenTelemetry's error.type names it:
+ * the HTTP status, the gRPC status name, "rejected" for the items a partial
+ * success left out, "_OTHER" for the rest.
+ */
+enum tt_reject_reason {
+	TT_REJECT_PARTIAL = 0,
+	TT_REJECT_HTTP_400,
+	TT_REJECT_HTTP_401,
+	TT_REJECT_HTTP_403,
+	TT_REJECT_HTTP_404,
+	TT_REJECT_HTTP_413,
+	TT_REJECT_GRPC_INVALID_ARGUMENT,
+	TT_REJECT_GRPC_PERMISSION_DENIED,
+	TT_REJECT_GRPC_UNIMPLEMENTED,
+	TT_REJECT_GRPC_UNAUTHENTICATED,
+	TT_REJECT_OTHER,
+	TT_REJECT__COUNT,
+};
+
+/* "rejected", "400", ..., "UNIMPLEMENTED", ..., "_OTHER". */
+const char *tt_reject_reason__name(enum tt_reject_reason r);
+
+/*
  * The agent's own counters and gauges, as totals since the agent started.
  * The caller fills it from the loader, the assembler and the exporter and
  * hands it over with tt_metrics__set_agent().
@@ -118,16 +144,19 @@ struct tt_agent_stats {
 	uint64_t events_lost;	   /* probe events lost in BPF (ring full) */
 	uint64_t exit_events_lost; /* exit events lost in BPF (ring full) */
 	uint64_t spans_exported;
-	uint64_t spans_dropped[TT_DROP__COUNT];
-	uint64_t export_failures; /* export requests that failed (each try) */
-	uint64_t queue_size;	  /* spans in the export queue now */
-	uint64_t spool_bytes;	  /* bytes in the on-disk spool now */
-	uint64_t probes_attached; /* now */
-	uint64_t open_spans;	  /* now */
-	uint64_t spans_evicted;	  /* ended because max_open_spans was reached */
-	uint64_t tasks_stuck;	  /* tasks open longer than stuck_after, now */
-	uint64_t view_traces;	  /* traces the task view holds, now */
-	uint64_t view_bytes;	  /* memory they take, now */
+	uint64_t spans_dropped[TT_DROP__COUNT]; /* TT_DROP_REJECTED: the total of spans_rejected */
+	uint64_t spans_rejected[TT_REJECT__COUNT]; /* refused by the collector, by reason */
+	uint64_t spans_processed;		   /* handed from the queue to the exporter */
+	uint64_t export_failures;		   /* export requests that failed (each try) */
+	uint64_t queue_size;			   /* spans in the export queue now */
+	uint64_t queue_capacity;		   /* spans the export queue holds */
+	uint64_t spool_bytes;			   /* bytes in the on-disk spool now */
+	uint64_t probes_attached;		   /* now */
+	uint64_t open_spans;			   /* now */
+	uint64_t spans_evicted;			   /* ended because max_open_spans was reached */
+	uint64_t tasks_stuck;			   /* tasks open longer than stuck_after, now */
+	uint64_t view_traces;			   /* traces the task view holds, now */
+	uint64_t view_bytes;			   /* memory they take, now */
 };
 
 /* Label values of tt_metrics__queue_wait() and tt_metrics__set_in_flight(). */

@@ -57,14 +57,15 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 	m->name = (char *)d->name;
 	m->description = (char *)d->help;
 	m->unit = (char *)d->unit;
-	if (d->type == TT_METRIC_COUNTER) {
+	if (d->type == TT_METRIC_COUNTER || d->type == TT_METRIC_UPDOWN) {
 		Sum *s = tt_arena__alloc(b->a, sizeof(*s));
 
 		if (!s)
 			return -ENOMEM;
 		opentelemetry__proto__metrics__v1__sum__init(s);
 		s->aggregation_temporality = CUMULATIVE;
-		s->is_monotonic = true;
+		/* an UpDownCounter's sum: a count now, that goes down as well */
+		s->is_monotonic = d->type == TT_METRIC_COUNTER;
 		s->data_points = (NumberPoint **)points;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
 		m->sum = s;

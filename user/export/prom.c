@@ -145,6 +145,7 @@ static const char *type_name(enum tt_metric_type t)
 	case TT_METRIC_COUNTER:
 		return "counter";
 	case TT_METRIC_GAUGE:
+	case TT_METRIC_UPDOWN:
 		return "gauge";
 	default:
 		return "histogram";
