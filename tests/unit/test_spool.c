@@ -165,8 +165,10 @@ static void test_planted_directory_refused(void **state)
 	char err[256], want[256], path[160];
 	struct tt_spool *s;
 
-	if (geteuid() != 0)
-		fail_msg("needs root to give a directory to another user");
+	if (geteuid() != 0) {
+		print_message("skipped, because giving a directory to another user needs root\n");
+		skip();
+	}
 	/* a batch left by the agent, then the directory taken over by uid 4321 */
 	s = tt_spool__open(dir, 1 << 20, err, sizeof(err));
 	assert_non_null(s);
