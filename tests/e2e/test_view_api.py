@@ -183,7 +183,8 @@ class ViewApiTest(unittest.TestCase):
         self.start()
         for path, ctype, marker in [("/", "text/html; charset=utf-8", "<title>tasktap"),
                                     ("/view.js", "text/javascript; charset=utf-8", "/api/tasks"),
-                                    ("/view.css", "text/css; charset=utf-8", ".waterfall")]:
+                                    ("/view.css", "text/css; charset=utf-8", ".waterfall"),
+                                    ("/favicon.svg", "image/svg+xml", "<svg")]:
             with urllib.request.urlopen("http://%s%s" % (self.agent.http_addr, path),
                                         timeout=10) as r:
                 body = r.read().decode()

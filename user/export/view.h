@@ -3,7 +3,7 @@
  * The task view (DESIGN §6): the page at `/` and the JSON endpoints it
  * reads, served as httpd's providers.route (README "Task view"):
  *
- *   GET /, /view.js, /view.css   the page, compiled into the binary
+ *   GET /, /view.js, /view.css, /favicon.svg   the page, compiled into the binary
  *   GET /api/tasks               the tasks in flight    ?name= &service= &limit=
  *   GET /api/traces              the recent traces      ?name= &status= &service= &limit=
  *   GET /api/traces/{trace id}   one trace, every span

@@ -21,6 +21,7 @@
 ASSET(tt_view_index_html, "user/export/view/index.html");
 ASSET(tt_view_js, "user/export/view/view.js");
 ASSET(tt_view_css, "user/export/view/view.css");
+ASSET(tt_view_icon, "user/export/view/favicon.svg");
 
 const struct tt_view_asset *tt_view__asset(const char *path)
 {
@@ -29,6 +30,7 @@ const struct tt_view_asset *tt_view__asset(const char *path)
 		{"/index.html", "text/html; charset=utf-8", NULL, 0},
 		{"/view.js", "text/javascript; charset=utf-8", NULL, 0},
 		{"/view.css", "text/css; charset=utf-8", NULL, 0},
+		{"/favicon.svg", "image/svg+xml", NULL, 0},
 	};
 
 	if (!assets[0].data) {
@@ -39,6 +41,8 @@ const struct tt_view_asset *tt_view__asset(const char *path)
 		assets[2].len = (size_t)(tt_view_js_end - tt_view_js);
 		assets[3].data = tt_view_css;
 		assets[3].len = (size_t)(tt_view_css_end - tt_view_css);
+		assets[4].data = tt_view_icon;
+		assets[4].len = (size_t)(tt_view_icon_end - tt_view_icon);
 	}
 	for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++) {
 		if (strcmp(path, assets[i].path) == 0)

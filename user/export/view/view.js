@@ -119,7 +119,11 @@
 			tr.dataset.id = t.trace_id;
 			const status = td(null);
 			status.appendChild(el("span", "tag " + t.status, t.status));
-			tr.append(td(t.name), td(t.trace_id.slice(0, 8), "mono"), td(t.service), status,
+			const name = td(null);
+			const link = el("a", null, t.name);
+			link.href = "#/trace/" + t.trace_id; // a link: keyboard, new tab, copy
+			name.appendChild(link);
+			tr.append(name, td(t.trace_id.slice(0, 8), "mono"), td(t.service), status,
 				td(t.spans, "num"), td(seconds(t.duration_us / 1e6), "num"),
 				td(clock(t.start_unix_us + t.duration_us)));
 			tr.addEventListener("click", () => { location.hash = "#/trace/" + t.trace_id; });
