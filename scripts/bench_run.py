@@ -8,7 +8,9 @@ reported. Prints a table and writes bench/results.json.
 Parts: 1 per traced call, 2 agent throughput and loss, 3 memory, 4 start-up,
 5 export, plus allocation counts, 6 the task view (10k tasks in flight, 1k
 recent traces: time to serve /api/tasks and /api/traces and to render them
-in headless Chromium). Needs root (BPF); bpftrace for (d); chromium for 6.
+in headless Chromium), 7 a USDT site with three probes whose filters drop
+every hit, against the empty program on the site. Needs root (BPF);
+bpftrace for (d); chromium for 6.
 """
 import argparse
 import json
@@ -50,6 +52,29 @@ HOOKS50_PROBE = """      - role: task
         key: arg0
         attributes:
           n: arg0
+"""
+
+# Names of the programs bpfgen compiles (user/bpfgen.c: tt_bpfgen__name()).
+COMPILED_PROG = re.compile(r"^tt_h\d+_(entry|ret|usdt)$")
+
+# Part 7: three USDT probes on one site, each filtering every hit out.
+USDT3_SPEC = """service: bench-usdt
+targets:
+  - binary: {bin}
+    probes:
+      - role: span
+        usdt: bench:hit
+        name: a
+        when: arg0 < 0
+        attributes: {{i: arg0}}
+      - role: publish
+        usdt: bench:hit
+        key: arg0
+        when: arg0 < -1
+      - role: consume
+        usdt: bench:hit
+        key: arg0
+        when: arg0 < -2
 """
 
 SPEC = """service: bench
@@ -370,8 +395,11 @@ class Bench:
                 show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                       text=True).stdout
                 for prog in json.loads(show or "[]"):
-                    if prog.get("name") in names and prog.get("run_cnt"):
-                        cost["%s.%s" % (v, prog["name"])] = prog["run_time_ns"] / prog["run_cnt"]
+                    name = prog.get("name", "")
+                    # tasktap's compiled programs are named tt_h<hook>_<kind> (user/bpfgen.c)
+                    if (name in names or (v == "c_tasktap" and COMPILED_PROG.match(name))) \
+                            and prog.get("run_cnt"):
+                        cost["%s.%s" % (v, name)] = prog["run_time_ns"] / prog["run_cnt"]
                 tracer.stop()
                 if rec:
                     rec.stop(signal.SIGTERM)
@@ -379,6 +407,68 @@ class Bench:
             with open(path, "w") as f:
                 f.write(old)
         self.results["part1"]["bpf_ns_per_run"] = cost
+
+    # ---- part 7: a USDT site with three filtered-out probes ---------------------
+
+    def part7(self):
+        """bench-worker usdt: no probe; the empty program on the site (floor --entry);
+        tasktap with three probes on the site whose filters drop every hit."""
+        spec = os.path.join(self.tmp, "usdt3.yaml")
+        with open(spec, "w") as f:
+            f.write(USDT3_SPEC.format(bin=WORKER))
+        os.chmod(spec, 0o600)
+        out = subprocess.run([TASKTAP, "check", spec, "--verbose"], capture_output=True,
+                             text=True, check=True).stdout
+        offset = re.search(r"\n  site (0x[0-9a-f]+) ", out).group(1)
+        calls = 200000 if self.quick else 1000000
+        reps = self.args.reps or (1 if self.quick else 5)
+        variants = ["none", "floor", "tasktap3"]
+        runs = {v: [] for v in variants}
+        log("part 7: a USDT site with 3 filtered-out probes, %d reps x %d calls" % (reps, calls))
+        for rep in range(reps):
+            for v in variants[rep % 3:] + variants[:rep % 3]:
+                p = None
+                if v == "floor":
+                    p = Proc([FLOOR, "--entry", WORKER, offset], ready="attached")
+                elif v == "tasktap3":
+                    p = Proc([TASKTAP, "run", spec, "--no-http", "--no-spool"], ready="attached")
+                if p:
+                    p.wait_ready()
+                runs[v].append(self.worker(["usdt", str(calls)])["ns_per_call"])
+                if v == "tasktap3":
+                    self.usdt_bpf_cost(calls)
+                if p:
+                    p.stop()
+        res = {"calls": calls, "reps": reps,
+               "ns_per_call": {v: stats(runs[v]) for v in variants},
+               "ratio_of_min": min(runs["tasktap3"]) / min(runs["floor"]),
+               "ratio_of_median": statistics.median(runs["tasktap3"]) /
+               statistics.median(runs["floor"])}
+        res["bpf_ns_per_run"] = getattr(self, "usdt_cost", {})
+        self.results["part7"] = res
+
+    def usdt_bpf_cost(self, calls):
+        """ns per run of the site's compiled programs, once, with bpf_stats (untimed)."""
+        if getattr(self, "usdt_cost", None):
+            return
+        path = "/proc/sys/kernel/bpf_stats_enabled"
+        try:
+            with open(path) as f:
+                old = f.read().strip()
+            with open(path, "w") as f:
+                f.write("1")
+        except OSError:
+            return
+        try:
+            self.worker(["usdt", str(calls)])
+            show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                  text=True).stdout
+            self.usdt_cost = {p["name"]: p["run_time_ns"] / p["run_cnt"]
+                              for p in json.loads(show or "[]")
+                              if COMPILED_PROG.match(p.get("name", "")) and p.get("run_cnt")}
+        finally:
+            with open(path, "w") as f:
+                f.write(old)
 
     # ---- part 2 ------------------------------------------------------------
 
@@ -672,6 +762,8 @@ class Bench:
                 timed("part4", self.part4)
             if "6" in parts:
                 timed("part6", self.part6)
+            if "7" in parts:
+                timed("part7", self.part7)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         for what in STOP_TIMEOUTS:
@@ -728,6 +820,19 @@ def table(r):
             add("   (c) run health: %s spans assembled, %s lost, %s exported, %s dropped "
                 "(exporter queue full)" % (h.get("spans"), h.get("lost"), h.get("exported"),
                                            h.get("dropped_queue_full")))
+    p7 = r.get("part7")
+    if p7:
+        add("7. a USDT site with 3 probes whose filters drop every hit (ns/hit; min / median of "
+            "%d reps, %d hits)" % (p7["reps"], p7["calls"]))
+        for v, name in (("none", "no probe"), ("floor", "the empty program on the site"),
+                        ("tasktap3", "tasktap, 3 probes, all filtered out")):
+            st = p7["ns_per_call"][v]
+            add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
+        add("   ratio tasktap/empty (of min / of median) %5.2f / %5.2f  target <= 1.2: %s"
+            % (p7["ratio_of_min"], p7["ratio_of_median"], verdict(p7["ratio_of_median"] <= 1.2)))
+        if p7.get("bpf_ns_per_run"):
+            add("   BPF run time per program run (bpf_stats): " + ", ".join(
+                "%s %.0f ns" % (k, v) for k, v in sorted(p7["bpf_ns_per_run"].items())))
     p2 = r.get("part2")
     if p2:
         add("2. agent throughput (agent pinned to CPU 0; target and receiver on CPU 1)")
@@ -845,7 +950,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--parts", default="1,2,3,4,5,6")
+    ap.add_argument("--parts", default="1,2,3,4,5,6,7")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:

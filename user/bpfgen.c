@@ -764,9 +764,32 @@ static const struct op_row {
 	[TT_OP_STRCMP] = {"strcmp", op_strcmp},
 };
 
-/* The capture program `p` on the event in scratch; a filter that says no jumps to `drop`. */
-static void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop)
+/*
+ * Where the filter of `p` ends: after its last CMP or STRCMP and the
+ * literal that follows a STRCMP (capture.h: filters come first).
+ */
+static uint32_t filter_end(const struct tt_probe_prog *p)
 {
+	uint32_t end = 0;
+
+	for (uint32_t i = 0; i < p->nops && i < TT_MAX_OPS; i++) {
+		if (p->ops[i].code == TT_OP_CMP)
+			end = i + 1;
+		else if (p->ops[i].code == TT_OP_STRCMP)
+			end = i + 1 + (p->ops[i].len + 8) / 8;
+	}
+	return end < p->nops ? end : p->nops;
+}
+
+/*
+ * The capture program `p`, its event built in scratch: the filter first (a
+ * hit it drops jumps to `drop` having cost no helper call for the header),
+ * then the header of an event of `kind` (`ret`: with the return value),
+ * then the captures.
+ */
+static void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind, bool ret)
+{
+	uint32_t split = filter_end(p);
 	char why[96];
 
 	g->prog = p;
@@ -780,6 +803,8 @@ static void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop)
 	for (uint32_t i = 0; i < p->nops && !g->err; i++) {
 		const struct tt_op *op = &p->ops[i];
 
+		if (i == split)
+			header(g, BUF, 0, kind, ret);
 		if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
 			snprintf(why, sizeof(why), "opcode %u at instruction %u has no emitter",
 				 op->code, i);
@@ -788,6 +813,8 @@ static void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop)
 		}
 		op_rows[op->code].emit(g, i, op);
 	}
+	if (split >= p->nops)
+		header(g, BUF, 0, kind, ret);
 }
 
 /* Captures emitted by `p`: its EMIT_* instructions (each runs once when the hit is kept). */
@@ -881,8 +908,7 @@ static void entry_prog(struct gen *g)
 		thread_state(g, out);
 	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
 		scratch(g, out);
-		header(g, BUF, 0, TT_EV_ENTRY, false);
-		run_ops(g, &h->entry, drop);
+		run_ops(g, &h->entry, drop, TT_EV_ENTRY, false);
 		submit_scratch(g, count_emits(&h->entry));
 	}
 	/* only the return speaks for AT_RETURN hooks: the entry is remembered as kept */
@@ -952,8 +978,7 @@ static void return_prog(struct gen *g)
 		track_return(g, out);
 	if (h->ret.nops) {
 		scratch(g, out);
-		header(g, BUF, 0, TT_EV_RETURN, true);
-		run_ops(g, &h->ret, drop);
+		run_ops(g, &h->ret, drop, TT_EV_RETURN, true);
 		submit_scratch(g, count_emits(&h->ret));
 	} else {
 		int lost = new_label(g);
@@ -986,8 +1011,7 @@ static void usdt_prog(struct gen *g)
 	}
 	mov_reg(g, CTX, R1);
 	scratch(g, out);
-	header(g, BUF, 0, TT_EV_ENTRY, false);
-	run_ops(g, &h->entry, drop);
+	run_ops(g, &h->entry, drop, TT_EV_ENTRY, false);
 	submit_scratch(g, count_emits(&h->entry));
 	place(g, drop);
 	place(g, out);

@@ -10,6 +10,10 @@
  *        bench-worker rate EVENTS_PER_S SECONDS
  *          one thread, paced to EVENTS_PER_S / 2 calls a second (an entry and
  *          a return event each); prints "calls N events_per_s X"
+ *        bench-worker usdt CALLS
+ *          one thread, CALLS times through the USDT probe bench:hit(i) (a nop
+ *          in the loop: the cost is whatever is attached to it); prints
+ *          "ns_per_call X"
  *        bench-worker wait
  *          prints its pid, then waits for SIGTERM (a process to attach to)
  *
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sdt.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +104,20 @@ static int run_loop(long calls, int threads)
 	return 0;
 }
 
+/* A USDT site in a tight loop: "8@%reg" of the loop counter. */
+static int run_usdt(long calls)
+{
+	uint64_t t0 = now_ns();
+
+	for (long i = 0; i < calls; i++) {
+		STAP_PROBE1(bench, hit, i);
+		sink += (uint64_t)i;
+	}
+	printf("ns_per_call %.2f\n", (double)(now_ns() - t0) / (double)calls);
+	printf("calls %ld\n", calls);
+	return 0;
+}
+
 /* Paced calls: each call is due at t0 + k * period; spin until it is. */
 static int run_rate(double events_per_s, double seconds)
 {
@@ -160,10 +179,17 @@ int main(int argc, char **argv)
 			goto usage;
 		return run_rate(rate, seconds);
 	}
+	if (argc == 3 && !strcmp(argv[1], "usdt")) {
+		long calls = atol(argv[2]);
+
+		if (calls < 1)
+			goto usage;
+		return run_usdt(calls);
+	}
 	if (argc == 2 && !strcmp(argv[1], "wait"))
 		return run_wait();
 usage:
 	fprintf(stderr, "usage: bench-worker loop CALLS [THREADS] | rate EVENTS_PER_S SECONDS | "
-			"wait\n");
+			"usdt CALLS | wait\n");
 	return 2;
 }

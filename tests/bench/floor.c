@@ -6,8 +6,9 @@
  * check` prints, so that the references and tasktap probe the same
  * instruction.
  *
- * usage: floor [--ring] BINARY OFFSET
+ * usage: floor [--ring | --entry] BINARY OFFSET
  *   (default)  the empty uprobe + uretprobe
+ *   --entry    the empty uprobe alone (a USDT site: a nop, no return)
  *   --ring     the minimal two-event tracer, drained every 1 ms; prints
  *              "floor: N events" on stderr when stopped
  */
@@ -50,16 +51,18 @@ int main(int argc, char **argv)
 	struct timespec ms = {0, 1000000};
 	unsigned long long offset;
 	bool ring = argc > 1 && !strcmp(argv[1], "--ring");
+	bool only_entry = argc > 1 && !strcmp(argv[1], "--entry");
+	int shift = ring || only_entry;
 	char *end;
 	int rc = 1;
 
-	if (argc != 3 + ring) {
-		fprintf(stderr, "usage: floor [--ring] BINARY OFFSET\n");
+	if (argc != 3 + shift) {
+		fprintf(stderr, "usage: floor [--ring | --entry] BINARY OFFSET\n");
 		return 2;
 	}
-	offset = strtoull(argv[2 + ring], &end, 0);
+	offset = strtoull(argv[2 + shift], &end, 0);
 	if (*end) {
-		fprintf(stderr, "floor: invalid offset '%s'\n", argv[2 + ring]);
+		fprintf(stderr, "floor: invalid offset '%s'\n", argv[2 + shift]);
 		return 2;
 	}
 	signal(SIGINT, on_signal);
@@ -70,11 +73,13 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	entry = bpf_program__attach_uprobe(ring ? skel->progs.ring_entry : skel->progs.floor_entry,
-					   false, -1, argv[1 + ring], offset);
-	ret = bpf_program__attach_uprobe(ring ? skel->progs.ring_return : skel->progs.floor_return,
-					 true, -1, argv[1 + ring], offset);
-	if (!entry || !ret) {
-		fprintf(stderr, "floor: cannot attach to '%s' at 0x%llx: %s\n", argv[1 + ring],
+					   false, -1, argv[1 + shift], offset);
+	if (!only_entry)
+		ret = bpf_program__attach_uprobe(ring ? skel->progs.ring_return
+						      : skel->progs.floor_return,
+						 true, -1, argv[1 + shift], offset);
+	if (!entry || (!only_entry && !ret)) {
+		fprintf(stderr, "floor: cannot attach to '%s' at 0x%llx: %s\n", argv[1 + shift],
 			offset, strerror(errno));
 		goto cleanup;
 	}
