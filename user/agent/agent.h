@@ -132,11 +132,37 @@ struct place {
 	struct place *next;
 };
 
-/* Which slot, and which of its own hook ids, a global hook id is. */
-struct gid_owner {
-	struct slot *slot;
-	int local;
+/*
+ * The BPF side the rooms drive, as function pointers with the loader's
+ * signatures: agent_bpf_loader (the loader itself) in the agent, fakes in
+ * the unit tests, which pass a NULL loader.
+ */
+struct agent_bpf {
+	int (*set_hook)(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog);
+	int (*attach)(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
+		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
+		      char *err, size_t errlen);
+	int (*attach_usdt)(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
+			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
+			   char *err, size_t errlen);
+	void (*detach_link)(struct tt_loader *l, struct tt_link *link);
+	bool (*link_adopted)(const struct tt_link *link);
+	int (*drain)(struct tt_loader *l);
+	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
+	int (*attached)(const struct tt_loader *l);
+	bool (*adopted)(const struct tt_loader *l);
+	int (*prune_pins)(struct tt_loader *l);
+	int (*watch_comm)(struct tt_loader *l, const char *comm, bool stop);
+	void (*unwatch_comm)(struct tt_loader *l, const char *comm);
+	int (*watch_prefix)(struct tt_loader *l, uint32_t slot, const char *comm, uint32_t len,
+			    uint32_t flags);
+	int (*watch_dir)(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
+			 uint32_t flags);
+	void (*watch_all_execs)(struct tt_loader *l, bool on);
 };
+
+/* The loader's own functions (run.c). */
+extern const struct agent_bpf agent_bpf_loader;
 
 /* The agent: everything `tasktap run` holds while it runs. */
 struct agent {
@@ -149,9 +175,9 @@ struct agent {
 	 */
 	struct tt_spec **retired;
 	size_t nretired;
-	struct gid_owner owner[TT_MAX_PROBES + 1];
-	struct place *places; /* owned list */
+	struct places *places; /* owned: the attach registry and the global hook ids */
 	const struct run_args *args;
+	const struct agent_bpf *bpf; /* &agent_bpf_loader, or a test's */
 	struct tt_loader *loader;
 	struct tt_console *console; /* the waterfall, unless --json or spans go to OTLP */
 	struct tt_jsonl jsonl;
@@ -190,27 +216,64 @@ struct agent {
 /* run.c: runs the agent with settings `a`. Returns the exit status. */
 int agent__run(const struct run_args *a);
 
-/* ---- places.c: global hook ids and places --------------------------------- */
+/* ---- places.c: the attach registry --------------------------------------- */
+
+/*
+ * The places where probes are attached and the global hook ids, one
+ * registry per agent. Opaque: places__*() change it; the places it holds
+ * are read (places__first(), then p->next) but never changed outside.
+ */
+struct places;
+
+/*
+ * Returns an empty registry that attaches and detaches through `bpf` and
+ * `l`, or NULL (errno ENOMEM). Free it with places__free().
+ */
+struct places *places__new(const struct agent_bpf *bpf, struct tt_loader *l);
+/* Detaches every place and frees the registry. Accepts NULL. */
+void places__free(struct places *pl);
+/* Forgets every place without detaching it: the loader let go of them all. Accepts NULL. */
+void places__clear(struct places *pl);
+/* The first place (the others follow through ->next), or NULL. */
+const struct place *places__first(const struct places *pl);
 
 /*
  * The global id of hook `local` of slot s, given on first use (the first
  * free id, so that the same specs get the same ids in the next agent)
  * and stored in BPF. Returns 0 when every id is taken or BPF refuses.
  */
-uint16_t hook_ids__get(struct agent *r, struct slot *s, int local);
+uint16_t places__hook_id(struct places *pl, struct slot *s, int local);
 /* Frees every global id of slot s. */
-void hook_ids__release(struct agent *r, struct slot *s);
+void places__release_ids(struct places *pl, struct slot *s);
 /*
  * Gives slot s's global ids to spec `now` by `map` (tt_spec__match()):
  * a hook that stayed keeps its id, the ids of hooks that went are free.
  */
-void hook_ids__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map,
-		    int nold);
+void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map,
+		      int nold);
+/* The slot whose hook global id `gid` is, and its own id in *local; NULL when none. */
+struct slot *places__owner(const struct places *pl, uint32_t gid, int *local);
 
-/* Detaches place p's hooks and frees it (not unlinked from r->places). */
-void place__free(struct agent *r, struct place *p);
+/*
+ * Attaches target t of slot s at `path` in process `pid` (-1: every
+ * process) as one place, or adds to the one there. Returns it or NULL
+ * after saying why.
+ */
+struct place *places__attach(struct places *pl, struct slot *s, const struct tt_target *t,
+			     const char *path, const char *shown, pid_t pid, bool fixed);
+/* A binary: or library: target at one file in every process, remembering `pid`. */
+bool places__attach_file(struct places *pl, struct slot *s, const struct tt_target *t,
+			 const char *path, const char *shown, pid_t pid);
+/* Attaches a plan of slot s's spec as places. 0 or -errno with a message in err. */
+int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan *plan, char *err,
+			size_t errlen);
+/* Moves the places of slot s to spec `now` by `map`; detaches the hooks that went. */
+void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map);
 /* Detaches and forgets every place for which `drop(p, ctx)` holds. */
-void places__drop(struct agent *r, bool (*drop)(struct place *p, void *ctx), void *ctx);
+void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx);
+/* Whether there are places, each a single process, and all of them are gone. */
+bool places__all_pids_gone(const struct places *pl);
+
 /* places__drop() predicates. */
 struct forget {
 	pid_t pid;
@@ -221,23 +284,6 @@ bool place__gone(struct place *p, void *ctx);	    /* its processes are all gone 
 bool place__of_slot(struct place *p, void *ctx);    /* ctx: the slot */
 /* Whether a place is the spec's own single process, gone before its exit event was seen. */
 bool place__pid_gone(const struct place *p);
-/*
- * Attaches target t of slot s at `path` in process `pid` (-1: every
- * process) as one place, or adds to the one there. Returns it or NULL
- * after saying why.
- */
-struct place *places__attach(struct agent *r, struct slot *s, const struct tt_target *t,
-			     const char *path, const char *shown, pid_t pid, bool fixed);
-/* A binary: or library: target at one file in every process, remembering `pid`. */
-bool places__attach_file(struct agent *r, struct slot *s, const struct tt_target *t,
-			 const char *path, const char *shown, pid_t pid);
-/* Attaches a plan of slot s's spec as places. 0 or -errno with a message in err. */
-int places__attach_plan(struct agent *r, struct slot *s, const struct tt_plan *plan, char *err,
-			size_t errlen);
-/* Moves the places of slot s to spec `now` by `map`; detaches the hooks that went. */
-void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map);
-/* Whether every place is a single process named by the spec, and all are gone. */
-bool places__all_targets_gone(struct agent *r);
 
 /* ---- watch.c: exec discovery ----------------------------------------------- */
 

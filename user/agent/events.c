@@ -37,7 +37,8 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		struct tt_event h;
 		uint8_t bytes[TT_MAX_EVENT];
 	} copy;
-	const struct gid_owner *o;
+	struct slot *owner;
+	int local = 0;
 
 	if (size < sizeof(*ev) || ev->probe == 0) {
 		for (size_t i = 0; i < r->nslots; i++) {
@@ -48,23 +49,23 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		    (ev->flags & TT_EXITF_GROUP_DEAD)) {
 			struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
 
-			places__drop(r, place__forget_pid, &f);
+			places__drop(r->places, place__forget_pid, &f);
 		}
 		return;
 	}
-	o = ev->probe <= TT_MAX_PROBES ? &r->owner[ev->probe] : NULL;
-	if (!o || !o->slot || !o->slot->assembler || size > sizeof(copy)) {
+	owner = places__owner(r->places, ev->probe, &local);
+	if (!owner || !owner->assembler || size > sizeof(copy)) {
 		r->unknown_hooks++;
 		return;
 	}
 	memcpy(copy.bytes, ev, size);
-	copy.h.probe = (uint32_t)o->local;
-	tt_asm__push(o->slot->assembler, &copy.h, size);
+	copy.h.probe = (uint32_t)local;
+	tt_asm__push(owner->assembler, &copy.h, size);
 }
 
 void events__drain(struct agent *r, uint64_t horizon)
 {
-	tt_loader__drain(r->loader);
+	r->bpf->drain(r->loader);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
 	if (r->json)
 		fflush(stdout); /* once per pass, not once per span */
@@ -72,8 +73,8 @@ void events__drain(struct agent *r, uint64_t horizon)
 
 void events__report_lost(struct agent *r)
 {
-	uint64_t lost = tt_loader__stat(r->loader, TT_STAT_LOST);
-	uint64_t lost_exits = tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
+	uint64_t lost = r->bpf->stat(r->loader, TT_STAT_LOST);
+	uint64_t lost_exits = r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
 
 	if (lost > r->lost_reported) {
 		tt_warn("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)",

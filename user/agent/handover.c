@@ -204,14 +204,15 @@ static void take_span(const void *p, void *ctx)
 {
 	const struct handover_rec *rec = p;
 	struct handover *h = ctx;
-	const struct gid_owner *o;
 	const struct tt_hook *hook = NULL;
+	struct slot *owner;
+	int local = 0;
 
-	o = rec->gid && rec->gid <= TT_MAX_PROBES ? &h->r->owner[rec->gid] : NULL;
-	if (rec->version == HANDOVER_VERSION && o && o->slot && o->slot->spec)
-		hook = tt_spec__hook(o->slot->spec, o->local);
+	owner = places__owner(h->r->places, rec->gid, &local);
+	if (rec->version == HANDOVER_VERSION && owner && owner->spec)
+		hook = tt_spec__hook(owner->spec, local);
 	if (hook && hook->probe->digest == rec->digest &&
-	    tt_asm__restore(o->slot->assembler, &rec->span, hook) == 0)
+	    tt_asm__restore(owner->assembler, &rec->span, hook) == 0)
 		h->continued++;
 	else
 		h->refused++;

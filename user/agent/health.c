@@ -59,9 +59,9 @@ void health__update_metrics(struct agent *r)
 	if (r->exporter)
 		tt_exporter__stats(r->exporter, &x);
 	if (r->loader) {
-		st.events_lost = tt_loader__stat(r->loader, TT_STAT_LOST);
-		st.exit_events_lost = tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
-		st.probes_attached = (uint64_t)tt_loader__attached(r->loader);
+		st.events_lost = r->bpf->stat(r->loader, TT_STAT_LOST);
+		st.exit_events_lost = r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
+		st.probes_attached = (uint64_t)r->bpf->attached(r->loader);
 	}
 	st.events_received = as.events;
 	st.open_spans = as.open_spans;
@@ -163,7 +163,7 @@ static void health_attachments(FILE *out, const struct agent *r)
 	bool first = true;
 
 	fputs("\"attachments\":[", out);
-	for (const struct place *p = r->places; p; p = p->next) {
+	for (const struct place *p = places__first(r->places); p; p = p->next) {
 		for (size_t i = 0; i < p->nhooks; i++) {
 			const struct tt_hook *h = p->hooks[i].hook;
 			char where[256];
@@ -181,7 +181,7 @@ static void health_attachments(FILE *out, const struct agent *r)
 			json_kv_str(out, "function", where, true);
 			json_kv_str(out, "file", p->shown, true);
 			fprintf(out, "\"pid\":%d,\"pinned\":%s}", (int)p->pid,
-				tt_link__adopted(p->hooks[i].link) ? "\"adopted\"" : "false");
+				r->bpf->link_adopted(p->hooks[i].link) ? "\"adopted\"" : "false");
 		}
 	}
 	fputs("],", out);
@@ -208,9 +208,9 @@ static void health_extra(FILE *out, void *ctx)
 		",\"reloads\":%" PRIu64 ",\"uptime_seconds\":%.0f,\"pinned\":%s,",
 		as.events, r->events_per_s, r->discovered, r->execs, r->reloads,
 		(double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9,
-		r->loader && tt_loader__adopted(r->loader) ? "\"adopted\""
-		: r->pin_dir				   ? "true"
-							   : "false");
+		r->loader && r->bpf->adopted(r->loader) ? "\"adopted\""
+		: r->pin_dir				? "true"
+							: "false");
 }
 
 /* /health: the numbers, and what makes it degraded besides drops and losses. */
@@ -229,9 +229,9 @@ static void provide_health(struct tt_health *h, void *ctx)
 	h->extra = health_extra;
 	h->extra_ctx = r;
 	if (r->loader) {
-		h->probes_attached = (uint64_t)tt_loader__attached(r->loader);
-		h->events_lost = tt_loader__stat(r->loader, TT_STAT_LOST) +
-				 tt_loader__stat(r->loader, TT_STAT_LOST_EXITS);
+		h->probes_attached = (uint64_t)r->bpf->attached(r->loader);
+		h->events_lost = r->bpf->stat(r->loader, TT_STAT_LOST) +
+				 r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
 	}
 	h->exporter = exporter_state(r, &x, &down);
 	h->queue_size = x.queue_len;

@@ -18,12 +18,86 @@
 #include "proc.h"
 #include "resolve.h"
 
+/* Which slot, and which of its own hook ids, a global hook id is. */
+struct gid_owner {
+	struct slot *slot;
+	int local;
+};
+
+struct places {
+	const struct agent_bpf *bpf;
+	struct tt_loader *loader;
+	struct place *list; /* owned */
+	struct gid_owner owner[TT_MAX_PROBES + 1];
+};
+
+struct places *places__new(const struct agent_bpf *bpf, struct tt_loader *l)
+{
+	struct places *pl = calloc(1, sizeof(*pl));
+
+	if (!pl)
+		return NULL;
+	pl->bpf = bpf;
+	pl->loader = l;
+	return pl;
+}
+
+/* Frees place p after detaching its hooks (not unlinked from the list). */
+static void place_free(struct places *pl, struct place *p)
+{
+	for (size_t i = 0; i < p->nhooks; i++)
+		pl->bpf->detach_link(pl->loader, p->hooks[i].link);
+	free(p->hooks);
+	free(p->pids);
+	free(p->shown);
+	free(p);
+}
+
+void places__clear(struct places *pl)
+{
+	if (!pl)
+		return;
+	while (pl->list) {
+		struct place *p = pl->list;
+
+		pl->list = p->next;
+		p->nhooks = 0; /* the loader let go of them */
+		place_free(pl, p);
+	}
+}
+
+void places__free(struct places *pl)
+{
+	if (!pl)
+		return;
+	while (pl->list) {
+		struct place *p = pl->list;
+
+		pl->list = p->next;
+		place_free(pl, p);
+	}
+	free(pl);
+}
+
+const struct place *places__first(const struct places *pl)
+{
+	return pl ? pl->list : NULL;
+}
+
+struct slot *places__owner(const struct places *pl, uint32_t gid, int *local)
+{
+	if (!gid || gid > TT_MAX_PROBES || !pl->owner[gid].slot)
+		return NULL;
+	*local = pl->owner[gid].local;
+	return pl->owner[gid].slot;
+}
+
 /*
  * The global id of hook `local` of slot s, given on first use (the first
  * free id, so that the same specs get the same ids in the next agent)
  * and stored in BPF. Returns 0 when every id is taken or BPF refuses.
  */
-uint16_t hook_ids__get(struct agent *r, struct slot *s, int local)
+uint16_t places__hook_id(struct places *pl, struct slot *s, int local)
 {
 	const struct tt_hook *h = tt_spec__hook(s->spec, local);
 	int ret;
@@ -33,15 +107,15 @@ uint16_t hook_ids__get(struct agent *r, struct slot *s, int local)
 	if (s->gid[local])
 		return s->gid[local];
 	for (int g = 1; g <= TT_MAX_PROBES; g++) {
-		if (r->owner[g].slot)
+		if (pl->owner[g].slot)
 			continue;
-		ret = tt_loader__set_hook(r->loader, g, &h->prog);
+		ret = pl->bpf->set_hook(pl->loader, g, &h->prog);
 		if (ret) {
 			tt_warn("cannot store hook %d: %s", g, strerror(-ret));
 			return 0;
 		}
-		r->owner[g].slot = s;
-		r->owner[g].local = local;
+		pl->owner[g].slot = s;
+		pl->owner[g].local = local;
 		s->gid[local] = g;
 		return g;
 	}
@@ -49,11 +123,11 @@ uint16_t hook_ids__get(struct agent *r, struct slot *s, int local)
 	return 0;
 }
 
-void hook_ids__release(struct agent *r, struct slot *s)
+void places__release_ids(struct places *pl, struct slot *s)
 {
 	for (int g = 1; g <= TT_MAX_PROBES; g++) {
-		if (r->owner[g].slot == s)
-			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+		if (pl->owner[g].slot == s)
+			memset(&pl->owner[g], 0, sizeof(pl->owner[g]));
 	}
 }
 
@@ -62,8 +136,8 @@ void hook_ids__release(struct agent *r, struct slot *s)
  * of the hook it was (its links carry that id as their cookie), the ids
  * of hooks that went are free again.
  */
-void hook_ids__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map,
-		    int nold)
+void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map,
+		      int nold)
 {
 	uint16_t gid[TT_MAX_PROBES + 1] = {0};
 
@@ -73,37 +147,27 @@ void hook_ids__move(struct agent *r, struct slot *s, const struct tt_spec *now, 
 		if (!g)
 			continue;
 		if (!map[h]) {
-			memset(&r->owner[g], 0, sizeof(r->owner[g]));
+			memset(&pl->owner[g], 0, sizeof(pl->owner[g]));
 			continue;
 		}
 		gid[map[h]] = g;
-		r->owner[g].local = map[h];
-		tt_loader__set_hook(r->loader, g, &tt_spec__hook(now, map[h])->prog);
+		pl->owner[g].local = map[h];
+		pl->bpf->set_hook(pl->loader, g, &tt_spec__hook(now, map[h])->prog);
 	}
 	memcpy(s->gid, gid, sizeof(gid));
 }
 
-void place__free(struct agent *r, struct place *p)
-{
-	for (size_t i = 0; i < p->nhooks; i++)
-		tt_loader__detach_link(r->loader, p->hooks[i].link);
-	free(p->hooks);
-	free(p->pids);
-	free(p->shown);
-	free(p);
-}
-
 /* Detaches and forgets every place for which `drop(p, ctx)` holds. */
-void places__drop(struct agent *r, bool (*drop)(struct place *p, void *ctx), void *ctx)
+void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx)
 {
-	struct place **pp = &r->places;
+	struct place **pp = &pl->list;
 
 	while (*pp) {
 		struct place *p = *pp;
 
 		if (drop(p, ctx)) {
 			*pp = p->next;
-			place__free(r, p);
+			place_free(pl, p);
 		} else {
 			pp = &p->next;
 		}
@@ -148,7 +212,7 @@ static bool has_hook(const struct place *p, uint16_t gid, uint64_t offset)
  * Attaches every attachment of `plan` as part of place p, but for those p
  * has already. 0 or -errno after saying why.
  */
-static int attach_into(struct agent *r, struct place *p, const struct tt_plan *plan)
+static int attach_into(struct places *pl, struct place *p, const struct tt_plan *plan)
 {
 	char err[512], name[96];
 	struct hooked *more;
@@ -161,7 +225,7 @@ static int attach_into(struct agent *r, struct place *p, const struct tt_plan *p
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct tt_attachment *at = &plan->at[i];
 		const struct tt_hook *h = at->hook;
-		uint16_t gid = hook_ids__get(r, p->slot, h->id);
+		uint16_t gid = places__hook_id(pl, p->slot, h->id);
 		struct hooked *hk = &p->hooks[p->nhooks];
 
 		if (!gid)
@@ -170,11 +234,11 @@ static int attach_into(struct agent *r, struct place *p, const struct tt_plan *p
 			continue;
 		pin_name(p, gid, at, name, sizeof(name));
 		if (at->usdt)
-			ret = tt_loader__attach_usdt(r->loader, gid, at->path, h->provider, h->usdt,
-						     at->pid, name, &hk->link, err, sizeof(err));
+			ret = pl->bpf->attach_usdt(pl->loader, gid, at->path, h->provider, h->usdt,
+						   at->pid, name, &hk->link, err, sizeof(err));
 		else
-			ret = tt_loader__attach(r->loader, gid, at->path, at->offset, at->retprobe,
-						at->pid, name, &hk->link, err, sizeof(err));
+			ret = pl->bpf->attach(pl->loader, gid, at->path, at->offset, at->retprobe,
+					      at->pid, name, &hk->link, err, sizeof(err));
 		if (ret) {
 			if (at->pid > 0 && !tt_proc__alive(at->pid))
 				tt_warn("process %d exited before tasktap could attach", at->pid);
@@ -213,10 +277,10 @@ static struct place *new_place(struct slot *s, const struct tt_target *t, const 
 }
 
 /* The place of target t of slot s at file (dev, ino) in process `pid` (-1: every process). */
-static struct place *find_place(struct agent *r, struct slot *s, const struct tt_target *t,
+static struct place *find_place(struct places *pl, struct slot *s, const struct tt_target *t,
 				dev_t dev, ino_t ino, pid_t pid)
 {
-	for (struct place *p = r->places; p; p = p->next) {
+	for (struct place *p = pl->list; p; p = p->next) {
 		if (p->slot == s && p->target == t && p->pid == pid && p->dev == dev &&
 		    p->ino == ino)
 			return p;
@@ -228,9 +292,9 @@ static struct place *find_place(struct agent *r, struct slot *s, const struct tt
  * Resolves target t of slot s at the file `path` (a person knows it as
  * `shown`), in process `pid` or in every process (-1), and attaches it as
  * one place: a new one, or the one already there, with what its reloaded
- * spec added. Returns the place (in r->places) or NULL after saying why.
+ * spec added. Returns the place (in pl->list) or NULL after saying why.
  */
-struct place *places__attach(struct agent *r, struct slot *s, const struct tt_target *t,
+struct place *places__attach(struct places *pl, struct slot *s, const struct tt_target *t,
 			     const char *path, const char *shown, pid_t pid, bool fixed)
 {
 	struct tt_plan plan = {0};
@@ -244,7 +308,7 @@ struct place *places__attach(struct agent *r, struct slot *s, const struct tt_ta
 		tt_warn("%s: cannot read '%s': %s", s->file, shown, strerror(errno));
 		return NULL;
 	}
-	p = find_place(r, s, t, st.st_dev, st.st_ino, pid);
+	p = find_place(pl, s, t, st.st_dev, st.st_ino, pid);
 	if (p && !p->stale)
 		return p;
 	fresh = !p;
@@ -257,16 +321,16 @@ struct place *places__attach(struct agent *r, struct slot *s, const struct tt_ta
 	if (ret)
 		tt_warn("%s", err);
 	else
-		ret = attach_into(r, p, &plan);
+		ret = attach_into(pl, p, &plan);
 	tt_plan__release(&plan);
 	if (!fresh)
 		return p; /* what it had stays attached */
 	if (ret) {
-		place__free(r, p);
+		place_free(pl, p);
 		return NULL;
 	}
-	p->next = r->places;
-	r->places = p;
+	p->next = pl->list;
+	pl->list = p;
 	return p;
 }
 
@@ -275,10 +339,10 @@ struct place *places__attach(struct agent *r, struct slot *s, const struct tt_ta
  * attached once per distinct file (dev, inode), remembering `pid` as one
  * of its processes. Returns whether the target applies.
  */
-bool places__attach_file(struct agent *r, struct slot *s, const struct tt_target *t,
+bool places__attach_file(struct places *pl, struct slot *s, const struct tt_target *t,
 			 const char *path, const char *shown, pid_t pid)
 {
-	struct place *p = places__attach(r, s, t, path, shown, -1, false);
+	struct place *p = places__attach(pl, s, t, path, shown, -1, false);
 
 	if (!p)
 		return false;
@@ -292,7 +356,7 @@ bool places__attach_file(struct agent *r, struct slot *s, const struct tt_target
  * per target, file and process, or the one already there. 0 or -errno
  * with a message in err.
  */
-int places__attach_plan(struct agent *r, struct slot *s, const struct tt_plan *plan, char *err,
+int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan *plan, char *err,
 			size_t errlen)
 {
 	size_t i = 0;
@@ -324,18 +388,18 @@ int places__attach_plan(struct agent *r, struct slot *s, const struct tt_plan *p
 			ret = -errno;
 			break;
 		}
-		p = find_place(r, s, first->probe->target, st.st_dev, st.st_ino, first->pid);
+		p = find_place(pl, s, first->probe->target, st.st_dev, st.st_ino, first->pid);
 		if (!p) {
 			p = new_place(s, first->probe->target, &st, first->pid, first->shown, true);
 			if (!p) {
 				ret = -ENOMEM;
 				break;
 			}
-			p->next = r->places;
-			r->places = p;
+			p->next = pl->list;
+			pl->list = p;
 		}
 		p->stale = false;
-		ret = attach_into(r, p, &part);
+		ret = attach_into(pl, p, &part);
 		if (ret)
 			snprintf(err, errlen, "%s: cannot attach (said above)", s->file);
 	}
@@ -358,9 +422,9 @@ static const struct tt_target *same_target(const struct tt_spec *spec, const str
  * are detached; a place whose target went goes. Every place left is stale:
  * the next attach there adds what `now` added.
  */
-void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, const int *map)
+void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map)
 {
-	struct place **pp = &r->places;
+	struct place **pp = &pl->list;
 
 	while (*pp) {
 		struct place *p = *pp;
@@ -375,7 +439,7 @@ void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, co
 			int to = p->target ? map[p->hooks[i].hook->id] : 0;
 
 			if (!to) {
-				tt_loader__detach_link(r->loader, p->hooks[i].link);
+				pl->bpf->detach_link(pl->loader, p->hooks[i].link);
 				continue;
 			}
 			p->hooks[n] = p->hooks[i];
@@ -385,7 +449,7 @@ void places__move(struct agent *r, struct slot *s, const struct tt_spec *now, co
 		p->stale = true;
 		if (!p->target) {
 			*pp = p->next;
-			place__free(r, p);
+			place_free(pl, p);
 		} else {
 			pp = &p->next;
 		}
@@ -440,17 +504,11 @@ bool place__of_slot(struct place *p, void *ctx)
 	return p->slot == ctx;
 }
 
-/*
- * Whether every place is a single process named by the spec, and all of
- * them are gone (and nothing is discovered as it starts).
- */
-bool places__all_targets_gone(struct agent *r)
+bool places__all_pids_gone(const struct places *pl)
 {
 	bool any_pid = false;
 
-	if (r->discovery || r->args_spec_dir)
-		return false;
-	for (const struct place *p = r->places; p; p = p->next) {
+	for (const struct place *p = pl->list; p; p = p->next) {
 		if (p->pid <= 0)
 			return false;
 		any_pid = true;

@@ -42,6 +42,17 @@ static int add_fd(int epfd, int fd)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
 }
 
+/*
+ * Whether every place is a single process named by the spec, and all of
+ * them are gone (and nothing is discovered as it starts).
+ */
+static bool all_targets_gone(const struct agent *r)
+{
+	if (r->discovery || r->args_spec_dir)
+		return false;
+	return places__all_pids_gone(r->places);
+}
+
 /* Once a second: losses, expiries, metrics, processes gone, and the rate. */
 static bool housekeeping(struct agent *r, uint64_t now)
 {
@@ -50,14 +61,14 @@ static bool housekeeping(struct agent *r, uint64_t now)
 		if (r->slots[i]->assembler) /* begin/end spans that saw no end */
 			tt_asm__expire(r->slots[i]->assembler, now);
 	}
-	places__drop(r, place__gone, NULL); /* processes whose exit event was lost */
+	places__drop(r->places, place__gone, NULL); /* processes whose exit event was lost */
 	health__count_tasks(r);
 	health__sample_rate(r, now);
 	health__update_metrics(r);
 	/* idle connections time out only when MHD runs */
 	if (r->httpd)
 		tt_httpd__run(r->httpd);
-	if (places__all_targets_gone(r)) {
+	if (all_targets_gone(r)) {
 		tt_warn("every traced process has exited");
 		return true;
 	}
@@ -210,20 +221,14 @@ static void shut_down(struct agent *r)
 		return;
 	r->stopping = true;
 	watch__set(r); /* no more stopped execs: nobody would continue them */
-	for (const struct place *p = r->places; p; p = p->next) {
+	for (const struct place *p = places__first(r->places); p; p = p->next) {
 		/* a target that died before its exit event was seen: end its spans */
 		if (place__pid_gone(p) && p->slot->assembler)
 			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
 					    0);
 	}
 	tt_loader__detach(r->loader, r->pin_dir != NULL);
-	while (r->places) {
-		struct place *p = r->places;
-
-		r->places = p->next;
-		p->nhooks = 0; /* the loader let go of them */
-		place__free(r, p);
-	}
+	places__clear(r->places);
 	events__drain(r, UINT64_MAX);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
@@ -244,6 +249,24 @@ static void shut_down(struct agent *r)
 	if (r->exporter)
 		sinks__stop(r);
 }
+
+const struct agent_bpf agent_bpf_loader = {
+	.set_hook = tt_loader__set_hook,
+	.attach = tt_loader__attach,
+	.attach_usdt = tt_loader__attach_usdt,
+	.detach_link = tt_loader__detach_link,
+	.link_adopted = tt_link__adopted,
+	.drain = tt_loader__drain,
+	.stat = tt_loader__stat,
+	.attached = tt_loader__attached,
+	.adopted = tt_loader__adopted,
+	.prune_pins = tt_loader__prune_pins,
+	.watch_comm = tt_loader__watch_comm,
+	.unwatch_comm = tt_loader__unwatch_comm,
+	.watch_prefix = tt_loader__watch_prefix,
+	.watch_dir = tt_loader__watch_dir,
+	.watch_all_execs = tt_loader__watch_all_execs,
+};
 
 /* The machine can run the agent: capabilities, and kernel BTF. 0 or -errno after saying why. */
 static int check_host(void)
@@ -276,6 +299,11 @@ static int open_loader(struct agent *r, const struct run_args *a)
 	if (!r->loader) {
 		tt_warn("%s", err);
 		return -EINVAL;
+	}
+	r->places = places__new(r->bpf, r->loader);
+	if (!r->places) {
+		tt_warn("cannot create the attach registry: %s", strerror(ENOMEM));
+		return -ENOMEM;
 	}
 	if (tt_loader__adopted(r->loader))
 		tt_warn("adopted the probes and rings pinned in %s: draining what they recorded",
@@ -312,6 +340,7 @@ static void agent_release(struct agent *r)
 		free(r->slots[i]);
 	}
 	free(r->slots);
+	places__free(r->places);
 	tt_loader__free(r->loader);
 	tt_exporter__free(r->exporter);
 	for (size_t i = 0; i < r->nretired; i++)
@@ -337,6 +366,7 @@ int agent__run(const struct run_args *a)
 	struct agent r = {.json = a->json,
 			  .log_steps = a->log_steps,
 			  .args = a,
+			  .bpf = &agent_bpf_loader,
 			  .pin_dir = a->pin_dir,
 			  .args_spec_dir = a->spec_dir,
 			  .stuck_after_ns = (uint64_t)(a->stuck_after * 1e9)};

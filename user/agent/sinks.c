@@ -127,7 +127,7 @@ const char *sinks__service_name(const struct agent *r)
 	}
 	if (env && *env)
 		return env;
-	for (const struct place *p = r->places; p; p = p->next) {
+	for (const struct place *p = places__first(r->places); p; p = p->next) {
 		const char *slash = strrchr(p->shown, '/');
 
 		if (!strchr(p->shown, ' '))

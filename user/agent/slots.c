@@ -57,13 +57,13 @@ void slot__free(struct agent *r, struct slot *s)
 {
 	if (!s)
 		return;
-	places__drop(r, place__of_slot, s);
+	places__drop(r->places, place__of_slot, s);
 	if (s->assembler) {
 		/* what it recorded before its probes went is still its own */
 		events__drain(r, UINT64_MAX);
 		tt_asm__end_all(s->assembler, tt_now_ns(CLOCK_MONOTONIC));
 	}
-	hook_ids__release(r, s);
+	places__release_ids(r->places, s);
 	tt_asm__free(s->assembler);
 	retire_spec(r, s->spec);
 	free(s->file);
@@ -79,7 +79,7 @@ static int attach_fixed(struct agent *r, struct slot *s, const struct run_args *
 
 	ret = tt_plan__build(s->spec, a->pid, a->binary, &plan, err, errlen);
 	if (!ret)
-		ret = places__attach_plan(r, s, &plan, err, errlen);
+		ret = places__attach_plan(r->places, s, &plan, err, errlen);
 	tt_plan__release(&plan);
 	return ret;
 }
@@ -140,7 +140,7 @@ static struct slot *load_slot(struct agent *r, const char *file, const char *dir
 	}
 	/* every hook of the spec gets its id now: the same ids for the same specs */
 	for (int id = 1; !ret && id <= s->spec->nhooks; id++)
-		ret = hook_ids__get(r, s, id) ? 0 : -ERANGE;
+		ret = places__hook_id(r->places, s, id) ? 0 : -ERANGE;
 	if (!ret) {
 		s->discovers = !a->pid && !a->binary && has_discovery(s->spec);
 		ret = attach_fixed(r, s, a, err, sizeof(err));
@@ -150,8 +150,8 @@ static struct slot *load_slot(struct agent *r, const char *file, const char *dir
 	if (ret) {
 		snprintf(s->error, sizeof(s->error), "%s", err);
 		tt_warn("%s", err);
-		places__drop(r, place__of_slot, s);
-		hook_ids__release(r, s);
+		places__drop(r->places, place__of_slot, s);
+		places__release_ids(r->places, s);
 		tt_asm__free(s->assembler);
 		tt_spec__free(s->spec);
 		s->assembler = NULL;
@@ -265,16 +265,16 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	s->error[0] = '\0';
 	/* what the old hooks recorded is read with the old spec */
 	events__drain(r, UINT64_MAX);
-	places__move(r, s, now, map);
+	places__move(r->places, s, now, map);
 	events__drain(r, UINT64_MAX); /* and what they recorded until they were detached */
-	hook_ids__move(r, s, now, map, nold);
+	places__move_ids(r->places, s, now, map, nold);
 	tt_asm__respec(s->assembler, now, map, nold, tt_now_ns(CLOCK_MONOTONIC));
 	retire_spec(r, s->spec);
 	s->spec = now;
 	for (int id = 1; id <= now->nhooks; id++)
-		hook_ids__get(r, s, id);
+		places__hook_id(r->places, s, id);
 	s->discovers = !r->args->pid && !r->args->binary && has_discovery(now);
-	if (places__attach_plan(r, s, &plan, err, sizeof(err)))
+	if (places__attach_plan(r->places, s, &plan, err, sizeof(err)))
 		snprintf(s->error, sizeof(s->error), "%s", err);
 	tt_plan__release(&plan);
 	tt_warn("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
@@ -354,10 +354,10 @@ void slots__reload(struct agent *r)
 			watch__scan_processes(r, r->slots[i]);
 		r->slots[i]->rescan = false;
 	}
-	tt_loader__prune_pins(r->loader);
+	r->bpf->prune_pins(r->loader);
 	tt_warn("reloaded specs: %zu unchanged, %zu changed, %zu loaded, %zu removed; "
 		"%d probes attached",
-		kept, changed, added, removed, tt_loader__attached(r->loader));
+		kept, changed, added, removed, r->bpf->attached(r->loader));
 }
 
 /* Watches --spec-dir for files written, moved in or out, or removed. Returns the fd or -1. */

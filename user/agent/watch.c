@@ -24,7 +24,7 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 		    tt_find_library_in(root, t->path, path, sizeof(path)))
 			continue;
 		snprintf(shown, sizeof(shown), "%s (in pid %d)", path + strlen(root), (int)pi->pid);
-		places__attach_file(r, s, t, path, shown, pi->pid);
+		places__attach_file(r->places, s, t, path, shown, pi->pid);
 	}
 }
 
@@ -52,7 +52,7 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 			    !strncmp(t->comm, pi->comm, TT_COMM_LEN - 1)) {
 				snprintf(shown, sizeof(shown), "%s (pid %d)", pi->exe,
 					 (int)pi->pid);
-				matched |= places__attach(r, s, t, pi->open, shown, pi->pid,
+				matched |= places__attach(r->places, s, t, pi->open, shown, pi->pid,
 							  false) != NULL;
 			} else if (t->kind == TT_TARGET_BINARY &&
 				   tt_glob__path_matches(t->path, pi->exe)) {
@@ -60,7 +60,8 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 				 * container's image; each distinct file attached once */
 				snprintf(shown, sizeof(shown), "%s%s", pi->exe,
 					 pi->other_mnt_ns ? " (in another mount namespace)" : "");
-				matched |= places__attach_file(r, s, t, pi->open, shown, pi->pid);
+				matched |= places__attach_file(r->places, s, t, pi->open, shown,
+							       pi->pid);
 			}
 		}
 		if (matched) {
@@ -78,7 +79,7 @@ void watch__on_exec(struct agent *r, const struct tt_event *ev)
 
 	r->execs++;
 	/* its earlier image is gone: so are probes limited to it */
-	places__drop(r, place__forget_pid, &f);
+	places__drop(r->places, place__forget_pid, &f);
 	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
 		discover(r, &pi, NULL);
 	if (ev->flags & TT_EXECF_STOPPED)
@@ -152,7 +153,7 @@ void watch__set(struct agent *r)
 	bool all = false;
 
 	for (int i = 0; i < r->nwatched; i++)
-		tt_loader__unwatch_comm(r->loader, r->watched[i]);
+		r->bpf->unwatch_comm(r->loader, r->watched[i]);
 	r->nwatched = 0;
 	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
 		const struct tt_spec *spec = r->slots[i]->spec;
@@ -162,7 +163,7 @@ void watch__set(struct agent *r)
 			struct tt_comm_prefix *p = &prefixes[nprefix];
 
 			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
-			    tt_loader__watch_comm(r->loader, t->comm, true) == 0)
+			    r->bpf->watch_comm(r->loader, t->comm, true) == 0)
 				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
 			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
 				continue;
@@ -176,8 +177,8 @@ void watch__set(struct agent *r)
 		}
 	}
 	for (int i = 0; i < TT_MAX_WATCH_DIRS; i++)
-		tt_loader__watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
-				     i < ndirs ? dirs[i].len : 0, TT_WATCH_REPORT | TT_WATCH_STOP);
+		r->bpf->watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
+				  i < ndirs ? dirs[i].len : 0, TT_WATCH_REPORT | TT_WATCH_STOP);
 	nprefix = tt_comm_prefix__fit(prefixes, nprefix, TT_MAX_WATCH_PREFIXES);
 	if (nprefix < 0) {
 		all = true;
@@ -185,10 +186,10 @@ void watch__set(struct agent *r)
 	}
 	for (int i = 0; i < TT_MAX_WATCH_PREFIXES; i++) {
 		if (i < nprefix)
-			tt_loader__watch_prefix(r->loader, (uint32_t)i, prefixes[i].comm,
-						prefixes[i].len, TT_WATCH_REPORT | TT_WATCH_STOP);
+			r->bpf->watch_prefix(r->loader, (uint32_t)i, prefixes[i].comm,
+					     prefixes[i].len, TT_WATCH_REPORT | TT_WATCH_STOP);
 		else
-			tt_loader__watch_prefix(r->loader, (uint32_t)i, "", 0, 0);
+			r->bpf->watch_prefix(r->loader, (uint32_t)i, "", 0, 0);
 	}
-	tt_loader__watch_all_execs(r->loader, all);
+	r->bpf->watch_all_execs(r->loader, all);
 }
