@@ -146,7 +146,9 @@ static const char *file_kind(mode_t mode)
 		return "a directory";
 	if (S_ISSOCK(mode))
 		return "a socket";
-	return "not a regular file";
+	if (S_ISLNK(mode))
+		return "a symbolic link"; /* as O_PATH | O_NOFOLLOW opens one without openat2 */
+	return "of an unknown kind";
 }
 
 /*

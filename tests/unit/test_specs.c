@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <cmocka.h>
 
 #include "specs.h"
@@ -199,6 +204,58 @@ static void test_configmap_links_followed(void **state)
 	tt_spec_text__release(&t);
 }
 
+/* Makes openat2 fail with ENOSYS in this process, as on a kernel before 5.6. */
+static void without_openat2(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0))
+		_exit(90);
+}
+
+/*
+ * Without openat2 no link in --spec-dir is followed, in or out of it: a
+ * link is refused, never a file read through it. Run in a child, whose
+ * exit status says which check failed.
+ */
+static void test_no_openat2_follows_no_link(void **state)
+{
+	struct tt_spec_text t;
+	char err[256], path[128];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	touch("real.yaml", "service: r\n");
+	snprintf(path, sizeof(path), "%s/in.yaml", dir);
+	assert_int_equal(symlink("real.yaml", path), 0);
+	snprintf(path, sizeof(path), "%s/out.yaml", dir);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		without_openat2();
+		if (read_one("real.yaml", true, &t, err, sizeof(err)) || strcmp(t.text, "service: r\n"))
+			_exit(1);
+		if (read_one("out.yaml", true, &t, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, "is not a regular file (a symbolic link)"))
+			_exit(2);
+		if (read_one("in.yaml", true, &t, err, sizeof(err)) != -EINVAL)
+			_exit(3);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_writable_by_others_refused(void **state)
 {
 	struct tt_spec_text t;
@@ -240,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_blocking_proc_file_read_by_its_size),
 		cmocka_unit_test_setup_teardown(test_link_out_of_spec_dir_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_configmap_links_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_openat2_follows_no_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_by_others_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_larger_than_limit_refused, setup, teardown),
 	};
