@@ -121,8 +121,11 @@ int tt_reorder__add(struct tt_reorder *r, const struct tt_event *ev, size_t size
 		return -ENOMEM;
 	off = event_start(r->len);
 	memcpy(r->buf + off, ev, size);
-	r->ents[r->n++] =
-		(struct tt_reorder_ent){.ts = ev->ts_ns, .seq = r->seq++, .off = off, .size = size};
+	/* a record too short to hold a timestamp goes first; the assembler counts it malformed */
+	r->ents[r->n++] = (struct tt_reorder_ent){.ts = size >= sizeof(*ev) ? ev->ts_ns : 0,
+						  .seq = r->seq++,
+						  .off = off,
+						  .size = size};
 	r->len = off + size;
 	return 0;
 }

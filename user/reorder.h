@@ -48,7 +48,10 @@ struct tt_reorder {
 void tt_reorder__init(struct tt_reorder *r);
 void tt_reorder__release_all(struct tt_reorder *r);
 
-/* Copies an event in. 0 or -ENOMEM. */
+/*
+ * Copies an event of `size` bytes in (fewer than a header: kept, and handed
+ * over first, as if its time were 0). 0 or -ENOMEM.
+ */
 int tt_reorder__add(struct tt_reorder *r, const struct tt_event *ev, size_t size);
 
 typedef void (*tt_reorder_fn)(const struct tt_event *ev, size_t size, void *ctx);

@@ -8,6 +8,9 @@
  *   expire     tt_asm__expire
  *   respec     a reload between two specs that share some hooks
  *   restore    a hand-over: every open span into a new assembler
+ *   reorder    from now on (or no longer), events go through the reorder
+ *              buffer, flushed up to the present at each expire, as the
+ *              agent drains its rings
  * Spans out are read attribute by attribute, so that a record pointing
  * past its span shows. Small bounds (open spans, tries) so that they are
  * reached.
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "assemble.h"
+#include "reorder.h"
 #include "spec.h"
 #include "tasktap/capture.h"
 
@@ -132,6 +136,14 @@ static struct tt_asm *new_asm(const struct tt_spec *spec)
 	return tt_asm__new(&o);
 }
 
+static struct tt_reorder reorder;
+static bool via_reorder;
+
+static void on_ordered(const struct tt_event *ev, size_t size, void *ctx)
+{
+	tt_asm__push(ctx, ev, size);
+}
+
 static void push_copy(struct tt_asm *a, const void *ev, size_t size)
 {
 	/* exactly `size` bytes, 8-byte aligned as the reorder buffer hands them */
@@ -140,7 +152,10 @@ static void push_copy(struct tt_asm *a, const void *ev, size_t size)
 	if (!copy)
 		return;
 	memcpy(copy, ev, size);
-	tt_asm__push(a, copy, size);
+	if (via_reorder)
+		tt_reorder__add(&reorder, copy, size);
+	else
+		tt_asm__push(a, copy, size);
 	free(copy);
 }
 
@@ -264,8 +279,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a = new_asm(specs[0]);
 	if (!a)
 		return 0;
+	tt_reorder__init(&reorder);
+	via_reorder = false;
 	while (in.left) {
-		switch (take(&in, 1) % 10) {
+		uint8_t op = take(&in, 1) % 11;
+
+		/* what the reorder buffer holds reaches the assembler before anything else */
+		if (op >= 6)
+			tt_reorder__flush(&reorder, op == 7 ? now : UINT64_MAX, on_ordered, a);
+		switch (op) {
 		case 0 ... 4:
 			push_event(a, specs[cur], &in, &now);
 			break;
@@ -287,8 +309,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 9:
 			a = restore(a, specs[cur], &in);
 			break;
+		case 10:
+			via_reorder = !via_reorder;
+			break;
 		}
 	}
+	tt_reorder__flush(&reorder, UINT64_MAX, on_ordered, a);
+	tt_reorder__release_all(&reorder);
 	tt_asm__stats(a, &st);
 	tt_asm__for_each_task(a, 0, on_task, NULL);
 	tt_asm__end_all(a, now + 1);
