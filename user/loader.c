@@ -18,7 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpfgen.h"
-#include "cli.h"
+#include "log.h"
 #include "elf.h"
 #include "loader.h"
 #include "usdt.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "helpers.h"
 #include "export/jsonw.h"
 #include "export/view.h"
 
