@@ -487,6 +487,21 @@ static int stop_at_second(const struct tt_series_view *s, void *ctx)
 	return ++*n == 2 ? 77 : 0;
 }
 
+/* Events the agent dropped without memory: a kind of lost event, its series from the first. */
+static void test_events_dropped_in_the_agent(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_agent_stats st = {.events_lost = 7};
+
+	tt_metrics__set_agent(f->m, &st);
+	assert_int_equal(count_series(f->m, TT_M_EVENTS_LOST), 2); /* probe, exit */
+	st.events_dropped = 5;
+	tt_metrics__set_agent(f->m, &st);
+	assert_int_equal(count_series(f->m, TT_M_EVENTS_LOST), 3);
+	assert_int_equal(lookup(f->m, TT_M_EVENTS_LOST, "memory", NULL, NULL, NULL).got.value, 5);
+	assert_int_equal(lookup(f->m, TT_M_EVENTS_LOST, "probe", NULL, NULL, NULL).got.value, 7);
+}
+
 static void test_visit_order_and_stop(void **state)
 {
 	struct fixture *f = *state;
@@ -569,6 +584,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_queue_wait_and_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_dropped_in_the_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_visit_order_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_is_a_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steady_state_allocates_nothing, setup,

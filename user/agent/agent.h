@@ -192,11 +192,12 @@ struct agent {
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
 	uint64_t stuck_after_ns;
-	uint64_t stuck;		/* tasks open longer than stuck_after, at the last count */
-	uint64_t unknown_hooks; /* events of a hook id no spec has */
-	uint64_t execs;		/* exec events handled */
-	uint64_t discovered;	/* processes attached to as they started or by the scan */
-	uint64_t rate_events;	/* events at the last rate sample */
+	uint64_t stuck;		 /* tasks open longer than stuck_after, at the last count */
+	uint64_t unknown_hooks;	 /* events of a hook id no spec has */
+	uint64_t events_dropped; /* events the reorder buffer had no memory for */
+	uint64_t execs;		 /* exec events handled */
+	uint64_t discovered;	 /* processes attached to as they started or by the scan */
+	uint64_t rate_events;	 /* events at the last rate sample */
 	uint64_t rate_at_ns;
 	double events_per_s;
 	uint64_t started_ns;

@@ -20,9 +20,9 @@ int events__on_ring(const struct tt_event *ev, size_t size, void *ctx)
 		watch__on_exec(r, ev);
 		return 0;
 	}
-	/* out of memory: the event is dropped and counted by the assembler's totals */
+	/* out of memory: the event is dropped, and counted (the summary, /metrics) */
 	if (tt_reorder__add(&r->reorder, ev, size))
-		return 0;
+		r->events_dropped++;
 	return 0;
 }
 

@@ -196,7 +196,7 @@ bool handover__give(struct agent *r)
 		return false;
 	}
 	if (h.n)
-		tt_warn("handed %zu open spans over to the next agent (in %s)", h.n, r->pin_dir);
+		tt_info("handed %zu open spans over to the next agent (in %s)", h.n, r->pin_dir);
 	return true;
 }
 
@@ -229,7 +229,7 @@ void handover__take(struct agent *r)
 	if (n < 0)
 		tt_warn("%s", err);
 	if (h.continued)
-		tt_warn("continuing %zu spans the earlier agent left open", h.continued);
+		tt_info("continuing %zu spans the earlier agent left open", h.continued);
 	if (h.refused)
 		tt_warn("cannot continue %zu spans the earlier agent left open: their probes are "
 			"not in the specs now",

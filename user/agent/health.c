@@ -61,6 +61,7 @@ void health__update_metrics(struct agent *r)
 	if (r->loader) {
 		st.events_lost = r->bpf->stat(r->loader, TT_STAT_LOST);
 		st.exit_events_lost = r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
+		st.events_dropped = r->events_dropped;
 		st.probes_attached = (uint64_t)r->bpf->attached(r->loader);
 	}
 	st.events_received = as.events;
@@ -403,8 +404,8 @@ int health__serve(struct agent *r, const struct run_args *a)
 		return errno == EINVAL || errno == EPERM ? -EINVAL : -errno;
 	}
 	http_address(a, tt_httpd__port(r->httpd), where, sizeof(where));
-	tt_warn("http: serving the task view, /api, /metrics, /health and /tasks on http://%s",
+	tt_info("http: serving the task view, /api, /metrics, /health and /tasks on http://%s",
 		where);
-	tt_warn("http: open http://%s/ in a browser to see the tasks", where);
+	tt_info("http: open http://%s/ in a browser to see the tasks", where);
 	return 0;
 }

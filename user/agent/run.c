@@ -69,7 +69,7 @@ static bool housekeeping(struct agent *r, uint64_t now)
 	if (r->httpd)
 		tt_httpd__run(r->httpd);
 	if (all_targets_gone(r)) {
-		tt_warn("every traced process has exited");
+		tt_info("every traced process has exited");
 		return true;
 	}
 	return false;
@@ -240,9 +240,12 @@ static void shut_down(struct agent *r)
 	events__asm_stats(r, &st);
 	if (r->console)
 		tt_console__flush(r->console);
-	tt_warn("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
+	tt_info("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
 		" ended early (process exit)",
 		st.spans_finished, st.events, r->lost_reported, st.cut_by_exit);
+	if (r->events_dropped)
+		tt_warn("%" PRIu64 " events dropped: the agent was out of memory",
+			r->events_dropped);
 	/* the last metrics export reads these */
 	health__count_tasks(r);
 	health__update_metrics(r);
@@ -306,7 +309,7 @@ static int open_loader(struct agent *r, const struct run_args *a)
 		return -ENOMEM;
 	}
 	if (tt_loader__adopted(r->loader))
-		tt_warn("adopted the probes and rings pinned in %s: draining what they recorded",
+		tt_info("adopted the probes and rings pinned in %s: draining what they recorded",
 			a->pin_dir);
 	return 0;
 }
@@ -405,7 +408,7 @@ int agent__run(const struct run_args *a)
 	if (a->pin_dir)
 		handover__take(&r);
 	tt_loader__prune_pins(r.loader);
-	tt_warn("attached %d probes (%zu spec%s%s); tracing, Ctrl-C to stop",
+	tt_info("attached %d probes (%zu spec%s%s); tracing, Ctrl-C to stop",
 		tt_loader__attached(r.loader), r.nslots, r.nslots == 1 ? "" : "s",
 		r.discovery ? ", and processes as they start" : "");
 	/* 8. events until stopped */

@@ -65,10 +65,10 @@ static void report_otlp(const struct agent *r)
 		if (!tt_otlp_config__enabled(c) || tt_otlp_config__url(c, url, sizeof(url)))
 			continue;
 		if (s == TT_SIGNAL_METRICS)
-			tt_warn("exporting metrics to %s every %u ms (%s%s)", url, c->interval_ms,
+			tt_info("exporting metrics to %s every %u ms (%s%s)", url, c->interval_ms,
 				tt_otlp_protocol__name(c->protocol), c->gzip ? ", gzip" : "");
 		else
-			tt_warn("exporting %s to %s (%s%s)", what[s], url,
+			tt_info("exporting %s to %s (%s%s)", what[s], url,
 				tt_otlp_protocol__name(c->protocol), c->gzip ? ", gzip" : "");
 	}
 }
@@ -139,7 +139,7 @@ const char *sinks__service_name(const struct agent *r)
 /* One line of totals for metrics or logs. */
 static void report_signal(const char *what, const char *items, const struct tt_signal_stats *s)
 {
-	tt_warn("%s: %" PRIu64 " %s exported in %" PRIu64 " requests, %" PRIu64
+	tt_info("%s: %" PRIu64 " %s exported in %" PRIu64 " requests, %" PRIu64
 		" in the spool, %" PRIu64 " dropped (queue full %" PRIu64 ", rejected %" PRIu64
 		", spool full %" PRIu64 ", failed %" PRIu64 ")",
 		what, s->exported, items, s->batches_sent, s->spool_items,
@@ -162,7 +162,7 @@ void sinks__stop(struct agent *r)
 		report_signal("otlp logs", "log records", &x.logs);
 	if (!tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_TRACES]))
 		return;
-	tt_warn("otlp: %" PRIu64 " spans exported, %" PRIu64 " in the spool (%" PRIu64
+	tt_info("otlp: %" PRIu64 " spans exported, %" PRIu64 " in the spool (%" PRIu64
 		" batches), %" PRIu64 " dropped (queue full %" PRIu64 ", rejected %" PRIu64
 		", spool full %" PRIu64 ", failed %" PRIu64 "), %" PRIu64 " sampled out",
 		x.spans_exported, x.spool_spans, x.spool_files,

@@ -91,7 +91,7 @@ static void note_absent_binaries(const struct slot *s)
 		const struct tt_target *t = &s->spec->targets[i];
 
 		if (tt_target__only_in_containers(t))
-			tt_warn("%s:%d:%d: '%s' is not on this host: its probes attach to each "
+			tt_info("%s:%d:%d: '%s' is not on this host: its probes attach to each "
 				"process that runs it (in a container) as it starts",
 				s->file, t->pos.line, t->pos.col, t->path);
 	}
@@ -277,7 +277,7 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	if (places__attach_plan(r->places, s, &plan, err, sizeof(err)))
 		snprintf(s->error, sizeof(s->error), "%s", err);
 	tt_plan__release(&plan);
-	tt_warn("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
+	tt_info("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
 }
 
 /*
@@ -355,7 +355,7 @@ void slots__reload(struct agent *r)
 		r->slots[i]->rescan = false;
 	}
 	r->bpf->prune_pins(r->loader);
-	tt_warn("reloaded specs: %zu unchanged, %zu changed, %zu loaded, %zu removed; "
+	tt_info("reloaded specs: %zu unchanged, %zu changed, %zu loaded, %zu removed; "
 		"%d probes attached",
 		kept, changed, added, removed, r->bpf->attached(r->loader));
 }

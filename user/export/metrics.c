@@ -753,6 +753,13 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	m->s[a[A_EVENTS_RECEIVED]].value = (int64_t)st->events_received;
 	m->s[a[A_LOST_PROBE]].value = (int64_t)st->events_lost;
 	m->s[a[A_LOST_EXIT]].value = (int64_t)st->exit_events_lost;
+	/* rare: its series is made the first time it counts */
+	if (st->events_dropped) {
+		int32_t i = agent_series(m, TT_M_EVENTS_LOST, TT_L_KIND, "memory");
+
+		if (i >= 0)
+			m->s[i].value = (int64_t)st->events_dropped;
+	}
 	m->s[a[A_SPANS_EXPORTED]].value = (int64_t)st->spans_exported;
 	m->s[a[A_EXPORTED_SPOOL_FULL]].value = (int64_t)st->spans_dropped[TT_DROP_SPOOL_FULL];
 	m->s[a[A_EXPORTED_FAILED]].value = (int64_t)st->spans_dropped[TT_DROP_FAILED];

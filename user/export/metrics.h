@@ -143,6 +143,7 @@ struct tt_agent_stats {
 	uint64_t events_received;  /* ring events delivered to the assembler */
 	uint64_t events_lost;	   /* probe events lost in BPF (ring full) */
 	uint64_t exit_events_lost; /* exit events lost in BPF (ring full) */
+	uint64_t events_dropped;   /* events the agent had no memory to keep (kind "memory") */
 	uint64_t spans_exported;
 	uint64_t spans_dropped[TT_DROP__COUNT]; /* TT_DROP_REJECTED: the total of spans_rejected */
 	uint64_t spans_rejected[TT_REJECT__COUNT]; /* refused by the collector, by reason */
