@@ -531,9 +531,10 @@ static bool parse_hex(const char *s, uint8_t *out, size_t n)
  * A captured W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>") makes the span
  * a child of the publisher's span, in its trace. Returns whether it did.
  */
-static bool join_traceparent(struct tt_span *s)
+static bool join_traceparent(const struct tt_asm *a, struct tt_span *s)
 {
-	const struct tt_cap_rec *r = value_of(s, &s->probe->traceparent);
+	const struct tt_cap_rec *r =
+		a->opts.no_traceparent ? NULL : value_of(s, &s->probe->traceparent);
 	const char *t;
 	uint8_t trace[16], span[8];
 
@@ -736,7 +737,7 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 	uint8_t mid[TT_KEY_MAX];
 	size_t mid_len;
 
-	if (join_traceparent(s))
+	if (join_traceparent(a, s))
 		return NULL;
 	switch (p->role) {
 	case TT_ROLE_PUBLISH:
@@ -1087,7 +1088,7 @@ static void rekey(struct tt_asm *a, struct tt_span *s)
 	size_t mid_len = message_id_of(s, mid, sizeof(mid));
 	bool has_parent = memcmp(s->parent_id, zero_id, 8) != 0;
 
-	if (value_of(s, &s->probe->traceparent))
+	if (!a->opts.no_traceparent && value_of(s, &s->probe->traceparent))
 		return; /* the publisher's own trace was joined */
 	memcpy(old_trace, s->trace_id, 16);
 	switch (s->probe->role) {

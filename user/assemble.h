@@ -130,6 +130,7 @@ struct tt_asm_opts {
 	uint64_t retry_window_ns;   /* 0: the default */
 	uint32_t max_tries;	    /* (key, step) pairs remembered; 0: TT_MAX_TRIES */
 	uint64_t async_ttl_ns;	    /* begin/end spans without an end; 0: the default */
+	bool no_traceparent;	    /* OTEL_PROPAGATORS=none: captured traceparents are ignored */
 	tt_span_fn on_span;
 	void *ctx;
 };

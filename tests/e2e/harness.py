@@ -22,7 +22,8 @@ HTTP_LINE = re.compile(r"http: serving .* on http://(\S+)")
 class Agent:
     """A running `tasktap run`, its stdout in a file and stderr collected.
 
-    Unless the test passes --http or --no-http itself, the agent serves its
+    Unless the test passes --http or --no-http itself (or sets
+    OTEL_EXPORTER_PROMETHEUS_PORT), the agent serves its
     HTTP endpoints on a free loopback port (`--http 0`), so that agents run
     in parallel never collide on 9464; `http_addr` is the address it bound
     ("127.0.0.1:PORT"), read from its stderr, and `get(path)` asks it."""
@@ -32,7 +33,8 @@ class Agent:
         self.err_lines = []
         self.http_addr = None
         self.attached = threading.Event()
-        if "--http" not in args and "--no-http" not in args:
+        if ("--http" not in args and "--no-http" not in args
+                and "OTEL_EXPORTER_PROMETHEUS_PORT" not in (env or {})):
             args = args + ["--http", "0"]
         self.proc = subprocess.Popen([TASKTAP, "run"] + args, stdout=self.out,
                                      stderr=subprocess.PIPE, text=True,

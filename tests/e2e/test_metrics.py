@@ -162,6 +162,37 @@ class OtlpMetricsLogsTest(unittest.TestCase):
         self.assertRegex(a.stderr(), r"otlp metrics: \d+ data points exported in \d+ requests, "
                                      r"0 in the spool, 0 dropped")
 
+    def test_delta_temporality(self):
+        r = self.receiver()
+        a = self.agent(env={"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+                            "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+        self.run_worker(2)
+        otlp.wait_for(lambda: r.stats()["spans"] >= 10, what="the spans")
+        n = r.stats()["metrics_requests"]
+        otlp.wait_for(lambda: r.stats()["metrics_requests"] >= n + 2, what="two more exports")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        pts = self.points(r)
+        completed = [p for p in pts if p["name"] == "task.completed"]
+        self.assertTrue(completed)
+        self.assertEqual({p["temporality"] for p in completed}, {1})  # DELTA
+        # the deltas add up to the tasks, each counted in one export only
+        by_task = {}
+        for p in completed:
+            by_task[p["attributes"]["task.name"]] = by_task.get(
+                p["attributes"]["task.name"], 0) + p["value"]
+        self.assertEqual(by_task, {"CreateZip": 1, "Thumbnail": 1})
+        self.assertIn(0, [p["value"] for p in completed])  # an export after them: nothing new
+        # each delta starts where the one before it ended
+        times = sorted({(int(p["start"]), int(p["time"])) for p in completed})
+        for (s0, t0), (s1, t1) in zip(times, times[1:]):
+            self.assertEqual(s1, t0)
+        # a count now stays cumulative
+        live = [p for p in pts if p["name"] == "otel.sdk.span.live"]
+        self.assertEqual({p["temporality"] for p in live}, {2})
+        durations = [p for p in pts if p["name"] == "task.duration"]
+        self.assertEqual({p["temporality"] for p in durations}, {1})
+        self.assertEqual(sum(p["count"] for p in durations), 2)
+
     def test_metrics_are_retried_through_503(self):
         r = self.receiver()
         a = self.agent(env={"OTEL_METRIC_EXPORT_INTERVAL": "60000"})

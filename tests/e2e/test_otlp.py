@@ -334,6 +334,58 @@ class OtlpTest(unittest.TestCase):
         self.assertNotIn("s3cret-pw", err)
         self.assertNotIn("tok-123", err)
 
+    def test_an_sdk_variable_tasktap_lacks_is_refused_at_start(self):
+        for var, value, said in (
+                ("OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER: 'zipkin' is not "
+                 "supported (tasktap has otlp, console and none)"),
+                ("OTEL_PROPAGATORS", "tracecontext,b3", "OTEL_PROPAGATORS: 'b3' is not "
+                 "supported"),
+                ("OTEL_METRICS_EXPORTER", "console", "OTEL_METRICS_EXPORTER: 'console' is not "
+                 "supported")):
+            p = subprocess.run([os.path.abspath(".output/tasktap"), "run", self.spec],
+                               capture_output=True, text=True, timeout=30,
+                               env=dict(os.environ, **{var: value}))
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(said, p.stderr)
+            self.assertNotIn("attached", p.stderr)  # before BPF is loaded
+
+    def test_each_signal_goes_where_its_exporter_variable_says(self):
+        r = self.receiver()
+        a = self.agent(env={"OTEL_TRACES_EXPORTER": "console",
+                            "OTEL_METRICS_EXPORTER": "otlp",
+                            "OTEL_LOGS_EXPORTER": "otlp",
+                            "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+        run_worker(self.worker, 1)
+        wait_for(lambda: r.stats()["log_records"] >= 8, what="the step logs")
+        wait_for(lambda: r.stats()["points"] > 0, what="the metrics")
+        status, _, _ = a.get("/metrics")  # prometheus is not among the metrics exporters
+        self.assertEqual(status, 503)
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assertIn("CreateZip", a.stdout())  # the waterfall
+        self.assertEqual(r.stats()["requests"], 0)  # no span went to OTLP
+        self.assertNotIn("exporting spans", a.stderr())
+
+    def test_prometheus_address_limits_and_delta_from_the_environment(self):
+        r = self.receiver()
+        prom = free_port()
+        a = self.agent(env={"OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+                            "OTEL_EXPORTER_PROMETHEUS_PORT": str(prom),
+                            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT": "3",
+                            "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "5",
+                            "OTEL_METRICS_EXPORTER": "none"})
+        self.assertEqual(a.http_addr, "127.0.0.1:%d" % prom)
+        run_worker(self.worker, 1)
+        wait_for(lambda: len(r.spans()) >= SPANS_PER_TASK, what="spans")
+        status, _, body = a.get("/metrics")
+        self.assertEqual(status, 503)  # OTEL_METRICS_EXPORTER=none: not prometheus either
+        self.assertEqual(a.stop(), 0, a.stderr())
+        for s in r.spans():
+            self.assertLessEqual(len(s["attributes"]), 3, s)
+            for v in s["attributes"].values():
+                if isinstance(v, str):
+                    self.assertLessEqual(len(v.encode()), 5, s)
+        self.assertEqual(r.stats()["metrics_requests"], 0)
+
     def test_bad_option_is_refused(self):
         p = subprocess.run([os.path.abspath(".output/tasktap"), "run", RECIPE,
                             "--otlp-protocol", "udp"], capture_output=True, text=True,

@@ -835,6 +835,26 @@ static void test_traceparent_wins(void **state)
 	assert_memory_equal(f->out[0].parent_id, parent, 8);
 }
 
+/* OTEL_PROPAGATORS=none: a captured traceparent is not joined; the key's trace is used. */
+static void test_traceparent_ignored_without_tracecontext(void **state)
+{
+	struct fixture *f = *state;
+	const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	static const uint8_t trace[16] = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd,
+					  0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c};
+	struct tt_asm_opts o = {
+		.spec = f->spec, .seed = 7, .on_span = collect, .ctx = f, .no_traceparent = true};
+
+	tt_asm__free(f->a);
+	f->a = tt_asm__new(&o);
+	assert_non_null(f->a);
+	sentry(f, RUN_TP, TT_EV_ENTRY, 100, 10, 10, "k", tp, 0);
+	sentry(f, RUN_TP, TT_EV_RETURN, 200, 10, 10, NULL, NULL, 0);
+	assert_int_equal(f->n, 1);
+	assert_memory_not_equal(f->out[0].trace_id, trace, 16);
+	assert_memory_equal(f->out[0].parent_id, zero8, 8);
+}
+
 static void test_begin_end_pair_by_key_and_step_across_threads(void **state)
 {
 	struct fixture *f = *state;
@@ -1196,8 +1216,7 @@ static int setup_redact(void **state)
 /* "xxh3:<16 hex digits>" of text, as the agent writes a redacted value. */
 static const char *hashed(const char *text, char *buf, size_t len)
 {
-	snprintf(buf, len, "xxh3:%016llx",
-		 (unsigned long long)XXH3_64bits(text, strlen(text)));
+	snprintf(buf, len, "xxh3:%016llx", (unsigned long long)XXH3_64bits(text, strlen(text)));
 	return buf;
 }
 
@@ -1286,6 +1305,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_publish_inside_another_trace_links_to_it,
 						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_traceparent_wins, setup2, teardown),
+		cmocka_unit_test_setup_teardown(test_traceparent_ignored_without_tracecontext,
+						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_begin_end_pair_by_key_and_step_across_threads,
 						setup2, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order_rings_are_merged_before_pairing,

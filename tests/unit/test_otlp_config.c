@@ -304,25 +304,6 @@ static void test_metrics_and_logs_signals(void **state)
 	assert_int_equal(l.delay_ms, TT_BLRP_DEFAULT_DELAY_MS);
 }
 
-static void test_metrics_exporter_none(void **state)
-{
-	struct fake_env f = {.vars = {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
-				      {"OTEL_METRICS_EXPORTER", "none"}}};
-	struct tt_otlp_config m, t;
-
-	load_signal(&m, TT_SIGNAL_METRICS, &f);
-	load_signal(&t, TT_SIGNAL_TRACES, &f);
-	assert_false(tt_otlp_config__enabled(&m));
-	assert_true(tt_otlp_config__enabled(&t));
-	tt_otlp_config__release(&m);
-	tt_otlp_config__release(&t);
-	f.vars[1][1] = "zipkin";
-	load_signal(&m, TT_SIGNAL_METRICS, &f);
-	assert_true(tt_otlp_config__enabled(&m));
-	assert_non_null(strstr(f.warnings, "ignoring OTEL_METRICS_EXPORTER"));
-	tt_otlp_config__release(&m);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,7 +314,6 @@ int main(void)
 		cmocka_unit_test(test_bad_values_warn_and_keep_defaults),
 		cmocka_unit_test(test_ratio_sampler_uses_trace_id),
 		cmocka_unit_test(test_metrics_and_logs_signals),
-		cmocka_unit_test(test_metrics_exporter_none),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,7 @@
 #include "assemble.h"
 #include "export/export.h"
 #include "export/otlp_config.h"
+#include "export/sdk_env.h"
 #include "loader.h"
 #include "reorder.h"
 #include "resolve.h"
@@ -183,6 +184,7 @@ struct agent {
 	struct tt_jsonl jsonl;
 	struct tt_steplines steplines;
 	struct tt_otlp_config otlp[TT_SIGNAL__COUNT];
+	struct tt_sdk_config sdk; /* OTEL_*_EXPORTER, OTEL_PROPAGATORS, limits, ... */
 	struct tt_exporter *exporter;
 	struct tt_metrics *metrics;
 	struct tt_httpd *httpd;
@@ -322,6 +324,12 @@ int health__serve(struct agent *r, const struct run_args *a);
 /* ---- sinks.c: OTLP and the service name ------------------------------------- */
 
 /* Reads the OTLP settings and starts the exporter when one is configured. 0 or -errno. */
+/*
+ * The SDK variables besides the OTLP exporters' (sdk_env.h), read before
+ * anything starts. Returns 0, or -EINVAL after naming what is refused.
+ */
+int sinks__read_sdk(struct agent *r);
+
 int sinks__start_otlp(struct agent *r, const struct run_args *a);
 /* The console, JSON lines and step lines. 0 or -ENOMEM. */
 int sinks__start_output(struct agent *r, const struct run_args *a);

@@ -338,13 +338,13 @@ static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
 }
 
 /* Writes "HOST:PORT" (or "[V6]:PORT") of the address the server listens on. */
-static void http_address(const struct run_args *a, uint16_t port, char *buf, size_t len)
+static void http_address(const char *addr, uint16_t port, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char host[INET6_ADDRSTRLEN] = "127.0.0.1", err[256];
 
-	if (!tt_httpd__parse_addr(a->http_addr, true, &ss, &sslen, err, sizeof(err))) {
+	if (!tt_httpd__parse_addr(addr, true, &ss, &sslen, err, sizeof(err))) {
 		if (ss.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
 				  sizeof(host));
@@ -383,7 +383,10 @@ static int setup_view(struct agent *r, const struct run_args *a)
 int health__serve(struct agent *r, const struct run_args *a)
 {
 	struct tt_httpd_opts o = {
-		.addr = a->http_addr,
+		/* --http, else OTEL_EXPORTER_PROMETHEUS_HOST and _PORT, else the default */
+		.addr = a->http_addr	      ? a->http_addr
+			: r->sdk.prom_addr[0] ? r->sdk.prom_addr
+					      : NULL,
 		.allow_remote = a->http_allow_remote,
 		.providers = {.metrics = provide_metrics,
 			      .health = provide_health,
@@ -395,6 +398,9 @@ int health__serve(struct agent *r, const struct run_args *a)
 
 	if (a->no_http)
 		return 0;
+	/* OTEL_METRICS_EXPORTER without prometheus: /metrics answers 503 */
+	if (r->sdk.metrics_set && !(r->sdk.metrics & TT_EXPORTER_PROMETHEUS))
+		o.providers.metrics = NULL;
 	if (setup_view(r, a))
 		return -ENOMEM;
 	o.providers.route_ctx = r->view;
@@ -403,7 +409,7 @@ int health__serve(struct agent *r, const struct run_args *a)
 		tt_warn("%s", err);
 		return errno == EINVAL || errno == EPERM ? -EINVAL : -errno;
 	}
-	http_address(a, tt_httpd__port(r->httpd), where, sizeof(where));
+	http_address(o.addr, tt_httpd__port(r->httpd), where, sizeof(where));
 	tt_info("http: serving the task view, /api, /metrics, /health and /tasks on http://%s",
 		where);
 	tt_info("http: open http://%s/ in a browser to see the tasks", where);

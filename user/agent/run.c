@@ -385,6 +385,10 @@ int agent__run(const struct run_args *a)
 	ret = slots__some_parse(a) ? 0 : 2;
 	if (ret)
 		goto cleanup;
+	/* the OTEL_* variables besides the exporters': what is refused stops the agent here */
+	ret = exit_status(sinks__read_sdk(&r));
+	if (ret)
+		goto cleanup;
 	/* 3. the metrics and BPF: load, or adopt what --pin left */
 	ret = open_loader(&r, a) ? 1 : 0;
 	if (ret)

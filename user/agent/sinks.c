@@ -53,6 +53,22 @@ static int read_otlp(struct tt_otlp_config *c, enum tt_otlp_signal sig, const st
 	return 0;
 }
 
+int sinks__read_sdk(struct agent *r)
+{
+	struct tt_env env = {.warn = warn_once};
+	char err[512];
+
+	tt_sdk_config__init(&r->sdk);
+	if (tt_sdk_config__from_env(&r->sdk, &env, err, sizeof(err))) {
+		tt_warn("%s", err);
+		return -EINVAL;
+	}
+	/* OTEL_LOGS_EXPORTER=console: the step lines on stderr */
+	if (r->sdk.logs_set && (r->sdk.logs & TT_EXPORTER_CONSOLE))
+		r->log_steps = true;
+	return 0;
+}
+
 /* Says where each exported signal goes. */
 static void report_otlp(const struct agent *r)
 {
@@ -89,8 +105,10 @@ int sinks__start_otlp(struct agent *r, const struct run_args *a)
 		ret = read_otlp(&r->otlp[s], s, a);
 		if (ret)
 			return ret;
-		any = any || tt_otlp_config__enabled(&r->otlp[s]);
 	}
+	tt_sdk_config__apply(&r->sdk, r->otlp);
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
+		any = any || tt_otlp_config__enabled(&r->otlp[s]);
 	if (a->logs && !tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_LOGS])) {
 		tt_warn("--logs: no OTLP endpoint to send logs to (set OTEL_EXPORTER_OTLP_ENDPOINT "
 			"or --otlp-endpoint; --log-steps prints them)");
@@ -107,6 +125,7 @@ int sinks__start_otlp(struct agent *r, const struct run_args *a)
 		o.spec_service = r->slots[i]->spec ? r->slots[i]->spec->service : NULL;
 	o.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
 	o.seed = tt_now_ns(CLOCK_REALTIME) ^ (uint64_t)getpid();
+	o.sdk = &r->sdk;
 	r->exporter = tt_exporter__new(&o, err, sizeof(err));
 	if (!r->exporter) {
 		tt_warn("cannot start the OTLP exporter: %s", err);
@@ -182,7 +201,9 @@ int sinks__start_output(struct agent *r, const struct run_args *a)
 	r->jsonl.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
 	r->steplines.out = stderr;
 	r->steplines.mono_to_unix_ns = r->jsonl.mono_to_unix_ns;
-	if (!a->json && !tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_TRACES])) {
+	/* OTEL_TRACES_EXPORTER decides when given; else the waterfall unless JSON or OTLP */
+	if (r->sdk.traces_set ? (r->sdk.traces & TT_EXPORTER_CONSOLE) != 0
+			      : !a->json && !tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_TRACES])) {
 		r->console = tt_console__new(stdout, a->color);
 		if (!r->console)
 			return -ENOMEM;

@@ -131,6 +131,7 @@ static struct slot *load_slot(struct agent *r, const char *file, const char *dir
 		aopts.seed = tt_now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ s->digest;
 		aopts.on_span = events__on_span;
 		aopts.ctx = s;
+		aopts.no_traceparent = !r->sdk.tracecontext;
 		s->assembler = tt_asm__new(&aopts);
 		if (!s->assembler) {
 			snprintf(err, sizeof(err), "cannot create the assembler: %s",

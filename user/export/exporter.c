@@ -78,6 +78,9 @@ struct tt_exporter {
 	/* the exporter thread's */
 	uint64_t rnd;
 	struct tt_metrics *snap;       /* a copy of o.metrics, read at leisure */
+	struct tt_metrics *prev;       /* delta: the copy the last export was made from */
+	struct tt_metrics *work;       /* delta: what changed since */
+	uint64_t prev_unix_ns;	       /* delta: when (the start before the first export) */
 	struct tt_resource *agent_res; /* the resource of metrics: the agent's process */
 	uint64_t next_metrics;
 
@@ -577,11 +580,30 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, 
 static uint32_t collect_metrics(struct tt_exporter *e, uint8_t **pb, size_t *len)
 {
 	struct lane *l = &e->lane[TT_SIGNAL_METRICS];
+	uint64_t now = unix_ns();
 	uint32_t points = 0;
+	int ret;
 
 	*pb = NULL;
-	if (tt_metrics__snapshot(e->o.metrics, e->snap) ||
-	    tt_otlp__encode_metrics(e->snap, e->agent_res, unix_ns(), pb, len, &points)) {
+	ret = tt_metrics__snapshot(e->o.metrics, e->snap);
+	if (!ret && e->prev) {
+		/* delta: what changed since the copy the last export was made from */
+		ret = tt_metrics__snapshot(e->snap, e->work);
+		if (!ret) {
+			struct tt_metrics *cur = e->snap;
+
+			tt_metrics__subtract(e->work, e->prev);
+			ret = tt_otlp__encode_metrics_delta(e->work, e->agent_res, e->prev_unix_ns,
+							    now, pb, len, &points);
+			/* this copy is the next export's base */
+			e->snap = e->prev;
+			e->prev = cur;
+			e->prev_unix_ns = now;
+		}
+	} else if (!ret) {
+		ret = tt_otlp__encode_metrics(e->snap, e->agent_res, now, pb, len, &points);
+	}
+	if (ret) {
 		INC(l, dropped_encode, 1);
 		*pb = NULL;
 		return 0;
@@ -863,6 +885,8 @@ static void release(struct tt_exporter *e)
 		tt_resource__free(e->cache[i].res);
 	tt_resource__free(e->agent_res);
 	tt_metrics__free(e->snap);
+	tt_metrics__free(e->prev);
+	tt_metrics__free(e->work);
 	free(e->cache);
 	free(e);
 }
@@ -877,6 +901,15 @@ static int metrics_init(struct tt_exporter *e, char *err, size_t len)
 		return -EINVAL;
 	}
 	e->snap = tt_metrics__new(NULL);
+	if (e->o.sdk && e->o.sdk->delta) {
+		e->prev = tt_metrics__new(NULL);
+		e->work = tt_metrics__new(NULL);
+		e->prev_unix_ns = unix_ns();
+		if (!e->prev || !e->work) {
+			snprintf(err, len, "out of memory");
+			return -ENOMEM;
+		}
+	}
 	e->agent_res = tt_resource__new(getpid(), &e->ropts);
 	if (!e->snap || !e->agent_res) {
 		snprintf(err, len, "out of memory");
@@ -953,6 +986,7 @@ struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err
 	if (!ret)
 		ret = lane_init(&e->lane[TT_SIGNAL_LOGS], TT_SIGNAL_LOGS, o->logs_cfg, o->send_logs,
 				o->send_logs_ctx, err, len);
+	tt_otlp__set_limits(o->sdk);
 	for (int s = 0; s < TT_SIGNAL__COUNT && !ret; s++)
 		if (e->lane[s].client) /* a request in flight ends with the shutdown's time */
 			tt_otlp_client__set_deadline(e->lane[s].client, &e->deadline);

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "otlp_config.h"
 #include "otlp_http.h"
+#include "sdk_env.h"
 
 /* Failed attempts, with a spool, before a batch is spilled to it. */
 #define TT_EXPORT_ATTEMPTS_BEFORE_SPOOL 3
@@ -66,10 +67,11 @@ struct tt_exporter_opts {
 	void *send_metrics_ctx;
 	tt_send_fn send_logs; /* NULL: the libcurl client for logs_cfg */
 	void *send_logs_ctx;
-	const char *proc_root;	     /* NULL: /proc (tests give their own) */
-	const char *machine_id_path; /* NULL: /etc/machine-id */
-	const char *hostname;	     /* NULL: gethostname() */
-	uint64_t seed;		     /* for backoff jitter */
+	const char *proc_root;		 /* NULL: /proc (tests give their own) */
+	const char *machine_id_path;	 /* NULL: /etc/machine-id */
+	const char *hostname;		 /* NULL: gethostname() */
+	uint64_t seed;			 /* for backoff jitter */
+	const struct tt_sdk_config *sdk; /* limits, temporality; NULL: the defaults; must outlive */
 };
 
 /* The reason of a refused answer (the verdict was TT_VERDICT_DROP). */

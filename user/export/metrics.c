@@ -827,6 +827,33 @@ int tt_metrics__visit(const struct tt_metrics *m, const struct tt_metrics_visito
 	return 0;
 }
 
+void tt_metrics__subtract(struct tt_metrics *cur, const struct tt_metrics *prev)
+{
+	for (size_t i = 0; i < cur->n; i++) {
+		struct series *s = &cur->s[i];
+		const struct tt_metric_desc *d = &descs[s->metric];
+		const struct series *p;
+		struct key k;
+		int32_t j;
+
+		if (d->type != TT_METRIC_COUNTER && d->type != TT_METRIC_HISTOGRAM)
+			continue;
+		memset(&k, 0, sizeof(k));
+		k.metric = s->metric;
+		memcpy(k.v, s->values, sizeof(k.v));
+		/* FIND_ONLY never changes `prev` */
+		j = lookup((struct tt_metrics *)prev, &k, FIND_ONLY);
+		if (j < 0)
+			continue;
+		p = &prev->s[j];
+		s->value -= p->value;
+		s->count -= p->count;
+		s->sum -= p->sum;
+		for (int b = 0; b <= d->nbounds; b++)
+			s->buckets[b] -= p->buckets[b];
+	}
+}
+
 int tt_metrics__snapshot(struct tt_metrics *m, struct tt_metrics *dst)
 {
 	struct series *s;

@@ -248,6 +248,16 @@ struct tt_metrics_visitor {
 	void *ctx;
 };
 
+/*
+ * Turns `cur`, a snapshot, into what changed since `prev`, an earlier
+ * snapshot of the same metrics: each counter's value and each histogram's
+ * count, sum and buckets less the same series' in `prev` (a series `prev`
+ * lacks keeps its value). UpDownCounters and gauges are left as they are:
+ * a count now is reported as is under any temporality. For delta
+ * temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta).
+ */
+void tt_metrics__subtract(struct tt_metrics *cur, const struct tt_metrics *prev);
+
 /* Visits every metric in enum order. Owner thread only (no lock). Returns 0 or a callback's. */
 int tt_metrics__visit(const struct tt_metrics *m, const struct tt_metrics_visitor *v);
 

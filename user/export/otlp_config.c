@@ -353,13 +353,7 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 	v = env_get(env, var);
 	if (v && replace(&c->endpoint, v))
 		return -ENOMEM;
-	v = env_get(env, "OTEL_METRICS_EXPORTER");
-	if (v && c->signal == TT_SIGNAL_METRICS) {
-		if (!strcmp(v, "none"))
-			c->metrics_off = true;
-		else if (strcmp(v, "otlp") && strcmp(v, "prometheus"))
-			env_warn(env, "OTEL_METRICS_EXPORTER", "expected otlp or none");
-	}
+	/* OTEL_TRACES_EXPORTER, _METRICS_, _LOGS_: sdk_env.c (tt_sdk_config__apply) */
 	v = signal_get(c, env, "PROTOCOL", &name);
 	if (v && parse_protocol(v, &c->protocol, err, sizeof(err)))
 		env_warn(env, name, err);
@@ -481,7 +475,7 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 
 bool tt_otlp_config__enabled(const struct tt_otlp_config *c)
 {
-	if (c->disabled || !(c->base || c->endpoint))
+	if (c->disabled || c->signal_off || !(c->base || c->endpoint))
 		return false;
 	if (c->signal == TT_SIGNAL_METRICS)
 		return !c->metrics_off;

@@ -78,7 +78,8 @@ struct tt_otlp_config {
 	char *base;		    /* OTEL_EXPORTER_OTLP_ENDPOINT or --otlp-endpoint */
 	char *endpoint;		    /* OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT: used as is */
 	bool base_on_cli;	    /* --otlp-endpoint given: it wins over `endpoint` */
-	bool metrics_off;	    /* metrics: OTEL_METRICS_EXPORTER=none */
+	bool metrics_off;	    /* metrics: no OTLP metrics */
+	bool signal_off;	    /* OTEL_<SIGNAL>_EXPORTER leaves out otlp (sdk_env.h) */
 	bool logs_on;		    /* logs: --logs (else only with a logs endpoint) */
 	enum tt_otlp_protocol protocol;
 	struct tt_pairs headers;
@@ -150,7 +151,7 @@ int tt_otlp_config__traces_url(const struct tt_otlp_config *c, char *buf, size_t
 
 /*
  * Whether the signal goes to OTLP: the SDK is not disabled and an endpoint
- * is configured; for metrics, unless OTEL_METRICS_EXPORTER=none; for logs,
+ * is configured and OTEL_<SIGNAL>_EXPORTER does not leave otlp out; for logs,
  * only with --logs or a logs endpoint of their own.
  */
 bool tt_otlp_config__enabled(const struct tt_otlp_config *c);

@@ -76,6 +76,21 @@ static Link *build_link(struct tt_arena *a, const struct tt_span *s)
 	return l;
 }
 
+static struct tt_sdk_config limits;
+static bool limits_set;
+
+void tt_otlp__set_limits(const struct tt_sdk_config *c)
+{
+	limits_set = c != NULL;
+	if (c)
+		limits = *c;
+}
+
+const struct tt_sdk_config *tt_otlp__limits(void)
+{
+	return limits_set ? &limits : NULL;
+}
+
 /* Events (Compensating, exception) and the link of a span. Returns 0 or -ENOMEM. */
 static int add_events_and_links(struct tt_arena *a, Span *sp, const struct tt_span *s)
 {
@@ -97,7 +112,13 @@ static int add_events_and_links(struct tt_arena *a, Span *sp, const struct tt_sp
 		if (!sp->events[sp->n_events++])
 			return -ENOMEM;
 	}
-	if (!all_zero(s->link_trace_id, 16)) {
+	if (limits_set && sp->n_events > limits.span_events) {
+		sp->dropped_events_count = (uint32_t)sp->n_events - limits.span_events;
+		sp->n_events = limits.span_events;
+	}
+	if (!all_zero(s->link_trace_id, 16) && limits_set && limits.span_links == 0) {
+		sp->dropped_links_count = 1;
+	} else if (!all_zero(s->link_trace_id, 16)) {
 		sp->links = tt_arena__alloc(a, sizeof(Link *));
 		if (!sp->links)
 			return -ENOMEM;
@@ -134,10 +155,17 @@ static Span *build_span(struct tt_arena *a, const struct tt_span *s, int64_t off
 	if (!sp->name || !sp->attributes)
 		return NULL;
 	for (int i = 0; i < n; i++) {
-		KeyValue *one = kv[i].type == TT_KV_INT
-					? tt_pb__kv_int(a, kv[i].key, kv[i].i)
-					: tt_pb__kv_str(a, kv[i].key, kv[i].str, kv[i].len);
+		size_t len = kv[i].len;
+		KeyValue *one;
 
+		if (limits_set && sp->n_attributes >= limits.span.count) {
+			sp->dropped_attributes_count++;
+			continue;
+		}
+		if (limits_set && kv[i].type != TT_KV_INT)
+			len = tt_attr_limit__cut(kv[i].str, len, limits.span.value_length);
+		one = kv[i].type == TT_KV_INT ? tt_pb__kv_int(a, kv[i].key, kv[i].i)
+					      : tt_pb__kv_str(a, kv[i].key, kv[i].str, len);
 		if (!one)
 			return NULL;
 		sp->attributes[sp->n_attributes++] = one;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "assemble.h"
+#include "sdk_env.h"
 #include "resource.h"
 
 #define TT_SCOPE_NAME "tasktap"
@@ -21,6 +22,18 @@ struct tt_xspan {
 	struct tt_span span;
 	const struct tt_resource *res;
 };
+
+/*
+ * The attribute, event and link limits (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, ...)
+ * every OTLP span and log record is encoded with from now on: a string value
+ * is cut at a UTF-8 boundary, what is beyond a count left out and counted in
+ * dropped_attributes_count (dropped_events_count, dropped_links_count).
+ * NULL: no limits. Call it before the exporter thread starts.
+ */
+void tt_otlp__set_limits(const struct tt_sdk_config *c);
+
+/* The limits set, for otlp_logs.c; NULL when none. */
+const struct tt_sdk_config *tt_otlp__limits(void);
 
 /*
  * Encodes `n` spans as one ExportTraceServiceRequest: one ResourceSpans

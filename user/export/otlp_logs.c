@@ -145,6 +145,28 @@ void tt_step_log__body(const struct tt_step_log *l, char *buf, size_t len)
 		snprintf(buf + o, len - o, ": %s", l->message);
 }
 
+/* OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT and _VALUE_LENGTH_LIMIT (tt_otlp__set_limits). */
+static void apply_limits(LogRecord *r)
+{
+	const struct tt_sdk_config *lim = tt_otlp__limits();
+
+	if (!lim)
+		return;
+	if (r->n_attributes > lim->log.count) {
+		r->dropped_attributes_count = (uint32_t)(r->n_attributes - lim->log.count);
+		r->n_attributes = lim->log.count;
+	}
+	for (size_t i = 0; i < r->n_attributes; i++) {
+		Opentelemetry__Proto__Common__V1__AnyValue *v = r->attributes[i]->value;
+
+		if (v->value_case !=
+		    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
+			continue;
+		v->string_value[tt_attr_limit__cut(v->string_value, strlen(v->string_value),
+						   lim->log.value_length)] = '\0';
+	}
+}
+
 /* ---- protobuf ------------------------------------------------------------- */
 
 static LogRecord *build_record(struct tt_arena *a, const struct tt_step_log *l, int64_t off,
@@ -194,6 +216,7 @@ static LogRecord *build_record(struct tt_arena *a, const struct tt_step_log *l, 
 	}
 	r->attributes = kv;
 	r->n_attributes = n;
+	apply_limits(r);
 	return r;
 }
 

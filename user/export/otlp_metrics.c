@@ -32,6 +32,8 @@ static const struct tt_pb_envelope metrics_envelope = {
 
 #define CUMULATIVE                                                                                 \
 	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+#define DELTA                                                                                      \
+	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
 
 /* The request being built by the visitor. */
 struct builder {
@@ -42,6 +44,8 @@ struct builder {
 	size_t cap;	 /* data points `cur` has room for */
 	uint64_t now;	 /* Unix ns */
 	uint32_t points; /* data points so far */
+	bool delta;	 /* counters and histograms: DELTA from `start` */
+	uint64_t start;
 };
 
 static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_t nseries,
@@ -63,7 +67,8 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		if (!s)
 			return -ENOMEM;
 		opentelemetry__proto__metrics__v1__sum__init(s);
-		s->aggregation_temporality = CUMULATIVE;
+		s->aggregation_temporality =
+			b->delta && d->type == TT_METRIC_COUNTER ? DELTA : CUMULATIVE;
 		/* an UpDownCounter's sum: a count now, that goes down as well */
 		s->is_monotonic = d->type == TT_METRIC_COUNTER;
 		s->data_points = (NumberPoint **)points;
@@ -84,7 +89,7 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		if (!h)
 			return -ENOMEM;
 		opentelemetry__proto__metrics__v1__histogram__init(h);
-		h->aggregation_temporality = CUMULATIVE;
+		h->aggregation_temporality = b->delta ? DELTA : CUMULATIVE;
 		h->data_points = (HistogramPoint **)points;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
@@ -127,7 +132,8 @@ static int add_number(struct builder *b, const struct tt_series_view *s, size_t 
 	p->attributes = point_attrs(b, s, &p->n_attributes);
 	if (!p->attributes)
 		return -ENOMEM;
-	p->start_time_unix_nano = s->start_unix_ns;
+	p->start_time_unix_nano =
+		b->delta && s->desc->type == TT_METRIC_COUNTER ? b->start : s->start_unix_ns;
 	p->time_unix_nano = b->now;
 	p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
 	p->as_int = s->value;
@@ -147,7 +153,7 @@ static int add_histogram(struct builder *b, const struct tt_series_view *s, Hist
 	p->bucket_counts = tt_arena__alloc(b->a, sizeof(uint64_t) * (size_t)(d->nbounds + 1));
 	if (!p->attributes || !p->bucket_counts)
 		return -ENOMEM;
-	p->start_time_unix_nano = s->start_unix_ns;
+	p->start_time_unix_nano = b->delta ? b->start : s->start_unix_ns;
 	p->time_unix_nano = b->now;
 	p->count = s->count;
 	p->sum = s->sum;
@@ -176,18 +182,39 @@ static int add_series(const struct tt_series_view *s, void *ctx)
 	return ret;
 }
 
+static int encode(struct builder *b, const struct tt_metrics *m, uint8_t **out, size_t *out_len,
+		  uint32_t *points);
+
 int tt_otlp__encode_metrics(const struct tt_metrics *m, const struct tt_resource *res,
 			    uint64_t now_unix_ns, uint8_t **out, size_t *out_len, uint32_t *points)
 {
+	struct builder b = {.res = res, .now = now_unix_ns};
+
+	return encode(&b, m, out, out_len, points);
+}
+
+int tt_otlp__encode_metrics_delta(const struct tt_metrics *m, const struct tt_resource *res,
+				  uint64_t start_unix_ns, uint64_t now_unix_ns, uint8_t **out,
+				  size_t *out_len, uint32_t *points)
+{
+	struct builder b = {.res = res, .now = now_unix_ns, .delta = true, .start = start_unix_ns};
+
+	return encode(&b, m, out, out_len, points);
+}
+
+static int encode(struct builder *bp, const struct tt_metrics *m, uint8_t **out, size_t *out_len,
+		  uint32_t *points)
+{
 	struct tt_arena a = {0};
-	struct builder b = {.a = &a, .res = res, .now = now_unix_ns};
+	struct builder b = *bp;
 	struct tt_metrics_visitor v = {.metric = add_metric, .series = add_series, .ctx = &b};
 	int ret;
 
+	b.a = &a;
 	/* one resource and one scope even when there is no metric yet */
 	ret = tt_pb_request__init(&b.req, &metrics_envelope, &a, TT_M__COUNT);
 	if (!ret)
-		ret = tt_pb_request__group(&b.req, res);
+		ret = tt_pb_request__group(&b.req, b.res);
 	if (!ret)
 		ret = tt_metrics__visit(m, &v) ? -ENOMEM : 0;
 	if (!ret)

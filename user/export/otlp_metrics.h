@@ -27,6 +27,16 @@ int tt_otlp__encode_metrics(const struct tt_metrics *m, const struct tt_resource
 			    uint64_t now_unix_ns, uint8_t **out, size_t *out_len, uint32_t *points);
 
 /*
+ * The same with delta temporality: `m` holds what changed since the last
+ * export (tt_metrics__subtract), at `start_unix_ns`; counters and
+ * histograms are sent as DELTA from there, UpDownCounters stay CUMULATIVE
+ * from the series' start, as the specification's delta preference asks.
+ */
+int tt_otlp__encode_metrics_delta(const struct tt_metrics *m, const struct tt_resource *res,
+				  uint64_t start_unix_ns, uint64_t now_unix_ns, uint8_t **out,
+				  size_t *out_len, uint32_t *points);
+
+/*
  * Converts an encoded ExportMetricsServiceRequest to OTLP/JSON. Returns 0
  * and a malloc'ed NUL-terminated buffer in *out, -EBADMSG or -ENOMEM.
  */
