@@ -259,6 +259,25 @@ static void stat_inc(struct gen *g, enum tt_stat which)
 	place(g, done);
 }
 
+/* A lost event: stats[TT_STAT_LOST] and this hook's own count of lost events. */
+static void lost(struct gen *g)
+{
+	int done = new_label(g);
+
+	stat_inc(g, TT_STAT_LOST);
+	if (g->in->maps.hook_lost < 0)
+		return;
+	st(g, BPF_W, FP, FP_KEY, (int32_t)g->in->hook);
+	ld_map(g, R1, g->in->maps.hook_lost);
+	fp_addr(g, R2, FP_KEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, done);
+	ldx(g, BPF_DW, R1, R0, 0);
+	alu_imm(g, BPF_ADD, R1, 1);
+	stx(g, BPF_DW, R0, 0, R1);
+	place(g, done);
+}
+
 /* fill_header(): the event header at base+off, `ret` from the return value or 0. */
 static void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret)
 {
@@ -294,8 +313,8 @@ static void this_cpu_ring(struct gen *g, int none)
 /* submit() of the event built in scratch, its size in OFF, the fill checked one time in 16. */
 static void submit_scratch(struct gen *g, uint32_t ncaps)
 {
-	int lost = new_label(g), noquery = new_label(g), wake = new_label(g), out = new_label(g),
-	    done = new_label(g);
+	int lost_label = new_label(g), noquery = new_label(g), wake = new_label(g),
+	    out = new_label(g), done = new_label(g);
 
 	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK);
 	stx(g, BPF_W, BUF, offsetof(struct tt_event, size), OFF);
@@ -303,7 +322,7 @@ static void submit_scratch(struct gen *g, uint32_t ncaps)
 	ldx(g, BPF_W, R1, BUF, SCRATCH_HITS);
 	alu_imm(g, BPF_ADD, R1, 1);
 	stx(g, BPF_W, BUF, SCRATCH_HITS, R1);
-	this_cpu_ring(g, lost);
+	this_cpu_ring(g, lost_label);
 	stx(g, BPF_DW, FP, FP_RING, R0);
 	ldx(g, BPF_W, R1, BUF, SCRATCH_HITS);
 	alu_imm(g, BPF_AND, R1, 15);
@@ -324,8 +343,8 @@ static void submit_scratch(struct gen *g, uint32_t ncaps)
 	mov_reg(g, R3, OFF);
 	call(g, BPF_FUNC_ringbuf_output);
 	jmp_imm(g, BPF_JEQ, R0, 0, done);
-	place(g, lost);
-	stat_inc(g, TT_STAT_LOST);
+	place(g, lost_label);
+	lost(g);
 	place(g, done);
 }
 
@@ -981,18 +1000,18 @@ static void return_prog(struct gen *g)
 		run_ops(g, &h->ret, drop, TT_EV_RETURN, true);
 		submit_scratch(g, count_emits(&h->ret));
 	} else {
-		int lost = new_label(g);
+		int lost_label = new_label(g);
 
 		header(g, FP, FP_EV, TT_EV_RETURN, true);
-		this_cpu_ring(g, lost);
+		this_cpu_ring(g, lost_label);
 		mov_reg(g, R1, R0);
 		fp_addr(g, R2, FP_EV);
 		mov_imm(g, R3, sizeof(struct tt_event));
 		mov_imm(g, R4, BPF_RB_NO_WAKEUP);
 		call(g, BPF_FUNC_ringbuf_output);
 		jmp_imm(g, BPF_JEQ, R0, 0, out);
-		place(g, lost);
-		stat_inc(g, TT_STAT_LOST);
+		place(g, lost_label);
+		lost(g);
 	}
 	place(g, drop);
 	place(g, out);
@@ -1065,6 +1084,8 @@ static const char *map_name(const struct tt_bpfgen_maps *m, int fd)
 		return "stats";
 	if (fd == m->rings)
 		return "rings";
+	if (fd == m->hook_lost)
+		return "hook_lost";
 	return "?";
 }
 

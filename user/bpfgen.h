@@ -43,6 +43,7 @@ struct tt_bpfgen_maps {
 	int scratch;
 	int stats;
 	int rings;
+	int hook_lost; /* per-CPU u64 per hook id: its events the ring had no room for; -1: none */
 };
 
 struct tt_bpfgen_in {

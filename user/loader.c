@@ -79,6 +79,7 @@ struct tt_loader {
 	bool interpret; /* no compiled programs: the interpreter everywhere */
 	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
 	struct gen_prog *progs;			       /* compiled programs; owned */
+	int hook_lost_fd; /* per-CPU array: lost events per hook (compiled programs count them) */
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -280,6 +281,34 @@ static int attach_exit(struct tt_loader *l)
 	return 0;
 }
 
+/*
+ * The per-CPU array of lost events per hook id, which the compiled programs
+ * count into: the one pinned by an earlier agent, else a new one (pinned
+ * when there is a pin directory). Its fd or -errno.
+ */
+static int hook_lost_map(struct tt_loader *l)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (l->pin_dir) {
+		pin_path(l, "map-hook_lost", path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0)
+			return fd;
+	}
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "hook_lost", sizeof(__u32), sizeof(__u64),
+			    TT_MAX_PROBES + 1, NULL);
+	if (fd < 0)
+		return -errno;
+	if (l->pin_dir && bpf_obj_pin(fd, path)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen)
 {
 	size_t bytes = opts->ring_bytes ? opts->ring_bytes : TT_DEFAULT_RING_BYTES;
@@ -292,6 +321,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		return NULL;
 	l->on_event = opts->on_event;
 	l->ctx = opts->ctx;
+	l->hook_lost_fd = -1;
 	l->interpret = opts->interpret;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0 || l->ncpus > TT_MAX_CPUS) {
@@ -343,6 +373,13 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 	ret = make_rings(l, bytes, err, errlen);
 	if (ret)
 		goto fail;
+	l->hook_lost_fd = hook_lost_map(l);
+	if (l->hook_lost_fd < 0) {
+		ret = l->hook_lost_fd;
+		snprintf(err, errlen, "cannot create the map of lost events per hook: %s",
+			 strerror(-ret));
+		goto fail;
+	}
 	ret = attach_exit(l);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
@@ -404,6 +441,8 @@ void tt_loader__free(struct tt_loader *l)
 			close(l->ring_fds[cpu]);
 	}
 	free(l->ring_fds);
+	if (l->hook_lost_fd >= 0)
+		close(l->hook_lost_fd);
 	free_progs(l, 0, true);
 	for (int i = 0; i <= TT_MAX_PROBES; i++)
 		free(l->hooks[i]);
@@ -438,6 +477,7 @@ static struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
 		.scratch = bpf_map__fd(l->skel->maps.scratch),
 		.stats = bpf_map__fd(l->skel->maps.stats),
 		.rings = bpf_map__fd(l->skel->maps.rings),
+		.hook_lost = l->hook_lost_fd,
 	};
 }
 
@@ -1271,6 +1311,18 @@ uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which)
 	__u32 key = which;
 
 	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.stats), &key, vals))
+		return 0;
+	for (int cpu = 0; cpu < l->ncpus; cpu++)
+		sum += vals[cpu];
+	return sum;
+}
+
+uint64_t tt_loader__hook_lost(const struct tt_loader *l, uint32_t id)
+{
+	uint64_t vals[TT_MAX_CPUS] = {0};
+	uint64_t sum = 0;
+
+	if (l->hook_lost_fd < 0 || bpf_map_lookup_elem(l->hook_lost_fd, &id, vals))
 		return 0;
 	for (int cpu = 0; cpu < l->ncpus; cpu++)
 		sum += vals[cpu];

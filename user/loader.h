@@ -130,6 +130,13 @@ int tt_loader__drain(struct tt_loader *l);
 uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
 
 /*
+ * Events of hook `id` that found the ring full, over every CPU (counted by
+ * its compiled programs; those of a hook the interpreter runs are in
+ * TT_STAT_LOST only).
+ */
+uint64_t tt_loader__hook_lost(const struct tt_loader *l, uint32_t id);
+
+/*
  * Programs compiled by bpfgen and loaded (*compiled), and those that could
  * not be (*interpreted: their hooks run in the generic interpreter).
  */

@@ -84,7 +84,7 @@ static const struct tt_usage check_usage = {
 
 /* The maps of the programs printed by check --verbose: no fds, so any distinct numbers. */
 static const struct tt_bpfgen_maps shown_maps = {
-	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5};
+	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5, .hook_lost = 6};
 
 /* Prints the program bpfgen emits for hook h of `kind` (at USDT `site`). */
 static void print_program(const struct tt_hook *h, enum tt_bpfgen_kind kind,

@@ -1,5 +1,6 @@
-"""A full ring buffer: events are lost, counted in BPF and reported; the
-agent keeps going and what arrived is still assembled correctly."""
+"""A full ring buffer: events are lost, counted in BPF (in all and per
+hook) and reported with the hooks that lost them; the agent keeps going and
+what arrived is still assembled correctly."""
 import os
 import re
 import shutil
@@ -38,6 +39,14 @@ class OverflowTest(unittest.TestCase):
         self.assertEqual(agent.stop(), 0, agent.stderr())
         err = agent.stderr()
         self.assertRegex(err, r"\d+ events lost: the ring buffer was full \(raise --ring-size\)")
+        # each report names the hooks that lost them, and how many each
+        reports = re.findall(r"(\d+) events lost: the ring buffer was full \(raise --ring-size\)"
+                             r": (.*)", err)
+        self.assertTrue(reports, err)
+        for total, hooks in reports:
+            per_hook = re.findall(r"hook (\d+) '([^']*)' (\d+)", hooks)
+            self.assertEqual([(h, name) for h, name, _ in per_hook], [("1", "tick")], hooks)
+            self.assertEqual(sum(int(n) for _, _, n in per_hook), int(total))
         m = re.search(r"(\d+) spans, (\d+) events, (\d+) lost", err)
         self.assertIsNotNone(m, err)
         spans, events, lost = map(int, m.groups())

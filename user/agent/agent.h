@@ -150,6 +150,7 @@ struct agent_bpf {
 	bool (*link_adopted)(const struct tt_link *link);
 	int (*drain)(struct tt_loader *l);
 	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
+	uint64_t (*hook_lost)(const struct tt_loader *l, uint32_t id); /* NULL: not counted */
 	int (*attached)(const struct tt_loader *l);
 	bool (*adopted)(const struct tt_loader *l);
 	int (*prune_pins)(struct tt_loader *l);
@@ -193,6 +194,7 @@ struct agent {
 	struct tt_reorder reorder;
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
+	uint64_t hook_lost_reported[TT_MAX_PROBES + 1]; /* by global hook id */
 	uint64_t stuck_after_ns;
 	uint64_t stuck;		 /* tasks open longer than stuck_after, at the last count */
 	uint64_t unknown_hooks;	 /* events of a hook id no spec has */

@@ -71,14 +71,49 @@ void events__drain(struct agent *r, uint64_t horizon)
 		fflush(stdout); /* once per pass, not once per span */
 }
 
+/*
+ * Appends to buf, for each hook that lost events since the last report,
+ * "hook N 'function' COUNT" (the compiled programs count per hook).
+ */
+static void lost_by_hook(struct agent *r, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	for (int g = 1; g <= TT_MAX_PROBES && used + 1 < len; g++) {
+		const struct tt_hook *h;
+		struct slot *s;
+		uint64_t n;
+		int local;
+
+		s = r->bpf->hook_lost ? places__owner(r->places, (uint32_t)g, &local) : NULL;
+		if (!s)
+			continue;
+		n = r->bpf->hook_lost(r->loader, (uint32_t)g);
+		if (n <= r->hook_lost_reported[g])
+			continue;
+		h = tt_spec__hook(s->spec, local);
+		used += (size_t)snprintf(buf + used, len - used, "%shook %d '%s%s%s' %" PRIu64,
+					 used ? ", " : "", g, h && h->usdt ? h->provider : "",
+					 h && h->usdt ? ":" : "",
+					 !h	       ? "?"
+					 : h->usdt     ? h->usdt
+					 : h->function ? h->function
+						       : h->symbol,
+					 n - r->hook_lost_reported[g]);
+		r->hook_lost_reported[g] = n;
+	}
+}
+
 void events__report_lost(struct agent *r)
 {
 	uint64_t lost = r->bpf->stat(r->loader, TT_STAT_LOST);
 	uint64_t lost_exits = r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
+	char hooks[1024] = "";
 
 	if (lost > r->lost_reported) {
-		tt_warn("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)",
-			lost - r->lost_reported);
+		lost_by_hook(r, hooks, sizeof(hooks));
+		tt_warn("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)%s%s",
+			lost - r->lost_reported, hooks[0] ? ": " : "", hooks);
 		r->lost_reported = lost;
 	}
 	if (lost_exits > r->lost_exits_reported) {

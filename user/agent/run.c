@@ -261,6 +261,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.link_adopted = tt_link__adopted,
 	.drain = tt_loader__drain,
 	.stat = tt_loader__stat,
+	.hook_lost = tt_loader__hook_lost,
 	.attached = tt_loader__attached,
 	.adopted = tt_loader__adopted,
 	.prune_pins = tt_loader__prune_pins,
