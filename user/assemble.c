@@ -8,6 +8,7 @@
  *   tasks:   hash(key)        -> the newest open task span with that key
  *   tries:   hash(key, step)  -> spans seen so far and when, for attempts
  *   async:   hash(probe, key) -> the newest open begin/end span
+ *   pubs:    hash(key, msg id) -> publishes of it seen, and the newest's span id
  *
  * Each open span paired per thread links to the span below it on its
  * thread, and each begin/end span to the next older one with its hash, so
@@ -39,6 +40,9 @@ struct slot {
 	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
 	int32_t cur_step;    /* tasks: the newest open step under it, or NIL */
 	int32_t parent_task; /* steps: the slot of their task, or NIL */
+	int32_t parent_slot; /* the open span that is its parent, or NIL */
+	bool has_children;   /* some span started with it as its parent */
+	bool child_exported; /* one of them finished: its trace can no longer move */
 	int32_t below;	     /* next span down this thread's stack */
 	int32_t older;	     /* age list */
 	int32_t newer;
@@ -63,7 +67,9 @@ struct tt_asm {
 	struct tt_table tries;
 	struct tt_table async;
 	struct tt_table consumes; /* hash(key) -> the newest open consume span with that key */
-	bool has_publish;	  /* the spec declares a publish probe: consumers derive parents */
+	struct tt_table pubs;	  /* hash(key, message id) -> (publishes seen, newest span id) */
+	uint64_t unannotated[TT_MAX_PROBES + 1]; /* by hook id */
+	bool has_publish; /* the spec declares a publish probe: consumers derive parents */
 
 	struct tt_asm_stats stats;
 };
@@ -214,7 +220,7 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	a->chunks = calloc(max_chunks, sizeof(*a->chunks));
 	if (!a->chunks || tt_table__init(&a->threads, 64) || tt_table__init(&a->tasks, 64) ||
 	    tt_table__init(&a->tries, 256) || tt_table__init(&a->async, 64) ||
-	    tt_table__init(&a->consumes, 64)) {
+	    tt_table__init(&a->consumes, 64) || tt_table__init(&a->pubs, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -234,6 +240,7 @@ void tt_asm__free(struct tt_asm *a)
 	tt_table__release(&a->tries);
 	tt_table__release(&a->async);
 	tt_table__release(&a->consumes);
+	tt_table__release(&a->pubs);
 	free(a);
 }
 
@@ -241,6 +248,11 @@ void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 {
 	*stats = a->stats;
 	stats->tries = a->tries.len;
+}
+
+uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id)
+{
+	return hook_id > 0 && hook_id <= TT_MAX_PROBES ? a->unannotated[hook_id] : 0;
 }
 
 void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, void *ctx)
@@ -718,6 +730,66 @@ static size_t message_id_of(const struct tt_span *s, uint8_t *out, size_t room)
 	return r ? record_text(r, out, room) : 0;
 }
 
+/* The key of (key, message id) in the table of publishes. */
+static uint64_t pub_hash(const struct tt_span *s, const uint8_t *mid, size_t mid_len)
+{
+	XXH3_state_t st;
+
+	XXH3_INITSTATE(&st);
+	XXH3_64bits_reset(&st);
+	hash_field64(&st, s->key, s->key_len);
+	hash_field64(&st, mid, mid_len);
+	return table_key(XXH3_64bits_digest(&st));
+}
+
+/*
+ * A publish's span id (DESIGN §5): the first publish of (key, message id)
+ * this agent sees has the derived producer id, which a consumer on any node
+ * derives too; a later one (a re-push) gets a random id of its own, so that
+ * no two spans of the trace share one. Remembers the newest for consumers.
+ */
+static void publish_id(struct tt_asm *a, struct tt_span *s)
+{
+	uint8_t mid[TT_KEY_MAX];
+	size_t mid_len = message_id_of(s, mid, sizeof(mid));
+	uint64_t h = pub_hash(s, mid, mid_len);
+	uint64_t *v = tt_table__get(&a->pubs, h);
+	uint64_t seen = v ? v[0] : 0;
+	uint64_t id;
+
+	if (seen)
+		random_id(a, s->span_id, sizeof(s->span_id));
+	else
+		tt_ids__producer(a->salt, a->opts.spec->keyspace, s->key, s->key_len, mid, mid_len,
+				 s->span_id);
+	if (!v && a->pubs.len >= a->opts.max_tries) {
+		memset(a->pubs.e, 0, a->pubs.cap * sizeof(*a->pubs.e));
+		a->pubs.len = 0;
+		a->stats.publishes_forgotten++;
+	}
+	memcpy(&id, s->span_id, sizeof(id));
+	tt_table__put(&a->pubs, h, seen + 1, id); /* out of memory: later ones reuse the first */
+}
+
+/*
+ * A consume's parent: the newest publish of its (key, message id) this
+ * agent saw, else the derived id of the first publish (made on another
+ * node, or before this agent started).
+ */
+static void consume_parent(struct tt_asm *a, struct tt_span *s)
+{
+	uint8_t mid[TT_KEY_MAX];
+	size_t mid_len = message_id_of(s, mid, sizeof(mid));
+	uint64_t *v = tt_table__get(&a->pubs, pub_hash(s, mid, mid_len));
+
+	tt_ids__trace(a->salt, a->opts.spec->keyspace, s->key, s->key_len, s->trace_id);
+	if (v)
+		memcpy(s->parent_id, &v[1], 8);
+	else
+		tt_ids__producer(a->salt, a->opts.spec->keyspace, s->key, s->key_len, mid, mid_len,
+				 s->parent_id);
+}
+
 /*
  * Trace, parent and (for a publish) span id by the rules of DESIGN §4-5:
  * a captured traceparent wins; a publish with a key starts its message's
@@ -734,8 +806,6 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 	const struct tt_probe *p = s->probe;
 	const char *ks = a->opts.spec->keyspace;
 	const struct tt_span *parent = NULL;
-	uint8_t mid[TT_KEY_MAX];
-	size_t mid_len;
 
 	if (join_traceparent(a, s))
 		return NULL;
@@ -744,9 +814,8 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 		parent = open_on_thread(a, ev->pid, ev->tid, -1);
 		if (!s->key_len)
 			break;
-		mid_len = message_id_of(s, mid, sizeof(mid));
 		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-		tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->span_id);
+		publish_id(a, s);
 		if (parent && memcmp(parent->trace_id, s->trace_id, 16) != 0) {
 			memcpy(s->link_trace_id, parent->trace_id, 16);
 			memcpy(s->link_span_id, parent->span_id, 8);
@@ -756,10 +825,7 @@ static const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s,
 		return parent;
 	case TT_ROLE_CONSUME:
 		if (s->key_len && a->has_publish) {
-			mid_len = message_id_of(s, mid, sizeof(mid));
-			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len,
-					 s->parent_id);
+			consume_parent(a, s);
 			return NULL;
 		}
 		break;
@@ -790,6 +856,9 @@ static void slot_open(struct slot *sl)
 	sl->on_stack = false;
 	sl->cur_step = NIL;
 	sl->parent_task = NIL;
+	sl->parent_slot = NIL;
+	sl->has_children = false;
+	sl->child_exported = false;
 	sl->async = 0;
 	sl->same_key = NIL;
 }
@@ -829,7 +898,8 @@ static int index_span(struct tt_asm *a, int32_t i)
 	if (key_index(a, p->role) && s->key_len)
 		tt_table__put(key_index(a, p->role), key_hash(s->key, s->key_len), i, 0);
 	age_append(a, i);
-	a->stats.spans_started++;
+	if (p->role != TT_ROLE_ANNOTATE)
+		a->stats.spans_started++;
 	a->stats.open_spans++;
 	return 0;
 }
@@ -862,8 +932,19 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	memcpy(s->payload, payload, payload_len);
 	set_key(s, &p->key);
 	random_id(a, s->span_id, sizeof(s->span_id));
+	if (p->role == TT_ROLE_ANNOTATE) {
+		/* no span of its own: it completes another when it fires (its return) */
+		if (!index_span(a, i) && p->pairing == TT_PAIR_POINT)
+			finish(a, i, ev, NULL, 0);
+		return;
+	}
 
 	parent = set_identity(a, s, ev);
+	if (parent && !memcmp(s->parent_id, parent->span_id, 8)) {
+		sl->parent_slot = slot_index(a, parent);
+		if (sl->parent_slot != NIL)
+			slot_at(a, sl->parent_slot)->has_children = true;
+	}
 	/* a step's name starts with its task's; a publish linking away has no parent */
 	if (parent &&
 	    (parent->probe->role != TT_ROLE_TASK || memcmp(s->parent_id, parent->span_id, 8) != 0))
@@ -975,6 +1056,185 @@ static void async_remove(struct tt_asm *a, int32_t i)
 	}
 }
 
+/* ---- late binding: annotate probes ------------------------------------- */
+
+/* The open span of role `of` an annotate probe completes (DESIGN §3), or NULL. */
+static struct tt_span *annotated_span(struct tt_asm *a, const struct tt_span *ann)
+{
+	enum tt_role role = ann->probe->of;
+	struct tt_span *t = open_on_thread(a, ann->pid, ann->tid, role);
+	struct tt_table *index = key_index(a, role);
+
+	if (!ann->key_len)
+		return t;
+	if (t &&
+	    (!t->key_len || (t->key_len == ann->key_len && !memcmp(t->key, ann->key, t->key_len))))
+		return t;
+	if (index)
+		return open_with_key(a, index, ann);
+	for (int32_t i = a->newest; i != NIL; i = slot_at(a, i)->older) {
+		t = &slot_at(a, i)->span;
+		if (t->probe->role == role && t->key_len == ann->key_len &&
+		    !memcmp(t->key, ann->key, t->key_len))
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * Whether the spans in trace `trace` may still move to another trace:
+ * none of them, open, has a child already exported.
+ */
+static bool trace_movable(const struct tt_asm *a, const uint8_t trace[16])
+{
+	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer) {
+		const struct slot *sl = slot_at(a, i);
+
+		if (sl->child_exported && !memcmp(sl->span.trace_id, trace, 16))
+			return false;
+	}
+	return true;
+}
+
+/* Moves the open spans of trace `from` (t's, before its key came) into t's trace. */
+static void move_trace(struct tt_asm *a, const uint8_t from[16], const struct tt_span *t)
+{
+	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer) {
+		struct tt_span *o = &slot_at(a, i)->span;
+
+		if (o != t && !memcmp(o->trace_id, from, 16))
+			memcpy(o->trace_id, t->trace_id, 16);
+	}
+}
+
+/*
+ * Gives open span t the key an annotate probe brought, and settles what
+ * depends on it as if the key had come at its start: a root span's trace
+ * (and a consume's parent, a publish's id), its place in the index by key,
+ * its attempt. Its children still open move with it; when one of them was
+ * exported already the trace stays, and the span links to the keyed trace.
+ */
+static void settle_key(struct tt_asm *a, struct tt_span *t, const uint8_t *key, size_t len)
+{
+	struct slot *sl = slot_at(a, slot_index(a, t));
+	const struct tt_probe *p = t->probe;
+	uint8_t old[16], derived[16];
+	bool root = !memcmp(t->parent_id, zero_id, 8);
+
+	memcpy(t->key, key, len);
+	t->key_len = (uint16_t)len;
+	a->stats.late_keys++;
+	if (root && !value_of(t, &p->traceparent)) {
+		memcpy(old, t->trace_id, 16);
+		tt_ids__trace(a->salt, a->opts.spec->keyspace, t->key, t->key_len, derived);
+		if (sl->has_children && !trace_movable(a, old)) {
+			memcpy(t->link_trace_id, derived, 16);
+			if (p->role == TT_ROLE_CONSUME && a->has_publish) {
+				struct tt_span probe_view = *t;
+
+				consume_parent(a, &probe_view);
+				memcpy(t->link_span_id, probe_view.parent_id, 8);
+			}
+			a->stats.late_keys_kept++;
+		} else {
+			if (p->role == TT_ROLE_CONSUME && a->has_publish)
+				consume_parent(a, t);
+			else if (p->role == TT_ROLE_PUBLISH && !sl->has_children)
+				publish_id(a, t);
+			memcpy(t->trace_id, derived, 16);
+			move_trace(a, old, t);
+		}
+	}
+	if (key_index(a, p->role))
+		tt_table__put(key_index(a, p->role), key_hash(t->key, t->key_len),
+			      (uint64_t)slot_index(a, t), 0);
+	if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && !t->attempt &&
+	    !value_of(t, &p->attempt))
+		t->attempt = next_attempt(a, t, t->name, strlen(t->name));
+	note_redactions(t);
+	if (p->name)
+		name_from_template(t);
+}
+
+/* Copies the attributes of annotate span `ann` into t, replacing ones of the same name. */
+static void late_attrs(struct tt_span *t, const struct tt_span *ann)
+{
+	const struct tt_probe *ap = ann->probe;
+
+	for (int k = 0; k < ap->nattrs; k++) {
+		const struct tt_attr *at = &ap->attrs[k];
+		const struct tt_cap_rec *r = at->literal ? NULL : value_of(ann, &at->cap);
+		struct tt_late_attr *l = NULL;
+
+		if (!at->literal && !r)
+			continue;
+		for (int j = 0; j < t->nlate && !l; j++)
+			l = strcmp(t->late[j].name, at->name) == 0 ? &t->late[j] : NULL;
+		if (!l && t->nlate == TT_LATE_ATTRS)
+			return;
+		if (!l)
+			l = &t->late[t->nlate++];
+		snprintf(l->name, sizeof(l->name), "%s", at->name);
+		l->is_int = false;
+		if (at->redact) {
+			l->len = (uint16_t)strlen(ann->redacted[k]);
+			memcpy(l->str, ann->redacted[k], l->len);
+		} else if (at->literal) {
+			l->len = (uint16_t)snprintf(l->str, sizeof(l->str), "%s", at->literal);
+			if (l->len >= sizeof(l->str))
+				l->len = sizeof(l->str) - 1;
+		} else if (r->type == TT_CAP_INT) {
+			l->is_int = true;
+			memcpy(&l->i, record_data(r), sizeof(l->i));
+			if (strcmp(at->cap.text, "ret") == 0)
+				l->i = tt_ret__value((uint64_t)l->i);
+		} else {
+			l->len = r->len < sizeof(l->str) ? r->len : sizeof(l->str);
+			memcpy(l->str, record_data(r), l->len);
+		}
+	}
+}
+
+/*
+ * An annotate probe fired (its call returned, or its USDT probe was hit):
+ * completes the open span it names with its key, attributes and status,
+ * and marks it for an error_unless that waits for it. Counted per hook when
+ * no such span is open.
+ */
+static void annotate(struct tt_asm *a, struct tt_span *ann)
+{
+	const struct tt_probe *ap = ann->probe;
+	struct tt_span *t = annotated_span(a, ann);
+
+	if (!t) {
+		a->stats.unannotated++;
+		if (ann->hook && ann->hook->id > 0 && ann->hook->id <= TT_MAX_PROBES)
+			a->unannotated[ann->hook->id]++;
+		return;
+	}
+	a->stats.annotated++;
+	note_redactions(ann);
+	if (ann->key_len && !t->key_len)
+		settle_key(a, t, ann->key, ann->key_len);
+	late_attrs(t, ann);
+	if (ap->status == TT_STATUS_ERROR || ann->status == TT_STATUS_ERROR) {
+		const char *why = ap->message	       ? ap->message
+				  : ann->status_msg[0] ? ann->status_msg
+						       : span_function(ann);
+
+		t->status = TT_STATUS_ERROR;
+		snprintf(t->status_msg, sizeof(t->status_msg), "%s", why);
+		snprintf(t->error_type, sizeof(t->error_type), "%s",
+			 ann->error_type[0] ? ann->error_type
+			 : ap->name	    ? ap->name
+					    : span_function(ann));
+	} else if (ap->status == TT_STATUS_OK && t->status != TT_STATUS_ERROR) {
+		t->status = TT_STATUS_OK;
+	}
+	if (t->probe->error_unless && ap->name && !strcmp(t->probe->error_unless, ap->name))
+		t->marked = true;
+}
+
 /*
  * Takes span i off every index it is on, hands it to the sink and frees
  * its slot.
@@ -1004,6 +1264,19 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 			tt_table__del(key_index(a, s->probe->role), h);
 	}
 	age_remove(a, i);
+	if (s->probe->role == TT_ROLE_ANNOTATE) {
+		a->stats.open_spans--;
+		if (cut == TT_CUT_NONE)
+			annotate(a, s);
+		slot_put(a, i);
+		return;
+	}
+	if (sl->parent_slot != NIL) {
+		struct slot *ps = slot_at(a, sl->parent_slot);
+
+		if (ps->used && !memcmp(ps->span.span_id, s->parent_id, 8))
+			ps->child_exported = true;
+	}
 
 	s->end_ns = ts < s->start_ns ? s->start_ns : ts;
 	s->cut = cut;
@@ -1084,8 +1357,7 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 static void rekey(struct tt_asm *a, struct tt_span *s)
 {
 	const char *ks = a->opts.spec->keyspace;
-	uint8_t old_trace[16], mid[TT_KEY_MAX];
-	size_t mid_len = message_id_of(s, mid, sizeof(mid));
+	uint8_t old_trace[16];
 	bool has_parent = memcmp(s->parent_id, zero_id, 8) != 0;
 
 	if (!a->opts.no_traceparent && value_of(s, &s->probe->traceparent))
@@ -1094,7 +1366,7 @@ static void rekey(struct tt_asm *a, struct tt_span *s)
 	switch (s->probe->role) {
 	case TT_ROLE_PUBLISH:
 		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-		tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len, s->span_id);
+		publish_id(a, s);
 		if (has_parent && memcmp(old_trace, s->trace_id, 16) != 0) {
 			memcpy(s->link_trace_id, old_trace, 16);
 			memcpy(s->link_span_id, s->parent_id, 8);
@@ -1103,9 +1375,7 @@ static void rekey(struct tt_asm *a, struct tt_span *s)
 		return;
 	case TT_ROLE_CONSUME:
 		if (a->has_publish) {
-			tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-			tt_ids__producer(a->salt, ks, s->key, s->key_len, mid, mid_len,
-					 s->parent_id);
+			consume_parent(a, s);
 			return;
 		}
 		break;
@@ -1137,8 +1407,15 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 		name_from_template(s); /* again, now that every capture is in */
 	/* otherwise UNSET: instrumentation leaves OK to the application */
 	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg), s->error_type,
-		     sizeof(s->error_type)))
+		     sizeof(s->error_type))) {
 		s->status = TT_STATUS_ERROR;
+	} else if (s->probe->error_unless && !s->marked) {
+		s->status = TT_STATUS_ERROR;
+		snprintf(s->status_msg, sizeof(s->status_msg),
+			 "no '%s' before the span ended (error_unless: %s)", s->probe->error_unless,
+			 s->probe->error_unless);
+		snprintf(s->error_type, sizeof(s->error_type), "error_unless");
+	}
 	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
 }
 
@@ -1335,6 +1612,13 @@ void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map
 {
 	int32_t i = a->oldest;
 
+	uint64_t unannotated[TT_MAX_PROBES + 1] = {0};
+
+	for (int h = 1; h <= nmap && h <= TT_MAX_PROBES; h++) {
+		if (map[h] > 0 && map[h] <= TT_MAX_PROBES)
+			unannotated[map[h]] = a->unannotated[h];
+	}
+	memcpy(a->unannotated, unannotated, sizeof(unannotated));
 	a->opts.spec = spec;
 	a->salt = a->opts.salt ? a->opts.salt : spec->salt ? spec->salt : TT_DEFAULT_SALT;
 	a->has_publish = false;
@@ -1500,6 +1784,15 @@ const char *tt_span__error_type(const struct tt_span *s)
 	return s->error_type[0] ? s->error_type : "_OTHER";
 }
 
+static bool late_attr(const struct tt_span *s, const char *name)
+{
+	for (int i = 0; i < s->nlate; i++) {
+		if (strcmp(s->late[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 {
 	const struct tt_probe *p = s->probe;
@@ -1512,6 +1805,8 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 
 		if (i > 0 && find_attr(p, at->name, strlen(at->name)) != at)
 			continue; /* the end's copy of a begin attribute: used to pair only */
+		if (late_attr(s, at->name))
+			continue; /* an annotate probe gave it later */
 		if (at->redact) {
 			if (s->redacted[i][0])
 				kv_str(&kv[n++], at->name, s->redacted[i], strlen(s->redacted[i]));
@@ -1535,6 +1830,14 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 		} else {
 			kv_str(&kv[n++], at->name, record_data(r), r->len);
 		}
+	}
+	for (int i = 0; i < s->nlate; i++) {
+		const struct tt_late_attr *l = &s->late[i];
+
+		if (l->is_int)
+			kv_int(&kv[n++], l->name, l->i);
+		else
+			kv_str(&kv[n++], l->name, l->str, l->len);
 	}
 	if (s->key_len && p->redact_key)
 		kv_str(&kv[n++], "task.id", s->redacted[TT_MAX_ATTRS],

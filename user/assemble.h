@@ -47,6 +47,18 @@ enum tt_cut {
 	TT_CUT_REMOVED,	 /* a reload of the spec removed or changed its probe */
 };
 
+/* Attributes an annotate probe gave a span (late binding), copied. */
+#define TT_LATE_ATTRS	 4
+#define TT_LATE_NAME_MAX 48
+
+struct tt_late_attr {
+	char name[TT_LATE_NAME_MAX];
+	bool is_int;
+	int64_t i;
+	uint16_t len;
+	char str[TT_MAX_STR]; /* not NUL-terminated; a redacted value's hash */
+};
+
 /*
  * A span. Open spans live in the assembler's slab; a finished span is
  * handed to the sink and is valid only during that call.
@@ -73,7 +85,10 @@ struct tt_span {
 	char status_msg[TT_STATUS_MSG_MAX];
 	char error_type[32]; /* an error's class (error.type): what the error predicate read */
 	char unreadable[64]; /* attributes whose capture failed, comma-separated */
-	uint16_t key_len;    /* 0: no key */
+	bool marked;	     /* the annotate probe its error_unless names fired */
+	uint8_t nlate;
+	struct tt_late_attr late[TT_LATE_ATTRS]; /* from annotate probes */
+	uint16_t key_len;			 /* 0: no key */
 	uint16_t payload_len;
 	uint16_t end_len;
 	uint8_t key[TT_KEY_MAX];
@@ -96,11 +111,12 @@ struct tt_kv {
 	int64_t i;
 };
 
-#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + 12)
+#define TT_SPAN_MAX_KV (TT_MAX_ATTRS + TT_LATE_ATTRS + 12)
 
 /*
  * Fills `kv` (room for TT_SPAN_MAX_KV) with the span's attributes: the
- * probe's captured and constant attributes, then task.id,
+ * probe's captured and constant attributes, those annotate probes gave it
+ * (replacing a probe attribute of the same name), then task.id,
  * messaging.message.id, task.attempt or step.attempt,
  * messaging.operation.name and .type (publish, consume), code.function.name,
  * tasktap.thread.tid, error.type (errors), tasktap.unreadable, tasktap.cut.
@@ -145,10 +161,17 @@ struct tt_asm_stats {
 	uint64_t unknown_probes; /* events naming a hook the spec lacks */
 	uint64_t evictions;
 	uint64_t cut_by_exit;
-	uint64_t malformed;	  /* events whose size or records do not add up */
-	uint64_t tries_forgotten; /* times the attempts table was full and cleared */
-	uint64_t tries;		  /* (key, step) pairs remembered now */
-	uint64_t expired;	  /* begin/end spans ended by their TTL */
+	uint64_t malformed;	      /* events whose size or records do not add up */
+	uint64_t tries_forgotten;     /* times the attempts table was full and cleared */
+	uint64_t tries;		      /* (key, step) pairs remembered now */
+	uint64_t expired;	      /* begin/end spans ended by their TTL */
+	uint64_t annotated;	      /* annotate probes that completed an open span */
+	uint64_t unannotated;	      /* annotate probes that found no open span (per hook: */
+				      /* tt_asm__unannotated()) */
+	uint64_t late_keys;	      /* spans that learnt their key from an annotate probe */
+	uint64_t late_keys_kept;      /* of those, spans whose children were already exported: */
+				      /* they keep their first trace and link to the keyed one */
+	uint64_t publishes_forgotten; /* times the table of publishes was full and cleared */
 };
 
 struct tt_asm;
@@ -203,6 +226,9 @@ int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct 
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns);
 
 void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats);
+
+/* How many times annotate hook `hook_id` fired with no open span to complete. */
+uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id);
 
 /*
  * Calls fn for each open task span, oldest first, with the newest open

@@ -92,6 +92,10 @@ struct probe_build {
 	yaml_node_t *when_node;
 	yaml_node_t *error_node;
 	yaml_node_t *redact_node;
+	yaml_node_t *of_node;	  /* annotate: `of:` */
+	yaml_node_t *status_node; /* annotate: `status:` */
+	yaml_node_t *message_node;
+	yaml_node_t *name_node;
 	enum tt_site site; /* of attributes being walked: START, or END inside 'end' */
 	bool in_mapping;   /* walking a 'begin' or 'end' mapping */
 	struct {
@@ -110,6 +114,7 @@ static const char *const role_names[TT_ROLE__COUNT] = {
 	[TT_ROLE_PUBLISH] = "publish",
 	[TT_ROLE_CONSUME] = "consume",
 	[TT_ROLE_SPAN] = "span",
+	[TT_ROLE_ANNOTATE] = "annotate",
 };
 
 /* ---- messages ---------------------------------------------------------- */
@@ -561,8 +566,8 @@ static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 		}
 	}
 	return fail_node(w, val,
-			 "unknown role '%s' (expected task, step, compensation, publish, consume "
-			 "or span)",
+			 "unknown role '%s' (expected task, step, compensation, publish, consume, "
+			 "span or annotate)",
 			 tt_shorten(name, w->shown));
 }
 
@@ -706,6 +711,7 @@ static int probe_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	if (!err && val->data.scalar.length == 0)
 		err = fail_node(w, val, "'when' must not be empty");
 	pb->when_node = val;
+	pb->probe->filtered = true;
 	return err;
 }
 
@@ -733,7 +739,74 @@ static int probe_name(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	}
 	if (open)
 		return fail_node(w, val, "unclosed '{' in name template");
+	pb->name_node = val;
 	return dup_string(w, text, &pb->probe->name);
+}
+
+/* `of: ROLE`: the role of the open spans an annotate probe completes. */
+static int probe_of(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *name = NULL;
+	int err = want_string(w, key, val, &name);
+
+	if (err)
+		return err;
+	for (int i = 0; i < TT_ROLE_ANNOTATE; i++) {
+		if (strcmp(role_names[i], name) == 0) {
+			pb->probe->of = (enum tt_role)i;
+			pb->of_node = val;
+			return 0;
+		}
+	}
+	return fail_node(w, val,
+			 "unknown role '%s' for 'of' (expected task, step, compensation, publish, "
+			 "consume or span)",
+			 tt_shorten(name, w->shown));
+}
+
+/* `status: error|ok`: what an annotate probe makes the span's status. */
+static int probe_status(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *text = NULL;
+	int err = want_string(w, key, val, &text);
+
+	if (err)
+		return err;
+	if (strcmp(text, "error") == 0)
+		pb->probe->status = 2;
+	else if (strcmp(text, "ok") == 0)
+		pb->probe->status = 1;
+	else
+		return fail_node(w, val, "expected 'error' or 'ok' for 'status', found '%s'",
+				 tt_shorten(text, w->shown));
+	pb->status_node = val;
+	return 0;
+}
+
+static int probe_message(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *text = NULL;
+	int err = want_string(w, key, val, &text);
+
+	if (err)
+		return err;
+	pb->message_node = val;
+	return dup_string(w, text, &pb->probe->message);
+}
+
+static int probe_error_unless(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	const char *text = NULL;
+	int err = want_string(w, key, val, &text);
+
+	if (err)
+		return err;
+	pb->probe->error_unless_pos = mark_pos(val->start_mark);
+	return dup_string(w, text, &pb->probe->error_unless);
 }
 
 static int probe_build_id(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -908,6 +981,10 @@ static const struct key_handler probe_keys[] = {
 	{"name", probe_name},
 	{"redact", probe_redact},
 	{"build_id", probe_build_id},
+	{"of", probe_of},
+	{"status", probe_status},
+	{"message", probe_message},
+	{"error_unless", probe_error_unless},
 	{NULL, NULL},
 };
 
@@ -1227,7 +1304,8 @@ static int probe_check_unique(struct walker *w, const struct tt_target *target,
 	const struct tt_probe *other;
 
 	for (other = target->probes; other < probe; other++) {
-		if (other->role == probe->role && strcmp(other->symbol, probe->symbol) == 0)
+		if (other->role == probe->role && strcmp(other->symbol, probe->symbol) == 0 &&
+		    (probe->role != TT_ROLE_ANNOTATE || other->of == probe->of))
 			return fail_at(
 				w, probe->pos,
 				"duplicate probe: role '%s' on symbol '%s' is already declared "
@@ -1288,6 +1366,82 @@ static uint64_t node_digest(struct walker *w, const yaml_node_t *node, int depth
 	return h;
 }
 
+/* The first annotate-only key a probe of another role has, or NULL. */
+static yaml_node_t *annotate_key(const struct probe_build *pb, const char **which)
+{
+	if (pb->of_node)
+		*which = "of";
+	else if (pb->status_node)
+		*which = "status";
+	else if (pb->message_node)
+		*which = "message";
+	return pb->of_node ? pb->of_node : pb->status_node ? pb->status_node : pb->message_node;
+}
+
+/* A name an error_unless can point at: letters, digits, '_', '-', '.'. */
+static bool plain_name(const char *s)
+{
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr("_-.", *s))
+			return false;
+	}
+	return true;
+}
+
+/* Checks the keys of an annotate probe, and that other probes have none of its own. */
+static int check_annotate(struct walker *w, struct probe_build *pb, yaml_node_t *node)
+{
+	struct tt_probe *p = pb->probe;
+	const char *which = NULL;
+	yaml_node_t *extra = annotate_key(pb, &which);
+
+	if (p->role != TT_ROLE_ANNOTATE) {
+		if (extra)
+			return fail_node(w, extra, "'%s' is for 'role: annotate' probes", which);
+		return 0;
+	}
+	if (!pb->of_node)
+		return fail_node(w, node,
+				 "an annotate probe needs 'of' (the role of the open span it "
+				 "completes: 'of: consume')");
+	if (pb->begin_node || pb->end_node)
+		return fail_node(w, pb->begin_node ? pb->begin_node : pb->end_node,
+				 "an annotate probe fires once: give it 'symbol' or 'usdt', not "
+				 "'begin' or 'end'");
+	if (p->error_unless)
+		return fail_at(w, p->error_unless_pos,
+			       "'error_unless' is for spans; an annotate probe is what one waits "
+			       "for");
+	if (p->attempt.text || p->message_id.text || p->traceparent.text)
+		return fail_at(w,
+			       p->attempt.text	    ? p->attempt.pos
+			       : p->message_id.text ? p->message_id.pos
+						    : p->traceparent.pos,
+			       "'%s' is for spans, not for annotate probes",
+			       p->attempt.text	    ? "attempt"
+			       : p->message_id.text ? "message_id"
+						    : "traceparent");
+	if (pb->status_node && pb->error_node)
+		return fail_node(w, pb->error_node,
+				 "'status' and 'error' exclude each other: 'status' always "
+				 "applies, 'error' when it holds");
+	if (pb->message_node && p->status != 2 && !pb->error_node)
+		return fail_node(w, pb->message_node,
+				 "'message' goes with 'status: error' or 'error:' (it is the "
+				 "error's message)");
+	if (pb->name_node && !plain_name(p->name))
+		return fail_node(w, pb->name_node,
+				 "an annotate probe's 'name' is a plain name that 'error_unless' "
+				 "refers to (letters, digits, '_', '-', '.'), found '%s'",
+				 tt_shorten(p->name, w->shown));
+	if (!p->key.text && !p->nattrs && !p->status && !pb->error_node && !p->name)
+		return fail_node(
+			w, node,
+			"an annotate probe sets nothing: give it 'key', 'attributes', "
+			"'status' or 'error', or a 'name' that an 'error_unless' waits for");
+	return 0;
+}
+
 static int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
 		      yaml_node_t *node)
 {
@@ -1310,6 +1464,8 @@ static int walk_probe(struct walker *w, struct tt_target *target, struct tt_prob
 	err = walk_mapping(w, node, "probe", probe_keys, &pb);
 	if (!err && !pb.has_role)
 		err = fail_node(w, node, "missing 'role' in probe");
+	if (!err)
+		err = check_annotate(w, &pb, node);
 	if (!err)
 		err = probe_pairing(w, &pb, node);
 	if (!err)
@@ -1525,6 +1681,54 @@ static bool is_empty_document(const yaml_node_t *root)
 			 root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
 }
 
+/* The annotate probe named `name` in the spec, preferring one of role `of`; NULL if none. */
+static const struct tt_probe *annotate_named(const struct tt_spec *spec, const char *name,
+					     enum tt_role of)
+{
+	const struct tt_probe *found = NULL;
+
+	for (int t = 0; t < spec->ntargets; t++) {
+		for (int i = 0; i < spec->targets[t].nprobes; i++) {
+			const struct tt_probe *p = &spec->targets[t].probes[i];
+
+			if (p->role != TT_ROLE_ANNOTATE || !p->name || strcmp(p->name, name) != 0)
+				continue;
+			if (p->of == of)
+				return p;
+			found = p;
+		}
+	}
+	return found;
+}
+
+/* Checks that every error_unless names an annotate probe of its span's role. */
+static int check_error_unless(struct walker *w, const struct tt_spec *spec)
+{
+	for (int t = 0; t < spec->ntargets; t++) {
+		for (int i = 0; i < spec->targets[t].nprobes; i++) {
+			const struct tt_probe *p = &spec->targets[t].probes[i];
+			const struct tt_probe *a;
+
+			if (!p->error_unless)
+				continue;
+			a = annotate_named(spec, p->error_unless, p->role);
+			if (!a)
+				return fail_at(w, p->error_unless_pos,
+					       "no annotate probe named '%s' ('error_unless' names "
+					       "the 'name' of a 'role: annotate' probe)",
+					       tt_shorten(p->error_unless, w->shown));
+			if (a->of != p->role)
+				return fail_at(
+					w, p->error_unless_pos,
+					"annotate probe '%s' completes '%s' spans (its 'of'), "
+					"not '%s' spans",
+					tt_shorten(p->error_unless, w->shown), role_names[a->of],
+					role_names[p->role]);
+		}
+	}
+	return 0;
+}
+
 static int walk_spec(struct walker *w, yaml_node_t *root)
 {
 	struct tt_spec *spec = w->spec;
@@ -1538,6 +1742,9 @@ static int walk_spec(struct walker *w, yaml_node_t *root)
 		return err;
 	if (!spec->targets)
 		return fail_node(w, root, "missing 'targets' in spec");
+	err = check_error_unless(w, spec);
+	if (err)
+		return err;
 	if (!spec->keyspace)
 		return dup_string(w, "default", &spec->keyspace);
 	return 0;
@@ -1641,6 +1848,8 @@ static void target_release(struct tt_target *target)
 		free(probe->symbol);
 		free(probe->name);
 		free(probe->build_id);
+		free(probe->message);
+		free(probe->error_unless);
 		capture_release(&probe->key);
 		capture_release(&probe->end_key);
 		capture_release(&probe->attempt);

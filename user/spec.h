@@ -25,6 +25,8 @@ enum tt_role {
 	TT_ROLE_PUBLISH,
 	TT_ROLE_CONSUME,
 	TT_ROLE_SPAN,
+	TT_ROLE_ANNOTATE, /* no span: completes an open span of role `of` (key, attributes, status)
+			   */
 	TT_ROLE__COUNT,
 };
 
@@ -140,7 +142,13 @@ struct tt_probe {
 	char *name;	/* name template ("{task.name}/{step.name}"); owned; NULL: default */
 	char *build_id; /* hex; owned; NULL: any build */
 	struct tt_pos build_id_pos;
-	bool redact_key;	  /* `redact:` names task.id */
+	bool redact_key;    /* `redact:` names task.id */
+	bool filtered;	    /* it has a `when:` filter */
+	enum tt_role of;    /* annotate: the role of the spans it completes */
+	int status;	    /* annotate: `status:` 1 ok, 2 error (enum tt_status); 0 none */
+	char *message;	    /* annotate: the status message; owned; NULL: none */
+	char *error_unless; /* spans: the annotate probe (by `name:`) that must fire; owned */
+	struct tt_pos error_unless_pos;
 	uint64_t digest;	  /* of its YAML, layout aside: equal for a probe a reload kept */
 	struct tt_target *target; /* the target this probe belongs to */
 };

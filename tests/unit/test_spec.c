@@ -335,10 +335,10 @@ static const struct bad_spec bad_specs[] = {
 	{HEAD "      - role: task\n        symbl: f\n",
 	 "spec.yaml:6:9: unknown key 'symbl' in probe (expected one of: role, symbol, usdt, "
 	 "begin, end, key, attributes, error, when, attempt, message_id, traceparent, name, "
-	 "redact, build_id)"},
+	 "redact, build_id, of, status, message, error_unless)"},
 	{HEAD "      - role: tsk\n        symbol: f\n",
 	 "spec.yaml:5:15: unknown role 'tsk' (expected task, step, compensation, publish, "
-	 "consume or span)"},
+	 "consume, span or annotate)"},
 	{HEAD "      - role: task\n", "spec.yaml:5:9: missing 'symbol' in probe"},
 	{HEAD "      - symbol: f\n", "spec.yaml:5:9: missing 'role' in probe"},
 	{HEAD "      - role: task\n        symbol: \"\"\n",
@@ -477,6 +477,61 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:7:16: only str(EXPR) compares with a string literal"},
 	{PROBE "        error: \"!= 0\"\n", "spec.yaml:7:17: nothing to compare before '!='"},
 	{PROBE "        error: ret != 0x\n", "spec.yaml:7:23: expected hex digits after '0x'"},
+	/* annotate, of, status, message, error_unless */
+	{HEAD "      - role: annotate\n        symbol: f\n        status: error\n",
+	 "spec.yaml:5:9: an annotate probe needs 'of' (the role of the open span it completes: "
+	 "'of: consume')"},
+	{HEAD "      - role: annotate\n        of: job\n        symbol: f\n",
+	 "spec.yaml:6:13: unknown role 'job' for 'of' (expected task, step, compensation, "
+	 "publish, consume or span)"},
+	{HEAD "      - role: annotate\n        of: annotate\n        symbol: f\n",
+	 "spec.yaml:6:13: unknown role 'annotate' for 'of'"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n",
+	 "spec.yaml:5:9: an annotate probe sets nothing: give it 'key', 'attributes', 'status' "
+	 "or 'error', or a 'name' that an 'error_unless' waits for"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        status: failed\n",
+	 "spec.yaml:8:17: expected 'error' or 'ok' for 'status', found 'failed'"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        status: [error]\n",
+	 "spec.yaml:8:17: expected a scalar for 'status', found a sequence"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        message: nacked\n",
+	 "spec.yaml:8:18: 'message' goes with 'status: error' or 'error:' (it is the error's "
+	 "message)"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        status: ok\n        message: fine\n",
+	 "spec.yaml:9:18: 'message' goes with 'status: error'"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        status: error\n        error: ret != 0\n",
+	 "spec.yaml:9:16: 'status' and 'error' exclude each other"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n"
+	      "        name: \"{x}\"\n",
+	 "spec.yaml:8:15: an annotate probe's 'name' is a plain name that 'error_unless' refers "
+	 "to (letters, digits, '_', '-', '.'), found '{x}'"},
+	{HEAD "      - role: annotate\n        of: consume\n        status: error\n"
+	      "        begin: { symbol: f }\n        end: { symbol: g }\n",
+	 "spec.yaml:8:16: an annotate probe fires once: give it 'symbol' or 'usdt', not 'begin' "
+	 "or 'end'"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n        name: ack\n"
+	      "        error_unless: ack\n",
+	 "spec.yaml:9:23: 'error_unless' is for spans; an annotate probe is what one waits for"},
+	{HEAD "      - role: annotate\n        of: consume\n        symbol: f\n        key: arg0\n"
+	      "        attempt: arg1\n",
+	 "spec.yaml:9:18: 'attempt' is for spans, not for annotate probes"},
+	{PROBE "        of: consume\n", "spec.yaml:7:13: 'of' is for 'role: annotate' probes"},
+	{PROBE "        status: error\n",
+	 "spec.yaml:7:17: 'status' is for 'role: annotate' probes"},
+	{PROBE "        message: x\n", "spec.yaml:7:18: 'message' is for 'role: annotate' probes"},
+	{PROBE "        error_unless: ack\n",
+	 "spec.yaml:7:23: no annotate probe named 'ack' ('error_unless' names the 'name' of a "
+	 "'role: annotate' probe)"},
+	{PROBE "        error_unless: [ack]\n",
+	 "spec.yaml:7:23: expected a scalar for 'error_unless', found a sequence"},
+	{PROBE "        error_unless: ack\n      - role: annotate\n        of: consume\n"
+	       "        symbol: g\n        name: ack\n",
+	 "spec.yaml:7:23: annotate probe 'ack' completes 'consume' spans (its 'of'), not 'task' "
+	 "spans"},
 };
 
 static void test_bad_specs(void **state)
