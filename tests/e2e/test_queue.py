@@ -105,10 +105,25 @@ class QueueTest(unittest.TestCase):
         self.assertEqual(producer.wait(30), 0)
         self.assertEqual(worker.wait(30), 0)
         time.sleep(0.2)
+        # task.queue.wait: each message, from its publish's start to its consume's start
+        _, _, metrics = agent.get("/metrics")
         self.assertEqual(agent.stop(), 0, agent.stderr())
         spans = agent.spans()
         self.check_trace(spans, "order-1", bad=False)
         self.check_trace(spans, "order-2", bad=True)
+        dest = 'messaging_destination_name="%s"' % self.queue
+        counts = [l for l in metrics.splitlines()
+                  if l.startswith("task_queue_wait_seconds_count{") and dest in l]
+        self.assertEqual(sum(int(l.split()[-1]) for l in counts), 2, metrics)
+        waits = {}
+        for s in spans:
+            if s["name"] == "publish " + self.queue:
+                waits[s["spanId"]] = int(s["startTimeUnixNano"])
+        total = sum(int(s["startTimeUnixNano"]) - waits[s["parentSpanId"]]
+                    for s in spans if s["name"] == "process " + self.queue) / 1e9
+        sums = [float(l.split()[-1]) for l in metrics.splitlines()
+                if l.startswith("task_queue_wait_seconds_sum{") and dest in l]
+        self.assertAlmostEqual(sum(sums), total, places=6)
 
     def test_two_agents_that_never_talk_form_one_trace(self):
         producer = self.start([PRODUCER, self.queue, "3", "--bad", "3", "--wait-signal"])

@@ -207,6 +207,19 @@ struct series {
 	uint64_t buckets[TT_METRIC_MAX_BOUNDS + 1];
 };
 
+/*
+ * A publish span seen lately, for task.queue.wait: its consume (whose parent
+ * it is) measures from the publish's start. Direct-mapped by span id: a
+ * publish whose consume never comes is overwritten in time.
+ */
+#define PUBLISHED 1024
+struct published {
+	uint8_t span_id[8];
+	uint64_t start_ns; /* 0: empty */
+	char task[TT_LABEL_VALUE_MAX];
+	char dest[TT_LABEL_VALUE_MAX];
+};
+
 struct tt_metrics {
 	pthread_mutex_t lock;
 	uint32_t max_series;
@@ -220,6 +233,7 @@ struct tt_metrics {
 	size_t span_series; /* series counted against max_series */
 	uint64_t overflowed;
 	int32_t agent[A__COUNT];
+	struct published *pubs; /* PUBLISHED slots, made at the first publish span */
 };
 
 const struct tt_metric_desc *tt_metric__desc(enum tt_metric_id id)
@@ -645,6 +659,7 @@ void tt_metrics__free(struct tt_metrics *m)
 	if (!m)
 		return;
 	pthread_mutex_destroy(&m->lock);
+	free(m->pubs);
 	free(m->s);
 	free(m->index);
 	free(m);
@@ -655,6 +670,48 @@ void tt_metrics__free(struct tt_metrics *m)
 static double span_seconds(const struct tt_span *s)
 {
 	return (double)(s->end_ns - s->start_ns) / 1e9;
+}
+
+static struct published *published_slot(struct tt_metrics *m, const uint8_t span_id[8])
+{
+	return &m->pubs[XXH3_64bits(span_id, 8) % PUBLISHED];
+}
+
+/* A publish: remembered until its consume starts. Lock held. */
+static void remember_publish(struct tt_metrics *m, const struct tt_span *span,
+			     const struct span_labels *l)
+{
+	struct published *p;
+
+	if (!m->pubs)
+		m->pubs = calloc(PUBLISHED, sizeof(*m->pubs));
+	if (!m->pubs)
+		return; /* no queue.wait without memory */
+	p = published_slot(m, span->span_id);
+	memcpy(p->span_id, span->span_id, 8);
+	p->start_ns = span->start_ns ? span->start_ns : 1;
+	memcpy(p->task, l->v[TT_L_TASK], TT_LABEL_VALUE_MAX);
+	memcpy(p->dest, l->v[TT_L_DEST], TT_LABEL_VALUE_MAX);
+}
+
+/* A consume whose publish this agent saw: task.queue.wait, publish start to consume start. */
+static void record_queue_wait(struct tt_metrics *m, const struct tt_span *span,
+			      struct span_labels *l)
+{
+	struct published *p;
+
+	if (!m->pubs)
+		return;
+	p = published_slot(m, span->parent_id);
+	if (!p->start_ns || memcmp(p->span_id, span->parent_id, 8))
+		return;
+	if (!l->v[TT_L_TASK][0])
+		memcpy(l->v[TT_L_TASK], p->task, TT_LABEL_VALUE_MAX);
+	if (!l->v[TT_L_DEST][0])
+		memcpy(l->v[TT_L_DEST], p->dest, TT_LABEL_VALUE_MAX);
+	record(m, TT_M_QUEUE_WAIT, l,
+	       span->start_ns > p->start_ns ? (double)(span->start_ns - p->start_ns) / 1e9 : 0);
+	p->start_ns = 0; /* once: a message delivered again waits from its publish anew */
 }
 
 void tt_metrics__span(const struct tt_span *span, void *ctx)
@@ -685,6 +742,10 @@ void tt_metrics__span(const struct tt_span *span, void *ctx)
 		break;
 	case TT_ROLE_PUBLISH:
 		add(m, TT_M_TASK_SUBMITTED, &l, 1);
+		remember_publish(m, span, &l);
+		break;
+	case TT_ROLE_CONSUME:
+		record_queue_wait(m, span, &l);
 		break;
 	default:
 		break;
