@@ -191,8 +191,12 @@ static int event_loop(struct agent *r, double duration)
 			r->reload_at_ns = 0;
 			slots__reload(r);
 		}
-		/* after the drain: what HTTP answers includes what just arrived */
-		if (serve_http)
+		/*
+		 * after the drain: what HTTP answers includes what just arrived; also
+		 * when the server has work left with no event (a request bigger than
+		 * its reads), on the next tick rather than the next housekeeping
+		 */
+		if (serve_http || (r->httpd && tt_httpd__timeout_ms(r->httpd) == 0))
 			tt_httpd__run(r->httpd);
 		if (duration > 0 && now - start >= (uint64_t)(duration * 1e9))
 			stop = true;

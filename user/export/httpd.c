@@ -30,8 +30,9 @@
 #define CONNECTION_LIMIT   64
 #define CONNECTION_TIMEOUT 10 /* seconds an idle connection is kept */
 #define LISTEN_BACKLOG	   64
-#define RUN_ROUNDS	   16 /* MHD runs at most per tt_httpd__run() */
-#define LOG_PER_MINUTE	   10 /* server messages shown; the others are counted */
+#define RUN_ROUNDS	   16	/* MHD runs at most per tt_httpd__run() */
+#define READ_INCREMENT	   8192 /* bytes a request's read buffer grows by */
+#define LOG_PER_MINUTE	   10	/* server messages shown; the others are counted */
 
 #define TYPE_TEXT "text/plain; charset=utf-8"
 #define TYPE_JSON "application/json"
@@ -599,13 +600,14 @@ struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size
 	split_addr(opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR, h->bind_host,
 		   sizeof(h->bind_host), &port);
 	/* no MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only in tt_httpd__run() */
-	h->daemon =
-		MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				 MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_LISTEN_SOCKET,
-				 fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
-				 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+				     h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+				     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+				     (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+				     (unsigned int)CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_CONNECTION,
+				     on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				     MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
+				     MHD_OPTION_END);
 	info = h->daemon ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	h->guard = info ? tt_http_guard__new(info->epoll_fd) : NULL;
 	if (!h->guard) {
