@@ -15,8 +15,6 @@
 #include "sdk_env.h"
 #include "resource.h"
 
-#define TT_SCOPE_NAME "tasktap"
-
 /* A queued span: a copy of a finished span and its process's resource. */
 struct tt_xspan {
 	struct tt_span span;

@@ -8,6 +8,7 @@
 
 #include "jsonw.h"
 #include "logs_service.pb-c.h"
+#include "otlp_encode.h"
 #include "otlp_logs.h"
 #include "otlp_pb.h"
 

@@ -13,9 +13,11 @@
 #include <stdio.h>
 
 #include "common.pb-c.h"
-#include "otlp_encode.h"
 #include "resource.h"
 #include "resource.pb-c.h"
+
+/* The instrumentation scope of every request: its name (its version is the agent's). */
+#define TT_SCOPE_NAME "tasktap"
 
 typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
