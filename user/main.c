@@ -535,7 +535,7 @@ static int cmd_help(int argc, char **argv)
 	}
 	c = find_cmd(argv[1]);
 	if (!c) {
-		tt_warn("unknown command '%s' (try '%s help')", argv[1], tt_prog_name);
+		tt_warn("unknown command '%s' (try '%s --help')", argv[1], tt_prog_name);
 		return 2;
 	}
 	return print_cmd_usage(c);

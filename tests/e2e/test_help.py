@@ -78,7 +78,7 @@ class HelpTest(unittest.TestCase):
         self.assertIn("tasktap: unknown command 'frobnicate' (try 'tasktap --help')", err)
         rc, out, err = run_tool(["help", "frobnicate"])
         self.assertEqual(rc, 2)
-        self.assertIn("unknown command 'frobnicate'", err)
+        self.assertIn("tasktap: unknown command 'frobnicate' (try 'tasktap --help')", err)
 
     def test_man_page_is_built_from_the_usage(self):
         rc, out, err = run_tool(["help", "--man"])
