@@ -175,6 +175,21 @@ def kv_lines(text):
     return out
 
 
+def prog_ids_of(pid):
+    """Ids of the BPF programs process pid holds (its fds), from /proc/PID/fdinfo."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
 def stats(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -394,11 +409,13 @@ class Bench:
                 self.worker(["loop", str(calls), "1"])
                 show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                       text=True).stdout
+                mine = prog_ids_of(tracer.proc.pid)
                 for prog in json.loads(show or "[]"):
                     name = prog.get("name", "")
-                    # tasktap's compiled programs are named tt_h<hook>_<kind> (user/bpfgen.c)
+                    # tasktap's compiled programs are named tt_h<hook>_<kind> (user/bpfgen.c);
+                    # only this tracer's: other agents on the machine have the same names
                     if (name in names or (v == "c_tasktap" and COMPILED_PROG.match(name))) \
-                            and prog.get("run_cnt"):
+                            and prog.get("run_cnt") and prog["id"] in mine:
                         cost["%s.%s" % (v, name)] = prog["run_time_ns"] / prog["run_cnt"]
                 tracer.stop()
                 if rec:
@@ -436,7 +453,7 @@ class Bench:
                     p.wait_ready()
                 runs[v].append(self.worker(["usdt", str(calls)])["ns_per_call"])
                 if v == "tasktap3":
-                    self.usdt_bpf_cost(calls)
+                    self.usdt_bpf_cost(calls, p.proc.pid)
                 if p:
                     p.stop()
         res = {"calls": calls, "reps": reps,
@@ -447,7 +464,7 @@ class Bench:
         res["bpf_ns_per_run"] = getattr(self, "usdt_cost", {})
         self.results["part7"] = res
 
-    def usdt_bpf_cost(self, calls):
+    def usdt_bpf_cost(self, calls, pid):
         """ns per run of the site's compiled programs, once, with bpf_stats (untimed)."""
         if getattr(self, "usdt_cost", None):
             return
@@ -463,9 +480,11 @@ class Bench:
             self.worker(["usdt", str(calls)])
             show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                   text=True).stdout
+            mine = prog_ids_of(pid)
             self.usdt_cost = {p["name"]: p["run_time_ns"] / p["run_cnt"]
                               for p in json.loads(show or "[]")
-                              if COMPILED_PROG.match(p.get("name", "")) and p.get("run_cnt")}
+                              if COMPILED_PROG.match(p.get("name", "")) and p.get("run_cnt")
+                              and p["id"] in mine}
         finally:
             with open(path, "w") as f:
                 f.write(old)
