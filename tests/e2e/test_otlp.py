@@ -386,6 +386,45 @@ class OtlpTest(unittest.TestCase):
                     self.assertLessEqual(len(v.encode()), 5, s)
         self.assertEqual(r.stats()["metrics_requests"], 0)
 
+    def test_print_config_shows_each_setting_and_where_it_came_from(self):
+        env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT="http://alice:pw@127.0.0.1:4318",
+                   OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="grpc",
+                   OTEL_EXPORTER_OTLP_HEADERS="api-key=s3cret",
+                   OTEL_BSP_SCHEDULE_DELAY="250", OTEL_PROPAGATORS="none",
+                   OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT="9",
+                   OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta")
+        p = subprocess.run([os.path.abspath(".output/tasktap"), "run", "--print-config",
+                            "--otlp-compression", "gzip"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rows = {}
+        for line in p.stdout.splitlines()[1:]:
+            name, value, source = line.split(None, 2) if len(line.split()) >= 3 else (
+                line.split() + ["", ""])[:3]
+            rows[name] = (value, source)
+        self.assertEqual(rows["traces.endpoint"],
+                         ("http://***@127.0.0.1:4318/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT"))
+        self.assertEqual(rows["metrics.protocol"],
+                         ("grpc", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"))
+        self.assertEqual(rows["traces.protocol"], ("http/protobuf", "default"))
+        self.assertEqual(rows["traces.compression"], ("gzip", "--otlp-compression"))
+        self.assertEqual(rows["traces.headers"], ("api-key=***", "OTEL_EXPORTER_OTLP_HEADERS"))
+        self.assertEqual(rows["traces.schedule_delay_ms"], ("250", "OTEL_BSP_SCHEDULE_DELAY"))
+        self.assertEqual(rows["propagators"], ("none", "OTEL_PROPAGATORS"))
+        self.assertEqual(rows["span.attribute_count_limit"],
+                         ("9", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"))
+        self.assertEqual(rows["metrics.temporality"],
+                         ("delta", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"))
+        self.assertEqual(rows["logs.otlp"][0], "off")
+        self.assertNotIn("s3cret", p.stdout)
+        self.assertNotIn("alice:pw", p.stdout)
+        # a refused value stops it too, naming the variable
+        env["OTEL_TRACES_EXPORTER"] = "jaeger"
+        p = subprocess.run([os.path.abspath(".output/tasktap"), "run", "--print-config"],
+                           capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("OTEL_TRACES_EXPORTER: 'jaeger' is not supported", p.stderr)
+
     def test_bad_option_is_refused(self):
         p = subprocess.run([os.path.abspath(".output/tasktap"), "run", RECIPE,
                             "--otlp-protocol", "udp"], capture_output=True, text=True,

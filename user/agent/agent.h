@@ -13,6 +13,7 @@
  *   health.c    the /health, /tasks and /metrics providers and their server
  *   sinks.c     console or JSON lines, OTLP settings, exporter start and stop
  *   handover.c  the --pin hand-off of open spans to the next agent
+ *   config.c    --print-config: the export settings and where each came from
  *
  * The event loop stays in run.c rather than in a room of its own: it is
  * the line's last step and only dispatches (timer, signals, rings, HTTP,
@@ -76,6 +77,7 @@ struct run_args {
 	const char *http_addr; /* NULL: TT_HTTPD_DEFAULT_ADDR */
 	bool no_http;
 	bool http_allow_remote;
+	bool print_config;	/* --print-config: print the settings and their sources, and exit */
 	double stuck_after;	/* seconds */
 	uint32_t recent_traces; /* the task view's ring; 0: TT_TRACES_DEFAULT_CAPACITY */
 };
@@ -332,6 +334,12 @@ int health__serve(struct agent *r, const struct run_args *a);
  */
 int sinks__read_sdk(struct agent *r);
 
+/*
+ * The three signals' OTLP settings: the environment, the command line over
+ * it, then what sinks__read_sdk() read. Returns 0, or -errno after saying why.
+ */
+int sinks__read_otlp(struct agent *r, const struct run_args *a);
+
 int sinks__start_otlp(struct agent *r, const struct run_args *a);
 /* The console, JSON lines and step lines. 0 or -ENOMEM. */
 int sinks__start_output(struct agent *r, const struct run_args *a);
@@ -362,5 +370,12 @@ void slot__free(struct agent *r, struct slot *s);
 bool slots__some_parse(const struct run_args *a);
 /* Watches --spec-dir for changes. Returns an inotify fd or -1. */
 int slots__watch_dir(const char *dir);
+
+/*
+ * --print-config: the export settings in effect, each with where it came
+ * from (a flag, a variable, the default), on stdout; nothing is started.
+ * Returns the exit status: 0, or 2 when a setting is refused.
+ */
+int agent__print_config(const struct run_args *a);
 
 #endif /* TASKTAP_AGENT_H */

@@ -184,6 +184,8 @@ static const struct run_option run_options[] = {
 	 "every *.yaml, *.yml of DIR, watched for changes"},
 	{"pin", 0, required_argument, set_str, FIELD(pin_dir), "DIR",
 	 "keep probes pinned in DIR (bpffs) across restarts"},
+	{"print-config", 0, no_argument, set_true, FIELD(print_config), NULL,
+	 "print the export settings and their sources"},
 };
 
 #define NOPTIONS    (sizeof(run_options) / sizeof(run_options[0]))
@@ -312,6 +314,8 @@ int tt_cmd__run(int argc, char **argv)
 		if (o->set(&a, o, optarg))
 			return 2;
 	}
+	if (a.print_config)
+		return agent__print_config(&a); /* no spec needed: nothing runs */
 	ret = cmd_run_check(&a, argc, argv, optind);
 	if (ret)
 		return ret;

@@ -69,6 +69,19 @@ int sinks__read_sdk(struct agent *r)
 	return 0;
 }
 
+int sinks__read_otlp(struct agent *r, const struct run_args *a)
+{
+	int ret;
+
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		ret = read_otlp(&r->otlp[s], s, a);
+		if (ret)
+			return ret;
+	}
+	tt_sdk_config__apply(&r->sdk, r->otlp);
+	return 0;
+}
+
 /* Says where each exported signal goes. */
 static void report_otlp(const struct agent *r)
 {
@@ -101,12 +114,9 @@ int sinks__start_otlp(struct agent *r, const struct run_args *a)
 	char err[512];
 	int ret;
 
-	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
-		ret = read_otlp(&r->otlp[s], s, a);
-		if (ret)
-			return ret;
-	}
-	tt_sdk_config__apply(&r->sdk, r->otlp);
+	ret = sinks__read_otlp(r, a);
+	if (ret)
+		return ret;
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
 		any = any || tt_otlp_config__enabled(&r->otlp[s]);
 	if (a->logs && !tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_LOGS])) {
