@@ -67,6 +67,7 @@ static void test_names(void **state)
 		[TT_M_SERIES_OVERFLOW] = "tasktap_metric_series_overflow_total",
 		[TT_M_VIEW_TRACES] = "tasktap_view_traces",
 		[TT_M_VIEW_MEMORY] = "tasktap_view_memory_bytes",
+		[TT_M_UNANNOTATED] = "tasktap_annotate_unmatched_total",
 	};
 	char buf[128];
 

@@ -314,6 +314,17 @@ void events__on_span(const struct tt_span *span, void *ctx);
 /* Sums the assemblers' counters. */
 void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum);
 
+/*
+ * Calls fn for each annotate hook that fired with no open span to complete,
+ * with its slot, hook and count (a total since the start).
+ */
+typedef void (*events_unannotated_fn)(const struct slot *s, const struct tt_hook *h, uint64_t count,
+				      void *ctx);
+void events__for_each_unannotated(const struct agent *r, events_unannotated_fn fn, void *ctx);
+
+/* Says, for people, which annotate hooks found no open span (the summary at the end). */
+void events__report_unannotated(const struct agent *r);
+
 /* ---- health.c: /health, /tasks, /metrics ------------------------------------ */
 
 /* Refreshes task.in_flight and the stuck count from the open tasks. */

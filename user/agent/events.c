@@ -171,3 +171,55 @@ void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum)
 		sum->exits = st.exits;
 	}
 }
+
+void events__for_each_unannotated(const struct agent *r, events_unannotated_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < r->nslots; i++) {
+		const struct slot *s = r->slots[i];
+
+		if (!s->assembler || !s->spec)
+			continue;
+		for (int id = 1; id <= s->spec->nhooks; id++) {
+			const struct tt_hook *h = tt_spec__hook(s->spec, id);
+			uint64_t n;
+
+			if (!h || h->probe->role != TT_ROLE_ANNOTATE)
+				continue;
+			n = tt_asm__unannotated(s->assembler, id);
+			if (n)
+				fn(s, h, n, ctx);
+		}
+	}
+}
+
+struct unannotated_text {
+	char buf[1024];
+	size_t used;
+	uint64_t total;
+};
+
+static void describe_unannotated(const struct slot *s, const struct tt_hook *h, uint64_t count,
+				 void *ctx)
+{
+	struct unannotated_text *t = ctx;
+	const char *fn = h->usdt ? h->usdt : h->function ? h->function : h->symbol;
+	int n;
+
+	t->total += count;
+	if (t->used + 1 >= sizeof(t->buf))
+		return;
+	n = snprintf(t->buf + t->used, sizeof(t->buf) - t->used, "%s'%s' (%s:%d) %" PRIu64,
+		     t->used ? ", " : "", fn, s->spec->path, h->pos.line, count);
+	if (n > 0)
+		t->used += (size_t)n;
+}
+
+void events__report_unannotated(const struct agent *r)
+{
+	struct unannotated_text t = {.used = 0};
+
+	events__for_each_unannotated(r, describe_unannotated, &t);
+	if (t.total)
+		tt_info("%" PRIu64 " annotate probe hits found no open span to complete: %s",
+			t.total, t.buf);
+}

@@ -48,6 +48,44 @@ static uint64_t dropped_spans(const struct tt_exporter_stats *x)
 	       x->dropped_failed + x->dropped_encode;
 }
 
+#define UNANNOTATED_FUNCTIONS 64
+
+/* Counts of annotate hooks without a span, summed by function. */
+struct unannotated_sums {
+	const char *fn[UNANNOTATED_FUNCTIONS];
+	uint64_t n[UNANNOTATED_FUNCTIONS];
+	int len;
+};
+
+static void sum_unannotated(const struct slot *s, const struct tt_hook *h, uint64_t count,
+			    void *ctx)
+{
+	struct unannotated_sums *u = ctx;
+	const char *fn = h->usdt ? h->usdt : h->function ? h->function : h->symbol;
+	int i;
+
+	(void)s;
+	for (i = 0; i < u->len && strcmp(u->fn[i], fn) != 0; i++)
+		;
+	if (i == UNANNOTATED_FUNCTIONS)
+		return; /* beyond a bound no spec reaches: the summary still names it */
+	if (i == u->len) {
+		u->fn[u->len] = fn;
+		u->n[u->len++] = 0;
+	}
+	u->n[i] += count;
+}
+
+/* tasktap.annotate.unmatched, by function. */
+static void update_unannotated(struct agent *r)
+{
+	struct unannotated_sums u = {.len = 0};
+
+	events__for_each_unannotated(r, sum_unannotated, &u);
+	for (int i = 0; i < u.len; i++)
+		tt_metrics__set_unannotated(r->metrics, u.fn[i], u.n[i]);
+}
+
 /* Hands the loader's, the assembler's and the exporter's counters to the metrics. */
 void health__update_metrics(struct agent *r)
 {
@@ -85,6 +123,7 @@ void health__update_metrics(struct agent *r)
 		st.view_bytes = tt_traces__bytes(r->traces);
 	}
 	tt_metrics__set_agent(r->metrics, &st);
+	update_unannotated(r);
 }
 
 /* Samples the rate of events once a second, for /health and `tasktap status`. */

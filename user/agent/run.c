@@ -250,6 +250,7 @@ static void shut_down(struct agent *r)
 	if (r->events_dropped)
 		tt_warn("%" PRIu64 " events dropped: the agent was out of memory",
 			r->events_dropped);
+	events__report_unannotated(r);
 	/* the last metrics export reads these */
 	health__count_tasks(r);
 	health__update_metrics(r);

@@ -155,12 +155,23 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 			      TT_METRIC_UPDOWN},
 	[TT_M_VIEW_MEMORY] = {"tasktap.view.memory", "By",
 			      "Memory the task view's recent traces take.", TT_METRIC_UPDOWN},
+	[TT_M_UNANNOTATED] = {"tasktap.annotate.unmatched",
+			      "{event}",
+			      "Annotate probes that fired with no open span of their 'of' role "
+			      "to complete.",
+			      TT_METRIC_COUNTER,
+			      1,
+			      {TT_L_FUNCTION}},
 };
 
 static const char *const label_names[TT_L__COUNT] = {
-	[TT_L_TASK] = "task.name",	  [TT_L_STEP] = "step.name",
-	[TT_L_STATUS] = "status",	  [TT_L_DEST] = "messaging.destination.name",
-	[TT_L_ERROR_TYPE] = "error.type", [TT_L_KIND] = "kind",
+	[TT_L_TASK] = "task.name",
+	[TT_L_STEP] = "step.name",
+	[TT_L_STATUS] = "status",
+	[TT_L_DEST] = "messaging.destination.name",
+	[TT_L_ERROR_TYPE] = "error.type",
+	[TT_L_KIND] = "kind",
+	[TT_L_FUNCTION] = "code.function.name",
 };
 
 static const char *const drop_names[TT_DROP__COUNT] = {
@@ -803,6 +814,17 @@ void tt_metrics__reset_in_flight(struct tt_metrics *m)
 	pthread_mutex_lock(&m->lock);
 	for (int32_t i = m->head[TT_M_IN_FLIGHT]; i != NIL; i = m->s[i].next)
 		m->s[i].value = 0;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void tt_metrics__set_unannotated(struct tt_metrics *m, const char *function, uint64_t count)
+{
+	int32_t i;
+
+	pthread_mutex_lock(&m->lock);
+	i = agent_series(m, TT_M_UNANNOTATED, TT_L_FUNCTION, function);
+	if (i >= 0)
+		m->s[i].value = (int64_t)count;
 	pthread_mutex_unlock(&m->lock);
 }
 

@@ -64,6 +64,7 @@ enum tt_metric_id {
 	TT_M_SERIES_OVERFLOW,
 	TT_M_VIEW_TRACES, /* the task view's ring of recent traces */
 	TT_M_VIEW_MEMORY,
+	TT_M_UNANNOTATED, /* annotate probes that found no open span, by function */
 	TT_M__COUNT,
 };
 
@@ -74,6 +75,7 @@ enum tt_label {
 	TT_L_DEST,	 /* messaging.destination.name */
 	TT_L_ERROR_TYPE, /* error.type (spans exported or processed: why they failed) */
 	TT_L_KIND,	 /* kind (events lost: probe | exit) */
+	TT_L_FUNCTION,	 /* code.function.name (annotate probes without a span) */
 	TT_L__COUNT,
 };
 
@@ -219,6 +221,13 @@ void tt_metrics__reset_in_flight(struct tt_metrics *m);
 
 /* Sets the agent's own metrics from `st`. */
 void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st);
+
+/*
+ * Sets the count of annotate probes at `function` that fired with no open
+ * span to complete (a total since the start). The series is made the first
+ * time; a function not set again keeps its last value.
+ */
+void tt_metrics__set_unannotated(struct tt_metrics *m, const char *function, uint64_t count);
 
 /* One series as the visitor sees it; valid only during the callback. */
 struct tt_series_view {
