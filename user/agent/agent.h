@@ -50,6 +50,8 @@ struct agent;
 struct tt_exporter;
 struct tt_metrics;
 struct tt_httpd;
+struct tt_httpd_providers;
+struct tt_jsonw;
 struct tt_traces;
 struct tt_view;
 struct tt_proc_info;
@@ -333,6 +335,13 @@ void health__count_tasks(struct agent *r);
 void health__update_metrics(struct agent *r);
 /* Samples the rate of events, for /health and `tasktap status`. */
 void health__sample_rate(struct agent *r, uint64_t now);
+/*
+ * The members /health adds for `tasktap status` (specs, attachments, rates,
+ * discovery), written into the object w is in.
+ */
+void health__write(struct tt_jsonw *w, const struct agent *r);
+/* The providers of /metrics, /health and /tasks (and the task view's routes), for r. */
+void health__providers(struct agent *r, struct tt_httpd_providers *p);
 /* Listens for /metrics, /health and /tasks. 0, -EINVAL (a bad address), or -errno. */
 int health__serve(struct agent *r, const struct run_args *a);
 

@@ -164,45 +164,34 @@ static const char *exporter_state(const struct agent *r, const struct tt_exporte
 	return "ok";
 }
 
-static void json_kv_str(FILE *out, const char *key, const char *val, bool comma)
-{
-	fprintf(out, "\"%s\":", key);
-	tt_json__str(out, val, strlen(val));
-	if (comma)
-		fputc(',', out);
-}
-
 /* The specs of /health: file, whether in use, the error when not. */
-static void health_specs(FILE *out, const struct agent *r)
+static void health_specs(struct tt_jsonw *w, const struct agent *r)
 {
-	fputs("\"specs\":[", out);
+	tt_jsonw__name(w, "specs");
+	tt_jsonw__start_array(w);
 	for (size_t i = 0; i < r->nslots; i++) {
 		const struct slot *s = r->slots[i];
 
-		fputs(i ? ",{" : "{", out);
-		json_kv_str(out, "file", s->file, true);
-		if (s->spec && s->error[0]) {
-			/* an edit that could not be used: the previous version runs */
-			fprintf(out, "\"ok\":true,\"hooks\":%d,", s->spec->nhooks);
-			json_kv_str(out, "reload_error", s->error, false);
-			fputc('}', out);
-		} else if (s->spec) {
-			fprintf(out, "\"ok\":true,\"hooks\":%d}", s->spec->nhooks);
-		} else {
-			fputs("\"ok\":false,", out);
-			json_kv_str(out, "error", s->error, false);
-			fputc('}', out);
-		}
+		tt_jsonw__start_object(w);
+		tt_jsonw__string_field(w, "file", s->file);
+		tt_jsonw__bool_field(w, "ok", s->spec != NULL);
+		if (s->spec)
+			tt_jsonw__int_field(w, "hooks", s->spec->nhooks);
+		/* with a spec: an edit that could not be used, and the previous version runs */
+		if (s->spec && s->error[0])
+			tt_jsonw__string_field(w, "reload_error", s->error);
+		else if (!s->spec)
+			tt_jsonw__string_field(w, "error", s->error);
+		tt_jsonw__end_object(w);
 	}
-	fputs("],", out);
+	tt_jsonw__end_array(w);
 }
 
 /* The attachments of /health: what is attached where, for `tasktap status`. */
-static void health_attachments(FILE *out, const struct agent *r)
+static void health_attachments(struct tt_jsonw *w, const struct agent *r)
 {
-	bool first = true;
-
-	fputs("\"attachments\":[", out);
+	tt_jsonw__name(w, "attachments");
+	tt_jsonw__start_array(w);
 	for (const struct place *p = places__first(r->places); p; p = p->next) {
 		for (size_t i = 0; i < p->nhooks; i++) {
 			const struct tt_hook *h = p->hooks[i].hook;
@@ -213,24 +202,25 @@ static void health_attachments(FILE *out, const struct agent *r)
 			else
 				snprintf(where, sizeof(where), "%s",
 					 h->function ? h->function : h->symbol);
-			fputs(first ? "{" : ",{", out);
-			first = false;
-			json_kv_str(out, "spec", p->slot->file, true);
-			fprintf(out, "\"hook\":%u,", p->hooks[i].gid);
-			json_kv_str(out, "role", tt_role__name(h->probe->role), true);
-			json_kv_str(out, "function", where, true);
-			json_kv_str(out, "file", p->shown, true);
-			fprintf(out, "\"pid\":%d,\"pinned\":%s}", (int)p->pid,
-				r->bpf->link_adopted(p->hooks[i].link) ? "\"adopted\"" : "false");
+			tt_jsonw__start_object(w);
+			tt_jsonw__string_field(w, "spec", p->slot->file);
+			tt_jsonw__uint_field(w, "hook", p->hooks[i].gid);
+			tt_jsonw__string_field(w, "role", tt_role__name(h->probe->role));
+			tt_jsonw__string_field(w, "function", where);
+			tt_jsonw__string_field(w, "file", p->shown);
+			tt_jsonw__int_field(w, "pid", p->pid);
+			if (r->bpf->link_adopted(p->hooks[i].link))
+				tt_jsonw__string_field(w, "pinned", "adopted");
+			else
+				tt_jsonw__bool_field(w, "pinned", false);
+			tt_jsonw__end_object(w);
 		}
 	}
-	fputs("],", out);
+	tt_jsonw__end_array(w);
 }
 
-/* What /health adds for `tasktap status`: specs, attachments, rates, discovery. */
-static void health_extra(FILE *out, void *ctx)
+void health__write(struct tt_jsonw *w, const struct agent *r)
 {
-	const struct agent *r = ctx;
 	struct tt_asm_stats as;
 
 	events__asm_stats(r, &as);
@@ -238,19 +228,27 @@ static void health_extra(FILE *out, void *ctx)
 		struct tt_exporter_stats x = {0};
 
 		tt_exporter__stats(r->exporter, &x);
-		tt_exporter__write_rejections(out, &x);
+		tt_exporter__write_rejections(w, &x);
 	}
-	health_specs(out, r);
-	health_attachments(out, r);
-	fprintf(out,
-		"\"events_received\":%" PRIu64 ",\"events_per_second\":%.1f,"
-		"\"processes_discovered\":%" PRIu64 ",\"execs_seen\":%" PRIu64
-		",\"reloads\":%" PRIu64 ",\"uptime_seconds\":%.0f,\"pinned\":%s,",
-		as.events, r->events_per_s, r->discovered, r->execs, r->reloads,
-		(double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9,
-		r->loader && r->bpf->adopted(r->loader) ? "\"adopted\""
-		: r->pin_dir				? "true"
-							: "false");
+	health_specs(w, r);
+	health_attachments(w, r);
+	tt_jsonw__uint_field(w, "events_received", as.events);
+	tt_jsonw__float_field_fmt(w, "events_per_second", "%.1f", r->events_per_s);
+	tt_jsonw__uint_field(w, "processes_discovered", r->discovered);
+	tt_jsonw__uint_field(w, "execs_seen", r->execs);
+	tt_jsonw__uint_field(w, "reloads", r->reloads);
+	tt_jsonw__float_field_fmt(w, "uptime_seconds", "%.0f",
+				  (double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9);
+	if (r->loader && r->bpf->adopted(r->loader))
+		tt_jsonw__string_field(w, "pinned", "adopted");
+	else
+		tt_jsonw__bool_field(w, "pinned", r->pin_dir != NULL);
+}
+
+/* What /health adds for `tasktap status` (health__write()). */
+static void health_extra(struct tt_jsonw *w, void *ctx)
+{
+	health__write(w, ctx);
 }
 
 /* /health: the numbers, and what makes it degraded besides drops and losses. */
@@ -414,6 +412,15 @@ static int setup_view(struct agent *r, const struct run_args *a)
 	return 0;
 }
 
+void health__providers(struct agent *r, struct tt_httpd_providers *p)
+{
+	*p = (struct tt_httpd_providers){.metrics = provide_metrics,
+					 .health = provide_health,
+					 .tasks = provide_tasks,
+					 .ctx = r,
+					 .route = tt_view__route};
+}
+
 /*
  * Listens for /metrics, /health and /tasks (unless --no-http), before
  * anything is attached, so that a taken port stops the agent early.
@@ -427,16 +434,12 @@ int health__serve(struct agent *r, const struct run_args *a)
 			: r->sdk.prom_addr[0] ? r->sdk.prom_addr
 					      : NULL,
 		.allow_remote = a->http_allow_remote,
-		.providers = {.metrics = provide_metrics,
-			      .health = provide_health,
-			      .tasks = provide_tasks,
-			      .ctx = r,
-			      .route = tt_view__route},
 	};
 	char err[512], where[80];
 
 	if (a->no_http)
 		return 0;
+	health__providers(r, &o.providers);
 	/* OTEL_METRICS_EXPORTER without prometheus: /metrics answers 503 */
 	if (r->sdk.metrics_set && !(r->sdk.metrics & TT_EXPORTER_PROMETHEUS))
 		o.providers.metrics = NULL;

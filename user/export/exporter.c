@@ -13,6 +13,7 @@
 #include "helpers.h"
 #include "log.h"
 #include "exporter.h"
+#include "jsonw.h"
 #include "otlp_encode.h"
 #include "otlp_logs.h"
 #include "otlp_metrics.h"
@@ -1094,24 +1095,22 @@ bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t
 	return false;
 }
 
-void tt_exporter__write_rejections(FILE *out, const struct tt_exporter_stats *st)
+void tt_exporter__write_rejections(struct tt_jsonw *w, const struct tt_exporter_stats *st)
 {
 	const struct tt_signal_stats *sig[TT_SIGNAL__COUNT] = {&st->traces, &st->metrics,
 							       &st->logs};
 
-	fputs("\"rejected\":{", out);
+	tt_jsonw__name(w, "rejected");
+	tt_jsonw__start_object(w);
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
-		bool first = true;
-
-		fprintf(out, "%s\"%s\":{", s ? "," : "", tt_otlp_signal__name(s));
+		tt_jsonw__name(w, tt_otlp_signal__name(s));
+		tt_jsonw__start_object(w);
 		for (int r = 0; r < TT_REJECT__COUNT; r++) {
-			if (!sig[s]->rejected_by[r])
-				continue;
-			fprintf(out, "%s\"%s\":%" PRIu64, first ? "" : ",",
-				tt_reject_reason__name(r), sig[s]->rejected_by[r]);
-			first = false;
+			if (sig[s]->rejected_by[r])
+				tt_jsonw__uint_field(w, tt_reject_reason__name(r),
+						     sig[s]->rejected_by[r]);
 		}
-		fputc('}', out);
+		tt_jsonw__end_object(w);
 	}
-	fputs("},", out);
+	tt_jsonw__end_object(w);
 }

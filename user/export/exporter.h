@@ -136,6 +136,7 @@ struct tt_exporter_stats {
 };
 
 struct tt_exporter;
+struct tt_jsonw;
 
 /*
  * Creates the queues, opens the spools (unless spool_off) and starts the
@@ -173,9 +174,9 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t len);
 
 /*
- * Writes the JSON member "rejected":{"traces":{"404":n,...},"metrics":{...},
- * "logs":{...}} (reasons with a count only) followed by a comma, for /health.
+ * Writes the member "rejected":{"traces":{"404":n,...},"metrics":{...},
+ * "logs":{...}} (reasons with a count only) into the object w is in, for /health.
  */
-void tt_exporter__write_rejections(FILE *out, const struct tt_exporter_stats *st);
+void tt_exporter__write_rejections(struct tt_jsonw *w, const struct tt_exporter_stats *st);
 
 #endif /* TASKTAP_EXPORTER_H */

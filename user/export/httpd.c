@@ -256,15 +256,11 @@ static bool grew_recently(const struct tt_httpd *h, uint64_t now, uint64_t total
 	return *at && now - *at < h->window_ns;
 }
 
-static void json_u64(FILE *out, const char *name, uint64_t v, bool comma)
-{
-	fprintf(out, "\"%s\":%" PRIu64 "%s", name, v, comma ? "," : "");
-}
-
 static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
 {
 	struct tt_health st = {0};
 	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
+	struct tt_jsonw w;
 	const char *exporter;
 	char window[32];
 	char reasons[4][96];
@@ -292,26 +288,26 @@ static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct re
 	if (st.degraded)
 		snprintf(reasons[n++], sizeof(reasons[0]), "%s", st.degraded);
 
-	fprintf(r->out, "{\"status\":\"%s\",\"reasons\":[", n ? "degraded" : "ok");
-	for (int i = 0; i < n; i++) {
-		if (i)
-			fputc(',', r->out);
-		tt_json__str(r->out, reasons[i], strlen(reasons[i]));
-	}
-	fputs("],", r->out);
-	json_u64(r->out, "probes_attached", st.probes_attached, true);
-	fputs("\"exporter\":", r->out);
-	tt_json__str(r->out, exporter, strlen(exporter));
-	fputc(',', r->out);
-	json_u64(r->out, "queue_size", st.queue_size, true);
-	json_u64(r->out, "spool_bytes", st.spool_bytes, true);
-	json_u64(r->out, "events_lost", st.events_lost, true);
-	json_u64(r->out, "spans_dropped", st.spans_dropped, true);
-	json_u64(r->out, "open_spans", st.open_spans, true);
+	tt_jsonw__init(&w, r->out);
+	tt_jsonw__start_object(&w);
+	tt_jsonw__string_field(&w, "status", n ? "degraded" : "ok");
+	tt_jsonw__name(&w, "reasons");
+	tt_jsonw__start_array(&w);
+	for (int i = 0; i < n; i++)
+		tt_jsonw__string(&w, reasons[i]);
+	tt_jsonw__end_array(&w);
+	tt_jsonw__uint_field(&w, "probes_attached", st.probes_attached);
+	tt_jsonw__string_field(&w, "exporter", exporter);
+	tt_jsonw__uint_field(&w, "queue_size", st.queue_size);
+	tt_jsonw__uint_field(&w, "spool_bytes", st.spool_bytes);
+	tt_jsonw__uint_field(&w, "events_lost", st.events_lost);
+	tt_jsonw__uint_field(&w, "spans_dropped", st.spans_dropped);
+	tt_jsonw__uint_field(&w, "open_spans", st.open_spans);
 	if (st.extra)
-		st.extra(r->out, st.extra_ctx);
-	json_u64(r->out, "stuck_tasks", st.stuck_tasks, false);
-	fputs("}\n", r->out);
+		st.extra(&w, st.extra_ctx);
+	tt_jsonw__uint_field(&w, "stuck_tasks", st.stuck_tasks);
+	tt_jsonw__end_object(&w);
+	fputc('\n', r->out);
 	r->type = TYPE_JSON;
 }
 
@@ -335,7 +331,7 @@ static void serve_ready(struct tt_httpd *h, struct MHD_Connection *c, struct rep
 }
 
 struct task_list {
-	FILE *out;
+	struct tt_jsonw *w; /* inside the "tasks" array */
 	uint64_t count, limit;
 };
 
@@ -345,25 +341,26 @@ static void emit_task(const struct tt_task_info *t, void *ctx)
 
 	if (l->count++ >= l->limit)
 		return;
-	if (l->count > 1)
-		fputc(',', l->out);
-	fputs("{\"name\":", l->out);
-	tt_json__str(l->out, t->name ? t->name : "", t->name ? t->name_len : 0);
-	fputs(",\"id\":", l->out);
-	tt_json__str(l->out, t->id ? t->id : "", t->id ? t->id_len : 0);
-	fprintf(l->out, ",\"pid\":%" PRIu32 ",\"age_seconds\":%.3f,\"step\":", t->pid,
-		t->age_seconds);
+	tt_jsonw__start_object(l->w);
+	tt_jsonw__name(l->w, "name");
+	tt_jsonw__string_len(l->w, t->name ? t->name : "", t->name ? t->name_len : 0);
+	tt_jsonw__name(l->w, "id");
+	tt_jsonw__string_len(l->w, t->id ? t->id : "", t->id ? t->id_len : 0);
+	tt_jsonw__uint_field(l->w, "pid", t->pid);
+	tt_jsonw__float_field_fmt(l->w, "age_seconds", "%.3f", t->age_seconds);
+	tt_jsonw__name(l->w, "step");
 	if (t->step)
-		tt_json__str(l->out, t->step, t->step_len);
+		tt_jsonw__string_len(l->w, t->step, t->step_len);
 	else
-		fputs("null", l->out);
-	fputc('}', l->out);
+		tt_jsonw__null(l->w);
+	tt_jsonw__end_object(l->w);
 }
 
 static void serve_tasks(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
 {
 	const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
-	struct task_list l = {.out = r->out, .limit = TT_HTTPD_DEFAULT_TASKS_LIMIT};
+	struct task_list l = {.limit = TT_HTTPD_DEFAULT_TASKS_LIMIT};
+	struct tt_jsonw w;
 	char *end;
 
 	if (!h->p.tasks) {
@@ -382,10 +379,17 @@ static void serve_tasks(struct tt_httpd *h, struct MHD_Connection *c, struct rep
 			return;
 		}
 	}
-	fputs("{\"tasks\":[", r->out);
+	tt_jsonw__init(&w, r->out);
+	l.w = &w;
+	tt_jsonw__start_object(&w);
+	tt_jsonw__name(&w, "tasks");
+	tt_jsonw__start_array(&w);
 	h->p.tasks(emit_task, &l, h->p.ctx);
-	fprintf(r->out, "],\"count\":%" PRIu64 ",\"truncated\":%s}\n", l.count,
-		l.count > l.limit ? "true" : "false");
+	tt_jsonw__end_array(&w);
+	tt_jsonw__uint_field(&w, "count", l.count);
+	tt_jsonw__bool_field(&w, "truncated", l.count > l.limit);
+	tt_jsonw__end_object(&w);
+	fputc('\n', r->out);
 	r->type = TYPE_JSON;
 }
 

@@ -34,6 +34,8 @@
 #define TT_HTTPD_MAX_TASKS_LIMIT     100000
 
 /* What /health reports; filled by providers.health. */
+struct tt_jsonw;
+
 struct tt_health {
 	uint64_t probes_attached;
 	const char *exporter; /* state for people: "console", "ok", "retrying", ...; NULL: "none" */
@@ -44,8 +46,8 @@ struct tt_health {
 	uint64_t open_spans;
 	uint64_t stuck_tasks; /* open longer than stuck_after, now */
 	const char *degraded; /* a further reason to report degraded, or NULL */
-	/* writes further members ("key":value, each followed by a comma), or NULL */
-	void (*extra)(FILE *out, void *ctx);
+	/* writes further members of the /health object through w, or NULL */
+	void (*extra)(struct tt_jsonw *w, void *ctx);
 	void *extra_ctx;
 };
 
