@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests for user/agent/slots.c, the reload rules of spec files: an
+ * unchanged file keeps everything; a changed one is reloaded in place
+ * (the hooks that stayed are never detached and keep their global ids);
+ * one that no longer parses keeps the spec it had, with the reason; a
+ * broken one is loaded afresh once fixed; a removed one is detached and
+ * its ids freed; a new one is loaded. BPF is a fake (struct agent_bpf);
+ * the specs resolve against the prog-pie fixture ($TT_FIXTURES).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agent/agent.h"
+#include "tmpdir.h"
+
+static struct fake {
+	int attaches;
+	int detaches;
+	uintptr_t next_link;
+} fk;
+
+static int fake_set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
+{
+	return 0;
+}
+
+static int fake_attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
+		       bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
+		       char *err, size_t errlen)
+{
+	fk.attaches++;
+	*out = (struct tt_link *)++fk.next_link; /* never dereferenced */
+	return 0;
+}
+
+static void fake_detach_link(struct tt_loader *l, struct tt_link *link)
+{
+	fk.detaches++;
+}
+
+static int fake_drain(struct tt_loader *l)
+{
+	return 0;
+}
+
+static int fake_attached(const struct tt_loader *l)
+{
+	return fk.attaches - fk.detaches;
+}
+
+static int fake_prune_pins(struct tt_loader *l)
+{
+	return 0;
+}
+
+static int fake_watch_comm(struct tt_loader *l, const char *comm, bool stop)
+{
+	return 0;
+}
+
+static void fake_unwatch_comm(struct tt_loader *l, const char *comm)
+{
+}
+
+static int fake_watch_slot(struct tt_loader *l, uint32_t slot, const char *what, uint32_t len,
+			   uint32_t flags)
+{
+	return 0;
+}
+
+static void fake_watch_all_execs(struct tt_loader *l, bool on)
+{
+}
+
+static const struct agent_bpf fake_bpf = {
+	.set_hook = fake_set_hook,
+	.attach = fake_attach,
+	.detach_link = fake_detach_link,
+	.drain = fake_drain,
+	.attached = fake_attached,
+	.prune_pins = fake_prune_pins,
+	.watch_comm = fake_watch_comm,
+	.unwatch_comm = fake_unwatch_comm,
+	.watch_prefix = fake_watch_slot,
+	.watch_dir = fake_watch_slot,
+	.watch_all_execs = fake_watch_all_execs,
+};
+
+static char prog[PATH_MAX];
+
+static int setup_all(void **state)
+{
+	const char *env = getenv("TT_FIXTURES");
+	char rel[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "%s/prog-pie", env && env[0] ? env : ".output/fixtures");
+	if (!realpath(rel, prog)) {
+		fprintf(stderr, "cannot read fixture '%s': %s (build it: make unit-bins)\n", rel,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct fixture {
+	char dir[64];
+	struct run_args args;
+	struct agent r;
+	int loader; /* its address stands for a loader */
+};
+
+/* Writes spec file NAME in the fixture's directory: the task probe, and the step probe too. */
+static void write_spec(struct fixture *f, const char *name, bool step)
+{
+	char path[PATH_MAX];
+	FILE *out;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out,
+		"service: %s\nkeyspace: t\ntargets:\n  - binary: %s\n    probes:\n"
+		"      - role: task\n        symbol: run_task\n        key: arg0\n",
+		name, prog);
+	if (step)
+		fprintf(out,
+			"      - role: step\n        symbol: process_item\n        key: arg0\n");
+	fclose(out);
+}
+
+static void write_text(struct fixture *f, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *out;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	out = fopen(path, "w");
+	assert_non_null(out);
+	fputs(text, out);
+	fclose(out);
+}
+
+static void remove_spec(struct fixture *f, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* The slot of spec file NAME (in the fixture's directory), or NULL. */
+static struct slot *slot_of(struct fixture *f, const char *name)
+{
+	const char *base;
+
+	for (size_t i = 0; i < f->r.nslots; i++) {
+		base = strrchr(f->r.slots[i]->file, '/');
+		if (!strcmp(base ? base + 1 : f->r.slots[i]->file, name))
+			return f->r.slots[i];
+	}
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	memset(&fk, 0, sizeof(fk));
+	if (!f || tmpdir__make(f->dir, sizeof(f->dir), "slots"))
+		return -1;
+	f->args.spec_dir = f->dir;
+	f->r.args = &f->args;
+	f->r.args_spec_dir = f->dir;
+	f->r.bpf = &fake_bpf;
+	f->r.loader = (struct tt_loader *)&f->loader;
+	f->r.places = places__new(&fake_bpf, f->r.loader);
+	tt_reorder__init(&f->r.reorder);
+	write_spec(f, "a.yaml", true);
+	write_text(f, "b.yaml", "targets: [\n");
+	*state = f;
+	/* a.yaml is in use; b.yaml is kept with its error */
+	assert_int_equal(slots__load_all(&f->r), 1);
+	assert_int_equal(f->r.nslots, 2);
+	return f->r.places ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < f->r.nslots; i++)
+		slot__free(&f->r, f->r.slots[i]);
+	free(f->r.slots);
+	for (size_t i = 0; i < f->r.nretired; i++)
+		tt_spec__free(f->r.retired[i]);
+	free(f->r.retired);
+	places__free(f->r.places);
+	tt_reorder__release_all(&f->r.reorder);
+	tmpdir__remove(f->dir);
+	free(f);
+	return 0;
+}
+
+static void test_load_keeps_a_broken_file_with_its_error(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml"), *b = slot_of(f, "b.yaml");
+
+	assert_non_null(a);
+	assert_non_null(a->spec);
+	assert_string_equal(a->error, "");
+	assert_int_equal(a->spec->nhooks, 2);
+	assert_int_equal(fk.attaches, 2);
+	assert_non_null(b);
+	assert_null(b->spec);
+	assert_non_null(strstr(b->error, "b.yaml"));
+}
+
+static void test_unchanged_file_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml");
+	const struct tt_spec *spec = a->spec;
+
+	slots__reload(&f->r);
+	assert_int_equal(f->r.reloads, 1);
+	assert_ptr_equal(slot_of(f, "a.yaml"), a);
+	assert_ptr_equal(a->spec, spec);
+	assert_int_equal(fk.attaches, 2);
+	assert_int_equal(fk.detaches, 0);
+}
+
+static void test_changed_file_is_reloaded_in_place(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml");
+	uint16_t task_gid = a->gid[1], step_gid = a->gid[2];
+	int local = 0;
+
+	write_spec(f, "a.yaml", false); /* the step probe goes */
+	slots__reload(&f->r);
+	assert_ptr_equal(slot_of(f, "a.yaml"), a); /* the same slot: its assembler stays */
+	assert_int_equal(a->spec->nhooks, 1);
+	assert_string_equal(a->error, "");
+	/* the task hook was never detached and keeps its id; the step hook's went */
+	assert_int_equal(fk.detaches, 1);
+	assert_int_equal(fk.attaches, 2);
+	assert_int_equal(a->gid[1], task_gid);
+	assert_ptr_equal(places__owner(f->r.places, task_gid, &local), a);
+	assert_null(places__owner(f->r.places, step_gid, &local));
+	/* and back: the step hook is attached again, the task hook still not touched */
+	write_spec(f, "a.yaml", true);
+	slots__reload(&f->r);
+	assert_int_equal(a->spec->nhooks, 2);
+	assert_int_equal(fk.attaches, 3);
+	assert_int_equal(fk.detaches, 1);
+	assert_int_equal(a->gid[1], task_gid);
+}
+
+static void test_edit_that_does_not_parse_keeps_the_spec(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml");
+	const struct tt_spec *spec = a->spec;
+
+	write_text(f, "a.yaml", "targets: [\n");
+	slots__reload(&f->r);
+	assert_ptr_equal(slot_of(f, "a.yaml"), a);
+	assert_ptr_equal(a->spec, spec);
+	assert_non_null(strstr(a->error, "(the previous version stays in use)"));
+	assert_int_equal(fk.detaches, 0);
+	/* fixed again: reloaded, and the error is gone */
+	write_spec(f, "a.yaml", false);
+	slots__reload(&f->r);
+	assert_string_equal(a->error, "");
+	assert_int_equal(a->spec->nhooks, 1);
+}
+
+static void test_broken_file_fixed_is_loaded_afresh(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *b;
+
+	write_spec(f, "b.yaml", true);
+	slots__reload(&f->r);
+	b = slot_of(f, "b.yaml");
+	assert_non_null(b);
+	assert_non_null(b->spec);
+	assert_string_equal(b->error, "");
+	assert_int_equal(fk.attaches, 4);
+	/* its own global ids, none shared with a.yaml's */
+	assert_int_not_equal(b->gid[1], slot_of(f, "a.yaml")->gid[1]);
+}
+
+static void test_removed_file_is_detached_and_its_ids_freed(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml");
+	uint16_t task_gid = a->gid[1];
+	int local = 0;
+
+	remove_spec(f, "a.yaml");
+	write_spec(f, "c.yaml", false);
+	slots__reload(&f->r);
+	assert_null(slot_of(f, "a.yaml"));
+	assert_int_equal(fk.detaches, 2);
+	assert_non_null(slot_of(f, "c.yaml"));
+	assert_non_null(slot_of(f, "c.yaml")->spec);
+	/* c.yaml takes the first free id: the one a.yaml's task hook had */
+	assert_int_equal(slot_of(f, "c.yaml")->gid[1], task_gid);
+	assert_ptr_equal(places__owner(f->r.places, task_gid, &local), slot_of(f, "c.yaml"));
+	assert_int_equal(f->r.nslots, 2); /* b.yaml (still broken) and c.yaml */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_load_keeps_a_broken_file_with_its_error, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_file_keeps_everything, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_changed_file_is_reloaded_in_place, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_edit_that_does_not_parse_keeps_the_spec, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_broken_file_fixed_is_loaded_afresh, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_removed_file_is_detached_and_its_ids_freed,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, setup_all, NULL);
+}
