@@ -15,10 +15,19 @@ struct tt_console;
 
 /*
  * Returns a console sink writing waterfalls to `out`, or NULL with errno.
- * It holds finished spans until their task's root span finishes, then
- * prints the task's tree. `color` turns on ANSI colour for errors.
+ * It holds finished spans until the top of their tree finishes (a root
+ * span; for a message, its consume, with the publish on top), then prints
+ * the tree of the trace across processes; a tree whose top does not come
+ * is printed as far as it got (console.c says when). `color` turns on ANSI
+ * colour for errors.
  */
 struct tt_console *tt_console__new(FILE *out, bool color);
+
+/*
+ * Held spans visited since the start: what holding and printing cost,
+ * linear in the spans given (a test bound, not a timing).
+ */
+uint64_t tt_console__ops(const struct tt_console *c);
 
 /* The tt_span_fn of the console sink; ctx is the struct tt_console. */
 void tt_console__span(const struct tt_span *span, void *ctx);
