@@ -104,6 +104,20 @@ class PrometheusTest(unittest.TestCase):
         self.assertIn("tasktap_event_received_total 20", lines)  # 10 spans, entry + return
         self.assertIn('tasktap_event_lost_total{kind="probe"} 0', lines)
         self.assertIn("otel_sdk_span_live 0", lines)
+        # target_info: the agent's resource as labels
+        [info] = [l for l in lines if l.startswith("target_info{")]
+        self.assertIn('service_name="demo-worker"', info)
+        self.assertIn('telemetry_sdk_name="tasktap"', info)
+        self.assertTrue(info.endswith("} 1"), info)
+        # OpenMetrics when the scraper asks for it
+        req = urllib.request.Request("http://%s/metrics" % a.http_addr, headers={
+            "Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            om_type, om = r.headers.get("Content-Type"), r.read().decode()
+        self.assertEqual(om_type, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        self.assertTrue(om.endswith("\n# EOF\n"))
+        self.assertIn("# TYPE task_completed counter\n", om)
+        self.assertIn("# TYPE target info\n", om)
         self.assertEqual(a.stop(), 0, a.stderr())
 
     def test_prometheus_scrapes_the_agent(self):
@@ -152,6 +166,11 @@ class PrometheusTest(unittest.TestCase):
         self.assertEqual(targets[0]["health"], "up", targets[0].get("lastError"))
         self.assertEqual(targets[0]["lastError"], "")
         self.assertEqual(self.query(base, 'up{job="tasktap"}')[0]["value"][1], "1")
+        # Prometheus asks for OpenMetrics first: target_info arrived as an info metric
+        info = self.query(base, "target_info")
+        self.assertEqual(len(info), 1, info)
+        self.assertEqual(info[0]["metric"]["service_name"], "demo-worker")
+        self.assertEqual(info[0]["value"][1], "1")
         # the histogram is usable as one: CreateZip ~0.49 s, Thumbnail ~0.23 s
         q = self.query(base, "histogram_quantile(0.5, sum by (le) "
                              "(task_duration_seconds_bucket))")

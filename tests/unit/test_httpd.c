@@ -48,16 +48,17 @@ struct provider {
 	int metrics_calls;
 };
 
-static int provide_metrics(FILE *out, void *ctx)
+static int provide_metrics(FILE *out, bool openmetrics, void *ctx)
 {
 	struct provider *p = ctx;
+	struct tt_prom_opts o = {.openmetrics = openmetrics};
 
 	p->metrics_calls++;
 	if (p->metrics_error) {
 		fputs("half a body", out);
 		return p->metrics_error;
 	}
-	return tt_prom__write(p->m, out);
+	return tt_prom__write_as(p->m, &o, out);
 }
 
 static void provide_health(struct tt_health *h, void *ctx)
@@ -423,6 +424,28 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(f->r.body, "# TYPE tasktap_event_received_total counter\n"
 					  "tasktap_event_received_total 77\n"));
 	assert_int_equal(f->p.metrics_calls, 1);
+}
+
+/* An OpenMetrics Accept gets OpenMetrics: its content type, counter families, # EOF. */
+static void test_metrics_openmetrics(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_agent_stats st = {.events_received = 5};
+	char req[512];
+
+	tt_metrics__set_agent(f->p.m, &st);
+	snprintf(req, sizeof(req),
+		 "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: "
+		 "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+		 "Connection: close\r\n\r\n");
+	exchange(f->h, req, &f->r);
+	assert_int_equal(f->r.status, 200);
+	assert_string_equal(f->r.type, TT_OPENMETRICS_CONTENT_TYPE);
+	assert_non_null(strstr(f->r.body, "# TYPE tasktap_event_received counter\n"
+					  "tasktap_event_received_total 5\n"));
+	/* the last line */
+	assert_true(strlen(f->r.body) > 6);
+	assert_string_equal(f->r.body + strlen(f->r.body) - 7, "\n# EOF\n");
 }
 
 static void test_metrics_error_is_500_without_half_a_body(void **state)
@@ -797,6 +820,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_port_in_use),
 		cmocka_unit_test(test_remote_refused_unless_allowed),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_openmetrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_error_is_500_without_half_a_body,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_ok, setup, teardown),

@@ -186,6 +186,8 @@ struct agent {
 	const struct agent_bpf *bpf; /* &agent_bpf_loader, or a test's */
 	struct tt_loader *loader;
 	struct tt_console *console; /* the waterfall, unless --json or spans go to OTLP */
+	struct tt_resource
+		*resource; /* /metrics' target_info: the agent's; made at the first scrape */
 	struct tt_jsonl jsonl;
 	struct tt_steplines steplines;
 	struct tt_otlp_config otlp[TT_SIGNAL__COUNT];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "helpers.h"
@@ -140,13 +141,22 @@ void health__sample_rate(struct agent *r, uint64_t now)
 }
 
 /* /metrics: the metrics as they are now. */
-static int provide_metrics(FILE *out, void *ctx)
+static int provide_metrics(FILE *out, bool openmetrics, void *ctx)
 {
 	struct agent *r = ctx;
+	struct tt_prom_opts o = {.openmetrics = openmetrics};
 
 	health__count_tasks(r);
 	health__update_metrics(r);
-	return tt_prom__write(r->metrics, out);
+	/* target_info: the agent's own resource, made once */
+	if (!r->resource) {
+		struct tt_resource_opts ro = {.spec_service = sinks__service_name(r),
+					      .cfg = &r->otlp[TT_SIGNAL_METRICS]};
+
+		r->resource = tt_resource__new(getpid(), &ro);
+	}
+	o.resource = r->resource;
+	return tt_prom__write_as(r->metrics, &o, out);
 }
 
 /* What the exporter's state is, for people; and whether it is a problem. */

@@ -16,6 +16,7 @@
 #include "helpers.h"
 #include "log.h"
 #include "export/exporter.h"
+#include "export/resource.h"
 #include "export/httpd.h"
 #include "export/metrics.h"
 #include "export/traces.h"
@@ -359,6 +360,7 @@ static void agent_release(struct agent *r)
 		tt_otlp_config__release(&r->otlp[s]);
 	tt_metrics__free(r->metrics);
 	tt_console__free(r->console);
+	tt_resource__free(r->resource);
 	tt_reorder__release_all(&r->reorder);
 }
 

@@ -219,13 +219,15 @@ static void unavailable(struct reply *r, const char *what)
 
 static void serve_metrics(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
 {
+	bool om = tt_prom__wants_openmetrics(
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
 	int ret;
 
 	if (!h->p.metrics) {
 		unavailable(r, "metrics");
 		return;
 	}
-	ret = h->p.metrics(r->out, h->p.ctx);
+	ret = h->p.metrics(r->out, om, h->p.ctx);
 	if (ret) {
 		/* a partial body is worse than none: start over */
 		fclose(r->out);
@@ -240,7 +242,7 @@ static void serve_metrics(struct tt_httpd *h, struct MHD_Connection *c, struct r
 		fprintf(r->out, "cannot write metrics: %s\n", strerror(-ret));
 		return;
 	}
-	r->type = TT_PROM_CONTENT_TYPE;
+	r->type = om ? TT_OPENMETRICS_CONTENT_TYPE : TT_PROM_CONTENT_TYPE;
 }
 
 /*

@@ -113,8 +113,12 @@ typedef void (*tt_task_emit_fn)(const struct tt_task_info *task, void *emit_ctx)
 
 /* Every callback may be NULL: its endpoint then answers 503. */
 struct tt_httpd_providers {
-	/* Writes the /metrics body (tt_prom__write()). Returns 0 or -errno (→ 500). */
-	int (*metrics)(FILE *out, void *ctx);
+	/*
+	 * Writes the /metrics body (tt_prom__write_as()): OpenMetrics when the
+	 * request's Accept asks for it, else Prometheus text 0.0.4. Returns 0
+	 * or -errno (→ 500).
+	 */
+	int (*metrics)(FILE *out, bool openmetrics, void *ctx);
 	/* Fills `h` (zeroed before the call). */
 	void (*health)(struct tt_health *h, void *ctx);
 	/* Calls emit(task, emit_ctx) for each task in flight, oldest first. */

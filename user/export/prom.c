@@ -135,6 +135,7 @@ static void put_escaped(FILE *out, const char *s, bool quote)
 
 struct writer {
 	FILE *out;
+	bool openmetrics;
 	char name[NAME_MAX_LEN]; /* the current family */
 	char labels[TT_METRIC_MAX_LABELS][NAME_MAX_LEN];
 };
@@ -156,6 +157,7 @@ static int on_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_
 		     void *ctx)
 {
 	struct writer *w = ctx;
+	size_t family_len;
 
 	if (tt_prom__name(d, w->name, sizeof(w->name)))
 		return -ENAMETOOLONG;
@@ -164,9 +166,13 @@ static int on_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_
 				   sizeof(w->labels[i])))
 			return -ENAMETOOLONG;
 	}
-	fprintf(w->out, "# HELP %s ", w->name);
+	/* OpenMetrics names a counter's family without _total, its sample with it */
+	family_len = strlen(w->name);
+	if (w->openmetrics && d->type == TT_METRIC_COUNTER && ends_with(w->name, "_total"))
+		family_len -= strlen("_total");
+	fprintf(w->out, "# HELP %.*s ", (int)family_len, w->name);
 	put_escaped(w->out, d->help, false);
-	fprintf(w->out, "\n# TYPE %s %s\n", w->name, type_name(d->type));
+	fprintf(w->out, "\n# TYPE %.*s %s\n", (int)family_len, w->name, type_name(d->type));
 	return 0;
 }
 
@@ -228,13 +234,57 @@ static int on_series(const struct tt_series_view *s, void *ctx)
 
 int tt_prom__write(const struct tt_metrics *m, FILE *out)
 {
-	struct writer w = {.out = out};
-	struct tt_metrics_visitor v = {.metric = on_metric, .series = on_series, .ctx = &w};
-	int ret = tt_metrics__visit(m, &v);
+	struct tt_prom_opts o = {0};
 
+	return tt_prom__write_as(m, &o, out);
+}
+
+/*
+ * target_info: the resource's attributes as labels of one sample of value 1,
+ * as OpenTelemetry's Prometheus compatibility asks (an info metric).
+ */
+static void put_target_info(FILE *out, const struct tt_resource *res, bool openmetrics)
+{
+	char label[NAME_MAX_LEN], num[32];
+
+	fprintf(out, "# HELP target_info Target metadata\n# TYPE %s\ntarget_info",
+		openmetrics ? "target info" : "target_info gauge");
+	for (size_t i = 0; i < res->n; i++) {
+		const struct tt_res_attr *a = &res->at[i];
+
+		if (tt_prom__label(a->key, label, sizeof(label)))
+			continue;
+		fprintf(out, "%s%s=\"", i ? "," : "{", label);
+		if (a->str) {
+			put_escaped(out, a->str, true);
+		} else {
+			snprintf(num, sizeof(num), "%" PRId64, a->i);
+			fputs(num, out);
+		}
+		fputc('"', out);
+	}
+	fputs(res->n ? "} 1\n" : " 1\n", out);
+}
+
+int tt_prom__write_as(const struct tt_metrics *m, const struct tt_prom_opts *o, FILE *out)
+{
+	struct writer w = {.out = out, .openmetrics = o->openmetrics};
+	struct tt_metrics_visitor v = {.metric = on_metric, .series = on_series, .ctx = &w};
+	int ret;
+
+	if (o->resource)
+		put_target_info(out, o->resource, o->openmetrics);
+	ret = tt_metrics__visit(m, &v);
 	if (ret)
 		return ret;
+	if (o->openmetrics)
+		fputs("# EOF\n", out);
 	if (fflush(out) || ferror(out))
 		return -EIO;
 	return 0;
+}
+
+bool tt_prom__wants_openmetrics(const char *accept)
+{
+	return accept && strstr(accept, "application/openmetrics-text") != NULL;
 }
