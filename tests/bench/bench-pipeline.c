@@ -40,6 +40,7 @@
 #include "export/otlp_http.h"
 #include "export/resource.h"
 #include "export/traces.h"
+#include "helpers.h"
 #include "reorder.h"
 #include "spec.h"
 
@@ -74,21 +75,6 @@ static uint64_t allocs_now(void)
 	return c[0];
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static long rss_kb(void)
 {
@@ -362,11 +348,11 @@ static int throughput(uint64_t spans, double rate, const char *only)
 		p.sink.spans = 0;
 		p.sink.bytes = 0;
 		a0 = allocs_now();
-		c0 = cpu_ns();
-		t0 = now_ns();
+		c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+		t0 = tt_now_ns(CLOCK_MONOTONIC);
 		feed(&p, warm + 1, spans, rate, st->reorder, &ts);
-		t0 = now_ns() - t0;
-		c0 = cpu_ns() - c0;
+		t0 = tt_now_ns(CLOCK_MONOTONIC) - t0;
+		c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		a0 = allocs_now() - a0;
 		if (p.sink.spans != spans || p.sink.errors) {
 			fprintf(stderr, "bench-pipeline: %s: %llu of %llu spans, %d errors\n",
@@ -439,7 +425,7 @@ static int encode_only(uint64_t spans)
 		p.sink.mode = forms[f].mode;
 		p.sink.bytes = 0;
 		a0 = allocs_now();
-		c0 = cpu_ns();
+		c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID);
 		for (uint64_t r = 0; r < rounds; r++) {
 			if (forms[f].mode == SINK_JSONL) {
 				for (size_t i = 0; i < BATCH; i++)
@@ -449,7 +435,7 @@ static int encode_only(uint64_t spans)
 			p.sink.n = BATCH;
 			flush_batch(&p.sink);
 		}
-		c0 = cpu_ns() - c0;
+		c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		a0 = allocs_now() - a0;
 		printf("%s_spans_per_s %.0f\n", forms[f].name,
 		       (double)(rounds * BATCH) / ((double)c0 / 1e9));
