@@ -19,7 +19,11 @@
  * the line's last step and only dispatches (timer, signals, rings, HTTP,
  * --spec-dir changes) to the rooms above.
  *
- * Every room works on one struct agent, owned by agent__run().
+ * Every room works on one struct agent, owned by agent__run(). BPF is
+ * reached through r->bpf (struct agent_bpf, the loader's functions), so
+ * that the unit tests of places, slots and health run without it; the
+ * attach registry (struct places) is opaque. docs/architecture.md says
+ * why the layout is so.
  */
 #ifndef TASKTAP_AGENT_H
 #define TASKTAP_AGENT_H

@@ -251,6 +251,10 @@ static void shut_down(struct agent *r)
 	if (r->events_dropped)
 		tt_warn("%" PRIu64 " events dropped: the agent was out of memory",
 			r->events_dropped);
+	if (r->unknown_hooks)
+		tt_warn("%" PRIu64 " events dropped: their hooks are in no spec now (a probe "
+			"pinned by an earlier agent, or removed by a reload)",
+			r->unknown_hooks);
 	events__report_unannotated(r);
 	/* the last metrics export reads these */
 	health__count_tasks(r);
