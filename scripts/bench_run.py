@@ -55,7 +55,7 @@ HOOKS50_PROBE = """      - role: task
 """
 
 # Names of the programs bpfgen compiles (user/bpfgen.c: tt_bpfgen__name()).
-COMPILED_PROG = re.compile(r"^tt_h\d+_(entry|ret|usdt)$")
+COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt)|s\d+_(usdt|disp))$")
 
 # Part 7: three USDT probes on one site, each filtering every hit out.
 USDT3_SPEC = """service: bench-usdt

@@ -1019,22 +1019,65 @@ static void return_prog(struct gen *g)
 }
 
 /* tt_usdt_site: the probe's captures and filter on this site's arguments. */
-static void usdt_prog(struct gen *g)
+static void usdt_body(struct gen *g, int out)
 {
 	const struct tt_hook_prog *h = g->in->prog;
-	int out = new_label(g), drop = new_label(g);
 
 	if (!g->in->site) {
 		fail(g, -EINVAL, "a USDT program needs its site's arguments");
 		return;
 	}
-	mov_reg(g, CTX, R1);
 	scratch(g, out);
-	run_ops(g, &h->entry, drop, TT_EV_ENTRY, false);
+	run_ops(g, &h->entry, out, TT_EV_ENTRY, false);
 	submit_scratch(g, count_emits(&h->entry));
-	place(g, drop);
+}
+
+static void usdt_prog(struct gen *g)
+{
+	int out = new_label(g);
+
+	mov_reg(g, CTX, R1);
+	usdt_body(g, out);
 	place(g, out);
 	exit_0(g);
+}
+
+int tt_bpfgen__emit_site(const struct tt_bpfgen_in *in, size_t n, struct tt_bpfgen *out, char *err,
+			 size_t errlen)
+{
+	struct gen g = {0};
+
+	g.out = out;
+	g.msg = err;
+	g.msglen = errlen;
+	out->n = 0;
+	mov_reg(&g, CTX, R1);
+	for (size_t k = 0; k < n && !g.err; k++) {
+		int next = new_label(&g);
+
+		g.in = &in[k];
+		if (in[k].kind != TT_BPFGEN_USDT)
+			fail(&g, -EINVAL, "only USDT probes share a site's program");
+		else
+			usdt_body(&g, next);
+		place(&g, next);
+	}
+	exit_0(&g);
+	patch(&g);
+	return g.err;
+}
+
+void tt_bpfgen__dispatcher(int prog_array, uint32_t slot, struct tt_bpfgen *out)
+{
+	struct gen g = {0};
+
+	g.out = out;
+	out->n = 0;
+	/* r1 is the context, as the program called wants it */
+	ld_map(&g, R2, prog_array);
+	mov_imm(&g, R3, (int32_t)slot);
+	call(&g, BPF_FUNC_tail_call);
+	exit_0(&g);
 }
 
 int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *err, size_t errlen)

@@ -71,6 +71,22 @@ struct tt_bpfgen {
 int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *err, size_t errlen);
 
 /*
+ * Emits one program for a USDT site that several hooks share: the
+ * programs of in[0..n) (each TT_BPFGEN_USDT) one after the other in one
+ * run, each with its own filter; a hit none keeps writes no event. Returns
+ * 0, or -EINVAL/-E2BIG with the reason in err.
+ */
+int tt_bpfgen__emit_site(const struct tt_bpfgen_in *in, size_t n, struct tt_bpfgen *out, char *err,
+			 size_t errlen);
+
+/*
+ * Emits the program attached at a shared site: a tail call to entry `slot`
+ * of the BPF_MAP_TYPE_PROG_ARRAY `prog_array` (fd), where the site's
+ * program is, so that it can be replaced at once when hooks come and go.
+ */
+void tt_bpfgen__dispatcher(int prog_array, uint32_t slot, struct tt_bpfgen *out);
+
+/*
  * Prints the program one instruction a line, bpftool's way ("  12: r1 =
  * *(u64 *)(r6 + 112)"), each map by its name as `maps` gives its fd.
  */

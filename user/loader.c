@@ -55,12 +55,38 @@ struct gen_prog {
  * One attachment: a function's entry (and return) probe, or a USDT probe's
  * uprobes, one per site (place in the file that fires it).
  */
+struct shared_site;
+
 struct tt_link {
 	struct probe_pair *sites; /* nsites; owned */
-	__u64 *cookies; /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
+	struct shared_site *
+		*shared; /* USDT: the shared site each site joined, or NULL; owned array */
+	__u64 *cookies;	 /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
 	size_t nsites;
 	bool adopted; /* every site was adopted from a pin */
 	struct tt_link *prev, *next;
+};
+
+/*
+ * A USDT site that the hooks of a loader without a pin directory share:
+ * one uprobe, whose program (a dispatcher) tail-calls entry `slot` of
+ * the loader's prog array, where the program bpfgen made of every
+ * member's program is; a member coming or going replaces that entry at
+ * once (user/bpfgen.c tt_bpfgen__emit_site()).
+ */
+struct shared_site {
+	dev_t dev;
+	ino_t ino;
+	uint64_t offset;
+	pid_t pid;
+	uint32_t slot;
+	struct ulink link;
+	int disp_fd;		   /* the dispatcher */
+	int prog_fd;		   /* the members' program, in the slot */
+	uint32_t *ids;		   /* n member hook ids; owned */
+	struct tt_usdt_site *args; /* each one's argument locations (the same site); owned */
+	size_t n;
+	struct shared_site *next;
 };
 
 struct tt_loader {
@@ -79,7 +105,10 @@ struct tt_loader {
 	bool interpret; /* no compiled programs: the interpreter everywhere */
 	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
 	struct gen_prog *progs;			       /* compiled programs; owned */
-	int hook_lost_fd; /* per-CPU array: lost events per hook (compiled programs count them) */
+	int hook_lost_fd;  /* per-CPU array: lost events per hook (compiled programs count them) */
+	int site_progs_fd; /* prog array of the shared sites' programs; -1 until needed */
+	struct shared_site *shared; /* owned list */
+	bool slot_used[TT_MAX_USDT_SITES];
 	tt_event_fn on_event;
 	void *ctx;
 };
@@ -322,6 +351,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 	l->on_event = opts->on_event;
 	l->ctx = opts->ctx;
 	l->hook_lost_fd = -1;
+	l->site_progs_fd = -1;
 	l->interpret = opts->interpret;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0 || l->ncpus > TT_MAX_CPUS) {
@@ -443,6 +473,8 @@ void tt_loader__free(struct tt_loader *l)
 	free(l->ring_fds);
 	if (l->hook_lost_fd >= 0)
 		close(l->hook_lost_fd);
+	if (l->site_progs_fd >= 0)
+		close(l->site_progs_fd);
 	free_progs(l, 0, true);
 	for (int i = 0; i <= TT_MAX_PROBES; i++)
 		free(l->hooks[i]);
@@ -640,9 +672,11 @@ static struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 		return NULL;
 	t->sites = calloc(nsites, sizeof(*t->sites));
 	t->cookies = usdt ? calloc(nsites, sizeof(*t->cookies)) : NULL;
-	if (!t->sites || (usdt && !t->cookies)) {
+	t->shared = usdt ? calloc(nsites, sizeof(*t->shared)) : NULL;
+	if (!t->sites || (usdt && (!t->cookies || !t->shared))) {
 		free(t->sites);
 		free(t->cookies);
+		free(t->shared);
 		free(t);
 		return NULL;
 	}
@@ -694,6 +728,7 @@ static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
 	l->nattached--;
 	free(t->sites);
 	free(t->cookies);
+	free(t->shared);
 	free(t);
 }
 
@@ -1043,6 +1078,216 @@ static int check_room(const struct tt_loader *l, uint32_t id, const struct stat 
 	return -E2BIG;
 }
 
+/* Whether fd is a program bpfgen compiled (not the interpreter). */
+static bool is_compiled(const struct tt_loader *l, int fd)
+{
+	for (const struct gen_prog *p = l->progs; p; p = p->next) {
+		if (p->fd == fd)
+			return true;
+	}
+	return false;
+}
+
+/* Builds and loads the program of every member of `site`, and puts it in the site's slot. */
+static int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
+{
+	static struct tt_bpfgen g;
+	struct tt_bpfgen_in *in = calloc(site->n, sizeof(*in));
+	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	char name[16];
+	int fd, ret;
+
+	if (!in)
+		return -ENOMEM;
+	for (size_t k = 0; k < site->n; k++)
+		in[k] = (struct tt_bpfgen_in){
+			.kind = TT_BPFGEN_USDT,
+			.hook = site->ids[k],
+			.prog = l->hooks[site->ids[k]],
+			.site = &site->args[k],
+			.maps = gen_maps(l),
+			.wakeup_watermark = l->skel->rodata->wakeup_watermark,
+		};
+	ret = tt_bpfgen__emit_site(in, site->n, &g, why, whylen);
+	free(in);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "tt_s%u_usdt", site->slot);
+	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "the verifier refused the site's program: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	/* the entry changes at once: a hit runs the old program or the new one */
+	if (bpf_map_update_elem(l->site_progs_fd, &site->slot, &fd, BPF_ANY)) {
+		ret = -errno;
+		close(fd);
+		snprintf(why, whylen, "cannot install the site's program: %s", strerror(-ret));
+		return ret;
+	}
+	if (site->prog_fd >= 0)
+		close(site->prog_fd);
+	site->prog_fd = fd;
+	return 0;
+}
+
+static void free_site(struct tt_loader *l, struct shared_site *site)
+{
+	struct shared_site **pp = &l->shared;
+
+	ulink_close(&site->link, false);
+	if (l->site_progs_fd >= 0)
+		bpf_map_delete_elem(l->site_progs_fd, &site->slot);
+	l->slot_used[site->slot] = false;
+	if (site->disp_fd >= 0)
+		close(site->disp_fd);
+	if (site->prog_fd >= 0)
+		close(site->prog_fd);
+	while (*pp && *pp != site)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = site->next;
+	free(site->ids);
+	free(site->args);
+	free(site);
+}
+
+/* A new shared site: a free slot, its dispatcher loaded. NULL with errno and why. */
+static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, uint64_t offset,
+				    pid_t pid, char *why, size_t whylen)
+{
+	static struct tt_bpfgen g;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	struct shared_site *site;
+	char name[16];
+	uint32_t slot = 0;
+
+	if (l->site_progs_fd < 0) {
+		l->site_progs_fd =
+			bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "site_progs", sizeof(__u32),
+				       sizeof(__u32), TT_MAX_USDT_SITES, NULL);
+		if (l->site_progs_fd < 0) {
+			snprintf(why, whylen, "cannot create the map of sites' programs: %s",
+				 strerror(errno));
+			return NULL;
+		}
+	}
+	while (slot < TT_MAX_USDT_SITES && l->slot_used[slot])
+		slot++;
+	if (slot == TT_MAX_USDT_SITES) {
+		errno = E2BIG;
+		snprintf(why, whylen, "more than TT_MAX_USDT_SITES shared sites");
+		return NULL;
+	}
+	site = calloc(1, sizeof(*site));
+	if (!site)
+		return NULL;
+	*site = (struct shared_site){.dev = st->st_dev,
+				     .ino = st->st_ino,
+				     .offset = offset,
+				     .pid = pid,
+				     .slot = slot,
+				     .link = {.fd = -1},
+				     .disp_fd = -1,
+				     .prog_fd = -1,
+				     .next = l->shared};
+	tt_bpfgen__dispatcher(l->site_progs_fd, slot, &g);
+	snprintf(name, sizeof(name), "tt_s%u_disp", slot);
+	site->disp_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
+	if (site->disp_fd < 0) {
+		int err = errno;
+
+		snprintf(why, whylen, "cannot load the site's dispatcher: %s", strerror(err));
+		free(site);
+		errno = err;
+		return NULL;
+	}
+	l->slot_used[slot] = true;
+	l->shared = site;
+	return site;
+}
+
+/*
+ * Hook `id` joins the shared site at `offset` of the file (st) in process
+ * `pid` (made, and its uprobe attached, for the first hook): the site's
+ * program is rebuilt with it. 0 and the site in *out, or -errno with why.
+ */
+static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o,
+		     const struct stat *st, const struct tt_usdt_site *args,
+		     struct shared_site **out, char *why, size_t whylen)
+{
+	struct shared_site *site;
+	uint32_t *ids;
+	struct tt_usdt_site *more;
+	int ret;
+
+	for (site = l->shared; site; site = site->next) {
+		if (site->dev == st->st_dev && site->ino == st->st_ino &&
+		    site->offset == o->offset && site->pid == o->pid)
+			break;
+	}
+	if (!site && !(site = new_site(l, st, o->offset, o->pid, why, whylen)))
+		return -errno;
+	ids = realloc(site->ids, (site->n + 1) * sizeof(*ids));
+	if (ids)
+		site->ids = ids;
+	more = realloc(site->args, (site->n + 1) * sizeof(*more));
+	if (more)
+		site->args = more;
+	if (!ids || !more) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	site->ids[site->n] = id;
+	site->args[site->n] = *args;
+	site->n++;
+	ret = load_site(l, site, why, whylen);
+	if (ret) {
+		site->n--;
+		goto fail;
+	}
+	if (site->link.fd < 0) {
+		struct site_opts so = *o;
+
+		so.entry_prog = site->disp_fd;
+		ret = attach_one(&so, false, NULL, &site->link);
+		if (ret) {
+			snprintf(why, whylen, "%s", strerror(-ret));
+			goto fail;
+		}
+	}
+	*out = site;
+	return 0;
+fail:
+	if (site->n == 0)
+		free_site(l, site);
+	return ret;
+}
+
+/* Hook `id` leaves `site`: the program is rebuilt without it, or the site goes with its last. */
+static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id)
+{
+	char why[256];
+
+	for (size_t k = 0; k < site->n; k++) {
+		if (site->ids[k] != id)
+			continue;
+		memmove(&site->ids[k], &site->ids[k + 1], (site->n - k - 1) * sizeof(*site->ids));
+		memmove(&site->args[k], &site->args[k + 1],
+			(site->n - k - 1) * sizeof(*site->args));
+		site->n--;
+		break;
+	}
+	if (site->n == 0) {
+		free_site(l, site);
+		return;
+	}
+	if (load_site(l, site, why, sizeof(why)))
+		tt_warn("a USDT site keeps a hook that left: %s", why);
+}
+
 /*
  * Attaches every site of the probe `u` of the file `path` (dev, ino) to
  * attachment t, pinned as pin_name + "_" + the site's offset in hex.
@@ -1083,6 +1328,21 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 		if (!cookie_in_use(l, NULL, o.cookie))
 			l->nsites++;
 		t->cookies[i] = o.cookie;
+		if (!l->pin_dir && is_compiled(l, o.entry_prog)) {
+			/* hooks on the same site share one uprobe and one program */
+			char why[256];
+
+			ret = join_site(l, id, &o, st, &u->args[i], &t->shared[i], why,
+					sizeof(why));
+			if (ret) {
+				snprintf(err, errlen,
+					 "cannot attach a uprobe to its site at offset 0x%llx: %s",
+					 (unsigned long long)note->pc_offset, why);
+				return ret;
+			}
+			all = false;
+			continue;
+		}
 		ret = attach_site(l, &o, &t->sites[i], &adopted);
 		if (ret) {
 			snprintf(err, errlen,
@@ -1159,8 +1419,15 @@ bool tt_link__adopted(const struct tt_link *link)
 }
 
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
+static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id);
+
 static void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
+	for (size_t i = 0; t->shared && i < t->nsites; i++) {
+		if (t->shared[i])
+			leave_site(l, t->shared[i], (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK));
+		t->shared[i] = NULL;
+	}
 	for (size_t i = 0; i < t->nsites; i++) {
 		ulink_close(&t->sites[i].entry, keep_pins);
 		ulink_close(&t->sites[i].ret, keep_pins);
@@ -1327,6 +1594,18 @@ uint64_t tt_loader__hook_lost(const struct tt_loader *l, uint32_t id)
 	for (int cpu = 0; cpu < l->ncpus; cpu++)
 		sum += vals[cpu];
 	return sum;
+}
+
+int tt_loader__shared_sites(const struct tt_loader *l, int *members)
+{
+	int n = 0;
+
+	*members = 0;
+	for (const struct shared_site *s = l->shared; s; s = s->next) {
+		n++;
+		*members += (int)s->n;
+	}
+	return n;
 }
 
 void tt_loader__programs(const struct tt_loader *l, int *compiled, int *interpreted)

@@ -142,6 +142,13 @@ uint64_t tt_loader__hook_lost(const struct tt_loader *l, uint32_t id);
  */
 void tt_loader__programs(const struct tt_loader *l, int *compiled, int *interpreted);
 
+/*
+ * USDT sites whose hooks share one uprobe and one program (without a pin
+ * directory, every compiled USDT hook's site is one), and in *members the
+ * hooks of all of them together.
+ */
+int tt_loader__shared_sites(const struct tt_loader *l, int *members);
+
 /* Hooks attached (an entry and return pair counts once). */
 int tt_loader__attached(const struct tt_loader *l);
 

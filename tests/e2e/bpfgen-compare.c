@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 	struct tt_loader *la = NULL, *lb = NULL;
 	struct tt_spec *spec = NULL;
 	struct tt_plan plan = {0};
-	int compiled, interpreted, ic, ii, ret = 1;
+	int compiled, interpreted, ic, ii, shared, members, ret = 1;
 	char err[1024];
 
 	if (argc < 3) {
@@ -216,7 +216,9 @@ int main(int argc, char **argv)
 	tt_loader__drain(lb);
 	tt_loader__programs(la, &compiled, &interpreted);
 	tt_loader__programs(lb, &ic, &ii);
-	printf("{\"attachments\": %zu, \"compiled\": %d, \"not_compiled\": %d, "
+	shared = tt_loader__shared_sites(la, &members);
+	printf("{\"shared_sites\": %d, \"shared_members\": %d, ", shared, members);
+	printf("\"attachments\": %zu, \"compiled\": %d, \"not_compiled\": %d, "
 	       "\"interpreter_compiled\": %d, \"events\": [%zu, %zu], \"lost\": [%llu, %llu], "
 	       "\"differences\": [",
 	       plan.n, compiled, interpreted, ic, a.n, b.n,

@@ -11,10 +11,14 @@ tests/workers/usdt-forms-worker.c (USDT arguments of every form, one probe
 on two sites, a page nobody can read), and compares the two event streams
 field by field and record by record.
 
+Probes on the same USDT site share one uprobe and one program (the
+compiled side of the comparison has two such sites with two probes each).
 `tasktap run` attaches the compiled programs (one per hook and kind, named
-tt_h<hook>_<kind>), and `tasktap check --verbose` prints them."""
+tt_h<hook>_<kind>; for USDT sites tt_s<slot>_usdt behind a dispatcher
+tt_s<slot>_disp), and `tasktap check --verbose` prints them."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -107,6 +111,16 @@ targets:
         usdt: ttwf:step
         name: step
         attributes: {{id: arg0, where: arg1}}
+      - role: publish
+        usdt: ttwf:step
+        key: arg0
+        when: arg1 == 2
+        attributes: {{where: arg1}}
+      - role: consume
+        usdt: ttwf:fields
+        key: arg0
+        when: arg0 > 300
+        attributes: {{i8: arg4}}
 """
 
 # bpfgen-worker: 3 rounds of 11 cases through 7 functions; the filters keep some
@@ -130,9 +144,9 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(self.result["lost"], [0, 0])
 
     def test_every_hook_ran_compiled(self):
-        # 7 functions (entry and return) and 4 USDT probes, narrow on one
-        # site, step on two, fields and konst on one each: 19 programs
-        self.assertEqual(self.result["compiled"], 19)
+        # 7 functions (entry and return) and 6 USDT probes, narrow, fields
+        # (twice) and konst on one site each, step (twice) on two: 22 programs
+        self.assertEqual(self.result["compiled"], 22)
         self.assertEqual(self.result["not_compiled"], 0)
         self.assertEqual(self.result["interpreter_compiled"], 0)
 
@@ -143,6 +157,12 @@ class CompareTest(unittest.TestCase):
         self.assertGreater(self.result["truncated"], 0)
         self.assertEqual(self.result["cap_faults"][0], self.result["cap_faults"][1])
         self.assertGreater(self.result["cap_faults"][0], 0)
+
+    def test_probes_on_one_usdt_site_share_one_program(self):
+        # without --pin, each USDT site is one uprobe whatever the probes on
+        # it: narrow, konst, fields (2 probes) and step's two sites (2 each)
+        self.assertEqual(self.result["shared_sites"], 5)
+        self.assertEqual(self.result["shared_members"], 8)
 
 
 class AgentTest(unittest.TestCase):
@@ -167,6 +187,9 @@ class AgentTest(unittest.TestCase):
         for name in ["tt_h1_entry", "tt_h1_ret", "tt_h4_entry", "tt_h4_ret", "tt_h8_usdt",
                      "tt_h11_usdt"]:
             self.assertIn(name, mine)
+        # 5 USDT sites, each one dispatcher and one program for its probes
+        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_disp$", n)]), 5)
+        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_usdt$", n)]), 5)
         self.assertNotIn("cannot compile", agent.stderr())
 
 
@@ -188,5 +211,5 @@ class CheckTest(unittest.TestCase):
         self.assertIn("call bpf_ringbuf_output", block)
         self.assertRegex(block, r"\n +\d+: exit\n")
         # a USDT probe on two sites: one program each
-        self.assertEqual(len([l for l in out.split("hook 11 ")[1].splitlines()
+        self.assertEqual(len([l for l in out.split("hook 11 ")[1].split("\nhook 12 ")[0].splitlines()
                               if l.startswith("  site 0x")]), 2)
