@@ -143,6 +143,24 @@ static void test_resource_from_proc(void **state)
 	assert_null(tt_resource__get(r, "process.executable.path"));
 	assert_string_equal(str_of(r, "host.name"), "node-7");
 	tt_resource__free(r);
+
+	/* gone, but the spec says what it ran: the executable all the same */
+	o.exe_path = "/opt/jobs/short-job";
+	r = tt_resource__new(999999, &o);
+	assert_string_equal(str_of(r, "process.executable.path"), "/opt/jobs/short-job");
+	assert_string_equal(str_of(r, "process.executable.name"), "short-job");
+	tt_resource__free(r);
+	o.exe_path = NULL;
+	o.exe_name = "cron-task";
+	r = tt_resource__new(999999, &o);
+	assert_string_equal(str_of(r, "process.executable.name"), "cron-task");
+	assert_null(tt_resource__get(r, "process.executable.path"));
+	tt_resource__free(r);
+	/* /proc wins over the spec while the process lives */
+	o.exe_path = "/opt/jobs/short-job";
+	r = tt_resource__new(4242, &o);
+	assert_string_equal(str_of(r, "process.executable.path"), "/usr/local/bin/image-worker");
+	tt_resource__free(r);
 }
 
 int main(void)

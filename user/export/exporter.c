@@ -190,9 +190,12 @@ static const char *span_service(const struct tt_span *span)
 	return t && t->spec ? t->spec->service : NULL;
 }
 
-static struct cached *resource_for(struct tt_exporter *e, uint32_t pid, const char *service)
+static struct cached *resource_for(struct tt_exporter *e, const struct tt_span *span,
+				   const char *service)
 {
+	uint32_t pid = span->pid;
 	size_t i = cache_slot(e, pid, service);
+	const struct tt_target *t = span->probe ? span->probe->target : NULL;
 	struct tt_resource_opts o = e->ropts;
 	struct tt_resource *r;
 
@@ -206,6 +209,11 @@ static struct cached *resource_for(struct tt_exporter *e, uint32_t pid, const ch
 	}
 	if (service)
 		o.spec_service = service;
+	/* a process gone before its first span is queued: its executable as the spec names it */
+	if (t && t->kind == TT_TARGET_BINARY && t->path && !strpbrk(t->path, "*?["))
+		o.exe_path = t->path;
+	else if (t && t->kind == TT_TARGET_COMM && t->comm && !strpbrk(t->comm, "*?["))
+		o.exe_name = t->comm;
 	r = tt_resource__new((pid_t)pid, &o);
 	if (!r)
 		return NULL;
@@ -274,7 +282,7 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		n = tt_step_logs(span, recs);
 	if (!keep && !n)
 		return;
-	c = resource_for(e, span->pid, span_service(span));
+	c = resource_for(e, span, span_service(span));
 	if (keep)
 		enqueue(e, traces, span, sizeof(*span), offsetof(struct tt_xspan, res), c);
 	for (int i = 0; i < n; i++)

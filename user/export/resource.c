@@ -215,10 +215,14 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	b.r->pid = (uint32_t)pid;
 
 	n = tt_proc__exe_path(o->proc_root, pid, exe, sizeof(exe));
+	if (n <= 0 && o->exe_path) /* the process is gone: what the spec says it ran */
+		n = snprintf(exe, sizeof(exe), "%s", o->exe_path);
 	if (n > 0)
 		exe_name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
 	else
 		exe[0] = '\0';
+	if (!exe_name && o->exe_name)
+		exe_name = o->exe_name;
 	host_id[0] = '\0';
 	if (read_text(o->machine_id_path ? o->machine_id_path : "/etc/machine-id", host_id,
 		      sizeof(host_id)) > 0)

@@ -38,6 +38,13 @@ struct tt_resource_opts {
 	const char *proc_root;		  /* NULL: "/proc" */
 	const char *machine_id_path;	  /* NULL: "/etc/machine-id" */
 	const char *hostname;		  /* NULL: gethostname() */
+	/*
+	 * What the executable is when /proc no longer says (a short-lived
+	 * process gone before its first span is queued): the spec's binary path
+	 * (exe_path), else the command name it targets (exe_name); NULL: none.
+	 */
+	const char *exe_path;
+	const char *exe_name;
 };
 
 /*
