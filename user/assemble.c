@@ -1409,7 +1409,8 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg), s->error_type,
 		     sizeof(s->error_type))) {
 		s->status = TT_STATUS_ERROR;
-	} else if (s->probe->error_unless && !s->marked) {
+	} else if (s->probe->error_unless && !s->marked && s->status != TT_STATUS_ERROR) {
+		/* an error an annotate probe gave (a nack) says more than the missing ack */
 		s->status = TT_STATUS_ERROR;
 		snprintf(s->status_msg, sizeof(s->status_msg),
 			 "no '%s' before the span ended (error_unless: %s)", s->probe->error_unless,

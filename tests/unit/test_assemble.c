@@ -1398,10 +1398,17 @@ static void test_annotate_status_from_another_function(void **state)
 	call(f, Q_ACK, 1300, 2, NULL, NULL); /* a marker does not undo an error */
 	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
 
-	assert_int_equal(f->n, 1);
-	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
-	assert_string_equal(f->out[0].status_msg, "nacked by the worker");
-	assert_kv_str(f, 0, "error.type", "nack");
+	/* nacked and never acked: the nack's error, not the missing ack's */
+	sentry(f, Q_DELIVER, TT_EV_ENTRY, 2000, 2, 2, NULL, "orders", 0);
+	call(f, Q_NACK, 2100, 2, NULL, NULL);
+	sentry(f, Q_DELIVER, TT_EV_RETURN, 2400, 2, 2, NULL, NULL, 0);
+
+	assert_int_equal(f->n, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(f->out[i].status, TT_STATUS_ERROR);
+		assert_string_equal(f->out[i].status_msg, "nacked by the worker");
+		assert_kv_str(f, i, "error.type", "nack");
+	}
 }
 
 static void test_annotate_without_an_open_span_is_counted_per_hook(void **state)
