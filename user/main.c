@@ -305,18 +305,45 @@ static const struct tt_usage_item symbols_examples[] = {
 	{"tasktap symbols /usr/sbin/gearmand --match '*Job*'",
 	 "the functions of gearmand with Job in their name, demangled"},
 	{"tasktap symbols --pid 4242", "the functions and USDT probes of a running process"},
+	{"tasktap symbols libcurl.so.4 --match 'curl_easy_*'",
+	 "a library by the name a library: target gives it"},
 	{NULL},
 };
 
 static const struct tt_usage symbols_usage = {
 	.name = "symbols",
-	.args = "PATH | --pid PID [--match GLOB]",
+	.args = "PATH | LIBRARY | --pid PID [--match GLOB]",
 	.summary = "List the functions (file offset, size, demangled name) and USDT probes "
 		   "(provider:name, arguments, semaphore) of a binary or process, to write a spec "
-		   "for it; exits 1 when nothing is listed",
+		   "for it; a LIBRARY name (libc.so.6) is found as a library: target finds it; "
+		   "exits 1 "
+		   "when nothing is listed",
 	.options = symbols_options,
 	.examples = symbols_examples,
 };
+
+/*
+ * The file `name` names: a path as it is, or a library's name (libcurl.so.4)
+ * found as a library: target finds it (tt_find_library()). 0, or -ENOENT
+ * after saying so.
+ */
+static int symbols_file(const char *name, char *path, size_t len, char *shown, size_t shownlen)
+{
+	char lib[TT_SHORT_MAX];
+
+	snprintf(path, len, "%s", name);
+	snprintf(shown, shownlen, "%s", name);
+	if (strchr(name, '/') || access(name, F_OK) == 0)
+		return 0;
+	if (tt_find_library(name, path, len) == 0) {
+		snprintf(shown, shownlen, "%s (%s)", name, path);
+		return 0;
+	}
+	tt_warn("library '%s' not found (searched LD_LIBRARY_PATH and the system library "
+		"directories; give its path)",
+		tt_shorten(name, lib));
+	return -ENOENT;
+}
 
 static int cmd_symbols(int argc, char **argv)
 {
@@ -354,8 +381,9 @@ static int cmd_symbols(int argc, char **argv)
 			return 1;
 		}
 	} else if (optind + 1 == argc) {
-		snprintf(path, sizeof(path), "%s", argv[optind]);
-		snprintf(shown, sizeof(shown), "%s", argv[optind]);
+		ret = symbols_file(argv[optind], path, sizeof(path), shown, sizeof(shown));
+		if (ret)
+			return 1;
 	} else {
 		tt_usage__short(&symbols_usage, stderr);
 		return 2;

@@ -84,6 +84,22 @@ class SymbolsTest(unittest.TestCase):
         self.assertEqual(len(re.findall(r" ttw:job_(start|end) ", out)), 2)
         self.assertNotIn("ttw:tick", out)
 
+    def test_library_by_the_name_a_library_target_gives(self):
+        lib_dir = os.path.abspath(".output/lib")
+        env = {"LD_LIBRARY_PATH": "/nonexistent:" + lib_dir}
+        rc, out, err = run_tool(["symbols", "libttjob.so", "--match", "ttjob_*"], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("# functions in libttjob.so (%s/libttjob.so)" % lib_dir, out)
+        self.assertRegex(out, r"\n0x[0-9a-f]+ +\d+ ttjob_run\n")
+        # a soname in the system directories, as library: finds libc
+        rc, out, err = run_tool(["symbols", "libc.so.6", "--match", "getpid"])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"\n0x[0-9a-f]+ +\d+ getpid\n")
+        rc, out, err = run_tool(["symbols", "libttjob.so"], env={"LD_LIBRARY_PATH": ""})
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "")
+        self.assertIn("library 'libttjob.so' not found (searched LD_LIBRARY_PATH", err)
+
     def test_running_process_by_pid(self):
         worker = subprocess.Popen([USDT_WORKER, "--wait-signal"], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
