@@ -889,7 +889,8 @@ def table(r):
     ex = r.get("export")
     if ex:
         add("5. export only (spans/s, min / median; bytes per span)")
-        for form in ("encode_pb", "encode_pb_gzip", "encode_json", "encode_jsonl"):
+        for form in ("encode_pb", "encode_pb_gzip", "encode_json", "encode_jsonl",
+                     "encode_pb_protobufc", "encode_json_protobufc"):
             s = ex.get(form + "_spans_per_s")
             b = ex.get(form + "_bytes_per_span")
             if s:

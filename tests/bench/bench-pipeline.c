@@ -7,14 +7,17 @@
  *
  * usage: bench-pipeline throughput SPANS [EVENTS_PER_S [STAGE]]
  *          drain → reorder → assemble → queue copy → OTLP protobuf (+gzip,
- *          +JSON), each stage timed as the agent runs it. Timestamps advance
+ *          +JSON), each stage timed as the agent runs it: the direct writers
+ *          (otlp_write.c); the *_protobufc rows encode through protobuf-c, the
+ *          reference, as the agent did before. Timestamps advance
  *          at EVENTS_PER_S (default 2,000,000: 1M spans/s), drained every
  *          1 ms of event time with the agent's 10 ms reorder slack, so the
  *          reorder buffer holds what it would hold at that rate.
  *        bench-pipeline encode SPANS
  *          export only: batches of 512 finished spans (made once) encoded as
- *          protobuf, protobuf + gzip, OTLP/JSON (protobuf, then converted, as
- *          http/json sends it), and JSON lines (--json)
+ *          protobuf, protobuf + gzip, OTLP/JSON, and JSON lines (--json); the
+ *          *_protobufc rows through protobuf-c (JSON: protobuf, unpacked and
+ *          printed, as http/json converts a spooled request)
  *        bench-pipeline memory N...
  *          heap and RSS of the assembler holding 0 then each N open spans
  *        bench-pipeline steady SPANS
@@ -38,6 +41,7 @@
 #include "export/otlp_config.h"
 #include "export/otlp_encode.h"
 #include "export/otlp_http.h"
+#include "export/otlp_write.h"
 #include "export/resource.h"
 #include "export/traces.h"
 #include "helpers.h"
@@ -143,11 +147,13 @@ static void make_return(struct tt_event *e, uint64_t ts, uint32_t tid)
 
 enum sink_mode {
 	SINK_COUNT,  /* count spans */
-	SINK_ENCODE, /* copy into a batch (as the exporter's queue does), encode at 512 */
+	SINK_ENCODE, /* copy into a batch (as the exporter's queue does), write protobuf at 512 */
 	SINK_GZIP,   /* ... and gzip the request */
-	SINK_JSON,   /* ... and convert it to OTLP/JSON (the http/json body) */
-	SINK_JSONL,  /* tt_jsonl__span to /dev/null (--json) */
-	SINK_VIEW,   /* tt_traces__span: the task view's ring of recent traces */
+	SINK_JSON,   /* ... written as OTLP/JSON instead (the http/json body) */
+	SINK_ENCODE_REF, /* as SINK_ENCODE through protobuf-c (tt_otlp__encode_traces) */
+	SINK_JSON_REF,	 /* protobuf-c, then tt_otlp__traces_json */
+	SINK_JSONL,	 /* tt_jsonl__span to /dev/null (--json) */
+	SINK_VIEW,	 /* tt_traces__span: the task view's ring of recent traces */
 };
 
 struct sink {
@@ -160,6 +166,7 @@ struct sink {
 	const struct tt_resource *res;
 	struct tt_jsonl jsonl;
 	struct tt_traces *traces;
+	struct tt_wbuf out; /* the direct writers' reused buffer */
 	int errors;
 };
 
@@ -171,18 +178,28 @@ static void flush_batch(struct sink *k)
 
 	if (!k->n)
 		return;
+	if (k->mode == SINK_ENCODE || k->mode == SINK_GZIP || k->mode == SINK_JSON) {
+		int ret = k->mode == SINK_JSON
+				  ? tt_otlp__write_traces_json(&k->out, k->ptrs, k->n, 0)
+				  : tt_otlp__write_traces(&k->out, k->ptrs, k->n, 0);
+
+		if (ret)
+			k->errors++;
+		k->bytes += k->out.len;
+		if (k->mode == SINK_GZIP && tt_gzip(k->out.data, k->out.len, &z, &zlen))
+			k->errors++;
+		k->bytes += zlen;
+		free(z);
+		k->n = 0;
+		return;
+	}
 	if (tt_otlp__encode_traces(k->ptrs, k->n, 0, &pb, &len)) {
 		k->errors++;
 		k->n = 0;
 		return;
 	}
 	k->bytes += len;
-	if (k->mode == SINK_GZIP) {
-		if (tt_gzip(pb, len, &z, &zlen))
-			k->errors++;
-		k->bytes += zlen;
-		free(z);
-	} else if (k->mode == SINK_JSON) {
+	if (k->mode == SINK_JSON_REF) {
 		if (tt_otlp__traces_json(pb, len, &json, &jlen))
 			k->errors++;
 		k->bytes += jlen;
@@ -270,6 +287,7 @@ static void pipe_release(struct pipe *p)
 	free(p->sink.batch);
 	free(p->sink.ptrs);
 	tt_traces__free(p->sink.traces);
+	tt_wbuf__release(&p->sink.out);
 	if (p->sink.jsonl.out)
 		fclose(p->sink.jsonl.out);
 }
@@ -322,10 +340,16 @@ struct stage {
 static int throughput(uint64_t spans, double rate, const char *only)
 {
 	static const struct stage stages[] = {
-		{"assemble", SINK_COUNT, false},	 {"reorder_assemble", SINK_COUNT, true},
-		{"assemble_encode", SINK_ENCODE, false}, {"pipeline_pb", SINK_ENCODE, true},
-		{"pipeline_pb_gzip", SINK_GZIP, true},	 {"pipeline_json", SINK_JSON, true},
-		{"pipeline_jsonl", SINK_JSONL, true},	 {"pipeline_view", SINK_VIEW, true},
+		{"assemble", SINK_COUNT, false},
+		{"reorder_assemble", SINK_COUNT, true},
+		{"assemble_encode", SINK_ENCODE, false},
+		{"pipeline_pb", SINK_ENCODE, true},
+		{"pipeline_pb_gzip", SINK_GZIP, true},
+		{"pipeline_json", SINK_JSON, true},
+		{"pipeline_jsonl", SINK_JSONL, true},
+		{"pipeline_view", SINK_VIEW, true},
+		{"pipeline_pb_protobufc", SINK_ENCODE_REF, true},
+		{"pipeline_json_protobufc", SINK_JSON_REF, true},
 	};
 	struct tt_otlp_config cfg;
 	struct tt_resource_opts ro = {.spec_service = "bench", .cfg = NULL};
@@ -397,6 +421,8 @@ static int encode_only(uint64_t spans)
 		{"encode_pb_gzip", SINK_GZIP},
 		{"encode_json", SINK_JSON},
 		{"encode_jsonl", SINK_JSONL},
+		{"encode_pb_protobufc", SINK_ENCODE_REF},
+		{"encode_json_protobufc", SINK_JSON_REF},
 	};
 	struct tt_otlp_config cfg;
 	struct tt_resource_opts ro = {.spec_service = "bench"};

@@ -17,6 +17,7 @@
 #include "otlp_encode.h"
 #include "otlp_logs.h"
 #include "otlp_metrics.h"
+#include "otlp_write.h"
 #include "resource.h"
 #include "spool.h"
 
@@ -57,7 +58,8 @@ struct lane {
 	tt_send_fn send;
 	void *send_ctx;
 	struct tt_spool *spool;
-	uint64_t next_try; /* next replay of the spool */
+	struct tt_wbuf out; /* traces: the request written, reused from batch to batch */
+	uint64_t next_try;  /* next replay of the spool */
 	unsigned replay_attempt;
 	bool down;
 
@@ -546,13 +548,28 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 	l->next_try = 0;
 }
 
+/*
+ * The batch as protobuf in *pb (the caller frees it). Spans are written
+ * straight into the lane's reused buffer (otlp_write.c), then copied out
+ * once: one allocation per batch, none per span.
+ */
 static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, uint8_t **pb, size_t *len)
 {
+	int ret;
+
 	if (l->sig == TT_SIGNAL_LOGS)
 		return tt_otlp__encode_logs((const struct tt_step_log *const *)l->q.batch, n,
 					    e->o.mono_to_unix_ns, unix_ns(), pb, len);
-	return tt_otlp__encode_traces((const struct tt_xspan *const *)l->q.batch, n,
-				      e->o.mono_to_unix_ns, pb, len);
+	ret = tt_otlp__write_traces(&l->out, (const struct tt_xspan *const *)l->q.batch, n,
+				    e->o.mono_to_unix_ns);
+	if (ret)
+		return ret;
+	*pb = malloc(l->out.len ? l->out.len : 1);
+	if (!*pb)
+		return -ENOMEM;
+	memcpy(*pb, l->out.data, l->out.len);
+	*len = l->out.len;
+	return 0;
 }
 
 /* Takes up to max_batch items off lane l's queue and encodes them. Returns the count. */
@@ -881,6 +898,7 @@ static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_ot
 static void lane_release(struct lane *l)
 {
 	tt_spool__free(l->spool);
+	tt_wbuf__release(&l->out);
 	tt_otlp_client__free(l->client);
 	free(l->q.batch);
 	free(l->q.ring);
