@@ -1421,8 +1421,33 @@ static void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const
 }
 
 /*
+ * Whether open span `above` began at the same call as `s`, below it on the
+ * thread: another probe entered at the same function, with nothing in
+ * between. Several probes may end at one function's return, and the kernel
+ * runs their return handlers in entry order, so the lower one returns first.
+ */
+static bool same_call(const struct tt_span *above, const struct tt_span *s)
+{
+	return above->probe->pairing == TT_PAIR_CALL && s->probe->pairing == TT_PAIR_CALL &&
+	       above->hook != s->hook && above->start_ns >= s->start_ns &&
+	       !strcmp(span_function(above), span_function(s)) &&
+	       tt_target__same(above->probe->target, s->probe->target);
+}
+
+/* Whether every span from `from` down to `to` (not included) began at to's call. */
+static bool only_same_call(const struct tt_asm *a, int32_t from, int32_t to)
+{
+	for (int32_t k = from; k != to && k != NIL; k = slot_at(a, k)->below) {
+		if (!same_call(&slot_at(a, k)->span, &slot_at(a, to)->span))
+			return false;
+	}
+	return true;
+}
+
+/*
  * Finds the open span on this thread's stack that `match` accepts, ends
- * the spans above it (their ends were lost), and finishes it.
+ * the spans above it (their ends were lost) but those of the same call,
+ * and finishes it.
  */
 static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
 			    size_t end_len, bool (*match)(const struct tt_span *, const void *),
@@ -1439,7 +1464,7 @@ static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 		a->stats.orphan_returns++;
 		return;
 	}
-	while ((int32_t)top[0] != i) {
+	while ((int32_t)top[0] != i && !only_same_call(a, (int32_t)top[0], i)) {
 		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
 			 "return not seen (events lost)");
 		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));

@@ -508,10 +508,13 @@ static int add_target(struct tt_plan *plan, struct tt_spec *spec, const struct t
 
 /*
  * Refuses two hooks that end at the same function's return in the same
- * processes: the kernel runs the return handlers of one probed instruction
- * in the order it ran their entry handlers, not nested, so neither the
- * per-thread state in BPF nor the pairing of spans can tell their returns
- * apart.
+ * processes when either has a `when:` filter. The kernel runs the return
+ * handlers of one probed instruction in the order it ran their entry
+ * handlers, not nested: the per-thread state in BPF is a stack, so each
+ * return handler pops the other's entry. The saved arguments are the same
+ * call's either way, but a filter's verdict would be the other hook's.
+ * Without filters the assembler pairs such returns by hook, out of order
+ * (assemble.c, finish_on_stack()).
  */
 static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan *plan, char *err,
 				size_t errlen)
@@ -528,9 +531,13 @@ static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan
 			if (!b->retprobe || b->offset != a->offset || b->pid != a->pid ||
 			    strcmp(b->path, a->path) != 0)
 				continue;
+			if (!a->hook->probe->filtered && !b->hook->probe->filtered)
+				continue;
 			snprintf(err, errlen,
-				 "%s:%d:%d: '%s' in '%s' is already probed at line %d: one "
-				 "function can carry one probe that ends at its return",
+				 "%s:%d:%d: '%s' in '%s' is already probed at line %d: probes "
+				 "that end at one function's return may not have 'when:' "
+				 "filters (the kernel runs their return handlers in entry "
+				 "order, not nested, so each would read the other's verdict)",
 				 spec->path, a->hook->pos.line, a->hook->pos.col,
 				 tt_shorten(fn, sym), tt_shorten(a->shown, file),
 				 b->hook->pos.line);

@@ -64,6 +64,9 @@ class AnnotateTest(unittest.TestCase):
             task, = [t for t in tasks if attrs(t)["task.id"] == key
                      and t["parentSpanId"] == c["spanId"]]
             self.assertEqual(task["traceId"], c["traceId"])
+            # two probes end at run_job's return: neither is cut
+            self.assertEqual(attrs(c)["job.result"], 0)
+            self.assertNotIn("tasktap.cut", attrs(task))
         ok1, fail2, noack3, nack4, ok1b = consumes
         for c in (ok1, ok1b):
             self.assertEqual(c["status"]["code"], 0, c)

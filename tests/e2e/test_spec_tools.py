@@ -173,17 +173,28 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("no function in '%s' matches 'Worker::walk_*'" % CXX, err)
 
-    def test_two_probes_ending_at_one_return_fail(self):
+    def test_two_probes_may_end_at_one_return(self):
+        spec = GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER).replace(
+            "  - binary: " + USDT_WORKER,
+            "      - role: span\n        symbol: \"Worker::run_one(int)\"\n"
+            "  - binary: " + USDT_WORKER)
+        rc, out, err = self.check(spec)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len([l for l in out.splitlines() if "Worker::run_one(int)+" in l]), 2,
+                         out)
+
+    def test_two_probes_ending_at_one_return_with_a_filter_fail(self):
         # the kernel runs their return handlers in entry order, not nested
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER).replace(
             "  - binary: " + USDT_WORKER,
             "      - role: span\n        symbol: \"Worker::run_one(int)\"\n"
+            "        when: arg1 > 0\n"
             "  - binary: " + USDT_WORKER))
         self.assertEqual(rc, 2)
         self.assertEqual(out, "")
         self.assertIn("spec.yaml:8:17: 'Worker::run_one(int)' in '%s' is already probed at "
-                      "line 5: one function can carry one probe that ends at its return" % CXX,
-                      err)
+                      "line 5: probes that end at one function's return may not have 'when:' "
+                      "filters" % CXX, err)
 
     def test_bad_expression_fails(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)

@@ -1293,9 +1293,13 @@ static const char spec3_text[] =
 	"        message: nacked by the worker\n"
 	"      - role: task\n" /* hook 6 */
 	"        symbol: run\n"
-	"        key: str(arg0)\n";
+	"        key: str(arg0)\n"
+	"      - role: annotate\n" /* hook 7: ends at run's return too */
+	"        of: consume\n"
+	"        symbol: run\n"
+	"        attributes: { job.name: str(arg0) }\n";
 
-enum { Q_PUB = 1, Q_DELIVER, Q_HEADER, Q_ACK, Q_NACK, Q_RUN };
+enum { Q_PUB = 1, Q_DELIVER, Q_HEADER, Q_ACK, Q_NACK, Q_RUN, Q_RUN_RC };
 
 static int setup3(void **state)
 {
@@ -1518,6 +1522,45 @@ static void test_a_second_publish_of_a_key_has_its_own_span_id(void **state)
 	teardown((void **)&node_b);
 }
 
+/*
+ * Two probes end at run's return: the kernel runs their return handlers in
+ * the order of their entries, not nested, so the lower one returns first.
+ */
+static void test_several_probes_end_at_one_return(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+
+	for (int order = 0; order < 2; order++) {
+		uint64_t t = 1000 * (uint64_t)(order + 1);
+		uint32_t first = order ? Q_RUN_RC : Q_RUN, second = order ? Q_RUN : Q_RUN_RC;
+
+		sentry(f, Q_DELIVER, TT_EV_ENTRY, t, 2, 2, NULL, "orders", 0);
+		call(f, Q_HEADER, t + 10, 2, "m1", "h");
+		sentry(f, first, TT_EV_ENTRY, t + 100, 2, 2, "m1", NULL, 0);
+		sentry(f, second, TT_EV_ENTRY, t + 101, 2, 2, "m1", NULL, 0);
+		sentry(f, first, TT_EV_RETURN, t + 200, 2, 2, NULL, NULL, 7);
+		sentry(f, second, TT_EV_RETURN, t + 201, 2, 2, NULL, NULL, 7);
+		call(f, Q_ACK, t + 300, 2, NULL, NULL);
+		sentry(f, Q_DELIVER, TT_EV_RETURN, t + 400, 2, 2, NULL, NULL, 0);
+	}
+	assert_int_equal(f->n, 4);
+	for (int k = 0; k < 2; k++) {
+		int task = 2 * k, cons = 2 * k + 1;
+
+		assert_string_equal(f->out[task].name, "run");
+		assert_int_equal(f->out[task].cut, TT_CUT_NONE); /* not ended as unwound */
+		assert_int_equal(f->out[task].end_ns, 1000 * (uint64_t)(k + 1) + (k ? 201 : 200));
+		assert_memory_equal(f->out[task].parent_id, f->out[cons].span_id, 8);
+		assert_string_equal(f->out[cons].name, "process orders");
+		assert_kv_str(f, cons, "job.name", "m1");
+		assert_int_equal(f->out[cons].status, TT_STATUS_UNSET);
+	}
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.orphan_returns, 0);
+	assert_int_equal(st.unannotated, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1599,6 +1642,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_second_publish_of_a_key_has_its_own_span_id,
 						setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_several_probes_end_at_one_return, setup3,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("assemble", tests, NULL, NULL);
