@@ -245,7 +245,8 @@ $(OUTPUT)/lib/libttjob.so: tests/fixtures/libttjob.c | $(OUTPUT)/lib
 # the target worker, the empty uprobe+uretprobe of the floor, the offline
 # pipeline bench (the agent's library, no BPF) and an allocation counter.
 BENCH := $(OUTPUT)/bench
-BENCH_BINS := $(BENCH)/bench-worker $(BENCH)/floor $(BENCH)/bench-pipeline $(BENCH)/malloc-count.so
+BENCH_BINS := $(BENCH)/bench-worker $(BENCH)/floor $(BENCH)/bench-pipeline $(BENCH)/malloc-count.so \
+	      $(BENCH)/holdmeter
 
 .PHONY: bench-bins
 bench-bins: $(BENCH_BINS)
@@ -269,6 +270,18 @@ $(BENCH)/floor.skel.h: $(BENCH)/floor.bpf.o
 $(BENCH)/floor: tests/bench/floor.c $(BENCH)/floor.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(BENCH) $(LDFLAGS) $< -lbpf -lelf -lz -o $@
+
+$(BENCH)/holdmeter.bpf.o: tests/bench/holdmeter.bpf.c $(OUTPUT)/vmlinux.h | $(BENCH)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH)/holdmeter.skel.h: $(BENCH)/holdmeter.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name holdmeter_bpf > $@
+
+$(BENCH)/holdmeter: tests/bench/holdmeter.c $(BENCH)/holdmeter.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
 
 $(BENCH)/bench-pipeline: tests/bench/bench-pipeline.c $(LIB) | $(BENCH) $(PB_H)
 	$(call msg,CC,$@)

@@ -126,6 +126,70 @@ struct {
 /* Report every exec (binary: globs are matched by the agent on the path). */
 volatile __u32 watch_all_execs = 0;
 
+/*
+ * Processes stopped at exec until the agent attaches, by tgid (struct
+ * tt_hold): the kernel continues each after `hold_ns` whatever became of the
+ * agent. Timers die with the map's last user reference, so the agent pins
+ * the map before it sets `hold_ns`.
+ */
+struct hold {
+	struct bpf_timer timer;
+	__u64 start_boottime;
+	__u64 exec_ns;
+};
+
+_Static_assert(sizeof(struct hold) == sizeof(struct tt_hold), "hold differs from tt_hold");
+_Static_assert(__builtin_offsetof(struct hold, start_boottime) ==
+			       __builtin_offsetof(struct tt_hold, start_boottime) &&
+		       __builtin_offsetof(struct hold, exec_ns) ==
+			       __builtin_offsetof(struct tt_hold, exec_ns),
+	       "hold differs from tt_hold");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TT_MAX_HOLDS);
+	__type(key, __u32);
+	__type(value, struct hold);
+} holds SEC(".maps");
+
+/*
+ * The agent that set the holds, in the initial pid namespace, and its start
+ * time in clock ticks (/proc/PID/stat's starttime) of `tick_ns`: while it
+ * lives and is not stopped, a hold lasts up to TT_HOLD_MAX_NS, for the
+ * agent is attaching; else TT_HOLD_NS.
+ */
+volatile __u32 agent_tgid = 0;
+volatile __u64 agent_start_ticks = 0;
+volatile __u64 tick_ns = 0;
+
+/* How long a process may stay stopped at exec with no agent at work (TT_HOLD_NS); 0: none is. */
+volatile __u64 hold_ns = 0;
+
+/* Holds that reached their deadline, and how often a deadline's signal was tried again. */
+struct {
+	__u64 expired;
+	__u64 retries;
+} hold_stats = {};
+
+/* A deadline whose signal could not be sent tries again after this. */
+#define HOLD_RETRY_NS (1000 * 1000)
+
+#define SIGCONT		 18
+#define SIGSTOP		 19
+#define PF_EXITING	 0x4
+#define TASK_STOPPED_BIT 0x4 /* __TASK_STOPPED */
+#define TASK_TRACED_BIT	 0x8 /* __TASK_TRACED */
+#define CLOCK_MONOTONIC	 1
+
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym) (!!(sym))
+#endif
+
+struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+void bpf_task_release(struct task_struct *p) __ksym __weak;
+int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
+			 u64 value) __ksym __weak;
+
 /* Where the arguments of each USDT probe site are, by the site's attach cookie. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -763,6 +827,99 @@ static __always_inline __u32 dir_watch(struct linux_binprm *bprm)
 	return 0;
 }
 
+/* Whether the agent that set the holds lives and is not stopped (SIGSTOP, a debugger). */
+static bool agent_at_work(void)
+{
+	struct task_struct *task = bpf_task_from_pid(agent_tgid);
+	bool ok;
+
+	if (!task)
+		return false;
+	ok = tick_ns && task->start_boottime / tick_ns == agent_start_ticks &&
+	     !(task->__state & (TASK_STOPPED_BIT | TASK_TRACED_BIT)) && !(task->flags & PF_EXITING);
+	bpf_task_release(task);
+	return ok;
+}
+
+/*
+ * A hold's deadline: continue its process, unless the pid now names another
+ * or it is gone. On x86 a signal is refused (-EPERM) from a timer that
+ * interrupted a CPU without a user address space loaded (idle, a kernel
+ * thread), and -EBUSY when the CPU's signal work is taken: the deadline
+ * tries again every HOLD_RETRY_NS, until the timer interrupts a process.
+ */
+static int hold_expired(void *map, __u32 *tgid, struct hold *h)
+{
+	struct task_struct *task = bpf_task_from_pid(*tgid);
+	int err;
+
+	if (!task) {
+		bpf_map_delete_elem(map, tgid);
+		return 0;
+	}
+	/* another process with a reused pid, or one exiting (which needs no continuing) */
+	if (task->start_boottime != h->start_boottime || (task->flags & PF_EXITING)) {
+		bpf_task_release(task);
+		bpf_map_delete_elem(map, tgid);
+		return 0;
+	}
+	/* the agent is at work: wait for it up to the longest hold */
+	if (agent_at_work() && bpf_ktime_get_ns() < h->exec_ns + TT_HOLD_MAX_NS &&
+	    bpf_timer_start(&h->timer, h->exec_ns + TT_HOLD_MAX_NS, BPF_F_TIMER_ABS) == 0) {
+		bpf_task_release(task);
+		return 0;
+	}
+	err = bpf_send_signal_task(task, SIGCONT, PIDTYPE_TGID, 0);
+	bpf_task_release(task);
+	if (err == 0) {
+		__sync_fetch_and_add(&hold_stats.expired, 1);
+		bpf_map_delete_elem(map, tgid);
+		return 0;
+	}
+	__sync_fetch_and_add(&hold_stats.retries, 1);
+	if (bpf_timer_start(&h->timer, HOLD_RETRY_NS, 0))
+		bpf_map_delete_elem(map, tgid);
+	return 0;
+}
+
+/*
+ * Stops the current process, which just called exec, with a deadline that
+ * continues it. Returns whether it did: not when holds are off, this kernel
+ * cannot signal from a timer, or the deadline could not be armed.
+ */
+static __always_inline bool hold(struct task_struct *task)
+{
+	struct hold init = {}, *h;
+	__u32 tgid = task->tgid;
+
+	if (!hold_ns || !bpf_ksym_exists(bpf_send_signal_task) ||
+	    !bpf_ksym_exists(bpf_task_from_pid) || !bpf_ksym_exists(bpf_task_release))
+		return false;
+	init.start_boottime = task->start_boottime;
+	init.exec_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&holds, &tgid, &init, BPF_ANY))
+		return false;
+	h = bpf_map_lookup_elem(&holds, &tgid);
+	if (!h)
+		return false;
+	if (bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC) ||
+	    bpf_timer_set_callback(&h->timer, hold_expired) ||
+	    bpf_timer_start(&h->timer, hold_ns, 0) || bpf_send_signal(SIGSTOP)) {
+		bpf_map_delete_elem(&holds, &tgid);
+		return false;
+	}
+	return true;
+}
+
+/* Ends a hold at once: the agent will not hear of the process. */
+static __always_inline void unhold(struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	bpf_map_delete_elem(&holds, &tgid);
+	bpf_send_signal(SIGCONT);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -781,7 +938,7 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 		return 0;
 	fill_header(&ev.h, 0, TT_EV_EXEC);
 	ev.h.size = sizeof(ev);
-	if ((flags & TT_WATCH_STOP) && bpf_send_signal(19 /* SIGSTOP */) == 0)
+	if ((flags & TT_WATCH_STOP) && hold(task))
 		ev.h.flags |= TT_EXECF_STOPPED;
 	if (!(ev.h.flags & TT_EXECF_STOPPED)) {
 		submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
@@ -791,7 +948,7 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	ring = this_cpu_ring();
 	if (!ring || bpf_ringbuf_output(ring, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP)) {
 		stat_inc(TT_STAT_LOST_EXITS);
-		bpf_send_signal(18 /* SIGCONT: nobody would continue it */);
+		unhold(task); /* nobody would continue it before the deadline */
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "bpfgen.h"
 #include "log.h"
 #include "elf.h"
+#include "hold.h"
 #include "loader.h"
 #include "usdt.h"
 #include "tasktap/usdt.h"
@@ -101,6 +102,7 @@ struct tt_loader {
 	int ncpus;
 	int *ring_fds;
 	char *pin_dir;	/* owned; NULL: nothing pinned */
+	char *hold_pin; /* owned: where the hold map is pinned without pin_dir; else NULL */
 	bool adopted;	/* the maps were pinned by an earlier agent */
 	bool interpret; /* no compiled programs: the interpreter everywhere */
 	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
@@ -225,11 +227,11 @@ out:
 /* The maps a later agent must share with this one: what links pinned now will use. */
 static struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
 {
-	struct bpf_map *maps[] = {skel->maps.probes,	  skel->maps.threads,
-				  skel->maps.saved,	  skel->maps.stats,
-				  skel->maps.watch_comms, skel->maps.watch_prefixes,
-				  skel->maps.watch_dirs,  skel->maps.rings,
-				  skel->maps.scratch,	  skel->maps.usdt_sites};
+	struct bpf_map *maps[] = {
+		skel->maps.probes,     skel->maps.threads,     skel->maps.saved,
+		skel->maps.stats,      skel->maps.watch_comms, skel->maps.watch_prefixes,
+		skel->maps.watch_dirs, skel->maps.rings,       skel->maps.scratch,
+		skel->maps.usdt_sites, skel->maps.holds};
 
 	return i < (int)(sizeof(maps) / sizeof(maps[0])) ? maps[i] : NULL;
 }
@@ -338,6 +340,70 @@ static int hook_lost_map(struct tt_loader *l)
 	return fd;
 }
 
+/*
+ * How long BPF may hold a process at exec: TT_HOLD_NS, or TASKTAP_HOLD_MS
+ * (1 to 60000) for tests that need an agent to be too late.
+ */
+static __u64 hold_ns(void)
+{
+	const char *env = getenv("TASKTAP_HOLD_MS");
+	unsigned long ms;
+	char *end;
+
+	if (!env || !*env)
+		return TT_HOLD_NS;
+	errno = 0;
+	ms = strtoul(env, &end, 10);
+	if (errno || *end || ms < 1 || ms > 60000) {
+		tt_warn("ignoring TASKTAP_HOLD_MS '%s': not a number of milliseconds from 1 to "
+			"60000",
+			env);
+		return TT_HOLD_NS;
+	}
+	return (__u64)ms * 1000000;
+}
+
+/*
+ * Tells BPF who this agent is, so that holds wait for it while it is at
+ * work. Its pid is the one BPF knows only in the initial pid namespace:
+ * elsewhere (a container without the host's pids) BPF finds no such agent,
+ * and holds are the shorter TT_HOLD_NS.
+ */
+static void agent_identity(struct tt_loader *l)
+{
+	unsigned long long ticks = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0 || tt_hold__start_ticks(getpid(), &ticks))
+		return;
+	l->skel->bss->tick_ns = 1000000000ULL / (unsigned long long)hz;
+	l->skel->bss->agent_start_ticks = ticks;
+	l->skel->bss->agent_tgid = (__u32)getpid();
+}
+
+/*
+ * Lets BPF hold processes at exec once the hold map outlives this agent
+ * (pinned), so that their deadlines do: else none is held, and a fast
+ * worker may run its first task before its probes are in.
+ */
+static void start_holding(struct tt_loader *l)
+{
+	char path[PATH_MAX], err[PATH_MAX + 128];
+
+	if (!l->pin_dir) {
+		if (tt_hold__pin(bpf_map__fd(l->skel->maps.holds), path, sizeof(path), err,
+				 sizeof(err))) {
+			tt_warn("%s: processes are not held at exec, their first tasks may run "
+				"before their probes are in",
+				err);
+			return;
+		}
+		l->hold_pin = strdup(path);
+	}
+	agent_identity(l);
+	l->skel->bss->hold_ns = hold_ns();
+}
+
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen)
 {
 	size_t bytes = opts->ring_bytes ? opts->ring_bytes : TT_DEFAULT_RING_BYTES;
@@ -410,6 +476,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			 strerror(-ret));
 		goto fail;
 	}
+	start_holding(l);
 	ret = attach_exit(l);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
@@ -465,6 +532,12 @@ void tt_loader__free(struct tt_loader *l)
 	tt_loader__detach(l, true);
 	drop_link(l->exit_link, true);
 	bpf_link__destroy(l->exec_link);
+	/* no more holds: continue what is held, or the pin would outlive its use */
+	if (l->skel && l->skel->maps.holds && bpf_map__fd(l->skel->maps.holds) >= 0)
+		tt_hold__release_all(bpf_map__fd(l->skel->maps.holds));
+	if (l->hold_pin)
+		unlink(l->hold_pin);
+	free(l->hold_pin);
 	ring_buffer__free(l->rb);
 	for (int cpu = 0; l->ring_fds && cpu < l->ncpus; cpu++) {
 		if (l->ring_fds[cpu] >= 0)
@@ -1509,6 +1582,16 @@ int tt_loader__prune_pins(struct tt_loader *l)
 	}
 	closedir(d);
 	return n;
+}
+
+int tt_loader__continue(struct tt_loader *l, pid_t pid)
+{
+	return tt_hold__release(bpf_map__fd(l->skel->maps.holds), pid);
+}
+
+int tt_loader__continue_held(struct tt_loader *l)
+{
+	return tt_hold__release_all(bpf_map__fd(l->skel->maps.holds)) + tt_hold__sweep();
 }
 
 int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop)

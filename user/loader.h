@@ -153,6 +153,18 @@ int tt_loader__shared_sites(const struct tt_loader *l, int *members);
 int tt_loader__attached(const struct tt_loader *l);
 
 /*
+ * Continues process `pid`, which BPF stopped at exec (TT_EXECF_STOPPED).
+ * Returns 0, -ENOENT when its deadline continued it already, or -errno.
+ */
+int tt_loader__continue(struct tt_loader *l, pid_t pid);
+
+/*
+ * Continues every process still held: by this agent's BPF (or, with --pin,
+ * an earlier agent's) and by agents that are gone. Returns how many.
+ */
+int tt_loader__continue_held(struct tt_loader *l);
+
+/*
  * Asks BPF to report execs of processes named `comm` (TT_EXEC events),
  * stopping them with SIGSTOP until the agent continues them when `stop`.
  * Returns 0 or -errno.

@@ -56,6 +56,24 @@ struct tt_watch_dir {
 	char path[TT_WATCH_DIR_LEN];
 };
 
+/*
+ * Entries of the BPF hash `holds` (key: the tgid): a process stopped at
+ * exec until the agent attaches. Each arms a timer that continues the
+ * process TT_HOLD_NS after its exec when the agent is dead or stopped, or
+ * up to TT_HOLD_MAX_NS after while it lives and runs; the agent that
+ * attached deletes the entry (which cancels the timer) and continues the
+ * process itself.
+ * `start_boottime` (ns, the task's) tells a reused pid: /proc/PID/stat's
+ * starttime is it in clock ticks.
+ */
+#define TT_MAX_HOLDS 4096
+
+struct tt_hold {
+	__u64 timer[2];	      /* struct bpf_timer: the BPF side's */
+	__u64 start_boottime; /* task->start_boottime */
+	__u64 exec_ns;	      /* CLOCK_MONOTONIC */
+};
+
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
 

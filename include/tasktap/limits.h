@@ -55,4 +55,14 @@
 /* Attributes one probe may declare. */
 #define TT_MAX_ATTRS (TT_MAX_CAPTURES - 1)
 
+/*
+ * How long a process stays stopped at exec for discovery (comm: targets,
+ * binary: globs) at most: the kernel continues it then, whether the agent
+ * attached, stalled or died. TT_HOLD_NS when no agent took up the exec (it
+ * is dead, stalled or restarting), TT_HOLD_MAX_NS when one did and is
+ * attaching. An agent that attaches later misses the first steps.
+ */
+#define TT_HOLD_NS     (250 * 1000 * 1000ULL)
+#define TT_HOLD_MAX_NS (1000 * 1000 * 1000ULL)
+
 #endif /* TASKTAP_LIMITS_H */

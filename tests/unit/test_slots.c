@@ -83,6 +83,11 @@ static void fake_watch_all_execs(struct tt_loader *l, bool on)
 {
 }
 
+static int fake_continue_all_held(struct tt_loader *l)
+{
+	return 0; /* nothing is held: there is no BPF */
+}
+
 static const struct agent_bpf fake_bpf = {
 	.set_hook = fake_set_hook,
 	.attach = fake_attach,
@@ -95,6 +100,7 @@ static const struct agent_bpf fake_bpf = {
 	.watch_prefix = fake_watch_slot,
 	.watch_dir = fake_watch_slot,
 	.watch_all_execs = fake_watch_all_execs,
+	.continue_all_held = fake_continue_all_held,
 };
 
 static char prog[PATH_MAX];

@@ -169,6 +169,8 @@ struct agent_bpf {
 	int (*watch_dir)(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
 			 uint32_t flags);
 	void (*watch_all_execs)(struct tt_loader *l, bool on);
+	int (*continue_held)(struct tt_loader *l, pid_t pid);
+	int (*continue_all_held)(struct tt_loader *l);
 };
 
 /* The loader's own functions (run.c). */
@@ -222,8 +224,9 @@ struct agent {
 	bool log_steps;
 	bool discovery; /* comm: targets and binary: globs are followed */
 	bool stopping;
-	const char *pin_dir;			  /* --pin */
-	const char *args_spec_dir;		  /* --spec-dir: the agent waits for specs */
+	bool warned_late_hold;	   /* a process held at exec ran before its probes were in */
+	const char *pin_dir;	   /* --pin */
+	const char *args_spec_dir; /* --spec-dir: the agent waits for specs */
 	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */
 	int nwatched;
 };

@@ -280,6 +280,8 @@ const struct agent_bpf agent_bpf_loader = {
 	.watch_prefix = tt_loader__watch_prefix,
 	.watch_dir = tt_loader__watch_dir,
 	.watch_all_execs = tt_loader__watch_all_execs,
+	.continue_held = tt_loader__continue,
+	.continue_all_held = tt_loader__continue_held,
 };
 
 /* The machine can run the agent: capabilities, and kernel BTF. 0 or -errno after saying why. */

@@ -198,7 +198,7 @@ static int collect_files(const struct agent *r, struct tt_spec_files *files)
 int slots__load_all(struct agent *r)
 {
 	struct tt_spec_files files;
-	int ok = 0, ret;
+	int ok = 0, held, ret;
 
 	ret = collect_files(r, &files);
 	if (ret)
@@ -216,6 +216,9 @@ int slots__load_all(struct agent *r)
 	update_discovery(r);
 	watch__set(r);
 	watch__scan_processes(r, NULL);
+	held = r->bpf->continue_all_held(r->loader);
+	if (held > 0)
+		tt_info("continued %d processes that an earlier agent left stopped at exec", held);
 	return ret ? ret : ok;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Exec discovery: the BPF watch tables, the /proc scan, and attaching to what they find. */
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "discover.h"
+#include "log.h"
 #include "proc.h"
 #include "resolve.h"
 
@@ -82,8 +84,13 @@ void watch__on_exec(struct agent *r, const struct tt_event *ev)
 	places__drop(r->places, place__forget_pid, &f);
 	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
 		discover(r, &pi, NULL);
-	if (ev->flags & TT_EXECF_STOPPED)
-		kill((pid_t)ev->pid, SIGCONT);
+	if ((ev->flags & TT_EXECF_STOPPED) &&
+	    r->bpf->continue_held(r->loader, (pid_t)ev->pid) == -ENOENT && !r->warned_late_hold) {
+		tt_warn("process %u reached its deadline at exec before its probes were in: "
+			"its first steps may be missing",
+			ev->pid);
+		r->warned_late_hold = true;
+	}
 }
 
 struct scan_ctx {

@@ -1,0 +1,143 @@
+"""Workers held at exec (issue 12, item 1): a comm: target stops a new
+process until the agent attaches, with a deadline the kernel keeps, so
+that no worker stays stopped whether the agent is alive, stalled, dead or
+restarting; and a new agent continues what an earlier one left held."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, WORKER, attrs
+from test_node_agent import ONE_TASK, names, spec_text, tag, write
+from test_otlp import wait_for
+
+WORKERS = 30
+
+
+def state(pid):
+    """The state letter of process `pid` (R, S, T, Z...), or None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+class HoldTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.agents = []
+        self.procs = []
+        # a name of its own: agents of other tests hold only their own workers
+        self.name = "tth-" + tag()
+        self.worker = os.path.join(self.dir, self.name)
+        shutil.copy(WORKER, self.worker)
+        self.spec = write(os.path.join(self.dir, "hold.yaml"), spec_text("comm: " + self.name))
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+        for a in self.agents:
+            if a.proc.poll() is None:
+                a.proc.send_signal(signal.SIGCONT)
+                a.proc.kill()
+                a.proc.wait()
+
+    def agent(self, args, env=None):
+        a = Agent([self.spec, "--json"] + args, env=env)
+        self.agents.append(a)
+        a.wait_attached()
+        a.get("/health")  # answered from the event loop: the agent is in it
+        return a
+
+    def start_worker(self, first_id=1001):
+        p = subprocess.Popen([self.worker, "--tasks", "1", "--scale", "0.02",
+                              "--first-id", str(first_id)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def assert_all_ran(self, procs):
+        """Every worker ran to its end: none was left stopped."""
+        stuck = []
+        deadline = time.monotonic() + 20
+        for p in procs:
+            try:
+                self.assertEqual(p.wait(max(0.1, deadline - time.monotonic())), 0)
+            except subprocess.TimeoutExpired:
+                stuck.append("%d (state %s)" % (p.pid, state(p.pid)))
+        self.assertEqual(stuck, [], "workers left stopped")
+
+    def wait_stopped(self, p):
+        wait_for(lambda: state(p.pid) == "T", what="the worker held at exec")
+
+    def test_workers_started_while_the_agent_is_killed_run(self):
+        a = self.agent([])
+        procs = []
+        for i in range(WORKERS):
+            procs.append(self.start_worker(1001 + 10 * i))
+            if i == WORKERS // 2:
+                a.proc.kill()  # SIGKILL: no cleanup, its held workers wait for their deadline
+        a.proc.wait()
+        self.assert_all_ran(procs)
+
+    def test_workers_of_a_stalled_agent_run_after_the_deadline(self):
+        a = self.agent([])
+        a.proc.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+        procs = [self.start_worker(1001 + 10 * i) for i in range(WORKERS)]
+        self.assert_all_ran(procs)
+        a.proc.send_signal(signal.SIGCONT)
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assertIn("reached its deadline at exec before its probes were in", a.stderr())
+
+    def left_held_then_restarted(self, args):
+        """An agent holds a worker with a long deadline, stalls and is
+        killed; the next agent continues the worker, after attaching to it
+        (so its first task is traced). Returns the second agent."""
+        first = self.agent(args, env={"TASKTAP_HOLD_MS": "60000"})
+        first.proc.send_signal(signal.SIGSTOP)
+        p = self.start_worker()
+        self.wait_stopped(p)
+        first.proc.kill()
+        first.proc.wait()
+        time.sleep(0.5)
+        self.assertEqual(state(p.pid), "T")  # nobody continues it but a new agent
+        second = self.agent(args)
+        self.assert_all_ran([p])
+        wait_for(lambda: len(second.spans()) >= 5, what="the held worker's spans")
+        self.assertEqual(second.stop(), 0, second.stderr())
+        self.assertIn("continued 1 processes that an earlier agent left stopped at exec",
+                      second.stderr())
+        self.assertEqual(names(second.spans()), ONE_TASK)
+        for s in second.spans():
+            self.assertNotIn("tasktap.cut", attrs(s))
+        return second
+
+    def test_restart_continues_what_a_killed_agent_left_held(self):
+        self.left_held_then_restarted([])
+
+    def test_restart_with_pin_continues_what_a_killed_agent_left_held(self):
+        pin = "/sys/fs/bpf/tasktap-test-hold-" + tag()
+        self.addCleanup(shutil.rmtree, pin, True)
+        self.left_held_then_restarted(["--pin", pin])
+
+    def test_held_worker_is_traced_from_its_first_task(self):
+        a = self.agent([])
+        p = self.start_worker()
+        self.assert_all_ran([p])
+        wait_for(lambda: len(a.spans()) >= 5, what="the first task's spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assertEqual(names(a.spans()), ONE_TASK)
+        self.assertNotIn("reached its deadline", a.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
