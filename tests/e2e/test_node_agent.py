@@ -292,6 +292,8 @@ class NodeAgentTest(unittest.TestCase):
         a.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "1 of 2 hooks kept with their open spans" in a.stderr(),
                  what="the in-place reload")
+        # the summary follows once the reload has rescanned /proc: wait for it too
+        wait_for(lambda: "reloaded specs:" in a.stderr(), what="the reload's summary")
         self.assertIn("reloaded specs: 0 unchanged, 1 changed, 0 loaded, 0 removed",
                       a.stderr())
         self.assertEqual(pa.wait(60), 0)

@@ -3,7 +3,8 @@
  * Tests for user/agent/health.c, the /health providers: the members
  * health__write() adds for `tasktap status` (specs in use, with a reload
  * error, or broken; what is attached where; the counters), through the
- * JSON writer, and the numbers provide_health() fills. BPF is a fake
+ * JSON writer, the numbers provide_health() fills, and the tasks in
+ * flight the /tasks provider lists. BPF is a fake
  * (struct agent_bpf); the spec resolves against the prog-pie fixture.
  */
 #include <errno.h>
@@ -245,6 +246,73 @@ static void test_provider_numbers(void **state)
 	assert_string_equal(h.exporter, "json");
 }
 
+/* An entry of hook `hook` with its key (the spec's probes capture arg0 only). */
+static void entry(struct tt_asm *a, uint32_t hook, uint64_t ts, uint32_t pid, uint64_t key)
+{
+	struct {
+		struct tt_event h;
+		uint8_t payload[64];
+	} e = {0};
+	struct tt_cap_rec rec = {.len = sizeof(key), .type = TT_CAP_INT};
+
+	memcpy(e.payload, &rec, sizeof(rec));
+	memcpy(e.payload + sizeof(rec), &key, sizeof(key));
+	e.h = (struct tt_event){
+		.ts_ns = ts,
+		.pid = pid,
+		.tid = pid,
+		.probe = hook,
+		.kind = TT_EV_ENTRY,
+		.size = (uint32_t)(sizeof(e.h) + ((sizeof(rec) + sizeof(key) + 3) & ~3UL)),
+		.ncaps = 1};
+	assert_int_equal(tt_asm__push(a, &e.h, e.h.size), 0);
+}
+
+struct seen {
+	int n;
+	char name[64];
+	uint32_t pid;
+	double age;
+	bool step;
+};
+
+static void seen_task(const struct tt_task_info *t, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->n++;
+	snprintf(s->name, sizeof(s->name), "%.*s", (int)t->name_len, t->name);
+	s->pid = t->pid;
+	s->age = t->age_seconds;
+	s->step = t->step != NULL;
+}
+
+static void test_tasks_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_opts o = {.spec = f->good.spec, .on_span = events__on_span, .ctx = &f->good};
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
+	struct tt_httpd_providers p;
+	struct seen s = {0};
+
+	f->good.assembler = tt_asm__new(&o);
+	assert_non_null(f->good.assembler);
+	health__providers(&f->r, &p);
+	p.tasks(seen_task, &s, p.ctx);
+	assert_int_equal(s.n, 0);
+	/* a task that began 2 s ago, with a step open under it */
+	entry(f->good.assembler, 1, now - 2000000000ULL, 4242, 7);
+	entry(f->good.assembler, 2, now - 1000000000ULL, 4242, 7);
+	p.tasks(seen_task, &s, p.ctx);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.name, "run_task");
+	assert_int_equal(s.pid, 4242);
+	assert_true(s.age >= 2.0 && s.age < 60.0);
+	assert_true(s.step);
+	tt_asm__free(f->good.assembler);
+	f->good.assembler = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +320,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pinned_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_provider_numbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tasks_in_flight, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, NULL);
