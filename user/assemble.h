@@ -86,15 +86,15 @@ struct tt_span {
 	char error_type[32]; /* an error's class (error.type): what the error predicate read */
 	char unreadable[64]; /* attributes whose capture failed, comma-separated */
 	bool marked;	     /* the annotate probe its error_unless names fired */
-	uint8_t nlate;
-	struct tt_late_attr late[TT_LATE_ATTRS]; /* from annotate probes */
-	uint16_t key_len;			 /* 0: no key */
+	uint8_t nlate;	     /* of late[], which a new span does not clear */
+	uint16_t key_len;    /* 0: no key */
 	uint16_t payload_len;
 	uint16_t end_len;
 	uint8_t key[TT_KEY_MAX];
-	uint8_t payload[TT_MAX_PAYLOAD];     /* capture records of the start */
-	uint8_t end_payload[TT_MAX_PAYLOAD]; /* capture records of the return or end */
-	char redacted[TT_MAX_ATTRS + 1][24]; /* hashes of redacted values; the last: task.id */
+	uint8_t payload[TT_MAX_PAYLOAD];	 /* capture records of the start */
+	uint8_t end_payload[TT_MAX_PAYLOAD];	 /* capture records of the return or end */
+	char redacted[TT_MAX_ATTRS + 1][24];	 /* hashes of redacted values; the last: task.id */
+	struct tt_late_attr late[TT_LATE_ATTRS]; /* from annotate probes: late[0..nlate) */
 };
 
 /* An attribute of a finished span, pointing into the span. */

@@ -118,6 +118,8 @@ static void test_one_tree_per_trace_across_processes(void **state)
 	out = printed(f);
 	assert_int_equal(count_lines(out), 4);
 	assert_non_null(strstr(line(out, 0, buf, sizeof(buf)), "publish jobs 07000000"));
+	/* bars scale to the whole tree: the publish is a sliver of it, at its start */
+	assert_non_null(strstr(line(out, 0, buf, sizeof(buf)), " [=]   "));
 	assert_int_equal(strncmp(line(out, 1, buf, sizeof(buf)), "  └── process jobs ", 23), 0);
 	assert_non_null(strstr(line(out, 2, buf, sizeof(buf)), "      └── Zip "));
 	assert_non_null(strstr(line(out, 3, buf, sizeof(buf)), "          └── Zip.Upload "));

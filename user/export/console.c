@@ -63,7 +63,9 @@ struct tt_console {
 	struct tt_table kids;	/* hash(trace, parent id) -> first slot of the sibling list */
 	uint64_t newest_end_ns; /* of the spans seen: the clock that ages held trees */
 	uint64_t ops;		/* slots visited, for tests of the bounds */
-	int32_t *order;		/* scratch: a tree's slots as printed (MAX_HELD) */
+	uint64_t tree_start;	/* the extent of the tree printing: what the bars scale to */
+	uint64_t tree_end;
+	int32_t *order; /* scratch: a tree's slots as printed (MAX_HELD) */
 	size_t norder;
 };
 
@@ -169,7 +171,7 @@ static void print_line(struct tt_console *c, const struct tt_span *root, const s
 		       const char *prefix, bool namesake)
 {
 	char label[512], dur[32], attempt[16] = "";
-	uint64_t total = root->end_ns - root->start_ns;
+	uint64_t total = c->tree_end - c->tree_start;
 	size_t w, from = 0, to = BAR_WIDTH;
 	bool error = s->status == TT_STATUS_ERROR;
 
@@ -180,9 +182,9 @@ static void print_line(struct tt_console *c, const struct tt_span *root, const s
 			 s->trace_id[0], s->trace_id[1], s->trace_id[2], s->trace_id[3]);
 	else
 		snprintf(label, sizeof(label), "%s%s%s", prefix, s->name, attempt);
-	if (total > 0 && s != root && s->start_ns >= root->start_ns) {
-		from = (s->start_ns - root->start_ns) * BAR_WIDTH / total;
-		to = (s->end_ns - root->start_ns) * BAR_WIDTH / total;
+	if (total > 0 && s->start_ns >= c->tree_start) {
+		from = (s->start_ns - c->tree_start) * BAR_WIDTH / total;
+		to = (s->end_ns - c->tree_start) * BAR_WIDTH / total;
 		if (to > BAR_WIDTH)
 			to = BAR_WIDTH;
 		if (from >= BAR_WIDTH)
@@ -325,12 +327,33 @@ static void drop(struct tt_console *c, int32_t i)
 	c->n--;
 }
 
+/* Widens [tree_start, tree_end] to the spans under slot i. */
+static void tree_extent(struct tt_console *c, int32_t i, int depth)
+{
+	const struct tt_span *s = &c->h[i].span;
+
+	if (s->start_ns < c->tree_start)
+		c->tree_start = s->start_ns;
+	if (s->end_ns > c->tree_end)
+		c->tree_end = s->end_ns;
+	if (depth >= MAX_DEPTH)
+		return;
+	for (int32_t k = first_kid(c, i); k != NIL; k = c->h[k].next_sib) {
+		c->ops++;
+		if (k != i && !memcmp(c->h[k].span.parent_id, s->span_id, 8))
+			tree_extent(c, k, depth + 1);
+	}
+}
+
 /* Prints the tree under slot root and drops its spans. */
 static void print_tree(struct tt_console *c, int32_t root)
 {
 	char prefix[256] = "  ";
 
 	c->norder = 0;
+	c->tree_start = c->h[root].span.start_ns;
+	c->tree_end = c->h[root].span.end_ns;
+	tree_extent(c, root, 0);
 	c->h[root].printed = true;
 	c->order[c->norder++] = root;
 	print_line(c, &c->h[root].span, &c->h[root].span, "", false);
