@@ -243,6 +243,43 @@ static void test_usdt_arguments_where_the_site_says(void **state)
 	assert_int_equal(count_calls(BPF_FUNC_probe_read_user), 1);
 }
 
+/* Several USDT hooks of one site: one program, each hook's filter and event in turn. */
+static void test_one_program_for_a_shared_site(void **state)
+{
+	static const char *const caps[] = {"arg0", NULL};
+	struct tt_hook_prog a = hook_of("arg0 < 0", caps), b = hook_of("arg0 > 5", caps);
+	struct tt_usdt_site site;
+	struct tt_bpfgen_in in[2] = {
+		{.kind = TT_BPFGEN_USDT, .hook = 42, .prog = &a, .site = &site, .maps = maps},
+		{.kind = TT_BPFGEN_USDT, .hook = 43, .prog = &b, .site = &site, .maps = maps},
+	};
+	char err[256] = "";
+	size_t exits = 0, ids = 0;
+
+	assert_int_equal(tt_usdt__decode("-8@%rdi", &site, err, sizeof(err)), 0);
+	assert_int_equal(tt_bpfgen__emit_site(in, 2, &g, err, sizeof(err)), 0);
+	assert_well_formed();
+	for (size_t k = 0; k < g.n; k++) {
+		exits += g.insns[k].code == (BPF_JMP | BPF_EXIT);
+		ids += g.insns[k].code == (BPF_ST | BPF_MEM | BPF_W) && g.insns[k].off == 16 &&
+		       (g.insns[k].imm == 42 || g.insns[k].imm == 43);
+	}
+	assert_int_equal(exits, 1); /* a hook that drops the hit goes on to the next */
+	assert_int_equal(ids, 2);
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 2);
+
+	in[1].kind = TT_BPFGEN_ENTRY;
+	assert_int_equal(tt_bpfgen__emit_site(in, 2, &g, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "only USDT probes share a site's program"));
+
+	tt_bpfgen__dispatcher(17, 5, &g);
+	assert_int_equal(count_calls(BPF_FUNC_tail_call), 1);
+	assert_int_equal(g.insns[0].src_reg, BPF_PSEUDO_MAP_FD);
+	assert_int_equal(g.insns[0].imm, 17);
+	assert_int_equal(g.insns[2].imm, 5); /* r3 = the slot */
+	assert_int_equal(g.insns[g.n - 1].code, BPF_JMP | BPF_EXIT);
+}
+
 static void test_what_cannot_be_compiled_is_refused_with_a_reason(void **state)
 {
 	struct tt_hook_prog h = {0};
@@ -292,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_each_comparison_is_its_jump),
 		cmocka_unit_test(test_string_filter_compares_the_literal_words),
 		cmocka_unit_test(test_usdt_arguments_where_the_site_says),
+		cmocka_unit_test(test_one_program_for_a_shared_site),
 		cmocka_unit_test(test_what_cannot_be_compiled_is_refused_with_a_reason),
 		cmocka_unit_test(test_print_names_maps_and_helpers),
 	};
