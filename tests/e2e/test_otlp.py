@@ -180,6 +180,18 @@ class OtlpTest(unittest.TestCase):
             services.setdefault(sp["resource"]["service.name"], set()).add(
                 sp["attributes"]["task.id"])
         self.assertEqual(services, {"demo-worker": {"1001"}, "billing-worker": {"2001"}})
+        # the task metrics too: one resource per service, the service not an attribute
+        points = [json.loads(l) for l in r.get("/points").splitlines() if l.strip()]
+        completed = {}
+        for p in points:
+            if p["name"] == "task.completed":
+                self.assertNotIn("service.name", p["attributes"])
+                completed[p["resource"]["service.name"]] = p["value"]
+        self.assertEqual(completed, {"demo-worker": 1, "billing-worker": 1})
+        # the agent's own metrics keep the agent's resource
+        own = [p for p in points if p["name"] == "tasktap.event.received"]
+        self.assertTrue(own)
+        self.assertEqual({p["resource"]["process.executable.name"] for p in own}, {"tasktap"})
 
     def test_retries_through_503_honouring_retry_after(self):
         r = self.receiver("--mode", "503", "--fail", "2", "--retry-after", "1")

@@ -86,7 +86,8 @@ class PrometheusTest(unittest.TestCase):
         while True:
             status, ctype, body = a.get("/metrics")
             self.assertEqual(status, 200)
-            if 'task_completed_total{task_name="Thumbnail"} 1' in body or \
+            if 'task_completed_total{task_name="Thumbnail",service_name="demo-worker"} 1' \
+                    in body or \
                     time.time() > deadline:
                 break
             time.sleep(0.1)
@@ -96,10 +97,13 @@ class PrometheusTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertEqual(p.stdout + p.stderr, "", "promtool findings")
         lines = body.splitlines()
-        self.assertIn('task_completed_total{task_name="CreateZip"} 1', lines)
-        self.assertIn('task_completed_total{task_name="Thumbnail"} 1', lines)
+        # the spec's service: the metrics of its tasks carry it (OTLP: their resource)
+        self.assertIn('task_completed_total{task_name="CreateZip",'
+                      'service_name="demo-worker"} 1', lines)
+        self.assertIn('task_completed_total{task_name="Thumbnail",'
+                      'service_name="demo-worker"} 1', lines)
         self.assertIn('task_step_retries_total{task_name="CreateZip",'
-                      'step_name="CreateZipArchive"} 1', lines)
+                      'step_name="CreateZipArchive",service_name="demo-worker"} 1', lines)
         self.assertIn("tasktap_probe_attached 2", lines)
         self.assertIn("tasktap_event_received_total 20", lines)  # 10 spans, entry + return
         self.assertIn('tasktap_event_lost_total{kind="probe"} 0', lines)

@@ -24,7 +24,9 @@
 static void count_task(const struct tt_span *task, const struct tt_span *step, void *ctx)
 {
 	struct agent *r = ctx;
-	struct tt_metric_labels l = {.task_name = task->name};
+	const struct tt_target *t = task->probe ? task->probe->target : NULL;
+	struct tt_metric_labels l = {.task_name = task->name,
+				     .service = t && t->spec ? t->spec->service : NULL};
 	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
 
 	tt_metrics__add_in_flight(r->metrics, &l, 1);

@@ -39,71 +39,71 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 				 "{task}",
 				 "Tasks submitted: finished publish spans.",
 				 TT_METRIC_COUNTER,
-				 2,
-				 {TT_L_TASK, TT_L_DEST}},
+				 3,
+				 {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
 	[TT_M_TASK_COMPLETED] = {"task.completed",
 				 "{task}",
 				 "Tasks that finished with status ok.",
 				 TT_METRIC_COUNTER,
-				 2,
-				 {TT_L_TASK, TT_L_DEST}},
+				 3,
+				 {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
 	[TT_M_TASK_FAILED] = {"task.failed",
 			      "{task}",
 			      "Tasks that finished with status error (including the ones "
 			      "whose process exited).",
 			      TT_METRIC_COUNTER,
-			      2,
-			      {TT_L_TASK, TT_L_DEST}},
+			      3,
+			      {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
 	[TT_M_TASK_DURATION] = {"task.duration",
 				"s",
 				"Duration of finished tasks.",
 				TT_METRIC_HISTOGRAM,
-				3,
-				{TT_L_TASK, TT_L_STATUS, TT_L_DEST},
+				4,
+				{TT_L_TASK, TT_L_STATUS, TT_L_DEST, TT_L_SERVICE},
 				NB(duration_bounds),
 				duration_bounds},
 	[TT_M_STEP_DURATION] = {"task.step.duration",
 				"s",
 				"Duration of finished step attempts.",
 				TT_METRIC_HISTOGRAM,
-				3,
-				{TT_L_TASK, TT_L_STEP, TT_L_STATUS},
+				4,
+				{TT_L_TASK, TT_L_STEP, TT_L_STATUS, TT_L_SERVICE},
 				NB(duration_bounds),
 				duration_bounds},
 	[TT_M_STEP_ATTEMPTS] = {"task.step.attempts",
 				"{attempt}",
 				"Attempt number of each finished step attempt (1: first try).",
 				TT_METRIC_HISTOGRAM,
-				2,
-				{TT_L_TASK, TT_L_STEP},
+				3,
+				{TT_L_TASK, TT_L_STEP, TT_L_SERVICE},
 				NB(attempt_bounds),
 				attempt_bounds},
 	[TT_M_STEP_RETRIES] = {"task.step.retries",
 			       "{attempt}",
 			       "Step attempts that were retries (attempt > 1).",
 			       TT_METRIC_COUNTER,
-			       2,
-			       {TT_L_TASK, TT_L_STEP}},
+			       3,
+			       {TT_L_TASK, TT_L_STEP, TT_L_SERVICE}},
 	[TT_M_COMPENSATIONS] = {"task.compensations",
 				"{compensation}",
 				"Finished compensations of steps.",
 				TT_METRIC_COUNTER,
-				3,
-				{TT_L_TASK, TT_L_STEP, TT_L_STATUS}},
+				4,
+				{TT_L_TASK, TT_L_STEP, TT_L_STATUS, TT_L_SERVICE}},
 	[TT_M_QUEUE_WAIT] = {"task.queue.wait",
 			     "s",
 			     "Time from publish to the start of its consume.",
 			     TT_METRIC_HISTOGRAM,
-			     2,
-			     {TT_L_TASK, TT_L_DEST},
+			     3,
+			     {TT_L_TASK, TT_L_DEST, TT_L_SERVICE},
 			     NB(duration_bounds),
 			     duration_bounds},
 	[TT_M_IN_FLIGHT] = {"task.in_flight",
 			    "{task}",
 			    "Tasks running now.",
 			    TT_METRIC_UPDOWN,
-			    1,
-			    {TT_L_TASK}},
+			    2,
+			    {TT_L_TASK, TT_L_SERVICE}},
 	/* the agent's own: the SDK self-observability names where they exist */
 	[TT_M_EVENTS_RECEIVED] = {"tasktap.event.received", "{event}",
 				  "Probe events received from the ring buffers.",
@@ -165,13 +165,10 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 };
 
 static const char *const label_names[TT_L__COUNT] = {
-	[TT_L_TASK] = "task.name",
-	[TT_L_STEP] = "step.name",
-	[TT_L_STATUS] = "status",
-	[TT_L_DEST] = "messaging.destination.name",
-	[TT_L_ERROR_TYPE] = "error.type",
-	[TT_L_KIND] = "kind",
-	[TT_L_FUNCTION] = "code.function.name",
+	[TT_L_TASK] = "task.name",	  [TT_L_STEP] = "step.name",
+	[TT_L_STATUS] = "status",	  [TT_L_DEST] = "messaging.destination.name",
+	[TT_L_ERROR_TYPE] = "error.type", [TT_L_KIND] = "kind",
+	[TT_L_SERVICE] = "service.name",  [TT_L_FUNCTION] = "code.function.name",
 };
 
 static const char *const drop_names[TT_DROP__COUNT] = {
@@ -392,6 +389,8 @@ static void span_labels(const struct tt_span *span, struct span_labels *l)
 		}
 	}
 	label_set(l->v[TT_L_STATUS], span->status == TT_STATUS_ERROR ? "error" : "ok");
+	if (span->probe->target && span->probe->target->spec)
+		label_set(l->v[TT_L_SERVICE], span->probe->target->spec->service);
 	if (role == TT_ROLE_TASK && !has_task)
 		label_copy(l->v[TT_L_TASK], span->name, strnlen(span->name, sizeof(span->name)));
 	if (role != TT_ROLE_STEP && role != TT_ROLE_COMPENSATION)
@@ -771,6 +770,7 @@ static void labels_from(const struct tt_metric_labels *in, struct span_labels *l
 		return;
 	label_set(l->v[TT_L_TASK], in->task_name);
 	label_set(l->v[TT_L_DEST], in->destination);
+	label_set(l->v[TT_L_SERVICE], in->service);
 }
 
 void tt_metrics__queue_wait(struct tt_metrics *m, const struct tt_metric_labels *labels,

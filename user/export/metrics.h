@@ -75,7 +75,8 @@ enum tt_label {
 	TT_L_DEST,	 /* messaging.destination.name */
 	TT_L_ERROR_TYPE, /* error.type (spans exported or processed: why they failed) */
 	TT_L_KIND,	 /* kind (events lost: probe | exit) */
-	TT_L_FUNCTION,	 /* code.function.name (annotate probes without a span) */
+	TT_L_SERVICE,  /* service.name: the spec's service (OTLP: the resource, not an attribute) */
+	TT_L_FUNCTION, /* code.function.name (annotate probes without a span) */
 	TT_L__COUNT,
 };
 
@@ -166,6 +167,7 @@ struct tt_agent_stats {
 struct tt_metric_labels {
 	const char *task_name;	 /* NUL-terminated; NULL or "": absent */
 	const char *destination; /* messaging.destination.name; NULL or "": absent */
+	const char *service;	 /* the spec's service; NULL or "": absent */
 };
 
 struct tt_metrics_opts {

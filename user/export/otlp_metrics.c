@@ -35,28 +35,43 @@ static const struct tt_pb_envelope metrics_envelope = {
 #define DELTA                                                                                      \
 	OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
 
+/* Services with a resource of their own in one request; more share the agent's. */
+#define MAX_SERVICES 32
+
+/* A service's resource (the agent's, with its service.name) and its Metric of the current metric.
+ */
+struct service_group {
+	const char *name;
+	const struct tt_resource *res;
+	Metric *cur;
+};
+
 /* The request being built by the visitor. */
 struct builder {
 	struct tt_arena *a;
 	struct tt_pb_request req;
 	const struct tt_resource *res;
-	Metric *cur;	 /* the metric whose series are being visited */
-	size_t cap;	 /* data points `cur` has room for */
+	const struct tt_metric_desc *desc; /* the metric whose series are being visited */
+	size_t nseries;
+	Metric *cur; /* its Metric under `res`; NULL until a series needs it */
+	struct service_group svc[MAX_SERVICES];
+	int nsvc;
 	uint64_t now;	 /* Unix ns */
 	uint32_t points; /* data points so far */
 	bool delta;	 /* counters and histograms: DELTA from `start` */
 	uint64_t start;
 };
 
-static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_t nseries,
-		      void *ctx)
+/* A new Metric of the current metric, under resource `res`; NULL when out of memory. */
+static Metric *new_metric(struct builder *b, const struct tt_resource *res)
 {
-	struct builder *b = ctx;
+	const struct tt_metric_desc *d = b->desc;
+	size_t nseries = b->nseries;
 	Metric *m = tt_arena__alloc(b->a, sizeof(*m));
 	void **points = tt_arena__alloc(b->a, sizeof(void *) * (nseries ? nseries : 1));
 
 	if (!m || !points)
-		return -ENOMEM;
+		return NULL;
 	opentelemetry__proto__metrics__v1__metric__init(m);
 	m->name = (char *)d->name;
 	m->description = (char *)d->help;
@@ -65,7 +80,7 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		Sum *s = tt_arena__alloc(b->a, sizeof(*s));
 
 		if (!s)
-			return -ENOMEM;
+			return NULL;
 		opentelemetry__proto__metrics__v1__sum__init(s);
 		s->aggregation_temporality =
 			b->delta && d->type == TT_METRIC_COUNTER ? DELTA : CUMULATIVE;
@@ -78,7 +93,7 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		Gauge *g = tt_arena__alloc(b->a, sizeof(*g));
 
 		if (!g)
-			return -ENOMEM;
+			return NULL;
 		opentelemetry__proto__metrics__v1__gauge__init(g);
 		g->data_points = (NumberPoint **)points;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
@@ -87,16 +102,83 @@ static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size
 		Histogram *h = tt_arena__alloc(b->a, sizeof(*h));
 
 		if (!h)
-			return -ENOMEM;
+			return NULL;
 		opentelemetry__proto__metrics__v1__histogram__init(h);
 		h->aggregation_temporality = b->delta ? DELTA : CUMULATIVE;
 		h->data_points = (HistogramPoint **)points;
 		m->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
 		m->histogram = h;
 	}
-	b->cur = m;
-	b->cap = nseries;
-	return tt_pb_request__add(&b->req, b->res, m);
+	return tt_pb_request__add(&b->req, res, m) ? NULL : m;
+}
+
+static int add_metric(enum tt_metric_id id, const struct tt_metric_desc *d, size_t nseries,
+		      void *ctx)
+{
+	struct builder *b = ctx;
+
+	b->desc = d;
+	b->nseries = nseries;
+	b->cur = NULL;
+	for (int i = 0; i < b->nsvc; i++)
+		b->svc[i].cur = NULL;
+	return 0;
+}
+
+/*
+ * The resource of service `name`: the agent's with that service.name, made
+ * once per request in the arena. NULL when out of memory.
+ */
+static const struct tt_resource *service_resource(struct builder *b, const char *name)
+{
+	struct tt_resource *r = tt_arena__alloc(b->a, sizeof(*r));
+	size_t i;
+
+	if (!r)
+		return NULL;
+	if (b->res)
+		*r = *b->res;
+	else
+		memset(r, 0, sizeof(*r));
+	for (i = 0; i < r->n && strcmp(r->at[i].key, "service.name"); i++)
+		;
+	if (i == r->n && r->n == TT_RES_MAX_ATTRS)
+		return b->res;
+	if (i == r->n)
+		r->n++;
+	r->at[i].key = "service.name";
+	r->at[i].str = name;
+	return r;
+}
+
+/* The Metric a series of service `svc` ("" : none) goes into, made when first needed. */
+static Metric *metric_for(struct builder *b, const char *svc)
+{
+	struct service_group *g;
+
+	if (!svc[0] || !b->res) {
+		if (!b->cur)
+			b->cur = new_metric(b, b->res);
+		return b->cur;
+	}
+	for (int i = 0; i < b->nsvc; i++) {
+		g = &b->svc[i];
+		if (!strcmp(g->name, svc)) {
+			if (!g->cur)
+				g->cur = new_metric(b, g->res);
+			return g->cur;
+		}
+	}
+	if (b->nsvc == MAX_SERVICES)
+		return metric_for(b, "");
+	g = &b->svc[b->nsvc];
+	g->name = tt_arena__str(b->a, svc, strlen(svc));
+	g->res = g->name ? service_resource(b, g->name) : NULL;
+	if (!g->res)
+		return NULL;
+	b->nsvc++;
+	g->cur = new_metric(b, g->res);
+	return g->cur;
 }
 
 /* The series' labels as attributes; absent labels are left out. */
@@ -111,8 +193,8 @@ static KeyValue **point_attrs(struct builder *b, const struct tt_series_view *s,
 	for (int i = 0; i < d->nlabels; i++) {
 		const char *v = s->values[i];
 
-		if (!v[0])
-			continue;
+		if (!v[0] || d->labels[i] == TT_L_SERVICE)
+			continue; /* absent; the service is the resource's */
 		kv[*n] = tt_pb__kv_str(b->a, tt_label__name(d->labels[i]), v, strlen(v));
 		if (!kv[*n])
 			return NULL;
@@ -165,12 +247,24 @@ static int add_histogram(struct builder *b, const struct tt_series_view *s, Hist
 	return 0;
 }
 
+/* The series' service.name label: its resource, not an attribute. "" when none. */
+static const char *series_service(const struct tt_series_view *s)
+{
+	for (int i = 0; i < s->desc->nlabels; i++) {
+		if (s->desc->labels[i] == TT_L_SERVICE)
+			return s->values[i];
+	}
+	return "";
+}
+
 static int add_series(const struct tt_series_view *s, void *ctx)
 {
 	struct builder *b = ctx;
-	Metric *m = b->cur;
+	Metric *m = metric_for(b, series_service(s));
 	int ret;
 
+	if (!m)
+		return -ENOMEM;
 	if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM)
 		ret = add_number(b, s, &m->sum->n_data_points, m->sum->data_points);
 	else if (m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE)
@@ -212,7 +306,8 @@ static int encode(struct builder *bp, const struct tt_metrics *m, uint8_t **out,
 
 	b.a = &a;
 	/* one resource and one scope even when there is no metric yet */
-	ret = tt_pb_request__init(&b.req, &metrics_envelope, &a, TT_M__COUNT);
+	ret = tt_pb_request__init(&b.req, &metrics_envelope, &a,
+				  (size_t)TT_M__COUNT * (MAX_SERVICES + 1));
 	if (!ret)
 		ret = tt_pb_request__group(&b.req, b.res);
 	if (!ret)
