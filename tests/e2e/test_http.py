@@ -81,7 +81,7 @@ class HttpTest(unittest.TestCase):
         self.assertGreater(later["age_seconds"], 1.0)
         self.assertEqual(self.json("/tasks?limit=0")["truncated"], True)
         status, _, metrics = self.agent.get("/metrics")
-        self.assertIn('task_in_flight{task_name="CreateZip"} 1', metrics.splitlines())
+        self.assertIn('task_in_flight{task_name="CreateZip",service_name="demo-worker"} 1', metrics.splitlines())
         self.assertIn("tasktap_task_stuck 1", metrics.splitlines())
 
         # the process dies: its task ends (failed), nothing is in flight, health is ok
@@ -93,8 +93,8 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(h["stuck_tasks"], 0)
         status, _, metrics = self.agent.get("/metrics")
         lines = metrics.splitlines()
-        self.assertIn('task_in_flight{task_name="CreateZip"} 0', lines)
-        self.assertIn('task_failed_total{task_name="CreateZip"} 1', lines)
+        self.assertIn('task_in_flight{task_name="CreateZip",service_name="demo-worker"} 0', lines)
+        self.assertIn('task_failed_total{task_name="CreateZip",service_name="demo-worker"} 1', lines)
         self.assertEqual(self.agent.stop(), 0, self.agent.stderr())
 
     def test_other_paths_and_methods(self):

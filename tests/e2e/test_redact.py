@@ -45,7 +45,8 @@ class RedactTest(unittest.TestCase):
         self.assertEqual(t["tasks"][0]["id"], xxh3("1001"), t)
         open_now = {"/tasks": json.dumps(t), "/api/tasks": self.agent.get("/api/tasks")[2],
                     "/metrics": self.agent.get("/metrics")[2]}
-        self.assertIn('task_in_flight{task_name="%s"} 1' % task, open_now["/metrics"])
+        self.assertIn('task_in_flight{task_name="%s",service_name="demo-worker"} 1' % task,
+                      open_now["/metrics"])
         for path, body in open_now.items():
             for value in plain:
                 self.assertNotIn(value, body, path)
