@@ -103,3 +103,47 @@ bool tt_glob__path_matches(const char *pattern, const char *exe)
 		return strcmp(pattern, exe) == 0;
 	return fnmatch(pattern, exe, FNM_PATHNAME) == 0;
 }
+
+int tt_cgroup__from_proc(const char *text, char *buf, size_t len)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+
+		/* cgroup v2: the one line of hierarchy 0 with no controllers */
+		if (n >= 3 && !strncmp(line, "0::", 3)) {
+			if (n - 3 >= len)
+				return -ENAMETOOLONG;
+			memcpy(buf, line + 3, n - 3);
+			buf[n - 3] = '\0';
+			return 0;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+bool tt_cgroup__under(const char *prefix, const char *path)
+{
+	size_t n = strlen(prefix);
+
+	while (n > 1 && prefix[n - 1] == '/')
+		n--; /* "/a/" is "/a" */
+	if (n == 1 && prefix[0] == '/')
+		return path[0] == '/';
+	return !strncmp(prefix, path, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+bool tt_narrow__holds(const struct tt_narrow *want, const char *comm, const char *exe,
+		      const char *cgroup)
+{
+	if (want->comm && strncmp(want->comm, comm, TT_COMM_LEN - 1) != 0)
+		return false;
+	if (want->exe && !tt_glob__path_matches(want->exe, exe))
+		return false;
+	if (want->cgroup && (!cgroup || !tt_cgroup__under(want->cgroup, cgroup)))
+		return false;
+	return true;
+}

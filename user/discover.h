@@ -48,4 +48,29 @@ bool tt_glob__is(const char *path);
 /* Whether the executable `exe` is what binary: `pattern` (a path or a glob) names. Pure. */
 bool tt_glob__path_matches(const char *pattern, const char *exe);
 
+/*
+ * The cgroup v2 path in `text`, what /proc/PID/cgroup holds (its "0::/path"
+ * line), into buf (len bytes). Returns 0, -ENOENT when there is none (a
+ * cgroup v1 host), -ENAMETOOLONG when it does not fit. Pure.
+ */
+int tt_cgroup__from_proc(const char *text, char *buf, size_t len);
+
+/* Whether cgroup `path` is the cgroup `prefix` or below it ("/a" holds "/a/b", not "/ab"). Pure. */
+bool tt_cgroup__under(const char *prefix, const char *path);
+
+/* What a library: target is narrowed to; a NULL member asks nothing. */
+struct tt_narrow {
+	const char *comm;   /* the process name */
+	const char *exe;    /* the executable: a path or a glob */
+	const char *cgroup; /* the cgroup (v2 path) or one below it */
+};
+
+/*
+ * Whether a process named `comm`, running `exe`, in cgroup `cgroup` (NULL
+ * when unknown: then a cgroup narrowing does not hold) is one that `want`
+ * narrows to: all it names must hold. Pure.
+ */
+bool tt_narrow__holds(const struct tt_narrow *want, const char *comm, const char *exe,
+		      const char *cgroup);
+
 #endif /* TASKTAP_DISCOVER_H */

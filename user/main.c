@@ -56,6 +56,21 @@ static void print_attachment(const struct tt_attachment *at)
 	putchar('\n');
 }
 
+/* A library: target attached in each process it is narrowed to, as it starts. */
+static void print_narrowed(const struct tt_target *t, const char *binary)
+{
+	printf("library %s: %d probes, attached in each process", t->path, t->nprobes);
+	if (binary)
+		printf(" running %s", binary);
+	if (t->comm)
+		printf(" named %s", t->comm);
+	if (t->exe)
+		printf(" running %s", t->exe);
+	if (t->cgroup)
+		printf(" in cgroup %s", t->cgroup);
+	printf(" as it starts, and only there\n");
+}
+
 static const struct tt_usage_item check_options[] = {
 	{"-p, --pid PID", "resolve in this process: its executable, libraries and mappings"},
 	{"-b, --binary PATH", "resolve in this file, as `tasktap run --binary` attaches"},
@@ -195,10 +210,14 @@ static int cmd_check(int argc, char **argv)
 		if (verbose)
 			print_programs(&plan.at[i]);
 	}
-	for (int i = 0; !pid && !binary && i < spec->ntargets; i++) {
+	for (int i = 0; !pid && i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];
 
-		if (t->kind == TT_TARGET_COMM)
+		if (t->kind == TT_TARGET_LIBRARY && (binary || tt_target__narrowed(t)))
+			print_narrowed(t, binary);
+		else if (binary)
+			continue;
+		else if (t->kind == TT_TARGET_COMM)
 			printf("comm %s: %d probes, attached in each such process as it starts\n",
 			       t->comm, t->nprobes);
 		else if (t->kind == TT_TARGET_BINARY && strpbrk(t->path, "*?["))

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "discover.h"
 #include "proc.h"
 
 #define CAP_SYS_PTRACE_BIT 19
@@ -264,4 +265,14 @@ uint64_t tt_stat__start_time(const char *stat)
 			p++;
 	}
 	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+int tt_proc__cgroup(pid_t pid, char *buf, size_t len)
+{
+	char text[4096];
+	ssize_t n = tt_proc__read(NULL, pid, "cgroup", text, sizeof(text));
+
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	return tt_cgroup__from_proc(text, buf, len);
 }

@@ -98,4 +98,11 @@ pid_t tt_status__nspid(const char *status);
  * it cannot be read. Pure. */
 uint64_t tt_stat__start_time(const char *stat);
 
+/*
+ * The cgroup (v2 path, "/system.slice/jobs.service") of process `pid`,
+ * into buf. Returns 0, -ESRCH for a process that is gone, -ENOENT on a
+ * host without cgroup v2, or -errno.
+ */
+int tt_proc__cgroup(pid_t pid, char *buf, size_t len);
+
 #endif /* TASKTAP_PROC_H */

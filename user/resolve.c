@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "discover.h"
 #include "helpers.h"
 #include "libscan.h"
 #include "proc.h"
@@ -137,6 +138,40 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 		return 1; /* found as processes start (discover.h) */
 	}
 	return -EINVAL;
+}
+
+bool tt_target__narrowing_holds(const struct tt_target *t, const struct tt_proc_info *pi,
+				const char *binary)
+{
+	struct tt_narrow want = {.comm = t->comm, .exe = t->exe, .cgroup = t->cgroup};
+	char cgroup[TT_CGROUP_PATH_MAX];
+	struct stat st;
+
+	if (binary && (stat(binary, &st) || st.st_dev != pi->dev || st.st_ino != pi->ino))
+		return false;
+	if (t->cgroup && tt_proc__cgroup(pi->pid, cgroup, sizeof(cgroup)))
+		return false;
+	return tt_narrow__holds(&want, pi->comm, pi->exe, t->cgroup ? cgroup : NULL);
+}
+
+/*
+ * Whether target t is left to exec discovery: a library: target narrowed
+ * to processes, or, with --binary PATH, any library: target (then only
+ * in the processes running PATH).
+ */
+static bool found_as_processes_start(const struct tt_target *t, pid_t pid, const char *binary)
+{
+	return !pid && t->kind == TT_TARGET_LIBRARY && (binary || tt_target__narrowed(t));
+}
+
+/* With --pid N, whether N is outside what library target t is narrowed to. */
+static bool pid_narrowed_out(const struct tt_target *t, pid_t pid)
+{
+	struct tt_proc_info pi;
+
+	if (!pid || !tt_target__narrowed(t))
+		return false;
+	return tt_proc__info(NULL, pid, &pi) || !tt_target__narrowing_holds(t, &pi, NULL);
 }
 
 /*
@@ -643,6 +678,24 @@ static int add_library_copies(struct tt_plan *plan, struct tt_spec *spec, const 
 	return n ? tt_libscan__find(symbols, n, pl->path, pid, add_copy, &c) : 0;
 }
 
+/*
+ * Resolves library target t (left to exec discovery) as it would be
+ * attached, into a plan thrown away: a library not found or a symbol
+ * missing is refused now, not in each process later.
+ */
+static int check_discovered_library(struct tt_spec *spec, const struct tt_target *t,
+				    struct place *pl, char *err, size_t errlen)
+{
+	struct tt_plan scratch = {0};
+	int ret;
+
+	ret = target_file(spec, t, pl, err, errlen);
+	if (!ret)
+		ret = add_target(&scratch, spec, t, pl, err, errlen);
+	tt_plan__release(&scratch);
+	return ret;
+}
+
 int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct tt_plan *plan,
 		   char *err, size_t errlen)
 {
@@ -655,6 +708,17 @@ int tt_plan__build(struct tt_spec *spec, pid_t pid, const char *binary, struct t
 	if (!pl)
 		return -ENOMEM;
 	for (int i = 0; i < spec->ntargets && ret >= 0; i++) {
+		const struct tt_target *t = &spec->targets[i];
+
+		if (found_as_processes_start(t, pid, binary)) {
+			ret = check_discovered_library(spec, t, pl, err, errlen);
+			applied += ret == 0 && binary; /* --binary: its library targets apply */
+			continue;
+		}
+		if (pid_narrowed_out(t, pid)) {
+			ret = 1;
+			continue;
+		}
 		ret = place_of(spec, &spec->targets[i], pid, binary, pl, err, errlen);
 		if (ret == 0) {
 			ret = add_target(plan, spec, &spec->targets[i], pl, err, errlen);

@@ -17,6 +17,8 @@
 #include "elf.h"
 #include "spec.h"
 
+struct tt_proc_info;
+
 struct tt_attachment {
 	const struct tt_hook *hook;
 	const struct tt_probe *probe;
@@ -38,9 +40,10 @@ struct tt_plan {
 
 /*
  * Builds the plan for `spec`. A non-zero `pid` or non-NULL `binary`
- * replaces the place of every binary: and pid: target. comm: targets and
- * binary: globs are left out: the agent finds their processes as they
- * start (tt_plan__add_target()). A glob symbol adds
+ * replaces the place of every binary: and pid: target. comm: targets,
+ * binary: globs and library: targets narrowed to processes (with
+ * `binary`, every library: target) are left out: the agent finds their
+ * processes as they start (tt_plan__add_target()). A glob symbol adds
  * one hook to the spec per further function it matches. Returns 0, or
  * -errno with one message in err naming the spec position, the file and
  * the problem (a missing symbol lists the closest names).
@@ -82,5 +85,13 @@ int tt_find_library(const char *name, char *buf, size_t len);
  * library directories under it. Writes the path into buf. 0 or -ENOENT.
  */
 int tt_find_library_in(const char *root, const char *name, char *buf, size_t len);
+
+/*
+ * Whether process `pi` is one that library target t is narrowed to (its
+ * comm:, binary: and cgroup:, each when given), and, with `binary`
+ * (--binary PATH), runs that file.
+ */
+bool tt_target__narrowing_holds(const struct tt_target *t, const struct tt_proc_info *pi,
+				const char *binary);
 
 #endif /* TASKTAP_RESOLVE_H */

@@ -64,6 +64,7 @@ struct key_handler {
 struct target_build {
 	struct tt_target *target;
 	const char *kind_key; /* the key that set the kind, NULL until one did */
+	bool library;	      /* the target has a `library:` key: comm:, binary: narrow it */
 	bool has_probes;
 };
 
@@ -1495,21 +1496,65 @@ static int target_set_kind(struct walker *w, struct target_build *tb, yaml_node_
 	return 0;
 }
 
-static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+/*
+ * `binary:` beside `library:`: the processes running that file (an
+ * absolute path or a glob), as exec discovery finds them.
+ */
+static int target_narrow_binary(struct walker *w, struct target_build *tb, yaml_node_t *key,
+				yaml_node_t *val)
 {
-	struct target_build *tb = obj;
-	enum tt_target_kind kind =
-		strcmp(scalar_value(key), "binary") == 0 ? TT_TARGET_BINARY : TT_TARGET_LIBRARY;
 	const char *path = NULL;
 	int err;
 
-	err = target_set_kind(w, tb, key, kind);
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	if (path[0] != '/')
+		return fail_node(w, val,
+				 "'binary' narrowing a library must be an absolute path or glob, "
+				 "found '%s'",
+				 tt_shorten(path, w->shown));
+	return dup_string(w, path, &tb->target->exe);
+}
+
+static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	bool binary = strcmp(scalar_value(key), "binary") == 0;
+	const char *path = NULL;
+	int err;
+
+	if (binary && tb->library)
+		return target_narrow_binary(w, tb, key, val);
+	err = target_set_kind(w, tb, key, binary ? TT_TARGET_BINARY : TT_TARGET_LIBRARY);
 	if (err)
 		return err;
 	err = want_string(w, key, val, &path);
 	if (err)
 		return err;
 	return dup_string(w, path, &tb->target->path);
+}
+
+/* `cgroup:` beside `library:`: the processes in that cgroup (v2 path) or below it. */
+static int target_cgroup(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *path = NULL;
+	int err;
+
+	if (!tb->library)
+		return fail_node(w, key,
+				 "'cgroup' narrows a library target only (add 'library:', or "
+				 "narrow with 'comm:' or 'binary:')");
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	if (path[0] != '/' || strlen(path) >= TT_CGROUP_PATH_MAX)
+		return fail_node(w, val,
+				 "'cgroup' must be a cgroup path starting with '/' (as in "
+				 "/proc/PID/cgroup), at most %d characters, found '%s'",
+				 TT_CGROUP_PATH_MAX - 1, tt_shorten(path, w->shown));
+	return dup_string(w, path, &tb->target->cgroup);
 }
 
 static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -1545,7 +1590,8 @@ static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 	const char *comm = NULL;
 	int err;
 
-	err = target_set_kind(w, tb, key, TT_TARGET_COMM);
+	/* beside library:, a narrowing: only processes of that name */
+	err = tb->library ? 0 : target_set_kind(w, tb, key, TT_TARGET_COMM);
 	if (err)
 		return err;
 	err = want_string(w, key, val, &comm);
@@ -1591,9 +1637,27 @@ static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 }
 
 static const struct key_handler target_keys[] = {
-	{"binary", target_path}, {"pid", target_pid},	    {"library", target_path},
-	{"comm", target_comm},	 {"probes", target_probes}, {NULL, NULL},
+	{"binary", target_path},
+	{"pid", target_pid},
+	{"library", target_path},
+	{"comm", target_comm},
+	{"cgroup", target_cgroup},
+	{"probes", target_probes},
+	{NULL, NULL},
 };
+
+/* Whether the target mapping `node` has a `library:` key. */
+static bool has_library_key(struct walker *w, yaml_node_t *node)
+{
+	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+	     pr < node->data.mapping.pairs.top; pr++) {
+		yaml_node_t *key = node_at(w, pr->key);
+
+		if (key->type == YAML_SCALAR_NODE && !strcmp(scalar_value(key), "library"))
+			return true;
+	}
+	return false;
+}
 
 static int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
 {
@@ -1605,6 +1669,7 @@ static int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *
 				 node_kind(node));
 	target->pos = mark_pos(node->start_mark);
 	target->spec = w->spec;
+	tb.library = has_library_key(w, node);
 	err = walk_mapping(w, node, "target", target_keys, &tb);
 	if (err)
 		return err;
@@ -1867,6 +1932,8 @@ static void target_release(struct tt_target *target)
 	free(target->probes);
 	free(target->path);
 	free(target->comm);
+	free(target->exe);
+	free(target->cgroup);
 }
 
 void tt_spec__free(struct tt_spec *spec)
@@ -1991,7 +2058,13 @@ struct tt_hook *tt_spec__hook_at(struct tt_spec *spec, struct tt_hook *tmpl, con
 bool tt_target__same(const struct tt_target *a, const struct tt_target *b)
 {
 	return a->kind == b->kind && a->pid == b->pid && !str_cmp_null(a->path, b->path) &&
-	       !str_cmp_null(a->comm, b->comm);
+	       !str_cmp_null(a->comm, b->comm) && !str_cmp_null(a->exe, b->exe) &&
+	       !str_cmp_null(a->cgroup, b->cgroup);
+}
+
+bool tt_target__narrowed(const struct tt_target *t)
+{
+	return t->kind == TT_TARGET_LIBRARY && (t->comm || t->exe || t->cgroup);
 }
 
 /*

@@ -153,12 +153,17 @@ struct tt_probe {
 	struct tt_target *target; /* the target this probe belongs to */
 };
 
+/* The longest cgroup: narrowing a spec may name, with its NUL. */
+#define TT_CGROUP_PATH_MAX 1024
+
 struct tt_target {
 	const struct tt_spec *spec; /* the spec the target belongs to */
 	enum tt_target_kind kind;
-	char *path; /* binary or library; owned */
-	pid_t pid;  /* TT_TARGET_PID */
-	char *comm; /* TT_TARGET_COMM; owned */
+	char *path;   /* binary or library; owned */
+	pid_t pid;    /* TT_TARGET_PID */
+	char *comm;   /* TT_TARGET_COMM, or a library's narrowing: that name; owned */
+	char *exe;    /* a library's narrowing: that executable (path or glob); owned */
+	char *cgroup; /* a library's narrowing: that cgroup or below (v2 path); owned */
 	struct tt_pos pos;
 	struct tt_probe *probes; /* owned array */
 	int nprobes;
@@ -196,6 +201,13 @@ int tt_spec__load(const char *path, struct tt_spec **out, char *err, size_t errl
 
 /* Releases the spec and everything it owns. Accepts NULL. */
 void tt_spec__free(struct tt_spec *spec);
+
+/*
+ * Whether t is a library: target narrowed by comm:, binary: or cgroup:
+ * (all that it names must hold): its probes are attached per process, in
+ * the processes exec discovery finds, never per file.
+ */
+bool tt_target__narrowed(const struct tt_target *t);
 
 /* Looks a probe up by id; NULL when no probe has it. */
 const struct tt_probe *tt_spec__probe(const struct tt_spec *spec, int id);

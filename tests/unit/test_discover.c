@@ -92,12 +92,60 @@ static void test_path_matches(void **state)
 	assert_false(tt_glob__is("/a/b"));
 }
 
+static void test_cgroup_from_proc(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(tt_cgroup__from_proc("0::/system.slice/jobs.service\n", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "/system.slice/jobs.service");
+	/* a hybrid host: v1 hierarchies first */
+	assert_int_equal(tt_cgroup__from_proc("12:cpu,cpuacct:/x\n1:name=systemd:/y\n0::/z", buf,
+					      sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "/z");
+	assert_int_equal(tt_cgroup__from_proc("12:cpu:/x\n", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(tt_cgroup__from_proc("0::/a/b/c\n", buf, 4), -ENAMETOOLONG);
+}
+
+static void test_cgroup_under(void **state)
+{
+	(void)state;
+	assert_true(tt_cgroup__under("/a", "/a"));
+	assert_true(tt_cgroup__under("/a", "/a/b"));
+	assert_true(tt_cgroup__under("/a/", "/a/b"));
+	assert_false(tt_cgroup__under("/a", "/ab"));
+	assert_false(tt_cgroup__under("/a/b", "/a"));
+	assert_true(tt_cgroup__under("/", "/anything"));
+}
+
+static void test_narrow_holds(void **state)
+{
+	struct tt_narrow none = {0};
+	struct tt_narrow comm = {.comm = "php-fpm"};
+	struct tt_narrow all = {.comm = "w", .exe = "/opt/*/w", .cgroup = "/jobs"};
+
+	(void)state;
+	assert_true(tt_narrow__holds(&none, "x", "/bin/x", NULL));
+	assert_true(tt_narrow__holds(&comm, "php-fpm", "/usr/sbin/php-fpm8.2", NULL));
+	assert_false(tt_narrow__holds(&comm, "php", "/usr/bin/php", NULL));
+	assert_true(tt_narrow__holds(&all, "w", "/opt/a/w", "/jobs/1"));
+	assert_false(tt_narrow__holds(&all, "w", "/opt/a/w", "/other"));
+	assert_false(tt_narrow__holds(&all, "w", "/opt/a/w", NULL)); /* cgroup unknown */
+	assert_false(tt_narrow__holds(&all, "w", "/usr/bin/w", "/jobs"));
+	assert_false(tt_narrow__holds(&all, "v", "/opt/a/w", "/jobs"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_comm_prefix),
 		cmocka_unit_test(test_path_matches),
 		cmocka_unit_test(test_prefixes_fit_the_table),
+		cmocka_unit_test(test_cgroup_from_proc),
+		cmocka_unit_test(test_cgroup_under),
+		cmocka_unit_test(test_narrow_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,6 +224,45 @@ static void test_defaults_and_order(void **state)
 }
 
 /* A key and seven attributes: TT_MAX_CAPTURES records, in that order. */
+/* comm:, binary: and cgroup: beside library: narrow it, in any order; alone they do not. */
+static void test_library_narrowed(void **state)
+{
+	static const char text[] = "targets:\n"
+				   "  - comm: php-fpm\n"
+				   "    library: libcurl.so.4\n"
+				   "    probes: [ { role: span, symbol: curl_easy_perform } ]\n"
+				   "  - library: libc.so.6\n"
+				   "    binary: /opt/workers/*\n"
+				   "    cgroup: /system.slice/jobs.service\n"
+				   "    probes: [ { role: span, symbol: getaddrinfo } ]\n"
+				   "  - library: libz.so.1\n"
+				   "    probes: [ { role: span, symbol: deflate } ]\n"
+				   "  - comm: php-fpm\n"
+				   "    probes: [ { role: task, symbol: run } ]\n";
+	struct tt_spec *spec = parse_ok(text);
+	const struct tt_target *t = spec->targets;
+
+	(void)state;
+	assert_int_equal(spec->ntargets, 4);
+	assert_int_equal(t[0].kind, TT_TARGET_LIBRARY);
+	assert_string_equal(t[0].path, "libcurl.so.4");
+	assert_string_equal(t[0].comm, "php-fpm");
+	assert_null(t[0].exe);
+	assert_null(t[0].cgroup);
+	assert_true(tt_target__narrowed(&t[0]));
+	assert_int_equal(t[1].kind, TT_TARGET_LIBRARY);
+	assert_null(t[1].comm);
+	assert_string_equal(t[1].exe, "/opt/workers/*");
+	assert_string_equal(t[1].cgroup, "/system.slice/jobs.service");
+	assert_true(tt_target__narrowed(&t[1]));
+	assert_false(tt_target__narrowed(&t[2]));
+	assert_int_equal(t[3].kind, TT_TARGET_COMM);
+	assert_false(tt_target__narrowed(&t[3]));
+	/* a narrowing is part of what a target is: a reload that changes it is another target */
+	assert_false(tt_target__same(&t[0], &t[3]));
+	tt_spec__free(spec);
+}
+
 static void test_max_captures(void **state)
 {
 	static const char text[] =
@@ -328,7 +367,29 @@ static const struct bad_spec bad_specs[] = {
 	{"targets:\n  - binary: /a\n    probes: []\n", "spec.yaml:3:5: 'probes' must not be empty"},
 	{"targets:\n  - binary: /a\n    probe: []\n",
 	 "spec.yaml:3:5: unknown key 'probe' in target (expected one of: binary, pid, library, "
-	 "comm, probes)"},
+	 "comm, cgroup, probes)"},
+	/* a library narrowed to processes */
+	{"targets:\n  - library: libc.so.6\n    binary: worker\n",
+	 "spec.yaml:3:13: 'binary' narrowing a library must be an absolute path or glob, found "
+	 "'worker'"},
+	{"targets:\n  - binary: /a\n    cgroup: /system.slice\n",
+	 "spec.yaml:3:5: 'cgroup' narrows a library target only (add 'library:', or narrow with "
+	 "'comm:' or 'binary:')"},
+	{"targets:\n  - library: libc.so.6\n    cgroup: system.slice\n",
+	 "spec.yaml:3:13: 'cgroup' must be a cgroup path starting with '/' (as in "
+	 "/proc/PID/cgroup), at most 1023 characters, found 'system.slice'"},
+	{"targets:\n  - library: libc.so.6\n    cgroup: [/a]\n",
+	 "spec.yaml:3:13: expected a scalar for 'cgroup', found a sequence"},
+	{"targets:\n  - comm: w\n    library: libc.so.6\n    comm: v\n",
+	 "spec.yaml:4:5: duplicate key 'comm' in target (first at line 2)"},
+	{"targets:\n  - comm: abcdefghijklmnop\n    library: libc.so.6\n",
+	 "spec.yaml:2:11: 'comm' is 16 characters long, more than the kernel keeps (15)"},
+	{"targets:\n  - library: libc.so.6\n    pid: 12\n",
+	 "spec.yaml:3:5: target needs exactly one of binary, pid, library, comm (found 'library' "
+	 "and 'pid')"},
+	{"targets:\n  - comm: w\n    binary: /a\n",
+	 "spec.yaml:3:5: target needs exactly one of binary, pid, library, comm (found 'comm' and "
+	 "'binary')"},
 	/* probes */
 	{HEAD "      - run_task\n",
 	 "spec.yaml:5:9: expected a mapping for a probe, found a scalar"},
@@ -843,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_order),
 		cmocka_unit_test(test_max_captures),
 		cmocka_unit_test(test_role_names),
+		cmocka_unit_test(test_library_narrowed),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_too_many_probes),
 		cmocka_unit_test(test_match_keeps_unchanged_probes),

@@ -107,7 +107,7 @@ struct slot {
 	char error[512];		 /* why the file is not in use */
 	bool keep;			 /* during a reload: the file is still there */
 	bool rescan;			 /* during a reload: look for its processes */
-	bool discovers;			 /* has comm: targets or binary: globs */
+	bool discovers;			 /* finds processes on exec */
 };
 
 /* One hook attached at one place, for `tasktap status`. */

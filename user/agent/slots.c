@@ -17,14 +17,26 @@
 #include "log.h"
 #include "specs.h"
 
-/* Whether the spec has targets found as processes start. */
-static bool has_discovery(const struct tt_spec *spec)
+/*
+ * Whether the spec has targets found as processes start: with --pid none;
+ * with --binary its library: targets (in the processes running that
+ * file); else comm:, binary: and narrowed library: targets.
+ */
+static bool has_discovery(const struct tt_spec *spec, const struct run_args *a)
 {
+	if (a->pid)
+		return false;
 	for (int i = 0; i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];
 
+		if (a->binary) {
+			if (t->kind == TT_TARGET_LIBRARY)
+				return true;
+			continue;
+		}
 		/* an exact path too: a container may run its own copy of the file */
-		if (t->kind == TT_TARGET_COMM || (t->kind == TT_TARGET_BINARY && t->path[0] == '/'))
+		if (t->kind == TT_TARGET_COMM ||
+		    (t->kind == TT_TARGET_BINARY && t->path[0] == '/') || tt_target__narrowed(t))
 			return true;
 	}
 	return false;
@@ -143,7 +155,7 @@ static struct slot *load_slot(struct agent *r, const char *file, const char *dir
 	for (int id = 1; !ret && id <= s->spec->nhooks; id++)
 		ret = places__hook_id(r->places, s, id) ? 0 : -ERANGE;
 	if (!ret) {
-		s->discovers = !a->pid && !a->binary && has_discovery(s->spec);
+		s->discovers = has_discovery(s->spec, a);
 		ret = attach_fixed(r, s, a, err, sizeof(err));
 	}
 	if (!ret)
@@ -277,7 +289,7 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	s->spec = now;
 	for (int id = 1; id <= now->nhooks; id++)
 		places__hook_id(r->places, s, id);
-	s->discovers = !r->args->pid && !r->args->binary && has_discovery(now);
+	s->discovers = has_discovery(now, r->args);
 	if (places__attach_plan(r->places, s, &plan, err, sizeof(err)))
 		snprintf(s->error, sizeof(s->error), "%s", err);
 	tt_plan__release(&plan);

@@ -13,6 +13,52 @@
 #include "proc.h"
 #include "resolve.h"
 
+/*
+ * Library target t of slot s in process `pi` only (the kernel installs
+ * its probes in no other process), the library found as the process
+ * would: through this agent's LD_LIBRARY_PATH when it shares our mount
+ * namespace, else in its root. Returns whether it was attached.
+ */
+static bool attach_library_in(struct agent *r, struct slot *s, const struct tt_target *t,
+			      const struct tt_proc_info *pi)
+{
+	char root[64], path[PATH_MAX], shown[PATH_MAX + 64];
+	size_t skip = 0;
+	int ret;
+
+	if (pi->other_mnt_ns) {
+		tt_proc__root(pi->pid, root, sizeof(root));
+		ret = tt_find_library_in(root, t->path, path, sizeof(path));
+		skip = strlen(root);
+	} else {
+		ret = tt_find_library(t->path, path, sizeof(path));
+	}
+	if (ret)
+		return false;
+	snprintf(shown, sizeof(shown), "%s (pid %d)", path + skip, (int)pi->pid);
+	return places__attach(r->places, s, t, path, shown, pi->pid, false) != NULL;
+}
+
+/*
+ * Library targets of slot s that process `pi` is narrowed to (with
+ * --binary PATH: every library target, when it runs PATH), in it alone.
+ */
+static bool attach_narrowed(struct agent *r, struct slot *s, const struct tt_proc_info *pi)
+{
+	const char *binary = r->args->binary;
+	bool matched = false;
+
+	for (int i = 0; i < s->spec->ntargets; i++) {
+		const struct tt_target *t = &s->spec->targets[i];
+
+		if (t->kind != TT_TARGET_LIBRARY || (!binary && !tt_target__narrowed(t)) ||
+		    !tt_target__narrowing_holds(t, pi, binary))
+			continue;
+		matched |= attach_library_in(r, s, t, pi);
+	}
+	return matched;
+}
+
 /* Library targets of slot s in process `pi`, resolved inside its root. */
 static void attach_libraries(struct agent *r, struct slot *s, const struct tt_proc_info *pi)
 {
@@ -22,7 +68,8 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 	for (int i = 0; i < s->spec->ntargets; i++) {
 		const struct tt_target *t = &s->spec->targets[i];
 
-		if (t->kind != TT_TARGET_LIBRARY ||
+		/* a narrowed one goes only where its narrowing holds (attach_narrowed()) */
+		if (t->kind != TT_TARGET_LIBRARY || tt_target__narrowed(t) ||
 		    tt_find_library_in(root, t->path, path, sizeof(path)))
 			continue;
 		snprintf(shown, sizeof(shown), "%s (in pid %d)", path + strlen(root), (int)pi->pid);
@@ -32,10 +79,11 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 
 /*
  * A process that started (or was running when the agent started): the
- * comm: targets and binary: targets of every spec (or only of `only`)
- * that name it are attached, comm: targets in that process, binary:
- * targets once per distinct file, and then the spec's libraries as that
- * process sees them.
+ * library: targets narrowed to it are attached in it alone; the comm:
+ * targets and binary: targets of every spec (or only of `only`) that name
+ * it are attached, comm: targets in that process, binary: targets once
+ * per distinct file, and then the spec's other libraries as that process
+ * sees them.
  */
 static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot *only)
 {
@@ -45,9 +93,12 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 		struct slot *s = r->slots[i];
 		bool matched = false;
 
-		if (!s->spec || (only && s != only))
+		if (!s->spec || (only && s != only) || !s->discovers)
 			continue;
-		for (int k = 0; k < s->spec->ntargets; k++) {
+		if (attach_narrowed(r, s, pi))
+			r->discovered++;
+		/* with --binary, the fixed plan has the rest */
+		for (int k = 0; !r->args->binary && k < s->spec->ntargets; k++) {
 			const struct tt_target *t = &s->spec->targets[k];
 
 			if (t->kind == TT_TARGET_COMM &&
@@ -141,6 +192,31 @@ static void add_watch_dir(struct tt_watch_dir *dirs, int *n, const char *path)
 	(*n)++;
 }
 
+/* Whether exec discovery looks for target t by its comm: (a comm: target, or a narrowing). */
+static bool watched_comm(const struct agent *r, const struct tt_target *t)
+{
+	if (r->args->binary)
+		return false; /* then by the file's name alone (watched_exe()) */
+	return t->kind == TT_TARGET_COMM || (tt_target__narrowed(t) && t->comm);
+}
+
+/*
+ * The executable (path or glob) by whose name exec discovery looks for
+ * target t, or NULL: a binary: target's, a library's narrowing (when it
+ * names no comm:, which is sharper), or with --binary the file's, for
+ * every library target.
+ */
+static const char *watched_exe(const struct agent *r, const struct tt_target *t)
+{
+	if (r->args->binary)
+		return t->kind == TT_TARGET_LIBRARY ? r->args->binary : NULL;
+	if (t->kind == TT_TARGET_BINARY && t->path[0] == '/')
+		return t->path;
+	if (tt_target__narrowed(t) && !t->comm && t->exe)
+		return t->exe;
+	return NULL;
+}
+
 /*
  * Tells BPF which execs to report and stop: comm: names exactly, binary:
  * targets by the start of their file name (the kernel names a process
@@ -165,19 +241,24 @@ void watch__set(struct agent *r)
 	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
 		const struct tt_spec *spec = r->slots[i]->spec;
 
+		if (!r->slots[i]->discovers)
+			continue;
 		for (int k = 0; spec && k < spec->ntargets; k++) {
 			const struct tt_target *t = &spec->targets[k];
 			struct tt_comm_prefix *p = &prefixes[nprefix];
+			const char *exe = watched_exe(r, t);
 
-			if (t->kind == TT_TARGET_COMM && r->nwatched < TT_MAX_PROBES &&
+			if (watched_comm(r, t) && r->nwatched < TT_MAX_PROBES &&
 			    r->bpf->watch_comm(r->loader, t->comm, true) == 0)
 				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
-			if (t->kind != TT_TARGET_BINARY || t->path[0] != '/')
+			/* a cgroup alone: every exec is reported, none stopped */
+			all |= tt_target__narrowed(t) && !t->comm && !t->exe && !r->args->binary;
+			if (!exe)
 				continue;
-			p->len = tt_glob__comm_prefix(t->path, p->comm);
+			p->len = tt_glob__comm_prefix(exe, p->comm);
 			if (!p->len) {
 				all = true;
-				add_watch_dir(dirs, &ndirs, t->path);
+				add_watch_dir(dirs, &ndirs, exe);
 			} else if (nprefix < TT_MAX_PROBES) {
 				nprefix++;
 			}

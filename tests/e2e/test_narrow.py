@@ -1,0 +1,196 @@
+"""Narrowing with real BPF: a `library:` target that also names `comm:`,
+`binary:` or `cgroup:` is attached in the processes it names alone, each
+with the kernel's uprobe pid filter, so that another process mapping the
+same library has no probe installed at all: the test reads the probed
+function's first bytes through /proc/PID/mem (at the address the worker
+itself prints) and finds the breakpoint (int3, 0xcc) only in the processes
+meant, and the spans only from them. `--binary PATH` keeps a spec's library
+targets, in the processes running PATH alone.
+
+The worker is tests/workers/narrow-worker.c, copied under two names so that
+the kernel names its processes differently; it loads libttjob.so with
+dlopen and runs one job per line of its standard input."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, attrs, run_tool, write_spec
+
+LIB_DIR = os.path.abspath(".output/lib")
+NARROW_WORKER = os.path.abspath(".output/narrow-worker")
+ENV = {"LD_LIBRARY_PATH": LIB_DIR}
+
+SPEC = """\
+service: narrow
+targets:
+  - library: libttjob.so
+{narrowing}
+    probes:
+      - role: task
+        symbol: ttjob_run
+        key: arg0
+"""
+
+INT3 = 0xcc
+
+
+class Worker:
+    """A narrow-worker running under `path`, its jobs fed through stdin."""
+
+    def __init__(self, path, cgroup_procs=None):
+        args = [path]
+        if cgroup_procs:
+            # enter the cgroup first, so that the worker's exec happens inside it
+            args = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$1"', cgroup_procs, path]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=dict(os.environ, **ENV))
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != "ready":
+            self.proc.kill()
+            raise AssertionError("%s did not start" % path)
+        self.pid, self.addr = int(line[1]), int(line[2], 16)
+
+    def code(self):
+        """The first 8 bytes of ttjob_run in this process, as it runs them."""
+        with open("/proc/%d/mem" % self.pid, "rb") as mem:
+            mem.seek(self.addr)
+            return mem.read(8)
+
+    def probed(self):
+        # at the function, or past a leading endbr64 (f3 0f 1e fa), as tasktap attaches
+        code = self.code()
+        return code[0] == INT3 or (code[:4] == b"\xf3\x0f\x1e\xfa" and code[4] == INT3)
+
+    def run(self, ids):
+        """Runs the jobs, then ends; returns {job id: pid that ran it}."""
+        out, _ = self.proc.communicate("".join("%d\n" % i for i in ids), timeout=60)
+        ran = {}
+        for line in out.splitlines():
+            _, job, pid, _ = line.split()
+            ran[job] = int(pid)
+        return ran
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class NarrowTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ttnarrow")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.workers = []
+        # two names for one program: the kernel names each process after its file
+        self.a = os.path.join(self.dir, "tt-narrow-a")
+        self.b = os.path.join(self.dir, "tt-narrow-b")
+        shutil.copy(NARROW_WORKER, self.a)
+        shutil.copy(NARROW_WORKER, self.b)
+
+    def start(self, path, cgroup_procs=None):
+        w = Worker(path, cgroup_procs)
+        self.workers.append(w)
+        self.addCleanup(w.kill)
+        return w
+
+    def agent(self, narrowing, extra=()):
+        spec = write_spec(SPEC.format(narrowing=narrowing), self.dir)
+        agent = Agent([spec, "--json"] + list(extra), env=ENV)
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        return agent
+
+    def traced(self, agent, meant, others):
+        """Runs jobs in every worker; checks the probes and the spans of each."""
+        for w in meant:
+            self.assertTrue(w.probed(), "no probe in pid %d: %s" % (w.pid, w.code().hex()))
+        for w in others:
+            self.assertFalse(w.probed(), "a probe in pid %d: %s" % (w.pid, w.code().hex()))
+        want = {}
+        for n, w in enumerate(meant + others):
+            ran = w.run([100 * (n + 1) + 1, 100 * (n + 1) + 2])
+            self.assertEqual(len(ran), 2)
+            if w in meant:
+                want.update(ran)
+        time.sleep(0.3)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        spans = agent.spans()
+        got = {attrs(s)["task.id"]: s["resource"]["process.pid"] for s in spans}
+        self.assertEqual(got, want, agent.stderr())
+        self.assertEqual(len(spans), len(want))
+
+    def test_comm_narrows_to_those_processes(self):
+        before_a, before_b = self.start(self.a), self.start(self.b)
+        untouched = before_b.code()
+        self.assertEqual(before_a.code(), untouched)
+        agent = self.agent("    comm: tt-narrow-a")
+        after_a, after_b = self.start(self.a), self.start(self.b)
+        self.assertEqual(before_b.code(), untouched)
+        self.assertEqual(after_b.code(), untouched)
+        self.traced(agent, [before_a, after_a], [before_b, after_b])
+
+    def test_binary_glob_narrows_to_those_processes(self):
+        before_a, before_b = self.start(self.a), self.start(self.b)
+        agent = self.agent("    binary: %s/*-a" % self.dir)
+        after_a, after_b = self.start(self.a), self.start(self.b)
+        self.traced(agent, [before_a, after_a], [before_b, after_b])
+
+    def test_cgroup_narrows_to_the_processes_in_it(self):
+        root = cgroup2_root()
+        if root is None:
+            self.fail("no cgroup2 hierarchy mounted: the cgroup narrowing cannot be tested")
+        name = "tt-narrow-%d" % os.getpid()
+        group = os.path.join(root, name)
+        os.mkdir(group)
+        self.addCleanup(os.rmdir, group)
+        inside = self.start(self.b, os.path.join(group, "cgroup.procs"))
+        outside = self.start(self.b)
+        agent = self.agent("    cgroup: /%s" % name)
+        later = self.start(self.b, os.path.join(group, "cgroup.procs"))
+        # a cgroup alone does not hold a process at exec: its probes come soon after
+        for _ in range(100):
+            if later.probed():
+                break
+            time.sleep(0.05)
+        # the workers end before the group is removed (cleanups run last first)
+        self.traced(agent, [inside, later], [outside])
+
+    def test_binary_option_keeps_library_targets(self):
+        a, b = self.start(self.a), self.start(self.b)
+        agent = self.agent("", ["--binary", self.a])
+        later = self.start(self.a)
+        self.traced(agent, [a, later], [b])
+
+
+class CheckTest(unittest.TestCase):
+    def test_check_says_where_a_narrowed_library_goes(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        spec = write_spec(SPEC.format(narrowing="    comm: tt-narrow-a\n    cgroup: /jobs"), d)
+        rc, out, err = run_tool(["check", spec], env=ENV)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("library libttjob.so: 1 probes, attached in each process named "
+                      "tt-narrow-a in cgroup /jobs as it starts, and only there", out)
+        self.assertIn(": ok, 0 attachments", out)
+        # its symbols are resolved all the same
+        spec = write_spec(SPEC.format(narrowing="    comm: tt-narrow-a").replace(
+            "ttjob_run", "ttjob_walk"), d)
+        rc, out, err = run_tool(["check", spec], env=ENV)
+        self.assertEqual(rc, 2)
+        self.assertIn("ttjob_walk", err)
+
+
+def cgroup2_root():
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return fields[1]
+    return None
+
+
+if __name__ == "__main__":
+    unittest.main()
