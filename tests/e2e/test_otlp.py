@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -67,6 +68,17 @@ def run_worker(worker, tasks, first_id=1001):
     subprocess.run([worker, "--tasks", str(tasks), "--scale", SCALE,
                     "--first-id", str(first_id)],
                    check=True, stderr=subprocess.DEVNULL, timeout=120)
+
+
+def wait_spool_files(spool, timeout):
+    """The spool's batch files, as soon as there are any (none after `timeout` s)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        files = [f for f in os.listdir(spool) if f.endswith(".tts")]
+        if files:
+            return files
+        time.sleep(0.01)
+    return []
 
 
 def wait_for(cond, timeout=30, what="condition"):
@@ -234,6 +246,26 @@ class OtlpTest(unittest.TestCase):
         self.assert_demo_trace(spans, 8)
         self.assertIn("cannot export spans", a.stderr())
         self.assertIn("otlp: 40 spans exported, 0 in the spool", a.stderr())
+
+    def test_slow_collector_spills_to_the_spool_and_every_span_arrives(self):
+        # each request waits 200 ms; a queue of 8 spans in batches of 2 fills at
+        # once: the spill thread moves the oldest batches to the spool instead of
+        # the queue dropping them, and the exporter replays them
+        r = self.receiver("--delay", "200")
+        a = self.agent(env={"OTEL_BSP_MAX_QUEUE_SIZE": "8",
+                            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2"})
+        spilled = []
+        t = threading.Thread(target=lambda: spilled.extend(
+            wait_spool_files(self.spool, 30)))
+        t.start()
+        run_worker(self.worker, 10)
+        t.join()
+        self.assertTrue(spilled, "no batch went to the spool")
+        wait_for(lambda: r.stats()["spans"] >= 50, timeout=120, what="every span")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assert_demo_trace(r.spans(), 10)
+        self.assertIn("otlp: 50 spans exported, 0 in the spool (0 batches), 0 dropped",
+                      a.stderr())
 
     def test_spool_survives_an_agent_restart(self):
         a = self.agent()  # nothing listens on the port

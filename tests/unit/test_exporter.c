@@ -37,9 +37,11 @@ struct fake {
 	uint8_t ids[4096]; /* first byte of each accepted span id, in order */
 	int nids;
 	int64_t rejected; /* reported with every 200 */
+	bool hold;	  /* a stuck collector: every call waits until it is cleared */
+	pthread_cond_t held;
 };
 
-static struct fake fk = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static struct fake fk = {.mu = PTHREAD_MUTEX_INITIALIZER, .held = PTHREAD_COND_INITIALIZER};
 
 static int fake_send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 		     struct tt_send_result *r)
@@ -53,6 +55,8 @@ static int fake_send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_
 	pthread_mutex_lock(&fk.mu);
 	answer = fk.calls < 64 ? fk.answers[fk.calls] : 0;
 	fk.calls++;
+	while (fk.hold)
+		pthread_cond_wait(&fk.held, &fk.mu);
 	if (answer == -1) {
 		r->transport_error = 7;
 		snprintf(r->message, sizeof(r->message), "refused");
@@ -90,6 +94,7 @@ static int setup(void **state)
 	memset(fk.answers, 0, sizeof(fk.answers));
 	fk.calls = fk.nids = 0;
 	fk.rejected = 0;
+	fk.hold = false;
 	pthread_mutex_unlock(&fk.mu);
 	assert_int_equal(tmpdir__make(dir, sizeof(dir), "exporter"), 0);
 	tt_otlp_config__init(&cfg);
@@ -312,6 +317,71 @@ static void test_sampler_and_queue_bound(void **state)
 	tt_exporter__free(e);
 }
 
+/*
+ * A collector that holds the exporter's request: the queue fills, and the
+ * spill thread moves batches to the spool instead of the queue dropping
+ * them; once the collector answers, every span arrives, once.
+ */
+static void test_slow_collector_spills_instead_of_dropping(void **state)
+{
+	struct tt_exporter *e;
+	struct tt_exporter_stats st;
+	int seen[256] = {0}, total = 4 + 200;
+
+	pthread_mutex_lock(&fk.mu);
+	fk.hold = true;
+	pthread_mutex_unlock(&fk.mu);
+	e = start(); /* a queue of 64, batches of 4 */
+	give(e, 0, 4);
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&fk.mu);
+		int calls = fk.calls;
+		pthread_mutex_unlock(&fk.mu);
+		if (calls)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(fk.calls, 1); /* the exporter thread waits on the collector */
+	for (int i = 4; i < total; i++) {
+		give(e, (uint8_t)i, 1);
+		/* at the spill mark (48 of 64) the spill thread empties the queue below it */
+		for (int w = 0; w < 500; w++) {
+			tt_exporter__stats(e, &st);
+			/* in the queue: at most what is neither held by the collector nor spooled
+			 */
+			if (st.spans_queued - st.spool_spans - 4 < 48)
+				break;
+			usleep(2000);
+		}
+		assert_true(st.spans_queued - st.spool_spans - 4 < 48);
+	}
+	tt_exporter__stats(e, &st);
+	assert_int_equal(st.dropped_queue_full, 0);
+	assert_int_equal(st.spans_queued, total);
+	assert_true(st.spool_written > 0);
+	assert_int_equal(fk.calls, 1); /* still held: all of that went to the spool */
+
+	pthread_mutex_lock(&fk.mu);
+	fk.hold = false;
+	pthread_cond_broadcast(&fk.held);
+	pthread_mutex_unlock(&fk.mu);
+	wait_accepted(total);
+	for (int i = 0; i < 500; i++) {
+		tt_exporter__stats(e, &st);
+		if (st.spans_exported == (uint64_t)total && st.spool_files == 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.spans_exported, total);
+	assert_int_equal(st.spool_files, 0);
+	assert_int_equal(st.dropped_queue_full + st.dropped_spool_full + st.dropped_failed, 0);
+	for (int i = 0; i < total; i++)
+		seen[fk.ids[i]]++;
+	for (int i = 0; i < total; i++)
+		assert_int_equal(seen[i], 1);
+	tt_exporter__free(e);
+}
+
 /* ---- metrics and logs: lanes of their own, on the same thread ------------- */
 
 /* A fake collector of one signal: counts requests and items; fails the first `fail`. */
@@ -477,6 +547,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusal_and_partial_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_flushes_then_spools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sampler_and_queue_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_collector_spills_instead_of_dropping,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_and_logs_lanes, setup, teardown),
 	};
 

@@ -58,8 +58,9 @@ struct lane {
 	tt_send_fn send;
 	void *send_ctx;
 	struct tt_spool *spool;
-	struct tt_wbuf out; /* traces: the request written, reused from batch to batch */
-	uint64_t next_try;  /* next replay of the spool */
+	pthread_mutex_t spool_mu; /* the spool: both threads write to it */
+	struct tt_wbuf out;	  /* traces: the request written, reused from batch to batch */
+	uint64_t next_try;	  /* next replay of the spool */
 	unsigned replay_attempt;
 	bool down;
 
@@ -75,6 +76,17 @@ struct tt_exporter {
 	uint64_t deadline; /* of the shutdown flush; 0 before; atomic: clients read it */
 	pthread_t thread;
 	bool started;
+
+	/*
+	 * The spill thread: when a queue fills past SPILL_MARK while the exporter
+	 * thread waits on a slow collector, it moves the oldest batches to the
+	 * spool (which the exporter thread replays), so that the event loop
+	 * does not have to drop them. take_mu: one taker of a queue at a time.
+	 */
+	pthread_t spill_thread;
+	bool spill_started;
+	pthread_cond_t spill_wake;
+	pthread_mutex_t take_mu;
 
 	struct lane lane[TT_SIGNAL__COUNT];
 
@@ -127,6 +139,12 @@ static void wait_until(struct tt_exporter *e, uint64_t until)
 static bool has_queue(const struct lane *l)
 {
 	return l->on && l->q.ring;
+}
+
+/* The fill of a queue past which the spill thread moves batches to the spool: 3/4. */
+static uint64_t spill_mark(const struct queue *q)
+{
+	return q->cap - q->cap / 4;
 }
 
 /* Resource cache (event loop only). */
@@ -257,6 +275,8 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 	/* wake the thread: a batch window opens, or a batch is ready */
 	if ((was_empty && queued) || queued >= l->cfg->max_batch || queued >= q->cap / 2)
 		pthread_cond_signal(&e->wake);
+	if (l->spool && queued >= spill_mark(q))
+		pthread_cond_signal(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);
 	if (full)
 		INC(l, dropped_queue_full, 1);
@@ -325,7 +345,8 @@ enum tt_reject_reason tt_reject_reason__of(const struct tt_send_result *r)
 
 /* Exporter thread. */
 
-static void sync_spool_stats(struct lane *l)
+/* Spool stats into the counters. spool_mu held. */
+static void sync_spool_stats_locked(struct lane *l)
 {
 	struct tt_spool_stats ss;
 
@@ -339,6 +360,25 @@ static void sync_spool_stats(struct lane *l)
 	SET(l, spool_corrupt, ss.corrupt);
 }
 
+static void sync_spool_stats(struct lane *l)
+{
+	if (!l->spool)
+		return;
+	pthread_mutex_lock(&l->spool_mu);
+	sync_spool_stats_locked(l);
+	pthread_mutex_unlock(&l->spool_mu);
+}
+
+static bool spool_empty(struct lane *l)
+{
+	bool empty;
+
+	pthread_mutex_lock(&l->spool_mu);
+	empty = tt_spool__empty(l->spool);
+	pthread_mutex_unlock(&l->spool_mu);
+	return empty;
+}
+
 static void set_down(struct lane *l, bool down, const char *why)
 {
 	const char *what = l->sig == TT_SIGNAL_TRACES ? "spans" : tt_otlp_signal__name(l->sig);
@@ -349,7 +389,7 @@ static void set_down(struct lane *l, bool down, const char *why)
 	if (!down && l->down)
 		tt_info("the collector is back%s%s%s", l->sig == TT_SIGNAL_TRACES ? "" : " for ",
 			l->sig == TT_SIGNAL_TRACES ? "" : what,
-			l->spool && !tt_spool__empty(l->spool) ? "; replaying the spool" : "");
+			l->spool && !spool_empty(l) ? "; replaying the spool" : "");
 	l->down = down;
 	SET(l, collector_up, !down);
 }
@@ -411,14 +451,16 @@ static void to_spool(struct lane *l, const uint8_t *pb, size_t len, uint32_t n)
 		INC(l, dropped_failed, n);
 		return;
 	}
+	pthread_mutex_lock(&l->spool_mu);
 	ret = tt_spool__push(l->spool, pb, len, n);
+	sync_spool_stats_locked(l);
+	pthread_mutex_unlock(&l->spool_mu);
 	if (ret == -ENOSPC) {
 		INC(l, dropped_spool_full, n);
 	} else if (ret) {
 		INC(l, dropped_failed, n);
 		tt_warn("cannot write to the spool: %s; %u %s dropped", strerror(-ret), n, l->noun);
 	}
-	sync_spool_stats(l);
 }
 
 /*
@@ -475,7 +517,7 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *p
 	struct tt_send_result r;
 	uint64_t delay;
 
-	if (l->spool && !tt_spool__empty(l->spool)) {
+	if (l->spool && !spool_empty(l)) {
 		to_spool(l, pb, len, n); /* behind what waits there: order is kept */
 		return;
 	}
@@ -516,8 +558,10 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 	size_t len;
 	int ret;
 
+	pthread_mutex_lock(&l->spool_mu);
 	ret = tt_spool__peek(l->spool, &data, &len, &count);
-	sync_spool_stats(l);
+	sync_spool_stats_locked(l);
+	pthread_mutex_unlock(&l->spool_mu);
 	if (ret) {
 		if (ret != -ENOENT)
 			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + 1000000000ULL;
@@ -542,8 +586,10 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 		INC(l, export_failures, 1);
 		refused(l, &r, count);
 	}
+	pthread_mutex_lock(&l->spool_mu);
 	tt_spool__pop(l->spool);
-	sync_spool_stats(l);
+	sync_spool_stats_locked(l);
+	pthread_mutex_unlock(&l->spool_mu);
 	l->replay_attempt = 0;
 	l->next_try = 0;
 }
@@ -572,13 +618,18 @@ static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, uint8_t **p
 	return 0;
 }
 
-/* Takes up to max_batch items off lane l's queue and encodes them. Returns the count. */
+/*
+ * Takes up to max_batch items off lane l's queue and encodes them. Returns
+ * the count. The exporter and the spill thread take in turn (take_mu): the
+ * slots taken stay theirs until head moves past them.
+ */
 static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, size_t *len)
 {
 	struct queue *q = &l->q;
 	uint32_t n;
 	int ret;
 
+	pthread_mutex_lock(&e->take_mu);
 	pthread_mutex_lock(&e->mu);
 	n = (uint32_t)(q->tail - q->head);
 	if (n > l->cfg->max_batch)
@@ -586,8 +637,10 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, 
 	for (uint32_t i = 0; i < n; i++)
 		q->batch[i] = q->ring + ((q->head + i) % q->cap) * q->size;
 	pthread_mutex_unlock(&e->mu);
-	if (!n)
+	if (!n) {
+		pthread_mutex_unlock(&e->take_mu);
 		return 0;
+	}
 	/* the slots are still ours: the event loop writes only past tail */
 	ret = encode(e, l, n, pb, len);
 	pthread_mutex_lock(&e->mu);
@@ -595,6 +648,7 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, 
 	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
 	SET(l, queue_len, q->tail - q->head);
 	pthread_mutex_unlock(&e->mu);
+	pthread_mutex_unlock(&e->take_mu);
 	if (ret) {
 		INC(l, dropped_encode, n);
 		*pb = NULL;
@@ -647,7 +701,7 @@ static void flush_one(struct tt_exporter *e, struct lane *l, const uint8_t *pb, 
 	enum tt_verdict v;
 
 	left_ms = e->deadline > now ? (e->deadline - now) / 1000000ULL : 0;
-	if ((l->spool && !tt_spool__empty(l->spool)) || l->down || left_ms == 0) {
+	if ((l->spool && !spool_empty(l)) || l->down || left_ms == 0) {
 		to_spool(l, pb, len, n);
 		return;
 	}
@@ -715,7 +769,7 @@ static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at)
 static bool replay_due(const struct lane *l, uint64_t now, uint64_t *at)
 {
 	*at = 0;
-	if (!l->on || !l->spool || tt_spool__empty(l->spool))
+	if (!l->on || !l->spool || spool_empty((struct lane *)l))
 		return false;
 	if (now >= l->next_try)
 		return true;
@@ -826,6 +880,49 @@ static void *exporter_main(void *arg)
 	return NULL;
 }
 
+/* A lane whose queue is past its spill mark, with a spool to spill to; NULL if none. Lock held. */
+static struct lane *spill_due(struct tt_exporter *e)
+{
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		struct lane *l = &e->lane[s];
+
+		if (has_queue(l) && l->spool && l->q.tail - l->q.head >= spill_mark(&l->q))
+			return l;
+	}
+	return NULL;
+}
+
+/*
+ * The spill thread: while a queue is past its mark (the exporter thread is
+ * held up by the collector), its oldest batches go to the spool, to be
+ * replayed in order; only a full spool drops them (dropped_spool_full).
+ */
+static void *spill_main(void *arg)
+{
+	struct tt_exporter *e = arg;
+	struct lane *l;
+	uint8_t *pb;
+	size_t len;
+	uint32_t n;
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		while (!e->stopping && !(l = spill_due(e)))
+			pthread_cond_wait(&e->spill_wake, &e->mu);
+		if (e->stopping)
+			break;
+		pthread_mutex_unlock(&e->mu);
+		pb = NULL;
+		n = take_batch(e, l, &pb, &len);
+		if (n && pb)
+			to_spool(l, pb, len, n);
+		free(pb);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
 /* Lifecycle. */
 
 static const char *noun_of(enum tt_otlp_signal s)
@@ -857,6 +954,7 @@ static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_ot
 
 	l->sig = sig;
 	l->noun = noun_of(sig);
+	pthread_mutex_init(&l->spool_mu, NULL);
 	l->st.collector_up = true;
 	if (!cfg || !tt_otlp_config__enabled(cfg))
 		return 0;
@@ -899,6 +997,7 @@ static void lane_release(struct lane *l)
 {
 	tt_spool__free(l->spool);
 	tt_wbuf__release(&l->out);
+	pthread_mutex_destroy(&l->spool_mu);
 	tt_otlp_client__free(l->client);
 	free(l->q.batch);
 	free(l->q.ring);
@@ -958,22 +1057,30 @@ static int start_thread(struct tt_exporter *e, char *err, size_t len)
 	int ret;
 
 	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_init(&e->take_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->wake, &ca);
+	pthread_cond_init(&e->spill_wake, &ca);
 	pthread_condattr_destroy(&ca);
 	/* signals are the event loop's (signalfd): the thread must never take one */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&e->thread, NULL, exporter_main, e);
+	if (!ret) {
+		e->started = true;
+		/* without it the queue drops at its bound instead of spilling: still correct */
+		e->spill_started = !pthread_create(&e->spill_thread, NULL, spill_main, e);
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		snprintf(err, len, "cannot start the exporter thread: %s", strerror(ret));
 		pthread_cond_destroy(&e->wake);
+		pthread_cond_destroy(&e->spill_wake);
+		pthread_mutex_destroy(&e->take_mu);
 		pthread_mutex_destroy(&e->mu);
 		return -ret;
 	}
-	e->started = true;
 	return 0;
 }
 
@@ -1041,7 +1148,11 @@ int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
 			 tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL,
 			 __ATOMIC_RELAXED);
 	pthread_cond_signal(&e->wake);
+	pthread_cond_broadcast(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);
+	if (e->spill_started)
+		pthread_join(e->spill_thread, NULL);
+	e->spill_started = false;
 	ret = pthread_join(e->thread, NULL);
 	pthread_mutex_lock(&e->mu);
 	e->stopped = true;
@@ -1057,6 +1168,8 @@ void tt_exporter__free(struct tt_exporter *e)
 	if (e->started)
 		tt_exporter__stop(e, TT_EXPORT_SHUTDOWN_MS);
 	pthread_cond_destroy(&e->wake);
+	pthread_cond_destroy(&e->spill_wake);
+	pthread_mutex_destroy(&e->take_mu);
 	pthread_mutex_destroy(&e->mu);
 	release(e);
 }
