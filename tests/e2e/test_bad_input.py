@@ -37,6 +37,21 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(out, "")  # diagnostics never go to stdout
         return err
 
+    def test_bad_annotate_and_error_unless_attach_nothing(self):
+        # each refused at file:line:col, exit 2, before anything is attached
+        cases = [
+            ("      - role: annotate\n        symbol: run_task\n        status: error\n",
+             "%s:8:9: an annotate probe needs 'of'"),
+            ("      - role: annotate\n        of: consume\n        symbol: run_task\n"
+             "        status: fail\n", "%s:11:17: expected 'error' or 'ok' for 'status'"),
+            ("      - role: task\n        symbol: execute_step\n        error_unless: ack\n",
+             "%s:10:23: no annotate probe named 'ack'"),
+        ]
+        for probe, message in cases:
+            spec = write_spec(SPEC % (WORKER, "run_task") + probe, self.dir)
+            err = self.assertFails(["run", spec, "--no-http"], message % spec, 2)
+            self.assertNotIn("attached", err)
+
     def test_not_root(self):
         # an unprivileged user lacks every capability tasktap needs
         spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
