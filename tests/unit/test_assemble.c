@@ -1297,9 +1297,19 @@ static const char spec3_text[] =
 	"      - role: annotate\n" /* hook 7: ends at run's return too */
 	"        of: consume\n"
 	"        symbol: run\n"
-	"        attributes: { job.name: str(arg0) }\n";
+	"        attributes: { job.name: str(arg0) }\n"
+	"      - role: annotate\n" /* hook 8: a USDT point */
+	"        of: task\n"
+	"        usdt: app:done\n"
+	"        status: ok\n"
+	"      - role: annotate\n" /* hook 9: by key, from any thread */
+	"        of: task\n"
+	"        symbol: cancel\n"
+	"        key: str(arg0)\n"
+	"        status: error\n"
+	"        message: cancelled\n";
 
-enum { Q_PUB = 1, Q_DELIVER, Q_HEADER, Q_ACK, Q_NACK, Q_RUN, Q_RUN_RC };
+enum { Q_PUB = 1, Q_DELIVER, Q_HEADER, Q_ACK, Q_NACK, Q_RUN, Q_RUN_RC, Q_DONE, Q_CANCEL };
 
 static int setup3(void **state)
 {
@@ -1561,6 +1571,30 @@ static void test_several_probes_end_at_one_return(void **state)
 	assert_int_equal(st.unannotated, 0);
 }
 
+static void test_annotate_ok_at_a_usdt_point_and_error_by_key(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+
+	sentry(f, Q_RUN, TT_EV_ENTRY, 100, 2, 2, "m1", NULL, 0);
+	sentry(f, Q_DONE, TT_EV_ENTRY, 150, 2, 2, NULL, NULL, 0); /* a point: no return */
+	sentry(f, Q_RUN, TT_EV_RETURN, 200, 2, 2, NULL, NULL, 0);
+	sentry(f, Q_RUN, TT_EV_ENTRY, 300, 2, 2, "m2", NULL, 0);
+	call(f, Q_CANCEL, 350, 3, "m2", NULL); /* another thread, by the task's key */
+	sentry(f, Q_DONE, TT_EV_ENTRY, 360, 2, 2, NULL, NULL, 0); /* ok does not undo it */
+	sentry(f, Q_RUN, TT_EV_RETURN, 400, 2, 2, NULL, NULL, 0);
+	call(f, Q_CANCEL, 500, 3, "m3", NULL); /* no task m3 is open */
+
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[0].status, TT_STATUS_OK);
+	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
+	assert_string_equal(f->out[1].status_msg, "cancelled");
+	assert_kv_str(f, 1, "error.type", "cancel");
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.annotated, 3);
+	assert_int_equal(tt_asm__unannotated(f->a, Q_CANCEL), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1644,6 +1678,8 @@ int main(void)
 						setup3, teardown),
 		cmocka_unit_test_setup_teardown(test_several_probes_end_at_one_return, setup3,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_annotate_ok_at_a_usdt_point_and_error_by_key,
+						setup3, teardown),
 	};
 
 	return cmocka_run_group_tests_name("assemble", tests, NULL, NULL);
