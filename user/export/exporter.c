@@ -60,7 +60,14 @@ struct lane {
 	struct tt_spool *spool;
 	pthread_mutex_t spool_mu; /* the spool: both threads write to it */
 	struct tt_wbuf out;	  /* traces: the request written, reused from batch to batch */
-	uint64_t next_try;	  /* next replay of the spool */
+	/*
+	 * http/json through the libcurl client: the fresh batch being sent,
+	 * written straight as OTLP/JSON (`json_ready`); the protobuf beside it
+	 * is what the spool keeps. Spooled batches are converted when replayed.
+	 */
+	struct tt_wbuf json;
+	bool json_ready;
+	uint64_t next_try; /* next replay of the spool */
 	unsigned replay_attempt;
 	bool down;
 
@@ -477,7 +484,9 @@ static uint32_t request_timeout(const struct lane *l)
 static int send_once(struct lane *l, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 		     struct tt_send_result *r)
 {
-	int ret = l->send(l->send_ctx, pb, len, timeout_ms, r);
+	int ret = l->json_ready ? tt_otlp_client__send_ready(l->client, l->json.data, l->json.len,
+							     timeout_ms, r)
+				: l->send(l->send_ctx, pb, len, timeout_ms, r);
 
 	if (ret) {
 		memset(r, 0, sizeof(*r));
@@ -599,15 +608,20 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
  * straight into the lane's reused buffer (otlp_write.c), then copied out
  * once: one allocation per batch, none per span.
  */
-static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, uint8_t **pb, size_t *len)
+static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, bool json, uint8_t **pb,
+		  size_t *len)
 {
+	const struct tt_xspan *const *spans = (const struct tt_xspan *const *)l->q.batch;
 	int ret;
 
 	if (l->sig == TT_SIGNAL_LOGS)
 		return tt_otlp__encode_logs((const struct tt_step_log *const *)l->q.batch, n,
 					    e->o.mono_to_unix_ns, unix_ns(), pb, len);
-	ret = tt_otlp__write_traces(&l->out, (const struct tt_xspan *const *)l->q.batch, n,
-				    e->o.mono_to_unix_ns);
+	ret = tt_otlp__write_traces(&l->out, spans, n, e->o.mono_to_unix_ns);
+	if (!ret && json && l->client && l->cfg->protocol == TT_OTLP_HTTP_JSON) {
+		ret = tt_otlp__write_traces_json(&l->json, spans, n, e->o.mono_to_unix_ns);
+		l->json_ready = !ret;
+	}
 	if (ret)
 		return ret;
 	*pb = malloc(l->out.len ? l->out.len : 1);
@@ -619,11 +633,13 @@ static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, uint8_t **p
 }
 
 /*
- * Takes up to max_batch items off lane l's queue and encodes them. Returns
- * the count. The exporter and the spill thread take in turn (take_mu): the
- * slots taken stay theirs until head moves past them.
+ * Takes up to max_batch items off lane l's queue and encodes them (`json`:
+ * the exporter thread, about to send them: also as the http/json body).
+ * Returns the count. The exporter and the spill thread take in turn
+ * (take_mu): the slots taken stay theirs until head moves past them.
  */
-static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, size_t *len)
+static uint32_t take_batch(struct tt_exporter *e, struct lane *l, bool json, uint8_t **pb,
+			   size_t *len)
 {
 	struct queue *q = &l->q;
 	uint32_t n;
@@ -642,7 +658,7 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint8_t **pb, 
 		return 0;
 	}
 	/* the slots are still ours: the event loop writes only past tail */
-	ret = encode(e, l, n, pb, len);
+	ret = encode(e, l, n, json, pb, len);
 	pthread_mutex_lock(&e->mu);
 	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
 	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
@@ -731,7 +747,7 @@ static void flush_all(struct tt_exporter *e)
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
 		struct lane *l = &e->lane[s];
 
-		while (has_queue(l) && (n = take_batch(e, l, &pb, &len))) {
+		while (has_queue(l) && (n = take_batch(e, l, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
 			free(pb);
@@ -833,9 +849,10 @@ static void work(struct tt_exporter *e)
 		pthread_mutex_unlock(&e->mu);
 		if (go) {
 			pb = NULL;
-			n = take_batch(e, l, &pb, &len);
+			n = take_batch(e, l, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, pb, len, n);
+			l->json_ready = false;
 			free(pb);
 		}
 	}
@@ -913,7 +930,7 @@ static void *spill_main(void *arg)
 			break;
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
-		n = take_batch(e, l, &pb, &len);
+		n = take_batch(e, l, false, &pb, &len);
 		if (n && pb)
 			to_spool(l, pb, len, n);
 		free(pb);
@@ -997,6 +1014,7 @@ static void lane_release(struct lane *l)
 {
 	tt_spool__free(l->spool);
 	tt_wbuf__release(&l->out);
+	tt_wbuf__release(&l->json);
 	pthread_mutex_destroy(&l->spool_mu);
 	tt_otlp_client__free(l->client);
 	free(l->q.batch);

@@ -203,15 +203,19 @@ void tt_otlp_client__free(struct tt_otlp_client *cl)
 	free(cl);
 }
 
-/* The request body for the configured protocol, malloc'ed into *out. */
-static int make_body(const struct tt_otlp_config *cfg, const uint8_t *pb, size_t len, uint8_t **out,
-		     size_t *out_len)
+/*
+ * The request body for the configured protocol, malloc'ed into *out: `pb`
+ * converted (http/json) unless it is `ready` in that form, then compressed
+ * and framed.
+ */
+static int make_body(const struct tt_otlp_config *cfg, const uint8_t *pb, size_t len, bool ready,
+		     uint8_t **out, size_t *out_len)
 {
 	uint8_t *body = NULL, *z = NULL;
 	size_t body_len = 0, z_len = 0;
 	int ret;
 
-	if (cfg->protocol == TT_OTLP_HTTP_JSON) {
+	if (cfg->protocol == TT_OTLP_HTTP_JSON && !ready) {
 		if (cfg->signal == TT_SIGNAL_METRICS)
 			ret = tt_otlp__metrics_json(pb, len, (char **)&body, &body_len);
 		else if (cfg->signal == TT_SIGNAL_LOGS)
@@ -376,8 +380,8 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 1;
 }
 
-int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
-			 struct tt_send_result *r)
+static int send_body(void *ctx, const uint8_t *pb, size_t len, bool ready, uint32_t timeout_ms,
+		     struct tt_send_result *r)
 {
 	struct tt_otlp_client *cl = ctx;
 	const struct tt_otlp_config *cfg = cl->cfg;
@@ -393,7 +397,7 @@ int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t time
 	memset(r, 0, sizeof(*r));
 	r->grpc_status = -1;
 	r->retry_after_ms = -1;
-	ret = make_body(cfg, pb, len, &body, &body_len);
+	ret = make_body(cfg, pb, len, ready, &body, &body_len);
 	if (ret) {
 		snprintf(r->message, sizeof(r->message), "cannot encode the request: %s",
 			 strerror(-ret));
@@ -459,6 +463,18 @@ int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t time
 	cl->fresh = rc != CURLE_OK || r->grpc_status > 0 || r->http_status >= 400;
 	free(resp.body);
 	return 0;
+}
+
+int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
+			 struct tt_send_result *r)
+{
+	return send_body(ctx, pb, len, false, timeout_ms, r);
+}
+
+int tt_otlp_client__send_ready(void *ctx, const uint8_t *body, size_t len, uint32_t timeout_ms,
+			       struct tt_send_result *r)
+{
+	return send_body(ctx, body, len, true, timeout_ms, r);
 }
 
 static bool grpc_retryable(int code)

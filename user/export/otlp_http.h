@@ -70,6 +70,14 @@ void tt_otlp_client__free(struct tt_otlp_client *cl);
 int tt_otlp_client__send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
 			 struct tt_send_result *r);
 
+/*
+ * As tt_otlp_client__send(), with the request already in the protocol's
+ * form: OTLP/JSON for http/json (written straight from the spans), protobuf
+ * otherwise. It is still compressed and framed as configured.
+ */
+int tt_otlp_client__send_ready(void *ctx, const uint8_t *body, size_t len, uint32_t timeout_ms,
+			       struct tt_send_result *r);
+
 /* What to do with a batch after an attempt. */
 enum tt_verdict {
 	TT_VERDICT_DONE = 0, /* accepted (perhaps partly: see r->rejected) */
