@@ -69,7 +69,7 @@ struct tt_link {
 };
 
 /*
- * A USDT site that the hooks of a loader without a pin directory share:
+ * A USDT site that the compiled hooks of a loader share:
  * one uprobe, whose program (a dispatcher) tail-calls entry `slot` of
  * the loader's prog array, where the program bpfgen made of every
  * member's program is; a member coming or going replaces that entry at
@@ -82,8 +82,14 @@ struct shared_site {
 	pid_t pid;
 	uint32_t slot;
 	struct ulink link;
-	int disp_fd;		   /* the dispatcher */
-	int prog_fd;		   /* the members' program, in the slot */
+	int disp_fd;  /* the dispatcher */
+	int prog_fd;  /* the members' program, in the slot */
+	bool adopted; /* the uprobe was pinned by an earlier agent */
+	/*
+	 * Adopted, and the earlier agent's program left in the slot until
+	 * every hook of this agent has joined (tt_loader__prune_pins()).
+	 */
+	bool pending;
 	uint32_t *ids;		   /* n member hook ids; owned */
 	struct tt_usdt_site *args; /* each one's argument locations (the same site); owned */
 	size_t n;
@@ -1206,12 +1212,15 @@ static int load_site(struct tt_loader *l, struct shared_site *site, char *why, s
 	return 0;
 }
 
-static void free_site(struct tt_loader *l, struct shared_site *site)
+/* Forgets the site; unless `keep` (its pinned uprobe and its slot stay for the next agent),
+ * detaches it. */
+static void free_site(struct tt_loader *l, struct shared_site *site, bool keep)
 {
 	struct shared_site **pp = &l->shared;
 
-	ulink_close(&site->link, false);
-	if (l->site_progs_fd >= 0)
+	keep = keep && site->link.pin;
+	ulink_close(&site->link, keep);
+	if (l->site_progs_fd >= 0 && !keep)
 		bpf_map_delete_elem(l->site_progs_fd, &site->slot);
 	l->slot_used[site->slot] = false;
 	if (site->disp_fd >= 0)
@@ -1227,31 +1236,141 @@ static void free_site(struct tt_loader *l, struct shared_site *site)
 	free(site);
 }
 
-/* A new shared site: a free slot, its dispatcher loaded. NULL with errno and why. */
-static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, uint64_t offset,
-				    pid_t pid, char *why, size_t whylen)
+/* The prog array of the shared sites: pinned with the maps when there is a pin directory. */
+static int site_progs(struct tt_loader *l)
+{
+	char path[PATH_MAX];
+
+	if (l->site_progs_fd >= 0)
+		return 0;
+	if (l->pin_dir) {
+		pin_path(l, "map-site_progs", path, sizeof(path));
+		l->site_progs_fd = bpf_obj_get(path);
+		if (l->site_progs_fd >= 0)
+			return 0;
+	}
+	l->site_progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "site_progs", sizeof(__u32),
+					  sizeof(__u32), TT_MAX_USDT_SITES, NULL);
+	if (l->site_progs_fd < 0)
+		return -errno;
+	if (l->pin_dir && bpf_obj_pin(l->site_progs_fd, path)) {
+		int ret = -errno;
+
+		close(l->site_progs_fd);
+		l->site_progs_fd = -1;
+		return ret;
+	}
+	return 0;
+}
+
+/* "site_DEV_INO_OFFSET_PID-s": how a shared site's pinned uprobe is named, before its slot. */
+static void site_pin_prefix(const struct stat *st, uint64_t offset, pid_t pid, char *buf,
+			    size_t len)
+{
+	snprintf(buf, len, "site_%lx_%lx_%llx_%d-s", (unsigned long)st->st_dev,
+		 (unsigned long)st->st_ino, (unsigned long long)offset, (int)pid);
+}
+
+/*
+ * Looks in the pin directory's links for a shared site's uprobe: the one
+ * named `prefix` + slot when prefix is given (its slot in *slot, its path
+ * in path), else any that uses slot *slot. Returns whether there is one.
+ */
+static bool find_site_pin(const struct tt_loader *l, const char *prefix, uint32_t *slot, char *path,
+			  size_t len)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (!l->pin_dir)
+		return false;
+	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		const char *s = strstr(de->d_name, "-s");
+		unsigned long v;
+		char *end;
+
+		if (strncmp(de->d_name, "site_", 5) || !s)
+			continue;
+		v = strtoul(s + 2, &end, 10);
+		if (*end || v >= TT_MAX_USDT_SITES)
+			continue;
+		if (prefix ? !strncmp(de->d_name, prefix, strlen(prefix)) : v == *slot) {
+			found = true;
+			*slot = (uint32_t)v;
+			if (path)
+				snprintf(path, len, "%s/%s", dir, de->d_name);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Loads the dispatcher of `slot` into site->disp_fd. 0 or -errno with why. */
+static int load_dispatcher(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
 {
 	static struct tt_bpfgen g;
 	LIBBPF_OPTS(bpf_prog_load_opts, opts);
-	struct shared_site *site;
 	char name[16];
-	uint32_t slot = 0;
 
-	if (l->site_progs_fd < 0) {
-		l->site_progs_fd =
-			bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "site_progs", sizeof(__u32),
-				       sizeof(__u32), TT_MAX_USDT_SITES, NULL);
-		if (l->site_progs_fd < 0) {
-			snprintf(why, whylen, "cannot create the map of sites' programs: %s",
-				 strerror(errno));
-			return NULL;
-		}
+	if (site->disp_fd >= 0)
+		close(site->disp_fd);
+	tt_bpfgen__dispatcher(l->site_progs_fd, site->slot, &g);
+	snprintf(name, sizeof(name), "tt_s%u_disp", site->slot);
+	site->disp_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
+	if (site->disp_fd >= 0)
+		return 0;
+	snprintf(why, whylen, "cannot load the site's dispatcher: %s", strerror(errno));
+	return -errno;
+}
+
+/*
+ * Adopts the uprobe an earlier agent pinned for this site when it runs the
+ * dispatcher of the slot its name says (site->slot set, the earlier
+ * program left in the slot: site->pending). Returns whether it did.
+ */
+static bool adopt_site(struct tt_loader *l, struct shared_site *site, const struct stat *st,
+		       char *why, size_t whylen)
+{
+	char prefix[128], path[PATH_MAX];
+	uint32_t slot = 0;
+	int fd;
+
+	site_pin_prefix(st, site->offset, site->pid, prefix, sizeof(prefix));
+	if (!find_site_pin(l, prefix, &slot, path, sizeof(path)))
+		return false;
+	site->slot = slot;
+	fd = l->slot_used[slot] ? -1 : bpf_obj_get(path);
+	if (fd >= 0 && !load_dispatcher(l, site, why, whylen) && runs_prog(fd, site->disp_fd)) {
+		site->link = (struct ulink){.fd = fd, .pin = strdup(path)};
+		site->adopted = site->pending = true;
+		return true;
 	}
-	while (slot < TT_MAX_USDT_SITES && l->slot_used[slot])
-		slot++;
-	if (slot == TT_MAX_USDT_SITES) {
-		errno = E2BIG;
-		snprintf(why, whylen, "more than TT_MAX_USDT_SITES shared sites");
+	if (fd >= 0)
+		close(fd);
+	unlink(path); /* another program: attach again */
+	return false;
+}
+
+/* A new shared site: adopted from a pin, or a free slot and its dispatcher. NULL with errno and
+ * why. */
+static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, uint64_t offset,
+				    pid_t pid, char *why, size_t whylen)
+{
+	struct shared_site *site;
+	uint32_t slot;
+	int ret;
+
+	ret = site_progs(l);
+	if (ret) {
+		snprintf(why, whylen, "cannot create the map of sites' programs: %s",
+			 strerror(-ret));
+		errno = -ret;
 		return NULL;
 	}
 	site = calloc(1, sizeof(*site));
@@ -1261,23 +1380,33 @@ static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, 
 				     .ino = st->st_ino,
 				     .offset = offset,
 				     .pid = pid,
-				     .slot = slot,
 				     .link = {.fd = -1},
 				     .disp_fd = -1,
-				     .prog_fd = -1,
-				     .next = l->shared};
-	tt_bpfgen__dispatcher(l->site_progs_fd, slot, &g);
-	snprintf(name, sizeof(name), "tt_s%u_disp", slot);
-	site->disp_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
-	if (site->disp_fd < 0) {
-		int err = errno;
+				     .prog_fd = -1};
+	if (!adopt_site(l, site, st, why, whylen)) {
+		/* a slot neither this agent nor a pinned site not adopted yet uses */
+		for (slot = 0; slot < TT_MAX_USDT_SITES; slot++) {
+			uint32_t s = slot;
 
-		snprintf(why, whylen, "cannot load the site's dispatcher: %s", strerror(err));
-		free(site);
-		errno = err;
-		return NULL;
+			if (!l->slot_used[slot] && !find_site_pin(l, NULL, &s, NULL, 0))
+				break;
+		}
+		if (slot == TT_MAX_USDT_SITES) {
+			snprintf(why, whylen, "more than TT_MAX_USDT_SITES shared sites");
+			free(site);
+			errno = E2BIG;
+			return NULL;
+		}
+		site->slot = slot;
+		ret = load_dispatcher(l, site, why, whylen);
+		if (ret) {
+			free(site);
+			errno = -ret;
+			return NULL;
+		}
 	}
-	l->slot_used[slot] = true;
+	l->slot_used[site->slot] = true;
+	site->next = l->shared;
 	l->shared = site;
 	return site;
 }
@@ -1316,16 +1445,20 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 	site->ids[site->n] = id;
 	site->args[site->n] = *args;
 	site->n++;
-	ret = load_site(l, site, why, whylen);
+	ret = site->pending ? 0 : load_site(l, site, why, whylen);
 	if (ret) {
 		site->n--;
 		goto fail;
 	}
 	if (site->link.fd < 0) {
 		struct site_opts so = *o;
+		char prefix[128], pin[PATH_MAX];
 
 		so.entry_prog = site->disp_fd;
-		ret = attach_one(&so, false, NULL, &site->link);
+		site_pin_prefix(st, o->offset, o->pid, prefix, sizeof(prefix));
+		if (l->pin_dir)
+			snprintf(pin, sizeof(pin), "%s/links/%s%u", l->pin_dir, prefix, site->slot);
+		ret = attach_one(&so, false, l->pin_dir ? pin : NULL, &site->link);
 		if (ret) {
 			snprintf(why, whylen, "%s", strerror(-ret));
 			goto fail;
@@ -1335,12 +1468,16 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 	return 0;
 fail:
 	if (site->n == 0)
-		free_site(l, site);
+		free_site(l, site, false);
 	return ret;
 }
 
-/* Hook `id` leaves `site`: the program is rebuilt without it, or the site goes with its last. */
-static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id)
+/*
+ * Hook `id` leaves `site`: the program is rebuilt without it, or the site
+ * goes with its last. With `keep` (the agent stops, its pins stay), the
+ * program stays as it is.
+ */
+static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep)
 {
 	char why[256];
 
@@ -1354,9 +1491,11 @@ static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t i
 		break;
 	}
 	if (site->n == 0) {
-		free_site(l, site);
+		free_site(l, site, keep);
 		return;
 	}
+	if (keep || site->pending)
+		return;
 	if (load_site(l, site, why, sizeof(why)))
 		tt_warn("a USDT site keeps a hook that left: %s", why);
 }
@@ -1401,7 +1540,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 		if (!cookie_in_use(l, NULL, o.cookie))
 			l->nsites++;
 		t->cookies[i] = o.cookie;
-		if (!l->pin_dir && is_compiled(l, o.entry_prog)) {
+		if (is_compiled(l, o.entry_prog)) {
 			/* hooks on the same site share one uprobe and one program */
 			char why[256];
 
@@ -1413,7 +1552,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 					 (unsigned long long)note->pc_offset, why);
 				return ret;
 			}
-			all = false;
+			all = all && t->shared[i]->adopted;
 			continue;
 		}
 		ret = attach_site(l, &o, &t->sites[i], &adopted);
@@ -1492,13 +1631,14 @@ bool tt_link__adopted(const struct tt_link *link)
 }
 
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
-static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id);
+static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
 
 static void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
 	for (size_t i = 0; t->shared && i < t->nsites; i++) {
 		if (t->shared[i])
-			leave_site(l, t->shared[i], (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK));
+			leave_site(l, t->shared[i], (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK),
+				   keep_pins);
 		t->shared[i] = NULL;
 	}
 	for (size_t i = 0; i < t->nsites; i++) {
@@ -1522,6 +1662,10 @@ bool tt_loader__adopted(const struct tt_loader *l)
 /* Whether some attachment of this loader is pinned at `path`. */
 static bool pin_in_use(const struct tt_loader *l, const char *path)
 {
+	for (const struct shared_site *s = l->shared; s; s = s->next) {
+		if (s->link.pin && !strcmp(s->link.pin, path))
+			return true;
+	}
 	for (const struct tt_link *t = l->links; t; t = t->next) {
 		for (size_t i = 0; i < t->nsites; i++) {
 			const struct probe_pair *pp = &t->sites[i];
@@ -1568,6 +1712,14 @@ int tt_loader__prune_pins(struct tt_loader *l)
 
 	if (!l->pin_dir)
 		return 0;
+	/* every hook has joined its site: its program replaces the earlier agent's */
+	for (struct shared_site *s = l->shared; s; s = s->next) {
+		char why[256];
+
+		if (s->pending && load_site(l, s, why, sizeof(why)))
+			tt_warn("a USDT site runs the earlier agent's program still: %s", why);
+		s->pending = false;
+	}
 	prune_sites(l);
 	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
 	d = opendir(dir);
@@ -1577,8 +1729,19 @@ int tt_loader__prune_pins(struct tt_loader *l)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (!pin_in_use(l, path) && unlink(path) == 0)
-			n++;
+		if (pin_in_use(l, path) || unlink(path))
+			continue;
+		n++;
+		{
+			/* a shared site nobody wants: its program leaves its slot */
+			const char *sl = strstr(de->d_name, "-s");
+			unsigned long slot = sl ? strtoul(sl + 2, NULL, 10) : TT_MAX_USDT_SITES;
+			__u32 key = (__u32)slot;
+
+			if (!strncmp(de->d_name, "site_", 5) && slot < TT_MAX_USDT_SITES &&
+			    !l->slot_used[slot] && l->site_progs_fd >= 0)
+				bpf_map_delete_elem(l->site_progs_fd, &key);
+		}
 	}
 	closedir(d);
 	return n;

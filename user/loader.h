@@ -82,11 +82,14 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
  * Attaches hook `id` to the USDT probe provider:name of the file at `path`,
  * in process `pid` or in every process (-1): one plain uprobe per site of
  * the probe (each note of that name), with the probe's semaphore as its
- * reference counter, so the semaphore is set while any is attached. The
+ * reference counter, so the semaphore is set while any is attached. When
+ * the hook's program is compiled, the hooks on one site share its uprobe
+ * and one program (pinned as "site_DEV_INO_OFFSET_PID-sSLOT" and adopted
+ * by the next agent); else (the interpreter) each has its own. The
  * sites' argument specs are decoded first (user/usdt.c); a form tasktap
  * cannot read refuses the whole probe, with the probe, the argument and
  * its spec named in err. With a pin directory and a `pin_name`, each
- * site's link is pinned, or adopted, as tt_loader__attach() does, under
+ * interpreted site's link is pinned, or adopted, as tt_loader__attach() does, under
  * `pin_name` + "_" + the site's file offset in hex; its attach cookie
  * (tasktap/usdt.h) is the same in the next agent, so an adopted link still
  * finds its site's argument specs. Counts as one hook. Returns 0 and the
@@ -143,9 +146,9 @@ uint64_t tt_loader__hook_lost(const struct tt_loader *l, uint32_t id);
 void tt_loader__programs(const struct tt_loader *l, int *compiled, int *interpreted);
 
 /*
- * USDT sites whose hooks share one uprobe and one program (without a pin
- * directory, every compiled USDT hook's site is one), and in *members the
- * hooks of all of them together.
+ * USDT sites whose hooks share one uprobe and one program (every site of a
+ * compiled USDT hook is one), and in *members the hooks of all of them
+ * together.
  */
 int tt_loader__shared_sites(const struct tt_loader *l, int *members);
 
