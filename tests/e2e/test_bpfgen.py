@@ -18,12 +18,15 @@ tt_h<hook>_<kind>; for USDT sites tt_s<slot>_usdt behind a dispatcher
 tt_s<slot>_disp), and `tasktap check --verbose` prints them."""
 import json
 import os
+import random
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
 
 from harness import Agent, run_tool, write_spec
+from test_otlp import wait_for
 
 COMPARE = os.path.abspath(".output/tests/bpfgen-compare")
 WORKER = os.path.abspath(".output/bpfgen-worker")
@@ -191,6 +194,51 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_disp$", n)]), 5)
         self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_usdt$", n)]), 5)
         self.assertNotIn("cannot compile", agent.stderr())
+
+
+PIN_SPEC = """\
+targets:
+  - binary: {usdt}
+    probes:
+      - role: span
+        usdt: ttwf:step
+        name: step
+        attributes: {{id: arg0, where: arg1}}
+      - role: publish
+        usdt: ttwf:step
+        key: arg0
+        when: arg1 == 2
+"""
+
+
+class SharedSitePinTest(unittest.TestCase):
+    def test_shared_sites_survive_a_sigkill_with_pin(self):
+        # ttwf:step has two sites; both probes on each share one pinned uprobe
+        pin = "/sys/fs/bpf/tasktap-bpfgen-%05d" % random.randrange(100000)
+        self.addCleanup(shutil.rmtree, pin, True)
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(PIN_SPEC.format(usdt=USDT_WORKER), d)
+            first = Agent([spec, "--json", "--pin", pin])
+            first.wait_attached()
+            links = sorted(os.listdir(os.path.join(pin, "links")))
+            self.assertEqual(len(links), 2, links)
+            self.assertTrue(all(re.match(r"site_[0-9a-f]+_[0-9a-f]+_[0-9a-f]+_-1-s\d+$", n)
+                                for n in links), links)
+            first.proc.kill()
+            first.proc.wait()
+            # while no agent runs: the pinned probes record into the pinned rings
+            subprocess.run([USDT_WORKER], check=True, capture_output=True, timeout=60)
+            second = Agent([spec, "--json", "--pin", pin])
+            second.wait_attached()
+            self.assertEqual(sorted(os.listdir(os.path.join(pin, "links"))), links)
+            subprocess.run([USDT_WORKER], check=True, capture_output=True, timeout=60)
+            wait_for(lambda: len(second.spans()) >= 12, what="both runs' spans")
+            self.assertEqual(second.stop(), 0, second.stderr())
+        self.assertIn("adopted the probes and rings pinned in", second.stderr())
+        names = sorted(sp["name"] for sp in second.spans())
+        # 2 rounds x 2 sites a run, 2 runs: 8 steps; publish only where == 2: 4
+        self.assertEqual(names.count("step"), 8, names)
+        self.assertEqual(len([n for n in names if n.startswith("publish")]), 4, names)
 
 
 class CheckTest(unittest.TestCase):
