@@ -565,6 +565,8 @@ class Bench:
             if k.endswith("_allocs_per_span")}
         mem, _ = self.pipeline(["memory", "10000", "100000"])
         self.results["memory"] = mem
+        self.results["console"] = {
+            n: self.pipeline(["console", str(n)])[0] for n in (10000, 100000)}
         steady, text = self.pipeline(["steady", str(1000000 if self.quick else 10000000)])
         self.results["steady"] = steady
         self.results["steady_lines"] = [l for l in text.splitlines() if l.startswith("steady_")
@@ -905,6 +907,14 @@ def table(r):
         add("   bytes per open span: %.0f (RSS), %.0f (heap); sizeof(struct tt_span) %d; "
             "target <= 256: %s" % (per, mem["open_100000_heap_bytes_per_span"],
                                    mem["sizeof_tt_span"], verdict(per <= 256)))
+    con = r.get("console")
+    if con:
+        add("   console waterfall, N open tasks each with a finished step (CPU ns per span, "
+            "hold / flush; held-span visits per span): " + "; ".join(
+                "%s: %.0f / %.0f, %.1f" % (n, c["console_hold_ns_per_span"],
+                                           c["console_flush_ns_per_span"],
+                                           c["console_ops_per_span"])
+                for n, c in sorted(con.items(), key=lambda kv: int(kv[0]))))
     st = r.get("steady")
     if st:
         add("   after %d finished spans: RSS %d KB, growth over the last 70 %% %d KB: %s"

@@ -20,6 +20,10 @@
  *          printed, as http/json converts a spooled request)
  *        bench-pipeline memory N...
  *          heap and RSS of the assembler holding 0 then each N open spans
+ *        bench-pipeline console N
+ *          the console waterfall holding N finished steps of N tasks still
+ *          open (held full at 4,096, then printing as it goes), then the
+ *          flush at shutdown, to /dev/null: CPU ns per span of each
  *        bench-pipeline steady SPANS
  *          RSS and heap every SPANS/10 finished spans (reorder + assemble +
  *          encode): past the first 30 % (the warm-up) it must not grow
@@ -543,6 +547,45 @@ static int steady(uint64_t spans)
 	return 0;
 }
 
+static int console_bench(uint64_t n)
+{
+	static const struct tt_probe probe = {.role = TT_ROLE_STEP};
+	FILE *out = fopen("/dev/null", "w");
+	struct tt_console *c = out ? tt_console__new(out, false) : NULL;
+	struct tt_span *s = calloc(1, sizeof(*s));
+	uint64_t c0, hold_ns;
+
+	if (!c || !s)
+		return 1;
+	c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t trace = 100 + i, id = 2 * i + 2, parent = 2 * i + 1;
+
+		memset(s, 0, offsetof(struct tt_span, key));
+		memcpy(s->trace_id, &trace, 8);
+		memcpy(s->span_id, &id, 8);
+		memcpy(s->parent_id, &parent, 8);
+		snprintf(s->name, sizeof(s->name), "Task.step");
+		s->probe = &probe;
+		s->start_ns = i;
+		s->end_ns = i + 1;
+		s->kind = TT_KIND_INTERNAL;
+		tt_console__span(s, c);
+	}
+	hold_ns = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	tt_console__flush(c);
+	c0 = tt_now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	printf("console_spans %llu\n", (unsigned long long)n);
+	printf("console_hold_ns_per_span %.1f\n", (double)hold_ns / (double)n);
+	printf("console_flush_ns_per_span %.1f\n", (double)c0 / (double)n);
+	printf("console_ops_per_span %.2f\n", (double)tt_console__ops(c) / (double)n);
+	tt_console__free(c);
+	fclose(out);
+	free(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -555,9 +598,11 @@ int main(int argc, char **argv)
 		return memory(argc - 2, argv + 2);
 	if (argc == 3 && !strcmp(argv[1], "steady"))
 		return steady(strtoull(argv[2], NULL, 10));
+	if (argc == 3 && !strcmp(argv[1], "console"))
+		return console_bench(strtoull(argv[2], NULL, 10));
 	fprintf(stderr,
 		"usage: bench-pipeline throughput SPANS [EVENTS_PER_S [STAGE]] | encode SPANS | "
 		"memory N... | "
-		"steady SPANS\n");
+		"steady SPANS | console N\n");
 	return 2;
 }
