@@ -130,7 +130,11 @@ int sinks__start_otlp(struct agent *r, const struct run_args *a)
 	o.metrics_cfg = &r->otlp[TT_SIGNAL_METRICS];
 	o.logs_cfg = &r->otlp[TT_SIGNAL_LOGS];
 	o.metrics = r->metrics;
-	/* one service for every spec: the exporter takes one (see the README) */
+	/*
+	 * The agent's resource (its own metrics, and the task metrics of specs
+	 * without a service:) takes the first spec's service; spans, and the
+	 * task metrics of a spec with a service:, carry their own.
+	 */
 	for (size_t i = 0; i < r->nslots && !o.spec_service; i++)
 		o.spec_service = r->slots[i]->spec ? r->slots[i]->spec->service : NULL;
 	o.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
