@@ -953,6 +953,17 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
+/*
+ * Processes whose children are followed, by tgid: --pid N and, as they
+ * fork, its descendants. A child is added at fork, and goes at its exit.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TT_MAX_FOLLOWED);
+	__type(key, __u32);
+	__type(value, __u8);
+} follow SEC(".maps");
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 {
@@ -962,8 +973,75 @@ int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 	ev.pid = BPF_CORE_READ(task, tgid);
 	ev.tid = BPF_CORE_READ(task, pid);
 	ev.ret = BPF_CORE_READ(task, exit_code);
-	if (group_dead)
+	if (group_dead) {
 		ev.flags |= TT_EXITF_GROUP_DEAD;
+		bpf_map_delete_elem(&follow, &ev.pid);
+	}
 	submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
+	return 0;
+}
+
+/*
+ * Stops `child`, just forked and not yet run, with the deadline hold()
+ * gives an exec (the same holds, continued the same ways). Returns
+ * whether it did.
+ */
+static __always_inline bool hold_child(struct task_struct *child)
+{
+	struct hold init = {}, *h;
+	__u32 tgid = child->tgid;
+
+	if (!hold_ns || !bpf_ksym_exists(bpf_send_signal_task) ||
+	    !bpf_ksym_exists(bpf_task_from_pid) || !bpf_ksym_exists(bpf_task_release))
+		return false;
+	init.start_boottime = child->start_boottime;
+	init.exec_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&holds, &tgid, &init, BPF_ANY))
+		return false;
+	h = bpf_map_lookup_elem(&holds, &tgid);
+	if (!h)
+		return false;
+	if (bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC) ||
+	    bpf_timer_set_callback(&h->timer, hold_expired) ||
+	    bpf_timer_start(&h->timer, hold_ns, 0) ||
+	    bpf_send_signal_task(child, SIGSTOP, PIDTYPE_TGID, 0)) {
+		bpf_map_delete_elem(&holds, &tgid);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A followed process forked: its child is followed too, stopped before it
+ * first runs until the agent has attached there what it attached in the
+ * parent, and reported (pid: the child, ret: the parent). A new thread is
+ * not a new process.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tt_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
+	struct tt_event ev;
+	void *ring;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&follow, &ptgid))
+		return 0;
+	bpf_map_update_elem(&follow, &ctgid, &one, BPF_ANY);
+	fill_header(&ev, 0, TT_EV_FORK);
+	ev.pid = ctgid;
+	ev.tid = child->pid;
+	ev.ret = ptgid;
+	if (!hold_child(child)) {
+		submit(&ev, sizeof(ev), TT_STAT_LOST_EXITS, true);
+		return 0;
+	}
+	ev.flags |= TT_FORKF_STOPPED;
+	ring = this_cpu_ring();
+	if (!ring || bpf_ringbuf_output(ring, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP)) {
+		stat_inc(TT_STAT_LOST_EXITS);
+		bpf_map_delete_elem(&holds, &ctgid);
+		bpf_send_signal_task(child, SIGCONT, PIDTYPE_TGID, 0);
+	}
 	return 0;
 }

@@ -102,9 +102,10 @@ struct tt_loader {
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
 	struct bpf_link *exec_link;
-	struct tt_link *links; /* every attachment, a doubly linked list */
-	int nattached;	       /* hooks attached */
-	size_t nsites;	       /* distinct USDT sites (cookies) the attachments use */
+	struct bpf_link *fork_link; /* NULL until a process is followed (tt_loader__follow()) */
+	struct tt_link *links;	    /* every attachment, a doubly linked list */
+	int nattached;		    /* hooks attached */
+	size_t nsites;		    /* distinct USDT sites (cookies) the attachments use */
 	int ncpus;
 	int *ring_fds;
 	char *pin_dir;	/* owned; NULL: nothing pinned */
@@ -538,6 +539,7 @@ void tt_loader__free(struct tt_loader *l)
 	tt_loader__detach(l, true);
 	drop_link(l->exit_link, true);
 	bpf_link__destroy(l->exec_link);
+	bpf_link__destroy(l->fork_link);
 	/* no more holds: continue what is held, or the pin would outlive its use */
 	if (l->skel && l->skel->maps.holds && bpf_map__fd(l->skel->maps.holds) >= 0)
 		tt_hold__release_all(bpf_map__fd(l->skel->maps.holds));
@@ -671,6 +673,7 @@ static int load_interpreter(struct tt_loader *l)
 		return -errno;
 	bpf_program__set_autoload(o->progs.tt_exec, false);
 	bpf_program__set_autoload(o->progs.tt_exit, false);
+	bpf_program__set_autoload(o->progs.tt_fork, false);
 	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
 	for (int i = 0; (m = shared_maps(o, i)); i++) {
 		ret = bpf_map__reuse_fd(m, bpf_map__fd(shared_maps(l->skel, i)));
@@ -1755,6 +1758,22 @@ int tt_loader__continue(struct tt_loader *l, pid_t pid)
 int tt_loader__continue_held(struct tt_loader *l)
 {
 	return tt_hold__release_all(bpf_map__fd(l->skel->maps.holds)) + tt_hold__sweep();
+}
+
+int tt_loader__follow(struct tt_loader *l, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+	__u8 one = 1;
+
+	/* it runs on every fork of the host: attached only when needed */
+	if (!l->fork_link) {
+		l->fork_link = bpf_program__attach(l->skel->progs.tt_fork);
+		if (!l->fork_link)
+			return -errno;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.follow), &key, &one, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 int tt_loader__watch_comm(struct tt_loader *l, const char *comm, bool stop)

@@ -168,6 +168,13 @@ int tt_loader__continue(struct tt_loader *l, pid_t pid);
 int tt_loader__continue_held(struct tt_loader *l);
 
 /*
+ * Follows process `pid`'s forks: BPF stops each child of a followed
+ * process at fork (TT_EV_FORK), follows it in turn, and forgets it at its
+ * exit. Attaches the fork tracepoint on first use. 0 or -errno.
+ */
+int tt_loader__follow(struct tt_loader *l, pid_t pid);
+
+/*
  * Asks BPF to report execs of processes named `comm` (TT_EXEC events),
  * stopping them with SIGSTOP until the agent continues them when `stop`.
  * Returns 0 or -errno.

@@ -276,3 +276,30 @@ int tt_proc__cgroup(pid_t pid, char *buf, size_t len)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	return tt_cgroup__from_proc(text, buf, len);
 }
+
+/* The parent of `pid`, from /proc/PID/stat; 0 when it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+	char buf[1024];
+	const char *p;
+	int ppid = 0;
+
+	if (tt_proc__read(NULL, pid, "stat", buf, sizeof(buf)) < 0)
+		return 0;
+	/* the fields follow the last ')' (the command name may hold one): ppid is field 4 */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+bool tt_proc__descends(pid_t pid, pid_t ancestor)
+{
+	/* bounded: a chain of parents ends at 1 (or 0), and pids seen change little */
+	for (int depth = 0; depth < 256 && pid > 1; depth++) {
+		pid = parent_of(pid);
+		if (pid == ancestor)
+			return true;
+	}
+	return false;
+}

@@ -105,4 +105,7 @@ uint64_t tt_stat__start_time(const char *stat);
  */
 int tt_proc__cgroup(pid_t pid, char *buf, size_t len);
 
+/* Whether process `pid` is a descendant of `ancestor` (a child, a grandchild, ...). */
+bool tt_proc__descends(pid_t pid, pid_t ancestor);
+
 #endif /* TASKTAP_PROC_H */

@@ -16,7 +16,11 @@ enum tt_event_kind {
 	TT_EV_RETURN = 2, /* a probed function returned; ret is valid */
 	TT_EV_EXIT = 3,	  /* a thread exited; ret is the exit code */
 	TT_EV_EXEC = 4,	  /* a watched process called exec; followed by its comm */
+	TT_EV_FORK = 5,	  /* a followed process forked: pid the child, ret the parent */
 };
+
+/* TT_EV_FORK flags */
+#define TT_FORKF_STOPPED 0x1 /* the child was stopped (SIGSTOP) until the agent attaches */
 
 /* TT_EV_EXEC flags */
 #define TT_EXECF_STOPPED 0x1 /* the process was stopped (SIGSTOP) until the agent attaches */

@@ -65,4 +65,7 @@
 #define TT_HOLD_NS     (250 * 1000 * 1000ULL)
 #define TT_HOLD_MAX_NS (1000 * 1000 * 1000ULL)
 
+/* Processes followed at once for --pid N: N and its living descendants. */
+#define TT_MAX_FOLLOWED 4096
+
 #endif /* TASKTAP_LIMITS_H */

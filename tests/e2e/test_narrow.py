@@ -40,11 +40,11 @@ INT3 = 0xcc
 class Worker:
     """A narrow-worker running under `path`, its jobs fed through stdin."""
 
-    def __init__(self, path, cgroup_procs=None):
-        args = [path]
+    def __init__(self, path, cgroup_procs=None, fork=False):
+        args = [path, "--fork"] if fork else [path]
         if cgroup_procs:
             # enter the cgroup first, so that the worker's exec happens inside it
-            args = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$1"', cgroup_procs, path]
+            args = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup_procs] + args
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=dict(os.environ, **ENV))
         line = self.proc.stdout.readline().split()
@@ -163,6 +163,41 @@ class NarrowTest(unittest.TestCase):
         agent = self.agent("", ["--binary", self.a])
         later = self.start(self.a)
         self.traced(agent, [a, later], [b])
+
+
+class ForkTest(unittest.TestCase):
+    """--pid N covers N's descendants: a worker that forks a child per job
+    (each job runs in a new process) is traced in every child; a process
+    of the same program that is not N's descendant is not."""
+
+    def test_pid_follows_a_fork_per_job_worker(self):
+        d = tempfile.mkdtemp(prefix="ttnarrow")
+        self.addCleanup(shutil.rmtree, d, True)
+        forking = Worker(NARROW_WORKER, fork=True)
+        self.addCleanup(forking.kill)
+        other = Worker(NARROW_WORKER)
+        self.addCleanup(other.kill)
+        spec = write_spec(SPEC.format(narrowing=""), d)
+        # each child waits, stopped, for the agent to attach in it; on a loaded machine (the
+        # suite run in parallel) the agent may take longer than the default hold allows
+        agent = Agent([spec, "--json", "--pid", str(forking.pid)],
+                      env=dict(ENV, TASKTAP_HOLD_MS="20000"))
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        self.assertTrue(forking.probed())
+        self.assertFalse(other.probed())
+        jobs = list(range(700, 706))
+        ran = forking.run(jobs)
+        self.assertEqual(sorted(ran), [str(j) for j in jobs])
+        children = set(ran.values())
+        self.assertEqual(len(children), len(jobs))  # one process per job
+        self.assertNotIn(forking.pid, children)
+        self.assertEqual(len(other.run([800, 801])), 2)
+        time.sleep(0.3)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        spans = agent.spans()
+        got = {attrs(s)["task.id"]: s["resource"]["process.pid"] for s in spans}
+        self.assertEqual(got, ran, agent.stderr())
 
 
 class CheckTest(unittest.TestCase):

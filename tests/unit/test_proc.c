@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -219,6 +221,41 @@ static void test_fake_root_processes(void **state)
 	assert_int_equal(tt_proc__for_each("/nonexistent", collect, seen), -ENOENT);
 }
 
+/* A child, and the child of that child, descend from this process; not the other way round. */
+static void test_descends(void **state)
+{
+	int ready[2];
+	pid_t child, grandchild = 0;
+
+	(void)state;
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pid_t g = fork();
+
+		if (g == 0) {
+			pause();
+			_exit(0);
+		}
+		if (write(ready[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &grandchild, sizeof(grandchild)), sizeof(grandchild));
+	assert_true(tt_proc__descends(child, getpid()));
+	assert_true(tt_proc__descends(grandchild, getpid()));
+	assert_true(tt_proc__descends(grandchild, child));
+	assert_false(tt_proc__descends(getpid(), child));
+	assert_false(tt_proc__descends(child, grandchild));
+	kill(grandchild, SIGKILL);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_this_process),
 		cmocka_unit_test(test_mappings_of_this_process),
 		cmocka_unit_test(test_root_opens_what_the_process_sees),
+		cmocka_unit_test(test_descends),
 		cmocka_unit_test_setup_teardown(test_fake_root_files, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_fake_root_info, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_fake_root_processes, fake_setup,

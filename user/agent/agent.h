@@ -171,6 +171,7 @@ struct agent_bpf {
 	void (*watch_all_execs)(struct tt_loader *l, bool on);
 	int (*continue_held)(struct tt_loader *l, pid_t pid);
 	int (*continue_all_held)(struct tt_loader *l);
+	int (*follow)(struct tt_loader *l, pid_t pid); /* NULL: forks are not followed */
 };
 
 /* The loader's own functions (run.c). */
@@ -271,6 +272,8 @@ void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *n
 		      int nold);
 /* The slot whose hook global id `gid` is, and its own id in *local; NULL when none. */
 struct slot *places__owner(const struct places *pl, uint32_t gid, int *local);
+/* The places in process `pid` go when it exits or calls exec (a followed child's). */
+void places__unfix_pid(struct places *pl, pid_t pid);
 
 /*
  * Attaches target t of slot s at `path` in process `pid` (-1: every
@@ -307,6 +310,10 @@ bool place__pid_gone(const struct place *p);
 
 /* A process called exec: attach what applies to it, then let it run on. */
 void watch__on_exec(struct agent *r, const struct tt_event *ev);
+/* A followed process forked: attach in the child what --pid attached, continue it. */
+void watch__on_fork(struct agent *r, const struct tt_event *ev);
+/* --pid N: follow N's forks, and attach in its descendants already running. */
+void watch__follow(struct agent *r, pid_t pid);
 /* Processes already running, for every slot or only `only`. */
 void watch__scan_processes(struct agent *r, struct slot *only);
 /* Tells BPF which execs to report and stop (none once the agent is stopping). */

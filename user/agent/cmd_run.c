@@ -138,10 +138,9 @@ static int set_recent_traces(struct run_args *a, const struct run_option *o, con
 
 /* Every option of `tasktap run` (--help is handled by tt_cmd__run()). */
 static const struct run_option run_options[] = {
-	{"pid", 'p', required_argument, set_pid, 0, "PID",
-	 "only process PID: the targets it runs or maps"},
+	{"pid", 'p', required_argument, set_pid, 0, "PID", "only process PID and its descendants"},
 	{"binary", 'b', required_argument, set_str, FIELD(binary), "PATH",
-	 "only the file PATH, in every process running it"},
+	 "only the file PATH; library targets in its processes"},
 	{"json", 'j', no_argument, set_true, FIELD(json), NULL,
 	 "one OTLP/JSON span per line instead of waterfalls"},
 	{"duration", 'd', required_argument, set_duration, 0, "SECONDS", "stop after that long"},

@@ -20,6 +20,11 @@ int events__on_ring(const struct tt_event *ev, size_t size, void *ctx)
 		watch__on_exec(r, ev);
 		return 0;
 	}
+	/* a fork too: the child is stopped until it is */
+	if (size >= sizeof(*ev) && ev->kind == TT_EV_FORK) {
+		watch__on_fork(r, ev);
+		return 0;
+	}
 	/* out of memory: the event is dropped, and counted (the summary, /metrics) */
 	if (tt_reorder__add(&r->reorder, ev, size))
 		r->events_dropped++;

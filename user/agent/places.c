@@ -517,3 +517,11 @@ bool places__all_pids_gone(const struct places *pl)
 	}
 	return any_pid;
 }
+
+void places__unfix_pid(struct places *pl, pid_t pid)
+{
+	for (struct place *p = pl->list; p; p = p->next) {
+		if (p->pid == pid)
+			p->fixed = false;
+	}
+}

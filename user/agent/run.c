@@ -282,6 +282,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.watch_all_execs = tt_loader__watch_all_execs,
 	.continue_held = tt_loader__continue,
 	.continue_all_held = tt_loader__continue_held,
+	.follow = tt_loader__follow,
 };
 
 /* The machine can run the agent: capabilities, and kernel BTF. 0 or -errno after saying why. */

@@ -228,6 +228,8 @@ int slots__load_all(struct agent *r)
 	update_discovery(r);
 	watch__set(r);
 	watch__scan_processes(r, NULL);
+	if (r->args->pid && ok)
+		watch__follow(r, r->args->pid); /* --pid N covers N's descendants */
 	held = r->bpf->continue_all_held(r->loader);
 	if (held > 0)
 		tt_info("continued %d processes that an earlier agent left stopped at exec", held);

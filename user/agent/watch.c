@@ -144,6 +144,79 @@ void watch__on_exec(struct agent *r, const struct tt_event *ev)
 	}
 }
 
+/*
+ * Attaches in process `pid` what --pid attaches in the process asked for:
+ * each spec's plan for it, as places that go when it exits or calls exec.
+ * Returns whether anything applied.
+ */
+static bool attach_descendant(struct agent *r, pid_t pid)
+{
+	bool applied = false;
+	char err[1024];
+
+	for (size_t i = 0; i < r->nslots; i++) {
+		struct slot *s = r->slots[i];
+		struct tt_plan plan = {0};
+
+		if (!s->spec || tt_plan__build(s->spec, pid, NULL, &plan, err, sizeof(err)))
+			continue; /* not a process of this spec (no message: one per fork) */
+		if (places__attach_plan(r->places, s, &plan, err, sizeof(err)) == 0)
+			applied = true;
+		tt_plan__release(&plan);
+	}
+	places__unfix_pid(r->places, pid);
+	return applied;
+}
+
+/* A followed process forked (--pid N, or one of N's descendants): its child is covered too. */
+void watch__on_fork(struct agent *r, const struct tt_event *ev)
+{
+	pid_t child = (pid_t)ev->pid;
+
+	if (!r->stopping && attach_descendant(r, child))
+		r->discovered++;
+	if (ev->flags & TT_FORKF_STOPPED)
+		r->bpf->continue_held(r->loader, child);
+}
+
+struct follow_ctx {
+	struct agent *r;
+	pid_t root;
+	int found;
+};
+
+static int follow_one(pid_t pid, void *ctx)
+{
+	struct follow_ctx *fc = ctx;
+
+	if (pid == fc->root || !tt_proc__descends(pid, fc->root))
+		return 0;
+	if (fc->r->bpf->follow(fc->r->loader, pid) == 0 && attach_descendant(fc->r, pid))
+		fc->found++;
+	return 0;
+}
+
+/*
+ * --pid N covers N and its descendants: BPF follows N's forks from now
+ * on, and the descendants already running are attached as N was.
+ */
+void watch__follow(struct agent *r, pid_t pid)
+{
+	struct follow_ctx fc = {.r = r, .root = pid};
+	int ret;
+
+	if (!r->bpf->follow)
+		return;
+	ret = r->bpf->follow(r->loader, pid);
+	if (ret) {
+		tt_warn("cannot follow the children of process %d: %s", (int)pid, strerror(-ret));
+		return;
+	}
+	tt_proc__for_each(NULL, follow_one, &fc);
+	if (fc.found)
+		tt_info("attached in %d running descendants of process %d", fc.found, (int)pid);
+}
+
 struct scan_ctx {
 	struct agent *r;
 	struct slot *only;
