@@ -40,8 +40,8 @@ INT3 = 0xcc
 class Worker:
     """A narrow-worker running under `path`, its jobs fed through stdin."""
 
-    def __init__(self, path, cgroup_procs=None, fork=False):
-        args = [path, "--fork"] if fork else [path]
+    def __init__(self, path, cgroup_procs=None, fork=False, child=False):
+        args = [path] + (["--fork"] if fork else []) + (["--child"] if child else [])
         if cgroup_procs:
             # enter the cgroup first, so that the worker's exec happens inside it
             args = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup_procs] + args
@@ -51,7 +51,7 @@ class Worker:
         if not line or line[0] != "ready":
             self.proc.kill()
             raise AssertionError("%s did not start" % path)
-        self.pid, self.addr = int(line[1]), int(line[2], 16)
+        self.pid, self.addr, self.parent = int(line[1]), int(line[2], 16), int(line[3])
 
     def code(self):
         """The first 8 bytes of ttjob_run in this process, as it runs them."""
@@ -197,6 +197,27 @@ class ForkTest(unittest.TestCase):
         self.assertEqual(agent.stop(), 0, agent.stderr())
         spans = agent.spans()
         got = {attrs(s)["task.id"]: s["resource"]["process.pid"] for s in spans}
+        self.assertEqual(got, ran, agent.stderr())
+
+
+    def test_pid_covers_a_descendant_already_running(self):
+        d = tempfile.mkdtemp(prefix="ttnarrow")
+        self.addCleanup(shutil.rmtree, d, True)
+        worker = Worker(NARROW_WORKER, child=True)  # the jobs run in a child of the parent
+        self.addCleanup(worker.kill)
+        self.assertNotEqual(worker.parent, worker.pid)
+        spec = write_spec(SPEC.format(narrowing=""), d)
+        agent = Agent([spec, "--json", "--pid", str(worker.parent)], env=ENV)
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        self.assertTrue(worker.probed())
+        ran = worker.run([900, 901, 902])
+        self.assertEqual(set(ran.values()), {worker.pid})
+        time.sleep(0.3)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        self.assertIn("attached in 1 running descendant of process %d" % worker.parent,
+                      agent.stderr())
+        got = {attrs(s)["task.id"]: s["resource"]["process.pid"] for s in agent.spans()}
         self.assertEqual(got, ran, agent.stderr())
 
 

@@ -6,11 +6,12 @@
  *
  *	narrow-worker           each job in this process
  *	narrow-worker --fork    each job in a child forked for it (a fork-per-job worker)
+ *	narrow-worker --child   every job in one child, forked once the library is loaded
  *
- * Prints "ready PID ADDR" once the library is loaded (ADDR: where
- * ttjob_run is in this process, so that a test reads its first bytes
- * through /proc/PID/mem), then "job ID PID RC" per job, PID the process
- * that ran it.
+ * Prints "ready PID ADDR PARENT" once the library is loaded (PID: the
+ * process that runs the jobs; ADDR: where ttjob_run is in it, so that a
+ * test reads its first bytes through /proc/PID/mem; PARENT: its parent),
+ * then "job ID PID RC" per job, PID the process that ran it.
  */
 #include <dlfcn.h>
 #include <stdbool.h>
@@ -49,7 +50,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "narrow-worker: %s\n", dlerror());
 		return 1;
 	}
-	printf("ready %d %" PRIxPTR "\n", (int)getpid(), (uintptr_t)run);
+	if (argc > 1 && strcmp(argv[1], "--child") == 0) {
+		pid_t child = fork();
+		int status = 1;
+
+		if (child < 0) {
+			perror("narrow-worker: fork");
+			return 1;
+		}
+		if (child > 0) {
+			waitpid(child, &status, 0);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		}
+	}
+	printf("ready %d %" PRIxPTR " %d\n", (int)getpid(), (uintptr_t)run, (int)getppid());
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		uint64_t id = strtoull(line, NULL, 10);

@@ -214,7 +214,8 @@ void watch__follow(struct agent *r, pid_t pid)
 	}
 	tt_proc__for_each(NULL, follow_one, &fc);
 	if (fc.found)
-		tt_info("attached in %d running descendants of process %d", fc.found, (int)pid);
+		tt_info("attached in %d running descendant%s of process %d", fc.found,
+			fc.found == 1 ? "" : "s", (int)pid);
 }
 
 struct scan_ctx {
