@@ -358,8 +358,8 @@ static int symbols_file(const char *name, char *path, size_t len, char *shown, s
 		snprintf(shown, shownlen, "%s (%s)", name, path);
 		return 0;
 	}
-	tt_warn("library '%s' not found (searched LD_LIBRARY_PATH and the system library "
-		"directories; give its path)",
+	tt_warn("library '%s' not found (searched LD_LIBRARY_PATH, the loader's cache and the "
+		"system library directories; give its path)",
 		tt_shorten(name, lib));
 	return -ENOENT;
 }

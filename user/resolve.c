@@ -39,6 +39,71 @@ static bool try_dir(const char *dir, size_t dlen, const char *name, char *buf, s
 	return n > 0 && (size_t)n < len && access(buf, R_OK) == 0;
 }
 
+/* The loader's cache, as ldconfig writes it (glibc's new format, "glibc-ld.so.cache1.1"). */
+#define LD_CACHE_MAGIC	"glibc-ld.so.cache1.1"
+#define LD_CACHE_HEADER 48    /* magic, version, nlibs, len_strings, flags, extension, unused */
+#define LD_CACHE_ENTRY	24    /* flags, key, value, osversion, hwcap */
+#define LD_CACHE_X86_64 0x303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64: a 64-bit library */
+#define LD_CACHE_MAX	(16 << 20)
+
+static uint32_t read_u32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Whether the NUL-terminated string at offset `off` of data[0..n) is `name`. */
+static bool cache_string_is(const unsigned char *data, size_t n, uint32_t off, const char *name)
+{
+	size_t len = strlen(name);
+
+	return off < n && n - off > len && !memcmp(data + off, name, len + 1);
+}
+
+int tt_ld_cache__find(const char *cache, const char *name, char *buf, size_t len)
+{
+	unsigned char *data = NULL;
+	int ret = -ENOENT;
+	uint32_t nlibs;
+	struct stat st;
+	size_t n = 0;
+	FILE *f;
+
+	f = fopen(cache, "rb");
+	if (!f)
+		return -ENOENT;
+	if (fstat(fileno(f), &st) == 0 && st.st_size >= LD_CACHE_HEADER &&
+	    st.st_size <= LD_CACHE_MAX) {
+		data = malloc((size_t)st.st_size);
+		if (data)
+			n = fread(data, 1, (size_t)st.st_size, f);
+	}
+	fclose(f);
+	if (!data || n < LD_CACHE_HEADER || memcmp(data, LD_CACHE_MAGIC, strlen(LD_CACHE_MAGIC)))
+		goto out;
+	nlibs = read_u32(data + 20);
+	if (nlibs > (n - LD_CACHE_HEADER) / LD_CACHE_ENTRY)
+		goto out;
+	/* the entries are sorted for the loader; few enough to read them all */
+	for (uint32_t i = 0; i < nlibs && ret; i++) {
+		const unsigned char *e = data + LD_CACHE_HEADER + (size_t)i * LD_CACHE_ENTRY;
+		uint32_t value = read_u32(e + 8);
+
+		if (read_u32(e) != LD_CACHE_X86_64 ||
+		    !cache_string_is(data, n, read_u32(e + 4), name))
+			continue;
+		if (value >= n || !memchr(data + value, '\0', n - value))
+			continue;
+		snprintf(buf, len, "%s", (const char *)data + value);
+		ret = 0;
+	}
+out:
+	free(data);
+	return ret;
+}
+
 int tt_find_library(const char *name, char *buf, size_t len)
 {
 	const char *env = getenv("LD_LIBRARY_PATH");
@@ -55,6 +120,9 @@ int tt_find_library(const char *name, char *buf, size_t len)
 			return 0;
 		env = colon ? colon + 1 : NULL;
 	}
+	/* then as the loader goes on: its cache (ld.so.conf's directories), the system's */
+	if (tt_ld_cache__find("/etc/ld.so.cache", name, buf, len) == 0 && access(buf, R_OK) == 0)
+		return 0;
 	for (int i = 0; lib_dirs[i]; i++) {
 		if (try_dir(lib_dirs[i], strlen(lib_dirs[i]), name, buf, len))
 			return 0;
@@ -117,8 +185,9 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 			char lib[TT_SHORT_MAX];
 
 			snprintf(err, errlen,
-				 "%s:%d:%d: library '%s' not found (searched LD_LIBRARY_PATH and "
-				 "the system library directories; give its absolute path)",
+				 "%s:%d:%d: library '%s' not found (searched LD_LIBRARY_PATH, the "
+				 "loader's cache and the system library directories; give its "
+				 "absolute path)",
 				 spec->path, t->pos.line, t->pos.col, tt_shorten(t->path, lib));
 			return -ENOENT;
 		}
@@ -606,11 +675,18 @@ bool tt_target__only_in_containers(const struct tt_target *t)
 
 int tt_find_library_in(const char *root, const char *name, char *buf, size_t len)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], file[PATH_MAX];
 
 	if (strchr(name, '/')) {
 		snprintf(buf, len, "%s%s", root, name);
 		return access(buf, R_OK) == 0 ? 0 : -ENOENT;
+	}
+	/* the process's own loader cache, its paths inside its root */
+	snprintf(dir, sizeof(dir), "%s/etc/ld.so.cache", root);
+	if (tt_ld_cache__find(dir, name, file, sizeof(file)) == 0) {
+		snprintf(buf, len, "%s%s", root, file);
+		if (access(buf, R_OK) == 0)
+			return 0;
 	}
 	for (int i = 0; lib_dirs[i]; i++) {
 		snprintf(dir, sizeof(dir), "%s%s", root, lib_dirs[i]);

@@ -74,15 +74,25 @@ bool tt_target__only_in_containers(const struct tt_target *t);
 /*
  * Finds a shared library by name the way the dynamic loader would for
  * most programs: an absolute path as it is; otherwise the directories of
- * LD_LIBRARY_PATH and the system's library directories. Writes the path
+ * LD_LIBRARY_PATH, the loader's cache (/etc/ld.so.cache: the directories
+ * of ld.so.conf) and the system's library directories. Writes the path
  * into buf. Returns 0 or -ENOENT.
  */
 int tt_find_library(const char *name, char *buf, size_t len);
 
 /*
+ * Looks the 64-bit library `name` (a soname, "libcurl.so.4") up in the
+ * loader's cache file `cache`, as ldconfig writes it (glibc 2.32 and later:
+ * the new format only). Writes its path into buf. 0, or -ENOENT when the
+ * cache has no such entry or cannot be read.
+ */
+int tt_ld_cache__find(const char *cache, const char *name, char *buf, size_t len);
+
+/*
  * Finds a shared library by name inside another root (a container's, as
- * "/proc/PID/root"): an absolute path under the root, else the system's
- * library directories under it. Writes the path into buf. 0 or -ENOENT.
+ * "/proc/PID/root"): an absolute path under the root, else its loader's
+ * cache, else the system's library directories under it. Writes the path
+ * into buf. 0 or -ENOENT.
  */
 int tt_find_library_in(const char *root, const char *name, char *buf, size_t len);
 

@@ -98,7 +98,7 @@ class SymbolsTest(unittest.TestCase):
         rc, out, err = run_tool(["symbols", "libttjob.so"], env={"LD_LIBRARY_PATH": ""})
         self.assertEqual(rc, 1)
         self.assertEqual(out, "")
-        self.assertIn("library 'libttjob.so' not found (searched LD_LIBRARY_PATH", err)
+        self.assertIn("library 'libttjob.so' not found (searched LD_LIBRARY_PATH, the loader's cache", err)
 
     def test_running_process_by_pid(self):
         worker = subprocess.Popen([USDT_WORKER, "--wait-signal"], stdout=subprocess.DEVNULL,

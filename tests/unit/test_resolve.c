@@ -24,6 +24,7 @@
 #include "elf.h"
 #include "resolve.h"
 #include "spec.h"
+#include "tmpdir.h"
 
 static char dir[PATH_MAX];
 
@@ -613,6 +614,52 @@ static void test_pid_override_uses_the_process(void **state)
 	tt_spec__free(spec);
 }
 
+/* Writes `text` into file `name` of directory `d`. */
+static void write_file(const char *d, const char *name, const char *text, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", d, name);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+/* A library found through a loader cache that ldconfig wrote, not through its directory. */
+static void test_ld_cache(void **state)
+{
+	char tmp[PATH_MAX], cmd[3 * PATH_MAX], cache[PATH_MAX], want[PATH_MAX], got[PATH_MAX];
+	static const char bad[64] = "glibc-ld.so.cache1.1\xff\xff\xff\x7f";
+
+	(void)state;
+	assert_int_equal(tmpdir__make(tmp, sizeof(tmp), "ldcache"), 0);
+	snprintf(
+		cmd, sizeof(cmd),
+		"mkdir '%s/lib' && cp '%s' '%s/lib/libttcache.so.7' && echo '%s/lib' > "
+		"'%s/ld.so.conf' && PATH=\"$PATH:/sbin:/usr/sbin\" ldconfig -X -C '%s/ld.so.cache' "
+		"-f '%s/ld.so.conf'",
+		tmp, fixture("libfix.so"), tmp, tmp, tmp, tmp, tmp);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cache, sizeof(cache), "%s/ld.so.cache", tmp);
+	snprintf(want, sizeof(want), "%s/lib/libttcache.so.7", tmp);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so.7", got, sizeof(got)), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so", got, sizeof(got)), -ENOENT);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so.77", got, sizeof(got)), -ENOENT);
+	/* not a cache, a cache that claims more entries than it holds, no file */
+	write_file(tmp, "ld.so.conf.bad", "include /etc/ld.so.conf.d/*.conf\n", 33);
+	snprintf(cache, sizeof(cache), "%s/ld.so.conf.bad", tmp);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so.7", got, sizeof(got)), -ENOENT);
+	write_file(tmp, "truncated", bad, sizeof(bad));
+	snprintf(cache, sizeof(cache), "%s/truncated", tmp);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so.7", got, sizeof(got)), -ENOENT);
+	snprintf(cache, sizeof(cache), "%s/none", tmp);
+	assert_int_equal(tt_ld_cache__find(cache, "libttcache.so.7", got, sizeof(got)), -ENOENT);
+	assert_int_equal(tmpdir__remove(tmp), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_library_not_found, save_env, restore_env),
 		cmocka_unit_test(test_binary_override_replaces_the_path),
 		cmocka_unit_test(test_pid_override_uses_the_process),
+		cmocka_unit_test(test_ld_cache),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
