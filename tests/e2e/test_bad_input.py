@@ -52,6 +52,25 @@ class BadInputTest(unittest.TestCase):
             err = self.assertFails(["run", spec, "--no-http"], message % spec, 2)
             self.assertNotIn("attached", err)
 
+    def test_bad_narrowing_attaches_nothing(self):
+        # a library: target narrowed by comm:, binary:, cgroup:: refused at file:line:col, exit 2
+        cases = [
+            ("  - library: libc.so.6\n    binary: worker\n",
+             "%s:9:13: 'binary' narrowing a library must be an absolute path or glob"),
+            ("  - library: libc.so.6\n    cgroup: jobs.service\n",
+             "%s:9:13: 'cgroup' must be a cgroup path starting with '/'"),
+            ("  - comm: worker\n    cgroup: /jobs\n",
+             "%s:9:5: 'cgroup' narrows a library target only"),
+            ("  - library: libc.so.6\n    comm: a-name-too-long-for-linux\n",
+             "%s:9:11: 'comm' is 25 characters long, more than the kernel keeps (15)"),
+        ]
+        for target, message in cases:
+            text = SPEC % (WORKER, "run_task") + target + "    probes: [{role: span, symbol: getpid}]\n"
+            spec = write_spec(text, self.dir)
+            err = self.assertFails(["run", spec, "--no-http"], message % spec, 2)
+            self.assertNotIn("attached", err)
+            self.assertFails(["check", spec], message % spec, 2)
+
     def test_not_root(self):
         # an unprivileged user lacks every capability tasktap needs
         spec = write_spec(SPEC % (WORKER, "run_task"), self.dir)
