@@ -118,7 +118,7 @@ class AnnotateTest(unittest.TestCase):
         # the ack before any delivery: counted per function, not an error
         self.assertIn('tasktap_annotate_unmatched_total{code_function_name="basic_ack"} 1',
                       metrics)
-        self.assertIn("1 annotate probe hits found no open span to complete: 'basic_ack' (%s:"
+        self.assertIn("annotate probes found no open span to complete 1 time: 'basic_ack' (%s:"
                       % self.spec, agent.stderr())
 
     def test_two_agents_that_never_talk(self):

@@ -225,6 +225,6 @@ void events__report_unannotated(const struct agent *r)
 
 	events__for_each_unannotated(r, describe_unannotated, &t);
 	if (t.total)
-		tt_info("%" PRIu64 " annotate probe hits found no open span to complete: %s",
-			t.total, t.buf);
+		tt_info("annotate probes found no open span to complete %" PRIu64 " time%s: %s",
+			t.total, t.total == 1 ? "" : "s", t.buf);
 }
