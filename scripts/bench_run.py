@@ -58,6 +58,18 @@ HOOKS50_PROBE = """      - role: task
 COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt)|s\d+_(usdt|disp))$")
 
 # Part 7: three USDT probes on one site, each filtering every hit out.
+# part 8: a library: target on the worker's file, narrowed to one of two names of it (the
+# symbol a glob, so that the agent does not look for copies of the "library" in other processes,
+# such as another checkout's bench-worker)
+NARROW_SPEC = """service: bench-narrow
+targets:
+  - library: {lib}
+{narrowing}    probes:
+      - role: task
+        symbol: "tic[k]"
+        key: arg0
+"""
+
 USDT3_SPEC = """service: bench-usdt
 targets:
   - binary: {bin}
@@ -464,6 +476,53 @@ class Bench:
         res["bpf_ns_per_run"] = getattr(self, "usdt_cost", {})
         self.results["part7"] = res
 
+    # ---- part 8: narrowing ----------------------------------------------------
+
+    def part8(self):
+        """Two names of one file (hard links, so one inode: per-file probes reach both),
+        bench-meant and bench-other: a tight loop in bench-other with no agent, with tasktap
+        attached to the file narrowed to comm bench-meant, and attached to the whole file;
+        and bench-meant's loop when narrowed to it."""
+        names = {}
+        for n in ("bench-meant", "bench-other"):
+            names[n] = os.path.join(BENCH, n)
+            if os.path.exists(names[n]):
+                os.unlink(names[n])
+            os.link(WORKER, names[n])
+        specs = {}
+        for v, narrowing in (("narrowed", "    comm: bench-meant\n"), ("per_file", "")):
+            specs[v] = os.path.join(self.tmp, "narrow-%s.yaml" % v)
+            with open(specs[v], "w") as f:
+                f.write(NARROW_SPEC.format(lib=WORKER, narrowing=narrowing))
+            os.chmod(specs[v], 0o600)
+        calls = 50000 if self.quick else 400000
+        reps = self.args.reps or (1 if self.quick else 5)
+        variants = ["none", "narrowed", "per_file"]
+        runs = {v: [] for v in variants}
+        meant = []
+        log("part 8: narrowing, %d reps x %d calls" % (reps, calls))
+        for rep in range(reps):
+            for v in variants[rep % 3:] + variants[:rep % 3]:
+                p = None
+                if v != "none":
+                    p = Proc([TASKTAP, "run", specs[v], "--no-http", "--no-spool", "--json"],
+                             ready="attached")
+                    p.wait_ready()
+                r = subprocess.run([names["bench-other"], "loop", str(calls), "1"],
+                                   capture_output=True, text=True, check=True)
+                runs[v].append(kv_lines(r.stdout)["ns_per_call"])
+                if v == "narrowed":
+                    r = subprocess.run([names["bench-meant"], "loop", str(calls), "1"],
+                                       capture_output=True, text=True, check=True)
+                    meant.append(kv_lines(r.stdout)["ns_per_call"])
+                if p:
+                    p.stop()
+        for n in names.values():
+            os.unlink(n)
+        self.results["part8"] = {"calls": calls, "reps": reps,
+                                 "other_ns_per_call": {v: stats(runs[v]) for v in variants},
+                                 "meant_ns_per_call": stats(meant)}
+
     def usdt_bpf_cost(self, calls, pid):
         """ns per run of the site's compiled programs, once, with bpf_stats (untimed)."""
         if getattr(self, "usdt_cost", None):
@@ -783,6 +842,8 @@ class Bench:
                 timed("part4", self.part4)
             if "6" in parts:
                 timed("part6", self.part6)
+            if "8" in parts:
+                timed("part8", self.part8)
             if "7" in parts:
                 timed("part7", self.part7)
         finally:
@@ -854,6 +915,17 @@ def table(r):
         if p7.get("bpf_ns_per_run"):
             add("   BPF run time per program run (bpf_stats): " + ", ".join(
                 "%s %.0f ns" % (k, v) for k, v in sorted(p7["bpf_ns_per_run"].items())))
+    p8 = r.get("part8")
+    if p8:
+        add("8. narrowing: a library: target on a file with two names (ns/call; min / median of "
+            "%d reps, %d calls)" % (p8["reps"], p8["calls"]))
+        for v, name in (("none", "bench-other, no agent"),
+                        ("narrowed", "bench-other, narrowed to comm bench-meant"),
+                        ("per_file", "bench-other, the whole file probed")):
+            st = p8["other_ns_per_call"][v]
+            add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
+        st = p8["meant_ns_per_call"]
+        add("   %-42s %8.1f / %8.1f" % ("bench-meant, narrowed to it", st["min"], st["median"]))
     p2 = r.get("part2")
     if p2:
         add("2. agent throughput (agent pinned to CPU 0; target and receiver on CPU 1)")
@@ -980,7 +1052,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--parts", default="1,2,3,4,5,6,7")
+    ap.add_argument("--parts", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
