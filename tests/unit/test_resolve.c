@@ -614,6 +614,54 @@ static void test_pid_override_uses_the_process(void **state)
 	tt_spec__free(spec);
 }
 
+/*
+ * A library: target narrowed to processes is left to exec discovery: no
+ * attachment in the plan, but its symbols are resolved all the same.
+ */
+static void test_narrowed_library_waits_for_its_processes(void **state)
+{
+	const char *lib = fixture("libfix.so");
+	struct tt_spec *spec = parse("targets:\n"
+				     "  - library: %s\n"
+				     "    comm: fix-worker\n"
+				     "    probes: [ { role: publish, symbol: fix_publish } ]\n",
+				     lib);
+	struct tt_plan plan = {0};
+	char err[2048] = "";
+
+	(void)state;
+	assert_int_equal(tt_plan__build(spec, 0, NULL, &plan, err, sizeof(err)), 0);
+	assert_int_equal(plan.n, 0);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+	spec = parse("targets:\n"
+		     "  - library: %s\n"
+		     "    cgroup: /jobs\n"
+		     "    probes: [ { role: publish, symbol: fix_publsh } ]\n",
+		     lib);
+	assert_int_equal(tt_plan__build(spec, 0, NULL, &plan, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "fix_publsh"));
+	tt_spec__free(spec);
+}
+
+/* --binary PATH keeps library targets (for PATH's processes, found as they start). */
+static void test_binary_override_keeps_library_targets(void **state)
+{
+	struct tt_spec *spec = parse("targets:\n"
+				     "  - library: %s\n"
+				     "    probes: [ { role: publish, symbol: fix_publish } ]\n",
+				     fixture("libfix.so"));
+	struct tt_plan plan = {0};
+	char err[2048] = "";
+
+	(void)state;
+	assert_int_equal(tt_plan__build(spec, 0, fixture("prog-nopie"), &plan, err, sizeof(err)),
+			 0);
+	assert_int_equal(plan.n, 0);
+	tt_plan__release(&plan);
+	tt_spec__free(spec);
+}
+
 /* Writes `text` into file `name` of directory `d`. */
 static void write_file(const char *d, const char *name, const char *text, size_t len)
 {
@@ -679,6 +727,8 @@ int main(void)
 		cmocka_unit_test(test_binary_override_replaces_the_path),
 		cmocka_unit_test(test_pid_override_uses_the_process),
 		cmocka_unit_test(test_ld_cache),
+		cmocka_unit_test(test_narrowed_library_waits_for_its_processes),
+		cmocka_unit_test(test_binary_override_keeps_library_targets),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
