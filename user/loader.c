@@ -22,6 +22,7 @@
 #include "elf.h"
 #include "hold.h"
 #include "loader.h"
+#include "reaper.h"
 #include "usdt.h"
 #include "tasktap/usdt.h"
 #include "tasktap.skel.h"
@@ -117,6 +118,7 @@ struct tt_loader {
 	int hook_lost_fd;  /* per-CPU array: lost events per hook (compiled programs count them) */
 	int site_progs_fd; /* prog array of the shared sites' programs; -1 until needed */
 	struct shared_site *shared; /* owned list */
+	struct tt_reaper *reaper;   /* closes the probes of exited processes; owned, or NULL */
 	bool slot_used[TT_MAX_USDT_SITES];
 	tt_event_fn on_event;
 	void *ctx;
@@ -424,6 +426,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 	l->on_event = opts->on_event;
 	l->ctx = opts->ctx;
 	l->hook_lost_fd = -1;
+	l->reaper = tt_reaper__new(); /* NULL: such probes are closed at once instead */
 	l->site_progs_fd = -1;
 	l->interpret = opts->interpret;
 	l->ncpus = libbpf_num_possible_cpus();
@@ -537,6 +540,7 @@ void tt_loader__free(struct tt_loader *l)
 	if (!l)
 		return;
 	tt_loader__detach(l, true);
+	tt_reaper__free(l->reaper); /* the probes of exited processes it still holds */
 	drop_link(l->exit_link, true);
 	bpf_link__destroy(l->exec_link);
 	bpf_link__destroy(l->fork_link);
@@ -1655,6 +1659,26 @@ void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
 {
 	if (t)
 		free_link(l, t, false);
+}
+
+/* Hands the uprobe handle of u to the reaper, unpinned: closed later, off the event loop. */
+static void ulink_close_later(struct tt_loader *l, struct ulink *u)
+{
+	if (u->pin)
+		unlink(u->pin);
+	tt_reaper__close(l->reaper, u->fd);
+	u->fd = -1;
+}
+
+void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nsites; i++) {
+		ulink_close_later(l, &t->sites[i].entry);
+		ulink_close_later(l, &t->sites[i].ret);
+	}
+	free_link(l, t, false); /* the shared USDT sites it used, and the rest, as usual */
 }
 
 bool tt_loader__adopted(const struct tt_loader *l)

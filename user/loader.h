@@ -103,6 +103,13 @@ int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, c
 void tt_loader__detach_link(struct tt_loader *l, struct tt_link *link);
 
 /*
+ * The same for an attachment whose process has exited: its uprobes are
+ * closed on the loader's reaper thread (closing one waits for the kernel's
+ * unregistering, 0.1-0.5 s), so the caller never waits. Accepts NULL.
+ */
+void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *link);
+
+/*
  * Whether the attachment (for a USDT probe: every one of its sites) was
  * adopted from a pin left by an earlier agent.
  */

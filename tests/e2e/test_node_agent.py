@@ -132,6 +132,21 @@ class NodeAgentTest(unittest.TestCase):
                  what="the exited worker's probes detached")
         self.assertEqual(a.stop(), 0, a.stderr())
 
+    def test_a_stream_of_short_lived_workers_each_traced_from_its_first_task(self):
+        """Each exit detaches that worker's probes, which the kernel makes
+        slow (0.1-0.5 s a probe); done in the event loop, it kept the next
+        workers held at exec past their deadline, untraced."""
+        name = "tts-" + tag()
+        worker = self.copy_worker(name)
+        spec = write(os.path.join(self.dir, "stream.yaml"), spec_text("comm: " + name))
+        a = self.agent([spec, "--json"])
+        for _ in range(20):
+            self.run_worker(worker)
+        self.wait_spans(a, 20 * 5, "every worker's spans")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assertEqual(names(a.spans()), sorted(ONE_TASK * 20))
+        self.assertNotIn("deadline", a.stderr())
+
     def test_binary_glob_traced_from_the_first_task(self):
         t = tag()
         bindir = os.path.join(self.dir, "bin")

@@ -34,6 +34,7 @@ static struct fake {
 	uint64_t attach_offset[MAX_CALLS];
 	char pin_name[MAX_CALLS][96];
 	int detaches;
+	int exited; /* of the detaches, through detach_exited */
 	struct tt_link *detached[MAX_CALLS];
 	int fail_attach; /* -errno to answer every attach with; 0: succeed */
 	uintptr_t next_link;
@@ -77,11 +78,18 @@ static void fake_detach_link(struct tt_loader *l, struct tt_link *link)
 	fk.detaches++;
 }
 
+static void fake_detach_exited(struct tt_loader *l, struct tt_link *link)
+{
+	fake_detach_link(l, link);
+	fk.exited++;
+}
+
 static const struct agent_bpf fake_bpf = {
 	.set_hook = fake_set_hook,
 	.attach = fake_attach,
 	.attach_usdt = fake_attach_usdt,
 	.detach_link = fake_detach_link,
+	.detach_exited = fake_detach_exited,
 };
 
 static char prog[PATH_MAX]; /* the fixture's absolute path */
@@ -258,15 +266,16 @@ static void test_discovered_file_goes_with_its_last_process(void **state)
 	assert_int_equal(p->npids, 2);
 	/* exits seen after the place was made */
 	first.ts = second.ts = tt_now_ns(CLOCK_MONOTONIC);
-	places__drop(f->pl, place__forget_pid, &first);
+	places__drop_exited(f->pl, place__forget_pid, &first);
 	assert_int_equal(count_places(f->pl), 1);
 	/* the exit of an earlier process with that pid leaves it alone */
-	places__drop(f->pl, place__forget_pid, &earlier);
+	places__drop_exited(f->pl, place__forget_pid, &earlier);
 	assert_int_equal(count_places(f->pl), 1);
 	assert_int_equal(fk.detaches, 0);
-	places__drop(f->pl, place__forget_pid, &second);
+	places__drop_exited(f->pl, place__forget_pid, &second);
 	assert_int_equal(count_places(f->pl), 0);
 	assert_int_equal(fk.detaches, attached);
+	assert_int_equal(fk.exited, attached); /* closed off the event loop: the process is gone */
 }
 
 static void test_own_process_place(void **state)

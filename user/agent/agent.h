@@ -155,6 +155,7 @@ struct agent_bpf {
 			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
 			   char *err, size_t errlen);
 	void (*detach_link)(struct tt_loader *l, struct tt_link *link);
+	void (*detach_exited)(struct tt_loader *l, struct tt_link *link); /* its process is gone */
 	bool (*link_adopted)(const struct tt_link *link);
 	int (*drain)(struct tt_loader *l);
 	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
@@ -292,6 +293,12 @@ int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan 
 void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map);
 /* Detaches and forgets every place for which `drop(p, ctx)` holds. */
 void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx);
+/*
+ * The same for places whose processes have exited (place__forget_pid,
+ * place__gone): their probes are closed on the loader's reaper thread, so a
+ * burst of exits never stalls the event loop (and the workers held at exec).
+ */
+void places__drop_exited(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx);
 /* Whether there are places, each a single process, and all of them are gone. */
 bool places__all_pids_gone(const struct places *pl);
 

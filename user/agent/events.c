@@ -54,7 +54,7 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		    (ev->flags & TT_EXITF_GROUP_DEAD)) {
 			struct forget f = {.pid = (pid_t)ev->pid, .ts = ev->ts_ns};
 
-			places__drop(r->places, place__forget_pid, &f);
+			places__drop_exited(r->places, place__forget_pid, &f);
 		}
 		return;
 	}

@@ -42,15 +42,28 @@ struct places *places__new(const struct agent_bpf *bpf, struct tt_loader *l)
 	return pl;
 }
 
-/* Frees place p after detaching its hooks (not unlinked from the list). */
-static void place_free(struct places *pl, struct place *p)
+/*
+ * Frees place p after detaching its hooks (not unlinked from the list).
+ * `exited`: its processes are gone, so its probes cannot fire any more and
+ * are closed off the event loop (detach_exited); else detached at once.
+ */
+static void place_release(struct places *pl, struct place *p, bool exited)
 {
-	for (size_t i = 0; i < p->nhooks; i++)
-		pl->bpf->detach_link(pl->loader, p->hooks[i].link);
+	for (size_t i = 0; i < p->nhooks; i++) {
+		if (exited)
+			pl->bpf->detach_exited(pl->loader, p->hooks[i].link);
+		else
+			pl->bpf->detach_link(pl->loader, p->hooks[i].link);
+	}
 	free(p->hooks);
 	free(p->pids);
 	free(p->shown);
 	free(p);
+}
+
+static void place_free(struct places *pl, struct place *p)
+{
+	place_release(pl, p, false);
 }
 
 void places__clear(struct places *pl)
@@ -157,8 +170,8 @@ void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *n
 	memcpy(s->gid, gid, sizeof(gid));
 }
 
-/* Detaches and forgets every place for which `drop(p, ctx)` holds. */
-void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx)
+static void drop_places(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx,
+			bool exited)
 {
 	struct place **pp = &pl->list;
 
@@ -167,11 +180,23 @@ void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), v
 
 		if (drop(p, ctx)) {
 			*pp = p->next;
-			place_free(pl, p);
+			place_release(pl, p, exited);
 		} else {
 			pp = &p->next;
 		}
 	}
+}
+
+/* Detaches and forgets every place for which `drop(p, ctx)` holds. */
+void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx)
+{
+	drop_places(pl, drop, ctx, false);
+}
+
+/* The same for places whose processes have exited: their probes are closed off the event loop. */
+void places__drop_exited(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx)
+{
+	drop_places(pl, drop, ctx, true);
 }
 
 static int add_pid(struct place *p, pid_t pid)

@@ -62,7 +62,7 @@ static bool housekeeping(struct agent *r, uint64_t now)
 		if (r->slots[i]->assembler) /* begin/end spans that saw no end */
 			tt_asm__expire(r->slots[i]->assembler, now);
 	}
-	places__drop(r->places, place__gone, NULL); /* processes whose exit event was lost */
+	places__drop_exited(r->places, place__gone, NULL); /* processes whose exit event was lost */
 	health__count_tasks(r);
 	health__sample_rate(r, now);
 	health__update_metrics(r);
@@ -268,6 +268,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.attach = tt_loader__attach,
 	.attach_usdt = tt_loader__attach_usdt,
 	.detach_link = tt_loader__detach_link,
+	.detach_exited = tt_loader__detach_exited,
 	.link_adopted = tt_link__adopted,
 	.drain = tt_loader__drain,
 	.stat = tt_loader__stat,

@@ -132,7 +132,7 @@ void watch__on_exec(struct agent *r, const struct tt_event *ev)
 
 	r->execs++;
 	/* its earlier image is gone: so are probes limited to it */
-	places__drop(r->places, place__forget_pid, &f);
+	places__drop_exited(r->places, place__forget_pid, &f);
 	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
 		discover(r, &pi, NULL);
 	if ((ev->flags & TT_EXECF_STOPPED) &&
