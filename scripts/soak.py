@@ -205,14 +205,23 @@ class Soak:
                     pass
 
     def probe_live(self):
+        """Asks /health/live every second; a failure counts when the agent
+        asked is the one still running (not one killed meanwhile)."""
         while not self.stop.wait(1):
+            gen, port, agent = self.agents, self.hport, self.agent
+            if self.restarting or agent is None:
+                continue
             t = time.monotonic()
             try:
-                http("http://127.0.0.1:%d/health/live" % self.hport, timeout=10)
-                self.live_worst = max(self.live_worst, time.monotonic() - t)
+                http("http://127.0.0.1:%d/health/live" % port, timeout=10)
+                ok = True
             except OSError:
-                if self.agent and self.agent.poll() is None and not self.restarting:
-                    self.live_failures += 1
+                ok = False
+            same = gen == self.agents and agent.poll() is None
+            if same and ok:
+                self.live_worst = max(self.live_worst, time.monotonic() - t)
+            elif same and not self.stop.is_set():
+                self.live_failures += 1
 
     def sample_rss(self):
         while not self.stop.wait(5):
