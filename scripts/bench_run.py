@@ -282,9 +282,10 @@ class Proc:
 
 
 class Receiver(Proc):
-    def __init__(self, cpu=None):
+    def __init__(self, cpu=None, count_only=False):
         self.port = free_port()
-        super().__init__([RECEIVER, "--port", str(self.port)], ready="listening",
+        super().__init__([RECEIVER, "--port", str(self.port)] +
+                         (["--count-only"] if count_only else []), ready="listening",
                          stream="stdout", cpu=cpu)
         self.wait_ready()
 
@@ -295,10 +296,11 @@ def agent_summary(text):
     m = re.search(r"(\d+) spans, (\d+) events, (\d+) lost", text)
     if m:
         out.update(spans=int(m.group(1)), events=int(m.group(2)), lost=int(m.group(3)))
-    m = re.search(r"otlp: (\d+) spans exported.*?(\d+) dropped \(queue full (\d+)", text)
+    m = re.search(r"otlp: (\d+) spans exported, (\d+) in the spool.*?(\d+) dropped "
+                  r"\(queue full (\d+)", text)
     if m:
-        out.update(exported=int(m.group(1)), dropped=int(m.group(2)),
-                   dropped_queue_full=int(m.group(3)))
+        out.update(exported=int(m.group(1)), spooled=int(m.group(2)), dropped=int(m.group(3)),
+                   dropped_queue_full=int(m.group(4)))
     return out
 
 
@@ -327,7 +329,7 @@ class Bench:
 
     # ---- tracers -----------------------------------------------------------
 
-    def start_tracer(self, variant, cpu=None, receiver=None, env=None):
+    def start_tracer(self, variant, cpu=None, receiver=None, env=None, spool=None):
         if variant == "a_none":
             return None
         if variant == "b_floor":
@@ -341,7 +343,8 @@ class Bench:
             e = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % receiver.port,
                  "OTEL_BSP_SCHEDULE_DELAY": "100"}
             e.update(env or {})
-            p = Proc([TASKTAP, "run", self.spec, "--no-spool"], env=e, ready="attached",
+            p = Proc([TASKTAP, "run", self.spec] + (["--spool", spool] if spool else
+                                                     ["--no-spool"]), env=e, ready="attached",
                      cpu=cpu)
         else:
             raise ValueError(variant)
@@ -550,10 +553,13 @@ class Bench:
 
     # ---- part 2 ------------------------------------------------------------
 
-    def agent_run(self, worker_args, agent_env=None):
-        """Agent on CPU 0; the worker and the receiver on CPU 1. Returns figures."""
-        rec = Receiver(cpu=1)
-        agent = self.start_tracer("c_tasktap", cpu=0, receiver=rec, env=agent_env)
+    def agent_run(self, worker_args, agent_env=None, spool=False):
+        """Agent on CPU 0; the worker and the receiver on CPU 1. Returns figures.
+        With `spool`, the exporter spills to a spool directory (the receiver then
+        only decodes and counts) instead of running without one."""
+        rec = Receiver(cpu=1, count_only=spool)
+        sdir = tempfile.mkdtemp(prefix="spool-", dir=self.tmp) if spool else None
+        agent = self.start_tracer("c_tasktap", cpu=0, receiver=rec, env=agent_env, spool=sdir)
         cpu0 = agent.cpu_ns()
         rcpu0 = rec.cpu_ns()
         t0 = time.monotonic()
@@ -593,6 +599,14 @@ class Bench:
             s["achieved_events_per_s"] = s["worker"].get("events_per_s")
             s["agent_cpu_share"] = s["agent_cpu_s"] / s["wall_s"]
             out["rates"][str(rate)] = s
+        # the exporter as it runs by default: a spool to spill to; a receiver that only counts
+        out["spool_rates"] = {}
+        for rate in (500000, 1000000):
+            s = self.agent_run(["rate", str(rate), str(seconds)], spool=True)
+            s["offered_events_per_s"] = rate
+            s["achieved_events_per_s"] = s["worker"].get("events_per_s")
+            s["agent_cpu_share"] = s["agent_cpu_s"] / s["wall_s"]
+            out["spool_rates"][str(rate)] = s
         self.results["part2"] = out
 
     # ---- offline pipeline (parts 2, 3, 5) ----------------------------------
@@ -944,6 +958,12 @@ def table(r):
                    s.get("lost"), 100 * s["agent_cpu_share"], s.get("spans"),
                    s.get("exported"), s.get("dropped"),
                    100 * s["receiver_cpu_s"] / s["wall_s"]))
+        for rate, s in p2.get("spool_rates", {}).items():
+            add("   with the spool, offered %5s events/s (achieved %s): lost %s events; spans %s, "
+                "exported %s, in the spool %s, dropped %s; receiver (counts only) CPU %3.0f%%"
+                % (fmt_rate(int(rate)), fmt_rate(s.get("achieved_events_per_s") or 0),
+                   s.get("lost"), s.get("spans"), s.get("exported"), s.get("spooled"),
+                   s.get("dropped"), 100 * s["receiver_cpu_s"] / s["wall_s"]))
         s500 = p2["rates"].get("500000", {})
         add("   target 0 lost at 500k events/s: %s (ring: %s lost; exporter: %s dropped)"
             % (verdict(s500.get("lost") == 0 and s500.get("dropped") == 0),

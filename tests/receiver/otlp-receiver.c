@@ -17,6 +17,8 @@
  *                    traces, metrics, logs (default traces); the others get ok
  *   --delay MS       wait MS before answering each traces request (a slow collector
  *                    that keeps what it received, whatever the client does meanwhile)
+ *   --count-only     decode protobuf traces requests and count their spans, keep
+ *                    nothing (make bench: the receiver must not be the bottleneck)
  *
  * Endpoints:
  *   POST /v1/traces   OTLP/HTTP (application/x-protobuf or application/json)
@@ -76,6 +78,7 @@ static struct {
 	uint64_t logs_requests, logs_refused, log_records;
 	char fail_signals[64];
 	long delay_ms;
+	bool count_only;
 	struct buf spans_out, points_out, logs_out, bodies;
 	volatile sig_atomic_t stop;
 } st = {.mu = PTHREAD_MUTEX_INITIALIZER, .mode = "ok", .rejected = 1, .fail_signals = "traces"};
@@ -338,6 +341,11 @@ static enum MHD_Result on_traces(struct MHD_Connection *c, struct buf *body)
 			n++;
 		buf_add(&st.bodies, data, len);
 		buf_str(&st.bodies, "\n");
+	} else if (st.count_only) {
+		for (size_t r = 0; r < req->n_resource_spans; r++) {
+			for (size_t s = 0; s < req->resource_spans[r]->n_scope_spans; s++)
+				n += req->resource_spans[r]->scope_spans[s]->n_spans;
+		}
 	} else {
 		n = record(req, &st.spans_out);
 	}
@@ -727,6 +735,8 @@ int main(int argc, char **argv)
 			st.rejected = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--delay") && v)
 			st.delay_ms = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--count-only"))
+			st.count_only = true;
 		else if (!strcmp(argv[i], "--fail-signals") && v)
 			snprintf(st.fail_signals, sizeof(st.fail_signals), "%s", argv[++i]);
 		else {
