@@ -63,7 +63,31 @@ static const char spec_a[] =
 	"        error: ret < 0\n"
 	"      - role: publish\n"
 	"        symbol: submit_ret\n"
-	"        key: str(ret) @return\n";
+	"        key: str(ret) @return\n"
+	"      - role: consume\n" /* late binding: a key, attributes, outcomes */
+	"        symbol: deliver\n"
+	"        attributes: { messaging.destination.name: str(arg1) }\n"
+	"        error_unless: ack\n"
+	"      - role: annotate\n"
+	"        of: consume\n"
+	"        symbol: header\n"
+	"        key: str(arg0)\n"
+	"        attributes: { a: str(arg1), b: arg2, messaging.destination.name: str(arg3) }\n"
+	"        redact: [a]\n"
+	"      - role: annotate\n"
+	"        of: consume\n"
+	"        symbol: deliver\n" /* ends at deliver's return too */
+	"        name: ack\n"
+	"      - role: annotate\n"
+	"        of: task\n"
+	"        usdt: app:fail\n"
+	"        key: arg0\n"
+	"        status: error\n"
+	"        message: failed\n"
+	"      - role: annotate\n"
+	"        of: step\n"
+	"        symbol: step_result\n"
+	"        error: arg0 != 0\n";
 
 /* spec_a reloaded: the first publish gone (ids shift), two probes kept */
 static const char spec_b[] =
