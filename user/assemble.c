@@ -1058,7 +1058,13 @@ static void async_remove(struct tt_asm *a, int32_t i)
 
 /* ---- late binding: annotate probes ------------------------------------- */
 
-/* The open span of role `of` an annotate probe completes (DESIGN §3), or NULL. */
+/*
+ * The open span of role `of` an annotate probe completes (DESIGN §3), or
+ * NULL: the innermost of that role on its thread, unless the annotate has
+ * a key that span does not have; then the newest open one with that key
+ * (by index for tasks and consumes; other roles have no index by key, and
+ * are scanned, newest first).
+ */
 static struct tt_span *annotated_span(struct tt_asm *a, const struct tt_span *ann)
 {
 	enum tt_role role = ann->probe->of;
@@ -1142,7 +1148,8 @@ static void settle_key(struct tt_asm *a, struct tt_span *t, const uint8_t *key, 
 			else if (p->role == TT_ROLE_PUBLISH && !sl->has_children)
 				publish_id(a, t);
 			memcpy(t->trace_id, derived, 16);
-			move_trace(a, old, t);
+			if (sl->has_children) /* else no open span is in its first trace */
+				move_trace(a, old, t);
 		}
 	}
 	if (key_index(a, p->role))
