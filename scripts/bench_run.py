@@ -343,8 +343,9 @@ class Bench:
             e = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % receiver.port,
                  "OTEL_BSP_SCHEDULE_DELAY": "100"}
             e.update(env or {})
-            p = Proc([TASKTAP, "run", self.spec] + (["--spool", spool] if spool else
-                                                     ["--no-spool"]), env=e, ready="attached",
+            # a free port: other agents on the machine may hold 9464
+            p = Proc([TASKTAP, "run", self.spec, "--http", "127.0.0.1:0"] +
+                     (["--spool", spool] if spool else ["--no-spool"]), env=e, ready="attached",
                      cpu=cpu)
         else:
             raise ValueError(variant)
@@ -718,10 +719,11 @@ class Bench:
             a = Proc([TASKTAP, "run", hooks50, "--no-http"], ready="attached")
             res["attach_50_hooks_s"].append(a.wait_ready())
             a.stop()
-            a = Proc([TASKTAP, "run", self.spec, "--pid", str(pid)], ready="attached")
+            a = Proc([TASKTAP, "run", self.spec, "--pid", str(pid), "--http", "127.0.0.1:0"],
+                     ready="attached")
             res["attach_pid_s"].append(a.wait_ready())
             a.stop()
-            a = Proc([TASKTAP, "run", big_spec], ready="attached")
+            a = Proc([TASKTAP, "run", big_spec, "--http", "127.0.0.1:0"], ready="attached")
             res["attach_10k_syms_s"].append(a.wait_ready())
             a.stop()
             t0 = time.monotonic()
