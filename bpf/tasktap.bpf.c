@@ -123,6 +123,14 @@ struct {
 	__type(value, struct tt_watch_dir);
 } watch_dirs SEC(".maps");
 
+/* cgroups whose processes' execs the agent wants to hear of (library: narrowed by cgroup:). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TT_MAX_WATCH_CGROUPS);
+	__type(key, __u32);
+	__type(value, struct tt_watch_cgroup);
+} watch_cgroups SEC(".maps");
+
 /* Report every exec (binary: globs are matched by the agent on the path). */
 volatile __u32 watch_all_execs = 0;
 
@@ -827,6 +835,28 @@ static __always_inline __u32 dir_watch(struct linux_binprm *bprm)
 	return 0;
 }
 
+/*
+ * The TT_WATCH_* flags of the first entry of `watch_cgroups` that is the
+ * current process's cgroup (v2) or one of its ancestors.
+ */
+static __always_inline __u32 cgroup_watch(void)
+{
+	for (int level = 1; level <= TT_MAX_CGROUP_DEPTH; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!id)
+			return 0; /* below the process's own cgroup */
+		for (__u32 i = 0; i < TT_MAX_WATCH_CGROUPS; i++) {
+			__u32 key = i;
+			struct tt_watch_cgroup *c = bpf_map_lookup_elem(&watch_cgroups, &key);
+
+			if (c && c->id == id)
+				return c->flags;
+		}
+	}
+	return 0;
+}
+
 /* Whether the agent that set the holds lives and is not stopped (SIGSTOP, a debugger). */
 static bool agent_at_work(void)
 {
@@ -934,6 +964,8 @@ int BPF_PROG(tt_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	flags = watch ? *watch : prefix_watch(ev.comm);
 	if (!flags && watch_all_execs)
 		flags = dir_watch(bprm);
+	if (!flags && watch_all_execs)
+		flags = cgroup_watch();
 	if (!flags && !watch_all_execs)
 		return 0;
 	fill_header(&ev.h, 0, TT_EV_EXEC);

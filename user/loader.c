@@ -1845,6 +1845,17 @@ int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm
 	return 0;
 }
 
+int tt_loader__watch_cgroup(struct tt_loader *l, uint32_t slot, uint64_t id, uint32_t flags)
+{
+	struct tt_watch_cgroup c = {.id = id, .flags = flags};
+
+	if (slot >= TT_MAX_WATCH_CGROUPS)
+		return -ERANGE;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_cgroups), &slot, &c, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 void tt_loader__watch_all_execs(struct tt_loader *l, bool on)
 {
 	l->skel->bss->watch_all_execs = on;

@@ -209,6 +209,14 @@ int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm
 int tt_loader__watch_dir(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
 			 uint32_t flags);
 
+/*
+ * Sets cgroup slot `slot` (< TT_MAX_WATCH_CGROUPS): while every exec is
+ * reported, those of processes in cgroup `id` (v2; its directory's inode)
+ * or below it are reported with TT_WATCH_* `flags` (to stop them); id 0
+ * clears the slot. 0 or -errno.
+ */
+int tt_loader__watch_cgroup(struct tt_loader *l, uint32_t slot, uint64_t id, uint32_t flags);
+
 /* Reports every exec (for binary: globs matched on the path by the agent). */
 void tt_loader__watch_all_execs(struct tt_loader *l, bool on);
 

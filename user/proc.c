@@ -303,3 +303,30 @@ bool tt_proc__descends(pid_t pid, pid_t ancestor)
 	}
 	return false;
 }
+
+int tt_proc__cgroup_id(const char *path, uint64_t *id)
+{
+	char mounts[16384], dir[PATH_MAX];
+	const char *line = mounts;
+	struct stat st;
+	ssize_t n;
+
+	n = tt_proc__read(NULL, getpid(), "mounts", mounts, sizeof(mounts));
+	if (n < 0)
+		return (int)n;
+	/* "cgroup2 /sys/fs/cgroup cgroup2 rw,..." (or /sys/fs/cgroup/unified on a hybrid host) */
+	while (line && *line) {
+		char where[PATH_MAX / 4], type[32];
+
+		if (sscanf(line, "%*s %1023s %31s", where, type) == 2 && !strcmp(type, "cgroup2")) {
+			snprintf(dir, sizeof(dir), "%s%s", where, path);
+			if (stat(dir, &st))
+				return -errno;
+			*id = (uint64_t)st.st_ino;
+			return 0;
+		}
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+	return -ENOENT;
+}

@@ -108,4 +108,12 @@ int tt_proc__cgroup(pid_t pid, char *buf, size_t len);
 /* Whether process `pid` is a descendant of `ancestor` (a child, a grandchild, ...). */
 bool tt_proc__descends(pid_t pid, pid_t ancestor);
 
+/*
+ * The id of cgroup `path` (v2, "/system.slice/jobs.service"): the inode of
+ * its directory where this process sees the cgroup2 hierarchy mounted, as
+ * BPF's cgroup ids are. 0, -ENOENT without cgroup v2 or such a cgroup, or
+ * -errno.
+ */
+int tt_proc__cgroup_id(const char *path, uint64_t *id);
+
 #endif /* TASKTAP_PROC_H */

@@ -54,6 +54,21 @@ struct tt_watch_prefix {
 #define TT_MAX_WATCH_DIRS 8
 #define TT_WATCH_DIR_LEN  64
 
+/*
+ * Entries of the BPF array `watch_cgroups`: execs of processes in cgroup
+ * `id` (cgroup v2: its directory's inode) or below it, up to
+ * TT_MAX_CGROUP_DEPTH levels from the root (library: targets narrowed by
+ * cgroup:). id 0: unused.
+ */
+#define TT_MAX_WATCH_CGROUPS 8
+#define TT_MAX_CGROUP_DEPTH  16
+
+struct tt_watch_cgroup {
+	__u64 id;
+	__u32 flags; /* TT_WATCH_* */
+	__u32 pad;
+};
+
 struct tt_watch_dir {
 	__u32 len;
 	__u32 flags; /* TT_WATCH_* */

@@ -169,6 +169,7 @@ struct agent_bpf {
 			    uint32_t flags);
 	int (*watch_dir)(struct tt_loader *l, uint32_t slot, const char *path, uint32_t len,
 			 uint32_t flags);
+	int (*watch_cgroup)(struct tt_loader *l, uint32_t slot, uint64_t id, uint32_t flags);
 	void (*watch_all_execs)(struct tt_loader *l, bool on);
 	int (*continue_held)(struct tt_loader *l, pid_t pid);
 	int (*continue_all_held)(struct tt_loader *l);

@@ -280,6 +280,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.unwatch_comm = tt_loader__unwatch_comm,
 	.watch_prefix = tt_loader__watch_prefix,
 	.watch_dir = tt_loader__watch_dir,
+	.watch_cgroup = tt_loader__watch_cgroup,
 	.watch_all_execs = tt_loader__watch_all_execs,
 	.continue_held = tt_loader__continue,
 	.continue_all_held = tt_loader__continue_held,

@@ -266,6 +266,23 @@ static void add_watch_dir(struct tt_watch_dir *dirs, int *n, const char *path)
 	(*n)++;
 }
 
+/*
+ * Adds cgroup `path` to those whose processes BPF holds at exec, when it
+ * exists (a cgroup made later is seen on exec, not held) and there is room.
+ */
+static void add_watch_cgroup(uint64_t *ids, int *n, const char *path)
+{
+	uint64_t id;
+
+	if (*n >= TT_MAX_WATCH_CGROUPS || tt_proc__cgroup_id(path, &id))
+		return;
+	for (int i = 0; i < *n; i++) {
+		if (ids[i] == id)
+			return;
+	}
+	ids[(*n)++] = id;
+}
+
 /* Whether exec discovery looks for target t by its comm: (a comm: target, or a narrowing). */
 static bool watched_comm(const struct agent *r, const struct tt_target *t)
 {
@@ -306,7 +323,8 @@ void watch__set(struct agent *r)
 {
 	static struct tt_comm_prefix prefixes[TT_MAX_PROBES];
 	struct tt_watch_dir dirs[TT_MAX_WATCH_DIRS];
-	int nprefix = 0, ndirs = 0;
+	uint64_t cgroups[TT_MAX_WATCH_CGROUPS];
+	int nprefix = 0, ndirs = 0, ncgroups = 0;
 	bool all = false;
 
 	for (int i = 0; i < r->nwatched; i++)
@@ -325,8 +343,11 @@ void watch__set(struct agent *r)
 			if (watched_comm(r, t) && r->nwatched < TT_MAX_PROBES &&
 			    r->bpf->watch_comm(r->loader, t->comm, true) == 0)
 				snprintf(r->watched[r->nwatched++], TT_COMM_LEN, "%s", t->comm);
-			/* a cgroup alone: every exec is reported, none stopped */
-			all |= tt_target__narrowed(t) && !t->comm && !t->exe && !r->args->binary;
+			/* a cgroup alone: every exec is reported, those in it stopped */
+			if (tt_target__narrowed(t) && !t->comm && !t->exe && !r->args->binary) {
+				all = true;
+				add_watch_cgroup(cgroups, &ncgroups, t->cgroup);
+			}
 			if (!exe)
 				continue;
 			p->len = tt_glob__comm_prefix(exe, p->comm);
@@ -341,6 +362,9 @@ void watch__set(struct agent *r)
 	for (int i = 0; i < TT_MAX_WATCH_DIRS; i++)
 		r->bpf->watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
 				  i < ndirs ? dirs[i].len : 0, TT_WATCH_REPORT | TT_WATCH_STOP);
+	for (int i = 0; r->bpf->watch_cgroup && i < TT_MAX_WATCH_CGROUPS; i++)
+		r->bpf->watch_cgroup(r->loader, (uint32_t)i, i < ncgroups ? cgroups[i] : 0,
+				     TT_WATCH_REPORT | TT_WATCH_STOP);
 	nprefix = tt_comm_prefix__fit(prefixes, nprefix, TT_MAX_WATCH_PREFIXES);
 	if (nprefix < 0) {
 		all = true;
