@@ -360,6 +360,6 @@ $(ASAN)/tests/%: tests/unit/%.c $(ASAN_LIB) | $(PB_H)
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | $(PB_H)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(SAN_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(ALL_LDLIBS) -o $@
+	$(Q)$(CLANG) $(SAN_CFLAGS) $(FUZZ_FLAGS) -Werror -fsanitize=fuzzer $< $(FUZZ_LIB) $(ALL_LDLIBS) -o $@
 
 -include $(ASAN_UNIT_BINS:=.d) $(FUZZ_BINS:=.d)

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 static struct tt_httpd *server;
 
-static int metrics(FILE *out, void *ctx)
+static int metrics(FILE *out, bool openmetrics, void *ctx)
 {
 	fputs("# TYPE tasktap_up gauge\ntasktap_up 1\n", out);
 	return 0;
