@@ -409,6 +409,19 @@ class OtlpTest(unittest.TestCase):
         self.assertEqual(r.stats()["requests"], 0)  # no span went to OTLP
         self.assertNotIn("exporting spans", a.stderr())
 
+    def test_logs_console_and_traces_none(self):
+        # no endpoint at all: OTEL_LOGS_EXPORTER=console is the step lines on stderr,
+        # OTEL_TRACES_EXPORTER=none leaves stdout without waterfalls
+        a = Agent([self.spec, "--spool", self.spool],
+                  env={"OTEL_LOGS_EXPORTER": "console", "OTEL_TRACES_EXPORTER": "none"})
+        self.agents.append(a)
+        a.wait_attached()
+        run_worker(self.worker, 1)
+        wait_for(lambda: "step UploadResult completed" in a.stderr(), what="the step lines")
+        self.assertEqual(a.stop(), 0, a.stderr())
+        self.assertIn("step CreateZipArchive failed", a.stderr())
+        self.assertEqual(a.stdout().strip(), "")
+
     def test_prometheus_address_limits_and_delta_from_the_environment(self):
         r = self.receiver()
         prom = free_port()
