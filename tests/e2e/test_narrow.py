@@ -90,8 +90,8 @@ class NarrowTest(unittest.TestCase):
         shutil.copy(NARROW_WORKER, self.a)
         shutil.copy(NARROW_WORKER, self.b)
 
-    def start(self, path, cgroup_procs=None):
-        w = Worker(path, cgroup_procs)
+    def start(self, path, cgroup_procs=None, fork=False):
+        w = Worker(path, cgroup_procs, fork=fork)
         self.workers.append(w)
         self.addCleanup(w.kill)
         return w
@@ -131,6 +131,20 @@ class NarrowTest(unittest.TestCase):
         self.assertEqual(before_b.code(), untouched)
         self.assertEqual(after_b.code(), untouched)
         self.traced(agent, [before_a, after_a], [before_b, after_b])
+
+    def test_comm_narrowing_follows_a_pre_forking_worker(self):
+        # the children a matched process forks (no exec: the same name) are its workers too
+        agent = self.agent("    comm: tt-narrow-a")
+        forking, other = self.start(self.a, fork=True), self.start(self.b, fork=True)
+        self.assertTrue(forking.probed())
+        self.assertFalse(other.probed())
+        ran = forking.run([1001, 1002, 1003])
+        self.assertNotIn(forking.pid, ran.values())
+        self.assertEqual(len(other.run([2001, 2002])), 2)
+        time.sleep(0.3)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        got = {attrs(s)["task.id"]: s["resource"]["process.pid"] for s in agent.spans()}
+        self.assertEqual(got, ran, agent.stderr())
 
     def test_binary_glob_narrows_to_those_processes(self):
         before_a, before_b = self.start(self.a), self.start(self.b)

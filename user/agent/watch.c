@@ -88,6 +88,7 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot *only)
 {
 	char shown[PATH_MAX + 64];
+	bool alone = false; /* something is attached in this process only */
 
 	for (size_t i = 0; i < r->nslots; i++) {
 		struct slot *s = r->slots[i];
@@ -95,8 +96,10 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 
 		if (!s->spec || (only && s != only) || !s->discovers)
 			continue;
-		if (attach_narrowed(r, s, pi))
+		if (attach_narrowed(r, s, pi)) {
 			r->discovered++;
+			alone = true;
+		}
 		/* with --binary, the fixed plan has the rest */
 		for (int k = 0; !r->args->binary && k < s->spec->ntargets; k++) {
 			const struct tt_target *t = &s->spec->targets[k];
@@ -105,8 +108,11 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 			    !strncmp(t->comm, pi->comm, TT_COMM_LEN - 1)) {
 				snprintf(shown, sizeof(shown), "%s (pid %d)", pi->exe,
 					 (int)pi->pid);
-				matched |= places__attach(r->places, s, t, pi->open, shown, pi->pid,
-							  false) != NULL;
+				if (places__attach(r->places, s, t, pi->open, shown, pi->pid,
+						   false)) {
+					matched = true;
+					alone = true;
+				}
 			} else if (t->kind == TT_TARGET_BINARY &&
 				   tt_glob__path_matches(t->path, pi->exe)) {
 				/* a glob, or an exact path: the host's file, or a copy in a
@@ -122,6 +128,9 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 			r->discovered++;
 		}
 	}
+	/* its probes are its own: a child it forks (a pre-forked worker) is attached alike */
+	if (alone && r->bpf->follow && r->bpf->follow(r->loader, pi->pid))
+		tt_warn("cannot follow the children of process %d", (int)pi->pid);
 }
 
 /* A process called exec: attach what applies to it, then let it run on. */
@@ -168,13 +177,21 @@ static bool attach_descendant(struct agent *r, pid_t pid)
 	return applied;
 }
 
-/* A followed process forked (--pid N, or one of N's descendants): its child is covered too. */
+/*
+ * A followed process forked (--pid N or one of its descendants, or a
+ * process with probes of its own): its child is covered as its parent is.
+ */
 void watch__on_fork(struct agent *r, const struct tt_event *ev)
 {
 	pid_t child = (pid_t)ev->pid;
+	struct tt_proc_info pi;
 
-	if (!r->stopping && attach_descendant(r, child))
-		r->discovered++;
+	if (!r->stopping && r->args->pid) {
+		if (attach_descendant(r, child))
+			r->discovered++;
+	} else if (!r->stopping && r->discovery && tt_proc__info(NULL, child, &pi) == 0) {
+		discover(r, &pi, NULL);
+	}
 	if (ev->flags & TT_FORKF_STOPPED)
 		r->bpf->continue_held(r->loader, child);
 }
