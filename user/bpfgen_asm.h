@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* bpfgen_asm.h: bpfgen's instruction encoders, labels and jumps; private to user/bpfgen*.c. */
+#ifndef TASKTAP_BPFGEN_ASM_H
+#define TASKTAP_BPFGEN_ASM_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bpfgen.h"
+
+#define R0  BPF_REG_0
+#define R1  BPF_REG_1
+#define R2  BPF_REG_2
+#define R3  BPF_REG_3
+#define R4  BPF_REG_4
+#define R5  BPF_REG_5
+#define CTX BPF_REG_6
+#define BUF BPF_REG_7
+#define ACC BPF_REG_8
+#define OFF BPF_REG_9
+#define FP  BPF_REG_10
+
+#define MAX_LABELS 1024
+
+struct fixup {
+	uint32_t insn;
+	int label;
+};
+
+struct gen {
+	const struct tt_bpfgen_in *in;
+	const struct tt_probe_prog *prog; /* the program being compiled */
+	struct tt_bpfgen *out;
+	int labels[MAX_LABELS]; /* instruction index, -1: not placed yet */
+	int nlabels;
+	struct fixup fixups[TT_BPFGEN_MAX_INSNS];
+	size_t nfixups;
+	int drop; /* the label of the code that drops the hit */
+	int err;
+	char *msg;
+	size_t msglen;
+};
+
+/* ---- instructions ---------------------------------------------------- */
+
+static inline void fail(struct gen *g, int err, const char *why)
+{
+	if (g->err)
+		return;
+	g->err = err;
+	snprintf(g->msg, g->msglen, "%s", why);
+}
+
+static inline void put(struct gen *g, uint8_t code, uint8_t dst, uint8_t src, int16_t off,
+		       int32_t imm)
+{
+	struct bpf_insn *i;
+
+	if (g->out->n >= TT_BPFGEN_MAX_INSNS) {
+		fail(g, -E2BIG, "the program would exceed TT_BPFGEN_MAX_INSNS instructions");
+		return;
+	}
+	i = &g->out->insns[g->out->n++];
+	memset(i, 0, sizeof(*i));
+	i->code = code;
+	i->dst_reg = dst;
+	i->src_reg = src;
+	i->off = off;
+	i->imm = imm;
+}
+
+static inline void mov_imm(struct gen *g, uint8_t dst, int32_t imm)
+{
+	put(g, BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
+}
+
+static inline void mov_reg(struct gen *g, uint8_t dst, uint8_t src)
+{
+	put(g, BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
+}
+
+static inline void alu_imm(struct gen *g, uint8_t op, uint8_t dst, int32_t imm)
+{
+	put(g, BPF_ALU64 | op | BPF_K, dst, 0, 0, imm);
+}
+
+static inline void alu_reg(struct gen *g, uint8_t op, uint8_t dst, uint8_t src)
+{
+	put(g, BPF_ALU64 | op | BPF_X, dst, src, 0, 0);
+}
+
+/* dst = a 64-bit constant (one instruction when it fits 32 signed bits). */
+static inline void ld_imm64(struct gen *g, uint8_t dst, uint64_t v)
+{
+	if ((int64_t)v == (int32_t)v) {
+		mov_imm(g, dst, (int32_t)v);
+		return;
+	}
+	put(g, BPF_LD | BPF_DW | BPF_IMM, dst, 0, 0, (int32_t)(uint32_t)v);
+	put(g, 0, 0, 0, 0, (int32_t)(uint32_t)(v >> 32));
+}
+
+static inline void ld_map(struct gen *g, uint8_t dst, int fd)
+{
+	put(g, BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, fd);
+	put(g, 0, 0, 0, 0, 0);
+}
+
+static inline void ldx(struct gen *g, uint8_t size, uint8_t dst, uint8_t src, int16_t off)
+{
+	put(g, BPF_LDX | BPF_MEM | size, dst, src, off, 0);
+}
+
+static inline void stx(struct gen *g, uint8_t size, uint8_t dst, int16_t off, uint8_t src)
+{
+	put(g, BPF_STX | BPF_MEM | size, dst, src, off, 0);
+}
+
+static inline void st(struct gen *g, uint8_t size, uint8_t dst, int16_t off, int32_t imm)
+{
+	put(g, BPF_ST | BPF_MEM | size, dst, 0, off, imm);
+}
+
+static inline void call(struct gen *g, int32_t helper)
+{
+	put(g, BPF_JMP | BPF_CALL, 0, 0, 0, helper);
+}
+
+static inline void exit_0(struct gen *g)
+{
+	mov_imm(g, R0, 0);
+	put(g, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+/* r1 = r10 + off: the address of a stack slot. */
+static inline void fp_addr(struct gen *g, uint8_t dst, int16_t off)
+{
+	mov_reg(g, dst, FP);
+	alu_imm(g, BPF_ADD, dst, off);
+}
+
+/* ---- labels ---------------------------------------------------------- */
+
+static inline int new_label(struct gen *g)
+{
+	if (g->nlabels >= MAX_LABELS) {
+		fail(g, -E2BIG, "the program needs too many labels");
+		return 0;
+	}
+	g->labels[g->nlabels] = -1;
+	return g->nlabels++;
+}
+
+static inline void place(struct gen *g, int label)
+{
+	g->labels[label] = (int)g->out->n;
+}
+
+/* A jump to `label`: `op` (BPF_JA, or BPF_JEQ and so on) of dst against imm. */
+static inline void jmp_imm(struct gen *g, uint8_t op, uint8_t dst, int32_t imm, int label)
+{
+	if (g->nfixups < TT_BPFGEN_MAX_INSNS)
+		g->fixups[g->nfixups++] =
+			(struct fixup){.insn = (uint32_t)g->out->n, .label = label};
+	put(g, BPF_JMP | op | BPF_K, dst, 0, 0, imm);
+}
+
+static inline void jmp_reg(struct gen *g, uint8_t op, uint8_t dst, uint8_t src, int label)
+{
+	if (g->nfixups < TT_BPFGEN_MAX_INSNS)
+		g->fixups[g->nfixups++] =
+			(struct fixup){.insn = (uint32_t)g->out->n, .label = label};
+	put(g, BPF_JMP | op | BPF_X, dst, src, 0, 0);
+}
+
+static inline void jmp(struct gen *g, int label)
+{
+	jmp_imm(g, BPF_JA, 0, 0, label);
+}
+
+static inline void patch(struct gen *g)
+{
+	for (size_t i = 0; i < g->nfixups && !g->err; i++) {
+		const struct fixup *f = &g->fixups[i];
+		long delta = (long)g->labels[f->label] - (long)f->insn - 1;
+
+		if (g->labels[f->label] < 0 || delta < 0 || delta > INT16_MAX)
+			fail(g, -E2BIG, "a jump out of range");
+		else
+			g->out->insns[f->insn].off = (int16_t)delta;
+	}
+}
+
+#endif /* TASKTAP_BPFGEN_ASM_H */
