@@ -98,7 +98,10 @@ class NarrowTest(unittest.TestCase):
 
     def agent(self, narrowing, extra=()):
         spec = write_spec(SPEC.format(narrowing=narrowing), self.dir)
-        agent = Agent([spec, "--json"] + list(extra), env=ENV)
+        # a process waits, stopped, for the agent to attach in it (at exec or fork); on a
+        # loaded machine (the suite run in parallel) the agent may take longer than the
+        # default hold allows
+        agent = Agent([spec, "--json"] + list(extra), env=dict(ENV, TASKTAP_HOLD_MS="20000"))
         self.addCleanup(agent.stop)
         agent.wait_attached()
         return agent
