@@ -22,162 +22,6 @@
 #define COMPENSATE_SUFFIX ".Compensate"
 #define LABEL_KEY_MAX	  (1 + TT_METRIC_MAX_LABELS * TT_LABEL_VALUE_MAX)
 
-/*
- * Seconds: from a millisecond step to an hour-long task (DESIGN §4, long
- * work). Documented in docs/metrics.md.
- */
-static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-					 2.5,	5,     10,   30,    60,	  120, 300,  900, 3600};
-
-/* Attempts of a step: 1 is the first try. */
-static const double attempt_bounds[] = {1, 2, 3, 4, 5, 10};
-
-#define NB(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static const struct tt_metric_desc descs[TT_M__COUNT] = {
-	[TT_M_TASK_SUBMITTED] = {"task.submitted",
-				 "{task}",
-				 "Tasks submitted: finished publish spans.",
-				 TT_METRIC_COUNTER,
-				 3,
-				 {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
-	[TT_M_TASK_COMPLETED] = {"task.completed",
-				 "{task}",
-				 "Tasks that finished with status ok.",
-				 TT_METRIC_COUNTER,
-				 3,
-				 {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
-	[TT_M_TASK_FAILED] = {"task.failed",
-			      "{task}",
-			      "Tasks that finished with status error (including the ones "
-			      "whose process exited).",
-			      TT_METRIC_COUNTER,
-			      3,
-			      {TT_L_TASK, TT_L_DEST, TT_L_SERVICE}},
-	[TT_M_TASK_DURATION] = {"task.duration",
-				"s",
-				"Duration of finished tasks.",
-				TT_METRIC_HISTOGRAM,
-				4,
-				{TT_L_TASK, TT_L_STATUS, TT_L_DEST, TT_L_SERVICE},
-				NB(duration_bounds),
-				duration_bounds},
-	[TT_M_STEP_DURATION] = {"task.step.duration",
-				"s",
-				"Duration of finished step attempts.",
-				TT_METRIC_HISTOGRAM,
-				4,
-				{TT_L_TASK, TT_L_STEP, TT_L_STATUS, TT_L_SERVICE},
-				NB(duration_bounds),
-				duration_bounds},
-	[TT_M_STEP_ATTEMPTS] = {"task.step.attempts",
-				"{attempt}",
-				"Attempt number of each finished step attempt (1: first try).",
-				TT_METRIC_HISTOGRAM,
-				3,
-				{TT_L_TASK, TT_L_STEP, TT_L_SERVICE},
-				NB(attempt_bounds),
-				attempt_bounds},
-	[TT_M_STEP_RETRIES] = {"task.step.retries",
-			       "{attempt}",
-			       "Step attempts that were retries (attempt > 1).",
-			       TT_METRIC_COUNTER,
-			       3,
-			       {TT_L_TASK, TT_L_STEP, TT_L_SERVICE}},
-	[TT_M_COMPENSATIONS] = {"task.compensations",
-				"{compensation}",
-				"Finished compensations of steps.",
-				TT_METRIC_COUNTER,
-				4,
-				{TT_L_TASK, TT_L_STEP, TT_L_STATUS, TT_L_SERVICE}},
-	[TT_M_QUEUE_WAIT] = {"task.queue.wait",
-			     "s",
-			     "Time from publish to the start of its consume.",
-			     TT_METRIC_HISTOGRAM,
-			     3,
-			     {TT_L_TASK, TT_L_DEST, TT_L_SERVICE},
-			     NB(duration_bounds),
-			     duration_bounds},
-	[TT_M_IN_FLIGHT] = {"task.in_flight",
-			    "{task}",
-			    "Tasks running now.",
-			    TT_METRIC_UPDOWN,
-			    2,
-			    {TT_L_TASK, TT_L_SERVICE}},
-	/* the agent's own: the SDK self-observability names where they exist */
-	[TT_M_EVENTS_RECEIVED] = {"tasktap.event.received", "{event}",
-				  "Probe events received from the ring buffers.",
-				  TT_METRIC_COUNTER},
-	[TT_M_EVENTS_LOST] = {"tasktap.event.lost",
-			      "{event}",
-			      "Events lost in BPF because a ring buffer was full.",
-			      TT_METRIC_COUNTER,
-			      1,
-			      {TT_L_KIND}},
-	[TT_M_SPANS_EXPORTED] =
-		{"otel.sdk.exporter.span.exported",
-		 "{span}",
-		 "Spans whose export finished: accepted (no error.type), or why not.",
-		 TT_METRIC_COUNTER,
-		 1,
-		 {TT_L_ERROR_TYPE}},
-	[TT_M_SPANS_PROCESSED] = {"otel.sdk.processor.span.processed",
-				  "{span}",
-				  "Spans the batching queue handed to the exporter, or dropped "
-				  "(error.type queue_full).",
-				  TT_METRIC_COUNTER,
-				  1,
-				  {TT_L_ERROR_TYPE}},
-	[TT_M_EXPORT_FAILURES] = {"tasktap.exporter.request.failed", "{request}",
-				  "Export requests that failed, of every signal (each try counts).",
-				  TT_METRIC_COUNTER},
-	[TT_M_QUEUE_SIZE] = {"otel.sdk.processor.span.queue.size", "{span}",
-			     "Spans waiting in the export queue.", TT_METRIC_UPDOWN},
-	[TT_M_QUEUE_CAPACITY] = {"otel.sdk.processor.span.queue.capacity", "{span}",
-				 "Spans the export queue holds (OTEL_BSP_MAX_QUEUE_SIZE).",
-				 TT_METRIC_UPDOWN},
-	[TT_M_SPOOL_SIZE] = {"tasktap.exporter.spool.size", "By",
-			     "Bytes held in the on-disk export spool.", TT_METRIC_UPDOWN},
-	[TT_M_PROBES_ATTACHED] = {"tasktap.probe.attached", "{probe}", "Probes attached now.",
-				  TT_METRIC_UPDOWN},
-	[TT_M_SPANS_OPEN] = {"otel.sdk.span.live", "{span}", "Spans open now.", TT_METRIC_UPDOWN},
-	[TT_M_SPANS_EVICTED] = {"tasktap.span.evicted", "{span}",
-				"Open spans ended early because max_open_spans was reached.",
-				TT_METRIC_COUNTER},
-	[TT_M_TASKS_STUCK] = {"tasktap.task.stuck", "{task}", "Tasks open longer than stuck_after.",
-			      TT_METRIC_UPDOWN},
-	[TT_M_SERIES_OVERFLOW] = {"tasktap.metric.series.overflow", "{measurement}",
-				  "Measurements folded into an 'other' series because the "
-				  "series limit was reached.",
-				  TT_METRIC_COUNTER},
-	[TT_M_VIEW_TRACES] = {"tasktap.view.traces", "{trace}",
-			      "Finished traces the task view keeps (--recent-traces).",
-			      TT_METRIC_UPDOWN},
-	[TT_M_VIEW_MEMORY] = {"tasktap.view.memory", "By",
-			      "Memory the task view's recent traces take.", TT_METRIC_UPDOWN},
-	[TT_M_UNANNOTATED] = {"tasktap.annotate.unmatched",
-			      "{event}",
-			      "Annotate probes that fired with no open span of their 'of' role "
-			      "to complete.",
-			      TT_METRIC_COUNTER,
-			      1,
-			      {TT_L_FUNCTION}},
-};
-
-static const char *const label_names[TT_L__COUNT] = {
-	[TT_L_TASK] = "task.name",	  [TT_L_STEP] = "step.name",
-	[TT_L_STATUS] = "status",	  [TT_L_DEST] = "messaging.destination.name",
-	[TT_L_ERROR_TYPE] = "error.type", [TT_L_KIND] = "kind",
-	[TT_L_SERVICE] = "service.name",  [TT_L_FUNCTION] = "code.function.name",
-};
-
-static const char *const drop_names[TT_DROP__COUNT] = {
-	[TT_DROP_QUEUE_FULL] = "queue_full",
-	[TT_DROP_SPOOL_FULL] = "spool_full",
-	[TT_DROP_REJECTED] = "rejected",
-	[TT_DROP_FAILED] = "failed",
-};
-
 /* Agent series, made once in tt_metrics__new(). */
 enum agent_series {
 	A_EVENTS_RECEIVED = 0,
@@ -243,46 +87,6 @@ struct tt_metrics {
 	int32_t agent[A__COUNT];
 	struct published *pubs; /* PUBLISHED slots, made at the first publish span */
 };
-
-const struct tt_metric_desc *tt_metric__desc(enum tt_metric_id id)
-{
-	if ((unsigned)id >= TT_M__COUNT)
-		return NULL;
-	return &descs[id];
-}
-
-const char *tt_label__name(enum tt_label l)
-{
-	if ((unsigned)l >= TT_L__COUNT)
-		return NULL;
-	return label_names[l];
-}
-
-static const char *const reject_names[TT_REJECT__COUNT] = {
-	[TT_REJECT_PARTIAL] = "rejected",
-	[TT_REJECT_HTTP_400] = "400",
-	[TT_REJECT_HTTP_401] = "401",
-	[TT_REJECT_HTTP_403] = "403",
-	[TT_REJECT_HTTP_404] = "404",
-	[TT_REJECT_HTTP_413] = "413",
-	[TT_REJECT_GRPC_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
-	[TT_REJECT_GRPC_PERMISSION_DENIED] = "PERMISSION_DENIED",
-	[TT_REJECT_GRPC_UNIMPLEMENTED] = "UNIMPLEMENTED",
-	[TT_REJECT_GRPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
-	[TT_REJECT_OTHER] = "_OTHER",
-};
-
-const char *tt_reject_reason__name(enum tt_reject_reason r)
-{
-	return (unsigned)r < TT_REJECT__COUNT ? reject_names[r] : "_OTHER";
-}
-
-const char *tt_drop_reason__name(enum tt_drop_reason r)
-{
-	if ((unsigned)r >= TT_DROP__COUNT)
-		return NULL;
-	return drop_names[r];
-}
 
 /* ---- label values -------------------------------------------------------- */
 
@@ -411,7 +215,7 @@ struct key {
 
 static void key_from(struct key *k, enum tt_metric_id id, const struct span_labels *l)
 {
-	const struct tt_metric_desc *d = &descs[id];
+	const struct tt_metric_desc *d = tt_metric__desc(id);
 
 	memset(k, 0, sizeof(*k));
 	k->metric = id;
@@ -424,8 +228,10 @@ static uint64_t key_hash(const struct key *k)
 	char buf[LABEL_KEY_MAX];
 	size_t o = 0;
 
+	int nlabels = tt_metric__desc(k->metric)->nlabels;
+
 	buf[o++] = (char)k->metric;
-	for (int i = 0; i < descs[k->metric].nlabels; i++) {
+	for (int i = 0; i < nlabels; i++) {
 		size_t len = strlen(k->v[i]);
 
 		memcpy(buf + o, k->v[i], len + 1);
@@ -438,7 +244,7 @@ static bool key_equal(const struct series *s, const struct key *k, uint64_t h)
 {
 	if (s->hash != h || s->metric != k->metric)
 		return false;
-	for (int i = 0; i < descs[k->metric].nlabels; i++) {
+	for (int i = 0; i < tt_metric__desc(k->metric)->nlabels; i++) {
 		if (strcmp(s->values[i], k->v[i]) != 0)
 			return false;
 	}
@@ -530,7 +336,7 @@ static int32_t lookup(struct tt_metrics *m, const struct key *k, int how)
 static struct series *series_for(struct tt_metrics *m, enum tt_metric_id id,
 				 const struct span_labels *l)
 {
-	const struct tt_metric_desc *d = &descs[id];
+	const struct tt_metric_desc *d = tt_metric__desc(id);
 	struct key k;
 	int32_t i;
 
@@ -581,7 +387,7 @@ static void record(struct tt_metrics *m, enum tt_metric_id id, const struct span
 	struct series *s = series_for(m, id, l);
 
 	if (s)
-		observe(s, &descs[id], v);
+		observe(s, tt_metric__desc(id), v);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -608,12 +414,12 @@ static int make_agent_series(struct tt_metrics *m)
 	a[A_LOST_EXIT] = agent_series(m, TT_M_EVENTS_LOST, TT_L_KIND, "exit");
 	a[A_SPANS_EXPORTED] = agent_series(m, TT_M_SPANS_EXPORTED, 0, NULL);
 	a[A_EXPORTED_SPOOL_FULL] = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
-						drop_names[TT_DROP_SPOOL_FULL]);
-	a[A_EXPORTED_FAILED] =
-		agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE, drop_names[TT_DROP_FAILED]);
+						tt_drop_reason__name(TT_DROP_SPOOL_FULL));
+	a[A_EXPORTED_FAILED] = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
+					    tt_drop_reason__name(TT_DROP_FAILED));
 	a[A_PROCESSED] = agent_series(m, TT_M_SPANS_PROCESSED, 0, NULL);
 	a[A_PROCESSED_QUEUE_FULL] = agent_series(m, TT_M_SPANS_PROCESSED, TT_L_ERROR_TYPE,
-						 drop_names[TT_DROP_QUEUE_FULL]);
+						 tt_drop_reason__name(TT_DROP_QUEUE_FULL));
 	a[A_EXPORT_FAILURES] = agent_series(m, TT_M_EXPORT_FAILURES, 0, NULL);
 	a[A_QUEUE_SIZE] = agent_series(m, TT_M_QUEUE_SIZE, 0, NULL);
 	a[A_QUEUE_CAPACITY] = agent_series(m, TT_M_QUEUE_CAPACITY, 0, NULL);
@@ -852,7 +658,8 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 
 		if (!st->spans_rejected[r])
 			continue;
-		i = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE, reject_names[r]);
+		i = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
+				 tt_reject_reason__name(r));
 		if (i >= 0)
 			m->s[i].value = (int64_t)st->spans_rejected[r];
 	}
@@ -879,7 +686,7 @@ int tt_metrics__visit(const struct tt_metrics *m, const struct tt_metrics_visito
 	int ret;
 
 	for (int id = 0; id < TT_M__COUNT; id++) {
-		const struct tt_metric_desc *d = &descs[id];
+		const struct tt_metric_desc *d = tt_metric__desc(id);
 
 		if (!m->nseries[id])
 			continue;
@@ -914,7 +721,7 @@ void tt_metrics__subtract(struct tt_metrics *cur, const struct tt_metrics *prev)
 {
 	for (size_t i = 0; i < cur->n; i++) {
 		struct series *s = &cur->s[i];
-		const struct tt_metric_desc *d = &descs[s->metric];
+		const struct tt_metric_desc *d = tt_metric__desc(s->metric);
 		const struct series *p;
 		struct key k;
 		int32_t j;
