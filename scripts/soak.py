@@ -7,7 +7,8 @@ What runs, all on this machine:
   span it accepts;
 - tasktap run --spec-dir DIR --pin PIN, its spec a `comm:` target, so every
   new demo-worker is held at exec until its probes are in;
-- demo-workers started one after another (each runs two tasks: ten spans);
+- demo-workers started one after another, by two threads (each runs
+  --tasks tasks, --scale times as long as the demo's: a few seconds);
 - every RELOAD seconds the spec is rewritten (an attribute toggled: the
   probes are swapped while tasks run);
 - every OUTAGE seconds the receiver answers 503 for OUTAGE_LEN seconds (the
@@ -25,7 +26,7 @@ accepted) + spooled + counted lost by the agents (with their reasons) +
 unaccounted. The agent's RSS is sampled: first and last minute compared.
 
 usage: scripts/soak.py [--duration S] [--reload S] [--outage S] [--outage-len S]
-                       [--kill S] [--slow-clients N] [--out FILE]
+                       [--kill S] [--slow-clients N] [--tasks N] [--scale F] [--out FILE]
 Prints one JSON object of figures (also written to --out) and exits 1 when a
 worker was left stopped or /health/live stopped answering."""
 import argparse
@@ -46,7 +47,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TASKTAP = os.path.join(ROOT, ".output/tasktap")
 WORKER = os.path.join(ROOT, ".output/demo-worker")
 RECEIVER = os.path.join(ROOT, ".output/otlp-receiver")
-SPANS_PER_RUN = 10  # two tasks (CreateZip, Thumbnail), five spans each
+SPANS_PER_TASK = 5  # CreateZip and Thumbnail: the task and four step spans each
 COMM = "soak-worker"
 
 SPEC = """service: soak
@@ -153,7 +154,8 @@ class Soak:
 
     def workload(self):
         while not self.stop.is_set():
-            p = subprocess.run([self.worker, "--tasks", "2", "--scale", "0.05"],
+            p = subprocess.run([self.worker, "--tasks", str(self.a.tasks), "--scale",
+                                str(self.a.scale)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with self.lock:
                 if p.returncode == 0:
@@ -306,7 +308,7 @@ class Soak:
         for log in self.agent_logs:
             with open(log) as f:
                 summaries += [l.strip() for l in f if re.search(r"\d+ spans, \d+ events", l)]
-        produced = self.runs * SPANS_PER_RUN
+        produced = self.runs * self.a.tasks * SPANS_PER_TASK
         first = [k for t, k in self.rss if t <= 60]
         last = [k for t, k in self.rss if t >= self.a.duration - 60]
         stuck = [pid for pid in self.stopped]
@@ -351,6 +353,8 @@ def main():
     ap.add_argument("--outage-len", type=float, default=15)
     ap.add_argument("--kill", type=float, default=90)
     ap.add_argument("--slow-clients", type=int, default=40)
+    ap.add_argument("--tasks", type=int, default=20, help="tasks per worker process")
+    ap.add_argument("--scale", type=float, default=0.3, help="step durations, x the demo's")
     ap.add_argument("--out", default=os.path.join(ROOT, ".output/soak.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
