@@ -353,8 +353,11 @@ def main():
     ap.add_argument("--outage-len", type=float, default=15)
     ap.add_argument("--kill", type=float, default=90)
     ap.add_argument("--slow-clients", type=int, default=40)
-    ap.add_argument("--tasks", type=int, default=20, help="tasks per worker process")
-    ap.add_argument("--scale", type=float, default=0.3, help="step durations, x the demo's")
+    # a worker lives ~15 s by default; at several new processes a second the kernel's
+    # uprobe create/destroy (a global lock and an RCU wait each) falls behind: see
+    # docs/performance.md, "Short-lived processes"
+    ap.add_argument("--tasks", type=int, default=100, help="tasks per worker process")
+    ap.add_argument("--scale", type=float, default=0.4, help="step durations, x the demo's")
     ap.add_argument("--out", default=os.path.join(ROOT, ".output/soak.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
