@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* exporter_internal.h: the exporter's queues, lanes and state, shared by user/export/exporter*.c.
+ */
+#ifndef TASKTAP_EXPORTER_INTERNAL_H
+#define TASKTAP_EXPORTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "log.h"
+#include "exporter.h"
+#include "jsonw.h"
+#include "otlp_encode.h"
+#include "otlp_logs.h"
+#include "otlp_metrics.h"
+#include "otlp_write.h"
+#include "resource.h"
+#include "spool.h"
+
+/* Counters shared by both threads: relaxed atomics. */
+#define INC(l, field, n) __atomic_fetch_add(&(l)->st.field, (n), __ATOMIC_RELAXED)
+#define SET(l, field, v) __atomic_store_n(&(l)->st.field, (v), __ATOMIC_RELAXED)
+
+/* A process's resource, and the queue position of its latest item in each queue. */
+struct cached {
+	uint32_t pid;
+	const char *service; /* the spec's service: of the spans it describes, or NULL */
+	struct tt_resource *res;
+	uint64_t last_seq[TT_SIGNAL__COUNT]; /* the item at tail = last_seq - 1 refers to it */
+};
+
+/* A bounded queue of fixed-size items, preallocated. Under the exporter's mutex. */
+struct queue {
+	char *ring;
+	size_t size; /* of one item */
+	uint32_t cap;
+	uint64_t head, tail;   /* [head, tail) queued; head advances after encoding */
+	uint64_t window_start; /* when the current batch window opened */
+	const void **batch;    /* the exporter thread's: the items being encoded */
+};
+
+/* One signal: where it goes, what waits, and how it fares. */
+struct lane {
+	enum tt_otlp_signal sig;
+	bool on;
+	const char *noun; /* "spans", "data points", "log records" */
+	const struct tt_otlp_config *cfg;
+	struct queue q; /* traces and logs; metrics have none */
+
+	/* the exporter thread's */
+	struct tt_otlp_client *client;
+	tt_send_fn send;
+	void *send_ctx;
+	struct tt_spool *spool;
+	pthread_mutex_t spool_mu; /* the spool: both threads write to it */
+	struct tt_wbuf out;	  /* traces: the request written, reused from batch to batch */
+	/*
+	 * http/json through the libcurl client: the fresh batch being sent,
+	 * written straight as OTLP/JSON (`json_ready`); the protobuf beside it
+	 * is what the spool keeps. Spooled batches are converted when replayed.
+	 */
+	struct tt_wbuf json;
+	bool json_ready;
+	uint64_t next_try; /* next replay of the spool */
+	unsigned replay_attempt;
+	bool down;
+
+	struct tt_signal_stats st;
+};
+
+struct tt_exporter {
+	struct tt_exporter_opts o;
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	bool stopping, stopped;
+	uint64_t deadline; /* of the shutdown flush; 0 before; atomic: clients read it */
+	pthread_t thread;
+	bool started;
+
+	/*
+	 * The spill thread: when a queue fills past SPILL_MARK while the exporter
+	 * thread waits on a slow collector, it moves the oldest batches to the
+	 * spool (which the exporter thread replays), so that the event loop
+	 * does not have to drop them. take_mu: one taker of a queue at a time.
+	 */
+	pthread_t spill_thread;
+	bool spill_started;
+	pthread_cond_t spill_wake;
+	pthread_mutex_t take_mu;
+
+	struct lane lane[TT_SIGNAL__COUNT];
+
+	/* the exporter thread's */
+	uint64_t rnd;
+	struct tt_metrics *snap;       /* a copy of o.metrics, read at leisure */
+	struct tt_metrics *prev;       /* delta: the copy the last export was made from */
+	struct tt_metrics *work;       /* delta: what changed since */
+	uint64_t prev_unix_ns;	       /* delta: when (the start before the first export) */
+	struct tt_resource *agent_res; /* the resource of metrics: the agent's process */
+	uint64_t next_metrics;
+
+	/* the event loop's */
+	struct cached *cache;
+	size_t cache_cap, cache_n;
+	struct tt_resource_opts ropts;
+};
+
+static inline uint64_t unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline bool has_queue(const struct lane *l)
+{
+	return l->on && l->q.ring;
+}
+
+/* The fill of a queue past which the spill thread moves batches to the spool: 3/4. */
+static inline uint64_t spill_mark(const struct queue *q)
+{
+	return q->cap - q->cap / 4;
+}
+
+/* exporter.c: the two threads' bodies, and the spool's counters. */
+void *exporter_main(void *arg);
+void *spill_main(void *arg);
+void sync_spool_stats(struct lane *l);
+
+#endif /* TASKTAP_EXPORTER_INTERNAL_H */

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+/* exporter_life.c: the exporter started and stopped (lanes, spools, threads); its stats read. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exporter_internal.h"
+
+#define MIN_CACHE 4096
+
+static const char *noun_of(enum tt_otlp_signal s)
+{
+	return s == TT_SIGNAL_TRACES	? "spans"
+	       : s == TT_SIGNAL_METRICS ? "data points"
+					: "log records";
+}
+
+/* The spool directory of lane l: the configured one (traces), or a subdirectory of it. */
+static const char *spool_dir(const struct lane *l, char *buf, size_t len)
+{
+	char base[256];
+	const char *dir = tt_otlp_config__spool_dir(l->cfg, base, sizeof(base));
+
+	if (l->sig == TT_SIGNAL_TRACES) {
+		snprintf(buf, len, "%s", dir);
+		return buf;
+	}
+	snprintf(buf, len, "%s/%s", dir, tt_otlp_signal__name(l->sig));
+	return buf;
+}
+
+/* Sets lane l up: its queue, its client (or the seam) and its spool. 0 or -errno. */
+static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_otlp_config *cfg,
+		     tt_send_fn send, void *send_ctx, char *err, size_t len)
+{
+	char dir[320];
+
+	l->sig = sig;
+	l->noun = noun_of(sig);
+	pthread_mutex_init(&l->spool_mu, NULL);
+	l->st.collector_up = true;
+	if (!cfg || !tt_otlp_config__enabled(cfg))
+		return 0;
+	l->on = true;
+	l->cfg = cfg;
+	l->st.enabled = true;
+	if (sig != TT_SIGNAL_METRICS) {
+		l->q.size = sig == TT_SIGNAL_LOGS ? sizeof(struct tt_step_log)
+						  : sizeof(struct tt_xspan);
+		l->q.cap = cfg->max_queue;
+		l->q.ring = calloc(l->q.cap, l->q.size);
+		l->q.batch = calloc(cfg->max_batch, sizeof(*l->q.batch));
+		l->st.queue_cap = l->q.cap;
+		if (!l->q.ring || !l->q.batch) {
+			snprintf(err, len, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	l->send = send;
+	l->send_ctx = send_ctx;
+	if (!l->send) {
+		l->client = tt_otlp_client__new(cfg, err, len);
+		if (!l->client)
+			return errno ? -errno : -EIO;
+		l->send = tt_otlp_client__send;
+		l->send_ctx = l->client;
+	}
+	if (!cfg->spool_off) {
+		l->spool =
+			tt_spool__open(spool_dir(l, dir, sizeof(dir)), cfg->spool_bytes, err, len);
+		if (!l->spool)
+			return errno ? -errno : -EIO;
+		sync_spool_stats(l);
+	}
+	l->st.spool_enabled = l->spool != NULL;
+	return 0;
+}
+
+static void lane_release(struct lane *l)
+{
+	tt_spool__free(l->spool);
+	tt_wbuf__release(&l->out);
+	tt_wbuf__release(&l->json);
+	pthread_mutex_destroy(&l->spool_mu);
+	tt_otlp_client__free(l->client);
+	free(l->q.batch);
+	free(l->q.ring);
+}
+
+static void release(struct tt_exporter *e)
+{
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
+		lane_release(&e->lane[s]);
+	for (size_t i = 0; e->cache && i < e->cache_cap; i++)
+		tt_resource__free(e->cache[i].res);
+	tt_resource__free(e->agent_res);
+	tt_metrics__free(e->snap);
+	tt_metrics__free(e->prev);
+	tt_metrics__free(e->work);
+	free(e->cache);
+	free(e);
+}
+
+/* The metrics lane needs its source, a copy to read it into, and the agent's resource. */
+static int metrics_init(struct tt_exporter *e, char *err, size_t len)
+{
+	if (!e->lane[TT_SIGNAL_METRICS].on)
+		return 0;
+	if (!e->o.metrics) {
+		snprintf(err, len, "metrics export configured without metrics");
+		return -EINVAL;
+	}
+	e->snap = tt_metrics__new(NULL);
+	if (e->o.sdk && e->o.sdk->delta) {
+		e->prev = tt_metrics__new(NULL);
+		e->work = tt_metrics__new(NULL);
+		e->prev_unix_ns = unix_ns();
+		if (!e->prev || !e->work) {
+			snprintf(err, len, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	e->agent_res = tt_resource__new(getpid(), &e->ropts);
+	if (!e->snap || !e->agent_res) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	/* the first export soon: a collector that refuses metrics shows at once */
+	e->next_metrics = tt_now_ns(CLOCK_MONOTONIC) +
+			  (e->lane[TT_SIGNAL_METRICS].cfg->interval_ms < TT_METRICS_FIRST_EXPORT_MS
+				   ? e->lane[TT_SIGNAL_METRICS].cfg->interval_ms
+				   : TT_METRICS_FIRST_EXPORT_MS) *
+				  1000000ULL;
+	return 0;
+}
+
+static int start_thread(struct tt_exporter *e, char *err, size_t len)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int ret;
+
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_init(&e->take_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->wake, &ca);
+	pthread_cond_init(&e->spill_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	/* signals are the event loop's (signalfd): the thread must never take one */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&e->thread, NULL, exporter_main, e);
+	if (!ret) {
+		e->started = true;
+		/* without it the queue drops at its bound instead of spilling: still correct */
+		e->spill_started = !pthread_create(&e->spill_thread, NULL, spill_main, e);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		snprintf(err, len, "cannot start the exporter thread: %s", strerror(ret));
+		pthread_cond_destroy(&e->wake);
+		pthread_cond_destroy(&e->spill_wake);
+		pthread_mutex_destroy(&e->take_mu);
+		pthread_mutex_destroy(&e->mu);
+		return -ret;
+	}
+	return 0;
+}
+
+struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err, size_t len)
+{
+	struct tt_exporter *e = calloc(1, sizeof(*e));
+	const struct tt_otlp_config *any;
+	int ret;
+
+	if (!e) {
+		snprintf(err, len, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	e->o = *o;
+	e->rnd = o->seed | 1;
+	any = o->cfg ? o->cfg : o->metrics_cfg ? o->metrics_cfg : o->logs_cfg;
+	e->ropts = (struct tt_resource_opts){
+		.spec_service = o->spec_service,
+		.cfg = any,
+		.proc_root = o->proc_root,
+		.machine_id_path = o->machine_id_path,
+		.hostname = o->hostname,
+	};
+	for (e->cache_cap = MIN_CACHE; o->cfg && e->cache_cap < 4 * (size_t)o->cfg->max_queue;)
+		e->cache_cap *= 2;
+	e->cache = calloc(e->cache_cap, sizeof(*e->cache));
+	ret = e->cache ? 0 : -ENOMEM;
+	if (ret)
+		snprintf(err, len, "out of memory");
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_TRACES], TT_SIGNAL_TRACES, o->cfg, o->send,
+				o->send_ctx, err, len);
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_METRICS], TT_SIGNAL_METRICS, o->metrics_cfg,
+				o->send_metrics, o->send_metrics_ctx, err, len);
+	if (!ret)
+		ret = lane_init(&e->lane[TT_SIGNAL_LOGS], TT_SIGNAL_LOGS, o->logs_cfg, o->send_logs,
+				o->send_logs_ctx, err, len);
+	tt_otlp__set_limits(o->sdk);
+	for (int s = 0; s < TT_SIGNAL__COUNT && !ret; s++)
+		if (e->lane[s].client) /* a request in flight ends with the shutdown's time */
+			tt_otlp_client__set_deadline(e->lane[s].client, &e->deadline);
+	if (!ret)
+		ret = metrics_init(e, err, len);
+	if (!ret)
+		ret = start_thread(e, err, len);
+	if (ret) {
+		release(e);
+		errno = -ret;
+		return NULL;
+	}
+	return e;
+}
+
+int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
+{
+	int ret;
+
+	if (!e->started)
+		return 0;
+	pthread_mutex_lock(&e->mu);
+	e->stopping = true;
+	__atomic_store_n(&e->deadline,
+			 tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL,
+			 __ATOMIC_RELAXED);
+	pthread_cond_signal(&e->wake);
+	pthread_cond_broadcast(&e->spill_wake);
+	pthread_mutex_unlock(&e->mu);
+	if (e->spill_started)
+		pthread_join(e->spill_thread, NULL);
+	e->spill_started = false;
+	ret = pthread_join(e->thread, NULL);
+	pthread_mutex_lock(&e->mu);
+	e->stopped = true;
+	pthread_mutex_unlock(&e->mu);
+	e->started = false;
+	return -ret;
+}
+
+void tt_exporter__free(struct tt_exporter *e)
+{
+	if (!e)
+		return;
+	if (e->started)
+		tt_exporter__stop(e, TT_EXPORT_SHUTDOWN_MS);
+	pthread_cond_destroy(&e->wake);
+	pthread_cond_destroy(&e->spill_wake);
+	pthread_mutex_destroy(&e->take_mu);
+	pthread_mutex_destroy(&e->mu);
+	release(e);
+}
+
+static void load(const struct lane *l, struct tt_signal_stats *dst)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const uint64_t *src = (const uint64_t *)&l->st;
+	size_t words = offsetof(struct tt_signal_stats, collector_up) / sizeof(uint64_t);
+
+	for (size_t i = 0; i < words; i++)
+		d[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	dst->collector_up = __atomic_load_n(&l->st.collector_up, __ATOMIC_RELAXED);
+	dst->enabled = l->st.enabled;
+	dst->spool_enabled = l->st.spool_enabled;
+}
+
+void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *st)
+{
+	struct tt_signal_stats t;
+
+	load(&e->lane[TT_SIGNAL_TRACES], &t);
+	st->traces = t;
+	load(&e->lane[TT_SIGNAL_METRICS], &st->metrics);
+	load(&e->lane[TT_SIGNAL_LOGS], &st->logs);
+	st->spans_queued = t.queued;
+	st->spans_exported = t.exported;
+	st->spans_sampled_out = t.sampled_out;
+	st->dropped_queue_full = t.dropped_queue_full;
+	st->dropped_rejected = t.dropped_rejected;
+	st->dropped_spool_full = t.dropped_spool_full;
+	st->dropped_failed = t.dropped_failed;
+	st->dropped_encode = t.dropped_encode;
+	st->batches_sent = t.batches_sent;
+	st->export_failures = t.export_failures;
+	st->retries = t.retries;
+	st->partial_successes = t.partial_successes;
+	st->queue_len = t.queue_len;
+	st->queue_cap = t.queue_cap;
+	st->spool_files = t.spool_files;
+	st->spool_bytes = t.spool_bytes;
+	st->spool_spans = t.spool_items;
+	st->spool_written = t.spool_written;
+	st->spool_replayed = t.spool_replayed;
+	st->spool_corrupt = t.spool_corrupt;
+	st->collector_up = t.collector_up;
+	st->spool_enabled = t.spool_enabled;
+}
+
+bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t len)
+{
+	const struct tt_signal_stats *sig[TT_SIGNAL__COUNT] = {&st->traces, &st->metrics,
+							       &st->logs};
+
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		if (!sig[s]->refusing)
+			continue;
+		snprintf(buf, len, "the collector refuses %s: %s", tt_otlp_signal__name(s),
+			 tt_reject_reason__name(sig[s]->refusing - 1));
+		return true;
+	}
+	return false;
+}
+
+void tt_exporter__write_rejections(struct tt_jsonw *w, const struct tt_exporter_stats *st)
+{
+	const struct tt_signal_stats *sig[TT_SIGNAL__COUNT] = {&st->traces, &st->metrics,
+							       &st->logs};
+
+	tt_jsonw__name(w, "rejected");
+	tt_jsonw__start_object(w);
+	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
+		tt_jsonw__name(w, tt_otlp_signal__name(s));
+		tt_jsonw__start_object(w);
+		for (int r = 0; r < TT_REJECT__COUNT; r++) {
+			if (sig[s]->rejected_by[r])
+				tt_jsonw__uint_field(w, tt_reject_reason__name(r),
+						     sig[s]->rejected_by[r]);
+		}
+		tt_jsonw__end_object(w);
+	}
+	tt_jsonw__end_object(w);
+}
