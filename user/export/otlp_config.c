@@ -337,15 +337,13 @@ static size_t batch_vars(struct tt_otlp_config *c, struct num_var *out)
 	return 4;
 }
 
-int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
+/* The collector and how to reach it: endpoint, protocol, headers, compression, timeout, TLS. */
+static int connection_from_env(struct tt_otlp_config *c, const struct tt_env *env)
 {
-	struct num_var nums[4];
-	size_t nnums = batch_vars(c, nums);
 	const char *v, *name;
 	char err[256], var[64];
 	int ret;
 
-	c->disabled = is_true(env_get(env, "OTEL_SDK_DISABLED"));
 	v = env_get(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
 	if (v && replace(&c->base, v))
 		return -ENOMEM;
@@ -387,6 +385,16 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 	v = signal_get(c, env, "CLIENT_CERTIFICATE", &name);
 	if (v && replace(&c->client_cert, v))
 		return -ENOMEM;
+	return 0;
+}
+
+/* OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. */
+static int resource_from_env(struct tt_otlp_config *c, const struct tt_env *env)
+{
+	const char *v;
+	char err[256];
+	int ret;
+
 	v = env_get(env, "OTEL_SERVICE_NAME");
 	if (v && replace(&c->service_name, v))
 		return -ENOMEM;
@@ -401,6 +409,17 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 			tt_pairs__release(&c->res_attrs);
 		}
 	}
+	return 0;
+}
+
+/* The sampler, and the batch processor's numbers. */
+static void sampling_from_env(struct tt_otlp_config *c, const struct tt_env *env)
+{
+	struct num_var nums[4];
+	size_t nnums = batch_vars(c, nums);
+	const char *v;
+	char err[256];
+
 	v = env_get(env, "OTEL_TRACES_SAMPLER");
 	if (v && parse_sampler(v, &c->sampler, err, sizeof(err)))
 		env_warn(env, "OTEL_TRACES_SAMPLER", err);
@@ -417,6 +436,19 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 		env_warn(env, nums[2].name, "larger than the queue size; using the queue size");
 		c->max_batch = c->max_queue;
 	}
+}
+
+int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
+{
+	int ret;
+
+	c->disabled = is_true(env_get(env, "OTEL_SDK_DISABLED"));
+	ret = connection_from_env(c, env);
+	if (!ret)
+		ret = resource_from_env(c, env);
+	if (ret)
+		return ret;
+	sampling_from_env(c, env);
 	return 0;
 }
 

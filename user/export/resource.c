@@ -195,14 +195,75 @@ static void trim_newline(char *s)
 		s[--n] = '\0';
 }
 
+/* The process's executable path into exe ("" when unknown); its name, or NULL. */
+static const char *exe_of(pid_t pid, const struct tt_resource_opts *o, char *exe, size_t len)
+{
+	const char *exe_name = NULL;
+	ssize_t n;
+
+	n = tt_proc__exe_path(o->proc_root, pid, exe, len);
+	if (n <= 0 && o->exe_path) /* the process is gone: what the spec says it ran */
+		n = snprintf(exe, len, "%s", o->exe_path);
+	if (n > 0)
+		exe_name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	else
+		exe[0] = '\0';
+	if (!exe_name && o->exe_name)
+		exe_name = o->exe_name;
+	return exe_name;
+}
+
+/* The machine id and the host name ("" each when unknown). */
+static void host_of(const struct tt_resource_opts *o, char *host, size_t host_len, char *host_id,
+		    size_t id_len)
+{
+	host_id[0] = '\0';
+	if (read_text(o->machine_id_path ? o->machine_id_path : "/etc/machine-id", host_id,
+		      id_len) > 0)
+		trim_newline(host_id);
+	if (o->hostname)
+		snprintf(host, host_len, "%s", o->hostname);
+	else if (gethostname(host, host_len))
+		host[0] = '\0';
+	host[host_len - 1] = '\0';
+}
+
+/* service.name: spec > OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES > executable */
+static const char *service_of(const struct tt_resource_opts *o, const char *exe_name)
+{
+	const struct tt_otlp_config *cfg = o->cfg;
+	const char *svc = o->spec_service;
+
+	if (!svc && cfg)
+		svc = cfg->service_name;
+	for (size_t i = 0; !svc && cfg && i < cfg->res_attrs.n; i++) {
+		if (!strcmp(cfg->res_attrs.at[i].name, "service.name"))
+			svc = cfg->res_attrs.at[i].value;
+	}
+	if (!svc)
+		svc = exe_name;
+	if (!svc)
+		svc = "unknown_service:tasktap";
+	return svc;
+}
+
+/* The telemetry is made by tasktap (in C), not by an SDK inside the process. */
+static void add_sdk(struct builder *b)
+{
+	add_str(b, "telemetry.sdk.name", "tasktap");
+	add_str(b, "telemetry.sdk.language", "c");
+	add_str(b, "telemetry.sdk.version", TASKTAP_VERSION);
+	add_str(b, "telemetry.distro.name", "tasktap");
+	add_str(b, "telemetry.distro.version", TASKTAP_VERSION);
+}
+
 struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o)
 {
 	const struct tt_otlp_config *cfg = o->cfg;
 	char exe[4096], host[256], host_id[128], cgroup[8192], stat[1024];
 	char cid[80], pod[48], inst[48];
-	const char *exe_name = NULL, *svc = NULL;
+	const char *exe_name;
 	struct builder b = {0};
-	ssize_t n;
 
 	b.r = calloc(1, sizeof(*b.r));
 	if (!b.r)
@@ -214,24 +275,8 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	}
 	b.r->pid = (uint32_t)pid;
 
-	n = tt_proc__exe_path(o->proc_root, pid, exe, sizeof(exe));
-	if (n <= 0 && o->exe_path) /* the process is gone: what the spec says it ran */
-		n = snprintf(exe, sizeof(exe), "%s", o->exe_path);
-	if (n > 0)
-		exe_name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-	else
-		exe[0] = '\0';
-	if (!exe_name && o->exe_name)
-		exe_name = o->exe_name;
-	host_id[0] = '\0';
-	if (read_text(o->machine_id_path ? o->machine_id_path : "/etc/machine-id", host_id,
-		      sizeof(host_id)) > 0)
-		trim_newline(host_id);
-	if (o->hostname)
-		snprintf(host, sizeof(host), "%s", o->hostname);
-	else if (gethostname(host, sizeof(host)))
-		host[0] = '\0';
-	host[sizeof(host) - 1] = '\0';
+	exe_name = exe_of(pid, o, exe, sizeof(exe));
+	host_of(o, host, sizeof(host), host_id, sizeof(host_id));
 	if (tt_proc__read(o->proc_root, pid, "stat", stat, sizeof(stat)) <= 0)
 		stat[0] = '\0';
 	if (tt_proc__read(o->proc_root, pid, "cgroup", cgroup, sizeof(cgroup)) <= 0)
@@ -239,19 +284,7 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	tt_cgroup__parse(cgroup, cid, sizeof(cid), pod, sizeof(pod));
 	instance_id(host_id, (uint32_t)pid, tt_stat__start_time(stat), inst, sizeof(inst));
 
-	/* service.name: spec > OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES > executable */
-	svc = o->spec_service;
-	if (!svc && cfg)
-		svc = cfg->service_name;
-	for (size_t i = 0; !svc && cfg && i < cfg->res_attrs.n; i++) {
-		if (!strcmp(cfg->res_attrs.at[i].name, "service.name"))
-			svc = cfg->res_attrs.at[i].value;
-	}
-	if (!svc)
-		svc = exe_name;
-	if (!svc)
-		svc = "unknown_service:tasktap";
-	add_str(&b, "service.name", svc);
+	add_str(&b, "service.name", service_of(o, exe_name));
 	add_str(&b, "service.instance.id", inst);
 	add_int(&b, "process.pid", pid);
 	/* in a container's PID namespace: its pid there too (the NSpid of /proc/PID/status) */
@@ -268,12 +301,7 @@ struct tt_resource *tt_resource__new(pid_t pid, const struct tt_resource_opts *o
 	add_str(&b, "os.type", "linux");
 	add_str(&b, "container.id", cid);
 	add_str(&b, "k8s.pod.uid", pod);
-	/* the telemetry is made by tasktap (in C), not by an SDK inside the process */
-	add_str(&b, "telemetry.sdk.name", "tasktap");
-	add_str(&b, "telemetry.sdk.language", "c");
-	add_str(&b, "telemetry.sdk.version", TASKTAP_VERSION);
-	add_str(&b, "telemetry.distro.name", "tasktap");
-	add_str(&b, "telemetry.distro.version", TASKTAP_VERSION);
+	add_sdk(&b);
 	/* what the agent learned wins over OTEL_RESOURCE_ATTRIBUTES for the same key */
 	for (size_t i = 0; cfg && i < cfg->res_attrs.n; i++)
 		add_str(&b, cfg->res_attrs.at[i].name, cfg->res_attrs.at[i].value);
