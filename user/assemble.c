@@ -50,6 +50,9 @@ struct slot {
 	bool used;
 };
 
+/* Windows of lost events remembered: older losses count as one from the oldest's start. */
+#define TT_LOSS_WINDOWS 8
+
 struct tt_asm {
 	struct tt_asm_opts opts;
 	const char *salt;
@@ -70,6 +73,13 @@ struct tt_asm {
 	struct tt_table pubs;	  /* hash(key, message id) -> (publishes seen, newest span id) */
 	uint64_t unannotated[TT_MAX_PROBES + 1]; /* by hook id */
 	bool has_publish; /* the spec declares a publish probe: consumers derive parents */
+
+	/* the last TT_LOSS_WINDOWS times events were lost in: [from, to], newest last */
+	struct {
+		uint64_t from, to;
+	} losses[TT_LOSS_WINDOWS];
+	uint32_t nlosses;
+	uint64_t loss_noted_ns; /* `until` of the last tt_asm__note_loss() */
 
 	struct tt_asm_stats stats;
 };
@@ -1287,7 +1297,8 @@ static void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, 
 
 	s->end_ns = ts < s->start_ns ? s->start_ns : ts;
 	s->cut = cut;
-	if (cut != TT_CUT_NONE) {
+	/* a span whose end was lost is no failure of the worker: tasktap.cut says what happened */
+	if (cut != TT_CUT_NONE && cut != TT_CUT_LOST && cut != TT_CUT_UNWOUND) {
 		s->status = TT_STATUS_ERROR;
 		snprintf(s->status_msg, sizeof(s->status_msg), "%s", why);
 	}
@@ -1562,12 +1573,56 @@ static void on_end_event(struct tt_asm *a, const struct tt_event *ev, const stru
 		a->stats.malformed++;
 }
 
+void tt_asm__note_loss(struct tt_asm *a, uint64_t until_ns)
+{
+	uint32_t n = a->nlosses;
+
+	if (n == TT_LOSS_WINDOWS) {
+		/* the two oldest become one: a loss is never forgotten, only blurred */
+		a->losses[1].from = a->losses[0].from;
+		memmove(&a->losses[0], &a->losses[1], (n - 1) * sizeof(a->losses[0]));
+		n--;
+	}
+	a->losses[n].from = a->loss_noted_ns;
+	a->losses[n].to = until_ns;
+	a->nlosses = n + 1;
+	a->loss_noted_ns = until_ns;
+}
+
+/* Whether events were lost while span s was open, up to `end_ns`: its end may be among them. */
+static bool lost_while_open(const struct tt_asm *a, const struct tt_span *s, uint64_t end_ns)
+{
+	for (uint32_t k = 0; k < a->nlosses; k++) {
+		if (s->start_ns <= a->losses[k].to && end_ns >= a->losses[k].from)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Ends the spans open on a thread that exited (`why` says how), or whose
+ * exit was not seen when why is NULL.
+ */
 static void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
 {
 	uint64_t *top;
 
 	while ((top = tt_table__get(&a->threads, thread_key(pid, tid)))) {
-		end_span(a, (int32_t)top[0], ts, TT_CUT_EXIT, why);
+		int32_t i = (int32_t)top[0];
+
+		if (!why) {
+			end_span(a, i, ts, TT_CUT_LOST,
+				 "its process ended unseen: its exit event was lost");
+			a->stats.cut_by_loss++;
+			continue;
+		}
+		if (lost_while_open(a, &slot_at(a, i)->span, ts)) {
+			end_span(a, i, ts, TT_CUT_LOST,
+				 "its end was not seen: events were lost (ring buffer full)");
+			a->stats.cut_by_loss++;
+			continue;
+		}
+		end_span(a, i, ts, TT_CUT_EXIT, why);
 		a->stats.cut_by_exit++;
 	}
 }
@@ -1582,7 +1637,7 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
 		struct slot *sl = slot_at(a, i);
 
 		if (sl->span.pid == pid && sl->on_stack) {
-			end_thread(a, pid, sl->span.tid, now_ns, why);
+			end_thread(a, pid, sl->span.tid, now_ns, status < 0 ? NULL : why);
 			i = a->oldest; /* the list changed under us */
 			continue;
 		}
@@ -1806,6 +1861,7 @@ static void kv_int(struct tt_kv *kv, const char *key, int64_t i)
 static const char *const cut_names[] = {
 	[TT_CUT_EXIT] = "exit",	      [TT_CUT_EVICTED] = "evicted", [TT_CUT_SHUTDOWN] = "shutdown",
 	[TT_CUT_UNWOUND] = "unwound", [TT_CUT_EXPIRED] = "expired", [TT_CUT_REMOVED] = "removed",
+	[TT_CUT_LOST] = "lost",
 };
 
 const char *tt_span__error_type(const struct tt_span *s)

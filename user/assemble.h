@@ -45,6 +45,7 @@ enum tt_cut {
 	TT_CUT_UNWOUND,	 /* an outer function returned first (lost events) */
 	TT_CUT_EXPIRED,	 /* a begin/end span saw no end within its TTL */
 	TT_CUT_REMOVED,	 /* a reload of the spec removed or changed its probe */
+	TT_CUT_LOST,	 /* its end was lost (a full ring) before its process exited */
 };
 
 /* Attributes an annotate probe gave a span (late binding), copied. */
@@ -161,6 +162,7 @@ struct tt_asm_stats {
 	uint64_t unknown_probes; /* events naming a hook the spec lacks */
 	uint64_t evictions;
 	uint64_t cut_by_exit;
+	uint64_t cut_by_loss;	      /* open at their process's exit after events were lost */
 	uint64_t malformed;	      /* events whose size or records do not add up */
 	uint64_t tries_forgotten;     /* times the attempts table was full and cleared */
 	uint64_t tries;		      /* (key, step) pairs remembered now */
@@ -185,7 +187,19 @@ void tt_asm__free(struct tt_asm *a);
 /* Feeds one event of `size` bytes. Returns 0, or -EINVAL for a malformed event. */
 int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size);
 
-/* Ends every span of process `pid` still open, as if it had exited with `status`. */
+/*
+ * Says that events were lost (the ring was full) at some time up to
+ * `until_ns` and after the previous such call: a span open then that its
+ * process's exit ends is ended TT_CUT_LOST, not as a failure of the
+ * process, for its end may be what was lost.
+ */
+void tt_asm__note_loss(struct tt_asm *a, uint64_t until_ns);
+
+/*
+ * Ends every span of process `pid` still open, as if it had exited with
+ * `status` (wait(2) encoding); a status < 0 says its exit was not seen (its
+ * exit event was lost), and its spans are ended TT_CUT_LOST.
+ */
 void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_t status);
 
 /*

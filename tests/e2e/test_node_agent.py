@@ -6,6 +6,7 @@ without losing an open span, restarts with --pin that lose nothing, and
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -368,6 +369,27 @@ class NodeAgentTest(unittest.TestCase):
         self.assertEqual(len(spans), 20)
         for s in spans:
             self.assertNotIn("tasktap.cut", attrs(s))
+
+    def test_sigkill_with_a_task_open_counts_the_spans_it_loses(self):
+        pin = "/sys/fs/bpf/tasktap-test-" + tag()
+        self.addCleanup(shutil.rmtree, pin, True)
+        worker = self.copy_worker("ttk-" + tag())
+        spec = write(os.path.join(self.dir, "pin.yaml"), spec_text("binary: " + worker))
+        first = self.agent([spec, "--json", "--pin", pin])
+        # steps of 1.2 s, 0.4 s, 2.4 s and 0.9 s: the kill lands in the first, the task's
+        # and the step's starts seen by the killed agent alone
+        p = self.start_long_task(first, worker, 10)
+        first.proc.kill()
+        first.proc.wait()
+        second = self.agent([spec, "--json", "--pin", pin])
+        self.assertEqual(p.wait(60), 0)
+        self.wait_spans(second, 3, "the steps that started after the kill")
+        self.assertEqual(second.stop(), 0, second.stderr())
+        m = re.search(r"(\d+) spans lost: their end came without their start", second.stderr())
+        self.assertIsNotNone(m, second.stderr())
+        self.assertEqual(int(m.group(1)), 2)  # the task and its first step
+        # every span of the task arrived or was counted lost
+        self.assertEqual(len(second.spans()) + int(m.group(1)), len(ONE_TASK))
 
     def test_restart_with_pin_continues_the_open_spans(self):
         pin = "/sys/fs/bpf/tasktap-test-" + tag()

@@ -58,6 +58,20 @@ class OverflowTest(unittest.TestCase):
         self.assertEqual(len(lines), spans)
         whole = [s for s in lines if not any(a["key"] == "tasktap.cut" for a in s["attributes"])]
         self.assertGreater(len(whole), 0)
+        # a span whose end was lost is no failure of the worker: it says why it was cut
+        cut = {}
+        for s in lines:
+            for a in s["attributes"]:
+                if a["key"] == "tasktap.cut":
+                    cut.setdefault(a["value"]["stringValue"], []).append(s)
+        self.assertIn("lost", cut)
+        for s in cut.get("lost", []) + cut.get("unwound", []):
+            self.assertNotEqual(s["status"]["code"], 2, s)
+        self.assertNotIn("exit", cut)  # the process exited normally: no span failed with it
+        self.assertNotIn("exited with status 0", agent.stdout())
+        m = re.search(r"(\d+) spans ended without their end \(tasktap.cut: lost\)", err)
+        self.assertIsNotNone(m, err)
+        self.assertEqual(int(m.group(1)), len(cut["lost"]))
         for s in whole:
             self.assertEqual(s["name"], "tick")
             self.assertEqual(s["status"]["code"], 0)

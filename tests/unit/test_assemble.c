@@ -395,7 +395,8 @@ static void test_lost_return_unwinds_inner_spans(void **state)
 
 	assert_int_equal(f->n, 2);
 	assert_string_equal(f->out[0].name, "T.S");
-	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	/* its end was lost: not a failure of the worker */
+	assert_int_equal(f->out[0].status, TT_STATUS_UNSET);
 	assert_int_equal(f->out[0].cut, TT_CUT_UNWOUND);
 	assert_kv_str(f, 0, "tasktap.cut", "unwound");
 	assert_int_equal(f->out[0].end_ns, 500);
@@ -430,6 +431,59 @@ static void test_thread_exit_ends_its_spans_as_errors(void **state)
 	tt_asm__stats(f->a, &st);
 	assert_int_equal(st.open_spans, 0);
 	assert_int_equal(st.cut_by_exit, 3);
+}
+
+static void test_exit_after_lost_events_ends_open_spans_as_lost(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_asm_stats st;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, TASK, 400, 20, 20, 2, "U"); /* starts after the loss */
+	/* the ring was full some time up to 300: T's return may be what was lost */
+	tt_asm__note_loss(f->a, 300);
+	thread_exit(f, 500, 10, 10, 0, true);
+	assert_int_equal(f->n, 1);
+	assert_string_equal(f->out[0].name, "T");
+	assert_int_equal(f->out[0].status, TT_STATUS_UNSET);
+	assert_int_equal(f->out[0].cut, TT_CUT_LOST);
+	assert_kv_str(f, 0, "tasktap.cut", "lost");
+	/* open only after the loss: its process's exit ended it */
+	thread_exit(f, 600, 20, 20, 0, true);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
+	assert_int_equal(f->out[1].cut, TT_CUT_EXIT);
+	assert_string_equal(f->out[1].status_msg, "exited with status 0");
+	tt_asm__stats(f->a, &st);
+	assert_int_equal(st.cut_by_loss, 1);
+	assert_int_equal(st.cut_by_exit, 1);
+}
+
+static void test_losses_long_ago_are_blurred_not_forgotten(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	tt_asm__note_loss(f->a, 150); /* the oldest window: [0, 150] */
+	for (uint64_t t = 1000; t < 1000 + 20 * 100; t += 100)
+		tt_asm__note_loss(f->a, t); /* more windows than are kept */
+	entry(f, TASK, 5000, 20, 20, 2, "U");
+	thread_exit(f, 6000, 10, 10, 0, true);
+	thread_exit(f, 7000, 20, 20, 0, true);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->out[0].cut, TT_CUT_LOST); /* T was open at the first loss */
+	assert_int_equal(f->out[1].cut, TT_CUT_EXIT); /* U started after the last */
+}
+
+static void test_exit_not_seen_ends_spans_as_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	tt_asm__end_process(f->a, 10, 500, -1);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->out[0].status, TT_STATUS_UNSET);
+	assert_int_equal(f->out[0].cut, TT_CUT_LOST);
 }
 
 static void test_exit_status_is_decoded(void **state)
@@ -1611,6 +1665,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recursion_pairs_innermost_first, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_return_without_entry_is_counted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_exit_after_lost_events_ends_open_spans_as_lost,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_losses_long_ago_are_blurred_not_forgotten,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_not_seen_ends_spans_as_lost, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_return_unwinds_inner_spans, setup,
 						teardown),

@@ -228,6 +228,7 @@ struct agent {
 	bool discovery; /* comm: targets and binary: globs are followed */
 	bool stopping;
 	bool warned_late_hold;	   /* a process held at exec ran before its probes were in */
+	uint64_t lost_noted;	   /* events lost (TT_STAT_LOST) the assemblers were told of */
 	const char *pin_dir;	   /* --pin */
 	const char *args_spec_dir; /* --spec-dir: the agent waits for specs */
 	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */

@@ -68,9 +68,30 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 	tt_asm__push(owner->assembler, &copy.h, size);
 }
 
+/*
+ * Tells the assemblers when events were lost, before they see the exits
+ * that follow: a span open then may have lost its end, and is not ended as
+ * a failure of its process.
+ */
+static void note_loss(struct agent *r)
+{
+	uint64_t lost = r->bpf->stat ? r->bpf->stat(r->loader, TT_STAT_LOST) : 0;
+	uint64_t now;
+
+	if (lost == r->lost_noted)
+		return;
+	r->lost_noted = lost;
+	now = tt_now_ns(CLOCK_MONOTONIC);
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__note_loss(r->slots[i]->assembler, now);
+	}
+}
+
 void events__drain(struct agent *r, uint64_t horizon)
 {
 	r->bpf->drain(r->loader);
+	note_loss(r);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
 	if (r->json)
 		fflush(stdout); /* once per pass, not once per span */
@@ -167,6 +188,8 @@ void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum)
 		sum->evictions += st.evictions;
 		sum->spans_finished += st.spans_finished;
 		sum->cut_by_exit += st.cut_by_exit;
+		sum->cut_by_loss += st.cut_by_loss;
+		sum->orphan_returns += st.orphan_returns;
 	}
 	/* exits go to every assembler: count them once */
 	if (r->nslots && r->slots[0]->assembler) {

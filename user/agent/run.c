@@ -230,7 +230,7 @@ static void shut_down(struct agent *r)
 		/* a target that died before its exit event was seen: end its spans */
 		if (place__pid_gone(p) && p->slot->assembler)
 			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
-					    0);
+					    -1);
 	}
 	tt_loader__detach(r->loader, r->pin_dir != NULL);
 	places__clear(r->places);
@@ -248,6 +248,18 @@ static void shut_down(struct agent *r)
 	tt_info("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
 		" ended early (process exit)",
 		st.spans_finished, st.events, r->lost_reported, st.cut_by_exit);
+	if (r->lost_exits_reported)
+		tt_warn("%" PRIu64 " exit events lost: the ring buffer was full",
+			r->lost_exits_reported);
+	if (st.cut_by_loss)
+		tt_warn("%" PRIu64 " spans ended without their end (tasktap.cut: lost): events "
+			"were lost, or their process's exit",
+			st.cut_by_loss);
+	if (st.orphan_returns)
+		tt_warn("%" PRIu64 " spans lost: their end came without their start (the start "
+			"was lost in a full ring, seen by an agent that was killed, or before the "
+			"probes were in)",
+			st.orphan_returns);
 	if (r->events_dropped)
 		tt_warn("%" PRIu64 " events dropped: the agent was out of memory",
 			r->events_dropped);

@@ -207,7 +207,8 @@ static void print_line(struct tt_console *c, const struct tt_span *root, const s
 	format_duration(dur, sizeof(dur), s->end_ns - s->start_ns);
 	fprintf(c->out, "]%*s %s\n", (int)(BAR_WIDTH - to), "", dur);
 	if (s->cut != TT_CUT_NONE)
-		fprintf(c->out, "%*s! %s\n", (int)display_width(prefix), "", s->status_msg);
+		fprintf(c->out, "%*s! %s\n", (int)display_width(prefix), "",
+			s->status_msg[0] ? s->status_msg : "its end was not seen (events lost)");
 }
 
 static struct tt_console *sort_console; /* qsort has no context argument */

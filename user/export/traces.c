@@ -273,6 +273,7 @@ static const char *cut_name(uint8_t cut)
 		[TT_CUT_EXIT] = "exit",		[TT_CUT_EVICTED] = "evicted",
 		[TT_CUT_SHUTDOWN] = "shutdown", [TT_CUT_UNWOUND] = "unwound",
 		[TT_CUT_EXPIRED] = "expired",	[TT_CUT_REMOVED] = "removed",
+		[TT_CUT_LOST] = "lost",
 	};
 
 	if (cut < sizeof(names) / sizeof(names[0]) && names[cut])
