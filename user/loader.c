@@ -413,6 +413,62 @@ static void start_holding(struct tt_loader *l)
 	l->skel->bss->hold_ns = hold_ns();
 }
 
+/* Opens the BPF object, pins its shared maps (--pin) and loads it. 0 or -errno. */
+static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
+{
+	int ret;
+
+	l->skel = tasktap_bpf__open();
+	if (!l->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+		return ret;
+	}
+	l->skel->rodata->wakeup_watermark = bytes / 4;
+	if (!l->interpret) {
+		/* loaded on first need only (load_interpreter()) */
+		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
+		bpf_program__set_autoload(l->skel->progs.tt_return, false);
+		bpf_program__set_autoload(l->skel->progs.tt_usdt_site, false);
+	}
+	if (l->pin_dir && (ret = pin_maps(l))) {
+		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
+		return ret;
+	}
+	/* the rings are made below, at their own size: ring maps in a map-of-maps need not
+	 * match the template's size */
+	ret = tasktap_bpf__load(l->skel);
+	if (ret)
+		snprintf(err, errlen,
+			 "cannot load the BPF programs: %s (set TASKTAP_DEBUG_LIBBPF=1 for the "
+			 "verifier log%s)",
+			 strerror(-ret),
+			 l->pin_dir ? "; maps pinned by another version of tasktap are removed "
+				      "with rm -r PIN_DIR"
+				    : "");
+	return ret;
+}
+
+/* Attaches the programs every agent runs: process exits and execs. 0 or -errno. */
+static int attach_tracepoints(struct tt_loader *l, char *err, size_t errlen)
+{
+	int ret = attach_exit(l);
+
+	if (ret) {
+		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	l->exec_link = bpf_program__attach(l->skel->progs.tt_exec);
+	if (!l->exec_link) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exec: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen)
 {
 	size_t bytes = opts->ring_bytes ? opts->ring_bytes : TT_DEFAULT_RING_BYTES;
@@ -445,37 +501,9 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			goto fail;
 		}
 	}
-
-	l->skel = tasktap_bpf__open();
-	if (!l->skel) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
+	ret = load_object(l, bytes, err, errlen);
+	if (ret)
 		goto fail;
-	}
-	l->skel->rodata->wakeup_watermark = bytes / 4;
-	if (!l->interpret) {
-		/* loaded on first need only (load_interpreter()) */
-		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
-		bpf_program__set_autoload(l->skel->progs.tt_return, false);
-		bpf_program__set_autoload(l->skel->progs.tt_usdt_site, false);
-	}
-	if (l->pin_dir && (ret = pin_maps(l))) {
-		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
-		goto fail;
-	}
-	/* the rings are made below, at their own size: ring maps in a map-of-maps need not
-	 * match the template's size */
-	ret = tasktap_bpf__load(l->skel);
-	if (ret) {
-		snprintf(err, errlen,
-			 "cannot load the BPF programs: %s (set TASKTAP_DEBUG_LIBBPF=1 for the "
-			 "verifier log%s)",
-			 strerror(-ret),
-			 l->pin_dir ? "; maps pinned by another version of tasktap are removed "
-				      "with rm -r PIN_DIR"
-				    : "");
-		goto fail;
-	}
 	ret = make_rings(l, bytes, err, errlen);
 	if (ret)
 		goto fail;
@@ -487,19 +515,9 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		goto fail;
 	}
 	start_holding(l);
-	ret = attach_exit(l);
-	if (ret) {
-		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
-			 strerror(-ret));
+	ret = attach_tracepoints(l, err, errlen);
+	if (ret)
 		goto fail;
-	}
-	l->exec_link = bpf_program__attach(l->skel->progs.tt_exec);
-	if (!l->exec_link) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exec: %s",
-			 strerror(-ret));
-		goto fail;
-	}
 	return l;
 fail:
 	tt_loader__free(l);
