@@ -17,6 +17,8 @@
 #include "assemble.h"
 #include "spec.h"
 
+#include "assemble_fixture.h"
+
 static const char spec_text[] = "service: test\n"
 				"keyspace: demo\n"
 				"targets:\n"
@@ -34,28 +36,6 @@ static const char spec_text[] = "service: test\n"
 				"        error: ret < 0\n";
 
 enum { TASK = 1, STEP = 2 };
-
-#define MAX_OUT 64
-
-struct fixture {
-	struct tt_spec *spec;
-	struct tt_asm *a;
-	struct tt_span out[MAX_OUT];
-	struct tt_kv kv[MAX_OUT][TT_SPAN_MAX_KV];
-	int nkv[MAX_OUT];
-	int n;
-};
-
-static void collect(const struct tt_span *s, void *ctx)
-{
-	struct fixture *f = ctx;
-
-	assert_true(f->n < MAX_OUT);
-	f->out[f->n] = *s;
-	/* attributes point into the span: take them from the copy */
-	f->nkv[f->n] = tt_span__attrs(&f->out[f->n], f->kv[f->n]);
-	f->n++;
-}
 
 static int make_fixture(void **state, uint32_t max_open, uint64_t window)
 {
@@ -95,32 +75,7 @@ static int setup_short_window(void **state)
 	return make_fixture(state, 0, 500);
 }
 
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	tt_asm__free(f->a);
-	tt_spec__free(f->spec);
-	free(f);
-	return 0;
-}
-
 /* ---- event builders ------------------------------------------------------ */
-
-struct ev {
-	struct tt_event h;
-	uint8_t payload[TT_MAX_PAYLOAD];
-};
-
-static size_t put_rec(uint8_t *p, size_t off, uint8_t type, uint8_t flags, const void *data,
-		      uint16_t len)
-{
-	struct tt_cap_rec r = {.len = len, .type = type, .flags = flags};
-
-	memcpy(p + off, &r, sizeof(r));
-	memcpy(p + off + sizeof(r), data, len);
-	return (off + sizeof(r) + len + 3) & ~(size_t)3;
-}
 
 /* An entry of `probe` with key (u64) and one string attribute. */
 static void entry(struct fixture *f, uint32_t probe, uint64_t ts, uint32_t pid, uint32_t tid,
@@ -170,34 +125,6 @@ static void thread_exit(struct fixture *f, uint64_t ts, uint32_t pid, uint32_t t
 			     .flags = group_dead ? TT_EXITF_GROUP_DEAD : 0};
 
 	assert_int_equal(tt_asm__push(f->a, &e, sizeof(e)), 0);
-}
-
-static const struct tt_kv *kv(struct fixture *f, int span, const char *key)
-{
-	for (int i = 0; i < f->nkv[span]; i++) {
-		if (strcmp(f->kv[span][i].key, key) == 0)
-			return &f->kv[span][i];
-	}
-	return NULL;
-}
-
-static void assert_kv_str(struct fixture *f, int span, const char *key, const char *want)
-{
-	const struct tt_kv *v = kv(f, span, key);
-
-	assert_non_null(v);
-	assert_int_equal(v->type, TT_KV_STR);
-	assert_int_equal(v->len, strlen(want));
-	assert_memory_equal(v->str, want, v->len);
-}
-
-static void assert_kv_int(struct fixture *f, int span, const char *key, int64_t want)
-{
-	const struct tt_kv *v = kv(f, span, key);
-
-	assert_non_null(v);
-	assert_int_equal(v->type, TT_KV_INT);
-	assert_int_equal(v->i, want);
 }
 
 static const uint8_t zero8[8];
@@ -780,43 +707,6 @@ static int setup2(void **state)
 	return 0;
 }
 
-/* A string-keyed event: key (str) and one string attribute. */
-static void sentry(struct fixture *f, uint32_t hook, uint16_t kind, uint64_t ts, uint32_t pid,
-		   uint32_t tid, const char *key, const char *attr, int64_t rax)
-{
-	struct ev e = {0};
-	size_t off = 0;
-	uint32_t ncaps = 0;
-
-	if (key) {
-		off = put_rec(e.payload, off, TT_CAP_STR, 0, key, strlen(key));
-		ncaps++;
-	}
-	if (attr) {
-		off = put_rec(e.payload, off, TT_CAP_STR, 0, attr, strlen(attr));
-		ncaps++;
-	}
-	e.h = (struct tt_event){.ts_ns = ts,
-				.pid = pid,
-				.tid = tid,
-				.probe = hook,
-				.kind = kind,
-				.ret = rax,
-				.size = sizeof(e.h) + off,
-				.ncaps = ncaps};
-	assert_int_equal(tt_asm__push(f->a, &e.h, e.h.size), 0);
-}
-
-static int by_name_index(struct fixture *f, const char *name)
-{
-	for (int i = 0; i < f->n; i++) {
-		if (strcmp(f->out[i].name, name) == 0)
-			return i;
-	}
-	fail_msg("no span named %s", name);
-	return -1;
-}
-
 static void test_producer_and_consumer_on_two_nodes_join(void **state)
 {
 	struct fixture *node_a = *state, *node_b;
@@ -1316,339 +1206,6 @@ static void test_redacted_values_never_name_a_span(void **state)
 	assert_kv_str(f, 2, "who", who);
 }
 
-/* ---- late binding (annotate), outcomes, publish identity ------------------ */
-
-static const char spec3_text[] =
-	"service: t3\n"
-	"keyspace: q\n"
-	"targets:\n"
-	"  - binary: /bin/true\n"
-	"    probes:\n"
-	"      - role: publish\n" /* hook 1 */
-	"        symbol: publish\n"
-	"        key: str(arg0)\n"
-	"      - role: consume\n" /* hook 2: the delivery frame, no key yet */
-	"        symbol: deliver\n"
-	"        attributes: { messaging.destination.name: str(arg1) }\n"
-	"        error_unless: ack\n"
-	"      - role: annotate\n" /* hook 3: the header frame brings the key */
-	"        of: consume\n"
-	"        symbol: header\n"
-	"        key: str(arg0)\n"
-	"        attributes: { app.header: str(arg1) }\n"
-	"      - role: annotate\n" /* hook 4 */
-	"        of: consume\n"
-	"        symbol: ack\n"
-	"        name: ack\n"
-	"      - role: annotate\n" /* hook 5 */
-	"        of: consume\n"
-	"        symbol: nack\n"
-	"        status: error\n"
-	"        message: nacked by the worker\n"
-	"      - role: task\n" /* hook 6 */
-	"        symbol: run\n"
-	"        key: str(arg0)\n"
-	"      - role: annotate\n" /* hook 7: ends at run's return too */
-	"        of: consume\n"
-	"        symbol: run\n"
-	"        attributes: { job.name: str(arg0) }\n"
-	"      - role: annotate\n" /* hook 8: a USDT point */
-	"        of: task\n"
-	"        usdt: app:done\n"
-	"        status: ok\n"
-	"      - role: annotate\n" /* hook 9: by key, from any thread */
-	"        of: task\n"
-	"        symbol: cancel\n"
-	"        key: str(arg0)\n"
-	"        status: error\n"
-	"        message: cancelled\n";
-
-enum { Q_PUB = 1, Q_DELIVER, Q_HEADER, Q_ACK, Q_NACK, Q_RUN, Q_RUN_RC, Q_DONE, Q_CANCEL };
-
-static int setup3(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct tt_asm_opts o = {0};
-	char err[256];
-
-	assert_non_null(f);
-	assert_int_equal(tt_spec__parse("t3.yaml", spec3_text, strlen(spec3_text), &f->spec, err,
-					sizeof(err)),
-			 0);
-	o.spec = f->spec;
-	o.seed = 3;
-	o.on_span = collect;
-	o.ctx = f;
-	f->a = tt_asm__new(&o);
-	assert_non_null(f->a);
-	*state = f;
-	return 0;
-}
-
-/* A call of `hook` on thread (pid, pid) from ts to ts + 10, with a key and an attribute. */
-static void call(struct fixture *f, uint32_t hook, uint64_t ts, uint32_t pid, const char *key,
-		 const char *attr)
-{
-	sentry(f, hook, TT_EV_ENTRY, ts, pid, pid, key, attr, 0);
-	sentry(f, hook, TT_EV_RETURN, ts + 10, pid, pid, NULL, NULL, 0);
-}
-
-static void test_annotate_gives_a_consume_its_key_later(void **state)
-{
-	struct fixture *f = *state;
-	uint8_t trace[16], producer[8];
-	struct tt_asm_stats st;
-	int pub, cons, task;
-
-	call(f, Q_PUB, 100, 1, "m1", NULL);
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 1000, 2, 2, NULL, "orders", 0);
-	call(f, Q_HEADER, 1100, 2, "m1", "h1"); /* the key arrives */
-	call(f, Q_RUN, 1200, 2, "m1", NULL);
-	call(f, Q_ACK, 1300, 2, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 3); /* annotate probes make no span */
-	pub = by_name_index(f, "publish publish");
-	cons = by_name_index(f, "process orders");
-	task = by_name_index(f, "run");
-	tt_ids__trace(TT_DEFAULT_SALT, "q", "m1", 2, trace);
-	tt_ids__producer(TT_DEFAULT_SALT, "q", "m1", 2, "", 0, producer);
-	assert_memory_equal(f->out[pub].span_id, producer, 8);
-	/* settled as if the key had come at its start */
-	assert_memory_equal(f->out[cons].trace_id, trace, 16);
-	assert_memory_equal(f->out[cons].parent_id, producer, 8);
-	assert_kv_str(f, cons, "task.id", "m1");
-	assert_kv_str(f, cons, "app.header", "h1");
-	assert_kv_int(f, cons, "task.attempt", 1);
-	assert_int_equal(f->out[cons].start_ns, 1000);
-	/* acked: error_unless is satisfied */
-	assert_int_equal(f->out[cons].status, TT_STATUS_UNSET);
-	/* the task, started after the key, is its child in the same trace */
-	assert_memory_equal(f->out[task].trace_id, trace, 16);
-	assert_memory_equal(f->out[task].parent_id, f->out[cons].span_id, 8);
-	tt_asm__stats(f->a, &st);
-	assert_int_equal(st.annotated, 2);
-	assert_int_equal(st.unannotated, 0);
-	assert_int_equal(st.late_keys, 1);
-	assert_int_equal(st.spans_started, 3);
-	assert_int_equal(st.spans_finished, 3);
-	assert_int_equal(st.open_spans, 0);
-}
-
-static void test_error_unless_without_its_marker_is_an_error(void **state)
-{
-	struct fixture *f = *state;
-
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 1000, 2, 2, NULL, "orders", 0);
-	call(f, Q_HEADER, 1100, 2, "m1", "h1");
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
-	/* the next delivery on the thread is acked: only the first fails */
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 2000, 2, 2, NULL, "orders", 0);
-	call(f, Q_ACK, 2100, 2, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 2400, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 2);
-	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
-	assert_string_equal(f->out[0].status_msg,
-			    "no 'ack' before the span ended (error_unless: ack)");
-	assert_kv_str(f, 0, "error.type", "error_unless");
-	assert_int_equal(f->out[1].status, TT_STATUS_UNSET);
-	assert_null(kv(f, 1, "task.id")); /* never learnt a key */
-}
-
-static void test_annotate_status_from_another_function(void **state)
-{
-	struct fixture *f = *state;
-
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 1000, 2, 2, NULL, "orders", 0);
-	call(f, Q_HEADER, 1100, 2, "m1", "h1");
-	call(f, Q_NACK, 1200, 2, NULL, NULL);
-	call(f, Q_ACK, 1300, 2, NULL, NULL); /* a marker does not undo an error */
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
-
-	/* nacked and never acked: the nack's error, not the missing ack's */
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 2000, 2, 2, NULL, "orders", 0);
-	call(f, Q_NACK, 2100, 2, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 2400, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 2);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(f->out[i].status, TT_STATUS_ERROR);
-		assert_string_equal(f->out[i].status_msg, "nacked by the worker");
-		assert_kv_str(f, i, "error.type", "nack");
-	}
-}
-
-static void test_annotate_without_an_open_span_is_counted_per_hook(void **state)
-{
-	struct fixture *f = *state;
-	struct tt_asm_stats st;
-
-	call(f, Q_ACK, 100, 2, NULL, NULL);
-	call(f, Q_ACK, 200, 2, NULL, NULL);
-	call(f, Q_HEADER, 300, 3, "m1", "h"); /* another thread, and no consume has key m1 */
-	/* an open consume on thread 2 does not take an annotate fired on thread 3 */
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 400, 2, 2, NULL, "orders", 0);
-	call(f, Q_NACK, 500, 3, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 600, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 1);
-	tt_asm__stats(f->a, &st);
-	assert_int_equal(st.unannotated, 4);
-	assert_int_equal(tt_asm__unannotated(f->a, Q_ACK), 2);
-	assert_int_equal(tt_asm__unannotated(f->a, Q_HEADER), 1);
-	assert_int_equal(tt_asm__unannotated(f->a, Q_NACK), 1);
-	assert_int_equal(tt_asm__unannotated(f->a, Q_DELIVER), 0);
-	assert_int_equal(st.spans_started, 1);
-	assert_int_equal(st.open_spans, 0);
-}
-
-static void test_late_key_after_a_child_was_exported_keeps_the_trace(void **state)
-{
-	struct fixture *f = *state;
-	uint8_t trace[16], producer[8];
-	struct tt_asm_stats st;
-
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 1000, 2, 2, NULL, "orders", 0);
-	call(f, Q_RUN, 1100, 2, "m2", NULL); /* exported under the delivery's first trace */
-	call(f, Q_HEADER, 1200, 2, "m2", "h");
-	call(f, Q_ACK, 1300, 2, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 2);
-	tt_ids__trace(TT_DEFAULT_SALT, "q", "m2", 2, trace);
-	tt_ids__producer(TT_DEFAULT_SALT, "q", "m2", 2, "", 0, producer);
-	/* nothing exported changes: the consume stays in its child's trace, linked */
-	assert_memory_equal(f->out[1].trace_id, f->out[0].trace_id, 16);
-	assert_memory_equal(f->out[0].parent_id, f->out[1].span_id, 8);
-	assert_memory_not_equal(f->out[1].trace_id, trace, 16);
-	assert_memory_equal(f->out[1].link_trace_id, trace, 16);
-	assert_memory_equal(f->out[1].link_span_id, producer, 8);
-	assert_kv_str(f, 1, "task.id", "m2");
-	tt_asm__stats(f->a, &st);
-	assert_int_equal(st.late_keys_kept, 1);
-}
-
-static void test_late_key_moves_open_children(void **state)
-{
-	struct fixture *f = *state;
-	uint8_t trace[16];
-
-	sentry(f, Q_DELIVER, TT_EV_ENTRY, 1000, 2, 2, NULL, "orders", 0);
-	sentry(f, Q_RUN, TT_EV_ENTRY, 1100, 2, 2, "m3", NULL, 0); /* open while the key comes */
-	call(f, Q_HEADER, 1200, 2, "m3", "h");
-	sentry(f, Q_RUN, TT_EV_RETURN, 1300, 2, 2, NULL, NULL, 0);
-	call(f, Q_ACK, 1350, 2, NULL, NULL);
-	sentry(f, Q_DELIVER, TT_EV_RETURN, 1400, 2, 2, NULL, NULL, 0);
-
-	assert_int_equal(f->n, 2);
-	tt_ids__trace(TT_DEFAULT_SALT, "q", "m3", 2, trace);
-	assert_memory_equal(f->out[0].trace_id, trace, 16);
-	assert_memory_equal(f->out[1].trace_id, trace, 16);
-	assert_memory_equal(f->out[0].parent_id, f->out[1].span_id, 8);
-}
-
-static void test_a_second_publish_of_a_key_has_its_own_span_id(void **state)
-{
-	struct fixture *node_a = *state, *node_b;
-	uint8_t producer[8];
-
-	assert_int_equal(setup3((void **)&node_b), 0);
-	call(node_a, Q_PUB, 100, 1, "k", NULL);
-	call(node_a, Q_PUB, 200, 1, "k", NULL); /* a re-push after a failure */
-	call(node_a, Q_PUB, 300, 1, "other", NULL);
-	call(node_a, Q_RUN, 400, 5, "k", NULL);
-	/* a consume on this node: the newest publish of its key */
-	sentry(node_a, Q_DELIVER, TT_EV_ENTRY, 500, 2, 2, NULL, "orders", 0);
-	call(node_a, Q_HEADER, 600, 2, "k", "h");
-	call(node_a, Q_ACK, 700, 2, NULL, NULL);
-	sentry(node_a, Q_DELIVER, TT_EV_RETURN, 800, 2, 2, NULL, NULL, 0);
-	/* on another node: the derived first publish, the one id it can know */
-	sentry(node_b, Q_DELIVER, TT_EV_ENTRY, 500, 2, 2, NULL, "orders", 0);
-	call(node_b, Q_HEADER, 600, 2, "k", "h");
-	call(node_b, Q_ACK, 700, 2, NULL, NULL);
-	sentry(node_b, Q_DELIVER, TT_EV_RETURN, 800, 2, 2, NULL, NULL, 0);
-
-	tt_ids__producer(TT_DEFAULT_SALT, "q", "k", 1, "", 0, producer);
-	assert_int_equal(node_a->n, 5);
-	assert_memory_equal(node_a->out[0].span_id, producer, 8);
-	assert_memory_not_equal(node_a->out[1].span_id, producer, 8);
-	assert_memory_equal(node_a->out[1].trace_id, node_a->out[0].trace_id, 16);
-	/* no two spans of the trace share an id */
-	for (int i = 0; i < node_a->n; i++) {
-		for (int j = i + 1; j < node_a->n; j++)
-			assert_memory_not_equal(node_a->out[i].span_id, node_a->out[j].span_id, 8);
-	}
-	assert_memory_equal(node_a->out[4].parent_id, node_a->out[1].span_id, 8);
-	assert_int_equal(node_b->n, 1);
-	assert_memory_equal(node_b->out[0].parent_id, producer, 8);
-	assert_memory_equal(node_b->out[0].trace_id, node_a->out[0].trace_id, 16);
-	teardown((void **)&node_b);
-}
-
-/*
- * Two probes end at run's return: the kernel runs their return handlers in
- * the order of their entries, not nested, so the lower one returns first.
- */
-static void test_several_probes_end_at_one_return(void **state)
-{
-	struct fixture *f = *state;
-	struct tt_asm_stats st;
-
-	for (int order = 0; order < 2; order++) {
-		uint64_t t = 1000 * (uint64_t)(order + 1);
-		uint32_t first = order ? Q_RUN_RC : Q_RUN, second = order ? Q_RUN : Q_RUN_RC;
-
-		sentry(f, Q_DELIVER, TT_EV_ENTRY, t, 2, 2, NULL, "orders", 0);
-		call(f, Q_HEADER, t + 10, 2, "m1", "h");
-		sentry(f, first, TT_EV_ENTRY, t + 100, 2, 2, "m1", NULL, 0);
-		sentry(f, second, TT_EV_ENTRY, t + 101, 2, 2, "m1", NULL, 0);
-		sentry(f, first, TT_EV_RETURN, t + 200, 2, 2, NULL, NULL, 7);
-		sentry(f, second, TT_EV_RETURN, t + 201, 2, 2, NULL, NULL, 7);
-		call(f, Q_ACK, t + 300, 2, NULL, NULL);
-		sentry(f, Q_DELIVER, TT_EV_RETURN, t + 400, 2, 2, NULL, NULL, 0);
-	}
-	assert_int_equal(f->n, 4);
-	for (int k = 0; k < 2; k++) {
-		int task = 2 * k, cons = 2 * k + 1;
-
-		assert_string_equal(f->out[task].name, "run");
-		assert_int_equal(f->out[task].cut, TT_CUT_NONE); /* not ended as unwound */
-		assert_int_equal(f->out[task].end_ns, 1000 * (uint64_t)(k + 1) + (k ? 201 : 200));
-		assert_memory_equal(f->out[task].parent_id, f->out[cons].span_id, 8);
-		assert_string_equal(f->out[cons].name, "process orders");
-		assert_kv_str(f, cons, "job.name", "m1");
-		assert_int_equal(f->out[cons].status, TT_STATUS_UNSET);
-	}
-	tt_asm__stats(f->a, &st);
-	assert_int_equal(st.orphan_returns, 0);
-	assert_int_equal(st.unannotated, 0);
-}
-
-static void test_annotate_ok_at_a_usdt_point_and_error_by_key(void **state)
-{
-	struct fixture *f = *state;
-	struct tt_asm_stats st;
-
-	sentry(f, Q_RUN, TT_EV_ENTRY, 100, 2, 2, "m1", NULL, 0);
-	sentry(f, Q_DONE, TT_EV_ENTRY, 150, 2, 2, NULL, NULL, 0); /* a point: no return */
-	sentry(f, Q_RUN, TT_EV_RETURN, 200, 2, 2, NULL, NULL, 0);
-	sentry(f, Q_RUN, TT_EV_ENTRY, 300, 2, 2, "m2", NULL, 0);
-	call(f, Q_CANCEL, 350, 3, "m2", NULL); /* another thread, by the task's key */
-	sentry(f, Q_DONE, TT_EV_ENTRY, 360, 2, 2, NULL, NULL, 0); /* ok does not undo it */
-	sentry(f, Q_RUN, TT_EV_RETURN, 400, 2, 2, NULL, NULL, 0);
-	call(f, Q_CANCEL, 500, 3, "m3", NULL); /* no task m3 is open */
-
-	assert_int_equal(f->n, 2);
-	assert_int_equal(f->out[0].status, TT_STATUS_OK);
-	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
-	assert_string_equal(f->out[1].status_msg, "cancelled");
-	assert_kv_str(f, 1, "error.type", "cancel");
-	tt_asm__stats(f->a, &st);
-	assert_int_equal(st.annotated, 3);
-	assert_int_equal(tt_asm__unannotated(f->a, Q_CANCEL), 1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1722,24 +1279,6 @@ int main(void)
 		cmocka_unit_test(test_ret_value_rule),
 		cmocka_unit_test_setup_teardown(test_redacted_values_never_name_a_span,
 						setup_redact, teardown),
-		cmocka_unit_test_setup_teardown(test_annotate_gives_a_consume_its_key_later, setup3,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_error_unless_without_its_marker_is_an_error,
-						setup3, teardown),
-		cmocka_unit_test_setup_teardown(test_annotate_status_from_another_function, setup3,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			test_annotate_without_an_open_span_is_counted_per_hook, setup3, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_late_key_after_a_child_was_exported_keeps_the_trace, setup3, teardown),
-		cmocka_unit_test_setup_teardown(test_late_key_moves_open_children, setup3,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_a_second_publish_of_a_key_has_its_own_span_id,
-						setup3, teardown),
-		cmocka_unit_test_setup_teardown(test_several_probes_end_at_one_return, setup3,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_annotate_ok_at_a_usdt_point_and_error_by_key,
-						setup3, teardown),
 	};
 
 	return cmocka_run_group_tests_name("assemble", tests, NULL, NULL);
