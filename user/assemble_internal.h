@@ -1,12 +1,87 @@
 /* SPDX-License-Identifier: MIT */
-/* assemble_internal.h: what assemble.c lends assemble_attrs.c: a span's captured values; private.
- */
+/* assemble_internal.h: the assembler's state and helpers, shared by user/assemble*.c; private. */
 #ifndef TASKTAP_ASSEMBLE_INTERNAL_H
 #define TASKTAP_ASSEMBLE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "assemble.h"
+#include "table.h"
+
+#define CHUNK_SLOTS 1024
+
+#define NIL (-1)
+
+struct slot {
+	struct tt_span span;
+	uint64_t async;	     /* begin/end spans: their (probe, key) hash; 0 otherwise */
+	int32_t same_key;    /* begin/end spans: the next older open one with that hash */
+	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
+	int32_t cur_step;    /* tasks: the newest open step under it, or NIL */
+	int32_t parent_task; /* steps: the slot of their task, or NIL */
+	int32_t parent_slot; /* the open span that is its parent, or NIL */
+	bool has_children;   /* some span started with it as its parent */
+	bool child_exported; /* one of them finished: its trace can no longer move */
+	int32_t below;	     /* next span down this thread's stack */
+	int32_t older;	     /* age list */
+	int32_t newer;
+	int32_t next_free; /* free list, while unused */
+	bool used;
+};
+
+/* Windows of lost events remembered: older losses count as one from the oldest's start. */
+#define TT_LOSS_WINDOWS 8
+
+struct tt_asm {
+	struct tt_asm_opts opts;
+	const char *salt;
+	uint64_t rng;
+
+	struct slot **chunks;
+	uint32_t nchunks;
+	uint32_t nslots;
+	int32_t free_head;
+	int32_t oldest;
+	int32_t newest;
+
+	struct tt_table threads;
+	struct tt_table tasks;
+	struct tt_table tries;
+	struct tt_table async;
+	struct tt_table consumes; /* hash(key) -> the newest open consume span with that key */
+	struct tt_table pubs;	  /* hash(key, message id) -> (publishes seen, newest span id) */
+	uint64_t unannotated[TT_MAX_PROBES + 1]; /* by hook id */
+	bool has_publish; /* the spec declares a publish probe: consumers derive parents */
+
+	/* the last TT_LOSS_WINDOWS times events were lost in: [from, to], newest last */
+	struct {
+		uint64_t from, to;
+	} losses[TT_LOSS_WINDOWS];
+	uint32_t nlosses;
+	uint64_t loss_noted_ns; /* `until` of the last tt_asm__note_loss() */
+
+	struct tt_asm_stats stats;
+};
+
+static inline struct slot *slot_at(const struct tt_asm *a, int32_t i)
+{
+	return &a->chunks[i / CHUNK_SLOTS][i % CHUNK_SLOTS];
+}
+
+/* The slot index of an open span. */
+static inline int32_t slot_index(const struct tt_asm *a, const struct tt_span *s)
+{
+	for (uint32_t c = 0; c < a->nchunks; c++) {
+		const struct slot *base = a->chunks[c];
+
+		if ((const void *)s >= (const void *)base &&
+		    (const void *)s < (const void *)(base + CHUNK_SLOTS))
+			return (int32_t)(c * CHUNK_SLOTS + ((const struct slot *)s - base));
+	}
+	return NIL;
+}
 
 static inline const char *record_data(const struct tt_cap_rec *r)
 {
@@ -19,5 +94,19 @@ const struct tt_cap_rec *value_of(const struct tt_span *s, const struct tt_captu
 const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size_t len);
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */
 const char *span_function(const struct tt_span *s);
+
+/* assemble.c: slots, identity, indexes */
+void consume_parent(struct tt_asm *a, struct tt_span *s);
+uint64_t key_hash(const uint8_t *key, size_t len);
+struct tt_table *key_index(struct tt_asm *a, enum tt_role role);
+void name_from_template(struct tt_span *s);
+uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len);
+void note_redactions(struct tt_span *s);
+struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
+struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
+void publish_id(struct tt_asm *a, struct tt_span *s);
+
+/* assemble_annotate.c: binds an annotate probe's span to the open span it completes */
+void annotate(struct tt_asm *a, struct tt_span *ann);
 
 #endif /* TASKTAP_ASSEMBLE_INTERNAL_H */
