@@ -110,6 +110,7 @@ class Soak:
         self.reloads = 0
         self.outages = 0
         self.kills = 0
+        self.queued_at_kills = 0  # spans in the export queue just before each SIGKILL
         self.t0 = time.monotonic()
         self.stop_time = None
 
@@ -225,6 +226,25 @@ class Soak:
             elif same and not self.stop.is_set():
                 self.live_failures += 1
 
+    def queue_size(self):
+        """Spans in the agent's export queue now (its /health), 0 when it does not say."""
+        def find(v):
+            if isinstance(v, dict):
+                if isinstance(v.get("queue_size"), int):
+                    return v["queue_size"]
+                v = list(v.values())
+            if isinstance(v, list):
+                for x in v:
+                    n = find(x)
+                    if n is not None:
+                        return n
+            return None
+        try:
+            _, body = http("http://127.0.0.1:%d/health" % self.hport, timeout=5)
+            return find(json.loads(body)) or 0
+        except (OSError, ValueError):
+            return 0
+
     def sample_rss(self):
         while not self.stop.wait(5):
             try:
@@ -267,6 +287,7 @@ class Soak:
                 outage_ends = None
                 next_outage = now + self.a.outage
             if now >= next_kill:
+                self.queued_at_kills += self.queue_size()
                 self.restarting = True
                 self.agent.kill()
                 self.agent.wait()
@@ -321,6 +342,9 @@ class Soak:
             "spans_exported_duplicates": exported_lines - len(spans),
             "spool_files_left": len(spool_files),
             "unaccounted": produced - len(spans),
+            # what the killed agents held in their export queues (read from their /health
+            # just before each SIGKILL): lost with them, and not counted by any agent
+            "in_export_queues_at_sigkill": self.queued_at_kills,
             "agent_summaries": summaries,
             "lost_lines": lost,
             "reloads": self.reloads,
