@@ -22,107 +22,11 @@
 #include "elf.h"
 #include "hold.h"
 #include "loader.h"
+#include "loader_internal.h"
 #include "reaper.h"
 #include "usdt.h"
 #include "tasktap/usdt.h"
 #include "tasktap.skel.h"
-
-#define BPF_FS_MAGIC 0xcafe4a11
-
-/*
- * One uprobe: a BPF link (a perf-event link, or for kernels without them
- * the perf event itself, which cannot be pinned) and where it is pinned.
- */
-struct ulink {
-	int fd;	   /* -1: none */
-	char *pin; /* owned; NULL: not pinned */
-};
-
-/* The uprobes at one probed place: its entry, and its return when it has one. */
-struct probe_pair {
-	struct ulink entry;
-	struct ulink ret; /* fd -1 without a return probe */
-};
-
-/* A program bpfgen compiled for a hook (and a USDT site), loaded; kept while the hook stays. */
-struct gen_prog {
-	uint32_t id;
-	enum tt_bpfgen_kind kind;
-	struct tt_usdt_site site; /* TT_BPFGEN_USDT */
-	int fd;			  /* -1: it could not be built: the interpreter runs the hook */
-	struct gen_prog *next;
-};
-
-/*
- * One attachment: a function's entry (and return) probe, or a USDT probe's
- * uprobes, one per site (place in the file that fires it).
- */
-struct shared_site;
-
-struct tt_link {
-	struct probe_pair *sites; /* nsites; owned */
-	struct shared_site *
-		*shared; /* USDT: the shared site each site joined, or NULL; owned array */
-	__u64 *cookies;	 /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
-	size_t nsites;
-	bool adopted; /* every site was adopted from a pin */
-	struct tt_link *prev, *next;
-};
-
-/*
- * A USDT site that the compiled hooks of a loader share:
- * one uprobe, whose program (a dispatcher) tail-calls entry `slot` of
- * the loader's prog array, where the program bpfgen made of every
- * member's program is; a member coming or going replaces that entry at
- * once (user/bpfgen.c tt_bpfgen__emit_site()).
- */
-struct shared_site {
-	dev_t dev;
-	ino_t ino;
-	uint64_t offset;
-	pid_t pid;
-	uint32_t slot;
-	struct ulink link;
-	int disp_fd;  /* the dispatcher */
-	int prog_fd;  /* the members' program, in the slot */
-	bool adopted; /* the uprobe was pinned by an earlier agent */
-	/*
-	 * Adopted, and the earlier agent's program left in the slot until
-	 * every hook of this agent has joined (tt_loader__prune_pins()).
-	 */
-	bool pending;
-	uint32_t *ids;		   /* n member hook ids; owned */
-	struct tt_usdt_site *args; /* each one's argument locations (the same site); owned */
-	size_t n;
-	struct shared_site *next;
-};
-
-struct tt_loader {
-	struct tasktap_bpf *skel;
-	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
-	struct ring_buffer *rb;
-	struct bpf_link *exit_link;
-	struct bpf_link *exec_link;
-	struct bpf_link *fork_link; /* NULL until a process is followed (tt_loader__follow()) */
-	struct tt_link *links;	    /* every attachment, a doubly linked list */
-	int nattached;		    /* hooks attached */
-	size_t nsites;		    /* distinct USDT sites (cookies) the attachments use */
-	int ncpus;
-	int *ring_fds;
-	char *pin_dir;	/* owned; NULL: nothing pinned */
-	char *hold_pin; /* owned: where the hold map is pinned without pin_dir; else NULL */
-	bool adopted;	/* the maps were pinned by an earlier agent */
-	bool interpret; /* no compiled programs: the interpreter everywhere */
-	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
-	struct gen_prog *progs;			       /* compiled programs; owned */
-	int hook_lost_fd;  /* per-CPU array: lost events per hook (compiled programs count them) */
-	int site_progs_fd; /* prog array of the shared sites' programs; -1 until needed */
-	struct shared_site *shared; /* owned list */
-	struct tt_reaper *reaper;   /* closes the probes of exited processes; owned, or NULL */
-	bool slot_used[TT_MAX_USDT_SITES];
-	tt_event_fn on_event;
-	void *ctx;
-};
 
 static int ring_sample(void *ctx, void *data, size_t size)
 {
@@ -141,7 +45,7 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 /* Writes "PIN_DIR/name" into buf. */
-static void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len)
+void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", l->pin_dir, name);
 }
@@ -604,7 +508,7 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 }
 
 /* The maps compiled programs use, by fd. */
-static struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
+struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
 {
 	return (struct tt_bpfgen_maps){
 		.threads = bpf_map__fd(l->skel->maps.threads),
@@ -737,8 +641,8 @@ static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
  * kernel refuses. Each hook says once why it runs interpreted. Returns an
  * fd, or -errno.
  */
-static int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-		    const struct tt_usdt_site *site)
+int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+	     const struct tt_usdt_site *site)
 {
 	struct gen_prog *p;
 	char why[512] = "";
@@ -768,7 +672,7 @@ static int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 }
 
 /* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
-static struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
+struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 {
 	struct tt_link *t = calloc(1, sizeof(*t));
 
@@ -796,7 +700,7 @@ static struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 }
 
 /* Whether an attachment other than `except` uses the USDT site `cookie`. */
-static bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
+bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
 {
 	for (const struct tt_link *t = l->links; t; t = t->next) {
 		for (size_t i = 0; t != except && t->cookies && i < t->nsites; i++) {
@@ -837,7 +741,7 @@ static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
 }
 
 /* Closes a uprobe's handle; unpins it first unless `keep` (a pinned link then stays attached). */
-static void ulink_close(struct ulink *u, bool keep)
+void ulink_close(struct ulink *u, bool keep)
 {
 	if (u->pin && !keep)
 		unlink(u->pin);
@@ -861,7 +765,7 @@ static int prog_tag(int fd, __u8 tag[BPF_TAG_SIZE])
 }
 
 /* Whether the link `fd` runs a program with the instructions of program `prog_fd`. */
-static bool runs_prog(int fd, int prog_fd)
+bool runs_prog(int fd, int prog_fd)
 {
 	struct bpf_link_info info = {0};
 	__u8 want[BPF_TAG_SIZE], have[BPF_TAG_SIZE];
@@ -891,19 +795,6 @@ static int open_pinned(const char *path, int prog_fd)
 	}
 	return fd;
 }
-
-/* What attach_site() attaches: a uprobe at `offset` of `path`, and a uretprobe when `retprobe`. */
-struct site_opts {
-	int entry_prog; /* fds */
-	int ret_prog;	/* with retprobe */
-	const char *path;
-	uint64_t offset;
-	uint64_t ref_ctr; /* file offset of a USDT semaphore, or 0 */
-	uint64_t cookie;
-	bool retprobe;
-	pid_t pid;
-	const char *pin_name; /* NULL: not pinned */
-};
 
 /* A number read from a sysfs file: the uprobe PMU's type, or its retprobe bit ("config:0"). */
 static int sysfs_int(const char *path, const char *skip)
@@ -952,7 +843,7 @@ static int uprobe_event(const struct site_opts *o, bool retprobe)
  * on kernels without such links the event itself with the program set
  * (not pinnable). 0 or -errno.
  */
-static int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
+int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = o->cookie);
 	int pfd = uprobe_event(o, retprobe);
@@ -1019,8 +910,8 @@ static bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_p
  * ones are attached and pinned there. Returns 0 or -errno; on failure pp
  * may hold part of a pair, for the caller's detach.
  */
-static int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
-		       bool *adopted)
+int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+		bool *adopted)
 {
 	char pe[PATH_MAX], pr[PATH_MAX];
 	bool pin = l->pin_dir && o->pin_name;
@@ -1079,585 +970,12 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 	return 0;
 }
 
-/* The sites of one USDT probe in a file, and where each one's arguments are. */
-struct usdt_probe {
-	const char *provider, *name;
-	const struct tt_usdt_note **notes; /* owned array; the notes are the tt_elf's */
-	struct tt_usdt_site *args;	   /* one per note; owned */
-	size_t n;
-	int err; /* the first error met while collecting */
-	char *msg;
-	size_t msglen;
-};
-
-static int collect_site(const struct tt_usdt_note *note, void *ctx)
-{
-	struct usdt_probe *u = ctx;
-	const struct tt_usdt_note **notes;
-	struct tt_usdt_site *args;
-
-	if (strcmp(note->provider, u->provider) || strcmp(note->name, u->name))
-		return 0;
-	notes = realloc(u->notes, (u->n + 1) * sizeof(*notes));
-	if (notes)
-		u->notes = notes;
-	args = realloc(u->args, (u->n + 1) * sizeof(*args));
-	if (args)
-		u->args = args;
-	if (!notes || !args) {
-		u->err = -ENOMEM;
-		snprintf(u->msg, u->msglen, "out of memory");
-		return 1;
-	}
-	if (!note->pc_offset) {
-		u->err = -ENOEXEC;
-		snprintf(u->msg, u->msglen,
-			 "its site at 0x%llx lies in no executable segment of the file",
-			 (unsigned long long)note->pc);
-		return 1;
-	}
-	if (note->semaphore && !note->sem_offset) {
-		u->err = -ENOEXEC;
-		snprintf(u->msg, u->msglen,
-			 "its semaphore at 0x%llx lies in no data segment of the file",
-			 (unsigned long long)note->semaphore);
-		return 1;
-	}
-	u->err = tt_usdt__decode(note->args, &u->args[u->n], u->msg, u->msglen);
-	if (u->err)
-		return 1;
-	u->notes[u->n++] = note;
-	return 0;
-}
-
-/*
- * Stores where the arguments of a site are, under its cookie, before any
- * uprobe can fire with that cookie. 0 or -errno with a message.
- */
-static int store_site(struct tt_loader *l, __u64 cookie, const struct tt_usdt_site *site, char *err,
-		      size_t errlen)
-{
-	int ret;
-
-	if (!bpf_map_update_elem(bpf_map__fd(l->skel->maps.usdt_sites), &cookie, site, BPF_ANY))
-		return 0;
-	ret = -errno;
-	if (ret == -E2BIG) /* full of sites an earlier agent left, not pruned yet */
-		snprintf(err, errlen,
-			 "too many USDT probe sites: the %d tasktap can attach are in use "
-			 "(TT_MAX_USDT_SITES in include/tasktap/limits.h)",
-			 TT_MAX_USDT_SITES);
-	else
-		snprintf(err, errlen, "cannot store its argument locations: %s", strerror(-ret));
-	return ret;
-}
-
-/*
- * Refuses a probe whose sites would take `usdt_sites` past its bound,
- * before anything is attached. 0 or -E2BIG with a message.
- */
-static int check_room(const struct tt_loader *l, uint32_t id, const struct stat *st,
-		      const struct usdt_probe *u, char *err, size_t errlen)
-{
-	size_t fresh = 0;
-
-	for (size_t i = 0; i < u->n; i++) {
-		__u64 cookie = tt_usdt__cookie(id, st->st_dev, st->st_ino, u->notes[i]->pc_offset);
-
-		if (!cookie_in_use(l, NULL, cookie))
-			fresh++;
-	}
-	if (l->nsites + fresh <= TT_MAX_USDT_SITES)
-		return 0;
-	if (l->nsites == 0)
-		snprintf(err, errlen,
-			 "too many USDT probe sites: its %zu exceed TT_MAX_USDT_SITES (%d, "
-			 "include/tasktap/limits.h)",
-			 u->n, TT_MAX_USDT_SITES);
-	else
-		snprintf(err, errlen,
-			 "too many USDT probe sites: its %zu and the %zu attached already exceed "
-			 "TT_MAX_USDT_SITES (%d, include/tasktap/limits.h)",
-			 u->n, l->nsites, TT_MAX_USDT_SITES);
-	return -E2BIG;
-}
-
-/* Whether fd is a program bpfgen compiled (not the interpreter). */
-static bool is_compiled(const struct tt_loader *l, int fd)
-{
-	for (const struct gen_prog *p = l->progs; p; p = p->next) {
-		if (p->fd == fd)
-			return true;
-	}
-	return false;
-}
-
-/* Builds and loads the program of every member of `site`, and puts it in the site's slot. */
-static int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
-{
-	static struct tt_bpfgen g;
-	struct tt_bpfgen_in *in = calloc(site->n, sizeof(*in));
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
-	char name[16];
-	int fd, ret;
-
-	if (!in)
-		return -ENOMEM;
-	for (size_t k = 0; k < site->n; k++)
-		in[k] = (struct tt_bpfgen_in){
-			.kind = TT_BPFGEN_USDT,
-			.hook = site->ids[k],
-			.prog = l->hooks[site->ids[k]],
-			.site = &site->args[k],
-			.maps = gen_maps(l),
-			.wakeup_watermark = l->skel->rodata->wakeup_watermark,
-		};
-	ret = tt_bpfgen__emit_site(in, site->n, &g, why, whylen);
-	free(in);
-	if (ret)
-		return ret;
-	snprintf(name, sizeof(name), "tt_s%u_usdt", site->slot);
-	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(why, whylen, "the verifier refused the site's program: %s",
-			 strerror(-ret));
-		return ret;
-	}
-	/* the entry changes at once: a hit runs the old program or the new one */
-	if (bpf_map_update_elem(l->site_progs_fd, &site->slot, &fd, BPF_ANY)) {
-		ret = -errno;
-		close(fd);
-		snprintf(why, whylen, "cannot install the site's program: %s", strerror(-ret));
-		return ret;
-	}
-	if (site->prog_fd >= 0)
-		close(site->prog_fd);
-	site->prog_fd = fd;
-	return 0;
-}
-
-/* Forgets the site; unless `keep` (its pinned uprobe and its slot stay for the next agent),
- * detaches it. */
-static void free_site(struct tt_loader *l, struct shared_site *site, bool keep)
-{
-	struct shared_site **pp = &l->shared;
-
-	keep = keep && site->link.pin;
-	ulink_close(&site->link, keep);
-	if (l->site_progs_fd >= 0 && !keep)
-		bpf_map_delete_elem(l->site_progs_fd, &site->slot);
-	l->slot_used[site->slot] = false;
-	if (site->disp_fd >= 0)
-		close(site->disp_fd);
-	if (site->prog_fd >= 0)
-		close(site->prog_fd);
-	while (*pp && *pp != site)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = site->next;
-	free(site->ids);
-	free(site->args);
-	free(site);
-}
-
-/* The prog array of the shared sites: pinned with the maps when there is a pin directory. */
-static int site_progs(struct tt_loader *l)
-{
-	char path[PATH_MAX];
-
-	if (l->site_progs_fd >= 0)
-		return 0;
-	if (l->pin_dir) {
-		pin_path(l, "map-site_progs", path, sizeof(path));
-		l->site_progs_fd = bpf_obj_get(path);
-		if (l->site_progs_fd >= 0)
-			return 0;
-	}
-	l->site_progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "site_progs", sizeof(__u32),
-					  sizeof(__u32), TT_MAX_USDT_SITES, NULL);
-	if (l->site_progs_fd < 0)
-		return -errno;
-	if (l->pin_dir && bpf_obj_pin(l->site_progs_fd, path)) {
-		int ret = -errno;
-
-		close(l->site_progs_fd);
-		l->site_progs_fd = -1;
-		return ret;
-	}
-	return 0;
-}
-
-/* "site_DEV_INO_OFFSET_PID-s": how a shared site's pinned uprobe is named, before its slot. */
-static void site_pin_prefix(const struct stat *st, uint64_t offset, pid_t pid, char *buf,
-			    size_t len)
-{
-	snprintf(buf, len, "site_%lx_%lx_%llx_%d-s", (unsigned long)st->st_dev,
-		 (unsigned long)st->st_ino, (unsigned long long)offset, (int)pid);
-}
-
-/*
- * Looks in the pin directory's links for a shared site's uprobe: the one
- * named `prefix` + slot when prefix is given (its slot in *slot, its path
- * in path), else any that uses slot *slot. Returns whether there is one.
- */
-static bool find_site_pin(const struct tt_loader *l, const char *prefix, uint32_t *slot, char *path,
-			  size_t len)
-{
-	char dir[PATH_MAX];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	if (!l->pin_dir)
-		return false;
-	snprintf(dir, sizeof(dir), "%s/links", l->pin_dir);
-	d = opendir(dir);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		const char *s = strstr(de->d_name, "-s");
-		unsigned long v;
-		char *end;
-
-		if (strncmp(de->d_name, "site_", 5) || !s)
-			continue;
-		v = strtoul(s + 2, &end, 10);
-		if (*end || v >= TT_MAX_USDT_SITES)
-			continue;
-		if (prefix ? !strncmp(de->d_name, prefix, strlen(prefix)) : v == *slot) {
-			found = true;
-			*slot = (uint32_t)v;
-			if (path)
-				snprintf(path, len, "%s/%s", dir, de->d_name);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
-/* Loads the dispatcher of `slot` into site->disp_fd. 0 or -errno with why. */
-static int load_dispatcher(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
-{
-	static struct tt_bpfgen g;
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
-	char name[16];
-
-	if (site->disp_fd >= 0)
-		close(site->disp_fd);
-	tt_bpfgen__dispatcher(l->site_progs_fd, site->slot, &g);
-	snprintf(name, sizeof(name), "tt_s%u_disp", site->slot);
-	site->disp_fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
-	if (site->disp_fd >= 0)
-		return 0;
-	snprintf(why, whylen, "cannot load the site's dispatcher: %s", strerror(errno));
-	return -errno;
-}
-
-/*
- * Adopts the uprobe an earlier agent pinned for this site when it runs the
- * dispatcher of the slot its name says (site->slot set, the earlier
- * program left in the slot: site->pending). Returns whether it did.
- */
-static bool adopt_site(struct tt_loader *l, struct shared_site *site, const struct stat *st,
-		       char *why, size_t whylen)
-{
-	char prefix[128], path[PATH_MAX];
-	uint32_t slot = 0;
-	int fd;
-
-	site_pin_prefix(st, site->offset, site->pid, prefix, sizeof(prefix));
-	if (!find_site_pin(l, prefix, &slot, path, sizeof(path)))
-		return false;
-	site->slot = slot;
-	fd = l->slot_used[slot] ? -1 : bpf_obj_get(path);
-	if (fd >= 0 && !load_dispatcher(l, site, why, whylen) && runs_prog(fd, site->disp_fd)) {
-		site->link = (struct ulink){.fd = fd, .pin = strdup(path)};
-		site->adopted = site->pending = true;
-		return true;
-	}
-	if (fd >= 0)
-		close(fd);
-	unlink(path); /* another program: attach again */
-	return false;
-}
-
-/* A new shared site: adopted from a pin, or a free slot and its dispatcher. NULL with errno and
- * why. */
-static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, uint64_t offset,
-				    pid_t pid, char *why, size_t whylen)
-{
-	struct shared_site *site;
-	uint32_t slot;
-	int ret;
-
-	ret = site_progs(l);
-	if (ret) {
-		snprintf(why, whylen, "cannot create the map of sites' programs: %s",
-			 strerror(-ret));
-		errno = -ret;
-		return NULL;
-	}
-	site = calloc(1, sizeof(*site));
-	if (!site)
-		return NULL;
-	*site = (struct shared_site){.dev = st->st_dev,
-				     .ino = st->st_ino,
-				     .offset = offset,
-				     .pid = pid,
-				     .link = {.fd = -1},
-				     .disp_fd = -1,
-				     .prog_fd = -1};
-	if (!adopt_site(l, site, st, why, whylen)) {
-		/* a slot neither this agent nor a pinned site not adopted yet uses */
-		for (slot = 0; slot < TT_MAX_USDT_SITES; slot++) {
-			uint32_t s = slot;
-
-			if (!l->slot_used[slot] && !find_site_pin(l, NULL, &s, NULL, 0))
-				break;
-		}
-		if (slot == TT_MAX_USDT_SITES) {
-			snprintf(why, whylen, "more than TT_MAX_USDT_SITES shared sites");
-			free(site);
-			errno = E2BIG;
-			return NULL;
-		}
-		site->slot = slot;
-		ret = load_dispatcher(l, site, why, whylen);
-		if (ret) {
-			free(site);
-			errno = -ret;
-			return NULL;
-		}
-	}
-	l->slot_used[site->slot] = true;
-	site->next = l->shared;
-	l->shared = site;
-	return site;
-}
-
-/*
- * Hook `id` joins the shared site at `offset` of the file (st) in process
- * `pid` (made, and its uprobe attached, for the first hook): the site's
- * program is rebuilt with it. 0 and the site in *out, or -errno with why.
- */
-static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o,
-		     const struct stat *st, const struct tt_usdt_site *args,
-		     struct shared_site **out, char *why, size_t whylen)
-{
-	struct shared_site *site;
-	uint32_t *ids;
-	struct tt_usdt_site *more;
-	int ret;
-
-	for (site = l->shared; site; site = site->next) {
-		if (site->dev == st->st_dev && site->ino == st->st_ino &&
-		    site->offset == o->offset && site->pid == o->pid)
-			break;
-	}
-	if (!site && !(site = new_site(l, st, o->offset, o->pid, why, whylen)))
-		return -errno;
-	ids = realloc(site->ids, (site->n + 1) * sizeof(*ids));
-	if (ids)
-		site->ids = ids;
-	more = realloc(site->args, (site->n + 1) * sizeof(*more));
-	if (more)
-		site->args = more;
-	if (!ids || !more) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	site->ids[site->n] = id;
-	site->args[site->n] = *args;
-	site->n++;
-	ret = site->pending ? 0 : load_site(l, site, why, whylen);
-	if (ret) {
-		site->n--;
-		goto fail;
-	}
-	if (site->link.fd < 0) {
-		struct site_opts so = *o;
-		char prefix[128], pin[PATH_MAX];
-
-		so.entry_prog = site->disp_fd;
-		site_pin_prefix(st, o->offset, o->pid, prefix, sizeof(prefix));
-		if (l->pin_dir)
-			snprintf(pin, sizeof(pin), "%s/links/%s%u", l->pin_dir, prefix, site->slot);
-		ret = attach_one(&so, false, l->pin_dir ? pin : NULL, &site->link);
-		if (ret) {
-			snprintf(why, whylen, "%s", strerror(-ret));
-			goto fail;
-		}
-	}
-	*out = site;
-	return 0;
-fail:
-	if (site->n == 0)
-		free_site(l, site, false);
-	return ret;
-}
-
-/*
- * Hook `id` leaves `site`: the program is rebuilt without it, or the site
- * goes with its last. With `keep` (the agent stops, its pins stay), the
- * program stays as it is.
- */
-static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep)
-{
-	char why[256];
-
-	for (size_t k = 0; k < site->n; k++) {
-		if (site->ids[k] != id)
-			continue;
-		memmove(&site->ids[k], &site->ids[k + 1], (site->n - k - 1) * sizeof(*site->ids));
-		memmove(&site->args[k], &site->args[k + 1],
-			(site->n - k - 1) * sizeof(*site->args));
-		site->n--;
-		break;
-	}
-	if (site->n == 0) {
-		free_site(l, site, keep);
-		return;
-	}
-	if (keep || site->pending)
-		return;
-	if (load_site(l, site, why, sizeof(why)))
-		tt_warn("a USDT site keeps a hook that left: %s", why);
-}
-
-/*
- * Attaches every site of the probe `u` of the file `path` (dev, ino) to
- * attachment t, pinned as pin_name + "_" + the site's offset in hex.
- */
-static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
-			     const struct stat *st, pid_t pid, const char *pin_name,
-			     const struct usdt_probe *u, struct tt_link *t, char *err,
-			     size_t errlen)
-{
-	char name[PATH_MAX];
-	bool all = true;
-
-	for (size_t i = 0; i < u->n; i++) {
-		const struct tt_usdt_note *note = u->notes[i];
-		struct site_opts o = {
-			.entry_prog = prog_for(l, id, TT_BPFGEN_USDT, &u->args[i]),
-			.path = path,
-			.offset = note->pc_offset,
-			.ref_ctr = note->sem_offset,
-			.cookie = tt_usdt__cookie(id, st->st_dev, st->st_ino, note->pc_offset),
-			.pid = pid,
-			.pin_name = pin_name ? name : NULL,
-		};
-		bool adopted;
-		int ret;
-
-		if (o.entry_prog < 0) {
-			snprintf(err, errlen, "no program for its site at offset 0x%llx: %s",
-				 (unsigned long long)note->pc_offset, strerror(-o.entry_prog));
-			return o.entry_prog;
-		}
-		if (pin_name)
-			snprintf(name, sizeof(name), "%s_%llx", pin_name,
-				 (unsigned long long)note->pc_offset);
-		ret = store_site(l, o.cookie, &u->args[i], err, errlen);
-		if (ret)
-			return ret;
-		if (!cookie_in_use(l, NULL, o.cookie))
-			l->nsites++;
-		t->cookies[i] = o.cookie;
-		if (is_compiled(l, o.entry_prog)) {
-			/* hooks on the same site share one uprobe and one program */
-			char why[256];
-
-			ret = join_site(l, id, &o, st, &u->args[i], &t->shared[i], why,
-					sizeof(why));
-			if (ret) {
-				snprintf(err, errlen,
-					 "cannot attach a uprobe to its site at offset 0x%llx: %s",
-					 (unsigned long long)note->pc_offset, why);
-				return ret;
-			}
-			all = all && t->shared[i]->adopted;
-			continue;
-		}
-		ret = attach_site(l, &o, &t->sites[i], &adopted);
-		if (ret) {
-			snprintf(err, errlen,
-				 "cannot attach a uprobe to its site at offset 0x%llx%s: %s",
-				 (unsigned long long)note->pc_offset,
-				 note->sem_offset ? " (with its semaphore)" : "", strerror(-ret));
-			return ret;
-		}
-		all = all && adopted;
-	}
-	t->adopted = all;
-	return 0;
-}
-
-int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
-			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
-			   char *err, size_t errlen)
-{
-	char why[512] = "";
-	struct usdt_probe u = {
-		.provider = provider, .name = name, .msg = why, .msglen = sizeof(why)};
-	struct tt_elf *elf = NULL;
-	struct tt_link *t = NULL;
-	struct stat st;
-	int ret;
-
-	if (id == 0 || id > TT_USDT_HOOK_MASK) {
-		snprintf(why, sizeof(why), "hook id %u does not fit in a USDT cookie", id);
-		ret = -ERANGE;
-		goto cleanup;
-	}
-	elf = tt_elf__open(path);
-	if (!elf || stat(path, &st)) {
-		ret = -errno;
-		snprintf(why, sizeof(why), "%s", strerror(-ret));
-		goto cleanup;
-	}
-	tt_elf__for_each_usdt(elf, collect_site, &u);
-	ret = u.err;
-	if (!ret && u.n == 0) {
-		snprintf(why, sizeof(why), "the file has no such probe");
-		ret = -ENOENT;
-	}
-	if (!ret)
-		ret = check_room(l, id, &st, &u, why, sizeof(why));
-	if (ret)
-		goto cleanup;
-	t = new_link(l, u.n, true);
-	if (!t) {
-		ret = -ENOMEM;
-		snprintf(why, sizeof(why), "%s", strerror(-ret));
-		goto cleanup;
-	}
-	ret = attach_usdt_sites(l, id, path, &st, pid, pin_name, &u, t, why, sizeof(why));
-	if (ret) {
-		tt_loader__detach_link(l, t);
-		t = NULL;
-	}
-cleanup:
-	if (ret)
-		snprintf(err, errlen, "cannot attach to USDT probe %s:%s in '%s': %s", provider,
-			 name, path, why);
-	else if (out)
-		*out = t;
-	free(u.notes);
-	free(u.args);
-	tt_elf__free(elf);
-	return ret;
-}
-
 bool tt_link__adopted(const struct tt_link *link)
 {
 	return link->adopted;
 }
 
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
-static void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
-
 static void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
 	for (size_t i = 0; t->shared && i < t->nsites; i++) {

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* loader_internal.h: the loader's state and the helpers loader*.c share; private. */
+#ifndef TASKTAP_LOADER_INTERNAL_H
+#define TASKTAP_LOADER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <bpf/libbpf.h>
+
+#include "bpfgen.h"
+#include "loader.h"
+#include "tasktap/usdt.h"
+#include "tasktap.skel.h"
+
+#define BPF_FS_MAGIC 0xcafe4a11
+
+/*
+ * One uprobe: a BPF link (a perf-event link, or for kernels without them
+ * the perf event itself, which cannot be pinned) and where it is pinned.
+ */
+struct ulink {
+	int fd;	   /* -1: none */
+	char *pin; /* owned; NULL: not pinned */
+};
+
+/* The uprobes at one probed place: its entry, and its return when it has one. */
+struct probe_pair {
+	struct ulink entry;
+	struct ulink ret; /* fd -1 without a return probe */
+};
+
+/* A program bpfgen compiled for a hook (and a USDT site), loaded; kept while the hook stays. */
+struct gen_prog {
+	uint32_t id;
+	enum tt_bpfgen_kind kind;
+	struct tt_usdt_site site; /* TT_BPFGEN_USDT */
+	int fd;			  /* -1: it could not be built: the interpreter runs the hook */
+	struct gen_prog *next;
+};
+
+/*
+ * One attachment: a function's entry (and return) probe, or a USDT probe's
+ * uprobes, one per site (place in the file that fires it).
+ */
+struct shared_site;
+
+struct tt_link {
+	struct probe_pair *sites; /* nsites; owned */
+	struct shared_site *
+		*shared; /* USDT: the shared site each site joined, or NULL; owned array */
+	__u64 *cookies;	 /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
+	size_t nsites;
+	bool adopted; /* every site was adopted from a pin */
+	struct tt_link *prev, *next;
+};
+
+/*
+ * A USDT site that the compiled hooks of a loader share:
+ * one uprobe, whose program (a dispatcher) tail-calls entry `slot` of
+ * the loader's prog array, where the program bpfgen made of every
+ * member's program is; a member coming or going replaces that entry at
+ * once (user/bpfgen.c tt_bpfgen__emit_site()).
+ */
+struct shared_site {
+	dev_t dev;
+	ino_t ino;
+	uint64_t offset;
+	pid_t pid;
+	uint32_t slot;
+	struct ulink link;
+	int disp_fd;  /* the dispatcher */
+	int prog_fd;  /* the members' program, in the slot */
+	bool adopted; /* the uprobe was pinned by an earlier agent */
+	/*
+	 * Adopted, and the earlier agent's program left in the slot until
+	 * every hook of this agent has joined (tt_loader__prune_pins()).
+	 */
+	bool pending;
+	uint32_t *ids;		   /* n member hook ids; owned */
+	struct tt_usdt_site *args; /* each one's argument locations (the same site); owned */
+	size_t n;
+	struct shared_site *next;
+};
+
+struct tt_loader {
+	struct tasktap_bpf *skel;
+	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
+	struct ring_buffer *rb;
+	struct bpf_link *exit_link;
+	struct bpf_link *exec_link;
+	struct bpf_link *fork_link; /* NULL until a process is followed (tt_loader__follow()) */
+	struct tt_link *links;	    /* every attachment, a doubly linked list */
+	int nattached;		    /* hooks attached */
+	size_t nsites;		    /* distinct USDT sites (cookies) the attachments use */
+	int ncpus;
+	int *ring_fds;
+	char *pin_dir;	/* owned; NULL: nothing pinned */
+	char *hold_pin; /* owned: where the hold map is pinned without pin_dir; else NULL */
+	bool adopted;	/* the maps were pinned by an earlier agent */
+	bool interpret; /* no compiled programs: the interpreter everywhere */
+	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
+	struct gen_prog *progs;			       /* compiled programs; owned */
+	int hook_lost_fd;  /* per-CPU array: lost events per hook (compiled programs count them) */
+	int site_progs_fd; /* prog array of the shared sites' programs; -1 until needed */
+	struct shared_site *shared; /* owned list */
+	struct tt_reaper *reaper;   /* closes the probes of exited processes; owned, or NULL */
+	bool slot_used[TT_MAX_USDT_SITES];
+	tt_event_fn on_event;
+	void *ctx;
+};
+
+/* What attach_site() attaches: a uprobe at `offset` of `path`, and a uretprobe when `retprobe`. */
+struct site_opts {
+	int entry_prog; /* fds */
+	int ret_prog;	/* with retprobe */
+	const char *path;
+	uint64_t offset;
+	uint64_t ref_ctr; /* file offset of a USDT semaphore, or 0 */
+	uint64_t cookie;
+	bool retprobe;
+	pid_t pid;
+	const char *pin_name; /* NULL: not pinned */
+};
+
+/* loader.c */
+int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out);
+int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+		bool *adopted);
+bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
+struct tt_bpfgen_maps gen_maps(const struct tt_loader *l);
+struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt);
+void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len);
+int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+	     const struct tt_usdt_site *site);
+bool runs_prog(int fd, int prog_fd);
+void ulink_close(struct ulink *u, bool keep);
+
+/* loader_usdt.c: USDT sites, shared by the hooks on them */
+int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);
+void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
+
+#endif /* TASKTAP_LOADER_INTERNAL_H */
