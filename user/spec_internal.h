@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* spec_internal.h: the YAML walker the spec's parts share (spec.c, spec_walk.c); private. */
+/* spec_internal.h: the YAML walker and the probe being built, shared by user/spec*.c; private. */
 #ifndef TASKTAP_SPEC_INTERNAL_H
 #define TASKTAP_SPEC_INTERNAL_H
 
@@ -34,6 +34,49 @@ struct key_handler {
 	key_fn fn; /* NULL: recognised, not supported yet */
 };
 
+/* Room for the problem text of one expression error. */
+#define SPEC_EXPR_ERR 256
+
+/* One end of a span as written: a function or a USDT probe. */
+struct place_build {
+	yaml_node_t *node; /* the value; NULL until given */
+	const char *key;   /* "symbol", "usdt" or "end" */
+	bool usdt;
+	char *provider; /* owned until a hook takes it */
+	char *name;	/* function, or USDT name; owned until a hook takes it */
+	bool at_return; /* `at: return`: the function's return is the event */
+	yaml_node_t *at_node;
+};
+
+#define PROBE_MAX_PENDING (TT_MAX_ATTRS + 8)
+
+/* What a probe's keys gathered before its hooks are made and its captures compiled. */
+struct probe_build {
+	struct tt_probe *probe;
+	bool has_role;
+	struct place_build start;
+	struct place_build end;
+	yaml_node_t *begin_node;
+	yaml_node_t *end_node;
+	bool end_is_mapping;
+	yaml_node_t *when_node;
+	yaml_node_t *error_node;
+	yaml_node_t *redact_node;
+	yaml_node_t *of_node;	  /* annotate: `of:` */
+	yaml_node_t *status_node; /* annotate: `status:` */
+	yaml_node_t *message_node;
+	yaml_node_t *name_node;
+	enum tt_site site; /* of attributes being walked: START, or END inside 'end' */
+	bool in_mapping;   /* walking a 'begin' or 'end' mapping */
+	struct {
+		struct tt_capture *cap;
+		yaml_node_t *node;
+	} pending[PROBE_MAX_PENDING]; /* captures, in the order written */
+	int npending;
+	struct tt_hook *start_hook;
+	struct tt_hook *end_hook;
+};
+
 typedef int (*pair_fn)(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val);
 
 /* spec_walk.c: messages, values, mappings */
@@ -56,5 +99,9 @@ yaml_node_t *node_at(struct walker *w, int id);
 int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx);
 int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
 		 const struct key_handler *table, void *obj);
+
+/* spec_compile.c: a probe's hooks made and its filter and captures compiled into them */
+int make_hooks(struct walker *w, struct probe_build *pb);
+int probe_compile(struct walker *w, struct probe_build *pb);
 
 #endif /* TASKTAP_SPEC_INTERNAL_H */

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+/* spec_compile.c: a probe's hooks made, its filter, error and captures compiled into them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expr.h"
+#include "spec_internal.h"
+
+/* Hook programs a capture at `site` goes to; NULL when the probe has no such site. */
+static struct tt_probe_prog *site_prog(struct probe_build *pb, enum tt_site site)
+{
+	struct tt_hook *h = site == TT_SITE_END ? pb->end_hook : pb->start_hook;
+
+	switch (site) {
+	case TT_SITE_START:
+	case TT_SITE_END:
+		if (!h)
+			return NULL;
+		return h->at_return ? &h->prog.ret : &h->prog.entry;
+	case TT_SITE_RETURN:
+		return pb->probe->pairing == TT_PAIR_CALL ? &pb->start_hook->prog.ret : NULL;
+	}
+	return NULL;
+}
+
+static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_capture *cap,
+			   const yaml_node_t *node)
+{
+	struct tt_probe_prog *prog = site_prog(pb, cap->site);
+	char msg[SPEC_EXPR_ERR];
+	enum tt_cap_type type = TT_CAP_INT;
+	int col = 0;
+	int err;
+
+	if (!prog)
+		return fail_node(w, node,
+				 "'@return' needs a 'symbol:' probe (a function returns; "
+				 "a USDT probe does not)");
+	bool at_return = prog == &pb->start_hook->prog.ret ||
+			 (pb->end_hook && prog == &pb->end_hook->prog.ret);
+
+	err = tt_expr__compile(cap->text, at_return, prog, &type, msg, sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+	cap->type = type;
+	cap->index = (int)prog->ncaps - 1;
+	if (cap->site == TT_SITE_RETURN)
+		pb->start_hook->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE;
+	return 0;
+}
+
+/* Compiles `when:` into the start hook (and the end of a USDT pair, which sees the same arguments).
+ */
+static int compile_when(struct walker *w, struct probe_build *pb)
+{
+	char msg[SPEC_EXPR_ERR];
+	const char *text = scalar_value(pb->when_node);
+	struct tt_hook *start = pb->start_hook;
+	int col = 0;
+	int err;
+
+	err = tt_expr__compile_filter(text, start->at_return,
+				      start->at_return ? &start->prog.ret : &start->prog.entry, msg,
+				      sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, pb->when_node, col), "%s", msg);
+	/* a function's returns are dropped with the calls the filter dropped */
+	if (pb->probe->pairing == TT_PAIR_CALL)
+		start->prog.flags |= TT_HOOKF_TRACK;
+	/* the end of a USDT pair sees the same arguments: filter it alike */
+	if (pb->probe->pairing == TT_PAIR_THREAD && start->usdt && pb->end_hook->usdt)
+		return tt_expr__compile_filter(text, false, &pb->end_hook->prog.entry, msg,
+					       sizeof(msg), &col);
+	return 0;
+}
+
+/* Compiles `error:`: `ret OP INT` is checked on the return value; otherwise its left side is
+ * captured where the span ends. */
+static int compile_error(struct walker *w, struct probe_build *pb)
+{
+	struct tt_pred *pred = &pb->probe->error;
+	yaml_node_t *node = pb->error_node;
+	const char *text = scalar_value(node);
+	struct tt_pred_parts parts;
+	char msg[SPEC_EXPR_ERR];
+	int col = 0;
+	int err;
+
+	err = tt_expr__split_pred(text, &parts, msg, sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s", msg);
+	pred->set = true;
+	pred->op = parts.op;
+	pred->rhs = parts.rhs;
+	pred->prefix = parts.prefix;
+	pred->pos = mark_pos(node->start_mark);
+	err = dup_string(w, text, &pred->text);
+	if (!err && parts.rhs_is_str)
+		err = dup_string(w, parts.str, &pred->str);
+	if (err)
+		return err;
+	if (parts.lhs_len == 3 && strncmp(text, "ret", 3) == 0) {
+		bool end_returns = pb->end_hook && pb->end_hook->at_return;
+
+		if (pb->probe->pairing != TT_PAIR_CALL && !end_returns)
+			return fail_node(
+				w, node,
+				"error: 'ret' needs a 'symbol:' probe or an end 'at: return' "
+				"(only a function returns a value)");
+		pred->on_ret = true;
+		return 0;
+	}
+	pred->lhs.text = strndup(text, parts.lhs_len);
+	if (!pred->lhs.text)
+		return out_of_memory(w);
+	pred->lhs.pos = pred->pos;
+	switch (pb->probe->pairing) {
+	case TT_PAIR_CALL:
+		pred->lhs.site = TT_SITE_RETURN;
+		break;
+	case TT_PAIR_POINT:
+		pred->lhs.site = TT_SITE_START;
+		break;
+	default:
+		pred->lhs.site = TT_SITE_END;
+	}
+	return compile_capture(w, pb, &pred->lhs, node);
+}
+
+/* Checks `redact:` names an attribute of the probe, or task.id. */
+static int apply_redact(struct walker *w, struct probe_build *pb)
+{
+	yaml_node_t *seq = pb->redact_node;
+	struct tt_probe *probe = pb->probe;
+
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = node_at(w, *it);
+		const char *name;
+		bool found = false;
+
+		if (item->type != YAML_SCALAR_NODE)
+			return fail_node(w, item,
+					 "expected an attribute name in 'redact', found %s",
+					 node_kind(item));
+		name = scalar_value(item);
+		if (strcmp(name, "task.id") == 0 && probe->key.text) {
+			probe->redact_key = true;
+			continue;
+		}
+		for (int i = 0; i < probe->nattrs && !found; i++) {
+			if (strcmp(probe->attrs[i].name, name) == 0) {
+				probe->attrs[i].redact = true;
+				found = true;
+			}
+		}
+		if (!found)
+			return fail_node(
+				w, item,
+				"'redact' names '%s', which is not an attribute of this probe",
+				tt_shorten(name, w->shown));
+	}
+	return 0;
+}
+
+/* Adds a hook of `kind` at place `pl` to the spec. */
+static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct place_build *pl,
+				enum tt_hook_kind kind)
+{
+	struct tt_spec *spec = w->spec;
+	struct tt_hook **hooks;
+	struct tt_hook *h;
+
+	if (spec->nhooks >= TT_MAX_PROBES) {
+		fail_node(w, pl->node,
+			  "too many probes: at most %d hooks in one spec (TT_MAX_PROBES)",
+			  TT_MAX_PROBES);
+		return NULL;
+	}
+	hooks = realloc(spec->hooks, (size_t)(spec->nhooks + 1) * sizeof(*hooks));
+	h = calloc(1, sizeof(*h));
+	if (hooks)
+		spec->hooks = hooks;
+	if (!hooks || !h) {
+		free(h);
+		out_of_memory(w);
+		return NULL;
+	}
+	spec->hooks[spec->nhooks++] = h;
+	h->id = spec->nhooks;
+	h->probe = pb->probe;
+	h->kind = kind;
+	h->pos = mark_pos(pl->node->start_mark);
+	h->at_return = pl->at_return;
+	if (pl->at_return)
+		h->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE | TT_HOOKF_AT_RETURN;
+	if (pl->usdt) {
+		h->provider = pl->provider;
+		h->usdt = pl->name;
+	} else {
+		h->symbol = pl->name;
+	}
+	pl->provider = NULL;
+	pl->name = NULL;
+	return h;
+}
+
+int make_hooks(struct walker *w, struct probe_build *pb)
+{
+	struct tt_probe *probe = pb->probe;
+	struct place_build *st = &pb->start;
+	char *symbol;
+
+	if (st->usdt) {
+		size_t n = strlen(st->provider) + strlen(st->name) + 2;
+
+		symbol = malloc(n);
+		if (symbol)
+			snprintf(symbol, n, "%s:%s", st->provider, st->name);
+	} else {
+		symbol = strdup(st->name);
+	}
+	if (!symbol)
+		return out_of_memory(w);
+	probe->symbol = symbol;
+	probe->symbol_pos = mark_pos(st->node->start_mark);
+	pb->start_hook = add_hook(w, pb, st, TT_HOOK_START);
+	if (!pb->start_hook)
+		return -EINVAL;
+	probe->start_hook = pb->start_hook->id;
+	if (pb->end.node) {
+		pb->end_hook = add_hook(w, pb, &pb->end, TT_HOOK_END);
+		if (!pb->end_hook)
+			return -EINVAL;
+		probe->end_hook = pb->end_hook->id;
+	}
+	return 0;
+}
+
+/* Compiles the filter, then the captures, into the hooks. */
+int probe_compile(struct walker *w, struct probe_build *pb)
+{
+	int err;
+
+	if (pb->when_node) {
+		err = compile_when(w, pb);
+		if (err)
+			return err;
+	}
+	/* the key first, wherever it was written, then the rest in the order written */
+	for (int i = 0; i < pb->npending; i++) {
+		if (pb->pending[i].cap != &pb->probe->key)
+			continue;
+		err = compile_capture(w, pb, pb->pending[i].cap, pb->pending[i].node);
+		if (err)
+			return err;
+	}
+	for (int i = 0; i < pb->npending; i++) {
+		if (pb->pending[i].cap == &pb->probe->key)
+			continue;
+		err = compile_capture(w, pb, pb->pending[i].cap, pb->pending[i].node);
+		if (err)
+			return err;
+	}
+	if (pb->error_node) {
+		err = compile_error(w, pb);
+		if (err)
+			return err;
+	}
+	if (pb->probe->attempt.text && pb->probe->attempt.type != TT_CAP_INT)
+		return fail_at(w, pb->probe->attempt.pos,
+			       "'attempt' must be an integer expression, not str() or bytes()");
+	if (pb->redact_node)
+		return apply_redact(w, pb);
+	return 0;
+}
