@@ -104,4 +104,11 @@ int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
 int make_hooks(struct walker *w, struct probe_build *pb);
 int probe_compile(struct walker *w, struct probe_build *pb);
 
+/* spec.c: one probe's mapping */
+int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
+	       yaml_node_t *node);
+
+/* spec_targets.c: a target's keys (binary, library, comm, cgroup, pid) and its probes */
+int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node);
+
 #endif /* TASKTAP_SPEC_INTERNAL_H */

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+/* spec_targets.c: a target's keys (what it names, how it is narrowed) and its probes. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec_internal.h"
+
+/* The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1). */
+#define SPEC_COMM_MAX 15
+
+/* What a target's keys gathered while its mapping is walked. */
+struct target_build {
+	struct tt_target *target;
+	const char *kind_key; /* the key that set the kind, NULL until one did */
+	bool library;	      /* the target has a `library:` key: comm:, binary: narrow it */
+	bool has_probes;
+};
+
+/* Records that `key` chose the target's kind; a target has exactly one. */
+static int target_set_kind(struct walker *w, struct target_build *tb, yaml_node_t *key,
+			   enum tt_target_kind kind)
+{
+	if (tb->kind_key)
+		return fail_node(w, key,
+				 "target needs exactly one of binary, pid, library, comm (found "
+				 "'%s' and '%s')",
+				 tb->kind_key, scalar_value(key));
+	tb->kind_key = scalar_value(key);
+	tb->target->kind = kind;
+	return 0;
+}
+
+/*
+ * `binary:` beside `library:`: the processes running that file (an
+ * absolute path or a glob), as exec discovery finds them.
+ */
+static int target_narrow_binary(struct walker *w, struct target_build *tb, yaml_node_t *key,
+				yaml_node_t *val)
+{
+	const char *path = NULL;
+	int err;
+
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	if (path[0] != '/')
+		return fail_node(w, val,
+				 "'binary' narrowing a library must be an absolute path or glob, "
+				 "found '%s'",
+				 tt_shorten(path, w->shown));
+	return dup_string(w, path, &tb->target->exe);
+}
+
+static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	bool binary = strcmp(scalar_value(key), "binary") == 0;
+	const char *path = NULL;
+	int err;
+
+	if (binary && tb->library)
+		return target_narrow_binary(w, tb, key, val);
+	err = target_set_kind(w, tb, key, binary ? TT_TARGET_BINARY : TT_TARGET_LIBRARY);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	return dup_string(w, path, &tb->target->path);
+}
+
+/* `cgroup:` beside `library:`: the processes in that cgroup (v2 path) or below it. */
+static int target_cgroup(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *path = NULL;
+	int err;
+
+	if (!tb->library)
+		return fail_node(w, key,
+				 "'cgroup' narrows a library target only (add 'library:', or "
+				 "narrow with 'comm:' or 'binary:')");
+	err = want_string(w, key, val, &path);
+	if (err)
+		return err;
+	if (path[0] != '/' || strlen(path) >= TT_CGROUP_PATH_MAX)
+		return fail_node(w, val,
+				 "'cgroup' must be a cgroup path starting with '/' (as in "
+				 "/proc/PID/cgroup), at most %d characters, found '%s'",
+				 TT_CGROUP_PATH_MAX - 1, tt_shorten(path, w->shown));
+	return dup_string(w, path, &tb->target->cgroup);
+}
+
+static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *s = NULL;
+	long pid = 0;
+	size_t i;
+	int err;
+
+	err = target_set_kind(w, tb, key, TT_TARGET_PID);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &s);
+	if (err)
+		return err;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || pid > (INT_MAX - (s[i] - '0')) / 10)
+			return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
+					 tt_shorten(s, w->shown));
+		pid = pid * 10 + (s[i] - '0');
+	}
+	if (pid == 0)
+		return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
+				 tt_shorten(s, w->shown));
+	tb->target->pid = (pid_t)pid;
+	return 0;
+}
+
+static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *comm = NULL;
+	int err;
+
+	/* beside library:, a narrowing: only processes of that name */
+	err = tb->library ? 0 : target_set_kind(w, tb, key, TT_TARGET_COMM);
+	if (err)
+		return err;
+	err = want_string(w, key, val, &comm);
+	if (err)
+		return err;
+	if (strlen(comm) > SPEC_COMM_MAX)
+		return fail_node(w, val,
+				 "'comm' is %zu characters long, more than the kernel keeps (%d)",
+				 strlen(comm), SPEC_COMM_MAX);
+	return dup_string(w, comm, &tb->target->comm);
+}
+
+static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	struct tt_target *target = tb->target;
+	yaml_node_item_t *items;
+	int room = TT_MAX_PROBES - 1 - w->spec->nprobes;
+	int count;
+	int err;
+	int i;
+
+	err = want_sequence(w, key, val, &count);
+	if (err)
+		return err;
+	items = val->data.sequence.items.start;
+	/* Probe ids index a BPF array of TT_MAX_PROBES entries and start at 1. */
+	if (count > room)
+		return fail_node(w, node_at(w, items[room > 0 ? room : 0]),
+				 "too many probes: at most %d in one spec (TT_MAX_PROBES)",
+				 TT_MAX_PROBES - 1);
+	target->probes = calloc((size_t)count, sizeof(*target->probes));
+	if (!target->probes)
+		return out_of_memory(w);
+	target->nprobes = count;
+	tb->has_probes = true;
+	for (i = 0; i < count; i++) {
+		err = walk_probe(w, target, &target->probes[i], node_at(w, items[i]));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const struct key_handler target_keys[] = {
+	{"binary", target_path},
+	{"pid", target_pid},
+	{"library", target_path},
+	{"comm", target_comm},
+	{"cgroup", target_cgroup},
+	{"probes", target_probes},
+	{NULL, NULL},
+};
+
+/* Whether the target mapping `node` has a `library:` key. */
+static bool has_library_key(struct walker *w, yaml_node_t *node)
+{
+	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
+	     pr < node->data.mapping.pairs.top; pr++) {
+		yaml_node_t *key = node_at(w, pr->key);
+
+		if (key->type == YAML_SCALAR_NODE && !strcmp(scalar_value(key), "library"))
+			return true;
+	}
+	return false;
+}
+
+int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
+{
+	struct target_build tb = {.target = target};
+	int err;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail_node(w, node, "expected a mapping for a target, found %s",
+				 node_kind(node));
+	target->pos = mark_pos(node->start_mark);
+	target->spec = w->spec;
+	tb.library = has_library_key(w, node);
+	err = walk_mapping(w, node, "target", target_keys, &tb);
+	if (err)
+		return err;
+	if (!tb.kind_key)
+		return fail_node(w, node, "target needs exactly one of binary, pid, library, comm");
+	if (!tb.has_probes)
+		return fail_node(w, node, "missing 'probes' in target");
+	return 0;
+}
