@@ -138,7 +138,7 @@ out:
 }
 
 /* The maps a later agent must share with this one: what links pinned now will use. */
-static struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
+struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
 {
 	struct bpf_map *maps[] = {
 		skel->maps.probes,     skel->maps.threads,     skel->maps.saved,
@@ -439,7 +439,7 @@ static void drop_link(struct bpf_link *link, bool keep)
 	bpf_link__destroy(link);
 }
 
-static void free_progs(struct tt_loader *l, uint32_t id, bool all)
+void free_progs(struct tt_loader *l, uint32_t id, bool all)
 {
 	struct gen_prog **pp = &l->progs;
 
@@ -489,186 +489,6 @@ void tt_loader__free(struct tt_loader *l)
 	tasktap_bpf__destroy(l->skel);
 	free(l->pin_dir);
 	free(l);
-}
-
-int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
-{
-	if (id == 0 || id > TT_MAX_PROBES)
-		return -ERANGE;
-	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.probes), &id, prog, BPF_ANY))
-		return -errno;
-	if (!l->hooks[id])
-		l->hooks[id] = malloc(sizeof(*l->hooks[id]));
-	if (!l->hooks[id])
-		return -ENOMEM;
-	if (memcmp(l->hooks[id], prog, sizeof(*prog)))
-		free_progs(l, id, false); /* programs compiled from what it ran before */
-	memcpy(l->hooks[id], prog, sizeof(*prog));
-	return 0;
-}
-
-/* The maps compiled programs use, by fd. */
-struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
-{
-	return (struct tt_bpfgen_maps){
-		.threads = bpf_map__fd(l->skel->maps.threads),
-		.saved = bpf_map__fd(l->skel->maps.saved),
-		.scratch = bpf_map__fd(l->skel->maps.scratch),
-		.stats = bpf_map__fd(l->skel->maps.stats),
-		.rings = bpf_map__fd(l->skel->maps.rings),
-		.hook_lost = l->hook_lost_fd,
-	};
-}
-
-/*
- * Emits and loads hook id's program of `kind`. Returns its fd, or -errno
- * with the reason in why.
- */
-static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-		    const struct tt_usdt_site *site, char *why, size_t whylen)
-{
-	static struct tt_bpfgen g; /* 32 KB; the loader runs on one thread */
-	static char log[64 * 1024];
-	struct tt_bpfgen_in in = {
-		.kind = kind,
-		.hook = id,
-		.prog = l->hooks[id],
-		.site = site,
-		.maps = gen_maps(l),
-		.wakeup_watermark = l->skel->rodata->wakeup_watermark,
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
-	char name[16];
-	int fd, ret;
-
-	ret = tt_bpfgen__emit(&in, &g, why, whylen);
-	if (ret)
-		return ret;
-	tt_bpfgen__name(kind, id, name, sizeof(name));
-	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
-	if (fd >= 0)
-		return fd;
-	ret = -errno;
-	/* again, for the verifier's reason: its last line */
-	opts.log_buf = log;
-	opts.log_size = sizeof(log);
-	opts.log_level = 1;
-	log[0] = 0;
-	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
-	if (fd >= 0)
-		return fd;
-	{
-		size_t n = strlen(log);
-		char *last;
-
-		while (n && log[n - 1] == '\n')
-			log[--n] = 0;
-		last = strrchr(log, '\n');
-		snprintf(why, whylen, "the verifier refused it: %s (%s)", strerror(-ret),
-			 last ? last + 1 : log);
-	}
-	return ret;
-}
-
-/* The generic program that interprets hooks of `kind`, in `skel`. */
-static struct bpf_program *generic_of(struct tasktap_bpf *skel, enum tt_bpfgen_kind kind)
-{
-	if (kind == TT_BPFGEN_RETURN)
-		return skel->progs.tt_return;
-	if (kind == TT_BPFGEN_USDT)
-		return skel->progs.tt_usdt_site;
-	return skel->progs.tt_entry;
-}
-
-/*
- * Loads the generic interpreter programs, on first need: a second instance
- * of the BPF object, its exec and exit programs left out, sharing every map
- * of the first. They are not loaded at start because their verification
- * takes most of a second; most specs never need them. 0 or -errno.
- */
-static int load_interpreter(struct tt_loader *l)
-{
-	struct tasktap_bpf *o;
-	struct bpf_map *m;
-	int ret;
-
-	if (l->interp)
-		return 0;
-	o = tasktap_bpf__open();
-	if (!o)
-		return -errno;
-	bpf_program__set_autoload(o->progs.tt_exec, false);
-	bpf_program__set_autoload(o->progs.tt_exit, false);
-	bpf_program__set_autoload(o->progs.tt_fork, false);
-	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
-	for (int i = 0; (m = shared_maps(o, i)); i++) {
-		ret = bpf_map__reuse_fd(m, bpf_map__fd(shared_maps(l->skel, i)));
-		if (ret)
-			goto fail;
-	}
-	ret = tasktap_bpf__load(o);
-	if (ret)
-		goto fail;
-	l->interp = o;
-	return 0;
-fail:
-	tasktap_bpf__destroy(o);
-	return ret;
-}
-
-/* The generic program for `kind`: its fd, or -errno with a message (once). */
-static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
-{
-	int ret;
-
-	if (l->interpret)
-		return bpf_program__fd(generic_of(l->skel, kind));
-	ret = load_interpreter(l);
-	if (ret) {
-		tt_warn("cannot load the generic capture interpreter: %s (set "
-			"TASKTAP_DEBUG_LIBBPF=1 for the verifier log)",
-			strerror(-ret));
-		return ret;
-	}
-	return bpf_program__fd(generic_of(l->interp, kind));
-}
-
-/*
- * The program to attach for hook `id` of `kind` (at USDT `site`): its
- * compiled program, loaded on first use; or the generic interpreter where
- * none can be built: a hook the loader was not given, an opcode or
- * argument form bpfgen cannot emit, or a program the verifier of this
- * kernel refuses. Each hook says once why it runs interpreted. Returns an
- * fd, or -errno.
- */
-int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-	     const struct tt_usdt_site *site)
-{
-	struct gen_prog *p;
-	char why[512] = "";
-
-	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
-		return generic_prog(l, kind);
-	for (p = l->progs; p; p = p->next) {
-		if (p->id == id && p->kind == kind &&
-		    (!site || !memcmp(&p->site, site, sizeof(*site))))
-			return p->fd >= 0 ? p->fd : generic_prog(l, kind);
-	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->id = id;
-	p->kind = kind;
-	if (site)
-		p->site = *site;
-	p->fd = load_gen(l, id, kind, site, why, sizeof(why));
-	if (p->fd < 0)
-		tt_warn("hook %u: its captures run in the generic interpreter: cannot compile "
-			"them to BPF: %s",
-			id, why);
-	p->next = l->progs;
-	l->progs = p;
-	return p->fd >= 0 ? p->fd : generic_prog(l, kind);
 }
 
 /* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */

@@ -130,13 +130,18 @@ int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct
 int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
 		bool *adopted);
 bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
-struct tt_bpfgen_maps gen_maps(const struct tt_loader *l);
 struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt);
 void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len);
-int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-	     const struct tt_usdt_site *site);
 bool runs_prog(int fd, int prog_fd);
 void ulink_close(struct ulink *u, bool keep);
+void free_progs(struct tt_loader *l, uint32_t id, bool all);
+struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i);
+
+/* loader_progs.c: what each hook runs (compiled, or the interpreter) */
+int load_interpreter(struct tt_loader *l);
+struct tt_bpfgen_maps gen_maps(const struct tt_loader *l);
+int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+	     const struct tt_usdt_site *site);
 
 /* loader_usdt.c: USDT sites, shared by the hooks on them */
 int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);
