@@ -106,6 +106,18 @@ struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int
 struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
 void publish_id(struct tt_asm *a, struct tt_span *s);
 
+uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len);
+void async_remove(struct tt_asm *a, int32_t i);
+void describe_exit(char *buf, size_t len, int64_t status);
+void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
+int index_span(struct tt_asm *a, int32_t i);
+int32_t slot_get(struct tt_asm *a);
+void slot_open(struct slot *sl);
+uint64_t thread_key(uint32_t pid, uint32_t tid);
+
+/* assemble_ends.c: spans ended by exits, losses, expiry, a reload or shutdown */
+void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
+
 /* assemble_annotate.c: binds an annotate probe's span to the open span it completes */
 void annotate(struct tt_asm *a, struct tt_span *ann);
 
