@@ -913,11 +913,12 @@ static int hold_expired(void *map, __u32 *tgid, struct hold *h)
 }
 
 /*
- * Stops the current process, which just called exec, with a deadline that
- * continues it. Returns whether it did: not when holds are off, this kernel
- * cannot signal from a timer, or the deadline could not be armed.
+ * Stops `task` with a deadline that continues it: the current process,
+ * which just called exec (`current`), or a child just forked and not yet
+ * run. Returns whether it did: not when holds are off, this kernel cannot
+ * signal from a timer, or the deadline could not be armed.
  */
-static __always_inline bool hold(struct task_struct *task)
+static __always_inline bool hold_task(struct task_struct *task, bool current)
 {
 	struct hold init = {}, *h;
 	__u32 tgid = task->tgid;
@@ -934,11 +935,19 @@ static __always_inline bool hold(struct task_struct *task)
 		return false;
 	if (bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC) ||
 	    bpf_timer_set_callback(&h->timer, hold_expired) ||
-	    bpf_timer_start(&h->timer, hold_ns, 0) || bpf_send_signal(SIGSTOP)) {
+	    bpf_timer_start(&h->timer, hold_ns, 0) ||
+	    (current ? bpf_send_signal(SIGSTOP)
+		     : bpf_send_signal_task(task, SIGSTOP, PIDTYPE_TGID, 0))) {
 		bpf_map_delete_elem(&holds, &tgid);
 		return false;
 	}
 	return true;
+}
+
+/* Stops the current process, which just called exec (see hold_task()). */
+static __always_inline bool hold(struct task_struct *task)
+{
+	return hold_task(task, true);
 }
 
 /* Ends a hold at once: the agent will not hear of the process. */
@@ -1013,34 +1022,10 @@ int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 	return 0;
 }
 
-/*
- * Stops `child`, just forked and not yet run, with the deadline hold()
- * gives an exec (the same holds, continued the same ways). Returns
- * whether it did.
- */
+/* Stops `child`, just forked and not yet run, as hold() stops an exec. */
 static __always_inline bool hold_child(struct task_struct *child)
 {
-	struct hold init = {}, *h;
-	__u32 tgid = child->tgid;
-
-	if (!hold_ns || !bpf_ksym_exists(bpf_send_signal_task) ||
-	    !bpf_ksym_exists(bpf_task_from_pid) || !bpf_ksym_exists(bpf_task_release))
-		return false;
-	init.start_boottime = child->start_boottime;
-	init.exec_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&holds, &tgid, &init, BPF_ANY))
-		return false;
-	h = bpf_map_lookup_elem(&holds, &tgid);
-	if (!h)
-		return false;
-	if (bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC) ||
-	    bpf_timer_set_callback(&h->timer, hold_expired) ||
-	    bpf_timer_start(&h->timer, hold_ns, 0) ||
-	    bpf_send_signal_task(child, SIGSTOP, PIDTYPE_TGID, 0)) {
-		bpf_map_delete_elem(&holds, &tgid);
-		return false;
-	}
-	return true;
+	return hold_task(child, false);
 }
 
 /*

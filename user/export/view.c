@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "hex.h"
 #include "export/jsonw.h"
 #include "export/view.h"
 
@@ -314,17 +315,6 @@ static void api_traces(struct tt_view *v, const struct tt_http_request *q, struc
 		v->o.traces ? tt_traces__dropped(v->o.traces) : 0);
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void api_trace(struct tt_view *v, const char *hex, const struct tt_http_request *q,
 		      struct tt_http_reply *r)
 {
@@ -338,7 +328,7 @@ static void api_trace(struct tt_view *v, const char *hex, const struct tt_http_r
 		return;
 	}
 	for (int i = 0; i < 16; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+		int hi = tt_hex_digit(hex[2 * i]), lo = tt_hex_digit(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			json_error(r, 400, "invalid trace id: expected 32 hex digits");
