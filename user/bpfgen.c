@@ -404,6 +404,27 @@ static void clear_state(struct gen *g)
 	mov_imm(g, ACC, 0);
 }
 
+/*
+ * The end of a capture whose read faulted, its record word in R4 (set
+ * after the fault was counted: the count's map lookup clobbers R1-R5):
+ * writes the record as unreadable, then joins the success path at `done`.
+ */
+static void fault_tail(struct gen *g, int done)
+{
+	fault_record(g, R4);
+	place(g, done);
+	clear_state(g);
+}
+
+/* From label `faulted`: counts the fault, then fault_tail() with a record word known here. */
+static void faulted_tail(struct gen *g, int faulted, int done, int32_t word)
+{
+	place(g, faulted);
+	stat_inc(g, TT_STAT_CAP_FAULTS);
+	mov_imm(g, R4, word);
+	fault_tail(g, done);
+}
+
 static void op_emit_int(struct gen *g, uint32_t i, const struct tt_op *op)
 {
 	int faulted = new_label(g), done = new_label(g);
@@ -415,12 +436,7 @@ static void op_emit_int(struct gen *g, uint32_t i, const struct tt_op *op)
 	mov_imm(g, R3, sizeof(__u64));
 	end_record(g);
 	jmp(g, done);
-	place(g, faulted);
-	stat_inc(g, TT_STAT_CAP_FAULTS);
-	mov_imm(g, R4, TT_CAP_INT << 16);
-	fault_record(g, R4);
-	place(g, done);
-	clear_state(g);
+	faulted_tail(g, faulted, done, TT_CAP_INT << 16);
 }
 
 static void op_emit_str(struct gen *g, uint32_t i, const struct tt_op *op)
@@ -456,12 +472,7 @@ static void op_emit_str(struct gen *g, uint32_t i, const struct tt_op *op)
 		end_record(g);
 		jmp(g, done);
 	}
-	place(g, faulted);
-	stat_inc(g, TT_STAT_CAP_FAULTS);
-	mov_imm(g, R4, TT_CAP_STR << 16);
-	fault_record(g, R4);
-	place(g, done);
-	clear_state(g);
+	faulted_tail(g, faulted, done, TT_CAP_STR << 16);
 }
 
 static void op_emit_bytes(struct gen *g, uint32_t i, const struct tt_op *op)
@@ -495,9 +506,7 @@ static void op_emit_bytes(struct gen *g, uint32_t i, const struct tt_op *op)
 	place(g, faulted);
 	stat_inc(g, TT_STAT_CAP_FAULTS);
 	ldx(g, BPF_DW, R4, FP, FP_BWORD);
-	fault_record(g, R4);
-	place(g, done);
-	clear_state(g);
+	fault_tail(g, done);
 }
 
 /*
