@@ -20,6 +20,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "agent/agent.h"
 #include "export/httpd.h"
 #include "export/jsonw.h"
@@ -81,15 +82,8 @@ static char spec_text[1024];
 
 static int setup_all(void **state)
 {
-	const char *env = getenv("TT_FIXTURES");
-	char rel[PATH_MAX];
-
-	snprintf(rel, sizeof(rel), "%s/prog-pie", env && env[0] ? env : ".output/fixtures");
-	if (!realpath(rel, prog)) {
-		fprintf(stderr, "cannot read fixture '%s': %s (build it: make unit-bins)\n", rel,
-			strerror(errno));
+	if (fixture__path("prog-pie", prog))
 		return -1;
-	}
 	snprintf(spec_text, sizeof(spec_text),
 		 "service: t\nkeyspace: t\ntargets:\n  - binary: %s\n    probes:\n"
 		 "      - role: task\n        symbol: run_task\n        key: arg0\n"

@@ -10,34 +10,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_env.h"
 #include "export/otlp_config.h"
 #include "export/otlp_http.h"
 
-struct fake_env {
-	const char *vars[32][2];
-	char warnings[2048];
-	int nwarn;
-};
-
-static const char *fake_get(const char *name, void *ctx)
-{
-	struct fake_env *f = ctx;
-
-	for (int i = 0; i < 32 && f->vars[i][0]; i++) {
-		if (!strcmp(f->vars[i][0], name))
-			return f->vars[i][1];
-	}
-	return NULL;
-}
-
-static void fake_warn(const char *msg, void *ctx)
-{
-	struct fake_env *f = ctx;
-	size_t n = strlen(f->warnings);
-
-	snprintf(f->warnings + n, sizeof(f->warnings) - n, "%s\n", msg);
-	f->nwarn++;
-}
 
 static void load(struct tt_otlp_config *c, struct fake_env *f)
 {

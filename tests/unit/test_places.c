@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "agent/agent.h"
 #include "helpers.h"
 
@@ -98,15 +99,8 @@ static char spec_one[1024]; /* the same task probe alone */
 
 static int setup_all(void **state)
 {
-	const char *env = getenv("TT_FIXTURES");
-	char rel[PATH_MAX];
-
-	snprintf(rel, sizeof(rel), "%s/prog-pie", env && env[0] ? env : ".output/fixtures");
-	if (!realpath(rel, prog)) {
-		fprintf(stderr, "cannot read fixture '%s': %s (build it: make unit-bins)\n", rel,
-			strerror(errno));
+	if (fixture__path("prog-pie", prog))
 		return -1;
-	}
 	snprintf(spec_one, sizeof(spec_one),
 		 "service: t\nkeyspace: t\ntargets:\n  - binary: %s\n    probes:\n"
 		 "      - role: task\n        symbol: run_task\n        key: arg0\n",

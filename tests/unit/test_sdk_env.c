@@ -10,32 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "fake_env.h"
 #include "export/otlp_config.h"
 #include "export/sdk_env.h"
-
-struct fake_env {
-	const char *vars[16][2];
-	char warnings[1024];
-};
-
-static const char *fake_get(const char *name, void *ctx)
-{
-	struct fake_env *f = ctx;
-
-	for (int i = 0; i < 16 && f->vars[i][0]; i++) {
-		if (!strcmp(f->vars[i][0], name))
-			return f->vars[i][1];
-	}
-	return NULL;
-}
-
-static void fake_warn(const char *msg, void *ctx)
-{
-	struct fake_env *f = ctx;
-	size_t n = strlen(f->warnings);
-
-	snprintf(f->warnings + n, sizeof(f->warnings) - n, "%s\n", msg);
-}
 
 /* Reads the SDK variables and the three OTLP configs as the agent does. */
 static int load(struct fake_env *f, struct tt_sdk_config *c, struct tt_otlp_config otlp[],

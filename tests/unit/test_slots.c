@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
 #include "agent/agent.h"
 #include "tmpdir.h"
 
@@ -107,15 +108,8 @@ static char prog[PATH_MAX];
 
 static int setup_all(void **state)
 {
-	const char *env = getenv("TT_FIXTURES");
-	char rel[PATH_MAX];
-
-	snprintf(rel, sizeof(rel), "%s/prog-pie", env && env[0] ? env : ".output/fixtures");
-	if (!realpath(rel, prog)) {
-		fprintf(stderr, "cannot read fixture '%s': %s (build it: make unit-bins)\n", rel,
-			strerror(errno));
+	if (fixture__path("prog-pie", prog))
 		return -1;
-	}
 	return 0;
 }
 
