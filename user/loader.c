@@ -817,13 +817,11 @@ void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
 		free_link(l, t, false);
 }
 
-/* Hands the uprobe handle of u to the reaper, unpinned: closed later, off the event loop. */
+/* Hands the uprobe handle of u to the reaper: closed later, off the event loop. */
 static void ulink_close_later(struct tt_loader *l, struct ulink *u)
 {
-	if (u->pin)
-		unlink(u->pin);
 	tt_reaper__close(l->reaper, u->fd);
-	u->fd = -1;
+	u->fd = -1; /* ulink_close() still unpins and frees the rest */
 }
 
 void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
@@ -834,7 +832,7 @@ void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
 		ulink_close_later(l, &t->sites[i].entry);
 		ulink_close_later(l, &t->sites[i].ret);
 	}
-	free_link(l, t, false); /* the shared USDT sites it used, and the rest, as usual */
+	free_link(l, t, false); /* unpins them, leaves its shared USDT sites, frees t */
 }
 
 bool tt_loader__adopted(const struct tt_loader *l)
