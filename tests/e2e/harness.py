@@ -94,6 +94,26 @@ class Agent:
         return [json.loads(line) for line in self.stdout().splitlines() if line.strip()]
 
 
+
+def two_agents(test, spec, producer, consumer):
+    """One agent per process, as on two nodes that never talk: each traces
+    the same spec narrowed to its process (--pid). Both processes wait for
+    SIGUSR1 and get it once both agents are attached; returns each agent's
+    spans after all four have ended well."""
+    near = Agent([spec, "--json", "--pid", str(producer.pid)])
+    far = Agent([spec, "--json", "--pid", str(consumer.pid)])
+    test.addCleanup(near.stop)
+    test.addCleanup(far.stop)
+    near.wait_attached()
+    far.wait_attached()
+    consumer.send_signal(signal.SIGUSR1)
+    producer.send_signal(signal.SIGUSR1)
+    test.assertEqual(producer.wait(30), 0)
+    test.assertEqual(consumer.wait(30), 0)
+    test.assertEqual(near.wait(30), 0, near.stderr())
+    test.assertEqual(far.wait(30), 0, far.stderr())
+    return near.spans(), far.spans()
+
 def run_tool(args, env=None, timeout=60):
     """Runs tasktap to completion; returns (exit code, stdout, stderr)."""
     p = subprocess.run([TASKTAP] + args, capture_output=True, text=True, timeout=timeout,

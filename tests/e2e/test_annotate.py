@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs, write_spec
+from harness import Agent, attrs, two_agents, write_spec
 
 WORKER = os.path.abspath(".output/ack-worker")
 SPEC = os.path.abspath("tests/e2e/specs/acks.yaml")
@@ -124,19 +124,7 @@ class AnnotateTest(unittest.TestCase):
     def test_two_agents_that_never_talk(self):
         producer, consumer = self.start_pair(wait_signal=True)
         time.sleep(0.2)
-        near = Agent([self.spec, "--json", "--pid", str(producer.pid)])
-        far = Agent([self.spec, "--json", "--pid", str(consumer.pid)])
-        self.addCleanup(near.stop)
-        self.addCleanup(far.stop)
-        near.wait_attached()
-        far.wait_attached()
-        consumer.send_signal(signal.SIGUSR1)
-        producer.send_signal(signal.SIGUSR1)
-        self.assertEqual(producer.wait(30), 0)
-        self.assertEqual(consumer.wait(30), 0)
-        self.assertEqual(near.wait(30), 0, near.stderr())
-        self.assertEqual(far.wait(30), 0, far.stderr())
-        a, b = near.spans(), far.spans()
+        a, b = two_agents(self, self.spec, producer, consumer)
         self.check_ids_unique(a + b)
         pubs = self.by_name(a, "publish acks")
         self.assertEqual(len(pubs), 5, a)

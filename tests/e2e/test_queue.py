@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Agent, attrs, duration_ms
+from harness import Agent, attrs, duration_ms, two_agents
 
 PRODUCER = os.path.abspath(".output/queue-producer")
 WORKER = os.path.abspath(".output/queue-worker")
@@ -130,19 +130,7 @@ class QueueTest(unittest.TestCase):
         worker = self.start([WORKER, self.queue, "3", "--wait-signal"])
         time.sleep(0.2)
         # the same spec everywhere; each agent sees one process only
-        near = Agent([SPEC, "--json", "--pid", str(producer.pid)])
-        far = Agent([SPEC, "--json", "--pid", str(worker.pid)])
-        self.addCleanup(near.stop)
-        self.addCleanup(far.stop)
-        near.wait_attached()
-        far.wait_attached()
-        worker.send_signal(signal.SIGUSR1)
-        producer.send_signal(signal.SIGUSR1)
-        self.assertEqual(producer.wait(30), 0)
-        self.assertEqual(worker.wait(30), 0)
-        self.assertEqual(near.wait(30), 0, near.stderr())
-        self.assertEqual(far.wait(30), 0, far.stderr())
-        a, b = near.spans(), far.spans()
+        a, b = two_agents(self, SPEC, producer, worker)
         self.assertTrue(a and all(s["name"].startswith("publish ") for s in a), a)
         self.assertFalse(any(s["name"].startswith("publish ") for s in b))
         self.assertEqual(len(a), 3)
