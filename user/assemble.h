@@ -203,6 +203,12 @@ void tt_asm__note_loss(struct tt_asm *a, uint64_t until_ns);
 void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_t status);
 
 /*
+ * Ends, as tt_asm__end_process() with an unseen exit, the spans open on a
+ * thread of a process that `alive` says is gone: its exit event was lost.
+ */
+void tt_asm__end_gone(struct tt_asm *a, uint64_t now_ns, bool (*alive)(uint32_t pid));
+
+/*
  * Ends begin/end spans (paired by key across threads) open longer than
  * their TTL at `now_ns`, with cut = TT_CUT_EXPIRED. Call it now and then.
  */

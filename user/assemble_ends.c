@@ -88,6 +88,25 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
 	}
 }
 
+void tt_asm__end_gone(struct tt_asm *a, uint64_t now_ns, bool (*alive)(uint32_t pid))
+{
+	uint32_t checked = 0; /* the pid last found alive: open spans come in runs of one pid */
+	int32_t i = a->oldest;
+
+	while (i != NIL) {
+		struct slot *sl = slot_at(a, i);
+		uint32_t pid = sl->span.pid;
+
+		if (!sl->on_stack || pid == checked || alive(pid)) {
+			checked = sl->on_stack ? pid : checked;
+			i = sl->newer;
+			continue;
+		}
+		tt_asm__end_process(a, pid, now_ns, -1);
+		i = a->oldest; /* the list changed under us */
+	}
+}
+
 void tt_asm__expire(struct tt_asm *a, uint64_t now_ns)
 {
 	int32_t i = a->oldest;

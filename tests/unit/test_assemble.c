@@ -413,6 +413,31 @@ static void test_exit_not_seen_ends_spans_as_lost(void **state)
 	assert_int_equal(f->out[0].cut, TT_CUT_LOST);
 }
 
+static bool only_20_alive(uint32_t pid)
+{
+	return pid == 20;
+}
+
+static void test_processes_gone_unseen_end_as_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	entry(f, TASK, 100, 10, 10, 1, "T");
+	entry(f, TASK, 110, 20, 20, 2, "Alive");
+	entry(f, STEP, 150, 10, 11, 1, "P");
+	entry(f, TASK, 160, 30, 30, 3, "U");
+	tt_asm__end_gone(f->a, 500, only_20_alive);
+	assert_int_equal(f->n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_not_equal(f->out[i].pid, 20);
+		assert_int_equal(f->out[i].cut, TT_CUT_LOST);
+		assert_int_equal(f->out[i].status, TT_STATUS_UNSET);
+	}
+	ret(f, TASK, 600, 20, 20, 0); /* the live process's span was left open */
+	assert_int_equal(f->n, 4);
+	assert_int_equal(f->out[3].cut, TT_CUT_NONE);
+}
+
 static void test_exit_status_is_decoded(void **state)
 {
 	struct fixture *f = *state;
@@ -1234,6 +1259,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread_exit_ends_its_spans_as_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exit_status_is_decoded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_processes_gone_unseen_end_as_lost, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_end_process_closes_every_thread, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_at_bound, setup_small, teardown),

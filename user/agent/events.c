@@ -99,10 +99,12 @@ void events__drain(struct agent *r, uint64_t horizon)
 
 /*
  * Appends to buf, for each hook that lost events since the last report,
- * "hook N 'function' COUNT" (the compiled programs count per hook).
+ * "hook N 'function' COUNT" (the compiled programs count per hook), and
+ * returns the sum of those counts.
  */
-static void lost_by_hook(struct agent *r, char *buf, size_t len)
+static uint64_t lost_by_hook(struct agent *r, char *buf, size_t len)
 {
+	uint64_t sum = 0;
 	size_t used = 0;
 
 	for (int g = 1; g <= TT_MAX_PROBES && used + 1 < len; g++) {
@@ -126,21 +128,30 @@ static void lost_by_hook(struct agent *r, char *buf, size_t len)
 					 : h->function ? h->function
 						       : h->symbol,
 					 n - r->hook_lost_reported[g]);
+		sum += n - r->hook_lost_reported[g];
 		r->hook_lost_reported[g] = n;
 	}
+	return sum;
 }
 
 void events__report_lost(struct agent *r)
 {
+	char hooks[1024] = "";
+	/*
+	 * The hooks' counts first, then the total: BPF counts a loss in the
+	 * total before its hook's, so the total read last holds all the hooks
+	 * did. A loss its hook has not counted yet is reported next time.
+	 */
+	uint64_t by_hook = lost_by_hook(r, hooks, sizeof(hooks));
 	uint64_t lost = r->bpf->stat(r->loader, TT_STAT_LOST);
 	uint64_t lost_exits = r->bpf->stat(r->loader, TT_STAT_LOST_EXITS);
-	char hooks[1024] = "";
 
 	if (lost > r->lost_reported) {
-		lost_by_hook(r, hooks, sizeof(hooks));
+		uint64_t n = by_hook ? by_hook : lost - r->lost_reported;
+
 		tt_warn("%" PRIu64 " events lost: the ring buffer was full (raise --ring-size)%s%s",
-			lost - r->lost_reported, hooks[0] ? ": " : "", hooks);
-		r->lost_reported = lost;
+			n, hooks[0] ? ": " : "", hooks);
+		r->lost_reported += n;
 	}
 	if (lost_exits > r->lost_exits_reported) {
 		tt_warn("%" PRIu64

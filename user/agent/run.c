@@ -54,10 +54,28 @@ static bool all_targets_gone(const struct agent *r)
 	return places__all_pids_gone(r->places);
 }
 
+static bool pid_alive(uint32_t pid)
+{
+	return tt_proc__alive((pid_t)pid);
+}
+
+/* Ends the spans of processes gone unseen: their exit events were lost in a full ring. */
+static void end_gone(struct agent *r, uint64_t now)
+{
+	for (size_t i = 0; i < r->nslots; i++) {
+		if (r->slots[i]->assembler)
+			tt_asm__end_gone(r->slots[i]->assembler, now, pid_alive);
+	}
+}
+
 /* Once a second: losses, expiries, metrics, processes gone, and the rate. */
 static bool housekeeping(struct agent *r, uint64_t now)
 {
+	uint64_t lost_exits = r->lost_exits_reported;
+
 	events__report_lost(r);
+	if (r->lost_exits_reported != lost_exits)
+		end_gone(r, now);
 	for (size_t i = 0; i < r->nslots; i++) {
 		if (r->slots[i]->assembler) /* begin/end spans that saw no end */
 			tt_asm__expire(r->slots[i]->assembler, now);
@@ -237,6 +255,7 @@ static void shut_down(struct agent *r)
 	events__drain(r, UINT64_MAX);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
+	end_gone(r, now); /* gone, their exits lost: not open until the agent stopped */
 	handed = r->pin_dir && handover__give(r);
 	for (size_t i = 0; !handed && i < r->nslots; i++) {
 		if (r->slots[i]->assembler)
@@ -247,7 +266,8 @@ static void shut_down(struct agent *r)
 		tt_console__flush(r->console);
 	tt_info("%" PRIu64 " spans, %" PRIu64 " events, %" PRIu64 " lost, %" PRIu64
 		" ended early (process exit)",
-		st.spans_finished, st.events, r->lost_reported, st.cut_by_exit);
+		st.spans_finished, st.events, r->bpf->stat(r->loader, TT_STAT_LOST),
+		st.cut_by_exit);
 	if (r->lost_exits_reported)
 		tt_warn("%" PRIu64 " exit events lost: the ring buffer was full",
 			r->lost_exits_reported);
