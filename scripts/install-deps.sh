@@ -13,6 +13,9 @@ packages=(
 	libiberty-dev
 	python3 python3-yaml procps util-linux
 	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
+	rabbitmq-server amqp-tools librabbitmq-dev # the RabbitMQ recipe's broker, clients and C consumer
+	redis-server redis-tools libhiredis-dev # the Redis queue recipe, and the Python workers' broker
+	python3-rq python3-celery python3-redis # the Python recipes' real workers
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 	bpftrace # make bench: the bpftrace reference of the per-call benchmark
 	chromium # the task view's browser tests (tests/e2e/test_view_browser.py) and its bench
