@@ -239,3 +239,28 @@ void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 			 "agent stopped while the span was open");
 	}
 }
+
+void describe_exit(char *buf, size_t len, int64_t status)
+{
+	int sig = status & 0x7f;
+
+	if (sig)
+		snprintf(buf, len, "killed by signal %d (%s)", sig,
+			 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	else
+		snprintf(buf, len, "exited with status %d", (int)((status >> 8) & 0xff));
+}
+
+void on_exit_event(struct tt_asm *a, const struct tt_event *ev)
+{
+	char why[TT_STATUS_MSG_MAX];
+
+	if (!a->stats.open_spans)
+		return;
+	if (ev->flags & TT_EXITF_GROUP_DEAD) {
+		tt_asm__end_process(a, ev->pid, ev->ts_ns, ev->ret);
+		return;
+	}
+	describe_exit(why, sizeof(why), ev->ret);
+	end_thread(a, ev->pid, ev->tid, ev->ts_ns, why);
+}

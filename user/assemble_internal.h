@@ -83,6 +83,12 @@ static inline int32_t slot_index(const struct tt_asm *a, const struct tt_span *s
 	return NIL;
 }
 
+/* A hash as a table key: 0 marks an empty table entry. */
+static inline uint64_t table_key(uint64_t h)
+{
+	return h ? h : 1;
+}
+
 static inline const char *record_data(const struct tt_cap_rec *r)
 {
 	return (const char *)(r + 1);
@@ -95,28 +101,52 @@ const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */
 const char *span_function(const struct tt_span *s);
 
-/* assemble.c: slots, identity, indexes */
-void consume_parent(struct tt_asm *a, struct tt_span *s);
+/* assemble.c: slots, records, indexes; a span started and ended */
 uint64_t key_hash(const uint8_t *key, size_t len);
 struct tt_table *key_index(struct tt_asm *a, enum tt_role role);
-void name_from_template(struct tt_span *s);
-uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len);
 void note_redactions(struct tt_span *s);
 struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
 struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
-void publish_id(struct tt_asm *a, struct tt_span *s);
+/* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
+size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room);
+/* Sets the span's key from capture `cap`, as text; no key when it holds no value. */
+void set_key(struct tt_span *s, const struct tt_capture *cap);
 
 uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len);
 void async_remove(struct tt_asm *a, int32_t i);
-void describe_exit(char *buf, size_t len, int64_t status);
 void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
 int index_span(struct tt_asm *a, int32_t i);
 int32_t slot_get(struct tt_asm *a);
 void slot_open(struct slot *sl);
 uint64_t thread_key(uint32_t pid, uint32_t tid);
 
+/* assemble_identity.c: ids, parents, attempts, names */
+void random_id(struct tt_asm *a, uint8_t *out, size_t len);
+/* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
+const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len, size_t *len);
+uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len);
+void name_from_template(struct tt_span *s);
+/* Names a span: its template, else by role (a step's name starts with its task's). */
+void name_span(struct tt_span *s, const struct tt_span *task);
+void publish_id(struct tt_asm *a, struct tt_span *s);
+void consume_parent(struct tt_asm *a, struct tt_span *s);
+/* Sets trace, parent and (a publish's) span id; returns the open span made the parent, or NULL. */
+const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev);
+/* Derives again the ids that depend on a key captured at return. */
+void rekey(struct tt_asm *a, struct tt_span *s);
+
+/* assemble_pairing.c: an end paired to its start, the span finished */
+void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+	    size_t end_len);
+void on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		     const uint8_t *end, size_t end_len);
+void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		  const uint8_t *end, size_t end_len);
+
 /* assemble_ends.c: spans ended by exits, losses, expiry, a reload or shutdown */
+void describe_exit(char *buf, size_t len, int64_t status);
 void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
+void on_exit_event(struct tt_asm *a, const struct tt_event *ev);
 
 /* assemble_annotate.c: binds an annotate probe's span to the open span it completes */
 void annotate(struct tt_asm *a, struct tt_span *ann);

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: MIT
+/*
+ * assemble_pairing.c: an end event paired to the open span it ends (a
+ * return on its thread's stack, an end by its (probe, key) chain), and the
+ * span finished: its return value, its key if captured at return, its
+ * status from `error:` and `error_unless`.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "assemble.h"
+#include "assemble_internal.h"
+
+int64_t tt_ret__value(uint64_t rax)
+{
+	/* a C int comes back in eax with the upper half of rax zeroed */
+	if ((rax >> 32) == 0)
+		return (int64_t)(int32_t)(uint32_t)rax;
+	return (int64_t)rax;
+}
+
+/* Evaluates `error:` on a span that has all its captures. Writes why into msg. */
+static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *msg, size_t len,
+		     char *type, size_t type_len)
+{
+	const struct tt_pred *err = &s->probe->error;
+	const struct tt_cap_rec *r;
+	bool hit;
+
+	if (!err->set)
+		return false;
+	if (err->on_ret) {
+		hit = tt_cmp__eval(err->op, s->ret, err->rhs);
+		if (hit) {
+			snprintf(msg, len, "returned %" PRId64 " (error: %s)", s->ret, err->text);
+			snprintf(type, type_len, "%" PRId64, s->ret);
+		}
+		return hit;
+	}
+	r = value_of(s, &err->lhs);
+	if (!r)
+		return false; /* not readable: no verdict */
+	if (err->str) {
+		size_t n = strlen(err->str);
+		bool eq = err->prefix ? r->len >= n && memcmp(record_data(r), err->str, n) == 0
+				      : r->len == n && memcmp(record_data(r), err->str, n) == 0;
+
+		hit = err->op == TT_CMP_EQ ? eq : !eq;
+		if (hit) {
+			snprintf(msg, len, "%s is \"%.*s\" (error: %s)", err->lhs.text,
+				 (int)(r->len < 48 ? r->len : 48), record_data(r), err->text);
+			snprintf(type, type_len, "%.*s", (int)r->len, record_data(r));
+		}
+		return hit;
+	}
+	{
+		int64_t v;
+
+		memcpy(&v, record_data(r), sizeof(v));
+		hit = tt_cmp__eval(err->op, v, err->rhs);
+		if (hit) {
+			snprintf(msg, len, "%s is %" PRId64 " (error: %s)", err->lhs.text, v,
+				 err->text);
+			snprintf(type, type_len, "%" PRId64, v);
+		}
+		return hit;
+	}
+}
+
+void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+	    size_t end_len)
+{
+	struct tt_span *s = &slot_at(a, i)->span;
+
+	if (ev->kind == TT_EV_RETURN) {
+		s->has_ret = true;
+		s->ret = tt_ret__value(ev->ret);
+	}
+	s->end_len = end_len;
+	if (end_len)
+		memcpy(s->end_payload, end, end_len);
+	if (!s->key_len && s->probe->key.site == TT_SITE_RETURN) {
+		set_key(s, &s->probe->key);
+		if (s->key_len)
+			rekey(a, s);
+	}
+	if (s->probe->name)
+		name_from_template(s); /* again, now that every capture is in */
+	/* otherwise UNSET: instrumentation leaves OK to the application */
+	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg), s->error_type,
+		     sizeof(s->error_type))) {
+		s->status = TT_STATUS_ERROR;
+	} else if (s->probe->error_unless && !s->marked && s->status != TT_STATUS_ERROR) {
+		/* an error an annotate probe gave (a nack) says more than the missing ack */
+		s->status = TT_STATUS_ERROR;
+		snprintf(s->status_msg, sizeof(s->status_msg),
+			 "no '%s' before the span ended (error_unless: %s)", s->probe->error_unless,
+			 s->probe->error_unless);
+		snprintf(s->error_type, sizeof(s->error_type), "error_unless");
+	}
+	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
+}
+
+/*
+ * Whether open span `above` began at the same call as `s`, below it on the
+ * thread: another probe entered at the same function, with nothing in
+ * between. Several probes may end at one function's return, and the kernel
+ * runs their return handlers in entry order, so the lower one returns first.
+ */
+static bool same_call(const struct tt_span *above, const struct tt_span *s)
+{
+	return above->probe->pairing == TT_PAIR_CALL && s->probe->pairing == TT_PAIR_CALL &&
+	       above->hook != s->hook && above->start_ns >= s->start_ns &&
+	       !strcmp(span_function(above), span_function(s)) &&
+	       tt_target__same(above->probe->target, s->probe->target);
+}
+
+/* Whether every span from `from` down to `to` (not included) began at to's call. */
+static bool only_same_call(const struct tt_asm *a, int32_t from, int32_t to)
+{
+	for (int32_t k = from; k != to && k != NIL; k = slot_at(a, k)->below) {
+		if (!same_call(&slot_at(a, k)->span, &slot_at(a, to)->span))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Finds the open span on this thread's stack that `match` accepts, ends
+ * the spans above it (their ends were lost) but those of the same call,
+ * and finishes it.
+ */
+static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
+			    size_t end_len, bool (*match)(const struct tt_span *, const void *),
+			    const void *what)
+{
+	uint64_t *top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+	int32_t i;
+
+	for (i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
+		if (match(&slot_at(a, i)->span, what))
+			break;
+	}
+	if (i == NIL) {
+		a->stats.orphan_returns++;
+		return;
+	}
+	while ((int32_t)top[0] != i && !only_same_call(a, (int32_t)top[0], i)) {
+		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
+			 "return not seen (events lost)");
+		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+	}
+	finish(a, i, ev, end, end_len);
+}
+
+static bool same_hook(const struct tt_span *s, const void *hook)
+{
+	return s->hook == hook;
+}
+
+static bool same_probe(const struct tt_span *s, const void *probe)
+{
+	return s->probe == probe;
+}
+
+/* The attribute `name` captured at `site`, or NULL. */
+static const struct tt_attr *attr_at(const struct tt_probe *p, const char *name, enum tt_site site)
+{
+	for (int i = 0; i < p->nattrs; i++) {
+		if (!p->attrs[i].literal && p->attrs[i].cap.site == site &&
+		    strcmp(p->attrs[i].name, name) == 0)
+			return &p->attrs[i];
+	}
+	return NULL;
+}
+
+/*
+ * Whether open span s has the step.name that the end captured: begin/end
+ * spans pair by (key, step.name) when both sides capture a step.name, so
+ * that parallel steps of one task end where they began.
+ */
+static bool same_step(const struct tt_span *s, const struct tt_span *end)
+{
+	const struct tt_attr *b = attr_at(s->probe, "step.name", TT_SITE_START);
+	const struct tt_attr *e = attr_at(s->probe, "step.name", TT_SITE_END);
+	const struct tt_cap_rec *bv, *ev;
+
+	if (!b || !e)
+		return true;
+	bv = value_of(s, &b->cap);
+	ev = value_of(end, &e->cap);
+	return !bv || !ev || (bv->len == ev->len && !memcmp(bv + 1, ev + 1, bv->len));
+}
+
+static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *end, size_t end_len)
+{
+	const struct tt_probe *p = hook->probe;
+	struct tt_span probe_view; /* just enough of a span to read the end's captures */
+	uint8_t key[TT_KEY_MAX];
+	const struct tt_cap_rec *r;
+	uint64_t *v;
+	size_t key_len;
+
+	probe_view.probe = p;
+	probe_view.payload_len = 0;
+	probe_view.end_len = end_len;
+	memcpy(probe_view.end_payload, end, end_len);
+	r = value_of(&probe_view, &p->end_key);
+	if (!r) {
+		a->stats.orphan_returns++;
+		return;
+	}
+	key_len = record_text(r, key, sizeof(key));
+	v = tt_table__get(&a->async, async_hash(p, key, key_len));
+	for (int32_t i = v ? (int32_t)v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
+		struct tt_span *s = &slot_at(a, i)->span;
+
+		if (s->key_len == key_len && !memcmp(s->key, key, key_len) &&
+		    same_step(s, &probe_view)) {
+			finish(a, i, ev, end, end_len);
+			return;
+		}
+	}
+	a->stats.orphan_returns++;
+}
+
+void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		  const uint8_t *end, size_t end_len)
+{
+	if (hook->probe->pairing == TT_PAIR_THREAD)
+		finish_on_stack(a, ev, end, end_len, same_probe, hook->probe);
+	else if (hook->probe->pairing == TT_PAIR_KEY)
+		on_end_key(a, ev, hook, end, end_len);
+	else
+		a->stats.malformed++;
+}
+
+/* A function probe's return: finishes the open span its hook began on this thread. */
+void on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		     const uint8_t *end, size_t end_len)
+{
+	finish_on_stack(a, ev, end, end_len, same_hook, hook);
+}
