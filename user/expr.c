@@ -16,6 +16,9 @@
  *	primary := argN | ret | INT | '(' value ')' | WIDTH '(' value ')'
  *	WIDTH   := u8 | u16 | u32 | u64 | s8 | s16 | s32 | s64
  *	INT     := decimal | 0x hex
+ *
+ * Predicates and filters, which compile a value with this grammar and end
+ * it in a comparison, are in expr_pred.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,27 +27,11 @@
 #include <string.h>
 
 #include "expr.h"
+#include "expr_internal.h"
 #include "hex.h"
 
 /* Parentheses, loads and calls nested in one expression. */
 #define EXPR_MAX_DEPTH 32
-
-/* Instructions of one sub-expression, in order. */
-struct code {
-	struct tt_op ops[TT_MAX_OPS];
-	int n;
-};
-
-struct parser {
-	const char *text;
-	size_t pos;
-	bool at_return;
-	int nloads;
-	int depth;
-	char *err;
-	size_t errlen;
-	int errcol;
-};
 
 struct width_fn {
 	const char *name;
@@ -63,11 +50,8 @@ static const struct width_fn width_fns[] = {
 	{"s64", 8, TT_OPF_SIGNED},
 };
 
-static int fail(struct parser *p, size_t col, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Records the problem and its column; returns -EINVAL. */
-static int fail(struct parser *p, size_t col, const char *fmt, ...)
+int fail(struct parser *p, size_t col, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -80,56 +64,8 @@ static int fail(struct parser *p, size_t col, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_ident_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool is_ident(char c)
-{
-	return is_ident_start(c) || is_digit(c);
-}
-
-static char peek(const struct parser *p)
-{
-	return p->text[p->pos];
-}
-
-static void skip_space(struct parser *p)
-{
-	while (is_space(peek(p)))
-		p->pos++;
-}
-
-/* Length of the identifier at the current position (0 when none). */
-static size_t ident_len(const struct parser *p)
-{
-	size_t n = 0;
-
-	if (!is_ident_start(p->text[p->pos]))
-		return 0;
-	while (is_ident(p->text[p->pos + n]))
-		n++;
-	return n;
-}
-
-static bool ident_is(const struct parser *p, size_t len, const char *word)
-{
-	return strlen(word) == len && strncmp(p->text + p->pos, word, len) == 0;
-}
-
 /* Reports an unexpected character (or the end of the text) at the current position. */
-static int fail_unexpected(struct parser *p, const char *what)
+int fail_unexpected(struct parser *p, const char *what)
 {
 	char c = peek(p);
 
@@ -140,7 +76,7 @@ static int fail_unexpected(struct parser *p, const char *what)
 	return fail(p, p->pos, "expected %s, found '%c'", what, c);
 }
 
-static int expect_char(struct parser *p, char c, const char *what)
+int expect_char(struct parser *p, char c, const char *what)
 {
 	skip_space(p);
 	if (peek(p) != c)
@@ -154,7 +90,7 @@ static int expect_char(struct parser *p, char c, const char *what)
  * position into *v. Returns 0, or -EINVAL when there is none, it has
  * stray characters or it does not fit in 64 bits.
  */
-static int parse_uint(struct parser *p, uint64_t *v)
+int parse_uint(struct parser *p, uint64_t *v)
 {
 	size_t start = p->pos;
 	uint64_t acc = 0;
@@ -186,7 +122,7 @@ static int parse_uint(struct parser *p, uint64_t *v)
 	return 0;
 }
 
-static int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col)
+int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col)
 {
 	if (c->n >= TT_MAX_OPS)
 		return fail(p, col, "expression needs more than TT_MAX_OPS (%d) instructions",
@@ -258,8 +194,6 @@ static void leave(struct parser *p)
 {
 	p->depth--;
 }
-
-static int parse_value(struct parser *p, struct code *c);
 
 /* '(' value ')', the opening parenthesis being at the current position. */
 static int parse_group(struct parser *p, struct code *c)
@@ -411,7 +345,7 @@ static int parse_unary(struct parser *p, struct code *c)
 	return code__load(p, c, 8, 0, col);
 }
 
-static int parse_value(struct parser *p, struct code *c)
+int parse_value(struct parser *p, struct code *c)
 {
 	uint64_t v;
 	size_t col;
@@ -590,327 +524,4 @@ int tt_expr__compile(const char *text, bool at_return, struct tt_probe_prog *pro
 	if (type)
 		*type = t;
 	return 0;
-}
-
-struct cmp_op {
-	const char *tok;
-	enum tt_cmp op;
-};
-
-/* Two-character operators first, so that "<=" is not read as "<". */
-static const struct cmp_op cmp_ops[] = {
-	{"==", TT_CMP_EQ}, {"!=", TT_CMP_NE}, {"<=", TT_CMP_LE},
-	{">=", TT_CMP_GE}, {"<", TT_CMP_LT},  {">", TT_CMP_GT},
-};
-
-int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, char *err,
-			    size_t errlen, int *errcol)
-{
-	struct parser p = {.text = text, .err = err, .errlen = errlen};
-	bool negative = false;
-	const struct cmp_op *found = NULL;
-	size_t numcol;
-	uint64_t v;
-	size_t i;
-	int ret;
-
-	if (err && errlen)
-		err[0] = '\0';
-	skip_space(&p);
-	if (!ident_is(&p, ident_len(&p), "ret")) {
-		ret = fail(&p, p.pos,
-			   "expected 'ret OP INT' (only the return value can be tested)");
-		goto out;
-	}
-	p.pos += 3;
-	skip_space(&p);
-	for (i = 0; i < sizeof(cmp_ops) / sizeof(cmp_ops[0]) && !found; i++) {
-		if (strncmp(text + p.pos, cmp_ops[i].tok, strlen(cmp_ops[i].tok)) == 0)
-			found = &cmp_ops[i];
-	}
-	if (!found) {
-		ret = fail_unexpected(&p, "a comparison (==, !=, <, <=, >, >=)");
-		goto out;
-	}
-	p.pos += strlen(found->tok);
-	skip_space(&p);
-	numcol = p.pos;
-	if (peek(&p) == '-') {
-		negative = true;
-		p.pos++;
-	}
-	ret = parse_uint(&p, &v);
-	if (ret)
-		goto out;
-	if ((!negative && v > (uint64_t)INT64_MAX) || (negative && v > (uint64_t)INT64_MAX + 1)) {
-		ret = fail(&p, numcol, "integer out of range for a signed 64-bit value");
-		goto out;
-	}
-	skip_space(&p);
-	if (peek(&p) != '\0') {
-		ret = fail_unexpected(&p, "the end of the predicate");
-		goto out;
-	}
-	*op = found->op;
-	if (!negative)
-		*rhs = (int64_t)v;
-	else if (v == (uint64_t)INT64_MAX + 1)
-		*rhs = INT64_MIN;
-	else
-		*rhs = -(int64_t)v;
-	return 0;
-out:
-	if (errcol)
-		*errcol = p.errcol;
-	return ret;
-}
-
-/* ---- predicates ---------------------------------------------------------- */
-
-/*
- * Finds the comparison operator of `text` outside parentheses and quotes.
- * Returns its offset and sets *found, or returns -1.
- */
-static long find_operator(const char *text, const struct cmp_op **found)
-{
-	int depth = 0;
-	char quote = 0;
-
-	for (long i = 0; text[i]; i++) {
-		char c = text[i];
-
-		if (quote) {
-			if (c == '\\' && text[i + 1])
-				i++;
-			else if (c == quote)
-				quote = 0;
-			continue;
-		}
-		if (c == '"' || c == '\'')
-			quote = c;
-		else if (c == '(')
-			depth++;
-		else if (c == ')')
-			depth--;
-		if (depth || quote)
-			continue;
-		for (size_t k = 0; k < sizeof(cmp_ops) / sizeof(cmp_ops[0]); k++) {
-			if (strncmp(text + i, cmp_ops[k].tok, strlen(cmp_ops[k].tok)) == 0) {
-				*found = &cmp_ops[k];
-				return i;
-			}
-		}
-	}
-	return -1;
-}
-
-/* A quoted string literal at p->pos; a trailing unescaped '*' marks a prefix. */
-static int parse_literal(struct parser *p, struct tt_pred_parts *out)
-{
-	char quote = peek(p);
-	size_t col = p->pos;
-	size_t n = 0;
-
-	p->pos++;
-	while (peek(p) && peek(p) != quote) {
-		char c = peek(p);
-
-		if (c == '\\' && p->text[p->pos + 1]) {
-			p->pos++;
-			c = peek(p);
-		} else if (c == '*' && p->text[p->pos + 1] == quote) {
-			out->prefix = true;
-			p->pos++;
-			break;
-		}
-		if (n >= TT_MAX_LITERAL)
-			return fail(p, col, "string literal longer than TT_MAX_LITERAL (%d)",
-				    TT_MAX_LITERAL);
-		out->str[n++] = c;
-		p->pos++;
-	}
-	if (peek(p) != quote)
-		return fail(p, col, "unterminated string literal");
-	p->pos++;
-	out->str[n] = '\0';
-	out->str_len = n;
-	out->rhs_is_str = true;
-	return 0;
-}
-
-/* An integer, optionally negative, at p->pos. */
-static int parse_int_rhs(struct parser *p, struct tt_pred_parts *out)
-{
-	size_t col = p->pos;
-	bool negative = false;
-	uint64_t v;
-	int err;
-
-	if (peek(p) == '-') {
-		negative = true;
-		p->pos++;
-	}
-	if (!is_digit(peek(p)))
-		return fail_unexpected(p, "an integer or a quoted string");
-	err = parse_uint(p, &v);
-	if (err)
-		return err;
-	if ((!negative && v > (uint64_t)INT64_MAX) || (negative && v > (uint64_t)INT64_MAX + 1))
-		return fail(p, col, "integer out of range for a signed 64-bit value");
-	out->rhs = negative ? (int64_t)(0 - v) : (int64_t)v;
-	return 0;
-}
-
-int tt_expr__split_pred(const char *text, struct tt_pred_parts *out, char *err, size_t errlen,
-			int *errcol)
-{
-	struct parser p = {.text = text, .err = err, .errlen = errlen};
-	const struct cmp_op *op = NULL;
-	long at;
-	int ret;
-
-	if (err && errlen)
-		err[0] = '\0';
-	memset(out, 0, sizeof(*out));
-	at = find_operator(text, &op);
-	if (at < 0) {
-		const char *eq = strchr(text, '=');
-
-		if (eq)
-			ret = fail(&p, (size_t)(eq - text),
-				   "expected a comparison (==, !=, <, <=, >, >=), found '='");
-		else
-			ret = fail(&p, strlen(text),
-				   "expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\" "
-				   "(OP: ==, !=, <, <=, >, >=)");
-		goto out;
-	}
-	out->lhs_len = (size_t)at;
-	while (out->lhs_len > 0 && is_space(text[out->lhs_len - 1]))
-		out->lhs_len--;
-	if (out->lhs_len == 0) {
-		ret = fail(&p, (size_t)at, "nothing to compare before '%s'", op->tok);
-		goto out;
-	}
-	out->op = op->op;
-	p.pos = (size_t)at + strlen(op->tok);
-	skip_space(&p);
-	out->rhs_col = p.pos;
-	if (peek(&p) == '"' || peek(&p) == '\'')
-		ret = parse_literal(&p, out);
-	else
-		ret = parse_int_rhs(&p, out);
-	if (!ret) {
-		skip_space(&p);
-		if (peek(&p) != '\0')
-			ret = fail_unexpected(&p, "the end of the predicate");
-	}
-	if (!ret && out->rhs_is_str && out->op != TT_CMP_EQ && out->op != TT_CMP_NE)
-		ret = fail(&p, (size_t)at, "strings compare with == or != only");
-	if (!ret && !out->rhs_is_str && strncmp(text, "str(", 4) == 0)
-		ret = fail(&p, 0, "a string compares with a quoted literal, not an integer");
-	if (!ret && out->rhs_is_str &&
-	    (strncmp(text, "str", 3) != 0 || !(text[3] == '(' || is_space(text[3]))))
-		ret = fail(&p, 0, "only str(EXPR) compares with a string literal");
-	if (!ret)
-		return 0;
-out:
-	if (errcol)
-		*errcol = p.errcol;
-	return ret;
-}
-
-int tt_expr__compile_filter(const char *text, bool at_return, struct tt_probe_prog *prog, char *err,
-			    size_t errlen, int *errcol)
-{
-	struct parser p = {.text = text, .at_return = at_return, .err = err, .errlen = errlen};
-	struct tt_pred_parts parts;
-	struct code c = {.n = 0};
-	char lhs[256];
-	int ret;
-
-	ret = tt_expr__split_pred(text, &parts, err, errlen, errcol);
-	if (ret)
-		return ret;
-	if (parts.lhs_len >= sizeof(lhs)) {
-		ret = fail(&p, 0, "predicate too long");
-		goto out;
-	}
-	memcpy(lhs, text, parts.lhs_len);
-	lhs[parts.lhs_len] = '\0';
-	p.text = lhs;
-	if (parts.rhs_is_str) {
-		struct tt_op cmp = {.code = TT_OP_STRCMP, .len = (__u32)parts.str_len};
-		size_t words = (parts.str_len + 8) / 8;
-
-		p.pos = 3; /* past "str" */
-		ret = expect_char(&p, '(', "'(' after str");
-		if (!ret)
-			ret = parse_value(&p, &c);
-		if (!ret)
-			ret = expect_char(&p, ')', "')' to close str()");
-		if (!ret) {
-			skip_space(&p);
-			if (peek(&p) != '\0')
-				ret = fail_unexpected(&p, "the comparison");
-		}
-		cmp.aux = parts.prefix ? TT_STRCMP_PREFIX : TT_STRCMP_EXACT;
-		cmp.flags = parts.op == TT_CMP_NE ? TT_OPF_NEGATE : 0;
-		if (!ret)
-			ret = code__emit(&p, &c, &cmp, 0);
-		for (size_t w = 0; !ret && w < words; w++) {
-			struct tt_op lit = {.code = TT_OP_NOP};
-
-			memcpy(&lit.imm, parts.str + 8 * w,
-			       parts.str_len + 1 - 8 * w < 8 ? parts.str_len + 1 - 8 * w : 8);
-			ret = code__emit(&p, &c, &lit, 0);
-		}
-	} else {
-		struct tt_op cmp = {.code = TT_OP_CMP,
-				    .aux = (__u8)parts.op,
-				    .flags = TT_OPF_SIGNED,
-				    .imm = parts.rhs};
-
-		ret = parse_value(&p, &c);
-		if (!ret) {
-			skip_space(&p);
-			if (peek(&p) != '\0')
-				ret = fail_unexpected(&p, "the comparison");
-		}
-		if (!ret)
-			ret = code__emit(&p, &c, &cmp, 0);
-	}
-	if (!ret && (prog->nops > TT_MAX_OPS || (__u32)c.n > TT_MAX_OPS - prog->nops))
-		ret = fail(&p, 0,
-			   "the probe's filter and captures need more than TT_MAX_OPS (%d) "
-			   "instructions",
-			   TT_MAX_OPS);
-	if (ret)
-		goto out;
-	memcpy(&prog->ops[prog->nops], c.ops, (size_t)c.n * sizeof(c.ops[0]));
-	prog->nops += (__u32)c.n;
-	return 0;
-out:
-	if (errcol)
-		*errcol = p.errcol;
-	return ret;
-}
-
-bool tt_cmp__eval(enum tt_cmp op, int64_t lhs, int64_t rhs)
-{
-	switch (op) {
-	case TT_CMP_EQ:
-		return lhs == rhs;
-	case TT_CMP_NE:
-		return lhs != rhs;
-	case TT_CMP_LT:
-		return lhs < rhs;
-	case TT_CMP_LE:
-		return lhs <= rhs;
-	case TT_CMP_GT:
-		return lhs > rhs;
-	case TT_CMP_GE:
-		return lhs >= rhs;
-	}
-	return false;
 }
