@@ -496,7 +496,12 @@ static int tt_elf__load(struct tt_elf *elf, uint64_t file_size)
 
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOEXEC;
-	ld.elf = elf_begin(elf->fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * read, never mapped: a file truncated while mapped raises SIGBUS at the
+	 * first read past its new end (a binary being updated, or a hostile one);
+	 * libelf's pread() of a section cut short fails instead
+	 */
+	ld.elf = elf_begin(elf->fd, ELF_C_READ, NULL);
 	if (!ld.elf || elf_kind(ld.elf) != ELF_K_ELF || !gelf_getehdr(ld.elf, &ehdr)) {
 		err = -ENOEXEC;
 		goto cleanup;

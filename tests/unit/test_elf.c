@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -220,6 +221,71 @@ static void test_open_fifo_does_not_block(void **state)
 	assert_null(tt_elf__open(path)); /* blocked forever in open() before */
 	assert_int_equal(errno, ENOEXEC);
 	unlink(path);
+}
+
+/* Rewrites a file again and again from empty, as a package update or a hostile container may. */
+struct rewriter {
+	int fd;
+	const uint8_t *data;
+	size_t size;
+	volatile bool stop;
+	unsigned rounds;
+};
+
+static void *rewrite_main(void *arg)
+{
+	struct rewriter *w = arg;
+
+	while (!w->stop) {
+		if (ftruncate(w->fd, 0) || pwrite(w->fd, w->data, w->size, 0) != (ssize_t)w->size)
+			break;
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * A binary truncated while it is read: refused or read whole, never a crash.
+ * A mapped file cut short raises SIGBUS at the first read past its new end,
+ * which killed the agent; the reader now reads with pread() into memory.
+ */
+static void test_open_file_truncated_while_read(void **state)
+{
+	char path[] = "/tmp/tt-elf-trunc-XXXXXX";
+	struct rewriter w = {0};
+	size_t whole = 0, refused = 0;
+	pthread_t t;
+
+	(void)state;
+	/* this program: big enough that a rewrite is in progress most of the time */
+	w.data = read_file("/proc/self/exe", &w.size);
+	assert_non_null(w.data);
+	w.fd = mkstemp(path);
+	assert_true(w.fd >= 0);
+	assert_int_equal(pwrite(w.fd, w.data, w.size, 0), (ssize_t)w.size);
+	assert_int_equal(pthread_create(&t, NULL, rewrite_main, &w), 0);
+	for (int i = 0; i < 400; i++) {
+		struct tt_elf *elf = tt_elf__open(path);
+		uint64_t off;
+
+		if (!elf) {
+			assert_true(errno == ENOEXEC || errno == ENOENT);
+			refused++;
+			continue;
+		}
+		/* what was read is this test program's own symbols, or nothing */
+		if (tt_elf__func_offset(elf, "test_open_file_truncated_while_read", &off, NULL) == 0)
+			whole++;
+		tt_elf__free(elf);
+	}
+	w.stop = true;
+	pthread_join(t, NULL);
+	close(w.fd);
+	unlink(path);
+	free((void *)w.data);
+	assert_true(w.rounds > 0);
+	fprintf(stderr, "truncated while read: %zu read whole, %zu refused, %u rewrites\n", whole,
+		refused, w.rounds);
 }
 
 static int setup_fixtures(void **state)
@@ -690,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_crafted_symtab_size_beyond_file),
 		cmocka_unit_test(test_crafted_usdt_note_unterminated),
 		cmocka_unit_test(test_open_fifo_does_not_block),
+		cmocka_unit_test(test_open_file_truncated_while_read),
 	};
 	const struct CMUnitTest fixture_tests[] = {
 		cmocka_unit_test(test_pie_finds_functions),
