@@ -6,6 +6,7 @@
 
 #include "elf.h"
 #include "libscan.h"
+#include "log.h"
 #include "proc.h"
 #include "table.h"
 
@@ -41,6 +42,27 @@ static bool defines_all(const struct scan *s, const char *path)
 	return all;
 }
 
+/*
+ * Hands a copy found to cb. A copy that went while it was looked at (its
+ * process exited, taking /proc/PID/root with it, or the file was removed or
+ * replaced) is skipped, not an error: a scan of every process must not fail
+ * because one of them ended during it.
+ */
+static int copy_found(const struct scan *s, const char *path, const struct stat *was)
+{
+	struct stat now;
+	int ret = s->cb(path, s->ctx);
+
+	if (!ret || ret == -ENOMEM)
+		return ret;
+	if (stat(path, &now) == 0 && now.st_dev == was->st_dev && now.st_ino == was->st_ino)
+		return ret;
+	tt_info("skipped '%s': it went while it was scanned (its process exited, or the file "
+		"was removed)",
+		path);
+	return 0;
+}
+
 /* One executable mapping: a regular file not seen yet that defines every symbol goes to cb. */
 static int scan_mapping(const char *path, void *ctx)
 {
@@ -57,7 +79,9 @@ static int scan_mapping(const char *path, void *ctx)
 		return 0;
 	if (tt_table__put(&s->seen, key, 0, 0))
 		return -ENOMEM;
-	return defines_all(s, path) ? s->cb(path, s->ctx) : 0;
+	if (!defines_all(s, path))
+		return 0;
+	return copy_found(s, path, &st);
 }
 
 /* Looks at the executable mappings of one process. */

@@ -17,7 +17,9 @@
  * the file at `skip`, mapped executable by process `pid` (or by any process
  * when pid <= 0), that defines every function in `symbols` (n of them).
  * `path` is valid only during the call. Stops at cb's first non-zero value
- * and returns it; returns 0 otherwise, or -errno when /proc cannot be read.
+ * and returns it, unless the file went meanwhile (its process exited: a
+ * skip, said with tt_info); returns 0 otherwise, or -errno when /proc
+ * cannot be read.
  */
 int tt_libscan__find(const char *const *symbols, int n, const char *skip, pid_t pid,
 		     int (*cb)(const char *path, void *ctx), void *ctx);
