@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "libscan.h"
 #include "proc.h"
+#include "python/offsets.h"
 #include "resolve.h"
 #include "usdt.h"
 
@@ -522,6 +523,28 @@ static int check_usdt_args(const struct tt_usdt_note *n, void *ctx)
 	return tt_usdt__parse_args(n->provider, n->name, n->args, &site, c->why, c->whylen) ? 1 : 0;
 }
 
+/* Refuses a python: USDT probe known to crash (or never fire in) the interpreter at pl. */
+static int check_python_usdt(const struct tt_spec *spec, const struct tt_hook *hook,
+			     const struct place *pl, char *err, size_t errlen)
+{
+	char name[TT_SHORT_MAX], file[TT_SHORT_MAX], why[512];
+	struct tt_py_binary bin;
+	const char *refused;
+
+	if (strcmp(hook->provider, "python") != 0)
+		return 0;
+	if (tt_py__inspect(pl->path, &bin, why, sizeof(why)) != 0 && !bin.version_hex)
+		return 0; /* not a CPython tasktap can date: nothing known against it */
+	refused = tt_py__usdt_refused(bin.version_hex, hook->usdt);
+	if (!refused)
+		return 0;
+	snprintf(err, errlen,
+		 "%s:%d:%d: USDT probe 'python:%s' of python %s in '%s' is refused: %s", spec->path,
+		 hook->pos.line, hook->pos.col, tt_shorten(hook->usdt, name), bin.version,
+		 tt_shorten(pl->shown, file), refused);
+	return -EINVAL;
+}
+
 static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const struct tt_hook *hook,
 		    struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
 {
@@ -532,6 +555,9 @@ static int add_usdt(struct tt_plan *plan, const struct tt_spec *spec, const stru
 	struct tt_attachment *at;
 	int ret;
 
+	ret = check_python_usdt(spec, hook, pl, err, errlen);
+	if (ret)
+		return ret;
 	if (!note) {
 		char have[512] = "";
 		struct list_ctx l = {.buf = have, .len = sizeof(have)};

@@ -212,6 +212,24 @@ static void test_a_debug_offsets_block_that_disagrees_is_named(void **state)
 	assert_string_equal(err, "no _Py_DebugOffsets at the start of _PyRuntime");
 }
 
+static void test_usdt_probes_that_harm_311_are_refused_with_the_reason(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(tt_py__usdt_refused(0x030b02f0, "line"), "crashes CPython 3.11"));
+	assert_non_null(strstr(tt_py__usdt_refused(0x030b07f0, "function__entry"), "gh-98894"));
+	assert_null(tt_py__usdt_refused(0x030b02f0, "function__return"));
+	assert_null(tt_py__usdt_refused(0x030c01f0, "line"));
+}
+
+static void test_usdt_probes_that_harm_311_are_refused_with_the_reason(void **state)
+{
+	(void)state;
+	assert_non_null(strstr(tt_py__usdt_refused(0x030b02f0, "line"), "crashes CPython 3.11"));
+	assert_non_null(strstr(tt_py__usdt_refused(0x030b07f0, "function__entry"), "gh-98894"));
+	assert_null(tt_py__usdt_refused(0x030b02f0, "function__return"));
+	assert_null(tt_py__usdt_refused(0x030c01f0, "line"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_versions_without_a_row_are_refused_by_name),
 		cmocka_unit_test(test_the_313_row_agrees_with_a_real_313_debug_offsets_block),
 		cmocka_unit_test(test_a_debug_offsets_block_that_disagrees_is_named),
+		cmocka_unit_test(test_usdt_probes_that_harm_311_are_refused_with_the_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

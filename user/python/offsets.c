@@ -410,3 +410,27 @@ int tt_py__check_debug_offsets(const struct tt_py_offsets *o, const void *block,
 	}
 	return 0;
 }
+
+/* USDT probes of CPython that harm or fool the worker, by version (tt_py__usdt_refused()). */
+static const struct {
+	const char *name;
+	unsigned int minor; /* 0x030b0000: every 3.11 */
+	const char *why;
+} refused_usdt[] = {
+	{"line", 0x030b0000,
+	 "enabling it crashes CPython 3.11 (seen with Debian 12's 3.11.2); probe a "
+	 "function instead (runtime: python)"},
+	{"function__entry", 0x030b0000,
+	 "it never fires on CPython 3.11 (gh-98894); probe the function instead "
+	 "(runtime: python)"},
+};
+
+const char *tt_py__usdt_refused(unsigned int version_hex, const char *name)
+{
+	for (size_t i = 0; i < sizeof(refused_usdt) / sizeof(refused_usdt[0]); i++) {
+		if (refused_usdt[i].minor == (version_hex & 0xffff0000) &&
+		    strcmp(refused_usdt[i].name, name) == 0)
+			return refused_usdt[i].why;
+	}
+	return NULL;
+}

@@ -73,4 +73,10 @@ int tt_py__inspect_fd(int fd, const char *shown, struct tt_py_binary *bin, char 
 int tt_py__check_debug_offsets(const struct tt_py_offsets *o, const void *block, size_t len,
 			       char *err, size_t errlen);
 
+/*
+ * Why the USDT probe python:`name` of CPython `version_hex` must not be
+ * used (it crashes the interpreter, or never fires), or NULL when it may.
+ */
+const char *tt_py__usdt_refused(unsigned int version_hex, const char *name);
+
 #endif /* TASKTAP_PYTHON_OFFSETS_H */
