@@ -221,15 +221,6 @@ static void test_usdt_probes_that_harm_311_are_refused_with_the_reason(void **st
 	assert_null(tt_py__usdt_refused(0x030c01f0, "line"));
 }
 
-static void test_usdt_probes_that_harm_311_are_refused_with_the_reason(void **state)
-{
-	(void)state;
-	assert_non_null(strstr(tt_py__usdt_refused(0x030b02f0, "line"), "crashes CPython 3.11"));
-	assert_non_null(strstr(tt_py__usdt_refused(0x030b07f0, "function__entry"), "gh-98894"));
-	assert_null(tt_py__usdt_refused(0x030b02f0, "function__return"));
-	assert_null(tt_py__usdt_refused(0x030c01f0, "line"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
