@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* bpfgen_asm.h: bpfgen's instruction encoders, labels and jumps; private to user/bpfgen*.c. */
+/*
+ * bpfgen_asm.h: bpfgen's instruction encoders, labels and jumps, the
+ * programs' registers and stack layout, and what bpfgen.c and bpfgen_ops.c
+ * call of each other; private to user/bpfgen*.c.
+ */
 #ifndef TASKTAP_BPFGEN_ASM_H
 #define TASKTAP_BPFGEN_ASM_H
 
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include "bpfgen.h"
+#include "tasktap/event.h"
 
 #define R0  BPF_REG_0
 #define R1  BPF_REG_1
@@ -194,5 +199,48 @@ static inline void patch(struct gen *g)
 			g->out->insns[f->insn].off = (int16_t)delta;
 	}
 }
+
+/* ---- the programs' layout -------------------------------------------------- */
+
+/* As bpf/tasktap.bpf.c lays out its maps' values. */
+#define SCRATCH_MASK	1023
+#define SCRATCH_TMP	(2 * (SCRATCH_MASK + 1))
+#define SCRATCH_HITS	(SCRATCH_TMP + 64) /* struct scratch: hits after buf */
+#define TSTATE_DEPTH	0
+#define TSTATE_ACCEPTED 8
+#define SAVED_ARGS_SIZE 56 /* struct saved_args: regs[6], sp */
+
+/* struct pt_regs (x86-64) */
+#define PT_SP	     152
+#define PT_AX	     80
+#define PT_REGS_SIZE 168
+static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
+				  88 /* cx */,	72 /* r8 */,  64 /* r9 */};
+
+/* The stack of the emitted program (offsets from r10). */
+#define FP_FAULT -8   /* u64: the interpreter's vm->fault */
+#define FP_R1	 -16  /* u64: vm->r1 */
+#define FP_TMP	 -24  /* u64: where reads land (vm->tmp) */
+#define FP_ST	 -32  /* struct tstate *: this thread's tracking */
+#define FP_TID	 -40  /* u32 tid */
+#define FP_KEY	 -36  /* u32: a key for a lookup */
+#define FP_RING	 -48  /* the ring, across bpf_ringbuf_query() */
+#define FP_BLEN	 -56  /* EMIT_BYTES: the length kept */
+#define FP_BWORD -64  /* EMIT_BYTES: type and flags of its record */
+#define FP_SKEY	 -72  /* struct save_key {tid, depth} */
+#define FP_ARGS	 -128 /* struct saved_args to store, 56 bytes */
+#define FP_ZERO	 -144 /* a zero struct tstate, 16 bytes */
+#define FP_REGS	 -200 /* return programs: the arguments at entry, 56 bytes */
+#define FP_EV	 -240 /* return events without captures: struct tt_event */
+
+/* bpfgen.c: stats[which] += 1 on this CPU. */
+void stat_inc(struct gen *g, enum tt_stat which);
+/* fill_header(): the event header at base+off, `ret` from the return value or 0. */
+void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret);
+
+/* bpfgen_ops.c: the capture program `p` run into scratch, filter first (a drop jumps to `drop`). */
+void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind, bool ret);
+/* Captures emitted by `p`: its EMIT_* instructions. */
+uint32_t count_emits(const struct tt_probe_prog *p);
 
 #endif /* TASKTAP_BPFGEN_ASM_H */
