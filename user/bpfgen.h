@@ -55,8 +55,8 @@ struct tt_bpfgen_in {
 	uint64_t wakeup_watermark; /* as the generic programs' rodata has it */
 };
 
-/* Instructions in the largest program: 48 capture instructions at their longest and more. */
-#define TT_BPFGEN_MAX_INSNS 4096
+/* Instructions in the largest program: TT_MAX_OPS capture operations at their longest and more. */
+#define TT_BPFGEN_MAX_INSNS 16384
 
 struct tt_bpfgen {
 	struct bpf_insn insns[TT_BPFGEN_MAX_INSNS];

@@ -29,7 +29,7 @@
 #define OFF BPF_REG_9
 #define FP  BPF_REG_10
 
-#define MAX_LABELS 1024
+#define MAX_LABELS 4096
 
 struct fixup {
 	uint32_t insn;

@@ -125,7 +125,8 @@ int parse_uint(struct parser *p, uint64_t *v)
 int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col)
 {
 	if (c->n >= TT_MAX_OPS)
-		return fail(p, col, "expression needs more than TT_MAX_OPS (%d) instructions",
+		return fail(p, col,
+			    "expression needs more than %d operations, the most one hook runs",
 			    TT_MAX_OPS);
 	c->ops[c->n++] = *op;
 	return 0;
@@ -176,7 +177,7 @@ static int code__load(struct parser *p, struct code *c, __u8 width, __u8 flags, 
 
 	p->nloads++;
 	if (p->nloads > TT_MAX_DEREFS)
-		return fail(p, col, "more than TT_MAX_DEREFS (%d) dereferences in one capture",
+		return fail(p, col, "more than %d dereferences in one expression (the limit)",
 			    TT_MAX_DEREFS);
 	return code__emit(p, c, &op, col);
 }
@@ -401,7 +402,8 @@ static int parse_str(struct parser *p, struct code *out)
 		if (max == 0)
 			return fail(p, maxcol, "string limit must be at least 1");
 		if (max > TT_MAX_STR)
-			return fail(p, maxcol, "string limit %llu exceeds TT_MAX_STR (%d)",
+			return fail(p, maxcol,
+				    "string limit %llu is more than %d, the longest string read",
 				    (unsigned long long)max, TT_MAX_STR);
 		emit.len = (__u32)max;
 	}
@@ -443,7 +445,8 @@ static int parse_bytes(struct parser *p, struct code *out)
 		if (n == 0)
 			return fail(p, lencol, "bytes length must be at least 1");
 		if (n > TT_MAX_BYTES)
-			return fail(p, lencol, "bytes length %llu exceeds TT_MAX_BYTES (%d)",
+			return fail(p, lencol,
+				    "bytes length %llu is more than %d, the most bytes read",
 				    (unsigned long long)n, TT_MAX_BYTES);
 	}
 	err = expect_char(p, ')', "')' to close bytes()");
@@ -507,12 +510,13 @@ int tt_expr__compile(const char *text, bool at_return, struct tt_probe_prog *pro
 		err[0] = '\0';
 	ret = parse_capture(&p, &out, &t);
 	if (!ret && prog->ncaps >= TT_MAX_CAPTURES)
-		ret = fail(&p, 0, "more than TT_MAX_CAPTURES (%d) captures in one probe",
+		ret = fail(&p, 0, "more than %d captures in one probe (the limit)",
 			   TT_MAX_CAPTURES);
 	if (!ret && (prog->nops > TT_MAX_OPS || (__u32)out.n > TT_MAX_OPS - prog->nops))
-		ret = fail(&p, 0,
-			   "the probe's captures need %u instructions, more than TT_MAX_OPS (%d)",
-			   prog->nops + (__u32)out.n, TT_MAX_OPS);
+		ret = fail(
+			&p, 0,
+			"the probe's captures need %u operations, more than the %d one hook runs",
+			prog->nops + (__u32)out.n, TT_MAX_OPS);
 	if (ret) {
 		if (errcol)
 			*errcol = p.errcol;

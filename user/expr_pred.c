@@ -144,7 +144,7 @@ static int parse_literal(struct parser *p, struct tt_pred_parts *out)
 			break;
 		}
 		if (n >= TT_MAX_LITERAL)
-			return fail(p, col, "string literal longer than TT_MAX_LITERAL (%d)",
+			return fail(p, col, "string literal longer than %d bytes (the limit)",
 				    TT_MAX_LITERAL);
 		out->str[n++] = c;
 		p->pos++;
@@ -302,8 +302,8 @@ int tt_expr__compile_filter(const char *text, bool at_return, struct tt_probe_pr
 	}
 	if (!ret && (prog->nops > TT_MAX_OPS || (__u32)c.n > TT_MAX_OPS - prog->nops))
 		ret = fail(&p, 0,
-			   "the probe's filter and captures need more than TT_MAX_OPS (%d) "
-			   "instructions",
+			   "the probe's filter and captures need more than the %d operations "
+			   "one hook runs",
 			   TT_MAX_OPS);
 	if (ret)
 		goto out;

@@ -224,7 +224,7 @@ static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_n
 	int err;
 
 	if (probe->nattrs >= TT_MAX_ATTRS)
-		return fail_node(w, key, "more than TT_MAX_ATTRS (%d) attributes in one probe",
+		return fail_node(w, key, "more than %d attributes in one probe (the limit)",
 				 TT_MAX_ATTRS);
 	if (key->data.scalar.length == 0 || strlen(name) != key->data.scalar.length)
 		return fail_node(w, key, "an attribute name must be a non-empty string");

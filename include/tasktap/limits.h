@@ -11,11 +11,17 @@
 /* Captures (key, attributes, attempt, ...) one probe may record. */
 #define TT_MAX_CAPTURES 8
 
-/* Instructions in one probe's capture program, all captures together. */
-#define TT_MAX_OPS 48
+/*
+ * Operations in one hook's capture program: its filter and all its
+ * captures together. Sized for real structs (a header table six pointers
+ * deep, several attributes and a compound filter); every program of this
+ * length, compiled by user/bpfgen.c, is one the verifier accepts (checked
+ * by tests/e2e/test_filters.py).
+ */
+#define TT_MAX_OPS 128
 
-/* Pointer dereferences in one capture expression. */
-#define TT_MAX_DEREFS 4
+/* Pointer dereferences in one expression. */
+#define TT_MAX_DEREFS 8
 
 /* Bytes kept of one captured string (including the terminating NUL). */
 #define TT_MAX_STR 64

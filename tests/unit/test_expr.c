@@ -180,14 +180,14 @@ static const struct bad bads[] = {
 	{"*str(arg1)", false, "str() is only allowed as a whole capture", 1},
 	{"(bytes(arg0, 4))", false, "bytes() is only allowed as a whole capture", 1},
 	{"bytes(arg0, str(arg1))", false, "str() is only allowed as a whole capture", 12},
-	{"*****arg0", false, "more than TT_MAX_DEREFS (4) dereferences", 0},
-	{"u8(u8(u8(u8(u8(arg0)))))", false, "more than TT_MAX_DEREFS (4)", 0},
-	{"bytes(**arg0, ***arg1)", false, "more than TT_MAX_DEREFS (4)", 14},
-	{"str(arg1, 65)", false, "string limit 65 exceeds TT_MAX_STR (64)", 10},
+	{"*********arg0", false, "more than 8 dereferences in one expression (the limit)", 0},
+	{"u8(u8(u8(u8(u8(u8(u8(u8(u8(arg0)))))))))", false, "more than 8 dereferences", 0},
+	{"bytes(****arg0, *****arg1)", false, "more than 8 dereferences", 16},
+	{"str(arg1, 65)", false, "string limit 65 is more than 64, the longest string read", 10},
 	{"str(arg1, 0)", false, "string limit must be at least 1", 10},
 	{"str(arg1, arg2)", false, "expected an integer", 10},
-	{"bytes(arg0, 65)", false, "bytes length 65 exceeds TT_MAX_BYTES (64)", 12},
-	{"bytes(arg0, 60 + 8)", false, "bytes length 68 exceeds TT_MAX_BYTES (64)", 12},
+	{"bytes(arg0, 65)", false, "bytes length 65 is more than 64, the most bytes read", 12},
+	{"bytes(arg0, 60 + 8)", false, "bytes length 68 is more than 64", 12},
 	{"bytes(arg0, 0)", false, "bytes length must be at least 1", 12},
 	{"bytes(arg0)", false, "bytes() needs two arguments", 10},
 	{"bytes(arg0, 8", false, "expected ')' to close bytes()", 13},
@@ -267,15 +267,16 @@ static void test_too_many_captures(void **state)
 	before = prog;
 	assert_int_equal(tt_expr__compile("arg1", false, &prog, &type, err, sizeof(err), &col),
 			 -EINVAL);
-	assert_non_null(strstr(err, "TT_MAX_CAPTURES (8)"));
+	assert_non_null(strstr(err, "more than 8 captures in one probe (the limit)"));
 	assert_int_equal(col, 0);
 	assert_memory_equal(&prog, &before, sizeof(prog));
 }
 
-/* 12 instructions each: four fill TT_MAX_OPS (48) exactly, a fifth does not fit. */
+/* 20 operations and 8 dereferences each: six and one of 8 fill TT_MAX_OPS (128) exactly. */
 static void test_too_many_ops(void **state)
 {
-	const char *big = "bytes(*(*(arg1 + 8) + 8), u32(*(arg1 + 16) + 4))";
+	const char *big = "bytes(*(*(*(*(arg1 + 8) + 8) + 8) + 8), "
+			  "u32(*(*(*(arg1 + 16) + 4) + 4) + 4))";
 	struct tt_probe_prog prog = {.nops = 0};
 	struct tt_probe_prog before;
 	enum tt_cap_type type;
@@ -283,14 +284,18 @@ static void test_too_many_ops(void **state)
 	int col = -1;
 	int i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		assert_int_equal(tt_expr__compile(big, false, &prog, &type, err, sizeof(err), &col),
 				 0);
+	assert_int_equal(prog.nops, 120);
+	assert_int_equal(tt_expr__compile("*(*(*(arg0 + 1) + 1) + 1)", false, &prog, &type, err,
+					  sizeof(err), &col),
+			 0);
 	assert_int_equal(prog.nops, TT_MAX_OPS);
 	before = prog;
 	assert_int_equal(tt_expr__compile("arg0", false, &prog, &type, err, sizeof(err), &col),
 			 -EINVAL);
-	assert_non_null(strstr(err, "more than TT_MAX_OPS (48)"));
+	assert_non_null(strstr(err, "need 130 operations, more than the 128 one hook runs"));
 	assert_memory_equal(&prog, &before, sizeof(prog));
 }
 
@@ -412,10 +417,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmp_eval),
-		cmocka_unit_test(test_golden_programs), cmocka_unit_test(test_appends),
-		cmocka_unit_test(test_bad_expressions), cmocka_unit_test(test_too_many_captures),
-		cmocka_unit_test(test_too_many_ops),	cmocka_unit_test(test_small_error_buffer),
-		cmocka_unit_test(test_ret_pred_good),	cmocka_unit_test(test_ret_pred_bad),
+		cmocka_unit_test(test_golden_programs),
+		cmocka_unit_test(test_appends),
+		cmocka_unit_test(test_bad_expressions),
+		cmocka_unit_test(test_too_many_captures),
+		cmocka_unit_test(test_too_many_ops),
+		cmocka_unit_test(test_small_error_buffer),
+		cmocka_unit_test(test_ret_pred_good),
+		cmocka_unit_test(test_ret_pred_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

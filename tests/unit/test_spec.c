@@ -308,8 +308,8 @@ static void test_role_names(void **state)
 /* Lines 5 and 6; a probe's next key is on line 7, column 9. */
 #define PROBE HEAD "      - role: task\n        symbol: f\n"
 
-/* Four of these fill TT_MAX_OPS (12 instructions each). */
-#define BIG "bytes(*(*(arg1 + 8) + 8), u32(*(arg1 + 16) + 4))"
+/* 20 operations and 8 dereferences each: seven are more than TT_MAX_OPS (128). */
+#define BIG "bytes(*(*(*(*(arg1 + 8) + 8) + 8) + 8), u32(*(*(*(arg1 + 16) + 4) + 4) + 4))"
 
 struct bad_spec {
 	const char *yaml;
@@ -426,7 +426,7 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE "        message_id: arg1\n        message_id: arg2\n",
 	 "spec.yaml:8:9: duplicate key 'message_id' in probe (first at line 7)"},
 	{PROBE "        traceparent: str(arg1, 99)\n",
-	 "spec.yaml:7:32: string limit 99 exceeds TT_MAX_STR (64)"},
+	 "spec.yaml:7:32: string limit 99 is more than 64, the longest string read"},
 	/* when: filters run in BPF */
 	{PROBE "        when: arg1 == \"perform\"\n",
 	 "spec.yaml:7:15: only str(EXPR) compares with a string literal"},
@@ -437,7 +437,7 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE
 	 "        when: str(arg1) == \"0123456789012345678901234567890123456789012345678901234"
 	 "567\"\n",
-	 "spec.yaml:7:28: string literal longer than TT_MAX_LITERAL (55)"},
+	 "spec.yaml:7:28: string literal longer than 55 bytes (the limit)"},
 	{PROBE "        when: arg1\n",
 	 "spec.yaml:7:19: expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\""},
 	{PROBE "        when: arg99 > 3\n", "spec.yaml:7:15: argument slot 99 out of range"},
@@ -503,9 +503,9 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:7:32: duplicate key 'a' in attributes (first at line 7)"},
 	{PROBE "        attributes: { a: arg0, b: arg1, c: arg2, d: arg3, e: arg4, f: arg5,\n"
 	       "                      g: arg6, h: arg7 }\n",
-	 "spec.yaml:8:32: more than TT_MAX_ATTRS (7) attributes in one probe"},
+	 "spec.yaml:8:32: more than 7 attributes in one probe (the limit)"},
 	{PROBE "        attributes:\n          step.name: str(arg1, 99)\n",
-	 "spec.yaml:8:32: string limit 99 exceeds TT_MAX_STR (64)"},
+	 "spec.yaml:8:32: string limit 99 is more than 64, the longest string read"},
 	{PROBE "        attributes: { step.name: str(arg1, 32) }\n",
 	 "spec.yaml:7:42: expected ')' to close str(), but the expression ends here; in a "
 	 "{ } mapping a ',' ends the value: write it in block style"},
@@ -520,8 +520,8 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE "        key: u32(arg1 + 16\n", "spec.yaml:7:27: unbalanced parentheses"},
 	{PROBE "        key: \"str(str(arg1))\"\n",
 	 "spec.yaml:7:19: str() is only allowed as a whole capture"},
-	{PROBE "        key: '**u64(u64(u64(arg0)))'\n",
-	 "spec.yaml:7:15: more than TT_MAX_DEREFS (4) dereferences"},
+	{PROBE "        key: '**u64(u64(u64(u64(u64(u64(u64(arg0)))))))'\n",
+	 "spec.yaml:7:15: more than 8 dereferences in one expression (the limit)"},
 	{PROBE "        key:\n", "spec.yaml:7:13: empty expression"},
 	{PROBE "        key: {a: b}\n",
 	 "spec.yaml:7:14: expected a scalar for 'key', found a mapping"},
@@ -529,8 +529,10 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE "        key: *arg0\n",
 	 "spec.yaml:7:14: found undefined alias; a leading '*' starts a YAML alias"},
 	{PROBE "        key: " BIG "\n        attributes:\n          a: " BIG "\n          b: " BIG
-	       "\n          c: " BIG "\n          d: " BIG "\n",
-	 "spec.yaml:12:14: the probe's captures need 60 instructions, more than TT_MAX_OPS (48)"},
+	       "\n          c: " BIG "\n          d: " BIG "\n          e: " BIG
+	       "\n          f: " BIG "\n",
+	 "spec.yaml:14:14: the probe's captures need 140 operations, more than the 128 one hook "
+	 "runs"},
 	/* error: */
 	{PROBE "        error: ret = 0\n",
 	 "spec.yaml:7:20: expected a comparison (==, !=, <, <=, >, >=), found '='"},
