@@ -104,7 +104,10 @@ int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
 int make_hooks(struct walker *w, struct probe_build *pb);
 int probe_compile(struct walker *w, struct probe_build *pb);
 
-/* spec.c: one probe's mapping */
+/* spec_probe.c: the probe mapping's keys, one handler each (NULL-terminated) */
+extern const struct key_handler probe_keys[];
+
+/* spec.c: one probe's mapping, walked and checked as a whole */
 int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
 	       yaml_node_t *node);
 
