@@ -16,6 +16,7 @@
 #include "internal/pycore_dict.h"
 #include "internal/pycore_frame.h"
 #include "internal/pycore_interp.h"
+#include "internal/pycore_moduleobject.h"
 #include "internal/pycore_object.h"
 #include "internal/pycore_runtime.h"
 #include "internal/pycore_pystate.h"
@@ -166,6 +167,15 @@ int main(void)
 	F(size_frame, offsetof(_PyInterpreterFrame, localsplus));
 	F(size_ascii, sizeof(PyASCIIObject));
 	F(size_compact, sizeof(PyCompactUnicodeObject));
+#if V11
+	F(interp_modules, offsetof(PyInterpreterState, modules));
+#else
+	F(interp_modules, offsetof(PyInterpreterState, imports.modules));
+#endif
+	F(module_dict, offsetof(PyModuleObject, md_dict));
+	F(type_dict, offsetof(PyTypeObject, tp_dict));
+	/* classmethod, staticmethod and property keep it first (Objects/funcobject.c, descrobject.c) */
+	F(wrapped_callable, sizeof(PyObject));
 	printf("\t},\n");
 	return 0;
 }

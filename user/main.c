@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "elf.h"
 #include "proc.h"
+#include "python/pyproc.h"
 #include "resolve.h"
 #include "spec.h"
 #include "usage.h"
@@ -315,6 +316,9 @@ static int count_usdt(const struct tt_usdt_note *note, void *ctx)
 
 static const struct tt_usage_item symbols_options[] = {
 	{"-p, --pid PID", "list the executable of this process instead of a file"},
+	{"--python PID",
+	 "list the Python functions of this running CPython (3.11-3.13) as the module:qualname "
+	 "a runtime: python probe names, with file:line; * marks those on a thread's stack now"},
 	{"-m, --match GLOB", "only the functions and probes whose name matches, as symbol: globs"},
 	{"-h, --help", "print this text"},
 	{NULL},
@@ -324,6 +328,8 @@ static const struct tt_usage_item symbols_examples[] = {
 	{"tasktap symbols /usr/sbin/gearmand --match '*Job*'",
 	 "the functions of gearmand with Job in their name, demangled"},
 	{"tasktap symbols --pid 4242", "the functions and USDT probes of a running process"},
+	{"tasktap symbols --python 4242 --match 'rq.*:*perform_job'",
+	 "where a running RQ worker's perform_job is, as a spec names it"},
 	{"tasktap symbols libcurl.so.4 --match 'curl_easy_*'",
 	 "a library by the name a library: target gives it"},
 	{NULL},
@@ -331,7 +337,7 @@ static const struct tt_usage_item symbols_examples[] = {
 
 static const struct tt_usage symbols_usage = {
 	.name = "symbols",
-	.args = "PATH | LIBRARY | --pid PID [--match GLOB]",
+	.args = "PATH | LIBRARY | --pid PID | --python PID [--match GLOB]",
 	.summary = "List the functions (file offset, size, demangled name) and USDT probes "
 		   "(provider:name, arguments, semaphore) of a binary or process, to write a spec "
 		   "for it; a LIBRARY name (libc.so.6) is found as a library: target finds it; "
@@ -364,10 +370,50 @@ static int symbols_file(const char *name, char *path, size_t len, char *shown, s
 	return -ENOENT;
 }
 
+static int print_py_function(const struct tt_py_func *f, void *ctx)
+{
+	struct symbols_ctx *s = ctx;
+	char name[1100];
+
+	snprintf(name, sizeof(name), "%s:%s", f->module, f->qualname);
+	if (s->match && fnmatch(s->match, name, 0) != 0)
+		return 0;
+	printf("%s %s  %s:%d\n", f->on_stack ? "*" : " ", name, f->filename, f->line);
+	s->n++;
+	return 0;
+}
+
+/* `symbols --python PID`: the functions of a running CPython, as a spec names them. */
+static int symbols_python(pid_t pid, struct symbols_ctx *ctx)
+{
+	char err[512], root[64];
+	struct tt_py_proc *p = tt_py_proc__open(pid, err, sizeof(err));
+	const struct tt_py_binary *bin;
+	const char *shown;
+
+	if (!p) {
+		tt_warn("%s", err);
+		return 1;
+	}
+	bin = tt_py_proc__binary(p);
+	shown = bin->path;
+	tt_proc__root(pid, root, sizeof(root));
+	if (strncmp(bin->path, root, strlen(root)) == 0)
+		shown += strlen(root);
+	printf("# python %s functions in process %d (%s): module:qualname  file:line; * on a "
+	       "thread's stack now\n",
+	       bin->version, (int)pid, shown);
+	if (tt_py_proc__for_each_function(p, print_py_function, ctx) < 0)
+		tt_warn("out of memory listing the functions of process %d", (int)pid);
+	tt_py_proc__free(p);
+	return ctx->n ? 0 : 1;
+}
+
 static int cmd_symbols(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
+		{"python", required_argument, NULL, 'y'},
 		{"match", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -376,11 +422,13 @@ static int cmd_symbols(int argc, char **argv)
 	char path[PATH_MAX], shown[PATH_MAX];
 	size_t nusdt = 0;
 	struct tt_elf *elf;
-	pid_t pid = 0;
+	pid_t pid = 0, py_pid = 0;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "p:m:h", opts, NULL)) != -1) {
 		if (c == 'p' && !tt_parse_pid(optarg, &pid))
+			continue;
+		if (c == 'y' && !tt_parse_pid(optarg, &py_pid))
 			continue;
 		if (c == 'm') {
 			ctx.match = optarg;
@@ -390,6 +438,12 @@ static int cmd_symbols(int argc, char **argv)
 			tt_usage__print(&symbols_usage, stdout);
 			return 0;
 		}
+		tt_usage__short(&symbols_usage, stderr);
+		return 2;
+	}
+	if (py_pid && !pid && optind == argc)
+		return symbols_python(py_pid, &ctx);
+	if (py_pid) {
 		tt_usage__short(&symbols_usage, stderr);
 		return 2;
 	}

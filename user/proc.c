@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -249,6 +250,45 @@ int tt_proc__for_each_mapping(pid_t pid, bool exec_only, int (*fn)(const char *p
 	}
 	fclose(f);
 	return ret;
+}
+
+int tt_proc__for_each_range(pid_t pid, int (*fn)(const struct tt_proc_range *r, void *ctx),
+			    void *ctx)
+{
+	char maps[64], root[64], line[PATH_MAX + 128], path[PATH_MAX + 64];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	tt_proc__root(pid, root, sizeof(root));
+	f = fopen(maps, "r");
+	if (!f)
+		return -errno;
+	while (!ret && fgets(line, sizeof(line), f)) {
+		struct tt_proc_range r = {.path = path};
+		char perms[8] = "";
+		char *file = strchr(line, '/');
+
+		if (!file || sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64, &r.start, &r.end,
+				    perms, &r.offset) != 4)
+			continue;
+		r.exec = strchr(perms, 'x') != NULL;
+		file[strcspn(file, "\n")] = '\0';
+		snprintf(path, sizeof(path), "%s%s", root, file);
+		ret = fn(&r, ctx);
+	}
+	fclose(f);
+	return ret;
+}
+
+int tt_proc__open_mem(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 uint64_t tt_stat__start_time(const char *stat)

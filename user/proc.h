@@ -88,6 +88,28 @@ void tt_proc__root(pid_t pid, char *buf, size_t len);
 int tt_proc__for_each_mapping(pid_t pid, bool exec_only, int (*fn)(const char *path, void *ctx),
 			      void *ctx);
 
+/* One line of /proc/PID/maps. */
+struct tt_proc_range {
+	uint64_t start, end, offset;
+	bool exec;
+	const char *path; /* the file as this process opens it (through /proc/PID/root) */
+};
+
+/*
+ * Calls fn for each file-backed mapping of process `pid`, in address order.
+ * Stops when fn returns non-zero and returns that; returns 0 otherwise, or
+ * -errno when the process cannot be read.
+ */
+int tt_proc__for_each_range(pid_t pid, int (*fn)(const struct tt_proc_range *r, void *ctx),
+			    void *ctx);
+
+/*
+ * Opens the memory of process `pid` for reading (pread at its addresses).
+ * Returns the fd, which the caller closes, or -errno (-EACCES, -EPERM when
+ * not ours to read, -ENOENT when gone).
+ */
+int tt_proc__open_mem(pid_t pid);
+
 /*
  * The pid in the innermost PID namespace, from the text of
  * /proc/PID/status (its last "NSpid:" field). 0 when there is none. Pure.

@@ -216,6 +216,12 @@ struct tt_py_offsets {
 	short size_frame;   /* up to localsplus */
 	short size_ascii;   /* sizeof(PyASCIIObject) */
 	short size_compact; /* sizeof(PyCompactUnicodeObject) */
+
+	/* what `tasktap symbols --python` walks (userspace only) */
+	short interp_modules;	/* sys.modules, a dict */
+	short module_dict;	/* PyModuleObject.md_dict */
+	short type_dict;	/* tp_dict */
+	short wrapped_callable; /* classmethod/staticmethod's callable, property's fget */
 };
 
 #endif /* TASKTAP_PYTHON_H */

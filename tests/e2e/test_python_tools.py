@@ -52,5 +52,133 @@ class CheckRefusesTest(unittest.TestCase):
         self.assertIn("ok, 1 attachment", out)
 
 
+JOBS = """
+import threading
+
+
+def helper():
+    return 1
+
+
+class Worker:
+    def perform_job(self, job, ready, release):
+        ready.write("ready\\n")
+        ready.flush()
+        release.readline()
+
+    @classmethod
+    def build(cls):
+        return cls()
+
+    @staticmethod
+    def version():
+        return "1"
+
+    @property
+    def name(self):
+        return "w"
+
+    class Retry:
+        def backoff(self):
+            return 2
+
+
+def waiting_thread(release):
+    release.wait()
+"""
+
+MAIN = """import sys, threading
+sys.path.insert(0, %r)
+from ttpyjobs import tasks
+from ttpyjobs.tasks import helper  # a re-export: listed once, under its own module
+release = threading.Event()
+t = threading.Thread(target=tasks.waiting_thread, args=(release,))
+t.start()
+tasks.Worker.build().perform_job(None, sys.stdout, sys.stdin)
+release.set()
+t.join()
+"""
+
+
+class SymbolsPythonTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        os.mkdir(os.path.join(self.dir, "ttpyjobs"))
+        open(os.path.join(self.dir, "ttpyjobs", "__init__.py"), "w").close()
+        with open(os.path.join(self.dir, "ttpyjobs", "tasks.py"), "w") as f:
+            f.write(textwrap.dedent(JOBS))
+        self.worker = subprocess.Popen([PYTHON, "-c", MAIN % self.dir], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        self.addCleanup(self.stop_worker)
+        self.assertEqual(self.worker.stdout.readline(), "ready\n")
+
+    def stop_worker(self):
+        if self.worker.poll() is None:
+            self.worker.stdin.write("go\n")
+            self.worker.stdin.close()
+            self.worker.wait(10)
+
+    def symbols(self, *args):
+        rc, out, err = run_tool(["symbols", "--python", str(self.worker.pid)] + list(args))
+        return rc, out.splitlines(), err
+
+    def test_lists_a_workers_functions_as_module_qualname(self):
+        rc, lines, err = self.symbols()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(lines[0], "# python 3.11.2 functions in process %d (%s): "
+                         "module:qualname  file:line; * on a thread's stack now"
+                         % (self.worker.pid, PYTHON))
+        tasks = os.path.join(self.dir, "ttpyjobs", "tasks.py")
+        listed = {line[2:].split("  ")[0]: line for line in lines[1:]}
+        # a decorated function's first line is its decorator's
+        want = {
+            "ttpyjobs.tasks:helper": "  ttpyjobs.tasks:helper  %s:5" % tasks,
+            "ttpyjobs.tasks:Worker.perform_job":
+                "* ttpyjobs.tasks:Worker.perform_job  %s:10" % tasks,
+            "ttpyjobs.tasks:Worker.build": "  ttpyjobs.tasks:Worker.build  %s:15" % tasks,
+            "ttpyjobs.tasks:Worker.version": "  ttpyjobs.tasks:Worker.version  %s:19" % tasks,
+            "ttpyjobs.tasks:Worker.name": "  ttpyjobs.tasks:Worker.name  %s:23" % tasks,
+            "ttpyjobs.tasks:Worker.Retry.backoff":
+                "  ttpyjobs.tasks:Worker.Retry.backoff  %s:28" % tasks,
+            # on the second thread's stack, in the standard library's threading too
+            "ttpyjobs.tasks:waiting_thread": "* ttpyjobs.tasks:waiting_thread  %s:32" % tasks,
+            "__main__:<module>": "* __main__:<module>  <string>:1",
+        }
+        for name, line in want.items():
+            self.assertEqual(listed.get(name), line, name)
+        self.assertTrue(listed["threading:Event.wait"].startswith("* "))
+        self.assertTrue(listed["threading:Thread.start"].startswith("  "))
+        # each module:qualname once, in order
+        names = [line[2:].split("  ")[0] for line in lines[1:]]
+        self.assertEqual(names, sorted(set(names)))
+        self.assertGreater(len(names), 300)  # the standard library's modules too
+
+    def test_match_selects_by_module_qualname(self):
+        rc, lines, err = self.symbols("--match", "ttpyjobs.*:Worker.*")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([line[2:].split("  ")[0] for line in lines[1:]],
+                         ["ttpyjobs.tasks:Worker.Retry.backoff", "ttpyjobs.tasks:Worker.build",
+                          "ttpyjobs.tasks:Worker.name", "ttpyjobs.tasks:Worker.perform_job",
+                          "ttpyjobs.tasks:Worker.version"])
+        rc, lines, err = self.symbols("--match", "nothing:*")
+        self.assertEqual(rc, 1)
+        self.assertEqual(len(lines), 1)
+
+    def test_a_process_without_python_is_refused(self):
+        sleeper = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(sleeper.wait)
+        self.addCleanup(sleeper.kill)
+        rc, out, err = run_tool(["symbols", "--python", str(sleeper.pid)])
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "")
+        self.assertIn("process %d runs no python tasktap can read: no _PyRuntime in the files "
+                      "it maps" % sleeper.pid, err)
+        rc, out, err = run_tool(["symbols", "--python", "0x"])
+        self.assertEqual(rc, 2, err)
+        rc, out, err = run_tool(["symbols", "--python", str(self.worker.pid), PYTHON])
+        self.assertEqual(rc, 2, err)
+
+
 if __name__ == "__main__":
     unittest.main()

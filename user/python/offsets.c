@@ -88,6 +88,10 @@ static const struct tt_py_offsets rows[] = {
 		.size_frame = 72,
 		.size_ascii = 48,
 		.size_compact = 72,
+		.interp_modules = 888,
+		.module_dict = 16,
+		.type_dict = 264,
+		.wrapped_callable = 16,
 	},
 	{
 		/* CPython 3.12.1, from its headers by scripts/python-offsets.c */
@@ -166,6 +170,10 @@ static const struct tt_py_offsets rows[] = {
 		.size_frame = 72,
 		.size_ascii = 40,
 		.size_compact = 56,
+		.interp_modules = 944,
+		.module_dict = 16,
+		.type_dict = 264,
+		.wrapped_callable = 16,
 	},
 	{
 		/* CPython 3.13.0, from its headers by scripts/python-offsets.c */
@@ -244,6 +252,10 @@ static const struct tt_py_offsets rows[] = {
 		.size_frame = 72,
 		.size_ascii = 40,
 		.size_compact = 56,
+		.interp_modules = 7656,
+		.module_dict = 16,
+		.type_dict = 264,
+		.wrapped_callable = 16,
 	},
 };
 
@@ -345,6 +357,7 @@ struct debug_field {
 static const struct debug_field debug_fields[] = {
 	DF(runtime_state, interpreters_head, runtime_interpreters_head),
 	DF(interpreter_state, threads_head, interp_threads_head),
+	DF(interpreter_state, imports_modules, interp_modules),
 	DF(thread_state, next, tstate_next),
 	DF(thread_state, interp, tstate_interp),
 	DF(thread_state, current_frame, tstate_current_frame),

@@ -224,7 +224,8 @@ static bool version_from_name(const char *name, char *out, size_t len)
 	unsigned int major, minor;
 	int n = 0;
 
-	if (!p || sscanf(p, "python%u.%u%n", &major, &minor, &n) != 2 || n == 0)
+	if (!p || !isdigit((unsigned char)p[6]) ||
+	    sscanf(p, "python%u.%u%n", &major, &minor, &n) != 2 || n == 0)
 		return false;
 	snprintf(out, len, "%u.%u", major, minor);
 	return true;
