@@ -125,17 +125,31 @@ struct site_opts {
 	const char *pin_name; /* NULL: not pinned */
 };
 
-/* loader.c */
+/* loader.c: the loader made and freed */
+void free_progs(struct tt_loader *l, uint32_t id, bool all);
+
+/* loader_attach.c: uprobes attached and detached */
 int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out);
 int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
 		bool *adopted);
 bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
 struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt);
+void ulink_close(struct ulink *u, bool keep);
+/* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
+void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins);
+
+/* loader_pins.c: the pin directory, adoption */
 void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len);
 bool runs_prog(int fd, int prog_fd);
-void ulink_close(struct ulink *u, bool keep);
-void free_progs(struct tt_loader *l, uint32_t id, bool all);
 struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i);
+/* Creates the pin directory, on bpffs (mounted at /sys/fs/bpf when it is not). */
+int make_pin_dir(const char *dir, char *err, size_t errlen);
+/* Asks libbpf to reuse the maps pinned in the pin directory, or to pin new ones there. */
+int pin_maps(struct tt_loader *l);
+/* The pin paths of an attachment named `name`: "-e" for the entry, "-r" for the return. */
+void link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret, size_t len);
+/* Adopts the links pinned as o->pin_name when they run o's programs; both or none. */
+bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp);
 
 /* loader_progs.c: what each hook runs (compiled, or the interpreter) */
 int load_interpreter(struct tt_loader *l);

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loader_attach.c: uprobes attached and detached. An attachment (struct
+ * tt_link) holds the uprobes of its places: a uprobe perf event with a BPF
+ * link to the hook's program, pinned with --pin (or adopted from the agent
+ * before, loader_pins.c). Detached at once, or through the reaper for an
+ * exited process. USDT sites are loader_usdt.c's.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpfgen.h"
+#include "log.h"
+#include "loader.h"
+#include "loader_internal.h"
+#include "reaper.h"
+#include "tasktap/usdt.h"
+#include "tasktap.skel.h"
+
+/* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
+struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
+{
+	struct tt_link *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->sites = calloc(nsites, sizeof(*t->sites));
+	t->cookies = usdt ? calloc(nsites, sizeof(*t->cookies)) : NULL;
+	t->shared = usdt ? calloc(nsites, sizeof(*t->shared)) : NULL;
+	if (!t->sites || (usdt && (!t->cookies || !t->shared))) {
+		free(t->sites);
+		free(t->cookies);
+		free(t->shared);
+		free(t);
+		return NULL;
+	}
+	for (size_t i = 0; i < nsites; i++)
+		t->sites[i].entry.fd = t->sites[i].ret.fd = -1;
+	t->nsites = nsites;
+	t->next = l->links;
+	if (l->links)
+		l->links->prev = t;
+	l->links = t;
+	l->nattached++;
+	return t;
+}
+
+/* Whether an attachment other than `except` uses the USDT site `cookie`. */
+bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
+{
+	for (const struct tt_link *t = l->links; t; t = t->next) {
+		for (size_t i = 0; t != except && t->cookies && i < t->nsites; i++) {
+			if (t->cookies[i] == cookie)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Unlinks t from the list and frees it; its links are already gone.
+ * Unless `keep_sites`, the USDT sites no other attachment uses leave
+ * `usdt_sites`.
+ */
+static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
+{
+	int fd = bpf_map__fd(l->skel->maps.usdt_sites);
+
+	for (size_t i = 0; t->cookies && i < t->nsites; i++) {
+		if (!t->cookies[i] || cookie_in_use(l, t, t->cookies[i]))
+			continue;
+		l->nsites--;
+		if (!keep_sites)
+			bpf_map_delete_elem(fd, &t->cookies[i]);
+	}
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->links = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	l->nattached--;
+	free(t->sites);
+	free(t->cookies);
+	free(t->shared);
+	free(t);
+}
+
+/* Closes a uprobe's handle; unpins it first unless `keep` (a pinned link then stays attached). */
+void ulink_close(struct ulink *u, bool keep)
+{
+	if (u->pin && !keep)
+		unlink(u->pin);
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u->pin);
+	u->fd = -1;
+	u->pin = NULL;
+}
+
+/* A number read from a sysfs file: the uprobe PMU's type, or its retprobe bit ("config:0"). */
+static int sysfs_int(const char *path, const char *skip)
+{
+	char buf[64] = "";
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || strncmp(buf, skip, strlen(skip)))
+		return -EINVAL;
+	return (int)strtol(buf + strlen(skip), NULL, 10);
+}
+
+#define PERF_UPROBE_REF_CTR_OFFSET_SHIFT 32
+
+/* A uprobe perf event (as libbpf makes one). Its fd, or -errno. */
+static int uprobe_event(const struct site_opts *o, bool retprobe)
+{
+	static int type = -1, bit = -1;
+	struct perf_event_attr attr = {0};
+	int fd;
+
+	if (type < 0)
+		type = sysfs_int("/sys/bus/event_source/devices/uprobe/type", "");
+	if (bit < 0)
+		bit = sysfs_int("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:");
+	if (type < 0 || (retprobe && bit < 0))
+		return type < 0 ? type : bit;
+	attr.size = sizeof(attr);
+	attr.type = type;
+	attr.config = (retprobe ? 1ULL << bit : 0) | o->ref_ctr << PERF_UPROBE_REF_CTR_OFFSET_SHIFT;
+	attr.config1 = (uint64_t)(uintptr_t)o->path; /* uprobe_path */
+	attr.config2 = o->offset;		     /* probe_offset */
+	fd = syscall(__NR_perf_event_open, &attr, o->pid < 0 ? -1 : o->pid, o->pid == -1 ? 0 : -1,
+		     -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Attaches program `prog_fd` to a new uprobe event: a BPF perf-event link
+ * (which holds the event: its fd is closed), pinned at `pin` when given;
+ * on kernels without such links the event itself with the program set
+ * (not pinnable). 0 or -errno.
+ */
+int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = o->cookie);
+	int pfd = uprobe_event(o, retprobe);
+	int fd, ret;
+
+	if (pfd < 0)
+		return pfd;
+	fd = bpf_link_create(retprobe ? o->ret_prog : o->entry_prog, pfd, BPF_PERF_EVENT, &lopts);
+	if (fd >= 0) {
+		close(pfd); /* the link holds the event */
+	} else if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, retprobe ? o->ret_prog : o->entry_prog) ==
+			   0 &&
+		   ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0) == 0) {
+		fd = pfd;
+		pin = NULL;
+	} else {
+		ret = -errno;
+		close(pfd);
+		return ret;
+	}
+	out->fd = fd;
+	/* a link the kernel cannot pin just is not kept */
+	if (pin && bpf_obj_pin(fd, pin) == 0)
+		out->pin = strdup(pin);
+	return 0;
+}
+
+/*
+ * One probed place: with a pin directory and a pin name, the links an
+ * earlier agent pinned under that name are adopted (*adopted), else new
+ * ones are attached and pinned there. Returns 0 or -errno; on failure pp
+ * may hold part of a pair, for the caller's detach.
+ */
+int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+		bool *adopted)
+{
+	char pe[PATH_MAX], pr[PATH_MAX];
+	bool pin = l->pin_dir && o->pin_name;
+	int ret;
+
+	*adopted = false;
+	if (pin) {
+		link_pins(l, o->pin_name, pe, pr, sizeof(pe));
+		if (adopt(l, o, pp)) {
+			*adopted = true;
+			return 0;
+		}
+	}
+	ret = attach_one(o, false, pin ? pe : NULL, &pp->entry);
+	if (!ret && o->retprobe)
+		ret = attach_one(o, true, pin ? pr : NULL, &pp->ret);
+	return ret;
+}
+
+int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
+		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
+		      char *err, size_t errlen)
+{
+	struct site_opts o = {
+		.entry_prog = prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
+		.ret_prog = retprobe ? prog_for(l, id, TT_BPFGEN_RETURN, NULL) : -1,
+		.path = path,
+		.offset = offset,
+		.cookie = id,
+		.retprobe = retprobe,
+		.pid = pid,
+		.pin_name = pin_name,
+	};
+	struct tt_link *t;
+	int ret;
+
+	ret = o.entry_prog < 0 ? o.entry_prog : retprobe && o.ret_prog < 0 ? o.ret_prog : 0;
+	if (ret) {
+		snprintf(err, errlen,
+			 "cannot attach uprobe to '%s' at offset 0x%llx: no program: %s", path,
+			 (unsigned long long)offset, strerror(-ret));
+		return ret;
+	}
+	t = new_link(l, 1, false);
+	if (!t)
+		return -ENOMEM;
+	ret = attach_site(l, &o, &t->sites[0], &t->adopted);
+	if (ret) {
+		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
+			 (unsigned long long)offset, strerror(-ret));
+		tt_loader__detach_link(l, t);
+		return ret;
+	}
+	if (out)
+		*out = t;
+	return 0;
+}
+
+/* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
+void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
+{
+	for (size_t i = 0; t->shared && i < t->nsites; i++) {
+		if (t->shared[i])
+			leave_site(l, t->shared[i], (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK),
+				   keep_pins);
+		t->shared[i] = NULL;
+	}
+	for (size_t i = 0; i < t->nsites; i++) {
+		ulink_close(&t->sites[i].entry, keep_pins);
+		ulink_close(&t->sites[i].ret, keep_pins);
+	}
+	forget_link(l, t, keep_pins);
+}
+
+void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
+{
+	if (t)
+		free_link(l, t, false);
+}
+
+/* Hands the uprobe handle of u to the reaper: closed later, off the event loop. */
+static void ulink_close_later(struct tt_loader *l, struct ulink *u)
+{
+	tt_reaper__close(l->reaper, u->fd);
+	u->fd = -1; /* ulink_close() still unpins and frees the rest */
+}
+
+void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nsites; i++) {
+		ulink_close_later(l, &t->sites[i].entry);
+		ulink_close_later(l, &t->sites[i].ret);
+	}
+	free_link(l, t, false); /* unpins them, leaves its shared USDT sites, frees t */
+}
+
+void tt_loader__detach(struct tt_loader *l, bool keep_pins)
+{
+	while (l->links)
+		free_link(l, l->links, keep_pins);
+}
