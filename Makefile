@@ -100,7 +100,9 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/tasktap/*.h) | $(OUTPUT)
+# bpf/*.bpf.h: parts of a BPF object, included by its .bpf.c (procs.bpf.h)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) $(OUTPUT)/vmlinux.h \
+		   $(wildcard include/tasktap/*.h) | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -179,7 +181,7 @@ soak: deps
 
 format-check:
 	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/*/*.h) \
-		$(BPF_SRCS) $(wildcard include/tasktap/*.h)
+		$(BPF_SRCS) $(wildcard bpf/*.bpf.h) $(wildcard include/tasktap/*.h)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
