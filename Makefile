@@ -134,9 +134,13 @@ install: $(OUTPUT)/tasktap $(OUTPUT)/tasktap.8
 	$(Q)install -D -m 0755 $(OUTPUT)/tasktap $(DESTDIR)$(PREFIX)/bin/tasktap
 	$(Q)install -D -m 0644 $(OUTPUT)/tasktap.8 $(DESTDIR)$(PREFIX)/share/man/man8/tasktap.8
 
+# workers on a queue's client library (the recipes' tests) link it
+$(OUTPUT)/amqp-worker: WORKER_LIBS := -lrabbitmq
+$(OUTPUT)/redis-worker: WORKER_LIBS := -lhiredis
+
 $(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
 	$(call msg,WORKER,$@)
-	$(Q)$(CC) $(WORKER_CFLAGS) $< -o $@
+	$(Q)$(CC) $(WORKER_CFLAGS) $< -o $@ $(WORKER_LIBS)
 
 $(OUTPUT)/tests/%: tests/unit/%.c $(LIB) | $(PB_H) $(OUTPUT)/tests
 	$(call msg,TEST,$@)
