@@ -158,7 +158,9 @@ struct tt_asm_stats {
 	uint64_t spans_started;
 	uint64_t spans_finished;
 	uint64_t open_spans;
-	uint64_t orphan_returns; /* a return or end with no open start */
+	uint64_t orphan_returns; /* a function's return with no open entry: a lost span */
+	uint64_t unpaired_ends;	 /* an end of a begin/end probe with no open begin: its */
+				 /* function also runs outside the span (or a begin was lost) */
 	uint64_t unknown_probes; /* events naming a hook the spec lacks */
 	uint64_t evictions;
 	uint64_t cut_by_exit;

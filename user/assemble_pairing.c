@@ -131,9 +131,9 @@ static bool only_same_call(const struct tt_asm *a, int32_t from, int32_t to)
 /*
  * Finds the open span on this thread's stack that `match` accepts, ends
  * the spans above it (their ends were lost) but those of the same call,
- * and finishes it.
+ * and finishes it. Returns false when no open span matched.
  */
-static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
+static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
 			    size_t end_len, bool (*match)(const struct tt_span *, const void *),
 			    const void *what)
 {
@@ -144,16 +144,15 @@ static void finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 		if (match(&slot_at(a, i)->span, what))
 			break;
 	}
-	if (i == NIL) {
-		a->stats.orphan_returns++;
-		return;
-	}
+	if (i == NIL)
+		return false;
 	while ((int32_t)top[0] != i && !only_same_call(a, (int32_t)top[0], i)) {
 		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
 			 "return not seen (events lost)");
 		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
 	}
 	finish(a, i, ev, end, end_len);
+	return true;
 }
 
 static bool same_hook(const struct tt_span *s, const void *hook)
@@ -211,7 +210,7 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 	memcpy(probe_view.end_payload, end, end_len);
 	r = value_of(&probe_view, &p->end_key);
 	if (!r) {
-		a->stats.orphan_returns++;
+		a->stats.unpaired_ends++;
 		return;
 	}
 	key_len = record_text(r, key, sizeof(key));
@@ -225,15 +224,16 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 			return;
 		}
 	}
-	a->stats.orphan_returns++;
+	a->stats.unpaired_ends++;
 }
 
 void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		  const uint8_t *end, size_t end_len)
 {
-	if (hook->probe->pairing == TT_PAIR_THREAD)
-		finish_on_stack(a, ev, end, end_len, same_probe, hook->probe);
-	else if (hook->probe->pairing == TT_PAIR_KEY)
+	if (hook->probe->pairing == TT_PAIR_THREAD) {
+		if (!finish_on_stack(a, ev, end, end_len, same_probe, hook->probe))
+			a->stats.unpaired_ends++;
+	} else if (hook->probe->pairing == TT_PAIR_KEY)
 		on_end_key(a, ev, hook, end, end_len);
 	else
 		a->stats.malformed++;
@@ -243,5 +243,6 @@ void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_h
 void on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		     const uint8_t *end, size_t end_len)
 {
-	finish_on_stack(a, ev, end, end_len, same_hook, hook);
+	if (!finish_on_stack(a, ev, end, end_len, same_hook, hook))
+		a->stats.orphan_returns++;
 }

@@ -637,14 +637,27 @@ static int add_target(struct tt_plan *plan, struct tt_spec *spec, const struct t
 }
 
 /*
+ * Whether hook h decides at the function's entry whether its call counts
+ * (a `when:` filter that does not wait for the return): its verdict is
+ * what the per-thread state keeps until the return. A filter on a begin
+ * `at: return` runs at the return, on the arguments saved at entry, and
+ * its entry is kept whatever comes.
+ */
+static bool filters_at_entry(const struct tt_hook *h)
+{
+	return h->probe->filtered && h->kind == TT_HOOK_START && !h->at_return;
+}
+
+/*
  * Refuses two hooks that end at the same function's return in the same
- * processes when either has a `when:` filter. The kernel runs the return
- * handlers of one probed instruction in the order it ran their entry
- * handlers, not nested: the per-thread state in BPF is a stack, so each
- * return handler pops the other's entry. The saved arguments are the same
- * call's either way, but a filter's verdict would be the other hook's.
- * Without filters the assembler pairs such returns by hook, out of order
- * (assemble.c, finish_on_stack()).
+ * processes when either has a `when:` filter that runs at entry. The
+ * kernel runs the return handlers of one probed instruction in the order
+ * it ran their entry handlers, not nested: the per-thread state in BPF is
+ * a stack, so each return handler pops the other's entry. The saved
+ * arguments are the same call's either way, but a filter's verdict would
+ * be the other hook's; filters that run at the return keep no verdict.
+ * Without such filters the assembler pairs those returns by hook, out of
+ * order (assemble_pairing.c, finish_on_stack()).
  */
 static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan *plan, char *err,
 				size_t errlen)
@@ -661,13 +674,14 @@ static int check_shared_returns(const struct tt_spec *spec, const struct tt_plan
 			if (!b->retprobe || b->offset != a->offset || b->pid != a->pid ||
 			    strcmp(b->path, a->path) != 0)
 				continue;
-			if (!a->hook->probe->filtered && !b->hook->probe->filtered)
+			if (!filters_at_entry(a->hook) && !filters_at_entry(b->hook))
 				continue;
 			snprintf(err, errlen,
 				 "%s:%d:%d: '%s' in '%s' is already probed at line %d: probes "
 				 "that end at one function's return may not have 'when:' "
-				 "filters (the kernel runs their return handlers in entry "
-				 "order, not nested, so each would read the other's verdict)",
+				 "filters that run at its entry (the kernel runs their return "
+				 "handlers in entry order, not nested, so each would read the "
+				 "other's verdict); a begin 'at: return' may filter",
 				 spec->path, a->hook->pos.line, a->hook->pos.col,
 				 tt_shorten(fn, sym), tt_shorten(a->shown, file),
 				 b->hook->pos.line);

@@ -196,6 +196,20 @@ class CheckTest(unittest.TestCase):
                       "line 5: probes that end at one function's return may not have 'when:' "
                       "filters" % CXX, err)
 
+    def test_a_begin_filtered_at_return_may_share_a_return(self):
+        # its filter runs at the return, on the arguments saved at entry: it
+        # keeps no verdict that the other probe's return could pop
+        spec = GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER).replace(
+            "  - binary: " + USDT_WORKER,
+            "      - role: span\n"
+            "        begin: { symbol: \"Worker::run_one(int)\", at: return, when: arg1 > 0 }\n"
+            "        end: { symbol: \"Worker::run_one(int)\" }\n"
+            "  - binary: " + USDT_WORKER)
+        rc, out, err = self.check(spec)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len([l for l in out.splitlines() if "Worker::run_one(int)+" in l]), 3,
+                         out)
+
     def test_bad_expression_fails(self):
         rc, out, err = self.check(GOOD_SPEC.format(cxx=CXX, usdt=USDT_WORKER)
                                   .replace("key: arg1", "key: arg99"))

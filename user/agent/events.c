@@ -201,6 +201,7 @@ void events__asm_stats(const struct agent *r, struct tt_asm_stats *sum)
 		sum->cut_by_exit += st.cut_by_exit;
 		sum->cut_by_loss += st.cut_by_loss;
 		sum->orphan_returns += st.orphan_returns;
+		sum->unpaired_ends += st.unpaired_ends;
 	}
 	/* exits go to every assembler: count them once */
 	if (r->nslots && r->slots[0]->assembler) {
