@@ -73,9 +73,13 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	a->newest = NIL;
 	max_chunks = (a->opts.max_open_spans + CHUNK_SLOTS - 1) / CHUNK_SLOTS;
 	a->chunks = calloc(max_chunks, sizeof(*a->chunks));
-	if (!a->chunks || tt_table__init(&a->threads, 64) || tt_table__init(&a->tasks, 64) ||
-	    tt_table__init(&a->tries, 256) || tt_table__init(&a->async, 64) ||
-	    tt_table__init(&a->consumes, 64) || tt_table__init(&a->pubs, 64)) {
+	a->work = malloc(sizeof(*a->work));
+	a->done = malloc(sizeof(*a->done));
+	a->peek = malloc(sizeof(*a->peek));
+	if (!a->chunks || !a->work || !a->done || !a->peek || tt_table__init(&a->threads, 64) ||
+	    tt_table__init(&a->tasks, 64) || tt_table__init(&a->tries, 256) ||
+	    tt_table__init(&a->async, 64) || tt_table__init(&a->consumes, 64) ||
+	    tt_table__init(&a->pubs, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -90,6 +94,10 @@ void tt_asm__free(struct tt_asm *a)
 	for (uint32_t i = 0; i < a->nchunks; i++)
 		free(a->chunks[i]);
 	free(a->chunks);
+	open_store_release(&a->store);
+	free(a->work);
+	free(a->done);
+	free(a->peek);
 	tt_table__release(&a->threads);
 	tt_table__release(&a->tasks);
 	tt_table__release(&a->tries);
@@ -112,6 +120,7 @@ uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id)
 
 void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, void *ctx)
 {
+	struct tt_span task, step;
 	size_t n = 0;
 
 	for (int32_t i = a->oldest; i != NIL && (!max || n < max); i = slot_at(a, i)->newer) {
@@ -119,7 +128,10 @@ void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, vo
 
 		if (t->span.probe->role != TT_ROLE_TASK)
 			continue;
-		fn(&t->span, t->cur_step != NIL ? &slot_at(a, t->cur_step)->span : NULL, ctx);
+		open_load(a, i, &task);
+		if (t->cur_step != NIL)
+			open_load(a, t->cur_step, &step);
+		fn(&task, t->cur_step != NIL ? &step : NULL, ctx);
 		n++;
 	}
 }
@@ -174,7 +186,7 @@ int32_t slot_get(struct tt_asm *a)
 		a->nslots += n;
 	}
 	if (a->free_head == NIL) {
-		struct tt_span *old = &slot_at(a, a->oldest)->span;
+		const struct open_span *old = &slot_at(a, a->oldest)->span;
 
 		a->stats.evictions++;
 		end_span(a, a->oldest, old->start_ns, TT_CUT_EVICTED,
@@ -185,10 +197,11 @@ int32_t slot_get(struct tt_asm *a)
 	return i;
 }
 
-static void slot_put(struct tt_asm *a, int32_t i)
+void slot_put(struct tt_asm *a, int32_t i)
 {
 	struct slot *s = slot_at(a, i);
 
+	open_drop(a, i);
 	s->used = false;
 	s->next_free = a->free_head;
 	a->free_head = i;
@@ -214,18 +227,32 @@ static int payload_records(const uint8_t *p, size_t len, const struct tt_cap_rec
 	return n;
 }
 
+/* Record `index` of a payload, or NULL. */
+static const struct tt_cap_rec *record_in(const uint8_t *p, size_t len, int index)
+{
+	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
+	int n;
+
+	if (index < 0 || !len)
+		return NULL;
+	n = payload_records(p, len, recs, TT_MAX_CAPTURES);
+	return index < n ? recs[index] : NULL;
+}
+
 /* The record of capture `cap` in the span, from the payload of its site; NULL if absent. */
 static const struct tt_cap_rec *record(const struct tt_span *s, const struct tt_capture *cap)
 {
-	const struct tt_cap_rec *recs[TT_MAX_CAPTURES];
-	const uint8_t *p = cap->site == TT_SITE_START ? s->payload : s->end_payload;
-	size_t len = cap->site == TT_SITE_START ? s->payload_len : s->end_len;
-	int n;
+	if (cap->site == TT_SITE_START)
+		return record_in(s->payload, s->payload_len, cap->index);
+	return record_in(s->end_payload, s->end_len, cap->index);
+}
 
-	if (cap->index < 0)
-		return NULL;
-	n = payload_records(p, len, recs, TT_MAX_CAPTURES);
-	return cap->index < n ? recs[cap->index] : NULL;
+const struct tt_cap_rec *open_value_of(const struct open_span *o, const struct tt_capture *cap)
+{
+	const struct tt_cap_rec *r =
+		cap->site == TT_SITE_START ? record_in(o->data, o->payload_len, cap->index) : NULL;
+
+	return r && !(r->flags & TT_CAPF_FAULT) ? r : NULL;
 }
 
 /* A record that holds a value (it exists and its read did not fault). */
@@ -306,7 +333,7 @@ void set_key(struct tt_span *s, const struct tt_capture *cap)
 }
 
 /* The innermost open span of `role` on the thread (any role when role < 0). */
-struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
+struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
 {
 	uint64_t *top = tt_table__get(&a->threads, thread_key(pid, tid));
 
@@ -328,10 +355,10 @@ struct tt_table *key_index(struct tt_asm *a, enum tt_role role)
 }
 
 /* The newest open span indexed in `index` (tasks or consumes) with s's key. */
-struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s)
+struct open_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s)
 {
 	uint64_t *v;
-	struct tt_span *t;
+	struct open_span *t;
 
 	if (!s->key_len)
 		return NULL;
@@ -339,7 +366,7 @@ struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const st
 	if (!v)
 		return NULL;
 	t = &slot_at(a, (int32_t)v[0])->span;
-	if (t->key_len != s->key_len || memcmp(t->key, s->key, s->key_len) != 0)
+	if (t->key_len != s->key_len || memcmp(open_key(t), s->key, s->key_len) != 0)
 		return NULL;
 	return t;
 }
@@ -377,7 +404,7 @@ void slot_open(struct slot *sl)
 int index_span(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
-	struct tt_span *s = &sl->span;
+	const struct open_span *s = &sl->span;
 	const struct tt_probe *p = s->probe;
 	uint64_t tk = thread_key(s->pid, s->tid);
 	uint64_t *top;
@@ -391,7 +418,7 @@ int index_span(struct tt_asm *a, int32_t i)
 		}
 		sl->on_stack = true;
 	} else if (p->pairing == TT_PAIR_KEY) {
-		uint64_t h = async_hash(p, s->key, s->key_len);
+		uint64_t h = async_hash(p, open_key(s), s->key_len);
 		uint64_t *v = tt_table__get(&a->async, h);
 
 		sl->same_key = v ? (int32_t)v[0] : NIL;
@@ -402,12 +429,37 @@ int index_span(struct tt_asm *a, int32_t i)
 		sl->async = h;
 	}
 	if (key_index(a, p->role) && s->key_len)
-		tt_table__put(key_index(a, p->role), key_hash(s->key, s->key_len), i, 0);
+		tt_table__put(key_index(a, p->role), key_hash(open_key(s), s->key_len), i, 0);
 	age_append(a, i);
 	if (p->role != TT_ROLE_ANNOTATE)
 		a->stats.spans_started++;
 	a->stats.open_spans++;
 	return 0;
+}
+
+/*
+ * Keeps the span being started (a->work) in slot i and indexes it; a
+ * step's or compensation's name is kept (it starts with its task's, which
+ * may end first), other names are built again when the span is loaded.
+ * Returns 0, or -ENOMEM after freeing the slot.
+ */
+static int open_span(struct tt_asm *a, int32_t i, const struct tt_span *s)
+{
+	const struct tt_probe *p = s->probe;
+	bool keep_name = !p->name && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION);
+
+	if (open_save(a, i, s, keep_name)) {
+		slot_put(a, i);
+		return -ENOMEM;
+	}
+	return index_span(a, i);
+}
+
+/* The name of open span `o`, built into a->peek. */
+static const char *open_name(struct tt_asm *a, const struct open_span *o)
+{
+	open_load(a, slot_index(a, o), a->peek);
+	return a->peek->name;
 }
 
 static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
@@ -416,14 +468,13 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	const struct tt_probe *p = hook->probe;
 	int32_t i = slot_get(a);
 	struct slot *sl;
-	struct tt_span *s;
-	const struct tt_span *parent;
+	struct tt_span *s = a->work;
+	const struct open_span *parent;
 	const struct tt_cap_rec *attempt;
 
 	if (i == NIL)
 		return;
 	sl = slot_at(a, i);
-	s = &sl->span;
 	memset(s, 0, offsetof(struct tt_span, key));
 	slot_open(sl);
 	s->probe = p;
@@ -431,16 +482,14 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	s->start_ns = ev->ts_ns;
 	s->pid = ev->pid;
 	s->tid = ev->tid;
-	s->kind = p->role == TT_ROLE_PUBLISH   ? TT_KIND_PRODUCER
-		  : p->role == TT_ROLE_CONSUME ? TT_KIND_CONSUMER
-					       : TT_KIND_INTERNAL;
+	s->kind = span_kind(p->role);
 	s->payload_len = payload_len;
 	memcpy(s->payload, payload, payload_len);
 	set_key(s, &p->key);
 	random_id(a, s->span_id, sizeof(s->span_id));
 	if (p->role == TT_ROLE_ANNOTATE) {
 		/* no span of its own: it completes another when it fires (its return) */
-		if (!index_span(a, i) && p->pairing == TT_PAIR_POINT)
+		if (!open_span(a, i, s) && p->pairing == TT_PAIR_POINT)
 			finish(a, i, ev, NULL, 0);
 		return;
 	}
@@ -456,7 +505,9 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	    (parent->probe->role != TT_ROLE_TASK || memcmp(s->parent_id, parent->span_id, 8) != 0))
 		parent = NULL;
 	note_redactions(s);
-	name_span(s, parent);
+	name_span(s, parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)
+			     ? open_name(a, parent)
+			     : NULL);
 	if (parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)) {
 		sl->parent_task = slot_index(a, parent);
 		if (sl->parent_task != NIL)
@@ -482,7 +533,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		s->attempt = next_attempt(a, s, s->name, strlen(s->name));
 	}
 
-	if (index_span(a, i))
+	if (open_span(a, i, s))
 		return;
 	if (p->pairing == TT_PAIR_POINT)
 		finish(a, i, ev, NULL, 0);
@@ -552,13 +603,19 @@ void async_remove(struct tt_asm *a, int32_t i)
 }
 
 /*
- * Takes span i off every index it is on, hands it to the sink and frees
- * its slot.
+ * Takes span i off every index it is on, hands it to the sink (loaded
+ * whole into a->done, which the sink may not keep) and frees its slot.
  */
 void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
 {
+	open_load(a, i, a->done);
+	end_loaded(a, i, a->done, ts, cut, why);
+}
+
+void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
+		const char *why)
+{
 	struct slot *sl = slot_at(a, i);
-	struct tt_span *s = &sl->span;
 	uint64_t *v;
 
 	if (sl->on_stack)

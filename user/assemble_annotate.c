@@ -17,23 +17,23 @@ static const uint8_t zero_id[8];
  * (by index for tasks and consumes; other roles have no index by key, and
  * are scanned, newest first).
  */
-static struct tt_span *annotated_span(struct tt_asm *a, const struct tt_span *ann)
+static struct open_span *annotated_span(struct tt_asm *a, const struct tt_span *ann)
 {
 	enum tt_role role = ann->probe->of;
-	struct tt_span *t = open_on_thread(a, ann->pid, ann->tid, role);
+	struct open_span *t = open_on_thread(a, ann->pid, ann->tid, role);
 	struct tt_table *index = key_index(a, role);
 
 	if (!ann->key_len)
 		return t;
-	if (t &&
-	    (!t->key_len || (t->key_len == ann->key_len && !memcmp(t->key, ann->key, t->key_len))))
+	if (t && (!t->key_len ||
+		  (t->key_len == ann->key_len && !memcmp(open_key(t), ann->key, t->key_len))))
 		return t;
 	if (index)
 		return open_with_key(a, index, ann);
 	for (int32_t i = a->newest; i != NIL; i = slot_at(a, i)->older) {
 		t = &slot_at(a, i)->span;
 		if (t->probe->role == role && t->key_len == ann->key_len &&
-		    !memcmp(t->key, ann->key, t->key_len))
+		    !memcmp(open_key(t), ann->key, t->key_len))
 			return t;
 	}
 	return NULL;
@@ -54,13 +54,14 @@ static bool trace_movable(const struct tt_asm *a, const uint8_t trace[16])
 	return true;
 }
 
-/* Moves the open spans of trace `from` (t's, before its key came) into t's trace. */
-static void move_trace(struct tt_asm *a, const uint8_t from[16], const struct tt_span *t)
+/* Moves the open spans of trace `from` (t's, before its key came) into t's trace; t is slot ti. */
+static void move_trace(struct tt_asm *a, const uint8_t from[16], int32_t ti,
+		       const struct tt_span *t)
 {
 	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer) {
-		struct tt_span *o = &slot_at(a, i)->span;
+		struct open_span *o = &slot_at(a, i)->span;
 
-		if (o != t && !memcmp(o->trace_id, from, 16))
+		if (i != ti && !memcmp(o->trace_id, from, 16))
 			memcpy(o->trace_id, t->trace_id, 16);
 	}
 }
@@ -72,9 +73,10 @@ static void move_trace(struct tt_asm *a, const uint8_t from[16], const struct tt
  * its attempt. Its children still open move with it; when one of them was
  * exported already the trace stays, and the span links to the keyed trace.
  */
-static void settle_key(struct tt_asm *a, struct tt_span *t, const uint8_t *key, size_t len)
+static void settle_key(struct tt_asm *a, int32_t ti, struct tt_span *t, const uint8_t *key,
+		       size_t len)
 {
-	struct slot *sl = slot_at(a, slot_index(a, t));
+	struct slot *sl = slot_at(a, ti);
 	const struct tt_probe *p = t->probe;
 	uint8_t old[16], derived[16];
 	bool root = !memcmp(t->parent_id, zero_id, 8);
@@ -101,12 +103,11 @@ static void settle_key(struct tt_asm *a, struct tt_span *t, const uint8_t *key, 
 				publish_id(a, t);
 			memcpy(t->trace_id, derived, 16);
 			if (sl->has_children) /* else no open span is in its first trace */
-				move_trace(a, old, t);
+				move_trace(a, old, ti, t);
 		}
 	}
 	if (key_index(a, p->role))
-		tt_table__put(key_index(a, p->role), key_hash(t->key, t->key_len),
-			      (uint64_t)slot_index(a, t), 0);
+		tt_table__put(key_index(a, p->role), key_hash(t->key, t->key_len), (uint64_t)ti, 0);
 	if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && !t->attempt &&
 	    !value_of(t, &p->attempt))
 		t->attempt = next_attempt(a, t, t->name, strlen(t->name));
@@ -163,18 +164,22 @@ static void late_attrs(struct tt_span *t, const struct tt_span *ann)
 void annotate(struct tt_asm *a, struct tt_span *ann)
 {
 	const struct tt_probe *ap = ann->probe;
-	struct tt_span *t = annotated_span(a, ann);
+	struct open_span *o = annotated_span(a, ann);
+	struct tt_span *t = a->peek;
+	int32_t ti;
 
-	if (!t) {
+	if (!o) {
 		a->stats.unannotated++;
 		if (ann->hook && ann->hook->id > 0 && ann->hook->id <= TT_MAX_PROBES)
 			a->unannotated[ann->hook->id]++;
 		return;
 	}
 	a->stats.annotated++;
+	ti = slot_index(a, o);
+	open_load(a, ti, t);
 	note_redactions(ann);
 	if (ann->key_len && !t->key_len)
-		settle_key(a, t, ann->key, ann->key_len);
+		settle_key(a, ti, t, ann->key, ann->key_len);
 	late_attrs(t, ann);
 	if (ap->status == TT_STATUS_ERROR || ann->status == TT_STATUS_ERROR) {
 		const char *why = ap->message	       ? ap->message
@@ -192,4 +197,6 @@ void annotate(struct tt_asm *a, struct tt_span *ann)
 	}
 	if (t->probe->error_unless && ap->name && !strcmp(t->probe->error_unless, ap->name))
 		t->marked = true;
+	/* no memory for its longer block: the span ends as it was before this probe */
+	open_save(a, ti, t, o->name_len > 0);
 }

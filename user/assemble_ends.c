@@ -27,7 +27,7 @@ void tt_asm__note_loss(struct tt_asm *a, uint64_t until_ns)
 }
 
 /* Whether events were lost while span s was open, up to `end_ns`: its end may be among them. */
-static bool lost_while_open(const struct tt_asm *a, const struct tt_span *s, uint64_t end_ns)
+static bool lost_while_open(const struct tt_asm *a, const struct open_span *s, uint64_t end_ns)
 {
 	for (uint32_t k = 0; k < a->nlosses; k++) {
 		if (s->start_ns <= a->losses[k].to && end_ns >= a->losses[k].from)
@@ -144,7 +144,7 @@ static void move_span(struct tt_asm *a, int32_t i, const struct tt_hook *to)
 	sl->span.probe = to->probe;
 	if (!sl->async)
 		return;
-	sl->async = async_hash(to->probe, sl->span.key, sl->span.key_len);
+	sl->async = async_hash(to->probe, open_key(&sl->span), sl->span.key_len);
 	v = tt_table__get(&a->async, sl->async);
 	sl->same_key = v ? (int32_t)v[0] : NIL;
 	if (tt_table__put(&a->async, sl->async, i, 0))
@@ -184,15 +184,22 @@ void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map
 
 void tt_asm__for_each_open(const struct tt_asm *a, tt_span_fn fn, void *ctx)
 {
-	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer)
-		fn(&slot_at(a, i)->span, ctx);
+	struct tt_span *s = malloc(sizeof(*s));
+
+	if (!s)
+		return;
+	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer) {
+		open_load(a, i, s);
+		fn(s, ctx);
+	}
+	free(s);
 }
 
 /* The open task span whose span id is `id`, or NIL. */
 static int32_t open_task_with_id(const struct tt_asm *a, const uint8_t id[8])
 {
 	for (int32_t i = a->newest; i != NIL; i = slot_at(a, i)->older) {
-		const struct tt_span *t = &slot_at(a, i)->span;
+		const struct open_span *t = &slot_at(a, i)->span;
 
 		if (t->probe->role == TT_ROLE_TASK && !memcmp(t->span_id, id, 8))
 			return i;
@@ -213,10 +220,15 @@ int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct 
 	if (i == NIL)
 		return -ENOMEM;
 	sl = slot_at(a, i);
-	sl->span = *saved;
-	sl->span.probe = p;
-	sl->span.hook = hook;
+	memcpy(a->work, saved, sizeof(*saved));
+	a->work->probe = p;
+	a->work->hook = hook;
 	slot_open(sl);
+	/* its name as it was: a step's begins with its task's, which may not come back */
+	if (open_save(a, i, a->work, true)) {
+		slot_put(a, i);
+		return -ENOMEM;
+	}
 	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
 		/* restored oldest first: its task, if open, is back already */
 		sl->parent_task = open_task_with_id(a, saved->parent_id);

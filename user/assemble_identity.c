@@ -164,7 +164,7 @@ static bool join_traceparent(const struct tt_asm *a, struct tt_span *s)
 	return true;
 }
 
-static void set_parent(struct tt_asm *a, struct tt_span *s, const struct tt_span *parent)
+static void set_parent(struct tt_asm *a, struct tt_span *s, const struct open_span *parent)
 {
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, sizeof(s->trace_id));
@@ -262,7 +262,7 @@ void name_from_template(struct tt_span *s)
 	s->name[off] = '\0';
 }
 
-void name_span(struct tt_span *s, const struct tt_span *task)
+void name_span(struct tt_span *s, const char *task_name)
 {
 	const struct tt_probe *p = s->probe;
 	const char *fn = span_function(s);
@@ -288,8 +288,8 @@ void name_span(struct tt_span *s, const struct tt_span *task)
 			v = fn;
 			len = strlen(v);
 		}
-		if (task)
-			snprintf(s->name, sizeof(s->name), "%s.%.*s%s", task->name, (int)len, v,
+		if (task_name)
+			snprintf(s->name, sizeof(s->name), "%s.%.*s%s", task_name, (int)len, v,
 				 p->role == TT_ROLE_COMPENSATION ? ".Compensate" : "");
 		else
 			snprintf(s->name, sizeof(s->name), "%.*s%s", (int)len, v,
@@ -388,11 +388,11 @@ void consume_parent(struct tt_asm *a, struct tt_span *s)
  * the child of the innermost span on their thread; else the key's root.
  * Returns the open span it made the parent, or NULL.
  */
-const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev)
+const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev)
 {
 	const struct tt_probe *p = s->probe;
 	const char *ks = a->opts.spec->keyspace;
-	const struct tt_span *parent = NULL;
+	const struct open_span *parent = NULL;
 
 	if (join_traceparent(a, s))
 		return NULL;

@@ -14,21 +14,60 @@
 
 #define NIL (-1)
 
+/*
+ * An open span, compact (assemble_open.c): the fields every open span
+ * needs, by the names struct tt_span gives them; its captures, key and what
+ * only some spans have in `data`, a block of the span store. open_load()
+ * gives the whole struct tt_span, open_save() keeps one.
+ */
+struct open_span {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
+	uint64_t start_ns;
+	const struct tt_probe *probe;
+	const struct tt_hook *hook;
+	uint8_t *data; /* payload | key | kept name | link | extra; NULL when all are empty */
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t attempt;
+	uint16_t payload_len;
+	uint8_t key_len;
+	uint8_t name_len; /* a kept name (steps'), else 0: built again when loaded */
+	uint8_t status;
+	uint8_t block_class;
+	bool marked;
+	bool has_link;
+	bool has_extra;
+};
+
 struct slot {
-	struct tt_span span;
+	struct open_span span;
 	uint64_t async;	     /* begin/end spans: their (probe, key) hash; 0 otherwise */
 	int32_t same_key;    /* begin/end spans: the next older open one with that hash */
-	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
 	int32_t cur_step;    /* tasks: the newest open step under it, or NIL */
 	int32_t parent_task; /* steps: the slot of their task, or NIL */
 	int32_t parent_slot; /* the open span that is its parent, or NIL */
-	bool has_children;   /* some span started with it as its parent */
-	bool child_exported; /* one of them finished: its trace can no longer move */
 	int32_t below;	     /* next span down this thread's stack */
 	int32_t older;	     /* age list */
 	int32_t newer;
-	int32_t next_free; /* free list, while unused */
+	int32_t next_free;   /* free list, while unused */
+	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
+	bool has_children;   /* some span started with it as its parent */
+	bool child_exported; /* one of them finished: its trace can no longer move */
 	bool used;
+};
+
+/* The span store's size classes: 16-byte steps to 256 B, then 128-byte steps to 2 KB. */
+#define OPEN_CLASSES 30
+
+struct open_store {
+	void *free[OPEN_CLASSES];    /* a free list per class, linked through the blocks */
+	uint8_t *next[OPEN_CLASSES]; /* where the class's next new block is carved */
+	size_t left[OPEN_CLASSES];   /* bytes left in that chunk */
+	void **chunks;		     /* every chunk, freed with the assembler */
+	size_t nchunks, chunks_cap;
+	size_t bytes; /* carved so far */
 };
 
 /* Windows of lost events remembered: older losses count as one from the oldest's start. */
@@ -62,6 +101,12 @@ struct tt_asm {
 	uint32_t nlosses;
 	uint64_t loss_noted_ns; /* `until` of the last tt_asm__note_loss() */
 
+	struct open_store store;
+	/* whole spans, loaded from or saved to slots: */
+	struct tt_span *work; /* the span being started */
+	struct tt_span *done; /* the span being ended, handed to the sink */
+	struct tt_span *peek; /* another open span: a task's name, an annotate probe's target */
+
 	struct tt_asm_stats stats;
 };
 
@@ -71,7 +116,7 @@ static inline struct slot *slot_at(const struct tt_asm *a, int32_t i)
 }
 
 /* The slot index of an open span. */
-static inline int32_t slot_index(const struct tt_asm *a, const struct tt_span *s)
+static inline int32_t slot_index(const struct tt_asm *a, const struct open_span *s)
 {
 	for (uint32_t c = 0; c < a->nchunks; c++) {
 		const struct slot *base = a->chunks[c];
@@ -89,6 +134,18 @@ static inline uint64_t table_key(uint64_t h)
 	return h ? h : 1;
 }
 
+static inline const uint8_t *open_key(const struct open_span *o)
+{
+	return o->data ? o->data + o->payload_len : (const uint8_t *)""; /* "": never NULL */
+}
+
+static inline enum tt_span_kind span_kind(enum tt_role role)
+{
+	return role == TT_ROLE_PUBLISH	 ? TT_KIND_PRODUCER
+	       : role == TT_ROLE_CONSUME ? TT_KIND_CONSUMER
+					 : TT_KIND_INTERNAL;
+}
+
 static inline const char *record_data(const struct tt_cap_rec *r)
 {
 	return (const char *)(r + 1);
@@ -98,15 +155,21 @@ static inline const char *record_data(const struct tt_cap_rec *r)
 const struct tt_cap_rec *value_of(const struct tt_span *s, const struct tt_capture *cap);
 /* The probe's attribute named by the len bytes of name, or NULL. */
 const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size_t len);
+/* A value of capture `cap` recorded at its start, in open span o; NULL if none. */
+const struct tt_cap_rec *open_value_of(const struct open_span *o, const struct tt_capture *cap);
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */
 const char *span_function(const struct tt_span *s);
+static inline const char *hook_function(const struct tt_hook *h, const struct tt_probe *p)
+{
+	return h && h->function ? h->function : p->symbol;
+}
 
 /* assemble.c: slots, records, indexes; a span started and ended */
 uint64_t key_hash(const uint8_t *key, size_t len);
 struct tt_table *key_index(struct tt_asm *a, enum tt_role role);
 void note_redactions(struct tt_span *s);
-struct tt_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
-struct tt_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
+struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
+struct open_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
 /* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
 size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room);
 /* Sets the span's key from capture `cap`, as text; no key when it holds no value. */
@@ -115,8 +178,13 @@ void set_key(struct tt_span *s, const struct tt_capture *cap);
 uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len);
 void async_remove(struct tt_asm *a, int32_t i);
 void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
+/* end_span() of open span i, already loaded whole into s (a->done) */
+void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
+		const char *why);
 int index_span(struct tt_asm *a, int32_t i);
 int32_t slot_get(struct tt_asm *a);
+/* Frees slot i and its block. */
+void slot_put(struct tt_asm *a, int32_t i);
 void slot_open(struct slot *sl);
 uint64_t thread_key(uint32_t pid, uint32_t tid);
 
@@ -126,12 +194,13 @@ void random_id(struct tt_asm *a, uint8_t *out, size_t len);
 const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len, size_t *len);
 uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len);
 void name_from_template(struct tt_span *s);
-/* Names a span: its template, else by role (a step's name starts with its task's). */
-void name_span(struct tt_span *s, const struct tt_span *task);
+/* Names a span: its template, else by role (a step's name starts with its task's name). */
+void name_span(struct tt_span *s, const char *task_name);
 void publish_id(struct tt_asm *a, struct tt_span *s);
 void consume_parent(struct tt_asm *a, struct tt_span *s);
 /* Sets trace, parent and (a publish's) span id; returns the open span made the parent, or NULL. */
-const struct tt_span *set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev);
+const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s,
+				     const struct tt_event *ev);
 /* Derives again the ids that depend on a key captured at return. */
 void rekey(struct tt_asm *a, struct tt_span *s);
 
@@ -147,6 +216,15 @@ void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_h
 void describe_exit(char *buf, size_t len, int64_t status);
 void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
 void on_exit_event(struct tt_asm *a, const struct tt_event *ev);
+
+/* assemble_open.c: open spans kept compact, loaded whole when needed */
+/* Keeps span s in slot i, its block replaced; keep_name: its name too. 0, or -ENOMEM. */
+int open_save(struct tt_asm *a, int32_t i, const struct tt_span *s, bool keep_name);
+/* Loads open span i whole into s, its name and redactions built as at its start. */
+void open_load(const struct tt_asm *a, int32_t i, struct tt_span *s);
+/* Gives slot i's block back to the store. */
+void open_drop(struct tt_asm *a, int32_t i);
+void open_store_release(struct open_store *st);
 
 /* assemble_annotate.c: binds an annotate probe's span to the open span it completes */
 void annotate(struct tt_asm *a, struct tt_span *ann);

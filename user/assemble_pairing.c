@@ -73,8 +73,9 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
 	    size_t end_len)
 {
-	struct tt_span *s = &slot_at(a, i)->span;
+	struct tt_span *s = a->done;
 
+	open_load(a, i, s);
 	if (ev->kind == TT_EV_RETURN) {
 		s->has_ret = true;
 		s->ret = tt_ret__value(ev->ret);
@@ -101,7 +102,7 @@ void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_
 			 s->probe->error_unless);
 		snprintf(s->error_type, sizeof(s->error_type), "error_unless");
 	}
-	end_span(a, i, ev->ts_ns, TT_CUT_NONE, NULL);
+	end_loaded(a, i, s, ev->ts_ns, TT_CUT_NONE, NULL);
 }
 
 /*
@@ -110,11 +111,12 @@ void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_
  * between. Several probes may end at one function's return, and the kernel
  * runs their return handlers in entry order, so the lower one returns first.
  */
-static bool same_call(const struct tt_span *above, const struct tt_span *s)
+static bool same_call(const struct open_span *above, const struct open_span *s)
 {
 	return above->probe->pairing == TT_PAIR_CALL && s->probe->pairing == TT_PAIR_CALL &&
 	       above->hook != s->hook && above->start_ns >= s->start_ns &&
-	       !strcmp(span_function(above), span_function(s)) &&
+	       !strcmp(hook_function(above->hook, above->probe),
+		       hook_function(s->hook, s->probe)) &&
 	       tt_target__same(above->probe->target, s->probe->target);
 }
 
@@ -134,7 +136,7 @@ static bool only_same_call(const struct tt_asm *a, int32_t from, int32_t to)
  * and finishes it. Returns false when no open span matched.
  */
 static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const uint8_t *end,
-			    size_t end_len, bool (*match)(const struct tt_span *, const void *),
+			    size_t end_len, bool (*match)(const struct open_span *, const void *),
 			    const void *what)
 {
 	uint64_t *top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
@@ -155,12 +157,12 @@ static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 	return true;
 }
 
-static bool same_hook(const struct tt_span *s, const void *hook)
+static bool same_hook(const struct open_span *s, const void *hook)
 {
 	return s->hook == hook;
 }
 
-static bool same_probe(const struct tt_span *s, const void *probe)
+static bool same_probe(const struct open_span *s, const void *probe)
 {
 	return s->probe == probe;
 }
@@ -181,7 +183,7 @@ static const struct tt_attr *attr_at(const struct tt_probe *p, const char *name,
  * spans pair by (key, step.name) when both sides capture a step.name, so
  * that parallel steps of one task end where they began.
  */
-static bool same_step(const struct tt_span *s, const struct tt_span *end)
+static bool same_step(const struct open_span *s, const struct tt_span *end)
 {
 	const struct tt_attr *b = attr_at(s->probe, "step.name", TT_SITE_START);
 	const struct tt_attr *e = attr_at(s->probe, "step.name", TT_SITE_END);
@@ -189,7 +191,7 @@ static bool same_step(const struct tt_span *s, const struct tt_span *end)
 
 	if (!b || !e)
 		return true;
-	bv = value_of(s, &b->cap);
+	bv = open_value_of(s, &b->cap);
 	ev = value_of(end, &e->cap);
 	return !bv || !ev || (bv->len == ev->len && !memcmp(bv + 1, ev + 1, bv->len));
 }
@@ -216,9 +218,9 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 	key_len = record_text(r, key, sizeof(key));
 	v = tt_table__get(&a->async, async_hash(p, key, key_len));
 	for (int32_t i = v ? (int32_t)v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
-		struct tt_span *s = &slot_at(a, i)->span;
+		const struct open_span *s = &slot_at(a, i)->span;
 
-		if (s->key_len == key_len && !memcmp(s->key, key, key_len) &&
+		if (s->key_len == key_len && !memcmp(open_key(s), key, key_len) &&
 		    same_step(s, &probe_view)) {
 			finish(a, i, ev, end, end_len);
 			return;
