@@ -76,10 +76,10 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	a->work = malloc(sizeof(*a->work));
 	a->done = malloc(sizeof(*a->done));
 	a->peek = malloc(sizeof(*a->peek));
-	if (!a->chunks || !a->work || !a->done || !a->peek || tt_table__init(&a->threads, 64) ||
-	    tt_table__init(&a->tasks, 64) || tt_table__init(&a->tries, 256) ||
-	    tt_table__init(&a->async, 64) || tt_table__init(&a->consumes, 64) ||
-	    tt_table__init(&a->pubs, 64)) {
+	if (!a->chunks || !a->work || !a->done || !a->peek ||
+	    slot_table_init(&a->threads, BY_THREAD, 64) || slot_table_init(&a->tasks, BY_KEY, 64) ||
+	    tt_table__init(&a->tries, 256) || slot_table_init(&a->async, BY_ASYNC, 64) ||
+	    slot_table_init(&a->consumes, BY_KEY, 64) || tt_table__init(&a->pubs, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -98,11 +98,11 @@ void tt_asm__free(struct tt_asm *a)
 	free(a->work);
 	free(a->done);
 	free(a->peek);
-	tt_table__release(&a->threads);
-	tt_table__release(&a->tasks);
+	slot_table_release(&a->threads);
+	slot_table_release(&a->tasks);
 	tt_table__release(&a->tries);
-	tt_table__release(&a->async);
-	tt_table__release(&a->consumes);
+	slot_table_release(&a->async);
+	slot_table_release(&a->consumes);
 	tt_table__release(&a->pubs);
 	free(a);
 }
@@ -335,9 +335,9 @@ void set_key(struct tt_span *s, const struct tt_capture *cap)
 /* The innermost open span of `role` on the thread (any role when role < 0). */
 struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
 {
-	uint64_t *top = tt_table__get(&a->threads, thread_key(pid, tid));
+	int32_t *top = slot_table_get(a, &a->threads, thread_key(pid, tid));
 
-	for (int32_t i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
+	for (int32_t i = top ? top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
 		if (role < 0 || slot_at(a, i)->span.probe->role == (enum tt_role)role)
 			return &slot_at(a, i)->span;
 	}
@@ -345,7 +345,7 @@ struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, i
 }
 
 /* The index that keeps open spans of this role by key, or NULL. */
-struct tt_table *key_index(struct tt_asm *a, enum tt_role role)
+struct slot_table *key_index(struct tt_asm *a, enum tt_role role)
 {
 	if (role == TT_ROLE_TASK)
 		return &a->tasks;
@@ -355,17 +355,17 @@ struct tt_table *key_index(struct tt_asm *a, enum tt_role role)
 }
 
 /* The newest open span indexed in `index` (tasks or consumes) with s's key. */
-struct open_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s)
+struct open_span *open_with_key(struct tt_asm *a, struct slot_table *index, const struct tt_span *s)
 {
-	uint64_t *v;
+	int32_t *v;
 	struct open_span *t;
 
 	if (!s->key_len)
 		return NULL;
-	v = tt_table__get(index, key_hash(s->key, s->key_len));
+	v = slot_table_get(a, index, key_hash(s->key, s->key_len));
 	if (!v)
 		return NULL;
-	t = &slot_at(a, (int32_t)v[0])->span;
+	t = &slot_at(a, v[0])->span;
 	if (t->key_len != s->key_len || memcmp(open_key(t), s->key, s->key_len) != 0)
 		return NULL;
 	return t;
@@ -393,6 +393,7 @@ void slot_open(struct slot *sl)
 	sl->has_children = false;
 	sl->child_exported = false;
 	sl->async = 0;
+	sl->khash = 0;
 	sl->same_key = NIL;
 }
 
@@ -407,29 +408,33 @@ int index_span(struct tt_asm *a, int32_t i)
 	const struct open_span *s = &sl->span;
 	const struct tt_probe *p = s->probe;
 	uint64_t tk = thread_key(s->pid, s->tid);
-	uint64_t *top;
+	int32_t *top;
 
 	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
-		top = tt_table__get(&a->threads, tk);
-		sl->below = top ? (int32_t)top[0] : NIL;
-		if (tt_table__put(&a->threads, tk, i, 0)) {
+		top = slot_table_get(a, &a->threads, tk);
+		sl->below = top ? top[0] : NIL;
+		if (slot_table_put(a, &a->threads, tk, i)) {
 			slot_put(a, i);
 			return -ENOMEM;
 		}
 		sl->on_stack = true;
 	} else if (p->pairing == TT_PAIR_KEY) {
 		uint64_t h = async_hash(p, open_key(s), s->key_len);
-		uint64_t *v = tt_table__get(&a->async, h);
+		int32_t *v = slot_table_get(a, &a->async, h);
 
-		sl->same_key = v ? (int32_t)v[0] : NIL;
-		if (tt_table__put(&a->async, h, i, 0)) {
+		sl->same_key = v ? v[0] : NIL;
+		sl->async = h;
+		if (slot_table_put(a, &a->async, h, i)) {
+			sl->async = 0;
 			slot_put(a, i);
 			return -ENOMEM;
 		}
-		sl->async = h;
 	}
-	if (key_index(a, p->role) && s->key_len)
-		tt_table__put(key_index(a, p->role), key_hash(open_key(s), s->key_len), i, 0);
+	if (key_index(a, p->role) && s->key_len) {
+		sl->khash = key_hash(open_key(s), s->key_len);
+		if (slot_table_put(a, key_index(a, p->role), sl->khash, i))
+			sl->khash = 0; /* out of memory: found by its thread only */
+	}
 	age_append(a, i);
 	if (p->role != TT_ROLE_ANNOTATE)
 		a->stats.spans_started++;
@@ -564,15 +569,15 @@ static void stack_remove(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
 	uint64_t tk = thread_key(sl->span.pid, sl->span.tid);
-	uint64_t *v = tt_table__get(&a->threads, tk);
+	int32_t *v = slot_table_get(a, &a->threads, tk);
 
-	if (v && (int32_t)v[0] == i) {
+	if (v && v[0] == i) {
 		if (sl->below == NIL)
-			tt_table__del(&a->threads, tk);
+			slot_table_del(a, &a->threads, tk);
 		else
 			v[0] = sl->below;
 	} else if (v) {
-		for (int32_t k = (int32_t)v[0]; k != NIL; k = slot_at(a, k)->below) {
+		for (int32_t k = v[0]; k != NIL; k = slot_at(a, k)->below) {
 			if (slot_at(a, k)->below == i) {
 				slot_at(a, k)->below = sl->below;
 				break;
@@ -585,15 +590,15 @@ static void stack_remove(struct tt_asm *a, int32_t i)
 void async_remove(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
-	uint64_t *v = tt_table__get(&a->async, sl->async);
+	int32_t *v = slot_table_get(a, &a->async, sl->async);
 
-	if (v && (int32_t)v[0] == i) {
+	if (v && v[0] == i) {
 		if (sl->same_key == NIL)
-			tt_table__del(&a->async, sl->async);
+			slot_table_del(a, &a->async, sl->async);
 		else
 			v[0] = sl->same_key;
 	} else if (v) {
-		for (int32_t k = (int32_t)v[0]; k != NIL; k = slot_at(a, k)->same_key) {
+		for (int32_t k = v[0]; k != NIL; k = slot_at(a, k)->same_key) {
 			if (slot_at(a, k)->same_key == i) {
 				slot_at(a, k)->same_key = sl->same_key;
 				break;
@@ -616,7 +621,7 @@ void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enu
 		const char *why)
 {
 	struct slot *sl = slot_at(a, i);
-	uint64_t *v;
+	int32_t *v;
 
 	if (sl->on_stack)
 		stack_remove(a, i);
@@ -629,12 +634,10 @@ void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enu
 		if (t->used && t->cur_step == i && !memcmp(t->span.span_id, s->parent_id, 8))
 			t->cur_step = NIL;
 	}
-	if (key_index(a, s->probe->role) && s->key_len) {
-		uint64_t h = key_hash(s->key, s->key_len);
-
-		v = tt_table__get(key_index(a, s->probe->role), h);
-		if (v && (int32_t)v[0] == i)
-			tt_table__del(key_index(a, s->probe->role), h);
+	if (key_index(a, s->probe->role) && sl->khash) {
+		v = slot_table_get(a, key_index(a, s->probe->role), sl->khash);
+		if (v && v[0] == i)
+			slot_table_del(a, key_index(a, s->probe->role), sl->khash);
 	}
 	age_remove(a, i);
 	if (s->probe->role == TT_ROLE_ANNOTATE) {

@@ -21,7 +21,7 @@ static struct open_span *annotated_span(struct tt_asm *a, const struct tt_span *
 {
 	enum tt_role role = ann->probe->of;
 	struct open_span *t = open_on_thread(a, ann->pid, ann->tid, role);
-	struct tt_table *index = key_index(a, role);
+	struct slot_table *index = key_index(a, role);
 
 	if (!ann->key_len)
 		return t;
@@ -106,8 +106,11 @@ static void settle_key(struct tt_asm *a, int32_t ti, struct tt_span *t, const ui
 				move_trace(a, old, ti, t);
 		}
 	}
-	if (key_index(a, p->role))
-		tt_table__put(key_index(a, p->role), key_hash(t->key, t->key_len), (uint64_t)ti, 0);
+	if (key_index(a, p->role)) {
+		sl->khash = key_hash(t->key, t->key_len);
+		if (slot_table_put(a, key_index(a, p->role), sl->khash, ti))
+			sl->khash = 0; /* out of memory: found by its thread only */
+	}
 	if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && !t->attempt &&
 	    !value_of(t, &p->attempt))
 		t->attempt = next_attempt(a, t, t->name, strlen(t->name));

@@ -42,10 +42,10 @@ static bool lost_while_open(const struct tt_asm *a, const struct open_span *s, u
  */
 void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
 {
-	uint64_t *top;
+	int32_t *top;
 
-	while ((top = tt_table__get(&a->threads, thread_key(pid, tid)))) {
-		int32_t i = (int32_t)top[0];
+	while ((top = slot_table_get(a, &a->threads, thread_key(pid, tid)))) {
+		int32_t i = top[0];
 
 		if (!why) {
 			end_span(a, i, ts, TT_CUT_LOST,
@@ -136,7 +136,7 @@ static const struct tt_hook *moved_hook(const struct tt_asm *a, const struct tt_
 static void move_span(struct tt_asm *a, int32_t i, const struct tt_hook *to)
 {
 	struct slot *sl = slot_at(a, i);
-	uint64_t *v;
+	int32_t *v;
 
 	if (sl->async)
 		async_remove(a, i);
@@ -145,9 +145,9 @@ static void move_span(struct tt_asm *a, int32_t i, const struct tt_hook *to)
 	if (!sl->async)
 		return;
 	sl->async = async_hash(to->probe, open_key(&sl->span), sl->span.key_len);
-	v = tt_table__get(&a->async, sl->async);
-	sl->same_key = v ? (int32_t)v[0] : NIL;
-	if (tt_table__put(&a->async, sl->async, i, 0))
+	v = slot_table_get(a, &a->async, sl->async);
+	sl->same_key = v ? v[0] : NIL;
+	if (slot_table_put(a, &a->async, sl->async, i))
 		sl->async = 0; /* no memory: it can no longer pair, and its TTL ends it */
 }
 
@@ -242,9 +242,9 @@ void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 {
 	while (a->oldest != NIL) {
 		struct slot *sl = slot_at(a, a->oldest);
-		uint64_t *top = sl->on_stack ? tt_table__get(&a->threads,
+		int32_t *top = sl->on_stack ? slot_table_get(a, &a->threads,
 							     thread_key(sl->span.pid, sl->span.tid))
-					     : NULL;
+					    : NULL;
 
 		/* end innermost first, so that children end before parents */
 		end_span(a, top ? (int32_t)top[0] : a->oldest, now_ns, TT_CUT_SHUTDOWN,

@@ -44,6 +44,7 @@ struct open_span {
 struct slot {
 	struct open_span span;
 	uint64_t async;	     /* begin/end spans: their (probe, key) hash; 0 otherwise */
+	uint64_t khash;	     /* on the tasks or consumes index: its key's hash; 0 otherwise */
 	int32_t same_key;    /* begin/end spans: the next older open one with that hash */
 	int32_t cur_step;    /* tasks: the newest open step under it, or NIL */
 	int32_t parent_task; /* steps: the slot of their task, or NIL */
@@ -70,6 +71,19 @@ struct open_store {
 	size_t bytes; /* carved so far */
 };
 
+/* An index of open spans: hash -> slot, the hash read from the slot (assemble_index.c). */
+enum slot_table_by {
+	BY_THREAD, /* thread_key(pid, tid): the innermost open span paired per thread */
+	BY_ASYNC,  /* slot->async: the newest open begin/end span of (probe, key) */
+	BY_KEY,	   /* slot->khash: the newest open task (or consume) with that key */
+};
+
+struct slot_table {
+	int32_t *e; /* slot numbers, NIL where empty */
+	uint32_t cap, len;
+	enum slot_table_by by;
+};
+
 /* Windows of lost events remembered: older losses count as one from the oldest's start. */
 #define TT_LOSS_WINDOWS 8
 
@@ -85,12 +99,12 @@ struct tt_asm {
 	int32_t oldest;
 	int32_t newest;
 
-	struct tt_table threads;
-	struct tt_table tasks;
+	struct slot_table threads;
+	struct slot_table tasks;
 	struct tt_table tries;
-	struct tt_table async;
-	struct tt_table consumes; /* hash(key) -> the newest open consume span with that key */
-	struct tt_table pubs;	  /* hash(key, message id) -> (publishes seen, newest span id) */
+	struct slot_table async;
+	struct slot_table consumes; /* hash(key) -> the newest open consume span with that key */
+	struct tt_table pubs;	    /* hash(key, message id) -> (publishes seen, newest span id) */
 	uint64_t unannotated[TT_MAX_PROBES + 1]; /* by hook id */
 	bool has_publish; /* the spec declares a publish probe: consumers derive parents */
 
@@ -166,10 +180,11 @@ static inline const char *hook_function(const struct tt_hook *h, const struct tt
 
 /* assemble.c: slots, records, indexes; a span started and ended */
 uint64_t key_hash(const uint8_t *key, size_t len);
-struct tt_table *key_index(struct tt_asm *a, enum tt_role role);
+struct slot_table *key_index(struct tt_asm *a, enum tt_role role);
 void note_redactions(struct tt_span *s);
 struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
-struct open_span *open_with_key(struct tt_asm *a, struct tt_table *index, const struct tt_span *s);
+struct open_span *open_with_key(struct tt_asm *a, struct slot_table *index,
+				const struct tt_span *s);
 /* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
 size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room);
 /* Sets the span's key from capture `cap`, as text; no key when it holds no value. */
@@ -216,6 +231,16 @@ void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_h
 void describe_exit(char *buf, size_t len, int64_t status);
 void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
 void on_exit_event(struct tt_asm *a, const struct tt_event *ev);
+
+/* assemble_index.c: the indexes of open spans */
+int slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap);
+void slot_table_release(struct slot_table *t);
+/* The entry of hash h (its slot number, which may be changed to a slot of the same hash), or NULL.
+ */
+int32_t *slot_table_get(const struct tt_asm *a, const struct slot_table *t, uint64_t h);
+/* Puts slot v under hash h (which v's slot must hold already), replacing another. 0 or -ENOMEM. */
+int slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int32_t v);
+bool slot_table_del(const struct tt_asm *a, struct slot_table *t, uint64_t h);
 
 /* assemble_open.c: open spans kept compact, loaded whole when needed */
 /* Keeps span s in slot i, its block replaced; keep_name: its name too. 0, or -ENOMEM. */

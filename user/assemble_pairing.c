@@ -139,7 +139,7 @@ static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 			    size_t end_len, bool (*match)(const struct open_span *, const void *),
 			    const void *what)
 {
-	uint64_t *top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+	int32_t *top = slot_table_get(a, &a->threads, thread_key(ev->pid, ev->tid));
 	int32_t i;
 
 	for (i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
@@ -151,7 +151,7 @@ static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 	while ((int32_t)top[0] != i && !only_same_call(a, (int32_t)top[0], i)) {
 		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
 			 "return not seen (events lost)");
-		top = tt_table__get(&a->threads, thread_key(ev->pid, ev->tid));
+		top = slot_table_get(a, &a->threads, thread_key(ev->pid, ev->tid));
 	}
 	finish(a, i, ev, end, end_len);
 	return true;
@@ -203,7 +203,7 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 	struct tt_span probe_view; /* just enough of a span to read the end's captures */
 	uint8_t key[TT_KEY_MAX];
 	const struct tt_cap_rec *r;
-	uint64_t *v;
+	int32_t *v;
 	size_t key_len;
 
 	probe_view.probe = p;
@@ -216,8 +216,8 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 		return;
 	}
 	key_len = record_text(r, key, sizeof(key));
-	v = tt_table__get(&a->async, async_hash(p, key, key_len));
-	for (int32_t i = v ? (int32_t)v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
+	v = slot_table_get(a, &a->async, async_hash(p, key, key_len));
+	for (int32_t i = v ? v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
 		const struct open_span *s = &slot_at(a, i)->span;
 
 		if (s->key_len == key_len && !memcmp(open_key(s), key, key_len) &&
