@@ -217,7 +217,7 @@ $(RECEIVER): tests/receiver/otlp-receiver.c $(PB_OBJS) | $(OUTPUT)
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-# Fixtures for the resolution and USDT tests (test_resolve, test_usdt_notes):
+# Fixtures for the resolution and USDT tests (test_resolve, test_elf_usdt):
 # C++ and Rust symbols to glob over demangled, USDT notes with and without
 # semaphores. Debian's rustc (scripts/install-deps.sh) mangles the legacy way.
 SPEC_FIXTURES := $(OUTPUT)/fixtures/cxx-prog $(OUTPUT)/fixtures/rust-prog \
