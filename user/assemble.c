@@ -33,12 +33,12 @@
 #include "hex.h"
 #include "table.h"
 
-uint64_t key_hash(const uint8_t *key, size_t len)
+uint64_t asm__key_hash(const uint8_t *key, size_t len)
 {
 	return table_key(XXH3_64bits(key, len));
 }
 
-uint64_t thread_key(uint32_t pid, uint32_t tid)
+uint64_t asm__thread_key(uint32_t pid, uint32_t tid)
 {
 	return table_key(((uint64_t)pid << 32) | tid);
 }
@@ -77,9 +77,10 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	a->done = malloc(sizeof(*a->done));
 	a->peek = malloc(sizeof(*a->peek));
 	if (!a->chunks || !a->work || !a->done || !a->peek ||
-	    slot_table_init(&a->threads, BY_THREAD, 64) || slot_table_init(&a->tasks, BY_KEY, 64) ||
-	    tt_table__init(&a->tries, 256) || slot_table_init(&a->async, BY_ASYNC, 64) ||
-	    slot_table_init(&a->consumes, BY_KEY, 64) || tt_table__init(&a->pubs, 64)) {
+	    asm__slot_table_init(&a->threads, BY_THREAD, 64) ||
+	    asm__slot_table_init(&a->tasks, BY_KEY, 64) || tt_table__init(&a->tries, 256) ||
+	    asm__slot_table_init(&a->async, BY_ASYNC, 64) ||
+	    asm__slot_table_init(&a->consumes, BY_KEY, 64) || tt_table__init(&a->pubs, 64)) {
 		tt_asm__free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -94,15 +95,15 @@ void tt_asm__free(struct tt_asm *a)
 	for (uint32_t i = 0; i < a->nchunks; i++)
 		free(a->chunks[i]);
 	free(a->chunks);
-	open_store_release(&a->store);
+	asm__open_store_release(&a->store);
 	free(a->work);
 	free(a->done);
 	free(a->peek);
-	slot_table_release(&a->threads);
-	slot_table_release(&a->tasks);
+	asm__slot_table_release(&a->threads);
+	asm__slot_table_release(&a->tasks);
 	tt_table__release(&a->tries);
-	slot_table_release(&a->async);
-	slot_table_release(&a->consumes);
+	asm__slot_table_release(&a->async);
+	asm__slot_table_release(&a->consumes);
 	tt_table__release(&a->pubs);
 	free(a);
 }
@@ -128,9 +129,9 @@ void tt_asm__for_each_task(const struct tt_asm *a, size_t max, tt_task_fn fn, vo
 
 		if (t->span.probe->role != TT_ROLE_TASK)
 			continue;
-		open_load(a, i, &task);
+		asm__open_load(a, i, &task);
 		if (t->cur_step != NIL)
-			open_load(a, t->cur_step, &step);
+			asm__open_load(a, t->cur_step, &step);
 		fn(&task, t->cur_step != NIL ? &step : NULL, ctx);
 		n++;
 	}
@@ -165,7 +166,7 @@ static void age_remove(struct tt_asm *a, int32_t i)
 }
 
 /* Returns a free slot, growing the slab or evicting the oldest span. */
-int32_t slot_get(struct tt_asm *a)
+int32_t asm__slot_get(struct tt_asm *a)
 {
 	int32_t i;
 
@@ -189,19 +190,19 @@ int32_t slot_get(struct tt_asm *a)
 		const struct open_span *old = &slot_at(a, a->oldest)->span;
 
 		a->stats.evictions++;
-		end_span(a, a->oldest, old->start_ns, TT_CUT_EVICTED,
-			 "evicted: max_open_spans reached");
+		asm__end_span(a, a->oldest, old->start_ns, TT_CUT_EVICTED,
+			      "evicted: max_open_spans reached");
 	}
 	i = a->free_head;
 	a->free_head = slot_at(a, i)->next_free;
 	return i;
 }
 
-void slot_put(struct tt_asm *a, int32_t i)
+void asm__slot_put(struct tt_asm *a, int32_t i)
 {
 	struct slot *s = slot_at(a, i);
 
-	open_drop(a, i);
+	asm__open_drop(a, i);
 	s->used = false;
 	s->next_free = a->free_head;
 	a->free_head = i;
@@ -247,7 +248,7 @@ static const struct tt_cap_rec *record(const struct tt_span *s, const struct tt_
 	return record_in(s->end_payload, s->end_len, cap->index);
 }
 
-const struct tt_cap_rec *open_value_of(const struct open_span *o, const struct tt_capture *cap)
+const struct tt_cap_rec *asm__open_value_of(const struct open_span *o, const struct tt_capture *cap)
 {
 	const struct tt_cap_rec *r =
 		cap->site == TT_SITE_START ? record_in(o->data, o->payload_len, cap->index) : NULL;
@@ -256,14 +257,14 @@ const struct tt_cap_rec *open_value_of(const struct open_span *o, const struct t
 }
 
 /* A record that holds a value (it exists and its read did not fault). */
-const struct tt_cap_rec *value_of(const struct tt_span *s, const struct tt_capture *cap)
+const struct tt_cap_rec *asm__value_of(const struct tt_span *s, const struct tt_capture *cap)
 {
 	const struct tt_cap_rec *r = record(s, cap);
 
 	return r && !(r->flags & TT_CAPF_FAULT) ? r : NULL;
 }
 
-const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size_t len)
+const struct tt_attr *asm__find_attr(const struct tt_probe *p, const char *name, size_t len)
 {
 	for (int i = 0; i < p->nattrs; i++) {
 		if (strlen(p->attrs[i].name) == len && strncmp(p->attrs[i].name, name, len) == 0)
@@ -282,7 +283,7 @@ static void redact_into(char *out, size_t room, const void *data, size_t len)
  * (so that its name, /tasks and the in-flight metric never see them) and
  * again at its end, when values read at return are there too.
  */
-void note_redactions(struct tt_span *s)
+void asm__note_redactions(struct tt_span *s)
 {
 	const struct tt_probe *p = s->probe;
 
@@ -298,7 +299,7 @@ void note_redactions(struct tt_span *s)
 				    strlen(at->literal));
 			continue;
 		}
-		r = value_of(s, &at->cap);
+		r = asm__value_of(s, &at->cap);
 		if (r)
 			redact_into(s->redacted[i], sizeof(s->redacted[i]), record_data(r), r->len);
 	}
@@ -308,7 +309,7 @@ void note_redactions(struct tt_span *s)
 }
 
 /* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
-size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
+size_t asm__record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
 {
 	size_t n;
 
@@ -325,17 +326,17 @@ size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
 	return n;
 }
 
-void set_key(struct tt_span *s, const struct tt_capture *cap)
+void asm__set_key(struct tt_span *s, const struct tt_capture *cap)
 {
-	const struct tt_cap_rec *r = value_of(s, cap);
+	const struct tt_cap_rec *r = asm__value_of(s, cap);
 
-	s->key_len = r ? record_text(r, s->key, sizeof(s->key)) : 0;
+	s->key_len = r ? asm__record_text(r, s->key, sizeof(s->key)) : 0;
 }
 
 /* The innermost open span of `role` on the thread (any role when role < 0). */
-struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
+struct open_span *asm__open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role)
 {
-	int32_t *top = slot_table_get(a, &a->threads, thread_key(pid, tid));
+	int32_t *top = asm__slot_table_get(a, &a->threads, asm__thread_key(pid, tid));
 
 	for (int32_t i = top ? top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
 		if (role < 0 || slot_at(a, i)->span.probe->role == (enum tt_role)role)
@@ -345,7 +346,7 @@ struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, i
 }
 
 /* The index that keeps open spans of this role by key, or NULL. */
-struct slot_table *key_index(struct tt_asm *a, enum tt_role role)
+struct slot_table *asm__key_index(struct tt_asm *a, enum tt_role role)
 {
 	if (role == TT_ROLE_TASK)
 		return &a->tasks;
@@ -355,14 +356,15 @@ struct slot_table *key_index(struct tt_asm *a, enum tt_role role)
 }
 
 /* The newest open span indexed in `index` (tasks or consumes) with s's key. */
-struct open_span *open_with_key(struct tt_asm *a, struct slot_table *index, const struct tt_span *s)
+struct open_span *asm__open_with_key(struct tt_asm *a, struct slot_table *index,
+				     const struct tt_span *s)
 {
 	int32_t *v;
 	struct open_span *t;
 
 	if (!s->key_len)
 		return NULL;
-	v = slot_table_get(a, index, key_hash(s->key, s->key_len));
+	v = asm__slot_table_get(a, index, asm__key_hash(s->key, s->key_len));
 	if (!v)
 		return NULL;
 	t = &slot_at(a, v[0])->span;
@@ -371,7 +373,7 @@ struct open_span *open_with_key(struct tt_asm *a, struct slot_table *index, cons
 	return t;
 }
 
-uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len)
+uint64_t asm__async_hash(const struct tt_probe *p, const uint8_t *key, size_t len)
 {
 	XXH3_state_t st;
 
@@ -383,7 +385,7 @@ uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len)
 }
 
 /* Marks a slot just taken as holding an open span on no index yet. */
-void slot_open(struct slot *sl)
+void asm__slot_open(struct slot *sl)
 {
 	sl->used = true;
 	sl->on_stack = false;
@@ -402,37 +404,37 @@ void slot_open(struct slot *sl)
  * stack, its (probe, key) chain, the tasks or consumes by key) and on the
  * age list. Returns 0, or -ENOMEM after freeing the slot.
  */
-int index_span(struct tt_asm *a, int32_t i)
+int asm__index_span(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
 	const struct open_span *s = &sl->span;
 	const struct tt_probe *p = s->probe;
-	uint64_t tk = thread_key(s->pid, s->tid);
+	uint64_t tk = asm__thread_key(s->pid, s->tid);
 	int32_t *top;
 
 	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
-		top = slot_table_get(a, &a->threads, tk);
+		top = asm__slot_table_get(a, &a->threads, tk);
 		sl->below = top ? top[0] : NIL;
-		if (slot_table_put(a, &a->threads, tk, i)) {
-			slot_put(a, i);
+		if (asm__slot_table_put(a, &a->threads, tk, i)) {
+			asm__slot_put(a, i);
 			return -ENOMEM;
 		}
 		sl->on_stack = true;
 	} else if (p->pairing == TT_PAIR_KEY) {
-		uint64_t h = async_hash(p, open_key(s), s->key_len);
-		int32_t *v = slot_table_get(a, &a->async, h);
+		uint64_t h = asm__async_hash(p, open_key(s), s->key_len);
+		int32_t *v = asm__slot_table_get(a, &a->async, h);
 
 		sl->same_key = v ? v[0] : NIL;
 		sl->async = h;
-		if (slot_table_put(a, &a->async, h, i)) {
+		if (asm__slot_table_put(a, &a->async, h, i)) {
 			sl->async = 0;
-			slot_put(a, i);
+			asm__slot_put(a, i);
 			return -ENOMEM;
 		}
 	}
-	if (key_index(a, p->role) && s->key_len) {
-		sl->khash = key_hash(open_key(s), s->key_len);
-		if (slot_table_put(a, key_index(a, p->role), sl->khash, i))
+	if (asm__key_index(a, p->role) && s->key_len) {
+		sl->khash = asm__key_hash(open_key(s), s->key_len);
+		if (asm__slot_table_put(a, asm__key_index(a, p->role), sl->khash, i))
 			sl->khash = 0; /* out of memory: found by its thread only */
 	}
 	age_append(a, i);
@@ -453,17 +455,17 @@ static int open_span(struct tt_asm *a, int32_t i, const struct tt_span *s)
 	const struct tt_probe *p = s->probe;
 	bool keep_name = !p->name && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION);
 
-	if (open_save(a, i, s, keep_name)) {
-		slot_put(a, i);
+	if (asm__open_save(a, i, s, keep_name)) {
+		asm__slot_put(a, i);
 		return -ENOMEM;
 	}
-	return index_span(a, i);
+	return asm__index_span(a, i);
 }
 
 /* The name of open span `o`, built into a->peek. */
 static const char *open_name(struct tt_asm *a, const struct open_span *o)
 {
-	open_load(a, slot_index(a, o), a->peek);
+	asm__open_load(a, slot_index(a, o), a->peek);
 	return a->peek->name;
 }
 
@@ -471,7 +473,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		       const uint8_t *payload, size_t payload_len)
 {
 	const struct tt_probe *p = hook->probe;
-	int32_t i = slot_get(a);
+	int32_t i = asm__slot_get(a);
 	struct slot *sl;
 	struct tt_span *s = a->work;
 	const struct open_span *parent;
@@ -481,7 +483,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		return;
 	sl = slot_at(a, i);
 	memset(s, 0, offsetof(struct tt_span, key));
-	slot_open(sl);
+	asm__slot_open(sl);
 	s->probe = p;
 	s->hook = hook;
 	s->start_ns = ev->ts_ns;
@@ -490,16 +492,16 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	s->kind = span_kind(p->role);
 	s->payload_len = payload_len;
 	memcpy(s->payload, payload, payload_len);
-	set_key(s, &p->key);
-	random_id(a, s->span_id, sizeof(s->span_id));
+	asm__set_key(s, &p->key);
+	asm__random_id(a, s->span_id, sizeof(s->span_id));
 	if (p->role == TT_ROLE_ANNOTATE) {
 		/* no span of its own: it completes another when it fires (its return) */
 		if (!open_span(a, i, s) && p->pairing == TT_PAIR_POINT)
-			finish(a, i, ev, NULL, 0);
+			asm__finish(a, i, ev, NULL, 0);
 		return;
 	}
 
-	parent = set_identity(a, s, ev);
+	parent = asm__set_identity(a, s, ev);
 	if (parent && !memcmp(s->parent_id, parent->span_id, 8)) {
 		sl->parent_slot = slot_index(a, parent);
 		if (sl->parent_slot != NIL)
@@ -509,16 +511,16 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	if (parent &&
 	    (parent->probe->role != TT_ROLE_TASK || memcmp(s->parent_id, parent->span_id, 8) != 0))
 		parent = NULL;
-	note_redactions(s);
-	name_span(s, parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)
-			     ? open_name(a, parent)
-			     : NULL);
+	asm__note_redactions(s);
+	asm__name_span(s, parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)
+				  ? open_name(a, parent)
+				  : NULL);
 	if (parent && (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION)) {
 		sl->parent_task = slot_index(a, parent);
 		if (sl->parent_task != NIL)
 			slot_at(a, sl->parent_task)->cur_step = i;
 	}
-	attempt = value_of(s, &p->attempt);
+	attempt = asm__value_of(s, &p->attempt);
 	if (attempt && attempt->type == TT_CAP_INT) {
 		int64_t v;
 
@@ -526,22 +528,22 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 		s->attempt = v > 0 && v < UINT32_MAX ? (uint32_t)v : 0;
 	} else if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
 		size_t len;
-		const char *step = span_str_attr(s, "step.name", 9, &len);
+		const char *step = asm__span_str_attr(s, "step.name", 9, &len);
 
 		if (!step) {
-			step = span_function(s);
+			step = asm__span_function(s);
 			len = strlen(step);
 		}
-		s->attempt = next_attempt(a, s, step, len);
+		s->attempt = asm__next_attempt(a, s, step, len);
 	} else if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && s->key_len) {
 		/* a job run again (its worker died) is attempt 2, on any process of the node */
-		s->attempt = next_attempt(a, s, s->name, strlen(s->name));
+		s->attempt = asm__next_attempt(a, s, s->name, strlen(s->name));
 	}
 
 	if (open_span(a, i, s))
 		return;
 	if (p->pairing == TT_PAIR_POINT)
-		finish(a, i, ev, NULL, 0);
+		asm__finish(a, i, ev, NULL, 0);
 }
 
 static void note_unreadable(struct tt_span *s)
@@ -568,12 +570,12 @@ static void note_unreadable(struct tt_span *s)
 static void stack_remove(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
-	uint64_t tk = thread_key(sl->span.pid, sl->span.tid);
-	int32_t *v = slot_table_get(a, &a->threads, tk);
+	uint64_t tk = asm__thread_key(sl->span.pid, sl->span.tid);
+	int32_t *v = asm__slot_table_get(a, &a->threads, tk);
 
 	if (v && v[0] == i) {
 		if (sl->below == NIL)
-			slot_table_del(a, &a->threads, tk);
+			asm__slot_table_del(a, &a->threads, tk);
 		else
 			v[0] = sl->below;
 	} else if (v) {
@@ -587,14 +589,14 @@ static void stack_remove(struct tt_asm *a, int32_t i)
 }
 
 /* Takes span i out of its (probe, key) chain of open begin/end spans. */
-void async_remove(struct tt_asm *a, int32_t i)
+void asm__async_remove(struct tt_asm *a, int32_t i)
 {
 	struct slot *sl = slot_at(a, i);
-	int32_t *v = slot_table_get(a, &a->async, sl->async);
+	int32_t *v = asm__slot_table_get(a, &a->async, sl->async);
 
 	if (v && v[0] == i) {
 		if (sl->same_key == NIL)
-			slot_table_del(a, &a->async, sl->async);
+			asm__slot_table_del(a, &a->async, sl->async);
 		else
 			v[0] = sl->same_key;
 	} else if (v) {
@@ -611,14 +613,14 @@ void async_remove(struct tt_asm *a, int32_t i)
  * Takes span i off every index it is on, hands it to the sink (loaded
  * whole into a->done, which the sink may not keep) and frees its slot.
  */
-void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
+void asm__end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why)
 {
-	open_load(a, i, a->done);
-	end_loaded(a, i, a->done, ts, cut, why);
+	asm__open_load(a, i, a->done);
+	asm__end_loaded(a, i, a->done, ts, cut, why);
 }
 
-void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
-		const char *why)
+void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
+		     const char *why)
 {
 	struct slot *sl = slot_at(a, i);
 	int32_t *v;
@@ -626,7 +628,7 @@ void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enu
 	if (sl->on_stack)
 		stack_remove(a, i);
 	if (sl->async)
-		async_remove(a, i);
+		asm__async_remove(a, i);
 	if (sl->parent_task != NIL) {
 		struct slot *t = slot_at(a, sl->parent_task);
 
@@ -634,17 +636,17 @@ void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enu
 		if (t->used && t->cur_step == i && !memcmp(t->span.span_id, s->parent_id, 8))
 			t->cur_step = NIL;
 	}
-	if (key_index(a, s->probe->role) && sl->khash) {
-		v = slot_table_get(a, key_index(a, s->probe->role), sl->khash);
+	if (asm__key_index(a, s->probe->role) && sl->khash) {
+		v = asm__slot_table_get(a, asm__key_index(a, s->probe->role), sl->khash);
 		if (v && v[0] == i)
-			slot_table_del(a, key_index(a, s->probe->role), sl->khash);
+			asm__slot_table_del(a, asm__key_index(a, s->probe->role), sl->khash);
 	}
 	age_remove(a, i);
 	if (s->probe->role == TT_ROLE_ANNOTATE) {
 		a->stats.open_spans--;
 		if (cut == TT_CUT_NONE)
-			annotate(a, s);
-		slot_put(a, i);
+			asm__annotate(a, s);
+		asm__slot_put(a, i);
 		return;
 	}
 	if (sl->parent_slot != NIL) {
@@ -662,11 +664,11 @@ void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enu
 		snprintf(s->status_msg, sizeof(s->status_msg), "%s", why);
 	}
 	note_unreadable(s);
-	note_redactions(s);
+	asm__note_redactions(s);
 	a->stats.open_spans--;
 	a->stats.spans_finished++;
 	a->opts.on_span(s, a->opts.ctx);
-	slot_put(a, i);
+	asm__slot_put(a, i);
 }
 
 int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
@@ -682,7 +684,7 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 	}
 	if (ev->kind == TT_EV_EXIT) {
 		a->stats.exits++;
-		on_exit_event(a, ev);
+		asm__on_exit_event(a, ev);
 		return 0;
 	}
 	if (ev->kind == TT_EV_EXEC)
@@ -703,9 +705,10 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		return -EINVAL;
 	}
 	if (hook->kind == TT_HOOK_END)
-		on_end_event(a, ev, hook, payload, payload_len); /* at entry, or `at: return` */
+		asm__on_end_event(a, ev, hook, payload,
+				  payload_len); /* at entry, or `at: return` */
 	else if (ev->kind == TT_EV_RETURN && hook->probe->pairing == TT_PAIR_CALL)
-		on_return_event(a, ev, hook, payload, payload_len);
+		asm__on_return_event(a, ev, hook, payload, payload_len);
 	else
 		start_span(a, ev, hook, payload, payload_len); /* at entry, or `at: return` */
 	return 0;

@@ -20,8 +20,8 @@ static const uint8_t zero_id[8];
 static struct open_span *annotated_span(struct tt_asm *a, const struct tt_span *ann)
 {
 	enum tt_role role = ann->probe->of;
-	struct open_span *t = open_on_thread(a, ann->pid, ann->tid, role);
-	struct slot_table *index = key_index(a, role);
+	struct open_span *t = asm__open_on_thread(a, ann->pid, ann->tid, role);
+	struct slot_table *index = asm__key_index(a, role);
 
 	if (!ann->key_len)
 		return t;
@@ -29,7 +29,7 @@ static struct open_span *annotated_span(struct tt_asm *a, const struct tt_span *
 		  (t->key_len == ann->key_len && !memcmp(open_key(t), ann->key, t->key_len))))
 		return t;
 	if (index)
-		return open_with_key(a, index, ann);
+		return asm__open_with_key(a, index, ann);
 	for (int32_t i = a->newest; i != NIL; i = slot_at(a, i)->older) {
 		t = &slot_at(a, i)->span;
 		if (t->probe->role == role && t->key_len == ann->key_len &&
@@ -84,7 +84,7 @@ static void settle_key(struct tt_asm *a, int32_t ti, struct tt_span *t, const ui
 	memcpy(t->key, key, len);
 	t->key_len = (uint16_t)len;
 	a->stats.late_keys++;
-	if (root && !value_of(t, &p->traceparent)) {
+	if (root && !asm__value_of(t, &p->traceparent)) {
 		memcpy(old, t->trace_id, 16);
 		tt_ids__trace(a->salt, a->opts.spec->keyspace, t->key, t->key_len, derived);
 		if (sl->has_children && !trace_movable(a, old)) {
@@ -92,31 +92,31 @@ static void settle_key(struct tt_asm *a, int32_t ti, struct tt_span *t, const ui
 			if (p->role == TT_ROLE_CONSUME && a->has_publish) {
 				struct tt_span probe_view = *t;
 
-				consume_parent(a, &probe_view);
+				asm__consume_parent(a, &probe_view);
 				memcpy(t->link_span_id, probe_view.parent_id, 8);
 			}
 			a->stats.late_keys_kept++;
 		} else {
 			if (p->role == TT_ROLE_CONSUME && a->has_publish)
-				consume_parent(a, t);
+				asm__consume_parent(a, t);
 			else if (p->role == TT_ROLE_PUBLISH && !sl->has_children)
-				publish_id(a, t);
+				asm__publish_id(a, t);
 			memcpy(t->trace_id, derived, 16);
 			if (sl->has_children) /* else no open span is in its first trace */
 				move_trace(a, old, ti, t);
 		}
 	}
-	if (key_index(a, p->role)) {
-		sl->khash = key_hash(t->key, t->key_len);
-		if (slot_table_put(a, key_index(a, p->role), sl->khash, ti))
+	if (asm__key_index(a, p->role)) {
+		sl->khash = asm__key_hash(t->key, t->key_len);
+		if (asm__slot_table_put(a, asm__key_index(a, p->role), sl->khash, ti))
 			sl->khash = 0; /* out of memory: found by its thread only */
 	}
 	if ((p->role == TT_ROLE_TASK || p->role == TT_ROLE_CONSUME) && !t->attempt &&
-	    !value_of(t, &p->attempt))
-		t->attempt = next_attempt(a, t, t->name, strlen(t->name));
-	note_redactions(t);
+	    !asm__value_of(t, &p->attempt))
+		t->attempt = asm__next_attempt(a, t, t->name, strlen(t->name));
+	asm__note_redactions(t);
 	if (p->name)
-		name_from_template(t);
+		asm__name_from_template(t);
 }
 
 /* Copies the attributes of annotate span `ann` into t, replacing ones of the same name. */
@@ -126,7 +126,7 @@ static void late_attrs(struct tt_span *t, const struct tt_span *ann)
 
 	for (int k = 0; k < ap->nattrs; k++) {
 		const struct tt_attr *at = &ap->attrs[k];
-		const struct tt_cap_rec *r = at->literal ? NULL : value_of(ann, &at->cap);
+		const struct tt_cap_rec *r = at->literal ? NULL : asm__value_of(ann, &at->cap);
 		struct tt_late_attr *l = NULL;
 
 		if (!at->literal && !r)
@@ -164,7 +164,7 @@ static void late_attrs(struct tt_span *t, const struct tt_span *ann)
  * and marks it for an error_unless that waits for it. Counted per hook when
  * no such span is open.
  */
-void annotate(struct tt_asm *a, struct tt_span *ann)
+void asm__annotate(struct tt_asm *a, struct tt_span *ann)
 {
 	const struct tt_probe *ap = ann->probe;
 	struct open_span *o = annotated_span(a, ann);
@@ -179,27 +179,27 @@ void annotate(struct tt_asm *a, struct tt_span *ann)
 	}
 	a->stats.annotated++;
 	ti = slot_index(a, o);
-	open_load(a, ti, t);
-	note_redactions(ann);
+	asm__open_load(a, ti, t);
+	asm__note_redactions(ann);
 	if (ann->key_len && !t->key_len)
 		settle_key(a, ti, t, ann->key, ann->key_len);
 	late_attrs(t, ann);
 	if (ap->status == TT_STATUS_ERROR || ann->status == TT_STATUS_ERROR) {
 		const char *why = ap->message	       ? ap->message
 				  : ann->status_msg[0] ? ann->status_msg
-						       : span_function(ann);
+						       : asm__span_function(ann);
 
 		t->status = TT_STATUS_ERROR;
 		snprintf(t->status_msg, sizeof(t->status_msg), "%s", why);
 		snprintf(t->error_type, sizeof(t->error_type), "%s",
 			 ann->error_type[0] ? ann->error_type
 			 : ap->name	    ? ap->name
-					    : span_function(ann));
+					    : asm__span_function(ann));
 	} else if (ap->status == TT_STATUS_OK && t->status != TT_STATUS_ERROR) {
 		t->status = TT_STATUS_OK;
 	}
 	if (t->probe->error_unless && ap->name && !strcmp(t->probe->error_unless, ap->name))
 		t->marked = true;
 	/* no memory for its longer block: the span ends as it was before this probe */
-	open_save(a, ti, t, o->name_len > 0);
+	asm__open_save(a, ti, t, o->name_len > 0);
 }

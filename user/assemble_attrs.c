@@ -59,7 +59,7 @@ static int probe_attrs(const struct tt_span *s, struct tt_kv *kv)
 	for (int i = 0; i < p->nattrs; i++) {
 		const struct tt_attr *at = &p->attrs[i];
 
-		if (i > 0 && find_attr(p, at->name, strlen(at->name)) != at)
+		if (i > 0 && asm__find_attr(p, at->name, strlen(at->name)) != at)
 			continue; /* the end's copy of a begin attribute: used to pair only */
 		if (late_attr(s, at->name))
 			continue; /* an annotate probe gave it later */
@@ -72,7 +72,7 @@ static int probe_attrs(const struct tt_span *s, struct tt_kv *kv)
 			kv_str(&kv[n++], at->name, at->literal, strlen(at->literal));
 			continue;
 		}
-		r = value_of(s, &at->cap);
+		r = asm__value_of(s, &at->cap);
 		if (!r)
 			continue;
 		if (r->type == TT_CAP_INT) {
@@ -110,7 +110,7 @@ static int task_attrs(const struct tt_span *s, struct tt_kv *kv)
 		       strlen(s->redacted[TT_MAX_ATTRS]));
 	else if (s->key_len)
 		kv_str(&kv[n++], "task.id", (const char *)s->key, s->key_len);
-	r = value_of(s, &p->message_id);
+	r = asm__value_of(s, &p->message_id);
 	if (r && r->type != TT_CAP_INT) {
 		kv_str(&kv[n++], "messaging.message.id", record_data(r), r->len);
 	} else if (r) {
@@ -141,7 +141,7 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 	int n = probe_attrs(s, kv);
 
 	n += task_attrs(s, kv + n);
-	fn = span_function(s);
+	fn = asm__span_function(s);
 	kv_str(&kv[n++], "code.function.name", fn, strlen(fn));
 	/* the OS thread: thread.id is a runtime's managed id, which a probe cannot see */
 	kv_int(&kv[n++], "tasktap.thread.tid", s->tid);

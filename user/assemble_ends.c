@@ -40,26 +40,26 @@ static bool lost_while_open(const struct tt_asm *a, const struct open_span *s, u
  * Ends the spans open on a thread that exited (`why` says how), or whose
  * exit was not seen when why is NULL.
  */
-void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
+void asm__end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why)
 {
 	int32_t *top;
 
-	while ((top = slot_table_get(a, &a->threads, thread_key(pid, tid)))) {
+	while ((top = asm__slot_table_get(a, &a->threads, asm__thread_key(pid, tid)))) {
 		int32_t i = top[0];
 
 		if (!why) {
-			end_span(a, i, ts, TT_CUT_LOST,
-				 "its process ended unseen: its exit event was lost");
+			asm__end_span(a, i, ts, TT_CUT_LOST,
+				      "its process ended unseen: its exit event was lost");
 			a->stats.cut_by_loss++;
 			continue;
 		}
 		if (lost_while_open(a, &slot_at(a, i)->span, ts)) {
-			end_span(a, i, ts, TT_CUT_LOST,
-				 "its end was not seen: events were lost (ring buffer full)");
+			asm__end_span(a, i, ts, TT_CUT_LOST,
+				      "its end was not seen: events were lost (ring buffer full)");
 			a->stats.cut_by_loss++;
 			continue;
 		}
-		end_span(a, i, ts, TT_CUT_EXIT, why);
+		asm__end_span(a, i, ts, TT_CUT_EXIT, why);
 		a->stats.cut_by_exit++;
 	}
 }
@@ -69,12 +69,12 @@ void tt_asm__end_process(struct tt_asm *a, uint32_t pid, uint64_t now_ns, int64_
 	char why[TT_STATUS_MSG_MAX];
 	int32_t i = a->oldest;
 
-	describe_exit(why, sizeof(why), status);
+	asm__describe_exit(why, sizeof(why), status);
 	while (i != NIL) {
 		struct slot *sl = slot_at(a, i);
 
 		if (sl->span.pid == pid && sl->on_stack) {
-			end_thread(a, pid, sl->span.tid, now_ns, status < 0 ? NULL : why);
+			asm__end_thread(a, pid, sl->span.tid, now_ns, status < 0 ? NULL : why);
 			i = a->oldest; /* the list changed under us */
 			continue;
 		}
@@ -116,7 +116,7 @@ void tt_asm__expire(struct tt_asm *a, uint64_t now_ns)
 		int32_t next = slot_at(a, i)->newer;
 
 		if (slot_at(a, i)->async) {
-			end_span(a, i, now_ns, TT_CUT_EXPIRED, "no end seen within the TTL");
+			asm__end_span(a, i, now_ns, TT_CUT_EXPIRED, "no end seen within the TTL");
 			a->stats.expired++;
 		}
 		i = next;
@@ -139,15 +139,15 @@ static void move_span(struct tt_asm *a, int32_t i, const struct tt_hook *to)
 	int32_t *v;
 
 	if (sl->async)
-		async_remove(a, i);
+		asm__async_remove(a, i);
 	sl->span.hook = to;
 	sl->span.probe = to->probe;
 	if (!sl->async)
 		return;
-	sl->async = async_hash(to->probe, open_key(&sl->span), sl->span.key_len);
-	v = slot_table_get(a, &a->async, sl->async);
+	sl->async = asm__async_hash(to->probe, open_key(&sl->span), sl->span.key_len);
+	v = asm__slot_table_get(a, &a->async, sl->async);
 	sl->same_key = v ? v[0] : NIL;
-	if (slot_table_put(a, &a->async, sl->async, i))
+	if (asm__slot_table_put(a, &a->async, sl->async, i))
 		sl->async = 0; /* no memory: it can no longer pair, and its TTL ends it */
 }
 
@@ -173,8 +173,8 @@ void tt_asm__respec(struct tt_asm *a, const struct tt_spec *spec, const int *map
 		int32_t older = slot_at(a, i)->older;
 
 		if (!moved_hook(a, slot_at(a, i)->span.hook, map, nmap))
-			end_span(a, i, now_ns, TT_CUT_REMOVED,
-				 "its probe was removed from the spec");
+			asm__end_span(a, i, now_ns, TT_CUT_REMOVED,
+				      "its probe was removed from the spec");
 		i = older;
 	}
 	/* oldest first, so that each (probe, key) chain keeps the newest span on top */
@@ -189,7 +189,7 @@ void tt_asm__for_each_open(const struct tt_asm *a, tt_span_fn fn, void *ctx)
 	if (!s)
 		return;
 	for (int32_t i = a->oldest; i != NIL; i = slot_at(a, i)->newer) {
-		open_load(a, i, s);
+		asm__open_load(a, i, s);
 		fn(s, ctx);
 	}
 	free(s);
@@ -216,17 +216,17 @@ int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct 
 	if (saved->key_len > TT_KEY_MAX || saved->payload_len > TT_MAX_PAYLOAD ||
 	    saved->end_len > TT_MAX_PAYLOAD || p->pairing == TT_PAIR_POINT)
 		return -EINVAL;
-	i = slot_get(a);
+	i = asm__slot_get(a);
 	if (i == NIL)
 		return -ENOMEM;
 	sl = slot_at(a, i);
 	memcpy(a->work, saved, sizeof(*saved));
 	a->work->probe = p;
 	a->work->hook = hook;
-	slot_open(sl);
+	asm__slot_open(sl);
 	/* its name as it was: a step's begins with its task's, which may not come back */
-	if (open_save(a, i, a->work, true)) {
-		slot_put(a, i);
+	if (asm__open_save(a, i, a->work, true)) {
+		asm__slot_put(a, i);
 		return -ENOMEM;
 	}
 	if (p->role == TT_ROLE_STEP || p->role == TT_ROLE_COMPENSATION) {
@@ -235,24 +235,26 @@ int tt_asm__restore(struct tt_asm *a, const struct tt_span *saved, const struct 
 		if (sl->parent_task != NIL)
 			slot_at(a, sl->parent_task)->cur_step = i;
 	}
-	return index_span(a, i);
+	return asm__index_span(a, i);
 }
 
 void tt_asm__end_all(struct tt_asm *a, uint64_t now_ns)
 {
 	while (a->oldest != NIL) {
 		struct slot *sl = slot_at(a, a->oldest);
-		int32_t *top = sl->on_stack ? slot_table_get(a, &a->threads,
-							     thread_key(sl->span.pid, sl->span.tid))
-					    : NULL;
+		int32_t *top =
+			sl->on_stack
+				? asm__slot_table_get(a, &a->threads,
+						      asm__thread_key(sl->span.pid, sl->span.tid))
+				: NULL;
 
 		/* end innermost first, so that children end before parents */
-		end_span(a, top ? (int32_t)top[0] : a->oldest, now_ns, TT_CUT_SHUTDOWN,
-			 "agent stopped while the span was open");
+		asm__end_span(a, top ? (int32_t)top[0] : a->oldest, now_ns, TT_CUT_SHUTDOWN,
+			      "agent stopped while the span was open");
 	}
 }
 
-void describe_exit(char *buf, size_t len, int64_t status)
+void asm__describe_exit(char *buf, size_t len, int64_t status)
 {
 	int sig = status & 0x7f;
 
@@ -263,7 +265,7 @@ void describe_exit(char *buf, size_t len, int64_t status)
 		snprintf(buf, len, "exited with status %d", (int)((status >> 8) & 0xff));
 }
 
-void on_exit_event(struct tt_asm *a, const struct tt_event *ev)
+void asm__on_exit_event(struct tt_asm *a, const struct tt_event *ev)
 {
 	char why[TT_STATUS_MSG_MAX];
 
@@ -273,6 +275,6 @@ void on_exit_event(struct tt_asm *a, const struct tt_event *ev)
 		tt_asm__end_process(a, ev->pid, ev->ts_ns, ev->ret);
 		return;
 	}
-	describe_exit(why, sizeof(why), ev->ret);
-	end_thread(a, ev->pid, ev->tid, ev->ts_ns, why);
+	asm__describe_exit(why, sizeof(why), ev->ret);
+	asm__end_thread(a, ev->pid, ev->tid, ev->ts_ns, why);
 }

@@ -29,7 +29,7 @@ static uint64_t next_random(struct tt_asm *a)
 	return a->rng * 0x2545F4914F6CDD1DULL;
 }
 
-void random_id(struct tt_asm *a, uint8_t *out, size_t len)
+void asm__random_id(struct tt_asm *a, uint8_t *out, size_t len)
 {
 	for (size_t i = 0; i < len; i += 8) {
 		uint64_t r = next_random(a);
@@ -102,15 +102,16 @@ static uint64_t try_hash(const uint8_t *key, size_t key_len, const char *step, s
 }
 
 /* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
-const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len, size_t *len)
+const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
+			       size_t *len)
 {
-	const struct tt_attr *at = find_attr(s->probe, name, name_len);
+	const struct tt_attr *at = asm__find_attr(s->probe, name, name_len);
 	const struct tt_cap_rec *r;
 
 	if (!at)
 		return NULL;
 	if (at->redact) {
-		/* its hash (note_redactions()), never the value: names are exported too */
+		/* its hash (asm__note_redactions()), never the value: names are exported too */
 		const char *h = s->redacted[at - s->probe->attrs];
 
 		*len = strlen(h);
@@ -120,7 +121,7 @@ const char *span_str_attr(const struct tt_span *s, const char *name, size_t name
 		*len = strlen(at->literal);
 		return at->literal;
 	}
-	r = value_of(s, &at->cap);
+	r = asm__value_of(s, &at->cap);
 	if (!r || r->type == TT_CAP_INT)
 		return NULL;
 	*len = r->len;
@@ -149,7 +150,7 @@ static bool parse_hex(const char *s, uint8_t *out, size_t n)
 static bool join_traceparent(const struct tt_asm *a, struct tt_span *s)
 {
 	const struct tt_cap_rec *r =
-		a->opts.no_traceparent ? NULL : value_of(s, &s->probe->traceparent);
+		a->opts.no_traceparent ? NULL : asm__value_of(s, &s->probe->traceparent);
 	const char *t;
 	uint8_t trace[16], span[8];
 
@@ -172,7 +173,7 @@ static void set_parent(struct tt_asm *a, struct tt_span *s, const struct open_sp
 	} else if (s->key_len) {
 		tt_ids__trace(a->salt, a->opts.spec->keyspace, s->key, s->key_len, s->trace_id);
 	} else {
-		random_id(a, s->trace_id, sizeof(s->trace_id));
+		asm__random_id(a, s->trace_id, sizeof(s->trace_id));
 	}
 }
 
@@ -200,7 +201,8 @@ static void bound_tries(struct tt_asm *a, uint64_t now)
 	}
 }
 
-uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len)
+uint32_t asm__next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,
+			   size_t step_len)
 {
 	uint64_t h = try_hash(s->key, s->key_len, step, step_len);
 	uint64_t *v = tt_table__get(&a->tries, h);
@@ -215,13 +217,13 @@ uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *ste
 }
 
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */
-const char *span_function(const struct tt_span *s)
+const char *asm__span_function(const struct tt_span *s)
 {
 	return s->hook && s->hook->function ? s->hook->function : s->probe->symbol;
 }
 
 /* Expands a name template: "{attr}" is the attribute's value, "{symbol}" the function. */
-void name_from_template(struct tt_span *s)
+void asm__name_from_template(struct tt_span *s)
 {
 	const char *t = s->probe->name;
 	size_t off = 0;
@@ -239,7 +241,7 @@ void name_from_template(struct tt_span *s)
 		if (!close)
 			break;
 		if (close - t - 1 == 6 && strncmp(t + 1, "symbol", 6) == 0) {
-			v = span_function(s);
+			v = asm__span_function(s);
 			len = strlen(v);
 		} else if (close - t - 1 == 7 && strncmp(t + 1, "task.id", 7) == 0 &&
 			   s->probe->redact_key) {
@@ -249,7 +251,7 @@ void name_from_template(struct tt_span *s)
 			v = (const char *)s->key;
 			len = s->key_len;
 		} else {
-			v = span_str_attr(s, t + 1, (size_t)(close - t - 1), &len);
+			v = asm__span_str_attr(s, t + 1, (size_t)(close - t - 1), &len);
 		}
 		if (v) {
 			if (len > sizeof(s->name) - 1 - off)
@@ -262,20 +264,20 @@ void name_from_template(struct tt_span *s)
 	s->name[off] = '\0';
 }
 
-void name_span(struct tt_span *s, const char *task_name)
+void asm__name_span(struct tt_span *s, const char *task_name)
 {
 	const struct tt_probe *p = s->probe;
-	const char *fn = span_function(s);
+	const char *fn = asm__span_function(s);
 	size_t len;
 	const char *v;
 
 	if (p->name) {
-		name_from_template(s);
+		asm__name_from_template(s);
 		return;
 	}
 	switch (p->role) {
 	case TT_ROLE_TASK:
-		v = span_str_attr(s, "task.name", 9, &len);
+		v = asm__span_str_attr(s, "task.name", 9, &len);
 		if (v)
 			snprintf(s->name, sizeof(s->name), "%.*s", (int)len, v);
 		else
@@ -283,7 +285,7 @@ void name_span(struct tt_span *s, const char *task_name)
 		return;
 	case TT_ROLE_STEP:
 	case TT_ROLE_COMPENSATION:
-		v = span_str_attr(s, "step.name", 9, &len);
+		v = asm__span_str_attr(s, "step.name", 9, &len);
 		if (!v) {
 			v = fn;
 			len = strlen(v);
@@ -297,7 +299,7 @@ void name_span(struct tt_span *s, const char *task_name)
 		return;
 	case TT_ROLE_PUBLISH:
 	case TT_ROLE_CONSUME:
-		v = span_str_attr(s, "messaging.destination.name", 26, &len);
+		v = asm__span_str_attr(s, "messaging.destination.name", 26, &len);
 		if (!v) {
 			v = fn;
 			len = strlen(v);
@@ -313,9 +315,9 @@ void name_span(struct tt_span *s, const char *task_name)
 /* The message id a span captured, as text, for producer ids. */
 static size_t message_id_of(const struct tt_span *s, uint8_t *out, size_t room)
 {
-	const struct tt_cap_rec *r = value_of(s, &s->probe->message_id);
+	const struct tt_cap_rec *r = asm__value_of(s, &s->probe->message_id);
 
-	return r ? record_text(r, out, room) : 0;
+	return r ? asm__record_text(r, out, room) : 0;
 }
 
 /* The key of (key, message id) in the table of publishes. */
@@ -336,7 +338,7 @@ static uint64_t pub_hash(const struct tt_span *s, const uint8_t *mid, size_t mid
  * derives too; a later one (a re-push) gets a random id of its own, so that
  * no two spans of the trace share one. Remembers the newest for consumers.
  */
-void publish_id(struct tt_asm *a, struct tt_span *s)
+void asm__publish_id(struct tt_asm *a, struct tt_span *s)
 {
 	uint8_t mid[TT_KEY_MAX];
 	size_t mid_len = message_id_of(s, mid, sizeof(mid));
@@ -346,7 +348,7 @@ void publish_id(struct tt_asm *a, struct tt_span *s)
 	uint64_t id;
 
 	if (seen)
-		random_id(a, s->span_id, sizeof(s->span_id));
+		asm__random_id(a, s->span_id, sizeof(s->span_id));
 	else
 		tt_ids__producer(a->salt, a->opts.spec->keyspace, s->key, s->key_len, mid, mid_len,
 				 s->span_id);
@@ -364,7 +366,7 @@ void publish_id(struct tt_asm *a, struct tt_span *s)
  * agent saw, else the derived id of the first publish (made on another
  * node, or before this agent started).
  */
-void consume_parent(struct tt_asm *a, struct tt_span *s)
+void asm__consume_parent(struct tt_asm *a, struct tt_span *s)
 {
 	uint8_t mid[TT_KEY_MAX];
 	size_t mid_len = message_id_of(s, mid, sizeof(mid));
@@ -388,7 +390,8 @@ void consume_parent(struct tt_asm *a, struct tt_span *s)
  * the child of the innermost span on their thread; else the key's root.
  * Returns the open span it made the parent, or NULL.
  */
-const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s, const struct tt_event *ev)
+const struct open_span *asm__set_identity(struct tt_asm *a, struct tt_span *s,
+					  const struct tt_event *ev)
 {
 	const struct tt_probe *p = s->probe;
 	const char *ks = a->opts.spec->keyspace;
@@ -398,11 +401,11 @@ const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s, const 
 		return NULL;
 	switch (p->role) {
 	case TT_ROLE_PUBLISH:
-		parent = open_on_thread(a, ev->pid, ev->tid, -1);
+		parent = asm__open_on_thread(a, ev->pid, ev->tid, -1);
 		if (!s->key_len)
 			break;
 		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-		publish_id(a, s);
+		asm__publish_id(a, s);
 		if (parent && memcmp(parent->trace_id, s->trace_id, 16) != 0) {
 			memcpy(s->link_trace_id, parent->trace_id, 16);
 			memcpy(s->link_span_id, parent->span_id, 8);
@@ -412,25 +415,25 @@ const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s, const 
 		return parent;
 	case TT_ROLE_CONSUME:
 		if (s->key_len && a->has_publish) {
-			consume_parent(a, s);
+			asm__consume_parent(a, s);
 			return NULL;
 		}
 		break;
 	case TT_ROLE_TASK:
-		parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_CONSUME);
+		parent = asm__open_on_thread(a, ev->pid, ev->tid, TT_ROLE_CONSUME);
 		if (!parent)
-			parent = open_with_key(a, &a->consumes, s);
+			parent = asm__open_with_key(a, &a->consumes, s);
 		break;
 	case TT_ROLE_STEP:
 	case TT_ROLE_COMPENSATION:
-		parent = open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
+		parent = asm__open_on_thread(a, ev->pid, ev->tid, TT_ROLE_TASK);
 		if (!parent)
-			parent = open_with_key(a, &a->tasks, s);
+			parent = asm__open_with_key(a, &a->tasks, s);
 		if (!parent)
-			parent = open_with_key(a, &a->consumes, s);
+			parent = asm__open_with_key(a, &a->consumes, s);
 		break;
 	default:
-		parent = open_on_thread(a, ev->pid, ev->tid, -1);
+		parent = asm__open_on_thread(a, ev->pid, ev->tid, -1);
 	}
 	set_parent(a, s, parent);
 	return parent;
@@ -442,19 +445,19 @@ const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s, const 
  * now. A publish moves into its message's trace, and the span it was made
  * in becomes its link.
  */
-void rekey(struct tt_asm *a, struct tt_span *s)
+void asm__rekey(struct tt_asm *a, struct tt_span *s)
 {
 	const char *ks = a->opts.spec->keyspace;
 	uint8_t old_trace[16];
 	bool has_parent = memcmp(s->parent_id, zero_id, 8) != 0;
 
-	if (!a->opts.no_traceparent && value_of(s, &s->probe->traceparent))
+	if (!a->opts.no_traceparent && asm__value_of(s, &s->probe->traceparent))
 		return; /* the publisher's own trace was joined */
 	memcpy(old_trace, s->trace_id, 16);
 	switch (s->probe->role) {
 	case TT_ROLE_PUBLISH:
 		tt_ids__trace(a->salt, ks, s->key, s->key_len, s->trace_id);
-		publish_id(a, s);
+		asm__publish_id(a, s);
 		if (has_parent && memcmp(old_trace, s->trace_id, 16) != 0) {
 			memcpy(s->link_trace_id, old_trace, 16);
 			memcpy(s->link_span_id, s->parent_id, 8);
@@ -463,7 +466,7 @@ void rekey(struct tt_asm *a, struct tt_span *s)
 		return;
 	case TT_ROLE_CONSUME:
 		if (a->has_publish) {
-			consume_parent(a, s);
+			asm__consume_parent(a, s);
 			return;
 		}
 		break;

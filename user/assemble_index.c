@@ -22,7 +22,7 @@ static uint64_t slot_hash(const struct tt_asm *a, const struct slot_table *t, in
 
 	switch (t->by) {
 	case BY_THREAD:
-		return thread_key(sl->span.pid, sl->span.tid);
+		return asm__thread_key(sl->span.pid, sl->span.tid);
 	case BY_ASYNC:
 		return sl->async;
 	default:
@@ -38,7 +38,7 @@ static uint32_t home_of(const struct slot_table *t, uint64_t h)
 	return (uint32_t)(h & (t->cap - 1));
 }
 
-int slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap)
+int asm__slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap)
 {
 	uint32_t n = 16;
 
@@ -54,14 +54,14 @@ int slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap)
 	return 0;
 }
 
-void slot_table_release(struct slot_table *t)
+void asm__slot_table_release(struct slot_table *t)
 {
 	free(t->e);
 	t->e = NULL;
 	t->cap = t->len = 0;
 }
 
-int32_t *slot_table_get(const struct tt_asm *a, const struct slot_table *t, uint64_t h)
+int32_t *asm__slot_table_get(const struct tt_asm *a, const struct slot_table *t, uint64_t h)
 {
 	for (uint32_t i = home_of(t, h);; i = (i + 1) & (t->cap - 1)) {
 		if (t->e[i] == NIL)
@@ -87,7 +87,7 @@ static int grow(const struct tt_asm *a, struct slot_table *t)
 {
 	struct slot_table bigger;
 
-	if (slot_table_init(&bigger, t->by, t->cap * 2))
+	if (asm__slot_table_init(&bigger, t->by, t->cap * 2))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->cap; i++) {
 		if (t->e[i] != NIL)
@@ -98,7 +98,7 @@ static int grow(const struct tt_asm *a, struct slot_table *t)
 	return 0;
 }
 
-int slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int32_t v)
+int asm__slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int32_t v)
 {
 	if ((t->len + 1) * 2 > t->cap && grow(a, t))
 		return -ENOMEM;
@@ -106,7 +106,7 @@ int slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int
 	return 0;
 }
 
-bool slot_table_del(const struct tt_asm *a, struct slot_table *t, uint64_t h)
+bool asm__slot_table_del(const struct tt_asm *a, struct slot_table *t, uint64_t h)
 {
 	uint32_t i, j, home;
 

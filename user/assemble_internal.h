@@ -17,8 +17,8 @@
 /*
  * An open span, compact (assemble_open.c): the fields every open span
  * needs, by the names struct tt_span gives them; its captures, key and what
- * only some spans have in `data`, a block of the span store. open_load()
- * gives the whole struct tt_span, open_save() keeps one.
+ * only some spans have in `data`, a block of the span store. asm__open_load()
+ * gives the whole struct tt_span, asm__open_save() keeps one.
  */
 struct open_span {
 	uint8_t trace_id[16];
@@ -73,7 +73,7 @@ struct open_store {
 
 /* An index of open spans: hash -> slot, the hash read from the slot (assemble_index.c). */
 enum slot_table_by {
-	BY_THREAD, /* thread_key(pid, tid): the innermost open span paired per thread */
+	BY_THREAD, /* asm__thread_key(pid, tid): the innermost open span paired per thread */
 	BY_ASYNC,  /* slot->async: the newest open begin/end span of (probe, key) */
 	BY_KEY,	   /* slot->khash: the newest open task (or consume) with that key */
 };
@@ -166,92 +166,95 @@ static inline const char *record_data(const struct tt_cap_rec *r)
 }
 
 /* A record that holds a value (it exists and its read did not fault); NULL if none. */
-const struct tt_cap_rec *value_of(const struct tt_span *s, const struct tt_capture *cap);
+const struct tt_cap_rec *asm__value_of(const struct tt_span *s, const struct tt_capture *cap);
 /* The probe's attribute named by the len bytes of name, or NULL. */
-const struct tt_attr *find_attr(const struct tt_probe *p, const char *name, size_t len);
+const struct tt_attr *asm__find_attr(const struct tt_probe *p, const char *name, size_t len);
 /* A value of capture `cap` recorded at its start, in open span o; NULL if none. */
-const struct tt_cap_rec *open_value_of(const struct open_span *o, const struct tt_capture *cap);
+const struct tt_cap_rec *asm__open_value_of(const struct open_span *o,
+					    const struct tt_capture *cap);
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */
-const char *span_function(const struct tt_span *s);
+const char *asm__span_function(const struct tt_span *s);
 static inline const char *hook_function(const struct tt_hook *h, const struct tt_probe *p)
 {
 	return h && h->function ? h->function : p->symbol;
 }
 
 /* assemble.c: slots, records, indexes; a span started and ended */
-uint64_t key_hash(const uint8_t *key, size_t len);
-struct slot_table *key_index(struct tt_asm *a, enum tt_role role);
-void note_redactions(struct tt_span *s);
-struct open_span *open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
-struct open_span *open_with_key(struct tt_asm *a, struct slot_table *index,
-				const struct tt_span *s);
+uint64_t asm__key_hash(const uint8_t *key, size_t len);
+struct slot_table *asm__key_index(struct tt_asm *a, enum tt_role role);
+void asm__note_redactions(struct tt_span *s);
+struct open_span *asm__open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, int role);
+struct open_span *asm__open_with_key(struct tt_asm *a, struct slot_table *index,
+				     const struct tt_span *s);
 /* Writes a captured value as text: integers in decimal, strings and bytes as they are. */
-size_t record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room);
+size_t asm__record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room);
 /* Sets the span's key from capture `cap`, as text; no key when it holds no value. */
-void set_key(struct tt_span *s, const struct tt_capture *cap);
+void asm__set_key(struct tt_span *s, const struct tt_capture *cap);
 
-uint64_t async_hash(const struct tt_probe *p, const uint8_t *key, size_t len);
-void async_remove(struct tt_asm *a, int32_t i);
-void end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
-/* end_span() of open span i, already loaded whole into s (a->done) */
-void end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
-		const char *why);
-int index_span(struct tt_asm *a, int32_t i);
-int32_t slot_get(struct tt_asm *a);
+uint64_t asm__async_hash(const struct tt_probe *p, const uint8_t *key, size_t len);
+void asm__async_remove(struct tt_asm *a, int32_t i);
+void asm__end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, const char *why);
+/* asm__end_span() of open span i, already loaded whole into s (a->done) */
+void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
+		     const char *why);
+int asm__index_span(struct tt_asm *a, int32_t i);
+int32_t asm__slot_get(struct tt_asm *a);
 /* Frees slot i and its block. */
-void slot_put(struct tt_asm *a, int32_t i);
-void slot_open(struct slot *sl);
-uint64_t thread_key(uint32_t pid, uint32_t tid);
+void asm__slot_put(struct tt_asm *a, int32_t i);
+void asm__slot_open(struct slot *sl);
+uint64_t asm__thread_key(uint32_t pid, uint32_t tid);
 
 /* assemble_identity.c: ids, parents, attempts, names */
-void random_id(struct tt_asm *a, uint8_t *out, size_t len);
+void asm__random_id(struct tt_asm *a, uint8_t *out, size_t len);
 /* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
-const char *span_str_attr(const struct tt_span *s, const char *name, size_t name_len, size_t *len);
-uint32_t next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step, size_t step_len);
-void name_from_template(struct tt_span *s);
+const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
+			       size_t *len);
+uint32_t asm__next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,
+			   size_t step_len);
+void asm__name_from_template(struct tt_span *s);
 /* Names a span: its template, else by role (a step's name starts with its task's name). */
-void name_span(struct tt_span *s, const char *task_name);
-void publish_id(struct tt_asm *a, struct tt_span *s);
-void consume_parent(struct tt_asm *a, struct tt_span *s);
+void asm__name_span(struct tt_span *s, const char *task_name);
+void asm__publish_id(struct tt_asm *a, struct tt_span *s);
+void asm__consume_parent(struct tt_asm *a, struct tt_span *s);
 /* Sets trace, parent and (a publish's) span id; returns the open span made the parent, or NULL. */
-const struct open_span *set_identity(struct tt_asm *a, struct tt_span *s,
-				     const struct tt_event *ev);
+const struct open_span *asm__set_identity(struct tt_asm *a, struct tt_span *s,
+					  const struct tt_event *ev);
 /* Derives again the ids that depend on a key captured at return. */
-void rekey(struct tt_asm *a, struct tt_span *s);
+void asm__rekey(struct tt_asm *a, struct tt_span *s);
 
 /* assemble_pairing.c: an end paired to its start, the span finished */
-void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
-	    size_t end_len);
-void on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
-		     const uint8_t *end, size_t end_len);
-void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
-		  const uint8_t *end, size_t end_len);
+void asm__finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+		 size_t end_len);
+void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+			  const uint8_t *end, size_t end_len);
+void asm__on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *end, size_t end_len);
 
 /* assemble_ends.c: spans ended by exits, losses, expiry, a reload or shutdown */
-void describe_exit(char *buf, size_t len, int64_t status);
-void end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
-void on_exit_event(struct tt_asm *a, const struct tt_event *ev);
+void asm__describe_exit(char *buf, size_t len, int64_t status);
+void asm__end_thread(struct tt_asm *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *why);
+void asm__on_exit_event(struct tt_asm *a, const struct tt_event *ev);
 
 /* assemble_index.c: the indexes of open spans */
-int slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap);
-void slot_table_release(struct slot_table *t);
+int asm__slot_table_init(struct slot_table *t, enum slot_table_by by, uint32_t cap);
+void asm__slot_table_release(struct slot_table *t);
 /* The entry of hash h (its slot number, which may be changed to a slot of the same hash), or NULL.
  */
-int32_t *slot_table_get(const struct tt_asm *a, const struct slot_table *t, uint64_t h);
+int32_t *asm__slot_table_get(const struct tt_asm *a, const struct slot_table *t, uint64_t h);
 /* Puts slot v under hash h (which v's slot must hold already), replacing another. 0 or -ENOMEM. */
-int slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int32_t v);
-bool slot_table_del(const struct tt_asm *a, struct slot_table *t, uint64_t h);
+int asm__slot_table_put(const struct tt_asm *a, struct slot_table *t, uint64_t h, int32_t v);
+bool asm__slot_table_del(const struct tt_asm *a, struct slot_table *t, uint64_t h);
 
 /* assemble_open.c: open spans kept compact, loaded whole when needed */
 /* Keeps span s in slot i, its block replaced; keep_name: its name too. 0, or -ENOMEM. */
-int open_save(struct tt_asm *a, int32_t i, const struct tt_span *s, bool keep_name);
+int asm__open_save(struct tt_asm *a, int32_t i, const struct tt_span *s, bool keep_name);
 /* Loads open span i whole into s, its name and redactions built as at its start. */
-void open_load(const struct tt_asm *a, int32_t i, struct tt_span *s);
+void asm__open_load(const struct tt_asm *a, int32_t i, struct tt_span *s);
 /* Gives slot i's block back to the store. */
-void open_drop(struct tt_asm *a, int32_t i);
-void open_store_release(struct open_store *st);
+void asm__open_drop(struct tt_asm *a, int32_t i);
+void asm__open_store_release(struct open_store *st);
 
 /* assemble_annotate.c: binds an annotate probe's span to the open span it completes */
-void annotate(struct tt_asm *a, struct tt_span *ann);
+void asm__annotate(struct tt_asm *a, struct tt_span *ann);
 
 #endif /* TASKTAP_ASSEMBLE_INTERNAL_H */

@@ -12,7 +12,7 @@
  * template (their name starts with their task's, which may be gone when
  * they end); every other name, the redactions' hashes and the attribute
  * texts are built again from the captures when the span is loaded whole
- * (open_load(): at its end, for /tasks, at a hand-over). The link (24 B)
+ * (asm__open_load(): at its end, for /tasks, at a hand-over). The link (24 B)
  * and the extra (status message, error type, attributes annotate probes
  * gave) are there only when the span has them.
  *
@@ -104,7 +104,7 @@ static void store_put(struct open_store *st, unsigned c, void *b)
 	st->free[c] = b;
 }
 
-void open_store_release(struct open_store *st)
+void asm__open_store_release(struct open_store *st)
 {
 	for (size_t i = 0; i < st->nchunks; i++)
 		free(st->chunks[i]);
@@ -124,7 +124,7 @@ static size_t open_size(const struct open_span *o)
 			    : o->payload_len + o->key_len + o->name_len + (o->has_link ? 24u : 0u);
 }
 
-void open_drop(struct tt_asm *a, int32_t i)
+void asm__open_drop(struct tt_asm *a, int32_t i)
 {
 	struct open_span *o = &slot_at(a, i)->span;
 
@@ -138,7 +138,7 @@ static bool needs_extra(const struct tt_span *s)
 	return s->status_msg[0] || s->error_type[0] || s->nlate;
 }
 
-int open_save(struct tt_asm *a, int32_t i, const struct tt_span *s, bool keep_name)
+int asm__open_save(struct tt_asm *a, int32_t i, const struct tt_span *s, bool keep_name)
 {
 	struct open_span *o = &slot_at(a, i)->span;
 	struct open_span n = *o;
@@ -226,7 +226,7 @@ static void load_data(const struct open_span *o, struct tt_span *s)
 	}
 }
 
-void open_load(const struct tt_asm *a, int32_t i, struct tt_span *s)
+void asm__open_load(const struct tt_asm *a, int32_t i, struct tt_span *s)
 {
 	const struct open_span *o = &slot_at(a, i)->span;
 
@@ -247,7 +247,7 @@ void open_load(const struct tt_asm *a, int32_t i, struct tt_span *s)
 	s->key_len = o->key_len;
 	if (o->data)
 		load_data(o, s);
-	note_redactions(s);
+	asm__note_redactions(s);
 	if (!o->name_len)
-		name_span(s, NULL);
+		asm__name_span(s, NULL);
 }

@@ -40,7 +40,7 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 		}
 		return hit;
 	}
-	r = value_of(s, &err->lhs);
+	r = asm__value_of(s, &err->lhs);
 	if (!r)
 		return false; /* not readable: no verdict */
 	if (err->str) {
@@ -70,12 +70,12 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 	}
 }
 
-void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
-	    size_t end_len)
+void asm__finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_t *end,
+		 size_t end_len)
 {
 	struct tt_span *s = a->done;
 
-	open_load(a, i, s);
+	asm__open_load(a, i, s);
 	if (ev->kind == TT_EV_RETURN) {
 		s->has_ret = true;
 		s->ret = tt_ret__value(ev->ret);
@@ -84,12 +84,12 @@ void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_
 	if (end_len)
 		memcpy(s->end_payload, end, end_len);
 	if (!s->key_len && s->probe->key.site == TT_SITE_RETURN) {
-		set_key(s, &s->probe->key);
+		asm__set_key(s, &s->probe->key);
 		if (s->key_len)
-			rekey(a, s);
+			asm__rekey(a, s);
 	}
 	if (s->probe->name)
-		name_from_template(s); /* again, now that every capture is in */
+		asm__name_from_template(s); /* again, now that every capture is in */
 	/* otherwise UNSET: instrumentation leaves OK to the application */
 	if (is_error(s, ev, s->status_msg, sizeof(s->status_msg), s->error_type,
 		     sizeof(s->error_type))) {
@@ -102,7 +102,7 @@ void finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const uint8_
 			 s->probe->error_unless);
 		snprintf(s->error_type, sizeof(s->error_type), "error_unless");
 	}
-	end_loaded(a, i, s, ev->ts_ns, TT_CUT_NONE, NULL);
+	asm__end_loaded(a, i, s, ev->ts_ns, TT_CUT_NONE, NULL);
 }
 
 /*
@@ -139,7 +139,7 @@ static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 			    size_t end_len, bool (*match)(const struct open_span *, const void *),
 			    const void *what)
 {
-	int32_t *top = slot_table_get(a, &a->threads, thread_key(ev->pid, ev->tid));
+	int32_t *top = asm__slot_table_get(a, &a->threads, asm__thread_key(ev->pid, ev->tid));
 	int32_t i;
 
 	for (i = top ? (int32_t)top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
@@ -149,11 +149,11 @@ static bool finish_on_stack(struct tt_asm *a, const struct tt_event *ev, const u
 	if (i == NIL)
 		return false;
 	while ((int32_t)top[0] != i && !only_same_call(a, (int32_t)top[0], i)) {
-		end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
-			 "return not seen (events lost)");
-		top = slot_table_get(a, &a->threads, thread_key(ev->pid, ev->tid));
+		asm__end_span(a, (int32_t)top[0], ev->ts_ns, TT_CUT_UNWOUND,
+			      "return not seen (events lost)");
+		top = asm__slot_table_get(a, &a->threads, asm__thread_key(ev->pid, ev->tid));
 	}
-	finish(a, i, ev, end, end_len);
+	asm__finish(a, i, ev, end, end_len);
 	return true;
 }
 
@@ -191,8 +191,8 @@ static bool same_step(const struct open_span *s, const struct tt_span *end)
 
 	if (!b || !e)
 		return true;
-	bv = open_value_of(s, &b->cap);
-	ev = value_of(end, &e->cap);
+	bv = asm__open_value_of(s, &b->cap);
+	ev = asm__value_of(end, &e->cap);
 	return !bv || !ev || (bv->len == ev->len && !memcmp(bv + 1, ev + 1, bv->len));
 }
 
@@ -210,27 +210,27 @@ static void on_end_key(struct tt_asm *a, const struct tt_event *ev, const struct
 	probe_view.payload_len = 0;
 	probe_view.end_len = end_len;
 	memcpy(probe_view.end_payload, end, end_len);
-	r = value_of(&probe_view, &p->end_key);
+	r = asm__value_of(&probe_view, &p->end_key);
 	if (!r) {
 		a->stats.unpaired_ends++;
 		return;
 	}
-	key_len = record_text(r, key, sizeof(key));
-	v = slot_table_get(a, &a->async, async_hash(p, key, key_len));
+	key_len = asm__record_text(r, key, sizeof(key));
+	v = asm__slot_table_get(a, &a->async, asm__async_hash(p, key, key_len));
 	for (int32_t i = v ? v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
 		const struct open_span *s = &slot_at(a, i)->span;
 
 		if (s->key_len == key_len && !memcmp(open_key(s), key, key_len) &&
 		    same_step(s, &probe_view)) {
-			finish(a, i, ev, end, end_len);
+			asm__finish(a, i, ev, end, end_len);
 			return;
 		}
 	}
 	a->stats.unpaired_ends++;
 }
 
-void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
-		  const uint8_t *end, size_t end_len)
+void asm__on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *end, size_t end_len)
 {
 	if (hook->probe->pairing == TT_PAIR_THREAD) {
 		if (!finish_on_stack(a, ev, end, end_len, same_probe, hook->probe))
@@ -242,8 +242,8 @@ void on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_h
 }
 
 /* A function probe's return: finishes the open span its hook began on this thread. */
-void on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
-		     const uint8_t *end, size_t end_len)
+void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+			  const uint8_t *end, size_t end_len)
 {
 	if (!finish_on_stack(a, ev, end, end_len, same_hook, hook))
 		a->stats.orphan_returns++;
