@@ -676,3 +676,6 @@ int tt_usdt_site(struct pt_regs *ctx)
 
 /* exec, exit and fork: they use the rings and submit() above */
 #include "procs.bpf.h"
+
+/* Python functions: they use the maps and the capture interpreter above */
+#include "python.bpf.h"

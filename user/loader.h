@@ -99,6 +99,21 @@ int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, c
 			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
 			   char *err, size_t errlen);
 
+struct tt_py_interp;
+struct tt_py_hook;
+
+/*
+ * Attaches Python hook `id` (include/tasktap/pyhook.h) to the interpreter
+ * at `path`, found there as `pi`, with `ph` as its settings: where
+ * functions start and where frames end (its USDT semaphore set while it
+ * is attached), in process `pid` only, or in every process when pid is
+ * -1. Not pinned. Returns 0 and the attachment in *out (owned by the
+ * loader; may be NULL), or -errno with a message in err.
+ */
+int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
+			     const struct tt_py_interp *pi, const struct tt_py_hook *ph, pid_t pid,
+			     struct tt_link **out, char *err, size_t errlen);
+
 /* Detaches one attachment, unpins it, and frees it. Accepts NULL. */
 void tt_loader__detach_link(struct tt_loader *l, struct tt_link *link);
 

@@ -122,6 +122,8 @@ int load_interpreter(struct tt_loader *l)
 	bpf_program__set_autoload(o->progs.tt_exec, false);
 	bpf_program__set_autoload(o->progs.tt_exit, false);
 	bpf_program__set_autoload(o->progs.tt_fork, false);
+	bpf_program__set_autoload(o->progs.tt_py_entry, false); /* the agent's skeleton has them */
+	bpf_program__set_autoload(o->progs.tt_py_return, false);
 	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
 	for (int i = 0; (m = shared_maps(o, i)); i++) {
 		ret = bpf_map__reuse_fd(m, bpf_map__fd(shared_maps(l->skel, i)));

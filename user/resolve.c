@@ -603,6 +603,29 @@ static int check_build_id(const struct tt_spec *spec, const struct tt_probe *p, 
 	return -EINVAL;
 }
 
+/* A Python function: attached where the interpreter at pl starts and ends its functions. */
+static int add_python(struct tt_plan *plan, const struct tt_spec *spec, const struct tt_hook *hook,
+		      struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
+{
+	struct tt_attachment *at;
+	struct tt_py_interp py;
+	char why[512];
+	int ret = tt_py_interp__find(elf, pl->path, pl->shown, &py, why, sizeof(why));
+
+	if (ret) {
+		snprintf(err, errlen, "%s:%d:%d: %s", spec->path, hook->pos.line, hook->pos.col,
+			 why);
+		return ret;
+	}
+	at = plan_add(plan, hook, pl);
+	if (!at)
+		return -ENOMEM;
+	at->python = true;
+	at->py = py;
+	at->cost = TT_INSN_EMULATED; /* a conditional jump: tt_py_interp__find() */
+	return 0;
+}
+
 static int add_probe(struct tt_plan *plan, struct tt_spec *spec, const struct tt_probe *p,
 		     struct tt_elf *elf, const struct place *pl, char *err, size_t errlen)
 {
@@ -615,7 +638,9 @@ static int add_probe(struct tt_plan *plan, struct tt_spec *spec, const struct tt
 		if (!ids[i])
 			continue;
 		h = (struct tt_hook *)tt_spec__hook(spec, ids[i]);
-		if (h->usdt)
+		if (h->python)
+			ret = add_python(plan, spec, h, elf, pl, err, errlen);
+		else if (h->usdt)
 			ret = add_usdt(plan, spec, h, elf, pl, err, errlen);
 		else
 			ret = add_function(plan, spec, h, elf, pl, err, errlen);

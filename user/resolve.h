@@ -16,6 +16,7 @@
 
 #include "elf.h"
 #include "spec.h"
+#include "python/interp.h"
 
 struct tt_proc_info;
 
@@ -25,10 +26,12 @@ struct tt_attachment {
 	char path[PATH_MAX];  /* the file to attach to */
 	char shown[PATH_MAX]; /* the same, as a person knows it */
 	bool usdt;	      /* a USDT probe (hook->provider, hook->usdt) */
-	bool retprobe;	      /* also attach at the function's return */
-	uint64_t offset;      /* functions: file offset of the probed instruction */
-	uint64_t semaphore;   /* USDT: the semaphore's address, 0 for none */
-	pid_t pid;	      /* one process, or -1 for every process */
+	bool python;	      /* a Python function (hook->symbol): where the interpreter is `py` */
+	struct tt_py_interp py;
+	bool retprobe;	    /* also attach at the function's return */
+	uint64_t offset;    /* functions: file offset of the probed instruction */
+	uint64_t semaphore; /* USDT: the semaphore's address, 0 for none */
+	pid_t pid;	    /* one process, or -1 for every process */
 	enum tt_insn_cost cost;
 };
 

@@ -256,7 +256,11 @@ int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *prob
 	if (!err)
 		err = probe_pairing(w, &pb, node);
 	if (!err)
+		err = check_python(w, &pb, node);
+	if (!err)
 		err = make_hooks(w, &pb);
+	if (!err && target->python)
+		pb.start_hook->python = true;
 	if (!err)
 		err = probe_check_unique(w, target, probe);
 	if (!err)

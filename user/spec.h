@@ -115,6 +115,7 @@ struct tt_hook {
 	char *usdt;	/* USDT probe name; owned */
 	char *function; /* the function a glob matched (set by resolution); owned */
 	bool at_return; /* a function hook whose event is the function's return */
+	bool python;	/* `symbol` is a Python function, module:qualname (DESIGN §10) */
 	struct tt_pos pos;
 	struct tt_hook_prog prog; /* what BPF runs at this hook */
 };
@@ -164,6 +165,7 @@ struct tt_target {
 	char *comm;   /* TT_TARGET_COMM, or a library's narrowing: that name; owned */
 	char *exe;    /* a library's narrowing: that executable (path or glob); owned */
 	char *cgroup; /* a library's narrowing: that cgroup or below (v2 path); owned */
+	bool python;  /* `runtime: python`: its probes name Python functions (DESIGN §10) */
 	struct tt_pos pos;
 	struct tt_probe *probes; /* owned array */
 	int nprobes;

@@ -102,6 +102,9 @@ int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
 
 /* spec_compile.c: a probe's hooks made and its filter and captures compiled into them */
 int make_hooks(struct walker *w, struct probe_build *pb);
+
+/* spec_python.c: a probe of a `runtime: python` target, and `function:` elsewhere. */
+int check_python(struct walker *w, struct probe_build *pb, yaml_node_t *node);
 int probe_compile(struct walker *w, struct probe_build *pb);
 
 /* spec_probe.c: the probe mapping's keys, one handler each (NULL-terminated) */

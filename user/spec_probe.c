@@ -533,5 +533,6 @@ const struct key_handler probe_keys[] = {
 	{"status", probe_status},
 	{"message", probe_message},
 	{"error_unless", probe_error_unless},
+	{"function", probe_place},
 	{NULL, NULL},
 };

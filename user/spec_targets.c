@@ -173,27 +173,49 @@ static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 	return 0;
 }
 
+/* `runtime: python`: the target is a Python interpreter (read before its probes: see walk_target).
+ */
+static int target_runtime(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *name = NULL;
+	int err = want_string(w, key, val, &name);
+
+	if (err)
+		return err;
+	if (strcmp(name, "python") != 0)
+		return fail_node(w, val, "unknown runtime '%s' (expected 'python')",
+				 tt_shorten(name, w->shown));
+	tb->target->python = true;
+	return 0;
+}
+
 static const struct key_handler target_keys[] = {
-	{"binary", target_path},
-	{"pid", target_pid},
-	{"library", target_path},
-	{"comm", target_comm},
-	{"cgroup", target_cgroup},
-	{"probes", target_probes},
-	{NULL, NULL},
+	{"binary", target_path},     {"pid", target_pid},
+	{"library", target_path},    {"comm", target_comm},
+	{"cgroup", target_cgroup},   {"probes", target_probes},
+	{"runtime", target_runtime}, {NULL, NULL},
 };
 
-/* Whether the target mapping `node` has a `library:` key. */
-static bool has_library_key(struct walker *w, yaml_node_t *node)
+/* The value of key `name` in the target mapping `node`, or NULL. */
+static yaml_node_t *target_key(struct walker *w, yaml_node_t *node, const char *name)
 {
 	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
 	     pr < node->data.mapping.pairs.top; pr++) {
 		yaml_node_t *key = node_at(w, pr->key);
 
-		if (key->type == YAML_SCALAR_NODE && !strcmp(scalar_value(key), "library"))
-			return true;
+		if (key->type == YAML_SCALAR_NODE && !strcmp(scalar_value(key), name))
+			return node_at(w, pr->value);
 	}
-	return false;
+	return NULL;
+}
+
+/* Whether the target mapping `node` says `runtime: python`: its probes are compiled for it. */
+static bool is_python(struct walker *w, yaml_node_t *node)
+{
+	yaml_node_t *v = target_key(w, node, "runtime");
+
+	return v && v->type == YAML_SCALAR_NODE && !strcmp(scalar_value(v), "python");
 }
 
 int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
@@ -206,7 +228,8 @@ int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
 				 node_kind(node));
 	target->pos = mark_pos(node->start_mark);
 	target->spec = w->spec;
-	tb.library = has_library_key(w, node);
+	tb.library = target_key(w, node, "library") != NULL;
+	target->python = is_python(w, node);
 	err = walk_mapping(w, node, "target", target_keys, &tb);
 	if (err)
 		return err;

@@ -87,7 +87,7 @@ static const struct bad_spec bad_specs[] = {
 	{"targets:\n  - binary: /a\n    probes: []\n", "spec.yaml:3:5: 'probes' must not be empty"},
 	{"targets:\n  - binary: /a\n    probe: []\n",
 	 "spec.yaml:3:5: unknown key 'probe' in target (expected one of: binary, pid, library, "
-	 "comm, cgroup, probes)"},
+	 "comm, cgroup, probes, runtime)"},
 	/* a library narrowed to processes */
 	{"targets:\n  - library: libc.so.6\n    binary: worker\n",
 	 "spec.yaml:3:13: 'binary' narrowing a library must be an absolute path or glob, found "
@@ -116,7 +116,7 @@ static const struct bad_spec bad_specs[] = {
 	{HEAD "      - role: task\n        symbl: f\n",
 	 "spec.yaml:6:9: unknown key 'symbl' in probe (expected one of: role, symbol, usdt, "
 	 "begin, end, key, attributes, error, when, attempt, message_id, traceparent, name, "
-	 "redact, build_id, of, status, message, error_unless)"},
+	 "redact, build_id, of, status, message, error_unless, function)"},
 	{HEAD "      - role: tsk\n        symbol: f\n",
 	 "spec.yaml:5:15: unknown role 'tsk' (expected task, step, compensation, publish, "
 	 "consume, span or annotate)"},

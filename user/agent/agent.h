@@ -154,6 +154,9 @@ struct agent_bpf {
 	int (*attach_usdt)(struct tt_loader *l, uint32_t id, const char *path, const char *provider,
 			   const char *name, pid_t pid, const char *pin_name, struct tt_link **out,
 			   char *err, size_t errlen);
+	int (*attach_python)(struct tt_loader *l, uint32_t id, const char *path,
+			     const struct tt_py_interp *pi, const struct tt_py_hook *ph, pid_t pid,
+			     struct tt_link **out, char *err, size_t errlen);
 	void (*detach_link)(struct tt_loader *l, struct tt_link *link);
 	void (*detach_exited)(struct tt_loader *l, struct tt_link *link); /* its process is gone */
 	bool (*link_adopted)(const struct tt_link *link);

@@ -233,6 +233,24 @@ static bool has_hook(const struct place *p, uint16_t gid, uint64_t offset)
 	return false;
 }
 
+/* Attaches a Python function's hook `gid`: its module:qualname is the hook's symbol. */
+static int attach_python(struct places *pl, uint16_t gid, const struct tt_attachment *at,
+			 struct tt_link **out, char *err, size_t errlen)
+{
+	struct tt_py_hook ph;
+	int ret;
+
+	if (!pl->bpf->attach_python) {
+		snprintf(err, errlen, "cannot attach python probes here");
+		return -ENOTSUP;
+	}
+	ret = tt_py_hook__init(&ph, &at->py, at->hook->symbol, err, errlen);
+	if (ret)
+		return ret;
+	return pl->bpf->attach_python(pl->loader, gid, at->path, &at->py, &ph, at->pid, out, err,
+				      errlen);
+}
+
 /*
  * Attaches every attachment of `plan` as part of place p, but for those p
  * has already. 0 or -errno after saying why.
@@ -258,7 +276,9 @@ static int attach_into(struct places *pl, struct place *p, const struct tt_plan 
 		if (has_hook(p, gid, at->offset))
 			continue;
 		pin_name(p, gid, at, name, sizeof(name));
-		if (at->usdt)
+		if (at->python)
+			ret = attach_python(pl, gid, at, &hk->link, err, sizeof(err));
+		else if (at->usdt)
 			ret = pl->bpf->attach_usdt(pl->loader, gid, at->path, h->provider, h->usdt,
 						   at->pid, name, &hk->link, err, sizeof(err));
 		else

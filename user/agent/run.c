@@ -298,6 +298,7 @@ static void shut_down(struct agent *r)
 const struct agent_bpf agent_bpf_loader = {
 	.set_hook = tt_loader__set_hook,
 	.attach = tt_loader__attach,
+	.attach_python = tt_loader__attach_python,
 	.attach_usdt = tt_loader__attach_usdt,
 	.detach_link = tt_loader__detach_link,
 	.detach_exited = tt_loader__detach_exited,

@@ -1,0 +1,107 @@
+"""Python functions by module:qualname (DESIGN §10) with real BPF, on
+Debian's /usr/bin/python3.11 running tests/workers/python-calls.py: calls
+from Python (which 3.11 runs inside the same interpreter loop) and from C,
+nested and recursive, each one span whose duration is what the worker
+measured; a function the spec does not name makes no span."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import Agent, attrs, duration_ms, run_tool, write_spec
+
+PYTHON = "/usr/bin/python3.11"
+WORKER = os.path.abspath("tests/workers/python-calls.py")
+
+SPEC = """\
+service: python-calls
+targets:
+  - binary: /usr/bin/python3.11
+    runtime: python
+    probes:
+      - role: task
+        function: __main__:Worker.perform
+      - role: step
+        function: __main__:job
+      - role: span
+        function: __main__:re*
+"""
+
+
+class PythonCallsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+
+    def run_worker(self, spec_text):
+        """Runs the worker under an agent narrowed to it; returns (its record, the spans)."""
+        spec = write_spec(spec_text, self.dir.name)
+        w = subprocess.Popen([PYTHON, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+        agent = Agent([spec, "--json", "--pid", str(w.pid)])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        out, _ = w.communicate("go\n", timeout=60)
+        self.assertEqual(w.returncode, 0)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        return json.loads(out), agent.spans()
+
+    def test_calls_from_python_and_c(self):
+        calls, spans = self.run_worker(SPEC)
+        # one span per call the worker made, of each function
+        for fn, name in (("Worker.perform", "__main__:Worker.perform"),
+                         ("job", "__main__:job"), ("rec", "__main__:re*")):
+            want = [c for c in calls if c["name"] == fn]
+            got = [s for s in spans if s["name"].endswith(name)]
+            self.assertEqual(len(got), len(want), (fn, [s["name"] for s in spans]))
+        self.assertEqual(len(spans), len(calls))
+        # the jobs perform called are its children; those map() called are roots
+        performs = [s for s in spans if s["name"] == "__main__:Worker.perform"]
+        self.assertEqual(len(performs), 3)
+        children = [s for s in spans if s.get("parentSpanId") in
+                    {p["spanId"] for p in performs}]
+        self.assertEqual(len(children), 3)
+        self.assertTrue(all(c["name"].endswith("__main__:job") for c in children))
+        # rec(3): four calls, each the parent of the next
+        recs = [s for s in spans if s["name"].endswith("__main__:re*")]
+        roots = [s for s in recs if not s.get("parentSpanId")]
+        self.assertEqual(len(roots), 1)
+        depth, s = 0, roots[0]
+        while True:
+            kids = [k for k in recs if k.get("parentSpanId") == s["spanId"]]
+            if not kids:
+                break
+            self.assertEqual(len(kids), 1)
+            s, depth = kids[0], depth + 1
+        self.assertEqual(depth, 3)
+        # durations: each span lasts what the worker measured, within 1 ms
+        for fn, name in (("Worker.perform", "__main__:Worker.perform"), ("job", "__main__:job")):
+            want = sorted(c["ns"] / 1e6 for c in calls if c["name"] == fn)
+            got = sorted(duration_ms(s) for s in spans if s["name"].endswith(name))
+            for w, g in zip(want, got):
+                self.assertGreaterEqual(g + 0.05, w, (fn, want, got))
+                self.assertLess(abs(g - w), 1.0, (fn, want, got))
+        self.assertFalse([s for s in spans if "unprobed" in s["name"]])
+
+    def test_bad_function_names(self):
+        cases = [
+            ("function: nocolon", "expected module:qualname"),
+            ("function: a:b*c", "only a final '*'"),
+            ("function: :f", "empty module"),
+        ]
+        for line, message in cases:
+            text = SPEC.replace("function: __main__:re*", line)
+            path = write_spec(text, self.dir.name)
+            code, _, err = run_tool(["check", path])
+            self.assertNotEqual(code, 0, line)
+            self.assertIn(message, err, line)
+        text = SPEC.replace("    runtime: python\n", "")
+        code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
+        self.assertNotEqual(code, 0)
+        self.assertIn("give the target 'runtime: python'", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,68 @@
+"""A tiny Python worker for tests/e2e/test_python.py: calls its functions
+from Python (inlined into the interpreter loop on 3.11), from C (map()),
+nested, recursive, and ending by an exception, once a line arrives on
+stdin. Each probed call records what it did; the record is printed as one
+JSON line at the end, to compare with the spans tasktap made."""
+import json
+import sys
+import time
+
+calls = []
+
+
+def note(name, start, raised):
+    calls.append({"name": name, "ns": time.monotonic_ns() - start, "raised": raised})
+
+
+def job(n):
+    start = time.monotonic_ns()
+    try:
+        if n < 0:
+            raise ValueError("negative job %d" % n)
+        time.sleep(0.001)
+        return n * 2
+    except ValueError:
+        note("job", start, True)
+        raise
+    finally:
+        if n >= 0:
+            note("job", start, False)
+
+
+def rec(n):
+    start = time.monotonic_ns()
+    try:
+        return 0 if n == 0 else 1 + rec(n - 1)
+    finally:
+        note("rec", start, False)
+
+
+def unprobed(n):
+    return n + 1
+
+
+class Worker:
+    def perform(self, n):
+        start = time.monotonic_ns()
+        try:
+            time.sleep(0.002)
+            return job(n) + unprobed(n)
+        finally:
+            note("Worker.perform", start, False)
+
+
+def main():
+    w = Worker()
+    sys.stdin.readline()
+    for i in range(3):
+        w.perform(i)  # Python -> Python, with a nested probed call
+    list(map(job, [5, 6]))  # C -> Python
+    rec(3)  # recursive: 4 nested calls
+    try:
+        job(-1)  # ends by an exception
+    except ValueError:
+        pass
+    print(json.dumps(calls), flush=True)
+
+
+main()

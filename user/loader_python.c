@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/* loader_python.c: Python function probes attached: where functions start and frames end. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "loader_internal.h"
+#include "python/interp.h"
+
+int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
+			     const struct tt_py_interp *pi, const struct tt_py_hook *ph, pid_t pid,
+			     struct tt_link **out, char *err, size_t errlen)
+{
+	struct site_opts o = {
+		.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry),
+		.ret_prog = -1,
+		.path = path,
+		.cookie = id,
+		.pid = pid,
+	};
+	struct tt_link *t;
+	int ret;
+
+	if (id == 0 || id > TT_MAX_PROBES)
+		return -ERANGE;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.py_hooks), &id, ph, BPF_ANY)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot store python hook %u: %s", id, strerror(-ret));
+		return ret;
+	}
+	t = new_link(l, 3, false);
+	if (!t)
+		return -ENOMEM;
+	/* where functions start: RESUME, then RESUME_QUICK once the code is quickened */
+	for (int i = 0; i < 2; i++) {
+		o.offset = pi->entry[i];
+		ret = attach_one(&o, false, NULL, &t->sites[i].entry);
+		if (ret)
+			goto fail;
+	}
+	/* where frames end, with the semaphore that makes the interpreter get there */
+	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_return);
+	o.offset = pi->ret_site;
+	o.ref_ctr = pi->ret_sem;
+	ret = attach_one(&o, false, NULL, &t->sites[2].entry);
+	if (ret)
+		goto fail;
+	if (out)
+		*out = t;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot attach python probe to '%s' at offset 0x%llx: %s", path,
+		 (unsigned long long)o.offset, strerror(-ret));
+	tt_loader__detach_link(l, t);
+	return ret;
+}

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+/* interp.c: where a CPython 3.11 interpreter's functions start and end, and a hook's settings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elf.h"
+#include "python/interp.h"
+
+/* CPython 3.11's opcodes (Include/opcode.h) of a function's first instruction. */
+#define PY311_RESUME	   151
+#define PY311_RESUME_QUICK 150
+#define OPCODES		   256
+
+/* _PyRuntime.gilstate.tstate_current, 3.11 (Include/internal/pycore_runtime.h) */
+#define PY311_RUNTIME_TSTATE_CURRENT 368
+
+struct interp_elf {
+	Elf *e;
+	int fd;
+	GElf_Sym eval; /* _PyEval_EvalFrameDefault */
+	GElf_Sym runtime;
+	bool have_eval, have_runtime;
+	uint64_t text_lo, text_hi; /* the executable segment's addresses */
+};
+
+/* The file offset of address `addr` in a PT_LOAD segment, or 0. */
+static uint64_t file_offset(Elf *e, uint64_t addr)
+{
+	size_t n = 0;
+
+	if (elf_getphdrnum(e, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (addr >= ph.p_vaddr && addr < ph.p_vaddr + ph.p_filesz)
+			return addr - ph.p_vaddr + ph.p_offset;
+	}
+	return 0;
+}
+
+static void find_symbols(struct interp_elf *ie)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(ie->e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(d, (int)i, &sym) || !sym.st_value)
+				continue;
+			name = elf_strptr(ie->e, sh.sh_link, sym.st_name);
+			if (!name)
+				continue;
+			if (!strcmp(name, "_PyEval_EvalFrameDefault")) {
+				ie->eval = sym;
+				ie->have_eval = true;
+			} else if (!strcmp(name, "_PyRuntime")) {
+				ie->runtime = sym;
+				ie->have_runtime = true;
+			}
+		}
+	}
+}
+
+static void find_text(struct interp_elf *ie)
+{
+	size_t n = 0;
+
+	if (elf_getphdrnum(ie->e, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(ie->e, (int)i, &ph) && ph.p_type == PT_LOAD &&
+		    (ph.p_flags & PF_X)) {
+			ie->text_lo = ph.p_vaddr;
+			ie->text_hi = ph.p_vaddr + ph.p_memsz;
+		}
+	}
+}
+
+/*
+ * Whether the 256 words at `w` are the interpreter's computed-goto table
+ * (opcode_targets): each a code address, most of them inside
+ * _PyEval_EvalFrameDefault (the others in its cold part).
+ */
+static bool is_goto_table(const struct interp_elf *ie, const uint64_t *w)
+{
+	uint64_t lo = ie->eval.st_value, hi = lo + ie->eval.st_size;
+	int inside = 0;
+
+	for (int k = 0; k < OPCODES; k++) {
+		if (w[k] < ie->text_lo || w[k] >= ie->text_hi)
+			return false;
+		inside += w[k] >= lo && w[k] < hi;
+	}
+	return inside >= OPCODES / 2;
+}
+
+/* Finds the goto table in the allocated data sections; copies it into table. Returns how many. */
+static int find_goto_table(const struct interp_elf *ie, uint64_t *table)
+{
+	Elf_Scn *scn = NULL;
+	int found = 0;
+
+	while ((scn = elf_nextscn(ie->e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size < OPCODES * 8)
+			continue;
+		for (size_t off = 0; off + OPCODES * 8 <= d->d_size; off += 8) {
+			const uint64_t *w = (const uint64_t *)((const char *)d->d_buf + off);
+
+			if (!is_goto_table(ie, w))
+				continue;
+			if (!found)
+				memcpy(table, w, OPCODES * 8);
+			found++;
+			off += OPCODES * 8 - 8;
+		}
+	}
+	return found;
+}
+
+/* Bytes of a ModRM operand (ModRM, SIB, displacement) at p, or 0 when it runs past n. */
+static size_t modrm_len(const uint8_t *p, size_t n)
+{
+	uint8_t mod, rm;
+	size_t len = 1;
+
+	if (n < 1)
+		return 0;
+	mod = p[0] >> 6;
+	rm = p[0] & 7;
+	if (mod != 3 && rm == 4) {
+		if (n < 2)
+			return 0;
+		len++;
+		if (mod == 0 && (p[1] & 7) == 5)
+			len += 4;
+	}
+	if (mod == 1)
+		len += 1;
+	else if (mod == 2 || (mod == 0 && rm == 5))
+		len += 4;
+	return len <= n ? len : 0;
+}
+
+/*
+ * Length of the instruction at p when it is one of the plain forms a
+ * handler starts with (moves, loads, lea, arithmetic, test, compare: no
+ * branch, no call), else 0.
+ */
+static size_t plain_insn_len(const uint8_t *p, size_t n)
+{
+	size_t i = 0, m;
+
+	while (i < n && (p[i] == 0x66 || (p[i] & 0xf0) == 0x40))
+		i++; /* operand-size prefix, REX */
+	if (i >= n)
+		return 0;
+	switch (p[i]) {
+	case 0x01:
+	case 0x03:
+	case 0x09:
+	case 0x0b:
+	case 0x21:
+	case 0x23:
+	case 0x29:
+	case 0x2b:
+	case 0x31:
+	case 0x33:
+	case 0x39:
+	case 0x3b:
+	case 0x85:
+	case 0x89:
+	case 0x8b:
+	case 0x8d:
+		m = modrm_len(p + i + 1, n - i - 1);
+		return m ? i + 1 + m : 0;
+	case 0x83:
+	case 0xc1:
+		m = modrm_len(p + i + 1, n - i - 1);
+		return m && i + 2 + m <= n ? i + 2 + m : 0;
+	case 0x0f:
+		if (i + 1 < n && (p[i + 1] == 0xb6 || p[i + 1] == 0xb7)) {
+			m = modrm_len(p + i + 2, n - i - 2);
+			return m ? i + 2 + m : 0;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Whether p starts a conditional jump (which uprobes emulate rather than single-step). */
+static bool is_jcc(const uint8_t *p, size_t n)
+{
+	return (n >= 2 && (p[0] & 0xf0) == 0x70) ||
+	       (n >= 6 && p[0] == 0x0f && (p[1] & 0xf0) == 0x80);
+}
+
+/*
+ * Where in the handler at file offset `at` to put the uprobe: its first
+ * conditional jump when only plain instructions come before it (the
+ * handler always reaches it, having changed no memory BPF reads; the
+ * kernel emulates a jump but single-steps a load, ~10 times slower), else
+ * the handler's start.
+ */
+static uint64_t probe_spot(int fd, uint64_t at)
+{
+	uint8_t code[64];
+	ssize_t n = pread(fd, code, sizeof(code), (off_t)at);
+	size_t i = 0, len;
+
+	while (n > 0 && i < (size_t)n) {
+		if (is_jcc(code + i, (size_t)n - i))
+			return at + i;
+		len = plain_insn_len(code + i, (size_t)n - i);
+		if (!len)
+			break;
+		i += len;
+	}
+	return at;
+}
+
+static int find_sites(struct interp_elf *ie, struct tt_elf *elf, const char *shown,
+		      struct tt_py_interp *out, char *err, size_t errlen)
+{
+	const struct tt_usdt_note *ret = tt_elf__usdt(elf, "python", "function__return");
+	uint64_t table[OPCODES];
+	int n = find_goto_table(ie, table);
+
+	if (n != 1) {
+		snprintf(err, errlen,
+			 "cannot find where Python functions start in '%s': %s interpreter "
+			 "dispatch tables",
+			 shown, n ? "more than one" : "no");
+		return -ENOTSUP;
+	}
+	out->entry[0] = file_offset(ie->e, table[PY311_RESUME]);
+	out->entry[1] = file_offset(ie->e, table[PY311_RESUME_QUICK]);
+	if (out->entry[0] && out->entry[1]) {
+		out->entry[0] = probe_spot(ie->fd, out->entry[0]);
+		out->entry[1] = probe_spot(ie->fd, out->entry[1]);
+	}
+	if (!ret || !ret->pc_offset || !ret->sem_offset) {
+		snprintf(err, errlen,
+			 "cannot find where Python functions end in '%s': no USDT probe "
+			 "python:function__return with a semaphore (an interpreter built "
+			 "without --with-dtrace)",
+			 shown);
+		return -ENOTSUP;
+	}
+	out->ret_site = ret->pc_offset;
+	out->ret_sem = ret->sem_offset;
+	out->tstate_addr = ie->runtime.st_value + PY311_RUNTIME_TSTATE_CURRENT;
+	if (!out->entry[0] || !out->entry[1]) {
+		snprintf(err, errlen, "cannot find where Python functions start in '%s'", shown);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
+		       struct tt_py_interp *out, char *err, size_t errlen)
+{
+	struct interp_elf ie = {.fd = -1};
+	GElf_Ehdr eh;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	elf_version(EV_CURRENT);
+	ie.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ie.fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open interpreter '%s': %s", shown, strerror(-ret));
+		return ret;
+	}
+	ie.e = elf_begin(ie.fd, ELF_C_READ, NULL);
+	if (!ie.e || !gelf_getehdr(ie.e, &eh)) {
+		snprintf(err, errlen, "'%s' is not an ELF file", shown);
+		ret = -ENOEXEC;
+		goto out;
+	}
+	find_symbols(&ie);
+	find_text(&ie);
+	if (!ie.have_eval || !ie.have_runtime) {
+		snprintf(err, errlen,
+			 "'%s' is not a CPython interpreter tasktap can read: it exports no "
+			 "%s (a --enable-shared build keeps it in libpython3.11.so: name that)",
+			 shown, ie.have_eval ? "_PyRuntime" : "_PyEval_EvalFrameDefault");
+		ret = -ENOTSUP;
+		goto out;
+	}
+	if (eh.e_type != ET_EXEC) {
+		snprintf(err, errlen,
+			 "python interpreter '%s' is position-independent: tasktap reads only "
+			 "non-PIE interpreters (as Debian's /usr/bin/python3.11) for now",
+			 shown);
+		ret = -ENOTSUP;
+		goto out;
+	}
+	ret = find_sites(&ie, elf, shown, out, err, errlen);
+out:
+	if (ie.e)
+		elf_end(ie.e);
+	close(ie.fd);
+	return ret;
+}
+
+/* Checks one side of module:qualname: a name, a prefix ending in '*', or '*'. */
+static int check_part(const char *s, size_t len, const char *what, const char *function, char *err,
+		      size_t errlen)
+{
+	if (len == 0) {
+		snprintf(err, errlen, "empty %s in python function '%s' (expected module:qualname)",
+			 what, function);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] == '*' && i != len - 1) || s[i] == '?' || s[i] == '[') {
+			snprintf(err, errlen,
+				 "unsupported glob in python function '%s': only a final '*' "
+				 "(a prefix) is matched",
+				 function);
+			return -EINVAL;
+		}
+	}
+	if (len >= TT_PY_NAME_MAX) {
+		snprintf(err, errlen, "%s of python function '%s' is longer than %d characters",
+			 what, function, TT_PY_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tt_py_function__check(const char *function, char *err, size_t errlen)
+{
+	const char *colon = strchr(function, ':');
+	int ret;
+
+	if (!colon || strchr(colon + 1, ':')) {
+		snprintf(err, errlen,
+			 "expected module:qualname for a python function, found '%s' (as "
+			 "'rq.worker:Worker.perform_job')",
+			 function);
+		return -EINVAL;
+	}
+	ret = check_part(function, (size_t)(colon - function), "module", function, err, errlen);
+	if (!ret)
+		ret = check_part(colon + 1, strlen(colon + 1), "qualname", function, err, errlen);
+	return ret;
+}
+
+static void set_pattern(struct tt_py_pattern *p, const char *s, size_t len)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = TT_PY_MATCH_EXACT;
+	if (len && s[len - 1] == '*') {
+		p->kind = TT_PY_MATCH_PREFIX;
+		len--;
+	}
+	memcpy(p->text, s, len);
+	p->len = (__u32)len;
+}
+
+int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
+		     char *err, size_t errlen)
+{
+	const char *colon;
+	int ret = tt_py_function__check(function, err, errlen);
+
+	if (ret)
+		return ret;
+	colon = strchr(function, ':');
+	memset(ph, 0, sizeof(*ph));
+	ph->tstate_addr = pi->tstate_addr;
+	/* CPython 3.11 (Include/cpython/pystate.h, internal/pycore_frame.h, cpython/code.h) */
+	ph->tstate_cframe = 56;
+	ph->cframe_current_frame = 8;
+	ph->tstate_curexc_type = 96;
+	ph->frame_func = 0;
+	ph->frame_code = 32;
+	ph->frame_owner = 69;
+	ph->frame_localsplus = 72;
+	ph->func_module = 104;
+	ph->code_filename = 112;
+	ph->code_qualname = 128; /* co_filename + 16: BPF reads the three at once */
+	ph->unicode_length = 16;
+	ph->unicode_state = 32;
+	ph->unicode_ascii_data = 48;
+	ph->type_name = 24;
+	set_pattern(&ph->module, function, (size_t)(colon - function));
+	set_pattern(&ph->qualname, colon + 1, strlen(colon + 1));
+	return 0;
+}
