@@ -354,8 +354,22 @@ static __always_inline bool string_matches(struct vm *vm, __u32 i, const struct 
 	return true;
 }
 
+/* A form capture.h leaves to compiled programs: a condition, a read limit, a suffix or a contains.
+ */
+static __always_inline bool compiled_only(const struct tt_op *op)
+{
+	if (op->code != TT_OP_CMP && op->code != TT_OP_STRCMP)
+		return false;
+	return (op->flags & TT_OPF_COND) ||
+	       (op->code == TT_OP_STRCMP && (op->aux > TT_STRCMP_PREFIX || op->pad));
+}
+
 static __always_inline void step(struct vm *vm, __u32 i, const struct tt_op *op)
 {
+	if (compiled_only(op)) {
+		vm->drop = true; /* never guess what it meant */
+		return;
+	}
 	switch (op->code) {
 	case TT_OP_ARG:
 		vm->tmp = 0;
@@ -365,6 +379,8 @@ static __always_inline void step(struct vm *vm, __u32 i, const struct tt_op *op)
 		break;
 	case TT_OP_RET:
 		vm->acc = vm->rc;
+		if ((op->flags & TT_OPF_INTRET) && (vm->acc >> 32) == 0)
+			vm->acc = (__u64)(__s64)(__s32)vm->acc;
 		break;
 	case TT_OP_CONST:
 		vm->acc = op->imm;
@@ -399,6 +415,12 @@ static __always_inline void step(struct vm *vm, __u32 i, const struct tt_op *op)
 		if (string_matches(vm, i, op) == !!(op->flags & TT_OPF_NEGATE))
 			vm->drop = true;
 		vm->fault = false;
+		break;
+	case TT_OP_NOP:
+		break;
+	default:
+		/* compiled only (capture.h): never guess what it meant */
+		vm->drop = true;
 		break;
 	}
 }

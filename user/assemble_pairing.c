@@ -43,6 +43,16 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 	r = asm__value_of(s, &err->lhs);
 	if (!r)
 		return false; /* not readable: no verdict */
+	if (err->verdict) {
+		int64_t v;
+
+		memcpy(&v, record_data(r), sizeof(v));
+		if (!v)
+			return false;
+		snprintf(msg, len, "error: %s", err->text);
+		snprintf(type, type_len, "%s", err->text);
+		return true;
+	}
 	if (err->str) {
 		size_t n = strlen(err->str);
 		bool eq = err->prefix ? r->len >= n && memcmp(record_data(r), err->str, n) == 0

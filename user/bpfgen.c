@@ -235,9 +235,13 @@ static void entry_prog(struct gen *g)
 	/* only the return speaks for AT_RETURN hooks: the entry is remembered as kept */
 	if (track) {
 		track_entry(g, false, out);
-		jmp(g, out);
-		place(g, drop);
-		track_entry(g, true, out);
+		/* the kernel refuses code nothing reaches: a dropped call's only without a filter
+		 */
+		if (!(h->flags & TT_HOOKF_AT_RETURN) && filter_end(&h->entry)) {
+			jmp(g, out);
+			place(g, drop);
+			track_entry(g, true, out);
+		}
 	} else {
 		place(g, drop);
 	}
@@ -342,6 +346,60 @@ static void usdt_prog(struct gen *g)
 	usdt_body(g, out);
 	place(g, out);
 	exit_0(g);
+}
+
+/*
+ * The interpreter was not taught the forms compound predicates brought
+ * (issue 14): it is one program verified for every hook, and each form
+ * adds to that verification, which already takes most of a second; a
+ * contains or an ends_with would need a loop inside its bpf_loop
+ * callback. It runs only a hook whose compiled program the kernel
+ * refused, which a correct compiler does not produce; such a hook is
+ * refused with this reason rather than evaluated another way.
+ */
+static const char *op_compiled_only(const struct tt_op *op)
+{
+	switch (op->code) {
+	case TT_OP_JMP:
+	case TT_OP_DROP:
+		return "a compound predicate (&&, ||, !)";
+	case TT_OP_CMPR:
+		return "a comparison of two expressions";
+	case TT_OP_STRCMPR:
+		return "a comparison of two strings";
+	case TT_OP_CMP:
+		return (op->flags & TT_OPF_COND) ? "an 'error:' evaluated in BPF" : NULL;
+	case TT_OP_STRCMP:
+		if (op->flags & TT_OPF_COND)
+			return "an 'error:' evaluated in BPF";
+		if (op->aux == TT_STRCMP_SUFFIX)
+			return "ends_with()";
+		if (op->aux == TT_STRCMP_CONTAINS)
+			return "contains()";
+		return op->pad ? "a bounded str(EXPR, N) in a predicate" : NULL;
+	}
+	return NULL;
+}
+
+static const char *prog_compiled_only(const struct tt_probe_prog *p)
+{
+	const char *why;
+
+	for (uint32_t i = 0; i < p->nops && i < TT_MAX_OPS; i++) {
+		why = op_compiled_only(&p->ops[i]);
+		if (why)
+			return why;
+		if (p->ops[i].code == TT_OP_STRCMP)
+			i += (p->ops[i].len + 8) / 8; /* the literal's words are not instructions */
+	}
+	return NULL;
+}
+
+const char *tt_bpfgen__compiled_only(const struct tt_hook_prog *prog)
+{
+	const char *why = prog_compiled_only(&prog->entry);
+
+	return why ? why : prog_compiled_only(&prog->ret);
 }
 
 int tt_bpfgen__emit_site(const struct tt_bpfgen_in *in, size_t n, struct tt_bpfgen *out, char *err,

@@ -64,6 +64,14 @@ struct tt_bpfgen {
 };
 
 /*
+ * Returns NULL when the generic interpreter of bpf/tasktap.bpf.c runs
+ * `prog` as a compiled program would; else what it needs that only a
+ * compiled program runs ("a compound filter (&&, ||, !)", ...), for a
+ * message. The loader refuses to run such a hook in the interpreter.
+ */
+const char *tt_bpfgen__compiled_only(const struct tt_hook_prog *prog);
+
+/*
  * Emits the program for `in` into *out. Returns 0, or -EINVAL (an opcode
  * or an argument form it cannot compile) or -E2BIG with the reason in err;
  * the caller then runs the generic interpreter for that hook.

@@ -44,7 +44,8 @@ struct gen {
 	int nlabels;
 	struct fixup fixups[TT_BPFGEN_MAX_INSNS];
 	size_t nfixups;
-	int drop; /* the label of the code that drops the hit */
+	int drop;		      /* the label of the code that drops the hit */
+	int op_label[TT_MAX_OPS + 1]; /* the label of a JMP's target instruction; -1: none yet */
 	int err;
 	char *msg;
 	size_t msglen;
@@ -232,6 +233,17 @@ static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
 #define FP_ZERO	 -144 /* a zero struct tstate, 16 bytes */
 #define FP_REGS	 -200 /* return programs: the arguments at entry, 56 bytes */
 #define FP_EV	 -240 /* return events without captures: struct tt_event */
+#define FP_COND	 -248 /* u64: the condition a test set (TT_OPF_COND) */
+#define FP_SLEN	 -256 /* u64: the length of a string read by a test, with its NUL */
+
+/*
+ * Where string tests read their strings: in the upper half of scratch's
+ * buf, which no event reaches (events stay within SCRATCH_MASK + 1 bytes,
+ * and a record's data within TT_MAX_STR past that), each with room for a
+ * 64-byte string and a window of 64 bytes read past any of its positions.
+ */
+#define SCRATCH_STR_A 1280
+#define SCRATCH_STR_B 1664
 
 /* bpfgen.c: stats[which] += 1 on this CPU. */
 void stat_inc(struct gen *g, enum tt_stat which);
@@ -240,6 +252,8 @@ void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret);
 
 /* bpfgen_ops.c: the capture program `p` run into scratch, filter first (a drop jumps to `drop`). */
 void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind, bool ret);
+/* Where the filter of `p` ends (0: it has none, no hit is dropped). */
+uint32_t filter_end(const struct tt_probe_prog *p);
 /* Captures emitted by `p`: its EMIT_* instructions. */
 uint32_t count_emits(const struct tt_probe_prog *p);
 

@@ -152,10 +152,21 @@ static void op_arg(struct gen *g, uint32_t i, const struct tt_op *op)
 
 static void op_ret(struct gen *g, uint32_t i, const struct tt_op *op)
 {
-	if (g->in->kind == TT_BPFGEN_RETURN)
-		ldx(g, BPF_DW, ACC, CTX, PT_AX);
-	else
+	int wide = new_label(g);
+
+	if (g->in->kind != TT_BPFGEN_RETURN) {
 		mov_imm(g, ACC, 0);
+		return;
+	}
+	ldx(g, BPF_DW, ACC, CTX, PT_AX);
+	if (!(op->flags & TT_OPF_INTRET))
+		return;
+	/* a C int leaves the upper half zero: sign-extend it (tt_ret__value) */
+	mov_reg(g, R1, ACC);
+	alu_imm(g, BPF_RSH, R1, 32);
+	jmp_imm(g, BPF_JNE, R1, 0, wide);
+	cut(g, 4, true);
+	place(g, wide);
 }
 
 static void op_const(struct gen *g, uint32_t i, const struct tt_op *op)
@@ -360,21 +371,80 @@ static const struct cmp_row {
 	[TT_CMPOP_GT] = {BPF_JGT, BPF_JSGT}, [TT_CMPOP_GE] = {BPF_JGE, BPF_JSGE},
 };
 
-static void op_cmp(struct gen *g, uint32_t i, const struct tt_op *op)
+/*
+ * The end of a test whose code fell through here when it matched and
+ * jumped to `no` when not: with TT_OPF_COND it sets the condition (negated
+ * by NEGATE); else it drops the hit unless the test holds. Either way the
+ * fault flag is cleared for what follows.
+ */
+static void test_tail(struct gen *g, const struct tt_op *op, int no)
 {
-	int pass = new_label(g);
-	const struct cmp_row *row;
+	bool negate = op->flags & TT_OPF_NEGATE;
+	int done = new_label(g);
 
+	if (op->flags & TT_OPF_COND) {
+		st(g, BPF_DW, FP, FP_COND, negate ? 0 : 1);
+		jmp(g, done);
+		place(g, no);
+		st(g, BPF_DW, FP, FP_COND, negate ? 1 : 0);
+	} else {
+		jmp(g, negate ? g->drop : done);
+		place(g, no);
+		if (!negate)
+			jmp(g, g->drop);
+	}
+	place(g, done);
+	st(g, BPF_DW, FP, FP_FAULT, 0);
+}
+
+/* The jump of comparison `op` (a row of cmp_rows), or 0 with a failure. */
+static uint8_t cmp_jump(struct gen *g, const struct tt_op *op)
+{
 	if (op->aux >= sizeof(cmp_rows) / sizeof(cmp_rows[0]) || !cmp_rows[op->aux].jmp) {
 		fail(g, -EINVAL, "a comparison it does not know");
+		return 0;
+	}
+	return (op->flags & TT_OPF_SIGNED) ? cmp_rows[op->aux].jmp_signed : cmp_rows[op->aux].jmp;
+}
+
+static void op_cmp(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int pass = new_label(g), no = new_label(g);
+	uint8_t j = cmp_jump(g, op);
+
+	if (!j)
+		return;
+	if (!(op->flags & TT_OPF_COND)) {
+		/* a filter's test, as it always was: the shortest form */
+		if_fault(g, g->drop);
+		ld_imm64(g, R2, (uint64_t)op->imm);
+		jmp_reg(g, j, ACC, R2, pass);
+		jmp(g, g->drop);
+		place(g, pass);
 		return;
 	}
-	row = &cmp_rows[op->aux];
-	if_fault(g, g->drop);
+	if_fault(g, no);
 	ld_imm64(g, R2, (uint64_t)op->imm);
-	jmp_reg(g, (op->flags & TT_OPF_SIGNED) ? row->jmp_signed : row->jmp, ACC, R2, pass);
-	jmp(g, g->drop);
+	jmp_reg(g, j, ACC, R2, pass);
+	jmp(g, no);
 	place(g, pass);
+	test_tail(g, op, no);
+}
+
+/* CMPR: r1 <op> acc, a fault on either side being a mismatch. */
+static void op_cmpr(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int pass = new_label(g), no = new_label(g);
+	uint8_t j = cmp_jump(g, op);
+
+	if (!j)
+		return;
+	if_fault(g, no);
+	ldx(g, BPF_DW, R1, FP, FP_R1);
+	jmp_reg(g, j, R1, ACC, pass);
+	jmp(g, no);
+	place(g, pass);
+	test_tail(g, op, no);
 }
 
 /* Bits of the first `n` bytes of the literal's word w (as string_matches() masks). */
@@ -383,47 +453,224 @@ static uint64_t word_mask(uint32_t n, uint32_t w)
 	return n - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (n - 8 * w))) - 1;
 }
 
+/* Bytes a string test reads, with the NUL: pad, or TT_MAX_STR. */
+static int32_t read_limit(uint8_t pad)
+{
+	return pad && pad <= TT_MAX_STR ? pad : TT_MAX_STR;
+}
+
+/* R0 = bpf_probe_read_user_str(BUF + at, limit, address in `src`); a fault or a failure jumps to
+ * no.
+ */
+static void read_str(struct gen *g, int16_t at, int32_t limit, uint8_t src, int no)
+{
+	mov_reg(g, R3, src);
+	mov_reg(g, R1, BUF);
+	alu_imm(g, BPF_ADD, R1, at);
+	mov_imm(g, R2, limit);
+	call(g, BPF_FUNC_probe_read_user_str);
+	jmp_imm(g, BPF_JSLT, R0, 1, no);
+}
+
+/*
+ * Compares the first n bytes at BUF + at with the literal held after
+ * instruction i (n: its length, and its NUL for an exact match); a
+ * difference jumps to `no`.
+ */
+static void literal_words(struct gen *g, uint32_t i, int32_t at, uint32_t n, int no)
+{
+	for (uint32_t w = 0; w < 7 && 8 * w < n; w++) {
+		uint64_t idx = (uint64_t)i + 1 + w;
+		uint64_t mask = word_mask(n, w);
+
+		if (idx >= TT_MAX_OPS) {
+			jmp(g, no);
+			return;
+		}
+		ldx(g, BPF_DW, R1, BUF, (int16_t)(at + 8 * (int32_t)w));
+		ld_imm64(g, R2, (uint64_t)g->prog->ops[idx].imm);
+		alu_reg(g, BPF_XOR, R1, R2);
+		if (mask != ~0ULL) {
+			ld_imm64(g, R2, mask);
+			alu_reg(g, BPF_AND, R1, R2);
+		}
+		jmp_imm(g, BPF_JNE, R1, 0, no);
+	}
+}
+
+/* ends_with: the last len bytes of the string, read again from where they are. */
+static void str_suffix(struct gen *g, uint32_t i, const struct tt_op *op, int no)
+{
+	read_str(g, SCRATCH_STR_A, read_limit(op->pad), ACC, no);
+	/* R0 - 1 bytes before the NUL; fewer than the literal's: no */
+	alu_imm(g, BPF_ADD, R0, -1);
+	jmp_imm(g, BPF_JLT, R0, (int32_t)op->len, no);
+	mov_reg(g, R3, ACC);
+	alu_reg(g, BPF_ADD, R3, R0);
+	alu_imm(g, BPF_ADD, R3, -(int32_t)op->len);
+	mov_reg(g, R1, BUF);
+	alu_imm(g, BPF_ADD, R1, SCRATCH_TMP);
+	mov_imm(g, R2, (int32_t)op->len);
+	call(g, BPF_FUNC_probe_read_user);
+	jmp_imm(g, BPF_JNE, R0, 0, no);
+	literal_words(g, i, SCRATCH_TMP, op->len, no);
+}
+
+/*
+ * Compares the literal after instruction i (len bytes, no NUL) with the
+ * bytes at BUF + at; a difference jumps to `no`. Words of 1 or 2 bytes
+ * compare with an immediate, whole words with a register, others masked.
+ */
+static void window(struct gen *g, uint32_t i, int32_t at, uint32_t len, int no)
+{
+	for (uint32_t w = 0; w < 7 && 8 * w < len; w++) {
+		uint32_t n = len - 8 * w < 8 ? len - 8 * w : 8;
+		uint64_t idx = (uint64_t)i + 1 + w;
+		uint64_t lit;
+		int16_t off = (int16_t)(at + 8 * (int32_t)w);
+
+		if (idx >= TT_MAX_OPS) {
+			jmp(g, no);
+			return;
+		}
+		lit = (uint64_t)g->prog->ops[idx].imm & word_mask(len, w);
+		if (n == 1 || n == 2) {
+			ldx(g, n == 1 ? BPF_B : BPF_H, R1, BUF, off);
+			jmp_imm(g, BPF_JNE, R1, (int32_t)lit, no);
+			continue;
+		}
+		ldx(g, n == 4 ? BPF_W : BPF_DW, R1, BUF, off);
+		if (n != 4 && n != 8) {
+			ld_imm64(g, R2, word_mask(len, w));
+			alu_reg(g, BPF_AND, R1, R2);
+		}
+		ld_imm64(g, R2, lit);
+		jmp_reg(g, BPF_JNE, R1, R2, no);
+	}
+}
+
+/*
+ * contains: the literal at each position of the string, unrolled; the
+ * first match wins. The area is zeroed before the read, so that a window
+ * past the string's end holds a NUL, which no literal has: no length
+ * check per position.
+ */
+static void str_contains(struct gen *g, uint32_t i, const struct tt_op *op, int no)
+{
+	int32_t limit = read_limit(op->pad);
+	int found = new_label(g);
+
+	for (int32_t k = 0; k < 2 * TT_MAX_STR; k += 8)
+		st(g, BPF_DW, BUF, (int16_t)(SCRATCH_STR_A + k), 0);
+	read_str(g, SCRATCH_STR_A, limit, ACC, no);
+	for (int32_t k = 0; k + (int32_t)op->len <= limit - 1; k++) {
+		int next = new_label(g);
+
+		window(g, i, SCRATCH_STR_A + k, op->len, next);
+		jmp(g, found);
+		place(g, next);
+	}
+	jmp(g, no);
+	place(g, found);
+}
+
 static void op_strcmp(struct gen *g, uint32_t i, const struct tt_op *op)
 {
 	uint32_t n = op->len + (op->aux == TT_STRCMP_EXACT ? 1 : 0); /* the NUL, for exact */
-	bool negate = op->flags & TT_OPF_NEGATE;
-	int nomatch = new_label(g), pass = new_label(g);
+	int no = new_label(g);
 
-	if (op->len > TT_MAX_LITERAL) {
-		jmp(g, nomatch);
+	if (op->len > TT_MAX_LITERAL || op->aux > TT_STRCMP_CONTAINS) {
+		jmp(g, no);
+	} else if (op->aux == TT_STRCMP_SUFFIX || op->aux == TT_STRCMP_CONTAINS) {
+		if_fault(g, no);
+		if (op->aux == TT_STRCMP_SUFFIX)
+			str_suffix(g, i, op, no);
+		else
+			str_contains(g, i, op, no);
 	} else {
-		if_fault(g, nomatch);
+		if_fault(g, no);
 		mov_reg(g, R1, BUF);
 		alu_imm(g, BPF_ADD, R1, SCRATCH_TMP);
-		mov_imm(g, R2, 64);
+		mov_imm(g, R2, read_limit(op->pad));
 		mov_reg(g, R3, ACC);
 		call(g, BPF_FUNC_probe_read_user_str);
-		jmp_imm(g, BPF_JSLT, R0, 0, nomatch);
-		for (uint32_t w = 0; w < 7 && 8 * w < n; w++) {
-			uint64_t idx = (uint64_t)i + 1 + w;
-			uint64_t mask = word_mask(n, w);
-
-			if (idx >= TT_MAX_OPS) {
-				jmp(g, nomatch);
-				break;
-			}
-			ldx(g, BPF_DW, R1, BUF, SCRATCH_TMP + 8 * w);
-			ld_imm64(g, R2, (uint64_t)g->prog->ops[idx].imm);
-			alu_reg(g, BPF_XOR, R1, R2);
-			if (mask != ~0ULL) {
-				ld_imm64(g, R2, mask);
-				alu_reg(g, BPF_AND, R1, R2);
-			}
-			jmp_imm(g, BPF_JNE, R1, 0, nomatch);
-		}
+		jmp_imm(g, BPF_JSLT, R0, 0, no);
+		literal_words(g, i, SCRATCH_TMP, n, no);
 	}
-	/* matched */
-	jmp(g, negate ? g->drop : pass);
-	place(g, nomatch);
-	if (!negate)
-		jmp(g, g->drop);
-	place(g, pass);
-	st(g, BPF_DW, FP, FP_FAULT, 0);
+	test_tail(g, op, no);
+}
+
+/*
+ * STRCMPR: the string at r1 and the string at acc, each read with its
+ * limit; equal when their lengths are and their bytes up to the NUL.
+ */
+static void op_strcmpr(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int no = new_label(g), same = new_label(g);
+
+	if_fault(g, no);
+	ldx(g, BPF_DW, R4, FP, FP_R1);
+	read_str(g, SCRATCH_STR_A, read_limit((uint8_t)op->len), R4, no);
+	stx(g, BPF_DW, FP, FP_SLEN, R0);
+	read_str(g, SCRATCH_STR_B, read_limit(op->pad), ACC, no);
+	ldx(g, BPF_DW, R1, FP, FP_SLEN);
+	jmp_reg(g, BPF_JNE, R0, R1, no);
+	for (int32_t w = 0; w < TT_MAX_STR / 8; w++) {
+		int whole = new_label(g);
+
+		/* R0: bytes with the NUL; those past it are not the strings' */
+		jmp_imm(g, BPF_JLE, R0, 8 * w, same);
+		ldx(g, BPF_DW, R1, BUF, SCRATCH_STR_A + 8 * w);
+		ldx(g, BPF_DW, R2, BUF, SCRATCH_STR_B + 8 * w);
+		alu_reg(g, BPF_XOR, R1, R2);
+		jmp_imm(g, BPF_JGE, R0, 8 * w + 8, whole);
+		/* R1 &= (1 << 8 * (R0 - 8w)) - 1 */
+		mov_reg(g, R3, R0);
+		alu_imm(g, BPF_ADD, R3, -8 * w);
+		alu_imm(g, BPF_LSH, R3, 3);
+		mov_imm(g, R4, 1);
+		alu_reg(g, BPF_LSH, R4, R3);
+		alu_imm(g, BPF_ADD, R4, -1);
+		alu_reg(g, BPF_AND, R1, R4);
+		place(g, whole);
+		jmp_imm(g, BPF_JNE, R1, 0, no);
+	}
+	place(g, same);
+	test_tail(g, op, no);
+}
+
+/* The label of instruction `target` of the program, made on first use. */
+static int op_label(struct gen *g, uint32_t target)
+{
+	if (target > TT_MAX_OPS) {
+		fail(g, -EINVAL, "a jump out of the capture program");
+		return 0;
+	}
+	if (g->op_label[target] < 0)
+		g->op_label[target] = new_label(g);
+	return g->op_label[target];
+}
+
+static void op_jmp(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	int to;
+
+	if (op->imm <= (int64_t)i || op->imm > (int64_t)g->prog->nops) {
+		fail(g, -EINVAL, "a jump that does not go forward within the program");
+		return;
+	}
+	to = op_label(g, (uint32_t)op->imm);
+	if (op->flags & (TT_OPF_IFTRUE | TT_OPF_IFFALSE)) {
+		ldx(g, BPF_DW, R1, FP, FP_COND);
+		jmp_imm(g, (op->flags & TT_OPF_IFTRUE) ? BPF_JNE : BPF_JEQ, R1, 0, to);
+	} else {
+		jmp(g, to);
+	}
+}
+
+static void op_drop(struct gen *g, uint32_t i, const struct tt_op *op)
+{
+	jmp(g, g->drop);
 }
 
 static void op_nop(struct gen *g, uint32_t i, const struct tt_op *op)
@@ -447,23 +694,51 @@ static const struct op_row {
 	[TT_OP_EMIT_BYTES] = {"emit_bytes", op_emit_bytes},
 	[TT_OP_CMP] = {"cmp", op_cmp},
 	[TT_OP_STRCMP] = {"strcmp", op_strcmp},
+	[TT_OP_CMPR] = {"cmpr", op_cmpr},
+	[TT_OP_STRCMPR] = {"strcmpr", op_strcmpr},
+	[TT_OP_JMP] = {"jmp", op_jmp},
+	[TT_OP_DROP] = {"drop", op_drop},
 };
 
+/* Whether `op` is a test that drops the hit (a filter's), not one that sets a condition. */
+static bool drops(const struct tt_op *op)
+{
+	switch (op->code) {
+	case TT_OP_CMP:
+	case TT_OP_CMPR:
+	case TT_OP_STRCMP:
+	case TT_OP_STRCMPR:
+		return !(op->flags & TT_OPF_COND);
+	case TT_OP_DROP:
+		return true;
+	}
+	return false;
+}
+
 /*
- * Where the filter of `p` ends: after its last CMP or STRCMP and the
- * literal that follows a STRCMP (capture.h: filters come first).
+ * Where the filter of `p` ends: after its last test that drops, and the
+ * literal that follows a STRCMP (capture.h: filters come first). A jump
+ * of the filter goes at most there.
  */
-static uint32_t filter_end(const struct tt_probe_prog *p)
+uint32_t filter_end(const struct tt_probe_prog *p)
 {
 	uint32_t end = 0;
 
 	for (uint32_t i = 0; i < p->nops && i < TT_MAX_OPS; i++) {
-		if (p->ops[i].code == TT_OP_CMP)
-			end = i + 1;
-		else if (p->ops[i].code == TT_OP_STRCMP)
-			end = i + 1 + (p->ops[i].len + 8) / 8;
+		if (!drops(&p->ops[i]))
+			continue;
+		end = i + 1;
+		if (p->ops[i].code == TT_OP_STRCMP)
+			end += (p->ops[i].len + 8) / 8;
 	}
 	return end < p->nops ? end : p->nops;
+}
+
+/* Places the label of instruction i, when a jump goes there. */
+static void place_op(struct gen *g, uint32_t i)
+{
+	if (i <= TT_MAX_OPS && g->op_label[i] >= 0)
+		place(g, g->op_label[i]);
 }
 
 /*
@@ -479,6 +754,8 @@ void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t ki
 
 	g->prog = p;
 	g->drop = drop;
+	for (uint32_t i = 0; i <= TT_MAX_OPS; i++)
+		g->op_label[i] = -1;
 	if (p->nops > TT_MAX_OPS) {
 		fail(g, -EINVAL, "a capture program longer than TT_MAX_OPS");
 		return;
@@ -488,6 +765,8 @@ void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t ki
 	for (uint32_t i = 0; i < p->nops && !g->err; i++) {
 		const struct tt_op *op = &p->ops[i];
 
+		/* a jump to the filter's end lands before the header: the hit is kept */
+		place_op(g, i);
 		if (i == split)
 			header(g, BUF, 0, kind, ret);
 		if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
@@ -498,6 +777,7 @@ void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t ki
 		}
 		op_rows[op->code].emit(g, i, op);
 	}
+	place_op(g, p->nops);
 	if (split >= p->nops)
 		header(g, BUF, 0, kind, ret);
 }

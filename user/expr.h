@@ -67,11 +67,42 @@ int tt_expr__split_pred(const char *text, struct tt_pred_parts *out, char *err, 
 			int *errcol);
 
 /*
- * Compiles the filter `text` (a `when:`) and appends it to `prog`: the
- * instructions that compute the left side, then one CMP or STRCMP (and,
- * for a string, the literal's words). Adds no capture. Errors as above.
+ * What a NAME in a predicate stands for: `lookup` returns the expression
+ * text of the probe's capture called name[0, len) (as written, without
+ * "@return"), or NULL when the probe has none. The expression is read
+ * where the predicate runs.
  */
+struct tt_expr_names {
+	const char *(*lookup)(void *ctx, const char *name, size_t len);
+	void *ctx;
+};
+
+/* What a compiled predicate does with its verdict. */
+enum tt_pred_use {
+	TT_PRED_FILTER = 0, /* `when:`: a hit it rejects is dropped; adds no capture */
+	TT_PRED_VERDICT,    /* `error:` in BPF: recorded as an integer capture, 1 or 0 */
+};
+
+/*
+ * Compiles the predicate `text` (grammar in expr_bool.c: comparisons of
+ * numbers and strings, starts_with/ends_with/contains, &&, ||, !,
+ * parentheses, short-circuit) and appends it to `prog`. `names` (may be
+ * NULL) resolves the probe's capture names. For TT_PRED_VERDICT it adds
+ * one capture (prog->ncaps). Nothing is appended on failure; errors as
+ * above (the column of a name's expression is the name's).
+ */
+int tt_expr__compile_pred(const char *text, enum tt_pred_use use, bool at_return,
+			  const struct tt_expr_names *names, struct tt_probe_prog *prog, char *err,
+			  size_t errlen, int *errcol);
+
+/* tt_expr__compile_pred() of a `when:` filter without names. */
 int tt_expr__compile_filter(const char *text, bool at_return, struct tt_probe_prog *prog, char *err,
 			    size_t errlen, int *errcol);
+
+/*
+ * Whether `text` is a name (letters, digits, '_' and '.') that is not a
+ * word of the expression language; *len is its length.
+ */
+bool tt_expr__is_name(const char *text, size_t *len);
 
 #endif /* TASKTAP_EXPR_H */

@@ -158,6 +158,31 @@ static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
 }
 
 /*
+ * The interpreter for hook `id`, unless its program needs what only a
+ * compiled program runs (tt_bpfgen__compiled_only()): then -EOPNOTSUPP,
+ * said once with `why` the compiled program could not be had.
+ */
+static int interpreter_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+			   const char *why)
+{
+	const char *needs = id && id <= TT_MAX_PROBES && l->hooks[id]
+				    ? tt_bpfgen__compiled_only(l->hooks[id])
+				    : NULL;
+
+	if (!needs)
+		return generic_prog(l, kind);
+	if (why && why[0])
+		tt_warn("hook %u: not attached: it uses %s, which only a compiled program runs, "
+			"and its program could not be compiled: %s",
+			id, needs, why);
+	else
+		tt_warn("hook %u: not attached: it uses %s, which only a compiled program runs, "
+			"and the interpreter was asked for",
+			id, needs);
+	return -EOPNOTSUPP;
+}
+
+/*
  * The program to attach for hook `id` of `kind` (at USDT `site`): its
  * compiled program, loaded on first use; or the generic interpreter where
  * none can be built: a hook the loader was not given, an opcode or
@@ -172,11 +197,11 @@ int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	char why[512] = "";
 
 	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
-		return generic_prog(l, kind);
+		return interpreter_for(l, id, kind, "");
 	for (p = l->progs; p; p = p->next) {
 		if (p->id == id && p->kind == kind &&
 		    (!site || !memcmp(&p->site, site, sizeof(*site))))
-			return p->fd >= 0 ? p->fd : generic_prog(l, kind);
+			return p->fd >= 0 ? p->fd : interpreter_for(l, id, kind, "");
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -186,11 +211,14 @@ int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	if (site)
 		p->site = *site;
 	p->fd = load_gen(l, id, kind, site, why, sizeof(why));
-	if (p->fd < 0)
-		tt_warn("hook %u: its captures run in the generic interpreter: cannot compile "
-			"them to BPF: %s",
-			id, why);
 	p->next = l->progs;
 	l->progs = p;
-	return p->fd >= 0 ? p->fd : generic_prog(l, kind);
+	if (p->fd >= 0)
+		return p->fd;
+	if (tt_bpfgen__compiled_only(l->hooks[id]))
+		return interpreter_for(l, id, kind, why);
+	tt_warn("hook %u: its captures run in the generic interpreter: cannot compile them to BPF: "
+		"%s",
+		id, why);
+	return generic_prog(l, kind);
 }

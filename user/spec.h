@@ -73,7 +73,10 @@ struct tt_attr {
 /*
  * `error:` — a comparison evaluated by the agent when the span ends: of the
  * return value (`ret`, read by the rule of tt_ret__value()) or of a capture
- * made when the span ends, with an integer or a string literal.
+ * made when the span ends (or an attribute it names), with an integer or a
+ * string literal. Any other predicate (&&, ||, !, two expressions, string
+ * functions) is decided in BPF where the span ends and recorded as a
+ * capture (`verdict`).
  */
 struct tt_pred {
 	bool set;
@@ -81,9 +84,10 @@ struct tt_pred {
 	struct tt_capture lhs; /* otherwise: the left side, captured */
 	enum tt_cmp op;
 	int64_t rhs;
-	char *str;   /* a string right side, owned; NULL for an integer */
-	bool prefix; /* the string is a prefix */
-	char *text;  /* owned */
+	char *str;    /* a string right side, owned; NULL for an integer */
+	bool prefix;  /* the string is a prefix */
+	bool verdict; /* a compound predicate: lhs is its verdict, 1 or 0, decided in BPF */
+	char *text;   /* owned */
 	struct tt_pos pos;
 };
 

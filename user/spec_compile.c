@@ -51,53 +51,161 @@ static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_c
 	return 0;
 }
 
+/* A name in a predicate: one of the probe's attributes, by its expression (tt_expr_names). */
+static const char *attr_expr(void *ctx, const char *name, size_t len)
+{
+	const struct tt_probe *probe = ctx;
+
+	for (int i = 0; i < probe->nattrs; i++) {
+		const struct tt_attr *a = &probe->attrs[i];
+
+		if (!a->literal && a->cap.text && strlen(a->name) == len &&
+		    strncmp(a->name, name, len) == 0)
+			return a->cap.text;
+	}
+	return NULL;
+}
+
+/* The attribute called name[0, len), or NULL. */
+static const struct tt_attr *attr_named(const struct tt_probe *probe, const char *name, size_t len)
+{
+	for (int i = 0; i < probe->nattrs; i++) {
+		if (!probe->attrs[i].literal && strlen(probe->attrs[i].name) == len &&
+		    strncmp(probe->attrs[i].name, name, len) == 0)
+			return &probe->attrs[i];
+	}
+	return NULL;
+}
+
+/* Compiles the filter at `node` into the program of hook h (its return's, for `at: return`). */
+static int compile_filter_into(struct walker *w, struct probe_build *pb, yaml_node_t *node,
+			       struct tt_hook *h)
+{
+	const struct tt_expr_names names = {.lookup = attr_expr, .ctx = pb->probe};
+	char msg[SPEC_EXPR_ERR];
+	int col = 0;
+	int err;
+
+	err = tt_expr__compile_pred(scalar_value(node), TT_PRED_FILTER, h->at_return, &names,
+				    h->at_return ? &h->prog.ret : &h->prog.entry, msg, sizeof(msg),
+				    &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s", msg);
+	return 0;
+}
+
 /* Compiles `when:` into the start hook (and the end of a USDT pair, which sees the same arguments).
  */
 static int compile_when(struct walker *w, struct probe_build *pb)
 {
-	char msg[SPEC_EXPR_ERR];
-	const char *text = scalar_value(pb->when_node);
 	struct tt_hook *start = pb->start_hook;
-	int col = 0;
 	int err;
 
-	err = tt_expr__compile_filter(text, start->at_return,
-				      start->at_return ? &start->prog.ret : &start->prog.entry, msg,
-				      sizeof(msg), &col);
+	err = compile_filter_into(w, pb, pb->when_node, start);
 	if (err)
-		return fail_at(w, expr_pos(w, pb->when_node, col), "%s", msg);
+		return err;
 	/* a function's returns are dropped with the calls the filter dropped */
 	if (pb->probe->pairing == TT_PAIR_CALL)
 		start->prog.flags |= TT_HOOKF_TRACK;
 	/* the end of a USDT pair sees the same arguments: filter it alike */
 	if (pb->probe->pairing == TT_PAIR_THREAD && start->usdt && pb->end_hook->usdt)
-		return tt_expr__compile_filter(text, false, &pb->end_hook->prog.entry, msg,
-					       sizeof(msg), &col);
+		return compile_filter_into(w, pb, pb->when_node, pb->end_hook);
 	return 0;
 }
 
-/* Compiles `error:`: `ret OP INT` is checked on the return value; otherwise its left side is
- * captured where the span ends. */
+/* Where `error:` is decided: where the span ends. */
+static enum tt_site error_site(const struct probe_build *pb)
+{
+	switch (pb->probe->pairing) {
+	case TT_PAIR_CALL:
+		return TT_SITE_RETURN;
+	case TT_PAIR_POINT:
+		return TT_SITE_START;
+	default:
+		return TT_SITE_END;
+	}
+}
+
+/*
+ * Whether `error:` is one comparison the agent evaluates itself when the
+ * span ends (`ret OP INT`, `EXPR OP INT`, `str(EXPR) OP "literal"`), split
+ * into parts; else it is decided in BPF.
+ */
+static bool simple_error(const char *text, struct tt_pred_parts *parts)
+{
+	size_t len = 0;
+
+	if (tt_expr__split_pred(text, parts, NULL, 0, NULL))
+		return false;
+	for (size_t i = 0; i < parts->lhs_len; i++) {
+		if (text[i] == '!' || text[i] == '&' || text[i] == '|' || text[i] == '"' ||
+		    text[i] == '\'')
+			return false;
+	}
+	/* a function of predicates (starts_with...) is not a capture */
+	return !(tt_expr__is_name(text, &len) && text[len] == '(');
+}
+
+/* `error:` decided in BPF where the span ends: its verdict is an integer capture there. */
+static int compile_verdict(struct walker *w, struct probe_build *pb, struct tt_pred *pred)
+{
+	const struct tt_expr_names names = {.lookup = attr_expr, .ctx = pb->probe};
+	struct tt_capture *cap = &pred->lhs;
+	yaml_node_t *node = pb->error_node;
+	struct tt_probe_prog *prog;
+	char msg[SPEC_EXPR_ERR];
+	bool at_return;
+	int col = 0;
+	int err;
+
+	cap->site = error_site(pb);
+	prog = site_prog(pb, cap->site);
+	if (!prog)
+		return fail_node(w, node, "'error:' has no place to be decided in this probe");
+	at_return = prog == &pb->start_hook->prog.ret ||
+		    (pb->end_hook && prog == &pb->end_hook->prog.ret);
+	err = tt_expr__compile_pred(pred->text, TT_PRED_VERDICT, at_return, &names, prog, msg,
+				    sizeof(msg), &col);
+	if (err)
+		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+	cap->text = strdup(pred->text);
+	if (!cap->text)
+		return out_of_memory(w);
+	cap->pos = pred->pos;
+	cap->type = TT_CAP_INT;
+	cap->index = (int)prog->ncaps - 1;
+	if (cap->site == TT_SITE_RETURN)
+		pb->start_hook->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE;
+	pred->verdict = true;
+	return 0;
+}
+
+/*
+ * Compiles `error:`: `ret OP INT` is checked on the return value; `NAME OP
+ * ...` on the attribute of that name; `EXPR OP ...` on its left side,
+ * captured where the span ends; anything else is decided in BPF there.
+ */
 static int compile_error(struct walker *w, struct probe_build *pb)
 {
 	struct tt_pred *pred = &pb->probe->error;
 	yaml_node_t *node = pb->error_node;
 	const char *text = scalar_value(node);
+	const struct tt_attr *named = NULL;
 	struct tt_pred_parts parts;
-	char msg[SPEC_EXPR_ERR];
-	int col = 0;
+	size_t len = 0;
 	int err;
 
-	err = tt_expr__split_pred(text, &parts, msg, sizeof(msg), &col);
-	if (err)
-		return fail_at(w, expr_pos(w, node, col), "%s", msg);
 	pred->set = true;
+	pred->pos = mark_pos(node->start_mark);
+	err = dup_string(w, text, &pred->text);
+	if (err)
+		return err;
+	if (!simple_error(text, &parts))
+		return compile_verdict(w, pb, pred);
 	pred->op = parts.op;
 	pred->rhs = parts.rhs;
 	pred->prefix = parts.prefix;
-	pred->pos = mark_pos(node->start_mark);
-	err = dup_string(w, text, &pred->text);
-	if (!err && parts.rhs_is_str)
+	if (parts.rhs_is_str)
 		err = dup_string(w, parts.str, &pred->str);
 	if (err)
 		return err;
@@ -112,20 +220,24 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 		pred->on_ret = true;
 		return 0;
 	}
+	if (tt_expr__is_name(text, &len) && len == parts.lhs_len)
+		named = attr_named(pb->probe, text, len);
+	if (named && (named->cap.type == TT_CAP_STR) != parts.rhs_is_str)
+		return fail_node(w, node, "error: '%.*s' is %s, and is compared with %s", (int)len,
+				 text, named->cap.type == TT_CAP_STR ? "a string" : "a number",
+				 parts.rhs_is_str ? "a string" : "a number");
 	pred->lhs.text = strndup(text, parts.lhs_len);
 	if (!pred->lhs.text)
 		return out_of_memory(w);
 	pred->lhs.pos = pred->pos;
-	switch (pb->probe->pairing) {
-	case TT_PAIR_CALL:
-		pred->lhs.site = TT_SITE_RETURN;
-		break;
-	case TT_PAIR_POINT:
-		pred->lhs.site = TT_SITE_START;
-		break;
-	default:
-		pred->lhs.site = TT_SITE_END;
+	if (named) {
+		/* the attribute's own capture: evaluated on its value, wherever it was read */
+		pred->lhs.site = named->cap.site;
+		pred->lhs.index = named->cap.index;
+		pred->lhs.type = named->cap.type;
+		return 0;
 	}
+	pred->lhs.site = error_site(pb);
 	return compile_capture(w, pb, &pred->lhs, node);
 }
 
@@ -246,6 +358,11 @@ int probe_compile(struct walker *w, struct probe_build *pb)
 
 	if (pb->when_node) {
 		err = compile_when(w, pb);
+		if (err)
+			return err;
+	}
+	if (pb->end_when_node) {
+		err = compile_filter_into(w, pb, pb->end_when_node, pb->end_hook);
 		if (err)
 			return err;
 	}

@@ -60,6 +60,7 @@ struct probe_build {
 	yaml_node_t *end_node;
 	bool end_is_mapping;
 	yaml_node_t *when_node;
+	yaml_node_t *end_when_node; /* `when:` inside an 'end' mapping */
 	yaml_node_t *error_node;
 	yaml_node_t *redact_node;
 	yaml_node_t *of_node;	  /* annotate: `of:` */

@@ -263,6 +263,21 @@ static int probe_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	return err;
 }
 
+/* `when:` in an 'end' mapping: the end's own filter (an end it rejects does not end the span). */
+static int end_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct probe_build *pb = obj;
+	int err;
+
+	if (pb->end_when_node)
+		return fail_node(w, val, "'when' is given twice for this end");
+	err = want_scalar(w, "when", val);
+	if (!err && val->data.scalar.length == 0)
+		err = fail_node(w, val, "'when' must not be empty");
+	pb->end_when_node = val;
+	return err;
+}
+
 static int probe_name(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	struct probe_build *pb = obj;
@@ -475,6 +490,7 @@ static const struct key_handler end_keys[] = {
 	{"key", end_key},
 	{"attributes", probe_attributes},
 	{"error", probe_error},
+	{"when", end_when},
 	{NULL, NULL},
 };
 
@@ -500,7 +516,7 @@ static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t 
 	if (val->type != YAML_MAPPING_NODE)
 		return fail_node(w, val,
 				 "expected 'provider:name' or a mapping ({symbol or usdt, key, "
-				 "attributes, error}) for 'end', found %s",
+				 "attributes, error, when}) for 'end', found %s",
 				 node_kind(val));
 	pb->end_is_mapping = true;
 	pb->site = TT_SITE_END;

@@ -17,9 +17,17 @@
  * failed still appears, with TT_CAPF_FAULT set and len 0, so that the
  * agent can say which attribute could not be read.
  *
- * A filter (`when:`) is a run of instructions ending in CMP or STRCMP,
- * placed before the captures: when the comparison is false the hit is
- * dropped in the kernel and never reaches the agent.
+ * A filter (`when:`) is a run of instructions ending in a test that
+ * drops (CMP, CMPR, STRCMP or STRCMPR without TT_OPF_COND) or in DROP,
+ * placed before the captures: when it says no, the hit is dropped in the
+ * kernel and never reaches the agent. A compound filter (&&, ||, !) is
+ * tests that set a condition (TT_OPF_COND) and forward jumps on it (JMP);
+ * a test inside a capture (an `error:` evaluated in BPF) sets a condition
+ * only. JMP and DROP, CMPR, STRCMPR, TT_OPF_COND and the string matches
+ * past TT_STRCMP_PREFIX run in compiled programs only (user/bpfgen.c); the
+ * generic interpreter of bpf/tasktap.bpf.c drops a hit that needs them,
+ * and the loader refuses such a hook rather than run it there (see
+ * tt_bpfgen__compiled_only()).
  */
 #ifndef TASKTAP_CAPTURE_H
 #define TASKTAP_CAPTURE_H
@@ -41,12 +49,23 @@ enum tt_opcode {
 	TT_OP_STRCMP,	  /* drop the hit unless the string at acc matches the literal of
 			   * len bytes held, NUL-padded, in the imm of the next
 			   * (len + 8) / 8 instructions (NOPs): aux 0 exact, 1 prefix;
-			   * flags NEGATE */
+			   * flags NEGATE; pad: the bytes read, with the NUL
+			   * (str(e, n)), 0 for TT_MAX_STR */
+	TT_OP_CMPR,	  /* as CMP, of r1 <aux> acc: two expressions */
+	TT_OP_STRCMPR,	  /* the string at r1 equals the string at acc (len, pad: the bytes
+			   * read of each, as pad of STRCMP); flags NEGATE */
+	TT_OP_JMP,	  /* go to instruction imm (forward): always, or when the condition
+			   * is true (IFTRUE) or false (IFFALSE) */
+	TT_OP_DROP,	  /* drop the hit */
 	TT_OP__COUNT,
 };
 
-#define TT_OPF_SIGNED 0x1
-#define TT_OPF_NEGATE 0x2
+#define TT_OPF_SIGNED  0x1
+#define TT_OPF_NEGATE  0x2
+#define TT_OPF_COND    0x4  /* a test sets the condition instead of dropping the hit */
+#define TT_OPF_IFTRUE  0x8  /* JMP: when the condition is true */
+#define TT_OPF_IFFALSE 0x10 /* JMP: when the condition is false */
+#define TT_OPF_INTRET  0x20 /* RET: read as a C int when its upper half is zero (tt_ret__value) */
 
 /* Comparisons of TT_OP_CMP, as in the spec (user/spec.h enum tt_cmp). */
 enum tt_cmp_op {
@@ -58,15 +77,18 @@ enum tt_cmp_op {
 	TT_CMPOP_GE,
 };
 
-#define TT_STRCMP_EXACT	 0
-#define TT_STRCMP_PREFIX 1
+#define TT_STRCMP_EXACT	   0
+#define TT_STRCMP_PREFIX   1
+#define TT_STRCMP_SUFFIX   2 /* compiled only */
+#define TT_STRCMP_CONTAINS 3 /* compiled only */
 
 struct tt_op {
 	__u8 code;
 	__u8 aux;   /* LOAD: width in bytes (1, 2, 4, 8) */
 	__u8 flags; /* TT_OPF_* */
-	__u8 pad;
-	__u32 len; /* EMIT_STR / EMIT_BYTES: byte limit */
+	__u8 pad;   /* STRCMP, STRCMPR: bytes read of the string at acc, with its NUL; 0: TT_MAX_STR
+		     */
+	__u32 len;  /* EMIT_STR / EMIT_BYTES: byte limit; STRCMP: the literal's length */
 	__s64 imm;
 };
 

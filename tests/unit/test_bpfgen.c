@@ -288,7 +288,7 @@ static void test_what_cannot_be_compiled_is_refused_with_a_reason(void **state)
 	h.entry.nops = 1;
 	h.entry.ops[0].code = TT_OP__COUNT + 3;
 	assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "opcode 15 at instruction 0 has no emitter"));
+	assert_non_null(strstr(err, "opcode 19 at instruction 0 has no emitter"));
 
 	memset(&h, 0, sizeof(h));
 	assert_int_equal(emit(TT_BPFGEN_USDT, &h, NULL, err, sizeof(err)), -EINVAL);

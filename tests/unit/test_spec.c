@@ -273,6 +273,60 @@ static void test_max_captures(void **state)
 	tt_spec__free(spec);
 }
 
+/*
+ * Predicates: `when:` on an end (compiled into the end hook), an `error:`
+ * that names an attribute (evaluated on that attribute's capture), and a
+ * compound `error:` (decided in BPF, its verdict a capture where the span
+ * ends), names in `when:` standing for their expressions.
+ */
+static void test_predicates(void **state)
+{
+	struct tt_spec *spec = parse_ok("targets:\n"
+					"  - binary: /bin/w\n"
+					"    probes:\n"
+					"      - role: task\n"
+					"        symbol: run\n"
+					"        attributes:\n"
+					"          status: u32(arg1 + 4)\n"
+					"          queue: str(arg2)\n"
+					"        when: ends_with(queue, \".jobs\") && status != 3\n"
+					"        error: status != 0\n"
+					"      - role: step\n"
+					"        begin: { symbol: f, key: arg0 }\n"
+					"        end:\n"
+					"          symbol: g\n"
+					"          key: arg0\n"
+					"          at: return\n"
+					"          when: ret >= 0 || arg1 == 7\n"
+					"          error: ret != 0 && str(arg2) != \"retry\"\n");
+	const struct tt_probe *task = tt_spec__probe(spec, 1);
+	const struct tt_probe *step = tt_spec__probe(spec, 2);
+	const struct tt_probe_prog *start = &PROG(task);
+	const struct tt_probe_prog *end = &tt_spec__hook(spec, step->end_hook)->prog.ret;
+
+	/* the filter first: queue's and status's expressions, in place of their names */
+	assert_op(&start->ops[0], TT_OP_ARG, 0, 0, 0, 2);
+	assert_op(&start->ops[1], TT_OP_STRCMP, TT_STRCMP_SUFFIX, 0, 5, 0);
+	assert_op(&start->ops[3], TT_OP_ARG, 0, 0, 0, 1);
+	assert_op(&start->ops[6], TT_OP_CMP, TT_CMP_NE, TT_OPF_SIGNED, 0, 3);
+	assert_int_equal(start->ncaps, 2);
+	/* error: names the attribute: its capture, no new one */
+	assert_false(task->error.verdict);
+	assert_int_equal(task->error.lhs.site, TT_SITE_START);
+	assert_int_equal(task->error.lhs.index, task->attrs[0].cap.index);
+
+	/* the end's filter, then its key, then the verdict of its error */
+	assert_int_equal(end->ops[0].code, TT_OP_RET);
+	assert_int_equal(end->ops[0].flags, TT_OPF_INTRET);
+	assert_int_equal(end->ops[1].flags, TT_OPF_SIGNED | TT_OPF_COND);
+	assert_int_equal(end->ncaps, 2);
+	assert_true(step->error.verdict);
+	assert_int_equal(step->error.lhs.site, TT_SITE_END);
+	assert_int_equal(step->error.lhs.index, 1);
+	assert_int_equal(end->ops[end->nops - 1].code, TT_OP_EMIT_INT);
+	tt_spec__free(spec);
+}
+
 static void test_role_names(void **state)
 {
 	assert_string_equal(tt_role__name(TT_ROLE_TASK), "task");
@@ -437,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_order),
 		cmocka_unit_test(test_max_captures),
 		cmocka_unit_test(test_role_names),
+		cmocka_unit_test(test_predicates),
 		cmocka_unit_test(test_library_narrowed),
 		cmocka_unit_test_setup_teardown(test_load_accepts_owner_only, tmp_setup,
 						tmp_teardown),

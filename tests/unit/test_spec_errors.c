@@ -164,6 +164,40 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE "        when: \"str(arg1) == 'unterminated\"\n",
 	 "spec.yaml:7:29: unterminated string literal"},
 	{PROBE "        when: \"\"\n", "spec.yaml:7:15: 'when' must not be empty"},
+	/* compound predicates */
+	{PROBE "        when: arg0 == 1 &&\n",
+	 "spec.yaml:7:27: expected an expression, but the expression ends here"},
+	{PROBE "        when: (arg0 == 1 || arg1 == 2\n",
+	 "spec.yaml:7:38: unbalanced parentheses: '(' at column 0 is not closed"},
+	{PROBE "        when: arg0 == 1)\n",
+	 "spec.yaml:7:24: unbalanced parentheses: ')' without '('"},
+	{PROBE "        when: arg0 == 1 and arg1 == 2\n",
+	 "spec.yaml:7:25: expected '&&', '||' or the end of the predicate, found 'a'"},
+	{PROBE "        when: '!arg0'\n", "spec.yaml:7:21: expected a comparison"},
+	{PROBE "        when: 'contains(str(arg1), \"\")'\n",
+	 "spec.yaml:7:36: contains() of an empty string holds for every string"},
+	{PROBE "        when: 'ends_with(arg1, \"x\")'\n",
+	 "spec.yaml:7:26: ends_with() tests a string: ends_with(str(EXPR), \"literal\")"},
+	{PROBE "        when: starts_with(str(arg1), arg2)\n",
+	 "spec.yaml:7:38: expected a quoted literal, found 'a'"},
+	{PROBE "        when: str(arg1, 99) == str(arg2)\n",
+	 "spec.yaml:7:25: string limit 99 is more than 64, the longest string read"},
+	{PROBE "        when: str(arg1) == arg2\n",
+	 "spec.yaml:7:28: a string compares with a string (str(EXPR) or a quoted literal), not "
+	 "a number"},
+	{PROBE "        when: 3 == 4\n", "spec.yaml:7:15: both sides are constants"},
+	{PROBE "        when: u64(u64(u64(u64(u64(u64(u64(u64(u64(arg0))))))))) == 1\n",
+	 "spec.yaml:7:15: more than 8 dereferences in one expression (the limit)"},
+	{PROBE "        when: nosuch > 1\n", "spec.yaml:7:15: unknown name 'nosuch'"},
+	{PROBE "        attributes:\n          blob: bytes(arg1, 4)\n        when: blob == 1\n",
+	 "spec.yaml:9:15: in 'blob' (bytes(arg1, 4)): bytes() cannot be compared"},
+	{PROBE "        attributes:\n          n: arg1\n        error: n == \"x\"\n",
+	 "spec.yaml:9:16: only str(EXPR) compares with a string literal"},
+	{PROBE "        attributes:\n          s: str(arg1)\n        error: s == 5\n",
+	 "spec.yaml:9:16: error: 's' is a string, and is compared with a number"},
+	{PROBE "        error: arg0 == 1 || nosuch > 2\n", "spec.yaml:7:29: unknown name 'nosuch'"},
+	{PROBE "        error: str(arg1) == str(arg2) &&\n",
+	 "spec.yaml:7:41: expected an expression, but the expression ends here"},
 	/* where a span starts and ends */
 	{HEAD "      - role: task\n        symbol: f\n        usdt: p:n\n",
 	 "spec.yaml:7:9: 'symbol' and 'usdt' exclude each other"},
@@ -195,9 +229,17 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:6:40: unknown key 'error' in begin (expected one of: symbol, usdt, at, key, "
 	 "attributes, when)"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
-	      "        end: { symbol: g, key: arg0, when: arg1 > 0 }\n",
-	 "spec.yaml:7:38: unknown key 'when' in end (expected one of: symbol, usdt, at, key, "
-	 "attributes, error)"},
+	      "        end: { symbol: g, key: arg0, when: arg1 > 0, when: arg1 > 1 }\n",
+	 "spec.yaml:7:54: duplicate key 'when' in end"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end: { symbol: g, key: arg0, when: arg1 >= }\n",
+	 "spec.yaml:7:51: expected an expression, but the expression ends here"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end:\n          symbol: g\n          when: ret < 0\n",
+	 "spec.yaml:9:17: 'ret' is not available at function entry"},
+	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
+	      "        end: { symbol: g, key: arg0, when: \"\" }\n",
+	 "spec.yaml:7:44: 'when' must not be empty"},
 	{HEAD "      - role: step\n        begin: { symbol: f, key: arg0 }\n"
 	      "        end: { symbol: g, key: arg0, error: ret != 0 }\n",
 	 "spec.yaml:7:45: error: 'ret' needs a 'symbol:' probe or an end 'at: return'"},
