@@ -65,7 +65,7 @@ static int pinned_ring(struct tt_loader *l, int cpu, size_t bytes)
 		return fd < 0 ? -errno : fd;
 	}
 	snprintf(name, sizeof(name), "ring-%d", cpu);
-	pin_path(l, name, path, sizeof(path));
+	loader__pin_path(l, name, path, sizeof(path));
 	fd = bpf_obj_get(path);
 	if (fd >= 0)
 		return fd;
@@ -143,7 +143,7 @@ static int attach_exit(struct tt_loader *l)
 	char path[PATH_MAX];
 
 	if (l->pin_dir) {
-		pin_path(l, "link-exit", path, sizeof(path));
+		loader__pin_path(l, "link-exit", path, sizeof(path));
 		l->exit_link = bpf_link__open(path);
 		if (l->exit_link)
 			return 0;
@@ -167,7 +167,7 @@ static int hook_lost_map(struct tt_loader *l)
 	int fd, ret;
 
 	if (l->pin_dir) {
-		pin_path(l, "map-hook_lost", path, sizeof(path));
+		loader__pin_path(l, "map-hook_lost", path, sizeof(path));
 		fd = bpf_obj_get(path);
 		if (fd >= 0)
 			return fd;
@@ -261,12 +261,12 @@ static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errl
 	}
 	l->skel->rodata->wakeup_watermark = bytes / 4;
 	if (!l->interpret) {
-		/* loaded on first need only (load_interpreter()) */
+		/* loaded on first need only (loader__load_interpreter()) */
 		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
 		bpf_program__set_autoload(l->skel->progs.tt_return, false);
 		bpf_program__set_autoload(l->skel->progs.tt_usdt_site, false);
 	}
-	if (l->pin_dir && (ret = pin_maps(l))) {
+	if (l->pin_dir && (ret = loader__pin_maps(l))) {
 		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
 		return ret;
 	}
@@ -327,7 +327,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		goto fail;
 	}
 	if (opts->pin_dir) {
-		ret = make_pin_dir(opts->pin_dir, err, errlen);
+		ret = loader__make_pin_dir(opts->pin_dir, err, errlen);
 		if (ret)
 			goto fail;
 		l->pin_dir = strdup(opts->pin_dir);
@@ -370,7 +370,7 @@ static void drop_link(struct bpf_link *link, bool keep)
 	bpf_link__destroy(link);
 }
 
-void free_progs(struct tt_loader *l, uint32_t id, bool all)
+void loader__free_progs(struct tt_loader *l, uint32_t id, bool all)
 {
 	struct gen_prog **pp = &l->progs;
 
@@ -413,7 +413,7 @@ void tt_loader__free(struct tt_loader *l)
 		close(l->hook_lost_fd);
 	if (l->site_progs_fd >= 0)
 		close(l->site_progs_fd);
-	free_progs(l, 0, true);
+	loader__free_progs(l, 0, true);
 	for (int i = 0; i <= TT_MAX_PROBES; i++)
 		free(l->hooks[i]);
 	tasktap_bpf__destroy(l->interp);

@@ -32,7 +32,7 @@
 #include "tasktap.skel.h"
 
 /* A new attachment of `nsites` places, in the list and counted as one hook. NULL: no memory. */
-struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
+struct tt_link *loader__new_link(struct tt_loader *l, size_t nsites, bool usdt)
 {
 	struct tt_link *t = calloc(1, sizeof(*t));
 
@@ -60,7 +60,7 @@ struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt)
 }
 
 /* Whether an attachment other than `except` uses the USDT site `cookie`. */
-bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
+bool loader__cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie)
 {
 	for (const struct tt_link *t = l->links; t; t = t->next) {
 		for (size_t i = 0; t != except && t->cookies && i < t->nsites; i++) {
@@ -81,7 +81,7 @@ static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
 	int fd = bpf_map__fd(l->skel->maps.usdt_sites);
 
 	for (size_t i = 0; t->cookies && i < t->nsites; i++) {
-		if (!t->cookies[i] || cookie_in_use(l, t, t->cookies[i]))
+		if (!t->cookies[i] || loader__cookie_in_use(l, t, t->cookies[i]))
 			continue;
 		l->nsites--;
 		if (!keep_sites)
@@ -101,7 +101,7 @@ static void forget_link(struct tt_loader *l, struct tt_link *t, bool keep_sites)
 }
 
 /* Closes a uprobe's handle; unpins it first unless `keep` (a pinned link then stays attached). */
-void ulink_close(struct ulink *u, bool keep)
+void loader__ulink_close(struct ulink *u, bool keep)
 {
 	if (u->pin && !keep)
 		unlink(u->pin);
@@ -159,7 +159,7 @@ static int uprobe_event(const struct site_opts *o, bool retprobe)
  * on kernels without such links the event itself with the program set
  * (not pinnable). 0 or -errno.
  */
-int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
+int loader__attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = o->cookie);
 	int pfd = uprobe_event(o, retprobe);
@@ -193,8 +193,8 @@ int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct
  * ones are attached and pinned there. Returns 0 or -errno; on failure pp
  * may hold part of a pair, for the caller's detach.
  */
-int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
-		bool *adopted)
+int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+			bool *adopted)
 {
 	char pe[PATH_MAX], pr[PATH_MAX];
 	bool pin = l->pin_dir && o->pin_name;
@@ -202,15 +202,15 @@ int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pai
 
 	*adopted = false;
 	if (pin) {
-		link_pins(l, o->pin_name, pe, pr, sizeof(pe));
-		if (adopt(l, o, pp)) {
+		loader__link_pins(l, o->pin_name, pe, pr, sizeof(pe));
+		if (loader__adopt(l, o, pp)) {
 			*adopted = true;
 			return 0;
 		}
 	}
-	ret = attach_one(o, false, pin ? pe : NULL, &pp->entry);
+	ret = loader__attach_one(o, false, pin ? pe : NULL, &pp->entry);
 	if (!ret && o->retprobe)
-		ret = attach_one(o, true, pin ? pr : NULL, &pp->ret);
+		ret = loader__attach_one(o, true, pin ? pr : NULL, &pp->ret);
 	return ret;
 }
 
@@ -219,8 +219,8 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      char *err, size_t errlen)
 {
 	struct site_opts o = {
-		.entry_prog = prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
-		.ret_prog = retprobe ? prog_for(l, id, TT_BPFGEN_RETURN, NULL) : -1,
+		.entry_prog = loader__prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
+		.ret_prog = retprobe ? loader__prog_for(l, id, TT_BPFGEN_RETURN, NULL) : -1,
 		.path = path,
 		.offset = offset,
 		.cookie = id,
@@ -238,10 +238,10 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 			 (unsigned long long)offset, strerror(-ret));
 		return ret;
 	}
-	t = new_link(l, 1, false);
+	t = loader__new_link(l, 1, false);
 	if (!t)
 		return -ENOMEM;
-	ret = attach_site(l, &o, &t->sites[0], &t->adopted);
+	ret = loader__attach_site(l, &o, &t->sites[0], &t->adopted);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
 			 (unsigned long long)offset, strerror(-ret));
@@ -254,17 +254,18 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 }
 
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
-void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
+void loader__free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
 	for (size_t i = 0; t->shared && i < t->nsites; i++) {
 		if (t->shared[i])
-			leave_site(l, t->shared[i], (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK),
-				   keep_pins);
+			loader__leave_site(l, t->shared[i],
+					   (uint32_t)(t->cookies[i] & TT_USDT_HOOK_MASK),
+					   keep_pins);
 		t->shared[i] = NULL;
 	}
 	for (size_t i = 0; i < t->nsites; i++) {
-		ulink_close(&t->sites[i].entry, keep_pins);
-		ulink_close(&t->sites[i].ret, keep_pins);
+		loader__ulink_close(&t->sites[i].entry, keep_pins);
+		loader__ulink_close(&t->sites[i].ret, keep_pins);
 	}
 	forget_link(l, t, keep_pins);
 }
@@ -272,14 +273,14 @@ void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 void tt_loader__detach_link(struct tt_loader *l, struct tt_link *t)
 {
 	if (t)
-		free_link(l, t, false);
+		loader__free_link(l, t, false);
 }
 
 /* Hands the uprobe handle of u to the reaper: closed later, off the event loop. */
 static void ulink_close_later(struct tt_loader *l, struct ulink *u)
 {
 	tt_reaper__close(l->reaper, u->fd);
-	u->fd = -1; /* ulink_close() still unpins and frees the rest */
+	u->fd = -1; /* loader__ulink_close() still unpins and frees the rest */
 }
 
 void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
@@ -290,11 +291,11 @@ void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
 		ulink_close_later(l, &t->sites[i].entry);
 		ulink_close_later(l, &t->sites[i].ret);
 	}
-	free_link(l, t, false); /* unpins them, leaves its shared USDT sites, frees t */
+	loader__free_link(l, t, false); /* unpins them, leaves its shared USDT sites, frees t */
 }
 
 void tt_loader__detach(struct tt_loader *l, bool keep_pins)
 {
 	while (l->links)
-		free_link(l, l->links, keep_pins);
+		loader__free_link(l, l->links, keep_pins);
 }

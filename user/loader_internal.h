@@ -112,7 +112,7 @@ struct tt_loader {
 	void *ctx;
 };
 
-/* What attach_site() attaches: a uprobe at `offset` of `path`, and a uretprobe when `retprobe`. */
+/* What loader__attach_site() attaches: a uprobe at `offset` of `path`, a uretprobe if asked. */
 struct site_opts {
 	int entry_prog; /* fds */
 	int ret_prog;	/* with retprobe */
@@ -126,39 +126,41 @@ struct site_opts {
 };
 
 /* loader.c: the loader made and freed */
-void free_progs(struct tt_loader *l, uint32_t id, bool all);
+void loader__free_progs(struct tt_loader *l, uint32_t id, bool all);
 
 /* loader_attach.c: uprobes attached and detached */
-int attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out);
-int attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
-		bool *adopted);
-bool cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
-struct tt_link *new_link(struct tt_loader *l, size_t nsites, bool usdt);
-void ulink_close(struct ulink *u, bool keep);
+int loader__attach_one(const struct site_opts *o, bool retprobe, const char *pin,
+		       struct ulink *out);
+int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
+			bool *adopted);
+bool loader__cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
+struct tt_link *loader__new_link(struct tt_loader *l, size_t nsites, bool usdt);
+void loader__ulink_close(struct ulink *u, bool keep);
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
-void free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins);
+void loader__free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins);
 
 /* loader_pins.c: the pin directory, adoption */
-void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len);
-bool runs_prog(int fd, int prog_fd);
-struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i);
+void loader__pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len);
+bool loader__runs_prog(int fd, int prog_fd);
+struct bpf_map *loader__shared_maps(struct tasktap_bpf *skel, int i);
 /* Creates the pin directory, on bpffs (mounted at /sys/fs/bpf when it is not). */
-int make_pin_dir(const char *dir, char *err, size_t errlen);
+int loader__make_pin_dir(const char *dir, char *err, size_t errlen);
 /* Asks libbpf to reuse the maps pinned in the pin directory, or to pin new ones there. */
-int pin_maps(struct tt_loader *l);
+int loader__pin_maps(struct tt_loader *l);
 /* The pin paths of an attachment named `name`: "-e" for the entry, "-r" for the return. */
-void link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret, size_t len);
+void loader__link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret,
+		       size_t len);
 /* Adopts the links pinned as o->pin_name when they run o's programs; both or none. */
-bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp);
+bool loader__adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp);
 
 /* loader_progs.c: what each hook runs (compiled, or the interpreter) */
-int load_interpreter(struct tt_loader *l);
-struct tt_bpfgen_maps gen_maps(const struct tt_loader *l);
-int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-	     const struct tt_usdt_site *site);
+int loader__load_interpreter(struct tt_loader *l);
+struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l);
+int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+		     const struct tt_usdt_site *site);
 
 /* loader_usdt.c: USDT sites, shared by the hooks on them */
-int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);
-void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
+int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);
+void loader__leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
 
 #endif /* TASKTAP_LOADER_INTERNAL_H */

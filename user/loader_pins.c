@@ -31,13 +31,13 @@
 #include "tasktap.skel.h"
 
 /* Writes "PIN_DIR/name" into buf. */
-void pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len)
+void loader__pin_path(const struct tt_loader *l, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", l->pin_dir, name);
 }
 
 /* The maps a later agent must share with this one: what links pinned now will use. */
-struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
+struct bpf_map *loader__shared_maps(struct tasktap_bpf *skel, int i)
 {
 	struct bpf_map *maps[] = {
 		skel->maps.probes,     skel->maps.threads,     skel->maps.saved,
@@ -49,7 +49,7 @@ struct bpf_map *shared_maps(struct tasktap_bpf *skel, int i)
 }
 
 /* Creates the pin directory, on bpffs (mounted at /sys/fs/bpf when it is not). */
-int make_pin_dir(const char *dir, char *err, size_t errlen)
+int loader__make_pin_dir(const char *dir, char *err, size_t errlen)
 {
 	char links[PATH_MAX];
 	struct statfs fs;
@@ -89,14 +89,14 @@ int make_pin_dir(const char *dir, char *err, size_t errlen)
 }
 
 /* Asks libbpf to reuse the maps pinned in the pin directory, or to pin new ones there. */
-int pin_maps(struct tt_loader *l)
+int loader__pin_maps(struct tt_loader *l)
 {
 	char path[PATH_MAX], name[64];
 	struct bpf_map *m;
 
-	for (int i = 0; (m = shared_maps(l->skel, i)); i++) {
+	for (int i = 0; (m = loader__shared_maps(l->skel, i)); i++) {
 		snprintf(name, sizeof(name), "map-%s", bpf_map__name(m));
-		pin_path(l, name, path, sizeof(path));
+		loader__pin_path(l, name, path, sizeof(path));
 		if (access(path, F_OK) == 0)
 			l->adopted = true;
 		if (bpf_map__set_pin_path(m, path))
@@ -118,7 +118,7 @@ static int prog_tag(int fd, __u8 tag[BPF_TAG_SIZE])
 }
 
 /* Whether the link `fd` runs a program with the instructions of program `prog_fd`. */
-bool runs_prog(int fd, int prog_fd)
+bool loader__runs_prog(int fd, int prog_fd)
 {
 	struct bpf_link_info info = {0};
 	__u8 want[BPF_TAG_SIZE], have[BPF_TAG_SIZE];
@@ -142,7 +142,7 @@ static int open_pinned(const char *path, int prog_fd)
 
 	if (fd < 0)
 		return -1;
-	if (!runs_prog(fd, prog_fd)) {
+	if (!loader__runs_prog(fd, prog_fd)) {
 		close(fd); /* another program (the spec or tasktap changed): attach again */
 		return -1;
 	}
@@ -150,7 +150,8 @@ static int open_pinned(const char *path, int prog_fd)
 }
 
 /* The pin paths of an attachment named `name`: "-e" for the entry, "-r" for the return. */
-void link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret, size_t len)
+void loader__link_pins(const struct tt_loader *l, const char *name, char *entry, char *ret,
+		       size_t len)
 {
 	snprintf(entry, len, "%s/links/%s-e", l->pin_dir, name);
 	snprintf(ret, len, "%s/links/%s-r", l->pin_dir, name);
@@ -160,11 +161,11 @@ void link_pins(const struct tt_loader *l, const char *name, char *entry, char *r
  * Adopts the links pinned as `name` when they run the programs this agent
  * would attach; both or none. Returns whether it did.
  */
-bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp)
+bool loader__adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp)
 {
 	char pe[PATH_MAX], pr[PATH_MAX];
 
-	link_pins(l, o->pin_name, pe, pr, sizeof(pe));
+	loader__link_pins(l, o->pin_name, pe, pr, sizeof(pe));
 	pp->entry.fd = open_pinned(pe, o->entry_prog);
 	if (o->retprobe)
 		pp->ret.fd = open_pinned(pr, o->ret_prog);
@@ -174,8 +175,8 @@ bool adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp
 		return true;
 	}
 	/* half a pair, none, or other programs: start again */
-	ulink_close(&pp->entry, true);
-	ulink_close(&pp->ret, true);
+	loader__ulink_close(&pp->entry, true);
+	loader__ulink_close(&pp->ret, true);
 	unlink(pe);
 	unlink(pr);
 	return false;
@@ -225,7 +226,7 @@ static void prune_sites(struct tt_loader *l)
 	if (!stale)
 		return;
 	while (n < TT_MAX_USDT_SITES && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (!cookie_in_use(l, NULL, next))
+		if (!loader__cookie_in_use(l, NULL, next))
 			stale[n++] = next;
 		key = next;
 		prev = &key;
@@ -248,7 +249,7 @@ int tt_loader__prune_pins(struct tt_loader *l)
 	for (struct shared_site *s = l->shared; s; s = s->next) {
 		char why[256];
 
-		if (s->pending && load_site(l, s, why, sizeof(why)))
+		if (s->pending && loader__load_site(l, s, why, sizeof(why)))
 			tt_warn("a USDT site runs the earlier agent's program still: %s", why);
 		s->pending = false;
 	}

@@ -24,13 +24,13 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 	if (!l->hooks[id])
 		return -ENOMEM;
 	if (memcmp(l->hooks[id], prog, sizeof(*prog)))
-		free_progs(l, id, false); /* programs compiled from what it ran before */
+		loader__free_progs(l, id, false); /* programs compiled from what it ran before */
 	memcpy(l->hooks[id], prog, sizeof(*prog));
 	return 0;
 }
 
 /* The maps compiled programs use, by fd. */
-struct tt_bpfgen_maps gen_maps(const struct tt_loader *l)
+struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l)
 {
 	return (struct tt_bpfgen_maps){
 		.threads = bpf_map__fd(l->skel->maps.threads),
@@ -56,7 +56,7 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		.hook = id,
 		.prog = l->hooks[id],
 		.site = site,
-		.maps = gen_maps(l),
+		.maps = loader__gen_maps(l),
 		.wakeup_watermark = l->skel->rodata->wakeup_watermark,
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts);
@@ -108,7 +108,7 @@ static struct bpf_program *generic_of(struct tasktap_bpf *skel, enum tt_bpfgen_k
  * of the first. They are not loaded at start because their verification
  * takes most of a second; most specs never need them. 0 or -errno.
  */
-int load_interpreter(struct tt_loader *l)
+int loader__load_interpreter(struct tt_loader *l)
 {
 	struct tasktap_bpf *o;
 	struct bpf_map *m;
@@ -125,8 +125,8 @@ int load_interpreter(struct tt_loader *l)
 	bpf_program__set_autoload(o->progs.tt_py_entry, false); /* the agent's skeleton has them */
 	bpf_program__set_autoload(o->progs.tt_py_return, false);
 	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
-	for (int i = 0; (m = shared_maps(o, i)); i++) {
-		ret = bpf_map__reuse_fd(m, bpf_map__fd(shared_maps(l->skel, i)));
+	for (int i = 0; (m = loader__shared_maps(o, i)); i++) {
+		ret = bpf_map__reuse_fd(m, bpf_map__fd(loader__shared_maps(l->skel, i)));
 		if (ret)
 			goto fail;
 	}
@@ -147,7 +147,7 @@ static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
 
 	if (l->interpret)
 		return bpf_program__fd(generic_of(l->skel, kind));
-	ret = load_interpreter(l);
+	ret = loader__load_interpreter(l);
 	if (ret) {
 		tt_warn("cannot load the generic capture interpreter: %s (set "
 			"TASKTAP_DEBUG_LIBBPF=1 for the verifier log)",
@@ -190,8 +190,8 @@ static int interpreter_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind
  * kernel refuses. Each hook says once why it runs interpreted. Returns an
  * fd, or -errno.
  */
-int prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
-	     const struct tt_usdt_site *site)
+int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+		     const struct tt_usdt_site *site)
 {
 	struct gen_prog *p;
 	char why[512] = "";

@@ -105,7 +105,7 @@ static int check_room(const struct tt_loader *l, uint32_t id, const struct stat 
 	for (size_t i = 0; i < u->n; i++) {
 		__u64 cookie = tt_usdt__cookie(id, st->st_dev, st->st_ino, u->notes[i]->pc_offset);
 
-		if (!cookie_in_use(l, NULL, cookie))
+		if (!loader__cookie_in_use(l, NULL, cookie))
 			fresh++;
 	}
 	if (l->nsites + fresh <= TT_MAX_USDT_SITES)
@@ -134,7 +134,7 @@ static bool is_compiled(const struct tt_loader *l, int fd)
 }
 
 /* Builds and loads the program of every member of `site`, and puts it in the site's slot. */
-int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
+int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
 {
 	static struct tt_bpfgen g;
 	struct tt_bpfgen_in *in = calloc(site->n, sizeof(*in));
@@ -150,7 +150,7 @@ int load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t w
 			.hook = site->ids[k],
 			.prog = l->hooks[site->ids[k]],
 			.site = &site->args[k],
-			.maps = gen_maps(l),
+			.maps = loader__gen_maps(l),
 			.wakeup_watermark = l->skel->rodata->wakeup_watermark,
 		};
 	ret = tt_bpfgen__emit_site(in, site->n, &g, why, whylen);
@@ -185,7 +185,7 @@ static void free_site(struct tt_loader *l, struct shared_site *site, bool keep)
 	struct shared_site **pp = &l->shared;
 
 	keep = keep && site->link.pin;
-	ulink_close(&site->link, keep);
+	loader__ulink_close(&site->link, keep);
 	if (l->site_progs_fd >= 0 && !keep)
 		bpf_map_delete_elem(l->site_progs_fd, &site->slot);
 	l->slot_used[site->slot] = false;
@@ -210,7 +210,7 @@ static int site_progs(struct tt_loader *l)
 	if (l->site_progs_fd >= 0)
 		return 0;
 	if (l->pin_dir) {
-		pin_path(l, "map-site_progs", path, sizeof(path));
+		loader__pin_path(l, "map-site_progs", path, sizeof(path));
 		l->site_progs_fd = bpf_obj_get(path);
 		if (l->site_progs_fd >= 0)
 			return 0;
@@ -312,7 +312,8 @@ static bool adopt_site(struct tt_loader *l, struct shared_site *site, const stru
 		return false;
 	site->slot = slot;
 	fd = l->slot_used[slot] ? -1 : bpf_obj_get(path);
-	if (fd >= 0 && !load_dispatcher(l, site, why, whylen) && runs_prog(fd, site->disp_fd)) {
+	if (fd >= 0 && !load_dispatcher(l, site, why, whylen) &&
+	    loader__runs_prog(fd, site->disp_fd)) {
 		site->link = (struct ulink){.fd = fd, .pin = strdup(path)};
 		site->adopted = site->pending = true;
 		return true;
@@ -411,7 +412,7 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 	site->ids[site->n] = id;
 	site->args[site->n] = *args;
 	site->n++;
-	ret = site->pending ? 0 : load_site(l, site, why, whylen);
+	ret = site->pending ? 0 : loader__load_site(l, site, why, whylen);
 	if (ret) {
 		site->n--;
 		goto fail;
@@ -424,7 +425,7 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 		site_pin_prefix(st, o->offset, o->pid, prefix, sizeof(prefix));
 		if (l->pin_dir)
 			snprintf(pin, sizeof(pin), "%s/links/%s%u", l->pin_dir, prefix, site->slot);
-		ret = attach_one(&so, false, l->pin_dir ? pin : NULL, &site->link);
+		ret = loader__attach_one(&so, false, l->pin_dir ? pin : NULL, &site->link);
 		if (ret) {
 			snprintf(why, whylen, "%s", strerror(-ret));
 			goto fail;
@@ -443,7 +444,7 @@ fail:
  * goes with its last. With `keep` (the agent stops, its pins stay), the
  * program stays as it is.
  */
-void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep)
+void loader__leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep)
 {
 	char why[256];
 
@@ -462,7 +463,7 @@ void leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool
 	}
 	if (keep || site->pending)
 		return;
-	if (load_site(l, site, why, sizeof(why)))
+	if (loader__load_site(l, site, why, sizeof(why)))
 		tt_warn("a USDT site keeps a hook that left: %s", why);
 }
 
@@ -481,7 +482,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 	for (size_t i = 0; i < u->n; i++) {
 		const struct tt_usdt_note *note = u->notes[i];
 		struct site_opts o = {
-			.entry_prog = prog_for(l, id, TT_BPFGEN_USDT, &u->args[i]),
+			.entry_prog = loader__prog_for(l, id, TT_BPFGEN_USDT, &u->args[i]),
 			.path = path,
 			.offset = note->pc_offset,
 			.ref_ctr = note->sem_offset,
@@ -503,7 +504,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 		ret = store_site(l, o.cookie, &u->args[i], err, errlen);
 		if (ret)
 			return ret;
-		if (!cookie_in_use(l, NULL, o.cookie))
+		if (!loader__cookie_in_use(l, NULL, o.cookie))
 			l->nsites++;
 		t->cookies[i] = o.cookie;
 		if (is_compiled(l, o.entry_prog)) {
@@ -521,7 +522,7 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 			all = all && t->shared[i]->adopted;
 			continue;
 		}
-		ret = attach_site(l, &o, &t->sites[i], &adopted);
+		ret = loader__attach_site(l, &o, &t->sites[i], &adopted);
 		if (ret) {
 			snprintf(err, errlen,
 				 "cannot attach a uprobe to its site at offset 0x%llx%s: %s",
@@ -568,7 +569,7 @@ int tt_loader__attach_usdt(struct tt_loader *l, uint32_t id, const char *path, c
 		ret = check_room(l, id, &st, &u, why, sizeof(why));
 	if (ret)
 		goto cleanup;
-	t = new_link(l, u.n, true);
+	t = loader__new_link(l, u.n, true);
 	if (!t) {
 		ret = -ENOMEM;
 		snprintf(why, sizeof(why), "%s", strerror(-ret));
