@@ -32,13 +32,13 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 		snprintf(err, errlen, "cannot store python hook %u: %s", id, strerror(-ret));
 		return ret;
 	}
-	t = new_link(l, 3, false);
+	t = loader__new_link(l, 3, false);
 	if (!t)
 		return -ENOMEM;
 	/* where functions start: RESUME, then RESUME_QUICK once the code is quickened */
 	for (int i = 0; i < 2; i++) {
 		o.offset = pi->entry[i];
-		ret = attach_one(&o, false, NULL, &t->sites[i].entry);
+		ret = loader__attach_one(&o, false, NULL, &t->sites[i].entry);
 		if (ret)
 			goto fail;
 	}
@@ -46,7 +46,7 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_return);
 	o.offset = pi->ret_site;
 	o.ref_ctr = pi->ret_sem;
-	ret = attach_one(&o, false, NULL, &t->sites[2].entry);
+	ret = loader__attach_one(&o, false, NULL, &t->sites[2].entry);
 	if (ret)
 		goto fail;
 	if (out)
