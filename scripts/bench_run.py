@@ -997,10 +997,16 @@ def table(r):
         add("3. memory (assembler, open spans)")
         add("   RSS: 0 open %d KB; 10k open %d KB; 100k open %d KB"
             % (mem["open_0_rss_kb"], mem["open_10000_rss_kb"], mem["open_100000_rss_kb"]))
-        per = mem["open_100000_rss_bytes_per_span"]
-        add("   bytes per open span: %.0f (RSS), %.0f (heap); sizeof(struct tt_span) %d; "
-            "target <= 256: %s" % (per, mem["open_100000_heap_bytes_per_span"],
-                                   mem["sizeof_tt_span"], verdict(per <= 256)))
+        for n in (10000, 100000):
+            k = "open_%d_" % n
+            per = mem[k + "rss_bytes_per_span"]
+            add("   bytes per open span, %dk open: %.0f (RSS), %.0f (heap): the span %.0f "
+                "(slot and block), indexes %.0f, attempts table %.0f; target <= 256: %s"
+                % (n // 1000, per, mem[k + "heap_bytes_per_span"],
+                   mem.get(k + "span_bytes_per_span", 0), mem.get(k + "index_bytes_per_span", 0),
+                   mem.get(k + "tries_bytes_per_span", 0), verdict(per <= 256)))
+        add("   sizeof(struct tt_span) %d (a finished span, loaded whole; not kept while open)"
+            % mem["sizeof_tt_span"])
     con = r.get("console")
     if con:
         add("   console waterfall, N open tasks each with a finished step (CPU ns per span, "

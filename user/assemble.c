@@ -112,6 +112,12 @@ void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 {
 	*stats = a->stats;
 	stats->tries = a->tries.len;
+	stats->span_bytes = (uint64_t)a->nslots * sizeof(struct slot) + a->store.bytes;
+	stats->index_bytes = ((uint64_t)a->threads.cap + a->tasks.cap + a->async.cap +
+			      a->consumes.cap) *
+			     sizeof(int32_t);
+	stats->tries_bytes =
+		((uint64_t)a->tries.cap + a->pubs.cap) * sizeof(struct tt_table_entry);
 }
 
 uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id)

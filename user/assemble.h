@@ -176,6 +176,10 @@ struct tt_asm_stats {
 	uint64_t late_keys_kept;      /* of those, spans whose children were already exported: */
 				      /* they keep their first trace and link to the keyed one */
 	uint64_t publishes_forgotten; /* times the table of publishes was full and cleared */
+	/* memory: open spans' slots (all allocated) and blocks (in use); */
+	uint64_t span_bytes;
+	uint64_t index_bytes; /* the indexes of open spans (threads, keys, begin/end) */
+	uint64_t tries_bytes; /* the attempts and publishes tables (spans seen, open or not) */
 };
 
 struct tt_asm;

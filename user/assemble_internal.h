@@ -68,7 +68,7 @@ struct open_store {
 	size_t left[OPEN_CLASSES];   /* bytes left in that chunk */
 	void **chunks;		     /* every chunk, freed with the assembler */
 	size_t nchunks, chunks_cap;
-	size_t bytes; /* carved so far */
+	size_t bytes; /* of the blocks in use */
 };
 
 /* An index of open spans: hash -> slot, the hash read from the slot (assemble_index.c). */

@@ -69,6 +69,7 @@ static void *store_get(struct open_store *st, unsigned c)
 
 	if (b) {
 		memcpy(&st->free[c], b, sizeof(void *));
+		st->bytes += size;
 		return b;
 	}
 	if (st->left[c] < size) {
@@ -102,6 +103,7 @@ static void store_put(struct open_store *st, unsigned c, void *b)
 {
 	memcpy(b, &st->free[c], sizeof(void *));
 	st->free[c] = b;
+	st->bytes -= class_size(c);
 }
 
 void asm__open_store_release(struct open_store *st)

@@ -517,6 +517,13 @@ static int memory(int argc, char **argv)
 		       (double)(rss_kb() - rss0) * 1024 / (double)n);
 		printf("open_%llu_heap_bytes_per_span %.0f\n", (unsigned long long)n,
 		       (double)(heap_bytes() - heap0) / (double)n);
+		/* where they go: the span itself, the indexes, the attempts table */
+		printf("open_%llu_span_bytes_per_span %.0f\n", (unsigned long long)n,
+		       (double)st.span_bytes / (double)n);
+		printf("open_%llu_index_bytes_per_span %.0f\n", (unsigned long long)n,
+		       (double)st.index_bytes / (double)n);
+		printf("open_%llu_tries_bytes_per_span %.0f\n", (unsigned long long)n,
+		       (double)st.tries_bytes / (double)n);
 	}
 	printf("sizeof_tt_span %zu\n", sizeof(struct tt_span));
 	pipe_release(&p);
