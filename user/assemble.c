@@ -113,11 +113,10 @@ void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 	*stats = a->stats;
 	stats->tries = a->tries.len;
 	stats->span_bytes = (uint64_t)a->nslots * sizeof(struct slot) + a->store.bytes;
-	stats->index_bytes = ((uint64_t)a->threads.cap + a->tasks.cap + a->async.cap +
-			      a->consumes.cap) *
-			     sizeof(int32_t);
-	stats->tries_bytes =
-		((uint64_t)a->tries.cap + a->pubs.cap) * sizeof(struct tt_table_entry);
+	stats->index_bytes =
+		((uint64_t)a->threads.cap + a->tasks.cap + a->async.cap + a->consumes.cap) *
+		sizeof(int32_t);
+	stats->tries_bytes = ((uint64_t)a->tries.cap + a->pubs.cap) * sizeof(struct tt_table_entry);
 }
 
 uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id)
@@ -320,12 +319,23 @@ size_t asm__record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
 	size_t n;
 
 	if (r->type == TT_CAP_INT) {
+		char digits[20];
 		uint64_t v;
-		int w;
+		size_t w = 0;
 
+		/* "%" PRIu64 as snprintf writes it (cut to room - 1, NUL-terminated), faster */
 		memcpy(&v, record_data(r), sizeof(v));
-		w = snprintf((char *)out, room, "%" PRIu64, v);
-		return w < 0 ? 0 : (size_t)w < room ? (size_t)w : room - 1;
+		do {
+			digits[w++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		if (!room)
+			return 0;
+		n = w < room ? w : room - 1;
+		for (size_t k = 0; k < n; k++)
+			out[k] = (uint8_t)digits[w - 1 - k];
+		out[n] = '\0';
+		return n;
 	}
 	n = r->len < room ? r->len : room;
 	memcpy(out, record_data(r), n);
@@ -381,13 +391,13 @@ struct open_span *asm__open_with_key(struct tt_asm *a, struct slot_table *index,
 
 uint64_t asm__async_hash(const struct tt_probe *p, const uint8_t *key, size_t len)
 {
-	XXH3_state_t st;
+	uint8_t b[sizeof(p->id) + TT_KEY_MAX];
 
-	XXH3_INITSTATE(&st);
-	XXH3_64bits_reset(&st);
-	XXH3_64bits_update(&st, &p->id, sizeof(p->id));
-	XXH3_64bits_update(&st, key, len);
-	return table_key(XXH3_64bits_digest(&st));
+	/* one call: the digest of the id then the key, streamed */
+	len = len < TT_KEY_MAX ? len : TT_KEY_MAX;
+	memcpy(b, &p->id, sizeof(p->id));
+	memcpy(b + sizeof(p->id), key, len);
+	return table_key(XXH3_64bits(b, sizeof(p->id) + len));
 }
 
 /* Marks a slot just taken as holding an open span on no index yet. */
