@@ -137,6 +137,7 @@ install: $(OUTPUT)/tasktap $(OUTPUT)/tasktap.8
 # workers on a queue's client library (the recipes' tests) link it
 $(OUTPUT)/amqp-worker: WORKER_LIBS := -lrabbitmq
 $(OUTPUT)/redis-worker: WORKER_LIBS := -lhiredis
+$(OUTPUT)/gearman-worker: WORKER_LIBS := -lgearman
 
 $(OUTPUT)/%: tests/workers/%.c | $(OUTPUT)
 	$(call msg,WORKER,$@)

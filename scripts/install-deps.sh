@@ -15,6 +15,7 @@ packages=(
 	gearman-job-server gearman-tools # the real queue the Gearman recipe is tested against
 	rabbitmq-server amqp-tools librabbitmq-dev # the RabbitMQ recipe's broker, clients and C consumer
 	redis-server redis-tools libhiredis-dev # the Redis queue recipe, and the Python workers' broker
+	libgearman-dev # the Gearman recipe's C client and worker
 	python3-rq python3-celery python3-redis # the Python recipes' real workers
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 	bpftrace # make bench: the bpftrace reference of the per-call benchmark

@@ -1,20 +1,27 @@
 """Debian's unmodified Gearman, traced through libgearman.so.8 with
 recipes/gearman.yaml: a real gearmand on loopback, the `gearman` CLI as
-worker and as client (foreground and -b). Each job is one trace: the
-client's publish (PRODUCER) and the worker's process (CONSUMER) joined by
-the job's unique id; a failed job and a worker killed mid-job are errors,
-and a job run again on another worker is attempt 2."""
+worker and as client (foreground and -b), and a C client and worker on
+libgearman (tests/workers/gearman-worker.c) that submit with the blocking
+gearman_client_do*() and do*_background() and fail jobs with
+gearman_job_send_fail() and send_exception(), as PHP's do*() and
+sendFail() do. Each job is one trace: the client's publish (PRODUCER) and
+the worker's process (CONSUMER) joined by the job's unique id; a failed job,
+a WORK_FAIL or WORK_EXCEPTION and a worker killed mid-job are errors, and a
+job run again on another worker is attempt 2. A recipe pinned to another
+build of the library is refused with the build-id found."""
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs
+from harness import Agent, attrs, run_tool, write_spec
 
 RECIPE = os.path.abspath("recipes/gearman.yaml")
+C_WORKER = os.path.abspath(".output/gearman-worker")
 
 
 def free_port():
@@ -81,6 +88,27 @@ class GearmanTest(unittest.TestCase):
         time.sleep(0.3)
         self.assertEqual(self.agent.stop(), 0, self.agent.stderr())
         return self.agent.spans()
+
+    def c_worker(self, function, n):
+        p = subprocess.Popen([C_WORKER, "work", str(self.port), function, str(n)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline(), "ready\n", p.stderr.read() if p.poll() else "")
+        return p
+
+    def c_client(self, mode, function, unique, workload):
+        p = subprocess.run([C_WORKER, mode, str(self.port), function, unique, workload],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rc, _, handle = p.stdout.strip().partition(" ")
+        return int(rc), handle
+
+    def c_jobs(self, worker):
+        """What the C worker ran: [(handle, unique, workload)] in order."""
+        out, err = worker.communicate(timeout=60)
+        self.assertEqual(worker.returncode, 0, err)
+        return [tuple(line.split()) for line in out.splitlines()]
 
     def one_trace(self, spans, function):
         pubs = [s for s in spans if s["name"] == "publish " + function]
@@ -151,6 +179,102 @@ class GearmanTest(unittest.TestCase):
         self.assertEqual(attrs(rerun)["task.attempt"], 2)
         self.assertEqual(rerun["status"]["code"], 0)
         self.assertNotEqual(attrs(killed)["tasktap.thread.tid"], attrs(rerun)["tasktap.thread.tid"])
+
+    def test_blocking_do_and_background_do_from_a_c_client(self):
+        worker = self.c_worker("cdo", 4)
+        # foreground: the client waits for each result; a unique given or made
+        self.assertEqual(self.c_client("do", "cdo", "u-do-1", "ok"), (0, ""))
+        self.assertEqual(self.c_client("do_high", "cdo", "-", "ok")[0], 0)
+        rc, handle = self.c_client("bg", "cdo", "u-bg-1", "ok")
+        self.assertEqual(rc, 0)
+        self.assertRegex(handle, r"^H:")
+        rc, handle_low = self.c_client("bg_low", "cdo", "-", "ok")
+        self.assertEqual(rc, 0)
+        jobs = self.c_jobs(worker)
+        self.assertEqual(len(jobs), 4, jobs)
+        spans = self.spans()
+        pubs = sorted((s for s in spans if s["name"] == "publish cdo"),
+                      key=lambda s: int(s["startTimeUnixNano"]))
+        self.assertEqual([attrs(p)["code.function.name"] for p in pubs],
+                         ["gearman_client_do", "gearman_client_do_high",
+                          "gearman_client_do_background", "gearman_client_do_low_background"],
+                         spans)
+        # each publish got its job's unique id (given, or made by libgearman)
+        self.assertEqual([attrs(p)["task.id"] for p in pubs], [j[1] for j in jobs])
+        self.assertEqual(attrs(pubs[0])["task.id"], "u-do-1")
+        self.assertEqual(attrs(pubs[2])["task.id"], "u-bg-1")
+        self.assertEqual(attrs(pubs[2])["messaging.message.id"], handle)
+        self.assertEqual(attrs(pubs[3])["messaging.message.id"], handle_low)
+        self.assertEqual(attrs(pubs[1])["gearman.priority"], "high")
+        self.assertEqual(attrs(pubs[3])["gearman.priority"], "low")
+        for p, (job_handle, unique, _) in zip(pubs, jobs):
+            self.assertEqual(p["kind"], 4)
+            self.assertNotIn("parentSpanId", p)
+            self.assertEqual(p["status"].get("code", 0), 0, p)
+            con, = [c for c in spans if c["name"] == "process cdo" and
+                    attrs(c)["task.id"] == unique]
+            self.assertEqual(con["traceId"], p["traceId"])
+            self.assertEqual(con["parentSpanId"], p["spanId"])
+            self.assertEqual(attrs(con)["messaging.message.id"], job_handle)
+            self.assertEqual(con["status"].get("code", 0), 0, con)
+        # a blocking do lasts until its job's result came
+        for p in pubs[:2]:
+            con, = [c for c in spans if c["name"] == "process cdo" and
+                    attrs(c)["task.id"] == attrs(p)["task.id"]]
+            self.assertLess(int(p["startTimeUnixNano"]), int(con["startTimeUnixNano"]))
+            self.assertGreater(int(p["endTimeUnixNano"]), int(con["endTimeUnixNano"]))
+
+    def test_send_fail_and_send_exception_are_errors(self):
+        worker = self.c_worker("cfail", 3)
+        self.assertNotEqual(self.c_client("do", "cfail", "u-fail", "fail")[0], 0)
+        self.assertNotEqual(self.c_client("do", "cfail", "u-exc", "exception")[0], 0)
+        self.assertEqual(self.c_client("do_low", "cfail", "u-ok", "ok")[0], 0)
+        self.assertEqual([j[1:] for j in self.c_jobs(worker)],
+                         [("u-fail", "fail"), ("u-exc", "exception"), ("u-ok", "ok")])
+        spans = self.spans()
+        by = {}
+        for s in spans:
+            if s["name"] in ("publish cfail", "process cfail"):
+                by[(s["name"].split()[0], attrs(s)["task.id"])] = s
+        self.assertEqual(len(by), 6, spans)
+        for key in ("u-fail", "u-exc", "u-ok"):
+            pub, con = by[("publish", key)], by[("process", key)]
+            self.assertEqual(con["parentSpanId"], pub["spanId"])
+            self.assertEqual(con["traceId"], pub["traceId"])
+        # the worker's own report: gearman_worker_work() returned success
+        fail, exc = by[("process", "u-fail")], by[("process", "u-exc")]
+        self.assertEqual(fail["status"]["code"], 2)
+        self.assertEqual(fail["status"]["message"], "the worker sent WORK_FAIL")
+        self.assertEqual(attrs(fail)["error.type"], "gearman_job_send_fail")
+        self.assertEqual(exc["status"]["code"], 2)
+        self.assertEqual(exc["status"]["message"], "the worker sent WORK_EXCEPTION")
+        self.assertEqual(attrs(exc)["gearman.exception"], "boom")
+        self.assertEqual(by[("process", "u-ok")]["status"].get("code", 0), 0)
+        # and the client's: its blocking do failed
+        for key in ("u-fail", "u-exc"):
+            pub = by[("publish", key)]
+            self.assertEqual(pub["status"]["code"], 2, pub)
+            self.assertIn("(error: u32(arg6) != 0)", pub["status"]["message"])
+        self.assertEqual(by[("publish", "u-ok")]["status"].get("code", 0), 0)
+
+
+class GearmanPinTest(unittest.TestCase):
+    def test_recipe_pinned_to_another_build_is_refused(self):
+        # the recipe reads libgearman's private structs: on another build of
+        # the library it is refused, naming the build it found
+        with open(RECIPE) as f:
+            text = f.read()
+        d = tempfile.mkdtemp(prefix="tasktap-gearman-pin-")
+        self.addCleanup(shutil.rmtree, d, True)
+        spec = write_spec(text.replace("1b25be9f7cd0ababf46599250bc13a1c336c34a8",
+                                       "00000000000000000000000000000000000000aa"), d)
+        rc, out, err = run_tool(["check", spec])
+        self.assertEqual(rc, 2)
+        self.assertEqual(out, "")
+        self.assertIn("build-id mismatch: the probe is pinned to build "
+                      "00000000000000000000000000000000000000aa, but", err)
+        self.assertIn("is build 1b25be9f7cd0ababf46599250bc13a1c336c34a8", err)
+        self.assertRegex(err, r"spec\.yaml:\d+:\d+: ")
 
 
 if __name__ == "__main__":
