@@ -50,30 +50,32 @@ static int probe_pairing(struct walker *w, struct probe_build *pb, yaml_node_t *
 	struct tt_probe *probe = pb->probe;
 
 	if (!pb->start.node)
-		return fail_node(w, node,
-				 "missing 'symbol' in probe (or 'usdt', or 'begin' and "
-				 "'end')");
+		return spec__fail_node(w, node,
+				       "missing 'symbol' in probe (or 'usdt', or 'begin' and "
+				       "'end')");
 	if (pb->begin_node && !pb->end_is_mapping)
-		return fail_node(w, pb->begin_node, "'begin' needs an 'end' mapping");
+		return spec__fail_node(w, pb->begin_node, "'begin' needs an 'end' mapping");
 	if (pb->end_is_mapping && !pb->begin_node)
-		return fail_node(w, pb->end_node,
-				 "an 'end' mapping needs a 'begin' (or use 'symbol' for a function "
-				 "whose return ends the span)");
+		return spec__fail_node(
+			w, pb->end_node,
+			"an 'end' mapping needs a 'begin' (or use 'symbol' for a function "
+			"whose return ends the span)");
 	if ((pb->start.at_return && pb->start.usdt) || (pb->end.at_return && pb->end.usdt))
-		return fail_node(w, pb->start.at_return ? pb->start.at_node : pb->end.at_node,
-				 "'at: return' needs a function ('symbol'); a USDT probe does not "
-				 "return");
+		return spec__fail_node(
+			w, pb->start.at_return ? pb->start.at_node : pb->end.at_node,
+			"'at: return' needs a function ('symbol'); a USDT probe does not "
+			"return");
 	if (pb->begin_node) {
 		/* keys on both sides pair across threads; without an end key, per thread */
 		probe->pairing = probe->end_key.text ? TT_PAIR_KEY : TT_PAIR_THREAD;
 		if (probe->end_key.text && !probe->key.text)
-			return fail_node(
+			return spec__fail_node(
 				w, pb->begin_node,
 				"'begin' needs a 'key' when 'end' has one: they are paired "
 				"by key");
 	} else if (pb->end.node) {
 		if (!pb->start.usdt)
-			return fail_node(
+			return spec__fail_node(
 				w, pb->end.node,
 				"'end: provider:name' follows 'usdt:'; a function's return "
 				"already ends a 'symbol:' span");
@@ -93,7 +95,7 @@ static int probe_check_unique(struct walker *w, const struct tt_target *target,
 	for (other = target->probes; other < probe; other++) {
 		if (other->role == probe->role && strcmp(other->symbol, probe->symbol) == 0 &&
 		    (probe->role != TT_ROLE_ANNOTATE || other->of == probe->of))
-			return fail_at(
+			return spec__fail_at(
 				w, probe->pos,
 				"duplicate probe: role '%s' on symbol '%s' is already declared "
 				"at line %d",
@@ -124,7 +126,7 @@ static uint64_t node_digest(struct walker *w, const yaml_node_t *node, int depth
 		return h;
 	switch (node->type) {
 	case YAML_SCALAR_NODE: {
-		bool quoted = is_quoted(node);
+		bool quoted = spec__is_quoted(node);
 
 		h ^= XXH3_64bits_withSeed(node->data.scalar.value, node->data.scalar.length,
 					  quoted);
@@ -133,7 +135,7 @@ static uint64_t node_digest(struct walker *w, const yaml_node_t *node, int depth
 	case YAML_SEQUENCE_NODE:
 		for (yaml_node_item_t *it = node->data.sequence.items.start;
 		     it < node->data.sequence.items.top; it++) {
-			uint64_t item = node_digest(w, node_at(w, *it), depth + 1);
+			uint64_t item = node_digest(w, spec__node_at(w, *it), depth + 1);
 
 			h = XXH3_64bits_withSeed(&item, sizeof(item), h);
 		}
@@ -141,8 +143,8 @@ static uint64_t node_digest(struct walker *w, const yaml_node_t *node, int depth
 	case YAML_MAPPING_NODE:
 		for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
 		     pr < node->data.mapping.pairs.top; pr++) {
-			uint64_t kv[2] = {node_digest(w, node_at(w, pr->key), depth + 1),
-					  node_digest(w, node_at(w, pr->value), depth + 1)};
+			uint64_t kv[2] = {node_digest(w, spec__node_at(w, pr->key), depth + 1),
+					  node_digest(w, spec__node_at(w, pr->value), depth + 1)};
 
 			h += XXH3_64bits(kv, sizeof(kv)); /* a sum: the order of pairs is free */
 		}
@@ -184,63 +186,67 @@ static int check_annotate(struct walker *w, struct probe_build *pb, yaml_node_t 
 
 	if (p->role != TT_ROLE_ANNOTATE) {
 		if (extra)
-			return fail_node(w, extra, "'%s' is for 'role: annotate' probes", which);
+			return spec__fail_node(w, extra, "'%s' is for 'role: annotate' probes",
+					       which);
 		return 0;
 	}
 	if (!pb->of_node)
-		return fail_node(w, node,
-				 "an annotate probe needs 'of' (the role of the open span it "
-				 "completes: 'of: consume')");
+		return spec__fail_node(w, node,
+				       "an annotate probe needs 'of' (the role of the open span it "
+				       "completes: 'of: consume')");
 	if (pb->begin_node || pb->end_node)
-		return fail_node(w, pb->begin_node ? pb->begin_node : pb->end_node,
-				 "an annotate probe fires once: give it 'symbol' or 'usdt', not "
-				 "'begin' or 'end'");
+		return spec__fail_node(
+			w, pb->begin_node ? pb->begin_node : pb->end_node,
+			"an annotate probe fires once: give it 'symbol' or 'usdt', not "
+			"'begin' or 'end'");
 	if (p->error_unless)
-		return fail_at(w, p->error_unless_pos,
-			       "'error_unless' is for spans; an annotate probe is what one waits "
-			       "for");
+		return spec__fail_at(
+			w, p->error_unless_pos,
+			"'error_unless' is for spans; an annotate probe is what one waits "
+			"for");
 	if (p->attempt.text || p->message_id.text || p->traceparent.text)
-		return fail_at(w,
-			       p->attempt.text	    ? p->attempt.pos
-			       : p->message_id.text ? p->message_id.pos
-						    : p->traceparent.pos,
-			       "'%s' is for spans, not for annotate probes",
-			       p->attempt.text	    ? "attempt"
-			       : p->message_id.text ? "message_id"
-						    : "traceparent");
+		return spec__fail_at(w,
+				     p->attempt.text	  ? p->attempt.pos
+				     : p->message_id.text ? p->message_id.pos
+							  : p->traceparent.pos,
+				     "'%s' is for spans, not for annotate probes",
+				     p->attempt.text	  ? "attempt"
+				     : p->message_id.text ? "message_id"
+							  : "traceparent");
 	if (pb->status_node && pb->error_node)
-		return fail_node(w, pb->error_node,
-				 "'status' and 'error' exclude each other: 'status' always "
-				 "applies, 'error' when it holds");
+		return spec__fail_node(w, pb->error_node,
+				       "'status' and 'error' exclude each other: 'status' always "
+				       "applies, 'error' when it holds");
 	if (pb->message_node && p->status != 2 && !pb->error_node)
-		return fail_node(w, pb->message_node,
-				 "'message' goes with 'status: error' or 'error:' (it is the "
-				 "error's message)");
+		return spec__fail_node(w, pb->message_node,
+				       "'message' goes with 'status: error' or 'error:' (it is the "
+				       "error's message)");
 	if (pb->name_node && !plain_name(p->name))
-		return fail_node(w, pb->name_node,
-				 "an annotate probe's 'name' is a plain name that 'error_unless' "
-				 "refers to (letters, digits, '_', '-', '.'), found '%s'",
-				 tt_shorten(p->name, w->shown));
+		return spec__fail_node(
+			w, pb->name_node,
+			"an annotate probe's 'name' is a plain name that 'error_unless' "
+			"refers to (letters, digits, '_', '-', '.'), found '%s'",
+			tt_shorten(p->name, w->shown));
 	if (!p->key.text && !p->nattrs && !p->status && !pb->error_node && !p->name)
-		return fail_node(
+		return spec__fail_node(
 			w, node,
 			"an annotate probe sets nothing: give it 'key', 'attributes', "
 			"'status' or 'error', or a 'name' that an 'error_unless' waits for");
 	return 0;
 }
 
-int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
-	       yaml_node_t *node)
+int spec__walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
+		     yaml_node_t *node)
 {
 	struct probe_build pb = {.probe = probe, .site = TT_SITE_START};
 	int err;
 
 	if (node->type != YAML_MAPPING_NODE)
-		return fail_node(w, node, "expected a mapping for a probe, found %s",
-				 node_kind(node));
+		return spec__fail_node(w, node, "expected a mapping for a probe, found %s",
+				       spec__node_kind(node));
 	probe->id = ++w->spec->nprobes;
 	probe->target = target;
-	probe->pos = mark_pos(node->start_mark);
+	probe->pos = spec__mark_pos(node->start_mark);
 	probe->key.index = -1;
 	probe->end_key.index = -1;
 	probe->attempt.index = -1;
@@ -248,23 +254,23 @@ int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *prob
 	probe->traceparent.index = -1;
 	probe->error.lhs.index = -1;
 	probe->digest = node_digest(w, node, 0);
-	err = walk_mapping(w, node, "probe", probe_keys, &pb);
+	err = spec__walk_mapping(w, node, "probe", spec__probe_keys, &pb);
 	if (!err && !pb.has_role)
-		err = fail_node(w, node, "missing 'role' in probe");
+		err = spec__fail_node(w, node, "missing 'role' in probe");
 	if (!err)
 		err = check_annotate(w, &pb, node);
 	if (!err)
 		err = probe_pairing(w, &pb, node);
 	if (!err)
-		err = check_python(w, &pb, node);
+		err = spec__check_python(w, &pb, node);
 	if (!err)
-		err = make_hooks(w, &pb);
+		err = spec__make_hooks(w, &pb);
 	if (!err && target->python)
 		pb.start_hook->python = true;
 	if (!err)
 		err = probe_check_unique(w, target, probe);
 	if (!err)
-		err = probe_compile(w, &pb);
+		err = spec__probe_compile(w, &pb);
 	place_release(&pb.start);
 	place_release(&pb.end);
 	return err;
@@ -277,10 +283,10 @@ static int spec_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, cha
 	const char *s = NULL;
 	int err;
 
-	err = want_string(w, key, val, &s);
+	err = spec__want_string(w, key, val, &s);
 	if (err)
 		return err;
-	return dup_string(w, s, dst);
+	return spec__dup_string(w, s, dst);
 }
 
 static int spec_service(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -306,16 +312,16 @@ static int spec_targets(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 	int err;
 	int i;
 
-	err = want_sequence(w, key, val, &count);
+	err = spec__want_sequence(w, key, val, &count);
 	if (err)
 		return err;
 	spec->targets = calloc((size_t)count, sizeof(*spec->targets));
 	if (!spec->targets)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	spec->ntargets = count;
 	items = val->data.sequence.items.start;
 	for (i = 0; i < count; i++) {
-		err = walk_target(w, &spec->targets[i], node_at(w, items[i]));
+		err = spec__walk_target(w, &spec->targets[i], spec__node_at(w, items[i]));
 		if (err)
 			return err;
 	}
@@ -368,12 +374,13 @@ static int check_error_unless(struct walker *w, const struct tt_spec *spec)
 				continue;
 			a = annotate_named(spec, p->error_unless, p->role);
 			if (!a)
-				return fail_at(w, p->error_unless_pos,
-					       "no annotate probe named '%s' ('error_unless' names "
-					       "the 'name' of a 'role: annotate' probe)",
-					       tt_shorten(p->error_unless, w->shown));
+				return spec__fail_at(
+					w, p->error_unless_pos,
+					"no annotate probe named '%s' ('error_unless' names "
+					"the 'name' of a 'role: annotate' probe)",
+					tt_shorten(p->error_unless, w->shown));
 			if (a->of != p->role)
-				return fail_at(
+				return spec__fail_at(
 					w, p->error_unless_pos,
 					"annotate probe '%s' completes '%s' spans (its 'of'), "
 					"not '%s' spans",
@@ -390,18 +397,19 @@ static int walk_spec(struct walker *w, yaml_node_t *root)
 	int err;
 
 	if (root->type != YAML_MAPPING_NODE)
-		return fail_node(w, root, "expected a mapping at the top of the spec, found %s",
-				 node_kind(root));
-	err = walk_mapping(w, root, "spec", spec_keys, spec);
+		return spec__fail_node(w, root,
+				       "expected a mapping at the top of the spec, found %s",
+				       spec__node_kind(root));
+	err = spec__walk_mapping(w, root, "spec", spec_keys, spec);
 	if (err)
 		return err;
 	if (!spec->targets)
-		return fail_node(w, root, "missing 'targets' in spec");
+		return spec__fail_node(w, root, "missing 'targets' in spec");
 	err = check_error_unless(w, spec);
 	if (err)
 		return err;
 	if (!spec->keyspace)
-		return dup_string(w, "default", &spec->keyspace);
+		return spec__dup_string(w, "default", &spec->keyspace);
 	return 0;
 }
 
@@ -413,10 +421,10 @@ static int check_single_document(struct walker *w, yaml_parser_t *parser)
 	int err = 0;
 
 	if (!yaml_parser_load(parser, &next))
-		return fail_yaml(w, parser);
+		return spec__fail_yaml(w, parser);
 	root = yaml_document_get_root_node(&next);
 	if (root)
-		err = fail_node(w, root, "a spec is one YAML document, found a second one");
+		err = spec__fail_node(w, root, "a spec is one YAML document, found a second one");
 	yaml_document_delete(&next);
 	return err;
 }
@@ -428,8 +436,8 @@ static int spec_build(struct walker *w, yaml_node_t *root, struct tt_spec **out)
 
 	w->spec = calloc(1, sizeof(*w->spec));
 	if (!w->spec)
-		return out_of_memory(w);
-	err = dup_string(w, w->name, &w->spec->path);
+		return spec__out_of_memory(w);
+	err = spec__dup_string(w, w->name, &w->spec->path);
 	if (!err)
 		err = walk_spec(w, root);
 	if (err) {
@@ -454,17 +462,17 @@ int tt_spec__parse(const char *name, const char *text, size_t len, struct tt_spe
 	if (err && errlen)
 		err[0] = '\0';
 	if (!yaml_parser_initialize(&parser))
-		return out_of_memory(&w);
+		return spec__out_of_memory(&w);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		ret = fail_yaml(&w, &parser);
+		ret = spec__fail_yaml(&w, &parser);
 		yaml_parser_delete(&parser);
 		return ret;
 	}
 	w.doc = &doc;
 	root = yaml_document_get_root_node(&doc);
 	if (is_empty_document(root))
-		ret = fail_at(&w, (struct tt_pos){.line = 1, .col = 1}, "spec is empty");
+		ret = spec__fail_at(&w, (struct tt_pos){.line = 1, .col = 1}, "spec is empty");
 	else
 		ret = check_single_document(&w, &parser);
 	if (!ret)

@@ -35,15 +35,16 @@ static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_c
 	int err;
 
 	if (!prog)
-		return fail_node(w, node,
-				 "'@return' needs a 'symbol:' probe (a function returns; "
-				 "a USDT probe does not)");
+		return spec__fail_node(w, node,
+				       "'@return' needs a 'symbol:' probe (a function returns; "
+				       "a USDT probe does not)");
 	bool at_return = prog == &pb->start_hook->prog.ret ||
 			 (pb->end_hook && prog == &pb->end_hook->prog.ret);
 
 	err = tt_expr__compile(cap->text, at_return, prog, &type, msg, sizeof(msg), &col);
 	if (err)
-		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s%s", msg,
+				     spec__flow_hint(w, node, col));
 	cap->type = type;
 	cap->index = (int)prog->ncaps - 1;
 	if (cap->site == TT_SITE_RETURN)
@@ -86,11 +87,11 @@ static int compile_filter_into(struct walker *w, struct probe_build *pb, yaml_no
 	int col = 0;
 	int err;
 
-	err = tt_expr__compile_pred(scalar_value(node), TT_PRED_FILTER, h->at_return, &names,
+	err = tt_expr__compile_pred(spec__scalar_value(node), TT_PRED_FILTER, h->at_return, &names,
 				    h->at_return ? &h->prog.ret : &h->prog.entry, msg, sizeof(msg),
 				    &col);
 	if (err)
-		return fail_at(w, expr_pos(w, node, col), "%s", msg);
+		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s", msg);
 	return 0;
 }
 
@@ -161,16 +162,18 @@ static int compile_verdict(struct walker *w, struct probe_build *pb, struct tt_p
 	cap->site = error_site(pb);
 	prog = site_prog(pb, cap->site);
 	if (!prog)
-		return fail_node(w, node, "'error:' has no place to be decided in this probe");
+		return spec__fail_node(w, node,
+				       "'error:' has no place to be decided in this probe");
 	at_return = prog == &pb->start_hook->prog.ret ||
 		    (pb->end_hook && prog == &pb->end_hook->prog.ret);
 	err = tt_expr__compile_pred(pred->text, TT_PRED_VERDICT, at_return, &names, prog, msg,
 				    sizeof(msg), &col);
 	if (err)
-		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s%s", msg,
+				     spec__flow_hint(w, node, col));
 	cap->text = strdup(pred->text);
 	if (!cap->text)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	cap->pos = pred->pos;
 	cap->type = TT_CAP_INT;
 	cap->index = (int)prog->ncaps - 1;
@@ -189,15 +192,15 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 {
 	struct tt_pred *pred = &pb->probe->error;
 	yaml_node_t *node = pb->error_node;
-	const char *text = scalar_value(node);
+	const char *text = spec__scalar_value(node);
 	const struct tt_attr *named = NULL;
 	struct tt_pred_parts parts;
 	size_t len = 0;
 	int err;
 
 	pred->set = true;
-	pred->pos = mark_pos(node->start_mark);
-	err = dup_string(w, text, &pred->text);
+	pred->pos = spec__mark_pos(node->start_mark);
+	err = spec__dup_string(w, text, &pred->text);
 	if (err)
 		return err;
 	if (!simple_error(text, &parts))
@@ -206,14 +209,14 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 	pred->rhs = parts.rhs;
 	pred->prefix = parts.prefix;
 	if (parts.rhs_is_str)
-		err = dup_string(w, parts.str, &pred->str);
+		err = spec__dup_string(w, parts.str, &pred->str);
 	if (err)
 		return err;
 	if (parts.lhs_len == 3 && strncmp(text, "ret", 3) == 0) {
 		bool end_returns = pb->end_hook && pb->end_hook->at_return;
 
 		if (pb->probe->pairing != TT_PAIR_CALL && !end_returns)
-			return fail_node(
+			return spec__fail_node(
 				w, node,
 				"error: 'ret' needs a 'symbol:' probe or an end 'at: return' "
 				"(only a function returns a value)");
@@ -223,12 +226,13 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 	if (tt_expr__is_name(text, &len) && len == parts.lhs_len)
 		named = attr_named(pb->probe, text, len);
 	if (named && (named->cap.type == TT_CAP_STR) != parts.rhs_is_str)
-		return fail_node(w, node, "error: '%.*s' is %s, and is compared with %s", (int)len,
-				 text, named->cap.type == TT_CAP_STR ? "a string" : "a number",
-				 parts.rhs_is_str ? "a string" : "a number");
+		return spec__fail_node(w, node, "error: '%.*s' is %s, and is compared with %s",
+				       (int)len, text,
+				       named->cap.type == TT_CAP_STR ? "a string" : "a number",
+				       parts.rhs_is_str ? "a string" : "a number");
 	pred->lhs.text = strndup(text, parts.lhs_len);
 	if (!pred->lhs.text)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	pred->lhs.pos = pred->pos;
 	if (named) {
 		/* the attribute's own capture: evaluated on its value, wherever it was read */
@@ -249,15 +253,15 @@ static int apply_redact(struct walker *w, struct probe_build *pb)
 
 	for (yaml_node_item_t *it = seq->data.sequence.items.start;
 	     it < seq->data.sequence.items.top; it++) {
-		yaml_node_t *item = node_at(w, *it);
+		yaml_node_t *item = spec__node_at(w, *it);
 		const char *name;
 		bool found = false;
 
 		if (item->type != YAML_SCALAR_NODE)
-			return fail_node(w, item,
-					 "expected an attribute name in 'redact', found %s",
-					 node_kind(item));
-		name = scalar_value(item);
+			return spec__fail_node(w, item,
+					       "expected an attribute name in 'redact', found %s",
+					       spec__node_kind(item));
+		name = spec__scalar_value(item);
 		if (strcmp(name, "task.id") == 0 && probe->key.text) {
 			probe->redact_key = true;
 			continue;
@@ -269,7 +273,7 @@ static int apply_redact(struct walker *w, struct probe_build *pb)
 			}
 		}
 		if (!found)
-			return fail_node(
+			return spec__fail_node(
 				w, item,
 				"'redact' names '%s', which is not an attribute of this probe",
 				tt_shorten(name, w->shown));
@@ -286,9 +290,9 @@ static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct
 	struct tt_hook *h;
 
 	if (spec->nhooks >= TT_MAX_PROBES) {
-		fail_node(w, pl->node,
-			  "too many probes: at most %d hooks in one spec (TT_MAX_PROBES)",
-			  TT_MAX_PROBES);
+		spec__fail_node(w, pl->node,
+				"too many probes: at most %d hooks in one spec (TT_MAX_PROBES)",
+				TT_MAX_PROBES);
 		return NULL;
 	}
 	hooks = realloc(spec->hooks, (size_t)(spec->nhooks + 1) * sizeof(*hooks));
@@ -297,14 +301,14 @@ static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct
 		spec->hooks = hooks;
 	if (!hooks || !h) {
 		free(h);
-		out_of_memory(w);
+		spec__out_of_memory(w);
 		return NULL;
 	}
 	spec->hooks[spec->nhooks++] = h;
 	h->id = spec->nhooks;
 	h->probe = pb->probe;
 	h->kind = kind;
-	h->pos = mark_pos(pl->node->start_mark);
+	h->pos = spec__mark_pos(pl->node->start_mark);
 	h->at_return = pl->at_return;
 	if (pl->at_return)
 		h->prog.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE | TT_HOOKF_AT_RETURN;
@@ -319,7 +323,7 @@ static struct tt_hook *add_hook(struct walker *w, struct probe_build *pb, struct
 	return h;
 }
 
-int make_hooks(struct walker *w, struct probe_build *pb)
+int spec__make_hooks(struct walker *w, struct probe_build *pb)
 {
 	struct tt_probe *probe = pb->probe;
 	struct place_build *st = &pb->start;
@@ -335,9 +339,9 @@ int make_hooks(struct walker *w, struct probe_build *pb)
 		symbol = strdup(st->name);
 	}
 	if (!symbol)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	probe->symbol = symbol;
-	probe->symbol_pos = mark_pos(st->node->start_mark);
+	probe->symbol_pos = spec__mark_pos(st->node->start_mark);
 	pb->start_hook = add_hook(w, pb, st, TT_HOOK_START);
 	if (!pb->start_hook)
 		return -EINVAL;
@@ -352,7 +356,7 @@ int make_hooks(struct walker *w, struct probe_build *pb)
 }
 
 /* Compiles the filter, then the captures, into the hooks. */
-int probe_compile(struct walker *w, struct probe_build *pb)
+int spec__probe_compile(struct walker *w, struct probe_build *pb)
 {
 	int err;
 
@@ -387,8 +391,9 @@ int probe_compile(struct walker *w, struct probe_build *pb)
 			return err;
 	}
 	if (pb->probe->attempt.text && pb->probe->attempt.type != TT_CAP_INT)
-		return fail_at(w, pb->probe->attempt.pos,
-			       "'attempt' must be an integer expression, not str() or bytes()");
+		return spec__fail_at(
+			w, pb->probe->attempt.pos,
+			"'attempt' must be an integer expression, not str() or bytes()");
 	if (pb->redact_node)
 		return apply_redact(w, pb);
 	return 0;

@@ -81,41 +81,42 @@ struct probe_build {
 typedef int (*pair_fn)(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val);
 
 /* spec_walk.c: messages, values, mappings */
-struct tt_pos mark_pos(yaml_mark_t mark);
-int fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
+struct tt_pos spec__mark_pos(yaml_mark_t mark);
+int spec__fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-#define fail_node(w, node, ...) fail_at((w), mark_pos((node)->start_mark), __VA_ARGS__)
-int out_of_memory(struct walker *w);
-const char *node_kind(const yaml_node_t *node);
-const char *scalar_value(const yaml_node_t *node);
-bool is_quoted(const yaml_node_t *node);
-struct tt_pos expr_pos(const struct walker *w, const yaml_node_t *node, int col);
-const char *flow_hint(const struct walker *w, const yaml_node_t *node, int col);
-int fail_yaml(struct walker *w, const yaml_parser_t *parser);
-int want_scalar(struct walker *w, const char *what, yaml_node_t *val);
-int want_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, const char **out);
-int want_sequence(struct walker *w, yaml_node_t *key, yaml_node_t *val, int *count);
-int dup_string(struct walker *w, const char *s, char **dst);
-yaml_node_t *node_at(struct walker *w, int id);
-int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx);
-int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
-		 const struct key_handler *table, void *obj);
+#define spec__fail_node(w, node, ...)                                                              \
+	spec__fail_at((w), spec__mark_pos((node)->start_mark), __VA_ARGS__)
+int spec__out_of_memory(struct walker *w);
+const char *spec__node_kind(const yaml_node_t *node);
+const char *spec__scalar_value(const yaml_node_t *node);
+bool spec__is_quoted(const yaml_node_t *node);
+struct tt_pos spec__expr_pos(const struct walker *w, const yaml_node_t *node, int col);
+const char *spec__flow_hint(const struct walker *w, const yaml_node_t *node, int col);
+int spec__fail_yaml(struct walker *w, const yaml_parser_t *parser);
+int spec__want_scalar(struct walker *w, const char *what, yaml_node_t *val);
+int spec__want_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, const char **out);
+int spec__want_sequence(struct walker *w, yaml_node_t *key, yaml_node_t *val, int *count);
+int spec__dup_string(struct walker *w, const char *s, char **dst);
+yaml_node_t *spec__node_at(struct walker *w, int id);
+int spec__walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx);
+int spec__walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
+		       const struct key_handler *table, void *obj);
 
 /* spec_compile.c: a probe's hooks made and its filter and captures compiled into them */
-int make_hooks(struct walker *w, struct probe_build *pb);
+int spec__make_hooks(struct walker *w, struct probe_build *pb);
 
 /* spec_python.c: a probe of a `runtime: python` target, and `function:` elsewhere. */
-int check_python(struct walker *w, struct probe_build *pb, yaml_node_t *node);
-int probe_compile(struct walker *w, struct probe_build *pb);
+int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *node);
+int spec__probe_compile(struct walker *w, struct probe_build *pb);
 
 /* spec_probe.c: the probe mapping's keys, one handler each (NULL-terminated) */
-extern const struct key_handler probe_keys[];
+extern const struct key_handler spec__probe_keys[];
 
 /* spec.c: one probe's mapping, walked and checked as a whole */
-int walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
-	       yaml_node_t *node);
+int spec__walk_probe(struct walker *w, struct tt_target *target, struct tt_probe *probe,
+		     yaml_node_t *node);
 
 /* spec_targets.c: a target's keys (binary, library, comm, cgroup, pid) and its probes */
-int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node);
+int spec__walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node);
 
 #endif /* TASKTAP_SPEC_INTERNAL_H */

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * spec_probe.c: a probe's keys (DESIGN §3), one handler per key of the
- * probe mapping (`probe_keys`): role, symbol or usdt, begin and end, key,
- * attributes, error, when, attempt, message_id, traceparent, name, redact,
- * build_id, and an annotate probe's of, status, message; error_unless.
+ * probe mapping (`spec__probe_keys`): role, symbol or usdt, begin and
+ * end, key, attributes, error, when, attempt, message_id, traceparent,
+ * name, redact, build_id, and an annotate probe's of, status, message;
+ * error_unless.
  * Each records what it read in the probe being built (struct probe_build);
- * walk_probe() in spec.c walks them and checks the probe as a whole.
+ * spec__walk_probe() in spec.c walks them and checks the probe as a whole.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -51,7 +52,8 @@ static int check_capture(struct walker *w, struct tt_capture *cap, const yaml_no
 	/* inside begin/end, `at:` may come later: `ret` is checked when compiled */
 	if (tt_expr__compile(cap->text, maybe_return || cap->site == TT_SITE_RETURN, &scratch,
 			     &type, msg, sizeof(msg), &col))
-		return fail_at(w, expr_pos(w, node, col), "%s%s", msg, flow_hint(w, node, col));
+		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s%s", msg,
+				     spec__flow_hint(w, node, col));
 	return 0;
 }
 
@@ -65,21 +67,22 @@ static int take_capture(struct walker *w, struct probe_build *pb, const char *wh
 	int err;
 
 	if (cap->text)
-		return fail_node(w, val, "'%s' is given twice for this probe", what);
-	err = want_scalar(w, what, val);
+		return spec__fail_node(w, val, "'%s' is given twice for this probe", what);
+	err = spec__want_scalar(w, what, val);
 	if (err)
 		return err;
-	err = dup_string(w, scalar_value(val), &cap->text);
+	err = spec__dup_string(w, spec__scalar_value(val), &cap->text);
 	if (err)
 		return err;
-	cap->pos = mark_pos(val->start_mark);
+	cap->pos = spec__mark_pos(val->start_mark);
 	cap->site = site;
 	cap->index = -1;
 	if (strip_at_return(cap->text)) {
 		if (site != TT_SITE_START)
-			return fail_node(w, val, "'@return' applies to the start of a span only");
+			return spec__fail_node(w, val,
+					       "'@return' applies to the start of a span only");
 		if (pb->in_mapping)
-			return fail_node(
+			return spec__fail_node(
 				w, val,
 				"'@return' is for 'symbol:' probes; in 'begin' or 'end' write "
 				"'at: return'");
@@ -89,7 +92,7 @@ static int take_capture(struct walker *w, struct probe_build *pb, const char *wh
 	if (err)
 		return err;
 	if (pb->npending >= PROBE_MAX_PENDING)
-		return fail_node(w, val, "too many captures in one probe");
+		return spec__fail_node(w, val, "too many captures in one probe");
 	pb->pending[pb->npending].cap = cap;
 	pb->pending[pb->npending].node = val;
 	pb->npending++;
@@ -103,7 +106,7 @@ static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	int err;
 	int i;
 
-	err = want_string(w, key, val, &name);
+	err = spec__want_string(w, key, val, &name);
 	if (err)
 		return err;
 	for (i = 0; i < TT_ROLE__COUNT; i++) {
@@ -113,10 +116,11 @@ static int probe_role(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 			return 0;
 		}
 	}
-	return fail_node(w, val,
-			 "unknown role '%s' (expected task, step, compensation, publish, consume, "
-			 "span or annotate)",
-			 tt_shorten(name, w->shown));
+	return spec__fail_node(
+		w, val,
+		"unknown role '%s' (expected task, step, compensation, publish, consume, "
+		"span or annotate)",
+		tt_shorten(name, w->shown));
 }
 
 /* Checks "provider:name" and splits it into two owned strings. */
@@ -126,12 +130,13 @@ static int split_usdt(struct walker *w, yaml_node_t *val, const char *text, char
 	const char *colon = strchr(text, ':');
 
 	if (!colon || colon == text || !colon[1] || strchr(colon + 1, ':'))
-		return fail_node(w, val, "expected 'provider:name' for a USDT probe, found '%s'",
-				 tt_shorten(text, w->shown));
+		return spec__fail_node(w, val,
+				       "expected 'provider:name' for a USDT probe, found '%s'",
+				       tt_shorten(text, w->shown));
 	*provider = strndup(text, (size_t)(colon - text));
 	*name = strdup(colon + 1);
 	if (!*provider || !*name)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	return 0;
 }
 
@@ -140,21 +145,21 @@ static int take_place(struct walker *w, struct probe_build *pb, struct place_bui
 		      yaml_node_t *key, yaml_node_t *val)
 {
 	const char *text = NULL;
-	bool usdt = strcmp(scalar_value(key), "usdt") == 0;
+	bool usdt = strcmp(spec__scalar_value(key), "usdt") == 0;
 	int err;
 
 	if (pl->node)
-		return fail_node(w, key, "'%s' and '%s' exclude each other", pl->key,
-				 scalar_value(key));
-	err = want_string(w, key, val, &text);
+		return spec__fail_node(w, key, "'%s' and '%s' exclude each other", pl->key,
+				       spec__scalar_value(key));
+	err = spec__want_string(w, key, val, &text);
 	if (err)
 		return err;
 	pl->node = val;
-	pl->key = scalar_value(key);
+	pl->key = spec__scalar_value(key);
 	pl->usdt = usdt;
 	if (usdt)
 		return split_usdt(w, val, text, &pl->provider, &pl->name);
-	return dup_string(w, text, &pl->name);
+	return spec__dup_string(w, text, &pl->name);
 }
 
 static int probe_place(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -196,46 +201,47 @@ static int probe_attribute(struct walker *w, void *ctx, yaml_node_t *key, yaml_n
 {
 	struct probe_build *pb = ctx;
 	struct tt_probe *probe = pb->probe;
-	const char *name = scalar_value(key);
+	const char *name = spec__scalar_value(key);
 	struct tt_attr *attr;
 	int err;
 
 	if (probe->nattrs >= TT_MAX_ATTRS)
-		return fail_node(w, key, "more than %d attributes in one probe (the limit)",
-				 TT_MAX_ATTRS);
+		return spec__fail_node(w, key, "more than %d attributes in one probe (the limit)",
+				       TT_MAX_ATTRS);
 	if (key->data.scalar.length == 0 || strlen(name) != key->data.scalar.length)
-		return fail_node(w, key, "an attribute name must be a non-empty string");
+		return spec__fail_node(w, key, "an attribute name must be a non-empty string");
 	for (int i = 0; i < probe->nattrs; i++) {
 		/* begin and end may each capture one (the end's pairs begin/end spans) */
 		if (strcmp(probe->attrs[i].name, name) == 0 &&
 		    (probe->attrs[i].literal || probe->attrs[i].cap.site == pb->site))
-			return fail_node(w, key, "attribute '%s' is given twice for this probe",
-					 tt_shorten(name, w->shown));
+			return spec__fail_node(w, key,
+					       "attribute '%s' is given twice for this probe",
+					       tt_shorten(name, w->shown));
 	}
 	attr = &probe->attrs[probe->nattrs];
 	attr->cap.index = -1;
 	probe->nattrs++;
-	err = dup_string(w, name, &attr->name);
+	err = spec__dup_string(w, name, &attr->name);
 	if (err)
 		return err;
-	if (val->type == YAML_SCALAR_NODE && is_quoted(val)) {
-		err = want_scalar(w, name, val);
+	if (val->type == YAML_SCALAR_NODE && spec__is_quoted(val)) {
+		err = spec__want_scalar(w, name, val);
 		if (err)
 			return err;
-		return dup_string(w, scalar_value(val), &attr->literal);
+		return spec__dup_string(w, spec__scalar_value(val), &attr->literal);
 	}
 	if (val->type != YAML_SCALAR_NODE)
-		return fail_node(w, val, "expected a scalar for attribute '%s', found %s", name,
-				 node_kind(val));
+		return spec__fail_node(w, val, "expected a scalar for attribute '%s', found %s",
+				       name, spec__node_kind(val));
 	return take_capture(w, pb, name, &attr->cap, val, pb->site);
 }
 
 static int probe_attributes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	if (val->type != YAML_MAPPING_NODE)
-		return fail_node(w, val, "expected a mapping for 'attributes', found %s",
-				 node_kind(val));
-	return walk_pairs(w, val, "attributes", probe_attribute, obj);
+		return spec__fail_node(w, val, "expected a mapping for 'attributes', found %s",
+				       spec__node_kind(val));
+	return spec__walk_pairs(w, val, "attributes", probe_attribute, obj);
 }
 
 static int probe_error(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -243,9 +249,9 @@ static int probe_error(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 	struct probe_build *pb = obj;
 
 	if (pb->error_node)
-		return fail_node(w, val, "'error' is given twice for this probe");
+		return spec__fail_node(w, val, "'error' is given twice for this probe");
 	pb->error_node = val;
-	return want_scalar(w, "error", val);
+	return spec__want_scalar(w, "error", val);
 }
 
 static int probe_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -254,10 +260,10 @@ static int probe_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	int err;
 
 	if (pb->when_node)
-		return fail_node(w, val, "'when' is given twice for this probe");
-	err = want_scalar(w, "when", val);
+		return spec__fail_node(w, val, "'when' is given twice for this probe");
+	err = spec__want_scalar(w, "when", val);
 	if (!err && val->data.scalar.length == 0)
-		err = fail_node(w, val, "'when' must not be empty");
+		err = spec__fail_node(w, val, "'when' must not be empty");
 	pb->when_node = val;
 	pb->probe->filtered = true;
 	return err;
@@ -270,10 +276,10 @@ static int end_when(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *
 	int err;
 
 	if (pb->end_when_node)
-		return fail_node(w, val, "'when' is given twice for this end");
-	err = want_scalar(w, "when", val);
+		return spec__fail_node(w, val, "'when' is given twice for this end");
+	err = spec__want_scalar(w, "when", val);
 	if (!err && val->data.scalar.length == 0)
-		err = fail_node(w, val, "'when' must not be empty");
+		err = spec__fail_node(w, val, "'when' must not be empty");
 	pb->end_when_node = val;
 	return err;
 }
@@ -285,25 +291,25 @@ static int probe_name(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	const char *open = NULL;
 	int err;
 
-	err = want_string(w, key, val, &text);
+	err = spec__want_string(w, key, val, &text);
 	if (err)
 		return err;
 	for (const char *c = text; *c; c++) {
 		if (*c == '{' && open)
-			return fail_node(w, val, "'{' inside '{...}' in name template");
+			return spec__fail_node(w, val, "'{' inside '{...}' in name template");
 		if (*c == '{')
 			open = c;
 		if (*c == '}' && !open)
-			return fail_node(w, val, "'}' without '{' in name template");
+			return spec__fail_node(w, val, "'}' without '{' in name template");
 		if (*c == '}' && c == open + 1)
-			return fail_node(w, val, "empty '{}' in name template");
+			return spec__fail_node(w, val, "empty '{}' in name template");
 		if (*c == '}')
 			open = NULL;
 	}
 	if (open)
-		return fail_node(w, val, "unclosed '{' in name template");
+		return spec__fail_node(w, val, "unclosed '{' in name template");
 	pb->name_node = val;
-	return dup_string(w, text, &pb->probe->name);
+	return spec__dup_string(w, text, &pb->probe->name);
 }
 
 /* `of: ROLE`: the role of the open spans an annotate probe completes. */
@@ -311,7 +317,7 @@ static int probe_of(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *
 {
 	struct probe_build *pb = obj;
 	const char *name = NULL;
-	int err = want_string(w, key, val, &name);
+	int err = spec__want_string(w, key, val, &name);
 
 	if (err)
 		return err;
@@ -322,10 +328,11 @@ static int probe_of(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *
 			return 0;
 		}
 	}
-	return fail_node(w, val,
-			 "unknown role '%s' for 'of' (expected task, step, compensation, publish, "
-			 "consume or span)",
-			 tt_shorten(name, w->shown));
+	return spec__fail_node(
+		w, val,
+		"unknown role '%s' for 'of' (expected task, step, compensation, publish, "
+		"consume or span)",
+		tt_shorten(name, w->shown));
 }
 
 /* `status: error|ok`: what an annotate probe makes the span's status. */
@@ -333,7 +340,7 @@ static int probe_status(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 {
 	struct probe_build *pb = obj;
 	const char *text = NULL;
-	int err = want_string(w, key, val, &text);
+	int err = spec__want_string(w, key, val, &text);
 
 	if (err)
 		return err;
@@ -342,8 +349,8 @@ static int probe_status(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 	else if (strcmp(text, "ok") == 0)
 		pb->probe->status = 1;
 	else
-		return fail_node(w, val, "expected 'error' or 'ok' for 'status', found '%s'",
-				 tt_shorten(text, w->shown));
+		return spec__fail_node(w, val, "expected 'error' or 'ok' for 'status', found '%s'",
+				       tt_shorten(text, w->shown));
 	pb->status_node = val;
 	return 0;
 }
@@ -352,24 +359,24 @@ static int probe_message(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 {
 	struct probe_build *pb = obj;
 	const char *text = NULL;
-	int err = want_string(w, key, val, &text);
+	int err = spec__want_string(w, key, val, &text);
 
 	if (err)
 		return err;
 	pb->message_node = val;
-	return dup_string(w, text, &pb->probe->message);
+	return spec__dup_string(w, text, &pb->probe->message);
 }
 
 static int probe_error_unless(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	struct probe_build *pb = obj;
 	const char *text = NULL;
-	int err = want_string(w, key, val, &text);
+	int err = spec__want_string(w, key, val, &text);
 
 	if (err)
 		return err;
-	pb->probe->error_unless_pos = mark_pos(val->start_mark);
-	return dup_string(w, text, &pb->probe->error_unless);
+	pb->probe->error_unless_pos = spec__mark_pos(val->start_mark);
+	return spec__dup_string(w, text, &pb->probe->error_unless);
 }
 
 static int probe_build_id(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -379,21 +386,22 @@ static int probe_build_id(struct walker *w, void *obj, yaml_node_t *key, yaml_no
 	size_t n;
 	int err;
 
-	err = want_string(w, key, val, &text);
+	err = spec__want_string(w, key, val, &text);
 	if (err)
 		return err;
 	n = strlen(text);
 	for (size_t i = 0; i < n; i++) {
 		if (!isxdigit((unsigned char)text[i]))
-			return fail_node(w, val, "build_id must be hexadecimal, found '%c'",
-					 text[i]);
+			return spec__fail_node(w, val, "build_id must be hexadecimal, found '%c'",
+					       text[i]);
 	}
 	if (n < 8 || n > 64 || n % 2)
-		return fail_node(w, val,
-				 "build_id must be an even number of 8 to 64 hex digits (a prefix "
-				 "of the file's NT_GNU_BUILD_ID)");
-	pb->probe->build_id_pos = mark_pos(val->start_mark);
-	err = dup_string(w, text, &pb->probe->build_id);
+		return spec__fail_node(
+			w, val,
+			"build_id must be an even number of 8 to 64 hex digits (a prefix "
+			"of the file's NT_GNU_BUILD_ID)");
+	pb->probe->build_id_pos = spec__mark_pos(val->start_mark);
+	err = spec__dup_string(w, text, &pb->probe->build_id);
 	for (char *c = pb->probe->build_id; !err && *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 	return err;
@@ -405,7 +413,7 @@ static int probe_redact(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 	int count;
 	int err;
 
-	err = want_sequence(w, key, val, &count);
+	err = spec__want_sequence(w, key, val, &count);
 	if (err)
 		return err;
 	pb->redact_node = val;
@@ -415,15 +423,15 @@ static int probe_redact(struct walker *w, void *obj, yaml_node_t *key, yaml_node
 static int take_at(struct walker *w, struct place_build *pl, yaml_node_t *key, yaml_node_t *val)
 {
 	const char *text = NULL;
-	int err = want_string(w, key, val, &text);
+	int err = spec__want_string(w, key, val, &text);
 
 	if (err)
 		return err;
 	if (strcmp(text, "return") == 0)
 		pl->at_return = true;
 	else if (strcmp(text, "entry") != 0)
-		return fail_node(w, val, "expected 'entry' or 'return' for 'at', found '%s'",
-				 tt_shorten(text, w->shown));
+		return spec__fail_node(w, val, "expected 'entry' or 'return' for 'at', found '%s'",
+				       tt_shorten(text, w->shown));
 	pl->at_node = val;
 	return 0;
 }
@@ -455,17 +463,17 @@ static int probe_begin(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 	int err;
 
 	if (val->type != YAML_MAPPING_NODE)
-		return fail_node(
+		return spec__fail_node(
 			w, val,
 			"expected a mapping for 'begin' ({symbol or usdt, key, attributes, "
 			"when}), found %s",
-			node_kind(val));
+			spec__node_kind(val));
 	pb->begin_node = val;
 	pb->in_mapping = true;
-	err = walk_mapping(w, val, "begin", begin_keys, pb);
+	err = spec__walk_mapping(w, val, "begin", begin_keys, pb);
 	pb->in_mapping = false;
 	if (!err && !pb->start.node)
-		err = fail_node(w, val, "'begin' needs 'symbol' or 'usdt'");
+		err = spec__fail_node(w, val, "'begin' needs 'symbol' or 'usdt'");
 	return err;
 }
 
@@ -505,7 +513,7 @@ static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t 
 		/* `end: provider:name`, the USDT probe that ends a `usdt:` span */
 		const char *text = NULL;
 
-		err = want_string(w, key, val, &text);
+		err = spec__want_string(w, key, val, &text);
 		if (err)
 			return err;
 		pb->end.node = val;
@@ -514,22 +522,23 @@ static int probe_end(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t 
 		return split_usdt(w, val, text, &pb->end.provider, &pb->end.name);
 	}
 	if (val->type != YAML_MAPPING_NODE)
-		return fail_node(w, val,
-				 "expected 'provider:name' or a mapping ({symbol or usdt, key, "
-				 "attributes, error, when}) for 'end', found %s",
-				 node_kind(val));
+		return spec__fail_node(
+			w, val,
+			"expected 'provider:name' or a mapping ({symbol or usdt, key, "
+			"attributes, error, when}) for 'end', found %s",
+			spec__node_kind(val));
 	pb->end_is_mapping = true;
 	pb->site = TT_SITE_END;
 	pb->in_mapping = true;
-	err = walk_mapping(w, val, "end", end_keys, pb);
+	err = spec__walk_mapping(w, val, "end", end_keys, pb);
 	pb->in_mapping = false;
 	pb->site = saved;
 	if (!err && !pb->end.node)
-		err = fail_node(w, val, "'end' needs 'symbol' or 'usdt'");
+		err = spec__fail_node(w, val, "'end' needs 'symbol' or 'usdt'");
 	return err;
 }
 
-const struct key_handler probe_keys[] = {
+const struct key_handler spec__probe_keys[] = {
 	{"role", probe_role},
 	{"symbol", probe_place},
 	{"usdt", probe_place},

@@ -24,11 +24,12 @@ static int target_set_kind(struct walker *w, struct target_build *tb, yaml_node_
 			   enum tt_target_kind kind)
 {
 	if (tb->kind_key)
-		return fail_node(w, key,
-				 "target needs exactly one of binary, pid, library, comm (found "
-				 "'%s' and '%s')",
-				 tb->kind_key, scalar_value(key));
-	tb->kind_key = scalar_value(key);
+		return spec__fail_node(
+			w, key,
+			"target needs exactly one of binary, pid, library, comm (found "
+			"'%s' and '%s')",
+			tb->kind_key, spec__scalar_value(key));
+	tb->kind_key = spec__scalar_value(key);
 	tb->target->kind = kind;
 	return 0;
 }
@@ -43,21 +44,22 @@ static int target_narrow_binary(struct walker *w, struct target_build *tb, yaml_
 	const char *path = NULL;
 	int err;
 
-	err = want_string(w, key, val, &path);
+	err = spec__want_string(w, key, val, &path);
 	if (err)
 		return err;
 	if (path[0] != '/')
-		return fail_node(w, val,
-				 "'binary' narrowing a library must be an absolute path or glob, "
-				 "found '%s'",
-				 tt_shorten(path, w->shown));
-	return dup_string(w, path, &tb->target->exe);
+		return spec__fail_node(
+			w, val,
+			"'binary' narrowing a library must be an absolute path or glob, "
+			"found '%s'",
+			tt_shorten(path, w->shown));
+	return spec__dup_string(w, path, &tb->target->exe);
 }
 
 static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
 	struct target_build *tb = obj;
-	bool binary = strcmp(scalar_value(key), "binary") == 0;
+	bool binary = strcmp(spec__scalar_value(key), "binary") == 0;
 	const char *path = NULL;
 	int err;
 
@@ -66,10 +68,10 @@ static int target_path(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 	err = target_set_kind(w, tb, key, binary ? TT_TARGET_BINARY : TT_TARGET_LIBRARY);
 	if (err)
 		return err;
-	err = want_string(w, key, val, &path);
+	err = spec__want_string(w, key, val, &path);
 	if (err)
 		return err;
-	return dup_string(w, path, &tb->target->path);
+	return spec__dup_string(w, path, &tb->target->path);
 }
 
 /* `cgroup:` beside `library:`: the processes in that cgroup (v2 path) or below it. */
@@ -80,18 +82,18 @@ static int target_cgroup(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 	int err;
 
 	if (!tb->library)
-		return fail_node(w, key,
-				 "'cgroup' narrows a library target only (add 'library:', or "
-				 "narrow with 'comm:' or 'binary:')");
-	err = want_string(w, key, val, &path);
+		return spec__fail_node(w, key,
+				       "'cgroup' narrows a library target only (add 'library:', or "
+				       "narrow with 'comm:' or 'binary:')");
+	err = spec__want_string(w, key, val, &path);
 	if (err)
 		return err;
 	if (path[0] != '/' || strlen(path) >= TT_CGROUP_PATH_MAX)
-		return fail_node(w, val,
-				 "'cgroup' must be a cgroup path starting with '/' (as in "
-				 "/proc/PID/cgroup), at most %d characters, found '%s'",
-				 TT_CGROUP_PATH_MAX - 1, tt_shorten(path, w->shown));
-	return dup_string(w, path, &tb->target->cgroup);
+		return spec__fail_node(w, val,
+				       "'cgroup' must be a cgroup path starting with '/' (as in "
+				       "/proc/PID/cgroup), at most %d characters, found '%s'",
+				       TT_CGROUP_PATH_MAX - 1, tt_shorten(path, w->shown));
+	return spec__dup_string(w, path, &tb->target->cgroup);
 }
 
 static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -105,18 +107,19 @@ static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	err = target_set_kind(w, tb, key, TT_TARGET_PID);
 	if (err)
 		return err;
-	err = want_string(w, key, val, &s);
+	err = spec__want_string(w, key, val, &s);
 	if (err)
 		return err;
 	for (i = 0; s[i]; i++) {
 		if (s[i] < '0' || s[i] > '9' || pid > (INT_MAX - (s[i] - '0')) / 10)
-			return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
-					 tt_shorten(s, w->shown));
+			return spec__fail_node(w, val,
+					       "'pid' must be a positive integer, found '%s'",
+					       tt_shorten(s, w->shown));
 		pid = pid * 10 + (s[i] - '0');
 	}
 	if (pid == 0)
-		return fail_node(w, val, "'pid' must be a positive integer, found '%s'",
-				 tt_shorten(s, w->shown));
+		return spec__fail_node(w, val, "'pid' must be a positive integer, found '%s'",
+				       tt_shorten(s, w->shown));
 	tb->target->pid = (pid_t)pid;
 	return 0;
 }
@@ -131,14 +134,14 @@ static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 	err = tb->library ? 0 : target_set_kind(w, tb, key, TT_TARGET_COMM);
 	if (err)
 		return err;
-	err = want_string(w, key, val, &comm);
+	err = spec__want_string(w, key, val, &comm);
 	if (err)
 		return err;
 	if (strlen(comm) > SPEC_COMM_MAX)
-		return fail_node(w, val,
-				 "'comm' is %zu characters long, more than the kernel keeps (%d)",
-				 strlen(comm), SPEC_COMM_MAX);
-	return dup_string(w, comm, &tb->target->comm);
+		return spec__fail_node(
+			w, val, "'comm' is %zu characters long, more than the kernel keeps (%d)",
+			strlen(comm), SPEC_COMM_MAX);
+	return spec__dup_string(w, comm, &tb->target->comm);
 }
 
 static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -151,22 +154,22 @@ static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_nod
 	int err;
 	int i;
 
-	err = want_sequence(w, key, val, &count);
+	err = spec__want_sequence(w, key, val, &count);
 	if (err)
 		return err;
 	items = val->data.sequence.items.start;
 	/* Probe ids index a BPF array of TT_MAX_PROBES entries and start at 1. */
 	if (count > room)
-		return fail_node(w, node_at(w, items[room > 0 ? room : 0]),
-				 "too many probes: at most %d in one spec (TT_MAX_PROBES)",
-				 TT_MAX_PROBES - 1);
+		return spec__fail_node(w, spec__node_at(w, items[room > 0 ? room : 0]),
+				       "too many probes: at most %d in one spec (TT_MAX_PROBES)",
+				       TT_MAX_PROBES - 1);
 	target->probes = calloc((size_t)count, sizeof(*target->probes));
 	if (!target->probes)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	target->nprobes = count;
 	tb->has_probes = true;
 	for (i = 0; i < count; i++) {
-		err = walk_probe(w, target, &target->probes[i], node_at(w, items[i]));
+		err = spec__walk_probe(w, target, &target->probes[i], spec__node_at(w, items[i]));
 		if (err)
 			return err;
 	}
@@ -179,13 +182,13 @@ static int target_runtime(struct walker *w, void *obj, yaml_node_t *key, yaml_no
 {
 	struct target_build *tb = obj;
 	const char *name = NULL;
-	int err = want_string(w, key, val, &name);
+	int err = spec__want_string(w, key, val, &name);
 
 	if (err)
 		return err;
 	if (strcmp(name, "python") != 0)
-		return fail_node(w, val, "unknown runtime '%s' (expected 'python')",
-				 tt_shorten(name, w->shown));
+		return spec__fail_node(w, val, "unknown runtime '%s' (expected 'python')",
+				       tt_shorten(name, w->shown));
 	tb->target->python = true;
 	return 0;
 }
@@ -202,10 +205,10 @@ static yaml_node_t *target_key(struct walker *w, yaml_node_t *node, const char *
 {
 	for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
 	     pr < node->data.mapping.pairs.top; pr++) {
-		yaml_node_t *key = node_at(w, pr->key);
+		yaml_node_t *key = spec__node_at(w, pr->key);
 
-		if (key->type == YAML_SCALAR_NODE && !strcmp(scalar_value(key), name))
-			return node_at(w, pr->value);
+		if (key->type == YAML_SCALAR_NODE && !strcmp(spec__scalar_value(key), name))
+			return spec__node_at(w, pr->value);
 	}
 	return NULL;
 }
@@ -215,27 +218,28 @@ static bool is_python(struct walker *w, yaml_node_t *node)
 {
 	yaml_node_t *v = target_key(w, node, "runtime");
 
-	return v && v->type == YAML_SCALAR_NODE && !strcmp(scalar_value(v), "python");
+	return v && v->type == YAML_SCALAR_NODE && !strcmp(spec__scalar_value(v), "python");
 }
 
-int walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
+int spec__walk_target(struct walker *w, struct tt_target *target, yaml_node_t *node)
 {
 	struct target_build tb = {.target = target};
 	int err;
 
 	if (node->type != YAML_MAPPING_NODE)
-		return fail_node(w, node, "expected a mapping for a target, found %s",
-				 node_kind(node));
-	target->pos = mark_pos(node->start_mark);
+		return spec__fail_node(w, node, "expected a mapping for a target, found %s",
+				       spec__node_kind(node));
+	target->pos = spec__mark_pos(node->start_mark);
 	target->spec = w->spec;
 	tb.library = target_key(w, node, "library") != NULL;
 	target->python = is_python(w, node);
-	err = walk_mapping(w, node, "target", target_keys, &tb);
+	err = spec__walk_mapping(w, node, "target", target_keys, &tb);
 	if (err)
 		return err;
 	if (!tb.kind_key)
-		return fail_node(w, node, "target needs exactly one of binary, pid, library, comm");
+		return spec__fail_node(w, node,
+				       "target needs exactly one of binary, pid, library, comm");
 	if (!tb.has_probes)
-		return fail_node(w, node, "missing 'probes' in target");
+		return spec__fail_node(w, node, "missing 'probes' in target");
 	return 0;
 }

@@ -15,7 +15,7 @@
 
 /* ---- messages ---------------------------------------------------------- */
 
-struct tt_pos mark_pos(yaml_mark_t mark)
+struct tt_pos spec__mark_pos(yaml_mark_t mark)
 {
 	struct tt_pos pos = {.line = (int)mark.line + 1, .col = (int)mark.column + 1};
 
@@ -23,7 +23,7 @@ struct tt_pos mark_pos(yaml_mark_t mark)
 }
 
 /* Writes "NAME:LINE:COL: problem" into the caller's buffer; returns -EINVAL. */
-int fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
+int spec__fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -39,14 +39,14 @@ int fail_at(struct walker *w, struct tt_pos pos, const char *fmt, ...)
 	return -EINVAL;
 }
 
-int out_of_memory(struct walker *w)
+int spec__out_of_memory(struct walker *w)
 {
 	if (w->err && w->errlen)
 		snprintf(w->err, w->errlen, "%s: out of memory", w->name);
 	return -ENOMEM;
 }
 
-const char *node_kind(const yaml_node_t *node)
+const char *spec__node_kind(const yaml_node_t *node)
 {
 	switch (node->type) {
 	case YAML_SCALAR_NODE:
@@ -60,12 +60,12 @@ const char *node_kind(const yaml_node_t *node)
 	}
 }
 
-const char *scalar_value(const yaml_node_t *node)
+const char *spec__scalar_value(const yaml_node_t *node)
 {
 	return (const char *)node->data.scalar.value;
 }
 
-bool is_quoted(const yaml_node_t *node)
+bool spec__is_quoted(const yaml_node_t *node)
 {
 	return node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
 	       node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -111,12 +111,12 @@ static int count_chars(const char *s, size_t n)
  * when the value stands verbatim in the source on one line (a plain
  * scalar, or a quoted one without escapes); the node's start otherwise.
  */
-struct tt_pos expr_pos(const struct walker *w, const yaml_node_t *node, int col)
+struct tt_pos spec__expr_pos(const struct walker *w, const yaml_node_t *node, int col)
 {
-	struct tt_pos pos = mark_pos(node->start_mark);
-	const char *value = scalar_value(node);
+	struct tt_pos pos = spec__mark_pos(node->start_mark);
+	const char *value = spec__scalar_value(node);
 	size_t vlen = node->data.scalar.length;
-	size_t skip = is_quoted(node) ? 1 : 0;
+	size_t skip = spec__is_quoted(node) ? 1 : 0;
 	long off = mark_offset(w, node->start_mark.index);
 
 	if (off < 0 || col < 0 || (size_t)col > vlen || memchr(value, '\n', vlen))
@@ -133,11 +133,11 @@ struct tt_pos expr_pos(const struct walker *w, const yaml_node_t *node, int col)
  * A hint for an expression cut short by YAML: in a flow mapping such as
  * `{ a: str(arg1, 32) }` the ',' ends the plain scalar.
  */
-const char *flow_hint(const struct walker *w, const yaml_node_t *node, int col)
+const char *spec__flow_hint(const struct walker *w, const yaml_node_t *node, int col)
 {
 	long end = mark_offset(w, node->end_mark.index);
 
-	if (is_quoted(node) || col < 0 || (size_t)col != node->data.scalar.length)
+	if (spec__is_quoted(node) || col < 0 || (size_t)col != node->data.scalar.length)
 		return "";
 	if (end < 0 || (size_t)end >= w->len || w->text[end] != ',')
 		return "";
@@ -145,17 +145,17 @@ const char *flow_hint(const struct walker *w, const yaml_node_t *node, int col)
 }
 
 /* Reports libyaml's syntax error at the position it gives. */
-int fail_yaml(struct walker *w, const yaml_parser_t *parser)
+int spec__fail_yaml(struct walker *w, const yaml_parser_t *parser)
 {
 	const char *problem = parser->problem ? parser->problem : "invalid YAML";
 	const char *hint = "";
-	struct tt_pos pos = mark_pos(parser->problem_mark);
+	struct tt_pos pos = spec__mark_pos(parser->problem_mark);
 	long off = mark_offset(w, parser->problem_mark.index);
 	long ctx = mark_offset(w, parser->context_mark.index);
 	size_t i;
 
 	if (parser->error == YAML_MEMORY_ERROR)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	if (parser->error == YAML_READER_ERROR) {
 		/* The reader counts bytes, not lines. */
 		pos.line = 1;
@@ -167,74 +167,74 @@ int fail_yaml(struct walker *w, const yaml_parser_t *parser)
 				pos.col = 1;
 			}
 		}
-		return fail_at(w, pos, "%s", problem);
+		return spec__fail_at(w, pos, "%s", problem);
 	}
 	if ((off >= 0 && (size_t)off < w->len && w->text[off] == '*') ||
 	    (parser->context && ctx >= 0 && (size_t)ctx < w->len && w->text[ctx] == '*'))
 		hint = "; a leading '*' starts a YAML alias: write u64(e) for *e";
 	if (parser->context)
-		return fail_at(w, pos, "%s (%s at line %d, column %d)%s", problem, parser->context,
-			       (int)parser->context_mark.line + 1,
-			       (int)parser->context_mark.column + 1, hint);
-	return fail_at(w, pos, "%s%s", problem, hint);
+		return spec__fail_at(w, pos, "%s (%s at line %d, column %d)%s", problem,
+				     parser->context, (int)parser->context_mark.line + 1,
+				     (int)parser->context_mark.column + 1, hint);
+	return spec__fail_at(w, pos, "%s%s", problem, hint);
 }
 
 /* ---- values ------------------------------------------------------------ */
 
 /* Checks that `val` is a scalar without NUL characters (it may be empty). */
-int want_scalar(struct walker *w, const char *what, yaml_node_t *val)
+int spec__want_scalar(struct walker *w, const char *what, yaml_node_t *val)
 {
 	if (val->type != YAML_SCALAR_NODE)
-		return fail_node(w, val, "expected a scalar for '%s', found %s", what,
-				 node_kind(val));
-	if (strlen(scalar_value(val)) != val->data.scalar.length)
-		return fail_node(w, val, "'%s' contains a NUL character", what);
+		return spec__fail_node(w, val, "expected a scalar for '%s', found %s", what,
+				       spec__node_kind(val));
+	if (strlen(spec__scalar_value(val)) != val->data.scalar.length)
+		return spec__fail_node(w, val, "'%s' contains a NUL character", what);
 	return 0;
 }
 
 /* The non-empty string value of the key `key`, into *out (owned by the document). */
-int want_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, const char **out)
+int spec__want_string(struct walker *w, yaml_node_t *key, yaml_node_t *val, const char **out)
 {
-	const char *what = scalar_value(key);
+	const char *what = spec__scalar_value(key);
 	int err;
 
-	err = want_scalar(w, what, val);
+	err = spec__want_scalar(w, what, val);
 	if (err)
 		return err;
 	if (val->data.scalar.length == 0)
-		return fail_node(w, key, "'%s' must not be empty", what);
-	*out = scalar_value(val);
+		return spec__fail_node(w, key, "'%s' must not be empty", what);
+	*out = spec__scalar_value(val);
 	return 0;
 }
 
 /* A non-empty sequence for the key `key`. */
-int want_sequence(struct walker *w, yaml_node_t *key, yaml_node_t *val, int *count)
+int spec__want_sequence(struct walker *w, yaml_node_t *key, yaml_node_t *val, int *count)
 {
-	const char *what = scalar_value(key);
+	const char *what = spec__scalar_value(key);
 	long n;
 
 	if (val->type != YAML_SEQUENCE_NODE)
-		return fail_node(w, val, "expected a sequence for '%s', found %s", what,
-				 node_kind(val));
+		return spec__fail_node(w, val, "expected a sequence for '%s', found %s", what,
+				       spec__node_kind(val));
 	n = val->data.sequence.items.top - val->data.sequence.items.start;
 	if (n == 0)
-		return fail_node(w, key, "'%s' must not be empty", what);
+		return spec__fail_node(w, key, "'%s' must not be empty", what);
 	if (n > INT_MAX)
-		return fail_node(w, key, "'%s' has too many items", what);
+		return spec__fail_node(w, key, "'%s' has too many items", what);
 	*count = (int)n;
 	return 0;
 }
 
 /* Stores a copy of s in *dst, which must be NULL. */
-int dup_string(struct walker *w, const char *s, char **dst)
+int spec__dup_string(struct walker *w, const char *s, char **dst)
 {
 	*dst = strdup(s);
 	if (!*dst)
-		return out_of_memory(w);
+		return spec__out_of_memory(w);
 	return 0;
 }
 
-yaml_node_t *node_at(struct walker *w, int id)
+yaml_node_t *spec__node_at(struct walker *w, int id)
 {
 	return yaml_document_get_node(w->doc, id);
 }
@@ -272,7 +272,7 @@ static bool quotable(const char *s)
  * and every caller fails after a bounded number of pairs, so this is not
  * quadratic in an adversarial file.
  */
-int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx)
+int spec__walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn, void *ctx)
 {
 	yaml_node_pair_t *start = map->data.mapping.pairs.start;
 	yaml_node_pair_t *pair;
@@ -282,21 +282,22 @@ int walk_pairs(struct walker *w, yaml_node_t *map, const char *what, pair_fn fn,
 	int err;
 
 	for (pair = start; pair < map->data.mapping.pairs.top; pair++) {
-		key = node_at(w, pair->key);
-		val = node_at(w, pair->value);
+		key = spec__node_at(w, pair->key);
+		val = spec__node_at(w, pair->value);
 		if (key->type != YAML_SCALAR_NODE)
-			return fail_node(w, key, "expected a scalar key in %s, found %s", what,
-					 node_kind(key));
+			return spec__fail_node(w, key, "expected a scalar key in %s, found %s",
+					       what, spec__node_kind(key));
 		for (prev = start; prev < pair; prev++) {
-			if (same_scalar(node_at(w, prev->key), key) && quotable(scalar_value(key)))
-				return fail_node(w, key,
-						 "duplicate key '%s' in %s (first at line %d)",
-						 scalar_value(key), what,
-						 (int)node_at(w, prev->key)->start_mark.line + 1);
-			if (same_scalar(node_at(w, prev->key), key))
-				return fail_node(w, key, "duplicate key in %s (first at line %d)",
-						 what,
-						 (int)node_at(w, prev->key)->start_mark.line + 1);
+			if (same_scalar(spec__node_at(w, prev->key), key) &&
+			    quotable(spec__scalar_value(key)))
+				return spec__fail_node(
+					w, key, "duplicate key '%s' in %s (first at line %d)",
+					spec__scalar_value(key), what,
+					(int)spec__node_at(w, prev->key)->start_mark.line + 1);
+			if (same_scalar(spec__node_at(w, prev->key), key))
+				return spec__fail_node(
+					w, key, "duplicate key in %s (first at line %d)", what,
+					(int)spec__node_at(w, prev->key)->start_mark.line + 1);
 		}
 		err = fn(w, ctx, key, val);
 		if (err)
@@ -332,7 +333,7 @@ static void table_keys(const struct key_handler *table, char *buf, size_t len)
 static int table_dispatch(struct walker *w, void *ctx, yaml_node_t *key, yaml_node_t *val)
 {
 	const struct table_walk *t = ctx;
-	const char *name = scalar_value(key);
+	const char *name = spec__scalar_value(key);
 	const struct key_handler *h;
 	char expected[256];
 
@@ -340,22 +341,22 @@ static int table_dispatch(struct walker *w, void *ctx, yaml_node_t *key, yaml_no
 		if (strcmp(h->key, name) != 0)
 			continue;
 		if (!h->fn)
-			return fail_node(w, key, "'%s' is not supported yet", name);
+			return spec__fail_node(w, key, "'%s' is not supported yet", name);
 		return h->fn(w, t->obj, key, val);
 	}
 	table_keys(t->table, expected, sizeof(expected));
 	if (!quotable(name))
-		return fail_node(w, key, "unknown key in %s (expected one of: %s)", t->what,
-				 expected);
-	return fail_node(w, key, "unknown key '%s' in %s (expected one of: %s)", name, t->what,
-			 expected);
+		return spec__fail_node(w, key, "unknown key in %s (expected one of: %s)", t->what,
+				       expected);
+	return spec__fail_node(w, key, "unknown key '%s' in %s (expected one of: %s)", name,
+			       t->what, expected);
 }
 
 /* Walks the mapping `map` describing `obj` with the handlers of `table`. */
-int walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
-		 const struct key_handler *table, void *obj)
+int spec__walk_mapping(struct walker *w, yaml_node_t *map, const char *what,
+		       const struct key_handler *table, void *obj)
 {
 	struct table_walk t = {.table = table, .what = what, .obj = obj};
 
-	return walk_pairs(w, map, what, table_dispatch, &t);
+	return spec__walk_pairs(w, map, what, table_dispatch, &t);
 }
