@@ -368,14 +368,14 @@ static const char *op_compiled_only(const struct tt_op *op)
 	case TT_OP_STRCMPR:
 		return "a comparison of two strings";
 	case TT_OP_CMP:
-		return (op->flags & TT_OPF_COND) ? "an 'error:' evaluated in BPF" : NULL;
+		return (op->flags & TT_OPF_COND) ? "a compound predicate (&&, ||, !)" : NULL;
 	case TT_OP_STRCMP:
-		if (op->flags & TT_OPF_COND)
-			return "an 'error:' evaluated in BPF";
 		if (op->aux == TT_STRCMP_SUFFIX)
 			return "ends_with()";
 		if (op->aux == TT_STRCMP_CONTAINS)
 			return "contains()";
+		if (op->flags & TT_OPF_COND)
+			return "a compound predicate (&&, ||, !)";
 		return op->pad ? "a bounded str(EXPR, N) in a predicate" : NULL;
 	}
 	return NULL;

@@ -375,12 +375,31 @@ int parse_value(struct parser *p, struct code *c)
 	}
 }
 
+int parse_str_limit(struct parser *p, uint64_t *max)
+{
+	size_t col = p->pos;
+	int err;
+
+	if (!is_digit(peek(p)))
+		return fail(p, col,
+			    "the limit of str(EXPR, N) is a number of bytes; for a length read at "
+			    "run time, capture bytes(ptr, len)");
+	err = parse_uint(p, max);
+	if (err)
+		return err;
+	if (*max == 0)
+		return fail(p, col, "string limit must be at least 1");
+	if (*max > TT_MAX_STR)
+		return fail(p, col, "string limit %llu is more than %d, the longest string read",
+			    (unsigned long long)*max, TT_MAX_STR);
+	return 0;
+}
+
 /* str '(' value [',' INT] ')', the name being at the current position. */
 static int parse_str(struct parser *p, struct code *out)
 {
 	struct tt_op emit = {.code = TT_OP_EMIT_STR, .len = TT_MAX_STR};
 	size_t col = p->pos;
-	size_t maxcol;
 	uint64_t max;
 	int err;
 
@@ -395,16 +414,9 @@ static int parse_str(struct parser *p, struct code *out)
 	if (peek(p) == ',') {
 		p->pos++;
 		skip_space(p);
-		maxcol = p->pos;
-		err = parse_uint(p, &max);
+		err = parse_str_limit(p, &max);
 		if (err)
 			return err;
-		if (max == 0)
-			return fail(p, maxcol, "string limit must be at least 1");
-		if (max > TT_MAX_STR)
-			return fail(p, maxcol,
-				    "string limit %llu is more than %d, the longest string read",
-				    (unsigned long long)max, TT_MAX_STR);
 		emit.len = (__u32)max;
 	}
 	err = expect_char(p, ')', "')' to close str()");

@@ -288,7 +288,6 @@ static int parse_str_operand(struct bparser *b, struct operand *o)
 {
 	struct parser *p = &b->p;
 	struct code c = {.n = 0};
-	size_t maxcol;
 	uint64_t max;
 	int err;
 
@@ -302,16 +301,9 @@ static int parse_str_operand(struct bparser *b, struct operand *o)
 	if (peek(p) == ',') {
 		p->pos++;
 		skip_space(p);
-		maxcol = p->pos;
-		err = parse_uint(p, &max);
+		err = parse_str_limit(p, &max);
 		if (err)
 			return err;
-		if (max == 0)
-			return fail(p, maxcol, "string limit must be at least 1");
-		if (max > TT_MAX_STR)
-			return fail(p, maxcol,
-				    "string limit %llu is more than %d, the longest string read",
-				    (unsigned long long)max, TT_MAX_STR);
 		o->limit = max == TT_MAX_STR ? 0 : (uint8_t)max;
 	}
 	err = expect_char(p, ')', "')' to close str()");

@@ -84,6 +84,8 @@ int expect_char(struct parser *p, char c, const char *what);
 /* Reads an unsigned integer (decimal, or 0x hex) into *v; 0 or -EINVAL. */
 int parse_uint(struct parser *p, uint64_t *v);
 int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col);
+/* The N of str(EXPR, N) at the current position into *max, 1..TT_MAX_STR; 0 or -EINVAL. */
+int parse_str_limit(struct parser *p, uint64_t *max);
 /* Compiles `value` (the grammar in expr.c) into c; 0 or -EINVAL. */
 int parse_value(struct parser *p, struct code *c);
 

@@ -83,6 +83,115 @@ static void assert_well_formed(void)
 	assert_true(probe_id);
 }
 
+/* Checks that every instruction is reached from the first (the kernel refuses one that is not). */
+static void assert_all_reached(void)
+{
+	static bool seen[TT_BPFGEN_MAX_INSNS];
+	static size_t stack[TT_BPFGEN_MAX_INSNS];
+	size_t top = 0;
+
+	memset(seen, 0, sizeof(seen));
+	stack[top++] = 0;
+	while (top) {
+		size_t n = stack[--top];
+		const struct bpf_insn *i;
+		uint8_t op;
+
+		if (n >= g.n || seen[n])
+			continue;
+		seen[n] = true;
+		i = &g.insns[n];
+		op = BPF_OP(i->code);
+		if (i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+			seen[n + 1] = true;
+			stack[top++] = n + 2;
+			continue;
+		}
+		if (BPF_CLASS(i->code) == BPF_JMP && op == BPF_EXIT)
+			continue;
+		if (BPF_CLASS(i->code) == BPF_JMP && op != BPF_CALL)
+			stack[top++] = n + 1 + (size_t)i->off;
+		if (!(BPF_CLASS(i->code) == BPF_JMP && op == BPF_JA))
+			stack[top++] = n + 1;
+	}
+	for (size_t n = 0; n < g.n; n++) {
+		if (!seen[n])
+			print_error("instruction %zu is not reached\n", n);
+		assert_true(seen[n]);
+	}
+}
+
+/*
+ * Every form of predicate compiles into a program whose jumps stay inside
+ * and which has no code nothing reaches, as a filter at entry and as an
+ * `error:` verdict at return (an entry that tracks the call but has no
+ * filter: it used to keep a dropped-call path nothing jumped to).
+ */
+static void test_predicates_compile_well_formed(void **state)
+{
+	static const char *const preds[] = {
+		"arg0 == 1 && arg1 != 2",
+		"arg0 == 1 || arg1 == 2",
+		"!(arg0 == 1 || arg1 == 2) && arg2 > 0",
+		"*arg0 < arg1 + 8",
+		"str(arg1) == \"exact\" || str(arg1) != \"perf*\"",
+		"starts_with(str(arg1), \"ab\") && ends_with(str(arg1), \"abcdefghi\")",
+		"contains(str(arg1, 16), \"x\") || contains(str(arg1), \"0123456789abcdef012\")",
+		"str(arg1) == str(*arg2) && str(arg1, 8) != str(arg3, 9)",
+	};
+	const char *const caps[] = {"str(arg1)", NULL};
+	char err[256] = "";
+	int col;
+
+	for (size_t k = 0; k < sizeof(preds) / sizeof(preds[0]); k++) {
+		struct tt_hook_prog h = hook_of(preds[k], caps);
+
+		assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+		assert_well_formed();
+		assert_all_reached();
+
+		memset(&h, 0, sizeof(h));
+		h.flags = TT_HOOKF_TRACK | TT_HOOKF_SAVE;
+		assert_int_equal(tt_expr__compile_pred(preds[k], TT_PRED_VERDICT, true, NULL,
+						       &h.ret, err, sizeof(err), &col),
+				 0);
+		assert_int_equal(emit(TT_BPFGEN_ENTRY, &h, NULL, err, sizeof(err)), 0);
+		assert_all_reached();
+		assert_int_equal(emit(TT_BPFGEN_RETURN, &h, NULL, err, sizeof(err)), 0);
+		assert_all_reached();
+	}
+}
+
+/* What only compiled programs run is named; the forms the interpreter knows are not. */
+static void test_compiled_only_forms_are_named(void **state)
+{
+	static const struct {
+		const char *when;
+		const char *needs; /* NULL: the interpreter runs it */
+	} cases[] = {
+		{"arg0 >= 5", NULL},
+		{"str(arg1) == \"exact\"", NULL},
+		{"str(arg1) != \"perf*\"", NULL},
+		{"arg0 > 1 && arg1 < 2", NULL},
+		{"arg0 == 1 || arg1 == 2", "a compound predicate (&&, ||, !)"},
+		{"*arg0 == arg1", "a comparison of two expressions"},
+		{"str(arg1) == str(arg2)", "a comparison of two strings"},
+		{"ends_with(str(arg1), \"x\")", "ends_with()"},
+		{"contains(str(arg1), \"x\")", "contains()"},
+		{"str(arg1, 5) == \"x\"", "a bounded str(EXPR, N) in a predicate"},
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct tt_hook_prog h = hook_of(cases[k].when, NULL);
+		const char *got = tt_bpfgen__compiled_only(&h);
+
+		if (!cases[k].needs)
+			assert_null(got);
+		else
+			assert_string_equal(got, cases[k].needs);
+	}
+}
+
 static size_t count_calls(int32_t helper)
 {
 	size_t n = 0;
@@ -331,6 +440,8 @@ int main(void)
 		cmocka_unit_test(test_usdt_arguments_where_the_site_says),
 		cmocka_unit_test(test_one_program_for_a_shared_site),
 		cmocka_unit_test(test_what_cannot_be_compiled_is_refused_with_a_reason),
+		cmocka_unit_test(test_predicates_compile_well_formed),
+		cmocka_unit_test(test_compiled_only_forms_are_named),
 		cmocka_unit_test(test_print_names_maps_and_helpers),
 	};
 

@@ -185,7 +185,7 @@ static const struct bad bads[] = {
 	{"bytes(****arg0, *****arg1)", false, "more than 8 dereferences", 16},
 	{"str(arg1, 65)", false, "string limit 65 is more than 64, the longest string read", 10},
 	{"str(arg1, 0)", false, "string limit must be at least 1", 10},
-	{"str(arg1, arg2)", false, "expected an integer", 10},
+	{"str(arg1, arg2)", false, "for a length read at run time, capture bytes(ptr, len)", 10},
 	{"bytes(arg0, 65)", false, "bytes length 65 is more than 64, the most bytes read", 12},
 	{"bytes(arg0, 60 + 8)", false, "bytes length 68 is more than 64", 12},
 	{"bytes(arg0, 0)", false, "bytes length must be at least 1", 12},

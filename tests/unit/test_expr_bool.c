@@ -244,6 +244,10 @@ static const struct bad bads[] = {
 	{"str(arg1) == \"*\"", "an empty prefix", 13},
 	{"str(arg1, 65) == \"a\"", "string limit 65 is more than 64", 10},
 	{"str(arg1, 0) == \"a\"", "string limit must be at least 1", 10},
+	{"str(arg1, arg2) == \"a\"",
+	 "the limit of str(EXPR, N) is a number of bytes; for a length "
+	 "read at run time, capture bytes(ptr, len)",
+	 10},
 	{"bytes(arg1, 4) == \"a\"", "bytes() cannot be compared", 0},
 	{"str(arg1) == "
 	 "\"01234567890123456789012345678901234567890123456789012345\"",

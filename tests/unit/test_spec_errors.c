@@ -164,6 +164,11 @@ static const struct bad_spec bad_specs[] = {
 	{PROBE "        when: \"str(arg1) == 'unterminated\"\n",
 	 "spec.yaml:7:29: unterminated string literal"},
 	{PROBE "        when: \"\"\n", "spec.yaml:7:15: 'when' must not be empty"},
+	{PROBE "        key: str(arg1, arg2)\n",
+	 "spec.yaml:7:24: the limit of str(EXPR, N) is a number of bytes; for a length read at "
+	 "run time, capture bytes(ptr, len)"},
+	{PROBE "        when: str(arg1, arg2) == \"x\"\n",
+	 "spec.yaml:7:25: the limit of str(EXPR, N) is a number of bytes"},
 	/* compound predicates */
 	{PROBE "        when: arg0 == 1 &&\n",
 	 "spec.yaml:7:27: expected an expression, but the expression ends here"},
