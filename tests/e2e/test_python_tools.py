@@ -52,6 +52,57 @@ class CheckRefusesTest(unittest.TestCase):
         self.assertIn("ok, 1 attachment", out)
 
 
+PY_SPEC = """service: py
+targets:
+  - binary: %s
+    runtime: python
+    probes:
+      - role: task
+        function: rq.worker:Worker.perform_job
+"""
+
+# An interpreter of a version tasktap has no offsets for, as its binary says it (3.11+ export
+# Py_Version, PY_VERSION_HEX; every CPython since 3.7 exports _PyRuntime)
+FAKE_PYTHON = """
+const unsigned long Py_Version = 0x030a0cf0; /* 3.10.12 */
+char _PyRuntime[4096] = {1};
+int main(void) { return 0; }
+"""
+
+
+class CheckRefusesInterpretersTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def check(self, binary):
+        return run_tool(["check", write_spec(PY_SPEC % binary, self.dir)])
+
+    def test_an_unknown_version_is_refused_with_the_version_found(self):
+        src = os.path.join(self.dir, "fake.c")
+        with open(src, "w") as f:
+            f.write(FAKE_PYTHON)
+        binary = os.path.join(self.dir, "python3.10")
+        subprocess.run(["cc", "-rdynamic", "-o", binary, src], check=True)
+        rc, out, err = self.check(binary)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("spec.yaml:7:19: python 3.10.12 at '%s': no offsets for this version; "
+                      "tasktap knows 3.11, 3.12, 3.13" % binary, err)
+        self.assertEqual(out, "")
+
+    def test_a_program_that_is_no_python_is_refused(self):
+        rc, out, err = self.check("/bin/true")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("'/bin/true' is not a python interpreter: no _PyRuntime, no libpython",
+                      err)
+
+    def test_debians_python311_is_accepted(self):
+        rc, out, err = self.check(PYTHON)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("rq.worker:Worker.perform_job", out)
+
+
 JOBS = """
 import threading
 

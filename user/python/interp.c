@@ -12,6 +12,7 @@
 
 #include "elf.h"
 #include "python/interp.h"
+#include "python/offsets.h"
 
 /* CPython 3.11's opcodes (Include/opcode.h) of a function's first instruction. */
 #define PY311_RESUME	   151
@@ -285,6 +286,28 @@ static int find_sites(struct interp_elf *ie, struct tt_elf *elf, const char *sho
 	return 0;
 }
 
+/*
+ * Refuses an interpreter whose version the offsets table does not know, or
+ * that the Python probes do not run on yet, naming the version found in the
+ * binary (python/offsets.h). 0, or -ENOTSUP or -errno with the reason in err.
+ */
+static int check_version(int fd, const char *shown, char *err, size_t errlen)
+{
+	struct tt_py_binary bin;
+	int ret = tt_py__inspect_fd(fd, shown, &bin, err, errlen);
+
+	if (ret)
+		return ret == -ENOENT || ret == -EACCES ? ret : -ENOTSUP;
+	if ((bin.version_hex & 0xffff0000) != 0x030b0000) {
+		snprintf(err, errlen,
+			 "python %s at '%s': tasktap's Python probes run on CPython 3.11 for now "
+			 "(its offsets table knows %s)",
+			 bin.version, bin.path, tt_py__known_versions());
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 		       struct tt_py_interp *out, char *err, size_t errlen)
 {
@@ -300,6 +323,9 @@ int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 		snprintf(err, errlen, "cannot open interpreter '%s': %s", shown, strerror(-ret));
 		return ret;
 	}
+	ret = check_version(ie.fd, shown, err, errlen);
+	if (ret)
+		goto out;
 	ie.e = elf_begin(ie.fd, ELF_C_READ, NULL);
 	if (!ie.e || !gelf_getehdr(ie.e, &eh)) {
 		snprintf(err, errlen, "'%s' is not an ELF file", shown);
