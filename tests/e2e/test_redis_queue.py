@@ -189,6 +189,17 @@ class RedisQueueTest(unittest.TestCase):
             self.assertIn("u32(ret) == 6" if s is bad[0] else "u32(u64(arg1)) == 6",
                           s["status"]["message"])
 
+    def test_small_letters_and_a_timed_out_pop(self):
+        agent = self.agent()
+        self.assertEqual(self.cli("BRPOP", self.queue, "1").strip(), "")  # nil: no job
+        self.cli("lpush", self.queue, "lower-job")
+        self.assertEqual(self.cli("brpop", self.queue, "5").split(), [self.queue, "lower-job"])
+        spans = self.stopped(agent)
+        pub, = self.mine(spans, "publish")
+        con, = self.mine(spans, "process")
+        self.check_publish(pub, "lower-job")
+        self.check_consume(con, pub, 1)
+
     def test_redis_cli_as_producer_and_as_consumer(self):
         agent = self.agent()
         # redis-cli pushes, the C consumer pops
