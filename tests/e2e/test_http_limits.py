@@ -3,7 +3,12 @@ with a real agent: 40 slow clients that send a header line every second and
 reconnect when dropped (bounded: they stop by themselves after 20 s) must
 not keep /health/live from answering; URLs and headers of 64 KiB and 1 MiB
 get an error status instead of no reply; a Host that is not loopback (DNS
-rebinding from a local browser) is refused, loopback names are served."""
+rebinding from a local browser) is refused, loopback names are served;
+/health/live is answered while the event loop cannot run (its thread frozen
+with ptrace), and /health reports the stalled loop."""
+import ctypes
+import json
+import os
 import socket
 import threading
 import time
@@ -13,6 +18,34 @@ from harness import Agent, RECIPE
 
 SLOW_CLIENTS = 40
 SLOW_SECONDS = 20
+
+PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+WALL = 0x40000000
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+
+def ptrace(request, tid):
+    if LIBC.ptrace(request, tid, None, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+class FrozenThread:
+    """Stops one thread of a process (ptrace), the others run on: the
+    agent's event loop blocked, as the kernel can block it for seconds."""
+
+    def __init__(self, tid):
+        self.tid = tid
+
+    def __enter__(self):
+        ptrace(PTRACE_SEIZE, self.tid)
+        ptrace(PTRACE_INTERRUPT, self.tid)
+        os.waitpid(self.tid, WALL)
+        return self
+
+    def __exit__(self, *exc):
+        ptrace(PTRACE_DETACH, self.tid)
 
 
 def status_line(data):
@@ -163,6 +196,28 @@ class HttpLimitsTest(unittest.TestCase):
         answer = exchange(self.agent.http_addr, b"GET /health/live HTTP/1.0\r\n\r\n")
         self.assertRegex(status_line(answer), r"^HTTP/1\.[01] 200 OK$")
 
+
+    def test_live_answered_while_the_loop_cannot_run(self):
+        """The event loop's thread frozen: /health/live is answered by the
+        server's own thread, every time; /health, which needs the loop,
+        answers 503 "unhealthy" once the loop has not taken it in 2 s; once
+        the loop runs again /health is ok and says how long it stalled."""
+        pid = self.agent.proc.pid  # the main thread runs the event loop
+        self.assertEqual(self.agent.get("/health")[0], 200)  # the loop runs
+        with FrozenThread(pid):
+            for _ in range(5):
+                self.assertEqual(self.agent.get("/health/live", timeout=2)[0::2], (200, "ok\n"))
+            status, ctype, body = self.agent.get("/health", timeout=15)
+            self.assertEqual(self.agent.get("/health/live", timeout=2)[0], 200)
+        self.assertEqual((status, ctype), (503, "application/json"), body)
+        h = json.loads(body)
+        self.assertEqual(h["status"], "unhealthy")
+        self.assertIn("the event loop has made no progress for", h["reasons"][0])
+        h = json.loads(self.agent.get("/health")[2])
+        self.assertEqual(h["status"], "ok", h)
+        self.assertLess(h["loop_last_progress_seconds"], h["loop_longest_stall_seconds"])
+        self.assertGreaterEqual(h["loop_longest_stall_seconds"], 2.0)  # it waited 2 s for the loop
+        self.assertEqual(self.agent.stop(), 0, self.agent.stderr())
 
 if __name__ == "__main__":
     unittest.main()

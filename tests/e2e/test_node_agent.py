@@ -11,8 +11,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
+import urllib.request
 
 from harness import Agent, RECIPE, TASKTAP, WORKER, attrs, run_tool
 from test_otlp import Receiver, free_port, wait_for
@@ -149,6 +151,59 @@ class NodeAgentTest(unittest.TestCase):
         self.assertEqual(a.stop(), 0, a.stderr())
         self.assertEqual(names(a.spans()), sorted(ONE_TASK * 20))
         self.assertNotIn("deadline", a.stderr())
+
+    def test_health_live_answered_while_the_loop_is_busy_attaching(self):
+        """A stream of short-lived workers under a comm: target keeps the
+        event loop in the kernel (perf_uprobe_init waits behind the reaper's
+        removals: up to seconds under load). A liveness probe with a 1 s
+        timeout, asked every 50 ms meanwhile, is answered every time: the
+        HTTP server has a thread of its own. /health, which needs the loop,
+        is answered too, and says how long the loop stalled."""
+        name = "ttl-" + tag()
+        worker = self.copy_worker(name)
+        spec = write(os.path.join(self.dir, "busy.yaml"), spec_text("comm: " + name))
+        a = self.agent([spec, "--json"])
+        url = "http://%s" % a.http_addr
+        probes, failures, healths = [], [], []
+        done = threading.Event()
+
+        def live():
+            while not done.is_set():
+                try:
+                    with urllib.request.urlopen(url + "/health/live", timeout=1) as r:
+                        probes.append(r.status)
+                except Exception as e:  # a timeout, a reset: what a kubelet sees
+                    failures.append(repr(e))
+                time.sleep(0.05)
+
+        def health():
+            while not done.is_set():
+                healths.append(a.get("/health", timeout=30)[0])
+                time.sleep(0.2)
+
+        def workers():
+            for _ in range(10):
+                self.run_worker(worker)
+
+        pollers = [threading.Thread(target=f) for f in (live, health)]
+        streams = [threading.Thread(target=workers) for _ in range(2)]
+        for t in pollers + streams:
+            t.start()
+        for t in streams:
+            t.join(120)
+        done.set()
+        for t in pollers:
+            t.join(60)
+        h = json.loads(a.get("/health")[2])
+        print("\n/health/live: %d answered, %d not; the loop's longest stall: %.3f s"
+              % (len(probes), len(failures), h["loop_longest_stall_seconds"]))
+        self.assertEqual(failures, [])
+        self.assertTrue(probes and set(probes) == {200}, probes)
+        self.assertTrue(healths and set(healths) <= {200, 503}, healths)
+        self.assertEqual(h["status"], "ok", h)
+        self.assertGreater(len(a.spans()), 0)
+        # the reaper closes every exited worker's probes first: slow in this kernel
+        self.assertEqual(a.stop(timeout=120), 0, a.stderr())
 
     def test_binary_glob_traced_from_the_first_task(self):
         t = tag()

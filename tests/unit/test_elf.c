@@ -274,7 +274,8 @@ static void test_open_file_truncated_while_read(void **state)
 			continue;
 		}
 		/* what was read is this test program's own symbols, or nothing */
-		if (tt_elf__func_offset(elf, "test_open_file_truncated_while_read", &off, NULL) == 0)
+		if (tt_elf__func_offset(elf, "test_open_file_truncated_while_read", &off, NULL) ==
+		    0)
 			whole++;
 		tt_elf__free(elf);
 	}

@@ -137,8 +137,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finds_a_mapped_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_copy_gone_meanwhile_is_skipped, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_a_failure_for_a_copy_still_there_stops_the_scan,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_failure_for_a_copy_still_there_stops_the_scan, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -446,6 +446,8 @@ int health__serve(struct agent *r, const struct run_args *a)
 			: r->sdk.prom_addr[0] ? r->sdk.prom_addr
 					      : NULL,
 		.allow_remote = a->http_allow_remote,
+		/* /health/live is answered while the loop is busy in the kernel */
+		.own_thread = true,
 	};
 	char err[512], where[80];
 

@@ -84,9 +84,6 @@ static bool housekeeping(struct agent *r, uint64_t now)
 	health__count_tasks(r);
 	health__sample_rate(r, now);
 	health__update_metrics(r);
-	/* idle connections time out only when MHD runs */
-	if (r->httpd)
-		tt_httpd__run(r->httpd);
 	if (all_targets_gone(r)) {
 		tt_info("every traced process has exited");
 		return true;
@@ -99,7 +96,7 @@ struct loop {
 	int epfd;
 	int tfd; /* the drain timer */
 	int sfd; /* SIGINT, SIGTERM, SIGHUP */
-	int hfd; /* the HTTP server */
+	int hfd; /* requests the HTTP server's thread hands to the loop */
 	int ifd; /* --spec-dir changes */
 };
 
@@ -122,7 +119,7 @@ static int loop_open(struct loop *l, struct agent *r)
 	int ring_fd = tt_loader__epoll_fd(r->loader);
 	sigset_t mask;
 
-	l->hfd = r->httpd ? tt_httpd__fd(r->httpd) : -1;
+	l->hfd = r->httpd ? tt_httpd__requests_fd(r->httpd) : -1;
 	l->ifd = slots__watch_dir(r->args_spec_dir);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -145,7 +142,8 @@ static int loop_open(struct loop *l, struct agent *r)
 
 /*
  * Reads what woke the loop: the timer, a signal (SIGHUP: reload; the
- * others: stop), HTTP, a --spec-dir change (reload once it settles).
+ * others: stop), HTTP requests to answer, a --spec-dir change (reload once
+ * it settles).
  * Returns whether to stop; sets *serve_http.
  */
 static bool loop_ready(struct loop *l, struct agent *r, const struct epoll_event *evs, int n,
@@ -211,12 +209,15 @@ static int event_loop(struct agent *r, double duration)
 			slots__reload(r);
 		}
 		/*
-		 * after the drain: what HTTP answers includes what just arrived; also
-		 * when the server has work left with no event (a request bigger than
-		 * its reads), on the next tick rather than the next housekeeping
+		 * after the drain: what HTTP answers includes what just arrived. The
+		 * server's thread answers /health/live itself, and tells the clients
+		 * when the loop stalls (blocked in the kernel attaching, for seconds)
 		 */
-		if (serve_http || (r->httpd && tt_httpd__timeout_ms(r->httpd) == 0))
-			tt_httpd__run(r->httpd);
+		if (r->httpd) {
+			tt_httpd__progress(r->httpd, now);
+			if (serve_http)
+				tt_httpd__answer(r->httpd);
+		}
 		if (duration > 0 && now - start >= (uint64_t)(duration * 1e9))
 			stop = true;
 		if (now >= next_housekeeping) {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * HTTP endpoints on libmicrohttpd in "external epoll" mode: MHD keeps its
- * sockets in an epoll set of its own, whose fd the agent's loop watches,
- * and does its work only inside tt_httpd__run(). The listening socket is
- * made here, not by MHD, so that a taken port is reported as EADDRINUSE.
+ * sockets in an epoll set of its own, inside the guard's, and does its work
+ * only inside tt_httpd__run(): called by the server's own thread (which
+ * waits on the guard's fd), or by the caller. The listening socket is made
+ * here, not by MHD, so that a taken port is reported as EADDRINUSE.
+ *
+ * With a thread of its own (own_thread): httpd_thread.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +14,14 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,36 +31,9 @@
 #include "log.h"
 #include "export/httpd.h"
 #include "export/httpguard.h"
+#include "export/httpd_internal.h"
 #include "export/jsonw.h"
 #include "export/prom.h"
-
-/* descriptors at most; past TT_HTTP_SOFT_CONNECTIONS the guard drops waiting ones */
-#define CONNECTION_LIMIT   64
-#define CONNECTION_TIMEOUT 10 /* seconds an idle connection is kept */
-#define LISTEN_BACKLOG	   64
-#define RUN_ROUNDS	   16	/* MHD runs at most per tt_httpd__run() */
-#define READ_INCREMENT	   8192 /* bytes a request's read buffer grows by */
-#define LOG_PER_MINUTE	   10	/* server messages shown; the others are counted */
-
-#define TYPE_TEXT "text/plain; charset=utf-8"
-#define TYPE_JSON "application/json"
-
-struct tt_httpd {
-	struct MHD_Daemon *daemon;
-	struct tt_http_guard *guard; /* deadlines, slots, lingering closes (httpguard.h) */
-	char bind_host[256];	     /* the host part of the address served, for Host */
-	bool allow_remote;
-	bool stopping;
-	/* the server's messages in the current minute, shown and not (a client can cause many) */
-	uint64_t log_since;
-	unsigned int logged, unlogged;
-	struct tt_httpd_providers p;
-	uint16_t port;
-	uint64_t window_ns;
-	/* when the drop and loss totals were last seen to grow, for /health */
-	uint64_t dropped, dropped_at;
-	uint64_t lost, lost_at;
-};
 
 /* ---- addresses ----------------------------------------------------------- */
 
@@ -200,15 +181,33 @@ static int listen_on(const char *addr, bool allow_remote, uint16_t *port, char *
 
 /* ---- responses ----------------------------------------------------------- */
 
-/* A response body being written, and what to answer with it. */
-struct reply {
-	FILE *out; /* a memstream over buf */
-	char *buf;
-	size_t len;
-	unsigned int status;
-	const char *type;
-	const char *csp; /* a page's Content-Security-Policy, or NULL */
-};
+/* The value of argument `key` of rq, or NULL. */
+static const char *request_arg(const struct request *rq, const char *key)
+{
+	for (size_t i = 0; i < rq->q.nargs; i++) {
+		if (strcmp(rq->q.args[i].key, key) == 0)
+			return rq->q.args[i].value;
+	}
+	return NULL;
+}
+
+/* Opens r's body, an answer 200 in plain text until told otherwise. 0 or -ENOMEM. */
+int httpd__reply_open(struct reply *r)
+{
+	*r = (struct reply){.status = MHD_HTTP_OK, .type = TYPE_TEXT};
+	r->out = open_memstream(&r->buf, &r->len);
+	return r->out ? 0 : -ENOMEM;
+}
+
+/* Frees r's body, unless sent. */
+void httpd__reply_release(struct reply *r)
+{
+	if (r->out)
+		fclose(r->out);
+	free(r->buf);
+	r->out = NULL;
+	r->buf = NULL;
+}
 
 static void unavailable(struct reply *r, const char *what)
 {
@@ -217,10 +216,9 @@ static void unavailable(struct reply *r, const char *what)
 	fprintf(r->out, "%s not available\n", what);
 }
 
-static void serve_metrics(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+static void serve_metrics(struct tt_httpd *h, const struct request *rq, struct reply *r)
 {
-	bool om = tt_prom__wants_openmetrics(
-		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+	bool om = tt_prom__wants_openmetrics(rq->accept);
 	int ret;
 
 	if (!h->p.metrics) {
@@ -258,7 +256,20 @@ static bool grew_recently(const struct tt_httpd *h, uint64_t now, uint64_t total
 	return *at && now - *at < h->window_ns;
 }
 
-static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+/* The loop's progress in /health: how long ago, and the longest stall since the start. */
+void httpd__loop_fields(struct tt_httpd *h, struct tt_jsonw *w, uint64_t now)
+{
+	uint64_t at = atomic_load(&h->progress_ns);
+
+	if (!h->threaded)
+		return;
+	tt_jsonw__float_field_fmt(w, "loop_last_progress_seconds", "%.3f",
+				  now > at ? (double)(now - at) / 1e9 : 0.0);
+	tt_jsonw__float_field_fmt(w, "loop_longest_stall_seconds", "%.3f",
+				  (double)atomic_load(&h->longest_stall_ns) / 1e9);
+}
+
+static void serve_health(struct tt_httpd *h, const struct request *rq, struct reply *r)
 {
 	struct tt_health st = {0};
 	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
@@ -308,17 +319,31 @@ static void serve_health(struct tt_httpd *h, struct MHD_Connection *c, struct re
 	if (st.extra)
 		st.extra(&w, st.extra_ctx);
 	tt_jsonw__uint_field(&w, "stuck_tasks", st.stuck_tasks);
+	httpd__loop_fields(h, &w, now);
 	tt_jsonw__end_object(&w);
 	fputc('\n', r->out);
 	r->type = TYPE_JSON;
 }
 
-static void serve_live(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+/*
+ * Answered by the server itself, never waiting for the loop: fails only
+ * once the loop has made no progress for TT_HTTPD_LIVE_STALL_S, far longer
+ * than the kernel keeps it busy attaching.
+ */
+static void serve_live(struct tt_httpd *h, struct reply *r)
 {
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC), at = atomic_load(&h->progress_ns);
+
+	if (h->threaded && now > at && now - at > TT_HTTPD_LIVE_STALL_S * 1000000000ULL) {
+		r->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		fprintf(r->out, "stalled: the event loop has made no progress for %.0f s\n",
+			(double)(now - at) / 1e9);
+		return;
+	}
 	fputs("ok\n", r->out);
 }
 
-static void serve_ready(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+static void serve_ready(struct tt_httpd *h, const struct request *rq, struct reply *r)
 {
 	struct tt_health st = {0};
 
@@ -358,9 +383,9 @@ static void emit_task(const struct tt_task_info *t, void *ctx)
 	tt_jsonw__end_object(l->w);
 }
 
-static void serve_tasks(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r)
+static void serve_tasks(struct tt_httpd *h, const struct request *rq, struct reply *r)
 {
-	const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *arg = request_arg(rq, "limit");
 	struct task_list l = {.limit = TT_HTTPD_DEFAULT_TASKS_LIMIT};
 	struct tt_jsonw w;
 	char *end;
@@ -397,27 +422,36 @@ static void serve_tasks(struct tt_httpd *h, struct MHD_Connection *c, struct rep
 
 static const struct route {
 	const char *path;
-	void (*serve)(struct tt_httpd *h, struct MHD_Connection *c, struct reply *r);
+	void (*serve)(struct tt_httpd *h, const struct request *rq, struct reply *r);
 } routes[] = {
-	{"/metrics", serve_metrics},	{"/health", serve_health}, {"/health/live", serve_live},
-	{"/health/ready", serve_ready}, {"/tasks", serve_tasks},
+	{"/metrics", serve_metrics},
+	{"/health", serve_health},
+	{"/health/ready", serve_ready},
+	{"/tasks", serve_tasks},
 };
 
-/* Queues r's body with its status and type; takes the buffer. */
+/* Queues r's body with its status and type; takes the buffer, and leaves r empty. */
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r, bool allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	if (!r->out)
+	FILE *out = r->out;
+	char *buf;
+
+	if (!out)
 		return MHD_NO;
-	if (fclose(r->out)) {
+	r->out = NULL;
+	if (fclose(out)) {
 		free(r->buf);
+		r->buf = NULL;
 		return MHD_NO;
 	}
-	resp = MHD_create_response_from_buffer(r->len, r->buf, MHD_RESPMEM_MUST_FREE);
+	buf = r->buf;
+	r->buf = NULL;
+	resp = MHD_create_response_from_buffer(r->len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
-		free(r->buf);
+		free(buf);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
@@ -451,21 +485,32 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
 }
 
 /* Hands the request to providers.route; returns whether it answered. */
-static bool serve_route(struct tt_httpd *h, struct MHD_Connection *c, const char *url,
-			struct reply *r)
+static bool serve_route(struct tt_httpd *h, const struct request *rq, struct reply *r)
 {
-	struct tt_http_request q = {.path = url};
 	struct tt_http_reply hr = {.out = r->out, .status = MHD_HTTP_OK, .type = TYPE_TEXT};
 
-	if (!h->p.route)
-		return false;
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
-	if (!h->p.route(&q, &hr, h->p.route_ctx))
+	if (!h->p.route || !h->p.route(&rq->q, &hr, h->p.route_ctx))
 		return false;
 	r->status = hr.status;
 	r->type = hr.type;
 	r->csp = hr.csp;
 	return true;
+}
+
+/* Writes the answer to rq into r (open): a route above, the providers' route, or 404. */
+void httpd__render(struct tt_httpd *h, const struct request *rq, struct reply *r)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(rq->q.path, routes[i].path) == 0) {
+			routes[i].serve(h, rq, r);
+			return;
+		}
+	}
+	if (serve_route(h, rq, r))
+		return;
+	r->status = MHD_HTTP_NOT_FOUND;
+	fprintf(r->out,
+		"not found: try /, /metrics, /health, /health/live, /health/ready, /tasks\n");
 }
 
 /* The guard's record of connection c (tt_http_guard__started()), or NULL. */
@@ -477,19 +522,23 @@ static struct tt_http_conn *conn_of(struct MHD_Connection *c)
 	return info ? info->socket_context : NULL;
 }
 
+/* ---- MHD's callbacks ------------------------------------------------------- */
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req)
 {
 	struct tt_httpd *h = cls;
-	struct reply r = {.status = MHD_HTTP_OK, .type = TYPE_TEXT};
+	struct request rq = {.q = {.path = url}};
+	struct reply r;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 		   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 
+	if (*req) /* resumed: the loop answered (or the server's thread for it) */
+		return send_reply(c, httpd__pending_reply(*req), false);
 	tt_http_guard__request(h->guard, conn_of(c));
-	r.out = open_memstream(&r.buf, &r.len);
-	if (!r.out)
+	if (httpd__reply_open(&r))
 		return MHD_NO;
 	/* a page elsewhere that rebinds its DNS name to 127.0.0.1 still sends its name */
 	if (!tt_http__host_allowed(host, h->bind_host, h->allow_remote)) {
@@ -504,17 +553,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		fprintf(r.out, "method not allowed: use GET\n");
 		return send_reply(c, &r, true);
 	}
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(url, routes[i].path) == 0) {
-			routes[i].serve(h, c, &r);
-			return send_reply(c, &r, false);
-		}
-	}
-	if (serve_route(h, c, url, &r))
+	/* the server's own answer: never waits for the loop */
+	if (strcmp(url, "/health/live") == 0) {
+		serve_live(h, &r);
 		return send_reply(c, &r, false);
-	r.status = MHD_HTTP_NOT_FOUND;
-	fprintf(r.out,
-		"not found: try /, /metrics, /health, /health/live, /health/ready, /tasks\n");
+	}
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &rq.q);
+	rq.accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	if (h->threaded) {
+		httpd__reply_release(&r);
+		return httpd__defer(h, c, &rq, req);
+	}
+	httpd__render(h, &rq, &r);
 	return send_reply(c, &r, false);
 }
 
@@ -543,6 +593,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 	struct tt_httpd *h = cls;
 
 	tt_http_guard__answered(h->guard, conn_of(c), tt_now_ns(CLOCK_MONOTONIC));
+	if (*req)
+		httpd__pending_free(h, *req);
+	*req = NULL;
 }
 
 /* Starts a new minute of server messages once the last one is over, saying what it hid. */
@@ -584,20 +637,22 @@ struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size
 	struct tt_httpd *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *info;
 	unsigned long port;
-	int fd;
+	int fd, ret;
 
 	if (!h) {
 		snprintf(err, errlen, "cannot start the HTTP server: out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
+	h->requests_fd = h->wake_fd = h->thread_epfd = -1;
+	pthread_mutex_init(&h->lock, NULL);
 	h->p = opts->providers;
 	h->window_ns = (uint64_t)(opts->degraded_window_ms ? opts->degraded_window_ms
 							   : TT_HTTPD_DEFAULT_WINDOW_MS) *
 		       1000000ULL;
 	fd = listen_on(opts->addr, opts->allow_remote, &h->port, err, errlen);
 	if (fd < 0) {
-		free(h);
+		tt_httpd__free(h);
 		errno = -fd;
 		return NULL;
 	}
@@ -606,26 +661,30 @@ struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size
 	split_addr(opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR, h->bind_host,
 		   sizeof(h->bind_host), &port);
 	/* no MHD_USE_INTERNAL_POLLING_THREAD: MHD runs only in tt_httpd__run() */
-	h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-				     h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-				     MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-				     (unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-				     (unsigned int)CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_CONNECTION,
-				     on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				     MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
-				     MHD_OPTION_END);
+	h->daemon = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+		on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, h, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)READ_INCREMENT,
+		MHD_OPTION_END);
 	info = h->daemon ? MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	h->guard = info ? tt_http_guard__new(info->epoll_fd) : NULL;
 	if (!h->guard) {
-		MHD_stop_daemon(h->daemon);
-		h->daemon = NULL;
-	}
-	if (!h->daemon) {
+		if (!h->daemon)
+			close(fd);
+		tt_httpd__free(h);
 		snprintf(err, errlen, "cannot start the HTTP server on '%s'",
 			 opts->addr ? opts->addr : TT_HTTPD_DEFAULT_ADDR);
-		close(fd);
-		free(h);
 		errno = EIO;
+		return NULL;
+	}
+	ret = opts->own_thread ? httpd__start_thread(h, opts) : 0;
+	if (ret) {
+		tt_httpd__free(h);
+		snprintf(err, errlen, "cannot start the HTTP server's thread: %s", strerror(-ret));
+		errno = -ret;
 		return NULL;
 	}
 	return h;
@@ -633,11 +692,24 @@ struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size
 
 void tt_httpd__free(struct tt_httpd *h)
 {
+	int fds[3];
+
 	if (!h)
 		return;
-	h->stopping = true;	    /* no lingering closes now */
-	MHD_stop_daemon(h->daemon); /* closes the listening socket too */
+	if (h->thread_started)
+		httpd__stop_thread(h);
+	h->stopping = true; /* no lingering closes now */
+	if (h->daemon)
+		MHD_stop_daemon(h->daemon); /* closes the listening socket too */
 	tt_http_guard__free(h->guard);
+	fds[0] = h->requests_fd;
+	fds[1] = h->wake_fd;
+	fds[2] = h->thread_epfd;
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 

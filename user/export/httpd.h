@@ -1,23 +1,38 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's HTTP endpoints (DESIGN §6), served with libmicrohttpd from
- * the agent's own event loop: no thread of its own. The loop adds
- * tt_httpd__fd() (an epoll fd) to its epoll set and calls tt_httpd__run()
- * when it is readable and when tt_httpd__timeout_ms() has passed.
+ * The agent's HTTP endpoints (DESIGN §6), served with libmicrohttpd.
  *
  *   GET /metrics       Prometheus text 0.0.4 (providers.metrics)
  *   GET /health        JSON: status ok | degraded, and why, and the numbers
- *   GET /health/live   200 while the event loop runs (it serves this)
+ *   GET /health/live   200 while the agent runs (answered by the server itself)
  *   GET /health/ready  200 once probes are attached, else 503
  *   GET /tasks         JSON: the tasks in flight (providers.tasks)
  *   GET anything else  providers.route, when set (the task view: view.h)
+ *
+ * Two ways to run it:
+ * - On a thread of its own (opts.own_thread: the agent). The server's
+ *   thread accepts, reads and answers /health/live itself, so that a
+ *   liveness probe is answered even while the agent's event loop is
+ *   blocked (in the kernel, attaching probes to a new process, for
+ *   seconds). Every other request needs the providers, which read the
+ *   loop's data: it waits (its connection suspended) until the loop calls
+ *   tt_httpd__answer(), which runs the providers on the loop's thread and
+ *   hands the answers back. The loop adds tt_httpd__requests_fd() to its
+ *   epoll set for that, and calls tt_httpd__progress() each time round. A
+ *   request the loop has not taken within opts.loop_wait_ms is answered
+ *   503 by the server's thread (/health: "unhealthy", the loop stalled),
+ *   and /health/live fails once the loop has made no progress for
+ *   TT_HTTPD_LIVE_STALL_S: a stuck loop is reported, a busy one is not.
+ * - Driven by the caller (the unit tests, the fuzzer): it adds
+ *   tt_httpd__fd() (an epoll fd) to its epoll set and calls tt_httpd__run()
+ *   when it is readable and when tt_httpd__timeout_ms() has passed; the
+ *   providers are called inside tt_httpd__run().
  *
  * Slow and hostile clients are held to deadlines, a new client always
  * gets a slot, and Host must name this server (httpguard.h).
  *
  * httpd knows nothing of BPF, the assembler or the exporter: what it
- * serves comes from the provider callbacks, called on the loop thread
- * while a request is answered.
+ * serves comes from the provider callbacks.
  */
 #ifndef TASKTAP_HTTPD_H
 #define TASKTAP_HTTPD_H
@@ -32,6 +47,8 @@
 #define TT_HTTPD_DEFAULT_WINDOW_MS   60000 /* drops this recent make /health degraded */
 #define TT_HTTPD_DEFAULT_TASKS_LIMIT 1000  /* /tasks lists at most this many; ?limit=N */
 #define TT_HTTPD_MAX_TASKS_LIMIT     100000
+#define TT_HTTPD_LOOP_WAIT_MS	     2000 /* own thread: a request the loop has not taken by then */
+#define TT_HTTPD_LIVE_STALL_S	     120  /* own thread: /health/live fails past this stall */
 
 /* What /health reports; filled by providers.health. */
 struct tt_jsonw;
@@ -137,6 +154,8 @@ struct tt_httpd_opts {
 	const char *addr;
 	bool allow_remote;	     /* allow an address that is not loopback */
 	uint32_t degraded_window_ms; /* 0: TT_HTTPD_DEFAULT_WINDOW_MS */
+	bool own_thread;	     /* serve from a thread of its own (see above) */
+	uint32_t loop_wait_ms;	     /* 0: TT_HTTPD_LOOP_WAIT_MS */
 	struct tt_httpd_providers providers;
 };
 
@@ -159,10 +178,30 @@ int tt_httpd__parse_addr(const char *addr, bool allow_remote, struct sockaddr_st
  */
 struct tt_httpd *tt_httpd__new(const struct tt_httpd_opts *opts, char *err, size_t errlen);
 
-/* Closes every connection and the listening socket. Accepts NULL. */
+/*
+ * Stops the server's thread, answers what still waits 503, closes every
+ * connection and the listening socket. Accepts NULL. With own_thread, call
+ * it on the thread that calls tt_httpd__answer().
+ */
 void tt_httpd__free(struct tt_httpd *h);
 
-/* The fd for the event loop's epoll set (EPOLLIN). Owned by the server. */
+/* ---- with own_thread: the event loop's side ------------------------------- */
+
+/* Readable (EPOLLIN) when requests wait for tt_httpd__answer(). Owned by the server. */
+int tt_httpd__requests_fd(const struct tt_httpd *h);
+
+/*
+ * Answers the requests waiting for the providers, calling them on this
+ * thread, and hands the answers to the server's thread. Never blocks.
+ */
+void tt_httpd__answer(struct tt_httpd *h);
+
+/* The loop made progress at `now_ns` (CLOCK_MONOTONIC): /health and /health/live read it. */
+void tt_httpd__progress(struct tt_httpd *h, uint64_t now_ns);
+
+/* ---- without own_thread: the caller drives the server ---------------------- */
+
+/* The fd for the caller's epoll set (EPOLLIN). Owned by the server. */
 int tt_httpd__fd(const struct tt_httpd *h);
 
 /*

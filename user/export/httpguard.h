@@ -21,7 +21,7 @@
  *
  * The guard knows file descriptors and times, not libmicrohttpd: httpd.c
  * tells it when a connection starts, has its request, is answered and
- * ends. Not thread-safe: the event loop's thread owns it.
+ * ends. Not thread-safe: the thread that runs the server owns it.
  */
 #ifndef TASKTAP_HTTPGUARD_H
 #define TASKTAP_HTTPGUARD_H
