@@ -170,8 +170,23 @@ static void fixed64(struct w *w, uint8_t tag, uint64_t v)
 static void utf8_copy(uint8_t *dst, const uint8_t *s, size_t len)
 {
 	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t bad = 0;
 	size_t i = 0;
 
+	/* most strings are ASCII without NUL throughout: check it all, then copy it in one go */
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, s + i, 8);
+		bad |= (x & highs) | ((x - ones) & ~x & highs);
+	}
+	for (; i < len && !bad; i++)
+		bad = (uint8_t)(s[i] - 1) >= 0x7f;
+	if (!bad) {
+		memcpy(dst, s, len);
+		return;
+	}
+	i = 0;
 	while (i < len) {
 		uint64_t x;
 		size_t n;
