@@ -51,7 +51,7 @@ static const struct width_fn width_fns[] = {
 };
 
 /* Records the problem and its column; returns -EINVAL. */
-int fail(struct parser *p, size_t col, const char *fmt, ...)
+int expr__fail(struct parser *p, size_t col, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,22 +65,23 @@ int fail(struct parser *p, size_t col, const char *fmt, ...)
 }
 
 /* Reports an unexpected character (or the end of the text) at the current position. */
-int fail_unexpected(struct parser *p, const char *what)
+int expr__fail_unexpected(struct parser *p, const char *what)
 {
 	char c = peek(p);
 
 	if (c == '\0')
-		return fail(p, p->pos, "expected %s, but the expression ends here", what);
+		return expr__fail(p, p->pos, "expected %s, but the expression ends here", what);
 	if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
-		return fail(p, p->pos, "expected %s, found byte 0x%02x", what, (unsigned char)c);
-	return fail(p, p->pos, "expected %s, found '%c'", what, c);
+		return expr__fail(p, p->pos, "expected %s, found byte 0x%02x", what,
+				  (unsigned char)c);
+	return expr__fail(p, p->pos, "expected %s, found '%c'", what, c);
 }
 
-int expect_char(struct parser *p, char c, const char *what)
+int expr__expect_char(struct parser *p, char c, const char *what)
 {
 	skip_space(p);
 	if (peek(p) != c)
-		return fail_unexpected(p, what);
+		return expr__fail_unexpected(p, what);
 	p->pos++;
 	return 0;
 }
@@ -90,7 +91,7 @@ int expect_char(struct parser *p, char c, const char *what)
  * position into *v. Returns 0, or -EINVAL when there is none, it has
  * stray characters or it does not fit in 64 bits.
  */
-int parse_uint(struct parser *p, uint64_t *v)
+int expr__parse_uint(struct parser *p, uint64_t *v)
 {
 	size_t start = p->pos;
 	uint64_t acc = 0;
@@ -99,7 +100,7 @@ int parse_uint(struct parser *p, uint64_t *v)
 	int d;
 
 	if (!is_digit(peek(p)))
-		return fail_unexpected(p, "an integer");
+		return expr__fail_unexpected(p, "an integer");
 	if (peek(p) == '0' && (p->text[p->pos + 1] == 'x' || p->text[p->pos + 1] == 'X')) {
 		base = 16;
 		p->pos += 2;
@@ -109,15 +110,15 @@ int parse_uint(struct parser *p, uint64_t *v)
 		if (d < 0)
 			break;
 		if (acc > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-			return fail(p, start, "integer out of range (more than 64 bits)");
+			return expr__fail(p, start, "integer out of range (more than 64 bits)");
 		acc = acc * (uint64_t)base + (uint64_t)d;
 		ndigits++;
 		p->pos++;
 	}
 	if (ndigits == 0)
-		return fail(p, start, "expected hex digits after '0x'");
+		return expr__fail(p, start, "expected hex digits after '0x'");
 	if (is_ident(peek(p)))
-		return fail(p, start, "invalid integer: unexpected '%c'", peek(p));
+		return expr__fail(p, start, "invalid integer: unexpected '%c'", peek(p));
 	*v = acc;
 	return 0;
 }
@@ -125,9 +126,9 @@ int parse_uint(struct parser *p, uint64_t *v)
 int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col)
 {
 	if (c->n >= TT_MAX_OPS)
-		return fail(p, col,
-			    "expression needs more than %d operations, the most one hook runs",
-			    TT_MAX_OPS);
+		return expr__fail(
+			p, col, "expression needs more than %d operations, the most one hook runs",
+			TT_MAX_OPS);
 	c->ops[c->n++] = *op;
 	return 0;
 }
@@ -177,8 +178,8 @@ static int code__load(struct parser *p, struct code *c, __u8 width, __u8 flags, 
 
 	p->nloads++;
 	if (p->nloads > TT_MAX_DEREFS)
-		return fail(p, col, "more than %d dereferences in one expression (the limit)",
-			    TT_MAX_DEREFS);
+		return expr__fail(p, col, "more than %d dereferences in one expression (the limit)",
+				  TT_MAX_DEREFS);
 	return code__emit(p, c, &op, col);
 }
 
@@ -186,8 +187,8 @@ static int enter(struct parser *p, size_t col)
 {
 	p->depth++;
 	if (p->depth > EXPR_MAX_DEPTH)
-		return fail(p, col, "expression nested too deeply (more than %d levels)",
-			    EXPR_MAX_DEPTH);
+		return expr__fail(p, col, "expression nested too deeply (more than %d levels)",
+				  EXPR_MAX_DEPTH);
 	return 0;
 }
 
@@ -206,16 +207,16 @@ static int parse_group(struct parser *p, struct code *c)
 	if (err)
 		return err;
 	p->pos++;
-	err = parse_value(p, c);
+	err = expr__parse_value(p, c);
 	if (err)
 		return err;
 	skip_space(p);
 	if (peek(p) != ')') {
 		if (peek(p) == '\0')
-			return fail(p, p->pos,
-				    "unbalanced parentheses: '(' at column %zu is not closed",
-				    open);
-		return fail_unexpected(p, "')'");
+			return expr__fail(p, p->pos,
+					  "unbalanced parentheses: '(' at column %zu is not closed",
+					  open);
+		return expr__fail_unexpected(p, "')'");
 	}
 	p->pos++;
 	leave(p);
@@ -234,8 +235,8 @@ static int parse_arg(struct parser *p, struct code *c, size_t len)
 			slot = slot * 10 + (unsigned long)(p->text[p->pos + i] - '0');
 	}
 	if (slot > TT_MAX_ARG_SLOT)
-		return fail(p, col, "argument slot %.*s out of range (arg0..arg%d)", (int)(len - 3),
-			    p->text + p->pos + 3, TT_MAX_ARG_SLOT);
+		return expr__fail(p, col, "argument slot %.*s out of range (arg0..arg%d)",
+				  (int)(len - 3), p->text + p->pos + 3, TT_MAX_ARG_SLOT);
 	p->pos += len;
 	return code__op(p, c, TT_OP_ARG, (__s64)slot, col);
 }
@@ -262,7 +263,8 @@ static int parse_width(struct parser *p, struct code *c, const struct width_fn *
 	p->pos += len;
 	skip_space(p);
 	if (peek(p) != '(')
-		return fail(p, col, "%s() needs an argument: %s(address)", fn->name, fn->name);
+		return expr__fail(p, col, "%s() needs an argument: %s(address)", fn->name,
+				  fn->name);
 	err = parse_group(p, c);
 	if (err)
 		return err;
@@ -277,7 +279,7 @@ static int parse_name(struct parser *p, struct code *c)
 
 	if (ident_is(p, len, "ret")) {
 		if (!p->at_return)
-			return fail(p, col, "'ret' is not available at function entry");
+			return expr__fail(p, col, "'ret' is not available at function entry");
 		p->pos += len;
 		return code__op(p, c, TT_OP_RET, 0, col);
 	}
@@ -288,19 +290,20 @@ static int parse_name(struct parser *p, struct code *c)
 			return parse_width(p, c, &width_fns[i], len);
 	}
 	if (ident_is(p, len, "str") || ident_is(p, len, "bytes"))
-		return fail(p, col,
-			    "%.*s() is only allowed as a whole capture, not inside an expression",
-			    (int)len, p->text + col);
+		return expr__fail(
+			p, col,
+			"%.*s() is only allowed as a whole capture, not inside an expression",
+			(int)len, p->text + col);
 	p->pos += len;
 	skip_space(p);
 	if (peek(p) == '(')
-		return fail(
+		return expr__fail(
 			p, col,
 			"unknown function '%.*s' (expected u8, u16, u32, u64, s8, s16, s32, s64, "
 			"str or bytes)",
 			(int)len, p->text + col);
-	return fail(p, col, "unknown name '%.*s' (expected argN, ret or an integer)", (int)len,
-		    p->text + col);
+	return expr__fail(p, col, "unknown name '%.*s' (expected argN, ret or an integer)",
+			  (int)len, p->text + col);
 }
 
 static int parse_primary(struct parser *p, struct code *c)
@@ -314,7 +317,7 @@ static int parse_primary(struct parser *p, struct code *c)
 	if (peek(p) == '(')
 		return parse_group(p, c);
 	if (is_digit(peek(p))) {
-		err = parse_uint(p, &v);
+		err = expr__parse_uint(p, &v);
 		if (err)
 			return err;
 		return code__op(p, c, TT_OP_CONST, (__s64)v, col);
@@ -322,8 +325,8 @@ static int parse_primary(struct parser *p, struct code *c)
 	if (is_ident_start(peek(p)))
 		return parse_name(p, c);
 	if (peek(p) == '"' || peek(p) == '\'')
-		return fail(p, col, "a quoted literal is not a capture expression");
-	return fail_unexpected(p, "an expression");
+		return expr__fail(p, col, "a quoted literal is not a capture expression");
+	return expr__fail_unexpected(p, "an expression");
 }
 
 static int parse_unary(struct parser *p, struct code *c)
@@ -346,7 +349,7 @@ static int parse_unary(struct parser *p, struct code *c)
 	return code__load(p, c, 8, 0, col);
 }
 
-int parse_value(struct parser *p, struct code *c)
+int expr__parse_value(struct parser *p, struct code *c)
 {
 	uint64_t v;
 	size_t col;
@@ -365,8 +368,8 @@ int parse_value(struct parser *p, struct code *c)
 		p->pos++;
 		skip_space(p);
 		if (!is_digit(peek(p)))
-			return fail(p, p->pos, "only an integer can follow '%c'", sign);
-		err = parse_uint(p, &v);
+			return expr__fail(p, p->pos, "only an integer can follow '%c'", sign);
+		err = expr__parse_uint(p, &v);
 		if (err)
 			return err;
 		err = code__add(p, c, sign == '+' ? v : 0 - v, col);
@@ -375,23 +378,25 @@ int parse_value(struct parser *p, struct code *c)
 	}
 }
 
-int parse_str_limit(struct parser *p, uint64_t *max)
+int expr__parse_str_limit(struct parser *p, uint64_t *max)
 {
 	size_t col = p->pos;
 	int err;
 
 	if (!is_digit(peek(p)))
-		return fail(p, col,
-			    "the limit of str(EXPR, N) is a number of bytes; for a length read at "
-			    "run time, capture bytes(ptr, len)");
-	err = parse_uint(p, max);
+		return expr__fail(
+			p, col,
+			"the limit of str(EXPR, N) is a number of bytes; for a length read at "
+			"run time, capture bytes(ptr, len)");
+	err = expr__parse_uint(p, max);
 	if (err)
 		return err;
 	if (*max == 0)
-		return fail(p, col, "string limit must be at least 1");
+		return expr__fail(p, col, "string limit must be at least 1");
 	if (*max > TT_MAX_STR)
-		return fail(p, col, "string limit %llu is more than %d, the longest string read",
-			    (unsigned long long)*max, TT_MAX_STR);
+		return expr__fail(p, col,
+				  "string limit %llu is more than %d, the longest string read",
+				  (unsigned long long)*max, TT_MAX_STR);
 	return 0;
 }
 
@@ -404,22 +409,22 @@ static int parse_str(struct parser *p, struct code *out)
 	int err;
 
 	p->pos += 3;
-	err = expect_char(p, '(', "'(' after str");
+	err = expr__expect_char(p, '(', "'(' after str");
 	if (err)
 		return err;
-	err = parse_value(p, out);
+	err = expr__parse_value(p, out);
 	if (err)
 		return err;
 	skip_space(p);
 	if (peek(p) == ',') {
 		p->pos++;
 		skip_space(p);
-		err = parse_str_limit(p, &max);
+		err = expr__parse_str_limit(p, &max);
 		if (err)
 			return err;
 		emit.len = (__u32)max;
 	}
-	err = expect_char(p, ')', "')' to close str()");
+	err = expr__expect_char(p, ')', "')' to close str()");
 	if (err)
 		return err;
 	return code__emit(p, out, &emit, col);
@@ -437,31 +442,31 @@ static int parse_bytes(struct parser *p, struct code *out)
 	int err;
 
 	p->pos += 5;
-	err = expect_char(p, '(', "'(' after bytes");
+	err = expr__expect_char(p, '(', "'(' after bytes");
 	if (err)
 		return err;
-	err = parse_value(p, &ptr);
+	err = expr__parse_value(p, &ptr);
 	if (err)
 		return err;
 	skip_space(p);
 	if (peek(p) != ',')
-		return fail(p, p->pos, "bytes() needs two arguments: bytes(ptr, len)");
+		return expr__fail(p, p->pos, "bytes() needs two arguments: bytes(ptr, len)");
 	p->pos++;
 	skip_space(p);
 	lencol = p->pos;
-	err = parse_value(p, &len);
+	err = expr__parse_value(p, &len);
 	if (err)
 		return err;
 	if (len.n == 1 && len.ops[0].code == TT_OP_CONST) {
 		n = (uint64_t)len.ops[0].imm;
 		if (n == 0)
-			return fail(p, lencol, "bytes length must be at least 1");
+			return expr__fail(p, lencol, "bytes length must be at least 1");
 		if (n > TT_MAX_BYTES)
-			return fail(p, lencol,
-				    "bytes length %llu is more than %d, the most bytes read",
-				    (unsigned long long)n, TT_MAX_BYTES);
+			return expr__fail(p, lencol,
+					  "bytes length %llu is more than %d, the most bytes read",
+					  (unsigned long long)n, TT_MAX_BYTES);
 	}
-	err = expect_char(p, ')', "')' to close bytes()");
+	err = expr__expect_char(p, ')', "')' to close bytes()");
 	if (err)
 		return err;
 	err = code__append(p, out, &len, col);
@@ -483,7 +488,7 @@ static int parse_capture(struct parser *p, struct code *out, enum tt_cap_type *t
 
 	skip_space(p);
 	if (peek(p) == '\0')
-		return fail(p, 0, "empty expression");
+		return expr__fail(p, 0, "empty expression");
 	len = ident_len(p);
 	if (ident_is(p, len, "str")) {
 		*type = TT_CAP_STR;
@@ -493,7 +498,7 @@ static int parse_capture(struct parser *p, struct code *out, enum tt_cap_type *t
 		err = parse_bytes(p, out);
 	} else {
 		*type = TT_CAP_INT;
-		err = parse_value(p, out);
+		err = expr__parse_value(p, out);
 		if (!err)
 			err = code__emit(p, out, &emit, 0);
 	}
@@ -501,7 +506,7 @@ static int parse_capture(struct parser *p, struct code *out, enum tt_cap_type *t
 		return err;
 	skip_space(p);
 	if (peek(p) != '\0')
-		return fail_unexpected(p, "the end of the expression");
+		return expr__fail_unexpected(p, "the end of the expression");
 	return 0;
 }
 
@@ -522,10 +527,10 @@ int tt_expr__compile(const char *text, bool at_return, struct tt_probe_prog *pro
 		err[0] = '\0';
 	ret = parse_capture(&p, &out, &t);
 	if (!ret && prog->ncaps >= TT_MAX_CAPTURES)
-		ret = fail(&p, 0, "more than %d captures in one probe (the limit)",
-			   TT_MAX_CAPTURES);
+		ret = expr__fail(&p, 0, "more than %d captures in one probe (the limit)",
+				 TT_MAX_CAPTURES);
 	if (!ret && (prog->nops > TT_MAX_OPS || (__u32)out.n > TT_MAX_OPS - prog->nops))
-		ret = fail(
+		ret = expr__fail(
 			&p, 0,
 			"the probe's captures need %u operations, more than the %d one hook runs",
 			prog->nops + (__u32)out.n, TT_MAX_OPS);

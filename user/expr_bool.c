@@ -206,8 +206,9 @@ static bool group_is_pred(const char *text, size_t open)
 static int new_node(struct bparser *b, enum node_kind kind, int *out)
 {
 	if (b->nnodes >= PRED_MAX_NODES)
-		return fail(&b->p, b->p.pos, "predicate has more than %d comparisons and operators",
-			    PRED_MAX_NODES);
+		return expr__fail(&b->p, b->p.pos,
+				  "predicate has more than %d comparisons and operators",
+				  PRED_MAX_NODES);
 	memset(&b->nodes[b->nnodes], 0, sizeof(b->nodes[0]));
 	b->nodes[b->nnodes].kind = kind;
 	*out = b->nnodes++;
@@ -218,9 +219,10 @@ static int new_node(struct bparser *b, enum node_kind kind, int *out)
 static int pool_add(struct bparser *b, const struct code *c, struct operand *o)
 {
 	if (b->pool.n + c->n > TT_MAX_OPS)
-		return fail(&b->p, o->col,
-			    "the predicate needs more than %d operations, the most one hook runs",
-			    TT_MAX_OPS);
+		return expr__fail(
+			&b->p, o->col,
+			"the predicate needs more than %d operations, the most one hook runs",
+			TT_MAX_OPS);
 	memcpy(&b->pool.ops[b->pool.n], c->ops, (size_t)c->n * sizeof(c->ops[0]));
 	o->at = b->pool.n;
 	o->n = c->n;
@@ -249,13 +251,14 @@ static int parse_str_literal(struct bparser *b, struct operand *o)
 			break;
 		}
 		if (n >= TT_MAX_LITERAL)
-			return fail(p, o->col, "string literal longer than %d bytes (the limit)",
-				    TT_MAX_LITERAL);
+			return expr__fail(p, o->col,
+					  "string literal longer than %d bytes (the limit)",
+					  TT_MAX_LITERAL);
 		o->str[n++] = c;
 		p->pos++;
 	}
 	if (peek(p) != quote)
-		return fail(p, o->col, "unterminated string literal");
+		return expr__fail(p, o->col, "unterminated string literal");
 	p->pos++;
 	o->str[n] = '\0';
 	o->str_len = n;
@@ -272,12 +275,12 @@ static int parse_negative(struct bparser *b, struct operand *o)
 	p->pos++;
 	skip_space(p);
 	if (!is_digit(peek(p)))
-		return fail_unexpected(p, "an integer after '-'");
-	err = parse_uint(p, &v);
+		return expr__fail_unexpected(p, "an integer after '-'");
+	err = expr__parse_uint(p, &v);
 	if (err)
 		return err;
 	if (v > (uint64_t)INT64_MAX + 1)
-		return fail(p, o->col, "integer out of range for a signed 64-bit value");
+		return expr__fail(p, o->col, "integer out of range for a signed 64-bit value");
 	o->kind = O_LIT_NUM;
 	o->num = (int64_t)(0 - v);
 	return 0;
@@ -292,21 +295,21 @@ static int parse_str_operand(struct bparser *b, struct operand *o)
 	int err;
 
 	p->pos += 3;
-	err = expect_char(p, '(', "'(' after str");
+	err = expr__expect_char(p, '(', "'(' after str");
 	if (!err)
-		err = parse_value(p, &c);
+		err = expr__parse_value(p, &c);
 	if (err)
 		return err;
 	skip_space(p);
 	if (peek(p) == ',') {
 		p->pos++;
 		skip_space(p);
-		err = parse_str_limit(p, &max);
+		err = expr__parse_str_limit(p, &max);
 		if (err)
 			return err;
 		o->limit = max == TT_MAX_STR ? 0 : (uint8_t)max;
 	}
-	err = expect_char(p, ')', "')' to close str()");
+	err = expr__expect_char(p, ')', "')' to close str()");
 	if (err)
 		return err;
 	o->kind = O_STR;
@@ -330,13 +333,14 @@ static int parse_named(struct bparser *b, struct operand *o, size_t len)
 	int err;
 
 	if (!expr)
-		return fail(p, o->col,
-			    "unknown name '%.*s' (expected argN, ret, an integer, str(...) or the "
-			    "name of one of this probe's attributes)",
-			    (int)len, p->text + p->pos);
+		return expr__fail(
+			p, o->col,
+			"unknown name '%.*s' (expected argN, ret, an integer, str(...) or the "
+			"name of one of this probe's attributes)",
+			(int)len, p->text + p->pos);
 	sub = calloc(1, sizeof(*sub));
 	if (!sub)
-		return fail(p, o->col, "out of memory");
+		return expr__fail(p, o->col, "out of memory");
 	sub->p = (struct parser){
 		.text = expr, .at_return = p->at_return, .err = p->err, .errlen = p->errlen};
 	sub->pool = b->pool;	     /* its instructions go where ours do */
@@ -345,16 +349,17 @@ static int parse_named(struct bparser *b, struct operand *o, size_t len)
 	if (!err) {
 		skip_space(&sub->p);
 		if (peek(&sub->p) != '\0')
-			err = fail_unexpected(&sub->p, "the end of the expression");
+			err = expr__fail_unexpected(&sub->p, "the end of the expression");
 	}
 	if (!err && (o->kind == O_LIT_NUM || o->kind == O_LIT_STR))
-		err = fail(&sub->p, 0, "it is a constant");
+		err = expr__fail(&sub->p, 0, "it is a constant");
 	if (err) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", p->err ? p->err : "");
 		free(sub);
-		return fail(p, col, "in '%.*s' (%s): %s", (int)len, p->text + p->pos, expr, why);
+		return expr__fail(p, col, "in '%.*s' (%s): %s", (int)len, p->text + p->pos, expr,
+				  why);
 	}
 	b->pool = sub->pool;
 	free(sub);
@@ -388,7 +393,8 @@ static int parse_operand(struct bparser *b, struct operand *o)
 			return parse_str_operand(b, o);
 	}
 	if (ident_is(p, ident_len(p), "bytes"))
-		return fail(p, o->col, "bytes() cannot be compared: compare str(EXPR) or a number");
+		return expr__fail(p, o->col,
+				  "bytes() cannot be compared: compare str(EXPR) or a number");
 	if (tt_expr__is_name(p->text + p->pos, &len)) {
 		size_t i = p->pos + len;
 
@@ -397,7 +403,7 @@ static int parse_operand(struct bparser *b, struct operand *o)
 		if (p->text[i] != '(' && b->depth < PRED_MAX_DEPTH)
 			return parse_named(b, o, len);
 	}
-	err = parse_value(p, &c);
+	err = expr__parse_value(p, &c);
 	if (err)
 		return err;
 	if (c.n == 1 && c.ops[0].code == TT_OP_CONST) {
@@ -441,7 +447,8 @@ static int type_check(struct bparser *b, struct node *n, size_t opcol)
 
 	if ((l->kind == O_LIT_NUM || l->kind == O_LIT_STR) &&
 	    (r->kind == O_LIT_NUM || r->kind == O_LIT_STR))
-		return fail(p, l->col, "both sides are constants: compare what the probe reads");
+		return expr__fail(p, l->col,
+				  "both sides are constants: compare what the probe reads");
 	if (l->kind == O_LIT_NUM || l->kind == O_LIT_STR) {
 		struct operand t = *l;
 
@@ -451,18 +458,21 @@ static int type_check(struct bparser *b, struct node *n, size_t opcol)
 	}
 	if (is_str(l) != is_str(r)) {
 		if (r->kind == O_LIT_STR)
-			return fail(p, l->col, "only str(EXPR) compares with a string literal");
+			return expr__fail(p, l->col,
+					  "only str(EXPR) compares with a string literal");
 		if (r->kind == O_LIT_NUM)
-			return fail(p, l->col,
-				    "a string compares with a quoted literal, not an integer");
-		return fail(p, is_str(l) ? r->col : l->col,
-			    "a string compares with a string (str(EXPR) or a quoted literal), "
-			    "not a number");
+			return expr__fail(
+				p, l->col,
+				"a string compares with a quoted literal, not an integer");
+		return expr__fail(
+			p, is_str(l) ? r->col : l->col,
+			"a string compares with a string (str(EXPR) or a quoted literal), "
+			"not a number");
 	}
 	if (is_str(l) && n->op != TT_CMP_EQ && n->op != TT_CMP_NE)
-		return fail(p, opcol, "strings compare with == or != only");
+		return expr__fail(p, opcol, "strings compare with == or != only");
 	if (r->prefix && r->kind == O_LIT_STR && r->str_len == 0)
-		return fail(p, r->col, "an empty prefix (\"*\") matches every string");
+		return expr__fail(p, r->col, "an empty prefix (\"*\") matches every string");
 	n->negate = n->op == TT_CMP_NE;
 	if (r->kind == O_LIT_STR) {
 		n->leaf = L_STR;
@@ -491,36 +501,37 @@ static int parse_func(struct bparser *b, int k, int *out)
 	n->op = TT_CMP_EQ;
 	n->match = pred_func_match[k];
 	p->pos += strlen(fn);
-	err = expect_char(p, '(', "'('");
+	err = expr__expect_char(p, '(', "'('");
 	if (!err)
 		err = parse_operand(b, &n->lhs);
 	if (err)
 		return err;
 	if (n->lhs.kind != O_STR)
-		return fail(p, n->lhs.col, "%s() tests a string: %s(str(EXPR), \"literal\")", fn,
-			    fn);
+		return expr__fail(p, n->lhs.col, "%s() tests a string: %s(str(EXPR), \"literal\")",
+				  fn, fn);
 	skip_space(p);
 	if (peek(p) != ',')
-		return fail_unexpected(p, "',' and a quoted literal");
+		return expr__fail_unexpected(p, "',' and a quoted literal");
 	p->pos++;
 	skip_space(p);
 	if (peek(p) != '"' && peek(p) != '\'')
-		return fail_unexpected(p, "a quoted literal");
+		return expr__fail_unexpected(p, "a quoted literal");
 	n->rhs.col = p->pos;
 	err = parse_str_literal(b, &n->rhs);
 	if (err)
 		return err;
 	if (n->rhs.prefix) { /* a trailing '*' is itself here */
 		if (n->rhs.str_len >= TT_MAX_LITERAL)
-			return fail(p, n->rhs.col,
-				    "string literal longer than %d bytes (the limit)",
-				    TT_MAX_LITERAL);
+			return expr__fail(p, n->rhs.col,
+					  "string literal longer than %d bytes (the limit)",
+					  TT_MAX_LITERAL);
 		n->rhs.str[n->rhs.str_len++] = '*';
 		n->rhs.str[n->rhs.str_len] = '\0';
 	}
 	if (n->rhs.str_len == 0)
-		return fail(p, n->rhs.col, "%s() of an empty string holds for every string", fn);
-	return expect_char(p, ')', "')' to close the call");
+		return expr__fail(p, n->rhs.col, "%s() of an empty string holds for every string",
+				  fn);
+	return expr__expect_char(p, ')', "')' to close the call");
 }
 
 static int parse_or(struct bparser *b, int *out);
@@ -546,14 +557,15 @@ static int parse_cmp(struct bparser *b, int *out)
 	tok = cmp_at(p->text + p->pos);
 	if (!tok) {
 		if (peek(p) == '=')
-			return fail(p, p->pos,
-				    "expected a comparison (==, !=, <, <=, >, >=), found '='");
+			return expr__fail(
+				p, p->pos,
+				"expected a comparison (==, !=, <, <=, >, >=), found '='");
 		if (peek(p) == '\0' || peek(p) == ')' || peek(p) == '&' || peek(p) == '|')
-			return fail(
+			return expr__fail(
 				p, p->pos,
 				"expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\" "
 				"(OP: ==, !=, <, <=, >, >=)");
-		return fail_unexpected(p, "a comparison (==, !=, <, <=, >, >=)");
+		return expr__fail_unexpected(p, "a comparison (==, !=, <, <=, >, >=)");
 	}
 	n->op = tok->op;
 	p->pos += strlen(tok->tok);
@@ -574,8 +586,9 @@ static int parse_atom(struct bparser *b, int *out)
 	if (peek(p) == '(' && group_is_pred(p->text, p->pos)) {
 		open = p->pos;
 		if (++b->depth > PRED_MAX_DEPTH)
-			return fail(p, open, "predicate nested too deeply (more than %d levels)",
-				    PRED_MAX_DEPTH);
+			return expr__fail(p, open,
+					  "predicate nested too deeply (more than %d levels)",
+					  PRED_MAX_DEPTH);
 		p->pos++;
 		err = parse_or(b, out);
 		if (err)
@@ -583,11 +596,12 @@ static int parse_atom(struct bparser *b, int *out)
 		skip_space(p);
 		if (peek(p) != ')') {
 			if (peek(p) == '\0')
-				return fail(p, p->pos,
-					    "unbalanced parentheses: '(' at column %zu is not "
-					    "closed",
-					    open);
-			return fail_unexpected(p, "')', '&&' or '||'");
+				return expr__fail(
+					p, p->pos,
+					"unbalanced parentheses: '(' at column %zu is not "
+					"closed",
+					open);
+			return expr__fail_unexpected(p, "')', '&&' or '||'");
 		}
 		p->pos++;
 		b->depth--;
@@ -609,12 +623,12 @@ static int parse_not(struct bparser *b, int *out)
 	skip_space(p);
 	tok = cmp_at(p->text + p->pos);
 	if (tok)
-		return fail(p, p->pos, "nothing to compare before '%s'", tok->tok);
+		return expr__fail(p, p->pos, "nothing to compare before '%s'", tok->tok);
 	if (peek(p) != '!')
 		return parse_atom(b, out);
 	if (++b->depth > PRED_MAX_DEPTH)
-		return fail(p, p->pos, "predicate nested too deeply (more than %d levels)",
-			    PRED_MAX_DEPTH);
+		return expr__fail(p, p->pos, "predicate nested too deeply (more than %d levels)",
+				  PRED_MAX_DEPTH);
 	p->pos++;
 	err = parse_not(b, &child);
 	if (!err)
@@ -690,7 +704,7 @@ static void place(struct bparser *b, int label)
 static int emit_jmp(struct bparser *b, int label, __u8 flags)
 {
 	if (label < 0)
-		return fail(&b->p, 0, "predicate too complex");
+		return expr__fail(&b->p, 0, "predicate too complex");
 	if (label == b->drop)
 		b->drop_used = true;
 	return emit(b, (struct tt_op){.code = TT_OP_JMP, .flags = flags, .imm = label});
@@ -811,7 +825,7 @@ static int patch(struct bparser *b, uint32_t base)
 		if (op->code != TT_OP_JMP)
 			continue;
 		if (op->imm < 0 || op->imm >= b->nlabels || b->labels[op->imm] < 0)
-			return fail(&b->p, 0, "predicate too complex");
+			return expr__fail(&b->p, 0, "predicate too complex");
 		op->imm = (int64_t)base + b->labels[op->imm];
 	}
 	return 0;
@@ -874,26 +888,29 @@ int tt_expr__compile_pred(const char *text, enum tt_pred_use use, bool at_return
 	b->names = names;
 	skip_space(&b->p);
 	if (peek(&b->p) == '\0')
-		ret = fail(&b->p, 0, "empty predicate");
+		ret = expr__fail(&b->p, 0, "empty predicate");
 	else
 		ret = parse_or(b, &root);
 	if (!ret) {
 		skip_space(&b->p);
 		if (peek(&b->p) == ')')
-			ret = fail(&b->p, b->p.pos, "unbalanced parentheses: ')' without '('");
+			ret = expr__fail(&b->p, b->p.pos,
+					 "unbalanced parentheses: ')' without '('");
 		else if (peek(&b->p) != '\0')
-			ret = fail_unexpected(&b->p, "'&&', '||' or the end of the predicate");
+			ret = expr__fail_unexpected(&b->p,
+						    "'&&', '||' or the end of the predicate");
 	}
 	if (!ret && use == TT_PRED_VERDICT && prog->ncaps >= TT_MAX_CAPTURES)
-		ret = fail(&b->p, 0, "more than %d captures in one probe (the limit)",
-			   TT_MAX_CAPTURES);
+		ret = expr__fail(&b->p, 0, "more than %d captures in one probe (the limit)",
+				 TT_MAX_CAPTURES);
 	if (!ret)
 		ret = use == TT_PRED_VERDICT ? emit_verdict(b, root) : emit_filter(b, root);
 	if (!ret && (prog->nops > TT_MAX_OPS || (__u32)b->out.n > TT_MAX_OPS - prog->nops))
-		ret = fail(&b->p, 0,
-			   "the probe's filter and captures need %u operations, more than the %d "
-			   "one hook runs",
-			   prog->nops + (__u32)b->out.n, TT_MAX_OPS);
+		ret = expr__fail(
+			&b->p, 0,
+			"the probe's filter and captures need %u operations, more than the %d "
+			"one hook runs",
+			prog->nops + (__u32)b->out.n, TT_MAX_OPS);
 	if (!ret)
 		ret = patch(b, prog->nops);
 	if (!ret) {

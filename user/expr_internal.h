@@ -77,16 +77,17 @@ static inline bool ident_is(const struct parser *p, size_t len, const char *word
 
 /* expr.c: errors, integers, code buffers, the capture grammar */
 /* Records the problem and its column; returns -EINVAL. */
-int fail(struct parser *p, size_t col, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int expr__fail(struct parser *p, size_t col, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Reports an unexpected character (or the end of the text) at the current position. */
-int fail_unexpected(struct parser *p, const char *what);
-int expect_char(struct parser *p, char c, const char *what);
+int expr__fail_unexpected(struct parser *p, const char *what);
+int expr__expect_char(struct parser *p, char c, const char *what);
 /* Reads an unsigned integer (decimal, or 0x hex) into *v; 0 or -EINVAL. */
-int parse_uint(struct parser *p, uint64_t *v);
+int expr__parse_uint(struct parser *p, uint64_t *v);
 int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col);
 /* The N of str(EXPR, N) at the current position into *max, 1..TT_MAX_STR; 0 or -EINVAL. */
-int parse_str_limit(struct parser *p, uint64_t *max);
+int expr__parse_str_limit(struct parser *p, uint64_t *max);
 /* Compiles `value` (the grammar in expr.c) into c; 0 or -EINVAL. */
-int parse_value(struct parser *p, struct code *c);
+int expr__parse_value(struct parser *p, struct code *c);
 
 #endif /* TASKTAP_EXPR_INTERNAL_H */

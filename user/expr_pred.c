@@ -40,8 +40,8 @@ int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, cha
 		err[0] = '\0';
 	skip_space(&p);
 	if (!ident_is(&p, ident_len(&p), "ret")) {
-		ret = fail(&p, p.pos,
-			   "expected 'ret OP INT' (only the return value can be tested)");
+		ret = expr__fail(&p, p.pos,
+				 "expected 'ret OP INT' (only the return value can be tested)");
 		goto out;
 	}
 	p.pos += 3;
@@ -51,7 +51,7 @@ int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, cha
 			found = &cmp_ops[i];
 	}
 	if (!found) {
-		ret = fail_unexpected(&p, "a comparison (==, !=, <, <=, >, >=)");
+		ret = expr__fail_unexpected(&p, "a comparison (==, !=, <, <=, >, >=)");
 		goto out;
 	}
 	p.pos += strlen(found->tok);
@@ -61,16 +61,16 @@ int tt_expr__parse_ret_pred(const char *text, enum tt_cmp *op, int64_t *rhs, cha
 		negative = true;
 		p.pos++;
 	}
-	ret = parse_uint(&p, &v);
+	ret = expr__parse_uint(&p, &v);
 	if (ret)
 		goto out;
 	if ((!negative && v > (uint64_t)INT64_MAX) || (negative && v > (uint64_t)INT64_MAX + 1)) {
-		ret = fail(&p, numcol, "integer out of range for a signed 64-bit value");
+		ret = expr__fail(&p, numcol, "integer out of range for a signed 64-bit value");
 		goto out;
 	}
 	skip_space(&p);
 	if (peek(&p) != '\0') {
-		ret = fail_unexpected(&p, "the end of the predicate");
+		ret = expr__fail_unexpected(&p, "the end of the predicate");
 		goto out;
 	}
 	*op = found->op;
@@ -144,13 +144,13 @@ static int parse_literal(struct parser *p, struct tt_pred_parts *out)
 			break;
 		}
 		if (n >= TT_MAX_LITERAL)
-			return fail(p, col, "string literal longer than %d bytes (the limit)",
-				    TT_MAX_LITERAL);
+			return expr__fail(p, col, "string literal longer than %d bytes (the limit)",
+					  TT_MAX_LITERAL);
 		out->str[n++] = c;
 		p->pos++;
 	}
 	if (peek(p) != quote)
-		return fail(p, col, "unterminated string literal");
+		return expr__fail(p, col, "unterminated string literal");
 	p->pos++;
 	out->str[n] = '\0';
 	out->str_len = n;
@@ -171,12 +171,12 @@ static int parse_int_rhs(struct parser *p, struct tt_pred_parts *out)
 		p->pos++;
 	}
 	if (!is_digit(peek(p)))
-		return fail_unexpected(p, "an integer or a quoted string");
-	err = parse_uint(p, &v);
+		return expr__fail_unexpected(p, "an integer or a quoted string");
+	err = expr__parse_uint(p, &v);
 	if (err)
 		return err;
 	if ((!negative && v > (uint64_t)INT64_MAX) || (negative && v > (uint64_t)INT64_MAX + 1))
-		return fail(p, col, "integer out of range for a signed 64-bit value");
+		return expr__fail(p, col, "integer out of range for a signed 64-bit value");
 	out->rhs = negative ? (int64_t)(0 - v) : (int64_t)v;
 	return 0;
 }
@@ -197,19 +197,20 @@ int tt_expr__split_pred(const char *text, struct tt_pred_parts *out, char *err, 
 		const char *eq = strchr(text, '=');
 
 		if (eq)
-			ret = fail(&p, (size_t)(eq - text),
-				   "expected a comparison (==, !=, <, <=, >, >=), found '='");
+			ret = expr__fail(&p, (size_t)(eq - text),
+					 "expected a comparison (==, !=, <, <=, >, >=), found '='");
 		else
-			ret = fail(&p, strlen(text),
-				   "expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\" "
-				   "(OP: ==, !=, <, <=, >, >=)");
+			ret = expr__fail(
+				&p, strlen(text),
+				"expected a comparison: EXPR OP INT or str(EXPR) OP \"literal\" "
+				"(OP: ==, !=, <, <=, >, >=)");
 		goto out;
 	}
 	out->lhs_len = (size_t)at;
 	while (out->lhs_len > 0 && is_space(text[out->lhs_len - 1]))
 		out->lhs_len--;
 	if (out->lhs_len == 0) {
-		ret = fail(&p, (size_t)at, "nothing to compare before '%s'", op->tok);
+		ret = expr__fail(&p, (size_t)at, "nothing to compare before '%s'", op->tok);
 		goto out;
 	}
 	out->op = op->op;
@@ -223,15 +224,15 @@ int tt_expr__split_pred(const char *text, struct tt_pred_parts *out, char *err, 
 	if (!ret) {
 		skip_space(&p);
 		if (peek(&p) != '\0')
-			ret = fail_unexpected(&p, "the end of the predicate");
+			ret = expr__fail_unexpected(&p, "the end of the predicate");
 	}
 	if (!ret && out->rhs_is_str && out->op != TT_CMP_EQ && out->op != TT_CMP_NE)
-		ret = fail(&p, (size_t)at, "strings compare with == or != only");
+		ret = expr__fail(&p, (size_t)at, "strings compare with == or != only");
 	if (!ret && !out->rhs_is_str && strncmp(text, "str(", 4) == 0)
-		ret = fail(&p, 0, "a string compares with a quoted literal, not an integer");
+		ret = expr__fail(&p, 0, "a string compares with a quoted literal, not an integer");
 	if (!ret && out->rhs_is_str &&
 	    (strncmp(text, "str", 3) != 0 || !(text[3] == '(' || is_space(text[3]))))
-		ret = fail(&p, 0, "only str(EXPR) compares with a string literal");
+		ret = expr__fail(&p, 0, "only str(EXPR) compares with a string literal");
 	if (!ret)
 		return 0;
 out:
