@@ -136,7 +136,7 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 }
 
 /* Runs the hook's entry captures (none read registers) and writes the entry event. */
-static __always_inline int py_submit_entry(__u32 hook)
+static __always_inline int py_submit_entry(__u32 hook, __u64 fr, __u64 ts)
 {
 	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
 	struct tt_event ev;
@@ -155,6 +155,8 @@ static __always_inline int py_submit_entry(__u32 hook)
 	if (!s)
 		return 1;
 	vm.prog = &h->entry;
+	vm.py[0] = fr;
+	vm.py[1] = ts;
 	return run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
 }
 
@@ -168,13 +170,14 @@ int tt_py_entry(struct pt_regs *ctx)
 	struct py_stack_key sk = {.tid = (__u32)id, .hook = hook};
 	struct py_code_val *cv, fresh = {};
 	struct py_stack *st;
-	__u64 fr, names[3];
+	__u64 ts, fr, names[3];
 	__u8 owner = 1;
 	__u32 n;
 
 	if (!ph)
 		return 0;
-	fr = py_frame(ph, py_tstate(ph));
+	ts = py_tstate(ph);
+	fr = py_frame(ph, ts);
 	if (!fr)
 		return 0;
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
@@ -210,7 +213,7 @@ int tt_py_entry(struct pt_regs *ctx)
 	n = st->n;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0; /* deeper than BPF remembers: neither its entry nor its return */
-	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook) ? 1 : 0);
+	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook, fr, ts) ? 1 : 0);
 	st->n = n + 1;
 	return 0;
 }
@@ -250,7 +253,8 @@ int tt_py_return(struct pt_regs *ctx)
 	fill_header(&ev, hook, TT_EV_RETURN);
 	/* the frame ends by an exception while one is being raised */
 	ev.ret = py_read_ptr(ts + ph->tstate_curexc_type) ? 1 : 0;
-	if (h->ret.nops) {
+	/* its captures (exception.type) tell how it raised: a plain return has none */
+	if (h->ret.nops && ev.ret) {
 		__u32 zero = 0;
 		struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 		struct vm vm = {};
@@ -259,6 +263,8 @@ int tt_py_return(struct pt_regs *ctx)
 			return 0;
 		vm.prog = &h->ret;
 		vm.rc = ev.ret;
+		vm.py[0] = fr;
+		vm.py[1] = ts;
 		run_and_submit(&vm, s, hook, TT_EV_RETURN, ev.ret);
 		return 0;
 	}

@@ -32,6 +32,18 @@ static bool is_error(const struct tt_span *s, const struct tt_event *ev, char *m
 
 	if (!err->set)
 		return false;
+	if (err->on_ret && err->raised) {
+		r = s->ret ? asm__value_of(s, &err->lhs) : NULL;
+		if (s->ret) {
+			int n = r ? (int)(r->len < 48 ? r->len : 48) : 9;
+
+			snprintf(msg, len, "raised %.*s", n,
+				 r ? (const char *)record_data(r) : "exception");
+			snprintf(type, type_len, "%.*s", n,
+				 r ? (const char *)record_data(r) : "exception");
+		}
+		return s->ret != 0;
+	}
 	if (err->on_ret) {
 		hit = tt_cmp__eval(err->op, s->ret, err->rhs);
 		if (hit) {

@@ -86,6 +86,7 @@ struct tt_pred {
 	int64_t rhs;
 	char *str;    /* a string right side, owned; NULL for an integer */
 	bool prefix;  /* the string is a prefix */
+	bool raised;  /* `raised` (Python): on_ret, and lhs the exception's type name */
 	bool verdict; /* a compound predicate: lhs is its verdict, 1 or 0, decided in BPF */
 	char *text;   /* owned */
 	struct tt_pos pos;

@@ -198,6 +198,8 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 	size_t len = 0;
 	int err;
 
+	if (pb->probe->target->python && strcmp(text, "raised") == 0)
+		return spec__compile_raised(w, pb);
 	pred->set = true;
 	pred->pos = spec__mark_pos(node->start_mark);
 	err = spec__dup_string(w, text, &pred->text);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* spec_python.c: the probes of a `runtime: python` target (DESIGN §10). */
+#include <errno.h>
 #include <string.h>
 
 #include "python/interp.h"
@@ -37,5 +38,62 @@ int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *no
 		return spec__fail_node(w, pb->start.at_node, "'at' is for 'symbol:' probes");
 	if (tt_py_function__check(pb->start.name, why, sizeof(why)))
 		return spec__fail_node(w, pb->start.node, "%s", why);
+	return 0;
+}
+
+/* CPython 3.11: PyThreadState.curexc_type, PyTypeObject.tp_name */
+#define PY311_TSTATE_CUREXC_TYPE 96
+#define PY311_TYPE_NAME		 24
+
+/*
+ * `error: raised`: the call ended by an exception. Its type's name
+ * (tp_name) is read when the frame ends, into the attribute
+ * exception.type, and is the span's error type. 0 or -errno after saying
+ * why.
+ */
+int spec__compile_raised(struct walker *w, struct probe_build *pb)
+{
+	static const struct tt_op ops[] = {
+		{.code = TT_OP_PY, .imm = 1}, /* the thread state */
+		{.code = TT_OP_ADD, .imm = PY311_TSTATE_CUREXC_TYPE},
+		{.code = TT_OP_LOAD, .aux = 8},
+		{.code = TT_OP_ADD, .imm = PY311_TYPE_NAME},
+		{.code = TT_OP_LOAD, .aux = 8},
+		{.code = TT_OP_EMIT_STR, .len = TT_MAX_STR},
+	};
+	struct tt_probe *p = pb->probe;
+	struct tt_probe_prog *prog = &pb->start_hook->prog.ret;
+	struct tt_pred *pred = &p->error;
+	struct tt_attr *attr;
+	size_t n = sizeof(ops) / sizeof(ops[0]);
+
+	if (p->nattrs >= TT_MAX_ATTRS || prog->ncaps >= TT_MAX_CAPTURES ||
+	    prog->nops + n > TT_MAX_OPS)
+		return spec__fail_node(
+			w, pb->error_node,
+			"no room left for the exception's type: fewer attributes, please "
+			"(at most %d with 'error: raised')",
+			TT_MAX_ATTRS - 1);
+	memcpy(&prog->ops[prog->nops], ops, sizeof(ops));
+	prog->nops += (__u32)n;
+	prog->ncaps++;
+	attr = &p->attrs[p->nattrs++];
+	memset(attr, 0, sizeof(*attr));
+	attr->cap.index = (int)prog->ncaps - 1;
+	attr->cap.type = TT_CAP_STR;
+	attr->cap.site = TT_SITE_RETURN;
+	attr->cap.pos = spec__mark_pos(pb->error_node->start_mark);
+	pred->set = true;
+	pred->on_ret = true;
+	pred->raised = true;
+	pred->op = TT_CMP_NE;
+	pred->rhs = 0;
+	pred->pos = attr->cap.pos;
+	pred->lhs = attr->cap;
+	if (spec__dup_string(w, "exception.type", &attr->name) ||
+	    spec__dup_string(w, "raised", &attr->cap.text) ||
+	    spec__dup_string(w, "raised", &pred->lhs.text) ||
+	    spec__dup_string(w, "raised", &pred->text))
+		return -ENOMEM;
 	return 0;
 }

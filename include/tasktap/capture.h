@@ -57,6 +57,7 @@ enum tt_opcode {
 	TT_OP_JMP,	  /* go to instruction imm (forward): always, or when the condition
 			   * is true (IFTRUE) or false (IFFALSE) */
 	TT_OP_DROP,	  /* drop the hit */
+	TT_OP_PY,	  /* acc = the probed Python frame (imm 0) or its thread state (imm 1) */
 	TT_OP__COUNT,
 };
 

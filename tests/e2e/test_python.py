@@ -12,6 +12,7 @@ import unittest
 from harness import Agent, attrs, duration_ms, run_tool, write_spec
 
 PYTHON = "/usr/bin/python3.11"
+ERROR = 2  # span status code
 WORKER = os.path.abspath("tests/workers/python-calls.py")
 
 SPEC = """\
@@ -22,8 +23,10 @@ targets:
     probes:
       - role: task
         function: __main__:Worker.perform
+        error: raised
       - role: step
         function: __main__:job
+        error: raised
       - role: span
         function: __main__:re*
 """
@@ -59,10 +62,10 @@ class PythonCallsTest(unittest.TestCase):
         self.assertEqual(len(spans), len(calls))
         # the jobs perform called are its children; those map() called are roots
         performs = [s for s in spans if s["name"] == "__main__:Worker.perform"]
-        self.assertEqual(len(performs), 3)
+        self.assertEqual(len(performs), 5)
         children = [s for s in spans if s.get("parentSpanId") in
                     {p["spanId"] for p in performs}]
-        self.assertEqual(len(children), 3)
+        self.assertEqual(len(children), 6)
         self.assertTrue(all(c["name"].endswith("__main__:job") for c in children))
         # rec(3): four calls, each the parent of the next
         recs = [s for s in spans if s["name"].endswith("__main__:re*")]
@@ -84,6 +87,22 @@ class PythonCallsTest(unittest.TestCase):
                 self.assertGreaterEqual(g + 0.05, w, (fn, want, got))
                 self.assertLess(abs(g - w), 1.0, (fn, want, got))
         self.assertFalse([s for s in spans if "unprobed" in s["name"]])
+        # the calls that raised are errors, with the exception's type; the others are not
+        # (a perform that handled its job's exception succeeded)
+        for fn, name in (("Worker.perform", "__main__:Worker.perform"), ("job", "__main__:job")):
+            mine = [s for s in spans if s["name"].endswith(name)]
+            failed = [s for s in mine if s.get("status", {}).get("code") == ERROR]
+            raised = [c for c in calls if c["name"] == fn and c["raised"]]
+            self.assertEqual(len(failed), len(raised), fn)
+            for s in mine:
+                if s in failed:
+                    self.assertEqual(attrs(s).get("exception.type"), "ValueError")
+                    self.assertEqual(attrs(s).get("error.type"), "ValueError")
+                    self.assertIn("raised ValueError", s["status"].get("message", ""))
+                else:
+                    self.assertNotIn("exception.type", attrs(s))
+                    self.assertNotIn("tasktap.unreadable", attrs(s))
+        self.assertEqual(len([c for c in calls if c["raised"]]), 4)
 
     def test_bad_function_names(self):
         cases = [

@@ -44,11 +44,20 @@ def unprobed(n):
 class Worker:
     def perform(self, n):
         start = time.monotonic_ns()
+        raised = False
         try:
             time.sleep(0.002)
-            return job(n) + unprobed(n)
+            if n == 10:
+                try:
+                    job(-2)  # raises, and perform handles it: perform succeeds
+                except ValueError:
+                    pass
+            return job(-3 if n == 11 else n) + unprobed(n)  # n == 11: both raise
+        except ValueError:
+            raised = True
+            raise
         finally:
-            note("Worker.perform", start, False)
+            note("Worker.perform", start, raised)
 
 
 def main():
@@ -60,6 +69,11 @@ def main():
     rec(3)  # recursive: 4 nested calls
     try:
         job(-1)  # ends by an exception
+    except ValueError:
+        pass
+    w.perform(10)
+    try:
+        w.perform(11)
     except ValueError:
         pass
     print(json.dumps(calls), flush=True)
