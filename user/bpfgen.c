@@ -36,7 +36,7 @@
 /* ---- pieces the generic programs share ----------------------------------- */
 
 /* stats[which] += 1 on this CPU. */
-void stat_inc(struct gen *g, enum tt_stat which)
+void bpfgen__stat_inc(struct gen *g, enum tt_stat which)
 {
 	int done = new_label(g);
 
@@ -56,7 +56,7 @@ static void lost(struct gen *g)
 {
 	int done = new_label(g);
 
-	stat_inc(g, TT_STAT_LOST);
+	bpfgen__stat_inc(g, TT_STAT_LOST);
 	if (g->in->maps.hook_lost < 0)
 		return;
 	st(g, BPF_W, FP, FP_KEY, (int32_t)g->in->hook);
@@ -71,7 +71,7 @@ static void lost(struct gen *g)
 }
 
 /* fill_header(): the event header at base+off, `ret` from the return value or 0. */
-void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret)
+void bpfgen__header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret)
 {
 	call(g, BPF_FUNC_ktime_get_ns);
 	stx(g, BPF_DW, base, off + offsetof(struct tt_event, ts_ns), R0);
@@ -229,15 +229,15 @@ static void entry_prog(struct gen *g)
 		thread_state(g, out);
 	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
 		scratch(g, out);
-		run_ops(g, &h->entry, drop, TT_EV_ENTRY, false);
-		submit_scratch(g, count_emits(&h->entry));
+		bpfgen__run_ops(g, &h->entry, drop, TT_EV_ENTRY, false);
+		submit_scratch(g, bpfgen__count_emits(&h->entry));
 	}
 	/* only the return speaks for AT_RETURN hooks: the entry is remembered as kept */
 	if (track) {
 		track_entry(g, false, out);
 		/* the kernel refuses code nothing reaches: a dropped call's only without a filter
 		 */
-		if (!(h->flags & TT_HOOKF_AT_RETURN) && filter_end(&h->entry)) {
+		if (!(h->flags & TT_HOOKF_AT_RETURN) && bpfgen__filter_end(&h->entry)) {
 			jmp(g, out);
 			place(g, drop);
 			track_entry(g, true, out);
@@ -303,12 +303,12 @@ static void return_prog(struct gen *g)
 		track_return(g, out);
 	if (h->ret.nops) {
 		scratch(g, out);
-		run_ops(g, &h->ret, drop, TT_EV_RETURN, true);
-		submit_scratch(g, count_emits(&h->ret));
+		bpfgen__run_ops(g, &h->ret, drop, TT_EV_RETURN, true);
+		submit_scratch(g, bpfgen__count_emits(&h->ret));
 	} else {
 		int lost_label = new_label(g);
 
-		header(g, FP, FP_EV, TT_EV_RETURN, true);
+		bpfgen__header(g, FP, FP_EV, TT_EV_RETURN, true);
 		this_cpu_ring(g, lost_label);
 		mov_reg(g, R1, R0);
 		fp_addr(g, R2, FP_EV);
@@ -334,8 +334,8 @@ static void usdt_body(struct gen *g, int out)
 		return;
 	}
 	scratch(g, out);
-	run_ops(g, &h->entry, out, TT_EV_ENTRY, false);
-	submit_scratch(g, count_emits(&h->entry));
+	bpfgen__run_ops(g, &h->entry, out, TT_EV_ENTRY, false);
+	submit_scratch(g, bpfgen__count_emits(&h->entry));
 }
 
 static void usdt_prog(struct gen *g)

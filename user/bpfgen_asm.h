@@ -246,15 +246,16 @@ static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
 #define SCRATCH_STR_B 1664
 
 /* bpfgen.c: stats[which] += 1 on this CPU. */
-void stat_inc(struct gen *g, enum tt_stat which);
+void bpfgen__stat_inc(struct gen *g, enum tt_stat which);
 /* fill_header(): the event header at base+off, `ret` from the return value or 0. */
-void header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret);
+void bpfgen__header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, bool ret);
 
 /* bpfgen_ops.c: the capture program `p` run into scratch, filter first (a drop jumps to `drop`). */
-void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind, bool ret);
+void bpfgen__run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind,
+		     bool ret);
 /* Where the filter of `p` ends (0: it has none, no hit is dropped). */
-uint32_t filter_end(const struct tt_probe_prog *p);
+uint32_t bpfgen__filter_end(const struct tt_probe_prog *p);
 /* Captures emitted by `p`: its EMIT_* instructions. */
-uint32_t count_emits(const struct tt_probe_prog *p);
+uint32_t bpfgen__count_emits(const struct tt_probe_prog *p);
 
 #endif /* TASKTAP_BPFGEN_ASM_H */

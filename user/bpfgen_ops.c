@@ -269,7 +269,7 @@ static void fault_tail(struct gen *g, int done)
 static void faulted_tail(struct gen *g, int faulted, int done, int32_t word)
 {
 	place(g, faulted);
-	stat_inc(g, TT_STAT_CAP_FAULTS);
+	bpfgen__stat_inc(g, TT_STAT_CAP_FAULTS);
 	mov_imm(g, R4, word);
 	fault_tail(g, done);
 }
@@ -353,7 +353,7 @@ static void op_emit_bytes(struct gen *g, uint32_t i, const struct tt_op *op)
 	end_record(g);
 	jmp(g, done);
 	place(g, faulted);
-	stat_inc(g, TT_STAT_CAP_FAULTS);
+	bpfgen__stat_inc(g, TT_STAT_CAP_FAULTS);
 	ldx(g, BPF_DW, R4, FP, FP_BWORD);
 	fault_tail(g, done);
 }
@@ -720,7 +720,7 @@ static bool drops(const struct tt_op *op)
  * literal that follows a STRCMP (capture.h: filters come first). A jump
  * of the filter goes at most there.
  */
-uint32_t filter_end(const struct tt_probe_prog *p)
+uint32_t bpfgen__filter_end(const struct tt_probe_prog *p)
 {
 	uint32_t end = 0;
 
@@ -747,9 +747,10 @@ static void place_op(struct gen *g, uint32_t i)
  * then the header of an event of `kind` (`ret`: with the return value),
  * then the captures.
  */
-void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind, bool ret)
+void bpfgen__run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind,
+		     bool ret)
 {
-	uint32_t split = filter_end(p);
+	uint32_t split = bpfgen__filter_end(p);
 	char why[96];
 
 	g->prog = p;
@@ -768,7 +769,7 @@ void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t ki
 		/* a jump to the filter's end lands before the header: the hit is kept */
 		place_op(g, i);
 		if (i == split)
-			header(g, BUF, 0, kind, ret);
+			bpfgen__header(g, BUF, 0, kind, ret);
 		if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
 			snprintf(why, sizeof(why), "opcode %u at instruction %u has no emitter",
 				 op->code, i);
@@ -779,11 +780,11 @@ void run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t ki
 	}
 	place_op(g, p->nops);
 	if (split >= p->nops)
-		header(g, BUF, 0, kind, ret);
+		bpfgen__header(g, BUF, 0, kind, ret);
 }
 
 /* Captures emitted by `p`: its EMIT_* instructions (each runs once when the hit is kept). */
-uint32_t count_emits(const struct tt_probe_prog *p)
+uint32_t bpfgen__count_emits(const struct tt_probe_prog *p)
 {
 	uint32_t n = 0;
 
