@@ -80,31 +80,24 @@ static int pinned_ring(struct tt_loader *l, int cpu, size_t bytes)
 	return fd;
 }
 
-/* Creates one ring per possible CPU and plugs it into the `rings` array. */
-static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
+/*
+ * Creates one ring per possible CPU (l->ring_fds) and maps them all (l->rb);
+ * loader__install_rings() plugs them into the `rings` array. 0 or -errno.
+ */
+static int create_rings(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
 {
-	int outer = bpf_map__fd(l->skel->maps.rings);
-	__u32 *cpus, count = l->ncpus;
-	int ret = 0;
-
 	l->ring_fds = calloc(l->ncpus, sizeof(*l->ring_fds));
-	cpus = calloc(l->ncpus, sizeof(*cpus));
-	if (!l->ring_fds || !cpus) {
-		free(cpus);
+	if (!l->ring_fds)
 		return -ENOMEM;
-	}
-	for (int cpu = 0; cpu < l->ncpus; cpu++) {
+	for (int cpu = 0; cpu < l->ncpus; cpu++)
 		l->ring_fds[cpu] = -1;
-		cpus[cpu] = cpu;
-	}
 	for (int cpu = 0; cpu < l->ncpus; cpu++) {
-		int fd = pinned_ring(l, cpu, bytes);
+		int fd = pinned_ring(l, cpu, bytes), ret;
 
 		if (fd < 0) {
-			ret = fd;
 			snprintf(err, errlen, "cannot create a %zu-byte ring buffer: %s", bytes,
-				 strerror(-ret));
-			goto out;
+				 strerror(-fd));
+			return fd;
 		}
 		l->ring_fds[cpu] = fd;
 		if (!l->rb)
@@ -115,9 +108,23 @@ static int make_rings(struct tt_loader *l, size_t bytes, char *err, size_t errle
 			ret = -errno;
 			snprintf(err, errlen, "cannot map ring buffer of cpu %d: %s", cpu,
 				 strerror(-ret));
-			goto out;
+			return ret;
 		}
 	}
+	return 0;
+}
+
+int loader__install_rings(struct tt_loader *l, char *err, size_t errlen)
+{
+	int outer = bpf_map__fd(l->skel->maps.rings);
+	__u32 *cpus, count = l->ncpus;
+	int ret = 0;
+
+	cpus = calloc(l->ncpus, sizeof(*cpus));
+	if (!cpus)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < l->ncpus; cpu++)
+		cpus[cpu] = cpu;
 	/*
 	 * In one batch: the kernel waits for an RCU grace period (milliseconds)
 	 * after each update of a map of maps, once per batch
@@ -248,8 +255,8 @@ static void start_holding(struct tt_loader *l)
 	l->skel->bss->hold_ns = hold_ns();
 }
 
-/* Opens the BPF object, pins its shared maps (--pin) and loads it. 0 or -errno. */
-static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
+/* Opens the BPF object and asks for its shared maps to be pinned (--pin). 0 or -errno. */
+static int open_object(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
 {
 	int ret;
 
@@ -259,7 +266,8 @@ static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errl
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-ret));
 		return ret;
 	}
-	l->skel->rodata->wakeup_watermark = bytes / 4;
+	l->wakeup_watermark = bytes / 4;
+	l->skel->rodata->wakeup_watermark = l->wakeup_watermark;
 	if (!l->interpret) {
 		/* loaded on first need only (loader__load_interpreter()) */
 		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
@@ -270,9 +278,16 @@ static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errl
 		snprintf(err, errlen, "cannot pin maps in '%s': %s", l->pin_dir, strerror(-ret));
 		return ret;
 	}
-	/* the rings are made below, at their own size: ring maps in a map-of-maps need not
+	return 0;
+}
+
+/* Loads the opened object: the maps not made already, and its programs. 0 or -errno. */
+static int load_object(struct tt_loader *l, char *err, size_t errlen)
+{
+	/* the rings are made apart, at their own size: ring maps in a map-of-maps need not
 	 * match the template's size */
-	ret = tasktap_bpf__load(l->skel);
+	int ret = tasktap_bpf__load(l->skel);
+
 	if (ret)
 		snprintf(err, errlen,
 			 "cannot load the BPF programs: %s (set TASKTAP_DEBUG_LIBBPF=1 for the "
@@ -284,11 +299,16 @@ static int load_object(struct tt_loader *l, size_t bytes, char *err, size_t errl
 	return ret;
 }
 
-/* Attaches the programs every agent runs: process exits and execs. 0 or -errno. */
+/*
+ * Lets BPF hold processes at exec and attaches the programs every agent
+ * runs: process exits and execs. 0 or -errno.
+ */
 static int attach_tracepoints(struct tt_loader *l, char *err, size_t errlen)
 {
-	int ret = attach_exit(l);
+	int ret;
 
+	start_holding(l);
+	ret = attach_exit(l);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach to tracepoint sched_process_exit: %s",
 			 strerror(-ret));
@@ -302,6 +322,13 @@ static int attach_tracepoints(struct tt_loader *l, char *err, size_t errlen)
 		return ret;
 	}
 	return 0;
+}
+
+int loader__finish_object(struct tt_loader *l, char *err, size_t errlen)
+{
+	int ret = load_object(l, err, errlen);
+
+	return ret ? ret : attach_tracepoints(l, err, errlen);
 }
 
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen)
@@ -336,10 +363,11 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			goto fail;
 		}
 	}
-	ret = load_object(l, bytes, err, errlen);
-	if (ret)
-		goto fail;
-	ret = make_rings(l, bytes, err, errlen);
+	ret = open_object(l, bytes, err, errlen);
+	if (!ret && l->pin_dir)
+		ret = load_object(l, err, errlen); /* libbpf makes or reuses the pinned maps */
+	if (!ret)
+		ret = create_rings(l, bytes, err, errlen);
 	if (ret)
 		goto fail;
 	l->hook_lost_fd = hook_lost_map(l);
@@ -349,8 +377,11 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			 strerror(-ret));
 		goto fail;
 	}
-	start_holding(l);
-	ret = attach_tracepoints(l, err, errlen);
+	/* without pins, the object loads beside the hooks' attachment (loader_start.c) */
+	ret = l->pin_dir ? loader__install_rings(l, err, errlen)
+			 : loader__start_in_background(l, err, errlen);
+	if (!ret && l->pin_dir)
+		ret = attach_tracepoints(l, err, errlen);
 	if (ret)
 		goto fail;
 	return l;
@@ -392,6 +423,7 @@ void tt_loader__free(struct tt_loader *l)
 {
 	if (!l)
 		return;
+	loader__ready(l); /* what runs in the background uses l */
 	tt_loader__detach(l, true);
 	tt_reaper__free(l->reaper); /* the probes of exited processes it still holds */
 	drop_link(l->exit_link, true);
@@ -424,19 +456,30 @@ void tt_loader__free(struct tt_loader *l)
 
 int tt_loader__continue(struct tt_loader *l, pid_t pid)
 {
+	int ret = loader__ready(l);
+
+	if (ret)
+		return ret;
 	return tt_hold__release(bpf_map__fd(l->skel->maps.holds), pid);
 }
 
 int tt_loader__continue_held(struct tt_loader *l)
 {
+	int ret = loader__ready(l);
+
+	if (ret)
+		return ret;
 	return tt_hold__release_all(bpf_map__fd(l->skel->maps.holds)) + tt_hold__sweep();
 }
 
 int tt_loader__follow(struct tt_loader *l, pid_t pid)
 {
 	__u32 key = (__u32)pid;
+	int ret = loader__ready(l);
 	__u8 one = 1;
 
+	if (ret)
+		return ret;
 	/* it runs on every fork of the host: attached only when needed */
 	if (!l->fork_link) {
 		l->fork_link = bpf_program__attach(l->skel->progs.tt_fork);
@@ -506,6 +549,8 @@ int tt_loader__watch_cgroup(struct tt_loader *l, uint32_t slot, uint64_t id, uin
 
 void tt_loader__watch_all_execs(struct tt_loader *l, bool on)
 {
+	if (loader__ready(l))
+		return; /* tt_loader__ready() says why */
 	l->skel->bss->watch_all_execs = on;
 }
 

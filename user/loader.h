@@ -54,6 +54,15 @@ struct tt_loader_opts {
  */
 struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, size_t errlen);
 
+/*
+ * Waits until the BPF object is loaded and its exec and exit programs are
+ * attached: without a pin directory tt_loader__new() returns while they
+ * load, so that the hooks attach meanwhile. The agent waits before it
+ * watches execs and says "attached". 0, or -errno with a message in err
+ * (the loader is then of no use but to free).
+ */
+int tt_loader__ready(struct tt_loader *l, char *err, size_t errlen);
+
 /* Detaches every probe and releases everything. Accepts NULL. */
 void tt_loader__free(struct tt_loader *l);
 

@@ -159,7 +159,8 @@ static int uprobe_event(const struct site_opts *o, bool retprobe)
  * on kernels without such links the event itself with the program set
  * (not pinnable). 0 or -errno.
  */
-int loader__attach_one(const struct site_opts *o, bool retprobe, const char *pin, struct ulink *out)
+int loader__attach_one(struct tt_loader *l, const struct site_opts *o, bool retprobe,
+		       const char *pin, struct ulink *out)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lopts, .perf_event.bpf_cookie = o->cookie);
 	int pfd = uprobe_event(o, retprobe);
@@ -167,6 +168,12 @@ int loader__attach_one(const struct site_opts *o, bool retprobe, const char *pin
 
 	if (pfd < 0)
 		return pfd;
+	/* the event first: the kernel's first uprobe waits as the rings install */
+	ret = loader__rings_ready(l);
+	if (ret) {
+		close(pfd);
+		return ret;
+	}
 	fd = bpf_link_create(retprobe ? o->ret_prog : o->entry_prog, pfd, BPF_PERF_EVENT, &lopts);
 	if (fd >= 0) {
 		close(pfd); /* the link holds the event */
@@ -208,9 +215,9 @@ int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct p
 			return 0;
 		}
 	}
-	ret = loader__attach_one(o, false, pin ? pe : NULL, &pp->entry);
+	ret = loader__attach_one(l, o, false, pin ? pe : NULL, &pp->entry);
 	if (!ret && o->retprobe)
-		ret = loader__attach_one(o, true, pin ? pr : NULL, &pp->ret);
+		ret = loader__attach_one(l, o, true, pin ? pr : NULL, &pp->ret);
 	return ret;
 }
 

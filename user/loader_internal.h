@@ -3,6 +3,7 @@
 #ifndef TASKTAP_LOADER_INTERNAL_H
 #define TASKTAP_LOADER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,8 +86,27 @@ struct shared_site {
 	struct shared_site *next;
 };
 
+/*
+ * The two halves of a start without a pin directory that run beside the
+ * hooks' attachment (loader_start.c): the rings installed in their array,
+ * and the object loaded with its tracepoints attached.
+ */
+struct bg_step {
+	pthread_t thread;
+	bool running; /* started and not yet joined */
+	int err;      /* 0, or -errno with msg */
+	char msg[512];
+};
+
 struct tt_loader {
+	/*
+	 * Without a pin directory, the skeleton's programs, its .bss and the
+	 * `holds` map exist only once loader__ready() returned 0; its other maps
+	 * (made by loader_start.c) and the rings from tt_loader__new() on.
+	 */
 	struct tasktap_bpf *skel;
+	struct bg_step rings_step, load_step;
+	__u64 wakeup_watermark;	    /* bytes in a ring that wake the agent (the rodata's value) */
 	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
@@ -129,8 +149,8 @@ struct site_opts {
 void loader__free_progs(struct tt_loader *l, uint32_t id, bool all);
 
 /* loader_attach.c: uprobes attached and detached */
-int loader__attach_one(const struct site_opts *o, bool retprobe, const char *pin,
-		       struct ulink *out);
+int loader__attach_one(struct tt_loader *l, const struct site_opts *o, bool retprobe,
+		       const char *pin, struct ulink *out);
 int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
 			bool *adopted);
 bool loader__cookie_in_use(const struct tt_loader *l, const struct tt_link *except, __u64 cookie);
@@ -152,6 +172,15 @@ void loader__link_pins(const struct tt_loader *l, const char *name, char *entry,
 		       size_t len);
 /* Adopts the links pinned as o->pin_name when they run o's programs; both or none. */
 bool loader__adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp);
+
+/* loader.c: the start's steps */
+int loader__install_rings(struct tt_loader *l, char *err, size_t errlen);
+int loader__finish_object(struct tt_loader *l, char *err, size_t errlen);
+
+/* loader_start.c: the object loaded beside the hooks' attachment */
+int loader__start_in_background(struct tt_loader *l, char *err, size_t errlen);
+int loader__rings_ready(struct tt_loader *l);
+int loader__ready(struct tt_loader *l);
 
 /* loader_progs.c: what each hook runs (compiled, or the interpreter) */
 int loader__load_interpreter(struct tt_loader *l);

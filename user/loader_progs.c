@@ -57,7 +57,7 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		.prog = l->hooks[id],
 		.site = site,
 		.maps = loader__gen_maps(l),
-		.wakeup_watermark = l->skel->rodata->wakeup_watermark,
+		.wakeup_watermark = l->wakeup_watermark,
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts);
 	char name[16];
@@ -116,6 +116,9 @@ int loader__load_interpreter(struct tt_loader *l)
 
 	if (l->interp)
 		return 0;
+	ret = loader__ready(l);
+	if (ret)
+		return ret;
 	o = tasktap_bpf__open();
 	if (!o)
 		return -errno;
@@ -124,7 +127,7 @@ int loader__load_interpreter(struct tt_loader *l)
 	bpf_program__set_autoload(o->progs.tt_fork, false);
 	bpf_program__set_autoload(o->progs.tt_py_entry, false); /* the agent's skeleton has them */
 	bpf_program__set_autoload(o->progs.tt_py_return, false);
-	o->rodata->wakeup_watermark = l->skel->rodata->wakeup_watermark;
+	o->rodata->wakeup_watermark = l->wakeup_watermark;
 	for (int i = 0; (m = loader__shared_maps(o, i)); i++) {
 		ret = bpf_map__reuse_fd(m, bpf_map__fd(loader__shared_maps(l->skel, i)));
 		if (ret)
@@ -145,8 +148,10 @@ static int generic_prog(struct tt_loader *l, enum tt_bpfgen_kind kind)
 {
 	int ret;
 
-	if (l->interpret)
-		return bpf_program__fd(generic_of(l->skel, kind));
+	if (l->interpret) {
+		ret = loader__ready(l);
+		return ret ? ret : bpf_program__fd(generic_of(l->skel, kind));
+	}
 	ret = loader__load_interpreter(l);
 	if (ret) {
 		tt_warn("cannot load the generic capture interpreter: %s (set "

@@ -16,7 +16,6 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 			     struct tt_link **out, char *err, size_t errlen)
 {
 	struct site_opts o = {
-		.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry),
 		.ret_prog = -1,
 		.path = path,
 		.cookie = id,
@@ -27,6 +26,15 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 
 	if (id == 0 || id > TT_MAX_PROBES)
 		return -ERANGE;
+	ret = loader__ready(l); /* the python programs are the object's */
+	if (ret) {
+		snprintf(err, errlen,
+			 "cannot attach python probe to '%s': the BPF object is not "
+			 "loaded: %s",
+			 path, strerror(-ret));
+		return ret;
+	}
+	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry);
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.py_hooks), &id, ph, BPF_ANY)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot store python hook %u: %s", id, strerror(-ret));
@@ -38,7 +46,7 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 	/* where functions start: RESUME, then RESUME_QUICK once the code is quickened */
 	for (int i = 0; i < 2; i++) {
 		o.offset = pi->entry[i];
-		ret = loader__attach_one(&o, false, NULL, &t->sites[i].entry);
+		ret = loader__attach_one(l, &o, false, NULL, &t->sites[i].entry);
 		if (ret)
 			goto fail;
 	}
@@ -46,7 +54,7 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_return);
 	o.offset = pi->ret_site;
 	o.ref_ctr = pi->ret_sem;
-	ret = loader__attach_one(&o, false, NULL, &t->sites[2].entry);
+	ret = loader__attach_one(l, &o, false, NULL, &t->sites[2].entry);
 	if (ret)
 		goto fail;
 	if (out)

@@ -151,7 +151,7 @@ int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, 
 			.prog = l->hooks[site->ids[k]],
 			.site = &site->args[k],
 			.maps = loader__gen_maps(l),
-			.wakeup_watermark = l->skel->rodata->wakeup_watermark,
+			.wakeup_watermark = l->wakeup_watermark,
 		};
 	ret = tt_bpfgen__emit_site(in, site->n, &g, why, whylen);
 	free(in);
@@ -425,7 +425,7 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 		site_pin_prefix(st, o->offset, o->pid, prefix, sizeof(prefix));
 		if (l->pin_dir)
 			snprintf(pin, sizeof(pin), "%s/links/%s%u", l->pin_dir, prefix, site->slot);
-		ret = loader__attach_one(&so, false, l->pin_dir ? pin : NULL, &site->link);
+		ret = loader__attach_one(l, &so, false, l->pin_dir ? pin : NULL, &site->link);
 		if (ret) {
 			snprintf(why, whylen, "%s", strerror(-ret));
 			goto fail;

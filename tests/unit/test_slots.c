@@ -29,6 +29,11 @@ static struct fake {
 	int attaches;
 	int detaches;
 	uintptr_t next_link;
+	int ready_calls;
+	int attaches_at_ready; /* hooks attached when the object was waited for */
+	int exec_watches;      /* watch_all_execs() calls */
+	int watches_at_ready;
+	int ready_err; /* what ready() returns */
 } fk;
 
 static int fake_set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
@@ -82,6 +87,17 @@ static int fake_watch_slot(struct tt_loader *l, uint32_t slot, const char *what,
 
 static void fake_watch_all_execs(struct tt_loader *l, bool on)
 {
+	fk.exec_watches++;
+}
+
+static int fake_ready(struct tt_loader *l, char *err, size_t errlen)
+{
+	fk.ready_calls++;
+	fk.attaches_at_ready = fk.attaches;
+	fk.watches_at_ready = fk.exec_watches;
+	if (fk.ready_err)
+		snprintf(err, errlen, "cannot load the BPF programs: %s", strerror(-fk.ready_err));
+	return fk.ready_err;
 }
 
 static int fake_continue_all_held(struct tt_loader *l)
@@ -102,6 +118,7 @@ static const struct agent_bpf fake_bpf = {
 	.watch_dir = fake_watch_slot,
 	.watch_all_execs = fake_watch_all_execs,
 	.continue_all_held = fake_continue_all_held,
+	.ready = fake_ready,
 };
 
 static char prog[PATH_MAX];
@@ -323,6 +340,37 @@ static void test_removed_file_is_detached_and_its_ids_freed(void **state)
 	assert_int_equal(f->r.nslots, 2); /* b.yaml (still broken) and c.yaml */
 }
 
+static void test_hooks_attach_before_the_object_is_waited_for_and_execs_after(void **state)
+{
+	/* setup() loaded a.yaml: its hooks attached while the object loaded */
+	assert_int_equal(fk.ready_calls, 1);
+	assert_int_equal(fk.attaches_at_ready, 2);
+	/* the exec watch waits for the exec program, so that no exec escapes the /proc scan */
+	assert_int_equal(fk.watches_at_ready, 0);
+	assert_true(fk.exec_watches > 0);
+}
+
+static void test_an_object_that_failed_to_load_stops_the_start(void **state)
+{
+	struct fixture *f = *state;
+	struct agent r = {.args = &f->args, .args_spec_dir = f->dir, .bpf = &fake_bpf};
+
+	memset(&fk, 0, sizeof(fk));
+	fk.ready_err = -EINVAL;
+	r.loader = (struct tt_loader *)&f->loader;
+	r.places = places__new(&fake_bpf, r.loader);
+	assert_non_null(r.places);
+	tt_reorder__init(&r.reorder);
+	assert_int_equal(slots__load_all(&r), -EIO);
+	assert_int_equal(fk.ready_calls, 1);
+	assert_int_equal(fk.exec_watches, 0); /* nothing watched, nothing scanned */
+	for (size_t i = 0; i < r.nslots; i++)
+		slot__free(&r, r.slots[i]);
+	free(r.slots);
+	places__free(r.places);
+	tt_reorder__release_all(&r.reorder);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +385,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broken_file_fixed_is_loaded_afresh, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_removed_file_is_detached_and_its_ids_freed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_hooks_attach_before_the_object_is_waited_for_and_execs_after, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_an_object_that_failed_to_load_stops_the_start,
 						setup, teardown),
 	};
 

@@ -177,6 +177,8 @@ struct agent_bpf {
 	int (*continue_held)(struct tt_loader *l, pid_t pid);
 	int (*continue_all_held)(struct tt_loader *l);
 	int (*follow)(struct tt_loader *l, pid_t pid); /* NULL: forks are not followed */
+	/* waits for what loads while the first hooks attach; NULL: nothing does */
+	int (*ready)(struct tt_loader *l, char *err, size_t errlen);
 };
 
 /* The loader's own functions (run.c). */
@@ -405,7 +407,10 @@ void handover__take(struct agent *r);
 
 /* ---- slots.c: spec files ---------------------------------------------------- */
 
-/* Loads every spec file. Returns how many loaded without a problem, or -errno. */
+/*
+ * Loads every spec file. Returns how many loaded without a problem, or
+ * -errno: -EIO when the BPF object failed to load (said).
+ */
 int slots__load_all(struct agent *r);
 /* Reads the spec files again: unchanged kept, changed reloaded in place, new loaded. */
 void slots__reload(struct agent *r);

@@ -318,6 +318,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.watch_all_execs = tt_loader__watch_all_execs,
 	.continue_held = tt_loader__continue,
 	.continue_all_held = tt_loader__continue_held,
+	.ready = tt_loader__ready,
 	.follow = tt_loader__follow,
 };
 
@@ -366,14 +367,15 @@ static int open_loader(struct agent *r, const struct run_args *a)
 
 /*
  * Loads the spec files. Returns 0, or the exit status: 2 when none could
- * be used (and no --spec-dir to wait on), 1 without memory.
+ * be used (and no --spec-dir to wait on), 1 without memory or when the BPF
+ * object failed to load.
  */
 static int load_specs(struct agent *r, const struct run_args *a)
 {
 	int ok = slots__load_all(r);
 
 	if (ok < 0 || (ok == 0 && !a->spec_dir))
-		return ok == -ENOMEM ? 1 : 2;
+		return ok == -ENOMEM || ok == -EIO ? 1 : 2;
 	if (r->nslots > (size_t)ok)
 		tt_warn("%zu of %zu spec files have problems (said above); tracing the others",
 			r->nslots - (size_t)ok, r->nslots);

@@ -211,6 +211,7 @@ int slots__load_all(struct agent *r)
 {
 	struct tt_spec_files files;
 	int ok = 0, held, ret;
+	char err[512];
 
 	ret = collect_files(r, &files);
 	if (ret)
@@ -225,6 +226,12 @@ int slots__load_all(struct agent *r)
 			ok++;
 	}
 	tt_spec_files__release(&files);
+	/* the BPF object loaded as the hooks attached: before execs are watched and /proc scanned
+	 */
+	if (r->bpf->ready && r->bpf->ready(r->loader, err, sizeof(err))) {
+		tt_warn("%s", err);
+		return -EIO;
+	}
 	update_discovery(r);
 	watch__set(r);
 	watch__scan_processes(r, NULL);

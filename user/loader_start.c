@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The loader's start without a pin directory, in parallel. Most of the
+ * time from exec to "attached" is waiting: libbpf parses the kernel's BTF
+ * (~10 ms, for the exec and exit programs' CO-RE reads and kfuncs) and the
+ * verifier checks those programs (~10 ms); installing the rings in their
+ * map of maps waits for an RCU grace period (~13 ms); so does the first
+ * uprobe the agent creates. So the maps the hooks' programs use are made
+ * here, before libbpf loads the object, and given to it; then one thread
+ * installs the rings and another loads the object and attaches its
+ * tracepoints, while the agent compiles, loads and attaches its hooks.
+ * A uprobe's link waits for the rings (loader__rings_ready(): no hit may find a
+ * CPU without its ring); what needs the object's programs, its .bss or
+ * the `holds` map waits for the load (loader__ready()), and the agent waits
+ * for both before it watches execs and scans /proc, so that no exec falls
+ * between the scan and the exec program.
+ *
+ * With a pin directory, libbpf makes or reuses the pinned maps and the
+ * start runs in line (tt_loader__new()).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "loader_internal.h"
+#include "tasktap.skel.h"
+
+/*
+ * A map like `m` made here and given to the object, which will use it
+ * instead of making one. `inner_fd`: the template of a map of maps, else
+ * -1. 0 or -errno.
+ */
+static int make_map(struct bpf_map *m, int inner_fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(m),
+		    .inner_map_fd = inner_fd >= 0 ? (__u32)inner_fd : 0);
+	int fd, ret;
+
+	fd = bpf_map_create(bpf_map__type(m), bpf_map__name(m), bpf_map__key_size(m),
+			    bpf_map__value_size(m), bpf_map__max_entries(m), &opts);
+	if (fd < 0)
+		return -errno;
+	ret = bpf_map__reuse_fd(m, fd); /* it holds a copy of the fd */
+	close(fd);
+	return ret;
+}
+
+/*
+ * Makes every map of the object but its data sections (libbpf maps those
+ * into .bss and .rodata) and `holds`, whose values hold a bpf_timer: the
+ * kernel takes such a map only with its BTF, which libbpf loads. The other
+ * maps need none. 0 or -errno with a message.
+ */
+static int make_maps(struct tt_loader *l, char *err, size_t errlen)
+{
+	struct bpf_map *m;
+	int ret;
+
+	bpf_object__for_each_map(m, l->skel->obj)
+	{
+		if (bpf_map__is_internal(m) || m == l->skel->maps.holds)
+			continue;
+		ret = make_map(m, m == l->skel->maps.rings ? l->ring_fds[0] : -1);
+		if (ret) {
+			snprintf(err, errlen, "cannot create BPF map '%s': %s", bpf_map__name(m),
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void *rings_main(void *arg)
+{
+	struct tt_loader *l = arg;
+
+	l->rings_step.err = loader__install_rings(l, l->rings_step.msg, sizeof(l->rings_step.msg));
+	return NULL;
+}
+
+static void *load_main(void *arg)
+{
+	struct tt_loader *l = arg;
+
+	l->load_step.err = loader__finish_object(l, l->load_step.msg, sizeof(l->load_step.msg));
+	return NULL;
+}
+
+/* Starts `step` on a thread of its own running `fn`. 0 or -errno with a message. */
+static int start_step(struct tt_loader *l, struct bg_step *step, void *(*fn)(void *), char *err,
+		      size_t errlen)
+{
+	int ret = pthread_create(&step->thread, NULL, fn, l);
+
+	if (ret) {
+		snprintf(err, errlen, "cannot start a thread to load BPF: %s", strerror(ret));
+		return -ret;
+	}
+	step->running = true;
+	return 0;
+}
+
+int loader__start_in_background(struct tt_loader *l, char *err, size_t errlen)
+{
+	int ret = make_maps(l, err, errlen);
+
+	if (!ret)
+		ret = start_step(l, &l->rings_step, rings_main, err, errlen);
+	if (!ret)
+		ret = start_step(l, &l->load_step, load_main, err, errlen);
+	return ret;
+}
+
+/* Waits for `step` if it runs. Its result: 0 or -errno (the message stays in step->msg). */
+static int join_step(struct bg_step *step)
+{
+	if (step->running) {
+		pthread_join(step->thread, NULL);
+		step->running = false;
+	}
+	return step->err;
+}
+
+int loader__rings_ready(struct tt_loader *l)
+{
+	return join_step(&l->rings_step);
+}
+
+int loader__ready(struct tt_loader *l)
+{
+	int ret = join_step(&l->rings_step);
+	int load = join_step(&l->load_step);
+
+	return ret ? ret : load;
+}
+
+int tt_loader__ready(struct tt_loader *l, char *err, size_t errlen)
+{
+	int ret = loader__ready(l);
+
+	if (ret)
+		snprintf(err, errlen, "%s",
+			 l->rings_step.err ? l->rings_step.msg : l->load_step.msg);
+	return ret;
+}
