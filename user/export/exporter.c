@@ -84,7 +84,7 @@ static void sync_spool_stats_locked(struct lane *l)
 	SET(l, spool_corrupt, ss.corrupt);
 }
 
-void sync_spool_stats(struct lane *l)
+void exporter__sync_spool_stats(struct lane *l)
 {
 	if (!l->spool)
 		return;
@@ -470,14 +470,14 @@ static void flush_all(struct tt_exporter *e)
 			free(pb);
 		}
 		SET(l, queue_len, 0);
-		sync_spool_stats(l);
+		exporter__sync_spool_stats(l);
 	}
 	if (m->on) {
 		n = collect_metrics(e, &pb, &len);
 		if (pb)
 			flush_one(e, m, pb, len, n);
 		free(pb);
-		sync_spool_stats(m);
+		exporter__sync_spool_stats(m);
 	}
 }
 
@@ -587,7 +587,7 @@ static void work(struct tt_exporter *e)
 	}
 }
 
-void *exporter_main(void *arg)
+void *exporter__main(void *arg)
 {
 	struct tt_exporter *e = arg;
 
@@ -631,7 +631,7 @@ static struct lane *spill_due(struct tt_exporter *e)
  * held up by the collector), its oldest batches go to the spool, to be
  * replayed in order; only a full spool drops them (dropped_spool_full).
  */
-void *spill_main(void *arg)
+void *exporter__spill_main(void *arg)
 {
 	struct tt_exporter *e = arg;
 	struct lane *l;

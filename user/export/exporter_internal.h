@@ -129,8 +129,8 @@ static inline uint64_t spill_mark(const struct queue *q)
 }
 
 /* exporter.c: the two threads' bodies, and the spool's counters. */
-void *exporter_main(void *arg);
-void *spill_main(void *arg);
-void sync_spool_stats(struct lane *l);
+void *exporter__main(void *arg);
+void *exporter__spill_main(void *arg);
+void exporter__sync_spool_stats(struct lane *l);
 
 #endif /* TASKTAP_EXPORTER_INTERNAL_H */

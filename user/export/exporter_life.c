@@ -76,7 +76,7 @@ static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_ot
 			tt_spool__open(spool_dir(l, dir, sizeof(dir)), cfg->spool_bytes, err, len);
 		if (!l->spool)
 			return errno ? -errno : -EIO;
-		sync_spool_stats(l);
+		exporter__sync_spool_stats(l);
 	}
 	l->st.spool_enabled = l->spool != NULL;
 	return 0;
@@ -156,11 +156,11 @@ static int start_thread(struct tt_exporter *e, char *err, size_t len)
 	/* signals are the event loop's (signalfd): the thread must never take one */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&e->thread, NULL, exporter_main, e);
+	ret = pthread_create(&e->thread, NULL, exporter__main, e);
 	if (!ret) {
 		e->started = true;
 		/* without it the queue drops at its bound instead of spilling: still correct */
-		e->spill_started = !pthread_create(&e->spill_thread, NULL, spill_main, e);
+		e->spill_started = !pthread_create(&e->spill_thread, NULL, exporter__spill_main, e);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
