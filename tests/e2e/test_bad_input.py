@@ -54,6 +54,33 @@ class BadInputTest(unittest.TestCase):
             err = self.assertFails(["run", spec, "--no-http"], message % spec, 2)
             self.assertNotIn("attached", err)
 
+    def test_bad_predicates_attach_nothing(self):
+        # compound when:, when: on an end, error: naming an attribute: file:line:col, exit 2
+        cases = [
+            ("        when: (arg0 == 1 || arg1 == 2\n",
+             "%s:8:38: unbalanced parentheses: '(' at column 0 is not closed"),
+            ("        when: 'ends_with(arg1, \"x\")'\n",
+             "%s:8:26: ends_with() tests a string: ends_with(str(EXPR), \"literal\")"),
+            ("        when: str(arg1, arg2) == \"x\"\n",
+             "%s:8:25: the limit of str(EXPR, N) is a number of bytes; for a length read at "
+             "run time, capture bytes(ptr, len)"),
+            ("        attributes: { s: str(arg1) }\n        error: s == 5\n",
+             "%s:9:16: error: 's' is a string, and is compared with a number"),
+            ("        error: arg0 == 1 || nosuch > 2\n", "%s:8:29: unknown name 'nosuch'"),
+        ]
+        for probe, message in cases:
+            spec = write_spec(SPEC % (WORKER, "run_task") + probe, self.dir)
+            err = self.assertFails(["run", spec, "--no-http"], message % spec, 2)
+            self.assertNotIn("attached", err)
+            self.assertFails(["check", spec], message % spec, 2)
+        spec = write_spec((SPEC % (WORKER, "run_task")).replace(
+            "      - role: task\n        symbol: run_task\n        key: arg0\n",
+            "      - role: step\n        begin: { symbol: run_task, key: arg0 }\n"
+            "        end: { symbol: execute_step, key: arg0, when: arg1 = 2 }\n"), self.dir)
+        self.assertFails(["check", spec],
+                         "%s:7:60: expected a comparison (==, !=, <, <=, >, >=), found '='"
+                         % spec, 2)
+
     def test_bad_narrowing_attaches_nothing(self):
         # a library: target narrowed by comm:, binary:, cgroup:: refused at file:line:col, exit 2
         cases = [
