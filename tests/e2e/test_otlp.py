@@ -293,6 +293,47 @@ class OtlpTest(unittest.TestCase):
         self.assertEqual(r.stats()["spans"], 10)
         self.assert_demo_trace(r.spans(), 2)
 
+    def test_spans_a_killed_agent_had_not_sent_are_counted_by_the_next(self):
+        """SIGKILL with finished spans still in the exporter's queue: the next
+        agent with the same --pin reads the span ledger the first kept there
+        and counts them, on stderr (at its start and in its summary), in
+        /health and in /metrics. What the first produced is what the
+        receiver got plus what the second counted."""
+        pin = "/sys/fs/bpf/tasktap-test-ledger-%d" % self.port
+        self.addCleanup(shutil.rmtree, pin, True)
+        r = self.receiver()
+        # batches of 4 go at once; the rest of 15 spans would wait a minute
+        a = self.agent(["--pin", pin], env={"OTEL_BSP_SCHEDULE_DELAY": "60000",
+                                            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4"})
+        run_worker(self.worker, 3)
+        produced = 3 * SPANS_PER_TASK
+        wait_for(lambda: r.stats()["spans"] == 12, what="three batches of 4")
+        wait_for(lambda: json.loads(a.get("/health")[2])["queue_size"] == 3,
+                 what="3 spans waiting in the queue")
+        a.proc.kill()  # SIGKILL: the queue goes with it
+        a.proc.wait()
+        exported = r.stats()["spans"]
+        b = self.agent(["--pin", pin])
+        line = ("%d spans of the previous agent (pid %d) lost: it was killed before "
+                "sending them" % (produced - exported, a.proc.pid))
+        self.assertIn(line, b.stderr())
+        h = json.loads(b.get("/health")[2])
+        self.assertEqual(h["spans_unsent_by_killed_agent"], produced - exported)
+        self.assertEqual(h["spans_lost_by_killed_agent"], 0)
+        self.assertGreaterEqual(h["spans_dropped"], produced - exported)
+        self.assertIn('error_type="agent_killed"} %d' % (produced - exported),
+                      b.get("/metrics")[2])
+        # the second agent's own spans: sent when it stops, nothing left to count
+        run_worker(self.worker, 1, first_id=2001)
+        self.assertEqual(b.stop(signal.SIGTERM), 0, b.stderr())
+        self.assertEqual(b.stderr().count(line), 2, b.stderr())  # at the start, and the summary
+        self.assertEqual(r.stats()["spans"], exported + SPANS_PER_TASK)
+        # a third agent: the second stopped cleanly, nothing lost
+        c = self.agent(["--pin", pin])
+        self.assertNotIn("of the previous agent", c.stderr())
+        self.assertEqual(json.loads(c.get("/health")[2])["spans_unsent_by_killed_agent"], 0)
+        self.assertEqual(c.stop(), 0, c.stderr())
+
     def test_gzip_and_json(self):
         r = self.receiver()
         a = self.agent(["--otlp-compression", "gzip"])

@@ -112,10 +112,15 @@ static int teardown(void **state)
 	return tmpdir__remove(dir);
 }
 
+static struct tt_span_tally tally; /* the --pin ledger's counts */
+
 static struct tt_exporter *start(void)
 {
-	struct tt_exporter_opts o = {
-		.cfg = &cfg, .send = fake_send, .seed = 1, .hostname = "testhost"};
+	struct tt_exporter_opts o = {.cfg = &cfg,
+				     .send = fake_send,
+				     .seed = 1,
+				     .hostname = "testhost",
+				     .tally = &tally};
 	char err[256];
 	struct tt_exporter *e = tt_exporter__new(&o, err, sizeof(err));
 
@@ -285,6 +290,36 @@ static void test_shutdown_flushes_then_spools(void **state)
 	tt_spool__stats(sp, &ss);
 	assert_int_equal(ss.items, 7);
 	tt_spool__free(sp);
+}
+
+static uint64_t tally_of(const uint64_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The tally (the --pin span ledger) says how many spans the exporter holds:
+ * queued and not yet settled. A batch sent, or one spooled, is settled; one
+ * waiting for its delay, or being retried, is not: a SIGKILL would take it.
+ */
+static void test_tally_counts_what_a_kill_would_lose(void **state)
+{
+	struct tt_exporter *e;
+
+	memset(&tally, 0, sizeof(tally));
+	cfg.delay_ms = 60000; /* a batch of 4 leaves at once; the rest waits */
+	e = start();
+	give(e, 1, 6);
+	wait_accepted(4);
+	for (int i = 0; i < 500 && tally_of(&tally.settled) < 4; i++)
+		usleep(10000);
+	assert_int_equal(tally_of(&tally.queued), 6);
+	assert_int_equal(tally_of(&tally.settled), 4); /* 2 held: lost if killed now */
+	fk.answers[fk.calls] = -1;		       /* the collector away: they go to the spool */
+	tt_exporter__stop(e, 2000);
+	assert_int_equal(tally_of(&tally.queued), 6);
+	assert_int_equal(tally_of(&tally.settled), 6);
+	tt_exporter__free(e);
 }
 
 static void test_sampler_and_queue_bound(void **state)
@@ -546,6 +581,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_and_partial_success, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_flushes_then_spools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tally_counts_what_a_kill_would_lose, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sampler_and_queue_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_collector_spills_instead_of_dropping,
 						setup, teardown),

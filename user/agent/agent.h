@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 #include "assemble.h"
+#include "ledger.h"
 #include "export/export.h"
 #include "export/otlp_config.h"
 #include "export/sdk_env.h"
@@ -232,10 +233,12 @@ struct agent {
 	bool log_steps;
 	bool discovery; /* comm: targets and binary: globs are followed */
 	bool stopping;
-	bool warned_late_hold;	   /* a process held at exec ran before its probes were in */
-	uint64_t lost_noted;	   /* events lost (TT_STAT_LOST) the assemblers were told of */
-	const char *pin_dir;	   /* --pin */
-	const char *args_spec_dir; /* --spec-dir: the agent waits for specs */
+	bool warned_late_hold;	    /* a process held at exec ran before its probes were in */
+	uint64_t lost_noted;	    /* events lost (TT_STAT_LOST) the assemblers were told of */
+	const char *pin_dir;	    /* --pin */
+	struct tt_ledger *ledger;   /* --pin: the span ledger, for the next agent */
+	struct tt_ledger_prev prev; /* what the agent before left in the ledger */
+	const char *args_spec_dir;  /* --spec-dir: the agent waits for specs */
 	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */
 	int nwatched;
 };
@@ -404,6 +407,16 @@ const char *sinks__service_name(const struct agent *r);
 bool handover__give(struct agent *r);
 /* Continues the spans the agent before this one left open. */
 void handover__take(struct agent *r);
+/*
+ * Opens the span ledger (ledger.h) in --pin, and says what the agent
+ * before lost if it was killed: the spans it had finished and not sent,
+ * and those it had counted lost.
+ */
+void handover__open_ledger(struct agent *r);
+/* Keeps this agent's count of spans lost in the ledger, for the next agent. */
+void handover__note_lost(struct agent *r);
+/* Says again, in the summary, what the agent before lost when it was killed. */
+void handover__report_ledger(const struct agent *r);
 
 /* ---- slots.c: spec files ---------------------------------------------------- */
 

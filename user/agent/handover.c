@@ -7,6 +7,7 @@
  * them once.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/agent.h"
+#include "ledger.h"
 #include "helpers.h"
 #include "log.h"
 
@@ -234,4 +236,50 @@ void handover__take(struct agent *r)
 		tt_warn("cannot continue %zu spans the earlier agent left open: their probes are "
 			"not in the specs now",
 			h.refused);
+}
+
+/* What the agent before lost when it was killed, said at the start and in the summary. */
+static void say_prev(const struct tt_ledger_prev *p)
+{
+	if (!p->killed)
+		return;
+	if (p->unsent)
+		tt_warn("%" PRIu64 " spans of the previous agent (pid %" PRIu64 ") lost: it was "
+			"killed before sending them",
+			p->unsent, p->pid);
+	if (p->counted_lost)
+		tt_warn("%" PRIu64 " spans lost by the previous agent (pid %" PRIu64 ") before it "
+			"was killed: their end came without their start",
+			p->counted_lost, p->pid);
+}
+
+void handover__open_ledger(struct agent *r)
+{
+	char err[512];
+
+	if (!r->pin_dir)
+		return;
+	r->ledger = tt_ledger__open(r->pin_dir, &r->prev, err, sizeof(err));
+	if (!r->ledger) {
+		tt_warn("%s: spans lost if this agent is killed will not be counted by the next",
+			err);
+		return;
+	}
+	say_prev(&r->prev);
+}
+
+void handover__note_lost(struct agent *r)
+{
+	struct tt_asm_stats st;
+
+	if (!r->ledger)
+		return;
+	events__asm_stats(r, &st);
+	__atomic_store_n(&tt_ledger__page(r->ledger)->counted_lost, st.orphan_returns,
+			 __ATOMIC_RELAXED);
+}
+
+void handover__report_ledger(const struct agent *r)
+{
+	say_prev(&r->prev);
 }

@@ -121,6 +121,7 @@ void health__update_metrics(struct agent *r)
 	st.queue_size = x.queue_len;
 	st.spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
 	st.tasks_stuck = r->stuck;
+	st.spans_lost_killed = r->prev.killed ? r->prev.unsent : 0;
 	if (r->traces) {
 		st.view_traces = tt_traces__count(r->traces);
 		st.view_bytes = tt_traces__bytes(r->traces);
@@ -255,6 +256,13 @@ void health__write(struct tt_jsonw *w, const struct agent *r)
 		tt_jsonw__string_field(w, "pinned", "adopted");
 	else
 		tt_jsonw__bool_field(w, "pinned", r->pin_dir != NULL);
+	if (r->ledger) {
+		/* the previous agent's losses when it was killed (the span ledger in --pin) */
+		tt_jsonw__uint_field(w, "spans_unsent_by_killed_agent",
+				     r->prev.killed ? r->prev.unsent : 0);
+		tt_jsonw__uint_field(w, "spans_lost_by_killed_agent",
+				     r->prev.killed ? r->prev.counted_lost : 0);
+	}
 }
 
 /* What /health adds for `tasktap status` (health__write()). */
@@ -286,7 +294,7 @@ static void provide_health(struct tt_health *h, void *ctx)
 	h->exporter = exporter_state(r, &x, &down);
 	h->queue_size = x.queue_len;
 	h->spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
-	h->spans_dropped = dropped_spans(&x);
+	h->spans_dropped = dropped_spans(&x) + (r->prev.killed ? r->prev.unsent : 0);
 	h->open_spans = as.open_spans;
 	h->stuck_tasks = r->stuck;
 	if (down)

@@ -203,6 +203,7 @@ static int event_loop(struct agent *r, double duration)
 		now = tt_now_ns(CLOCK_MONOTONIC);
 		stop = loop_ready(&l, r, evs, n, now, &serve_http);
 		events__drain(r, now - REORDER_SLACK_NS);
+		handover__note_lost(r); /* for the next agent, should this one be killed */
 		if (r->reload_now || (r->reload_at_ns && now >= r->reload_at_ns)) {
 			r->reload_now = false;
 			r->reload_at_ns = 0;
@@ -289,6 +290,7 @@ static void shut_down(struct agent *r)
 			"pinned by an earlier agent, or removed by a reload)",
 			r->unknown_hooks);
 	events__report_unannotated(r);
+	handover__report_ledger(r);
 	/* the last metrics export reads these */
 	health__count_tasks(r);
 	health__update_metrics(r);
@@ -398,6 +400,7 @@ static void agent_release(struct agent *r)
 	places__free(r->places);
 	tt_loader__free(r->loader);
 	tt_exporter__free(r->exporter);
+	tt_ledger__free(r->ledger, true); /* after the exporter: it counts into it */
 	for (size_t i = 0; i < r->nretired; i++)
 		tt_spec__free(r->retired[i]);
 	free(r->retired);
@@ -454,7 +457,8 @@ int agent__run(const struct run_args *a)
 	ret = load_specs(&r, a);
 	if (ret)
 		goto cleanup;
-	/* 6. the sinks: OTLP, then the console or JSON lines */
+	/* 6. the sinks: OTLP (counting into the --pin ledger), then the console or JSON lines */
+	handover__open_ledger(&r);
 	ret = exit_status(sinks__start_otlp(&r, a));
 	if (ret)
 		goto cleanup;

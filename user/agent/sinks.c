@@ -140,6 +140,7 @@ int sinks__start_otlp(struct agent *r, const struct run_args *a)
 	o.mono_to_unix_ns = tt_now_ns(CLOCK_REALTIME) - tt_now_ns(CLOCK_MONOTONIC);
 	o.seed = tt_now_ns(CLOCK_REALTIME) ^ (uint64_t)getpid();
 	o.sdk = &r->sdk;
+	o.tally = r->ledger ? &tt_ledger__page(r->ledger)->spans : NULL;
 	r->exporter = tt_exporter__new(&o, err, sizeof(err));
 	if (!r->exporter) {
 		tt_warn("cannot start the OTLP exporter: %s", err);

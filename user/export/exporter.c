@@ -467,6 +467,7 @@ static void flush_all(struct tt_exporter *e)
 		while (has_queue(l) && (n = take_batch(e, l, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
+			TALLY(e, l, settled, n);
 			free(pb);
 		}
 		SET(l, queue_len, 0);
@@ -569,6 +570,7 @@ static void work(struct tt_exporter *e)
 			n = take_batch(e, l, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, pb, len, n);
+			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
 			l->json_ready = false;
 			free(pb);
 		}
@@ -650,6 +652,7 @@ void *exporter__spill_main(void *arg)
 		n = take_batch(e, l, false, &pb, &len);
 		if (n && pb)
 			to_spool(l, pb, len, n);
+		TALLY(e, l, settled, n);
 		free(pb);
 		pthread_mutex_lock(&e->mu);
 	}

@@ -34,6 +34,7 @@
 #include <stdio.h>
 
 #include "assemble.h"
+#include "ledger.h"
 #include "metrics.h"
 #include "otlp_config.h"
 #include "otlp_http.h"
@@ -72,6 +73,11 @@ struct tt_exporter_opts {
 	const char *hostname;		 /* NULL: gethostname() */
 	uint64_t seed;			 /* for backoff jitter */
 	const struct tt_sdk_config *sdk; /* limits, temporality; NULL: the defaults; must outlive */
+	/*
+	 * Spans queued and settled, counted here too (the --pin ledger, which
+	 * outlives a killed agent); NULL: not counted. Must outlive.
+	 */
+	struct tt_span_tally *tally;
 };
 
 /* The reason of a refused answer (the verdict was TT_VERDICT_DROP). */

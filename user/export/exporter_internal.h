@@ -22,6 +22,13 @@
 
 /* Counters shared by both threads: relaxed atomics. */
 #define INC(l, field, n) __atomic_fetch_add(&(l)->st.field, (n), __ATOMIC_RELAXED)
+
+/* Counts n spans of lane l into the exporter's tally (tt_exporter_opts.tally), if any. */
+#define TALLY(e, l, field, n)                                                                      \
+	do {                                                                                       \
+		if ((e)->o.tally && (l)->sig == TT_SIGNAL_TRACES)                                  \
+			__atomic_fetch_add(&(e)->o.tally->field, (n), __ATOMIC_RELEASE);           \
+	} while (0)
 #define SET(l, field, v) __atomic_store_n(&(l)->st.field, (v), __ATOMIC_RELAXED)
 
 /* A process's resource, and the queue position of its latest item in each queue. */

@@ -147,8 +147,10 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 		INC(l, dropped_queue_full, 1);
 	else if (closed)
 		INC(l, dropped_failed, 1);
-	else
+	else {
 		INC(l, queued, 1);
+		TALLY(e, l, queued, 1);
+	}
 }
 
 void tt_exporter__span(const struct tt_span *span, void *ctx)

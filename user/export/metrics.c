@@ -665,6 +665,13 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	}
 	m->s[a[A_PROCESSED]].value = (int64_t)st->spans_processed;
 	m->s[a[A_PROCESSED_QUEUE_FULL]].value = (int64_t)st->spans_dropped[TT_DROP_QUEUE_FULL];
+	/* rare: the spans a killed agent took with it (--pin), counted by the next */
+	if (st->spans_lost_killed) {
+		int32_t i = agent_series(m, TT_M_SPANS_PROCESSED, TT_L_ERROR_TYPE, "agent_killed");
+
+		if (i >= 0)
+			m->s[i].value = (int64_t)st->spans_lost_killed;
+	}
 	m->s[a[A_EXPORT_FAILURES]].value = (int64_t)st->export_failures;
 	m->s[a[A_QUEUE_SIZE]].value = (int64_t)st->queue_size;
 	m->s[a[A_QUEUE_CAPACITY]].value = (int64_t)st->queue_capacity;

@@ -149,6 +149,7 @@ struct tt_agent_stats {
 	uint64_t events_dropped;   /* events the agent had no memory to keep (kind "memory") */
 	uint64_t spans_exported;
 	uint64_t spans_dropped[TT_DROP__COUNT]; /* TT_DROP_REJECTED: the total of spans_rejected */
+	uint64_t spans_lost_killed; /* the previous agent's (--pin): queued, never sent */
 	uint64_t spans_rejected[TT_REJECT__COUNT]; /* refused by the collector, by reason */
 	uint64_t spans_processed;		   /* handed from the queue to the exporter */
 	uint64_t export_failures;		   /* export requests that failed (each try) */
