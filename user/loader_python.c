@@ -26,6 +26,13 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 
 	if (id == 0 || id > TT_MAX_PROBES)
 		return -ERANGE;
+	ret = loader__ready(l); /* the object's programs: loaded on a thread at start */
+	if (ret) {
+		snprintf(err, errlen, "cannot attach python probe to '%s': %s", path,
+			 strerror(-ret));
+		return ret;
+	}
+	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry);
 	ret = loader__ready(l); /* the python programs are the object's */
 	if (ret) {
 		snprintf(err, errlen,

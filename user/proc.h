@@ -127,6 +127,13 @@ uint64_t tt_stat__start_time(const char *stat);
  */
 int tt_proc__cgroup(pid_t pid, char *buf, size_t len);
 
+/*
+ * The command line of process `pid`, its arguments joined by spaces, into
+ * buf (cut to len - 1 bytes). Returns its length, or -errno (-ESRCH for a
+ * process that is gone).
+ */
+int tt_proc__cmdline(pid_t pid, char *buf, size_t len);
+
 /* Whether process `pid` is a descendant of `ancestor` (a child, a grandchild, ...). */
 bool tt_proc__descends(pid_t pid, pid_t ancestor);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Resolution: a spec's targets and probes become a plan of places to attach. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,16 @@ static int target_file(const struct tt_spec *spec, const struct tt_target *t, st
 	return -EINVAL;
 }
 
+/* Whether process pid's command line (arguments joined by spaces) matches `glob`. */
+static bool argv_matches(const char *glob, pid_t pid)
+{
+	char line[4096];
+
+	if (tt_proc__cmdline(pid, line, sizeof(line)) < 0)
+		return false;
+	return fnmatch(glob, line, 0) == 0;
+}
+
 bool tt_target__narrowing_holds(const struct tt_target *t, const struct tt_proc_info *pi,
 				const char *binary)
 {
@@ -220,6 +231,8 @@ bool tt_target__narrowing_holds(const struct tt_target *t, const struct tt_proc_
 	if (binary && (stat(binary, &st) || st.st_dev != pi->dev || st.st_ino != pi->ino))
 		return false;
 	if (t->cgroup && tt_proc__cgroup(pi->pid, cgroup, sizeof(cgroup)))
+		return false;
+	if (t->argv && !argv_matches(t->argv, pi->pid))
 		return false;
 	return tt_narrow__holds(&want, pi->comm, pi->exe, t->cgroup ? cgroup : NULL);
 }

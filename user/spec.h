@@ -171,6 +171,13 @@ struct tt_target {
 	char *exe;    /* a library's narrowing: that executable (path or glob); owned */
 	char *cgroup; /* a library's narrowing: that cgroup or below (v2 path); owned */
 	bool python;  /* `runtime: python`: its probes name Python functions (DESIGN §10) */
+	/*
+	 * `match: {argv: GLOB}`: only processes whose command line (its
+	 * arguments joined by spaces) the glob matches; owned. A python
+	 * target with `match:` is kept as a library: target narrowed to the
+	 * interpreter's file (exe) and to what `match:` names.
+	 */
+	char *argv;
 	struct tt_pos pos;
 	struct tt_probe *probes; /* owned array */
 	int nprobes;

@@ -45,6 +45,7 @@ static void target_release(struct tt_target *target)
 	free(target->comm);
 	free(target->exe);
 	free(target->cgroup);
+	free(target->argv);
 }
 
 void tt_spec__free(struct tt_spec *spec)
@@ -170,7 +171,7 @@ bool tt_target__same(const struct tt_target *a, const struct tt_target *b)
 {
 	return a->kind == b->kind && a->pid == b->pid && !str_cmp_null(a->path, b->path) &&
 	       !str_cmp_null(a->comm, b->comm) && !str_cmp_null(a->exe, b->exe) &&
-	       !str_cmp_null(a->cgroup, b->cgroup);
+	       !str_cmp_null(a->cgroup, b->cgroup) && !str_cmp_null(a->argv, b->argv);
 }
 
 bool tt_target__narrowed(const struct tt_target *t)

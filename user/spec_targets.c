@@ -17,6 +17,7 @@ struct target_build {
 	const char *kind_key; /* the key that set the kind, NULL until one did */
 	bool library;	      /* the target has a `library:` key: comm:, binary: narrow it */
 	bool has_probes;
+	bool match; /* a `match:` narrows a python target */
 };
 
 /* Records that `key` chose the target's kind; a target has exactly one. */
@@ -193,11 +194,101 @@ static int target_runtime(struct walker *w, void *obj, yaml_node_t *key, yaml_no
 	return 0;
 }
 
+/*
+ * A python target with `match:` becomes what exec discovery attaches per
+ * process: a library: target (the interpreter's file) narrowed to the
+ * processes running that file, and to what `match:` names.
+ */
+static int match_processes(struct walker *w, struct target_build *tb, yaml_node_t *node)
+{
+	struct tt_target *t = tb->target;
+
+	if (t->kind != TT_TARGET_BINARY || !t->path || t->path[0] != '/' || strpbrk(t->path, "*?["))
+		return spec__fail_node(w, node,
+				       "'match' needs the interpreter as 'binary:', an absolute "
+				       "path (as /usr/bin/python3.11)");
+	t->kind = TT_TARGET_LIBRARY;
+	return spec__dup_string(w, t->path, &t->exe);
+}
+
+/* `match: argv: GLOB`: the processes whose command line the glob matches. */
+static int match_argv(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *glob = NULL;
+	int err = spec__want_string(w, key, val, &glob);
+
+	if (err)
+		return err;
+	if (!glob[0])
+		return spec__fail_node(w, val,
+				       "'argv' must not be empty (a glob: \"*rq worker*\")");
+	return spec__dup_string(w, glob, &tb->target->argv);
+}
+
+static int match_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *comm = NULL;
+	int err = spec__want_string(w, key, val, &comm);
+
+	if (err)
+		return err;
+	if (strlen(comm) > SPEC_COMM_MAX)
+		return spec__fail_node(
+			w, val, "'comm' is %zu characters long, more than the kernel keeps (%d)",
+			strlen(comm), SPEC_COMM_MAX);
+	return spec__dup_string(w, comm, &tb->target->comm);
+}
+
+static int match_cgroup(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	const char *path = NULL;
+	int err = spec__want_string(w, key, val, &path);
+
+	if (err)
+		return err;
+	if (path[0] != '/' || strlen(path) >= TT_CGROUP_PATH_MAX)
+		return spec__fail_node(w, val,
+				       "'cgroup' must be a cgroup path starting with '/' (as in "
+				       "/proc/PID/cgroup), at most %d characters, found '%s'",
+				       TT_CGROUP_PATH_MAX - 1, tt_shorten(path, w->shown));
+	return spec__dup_string(w, path, &tb->target->cgroup);
+}
+
+static const struct key_handler match_keys[] = {
+	{"argv", match_argv},
+	{"comm", match_comm},
+	{"cgroup", match_cgroup},
+	{NULL, NULL},
+};
+
+/*
+ * `match:` on a `runtime: python` target: only the processes it names run
+ * the target's probes (and pay for them); the others are left alone.
+ */
+static int target_match(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+
+	if (!tb->target->python)
+		return spec__fail_node(w, key,
+				       "'match' narrows a 'runtime: python' target (a library "
+				       "target is narrowed by 'comm', 'binary' or 'cgroup')");
+	if (val->type != YAML_MAPPING_NODE || !val->data.mapping.pairs.top ||
+	    val->data.mapping.pairs.top == val->data.mapping.pairs.start)
+		return spec__fail_node(w, val,
+				       "expected a mapping for 'match' ({argv: GLOB, comm: NAME, "
+				       "cgroup: PATH})");
+	tb->match = true;
+	return spec__walk_mapping(w, val, "match", match_keys, tb);
+}
+
 static const struct key_handler target_keys[] = {
-	{"binary", target_path},     {"pid", target_pid},
-	{"library", target_path},    {"comm", target_comm},
-	{"cgroup", target_cgroup},   {"probes", target_probes},
-	{"runtime", target_runtime}, {NULL, NULL},
+	{"binary", target_path},     {"pid", target_pid},	{"library", target_path},
+	{"comm", target_comm},	     {"cgroup", target_cgroup}, {"probes", target_probes},
+	{"runtime", target_runtime}, {"match", target_match},	{NULL, NULL},
 };
 
 /* The value of key `name` in the target mapping `node`, or NULL. */
@@ -241,5 +332,7 @@ int spec__walk_target(struct walker *w, struct tt_target *target, yaml_node_t *n
 				       "target needs exactly one of binary, pid, library, comm");
 	if (!tb.has_probes)
 		return spec__fail_node(w, node, "missing 'probes' in target");
+	if (tb.match)
+		return match_processes(w, &tb, node);
 	return 0;
 }

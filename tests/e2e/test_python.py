@@ -2,11 +2,16 @@
 Debian's /usr/bin/python3.11 running tests/workers/python-calls.py: calls
 from Python (which 3.11 runs inside the same interpreter loop) and from C,
 nested and recursive, each one span whose duration is what the worker
-measured; a function the spec does not name makes no span."""
+measured; a function the spec does not name makes no span; `error:
+raised` and the exception's type. `match:` attaches only in the processes
+whose command line it matches: the others keep the interpreter's
+function__return semaphore at 0 (no probe, nothing to pay)."""
 import json
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import Agent, attrs, duration_ms, run_tool, write_spec
@@ -120,6 +125,86 @@ class PythonCallsTest(unittest.TestCase):
         code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
         self.assertNotEqual(code, 0)
         self.assertIn("give the target 'runtime: python'", err)
+
+
+MATCH_SPEC = """\
+service: python-match
+targets:
+  - binary: {python}
+    runtime: python
+    match: {{ argv: "*python-calls.py picked*" }}
+    probes:
+      - role: task
+        function: __main__:Worker.perform
+"""
+
+# Debian's python3.11 (3.11.2, non-PIE): the address of the semaphore of
+# python:function__return, as `readelf -n` shows it
+SEMAPHORE = 0xa84262
+
+
+def semaphore(pid):
+    with open("/proc/%d/mem" % pid, "rb") as f:
+        f.seek(SEMAPHORE)
+        return int.from_bytes(f.read(2), "little")
+
+
+class PythonMatchTest(unittest.TestCase):
+    """Only the processes `match:` names pay: a private copy of the
+    interpreter, so that no other test's agent attaches to these processes."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.python = os.path.join(self.dir.name, "python3.11")
+        shutil.copy(PYTHON, self.python)
+
+    def worker(self, arg):
+        w = subprocess.Popen([self.python, WORKER, arg], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+        return w
+
+    def test_only_matching_processes(self):
+        spec = write_spec(MATCH_SPEC.format(python=self.python), self.dir.name)
+        before = [self.worker("picked"), self.worker("other")]
+        agent = Agent([spec, "--json"])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        after = [self.worker("picked"), self.worker("other")]
+        workers = before + after
+        # a process started after the agent is held at exec until it is attached
+        deadline = time.monotonic() + 30
+        while semaphore(after[0].pid) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([semaphore(w.pid) > 0 for w in workers], [True, False, True, False])
+        calls = {}
+        for w in workers:
+            out, _ = w.communicate("go\n", timeout=60)
+            self.assertEqual(w.returncode, 0)
+            calls[w.pid] = [c for c in json.loads(out) if c["name"] == "Worker.perform"]
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        by_pid = {}
+        for s in agent.spans():
+            by_pid.setdefault(s["resource"]["process.pid"], []).append(s)
+        self.assertEqual(sorted(by_pid), sorted([before[0].pid, after[0].pid]))
+        for pid, spans in by_pid.items():
+            self.assertEqual(len(spans), len(calls[pid]))
+
+    def test_bad_match(self):
+        text = MATCH_SPEC.format(python=self.python)
+        cases = [
+            (text.replace("    runtime: python\n", ""), "'match' narrows a 'runtime: python'"),
+            (text.replace('{ argv: "*python-calls.py picked*" }', "{ argv: \"\" }"),
+             "'argv' must not be empty"),
+            (text.replace('{ argv: "*python-calls.py picked*" }', "{ args: x }"),
+             "unknown key 'args' in match"),
+            (text.replace(self.python, "/usr/bin/python3*"), "'match' needs the interpreter"),
+        ]
+        for spec_text, message in cases:
+            code, _, err = run_tool(["check", write_spec(spec_text, self.dir.name)])
+            self.assertNotEqual(code, 0, spec_text)
+            self.assertIn(message, err, spec_text)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ static const struct bad_spec bad_specs[] = {
 	{"targets:\n  - binary: /a\n    probes: []\n", "spec.yaml:3:5: 'probes' must not be empty"},
 	{"targets:\n  - binary: /a\n    probe: []\n",
 	 "spec.yaml:3:5: unknown key 'probe' in target (expected one of: binary, pid, library, "
-	 "comm, cgroup, probes, runtime)"},
+	 "comm, cgroup, probes, runtime, match)"},
 	/* a library narrowed to processes */
 	{"targets:\n  - library: libc.so.6\n    binary: worker\n",
 	 "spec.yaml:3:13: 'binary' narrowing a library must be an absolute path or glob, found "
