@@ -225,8 +225,15 @@ static int compile_error(struct walker *w, struct probe_build *pb)
 		pred->on_ret = true;
 		return 0;
 	}
-	if (tt_expr__is_name(text, &len) && len == parts.lhs_len)
+	if (tt_expr__is_name(text, &len) && len == parts.lhs_len) {
 		named = attr_named(pb->probe, text, len);
+		if (!named)
+			return spec__fail_at(
+				w, spec__expr_pos(w, node, 0),
+				"unknown name '%.*s' (expected argN, ret, an integer, "
+				"str(...) or the name of one of this probe's attributes)",
+				(int)len, text);
+	}
 	if (named && (named->cap.type == TT_CAP_STR) != parts.rhs_is_str)
 		return spec__fail_node(w, node, "error: '%.*s' is %s, and is compared with %s",
 				       (int)len, text,

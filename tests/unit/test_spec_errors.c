@@ -200,6 +200,12 @@ static const struct bad_spec bad_specs[] = {
 	 "spec.yaml:9:16: only str(EXPR) compares with a string literal"},
 	{PROBE "        attributes:\n          s: str(arg1)\n        error: s == 5\n",
 	 "spec.yaml:9:16: error: 's' is a string, and is compared with a number"},
+	{PROBE "        error: exit_status != 0\n",
+	 "spec.yaml:7:16: unknown name 'exit_status' (expected argN, ret, an integer, str(...) or "
+	 "the name of one of this probe's attributes)"},
+	{PROBE "        attributes:\n          exit_status: s32(arg1 + 4)\n"
+	       "        error: exit_status != 0 && code.lineno == 1393\n",
+	 "spec.yaml:9:36: unknown name 'code.lineno'"},
 	{PROBE "        error: arg0 == 1 || nosuch > 2\n", "spec.yaml:7:29: unknown name 'nosuch'"},
 	{PROBE "        error: str(arg1) == str(arg2) &&\n",
 	 "spec.yaml:7:41: expected an expression, but the expression ends here"},
