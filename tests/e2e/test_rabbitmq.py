@@ -223,22 +223,46 @@ class RabbitMQTest(unittest.TestCase):
         ids = [(s["traceId"], s["spanId"]) for s in spans]
         self.assertEqual(len(ids), len(set(ids)))
 
+    def test_message_without_headers_has_no_key(self):
+        # the recipe's header says so: no first header, no id to join by
+        agent = self.agent()
+        consumer = self.c_consumer(1)
+        p = subprocess.run(["amqp-publish", "--url", self.broker.url(), "-e", EXCHANGE,
+                            "-r", self.queue, "-b", "ack"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.deliveries(consumer), [("-", "ack", 0)])
+        spans = self.stopped(agent)
+        pub, = [s for s in spans if s["name"] == "publish " + EXCHANGE and
+                attrs(s)["messaging.rabbitmq.destination.routing_key"] == self.queue]
+        con, = self.consumes(spans)
+        for s in (pub, con):
+            self.assertNotIn("task.id", attrs(s), s)
+            self.assertNotIn("parentSpanId", s)
+        # each a trace of its own: nothing joins them
+        self.assertNotEqual(con["traceId"], pub["traceId"])
+        self.assertEqual(con["status"].get("code", 0), 0, con)
+
     def test_consume_on_a_node_that_did_not_see_the_publish(self):
-        # one agent per side, as on two nodes that never talk: the near one
-        # sees amqp-publish only, the far one the consumer only
+        # one agent per process, as on two nodes that never talk: the near
+        # one sees the C producer only, the far one the consumer only
         consumer = self.c_consumer(4, "--wait-signal")
-        near = self.agent("--binary", shutil.which("amqp-publish"))
+        producer = subprocess.Popen([WORKER, "publish", str(self.broker.port), self.queue,
+                                     "n-1", "ack", "n-2", "nack-requeue", "n-dup", "ack",
+                                     "n-dup", "ack", "--wait-signal"],
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        self.procs.append(producer)
+        near = self.agent("--pid", str(producer.pid))
         far = self.agent("--pid", str(consumer.pid))
         consumer.send_signal(signal.SIGUSR1)
-        self.publish("n-1", "ack")
-        self.publish("n-2", "nack-requeue")
-        self.publish("n-dup", "ack")
-        self.publish("n-dup", "ack")  # the same message id published again
+        producer.send_signal(signal.SIGUSR1)
+        self.assertEqual(producer.wait(30), 0, producer.stderr.read())
+        # the same message id published twice (n-dup): the second stays queued
         self.assertEqual([d[:2] for d in self.deliveries(consumer)],
                          [("n-1", "ack"), ("n-2", "nack-requeue"), ("n-2", "nack-requeue"),
                           ("n-dup", "ack")])
         self.assertEqual(far.wait(30), 0, far.stderr())  # its process is gone
-        pub_spans = self.stopped(near)
+        self.assertEqual(near.wait(30), 0, near.stderr())
+        pub_spans = near.spans()
         self.assertEqual(self.consumes(pub_spans), [])
         cons = self.consumes(far.spans())
         self.assertEqual([s["name"] for s in far.spans() if s["name"].startswith("publish")], [])

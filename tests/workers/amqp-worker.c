@@ -5,6 +5,7 @@
  *
  *   amqp-worker consume PORT QUEUE N [--wait-signal]
  *   amqp-worker declare PORT QUEUE
+ *   amqp-worker publish PORT QUEUE ID BODY [ID BODY...] [--wait-signal]
  *
  * Declares QUEUE (auto-deleted when its last consumer goes), binds it to
  * the exchange amq.direct with the routing key QUEUE, takes one
@@ -20,7 +21,9 @@
  * --wait-signal it waits for SIGUSR1 before its first amqp_consume_message
  * (so that an agent can attach first). Exits 0 when every call succeeded.
  * `declare` only declares QUEUE (kept when unused) and binds it alike, for
- * a consumer such as amqp-consume to consume from.
+ * a consumer such as amqp-consume to consume from. `publish` sends each
+ * BODY to amq.direct with the routing key QUEUE and the header
+ * "message-id: ID" (after SIGUSR1 with --wait-signal).
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -62,6 +65,23 @@ static int open_channel(amqp_connection_state_t conn, int port)
 		return -1;
 	amqp_channel_open(conn, 1);
 	return reply_ok(amqp_get_rpc_reply(conn), "channel.open");
+}
+
+/* Publishes BODY to amq.direct with routing key QUEUE and the header "message-id: ID". */
+static int publish(amqp_connection_state_t conn, const char *queue, const char *id,
+		   const char *body)
+{
+	amqp_table_entry_t header = {.key = amqp_cstring_bytes("message-id"),
+				     .value = {.kind = AMQP_FIELD_KIND_UTF8,
+					       .value.bytes = amqp_cstring_bytes(id)}};
+	amqp_basic_properties_t props = {._flags = AMQP_BASIC_HEADERS_FLAG,
+					 .headers = {.num_entries = 1, .entries = &header}};
+
+	return amqp_basic_publish(conn, 1, amqp_cstring_bytes("amq.direct"),
+				  amqp_cstring_bytes(queue), 0, 0, &props,
+				  amqp_cstring_bytes(body)) == AMQP_STATUS_OK
+		       ? 0
+		       : -1;
 }
 
 static int declare(amqp_connection_state_t conn, const char *queue, int auto_delete)
@@ -131,16 +151,34 @@ int main(int argc, char **argv)
 	int n, failed = 0;
 
 	bool consume = argc >= 5 && strcmp(argv[1], "consume") == 0;
+	bool produce = argc >= 6 && strcmp(argv[1], "publish") == 0;
 
-	if (!consume && (argc != 4 || strcmp(argv[1], "declare") != 0)) {
+	if (!consume && !produce && (argc != 4 || strcmp(argv[1], "declare") != 0)) {
 		fprintf(stderr, "usage: amqp-worker consume PORT QUEUE N [--wait-signal]\n"
-				"       amqp-worker declare PORT QUEUE\n");
+				"       amqp-worker declare PORT QUEUE\n"
+				"       amqp-worker publish PORT QUEUE ID BODY [ID BODY...] "
+				"[--wait-signal]\n");
 		return 2;
 	}
 	signal(SIGUSR1, on_usr1);
 	conn = amqp_new_connection();
 	if (!conn || open_channel(conn, (int)strtol(argv[2], NULL, 10)))
 		return 1;
+	if (produce) {
+		int last = argc;
+
+		if (strcmp(argv[argc - 1], "--wait-signal") == 0) {
+			last--;
+			while (!go)
+				usleep(10000);
+		}
+		for (int i = 4; i + 1 < last; i += 2)
+			failed |= publish(conn, argv[3], argv[i], argv[i + 1]);
+		amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(conn);
+		return failed ? 1 : 0;
+	}
 	if (!consume)
 		return declare(conn, argv[3], 0) ? 1 : 0;
 	n = (int)strtol(argv[4], NULL, 10);
