@@ -12,7 +12,9 @@ decided in BPF, `when:` on a begin and on an end (a requeue does not end
 the job's span), and a filter that fills the 128 operations of one hook,
 which the verifier accepts; one operation more is refused by `tasktap
 check` at its line and column. Each probe's spans are compared with the
-jobs the worker says it ran, predicate by predicate."""
+jobs the worker says it ran, predicate by predicate. StringEdgeTest runs the
+string predicates in the kernel on empty strings, NULL pointers, strings
+longer than the 63 bytes read, UTF-8 bytes and matches at the very end."""
 import collections
 import json
 import os
@@ -282,6 +284,77 @@ class PredicateTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("%s:%d:14: the probe's captures need 130 operations, more than the 128 "
                       "one hook runs" % (spec, line), p.stderr)
+
+
+EDGE_SPEC = """\
+targets:
+  - binary: {worker}
+    probes:
+      - role: span
+        symbol: edge_eq
+        when: str(arg0) == str(arg1)
+        attributes: {{ i: arg2 }}
+      - role: span
+        symbol: edge_suffix
+        when: ends_with(str(arg0), "abc") || ends_with(str(arg1), "abcd")
+        attributes: {{ i: arg2 }}
+      - role: span
+        symbol: edge_contains
+        when: contains(str(arg0), "zab") && !contains(str(arg1), "\u00e9")
+        attributes: {{ i: arg2 }}
+      - role: span
+        symbol: edge_bounded
+        when: str(arg0, 5) == str(arg1, 5) || str(arg0, 4) == "per"
+        attributes: {{ i: arg2 }}
+"""
+
+
+def read(s, limit=64):
+    """What str(p, limit) reads: None for NULL, else at most limit - 1 bytes."""
+    return None if s is None else s.encode()[:limit - 1]
+
+
+class StringEdgeTest(unittest.TestCase):
+    """The string predicates in the kernel on empty strings, NULL, strings past
+    the 63 bytes a predicate reads, a match at the very end, UTF-8 bytes."""
+
+    @classmethod
+    def setUpClass(cls):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(EDGE_SPEC.format(worker=PRED_WORKER), d)
+            agent = Agent([spec, "--json"])
+            agent.wait_attached()
+            p = subprocess.run([PRED_WORKER, "edges"], capture_output=True, text=True,
+                               timeout=60, check=True)
+            time.sleep(0.2)
+            cls.rc = agent.stop()
+        cls.agent = agent
+        cls.pairs = json.loads(p.stdout)
+        cls.spans = agent.spans()
+
+    def assertKept(self, symbol, keep):
+        got = sorted(attrs(s)["i"] for s in self.spans
+                     if attrs(s).get("code.function.name") == symbol)
+        want = [i for i, (a, b) in enumerate(self.pairs) if keep(a, b)]
+        self.assertEqual(got, want, symbol)
+        self.assertTrue(0 < len(want) < len(self.pairs), symbol)
+
+    def test_string_against_string(self):
+        self.assertEqual(self.rc, 0, self.agent.stderr())
+        self.assertKept("edge_eq", lambda a, b: read(a) is not None and read(a) == read(b))
+
+    def test_ends_with(self):
+        self.assertKept("edge_suffix", lambda a, b: (read(a) or b"x").endswith(b"abc")
+                        or (read(b) or b"x").endswith(b"abcd"))
+
+    def test_contains_and_not_contains(self):
+        self.assertKept("edge_contains", lambda a, b: b"zab" in (read(a) or b"")
+                        and not (read(b) is not None and "\u00e9".encode() in read(b)))
+
+    def test_bounded_reads(self):
+        self.assertKept("edge_bounded",
+                        lambda a, b: (read(a, 5) is not None and read(a, 5) == read(b, 5))
+                        or read(a, 4) == b"per")
 
 
 if __name__ == "__main__":

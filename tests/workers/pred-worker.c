@@ -7,7 +7,9 @@
  * requeue (outcome 1) and then the real end. A job's message hangs eight
  * pointers deep, as an AMQP header table does.
  *
- *	pred-worker N    runs N jobs, then prints them as JSON, one per line
+ *	pred-worker N      runs N jobs, then prints them as JSON, one per line
+ *	pred-worker edges  string edges (empty, NULL, past the limit, UTF-8) for
+ *	                   each string predicate, then prints the pairs as JSON
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,78 @@ noinline void job_end(long id, long outcome)
 	sink = id + outcome;
 }
 
+/* String edges: each probed with one string predicate, called with every pair of `pairs`. */
+noinline int edge_eq(const char *a, const char *b, long i)
+{
+	asm volatile("" : : "r"(a), "r"(b) : "memory");
+	return (int)i;
+}
+
+noinline int edge_suffix(const char *a, const char *b, long i)
+{
+	asm volatile("" : : "r"(a), "r"(b) : "memory");
+	return (int)i;
+}
+
+noinline int edge_contains(const char *a, const char *b, long i)
+{
+	asm volatile("" : : "r"(a), "r"(b) : "memory");
+	return (int)i;
+}
+
+noinline int edge_bounded(const char *a, const char *b, long i)
+{
+	asm volatile("" : : "r"(a), "r"(b) : "memory");
+	return (int)i;
+}
+
+/* 70 and 71 bytes: equal in the 63 a predicate reads, different after */
+#define LONG_A "0123456789012345678901234567890123456789012345678901234567890123456789"
+#define LONG_B LONG_A "x"
+
+static const char *const pairs[][2] = {
+	{"", ""},
+	{"abc", "abc"},
+	{"abc", "abcd"},
+	{"abcd", "abc"},
+	{"xyzabc", "abc"},
+	{"abc", NULL},
+	{NULL, "abc"},
+	{LONG_A, LONG_B},
+	{"zab", "zabc"},
+	{"xxzabyy", "zab"},
+	{"za", "b"},
+	{"é-zabé", "é"},
+	{"abcdefgh", "abcdefgh"},
+	{"abcdefghi", "abcdefghj"},
+	{"perfor", "perform"},
+};
+
+/* The pairs, each passed to every edge function, then printed: [a or null, b or null]. */
+static void run_edges(void)
+{
+	size_t n = sizeof(pairs) / sizeof(pairs[0]);
+
+	for (size_t k = 0; k < n; k++)
+		sink += (long)(pairs[k][0] ? strlen(pairs[k][0]) : 0) +
+			(long)(pairs[k][1] ? strlen(pairs[k][1]) : 0);
+	for (size_t k = 0; k < n; k++) {
+		const char *a = pairs[k][0], *b = pairs[k][1];
+
+		sink = edge_eq(a, b, (long)k) + edge_suffix(a, b, (long)k) +
+		       edge_contains(a, b, (long)k) + edge_bounded(a, b, (long)k);
+	}
+	printf("[");
+	for (size_t k = 0; k < n; k++) {
+		printf("%s[", k ? ", " : "");
+		for (int s = 0; s < 2; s++)
+			printf(pairs[k][s] ? "%s\"%s\"" : "%snull", s ? ", " : "",
+			       pairs[k][s] ? pairs[k][s] : "");
+		printf("]");
+	}
+	printf("]\n");
+}
+
 static const char *const queues[] = {"mail.jobs", "mail.retry", "img.jobs", "jobs",
 				     "img.dead",  "skip",	"mail"};
 static const char *const kinds[] = {"resize", "send", "append", "render"};
@@ -110,8 +184,12 @@ int main(int argc, char **argv)
 {
 	long n;
 
+	if (argc == 2 && strcmp(argv[1], "edges") == 0) {
+		run_edges();
+		return 0;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s N\n", argv[0]);
+		fprintf(stderr, "usage: %s N | edges\n", argv[0]);
 		return 2;
 	}
 	n = strtol(argv[1], NULL, 10);
