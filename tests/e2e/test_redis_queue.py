@@ -165,6 +165,9 @@ class RedisQueueTest(unittest.TestCase):
         self.assertGreater(int(repush["startTimeUnixNano"]), int(first["startTimeUnixNano"]))
         self.assertLess(int(repush["endTimeUnixNano"]), int(first["endTimeUnixNano"]))
         self.check_consume(again, repush, 2)
+        # a publish is its message's root, the re-push too (the consume it
+        # was made in is in the same trace, on a key, not on the thread)
+        self.assertNotIn("parentSpanId", repush)
         ids = [(s["traceId"], s["spanId"]) for s in spans]
         self.assertEqual(len(ids), len(set(ids)))
 
