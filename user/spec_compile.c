@@ -108,8 +108,12 @@ static int compile_when(struct walker *w, struct probe_build *pb)
 	/* a function's returns are dropped with the calls the filter dropped */
 	if (pb->probe->pairing == TT_PAIR_CALL)
 		start->prog.flags |= TT_HOOKF_TRACK;
-	/* the end of a USDT pair sees the same arguments: filter it alike */
-	if (pb->probe->pairing == TT_PAIR_THREAD && start->usdt && pb->end_hook->usdt)
+	/*
+	 * `usdt:` with `end: provider:name`: the end sees the same arguments, filter it
+	 * alike; in 'begin'/'end' mappings each half has its own `when:`
+	 */
+	if (pb->probe->pairing == TT_PAIR_THREAD && start->usdt && pb->end_hook->usdt &&
+	    !pb->end_is_mapping)
 		return compile_filter_into(w, pb, pb->when_node, pb->end_hook);
 	return 0;
 }

@@ -304,6 +304,7 @@ static void test_predicates(void **state)
 	const struct tt_probe_prog *start = &PROG(task);
 	const struct tt_probe_prog *end = &tt_spec__hook(spec, step->end_hook)->prog.ret;
 
+
 	/* the filter first: queue's and status's expressions, in place of their names */
 	assert_op(&start->ops[0], TT_OP_ARG, 0, 0, 0, 2);
 	assert_op(&start->ops[1], TT_OP_STRCMP, TT_STRCMP_SUFFIX, 0, 5, 0);
@@ -324,6 +325,28 @@ static void test_predicates(void **state)
 	assert_int_equal(step->error.lhs.site, TT_SITE_END);
 	assert_int_equal(step->error.lhs.index, 1);
 	assert_int_equal(end->ops[end->nops - 1].code, TT_OP_EMIT_INT);
+	tt_spec__free(spec);
+
+	/* USDT: `end: p:m` is filtered as its start is; an 'end' mapping by its own when: alone */
+	spec = parse_ok("targets:\n"
+			"  - binary: /bin/w\n"
+			"    probes:\n"
+			"      - role: task\n"
+			"        usdt: p:start\n"
+			"        end: p:done\n"
+			"        when: arg0 == 7\n"
+			"      - role: step\n"
+			"        begin: { usdt: p:a, when: arg0 == 1 }\n"
+			"        end: { usdt: p:b, when: arg1 == 2 }\n");
+	task = tt_spec__probe(spec, 1);
+	step = tt_spec__probe(spec, 2);
+	end = &tt_spec__hook(spec, task->end_hook)->prog.entry;
+	assert_int_equal(end->nops, 2);
+	assert_op(&end->ops[1], TT_OP_CMP, TT_CMP_EQ, TT_OPF_SIGNED, 0, 7);
+	end = &tt_spec__hook(spec, step->end_hook)->prog.entry;
+	assert_int_equal(end->nops, 2);
+	assert_op(&end->ops[0], TT_OP_ARG, 0, 0, 0, 1);
+	assert_op(&end->ops[1], TT_OP_CMP, TT_CMP_EQ, TT_OPF_SIGNED, 0, 2);
 	tt_spec__free(spec);
 }
 
