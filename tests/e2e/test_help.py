@@ -63,7 +63,7 @@ class HelpTest(unittest.TestCase):
         for opt in ["--pid PID", "--binary PATH", "--json", "--duration SECONDS",
                     "--ring-size BYTES", "--no-color", "--otlp-endpoint URL",
                     "--otlp-protocol PROTOCOL", "--otlp-header K=V", "--otlp-compression",
-                    "--otlp-timeout MS", "--spool DIR", "--spool-size BYTES", "--no-spool",
+                    "--otlp-timeout MS", "--otlp-inflight N", "--spool DIR", "--spool-size BYTES", "--no-spool",
                     "--sampler NAME", "--sampler-arg RATIO", "--logs", "--log-steps",
                     "--http ADDR", "--no-http", "--http-allow-remote", "--stuck-after SECONDS",
                     "--recent-traces N", "--spec FILE", "--spec-dir DIR", "--pin DIR"]:

@@ -417,6 +417,75 @@ static void test_slow_collector_spills_instead_of_dropping(void **state)
 	tt_exporter__free(e);
 }
 
+/*
+ * A collector that takes several requests at once: each waits (10 s at
+ * most) until another is in flight beside it, and counts the spans.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int now, max, calls;
+	int64_t spans;
+} cc = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static int concurrent_send(void *ctx, const uint8_t *pb, size_t len, uint32_t timeout_ms,
+			   struct tt_send_result *r)
+{
+	int64_t n = tt_otlp__count_spans(pb, len);
+	struct timespec until;
+
+	memset(r, 0, sizeof(*r));
+	r->grpc_status = -1;
+	r->retry_after_ms = -1;
+	r->http_status = 200;
+	pthread_mutex_lock(&cc.mu);
+	cc.calls++;
+	cc.now++;
+	if (cc.now > cc.max)
+		cc.max = cc.now;
+	pthread_cond_broadcast(&cc.cv);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (cc.max < 2 && pthread_cond_timedwait(&cc.cv, &cc.mu, &until) != ETIMEDOUT)
+		;
+	cc.spans += n > 0 ? n : 0;
+	cc.now--;
+	pthread_mutex_unlock(&cc.mu);
+	return 0;
+}
+
+/* --otlp-inflight 3: fresh batches go out on several requests at once, every span once. */
+static void test_several_requests_in_flight(void **state)
+{
+	struct tt_exporter_opts o = {.cfg = &cfg,
+				     .send = concurrent_send,
+				     .send_concurrent = true,
+				     .seed = 1,
+				     .hostname = "testhost"};
+	struct tt_exporter_stats st;
+	struct tt_exporter *e;
+	char err[256];
+
+	cfg.inflight = 3;
+	e = tt_exporter__new(&o, err, sizeof(err));
+	assert_non_null(e);
+	give(e, 0, 32); /* 8 batches of 4, all due at once */
+	for (int i = 0; i < 2000; i++) {
+		tt_exporter__stats(e, &st);
+		if (st.spans_exported == 32)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.spans_exported, 32);
+	pthread_mutex_lock(&cc.mu);
+	assert_true(cc.max >= 2); /* two requests were in flight together */
+	assert_int_equal(cc.spans, 32);
+	assert_int_equal(cc.calls, (int)st.batches_sent);
+	pthread_mutex_unlock(&cc.mu);
+	assert_int_equal(st.dropped_queue_full + st.dropped_spool_full + st.dropped_failed, 0);
+	tt_exporter__free(e);
+}
+
 /* ---- metrics and logs: lanes of their own, on the same thread ------------- */
 
 /* A fake collector of one signal: counts requests and items; fails the first `fail`. */
@@ -586,6 +655,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sampler_and_queue_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_collector_spills_instead_of_dropping,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_requests_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_and_logs_lanes, setup, teardown),
 	};
 

@@ -14,7 +14,6 @@
 #include "export/otlp_config.h"
 #include "export/otlp_http.h"
 
-
 static void load(struct tt_otlp_config *c, struct fake_env *f)
 {
 	struct tt_env env = {.get = fake_get, .warn = fake_warn, .ctx = f};
@@ -130,6 +129,15 @@ static void test_per_signal_wins_and_cli_wins(void **state)
 	assert_int_equal(c.spool_bytes, 1 << 20);
 	assert_int_equal(tt_otlp_config__set(&c, "no-spool", "", err, sizeof(err)), 0);
 	assert_true(c.spool_off);
+	assert_int_equal(c.inflight, TT_EXPORT_DEFAULT_INFLIGHT);
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-inflight", "4", err, sizeof(err)), 0);
+	assert_int_equal(c.inflight, 4);
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-inflight", "0", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "invalid requests in flight '0': expected an integer of at least 1");
+	assert_int_equal(tt_otlp_config__set(&c, "otlp-inflight", "9", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "invalid requests in flight '9': expected 1 to 8");
+	assert_int_equal(c.inflight, 4); /* a bad value leaves it as it was */
 	tt_otlp_config__release(&c);
 }
 

@@ -157,6 +157,8 @@ static const struct run_option run_options[] = {
 	{"otlp-compression", 0, required_argument, set_otlp, 0, "gzip|none", "compress requests"},
 	{"otlp-timeout", 0, required_argument, set_otlp, 0, "MS",
 	 "to connect and send one request"},
+	{"otlp-inflight", 0, required_argument, set_otlp, 0, "N",
+	 "span requests at once (default 3, at most 8)"},
 	{"spool", 0, required_argument, set_otlp, 0, "DIR",
 	 "keep what the collector cannot take yet in DIR"},
 	{"spool-size", 0, required_argument, set_otlp, 0, "BYTES",

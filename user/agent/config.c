@@ -151,6 +151,7 @@ static void print_batching(const struct agent *r, const struct run_args *a)
 	      source(a, NULL, VARS("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")));
 	row_u("traces.export_timeout_ms", t->export_timeout_ms,
 	      source(a, NULL, VARS("OTEL_BSP_EXPORT_TIMEOUT")));
+	row_u("traces.requests_in_flight", t->inflight, source(a, "otlp-inflight", NULL));
 	row_u("metrics.export_interval_ms", m->interval_ms,
 	      source(a, NULL, VARS("OTEL_METRIC_EXPORT_INTERVAL")));
 	row_u("metrics.export_timeout_ms", m->export_timeout_ms,

@@ -12,13 +12,16 @@
 
 #include "exporter_internal.h"
 
-static uint64_t next_rnd(struct tt_exporter *e)
+/* Jitter for the exporter thread (sd NULL) or sender sd, each from its own state. */
+static uint64_t next_rnd(struct tt_exporter *e, const struct sender *sd)
 {
+	uint64_t *x = sd ? &((struct sender *)sd)->rnd : &e->rnd;
+
 	/* xorshift64*: jitter only */
-	e->rnd ^= e->rnd >> 12;
-	e->rnd ^= e->rnd << 25;
-	e->rnd ^= e->rnd >> 27;
-	return e->rnd * 2685821657736338717ULL;
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 2685821657736338717ULL;
 }
 
 /* Waits on the condition until `until` (monotonic ns), or forever when 0. Lock held. */
@@ -198,12 +201,14 @@ static uint32_t request_timeout(const struct lane *l)
 							      : l->cfg->timeout_ms;
 }
 
-static int send_once(struct lane *l, const uint8_t *pb, size_t len, uint32_t timeout_ms,
-		     struct tt_send_result *r)
+/* One attempt, through sender sd's client, or the lane's (sd NULL: the exporter thread). */
+static int send_once(struct lane *l, const struct sender *sd, const uint8_t *pb, size_t len,
+		     uint32_t timeout_ms, struct tt_send_result *r)
 {
-	int ret = l->json_ready ? tt_otlp_client__send_ready(l->client, l->json.data, l->json.len,
-							     timeout_ms, r)
-				: l->send(l->send_ctx, pb, len, timeout_ms, r);
+	int ret = sd		  ? sd->send(sd->send_ctx, pb, len, timeout_ms, r)
+		  : l->json_ready ? tt_otlp_client__send_ready(l->client, l->json.data, l->json.len,
+							       timeout_ms, r)
+				  : l->send(l->send_ctx, pb, len, timeout_ms, r);
 
 	if (ret) {
 		memset(r, 0, sizeof(*r));
@@ -235,9 +240,13 @@ static bool backoff(struct tt_exporter *e, struct lane *l, uint64_t until)
 	return spill;
 }
 
-/* Sends a fresh batch, with retries; spills it when the collector stays away. */
-static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *pb, size_t len,
-			 uint32_t n)
+/*
+ * Sends a fresh batch, with retries; spills it when the collector stays
+ * away. sd: the sender sending it, NULL for the exporter thread (which alone
+ * schedules the spool's replay).
+ */
+static void export_batch(struct tt_exporter *e, struct lane *l, const struct sender *sd,
+			 const uint8_t *pb, size_t len, uint32_t n)
 {
 	unsigned limit = l->spool ? TT_EXPORT_ATTEMPTS_BEFORE_SPOOL : TT_EXPORT_ATTEMPTS_NO_SPOOL;
 	struct tt_send_result r;
@@ -250,8 +259,8 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *p
 	for (unsigned attempt = 1;; attempt++) {
 		enum tt_verdict v;
 
-		send_once(l, pb, len, request_timeout(l), &r);
-		v = tt_retry__decide(&r, attempt, next_rnd(e), &delay);
+		send_once(l, sd, pb, len, request_timeout(l), &r);
+		v = tt_retry__decide(&r, attempt, next_rnd(e, sd), &delay);
 		if (v == TT_VERDICT_DONE) {
 			accepted(l, &r, n);
 			return;
@@ -264,8 +273,10 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const uint8_t *p
 		set_down(l, true, r.message);
 		if (attempt >= limit ||
 		    backoff(e, l, tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL)) {
-			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL;
-			l->replay_attempt = attempt;
+			if (!sd) {
+				l->next_try = tt_now_ns(CLOCK_MONOTONIC) + delay * 1000000ULL;
+				l->replay_attempt = attempt;
+			}
 			to_spool(l, pb, len, n);
 			return;
 		}
@@ -293,11 +304,11 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 			l->next_try = tt_now_ns(CLOCK_MONOTONIC) + 1000000000ULL;
 		return;
 	}
-	send_once(l, data, len, request_timeout(l), &r);
+	send_once(l, NULL, data, len, request_timeout(l), &r);
 	free(data);
 	if (l->replay_attempt)
 		INC(l, retries, 1);
-	v = tt_retry__decide(&r, l->replay_attempt + 1, next_rnd(e), &delay);
+	v = tt_retry__decide(&r, l->replay_attempt + 1, next_rnd(e, NULL), &delay);
 	if (v == TT_VERDICT_RETRY) {
 		INC(l, export_failures, 1);
 		set_down(l, true, r.message);
@@ -438,9 +449,9 @@ static void flush_one(struct tt_exporter *e, struct lane *l, const uint8_t *pb, 
 		to_spool(l, pb, len, n);
 		return;
 	}
-	send_once(l, pb, len, left_ms < request_timeout(l) ? (uint32_t)left_ms : request_timeout(l),
-		  &r);
-	v = tt_retry__decide(&r, 1, next_rnd(e), &delay);
+	send_once(l, NULL, pb, len,
+		  left_ms < request_timeout(l) ? (uint32_t)left_ms : request_timeout(l), &r);
+	v = tt_retry__decide(&r, 1, next_rnd(e, NULL), &delay);
 	if (v == TT_VERDICT_DONE) {
 		accepted(l, &r, n);
 	} else if (v == TT_VERDICT_DROP) {
@@ -569,7 +580,7 @@ static void work(struct tt_exporter *e)
 			pb = NULL;
 			n = take_batch(e, l, true, &pb, &len);
 			if (n && pb)
-				export_batch(e, l, pb, len, n);
+				export_batch(e, l, NULL, pb, len, n);
 			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
 			l->json_ready = false;
 			free(pb);
@@ -580,7 +591,7 @@ static void work(struct tt_exporter *e)
 				  e->lane[TT_SIGNAL_METRICS].cfg->interval_ms * 1000000ULL;
 		n = collect_metrics(e, &pb, &len);
 		if (pb)
-			export_batch(e, &e->lane[TT_SIGNAL_METRICS], pb, len, n);
+			export_batch(e, &e->lane[TT_SIGNAL_METRICS], NULL, pb, len, n);
 		free(pb);
 	}
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
@@ -653,6 +664,51 @@ void *exporter__spill_main(void *arg)
 		if (n && pb)
 			to_spool(l, pb, len, n);
 		TALLY(e, l, settled, n);
+		free(pb);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+/* Whether a sender has a batch to take now; else when it will (0: never). Lock held. */
+static bool sender_due(const struct tt_exporter *e, const struct lane *l, uint64_t now,
+		       uint64_t *at)
+{
+	if (e->stopping)
+		return true;
+	/* the collector away: the exporter thread retries and spools, in order */
+	if (__atomic_load_n(&l->down, __ATOMIC_RELAXED))
+		return false;
+	return queue_due(l, now, at);
+}
+
+/*
+ * A sender thread: fresh trace batches, one request at a time, beside the
+ * exporter thread's; the queue's batches go to whichever takes them first.
+ */
+void *exporter__sender_main(void *arg)
+{
+	struct sender *sd = arg;
+	struct tt_exporter *e = sd->e;
+	struct lane *l = &e->lane[TT_SIGNAL_TRACES];
+	uint64_t at;
+	uint8_t *pb;
+	size_t len;
+	uint32_t n;
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		while (!sender_due(e, l, tt_now_ns(CLOCK_MONOTONIC), &at))
+			wait_until(e, at ? at : tt_now_ns(CLOCK_MONOTONIC) + 1000000000ULL);
+		if (e->stopping)
+			break;
+		pthread_mutex_unlock(&e->mu);
+		pb = NULL;
+		n = take_batch(e, l, false, &pb, &len);
+		if (n && pb)
+			export_batch(e, l, sd, pb, len, n);
+		TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
 		free(pb);
 		pthread_mutex_lock(&e->mu);
 	}

@@ -64,6 +64,7 @@ struct tt_exporter_opts {
 	int64_t mono_to_unix_ns;		  /* add to CLOCK_MONOTONIC for Unix time */
 	tt_send_fn send;			  /* traces; NULL: the libcurl client for cfg */
 	void *send_ctx;
+	bool send_concurrent;	 /* `send` may be called from several threads at once */
 	tt_send_fn send_metrics; /* NULL: the libcurl client for metrics_cfg */
 	void *send_metrics_ctx;
 	tt_send_fn send_logs; /* NULL: the libcurl client for logs_cfg */

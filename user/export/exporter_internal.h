@@ -78,6 +78,22 @@ struct lane {
 	struct tt_signal_stats st;
 };
 
+/*
+ * A sender: a thread beside the exporter thread that takes fresh trace
+ * batches off the queue and sends them with its own client, so that several
+ * requests are in flight at once (--otlp-inflight). While the collector is
+ * down it leaves the batches to the exporter thread (retries, the spool).
+ */
+struct sender {
+	struct tt_exporter *e;
+	pthread_t thread;
+	bool started;
+	struct tt_otlp_client *client; /* its own; NULL with a test's seam */
+	tt_send_fn send;
+	void *send_ctx;
+	uint64_t rnd; /* its own jitter */
+};
+
 struct tt_exporter {
 	struct tt_exporter_opts o;
 
@@ -100,6 +116,8 @@ struct tt_exporter {
 	pthread_mutex_t take_mu;
 
 	struct lane lane[TT_SIGNAL__COUNT];
+	struct sender senders[TT_EXPORT_MAX_INFLIGHT - 1];
+	int nsenders;
 
 	/* the exporter thread's */
 	uint64_t rnd;
@@ -138,6 +156,7 @@ static inline uint64_t spill_mark(const struct queue *q)
 /* exporter.c: the two threads' bodies, and the spool's counters. */
 void *exporter__main(void *arg);
 void *exporter__spill_main(void *arg);
+void *exporter__sender_main(void *arg);
 void exporter__sync_spool_stats(struct lane *l);
 
 #endif /* TASKTAP_EXPORTER_INTERNAL_H */

@@ -95,6 +95,8 @@ static void lane_release(struct lane *l)
 
 static void release(struct tt_exporter *e)
 {
+	for (int i = 0; i < e->nsenders; i++)
+		tt_otlp_client__free(e->senders[i].client);
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++)
 		lane_release(&e->lane[s]);
 	for (size_t i = 0; e->cache && i < e->cache_cap; i++)
@@ -140,6 +142,45 @@ static int metrics_init(struct tt_exporter *e, char *err, size_t len)
 	return 0;
 }
 
+/*
+ * Starts the senders beside the exporter thread: inflight - 1 of them for
+ * traces, each with its own client (or the test's seam, when it says it may
+ * be called from several threads). Not for http/json, whose body the
+ * exporter thread writes beside the protobuf. Without them, one request is
+ * in flight at a time: still correct. Signals blocked, as for the thread.
+ */
+static void start_senders(struct tt_exporter *e)
+{
+	struct lane *l = &e->lane[TT_SIGNAL_TRACES];
+	const struct tt_otlp_config *cfg = l->cfg;
+	char err[256];
+
+	if (!has_queue(l) || cfg->protocol == TT_OTLP_HTTP_JSON ||
+	    (e->o.send && !e->o.send_concurrent))
+		return;
+	for (uint32_t k = 1; k < cfg->inflight && e->nsenders < TT_EXPORT_MAX_INFLIGHT - 1; k++) {
+		struct sender *sd = &e->senders[e->nsenders];
+
+		sd->e = e;
+		sd->rnd = (e->o.seed + k) * 0x9E3779B97F4A7C15ULL | 1;
+		if (e->o.send) {
+			sd->send = e->o.send;
+			sd->send_ctx = e->o.send_ctx;
+		} else {
+			sd->client = tt_otlp_client__new(cfg, err, sizeof(err));
+			if (!sd->client)
+				break;
+			tt_otlp_client__set_deadline(sd->client, &e->deadline);
+			sd->send = tt_otlp_client__send;
+			sd->send_ctx = sd->client;
+		}
+		e->nsenders++;
+		sd->started = !pthread_create(&sd->thread, NULL, exporter__sender_main, sd);
+		if (!sd->started)
+			break;
+	}
+}
+
 static int start_thread(struct tt_exporter *e, char *err, size_t len)
 {
 	pthread_condattr_t ca;
@@ -161,6 +202,7 @@ static int start_thread(struct tt_exporter *e, char *err, size_t len)
 		e->started = true;
 		/* without it the queue drops at its bound instead of spilling: still correct */
 		e->spill_started = !pthread_create(&e->spill_thread, NULL, exporter__spill_main, e);
+		start_senders(e);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
@@ -237,12 +279,17 @@ int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
 	__atomic_store_n(&e->deadline,
 			 tt_now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ULL,
 			 __ATOMIC_RELAXED);
-	pthread_cond_signal(&e->wake);
+	pthread_cond_broadcast(&e->wake);
 	pthread_cond_broadcast(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);
 	if (e->spill_started)
 		pthread_join(e->spill_thread, NULL);
 	e->spill_started = false;
+	for (int i = 0; i < e->nsenders; i++) {
+		if (e->senders[i].started)
+			pthread_join(e->senders[i].thread, NULL);
+		e->senders[i].started = false;
+	}
 	ret = pthread_join(e->thread, NULL);
 	pthread_mutex_lock(&e->mu);
 	e->stopped = true;

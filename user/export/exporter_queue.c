@@ -139,7 +139,7 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 	queued = q->tail - q->head;
 	/* wake the thread: a batch window opens, or a batch is ready */
 	if ((was_empty && queued) || queued >= l->cfg->max_batch || queued >= q->cap / 2)
-		pthread_cond_signal(&e->wake);
+		pthread_cond_broadcast(&e->wake); /* the exporter thread and the senders */
 	if (l->spool && queued >= spill_mark(q))
 		pthread_cond_signal(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);

@@ -34,6 +34,7 @@ void tt_otlp_config__init_signal(struct tt_otlp_config *c, enum tt_otlp_signal s
 							   : TT_BSP_DEFAULT_EXPORT_TIMEOUT_MS;
 	c->interval_ms = TT_METRIC_DEFAULT_INTERVAL_MS;
 	c->spool_bytes = TT_SPOOL_DEFAULT_BYTES;
+	c->inflight = TT_EXPORT_DEFAULT_INFLIGHT;
 }
 
 void tt_pairs__release(struct tt_pairs *p)
@@ -474,6 +475,17 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 		ret = parse_compression(value, &c->gzip, err, len);
 	} else if (!strcmp(key, "otlp-timeout")) {
 		ret = parse_u32("timeout", value, 1, &c->timeout_ms, err, len);
+	} else if (!strcmp(key, "otlp-inflight")) {
+		uint32_t n;
+
+		ret = parse_u32("requests in flight", value, 1, &n, err, len);
+		if (!ret && n > TT_EXPORT_MAX_INFLIGHT) {
+			snprintf(err, len, "invalid requests in flight '%s': expected 1 to %d",
+				 value, TT_EXPORT_MAX_INFLIGHT);
+			ret = -EINVAL;
+		}
+		if (!ret)
+			c->inflight = n;
 	} else if (!strcmp(key, "spool")) {
 		ret = replace(&c->spool_dir, value);
 		c->spool_off = false;

@@ -56,6 +56,8 @@ struct tt_pairs {
 #define TT_BSP_DEFAULT_BATCH		 512
 #define TT_BSP_DEFAULT_EXPORT_TIMEOUT_MS 30000
 #define TT_SPOOL_DEFAULT_BYTES		 (256ULL << 20)
+#define TT_EXPORT_DEFAULT_INFLIGHT	 3 /* traces: requests in flight at once */
+#define TT_EXPORT_MAX_INFLIGHT		 8
 #define TT_SPOOL_DEFAULT_DIR		 "/var/lib/tasktap/spool"
 #define TT_BLRP_DEFAULT_DELAY_MS	 1000
 #define TT_METRIC_DEFAULT_INTERVAL_MS	 60000
@@ -100,6 +102,7 @@ struct tt_otlp_config {
 	char *spool_dir;      /* NULL: the default for this user */
 	uint64_t spool_bytes;
 	bool spool_off;
+	uint32_t inflight; /* traces: requests in flight at once (--otlp-inflight) */
 };
 
 /* How configuration is read: the environment, and where warnings go. */
@@ -131,7 +134,7 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 /*
  * Applies one command-line setting; `key` is the long option's name
  * ("otlp-endpoint", "otlp-protocol", "otlp-header", "otlp-compression",
- * "otlp-timeout", "spool", "spool-size", "no-spool", "sampler",
+ * "otlp-timeout", "otlp-inflight", "spool", "spool-size", "no-spool", "sampler",
  * "sampler-arg", "logs"). Returns 0, or -EINVAL with the reason in `err`.
  */
 int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *value, char *err,
