@@ -146,6 +146,7 @@ PRED_SPEC = """targets:
       - role: span
         symbol: handle_c
         when: deep == 3 || str(arg1, 4) == "oth"
+        error: ret == 2 && arg2 >= 3
 {attrs}
       - role: span
         symbol: handle_d
@@ -235,6 +236,16 @@ class PredicateTest(unittest.TestCase):
             a = attrs(s)
             if a.get("deep") is not None:
                 self.assertIn(a["deep"], range(5))
+
+    def test_error_at_return_reads_ret_and_the_arguments(self):
+        # decided when handle_c returns: ret, and arg2 as it was at entry
+        spans = self.of("handle_c")
+        self.assertTrue(spans)
+        for s in spans:
+            a = attrs(s)
+            self.assertEqual(s["status"]["code"] == 2, a["status"] == 2 and a["prio"] >= 3, a)
+        self.assertTrue(any(s["status"]["code"] == 2 for s in spans))
+        self.assertTrue(any(s["status"]["code"] == 0 and attrs(s)["status"] == 2 for s in spans))
 
     def test_error_decided_in_bpf(self):
         got = {(attrs(s)["queue"], attrs(s)["prio"], attrs(s)["kind"]): s["status"]["code"]
