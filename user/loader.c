@@ -268,8 +268,10 @@ static int open_object(struct tt_loader *l, size_t bytes, char *err, size_t errl
 	}
 	l->wakeup_watermark = bytes / 4;
 	l->skel->rodata->wakeup_watermark = l->wakeup_watermark;
+	/* loaded on first need only (loader__load_python(), loader__load_interpreter()) */
+	bpf_program__set_autoload(l->skel->progs.tt_py_entry, false);
+	bpf_program__set_autoload(l->skel->progs.tt_py_return, false);
 	if (!l->interpret) {
-		/* loaded on first need only (loader__load_interpreter()) */
 		bpf_program__set_autoload(l->skel->progs.tt_entry, false);
 		bpf_program__set_autoload(l->skel->progs.tt_return, false);
 		bpf_program__set_autoload(l->skel->progs.tt_usdt_site, false);
@@ -449,6 +451,7 @@ void tt_loader__free(struct tt_loader *l)
 	for (int i = 0; i <= TT_MAX_PROBES; i++)
 		free(l->hooks[i]);
 	tasktap_bpf__destroy(l->interp);
+	tasktap_bpf__destroy(l->py);
 	tasktap_bpf__destroy(l->skel);
 	free(l->pin_dir);
 	free(l);

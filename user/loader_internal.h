@@ -108,6 +108,7 @@ struct tt_loader {
 	struct bg_step rings_step, load_step;
 	__u64 wakeup_watermark;	    /* bytes in a ring that wake the agent (the rodata's value) */
 	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
+	struct tasktap_bpf *py;	    /* the Python programs, loaded on first need; or NULL */
 	struct ring_buffer *rb;
 	struct bpf_link *exit_link;
 	struct bpf_link *exec_link;
@@ -149,6 +150,7 @@ struct site_opts {
 void loader__free_progs(struct tt_loader *l, uint32_t id, bool all);
 
 /* loader_attach.c: uprobes attached and detached */
+enum bpf_attach_type loader__uprobe_attach_type(void);
 int loader__attach_one(struct tt_loader *l, const struct site_opts *o, bool retprobe,
 		       const char *pin, struct ulink *out);
 int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
@@ -184,6 +186,8 @@ int loader__ready(struct tt_loader *l);
 
 /* loader_progs.c: what each hook runs (compiled, or the interpreter) */
 int loader__load_interpreter(struct tt_loader *l);
+/* The Python programs (tt_py_entry, tt_py_return), loaded into l->py on first need. 0 or -errno. */
+int loader__load_python(struct tt_loader *l);
 struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l);
 int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		     const struct tt_usdt_site *site);

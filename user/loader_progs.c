@@ -59,7 +59,7 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		.maps = loader__gen_maps(l),
 		.wakeup_watermark = l->wakeup_watermark,
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = loader__uprobe_attach_type());
 	char name[16];
 	int fd, ret;
 
@@ -103,44 +103,64 @@ static struct bpf_program *generic_of(struct tasktap_bpf *skel, enum tt_bpfgen_k
 }
 
 /*
- * Loads the generic interpreter programs, on first need: a second instance
- * of the BPF object, its exec and exit programs left out, sharing every map
- * of the first. They are not loaded at start because their verification
- * takes most of a second; most specs never need them. 0 or -errno.
+ * A second instance of the BPF object that loads only the Python programs
+ * (`python`) or only the generic interpreter's, sharing every map of the
+ * agent's (the same object: its maps in the same order). They are not
+ * loaded at start: their verification takes 0.1-1 s, and most specs need
+ * neither. Returns the instance, or NULL with errno set.
  */
-int loader__load_interpreter(struct tt_loader *l)
+static struct tasktap_bpf *load_instance(struct tt_loader *l, bool python)
 {
+	struct bpf_map *m, *mine = NULL;
+	struct bpf_program *p;
 	struct tasktap_bpf *o;
-	struct bpf_map *m;
-	int ret;
+	int ret = loader__ready(l);
 
-	if (l->interp)
-		return 0;
-	ret = loader__ready(l);
-	if (ret)
-		return ret;
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
 	o = tasktap_bpf__open();
 	if (!o)
-		return -errno;
-	bpf_program__set_autoload(o->progs.tt_exec, false);
-	bpf_program__set_autoload(o->progs.tt_exit, false);
-	bpf_program__set_autoload(o->progs.tt_fork, false);
-	bpf_program__set_autoload(o->progs.tt_py_entry, false); /* the agent's skeleton has them */
-	bpf_program__set_autoload(o->progs.tt_py_return, false);
+		return NULL;
+	bpf_object__for_each_program(p, o->obj)
+	{
+		bool py = p == o->progs.tt_py_entry || p == o->progs.tt_py_return;
+		bool interp = p == o->progs.tt_entry || p == o->progs.tt_return ||
+			      p == o->progs.tt_usdt_site;
+
+		bpf_program__set_autoload(p, python ? py : interp);
+	}
 	o->rodata->wakeup_watermark = l->wakeup_watermark;
-	for (int i = 0; (m = loader__shared_maps(o, i)); i++) {
-		ret = bpf_map__reuse_fd(m, bpf_map__fd(loader__shared_maps(l->skel, i)));
+	bpf_object__for_each_map(m, o->obj)
+	{
+		mine = bpf_object__next_map(l->skel->obj, mine);
+		ret = mine ? bpf_map__reuse_fd(m, bpf_map__fd(mine)) : -EINVAL;
 		if (ret)
 			goto fail;
 	}
 	ret = tasktap_bpf__load(o);
 	if (ret)
 		goto fail;
-	l->interp = o;
-	return 0;
+	return o;
 fail:
 	tasktap_bpf__destroy(o);
-	return ret;
+	errno = -ret;
+	return NULL;
+}
+
+int loader__load_interpreter(struct tt_loader *l)
+{
+	if (!l->interp)
+		l->interp = load_instance(l, false);
+	return l->interp ? 0 : -errno;
+}
+
+int loader__load_python(struct tt_loader *l)
+{
+	if (!l->py)
+		l->py = load_instance(l, true);
+	return l->py ? 0 : -errno;
 }
 
 /* The generic program for `kind`: its fd, or -errno with a message (once). */

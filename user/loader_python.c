@@ -26,22 +26,15 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 
 	if (id == 0 || id > TT_MAX_PROBES)
 		return -ERANGE;
-	ret = loader__ready(l); /* the object's programs: loaded on a thread at start */
+	ret = loader__load_python(l);
 	if (ret) {
-		snprintf(err, errlen, "cannot attach python probe to '%s': %s", path,
+		snprintf(err, errlen,
+			 "cannot load the python programs: %s (set TASKTAP_DEBUG_LIBBPF=1 for the "
+			 "verifier log)",
 			 strerror(-ret));
 		return ret;
 	}
-	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry);
-	ret = loader__ready(l); /* the python programs are the object's */
-	if (ret) {
-		snprintf(err, errlen,
-			 "cannot attach python probe to '%s': the BPF object is not "
-			 "loaded: %s",
-			 path, strerror(-ret));
-		return ret;
-	}
-	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_entry);
+	o.entry_prog = bpf_program__fd(l->py->progs.tt_py_entry);
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.py_hooks), &id, ph, BPF_ANY)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot store python hook %u: %s", id, strerror(-ret));
@@ -58,7 +51,7 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 			goto fail;
 	}
 	/* where frames end, with the semaphore that makes the interpreter get there */
-	o.entry_prog = bpf_program__fd(l->skel->progs.tt_py_return);
+	o.entry_prog = bpf_program__fd(l->py->progs.tt_py_return);
 	o.offset = pi->ret_site;
 	o.ref_ctr = pi->ret_sem;
 	ret = loader__attach_one(l, &o, false, NULL, &t->sites[2].entry);

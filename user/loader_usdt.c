@@ -138,7 +138,8 @@ int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, 
 {
 	static struct tt_bpfgen g;
 	struct tt_bpfgen_in *in = calloc(site->n, sizeof(*in));
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	/* as the dispatcher's: a tail call needs programs of one kind */
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = loader__uprobe_attach_type());
 	char name[16];
 	int fd, ret;
 
@@ -281,7 +282,7 @@ static bool find_site_pin(const struct tt_loader *l, const char *prefix, uint32_
 static int load_dispatcher(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
 {
 	static struct tt_bpfgen g;
-	LIBBPF_OPTS(bpf_prog_load_opts, opts);
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = loader__uprobe_attach_type());
 	char name[16];
 
 	if (site->disp_fd >= 0)

@@ -1,4 +1,4 @@
-/* reaper: closes file descriptors on a thread of its own, for closes that can block. */
+/* reaper: closes file descriptors on threads of its own, for closes that can block. */
 #ifndef TT_REAPER_H
 #define TT_REAPER_H
 
@@ -8,11 +8,14 @@
  * probe on a busy machine. A process that exits takes its probes with it,
  * and the agent's event loop must not stall that long for each one (new
  * workers wait at exec meanwhile). A reaper takes such descriptors and
- * closes them, in order, on its own thread.
+ * closes them on up to 16 threads of its own, several at once: closes that
+ * wait together share their grace periods. The agent's stop closes all its
+ * probes so too, and waits for them (tt_reaper__flush()).
  *
  * Only descriptors whose probes can no longer fire in a way that matters may
- * go through it (their process is gone): until the reaper closes one, its
- * probe is still installed.
+ * go through it (their process is gone), or those the caller waits for with
+ * tt_reaper__flush(): until the reaper closes one, its probe is still
+ * installed.
  */
 struct tt_reaper;
 
@@ -26,10 +29,16 @@ struct tt_reaper *tt_reaper__new(void);
  */
 void tt_reaper__close(struct tt_reaper *r, int fd);
 
+/* Waits until every descriptor handed over is closed. Accepts NULL. */
+void tt_reaper__flush(struct tt_reaper *r);
+
 /* Descriptors handed over and not yet closed. */
 unsigned long tt_reaper__pending(struct tt_reaper *r);
 
-/* Closes what is left, stops the thread and frees r. Accepts NULL. */
+/* Tests: what closes a descriptor instead of close(2). Before any tt_reaper__close(). */
+void tt_reaper__set_close(struct tt_reaper *r, int (*close_fd)(int fd));
+
+/* Closes what is left, stops the threads and frees r. Accepts NULL. */
 void tt_reaper__free(struct tt_reaper *r);
 
 #endif
