@@ -63,6 +63,14 @@ struct {
 	__type(value, struct py_stack);
 } py_stacks SEC(".maps");
 
+/* A thread's first stack, all zero, never written: 136 bytes the entry's stack cannot spare. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_stack);
+} py_stack_empty SEC(".maps");
+
 static __always_inline __u64 py_read_ptr(__u64 addr)
 {
 	__u64 v = 0;
@@ -135,29 +143,371 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 	return py_name_matches(ph, py_read_ptr(func + ph->func_module), &ph->module);
 }
 
+/* ---- Python values: py(NAME.attr…) ------------------------------------- */
+
+/* CPython 3.11 (Include/object.h, cpython/code.h, internal/pycore_dict.h) */
+#define PY_TYPE_FLAGS	    168
+#define PY_TPF_MANAGED_DICT (1UL << 4)
+#define PY_TPF_LONG	    (1UL << 24)
+#define PY_TPF_BYTES	    (1UL << 27)
+#define PY_TPF_UNICODE	    (1UL << 28)
+#define PY_HEAPTYPE_KEYS    872 /* ht_cached_keys */
+#define PY_MANAGED_DICT	    -24 /* before the object */
+#define PY_MANAGED_VALUES   -32
+#define PY_CODE_NAMES	    96 /* co_localsplusnames */
+#define PY_TUPLE_SIZE	    16
+#define PY_TUPLE_ITEMS	    24
+#define PY_DICT_KEYS	    32
+#define PY_DICT_VALUES	    40
+#define PY_KEYS_LOG2_INDEX  9
+#define PY_KEYS_KIND	    10
+#define PY_KEYS_NENTRIES    24
+#define PY_KEYS_INDICES	    32
+#define PY_LONG_SIZE	    16
+#define PY_LONG_DIGITS	    24
+#define PY_BYTES_SIZE	    16
+#define PY_BYTES_DATA	    32
+#define PY_UTF8		    56 /* PyCompactUnicodeObject.utf8 */
+#define PY_MAX_NAME	    31 /* bytes of a local or attribute name */
+#define PY_MAX_SCAN	    16 /* locals, or dict entries, looked through */
+
+static __always_inline __u64 py_word(__u64 addr, bool *fault)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		*fault = true;
+	return v;
+}
+
+/*
+ * A search of a name among up to PY_MAX_SCAN str pointers (a tuple's items,
+ * a dict's keys), one bpf_loop callback a candidate: the verifier checks
+ * the callback once, whatever the number of candidates.
+ */
+struct py_scan {
+	__u64 first;			  /* address of candidate 0's pointer */
+	__u64 stride;			  /* bytes from one candidate's pointer to the next */
+	__u64 n;			  /* candidates */
+	__u64 lit[(PY_MAX_NAME + 1) / 8]; /* the name, NUL-padded */
+	__u64 tmp[(PY_MAX_NAME + 1) / 8];
+	__u32 len;
+	__u16 state_off, length_off, data_off;
+	__s32 found; /* the candidate that matched, or -1 */
+};
+
+/* bpf_loop's context must be on the stack: it points at the scan in the scratch map. */
+struct py_scan_ctx {
+	struct py_scan *sc;
+};
+
+static long py_scan_one(__u64 k, void *data)
+{
+	struct py_scan *sc = ((struct py_scan_ctx *)data)->sc;
+	__u64 str = 0, slen = 0;
+	__u32 state = 0;
+	__u32 n = sc->len + 1; /* with the NUL */
+
+	if (k >= sc->n)
+		return 1;
+	if (bpf_probe_read_user(&str, sizeof(str), (void *)(sc->first + sc->stride * k)) || !str)
+		return 0;
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(str + sc->state_off)) ||
+	    (state & TT_PY_ASCII_COMPACT) != TT_PY_ASCII_COMPACT)
+		return 0;
+	if (bpf_probe_read_user(&slen, sizeof(slen), (void *)(str + sc->length_off)) ||
+	    slen != sc->len)
+		return 0;
+	if (bpf_probe_read_user_str(sc->tmp, sizeof(sc->tmp), (void *)(str + sc->data_off)) < 0)
+		return 0;
+	for (__u32 w = 0; w < (PY_MAX_NAME + 1) / 8; w++) {
+		__u64 mask;
+
+		if (8 * w >= n)
+			break;
+		mask = n - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (n - 8 * w))) - 1;
+		if ((sc->tmp[w] ^ sc->lit[w]) & mask)
+			return 0;
+	}
+	sc->found = (__s32)k;
+	return 1;
+}
+
+/*
+ * The scan's state lives in the scratch map past the event being built
+ * (whose writes reach at most SCRATCH_MASK + 1 + TT_MAX_STR + 4 bytes in):
+ * the stack has no room left for it.
+ */
+#define SCRATCH_PY 1536
+_Static_assert(SCRATCH_MASK + 1 + TT_MAX_STR + 4 <= SCRATCH_PY &&
+		       SCRATCH_PY + sizeof(struct py_scan) <= SCRATCH_TMP,
+	       "python scan state overlaps the event");
+
+static __always_inline struct py_scan *py_scan_area(struct vm *vm)
+{
+	return (struct py_scan *)(vm->buf + SCRATCH_PY);
+}
+
+/* Fills sc's name from the literal after instruction i, and the str offsets. */
+static __always_inline bool py_scan_init(struct py_scan *sc, struct vm *vm,
+					 const struct tt_py_hook *ph, __u32 i, __u32 len)
+{
+	if (len > PY_MAX_NAME)
+		return false;
+	sc->len = len;
+	sc->found = -1;
+	sc->first = 0;
+	sc->stride = 0;
+	sc->state_off = ph->unicode_state;
+	sc->length_off = ph->unicode_length;
+	sc->data_off = ph->unicode_ascii_data;
+	for (__u32 w = 0; w < (PY_MAX_NAME + 1) / 8; w++) {
+		__u64 idx = (__u64)i + 1 + w;
+
+		asm volatile("" : "+r"(idx));
+		if (idx >= TT_MAX_OPS)
+			return false;
+		sc->lit[w] = vm->prog->ops[idx].imm;
+	}
+	return true;
+}
+
+/* acc = the local of frame acc named by the literal after instruction i. */
+static __noinline void py_local(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
+{
+	struct py_scan *sc = py_scan_area(vm);
+	struct py_scan_ctx ctx = {.sc = sc};
+	bool fault = false;
+	__u64 code = py_word(vm->acc + ph->frame_code, &fault);
+	__u64 names = fault ? 0 : py_word(code + PY_CODE_NAMES, &fault);
+
+	sc->n = fault ? 0 : py_word(names + PY_TUPLE_SIZE, &fault);
+	if (fault || !py_scan_init(sc, vm, ph, i, len)) {
+		vm->fault = true;
+		return;
+	}
+	sc->first = names + PY_TUPLE_ITEMS;
+	sc->stride = 8;
+	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
+	if (sc->found < 0 || sc->found >= PY_MAX_SCAN) {
+		vm->fault = true;
+		return;
+	}
+	vm->acc = py_word(vm->acc + ph->frame_localsplus + 8 * (__u64)sc->found, &fault);
+	vm->fault = fault || !vm->acc; /* NULL: not set yet */
+}
+
+/* acc = the attribute of object acc named by the literal after instruction i. */
+static __noinline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
+{
+	struct py_scan *sc = py_scan_area(vm);
+	struct py_scan_ctx ctx = {.sc = sc};
+	bool fault = false;
+	__u64 obj = vm->acc, tp, keys = 0, vals, esz, voff;
+	__u8 log2 = 0, kind = 0;
+
+	tp = py_word(obj + 8, &fault);
+	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_MANAGED_DICT))
+		goto bad;
+	vals = py_word(obj + PY_MANAGED_VALUES, &fault);
+	if (vals) {
+		keys = py_word(tp + PY_HEAPTYPE_KEYS, &fault); /* shared by the instances */
+	} else {
+		__u64 dict = py_word(obj + PY_MANAGED_DICT, &fault);
+
+		if (!dict)
+			goto bad;
+		keys = py_word(dict + PY_DICT_KEYS, &fault);
+		vals = py_word(dict + PY_DICT_VALUES, &fault); /* 0: a combined table */
+	}
+	if (fault || !keys || bpf_probe_read_user(&log2, 1, (void *)(keys + PY_KEYS_LOG2_INDEX)) ||
+	    bpf_probe_read_user(&kind, 1, (void *)(keys + PY_KEYS_KIND)))
+		goto bad;
+	sc->n = py_word(keys + PY_KEYS_NENTRIES, &fault);
+	if (fault || !py_scan_init(sc, vm, ph, i, len))
+		goto bad;
+	/* unicode keys: (key, value); general: (hash, key, value) */
+	esz = kind ? 16 : 24;
+	voff = kind ? 8 : 16;
+	sc->first = keys + PY_KEYS_INDICES + (1ULL << (log2 & 31)) + (kind ? 0 : 8);
+	sc->stride = esz;
+	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
+	if (sc->found < 0 || sc->found >= PY_MAX_SCAN)
+		goto bad;
+	if (vals)
+		vm->acc = py_word(vals + 8 * (__u64)sc->found, &fault);
+	else
+		vm->acc =
+			py_word(sc->first - (kind ? 0 : 8) + esz * (__u64)sc->found + voff, &fault);
+	vm->fault = fault || !vm->acc;
+	return;
+bad:
+	vm->fault = true;
+}
+
+/* Records the int at `obj` (at most two 30-bit digits) as an integer record. */
+static __always_inline void py_emit_int(struct vm *vm, __u64 obj)
+{
+	bool fault = false;
+	__s64 size = (__s64)py_word(obj + PY_LONG_SIZE, &fault);
+	__u32 d[2] = {0, 0};
+	__u64 v;
+
+	if (size < -2 || size > 2 ||
+	    (size && bpf_probe_read_user(d, sizeof(d), (void *)(obj + PY_LONG_DIGITS))))
+		fault = true;
+	if (size == 1 || size == -1)
+		d[1] = 0; /* one digit: the next word is not the int's */
+	v = (__u64)(d[0] & 0x3fffffff) | ((__u64)(d[1] & 0x3fffffff) << 30);
+	vm->acc = size < 0 ? (__u64)(-(__s64)v) : v;
+	vm->fault = fault;
+	emit_int(vm);
+}
+
+/*
+ * Records the object at acc: a str's text or a bytes' bytes as a string,
+ * an int as an integer; any other is unreadable.
+ */
+static __noinline void py_emit(struct vm *vm, const struct tt_py_hook *ph, __u32 max)
+{
+	bool fault = vm->fault;
+	__u64 obj = vm->acc, tp, flags;
+
+	max &= 2 * TT_MAX_STR - 1; /* a bound the verifier sees in this subprogram */
+	if (max > TT_MAX_STR || max == 0)
+		max = TT_MAX_STR;
+
+	tp = fault ? 0 : py_word(obj + 8, &fault);
+	flags = fault ? 0 : py_word(tp + PY_TYPE_FLAGS, &fault);
+	if (!fault && (flags & PY_TPF_LONG)) {
+		py_emit_int(vm, obj);
+		return;
+	}
+	if (!fault && (flags & PY_TPF_UNICODE)) {
+		__u32 state = 0;
+
+		if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + ph->unicode_state)))
+			fault = true;
+		else if ((state & TT_PY_ASCII_COMPACT) == TT_PY_ASCII_COMPACT)
+			vm->acc = obj + ph->unicode_ascii_data;
+		else /* compact UTF-8, once something asked for it; else unreadable */
+			vm->acc = py_word(obj + PY_UTF8, &fault);
+		vm->fault = fault || !vm->acc;
+		emit_str(vm, max);
+		return;
+	}
+	if (!fault && (flags & PY_TPF_BYTES)) {
+		__u32 at = vm->off;
+
+		vm->r1 = py_word(obj + PY_BYTES_SIZE, &fault);
+		vm->acc = obj + PY_BYTES_DATA;
+		vm->fault = fault;
+		emit_bytes(vm, max);
+		/* a string capture, whatever the object was */
+		((struct tt_cap_rec *)(vm->buf + (at & SCRATCH_MASK)))->type = TT_CAP_STR;
+		return;
+	}
+	vm->fault = true;
+	emit_str(vm, max);
+}
+
+/*
+ * Runs instruction i of a Python hook's capture program: the few opcodes
+ * py() and `raised` compile to (user/python/value.c, user/spec_python.c).
+ * A bpf_loop callback of its own, so that the verifier checks it apart
+ * from the generic interpreter's. Another opcode ends the program.
+ */
+static long py_run_op(__u64 i, void *data)
+{
+	struct vm *vm = data;
+	__u32 idx = i, hook = vm->py_hook;
+	const struct tt_py_hook *ph;
+	const struct tt_op *op;
+
+	if (idx >= vm->prog->nops)
+		return 1;
+	asm volatile("" : "+r"(idx));
+	if (idx >= TT_MAX_OPS)
+		return 1;
+	op = &vm->prog->ops[idx];
+	ph = bpf_map_lookup_elem(&py_hooks, &hook);
+	if (!ph)
+		return 1;
+	switch (op->code) {
+	case TT_OP_NOP: /* a name's literal */
+		break;
+	case TT_OP_PY:
+		vm->acc = vm->py[op->imm & 1];
+		break;
+	case TT_OP_ADD:
+		vm->acc += op->imm;
+		break;
+	case TT_OP_LOAD:
+		vm->acc = vm->fault ? 0 : py_word(vm->acc, (bool *)&vm->fault);
+		break;
+	case TT_OP_EMIT_STR:
+		emit_str(vm, op->len);
+		break;
+	case TT_OP_PY_LOCAL:
+		if (!vm->fault)
+			py_local(vm, ph, i, op->len);
+		break;
+	case TT_OP_PY_ATTR:
+		if (!vm->fault)
+			py_attr(vm, ph, i, op->len);
+		break;
+	case TT_OP_PY_EMIT:
+		py_emit(vm, ph, op->len);
+		break;
+	default:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Runs `prog`, a Python hook's capture program, for frame fr of thread
+ * state ts, and submits the event it recorded. A subprogram of its own:
+ * its interpreter state stays off its callers' stacks.
+ */
+static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 hook_kind, __u64 fr,
+					__u64 ts, __s64 ret)
+{
+	__u32 hook = hook_kind & 0xffff; /* five arguments at most: the kind rides above */
+	__u16 kind = hook_kind >> 16;
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct tt_event *ev;
+	struct vm vm = {};
+
+	if (!s || !prog)
+		return 1;
+	ev = (void *)s->buf;
+	vm.prog = prog;
+	vm.rc = ret;
+	vm.py[0] = fr;
+	vm.py[1] = ts;
+	vm.py_hook = hook;
+	fill_header(ev, hook, kind);
+	ev->ret = ret;
+	vm.buf = s->buf;
+	vm.off = sizeof(*ev);
+	if (prog->nops)
+		bpf_loop(TT_MAX_OPS, py_run_op, &vm, 0);
+	ev->ncaps = vm.ncaps;
+	ev->size = vm.off & SCRATCH_MASK;
+	submit(s->buf, ev->size, TT_STAT_LOST, (++s->hits & 15) == 0);
+	return 0;
+}
+
 /* Runs the hook's entry captures (none read registers) and writes the entry event. */
 static __always_inline int py_submit_entry(__u32 hook, __u64 fr, __u64 ts)
 {
 	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
-	struct tt_event ev;
-	__u32 zero = 0;
-	struct scratch *s;
-	struct vm vm = {};
 
 	if (!h)
 		return 1;
-	if (!h->entry.nops) {
-		fill_header(&ev, hook, TT_EV_ENTRY);
-		submit(&ev, sizeof(ev), TT_STAT_LOST, false);
-		return 0;
-	}
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s)
-		return 1;
-	vm.prog = &h->entry;
-	vm.py[0] = fr;
-	vm.py[1] = ts;
-	return run_and_submit(&vm, s, hook, TT_EV_ENTRY, 0);
+	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16), fr, ts, 0);
 }
 
 SEC("uprobe")
@@ -203,9 +553,12 @@ int tt_py_entry(struct pt_regs *ctx)
 	}
 	st = bpf_map_lookup_elem(&py_stacks, &sk);
 	if (!st) {
-		struct py_stack zero = {};
+		__u32 zero = 0;
+		const struct py_stack *empty = bpf_map_lookup_elem(&py_stack_empty, &zero);
 
-		bpf_map_update_elem(&py_stacks, &sk, &zero, BPF_ANY);
+		if (!empty)
+			return 0;
+		bpf_map_update_elem(&py_stacks, &sk, empty, BPF_ANY);
 		st = bpf_map_lookup_elem(&py_stacks, &sk);
 		if (!st)
 			return 0;
@@ -255,17 +608,7 @@ int tt_py_return(struct pt_regs *ctx)
 	ev.ret = py_read_ptr(ts + ph->tstate_curexc_type) ? 1 : 0;
 	/* its captures (exception.type) tell how it raised: a plain return has none */
 	if (h->ret.nops && ev.ret) {
-		__u32 zero = 0;
-		struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-		struct vm vm = {};
-
-		if (!s)
-			return 0;
-		vm.prog = &h->ret;
-		vm.rc = ev.ret;
-		vm.py[0] = fr;
-		vm.py[1] = ts;
-		run_and_submit(&vm, s, hook, TT_EV_RETURN, ev.ret);
+		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, ts, ev.ret);
 		return 0;
 	}
 	submit(&ev, sizeof(ev), TT_STAT_LOST, false);

@@ -177,8 +177,9 @@ struct vm {
 	__u32 ncaps;
 	__u64 acc;
 	__u64 r1;
-	__u64 tmp;   /* reads land here: the callback keeps no stack of its own */
-	__u64 py[2]; /* Python hooks: the probed frame, its thread state (TT_OP_PY) */
+	__u64 tmp;     /* reads land here: the callback keeps no stack of its own */
+	__u64 py[2];   /* Python hooks: the probed frame, its thread state (TT_OP_PY) */
+	__u32 py_hook; /* Python hooks: the hook, whose py_hooks entry has the offsets */
 	bool fault;
 	__u32 drop; /* a filter said no (not a bool: the verifier must see 0 or 1 returned) */
 };
@@ -397,9 +398,6 @@ static __always_inline void step(struct vm *vm, __u32 i, const struct tt_op *op)
 		break;
 	case TT_OP_SAVE:
 		vm->r1 = vm->acc;
-		break;
-	case TT_OP_PY:
-		vm->acc = vm->py[op->imm & 1];
 		break;
 	case TT_OP_EMIT_INT:
 		emit_int(vm);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "python/value.h"
 #include "spec_internal.h"
 
 /* Hook programs a capture at `site` goes to; NULL when the probe has no such site. */
@@ -41,6 +42,8 @@ static int compile_capture(struct walker *w, struct probe_build *pb, struct tt_c
 	bool at_return = prog == &pb->start_hook->prog.ret ||
 			 (pb->end_hook && prog == &pb->end_hook->prog.ret);
 
+	if (tt_py_value__is(cap->text))
+		return spec__compile_py(w, pb, cap, node, prog);
 	err = tt_expr__compile(cap->text, at_return, prog, &type, msg, sizeof(msg), &col);
 	if (err)
 		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s%s", msg,

@@ -20,6 +20,7 @@
 #include "expr.h"
 #include "helpers.h"
 #include "spec.h"
+#include "python/value.h"
 #include "spec_internal.h"
 
 /* Strips a trailing "@return" (and the spaces before it); returns whether it was there. */
@@ -49,6 +50,11 @@ static int check_capture(struct walker *w, struct tt_capture *cap, const yaml_no
 	enum tt_cap_type type = TT_CAP_INT;
 	int col = 0;
 
+	if (tt_py_value__is(cap->text)) {
+		if (tt_py_value__compile(cap->text, &scratch, msg, sizeof(msg), &col))
+			return spec__fail_at(w, spec__expr_pos(w, node, col), "%s", msg);
+		return 0;
+	}
 	/* inside begin/end, `at:` may come later: `ret` is checked when compiled */
 	if (tt_expr__compile(cap->text, maybe_return || cap->site == TT_SITE_RETURN, &scratch,
 			     &type, msg, sizeof(msg), &col))

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "python/interp.h"
+#include "python/value.h"
 #include "spec_internal.h"
 
 /*
@@ -95,5 +96,26 @@ int spec__compile_raised(struct walker *w, struct probe_build *pb)
 	    spec__dup_string(w, "raised", &pred->lhs.text) ||
 	    spec__dup_string(w, "raised", &pred->text))
 		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * A capture `py(NAME.attr…)` of a python probe, compiled into `prog`, a
+ * string record. 0 or -EINVAL after saying why.
+ */
+int spec__compile_py(struct walker *w, struct probe_build *pb, struct tt_capture *cap,
+		     const yaml_node_t *node, struct tt_probe_prog *prog)
+{
+	char msg[SPEC_EXPR_ERR];
+	int col = 0;
+
+	if (!pb->probe->target->python)
+		return spec__fail_node(
+			w, (yaml_node_t *)node,
+			"py() reads Python values: give the target 'runtime: python'");
+	if (tt_py_value__compile(cap->text, prog, msg, sizeof(msg), &col))
+		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s", msg);
+	cap->type = TT_CAP_STR;
+	cap->index = (int)prog->ncaps - 1;
 	return 0;
 }

@@ -58,6 +58,12 @@ enum tt_opcode {
 			   * is true (IFTRUE) or false (IFFALSE) */
 	TT_OP_DROP,	  /* drop the hit */
 	TT_OP_PY,	  /* acc = the probed Python frame (imm 0) or its thread state (imm 1) */
+	TT_OP_PY_LOCAL,	  /* acc = the local (or argument) of frame acc named by the literal of
+			   * len bytes in the imm of the next (len + 8) / 8 instructions */
+	TT_OP_PY_ATTR,	  /* acc = the attribute of object acc named as PY_LOCAL's, from its
+			   * instance dict (3.11: managed values or dict) */
+	TT_OP_PY_EMIT,	  /* record object acc as a string: a str's text, an int in decimal,
+			   * a bytes' bytes; at most len bytes */
 	TT_OP__COUNT,
 };
 

@@ -127,6 +127,82 @@ class PythonCallsTest(unittest.TestCase):
         self.assertIn("give the target 'runtime: python'", err)
 
 
+VALUES_WORKER = os.path.abspath("tests/workers/python-values.py")
+
+VALUES_SPEC = """\
+service: python-values
+targets:
+  - binary: /usr/bin/python3.11
+    runtime: python
+    probes:
+      - role: task
+        function: __main__:run_job
+        key: py(job._id)
+        attributes:
+          task.name: py(job.func_name)
+          n: py(n)
+          big: py(job.attempt)
+          neg: py(job.neg)
+          payload: py(job.payload)
+          title: py(job.title)
+          local: py(local)
+"""
+
+
+class PythonValuesTest(unittest.TestCase):
+    """py(): arguments, attributes through instance dicts (3.11's inline
+    values and a materialized dict), str, int, bytes; what cannot be read
+    is recorded as unreadable."""
+
+    def test_values(self):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(VALUES_SPEC, d)
+            w = subprocess.Popen([PYTHON, VALUES_WORKER], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+            agent = Agent([spec, "--json", "--pid", str(w.pid)])
+            self.addCleanup(agent.stop)
+            agent.wait_attached()
+            out, _ = w.communicate("go\n", timeout=60)
+            self.assertEqual(w.returncode, 0)
+            self.assertEqual(agent.stop(), 0, agent.stderr())
+        given = json.loads(out)
+        spans = sorted(agent.spans(), key=lambda s: int(s["startTimeUnixNano"]))
+        self.assertEqual(len(spans), len(given) + 1)
+        for g, s in zip(given, spans):
+            a = attrs(s)
+            self.assertEqual(a.get("task.id"), g["id"])
+            self.assertEqual(a.get("task.name"), g["name"])
+            self.assertEqual(a.get("n"), g["n"])
+            self.assertEqual(a.get("big"), g["attempt"])
+            self.assertEqual(a.get("neg"), g["neg"])
+            self.assertEqual(a.get("payload"), "\x01abc")
+            # a non-ASCII str nobody asked the UTF-8 of, and a local not set at the
+            # call's start, cannot be read: said so, not guessed
+            self.assertEqual(sorted(a.get("tasktap.unreadable", "").split(",")),
+                             ["local", "title"])
+        last = attrs(spans[-1])
+        self.assertEqual(last.get("n"), 7)
+        self.assertNotIn("task.id", last)
+        self.assertEqual(sorted(last["tasktap.unreadable"].split(",")),
+                         ["big", "local", "neg", "payload", "task.name", "title"])
+
+    def test_bad_values(self):
+        with tempfile.TemporaryDirectory() as d:
+            for expr, message in (("py(job..id)", "expected a name"),
+                                  ("py(job[0])", "expected '.attr' or ')'"),
+                                  ("py(1job)", "expected a name"),
+                                  ("py(" + "a" * 32 + ")", "longer than 31")):
+                text = VALUES_SPEC.replace("py(job.func_name)", expr)
+                code, _, err = run_tool(["check", write_spec(text, d)])
+                self.assertNotEqual(code, 0, expr)
+                self.assertIn(message, err, expr)
+            text = VALUES_SPEC.replace("    runtime: python\n", "").replace(
+                "function: __main__:run_job", "symbol: main")
+            code, _, err = run_tool(["check", write_spec(text, d)])
+            self.assertNotEqual(code, 0)
+
+
 MATCH_SPEC = """\
 service: python-match
 targets:

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+/* value.c: py(NAME.attr…) compiled to capture instructions (bpf/python.bpf.h reads them). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "python/value.h"
+
+bool tt_py_value__is(const char *text)
+{
+	while (isspace((unsigned char)*text))
+		text++;
+	return strncmp(text, "py(", 3) == 0;
+}
+
+static int fail(char *err, size_t errlen, int *errcol, int col, const char *msg, const char *text)
+{
+	snprintf(err, errlen, msg, text);
+	*errcol = col;
+	return -EINVAL;
+}
+
+/* Appends op and, for a name, its literal in the imm of the NOPs after it. */
+static int append(struct tt_probe_prog *p, __u8 code, const char *name, size_t len)
+{
+	size_t words = name ? (len + 8) / 8 : 0;
+	struct tt_op *op;
+
+	if (p->nops + 1 + words > TT_MAX_OPS)
+		return -E2BIG;
+	op = &p->ops[p->nops++];
+	memset(op, 0, sizeof(*op));
+	op->code = code;
+	op->len = name ? (__u32)len : TT_MAX_STR;
+	for (size_t w = 0; w < words; w++) {
+		struct tt_op *lit = &p->ops[p->nops++];
+		char bytes[8] = {0};
+
+		memset(lit, 0, sizeof(*lit));
+		for (size_t b = 0; b < 8 && 8 * w + b < len; b++)
+			bytes[b] = name[8 * w + b];
+		memcpy(&lit->imm, bytes, sizeof(bytes)); /* little-endian, as BPF reads it */
+	}
+	return 0;
+}
+
+int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err, size_t errlen,
+			 int *errcol)
+{
+	struct tt_probe_prog p = *prog;
+	const char *s = text, *end;
+	bool first = true;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (strncmp(s, "py(", 3) != 0)
+		return fail(err, errlen, errcol, (int)(s - text), "expected py(NAME) in '%s'",
+			    text);
+	s += 3;
+	end = strchr(s, ')');
+	if (!end || end[1 + strspn(end + 1, " \t")] != '\0')
+		return fail(err, errlen, errcol, (int)(s - text),
+			    "expected py(NAME.attr…) with one closing ')' in '%s'", text);
+	if (append(&p, TT_OP_PY, NULL, 0))
+		goto too_long;
+	p.ops[p.nops - 1].imm = 0; /* the probed frame */
+	p.ops[p.nops - 1].len = 0;
+	while (s < end) {
+		const char *name = s;
+		size_t len = 0;
+
+		while (s + len < end && (isalnum((unsigned char)s[len]) || s[len] == '_'))
+			len++;
+		if (len == 0 || isdigit((unsigned char)name[0]))
+			return fail(err, errlen, errcol, (int)(name - text),
+				    "expected a name in py(), as py(job.id), in '%s'", text);
+		if (len > TT_PY_MAX_NAME)
+			return fail(err, errlen, errcol, (int)(name - text),
+				    "a name in py() is longer than 31 characters in '%s'", text);
+		if (append(&p, first ? TT_OP_PY_LOCAL : TT_OP_PY_ATTR, name, len))
+			goto too_long;
+		first = false;
+		s += len;
+		if (s < end && *s != '.')
+			return fail(
+				err, errlen, errcol, (int)(s - text),
+				"expected '.attr' or ')' in py() (dict lookups are not read yet) "
+				"in '%s'",
+				text);
+		if (s < end)
+			s++;
+		if (s == end && s[-1] == '.')
+			return fail(err, errlen, errcol, (int)(s - text),
+				    "expected a name after '.' in '%s'", text);
+	}
+	if (first)
+		return fail(err, errlen, errcol, (int)(end - text),
+			    "expected a name in py(), as py(job.id), in '%s'", text);
+	if (append(&p, TT_OP_PY_EMIT, NULL, 0))
+		goto too_long;
+	p.ncaps++;
+	*prog = p;
+	return 0;
+too_long:
+	return fail(err, errlen, errcol, 0,
+		    "too many instructions for one probe with '%s' (at most TT_MAX_OPS)", text);
+}
