@@ -366,8 +366,8 @@ static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, bool json, 
  * Returns the count. The exporter and the spill thread take in turn
  * (take_mu): the slots taken stay theirs until head moves past them.
  */
-static uint32_t take_batch(struct tt_exporter *e, struct lane *l, bool json, uint8_t **pb,
-			   size_t *len)
+static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint32_t max, bool json,
+			   uint8_t **pb, size_t *len)
 {
 	struct queue *q = &l->q;
 	uint32_t n;
@@ -376,8 +376,8 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, bool json, uin
 	pthread_mutex_lock(&e->take_mu);
 	pthread_mutex_lock(&e->mu);
 	n = (uint32_t)(q->tail - q->head);
-	if (n > l->cfg->max_batch)
-		n = l->cfg->max_batch;
+	if (n > max)
+		n = max;
 	for (uint32_t i = 0; i < n; i++)
 		q->batch[i] = q->ring + ((q->head + i) % q->cap) * q->size;
 	pthread_mutex_unlock(&e->mu);
@@ -475,7 +475,8 @@ static void flush_all(struct tt_exporter *e)
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
 		struct lane *l = &e->lane[s];
 
-		while (has_queue(l) && (n = take_batch(e, l, false, &pb, &len))) {
+		while (has_queue(l) &&
+		       (n = take_batch(e, l, l->cfg->max_batch, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
 			TALLY(e, l, settled, n);
@@ -578,7 +579,7 @@ static void work(struct tt_exporter *e)
 		pthread_mutex_unlock(&e->mu);
 		if (go) {
 			pb = NULL;
-			n = take_batch(e, l, true, &pb, &len);
+			n = take_batch(e, l, l->cfg->max_batch, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, NULL, pb, len, n);
 			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
@@ -660,7 +661,8 @@ void *exporter__spill_main(void *arg)
 			break;
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
-		n = take_batch(e, l, false, &pb, &len);
+		/* all it can down to a quarter, in one file: one sync for up to half the queue */
+		n = take_batch(e, l, spill_take(&l->q), false, &pb, &len);
 		if (n && pb)
 			to_spool(l, pb, len, n);
 		TALLY(e, l, settled, n);
@@ -705,7 +707,7 @@ void *exporter__sender_main(void *arg)
 			break;
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
-		n = take_batch(e, l, false, &pb, &len);
+		n = take_batch(e, l, l->cfg->max_batch, false, &pb, &len);
 		if (n && pb)
 			export_batch(e, l, sd, pb, len, n);
 		TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */

@@ -46,7 +46,8 @@ struct queue {
 	uint32_t cap;
 	uint64_t head, tail;   /* [head, tail) queued; head advances after encoding */
 	uint64_t window_start; /* when the current batch window opened */
-	const void **batch;    /* the exporter thread's: the items being encoded */
+	const void **batch;    /* the items being encoded, by whichever thread takes them */
+	uint32_t max_take;     /* batch's room: the most taken at once */
 };
 
 /* One signal: where it goes, what waits, and how it fares. */
@@ -151,6 +152,12 @@ static inline bool has_queue(const struct lane *l)
 static inline uint64_t spill_mark(const struct queue *q)
 {
 	return q->cap - q->cap / 4;
+}
+
+/* What the spill thread takes at once: at least a batch, up to half the queue (one spool file). */
+static inline uint32_t spill_take(const struct queue *q)
+{
+	return q->cap / 2 > q->max_take ? q->max_take : q->cap / 2;
 }
 
 /* exporter.c: the two threads' bodies, and the spool's counters. */

@@ -55,7 +55,9 @@ static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_ot
 						  : sizeof(struct tt_xspan);
 		l->q.cap = cfg->max_queue;
 		l->q.ring = calloc(l->q.cap, l->q.size);
-		l->q.batch = calloc(cfg->max_batch, sizeof(*l->q.batch));
+		/* the spill thread takes up to half the queue at once, the others a batch */
+		l->q.max_take = l->q.cap / 2 > cfg->max_batch ? l->q.cap / 2 : cfg->max_batch;
+		l->q.batch = calloc(l->q.max_take, sizeof(*l->q.batch));
 		l->st.queue_cap = l->q.cap;
 		if (!l->q.ring || !l->q.batch) {
 			snprintf(err, len, "out of memory");
