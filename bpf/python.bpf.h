@@ -169,7 +169,8 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 #define PY_BYTES_DATA	    32
 #define PY_UTF8		    56 /* PyCompactUnicodeObject.utf8 */
 #define PY_MAX_NAME	    31 /* bytes of a local or attribute name */
-#define PY_MAX_SCAN	    16 /* locals, or dict entries, looked through */
+#define PY_MAX_SCAN	    64 /* locals, or dict entries, looked through */
+#define PY_TPF_DICT	    (1UL << 29)
 
 static __always_inline __u64 py_word(__u64 addr, bool *fault)
 {
@@ -297,34 +298,25 @@ static __noinline void py_local(struct vm *vm, const struct tt_py_hook *ph, __u3
 	vm->fault = fault || !vm->acc; /* NULL: not set yet */
 }
 
-/* acc = the attribute of object acc named by the literal after instruction i. */
-static __noinline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
+/*
+ * acc = the value of the str key named by the literal after instruction
+ * `at` >> 32 (`at` & 0xffff bytes long) in a dict's keys and values (NULL
+ * values: a combined table, whose entries hold them).
+ */
+static __noinline void py_lookup(struct vm *vm, const struct tt_py_hook *ph, __u64 at, __u64 keys,
+				 __u64 vals)
 {
 	struct py_scan *sc = py_scan_area(vm);
 	struct py_scan_ctx ctx = {.sc = sc};
 	bool fault = false;
-	__u64 obj = vm->acc, tp, keys = 0, vals, esz, voff;
 	__u8 log2 = 0, kind = 0;
+	__u64 esz, voff;
 
-	tp = py_word(obj + 8, &fault);
-	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_MANAGED_DICT))
-		goto bad;
-	vals = py_word(obj + PY_MANAGED_VALUES, &fault);
-	if (vals) {
-		keys = py_word(tp + PY_HEAPTYPE_KEYS, &fault); /* shared by the instances */
-	} else {
-		__u64 dict = py_word(obj + PY_MANAGED_DICT, &fault);
-
-		if (!dict)
-			goto bad;
-		keys = py_word(dict + PY_DICT_KEYS, &fault);
-		vals = py_word(dict + PY_DICT_VALUES, &fault); /* 0: a combined table */
-	}
-	if (fault || !keys || bpf_probe_read_user(&log2, 1, (void *)(keys + PY_KEYS_LOG2_INDEX)) ||
+	if (!keys || bpf_probe_read_user(&log2, 1, (void *)(keys + PY_KEYS_LOG2_INDEX)) ||
 	    bpf_probe_read_user(&kind, 1, (void *)(keys + PY_KEYS_KIND)))
 		goto bad;
 	sc->n = py_word(keys + PY_KEYS_NENTRIES, &fault);
-	if (fault || !py_scan_init(sc, vm, ph, i, len))
+	if (fault || !py_scan_init(sc, vm, ph, at >> 32, at & 0xffff))
 		goto bad;
 	/* unicode keys: (key, value); general: (hash, key, value) */
 	esz = kind ? 16 : 24;
@@ -343,6 +335,53 @@ static __noinline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32
 	return;
 bad:
 	vm->fault = true;
+}
+
+/* acc = the attribute of object acc named by the literal after instruction i. */
+static __always_inline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
+{
+	bool fault = false;
+	__u64 obj = vm->acc, tp, keys, vals;
+
+	tp = py_word(obj + 8, &fault);
+	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_MANAGED_DICT)) {
+		vm->fault = true;
+		return;
+	}
+	vals = py_word(obj + PY_MANAGED_VALUES, &fault);
+	if (vals) {
+		keys = py_word(tp + PY_HEAPTYPE_KEYS, &fault); /* shared by the instances */
+	} else {
+		__u64 dict = py_word(obj + PY_MANAGED_DICT, &fault);
+
+		keys = dict ? py_word(dict + PY_DICT_KEYS, &fault) : 0;
+		vals = dict ? py_word(dict + PY_DICT_VALUES, &fault) : 0; /* 0: combined */
+	}
+	if (fault || !keys) {
+		vm->fault = true;
+		return;
+	}
+	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals);
+}
+
+/* acc = the value of dict acc at the str key named by the literal after instruction i. */
+static __always_inline void py_item(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
+{
+	bool fault = false;
+	__u64 dict = vm->acc, tp, keys, vals;
+
+	tp = py_word(dict + 8, &fault);
+	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_DICT)) {
+		vm->fault = true;
+		return;
+	}
+	keys = py_word(dict + PY_DICT_KEYS, &fault);
+	vals = py_word(dict + PY_DICT_VALUES, &fault);
+	if (fault) {
+		vm->fault = true;
+		return;
+	}
+	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals);
 }
 
 /* Records the int at `obj` (at most two 30-bit digits) as an integer record. */
@@ -455,6 +494,10 @@ static long py_run_op(__u64 i, void *data)
 	case TT_OP_PY_ATTR:
 		if (!vm->fault)
 			py_attr(vm, ph, i, op->len);
+		break;
+	case TT_OP_PY_ITEM:
+		if (!vm->fault)
+			py_item(vm, ph, idx, op->len);
 		break;
 	case TT_OP_PY_EMIT:
 		py_emit(vm, ph, op->len);

@@ -62,6 +62,7 @@ enum tt_opcode {
 			   * len bytes in the imm of the next (len + 8) / 8 instructions */
 	TT_OP_PY_ATTR,	  /* acc = the attribute of object acc named as PY_LOCAL's, from its
 			   * instance dict (3.11: managed values or dict) */
+	TT_OP_PY_ITEM,	  /* acc = the value of dict acc at the str key named as PY_LOCAL's */
 	TT_OP_PY_EMIT,	  /* record object acc as a string: a str's text, an int in decimal,
 			   * a bytes' bytes; at most len bytes */
 	TT_OP__COUNT,

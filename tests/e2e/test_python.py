@@ -140,19 +140,20 @@ targets:
         key: py(job._id)
         attributes:
           task.name: py(job.func_name)
-          n: py(n)
           big: py(job.attempt)
           neg: py(job.neg)
           payload: py(job.payload)
-          title: py(job.title)
           local: py(local)
+          trace: py(job.meta["trace"])
+          timeout: py(options['timeout'])
 """
 
 
 class PythonValuesTest(unittest.TestCase):
     """py(): arguments, attributes through instance dicts (3.11's inline
-    values and a materialized dict), str, int, bytes; what cannot be read
-    is recorded as unreadable."""
+    values and a materialized dict), dict values by a str key (**kwargs, a
+    dict attribute), str, int, bytes; what cannot be read is recorded as
+    unreadable."""
 
     def test_values(self):
         with tempfile.TemporaryDirectory() as d:
@@ -173,24 +174,22 @@ class PythonValuesTest(unittest.TestCase):
             a = attrs(s)
             self.assertEqual(a.get("task.id"), g["id"])
             self.assertEqual(a.get("task.name"), g["name"])
-            self.assertEqual(a.get("n"), g["n"])
             self.assertEqual(a.get("big"), g["attempt"])
             self.assertEqual(a.get("neg"), g["neg"])
             self.assertEqual(a.get("payload"), "\x01abc")
-            # a non-ASCII str nobody asked the UTF-8 of, and a local not set at the
-            # call's start, cannot be read: said so, not guessed
-            self.assertEqual(sorted(a.get("tasktap.unreadable", "").split(",")),
-                             ["local", "title"])
+            self.assertEqual(a.get("trace"), g["trace"])
+            self.assertEqual(a.get("timeout"), g["timeout"])
+            # a local not set at the call's start cannot be read: said so, not guessed
+            self.assertEqual(a.get("tasktap.unreadable"), "local")
         last = attrs(spans[-1])
-        self.assertEqual(last.get("n"), 7)
         self.assertNotIn("task.id", last)
         self.assertEqual(sorted(last["tasktap.unreadable"].split(",")),
-                         ["big", "local", "neg", "payload", "task.name", "title"])
+                         ["big", "local", "neg", "payload", "task.name", "timeout", "trace"])
 
     def test_bad_values(self):
         with tempfile.TemporaryDirectory() as d:
             for expr, message in (("py(job..id)", "expected a name"),
-                                  ("py(job[0])", "expected '.attr' or ')'"),
+                                  ("py(job[0])", "expected a quoted key"),
                                   ("py(1job)", "expected a name"),
                                   ("py(" + "a" * 32 + ")", "longer than 31")):
                 text = VALUES_SPEC.replace("py(job.func_name)", expr)

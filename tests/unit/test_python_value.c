@@ -46,6 +46,24 @@ static void test_attribute_chain(void **state)
 	assert_int_equal(p.ops[5].len, TT_MAX_STR);
 }
 
+static void test_dict_key(void **state)
+{
+	struct tt_probe_prog p = {0};
+	char err[256] = "", name[40] = "";
+	int col = -1;
+
+	(void)state;
+	assert_int_equal(
+		tt_py_value__compile("py(job.meta['trace id'])", &p, err, sizeof(err), &col), 0);
+	/* PY, PY_LOCAL "job" + 1, PY_ATTR "meta" + 1, PY_ITEM "trace id" + 2, PY_EMIT */
+	assert_int_equal(p.nops, 9);
+	assert_int_equal(p.ops[5].code, TT_OP_PY_ITEM);
+	assert_int_equal(p.ops[5].len, 8);
+	literal(&p, 5, name, 2);
+	assert_string_equal(name, "trace id");
+	assert_int_equal(p.ops[8].code, TT_OP_PY_EMIT);
+}
+
 static void test_long_name_takes_its_words(void **state)
 {
 	struct tt_probe_prog p = {0};
@@ -83,7 +101,10 @@ static void test_refusals(void **state)
 	refused("py()", "expected a name in py()", 3);
 	refused("py(job..id)", "expected a name in py()", 7);
 	refused("py(job.)", "expected a name after '.'", 7);
-	refused("py(job[0])", "expected '.attr' or ')'", 6);
+	refused("py(job[0])", "expected a quoted key", 7);
+	refused("py(job[\"k)", "expected [\"key\"]", 6);
+	refused("py(job[\"\"])", "1 to 31 characters", 8);
+	refused("py(job-1)", "expected '.attr', '[\"key\"]' or ')'", 6);
 	refused("py(1job)", "expected a name in py()", 3);
 	refused("py(job", "with one closing ')'", 3);
 	refused("py(job) + 1", "with one closing ')'", 3);
@@ -106,9 +127,8 @@ static void test_too_long_for_the_program(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_attribute_chain),
-		cmocka_unit_test(test_long_name_takes_its_words),
-		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_attribute_chain),		  cmocka_unit_test(test_dict_key),
+		cmocka_unit_test(test_long_name_takes_its_words), cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_too_long_for_the_program),
 	};
 

@@ -68,31 +68,54 @@ int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err
 	p.ops[p.nops - 1].len = 0;
 	while (s < end) {
 		const char *name = s;
+		__u8 code = first ? TT_OP_PY_LOCAL : TT_OP_PY_ATTR;
 		size_t len = 0;
 
-		while (s + len < end && (isalnum((unsigned char)s[len]) || s[len] == '_'))
-			len++;
-		if (len == 0 || isdigit((unsigned char)name[0]))
-			return fail(err, errlen, errcol, (int)(name - text),
-				    "expected a name in py(), as py(job.id), in '%s'", text);
-		if (len > TT_PY_MAX_NAME)
-			return fail(err, errlen, errcol, (int)(name - text),
-				    "a name in py() is longer than 31 characters in '%s'", text);
-		if (append(&p, first ? TT_OP_PY_LOCAL : TT_OP_PY_ATTR, name, len))
-			goto too_long;
+		if (!first && *s == '[') {
+			/* ["key"] or ['key']: a dict's value at a str key */
+			char q = s[1];
+			const char *close;
+
+			if (q != '"' && q != '\'')
+				return fail(err, errlen, errcol, (int)(s + 1 - text),
+					    "expected a quoted key in py()'s [...] in '%s'", text);
+			name = s + 2;
+			close = memchr(name, q, (size_t)(end - name));
+			if (!close || close[1] != ']')
+				return fail(err, errlen, errcol, (int)(s - text),
+					    "expected [\"key\"] in '%s'", text);
+			len = (size_t)(close - name);
+			if (len == 0 || len > TT_PY_MAX_NAME)
+				return fail(err, errlen, errcol, (int)(name - text),
+					    "a key in py() must be 1 to 31 characters in '%s'",
+					    text);
+			if (append(&p, TT_OP_PY_ITEM, name, len))
+				goto too_long;
+			s = close + 2;
+		} else {
+			if (!first && *s == '.')
+				name = ++s;
+			while (s + len < end && (isalnum((unsigned char)s[len]) || s[len] == '_'))
+				len++;
+			if (len == 0 || isdigit((unsigned char)name[0]))
+				return fail(
+					err, errlen, errcol, (int)(name - text),
+					s == end && s[-1] == '.'
+						? "expected a name after '.' in '%s'"
+						: "expected a name in py(), as py(job.id), in '%s'",
+					text);
+			if (len > TT_PY_MAX_NAME)
+				return fail(err, errlen, errcol, (int)(name - text),
+					    "a name in py() is longer than 31 characters in '%s'",
+					    text);
+			if (append(&p, code, name, len))
+				goto too_long;
+			s += len;
+		}
 		first = false;
-		s += len;
-		if (s < end && *s != '.')
-			return fail(
-				err, errlen, errcol, (int)(s - text),
-				"expected '.attr' or ')' in py() (dict lookups are not read yet) "
-				"in '%s'",
-				text);
-		if (s < end)
-			s++;
-		if (s == end && s[-1] == '.')
+		if (s < end && *s != '.' && *s != '[')
 			return fail(err, errlen, errcol, (int)(s - text),
-				    "expected a name after '.' in '%s'", text);
+				    "expected '.attr', '[\"key\"]' or ')' in py() in '%s'", text);
 	}
 	if (first)
 		return fail(err, errlen, errcol, (int)(end - text),
