@@ -278,6 +278,11 @@ static int find_sites(struct interp_elf *ie, struct tt_elf *elf, const char *sho
 	}
 	out->ret_site = ret->pc_offset;
 	out->ret_sem = ret->sem_offset;
+	/*
+	 * _PyRuntime.gilstate.tstate_current: 368 in Debian's 3.11.2, as read
+	 * in a running interpreter from its main thread and another (the
+	 * offsets table's 576 reads 0 there).
+	 */
 	out->tstate_addr = ie->runtime.st_value + PY311_RUNTIME_TSTATE_CURRENT;
 	if (!out->entry[0] || !out->entry[1]) {
 		snprintf(err, errlen, "cannot find where Python functions start in '%s'", shown);
@@ -417,29 +422,36 @@ static void set_pattern(struct tt_py_pattern *p, const char *s, size_t len)
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
 		     char *err, size_t errlen)
 {
+	const struct tt_py_offsets *o;
 	const char *colon;
 	int ret = tt_py_function__check(function, err, errlen);
 
 	if (ret)
 		return ret;
+	/* the 3.11 row of the offsets table: tt_py_interp__find() took only a 3.11 */
+	o = tt_py__offsets_for(0x030b0000);
+	/* BPF reads co_filename, co_name and co_qualname at once */
+	if (!o || o->code_qualname != o->code_filename + 16) {
+		snprintf(err, errlen, "no CPython 3.11 offsets tasktap's Python probes can use");
+		return -ENOTSUP;
+	}
 	colon = strchr(function, ':');
 	memset(ph, 0, sizeof(*ph));
 	ph->tstate_addr = pi->tstate_addr;
-	/* CPython 3.11 (Include/cpython/pystate.h, internal/pycore_frame.h, cpython/code.h) */
-	ph->tstate_cframe = 56;
-	ph->cframe_current_frame = 8;
-	ph->tstate_curexc_type = 96;
-	ph->frame_func = 0;
-	ph->frame_code = 32;
-	ph->frame_owner = 69;
-	ph->frame_localsplus = 72;
-	ph->func_module = 104;
-	ph->code_filename = 112;
-	ph->code_qualname = 128; /* co_filename + 16: BPF reads the three at once */
-	ph->unicode_length = 16;
-	ph->unicode_state = 32;
-	ph->unicode_ascii_data = 48;
-	ph->type_name = 24;
+	ph->tstate_cframe = (__u16)o->tstate_cframe;
+	ph->cframe_current_frame = (__u16)o->cframe_current_frame;
+	ph->tstate_curexc_type = (__u16)o->tstate_curexc_type;
+	ph->frame_func = (__u16)o->frame_func;
+	ph->frame_code = (__u16)o->frame_code;
+	ph->frame_owner = (__u16)o->frame_owner;
+	ph->frame_localsplus = (__u16)o->frame_localsplus;
+	ph->func_module = (__u16)o->func_module;
+	ph->code_filename = (__u16)o->code_filename;
+	ph->code_qualname = (__u16)o->code_qualname;
+	ph->unicode_length = (__u16)o->unicode_length;
+	ph->unicode_state = (__u16)o->unicode_state;
+	ph->unicode_ascii_data = (__u16)o->unicode_ascii_data;
+	ph->type_name = (__u16)o->type_name;
 	set_pattern(&ph->module, function, (size_t)(colon - function));
 	set_pattern(&ph->qualname, colon + 1, strlen(colon + 1));
 	return 0;
