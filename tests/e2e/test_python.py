@@ -2,7 +2,7 @@
 Debian's /usr/bin/python3.11 running tests/workers/python-calls.py: calls
 from Python (which 3.11 runs inside the same interpreter loop) and from C,
 nested and recursive, each one span whose duration is what the worker
-measured; a function the spec does not name makes no span; `error:
+measured, and in three threads at once, each call on its own thread; a function the spec does not name makes no span; `error:
 raised` and the exception's type. `match:` attaches only in the processes
 whose command line it matches: the others keep the interpreter's
 function__return semaphore at 0 (no probe, nothing to pay)."""
@@ -34,6 +34,21 @@ targets:
         error: raised
       - role: span
         function: __main__:re*
+"""
+
+
+THREADS_WORKER = os.path.abspath("tests/workers/python-threads.py")
+
+THREADS_SPEC = """\
+service: python-threads
+targets:
+  - binary: /usr/bin/python3.11
+    runtime: python
+    probes:
+      - role: task
+        function: __main__:Worker.perform
+      - role: step
+        function: __main__:job
 """
 
 
@@ -108,6 +123,34 @@ class PythonCallsTest(unittest.TestCase):
                     self.assertNotIn("exception.type", attrs(s))
                     self.assertNotIn("tasktap.unreadable", attrs(s))
         self.assertEqual(len([c for c in calls if c["raised"]]), 4)
+
+    def test_threads(self):
+        """Each thread's calls are found through its own thread state, the one
+        holding the GIL: spans on the thread that made them, nested there."""
+        spec = write_spec(THREADS_SPEC, self.dir.name)
+        w = subprocess.Popen([PYTHON, THREADS_WORKER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+        agent = Agent([spec, "--json", "--pid", str(w.pid)])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        out, _ = w.communicate("go\n", timeout=60)
+        self.assertEqual(w.returncode, 0)
+        self.assertEqual(agent.stop(), 0, agent.stderr())
+        counts = {int(k): v for k, v in json.loads(out).items()}
+        spans = agent.spans()
+        by_id = {s["spanId"]: s for s in spans}
+        for tid, count in counts.items():
+            mine = [s for s in spans if attrs(s).get("tasktap.thread.tid") == tid]
+            performs = [s for s in mine if s["name"] == "__main__:Worker.perform"]
+            jobs = [s for s in mine if s["name"].endswith("__main__:job")]
+            self.assertEqual(len(performs), count, tid)
+            self.assertEqual(len(jobs), count, tid)
+            for j in jobs:
+                parent = by_id.get(j.get("parentSpanId"))
+                self.assertIsNotNone(parent, tid)
+                self.assertEqual(attrs(parent).get("tasktap.thread.tid"), tid)
+        self.assertEqual(len(spans), 2 * sum(counts.values()))
 
     def test_bad_function_names(self):
         cases = [
