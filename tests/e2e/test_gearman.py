@@ -80,6 +80,24 @@ class GearmanTest(unittest.TestCase):
         time.sleep(0.3)  # registered with gearmand
         return p
 
+    def wait_child(self, parent, comm, timeout=60):
+        """Waits until PARENT has a child process named COMM."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                if ppid == parent.pid and name == comm:
+                    return
+            self.assertIsNone(parent.poll(), "the worker ended")
+            time.sleep(0.05)
+        self.fail("no %s started by the worker in %d s" % (comm, timeout))
+
     def client(self, function, data, *flags):
         return subprocess.run(self.gearman(*flags, "-f", function), input=data,
                               capture_output=True, timeout=30)
@@ -166,7 +184,7 @@ class GearmanTest(unittest.TestCase):
     def test_worker_killed_mid_job_then_attempt_2_on_another_worker(self):
         first = self.worker("slow", "sleep", "30")
         self.assertEqual(self.client("slow", b"x\n", "-b").returncode, 0)
-        time.sleep(1.0)  # the first worker has the job
+        self.wait_child(first, "sleep")  # the first worker has the job and runs it
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         second = self.worker("slow", "cat")
