@@ -22,8 +22,13 @@ It watches every demo-worker's state in /proc: the longest time any of them
 spent stopped (state T) is reported, and one still stopped at the end fails
 the soak. At the end it stops the agent with SIGTERM and accounts for every
 span: produced (what the workers ran) = exported (distinct spans the receiver
-accepted) + spooled + counted lost by the agents (with their reasons) +
-unaccounted. The agent's RSS is sampled: first and last minute compared.
+accepted) + spooled + counted lost by the agents (with their reasons; what a
+killed agent had not sent, and its own counts, said by the next agent from
+the span ledger in the pin directory) + unaccounted; the unaccounted are
+broken down by the task ids the receiver got (whole tasks at a worker's start,
+before its probes were in; later whole tasks; task spans). The agent's RSS is
+sampled: first and last minute compared, and its event loop's longest stall
+read from /health.
 
 usage: scripts/soak.py [--duration S] [--reload S] [--outage S] [--outage-len S]
                        [--kill S] [--slow-clients N] [--tasks N] [--scale F] [--out FILE]
@@ -48,6 +53,8 @@ TASKTAP = os.path.join(ROOT, ".output/tasktap")
 WORKER = os.path.join(ROOT, ".output/demo-worker")
 RECEIVER = os.path.join(ROOT, ".output/otlp-receiver")
 SPANS_PER_TASK = 5  # CreateZip and Thumbnail: the task and four step spans each
+FIRST_ID = 1000000  # each worker run's task ids: FIRST_ID + run * ID_STRIDE, onwards
+ID_STRIDE = 10000
 COMM = "soak-worker"
 
 SPEC = """service: soak
@@ -111,6 +118,8 @@ class Soak:
         self.outages = 0
         self.kills = 0
         self.queued_at_kills = 0  # spans in the export queue just before each SIGKILL
+        self.first_ids = []       # the first task id of each worker run
+        self.loop_stall = 0.0  # the longest stall of an agent's event loop (its /health)
         self.t0 = time.monotonic()
         self.stop_time = None
 
@@ -155,8 +164,11 @@ class Soak:
 
     def workload(self):
         while not self.stop.is_set():
+            with self.lock:
+                first = FIRST_ID + len(self.first_ids) * ID_STRIDE
+                self.first_ids.append(first)
             p = subprocess.run([self.worker, "--tasks", str(self.a.tasks), "--scale",
-                                str(self.a.scale)],
+                                str(self.a.scale), "--first-id", str(first)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with self.lock:
                 if p.returncode == 0:
@@ -245,6 +257,15 @@ class Soak:
         except (OSError, ValueError):
             return 0
 
+    def note_loop_stall(self):
+        """The longest the running agent's event loop went without progress (its /health)."""
+        try:
+            _, body = http("http://127.0.0.1:%d/health" % self.hport, timeout=10)
+            stall = json.loads(body).get("loop_longest_stall_seconds", 0)
+            self.loop_stall = max(self.loop_stall, stall)
+        except (OSError, ValueError):
+            pass
+
     def sample_rss(self):
         while not self.stop.wait(5):
             try:
@@ -288,6 +309,7 @@ class Soak:
                 next_outage = now + self.a.outage
             if now >= next_kill:
                 self.queued_at_kills += self.queue_size()
+                self.note_loop_stall()
                 self.restarting = True
                 self.agent.kill()
                 self.agent.wait()
@@ -301,6 +323,7 @@ class Soak:
         self.stop.set()
         for t in threads:
             t.join(60)
+        self.note_loop_stall()
         self.agent.send_signal(signal.SIGTERM)
         self.agent.wait(120)
         return self.figures()
@@ -309,22 +332,56 @@ class Soak:
         spans = set()
         _, body = http("http://127.0.0.1:%d/spans" % self.rport, timeout=60)
         exported_lines = 0
+        task_ids = set()
+        got = {}  # task id -> [task spans arrived]
         for line in body.splitlines():
             if line.strip():
                 s = json.loads(line)
+                if (s.get("traceId"), s.get("spanId")) not in spans:
+                    try:
+                        tid = int((s.get("attributes") or {}).get("task.id"))
+                        task_ids.add(tid)
+                        got.setdefault(tid, [0])
+                        if "." not in (s.get("name") or ""):
+                            got[tid][0] += 1  # the task's own span
+                    except (TypeError, ValueError):
+                        pass
                 spans.add((s.get("traceId"), s.get("spanId")))
                 exported_lines += 1
+        # a worker's first tasks that left no span: they ran before its probes were in
+        # (held past the deadline while the agent was busy, or started while none ran)
+        before_probes = whole_later = task_span_missing = 0
+        for first in self.first_ids[:self.runs + self.failed_runs]:
+            n = 0
+            while n < self.a.tasks and first + n not in task_ids:
+                n += 1
+            before_probes += n * SPANS_PER_TASK
+            later = [first + k for k in range(n, self.a.tasks)]
+            whole_later += sum(1 for t in later if t not in got)
+            task_span_missing += sum(1 for t in later if t in got and got[t][0] == 0)
         self.receiver.terminate()
         self.receiver.wait(10)
         spool_files = []
         for root, _, files in os.walk(self.spool):
             spool_files += [os.path.join(root, f) for f in files]
         lost = {}
+        unsent, killed_counted, orphans = {}, {}, 0
         for log in self.agent_logs:
             with open(log) as f:
                 text = f.read()
-            for m in re.finditer(r"(\d+) ([a-z][a-z ,()-]*?) lost", text):
-                lost[m.group(2)] = lost.get(m.group(2), 0) + int(m.group(1))
+            # the span ledger in --pin: what each killed agent lost, said by the next one
+            # (at its start and in its summary: counted once per killed agent)
+            for m in re.finditer(r"(\d+) spans of the previous agent \(pid (\d+)\) lost", text):
+                unsent[m.group(2)] = int(m.group(1))
+            for m in re.finditer(r"(\d+) spans lost by the previous agent \(pid (\d+)\)", text):
+                killed_counted[m.group(2)] = int(m.group(1))
+            for m in re.finditer(r"(\d+) spans lost: their end came without their start", text):
+                orphans += int(m.group(1))
+            for line in text.splitlines():
+                if "previous agent" in line:
+                    continue
+                for m in re.finditer(r"(\d+) ([a-z][a-z ,()-]*?) lost", line):
+                    lost[m.group(2)] = lost.get(m.group(2), 0) + int(m.group(1))
         summaries = []
         for log in self.agent_logs:
             with open(log) as f:
@@ -341,10 +398,24 @@ class Soak:
             "spans_exported_distinct": len(spans),
             "spans_exported_duplicates": exported_lines - len(spans),
             "spool_files_left": len(spool_files),
-            "unaccounted": produced - len(spans),
+            # counted lost: by the agent that saw them (ends without their start), and
+            # from the span ledger what each killed agent had not sent and had counted
+            "counted_lost_ends_without_start": orphans,
+            "counted_unsent_by_killed_agents": sum(unsent.values()),
+            "counted_lost_by_killed_agents": sum(killed_counted.values()),
+            "unaccounted": produced - len(spans) - orphans - sum(unsent.values())
+            - sum(killed_counted.values()),
+            # of which: whole tasks at a worker's start, before its probes were in (never
+            # seen by any agent: the exec hold's deadline let the worker go first)
+            "unaccounted_before_probes_were_in": before_probes,
+            # later tasks (after a worker's first traced one) with no span at all, and with
+            # step spans but no task span (counted losses may be among them)
+            "missing_whole_tasks_later": whole_later,
+            "missing_task_spans_of_tasks_with_steps": task_span_missing,
             # what the killed agents held in their export queues (read from their /health
-            # just before each SIGKILL): lost with them, and not counted by any agent
+            # just before each SIGKILL; the ledger counts what was still there at the kill)
             "in_export_queues_at_sigkill": self.queued_at_kills,
+            "loop_longest_stall_s": self.loop_stall,
             "agent_summaries": summaries,
             "lost_lines": lost,
             "reloads": self.reloads,
