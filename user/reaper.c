@@ -12,7 +12,7 @@
  * closes waiting together share them (100 probes closed one after the
  * other took ~12 s on a busy machine).
  */
-#define REAPER_THREADS 16
+#define REAPER_THREADS 64
 
 struct tt_reaper {
 	pthread_mutex_t lock;

@@ -8,7 +8,7 @@
  * probe on a busy machine. A process that exits takes its probes with it,
  * and the agent's event loop must not stall that long for each one (new
  * workers wait at exec meanwhile). A reaper takes such descriptors and
- * closes them on up to 16 threads of its own, several at once: closes that
+ * closes them on up to 64 threads of its own, several at once: closes that
  * wait together share their grace periods. The agent's stop closes all its
  * probes so too, and waits for them (tt_reaper__flush()).
  *

@@ -111,21 +111,36 @@ static void loop_close(struct loop *l)
 	}
 }
 
+/*
+ * Blocks the signals the event loop reads from its signal fd (SIGINT,
+ * SIGTERM: stop; SIGHUP: reload), before any thread starts (each inherits
+ * the mask): a stop asked for during the start waits for the loop, which
+ * detaches the probes several at once; killed by the signal instead, the
+ * process's probes would be closed one after the other by the kernel at
+ * exit (100 probes: 6-26 s). Returns the set.
+ */
+static sigset_t block_stop_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	return mask;
+}
+
 /* Opens the timer, the signal fd and the epoll set. 0, or -errno after saying why. */
 static int loop_open(struct loop *l, struct agent *r)
 {
 	struct itimerspec tick = {.it_interval = {0, DRAIN_INTERVAL_NS},
 				  .it_value = {0, DRAIN_INTERVAL_NS}};
 	int ring_fd = tt_loader__epoll_fd(r->loader);
-	sigset_t mask;
+	sigset_t mask = block_stop_signals();
 
 	l->hfd = r->httpd ? tt_httpd__requests_fd(r->httpd) : -1;
 	l->ifd = slots__watch_dir(r->args_spec_dir);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	l->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -433,6 +448,8 @@ int agent__run(const struct run_args *a)
 
 	tt_reorder__init(&r.reorder);
 	r.started_ns = tt_now_ns(CLOCK_MONOTONIC);
+	/* 0. a stop or a reload asked for during the start waits for the event loop */
+	block_stop_signals();
 	/* 1. root (or the capabilities) and kernel BTF */
 	ret = check_host() ? 1 : 0;
 	if (ret)
