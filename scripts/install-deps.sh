@@ -17,6 +17,7 @@ packages=(
 	redis-server redis-tools libhiredis-dev # the Redis queue recipe, and the Python workers' broker
 	libgearman-dev # the Gearman recipe's C client and worker
 	python3-rq python3-celery python3-redis # the Python recipes' real workers
+	libpython3.11 # the offsets tests read Debian's libpython3.11 and link a program against it
 	prometheus # promtool, and a real server for the /metrics end-to-end test
 	bpftrace # make bench: the bpftrace reference of the per-call benchmark
 	chromium # the task view's browser tests (tests/e2e/test_view_browser.py) and its bench

@@ -62,7 +62,7 @@ class Workload:
     def __init__(self, script, args, record, env=None):
         self.proc = subprocess.Popen(
             [PYTHON, os.path.join(WORKLOADS, script)] + [str(a) for a in args],
-            stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env=dict(os.environ, TT_RECORD=record, PYTHONDONTWRITEBYTECODE="1", **(env or {})))
         self.pid = self.proc.pid
         line = self.proc.stdout.readline()
@@ -72,6 +72,12 @@ class Workload:
 
     def go(self):
         self.proc.send_signal(signal.SIGUSR1)
+
+    def say(self, line):
+        """Writes one command line to its stdin; returns the line it answers."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline()
 
     def wait(self, timeout=60):
         rc = self.proc.wait(timeout)
