@@ -21,6 +21,13 @@ import unittest
 from harness import Agent, attrs, run_tool, write_spec
 
 RECIPE = os.path.abspath("recipes/gearman.yaml")
+
+
+def n(name):
+    """A function name or unique id of this test run: a library target
+    sees every process on the host, other runs' jobs included."""
+    return "%s-%d" % (name, os.getpid())
+
 C_WORKER = os.path.abspath(".output/gearman-worker")
 
 
@@ -150,10 +157,10 @@ class GearmanTest(unittest.TestCase):
         return pub, cons
 
     def test_foreground_job_is_one_trace(self):
-        self.worker("reverse", "rev")
-        p = self.client("reverse", b"hello\n")
+        self.worker(n("reverse"), "rev")
+        p = self.client(n("reverse"), b"hello\n")
         self.assertEqual(p.stdout.strip(), b"olleh")
-        pub, [con] = self.one_trace(self.spans(), "reverse")
+        pub, [con] = self.one_trace(self.spans(), n("reverse"))
         self.assertNotIn("gearman.background", attrs(pub))
         self.assertEqual(con["status"]["code"], 0)
         self.assertEqual(attrs(con)["task.attempt"], 1)
@@ -164,32 +171,32 @@ class GearmanTest(unittest.TestCase):
         self.assertNotIn("annotate probes found no open span", self.agent.stderr())
 
     def test_background_job_is_one_trace(self):
-        self.assertEqual(self.client("bg", b"data\n", "-b").returncode, 0)
+        self.assertEqual(self.client(n("bg"), b"data\n", "-b").returncode, 0)
         time.sleep(0.3)  # the client is gone before any worker exists
-        w = self.worker("bg", "cat")
+        w = self.worker(n("bg"), "cat")
         w.wait(30)
-        pub, [con] = self.one_trace(self.spans(), "bg")
+        pub, [con] = self.one_trace(self.spans(), n("bg"))
         self.assertEqual(attrs(pub)["gearman.background"], "true")
         self.assertEqual(con["status"]["code"], 0)
         self.assertGreater(int(con["startTimeUnixNano"]), int(pub["endTimeUnixNano"]))
 
     def test_failed_job_is_an_error(self):
-        self.worker("fails", "false")
-        p = self.client("fails", b"x\n")
+        self.worker(n("fails"), "false")
+        p = self.client(n("fails"), b"x\n")
         self.assertNotEqual(p.returncode, 0)
-        _, [con] = self.one_trace(self.spans(), "fails")
+        _, [con] = self.one_trace(self.spans(), n("fails"))
         self.assertEqual(con["status"]["code"], 2)
         self.assertIn("returned 24", con["status"]["message"])
 
     def test_worker_killed_mid_job_then_attempt_2_on_another_worker(self):
-        first = self.worker("slow", "sleep", "30")
-        self.assertEqual(self.client("slow", b"x\n", "-b").returncode, 0)
+        first = self.worker(n("slow"), "sleep", "30")
+        self.assertEqual(self.client(n("slow"), b"x\n", "-b").returncode, 0)
         self.wait_child(first, "sleep")  # the first worker has the job and runs it
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-        second = self.worker("slow", "cat")
+        second = self.worker(n("slow"), "cat")
         second.wait(30)
-        pub, cons = self.one_trace(self.spans(), "slow")
+        pub, cons = self.one_trace(self.spans(), n("slow"))
         self.assertEqual(len(cons), 2, cons)
         cons.sort(key=lambda c: int(c["startTimeUnixNano"]))
         killed, rerun = cons
@@ -202,19 +209,19 @@ class GearmanTest(unittest.TestCase):
         self.assertNotEqual(attrs(killed)["tasktap.thread.tid"], attrs(rerun)["tasktap.thread.tid"])
 
     def test_blocking_do_and_background_do_from_a_c_client(self):
-        worker = self.c_worker("cdo", 4)
+        worker = self.c_worker(n("cdo"), 4)
         # foreground: the client waits for each result; a unique given or made
-        self.assertEqual(self.c_client("do", "cdo", "u-do-1", "ok"), (0, ""))
-        self.assertEqual(self.c_client("do_high", "cdo", "-", "ok")[0], 0)
-        rc, handle = self.c_client("bg", "cdo", "u-bg-1", "ok")
+        self.assertEqual(self.c_client("do", n("cdo"), n("u-do-1"), "ok"), (0, ""))
+        self.assertEqual(self.c_client("do_high", n("cdo"), "-", "ok")[0], 0)
+        rc, handle = self.c_client("bg", n("cdo"), n("u-bg-1"), "ok")
         self.assertEqual(rc, 0)
         self.assertRegex(handle, r"^H:")
-        rc, handle_low = self.c_client("bg_low", "cdo", "-", "ok")
+        rc, handle_low = self.c_client("bg_low", n("cdo"), "-", "ok")
         self.assertEqual(rc, 0)
         jobs = self.c_jobs(worker)
         self.assertEqual(len(jobs), 4, jobs)
         spans = self.spans()
-        pubs = sorted((s for s in spans if s["name"] == "publish cdo"),
+        pubs = sorted((s for s in spans if s["name"] == "publish " + n("cdo")),
                       key=lambda s: int(s["startTimeUnixNano"]))
         self.assertEqual([attrs(p)["code.function.name"] for p in pubs],
                          ["gearman_client_do", "gearman_client_do_high",
@@ -222,8 +229,8 @@ class GearmanTest(unittest.TestCase):
                          spans)
         # each publish got its job's unique id (given, or made by libgearman)
         self.assertEqual([attrs(p)["task.id"] for p in pubs], [j[1] for j in jobs])
-        self.assertEqual(attrs(pubs[0])["task.id"], "u-do-1")
-        self.assertEqual(attrs(pubs[2])["task.id"], "u-bg-1")
+        self.assertEqual(attrs(pubs[0])["task.id"], n("u-do-1"))
+        self.assertEqual(attrs(pubs[2])["task.id"], n("u-bg-1"))
         self.assertEqual(attrs(pubs[2])["messaging.message.id"], handle)
         self.assertEqual(attrs(pubs[3])["messaging.message.id"], handle_low)
         self.assertEqual(attrs(pubs[1])["gearman.priority"], "high")
@@ -232,7 +239,7 @@ class GearmanTest(unittest.TestCase):
             self.assertEqual(p["kind"], 4)
             self.assertNotIn("parentSpanId", p)
             self.assertEqual(p["status"].get("code", 0), 0, p)
-            con, = [c for c in spans if c["name"] == "process cdo" and
+            con, = [c for c in spans if c["name"] == "process " + n("cdo") and
                     attrs(c)["task.id"] == unique]
             self.assertEqual(con["traceId"], p["traceId"])
             self.assertEqual(con["parentSpanId"], p["spanId"])
@@ -242,44 +249,44 @@ class GearmanTest(unittest.TestCase):
         # gearman_worker_work() returns after it sent the result: its span
         # may end after the client's)
         for p in pubs[:2]:
-            con, = [c for c in spans if c["name"] == "process cdo" and
+            con, = [c for c in spans if c["name"] == "process " + n("cdo") and
                     attrs(c)["task.id"] == attrs(p)["task.id"]]
             self.assertLess(int(p["startTimeUnixNano"]), int(con["startTimeUnixNano"]))
             self.assertGreater(int(p["endTimeUnixNano"]), int(con["startTimeUnixNano"]))
         self.assertNotIn("annotate probes found no open span", self.agent.stderr())
 
     def test_send_fail_and_send_exception_are_errors(self):
-        worker = self.c_worker("cfail", 3)
-        self.assertNotEqual(self.c_client("do", "cfail", "u-fail", "fail")[0], 0)
-        self.assertNotEqual(self.c_client("do", "cfail", "u-exc", "exception")[0], 0)
-        self.assertEqual(self.c_client("do_low", "cfail", "u-ok", "ok")[0], 0)
+        worker = self.c_worker(n("cfail"), 3)
+        self.assertNotEqual(self.c_client("do", n("cfail"), n("u-fail"), "fail")[0], 0)
+        self.assertNotEqual(self.c_client("do", n("cfail"), n("u-exc"), "exception")[0], 0)
+        self.assertEqual(self.c_client("do_low", n("cfail"), n("u-ok"), "ok")[0], 0)
         self.assertEqual([j[1:] for j in self.c_jobs(worker)],
-                         [("u-fail", "fail"), ("u-exc", "exception"), ("u-ok", "ok")])
+                         [(n("u-fail"), "fail"), (n("u-exc"), "exception"), (n("u-ok"), "ok")])
         spans = self.spans()
         by = {}
         for s in spans:
-            if s["name"] in ("publish cfail", "process cfail"):
+            if s["name"] in ("publish " + n("cfail"), "process " + n("cfail")):
                 by[(s["name"].split()[0], attrs(s)["task.id"])] = s
         self.assertEqual(len(by), 6, spans)
-        for key in ("u-fail", "u-exc", "u-ok"):
+        for key in (n("u-fail"), n("u-exc"), n("u-ok")):
             pub, con = by[("publish", key)], by[("process", key)]
             self.assertEqual(con["parentSpanId"], pub["spanId"])
             self.assertEqual(con["traceId"], pub["traceId"])
         # the worker's own report: gearman_worker_work() returned success
-        fail, exc = by[("process", "u-fail")], by[("process", "u-exc")]
+        fail, exc = by[("process", n("u-fail"))], by[("process", n("u-exc"))]
         self.assertEqual(fail["status"]["code"], 2)
         self.assertEqual(fail["status"]["message"], "the worker sent WORK_FAIL")
         self.assertEqual(attrs(fail)["error.type"], "gearman_job_send_fail")
         self.assertEqual(exc["status"]["code"], 2)
         self.assertEqual(exc["status"]["message"], "the worker sent WORK_EXCEPTION")
         self.assertEqual(attrs(exc)["gearman.exception"], "boom")
-        self.assertEqual(by[("process", "u-ok")]["status"].get("code", 0), 0)
+        self.assertEqual(by[("process", n("u-ok"))]["status"].get("code", 0), 0)
         # and the client's: its blocking do failed
-        for key in ("u-fail", "u-exc"):
+        for key in (n("u-fail"), n("u-exc")):
             pub = by[("publish", key)]
             self.assertEqual(pub["status"]["code"], 2, pub)
             self.assertIn("(error: u32(arg6) != 0)", pub["status"]["message"])
-        self.assertEqual(by[("publish", "u-ok")]["status"].get("code", 0), 0)
+        self.assertEqual(by[("publish", n("u-ok"))]["status"].get("code", 0), 0)
 
 
 class GearmanPinTest(unittest.TestCase):

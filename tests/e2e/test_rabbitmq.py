@@ -109,6 +109,9 @@ class RabbitMQTest(unittest.TestCase):
 
     def setUp(self):
         self.queue = "tt-q-%d-%d" % (os.getpid(), id(self) % 100000)
+        # message ids of this test: the library target sees every process
+        # on the host, other runs' messages included
+        self.i = lambda name: "%s@%s" % (name, self.queue)
         self.procs = []
         self.addCleanup(self.cleanup)
 
@@ -192,18 +195,18 @@ class RabbitMQTest(unittest.TestCase):
         agent = self.agent()
         # the body says what the consumer does; each requeued message comes
         # back at once (prefetch 1) and is acked the second time
-        plan = [("m-ack", "ack"), ("m-nack", "nack"), ("m-reject", "reject"),
-                ("m-nack-rq", "nack-requeue"), ("m-reject-rq", "reject-requeue"),
-                ("m-none", "none")]
+        plan = [(self.i("m-ack"), "ack"), (self.i("m-nack"), "nack"), (self.i("m-reject"), "reject"),
+                (self.i("m-nack-rq"), "nack-requeue"), (self.i("m-reject-rq"), "reject-requeue"),
+                (self.i("m-none"), "none")]
         consumer = self.c_consumer(len(plan) + 2)
         for msg_id, body in plan:
             self.publish(msg_id, body)
         done = self.deliveries(consumer)
-        self.assertEqual(done, [("m-ack", "ack", 0), ("m-nack", "nack", 0),
-                                ("m-reject", "reject", 0), ("m-nack-rq", "nack-requeue", 0),
-                                ("m-nack-rq", "nack-requeue", 1),
-                                ("m-reject-rq", "reject-requeue", 0),
-                                ("m-reject-rq", "reject-requeue", 1), ("m-none", "none", 0)])
+        self.assertEqual(done, [(self.i("m-ack"), "ack", 0), (self.i("m-nack"), "nack", 0),
+                                (self.i("m-reject"), "reject", 0), (self.i("m-nack-rq"), "nack-requeue", 0),
+                                (self.i("m-nack-rq"), "nack-requeue", 1),
+                                (self.i("m-reject-rq"), "reject-requeue", 0),
+                                (self.i("m-reject-rq"), "reject-requeue", 1), (self.i("m-none"), "none", 0)])
         spans = self.stopped(agent)
         pubs = self.check_publishes(spans, [i for i, _ in plan])
         cons = self.consumes(spans)
@@ -247,8 +250,8 @@ class RabbitMQTest(unittest.TestCase):
         # one sees the C producer only, the far one the consumer only
         consumer = self.c_consumer(4, "--wait-signal")
         producer = subprocess.Popen([WORKER, "publish", str(self.broker.port), self.queue,
-                                     "n-1", "ack", "n-2", "nack-requeue", "n-dup", "ack",
-                                     "n-dup", "ack", "--wait-signal"],
+                                     self.i("n-1"), "ack", self.i("n-2"), "nack-requeue", self.i("n-dup"), "ack",
+                                     self.i("n-dup"), "ack", "--wait-signal"],
                                     stderr=subprocess.PIPE, start_new_session=True)
         self.procs.append(producer)
         near = self.agent("--pid", str(producer.pid))
@@ -258,8 +261,8 @@ class RabbitMQTest(unittest.TestCase):
         self.assertEqual(producer.wait(30), 0, producer.stderr.read())
         # the same message id published twice (n-dup): the second stays queued
         self.assertEqual([d[:2] for d in self.deliveries(consumer)],
-                         [("n-1", "ack"), ("n-2", "nack-requeue"), ("n-2", "nack-requeue"),
-                          ("n-dup", "ack")])
+                         [(self.i("n-1"), "ack"), (self.i("n-2"), "nack-requeue"), (self.i("n-2"), "nack-requeue"),
+                          (self.i("n-dup"), "ack")])
         self.assertEqual(far.wait(30), 0, far.stderr())  # its process is gone
         self.assertEqual(near.wait(30), 0, near.stderr())
         pub_spans = near.spans()
@@ -268,17 +271,17 @@ class RabbitMQTest(unittest.TestCase):
         self.assertEqual([s["name"] for s in far.spans() if s["name"].startswith("publish")], [])
         pubs = [s for s in pub_spans if s["name"] == "publish " + EXCHANGE and
                 attrs(s)["messaging.rabbitmq.destination.routing_key"] == self.queue]
-        self.assertEqual([attrs(p)["task.id"] for p in pubs], ["n-1", "n-2", "n-dup", "n-dup"])
+        self.assertEqual([attrs(p)["task.id"] for p in pubs], [self.i("n-1"), self.i("n-2"), self.i("n-dup"), self.i("n-dup")])
         first = {}
         for p in pubs:
             first.setdefault(attrs(p)["task.id"], p)
         # the far agent parents each delivery to the id both derive from
         # the message's id: its publish's, the first one's for a re-push
-        self.assertEqual([attrs(c)["task.id"] for c in cons], ["n-1", "n-2", "n-2", "n-dup"])
-        self.check_consume(cons[0], first["n-1"], 1, None)
-        self.check_consume(cons[1], first["n-2"], 1, "nacked by the consumer")
-        self.check_consume(cons[2], first["n-2"], 2, None)
-        self.check_consume(cons[3], first["n-dup"], 1, None)
+        self.assertEqual([attrs(c)["task.id"] for c in cons], [self.i("n-1"), self.i("n-2"), self.i("n-2"), self.i("n-dup")])
+        self.check_consume(cons[0], first[self.i("n-1")], 1, None)
+        self.check_consume(cons[1], first[self.i("n-2")], 1, "nacked by the consumer")
+        self.check_consume(cons[2], first[self.i("n-2")], 2, None)
+        self.check_consume(cons[3], first[self.i("n-dup")], 1, None)
         self.assertNotEqual(pubs[2]["spanId"], pubs[3]["spanId"])
         self.assertEqual(pubs[2]["traceId"], pubs[3]["traceId"])
 
@@ -296,8 +299,8 @@ class RabbitMQTest(unittest.TestCase):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                  start_new_session=True)
         self.procs.append(first)
-        self.publish("a-ok", "fine")
-        self.publish("a-fail", "fail")
+        self.publish(self.i("a-ok"), "fine")
+        self.publish(self.i("a-fail"), "fail")
         self.assertEqual(first.wait(30), 0, first.stderr.read())
         # the unacked message went back to the queue when the first consumer
         # left: the second runs it (attempt 2)
@@ -305,13 +308,13 @@ class RabbitMQTest(unittest.TestCase):
                                  "-p", "1", "-c", "1", "--", "cat"], capture_output=True, timeout=30)
         self.assertEqual(second.stdout, b"fail")
         spans = self.stopped(agent)
-        pubs = self.check_publishes(spans, ["a-ok", "a-fail"])
+        pubs = self.check_publishes(spans, [self.i("a-ok"), self.i("a-fail")])
         cons = self.consumes(spans)
-        self.assertEqual([attrs(c)["task.id"] for c in cons], ["a-ok", "a-fail", "a-fail"], spans)
-        self.check_consume(cons[0], pubs["a-ok"], 1, None)
-        self.check_consume(cons[1], pubs["a-fail"], 1,
+        self.assertEqual([attrs(c)["task.id"] for c in cons], [self.i("a-ok"), self.i("a-fail"), self.i("a-fail")], spans)
+        self.check_consume(cons[0], pubs[self.i("a-ok")], 1, None)
+        self.check_consume(cons[1], pubs[self.i("a-fail")], 1,
                            "no 'ack' before the span ended (error_unless: ack)")
-        self.check_consume(cons[2], pubs["a-fail"], 2, None)
+        self.check_consume(cons[2], pubs[self.i("a-fail")], 2, None)
         self.assertNotEqual(attrs(cons[1])["tasktap.thread.tid"], attrs(cons[2])["tasktap.thread.tid"])
 
 

@@ -58,6 +58,9 @@ class RedisQueueTest(unittest.TestCase):
 
     def setUp(self):
         self.queue = "tt-jobs-%d-%d" % (os.getpid(), id(self) % 100000)
+        # payloads of this test: the library target sees every process on
+        # the host, other runs' jobs included
+        self.i = lambda name: "%s@%s" % (name, self.queue)
         self.procs = []
         self.addCleanup(self.cleanup)
 
@@ -133,19 +136,19 @@ class RedisQueueTest(unittest.TestCase):
     def test_c_producer_and_consumer_with_a_re_push(self):
         agent = self.agent()
         consumer = self.consumer(4)
-        rc, out = self.push(self.queue, "job-a", self.queue, "fail-b", self.queue, "job-c")
+        rc, out = self.push(self.queue, self.i("job-a"), self.queue, self.i("fail-b"), self.queue, self.i("job-c"))
         self.assertEqual(rc, 0, out)
         # fail-b fails, is pushed again (before or after job-c came) and
         # succeeds the second time
         done = self.jobs(consumer)
-        self.assertEqual(sorted(done), [("fail-b", "fail"), ("fail-b", "ok"), ("job-a", "ok"),
-                                        ("job-c", "ok")])
-        self.assertLess(done.index(("fail-b", "fail")), done.index(("fail-b", "ok")))
+        self.assertEqual(sorted(done), [(self.i("fail-b"), "fail"), (self.i("fail-b"), "ok"), (self.i("job-a"), "ok"),
+                                        (self.i("job-c"), "ok")])
+        self.assertLess(done.index((self.i("fail-b"), "fail")), done.index((self.i("fail-b"), "ok")))
         spans = self.stopped(agent)
         pubs = self.mine(spans, "publish")
         cons = self.mine(spans, "process")
         self.assertEqual(sorted(attrs(p)["task.id"] for p in pubs),
-                         ["fail-b", "fail-b", "job-a", "job-c"], spans)
+                         [self.i("fail-b"), self.i("fail-b"), self.i("job-a"), self.i("job-c")], spans)
         self.assertEqual([attrs(c)["task.id"] for c in cons], [d[0] for d in done], spans)
         for p in pubs:
             self.check_publish(p, attrs(p)["task.id"])
@@ -153,10 +156,10 @@ class RedisQueueTest(unittest.TestCase):
         for p in pubs:
             by_key.setdefault(attrs(p)["task.id"], []).append(p)
         for c in cons:
-            if attrs(c)["task.id"] != "fail-b":
+            if attrs(c)["task.id"] != self.i("fail-b"):
                 self.check_consume(c, by_key[attrs(c)["task.id"]][0], 1)
-        first, again = [c for c in cons if attrs(c)["task.id"] == "fail-b"]
-        pub, repush = by_key["fail-b"]
+        first, again = [c for c in cons if attrs(c)["task.id"] == self.i("fail-b")]
+        pub, repush = by_key[self.i("fail-b")]
         self.check_consume(first, pub, 1)
         # the re-push: its own span id in the job's trace, made while the
         # first consume was open; the second consume is its child
@@ -175,16 +178,16 @@ class RedisQueueTest(unittest.TestCase):
         wrong = self.queue + "-string"
         self.cli("SET", wrong, "not a list")
         agent = self.agent()
-        rc, out = self.push(self.queue, "job-ok", wrong, "job-wrong")
+        rc, out = self.push(self.queue, self.i("job-ok"), wrong, self.i("job-wrong"))
         self.assertEqual(rc, 1)
-        self.assertIn("job-wrong error WRONGTYPE", out)
-        self.cli("LPUSH", wrong, "cli-wrong")  # redis-cli prints the error, exits 0
+        self.assertIn(self.i("job-wrong") + " error WRONGTYPE", out)
+        self.cli("LPUSH", wrong, self.i("cli-wrong"))  # redis-cli prints the error, exits 0
         spans = self.stopped(agent)
         ok, = self.mine(spans, "publish")
-        self.check_publish(ok, "job-ok")
+        self.check_publish(ok, self.i("job-ok"))
         bad = sorted((s for s in spans if s["name"] == "publish " + wrong),
                      key=lambda s: int(s["startTimeUnixNano"]))
-        self.assertEqual([attrs(s)["task.id"] for s in bad], ["job-wrong", "cli-wrong"])
+        self.assertEqual([attrs(s)["task.id"] for s in bad], [self.i("job-wrong"), self.i("cli-wrong")])
         self.assertEqual([attrs(s)["code.function.name"] for s in bad],
                          ["redisCommandArgv", "redisAppendCommandArgv"])
         for s in bad:
@@ -202,50 +205,50 @@ class RedisQueueTest(unittest.TestCase):
             self.assertLess(time.time(), deadline, "the consumer never blocked in BRPOP")
             time.sleep(0.05)
         agent = self.agent()
-        self.cli("LPUSH", self.queue, "first-job")
-        self.cli("LPUSH", self.queue, "second-job")
-        self.assertEqual(self.jobs(consumer), [("first-job", "ok"), ("second-job", "ok")])
+        self.cli("LPUSH", self.queue, self.i("first-job"))
+        self.cli("LPUSH", self.queue, self.i("second-job"))
+        self.assertEqual(self.jobs(consumer), [(self.i("first-job"), "ok"), (self.i("second-job"), "ok")])
         spans = self.stopped(agent)
         pubs = {attrs(p)["task.id"]: p for p in self.mine(spans, "publish")}
-        self.assertEqual(sorted(pubs), ["first-job", "second-job"])
+        self.assertEqual(sorted(pubs), [self.i("first-job"), self.i("second-job")])
         con, = self.mine(spans, "process")
-        self.check_consume(con, pubs["second-job"], 1)
+        self.check_consume(con, pubs[self.i("second-job")], 1)
         # the first job's freeReplyObject() found nothing open: not a lost span
         self.assertNotIn("spans lost", agent.stderr())
 
     def test_small_letters_and_a_timed_out_pop(self):
         agent = self.agent()
         self.assertEqual(self.cli("BRPOP", self.queue, "1").strip(), "")  # nil: no job
-        self.cli("lpush", self.queue, "lower-job")
-        self.assertEqual(self.cli("brpop", self.queue, "5").split(), [self.queue, "lower-job"])
+        self.cli("lpush", self.queue, self.i("lower-job"))
+        self.assertEqual(self.cli("brpop", self.queue, "5").split(), [self.queue, self.i("lower-job")])
         spans = self.stopped(agent)
         pub, = self.mine(spans, "publish")
         con, = self.mine(spans, "process")
-        self.check_publish(pub, "lower-job")
+        self.check_publish(pub, self.i("lower-job"))
         self.check_consume(con, pub, 1)
 
     def test_redis_cli_as_producer_and_as_consumer(self):
         agent = self.agent()
         # redis-cli pushes, the C consumer pops
         consumer = self.consumer(1)
-        self.cli("LPUSH", self.queue, "cli-job")
-        self.assertEqual(self.jobs(consumer), [("cli-job", "ok")])
+        self.cli("LPUSH", self.queue, self.i("cli-job"))
+        self.assertEqual(self.jobs(consumer), [(self.i("cli-job"), "ok")])
         # the C producer pushes, redis-cli pops (as a shell worker does)
-        rc, out = self.push(self.queue, "c-job")
+        rc, out = self.push(self.queue, self.i("c-job"))
         self.assertEqual(rc, 0, out)
-        self.assertEqual(self.cli("BRPOP", self.queue, "5").split(), [self.queue, "c-job"])
+        self.assertEqual(self.cli("BRPOP", self.queue, "5").split(), [self.queue, self.i("c-job")])
         spans = self.stopped(agent)
         pubs = {attrs(p)["task.id"]: p for p in self.mine(spans, "publish")}
         cons = {attrs(c)["task.id"]: c for c in self.mine(spans, "process")}
-        self.assertEqual(sorted(pubs), ["c-job", "cli-job"], spans)
-        self.assertEqual(sorted(cons), ["c-job", "cli-job"], spans)
-        self.assertEqual(attrs(pubs["cli-job"])["code.function.name"], "redisAppendCommandArgv")
-        self.assertEqual(attrs(cons["c-job"])["code.function.name"], "redisGetReply")
+        self.assertEqual(sorted(pubs), [self.i("c-job"), self.i("cli-job")], spans)
+        self.assertEqual(sorted(cons), [self.i("c-job"), self.i("cli-job")], spans)
+        self.assertEqual(attrs(pubs[self.i("cli-job")])["code.function.name"], "redisAppendCommandArgv")
+        self.assertEqual(attrs(cons[self.i("c-job")])["code.function.name"], "redisGetReply")
         for key in pubs:
             self.check_publish(pubs[key], key)
             self.check_consume(cons[key], pubs[key], 1)
-        self.assertNotEqual(pubs["cli-job"]["resource"]["process.pid"],
-                            cons["cli-job"]["resource"]["process.pid"])
+        self.assertNotEqual(pubs[self.i("cli-job")]["resource"]["process.pid"],
+                            cons[self.i("cli-job")]["resource"]["process.pid"])
 
 
 if __name__ == "__main__":
