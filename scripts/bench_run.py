@@ -708,17 +708,23 @@ class Bench:
                 HOOKS50_PROBE.format(n=n) for n in range(50))))
         os.chmod(hooks50, 0o600)
         res = {"attach_pid_s": [], "attach_10k_syms_s": [], "check_10k_syms_s": [],
-               "attach_demo_s": [], "attach_50_hooks_s": [],
+               "attach_demo_s": [], "attach_50_hooks_s": [], "stop_demo_s": [],
+               "stop_50_hooks_s": [],
                "floor_attach_s": [], "bpftrace_attach_s": []}
         for _ in range(reps):
             # the demo spec (2 hooks with captures and returns) and 50 hooks, to "attached"
             a = Proc([TASKTAP, "run", os.path.join(ROOT, "recipes", "demo-worker.yaml"),
                       "--no-http"], ready="attached")
             res["attach_demo_s"].append(a.wait_ready())
-            a.stop()
+            t0 = time.monotonic()
+            a.stop(timeout=120)
+            res["stop_demo_s"].append(time.monotonic() - t0)
             a = Proc([TASKTAP, "run", hooks50, "--no-http"], ready="attached")
             res["attach_50_hooks_s"].append(a.wait_ready())
-            a.stop()
+            # from SIGINT to exit: every probe detached (each close waits for grace periods)
+            t0 = time.monotonic()
+            a.stop(timeout=120)
+            res["stop_50_hooks_s"].append(time.monotonic() - t0)
             a = Proc([TASKTAP, "run", self.spec, "--pid", str(pid), "--http", "127.0.0.1:0"],
                      ready="attached")
             res["attach_pid_s"].append(a.wait_ready())
@@ -1036,6 +1042,8 @@ def table(r):
                          ("check_10k_syms_s", "tasktap check, same binary"),
                          ("attach_demo_s", "tasktap run, the demo spec (2 hooks)"),
                          ("attach_50_hooks_s", "tasktap run, 50 hooks"),
+                         ("stop_demo_s", "stop (SIGINT to exit), the demo spec"),
+                         ("stop_50_hooks_s", "stop (SIGINT to exit), 50 hooks"),
                          ("floor_attach_s", "reference: empty uprobe loader"),
                          ("bpftrace_attach_s", "reference: bpftrace")):
             s = p4.get(k)
