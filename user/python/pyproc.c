@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* A running CPython read through /proc/PID/mem (see pyproc.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -505,12 +506,35 @@ int tt_py_proc__for_each_function(struct tt_py_proc *p,
 
 struct find_runtime {
 	struct tt_py_proc *p;
+	char root[64]; /* "/proc/PID/root": left out of the paths messages show */
 	char last[PATH_MAX + 64];
 	uint64_t first_start, first_offset; /* the current file's first mapping */
 	char *err;
 	size_t errlen;
 	int ret;
 };
+
+/* tt_py__inspect() of a file the process maps, named in messages as the process sees it. */
+static int inspect_mapped(const struct find_runtime *f, const char *path, struct tt_py_binary *bin,
+			  char *why, size_t len)
+{
+	size_t n = strlen(f->root);
+	const char *shown = strncmp(path, f->root, n) == 0 && path[n] == '/' ? path + n : path;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "cannot open '%s': %s", shown, strerror(-ret));
+		return ret;
+	}
+	ret = tt_py__inspect_fd(fd, shown, bin, why, len);
+	close(fd);
+	/* the file holding _PyRuntime, by the path this process opens (not a libpython it loads) */
+	if (strcmp(bin->path, shown) == 0)
+		snprintf(bin->path, sizeof(bin->path), "%s", path);
+	return ret;
+}
 
 /* Inspects each file mapped whose name says python; stops at the one holding _PyRuntime. */
 static int find_runtime(const struct tt_proc_range *r, void *ctx)
@@ -527,7 +551,7 @@ static int find_runtime(const struct tt_proc_range *r, void *ctx)
 	base = base ? base + 1 : r->path;
 	if (fnmatch("python*", base, 0) != 0 && fnmatch("libpython*", base, 0) != 0)
 		return 0;
-	ret = tt_py__inspect(r->path, &bin, why, sizeof(why));
+	ret = inspect_mapped(f, r->path, &bin, why, sizeof(why));
 	if (ret == -ENOTSUP || ret == -EPROTO) {
 		/* a python tasktap does not know: said unless a known one comes later */
 		snprintf(f->err, f->errlen, "%s", why);
@@ -591,6 +615,7 @@ struct tt_py_proc *tt_py_proc__open(pid_t pid, char *err, size_t errlen)
 	}
 	p->pid = pid;
 	p->mem = -1;
+	tt_proc__root(pid, f.root, sizeof(f.root));
 	ret = tt_proc__for_each_range(pid, find_runtime, &f);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot read the mappings of process %d: %s", (int)pid,
