@@ -192,6 +192,53 @@ targets:
 """
 
 
+LAST_CALL_WORKER = os.path.abspath("tests/workers/python-last-call.py")
+
+LAST_CALL_SPEC = """\
+service: python-last-call
+targets:
+  - binary: /usr/bin/python3.11
+    runtime: python
+    probes:
+      - role: task
+        function: __main__:outer
+      - role: step
+        function: __main__:inner
+"""
+
+
+class PythonLastCallTest(unittest.TestCase):
+    def test_last_calls_before_exit_end_by_their_returns(self):
+        """The worker stops the agent and exits right after its last call
+        returns: the return is still held for ordering as the agent stops,
+        and ends the span (the span was cut, tasktap.cut: lost, and the
+        return counted as an end without its start, when the agent ended a
+        gone target's spans before its last drain)."""
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        spec = write_spec(LAST_CALL_SPEC, d.name)
+        w = subprocess.Popen([PYTHON, LAST_CALL_WORKER], stdin=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+        agent = Agent([spec, "--json", "--pid", str(w.pid)])
+        self.addCleanup(agent.stop)
+        agent.wait_attached()
+        w.communicate("%d\n" % agent.proc.pid, timeout=60)
+        self.assertEqual(w.returncode, 0)
+        self.assertEqual(agent.wait(60), 0, agent.stderr())  # the worker stopped it
+        spans = agent.spans()
+        self.assertEqual(sorted(s["name"] for s in spans),
+                         ["__main__:outer", "__main__:outer.__main__:inner"],
+                         (spans, agent.stderr()))
+        outer = [s for s in spans if s["name"] == "__main__:outer"][0]
+        inner = [s for s in spans if s["name"].endswith("__main__:inner")][0]
+        self.assertEqual(inner.get("parentSpanId"), outer["spanId"])
+        for s in spans:
+            self.assertNotIn("tasktap.cut", attrs(s), s)
+            self.assertNotEqual(s.get("status", {}).get("code"), ERROR, s)
+        self.assertNotIn("spans lost", agent.stderr())
+        self.assertNotIn("ended without their end", agent.stderr())
+
+
 class PythonValuesTest(unittest.TestCase):
     """py(): arguments, attributes through instance dicts (3.11's inline
     values and a materialized dict), dict values by a str key (**kwargs, a

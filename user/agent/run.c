@@ -261,15 +261,19 @@ static void shut_down(struct agent *r)
 		return;
 	r->stopping = true;
 	watch__set(r); /* no more stopped execs: nobody would continue them */
+	tt_loader__detach(r->loader, r->pin_dir != NULL);
+	/*
+	 * what the rings and the reorder buffer still hold first: a target's
+	 * last calls (and its exit) end its spans, not its absence
+	 */
+	events__drain(r, UINT64_MAX);
 	for (const struct place *p = places__first(r->places); p; p = p->next) {
-		/* a target that died before its exit event was seen: end its spans */
+		/* a target that died and whose exit event was lost: end its spans */
 		if (place__pid_gone(p) && p->slot->assembler)
 			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
 					    -1);
 	}
-	tt_loader__detach(r->loader, r->pin_dir != NULL);
 	places__clear(r->places);
-	events__drain(r, UINT64_MAX);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
 	end_gone(r, now); /* gone, their exits lost: not open until the agent stopped */
