@@ -177,11 +177,14 @@ struct vm {
 	__u32 ncaps;
 	__u64 acc;
 	__u64 r1;
-	__u64 tmp;     /* reads land here: the callback keeps no stack of its own */
-	__u64 py[2];   /* Python hooks: the probed frame, its thread state (TT_OP_PY) */
-	__u32 py_hook; /* Python hooks: the hook, whose py_hooks entry has the offsets */
+	__u64 tmp;   /* reads land here: the callback keeps no stack of its own */
+	__u64 py[2]; /* Python hooks: the probed frame, its thread state (TT_OP_PY) */
+	/* fault and drop in one 8-byte stack slot: with a field before them (they
+	 * then sit in two) the interpreter's tt_return fails the verifier (1M
+	 * instructions processed) */
 	bool fault;
-	__u32 drop; /* a filter said no (not a bool: the verifier must see 0 or 1 returned) */
+	__u32 drop;    /* a filter said no (not a bool: the verifier must see 0 or 1 returned) */
+	__u32 py_hook; /* Python hooks: the hook, whose py_hooks entry has the offsets */
 };
 
 /*
