@@ -109,12 +109,41 @@ static struct cached *resource_for(struct tt_exporter *e, const struct tt_span *
 }
 
 /*
- * Copies `len` bytes of `item` into the next slot of lane l's queue and
+ * Copies what a finished span holds into a queue slot: its fixed fields
+ * and texts, and its key, payloads and annotate attributes only as far as
+ * they are used (about a third of the struct for a span with a 64-byte
+ * capture), since nothing reads past their lengths.
+ */
+static void copy_span(void *dst, const void *src, size_t len)
+{
+	const struct tt_span *s = src;
+	struct tt_span *d = dst;
+	size_t key = s->key_len < sizeof(d->key) ? s->key_len : sizeof(d->key);
+	size_t pay = s->payload_len < sizeof(d->payload) ? s->payload_len : sizeof(d->payload);
+	size_t end = s->end_len < sizeof(d->end_payload) ? s->end_len : sizeof(d->end_payload);
+	size_t late = s->nlate < TT_LATE_ATTRS ? s->nlate : TT_LATE_ATTRS;
+
+	(void)len;
+	memcpy(d, s, offsetof(struct tt_span, key));
+	memcpy(d->key, s->key, key);
+	memcpy(d->payload, s->payload, pay);
+	memcpy(d->end_payload, s->end_payload, end);
+	memcpy(d->redacted, s->redacted, sizeof(d->redacted));
+	memcpy(d->late, s->late, late * sizeof(d->late[0]));
+}
+
+static void copy_all(void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+}
+
+/*
+ * Copies `len` bytes of `item` (with `copy`) into the next slot of lane l's queue and
  * the resource pointer into the slot at `res_off`, or counts the item
  * dropped. Never blocks.
  */
 static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, size_t len,
-		    size_t res_off, struct cached *c)
+		    void (*copy)(void *, const void *, size_t), size_t res_off, struct cached *c)
 {
 	struct queue *q = &l->q;
 	uint64_t queued;
@@ -130,7 +159,7 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 
 		if (was_empty)
 			q->window_start = tt_now_ns(CLOCK_MONOTONIC);
-		memcpy(slot, item, len);
+		copy(slot, item, len);
 		memcpy(slot + res_off, &res, sizeof(res));
 		q->tail++;
 		if (c)
@@ -173,7 +202,9 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		return;
 	c = resource_for(e, span, span_service(span));
 	if (keep)
-		enqueue(e, traces, span, sizeof(*span), offsetof(struct tt_xspan, res), c);
+		enqueue(e, traces, span, sizeof(*span), copy_span, offsetof(struct tt_xspan, res),
+			c);
 	for (int i = 0; i < n; i++)
-		enqueue(e, logs, &recs[i], sizeof(recs[i]), offsetof(struct tt_step_log, res), c);
+		enqueue(e, logs, &recs[i], sizeof(recs[i]), copy_all,
+			offsetof(struct tt_step_log, res), c);
 }
