@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -241,6 +243,41 @@ static void test_attach_failure_names_the_spec(void **state)
 	assert_string_equal(err, "spec.yaml: cannot attach (said above)");
 }
 
+/*
+ * A file seen in a process (/proc/PID/root/...) whose process exited
+ * before the plan was attached is skipped, not an error; a file missing
+ * elsewhere still is.
+ */
+static void test_file_of_an_exited_process_is_skipped(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_plan plan = {0};
+	char err[512] = "";
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(tt_plan__build(f->slot.spec, 0, NULL, &plan, err, sizeof(err)), 0);
+	assert_true(plan.n >= 2);
+	for (size_t k = 0; k < plan.n; k++)
+		snprintf(plan.at[k].path, sizeof(plan.at[k].path), "/proc/%d/root%s", (int)child,
+			 prog);
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(places__attach_plan(f->pl, &f->slot, &plan, err, sizeof(err)), 0);
+	assert_int_equal(fk.attaches, 0);
+	assert_int_equal(count_places(f->pl), 0);
+	/* the same file missing outside /proc: the spec cannot be attached */
+	for (size_t k = 0; k < plan.n; k++)
+		snprintf(plan.at[k].path, sizeof(plan.at[k].path), "%s.gone", prog);
+	assert_int_equal(places__attach_plan(f->pl, &f->slot, &plan, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot read '"));
+	tt_plan__release(&plan);
+}
+
 static void test_discovered_file_goes_with_its_last_process(void **state)
 {
 	struct fixture *f = *state;
@@ -343,6 +380,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_plan_is_one_place_per_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach_failure_names_the_spec, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_file_of_an_exited_process_is_skipped, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_discovered_file_goes_with_its_last_process,
 						setup, teardown),

@@ -396,6 +396,19 @@ bool places__attach_file(struct places *pl, struct slot *s, const struct tt_targ
 	return true;
 }
 
+/* Whether path is under /proc/PID/ of a process that is no more. */
+static bool process_gone(const char *path)
+{
+	char dir[32];
+	int pid, n = 0;
+	struct stat st;
+
+	if (sscanf(path, "/proc/%d/%n", &pid, &n) != 1 || n == 0 || pid <= 0)
+		return false;
+	snprintf(dir, sizeof(dir), "/proc/%d", pid);
+	return stat(dir, &st) != 0 && errno == ENOENT;
+}
+
 /*
  * Attaches the attachments of `plan` (of slot s's spec), as places: one
  * per target, file and process, or the one already there. 0 or -errno
@@ -428,6 +441,14 @@ int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan 
 			part.n++;
 		i += part.n;
 		if (stat(first->path, &st)) {
+			/* a file seen in a process (/proc/PID/root/...) that exited
+			 * since: nothing to attach there, the others still are */
+			if (errno == ENOENT && process_gone(first->path)) {
+				tt_info("skipped '%s': its process exited before the probes "
+					"were attached",
+					first->shown);
+				continue;
+			}
 			snprintf(err, errlen, "cannot read '%s': %s", first->shown,
 				 strerror(errno));
 			ret = -errno;
