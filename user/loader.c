@@ -14,6 +14,7 @@
 #include <string.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -81,6 +82,28 @@ static int pinned_ring(struct tt_loader *l, int cpu, size_t bytes)
 }
 
 /*
+ * Maps ring `cpu`'s consumer and producer pages read-only (libbpf's own
+ * mapping is not reachable through its API): the drain reads there, with
+ * no system call, whether a record is pending. 0 or -errno.
+ */
+static int map_positions(struct tt_loader *l, int cpu)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (!l->ring_pages) {
+		l->ring_pages = calloc(l->ncpus, sizeof(*l->ring_pages));
+		if (!l->ring_pages)
+			return -ENOMEM;
+	}
+	p = mmap(NULL, 2 * (size_t)page, PROT_READ, MAP_SHARED, l->ring_fds[cpu], 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	l->ring_pages[cpu] = p;
+	return 0;
+}
+
+/*
  * Creates one ring per possible CPU (l->ring_fds) and maps them all (l->rb);
  * loader__install_rings() plugs them into the `rings` array. 0 or -errno.
  */
@@ -107,6 +130,13 @@ static int create_rings(struct tt_loader *l, size_t bytes, char *err, size_t err
 		if (!l->rb) {
 			ret = -errno;
 			snprintf(err, errlen, "cannot map ring buffer of cpu %d: %s", cpu,
+				 strerror(-ret));
+			return ret;
+		}
+		ret = map_positions(l, cpu);
+		if (ret) {
+			snprintf(err, errlen,
+				 "cannot map the positions of ring buffer of cpu %d: %s", cpu,
 				 strerror(-ret));
 			return ret;
 		}
@@ -443,6 +473,11 @@ void tt_loader__free(struct tt_loader *l)
 			close(l->ring_fds[cpu]);
 	}
 	free(l->ring_fds);
+	for (int cpu = 0; l->ring_pages && cpu < l->ncpus; cpu++) {
+		if (l->ring_pages[cpu])
+			munmap((void *)l->ring_pages[cpu], 2 * (size_t)sysconf(_SC_PAGESIZE));
+	}
+	free(l->ring_pages);
 	if (l->hook_lost_fd >= 0)
 		close(l->hook_lost_fd);
 	if (l->site_progs_fd >= 0)
@@ -565,6 +600,19 @@ int tt_loader__epoll_fd(const struct tt_loader *l)
 int tt_loader__drain(struct tt_loader *l)
 {
 	return ring_buffer__consume(l->rb);
+}
+
+int tt_loader__ring_pos(const struct tt_loader *l, int ring, uint64_t *cons, uint64_t *prod)
+{
+	const volatile uint64_t *pages;
+
+	if (ring < 0 || ring >= l->ncpus || !l->ring_pages || !l->ring_pages[ring])
+		return -ENOENT;
+	pages = l->ring_pages[ring];
+	/* the consumer's page, then the producer's: both positions at their start */
+	*cons = __atomic_load_n(&pages[0], __ATOMIC_ACQUIRE);
+	*prod = __atomic_load_n(&pages[sysconf(_SC_PAGESIZE) / sizeof(*pages)], __ATOMIC_ACQUIRE);
+	return 0;
 }
 
 uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which)

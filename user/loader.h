@@ -160,6 +160,14 @@ int tt_loader__epoll_fd(const struct tt_loader *l);
 /* Consumes every ring. Returns events consumed, or -errno. */
 int tt_loader__drain(struct tt_loader *l);
 
+/*
+ * Ring `ring`'s consumer position (where the drain stopped: at its end, or
+ * at a record reserved but not committed yet) and producer position (the
+ * end of what its writers reserved), read from memory. 0, or -ENOENT past
+ * the last ring.
+ */
+int tt_loader__ring_pos(const struct tt_loader *l, int ring, uint64_t *cons, uint64_t *prod);
+
 /* Sum over CPUs of the BPF counter `which` (enum tt_stat). */
 uint64_t tt_loader__stat(const struct tt_loader *l, enum tt_stat which);
 

@@ -118,6 +118,8 @@ struct tt_loader {
 	size_t nsites;		    /* distinct USDT sites (cookies) the attachments use */
 	int ncpus;
 	int *ring_fds;
+	/* each ring's consumer and producer pages, mapped read-only: where its reader stopped */
+	const volatile uint64_t **ring_pages;
 	char *pin_dir;	/* owned; NULL: nothing pinned */
 	char *hold_pin; /* owned: where the hold map is pinned without pin_dir; else NULL */
 	bool adopted;	/* the maps were pinned by an earlier agent */

@@ -181,3 +181,67 @@ void tt_reorder__flush(struct tt_reorder *r, uint64_t horizon, tt_reorder_fn fn,
 		r->len = 0;
 	}
 }
+
+bool tt_ring_hold__see(struct tt_ring_hold *h, uint64_t cons, uint64_t prod, uint64_t prev,
+		       uint64_t now, uint64_t bound)
+{
+	unsigned gone = 0;
+
+	if (h->stuck) {
+		if (cons == h->stuck_pos)
+			return false; /* still there: not waited for */
+		h->stuck = false;
+	}
+	/* the marks the reader has passed: all their records were read */
+	while (gone < h->nmarks && h->pos[gone] <= cons)
+		gone++;
+	if (gone) {
+		h->nmarks -= gone;
+		memmove(h->pos, h->pos + gone, h->nmarks * sizeof(*h->pos));
+		memmove(h->time, h->time + gone, h->nmarks * sizeof(*h->time));
+		memmove(h->seen, h->seen + gone, h->nmarks * sizeof(*h->seen));
+	}
+	if (cons >= prod) {
+		h->nmarks = 0;
+		return false;
+	}
+	if (!h->nmarks || h->pos[h->nmarks - 1] < prod) {
+		if (h->nmarks == TT_RING_MARKS) {
+			/* the last mark's earlier time covers the new records too */
+			h->pos[h->nmarks - 1] = prod;
+		} else {
+			h->pos[h->nmarks] = prod;
+			h->time[h->nmarks] = prev;
+			h->seen[h->nmarks] = now;
+			h->nmarks++;
+		}
+	}
+	if (now - h->seen[0] <= bound)
+		return false;
+	h->stuck = true;
+	h->stuck_pos = cons;
+	h->nmarks = 0;
+	return true;
+}
+
+uint64_t tt_ring_hold__since(const struct tt_ring_hold *h)
+{
+	return h->nmarks ? h->time[0] : UINT64_MAX;
+}
+
+uint64_t tt_ring_hold__horizon(const struct tt_ring_hold *holds, size_t n, uint64_t horizon,
+			       uint64_t slack)
+{
+	if (horizon == UINT64_MAX)
+		return horizon;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t since = tt_ring_hold__since(&holds[i]);
+
+		if (since == UINT64_MAX)
+			continue;
+		since = since > slack ? since - slack : 0;
+		if (since < horizon)
+			horizon = since;
+	}
+	return horizon;
+}

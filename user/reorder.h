@@ -5,7 +5,9 @@
  * in one ring and its return in another, and a drain pass may see the
  * later one first; so events are held until they are older than a horizon
  * (the drain time less a slack that covers the gap between an event's
- * timestamp and its commit), then released sorted.
+ * timestamp and its reservation in the ring, held back further while a
+ * ring's reader is stopped at a record not yet committed: tt_ring_hold
+ * below), then released sorted.
  *
  * Events held from one pass to the next stay sorted: a pass sorts only
  * what it drained (few, and nearly in order) and merges it in. Event bytes
@@ -17,6 +19,7 @@
 #ifndef TASKTAP_REORDER_H
 #define TASKTAP_REORDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,5 +61,56 @@ typedef void (*tt_reorder_fn)(const struct tt_event *ev, size_t size, void *ctx)
 
 /* Hands over, in timestamp order, every held event with ts <= horizon. */
 void tt_reorder__flush(struct tt_reorder *r, uint64_t horizon, tt_reorder_fn fn, void *ctx);
+
+/*
+ * A ring's hold on the horizon. A BPF ring's reader stops at a record that
+ * is reserved but not yet committed (its writer preempted between the two):
+ * that ring stalls while the others are drained, and the records behind the
+ * busy one, older than what the other rings gave, come later. So after each
+ * pass the drain notes where each ring's reader stopped (its consumer
+ * position) and how far its writers got (its producer position): when the
+ * reader is behind, records are pending, and the horizon must not pass the
+ * time before which they were all reserved.
+ *
+ * Each pass that finds new records pending marks their end (the producer
+ * position) with the time of the pass before, when none of them was
+ * reserved yet; a mark goes when the reader passes it. A record that stays
+ * unread longer than a bound is not waited for again: a writer does not
+ * hold a reservation that long unless something is wrong.
+ */
+#define TT_RING_MARKS 8
+
+struct tt_ring_hold {
+	uint64_t pos[TT_RING_MARKS];  /* the records before it were reserved after… */
+	uint64_t time[TT_RING_MARKS]; /* …this time: the pass before the one that saw them */
+	uint64_t seen[TT_RING_MARKS]; /* the pass that first saw them pending */
+	unsigned nmarks;
+	bool stuck; /* the record at stuck_pos overstayed the bound: not waited for */
+	uint64_t stuck_pos;
+};
+
+/*
+ * Notes a ring's consumer and producer positions after a pass at `now`,
+ * the pass before at `prev`. Returns true the first time the record the
+ * reader stopped at has been pending for longer than `bound` since a pass
+ * saw it (it is then not waited for until the reader passes it).
+ */
+bool tt_ring_hold__see(struct tt_ring_hold *h, uint64_t cons, uint64_t prod, uint64_t prev,
+		       uint64_t now, uint64_t bound);
+
+/*
+ * The time after which every record still pending in the ring was
+ * reserved (the horizon stays at most a slack before it), UINT64_MAX when
+ * none is pending.
+ */
+uint64_t tt_ring_hold__since(const struct tt_ring_hold *h);
+
+/*
+ * The horizon `horizon` held back by `n` rings: at most `slack` before the
+ * earliest time their pending records were reserved after. UINT64_MAX (a
+ * final flush) is left as it is.
+ */
+uint64_t tt_ring_hold__horizon(const struct tt_ring_hold *holds, size_t n, uint64_t horizon,
+			       uint64_t slack);
 
 #endif /* TASKTAP_REORDER_H */

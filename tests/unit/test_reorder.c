@@ -215,6 +215,139 @@ static void test_held_events_survive_compaction_and_growth(void **state)
 	tt_reorder__release_all(&r);
 }
 
+#define MS    1000000ULL
+#define SLACK (10 * MS)
+#define BOUND (1000 * MS)
+
+/*
+ * Two rings drained each millisecond. Ring 0's reader stops at a record
+ * reserved at 100 ms whose writer is preempted until 160 ms; behind it a
+ * thread's entry (ts 101 ms), whose return (ts 102 ms) went to ring 1.
+ * Ring 1's events keep coming. The stalled ring holds the horizon, so the
+ * entry still comes out before its return and every later event.
+ */
+static void test_a_stalled_ring_holds_the_horizon(void **state)
+{
+	struct tt_ring_hold holds[2] = {0};
+	struct tt_reorder r;
+	struct seen s = {0};
+	uint64_t prev = 99 * MS, ts1 = 102 * MS;
+
+	(void)state;
+	tt_reorder__init(&r);
+	for (uint64_t now = 100 * MS; now <= 200 * MS; now += MS) {
+		/* ring 0: the busy record at 0..64 holds the entry at 64..128 back until 160 ms */
+		bool busy = now < 160 * MS;
+
+		if (!busy && now == 160 * MS)
+			add(&r, 101 * MS, 7, 0); /* the entry, read at last */
+		for (; ts1 <= now; ts1 += MS / 2)
+			add(&r, ts1, ts1 == 102 * MS ? 7 : 8, 0); /* its return, then others */
+		tt_ring_hold__see(&holds[0], busy ? 0 : 128, 128, prev, now, BOUND);
+		tt_ring_hold__see(&holds[1], 1000, 1000, prev, now, BOUND);
+		if (busy)
+			assert_int_equal(tt_ring_hold__since(&holds[0]), 99 * MS);
+		tt_reorder__flush(&r, tt_ring_hold__horizon(holds, 2, now - SLACK, SLACK), record,
+				  &s);
+		prev = now;
+	}
+	tt_reorder__flush(&r, UINT64_MAX, record, &s);
+	assert_true(s.n > 100);
+	assert_int_equal(s.ts[0], 101 * MS); /* the entry first */
+	assert_int_equal(s.tid[0], 7);
+	assert_int_equal(s.ts[1], 102 * MS); /* then its return */
+	for (size_t i = 1; i < s.n; i++)
+		assert_true(s.ts[i - 1] <= s.ts[i]);
+	assert_int_equal(tt_ring_hold__since(&holds[0]), UINT64_MAX); /* read: no hold */
+	tt_reorder__release_all(&r);
+}
+
+/* Without the hold (the horizon a slack before the pass), the same entry comes after its return. */
+static void test_without_the_hold_the_entry_comes_late(void **state)
+{
+	struct tt_reorder r;
+	struct seen s = {0};
+
+	(void)state;
+	tt_reorder__init(&r);
+	add(&r, 102 * MS, 7, 0);
+	tt_reorder__flush(&r, 160 * MS - SLACK, record, &s);
+	add(&r, 101 * MS, 7, 0);
+	tt_reorder__flush(&r, UINT64_MAX, record, &s);
+	assert_int_equal(s.n, 2);
+	assert_true(s.ts[0] > s.ts[1]); /* what the hold prevents */
+	tt_reorder__release_all(&r);
+}
+
+/*
+ * The hold follows the reader: records reserved after the first pass that
+ * saw the ring pending hold from the pass before theirs, once the reader
+ * has passed the first ones.
+ */
+static void test_the_hold_moves_with_the_reader(void **state)
+{
+	struct tt_ring_hold h = {0};
+
+	(void)state;
+	assert_int_equal(tt_ring_hold__since(&h), UINT64_MAX);
+	assert_false(tt_ring_hold__see(&h, 0, 0, 9 * MS, 10 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), UINT64_MAX); /* nothing pending */
+	assert_false(tt_ring_hold__see(&h, 0, 100, 10 * MS, 11 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 10 * MS);
+	assert_false(tt_ring_hold__see(&h, 0, 200, 11 * MS, 12 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 10 * MS); /* the first still pending */
+	assert_false(tt_ring_hold__see(&h, 100, 300, 12 * MS, 13 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 11 * MS); /* 100..200: reserved after 11 ms */
+	assert_false(tt_ring_hold__see(&h, 250, 300, 13 * MS, 14 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 12 * MS);
+	assert_false(tt_ring_hold__see(&h, 300, 300, 14 * MS, 15 * MS, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), UINT64_MAX); /* all read */
+}
+
+/* More passes with new records than marks: the last mark stretches, keeping its earlier time. */
+static void test_marks_full_keep_the_earlier_time(void **state)
+{
+	struct tt_ring_hold h = {0};
+	uint64_t t = 10 * MS;
+
+	(void)state;
+	for (uint64_t prod = 100; prod <= 100 * (TT_RING_MARKS + 4); prod += 100, t += MS)
+		assert_false(tt_ring_hold__see(&h, 0, prod, t - MS, t, BOUND));
+	/* the reader passes every mark but the stretched last one */
+	assert_false(tt_ring_hold__see(&h, 100 * (TT_RING_MARKS - 1), 100 * (TT_RING_MARKS + 4),
+				       t - MS, t, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 10 * MS + (TT_RING_MARKS - 2) * MS);
+}
+
+/*
+ * A record left reserved past the bound is reported once and not waited
+ * for: the horizon moves on; once the reader passes it, the ring holds
+ * again for what is pending then.
+ */
+static void test_a_record_busy_past_the_bound_is_not_waited_for(void **state)
+{
+	struct tt_ring_hold h = {0};
+	uint64_t t;
+
+	(void)state;
+	assert_false(tt_ring_hold__see(&h, 64, 128, 99 * MS, 100 * MS, BOUND));
+	for (t = 101 * MS; t <= 100 * MS + BOUND; t += MS)
+		assert_false(tt_ring_hold__see(&h, 64, 128 + t / MS, t - MS, t, BOUND));
+	assert_int_equal(tt_ring_hold__since(&h), 99 * MS);
+	assert_int_equal(tt_ring_hold__horizon(&h, 1, t, SLACK), 99 * MS - SLACK);
+	assert_true(tt_ring_hold__see(&h, 64, 2000, t - MS, t, BOUND)); /* reported */
+	assert_int_equal(tt_ring_hold__since(&h), UINT64_MAX);
+	assert_int_equal(tt_ring_hold__horizon(&h, 1, t - SLACK, SLACK), t - SLACK);
+	t += MS;
+	assert_false(tt_ring_hold__see(&h, 64, 2100, t - MS, t, BOUND)); /* not again */
+	assert_int_equal(tt_ring_hold__since(&h), UINT64_MAX);
+	t += MS;
+	assert_false(tt_ring_hold__see(&h, 2000, 2200, t - MS, t, BOUND)); /* read past it */
+	assert_int_equal(tt_ring_hold__since(&h), t - MS);
+	/* a final flush is never held */
+	assert_int_equal(tt_ring_hold__horizon(&h, 1, UINT64_MAX, SLACK), UINT64_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +358,11 @@ int main(void)
 		cmocka_unit_test(test_equal_timestamps_keep_arrival_order),
 		cmocka_unit_test(test_many_passes_keep_payloads_intact),
 		cmocka_unit_test(test_held_events_survive_compaction_and_growth),
+		cmocka_unit_test(test_a_stalled_ring_holds_the_horizon),
+		cmocka_unit_test(test_without_the_hold_the_entry_comes_late),
+		cmocka_unit_test(test_the_hold_moves_with_the_reader),
+		cmocka_unit_test(test_marks_full_keep_the_earlier_time),
+		cmocka_unit_test(test_a_record_busy_past_the_bound_is_not_waited_for),
 	};
 
 	return cmocka_run_group_tests_name("reorder", tests, NULL, NULL);

@@ -45,6 +45,7 @@
 
 #define DRAIN_INTERVAL_NS   1000000ULL	  /* 1 ms */
 #define REORDER_SLACK_NS    10000000ULL	  /* 10 ms */
+#define RING_BUSY_BOUND_NS  1000000000ULL /* a record reserved longer: not waited for */
 #define HOUSEKEEPING_NS	    1000000000ULL /* 1 s */
 #define RELOAD_SETTLE_NS    200000000ULL  /* a change in --spec-dir: reload 200 ms later */
 #define DEFAULT_STUCK_AFTER 600.0	  /* seconds */
@@ -162,6 +163,8 @@ struct agent_bpf {
 	void (*detach_exited)(struct tt_loader *l, struct tt_link *link); /* its process is gone */
 	bool (*link_adopted)(const struct tt_link *link);
 	int (*drain)(struct tt_loader *l);
+	/* NULL: the rings' positions are not known, and only the slack orders */
+	int (*ring_pos)(const struct tt_loader *l, int ring, uint64_t *cons, uint64_t *prod);
 	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
 	uint64_t (*hook_lost)(const struct tt_loader *l, uint32_t id); /* NULL: not counted */
 	int (*attached)(const struct tt_loader *l);
@@ -213,6 +216,10 @@ struct agent {
 	struct tt_traces *traces; /* the task view's recent traces; NULL with --no-http */
 	struct tt_view *view;
 	struct tt_reorder reorder;
+	struct tt_ring_hold *ring_holds; /* per ring: the records pending after a drain */
+	int nring_holds;
+	uint64_t drained_ns;  /* when the last drain pass began */
+	uint64_t rings_stuck; /* records left reserved past RING_BUSY_BOUND_NS */
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
 	uint64_t hook_lost_reported[TT_MAX_PROBES + 1]; /* by global hook id */

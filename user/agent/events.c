@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Events from the rings to the sinks: reorder, hook-id routing, assemblers, span fan-out. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -88,10 +90,57 @@ static void note_loss(struct agent *r)
 	}
 }
 
+/* One more ring's hold (ring_holds grows by doubling). 0 or -ENOMEM. */
+static int grow_holds(struct agent *r)
+{
+	int n = r->nring_holds ? 2 * r->nring_holds : 8;
+	struct tt_ring_hold *h = realloc(r->ring_holds, (size_t)n * sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	memset(h + r->nring_holds, 0, (size_t)(n - r->nring_holds) * sizeof(*h));
+	r->ring_holds = h;
+	r->nring_holds = n;
+	return 0;
+}
+
+/*
+ * Notes, after a pass begun at `now`, where the drain stopped in each ring:
+ * short of its end at a record reserved but not committed yet, the ring
+ * holds the horizon (tt_ring_hold__see()). Returns the rings noted.
+ */
+static size_t see_rings(struct agent *r, uint64_t now)
+{
+	uint64_t cons, prod;
+	int i;
+
+	if (!r->bpf->ring_pos)
+		return 0;
+	for (i = 0; r->bpf->ring_pos(r->loader, i, &cons, &prod) == 0; i++) {
+		if (i >= r->nring_holds && grow_holds(r))
+			break; /* out of memory: the rings noted so far */
+		if (tt_ring_hold__see(&r->ring_holds[i], cons, prod, r->drained_ns, now,
+				      RING_BUSY_BOUND_NS)) {
+			r->rings_stuck++;
+			tt_warn("a record of ring buffer %d stayed reserved over %llu ms: "
+				"the events after it may come out of order",
+				i, RING_BUSY_BOUND_NS / 1000000);
+		}
+	}
+	return (size_t)i;
+}
+
 void events__drain(struct agent *r, uint64_t horizon)
 {
+	uint64_t now = tt_now_ns(CLOCK_MONOTONIC);
+	size_t nrings;
+
 	r->bpf->drain(r->loader);
 	note_loss(r);
+	/* a ring the drain stopped short in (a busy record) holds the horizon */
+	nrings = see_rings(r, now);
+	r->drained_ns = now;
+	horizon = tt_ring_hold__horizon(r->ring_holds, nrings, horizon, REORDER_SLACK_NS);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
 	if (r->json)
 		fflush(stdout); /* once per pass, not once per span */

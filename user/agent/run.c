@@ -301,6 +301,10 @@ static void shut_down(struct agent *r)
 			"was lost in a full ring, seen by an agent that was killed, or before the "
 			"probes were in)",
 			st.orphan_returns);
+	if (r->rings_stuck)
+		tt_warn("%" PRIu64 " ring records stayed reserved over %llu ms: the events after "
+			"them may have come out of order",
+			r->rings_stuck, RING_BUSY_BOUND_NS / 1000000);
 	if (r->events_dropped)
 		tt_warn("%" PRIu64 " events dropped: the agent was out of memory",
 			r->events_dropped);
@@ -326,6 +330,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.detach_exited = tt_loader__detach_exited,
 	.link_adopted = tt_link__adopted,
 	.drain = tt_loader__drain,
+	.ring_pos = tt_loader__ring_pos,
 	.stat = tt_loader__stat,
 	.hook_lost = tt_loader__hook_lost,
 	.attached = tt_loader__attached,
@@ -429,6 +434,7 @@ static void agent_release(struct agent *r)
 	tt_console__free(r->console);
 	tt_resource__free(r->resource);
 	tt_reorder__release_all(&r->reorder);
+	free(r->ring_holds);
 }
 
 /* A step's -errno as the exit status: 2 for what the user asked (-EINVAL), else 1. */
