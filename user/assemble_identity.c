@@ -158,13 +158,27 @@ static uint64_t try_hash(const uint8_t *key, size_t key_len, const char *step, s
 	return table_key(XXH3_64bits_digest(&st));
 }
 
-/* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
+/*
+ * The text of the attribute `name` of a span, from what is recorded so far
+ * (an annotate probe's value first: it replaces the probe's own); NULL if none.
+ */
 const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
 			       size_t *len)
 {
-	const struct tt_attr *at = asm__find_attr(s->probe, name, name_len);
+	const struct tt_attr *at;
 	const struct tt_cap_rec *r;
 
+	for (int i = 0; i < s->nlate; i++) {
+		const struct tt_late_attr *l = &s->late[i];
+
+		if (strncmp(l->name, name, name_len) || l->name[name_len])
+			continue;
+		if (l->is_int)
+			return NULL;
+		*len = l->len;
+		return l->str;
+	}
+	at = asm__find_attr(s->probe, name, name_len);
 	if (!at)
 		return NULL;
 	if (at->redact) {

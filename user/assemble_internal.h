@@ -206,7 +206,7 @@ uint64_t asm__thread_key(uint32_t pid, uint32_t tid);
 
 /* assemble_identity.c: ids, parents, attempts, names */
 void asm__random_id(struct tt_asm *a, uint8_t *out, size_t len);
-/* The text of the attribute `name` of a span, from what is recorded so far; NULL if none. */
+/* The text of the attribute `name` of a span so far (an annotate probe's first); NULL if none. */
 const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
 			       size_t *len);
 uint32_t asm__next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,

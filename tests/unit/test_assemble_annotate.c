@@ -351,6 +351,84 @@ static void test_annotate_ok_at_a_usdt_point_and_error_by_key(void **state)
 	assert_int_equal(tt_asm__unannotated(f->a, Q_CANCEL), 1);
 }
 
+static const char spec4_text[] =
+	"service: t4\n"
+	"keyspace: w\n"
+	"targets:\n"
+	"  - binary: /bin/true\n"
+	"    probes:\n"
+	"      - role: task\n" /* hook 1 */
+	"        symbol: work\n"
+	"        key: str(arg0)\n"
+	"        name: \"run {task.name}\"\n"
+	"      - role: annotate\n" /* hook 2: the task's name, once the message is read */
+	"        of: task\n"
+	"        symbol: named\n"
+	"        attributes: { task.name: str(arg0) }\n"
+	"      - role: annotate\n" /* hook 3 */
+	"        of: task\n"
+	"        symbol: handle_failure\n"
+	"        status: error\n"
+	"      - role: annotate\n" /* hook 4: the exception's class, stored after the failure */
+	"        of: task\n"
+	"        symbol: store_result\n"
+	"        attributes: { exception.type: str(arg0) }\n"
+	"      - role: annotate\n" /* hook 5 */
+	"        of: task\n"
+	"        symbol: classify\n"
+	"        attributes: { error.type: str(arg0) }\n";
+
+enum { W_WORK = 1, W_NAMED, W_FAILURE, W_STORE, W_CLASSIFY };
+
+static int setup4(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct tt_asm_opts o = {0};
+	char err[256];
+
+	assert_non_null(f);
+	assert_int_equal(tt_spec__parse("t4.yaml", spec4_text, strlen(spec4_text), &f->spec, err,
+					sizeof(err)),
+			 0);
+	o.spec = f->spec;
+	o.seed = 4;
+	o.on_span = collect;
+	o.ctx = f;
+	f->a = tt_asm__new(&o);
+	assert_non_null(f->a);
+	*state = f;
+	return 0;
+}
+
+static void note_task_name(const struct tt_span *task, const struct tt_span *step, void *ctx)
+{
+	snprintf(ctx, TT_SPAN_NAME_MAX, "%s", task->name);
+}
+
+static void test_a_name_template_is_resolved_when_the_span_ends(void **state)
+{
+	struct fixture *f = *state;
+	char open_name[TT_SPAN_NAME_MAX] = "unset";
+
+	sentry(f, W_WORK, TT_EV_ENTRY, 100, 2, 2, "k1", NULL, 0);
+	tt_asm__for_each_task(f->a, 0, note_task_name, open_name);
+	assert_string_equal(open_name, "run "); /* /tasks: what is known so far */
+	call(f, W_NAMED, 110, 2, NULL, "resize");
+	tt_asm__for_each_task(f->a, 0, note_task_name, open_name);
+	assert_string_equal(open_name, "run resize");
+	sentry(f, W_WORK, TT_EV_RETURN, 200, 2, 2, NULL, NULL, 0);
+	/* cut before its return: named all the same */
+	sentry(f, W_WORK, TT_EV_ENTRY, 300, 3, 3, "k2", NULL, 0);
+	call(f, W_NAMED, 310, 3, NULL, "thumbnail");
+	thread_exit(f, 400, 3, 3, 0, true);
+
+	assert_int_equal(f->n, 2);
+	assert_string_equal(f->out[0].name, "run resize");
+	assert_kv_str(f, 0, "task.name", "resize");
+	assert_string_equal(f->out[1].name, "run thumbnail");
+	assert_kv_str(f, 1, "tasktap.cut", "exit");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +450,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_annotate_ok_at_a_usdt_point_and_error_by_key,
 						setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_a_name_template_is_resolved_when_the_span_ends,
+						setup4, teardown),
 	};
 
 	return cmocka_run_group_tests_name("assemble_annotate", tests, NULL, NULL);
