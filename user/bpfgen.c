@@ -51,6 +51,32 @@ void bpfgen__stat_inc(struct gen *g, enum tt_stat which)
 	place(g, done);
 }
 
+/* Whether the hook id comes from the attach cookie: entry and return programs that ask. */
+static bool from_cookie(const struct gen *g)
+{
+	return g->in->hook_from_cookie && g->in->kind != TT_BPFGEN_USDT;
+}
+
+/* *(u32 *)(base + off) = the hook id: an immediate, or FP_HOOK (clobbers r1). */
+static void store_hook(struct gen *g, uint8_t base, int16_t off)
+{
+	if (!from_cookie(g)) {
+		st(g, BPF_W, base, off, (int32_t)g->in->hook);
+		return;
+	}
+	ldx(g, BPF_W, R1, FP, FP_HOOK);
+	stx(g, BPF_W, base, off, R1);
+}
+
+/* FP_HOOK = the attach cookie, when the id comes from there; r1 is the context. */
+static void load_hook(struct gen *g)
+{
+	if (!from_cookie(g))
+		return;
+	call(g, BPF_FUNC_get_attach_cookie);
+	stx(g, BPF_W, FP, FP_HOOK, R0);
+}
+
 /* A lost event: stats[TT_STAT_LOST] and this hook's own count of lost events. */
 static void lost(struct gen *g)
 {
@@ -59,7 +85,7 @@ static void lost(struct gen *g)
 	bpfgen__stat_inc(g, TT_STAT_LOST);
 	if (g->in->maps.hook_lost < 0)
 		return;
-	st(g, BPF_W, FP, FP_KEY, (int32_t)g->in->hook);
+	store_hook(g, FP, FP_KEY);
 	ld_map(g, R1, g->in->maps.hook_lost);
 	fp_addr(g, R2, FP_KEY);
 	call(g, BPF_FUNC_map_lookup_elem);
@@ -79,7 +105,7 @@ void bpfgen__header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, boo
 	stx(g, BPF_W, base, off + offsetof(struct tt_event, tid), R0);
 	alu_imm(g, BPF_RSH, R0, 32);
 	stx(g, BPF_W, base, off + offsetof(struct tt_event, pid), R0);
-	st(g, BPF_W, base, off + offsetof(struct tt_event, probe), (int32_t)g->in->hook);
+	store_hook(g, base, off + offsetof(struct tt_event, probe));
 	st(g, BPF_W, base, off + offsetof(struct tt_event, kind), kind); /* and flags 0 */
 	if (ret) {
 		ldx(g, BPF_DW, R1, CTX, PT_AX);
@@ -225,6 +251,7 @@ static void entry_prog(struct gen *g)
 	int out = new_label(g), drop = new_label(g);
 
 	mov_reg(g, CTX, R1);
+	load_hook(g);
 	if (track)
 		thread_state(g, out);
 	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
@@ -297,6 +324,7 @@ static void return_prog(struct gen *g)
 	int out = new_label(g), drop = new_label(g);
 
 	mov_reg(g, CTX, R1);
+	load_hook(g);
 	for (int k = 0; h->ret.nops && k < 7; k++)
 		st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
 	if (h->flags & TT_HOOKF_TRACK)

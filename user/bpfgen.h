@@ -21,6 +21,7 @@
 #ifndef TASKTAP_BPFGEN_H
 #define TASKTAP_BPFGEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,12 @@ struct tt_bpfgen_maps {
 struct tt_bpfgen_in {
 	enum tt_bpfgen_kind kind;
 	uint32_t hook; /* the hook id: the probe field of its events */
+	/*
+	 * Entry and return programs: the id is read from the attach cookie
+	 * (the loader attaches each hook with its id as the cookie), so that
+	 * hooks whose captures and filters are the same share one program
+	 */
+	bool hook_from_cookie;
 	const struct tt_hook_prog *prog;
 	const struct tt_usdt_site *site; /* TT_BPFGEN_USDT: where the arguments are */
 	struct tt_bpfgen_maps maps;

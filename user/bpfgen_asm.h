@@ -235,6 +235,7 @@ static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
 #define FP_EV	 -240 /* return events without captures: struct tt_event */
 #define FP_COND	 -248 /* u64: the condition a test set (TT_OPF_COND) */
 #define FP_SLEN	 -256 /* u64: the length of a string read by a test, with its NUL */
+#define FP_HOOK	 -264 /* u32: the hook id, when read from the attach cookie */
 
 /*
  * Where string tests read their strings: in the upper half of scratch's

@@ -447,6 +447,7 @@ void loader__free_progs(struct tt_loader *l, uint32_t id, bool all)
 		*pp = p->next;
 		if (p->fd >= 0)
 			close(p->fd); /* links attached keep the program */
+		free(p->insns);
 		free(p);
 	}
 }

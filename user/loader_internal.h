@@ -39,6 +39,8 @@ struct gen_prog {
 	enum tt_bpfgen_kind kind;
 	struct tt_usdt_site site; /* TT_BPFGEN_USDT */
 	int fd;			  /* -1: it could not be built: the interpreter runs the hook */
+	struct bpf_insn *insns;	  /* its instructions (n), to share it; owned, or NULL */
+	size_t n;
 	struct gen_prog *next;
 };
 

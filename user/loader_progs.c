@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* loader_progs.c: what each hook runs: its program compiled by bpfgen, or the interpreter. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,26 @@ struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l)
 }
 
 /*
- * Emits and loads hook id's program of `kind`. Returns its fd, or -errno
- * with the reason in why.
+ * The program of another hook with the same instructions (the same
+ * captures and filter: the hook id comes from the attach cookie), as a
+ * new fd; or -1.
  */
-static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
+static int same_prog(const struct tt_loader *l, enum tt_bpfgen_kind kind, const struct tt_bpfgen *g)
+{
+	for (const struct gen_prog *q = l->progs; q; q = q->next) {
+		if (q->fd >= 0 && q->kind == kind && q->insns && q->n == g->n &&
+		    !memcmp(q->insns, g->insns, g->n * sizeof(g->insns[0])))
+			return fcntl(q->fd, F_DUPFD_CLOEXEC, 0);
+	}
+	return -1;
+}
+
+/*
+ * Emits and loads hook id's program of `kind` (keeping its instructions in
+ * p, to share it), or shares the one another hook loaded with the same
+ * instructions. Returns its fd, or -errno with the reason in why.
+ */
+static int load_gen(struct tt_loader *l, struct gen_prog *p, uint32_t id, enum tt_bpfgen_kind kind,
 		    const struct tt_usdt_site *site, char *why, size_t whylen)
 {
 	static struct tt_bpfgen g; /* 32 KB; the loader runs on one thread */
@@ -54,6 +71,7 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	struct tt_bpfgen_in in = {
 		.kind = kind,
 		.hook = id,
+		.hook_from_cookie = true,
 		.prog = l->hooks[id],
 		.site = site,
 		.maps = loader__gen_maps(l),
@@ -66,6 +84,14 @@ static int load_gen(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	ret = tt_bpfgen__emit(&in, &g, why, whylen);
 	if (ret)
 		return ret;
+	fd = same_prog(l, kind, &g);
+	if (fd >= 0)
+		return fd;
+	p->insns = malloc(g.n * sizeof(g.insns[0])); /* NULL: not shared, no harm */
+	if (p->insns) {
+		memcpy(p->insns, g.insns, g.n * sizeof(g.insns[0]));
+		p->n = g.n;
+	}
 	tt_bpfgen__name(kind, id, name, sizeof(name));
 	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
 	if (fd >= 0)
@@ -235,7 +261,7 @@ int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	p->kind = kind;
 	if (site)
 		p->site = *site;
-	p->fd = load_gen(l, id, kind, site, why, sizeof(why));
+	p->fd = load_gen(l, p, id, kind, site, why, sizeof(why));
 	p->next = l->progs;
 	l->progs = p;
 	if (p->fd >= 0)

@@ -107,8 +107,12 @@ static void print_program(const struct tt_hook *h, enum tt_bpfgen_kind kind,
 			  const struct tt_usdt_site *site, const char *what)
 {
 	static struct tt_bpfgen g;
-	struct tt_bpfgen_in in = {
-		.kind = kind, .hook = h->id, .prog = &h->prog, .site = site, .maps = shown_maps};
+	struct tt_bpfgen_in in = {.kind = kind,
+				  .hook = h->id,
+				  .hook_from_cookie = true, /* as the loader builds them */
+				  .prog = &h->prog,
+				  .site = site,
+				  .maps = shown_maps};
 	char err[256];
 
 	if (tt_bpfgen__emit(&in, &g, err, sizeof(err))) {

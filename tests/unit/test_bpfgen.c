@@ -430,10 +430,57 @@ static void test_print_names_maps_and_helpers(void **state)
 	assert_string_equal(name, "tt_h1024_ret");
 }
 
+/* Emits `kind` for hook `id` with the id read from the attach cookie, into out. */
+static void emit_cookie(enum tt_bpfgen_kind kind, const struct tt_hook_prog *h, uint32_t id,
+			struct tt_bpfgen *out)
+{
+	struct tt_bpfgen_in in = {
+		.kind = kind, .hook = id, .hook_from_cookie = true, .prog = h, .maps = maps};
+	char err[256];
+
+	assert_int_equal(tt_bpfgen__emit(&in, out, err, sizeof(err)), 0);
+}
+
+static void test_hooks_alike_share_one_program_with_the_id_from_the_cookie(void **state)
+{
+	static const char *const caps[] = {"arg0", "str(arg1)", NULL};
+	static struct tt_bpfgen other;
+	struct tt_hook_prog h = hook_of("arg0 > 3", caps);
+	enum tt_bpfgen_kind kinds[] = {TT_BPFGEN_ENTRY, TT_BPFGEN_RETURN};
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		bool cookie = false, probe_from_reg = false;
+
+		emit_cookie(kinds[k], &h, 42, &g);
+		emit_cookie(kinds[k], &h, 7, &other);
+		/* no trace of the id: two hooks, one program */
+		assert_int_equal(g.n, other.n);
+		assert_memory_equal(g.insns, other.insns, g.n * sizeof(g.insns[0]));
+		for (size_t n = 0; n < g.n; n++) {
+			const struct bpf_insn *i = &g.insns[n];
+
+			if (i->code == (BPF_JMP | BPF_CALL) && i->imm == BPF_FUNC_get_attach_cookie)
+				cookie = true;
+			/* the header's probe field from the id the cookie gave, kept on the stack
+			 */
+			if (n > 0 && i->code == (BPF_STX | BPF_MEM | BPF_W) &&
+			    i->src_reg == BPF_REG_1 && i[-1].code == (BPF_LDX | BPF_MEM | BPF_W) &&
+			    i[-1].dst_reg == BPF_REG_1 && i[-1].src_reg == BPF_REG_10)
+				probe_from_reg = true;
+			assert_false(i->code == (BPF_ST | BPF_MEM | BPF_W) && i->imm == 42);
+		}
+		assert_true(cookie);
+		assert_true(probe_from_reg);
+		assert_all_reached();
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entry_with_every_capture_form),
+		cmocka_unit_test(test_hooks_alike_share_one_program_with_the_id_from_the_cookie),
 		cmocka_unit_test(test_tracked_entry_and_return),
 		cmocka_unit_test(test_return_without_captures_is_short),
 		cmocka_unit_test(test_each_comparison_is_its_jump),
