@@ -681,6 +681,7 @@ void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts
 	}
 	note_unreadable(s);
 	asm__note_redactions(s);
+	asm__given_error_type(s);
 	a->stats.open_spans--;
 	a->stats.spans_finished++;
 	a->opts.on_span(s, a->opts.ctx);

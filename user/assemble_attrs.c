@@ -2,6 +2,7 @@
 /* assemble_attrs.c: a finished span's attributes as key/values, what every sink writes. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "assemble.h"
@@ -31,15 +32,6 @@ static const char *const cut_names[] = {
 	[TT_CUT_LOST] = "lost",
 };
 
-const char *tt_span__error_type(const struct tt_span *s)
-{
-	if (s->status != TT_STATUS_ERROR)
-		return NULL;
-	if (s->cut != TT_CUT_NONE && s->cut < sizeof(cut_names) / sizeof(cut_names[0]))
-		return cut_names[s->cut];
-	return s->error_type[0] ? s->error_type : "_OTHER";
-}
-
 static bool late_attr(const struct tt_span *s, const char *name)
 {
 	for (int i = 0; i < s->nlate; i++) {
@@ -47,6 +39,68 @@ static bool late_attr(const struct tt_span *s, const char *name)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Whether the span has attribute `name` with a value (an annotate probe's,
+ * else its probe's own); its text (an integer in decimal) into out[size]
+ * when out is not NULL.
+ */
+static bool attr_text(const struct tt_span *s, const char *name, char *out, size_t size)
+{
+	const struct tt_attr *at = asm__find_attr(s->probe, name, strlen(name));
+	const struct tt_cap_rec *r = NULL;
+	const char *v;
+	size_t len;
+	int64_t i;
+
+	v = asm__span_str_attr(s, name, strlen(name), &len);
+	if (v) {
+		len = strnlen(v, len); /* a C string ends at its NUL */
+		if (out)
+			snprintf(out, size, "%.*s", (int)len, v);
+		return true;
+	}
+	for (int k = 0; k < s->nlate; k++) {
+		if (strcmp(s->late[k].name, name) == 0 && s->late[k].is_int) {
+			if (out)
+				snprintf(out, size, "%lld", (long long)s->late[k].i);
+			return true;
+		}
+	}
+	if (at && !at->literal && !at->redact && !late_attr(s, name))
+		r = asm__value_of(s, &at->cap);
+	if (!r || r->type != TT_CAP_INT)
+		return false;
+	memcpy(&i, record_data(r), sizeof(i));
+	if (strcmp(at->cap.text, "ret") == 0)
+		i = tt_ret__value((uint64_t)i);
+	if (out)
+		snprintf(out, size, "%lld", (long long)i);
+	return true;
+}
+
+/* Whether the spec gave the span its error's class: an error.type or exception.type attribute. */
+static bool error_type_given(const struct tt_span *s)
+{
+	return attr_text(s, "error.type", NULL, 0) || attr_text(s, "exception.type", NULL, 0);
+}
+
+void asm__given_error_type(struct tt_span *s)
+{
+	if (s->status == TT_STATUS_ERROR &&
+	    !attr_text(s, "error.type", s->error_type, sizeof(s->error_type)))
+		attr_text(s, "exception.type", s->error_type, sizeof(s->error_type));
+}
+
+const char *tt_span__error_type(const struct tt_span *s)
+{
+	if (s->status != TT_STATUS_ERROR)
+		return NULL;
+	if (s->cut != TT_CUT_NONE && s->cut < sizeof(cut_names) / sizeof(cut_names[0]) &&
+	    !error_type_given(s))
+		return cut_names[s->cut];
+	return s->error_type[0] ? s->error_type : "_OTHER";
 }
 
 /* The probe's own attributes, as captured, redacted or written literally. */
@@ -146,7 +200,7 @@ int tt_span__attrs(const struct tt_span *s, struct tt_kv *kv)
 	/* the OS thread: thread.id is a runtime's managed id, which a probe cannot see */
 	kv_int(&kv[n++], "tasktap.thread.tid", s->tid);
 	fn = tt_span__error_type(s);
-	if (fn)
+	if (fn && !attr_text(s, "error.type", NULL, 0)) /* else the spec's, written above */
 		kv_str(&kv[n++], "error.type", fn, strlen(fn));
 	if (s->unreadable[0])
 		kv_str(&kv[n++], "tasktap.unreadable", s->unreadable, strlen(s->unreadable));

@@ -212,6 +212,8 @@ const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t
 uint32_t asm__next_attempt(struct tt_asm *a, const struct tt_span *s, const char *step,
 			   size_t step_len);
 void asm__name_from_template(struct tt_span *s);
+/* An error span's error.type from the spec's error.type (else exception.type) attribute, if any. */
+void asm__given_error_type(struct tt_span *s);
 /* Names a span: its template, else by role (a step's name starts with its task's name). */
 void asm__name_span(struct tt_span *s, const char *task_name);
 void asm__publish_id(struct tt_asm *a, struct tt_span *s);

@@ -108,6 +108,8 @@ class RecipeTest(unittest.TestCase):
                     if failed:
                         # "JobFailed", or with its module: "celery_tasks.JobFailed"
                         self.assertRegex(a["exception.type"], r"(^|\.)%s$" % error_types[kind])
+                        # the error's class is the exception's, not the annotate's function
+                        self.assertEqual(a["error.type"], a["exception.type"])
                         self.assertIn(error_types[kind].split(".")[-1], raised[job_id])
                     else:
                         self.assertNotIn("error.type", a)

@@ -400,6 +400,74 @@ static int setup4(void **state)
 	return 0;
 }
 
+/* How many attributes `key` span `span` has. */
+static int count_kv(struct fixture *f, int span, const char *key)
+{
+	int n = 0;
+
+	for (int i = 0; i < f->nkv[span]; i++)
+		n += strcmp(f->kv[span][i].key, key) == 0;
+	return n;
+}
+
+static void test_an_annotates_error_type_wins_over_the_default(void **state)
+{
+	struct fixture *f = *state;
+
+	/* failed, its exception's class stored later: that is its error.type */
+	sentry(f, W_WORK, TT_EV_ENTRY, 100, 2, 2, "k1", NULL, 0);
+	call(f, W_FAILURE, 110, 2, NULL, NULL);
+	call(f, W_STORE, 130, 2, NULL, "ValueError");
+	sentry(f, W_WORK, TT_EV_RETURN, 200, 2, 2, NULL, NULL, 0);
+	/* error.type given too: it wins over exception.type */
+	sentry(f, W_WORK, TT_EV_ENTRY, 300, 2, 2, "k2", NULL, 0);
+	call(f, W_FAILURE, 310, 2, NULL, NULL);
+	call(f, W_STORE, 330, 2, NULL, "JobFailed");
+	call(f, W_CLASSIFY, 350, 2, NULL, "app.Fatal");
+	sentry(f, W_WORK, TT_EV_RETURN, 400, 2, 2, NULL, NULL, 0);
+	/* none given: the annotate's function */
+	sentry(f, W_WORK, TT_EV_ENTRY, 500, 2, 2, "k3", NULL, 0);
+	call(f, W_FAILURE, 510, 2, NULL, NULL);
+	sentry(f, W_WORK, TT_EV_RETURN, 600, 2, 2, NULL, NULL, 0);
+	/* given, but no error: an attribute like any other */
+	sentry(f, W_WORK, TT_EV_ENTRY, 700, 2, 2, "k4", NULL, 0);
+	call(f, W_CLASSIFY, 710, 2, NULL, "none");
+	sentry(f, W_WORK, TT_EV_RETURN, 800, 2, 2, NULL, NULL, 0);
+	/* cut when its thread exits: still the exception's class (tasktap.cut says why) */
+	sentry(f, W_WORK, TT_EV_ENTRY, 900, 3, 3, "k5", NULL, 0);
+	call(f, W_FAILURE, 910, 3, NULL, NULL);
+	call(f, W_STORE, 930, 3, NULL, "KeyError");
+	thread_exit(f, 1000, 3, 3, 0, true);
+
+	assert_int_equal(f->n, 5);
+	assert_int_equal(f->out[0].status, TT_STATUS_ERROR);
+	assert_kv_str(f, 0, "error.type", "ValueError");
+	assert_kv_str(f, 0, "exception.type", "ValueError");
+	assert_string_equal(tt_span__error_type(&f->out[0]), "ValueError"); /* the event's */
+	assert_int_equal(count_kv(f, 0, "error.type"), 1);
+
+	assert_int_equal(f->out[1].status, TT_STATUS_ERROR);
+	assert_kv_str(f, 1, "error.type", "app.Fatal");
+	assert_kv_str(f, 1, "exception.type", "JobFailed");
+	assert_string_equal(tt_span__error_type(&f->out[1]), "app.Fatal");
+	assert_int_equal(count_kv(f, 1, "error.type"), 1);
+
+	assert_int_equal(f->out[2].status, TT_STATUS_ERROR);
+	assert_kv_str(f, 2, "error.type", "handle_failure");
+	assert_null(kv(f, 2, "exception.type"));
+
+	assert_int_equal(f->out[3].status, TT_STATUS_UNSET);
+	assert_kv_str(f, 3, "error.type", "none");
+	assert_int_equal(count_kv(f, 3, "error.type"), 1);
+	assert_null(tt_span__error_type(&f->out[3]));
+
+	assert_int_equal(f->out[4].status, TT_STATUS_ERROR);
+	assert_kv_str(f, 4, "tasktap.cut", "exit");
+	assert_kv_str(f, 4, "error.type", "KeyError");
+	assert_string_equal(tt_span__error_type(&f->out[4]), "KeyError");
+	assert_int_equal(count_kv(f, 4, "error.type"), 1);
+}
+
 static void note_task_name(const struct tt_span *task, const struct tt_span *step, void *ctx)
 {
 	snprintf(ctx, TT_SPAN_NAME_MAX, "%s", task->name);
@@ -450,6 +518,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_annotate_ok_at_a_usdt_point_and_error_by_key,
 						setup3, teardown),
+		cmocka_unit_test_setup_teardown(test_an_annotates_error_type_wins_over_the_default,
+						setup4, teardown),
 		cmocka_unit_test_setup_teardown(test_a_name_template_is_resolved_when_the_span_ends,
 						setup4, teardown),
 	};
