@@ -110,6 +110,9 @@ class RecipeTest(unittest.TestCase):
                         self.assertRegex(a["exception.type"], r"(^|\.)%s$" % error_types[kind])
                         # the error's class is the exception's, not the annotate's function
                         self.assertEqual(a["error.type"], a["exception.type"])
+                        events = span.get("events", [])
+                        self.assertEqual([attrs(e)["exception.type"] for e in events],
+                                         [a["exception.type"]])
                         self.assertIn(error_types[kind].split(".")[-1], raised[job_id])
                     else:
                         self.assertNotIn("error.type", a)

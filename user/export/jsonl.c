@@ -34,12 +34,16 @@ static void write_events_and_links(FILE *out, const struct tt_span *s, int64_t o
 			fprintf(out, "{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"Compensating\"}",
 				s->start_ns + off);
 		if (err) {
+			const char *type = tt_span__error_type(s);
+
 			fprintf(out,
 				"%s{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"exception\","
 				"\"attributes\":[{\"key\":\"exception.message\",\"value\":"
 				"{\"stringValue\":",
 				comp ? "," : "", s->end_ns + off);
 			tt_json__str(out, s->status_msg, strlen(s->status_msg));
+			fputs("}},{\"key\":\"exception.type\",\"value\":{\"stringValue\":", out);
+			tt_json__str(out, type, strlen(type));
 			fputs("}}]}", out);
 		}
 		fputc(']', out);
