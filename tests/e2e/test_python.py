@@ -15,6 +15,7 @@ import time
 import unittest
 
 from harness import Agent, attrs, duration_ms, run_tool, write_spec
+from test_otlp import wait_for
 
 PYTHON = "/usr/bin/python3.11"
 ERROR = 2  # span status code
@@ -308,10 +309,26 @@ targets:
 SEMAPHORE = 0xa84262
 
 
+def exe(pid):
+    """What process `pid` runs, or None while that cannot be read."""
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
 def semaphore(pid):
-    with open("/proc/%d/mem" % pid, "rb") as f:
-        f.seek(SEMAPHORE)
-        return int.from_bytes(f.read(2), "little")
+    """Process `pid`'s function__return semaphore; waits, as long as the
+    address is not mapped yet (an exec in progress), for it to be."""
+    def read():
+        try:
+            with open("/proc/%d/mem" % pid, "rb") as f:
+                f.seek(SEMAPHORE)
+                return int.from_bytes(f.read(2), "little")
+        except OSError:
+            return None
+    wait_for(lambda: read() is not None, what="process %d's semaphore mapped" % pid)
+    return read()
 
 
 class PythonMatchTest(unittest.TestCase):
@@ -338,6 +355,11 @@ class PythonMatchTest(unittest.TestCase):
         agent.wait_attached()
         after = [self.worker("picked"), self.worker("other")]
         workers = before + after
+        # a child reads as the test's own interpreter until its exec is done:
+        # its semaphore is mapped once it runs the copy
+        for w in workers:
+            wait_for(lambda: exe(w.pid) == os.path.realpath(self.python),
+                     what="worker %d running %s" % (w.pid, self.python))
         # a process started after the agent is held at exec until it is attached
         deadline = time.monotonic() + 30
         while semaphore(after[0].pid) == 0 and time.monotonic() < deadline:
