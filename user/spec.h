@@ -260,6 +260,16 @@ bool tt_target__same(const struct tt_target *a, const struct tt_target *b);
  */
 int tt_spec__match(const struct tt_spec *old, struct tt_spec *now, int *map);
 
+/*
+ * After tt_spec__match(): fills succ[1..old->nhooks] with map, and for a
+ * hook that did not stay (its probe edited: an attribute, the error) the
+ * hook of `now` that takes its place: the same target, role, pairing,
+ * key and site. A call open across the reload then ends under it.
+ * Returns how many such successors.
+ */
+int tt_spec__successors(const struct tt_spec *old, const struct tt_spec *now, const int *map,
+			int *succ);
+
 const char *tt_role__name(enum tt_role role);
 
 #endif /* TASKTAP_SPEC_H */

@@ -239,3 +239,43 @@ int tt_spec__match(const struct tt_spec *old, struct tt_spec *now, int *map)
 	}
 	return stayed;
 }
+
+/* Whether two captures are the same expression (or both absent). */
+static bool same_capture(const struct tt_capture *a, const struct tt_capture *b)
+{
+	return !str_cmp_null(a->text, b->text);
+}
+
+int tt_spec__successors(const struct tt_spec *old, const struct tt_spec *now, const int *map,
+			int *succ)
+{
+	bool taken[TT_MAX_PROBES + 1] = {0};
+	int n = 0;
+
+	for (int id = 1; id <= old->nhooks; id++) {
+		succ[id] = map[id];
+		if (map[id] > 0 && map[id] <= TT_MAX_PROBES)
+			taken[map[id]] = true;
+	}
+	for (int id = 1; id <= old->nhooks; id++) {
+		const struct tt_hook *h = old->hooks[id - 1];
+
+		for (int k = 0; !succ[id] && k < now->nhooks; k++) {
+			const struct tt_hook *q = now->hooks[k];
+
+			if (taken[q->id] || !same_site(h, q) ||
+			    str_cmp_null(h->function, q->function) ||
+			    q->probe->role != h->probe->role ||
+			    q->probe->pairing != h->probe->pairing ||
+			    !tt_target__same(q->probe->target, h->probe->target) ||
+			    !same_capture(&q->probe->key, &h->probe->key) ||
+			    !same_capture(&q->probe->end_key, &h->probe->end_key) ||
+			    (q->probe->start_hook == q->id) != (h->probe->start_hook == h->id))
+				continue;
+			taken[q->id] = true;
+			succ[id] = q->id;
+			n++;
+		}
+	}
+	return n;
+}

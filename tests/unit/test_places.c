@@ -39,7 +39,8 @@ static struct fake {
 	int detaches;
 	int exited; /* of the detaches, through detach_exited */
 	struct tt_link *detached[MAX_CALLS];
-	int fail_attach; /* -errno to answer every attach with; 0: succeed */
+	int attaches_at_first_detach; /* -1: nothing detached yet */
+	int fail_attach;	      /* -errno to answer every attach with; 0: succeed */
 	uintptr_t next_link;
 } fk;
 
@@ -76,6 +77,8 @@ static int fake_attach_usdt(struct tt_loader *l, uint32_t id, const char *path,
 
 static void fake_detach_link(struct tt_loader *l, struct tt_link *link)
 {
+	if (fk.attaches_at_first_detach < 0)
+		fk.attaches_at_first_detach = fk.attaches;
 	if (fk.detaches < MAX_CALLS)
 		fk.detached[fk.detaches] = link;
 	fk.detaches++;
@@ -95,9 +98,10 @@ static const struct agent_bpf fake_bpf = {
 	.detach_exited = fake_detach_exited,
 };
 
-static char prog[PATH_MAX]; /* the fixture's absolute path */
-static char spec_two[1024]; /* a task and a step probe on prog */
-static char spec_one[1024]; /* the same task probe alone */
+static char prog[PATH_MAX];  /* the fixture's absolute path */
+static char spec_two[1024];  /* a task and a step probe on prog */
+static char spec_one[1024];  /* the same task probe alone */
+static char spec_edit[1024]; /* spec_two, its task probe with one more attribute */
 
 static int setup_all(void **state)
 {
@@ -110,6 +114,12 @@ static int setup_all(void **state)
 	snprintf(spec_two, sizeof(spec_two),
 		 "%s      - role: step\n        symbol: process_item\n        key: arg0\n",
 		 spec_one);
+	snprintf(spec_edit, sizeof(spec_edit),
+		 "service: t\nkeyspace: t\ntargets:\n  - binary: %s\n    probes:\n"
+		 "      - role: task\n        symbol: run_task\n        key: arg0\n"
+		 "        attributes:\n          variant: '\"1\"'\n"
+		 "      - role: step\n        symbol: process_item\n        key: arg0\n",
+		 prog);
 	return 0;
 }
 
@@ -136,6 +146,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	memset(&fk, 0, sizeof(fk));
+	fk.attaches_at_first_detach = -1;
 	f->pl = places__new(&fake_bpf, NULL);
 	f->spec = parse(spec_two);
 	f->slot.file = "spec.yaml";
@@ -330,46 +341,130 @@ static void test_own_process_place(void **state)
 	assert_false(places__all_pids_gone(f->pl));
 }
 
+/*
+ * What respec_slot() does with slot f->slot going to `now`: move the
+ * places, give the new spec its ids (the kept ones carried over), attach
+ * its plan, switch at `ts`, then move the ids. `old` gets the old ids.
+ */
+static void reload_to(struct fixture *f, struct tt_spec *now, const int *map, uint16_t *old,
+		      uint64_t ts, int *attaches_before_switch)
+{
+	int nold = f->slot.spec->nhooks;
+	struct tt_plan plan = {0};
+	char err[512] = "";
+
+	places__move(f->pl, &f->slot, now, map);
+	memcpy(old, f->slot.gid, sizeof(f->slot.gid));
+	memset(f->slot.gid, 0, sizeof(f->slot.gid));
+	for (int h = 1; h <= nold; h++) {
+		if (map[h])
+			f->slot.gid[map[h]] = old[h];
+	}
+	f->slot.spec = now;
+	assert_int_equal(tt_plan__build(now, 0, NULL, &plan, err, sizeof(err)), 0);
+	assert_int_equal(places__attach_plan(f->pl, &f->slot, &plan, err, sizeof(err)), 0);
+	tt_plan__release(&plan);
+	*attaches_before_switch = fk.attaches;
+	assert_int_equal(fk.detaches, 0); /* nothing detached before the switch */
+	places__switch(f->pl, &f->slot, old, map, nold, ts);
+	places__move_ids(f->pl, &f->slot, now, map, nold, old);
+}
+
 static void test_reload_keeps_the_links_that_stayed(void **state)
 {
 	struct fixture *f = *state;
 	struct tt_spec *now = parse(spec_one);
-	int map[TT_MAX_PROBES + 1] = {0}, nold = f->spec->nhooks, local = 0;
+	int map[TT_MAX_PROBES + 1] = {0}, nold = f->spec->nhooks, local = 0, before;
+	uint16_t old[TT_MAX_PROBES + 1];
 	const struct place *p;
 	struct tt_link *kept[TT_MAX_PROBES];
 	size_t nkept = 0, had;
 	char err[512] = "";
-	uint16_t task_gid;
+	uint16_t task_gid, step_gid;
+	bool known;
 
 	assert_int_equal(attach_spec(f, err, sizeof(err)), 0);
 	p = places__first(f->pl);
 	had = p->nhooks;
 	task_gid = f->slot.gid[1];
+	step_gid = f->slot.gid[f->spec->nhooks];
 	assert_true(tt_spec__match(f->spec, now, map) >= 1);
 	for (size_t i = 0; i < p->nhooks; i++) {
 		if (map[p->hooks[i].hook->id])
 			kept[nkept++] = p->hooks[i].link;
 	}
 	assert_true(nkept >= 1 && nkept < had);
-	places__move(f->pl, &f->slot, now, map);
-	places__move_ids(f->pl, &f->slot, now, map, nold);
+	reload_to(f, now, map, old, 1000, &before);
+	assert_int_equal(before, (int)had); /* spec_one adds nothing */
 	p = places__first(f->pl);
 	assert_non_null(p);
-	assert_true(p->stale); /* the next attach adds what `now` gained */
 	assert_int_equal(p->nhooks, nkept);
 	assert_int_equal(fk.detaches, (int)(had - nkept));
 	for (size_t i = 0; i < p->nhooks; i++) {
 		assert_ptr_equal(p->hooks[i].link, kept[i]); /* the same link */
 		assert_ptr_equal(p->hooks[i].hook, tt_spec__hook(now, p->hooks[i].hook->id));
 	}
-	/* the task hook keeps its global id; the step hook's id is free */
+	/* the task hook keeps its global id; the step hook's id is retired */
 	assert_int_equal(f->slot.gid[map[1]], task_gid);
 	assert_ptr_equal(places__owner(f->pl, task_gid, &local), &f->slot);
 	assert_int_equal(local, map[1]);
+	assert_null(places__owner(f->pl, step_gid, &local));
+	/* an event of the step hook that went, read late, is dropped, not unknown */
+	assert_null(places__owner_at(f->pl, step_gid, 999, &local, &known));
+	assert_true(known);
 	for (int h = 2; h <= nold; h++)
 		assert_false(map[h]);
 	places__drop(f->pl, place__of_slot, &f->slot);
 	assert_null(places__first(f->pl));
+	tt_spec__free(now);
+}
+
+static void test_reload_attaches_an_edited_probe_before_it_detaches_the_old(void **state)
+{
+	struct fixture *f = *state;
+	struct tt_spec *now = parse(spec_edit), *was = f->spec;
+	int map[TT_MAX_PROBES + 1] = {0}, succ[TT_MAX_PROBES + 1] = {0};
+	int had_attaches, before, local = 0, task_hooks = 0;
+	uint16_t old[TT_MAX_PROBES + 1], old_task, new_task;
+	const struct place *p;
+	char err[512] = "";
+	bool known;
+
+	assert_int_equal(attach_spec(f, err, sizeof(err)), 0);
+	had_attaches = fk.attaches;
+	for (int h = 1; h <= was->nhooks; h++)
+		task_hooks += tt_spec__hook(was, h)->probe->role == TT_ROLE_TASK;
+	old_task = f->slot.gid[1];
+	/* the task probe changed: its hooks do not stay, but have successors; the step's stay */
+	assert_int_equal(tt_spec__match(was, now, map), was->nhooks - task_hooks);
+	assert_false(map[1]);
+	assert_int_equal(tt_spec__successors(was, now, map, succ), task_hooks);
+	assert_int_equal(tt_spec__hook(now, succ[1])->probe->role, TT_ROLE_TASK);
+	reload_to(f, now, map, old, 5000, &before);
+	/* the edited task probe was attached anew before its old links went */
+	assert_int_equal(before, had_attaches + task_hooks);
+	assert_int_equal(fk.attaches_at_first_detach, before);
+	assert_int_equal(fk.detaches, task_hooks);
+	assert_int_equal(fk.attaches, before);
+	new_task = f->slot.gid[succ[1]];
+	assert_true(new_task && new_task != old_task);
+	/* the switch at 5000: the old hook counts before it, the new one from it on */
+	assert_ptr_equal(places__owner_at(f->pl, new_task, 5000, &local, &known), &f->slot);
+	assert_int_equal(local, succ[1]);
+	assert_null(places__owner_at(f->pl, new_task, 4999, &local, &known));
+	assert_true(known);
+	assert_null(places__owner_at(f->pl, old_task, 5000, &local, &known));
+	assert_true(known);
+	assert_null(places__owner(f->pl, old_task, &local));
+	/* one place still, with the step's links and the new task links */
+	p = places__first(f->pl);
+	assert_non_null(p);
+	assert_null(p->next);
+	assert_int_equal(p->nhooks, (size_t)before - task_hooks);
+	for (size_t i = 0; i < p->nhooks; i++)
+		assert_ptr_equal(p->hooks[i].hook, tt_spec__hook(now, p->hooks[i].hook->id));
+	places__drop(f->pl, place__of_slot, &f->slot);
+	f->slot.spec = was;
 	tt_spec__free(now);
 }
 
@@ -388,6 +483,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_own_process_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_keeps_the_links_that_stayed, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_reload_attaches_an_edited_probe_before_it_detaches_the_old, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, NULL);

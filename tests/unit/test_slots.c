@@ -33,7 +33,8 @@ static struct fake {
 	int attaches_at_ready; /* hooks attached when the object was waited for */
 	int exec_watches;      /* watch_all_execs() calls */
 	int watches_at_ready;
-	int ready_err; /* what ready() returns */
+	int ready_err;		      /* what ready() returns */
+	int attaches_at_first_detach; /* -1: nothing detached yet */
 } fk;
 
 static int fake_set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
@@ -52,6 +53,8 @@ static int fake_attach(struct tt_loader *l, uint32_t id, const char *path, uint6
 
 static void fake_detach_link(struct tt_loader *l, struct tt_link *link)
 {
+	if (fk.attaches_at_first_detach < 0)
+		fk.attaches_at_first_detach = fk.attaches;
 	fk.detaches++;
 }
 
@@ -194,6 +197,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	memset(&fk, 0, sizeof(fk));
+	fk.attaches_at_first_detach = -1;
 	if (!f || tmpdir__make(f->dir, sizeof(f->dir), "slots"))
 		return -1;
 	f->args.spec_dir = f->dir;
@@ -285,6 +289,40 @@ static void test_changed_file_is_reloaded_in_place(void **state)
 	assert_int_equal(a->gid[1], task_gid);
 }
 
+static void test_edited_probe_is_attached_before_its_old_links_go(void **state)
+{
+	struct fixture *f = *state;
+	struct slot *a = slot_of(f, "a.yaml");
+	uint16_t task_gid = a->gid[1], step_gid = a->gid[2];
+	char text[2048];
+	int local = 0;
+
+	/* the task probe gets an attribute: its hook is new, the step's stays */
+	snprintf(text, sizeof(text),
+		 "service: a.yaml\nkeyspace: t\ntargets:\n  - binary: %s\n    probes:\n"
+		 "      - role: task\n        symbol: run_task\n        key: arg0\n"
+		 "        attributes:\n          variant: '\"1\"'\n"
+		 "      - role: step\n        symbol: process_item\n        key: arg0\n",
+		 prog);
+	write_text(f, "a.yaml", text);
+	slots__reload(&f->r);
+	assert_ptr_equal(slot_of(f, "a.yaml"), a);
+	assert_string_equal(a->error, "");
+	/* make before break: the new task hook attached, then the old one detached */
+	assert_int_equal(fk.attaches, 3);
+	assert_int_equal(fk.detaches, 1);
+	assert_int_equal(fk.attaches_at_first_detach, 3);
+	assert_int_equal(a->gid[2], step_gid); /* the step hook kept its id */
+	assert_true(a->gid[1] && a->gid[1] != task_gid);
+	assert_ptr_equal(places__owner(f->r.places, a->gid[1], &local), a);
+	assert_int_equal(local, 1);
+	assert_null(places__owner(f->r.places, task_gid, &local));
+	/* and the same text again: nothing attached or detached */
+	slots__reload(&f->r);
+	assert_int_equal(fk.attaches, 3);
+	assert_int_equal(fk.detaches, 1);
+}
+
 static void test_edit_that_does_not_parse_keeps_the_spec(void **state)
 {
 	struct fixture *f = *state;
@@ -374,6 +412,8 @@ static void test_an_object_that_failed_to_load_stops_the_start(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_edited_probe_is_attached_before_its_old_links_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_keeps_a_broken_file_with_its_error, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unchanged_file_keeps_everything, setup,

@@ -118,6 +118,7 @@ struct hooked {
 	uint16_t gid;
 	const struct tt_hook *hook;
 	uint64_t offset;
+	bool going; /* a reload's hook that went: detached at its switch */
 };
 
 /*
@@ -283,13 +284,21 @@ uint16_t places__hook_id(struct places *pl, struct slot *s, int local);
 /* Frees every global id of slot s. */
 void places__release_ids(struct places *pl, struct slot *s);
 /*
- * Gives slot s's global ids to spec `now` by `map` (tt_spec__match()):
- * a hook that stayed keeps its id, the ids of hooks that went are free.
+ * Gives slot s's global ids to spec `now` by `map` (tt_spec__match()),
+ * after places__switch(): a hook that stayed keeps its id, the ids of
+ * hooks that went are retired. `old`: s->gid before the reload.
  */
 void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map,
-		      int nold);
+		      int nold, const uint16_t *old);
 /* The slot whose hook global id `gid` is, and its own id in *local; NULL when none. */
 struct slot *places__owner(const struct places *pl, uint32_t gid, int *local);
+/*
+ * The same for an event of time `ts`: NULL also when the id counts only
+ * before or after ts (a reload's switch), *known then saying the event
+ * is to be dropped rather than counted as of an unknown hook.
+ */
+struct slot *places__owner_at(const struct places *pl, uint32_t gid, uint64_t ts, int *local,
+			      bool *known);
 /* The places in process `pid` go when it exits or calls exec (a followed child's). */
 void places__unfix_pid(struct places *pl, pid_t pid);
 
@@ -306,8 +315,17 @@ bool places__attach_file(struct places *pl, struct slot *s, const struct tt_targ
 /* Attaches a plan of slot s's spec as places. 0 or -errno with a message in err. */
 int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan *plan, char *err,
 			size_t errlen);
-/* Moves the places of slot s to spec `now` by `map`; detaches the hooks that went. */
+/*
+ * Moves the places of slot s to spec `now` by `map`; the hooks that went
+ * stay attached until places__switch().
+ */
 void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map);
+/*
+ * A reload's switch at `ts`: the hooks that went count before ts, the new
+ * ones from ts on; then the hooks that went are detached.
+ */
+void places__switch(struct places *pl, struct slot *s, const uint16_t *old, const int *map,
+		    int nold, uint64_t ts);
 /* Detaches and forgets every place for which `drop(p, ctx)` holds. */
 void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx);
 /*

@@ -45,6 +45,7 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		uint8_t bytes[TT_MAX_EVENT];
 	} copy;
 	struct slot *owner;
+	bool known;
 	int local = 0;
 
 	if (size < sizeof(*ev) || ev->probe == 0) {
@@ -60,7 +61,9 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		}
 		return;
 	}
-	owner = places__owner(r->places, ev->probe, &local);
+	owner = places__owner_at(r->places, ev->probe, ev->ts_ns, &local, &known);
+	if (!owner && known)
+		return; /* the other side of a reload's switch: counted there */
 	if (!owner || !owner->assembler || size > sizeof(copy)) {
 		r->unknown_hooks++;
 		return;

@@ -18,16 +18,27 @@
 #include "proc.h"
 #include "resolve.h"
 
-/* Which slot, and which of its own hook ids, a global hook id is. */
+/*
+ * Which slot, and which of its own hook ids, a global hook id is, and
+ * when: its events count from from_ns on (UINT64_MAX: attached for a
+ * reload not switched to yet) and before until_ns (0: no end). A reload
+ * attaches its new hooks before it detaches the old ones and switches at
+ * one time: an event of the overlap counts under one of the two only.
+ * An id whose slot is NULL and until_ns set is retired: its late events
+ * are dropped, not counted as unknown.
+ */
 struct gid_owner {
 	struct slot *slot;
 	int local;
+	uint64_t from_ns;
+	uint64_t until_ns;
 };
 
 struct places {
 	const struct agent_bpf *bpf;
 	struct tt_loader *loader;
 	struct place *list; /* owned */
+	bool pending;	    /* ids given now wait for places__switch() */
 	struct gid_owner owner[TT_MAX_PROBES + 1];
 };
 
@@ -99,10 +110,27 @@ const struct place *places__first(const struct places *pl)
 
 struct slot *places__owner(const struct places *pl, uint32_t gid, int *local)
 {
-	if (!gid || gid > TT_MAX_PROBES || !pl->owner[gid].slot)
+	if (!gid || gid > TT_MAX_PROBES || !pl->owner[gid].slot ||
+	    pl->owner[gid].from_ns == UINT64_MAX)
 		return NULL;
 	*local = pl->owner[gid].local;
 	return pl->owner[gid].slot;
+}
+
+struct slot *places__owner_at(const struct places *pl, uint32_t gid, uint64_t ts, int *local,
+			      bool *known)
+{
+	const struct gid_owner *o;
+
+	*known = false;
+	if (!gid || gid > TT_MAX_PROBES)
+		return NULL;
+	o = &pl->owner[gid];
+	*known = o->slot || o->until_ns;
+	if (!o->slot || ts < o->from_ns || (o->until_ns && ts >= o->until_ns))
+		return NULL;
+	*local = o->local;
+	return o->slot;
 }
 
 /*
@@ -129,6 +157,8 @@ uint16_t places__hook_id(struct places *pl, struct slot *s, int local)
 		}
 		pl->owner[g].slot = s;
 		pl->owner[g].local = local;
+		pl->owner[g].from_ns = pl->pending ? UINT64_MAX : 0;
+		pl->owner[g].until_ns = 0;
 		s->gid[local] = g;
 		return g;
 	}
@@ -145,29 +175,28 @@ void places__release_ids(struct places *pl, struct slot *s)
 }
 
 /*
- * Gives slot s's global ids to spec `now`: a hook that stayed keeps the id
- * of the hook it was (its links carry that id as their cookie), the ids
- * of hooks that went are free again.
+ * Gives slot s's global ids to spec `now` (after places__switch(), its
+ * events before the switch handed over): a hook that stayed keeps the id
+ * of the hook it was (its links carry that id as their cookie) under its
+ * new hook id; the ids of hooks that went are retired. `old`: the ids of
+ * the old spec's hooks (s->gid before the reload).
  */
 void places__move_ids(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map,
-		      int nold)
+		      int nold, const uint16_t *old)
 {
-	uint16_t gid[TT_MAX_PROBES + 1] = {0};
-
 	for (int h = 1; h <= nold; h++) {
-		uint16_t g = s->gid[h];
+		uint16_t g = old[h];
 
-		if (!g)
+		if (!g || pl->owner[g].slot != s)
 			continue;
 		if (!map[h]) {
-			memset(&pl->owner[g], 0, sizeof(pl->owner[g]));
+			pl->owner[g].slot = NULL;
+			pl->owner[g].local = 0;
 			continue;
 		}
-		gid[map[h]] = g;
 		pl->owner[g].local = map[h];
 		pl->bpf->set_hook(pl->loader, g, &tt_spec__hook(now, map[h])->prog);
 	}
-	memcpy(s->gid, gid, sizeof(gid));
 }
 
 static void drop_places(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx,
@@ -294,6 +323,7 @@ static int attach_into(struct places *pl, struct place *p, const struct tt_plan 
 		hk->gid = gid;
 		hk->hook = h;
 		hk->offset = at->offset;
+		hk->going = false;
 		p->nhooks++;
 	}
 	return 0;
@@ -485,13 +515,52 @@ static const struct tt_target *same_target(const struct tt_spec *spec, const str
 /*
  * Moves the places of slot s to spec `now` by `map` (tt_spec__match()):
  * a hook that stayed keeps its link, now under its new hook; the others
- * are detached; a place whose target went goes. Every place left is stale:
- * the next attach there adds what `now` added.
+ * stay attached, marked as going, until places__switch(); so does a place
+ * whose target went (its target NULL). Every place is stale: the next
+ * attach there adds what `now` added. Ids given from now on wait for the
+ * switch.
  */
 void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map)
 {
+	pl->pending = true;
+	for (struct place *p = pl->list; p; p = p->next) {
+		if (p->slot != s)
+			continue;
+		p->target = p->target ? same_target(now, p->target) : NULL;
+		for (size_t i = 0; i < p->nhooks; i++) {
+			struct hooked *hk = &p->hooks[i];
+			int to = p->target && !hk->going ? map[hk->hook->id] : 0;
+
+			if (to)
+				hk->hook = tt_spec__hook(now, to);
+			else
+				hk->going = true;
+		}
+		p->stale = true;
+	}
+}
+
+/*
+ * The switch of slot s's reload at `ts`, once the new hooks are attached:
+ * the events of the hooks that went count before ts, those of the new
+ * hooks from ts on; then the hooks that went are detached (the kernel
+ * waits for their running handlers) and the places whose target went
+ * are freed. `old`, `map`, `nold`: as places__move_ids().
+ */
+void places__switch(struct places *pl, struct slot *s, const uint16_t *old, const int *map,
+		    int nold, uint64_t ts)
+{
 	struct place **pp = &pl->list;
 
+	for (int h = 1; h <= nold; h++) {
+		if (old[h] && !map[h] && pl->owner[old[h]].slot == s)
+			pl->owner[old[h]].until_ns = ts;
+	}
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		if (pl->owner[g].slot == s && pl->owner[g].from_ns == UINT64_MAX)
+			pl->owner[g].from_ns = ts;
+	}
+	pl->pending = false;
 	while (*pp) {
 		struct place *p = *pp;
 		size_t n = 0;
@@ -500,19 +569,13 @@ void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, 
 			pp = &p->next;
 			continue;
 		}
-		p->target = same_target(now, p->target);
 		for (size_t i = 0; i < p->nhooks; i++) {
-			int to = p->target ? map[p->hooks[i].hook->id] : 0;
-
-			if (!to) {
+			if (p->hooks[i].going)
 				pl->bpf->detach_link(pl->loader, p->hooks[i].link);
-				continue;
-			}
-			p->hooks[n] = p->hooks[i];
-			p->hooks[n++].hook = tt_spec__hook(now, to);
+			else
+				p->hooks[n++] = p->hooks[i];
 		}
 		p->nhooks = n;
-		p->stale = true;
 		if (!p->target) {
 			*pp = p->next;
 			place_free(pl, p);

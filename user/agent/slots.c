@@ -255,18 +255,27 @@ static struct slot *find_slot(struct agent *r, const char *file)
 
 /*
  * Reloads the changed spec file of slot s (`t`: its bytes now) in
- * place. Its hooks that stayed (tt_spec__match()) are never detached and
- * keep their global ids, so a function running now still reports its
- * return, and their open spans go on in the same assembler. Hooks that went are detached and their
- * open spans end; new ones are attached. A file that no longer parses, or whose own targets no
- * longer resolve, is reported and the slot keeps the spec it had.
+ * place, make-before-break. Its hooks that stayed (tt_spec__match()) are
+ * never detached and keep their global ids, so a function running now
+ * still reports its return, and their open spans go on in the same
+ * assembler. The new hooks are attached (the spec's own places, and the
+ * places found in running processes) before the hooks that went are
+ * detached; at one time between the two (places__switch()) the events of
+ * the old hooks stop counting and those of the new ones start, so a call
+ * of the overlap counts once. A call open across the switch at a probe
+ * that was edited ends under the new spec's probe at the same place
+ * (tt_spec__successors()); other open spans of hooks that went end. A
+ * file that no longer parses, or whose own targets no longer resolve, is
+ * reported and the slot keeps the spec it had.
  */
 static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_text *t)
 {
-	static int map[TT_MAX_PROBES + 1];
+	static int map[TT_MAX_PROBES + 1], succ[TT_MAX_PROBES + 1];
+	static uint16_t old_gid[TT_MAX_PROBES + 1];
 	struct tt_plan plan = {0};
-	struct tt_spec *now = NULL;
+	struct tt_spec *now = NULL, *old = s->spec;
 	int nold = s->spec->nhooks;
+	uint64_t switch_ns;
 	char err[1024];
 	int ret;
 
@@ -288,13 +297,18 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 		return;
 	}
 	s->error[0] = '\0';
-	/* what the old hooks recorded is read with the old spec */
+	memset(succ, 0, sizeof(succ));
+	tt_spec__successors(old, now, map, succ);
+	/* what the old hooks recorded so far is read with the old spec */
 	events__drain(r, UINT64_MAX);
+	/* make: the kept hooks under their new ids, the new ones attached beside the old */
 	places__move(r->places, s, now, map);
-	events__drain(r, UINT64_MAX); /* and what they recorded until they were detached */
-	places__move_ids(r->places, s, now, map, nold);
-	tt_asm__respec(s->assembler, now, map, nold, tt_now_ns(CLOCK_MONOTONIC));
-	retire_spec(r, s->spec);
+	memcpy(old_gid, s->gid, sizeof(old_gid));
+	memset(s->gid, 0, sizeof(s->gid));
+	for (int h = 1; h <= nold; h++) {
+		if (map[h])
+			s->gid[map[h]] = old_gid[h];
+	}
 	s->spec = now;
 	for (int id = 1; id <= now->nhooks; id++)
 		places__hook_id(r->places, s, id);
@@ -302,6 +316,15 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	if (places__attach_plan(r->places, s, &plan, err, sizeof(err)))
 		snprintf(s->error, sizeof(s->error), "%s", err);
 	tt_plan__release(&plan);
+	update_discovery(r);
+	watch__scan_processes(r, s);
+	/* break: the old hooks count until now, the new ones from now; then the old ones go */
+	switch_ns = tt_now_ns(CLOCK_MONOTONIC);
+	places__switch(r->places, s, old_gid, map, nold, switch_ns);
+	events__drain(r, switch_ns - 1); /* the old side, read with the old spec */
+	places__move_ids(r->places, s, now, map, nold, old_gid);
+	tt_asm__respec(s->assembler, now, succ, nold, switch_ns);
+	retire_spec(r, old);
 	tt_info("reloaded '%s': %d of %d hooks kept with their open spans", s->file, ret, nold);
 }
 
@@ -344,8 +367,7 @@ void slots__reload(struct agent *r)
 		} else if (s->keep && s->spec && t.digest == s->digest) {
 			kept++;
 		} else if (s->keep && s->spec) {
-			respec_slot(r, s, &t);
-			s->rescan = true;
+			respec_slot(r, s, &t); /* it scanned the running processes itself */
 			changed++;
 		} else {
 			/* gone, or broken before: a broken file is loaded afresh below */
