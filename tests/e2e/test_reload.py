@@ -86,7 +86,7 @@ class ReloadTest(unittest.TestCase):
         self.agents.append(a)
         a.wait_attached()
         # one worker, traced from its first task (held at exec until its probes are in)
-        w = subprocess.Popen([worker, "--tasks", "300", "--scale", "0.004", "--first-id", "1"],
+        w = subprocess.Popen([worker, "--tasks", "1000", "--scale", "0.004", "--first-id", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.procs.append(w)
         err = []
@@ -109,8 +109,8 @@ class ReloadTest(unittest.TestCase):
         reader.join(10)
         ran = sorted(int(m.group(1)) for m in
                      (re.match(r"demo-worker: task (\d+) \S+ done", l) for l in err) if m)
-        self.assertEqual(ran, list(range(1, 301)))
-        wait_for(lambda: len([s for s in a.spans() if "step.name" not in attrs(s)]) >= 300,
+        self.assertEqual(ran, list(range(1, 1001)))
+        wait_for(lambda: len([s for s in a.spans() if "step.name" not in attrs(s)]) >= 1000,
                  timeout=60, what="the task spans")
         a.stop()
         self.assertIn("reloaded '%s'" % path, a.stderr())

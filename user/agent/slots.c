@@ -367,7 +367,8 @@ void slots__reload(struct agent *r)
 		} else if (s->keep && s->spec && t.digest == s->digest) {
 			kept++;
 		} else if (s->keep && s->spec) {
-			respec_slot(r, s, &t); /* it scanned the running processes itself */
+			respec_slot(r, s, &t);
+			s->rescan = true; /* again once watched: a process started since */
 			changed++;
 		} else {
 			/* gone, or broken before: a broken file is loaded afresh below */
