@@ -360,16 +360,22 @@ static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, bool json, 
 	return 0;
 }
 
+static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at);
+
 /*
  * Takes up to max_batch items off lane l's queue and encodes them (`json`:
  * the exporter thread, about to send them: also as the http/json body).
- * Returns the count. The exporter and the spill thread take in turn
- * (take_mu): the slots taken stay theirs until head moves past them.
+ * Returns the count. The exporter, the senders and the spill thread take in
+ * turn (take_mu): the slots taken stay theirs until head moves past them.
+ * `if_due`: only a batch still due (queue_due()) once it is this caller's
+ * turn: another thread may have taken the one that was due, and what it
+ * left waits for its batch to fill or its delay to pass.
  */
 static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint32_t max, bool json,
-			   uint8_t **pb, size_t *len)
+			   bool if_due, uint8_t **pb, size_t *len)
 {
 	struct queue *q = &l->q;
+	uint64_t at;
 	uint32_t n;
 	int ret;
 
@@ -378,6 +384,8 @@ static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint32_t max, 
 	n = (uint32_t)(q->tail - q->head);
 	if (n > max)
 		n = max;
+	if (if_due && !queue_due(l, tt_now_ns(CLOCK_MONOTONIC), &at))
+		n = 0;
 	for (uint32_t i = 0; i < n; i++)
 		q->batch[i] = q->ring + ((q->head + i) % q->cap) * q->size;
 	pthread_mutex_unlock(&e->mu);
@@ -476,7 +484,7 @@ static void flush_all(struct tt_exporter *e)
 		struct lane *l = &e->lane[s];
 
 		while (has_queue(l) &&
-		       (n = take_batch(e, l, l->cfg->max_batch, false, &pb, &len))) {
+		       (n = take_batch(e, l, l->cfg->max_batch, false, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
 			TALLY(e, l, settled, n);
@@ -579,7 +587,7 @@ static void work(struct tt_exporter *e)
 		pthread_mutex_unlock(&e->mu);
 		if (go) {
 			pb = NULL;
-			n = take_batch(e, l, l->cfg->max_batch, true, &pb, &len);
+			n = take_batch(e, l, l->cfg->max_batch, true, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, NULL, pb, len, n);
 			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
@@ -662,7 +670,7 @@ void *exporter__spill_main(void *arg)
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
 		/* all it can down to a quarter, in one file: one sync for up to half the queue */
-		n = take_batch(e, l, spill_take(&l->q), false, &pb, &len);
+		n = take_batch(e, l, spill_take(&l->q), false, false, &pb, &len);
 		if (n && pb)
 			to_spool(l, pb, len, n);
 		TALLY(e, l, settled, n);
@@ -707,7 +715,7 @@ void *exporter__sender_main(void *arg)
 			break;
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
-		n = take_batch(e, l, l->cfg->max_batch, false, &pb, &len);
+		n = take_batch(e, l, l->cfg->max_batch, false, true, &pb, &len);
 		if (n && pb)
 			export_batch(e, l, sd, pb, len, n);
 		TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
