@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -113,6 +114,14 @@ def two_agents(test, spec, producer, consumer):
     test.assertEqual(near.wait(30), 0, near.stderr())
     test.assertEqual(far.wait(30), 0, far.stderr())
     return near.spans(), far.spans()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 def run_tool(args, env=None, timeout=60):
     """Runs tasktap to completion; returns (exit code, stdout, stderr)."""

@@ -8,14 +8,10 @@ import subprocess
 import tempfile
 import time
 
+from harness import free_port
+
 PYTHON = "/usr/bin/python3"
 WORKLOADS = os.path.abspath("tests/e2e/pyworkloads")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:

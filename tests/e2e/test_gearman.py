@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs, run_tool, write_spec
+from harness import Agent, attrs, free_port, run_tool, write_spec
 
 RECIPE = os.path.abspath("recipes/gearman.yaml")
 
@@ -29,12 +29,6 @@ def n(name):
     return "%s-%d" % (name, os.getpid())
 
 C_WORKER = os.path.abspath(".output/gearman-worker")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class GearmanTest(unittest.TestCase):

@@ -14,21 +14,13 @@ import time
 import unittest
 import urllib.request
 
-from harness import Agent, RECIPE, isolated_demo
+from harness import Agent, RECIPE, free_port, isolated_demo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECEIVER = os.path.abspath(".output/otlp-receiver")
 GRPC_RECEIVER = os.path.join(HERE, "otlp_grpc_receiver.py")
 SCALE = "0.1"
 SPANS_PER_TASK = 5  # CreateZip: 1 + 4 steps; Thumbnail: 1 + 4 steps
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Receiver:

@@ -7,7 +7,6 @@ right counts. Fails, never skips, when prometheus is missing
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,7 +14,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from harness import Agent, isolated_demo
+from harness import Agent, free_port, isolated_demo
 
 CONFIG = """global:
   scrape_interval: 1s
@@ -25,12 +24,6 @@ scrape_configs:
     static_configs:
       - targets: ["%s"]
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url):

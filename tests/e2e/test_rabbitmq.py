@@ -16,18 +16,12 @@ import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs
+from harness import Agent, attrs, free_port
 
 RECIPE = os.path.abspath("recipes/rabbitmq.yaml")
 WORKER = os.path.abspath(".output/amqp-worker")
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EXCHANGE = "amq.direct"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, what, timeout):

@@ -15,16 +15,10 @@ import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs
+from harness import Agent, attrs, free_port
 
 RECIPE = os.path.abspath("recipes/redis-queue.yaml")
 WORKER = os.path.abspath(".output/redis-worker")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisQueueTest(unittest.TestCase):
