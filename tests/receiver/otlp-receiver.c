@@ -708,17 +708,13 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	st.stop = 1;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET};
 	struct MHD_Daemon *d;
+	sigset_t stops;
 	long port = 0;
+	int sig;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -751,8 +747,13 @@ int main(int argc, char **argv)
 	}
 	addr.sin_port = htons((uint16_t)port);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* tests stay on loopback */
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	/* blocked in every thread (MHD's inherit the mask) and taken by sigwait()
+	 * below: a handler may run on any thread, and pause() in this one then
+	 * never returns */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
 			     (uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
 			     (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
@@ -764,8 +765,9 @@ int main(int argc, char **argv)
 	}
 	printf("listening on %ld\n", port);
 	fflush(stdout);
-	while (!st.stop)
-		pause();
+	while (sigwait(&stops, &sig) != 0)
+		;
+	st.stop = 1;
 	MHD_stop_daemon(d);
 	return 0;
 }
