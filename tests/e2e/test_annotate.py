@@ -5,6 +5,7 @@ a result reported by another function as errors, a stray ack counted; and
 the identity of a key published twice, seen by one agent and by two agents
 that never talk (one per process, as on two nodes)."""
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ KEYS = ["ok-1", "fail-2", "noack-3", "nack-4", "sleep:300", "ok-1"]
 class AnnotateTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="tasktap-annotate-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         # a private copy: a binary target traces every process running the file
         self.worker = os.path.join(self.dir, "ack-worker")
         with open(WORKER, "rb") as src, open(self.worker, "wb") as dst:
