@@ -187,6 +187,7 @@ soak: deps
 format-check:
 	$(Q)clang-format --dry-run --Werror $(USER_SRCS) $(wildcard user/*.h user/*/*.h) \
 		$(BPF_SRCS) $(wildcard bpf/*.bpf.h) $(wildcard include/tasktap/*.h)
+	$(Q)scripts/check-sizes.sh
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
