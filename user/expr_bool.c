@@ -181,36 +181,8 @@ static int pool_add(struct bparser *b, const struct code *c, struct operand *o)
 /* A quoted literal at the current position, into o (O_LIT_STR). */
 static int parse_str_literal(struct bparser *b, struct operand *o)
 {
-	struct parser *p = &b->p;
-	char quote = peek(p);
-	size_t n = 0;
-
 	o->kind = O_LIT_STR;
-	p->pos++;
-	while (peek(p) && peek(p) != quote) {
-		char c = peek(p);
-
-		if (c == '\\' && p->text[p->pos + 1]) {
-			p->pos++;
-			c = peek(p);
-		} else if (c == '*' && p->text[p->pos + 1] == quote) {
-			o->prefix = true;
-			p->pos++;
-			break;
-		}
-		if (n >= TT_MAX_LITERAL)
-			return expr__fail(p, o->col,
-					  "string literal longer than %d bytes (the limit)",
-					  TT_MAX_LITERAL);
-		o->str[n++] = c;
-		p->pos++;
-	}
-	if (peek(p) != quote)
-		return expr__fail(p, o->col, "unterminated string literal");
-	p->pos++;
-	o->str[n] = '\0';
-	o->str_len = n;
-	return 0;
+	return expr__parse_literal(&b->p, o->col, o->str, &o->str_len, &o->prefix);
 }
 
 /* '-' INT at the current position (O_LIT_NUM). */

@@ -87,6 +87,13 @@ int expr__parse_uint(struct parser *p, uint64_t *v);
 int code__emit(struct parser *p, struct code *c, const struct tt_op *op, size_t col);
 /* The N of str(EXPR, N) at the current position into *max, 1..TT_MAX_STR; 0 or -EINVAL. */
 int expr__parse_str_limit(struct parser *p, uint64_t *max);
+/*
+ * expr_pred.c: the quoted string literal at the current position into str
+ * (NUL-terminated) and *len; a trailing unescaped '*' sets *prefix. Errors
+ * are reported at column col. 0 or -EINVAL.
+ */
+int expr__parse_literal(struct parser *p, size_t col, char str[TT_MAX_LITERAL + 1], size_t *len,
+			bool *prefix);
 /* Compiles `value` (the grammar in expr.c) into c; 0 or -EINVAL. */
 int expr__parse_value(struct parser *p, struct code *c);
 

@@ -124,11 +124,10 @@ static long find_operator(const char *text, const struct cmp_op **found)
 	return -1;
 }
 
-/* A quoted string literal at p->pos; a trailing unescaped '*' marks a prefix. */
-static int parse_literal(struct parser *p, struct tt_pred_parts *out)
+int expr__parse_literal(struct parser *p, size_t col, char str[TT_MAX_LITERAL + 1], size_t *len,
+			bool *prefix)
 {
 	char quote = peek(p);
-	size_t col = p->pos;
 	size_t n = 0;
 
 	p->pos++;
@@ -139,21 +138,31 @@ static int parse_literal(struct parser *p, struct tt_pred_parts *out)
 			p->pos++;
 			c = peek(p);
 		} else if (c == '*' && p->text[p->pos + 1] == quote) {
-			out->prefix = true;
+			*prefix = true;
 			p->pos++;
 			break;
 		}
 		if (n >= TT_MAX_LITERAL)
 			return expr__fail(p, col, "string literal longer than %d bytes (the limit)",
 					  TT_MAX_LITERAL);
-		out->str[n++] = c;
+		str[n++] = c;
 		p->pos++;
 	}
 	if (peek(p) != quote)
 		return expr__fail(p, col, "unterminated string literal");
 	p->pos++;
-	out->str[n] = '\0';
-	out->str_len = n;
+	str[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+/* A quoted string literal at p->pos, the right-hand side of a comparison. */
+static int parse_literal(struct parser *p, struct tt_pred_parts *out)
+{
+	int err = expr__parse_literal(p, p->pos, out->str, &out->str_len, &out->prefix);
+
+	if (err)
+		return err;
 	out->rhs_is_str = true;
 	return 0;
 }
