@@ -125,17 +125,12 @@ static int target_pid(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 	return 0;
 }
 
-static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+/* The target's comm (a target's comm: or a match:'s), no longer than the kernel keeps. */
+static int set_comm(struct walker *w, struct target_build *tb, yaml_node_t *key, yaml_node_t *val)
 {
-	struct target_build *tb = obj;
 	const char *comm = NULL;
-	int err;
+	int err = spec__want_string(w, key, val, &comm);
 
-	/* beside library:, a narrowing: only processes of that name */
-	err = tb->library ? 0 : target_set_kind(w, tb, key, TT_TARGET_COMM);
-	if (err)
-		return err;
-	err = spec__want_string(w, key, val, &comm);
 	if (err)
 		return err;
 	if (strlen(comm) > SPEC_COMM_MAX)
@@ -143,6 +138,15 @@ static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_
 			w, val, "'comm' is %zu characters long, more than the kernel keeps (%d)",
 			strlen(comm), SPEC_COMM_MAX);
 	return spec__dup_string(w, comm, &tb->target->comm);
+}
+
+static int target_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
+{
+	struct target_build *tb = obj;
+	/* beside library:, a narrowing: only processes of that name */
+	int err = tb->library ? 0 : target_set_kind(w, tb, key, TT_TARGET_COMM);
+
+	return err ? err : set_comm(w, tb, key, val);
 }
 
 static int target_probes(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
@@ -228,17 +232,7 @@ static int match_argv(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t
 
 static int match_comm(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
 {
-	struct target_build *tb = obj;
-	const char *comm = NULL;
-	int err = spec__want_string(w, key, val, &comm);
-
-	if (err)
-		return err;
-	if (strlen(comm) > SPEC_COMM_MAX)
-		return spec__fail_node(
-			w, val, "'comm' is %zu characters long, more than the kernel keeps (%d)",
-			strlen(comm), SPEC_COMM_MAX);
-	return spec__dup_string(w, comm, &tb->target->comm);
+	return set_comm(w, obj, key, val);
 }
 
 static int match_cgroup(struct walker *w, void *obj, yaml_node_t *key, yaml_node_t *val)
