@@ -332,7 +332,6 @@ static void test_own_process_place(void **state)
 	assert_int_equal(p->pid, getpid());
 	/* this process is alive: not gone, and not every target is gone */
 	assert_false(place__gone(p, NULL));
-	assert_false(place__pid_gone(p));
 	assert_false(places__all_pids_gone(f->pl));
 	me.ts = tt_now_ns(CLOCK_MONOTONIC);
 	places__drop(f->pl, place__forget_pid, &me);

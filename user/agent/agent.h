@@ -345,8 +345,6 @@ struct forget {
 bool place__forget_pid(struct place *p, void *ctx); /* ctx: struct forget */
 bool place__gone(struct place *p, void *ctx);	    /* its processes are all gone */
 bool place__of_slot(struct place *p, void *ctx);    /* ctx: the slot */
-/* Whether a place is the spec's own single process, gone before its exit event was seen. */
-bool place__pid_gone(const struct place *p);
 
 /* ---- watch.c: exec discovery ----------------------------------------------- */
 

@@ -621,12 +621,6 @@ bool place__gone(struct place *p, void *ctx)
 	return p->npids == 0;
 }
 
-/* Whether a place is the spec's own single process, gone before its exit event was seen. */
-bool place__pid_gone(const struct place *p)
-{
-	return p->pid > 0 && !tt_proc__alive(p->pid);
-}
-
 /* Whether place p belongs to slot ctx. */
 bool place__of_slot(struct place *p, void *ctx)
 {

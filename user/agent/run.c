@@ -267,16 +267,11 @@ static void shut_down(struct agent *r)
 	 * last calls (and its exit) end its spans, not its absence
 	 */
 	events__drain(r, UINT64_MAX);
-	for (const struct place *p = places__first(r->places); p; p = p->next) {
-		/* a target that died and whose exit event was lost: end its spans */
-		if (place__pid_gone(p) && p->slot->assembler)
-			tt_asm__end_process(p->slot->assembler, p->pid, tt_now_ns(CLOCK_MONOTONIC),
-					    -1);
-	}
 	places__clear(r->places);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
-	end_gone(r, now); /* gone, their exits lost: not open until the agent stopped */
+	/* processes that died and whose exit events were lost: their spans end as lost */
+	end_gone(r, now);
 	handed = r->pin_dir && handover__give(r);
 	for (size_t i = 0; !handed && i < r->nslots; i++) {
 		if (r->slots[i]->assembler)
