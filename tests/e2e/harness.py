@@ -85,14 +85,25 @@ class Agent:
             return e.code, e.headers.get("Content-Type"), e.read().decode()
 
     def stdout(self):
-        self.out.seek(0)
-        return self.out.read()
+        """What the agent wrote to stdout so far, read with pread: the agent
+        shares this file's offset, so a seek here would make its next write
+        land over the first lines."""
+        chunks, offset = [], 0
+        while True:
+            chunk = os.pread(self.out.fileno(), 1 << 20, offset)
+            if not chunk:
+                return b"".join(chunks).decode()
+            chunks.append(chunk)
+            offset += len(chunk)
 
     def stderr(self):
         return "".join(self.err_lines)
 
     def spans(self):
-        return [json.loads(line) for line in self.stdout().splitlines() if line.strip()]
+        """The complete JSON lines so far; a line still being written (no
+        newline yet) is left for the next call."""
+        done = self.stdout().rpartition("\n")[0]
+        return [json.loads(line) for line in done.splitlines() if line.strip()]
 
 
 
