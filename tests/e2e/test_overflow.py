@@ -1,6 +1,7 @@
 """A full ring buffer: events are lost, counted in BPF (in all and per
 hook) and reported with the hooks that lost them; the agent keeps going and
 what arrived is still assembled correctly."""
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,19 @@ class OverflowTest(unittest.TestCase):
             time.sleep(1.2)  # past one housekeeping tick, which reports losses
             if '"tasktap.cut","value":{"stringValue":"lost"}' in agent.stdout().replace(" ", ""):
                 break
+        # /metrics and /health say it too, by hook and reason (refreshed once a second)
+        _, _, metrics = agent.get("/metrics")
+        m = re.search(r'^tasktap_hook_event_lost_total\{code_function_name="tick",'
+                      r'error_type="ring_full"\} (\d+)$', metrics, re.M)
+        self.assertIsNotNone(m, metrics)
+        self.assertGreater(int(m.group(1)), 0)
+        _, _, body = agent.get("/health")
+        health = json.loads(body)
+        by_hook = health["events_lost_by_hook"]
+        self.assertEqual([(h["hook"], h["function"], h["reason"]) for h in by_hook],
+                         [(1, "tick", "ring_full")], body)
+        self.assertEqual(by_hook[0]["count"], health["events_lost_by_reason"]["ring_full"])
+        self.assertGreater(by_hook[0]["count"], 0)
         self.assertEqual(agent.stop(), 0, agent.stderr())
         err = agent.stderr()
         self.assertRegex(err, r"\d+ events lost: the ring buffer was full \(raise --ring-size\)")

@@ -57,6 +57,13 @@ static uint64_t fake_stat(const struct tt_loader *l, enum tt_stat which)
 	return which == TT_STAT_LOST ? 3 : which == TT_STAT_LOST_EXITS ? 1 : 0;
 }
 
+static uint32_t lost_gid; /* the one hook the fake says lost events (all 3 of them) */
+
+static uint64_t fake_hook_lost(const struct tt_loader *l, uint32_t id)
+{
+	return id && id == lost_gid ? 3 : 0;
+}
+
 static int fake_attached(const struct tt_loader *l)
 {
 	return 2;
@@ -73,6 +80,7 @@ static const struct agent_bpf fake_bpf = {
 	.detach_link = fake_detach_link,
 	.link_adopted = fake_link_adopted,
 	.stat = fake_stat,
+	.hook_lost = fake_hook_lost,
 	.attached = fake_attached,
 	.adopted = fake_adopted,
 };
@@ -180,6 +188,8 @@ static void test_specs_attachments_and_counters(void **state)
 	assert_non_null(p);
 	assert_int_equal(p->nhooks, 2);
 	adopted_link = p->hooks[1].link;
+	lost_gid = p->hooks[0].gid;
+	f->r.events_dropped = 2;
 	f->r.discovered = 3;
 	f->r.execs = 5;
 	f->r.reloads = 1;
@@ -197,10 +207,14 @@ static void test_specs_attachments_and_counters(void **state)
 		 "\"file\":\"%s\",\"pid\":-1,\"pinned\":false},"
 		 "{\"spec\":\"good.yaml\",\"hook\":%u,\"role\":\"step\",\"function\":"
 		 "\"process_item\",\"file\":\"%s\",\"pid\":-1,\"pinned\":\"adopted\"}],"
+		 "\"events_lost_by_reason\":{\"ring_full\":3,\"ring_full_exit\":1,\"memory\":2},"
+		 "\"events_lost_by_hook\":[{\"hook\":%u,\"function\":\"run_task\","
+		 "\"reason\":\"ring_full\",\"count\":3}],"
 		 "\"events_received\":0,\"events_per_second\":12.2,\"processes_discovered\":3,"
 		 "\"execs_seen\":5,\"reloads\":1,\"uptime_seconds\":0,\"pinned\":false}",
-		 p->hooks[0].gid, prog, p->hooks[1].gid, prog);
+		 p->hooks[0].gid, prog, p->hooks[1].gid, prog, p->hooks[0].gid);
 	got = write_health(&f->r);
+	lost_gid = 0;
 	assert_string_equal(got, want);
 	free(got);
 }

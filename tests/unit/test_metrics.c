@@ -502,6 +502,21 @@ static void test_events_dropped_in_the_agent(void **state)
 	assert_int_equal(lookup(f->m, TT_M_EVENTS_LOST, "probe", NULL, NULL, NULL).got.value, 7);
 }
 
+static void test_events_lost_by_hook(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(count_series(f->m, TT_M_HOOK_EVENTS_LOST), 0); /* none until a loss */
+	tt_metrics__set_hook_lost(f->m, "tick", "ring_full", 3);
+	tt_metrics__set_hook_lost(f->m, "bench:hit", "ring_full", 2);
+	tt_metrics__set_hook_lost(f->m, "tick", "ring_full", 9); /* a total: replaces */
+	assert_int_equal(count_series(f->m, TT_M_HOOK_EVENTS_LOST), 2);
+	assert_int_equal(
+		lookup(f->m, TT_M_HOOK_EVENTS_LOST, "tick", "ring_full", NULL, NULL).got.value, 9);
+	assert_int_equal(
+		lookup(f->m, TT_M_HOOK_EVENTS_LOST, "bench:hit", NULL, NULL, NULL).got.value, 2);
+}
+
 static void test_visit_order_and_stop(void **state)
 {
 	struct fixture *f = *state;
@@ -585,6 +600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_wait_and_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_dropped_in_the_agent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_lost_by_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_visit_order_and_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_is_a_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steady_state_allocates_nothing, setup,

@@ -68,6 +68,7 @@ static void test_names(void **state)
 		[TT_M_VIEW_TRACES] = "tasktap_view_traces",
 		[TT_M_VIEW_MEMORY] = "tasktap_view_memory_bytes",
 		[TT_M_UNANNOTATED] = "tasktap_annotate_unmatched_total",
+		[TT_M_HOOK_EVENTS_LOST] = "tasktap_hook_event_lost_total",
 	};
 	char buf[128];
 

@@ -44,6 +44,7 @@
 #include "spec.h"
 
 #define DRAIN_INTERVAL_NS   1000000ULL	  /* 1 ms */
+#define DRAIN_NICE	    (-10)	  /* the event loop's nice: see events__prioritize() */
 #define REORDER_SLACK_NS    10000000ULL	  /* 10 ms */
 #define RING_BUSY_BOUND_NS  1000000000ULL /* a record reserved longer: not waited for */
 #define HOUSEKEEPING_NS	    1000000000ULL /* 1 s */
@@ -365,6 +366,12 @@ void watch__set(struct agent *r);
 int events__on_ring(const struct tt_event *ev, size_t size, void *ctx);
 /* Reads the rings and hands every event older than `horizon` on, in order. */
 void events__drain(struct agent *r, uint64_t horizon);
+/*
+ * Raises the calling thread (the event loop, which drains the rings) to
+ * DRAIN_NICE, so that a target spinning on every core does not starve the
+ * drain until its rings overflow. Threads it starts later inherit it.
+ */
+void events__prioritize(void);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
 /* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */
@@ -382,6 +389,18 @@ void events__for_each_unannotated(const struct agent *r, events_unannotated_fn f
 
 /* Says, for people, which annotate hooks found no open span (the summary at the end). */
 void events__report_unannotated(const struct agent *r);
+
+/* Why BPF lost an event of a hook: the only way it loses one, its ring was full. */
+#define EVENTS_LOST_RING_FULL "ring_full"
+
+/*
+ * Calls fn for each hook that lost events, with its global id, its name as
+ * people read it ("tick", "python:function__return") and its count (a
+ * total since the start; the reason is EVENTS_LOST_RING_FULL). Reads no
+ * per-hook count when the rings lost nothing.
+ */
+typedef void (*events_hook_lost_fn)(uint32_t gid, const char *name, uint64_t count, void *ctx);
+void events__for_each_hook_lost(const struct agent *r, events_hook_lost_fn fn, void *ctx);
 
 /* ---- health.c: /health, /tasks, /metrics ------------------------------------ */
 

@@ -89,6 +89,12 @@ static void update_unannotated(struct agent *r)
 		tt_metrics__set_unannotated(r->metrics, u.fn[i], u.n[i]);
 }
 
+static void set_hook_lost(uint32_t gid, const char *name, uint64_t count, void *ctx)
+{
+	(void)gid;
+	tt_metrics__set_hook_lost(ctx, name, EVENTS_LOST_RING_FULL, count);
+}
+
 /* Hands the loader's, the assembler's and the exporter's counters to the metrics. */
 void health__update_metrics(struct agent *r)
 {
@@ -128,6 +134,7 @@ void health__update_metrics(struct agent *r)
 	}
 	tt_metrics__set_agent(r->metrics, &st);
 	update_unannotated(r);
+	events__for_each_hook_lost(r, set_hook_lost, r->metrics);
 }
 
 /* Samples the rate of events once a second, for /health and `tasktap status`. */
@@ -232,6 +239,38 @@ static void health_attachments(struct tt_jsonw *w, const struct agent *r)
 	tt_jsonw__end_array(w);
 }
 
+static void write_hook_lost(uint32_t gid, const char *name, uint64_t count, void *ctx)
+{
+	struct tt_jsonw *w = ctx;
+
+	tt_jsonw__start_object(w);
+	tt_jsonw__uint_field(w, "hook", gid);
+	tt_jsonw__string_field(w, "function", name);
+	tt_jsonw__string_field(w, "reason", EVENTS_LOST_RING_FULL);
+	tt_jsonw__uint_field(w, "count", count);
+	tt_jsonw__end_object(w);
+}
+
+/*
+ * Every event lost, by reason (events_lost counts the first two), and the
+ * hooks' share of those the rings lost.
+ */
+static void health_losses(struct tt_jsonw *w, const struct agent *r)
+{
+	tt_jsonw__name(w, "events_lost_by_reason");
+	tt_jsonw__start_object(w);
+	tt_jsonw__uint_field(w, EVENTS_LOST_RING_FULL,
+			     r->loader ? r->bpf->stat(r->loader, TT_STAT_LOST) : 0);
+	tt_jsonw__uint_field(w, "ring_full_exit",
+			     r->loader ? r->bpf->stat(r->loader, TT_STAT_LOST_EXITS) : 0);
+	tt_jsonw__uint_field(w, "memory", r->events_dropped);
+	tt_jsonw__end_object(w);
+	tt_jsonw__name(w, "events_lost_by_hook");
+	tt_jsonw__start_array(w);
+	events__for_each_hook_lost(r, write_hook_lost, w);
+	tt_jsonw__end_array(w);
+}
+
 void health__write(struct tt_jsonw *w, const struct agent *r)
 {
 	struct tt_asm_stats as;
@@ -245,6 +284,7 @@ void health__write(struct tt_jsonw *w, const struct agent *r)
 	}
 	health_specs(w, r);
 	health_attachments(w, r);
+	health_losses(w, r);
 	tt_jsonw__uint_field(w, "events_received", as.events);
 	tt_jsonw__float_field_fmt(w, "events_per_second", "%.1f", r->events_per_s);
 	tt_jsonw__uint_field(w, "processes_discovered", r->discovered);

@@ -202,6 +202,8 @@ static int event_loop(struct agent *r, double duration)
 	struct loop l = {.epfd = -1, .tfd = -1, .sfd = -1, .hfd = -1, .ifd = -1};
 	int ret = loop_open(&l, r);
 
+	events__prioritize(); /* the exporter's threads, started already, keep their nice */
+
 	while (!ret) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(l.epfd, evs, 8, -1);

@@ -145,6 +145,13 @@ static const struct tt_metric_desc descs[TT_M__COUNT] = {
 			      TT_METRIC_COUNTER,
 			      1,
 			      {TT_L_FUNCTION}},
+	[TT_M_HOOK_EVENTS_LOST] = {"tasktap.hook.event.lost",
+				   "{event}",
+				   "Events of a hook lost, by its function and why (error.type "
+				   "ring_full: its ring buffer was full).",
+				   TT_METRIC_COUNTER,
+				   2,
+				   {TT_L_FUNCTION, TT_L_ERROR_TYPE}},
 };
 
 static const char *const label_names[TT_L__COUNT] = {

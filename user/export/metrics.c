@@ -634,6 +634,24 @@ void tt_metrics__set_unannotated(struct tt_metrics *m, const char *function, uin
 	pthread_mutex_unlock(&m->lock);
 }
 
+void tt_metrics__set_hook_lost(struct tt_metrics *m, const char *function, const char *reason,
+			       uint64_t count)
+{
+	struct span_labels l;
+	struct key k;
+	int32_t i;
+
+	memset(&l, 0, sizeof(l));
+	label_set(l.v[TT_L_FUNCTION], function);
+	label_set(l.v[TT_L_ERROR_TYPE], reason);
+	key_from(&k, TT_M_HOOK_EVENTS_LOST, &l);
+	pthread_mutex_lock(&m->lock);
+	i = lookup(m, &k, EXEMPT);
+	if (i >= 0)
+		m->s[i].value = (int64_t)count;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st)
 {
 	int32_t *a = m->agent;

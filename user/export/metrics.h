@@ -64,7 +64,8 @@ enum tt_metric_id {
 	TT_M_SERIES_OVERFLOW,
 	TT_M_VIEW_TRACES, /* the task view's ring of recent traces */
 	TT_M_VIEW_MEMORY,
-	TT_M_UNANNOTATED, /* annotate probes that found no open span, by function */
+	TT_M_UNANNOTATED,      /* annotate probes that found no open span, by function */
+	TT_M_HOOK_EVENTS_LOST, /* events lost, by hook (function) and reason */
 	TT_M__COUNT,
 };
 
@@ -231,6 +232,14 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
  * time; a function not set again keeps its last value.
  */
 void tt_metrics__set_unannotated(struct tt_metrics *m, const char *function, uint64_t count);
+
+/*
+ * Sets the count of events of the hook at `function` lost for `reason`
+ * ("ring_full": its ring buffer was full when BPF wrote the event), a total
+ * since the start. The series is made the first time.
+ */
+void tt_metrics__set_hook_lost(struct tt_metrics *m, const char *function, const char *reason,
+			       uint64_t count);
 
 /* One series as the visitor sees it; valid only during the callback. */
 struct tt_series_view {
