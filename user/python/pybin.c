@@ -23,6 +23,10 @@ static const struct {
 	const char *what;
 } known_builds[] = {
 	{"571d98e01096d5c1c32420d229a6731a0a50d2a0", "Debian 12 /usr/bin/python3.11 3.11.2-6"},
+	/* tests/e2e/test_python_versions.py */
+	{"49daf84ed369fe589b73ea876f2591cd4c3588bb", "pyenv 3.11.7 libpython3.11.so.1.0"},
+	{"f9d5c82f5f2c22df68c1d49c944ef3dee5103dcc", "pyenv 3.12.1 libpython3.12.so.1.0"},
+	{"d11d13fb0f82d32f3da1221ffd551ab179afb423", "pyenv 3.13.0 libpython3.13.so.1.0"},
 };
 
 #define MAX_RODATA_SCAN (64u << 20) /* bytes of one section searched for PY_VERSION */
@@ -168,6 +172,23 @@ static bool is_version_string(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Where a version string starts in the string s (n bytes), or n when none:
+ * s itself, or its tail after the last '-' or '/' (the linker merges
+ * "3.10.13" into a string that ends with it, such as the prefix
+ * "/root/.pyenv/versions/3.10.13" or a directory "Python-3.10.13").
+ */
+static size_t version_tail(const char *s, size_t n)
+{
+	size_t k = n;
+
+	if (is_version_string(s, n))
+		return 0;
+	while (k > 0 && s[k - 1] != '-' && s[k - 1] != '/')
+		k--;
+	return k > 0 && is_version_string(s + k, n - k) ? k : n;
+}
+
 /* The PY_VERSION string, searched for in .rodata (before 3.11: no Py_Version). */
 static bool pyelf__version_string(const struct pyelf *pe, char *out, size_t len)
 {
@@ -192,11 +213,11 @@ static bool pyelf__version_string(const struct pyelf *pe, char *out, size_t len)
 		const char *p = data->d_buf, *end = p + data->d_size;
 		while (p < end) {
 			size_t n = strnlen(p, (size_t)(end - p));
+			size_t k = version_tail(p, n);
 
-			/* a string of its own: preceded by a NUL (or the section's start) */
-			if (is_version_string(p, n) && n < len) {
-				memcpy(out, p, n);
-				out[n] = '\0';
+			if (k < n && n - k < len) {
+				memcpy(out, p + k, n - k);
+				out[n - k] = '\0';
 				return true;
 			}
 			p += n + 1;
