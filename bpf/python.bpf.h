@@ -7,9 +7,12 @@
  * hook is attached in; a call it keeps is pushed on a per-thread,
  * per-hook stack of frames and written as an entry event. tt_py_return
  * runs at every frame's end, and writes the return event of the call at
- * the top of that stack when the ending frame is its frame.
+ * the top of that stack when the ending frame is its frame. Every CPython
+ * offset comes from the hook's py_hooks entry (user/python/interp.c, from
+ * the interpreter's version): nothing here is one version's.
  */
 #include "tasktap/pyhook.h"
+#include "tasktap/python.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -71,6 +74,17 @@ struct {
 	__type(value, struct py_stack);
 } py_stack_empty SEC(".maps");
 
+/* The thread state of each thread, by pid_tgid: checked at each use (py_tstate()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} py_tstates SEC(".maps");
+
+/* Thread states walked to find a thread's. */
+#define PY_MAX_THREADS 64
+
 static __always_inline __u64 py_read_ptr(__u64 addr)
 {
 	__u64 v = 0;
@@ -80,10 +94,61 @@ static __always_inline __u64 py_read_ptr(__u64 addr)
 	return v;
 }
 
-/* The running thread state: this thread's, for it holds the GIL while it runs bytecode. */
-static __always_inline __u64 py_tstate(const struct tt_py_hook *ph)
+/* addr + a signed 16-bit offset (the managed dict lies before the object). */
+static __always_inline __u64 py_neg(__u64 addr, __u16 off)
 {
-	return py_read_ptr(ph->tstate_addr);
+	return addr + (__u64)(__s64)(__s16)off;
+}
+
+/* Whether thread state ts is thread `tid`'s (the kernel's id, as CPython keeps it). */
+static __always_inline bool py_tstate_is(const struct tt_py_hook *ph, __u64 ts, __u32 tid)
+{
+	__u32 native = 0;
+
+	return ts &&
+	       !bpf_probe_read_user(&native, sizeof(native),
+				    (void *)(ts + ph->tstate_native_thread_id)) &&
+	       native == tid;
+}
+
+/*
+ * The thread state of thread tid, found in the interpreter's list from
+ * _PyRuntime (at `runtime` in this process), or 0. From 3.12 on, the
+ * current one is a thread-local no probe can read; a walk works the same
+ * for every version.
+ */
+static __noinline __u64 py_find_tstate(const struct tt_py_hook *ph, __u64 runtime, __u32 tid)
+{
+	__u64 interp, ts;
+
+	if (!ph)
+		return 0;
+	interp = py_read_ptr(runtime + ph->runtime_interpreters_head);
+	ts = interp ? py_read_ptr(interp + ph->interp_threads_head) : 0;
+	for (int i = 0; i < PY_MAX_THREADS && ts; i++) {
+		if (py_tstate_is(ph, ts, tid))
+			return ts;
+		ts = py_read_ptr(ts + ph->tstate_next);
+	}
+	return 0;
+}
+
+/*
+ * The running thread's state: this thread's, for it holds the GIL while it
+ * runs bytecode. Cached per thread, and checked against the thread's id at
+ * each use (a thread state freed and reused is not taken for another's).
+ */
+static __always_inline __u64 py_tstate(const struct tt_py_hook *ph, __u64 runtime, __u64 id)
+{
+	__u64 *cached = bpf_map_lookup_elem(&py_tstates, &id);
+	__u64 ts;
+
+	if (cached && py_tstate_is(ph, *cached, (__u32)id))
+		return *cached;
+	ts = py_find_tstate(ph, runtime, (__u32)id);
+	if (ts)
+		bpf_map_update_elem(&py_tstates, &id, &ts, BPF_ANY);
+	return ts;
 }
 
 /* The frame the thread runs, or 0. */
@@ -93,10 +158,20 @@ static __always_inline __u64 py_frame(const struct tt_py_hook *ph, __u64 ts)
 
 	if (!ts)
 		return 0;
+	if (ph->tstate_current_frame != TT_PY_NONE) /* 3.13 */
+		return py_read_ptr(ts + ph->tstate_current_frame);
 	cf = py_read_ptr(ts + ph->tstate_cframe);
 	if (!cf)
 		return 0;
 	return py_read_ptr(cf + ph->cframe_current_frame);
+}
+
+/* The load bias of the interpreter's file: the probed address less the site's link-time one. */
+static __always_inline __u64 py_bias(struct pt_regs *ctx, const struct tt_py_hook *ph, __u64 cookie)
+{
+	__u32 site = (cookie >> 32) & (TT_PY_SITES - 1);
+
+	return PT_REGS_IP(ctx) - ph->site[site];
 }
 
 /* Whether the str at `str` (compact ASCII only) matches pattern p. */
@@ -145,32 +220,8 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 
 /* ---- Python values: py(NAME.attr…) ------------------------------------- */
 
-/* CPython 3.11 (Include/object.h, cpython/code.h, internal/pycore_dict.h) */
-#define PY_TYPE_FLAGS	    168
-#define PY_TPF_MANAGED_DICT (1UL << 4)
-#define PY_TPF_LONG	    (1UL << 24)
-#define PY_TPF_BYTES	    (1UL << 27)
-#define PY_TPF_UNICODE	    (1UL << 28)
-#define PY_HEAPTYPE_KEYS    872 /* ht_cached_keys */
-#define PY_MANAGED_DICT	    -24 /* before the object */
-#define PY_MANAGED_VALUES   -32
-#define PY_CODE_NAMES	    96 /* co_localsplusnames */
-#define PY_TUPLE_SIZE	    16
-#define PY_TUPLE_ITEMS	    24
-#define PY_DICT_KEYS	    32
-#define PY_DICT_VALUES	    40
-#define PY_KEYS_LOG2_INDEX  9
-#define PY_KEYS_KIND	    10
-#define PY_KEYS_NENTRIES    24
-#define PY_KEYS_INDICES	    32
-#define PY_LONG_SIZE	    16
-#define PY_LONG_DIGITS	    24
-#define PY_BYTES_SIZE	    16
-#define PY_BYTES_DATA	    32
-#define PY_UTF8		    56 /* PyCompactUnicodeObject.utf8 */
-#define PY_MAX_NAME	    31 /* bytes of a local or attribute name */
-#define PY_MAX_SCAN	    64 /* locals, or dict entries, looked through */
-#define PY_TPF_DICT	    (1UL << 29)
+#define PY_MAX_NAME 31 /* bytes of a local or attribute name */
+#define PY_MAX_SCAN 64 /* locals, or dict entries, looked through */
 
 static __always_inline __u64 py_word(__u64 addr, bool *fault)
 {
@@ -280,14 +331,14 @@ static __noinline void py_local(struct vm *vm, const struct tt_py_hook *ph, __u3
 	struct py_scan_ctx ctx = {.sc = sc};
 	bool fault = false;
 	__u64 code = py_word(vm->acc + ph->frame_code, &fault);
-	__u64 names = fault ? 0 : py_word(code + PY_CODE_NAMES, &fault);
+	__u64 names = fault ? 0 : py_word(code + ph->code_localsplusnames, &fault);
 
-	sc->n = fault ? 0 : py_word(names + PY_TUPLE_SIZE, &fault);
+	sc->n = fault ? 0 : py_word(names + ph->var_size, &fault);
 	if (fault || !py_scan_init(sc, vm, ph, i, len)) {
 		vm->fault = true;
 		return;
 	}
-	sc->first = names + PY_TUPLE_ITEMS;
+	sc->first = names + ph->tuple_items;
 	sc->stride = 8;
 	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
 	if (sc->found < 0 || sc->found >= PY_MAX_SCAN) {
@@ -312,16 +363,16 @@ static __noinline void py_lookup(struct vm *vm, const struct tt_py_hook *ph, __u
 	__u8 log2 = 0, kind = 0;
 	__u64 esz, voff;
 
-	if (!keys || bpf_probe_read_user(&log2, 1, (void *)(keys + PY_KEYS_LOG2_INDEX)) ||
-	    bpf_probe_read_user(&kind, 1, (void *)(keys + PY_KEYS_KIND)))
+	if (!keys || bpf_probe_read_user(&log2, 1, (void *)(keys + ph->keys_log2_index_bytes)) ||
+	    bpf_probe_read_user(&kind, 1, (void *)(keys + ph->keys_kind)))
 		goto bad;
-	sc->n = py_word(keys + PY_KEYS_NENTRIES, &fault);
+	sc->n = py_word(keys + ph->keys_nentries, &fault);
 	if (fault || !py_scan_init(sc, vm, ph, at >> 32, at & 0xffff))
 		goto bad;
 	/* unicode keys: (key, value); general: (hash, key, value) */
 	esz = kind ? 16 : 24;
 	voff = kind ? 8 : 16;
-	sc->first = keys + PY_KEYS_INDICES + (1ULL << (log2 & 31)) + (kind ? 0 : 8);
+	sc->first = keys + ph->keys_indices + (1ULL << (log2 & 31)) + (kind ? 0 : 8);
 	sc->stride = esz;
 	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
 	if (sc->found < 0 || sc->found >= PY_MAX_SCAN)
@@ -337,31 +388,71 @@ bad:
 	vm->fault = true;
 }
 
+/*
+ * The instance attributes of object obj of type tp (type flags `flags`):
+ * their keys (the class's shared keys, or the instance dict's), returned,
+ * and the array of their values in vm->r1 (0: a combined dict, whose
+ * entries hold them). 0 when they cannot be read. (The stack has no room
+ * for more: the values go through the interpreter's state.)
+ */
+static __noinline __u64 py_instance_dict(const struct tt_py_hook *ph, __u64 obj, __u64 tp,
+					 __u64 flags, struct vm *vm)
+{
+	bool fault = false;
+	__u64 dict = 0, dv = 0, word, basic, keys = 0;
+	__u8 valid = 0;
+
+	if (!ph || !vm)
+		return 0;
+	if (ph->dict_layout == TT_PY_DICT_VALUES_PTR) { /* 3.11 */
+		dv = py_word(py_neg(obj, ph->obj_managed_values), &fault);
+		if (!dv)
+			dict = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
+	} else if (ph->dict_layout == TT_PY_DICT_TAGGED) { /* 3.12 */
+		word = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
+		if (word & 1)
+			dv = word + 1; /* stored as values - 1 */
+		else
+			dict = word;
+	} else { /* 3.13: a dict once made, else the values inline after the object */
+		dict = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
+		if (!dict && (flags & TT_PY_TPFLAGS_INLINE_VALUES)) {
+			basic = py_word(tp + ph->type_basicsize, &fault);
+			if (!fault &&
+			    !bpf_probe_read_user(&valid, 1,
+						 (void *)(obj + basic + ph->dictvalues_valid)) &&
+			    valid)
+				dv = obj + basic;
+		}
+	}
+	vm->r1 = 0;
+	if (dv) {
+		keys = py_word(tp + ph->heaptype_cached_keys, &fault); /* shared by the instances */
+		vm->r1 = dv + ph->dictvalues_values;
+	} else if (dict) {
+		keys = py_word(dict + ph->dict_keys, &fault);
+		dv = py_word(dict + ph->dict_values, &fault);
+		vm->r1 = dv ? dv + ph->dictvalues_values : 0; /* 0: combined */
+	}
+	return fault ? 0 : keys;
+}
+
 /* acc = the attribute of object acc named by the literal after instruction i. */
 static __always_inline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
 {
 	bool fault = false;
-	__u64 obj = vm->acc, tp, keys, vals;
+	__u64 obj = vm->acc, tp, flags, keys;
 
-	tp = py_word(obj + 8, &fault);
-	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_MANAGED_DICT)) {
+	tp = py_word(obj + ph->obj_type, &fault);
+	flags = fault ? 0 : py_word(tp + ph->type_flags, &fault);
+	keys = fault || !(flags & TT_PY_TPFLAGS_MANAGED_DICT)
+		       ? 0
+		       : py_instance_dict(ph, obj, tp, flags, vm);
+	if (!keys) {
 		vm->fault = true;
 		return;
 	}
-	vals = py_word(obj + PY_MANAGED_VALUES, &fault);
-	if (vals) {
-		keys = py_word(tp + PY_HEAPTYPE_KEYS, &fault); /* shared by the instances */
-	} else {
-		__u64 dict = py_word(obj + PY_MANAGED_DICT, &fault);
-
-		keys = dict ? py_word(dict + PY_DICT_KEYS, &fault) : 0;
-		vals = dict ? py_word(dict + PY_DICT_VALUES, &fault) : 0; /* 0: combined */
-	}
-	if (fault || !keys) {
-		vm->fault = true;
-		return;
-	}
-	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals);
+	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vm->r1);
 }
 
 /* acc = the value of dict acc at the str key named by the literal after instruction i. */
@@ -370,30 +461,46 @@ static __always_inline void py_item(struct vm *vm, const struct tt_py_hook *ph, 
 	bool fault = false;
 	__u64 dict = vm->acc, tp, keys, vals;
 
-	tp = py_word(dict + 8, &fault);
-	if (fault || !(py_word(tp + PY_TYPE_FLAGS, &fault) & PY_TPF_DICT)) {
+	tp = py_word(dict + ph->obj_type, &fault);
+	if (fault || !(py_word(tp + ph->type_flags, &fault) & TT_PY_TPFLAGS_DICT_SUBCLASS)) {
 		vm->fault = true;
 		return;
 	}
-	keys = py_word(dict + PY_DICT_KEYS, &fault);
-	vals = py_word(dict + PY_DICT_VALUES, &fault);
+	keys = py_word(dict + ph->dict_keys, &fault);
+	vals = py_word(dict + ph->dict_values, &fault);
 	if (fault) {
 		vm->fault = true;
 		return;
 	}
-	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals);
+	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals ? vals + ph->dictvalues_values : 0);
+}
+
+/*
+ * The digit count of the int at obj, negative for a negative int: 3.11
+ * keeps it as ob_size, 3.12+ in lv_tag (sign in its low 2 bits, count
+ * above bit 3).
+ */
+static __always_inline __s64 py_int_size(const struct tt_py_hook *ph, __u64 obj, bool *fault)
+{
+	__u64 tag = py_word(obj + ph->long_tag, fault);
+	__s64 n;
+
+	if (ph->long_layout == TT_PY_LONG_OB_SIZE)
+		return (__s64)tag;
+	n = (__s64)(tag >> 3);
+	return (tag & 3) == 2 ? -n : (tag & 3) == 1 ? 0 : n;
 }
 
 /* Records the int at `obj` (at most two 30-bit digits) as an integer record. */
-static __always_inline void py_emit_int(struct vm *vm, __u64 obj)
+static __always_inline void py_emit_int(struct vm *vm, const struct tt_py_hook *ph, __u64 obj)
 {
 	bool fault = false;
-	__s64 size = (__s64)py_word(obj + PY_LONG_SIZE, &fault);
+	__s64 size = py_int_size(ph, obj, &fault);
 	__u32 d[2] = {0, 0};
 	__u64 v;
 
 	if (size < -2 || size > 2 ||
-	    (size && bpf_probe_read_user(d, sizeof(d), (void *)(obj + PY_LONG_DIGITS))))
+	    (size && bpf_probe_read_user(d, sizeof(d), (void *)(obj + ph->long_digits))))
 		fault = true;
 	if (size == 1 || size == -1)
 		d[1] = 0; /* one digit: the next word is not the int's */
@@ -416,13 +523,13 @@ static __noinline void py_emit(struct vm *vm, const struct tt_py_hook *ph, __u32
 	if (max > TT_MAX_STR || max == 0)
 		max = TT_MAX_STR;
 
-	tp = fault ? 0 : py_word(obj + 8, &fault);
-	flags = fault ? 0 : py_word(tp + PY_TYPE_FLAGS, &fault);
-	if (!fault && (flags & PY_TPF_LONG)) {
-		py_emit_int(vm, obj);
+	tp = fault ? 0 : py_word(obj + ph->obj_type, &fault);
+	flags = fault ? 0 : py_word(tp + ph->type_flags, &fault);
+	if (!fault && (flags & TT_PY_TPFLAGS_LONG_SUBCLASS)) {
+		py_emit_int(vm, ph, obj);
 		return;
 	}
-	if (!fault && (flags & PY_TPF_UNICODE)) {
+	if (!fault && (flags & TT_PY_TPFLAGS_UNICODE_SUBCLASS)) {
 		__u32 state = 0;
 
 		if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + ph->unicode_state)))
@@ -430,16 +537,16 @@ static __noinline void py_emit(struct vm *vm, const struct tt_py_hook *ph, __u32
 		else if ((state & TT_PY_ASCII_COMPACT) == TT_PY_ASCII_COMPACT)
 			vm->acc = obj + ph->unicode_ascii_data;
 		else /* compact UTF-8, once something asked for it; else unreadable */
-			vm->acc = py_word(obj + PY_UTF8, &fault);
+			vm->acc = py_word(obj + ph->unicode_compact_utf8, &fault);
 		vm->fault = fault || !vm->acc;
 		emit_str(vm, max);
 		return;
 	}
-	if (!fault && (flags & PY_TPF_BYTES)) {
+	if (!fault && (flags & TT_PY_TPFLAGS_BYTES_SUBCLASS)) {
 		__u32 at = vm->off;
 
-		vm->r1 = py_word(obj + PY_BYTES_SIZE, &fault);
-		vm->acc = obj + PY_BYTES_DATA;
+		vm->r1 = py_word(obj + ph->bytes_size, &fault);
+		vm->acc = obj + ph->bytes_data;
 		vm->fault = fault;
 		emit_bytes(vm, max);
 		/* a string capture, whatever the object was */
@@ -509,12 +616,13 @@ static long py_run_op(__u64 i, void *data)
 }
 
 /*
- * Runs `prog`, a Python hook's capture program, for frame fr of thread
- * state ts, and submits the event it recorded. A subprogram of its own:
- * its interpreter state stays off its callers' stacks.
+ * Runs `prog`, a Python hook's capture program, for frame fr (and `aux`:
+ * at a return, where the name of the exception's type is), and submits
+ * the event it recorded. A subprogram of its own: its interpreter state
+ * stays off its callers' stacks.
  */
 static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 hook_kind, __u64 fr,
-					__u64 ts, __s64 ret)
+					__u64 aux, __s64 ret)
 {
 	__u32 hook = hook_kind & 0xffff; /* five arguments at most: the kind rides above */
 	__u16 kind = hook_kind >> 16;
@@ -529,7 +637,7 @@ static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 
 	vm.prog = prog;
 	vm.rc = ret;
 	vm.py[0] = fr;
-	vm.py[1] = ts;
+	vm.py[1] = aux;
 	vm.py_hook = hook;
 	fill_header(ev, hook, kind);
 	ev->ret = ret;
@@ -544,87 +652,118 @@ static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 
 }
 
 /* Runs the hook's entry captures (none read registers) and writes the entry event. */
-static __always_inline int py_submit_entry(__u32 hook, __u64 fr, __u64 ts)
+static __always_inline int py_submit_entry(__u32 hook, __u64 fr)
 {
 	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
 
 	if (!h)
 		return 1;
-	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16), fr, ts, 0);
+	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16), fr, 0, 0);
+}
+
+/* Whether code object ck->code, run by frame fr, is the hook's; the verdict cached. */
+static __noinline bool py_code_matches(const struct tt_py_hook *ph, struct py_code_key *ck,
+				       __u64 fr)
+{
+	struct py_code_val *cv, fresh = {};
+	__u64 names[3];
+
+	if (!ph || !ck)
+		return false;
+	/* co_filename, co_name, co_qualname lie together: one read */
+	if (bpf_probe_read_user(names, sizeof(names), (void *)(ck->code + ph->code_filename)))
+		return false;
+	fresh.filename = names[0];
+	fresh.qualname = names[2]; /* the agent checked co_qualname is co_filename + 16 */
+	cv = bpf_map_lookup_elem(&py_codes, ck);
+	if (cv && cv->filename == fresh.filename && cv->qualname == fresh.qualname)
+		return cv->match;
+	fresh.match = py_matches(ph, fr, fresh.qualname);
+	bpf_map_update_elem(&py_codes, ck, &fresh, BPF_ANY);
+	return fresh.match;
+}
+
+/* The thread's stack of open calls of the hook, made empty when it has none. */
+static __always_inline struct py_stack *py_stack_of(struct py_stack_key *sk)
+{
+	struct py_stack *st = bpf_map_lookup_elem(&py_stacks, sk);
+	const struct py_stack *empty;
+	__u32 zero = 0;
+
+	if (st)
+		return st;
+	empty = bpf_map_lookup_elem(&py_stack_empty, &zero);
+	if (!empty)
+		return NULL;
+	bpf_map_update_elem(&py_stacks, sk, empty, BPF_ANY);
+	return bpf_map_lookup_elem(&py_stacks, sk);
 }
 
 SEC("uprobe")
 int tt_py_entry(struct pt_regs *ctx)
 {
-	__u32 hook = bpf_get_attach_cookie(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 hook = (__u32)cookie;
 	__u64 id = bpf_get_current_pid_tgid();
 	const struct tt_py_hook *ph = bpf_map_lookup_elem(&py_hooks, &hook);
 	struct py_code_key ck = {.hook = hook, .tgid = id >> 32};
 	struct py_stack_key sk = {.tid = (__u32)id, .hook = hook};
-	struct py_code_val *cv, fresh = {};
 	struct py_stack *st;
-	__u64 ts, fr, names[3];
+	__u64 ts, fr;
 	__u8 owner = 1;
 	__u32 n;
 
 	if (!ph)
 		return 0;
-	ts = py_tstate(ph);
+	ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
 	fr = py_frame(ph, ts);
 	if (!fr)
 		return 0;
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
-	if (bpf_probe_read_user(&owner, 1, (void *)(fr + ph->frame_owner)) || owner != 0)
+	if (bpf_probe_read_user(&owner, 1, (void *)(fr + ph->frame_owner)) ||
+	    owner != TT_PY_FRAME_OWNED_BY_THREAD)
 		return 0;
 	ck.code = py_read_ptr(fr + ph->frame_code);
-	if (!ck.code)
+	if (!ck.code || !py_code_matches(ph, &ck, fr))
 		return 0;
-	/* co_filename, co_name, co_qualname lie together: one read */
-	if (bpf_probe_read_user(names, sizeof(names), (void *)(ck.code + ph->code_filename)))
+	st = py_stack_of(&sk);
+	if (!st)
 		return 0;
-	fresh.filename = names[0];
-	fresh.qualname = names[2]; /* the agent checked co_qualname is co_filename + 16 */
-	cv = bpf_map_lookup_elem(&py_codes, &ck);
-	if (cv && cv->filename == fresh.filename && cv->qualname == fresh.qualname) {
-		if (!cv->match)
-			return 0;
-	} else {
-		fresh.match = py_matches(ph, fr, fresh.qualname);
-		bpf_map_update_elem(&py_codes, &ck, &fresh, BPF_ANY);
-		if (!fresh.match)
-			return 0;
-	}
-	st = bpf_map_lookup_elem(&py_stacks, &sk);
-	if (!st) {
-		__u32 zero = 0;
-		const struct py_stack *empty = bpf_map_lookup_elem(&py_stack_empty, &zero);
-
-		if (!empty)
-			return 0;
-		bpf_map_update_elem(&py_stacks, &sk, empty, BPF_ANY);
-		st = bpf_map_lookup_elem(&py_stacks, &sk);
-		if (!st)
-			return 0;
-	}
 	n = st->n;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0; /* deeper than BPF remembers: neither its entry nor its return */
-	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook, fr, ts) ? 1 : 0);
+	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook, fr) ? 1 : 0);
 	st->n = n + 1;
 	return 0;
+}
+
+/*
+ * Where the name of the type of the exception thread state ts is raising
+ * is (a tp_name pointer), or 0 when it raises none: 3.11 keeps the type,
+ * 3.12+ the exception.
+ */
+static __always_inline __u64 py_raised(const struct tt_py_hook *ph, __u64 ts)
+{
+	__u64 exc = py_read_ptr(ts + ph->tstate_exc), tp;
+
+	if (!exc)
+		return 0;
+	tp = ph->exc_is_type ? exc : py_read_ptr(exc + ph->obj_type);
+	return tp ? tp + ph->type_name : 0;
 }
 
 SEC("uprobe")
 int tt_py_return(struct pt_regs *ctx)
 {
-	__u32 hook = bpf_get_attach_cookie(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 hook = (__u32)cookie;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct py_stack_key sk = {.tid = (__u32)id, .hook = hook};
 	struct py_stack *st = bpf_map_lookup_elem(&py_stacks, &sk);
 	const struct tt_py_hook *ph;
 	const struct tt_hook_prog *h;
 	struct tt_event ev;
-	__u64 ts, fr, top;
+	__u64 ts, fr, top, exc;
 	__u32 n;
 
 	if (!st || st->n == 0)
@@ -632,8 +771,14 @@ int tt_py_return(struct pt_regs *ctx)
 	ph = bpf_map_lookup_elem(&py_hooks, &hook);
 	if (!ph)
 		return 0;
-	ts = py_tstate(ph);
-	fr = py_frame(ph, ts);
+	if (ph->ret_kind == TT_PY_RET_POPFRAME) {
+		/* _PyThreadState_PopFrame(tstate, frame) */
+		ts = PT_REGS_PARM1(ctx);
+		fr = PT_REGS_PARM2(ctx);
+	} else {
+		ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
+		fr = py_frame(ph, ts);
+	}
 	n = st->n - 1;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0;
@@ -648,10 +793,11 @@ int tt_py_return(struct pt_regs *ctx)
 		return 0;
 	fill_header(&ev, hook, TT_EV_RETURN);
 	/* the frame ends by an exception while one is being raised */
-	ev.ret = py_read_ptr(ts + ph->tstate_curexc_type) ? 1 : 0;
+	exc = py_raised(ph, ts);
+	ev.ret = exc ? 1 : 0;
 	/* its captures (exception.type) tell how it raised: a plain return has none */
-	if (h->ret.nops && ev.ret) {
-		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, ts, ev.ret);
+	if (h->ret.nops && exc) {
+		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, ev.ret);
 		return 0;
 	}
 	submit(&ev, sizeof(ev), TT_STAT_LOST, false);

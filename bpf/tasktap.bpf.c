@@ -178,7 +178,7 @@ struct vm {
 	__u64 acc;
 	__u64 r1;
 	__u64 tmp;   /* reads land here: the callback keeps no stack of its own */
-	__u64 py[2]; /* Python hooks: the probed frame, its thread state (TT_OP_PY) */
+	__u64 py[2]; /* Python hooks: the probed frame, the raised type's name (TT_OP_PY) */
 	/* fault and drop in one 8-byte stack slot: with a field before them (they
 	 * then sit in two) the interpreter's tt_return fails the verifier (1M
 	 * instructions processed) */

@@ -40,28 +40,38 @@ int tt_loader__attach_python(struct tt_loader *l, uint32_t id, const char *path,
 		snprintf(err, errlen, "cannot store python hook %u: %s", id, strerror(-ret));
 		return ret;
 	}
-	t = loader__new_link(l, 3, false);
+	t = loader__new_link(l, TT_PY_SITES, false);
 	if (!t)
 		return -ENOMEM;
-	/* where functions start: RESUME, then RESUME_QUICK once the code is quickened */
-	for (int i = 0; i < 2; i++) {
+	/*
+	 * in the file holding the interpreter loop (a libpython, maybe), each
+	 * site's index in the cookie: BPF takes the file's load bias from it
+	 */
+	o.path = pi->path[0] ? pi->path : path;
+	/* where functions start: RESUME, and its quickened and instrumented forms */
+	for (int i = 0; i < TT_PY_ENTRY_SITES; i++) {
+		if (!pi->entry[i])
+			continue;
 		o.offset = pi->entry[i];
+		o.cookie = (uint64_t)(TT_PY_SITE_ENTRY0 + i) << 32 | id;
 		ret = loader__attach_one(l, &o, false, NULL, &t->sites[i].entry);
 		if (ret)
 			goto fail;
 	}
-	/* where frames end, with the semaphore that makes the interpreter get there */
+	/* where frames end (a USDT site: with the semaphore that makes the interpreter get there)
+	 */
 	o.entry_prog = bpf_program__fd(l->py->progs.tt_py_return);
 	o.offset = pi->ret_site;
 	o.ref_ctr = pi->ret_sem;
-	ret = loader__attach_one(l, &o, false, NULL, &t->sites[2].entry);
+	o.cookie = (uint64_t)TT_PY_SITE_RETURN << 32 | id;
+	ret = loader__attach_one(l, &o, false, NULL, &t->sites[TT_PY_SITE_RETURN].entry);
 	if (ret)
 		goto fail;
 	if (out)
 		*out = t;
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot attach python probe to '%s' at offset 0x%llx: %s", path,
+	snprintf(err, errlen, "cannot attach python probe to '%s' at offset 0x%llx: %s", o.path,
 		 (unsigned long long)o.offset, strerror(-ret));
 	tt_loader__detach_link(l, t);
 	return ret;

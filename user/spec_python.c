@@ -42,10 +42,6 @@ int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *no
 	return 0;
 }
 
-/* CPython 3.11: PyThreadState.curexc_type, PyTypeObject.tp_name */
-#define PY311_TSTATE_CUREXC_TYPE 96
-#define PY311_TYPE_NAME		 24
-
 /*
  * `error: raised`: the call ended by an exception. Its type's name
  * (tp_name) is read when the frame ends, into the attribute
@@ -55,10 +51,8 @@ int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *no
 int spec__compile_raised(struct walker *w, struct probe_build *pb)
 {
 	static const struct tt_op ops[] = {
-		{.code = TT_OP_PY, .imm = 1}, /* the thread state */
-		{.code = TT_OP_ADD, .imm = PY311_TSTATE_CUREXC_TYPE},
-		{.code = TT_OP_LOAD, .aux = 8},
-		{.code = TT_OP_ADD, .imm = PY311_TYPE_NAME},
+		/* where the exception's type keeps its name: BPF finds it for the version */
+		{.code = TT_OP_PY, .imm = 1},
 		{.code = TT_OP_LOAD, .aux = 8},
 		{.code = TT_OP_EMIT_STR, .len = TT_MAX_STR},
 	};

@@ -57,7 +57,8 @@ enum tt_opcode {
 	TT_OP_JMP,	  /* go to instruction imm (forward): always, or when the condition
 			   * is true (IFTRUE) or false (IFFALSE) */
 	TT_OP_DROP,	  /* drop the hit */
-	TT_OP_PY,	  /* acc = the probed Python frame (imm 0) or its thread state (imm 1) */
+	TT_OP_PY,	  /* acc = the probed Python frame (imm 0), or at a return where the name
+			   * of the raised exception's type is (imm 1: a tp_name pointer) */
 	TT_OP_PY_LOCAL,	  /* acc = the local (or argument) of frame acc named by the literal of
 			   * len bytes in the imm of the next (len + 8) / 8 instructions */
 	TT_OP_PY_ATTR,	  /* acc = the attribute of object acc named as PY_LOCAL's, from its

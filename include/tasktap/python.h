@@ -89,7 +89,8 @@ enum tt_py_dict_layout {
 	TT_PY_DICT_VALUES_PTR = 1,
 	/*
 	 * 3.12: one tagged word at obj + obj_managed_dict: low bit set → a
-	 * PyDictValues * (word - 1), clear → a dict (or NULL).
+	 * PyDictValues * stored less one (values = word + 1), clear → a dict
+	 * (or NULL).
 	 */
 	TT_PY_DICT_TAGGED = 2,
 	/*

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* interp.c: where a CPython 3.11 interpreter's functions start and end, and a hook's settings. */
+/* interp.c: where a CPython interpreter's functions start and end, and a hook's settings. */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -14,20 +14,30 @@
 #include "python/interp.h"
 #include "python/offsets.h"
 
-/* CPython 3.11's opcodes (Include/opcode.h) of a function's first instruction. */
-#define PY311_RESUME	   151
-#define PY311_RESUME_QUICK 150
-#define OPCODES		   256
+#define OPCODES 256
 
-/* _PyRuntime.gilstate.tstate_current, 3.11 (Include/internal/pycore_runtime.h) */
-#define PY311_RUNTIME_TSTATE_CURRENT 368
+/*
+ * The opcodes a function's first instruction has, by minor version
+ * (Include/opcode.h, 3.13: Include/opcode_ids.h): RESUME, what it is
+ * specialized into once the code is quickened, and the instrumented form
+ * sys.monitoring (or a tracer) puts in its place; 0 for none.
+ */
+static const struct {
+	unsigned int minor;
+	int op[TT_PY_ENTRY_SITES];
+} resume_ops[] = {
+	{0x030b0000, {151, 150, 0}},   /* RESUME, RESUME_QUICK */
+	{0x030c0000, {151, 240, 0}},   /* RESUME, INSTRUMENTED_RESUME */
+	{0x030d0000, {149, 207, 236}}, /* RESUME, RESUME_CHECK, INSTRUMENTED_RESUME */
+};
 
 struct interp_elf {
 	Elf *e;
 	int fd;
 	GElf_Sym eval; /* _PyEval_EvalFrameDefault */
 	GElf_Sym runtime;
-	bool have_eval, have_runtime;
+	GElf_Sym pop; /* _PyThreadState_PopFrame */
+	bool have_eval, have_runtime, have_pop;
 	uint64_t text_lo, text_hi; /* the executable segment's addresses */
 };
 
@@ -76,6 +86,10 @@ static void find_symbols(struct interp_elf *ie)
 			} else if (!strcmp(name, "_PyRuntime")) {
 				ie->runtime = sym;
 				ie->have_runtime = true;
+			} else if (!strcmp(name, "_PyThreadState_PopFrame") &&
+				   GELF_ST_TYPE(sym.st_info) == STT_FUNC) {
+				ie->pop = sym;
+				ie->have_pop = true;
 			}
 		}
 	}
@@ -248,68 +262,110 @@ static uint64_t probe_spot(int fd, uint64_t at)
 	return at;
 }
 
-static int find_sites(struct interp_elf *ie, struct tt_elf *elf, const char *shown,
-		      struct tt_py_interp *out, char *err, size_t errlen)
+/* The entry opcodes of minor version `hex`, or NULL. */
+static const int *entry_ops(unsigned int hex)
 {
-	const struct tt_usdt_note *ret = tt_elf__usdt(elf, "python", "function__return");
+	for (size_t i = 0; i < sizeof(resume_ops) / sizeof(resume_ops[0]); i++) {
+		if (resume_ops[i].minor == (hex & 0xffff0000))
+			return resume_ops[i].op;
+	}
+	return NULL;
+}
+
+/* Where functions start: the probes in the handlers of the entry opcodes. */
+static int find_entries(struct interp_elf *ie, const char *shown, struct tt_py_interp *out,
+			char *err, size_t errlen)
+{
+	const int *ops = entry_ops(out->version_hex);
 	uint64_t table[OPCODES];
 	int n = find_goto_table(ie, table);
 
-	if (n != 1) {
+	if (n != 1 || !ops) {
 		snprintf(err, errlen,
 			 "cannot find where Python functions start in '%s': %s interpreter "
 			 "dispatch tables",
-			 shown, n ? "more than one" : "no");
+			 shown, n > 1 ? "more than one" : "no");
 		return -ENOTSUP;
 	}
-	out->entry[0] = file_offset(ie->e, table[PY311_RESUME]);
-	out->entry[1] = file_offset(ie->e, table[PY311_RESUME_QUICK]);
-	if (out->entry[0] && out->entry[1]) {
-		out->entry[0] = probe_spot(ie->fd, out->entry[0]);
-		out->entry[1] = probe_spot(ie->fd, out->entry[1]);
-	}
-	if (!ret || !ret->pc_offset || !ret->sem_offset) {
-		snprintf(err, errlen,
-			 "cannot find where Python functions end in '%s': no USDT probe "
-			 "python:function__return with a semaphore (an interpreter built "
-			 "without --with-dtrace)",
-			 shown);
-		return -ENOTSUP;
-	}
-	out->ret_site = ret->pc_offset;
-	out->ret_sem = ret->sem_offset;
-	/*
-	 * _PyRuntime.gilstate.tstate_current: 368 in Debian's 3.11.2, as read
-	 * in a running interpreter from its main thread and another (the
-	 * offsets table's 576 reads 0 there).
-	 */
-	out->tstate_addr = ie->runtime.st_value + PY311_RUNTIME_TSTATE_CURRENT;
-	if (!out->entry[0] || !out->entry[1]) {
-		snprintf(err, errlen, "cannot find where Python functions start in '%s'", shown);
-		return -ENOTSUP;
+	for (int i = 0; i < TT_PY_ENTRY_SITES && ops[i]; i++) {
+		uint64_t at = file_offset(ie->e, table[ops[i]]);
+		uint64_t spot = at ? probe_spot(ie->fd, at) : 0;
+
+		if (!at) {
+			snprintf(err, errlen,
+				 "cannot find where Python functions start in '%s': opcode %d's "
+				 "handler is outside the file",
+				 shown, ops[i]);
+			return -ENOTSUP;
+		}
+		out->entry[i] = spot;
+		out->entry_addr[i] = table[ops[i]] + (spot - at);
 	}
 	return 0;
 }
 
 /*
- * Refuses an interpreter whose version the offsets table does not know, or
- * that the Python probes do not run on yet, naming the version found in the
- * binary (python/offsets.h). 0, or -ENOTSUP or -errno with the reason in err.
+ * Where frames end: the python:function__return USDT site (with the
+ * semaphore that makes the interpreter get there), else the start of
+ * _PyThreadState_PopFrame(tstate, frame), which pops every frame a thread
+ * owns, whichever way it ends.
  */
-static int check_version(int fd, const char *shown, char *err, size_t errlen)
+static int find_return(struct interp_elf *ie, struct tt_elf *elf, const char *shown,
+		       struct tt_py_interp *out, char *err, size_t errlen)
+{
+	const struct tt_usdt_note *ret =
+		elf ? tt_elf__usdt(elf, "python", "function__return") : NULL;
+
+	if (ret && ret->pc_offset && ret->sem_offset) {
+		out->ret_kind = TT_PY_RET_USDT;
+		out->ret_site = ret->pc_offset;
+		out->ret_addr = ret->pc;
+		out->ret_sem = ret->sem_offset;
+		return 0;
+	}
+	if (ie->have_pop) {
+		out->ret_kind = TT_PY_RET_POPFRAME;
+		out->ret_site = file_offset(ie->e, ie->pop.st_value);
+		out->ret_addr = ie->pop.st_value;
+		out->ret_sem = 0;
+		if (out->ret_site)
+			return 0;
+	}
+	snprintf(err, errlen,
+		 "cannot find where Python functions end in '%s': no USDT probe "
+		 "python:function__return with a semaphore (a build without --with-dtrace) "
+		 "and no _PyThreadState_PopFrame in its symbols (stripped)",
+		 shown);
+	return -ENOTSUP;
+}
+
+/*
+ * Reads which CPython the file at `path` is and where its interpreter is
+ * (the file itself, or the libpython it loads), refusing a version the
+ * offsets table does not know with the version found (python/offsets.h).
+ * 0, or -ENOTSUP or -errno with the reason in err.
+ */
+static int check_version(const char *path, const char *shown, struct tt_py_interp *out, char *err,
+			 size_t errlen)
 {
 	struct tt_py_binary bin;
-	int ret = tt_py__inspect_fd(fd, shown, &bin, err, errlen);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
 
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open interpreter '%s': %s", shown, strerror(-ret));
+		return ret;
+	}
+	ret = tt_py__inspect_fd(fd, path, &bin, err, errlen);
+	close(fd);
 	if (ret)
 		return ret == -ENOENT || ret == -EACCES ? ret : -ENOTSUP;
-	if ((bin.version_hex & 0xffff0000) != 0x030b0000) {
-		snprintf(err, errlen,
-			 "python %s at '%s': tasktap's Python probes run on CPython 3.11 for now "
-			 "(its offsets table knows %s)",
-			 bin.version, bin.path, tt_py__known_versions());
-		return -ENOTSUP;
-	}
+	snprintf(out->path, sizeof(out->path), "%s", bin.path);
+	snprintf(out->version, sizeof(out->version), "%s", bin.version);
+	out->version_hex = bin.version_hex;
+	snprintf(out->build_id, sizeof(out->build_id), "%s", bin.build_id);
+	out->known_build = bin.known_build;
 	return 0;
 }
 
@@ -317,23 +373,29 @@ int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 		       struct tt_py_interp *out, char *err, size_t errlen)
 {
 	struct interp_elf ie = {.fd = -1};
+	bool own = false;
 	GElf_Ehdr eh;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	elf_version(EV_CURRENT);
-	ie.fd = open(path, O_RDONLY | O_CLOEXEC);
+	ret = check_version(path, shown, out, err, errlen);
+	if (ret)
+		return ret;
+	/* a libpython: its own USDT notes, if any */
+	own = strcmp(out->path, path) != 0;
+	if (own)
+		elf = tt_elf__open(out->path);
+	ie.fd = open(out->path, O_RDONLY | O_CLOEXEC);
 	if (ie.fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open interpreter '%s': %s", shown, strerror(-ret));
-		return ret;
-	}
-	ret = check_version(ie.fd, shown, err, errlen);
-	if (ret)
+		snprintf(err, errlen, "cannot open '%s', the interpreter of '%s': %s", out->path,
+			 shown, strerror(-ret));
 		goto out;
+	}
 	ie.e = elf_begin(ie.fd, ELF_C_READ, NULL);
 	if (!ie.e || !gelf_getehdr(ie.e, &eh)) {
-		snprintf(err, errlen, "'%s' is not an ELF file", shown);
+		snprintf(err, errlen, "'%s' is not an ELF file", out->path);
 		ret = -ENOEXEC;
 		goto out;
 	}
@@ -341,25 +403,22 @@ int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 	find_text(&ie);
 	if (!ie.have_eval || !ie.have_runtime) {
 		snprintf(err, errlen,
-			 "'%s' is not a CPython interpreter tasktap can read: it exports no "
-			 "%s (a --enable-shared build keeps it in libpython3.11.so: name that)",
-			 shown, ie.have_eval ? "_PyRuntime" : "_PyEval_EvalFrameDefault");
+			 "'%s' is not a CPython interpreter tasktap can read: it has no %s symbol",
+			 out->path, ie.have_eval ? "_PyRuntime" : "_PyEval_EvalFrameDefault");
 		ret = -ENOTSUP;
 		goto out;
 	}
-	if (eh.e_type != ET_EXEC) {
-		snprintf(err, errlen,
-			 "python interpreter '%s' is position-independent: tasktap reads only "
-			 "non-PIE interpreters (as Debian's /usr/bin/python3.11) for now",
-			 shown);
-		ret = -ENOTSUP;
-		goto out;
-	}
-	ret = find_sites(&ie, elf, shown, out, err, errlen);
+	out->runtime = ie.runtime.st_value;
+	ret = find_entries(&ie, out->path, out, err, errlen);
+	if (!ret)
+		ret = find_return(&ie, elf, out->path, out, err, errlen);
 out:
 	if (ie.e)
 		elf_end(ie.e);
-	close(ie.fd);
+	if (ie.fd >= 0)
+		close(ie.fd);
+	if (own)
+		tt_elf__free(elf);
 	return ret;
 }
 
@@ -419,6 +478,62 @@ static void set_pattern(struct tt_py_pattern *p, const char *s, size_t len)
 	p->len = (__u32)len;
 }
 
+/* Offsets as BPF takes them: 16 bits, TT_PY_NONE for one the version lacks. */
+static __u16 off16(short v)
+{
+	return v == TT_PY_ABSENT ? TT_PY_NONE : (__u16)v;
+}
+
+/* The hook's offsets, from the version's row. */
+static void set_offsets(struct tt_py_hook *ph, const struct tt_py_offsets *o)
+{
+	ph->long_layout = o->long_layout;
+	ph->dict_layout = o->dict_layout;
+	ph->exc_is_type = o->tstate_curexc_type != TT_PY_ABSENT;
+	ph->runtime_interpreters_head = off16(o->runtime_interpreters_head);
+	ph->interp_threads_head = off16(o->interp_threads_head);
+	ph->tstate_next = off16(o->tstate_next);
+	ph->tstate_native_thread_id = off16(o->tstate_native_thread_id);
+	ph->tstate_cframe = off16(o->tstate_cframe);
+	ph->cframe_current_frame = off16(o->cframe_current_frame);
+	ph->tstate_current_frame = off16(o->tstate_current_frame);
+	ph->tstate_exc =
+		off16(ph->exc_is_type ? o->tstate_curexc_type : o->tstate_current_exception);
+	ph->frame_code = off16(o->frame_code);
+	ph->frame_func = off16(o->frame_func);
+	ph->frame_owner = off16(o->frame_owner);
+	ph->frame_localsplus = off16(o->frame_localsplus);
+	ph->func_module = off16(o->func_module);
+	ph->code_filename = off16(o->code_filename);
+	ph->code_qualname = off16(o->code_qualname);
+	ph->code_localsplusnames = off16(o->code_localsplusnames);
+	ph->unicode_state = off16(o->unicode_state);
+	ph->unicode_length = off16(o->unicode_length);
+	ph->unicode_ascii_data = off16(o->unicode_ascii_data);
+	ph->unicode_compact_utf8 = off16(o->unicode_compact_utf8);
+	ph->obj_type = off16(o->obj_type);
+	ph->type_name = off16(o->type_name);
+	ph->type_flags = off16(o->type_flags);
+	ph->type_basicsize = off16(o->type_basicsize);
+	ph->heaptype_cached_keys = off16(o->heaptype_cached_keys);
+	ph->obj_managed_dict = off16(o->obj_managed_dict);
+	ph->obj_managed_values = off16(o->obj_managed_values);
+	ph->var_size = off16(o->var_size);
+	ph->tuple_items = off16(o->tuple_items);
+	ph->long_tag = off16(o->long_tag);
+	ph->long_digits = off16(o->long_digits);
+	ph->bytes_size = off16(o->bytes_size);
+	ph->bytes_data = off16(o->bytes_data);
+	ph->dict_keys = off16(o->dict_keys);
+	ph->dict_values = off16(o->dict_values);
+	ph->keys_log2_index_bytes = off16(o->keys_log2_index_bytes);
+	ph->keys_kind = off16(o->keys_kind);
+	ph->keys_nentries = off16(o->keys_nentries);
+	ph->keys_indices = off16(o->keys_indices);
+	ph->dictvalues_values = off16(o->dictvalues_values);
+	ph->dictvalues_valid = off16(o->dictvalues_valid);
+}
+
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
 		     char *err, size_t errlen)
 {
@@ -428,30 +543,22 @@ int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const
 
 	if (ret)
 		return ret;
-	/* the 3.11 row of the offsets table: tt_py_interp__find() took only a 3.11 */
-	o = tt_py__offsets_for(0x030b0000);
+	o = tt_py__offsets_for(pi->version_hex);
 	/* BPF reads co_filename, co_name and co_qualname at once */
 	if (!o || o->code_qualname != o->code_filename + 16) {
-		snprintf(err, errlen, "no CPython 3.11 offsets tasktap's Python probes can use");
+		snprintf(err, errlen, "no offsets of python %s tasktap's Python probes can use",
+			 pi->version);
 		return -ENOTSUP;
 	}
 	colon = strchr(function, ':');
 	memset(ph, 0, sizeof(*ph));
-	ph->tstate_addr = pi->tstate_addr;
-	ph->tstate_cframe = (__u16)o->tstate_cframe;
-	ph->cframe_current_frame = (__u16)o->cframe_current_frame;
-	ph->tstate_curexc_type = (__u16)o->tstate_curexc_type;
-	ph->frame_func = (__u16)o->frame_func;
-	ph->frame_code = (__u16)o->frame_code;
-	ph->frame_owner = (__u16)o->frame_owner;
-	ph->frame_localsplus = (__u16)o->frame_localsplus;
-	ph->func_module = (__u16)o->func_module;
-	ph->code_filename = (__u16)o->code_filename;
-	ph->code_qualname = (__u16)o->code_qualname;
-	ph->unicode_length = (__u16)o->unicode_length;
-	ph->unicode_state = (__u16)o->unicode_state;
-	ph->unicode_ascii_data = (__u16)o->unicode_ascii_data;
-	ph->type_name = (__u16)o->type_name;
+	ph->version = o->version_hex;
+	ph->runtime = pi->runtime;
+	for (int i = 0; i < TT_PY_ENTRY_SITES; i++)
+		ph->site[TT_PY_SITE_ENTRY0 + i] = pi->entry_addr[i];
+	ph->site[TT_PY_SITE_RETURN] = pi->ret_addr;
+	ph->ret_kind = (__u8)pi->ret_kind;
+	set_offsets(ph, o);
 	set_pattern(&ph->module, function, (size_t)(colon - function));
 	set_pattern(&ph->qualname, colon + 1, strlen(colon + 1));
 	return 0;

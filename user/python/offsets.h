@@ -8,10 +8,11 @@
  * comes from the binary itself: the exported `Py_Version` (3.11+), else the
  * PY_VERSION string, else the library's name. For 3.13+ the row is checked
  * against the `_Py_DebugOffsets` the binary publishes at the start of
- * `_PyRuntime`; for the builds listed in offsets.c (by build-id) it was
+ * `_PyRuntime`; for the builds listed in pybin.c (by build-id) it was
  * checked against the running interpreter by the tests; any other build
- * of a known version is checked against a running process's memory by
- * tt_py__check_process() before its values are trusted.
+ * of a known version is taken with its version's row (`tasktap check`
+ * says it is one the tests did not run on), and `tasktap symbols
+ * --python` checks the row against the process's memory (pyproc.h).
  */
 #ifndef TASKTAP_PYTHON_OFFSETS_H
 #define TASKTAP_PYTHON_OFFSETS_H
