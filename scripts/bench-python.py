@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""What Python probes cost (issue 15's targets), on Debian's python3.11:
+"""What Python probes cost (issue 15's targets), on Debian's python3.11 or
+the interpreter --python names (a pyenv build: its libpython is probed):
 ns per call of a function the spec does not name and of one it names, in a
 process outside the probes (untraced), in a process `match:` leaves out
 while tasktap runs, and in the process it picks. A private copy of the
 interpreter keeps other agents' probes out. Run as root after `make`:
 
-    python3 scripts/bench-python.py [--calls N] [--reps N]
+    python3 scripts/bench-python.py [--calls N] [--reps N] [--python PATH]
 
 Prints one line per case, min / median of the reps, and the ratios the
 issue sets (unprobed call in a probed process <= 1.1x untraced; outside
@@ -66,13 +67,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200000)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--python", help="the interpreter, used where it is (default: a private "
+                    "copy of /usr/bin/python3.11)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench-python: needs root (BPF)", file=sys.stderr)
         return 1
     d = tempfile.mkdtemp()
-    python = os.path.join(d, "python3.11")
-    shutil.copy("/usr/bin/python3.11", python)
+    os.chmod(d, 0o755)
+    if args.python:
+        # a libpython is shared with other processes: match: keeps the probes in the picked one
+        python = args.python
+    else:
+        python = os.path.join(d, "python3.11")
+        shutil.copy("/usr/bin/python3.11", python)
     script = os.path.join(d, "bench-python-calls.py")
     with open(script, "w") as f:
         f.write(WORKLOAD)

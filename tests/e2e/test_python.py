@@ -53,15 +53,29 @@ targets:
 """
 
 
+def for_python(spec_text, python):
+    """The spec, for the interpreter at `python` instead of Debian's."""
+    return spec_text.replace(PYTHON, python)
+
+
+def need_python(test, python):
+    """Fails (never skips) `test` when the interpreter it runs on is missing."""
+    if not os.access(python, os.X_OK):
+        test.fail("the interpreter %s is missing: the Python tests run on it" % python)
+
+
 class PythonCallsTest(unittest.TestCase):
+    python = PYTHON  # the interpreter the workers run on (test_python_versions: others)
+
     def setUp(self):
+        need_python(self, self.python)
         self.dir = tempfile.TemporaryDirectory()
         self.addCleanup(self.dir.cleanup)
 
     def run_worker(self, spec_text):
         """Runs the worker under an agent narrowed to it; returns (its record, the spans)."""
-        spec = write_spec(spec_text, self.dir.name)
-        w = subprocess.Popen([PYTHON, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        spec = write_spec(for_python(spec_text, self.python), self.dir.name)
+        w = subprocess.Popen([self.python, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
         self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
         agent = Agent([spec, "--json", "--pid", str(w.pid)])
@@ -128,8 +142,8 @@ class PythonCallsTest(unittest.TestCase):
     def test_threads(self):
         """Each thread's calls are found through its own thread state, the one
         holding the GIL: spans on the thread that made them, nested there."""
-        spec = write_spec(THREADS_SPEC, self.dir.name)
-        w = subprocess.Popen([PYTHON, THREADS_WORKER], stdin=subprocess.PIPE,
+        spec = write_spec(for_python(THREADS_SPEC, self.python), self.dir.name)
+        w = subprocess.Popen([self.python, THREADS_WORKER], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
         agent = Agent([spec, "--json", "--pid", str(w.pid)])
@@ -160,12 +174,12 @@ class PythonCallsTest(unittest.TestCase):
             ("function: :f", "empty module"),
         ]
         for line, message in cases:
-            text = SPEC.replace("function: __main__:re*", line)
+            text = for_python(SPEC, self.python).replace("function: __main__:re*", line)
             path = write_spec(text, self.dir.name)
             code, _, err = run_tool(["check", path])
             self.assertNotEqual(code, 0, line)
             self.assertIn(message, err, line)
-        text = SPEC.replace("    runtime: python\n", "")
+        text = for_python(SPEC, self.python).replace("    runtime: python\n", "")
         code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
         self.assertNotEqual(code, 0)
         self.assertIn("give the target 'runtime: python'", err)
@@ -209,16 +223,19 @@ targets:
 
 
 class PythonLastCallTest(unittest.TestCase):
+    python = PYTHON
+
     def test_last_calls_before_exit_end_by_their_returns(self):
         """The worker stops the agent and exits right after its last call
         returns: the return is still held for ordering as the agent stops,
         and ends the span (the span was cut, tasktap.cut: lost, and the
         return counted as an end without its start, when the agent ended a
         gone target's spans before its last drain)."""
+        need_python(self, self.python)
         d = tempfile.TemporaryDirectory()
         self.addCleanup(d.cleanup)
-        spec = write_spec(LAST_CALL_SPEC, d.name)
-        w = subprocess.Popen([PYTHON, LAST_CALL_WORKER], stdin=subprocess.PIPE, text=True)
+        spec = write_spec(for_python(LAST_CALL_SPEC, self.python), d.name)
+        w = subprocess.Popen([self.python, LAST_CALL_WORKER], stdin=subprocess.PIPE, text=True)
         self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
         agent = Agent([spec, "--json", "--pid", str(w.pid)])
         self.addCleanup(agent.stop)
@@ -245,11 +262,15 @@ class PythonValuesTest(unittest.TestCase):
     values and a materialized dict), dict values by a str key (**kwargs, a
     dict attribute), str, int, bytes; what cannot be read is recorded as
     unreadable."""
+    python = PYTHON
+
+    def setUp(self):
+        need_python(self, self.python)
 
     def test_values(self):
         with tempfile.TemporaryDirectory() as d:
-            spec = write_spec(VALUES_SPEC, d)
-            w = subprocess.Popen([PYTHON, VALUES_WORKER], stdin=subprocess.PIPE,
+            spec = write_spec(for_python(VALUES_SPEC, self.python), d)
+            w = subprocess.Popen([self.python, VALUES_WORKER], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True)
             self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
             agent = Agent([spec, "--json", "--pid", str(w.pid)])
@@ -283,11 +304,11 @@ class PythonValuesTest(unittest.TestCase):
                                   ("py(job[0])", "expected a quoted key"),
                                   ("py(1job)", "expected a name"),
                                   ("py(" + "a" * 32 + ")", "longer than 31")):
-                text = VALUES_SPEC.replace("py(job.func_name)", expr)
+                text = for_python(VALUES_SPEC, self.python).replace("py(job.func_name)", expr)
                 code, _, err = run_tool(["check", write_spec(text, d)])
                 self.assertNotEqual(code, 0, expr)
                 self.assertIn(message, err, expr)
-            text = VALUES_SPEC.replace("    runtime: python\n", "").replace(
+            text = for_python(VALUES_SPEC, self.python).replace("    runtime: python\n", "").replace(
                 "function: __main__:run_job", "symbol: main")
             code, _, err = run_tool(["check", write_spec(text, d)])
             self.assertNotEqual(code, 0)

@@ -1,0 +1,91 @@
+"""Python function probes on CPython 3.11, 3.12 and 3.13 as pyenv builds
+them (DESIGN §10): position-independent executables whose interpreter loop
+is in a shared libpython, built without USDT probes, so that calls end at
+_PyThreadState_PopFrame, and each version reads its own structures. The
+tests of test_python.py run again on each: calls from Python and from C,
+nested and recursive, compared call by call with what the worker did
+(count, parent, duration within 1 ms, raised and the exception's type), in
+threads, py() values, the last call before the worker exits. An
+interpreter that is missing fails the tests that need it, naming it; one
+tasktap does not know (3.10) is refused with the version found."""
+import os
+import unittest
+
+import test_python as base
+from harness import run_tool, write_spec
+
+PYENV = "/root/.pyenv/versions"
+VERSIONS = {"3.11": "3.11.7", "3.12": "3.12.1", "3.13": "3.13.0"}
+
+
+def pyenv_python(minor):
+    return os.path.join(PYENV, VERSIONS[minor], "bin", "python" + minor)
+
+
+def libpython(minor):
+    return os.path.join(PYENV, VERSIONS[minor], "lib", "libpython%s.so.1.0" % minor)
+
+
+class Calls311(base.PythonCallsTest):
+    python = pyenv_python("3.11")
+
+
+class Calls312(base.PythonCallsTest):
+    python = pyenv_python("3.12")
+
+
+class Calls313(base.PythonCallsTest):
+    python = pyenv_python("3.13")
+
+
+class Values311(base.PythonValuesTest):
+    python = pyenv_python("3.11")
+
+
+class Values312(base.PythonValuesTest):
+    python = pyenv_python("3.12")
+
+
+class Values313(base.PythonValuesTest):
+    python = pyenv_python("3.13")
+
+
+class LastCall312(base.PythonLastCallTest):
+    python = pyenv_python("3.12")
+
+
+class LastCall313(base.PythonLastCallTest):
+    python = pyenv_python("3.13")
+
+
+class CheckTest(unittest.TestCase):
+    """`tasktap check` finds each interpreter's libpython and says what it is."""
+
+    def test_each_version_is_found_in_its_libpython(self):
+        with base.tempfile.TemporaryDirectory() as d:
+            for minor in VERSIONS:
+                python = pyenv_python(minor)
+                base.need_python(self, python)
+                spec = write_spec(base.for_python(base.SPEC, python), d)
+                code, out, err = run_tool(["check", spec])
+                self.assertEqual(code, 0, err)
+                self.assertIn("__main__:Worker.perform (python %s, frames end at "
+                              "_PyThreadState_PopFrame, in %s)" % (VERSIONS[minor],
+                                                                   libpython(minor)), out)
+
+    def test_an_unknown_version_is_refused_with_the_version_found(self):
+        """pyenv's 3.10.13: no Py_Version; its PY_VERSION string is the tail of
+        another in its libpython (the linker merged them)."""
+        python = os.path.join(PYENV, "3.10.13", "bin", "python3.10")
+        base.need_python(self, python)
+        with base.tempfile.TemporaryDirectory() as d:
+            spec = write_spec(base.for_python(base.SPEC, python), d)
+            code, out, err = run_tool(["check", spec])
+        self.assertEqual(code, 2, err)
+        self.assertIn("python 3.10.13 at '%s/3.10.13/lib/libpython3.10.so.1.0': no offsets "
+                      "for this version; tasktap knows 3.11, 3.12, 3.13" % PYENV, err)
+        self.assertEqual(out, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
