@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Sending to the collector: the retry policy, Retry-After, gRPC framing and gzip, libcurl quirks. */
+/* Sending to the collector: the retry policy, Retry-After, gRPC framing and gzip, libcurl quirks.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,6 +121,42 @@ static void test_grpc_framing_and_gzip(void **state)
 	free(z);
 }
 
+/*
+ * gzip at zlib's fastest level is still gzip: every input, empty, tiny,
+ * compressible, incompressible and larger than a batch, comes back whole
+ * through inflate (what a collector runs), and repetitive input shrinks.
+ */
+static void test_gzip_round_trips(void **state)
+{
+	static const size_t sizes[] = {0, 1, 63, 4096, 300000, 3u << 20};
+	uint64_t x = 88172645463325252ULL;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		for (int random = 0; random < 2; random++) {
+			size_t n = sizes[k], z_len = 0, plain_len = 0;
+			uint8_t *in = malloc(n + 1), *z = NULL, *plain = NULL;
+
+			assert_non_null(in);
+			for (size_t i = 0; i < n; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				in[i] = random ? (uint8_t)x : (uint8_t) "span:attempt-"[i % 13];
+			}
+			assert_int_equal(tt_gzip(in, n, &z, &z_len), 0);
+			assert_memory_equal(z, "\x1f\x8b", 2);
+			if (!random && n >= 4096)
+				assert_true(z_len < n / 10);
+			assert_int_equal(tt_gunzip(z, z_len, &plain, &plain_len), 0);
+			assert_int_equal(plain_len, n);
+			if (n)
+				assert_memory_equal(plain, in, n);
+			free(plain);
+			free(z);
+			free(in);
+		}
+	}
+}
+
 /* The libcurl releases that break a reused prior-knowledge HTTP/2 connection. */
 static void test_h2c_reuse_broken_versions(void **state)
 {
@@ -136,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_retry_policy),
 		cmocka_unit_test(test_retry_after_values),
 		cmocka_unit_test(test_grpc_framing_and_gzip),
+		cmocka_unit_test(test_gzip_round_trips),
 		cmocka_unit_test(test_h2c_reuse_broken_versions),
 	};
 
