@@ -42,6 +42,7 @@
 
 #include "assemble.h"
 #include "export/export.h"
+#include "export/metrics.h"
 #include "export/otlp_config.h"
 #include "export/otlp_encode.h"
 #include "export/otlp_http.h"
@@ -82,7 +83,6 @@ static uint64_t allocs_now(void)
 		malloc_count__get(c);
 	return c[0];
 }
-
 
 static long rss_kb(void)
 {
@@ -158,6 +158,7 @@ enum sink_mode {
 	SINK_JSON_REF,	 /* protobuf-c, then tt_otlp__traces_json */
 	SINK_JSONL,	 /* tt_jsonl__span to /dev/null (--json) */
 	SINK_VIEW,	 /* tt_traces__span: the task view's ring of recent traces */
+	SINK_METRICS,	 /* tt_metrics__span: the task metrics every span feeds */
 };
 
 struct sink {
@@ -170,6 +171,7 @@ struct sink {
 	const struct tt_resource *res;
 	struct tt_jsonl jsonl;
 	struct tt_traces *traces;
+	struct tt_metrics *metrics;
 	struct tt_wbuf out; /* the direct writers' reused buffer */
 	int errors;
 };
@@ -227,6 +229,9 @@ static void on_span(const struct tt_span *s, void *ctx)
 	case SINK_VIEW:
 		tt_traces__span(s, k->traces);
 		break;
+	case SINK_METRICS:
+		tt_metrics__span(s, k->metrics);
+		break;
 	default:
 		memcpy(&k->batch[k->n].span, s, sizeof(*s));
 		k->batch[k->n].res = k->res;
@@ -269,7 +274,9 @@ static int pipe_init(struct pipe *p, enum sink_mode mode, uint32_t max_open,
 	p->sink.jsonl.out = fopen("/dev/null", "w");
 	p->sink.jsonl.service = "bench";
 	p->sink.traces = tt_traces__new(NULL);
-	if (!p->sink.batch || !p->sink.ptrs || !p->sink.jsonl.out || !p->sink.traces)
+	p->sink.metrics = tt_metrics__new(NULL);
+	if (!p->sink.batch || !p->sink.ptrs || !p->sink.jsonl.out || !p->sink.traces ||
+	    !p->sink.metrics)
 		return -1;
 	for (size_t i = 0; i < BATCH; i++)
 		p->sink.ptrs[i] = &p->sink.batch[i];
@@ -291,6 +298,7 @@ static void pipe_release(struct pipe *p)
 	free(p->sink.batch);
 	free(p->sink.ptrs);
 	tt_traces__free(p->sink.traces);
+	tt_metrics__free(p->sink.metrics);
 	tt_wbuf__release(&p->sink.out);
 	if (p->sink.jsonl.out)
 		fclose(p->sink.jsonl.out);
@@ -352,6 +360,7 @@ static int throughput(uint64_t spans, double rate, const char *only)
 		{"pipeline_json", SINK_JSON, true},
 		{"pipeline_jsonl", SINK_JSONL, true},
 		{"pipeline_view", SINK_VIEW, true},
+		{"pipeline_metrics", SINK_METRICS, true},
 		{"pipeline_pb_protobufc", SINK_ENCODE_REF, true},
 		{"pipeline_json_protobufc", SINK_JSON_REF, true},
 	};

@@ -185,6 +185,29 @@ static void test_tasks_by_status(void **state)
 	assert_int_equal(tt_metrics__series(f->m), 4);
 }
 
+/*
+ * Spans that alternate between series each land in their own (a span is
+ * first compared with the series the last span of that metric fed).
+ */
+static void test_alternating_series_each_count_their_own(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = {"Zip", "Mail", "Zip", "Zip", "Mail", "Zi", "Zip"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(f->task.val[0], sizeof(f->task.val[0]), "%s", names[i]);
+		fake_feed(f->m, &f->task, names[i], 0.1, i == 4, 0);
+	}
+	assert_int_equal(lookup(f->m, TT_M_TASK_COMPLETED, "Zip", "", NULL, NULL).got.value, 4);
+	assert_int_equal(lookup(f->m, TT_M_TASK_COMPLETED, "Mail", "", NULL, NULL).got.value, 1);
+	assert_int_equal(lookup(f->m, TT_M_TASK_FAILED, "Mail", "", NULL, NULL).got.value, 1);
+	assert_int_equal(lookup(f->m, TT_M_TASK_COMPLETED, "Zi", "", NULL, NULL).got.value, 1);
+	assert_int_equal(lookup(f->m, TT_M_TASK_DURATION, "Zip", "ok", "", NULL).got.count, 4);
+	assert_int_equal(lookup(f->m, TT_M_TASK_DURATION, "Mail", "error", "", NULL).got.count, 1);
+	assert_int_equal(count_series(f->m, TT_M_TASK_DURATION),
+			 4); /* Zip, Mail ok and error, Zi */
+}
+
 static void test_task_without_name_uses_span_name(void **state)
 {
 	struct fixture *f = *state;
@@ -581,6 +604,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_descriptions_are_complete),
 		cmocka_unit_test_setup_teardown(test_tasks_by_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alternating_series_each_count_their_own, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_task_without_name_uses_span_name, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_steps_attempts_and_retries, setup, teardown),
