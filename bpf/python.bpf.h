@@ -732,6 +732,13 @@ int tt_py_entry(struct pt_regs *ctx)
 	n = st->n;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0; /* deeper than BPF remembers: neither its entry nor its return */
+	/*
+	 * the same frame's start seen twice: a RESUME that instruments its code
+	 * and runs again, or a quickened form that falls back to RESUME (3.13's
+	 * RESUME_CHECK when the eval breaker is set)
+	 */
+	if (n > 0 && (st->frames[(n - 1) & (TT_PY_MAX_DEPTH - 1)] & ~1ULL) == fr)
+		return 0;
 	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook, fr) ? 1 : 0);
 	st->n = n + 1;
 	return 0;
