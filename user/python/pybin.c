@@ -254,6 +254,7 @@ static bool version_from_name(const char *name, char *out, size_t len)
 
 struct libpython_search {
 	const char *origin; /* the executable's directory */
+	char root[64];	    /* "/proc/PID/root" of a container's executable, else "" */
 	char runpath[1024];
 	char needed[256];
 };
@@ -277,7 +278,7 @@ static int find_libpython(const struct libpython_search *ls, char *out, size_t l
 	snprintf(dirs, sizeof(dirs), "%s", ls->runpath);
 	for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
 		const char *rest = dir;
-		const char *base = "";
+		const char *base = ls->root; /* an absolute directory: in the executable's root */
 
 		if (strncmp(dir, "$ORIGIN", 7) == 0) {
 			base = ls->origin;
@@ -287,7 +288,19 @@ static int find_libpython(const struct libpython_search *ls, char *out, size_t l
 		if (n > 0 && (size_t)n < len && access(out, R_OK) == 0)
 			return 0;
 	}
+	if (ls->root[0])
+		return tt_find_library_in(ls->root, ls->needed, out, len);
 	return tt_find_library(ls->needed, out, len);
+}
+
+/* "/proc/PID/root" when path is inside it (a container's file seen from the host), else "". */
+static void root_of(const char *path, char *root, size_t len)
+{
+	int pid = 0, n = 0;
+
+	root[0] = '\0';
+	if (sscanf(path, "/proc/%d/root/%n", &pid, &n) == 1 && n > 0)
+		snprintf(root, len, "/proc/%d/root", pid);
 }
 
 static int pyelf__open(struct pyelf *pe, int fd)
@@ -381,6 +394,7 @@ static int inspect_libpython(const struct pyelf *pe, const char *shown, struct t
 
 	snprintf(dir, sizeof(dir), "%s", shown);
 	ls.origin = dirname(dir);
+	root_of(shown, ls.root, sizeof(ls.root));
 	pyelf__for_each_dynamic(pe, collect_dynamic, &ls);
 	if (version_from_name(shown, bin->version, sizeof(bin->version)) && !ls.needed[0]) {
 		/* before 3.7: no _PyRuntime at all */
