@@ -9,6 +9,7 @@
  * byte; the OTLP/JSON writer against tt_otlp__traces_json() of the reference.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,8 @@
 #include <cmocka.h>
 
 #include "export/otlp_encode.h"
+#include "export/export.h"
+#include "export/jsonw.h"
 #include "export/otlp_write.h"
 #include "export/sdk_env.h"
 #include "trace_service.pb-c.h"
@@ -432,6 +435,162 @@ static void test_with_limits(void **state)
 	tt_wbuf__release(&b);
 }
 
+/* ---- JSON lines ------------------------------------------------------------ */
+
+/*
+ * The reference for tt_jsonl__span(): the writer as it was, through stdio a
+ * piece at a time (tt_json__str(), fprintf). The direct writer must give
+ * the same bytes.
+ */
+static const uint8_t zero_id[8];
+static const uint8_t zero_trace[16];
+
+static void ref_attr(FILE *out, const struct tt_kv *kv)
+{
+	fputs("{\"key\":", out);
+	tt_json__str(out, kv->key, strlen(kv->key));
+	if (kv->type == TT_KV_INT) {
+		fprintf(out, ",\"value\":{\"intValue\":\"%" PRId64 "\"}}", kv->i);
+	} else {
+		fputs(",\"value\":{\"stringValue\":", out);
+		tt_json__str(out, kv->str, kv->len);
+		fputs("}}", out);
+	}
+}
+
+static void ref_events_and_links(FILE *out, const struct tt_span *s, int64_t off)
+{
+	bool comp = s->probe->role == TT_ROLE_COMPENSATION;
+	bool err = s->status == TT_STATUS_ERROR;
+
+	if (comp || err) {
+		fputs(",\"events\":[", out);
+		if (comp)
+			fprintf(out, "{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"Compensating\"}",
+				s->start_ns + off);
+		if (err) {
+			const char *type = tt_span__error_type(s);
+
+			fprintf(out,
+				"%s{\"timeUnixNano\":\"%" PRIu64 "\",\"name\":\"exception\","
+				"\"attributes\":[{\"key\":\"exception.message\",\"value\":"
+				"{\"stringValue\":",
+				comp ? "," : "", s->end_ns + off);
+			tt_json__str(out, s->status_msg, strlen(s->status_msg));
+			fputs("}},{\"key\":\"exception.type\",\"value\":{\"stringValue\":", out);
+			tt_json__str(out, type, strlen(type));
+			fputs("}}]}", out);
+		}
+		fputc(']', out);
+	}
+	if (memcmp(s->link_trace_id, zero_trace, sizeof(zero_trace)) != 0) {
+		fputs(",\"links\":[{\"traceId\":", out);
+		tt_json__hex(out, s->link_trace_id, 16);
+		fputs(",\"spanId\":", out);
+		tt_json__hex(out, s->link_span_id, 8);
+		fputs("}]", out);
+	}
+}
+
+static void ref_jsonl_span(const struct tt_span *s, void *ctx)
+{
+	struct tt_jsonl *j = ctx;
+	struct tt_kv kv[TT_SPAN_MAX_KV];
+	int n = tt_span__attrs(s, kv);
+	FILE *out = j->out;
+
+	fputs("{\"traceId\":", out);
+	tt_json__hex(out, s->trace_id, sizeof(s->trace_id));
+	fputs(",\"spanId\":", out);
+	tt_json__hex(out, s->span_id, sizeof(s->span_id));
+	if (memcmp(s->parent_id, zero_id, sizeof(zero_id)) != 0) {
+		fputs(",\"parentSpanId\":", out);
+		tt_json__hex(out, s->parent_id, sizeof(s->parent_id));
+	}
+	fputs(",\"name\":", out);
+	tt_json__str(out, s->name, strlen(s->name));
+	fprintf(out,
+		",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64 "\",\"endTimeUnixNano\":\"%" PRIu64
+		"\"",
+		s->kind, s->start_ns + j->mono_to_unix_ns, s->end_ns + j->mono_to_unix_ns);
+	fputs(",\"attributes\":[", out);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputc(',', out);
+		ref_attr(out, &kv[i]);
+	}
+	fputc(']', out);
+	ref_events_and_links(out, s, j->mono_to_unix_ns);
+	fprintf(out, ",\"status\":{\"code\":%d", s->status);
+	if (s->status_msg[0]) {
+		fputs(",\"message\":", out);
+		tt_json__str(out, s->status_msg, strlen(s->status_msg));
+	}
+	fputs("},\"resource\":{\"service.name\":", out);
+	tt_json__str(out, j->service, strlen(j->service));
+	fprintf(out, ",\"process.pid\":%u}}\n", s->pid);
+}
+
+/* Both writers' line for span `s`, compared byte for byte. */
+static void compare_jsonl(const struct tt_span *s, const char *service, int64_t off)
+{
+	struct tt_jsonl j = {.mono_to_unix_ns = off, .service = service};
+	char *got = NULL, *want = NULL;
+	size_t got_len = 0, want_len = 0;
+
+	j.out = open_memstream(&got, &got_len);
+	assert_non_null(j.out);
+	tt_jsonl__span(s, &j);
+	fclose(j.out);
+	j.out = open_memstream(&want, &want_len);
+	assert_non_null(j.out);
+	ref_jsonl_span(s, &j);
+	fclose(j.out);
+	assert_int_equal(got_len, want_len);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
+/*
+ * Every span of the table, under services plain and not, and a span whose
+ * line passes the writer's 8 KB buffer (escapes of six bytes each).
+ */
+static void test_json_lines_match_the_stdio_writer(void **state)
+{
+	static const char *const services[] = {"svc", "sérvice \"b\"\n\x01\x7f\xff", ""};
+	static char long_attr[12001];
+	struct tt_probe bigp;
+	struct tt_xspan big;
+
+	(void)state;
+	for (int i = 0; i < NSPANS; i++) {
+		for (size_t k = 0; k < sizeof(services) / sizeof(services[0]); k++) {
+			compare_jsonl(&xs[i].span, services[k], 0);
+			compare_jsonl(&xs[i].span, services[k], 1700000000000000000LL);
+			compare_jsonl(&xs[i].span, services[k], -1000);
+		}
+	}
+	big = xs[1];
+	fill_max(big.span.name, sizeof(big.span.name), "\x01\"\\\t\n");
+	fill_max(big.span.status_msg, sizeof(big.span.status_msg), "\x02\xc3(\xe6\x97\xa5");
+	big.span.nlate = 0;
+	for (int k = 0; k < TT_LATE_ATTRS; k++) {
+		char str[TT_MAX_STR];
+
+		memset(str, k % 2 ? 0x1f : 0x7f, sizeof(str));
+		late(&big.span, k % 2 ? "ctl" : "del", str, sizeof(str), false, 0);
+	}
+	compare_jsonl(&big.span, services[1], 5);
+	/* an attribute of 12 KB, 18 KB escaped: the buffer fills within a string, twice */
+	bigp = *big.span.probe;
+	memset(long_attr, 0x01, sizeof(long_attr) - 1);
+	memset(long_attr + 2000, 'x', 9000);
+	bigp.attrs[0].literal = long_attr;
+	big.span.probe = &bigp;
+	compare_jsonl(&big.span, services[0], 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_all_spans_grouped_by_resource),
 		cmocka_unit_test(test_large_batch),
 		cmocka_unit_test(test_with_limits),
+		cmocka_unit_test(test_json_lines_match_the_stdio_writer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
