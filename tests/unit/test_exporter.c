@@ -101,7 +101,8 @@ static int setup(void **state)
 	cfg.spool_dir = strdup(dir);
 	cfg.delay_ms = 20;
 	cfg.max_batch = 4;
-	cfg.max_queue = 64;
+	cfg.max_queue = 64; /* spans: a bound beside the bytes (OTEL_BSP_MAX_QUEUE_SIZE) */
+	cfg.max_queue_set = true;
 	cfg.base = strdup("http://unused:4318");
 	return 0;
 }
@@ -251,7 +252,7 @@ static void test_refusal_and_partial_success(void **state)
 	tt_exporter__stop(e, 1000);
 	tt_exporter__stats(e, &st);
 	assert_int_equal(fk.calls, 2); /* no retry of a 400 */
-	assert_int_equal(st.dropped_rejected, 4 + 1);
+	assert_int_equal(st.dropped[TT_DROP_REJECTED], 4 + 1);
 	assert_int_equal(st.partial_successes, 1);
 	assert_int_equal(st.spans_exported, 3);
 	tt_exporter__free(e);
@@ -275,7 +276,7 @@ static void test_shutdown_flushes_then_spools(void **state)
 	assert_int_equal(st.spans_exported, 5);
 	give(e, 9, 1); /* after the stop */
 	tt_exporter__stats(e, &st);
-	assert_int_equal(st.dropped_failed, 1);
+	assert_int_equal(st.dropped[TT_DROP_SHUTDOWN], 1);
 	tt_exporter__free(e);
 
 	/* the collector away at shutdown: everything lands in the spool */
@@ -346,8 +347,8 @@ static void test_sampler_and_queue_bound(void **state)
 	give(e, 1, 40);
 	tt_exporter__stop(e, 1000);
 	tt_exporter__stats(e, &st);
-	assert_int_equal(st.spans_queued + st.dropped_queue_full, 40);
-	assert_true(st.dropped_queue_full > 0);
+	assert_int_equal(st.spans_queued + st.dropped[TT_DROP_QUEUE_FULL], 40);
+	assert_true(st.dropped[TT_DROP_QUEUE_FULL] > 0);
 	assert_false(st.spool_enabled);
 	tt_exporter__free(e);
 }
@@ -391,7 +392,7 @@ static void test_slow_collector_spills_instead_of_dropping(void **state)
 		assert_true(st.spans_queued - st.spool_spans - 4 < 48);
 	}
 	tt_exporter__stats(e, &st);
-	assert_int_equal(st.dropped_queue_full, 0);
+	assert_int_equal(st.dropped[TT_DROP_QUEUE_FULL], 0);
 	assert_int_equal(st.spans_queued, total);
 	assert_true(st.spool_written > 0);
 	assert_int_equal(fk.calls, 1); /* still held: all of that went to the spool */
@@ -409,7 +410,7 @@ static void test_slow_collector_spills_instead_of_dropping(void **state)
 	}
 	assert_int_equal(st.spans_exported, total);
 	assert_int_equal(st.spool_files, 0);
-	assert_int_equal(st.dropped_queue_full + st.dropped_spool_full + st.dropped_failed, 0);
+	assert_int_equal(tt_signal_stats__dropped(&st.traces), 0);
 	for (int i = 0; i < total; i++)
 		seen[fk.ids[i]]++;
 	for (int i = 0; i < total; i++)
@@ -482,7 +483,7 @@ static void test_several_requests_in_flight(void **state)
 	assert_int_equal(cc.spans, 32);
 	assert_int_equal(cc.calls, (int)st.batches_sent);
 	pthread_mutex_unlock(&cc.mu);
-	assert_int_equal(st.dropped_queue_full + st.dropped_spool_full + st.dropped_failed, 0);
+	assert_int_equal(tt_signal_stats__dropped(&st.traces), 0);
 	tt_exporter__free(e);
 }
 

@@ -140,13 +140,16 @@ static void print_batching(const struct agent *r, const struct run_args *a)
 	const struct tt_otlp_config *t = &r->otlp[TT_SIGNAL_TRACES];
 	const struct tt_otlp_config *m = &r->otlp[TT_SIGNAL_METRICS];
 	const struct tt_otlp_config *l = &r->otlp[TT_SIGNAL_LOGS];
-	char dir[512];
+	char dir[512], n1[16];
 
 #define VARS(...) ((const char *const[]){__VA_ARGS__, NULL})
 	row_u("traces.schedule_delay_ms", t->delay_ms,
 	      source(a, NULL, VARS("OTEL_BSP_SCHEDULE_DELAY")));
-	row_u("traces.max_queue_size", t->max_queue,
-	      source(a, NULL, VARS("OTEL_BSP_MAX_QUEUE_SIZE")));
+	snprintf(n1, sizeof(n1), "%u", t->max_queue);
+	row("traces.max_queue_size", t->max_queue_set ? n1 : "none (bounded in bytes)",
+	    source(a, NULL, VARS("OTEL_BSP_MAX_QUEUE_SIZE")));
+	row_u("traces.queue_bytes", t->queue_bytes, source(a, "otlp-queue-bytes", NULL));
+	row_u("traces.batch_bytes", t->batch_bytes, source(a, "otlp-batch-bytes", NULL));
 	row_u("traces.max_export_batch_size", t->max_batch,
 	      source(a, NULL, VARS("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")));
 	row_u("traces.export_timeout_ms", t->export_timeout_ms,

@@ -47,8 +47,7 @@ void health__count_tasks(struct agent *r)
 
 static uint64_t dropped_spans(const struct tt_exporter_stats *x)
 {
-	return x->dropped_queue_full + x->dropped_rejected + x->dropped_spool_full +
-	       x->dropped_failed + x->dropped_encode;
+	return tt_signal_stats__dropped(&x->traces);
 }
 
 #define UNANNOTATED_FUNCTIONS 64
@@ -115,10 +114,7 @@ void health__update_metrics(struct agent *r)
 	st.open_spans = as.open_spans;
 	st.spans_evicted = as.evictions;
 	st.spans_exported = x.spans_exported;
-	st.spans_dropped[TT_DROP_QUEUE_FULL] = x.dropped_queue_full;
-	st.spans_dropped[TT_DROP_SPOOL_FULL] = x.dropped_spool_full;
-	st.spans_dropped[TT_DROP_REJECTED] = x.dropped_rejected;
-	st.spans_dropped[TT_DROP_FAILED] = x.dropped_failed + x.dropped_encode;
+	memcpy(st.spans_dropped, x.dropped, sizeof(st.spans_dropped));
 	for (int i = 0; i < TT_REJECT__COUNT; i++)
 		st.spans_rejected[i] = x.traces.rejected_by[i];
 	st.spans_processed = x.spans_queued - x.queue_len;
@@ -271,6 +267,27 @@ static void health_losses(struct tt_jsonw *w, const struct agent *r)
 	tt_jsonw__end_array(w);
 }
 
+/*
+ * The spans' ledger of /health: "spans_queued", "spans_exported",
+ * "spans_in_queue", "queue_bytes", "spans_in_spool", and "spans_dropped_by"
+ * with every reason (enum tt_drop_reason), 0 or not, so that a reader can
+ * check queued = exported + in the queue + in the spool + dropped.
+ */
+static void write_span_ledger(struct tt_jsonw *w, const struct tt_exporter_stats *x)
+{
+	tt_jsonw__uint_field(w, "spans_queued", x->spans_queued);
+	tt_jsonw__uint_field(w, "spans_exported", x->spans_exported);
+	tt_jsonw__uint_field(w, "spans_in_queue", x->queue_len);
+	tt_jsonw__uint_field(w, "queue_bytes", x->queue_bytes);
+	tt_jsonw__uint_field(w, "queue_max_bytes", x->queue_max_bytes);
+	tt_jsonw__uint_field(w, "spans_in_spool", x->spool_spans);
+	tt_jsonw__name(w, "spans_dropped_by");
+	tt_jsonw__start_object(w);
+	for (int r = 0; r < TT_DROP__COUNT; r++)
+		tt_jsonw__uint_field(w, tt_drop_reason__name(r), x->dropped[r]);
+	tt_jsonw__end_object(w);
+}
+
 void health__write(struct tt_jsonw *w, const struct agent *r)
 {
 	struct tt_asm_stats as;
@@ -281,6 +298,7 @@ void health__write(struct tt_jsonw *w, const struct agent *r)
 
 		tt_exporter__stats(r->exporter, &x);
 		tt_exporter__write_rejections(w, &x);
+		write_span_ledger(w, &x);
 	}
 	health_specs(w, r);
 	health_attachments(w, r);

@@ -170,23 +170,34 @@ const char *sinks__service_name(const struct agent *r)
 	return "tasktap";
 }
 
+/* "queue_full N, spool_full N, ..." : every reason, by the name /metrics gives it. */
+static const char *drop_reasons(const struct tt_signal_stats *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int r = 0; r < TT_DROP__COUNT && o < len; r++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s %" PRIu64, r ? ", " : "",
+				      tt_drop_reason__name(r), s->dropped[r]);
+	return buf;
+}
+
 /* One line of totals for metrics or logs. */
 static void report_signal(const char *what, const char *items, const struct tt_signal_stats *s)
 {
+	char why[256];
+
 	tt_info("%s: %" PRIu64 " %s exported in %" PRIu64 " requests, %" PRIu64
-		" in the spool, %" PRIu64 " dropped (queue full %" PRIu64 ", rejected %" PRIu64
-		", spool full %" PRIu64 ", failed %" PRIu64 ")",
+		" in the spool, %" PRIu64 " dropped (%s)",
 		what, s->exported, items, s->batches_sent, s->spool_items,
-		s->dropped_queue_full + s->dropped_rejected + s->dropped_spool_full +
-			s->dropped_failed + s->dropped_encode,
-		s->dropped_queue_full, s->dropped_rejected, s->dropped_spool_full,
-		s->dropped_failed + s->dropped_encode);
+		tt_signal_stats__dropped(s), drop_reasons(s, why, sizeof(why)));
 }
 
 /* Flushes the OTLP exporter (to the collector, else to the spool) and reports its totals. */
 void sinks__stop(struct agent *r)
 {
 	struct tt_exporter_stats x;
+	char why[256];
 
 	tt_exporter__stop(r->exporter, TT_EXPORT_SHUTDOWN_MS);
 	tt_exporter__stats(r->exporter, &x);
@@ -197,13 +208,9 @@ void sinks__stop(struct agent *r)
 	if (!tt_otlp_config__enabled(&r->otlp[TT_SIGNAL_TRACES]))
 		return;
 	tt_info("otlp: %" PRIu64 " spans exported, %" PRIu64 " in the spool (%" PRIu64
-		" batches), %" PRIu64 " dropped (queue full %" PRIu64 ", rejected %" PRIu64
-		", spool full %" PRIu64 ", failed %" PRIu64 "), %" PRIu64 " sampled out",
-		x.spans_exported, x.spool_spans, x.spool_files,
-		x.dropped_queue_full + x.dropped_rejected + x.dropped_spool_full +
-			x.dropped_failed + x.dropped_encode,
-		x.dropped_queue_full, x.dropped_rejected, x.dropped_spool_full, x.dropped_failed,
-		x.spans_sampled_out);
+		" batches), %" PRIu64 " dropped (%s), %" PRIu64 " sampled out",
+		x.spans_exported, x.spool_spans, x.spool_files, tt_signal_stats__dropped(&x.traces),
+		drop_reasons(&x.traces, why, sizeof(why)), x.spans_sampled_out);
 }
 
 /*

@@ -131,7 +131,7 @@ static void count_refusal(struct lane *l, enum tt_reject_reason reason, uint64_t
 {
 	uint64_t was = __atomic_load_n(&l->st.refusing, __ATOMIC_RELAXED);
 
-	INC(l, dropped_rejected, n);
+	INC(l, dropped[TT_DROP_REJECTED], n);
 	INC(l, rejected_by[reason], n);
 	SET(l, refusing, (uint64_t)reason + 1);
 	if (was != (uint64_t)reason + 1)
@@ -169,13 +169,16 @@ static void refused(struct lane *l, const struct tt_send_result *r, uint32_t n)
 	set_down(l, false, NULL);
 }
 
-/* Spills a batch to the spool, or counts it dropped. */
+/*
+ * Spills a batch to the spool, or counts it dropped: spool_disabled without
+ * one, spool_full at its bound, spool_error when it cannot be written.
+ */
 static void to_spool(struct lane *l, const uint8_t *pb, size_t len, uint32_t n)
 {
 	int ret;
 
 	if (!l->spool) {
-		INC(l, dropped_failed, n);
+		INC(l, dropped[TT_DROP_SPOOL_DISABLED], n);
 		return;
 	}
 	pthread_mutex_lock(&l->spool_mu);
@@ -183,9 +186,9 @@ static void to_spool(struct lane *l, const uint8_t *pb, size_t len, uint32_t n)
 	sync_spool_stats_locked(l);
 	pthread_mutex_unlock(&l->spool_mu);
 	if (ret == -ENOSPC) {
-		INC(l, dropped_spool_full, n);
+		INC(l, dropped[TT_DROP_SPOOL_FULL], n);
 	} else if (ret) {
-		INC(l, dropped_failed, n);
+		INC(l, dropped[TT_DROP_SPOOL_ERROR], n);
 		tt_warn("cannot write to the spool: %s; %u %s dropped", strerror(-ret), n, l->noun);
 	}
 }
@@ -230,8 +233,7 @@ static bool backoff(struct tt_exporter *e, struct lane *l, uint64_t until)
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		spill = e->stopping ||
-			(l->spool && l->q.ring && l->q.tail - l->q.head >= l->q.cap / 2);
+		spill = e->stopping || (l->spool && has_queue(l) && half_full(&l->q));
 		if (spill || tt_now_ns(CLOCK_MONOTONIC) >= until)
 			break;
 		wait_until(e, until);
@@ -243,7 +245,11 @@ static bool backoff(struct tt_exporter *e, struct lane *l, uint64_t until)
 /*
  * Sends a fresh batch, with retries; spills it when the collector stays
  * away. sd: the sender sending it, NULL for the exporter thread (which alone
- * schedules the spool's replay).
+ * schedules the spool's replay). While the collector is away and the spool
+ * holds batches, the batch goes behind them (the order of an outage is
+ * kept); once it answers, fresh batches go at once, beside the replay, so
+ * that a backlog in the spool does not hold up what comes (the spill
+ * thread's files are replayed while the collector keeps up with the rest).
  */
 static void export_batch(struct tt_exporter *e, struct lane *l, const struct sender *sd,
 			 const uint8_t *pb, size_t len, uint32_t n)
@@ -252,7 +258,7 @@ static void export_batch(struct tt_exporter *e, struct lane *l, const struct sen
 	struct tt_send_result r;
 	uint64_t delay;
 
-	if (l->spool && !spool_empty(l)) {
+	if (l->spool && __atomic_load_n(&l->down, __ATOMIC_RELAXED) && !spool_empty(l)) {
 		to_spool(l, pb, len, n); /* behind what waits there: order is kept */
 		return;
 	}
@@ -331,80 +337,141 @@ static void replay_one(struct tt_exporter *e, struct lane *l)
 	l->next_try = 0;
 }
 
+/* Appends n bytes to b. 0 or -ENOMEM. */
+static int wbuf_put(struct tt_wbuf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *d;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
 /*
- * The batch as protobuf in *pb (the caller frees it). Spans are written
- * straight into the lane's reused buffer (otlp_write.c), then copied out
- * once: one allocation per batch, none per span.
+ * Writes the n items unpacked in l->q.batch as one request into l->out
+ * (traces: straight from the spans, otlp_write.c; logs: protobuf-c), and,
+ * `json` for http/json, the OTLP/JSON body into l->json. 0 or -errno.
  */
-static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, bool json, uint8_t **pb,
-		  size_t *len)
+static int encode(struct tt_exporter *e, struct lane *l, uint32_t n, bool json)
 {
 	const struct tt_xspan *const *spans = (const struct tt_xspan *const *)l->q.batch;
+	uint8_t *pb;
+	size_t len;
 	int ret;
 
-	if (l->sig == TT_SIGNAL_LOGS)
-		return tt_otlp__encode_logs((const struct tt_step_log *const *)l->q.batch, n,
-					    e->o.mono_to_unix_ns, unix_ns(), pb, len);
+	if (l->sig == TT_SIGNAL_LOGS) {
+		ret = tt_otlp__encode_logs((const struct tt_step_log *const *)l->q.batch, n,
+					   e->o.mono_to_unix_ns, unix_ns(), &pb, &len);
+		if (ret)
+			return ret;
+		l->out.len = 0;
+		ret = wbuf_put(&l->out, pb, len);
+		free(pb);
+		return ret;
+	}
 	ret = tt_otlp__write_traces(&l->out, spans, n, e->o.mono_to_unix_ns);
 	if (!ret && json && l->client && l->cfg->protocol == TT_OTLP_HTTP_JSON) {
 		ret = tt_otlp__write_traces_json(&l->json, spans, n, e->o.mono_to_unix_ns);
 		l->json_ready = !ret;
 	}
-	if (ret)
-		return ret;
-	*pb = malloc(l->out.len ? l->out.len : 1);
-	if (!*pb)
-		return -ENOMEM;
-	memcpy(*pb, l->out.data, l->out.len);
-	*len = l->out.len;
+	return ret;
+}
+
+/* Unpacks the run's records into l->q.batch's items. 0, or -EBADMSG. */
+static int unpack(struct lane *l, struct tt_bqueue_run *run)
+{
+	const void *rec;
+	size_t len;
+
+	for (uint32_t i = 0; (rec = tt_bqueue__next(run, &len)); i++) {
+		char *item = (char *)l->q.unpacked + i * l->q.size;
+
+		if (l->sig == TT_SIGNAL_LOGS)
+			memcpy(item, rec, len);
+		else if (tt_span_pack__read((struct tt_xspan *)item, rec, len))
+			return -EBADMSG;
+	}
 	return 0;
 }
 
 static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at);
 
 /*
- * Takes up to max_batch items off lane l's queue and encodes them (`json`:
- * the exporter thread, about to send them: also as the http/json body).
- * Returns the count. The exporter, the senders and the spill thread take in
- * turn (take_mu): the slots taken stay theirs until head moves past them.
- * `if_due`: only a batch still due (queue_due()) once it is this caller's
- * turn: another thread may have taken the one that was due, and what it
- * left waits for its batch to fill or its delay to pass.
+ * Takes a batch off lane l's queue — up to max_batch items and batch_bytes
+ * — and writes it into l->out (`json`: the exporter thread, about to send
+ * it: also as the http/json body). take_mu held: the exporter thread, the
+ * senders and the spill thread take in turn, and the records taken stay
+ * queued (the event loop writes only past them) until written. `if_due`:
+ * only a batch still due (queue_due()) once it is this caller's turn:
+ * another thread may have taken the one that was due, and what it left
+ * waits for its batch to fill or its delay to pass. Returns the count, and
+ * in *ret 0 or -errno when the batch could not be written (its items are
+ * then dropped, encode_error).
  */
-static uint32_t take_batch(struct tt_exporter *e, struct lane *l, uint32_t max, bool json,
-			   bool if_due, uint8_t **pb, size_t *len)
+static uint32_t take_locked(struct tt_exporter *e, struct lane *l, bool json, bool if_due,
+			    int *ret)
 {
 	struct queue *q = &l->q;
+	struct tt_bqueue_run run;
 	uint64_t at;
+	uint32_t n = 0;
+
+	*ret = 0;
+	pthread_mutex_lock(&e->mu);
+	if (!if_due || queue_due(l, tt_now_ns(CLOCK_MONOTONIC), &at))
+		n = (uint32_t)tt_bqueue__peek(&q->b, q->max_take, q->batch_bytes, &run);
+	pthread_mutex_unlock(&e->mu);
+	if (!n)
+		return 0;
+	*ret = unpack(l, &run);
+	if (!*ret)
+		*ret = encode(e, l, n, json);
+	pthread_mutex_lock(&e->mu);
+	tt_bqueue__pop(&q->b, &run);
+	q->taken_bytes = run.bytes;
+	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
+	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
+	SET(l, queue_len, q->b.items);
+	SET(l, queue_bytes, q->b.bytes);
+	pthread_mutex_unlock(&e->mu);
+	if (*ret)
+		INC(l, dropped[TT_DROP_ENCODE], n);
+	return n;
+}
+
+/*
+ * take_locked() for a thread about to send the batch: the request in a
+ * malloc'ed *pb (the caller frees it; NULL when it could not be written).
+ */
+static uint32_t take_batch(struct tt_exporter *e, struct lane *l, bool json, bool if_due,
+			   uint8_t **pb, size_t *len)
+{
 	uint32_t n;
 	int ret;
 
+	*pb = NULL;
 	pthread_mutex_lock(&e->take_mu);
-	pthread_mutex_lock(&e->mu);
-	n = (uint32_t)(q->tail - q->head);
-	if (n > max)
-		n = max;
-	if (if_due && !queue_due(l, tt_now_ns(CLOCK_MONOTONIC), &at))
-		n = 0;
-	for (uint32_t i = 0; i < n; i++)
-		q->batch[i] = q->ring + ((q->head + i) % q->cap) * q->size;
-	pthread_mutex_unlock(&e->mu);
-	if (!n) {
-		pthread_mutex_unlock(&e->take_mu);
-		return 0;
+	n = take_locked(e, l, json, if_due, &ret);
+	if (n && !ret) {
+		*pb = malloc(l->out.len ? l->out.len : 1);
+		if (*pb) {
+			memcpy(*pb, l->out.data, l->out.len);
+			*len = l->out.len;
+		} else {
+			INC(l, dropped[TT_DROP_ENCODE], n);
+		}
 	}
-	/* the slots are still ours: the event loop writes only past tail */
-	ret = encode(e, l, n, json, pb, len);
-	pthread_mutex_lock(&e->mu);
-	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
-	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
-	SET(l, queue_len, q->tail - q->head);
-	pthread_mutex_unlock(&e->mu);
 	pthread_mutex_unlock(&e->take_mu);
-	if (ret) {
-		INC(l, dropped_encode, n);
-		*pb = NULL;
-	}
 	return n;
 }
 
@@ -436,7 +503,7 @@ static uint32_t collect_metrics(struct tt_exporter *e, uint8_t **pb, size_t *len
 		ret = tt_otlp__encode_metrics(e->snap, e->agent_res, now, pb, len, &points);
 	}
 	if (ret) {
-		INC(l, dropped_encode, 1);
+		INC(l, dropped[TT_DROP_ENCODE], 1);
 		*pb = NULL;
 		return 0;
 	}
@@ -483,8 +550,7 @@ static void flush_all(struct tt_exporter *e)
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
 		struct lane *l = &e->lane[s];
 
-		while (has_queue(l) &&
-		       (n = take_batch(e, l, l->cfg->max_batch, false, false, &pb, &len))) {
+		while (has_queue(l) && (n = take_batch(e, l, false, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
 			TALLY(e, l, settled, n);
@@ -511,9 +577,10 @@ static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at)
 	*at = 0;
 	if (!has_queue(l))
 		return false;
-	n = q->tail - q->head;
+	n = q->b.items;
 	end = q->window_start + l->cfg->delay_ms * 1000000ULL;
-	if (n >= l->cfg->max_batch || n >= q->cap / 2 || (n && now >= end))
+	if (n >= l->cfg->max_batch || q->b.bytes >= q->batch_bytes || half_full(q) ||
+	    (n && now >= end))
 		return true;
 	if (n)
 		*at = end;
@@ -587,7 +654,7 @@ static void work(struct tt_exporter *e)
 		pthread_mutex_unlock(&e->mu);
 		if (go) {
 			pb = NULL;
-			n = take_batch(e, l, l->cfg->max_batch, true, true, &pb, &len);
+			n = take_batch(e, l, true, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, NULL, pb, len, n);
 			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
@@ -624,8 +691,10 @@ void *exporter__main(void *arg)
 		for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
 			struct lane *l = &e->lane[s];
 
-			if (has_queue(l))
-				SET(l, queue_len, l->q.tail - l->q.head);
+			if (has_queue(l)) {
+				SET(l, queue_len, l->q.b.items);
+				SET(l, queue_bytes, l->q.b.bytes);
+			}
 		}
 		pthread_mutex_unlock(&e->mu);
 		if (stopping)
@@ -642,24 +711,58 @@ static struct lane *spill_due(struct tt_exporter *e)
 	for (int s = 0; s < TT_SIGNAL__COUNT; s++) {
 		struct lane *l = &e->lane[s];
 
-		if (has_queue(l) && l->spool && l->q.tail - l->q.head >= spill_mark(&l->q))
+		if (has_queue(l) && l->spool && spill_mark(&l->q))
 			return l;
 	}
 	return NULL;
 }
 
 /*
- * The spill thread: while a queue is past its mark (the exporter thread is
- * held up by the collector), its oldest batches go to the spool, to be
- * replayed in order; only a full spool drops them (dropped_spool_full).
+ * Moves the oldest items of lane l to the spool as one file (one sync):
+ * rounds of a batch each, their requests appended (a request is a list of
+ * resource groups: requests one after the other are one request), until
+ * half the queue is taken or TT_SPILL_FILE_BYTES written.
+ */
+static void spill_once(struct tt_exporter *e, struct lane *l)
+{
+	struct tt_wbuf *buf = &e->spill_buf;
+	uint64_t half_bytes, half_items, taken = 0, taken_bytes = 0;
+	uint32_t n, spooled = 0;
+	int ret;
+
+	pthread_mutex_lock(&e->mu);
+	half_bytes = l->q.b.max_bytes / 2;
+	half_items = l->q.b.max_items ? l->q.b.max_items / 2 : UINT64_MAX;
+	pthread_mutex_unlock(&e->mu);
+	buf->len = 0;
+	do {
+		pthread_mutex_lock(&e->take_mu);
+		n = take_locked(e, l, false, false, &ret);
+		if (n && !ret && wbuf_put(buf, l->out.data, l->out.len)) {
+			INC(l, dropped[TT_DROP_ENCODE], n);
+			ret = -ENOMEM;
+		}
+		taken_bytes += n ? l->q.taken_bytes : 0;
+		pthread_mutex_unlock(&e->take_mu);
+		taken += n;
+		if (n && !ret)
+			spooled += n;
+	} while (n && taken < half_items && taken_bytes < half_bytes &&
+		 buf->len < TT_SPILL_FILE_BYTES);
+	if (spooled)
+		to_spool(l, buf->data, buf->len, spooled);
+	TALLY(e, l, settled, taken);
+}
+
+/*
+ * The spill thread: while a queue is past its mark (the collector takes
+ * less than comes), its oldest items go to the spool, to be replayed; only
+ * a full spool drops them (spool_full).
  */
 void *exporter__spill_main(void *arg)
 {
 	struct tt_exporter *e = arg;
 	struct lane *l;
-	uint8_t *pb;
-	size_t len;
-	uint32_t n;
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
@@ -668,13 +771,7 @@ void *exporter__spill_main(void *arg)
 		if (e->stopping)
 			break;
 		pthread_mutex_unlock(&e->mu);
-		pb = NULL;
-		/* all it can down to a quarter, in one file: one sync for up to half the queue */
-		n = take_batch(e, l, spill_take(&l->q), false, false, &pb, &len);
-		if (n && pb)
-			to_spool(l, pb, len, n);
-		TALLY(e, l, settled, n);
-		free(pb);
+		spill_once(e, l);
 		pthread_mutex_lock(&e->mu);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -715,7 +812,7 @@ void *exporter__sender_main(void *arg)
 			break;
 		pthread_mutex_unlock(&e->mu);
 		pb = NULL;
-		n = take_batch(e, l, l->cfg->max_batch, false, true, &pb, &len);
+		n = take_batch(e, l, false, true, &pb, &len);
 		if (n && pb)
 			export_batch(e, l, sd, pb, len, n);
 		TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */

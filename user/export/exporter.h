@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The OTLP span exporter (DESIGN §6, §7): a bounded queue filled by the
- * event loop and one exporter thread that batches, encodes, sends with
- * retries and spills to the on-disk spool when the collector is away.
+ * The OTLP span exporter (DESIGN §6, §7): a queue bounded in bytes filled by
+ * the event loop, and threads that batch, encode, send with retries and
+ * spill to the on-disk spool when the collector is away or behind.
  *
- *   event loop ── tt_exporter__span() ──▶ queue (OTEL_BSP_MAX_QUEUE_SIZE spans,
- *                 copies, never blocks,     preallocated; full: dropped, counted)
- *                 samples, resource once      │
- *                 per process                 ▼
- *   exporter thread: a batch when OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans wait or
- *   OTEL_BSP_SCHEDULE_DELAY has passed → ExportTraceServiceRequest → send;
- *   retryable failure → backoff; still failing (3 attempts, or the queue half
- *   full) → the batch goes to the spool, and so do the batches after it
- *   (order is kept) until the spool has been replayed, oldest first.
+ *   event loop ── tt_exporter__span() ──▶ queue: packed spans (span_pack.h),
+ *                 packs, never blocks,      at most --otlp-queue-bytes (and
+ *                 samples, resource once    OTEL_BSP_MAX_QUEUE_SIZE spans when
+ *                 per process               given); full: dropped, queue_full
+ *                                              │
+ *   exporter thread + (--otlp-inflight − 1) senders: a batch when
+ *   OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans or --otlp-batch-bytes wait, the queue
+ *   is half full, or OTEL_BSP_SCHEDULE_DELAY has passed → unpacked, written as
+ *   an ExportTraceServiceRequest → sent; retryable failure → backoff; still
+ *   failing (3 attempts, or the queue half full) → the batch goes to the
+ *   spool, and while the collector stays away so do the batches after it
+ *   (order kept) until the spool has been replayed, oldest first.
+ *   spill thread: while the queue is past 3/4 of its bound (the collector
+ *   answers, but slower than spans come), moves its oldest spans to the
+ *   spool, up to half the queue or 2 MiB a file, replayed beside fresh batches.
+ *
+ * Nothing is dropped below the spool's bound; what is dropped is counted by
+ * reason (enum tt_drop_reason).
  *
  * Metrics and logs go the same way, each signal in a lane of its own (its
  * endpoint, client, spool subdirectory, counters), on the same thread:
@@ -89,17 +98,15 @@ struct tt_signal_stats {
 	uint64_t queued;      /* taken into the queue (metrics: data points collected) */
 	uint64_t exported;    /* accepted by the collector */
 	uint64_t sampled_out; /* traces: not kept by the sampler (not queued) */
-	uint64_t dropped_queue_full;
-	uint64_t dropped_rejected;
-	uint64_t dropped_spool_full;
-	uint64_t dropped_failed;
-	uint64_t dropped_encode;
-	uint64_t batches_sent; /* requests the collector accepted */
+	uint64_t dropped[TT_DROP__COUNT]; /* by reason (metrics.h) */
+	uint64_t batches_sent;		  /* requests the collector accepted */
 	uint64_t export_failures;
 	uint64_t retries;
 	uint64_t partial_successes;
 	uint64_t queue_len;
-	uint64_t queue_cap;
+	uint64_t queue_cap;	  /* items; 0: bounded in bytes only */
+	uint64_t queue_bytes;	  /* what the queued items count against the bound (bqueue.h) */
+	uint64_t queue_max_bytes; /* the bound */
 	uint64_t spool_files;
 	uint64_t spool_bytes;
 	uint64_t spool_items;
@@ -113,22 +120,23 @@ struct tt_signal_stats {
 	bool spool_enabled;
 };
 
+/* Every item of the signal dropped, whatever the reason. */
+uint64_t tt_signal_stats__dropped(const struct tt_signal_stats *s);
+
 /* Traces, as the first fields (their names predate metrics and logs), then the others. */
 struct tt_exporter_stats {
 	uint64_t spans_queued;	    /* taken into the queue */
 	uint64_t spans_exported;    /* accepted by the collector */
 	uint64_t spans_sampled_out; /* not kept by the sampler (not queued) */
-	uint64_t dropped_queue_full;
-	uint64_t dropped_rejected;   /* refused by the collector: 4xx, partial success */
-	uint64_t dropped_spool_full; /* the collector was away and the spool full */
-	uint64_t dropped_failed;     /* no spool: retries exhausted, or shut down */
-	uint64_t dropped_encode;     /* out of memory while encoding */
-	uint64_t batches_sent;	     /* requests the collector accepted */
-	uint64_t export_failures;    /* attempts that failed */
-	uint64_t retries;	     /* attempts that were retries */
+	uint64_t dropped[TT_DROP__COUNT]; /* by reason (enum tt_drop_reason) */
+	uint64_t batches_sent;		  /* requests the collector accepted */
+	uint64_t export_failures;	  /* attempts that failed */
+	uint64_t retries;		  /* attempts that were retries */
 	uint64_t partial_successes;
 	uint64_t queue_len;
-	uint64_t queue_cap;
+	uint64_t queue_cap; /* spans (OTEL_BSP_MAX_QUEUE_SIZE when given); 0: none */
+	uint64_t queue_bytes;
+	uint64_t queue_max_bytes; /* --otlp-queue-bytes */
 	uint64_t spool_files;
 	uint64_t spool_bytes;
 	uint64_t spool_spans;

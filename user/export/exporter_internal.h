@@ -19,6 +19,8 @@
 #include "otlp_write.h"
 #include "resource.h"
 #include "spool.h"
+#include "bqueue.h"
+#include "span_pack.h"
 
 /* Counters shared by both threads: relaxed atomics. */
 #define INC(l, field, n) __atomic_fetch_add(&(l)->st.field, (n), __ATOMIC_RELAXED)
@@ -39,15 +41,22 @@ struct cached {
 	uint64_t last_seq[TT_SIGNAL__COUNT]; /* the item at tail = last_seq - 1 refers to it */
 };
 
-/* A bounded queue of fixed-size items, preallocated. Under the exporter's mutex. */
+/*
+ * A lane's queue: its records (packed spans, or log records) in a byte
+ * queue (bqueue.h) under the exporter's mutex, and what a taker unpacks a
+ * batch into. The slots taken stay queued until encoded: the resource
+ * cache and the --pin tally count them as held meanwhile.
+ */
 struct queue {
-	char *ring;
-	size_t size; /* of one item */
-	uint32_t cap;
-	uint64_t head, tail;   /* [head, tail) queued; head advances after encoding */
+	struct tt_bqueue b;
+	uint64_t head, tail;   /* items taken off and put in, since the start */
 	uint64_t window_start; /* when the current batch window opened */
-	const void **batch;    /* the items being encoded, by whichever thread takes them */
-	uint32_t max_take;     /* batch's room: the most taken at once */
+	uint64_t batch_bytes;  /* a batch's bound in queued bytes (past its first item) */
+	size_t size;	       /* of one unpacked item */
+	void *unpacked;	       /* a batch unpacked, by whichever thread took it (take_mu) */
+	const void **batch;    /* pointers to them, for the encoders */
+	uint32_t max_take;     /* items' room: the most taken at once (max_batch) */
+	uint64_t taken_bytes;  /* the last batch taken, in queued bytes (take_mu) */
 };
 
 /* One signal: where it goes, what waits, and how it fares. */
@@ -115,6 +124,7 @@ struct tt_exporter {
 	bool spill_started;
 	pthread_cond_t spill_wake;
 	pthread_mutex_t take_mu;
+	struct tt_wbuf spill_buf; /* the spill thread's: the file being made */
 
 	struct lane lane[TT_SIGNAL__COUNT];
 	struct sender senders[TT_EXPORT_MAX_INFLIGHT - 1];
@@ -145,20 +155,34 @@ static inline uint64_t unix_ns(void)
 
 static inline bool has_queue(const struct lane *l)
 {
-	return l->on && l->q.ring;
+	return l->on && l->q.unpacked;
 }
 
-/* The fill of a queue past which the spill thread moves batches to the spool: 3/4. */
-static inline uint64_t spill_mark(const struct queue *q)
+/* Whether a queue holds at least num/den of its bound, in bytes or, when it has one, in items. */
+static inline bool queue_past(const struct queue *q, uint64_t num, uint64_t den)
 {
-	return q->cap - q->cap / 4;
+	return q->b.bytes * den >= q->b.max_bytes * num ||
+	       (q->b.max_items && q->b.items * den >= q->b.max_items * num);
 }
 
-/* What the spill thread takes at once: at least a batch, up to half the queue (one spool file). */
-static inline uint32_t spill_take(const struct queue *q)
+/* The fill past which the spill thread moves batches to the spool: 3/4. */
+static inline bool spill_mark(const struct queue *q)
 {
-	return q->cap / 2 > q->max_take ? q->max_take : q->cap / 2;
+	return queue_past(q, 3, 4);
 }
+
+/* The fill past which a batch is due whatever its delay, and a retry gives way to the spool. */
+static inline bool half_full(const struct queue *q)
+{
+	return queue_past(q, 1, 2);
+}
+
+/*
+ * What the spill thread writes into one spool file (one sync): rounds of a
+ * batch each, until it has taken half the queue or encoded this much (a
+ * spooled file is replayed as one request: gRPC collectors take 4 MiB).
+ */
+#define TT_SPILL_FILE_BYTES (2u << 20)
 
 /* exporter.c: the two threads' bodies, and the spool's counters. */
 void *exporter__main(void *arg);

@@ -35,6 +35,41 @@ static const char *spool_dir(const struct lane *l, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * A queue of traces holds packed spans, bounded by cfg->queue_bytes and, when
+ * OTEL_BSP_MAX_QUEUE_SIZE was given, by that many spans; a queue of logs holds
+ * log records, OTEL_BLRP_MAX_QUEUE_SIZE of them. A batch is up to max_batch
+ * items and cfg->batch_bytes. 0 or -errno with the reason in err.
+ */
+static int queue_init(struct queue *q, enum tt_otlp_signal sig, const struct tt_otlp_config *cfg,
+		      char *err, size_t len)
+{
+	bool spans = sig == TT_SIGNAL_TRACES;
+	size_t rec = spans ? tt_span_pack__max() : sizeof(struct tt_step_log);
+	uint64_t bytes = spans ? cfg->queue_bytes : cfg->max_queue * tt_bqueue__cost(rec);
+	uint64_t items = spans && !cfg->max_queue_set ? 0 : cfg->max_queue;
+
+	if (tt_bqueue__init(&q->b, bytes, items, rec)) {
+		snprintf(err, len, "a queue of %" PRIu64 " bytes cannot hold one span of %zu",
+			 bytes, rec);
+		return -EINVAL;
+	}
+	q->size = spans ? sizeof(struct tt_xspan) : sizeof(struct tt_step_log);
+	q->batch_bytes = spans ? cfg->batch_bytes : bytes;
+	if (q->batch_bytes > bytes / 2)
+		q->batch_bytes = bytes / 2;
+	q->max_take = cfg->max_batch;
+	q->unpacked = calloc(q->max_take, q->size);
+	q->batch = calloc(q->max_take, sizeof(*q->batch));
+	if (!q->unpacked || !q->batch) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < q->max_take; i++)
+		q->batch[i] = (char *)q->unpacked + i * q->size;
+	return 0;
+}
+
 /* Sets lane l up: its queue, its client (or the seam) and its spool. 0 or -errno. */
 static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_otlp_config *cfg,
 		     tt_send_fn send, void *send_ctx, char *err, size_t len)
@@ -51,18 +86,12 @@ static int lane_init(struct lane *l, enum tt_otlp_signal sig, const struct tt_ot
 	l->cfg = cfg;
 	l->st.enabled = true;
 	if (sig != TT_SIGNAL_METRICS) {
-		l->q.size = sig == TT_SIGNAL_LOGS ? sizeof(struct tt_step_log)
-						  : sizeof(struct tt_xspan);
-		l->q.cap = cfg->max_queue;
-		l->q.ring = calloc(l->q.cap, l->q.size);
-		/* the spill thread takes up to half the queue at once, the others a batch */
-		l->q.max_take = l->q.cap / 2 > cfg->max_batch ? l->q.cap / 2 : cfg->max_batch;
-		l->q.batch = calloc(l->q.max_take, sizeof(*l->q.batch));
-		l->st.queue_cap = l->q.cap;
-		if (!l->q.ring || !l->q.batch) {
-			snprintf(err, len, "out of memory");
-			return -ENOMEM;
-		}
+		int ret = queue_init(&l->q, sig, cfg, err, len);
+
+		if (ret)
+			return ret;
+		l->st.queue_cap = l->q.b.max_items;
+		l->st.queue_max_bytes = l->q.b.max_bytes;
 	}
 	l->send = send;
 	l->send_ctx = send_ctx;
@@ -92,7 +121,8 @@ static void lane_release(struct lane *l)
 	pthread_mutex_destroy(&l->spool_mu);
 	tt_otlp_client__free(l->client);
 	free(l->q.batch);
-	free(l->q.ring);
+	free(l->q.unpacked);
+	tt_bqueue__release(&l->q.b);
 }
 
 static void release(struct tt_exporter *e)
@@ -104,6 +134,7 @@ static void release(struct tt_exporter *e)
 	for (size_t i = 0; e->cache && i < e->cache_cap; i++)
 		tt_resource__free(e->cache[i].res);
 	tt_resource__free(e->agent_res);
+	tt_wbuf__release(&e->spill_buf);
 	tt_metrics__free(e->snap);
 	tt_metrics__free(e->prev);
 	tt_metrics__free(e->work);
@@ -239,7 +270,9 @@ struct tt_exporter *tt_exporter__new(const struct tt_exporter_opts *o, char *err
 		.machine_id_path = o->machine_id_path,
 		.hostname = o->hostname,
 	};
-	for (e->cache_cap = MIN_CACHE; o->cfg && e->cache_cap < 4 * (size_t)o->cfg->max_queue;)
+	/* a process per queued span at most: a count bound, or a byte bound of tiny spans */
+	for (e->cache_cap = MIN_CACHE;
+	     o->cfg && e->cache_cap < 4 * (size_t)o->cfg->max_queue && e->cache_cap < (1u << 20);)
 		e->cache_cap *= 2;
 	e->cache = calloc(e->cache_cap, sizeof(*e->cache));
 	ret = e->cache ? 0 : -ENOMEM;
@@ -337,17 +370,15 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	st->spans_queued = t.queued;
 	st->spans_exported = t.exported;
 	st->spans_sampled_out = t.sampled_out;
-	st->dropped_queue_full = t.dropped_queue_full;
-	st->dropped_rejected = t.dropped_rejected;
-	st->dropped_spool_full = t.dropped_spool_full;
-	st->dropped_failed = t.dropped_failed;
-	st->dropped_encode = t.dropped_encode;
+	memcpy(st->dropped, t.dropped, sizeof(st->dropped));
 	st->batches_sent = t.batches_sent;
 	st->export_failures = t.export_failures;
 	st->retries = t.retries;
 	st->partial_successes = t.partial_successes;
 	st->queue_len = t.queue_len;
 	st->queue_cap = t.queue_cap;
+	st->queue_bytes = t.queue_bytes;
+	st->queue_max_bytes = t.queue_max_bytes;
 	st->spool_files = t.spool_files;
 	st->spool_bytes = t.spool_bytes;
 	st->spool_spans = t.spool_items;
@@ -356,6 +387,15 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	st->spool_corrupt = t.spool_corrupt;
 	st->collector_up = t.collector_up;
 	st->spool_enabled = t.spool_enabled;
+}
+
+uint64_t tt_signal_stats__dropped(const struct tt_signal_stats *s)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < TT_DROP__COUNT; r++)
+		n += s->dropped[r];
+	return n;
 }
 
 bool tt_exporter__refusing(const struct tt_exporter_stats *st, char *buf, size_t len)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* exporter_queue.c: the event loop's side of the exporter: items queued with their resource. */
+/* exporter_queue.c: the event loop's side of the exporter: items packed into the queue. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -108,78 +108,68 @@ static struct cached *resource_for(struct tt_exporter *e, const struct tt_span *
 	return &e->cache[i];
 }
 
-/*
- * Copies what a finished span holds into a queue slot: its fixed fields
- * and texts, and its key, payloads and annotate attributes only as far as
- * they are used (about a third of the struct for a span with a 64-byte
- * capture), since nothing reads past their lengths.
- */
-static void copy_span(void *dst, const void *src, size_t len)
-{
-	const struct tt_span *s = src;
-	struct tt_span *d = dst;
-	size_t key = s->key_len < sizeof(d->key) ? s->key_len : sizeof(d->key);
-	size_t pay = s->payload_len < sizeof(d->payload) ? s->payload_len : sizeof(d->payload);
-	size_t end = s->end_len < sizeof(d->end_payload) ? s->end_len : sizeof(d->end_payload);
-	size_t late = s->nlate < TT_LATE_ATTRS ? s->nlate : TT_LATE_ATTRS;
+/* How an item goes into a queue record: `len` bytes at dst, with its resource. */
+typedef void (*write_fn)(void *dst, const void *item, size_t len, const struct tt_resource *res);
 
+static void write_span(void *dst, const void *item, size_t len, const struct tt_resource *res)
+{
 	(void)len;
-	memcpy(d, s, offsetof(struct tt_span, key));
-	memcpy(d->key, s->key, key);
-	memcpy(d->payload, s->payload, pay);
-	memcpy(d->end_payload, s->end_payload, end);
-	memcpy(d->redacted, s->redacted, sizeof(d->redacted));
-	memcpy(d->late, s->late, late * sizeof(d->late[0]));
+	tt_span_pack__write(dst, item, res);
 }
 
-static void copy_all(void *dst, const void *src, size_t len)
+static void write_log(void *dst, const void *item, size_t len, const struct tt_resource *res)
 {
-	memcpy(dst, src, len);
+	struct tt_step_log *rec = dst;
+
+	memcpy(rec, item, len);
+	rec->res = res;
 }
 
 /*
- * Copies `len` bytes of `item` (with `copy`) into the next slot of lane l's queue and
- * the resource pointer into the slot at `res_off`, or counts the item
- * dropped. Never blocks.
+ * Writes an item of `len` bytes (with `write`) as a record at the tail of
+ * lane l's queue, or counts it dropped: queue_full at the bound (the spill
+ * thread could not move the excess to the spool in time, or there is none),
+ * shutdown after the exporter stopped. Never blocks.
  */
 static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, size_t len,
-		    void (*copy)(void *, const void *, size_t), size_t res_off, struct cached *c)
+		    write_fn write, struct cached *c)
 {
 	struct queue *q = &l->q;
-	uint64_t queued;
-	bool full, closed, was_empty;
+	enum tt_drop_reason why = TT_DROP__COUNT;
+	bool was_empty;
+	void *rec = NULL;
+	int err = 0;
 
 	pthread_mutex_lock(&e->mu);
-	closed = e->stopped;
-	full = q->tail - q->head >= q->cap;
-	was_empty = q->tail == q->head;
-	if (!full && !closed) {
-		char *slot = q->ring + (q->tail % q->cap) * q->size;
-		const struct tt_resource *res = c ? c->res : NULL;
-
+	was_empty = !q->b.items;
+	if (e->stopped)
+		why = TT_DROP_SHUTDOWN;
+	else
+		rec = tt_bqueue__reserve(&q->b, len, &err);
+	if (rec) {
 		if (was_empty)
 			q->window_start = tt_now_ns(CLOCK_MONOTONIC);
-		copy(slot, item, len);
-		memcpy(slot + res_off, &res, sizeof(res));
+		write(rec, item, len, c ? c->res : NULL);
+		tt_bqueue__commit(&q->b);
 		q->tail++;
 		if (c)
 			c->last_seq[l->sig] = q->tail;
+	} else if (why == TT_DROP__COUNT) {
+		why = TT_DROP_QUEUE_FULL; /* at the bound, or no memory for a chunk */
 	}
-	queued = q->tail - q->head;
 	/* wake the thread: a batch window opens, or a batch is ready */
-	if ((was_empty && queued) || queued >= l->cfg->max_batch || queued >= q->cap / 2)
+	if ((was_empty && rec) || q->b.items >= l->cfg->max_batch ||
+	    q->b.bytes >= q->batch_bytes || half_full(q))
 		pthread_cond_broadcast(&e->wake); /* the exporter thread and the senders */
-	if (l->spool && queued >= spill_mark(q))
+	if (l->spool && spill_mark(q))
 		pthread_cond_signal(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);
-	if (full)
-		INC(l, dropped_queue_full, 1);
-	else if (closed)
-		INC(l, dropped_failed, 1);
-	else {
-		INC(l, queued, 1);
-		TALLY(e, l, queued, 1);
+	if (!rec) {
+		INC(l, dropped[why], 1);
+		return;
 	}
+	INC(l, queued, 1);
+	TALLY(e, l, queued, 1);
 }
 
 void tt_exporter__span(const struct tt_span *span, void *ctx)
@@ -202,9 +192,7 @@ void tt_exporter__span(const struct tt_span *span, void *ctx)
 		return;
 	c = resource_for(e, span, span_service(span));
 	if (keep)
-		enqueue(e, traces, span, sizeof(*span), copy_span, offsetof(struct tt_xspan, res),
-			c);
+		enqueue(e, traces, span, tt_span_pack__size(span), write_span, c);
 	for (int i = 0; i < n; i++)
-		enqueue(e, logs, &recs[i], sizeof(recs[i]), copy_all,
-			offsetof(struct tt_step_log, res), c);
+		enqueue(e, logs, &recs[i], sizeof(recs[i]), write_log, c);
 }

@@ -165,7 +165,10 @@ static const char *const drop_names[TT_DROP__COUNT] = {
 	[TT_DROP_QUEUE_FULL] = "queue_full",
 	[TT_DROP_SPOOL_FULL] = "spool_full",
 	[TT_DROP_REJECTED] = "rejected",
-	[TT_DROP_FAILED] = "failed",
+	[TT_DROP_SPOOL_DISABLED] = "spool_disabled",
+	[TT_DROP_SPOOL_ERROR] = "spool_error",
+	[TT_DROP_ENCODE] = "encode_error",
+	[TT_DROP_SHUTDOWN] = "shutdown",
 };
 
 const struct tt_metric_desc *tt_metric__desc(enum tt_metric_id id)

@@ -29,7 +29,6 @@ enum agent_series {
 	A_LOST_EXIT,
 	A_SPANS_EXPORTED, /* accepted: no error.type */
 	A_EXPORTED_SPOOL_FULL,
-	A_EXPORTED_FAILED,
 	A_PROCESSED, /* handed to the exporter: no error.type */
 	A_PROCESSED_QUEUE_FULL,
 	A_EXPORT_FAILURES,
@@ -462,8 +461,6 @@ static int make_agent_series(struct tt_metrics *m)
 	a[A_SPANS_EXPORTED] = agent_series(m, TT_M_SPANS_EXPORTED, 0, NULL);
 	a[A_EXPORTED_SPOOL_FULL] = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
 						tt_drop_reason__name(TT_DROP_SPOOL_FULL));
-	a[A_EXPORTED_FAILED] = agent_series(m, TT_M_SPANS_EXPORTED, TT_L_ERROR_TYPE,
-					    tt_drop_reason__name(TT_DROP_FAILED));
 	a[A_PROCESSED] = agent_series(m, TT_M_SPANS_PROCESSED, 0, NULL);
 	a[A_PROCESSED_QUEUE_FULL] = agent_series(m, TT_M_SPANS_PROCESSED, TT_L_ERROR_TYPE,
 						 tt_drop_reason__name(TT_DROP_QUEUE_FULL));
@@ -700,6 +697,30 @@ void tt_metrics__set_hook_lost(struct tt_metrics *m, const char *function, const
 	pthread_mutex_unlock(&m->lock);
 }
 
+/*
+ * The drops that need a spool off, a failing disk, no memory or a late
+ * span: each reason gets its series the first time it counts, under the
+ * processor's metric (shutdown) or the exporter's (the others). Lock held.
+ */
+static void set_rare_drops(struct tt_metrics *m, const struct tt_agent_stats *st)
+{
+	static const enum tt_drop_reason rare[] = {TT_DROP_SPOOL_DISABLED, TT_DROP_SPOOL_ERROR,
+						   TT_DROP_ENCODE, TT_DROP_SHUTDOWN};
+
+	for (size_t k = 0; k < sizeof(rare) / sizeof(rare[0]); k++) {
+		enum tt_drop_reason r = rare[k];
+		int32_t i;
+
+		if (!st->spans_dropped[r])
+			continue;
+		i = agent_series(m,
+				 r == TT_DROP_SHUTDOWN ? TT_M_SPANS_PROCESSED : TT_M_SPANS_EXPORTED,
+				 TT_L_ERROR_TYPE, tt_drop_reason__name(r));
+		if (i >= 0)
+			m->s[i].value = (int64_t)st->spans_dropped[r];
+	}
+}
+
 void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st)
 {
 	int32_t *a = m->agent;
@@ -717,7 +738,7 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	}
 	m->s[a[A_SPANS_EXPORTED]].value = (int64_t)st->spans_exported;
 	m->s[a[A_EXPORTED_SPOOL_FULL]].value = (int64_t)st->spans_dropped[TT_DROP_SPOOL_FULL];
-	m->s[a[A_EXPORTED_FAILED]].value = (int64_t)st->spans_dropped[TT_DROP_FAILED];
+	set_rare_drops(m, st);
 	/* a reason the collector gave gets its series the first time it does */
 	for (int r = 0; r < TT_REJECT__COUNT; r++) {
 		int32_t i;

@@ -104,12 +104,20 @@ const struct tt_metric_desc *tt_metric__desc(enum tt_metric_id id);
 /* The OpenTelemetry name of a label ("task.name"); NULL when out of range. */
 const char *tt_label__name(enum tt_label l);
 
-/* Why spans were dropped; the error.type of otel.sdk.exporter.span.exported and .processed. */
+/*
+ * Why spans (data points, log records) were dropped: the error.type of
+ * otel.sdk.processor.span.processed (queue_full, shutdown: the queue's) and
+ * of otel.sdk.exporter.span.exported (the others: the exporter's).
+ */
 enum tt_drop_reason {
-	TT_DROP_QUEUE_FULL = 0, /* the export queue was full and the spool off or failing */
-	TT_DROP_SPOOL_FULL,	/* the spool reached its size bound */
-	TT_DROP_REJECTED,	/* the collector refused them (4xx, not retryable) */
-	TT_DROP_FAILED,		/* no spool and retries ran out, or the spool failed */
+	TT_DROP_QUEUE_FULL = 0, /* the queue at its bound: no spool, or the spill behind the disk */
+	TT_DROP_SPOOL_FULL,	/* the collector could not take them and the spool was at its bound */
+	TT_DROP_REJECTED,	/* the collector refused them (4xx, not retryable); by reason: */
+				/* tt_reject_reason */
+	TT_DROP_SPOOL_DISABLED, /* the collector could not take them and there is no spool */
+	TT_DROP_SPOOL_ERROR,	/* writing them to the spool failed (I/O error) */
+	TT_DROP_ENCODE,		/* encoding them failed (out of memory) */
+	TT_DROP_SHUTDOWN,	/* handed to the exporter after it stopped */
 	TT_DROP__COUNT,
 };
 

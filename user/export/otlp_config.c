@@ -35,6 +35,8 @@ void tt_otlp_config__init_signal(struct tt_otlp_config *c, enum tt_otlp_signal s
 	c->interval_ms = TT_METRIC_DEFAULT_INTERVAL_MS;
 	c->spool_bytes = TT_SPOOL_DEFAULT_BYTES;
 	c->inflight = TT_EXPORT_DEFAULT_INFLIGHT;
+	c->queue_bytes = TT_EXPORT_DEFAULT_QUEUE_BYTES;
+	c->batch_bytes = TT_EXPORT_DEFAULT_BATCH_BYTES;
 }
 
 void tt_pairs__release(struct tt_pairs *p)
@@ -432,6 +434,8 @@ static void sampling_from_env(struct tt_otlp_config *c, const struct tt_env *env
 		v = env_get(env, nums[i].name);
 		if (v && parse_u32(nums[i].name, v, nums[i].min, nums[i].out, err, sizeof(err)))
 			env_warn(env, nums[i].name, err);
+		else if (v && nums[i].out == &c->max_queue)
+			c->max_queue_set = true; /* spans: a bound beside the bytes' */
 	}
 	if (c->max_batch > c->max_queue) {
 		env_warn(env, nums[2].name, "larger than the queue size; using the queue size");
@@ -450,6 +454,26 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 	if (ret)
 		return ret;
 	sampling_from_env(c, env);
+	return 0;
+}
+
+/* --otlp-queue-bytes (at least 64 KiB) and --otlp-batch-bytes (at least 4 KiB). */
+static int set_bytes(struct tt_otlp_config *c, const char *key, const char *value, char *err,
+		     size_t len)
+{
+	bool queue = !strcmp(key, "otlp-queue-bytes");
+	size_t min = queue ? 65536 : 4096, n;
+
+	if (tt_parse_size(value, &n) || n < min) {
+		snprintf(err, len,
+			 "invalid %s size '%s': expected bytes (K, M or G suffix), at least %zu",
+			 queue ? "queue" : "batch", value, min);
+		return -EINVAL;
+	}
+	if (queue)
+		c->queue_bytes = n;
+	else
+		c->batch_bytes = n;
 	return 0;
 }
 
@@ -486,6 +510,8 @@ int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *v
 		}
 		if (!ret)
 			c->inflight = n;
+	} else if (!strcmp(key, "otlp-queue-bytes") || !strcmp(key, "otlp-batch-bytes")) {
+		ret = set_bytes(c, key, value, err, len);
 	} else if (!strcmp(key, "spool")) {
 		ret = replace(&c->spool_dir, value);
 		c->spool_off = false;

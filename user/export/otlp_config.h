@@ -58,6 +58,8 @@ struct tt_pairs {
 #define TT_SPOOL_DEFAULT_BYTES		 (256ULL << 20)
 #define TT_EXPORT_DEFAULT_INFLIGHT	 3 /* traces: requests in flight at once */
 #define TT_EXPORT_MAX_INFLIGHT		 8
+#define TT_EXPORT_DEFAULT_QUEUE_BYTES	 (32ULL << 20) /* traces: the queue's bound */
+#define TT_EXPORT_DEFAULT_BATCH_BYTES	 (512ULL << 10) /* traces: a batch's */
 #define TT_SPOOL_DEFAULT_DIR		 "/var/lib/tasktap/spool"
 #define TT_BLRP_DEFAULT_DELAY_MS	 1000
 #define TT_METRIC_DEFAULT_INTERVAL_MS	 60000
@@ -95,14 +97,17 @@ struct tt_otlp_config {
 	enum tt_sampler sampler;
 	double ratio;
 	uint32_t delay_ms; /* traces: OTEL_BSP_*, logs: OTEL_BLRP_* */
-	uint32_t max_queue;
+	uint32_t max_queue; /* traces: a bound only when max_queue_set */
+	bool max_queue_set; /* OTEL_BSP_MAX_QUEUE_SIZE given: spans bound the queue too */
 	uint32_t max_batch;
 	uint32_t export_timeout_ms;
 	uint32_t interval_ms; /* metrics: OTEL_METRIC_EXPORT_INTERVAL */
 	char *spool_dir;      /* NULL: the default for this user */
 	uint64_t spool_bytes;
 	bool spool_off;
-	uint32_t inflight; /* traces: requests in flight at once (--otlp-inflight) */
+	uint32_t inflight;    /* traces: requests in flight at once (--otlp-inflight) */
+	uint64_t queue_bytes; /* traces: the queue's bound, in packed spans (--otlp-queue-bytes) */
+	uint64_t batch_bytes; /* traces: a batch's bound, past its first span (--otlp-batch-bytes) */
 };
 
 /* How configuration is read: the environment, and where warnings go. */
@@ -134,7 +139,8 @@ int tt_otlp_config__from_env(struct tt_otlp_config *c, const struct tt_env *env)
 /*
  * Applies one command-line setting; `key` is the long option's name
  * ("otlp-endpoint", "otlp-protocol", "otlp-header", "otlp-compression",
- * "otlp-timeout", "otlp-inflight", "spool", "spool-size", "no-spool", "sampler",
+ * "otlp-timeout", "otlp-inflight", "otlp-queue-bytes", "otlp-batch-bytes", "spool",
+ * "spool-size", "no-spool", "sampler",
  * "sampler-arg", "logs"). Returns 0, or -EINVAL with the reason in `err`.
  */
 int tt_otlp_config__set(struct tt_otlp_config *c, const char *key, const char *value, char *err,
