@@ -117,11 +117,8 @@ static struct tt_span_tally tally; /* the --pin ledger's counts */
 
 static struct tt_exporter *start(void)
 {
-	struct tt_exporter_opts o = {.cfg = &cfg,
-				     .send = fake_send,
-				     .seed = 1,
-				     .hostname = "testhost",
-				     .tally = &tally};
+	struct tt_exporter_opts o = {
+		.cfg = &cfg, .send = fake_send, .seed = 1, .hostname = "testhost", .tally = &tally};
 	char err[256];
 	struct tt_exporter *e = tt_exporter__new(&o, err, sizeof(err));
 
@@ -316,7 +313,7 @@ static void test_tally_counts_what_a_kill_would_lose(void **state)
 		usleep(10000);
 	assert_int_equal(tally_of(&tally.queued), 6);
 	assert_int_equal(tally_of(&tally.settled), 4); /* 2 held: lost if killed now */
-	fk.answers[fk.calls] = -1;		       /* the collector away: they go to the spool */
+	fk.answers[fk.calls] = -1; /* the collector away: they go to the spool */
 	tt_exporter__stop(e, 2000);
 	assert_int_equal(tally_of(&tally.queued), 6);
 	assert_int_equal(tally_of(&tally.settled), 6);

@@ -456,7 +456,9 @@ static void test_agent_stats(void **state)
 		.spans_exported = 50,
 		.spans_dropped = {[TT_DROP_QUEUE_FULL] = 3,
 				  [TT_DROP_REJECTED] = 2,
-				  [TT_DROP_SPOOL_FULL] = 6},
+				  [TT_DROP_SPOOL_FULL] = 6,
+				  [TT_DROP_SPOOL_DISABLED] = 8,
+				  [TT_DROP_SHUTDOWN] = 1},
 		.spans_rejected = {[TT_REJECT_HTTP_404] = 2},
 		.spans_processed = 60,
 		.export_failures = 4,
@@ -474,8 +476,8 @@ static void test_agent_stats(void **state)
 	r = lookup(f->m, TT_M_SPANS_EXPORTED, "spool_full", NULL, NULL, NULL);
 	assert_int_equal(r.got.value, 0);
 	assert_string_equal(r.got.desc->name, "otel.sdk.exporter.span.exported");
-	/* accepted (no error.type), spool_full, failed; the collector's reasons come when given */
-	assert_int_equal(count_series(f->m, TT_M_SPANS_EXPORTED), 3);
+	/* accepted (no error.type), spool_full; the rare reasons come when they count */
+	assert_int_equal(count_series(f->m, TT_M_SPANS_EXPORTED), 2);
 	assert_int_equal(count_series(f->m, TT_M_SPANS_PROCESSED), 2);
 	assert_int_equal(tt_metric__desc(TT_M_QUEUE_SIZE)->type, TT_METRIC_UPDOWN);
 
@@ -487,7 +489,11 @@ static void test_agent_stats(void **state)
 	assert_int_equal(
 		lookup(f->m, TT_M_SPANS_EXPORTED, "spool_full", NULL, NULL, NULL).got.value, 6);
 	assert_int_equal(lookup(f->m, TT_M_SPANS_EXPORTED, "404", NULL, NULL, NULL).got.value, 2);
+	assert_int_equal(
+		lookup(f->m, TT_M_SPANS_EXPORTED, "spool_disabled", NULL, NULL, NULL).got.value, 8);
 	assert_int_equal(count_series(f->m, TT_M_SPANS_EXPORTED), 4);
+	assert_int_equal(lookup(f->m, TT_M_SPANS_PROCESSED, "shutdown", NULL, NULL, NULL).got.value,
+			 1);
 	assert_int_equal(lookup(f->m, TT_M_SPANS_PROCESSED, "", NULL, NULL, NULL).got.value, 60);
 	assert_int_equal(
 		lookup(f->m, TT_M_SPANS_PROCESSED, "queue_full", NULL, NULL, NULL).got.value, 3);

@@ -210,7 +210,6 @@ static const char golden[] =
 	"# TYPE otel_sdk_exporter_span_exported_total counter\n"
 	"otel_sdk_exporter_span_exported_total 0\n"
 	"otel_sdk_exporter_span_exported_total{error_type=\"spool_full\"} 2\n"
-	"otel_sdk_exporter_span_exported_total{error_type=\"failed\"} 0\n"
 	"# HELP otel_sdk_processor_span_processed_total Spans the batching queue handed to the "
 	"exporter, or dropped (error.type queue_full).\n"
 	"# TYPE otel_sdk_processor_span_processed_total counter\n"

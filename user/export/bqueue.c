@@ -21,8 +21,7 @@ struct tt_bqueue_chunk {
 	_Alignas(8) unsigned char data[];
 };
 
-int tt_bqueue__init(struct tt_bqueue *q, uint64_t max_bytes, uint64_t max_items,
-		    size_t max_record)
+int tt_bqueue__init(struct tt_bqueue *q, uint64_t max_bytes, uint64_t max_items, size_t max_record)
 {
 	uint64_t one = tt_bqueue__cost(max_record);
 

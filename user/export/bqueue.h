@@ -50,8 +50,8 @@ struct tt_bqueue_run {
 	struct tt_bqueue_chunk *chunk; /* the next record's */
 	uint32_t off;
 	uint32_t chunk_size;
-	uint64_t items, bytes; /* in the run */
-	uint64_t left;	       /* records not read yet */
+	uint64_t items, bytes;		   /* in the run */
+	uint64_t left;			   /* records not read yet */
 	struct tt_bqueue_chunk *end_chunk; /* past the run: where the head moves to */
 	uint32_t end_off;
 };
@@ -68,8 +68,7 @@ static inline uint64_t tt_bqueue__cost(size_t len)
  * Allocates nothing yet. Returns 0, or -EINVAL when max_bytes cannot hold
  * one such record.
  */
-int tt_bqueue__init(struct tt_bqueue *q, uint64_t max_bytes, uint64_t max_items,
-		    size_t max_record);
+int tt_bqueue__init(struct tt_bqueue *q, uint64_t max_bytes, uint64_t max_items, size_t max_record);
 
 /* Frees every chunk; the queue is left empty and unusable until initialised again. */
 void tt_bqueue__release(struct tt_bqueue *q);

@@ -418,8 +418,7 @@ static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at);
  * in *ret 0 or -errno when the batch could not be written (its items are
  * then dropped, encode_error).
  */
-static uint32_t take_locked(struct tt_exporter *e, struct lane *l, bool json, bool if_due,
-			    int *ret)
+static uint32_t take_locked(struct tt_exporter *e, struct lane *l, bool json, bool if_due, int *ret)
 {
 	struct queue *q = &l->q;
 	struct tt_bqueue_run run;

@@ -125,9 +125,9 @@ uint64_t tt_signal_stats__dropped(const struct tt_signal_stats *s);
 
 /* Traces, as the first fields (their names predate metrics and logs), then the others. */
 struct tt_exporter_stats {
-	uint64_t spans_queued;	    /* taken into the queue */
-	uint64_t spans_exported;    /* accepted by the collector */
-	uint64_t spans_sampled_out; /* not kept by the sampler (not queued) */
+	uint64_t spans_queued;		  /* taken into the queue */
+	uint64_t spans_exported;	  /* accepted by the collector */
+	uint64_t spans_sampled_out;	  /* not kept by the sampler (not queued) */
 	uint64_t dropped[TT_DROP__COUNT]; /* by reason (enum tt_drop_reason) */
 	uint64_t batches_sent;		  /* requests the collector accepted */
 	uint64_t export_failures;	  /* attempts that failed */

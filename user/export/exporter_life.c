@@ -364,9 +364,20 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	struct tt_signal_stats t;
 
 	load(&e->lane[TT_SIGNAL_TRACES], &t);
-	st->traces = t;
 	load(&e->lane[TT_SIGNAL_METRICS], &st->metrics);
 	load(&e->lane[TT_SIGNAL_LOGS], &st->logs);
+	/* the queues as they are now: the threads' counters lag while they wait on a collector */
+	pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+	if (has_queue(&e->lane[TT_SIGNAL_TRACES])) {
+		t.queue_len = e->lane[TT_SIGNAL_TRACES].q.b.items;
+		t.queue_bytes = e->lane[TT_SIGNAL_TRACES].q.b.bytes;
+	}
+	if (has_queue(&e->lane[TT_SIGNAL_LOGS])) {
+		st->logs.queue_len = e->lane[TT_SIGNAL_LOGS].q.b.items;
+		st->logs.queue_bytes = e->lane[TT_SIGNAL_LOGS].q.b.bytes;
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+	st->traces = t;
 	st->spans_queued = t.queued;
 	st->spans_exported = t.exported;
 	st->spans_sampled_out = t.sampled_out;

@@ -158,8 +158,8 @@ static void enqueue(struct tt_exporter *e, struct lane *l, const void *item, siz
 		why = TT_DROP_QUEUE_FULL; /* at the bound, or no memory for a chunk */
 	}
 	/* wake the thread: a batch window opens, or a batch is ready */
-	if ((was_empty && rec) || q->b.items >= l->cfg->max_batch ||
-	    q->b.bytes >= q->batch_bytes || half_full(q))
+	if ((was_empty && rec) || q->b.items >= l->cfg->max_batch || q->b.bytes >= q->batch_bytes ||
+	    half_full(q))
 		pthread_cond_broadcast(&e->wake); /* the exporter thread and the senders */
 	if (l->spool && spill_mark(q))
 		pthread_cond_signal(&e->spill_wake);

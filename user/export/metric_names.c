@@ -162,12 +162,9 @@ static const char *const label_names[TT_L__COUNT] = {
 };
 
 static const char *const drop_names[TT_DROP__COUNT] = {
-	[TT_DROP_QUEUE_FULL] = "queue_full",
-	[TT_DROP_SPOOL_FULL] = "spool_full",
-	[TT_DROP_REJECTED] = "rejected",
-	[TT_DROP_SPOOL_DISABLED] = "spool_disabled",
-	[TT_DROP_SPOOL_ERROR] = "spool_error",
-	[TT_DROP_ENCODE] = "encode_error",
+	[TT_DROP_QUEUE_FULL] = "queue_full",   [TT_DROP_SPOOL_FULL] = "spool_full",
+	[TT_DROP_REJECTED] = "rejected",       [TT_DROP_SPOOL_DISABLED] = "spool_disabled",
+	[TT_DROP_SPOOL_ERROR] = "spool_error", [TT_DROP_ENCODE] = "encode_error",
 	[TT_DROP_SHUTDOWN] = "shutdown",
 };
 

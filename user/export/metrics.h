@@ -111,9 +111,9 @@ const char *tt_label__name(enum tt_label l);
  */
 enum tt_drop_reason {
 	TT_DROP_QUEUE_FULL = 0, /* the queue at its bound: no spool, or the spill behind the disk */
-	TT_DROP_SPOOL_FULL,	/* the collector could not take them and the spool was at its bound */
-	TT_DROP_REJECTED,	/* the collector refused them (4xx, not retryable); by reason: */
-				/* tt_reject_reason */
+	TT_DROP_SPOOL_FULL, /* the collector could not take them and the spool was at its bound */
+	TT_DROP_REJECTED,   /* the collector refused them (4xx, not retryable); by reason: */
+			    /* tt_reject_reason */
 	TT_DROP_SPOOL_DISABLED, /* the collector could not take them and there is no spool */
 	TT_DROP_SPOOL_ERROR,	/* writing them to the spool failed (I/O error) */
 	TT_DROP_ENCODE,		/* encoding them failed (out of memory) */

@@ -58,7 +58,7 @@ struct tt_pairs {
 #define TT_SPOOL_DEFAULT_BYTES		 (256ULL << 20)
 #define TT_EXPORT_DEFAULT_INFLIGHT	 3 /* traces: requests in flight at once */
 #define TT_EXPORT_MAX_INFLIGHT		 8
-#define TT_EXPORT_DEFAULT_QUEUE_BYTES	 (32ULL << 20) /* traces: the queue's bound */
+#define TT_EXPORT_DEFAULT_QUEUE_BYTES	 (32ULL << 20)	/* traces: the queue's bound */
 #define TT_EXPORT_DEFAULT_BATCH_BYTES	 (512ULL << 10) /* traces: a batch's */
 #define TT_SPOOL_DEFAULT_DIR		 "/var/lib/tasktap/spool"
 #define TT_BLRP_DEFAULT_DELAY_MS	 1000
@@ -96,7 +96,7 @@ struct tt_otlp_config {
 	struct tt_pairs res_attrs; /* OTEL_RESOURCE_ATTRIBUTES */
 	enum tt_sampler sampler;
 	double ratio;
-	uint32_t delay_ms; /* traces: OTEL_BSP_*, logs: OTEL_BLRP_* */
+	uint32_t delay_ms;  /* traces: OTEL_BSP_*, logs: OTEL_BLRP_* */
 	uint32_t max_queue; /* traces: a bound only when max_queue_set */
 	bool max_queue_set; /* OTEL_BSP_MAX_QUEUE_SIZE given: spans bound the queue too */
 	uint32_t max_batch;
@@ -107,7 +107,8 @@ struct tt_otlp_config {
 	bool spool_off;
 	uint32_t inflight;    /* traces: requests in flight at once (--otlp-inflight) */
 	uint64_t queue_bytes; /* traces: the queue's bound, in packed spans (--otlp-queue-bytes) */
-	uint64_t batch_bytes; /* traces: a batch's bound, past its first span (--otlp-batch-bytes) */
+	uint64_t
+		batch_bytes; /* traces: a batch's bound, past its first span (--otlp-batch-bytes) */
 };
 
 /* How configuration is read: the environment, and where warnings go. */

@@ -13,8 +13,10 @@
 #define LATE_FIX  (offsetof(struct tt_late_attr, str) - offsetof(struct tt_late_attr, is_int))
 
 _Static_assert(offsetof(struct tt_span, name) < offsetof(struct tt_span, status_msg) &&
-		       offsetof(struct tt_span, status_msg) < offsetof(struct tt_span, error_type) &&
-		       offsetof(struct tt_span, error_type) < offsetof(struct tt_span, unreadable) &&
+		       offsetof(struct tt_span, status_msg) <
+			       offsetof(struct tt_span, error_type) &&
+		       offsetof(struct tt_span, error_type) <
+			       offsetof(struct tt_span, unreadable) &&
 		       offsetof(struct tt_span, unreadable) < MID_START && MID_START < MID_END,
 	       "span_pack.c copies struct tt_span by ranges: its layout changed");
 _Static_assert(sizeof(((struct tt_span *)0)->name) < 65536 &&
@@ -47,8 +49,7 @@ static void put_text(struct cur *c, const char *s, size_t size)
 	put(c, s, n);
 }
 
-static size_t lengths(const struct tt_span *s, size_t *key, size_t *pay, size_t *end,
-		      size_t *late)
+static size_t lengths(const struct tt_span *s, size_t *key, size_t *pay, size_t *end, size_t *late)
 {
 	*key = s->key_len < sizeof(s->key) ? s->key_len : sizeof(s->key);
 	*pay = s->payload_len < sizeof(s->payload) ? s->payload_len : sizeof(s->payload);
@@ -69,7 +70,8 @@ size_t tt_span_pack__size(const struct tt_span *s)
 	size_t key, pay, end, late;
 	size_t n = HEAD_END + (MID_END - MID_START) + lengths(s, &key, &pay, &end, &late);
 
-	n += 8 + text_len(s->name, sizeof(s->name)) + text_len(s->status_msg, sizeof(s->status_msg)) +
+	n += 8 + text_len(s->name, sizeof(s->name)) +
+	     text_len(s->status_msg, sizeof(s->status_msg)) +
 	     text_len(s->error_type, sizeof(s->error_type)) +
 	     text_len(s->unreadable, sizeof(s->unreadable));
 	for (int i = 0; i <= TT_MAX_ATTRS; i++)
