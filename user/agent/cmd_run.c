@@ -160,7 +160,7 @@ static const struct run_option run_options[] = {
 	{"otlp-inflight", 0, required_argument, set_otlp, 0, "N",
 	 "span requests at once (default 3, at most 8)"},
 	{"otlp-queue-bytes", 0, required_argument, set_otlp, 0, "BYTES",
-	 "the span queue's bound (default 32M; K, M, G suffixes)"},
+	 "the span queue's bound (default 32M)"},
 	{"otlp-batch-bytes", 0, required_argument, set_otlp, 0, "BYTES",
 	 "a span batch's bound (default 512K)"},
 	{"spool", 0, required_argument, set_otlp, 0, "DIR",
