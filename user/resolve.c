@@ -529,7 +529,8 @@ static int add_python(struct tt_plan *plan, const struct tt_spec *spec, const st
 		return -ENOMEM;
 	at->python = true;
 	at->py = py;
-	at->cost = TT_INSN_EMULATED; /* a conditional jump: tt_py_interp__find() */
+	/* a jump, when tt_py_interp__find() found one at the start of each handler */
+	at->cost = py.stepped ? TT_INSN_STEPPED : TT_INSN_EMULATED;
 	return 0;
 }
 

@@ -198,6 +198,11 @@ static size_t plain_insn_len(const uint8_t *p, size_t n)
 	if (i >= n)
 		return 0;
 	switch (p[i]) {
+	case 0x30: /* xor, cmp, test of bytes */
+	case 0x32:
+	case 0x38:
+	case 0x3a:
+	case 0x84:
 	case 0x01:
 	case 0x03:
 	case 0x09:
@@ -231,34 +236,39 @@ static size_t plain_insn_len(const uint8_t *p, size_t n)
 	}
 }
 
-/* Whether p starts a conditional jump (which uprobes emulate rather than single-step). */
-static bool is_jcc(const uint8_t *p, size_t n)
+/*
+ * Whether p starts a jump, conditional or not (which uprobes emulate rather
+ * than single-step): pyenv's 3.11 RESUME_QUICK is three moves and a jmp
+ * into RESUME's body.
+ */
+static bool is_jump(const uint8_t *p, size_t n)
 {
-	return (n >= 2 && (p[0] & 0xf0) == 0x70) ||
+	return (n >= 2 && ((p[0] & 0xf0) == 0x70 || p[0] == 0xeb)) || (n >= 5 && p[0] == 0xe9) ||
 	       (n >= 6 && p[0] == 0x0f && (p[1] & 0xf0) == 0x80);
 }
 
 /*
  * Where in the handler at file offset `at` to put the uprobe: its first
- * conditional jump when only plain instructions come before it (the
+ * jump when only plain instructions come before it (the
  * handler always reaches it, having changed no memory BPF reads; the
  * kernel emulates a jump but single-steps a load, ~10 times slower), else
  * the handler's start.
  */
-static uint64_t probe_spot(int fd, uint64_t at)
+static uint64_t probe_spot(int fd, uint64_t at, bool *stepped)
 {
 	uint8_t code[64];
 	ssize_t n = pread(fd, code, sizeof(code), (off_t)at);
 	size_t i = 0, len;
 
 	while (n > 0 && i < (size_t)n) {
-		if (is_jcc(code + i, (size_t)n - i))
+		if (is_jump(code + i, (size_t)n - i))
 			return at + i;
 		len = plain_insn_len(code + i, (size_t)n - i);
 		if (!len)
 			break;
 		i += len;
 	}
+	*stepped = true;
 	return at;
 }
 
@@ -289,7 +299,7 @@ static int find_entries(struct interp_elf *ie, const char *shown, struct tt_py_i
 	}
 	for (int i = 0; i < TT_PY_ENTRY_SITES && ops[i]; i++) {
 		uint64_t at = file_offset(ie->e, table[ops[i]]);
-		uint64_t spot = at ? probe_spot(ie->fd, at) : 0;
+		uint64_t spot = at ? probe_spot(ie->fd, at, &out->stepped) : 0;
 
 		if (!at) {
 			snprintf(err, errlen,

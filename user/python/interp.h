@@ -35,6 +35,7 @@ struct tt_py_interp {
 	/* file offsets of the RESUME handlers' probes (0: none) and their link-time addresses */
 	uint64_t entry[TT_PY_ENTRY_SITES];
 	uint64_t entry_addr[TT_PY_ENTRY_SITES];
+	bool stepped;	   /* an entry probe lands on an instruction the kernel single-steps */
 	uint64_t ret_site; /* file offset of where frames end */
 	uint64_t ret_addr; /* its link-time address */
 	uint64_t ret_sem; /* file offset of the USDT site's semaphore; 0 for _PyThreadState_PopFrame
