@@ -2,6 +2,7 @@
 process until the agent attaches, with a deadline the kernel keeps, so
 that no worker stays stopped whether the agent is alive, stalled, dead or
 restarting; and a new agent continues what an earlier one left held."""
+import json
 import os
 import shutil
 import signal
@@ -128,6 +129,26 @@ class HoldTest(unittest.TestCase):
         pin = "/sys/fs/bpf/tasktap-test-hold-" + tag()
         self.addCleanup(shutil.rmtree, pin, True)
         self.left_held_then_restarted(["--pin", pin])
+
+    def test_workers_exiting_as_the_agent_stops_leave_it_whole(self):
+        """Workers attached one by one die just as the agent stops: their
+        exits reach the agent's last drain after it let go of their probes
+        (before: it detached them again, a use after free, and the agent
+        died in free() without its summary, with what it had not sent)."""
+        a = self.agent([])
+        procs = []
+        for i in range(10):
+            p = subprocess.Popen([self.worker, "--wait-signal", "--first-id", str(1001 + i)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(p)
+            procs.append(p)
+        wait_for(lambda: json.loads(a.get("/health")[2])["processes_discovered"] >= 10,
+                 what="the ten workers attached")
+        a.proc.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.kill()
+        self.assertEqual(a.stop(signal.SIGTERM), 0, a.stderr())
+        self.assertRegex(a.stderr(), r"\d+ spans, \d+ events")
 
     def test_held_worker_is_traced_from_its_first_task(self):
         a = self.agent([])

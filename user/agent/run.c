@@ -265,11 +265,15 @@ static void shut_down(struct agent *r)
 	watch__set(r); /* no more stopped execs: nobody would continue them */
 	tt_loader__detach(r->loader, r->pin_dir != NULL);
 	/*
+	 * the loader freed the places' links: they go before the drain, whose
+	 * exit events would detach an exited process's places, links and all
+	 */
+	places__clear(r->places);
+	/*
 	 * what the rings and the reorder buffer still hold first: a target's
 	 * last calls (and its exit) end its spans, not its absence
 	 */
 	events__drain(r, UINT64_MAX);
-	places__clear(r->places);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
 	/* processes that died and whose exit events were lost: their spans end as lost */
