@@ -282,10 +282,11 @@ class Proc:
 
 
 class Receiver(Proc):
-    def __init__(self, cpu=None, count_only=False):
+    def __init__(self, cpu=None, count_only=False, extra=()):
         self.port = free_port()
         super().__init__([RECEIVER, "--port", str(self.port)] +
-                         (["--count-only"] if count_only else []), ready="listening",
+                         (["--count-only"] if count_only else []) + list(extra),
+                         ready="listening",
                          stream="stdout", cpu=cpu)
         self.wait_ready()
 
@@ -577,12 +578,12 @@ class Bench:
 
     # ---- part 2 ------------------------------------------------------------
 
-    def agent_run(self, worker_args, agent_env=None, spool=False):
+    def agent_run(self, worker_args, agent_env=None, spool=False, receiver_args=()):
         """Agent on CPU 0; the worker and the receiver on CPU 1 (two cores: the
         receiver cannot have one of its own; it only decodes and counts, so that
         it is not the bottleneck). Returns figures. With `spool`, the exporter
         spills to a spool directory instead of running without one."""
-        rec = Receiver(cpu=1, count_only=True)
+        rec = Receiver(cpu=1, count_only=True, extra=receiver_args)
         sdir = tempfile.mkdtemp(prefix="spool-", dir=self.tmp) if spool else None
         agent = self.start_tracer("c_tasktap", cpu=0, receiver=rec, env=agent_env, spool=sdir)
         cpu0 = agent.cpu_ns()
@@ -630,6 +631,13 @@ class Bench:
             s["achieved_events_per_s"] = s["worker"].get("events_per_s")
             s["agent_cpu_share"] = s["agent_cpu_s"] / s["wall_s"]
             out["spool_rates"][str(rate)] = s
+        # a collector slower than the spans come (20 ms a request): the spool takes the rest
+        s = self.agent_run(["rate", "500000", str(seconds)], spool=True,
+                           receiver_args=["--delay", "20"])
+        s["offered_events_per_s"] = 500000
+        s["achieved_events_per_s"] = s["worker"].get("events_per_s")
+        s["agent_cpu_share"] = s["agent_cpu_s"] / s["wall_s"]
+        out["slow_receiver"] = {"500000": s}
         self.results["part2"] = out
 
     # ---- offline pipeline (parts 2, 3, 5) ----------------------------------
@@ -984,7 +992,9 @@ def table(r):
                    s.get("dropped")))
         oks = []
         for label, rates in (("no spool", p2["rates"]),
-                             ("with the spool", p2.get("spool_rates", {}))):
+                             ("with the spool", p2.get("spool_rates", {})),
+                             ("with the spool, a receiver taking 20 ms a request",
+                              p2.get("slow_receiver", {}))):
             for rate, s in rates.items():
                 text, ok = ledger(s)
                 oks.append(ok)
