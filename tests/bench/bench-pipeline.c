@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,26 @@ static void flush_batch(struct sink *k)
 	k->n = 0;
 }
 
+/*
+ * A finished span into a batch slot as the exporter's queue copies it
+ * (exporter_queue.c's copy_span()): the fixed fields and texts, then the
+ * key, payloads and annotate attributes only as far as they are used.
+ */
+static void queue_copy(struct tt_span *d, const struct tt_span *s)
+{
+	size_t key = s->key_len < sizeof(d->key) ? s->key_len : sizeof(d->key);
+	size_t pay = s->payload_len < sizeof(d->payload) ? s->payload_len : sizeof(d->payload);
+	size_t end = s->end_len < sizeof(d->end_payload) ? s->end_len : sizeof(d->end_payload);
+	size_t late = s->nlate < TT_LATE_ATTRS ? s->nlate : TT_LATE_ATTRS;
+
+	memcpy(d, s, offsetof(struct tt_span, key));
+	memcpy(d->key, s->key, key);
+	memcpy(d->payload, s->payload, pay);
+	memcpy(d->end_payload, s->end_payload, end);
+	memcpy(d->redacted, s->redacted, sizeof(d->redacted));
+	memcpy(d->late, s->late, late * sizeof(d->late[0]));
+}
+
 static void on_span(const struct tt_span *s, void *ctx)
 {
 	struct sink *k = ctx;
@@ -233,7 +254,7 @@ static void on_span(const struct tt_span *s, void *ctx)
 		tt_metrics__span(s, k->metrics);
 		break;
 	default:
-		memcpy(&k->batch[k->n].span, s, sizeof(*s));
+		queue_copy(&k->batch[k->n].span, s);
 		k->batch[k->n].res = k->res;
 		k->n++;
 		if (k->n == BATCH)
