@@ -106,6 +106,8 @@ class SpillTest(unittest.TestCase):
         for reason, n in h["spans_dropped_by"].items():
             if reason != "spool_full":
                 self.assertEqual(n, 0, h)
+        cap = re.search(r"^tasktap_exporter_queue_capacity_bytes (\d+)$", body, re.M)
+        self.assertEqual(int(cap.group(1)), 64 << 10, body)
         # the same count, under its reason, in /metrics (the value may have grown since)
         self.assertGreaterEqual(
             metric(body, "otel_sdk_exporter_span_exported_total", "spool_full"), full)

@@ -465,6 +465,8 @@ static void test_agent_stats(void **state)
 		.queue_size = 10,
 		.queue_capacity = 2048,
 		.spool_bytes = 4096,
+		.queue_bytes = 300,
+		.queue_max_bytes = 32 << 20,
 		.probes_attached = 2,
 		.open_spans = 9,
 		.spans_evicted = 5,
@@ -501,6 +503,9 @@ static void test_agent_stats(void **state)
 	assert_int_equal(lookup(f->m, TT_M_EXPORT_FAILURES, NULL, NULL, NULL, NULL).got.value, 4);
 	assert_int_equal(lookup(f->m, TT_M_QUEUE_SIZE, NULL, NULL, NULL, NULL).got.value, 10);
 	assert_int_equal(lookup(f->m, TT_M_SPOOL_SIZE, NULL, NULL, NULL, NULL).got.value, 4096);
+	assert_int_equal(lookup(f->m, TT_M_QUEUE_BYTES, NULL, NULL, NULL, NULL).got.value, 300);
+	assert_int_equal(lookup(f->m, TT_M_QUEUE_BYTES_CAPACITY, NULL, NULL, NULL, NULL).got.value,
+			 32 << 20);
 	assert_int_equal(lookup(f->m, TT_M_PROBES_ATTACHED, NULL, NULL, NULL, NULL).got.value, 2);
 	assert_int_equal(lookup(f->m, TT_M_SPANS_OPEN, NULL, NULL, NULL, NULL).got.value, 9);
 	assert_int_equal(lookup(f->m, TT_M_SPANS_EVICTED, NULL, NULL, NULL, NULL).got.value, 5);

@@ -60,6 +60,8 @@ static void test_names(void **state)
 		[TT_M_QUEUE_SIZE] = "otel_sdk_processor_span_queue_size",
 		[TT_M_QUEUE_CAPACITY] = "otel_sdk_processor_span_queue_capacity",
 		[TT_M_SPOOL_SIZE] = "tasktap_exporter_spool_size_bytes",
+		[TT_M_QUEUE_BYTES] = "tasktap_exporter_queue_size_bytes",
+		[TT_M_QUEUE_BYTES_CAPACITY] = "tasktap_exporter_queue_capacity_bytes",
 		[TT_M_PROBES_ATTACHED] = "tasktap_probe_attached",
 		[TT_M_SPANS_OPEN] = "otel_sdk_span_live",
 		[TT_M_SPANS_EVICTED] = "tasktap_span_evicted_total",
@@ -229,6 +231,14 @@ static const char golden[] =
 	"# HELP tasktap_exporter_spool_size_bytes Bytes held in the on-disk export spool.\n"
 	"# TYPE tasktap_exporter_spool_size_bytes gauge\n"
 	"tasktap_exporter_spool_size_bytes 0\n"
+	"# HELP tasktap_exporter_queue_size_bytes Bytes of packed spans waiting in the export "
+	"queue.\n"
+	"# TYPE tasktap_exporter_queue_size_bytes gauge\n"
+	"tasktap_exporter_queue_size_bytes 0\n"
+	"# HELP tasktap_exporter_queue_capacity_bytes The export queue's bound in bytes "
+	"(--otlp-queue-bytes).\n"
+	"# TYPE tasktap_exporter_queue_capacity_bytes gauge\n"
+	"tasktap_exporter_queue_capacity_bytes 0\n"
 	"# HELP tasktap_probe_attached Probes attached now.\n"
 	"# TYPE tasktap_probe_attached gauge\n"
 	"tasktap_probe_attached 0\n"

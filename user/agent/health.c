@@ -121,6 +121,8 @@ void health__update_metrics(struct agent *r)
 	st.queue_capacity = x.queue_cap;
 	st.export_failures = x.export_failures + x.metrics.export_failures + x.logs.export_failures;
 	st.queue_size = x.queue_len;
+	st.queue_bytes = x.queue_bytes;
+	st.queue_max_bytes = x.queue_max_bytes;
 	st.spool_bytes = x.spool_bytes + x.metrics.spool_bytes + x.logs.spool_bytes;
 	st.tasks_stuck = r->stuck;
 	st.spans_lost_killed = r->prev.killed ? r->prev.unsent : 0;

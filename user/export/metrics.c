@@ -35,6 +35,8 @@ enum agent_series {
 	A_QUEUE_SIZE,
 	A_QUEUE_CAPACITY,
 	A_SPOOL_SIZE,
+	A_QUEUE_BYTES,
+	A_QUEUE_BYTES_CAPACITY,
 	A_PROBES_ATTACHED,
 	A_SPANS_OPEN,
 	A_SPANS_EVICTED,
@@ -468,6 +470,8 @@ static int make_agent_series(struct tt_metrics *m)
 	a[A_QUEUE_SIZE] = agent_series(m, TT_M_QUEUE_SIZE, 0, NULL);
 	a[A_QUEUE_CAPACITY] = agent_series(m, TT_M_QUEUE_CAPACITY, 0, NULL);
 	a[A_SPOOL_SIZE] = agent_series(m, TT_M_SPOOL_SIZE, 0, NULL);
+	a[A_QUEUE_BYTES] = agent_series(m, TT_M_QUEUE_BYTES, 0, NULL);
+	a[A_QUEUE_BYTES_CAPACITY] = agent_series(m, TT_M_QUEUE_BYTES_CAPACITY, 0, NULL);
 	a[A_PROBES_ATTACHED] = agent_series(m, TT_M_PROBES_ATTACHED, 0, NULL);
 	a[A_SPANS_OPEN] = agent_series(m, TT_M_SPANS_OPEN, 0, NULL);
 	a[A_SPANS_EVICTED] = agent_series(m, TT_M_SPANS_EVICTED, 0, NULL);
@@ -763,6 +767,8 @@ void tt_metrics__set_agent(struct tt_metrics *m, const struct tt_agent_stats *st
 	m->s[a[A_QUEUE_SIZE]].value = (int64_t)st->queue_size;
 	m->s[a[A_QUEUE_CAPACITY]].value = (int64_t)st->queue_capacity;
 	m->s[a[A_SPOOL_SIZE]].value = (int64_t)st->spool_bytes;
+	m->s[a[A_QUEUE_BYTES]].value = (int64_t)st->queue_bytes;
+	m->s[a[A_QUEUE_BYTES_CAPACITY]].value = (int64_t)st->queue_max_bytes;
 	m->s[a[A_PROBES_ATTACHED]].value = (int64_t)st->probes_attached;
 	m->s[a[A_SPANS_OPEN]].value = (int64_t)st->open_spans;
 	m->s[a[A_SPANS_EVICTED]].value = (int64_t)st->spans_evicted;

@@ -57,6 +57,8 @@ enum tt_metric_id {
 	TT_M_QUEUE_SIZE,
 	TT_M_QUEUE_CAPACITY,
 	TT_M_SPOOL_SIZE,
+	TT_M_QUEUE_BYTES,	   /* the span queue's fill in bytes */
+	TT_M_QUEUE_BYTES_CAPACITY, /* and its bound (--otlp-queue-bytes) */
 	TT_M_PROBES_ATTACHED,
 	TT_M_SPANS_OPEN,
 	TT_M_SPANS_EVICTED,
@@ -165,6 +167,8 @@ struct tt_agent_stats {
 	uint64_t queue_size;			   /* spans in the export queue now */
 	uint64_t queue_capacity;		   /* spans the export queue holds */
 	uint64_t spool_bytes;			   /* bytes in the on-disk spool now */
+	uint64_t queue_bytes;			   /* the span queue's fill, in bytes */
+	uint64_t queue_max_bytes;		   /* its bound */
 	uint64_t probes_attached;		   /* now */
 	uint64_t open_spans;			   /* now */
 	uint64_t spans_evicted;			   /* ended because max_open_spans was reached */
