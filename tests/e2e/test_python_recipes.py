@@ -2,7 +2,8 @@
 recipes/celery.yaml with python3-celery, both on python3-redis and a redis-server of the test's
 own, the workers run by Debian's /usr/bin/python3.11. The spans are compared job by job with
 what the workload recorded itself doing (tests/e2e/pyworkloads/record.py): ids, count, status,
-exception type, attempts, and each attempt's duration within 1 ms.
+exception type, attempts, and each attempt's duration within 1 ms (besides the time the worker's
+thread waited for a CPU, which a loaded machine adds to the call but not to the span)
 
 RQ: one agent traces the interpreter (the producer, the worker and each work horse it forks).
 Celery: one agent traces the producer and one the worker (--pid, as on two nodes), whose pool
@@ -25,7 +26,7 @@ README = os.path.abspath("README.md")
 CELERY_RECIPE = os.path.abspath("recipes/celery.yaml")
 
 N_OK, N_FAIL, N_FLAKY, MS = 3, 2, 2, 20
-TOLERANCE_NS = 1_000_000  # durations agree within 1 ms
+TOLERANCE_NS = 1_000_000  # durations agree within 1 ms, besides the time waited for a CPU
 
 STATUS_ERROR = 2
 
@@ -100,8 +101,12 @@ class RecipeTest(unittest.TestCase):
                     self.assertEqual(span["resource"]["process.pid"], run["pid"])
                     span_ns = int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])
                     run_ns = run["end_ns"] - run["start_ns"]
-                    self.assertLess(abs(span_ns - run_ns), TOLERANCE_NS,
-                                    "span %d ns, the call %d ns" % (span_ns, run_ns))
+                    # the span is the call, within 1 ms: the wrapper's clock reads and the call
+                    # around it take microseconds, but the thread may wait for a CPU in between
+                    why = "span %d ns, the call %d ns (%d ns waiting for a CPU)" % (
+                        span_ns, run_ns, run["wait_ns"])
+                    self.assertLess(span_ns - run_ns, TOLERANCE_NS, why)
+                    self.assertLess(run_ns - span_ns, TOLERANCE_NS + run["wait_ns"], why)
                     failed = not run["ok"]
                     self.assertEqual(span.get("status", {}).get("code") == STATUS_ERROR, failed,
                                      span)

@@ -2,7 +2,8 @@
 from Python (inlined into the interpreter loop on 3.11), from C (map()),
 nested, recursive, and ending by an exception, once a line arrives on
 stdin. Each probed call records what it did; the record is printed as one
-JSON line at the end, to compare with the spans tasktap made."""
+JSON line at the end, to compare with the spans tasktap made: {"calls": [...],
+"wait_ns": how long the thread waited for a CPU while it made them}."""
 import json
 import sys
 import time
@@ -37,6 +38,12 @@ def rec(n):
         note("rec", start, False)
 
 
+def run_delay_ns():
+    """How long this thread has waited on a run queue, runnable but not running (schedstat)."""
+    with open("/proc/thread-self/schedstat") as f:
+        return int(f.read().split()[1])
+
+
 def unprobed(n):
     return n + 1
 
@@ -63,6 +70,7 @@ class Worker:
 def main():
     w = Worker()
     sys.stdin.readline()
+    waited = run_delay_ns()
     for i in range(3):
         w.perform(i)  # Python -> Python, with a nested probed call
     list(map(job, [5, 6]))  # C -> Python
@@ -76,7 +84,8 @@ def main():
         w.perform(11)
     except ValueError:
         pass
-    print(json.dumps(calls), flush=True)
+    waited = run_delay_ns() - waited
+    print(json.dumps({"calls": calls, "wait_ns": waited}), flush=True)
 
 
 main()
