@@ -21,17 +21,22 @@ What runs, all on this machine:
 It watches every demo-worker's state in /proc: the longest time any of them
 spent stopped (state T) is reported, and one still stopped at the end fails
 the soak. At the end it stops the agent with SIGTERM and accounts for every
-span: produced (what the workers ran) = exported (distinct spans the receiver
-accepted) + spooled + counted lost by the agents (with their reasons; what a
-killed agent had not sent, and its own counts, said by the next agent from
-the span ledger in the pin directory) + unaccounted; the unaccounted are
-broken down by the task ids the receiver got (whole tasks at a worker's start,
-before its probes were in; later whole tasks; task spans). The agent's RSS is
-sampled: first and last minute compared, and its event loop's longest stall
-read from /health.
+span, one by one: what each worker said it ran (its stderr, a line per task,
+timed as read) against what the receiver got (by task id, span name and
+attempt), so produced = exported + spooled + counted lost (with their
+reasons, as the agents said them: the span ledger in the pin directory
+for what a killed agent had not sent and had counted, the last agent's
+summary, and the processes an agent names as having run before their
+probes were in, whose spans that ended before then are theirs) +
+unaccounted. What is missing is also broken down by the agent that ran
+when it ended: each SIGKILL's beside what was counted for it. The agent's
+RSS is sampled: first and last minute compared, and its event loop's
+longest stall read from /health. The raw material (spans.jsonl,
+workers.json, the agents' logs) stays in the data_dir it names.
 
 usage: scripts/soak.py [--duration S] [--reload S] [--outage S] [--outage-len S]
                        [--kill S] [--slow-clients N] [--tasks N] [--scale F] [--out FILE]
+                       [--tasktap PATH]
 Prints one JSON object of figures (also written to --out) and exits 1 when a
 worker was left stopped or /health/live stopped answering."""
 import argparse
@@ -91,6 +96,110 @@ def http(url, data=None, timeout=5):
         return r.status, r.read().decode()
 
 
+# A task's spans (name, step.attempt) and when each ends, in ms before the task's own end at
+# --scale 1 (tests/workers/demo-worker.c): the worker says when a task ended, not its steps
+TASK_SPANS = {
+    "CreateZip": [("CreateZip", 0, 0), ("UploadSourceFiles", 1, 370),
+                  ("CreateZipArchive", 1, 330), ("CreateZipArchive", 2, 90),
+                  ("UploadResult", 1, 0)],
+    "Thumbnail": [("Thumbnail", 0, 0), ("Decode", 1, 180), ("ResizeSmall", 1, 100),
+                  ("ResizeLarge", 1, 30), ("Store", 1, 0)],
+}
+
+
+def exported(body):
+    """The distinct spans the receiver got, by (task id, name, attempt), and its lines."""
+    spans, lines = set(), 0
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        s = json.loads(line)
+        a = s.get("attributes") or {}
+        lines += 1
+        # a step whose task span a killed agent had is exported without it, as a root
+        spans.add((a.get("task.id"), s.get("name", "").split(".")[-1], a.get("step.attempt", 0)))
+    return spans, lines
+
+
+def missing_spans(runs, spans, scale):
+    """Each produced span the receiver did not get: (run, task id, name, est. end ns)."""
+    out = []
+    for run in runs:
+        for tid, name, _, end_ns in run["tasks"]:
+            for span, attempt, before_ms in TASK_SPANS[name]:
+                if (str(tid), span, attempt) not in spans:
+                    out.append((run, tid, span, end_ns - int(before_ms * scale * 1e6)))
+    return out
+
+
+def attribute_untraced(runs, missing, untraced):
+    """Missing spans of processes an agent named as having run before their probes
+    were in, that ended before those probes were in; they leave the missing list."""
+    n = 0
+    for pid, secs in untraced.items():
+        run = next((r for r in runs if r["pid"] == pid), None)
+        if run is None:
+            continue
+        cut = run["start_ns"] + int(secs * 1e9)
+        gone = [m for m in missing if m[0] is run and m[3] < cut]
+        n += len(gone)
+        for m in gone:
+            missing.remove(m)
+    return n
+
+
+def read_logs(paths):
+    """What the agents said they lost, spooled, handed over, or let run untraced."""
+    out = {"unsent": {}, "killed_counted": {}, "orphans": 0, "dropped": 0, "spooled": 0,
+           "handed": 0, "untraced": {}, "summaries": []}
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        # the span ledger in --pin: what each killed agent lost, said by the next one (at
+        # its start and in its summary: counted once per killed agent)
+        for m in re.finditer(r"(\d+) spans of the previous agent \(pid (\d+)\) lost", text):
+            out["unsent"][m.group(2)] = int(m.group(1))
+        for m in re.finditer(r"(\d+) spans lost by the previous agent \(pid (\d+)\)", text):
+            out["killed_counted"][m.group(2)] = int(m.group(1))
+        for m in re.finditer(r"process (\d+) \(.*?\) .*?: its probes were in ([\d.]+) s after",
+                             text):
+            out["untraced"][int(m.group(1))] = float(m.group(2))
+        # the summary of an agent that stopped (the last one, on SIGTERM)
+        for m in re.finditer(r"(\d+) spans lost: their end came without their start", text):
+            out["orphans"] += int(m.group(1))
+        for m in re.finditer(r"otlp: \d+ spans exported, (\d+) in the spool \(\d+ batches\), "
+                             r"(\d+) dropped", text):
+            out["spooled"] += int(m.group(1))
+            out["dropped"] += int(m.group(2))
+        for m in re.finditer(r"handed (\d+) open spans over", text):
+            out["handed"] += int(m.group(1))
+        out["summaries"] += [l for l in text.splitlines()
+                             if re.search(r"\d+ spans, \d+ events|otlp: \d+ spans", l)]
+    return out
+
+
+def missing_by_window(missing, timeline, logs):
+    """The spans still missing (after those of untraced processes), by the agent that
+    ran when they ended: each killed agent's beside what was counted for it (the span
+    ledger: what it had not sent; and the next agent's ends without their start: the
+    spans open at the kill)."""
+    agents = [int(w.split()[1]) for _, w in timeline if w.endswith(" started")]
+    kills = [(ts, int(w.split()[1])) for ts, w in timeline if w.startswith("kill ")]
+    rows, lo = [], 0
+    for ts, pid in kills:
+        nxt = agents[agents.index(pid) + 1] if agents.index(pid) + 1 < len(agents) else None
+        last = nxt == agents[-1]
+        # a span open at the kill ends after it, under the next agent
+        n = sum(1 for m in missing if lo <= m[3] < ts + 1.5e9)
+        counted = logs["unsent"].get(str(pid), 0) + (
+            logs["orphans"] if last else logs["killed_counted"].get(str(nxt), 0))
+        rows.append({"sigkill_of": pid, "missing": n, "counted": counted})
+        lo = ts + 1.5e9
+    rows.append({"after_the_last_sigkill": True,
+                 "missing": sum(1 for m in missing if m[3] >= lo),
+                 "counted": logs["dropped"]})
+    return rows
+
 class Soak:
     def __init__(self, args):
         self.a = args
@@ -122,6 +231,11 @@ class Soak:
         self.loop_stall = 0.0  # the longest stall of an agent's event loop (its /health)
         self.t0 = time.monotonic()
         self.stop_time = None
+        self.worker_log = []    # each worker run: pid, first id, its tasks as it said them
+        self.timeline = []      # (unix ns, what): kills, agents up, reloads, outages
+
+    def note(self, what):
+        self.timeline.append((time.time_ns(), what))
 
     # --- the pieces ---------------------------------------------------------
 
@@ -148,14 +262,16 @@ class Soak:
         log = open(os.path.join(self.dir, "agent-%d.log" % self.agents), "w+")
         self.agent_logs.append(log.name)
         self.agent = subprocess.Popen(
-            [TASKTAP, "run", "--spec-dir", self.specs, "--pin", self.pin, "--spool", self.spool,
+            [self.a.tasktap, "run", "--spec-dir", self.specs, "--pin", self.pin, "--spool", self.spool,
              "--http", "127.0.0.1:%d" % self.hport, "--no-color"],
-            stdout=subprocess.DEVNULL, stderr=log, env=env)
+            stdout=log, stderr=log, env=env)
+        self.note("agent %d started" % self.agent.pid)
         self.agents += 1
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 if http("http://127.0.0.1:%d/health/live" % self.hport, timeout=1)[0] == 200:
+                    self.note("agent %d up" % self.agent.pid)
                     return
             except OSError:
                 pass
@@ -167,10 +283,19 @@ class Soak:
             with self.lock:
                 first = FIRST_ID + len(self.first_ids) * ID_STRIDE
                 self.first_ids.append(first)
-            p = subprocess.run([self.worker, "--tasks", str(self.a.tasks), "--scale",
-                                str(self.a.scale), "--first-id", str(first)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen([self.worker, "--tasks", str(self.a.tasks), "--scale",
+                                  str(self.a.scale), "--first-id", str(first)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            run = {"first": first, "pid": p.pid, "start_ns": time.time_ns(), "tasks": []}
+            for line in p.stderr:  # "demo-worker: task ID NAME done", as each task ends
+                f = line.split()
+                if len(f) >= 5 and f[1] == "task":
+                    run["tasks"].append([int(f[2]), f[3], f[4], time.time_ns()])
+            p.wait()
+            run["end_ns"] = time.time_ns()
+            run["rc"] = p.returncode
             with self.lock:
+                self.worker_log.append(run)
                 if p.returncode == 0:
                     self.runs += 1
                 else:
@@ -297,20 +422,24 @@ class Soak:
             now = time.monotonic()
             if now >= next_reload:
                 self.reloads += 1
+                self.note("reload %d" % self.reloads)
                 self.write_spec(self.reloads)
                 next_reload += self.a.reload
             if outage_ends is None and now >= next_outage:
                 http("http://127.0.0.1:%d/control?mode=503&fail=0" % self.rport, data=b"")
                 self.outages += 1
+                self.note("outage")
                 outage_ends = now + self.a.outage_len
             if outage_ends is not None and now >= outage_ends:
                 http("http://127.0.0.1:%d/control?mode=ok" % self.rport, data=b"")
                 outage_ends = None
+                self.note("outage ends")
                 next_outage = now + self.a.outage
             if now >= next_kill:
                 self.queued_at_kills += self.queue_size()
                 self.note_loop_stall()
                 self.restarting = True
+                self.note("kill %d" % self.agent.pid)
                 self.agent.kill()
                 self.agent.wait()
                 self.kills += 1
@@ -324,100 +453,56 @@ class Soak:
         for t in threads:
             t.join(60)
         self.note_loop_stall()
+        self.note("sigterm %d" % self.agent.pid)
         self.agent.send_signal(signal.SIGTERM)
         self.agent.wait(120)
         return self.figures()
 
     def figures(self):
-        spans = set()
         _, body = http("http://127.0.0.1:%d/spans" % self.rport, timeout=60)
-        exported_lines = 0
-        task_ids = set()
-        got = {}  # task id -> [task spans arrived]
-        for line in body.splitlines():
-            if line.strip():
-                s = json.loads(line)
-                if (s.get("traceId"), s.get("spanId")) not in spans:
-                    try:
-                        tid = int((s.get("attributes") or {}).get("task.id"))
-                        task_ids.add(tid)
-                        got.setdefault(tid, [0])
-                        if "." not in (s.get("name") or ""):
-                            got[tid][0] += 1  # the task's own span
-                    except (TypeError, ValueError):
-                        pass
-                spans.add((s.get("traceId"), s.get("spanId")))
-                exported_lines += 1
-        # a worker's first tasks that left no span: they ran before its probes were in
-        # (held past the deadline while the agent was busy, or started while none ran)
-        before_probes = whole_later = task_span_missing = 0
-        for first in self.first_ids[:self.runs + self.failed_runs]:
-            n = 0
-            while n < self.a.tasks and first + n not in task_ids:
-                n += 1
-            before_probes += n * SPANS_PER_TASK
-            later = [first + k for k in range(n, self.a.tasks)]
-            whole_later += sum(1 for t in later if t not in got)
-            task_span_missing += sum(1 for t in later if t in got and got[t][0] == 0)
         self.receiver.terminate()
         self.receiver.wait(10)
-        spool_files = []
-        for root, _, files in os.walk(self.spool):
-            spool_files += [os.path.join(root, f) for f in files]
-        lost = {}
-        unsent, killed_counted, orphans = {}, {}, 0
-        for log in self.agent_logs:
-            with open(log) as f:
-                text = f.read()
-            # the span ledger in --pin: what each killed agent lost, said by the next one
-            # (at its start and in its summary: counted once per killed agent)
-            for m in re.finditer(r"(\d+) spans of the previous agent \(pid (\d+)\) lost", text):
-                unsent[m.group(2)] = int(m.group(1))
-            for m in re.finditer(r"(\d+) spans lost by the previous agent \(pid (\d+)\)", text):
-                killed_counted[m.group(2)] = int(m.group(1))
-            for m in re.finditer(r"(\d+) spans lost: their end came without their start", text):
-                orphans += int(m.group(1))
-            for line in text.splitlines():
-                if "previous agent" in line:
-                    continue
-                for m in re.finditer(r"(\d+) ([a-z][a-z ,()-]*?) lost", line):
-                    lost[m.group(2)] = lost.get(m.group(2), 0) + int(m.group(1))
-        summaries = []
-        for log in self.agent_logs:
-            with open(log) as f:
-                summaries += [l.strip() for l in f if re.search(r"\d+ spans, \d+ events", l)]
-        produced = self.runs * self.a.tasks * SPANS_PER_TASK
+        with open(os.path.join(self.dir, "spans.jsonl"), "w") as f:
+            f.write(body)
+        with open(os.path.join(self.dir, "workers.json"), "w") as f:
+            json.dump({"runs": self.worker_log, "timeline": self.timeline}, f)
+        spans, lines = exported(body)
+        logs = read_logs(self.agent_logs)
+        runs = [r for r in self.worker_log if r["rc"] == 0]
+        produced = sum(len(r["tasks"]) for r in runs) * SPANS_PER_TASK
+        missing = missing_spans(runs, spans, self.a.scale)
+        untraced = attribute_untraced(runs, missing, logs["untraced"])
+        counted = {
+            "unsent by killed agents (span ledger)": sum(logs["unsent"].values()),
+            "ends without their start, counted by killed agents (span ledger)":
+                sum(logs["killed_counted"].values()),
+            "ends without their start (the last agent's summary)": logs["orphans"],
+            "dropped by the exporter (the last agent's summary)": logs["dropped"],
+            "ran before their probes were in (the agents, per process)": untraced,
+        }
+        spooled = logs["spooled"]
+        unaccounted = produced - len(spans) - spooled - sum(counted.values())
         first = [k for t, k in self.rss if t <= 60]
         last = [k for t, k in self.rss if t >= self.a.duration - 60]
-        stuck = [pid for pid in self.stopped]
         fig = {
             "duration_s": self.a.duration,
-            "worker_runs": self.runs,
-            "worker_runs_failed": self.failed_runs,
+            "worker_runs": len(runs),
+            "worker_runs_failed": len(self.worker_log) - len(runs),
             "spans_produced": produced,
             "spans_exported_distinct": len(spans),
-            "spans_exported_duplicates": exported_lines - len(spans),
-            "spool_files_left": len(spool_files),
-            # counted lost: by the agent that saw them (ends without their start), and
-            # from the span ledger what each killed agent had not sent and had counted
-            "counted_lost_ends_without_start": orphans,
-            "counted_unsent_by_killed_agents": sum(unsent.values()),
-            "counted_lost_by_killed_agents": sum(killed_counted.values()),
-            "unaccounted": produced - len(spans) - orphans - sum(unsent.values())
-            - sum(killed_counted.values()),
-            # of which: whole tasks at a worker's start, before its probes were in (never
-            # seen by any agent: the exec hold's deadline let the worker go first)
-            "unaccounted_before_probes_were_in": before_probes,
-            # later tasks (after a worker's first traced one) with no span at all, and with
-            # step spans but no task span (counted losses may be among them)
-            "missing_whole_tasks_later": whole_later,
-            "missing_task_spans_of_tasks_with_steps": task_span_missing,
-            # what the killed agents held in their export queues (read from their /health
-            # just before each SIGKILL; the ledger counts what was still there at the kill)
+            "spans_exported_duplicates": lines - len(spans),
+            "spans_spooled": spooled,
+            "spool_files_left": sum(len(f) for _, _, f in os.walk(self.spool)),
+            "spans_counted_lost": counted,
+            "unaccounted": unaccounted,
+            # what is missing at the receiver, by when it ran: around each SIGKILL (to
+            # set against what the span ledger counted for that agent), and the rest
+            "missing_by_window": missing_by_window(missing, self.timeline, logs),
+            "processes_untraced_at_start": len(logs["untraced"]),
+            "handed_over_at_the_end": logs["handed"],
             "in_export_queues_at_sigkill": self.queued_at_kills,
             "loop_longest_stall_s": self.loop_stall,
-            "agent_summaries": summaries,
-            "lost_lines": lost,
+            "agent_summaries": logs["summaries"],
             "reloads": self.reloads,
             "outages": self.outages,
             "sigkill_restarts": self.kills,
@@ -425,10 +510,11 @@ class Soak:
             "health_live_worst_s": round(self.live_worst, 3),
             "health_live_failures": self.live_failures,
             "longest_worker_stop_s": round(self.longest_stop, 3),
-            "workers_stopped_at_end": stuck,
+            "workers_stopped_at_end": list(self.stopped),
             "rss_kib_first_minute_max": max(first) if first else None,
             "rss_kib_last_minute_max": max(last) if last else None,
             "agent_logs": self.agent_logs,
+            "data_dir": self.dir,
         }
         return fig
 
@@ -438,6 +524,42 @@ class Soak:
                 p.kill()
                 p.wait()
         shutil.rmtree(self.pin, True)
+
+
+def table(fig):
+    """The figures as a Markdown table (also written beside --out, as .md)."""
+    rows = [
+        ("worker runs (failed)", "%d (%d)" % (fig["worker_runs"], fig["worker_runs_failed"])),
+        ("spans produced", fig["spans_produced"]),
+        ("exported (distinct; duplicates)", "%d; %d" % (fig["spans_exported_distinct"],
+                                                        fig["spans_exported_duplicates"])),
+        ("spooled (files left)", "%d (%d)" % (fig["spans_spooled"], fig["spool_files_left"])),
+    ]
+    rows += [("lost, counted: " + k, v) for k, v in fig["spans_counted_lost"].items()]
+    rows += [
+        ("**unaccounted**", fig["unaccounted"]),
+        ("missing by SIGKILL (missing / counted)",
+         ", ".join("%d/%d" % (w["missing"], w["counted"]) for w in fig["missing_by_window"]
+                   if "sigkill_of" in w)),
+        ("missing after the last SIGKILL (missing / counted)",
+         "%d/%d" % (fig["missing_by_window"][-1]["missing"],
+                    fig["missing_by_window"][-1]["counted"])),
+        ("processes named as run before their probes were in",
+         fig["processes_untraced_at_start"]),
+        ("reloads / outages / SIGKILL restarts / slow clients",
+         "%d / %d / %d / %d" % (fig["reloads"], fig["outages"], fig["sigkill_restarts"],
+                                fig["slow_clients"])),
+        ("workers stopped at the end", len(fig["workers_stopped_at_end"])),
+        ("longest worker stop", "%.3f s" % fig["longest_worker_stop_s"]),
+        ("/health/live worst (failures)", "%.3f s (%d)" % (fig["health_live_worst_s"],
+                                                          fig["health_live_failures"])),
+        ("event loop's longest stall", "%.3f s" % fig["loop_longest_stall_s"]),
+        ("agent RSS, first / last minute (max)", "%.1f / %.1f MB" % (
+            (fig["rss_kib_first_minute_max"] or 0) / 1024,
+            (fig["rss_kib_last_minute_max"] or 0) / 1024)),
+    ]
+    return "\n".join(["| figure | value |", "|---|---|"] +
+                      ["| %s | %s |" % (k, v) for k, v in rows]) + "\n"
 
 
 def main():
@@ -454,6 +576,8 @@ def main():
     ap.add_argument("--tasks", type=int, default=100, help="tasks per worker process")
     ap.add_argument("--scale", type=float, default=0.4, help="step durations, x the demo's")
     ap.add_argument("--out", default=os.path.join(ROOT, ".output/soak.json"))
+    ap.add_argument("--tasktap", default=TASKTAP,
+                    help="the agent's binary (a copy: a build meanwhile would change it)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("soak: needs root (it loads BPF)")
@@ -467,6 +591,10 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text + "\n")
+    md = table(fig)
+    print(md)
+    with open(os.path.splitext(args.out)[0] + ".md", "w") as f:
+        f.write(md)
     bad = fig["workers_stopped_at_end"] or fig["health_live_failures"]
     sys.exit(1 if bad else 0)
 

@@ -102,6 +102,14 @@ int tt_hold__release(int map_fd, pid_t pid)
 	return 0;
 }
 
+bool tt_hold__held(int map_fd, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+	struct tt_hold h;
+
+	return bpf_map_lookup_elem(map_fd, &key, &h) == 0;
+}
+
 int tt_hold__release_all(int map_fd)
 {
 	static __u32 keys[TT_MAX_HOLDS];

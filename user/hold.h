@@ -14,6 +14,7 @@
 #ifndef TASKTAP_HOLD_H
 #define TASKTAP_HOLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,6 +33,9 @@ int tt_hold__pin(int map_fd, char *path, size_t len, char *err, size_t errlen);
  * 0, -ENOENT when its deadline continued it already, or -errno.
  */
 int tt_hold__release(int map_fd, pid_t pid);
+
+/* Whether `map_fd` holds process `pid` (stopped at exec, its deadline not come). */
+bool tt_hold__held(int map_fd, pid_t pid);
 
 /*
  * Continues every process `map_fd` holds that is still the one held (by

@@ -65,6 +65,9 @@ static void read_prev(const struct tt_ledger_page *p, struct tt_ledger_prev *pre
 	prev->killed = p->running != 0;
 	if (p->spans.queued > p->spans.settled)
 		prev->unsent = p->spans.queued - p->spans.settled;
+	/* their spans never reached the queue; a killed agent took their ends with it */
+	if (prev->killed)
+		prev->unsent += p->ends_unread;
 	prev->counted_lost = prev->killed ? p->counted_lost : 0;
 }
 

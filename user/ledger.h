@@ -31,6 +31,8 @@ struct tt_ledger_page {
 	uint64_t pid;
 	struct tt_span_tally spans;
 	uint64_t counted_lost; /* spans the agent itself counted lost (their end without start) */
+	uint64_t ends_unread;  /* span ends read from the rings and not yet assembled (the
+				* reorder buffer holds them up to its slack) */
 };
 
 /* What the agent before this one left, as tt_ledger__open() found it. */
@@ -38,7 +40,7 @@ struct tt_ledger_prev {
 	bool found;
 	bool killed; /* it did not stop cleanly */
 	uint64_t pid;
-	uint64_t unsent;       /* queued and never settled: lost with it */
+	uint64_t unsent;       /* queued and never settled, or ends read and not assembled: lost */
 	uint64_t counted_lost; /* its own count, lost with it when it was killed */
 };
 

@@ -502,6 +502,11 @@ int tt_loader__continue(struct tt_loader *l, pid_t pid)
 	return tt_hold__release(bpf_map__fd(l->skel->maps.holds), pid);
 }
 
+bool tt_loader__held(struct tt_loader *l, pid_t pid)
+{
+	return loader__ready(l) == 0 && tt_hold__held(bpf_map__fd(l->skel->maps.holds), pid);
+}
+
 int tt_loader__continue_held(struct tt_loader *l)
 {
 	int ret = loader__ready(l);

@@ -200,6 +200,9 @@ int tt_loader__attached(const struct tt_loader *l);
  */
 int tt_loader__continue(struct tt_loader *l, pid_t pid);
 
+/* Whether BPF holds process `pid` at exec (this agent's holds, with --pin an earlier one's). */
+bool tt_loader__held(struct tt_loader *l, pid_t pid);
+
 /*
  * Continues every process still held: by this agent's BPF (or, with --pin,
  * an earlier agent's) and by agents that are gone. Returns how many.

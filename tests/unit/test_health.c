@@ -211,7 +211,8 @@ static void test_specs_attachments_and_counters(void **state)
 		 "\"events_lost_by_hook\":[{\"hook\":%u,\"function\":\"run_task\","
 		 "\"reason\":\"ring_full\",\"count\":3}],"
 		 "\"events_received\":0,\"events_per_second\":12.2,\"processes_discovered\":3,"
-		 "\"execs_seen\":5,\"reloads\":1,\"uptime_seconds\":0,\"pinned\":false}",
+		 "\"execs_seen\":5,\"processes_untraced_at_start\":0,\"reloads\":1,"
+		 "\"uptime_seconds\":0,\"pinned\":false}",
 		 p->hooks[0].gid, prog, p->hooks[1].gid, prog, p->hooks[0].gid);
 	got = write_health(&f->r);
 	lost_gid = 0;

@@ -60,7 +60,10 @@ static struct tt_ledger *open_ledger(struct pin *p, struct tt_ledger_prev *prev)
 	return lg;
 }
 
-/* A killed agent's queued and unsettled spans, and its own lost count, reach the next. */
+/*
+ * A killed agent's queued and unsettled spans, the span ends it had read and
+ * not assembled, and its own lost count, reach the next.
+ */
 static void test_a_killed_agent_leaves_its_losses_to_the_next(void **state)
 {
 	struct pin *p = *state;
@@ -72,12 +75,13 @@ static void test_a_killed_agent_leaves_its_losses_to_the_next(void **state)
 	page->spans.queued = 300;
 	page->spans.settled = 288;
 	page->counted_lost = 2;
+	page->ends_unread = 3;	    /* read from the rings, not yet spans */
 	tt_ledger__free(lg, false); /* SIGKILL: no clean stop */
 	lg = open_ledger(p, &prev);
 	assert_true(prev.found);
 	assert_true(prev.killed);
 	assert_int_equal(prev.pid, getpid());
-	assert_int_equal(prev.unsent, 12);
+	assert_int_equal(prev.unsent, 12 + 3);
 	assert_int_equal(prev.counted_lost, 2);
 	/* the new agent starts from zero */
 	page = tt_ledger__page(lg);
@@ -85,6 +89,7 @@ static void test_a_killed_agent_leaves_its_losses_to_the_next(void **state)
 	assert_int_equal(page->counted_lost, 0);
 	page->spans.queued = page->spans.settled = 40;
 	page->counted_lost = 1;
+	page->ends_unread = 5;	   /* a clean stop assembled them all the same */
 	tt_ledger__free(lg, true); /* a clean stop: its summary said it all */
 	lg = open_ledger(p, &prev);
 	assert_true(prev.found);

@@ -182,6 +182,7 @@ struct agent_bpf {
 	void (*watch_all_execs)(struct tt_loader *l, bool on);
 	int (*continue_held)(struct tt_loader *l, pid_t pid);
 	int (*continue_all_held)(struct tt_loader *l);
+	bool (*held)(struct tt_loader *l, pid_t pid);  /* NULL: nothing is held */
 	int (*follow)(struct tt_loader *l, pid_t pid); /* NULL: forks are not followed */
 	/* waits for what loads while the first hooks attach; NULL: nothing does */
 	int (*ready)(struct tt_loader *l, char *err, size_t errlen);
@@ -229,6 +230,7 @@ struct agent {
 	uint64_t stuck;		 /* tasks open longer than stuck_after, at the last count */
 	uint64_t unknown_hooks;	 /* events of a hook id no spec has */
 	uint64_t events_dropped; /* events the reorder buffer had no memory for */
+	uint64_t ends_unread;	 /* TT_EV_RETURN events in the reorder buffer (the span ledger) */
 	uint64_t execs;		 /* exec events handled */
 	uint64_t discovered;	 /* processes attached to as they started or by the scan */
 	uint64_t rate_events;	 /* events at the last rate sample */
@@ -242,7 +244,7 @@ struct agent {
 	bool log_steps;
 	bool discovery; /* comm: targets and binary: globs are followed */
 	bool stopping;
-	bool warned_late_hold;	    /* a process held at exec ran before its probes were in */
+	uint64_t untraced;	    /* processes that ran before their probes were in */
 	uint64_t lost_noted;	    /* events lost (TT_STAT_LOST) the assemblers were told of */
 	const char *pin_dir;	    /* --pin */
 	struct tt_ledger *ledger;   /* --pin: the span ledger, for the next agent */
@@ -302,6 +304,11 @@ struct slot *places__owner_at(const struct places *pl, uint32_t gid, uint64_t ts
 			      bool *known);
 /* The places in process `pid` go when it exits or calls exec (a followed child's). */
 void places__unfix_pid(struct places *pl, pid_t pid);
+/*
+ * Whether a probe in process `pid` alone was adopted from an earlier
+ * agent's pins (--pin): it was traced while no agent ran.
+ */
+bool places__pid_adopted(const struct places *pl, pid_t pid);
 
 /*
  * Attaches target t of slot s at `path` in process `pid` (-1: every

@@ -33,6 +33,8 @@ int events__on_ring(const struct tt_event *ev, size_t size, void *ctx)
 	/* out of memory: the event is dropped, and counted (the summary, /metrics) */
 	if (tt_reorder__add(&r->reorder, ev, size))
 		r->events_dropped++;
+	else if (size >= sizeof(*ev) && ev->kind == TT_EV_RETURN)
+		r->ends_unread++;
 	return 0;
 }
 
@@ -51,6 +53,8 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 	bool known;
 	int local = 0;
 
+	if (size >= sizeof(*ev) && ev->kind == TT_EV_RETURN && r->ends_unread)
+		r->ends_unread--;
 	if (size < sizeof(*ev) || ev->probe == 0) {
 		for (size_t i = 0; i < r->nslots; i++) {
 			if (r->slots[i]->assembler)

@@ -277,6 +277,9 @@ void handover__note_lost(struct agent *r)
 	events__asm_stats(r, &st);
 	__atomic_store_n(&tt_ledger__page(r->ledger)->counted_lost, st.orphan_returns,
 			 __ATOMIC_RELAXED);
+	/* what a SIGKILL now would take with it before the spans are made */
+	__atomic_store_n(&tt_ledger__page(r->ledger)->ends_unread, r->ends_unread,
+			 __ATOMIC_RELAXED);
 }
 
 void handover__report_ledger(const struct agent *r)

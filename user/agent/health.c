@@ -309,6 +309,7 @@ void health__write(struct tt_jsonw *w, const struct agent *r)
 	tt_jsonw__float_field_fmt(w, "events_per_second", "%.1f", r->events_per_s);
 	tt_jsonw__uint_field(w, "processes_discovered", r->discovered);
 	tt_jsonw__uint_field(w, "execs_seen", r->execs);
+	tt_jsonw__uint_field(w, "processes_untraced_at_start", r->untraced);
 	tt_jsonw__uint_field(w, "reloads", r->reloads);
 	tt_jsonw__float_field_fmt(w, "uptime_seconds", "%.0f",
 				  (double)(tt_now_ns(CLOCK_MONOTONIC) - r->started_ns) / 1e9);

@@ -641,6 +641,18 @@ bool places__all_pids_gone(const struct places *pl)
 	return any_pid;
 }
 
+bool places__pid_adopted(const struct places *pl, pid_t pid)
+{
+	for (const struct place *p = pl->list; p; p = p->next) {
+		for (size_t i = 0; p->pid == pid && i < p->nhooks; i++) {
+			if (p->hooks[i].link && pl->bpf->link_adopted &&
+			    pl->bpf->link_adopted(p->hooks[i].link))
+				return true;
+		}
+	}
+	return false;
+}
+
 void places__unfix_pid(struct places *pl, pid_t pid)
 {
 	for (struct place *p = pl->list; p; p = p->next) {

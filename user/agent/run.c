@@ -302,6 +302,10 @@ static void shut_down(struct agent *r)
 			"was lost in a full ring, seen by an agent that was killed, or before the "
 			"probes were in)",
 			st.orphan_returns);
+	if (r->untraced)
+		tt_warn("%" PRIu64 " processes ran before their probes were in: their first steps "
+			"are not traced (each said as it was found)",
+			r->untraced);
 	if (r->rings_stuck)
 		tt_warn("%" PRIu64 " ring records stayed reserved over %llu ms: the events after "
 			"them may have come out of order",
@@ -345,6 +349,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.watch_all_execs = tt_loader__watch_all_execs,
 	.continue_held = tt_loader__continue,
 	.continue_all_held = tt_loader__continue_held,
+	.held = tt_loader__held,
 	.ready = tt_loader__ready,
 	.follow = tt_loader__follow,
 };

@@ -9,6 +9,8 @@
 
 #include "agent/agent.h"
 #include "discover.h"
+#include "helpers.h"
+#include "hold.h"
 #include "log.h"
 #include "proc.h"
 #include "resolve.h"
@@ -77,6 +79,29 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
 	}
 }
 
+/* Processes said one by one by note_untraced(); the ones after are only counted. */
+#define UNTRACED_SHOWN 100
+
+/*
+ * Process `pid` ran before its probes were in, which came `secs` after it
+ * started (`why`): its first steps are not traced, and nobody can count
+ * them. Said per process (the first UNTRACED_SHOWN), so that what is
+ * missing at a process's start can be told apart from spans lost, and
+ * counted for the summary and /health.
+ */
+static void note_untraced(struct agent *r, pid_t pid, const char *comm, double secs,
+			  const char *why)
+{
+	r->untraced++;
+	if (r->untraced > UNTRACED_SHOWN)
+		return;
+	tt_info("process %d (%s) %s: its probes were in %.3f s after it started, its first "
+		"steps are not traced%s",
+		(int)pid, comm, why, secs,
+		r->untraced == UNTRACED_SHOWN ? " (more such processes are counted, not listed)"
+					      : "");
+}
+
 /*
  * A process that started (or was running when the agent started): the
  * library: targets narrowed to it are attached in it alone; the comm:
@@ -85,7 +110,7 @@ static void attach_libraries(struct agent *r, struct slot *s, const struct tt_pr
  * per distinct file, and then the spec's other libraries as that process
  * sees them.
  */
-static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot *only)
+static bool discover(struct agent *r, const struct tt_proc_info *pi, struct slot *only)
 {
 	char shown[PATH_MAX + 64];
 	bool alone = false; /* something is attached in this process only */
@@ -131,6 +156,7 @@ static void discover(struct agent *r, const struct tt_proc_info *pi, struct slot
 	/* its probes are its own: a child it forks (a pre-forked worker) is attached alike */
 	if (alone && r->bpf->follow && r->bpf->follow(r->loader, pi->pid))
 		tt_warn("cannot follow the children of process %d", (int)pi->pid);
+	return alone;
 }
 
 /* A process called exec: attach what applies to it, then let it run on. */
@@ -142,15 +168,14 @@ void watch__on_exec(struct agent *r, const struct tt_event *ev)
 	r->execs++;
 	/* its earlier image is gone: so are probes limited to it */
 	places__drop_exited(r->places, place__forget_pid, &f);
+	snprintf(pi.comm, sizeof(pi.comm), "?");
 	if (!r->stopping && r->discovery && tt_proc__info(NULL, (pid_t)ev->pid, &pi) == 0)
 		discover(r, &pi, NULL);
 	if ((ev->flags & TT_EXECF_STOPPED) &&
-	    r->bpf->continue_held(r->loader, (pid_t)ev->pid) == -ENOENT && !r->warned_late_hold) {
-		tt_warn("process %u reached its deadline at exec before its probes were in: "
-			"its first steps may be missing",
-			ev->pid);
-		r->warned_late_hold = true;
-	}
+	    r->bpf->continue_held(r->loader, (pid_t)ev->pid) == -ENOENT)
+		note_untraced(r, (pid_t)ev->pid, pi.comm,
+			      (double)(tt_now_ns(CLOCK_MONOTONIC) - ev->ts_ns) / 1e9,
+			      "reached its deadline at exec before its probes were in");
 }
 
 /*
@@ -238,15 +263,43 @@ void watch__follow(struct agent *r, pid_t pid)
 struct scan_ctx {
 	struct agent *r;
 	struct slot *only;
+	bool restart; /* the agent adopted an earlier one's pins, and scans at its start */
 };
+
+/* Seconds since process `pid` started, or -1 when it is gone. */
+static double age(pid_t pid)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long ticks;
+
+	if (hz <= 0 || tt_hold__start_ticks(pid, &ticks))
+		return -1;
+	return (double)tt_now_ns(CLOCK_BOOTTIME) / 1e9 - (double)ticks / (double)hz;
+}
+
+/*
+ * Whether process `pid`, found running at a restart with --pin and
+ * attached in alone, ran untraced: no probe of the earlier agent was in
+ * it (it started while no agent ran, or the earlier agent's deadline let
+ * it go first), and it is not still held at exec.
+ */
+static bool ran_untraced(struct agent *r, pid_t pid)
+{
+	return !places__pid_adopted(r->places, pid) &&
+	       !(r->bpf->held && r->bpf->held(r->loader, pid));
+}
 
 static int scan_one(pid_t pid, void *ctx)
 {
 	struct scan_ctx *sc = ctx;
 	struct tt_proc_info pi;
+	double secs;
 
-	if (pid != getpid() && tt_proc__info(NULL, pid, &pi) == 0)
-		discover(sc->r, &pi, sc->only);
+	if (pid == getpid() || tt_proc__info(NULL, pid, &pi))
+		return 0;
+	if (discover(sc->r, &pi, sc->only) && sc->restart && ran_untraced(sc->r, pid) &&
+	    (secs = age(pid)) >= 0)
+		note_untraced(sc->r, pid, pi.comm, secs, "started while no agent ran");
 	return 0;
 }
 
@@ -254,6 +307,8 @@ static int scan_one(pid_t pid, void *ctx)
 void watch__scan_processes(struct agent *r, struct slot *only)
 {
 	struct scan_ctx sc = {.r = r, .only = only};
+
+	sc.restart = !only && r->loader && r->bpf->adopted && r->bpf->adopted(r->loader);
 
 	if (r->discovery)
 		tt_proc__for_each(NULL, scan_one, &sc);
