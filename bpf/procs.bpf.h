@@ -84,6 +84,15 @@ volatile __u64 agent_start_ticks = 0;
 
 volatile __u64 tick_ns = 0;
 
+/*
+ * The agent's hold watchdog (user/hold.c), known the same way: while it
+ * lives and is not stopped, a deadline is its to keep (from a process,
+ * where a signal always goes), and the timer waits up to TT_HOLD_MAX_NS.
+ */
+volatile __u32 watchdog_tgid = 0;
+
+volatile __u64 watchdog_start_ticks = 0;
+
 /* How long a process may stay stopped at exec with no agent at work (TT_HOLD_NS); 0: none is. */
 volatile __u64 hold_ns = 0;
 
@@ -95,6 +104,9 @@ struct {
 
 /* A deadline whose signal could not be sent tries again after this. */
 #define HOLD_RETRY_NS (1000 * 1000)
+
+/* How long past a deadline the timer waits for a watchdog at work to keep it. */
+#define HOLD_WATCHDOG_GRACE_NS (50 * 1000 * 1000ULL)
 
 #define SIGCONT		 18
 #define SIGSTOP		 19
@@ -202,18 +214,39 @@ static __always_inline __u32 cgroup_watch(void)
 	return 0;
 }
 
-/* Whether the agent that set the holds lives and is not stopped (SIGSTOP, a debugger). */
-static bool agent_at_work(void)
+/* Whether process `tgid`, started at `start_ticks`, lives and is not stopped (SIGSTOP, a debugger).
+ */
+static bool at_work(__u32 tgid, __u64 start_ticks)
 {
-	struct task_struct *task = bpf_task_from_pid(agent_tgid);
+	struct task_struct *task;
 	bool ok;
 
+	if (!tgid)
+		return false;
+	task = bpf_task_from_pid(tgid);
 	if (!task)
 		return false;
-	ok = tick_ns && task->start_boottime / tick_ns == agent_start_ticks &&
+	ok = tick_ns && task->start_boottime / tick_ns == start_ticks &&
 	     !(task->__state & (TASK_STOPPED_BIT | TASK_TRACED_BIT)) && !(task->flags & PF_EXITING);
 	bpf_task_release(task);
 	return ok;
+}
+
+/*
+ * When hold `h` ends: hold_ns after its exec, up to TT_HOLD_MAX_NS while the
+ * agent that set it is at work (attaching); and while its watchdog is at
+ * work, HOLD_WATCHDOG_GRACE_NS later, the deadline being the watchdog's to
+ * keep (from a process, where the signal always goes).
+ */
+static __u64 hold_end(const struct hold *h)
+{
+	__u64 end = h->exec_ns + hold_ns;
+
+	if (at_work(agent_tgid, agent_start_ticks) && end < h->exec_ns + TT_HOLD_MAX_NS)
+		end = h->exec_ns + TT_HOLD_MAX_NS;
+	if (at_work(watchdog_tgid, watchdog_start_ticks))
+		end += HOLD_WATCHDOG_GRACE_NS;
+	return end;
 }
 
 /*
@@ -226,6 +259,7 @@ static bool agent_at_work(void)
 static int hold_expired(void *map, __u32 *tgid, struct hold *h)
 {
 	struct task_struct *task = bpf_task_from_pid(*tgid);
+	__u64 end;
 	int err;
 
 	if (!task) {
@@ -238,9 +272,9 @@ static int hold_expired(void *map, __u32 *tgid, struct hold *h)
 		bpf_map_delete_elem(map, tgid);
 		return 0;
 	}
-	/* the agent is at work: wait for it up to the longest hold */
-	if (agent_at_work() && bpf_ktime_get_ns() < h->exec_ns + TT_HOLD_MAX_NS &&
-	    bpf_timer_start(&h->timer, h->exec_ns + TT_HOLD_MAX_NS, BPF_F_TIMER_ABS) == 0) {
+	/* the agent is at work, or the watchdog is: wait for them */
+	end = hold_end(h);
+	if (bpf_ktime_get_ns() < end && bpf_timer_start(&h->timer, end, BPF_F_TIMER_ABS) == 0) {
 		bpf_task_release(task);
 		return 0;
 	}

@@ -151,7 +151,7 @@ def attribute_untraced(runs, missing, untraced):
 def read_logs(paths):
     """What the agents said they lost, spooled, handed over, or let run untraced."""
     out = {"unsent": {}, "killed_counted": {}, "orphans": 0, "dropped": 0, "spooled": 0,
-           "handed": 0, "untraced": {}, "summaries": []}
+           "handed": 0, "untraced": {}, "summaries": [], "watchdog": 0}
     for path in paths:
         with open(path) as f:
             text = f.read()
@@ -171,6 +171,7 @@ def read_logs(paths):
                              r"(\d+) dropped", text):
             out["spooled"] += int(m.group(1))
             out["dropped"] += int(m.group(2))
+        out["watchdog"] += len(re.findall(r"hold watchdog: continued process", text))
         for m in re.finditer(r"handed (\d+) open spans over", text):
             out["handed"] += int(m.group(1))
         out["summaries"] += [l for l in text.splitlines()
@@ -499,6 +500,7 @@ class Soak:
             # set against what the span ledger counted for that agent), and the rest
             "missing_by_window": missing_by_window(missing, self.timeline, logs),
             "processes_untraced_at_start": len(logs["untraced"]),
+            "processes_continued_by_the_hold_watchdog": logs["watchdog"],
             "handed_over_at_the_end": logs["handed"],
             "in_export_queues_at_sigkill": self.queued_at_kills,
             "loop_longest_stall_s": self.loop_stall,
@@ -550,6 +552,8 @@ def table(fig):
          "%d / %d / %d / %d" % (fig["reloads"], fig["outages"], fig["sigkill_restarts"],
                                 fig["slow_clients"])),
         ("workers stopped at the end", len(fig["workers_stopped_at_end"])),
+        ("workers continued by the hold watchdog (a deadline reached)",
+         fig["processes_continued_by_the_hold_watchdog"]),
         ("longest worker stop", "%.3f s" % fig["longest_worker_stop_s"]),
         ("/health/live worst (failures)", "%.3f s (%d)" % (fig["health_live_worst_s"],
                                                           fig["health_live_failures"])),

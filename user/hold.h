@@ -55,4 +55,29 @@ int tt_hold__start_ticks(pid_t pid, unsigned long long *ticks);
  */
 int tt_hold__sweep(void);
 
+/*
+ * How long a process may stay held with no agent at work: TT_HOLD_NS, or
+ * TASKTAP_HOLD_MS (1 to 60000) for tests that need an agent to be too
+ * late; *bad is set when TASKTAP_HOLD_MS is there and not such a number.
+ */
+unsigned long long tt_hold__ns(bool *bad);
+
+/*
+ * The hold watchdog. BPF continues a held process from a timer, and on
+ * x86 the kernel refuses a signal from a timer that interrupted an idle
+ * CPU (bpf/procs.bpf.h, hold_expired()): the timer tries again, and on an
+ * idle machine the deadline slips. So the agent forks, before it loads
+ * anything, a small process ("tasktap-holds") that keeps the same
+ * deadlines from process context, where SIGCONT always goes: it reads
+ * the hold map (pinned: PIN_DIR/map-holds with --pin, else
+ * TT_HOLD_DIR/agent-PID-START) every HOLD_WATCH_TICK_NS, and continues
+ * each held process TT_HOLD_NS after its exec when the agent is gone or
+ * stopped, TT_HOLD_MAX_NS after while it runs. BPF's timers leave the
+ * deadlines to it while it is at work and keep them when it is not (up
+ * to TT_HOLD_MAX_NS). When the agent is gone, it continues what that
+ * agent held and exits. Returns its pid, or -errno (the agent goes on
+ * without: BPF's timers keep the deadlines).
+ */
+pid_t tt_hold__watchdog(const char *pin_dir);
+
 #endif /* TASKTAP_HOLD_H */

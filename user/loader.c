@@ -227,21 +227,14 @@ static int hook_lost_map(struct tt_loader *l)
  */
 static __u64 hold_ns(void)
 {
-	const char *env = getenv("TASKTAP_HOLD_MS");
-	unsigned long ms;
-	char *end;
+	bool bad = false;
+	__u64 ns = tt_hold__ns(&bad);
 
-	if (!env || !*env)
-		return TT_HOLD_NS;
-	errno = 0;
-	ms = strtoul(env, &end, 10);
-	if (errno || *end || ms < 1 || ms > 60000) {
+	if (bad)
 		tt_warn("ignoring TASKTAP_HOLD_MS '%s': not a number of milliseconds from 1 to "
 			"60000",
-			env);
-		return TT_HOLD_NS;
-	}
-	return (__u64)ms * 1000000;
+			getenv("TASKTAP_HOLD_MS"));
+	return ns;
 }
 
 /*
@@ -260,6 +253,10 @@ static void agent_identity(struct tt_loader *l)
 	l->skel->bss->tick_ns = 1000000000ULL / (unsigned long long)hz;
 	l->skel->bss->agent_start_ticks = ticks;
 	l->skel->bss->agent_tgid = (__u32)getpid();
+	if (l->watchdog > 0 && tt_hold__start_ticks(l->watchdog, &ticks) == 0) {
+		l->skel->bss->watchdog_start_ticks = ticks;
+		l->skel->bss->watchdog_tgid = (__u32)l->watchdog;
+	}
 }
 
 /*
@@ -385,6 +382,7 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 		ret = -ENOTSUP;
 		goto fail;
 	}
+	l->watchdog = opts->watchdog;
 	if (opts->pin_dir) {
 		ret = loader__make_pin_dir(opts->pin_dir, err, errlen);
 		if (ret)

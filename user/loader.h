@@ -34,6 +34,9 @@ struct tt_loader_opts {
 	 * meanwhile.
 	 */
 	const char *pin_dir;
+	/* The hold watchdog (tt_hold__watchdog()), which BPF leaves deadlines to while it lives; 0:
+	 * none */
+	pid_t watchdog;
 	/*
 	 * Run every hook in the generic capture interpreter (bpf/tasktap.bpf.c)
 	 * instead of its own program compiled by bpfgen: for comparing the two.

@@ -107,6 +107,7 @@ struct tt_loader {
 	 * (made by loader_start.c) and the rings from tt_loader__new() on.
 	 */
 	struct tasktap_bpf *skel;
+	pid_t watchdog; /* the hold watchdog, or 0 */
 	struct bg_step rings_step, load_step;
 	__u64 wakeup_watermark;	    /* bytes in a ring that wake the agent (the rodata's value) */
 	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */

@@ -27,6 +27,25 @@ def state(pid):
         return None
 
 
+def watchdogs(agent_pid):
+    """The pids of the hold watchdogs agent `agent_pid` forked (its children named tasktap-holds)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == "tasktap-holds" and int(stat.rsplit(")", 1)[1].split()[1]) == agent_pid:
+            found.append(int(pid))
+    return found
+
+
+def gone(pid):
+    return state(pid) in (None, "Z")
+
+
 class HoldTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
@@ -98,6 +117,48 @@ class HoldTest(unittest.TestCase):
         a.proc.send_signal(signal.SIGCONT)
         self.assertEqual(a.stop(), 0, a.stderr())
         self.assertIn("reached its deadline at exec before its probes were in", a.stderr())
+
+    def test_the_watchdog_keeps_the_deadlines_of_a_stalled_then_killed_agent(self):
+        """The hold watchdog, a process each agent forks before it loads,
+        keeps the holds' deadlines from process context (BPF's timer cannot
+        signal while it interrupts an idle CPU, and then retries): workers
+        held by an agent that stalls and is then killed are continued by
+        it, each said on stderr, and it exits once nothing it kept is held."""
+        a = self.agent([])
+        dogs = watchdogs(a.proc.pid)
+        self.assertEqual(len(dogs), 1)
+        a.proc.send_signal(signal.SIGSTOP)
+        stalled = [self.start_worker(1001 + 10 * i) for i in range(5)]
+        self.assert_all_ran(stalled)
+        a.proc.kill()
+        a.proc.wait()
+        killed = [self.start_worker(2001 + 10 * i) for i in range(5)]  # no agent: not held
+        self.assert_all_ran(killed)
+        wait_for(lambda: gone(dogs[0]), what="the watchdog gone with its agent and holds")
+        a.reader.join(10)  # its stderr is the agent's: read to its end
+        for p in stalled:
+            self.assertRegex(a.stderr(), r"hold watchdog: continued process %d, held "
+                             r"0\.\d+ s at exec \(its agent is stopped\)" % p.pid)
+
+    def test_the_watchdog_continues_what_its_killed_agent_held(self):
+        # pinned in its --pin directory, not in /sys/fs/bpf/tasktap-holds: another agent
+        # starting meanwhile (on this host, of another test) would continue it first
+        pin = "/sys/fs/bpf/tasktap-test-hold-" + tag()
+        self.addCleanup(shutil.rmtree, pin, True)
+        first = self.agent(["--pin", pin], env={"TASKTAP_HOLD_MS": "3000"})
+        dog = watchdogs(first.proc.pid)[0]
+        first.proc.send_signal(signal.SIGSTOP)
+        p = self.start_worker()
+        self.wait_stopped(p)
+        first.proc.kill()  # its watchdog outlives it: the hold is still to keep
+        first.proc.wait()
+        self.assertEqual(state(p.pid), "T")
+        self.assertIsNotNone(state(dog))
+        self.assert_all_ran([p])
+        wait_for(lambda: gone(dog), what="the watchdog gone once it kept the deadline")
+        first.reader.join(10)
+        self.assertRegex(first.stderr(), r"hold watchdog: continued process %d, held "
+                         r"[34]\.\d+ s at exec \(its agent is gone\)" % p.pid)
 
     def left_held_then_restarted(self, args):
         """An agent holds a worker with a long deadline, stalls and is

@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "helpers.h"
+#include "hold.h"
 #include "log.h"
 #include "export/exporter.h"
 #include "export/resource.h"
@@ -376,6 +377,14 @@ static int open_loader(struct agent *r, const struct run_args *a)
 				       .ctx = r};
 	char err[1024];
 
+	/* forked before anything is loaded: it outlives a killed agent, and should carry nothing */
+	lopts.watchdog = tt_hold__watchdog(a->pin_dir);
+	if (lopts.watchdog < 0) {
+		tt_warn("cannot start the hold watchdog: %s; BPF alone keeps the exec holds' "
+			"deadlines",
+			strerror(-lopts.watchdog));
+		lopts.watchdog = 0;
+	}
 	r->metrics = tt_metrics__new(NULL);
 	if (!r->metrics) {
 		tt_warn("cannot create the metrics: %s", strerror(errno));
