@@ -355,7 +355,12 @@ struct open_span *asm__open_on_thread(struct tt_asm *a, uint32_t pid, uint32_t t
 	int32_t *top = asm__slot_table_get(a, &a->threads, asm__thread_key(pid, tid));
 
 	for (int32_t i = top ? top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
-		if (role < 0 || slot_at(a, i)->span.probe->role == (enum tt_role)role)
+		const struct open_span *o = &slot_at(a, i)->span;
+
+		/* a whole call sees the spans open at its start, not those begun inside it */
+		if (a->asof_ns && o->start_ns > a->asof_ns)
+			continue;
+		if (role < 0 || o->probe->role == (enum tt_role)role)
 			return &slot_at(a, i)->span;
 	}
 	return NULL;
@@ -386,6 +391,8 @@ struct open_span *asm__open_with_key(struct tt_asm *a, struct slot_table *index,
 	t = &slot_at(a, v[0])->span;
 	if (t->key_len != s->key_len || memcmp(open_key(t), s->key, s->key_len) != 0)
 		return NULL;
+	if (a->asof_ns && t->start_ns > a->asof_ns)
+		return NULL; /* begun inside the whole call being started */
 	return t;
 }
 
@@ -485,8 +492,9 @@ static const char *open_name(struct tt_asm *a, const struct open_span *o)
 	return a->peek->name;
 }
 
-static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
-		       const uint8_t *payload, size_t payload_len)
+/* Starts a span at entry event ev; returns its slot, or NIL (out of memory, or ended at once). */
+static int32_t start_span(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+			  const uint8_t *payload, size_t payload_len)
 {
 	const struct tt_probe *p = hook->probe;
 	int32_t i = asm__slot_get(a);
@@ -496,7 +504,7 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	const struct tt_cap_rec *attempt;
 
 	if (i == NIL)
-		return;
+		return NIL;
 	sl = slot_at(a, i);
 	memset(s, 0, offsetof(struct tt_span, key));
 	asm__slot_open(sl);
@@ -512,9 +520,13 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	asm__random_id(a, s->span_id, sizeof(s->span_id));
 	if (p->role == TT_ROLE_ANNOTATE) {
 		/* no span of its own: it completes another when it fires (its return) */
-		if (!open_span(a, i, s) && p->pairing == TT_PAIR_POINT)
+		if (open_span(a, i, s))
+			return NIL;
+		if (p->pairing == TT_PAIR_POINT) {
 			asm__finish(a, i, ev, NULL, 0);
-		return;
+			return NIL;
+		}
+		return i;
 	}
 
 	parent = asm__set_identity(a, s, ev);
@@ -557,9 +569,12 @@ static void start_span(struct tt_asm *a, const struct tt_event *ev, const struct
 	}
 
 	if (open_span(a, i, s))
-		return;
-	if (p->pairing == TT_PAIR_POINT)
+		return NIL;
+	if (p->pairing == TT_PAIR_POINT) {
 		asm__finish(a, i, ev, NULL, 0);
+		return NIL;
+	}
+	return i;
 }
 
 static void note_unreadable(struct tt_span *s)
@@ -688,6 +703,69 @@ void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts
 	asm__slot_put(a, i);
 }
 
+/*
+ * Records n of payload p (len bytes), exactly n of them: the bytes they
+ * take, or -1 when one runs past the end.
+ */
+static long records_len(const uint8_t *p, size_t len, uint32_t n)
+{
+	size_t off = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		const struct tt_cap_rec *r = (const void *)(p + off);
+
+		if (off + sizeof(*r) > len || off + sizeof(*r) + r->len > len)
+			return -1;
+		off = (off + sizeof(*r) + r->len + 3) & ~(size_t)3;
+	}
+	return off <= len ? (long)off : -1;
+}
+
+/*
+ * A whole call paired in BPF (TT_EV_CALL, event.h): started as its entry
+ * event would have started it, with the spans open at its start for
+ * parents, then finished as its return event would have finished it.
+ * Only hooks whose spans have no children of their spec come this way
+ * (tt_spec__session_refusal()), so nothing began inside the call waits for
+ * it. Returns 0, or -EINVAL for a malformed event.
+ */
+static int on_call_event(struct tt_asm *a, const struct tt_event *ev, size_t size,
+			 const struct tt_hook *hook)
+{
+	const uint8_t *payload = (const uint8_t *)(ev + 1);
+	struct tt_call_tail tail;
+	struct tt_event at;
+	size_t room, tail_off = size - sizeof(tail);
+	long ret_len;
+	int32_t i;
+
+	if (size < sizeof(*ev) + sizeof(tail) || hook->kind != TT_HOOK_START ||
+	    hook->probe->pairing != TT_PAIR_CALL || tail_off % 8)
+		return -EINVAL;
+	memcpy(&tail, (const uint8_t *)ev + tail_off, sizeof(tail));
+	room = tail_off - sizeof(*ev);
+	if (tail.entry_len > room || tail.entry_ncaps > ev->ncaps ||
+	    records_len(payload, tail.entry_len, tail.entry_ncaps) != (long)tail.entry_len)
+		return -EINVAL;
+	ret_len = records_len(payload + tail.entry_len, room - tail.entry_len,
+			      ev->ncaps - tail.entry_ncaps);
+	if (ret_len < 0 || ((sizeof(*ev) + tail.entry_len + ret_len + 7) & ~(size_t)7) != tail_off)
+		return -EINVAL;
+	at = *ev;
+	at.kind = TT_EV_ENTRY;
+	at.ts_ns = tail.start_ns;
+	at.ret = 0;
+	a->asof_ns = tail.start_ns ? tail.start_ns : 1;
+	i = start_span(a, &at, hook, payload, tail.entry_len);
+	a->asof_ns = 0;
+	if (i == NIL)
+		return 0;
+	at = *ev;
+	at.kind = TT_EV_RETURN;
+	asm__finish(a, i, &at, payload + tail.entry_len, (size_t)ret_len);
+	return 0;
+}
+
 int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 {
 	const struct tt_hook *hook;
@@ -695,7 +773,8 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 	const uint8_t *payload = (const uint8_t *)(ev + 1);
 	size_t payload_len;
 
-	if (size < sizeof(*ev) || ev->size != size || size > TT_MAX_EVENT) {
+	if (size < sizeof(*ev) || ev->size != size ||
+	    size > (ev->kind == TT_EV_CALL ? TT_MAX_CALL_EVENT : TT_MAX_EVENT)) {
 		a->stats.malformed++;
 		return -EINVAL;
 	}
@@ -710,6 +789,13 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 	hook = tt_spec__hook(a->opts.spec, ev->probe);
 	if (!hook) {
 		a->stats.unknown_probes++;
+		return 0;
+	}
+	if (ev->kind == TT_EV_CALL) {
+		if (on_call_event(a, ev, size, hook)) {
+			a->stats.malformed++;
+			return -EINVAL;
+		}
 		return 0;
 	}
 	if (ev->kind != TT_EV_ENTRY && ev->kind != TT_EV_RETURN) {

@@ -114,6 +114,9 @@ struct tt_asm {
 	} losses[TT_LOSS_WINDOWS];
 	uint32_t nlosses;
 	uint64_t loss_noted_ns; /* `until` of the last tt_asm__note_loss() */
+	/* while a whole call (TT_EV_CALL) starts: its start; spans begun later are not its parents
+	 */
+	uint64_t asof_ns;
 
 	struct open_store store;
 	/* whole spans, loaded from or saved to slots: */

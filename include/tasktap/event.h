@@ -17,6 +17,7 @@ enum tt_event_kind {
 	TT_EV_EXIT = 3,	  /* a thread exited; ret is the exit code */
 	TT_EV_EXEC = 4,	  /* a watched process called exec; followed by its comm */
 	TT_EV_FORK = 5,	  /* a followed process forked: pid the child, ret the parent */
+	TT_EV_CALL = 6,	  /* a whole synchronous call, paired in BPF (struct tt_call_tail) */
 };
 
 /* TT_EV_FORK flags */
@@ -108,8 +109,49 @@ struct tt_event {
 	__u32 ncaps; /* capture records after the header */
 };
 
-/* Largest event the BPF side writes. */
+/* Largest entry or return event the BPF side writes. */
 #define TT_MAX_EVENT (sizeof(struct tt_event) + TT_MAX_PAYLOAD)
+
+/*
+ * A TT_EV_CALL event: one synchronous call whose entry and return a uprobe
+ * session program paired in BPF. The header is the return's (ts_ns the
+ * return's time, so that the event sorts where it was written; ret the
+ * return value; ncaps the entry's and the return's records together); the
+ * entry's records follow it, then the return's, then, 8-byte aligned and
+ * last in the event, this tail.
+ */
+struct tt_call_tail {
+	__u64 start_ns;	   /* the entry's time (CLOCK_MONOTONIC) */
+	__u32 entry_len;   /* bytes of the entry's records, right after the header */
+	__u32 entry_ncaps; /* of ncaps, the entry's */
+};
+
+/*
+ * Largest TT_EV_CALL event. The session programs take only hooks whose
+ * largest call fits in 1024 bytes (user/bpfgen.c, tt_bpfgen__session_size()).
+ */
+#define TT_MAX_CALL_EVENT 1024
+
+/*
+ * Values of the BPF hash `calls` (key: struct tt_call_key): a session
+ * program's call between its entry and its return. `entry` is the entry
+ * event as the two-event path writes it (kind TT_EV_ENTRY, ts_ns the
+ * entry's time, `size` bytes), so that the agent can hand a call whose
+ * return will never come (its process died, the agent stops) to the
+ * assembler as an entry; `regs` are the arguments for the return's
+ * captures (rdi, rsi, rdx, rcx, r8, r9, then the stack pointer).
+ */
+#define TT_MAX_CALLS 16384
+
+struct tt_call_key {
+	__u64 pid_tgid; /* bpf_get_current_pid_tgid() */
+	__u64 start_ns; /* the entry's time, also the session's cookie */
+};
+
+struct tt_call_stash {
+	__u8 entry[sizeof(struct tt_event) + TT_MAX_PAYLOAD];
+	__u64 regs[7];
+};
 
 /* Indexes of the BPF array `stats`. */
 enum tt_stat {
