@@ -408,6 +408,7 @@ static int walk_spec(struct walker *w, yaml_node_t *root)
 	err = check_error_unless(w, spec);
 	if (err)
 		return err;
+	tt_spec__mark_sessions(spec);
 	if (!spec->keyspace)
 		return spec__dup_string(w, "default", &spec->keyspace);
 	return 0;

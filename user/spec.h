@@ -272,4 +272,15 @@ int tt_spec__successors(const struct tt_spec *old, const struct tt_spec *now, co
 
 const char *tt_role__name(enum tt_role role);
 
+/*
+ * Why hook `h` of `spec` keeps separate entry and return events instead
+ * of one event per call paired in BPF (a uprobe session program), or NULL
+ * when it need not: a function's synchronous call whose span no probe of
+ * the spec can take for a parent (user/spec_session.c says why).
+ */
+const char *tt_spec__session_refusal(const struct tt_spec *spec, const struct tt_hook *h);
+
+/* Sets TT_HOOKF_SESSION on the hooks tt_spec__session_refusal() accepts. */
+void tt_spec__mark_sessions(struct tt_spec *spec);
+
 #endif /* TASKTAP_SPEC_H */

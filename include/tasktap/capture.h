@@ -129,6 +129,12 @@ struct tt_probe_prog {
 #define TT_HOOKF_SAVE  0x2 /* save the arguments at entry for the return program */
 #define TT_HOOKF_AT_RETURN                                                                         \
 	0x4 /* the hook's event is its function's return: entry records nothing */
+/*
+ * A synchronous call whose span no other span of its spec can have for a
+ * parent (user/spec_session.c): its entry and return may be paired in BPF
+ * into one TT_EV_CALL event. The generic programs ignore it.
+ */
+#define TT_HOOKF_SESSION 0x8
 
 /*
  * What one hook (attach point) runs, stored in the BPF array `probes` at
