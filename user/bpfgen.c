@@ -376,6 +376,195 @@ static void usdt_prog(struct gen *g)
 	exit_0(g);
 }
 
+/* ---- the session program: one event per call ------------------------------ */
+
+/* Where struct tt_call_stash keeps the arguments, and the largest entry it keeps. */
+#define STASH_REGS  offsetof(struct tt_call_stash, regs)
+#define STASH_ENTRY sizeof(((struct tt_call_stash *)0)->entry)
+
+/* The largest record a capture instruction writes, or 0 for one that writes none. */
+static size_t largest_record(const struct tt_op *op)
+{
+	size_t n;
+
+	switch (op->code) {
+	case TT_OP_EMIT_INT:
+		return sizeof(struct tt_cap_rec) + sizeof(__u64);
+	case TT_OP_EMIT_STR:
+	case TT_OP_EMIT_BYTES:
+	case TT_OP_PY_EMIT:
+		n = op->len < TT_MAX_STR ? op->len : TT_MAX_STR;
+		return (sizeof(struct tt_cap_rec) + n + 3) & ~(size_t)3;
+	}
+	return 0;
+}
+
+static size_t largest_payload(const struct tt_probe_prog *p)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < p->nops && i < TT_MAX_OPS; i++) {
+		n += largest_record(&p->ops[i]);
+		if (p->ops[i].code == TT_OP_STRCMP)
+			i += (p->ops[i].len + 8) / 8; /* the literal's words are not instructions */
+	}
+	return n;
+}
+
+size_t tt_bpfgen__session_size(const struct tt_hook_prog *prog)
+{
+	size_t n = sizeof(struct tt_event) + largest_payload(&prog->entry) +
+		   largest_payload(&prog->ret);
+
+	return ((n + 7) & ~(size_t)7) + sizeof(struct tt_call_tail);
+}
+
+const char *tt_bpfgen__session_refusal(const struct tt_hook_prog *prog)
+{
+	if (!(prog->flags & TT_HOOKF_SESSION) || (prog->flags & TT_HOOKF_AT_RETURN))
+		return "not a synchronous call without children";
+	if (bpfgen__filter_end(&prog->ret))
+		return "its return has a filter";
+	/* the event is built in scratch's first SCRATCH_MASK + 1 bytes */
+	if (tt_bpfgen__session_size(prog) >= TT_MAX_CALL_EVENT ||
+	    sizeof(struct tt_event) + largest_payload(&prog->entry) > STASH_ENTRY)
+		return "its captures can exceed TT_MAX_CALL_EVENT bytes";
+	return NULL;
+}
+
+/*
+ * The entry half: filter and entry captures into scratch as an entry
+ * event, the arguments after it, all kept in `calls` under (pid_tgid, its
+ * time), which goes to the session's cookie. Returns 0 (run the return
+ * half) only for a call kept: a hit the filter drops, or a full map
+ * (counted as a lost event), returns 1.
+ */
+static void session_entry(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	int skip = new_label(g), full = new_label(g);
+
+	scratch(g, skip);
+	bpfgen__run_ops(g, &h->entry, skip, TT_EV_ENTRY, false);
+	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK);
+	stx(g, BPF_W, BUF, offsetof(struct tt_event, size), OFF);
+	st(g, BPF_W, BUF, offsetof(struct tt_event, ncaps),
+	   (int32_t)bpfgen__count_emits(&h->entry));
+	for (int k = 0; (h->flags & TT_HOOKF_SAVE) && h->ret.nops && k < 7; k++) {
+		ldx(g, BPF_DW, R1, CTX, k < 6 ? pt_arg[k] : PT_SP);
+		stx(g, BPF_DW, BUF, (int16_t)(STASH_REGS + 8 * k), R1);
+	}
+	call(g, BPF_FUNC_get_current_pid_tgid);
+	stx(g, BPF_DW, FP, FP_CKEY, R0);
+	ldx(g, BPF_DW, R1, BUF, offsetof(struct tt_event, ts_ns));
+	stx(g, BPF_DW, FP, FP_CKEY + 8, R1);
+	ld_map(g, R1, g->in->maps.calls);
+	fp_addr(g, R2, FP_CKEY);
+	mov_reg(g, R3, BUF);
+	mov_imm(g, R4, BPF_NOEXIST);
+	call(g, BPF_FUNC_map_update_elem);
+	jmp_imm(g, BPF_JNE, R0, 0, full);
+	kfunc(g, g->in->kfuncs.session_cookie);
+	ldx(g, BPF_DW, R1, FP, FP_CKEY + 8);
+	stx(g, BPF_DW, R0, 0, R1);
+	exit_0(g);
+	place(g, full);
+	lost(g);
+	place(g, skip);
+	mov_imm(g, R0, 1);
+	put(g, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+/*
+ * The return half: the call's entry taken out of `calls` into scratch (a
+ * call the agent took first, its process gone or the agent stopping, is
+ * the agent's: nothing is written), the return's captures after the
+ * entry's, the header made the return's, the tail, one event.
+ */
+static void session_return(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	uint32_t entry_caps = bpfgen__count_emits(&h->entry);
+	int out = new_label(g);
+
+	kfunc(g, g->in->kfuncs.session_cookie);
+	ldx(g, BPF_DW, R1, R0, 0);
+	stx(g, BPF_DW, FP, FP_CKEY + 8, R1);
+	call(g, BPF_FUNC_get_current_pid_tgid);
+	stx(g, BPF_DW, FP, FP_CKEY, R0);
+	scratch(g, out);
+	ld_map(g, R1, g->in->maps.calls);
+	fp_addr(g, R2, FP_CKEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, out);
+	mov_reg(g, ACC, R0); /* the stash, until the captures start */
+	ldx(g, BPF_W, R2, R0, offsetof(struct tt_event, size));
+	jmp_imm(g, BPF_JGT, R2, (int32_t)STASH_ENTRY, out);
+	jmp_imm(g, BPF_JLT, R2, (int32_t)sizeof(struct tt_event), out);
+	mov_reg(g, R1, BUF);
+	mov_reg(g, R3, R0);
+	call(g, BPF_FUNC_probe_read_kernel);
+	jmp_imm(g, BPF_JNE, R0, 0, out);
+	for (int k = 0; h->ret.nops && k < 7; k++) {
+		if (h->flags & TT_HOOKF_SAVE) {
+			ldx(g, BPF_DW, R1, ACC, (int16_t)(STASH_REGS + 8 * k));
+			stx(g, BPF_DW, FP, FP_REGS + 8 * k, R1);
+		} else {
+			st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
+		}
+	}
+	/* the call is this program's only if it takes it out of the map */
+	ld_map(g, R1, g->in->maps.calls);
+	fp_addr(g, R2, FP_CKEY);
+	call(g, BPF_FUNC_map_delete_elem);
+	jmp_imm(g, BPF_JNE, R0, 0, out);
+	ldx(g, BPF_W, OFF, BUF, offsetof(struct tt_event, size));
+	mov_reg(g, R1, OFF);
+	alu_imm(g, BPF_ADD, R1, -(int32_t)sizeof(struct tt_event));
+	stx(g, BPF_DW, FP, FP_ELEN, R1);
+	g->at_return = true;
+	bpfgen__append_ops(g, &h->ret, out);
+	g->at_return = false;
+	call(g, BPF_FUNC_ktime_get_ns);
+	stx(g, BPF_DW, BUF, offsetof(struct tt_event, ts_ns), R0);
+	st(g, BPF_W, BUF, offsetof(struct tt_event, kind), TT_EV_CALL); /* and flags 0 */
+	ldx(g, BPF_DW, R1, CTX, PT_AX);
+	stx(g, BPF_DW, BUF, offsetof(struct tt_event, ret), R1);
+	/* the tail, 8-byte aligned, last */
+	alu_imm(g, BPF_ADD, OFF, 7);
+	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK & ~7);
+	mov_reg(g, R1, OFF);
+	alu_reg(g, BPF_ADD, R1, BUF);
+	ldx(g, BPF_DW, R2, FP, FP_CKEY + 8);
+	stx(g, BPF_DW, R1, offsetof(struct tt_call_tail, start_ns), R2);
+	ldx(g, BPF_DW, R2, FP, FP_ELEN);
+	stx(g, BPF_W, R1, offsetof(struct tt_call_tail, entry_len), R2);
+	st(g, BPF_W, R1, offsetof(struct tt_call_tail, entry_ncaps), (int32_t)entry_caps);
+	alu_imm(g, BPF_ADD, OFF, sizeof(struct tt_call_tail));
+	submit_scratch(g, entry_caps + bpfgen__count_emits(&h->ret));
+	place(g, out);
+	exit_0(g);
+}
+
+/* A uprobe session program: runs at the entry, and at the return of each call it kept. */
+static void session_prog(struct gen *g)
+{
+	int ret = new_label(g);
+	const char *why = tt_bpfgen__session_refusal(g->in->prog);
+
+	if (why) {
+		fail(g, -EINVAL, why);
+		return;
+	}
+	mov_reg(g, CTX, R1);
+	load_hook(g);
+	kfunc(g, g->in->kfuncs.session_is_return);
+	jmp_imm(g, BPF_JNE, R0, 0, ret);
+	session_entry(g);
+	place(g, ret);
+	session_return(g);
+}
+
 /*
  * The interpreter was not taught the forms compound predicates brought
  * (issue 14): it is one program verified for every hook, and each form
@@ -486,6 +675,9 @@ int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *
 		break;
 	case TT_BPFGEN_USDT:
 		usdt_prog(&g);
+		break;
+	case TT_BPFGEN_SESSION:
+		session_prog(&g);
 		break;
 	default:
 		fail(&g, -EINVAL, "an unknown kind of program");

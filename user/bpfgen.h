@@ -35,6 +35,12 @@ enum tt_bpfgen_kind {
 	TT_BPFGEN_ENTRY = 0, /* a function's entry (tt_entry) */
 	TT_BPFGEN_RETURN,    /* a function's return (tt_return) */
 	TT_BPFGEN_USDT,	     /* one USDT site (tt_usdt_site) */
+	/*
+	 * a function's entry and return in one uprobe session program, which
+	 * pairs them in BPF: the entry's captures wait in the map `calls`,
+	 * and the return writes one TT_EV_CALL event (no generic counterpart)
+	 */
+	TT_BPFGEN_SESSION,
 };
 
 /* The fds of the maps of bpf/tasktap.bpf.c the programs use (any value in tt_bpfgen__print()). */
@@ -45,6 +51,13 @@ struct tt_bpfgen_maps {
 	int stats;
 	int rings;
 	int hook_lost; /* per-CPU u64 per hook id: its events the ring had no room for; -1: none */
+	int calls;     /* TT_BPFGEN_SESSION: calls between entry and return (tt_call_stash) */
+};
+
+/* The kernel's session kfuncs, by their ids in its BTF (TT_BPFGEN_SESSION). */
+struct tt_bpfgen_kfuncs {
+	int32_t session_cookie;	   /* __u64 *bpf_session_cookie(void) */
+	int32_t session_is_return; /* bool bpf_session_is_return(void) */
 };
 
 struct tt_bpfgen_in {
@@ -60,6 +73,7 @@ struct tt_bpfgen_in {
 	const struct tt_usdt_site *site; /* TT_BPFGEN_USDT: where the arguments are */
 	struct tt_bpfgen_maps maps;
 	uint64_t wakeup_watermark; /* as the generic programs' rodata has it */
+	struct tt_bpfgen_kfuncs kfuncs;
 };
 
 /* Instructions in the largest program: TT_MAX_OPS capture operations at their longest and more. */
@@ -77,6 +91,20 @@ struct tt_bpfgen {
  * message. The loader refuses to run such a hook in the interpreter.
  */
 const char *tt_bpfgen__compiled_only(const struct tt_hook_prog *prog);
+
+/*
+ * The largest TT_EV_CALL event a session program for `prog` writes: the
+ * header, every capture at its largest, the tail. A hook takes the session
+ * path only when it is at most TT_MAX_CALL_EVENT.
+ */
+size_t tt_bpfgen__session_size(const struct tt_hook_prog *prog);
+
+/*
+ * Why a session program cannot run `prog`, or NULL when it can: the spec
+ * did not mark the hook TT_HOOKF_SESSION (tt_spec__session_refusal()
+ * says why), its return has a filter, or its calls can be too large.
+ */
+const char *tt_bpfgen__session_refusal(const struct tt_hook_prog *prog);
 
 /*
  * Emits the program for `in` into *out. Returns 0, or -EINVAL (an opcode

@@ -46,6 +46,7 @@ struct gen {
 	size_t nfixups;
 	int drop;		      /* the label of the code that drops the hit */
 	int op_label[TT_MAX_OPS + 1]; /* the label of a JMP's target instruction; -1: none yet */
+	bool at_return; /* a session program's return half: as a return program reads */
 	int err;
 	char *msg;
 	size_t msglen;
@@ -134,6 +135,14 @@ static inline void st(struct gen *g, uint8_t size, uint8_t dst, int16_t off, int
 static inline void call(struct gen *g, int32_t helper)
 {
 	put(g, BPF_JMP | BPF_CALL, 0, 0, 0, helper);
+}
+
+/* A call of the kernel function whose id in the kernel's BTF is `btf_id`. */
+static inline void kfunc(struct gen *g, int32_t btf_id)
+{
+	if (btf_id <= 0)
+		fail(g, -EINVAL, "a kernel function this kernel's BTF lacks");
+	put(g, BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, btf_id);
 }
 
 static inline void exit_0(struct gen *g)
@@ -236,6 +245,14 @@ static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
 #define FP_COND	 -248 /* u64: the condition a test set (TT_OPF_COND) */
 #define FP_SLEN	 -256 /* u64: the length of a string read by a test, with its NUL */
 #define FP_HOOK	 -264 /* u32: the hook id, when read from the attach cookie */
+#define FP_CKEY	 -280 /* session programs: struct tt_call_key {pid_tgid, start_ns} */
+#define FP_ELEN	 -288 /* session programs: bytes of the entry's records */
+
+/* Whether the program reads as a return program does: the return value, the saved arguments. */
+static inline bool reads_return(const struct gen *g)
+{
+	return g->in->kind == TT_BPFGEN_RETURN || g->at_return;
+}
 
 /*
  * Where string tests read their strings: in the upper half of scratch's
@@ -254,6 +271,8 @@ void bpfgen__header(struct gen *g, uint8_t base, int16_t off, uint16_t kind, boo
 /* bpfgen_ops.c: the capture program `p` run into scratch, filter first (a drop jumps to `drop`). */
 void bpfgen__run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uint16_t kind,
 		     bool ret);
+/* The captures of `p` appended at OFF to the event in scratch, whose header is already there. */
+void bpfgen__append_ops(struct gen *g, const struct tt_probe_prog *p, int drop);
 /* Where the filter of `p` ends (0: it has none, no hit is dropped). */
 uint32_t bpfgen__filter_end(const struct tt_probe_prog *p);
 /* Captures emitted by `p`: its EMIT_* instructions. */

@@ -131,7 +131,7 @@ static void op_arg(struct gen *g, uint32_t i, const struct tt_op *op)
 		no_arg(g);
 		return;
 	}
-	if (g->in->kind == TT_BPFGEN_RETURN) {
+	if (reads_return(g)) {
 		/* the arguments saved at entry, or zeros */
 		if (slot < 6) {
 			ldx(g, BPF_DW, ACC, FP, FP_REGS + 8 * slot);
@@ -154,7 +154,7 @@ static void op_ret(struct gen *g, uint32_t i, const struct tt_op *op)
 {
 	int wide = new_label(g);
 
-	if (g->in->kind != TT_BPFGEN_RETURN) {
+	if (!reads_return(g)) {
 		mov_imm(g, ACC, 0);
 		return;
 	}
@@ -741,6 +741,37 @@ static void place_op(struct gen *g, uint32_t i)
 		place(g, g->op_label[i]);
 }
 
+/* Labels and state for compiling `p`; false (with a failure) when it is too long. */
+static bool ops_begin(struct gen *g, const struct tt_probe_prog *p, int drop)
+{
+	g->prog = p;
+	g->drop = drop;
+	for (uint32_t i = 0; i <= TT_MAX_OPS; i++)
+		g->op_label[i] = -1;
+	if (p->nops > TT_MAX_OPS) {
+		fail(g, -EINVAL, "a capture program longer than TT_MAX_OPS");
+		return false;
+	}
+	clear_state(g);
+	return true;
+}
+
+/* Instruction i of `p`; false (with a failure) for an opcode without an emitter. */
+static bool ops_emit(struct gen *g, const struct tt_probe_prog *p, uint32_t i)
+{
+	const struct tt_op *op = &p->ops[i];
+	char why[96];
+
+	if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
+		snprintf(why, sizeof(why), "opcode %u at instruction %u has no emitter", op->code,
+			 i);
+		fail(g, -EINVAL, why);
+		return false;
+	}
+	op_rows[op->code].emit(g, i, op);
+	return true;
+}
+
 /*
  * The capture program `p`, its event built in scratch: the filter first (a
  * hit it drops jumps to `drop` having cost no helper call for the header),
@@ -751,36 +782,33 @@ void bpfgen__run_ops(struct gen *g, const struct tt_probe_prog *p, int drop, uin
 		     bool ret)
 {
 	uint32_t split = bpfgen__filter_end(p);
-	char why[96];
 
-	g->prog = p;
-	g->drop = drop;
-	for (uint32_t i = 0; i <= TT_MAX_OPS; i++)
-		g->op_label[i] = -1;
-	if (p->nops > TT_MAX_OPS) {
-		fail(g, -EINVAL, "a capture program longer than TT_MAX_OPS");
+	if (!ops_begin(g, p, drop))
 		return;
-	}
 	mov_imm(g, OFF, sizeof(struct tt_event));
-	clear_state(g);
 	for (uint32_t i = 0; i < p->nops && !g->err; i++) {
-		const struct tt_op *op = &p->ops[i];
-
 		/* a jump to the filter's end lands before the header: the hit is kept */
 		place_op(g, i);
 		if (i == split)
 			bpfgen__header(g, BUF, 0, kind, ret);
-		if (op->code >= TT_OP__COUNT || !op_rows[op->code].emit) {
-			snprintf(why, sizeof(why), "opcode %u at instruction %u has no emitter",
-				 op->code, i);
-			fail(g, -EINVAL, why);
+		if (!ops_emit(g, p, i))
 			return;
-		}
-		op_rows[op->code].emit(g, i, op);
 	}
 	place_op(g, p->nops);
 	if (split >= p->nops)
 		bpfgen__header(g, BUF, 0, kind, ret);
+}
+
+void bpfgen__append_ops(struct gen *g, const struct tt_probe_prog *p, int drop)
+{
+	if (!ops_begin(g, p, drop))
+		return;
+	for (uint32_t i = 0; i < p->nops && !g->err; i++) {
+		place_op(g, i);
+		if (!ops_emit(g, p, i))
+			return;
+	}
+	place_op(g, p->nops);
 }
 
 /* Captures emitted by `p`: its EMIT_* instructions (each runs once when the hit is kept). */

@@ -8,9 +8,9 @@
 
 void tt_bpfgen__name(enum tt_bpfgen_kind kind, uint32_t hook, char *buf, size_t len)
 {
-	static const char *const kinds[] = {"entry", "ret", "usdt"};
+	static const char *const kinds[] = {"entry", "ret", "usdt", "call"};
 
-	snprintf(buf, len, "tt_h%u_%s", hook, kind <= TT_BPFGEN_USDT ? kinds[kind] : "x");
+	snprintf(buf, len, "tt_h%u_%s", hook, kind <= TT_BPFGEN_SESSION ? kinds[kind] : "x");
 }
 
 static const char *map_name(const struct tt_bpfgen_maps *m, int fd)
@@ -27,6 +27,8 @@ static const char *map_name(const struct tt_bpfgen_maps *m, int fd)
 		return "rings";
 	if (fd == m->hook_lost)
 		return "hook_lost";
+	if (fd == m->calls)
+		return "calls";
 	return "?";
 }
 
@@ -51,6 +53,12 @@ static const char *helper_name(int32_t id)
 		return "bpf_ringbuf_output";
 	case BPF_FUNC_ringbuf_query:
 		return "bpf_ringbuf_query";
+	case BPF_FUNC_map_delete_elem:
+		return "bpf_map_delete_elem";
+	case BPF_FUNC_probe_read_kernel:
+		return "bpf_probe_read_kernel";
+	case BPF_FUNC_get_attach_cookie:
+		return "bpf_get_attach_cookie";
 	}
 	return "helper";
 }
@@ -148,6 +156,9 @@ void tt_bpfgen__print(const struct tt_bpfgen *g, const struct tt_bpfgen_maps *ma
 		} else if (cls == BPF_ST) {
 			fprintf(f, "*(%s *)(r%u %+d) = %d\n", size_name(BPF_SIZE(i->code)),
 				i->dst_reg, i->off, i->imm);
+		} else if (cls == BPF_JMP && op == BPF_CALL &&
+			   i->src_reg == BPF_PSEUDO_KFUNC_CALL) {
+			fprintf(f, "call kfunc %d (btf id)\n", i->imm);
 		} else if (cls == BPF_JMP && op == BPF_CALL) {
 			fprintf(f, "call %s\n", helper_name(i->imm));
 		} else if (cls == BPF_JMP && op == BPF_EXIT) {

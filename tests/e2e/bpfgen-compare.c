@@ -10,7 +10,10 @@
  *
  *	bpfgen-compare SPEC COMMAND...
  *
- * Prints one JSON object: events per form, the records that were faults
+ * A whole call the compiled side writes (a uprobe session program's
+ * TT_EV_CALL) is compared as its entry and return events.
+ *
+ * Prints one JSON object: events per form, whole calls, the records that were faults
  * and truncations, the programs compiled, and every difference found.
  * Exits 0 when the run could be made (whatever it found), 1 when not.
  */
@@ -34,11 +37,70 @@ struct stream {
 	size_t n;
 };
 
+static int keep(const struct tt_event *ev, size_t size, void *ctx);
+
+/* Whole calls (TT_EV_CALL) the compiled side wrote: a uprobe session program's. */
+static int ncalls;
+
+/*
+ * A whole call as the two events the interpreter writes for it: its entry
+ * (the entry's time, no return value) and its return (the return's
+ * records), so that its captures compare record by record.
+ */
+static int split_call(const struct tt_event *ev, size_t size, void *ctx)
+{
+	union {
+		struct tt_event h;
+		uint8_t b[TT_MAX_CALL_EVENT];
+	} half;
+	struct tt_call_tail tail;
+	size_t rest;
+	int ret;
+
+	if (size < sizeof(*ev) + sizeof(tail) || size > sizeof(half))
+		return 0;
+	ncalls++;
+	memcpy(&tail, (const uint8_t *)ev + size - sizeof(tail), sizeof(tail));
+	if (tail.entry_len > size - sizeof(*ev) - sizeof(tail))
+		return 0;
+	half.h = *ev;
+	half.h.kind = TT_EV_ENTRY;
+	half.h.ts_ns = tail.start_ns;
+	half.h.ret = 0;
+	half.h.ncaps = tail.entry_ncaps;
+	half.h.size = (uint32_t)(sizeof(*ev) + tail.entry_len);
+	memcpy(half.b + sizeof(*ev), ev + 1, tail.entry_len);
+	ret = keep(&half.h, half.h.size, ctx);
+	if (ret)
+		return ret;
+	/* the return's records: up to the tail, less the padding before it */
+	rest = size - sizeof(tail) - sizeof(*ev) - tail.entry_len;
+	half.h = *ev;
+	half.h.kind = TT_EV_RETURN;
+	half.h.ncaps = ev->ncaps - tail.entry_ncaps;
+	memcpy(half.b + sizeof(*ev), (const uint8_t *)(ev + 1) + tail.entry_len, rest);
+	{
+		size_t off = 0;
+
+		for (uint32_t k = 0; k < half.h.ncaps && off + sizeof(struct tt_cap_rec) <= rest;
+		     k++) {
+			struct tt_cap_rec r;
+
+			memcpy(&r, half.b + sizeof(*ev) + off, sizeof(r));
+			off = (off + sizeof(r) + r.len + 3) & ~(size_t)3;
+		}
+		half.h.size = (uint32_t)(sizeof(*ev) + off);
+	}
+	return keep(&half.h, half.h.size, ctx);
+}
+
 static int keep(const struct tt_event *ev, size_t size, void *ctx)
 {
 	struct stream *s = ctx;
 	struct tt_event *copy;
 
+	if (ev->kind == TT_EV_CALL)
+		return split_call(ev, size, ctx);
 	if (ev->kind != TT_EV_ENTRY && ev->kind != TT_EV_RETURN)
 		return 0;
 	if (s->n >= MAX_EVENTS || size < sizeof(*ev))
@@ -217,7 +279,8 @@ int main(int argc, char **argv)
 	tt_loader__programs(la, &compiled, &interpreted);
 	tt_loader__programs(lb, &ic, &ii);
 	shared = tt_loader__shared_sites(la, &members);
-	printf("{\"shared_sites\": %d, \"shared_members\": %d, ", shared, members);
+	printf("{\"shared_sites\": %d, \"shared_members\": %d, \"calls\": %d, ", shared, members,
+	       ncalls);
 	printf("\"attachments\": %zu, \"compiled\": %d, \"not_compiled\": %d, "
 	       "\"interpreter_compiled\": %d, \"events\": [%zu, %zu], \"lost\": [%llu, %llu], "
 	       "\"differences\": [",

@@ -20,10 +20,12 @@
 
 #include "bpfgen.h"
 #include "expr.h"
+#include "tasktap/event.h"
 #include "usdt.h"
 
 static const struct tt_bpfgen_maps maps = {
-	.threads = 11, .saved = 12, .scratch = 13, .stats = 14, .rings = 15, .hook_lost = 16};
+	.threads = 11, .saved = 12, .scratch = 13, .stats = 14, .rings = 15, .hook_lost = 16,
+	.calls = 17};
 
 static struct tt_bpfgen g;
 
@@ -49,7 +51,12 @@ static struct tt_hook_prog hook_of(const char *when, const char *const *caps)
 static int emit(enum tt_bpfgen_kind kind, const struct tt_hook_prog *h,
 		const struct tt_usdt_site *site, char *err, size_t errlen)
 {
-	struct tt_bpfgen_in in = {.kind = kind, .hook = 42, .prog = h, .site = site, .maps = maps};
+	struct tt_bpfgen_in in = {.kind = kind,
+				  .hook = 42,
+				  .prog = h,
+				  .site = site,
+				  .maps = maps,
+				  .kfuncs = {.session_cookie = 901, .session_is_return = 902}};
 
 	return tt_bpfgen__emit(&in, &g, err, errlen);
 }
@@ -67,7 +74,7 @@ static void assert_well_formed(void)
 
 		if (i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
 			if (i->src_reg == BPF_PSEUDO_MAP_FD)
-				assert_true(i->imm >= 11 && i->imm <= 16);
+				assert_true(i->imm >= 11 && i->imm <= 17);
 			n++;
 			continue;
 		}
@@ -256,6 +263,85 @@ static void test_return_without_captures_is_short(void **state)
 	assert_int_equal(count_calls(BPF_FUNC_probe_read_user), 0);
 	/* the ring; when it is full, the stats and the hook's own count */
 	assert_int_equal(count_calls(BPF_FUNC_map_lookup_elem), 3);
+}
+
+/* Calls of kernel function `btf_id`. */
+static size_t count_kfuncs(int32_t btf_id)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < g.n; k++)
+		n += g.insns[k].code == (BPF_JMP | BPF_CALL) &&
+		     g.insns[k].src_reg == BPF_PSEUDO_KFUNC_CALL && g.insns[k].imm == btf_id;
+	return n;
+}
+
+/*
+ * A session program: the entry's captures kept in `calls` (the arguments
+ * with them for the return's captures) under the cookie, one event written
+ * at the return, the call taken out of the map first.
+ */
+static void test_session_program_pairs_entry_and_return(void **state)
+{
+	static const char *const caps[] = {"arg0", "str(arg1)", NULL};
+	struct tt_hook_prog h = hook_of(NULL, caps);
+	enum tt_cap_type type;
+	char err[256] = "";
+	int col;
+
+	assert_int_equal(tt_expr__compile("str(arg2)", true, &h.ret, &type, err, sizeof(err), &col),
+			 0);
+	h.flags |= TT_HOOKF_TRACK | TT_HOOKF_SAVE | TT_HOOKF_SESSION;
+	assert_null(tt_bpfgen__session_refusal(&h));
+	assert_int_equal(emit(TT_BPFGEN_SESSION, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_all_reached();
+	assert_int_equal(count_kfuncs(902), 1); /* is it the return? */
+	assert_int_equal(count_kfuncs(901), 2); /* the cookie: set at entry, read at return */
+	assert_int_equal(count_calls(BPF_FUNC_map_update_elem), 1);
+	assert_int_equal(count_calls(BPF_FUNC_map_delete_elem), 1);
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_kernel), 1);
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 1);
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 2);
+	/* the per-thread tracking of the two-event path is not needed */
+	for (size_t k = 0; k < g.n; k++) {
+		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 11);
+		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 12);
+	}
+	/* the largest call: header, 12 + 68 at entry, 68 at return, aligned, tail */
+	assert_int_equal(tt_bpfgen__session_size(&h), ((40 + 12 + 68 + 68 + 7) & ~7) + 16);
+}
+
+/* What a session program cannot run is refused with a reason, and keeps two events. */
+static void test_session_refusals(void **state)
+{
+	static const char *const caps[] = {"arg0", NULL};
+	static const char *const big[] = {"str(arg0)", "str(arg1)", "str(arg2)", "str(arg3)",
+					  "str(arg4)", "str(arg5)", "str(arg6)", "str(arg7)",
+					  NULL};
+	struct tt_hook_prog h = hook_of(NULL, caps);
+	enum tt_cap_type type;
+	char err[256] = "";
+	int col;
+
+	/* not marked by the spec (a span with children, say) */
+	assert_non_null(tt_bpfgen__session_refusal(&h));
+	assert_int_equal(emit(TT_BPFGEN_SESSION, &h, NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "not a synchronous call without children");
+	/* a filter at the return */
+	h.flags |= TT_HOOKF_SESSION;
+	assert_int_equal(tt_expr__compile_filter("ret == 0", true, &h.ret, err, sizeof(err), &col),
+			 0);
+	assert_string_equal(tt_bpfgen__session_refusal(&h), "its return has a filter");
+	/* calls larger than the event can be */
+	h = hook_of(NULL, big);
+	for (int i = 0; big[i]; i++)
+		assert_int_equal(
+			tt_expr__compile(big[i], true, &h.ret, &type, err, sizeof(err), &col), 0);
+	h.flags |= TT_HOOKF_SESSION;
+	assert_true(tt_bpfgen__session_size(&h) >= TT_MAX_CALL_EVENT);
+	assert_string_equal(tt_bpfgen__session_refusal(&h),
+			    "its captures can exceed TT_MAX_CALL_EVENT bytes");
 }
 
 /* Each comparison of a filter, signed (as the spec's are) or not, is one jump of its own kind. */
@@ -482,6 +568,8 @@ int main(void)
 		cmocka_unit_test(test_entry_with_every_capture_form),
 		cmocka_unit_test(test_hooks_alike_share_one_program_with_the_id_from_the_cookie),
 		cmocka_unit_test(test_tracked_entry_and_return),
+		cmocka_unit_test(test_session_program_pairs_entry_and_return),
+		cmocka_unit_test(test_session_refusals),
 		cmocka_unit_test(test_return_without_captures_is_short),
 		cmocka_unit_test(test_each_comparison_is_its_jump),
 		cmocka_unit_test(test_string_filter_compares_the_literal_words),
