@@ -69,6 +69,20 @@ struct {
 } saved SEC(".maps");
 
 /*
+ * Calls between entry and return of the hooks that run as uprobe session
+ * programs (emitted by user/bpfgen.c; this object only holds the map, so
+ * that it is made, pinned and shared as the others are). Not preallocated:
+ * its memory follows the calls in flight.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TT_MAX_CALLS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tt_call_key);
+	__type(value, struct tt_call_stash);
+} calls SEC(".maps");
+
+/*
  * Scratch space to build an entry event in. Offsets into it are masked
  * with SCRATCH_MASK, and no single write exceeds SCRATCH_MASK + 1 bytes,
  * so every write provably stays inside.

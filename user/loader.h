@@ -77,6 +77,29 @@ void tt_loader__free(struct tt_loader *l);
 int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog);
 
 /*
+ * Why the hooks that could (TT_HOOKF_SESSION, tt_bpfgen__session_refusal())
+ * keep separate entry and return events here, or NULL when they run as
+ * uprobe session programs, one event per call: not asked for (the path is
+ * taken only with TASKTAP_SESSION=1 in the environment, until what it
+ * gives up is settled: docs/architecture.md "One event per call"), or the
+ * kernel lacks uprobe session links (a feature probe, once; not a version
+ * check). Where it is not taken, the two-event path pairs calls in the
+ * assembler as before.
+ */
+const char *tt_loader__session_refusal(void);
+
+/*
+ * Takes out of BPF the calls of process `pid` (of every process when 0)
+ * that session programs hold between their entry and their return, and
+ * hands each to fn as the entry event the two-event path would have
+ * written, oldest first: for a process that died in them, or an agent that
+ * stops, so that their spans end as any open span does (its exit, the
+ * shutdown) instead of vanishing. A return that runs after finds its call
+ * gone and writes nothing. Returns how many.
+ */
+int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx);
+
+/*
  * Attaches hook `id` at `offset` in the file at `path` (and at the
  * function's return when `retprobe`), in process `pid` only, or in every
  * process when pid is -1. With a pin directory and a `pin_name`, the links

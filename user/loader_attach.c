@@ -156,12 +156,11 @@ static int uprobe_event(const struct site_opts *o, bool retprobe)
 
 /*
  * uprobe_multi links (kernel 6.6), which Debian's libbpf 1.1 and uapi
- * headers predate: the values and the layout of bpf(2)'s link_create for
- * them, as the kernel's uapi has them (checked against this kernel's BTF).
+ * headers predate: the layout of bpf(2)'s link_create for them, as the
+ * kernel's uapi has them (checked against this kernel's BTF; the values in
+ * loader_internal.h). Session links (6.13) are the same with their own
+ * attach type.
  */
-#define TT_BPF_TRACE_UPROBE_MULTI    48
-#define TT_BPF_F_UPROBE_MULTI_RETURN 1U
-
 struct uprobe_multi_attr {
 	__u32 prog_fd;
 	__u32 target_fd;
@@ -181,15 +180,16 @@ _Static_assert(offsetof(struct uprobe_multi_attr, path) == 16, "link_create's un
 _Static_assert(offsetof(struct uprobe_multi_attr, pid) == 56, "uprobe_multi's pid");
 
 /*
- * A uprobe_multi link of `prog` at one place (its return when `ret`),
- * for process `pid` only when > 0. Its fd, or -errno.
+ * A uprobe_multi link (or, by `attach_type`, a session link) of `prog` at
+ * one place (its return when `ret`), for process `pid` only when > 0. Its
+ * fd, or -errno.
  */
-static int uprobe_multi_link(int prog, const char *path, __u64 offset, __u64 ref_ctr, __u64 cookie,
-			     bool ret, pid_t pid)
+int loader__uprobe_multi_link(int prog, __u32 attach_type, const char *path, __u64 offset,
+			      __u64 ref_ctr, __u64 cookie, bool ret, pid_t pid)
 {
 	struct uprobe_multi_attr a = {
 		.prog_fd = (__u32)prog,
-		.attach_type = TT_BPF_TRACE_UPROBE_MULTI,
+		.attach_type = attach_type,
 		.path = (__u64)(uintptr_t)path,
 		.offsets = (__u64)(uintptr_t)&offset,
 		.ref_ctr_offsets = ref_ctr ? (__u64)(uintptr_t)&ref_ctr : 0,
@@ -221,7 +221,7 @@ static bool has_uprobe_multi(void)
 
 	if (prog < 0)
 		return false;
-	fd = uprobe_multi_link(prog, "/", 0, 0, 0, false, 0);
+	fd = loader__uprobe_multi_link(prog, TT_BPF_TRACE_UPROBE_MULTI, "/", 0, 0, 0, false, 0);
 	close(prog);
 	if (fd >= 0)
 		close(fd);
@@ -261,8 +261,11 @@ int loader__attach_one(struct tt_loader *l, const struct site_opts *o, bool retp
 		ret = loader__rings_ready(l); /* the link's probe fires at once */
 		if (ret)
 			return ret;
-		fd = uprobe_multi_link(prog, o->path, o->offset, o->ref_ctr, o->cookie, retprobe,
-				       o->pid);
+		fd = loader__uprobe_multi_link(
+			prog, o->session ? TT_BPF_TRACE_UPROBE_SESSION : TT_BPF_TRACE_UPROBE_MULTI,
+			o->path, o->offset, o->ref_ctr, o->cookie, retprobe, o->pid);
+		if (fd < 0 && o->session)
+			return fd; /* no perf-event form */
 		if (fd >= 0)
 			goto attached;
 		if (fd != -EINVAL)
@@ -329,18 +332,26 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
 		      char *err, size_t errlen)
 {
+	int session = retprobe ? loader__session_for(l, id) : -EOPNOTSUPP;
 	struct site_opts o = {
-		.entry_prog = loader__prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
-		.ret_prog = retprobe ? loader__prog_for(l, id, TT_BPFGEN_RETURN, NULL) : -1,
+		.entry_prog =
+			session >= 0 ? session : loader__prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
+		.ret_prog = retprobe && session < 0
+				    ? loader__prog_for(l, id, TT_BPFGEN_RETURN, NULL)
+				    : -1,
+		.session = session >= 0,
 		.path = path,
 		.offset = offset,
 		.cookie = id,
-		.retprobe = retprobe,
+		.retprobe = retprobe && session < 0, /* a session link runs at both */
 		.pid = pid,
 		.pin_name = pin_name,
 	};
 	struct tt_link *t;
 	int ret;
+
+	retprobe = o.retprobe;
+	l->sessions |= o.session;
 
 	ret = o.entry_prog < 0 ? o.entry_prog : retprobe && o.ret_prog < 0 ? o.ret_prog : 0;
 	if (ret) {

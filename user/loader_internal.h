@@ -127,6 +127,7 @@ struct tt_loader {
 	char *hold_pin; /* owned: where the hold map is pinned without pin_dir; else NULL */
 	bool adopted;	/* the maps were pinned by an earlier agent */
 	bool interpret; /* no compiled programs: the interpreter everywhere */
+	bool sessions;	/* a session program was attached: `calls` may hold calls */
 	struct tt_hook_prog *hooks[TT_MAX_PROBES + 1]; /* what each hook runs; owned */
 	struct gen_prog *progs;			       /* compiled programs; owned */
 	int hook_lost_fd;  /* per-CPU array: lost events per hook (compiled programs count them) */
@@ -142,6 +143,7 @@ struct tt_loader {
 struct site_opts {
 	int entry_prog; /* fds */
 	int ret_prog;	/* with retprobe */
+	bool session;	/* entry_prog is a session program: one link, entry and return */
 	const char *path;
 	uint64_t offset;
 	uint64_t ref_ctr; /* file offset of a USDT semaphore, or 0 */
@@ -155,7 +157,13 @@ struct site_opts {
 void loader__free_progs(struct tt_loader *l, uint32_t id, bool all);
 
 /* loader_attach.c: uprobes attached and detached */
+/* uprobe_multi and session links (kernel 6.6, 6.13), which Debian's uapi headers predate */
+#define TT_BPF_TRACE_UPROBE_MULTI    48
+#define TT_BPF_TRACE_UPROBE_SESSION  57
+#define TT_BPF_F_UPROBE_MULTI_RETURN 1U
 enum bpf_attach_type loader__uprobe_attach_type(void);
+int loader__uprobe_multi_link(int prog, __u32 attach_type, const char *path, __u64 offset,
+			      __u64 ref_ctr, __u64 cookie, bool ret, pid_t pid);
 int loader__attach_one(struct tt_loader *l, const struct site_opts *o, bool retprobe,
 		       const char *pin, struct ulink *out);
 int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp,
@@ -196,6 +204,11 @@ int loader__load_python(struct tt_loader *l);
 struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l);
 int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		     const struct tt_usdt_site *site);
+/* Hook id's session program (one link: entry and return), or -EOPNOTSUPP/-errno: not here. */
+int loader__session_for(struct tt_loader *l, uint32_t id);
+
+/* loader_session.c: uprobe session programs' kfuncs (ids < 0: missing) */
+const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void);
 
 /* loader_usdt.c: USDT sites, shared by the hooks on them */
 int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);

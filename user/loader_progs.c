@@ -40,6 +40,7 @@ struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l)
 		.stats = bpf_map__fd(l->skel->maps.stats),
 		.rings = bpf_map__fd(l->skel->maps.rings),
 		.hook_lost = l->hook_lost_fd,
+		.calls = bpf_map__fd(l->skel->maps.calls),
 	};
 }
 
@@ -78,6 +79,10 @@ static int load_gen(struct tt_loader *l, struct gen_prog *p, uint32_t id, enum t
 		.wakeup_watermark = l->wakeup_watermark,
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = loader__uprobe_attach_type());
+	if (kind == TT_BPFGEN_SESSION) {
+		in.kfuncs = *loader__session_kfuncs();
+		opts.expected_attach_type = (enum bpf_attach_type)TT_BPF_TRACE_UPROBE_SESSION;
+	}
 	char name[16];
 	int fd, ret;
 
@@ -234,6 +239,49 @@ static int interpreter_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind
 }
 
 /*
+ * Hook id's session program, loaded on first use: its fd, or -errno, said
+ * once, when it could not be built (the caller attaches the hook's entry
+ * and return programs instead). Never the interpreter, which has none.
+ */
+static int session_prog(struct tt_loader *l, uint32_t id)
+{
+	struct gen_prog *p;
+	char why[512] = "";
+
+	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
+		return -EOPNOTSUPP;
+	for (p = l->progs; p; p = p->next) {
+		if (p->id == id && p->kind == TT_BPFGEN_SESSION)
+			return p->fd >= 0 ? p->fd : -EOPNOTSUPP;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->id = id;
+	p->kind = TT_BPFGEN_SESSION;
+	p->fd = load_gen(l, p, id, TT_BPFGEN_SESSION, NULL, why, sizeof(why));
+	p->next = l->progs;
+	l->progs = p;
+	if (p->fd < 0)
+		tt_warn("hook %u: separate entry and return events: its session program could "
+			"not be built: %s",
+			id, why);
+	return p->fd;
+}
+
+/*
+ * Whether hook `id` runs as one session program: the kernel has them, the
+ * hook may (tt_bpfgen__session_refusal()) and its program loaded.
+ */
+int loader__session_for(struct tt_loader *l, uint32_t id)
+{
+	if (tt_loader__session_refusal() || id == 0 || id > TT_MAX_PROBES || !l->hooks[id] ||
+	    tt_bpfgen__session_refusal(l->hooks[id]) || !loader__uprobe_attach_type())
+		return -EOPNOTSUPP;
+	return session_prog(l, id);
+}
+
+/*
  * The program to attach for hook `id` of `kind` (at USDT `site`): its
  * compiled program, loaded on first use; or the generic interpreter where
  * none can be built: a hook the loader was not given, an opcode or
@@ -247,6 +295,8 @@ int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	struct gen_prog *p;
 	char why[512] = "";
 
+	if (kind == TT_BPFGEN_SESSION)
+		return session_prog(l, id);
 	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
 		return interpreter_for(l, id, kind, "");
 	for (p = l->progs; p; p = p->next) {

@@ -16,6 +16,7 @@
 #include "bpfgen.h"
 #include "cli.h"
 #include "elf.h"
+#include "loader.h"
 #include "proc.h"
 #include "python/pyproc.h"
 #include "resolve.h"
@@ -108,7 +109,10 @@ static const struct tt_usage check_usage = {
 
 /* The maps of the programs printed by check --verbose: no fds, so any distinct numbers. */
 static const struct tt_bpfgen_maps shown_maps = {
-	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5, .hook_lost = 6};
+	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5, .hook_lost = 6, .calls = 7};
+
+/* The session kfuncs' ids as check shows them: this kernel's where known (any, else). */
+static struct tt_bpfgen_kfuncs shown_kfuncs = {.session_cookie = 1, .session_is_return = 2};
 
 /* Prints the program bpfgen emits for hook h of `kind` (at USDT `site`). */
 static void print_program(const struct tt_hook *h, enum tt_bpfgen_kind kind,
@@ -120,7 +124,8 @@ static void print_program(const struct tt_hook *h, enum tt_bpfgen_kind kind,
 				  .hook_from_cookie = true, /* as the loader builds them */
 				  .prog = &h->prog,
 				  .site = site,
-				  .maps = shown_maps};
+				  .maps = shown_maps,
+				  .kfuncs = shown_kfuncs};
 	char err[256];
 
 	if (tt_bpfgen__emit(&in, &g, err, sizeof(err))) {
@@ -153,12 +158,38 @@ static int print_usdt_site(const struct tt_usdt_note *note, void *ctx)
 	return 0;
 }
 
-/* check --verbose: the BPF instructions each attachment runs. */
-static void print_programs(const struct tt_attachment *at)
+/*
+ * Why hook h, a function's call, is not one event per call here (the
+ * spec's reason, its program's, this kernel's), or NULL when it is.
+ */
+static const char *session_refusal(const struct tt_spec *spec, const struct tt_hook *h)
+{
+	const char *why = tt_spec__session_refusal(spec, h);
+
+	if (!why)
+		why = tt_bpfgen__session_refusal(&h->prog);
+	if (!why)
+		why = tt_loader__session_refusal();
+	return why;
+}
+
+/* check --verbose: how each attachment's calls reach the agent, and the BPF it runs. */
+static void print_programs(const struct tt_spec *spec, const struct tt_attachment *at)
 {
 	struct usdt_print u = {.hook = at->hook};
 	struct tt_elf *elf;
+	const char *why;
 
+	if (!at->usdt && at->retprobe) {
+		why = session_refusal(spec, at->hook);
+		if (!why) {
+			printf("  path: one event per call (a uprobe session program pairs entry "
+			       "and return in BPF)\n");
+			print_program(at->hook, TT_BPFGEN_SESSION, NULL, "entry and return");
+			return;
+		}
+		printf("  path: entry and return events, paired by the agent: %s\n", why);
+	}
 	if (!at->usdt) {
 		print_program(at->hook, TT_BPFGEN_ENTRY, NULL, "entry");
 		if (at->retprobe)
@@ -221,7 +252,7 @@ static int cmd_check(int argc, char **argv)
 	for (size_t i = 0; i < plan.n; i++) {
 		print_attachment(&plan.at[i]);
 		if (verbose)
-			print_programs(&plan.at[i]);
+			print_programs(spec, &plan.at[i]);
 	}
 	for (int i = 0; !pid && i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];

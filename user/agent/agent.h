@@ -169,6 +169,8 @@ struct agent_bpf {
 	int (*ring_pos)(const struct tt_loader *l, int ring, uint64_t *cons, uint64_t *prod);
 	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
 	uint64_t (*hook_lost)(const struct tt_loader *l, uint32_t id); /* NULL: not counted */
+	/* calls session programs hold (tt_loader__take_calls()); NULL: none */
+	int (*take_calls)(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx);
 	int (*attached)(const struct tt_loader *l);
 	bool (*adopted)(const struct tt_loader *l);
 	int (*prune_pins)(struct tt_loader *l);
@@ -379,6 +381,11 @@ void events__drain(struct agent *r, uint64_t horizon);
  * drain until its rings overflow. Threads it starts later inherit it.
  */
 void events__prioritize(void);
+/*
+ * Hands the assemblers, as entry events, the calls of process `pid` (of
+ * every process when 0) that session programs hold (tt_loader__take_calls()).
+ */
+void events__take_calls(struct agent *r, uint32_t pid);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
 /* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */

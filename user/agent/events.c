@@ -38,16 +38,31 @@ int events__on_ring(const struct tt_event *ev, size_t size, void *ctx)
 	return 0;
 }
 
+static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx);
+
+static int on_taken_call(const struct tt_event *ev, size_t size, void *ctx)
+{
+	on_ordered_event(ev, size, ctx);
+	return 0;
+}
+
+void events__take_calls(struct agent *r, uint32_t pid)
+{
+	if (r->bpf->take_calls)
+		r->bpf->take_calls(r->loader, pid, on_taken_call, r);
+}
+
 /*
  * Hands an event to the assembler of the spec whose hook it names, with
- * the spec's own hook id; an exit goes to every assembler.
+ * the spec's own hook id; an exit goes to every assembler, after the
+ * calls its process died in that session programs held (their entries).
  */
 static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 {
 	struct agent *r = ctx;
 	union {
 		struct tt_event h;
-		uint8_t bytes[TT_MAX_EVENT];
+		uint8_t bytes[TT_MAX_CALL_EVENT];
 	} copy;
 	struct slot *owner;
 	bool known;
@@ -56,6 +71,9 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 	if (size >= sizeof(*ev) && ev->kind == TT_EV_RETURN && r->ends_unread)
 		r->ends_unread--;
 	if (size < sizeof(*ev) || ev->probe == 0) {
+		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT &&
+		    (ev->flags & TT_EXITF_GROUP_DEAD))
+			events__take_calls(r, ev->pid);
 		for (size_t i = 0; i < r->nslots; i++) {
 			if (r->slots[i]->assembler)
 				tt_asm__push(r->slots[i]->assembler, ev, size);

@@ -275,6 +275,9 @@ static void shut_down(struct agent *r)
 	 * last calls (and its exit) end its spans, not its absence
 	 */
 	events__drain(r, UINT64_MAX);
+	/* calls in flight in session programs end as the open spans do, unless handed over */
+	if (!r->pin_dir)
+		events__take_calls(r, 0);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
 	/* processes that died and whose exit events were lost: their spans end as lost */
@@ -339,6 +342,7 @@ const struct agent_bpf agent_bpf_loader = {
 	.ring_pos = tt_loader__ring_pos,
 	.stat = tt_loader__stat,
 	.hook_lost = tt_loader__hook_lost,
+	.take_calls = tt_loader__take_calls,
 	.attached = tt_loader__attached,
 	.adopted = tt_loader__adopted,
 	.prune_pins = tt_loader__prune_pins,

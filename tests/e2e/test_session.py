@@ -1,0 +1,163 @@
+"""One event per synchronous call: a uprobe session program pairs a call's
+entry and return in BPF and writes one event at its return (DESIGN §8,
+docs/architecture.md "One event per call").
+
+The path is taken when asked for (TASKTAP_SESSION=1). The same worker is
+traced both ways, with the session programs and without (the two-event
+path every kernel has, the default), and the spans compared field by field: names, traces, parents,
+attributes, status, attempts, events. A worker killed in the middle of a
+call, and an agent stopped in the middle of one, end that call's span as
+the two-event path does. tests/e2e/bpfgen-compare.c compares the session
+programs' captures with the generic interpreter's, record by record, on
+the table of expressions of test_bpfgen.py."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import Agent, attrs, isolated_demo, run_tool, write_spec
+from test_bpfgen import COMPARE, SPEC as BPFGEN_SPEC, WORKER as BPFGEN_WORKER
+
+ON = {"TASKTAP_SESSION": "1"}
+OFF = {}
+SUMMARY = re.compile(r"(\d+) spans, (\d+) events")
+
+
+def leaf_spec():
+    """test_bpfgen's functions as steps of no task: each may be one event
+    per call (its USDT probes, whose publish and span probes would take any
+    span for a parent, are left out)."""
+    text = BPFGEN_SPEC.format(worker=BPFGEN_WORKER, usdt="/unused")
+    text = text[:text.index("  - binary: /unused")]
+    return text.replace("role: span", "role: step")
+
+
+class CompareTest(unittest.TestCase):
+    """The session programs capture what the interpreter captures."""
+
+    @classmethod
+    def setUpClass(cls):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(leaf_spec(), d)
+            p = subprocess.run([COMPARE, spec, BPFGEN_WORKER], capture_output=True, text=True,
+                               timeout=120, env=dict(os.environ, **ON))
+        if p.returncode != 0:
+            raise AssertionError("bpfgen-compare failed:\n" + p.stderr)
+        cls.result = json.loads(p.stdout)
+
+    def test_whole_calls_capture_what_the_interpreter_does(self):
+        # every call the filters kept came whole: entry and return of 3
+        # rounds of 11 cases through 7 functions, less the ones filtered out
+        self.assertGreater(self.result["calls"], 33)
+        self.assertEqual(self.result["differences"], [])
+        self.assertEqual(self.result["events"][0], self.result["events"][1])
+        self.assertEqual(self.result["events"][0], 2 * self.result["calls"])
+        self.assertEqual(self.result["lost"], [0, 0])
+        self.assertGreater(self.result["faults"], 0)
+        self.assertGreater(self.result["truncated"], 0)
+        self.assertEqual(self.result["cap_faults"][0], self.result["cap_faults"][1])
+
+
+def normal(spans):
+    """Spans as what must not depend on the path: by trace and name, each
+    with its parent's name (span ids are random per run), attributes but
+    the thread's id, status, events without their times."""
+    names = {s["spanId"]: s["name"] for s in spans}
+    out = []
+    for s in spans:
+        a = attrs(s)
+        a.pop("tasktap.thread.tid", None)
+        out.append({
+            "trace": s["traceId"],
+            "name": s["name"],
+            "kind": s["kind"],
+            "parent": names.get(s.get("parentSpanId", ""), s.get("parentSpanId", "")),
+            "attributes": a,
+            "status": s["status"],
+            "events": [(e["name"], json.dumps(e.get("attributes"), sort_keys=True))
+                       for e in s.get("events", [])],
+        })
+    return sorted(out, key=lambda x: json.dumps(x, sort_keys=True))
+
+
+class BothWaysTest(unittest.TestCase):
+    def trace(self, env, worker_args, stop_after=None):
+        """Traces the demo worker with `env`; returns (spans, spans, events)
+        as the agent's summary counts them, and its stderr."""
+        with tempfile.TemporaryDirectory() as d:
+            worker, spec = isolated_demo(d)
+            agent = Agent([spec, "--json", "--no-http"], env=env)
+            self.addCleanup(agent.stop)
+            agent.wait_attached()
+            w = subprocess.Popen([worker] + worker_args, stderr=subprocess.DEVNULL)
+            if stop_after is None:
+                w.wait(60)
+            else:
+                time.sleep(stop_after)
+            agent.stop()
+            if stop_after is not None:
+                w.wait(60)
+        m = SUMMARY.search(agent.stderr())
+        self.assertIsNotNone(m, agent.stderr())
+        return agent.spans(), int(m.group(1)), int(m.group(2)), agent.stderr()
+
+    def test_the_same_spans_both_ways(self):
+        args = ["--tasks", "4", "--scale", "0.2"]
+        one, n1, ev1, err1 = self.trace(ON, args)
+        two, n2, ev2, err2 = self.trace(OFF, args)
+        # 4 tasks of 3 and 4 steps, one retried: 2 tasks * 4 + 2 * 5 + 4 = 20 spans
+        self.assertEqual(len(one), 20, err1)
+        self.assertEqual(normal(one), normal(two))
+        # and the path taken: each step one event, against two; tasks two either way
+        self.assertEqual((n1, n2), (20, 20))
+        self.assertEqual(ev2, 2 * 20)
+        self.assertEqual(ev1, 2 * 4 + 16)
+        steps = [s for s in one if s["name"] != "CreateZip" and s["name"] != "Thumbnail"]
+        self.assertEqual(len(steps), 16)
+        self.assertTrue(any(attrs(s).get("step.attempt") == 2 for s in steps))
+        self.assertTrue(any(s["status"]["code"] == 2 for s in steps))
+
+    def test_a_worker_killed_in_a_call_ends_it_both_ways(self):
+        args = ["--tasks", "1", "--scale", "0.5", "--die-in", "UploadResult"]
+        one, _, _, err1 = self.trace(ON, args)
+        two, _, _, _ = self.trace(OFF, args)
+        self.assertEqual(normal(one), normal(two))
+        step = [s for s in one if s["name"] == "CreateZip.UploadResult"]
+        self.assertEqual(len(step), 1, err1)
+        self.assertEqual(attrs(step[0])["tasktap.cut"], "exit")
+        self.assertIn("killed by signal 9", step[0]["status"]["message"])
+
+    def test_an_agent_stopped_in_a_call_ends_it_both_ways(self):
+        # UploadSourceFiles lasts 120 ms * 20: the agent stops inside it
+        args = ["--tasks", "1", "--scale", "20"]
+        one, _, _, err1 = self.trace(ON, args, stop_after=1.0)
+        two, _, _, _ = self.trace(OFF, args, stop_after=1.0)
+        self.assertEqual(normal(one), normal(two))
+        step = [s for s in one if s["name"] == "CreateZip.UploadSourceFiles"]
+        self.assertEqual(len(step), 1, err1)
+        self.assertEqual(attrs(step[0])["tasktap.cut"], "shutdown")
+
+
+class CheckTest(unittest.TestCase):
+    def test_check_verbose_says_which_path_each_hook_takes(self):
+        with tempfile.TemporaryDirectory() as d:
+            _, spec = isolated_demo(d)
+            code, out, err = run_tool(["check", spec, "--verbose"], env=ON)
+            self.assertEqual(code, 0, err)
+            off_code, off, _ = run_tool(["check", spec, "--verbose"], env=OFF)
+            self.assertEqual(off_code, 0)
+        task, step = out.split("hook 2 ")
+        self.assertIn("path: entry and return events, paired by the agent: its span may have "
+                      "children", task)
+        self.assertIn("path: one event per call (a uprobe session program", step)
+        self.assertIn("call kfunc", step)
+        self.assertIn("path: entry and return events, paired by the agent: "
+                      "not asked for (TASKTAP_SESSION=1", off)
+
+
+if __name__ == "__main__":
+    unittest.main()

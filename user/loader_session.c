@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loader_session.c: uprobe session programs (kernel 6.13), which pair a
+ * call's entry and return in BPF (bpfgen's TT_BPFGEN_SESSION): whether this
+ * kernel has them, probed once as libbpf probes uprobe_multi links (not by
+ * its version), and the ids of their kfuncs in its BTF. Debian's libbpf
+ * 1.1.2 and uapi headers predate them: the attach type's value is this
+ * kernel's (enum bpf_attach_type in /sys/kernel/btf/vmlinux).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "bpfgen.h"
+#include "loader.h"
+#include "loader_internal.h"
+
+/* The kfuncs' ids, looked up once; 0: not looked up yet, < 0: missing. */
+static struct tt_bpfgen_kfuncs kfuncs;
+
+/* Ids of the session kfuncs in the kernel's BTF; -ENOENT for one it lacks. */
+static void find_kfuncs(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+
+	kfuncs.session_cookie = kfuncs.session_is_return = -ENOENT;
+	if (!vmlinux)
+		return;
+	kfuncs.session_cookie =
+		btf__find_by_name_kind(vmlinux, "bpf_session_cookie", BTF_KIND_FUNC);
+	kfuncs.session_is_return =
+		btf__find_by_name_kind(vmlinux, "bpf_session_is_return", BTF_KIND_FUNC);
+	btf__free(vmlinux);
+}
+
+const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void)
+{
+	if (!kfuncs.session_cookie)
+		find_kfuncs();
+	return &kfuncs;
+}
+
+/*
+ * Whether this kernel links uprobe session programs: a program loaded for
+ * them, linked to "/" (no regular file), fails with EBADF where it does,
+ * and earlier elsewhere (at the load, or EINVAL for the attach type).
+ */
+static bool probe_sessions(void)
+{
+	struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts,
+		    .expected_attach_type = (enum bpf_attach_type)TT_BPF_TRACE_UPROBE_SESSION);
+	int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &opts);
+	int fd;
+
+	if (prog < 0)
+		return false;
+	fd = loader__uprobe_multi_link(prog, TT_BPF_TRACE_UPROBE_SESSION, "/", 0, 0, 0, false, 0);
+	close(prog);
+	if (fd >= 0)
+		close(fd);
+	return fd == -EBADF;
+}
+
+const char *tt_loader__session_refusal(void)
+{
+	static int has = -1;
+	const char *on = getenv("TASKTAP_SESSION");
+
+	if (!on || !on[0] || !strcmp(on, "0"))
+		return "not asked for (TASKTAP_SESSION=1: see docs/architecture.md)";
+	if (has < 0)
+		has = probe_sessions() && loader__session_kfuncs()->session_cookie > 0 &&
+		      loader__session_kfuncs()->session_is_return > 0;
+	return has ? NULL
+		   : "this kernel has no uprobe session links (or they are not allowed here)";
+}
+
+/* Keys of `calls` in the order of their calls' starts. */
+static int by_start(const void *x, const void *y)
+{
+	const struct tt_call_key *a = x, *b = y;
+
+	return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
+}
+
+/* Appends key k to *keys (n of cap). false: out of memory. */
+static bool add_key(struct tt_call_key **keys, size_t *n, size_t *cap, const struct tt_call_key *k)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 16;
+		struct tt_call_key *more = realloc(*keys, c * sizeof(**keys));
+
+		if (!more)
+			return false;
+		*keys = more;
+		*cap = c;
+	}
+	(*keys)[(*n)++] = *k;
+	return true;
+}
+
+/* Keys read from `calls` at a time: one syscall for all the calls in flight, as a rule. */
+#define CALLS_BATCH 256
+
+/*
+ * The keys of `calls` of process `pid` (every process when 0), in *keys
+ * (freed by the caller); their count. Read a batch at a time (this runs at
+ * every process exit on the machine), else one key at a time.
+ */
+static size_t calls_of(int fd, uint32_t pid, struct tt_call_key **keys)
+{
+	static struct tt_call_key batch[CALLS_BATCH];
+	static struct tt_call_stash values[CALLS_BATCH];
+	struct tt_call_key key, next;
+	__u64 in = 0, out = 0;
+	size_t n = 0, cap = 0;
+	bool first = true, done = false;
+	int ret;
+
+	*keys = NULL;
+	while (!done) {
+		__u32 count = CALLS_BATCH;
+
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, batch, values, &count,
+					   NULL);
+		if (ret && errno != ENOENT)
+			goto one_by_one;
+		done = ret != 0;
+		first = false;
+		in = out;
+		for (__u32 i = 0; i < count; i++) {
+			if ((!pid || (uint32_t)(batch[i].pid_tgid >> 32) == pid) &&
+			    !add_key(keys, &n, &cap, &batch[i]))
+				return n;
+		}
+	}
+	return n;
+one_by_one:
+	n = 0;
+	first = true;
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		first = false;
+		key = next;
+		if ((!pid || (uint32_t)(key.pid_tgid >> 32) == pid) &&
+		    !add_key(keys, &n, &cap, &key))
+			break;
+	}
+	return n;
+}
+
+int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx)
+{
+	struct tt_call_key *keys;
+	struct tt_call_stash v;
+	size_t n;
+	int fd, taken = 0;
+
+	if (!l->sessions)
+		return 0;
+	fd = bpf_map__fd(l->skel->maps.calls);
+	n = calls_of(fd, pid, &keys);
+	qsort(keys, n, sizeof(*keys), by_start);
+	for (size_t i = 0; i < n; i++) {
+		const struct tt_event *ev = (const void *)v.entry;
+
+		/* taken out first: a return running now finds it gone and writes nothing */
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v))
+			continue;
+		if (ev->size < sizeof(*ev) || ev->size > sizeof(v.entry) || ev->kind != TT_EV_ENTRY)
+			continue;
+		fn(ev, ev->size, ctx);
+		taken++;
+	}
+	free(keys);
+	return taken;
+}
