@@ -67,7 +67,8 @@ class SpillTest(unittest.TestCase):
         run_worker_fast(self.worker, tasks, first_id=1)
         wait_for(lambda: self.health(a)["spans_queued"] == tasks * SPANS_PER_TASK,
                  timeout=60, what="every span queued")
-        wait_for(lambda: self.health(a)["spans_in_queue"] == 0, timeout=60,
+        wait_for(lambda: self.health(a)["spans_in_queue"] == 0 and
+                 self.health(a)["spans_in_flight"] == 0, timeout=60,
                  what="the queue emptied into the spool")
         h = self.health(a)
         self.assertEqual(h["spans_in_spool"], tasks * SPANS_PER_TASK, h)

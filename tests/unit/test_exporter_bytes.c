@@ -263,6 +263,15 @@ static void test_byte_bound_spills_instead_of_dropping(void **state)
 	assert_int_equal(tt_signal_stats__dropped(&st.traces), 0);
 	assert_int_equal(st.spans_queued, given);
 	assert_true(st.spool_written > 0);
+	/* the collector holds one batch: the ledger counts it in flight (once a spill settles) */
+	for (int i = 0; i < 500; i++) {
+		tt_exporter__stats(e, &st);
+		if (st.spans_queued == st.queue_len + st.in_flight + st.spool_spans)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.spans_queued, st.queue_len + st.in_flight + st.spool_spans);
+	assert_true(st.in_flight > 0);
 	assert_true(st.spool_spans > 0);
 	ledger_release();
 	wait_ledger(given);
@@ -274,6 +283,7 @@ static void test_byte_bound_spills_instead_of_dropping(void **state)
 	}
 	assert_int_equal(st.spans_exported, given);
 	assert_int_equal(st.spool_files, 0);
+	assert_int_equal(st.in_flight, 0);
 	for (int i = 0; i < given; i++)
 		assert_int_equal(lg.seen[i], 1);
 	tt_exporter__free(e);

@@ -271,15 +271,17 @@ static void health_losses(struct tt_jsonw *w, const struct agent *r)
 
 /*
  * The spans' ledger of /health: "spans_queued", "spans_exported",
- * "spans_in_queue", "queue_bytes", "spans_in_spool", and "spans_dropped_by"
- * with every reason (enum tt_drop_reason), 0 or not, so that a reader can
- * check queued = exported + in the queue + in the spool + dropped.
+ * "spans_in_queue", "spans_in_flight", "queue_bytes", "spans_in_spool", and
+ * "spans_dropped_by" with every reason (enum tt_drop_reason), 0 or not, so
+ * that a reader can check queued = exported + in the queue + in flight + in
+ * the spool + dropped.
  */
 static void write_span_ledger(struct tt_jsonw *w, const struct tt_exporter_stats *x)
 {
 	tt_jsonw__uint_field(w, "spans_queued", x->spans_queued);
 	tt_jsonw__uint_field(w, "spans_exported", x->spans_exported);
 	tt_jsonw__uint_field(w, "spans_in_queue", x->queue_len);
+	tt_jsonw__uint_field(w, "spans_in_flight", x->in_flight);
 	tt_jsonw__uint_field(w, "queue_bytes", x->queue_bytes);
 	tt_jsonw__uint_field(w, "queue_max_bytes", x->queue_max_bytes);
 	tt_jsonw__uint_field(w, "spans_in_spool", x->spool_spans);

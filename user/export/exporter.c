@@ -410,7 +410,7 @@ static bool queue_due(const struct lane *l, uint64_t now, uint64_t *at);
  * Takes a batch off lane l's queue — up to max_batch items and batch_bytes
  * — and writes it into l->out (`json`: the exporter thread, about to send
  * it: also as the http/json body). take_mu held: the exporter thread, the
- * senders and the spill thread take in turn, and the records taken stay
+ * senders and the spill threads take in turn, and the records taken stay
  * queued (the event loop writes only past them) until written. `if_due`:
  * only a batch still due (queue_due()) once it is this caller's turn:
  * another thread may have taken the one that was due, and what it left
@@ -437,6 +437,7 @@ static uint32_t take_locked(struct tt_exporter *e, struct lane *l, bool json, bo
 		*ret = encode(e, l, n, json);
 	pthread_mutex_lock(&e->mu);
 	tt_bqueue__pop(&q->b, &run);
+	INC(l, in_flight, n); /* until SETTLED(): sent, spooled or dropped */
 	q->taken_bytes = run.bytes;
 	__atomic_store_n(&q->head, q->head + n, __ATOMIC_RELEASE);
 	q->window_start = tt_now_ns(CLOCK_MONOTONIC);
@@ -552,7 +553,7 @@ static void flush_all(struct tt_exporter *e)
 		while (has_queue(l) && (n = take_batch(e, l, false, false, &pb, &len))) {
 			if (pb)
 				flush_one(e, l, pb, len, n);
-			TALLY(e, l, settled, n);
+			SETTLED(e, l, n);
 			free(pb);
 		}
 		SET(l, queue_len, 0);
@@ -656,7 +657,7 @@ static void work(struct tt_exporter *e)
 			n = take_batch(e, l, true, true, &pb, &len);
 			if (n && pb)
 				export_batch(e, l, NULL, pb, len, n);
-			TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
+			SETTLED(e, l, n); /* sent, spooled, or dropped: counted */
 			l->json_ready = false;
 			free(pb);
 		}
@@ -722,9 +723,8 @@ static struct lane *spill_due(struct tt_exporter *e)
  * resource groups: requests one after the other are one request), until
  * half the queue is taken or TT_SPILL_FILE_BYTES written.
  */
-static void spill_once(struct tt_exporter *e, struct lane *l)
+static void spill_once(struct tt_exporter *e, struct lane *l, struct tt_wbuf *buf)
 {
-	struct tt_wbuf *buf = &e->spill_buf;
 	uint64_t half_bytes, half_items, taken = 0, taken_bytes = 0;
 	uint32_t n, spooled = 0;
 	int ret;
@@ -750,17 +750,18 @@ static void spill_once(struct tt_exporter *e, struct lane *l)
 		 buf->len < TT_SPILL_FILE_BYTES);
 	if (spooled)
 		to_spool(l, buf->data, buf->len, spooled);
-	TALLY(e, l, settled, taken);
+	SETTLED(e, l, taken);
 }
 
 /*
- * The spill thread: while a queue is past its mark (the collector takes
+ * A spill thread (there are two): while a queue is past its mark (the collector takes
  * less than comes), its oldest items go to the spool, to be replayed; only
  * a full spool drops them (spool_full).
  */
 void *exporter__spill_main(void *arg)
 {
-	struct tt_exporter *e = arg;
+	struct spiller *sp = arg;
+	struct tt_exporter *e = sp->e;
 	struct lane *l;
 
 	pthread_mutex_lock(&e->mu);
@@ -770,7 +771,7 @@ void *exporter__spill_main(void *arg)
 		if (e->stopping)
 			break;
 		pthread_mutex_unlock(&e->mu);
-		spill_once(e, l);
+		spill_once(e, l, &sp->buf);
 		pthread_mutex_lock(&e->mu);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -814,7 +815,7 @@ void *exporter__sender_main(void *arg)
 		n = take_batch(e, l, false, true, &pb, &len);
 		if (n && pb)
 			export_batch(e, l, sd, pb, len, n);
-		TALLY(e, l, settled, n); /* sent, spooled, or dropped: counted */
+		SETTLED(e, l, n); /* sent, spooled, or dropped: counted */
 		free(pb);
 		pthread_mutex_lock(&e->mu);
 	}

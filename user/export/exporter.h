@@ -16,9 +16,10 @@
  *   failing (3 attempts, or the queue half full) → the batch goes to the
  *   spool, and while the collector stays away so do the batches after it
  *   (order kept) until the spool has been replayed, oldest first.
- *   spill thread: while the queue is past 3/4 of its bound (the collector
- *   answers, but slower than spans come), moves its oldest spans to the
- *   spool, up to half the queue or 2 MiB a file, replayed beside fresh batches.
+ *   spill threads (two: one encodes a file while the other's syncs): while the
+ *   queue is past 3/4 of its bound (the collector answers, but slower than
+ *   spans come), move its oldest spans to the spool, up to half the queue or
+ *   2 MiB a file, replayed beside fresh batches.
  *
  * Nothing is dropped below the spool's bound; what is dropped is counted by
  * reason (enum tt_drop_reason).
@@ -104,6 +105,7 @@ struct tt_signal_stats {
 	uint64_t retries;
 	uint64_t partial_successes;
 	uint64_t queue_len;
+	uint64_t in_flight;	  /* taken off the queue, not yet sent, spooled or dropped */
 	uint64_t queue_cap;	  /* items; 0: bounded in bytes only */
 	uint64_t queue_bytes;	  /* what the queued items count against the bound (bqueue.h) */
 	uint64_t queue_max_bytes; /* the bound */
@@ -134,6 +136,7 @@ struct tt_exporter_stats {
 	uint64_t retries;		  /* attempts that were retries */
 	uint64_t partial_successes;
 	uint64_t queue_len;
+	uint64_t in_flight; /* spans taken off the queue: being sent, retried or spooled */
 	uint64_t queue_cap; /* spans (OTEL_BSP_MAX_QUEUE_SIZE when given); 0: none */
 	uint64_t queue_bytes;
 	uint64_t queue_max_bytes; /* --otlp-queue-bytes */

@@ -31,6 +31,12 @@
 		if ((e)->o.tally && (l)->sig == TT_SIGNAL_TRACES)                                  \
 			__atomic_fetch_add(&(e)->o.tally->field, (n), __ATOMIC_RELEASE);           \
 	} while (0)
+/* n items taken off lane l's queue are settled: sent, spooled or dropped, and counted so. */
+#define SETTLED(e, l, n)                                                                           \
+	do {                                                                                       \
+		TALLY(e, l, settled, n);                                                           \
+		__atomic_fetch_sub(&(l)->st.in_flight, (n), __ATOMIC_RELAXED);                     \
+	} while (0)
 #define SET(l, field, v) __atomic_store_n(&(l)->st.field, (v), __ATOMIC_RELAXED)
 
 /* A process's resource, and the queue position of its latest item in each queue. */
@@ -104,6 +110,16 @@ struct sender {
 	uint64_t rnd; /* its own jitter */
 };
 
+/* A spill thread, and the spool file it is making. */
+struct spiller {
+	struct tt_exporter *e;
+	pthread_t thread;
+	bool started;
+	struct tt_wbuf buf;
+};
+
+#define TT_SPILLERS 2
+
 struct tt_exporter {
 	struct tt_exporter_opts o;
 
@@ -115,16 +131,15 @@ struct tt_exporter {
 	bool started;
 
 	/*
-	 * The spill thread: when a queue fills past SPILL_MARK while the exporter
-	 * thread waits on a slow collector, it moves the oldest batches to the
+	 * The spill threads: when a queue fills past its spill mark while the
+	 * collector takes less than comes, they move the oldest spans to the
 	 * spool (which the exporter thread replays), so that the event loop
-	 * does not have to drop them. take_mu: one taker of a queue at a time.
+	 * does not have to drop them. Two, so that one encodes a file while the
+	 * other's is synced. take_mu: one taker of a queue at a time.
 	 */
-	pthread_t spill_thread;
-	bool spill_started;
+	struct spiller spillers[TT_SPILLERS];
 	pthread_cond_t spill_wake;
 	pthread_mutex_t take_mu;
-	struct tt_wbuf spill_buf; /* the spill thread's: the file being made */
 
 	struct lane lane[TT_SIGNAL__COUNT];
 	struct sender senders[TT_EXPORT_MAX_INFLIGHT - 1];
@@ -165,7 +180,7 @@ static inline bool queue_past(const struct queue *q, uint64_t num, uint64_t den)
 	       (q->b.max_items && q->b.items * den >= q->b.max_items * num);
 }
 
-/* The fill past which the spill thread moves batches to the spool: 3/4. */
+/* The fill past which the spill threads move batches to the spool: 3/4. */
 static inline bool spill_mark(const struct queue *q)
 {
 	return queue_past(q, 3, 4);
@@ -178,7 +193,7 @@ static inline bool half_full(const struct queue *q)
 }
 
 /*
- * What the spill thread writes into one spool file (one sync): rounds of a
+ * What a spill thread writes into one spool file (one sync): rounds of a
  * batch each, until it has taken half the queue or encoded this much (a
  * spooled file is replayed as one request: gRPC collectors take 4 MiB).
  */

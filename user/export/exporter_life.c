@@ -134,7 +134,8 @@ static void release(struct tt_exporter *e)
 	for (size_t i = 0; e->cache && i < e->cache_cap; i++)
 		tt_resource__free(e->cache[i].res);
 	tt_resource__free(e->agent_res);
-	tt_wbuf__release(&e->spill_buf);
+	for (int i = 0; i < TT_SPILLERS; i++)
+		tt_wbuf__release(&e->spillers[i].buf);
 	tt_metrics__free(e->snap);
 	tt_metrics__free(e->prev);
 	tt_metrics__free(e->work);
@@ -234,7 +235,12 @@ static int start_thread(struct tt_exporter *e, char *err, size_t len)
 	if (!ret) {
 		e->started = true;
 		/* without it the queue drops at its bound instead of spilling: still correct */
-		e->spill_started = !pthread_create(&e->spill_thread, NULL, exporter__spill_main, e);
+		for (int i = 0; i < TT_SPILLERS; i++) {
+			struct spiller *sp = &e->spillers[i];
+
+			sp->e = e;
+			sp->started = !pthread_create(&sp->thread, NULL, exporter__spill_main, sp);
+		}
 		start_senders(e);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -317,9 +323,11 @@ int tt_exporter__stop(struct tt_exporter *e, uint32_t timeout_ms)
 	pthread_cond_broadcast(&e->wake);
 	pthread_cond_broadcast(&e->spill_wake);
 	pthread_mutex_unlock(&e->mu);
-	if (e->spill_started)
-		pthread_join(e->spill_thread, NULL);
-	e->spill_started = false;
+	for (int i = 0; i < TT_SPILLERS; i++) {
+		if (e->spillers[i].started)
+			pthread_join(e->spillers[i].thread, NULL);
+		e->spillers[i].started = false;
+	}
 	for (int i = 0; i < e->nsenders; i++) {
 		if (e->senders[i].started)
 			pthread_join(e->senders[i].thread, NULL);
@@ -387,6 +395,7 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	st->retries = t.retries;
 	st->partial_successes = t.partial_successes;
 	st->queue_len = t.queue_len;
+	st->in_flight = t.in_flight;
 	st->queue_cap = t.queue_cap;
 	st->queue_bytes = t.queue_bytes;
 	st->queue_max_bytes = t.queue_max_bytes;
