@@ -719,12 +719,12 @@ int tt_py_entry(struct pt_regs *ctx)
 	fr = py_frame(ph, ts);
 	if (!fr)
 		return 0;
+	ck.code = py_read_ptr(fr + ph->frame_code);
+	if (!ck.code || !py_code_matches(ph, &ck, fr))
+		return 0; /* most calls: one read fewer than with the owner checked first */
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
 	if (bpf_probe_read_user(&owner, 1, (void *)(fr + ph->frame_owner)) ||
 	    owner != TT_PY_FRAME_OWNED_BY_THREAD)
-		return 0;
-	ck.code = py_read_ptr(fr + ph->frame_code);
-	if (!ck.code || !py_code_matches(ph, &ck, fr))
 		return 0;
 	st = py_stack_of(&sk);
 	if (!st)
