@@ -58,6 +58,48 @@ class LastCall313(base.PythonLastCallTest):
     python = pyenv_python("3.13")
 
 
+FORK_WORKER = os.path.abspath("tests/workers/python-fork.py")
+
+FORK_SPEC = """\
+service: python-fork
+targets:
+  - binary: {python}
+    runtime: python
+    probes:
+      - role: task
+        function: __main__:job
+"""
+
+
+class ForkTest(unittest.TestCase):
+    """`--pid` of a fork-per-job worker covers the children it forks: the
+    probes in the shared libpython follow each child, at the same load
+    address as its parent's."""
+
+    def test_children_forked_per_job(self):
+        for minor in VERSIONS:
+            python = pyenv_python(minor)
+            base.need_python(self, python)
+            with base.tempfile.TemporaryDirectory() as d:
+                spec = write_spec(FORK_SPEC.format(python=python), d)
+                w = base.subprocess.Popen([python, FORK_WORKER], stdin=base.subprocess.PIPE,
+                                          stdout=base.subprocess.PIPE, text=True)
+                self.addCleanup(lambda w=w: w.poll() is None and (w.kill(), w.wait()))
+                agent = base.Agent([spec, "--json", "--pid", str(w.pid)])
+                self.addCleanup(agent.stop)
+                agent.wait_attached()
+                out, _ = w.communicate("go\n", timeout=60)
+                self.assertEqual(w.returncode, 0, minor)
+                self.assertEqual(agent.stop(), 0, agent.stderr())
+            calls = {int(pid): n for pid, n in base.json.loads(out).items()}
+            got = {}
+            for s in agent.spans():
+                self.assertEqual(s["name"], "__main__:job", minor)
+                pid = s["resource"]["process.pid"]
+                got[pid] = got.get(pid, 0) + 1
+            self.assertEqual(got, calls, minor)
+
+
 class CheckTest(unittest.TestCase):
     """`tasktap check` finds each interpreter's libpython and says what it is."""
 
