@@ -49,6 +49,19 @@ void tt_arena__release(struct tt_arena *a)
 	}
 }
 
+void tt_arena__clear(struct tt_arena *a)
+{
+	struct chunk *keep = a->head;
+
+	if (!keep)
+		return;
+	a->head = keep->next;
+	tt_arena__release(a);
+	keep->next = NULL;
+	keep->used = 0;
+	a->head = keep;
+}
+
 /*
  * A NUL-terminated copy in the arena. Protobuf strings must be UTF-8 (a
  * collector rejects the whole request otherwise): bytes that are not, and

@@ -36,6 +36,13 @@ void *tt_arena__alloc(struct tt_arena *a, size_t n);
 void tt_arena__release(struct tt_arena *a);
 
 /*
+ * Empties the arena for reuse: what it handed out is invalid, its last
+ * chunk is kept (the next uses allocate nothing until it is full), the
+ * others are freed.
+ */
+void tt_arena__clear(struct tt_arena *a);
+
+/*
  * A NUL-terminated copy of `len` bytes in the arena. Protobuf strings must
  * be UTF-8 (a collector rejects the whole request otherwise): bytes that
  * are not, and NULs, become '?'. NULL when out of memory.

@@ -14,6 +14,7 @@ void tt_wbuf__release(struct tt_wbuf *b)
 {
 	free(b->data);
 	free(b->scratch);
+	tt_arena__release(&b->arena);
 	*b = (struct tt_wbuf){0};
 }
 
@@ -460,7 +461,7 @@ static void scope_pb(struct w *w)
 int tt_otlp__write_traces(struct tt_wbuf *b, const struct tt_xspan *const *spans, size_t n,
 			  int64_t mono_to_unix_ns)
 {
-	struct tt_arena a = {0};
+	struct tt_arena *a = &b->arena; /* kept from request to request: no allocation */
 	struct groups g;
 	struct w w;
 
@@ -469,7 +470,7 @@ int tt_otlp__write_traces(struct tt_wbuf *b, const struct tt_xspan *const *spans
 	for (size_t k = 0; k < g.n && !w.err; k++) {
 		size_t rs = open_msg(&w, 0x0a, 3), ss; /* request.resource_spans */
 
-		resource_pb(&w, &a, spans[g.first[k]]->res);
+		resource_pb(&w, a, spans[g.first[k]]->res);
 		ss = open_msg(&w, 0x12, 3); /* ResourceSpans.scope_spans */
 		scope_pb(&w);
 		for (uint32_t i = g.first[k]; i != UINT32_MAX; i = g.next[i])
@@ -477,7 +478,7 @@ int tt_otlp__write_traces(struct tt_wbuf *b, const struct tt_xspan *const *spans
 		close_msg(&w, ss, 3);
 		close_msg(&w, rs, 3);
 	}
-	tt_arena__release(&a);
+	tt_arena__clear(a);
 	return wbuf_done(&w);
 }
 
@@ -741,7 +742,7 @@ static void resource_json(struct w *w, struct tt_arena *a, const struct tt_resou
 int tt_otlp__write_traces_json(struct tt_wbuf *b, const struct tt_xspan *const *spans, size_t n,
 			       int64_t mono_to_unix_ns)
 {
-	struct tt_arena a = {0};
+	struct tt_arena *a = &b->arena; /* kept from request to request: no allocation */
 	struct groups g;
 	struct w w;
 
@@ -751,7 +752,7 @@ int tt_otlp__write_traces_json(struct tt_wbuf *b, const struct tt_xspan *const *
 	for (size_t k = 0; k < g.n && !w.err; k++) {
 		if (k)
 			put_c(&w, ',');
-		resource_json(&w, &a, spans[g.first[k]]->res);
+		resource_json(&w, a, spans[g.first[k]]->res);
 		for (uint32_t i = g.first[k]; i != UINT32_MAX; i = g.next[i]) {
 			if (i != g.first[k])
 				put_c(&w, ',');
@@ -761,7 +762,7 @@ int tt_otlp__write_traces_json(struct tt_wbuf *b, const struct tt_xspan *const *
 	}
 	lit(&w, "]}");
 	put_c(&w, '\0');
-	tt_arena__release(&a);
+	tt_arena__clear(a);
 	if (wbuf_done(&w))
 		return w.err;
 	b->len--; /* the NUL is not counted */

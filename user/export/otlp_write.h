@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "otlp_encode.h"
+#include "otlp_pb.h"
 
 /*
  * A growable output buffer and the writer's scratch. Zero-initialise it;
@@ -34,6 +35,7 @@ struct tt_wbuf {
 	size_t len, cap;
 	uint32_t *scratch; /* the grouping of spans by resource */
 	size_t scratch_cap;
+	struct tt_arena arena; /* the resources' messages, emptied after each request */
 };
 
 /* Frees what the buffer holds and leaves it empty (and reusable). */
