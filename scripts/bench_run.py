@@ -55,7 +55,10 @@ HOOKS50_PROBE = """      - role: task
 """
 
 # Names of the programs bpfgen compiles (user/bpfgen.c: tt_bpfgen__name()).
-COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt)|s\d+_(usdt|disp))$")
+COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt|call)|s\d+_(usdt|disp))$")
+# (f): tasktap with one event per call, a uprobe session program pairing entry and return
+# in BPF (docs/architecture.md "One event per call"), beside (c), its two-event path
+TRACERS = ("c_tasktap", "f_session")
 
 # Part 7: three USDT probes on one site, each filtering every hit out.
 # part 8: a library: target on the worker's file, narrowed to one of two names of it (the
@@ -363,9 +366,11 @@ class Bench:
         elif variant == "d_bpftrace":
             p = Proc(["bpftrace", "-e", BPFTRACE_PROG.format(bin=WORKER)],
                      ready="attached", stream="stdout", cpu=cpu)
-        elif variant == "c_tasktap":
+        elif variant in TRACERS:
             e = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % receiver.port,
                  "OTEL_BSP_SCHEDULE_DELAY": "100"}
+            if variant == "f_session":
+                e["TASKTAP_SESSION"] = "1"
             e.update(env or {})
             # a free port: other agents on the machine may hold 9464
             p = Proc([TASKTAP, "run", self.spec, "--http", "127.0.0.1:0"] +
@@ -384,7 +389,7 @@ class Bench:
     # ---- part 1 ------------------------------------------------------------
 
     def part1(self):
-        variants = ["a_none", "b_floor", "c_tasktap", "d_bpftrace", "e_ring"]
+        variants = ["a_none", "b_floor", "c_tasktap", "d_bpftrace", "e_ring", "f_session"]
         if not shutil.which("bpftrace"):
             variants.remove("d_bpftrace")
             self.note("bpftrace not found: (d) skipped (scripts/install-deps.sh installs it)")
@@ -397,7 +402,7 @@ class Bench:
         for rep in range(reps):
             order = variants[rep % len(variants):] + variants[:rep % len(variants)]
             for v in order:
-                rec = Receiver() if v == "c_tasktap" else None
+                rec = Receiver() if v in TRACERS else None
                 tracer = self.start_tracer(v, receiver=rec)
                 for threads in (1, 2):
                     r = self.worker(["loop", str(calls), str(threads)])
@@ -405,9 +410,10 @@ class Bench:
                 if tracer:
                     time.sleep(0.3)  # the agent drains and exports what is left
                     text = tracer.stop()
-                    if v == "c_tasktap":
+                    if v in TRACERS:
                         s = agent_summary(text)
                         s["offered_spans"] = 3 * calls
+                        s["variant"] = v
                         health.append(s)
                 if rec:
                     rec.stop(signal.SIGTERM)
@@ -416,7 +422,9 @@ class Bench:
             out["ns_per_call"][v] = {str(t): stats(runs[v][t]) for t in (1, 2)}
         for t in (1, 2):
             for num, den in (("c_tasktap", "b_floor"), ("c_tasktap", "d_bpftrace"),
-                             ("e_ring", "b_floor"), ("d_bpftrace", "b_floor")):
+                             ("e_ring", "b_floor"), ("d_bpftrace", "b_floor"),
+                             ("f_session", "b_floor"), ("f_session", "d_bpftrace"),
+                             ("f_session", "c_tasktap")):
                 if num not in runs or den not in runs:
                     continue
                 a, b = runs[num][t], runs[den][t]
@@ -443,8 +451,9 @@ class Bench:
         try:
             for v, names in (("b_floor", ("floor_entry", "floor_return")),
                              ("e_ring", ("ring_entry", "ring_return")),
-                             ("c_tasktap", ("tt_entry", "tt_return"))):
-                rec = Receiver() if v == "c_tasktap" else None
+                             ("c_tasktap", ("tt_entry", "tt_return")),
+                             ("f_session", ())):
+                rec = Receiver() if v in TRACERS else None
                 tracer = self.start_tracer(v, receiver=rec)
                 self.worker(["loop", str(calls), "1"])
                 show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
@@ -454,7 +463,7 @@ class Bench:
                     name = prog.get("name", "")
                     # tasktap's compiled programs are named tt_h<hook>_<kind> (user/bpfgen.c);
                     # only this tracer's: other agents on the machine have the same names
-                    if (name in names or (v == "c_tasktap" and COMPILED_PROG.match(name))) \
+                    if (name in names or (v in TRACERS and COMPILED_PROG.match(name))) \
                             and prog.get("run_cnt") and prog["id"] in mine:
                         cost["%s.%s" % (v, name)] = prog["run_time_ns"] / prog["run_cnt"]
                 tracer.stop()
@@ -927,7 +936,8 @@ def table(r):
         names = {"a_none": "(a) no probe", "b_floor": "(b) empty uprobe+uretprobe",
                  "c_tasktap": "(c) tasktap, OTLP to loopback",
                  "d_bpftrace": "(d) bpftrace minimal timing",
-                 "e_ring": "(e) minimal 2-event ring tracer"}
+                 "e_ring": "(e) minimal 2-event ring tracer",
+                 "f_session": "(f) tasktap, one event per call"}
         add("   %-34s %19s %19s" % ("", "1 thread", "2 threads"))
         for v, name in names.items():
             s = p1["ns_per_call"].get(v)
@@ -935,7 +945,8 @@ def table(r):
                 continue
             cells = ["%8.1f / %8.1f" % (s[t]["min"], s[t]["median"]) for t in ("1", "2")]
             add("   %-34s %19s %19s" % (name, cells[0], cells[1]))
-        for key, target in (("c/b", 1.3), ("c/d", 0.8), ("e/b", None), ("d/b", None)):
+        for key, target in (("c/b", 1.3), ("c/d", 0.8), ("e/b", None), ("d/b", None),
+                            ("f/b", 1.3), ("f/d", 0.8), ("f/c", None)):
             cells = []
             for t in (1, 2):
                 x = p1["ratios"].get("%s@%d" % (key, t))
@@ -950,10 +961,12 @@ def table(r):
         if p1.get("bpf_ns_per_run"):
             add("   BPF run time per program run (bpf_stats): " + ", ".join(
                 "%s %.0f ns" % (k, v) for k, v in sorted(p1["bpf_ns_per_run"].items())))
-        for h in p1.get("tasktap_runs", [])[:1]:
-            add("   (c) run health: %s spans assembled, %s lost, %s exported, %s dropped "
-                "(exporter queue full)" % (h.get("spans"), h.get("lost"), h.get("exported"),
-                                           h.get("dropped_queue_full")))
+        for v in TRACERS:
+            for h in [h for h in p1.get("tasktap_runs", []) if h.get("variant") == v][:1]:
+                add("   (%s) run health: %s spans assembled, %s events, %s lost, %s exported, "
+                    "%s dropped"
+                    % (v[0], h.get("spans"), h.get("events"), h.get("lost"), h.get("exported"),
+                       h.get("dropped")))
     p7 = r.get("part7")
     if p7:
         add("7. a USDT site with 3 probes whose filters drop every hit (ns/hit; min / median of "
