@@ -37,6 +37,11 @@ int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *no
 			"'function: module:qualname'");
 	if (pb->start.at_return)
 		return spec__fail_node(w, pb->start.at_node, "'at' is for 'symbol:' probes");
+	/* the Python programs run py() and `raised` only: a filter would be skipped, not run */
+	if (pb->when_node)
+		return spec__fail_node(w, pb->when_node,
+				       "a python probe takes no 'when' yet: every call of its "
+				       "function is traced (narrow the processes with 'match')");
 	if (tt_py_function__check(pb->start.name, why, sizeof(why)))
 		return spec__fail_node(w, pb->start.node, "%s", why);
 	return 0;
