@@ -26,11 +26,26 @@ void tt_wbuf__release(struct tt_wbuf *b)
  * sticks, and what is written is then thrown away; a failed growth leaves
  * no room, so later writes do nothing.
  */
+/*
+ * An attribute key seen in this request: its length, and whether it is
+ * plain (ASCII without NUL: written as it is, not checked byte by byte
+ * again). Keys are the spec's names, constants and a span's own late
+ * names: each address holds the same text for the whole request.
+ */
+struct key_memo {
+	const char *key;
+	size_t len;
+	bool plain;
+};
+
+#define KEY_MEMOS 64 /* a power of two */
+
 struct w {
 	struct tt_wbuf *b;
 	uint8_t *data;
 	size_t len, cap;
 	int err;
+	struct key_memo keys[KEY_MEMOS]; /* by the key's address */
 };
 
 static void wbuf_start(struct w *w, struct tt_wbuf *b)
@@ -290,18 +305,42 @@ static void close_msg(struct w *w, size_t at, size_t reserve)
 }
 
 /* A KeyValue of a string or an integer, as field `tag` of its message. */
+/* What this request knows of `key`: its length and whether it is plain. */
+static const struct key_memo *key_memo(struct w *w, const char *key)
+{
+	uintptr_t at = (uintptr_t)key;
+	struct key_memo *m = &w->keys[(at ^ at >> 6 ^ at >> 12) & (KEY_MEMOS - 1)];
+	size_t i = 0;
+
+	if (m->key == key)
+		return m;
+	m->key = key;
+	m->len = strlen(key);
+	while (i < m->len && (uint8_t)(key[i] - 1) < 0x7f)
+		i++;
+	m->plain = i == m->len;
+	return m;
+}
+
 static void kv_pb(struct w *w, uint8_t tag, const char *key, const struct tt_kv *kv, size_t len)
 {
-	size_t klen = strlen(key);
+	const struct key_memo *m = key_memo(w, key);
+	size_t klen = m->len;
 	size_t val =
 		kv->type == TT_KV_INT ? 1 + varint_len((uint64_t)kv->i) : 1 + varint_len(len) + len;
 	size_t body = (klen ? 1 + varint_len(klen) + klen : 0) + 1 + varint_len(val) + val;
 
 	put_c(w, tag);
 	varint(w, body);
-	if (klen)
-		str(w, 0x0a, key, klen); /* KeyValue.key */
-	put_c(w, 0x12);			 /* KeyValue.value */
+	if (klen && m->plain && room(w, 11 + klen)) {
+		w->data[w->len++] = 0x0a; /* KeyValue.key */
+		varint(w, klen);
+		memcpy(w->data + w->len, key, klen);
+		w->len += klen;
+	} else if (klen) {
+		str(w, 0x0a, key, klen);
+	}
+	put_c(w, 0x12); /* KeyValue.value */
 	varint(w, val);
 	if (kv->type == TT_KV_INT) {
 		put_c(w, 0x18); /* AnyValue.int_value */
