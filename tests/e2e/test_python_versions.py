@@ -100,6 +100,47 @@ class ForkTest(unittest.TestCase):
             self.assertEqual(got, calls, minor)
 
 
+class MatchTest(unittest.TestCase):
+    """`match:` on an interpreter whose probes are in a libpython every
+    process of that version shares: only the processes it names, started
+    before the agent or after it (held at exec, before the libpython is
+    mapped), make spans; the others run untouched."""
+
+    def worker(self, python, arg):
+        w = base.subprocess.Popen([python, base.WORKER, arg], stdin=base.subprocess.PIPE,
+                                  stdout=base.subprocess.PIPE, text=True)
+        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+        return w
+
+    def test_only_matching_processes(self):
+        for minor in VERSIONS:
+            python = pyenv_python(minor)
+            base.need_python(self, python)
+            with base.tempfile.TemporaryDirectory() as d:
+                spec = write_spec(base.MATCH_SPEC.format(python=python), d)
+                before = [self.worker(python, "picked"), self.worker(python, "other")]
+                agent = base.Agent([spec, "--json"])
+                self.addCleanup(agent.stop)
+                agent.wait_attached()
+                after = [self.worker(python, "picked"), self.worker(python, "other")]
+                for w in before + after:
+                    base.wait_for(lambda: base.exe(w.pid) == os.path.realpath(python),
+                                  what="worker %d running %s" % (w.pid, python))
+                calls = {}
+                for w in before + after:
+                    out, _ = w.communicate("go\n", timeout=60)
+                    self.assertEqual(w.returncode, 0, minor)
+                    calls[w.pid] = [c for c in base.json.loads(out)["calls"]
+                                    if c["name"] == "Worker.perform"]
+                self.assertEqual(agent.stop(), 0, agent.stderr())
+            by_pid = {}
+            for s in agent.spans():
+                by_pid.setdefault(s["resource"]["process.pid"], []).append(s)
+            self.assertEqual(sorted(by_pid), sorted([before[0].pid, after[0].pid]), minor)
+            for pid, spans in by_pid.items():
+                self.assertEqual(len(spans), len(calls[pid]), minor)
+
+
 class CheckTest(unittest.TestCase):
     """`tasktap check` finds each interpreter's libpython and says what it is."""
 
