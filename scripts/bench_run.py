@@ -693,8 +693,7 @@ class Bench:
         for calls in ((20000, 60000) if self.quick else (100000, 300000)):
             rec = Receiver()
             agent = self.start_tracer("c_tasktap", receiver=rec,
-                                      env={"LD_PRELOAD": MALLOC_COUNT,
-                                           "OTEL_BSP_MAX_QUEUE_SIZE": "65536"})
+                                      env={"LD_PRELOAD": MALLOC_COUNT})
             # paced, so that nothing is dropped and every span is queued and encoded
             self.worker(["rate", str(200000), str(calls / 100000.0)])
             time.sleep(0.3)
