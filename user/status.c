@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "export/metrics.h"
 
 #define STATUS_DEFAULT_ADDR "127.0.0.1:9464"
 #define STATUS_MAX_REPLY    (4u << 20)
@@ -143,6 +144,21 @@ static void print_field(const char *json, const char *key, const char *label)
 
 	if (json_get(json, NULL, key, v, sizeof(v)))
 		printf("%-22s %s\n", label, v);
+}
+
+/* The spans dropped by reason, those with a count: "  spool_full 17". */
+static void print_drops(const char *json)
+{
+	const char *p = strstr(json, "\"spans_dropped_by\":{");
+	const char *end = p ? strchr(p, '}') : NULL;
+	char v[32];
+
+	for (int r = 0; p && end && r < TT_DROP__COUNT; r++) {
+		const char *name = tt_drop_reason__name(r);
+
+		if (json_get(p, end, name, v, sizeof(v)) && strcmp(v, "0"))
+			printf("  %-20s %s\n", name, v);
+	}
 }
 
 /* The specs: one line each, with the problem of a broken one. */
@@ -280,8 +296,12 @@ int tt_cmd__status(int argc, char **argv)
 	print_field(body, "pinned", "pinned:");
 	print_field(body, "exporter", "exporter:");
 	print_field(body, "queue_size", "export queue:");
+	print_field(body, "queue_bytes", "export queue bytes:");
+	print_field(body, "spans_exported", "spans exported:");
+	print_field(body, "spans_in_spool", "spans in the spool:");
 	print_field(body, "spool_bytes", "spool bytes:");
 	print_field(body, "spans_dropped", "spans dropped:");
+	print_drops(body);
 	print_specs(body);
 	print_attachments(body);
 	free(body);

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import Agent, free_port, isolated_demo
+from harness import Agent, free_port, isolated_demo, run_tool
 from test_otlp import Receiver, run_worker, wait_for, SPANS_PER_TASK
 
 QUEUE = "64K"  # the smallest bound: a few hundred spans, so that the spill runs soon
@@ -112,6 +112,11 @@ class SpillTest(unittest.TestCase):
         # the same count, under its reason, in /metrics (the value may have grown since)
         self.assertGreaterEqual(
             metric(body, "otel_sdk_exporter_span_exported_total", "spool_full"), full)
+        # `tasktap status` names the reason too
+        rc, out, err = run_tool(["status", "--http", a.http_addr])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^  spool_full +[1-9]\d*$")
+        self.assertNotIn("queue_full", out)
         self.assertEqual(a.stop(), 0, a.stderr())
         m = re.search(r"otlp: (\d+) spans exported, (\d+) in the spool \(\d+ batches\), "
                       r"(\d+) dropped \(queue_full (\d+), spool_full (\d+),", a.stderr())
