@@ -379,6 +379,9 @@ void tt_exporter__stats(const struct tt_exporter *e, struct tt_exporter_stats *s
 	if (has_queue(&e->lane[TT_SIGNAL_TRACES])) {
 		t.queue_len = e->lane[TT_SIGNAL_TRACES].q.b.items;
 		t.queue_bytes = e->lane[TT_SIGNAL_TRACES].q.b.bytes;
+		/* counted in flight under the lock they leave the queue in: never in neither */
+		t.in_flight =
+			__atomic_load_n(&e->lane[TT_SIGNAL_TRACES].st.in_flight, __ATOMIC_RELAXED);
 	}
 	if (has_queue(&e->lane[TT_SIGNAL_LOGS])) {
 		st->logs.queue_len = e->lane[TT_SIGNAL_LOGS].q.b.items;
