@@ -7,7 +7,7 @@ nested and recursive, compared call by call with what the worker did
 (count, parent, duration within 1 ms, raised and the exception's type), in
 threads, py() values, the last call before the worker exits. An
 interpreter that is missing fails the tests that need it, naming it; one
-tasktap does not know (3.10) is refused with the version found."""
+tasktap does not know (a shared 3.10) is refused with the version found."""
 import os
 import unittest
 
@@ -141,6 +141,13 @@ class MatchTest(unittest.TestCase):
                 self.assertEqual(len(spans), len(calls[pid]), minor)
 
 
+FAKE_LIBPYTHON = """
+const char prefix[] = "/root/.pyenv/versions/3.10.13";
+char _PyRuntime[4096] = {1};
+int Py_BytesMain(void) { return _PyRuntime[0] - 1; }
+"""
+
+
 class CheckTest(unittest.TestCase):
     """`tasktap check` finds each interpreter's libpython and says what it is."""
 
@@ -157,18 +164,28 @@ class CheckTest(unittest.TestCase):
                                                                    libpython(minor)), out)
 
     def test_an_unknown_version_is_refused_with_the_version_found(self):
-        """pyenv's 3.10.13: no Py_Version; its PY_VERSION string is the tail of
-        another in its libpython (the linker merged them)."""
-        python = os.path.join(PYENV, "3.10.13", "bin", "python3.10")
-        base.need_python(self, python)
+        """A --enable-shared 3.10 (no Py_Version): its PY_VERSION string is
+        the tail of another in its libpython (the linker merges "3.10.13"
+        into "/root/.pyenv/versions/3.10.13", as in pyenv's build); the
+        executable finds the library through its $ORIGIN run path."""
         with base.tempfile.TemporaryDirectory() as d:
-            spec = write_spec(base.for_python(base.SPEC, python), d)
+            os.chmod(d, 0o755)
+            lib, exe = os.path.join(d, "libpython3.10.so.1.0"), os.path.join(d, "python3.10")
+            with open(lib + ".c", "w") as f:
+                f.write(FAKE_LIBPYTHON)
+            with open(exe + ".c", "w") as f:
+                f.write("int Py_BytesMain(void);\n"
+                        "int main(void) { return Py_BytesMain(); }\n")
+            base.subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname,libpython3.10.so.1.0",
+                                 "-o", lib, lib + ".c"], check=True)
+            base.subprocess.run(["cc", "-o", exe, exe + ".c", lib, "-Wl,--no-as-needed",
+                                 "-Wl,-rpath,$ORIGIN"], check=True)
+            spec = write_spec(base.for_python(base.SPEC, exe), d)
             code, out, err = run_tool(["check", spec])
         self.assertEqual(code, 2, err)
-        self.assertIn("python 3.10.13 at '%s/3.10.13/lib/libpython3.10.so.1.0': no offsets "
-                      "for this version; tasktap knows 3.11, 3.12, 3.13" % PYENV, err)
+        self.assertIn("python 3.10.13 at '%s': no offsets for this version; tasktap knows "
+                      "3.11, 3.12, 3.13" % lib, err)
         self.assertEqual(out, "")
-
 
 if __name__ == "__main__":
     unittest.main()
