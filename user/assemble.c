@@ -724,7 +724,9 @@ static long records_len(const uint8_t *p, size_t len, uint32_t n)
 /*
  * A whole call paired in BPF (TT_EV_CALL, event.h): started as its entry
  * event would have started it, with the spans open at its start for
- * parents, then finished as its return event would have finished it.
+ * parents, then finished as its return event would have finished it; or,
+ * when the span of its entry is open already (a call an agent handed over
+ * with --pin), only finished.
  * Only hooks whose spans have no children of their spec come this way
  * (tt_spec__session_refusal()), so nothing began inside the call waits for
  * it. Returns 0, or -EINVAL for a malformed event.
@@ -751,6 +753,12 @@ static int on_call_event(struct tt_asm *a, const struct tt_event *ev, size_t siz
 			      ev->ncaps - tail.entry_ncaps);
 	if (ret_len < 0 || ((sizeof(*ev) + tail.entry_len + ret_len + 7) & ~(size_t)7) != tail_off)
 		return -EINVAL;
+	at = *ev;
+	at.kind = TT_EV_RETURN;
+	/* its entry already open: a call the agent before this one handed over */
+	if (asm__finish_call(a, &at, hook, tail.start_ns, payload + tail.entry_len,
+			     (size_t)ret_len))
+		return 0;
 	at = *ev;
 	at.kind = TT_EV_ENTRY;
 	at.ts_ns = tail.start_ns;

@@ -232,6 +232,14 @@ void asm__finish(struct tt_asm *a, int32_t i, const struct tt_event *ev, const u
 		 size_t end_len);
 void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 			  const uint8_t *end, size_t end_len);
+/*
+ * A whole call's return (ev a TT_EV_RETURN) that finishes the span its
+ * entry began, when that entry is open on the thread (the entry of a call
+ * an agent handed over with --pin, started by the same time): true; false
+ * when none is.
+ */
+bool asm__finish_call(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		      uint64_t start_ns, const uint8_t *end, size_t end_len);
 void asm__on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		       const uint8_t *end, size_t end_len);
 

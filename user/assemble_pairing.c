@@ -263,6 +263,26 @@ void asm__on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct
 		a->stats.malformed++;
 }
 
+struct call_start {
+	const struct tt_hook *hook;
+	uint64_t start_ns;
+};
+
+static bool same_call_start(const struct open_span *s, const void *what)
+{
+	const struct call_start *c = what;
+
+	return s->hook == c->hook && s->start_ns == c->start_ns;
+}
+
+bool asm__finish_call(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		      uint64_t start_ns, const uint8_t *end, size_t end_len)
+{
+	struct call_start c = {.hook = hook, .start_ns = start_ns};
+
+	return finish_on_stack(a, ev, end, end_len, same_call_start, &c);
+}
+
 /* A function probe's return: finishes the open span its hook began on this thread. */
 void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 			  const uint8_t *end, size_t end_len)

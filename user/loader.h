@@ -95,9 +95,12 @@ const char *tt_loader__session_refusal(void);
  * written, oldest first: for a process that died in them, or an agent that
  * stops, so that their spans end as any open span does (its exit, the
  * shutdown) instead of vanishing. A return that runs after finds its call
- * gone and writes nothing. Returns how many.
+ * gone and writes nothing. With `keep` (an agent handing its open spans
+ * over, --pin) they stay: their returns write their whole calls for the
+ * next agent, which ends the spans it was handed with them. Returns how
+ * many.
  */
-int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx);
+int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx);
 
 /*
  * Attaches hook `id` at `offset` in the file at `path` (and at the

@@ -158,7 +158,7 @@ one_by_one:
 	return n;
 }
 
-int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx)
+int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx)
 {
 	struct tt_call_key *keys;
 	struct tt_call_stash v;
@@ -174,7 +174,8 @@ int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, tt_event_fn fn, voi
 		const struct tt_event *ev = (const void *)v.entry;
 
 		/* taken out first: a return running now finds it gone and writes nothing */
-		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &v))
+		if (keep ? bpf_map_lookup_elem(fd, &keys[i], &v)
+			 : bpf_map_lookup_and_delete_elem(fd, &keys[i], &v))
 			continue;
 		if (ev->size < sizeof(*ev) || ev->size > sizeof(v.entry) || ev->kind != TT_EV_ENTRY)
 			continue;

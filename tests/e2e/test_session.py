@@ -7,12 +7,15 @@ traced both ways, with the session programs and without (the two-event
 path every kernel has, the default), and the spans compared field by field: names, traces, parents,
 attributes, status, attempts, events. A worker killed in the middle of a
 call, and an agent stopped in the middle of one, end that call's span as
-the two-event path does. tests/e2e/bpfgen-compare.c compares the session
+the two-event path does; one handed over to the next agent with --pin ends
+under it, once. tests/e2e/bpfgen-compare.c compares the session
 programs' captures with the generic interpreter's, record by record, on
 the table of expressions of test_bpfgen.py."""
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -140,6 +143,45 @@ class BothWaysTest(unittest.TestCase):
         step = [s for s in one if s["name"] == "CreateZip.UploadSourceFiles"]
         self.assertEqual(len(step), 1, err1)
         self.assertEqual(attrs(step[0])["tasktap.cut"], "shutdown")
+
+
+class PinTest(unittest.TestCase):
+    def restart_mid_step(self, env):
+        """An agent with --pin stopped (SIGTERM) in the middle of the task's
+        first step and a second one started: the second agent's spans, and
+        the first's stderr."""
+        pin = "/sys/fs/bpf/tasktap-test-%05d" % random.randrange(100000)
+        self.addCleanup(shutil.rmtree, pin, True)
+        with tempfile.TemporaryDirectory() as d:
+            worker, spec = isolated_demo(d)
+            first = Agent([spec, "--json", "--no-http", "--pin", pin], env=env)
+            self.addCleanup(first.stop)
+            first.wait_attached()
+            # UploadSourceFiles lasts 1.2 s: the restart lands in it
+            w = subprocess.Popen([worker, "--tasks", "1", "--scale", "10"],
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            self.assertEqual(first.stop(signal.SIGTERM), 0, first.stderr())
+            second = Agent([spec, "--json", "--no-http", "--pin", pin], env=env)
+            self.addCleanup(second.stop)
+            second.wait_attached()
+            self.assertEqual(w.wait(60), 0)
+            deadline = time.time() + 20
+            while len(second.spans()) < 5 and time.time() < deadline:
+                time.sleep(0.1)
+            second.stop()
+        return second.spans(), first.stderr()
+
+    def test_a_restart_with_pin_hands_a_call_in_flight_over_both_ways(self):
+        one, err1 = self.restart_mid_step(ON)
+        two, err2 = self.restart_mid_step(OFF)
+        # the task and its first step, open in the first agent (one of them in BPF)
+        self.assertIn("handed 2 open spans over to the next agent", err1)
+        self.assertIn("handed 2 open spans over to the next agent", err2)
+        self.assertEqual(len(one), 5, err1)
+        self.assertEqual(normal(one), normal(two))
+        for s in one:
+            self.assertNotIn("tasktap.cut", attrs(s))
 
 
 class CheckTest(unittest.TestCase):

@@ -183,7 +183,7 @@ static void test_steps_as_calls_give_the_same_spans(void **state)
 {
 	struct fixture *two, *one;
 	struct recs none = {0}, t = task_recs(7, "Zip"), up = step_recs(7, "Upload"),
-			st = step_recs(7, "Store"), bad = step_recs(7, NULL);
+		    st = step_recs(7, "Store"), bad = step_recs(7, NULL);
 
 	make_fixture((void **)&two, 0, 0);
 	make_fixture((void **)&one, 0, 0);
@@ -259,6 +259,32 @@ static void test_parent_is_what_was_open_at_the_start(void **state)
 	assert_memory_equal(step->parent_id, ta->span_id, 8);
 	assert_int_equal(step->start_ns, 200);
 	assert_int_equal(step->end_ns, 500);
+}
+
+/*
+ * A call handed over with --pin arrives as its entry (the earlier agent's
+ * open span, restored) and then whole from its return: it ends that span,
+ * once, as its return event would; a call of another start does not.
+ */
+static void test_call_ends_the_open_span_of_its_own_entry(void **state)
+{
+	struct fixture *two, *one;
+	struct recs none = {0}, up = step_recs(7, "Upload");
+
+	make_fixture((void **)&two, 0, 0);
+	make_fixture((void **)&one, 0, 0);
+	assert_int_equal(push_half(two->a, STEP, TT_EV_ENTRY, 100, 10, &up, 0), 0);
+	assert_int_equal(push_half(two->a, STEP, TT_EV_RETURN, 400, 10, &none, 0), 0);
+	assert_int_equal(push_half(one->a, STEP, TT_EV_ENTRY, 100, 10, &up, 0), 0);
+	assert_int_equal(push_call(one->a, STEP, 100, 400, 10, &up, &none, 0), 0);
+	assert_same_spans(two, one);
+	/* the same hook's open entry of another time is another call: it stays open */
+	assert_int_equal(push_half(one->a, STEP, TT_EV_ENTRY, 500, 10, &up, 0), 0);
+	assert_int_equal(push_call(one->a, STEP, 600, 700, 10, &up, &none, 0), 0);
+	assert_int_equal(one->n, 2);
+	assert_int_equal(one->out[1].start_ns, 600);
+	teardown((void **)&two);
+	teardown((void **)&one);
 }
 
 /* A call whose parts do not add up is refused and counted; no span comes of it. */
@@ -337,6 +363,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_steps_as_calls_give_the_same_spans),
 		cmocka_unit_test(test_return_captures_and_value),
+		cmocka_unit_test(test_call_ends_the_open_span_of_its_own_entry),
 		cmocka_unit_test_setup_teardown(test_parent_is_what_was_open_at_the_start, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_calls_are_refused, setup, teardown),

@@ -170,7 +170,7 @@ struct agent_bpf {
 	uint64_t (*stat)(const struct tt_loader *l, enum tt_stat which);
 	uint64_t (*hook_lost)(const struct tt_loader *l, uint32_t id); /* NULL: not counted */
 	/* calls session programs hold (tt_loader__take_calls()); NULL: none */
-	int (*take_calls)(struct tt_loader *l, uint32_t pid, tt_event_fn fn, void *ctx);
+	int (*take_calls)(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx);
 	int (*attached)(const struct tt_loader *l);
 	bool (*adopted)(const struct tt_loader *l);
 	int (*prune_pins)(struct tt_loader *l);
@@ -383,9 +383,10 @@ void events__drain(struct agent *r, uint64_t horizon);
 void events__prioritize(void);
 /*
  * Hands the assemblers, as entry events, the calls of process `pid` (of
- * every process when 0) that session programs hold (tt_loader__take_calls()).
+ * every process when 0) that session programs hold (tt_loader__take_calls();
+ * `keep`: left there too, for the next agent).
  */
-void events__take_calls(struct agent *r, uint32_t pid);
+void events__take_calls(struct agent *r, uint32_t pid, bool keep);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
 /* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */

@@ -46,10 +46,10 @@ static int on_taken_call(const struct tt_event *ev, size_t size, void *ctx)
 	return 0;
 }
 
-void events__take_calls(struct agent *r, uint32_t pid)
+void events__take_calls(struct agent *r, uint32_t pid, bool keep)
 {
 	if (r->bpf->take_calls)
-		r->bpf->take_calls(r->loader, pid, on_taken_call, r);
+		r->bpf->take_calls(r->loader, pid, keep, on_taken_call, r);
 }
 
 /*
@@ -73,7 +73,7 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 	if (size < sizeof(*ev) || ev->probe == 0) {
 		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT &&
 		    (ev->flags & TT_EXITF_GROUP_DEAD))
-			events__take_calls(r, ev->pid);
+			events__take_calls(r, ev->pid, false);
 		for (size_t i = 0; i < r->nslots; i++) {
 			if (r->slots[i]->assembler)
 				tt_asm__push(r->slots[i]->assembler, ev, size);

@@ -275,9 +275,11 @@ static void shut_down(struct agent *r)
 	 * last calls (and its exit) end its spans, not its absence
 	 */
 	events__drain(r, UINT64_MAX);
-	/* calls in flight in session programs end as the open spans do, unless handed over */
-	if (!r->pin_dir)
-		events__take_calls(r, 0);
+	/*
+	 * calls in flight in session programs: open spans, ended or handed over
+	 * as the others are (handed over, they stay in BPF for their returns)
+	 */
+	events__take_calls(r, 0, r->pin_dir != NULL);
 	events__report_lost(r);
 	now = tt_now_ns(CLOCK_MONOTONIC);
 	/* processes that died and whose exit events were lost: their spans end as lost */
