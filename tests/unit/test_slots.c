@@ -35,6 +35,9 @@ static struct fake {
 	int watches_at_ready;
 	int ready_err;		      /* what ready() returns */
 	int attaches_at_first_detach; /* -1: nothing detached yet */
+	int comm_watches;	      /* watch_comm() calls */
+	int comm_unwatches;	      /* unwatch_comm() calls */
+	char unwatched[4][16];	      /* the names unwatched, the first four */
 } fk;
 
 static int fake_set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_prog *prog)
@@ -75,11 +78,15 @@ static int fake_prune_pins(struct tt_loader *l)
 
 static int fake_watch_comm(struct tt_loader *l, const char *comm, bool stop)
 {
+	fk.comm_watches++;
 	return 0;
 }
 
 static void fake_unwatch_comm(struct tt_loader *l, const char *comm)
 {
+	if (fk.comm_unwatches < 4)
+		snprintf(fk.unwatched[fk.comm_unwatches], sizeof(fk.unwatched[0]), "%s", comm);
+	fk.comm_unwatches++;
 }
 
 static int fake_watch_slot(struct tt_loader *l, uint32_t slot, const char *what, uint32_t len,
@@ -378,6 +385,47 @@ static void test_removed_file_is_detached_and_its_ids_freed(void **state)
 	assert_int_equal(f->r.nslots, 2); /* b.yaml (still broken) and c.yaml */
 }
 
+/* A comm: target's spec, for the names given (a comm: target each). */
+static void write_comms(struct fixture *f, const char *name, const char *a, const char *b)
+{
+	static const char target[] = "  - comm: %s\n    probes:\n      - role: task\n"
+				     "        symbol: run_task\n        key: arg0\n";
+	char path[PATH_MAX];
+	FILE *out;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	out = fopen(path, "w");
+	assert_non_null(out);
+	fprintf(out, "service: c\nkeyspace: t\ntargets:\n");
+	fprintf(out, target, a);
+	if (b)
+		fprintf(out, target, b);
+	fclose(out);
+}
+
+/*
+ * A reload unwatches only the process names that went, after the new ones
+ * are in: an exec of a name that stays is held and reported throughout
+ * (before: every name was unwatched and watched again, and a worker
+ * started in between ran its first steps before the rescan found it).
+ */
+static void test_a_reload_keeps_watching_the_names_that_stay(void **state)
+{
+	struct fixture *f = *state;
+
+	write_comms(f, "c.yaml", "tt-stays", "tt-goes");
+	slots__reload(&f->r);
+	assert_true(f->r.discovery);
+	assert_int_equal(f->r.nwatched, 2);
+	fk.comm_watches = fk.comm_unwatches = 0;
+	write_comms(f, "c.yaml", "tt-stays", NULL);
+	slots__reload(&f->r);
+	assert_int_equal(f->r.nwatched, 1);
+	assert_true(fk.comm_watches >= 1);
+	assert_int_equal(fk.comm_unwatches, 1);
+	assert_string_equal(fk.unwatched[0], "tt-goes");
+}
+
 static void test_hooks_attach_before_the_object_is_waited_for_and_execs_after(void **state)
 {
 	/* setup() loaded a.yaml: its hooks attached while the object loaded */
@@ -430,6 +478,8 @@ int main(void)
 			test_hooks_attach_before_the_object_is_waited_for_and_execs_after, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_an_object_that_failed_to_load_stops_the_start,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_reload_keeps_watching_the_names_that_stay,
 						setup, teardown),
 	};
 

@@ -391,16 +391,32 @@ static const char *watched_exe(const struct agent *r, const struct tt_target *t)
  * the others are not (a fast worker may then run its first task before
  * its probes are in).
  */
+/* Whether `comm` is among the names watch__set() just watched. */
+static bool still_watched(const struct agent *r, const char *comm)
+{
+	for (int i = 0; i < r->nwatched; i++) {
+		if (!strncmp(r->watched[i], comm, TT_COMM_LEN))
+			return true;
+	}
+	return false;
+}
+
 void watch__set(struct agent *r)
 {
 	static struct tt_comm_prefix prefixes[TT_MAX_PROBES];
+	static char before[TT_MAX_PROBES][TT_COMM_LEN];
 	struct tt_watch_dir dirs[TT_MAX_WATCH_DIRS];
 	uint64_t cgroups[TT_MAX_WATCH_CGROUPS];
-	int nprefix = 0, ndirs = 0, ncgroups = 0;
+	int nprefix = 0, ndirs = 0, ncgroups = 0, nbefore = r->nwatched;
 	bool all = false;
 
-	for (int i = 0; i < r->nwatched; i++)
-		r->bpf->unwatch_comm(r->loader, r->watched[i]);
+	/*
+	 * the names watched now are unwatched after the new ones are in, and
+	 * only those that went: an exec of a name that stays, during a reload,
+	 * is held and reported as ever (before: a gap in which it was neither,
+	 * and its first steps ran before the rescan found it)
+	 */
+	memcpy(before, r->watched, sizeof(before));
 	r->nwatched = 0;
 	for (size_t i = 0; r->discovery && !r->stopping && i < r->nslots; i++) {
 		const struct tt_spec *spec = r->slots[i]->spec;
@@ -430,6 +446,10 @@ void watch__set(struct agent *r)
 				nprefix++;
 			}
 		}
+	}
+	for (int i = 0; i < nbefore; i++) {
+		if (!still_watched(r, before[i]))
+			r->bpf->unwatch_comm(r->loader, before[i]);
 	}
 	for (int i = 0; i < TT_MAX_WATCH_DIRS; i++)
 		r->bpf->watch_dir(r->loader, (uint32_t)i, i < ndirs ? dirs[i].path : "",
