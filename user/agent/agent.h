@@ -252,6 +252,7 @@ struct agent {
 	struct tt_ledger *ledger;   /* --pin: the span ledger, for the next agent */
 	struct tt_ledger_prev prev; /* what the agent before left in the ledger */
 	const char *args_spec_dir;  /* --spec-dir: the agent waits for specs */
+	int spec_dir_fd;	    /* its inotify watch (load_specs()); the loop takes it */
 	char watched[TT_MAX_PROBES][TT_COMM_LEN]; /* comm: names watched in BPF */
 	int nwatched;
 };

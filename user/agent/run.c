@@ -141,7 +141,8 @@ static int loop_open(struct loop *l, struct agent *r)
 	sigset_t mask = block_stop_signals();
 
 	l->hfd = r->httpd ? tt_httpd__requests_fd(r->httpd) : -1;
-	l->ifd = slots__watch_dir(r->args_spec_dir);
+	l->ifd = r->spec_dir_fd;
+	r->spec_dir_fd = -1;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	l->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -419,7 +420,14 @@ static int open_loader(struct agent *r, const struct run_args *a)
  */
 static int load_specs(struct agent *r, const struct run_args *a)
 {
-	int ok = slots__load_all(r);
+	int ok;
+
+	/*
+	 * --spec-dir is watched before its files are read, not when the event
+	 * loop starts: a file written while the agent starts is reloaded then
+	 */
+	r->spec_dir_fd = slots__watch_dir(a->spec_dir);
+	ok = slots__load_all(r);
 
 	if (ok < 0 || (ok == 0 && !a->spec_dir))
 		return ok == -ENOMEM || ok == -EIO ? 1 : 2;
@@ -456,6 +464,8 @@ static void agent_release(struct agent *r)
 	tt_resource__free(r->resource);
 	tt_reorder__release_all(&r->reorder);
 	free(r->ring_holds);
+	if (r->spec_dir_fd >= 0)
+		close(r->spec_dir_fd); /* the start failed before the loop took it */
 }
 
 /* A step's -errno as the exit status: 2 for what the user asked (-EINVAL), else 1. */
@@ -474,6 +484,7 @@ int agent__run(const struct run_args *a)
 			  .bpf = &agent_bpf_loader,
 			  .pin_dir = a->pin_dir,
 			  .args_spec_dir = a->spec_dir,
+			  .spec_dir_fd = -1,
 			  .stuck_after_ns = (uint64_t)(a->stuck_after * 1e9)};
 	int ret;
 
