@@ -30,10 +30,17 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* One step of a task; `fail` makes it fail. Returns 0 on success. */
-noinline int execute_step(const char *task_id, const char *step_name, int ms, int fail)
+/*
+ * One step of a task; `fail` makes it fail. Parallel steps share `together`:
+ * each begins its work once all have begun, so that their spans overlap
+ * however late the scheduler runs one of their threads. Returns 0 on success.
+ */
+noinline int execute_step(const char *task_id, const char *step_name, int ms, int fail,
+			  pthread_barrier_t *together)
 {
 	asm volatile("" : : "r"(task_id), "r"(step_name));
+	if (together)
+		pthread_barrier_wait(together);
 	sleep_ms(ms);
 	return fail ? -1 : 0;
 }
@@ -49,20 +56,21 @@ struct parallel {
 	const char *task_id;
 	const char *step;
 	int ms;
+	pthread_barrier_t *together;
 };
 
 static void *parallel_step(void *arg)
 {
 	struct parallel *p = arg;
 
-	execute_step(p->task_id, p->step, p->ms, 0);
+	execute_step(p->task_id, p->step, p->ms, 0, p->together);
 	return NULL;
 }
 
 static int with_retries(const char *id, const char *step, int ms, int failures, int tries)
 {
 	for (int attempt = 1; attempt <= tries; attempt++) {
-		if (execute_step(id, step, ms, attempt <= failures) == 0)
+		if (execute_step(id, step, ms, attempt <= failures, NULL) == 0)
 			return 0;
 	}
 	return -1;
@@ -71,7 +79,9 @@ static int with_retries(const char *id, const char *step, int ms, int failures, 
 /* Runs one order. Returns 0 when it completed, -1 when it was compensated. */
 noinline int run_task(const char *task_id, const char *task_name)
 {
-	struct parallel email = {task_id, "NotifyEmail", 40}, sms = {task_id, "NotifySms", 20};
+	pthread_barrier_t together;
+	struct parallel email = {task_id, "NotifyEmail", 40, &together},
+			sms = {task_id, "NotifySms", 20, &together};
 	int bad = strcmp(task_name, "BadOrder") == 0;
 	pthread_t a, b;
 
@@ -79,10 +89,12 @@ noinline int run_task(const char *task_id, const char *task_name)
 		return -1;
 	if (with_retries(task_id, "Charge", 30, 1, 3))
 		return -1;
+	pthread_barrier_init(&together, NULL, 2);
 	pthread_create(&a, NULL, parallel_step, &email);
 	pthread_create(&b, NULL, parallel_step, &sms);
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
+	pthread_barrier_destroy(&together);
 	if (with_retries(task_id, "Ship", 20, bad ? 2 : 0, 2) == 0)
 		return 0;
 	compensate_step(task_id, "Charge");
