@@ -6,7 +6,10 @@ process outside the probes (untraced), in a process `match:` leaves out
 while tasktap runs, and in the process it picks. A private copy of the
 interpreter keeps other agents' probes out. Run as root after `make`:
 
-    python3 scripts/bench-python.py [--calls N] [--reps N] [--python PATH]
+    python3 scripts/bench-python.py [--calls N] [--reps N] [--python PATH] [--probes N]
+
+--probes N: the spec names N Python functions on the interpreter, the
+measured one and N-1 the workload never calls (the RQ recipe has 4).
 
 Prints one line per case, min / median of the reps, and the ratios the
 issue sets (unprobed call in a probed process <= 1.1x untraced; outside
@@ -50,6 +53,12 @@ targets:
         function: __main__:probed
 """
 
+# the further probes of --probes: functions the workload never calls
+OTHER_PROBE = """\
+      - role: span
+        function: __main__:absent_{i}
+"""
+
 
 def run(python, script, tag, calls):
     p = subprocess.Popen([python, script, tag, str(calls)], stdin=subprocess.PIPE,
@@ -67,6 +76,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200000)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--probes", type=int, default=1,
+                    help="Python probes in the spec (1 + N-1 on functions never called)")
     ap.add_argument("--python", help="the interpreter, used where it is (default: a private "
                     "copy of /usr/bin/python3.11)")
     args = ap.parse_args()
@@ -84,7 +95,13 @@ def main():
     script = os.path.join(d, "bench-python-calls.py")
     with open(script, "w") as f:
         f.write(WORKLOAD)
-    spec = write_spec(SPEC.format(python=python), d)
+    if args.probes < 1:
+        print("bench-python: --probes must be at least 1", file=sys.stderr)
+        return 2
+    text = SPEC.format(python=python) + "".join(
+        OTHER_PROBE.format(i=i) for i in range(1, args.probes))
+    spec = write_spec(text, d)
+    print("%d Python probe(s) on %s" % (args.probes, python))
     res = {"untraced": [], "outside match": [], "picked": []}
     for _ in range(args.reps):
         res["untraced"].append(finish(run(python, script, "alone", args.calls)))
