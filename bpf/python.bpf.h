@@ -3,13 +3,20 @@
  * Python function probes (include/tasktap/pyhook.h), part of
  * tasktap.bpf.c: included at its end, they use its maps and helpers.
  *
- * tt_py_entry runs at the start of every Python function of a process the
- * hook is attached in; a call it keeps is pushed on a per-thread,
- * per-hook stack of frames and written as an entry event. tt_py_return
- * runs at every frame's end, and writes the return event of the call at
- * the top of that stack when the ending frame is its frame. Every CPython
- * offset comes from the hook's py_hooks entry (user/python/interp.c, from
- * the interpreter's version): nothing here is one version's.
+ * The hooks on one interpreter file (in one process, or in every one)
+ * share one group (py_groups, the attachment cookie's low bits): one
+ * uprobe per site, one program run per call whatever the number of hooks.
+ * tt_py_entry runs at the start of every Python function of a process
+ * the group is attached in; it finds the thread state, the frame and the
+ * code object once, and matches the code object against every member's
+ * names once (the verdict, a bit per member slot, cached per code object).
+ * A call some member keeps is pushed on the thread's stack of frames with
+ * the members whose entry event it wrote. tt_py_return runs at every
+ * frame's end, and writes those members' return events when the ending
+ * frame is the one at the top of that stack: a frame that matches nothing
+ * costs one run per site and no ring access. Every CPython offset comes
+ * from the hook's py_hooks entry (user/python/interp.c, from the
+ * interpreter's version): nothing here is one version's.
  */
 #include "tasktap/pyhook.h"
 #include "tasktap/python.h"
@@ -21,22 +28,33 @@ struct {
 	__type(value, struct tt_py_hook);
 } py_hooks SEC(".maps");
 
+/* The hooks sharing a group's uprobes (user/loader_python.c keeps it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TT_MAX_PROBES + 1);
+	__type(key, __u32);
+	__type(value, struct tt_py_group);
+} py_groups SEC(".maps");
+
 /*
- * Whether a code object is the hook's, by its address in one process. The
- * value keeps the code object's file and qualified name pointers, read
- * again at each call: a code object freed and another made at the same
- * address (for another function) does not inherit the verdict.
+ * Which members of a group a code object is, by its address in one
+ * process, for one membership of the group (its generation). The value
+ * keeps the code object's file and qualified name pointers, read again at
+ * each call: a code object freed and another made at the same address
+ * (for another function) does not inherit the verdict.
  */
 struct py_code_key {
-	__u32 hook;
+	__u32 group;
 	__u32 tgid;
 	__u64 code;
+	__u32 gen;
+	__u32 pad;
 };
 
 struct py_code_val {
 	__u64 filename;
 	__u64 qualname;
-	__u32 match;
+	__u32 match; /* a bit per member slot */
 	__u32 pad;
 };
 
@@ -47,16 +65,20 @@ struct {
 	__type(value, struct py_code_val);
 } py_codes SEC(".maps");
 
-/* The frames of a thread's open calls of one hook; bit 0 set: a call its filter dropped. */
+/*
+ * The frames of a thread's open calls some member of a group matched, and
+ * for each the members whose entry event was written (a bit per slot).
+ */
 struct py_stack_key {
 	__u32 tid;
-	__u32 hook;
+	__u32 group;
 };
 
 struct py_stack {
 	__u32 n;
 	__u32 pad;
 	__u64 frames[TT_PY_MAX_DEPTH];
+	__u32 members[TT_PY_MAX_DEPTH];
 };
 
 struct {
@@ -66,7 +88,7 @@ struct {
 	__type(value, struct py_stack);
 } py_stacks SEC(".maps");
 
-/* A thread's first stack, all zero, never written: 136 bytes the entry's stack cannot spare. */
+/* A thread's first stack, all zero, never written: 200 bytes the entry's stack cannot spare. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -218,438 +240,7 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 	return py_name_matches(ph, py_read_ptr(func + ph->func_module), &ph->module);
 }
 
-/* ---- Python values: py(NAME.attr…) ------------------------------------- */
-
-#define PY_MAX_NAME 31 /* bytes of a local or attribute name */
-#define PY_MAX_SCAN 64 /* locals, or dict entries, looked through */
-
-static __always_inline __u64 py_word(__u64 addr, bool *fault)
-{
-	__u64 v = 0;
-
-	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
-		*fault = true;
-	return v;
-}
-
-/*
- * A search of a name among up to PY_MAX_SCAN str pointers (a tuple's items,
- * a dict's keys), one bpf_loop callback a candidate: the verifier checks
- * the callback once, whatever the number of candidates.
- */
-struct py_scan {
-	__u64 first;			  /* address of candidate 0's pointer */
-	__u64 stride;			  /* bytes from one candidate's pointer to the next */
-	__u64 n;			  /* candidates */
-	__u64 lit[(PY_MAX_NAME + 1) / 8]; /* the name, NUL-padded */
-	__u64 tmp[(PY_MAX_NAME + 1) / 8];
-	__u32 len;
-	__u16 state_off, length_off, data_off;
-	__s32 found; /* the candidate that matched, or -1 */
-};
-
-/* bpf_loop's context must be on the stack: it points at the scan in the scratch map. */
-struct py_scan_ctx {
-	struct py_scan *sc;
-};
-
-static long py_scan_one(__u64 k, void *data)
-{
-	struct py_scan *sc = ((struct py_scan_ctx *)data)->sc;
-	__u64 str = 0, slen = 0;
-	__u32 state = 0;
-	__u32 n = sc->len + 1; /* with the NUL */
-
-	if (k >= sc->n)
-		return 1;
-	if (bpf_probe_read_user(&str, sizeof(str), (void *)(sc->first + sc->stride * k)) || !str)
-		return 0;
-	if (bpf_probe_read_user(&state, sizeof(state), (void *)(str + sc->state_off)) ||
-	    (state & TT_PY_ASCII_COMPACT) != TT_PY_ASCII_COMPACT)
-		return 0;
-	if (bpf_probe_read_user(&slen, sizeof(slen), (void *)(str + sc->length_off)) ||
-	    slen != sc->len)
-		return 0;
-	if (bpf_probe_read_user_str(sc->tmp, sizeof(sc->tmp), (void *)(str + sc->data_off)) < 0)
-		return 0;
-	for (__u32 w = 0; w < (PY_MAX_NAME + 1) / 8; w++) {
-		__u64 mask;
-
-		if (8 * w >= n)
-			break;
-		mask = n - 8 * w >= 8 ? ~0ULL : (1ULL << (8 * (n - 8 * w))) - 1;
-		if ((sc->tmp[w] ^ sc->lit[w]) & mask)
-			return 0;
-	}
-	sc->found = (__s32)k;
-	return 1;
-}
-
-/*
- * The scan's state lives in the scratch map past the event being built
- * (whose writes reach at most SCRATCH_MASK + 1 + TT_MAX_STR + 4 bytes in):
- * the stack has no room left for it.
- */
-#define SCRATCH_PY 1536
-_Static_assert(SCRATCH_MASK + 1 + TT_MAX_STR + 4 <= SCRATCH_PY &&
-		       SCRATCH_PY + sizeof(struct py_scan) <= SCRATCH_TMP,
-	       "python scan state overlaps the event");
-
-static __always_inline struct py_scan *py_scan_area(struct vm *vm)
-{
-	return (struct py_scan *)(vm->buf + SCRATCH_PY);
-}
-
-/* Fills sc's name from the literal after instruction i, and the str offsets. */
-static __always_inline bool py_scan_init(struct py_scan *sc, struct vm *vm,
-					 const struct tt_py_hook *ph, __u32 i, __u32 len)
-{
-	if (len > PY_MAX_NAME)
-		return false;
-	sc->len = len;
-	sc->found = -1;
-	sc->first = 0;
-	sc->stride = 0;
-	sc->state_off = ph->unicode_state;
-	sc->length_off = ph->unicode_length;
-	sc->data_off = ph->unicode_ascii_data;
-	for (__u32 w = 0; w < (PY_MAX_NAME + 1) / 8; w++) {
-		__u64 idx = (__u64)i + 1 + w;
-
-		asm volatile("" : "+r"(idx));
-		if (idx >= TT_MAX_OPS)
-			return false;
-		sc->lit[w] = vm->prog->ops[idx].imm;
-	}
-	return true;
-}
-
-/* acc = the local of frame acc named by the literal after instruction i. */
-static __noinline void py_local(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
-{
-	struct py_scan *sc = py_scan_area(vm);
-	struct py_scan_ctx ctx = {.sc = sc};
-	bool fault = false;
-	__u64 code = py_word(vm->acc + ph->frame_code, &fault);
-	__u64 names = fault ? 0 : py_word(code + ph->code_localsplusnames, &fault);
-
-	sc->n = fault ? 0 : py_word(names + ph->var_size, &fault);
-	if (fault || !py_scan_init(sc, vm, ph, i, len)) {
-		vm->fault = true;
-		return;
-	}
-	sc->first = names + ph->tuple_items;
-	sc->stride = 8;
-	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
-	if (sc->found < 0 || sc->found >= PY_MAX_SCAN) {
-		vm->fault = true;
-		return;
-	}
-	vm->acc = py_word(vm->acc + ph->frame_localsplus + 8 * (__u64)sc->found, &fault);
-	vm->fault = fault || !vm->acc; /* NULL: not set yet */
-}
-
-/*
- * acc = the value of the str key named by the literal after instruction
- * `at` >> 32 (`at` & 0xffff bytes long) in a dict's keys and values (NULL
- * values: a combined table, whose entries hold them).
- */
-static __noinline void py_lookup(struct vm *vm, const struct tt_py_hook *ph, __u64 at, __u64 keys,
-				 __u64 vals)
-{
-	struct py_scan *sc = py_scan_area(vm);
-	struct py_scan_ctx ctx = {.sc = sc};
-	bool fault = false;
-	__u8 log2 = 0, kind = 0;
-	__u64 esz, voff;
-
-	if (!keys || bpf_probe_read_user(&log2, 1, (void *)(keys + ph->keys_log2_index_bytes)) ||
-	    bpf_probe_read_user(&kind, 1, (void *)(keys + ph->keys_kind)))
-		goto bad;
-	sc->n = py_word(keys + ph->keys_nentries, &fault);
-	if (fault || !py_scan_init(sc, vm, ph, at >> 32, at & 0xffff))
-		goto bad;
-	/* unicode keys: (key, value); general: (hash, key, value) */
-	esz = kind ? 16 : 24;
-	voff = kind ? 8 : 16;
-	sc->first = keys + ph->keys_indices + (1ULL << (log2 & 31)) + (kind ? 0 : 8);
-	sc->stride = esz;
-	bpf_loop(PY_MAX_SCAN, py_scan_one, &ctx, 0);
-	if (sc->found < 0 || sc->found >= PY_MAX_SCAN)
-		goto bad;
-	if (vals)
-		vm->acc = py_word(vals + 8 * (__u64)sc->found, &fault);
-	else
-		vm->acc =
-			py_word(sc->first - (kind ? 0 : 8) + esz * (__u64)sc->found + voff, &fault);
-	vm->fault = fault || !vm->acc;
-	return;
-bad:
-	vm->fault = true;
-}
-
-/*
- * The instance attributes of object obj of type tp (type flags `flags`):
- * their keys (the class's shared keys, or the instance dict's), returned,
- * and the array of their values in vm->r1 (0: a combined dict, whose
- * entries hold them). 0 when they cannot be read. (The stack has no room
- * for more: the values go through the interpreter's state.)
- */
-static __noinline __u64 py_instance_dict(const struct tt_py_hook *ph, __u64 obj, __u64 tp,
-					 __u64 flags, struct vm *vm)
-{
-	bool fault = false;
-	__u64 dict = 0, dv = 0, word, basic, keys = 0;
-	__u8 valid = 0;
-
-	if (!ph || !vm)
-		return 0;
-	if (ph->dict_layout == TT_PY_DICT_VALUES_PTR) { /* 3.11 */
-		dv = py_word(py_neg(obj, ph->obj_managed_values), &fault);
-		if (!dv)
-			dict = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
-	} else if (ph->dict_layout == TT_PY_DICT_TAGGED) { /* 3.12 */
-		word = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
-		if (word & 1)
-			dv = word + 1; /* stored as values - 1 */
-		else
-			dict = word;
-	} else { /* 3.13: a dict once made, else the values inline after the object */
-		dict = py_word(py_neg(obj, ph->obj_managed_dict), &fault);
-		if (!dict && (flags & TT_PY_TPFLAGS_INLINE_VALUES)) {
-			basic = py_word(tp + ph->type_basicsize, &fault);
-			if (!fault &&
-			    !bpf_probe_read_user(&valid, 1,
-						 (void *)(obj + basic + ph->dictvalues_valid)) &&
-			    valid)
-				dv = obj + basic;
-		}
-	}
-	vm->r1 = 0;
-	if (dv) {
-		keys = py_word(tp + ph->heaptype_cached_keys, &fault); /* shared by the instances */
-		vm->r1 = dv + ph->dictvalues_values;
-	} else if (dict) {
-		keys = py_word(dict + ph->dict_keys, &fault);
-		dv = py_word(dict + ph->dict_values, &fault);
-		vm->r1 = dv ? dv + ph->dictvalues_values : 0; /* 0: combined */
-	}
-	return fault ? 0 : keys;
-}
-
-/* acc = the attribute of object acc named by the literal after instruction i. */
-static __always_inline void py_attr(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
-{
-	bool fault = false;
-	__u64 obj = vm->acc, tp, flags, keys;
-
-	tp = py_word(obj + ph->obj_type, &fault);
-	flags = fault ? 0 : py_word(tp + ph->type_flags, &fault);
-	keys = fault || !(flags & TT_PY_TPFLAGS_MANAGED_DICT)
-		       ? 0
-		       : py_instance_dict(ph, obj, tp, flags, vm);
-	if (!keys) {
-		vm->fault = true;
-		return;
-	}
-	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vm->r1);
-}
-
-/* acc = the value of dict acc at the str key named by the literal after instruction i. */
-static __always_inline void py_item(struct vm *vm, const struct tt_py_hook *ph, __u32 i, __u32 len)
-{
-	bool fault = false;
-	__u64 dict = vm->acc, tp, keys, vals;
-
-	tp = py_word(dict + ph->obj_type, &fault);
-	if (fault || !(py_word(tp + ph->type_flags, &fault) & TT_PY_TPFLAGS_DICT_SUBCLASS)) {
-		vm->fault = true;
-		return;
-	}
-	keys = py_word(dict + ph->dict_keys, &fault);
-	vals = py_word(dict + ph->dict_values, &fault);
-	if (fault) {
-		vm->fault = true;
-		return;
-	}
-	py_lookup(vm, ph, (__u64)i << 32 | len, keys, vals ? vals + ph->dictvalues_values : 0);
-}
-
-/*
- * The digit count of the int at obj, negative for a negative int: 3.11
- * keeps it as ob_size, 3.12+ in lv_tag (sign in its low 2 bits, count
- * above bit 3).
- */
-static __always_inline __s64 py_int_size(const struct tt_py_hook *ph, __u64 obj, bool *fault)
-{
-	__u64 tag = py_word(obj + ph->long_tag, fault);
-	__s64 n;
-
-	if (ph->long_layout == TT_PY_LONG_OB_SIZE)
-		return (__s64)tag;
-	n = (__s64)(tag >> 3);
-	return (tag & 3) == 2 ? -n : (tag & 3) == 1 ? 0 : n;
-}
-
-/* Records the int at `obj` (at most two 30-bit digits) as an integer record. */
-static __always_inline void py_emit_int(struct vm *vm, const struct tt_py_hook *ph, __u64 obj)
-{
-	bool fault = false;
-	__s64 size = py_int_size(ph, obj, &fault);
-	__u32 d[2] = {0, 0};
-	__u64 v;
-
-	if (size < -2 || size > 2 ||
-	    (size && bpf_probe_read_user(d, sizeof(d), (void *)(obj + ph->long_digits))))
-		fault = true;
-	if (size == 1 || size == -1)
-		d[1] = 0; /* one digit: the next word is not the int's */
-	v = (__u64)(d[0] & 0x3fffffff) | ((__u64)(d[1] & 0x3fffffff) << 30);
-	vm->acc = size < 0 ? (__u64)(-(__s64)v) : v;
-	vm->fault = fault;
-	emit_int(vm);
-}
-
-/*
- * Records the object at acc: a str's text or a bytes' bytes as a string,
- * an int as an integer; any other is unreadable.
- */
-static __noinline void py_emit(struct vm *vm, const struct tt_py_hook *ph, __u32 max)
-{
-	bool fault = vm->fault;
-	__u64 obj = vm->acc, tp, flags;
-
-	max &= 2 * TT_MAX_STR - 1; /* a bound the verifier sees in this subprogram */
-	if (max > TT_MAX_STR || max == 0)
-		max = TT_MAX_STR;
-
-	tp = fault ? 0 : py_word(obj + ph->obj_type, &fault);
-	flags = fault ? 0 : py_word(tp + ph->type_flags, &fault);
-	if (!fault && (flags & TT_PY_TPFLAGS_LONG_SUBCLASS)) {
-		py_emit_int(vm, ph, obj);
-		return;
-	}
-	if (!fault && (flags & TT_PY_TPFLAGS_UNICODE_SUBCLASS)) {
-		__u32 state = 0;
-
-		if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + ph->unicode_state)))
-			fault = true;
-		else if ((state & TT_PY_ASCII_COMPACT) == TT_PY_ASCII_COMPACT)
-			vm->acc = obj + ph->unicode_ascii_data;
-		else /* compact UTF-8, once something asked for it; else unreadable */
-			vm->acc = py_word(obj + ph->unicode_compact_utf8, &fault);
-		vm->fault = fault || !vm->acc;
-		emit_str(vm, max);
-		return;
-	}
-	if (!fault && (flags & TT_PY_TPFLAGS_BYTES_SUBCLASS)) {
-		__u32 at = vm->off;
-
-		vm->r1 = py_word(obj + ph->bytes_size, &fault);
-		vm->acc = obj + ph->bytes_data;
-		vm->fault = fault;
-		emit_bytes(vm, max);
-		/* a string capture, whatever the object was */
-		((struct tt_cap_rec *)(vm->buf + (at & SCRATCH_MASK)))->type = TT_CAP_STR;
-		return;
-	}
-	vm->fault = true;
-	emit_str(vm, max);
-}
-
-/*
- * Runs instruction i of a Python hook's capture program: the few opcodes
- * py() and `raised` compile to (user/python/value.c, user/spec_python.c).
- * A bpf_loop callback of its own, so that the verifier checks it apart
- * from the generic interpreter's. Another opcode ends the program.
- */
-static long py_run_op(__u64 i, void *data)
-{
-	struct vm *vm = data;
-	__u32 idx = i, hook = vm->py_hook;
-	const struct tt_py_hook *ph;
-	const struct tt_op *op;
-
-	if (idx >= vm->prog->nops)
-		return 1;
-	asm volatile("" : "+r"(idx));
-	if (idx >= TT_MAX_OPS)
-		return 1;
-	op = &vm->prog->ops[idx];
-	ph = bpf_map_lookup_elem(&py_hooks, &hook);
-	if (!ph)
-		return 1;
-	switch (op->code) {
-	case TT_OP_NOP: /* a name's literal */
-		break;
-	case TT_OP_PY:
-		vm->acc = vm->py[op->imm & 1];
-		break;
-	case TT_OP_ADD:
-		vm->acc += op->imm;
-		break;
-	case TT_OP_LOAD:
-		vm->acc = vm->fault ? 0 : py_word(vm->acc, (bool *)&vm->fault);
-		break;
-	case TT_OP_EMIT_STR:
-		emit_str(vm, op->len);
-		break;
-	case TT_OP_PY_LOCAL:
-		if (!vm->fault)
-			py_local(vm, ph, i, op->len);
-		break;
-	case TT_OP_PY_ATTR:
-		if (!vm->fault)
-			py_attr(vm, ph, i, op->len);
-		break;
-	case TT_OP_PY_ITEM:
-		if (!vm->fault)
-			py_item(vm, ph, idx, op->len);
-		break;
-	case TT_OP_PY_EMIT:
-		py_emit(vm, ph, op->len);
-		break;
-	default:
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * Runs `prog`, a Python hook's capture program, for frame fr (and `aux`:
- * at a return, where the name of the exception's type is), and submits
- * the event it recorded. A subprogram of its own: its interpreter state
- * stays off its callers' stacks.
- */
-static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 hook_kind, __u64 fr,
-					__u64 aux, __s64 ret)
-{
-	__u32 hook = hook_kind & 0xffff; /* five arguments at most: the kind rides above */
-	__u16 kind = hook_kind >> 16;
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct tt_event *ev;
-	struct vm vm = {};
-
-	if (!s || !prog)
-		return 1;
-	ev = (void *)s->buf;
-	vm.prog = prog;
-	vm.rc = ret;
-	vm.py[0] = fr;
-	vm.py[1] = aux;
-	vm.py_hook = hook;
-	fill_header(ev, hook, kind);
-	ev->ret = ret;
-	vm.buf = s->buf;
-	vm.off = sizeof(*ev);
-	if (prog->nops)
-		bpf_loop(TT_MAX_OPS, py_run_op, &vm, 0);
-	ev->ncaps = vm.ncaps;
-	ev->size = vm.off & SCRATCH_MASK;
-	submit(s->buf, ev->size, TT_STAT_LOST, (++s->hits & 15) == 0);
-	return 0;
-}
+#include "python_values.bpf.h"
 
 /* Runs the hook's entry captures (none read registers) and writes the entry event. */
 static __always_inline int py_submit_entry(__u32 hook, __u64 fr)
@@ -661,29 +252,121 @@ static __always_inline int py_submit_entry(__u32 hook, __u64 fr)
 	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16), fr, 0, 0);
 }
 
-/* Whether code object ck->code, run by frame fr, is the hook's; the verdict cached. */
-static __noinline bool py_code_matches(const struct tt_py_hook *ph, struct py_code_key *ck,
-				       __u64 fr)
+/*
+ * A walk of a group's member slots, one bpf_loop callback a slot: the
+ * verifier checks the callback once, not once per member.
+ */
+struct py_walk {
+	__u32 group;
+	__u32 mask; /* the members to visit; what the walk found or did */
+	__u64 fr;
+	__u64 aux; /* the qualified name's str, or the exception's type name */
+	__u32 out;
+	__u32 pad;
+};
+
+/* The walk under way on a CPU: bpf_loop's context (on the stack) points at it, the stack has no
+ * room. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_walk);
+} py_walks SEC(".maps");
+
+struct py_walk_ctx {
+	struct py_walk *w;
+};
+
+/*
+ * Walks the slots of `group` in `mask` with callback fn (frame fr, aux):
+ * what the callbacks set in `out`.
+ */
+static __always_inline __u32 py_walk(__u32 group, __u32 mask, __u64 fr, __u64 aux, void *fn)
+{
+	__u32 zero = 0;
+	struct py_walk_ctx c = {.w = bpf_map_lookup_elem(&py_walks, &zero)};
+
+	if (!c.w)
+		return 0;
+	c.w->group = group;
+	c.w->mask = mask;
+	c.w->fr = fr;
+	c.w->aux = aux;
+	c.w->out = 0;
+	bpf_loop(TT_PY_GROUP_MAX, fn, &c, 0);
+	return c.w->out;
+}
+
+/* The member hook in slot i of walk w's group, or 0. */
+static __always_inline __u32 py_walk_member(struct py_walk *w, __u64 i)
+{
+	const struct tt_py_group *g = bpf_map_lookup_elem(&py_groups, &w->group);
+
+	if (!g || i >= TT_PY_GROUP_MAX || !(w->mask & (1U << i)))
+		return 0;
+	return g->hook[i & (TT_PY_GROUP_MAX - 1)];
+}
+
+static long py_match_one(__u64 i, void *data)
+{
+	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
+	__u32 hook = py_walk_member(w, i);
+	const struct tt_py_hook *ph;
+
+	if (!hook)
+		return 0;
+	ph = bpf_map_lookup_elem(&py_hooks, &hook);
+	if (ph && py_matches(ph, w->fr, w->aux))
+		w->out |= 1U << (i & (TT_PY_GROUP_MAX - 1));
+	return 0;
+}
+
+/* The members of group `group` whose names the function of frame fr (named `qualname`) has. */
+static __always_inline __u32 py_members_matching(__u32 group, __u64 fr, __u64 qualname)
+{
+	return py_walk(group, ~0U, fr, qualname, py_match_one);
+}
+
+/* Which members of group g code object ck->code, run by frame fr, is; the verdict cached. */
+static __noinline __u32 py_code_matches(const struct tt_py_hook *ph, const struct tt_py_group *g,
+					struct py_code_key *ck, __u64 fr)
 {
 	struct py_code_val *cv, fresh = {};
 	__u64 names[3];
 
-	if (!ph || !ck)
-		return false;
+	if (!ph || !g || !ck)
+		return 0;
 	/* co_filename, co_name, co_qualname lie together: one read */
 	if (bpf_probe_read_user(names, sizeof(names), (void *)(ck->code + ph->code_filename)))
-		return false;
+		return 0;
 	fresh.filename = names[0];
 	fresh.qualname = names[2]; /* the agent checked co_qualname is co_filename + 16 */
 	cv = bpf_map_lookup_elem(&py_codes, ck);
 	if (cv && cv->filename == fresh.filename && cv->qualname == fresh.qualname)
 		return cv->match;
-	fresh.match = py_matches(ph, fr, fresh.qualname);
+	fresh.match = py_members_matching(ck->group, fr, fresh.qualname);
 	bpf_map_update_elem(&py_codes, ck, &fresh, BPF_ANY);
 	return fresh.match;
 }
 
-/* The thread's stack of open calls of the hook, made empty when it has none. */
+static long py_enter_one(__u64 i, void *data)
+{
+	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
+	__u32 hook = py_walk_member(w, i);
+
+	if (hook && !py_submit_entry(hook, w->fr))
+		w->out |= 1U << (i & (TT_PY_GROUP_MAX - 1));
+	return 0;
+}
+
+/* Writes the entry event of each member of `group` in `mask`: the members it wrote. */
+static __always_inline __u32 py_enter_members(__u32 group, __u32 mask, __u64 fr)
+{
+	return py_walk(group, mask, fr, 0, py_enter_one);
+}
+
+/* The thread's stack of open calls of the group, made empty when it has none. */
 static __always_inline struct py_stack *py_stack_of(struct py_stack_key *sk)
 {
 	struct py_stack *st = bpf_map_lookup_elem(&py_stacks, sk);
@@ -699,32 +382,54 @@ static __always_inline struct py_stack *py_stack_of(struct py_stack_key *sk)
 	return bpf_map_lookup_elem(&py_stacks, sk);
 }
 
-SEC("uprobe")
-int tt_py_entry(struct pt_regs *ctx)
+/*
+ * The frame starting in group `group`'s process, when some member matches
+ * its function (those members in *mask), or 0. A subprogram of its own:
+ * its state is off the stack the entry events are written from.
+ */
+static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 *mask)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 hook = (__u32)cookie;
+	__u32 group = (__u32)cookie, lead;
 	__u64 id = bpf_get_current_pid_tgid();
-	const struct tt_py_hook *ph = bpf_map_lookup_elem(&py_hooks, &hook);
-	struct py_code_key ck = {.hook = hook, .tgid = id >> 32};
-	struct py_stack_key sk = {.tid = (__u32)id, .hook = hook};
-	struct py_stack *st;
+	const struct tt_py_group *g = bpf_map_lookup_elem(&py_groups, &group);
+	const struct tt_py_hook *ph;
+	struct py_code_key ck = {.group = group, .tgid = id >> 32};
 	__u64 ts, fr;
 	__u8 owner = 1;
-	__u32 n;
 
+	if (!g || !mask)
+		return 0;
+	lead = g->lead; /* every member's offsets are the interpreter's: any one serves */
+	ph = bpf_map_lookup_elem(&py_hooks, &lead);
 	if (!ph)
 		return 0;
+	ck.gen = g->gen;
 	ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
 	fr = py_frame(ph, ts);
 	if (!fr)
 		return 0;
 	ck.code = py_read_ptr(fr + ph->frame_code);
-	if (!ck.code || !py_code_matches(ph, &ck, fr))
+	*mask = ck.code ? py_code_matches(ph, g, &ck, fr) : 0;
+	if (!*mask)
 		return 0; /* most calls: one read fewer than with the owner checked first */
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
 	if (bpf_probe_read_user(&owner, 1, (void *)(fr + ph->frame_owner)) ||
 	    owner != TT_PY_FRAME_OWNED_BY_THREAD)
+		return 0;
+	return fr;
+}
+
+SEC("uprobe")
+int tt_py_entry(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 group = (__u32)cookie;
+	struct py_stack_key sk = {.tid = (__u32)bpf_get_current_pid_tgid(), .group = group};
+	struct py_stack *st;
+	__u32 mask = 0, n;
+	__u64 fr = py_entry_frame(ctx, cookie, &mask);
+
+	if (!fr)
 		return 0;
 	st = py_stack_of(&sk);
 	if (!st)
@@ -737,9 +442,10 @@ int tt_py_entry(struct pt_regs *ctx)
 	 * and runs again, or a quickened form that falls back to RESUME (3.13's
 	 * RESUME_CHECK when the eval breaker is set)
 	 */
-	if (n > 0 && (st->frames[(n - 1) & (TT_PY_MAX_DEPTH - 1)] & ~1ULL) == fr)
+	if (n > 0 && st->frames[(n - 1) & (TT_PY_MAX_DEPTH - 1)] == fr)
 		return 0;
-	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr | (py_submit_entry(hook, fr) ? 1 : 0);
+	st->members[n & (TT_PY_MAX_DEPTH - 1)] = py_enter_members(group, mask, fr);
+	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr;
 	st->n = n + 1;
 	return 0;
 }
@@ -759,23 +465,61 @@ static __always_inline __u64 py_raised(const struct tt_py_hook *ph, __u64 ts)
 	return tp ? tp + ph->type_name : 0;
 }
 
+/* Writes hook's plain return event (exc: the frame ends raising). Its own frame: the event's. */
+static __noinline int py_submit_return(__u32 hook, __u64 exc)
+{
+	struct tt_event ev;
+
+	fill_header(&ev, hook, TT_EV_RETURN);
+	/* the frame ends by an exception while one is being raised */
+	ev.ret = exc ? 1 : 0;
+	return submit(&ev, sizeof(ev), TT_STAT_LOST, false);
+}
+
+/* Writes the return event of member hook `hook` of a frame fr ending (exc: raising). */
+static __always_inline void py_return_member(__u32 hook, __u64 fr, __u64 exc)
+{
+	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
+
+	if (!h)
+		return;
+	/* its captures (exception.type) tell how it raised: a plain return has none */
+	if (h->ret.nops && exc)
+		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, 1);
+	else
+		py_submit_return(hook, exc);
+}
+
+static long py_return_one(__u64 i, void *data)
+{
+	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
+	__u32 hook = py_walk_member(w, i);
+
+	if (hook)
+		py_return_member(hook, w->fr, w->aux);
+	return 0;
+}
+
 SEC("uprobe")
 int tt_py_return(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 hook = (__u32)cookie;
+	__u32 group = (__u32)cookie;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct py_stack_key sk = {.tid = (__u32)id, .hook = hook};
+	struct py_stack_key sk = {.tid = (__u32)id, .group = group};
 	struct py_stack *st = bpf_map_lookup_elem(&py_stacks, &sk);
+	const struct tt_py_group *g;
 	const struct tt_py_hook *ph;
-	const struct tt_hook_prog *h;
-	struct tt_event ev;
-	__u64 ts, fr, top, exc;
-	__u32 n;
+	__u64 ts, fr;
+	__u32 n, at, members, lead;
 
 	if (!st || st->n == 0)
-		return 0; /* the common case: no call of this hook open on this thread */
-	ph = bpf_map_lookup_elem(&py_hooks, &hook);
+		return 0; /* the common case: no call of the group open on this thread */
+	g = bpf_map_lookup_elem(&py_groups, &group);
+	if (!g)
+		return 0;
+	lead = g->lead;
+	ph = bpf_map_lookup_elem(&py_hooks, &lead);
 	if (!ph)
 		return 0;
 	if (ph->ret_kind == TT_PY_RET_POPFRAME) {
@@ -789,24 +533,14 @@ int tt_py_return(struct pt_regs *ctx)
 	n = st->n - 1;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0;
-	top = st->frames[n];
-	if (!fr || (top & ~1ULL) != fr)
+	asm volatile("" : "+r"(n)); /* the mask below stays: the verifier bounds n by it */
+	at = n & (TT_PY_MAX_DEPTH - 1);
+	if (!fr || st->frames[at] != fr)
 		return 0; /* another function's frame ends */
 	st->n = n;
-	if (top & 1)
-		return 0; /* its entry was filtered out */
-	h = bpf_map_lookup_elem(&probes, &hook);
-	if (!h)
-		return 0;
-	fill_header(&ev, hook, TT_EV_RETURN);
-	/* the frame ends by an exception while one is being raised */
-	exc = py_raised(ph, ts);
-	ev.ret = exc ? 1 : 0;
-	/* its captures (exception.type) tell how it raised: a plain return has none */
-	if (h->ret.nops && exc) {
-		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, ev.ret);
-		return 0;
-	}
-	submit(&ev, sizeof(ev), TT_STAT_LOST, false);
+	members = st->members[at];
+	if (!members)
+		return 0; /* no entry event was written */
+	py_walk(group, members, fr, py_raised(ph, ts), py_return_one);
 	return 0;
 }

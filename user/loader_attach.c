@@ -378,6 +378,8 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 /* Closes the links of t (unpinning them unless `keep_pins`) and frees it. */
 void loader__free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
+	if (t->py)
+		loader__leave_py_group(l, t);
 	for (size_t i = 0; t->shared && i < t->nsites; i++) {
 		if (t->shared[i])
 			loader__leave_site(l, t->shared[i],

@@ -56,7 +56,9 @@ struct tt_link {
 		*shared; /* USDT: the shared site each site joined, or NULL; owned array */
 	__u64 *cookies;	 /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
 	size_t nsites;
-	bool adopted; /* every site was adopted from a pin */
+	bool adopted;	     /* every site was adopted from a pin */
+	struct py_group *py; /* Python: the group it is member `py_hook` of (its sites); or NULL */
+	uint32_t py_hook;
 	struct tt_link *prev, *next;
 };
 
@@ -117,6 +119,7 @@ struct tt_loader {
 	struct bpf_link *exec_link;
 	struct bpf_link *fork_link; /* NULL until a process is followed (tt_loader__follow()) */
 	struct tt_link *links;	    /* every attachment, a doubly linked list */
+	struct py_group *py_groups; /* the Python hooks' shared uprobes (loader_python.c); owned */
 	int nattached;		    /* hooks attached */
 	size_t nsites;		    /* distinct USDT sites (cookies) the attachments use */
 	int ncpus;
@@ -209,6 +212,9 @@ int loader__session_for(struct tt_loader *l, uint32_t id);
 
 /* loader_session.c: uprobe session programs' kfuncs (ids < 0: missing) */
 const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void);
+
+/* loader_python.c: a Python hook's attachment leaves its group (the last one detaches it) */
+void loader__leave_py_group(struct tt_loader *l, struct tt_link *t);
 
 /* loader_usdt.c: USDT sites, shared by the hooks on them */
 int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);

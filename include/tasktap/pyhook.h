@@ -17,8 +17,13 @@
  * frame a thread owns (a return or an exception, from C or from Python);
  * it ends the call when the ending frame is the one its entry pushed.
  *
+ * Sharing: the hooks on one interpreter file in one process (or in every
+ * process) form a group of up to TT_PY_GROUP_MAX, stored in the BPF array
+ * `py_groups` at the group id: its uprobes are attached once, and each
+ * program run finds the frame once and serves every member.
+ *
  * Addresses: the interpreter may be position-independent or a shared
- * libpython, loaded anywhere. Each attachment's cookie is the hook id with
+ * libpython, loaded anywhere. Each attachment's cookie is the group id with
  * the site's index above bit 32; BPF takes the load bias of the file from
  * the probed instruction's address (a uprobe sees it as the ip) less the
  * site's link-time address, and finds _PyRuntime at its link-time address
@@ -62,6 +67,15 @@ enum tt_py_site {
 
 /* An offset a version does not have (include/tasktap/python.h's TT_PY_ABSENT). */
 #define TT_PY_NONE 0xffff
+
+/* Hooks that share one group's uprobes (a bit per slot in BPF's masks). */
+#define TT_PY_GROUP_MAX 16
+
+struct tt_py_group {
+	__u32 gen;  /* bumped at each change of members: code objects are matched again */
+	__u32 lead; /* a member whose py_hooks entry gives the interpreter's offsets */
+	__u32 hook[TT_PY_GROUP_MAX]; /* member hook ids; 0: a free slot */
+};
 
 struct tt_py_hook {
 	__u64 runtime;		 /* _PyRuntime's link-time address */
