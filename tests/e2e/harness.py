@@ -107,6 +107,27 @@ class Agent:
 
 
 
+class AgentsAndProcesses:
+    """A test case mixin: a private directory (self.dir, others may read it: the
+    agent reads the specs written there) and the agents (self.agents) and
+    processes (self.procs) a test started, killed after it when still running,
+    continued first (a test may leave one stopped)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        os.chmod(self.dir, 0o755)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.agents = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs + [a.proc for a in self.agents]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait()
+
+
 def two_agents(test, spec, producer, consumer):
     """One agent per process, as on two nodes that never talk: each traces
     the same spec narrowed to its process (--pid). Both processes wait for

@@ -7,11 +7,10 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import Agent, WORKER, attrs
+from harness import Agent, AgentsAndProcesses, WORKER, attrs
 from test_node_agent import ONE_TASK, names, spec_text, tag, write
 from test_otlp import wait_for
 
@@ -46,30 +45,14 @@ def gone(pid):
     return state(pid) in (None, "Z")
 
 
-class HoldTest(unittest.TestCase):
+class HoldTest(AgentsAndProcesses, unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        os.chmod(self.dir, 0o755)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.agents = []
-        self.procs = []
+        super().setUp()
         # a name of its own: agents of other tests hold only their own workers
         self.name = "tth-" + tag()
         self.worker = os.path.join(self.dir, self.name)
         shutil.copy(WORKER, self.worker)
         self.spec = write(os.path.join(self.dir, "hold.yaml"), spec_text("comm: " + self.name))
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGCONT)
-                p.kill()
-                p.wait()
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.send_signal(signal.SIGCONT)
-                a.proc.kill()
-                a.proc.wait()
 
     def agent(self, args, env=None):
         a = Agent([self.spec, "--json"] + args, env=env)

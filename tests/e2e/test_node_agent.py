@@ -10,13 +10,12 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import Agent, RECIPE, TASKTAP, WORKER, attrs, run_tool
+from harness import Agent, AgentsAndProcesses, RECIPE, TASKTAP, WORKER, attrs, run_tool
 from test_otlp import Receiver, free_port, wait_for
 
 TASK = """  - role: task
@@ -60,24 +59,7 @@ ONE_TASK = sorted(["CreateZip", "CreateZip.UploadSourceFiles", "CreateZip.Create
                    "CreateZip.CreateZipArchive", "CreateZip.UploadResult"])
 
 
-class NodeAgentTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        os.chmod(self.dir, 0o755)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.agents = []
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.kill()
-                a.proc.wait()
-
+class NodeAgentTest(AgentsAndProcesses, unittest.TestCase):
     def agent(self, args, env=None):
         a = Agent(args, env=env)
         self.agents.append(a)

@@ -11,11 +11,10 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import unittest
 
-from harness import Agent, WORKER, attrs
+from harness import Agent, AgentsAndProcesses, WORKER, attrs
 from test_otlp import wait_for
 
 STEP = """      - role: step
@@ -51,24 +50,7 @@ def write(path, text):
     os.rename(tmp, path)
 
 
-class ReloadTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        os.chmod(self.dir, 0o755)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.agents = []
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.kill()
-                a.proc.wait()
-
+class ReloadTest(AgentsAndProcesses, unittest.TestCase):
     def reloads(self, a):
         return a.stderr().count("reloaded specs:")
 
