@@ -27,9 +27,10 @@ class Agent:
     OTEL_EXPORTER_PROMETHEUS_PORT), the agent serves its
     HTTP endpoints on a free loopback port (`--http 0`), so that agents run
     in parallel never collide on 9464; `http_addr` is the address it bound
-    ("127.0.0.1:PORT"), read from its stderr, and `get(path)` asks it."""
+    ("127.0.0.1:PORT"), read from its stderr, and `get(path)` asks it.
+    `prefix`: a command that runs tasktap in its place (nsenter ... --), its pid the agent's."""
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, prefix=()):
         self.out = tempfile.TemporaryFile(mode="w+")
         self.err_lines = []
         self.http_addr = None
@@ -37,7 +38,7 @@ class Agent:
         if ("--http" not in args and "--no-http" not in args
                 and "OTEL_EXPORTER_PROMETHEUS_PORT" not in (env or {})):
             args = args + ["--http", "0"]
-        self.proc = subprocess.Popen([TASKTAP, "run"] + args, stdout=self.out,
+        self.proc = subprocess.Popen(list(prefix) + [TASKTAP, "run"] + args, stdout=self.out,
                                      stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ, **(env or {})))
         self.reader = threading.Thread(target=self._read_err, daemon=True)
