@@ -6,8 +6,12 @@
  * parallel steps; the shorter step, started first, ends first, so only
  * (key, step.name) pairs each end with its start.
  *
+ * The two steps of a job begin their work once both have begun (a barrier),
+ * so that they overlap however late a loaded machine runs a thread.
+ *
  * It prints one JSON object on stdout: its pid and, per step, the key, the
- * name, how long it worked, its status and the threads of its two ends.
+ * name, how long it worked, its status, the threads of its two ends and the
+ * time from before its begin to after its end (window_ns: the span is within).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -27,6 +31,9 @@ struct step {
 	pid_t begin_tid;
 	pid_t end_tid;
 	pthread_t thread;
+	pthread_barrier_t *together;
+	uint64_t begin_ns; /* CLOCK_MONOTONIC before on_step_started() */
+	uint64_t window_ns; /* ... to after on_step_finished() */
 };
 
 struct job {
@@ -42,6 +49,14 @@ static volatile long sink;
 static pid_t gettid_(void)
 {
 	return (pid_t)syscall(SYS_gettid);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_ms(long ms)
@@ -68,24 +83,32 @@ static void *step_thread(void *arg)
 	struct step *s = arg;
 
 	s->end_tid = gettid_();
+	pthread_barrier_wait(s->together);
 	sleep_ms(s->ms);
 	on_step_finished(s->key, s->name, s->status);
+	s->window_ns = now_ns() - s->begin_ns;
 	return NULL;
 }
 
 noinline int run_job(uint64_t key, const char *name, struct job *j)
 {
+	pthread_barrier_t together;
+
 	asm volatile("");
 	sink = (long)key;
+	pthread_barrier_init(&together, NULL, 2);
 	for (int i = 0; i < 2; i++) {
 		struct step *s = &j->steps[i];
 
 		s->begin_tid = gettid_();
+		s->together = &together;
+		s->begin_ns = now_ns();
 		on_step_started(s->key, s->name);
 		pthread_create(&s->thread, NULL, step_thread, s);
 	}
 	for (int i = 0; i < 2; i++)
 		pthread_join(j->steps[i].thread, NULL);
+	pthread_barrier_destroy(&together);
 	return name[0] ? 0 : -1;
 }
 
@@ -131,9 +154,9 @@ int main(void)
 			const struct step *s = &jobs[k].steps[i];
 
 			printf("{\"name\": \"%s\", \"ms\": %ld, \"status\": %d, \"begin_tid\": %d, "
-			       "\"end_tid\": %d}%s",
+			       "\"end_tid\": %d, \"window_ns\": %" PRIu64 "}%s",
 			       s->name, s->ms, s->status, (int)s->begin_tid, (int)s->end_tid,
-			       i ? "" : ", ");
+			       s->window_ns, i ? "" : ", ");
 		}
 		printf("]}%s", k ? "" : ", ");
 	}
