@@ -5,14 +5,12 @@ checked for exact values; metrics retried through 503 like spans; the same
 transitions as console lines with --log-steps."""
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import unittest
 
 import test_otlp as otlp
-from harness import Agent, isolated_demo
+from harness import Agent
 
 # demo-worker: CreateZip = UploadSourceFiles, CreateZipArchive #1 (fails), #2, UploadResult;
 # Thumbnail = Decode, ResizeSmall, ResizeLarge, Store: 8 step spans for 2 tasks
@@ -35,30 +33,7 @@ def point(pts, name, **attrs):
     return pts[key]
 
 
-class OtlpMetricsLogsTest(unittest.TestCase):
-    def setUp(self):
-        self.port = otlp.free_port()
-        self.spool = tempfile.mkdtemp(prefix="tt-spool-")
-        self.dir = tempfile.mkdtemp(prefix="tt-metrics-")
-        self.worker, self.spec = isolated_demo(self.dir)
-        self.receivers = []
-        self.agents = []
-
-    def tearDown(self):
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.kill()
-                a.proc.wait()
-        for r in self.receivers:
-            r.stop()
-        shutil.rmtree(self.spool, ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def receiver(self, *args):
-        r = otlp.Receiver(self.port, *args)
-        self.receivers.append(r)
-        return r
-
+class OtlpMetricsLogsTest(otlp.ReceiversAndAgents, unittest.TestCase):
     def agent(self, extra=None, env=None):
         e = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BLRP_SCHEDULE_DELAY": "200",
              "OTEL_METRIC_EXPORT_INTERVAL": "300",

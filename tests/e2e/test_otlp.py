@@ -82,12 +82,16 @@ def wait_for(cond, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
-class OtlpTest(unittest.TestCase):
+class ReceiversAndAgents:
+    """A test case mixin: a free port for a receiver (self.receiver()), a spool
+    directory, a private copy of the demo worker and its spec (other tests'
+    workers are not counted), and the agents (self.agents) and receivers a test
+    started, stopped after it."""
+
     def setUp(self):
         self.port = free_port()
         self.spool = tempfile.mkdtemp(prefix="tt-spool-")
-        # a private copy of the worker: other tests' workers are not counted
-        self.dir = tempfile.mkdtemp(prefix="tt-otlp-")
+        self.dir = tempfile.mkdtemp(prefix="tt-worker-")
         self.worker, self.spec = isolated_demo(self.dir)
         self.receivers = []
         self.agents = []
@@ -107,6 +111,8 @@ class OtlpTest(unittest.TestCase):
         self.receivers.append(r)
         return r
 
+
+class OtlpTest(ReceiversAndAgents, unittest.TestCase):
     def agent(self, extra=None, env=None):
         e = {"OTEL_BSP_SCHEDULE_DELAY": "200",
              "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % self.port}

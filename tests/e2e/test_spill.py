@@ -9,12 +9,10 @@ bounds on how long a step may take on a loaded machine."""
 import json
 import os
 import re
-import shutil
-import tempfile
 import unittest
 
-from harness import Agent, free_port, isolated_demo, run_tool
-from test_otlp import Receiver, run_worker, wait_for, SPANS_PER_TASK
+from harness import Agent, run_tool
+from test_otlp import ReceiversAndAgents, run_worker, wait_for, SPANS_PER_TASK
 
 QUEUE = "64K"  # the smallest bound: a few hundred spans, so that the spill runs soon
 
@@ -25,29 +23,7 @@ def metric(text, name, error_type):
     return int(m.group(1)) if m else None
 
 
-class SpillTest(unittest.TestCase):
-    def setUp(self):
-        self.port = free_port()
-        self.spool = tempfile.mkdtemp(prefix="tt-spill-")
-        self.dir = tempfile.mkdtemp(prefix="tt-spill-w-")
-        self.worker, self.spec = isolated_demo(self.dir)
-        self.receivers, self.agents = [], []
-
-    def tearDown(self):
-        for a in self.agents:
-            if a.proc.poll() is None:
-                a.proc.kill()
-                a.proc.wait()
-        for r in self.receivers:
-            r.stop()
-        shutil.rmtree(self.spool, ignore_errors=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def receiver(self, *args):
-        r = Receiver(self.port, *args)
-        self.receivers.append(r)
-        return r
-
+class SpillTest(ReceiversAndAgents, unittest.TestCase):
     def agent(self, extra=None):
         env = {"OTEL_BSP_SCHEDULE_DELAY": "100",
                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:%d" % self.port}
