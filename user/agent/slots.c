@@ -338,7 +338,7 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 void slots__reload(struct agent *r)
 {
 	struct tt_spec_files files;
-	size_t kept = 0, changed = 0, added = 0, removed = 0, n = 0;
+	size_t kept = 0, changed = 0, added = 0, removed = 0;
 
 	if (collect_files(r, &files))
 		return;
@@ -351,35 +351,44 @@ void slots__reload(struct agent *r)
 		if (s)
 			s->keep = true;
 	}
+	/*
+	 * The slots of files gone, or broken before (loaded afresh below), go
+	 * first, each out of r->slots once freed: a reload of a slot walks
+	 * r->slots (the drain, the scan, the discovery), never a freed slot
+	 */
+	for (size_t i = 0; i < r->nslots;) {
+		struct slot *s = r->slots[i];
+
+		if (s->keep && s->spec) {
+			i++;
+			continue;
+		}
+		removed += s->spec && !s->keep;
+		slot__free(r, s);
+		r->nslots--;
+		memmove(&r->slots[i], &r->slots[i + 1], (r->nslots - i) * sizeof(*r->slots));
+	}
 	for (size_t i = 0; i < r->nslots; i++) {
 		struct slot *s = r->slots[i];
 		struct tt_spec_text t = {0};
 		char err[512];
 
-		if (s->keep && s->spec &&
-		    tt_spec_file__read(s->file, s->dir, &t, err, sizeof(err))) {
+		if (tt_spec_file__read(s->file, s->dir, &t, err, sizeof(err))) {
 			/* unreadable now: said, and the spec it had stays in use */
 			snprintf(s->error, sizeof(s->error),
 				 "%s (the previous version stays in use)", err);
 			tt_warn("%s", s->error);
 			s->digest = 0; /* readable again: reloaded, whatever it holds */
 			kept++;
-		} else if (s->keep && s->spec && t.digest == s->digest) {
+		} else if (t.digest == s->digest) {
 			kept++;
-		} else if (s->keep && s->spec) {
+		} else {
 			respec_slot(r, s, &t);
 			s->rescan = true; /* again once watched: a process started since */
 			changed++;
-		} else {
-			/* gone, or broken before: a broken file is loaded afresh below */
-			removed += s->spec && !s->keep;
-			slot__free(r, s);
-			continue;
 		}
 		tt_spec_text__release(&t);
-		r->slots[n++] = s;
 	}
-	r->nslots = n;
 	for (size_t i = 0; i < files.n; i++) {
 		struct slot *s;
 
