@@ -179,6 +179,26 @@ def read_logs(paths):
     return out
 
 
+def missing_elsewhere(missing, timeline):
+    """The missing spans that ended away from any SIGKILL (more than 5 s before one, or
+    1.5 s after), by what came before them: a worker's first task (its probes not in
+    yet), a reload less than 3 s before (its switch from one version of the probes to
+    the next), or nothing the soak did."""
+    kills = [ts for ts, w in timeline if w.startswith("kill ")]
+    reloads = [ts for ts, w in timeline if w.startswith("reload ")]
+    out = {"a worker's first task": 0, "within 3 s after a reload": 0, "other": 0}
+    for run, tid, _, end in missing:
+        if any(k - 5e9 <= end <= k + 1.5e9 for k in kills):
+            continue
+        if tid == run["first"]:
+            out["a worker's first task"] += 1
+        elif any(0 <= end - r <= 3e9 for r in reloads):
+            out["within 3 s after a reload"] += 1
+        else:
+            out["other"] += 1
+    return out
+
+
 def missing_by_window(missing, timeline, logs):
     """The spans still missing (after those of untraced processes), by the agent that
     ran when they ended: each killed agent's beside what was counted for it (the span
@@ -499,6 +519,7 @@ class Soak:
             # what is missing at the receiver, by when it ran: around each SIGKILL (to
             # set against what the span ledger counted for that agent), and the rest
             "missing_by_window": missing_by_window(missing, self.timeline, logs),
+            "missing_away_from_sigkills": missing_elsewhere(missing, self.timeline),
             "processes_untraced_at_start": len(logs["untraced"]),
             "processes_continued_by_the_hold_watchdog": logs["watchdog"],
             "handed_over_at_the_end": logs["handed"],
@@ -546,6 +567,8 @@ def table(fig):
         ("missing after the last SIGKILL (missing / counted)",
          "%d/%d" % (fig["missing_by_window"][-1]["missing"],
                     fig["missing_by_window"][-1]["counted"])),
+        ("missing away from SIGKILLs, by what came before",
+         ", ".join("%s: %d" % kv for kv in fig["missing_away_from_sigkills"].items())),
         ("processes named as run before their probes were in",
          fig["processes_untraced_at_start"]),
         ("reloads / outages / SIGKILL restarts / slow clients",
