@@ -322,11 +322,16 @@ static uint64_t unix_us(const struct tt_traces *t, uint64_t mono_ns)
 	return (uint64_t)((int64_t)mono_ns + t->mono_to_unix_ns) / 1000;
 }
 
-/* What of a span goes into its struct vspan, gathered once. */
+/*
+ * What of a span goes into its struct vspan, gathered once: every length is
+ * found here and only copied by pack(), so that no text is measured twice.
+ */
 struct packing {
 	const char *strs[4]; /* name, service, process, status message */
 	size_t lens[4];
 	struct tt_kv kv[TT_SPAN_MAX_KV];
+	size_t klens[TT_SPAN_MAX_KV]; /* each key's length with its NUL */
+	size_t vlens[TT_SPAN_MAX_KV]; /* each string value's length to its first NUL */
 	int n;
 	size_t size; /* of the struct vspan */
 };
@@ -346,8 +351,16 @@ static void measure(const struct tt_span *s, struct packing *k)
 	for (int i = 0; i < 4; i++)
 		k->size += k->lens[i] + 1;
 	for (int i = 0; i < k->n; i++) {
-		k->size += 1 + strlen(k->kv[i].key) + 1;
-		k->size += k->kv[i].type == TT_KV_STR ? strnlen(k->kv[i].str, k->kv[i].len) + 1 : 8;
+		const struct tt_kv *kv = &k->kv[i];
+
+		k->klens[i] = strlen(kv->key) + 1;
+		k->size += 1 + k->klens[i];
+		if (kv->type == TT_KV_STR) {
+			k->vlens[i] = strnlen(kv->str, kv->len);
+			k->size += k->vlens[i] + 1;
+		} else {
+			k->size += 8;
+		}
 	}
 }
 
@@ -377,13 +390,12 @@ static void pack(const struct tt_span *s, const struct packing *k, struct vspan 
 		p += k->lens[i] + 1;
 	}
 	for (int i = 0; i < n; i++) {
-		size_t kl = strlen(kv[i].key) + 1, vl;
+		size_t kl = k->klens[i], vl = k->vlens[i];
 
 		*p++ = kv[i].type == TT_KV_STR ? 's' : 'i';
 		memcpy(p, kv[i].key, kl);
 		p += kl;
 		if (kv[i].type == TT_KV_STR) {
-			vl = strnlen(kv[i].str, kv[i].len);
 			memcpy(p, kv[i].str, vl);
 			p[vl] = '\0';
 			p += vl + 1;
