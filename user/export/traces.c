@@ -322,90 +322,6 @@ static uint64_t unix_us(const struct tt_traces *t, uint64_t mono_ns)
 	return (uint64_t)((int64_t)mono_ns + t->mono_to_unix_ns) / 1000;
 }
 
-/*
- * What of a span goes into its struct vspan, gathered once: every length is
- * found here and only copied by pack(), so that no text is measured twice.
- */
-struct packing {
-	const char *strs[4]; /* name, service, process, status message */
-	size_t lens[4];
-	struct tt_kv kv[TT_SPAN_MAX_KV];
-	size_t klens[TT_SPAN_MAX_KV]; /* each key's length with its NUL */
-	size_t vlens[TT_SPAN_MAX_KV]; /* each string value's length to its first NUL */
-	int n;
-	size_t size; /* of the struct vspan */
-};
-
-static void measure(const struct tt_span *s, struct packing *k)
-{
-	k->strs[0] = s->name;
-	k->lens[0] = strnlen(s->name, sizeof(s->name));
-	k->strs[1] = span_service(s);
-	k->lens[1] = strlen(k->strs[1]);
-	k->strs[2] = span_process(s);
-	k->lens[2] = strlen(k->strs[2]);
-	k->strs[3] = s->status_msg;
-	k->lens[3] = strnlen(s->status_msg, sizeof(s->status_msg));
-	k->n = tt_span__attrs(s, k->kv);
-	k->size = sizeof(struct vspan);
-	for (int i = 0; i < 4; i++)
-		k->size += k->lens[i] + 1;
-	for (int i = 0; i < k->n; i++) {
-		const struct tt_kv *kv = &k->kv[i];
-
-		k->klens[i] = strlen(kv->key) + 1;
-		k->size += 1 + k->klens[i];
-		if (kv->type == TT_KV_STR) {
-			k->vlens[i] = strnlen(kv->str, kv->len);
-			k->size += k->vlens[i] + 1;
-		} else {
-			k->size += 8;
-		}
-	}
-}
-
-/* Copies what the view shows of s into v (k->size bytes). */
-static void pack(const struct tt_span *s, const struct packing *k, struct vspan *v)
-{
-	const struct tt_kv *kv = k->kv;
-	int n = k->n;
-	char *p;
-
-	memcpy(v->span_id, s->span_id, 8);
-	memcpy(v->parent_id, s->parent_id, 8);
-	v->start_ns = s->start_ns;
-	v->end_ns = s->end_ns;
-	v->pid = s->pid;
-	v->tid = s->tid;
-	v->attempt = s->attempt;
-	v->kind = s->kind;
-	v->status = s->status;
-	v->cut = s->cut;
-	v->role = s->probe ? (uint8_t)s->probe->role : TT_ROLE_SPAN;
-	v->nattrs = (uint16_t)n;
-	p = v->data;
-	for (int i = 0; i < 4; i++) {
-		memcpy(p, k->strs[i], k->lens[i]);
-		p[k->lens[i]] = '\0';
-		p += k->lens[i] + 1;
-	}
-	for (int i = 0; i < n; i++) {
-		size_t kl = k->klens[i], vl = k->vlens[i];
-
-		*p++ = kv[i].type == TT_KV_STR ? 's' : 'i';
-		memcpy(p, kv[i].key, kl);
-		p += kl;
-		if (kv[i].type == TT_KV_STR) {
-			memcpy(p, kv[i].str, vl);
-			p[vl] = '\0';
-			p += vl + 1;
-		} else {
-			memcpy(p, &kv[i].i, 8);
-			p += 8;
-		}
-	}
-}
-
 static const struct vspan *span_at(const struct trace *tr, uint32_t i)
 {
 	return (const struct vspan *)(tr->arena + tr->offs[i]);
@@ -489,48 +405,158 @@ static void name_trace(struct trace *tr, uint32_t i, int by)
 	tr->named_by = by;
 }
 
-/* Grows what is owned by tr for one more span of `size` bytes. Returns 0 or -ENOMEM. */
-static int make_room(struct tt_traces *t, struct trace *tr, size_t at, size_t size)
+/* Room in tr's offsets for one more span. Returns 0 or -ENOMEM. */
+static int offs_room(struct tt_traces *t, struct trace *tr)
 {
-	if (tr->n == tr->cap) {
-		uint32_t cap = tr->cap ? tr->cap * 2 : 8;
-		uint32_t *offs = realloc(tr->offs, cap * sizeof(*offs));
+	uint32_t cap = tr->cap ? tr->cap * 2 : 8;
+	uint32_t *offs;
 
-		if (!offs)
-			return -ENOMEM;
-		t->bytes += (cap - tr->cap) * sizeof(*offs);
-		tr->bytes += (cap - tr->cap) * sizeof(*offs);
-		tr->offs = offs;
-		tr->cap = cap;
-	}
-	if (at + size > tr->acap) {
-		size_t acap = tr->acap ? tr->acap * 2 : 1024;
-		char *arena;
-
-		while (acap < at + size)
-			acap *= 2;
-		arena = realloc(tr->arena, acap);
-		if (!arena)
-			return -ENOMEM;
-		t->bytes += acap - tr->acap;
-		tr->bytes += acap - tr->acap;
-		tr->arena = arena;
-		tr->acap = acap;
-	}
+	if (tr->n < tr->cap)
+		return 0;
+	offs = realloc(tr->offs, cap * sizeof(*offs));
+	if (!offs)
+		return -ENOMEM;
+	t->bytes += (cap - tr->cap) * sizeof(*offs);
+	tr->bytes += (cap - tr->cap) * sizeof(*offs);
+	tr->offs = offs;
+	tr->cap = cap;
 	return 0;
 }
 
+/*
+ * Grows tr's arena, doubling, to hold `need` bytes. Returns 0 or -ENOMEM.
+ * Out of line: w_room()'s check, inlined, is what runs for nearly every part.
+ */
+static __attribute__((noinline)) int arena_grow(struct tt_traces *t, struct trace *tr, size_t need)
+{
+	size_t acap = tr->acap ? tr->acap * 2 : 1024;
+	char *arena;
+
+	while (acap < need)
+		acap *= 2;
+	arena = realloc(tr->arena, acap);
+	if (!arena)
+		return -ENOMEM;
+	t->bytes += acap - tr->acap;
+	tr->bytes += acap - tr->acap;
+	tr->arena = arena;
+	tr->acap = acap;
+	return 0;
+}
+
+/*
+ * A span takes sizeof(struct vspan) and its data: the struct's tail padding
+ * (past `data`) stays counted at its end, as it always was.
+ */
+#define VSPAN_TAIL (sizeof(struct vspan) - offsetof(struct vspan, data))
+
+/*
+ * A span written at the end of its trace's arena in one pass, each part
+ * measured once and copied. The arena grows when a part does not fit, to
+ * the same size as growing it once for the whole span would.
+ */
+struct span_writer {
+	struct tt_traces *t;
+	struct trace *tr;
+	size_t end; /* of what is written so far */
+};
+
+/* Room for n more bytes, or NULL when out of memory. */
+static inline char *w_room(struct span_writer *w, size_t n)
+{
+	char *p;
+
+	if (w->end + n + VSPAN_TAIL > w->tr->acap &&
+	    arena_grow(w->t, w->tr, w->end + n + VSPAN_TAIL))
+		return NULL;
+	p = w->tr->arena + w->end;
+	w->end += n;
+	return p;
+}
+
+/* Writes len bytes of s and a NUL. Returns 0 or -ENOMEM. */
+static inline int w_str(struct span_writer *w, const char *s, size_t len)
+{
+	char *p = w_room(w, len + 1);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return 0;
+}
+
+/* Writes the name, service, process and status message (struct vspan's data). */
+static int w_texts(struct span_writer *w, const struct tt_span *s)
+{
+	const char *service = span_service(s), *process = span_process(s);
+
+	if (w_str(w, s->name, strnlen(s->name, sizeof(s->name))) ||
+	    w_str(w, service, strlen(service)) || w_str(w, process, strlen(process)) ||
+	    w_str(w, s->status_msg, strnlen(s->status_msg, sizeof(s->status_msg))))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Writes the attributes after the texts. Returns how many, or -ENOMEM. */
+static int w_attrs(struct span_writer *w, const struct tt_span *s)
+{
+	static struct tt_kv kv[TT_SPAN_MAX_KV]; /* large: off the stack; one thread */
+	int n = tt_span__attrs(s, kv);
+
+	for (int i = 0; i < n; i++) {
+		size_t kl = strlen(kv[i].key) + 1;
+		char *p = w_room(w, 1 + kl);
+
+		if (!p)
+			return -ENOMEM;
+		*p = kv[i].type == TT_KV_STR ? 's' : 'i';
+		memcpy(p + 1, kv[i].key, kl);
+		if (kv[i].type == TT_KV_STR) {
+			if (w_str(w, kv[i].str, strnlen(kv[i].str, kv[i].len)))
+				return -ENOMEM;
+		} else {
+			p = w_room(w, 8);
+			if (!p)
+				return -ENOMEM;
+			memcpy(p, &kv[i].i, 8);
+		}
+	}
+	return n;
+}
+
+/* Fills the fixed part of v from s. */
+static void w_head(struct vspan *v, const struct tt_span *s, int nattrs)
+{
+	memcpy(v->span_id, s->span_id, 8);
+	memcpy(v->parent_id, s->parent_id, 8);
+	v->start_ns = s->start_ns;
+	v->end_ns = s->end_ns;
+	v->pid = s->pid;
+	v->tid = s->tid;
+	v->attempt = s->attempt;
+	v->kind = s->kind;
+	v->status = s->status;
+	v->cut = s->cut;
+	v->role = s->probe ? (uint8_t)s->probe->role : TT_ROLE_SPAN;
+	v->nattrs = (uint16_t)nattrs;
+}
+
+/* Copies what the view shows of s to the end of tr. Returns 0 or -ENOMEM. */
 static int append(struct tt_traces *t, struct trace *tr, const struct tt_span *s)
 {
-	static struct packing k; /* large: off the stack; one thread */
 	size_t at = (tr->used + 7) & ~(size_t)7;
+	struct span_writer w = {.t = t, .tr = tr, .end = at};
+	int n;
 
-	measure(s, &k);
-	if (make_room(t, tr, at, k.size))
+	if (offs_room(t, tr) || !w_room(&w, offsetof(struct vspan, data)) || w_texts(&w, s))
 		return -ENOMEM;
-	pack(s, &k, (struct vspan *)(tr->arena + at));
+	n = w_attrs(&w, s);
+	if (n < 0)
+		return n;
+	w_head((struct vspan *)(tr->arena + at), s, n);
 	tr->offs[tr->n++] = (uint32_t)at;
-	tr->used = at + k.size;
+	tr->used = w.end + VSPAN_TAIL;
 	if (tr->n == 1 || s->start_ns < tr->start_ns)
 		tr->start_ns = s->start_ns;
 	if (s->end_ns > tr->end_ns)
