@@ -254,7 +254,7 @@ $(OUTPUT)/lib/libttjob.so: tests/fixtures/libttjob.c | $(OUTPUT)/lib
 # pipeline bench (the agent's library, no BPF) and an allocation counter.
 BENCH := $(OUTPUT)/bench
 BENCH_BINS := $(BENCH)/bench-worker $(BENCH)/floor $(BENCH)/bench-pipeline $(BENCH)/malloc-count.so \
-	      $(BENCH)/holdmeter
+	      $(BENCH)/holdmeter $(BENCH)/storemeter
 
 .PHONY: bench-bins
 bench-bins: $(BENCH_BINS)
@@ -288,6 +288,19 @@ $(BENCH)/holdmeter.skel.h: $(BENCH)/holdmeter.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name holdmeter_bpf > $@
 
 $(BENCH)/holdmeter: tests/bench/holdmeter.c $(BENCH)/holdmeter.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
+
+# what keeping a call's entry record costs, by store (docs/performance.md)
+$(BENCH)/storemeter.bpf.o: tests/bench/storemeter.bpf.c $(OUTPUT)/vmlinux.h | $(BENCH)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH)/storemeter.skel.h: $(BENCH)/storemeter.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name storemeter_bpf > $@
+
+$(BENCH)/storemeter: tests/bench/storemeter.c $(BENCH)/storemeter.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
 
