@@ -78,7 +78,7 @@ struct tt_asm *tt_asm__new(const struct tt_asm_opts *opts)
 	a->peek = malloc(sizeof(*a->peek));
 	if (!a->chunks || !a->work || !a->done || !a->peek ||
 	    asm__slot_table_init(&a->threads, BY_THREAD, 64) ||
-	    asm__slot_table_init(&a->tasks, BY_KEY, 64) || tt_table__init(&a->tries, 256) ||
+	    asm__slot_table_init(&a->tasks, BY_KEY, 64) || asm__tries_init(&a->tries, 256) ||
 	    asm__slot_table_init(&a->async, BY_ASYNC, 64) ||
 	    asm__slot_table_init(&a->consumes, BY_KEY, 64) || tt_table__init(&a->pubs, 64)) {
 		tt_asm__free(a);
@@ -101,7 +101,7 @@ void tt_asm__free(struct tt_asm *a)
 	free(a->peek);
 	asm__slot_table_release(&a->threads);
 	asm__slot_table_release(&a->tasks);
-	tt_table__release(&a->tries);
+	asm__tries_release(&a->tries);
 	asm__slot_table_release(&a->async);
 	asm__slot_table_release(&a->consumes);
 	tt_table__release(&a->pubs);
@@ -116,7 +116,8 @@ void tt_asm__stats(const struct tt_asm *a, struct tt_asm_stats *stats)
 	stats->index_bytes =
 		((uint64_t)a->threads.cap + a->tasks.cap + a->async.cap + a->consumes.cap) *
 		sizeof(int32_t);
-	stats->tries_bytes = ((uint64_t)a->tries.cap + a->pubs.cap) * sizeof(struct tt_table_entry);
+	stats->tries_bytes = (uint64_t)asm__tries_cap(&a->tries) * sizeof(struct asm_try) +
+			     (uint64_t)a->pubs.cap * sizeof(struct tt_table_entry);
 }
 
 uint64_t tt_asm__unannotated(const struct tt_asm *a, int hook_id)

@@ -255,19 +255,13 @@ static void set_parent(struct tt_asm *a, struct tt_span *s, const struct open_sp
  */
 static void bound_tries(struct tt_asm *a, uint64_t now)
 {
-	struct tt_table *t = &a->tries;
+	struct asm_tries *t = &a->tries;
 
 	if (t->len < a->opts.max_tries)
 		return;
-	for (size_t i = 0; i < t->cap;) {
-		if (t->e[i].key && now - t->e[i].v[1] > a->opts.retry_window_ns &&
-		    tt_table__del(t, t->e[i].key))
-			continue; /* a later entry may have moved into slot i */
-		i++;
-	}
+	asm__tries_expire(t, now, a->opts.retry_window_ns);
 	if (t->len >= a->opts.max_tries / 4 * 3) {
-		memset(t->e, 0, t->cap * sizeof(*t->e));
-		t->len = 0;
+		asm__tries_clear(t);
 		a->stats.tries_forgotten++;
 	}
 }
@@ -276,15 +270,24 @@ uint32_t asm__next_attempt(struct tt_asm *a, const struct tt_span *s, const char
 			   size_t step_len)
 {
 	uint64_t h = try_hash(s->key, s->key_len, step, step_len);
-	uint64_t *v = tt_table__get(&a->tries, h);
-	uint64_t seen = 0;
+	struct asm_try *v;
+	uint32_t seen = 0;
+	bool created;
 
-	if (v && s->start_ns - v[1] <= a->opts.retry_window_ns)
-		seen = v[0];
-	else if (!v)
-		bound_tries(a, s->start_ns);
-	tt_table__put(&a->tries, h, seen + 1, s->start_ns); /* out of memory: counts restart */
-	return (uint32_t)seen + 1;
+	if (a->tries.len >= a->opts.max_tries) {
+		/* full: bound it first, unless this key is there (its count goes on) */
+		if (!asm__tries_get(&a->tries, h))
+			bound_tries(a, s->start_ns);
+	}
+	v = asm__tries_upsert(&a->tries, h, &created);
+	if (!v)
+		return 1; /* out of memory: counts restart */
+	/* seen again: in the window it is one more attempt, else attempt 1 again */
+	if (!created && s->start_ns - v->at <= a->opts.retry_window_ns)
+		seen = v->seen;
+	v->seen = seen + 1;
+	v->at = s->start_ns;
+	return seen + 1;
 }
 
 /* The function a span's hook is on: the glob's match, else the spec's symbol. */

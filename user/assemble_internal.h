@@ -84,6 +84,22 @@ struct slot_table {
 	enum slot_table_by by;
 };
 
+/*
+ * One entry of the attempts table (assemble_tries.c): 20 bytes, 4-byte
+ * aligned so an array of them has no padding.
+ */
+struct asm_try {
+	uint64_t key;  /* hash(key, step); 0: empty */
+	uint64_t at;   /* when the newest of them began */
+	uint32_t seen; /* spans seen so far (the attempt the newest was) */
+} __attribute__((packed, aligned(4)));
+
+struct asm_tries {
+	struct asm_try *e;
+	uint32_t mask; /* slots - 1, a power of two less one */
+	uint32_t len;
+};
+
 /* Windows of lost events remembered: older losses count as one from the oldest's start. */
 #define TT_LOSS_WINDOWS 8
 
@@ -101,7 +117,7 @@ struct tt_asm {
 
 	struct slot_table threads;
 	struct slot_table tasks;
-	struct tt_table tries;
+	struct asm_tries tries;
 	struct slot_table async;
 	struct slot_table consumes; /* hash(key) -> the newest open consume span with that key */
 	struct tt_table pubs;	    /* hash(key, message id) -> (publishes seen, newest span id) */
@@ -208,6 +224,21 @@ void asm__slot_open(struct slot *sl);
 uint64_t asm__thread_key(uint32_t pid, uint32_t tid);
 
 /* assemble_identity.c: ids, parents, attempts, names */
+int asm__tries_init(struct asm_tries *t, uint32_t cap);
+void asm__tries_release(struct asm_tries *t);
+uint32_t asm__tries_cap(const struct asm_tries *t);
+struct asm_try *asm__tries_get(const struct asm_tries *t, uint64_t key);
+int asm__tries_put(struct asm_tries *t, uint64_t key, uint32_t seen, uint64_t at);
+/* The entry of key, added (zeroed, *created) if it was not there; NULL: no memory. */
+struct asm_try *asm__tries_upsert(struct asm_tries *t, uint64_t key, bool *created);
+int asm__tries_del(struct asm_tries *t, uint64_t key);
+/* Forgets entries older than window before now; returns how many. May shrink the table. */
+uint32_t asm__tries_expire(struct asm_tries *t, uint64_t now, uint64_t window);
+/* Forgets every entry (and shrinks the table). */
+void asm__tries_clear(struct asm_tries *t);
+/* Halves the table while it stays at most half full, once it is under 1/8 full. */
+void asm__tries_shrink(struct asm_tries *t);
+
 void asm__random_id(struct tt_asm *a, uint8_t *out, size_t len);
 /* The text of the attribute `name` of a span so far (an annotate probe's first); NULL if none. */
 const char *asm__span_str_attr(const struct tt_span *s, const char *name, size_t name_len,
