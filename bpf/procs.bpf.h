@@ -389,6 +389,7 @@ int BPF_PROG(tt_exit, struct task_struct *task, bool group_dead)
 {
 	struct tt_event ev;
 
+	frames_to_calls(task); /* before the exit event, which has the agent take them */
 	fill_header(&ev, 0, TT_EV_EXIT);
 	ev.pid = BPF_CORE_READ(task, tgid);
 	ev.tid = BPF_CORE_READ(task, pid);

@@ -82,6 +82,67 @@ struct {
 	__type(value, struct tt_call_stash);
 } calls SEC(".maps");
 
+/* Session calls between entry and return, per thread (struct tt_call_frames). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tt_call_frames);
+} frames SEC(".maps");
+
+/* Whether tt_calls_iter leaves the calls it reads to their returns (--pin hand-over). */
+__u32 calls_keep = 0;
+
+/*
+ * Takes `task`'s open session calls out of its frames into `calls`, under
+ * (its pid_tgid, their start): the thread is dying, its storage with it,
+ * and the agent takes a dead process's calls from `calls`.
+ */
+static __always_inline void frames_to_calls(struct task_struct *task)
+{
+	struct tt_call_frames *f = bpf_task_storage_get(&frames, task, 0, 0);
+	struct tt_call_key key;
+
+	if (!f)
+		return;
+	key.pid_tgid = (__u64)BPF_CORE_READ(task, tgid) << 32 | (__u32)BPF_CORE_READ(task, pid);
+	for (int d = 0; d < TT_CALL_DEPTH; d++) {
+		struct tt_call_frame *fr = &f->f[d];
+
+		if (!__sync_bool_compare_and_swap(&fr->open, 1, 0))
+			continue;
+		key.start_ns = ((struct tt_event *)fr->stash.entry)->ts_ns;
+		bpf_map_update_elem(&calls, &key, &fr->stash, BPF_NOEXIST);
+	}
+	f->depth = 0;
+}
+
+/*
+ * Every thread's open session calls, each entry event written whole
+ * (sizeof(stash.entry) bytes) to the iterator's reader: taken (open made
+ * 0, so that their returns write nothing) unless calls_keep.
+ */
+SEC("iter/task")
+int tt_calls_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct tt_call_frames *f;
+
+	if (!task)
+		return 0;
+	f = bpf_task_storage_get(&frames, task, 0, 0);
+	if (!f)
+		return 0;
+	for (int d = 0; d < TT_CALL_DEPTH; d++) {
+		struct tt_call_frame *fr = &f->f[d];
+
+		if (calls_keep ? fr->open != 1 : !__sync_bool_compare_and_swap(&fr->open, 1, 0))
+			continue;
+		bpf_seq_write(ctx->meta->seq, fr->stash.entry, sizeof(fr->stash.entry));
+	}
+	return 0;
+}
+
 /*
  * Scratch space to build an entry event in. Offsets into it are masked
  * with SCRATCH_MASK, and no single write exceeds SCRATCH_MASK + 1 bytes,

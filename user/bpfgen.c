@@ -433,11 +433,40 @@ const char *tt_bpfgen__session_refusal(const struct tt_hook_prog *prog)
 }
 
 /*
+ * ACC := this thread's frames (task local storage `frames`), created when
+ * `create`; to `none` when there are none.
+ */
+static void thread_frames(struct gen *g, bool create, int none)
+{
+	call(g, BPF_FUNC_get_current_task_btf);
+	mov_reg(g, R2, R0);
+	ld_map(g, R1, g->in->maps.frames);
+	mov_imm(g, R3, 0);
+	mov_imm(g, R4, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	call(g, BPF_FUNC_task_storage_get);
+	jmp_imm(g, BPF_JEQ, R0, 0, none);
+	mov_reg(g, ACC, R0);
+}
+
+/* ACC := the frame of slot R1 (< TT_CALL_DEPTH, else to `none`) of the frames in ACC. */
+static void frame_of_slot(struct gen *g, int none)
+{
+	jmp_imm(g, BPF_JGE, R1, TT_CALL_DEPTH, none);
+	alu_imm(g, BPF_MUL, R1, sizeof(struct tt_call_frame));
+	alu_imm(g, BPF_ADD, R1, offsetof(struct tt_call_frames, f));
+	alu_reg(g, BPF_ADD, ACC, R1);
+}
+
+#define FRAME_ENTRY (offsetof(struct tt_call_frame, stash) + offsetof(struct tt_call_stash, entry))
+#define FRAME_REGS  (offsetof(struct tt_call_frame, stash) + STASH_REGS)
+
+/*
  * The entry half: filter and entry captures into scratch as an entry
- * event, the arguments after it, all kept in `calls` under (pid_tgid, its
- * time), which goes to the session's cookie. Returns 0 (run the return
- * half) only for a call kept: a hit the filter drops, or a full map
- * (counted as a lost event), returns 1.
+ * event, copied with the arguments into the thread's next frame (task
+ * local storage: no hash, no allocation), whose slot goes to the
+ * session's cookie. Returns 0 (run the return half) only for a call kept:
+ * a hit the filter drops, or a call nested too deep (counted as a lost
+ * event), returns 1.
  */
 static void session_entry(struct gen *g)
 {
@@ -450,22 +479,28 @@ static void session_entry(struct gen *g)
 	stx(g, BPF_W, BUF, offsetof(struct tt_event, size), OFF);
 	st(g, BPF_W, BUF, offsetof(struct tt_event, ncaps),
 	   (int32_t)bpfgen__count_emits(&h->entry));
+	thread_frames(g, true, full);
+	ldx(g, BPF_W, R1, ACC, offsetof(struct tt_call_frames, depth));
+	stx(g, BPF_DW, FP, FP_CKEY, R1);
+	alu_imm(g, BPF_ADD, R1, 1);
+	jmp_imm(g, BPF_JGT, R1, TT_CALL_DEPTH, full);
+	stx(g, BPF_W, ACC, offsetof(struct tt_call_frames, depth), R1);
+	ldx(g, BPF_DW, R1, FP, FP_CKEY);
+	frame_of_slot(g, full);
+	jmp_imm(g, BPF_JGT, OFF, (int32_t)STASH_ENTRY, full);
+	mov_reg(g, R1, ACC);
+	alu_imm(g, BPF_ADD, R1, FRAME_ENTRY);
+	mov_reg(g, R2, OFF);
+	mov_reg(g, R3, BUF);
+	call(g, BPF_FUNC_probe_read_kernel);
+	jmp_imm(g, BPF_JNE, R0, 0, full);
 	for (int k = 0; (h->flags & TT_HOOKF_SAVE) && h->ret.nops && k < 7; k++) {
 		ldx(g, BPF_DW, R1, CTX, k < 6 ? pt_arg[k] : PT_SP);
-		stx(g, BPF_DW, BUF, (int16_t)(STASH_REGS + 8 * k), R1);
+		stx(g, BPF_DW, ACC, (int16_t)(FRAME_REGS + 8 * k), R1);
 	}
-	call(g, BPF_FUNC_get_current_pid_tgid);
-	stx(g, BPF_DW, FP, FP_CKEY, R0);
-	ldx(g, BPF_DW, R1, BUF, offsetof(struct tt_event, ts_ns));
-	stx(g, BPF_DW, FP, FP_CKEY + 8, R1);
-	ld_map(g, R1, g->in->maps.calls);
-	fp_addr(g, R2, FP_CKEY);
-	mov_reg(g, R3, BUF);
-	mov_imm(g, R4, BPF_NOEXIST);
-	call(g, BPF_FUNC_map_update_elem);
-	jmp_imm(g, BPF_JNE, R0, 0, full);
+	st(g, BPF_DW, ACC, offsetof(struct tt_call_frame, open), 1);
 	kfunc(g, g->in->kfuncs.session_cookie);
-	ldx(g, BPF_DW, R1, FP, FP_CKEY + 8);
+	ldx(g, BPF_DW, R1, FP, FP_CKEY);
 	stx(g, BPF_DW, R0, 0, R1);
 	exit_0(g);
 	place(g, full);
@@ -476,9 +511,10 @@ static void session_entry(struct gen *g)
 }
 
 /*
- * The return half: the call's entry taken out of `calls` into scratch (a
- * call the agent took first, its process gone or the agent stopping, is
- * the agent's: nothing is written), the return's captures after the
+ * The return half: the call's frame (its slot in the cookie) made this
+ * program's by a compare-and-swap of `open` (a call the agent took first,
+ * its thread gone or the agent stopping, is the agent's: nothing is
+ * written), its entry copied into scratch, the return's captures after the
  * entry's, the header made the return's, the tail, one event.
  */
 static void session_return(struct gen *g)
@@ -489,35 +525,38 @@ static void session_return(struct gen *g)
 
 	kfunc(g, g->in->kfuncs.session_cookie);
 	ldx(g, BPF_DW, R1, R0, 0);
-	stx(g, BPF_DW, FP, FP_CKEY + 8, R1);
-	call(g, BPF_FUNC_get_current_pid_tgid);
-	stx(g, BPF_DW, FP, FP_CKEY, R0);
+	stx(g, BPF_DW, FP, FP_CKEY, R1);
 	scratch(g, out);
-	ld_map(g, R1, g->in->maps.calls);
-	fp_addr(g, R2, FP_CKEY);
-	call(g, BPF_FUNC_map_lookup_elem);
-	jmp_imm(g, BPF_JEQ, R0, 0, out);
-	mov_reg(g, ACC, R0); /* the stash, until the captures start */
-	ldx(g, BPF_W, R2, R0, offsetof(struct tt_event, size));
+	thread_frames(g, false, out);
+	/* the frames above this call's are free: their calls returned, or never will */
+	ldx(g, BPF_DW, R1, FP, FP_CKEY);
+	jmp_imm(g, BPF_JGE, R1, TT_CALL_DEPTH, out);
+	stx(g, BPF_W, ACC, offsetof(struct tt_call_frames, depth), R1);
+	frame_of_slot(g, out);
+	/* the call is this program's only if it closes the frame */
+	mov_imm(g, R0, 1);
+	mov_imm(g, R1, 0);
+	put(g, BPF_STX | BPF_DW | BPF_ATOMIC, ACC, R1, offsetof(struct tt_call_frame, open),
+	    BPF_CMPXCHG);
+	jmp_imm(g, BPF_JNE, R0, 1, out);
+	ldx(g, BPF_W, R2, ACC, FRAME_ENTRY + offsetof(struct tt_event, size));
 	jmp_imm(g, BPF_JGT, R2, (int32_t)STASH_ENTRY, out);
 	jmp_imm(g, BPF_JLT, R2, (int32_t)sizeof(struct tt_event), out);
 	mov_reg(g, R1, BUF);
-	mov_reg(g, R3, R0);
+	mov_reg(g, R3, ACC);
+	alu_imm(g, BPF_ADD, R3, FRAME_ENTRY);
 	call(g, BPF_FUNC_probe_read_kernel);
 	jmp_imm(g, BPF_JNE, R0, 0, out);
 	for (int k = 0; h->ret.nops && k < 7; k++) {
 		if (h->flags & TT_HOOKF_SAVE) {
-			ldx(g, BPF_DW, R1, ACC, (int16_t)(STASH_REGS + 8 * k));
+			ldx(g, BPF_DW, R1, ACC, (int16_t)(FRAME_REGS + 8 * k));
 			stx(g, BPF_DW, FP, FP_REGS + 8 * k, R1);
 		} else {
 			st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
 		}
 	}
-	/* the call is this program's only if it takes it out of the map */
-	ld_map(g, R1, g->in->maps.calls);
-	fp_addr(g, R2, FP_CKEY);
-	call(g, BPF_FUNC_map_delete_elem);
-	jmp_imm(g, BPF_JNE, R0, 0, out);
+	ldx(g, BPF_DW, R1, BUF, offsetof(struct tt_event, ts_ns));
+	stx(g, BPF_DW, FP, FP_CKEY + 8, R1); /* the start, for the tail */
 	ldx(g, BPF_W, OFF, BUF, offsetof(struct tt_event, size));
 	mov_reg(g, R1, OFF);
 	alu_imm(g, BPF_ADD, R1, -(int32_t)sizeof(struct tt_event));

@@ -29,6 +29,8 @@ static const char *map_name(const struct tt_bpfgen_maps *m, int fd)
 		return "hook_lost";
 	if (fd == m->calls)
 		return "calls";
+	if (fd == m->frames)
+		return "frames";
 	return "?";
 }
 
@@ -59,6 +61,10 @@ static const char *helper_name(int32_t id)
 		return "bpf_probe_read_kernel";
 	case BPF_FUNC_get_attach_cookie:
 		return "bpf_get_attach_cookie";
+	case BPF_FUNC_get_current_task_btf:
+		return "bpf_get_current_task_btf";
+	case BPF_FUNC_task_storage_get:
+		return "bpf_task_storage_get";
 	}
 	return "helper";
 }
@@ -150,6 +156,10 @@ void tt_bpfgen__print(const struct tt_bpfgen *g, const struct tt_bpfgen_maps *ma
 		} else if (cls == BPF_LDX) {
 			fprintf(f, "r%u = *(%s *)(r%u %+d)\n", i->dst_reg,
 				size_name(BPF_SIZE(i->code)), i->src_reg, i->off);
+		} else if (cls == BPF_STX && BPF_MODE(i->code) == BPF_ATOMIC &&
+			   i->imm == BPF_CMPXCHG) {
+			fprintf(f, "r0 = cmpxchg((%s *)(r%u %+d), r0, r%u)\n",
+				size_name(BPF_SIZE(i->code)), i->dst_reg, i->off, i->src_reg);
 		} else if (cls == BPF_STX) {
 			fprintf(f, "*(%s *)(r%u %+d) = r%u\n", size_name(BPF_SIZE(i->code)),
 				i->dst_reg, i->off, i->src_reg);

@@ -41,6 +41,7 @@ struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l)
 		.rings = bpf_map__fd(l->skel->maps.rings),
 		.hook_lost = l->hook_lost_fd,
 		.calls = bpf_map__fd(l->skel->maps.calls),
+		.frames = bpf_map__fd(l->skel->maps.frames),
 	};
 }
 

@@ -20,6 +20,7 @@
 #include "bpfgen.h"
 #include "loader.h"
 #include "loader_internal.h"
+#include "log.h"
 
 /* The kfuncs' ids, looked up once; 0: not looked up yet, < 0: missing. */
 static struct tt_bpfgen_kfuncs kfuncs;
@@ -83,14 +84,6 @@ const char *tt_loader__session_refusal(void)
 		      loader__session_kfuncs()->session_is_return > 0;
 	return has ? NULL
 		   : "this kernel has no uprobe session links (or they are not allowed here)";
-}
-
-/* Keys of `calls` in the order of their calls' starts. */
-static int by_start(const void *x, const void *y)
-{
-	const struct tt_call_key *a = x, *b = y;
-
-	return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
 }
 
 /* Appends key k to *keys (n of cap). false: out of memory. */
@@ -158,30 +151,113 @@ one_by_one:
 	return n;
 }
 
-int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx)
+/* The entry events of the calls taken, each ENTRY_LEN bytes, n of cap. */
+#define ENTRY_LEN sizeof(((struct tt_call_stash *)0)->entry)
+
+struct taken {
+	uint8_t *buf;
+	size_t n, cap;
+};
+
+/* Room for one more entry in *t, or NULL (out of memory). */
+static uint8_t *taken_slot(struct taken *t)
+{
+	if (t->n == t->cap) {
+		size_t c = t->cap ? 2 * t->cap : 16;
+		uint8_t *more = realloc(t->buf, c * ENTRY_LEN);
+
+		if (!more)
+			return NULL;
+		t->buf = more;
+		t->cap = c;
+	}
+	return t->buf + ENTRY_LEN * t->n++;
+}
+
+/* Entries in the order of their calls' starts. */
+static int by_entry_start(const void *x, const void *y)
+{
+	const struct tt_event *a = x, *b = y;
+
+	return a->ts_ns < b->ts_ns ? -1 : a->ts_ns > b->ts_ns;
+}
+
+/* The calls of process `pid` (every process when 0) in `calls`: those of dead threads. */
+static void take_from_map(int fd, uint32_t pid, bool keep, struct taken *t)
 {
 	struct tt_call_key *keys;
 	struct tt_call_stash v;
-	size_t n;
-	int fd, taken = 0;
+	size_t n = calls_of(fd, pid, &keys);
+	uint8_t *slot;
 
-	if (!l->sessions)
-		return 0;
-	fd = bpf_map__fd(l->skel->maps.calls);
-	n = calls_of(fd, pid, &keys);
-	qsort(keys, n, sizeof(*keys), by_start);
 	for (size_t i = 0; i < n; i++) {
-		const struct tt_event *ev = (const void *)v.entry;
-
 		/* taken out first: a return running now finds it gone and writes nothing */
 		if (keep ? bpf_map_lookup_elem(fd, &keys[i], &v)
 			 : bpf_map_lookup_and_delete_elem(fd, &keys[i], &v))
 			continue;
-		if (ev->size < sizeof(*ev) || ev->size > sizeof(v.entry) || ev->kind != TT_EV_ENTRY)
+		slot = taken_slot(t);
+		if (!slot)
+			break;
+		memcpy(slot, v.entry, ENTRY_LEN);
+	}
+	free(keys);
+}
+
+/*
+ * The calls open in the frames of live threads, read by the iterator
+ * tt_calls_iter (task local storage has no keys to walk from here): taken
+ * from their returns unless `keep`.
+ */
+static void take_from_frames(struct tt_loader *l, bool keep, struct taken *t)
+{
+	uint8_t one[ENTRY_LEN], *slot;
+	struct bpf_link *link;
+	size_t got = 0;
+	ssize_t r;
+	int fd;
+
+	l->skel->bss->calls_keep = keep;
+	link = bpf_program__attach_iter(l->skel->progs.tt_calls_iter, NULL);
+	fd = link ? bpf_iter_create(bpf_link__fd(link)) : -1;
+	if (fd < 0) {
+		tt_warn("cannot read the session calls in flight: %s", strerror(errno));
+		bpf_link__destroy(link);
+		return;
+	}
+	/* a read may end inside an entry: whole ones only are kept */
+	while ((r = read(fd, one + got, ENTRY_LEN - got)) > 0) {
+		got += (size_t)r;
+		if (got < ENTRY_LEN)
+			continue;
+		got = 0;
+		slot = taken_slot(t);
+		if (!slot)
+			break;
+		memcpy(slot, one, ENTRY_LEN);
+	}
+	close(fd);
+	bpf_link__destroy(link);
+}
+
+int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx)
+{
+	struct taken t = {0};
+	int taken = 0;
+
+	if (!l->sessions)
+		return 0;
+	take_from_map(bpf_map__fd(l->skel->maps.calls), pid, keep, &t);
+	if (!pid)
+		take_from_frames(l, keep, &t);
+	qsort(t.buf, t.n, ENTRY_LEN, by_entry_start);
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tt_event *ev = (const void *)(t.buf + ENTRY_LEN * i);
+
+		if (ev->size < sizeof(*ev) || ev->size > ENTRY_LEN || ev->kind != TT_EV_ENTRY)
 			continue;
 		fn(ev, ev->size, ctx);
 		taken++;
 	}
-	free(keys);
+	free(t.buf);
 	return taken;
 }

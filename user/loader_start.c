@@ -53,9 +53,9 @@ static int make_map(struct bpf_map *m, int inner_fd)
 
 /*
  * Makes every map of the object but its data sections (libbpf maps those
- * into .bss and .rodata) and `holds`, whose values hold a bpf_timer: the
- * kernel takes such a map only with its BTF, which libbpf loads. The other
- * maps need none. 0 or -errno with a message.
+ * into .bss and .rodata), `holds`, whose values hold a bpf_timer, and
+ * `frames`, task local storage: the kernel takes such maps only with their
+ * BTF, which libbpf loads. The other maps need none. 0 or -errno with a message.
  */
 static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 {
@@ -64,7 +64,8 @@ static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 
 	bpf_object__for_each_map(m, l->skel->obj)
 	{
-		if (bpf_map__is_internal(m) || m == l->skel->maps.holds)
+		if (bpf_map__is_internal(m) || m == l->skel->maps.holds ||
+		    m == l->skel->maps.frames)
 			continue;
 		ret = make_map(m, m == l->skel->maps.rings ? l->ring_fds[0] : -1);
 		if (ret) {

@@ -153,6 +153,29 @@ struct tt_call_stash {
 	__u64 regs[7];
 };
 
+/*
+ * A thread's session calls between entry and return, in BPF task local
+ * storage (`frames`): a stack of frames, the session's cookie holding the
+ * call's slot. `open` is 1 from the entry until the return or the agent
+ * takes the call (a compare-and-swap to 0: whoever makes it owns it). A
+ * thread that dies in a call has its open frames moved into `calls` by the
+ * exit program (its storage dies with it); at the agent's stop an iterator
+ * reads them (user/loader_session.c). Calls nested deeper than
+ * TT_CALL_DEPTH are counted lost.
+ */
+#define TT_CALL_DEPTH 8
+
+struct tt_call_frame {
+	__u64 open;
+	struct tt_call_stash stash;
+};
+
+struct tt_call_frames {
+	__u32 depth; /* frames in use: the next entry's slot */
+	__u32 pad;
+	struct tt_call_frame f[TT_CALL_DEPTH];
+};
+
 /* Indexes of the BPF array `stats`. */
 enum tt_stat {
 	TT_STAT_LOST = 0,   /* events that found the ring buffer full */

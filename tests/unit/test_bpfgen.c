@@ -25,7 +25,7 @@
 
 static const struct tt_bpfgen_maps maps = {
 	.threads = 11, .saved = 12, .scratch = 13, .stats = 14, .rings = 15, .hook_lost = 16,
-	.calls = 17};
+	.calls = 17, .frames = 18};
 
 static struct tt_bpfgen g;
 
@@ -74,7 +74,7 @@ static void assert_well_formed(void)
 
 		if (i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
 			if (i->src_reg == BPF_PSEUDO_MAP_FD)
-				assert_true(i->imm >= 11 && i->imm <= 17);
+				assert_true(i->imm >= 11 && i->imm <= 18);
 			n++;
 			continue;
 		}
@@ -199,6 +199,17 @@ static void test_compiled_only_forms_are_named(void **state)
 	}
 }
 
+/* Atomic compare-and-swap instructions in the program. */
+static size_t count_cmpxchg(void)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < g.n; k++)
+		n += g.insns[k].code == (BPF_STX | BPF_DW | BPF_ATOMIC) &&
+		     g.insns[k].imm == BPF_CMPXCHG;
+	return n;
+}
+
 static size_t count_calls(int32_t helper)
 {
 	size_t n = 0;
@@ -298,9 +309,14 @@ static void test_session_program_pairs_entry_and_return(void **state)
 	assert_all_reached();
 	assert_int_equal(count_kfuncs(902), 1); /* is it the return? */
 	assert_int_equal(count_kfuncs(901), 2); /* the cookie: set at entry, read at return */
-	assert_int_equal(count_calls(BPF_FUNC_map_update_elem), 1);
-	assert_int_equal(count_calls(BPF_FUNC_map_delete_elem), 1);
-	assert_int_equal(count_calls(BPF_FUNC_probe_read_kernel), 1);
+	/* the call kept in the thread's frames, not in the hash `calls` */
+	assert_int_equal(count_calls(BPF_FUNC_task_storage_get), 2);
+	assert_int_equal(count_calls(BPF_FUNC_map_update_elem), 0);
+	assert_int_equal(count_calls(BPF_FUNC_map_delete_elem), 0);
+	assert_int_equal(count_calls(BPF_FUNC_probe_read_kernel), 2); /* into the frame, out */
+	assert_int_equal(count_cmpxchg(), 1); /* the return owns the call only if it closes it */
+	for (size_t k = 0; k < g.n; k++)
+		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 17);
 	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 1);
 	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 2);
 	/* the per-thread tracking of the two-event path is not needed */

@@ -55,7 +55,8 @@ void events__take_calls(struct agent *r, uint32_t pid, bool keep)
 /*
  * Hands an event to the assembler of the spec whose hook it names, with
  * the spec's own hook id; an exit goes to every assembler, after the
- * calls its process died in that session programs held (their entries).
+ * calls its thread (or another of its process) died in that session
+ * programs held (their entries).
  */
 static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 {
@@ -71,8 +72,13 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 	if (size >= sizeof(*ev) && ev->kind == TT_EV_RETURN && r->ends_unread)
 		r->ends_unread--;
 	if (size < sizeof(*ev) || ev->probe == 0) {
-		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT &&
-		    (ev->flags & TT_EXITF_GROUP_DEAD))
+		/*
+		 * at every thread's exit, not only the process's: the exit
+		 * program moves a dying thread's open calls into `calls`
+		 * before its own exit event, which may come after the
+		 * process's (threads of a killed process exit in any order)
+		 */
+		if (size >= sizeof(*ev) && ev->kind == TT_EV_EXIT)
 			events__take_calls(r, ev->pid, false);
 		for (size_t i = 0; i < r->nslots; i++) {
 			if (r->slots[i]->assembler)
