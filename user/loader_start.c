@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "loader.h"
@@ -52,10 +53,44 @@ static int make_map(struct bpf_map *m, int inner_fd)
 }
 
 /*
+ * `frames` (task local storage) made here as make_map() makes the others,
+ * early enough for the session programs built while the object loads: the
+ * kernel takes such a map only with a BTF saying its key is an int, so a
+ * BTF of an int and a byte array of the value's size is made for it.
+ */
+static int make_storage_map(struct bpf_map *m)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(m));
+	struct btf *btf = btf__new_empty();
+	int key, byte, value, fd, ret;
+
+	if (!btf)
+		return -ENOMEM;
+	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	byte = btf__add_int(btf, "unsigned char", 1, 0);
+	value = key > 0 && byte > 0 ? btf__add_array(btf, key, byte, bpf_map__value_size(m)) : -1;
+	if (value < 0 || btf__load_into_kernel(btf)) {
+		ret = value < 0 ? value : -errno;
+		btf__free(btf);
+		return ret;
+	}
+	opts.btf_fd = (__u32)btf__fd(btf);
+	opts.btf_key_type_id = (__u32)key;
+	opts.btf_value_type_id = (__u32)value;
+	fd = bpf_map_create(bpf_map__type(m), bpf_map__name(m), bpf_map__key_size(m),
+			    bpf_map__value_size(m), 0, &opts);
+	ret = fd < 0 ? -errno : bpf_map__reuse_fd(m, fd);
+	if (fd >= 0)
+		close(fd);
+	btf__free(btf);
+	return ret;
+}
+
+/*
  * Makes every map of the object but its data sections (libbpf maps those
- * into .bss and .rodata), `holds`, whose values hold a bpf_timer, and
- * `frames`, task local storage: the kernel takes such maps only with their
- * BTF, which libbpf loads. The other maps need none. 0 or -errno with a message.
+ * into .bss and .rodata) and `holds`, whose values hold a bpf_timer: the
+ * kernel takes such a map only with its BTF, which libbpf loads. The other
+ * maps need none but `frames` (make_storage_map()). 0 or -errno with a message.
  */
 static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 {
@@ -64,10 +99,11 @@ static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 
 	bpf_object__for_each_map(m, l->skel->obj)
 	{
-		if (bpf_map__is_internal(m) || m == l->skel->maps.holds ||
-		    m == l->skel->maps.frames)
+		if (bpf_map__is_internal(m) || m == l->skel->maps.holds)
 			continue;
-		ret = make_map(m, m == l->skel->maps.rings ? l->ring_fds[0] : -1);
+		ret = m == l->skel->maps.frames
+			      ? make_storage_map(m)
+			      : make_map(m, m == l->skel->maps.rings ? l->ring_fds[0] : -1);
 		if (ret) {
 			snprintf(err, errlen, "cannot create BPF map '%s': %s", bpf_map__name(m),
 				 strerror(-ret));
