@@ -204,24 +204,25 @@ int loader__uprobe_multi_link(int prog, __u32 attach_type, const char *path, __u
 }
 
 /*
- * Whether this kernel has uprobe_multi links: a program loaded for them,
- * linked to "/" (no regular file) fails with EBADF there, and earlier at
- * its load elsewhere (as libbpf probes it).
+ * Whether this kernel makes uprobe links of `attach_type` (uprobe_multi,
+ * uprobe session): a program loaded for them, linked to "/" (no regular
+ * file), fails with EBADF where it does, and earlier elsewhere (at its
+ * load, as libbpf probes it, or EINVAL for the attach type).
  */
-static bool has_uprobe_multi(void)
+bool loader__has_uprobe_links(__u32 attach_type)
 {
 	struct bpf_insn insns[] = {
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts,
-		    .expected_attach_type = (enum bpf_attach_type)TT_BPF_TRACE_UPROBE_MULTI);
+		    .expected_attach_type = (enum bpf_attach_type)attach_type);
 	int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &opts);
 	int fd;
 
 	if (prog < 0)
 		return false;
-	fd = loader__uprobe_multi_link(prog, TT_BPF_TRACE_UPROBE_MULTI, "/", 0, 0, 0, false, 0);
+	fd = loader__uprobe_multi_link(prog, attach_type, "/", 0, 0, 0, false, 0);
 	close(prog);
 	if (fd >= 0)
 		close(fd);
@@ -240,7 +241,9 @@ enum bpf_attach_type loader__uprobe_attach_type(void)
 	static int type = -1;
 
 	if (type < 0)
-		type = has_uprobe_multi() ? TT_BPF_TRACE_UPROBE_MULTI : 0;
+		type = loader__has_uprobe_links(TT_BPF_TRACE_UPROBE_MULTI)
+			       ? TT_BPF_TRACE_UPROBE_MULTI
+			       : 0;
 	return (enum bpf_attach_type)type;
 }
 

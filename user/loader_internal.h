@@ -164,6 +164,7 @@ void loader__free_progs(struct tt_loader *l, uint32_t id, bool all);
 #define TT_BPF_TRACE_UPROBE_MULTI    48
 #define TT_BPF_TRACE_UPROBE_SESSION  57
 #define TT_BPF_F_UPROBE_MULTI_RETURN 1U
+bool loader__has_uprobe_links(__u32 attach_type);
 enum bpf_attach_type loader__uprobe_attach_type(void);
 int loader__uprobe_multi_link(int prog, __u32 attach_type, const char *path, __u64 offset,
 			      __u64 ref_ctr, __u64 cookie, bool ret, pid_t pid);

@@ -47,31 +47,6 @@ const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void)
 	return &kfuncs;
 }
 
-/*
- * Whether this kernel links uprobe session programs: a program loaded for
- * them, linked to "/" (no regular file), fails with EBADF where it does,
- * and earlier elsewhere (at the load, or EINVAL for the attach type).
- */
-static bool probe_sessions(void)
-{
-	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-		{.code = BPF_JMP | BPF_EXIT},
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts,
-		    .expected_attach_type = (enum bpf_attach_type)TT_BPF_TRACE_UPROBE_SESSION);
-	int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &opts);
-	int fd;
-
-	if (prog < 0)
-		return false;
-	fd = loader__uprobe_multi_link(prog, TT_BPF_TRACE_UPROBE_SESSION, "/", 0, 0, 0, false, 0);
-	close(prog);
-	if (fd >= 0)
-		close(fd);
-	return fd == -EBADF;
-}
-
 const char *tt_loader__session_refusal(void)
 {
 	static int has = -1;
@@ -80,7 +55,8 @@ const char *tt_loader__session_refusal(void)
 	if (!on || !on[0] || !strcmp(on, "0"))
 		return "not asked for (TASKTAP_SESSION=1: see docs/architecture.md)";
 	if (has < 0)
-		has = probe_sessions() && loader__session_kfuncs()->session_cookie > 0 &&
+		has = loader__has_uprobe_links(TT_BPF_TRACE_UPROBE_SESSION) &&
+		      loader__session_kfuncs()->session_cookie > 0 &&
 		      loader__session_kfuncs()->session_is_return > 0;
 	return has ? NULL
 		   : "this kernel has no uprobe session links (or they are not allowed here)";
