@@ -320,21 +320,17 @@ size_t asm__record_text(const struct tt_cap_rec *r, uint8_t *out, size_t room)
 	size_t n;
 
 	if (r->type == TT_CAP_INT) {
-		char digits[20];
+		char digits[TT_U64_DIGITS];
 		uint64_t v;
-		size_t w = 0;
+		size_t w;
 
 		/* "%" PRIu64 as snprintf writes it (cut to room - 1, NUL-terminated), faster */
 		memcpy(&v, record_data(r), sizeof(v));
-		do {
-			digits[w++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
+		w = tt_u64_digits(digits, v);
 		if (!room)
 			return 0;
 		n = w < room ? w : room - 1;
-		for (size_t k = 0; k < n; k++)
-			out[k] = (uint8_t)digits[w - 1 - k];
+		memcpy(out, digits, n);
 		out[n] = '\0';
 		return n;
 	}

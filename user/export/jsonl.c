@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "export.h"
+#include "hex.h"
 #include "jsonw.h"
 
 static const uint8_t zero_id[8];
@@ -60,14 +61,7 @@ static void line_c(struct line *l, char c)
 
 static void line_u64(struct line *l, uint64_t v)
 {
-	char tmp[20];
-	size_t i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	line_put(l, tmp + i, sizeof(tmp) - i);
+	l->len += tt_u64_digits(line_room(l, TT_U64_DIGITS), v);
 }
 
 static void line_i64(struct line *l, int64_t v)
@@ -83,15 +77,11 @@ static void line_i64(struct line *l, int64_t v)
 /* As tt_json__hex(): lower-case hex digits in quotes. */
 static void line_hex(struct line *l, const uint8_t *p, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	char *o = line_room(l, 2 * len + 2);
 
-	*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		*o++ = digits[p[i] >> 4];
-		*o++ = digits[p[i] & 15];
-	}
-	*o = '"';
+	o[0] = '"';
+	tt_hex_digits(o + 1, p, len);
+	o[2 * len + 1] = '"';
 	l->len += 2 * len + 2;
 }
 
@@ -138,7 +128,6 @@ static size_t plain_run(const unsigned char *p, size_t len)
  */
 static void line_str(struct line *l, const char *s, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
@@ -161,8 +150,7 @@ static void line_str(struct line *l, const char *s, size_t len)
 			l->len += 2;
 		} else if (n == 0 || p[i] < 0x20 || p[i] == 0x7f) {
 			memcpy(o, "\\u00", 4);
-			o[4] = digits[p[i] >> 4];
-			o[5] = digits[p[i] & 15];
+			tt_hex_digits(o + 4, p + i, 1);
 			l->len += 6;
 			n = 1;
 		} else {

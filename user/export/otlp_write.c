@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "jsonw.h"
 #include "otlp_pb.h"
 #include "otlp_write.h"
@@ -530,14 +531,8 @@ static void lit(struct w *w, const char *s)
 
 static void u64_dec(struct w *w, uint64_t v)
 {
-	char tmp[20];
-	size_t i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, tmp + i, sizeof(tmp) - i);
+	if (room(w, TT_U64_DIGITS))
+		w->len += tt_u64_digits((char *)w->data + w->len, v);
 }
 
 static void i64_dec(struct w *w, int64_t v)
@@ -552,18 +547,14 @@ static void i64_dec(struct w *w, int64_t v)
 
 static void hex(struct w *w, const uint8_t *p, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
-	uint8_t *o;
+	char *o;
 
 	if (!room(w, 2 * len + 2))
 		return;
-	o = w->data + w->len;
-	*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		*o++ = (uint8_t)digits[p[i] >> 4];
-		*o++ = (uint8_t)digits[p[i] & 15];
-	}
-	*o++ = '"';
+	o = (char *)w->data + w->len;
+	o[0] = '"';
+	tt_hex_digits(o + 1, p, len);
+	o[2 * len + 1] = '"';
 	w->len += 2 * len + 2;
 }
 
@@ -574,7 +565,6 @@ static void hex(struct w *w, const uint8_t *p, size_t len)
  */
 static void jstr(struct w *w, const char *str_, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	const uint8_t *s = (const uint8_t *)str_;
 	size_t i = 0;
 	uint8_t *o;
@@ -610,8 +600,7 @@ static void jstr(struct w *w, const char *str_, size_t len)
 				*o++ = 't';
 			} else {
 				memcpy(o, "u00", 3);
-				o[3] = (uint8_t)digits[c >> 4];
-				o[4] = (uint8_t)digits[c & 15];
+				tt_hex_digits((char *)o + 3, &c, 1);
 				o += 5;
 			}
 			i++;
