@@ -355,20 +355,12 @@ static int find_return(struct interp_elf *ie, struct tt_elf *elf, const char *sh
  * offsets table does not know with the version found (python/offsets.h).
  * 0, or -ENOTSUP or -errno with the reason in err.
  */
-static int check_version(const char *path, const char *shown, struct tt_py_interp *out, char *err,
-			 size_t errlen)
+static int check_version(const char *path, struct tt_py_interp *out, char *err, size_t errlen)
 {
 	struct tt_py_binary bin;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int ret;
+	/* by its path, not as shown: a libpython it loads is looked for under that path's root */
+	int ret = tt_py__inspect(path, &bin, err, errlen);
 
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot open interpreter '%s': %s", shown, strerror(-ret));
-		return ret;
-	}
-	ret = tt_py__inspect_fd(fd, path, &bin, err, errlen);
-	close(fd);
 	if (ret)
 		return ret == -ENOENT || ret == -EACCES ? ret : -ENOTSUP;
 	snprintf(out->path, sizeof(out->path), "%s", bin.path);
@@ -389,7 +381,7 @@ int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 
 	memset(out, 0, sizeof(*out));
 	elf_version(EV_CURRENT);
-	ret = check_version(path, shown, out, err, errlen);
+	ret = check_version(path, out, err, errlen);
 	if (ret)
 		return ret;
 	/* a libpython: its own USDT notes, if any */

@@ -60,6 +60,10 @@ const char *tt_py__known_versions(void);
  * `bin` is filled as far as it was read even on failure (version, path).
  */
 int tt_py__inspect(const char *path, struct tt_py_binary *bin, char *err, size_t errlen);
+/* tt_py__inspect() of `path`, named `shown` in messages (a container's file as its
+ * processes see it); bin->path is the path to open. */
+int tt_py__inspect_as(const char *path, const char *shown, struct tt_py_binary *bin, char *err,
+		      size_t errlen);
 
 /* The same, for a file already open: `shown` names it in messages. */
 int tt_py__inspect_fd(int fd, const char *shown, struct tt_py_binary *bin, char *err,

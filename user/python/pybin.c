@@ -459,7 +459,8 @@ int tt_py__inspect_fd(int fd, const char *shown, struct tt_py_binary *bin, char 
 	return inspect_file(fd, shown, bin, err, errlen, 0);
 }
 
-int tt_py__inspect(const char *path, struct tt_py_binary *bin, char *err, size_t errlen)
+int tt_py__inspect_as(const char *path, const char *shown, struct tt_py_binary *bin, char *err,
+		      size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret;
@@ -467,10 +468,18 @@ int tt_py__inspect(const char *path, struct tt_py_binary *bin, char *err, size_t
 	if (fd < 0) {
 		ret = -errno;
 		memset(bin, 0, sizeof(*bin));
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(-ret));
+		snprintf(err, errlen, "cannot open '%s': %s", shown, strerror(-ret));
 		return ret;
 	}
-	ret = tt_py__inspect_fd(fd, path, bin, err, errlen);
+	ret = tt_py__inspect_fd(fd, shown, bin, err, errlen);
 	close(fd);
+	/* the file itself holds _PyRuntime: by the path this process opens, not as shown */
+	if (strcmp(bin->path, shown) == 0)
+		snprintf(bin->path, sizeof(bin->path), "%s", path);
 	return ret;
+}
+
+int tt_py__inspect(const char *path, struct tt_py_binary *bin, char *err, size_t errlen)
+{
+	return tt_py__inspect_as(path, path, bin, err, errlen);
 }

@@ -520,20 +520,8 @@ static int inspect_mapped(const struct find_runtime *f, const char *path, struct
 {
 	size_t n = strlen(f->root);
 	const char *shown = strncmp(path, f->root, n) == 0 && path[n] == '/' ? path + n : path;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int ret;
 
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(why, len, "cannot open '%s': %s", shown, strerror(-ret));
-		return ret;
-	}
-	ret = tt_py__inspect_fd(fd, shown, bin, why, len);
-	close(fd);
-	/* the file holding _PyRuntime, by the path this process opens (not a libpython it loads) */
-	if (strcmp(bin->path, shown) == 0)
-		snprintf(bin->path, sizeof(bin->path), "%s", path);
-	return ret;
+	return tt_py__inspect_as(path, shown, bin, why, len);
 }
 
 /* Inspects each file mapped whose name says python; stops at the one holding _PyRuntime. */
