@@ -117,6 +117,36 @@ static __always_inline void frames_to_calls(struct task_struct *task)
 	f->depth = 0;
 }
 
+/* Where tt_calls_iter copies a frame it leaves open (one iterator runs at a time). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tt_call_stash);
+} calls_copy SEC(".maps");
+
+/*
+ * Writes frame fr's entry, left open, to the reader: copied, then written
+ * only when the frame still holds the same call (open, the same start). A
+ * return and a new call may reuse the frame meanwhile; a copy torn by that
+ * has a start that no longer matches, or the new call's, which the agent
+ * takes for too recent to read (events__peek_calls()).
+ */
+static __always_inline void write_kept(struct seq_file *seq, struct tt_call_frame *fr)
+{
+	__u32 zero = 0;
+	struct tt_call_stash *c = bpf_map_lookup_elem(&calls_copy, &zero);
+	__u64 start;
+
+	if (!c)
+		return;
+	__builtin_memcpy(c->entry, fr->stash.entry, sizeof(c->entry));
+	start = ((struct tt_event *)c->entry)->ts_ns;
+	if (fr->open != 1 || ((struct tt_event *)fr->stash.entry)->ts_ns != start)
+		return;
+	bpf_seq_write(seq, c->entry, sizeof(c->entry));
+}
+
 /*
  * Every thread's open session calls, each entry event written whole
  * (sizeof(stash.entry) bytes) to the iterator's reader: taken (open made
@@ -136,7 +166,12 @@ int tt_calls_iter(struct bpf_iter__task *ctx)
 	for (int d = 0; d < TT_CALL_DEPTH; d++) {
 		struct tt_call_frame *fr = &f->f[d];
 
-		if (calls_keep ? fr->open != 1 : !__sync_bool_compare_and_swap(&fr->open, 1, 0))
+		if (calls_keep) {
+			if (fr->open == 1)
+				write_kept(ctx->meta->seq, fr);
+			continue;
+		}
+		if (!__sync_bool_compare_and_swap(&fr->open, 1, 0))
 			continue;
 		bpf_seq_write(ctx->meta->seq, fr->stash.entry, sizeof(fr->stash.entry));
 	}

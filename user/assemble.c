@@ -420,6 +420,26 @@ void asm__slot_open(struct slot *sl)
 }
 
 /*
+ * Puts span i on the thread's stack whose top is `top` below the spans
+ * begun after a->asof_ns (a call started late, as at its start: a return
+ * unwinds the spans above its own, and those begun inside the call are).
+ * Returns false when none were: i goes on top.
+ */
+static bool stack_insert(struct tt_asm *a, int32_t top, int32_t i)
+{
+	int32_t above = NIL;
+
+	for (int32_t k = top; k != NIL && slot_at(a, k)->span.start_ns > a->asof_ns;
+	     k = slot_at(a, k)->below)
+		above = k;
+	if (above == NIL)
+		return false;
+	slot_at(a, i)->below = slot_at(a, above)->below;
+	slot_at(a, above)->below = i;
+	return true;
+}
+
+/*
  * Puts open span i on the indexes its pairing and role use (its thread's
  * stack, its (probe, key) chain, the tasks or consumes by key) and on the
  * age list. Returns 0, or -ENOMEM after freeing the slot.
@@ -434,12 +454,16 @@ int asm__index_span(struct tt_asm *a, int32_t i)
 
 	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
 		top = asm__slot_table_get(a, &a->threads, tk);
-		sl->below = top ? top[0] : NIL;
-		if (asm__slot_table_put(a, &a->threads, tk, i)) {
-			asm__slot_put(a, i);
-			return -ENOMEM;
+		if (top && a->asof_ns && stack_insert(a, top[0], i)) {
+			sl->on_stack = true;
+		} else {
+			sl->below = top ? top[0] : NIL;
+			if (asm__slot_table_put(a, &a->threads, tk, i)) {
+				asm__slot_put(a, i);
+				return -ENOMEM;
+			}
+			sl->on_stack = true;
 		}
-		sl->on_stack = true;
 	} else if (p->pairing == TT_PAIR_KEY) {
 		uint64_t h = asm__async_hash(p, open_key(s), s->key_len);
 		int32_t *v = asm__slot_table_get(a, &a->async, h);
@@ -771,6 +795,25 @@ static int on_call_event(struct tt_asm *a, const struct tt_event *ev, size_t siz
 	return 0;
 }
 
+/*
+ * The entry of a call a session program held (TT_ENTRYF_HELD): its call
+ * in flight, or its thread dead in it, or the agent stopping. Started as
+ * at its call's start, with the spans open then for parents, unless its
+ * span is open already: the agent reads the calls in flight whenever it
+ * counts the open tasks (events__peek_calls()), and again when their
+ * thread dies or it stops. Its TT_EV_CALL, when the call returns, ends it.
+ */
+static void start_held(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *payload, size_t payload_len)
+{
+	if (hook->kind != TT_HOOK_START || hook->probe->pairing != TT_PAIR_CALL ||
+	    asm__call_open(a, ev->pid, ev->tid, hook, ev->ts_ns))
+		return;
+	a->asof_ns = ev->ts_ns ? ev->ts_ns : 1;
+	start_span(a, ev, hook, payload, payload_len);
+	a->asof_ns = 0;
+}
+
 int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 {
 	const struct tt_hook *hook;
@@ -790,7 +833,8 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 	}
 	if (ev->kind == TT_EV_EXEC)
 		return 0; /* for discovery, not spans */
-	a->stats.events++;
+	if (!(ev->flags & TT_ENTRYF_HELD) || ev->kind != TT_EV_ENTRY)
+		a->stats.events++; /* from the rings: a held entry was read from BPF */
 	hook = tt_spec__hook(a->opts.spec, ev->probe);
 	if (!hook) {
 		a->stats.unknown_probes++;
@@ -812,7 +856,9 @@ int tt_asm__push(struct tt_asm *a, const struct tt_event *ev, size_t size)
 		a->stats.malformed++;
 		return -EINVAL;
 	}
-	if (hook->kind == TT_HOOK_END)
+	if (ev->kind == TT_EV_ENTRY && (ev->flags & TT_ENTRYF_HELD))
+		start_held(a, ev, hook, payload, payload_len);
+	else if (hook->kind == TT_HOOK_END)
 		asm__on_end_event(a, ev, hook, payload,
 				  payload_len); /* at entry, or `at: return` */
 	else if (ev->kind == TT_EV_RETURN && hook->probe->pairing == TT_PAIR_CALL)

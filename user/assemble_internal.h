@@ -266,11 +266,14 @@ void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const str
 /*
  * A whole call's return (ev a TT_EV_RETURN) that finishes the span its
  * entry began, when that entry is open on the thread (the entry of a call
- * an agent handed over with --pin, started by the same time): true; false
- * when none is.
+ * an agent handed over with --pin, or read in flight from its frame,
+ * started by the same time): true; false when none is.
  */
 bool asm__finish_call(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		      uint64_t start_ns, const uint8_t *end, size_t end_len);
+/* Whether hook's span of the call begun at start_ns is open on thread (pid, tid). */
+bool asm__call_open(struct tt_asm *a, uint32_t pid, uint32_t tid, const struct tt_hook *hook,
+		    uint64_t start_ns);
 void asm__on_end_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 		       const uint8_t *end, size_t end_len);
 

@@ -283,6 +283,19 @@ bool asm__finish_call(struct tt_asm *a, const struct tt_event *ev, const struct 
 	return finish_on_stack(a, ev, end, end_len, same_call_start, &c);
 }
 
+bool asm__call_open(struct tt_asm *a, uint32_t pid, uint32_t tid, const struct tt_hook *hook,
+		    uint64_t start_ns)
+{
+	int32_t *top = asm__slot_table_get(a, &a->threads, asm__thread_key(pid, tid));
+	struct call_start c = {.hook = hook, .start_ns = start_ns};
+
+	for (int32_t i = top ? top[0] : NIL; i != NIL; i = slot_at(a, i)->below) {
+		if (same_call_start(&slot_at(a, i)->span, &c))
+			return true;
+	}
+	return false;
+}
+
 /* A function probe's return: finishes the open span its hook began on this thread. */
 void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 			  const uint8_t *end, size_t end_len)

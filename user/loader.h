@@ -97,8 +97,9 @@ const char *tt_loader__session_refusal(void);
  * shutdown) instead of vanishing. A return that runs after finds its call
  * gone and writes nothing. With `keep` (an agent handing its open spans
  * over, --pin) they stay: their returns write their whole calls for the
- * next agent, which ends the spans it was handed with them. Returns how
- * many.
+ * next agent, which ends the spans it was handed with them; an agent reads
+ * the calls in flight so too (events__peek_calls()). Each entry has
+ * TT_ENTRYF_HELD set. Returns how many.
  */
 int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx);
 

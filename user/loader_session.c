@@ -227,10 +227,11 @@ int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event
 		take_from_frames(l, keep, &t);
 	qsort(t.buf, t.n, ENTRY_LEN, by_entry_start);
 	for (size_t i = 0; i < t.n; i++) {
-		const struct tt_event *ev = (const void *)(t.buf + ENTRY_LEN * i);
+		struct tt_event *ev = (void *)(t.buf + ENTRY_LEN * i);
 
 		if (ev->size < sizeof(*ev) || ev->size > ENTRY_LEN || ev->kind != TT_EV_ENTRY)
 			continue;
+		ev->flags |= TT_ENTRYF_HELD;
 		fn(ev, ev->size, ctx);
 		taken++;
 	}

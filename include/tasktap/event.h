@@ -94,6 +94,13 @@ struct tt_hold {
 	__u64 exec_ns;	      /* CLOCK_MONOTONIC */
 };
 
+/*
+ * TT_EV_ENTRY flags. Set by the agent, never in BPF: an entry a session
+ * program held in a frame, read from it (its call in flight, or its thread
+ * dead in it), whose span the assembler may have opened already.
+ */
+#define TT_ENTRYF_HELD 0x1
+
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
 

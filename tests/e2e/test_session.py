@@ -22,7 +22,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Agent, attrs, isolated_demo, run_tool, write_spec
+from harness import Agent, attrs, duration_ms, isolated_demo, run_tool, write_spec
 from test_bpfgen import COMPARE, SPEC as BPFGEN_SPEC, WORKER as BPFGEN_WORKER
 
 ON = {"TASKTAP_SESSION": "1"}
@@ -143,6 +143,90 @@ class BothWaysTest(unittest.TestCase):
         step = [s for s in one if s["name"] == "CreateZip.UploadSourceFiles"]
         self.assertEqual(len(step), 1, err1)
         self.assertEqual(attrs(step[0])["tasktap.cut"], "shutdown")
+
+
+def task_only_demo(directory):
+    """The demo with its task probe alone: nothing can be the task's child,
+    so with the session programs each task is one event, written at its
+    return. Returns (worker, spec)."""
+    worker, spec = isolated_demo(directory)
+    with open(spec) as f:
+        text = f.read()
+    return worker, write_spec(text[:text.index("      - role: step")], directory)
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class InFlightTest(unittest.TestCase):
+    """A call in flight in a session program's frame is an open task: in
+    /tasks, task.in_flight and the stuck count, as its entry event makes it
+    on the two-event path; its one event, at its return, ends it once."""
+
+    def json(self, agent, path):
+        status, _, body = agent.get(path)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def blocked_task(self, env):
+        """A task of ~5 s traced with `env` and --stuck-after 1: its /tasks
+        entry, /health and /metrics while it runs, then its spans and the
+        agent's summary (spans, events)."""
+        with tempfile.TemporaryDirectory() as d:
+            worker, spec = task_only_demo(d)
+            agent = Agent([spec, "--json", "--stuck-after", "1"], env=env)
+            self.addCleanup(agent.stop)
+            agent.wait_attached()
+            self.assertEqual(self.json(agent, "/tasks")["count"], 0)
+            w = subprocess.Popen([worker, "--tasks", "1", "--scale", "10"],
+                                 stderr=subprocess.DEVNULL)
+            self.addCleanup(w.kill)
+            tasks = wait_for(lambda: (lambda t: t["count"] == 1 and t)(
+                self.json(agent, "/tasks")), what="the task in /tasks")
+            health = wait_for(lambda: (lambda h: h["stuck_tasks"] == 1 and h)(
+                self.json(agent, "/health")), what="the task stuck")
+            metrics = agent.get("/metrics")[2].splitlines()
+            self.assertEqual(w.wait(60), 0)
+            wait_for(lambda: agent.spans(), what="the task's span")
+            after = wait_for(lambda: (lambda t: t["count"] == 0 and t)(
+                self.json(agent, "/tasks")), what="no task in flight")
+            self.assertEqual(self.json(agent, "/health")["stuck_tasks"], 0)
+            self.assertEqual(agent.stop(), 0, agent.stderr())
+        m = SUMMARY.search(agent.stderr())
+        self.assertIsNotNone(m, agent.stderr())
+        task = dict(tasks["tasks"][0])
+        self.assertEqual(task["pid"], w.pid)
+        self.assertGreaterEqual(task.pop("age_seconds"), 0)
+        task.pop("pid")
+        self.assertEqual(after["tasks"], [])
+        self.assertEqual(health["status"], "degraded")
+        self.assertEqual(health["reasons"], ["1 tasks stuck"])
+        self.assertIn("tasktap_task_stuck 1", metrics)
+        self.assertIn('task_in_flight{task_name="CreateZip",service_name="demo-worker"} 1',
+                      metrics)
+        return task, agent.spans(), (int(m.group(1)), int(m.group(2)))
+
+    def test_a_task_blocked_in_a_whole_call_is_in_flight_and_stuck(self):
+        one, spans1, counts1 = self.blocked_task(ON)
+        two, spans2, counts2 = self.blocked_task(OFF)
+        self.assertEqual(one, two)
+        self.assertEqual(one["name"], "CreateZip")
+        self.assertEqual(one["id"], "1001")
+        # the path each took: the task one event, against two
+        self.assertEqual((counts1, counts2), ((1, 1), (1, 2)))
+        self.assertEqual(normal(spans1), normal(spans2))
+        self.assertEqual(len(spans1), 1)
+        self.assertNotIn("tasktap.cut", attrs(spans1[0]))
+        # ~5 s: its start the call's, not the moment it was read in flight
+        self.assertGreater(duration_ms(spans1[0]), 4000)
+        self.assertLess(abs(duration_ms(spans1[0]) - duration_ms(spans2[0])), 1000)
 
 
 class PinTest(unittest.TestCase):

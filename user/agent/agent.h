@@ -224,6 +224,7 @@ struct agent {
 	struct tt_ring_hold *ring_holds; /* per ring: the records pending after a drain */
 	int nring_holds;
 	uint64_t drained_ns;  /* when the last drain pass began */
+	uint64_t horizon_ns;  /* events up to this time have left the reorder buffer */
 	uint64_t rings_stuck; /* records left reserved past RING_BUSY_BOUND_NS */
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
@@ -388,6 +389,14 @@ void events__prioritize(void);
  * `keep`: left there too, for the next agent).
  */
 void events__take_calls(struct agent *r, uint32_t pid, bool keep);
+/*
+ * Opens in the assemblers the spans of the calls in flight in session
+ * programs (their entries read, left in BPF for their returns), so that
+ * /tasks, task.in_flight and the stuck count see them as they see a call
+ * whose entry event came. Only calls begun before the reorder horizon:
+ * every event before them has reached the assemblers.
+ */
+void events__peek_calls(struct agent *r);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
 /* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */

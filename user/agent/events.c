@@ -52,6 +52,22 @@ void events__take_calls(struct agent *r, uint32_t pid, bool keep)
 		r->bpf->take_calls(r->loader, pid, keep, on_taken_call, r);
 }
 
+/* A call in flight: to the assemblers when every event before it has gone there. */
+static int on_peeked_call(const struct tt_event *ev, size_t size, void *ctx)
+{
+	struct agent *r = ctx;
+
+	if (ev->ts_ns <= r->horizon_ns)
+		on_ordered_event(ev, size, ctx);
+	return 0;
+}
+
+void events__peek_calls(struct agent *r)
+{
+	if (r->bpf->take_calls && r->loader)
+		r->bpf->take_calls(r->loader, 0, true, on_peeked_call, r);
+}
+
 /*
  * Hands an event to the assembler of the spec whose hook it names, with
  * the spec's own hook id; an exit goes to every assembler, after the
@@ -196,6 +212,8 @@ void events__drain(struct agent *r, uint64_t horizon)
 	r->drained_ns = now;
 	horizon = tt_ring_hold__horizon(r->ring_holds, nrings, horizon, REORDER_SLACK_NS);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
+	if (horizon > r->horizon_ns)
+		r->horizon_ns = horizon;
 	if (r->json)
 		fflush(stdout); /* once per pass, not once per span */
 }

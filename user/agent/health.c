@@ -37,6 +37,7 @@ static void count_task(const struct tt_span *task, const struct tt_span *step, v
 /* Refreshes task.in_flight and the stuck count from the open tasks. */
 void health__count_tasks(struct agent *r)
 {
+	events__peek_calls(r);
 	r->stuck = 0;
 	tt_metrics__reset_in_flight(r->metrics);
 	for (size_t i = 0; i < r->nslots; i++) {
@@ -450,6 +451,7 @@ static void provide_tasks(tt_task_emit_fn emit, void *emit_ctx, void *ctx)
 	struct task_emit te = {
 		.emit = emit, .emit_ctx = emit_ctx, .stuck_after_ns = r->stuck_after_ns};
 
+	events__peek_calls(r);
 	te.now = tt_now_ns(CLOCK_MONOTONIC);
 	for (size_t i = 0; i < r->nslots; i++) {
 		if (r->slots[i]->assembler)
