@@ -457,6 +457,28 @@ static void frame_of_slot(struct gen *g, int none)
 	alu_reg(g, BPF_ADD, ACC, R1);
 }
 
+/*
+ * The 8-byte words of the largest entry event, the most a frame keeps: the
+ * entry is copied into its frame and back word by word in the program, a
+ * few bytes past its end included (they are overwritten or never sent),
+ * which costs less than a bpf_probe_read_kernel() call each way.
+ */
+static int16_t entry_words(const struct tt_hook_prog *h)
+{
+	_Static_assert(STASH_ENTRY % 8 == 0, "a frame's entry is whole words");
+	return (int16_t)((sizeof(struct tt_event) + largest_payload(&h->entry) + 7) / 8);
+}
+
+/* *(dst + doff) = *(src + soff), `words` 8-byte words (clobbers r1). */
+static void copy_words(struct gen *g, uint8_t dst, int16_t doff, uint8_t src, int16_t soff,
+		       int16_t words)
+{
+	for (int16_t k = 0; k < words; k++) {
+		ldx(g, BPF_DW, R1, src, (int16_t)(soff + 8 * k));
+		stx(g, BPF_DW, dst, (int16_t)(doff + 8 * k), R1);
+	}
+}
+
 #define FRAME_ENTRY (offsetof(struct tt_call_frame, stash) + offsetof(struct tt_call_stash, entry))
 #define FRAME_REGS  (offsetof(struct tt_call_frame, stash) + STASH_REGS)
 
@@ -473,6 +495,8 @@ static void session_entry(struct gen *g)
 	const struct tt_hook_prog *h = g->in->prog;
 	int skip = new_label(g), full = new_label(g);
 
+	mov_reg(g, R1, CTX);
+	load_hook(g);
 	scratch(g, skip);
 	bpfgen__run_ops(g, &h->entry, skip, TT_EV_ENTRY, false);
 	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK);
@@ -487,13 +511,8 @@ static void session_entry(struct gen *g)
 	stx(g, BPF_W, ACC, offsetof(struct tt_call_frames, depth), R1);
 	ldx(g, BPF_DW, R1, FP, FP_CKEY);
 	frame_of_slot(g, full);
-	jmp_imm(g, BPF_JGT, OFF, (int32_t)STASH_ENTRY, full);
-	mov_reg(g, R1, ACC);
-	alu_imm(g, BPF_ADD, R1, FRAME_ENTRY);
-	mov_reg(g, R2, OFF);
-	mov_reg(g, R3, BUF);
-	call(g, BPF_FUNC_probe_read_kernel);
-	jmp_imm(g, BPF_JNE, R0, 0, full);
+	jmp_imm(g, BPF_JGT, OFF, (int32_t)(8 * entry_words(h)), full);
+	copy_words(g, ACC, FRAME_ENTRY, BUF, 0, entry_words(h));
 	for (int k = 0; (h->flags & TT_HOOKF_SAVE) && h->ret.nops && k < 7; k++) {
 		ldx(g, BPF_DW, R1, CTX, k < 6 ? pt_arg[k] : PT_SP);
 		stx(g, BPF_DW, ACC, (int16_t)(FRAME_REGS + 8 * k), R1);
@@ -540,13 +559,14 @@ static void session_return(struct gen *g)
 	    BPF_CMPXCHG);
 	jmp_imm(g, BPF_JNE, R0, 1, out);
 	ldx(g, BPF_W, R2, ACC, FRAME_ENTRY + offsetof(struct tt_event, size));
-	jmp_imm(g, BPF_JGT, R2, (int32_t)STASH_ENTRY, out);
+	jmp_imm(g, BPF_JGT, R2, (int32_t)(8 * entry_words(h)), out);
 	jmp_imm(g, BPF_JLT, R2, (int32_t)sizeof(struct tt_event), out);
-	mov_reg(g, R1, BUF);
-	mov_reg(g, R3, ACC);
-	alu_imm(g, BPF_ADD, R3, FRAME_ENTRY);
-	call(g, BPF_FUNC_probe_read_kernel);
-	jmp_imm(g, BPF_JNE, R0, 0, out);
+	copy_words(g, BUF, 0, ACC, FRAME_ENTRY, entry_words(h));
+	/* the hook id, for a lost event, is the entry's: no attach cookie to read */
+	if (from_cookie(g)) {
+		ldx(g, BPF_W, R1, BUF, offsetof(struct tt_event, probe));
+		stx(g, BPF_W, FP, FP_HOOK, R1);
+	}
 	for (int k = 0; h->ret.nops && k < 7; k++) {
 		if (h->flags & TT_HOOKF_SAVE) {
 			ldx(g, BPF_DW, R1, ACC, (int16_t)(FRAME_REGS + 8 * k));
@@ -596,7 +616,6 @@ static void session_prog(struct gen *g)
 		return;
 	}
 	mov_reg(g, CTX, R1);
-	load_hook(g);
 	kfunc(g, g->in->kfuncs.session_is_return);
 	jmp_imm(g, BPF_JNE, R0, 0, ret);
 	session_entry(g);
