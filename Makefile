@@ -254,7 +254,7 @@ $(OUTPUT)/lib/libttjob.so: tests/fixtures/libttjob.c | $(OUTPUT)/lib
 # pipeline bench (the agent's library, no BPF) and an allocation counter.
 BENCH := $(OUTPUT)/bench
 BENCH_BINS := $(BENCH)/bench-worker $(BENCH)/floor $(BENCH)/bench-pipeline $(BENCH)/malloc-count.so \
-	      $(BENCH)/holdmeter $(BENCH)/storemeter
+	      $(BENCH)/holdmeter $(BENCH)/storemeter $(BENCH)/piecemeter
 
 .PHONY: bench-bins
 bench-bins: $(BENCH_BINS)
@@ -301,6 +301,19 @@ $(BENCH)/storemeter.skel.h: $(BENCH)/storemeter.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name storemeter_bpf > $@
 
 $(BENCH)/storemeter: tests/bench/storemeter.c $(BENCH)/storemeter.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
+
+# what each piece of a compiled entry program costs (docs/performance.md)
+$(BENCH)/piecemeter.bpf.o: tests/bench/piecemeter.bpf.c $(OUTPUT)/vmlinux.h | $(BENCH)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH)/piecemeter.skel.h: $(BENCH)/piecemeter.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name piecemeter_bpf > $@
+
+$(BENCH)/piecemeter: tests/bench/piecemeter.c $(BENCH)/piecemeter.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(BENCH) $< -lbpf -lelf -lz -o $@
 
