@@ -317,6 +317,31 @@ static void track_return(struct gen *g, int out)
 	place(g, deep);
 }
 
+/*
+ * A return event without captures, the header alone: its size is known, so
+ * it is reserved in the ring and written there (no copy, as
+ * bpf_ringbuf_output() makes from a buffer), submitted without a wakeup.
+ */
+static void return_header(struct gen *g, int out)
+{
+	int lost_label = new_label(g);
+
+	this_cpu_ring(g, lost_label);
+	mov_reg(g, R1, R0);
+	mov_imm(g, R2, sizeof(struct tt_event));
+	mov_imm(g, R3, 0);
+	call(g, BPF_FUNC_ringbuf_reserve);
+	jmp_imm(g, BPF_JEQ, R0, 0, lost_label);
+	mov_reg(g, BUF, R0);
+	bpfgen__header(g, BUF, 0, TT_EV_RETURN, true); /* every byte of the record */
+	mov_reg(g, R1, BUF);
+	mov_imm(g, R2, BPF_RB_NO_WAKEUP);
+	call(g, BPF_FUNC_ringbuf_submit);
+	jmp(g, out);
+	place(g, lost_label);
+	lost(g);
+}
+
 /* tt_return: the return's captures, or just the return value. */
 static void return_prog(struct gen *g)
 {
@@ -334,18 +359,7 @@ static void return_prog(struct gen *g)
 		bpfgen__run_ops(g, &h->ret, drop, TT_EV_RETURN, true);
 		submit_scratch(g, bpfgen__count_emits(&h->ret));
 	} else {
-		int lost_label = new_label(g);
-
-		bpfgen__header(g, FP, FP_EV, TT_EV_RETURN, true);
-		this_cpu_ring(g, lost_label);
-		mov_reg(g, R1, R0);
-		fp_addr(g, R2, FP_EV);
-		mov_imm(g, R3, sizeof(struct tt_event));
-		mov_imm(g, R4, BPF_RB_NO_WAKEUP);
-		call(g, BPF_FUNC_ringbuf_output);
-		jmp_imm(g, BPF_JEQ, R0, 0, out);
-		place(g, lost_label);
-		lost(g);
+		return_header(g, out);
 	}
 	place(g, drop);
 	place(g, out);

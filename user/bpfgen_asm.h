@@ -241,7 +241,6 @@ static const int16_t pt_arg[6] = {112 /* di */, 104 /* si */, 96 /* dx */,
 #define FP_ARGS	 -128 /* struct saved_args to store, 56 bytes */
 #define FP_ZERO	 -144 /* a zero struct tstate, 16 bytes */
 #define FP_REGS	 -200 /* return programs: the arguments at entry, 56 bytes */
-#define FP_EV	 -240 /* return events without captures: struct tt_event */
 #define FP_COND	 -248 /* u64: the condition a test set (TT_OPF_COND) */
 #define FP_SLEN	 -256 /* u64: the length of a string read by a test, with its NUL */
 #define FP_HOOK	 -264 /* u32: the hook id, when read from the attach cookie */

@@ -55,6 +55,10 @@ static const char *helper_name(int32_t id)
 		return "bpf_ringbuf_output";
 	case BPF_FUNC_ringbuf_query:
 		return "bpf_ringbuf_query";
+	case BPF_FUNC_ringbuf_reserve:
+		return "bpf_ringbuf_reserve";
+	case BPF_FUNC_ringbuf_submit:
+		return "bpf_ringbuf_submit";
 	case BPF_FUNC_map_delete_elem:
 		return "bpf_map_delete_elem";
 	case BPF_FUNC_probe_read_kernel:
