@@ -14,6 +14,7 @@
  *  rings      this CPU's ring: bpf_get_smp_processor_id + an array-of-maps look-up.
  *  query      bpf_ringbuf_query(AVAIL_DATA) on it.
  *  str        bpf_probe_read_user_str of the 64-byte name into scratch.
+ *  read64     bpf_probe_read_user of the name's 64 bytes, for scale.
  *  copy       bpf_probe_read_kernel of 128 bytes, scratch to scratch (an
  *             entry event copied into a session frame, or back).
  *  inline     the same 128 bytes copied by 16 loads and stores in the program.
@@ -24,6 +25,9 @@
  *             (time, pid), key, the string into scratch, this CPU's ring,
  *             the fill queried one time in 16, bpf_ringbuf_output.
  *  gen_lean   the same without the cookie and the query.
+ *  ret_output a return event's header (40 bytes: time, pid, the return value)
+ *             built on the stack, bpf_ringbuf_output.
+ *  ret_direct the same header reserved and written in the ring.
  *  direct     the same record reserved at its largest size in the ring and
  *             built there (the string read straight into the record).
  */
@@ -189,6 +193,16 @@ int str(struct pt_regs *ctx)
 }
 
 SEC("uprobe")
+int read64(struct pt_regs *ctx)
+{
+	struct buf *s = scratch_buf();
+
+	if (s)
+		bpf_probe_read_user(s->b + 64, 64, (void *)PT_REGS_PARM2(ctx));
+	return 0;
+}
+
+SEC("uprobe")
 int copy(void *ctx)
 {
 	struct buf *s = scratch_buf();
@@ -315,6 +329,51 @@ int direct(struct pt_regs *ctx)
 	if (!e)
 		return 0;
 	fill(e, ctx, 1);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* a return event's header, as bpfgen writes it */
+static __always_inline void header(struct ev *e, struct pt_regs *ctx)
+{
+	__u64 id;
+
+	e->ts = bpf_ktime_get_ns();
+	id = bpf_get_current_pid_tgid();
+	e->tid = id;
+	e->pid = id >> 32;
+	e->probe = 1;
+	e->kind = 2;
+	e->ret = PT_REGS_RC(ctx);
+	e->size = 40;
+	e->ncaps = 0;
+}
+
+SEC("uprobe")
+int ret_output(struct pt_regs *ctx)
+{
+	struct ev e;
+	void *r;
+
+	header(&e, ctx);
+	r = this_ring();
+	if (r)
+		bpf_ringbuf_output(r, &e, 40, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("uprobe")
+int ret_direct(struct pt_regs *ctx)
+{
+	void *r = this_ring();
+	struct ev *e;
+
+	if (!r)
+		return 0;
+	e = bpf_ringbuf_reserve(r, 40, 0);
+	if (!e)
+		return 0;
+	header(e, ctx);
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
