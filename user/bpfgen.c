@@ -243,15 +243,13 @@ static void track_entry(struct gen *g, bool dropped, int out)
 	call(g, BPF_FUNC_map_update_elem);
 }
 
-/* tt_entry: the entry's captures and filter, then the tracking of the call. */
-static void entry_prog(struct gen *g)
+/* tt_entry's body: the entry's captures and filter, then the tracking of the call. */
+static void entry_body(struct gen *g)
 {
 	const struct tt_hook_prog *h = g->in->prog;
 	bool track = h->flags & TT_HOOKF_TRACK;
 	int out = new_label(g), drop = new_label(g);
 
-	mov_reg(g, CTX, R1);
-	load_hook(g);
 	if (track)
 		thread_state(g, out);
 	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
@@ -273,6 +271,13 @@ static void entry_prog(struct gen *g)
 		place(g, drop);
 	}
 	place(g, out);
+}
+
+static void entry_prog(struct gen *g)
+{
+	mov_reg(g, CTX, R1);
+	load_hook(g);
+	entry_body(g);
 	exit_0(g);
 }
 
@@ -342,14 +347,12 @@ static void return_header(struct gen *g, int out)
 	lost(g);
 }
 
-/* tt_return: the return's captures, or just the return value. */
-static void return_prog(struct gen *g)
+/* tt_return's body: the return's captures, or just the return value. */
+static void return_body(struct gen *g)
 {
 	const struct tt_hook_prog *h = g->in->prog;
 	int out = new_label(g), drop = new_label(g);
 
-	mov_reg(g, CTX, R1);
-	load_hook(g);
 	for (int k = 0; h->ret.nops && k < 7; k++)
 		st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
 	if (h->flags & TT_HOOKF_TRACK)
@@ -363,6 +366,13 @@ static void return_prog(struct gen *g)
 	}
 	place(g, drop);
 	place(g, out);
+}
+
+static void return_prog(struct gen *g)
+{
+	mov_reg(g, CTX, R1);
+	load_hook(g);
+	return_body(g);
 	exit_0(g);
 }
 
@@ -702,13 +712,22 @@ int tt_bpfgen__emit_site(const struct tt_bpfgen_in *in, size_t n, struct tt_bpfg
 	out->n = 0;
 	mov_reg(&g, CTX, R1);
 	for (size_t k = 0; k < n && !g.err; k++) {
+		/* a function's members last first: as the kernel ran their uprobes of their own */
+		size_t m = in[0].kind == TT_BPFGEN_USDT ? k : n - 1 - k;
 		int next = new_label(&g);
 
-		g.in = &in[k];
-		if (in[k].kind != TT_BPFGEN_USDT)
-			fail(&g, -EINVAL, "only USDT probes share a site's program");
-		else
+		g.in = &in[m];
+		if (in[m].kind != in[0].kind || in[m].hook_from_cookie)
+			fail(&g, -EINVAL,
+			     "a site's members are programs of one kind, ids not cookies");
+		else if (in[m].kind == TT_BPFGEN_USDT)
 			usdt_body(&g, next);
+		else if (in[m].kind == TT_BPFGEN_ENTRY)
+			entry_body(&g);
+		else if (in[m].kind == TT_BPFGEN_RETURN)
+			return_body(&g);
+		else
+			fail(&g, -EINVAL, "a session program shares no site");
 		place(&g, next);
 	}
 	exit_0(&g);

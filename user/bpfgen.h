@@ -115,10 +115,14 @@ const char *tt_bpfgen__session_refusal(const struct tt_hook_prog *prog);
 int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *err, size_t errlen);
 
 /*
- * Emits one program for a USDT site that several hooks share: the
- * programs of in[0..n) (each TT_BPFGEN_USDT) one after the other in one
- * run, each with its own filter; a hit none keeps writes no event. Returns
- * 0, or -EINVAL/-E2BIG with the reason in err.
+ * Emits one program for a site that several hooks share (a USDT site, a
+ * function's entry, or its return): the programs of in[0..n), all of one
+ * kind (TT_BPFGEN_USDT, _ENTRY or _RETURN; their ids immediates, not
+ * cookies), one after the other in one run, each with its own filter; a
+ * hit none keeps writes no event. A function's members run from the last
+ * to the first, at its entry and at its return, as the kernel runs the
+ * uprobes of one place (the newest first): the spans are those each hook's
+ * own uprobes made. Returns 0, or -EINVAL/-E2BIG with the reason in err.
  */
 int tt_bpfgen__emit_site(const struct tt_bpfgen_in *in, size_t n, struct tt_bpfgen *out, char *err,
 			 size_t errlen);

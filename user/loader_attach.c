@@ -331,6 +331,71 @@ int loader__attach_site(struct tt_loader *l, const struct site_opts *o, struct p
 	return ret;
 }
 
+/*
+ * Hook `id`, compiled, joins the shared sites of the function at o->offset:
+ * its entry's, and its return's with o->retprobe. Every hook on the
+ * function then shares one uprobe (and one uretprobe) whose one program
+ * runs each member's filter and writes only what they keep. 0, or -errno
+ * with why; on failure t may hold one of the two, for the caller's detach.
+ */
+static int join_fn_sites(struct tt_loader *l, uint32_t id, const struct site_opts *o,
+			 struct tt_link *t, char *why, size_t whylen)
+{
+	struct stat st;
+	int ret;
+
+	if (stat(o->path, &st)) {
+		ret = -errno;
+		snprintf(why, whylen, "%s", strerror(-ret));
+		return ret;
+	}
+	t->fn_id = id;
+	ret = loader__join_site(l, TT_BPFGEN_ENTRY, id, o, &st, NULL, &t->fn_site[0], why, whylen);
+	if (!ret && o->retprobe)
+		ret = loader__join_site(l, TT_BPFGEN_RETURN, id, o, &st, NULL, &t->fn_site[1], why,
+					whylen);
+	t->adopted = !ret && t->fn_site[0]->adopted && (!o->retprobe || t->fn_site[1]->adopted);
+	return ret;
+}
+
+/* Leaves the shared sites of a function that t joined; `keep`: as loader__leave_site(). */
+static void leave_fn_sites(struct tt_loader *l, struct tt_link *t, bool keep)
+{
+	for (int k = 0; k < 2; k++) {
+		if (t->fn_site[k])
+			loader__leave_site(l, t->fn_site[k], t->fn_id, keep);
+		t->fn_site[k] = NULL;
+	}
+}
+
+/* Whether hooks on one function share its uprobes: unless TASKTAP_FN_SITES=0 (to compare). */
+static bool fn_sites_wanted(void)
+{
+	const char *v = getenv("TASKTAP_FN_SITES");
+
+	return !v || strcmp(v, "0");
+}
+
+/*
+ * The uprobes of hook `id` at one function: its shared sites when its
+ * programs are compiled ones (not a session program, not the
+ * interpreter), else, or when they cannot be joined (no free slot), a
+ * uprobe and a uretprobe of its own. 0 or -errno.
+ */
+static int attach_fn(struct tt_loader *l, uint32_t id, const struct site_opts *o, struct tt_link *t)
+{
+	char why[256];
+
+	if (fn_sites_wanted() && !o->session && loader__is_compiled(l, o->entry_prog) &&
+	    (!o->retprobe || loader__is_compiled(l, o->ret_prog))) {
+		if (!join_fn_sites(l, id, o, t, why, sizeof(why)))
+			return 0;
+		tt_warn("hook %u: a uprobe of its own: cannot share its function's: %s", id, why);
+		leave_fn_sites(l, t, false);
+	}
+	return loader__attach_site(l, o, &t->sites[0], &t->adopted);
+}
+
 int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64_t offset,
 		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
 		      char *err, size_t errlen)
@@ -366,7 +431,7 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 	t = loader__new_link(l, 1, false);
 	if (!t)
 		return -ENOMEM;
-	ret = loader__attach_site(l, &o, &t->sites[0], &t->adopted);
+	ret = attach_fn(l, id, &o, t);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,
 			 (unsigned long long)offset, strerror(-ret));
@@ -383,6 +448,7 @@ void loader__free_link(struct tt_loader *l, struct tt_link *t, bool keep_pins)
 {
 	if (t->py)
 		loader__leave_py_group(l, t);
+	leave_fn_sites(l, t, keep_pins);
 	for (size_t i = 0; t->shared && i < t->nsites; i++) {
 		if (t->shared[i])
 			loader__leave_site(l, t->shared[i],

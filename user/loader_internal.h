@@ -59,17 +59,22 @@ struct tt_link {
 	bool adopted;	     /* every site was adopted from a pin */
 	struct py_group *py; /* Python: the group it is member `py_hook` of (its sites); or NULL */
 	uint32_t py_hook;
+	/* a function's: the shared sites of its entry and its return (NULL: none), as hook fn_id */
+	struct shared_site *fn_site[2];
+	uint32_t fn_id;
 	struct tt_link *prev, *next;
 };
 
 /*
- * A USDT site that the compiled hooks of a loader share:
- * one uprobe, whose program (a dispatcher) tail-calls entry `slot` of
- * the loader's prog array, where the program bpfgen made of every
- * member's program is; a member coming or going replaces that entry at
- * once (user/bpfgen.c tt_bpfgen__emit_site()).
+ * A site that the compiled hooks of a loader share (a USDT site, a
+ * function's entry, or its return): one uprobe, whose program (a
+ * dispatcher) tail-calls entry `slot` of the loader's prog array, where
+ * the program bpfgen made of every member's program is; a member coming
+ * or going replaces that entry at once (user/bpfgen.c
+ * tt_bpfgen__emit_site()).
  */
 struct shared_site {
+	enum tt_bpfgen_kind kind; /* TT_BPFGEN_USDT, _ENTRY or _RETURN (a uretprobe) */
 	dev_t dev;
 	ino_t ino;
 	uint64_t offset;
@@ -85,7 +90,7 @@ struct shared_site {
 	 */
 	bool pending;
 	uint32_t *ids;		   /* n member hook ids; owned */
-	struct tt_usdt_site *args; /* each one's argument locations (the same site); owned */
+	struct tt_usdt_site *args; /* USDT: each one's argument locations (the same site); owned */
 	size_t n;
 	struct shared_site *next;
 };
@@ -217,8 +222,20 @@ const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void);
 /* loader_python.c: a Python hook's attachment leaves its group (the last one detaches it) */
 void loader__leave_py_group(struct tt_loader *l, struct tt_link *t);
 
-/* loader_usdt.c: USDT sites, shared by the hooks on them */
+/* loader_usdt.c: USDT sites, shared by the hooks on them; shared sites */
+bool loader__is_compiled(const struct tt_loader *l, int fd);
 int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen);
+struct stat;
+/*
+ * Hook `id` joins the shared site of `kind` at o->offset of the file (st)
+ * in process o->pid (made, and its uprobe attached, for the first hook;
+ * `args`: a USDT site's, else NULL): the site's program is rebuilt with
+ * it. 0 and the site in *out, or -errno with why.
+ */
+int loader__join_site(struct tt_loader *l, enum tt_bpfgen_kind kind, uint32_t id,
+		      const struct site_opts *o, const struct stat *st,
+		      const struct tt_usdt_site *args, struct shared_site **out, char *why,
+		      size_t whylen);
 void loader__leave_site(struct tt_loader *l, struct shared_site *site, uint32_t id, bool keep);
 
 #endif /* TASKTAP_LOADER_INTERNAL_H */

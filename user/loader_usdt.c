@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* loader_usdt.c: USDT probes attached: their sites in a file, shared by every hook on them. */
+/*
+ * loader_usdt.c: USDT probes attached: their sites in a file, shared by
+ * every hook on them; and the shared sites themselves, which a function's
+ * entry and its return are too (loader_attach.c).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -124,7 +128,7 @@ static int check_room(const struct tt_loader *l, uint32_t id, const struct stat 
 }
 
 /* Whether fd is a program bpfgen compiled (not the interpreter). */
-static bool is_compiled(const struct tt_loader *l, int fd)
+bool loader__is_compiled(const struct tt_loader *l, int fd)
 {
 	for (const struct gen_prog *p = l->progs; p; p = p->next) {
 		if (p->fd == fd)
@@ -136,6 +140,8 @@ static bool is_compiled(const struct tt_loader *l, int fd)
 /* Builds and loads the program of every member of `site`, and puts it in the site's slot. */
 int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, size_t whylen)
 {
+	static const char *const kinds[] = {
+		[TT_BPFGEN_ENTRY] = "entry", [TT_BPFGEN_RETURN] = "ret", [TT_BPFGEN_USDT] = "usdt"};
 	static struct tt_bpfgen g;
 	struct tt_bpfgen_in *in = calloc(site->n, sizeof(*in));
 	/* as the dispatcher's: a tail call needs programs of one kind */
@@ -147,10 +153,10 @@ int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, 
 		return -ENOMEM;
 	for (size_t k = 0; k < site->n; k++)
 		in[k] = (struct tt_bpfgen_in){
-			.kind = TT_BPFGEN_USDT,
+			.kind = site->kind,
 			.hook = site->ids[k],
 			.prog = l->hooks[site->ids[k]],
-			.site = &site->args[k],
+			.site = site->kind == TT_BPFGEN_USDT ? &site->args[k] : NULL,
 			.maps = loader__gen_maps(l),
 			.wakeup_watermark = l->wakeup_watermark,
 		};
@@ -158,7 +164,7 @@ int loader__load_site(struct tt_loader *l, struct shared_site *site, char *why, 
 	free(in);
 	if (ret)
 		return ret;
-	snprintf(name, sizeof(name), "tt_s%u_usdt", site->slot);
+	snprintf(name, sizeof(name), "tt_s%u_%s", site->slot, kinds[site->kind]);
 	fd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, name, "GPL", g.insns, g.n, &opts);
 	if (fd < 0) {
 		ret = -errno;
@@ -230,12 +236,17 @@ static int site_progs(struct tt_loader *l)
 	return 0;
 }
 
-/* "site_DEV_INO_OFFSET_PID-s": how a shared site's pinned uprobe is named, before its slot. */
-static void site_pin_prefix(const struct stat *st, uint64_t offset, pid_t pid, char *buf,
-			    size_t len)
+/*
+ * "site_DEV_INO_OFFSET_PID-s": how a shared site's pinned uprobe is named,
+ * before its slot; "..._PID_e-s" a function's entry, "..._PID_r-s" its return.
+ */
+static void site_pin_prefix(const struct stat *st, uint64_t offset, pid_t pid,
+			    enum tt_bpfgen_kind kind, char *buf, size_t len)
 {
-	snprintf(buf, len, "site_%lx_%lx_%llx_%d-s", (unsigned long)st->st_dev,
-		 (unsigned long)st->st_ino, (unsigned long long)offset, (int)pid);
+	const char *tag = kind == TT_BPFGEN_ENTRY ? "_e" : kind == TT_BPFGEN_RETURN ? "_r" : "";
+
+	snprintf(buf, len, "site_%lx_%lx_%llx_%d%s-s", (unsigned long)st->st_dev,
+		 (unsigned long)st->st_ino, (unsigned long long)offset, (int)pid, tag);
 }
 
 /*
@@ -308,7 +319,7 @@ static bool adopt_site(struct tt_loader *l, struct shared_site *site, const stru
 	uint32_t slot = 0;
 	int fd;
 
-	site_pin_prefix(st, site->offset, site->pid, prefix, sizeof(prefix));
+	site_pin_prefix(st, site->offset, site->pid, site->kind, prefix, sizeof(prefix));
 	if (!find_site_pin(l, prefix, &slot, path, sizeof(path)))
 		return false;
 	site->slot = slot;
@@ -327,8 +338,9 @@ static bool adopt_site(struct tt_loader *l, struct shared_site *site, const stru
 
 /* A new shared site: adopted from a pin, or a free slot and its dispatcher. NULL with errno and
  * why. */
-static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, uint64_t offset,
-				    pid_t pid, char *why, size_t whylen)
+static struct shared_site *new_site(struct tt_loader *l, enum tt_bpfgen_kind kind,
+				    const struct stat *st, uint64_t offset, pid_t pid, char *why,
+				    size_t whylen)
 {
 	struct shared_site *site;
 	uint32_t slot;
@@ -344,7 +356,8 @@ static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, 
 	site = calloc(1, sizeof(*site));
 	if (!site)
 		return NULL;
-	*site = (struct shared_site){.dev = st->st_dev,
+	*site = (struct shared_site){.kind = kind,
+				     .dev = st->st_dev,
 				     .ino = st->st_ino,
 				     .offset = offset,
 				     .pid = pid,
@@ -379,26 +392,23 @@ static struct shared_site *new_site(struct tt_loader *l, const struct stat *st, 
 	return site;
 }
 
-/*
- * Hook `id` joins the shared site at `offset` of the file (st) in process
- * `pid` (made, and its uprobe attached, for the first hook): the site's
- * program is rebuilt with it. 0 and the site in *out, or -errno with why.
- */
-static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o,
-		     const struct stat *st, const struct tt_usdt_site *args,
-		     struct shared_site **out, char *why, size_t whylen)
+int loader__join_site(struct tt_loader *l, enum tt_bpfgen_kind kind, uint32_t id,
+		      const struct site_opts *o, const struct stat *st,
+		      const struct tt_usdt_site *args, struct shared_site **out, char *why,
+		      size_t whylen)
 {
+	static const struct tt_usdt_site no_args;
 	struct shared_site *site;
 	uint32_t *ids;
 	struct tt_usdt_site *more;
 	int ret;
 
 	for (site = l->shared; site; site = site->next) {
-		if (site->dev == st->st_dev && site->ino == st->st_ino &&
+		if (site->kind == kind && site->dev == st->st_dev && site->ino == st->st_ino &&
 		    site->offset == o->offset && site->pid == o->pid)
 			break;
 	}
-	if (!site && !(site = new_site(l, st, o->offset, o->pid, why, whylen)))
+	if (!site && !(site = new_site(l, kind, st, o->offset, o->pid, why, whylen)))
 		return -errno;
 	ids = realloc(site->ids, (site->n + 1) * sizeof(*ids));
 	if (ids)
@@ -411,7 +421,7 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 		goto fail;
 	}
 	site->ids[site->n] = id;
-	site->args[site->n] = *args;
+	site->args[site->n] = args ? *args : no_args;
 	site->n++;
 	ret = site->pending ? 0 : loader__load_site(l, site, why, whylen);
 	if (ret) {
@@ -422,11 +432,13 @@ static int join_site(struct tt_loader *l, uint32_t id, const struct site_opts *o
 		struct site_opts so = *o;
 		char prefix[128], pin[PATH_MAX];
 
-		so.entry_prog = site->disp_fd;
-		site_pin_prefix(st, o->offset, o->pid, prefix, sizeof(prefix));
+		so.entry_prog = so.ret_prog = site->disp_fd;
+		so.session = false;
+		site_pin_prefix(st, o->offset, o->pid, kind, prefix, sizeof(prefix));
 		if (l->pin_dir)
 			snprintf(pin, sizeof(pin), "%s/links/%s%u", l->pin_dir, prefix, site->slot);
-		ret = loader__attach_one(l, &so, false, l->pin_dir ? pin : NULL, &site->link);
+		ret = loader__attach_one(l, &so, kind == TT_BPFGEN_RETURN, l->pin_dir ? pin : NULL,
+					 &site->link);
 		if (ret) {
 			snprintf(why, whylen, "%s", strerror(-ret));
 			goto fail;
@@ -465,7 +477,7 @@ void loader__leave_site(struct tt_loader *l, struct shared_site *site, uint32_t 
 	if (keep || site->pending)
 		return;
 	if (loader__load_site(l, site, why, sizeof(why)))
-		tt_warn("a USDT site keeps a hook that left: %s", why);
+		tt_warn("a shared site keeps a hook that left: %s", why);
 }
 
 /*
@@ -508,12 +520,12 @@ static int attach_usdt_sites(struct tt_loader *l, uint32_t id, const char *path,
 		if (!loader__cookie_in_use(l, NULL, o.cookie))
 			l->nsites++;
 		t->cookies[i] = o.cookie;
-		if (is_compiled(l, o.entry_prog)) {
+		if (loader__is_compiled(l, o.entry_prog)) {
 			/* hooks on the same site share one uprobe and one program */
 			char why[256];
 
-			ret = join_site(l, id, &o, st, &u->args[i], &t->shared[i], why,
-					sizeof(why));
+			ret = loader__join_site(l, TT_BPFGEN_USDT, id, &o, st, &u->args[i],
+						&t->shared[i], why, sizeof(why));
 			if (ret) {
 				snprintf(err, errlen,
 					 "cannot attach a uprobe to its site at offset 0x%llx: %s",

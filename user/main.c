@@ -202,6 +202,79 @@ static void print_programs(const struct tt_spec *spec, const struct tt_attachmen
 	tt_elf__free(elf);
 }
 
+/* Whether attachment b is on the function site of a (the same place, both two-event hooks). */
+static bool same_fn_site(const struct tt_spec *spec, const struct tt_attachment *a,
+			 const struct tt_attachment *b)
+{
+	return !b->usdt && !b->python && b->offset == a->offset && b->pid == a->pid &&
+	       !strcmp(b->path, a->path) && (!b->retprobe || session_refusal(spec, b->hook));
+}
+
+/*
+ * Prints the one program of the site: the `n` members' programs of `kind`,
+ * the last member first, as the loader builds it (tt_bpfgen__emit_site()).
+ */
+static void print_site_program(struct tt_bpfgen_in *in, size_t n, enum tt_bpfgen_kind kind)
+{
+	static struct tt_bpfgen g;
+	char err[256];
+
+	printf("  %s runs hooks", kind == TT_BPFGEN_ENTRY ? "entry" : "return");
+	for (size_t k = 0; k < n; k++) {
+		in[k].kind = kind;
+		printf("%s %u", k ? "," : "", in[n - 1 - k].hook);
+	}
+	if (tt_bpfgen__emit_site(in, n, &g, err, sizeof(err))) {
+		printf(": each runs alone: %s\n", err);
+		return;
+	}
+	printf(": %zu BPF instructions\n", g.n);
+	tt_bpfgen__print(&g, &shown_maps, stdout);
+}
+
+/*
+ * check --verbose: the functions on which several hooks share one uprobe
+ * (and one uretprobe) and one program that runs every member's filter
+ * (docs/architecture.md "Hooks on one function"); each site once.
+ */
+static void print_fn_sites(const struct tt_spec *spec, const struct tt_plan *plan)
+{
+	struct tt_bpfgen_in *in = calloc(plan->n, sizeof(*in));
+	struct tt_bpfgen_in *ret = calloc(plan->n, sizeof(*ret));
+
+	for (size_t i = 0; in && ret && i < plan->n; i++) {
+		const struct tt_attachment *a = &plan->at[i];
+		size_t n = 0, nret = 0;
+		bool first = true;
+
+		if (!same_fn_site(spec, a, a))
+			continue;
+		for (size_t j = 0; j < plan->n; j++) {
+			const struct tt_attachment *b = &plan->at[j];
+
+			if (!same_fn_site(spec, a, b))
+				continue;
+			first = first && j >= i;
+			in[n++] = (struct tt_bpfgen_in){
+				.hook = b->hook->id, .prog = &b->hook->prog, .maps = shown_maps};
+			if (b->retprobe)
+				ret[nret++] = in[n - 1];
+		}
+		if (!first || n < 2)
+			continue;
+		printf("%s+0x%" PRIx64 " in %s: shared by hooks", a->hook->symbol, a->offset,
+		       a->shown);
+		for (size_t k = 0; k < n; k++)
+			printf("%s %u", k ? "," : "", in[k].hook);
+		printf(": one uprobe%s\n", nret ? " and one uretprobe" : "");
+		print_site_program(in, n, TT_BPFGEN_ENTRY);
+		if (nret)
+			print_site_program(ret, nret, TT_BPFGEN_RETURN);
+	}
+	free(in);
+	free(ret);
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -254,6 +327,8 @@ static int cmd_check(int argc, char **argv)
 		if (verbose)
 			print_programs(spec, &plan.at[i]);
 	}
+	if (verbose)
+		print_fn_sites(spec, &plan);
 	for (int i = 0; !pid && i < spec->ntargets; i++) {
 		const struct tt_target *t = &spec->targets[i];
 

@@ -12,9 +12,10 @@ on two sites, a page nobody can read), and compares the two event streams
 field by field and record by record.
 
 Probes on the same USDT site share one uprobe and one program (the
-compiled side of the comparison has two such sites with two probes each).
-`tasktap run` attaches the compiled programs (one per hook and kind, named
-tt_h<hook>_<kind>; for USDT sites tt_s<slot>_usdt behind a dispatcher
+compiled side of the comparison has two such sites with two probes each),
+as the probes on one function do (test_fn_share.py). `tasktap run` loads
+the compiled programs (one per hook and kind, named tt_h<hook>_<kind>) and
+attaches the sites' (tt_s<slot>_usdt, _entry, _ret, behind a dispatcher
 tt_s<slot>_disp), and `tasktap check --verbose` prints them."""
 import json
 import os
@@ -163,9 +164,10 @@ class CompareTest(unittest.TestCase):
 
     def test_probes_on_one_usdt_site_share_one_program(self):
         # without --pin, each USDT site is one uprobe whatever the probes on
-        # it: narrow, konst, fields (2 probes) and step's two sites (2 each)
-        self.assertEqual(self.result["shared_sites"], 5)
-        self.assertEqual(self.result["shared_members"], 8)
+        # it: narrow, konst, fields (2 probes) and step's two sites (2 each);
+        # and each of the 7 functions an entry site and a return site of one
+        self.assertEqual(self.result["shared_sites"], 5 + 14)
+        self.assertEqual(self.result["shared_members"], 8 + 14)
 
 
 class AgentTest(unittest.TestCase):
@@ -190,9 +192,12 @@ class AgentTest(unittest.TestCase):
         for name in ["tt_h1_entry", "tt_h1_ret", "tt_h4_entry", "tt_h4_ret", "tt_h8_usdt",
                      "tt_h11_usdt"]:
             self.assertIn(name, mine)
-        # 5 USDT sites, each one dispatcher and one program for its probes
-        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_disp$", n)]), 5)
+        # 5 USDT sites and 7 functions' entries and returns, each one dispatcher and one
+        # program for its probes
+        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_disp$", n)]), 5 + 14)
         self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_usdt$", n)]), 5)
+        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_entry$", n)]), 7)
+        self.assertEqual(len([n for n in mine if re.match(r"tt_s\d+_ret$", n)]), 7)
         self.assertNotIn("cannot compile", agent.stderr())
 
 

@@ -23,9 +23,14 @@
 #include "tasktap/event.h"
 #include "usdt.h"
 
-static const struct tt_bpfgen_maps maps = {
-	.threads = 11, .saved = 12, .scratch = 13, .stats = 14, .rings = 15, .hook_lost = 16,
-	.calls = 17, .frames = 18};
+static const struct tt_bpfgen_maps maps = {.threads = 11,
+					   .saved = 12,
+					   .scratch = 13,
+					   .stats = 14,
+					   .rings = 15,
+					   .hook_lost = 16,
+					   .calls = 17,
+					   .frames = 18};
 
 static struct tt_bpfgen g;
 
@@ -347,9 +352,9 @@ static void test_session_program_pairs_entry_and_return(void **state)
 static void test_session_refusals(void **state)
 {
 	static const char *const caps[] = {"arg0", NULL};
-	static const char *const big[] = {"str(arg0)", "str(arg1)", "str(arg2)", "str(arg3)",
-					  "str(arg4)", "str(arg5)", "str(arg6)", "str(arg7)",
-					  NULL};
+	static const char *const big[] = {"str(arg0)", "str(arg1)", "str(arg2)",
+					  "str(arg3)", "str(arg4)", "str(arg5)",
+					  "str(arg6)", "str(arg7)", NULL};
 	struct tt_hook_prog h = hook_of(NULL, caps);
 	enum tt_cap_type type;
 	char err[256] = "";
@@ -496,7 +501,7 @@ static void test_one_program_for_a_shared_site(void **state)
 
 	in[1].kind = TT_BPFGEN_ENTRY;
 	assert_int_equal(tt_bpfgen__emit_site(in, 2, &g, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "only USDT probes share a site's program"));
+	assert_non_null(strstr(err, "programs of one kind"));
 
 	tt_bpfgen__dispatcher(17, 5, &g);
 	assert_int_equal(count_calls(BPF_FUNC_tail_call), 1);
@@ -504,6 +509,66 @@ static void test_one_program_for_a_shared_site(void **state)
 	assert_int_equal(g.insns[0].imm, 17);
 	assert_int_equal(g.insns[2].imm, 5); /* r3 = the slot */
 	assert_int_equal(g.insns[g.n - 1].code, BPF_JMP | BPF_EXIT);
+}
+
+/* The hook ids written by the program's header stores, in order (at most `max`). */
+static size_t ids_in_order(int32_t *ids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < g.n && n < max; k++) {
+		if (g.insns[k].code == (BPF_ST | BPF_MEM | BPF_W) && g.insns[k].off == 16 &&
+		    g.insns[k].imm >= 42 && g.insns[k].imm <= 44)
+			ids[n++] = g.insns[k].imm;
+	}
+	return n;
+}
+
+/*
+ * Three hooks on one function: one entry program and one return program,
+ * each hook's filter in turn, the last member first (as the kernel runs
+ * the uprobes of one place, the newest first).
+ */
+static void test_one_entry_and_one_return_for_a_function_site(void **state)
+{
+	static const char *const caps[] = {"arg0", NULL};
+	struct tt_hook_prog h[3] = {hook_of("arg0 < 0", caps), hook_of("arg0 > 5", caps),
+				    hook_of("arg0 == 7", caps)};
+	struct tt_bpfgen_in in[3];
+	enum tt_cap_type type;
+	char err[256] = "";
+	int32_t ids[8];
+	int col;
+
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(
+			tt_expr__compile("ret", true, &h[k].ret, &type, err, sizeof(err), &col), 0);
+		in[k] = (struct tt_bpfgen_in){
+			.kind = TT_BPFGEN_ENTRY, .hook = 42 + k, .prog = &h[k], .maps = maps};
+	}
+	assert_int_equal(tt_bpfgen__emit_site(in, 3, &g, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_all_reached();
+	assert_int_equal(ids_in_order(ids, 8), 3);
+	assert_int_equal(ids[0], 44);
+	assert_int_equal(ids[2], 42);
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 3);
+	assert_int_equal(count_calls(BPF_FUNC_get_attach_cookie), 0); /* ids are immediates */
+
+	for (int k = 0; k < 3; k++)
+		in[k].kind = TT_BPFGEN_RETURN;
+	assert_int_equal(tt_bpfgen__emit_site(in, 3, &g, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_all_reached();
+	assert_int_equal(ids_in_order(ids, 8), 3);
+	assert_int_equal(ids[0], 44);
+	assert_int_equal(ids[2], 42);
+
+	in[1].kind = TT_BPFGEN_SESSION;
+	assert_int_equal(tt_bpfgen__emit_site(in, 3, &g, err, sizeof(err)), -EINVAL);
+	in[1].kind = TT_BPFGEN_RETURN;
+	in[1].hook_from_cookie = true;
+	assert_int_equal(tt_bpfgen__emit_site(in, 3, &g, err, sizeof(err)), -EINVAL);
 }
 
 static void test_what_cannot_be_compiled_is_refused_with_a_reason(void **state)
@@ -606,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_string_filter_compares_the_literal_words),
 		cmocka_unit_test(test_usdt_arguments_where_the_site_says),
 		cmocka_unit_test(test_one_program_for_a_shared_site),
+		cmocka_unit_test(test_one_entry_and_one_return_for_a_function_site),
 		cmocka_unit_test(test_what_cannot_be_compiled_is_refused_with_a_reason),
 		cmocka_unit_test(test_predicates_compile_well_formed),
 		cmocka_unit_test(test_compiled_only_forms_are_named),
