@@ -9,7 +9,9 @@ Parts: 1 per traced call, 2 agent throughput and loss, 3 memory, 4 start-up,
 5 export, plus allocation counts, 6 the task view (10k tasks in flight, 1k
 recent traces: time to serve /api/tasks and /api/traces and to render them
 in headless Chromium), 7 a USDT site with three probes whose filters drop
-every hit, against the empty program on the site. Needs root (BPF);
+every hit, against the empty program on the site, 9 the same for a function
+(three hooks on tick: a task and two begins), against the empty uprobe and
+uretprobe, and against the three hooks each with uprobes of its own. Needs root (BPF);
 bpftrace for (d); chromium for 6.
 """
 import argparse
@@ -55,7 +57,7 @@ HOOKS50_PROBE = """      - role: task
 """
 
 # Names of the programs bpfgen compiles (user/bpfgen.c: tt_bpfgen__name()).
-COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt|call)|s\d+_(usdt|disp))$")
+COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt|call)|s\d+_(usdt|entry|ret|disp))$")
 # (f): tasktap with one event per call, a uprobe session program pairing entry and return
 # in BPF (docs/architecture.md "One event per call"), beside (c), its two-event path
 TRACERS = ("c_tasktap", "f_session")
@@ -90,6 +92,25 @@ targets:
         usdt: bench:hit
         key: arg0
         when: arg0 < -2
+"""
+
+# Part 9: three hooks on tick (a task, two begins whose ends are never hit), each filtering every
+# call out (the keys start at 1): one uprobe and one uretprobe, one program each
+FN3_SPEC = """service: bench-fn
+targets:
+  - binary: {bin}
+    probes:
+      - role: task
+        symbol: tick
+        key: arg0
+        when: arg0 == 0
+        attributes: {{task.name: str(arg1)}}
+      - role: step
+        begin: {{symbol: tick, key: arg0, when: arg0 == 0, attributes: {{step.name: str(arg1)}}}}
+        end: {{usdt: bench:hit, key: arg0}}
+      - role: consume
+        begin: {{symbol: tick, key: arg0, when: arg0 == 0}}
+        end: {{usdt: bench:hit, key: arg0}}
 """
 
 SPEC = """service: bench
@@ -479,30 +500,49 @@ class Bench:
     def part7(self):
         """bench-worker usdt: no probe; the empty program on the site (floor --entry);
         tasktap with three probes on the site whose filters drop every hit."""
-        spec = os.path.join(self.tmp, "usdt3.yaml")
+        self.results["part7"] = self.filtered_site(
+            "part 7: a USDT site with 3 filtered-out probes", USDT3_SPEC, ["usdt"],
+            r"\n  site (0x[0-9a-f]+) ", ["--entry"], {})
+
+    def part9(self):
+        """bench-worker loop: no probe; the empty uprobe and uretprobe on tick (floor);
+        tasktap with three hooks on tick whose filters drop every call, sharing the
+        function's uprobes (tasktap3), and each with its own (TASKTAP_FN_SITES=0)."""
+        self.results["part9"] = self.filtered_site(
+            "part 9: a function with 3 filtered-out hooks", FN3_SPEC, ["loop"],
+            r"\ntick\+(0x[0-9a-f]+) ", [], {"apart3": {"TASKTAP_FN_SITES": "0"}})
+
+    def filtered_site(self, what, spec_text, worker_args, offset_re, floor_args, more):
+        """A site with three probes that filter every hit out, against no probe and the
+        empty program (floor) on it; `more`: tasktap variants with their environments."""
+        spec = os.path.join(self.tmp, "filtered.yaml")
         with open(spec, "w") as f:
-            f.write(USDT3_SPEC.format(bin=WORKER))
+            f.write(spec_text.format(bin=WORKER))
         os.chmod(spec, 0o600)
         out = subprocess.run([TASKTAP, "check", spec, "--verbose"], capture_output=True,
                              text=True, check=True).stdout
-        offset = re.search(r"\n  site (0x[0-9a-f]+) ", out).group(1)
+        offset = re.search(offset_re, out).group(1)
         calls = 200000 if self.quick else 1000000
         reps = self.args.reps or (1 if self.quick else 5)
-        variants = ["none", "floor", "tasktap3"]
+        agents = dict({"tasktap3": {}}, **more)
+        variants = ["none", "floor"] + list(agents)
         runs = {v: [] for v in variants}
-        log("part 7: a USDT site with 3 filtered-out probes, %d reps x %d calls" % (reps, calls))
+        self.site_cost = {}
+        log("%s, %d reps x %d calls" % (what, reps, calls))
         for rep in range(reps):
-            for v in variants[rep % 3:] + variants[:rep % 3]:
+            k = rep % len(variants)
+            for v in variants[k:] + variants[:k]:
                 p = None
                 if v == "floor":
-                    p = Proc([FLOOR, "--entry", WORKER, offset], ready="attached")
-                elif v == "tasktap3":
-                    p = Proc([TASKTAP, "run", spec, "--no-http", "--no-spool"], ready="attached")
+                    p = Proc([FLOOR] + floor_args + [WORKER, offset], ready="attached")
+                elif v in agents:
+                    p = Proc([TASKTAP, "run", spec, "--no-http", "--no-spool"], ready="attached",
+                             env=agents[v])
                 if p:
                     p.wait_ready()
-                runs[v].append(self.worker(["usdt", str(calls)])["ns_per_call"])
+                runs[v].append(self.worker(worker_args + [str(calls)])["ns_per_call"])
                 if v == "tasktap3":
-                    self.usdt_bpf_cost(calls, p.proc.pid)
+                    self.site_bpf_cost(worker_args + [str(calls)], p.proc.pid)
                 if p:
                     p.stop()
         res = {"calls": calls, "reps": reps,
@@ -510,8 +550,8 @@ class Bench:
                "ratio_of_min": min(runs["tasktap3"]) / min(runs["floor"]),
                "ratio_of_median": statistics.median(runs["tasktap3"]) /
                statistics.median(runs["floor"])}
-        res["bpf_ns_per_run"] = getattr(self, "usdt_cost", {})
-        self.results["part7"] = res
+        res["bpf_ns_per_run"] = self.site_cost
+        return res
 
     # ---- part 8: narrowing ----------------------------------------------------
 
@@ -560,9 +600,9 @@ class Bench:
                                  "other_ns_per_call": {v: stats(runs[v]) for v in variants},
                                  "meant_ns_per_call": stats(meant)}
 
-    def usdt_bpf_cost(self, calls, pid):
+    def site_bpf_cost(self, worker_args, pid):
         """ns per run of the site's compiled programs, once, with bpf_stats (untimed)."""
-        if getattr(self, "usdt_cost", None):
+        if self.site_cost:
             return
         path = "/proc/sys/kernel/bpf_stats_enabled"
         try:
@@ -573,11 +613,11 @@ class Bench:
         except OSError:
             return
         try:
-            self.worker(["usdt", str(calls)])
+            self.worker(worker_args)
             show = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                   text=True).stdout
             mine = prog_ids_of(pid)
-            self.usdt_cost = {p["name"]: p["run_time_ns"] / p["run_cnt"]
+            self.site_cost = {p["name"]: p["run_time_ns"] / p["run_cnt"]
                               for p in json.loads(show or "[]")
                               if COMPILED_PROG.match(p.get("name", "")) and p.get("run_cnt")
                               and p["id"] in mine}
@@ -906,6 +946,8 @@ class Bench:
                 timed("part8", self.part8)
             if "7" in parts:
                 timed("part7", self.part7)
+            if "9" in parts:
+                timed("part9", self.part9)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         for what in STOP_TIMEOUTS:
@@ -979,6 +1021,20 @@ def table(r):
         if p7.get("bpf_ns_per_run"):
             add("   BPF run time per program run (bpf_stats): " + ", ".join(
                 "%s %.0f ns" % (k, v) for k, v in sorted(p7["bpf_ns_per_run"].items())))
+    p9 = r.get("part9")
+    if p9:
+        add("9. a function with 3 hooks whose filters drop every call (ns/call; min / median "
+            "of %d reps, %d calls)" % (p9["reps"], p9["calls"]))
+        for v, name in (("none", "no probe"), ("floor", "the empty uprobe+uretprobe"),
+                        ("tasktap3", "tasktap, 3 hooks, all filtered out"),
+                        ("apart3", "the same, a uprobe each (before)")):
+            st = p9["ns_per_call"][v]
+            add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
+        add("   ratio tasktap/empty (of min / of median) %5.2f / %5.2f  target <= 1.2: %s"
+            % (p9["ratio_of_min"], p9["ratio_of_median"], verdict(p9["ratio_of_median"] <= 1.2)))
+        if p9.get("bpf_ns_per_run"):
+            add("   BPF run time per program run (bpf_stats): " + ", ".join(
+                "%s %.0f ns" % (k, v) for k, v in sorted(p9["bpf_ns_per_run"].items())))
     p8 = r.get("part8")
     if p8:
         add("8. narrowing: a library: target on a file with two names (ns/call; min / median of "
@@ -1138,7 +1194,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--parts", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--parts", default="1,2,3,4,5,6,7,8,9")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
