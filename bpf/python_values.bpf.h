@@ -86,6 +86,27 @@ static __always_inline struct py_scan *py_scan_area(struct vm *vm)
 	return (struct py_scan *)(vm->buf + SCRATCH_PY);
 }
 
+/*
+ * A `when:` under way: kept in the scratch map, not in struct vm on the
+ * stack, where the verifier would follow each of their values through
+ * every instruction of the program (it gave up).
+ */
+struct py_filter {
+	__u32 skip; /* instructions before this one are jumped over (JMP) */
+	__u32 cond; /* a test's outcome (TT_OPF_COND) */
+	__u32 drop; /* the call is filtered out */
+};
+
+#define SCRATCH_PY_FILTER 1984
+_Static_assert(SCRATCH_PY + sizeof(struct py_scan) <= SCRATCH_PY_FILTER &&
+		       SCRATCH_PY_FILTER + sizeof(struct py_filter) <= SCRATCH_TMP,
+	       "python filter state overlaps the scan or the filter strings");
+
+static __always_inline struct py_filter *py_filter_of(struct vm *vm)
+{
+	return (struct py_filter *)(vm->buf + SCRATCH_PY_FILTER);
+}
+
 /* Fills sc's name from the literal after instruction i, and the str offsets. */
 static __always_inline bool py_scan_init(struct py_scan *sc, struct vm *vm,
 					 const struct tt_py_hook *ph, __u32 i, __u32 len)
@@ -277,8 +298,8 @@ static __always_inline __s64 py_int_size(const struct tt_py_hook *ph, __u64 obj,
 	return (tag & 3) == 2 ? -n : (tag & 3) == 1 ? 0 : n;
 }
 
-/* Records the int at `obj` (at most two 30-bit digits) as an integer record. */
-static __always_inline void py_emit_int(struct vm *vm, const struct tt_py_hook *ph, __u64 obj)
+/* acc = the int at `obj` (at most two 30-bit digits; a larger one is a fault). */
+static __always_inline void py_int_value(struct vm *vm, const struct tt_py_hook *ph, __u64 obj)
 {
 	bool fault = false;
 	__s64 size = py_int_size(ph, obj, &fault);
@@ -293,6 +314,12 @@ static __always_inline void py_emit_int(struct vm *vm, const struct tt_py_hook *
 	v = (__u64)(d[0] & 0x3fffffff) | ((__u64)(d[1] & 0x3fffffff) << 30);
 	vm->acc = size < 0 ? (__u64)(-(__s64)v) : v;
 	vm->fault = fault;
+}
+
+/* Records the int at `obj` as an integer record. */
+static __always_inline void py_emit_int(struct vm *vm, const struct tt_py_hook *ph, __u64 obj)
+{
+	py_int_value(vm, ph, obj);
 	emit_int(vm);
 }
 
@@ -344,6 +371,120 @@ static __noinline void py_emit(struct vm *vm, const struct tt_py_hook *ph, __u32
 }
 
 /*
+ * acc = the value of object acc to compare (TT_OP_PY_VALUE): as_int, an
+ * int's value; else where a str's (or bytes') text is. Another type is a
+ * fault.
+ */
+static __noinline void py_value(struct vm *vm, const struct tt_py_hook *ph, bool as_int)
+{
+	bool fault = vm->fault;
+	__u64 obj = vm->acc, tp, flags;
+	__u32 state = 0;
+
+	if (!vm || !ph)
+		return;
+	tp = fault ? 0 : py_word(obj + ph->obj_type, &fault);
+	flags = fault ? 0 : py_word(tp + ph->type_flags, &fault);
+	if (fault) {
+		vm->fault = true;
+		return;
+	}
+	if (as_int && (flags & TT_PY_TPFLAGS_LONG_SUBCLASS)) {
+		py_int_value(vm, ph, obj);
+		return;
+	}
+	if (!as_int && (flags & TT_PY_TPFLAGS_UNICODE_SUBCLASS)) {
+		if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + ph->unicode_state)))
+			fault = true;
+		else if ((state & TT_PY_ASCII_COMPACT) == TT_PY_ASCII_COMPACT)
+			vm->acc = obj + ph->unicode_ascii_data;
+		else
+			vm->acc = py_word(obj + ph->unicode_compact_utf8, &fault);
+		vm->fault = fault || !vm->acc;
+		return;
+	}
+	if (!as_int && (flags & TT_PY_TPFLAGS_BYTES_SUBCLASS)) {
+		vm->acc = obj + ph->bytes_data; /* NUL-terminated, as CPython keeps them */
+		return;
+	}
+	vm->fault = true;
+}
+
+/*
+ * A `when:` test of a Python hook (CMP, STRCMP): a fault is a mismatch;
+ * the outcome sets the condition (TT_OPF_COND) or, false, drops the call.
+ */
+static __always_inline void py_test(struct vm *vm, const struct tt_op *op, bool match)
+{
+	struct py_filter *f = py_filter_of(vm);
+	bool pass = match != !!(op->flags & TT_OPF_NEGATE);
+
+	if (op->flags & TT_OPF_COND)
+		f->cond = pass;
+	else if (!pass)
+		f->drop = 1;
+	vm->fault = false;
+}
+
+/*
+ * Whether acc passes CMP op (a fault: no). A subprogram of its own, as
+ * py_str_matches().
+ */
+static __noinline bool py_compare(struct vm *vm, const struct tt_op *op)
+{
+	if (!vm || !op || vm->fault)
+		return false;
+	return compare(op->aux, op->flags & TT_OPF_SIGNED, vm->acc, op->imm);
+}
+
+/*
+ * The comparison of a string with a STRCMP's literal, a word a bpf_loop
+ * callback: string_matches()'s unrolled words, inside py_run_op, gave the
+ * verifier more paths than it takes.
+ */
+struct py_cmp_ctx {
+	struct vm *vm;
+	__u32 i; /* the STRCMP: its literal's words follow it */
+	__u32 n; /* bytes to compare */
+	__u32 same;
+};
+
+static long py_cmp_word(__u64 w, void *data)
+{
+	struct py_cmp_ctx *c = data;
+	__u64 *tmp = (__u64 *)(c->vm->buf + SCRATCH_TMP);
+	__u64 idx = (__u64)c->i + 1 + w, mask, n = c->n;
+
+	if (8 * w >= n)
+		return 1;
+	asm volatile("" : "+r"(idx));
+	if (idx >= TT_MAX_OPS || w >= 7) {
+		c->same = 0;
+		return 1;
+	}
+	mask = n - 8 * w >= 8 ? ~0ULL : (1ULL << ((8 * (n - 8 * w)) & 63)) - 1;
+	if ((tmp[w] ^ c->vm->prog->ops[idx].imm) & mask) {
+		c->same = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether the string at acc matches the literal of STRCMP op, instruction i (exact or prefix). */
+static __noinline bool py_str_matches(struct vm *vm, __u32 i, const struct tt_op *op)
+{
+	struct py_cmp_ctx c = {.vm = vm, .i = i, .same = 1};
+
+	if (!vm || !op || vm->fault || op->len > TT_MAX_LITERAL)
+		return false;
+	c.n = op->len + (op->aux == TT_STRCMP_EXACT ? 1 : 0); /* the NUL, for exact */
+	if (bpf_probe_read_user_str(vm->buf + SCRATCH_TMP, 64, (void *)vm->acc) < 0)
+		return false;
+	bpf_loop(7, py_cmp_word, &c, 0);
+	return c.same;
+}
+
+/*
  * Runs instruction i of a Python hook's capture program: the few opcodes
  * py() and `raised` compile to (user/python/value.c, user/spec_python.c).
  * A bpf_loop callback of its own, so that the verifier checks it apart
@@ -355,9 +496,13 @@ static long py_run_op(__u64 i, void *data)
 	__u32 idx = i, hook = vm->py_hook;
 	const struct tt_py_hook *ph;
 	const struct tt_op *op;
+	struct py_filter *f;
 
 	if (idx >= vm->prog->nops)
 		return 1;
+	f = py_filter_of(vm);
+	if (idx < f->skip)
+		return 0; /* jumped over */
 	asm volatile("" : "+r"(idx));
 	if (idx >= TT_MAX_OPS)
 		return 1;
@@ -367,6 +512,25 @@ static long py_run_op(__u64 i, void *data)
 		return 1;
 	switch (op->code) {
 	case TT_OP_NOP: /* a name's literal */
+		break;
+	case TT_OP_PY_VALUE:
+		if (!vm->fault)
+			py_value(vm, ph, op->imm == 1);
+		break;
+	case TT_OP_CMP:
+		py_test(vm, op, py_compare(vm, op));
+		break;
+	case TT_OP_STRCMP:
+		py_test(vm, op, py_str_matches(vm, idx, op));
+		break;
+	case TT_OP_JMP:
+		if (!(op->flags & (TT_OPF_IFTRUE | TT_OPF_IFFALSE)) ||
+		    ((op->flags & TT_OPF_IFTRUE) && f->cond) ||
+		    ((op->flags & TT_OPF_IFFALSE) && !f->cond))
+			f->skip = op->imm;
+		break;
+	case TT_OP_DROP:
+		f->drop = 1;
 		break;
 	case TT_OP_PY:
 		vm->acc = vm->py[op->imm & 1];
@@ -398,13 +562,14 @@ static long py_run_op(__u64 i, void *data)
 	default:
 		return 1;
 	}
-	return 0;
+	return f->drop ? 1 : 0;
 }
 
 /*
  * Runs `prog`, a Python hook's capture program, for frame fr (and `aux`:
  * at a return, where the name of the exception's type is), and submits
- * the event it recorded. A subprogram of its own: its interpreter state
+ * the event it recorded: 0, or 1 when its `when:` dropped the call (or
+ * nothing could run). A subprogram of its own: its interpreter state
  * stays off its callers' stacks.
  */
 static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 hook_kind, __u64 fr,
@@ -415,6 +580,7 @@ static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct tt_event *ev;
+	struct py_filter *f;
 	struct vm vm = {};
 
 	if (!s || !prog)
@@ -429,8 +595,14 @@ static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 
 	ev->ret = ret;
 	vm.buf = s->buf;
 	vm.off = sizeof(*ev);
+	f = py_filter_of(&vm);
+	f->skip = 0;
+	f->cond = 0;
+	f->drop = 0;
 	if (prog->nops)
 		bpf_loop(TT_MAX_OPS, py_run_op, &vm, 0);
+	if (f->drop)
+		return 1; /* `when:` said no */
 	ev->ncaps = vm.ncaps;
 	ev->size = vm.off & SCRATCH_MASK;
 	submit(s->buf, ev->size, TT_STAT_LOST, (++s->hits & 15) == 0);

@@ -12,8 +12,9 @@
  *	atom    := '(' pred ')' | FUNC '(' string ',' LITERAL ')' | operand OP operand
  *	FUNC    := starts_with | ends_with | contains
  *	OP      := == | != | < | <= | > | >=
- *	operand := string | LITERAL | ['-'] INT | value | NAME
+ *	operand := string | LITERAL | ['-'] INT | value | NAME | pyvalue
  *	string  := str '(' value [',' INT] ')' | NAME (of a str() capture)
+ *	pyvalue := py '(' NAME.attr… ')'   (runtime: python; user/python/value.c)
  *
  * `value` is expr.c's. A parenthesis opens a predicate when what it
  * encloses has a comparison, && , ||, ! or FUNC in it; else it is part of
@@ -41,6 +42,7 @@
 
 #include "expr.h"
 #include "expr_bool_internal.h"
+#include "python/value.h"
 
 struct cmp_tok {
 	const char *tok;
@@ -236,6 +238,34 @@ static int parse_str_operand(struct bparser *b, struct operand *o)
 	return pool_add(b, &c, o);
 }
 
+/* py '(' NAME.attr… ')' at the current position (O_PY, its type settled by type_check()). */
+static int parse_py_operand(struct bparser *b, struct operand *o)
+{
+	struct parser *p = &b->p;
+	struct code c = {.n = 0};
+	size_t len = 0;
+	int col = 0;
+
+	if (tt_py_value__compile_operand(p->text + p->pos, &len, c.ops, TT_MAX_OPS, &c.n, p->err,
+					 p->errlen, &col)) {
+		p->errcol = (int)p->pos + col;
+		return -EINVAL;
+	}
+	p->pos += len;
+	o->kind = O_PY;
+	return pool_add(b, &c, o);
+}
+
+/*
+ * A py() operand made text (as str(...)) or a number, as what it is
+ * compared with: its last instruction, PY_VALUE, says which it reads.
+ */
+static void py_settle(struct bparser *b, struct operand *o, bool text)
+{
+	b->pool.ops[o->at + o->n - 1].imm = text ? 0 : 1;
+	o->kind = text ? O_STR : O_NUM;
+}
+
 static int parse_operand(struct bparser *b, struct operand *o);
 
 /*
@@ -312,6 +342,14 @@ static int parse_operand(struct bparser *b, struct operand *o)
 		if (p->text[i] == '(')
 			return parse_str_operand(b, o);
 	}
+	if (ident_is(p, ident_len(p), "py")) {
+		size_t i = p->pos + 2;
+
+		while (is_space(p->text[i]))
+			i++;
+		if (p->text[i] == '(')
+			return parse_py_operand(b, o);
+	}
 	if (ident_is(p, ident_len(p), "bytes"))
 		return expr__fail(p, o->col,
 				  "bytes() cannot be compared: compare str(EXPR) or a number");
@@ -376,6 +414,14 @@ static int type_check(struct bparser *b, struct node *n, size_t opcol)
 		*r = t;
 		n->op = swapped(n->op);
 	}
+	if (r->kind == O_PY)
+		return expr__fail(p, r->col,
+				  "a py() value compares with a quoted literal or an integer");
+	if (l->kind == O_PY && r->kind != O_LIT_STR && r->kind != O_LIT_NUM)
+		return expr__fail(p, r->col,
+				  "a py() value compares with a quoted literal or an integer");
+	if (l->kind == O_PY)
+		py_settle(b, l, r->kind == O_LIT_STR);
 	if (is_str(l) != is_str(r)) {
 		if (r->kind == O_LIT_STR)
 			return expr__fail(p, l->col,
@@ -426,6 +472,8 @@ static int parse_func(struct bparser *b, int k, int *out)
 		err = parse_operand(b, &n->lhs);
 	if (err)
 		return err;
+	if (n->lhs.kind == O_PY)
+		py_settle(b, &n->lhs, true);
 	if (n->lhs.kind != O_STR)
 		return expr__fail(p, n->lhs.col, "%s() tests a string: %s(str(EXPR), \"literal\")",
 				  fn, fn);

@@ -20,7 +20,13 @@ enum leaf_kind {
 };
 
 /* An operand, compiled: its instructions are ops[at, at + n) of the pool. */
-enum operand_kind { O_NUM, O_STR, O_LIT_NUM, O_LIT_STR };
+enum operand_kind {
+	O_NUM,
+	O_STR,
+	O_LIT_NUM,
+	O_LIT_STR,
+	O_PY, /* a Python value: text or int by what it is compared with (py_settle()) */
+};
 
 struct operand {
 	enum operand_kind kind;

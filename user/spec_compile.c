@@ -86,16 +86,17 @@ static int compile_filter_into(struct walker *w, struct probe_build *pb, yaml_no
 			       struct tt_hook *h)
 {
 	const struct tt_expr_names names = {.lookup = attr_expr, .ctx = pb->probe};
+	struct tt_probe_prog *prog = h->at_return ? &h->prog.ret : &h->prog.entry;
+	__u32 from = prog->nops;
 	char msg[SPEC_EXPR_ERR];
 	int col = 0;
 	int err;
 
 	err = tt_expr__compile_pred(spec__scalar_value(node), TT_PRED_FILTER, h->at_return, &names,
-				    h->at_return ? &h->prog.ret : &h->prog.entry, msg, sizeof(msg),
-				    &col);
+				    prog, msg, sizeof(msg), &col);
 	if (err)
 		return spec__fail_at(w, spec__expr_pos(w, node, col), "%s", msg);
-	return 0;
+	return spec__check_py_filter(w, pb, node, prog, from);
 }
 
 /* Compiles `when:` into the start hook (and the end of a USDT pair, which sees the same arguments).

@@ -107,6 +107,8 @@ int spec__make_hooks(struct walker *w, struct probe_build *pb);
 
 /* spec_python.c: a probe of a `runtime: python` target, and `function:` elsewhere. */
 int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *node);
+int spec__check_py_filter(struct walker *w, struct probe_build *pb, yaml_node_t *node,
+			  const struct tt_probe_prog *prog, __u32 from);
 int spec__compile_raised(struct walker *w, struct probe_build *pb);
 int spec__compile_py(struct walker *w, struct probe_build *pb, struct tt_capture *cap,
 		     const yaml_node_t *node, struct tt_probe_prog *prog);

@@ -37,13 +37,61 @@ int spec__check_python(struct walker *w, struct probe_build *pb, yaml_node_t *no
 			"'function: module:qualname'");
 	if (pb->start.at_return)
 		return spec__fail_node(w, pb->start.at_node, "'at' is for 'symbol:' probes");
-	/* the Python programs run py() and `raised` only: a filter would be skipped, not run */
-	if (pb->when_node)
-		return spec__fail_node(w, pb->when_node,
-				       "a python probe takes no 'when' yet: every call of its "
-				       "function is traced (narrow the processes with 'match')");
 	if (tt_py_function__check(pb->start.name, why, sizeof(why)))
 		return spec__fail_node(w, pb->start.node, "%s", why);
+	return 0;
+}
+
+/* Whether the Python programs (bpf/python_values.bpf.h) run filter instruction op. */
+static bool py_filter_op(const struct tt_op *op)
+{
+	switch (op->code) {
+	case TT_OP_NOP:
+	case TT_OP_PY:
+	case TT_OP_PY_LOCAL:
+	case TT_OP_PY_ATTR:
+	case TT_OP_PY_ITEM:
+	case TT_OP_PY_VALUE:
+	case TT_OP_CMP:
+	case TT_OP_JMP:
+	case TT_OP_DROP:
+		return true;
+	case TT_OP_STRCMP: /* equal, or starts with, read as str() reads by default */
+		return op->aux <= TT_STRCMP_PREFIX && op->pad == 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Checks a filter compiled into prog->ops[from..): on a python probe, it
+ * compares py() values with literals only (what its programs run, at the
+ * call's start); elsewhere it reads no py(). 0 or -EINVAL after saying why.
+ */
+int spec__check_py_filter(struct walker *w, struct probe_build *pb, yaml_node_t *node,
+			  const struct tt_probe_prog *prog, __u32 from)
+{
+	bool python = pb->probe->target->python;
+
+	for (__u32 i = from; i < prog->nops; i++) {
+		const struct tt_op *op = &prog->ops[i];
+
+		if (!python && op->code == TT_OP_PY_VALUE)
+			return spec__fail_node(
+				w, node,
+				"py() reads Python values: give the target 'runtime: python'");
+		if (!python || py_filter_op(op))
+			continue;
+		if (op->code == TT_OP_STRCMP)
+			return spec__fail_node(
+				w, node,
+				"a python probe's 'when' tests a py() string with ==, != or "
+				"starts_with() (not ends_with(), contains() or a read limit)");
+		return spec__fail_node(w, node,
+				       "a python probe's 'when' compares py() values with quoted "
+				       "literals or integers (argN, ret and str() are a C "
+				       "function's)");
+	}
 	return 0;
 }
 

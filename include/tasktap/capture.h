@@ -66,6 +66,8 @@ enum tt_opcode {
 	TT_OP_PY_ITEM,	  /* acc = the value of dict acc at the str key named as PY_LOCAL's */
 	TT_OP_PY_EMIT,	  /* record object acc as a string: a str's text, an int in decimal,
 			   * a bytes' bytes; at most len bytes */
+	TT_OP_PY_VALUE,	  /* acc = object acc's value, for a comparison: imm 0, where a str's
+			   * (or bytes') text is; imm 1, an int's value (at most 60 bits) */
 	TT_OP__COUNT,
 };
 

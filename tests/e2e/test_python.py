@@ -183,14 +183,14 @@ class PythonCallsTest(unittest.TestCase):
             code, _, err = run_tool(["check", path])
             self.assertNotEqual(code, 0, line)
             self.assertIn(message, err, line)
-        # a filter the Python programs would skip is refused, not ignored
-        for when in ("py(n) == 5", "arg0 == 5"):
-            text = for_python(SPEC, self.python).replace(
-                "        function: __main__:re*\n",
-                "        function: __main__:re*\n        when: %s\n" % when)
-            code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
-            self.assertNotEqual(code, 0, when)
-            self.assertIn("a python probe takes no 'when' yet", err, when)
+        # a filter the Python programs cannot run is refused, not ignored
+        # (the filters they run: test_python_when.py)
+        text = for_python(SPEC, self.python).replace(
+            "        function: __main__:re*\n",
+            "        function: __main__:re*\n        when: arg0 == 5\n")
+        code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
+        self.assertNotEqual(code, 0)
+        self.assertIn("a python probe's 'when' compares py() values", err)
         text = for_python(SPEC, self.python).replace("    runtime: python\n", "")
         code, _, err = run_tool(["check", write_spec(text, self.dir.name)])
         self.assertNotEqual(code, 0)

@@ -46,6 +46,34 @@ static void test_attribute_chain(void **state)
 	assert_int_equal(p.ops[5].len, TT_MAX_STR);
 }
 
+static void test_operand_of_a_comparison(void **state)
+{
+	struct tt_op ops[TT_MAX_OPS];
+	char err[256] = "";
+	size_t len = 0;
+	int n = 0, col = -1;
+
+	(void)state;
+	/* the py() at the start, up to its ')': the comparison after it is not its */
+	assert_int_equal(tt_py_value__compile_operand("py(job.id) == \"x\"", &len, ops, TT_MAX_OPS,
+						      &n, err, sizeof(err), &col),
+			 0);
+	assert_int_equal(len, strlen("py(job.id)"));
+	/* PY, PY_LOCAL "job" + 1, PY_ATTR "id" + 1, PY_VALUE: a value, no record */
+	assert_int_equal(n, 6);
+	assert_int_equal(ops[0].code, TT_OP_PY);
+	assert_int_equal(ops[5].code, TT_OP_PY_VALUE);
+	/* no room: refused, not cut */
+	assert_int_equal(tt_py_value__compile_operand("py(job.id)", &len, ops, 5, &n, err,
+						      sizeof(err), &col),
+			 -EINVAL);
+	assert_non_null(strstr(err, "too many instructions"));
+	assert_int_equal(tt_py_value__compile_operand("py(job.id", &len, ops, TT_MAX_OPS, &n, err,
+						      sizeof(err), &col),
+			 -EINVAL);
+	assert_non_null(strstr(err, "expected ')'"));
+}
+
 static void test_dict_key(void **state)
 {
 	struct tt_probe_prog p = {0};
@@ -127,8 +155,11 @@ static void test_too_long_for_the_program(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_attribute_chain),		  cmocka_unit_test(test_dict_key),
-		cmocka_unit_test(test_long_name_takes_its_words), cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_attribute_chain),
+		cmocka_unit_test(test_dict_key),
+		cmocka_unit_test(test_operand_of_a_comparison),
+		cmocka_unit_test(test_long_name_takes_its_words),
+		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_too_long_for_the_program),
 	};
 

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "python/value.h"
@@ -45,8 +46,13 @@ static int append(struct tt_probe_prog *p, __u8 code, const char *name, size_t l
 	return 0;
 }
 
-int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err, size_t errlen,
-			 int *errcol)
+/*
+ * Compiles `text`, "py(NAME.attr…)", into prog's instructions, the last
+ * one `last` (PY_EMIT: a record; PY_VALUE: a value to compare). 0, or
+ * -EINVAL leaving prog as it was, with the problem in err and its column.
+ */
+static int compile_path(const char *text, __u8 last, struct tt_probe_prog *prog, char *err,
+			size_t errlen, int *errcol)
 {
 	struct tt_probe_prog p = *prog;
 	const char *s = text, *end;
@@ -120,12 +126,51 @@ int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err
 	if (first)
 		return fail(err, errlen, errcol, (int)(end - text),
 			    "expected a name in py(), as py(job.id), in '%s'", text);
-	if (append(&p, TT_OP_PY_EMIT, NULL, 0))
+	if (append(&p, last, NULL, 0))
 		goto too_long;
-	p.ncaps++;
+	if (last == TT_OP_PY_EMIT)
+		p.ncaps++;
 	*prog = p;
 	return 0;
 too_long:
 	return fail(err, errlen, errcol, 0,
 		    "too many instructions for one probe with '%s' (at most TT_MAX_OPS)", text);
+}
+
+int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err, size_t errlen,
+			 int *errcol)
+{
+	return compile_path(text, TT_OP_PY_EMIT, prog, err, errlen, errcol);
+}
+
+int tt_py_value__compile_operand(const char *text, size_t *len, struct tt_op *ops, int room, int *n,
+				 char *err, size_t errlen, int *errcol)
+{
+	const char *close = strchr(text, ')');
+	char *one;
+	struct tt_probe_prog *p;
+	int ret;
+
+	if (!close)
+		return fail(err, errlen, errcol, 0, "expected ')' to close py() in '%s'", text);
+	one = strndup(text, (size_t)(close + 1 - text));
+	p = calloc(1, sizeof(*p));
+	if (!one || !p) {
+		free(one);
+		free(p);
+		return fail(err, errlen, errcol, 0, "out of memory for '%s'", text);
+	}
+	ret = compile_path(one, TT_OP_PY_VALUE, p, err, errlen, errcol);
+	if (!ret && (int)p->nops > room)
+		ret = fail(err, errlen, errcol, 0,
+			   "too many instructions for one probe with '%s' (at most TT_MAX_OPS)",
+			   one);
+	if (!ret) {
+		memcpy(ops, p->ops, p->nops * sizeof(p->ops[0]));
+		*n = (int)p->nops;
+		*len = (size_t)(close + 1 - text);
+	}
+	free(one);
+	free(p);
+	return ret;
 }

@@ -30,4 +30,15 @@ bool tt_py_value__is(const char *text);
 int tt_py_value__compile(const char *text, struct tt_probe_prog *prog, char *err, size_t errlen,
 			 int *errcol);
 
+/*
+ * Compiles the "py(NAME.attr…)" at the start of `text`, one side of a
+ * comparison (`when:`), into ops[0..*n) (at most `room`): they leave in acc
+ * the value, by their last instruction, TT_OP_PY_VALUE, whose imm the
+ * caller sets (0: compared as text, 1: as an int). *len: the bytes of
+ * text it took. Returns 0, or -EINVAL with the problem in err and its
+ * 0-based column in *errcol.
+ */
+int tt_py_value__compile_operand(const char *text, size_t *len, struct tt_op *ops, int room, int *n,
+				 char *err, size_t errlen, int *errcol);
+
 #endif /* TASKTAP_PYTHON_VALUE_H */
