@@ -173,19 +173,90 @@ static __always_inline __u64 py_tstate(const struct tt_py_hook *ph, __u64 runtim
 	return ts;
 }
 
-/* The frame the thread runs, or 0. */
-static __always_inline __u64 py_frame(const struct tt_py_hook *ph, __u64 ts)
+/* Where the pointer to the frame the thread runs is kept, or 0. */
+static __always_inline __u64 py_frame_holder(const struct tt_py_hook *ph, __u64 ts)
 {
 	__u64 cf;
 
 	if (!ts)
 		return 0;
 	if (ph->tstate_current_frame != TT_PY_NONE) /* 3.13 */
-		return py_read_ptr(ts + ph->tstate_current_frame);
+		return ts + ph->tstate_current_frame;
 	cf = py_read_ptr(ts + ph->tstate_cframe);
-	if (!cf)
-		return 0;
-	return py_read_ptr(cf + ph->cframe_current_frame);
+	return cf ? cf + ph->cframe_current_frame : 0;
+}
+
+/* The frame the thread runs, or 0. */
+static __always_inline __u64 py_frame(const struct tt_py_hook *ph, __u64 ts)
+{
+	__u64 holder = py_frame_holder(ph, ts);
+
+	return holder ? py_read_ptr(holder) : 0;
+}
+
+/*
+ * Where an entry site finds the running frame without the thread state.
+ * On 3.11 and 3.12 the frame's pointer is kept in the `cframe` that the
+ * interpreter loop holds on its own stack (tstate->cframe points at it
+ * while the loop runs): at one instruction of the loop it lies at a fixed
+ * distance from the stack pointer, for the loop's stack frame has one
+ * layout (no alloca). Each entry site of a group learns that distance the
+ * long way (thread state, cframe); once it has been the same PY_LEARN
+ * times the site reads the frame at sp + distance, one read instead of the
+ * thread state's lookup, its check and two reads. A distance that changes
+ * marks the site unstable for good: it keeps the long way. 3.13 keeps the
+ * frame in the thread state, on no stack: it always takes the long way.
+ */
+struct py_site {
+	__u64 site; /* the site's link-time address the distance was learned at */
+	__s64 off;  /* the frame pointer's holder less the stack pointer */
+	__u32 seen; /* times the same distance was found */
+	__u32 unstable;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (TT_MAX_PROBES + 1) * TT_PY_SITES);
+	__type(key, __u32);
+	__type(value, struct py_site);
+} py_sites SEC(".maps");
+
+#define PY_LEARN 16
+/* the loop's stack frame is a few KiB: a holder further off is not in it */
+#define PY_STACK_FAR (1 << 16)
+
+/* What the site a run with attach cookie `cookie` is at (its group, its index) learned. */
+static __always_inline struct py_site *py_site_of(__u64 cookie)
+{
+	__u32 k = (__u32)cookie * TT_PY_SITES + ((cookie >> 32) & (TT_PY_SITES - 1));
+
+	return bpf_map_lookup_elem(&py_sites, &k);
+}
+
+/* Whether site s has learned where the frame is, for the hook's file. */
+static __always_inline bool py_site_learned(const struct py_site *s, __u64 site)
+{
+	return s && s->seen >= PY_LEARN && !s->unstable && s->site == site;
+}
+
+/* Learns from a frame pointer's holder found the long way (0: none found). */
+static __always_inline void py_site_learn(struct pt_regs *ctx, const struct tt_py_hook *ph,
+					  struct py_site *s, __u64 site, __u64 holder)
+{
+	__s64 off = (__s64)(holder - PT_REGS_SP(ctx));
+
+	if (!s || !holder || ph->tstate_current_frame != TT_PY_NONE)
+		return;
+	if (s->site != site || !s->seen) { /* a new group at this slot, or the first run */
+		s->site = site;
+		s->off = off;
+		s->unstable = off < 0 || off >= PY_STACK_FAR;
+		s->seen = 1;
+	} else if (s->off != off) {
+		s->unstable = 1;
+	} else if (s->seen < PY_LEARN) {
+		s->seen++;
+	}
 }
 
 /* The load bias of the interpreter's file: the probed address less the site's link-time one. */
@@ -298,6 +369,12 @@ static __always_inline __u32 py_walk(__u32 group, __u32 mask, __u64 fr, __u64 au
 	return c.w->out;
 }
 
+/* Whether walk w has no slot left to visit from slot i on: its callback then ends the loop. */
+static __always_inline bool py_walk_done(const struct py_walk *w, __u64 i)
+{
+	return i >= TT_PY_GROUP_MAX || !(w->mask >> i);
+}
+
 /* The member hook in slot i of walk w's group, or 0. */
 static __always_inline __u32 py_walk_member(struct py_walk *w, __u64 i)
 {
@@ -311,9 +388,12 @@ static __always_inline __u32 py_walk_member(struct py_walk *w, __u64 i)
 static long py_match_one(__u64 i, void *data)
 {
 	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
-	__u32 hook = py_walk_member(w, i);
 	const struct tt_py_hook *ph;
+	__u32 hook;
 
+	if (py_walk_done(w, i))
+		return 1;
+	hook = py_walk_member(w, i);
 	if (!hook)
 		return 0;
 	ph = bpf_map_lookup_elem(&py_hooks, &hook);
@@ -353,8 +433,11 @@ static __noinline __u32 py_code_matches(const struct tt_py_hook *ph, const struc
 static long py_enter_one(__u64 i, void *data)
 {
 	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
-	__u32 hook = py_walk_member(w, i);
+	__u32 hook;
 
+	if (py_walk_done(w, i))
+		return 1;
+	hook = py_walk_member(w, i);
 	if (hook && !py_submit_entry(hook, w->fr))
 		w->out |= 1U << (i & (TT_PY_GROUP_MAX - 1));
 	return 0;
@@ -382,6 +465,31 @@ static __always_inline struct py_stack *py_stack_of(struct py_stack_key *sk)
 	return bpf_map_lookup_elem(&py_stacks, sk);
 }
 
+/* Bytes at the start of a frame read at once: its code object and owner lie there. */
+#define PY_FRAME_HEAD 72
+
+/*
+ * Frame fr's code object and owner, in one read when both lie in its first
+ * PY_FRAME_HEAD bytes (every version tasktap knows), else in two. Returns 0,
+ * or -1 when the frame cannot be read.
+ */
+static __always_inline int py_frame_head(const struct tt_py_hook *ph, __u64 fr, __u64 *code,
+					 __u8 *owner)
+{
+	__u8 head[PY_FRAME_HEAD];
+	__u32 co = ph->frame_code, ow = ph->frame_owner;
+
+	if (co > PY_FRAME_HEAD - 8 || ow >= PY_FRAME_HEAD) {
+		*code = py_read_ptr(fr + co);
+		return bpf_probe_read_user(owner, 1, (void *)(fr + ow)) ? -1 : 0;
+	}
+	if (bpf_probe_read_user(head, sizeof(head), (void *)fr))
+		return -1;
+	__builtin_memcpy(code, head + co, sizeof(*code));
+	*owner = head[ow];
+	return 0;
+}
+
 /*
  * The frame starting in group `group`'s process, when some member matches
  * its function (those members in *mask), or 0. A subprogram of its own:
@@ -394,7 +502,8 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	const struct tt_py_group *g = bpf_map_lookup_elem(&py_groups, &group);
 	const struct tt_py_hook *ph;
 	struct py_code_key ck = {.group = group, .tgid = id >> 32};
-	__u64 ts, fr;
+	__u64 ts, fr, holder, site;
+	struct py_site *s;
 	__u8 owner = 1;
 
 	if (!g || !mask)
@@ -404,19 +513,24 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	if (!ph)
 		return 0;
 	ck.gen = g->gen;
-	ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
-	fr = py_frame(ph, ts);
-	if (!fr)
+	site = ph->site[(cookie >> 32) & (TT_PY_SITES - 1)];
+	s = py_site_of(cookie);
+	if (py_site_learned(s, site)) {
+		fr = py_read_ptr(PT_REGS_SP(ctx) + s->off);
+	} else {
+		ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
+		holder = py_frame_holder(ph, ts);
+		fr = holder ? py_read_ptr(holder) : 0;
+		if (fr)
+			py_site_learn(ctx, ph, s, site, holder);
+	}
+	if (!fr || py_frame_head(ph, fr, &ck.code, &owner))
 		return 0;
-	ck.code = py_read_ptr(fr + ph->frame_code);
-	*mask = ck.code ? py_code_matches(ph, g, &ck, fr) : 0;
-	if (!*mask)
-		return 0; /* most calls: one read fewer than with the owner checked first */
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
-	if (bpf_probe_read_user(&owner, 1, (void *)(fr + ph->frame_owner)) ||
-	    owner != TT_PY_FRAME_OWNED_BY_THREAD)
+	if (!ck.code || owner != TT_PY_FRAME_OWNED_BY_THREAD)
 		return 0;
-	return fr;
+	*mask = py_code_matches(ph, g, &ck, fr);
+	return *mask ? fr : 0;
 }
 
 SEC("uprobe")
@@ -493,8 +607,11 @@ static __always_inline void py_return_member(__u32 hook, __u64 fr, __u64 exc)
 static long py_return_one(__u64 i, void *data)
 {
 	struct py_walk *w = ((struct py_walk_ctx *)data)->w;
-	__u32 hook = py_walk_member(w, i);
+	__u32 hook;
 
+	if (py_walk_done(w, i))
+		return 1;
+	hook = py_walk_member(w, i);
 	if (hook)
 		py_return_member(hook, w->fr, w->aux);
 	return 0;

@@ -39,6 +39,26 @@ static int group_store(struct tt_loader *l, struct py_group *g)
 		       : 0;
 }
 
+/*
+ * Forgets what BPF learned at the sites of group id `id` (bpf/python.bpf.h,
+ * py_sites): a new group at that id may be another file's.
+ */
+static int group_forget_sites(struct tt_loader *l, uint32_t id)
+{
+	uint8_t none[32] = {0}; /* struct py_site: a BPF-side type */
+	int fd = bpf_map__fd(l->skel->maps.py_sites);
+
+	if (bpf_map__value_size(l->skel->maps.py_sites) > sizeof(none))
+		return -EINVAL;
+	for (uint32_t i = 0; i < TT_PY_SITES; i++) {
+		uint32_t k = id * TT_PY_SITES + i;
+
+		if (bpf_map_update_elem(fd, &k, none, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 static void group_free(struct tt_loader *l, struct py_group *g)
 {
 	struct tt_py_group none = {0};
@@ -144,7 +164,9 @@ static int group_new(struct tt_loader *l, const char *path, const struct tt_py_i
 		group_free(l, g);
 		return -ENOSPC;
 	}
-	ret = group_store(l, g); /* before a uprobe can fire */
+	ret = group_forget_sites(l, g->id);
+	if (!ret)
+		ret = group_store(l, g); /* before a uprobe can fire */
 	if (!ret)
 		ret = group_attach(l, g, pi, err, errlen);
 	else

@@ -7,10 +7,12 @@
  * A Python hook's entry program runs where every Python function starts:
  * the handlers of the RESUME instructions in the interpreter loop, found
  * through its computed-goto table (user/python/interp.c). It finds the
- * thread's state (a per-thread cache, else a walk of the interpreter's
- * threads from _PyRuntime), reads the running frame from it, skips
- * generator frames, and matches the frame's code object by module and
- * qualified name (cached per code object). Its return program runs where
+ * running frame: on 3.11 and 3.12 at the distance from the stack pointer
+ * that the site learned for the interpreter loop's own `cframe` (BPF's
+ * py_sites, emptied for each new group), else through the thread's state
+ * (a per-thread cache, else a walk of the interpreter's threads from
+ * _PyRuntime). It skips generator frames, and matches the frame's code
+ * object by module and qualified name (cached per code object). Its return program runs where
  * every frame ends: the interpreter's python:function__return USDT site
  * when it has one (it reads the ending frame from the thread state), else
  * the start of _PyThreadState_PopFrame(tstate, frame), which pops every
