@@ -186,14 +186,6 @@ static __always_inline __u64 py_frame_holder(const struct tt_py_hook *ph, __u64 
 	return cf ? cf + ph->cframe_current_frame : 0;
 }
 
-/* The frame the thread runs, or 0. */
-static __always_inline __u64 py_frame(const struct tt_py_hook *ph, __u64 ts)
-{
-	__u64 holder = py_frame_holder(ph, ts);
-
-	return holder ? py_read_ptr(holder) : 0;
-}
-
 /*
  * Where an entry site finds the running frame without the thread state.
  * On 3.11 and 3.12 the frame's pointer is kept in the `cframe` that the
@@ -257,6 +249,78 @@ static __always_inline void py_site_learn(struct pt_regs *ctx, const struct tt_p
 	} else if (s->seen < PY_LEARN) {
 		s->seen++;
 	}
+}
+
+/* Bytes at the start of a thread state read at once (py_thread()). */
+#define PY_TSTATE_HEAD 176
+
+/* The running thread's state, where its frame's pointer is kept, its frame and exception. */
+struct py_thread {
+	__u64 ts;
+	__u64 holder;
+	__u64 frame;
+	__u64 exc; /* what tstate_exc holds */
+};
+
+/* Whether `len` bytes at offset off lie in a thread state's head. */
+static __always_inline bool py_in_tstate_head(__u32 off, __u32 len)
+{
+	return off <= PY_TSTATE_HEAD - len;
+}
+
+/* py_thread() where a version's offsets lie past the head: a read each. */
+static __always_inline int py_thread_apart(const struct tt_py_hook *ph, __u64 runtime, __u64 id,
+					   struct py_thread *t)
+{
+	t->ts = py_tstate(ph, runtime, id);
+	t->holder = py_frame_holder(ph, t->ts);
+	t->frame = t->holder ? py_read_ptr(t->holder) : 0;
+	t->exc = t->ts ? py_read_ptr(t->ts + ph->tstate_exc) : 0;
+	return t->ts ? 0 : -1;
+}
+
+/*
+ * The running thread's state (the thread's cached one, checked against its
+ * id, else found in _PyRuntime at `runtime` and cached), its frame and its
+ * exception, in t: the thread state's id, frame (3.13) or cframe (3.11,
+ * 3.12) and exception lie in its first PY_TSTATE_HEAD bytes in every version
+ * tasktap knows, read at once. Returns 0, or -1 with no thread state found.
+ */
+static __noinline int py_thread(const struct tt_py_hook *ph, __u64 runtime, __u64 id,
+				struct py_thread *t)
+{
+	__u8 head[PY_TSTATE_HEAD];
+	__u32 native = 0, nid, exc, cur;
+	__u64 *cached, ts, cf = 0;
+
+	if (!ph || !t)
+		return -1;
+	nid = ph->tstate_native_thread_id;
+	exc = ph->tstate_exc;
+	cur = ph->tstate_current_frame != TT_PY_NONE ? ph->tstate_current_frame : ph->tstate_cframe;
+	if (!py_in_tstate_head(nid, 4) || !py_in_tstate_head(exc, 8) || !py_in_tstate_head(cur, 8))
+		return py_thread_apart(ph, runtime, id, t);
+	cached = bpf_map_lookup_elem(&py_tstates, &id);
+	ts = cached ? *cached : 0;
+	if (ts && !bpf_probe_read_user(head, sizeof(head), (void *)ts))
+		__builtin_memcpy(&native, head + nid, sizeof(native));
+	if (!ts || native != (__u32)id) {
+		ts = py_find_tstate(ph, runtime, (__u32)id);
+		if (!ts || bpf_probe_read_user(head, sizeof(head), (void *)ts))
+			return -1;
+		bpf_map_update_elem(&py_tstates, &id, &ts, BPF_ANY);
+	}
+	t->ts = ts;
+	__builtin_memcpy(&t->exc, head + exc, sizeof(t->exc));
+	if (ph->tstate_current_frame != TT_PY_NONE) { /* 3.13 */
+		t->holder = ts + cur;
+		__builtin_memcpy(&t->frame, head + cur, sizeof(t->frame));
+		return 0;
+	}
+	__builtin_memcpy(&cf, head + cur, sizeof(cf));
+	t->holder = cf ? cf + ph->cframe_current_frame : 0;
+	t->frame = t->holder ? py_read_ptr(t->holder) : 0;
+	return 0;
 }
 
 /* The load bias of the interpreter's file: the probed address less the site's link-time one. */
@@ -502,8 +566,9 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	const struct tt_py_group *g = bpf_map_lookup_elem(&py_groups, &group);
 	const struct tt_py_hook *ph;
 	struct py_code_key ck = {.group = group, .tgid = id >> 32};
-	__u64 ts, fr, holder, site;
+	struct py_thread t = {};
 	struct py_site *s;
+	__u64 fr, site;
 	__u8 owner = 1;
 
 	if (!g || !mask)
@@ -518,11 +583,11 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	if (py_site_learned(s, site)) {
 		fr = py_read_ptr(PT_REGS_SP(ctx) + s->off);
 	} else {
-		ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
-		holder = py_frame_holder(ph, ts);
-		fr = holder ? py_read_ptr(holder) : 0;
+		if (py_thread(ph, ph->runtime + py_bias(ctx, ph, cookie), id, &t))
+			return 0;
+		fr = t.frame;
 		if (fr)
-			py_site_learn(ctx, ph, s, site, holder);
+			py_site_learn(ctx, ph, s, site, t.holder);
 	}
 	if (!fr || py_frame_head(ph, fr, &ck.code, &owner))
 		return 0;
@@ -565,13 +630,13 @@ int tt_py_entry(struct pt_regs *ctx)
 }
 
 /*
- * Where the name of the type of the exception thread state ts is raising
- * is (a tp_name pointer), or 0 when it raises none: 3.11 keeps the type,
- * 3.12+ the exception.
+ * Where the name of the type of the exception a thread state is raising
+ * is (a tp_name pointer), or 0 when it raises none, from what its tstate_exc
+ * holds (exc): 3.11 keeps the type, 3.12+ the exception.
  */
-static __always_inline __u64 py_raised(const struct tt_py_hook *ph, __u64 ts)
+static __always_inline __u64 py_raised(const struct tt_py_hook *ph, __u64 exc)
 {
-	__u64 exc = py_read_ptr(ts + ph->tstate_exc), tp;
+	__u64 tp;
 
 	if (!exc)
 		return 0;
@@ -627,8 +692,9 @@ int tt_py_return(struct pt_regs *ctx)
 	struct py_stack *st = bpf_map_lookup_elem(&py_stacks, &sk);
 	const struct tt_py_group *g;
 	const struct tt_py_hook *ph;
-	__u64 ts, fr;
+	struct py_thread t = {};
 	__u32 n, at, members, lead;
+	__u64 fr;
 
 	if (!st || st->n == 0)
 		return 0; /* the common case: no call of the group open on this thread */
@@ -641,12 +707,12 @@ int tt_py_return(struct pt_regs *ctx)
 		return 0;
 	if (ph->ret_kind == TT_PY_RET_POPFRAME) {
 		/* _PyThreadState_PopFrame(tstate, frame) */
-		ts = PT_REGS_PARM1(ctx);
-		fr = PT_REGS_PARM2(ctx);
-	} else {
-		ts = py_tstate(ph, ph->runtime + py_bias(ctx, ph, cookie), id);
-		fr = py_frame(ph, ts);
+		t.ts = PT_REGS_PARM1(ctx);
+		t.frame = PT_REGS_PARM2(ctx);
+	} else if (py_thread(ph, ph->runtime + py_bias(ctx, ph, cookie), id, &t)) {
+		return 0;
 	}
+	fr = t.frame;
 	n = st->n - 1;
 	if (n >= TT_PY_MAX_DEPTH)
 		return 0;
@@ -657,7 +723,9 @@ int tt_py_return(struct pt_regs *ctx)
 	st->n = n;
 	members = st->members[at];
 	if (!members)
-		return 0; /* no entry event was written */
-	py_walk(group, members, fr, py_raised(ph, ts), py_return_one);
+		return 0;			/* no entry event was written */
+	if (ph->ret_kind == TT_PY_RET_POPFRAME) /* read only now: most frames are not ours */
+		t.exc = py_read_ptr(t.ts + ph->tstate_exc);
+	py_walk(group, members, fr, py_raised(ph, t.exc), py_return_one);
 	return 0;
 }
