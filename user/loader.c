@@ -103,12 +103,10 @@ static int map_positions(struct tt_loader *l, int cpu)
 	return 0;
 }
 
-/*
- * Creates one ring per possible CPU (l->ring_fds) and maps them all (l->rb);
- * loader__install_rings() plugs them into the `rings` array. 0 or -errno.
- */
-static int create_rings(struct tt_loader *l, size_t bytes, char *err, size_t errlen)
+int loader__create_rings(struct tt_loader *l, char *err, size_t errlen)
 {
+	size_t bytes = l->ring_bytes;
+
 	l->ring_fds = calloc(l->ncpus, sizeof(*l->ring_fds));
 	if (!l->ring_fds)
 		return -ENOMEM;
@@ -393,11 +391,12 @@ struct tt_loader *tt_loader__new(const struct tt_loader_opts *opts, char *err, s
 			goto fail;
 		}
 	}
+	l->ring_bytes = bytes;
 	ret = open_object(l, bytes, err, errlen);
 	if (!ret && l->pin_dir)
 		ret = load_object(l, err, errlen); /* libbpf makes or reuses the pinned maps */
-	if (!ret)
-		ret = create_rings(l, bytes, err, errlen);
+	if (!ret && l->pin_dir)
+		ret = loader__create_rings(l, err, errlen); /* else on the rings' thread */
 	if (ret)
 		goto fail;
 	l->hook_lost_fd = hook_lost_map(l);

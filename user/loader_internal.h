@@ -110,12 +110,14 @@ struct bg_step {
 struct tt_loader {
 	/*
 	 * Without a pin directory, the skeleton's programs, its .bss and the
-	 * `holds` map exist only once loader__ready() returned 0; its other maps
-	 * (made by loader_start.c) and the rings from tt_loader__new() on.
+	 * `holds` map exist only once loader__ready() returned 0, the rings
+	 * (ring_fds, rb, ring_pages) once loader__rings_ready() did; its other
+	 * maps (made by loader_start.c) from tt_loader__new() on.
 	 */
 	struct tasktap_bpf *skel;
 	pid_t watchdog; /* the hold watchdog, or 0 */
 	struct bg_step rings_step, load_step;
+	size_t ring_bytes;	    /* each ring's size */
 	__u64 wakeup_watermark;	    /* bytes in a ring that wake the agent (the rodata's value) */
 	struct tasktap_bpf *interp; /* the generic interpreter, loaded on first need; or NULL */
 	struct tasktap_bpf *py;	    /* the Python programs, loaded on first need; or NULL */
@@ -198,6 +200,12 @@ void loader__link_pins(const struct tt_loader *l, const char *name, char *entry,
 bool loader__adopt(struct tt_loader *l, const struct site_opts *o, struct probe_pair *pp);
 
 /* loader.c: the start's steps */
+/*
+ * Creates one ring of l->ring_bytes per possible CPU (l->ring_fds) and maps
+ * them all (l->rb); loader__install_rings() plugs them into the `rings`
+ * array. 0 or -errno with a message; tt_loader__free() frees what it made.
+ */
+int loader__create_rings(struct tt_loader *l, char *err, size_t errlen);
 int loader__install_rings(struct tt_loader *l, char *err, size_t errlen);
 int loader__finish_object(struct tt_loader *l, char *err, size_t errlen);
 

@@ -7,8 +7,10 @@
  * map of maps waits for an RCU grace period (~13 ms); so does the first
  * uprobe the agent creates. So the maps the hooks' programs use are made
  * here, before libbpf loads the object, and given to it; then one thread
- * installs the rings and another loads the object and attaches its
- * tracepoints, while the agent compiles, loads and attaches its hooks.
+ * loads the object and attaches its tracepoints, and another makes the
+ * rings (zeroing their pages: milliseconds a CPU, which kept the load from
+ * starting while they were made here) and installs them, while the agent
+ * compiles, loads and attaches its hooks.
  * A uprobe's link waits for the rings (loader__rings_ready(): no hit may find a
  * CPU without its ring); what needs the object's programs, its .bss or
  * the `holds` map waits for the load (loader__ready()), and the agent waits
@@ -87,6 +89,25 @@ static int make_storage_map(struct bpf_map *m)
 }
 
 /*
+ * `rings`, the array of the rings, made with a ring of one page as its
+ * template: the rings themselves are made on the rings' thread, and a ring
+ * in the array need not have the template's size (with --pin, libbpf makes
+ * the array from the object's one-page template too).
+ */
+static int make_rings_array(struct bpf_map *m)
+{
+	int tmpl =
+		bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tt_ring", 0, 0, (__u32)getpagesize(), NULL);
+	int ret;
+
+	if (tmpl < 0)
+		return -errno;
+	ret = make_map(m, tmpl);
+	close(tmpl);
+	return ret;
+}
+
+/*
  * Makes every map of the object but its data sections (libbpf maps those
  * into .bss and .rodata) and `holds`, whose values hold a bpf_timer: the
  * kernel takes such a map only with its BTF, which libbpf loads. The other
@@ -101,9 +122,12 @@ static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 	{
 		if (bpf_map__is_internal(m) || m == l->skel->maps.holds)
 			continue;
-		ret = m == l->skel->maps.frames
-			      ? make_storage_map(m)
-			      : make_map(m, m == l->skel->maps.rings ? l->ring_fds[0] : -1);
+		if (m == l->skel->maps.frames)
+			ret = make_storage_map(m);
+		else if (m == l->skel->maps.rings)
+			ret = make_rings_array(m);
+		else
+			ret = make_map(m, -1);
 		if (ret) {
 			snprintf(err, errlen, "cannot create BPF map '%s': %s", bpf_map__name(m),
 				 strerror(-ret));
@@ -113,11 +137,15 @@ static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* The rings made and installed: making them zeroes their pages (milliseconds), on this thread. */
 static void *rings_main(void *arg)
 {
 	struct tt_loader *l = arg;
+	struct bg_step *s = &l->rings_step;
 
-	l->rings_step.err = loader__install_rings(l, l->rings_step.msg, sizeof(l->rings_step.msg));
+	s->err = loader__create_rings(l, s->msg, sizeof(s->msg));
+	if (!s->err)
+		s->err = loader__install_rings(l, s->msg, sizeof(s->msg));
 	return NULL;
 }
 
@@ -147,10 +175,11 @@ int loader__start_in_background(struct tt_loader *l, char *err, size_t errlen)
 {
 	int ret = make_maps(l, err, errlen);
 
-	if (!ret)
-		ret = start_step(l, &l->rings_step, rings_main, err, errlen);
+	/* the load first: the longest of the two */
 	if (!ret)
 		ret = start_step(l, &l->load_step, load_main, err, errlen);
+	if (!ret)
+		ret = start_step(l, &l->rings_step, rings_main, err, errlen);
 	return ret;
 }
 
