@@ -231,11 +231,20 @@ static __always_inline bool py_site_learned(const struct py_site *s, __u64 site)
 	return s && s->seen >= PY_LEARN && !s->unstable && s->site == site;
 }
 
+/*
+ * Register `field` of the uprobe's context (ip, sp), read at its fixed
+ * place rather than through PT_REGS_*(): py_entry_frame() is a subprogram,
+ * whose CO-RE relocations libbpf resolves at every start (a scan of the
+ * kernel's BTF, ~1 ms) whether or not a Python program loads.
+ */
+#define PY_REG(ctx, field)                                                                         \
+	(*(const __u64 *)((const char *)(ctx) + __builtin_offsetof(struct pt_regs, field)))
+
 /* Learns from a frame pointer's holder found the long way (0: none found). */
 static __always_inline void py_site_learn(struct pt_regs *ctx, const struct tt_py_hook *ph,
 					  struct py_site *s, __u64 site, __u64 holder)
 {
-	__s64 off = (__s64)(holder - PT_REGS_SP(ctx));
+	__s64 off = (__s64)(holder - PY_REG(ctx, sp));
 
 	if (!s || !holder || ph->tstate_current_frame != TT_PY_NONE)
 		return;
@@ -328,7 +337,7 @@ static __always_inline __u64 py_bias(struct pt_regs *ctx, const struct tt_py_hoo
 {
 	__u32 site = (cookie >> 32) & (TT_PY_SITES - 1);
 
-	return PT_REGS_IP(ctx) - ph->site[site];
+	return PY_REG(ctx, ip) - ph->site[site];
 }
 
 /* Whether the str at `str` (compact ASCII only) matches pattern p. */
@@ -581,7 +590,7 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	site = ph->site[(cookie >> 32) & (TT_PY_SITES - 1)];
 	s = py_site_of(cookie);
 	if (py_site_learned(s, site)) {
-		fr = py_read_ptr(PT_REGS_SP(ctx) + s->off);
+		fr = py_read_ptr(PY_REG(ctx, sp) + s->off);
 	} else {
 		if (py_thread(ph, ph->runtime + py_bias(ctx, ph, cookie), id, &t))
 			return 0;

@@ -148,13 +148,28 @@ static __always_inline void write_kept(struct seq_file *seq, struct tt_call_fram
 }
 
 /*
+ * The task iterator's context as the kernel lays it out (bpf_iter__task,
+ * bpf_iter_meta), read without CO-RE relocations: each type relocated
+ * costs libbpf a scan of the kernel's BTF (~1 ms) at every start.
+ */
+struct tt_iter_meta {
+	struct seq_file *seq;
+};
+
+struct tt_iter_task {
+	struct tt_iter_meta *meta;
+	struct task_struct *task;
+};
+
+/*
  * Every thread's open session calls, each entry event written whole
  * (sizeof(stash.entry) bytes) to the iterator's reader: taken (open made
  * 0, so that their returns write nothing) unless calls_keep.
  */
 SEC("iter/task")
-int tt_calls_iter(struct bpf_iter__task *ctx)
+int tt_calls_iter(struct bpf_iter__task *kctx)
 {
+	const struct tt_iter_task *ctx = (const void *)kctx;
 	struct task_struct *task = ctx->task;
 	struct tt_call_frames *f;
 
