@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -107,34 +108,93 @@ static int make_rings_array(struct bpf_map *m)
 	return ret;
 }
 
+/* The maps make_maps() makes, taken one at a time by the two threads that make them. */
+struct map_work {
+	struct tt_loader *l;
+	struct bpf_map **maps;
+	int n;
+	int next; /* the next one to take (atomic) */
+	int err;  /* the helper's: 0, or -errno with msg */
+	char msg[256];
+};
+
+/* Makes map m for the object. 0 or -errno. */
+static int make_one(struct tt_loader *l, struct bpf_map *m)
+{
+	if (m == l->skel->maps.frames)
+		return make_storage_map(m);
+	if (m == l->skel->maps.rings)
+		return make_rings_array(m);
+	return make_map(m, -1);
+}
+
+/* Makes the maps of w no thread took yet, until none is left. 0 or -errno with a message. */
+static int make_some(struct map_work *w, char *err, size_t errlen)
+{
+	for (;;) {
+		int i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		int ret;
+
+		if (i >= w->n)
+			return 0;
+		ret = make_one(w->l, w->maps[i]);
+		if (ret) {
+			snprintf(err, errlen, "cannot create BPF map '%s': %s",
+				 bpf_map__name(w->maps[i]), strerror(-ret));
+			return ret;
+		}
+	}
+}
+
+static void *maps_main(void *arg)
+{
+	struct map_work *w = arg;
+
+	w->err = make_some(w, w->msg, sizeof(w->msg));
+	return NULL;
+}
+
 /*
  * Makes every map of the object but its data sections (libbpf maps those
  * into .bss and .rodata) and `holds`, whose values hold a bpf_timer: the
  * kernel takes such a map only with its BTF, which libbpf loads. The other
- * maps need none but `frames` (make_storage_map()). 0 or -errno with a message.
+ * maps need none but `frames` (make_storage_map()). Two threads make them
+ * (this one and a helper, when it starts): the preallocated hashes take
+ * milliseconds each (~11 ms for all on one thread), and the load waits for
+ * them all. 0 or -errno with a message.
  */
 static int make_maps(struct tt_loader *l, char *err, size_t errlen)
 {
+	struct map_work w = {.l = l};
 	struct bpf_map *m;
+	pthread_t helper;
+	bool helped;
 	int ret;
 
 	bpf_object__for_each_map(m, l->skel->obj)
 	{
-		if (bpf_map__is_internal(m) || m == l->skel->maps.holds)
-			continue;
-		if (m == l->skel->maps.frames)
-			ret = make_storage_map(m);
-		else if (m == l->skel->maps.rings)
-			ret = make_rings_array(m);
-		else
-			ret = make_map(m, -1);
-		if (ret) {
-			snprintf(err, errlen, "cannot create BPF map '%s': %s", bpf_map__name(m),
-				 strerror(-ret));
-			return ret;
+		w.n++;
+	}
+	w.maps = calloc((size_t)w.n, sizeof(*w.maps));
+	if (!w.maps)
+		return -ENOMEM;
+	w.n = 0;
+	bpf_object__for_each_map(m, l->skel->obj)
+	{
+		if (!bpf_map__is_internal(m) && m != l->skel->maps.holds)
+			w.maps[w.n++] = m;
+	}
+	helped = pthread_create(&helper, NULL, maps_main, &w) == 0; /* else all made here */
+	ret = make_some(&w, err, errlen);
+	if (helped) {
+		pthread_join(helper, NULL);
+		if (!ret && w.err) {
+			ret = w.err;
+			snprintf(err, errlen, "%s", w.msg);
 		}
 	}
-	return 0;
+	free(w.maps);
+	return ret;
 }
 
 /* The rings made and installed: making them zeroes their pages (milliseconds), on this thread. */
