@@ -671,9 +671,12 @@ static __always_inline void py_return_member(__u32 hook, __u64 fr, __u64 exc)
 
 	if (!h)
 		return;
-	/* its captures (exception.type) tell how it raised: a plain return has none */
-	if (h->ret.nops && exc)
-		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, 1);
+	/*
+	 * its captures: py(return…), then exception.type (how it raised), which a
+	 * plain return leaves out; with only the latter, a plain return has none
+	 */
+	if (h->ret.nops && (exc || h->ret.ops[0].code != TT_OP_PY || h->ret.ops[0].imm != 1))
+		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, exc ? 1 : 0);
 	else
 		py_submit_return(hook, exc);
 }

@@ -427,6 +427,49 @@ static __always_inline void py_test(struct vm *vm, const struct tt_op *op, bool 
 }
 
 /*
+ * acc = the value frame acc returned, at its end: on the value stack, the
+ * first slot after the locals, for RETURN_VALUE (popped, not cleared);
+ * co_consts[oparg] for 3.12+'s RETURN_CONST. The instruction the frame
+ * ran last says which. A call that raised (py[1], its exception) returned
+ * nothing: a fault, as any other instruction (an instrumented return).
+ */
+static __noinline void py_return_value(struct vm *vm, const struct tt_py_hook *ph)
+{
+	bool fault;
+	__u64 fr, code = 0, instr = 0, consts;
+	__u8 insn[2] = {0, 0};
+	__s32 nlocals = 0;
+
+	if (!vm || !ph)
+		return;
+	fault = vm->fault || vm->py[1] != 0;
+	fr = vm->acc;
+	code = fault ? 0 : py_word(fr + ph->frame_code, &fault);
+	instr = fault ? 0 : py_word(fr + ph->frame_instr, &fault);
+	if (!fault && bpf_probe_read_user(insn, sizeof(insn), (void *)instr))
+		fault = true;
+	if (!fault && ph->op_return_const && insn[0] == ph->op_return_const) {
+		consts = py_word(code + ph->code_consts, &fault);
+		/* past 256 constants the operand needs its EXTENDED_ARG: not read */
+		if (!fault && py_word(consts + ph->var_size, &fault) > 256)
+			fault = true;
+		vm->acc =
+			fault ? 0 : py_word(consts + ph->tuple_items + 8 * (__u64)insn[1], &fault);
+	} else if (!fault && insn[0] == ph->op_return_value) {
+		if (bpf_probe_read_user(&nlocals, sizeof(nlocals),
+					(void *)(code + ph->code_nlocalsplus)) ||
+		    nlocals < 0)
+			fault = true;
+		vm->acc = fault ? 0
+				: py_word(fr + ph->frame_localsplus + 8 * (__u64)(nlocals & 0xffff),
+					  &fault);
+	} else {
+		fault = true;
+	}
+	vm->fault = fault || !vm->acc;
+}
+
+/*
  * Whether acc passes CMP op (a fault: no). A subprogram of its own, as
  * py_str_matches().
  */
@@ -533,7 +576,14 @@ static long py_run_op(__u64 i, void *data)
 		f->drop = 1;
 		break;
 	case TT_OP_PY:
+		/* a return by no exception: its type's record, the program's last, left out */
+		if ((op->imm & 1) && !vm->py[1])
+			return 1;
 		vm->acc = vm->py[op->imm & 1];
+		break;
+	case TT_OP_PY_RETURN:
+		if (!vm->fault)
+			py_return_value(vm, ph);
 		break;
 	case TT_OP_ADD:
 		vm->acc += op->imm;

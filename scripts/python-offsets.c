@@ -10,6 +10,7 @@
  */
 #define Py_BUILD_CORE 1
 #include <Python.h>
+#include <opcode.h>
 #include <stddef.h>
 #include <stdio.h>
 #include "internal/pycore_code.h"
@@ -36,6 +37,13 @@ int main(void)
 	printf("\t\t.long_layout = %s,\n", V11 ? "TT_PY_LONG_OB_SIZE" : "TT_PY_LONG_TAG");
 	printf("\t\t.dict_layout = %s,\n",
 	       V11 ? "TT_PY_DICT_VALUES_PTR" : V12 ? "TT_PY_DICT_TAGGED" : "TT_PY_DICT_INLINE");
+
+	F(op_return_value, RETURN_VALUE);
+#if V11
+	F(op_return_const, 0);
+#else
+	F(op_return_const, RETURN_CONST);
+#endif
 
 	F(runtime_interpreters_head, offsetof(_PyRuntimeState, interpreters.head));
 #if V11
@@ -93,6 +101,7 @@ int main(void)
 	F(code_flags, offsetof(PyCodeObject, co_flags));
 	F(code_firstlineno, offsetof(PyCodeObject, co_firstlineno));
 	F(code_nlocalsplus, offsetof(PyCodeObject, co_nlocalsplus));
+	F(code_consts, offsetof(PyCodeObject, co_consts));
 	F(code_nlocals, offsetof(PyCodeObject, co_nlocals));
 	F(code_localsplusnames, offsetof(PyCodeObject, co_localsplusnames));
 	F(code_localspluskinds, offsetof(PyCodeObject, co_localspluskinds));

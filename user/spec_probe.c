@@ -94,6 +94,9 @@ static int take_capture(struct walker *w, struct probe_build *pb, const char *wh
 				"'at: return'");
 		cap->site = TT_SITE_RETURN;
 	}
+	/* py(return…): the value a Python function returned, read where its call ends */
+	if (tt_py_value__reads_return(cap->text) && cap->site == TT_SITE_START && !pb->in_mapping)
+		cap->site = TT_SITE_RETURN;
 	err = check_capture(w, cap, val, pb->in_mapping);
 	if (err)
 		return err;

@@ -68,6 +68,8 @@ enum tt_opcode {
 			   * a bytes' bytes; at most len bytes */
 	TT_OP_PY_VALUE,	  /* acc = object acc's value, for a comparison: imm 0, where a str's
 			   * (or bytes') text is; imm 1, an int's value (at most 60 bits) */
+	TT_OP_PY_RETURN,  /* acc = the value frame acc returned (at a return; a call that
+			   * raised returned none: a fault) */
 	TT_OP__COUNT,
 };
 

@@ -87,6 +87,8 @@ struct tt_py_hook {
 	__u8 long_layout;	 /* enum tt_py_long_layout */
 	__u8 dict_layout;	 /* enum tt_py_dict_layout */
 	__u8 exc_is_type;	 /* tstate_exc holds the exception's type (3.11) */
+	__u8 op_return_value;	 /* opcodes that end a frame with its value: on the stack */
+	__u8 op_return_const;	 /* co_consts[oparg] (3.12+; 0: none) */
 	/* offsets, in bytes (TT_PY_NONE: absent); negative ones as two's complement */
 	__u16 runtime_interpreters_head;
 	__u16 interp_threads_head;
@@ -129,6 +131,9 @@ struct tt_py_hook {
 	__u16 keys_indices;
 	__u16 dictvalues_values;
 	__u16 dictvalues_valid; /* 3.13 */
+	__u16 frame_instr;	/* prev_instr; 3.13: instr_ptr (the instruction running) */
+	__u16 code_nlocalsplus; /* the value stack starts after the locals */
+	__u16 code_consts;
 	struct tt_py_pattern module;
 	struct tt_py_pattern qualname;
 };

@@ -113,10 +113,11 @@ enum tt_py_dict_layout {
 #define TT_PY_DICT_ENTRY_UNICODE_SIZE 16
 
 struct tt_py_offsets {
-	unsigned int version_hex;  /* the minor version: 0x030b0000 for 3.11 */
-	unsigned char long_layout; /* enum tt_py_long_layout */
-	unsigned char dict_layout; /* enum tt_py_dict_layout */
-	unsigned short pad;
+	unsigned int version_hex;      /* the minor version: 0x030b0000 for 3.11 */
+	unsigned char long_layout;     /* enum tt_py_long_layout */
+	unsigned char dict_layout;     /* enum tt_py_dict_layout */
+	unsigned char op_return_value; /* the opcode RETURN_VALUE: the value on the stack */
+	unsigned char op_return_const; /* RETURN_CONST (3.12+; 0: none): co_consts[oparg] */
 
 	/* _PyRuntimeState */
 	short runtime_interpreters_head;
@@ -155,6 +156,7 @@ struct tt_py_offsets {
 	short code_flags; /* int */
 	short code_firstlineno;
 	short code_nlocalsplus; /* int */
+	short code_consts;	/* tuple: RETURN_CONST's operand indexes it */
 	short code_nlocals;
 	short code_localsplusnames; /* tuple of str */
 	short code_localspluskinds; /* bytes */

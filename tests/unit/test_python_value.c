@@ -74,6 +74,31 @@ static void test_operand_of_a_comparison(void **state)
 	assert_non_null(strstr(err, "expected ')'"));
 }
 
+static void test_return_value(void **state)
+{
+	struct tt_probe_prog p = {0};
+	struct tt_op ops[TT_MAX_OPS];
+	char err[256] = "";
+	size_t len = 0;
+	int n = 0, col = -1;
+
+	(void)state;
+	assert_true(tt_py_value__reads_return("py(return)"));
+	assert_true(tt_py_value__reads_return(" py(return.status)"));
+	assert_false(tt_py_value__reads_return("py(returned)"));
+	assert_false(tt_py_value__reads_return("py(job.return_code)"));
+	/* PY (the frame), PY_RETURN (no name to look up), PY_ATTR "status" + 1, PY_EMIT */
+	assert_int_equal(tt_py_value__compile("py(return.status)", &p, err, sizeof(err), &col), 0);
+	assert_int_equal(p.nops, 5);
+	assert_int_equal(p.ops[1].code, TT_OP_PY_RETURN);
+	assert_int_equal(p.ops[2].code, TT_OP_PY_ATTR);
+	/* a filter runs at the call's start, before there is a value */
+	assert_int_equal(tt_py_value__compile_operand("py(return) == 1", &len, ops, TT_MAX_OPS, &n,
+						      err, sizeof(err), &col),
+			 -EINVAL);
+	assert_non_null(strstr(err, "py(return) is read where the call ends"));
+}
+
 static void test_dict_key(void **state)
 {
 	struct tt_probe_prog p = {0};
@@ -158,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_attribute_chain),
 		cmocka_unit_test(test_dict_key),
 		cmocka_unit_test(test_operand_of_a_comparison),
+		cmocka_unit_test(test_return_value),
 		cmocka_unit_test(test_long_name_takes_its_words),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_too_long_for_the_program),

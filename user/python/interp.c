@@ -534,6 +534,11 @@ static void set_offsets(struct tt_py_hook *ph, const struct tt_py_offsets *o)
 	ph->keys_indices = off16(o->keys_indices);
 	ph->dictvalues_values = off16(o->dictvalues_values);
 	ph->dictvalues_valid = off16(o->dictvalues_valid);
+	ph->frame_instr = off16(o->frame_prev_instr);
+	ph->code_nlocalsplus = off16(o->code_nlocalsplus);
+	ph->code_consts = off16(o->code_consts);
+	ph->op_return_value = o->op_return_value;
+	ph->op_return_const = o->op_return_const;
 }
 
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,

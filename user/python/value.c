@@ -15,6 +15,17 @@ bool tt_py_value__is(const char *text)
 	return strncmp(text, "py(", 3) == 0;
 }
 
+bool tt_py_value__reads_return(const char *text)
+{
+	size_t n;
+
+	if (!tt_py_value__is(text))
+		return false;
+	text = strstr(text, "py(") + 3;
+	n = strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+	return n == 6 && !strncmp(text, "return", 6);
+}
+
 static int fail(char *err, size_t errlen, int *errcol, int col, const char *msg, const char *text)
 {
 	snprintf(err, errlen, msg, text);
@@ -114,8 +125,13 @@ static int compile_path(const char *text, __u8 last, struct tt_probe_prog *prog,
 				return fail(err, errlen, errcol, (int)(name - text),
 					    "a name in py() is longer than 31 characters in '%s'",
 					    text);
-			if (append(&p, code, name, len))
+			if (first && len == 6 && !strncmp(name, "return", 6)) {
+				/* a keyword, never a local: the value the call returned */
+				if (append(&p, TT_OP_PY_RETURN, NULL, 0))
+					goto too_long;
+			} else if (append(&p, code, name, len)) {
 				goto too_long;
+			}
 			s += len;
 		}
 		first = false;
@@ -153,6 +169,11 @@ int tt_py_value__compile_operand(const char *text, size_t *len, struct tt_op *op
 
 	if (!close)
 		return fail(err, errlen, errcol, 0, "expected ')' to close py() in '%s'", text);
+	if (tt_py_value__reads_return(text))
+		return fail(err, errlen, errcol, 3,
+			    "py(return) is read where the call ends: a 'when' runs at its start, "
+			    "in '%s'",
+			    text);
 	one = strndup(text, (size_t)(close + 1 - text));
 	p = calloc(1, sizeof(*p));
 	if (!one || !p) {

@@ -22,6 +22,12 @@
 bool tt_py_value__is(const char *text);
 
 /*
+ * Whether `text` reads py(return…): the value the function returned (a
+ * keyword, never a local's name), read where the call ends.
+ */
+bool tt_py_value__reads_return(const char *text);
+
+/*
  * Compiles `text`, "py(NAME.attr…)", and appends its instructions, ending
  * in one record, to `prog`; increments prog->ncaps. Returns 0, or -EINVAL
  * (leaving prog as it was) with the problem in err and the 0-based column
