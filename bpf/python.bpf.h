@@ -600,8 +600,17 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 	}
 	if (!fr || py_frame_head(ph, fr, &ck.code, &owner))
 		return 0;
+	if (!ck.code)
+		return 0;
 	/* a generator's RESUME also runs when it is resumed: only plain calls count */
-	if (!ck.code || owner != TT_PY_FRAME_OWNED_BY_THREAD)
+	if (owner == TT_PY_FRAME_OWNED_BY_GENERATOR) {
+		/* not followed across its yields: its runs counted when a probe names it, and
+		 * the agent says so */
+		if (py_code_matches(ph, g, &ck, fr))
+			stat_inc(TT_STAT_PY_GEN);
+		return 0;
+	}
+	if (owner != TT_PY_FRAME_OWNED_BY_THREAD)
 		return 0;
 	*mask = py_code_matches(ph, g, &ck, fr);
 	return *mask ? fr : 0;

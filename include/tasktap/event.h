@@ -188,6 +188,7 @@ enum tt_stat {
 	TT_STAT_LOST = 0,   /* events that found the ring buffer full */
 	TT_STAT_CAP_FAULTS, /* capture reads that failed */
 	TT_STAT_LOST_EXITS, /* exit events that found the ring buffer full */
+	TT_STAT_PY_GEN,	    /* runs of generators or coroutines Python probes name: not traced */
 	TT_STAT__COUNT,
 };
 

@@ -228,6 +228,7 @@ struct agent {
 	uint64_t rings_stuck; /* records left reserved past RING_BUSY_BOUND_NS */
 	uint64_t lost_reported;
 	uint64_t lost_exits_reported;
+	bool py_gen_warned; /* the first run of a generator a Python probe names, said */
 	uint64_t hook_lost_reported[TT_MAX_PROBES + 1]; /* by global hook id */
 	uint64_t stuck_after_ns;
 	uint64_t stuck;		 /* tasks open longer than stuck_after, at the last count */
@@ -399,6 +400,7 @@ void events__take_calls(struct agent *r, uint32_t pid, bool keep);
 void events__peek_calls(struct agent *r);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
+void events__report_py_gen(struct agent *r, bool final);
 /* The assemblers' span sink (ctx: the slot): metrics, step lines, console or JSON, OTLP. */
 void events__on_span(const struct tt_span *span, void *ctx);
 /* Sums the assemblers' counters. */

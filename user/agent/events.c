@@ -316,6 +316,24 @@ void events__report_lost(struct agent *r)
 	}
 }
 
+/*
+ * Says that generators or coroutines a Python probe names ran, untraced:
+ * once when the first is seen, and (final) the total as the agent stops.
+ */
+void events__report_py_gen(struct agent *r, bool final)
+{
+	uint64_t runs = r->bpf->stat(r->loader, TT_STAT_PY_GEN);
+
+	if (!runs || (!final && r->py_gen_warned))
+		return;
+	tt_warn("%" PRIu64 " runs of generator or coroutine functions that python probes name "
+		"were not traced: tasktap does not follow a generator or a coroutine across its "
+		"yields and awaits yet (probe the function that runs it, or a plain function it "
+		"calls)",
+		runs);
+	r->py_gen_warned = true;
+}
+
 /* The span sink: metrics, then step lines, console or JSON lines, and OTLP. */
 void events__on_span(const struct tt_span *span, void *ctx)
 {

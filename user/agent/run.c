@@ -75,6 +75,7 @@ static bool housekeeping(struct agent *r, uint64_t now)
 	uint64_t lost_exits = r->lost_exits_reported;
 
 	events__report_lost(r);
+	events__report_py_gen(r, false);
 	if (r->lost_exits_reported != lost_exits)
 		end_gone(r, now);
 	for (size_t i = 0; i < r->nslots; i++) {
@@ -300,6 +301,7 @@ static void shut_down(struct agent *r)
 	if (r->lost_exits_reported)
 		tt_warn("%" PRIu64 " exit events lost: the ring buffer was full",
 			r->lost_exits_reported);
+	events__report_py_gen(r, true);
 	if (st.cut_by_loss)
 		tt_warn("%" PRIu64 " spans ended without their end (tasktap.cut: lost): events "
 			"were lost, or their process's exit",
