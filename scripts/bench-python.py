@@ -7,9 +7,11 @@ while tasktap runs, and in the process it picks. A private copy of the
 interpreter keeps other agents' probes out. Run as root after `make`:
 
     python3 scripts/bench-python.py [--calls N] [--reps N] [--python PATH] [--probes N]
+                                    [--json FILE]
 
 --probes N: the spec names N Python functions on the interpreter, the
 measured one and N-1 the workload never calls (the RQ recipe has 4).
+--json FILE: the figures also go to FILE (scripts/bench.sh's part 10).
 
 Prints one line per case, min / median of the reps, and the ratios the
 issue sets (unprobed call in a probed process <= 1.1x untraced; outside
@@ -18,6 +20,7 @@ an empty uprobe+uretprobe on a C function (scripts/bench.sh part 1's (b)),
 is measured in each rep beside the Python runs: a trap's cost follows the
 machine's load, and a floor from another hour is no measure."""
 import argparse
+import json
 import os
 import re
 import shutil
@@ -110,6 +113,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--probes", type=int, default=1,
                     help="Python probes in the spec (1 + N-1 on functions never called)")
+    ap.add_argument("--json", help="write the figures to this file as well")
     ap.add_argument("--python", help="the interpreter, used where it is (default: a private "
                     "copy of /usr/bin/python3.11)")
     args = ap.parse_args()
@@ -149,10 +153,14 @@ def main():
         res["picked"].append(finish(picked))
         agent.stop()
     med = {}
+    out = {"python": args.python or "a private copy of /usr/bin/python3.11", "probes": args.probes,
+           "calls": args.calls, "reps": args.reps, "ns_per_call": {}}
     for case, vals in res.items():
         for k, name in ((0, "unprobed call"), (1, "probed call")):
             xs = [v[k] for v in vals]
             med[(case, k)] = statistics.median(xs)
+            out["ns_per_call"]["%s, %s" % (case, name)] = {"min": min(xs),
+                                                          "median": statistics.median(xs)}
             print("%-14s %-14s ns/call min %8.1f  median %8.1f" % (case, name, min(xs),
                                                                   statistics.median(xs)))
     print("ratio unprobed call, picked process / untraced: %.1fx (target <= 1.1)" %
@@ -165,6 +173,13 @@ def main():
           "(target <= 2)" % (min(x[1] for x in res["picked"]) / min(floor),
                              med[("picked", 1)] / statistics.median(floor)))
     shutil.rmtree(d, ignore_errors=True)
+    out["ns_per_call"]["C floor"] = {"min": min(floor), "median": statistics.median(floor)}
+    out["ratio_unprobed_picked_untraced"] = med[("picked", 0)] / med[("untraced", 0)]
+    out["ratio_probed_floor_of_min"] = min(x[1] for x in res["picked"]) / min(floor)
+    out["ratio_probed_floor_of_median"] = med[("picked", 1)] / statistics.median(floor)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
     return 0
 
 

@@ -555,6 +555,19 @@ class Bench:
 
     # ---- part 8: narrowing ----------------------------------------------------
 
+    def part10(self):
+        """Python probes (issue 15): scripts/bench-python.py on Debian's python3.11, a call the
+        spec does not name and one it names, beside the C floor measured in the same reps."""
+        calls = 20000 if self.quick else 100000
+        reps = self.args.reps or (1 if self.quick else 3)
+        out = os.path.join(self.tmp, "python.json")
+        log("part 10: Python probes, %d reps, %d calls" % (reps, calls))
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "bench-python.py"),
+                        "--reps", str(reps), "--calls", str(calls), "--json", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            self.results["part10"] = json.load(f)
+
     def part8(self):
         """Two names of one file (hard links, so one inode: per-file probes reach both),
         bench-meant and bench-other: a tight loop in bench-other with no agent, with tasktap
@@ -948,6 +961,8 @@ class Bench:
                 timed("part7", self.part7)
             if "9" in parts:
                 timed("part9", self.part9)
+            if "10" in parts:
+                timed("part10", self.part10)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         for what in STOP_TIMEOUTS:
@@ -1035,6 +1050,18 @@ def table(r):
         if p9.get("bpf_ns_per_run"):
             add("   BPF run time per program run (bpf_stats): " + ", ".join(
                 "%s %.0f ns" % (k, v) for k, v in sorted(p9["bpf_ns_per_run"].items())))
+    p10 = r.get("part10")
+    if p10:
+        add("10. Python probes on %s (ns/call; min / median of %d reps, %d calls)"
+            % (p10["python"], p10["reps"], p10["calls"]))
+        for k, st in p10["ns_per_call"].items():
+            add("   %-42s %8.1f / %8.1f" % (k, st["min"], st["median"]))
+        add("   ratio unprobed call, picked / untraced (of median) %6.1f  target <= 1.1: %s"
+            % (p10["ratio_unprobed_picked_untraced"],
+               verdict(p10["ratio_unprobed_picked_untraced"] <= 1.1)))
+        add("   ratio probed call / C floor (of min / of median) %5.2f / %5.2f  target <= 2: %s"
+            % (p10["ratio_probed_floor_of_min"], p10["ratio_probed_floor_of_median"],
+               verdict(p10["ratio_probed_floor_of_median"] <= 2)))
     p8 = r.get("part8")
     if p8:
         add("8. narrowing: a library: target on a file with two names (ns/call; min / median of "
@@ -1194,7 +1221,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a smoke run of seconds")
     ap.add_argument("--reps", type=int, default=0)
-    ap.add_argument("--parts", default="1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--parts", default="1,2,3,4,5,6,7,8,9,10")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
