@@ -180,6 +180,14 @@ static void print_programs(const struct tt_spec *spec, const struct tt_attachmen
 	struct tt_elf *elf;
 	const char *why;
 
+	if (at->python) {
+		/* not bpfgen's: bpf/python.bpf.h runs their capture programs */
+		printf("  path: the interpreter's Python programs (tt_py_entry where functions "
+		       "start, tt_py_return where frames end), one run per site for all its "
+		       "python probes: %u entry and %u return capture instructions\n",
+		       at->hook->prog.entry.nops, at->hook->prog.ret.nops);
+		return;
+	}
 	if (!at->usdt && at->retprobe) {
 		why = session_refusal(spec, at->hook);
 		if (!why) {

@@ -91,6 +91,16 @@ class PythonWhenTest(unittest.TestCase):
             self.assertEqual(s.get("status", {}).get("code") == ERROR, bool(raised), s)
             self.assertNotIn("tasktap.cut", attrs(s), s)
 
+    def test_check_verbose_names_the_python_programs(self):
+        code, out, err = run_tool(["check", "--verbose",
+                                   write_spec(for_python(SPEC, self.python), self.dir.name)])
+        self.assertEqual(code, 0, err)
+        paths = [line for line in out.splitlines() if line.startswith("  path:")]
+        self.assertEqual(len(paths), 3, out)
+        for line in paths:
+            self.assertIn("the interpreter's Python programs (tt_py_entry", line)
+        self.assertNotIn("generic interpreter", out)
+
     def test_refused_filters(self):
         cases = (
             ('when: arg0 > 1', "compares py() values with quoted literals or integers"),
