@@ -559,6 +559,7 @@ int tt_loader__watch_dir(struct tt_loader *l, uint32_t slot, const char *path, u
 	if (slot >= TT_MAX_WATCH_DIRS || len > TT_WATCH_DIR_LEN)
 		return -ERANGE;
 	memcpy(d.path, path, strnlen(path, len));
+	memset(d.mask, 0xff, len); /* the bytes that count, in the words BPF compares */
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_dirs), &slot, &d, BPF_ANY))
 		return -errno;
 	return 0;
@@ -572,6 +573,7 @@ int tt_loader__watch_prefix(struct tt_loader *l, uint32_t slot, const char *comm
 	if (slot >= TT_MAX_WATCH_PREFIXES)
 		return -ERANGE;
 	memcpy(p.comm, comm, strnlen(comm, p.len));
+	memset(p.mask, 0xff, p.len); /* the bytes that count, in the words BPF compares */
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.watch_prefixes), &slot, &p, BPF_ANY))
 		return -errno;
 	return 0;

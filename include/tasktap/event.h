@@ -37,6 +37,9 @@ enum tt_event_kind {
  * Entries of the BPF array `watch_prefixes`: processes whose name starts
  * with `comm[0..len)` (binary: globs, by the literal start of their file
  * name; a len that counts the NUL matches one name exactly). len 0: unused.
+ * mask[k] has the bytes of comm's word k that count (0xff each: those
+ * before len), set by the agent, so that BPF compares a word without a
+ * branch.
  */
 #define TT_MAX_WATCH_PREFIXES 16
 
@@ -44,13 +47,16 @@ struct tt_watch_prefix {
 	__u32 len;
 	__u32 flags; /* TT_WATCH_* */
 	char comm[TT_COMM_LEN];
+	__u64 mask[TT_COMM_LEN / 8];
 };
 
 /*
  * Entries of the BPF array `watch_dirs`: execs whose file name, as given
  * to execve, starts with `path[0..len)` (binary: globs whose file name
  * starts with a glob character, by the literal directory before it:
- * "/opt/workers/" for /opt/workers/ *). len 0: unused.
+ * "/opt/workers/" for /opt/workers/ *). len 0: unused. mask[k] has the
+ * bytes of path's word k that count (0xff each: those before len), set by
+ * the agent, so that BPF compares a word without a branch.
  */
 #define TT_MAX_WATCH_DIRS 8
 #define TT_WATCH_DIR_LEN  64
@@ -74,6 +80,7 @@ struct tt_watch_dir {
 	__u32 len;
 	__u32 flags; /* TT_WATCH_* */
 	char path[TT_WATCH_DIR_LEN];
+	__u64 mask[TT_WATCH_DIR_LEN / 8];
 };
 
 /*
