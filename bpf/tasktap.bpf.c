@@ -90,6 +90,18 @@ struct {
 	__type(value, struct tt_call_frames);
 } frames SEC(".maps");
 
+/*
+ * Per hook id, nonzero while a reload retires its session links: they stay
+ * attached for the returns of the calls they opened, and take no new call
+ * (the session programs read it at entry; tt_loader__retire()).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TT_MAX_PROBES + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} retired SEC(".maps");
+
 /* Whether tt_calls_iter leaves the calls it reads to their returns (--pin hand-over). */
 __u32 calls_keep = 0;
 

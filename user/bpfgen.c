@@ -511,8 +511,8 @@ static void copy_words(struct gen *g, uint8_t dst, int16_t doff, uint8_t src, in
  * event, copied with the arguments into the thread's next frame (task
  * local storage: no hash, no allocation), whose slot goes to the
  * session's cookie. Returns 0 (run the return half) only for a call kept:
- * a hit the filter drops, or a call nested too deep (counted as a lost
- * event), returns 1.
+ * a hit the filter drops, a call nested too deep (counted as a lost
+ * event), or any call of a link a reload retired, returns 1.
  */
 static void session_entry(struct gen *g)
 {
@@ -521,6 +521,16 @@ static void session_entry(struct gen *g)
 
 	mov_reg(g, R1, CTX);
 	load_hook(g);
+	/* a link a reload retired: only the returns of the calls it opened (an array: inlined) */
+	if (g->in->maps.retired > 0) {
+		store_hook(g, FP, FP_KEY);
+		ld_map(g, R1, g->in->maps.retired);
+		fp_addr(g, R2, FP_KEY);
+		call(g, BPF_FUNC_map_lookup_elem);
+		jmp_imm(g, BPF_JEQ, R0, 0, skip);
+		ldx(g, BPF_W, R1, R0, 0);
+		jmp_imm(g, BPF_JNE, R1, 0, skip);
+	}
 	scratch(g, skip);
 	bpfgen__run_ops(g, &h->entry, skip, TT_EV_ENTRY, false);
 	alu_imm(g, BPF_AND, OFF, SCRATCH_MASK);

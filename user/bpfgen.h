@@ -53,6 +53,7 @@ struct tt_bpfgen_maps {
 	int hook_lost; /* per-CPU u64 per hook id: its events the ring had no room for; -1: none */
 	int calls;     /* TT_BPFGEN_SESSION: calls between entry and return (tt_call_stash) */
 	int frames;    /* TT_BPFGEN_SESSION: each thread's calls in flight (tt_call_frames) */
+	int retired;   /* TT_BPFGEN_SESSION: u32 per hook id, nonzero: take no new call; 0: none */
 };
 
 /* The kernel's session kfuncs, by their ids in its BTF (TT_BPFGEN_SESSION). */

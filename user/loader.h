@@ -104,6 +104,17 @@ const char *tt_loader__session_refusal(void);
 int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx);
 
 /*
+ * Retires session link `link` of hook `gid` (its attach cookie): it stays
+ * attached, and its program, at entry, takes no new call of any link of
+ * that id; the calls it opened still return through it, whole. Unpinned:
+ * a next agent does not adopt it. Returns 0, or -EOPNOTSUPP when it is no
+ * session link (detach it instead), or -errno.
+ */
+int tt_loader__retire(struct tt_loader *l, struct tt_link *link, uint32_t gid);
+/* Hook id `gid` takes calls again: its retired links are detached. */
+void tt_loader__unretire(struct tt_loader *l, uint32_t gid);
+
+/*
  * Attaches hook `id` at `offset` in the file at `path` (and at the
  * function's return when `retprobe`), in process `pid` only, or in every
  * process when pid is -1. With a pin directory and a `pin_name`, the links

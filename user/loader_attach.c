@@ -431,6 +431,7 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 	t = loader__new_link(l, 1, false);
 	if (!t)
 		return -ENOMEM;
+	t->session = o.session;
 	ret = attach_fn(l, id, &o, t);
 	if (ret) {
 		snprintf(err, errlen, "cannot attach uprobe to '%s' at offset 0x%llx: %s", path,

@@ -57,6 +57,7 @@ struct tt_link {
 	__u64 *cookies;	 /* USDT: the usdt_sites key of each site (0: none yet); else NULL */
 	size_t nsites;
 	bool adopted;	     /* every site was adopted from a pin */
+	bool session;	     /* a session link: its program runs at entry and return */
 	struct py_group *py; /* Python: the group it is member `py_hook` of (its sites); or NULL */
 	uint32_t py_hook;
 	/* a function's: the shared sites of its entry and its return (NULL: none), as hook fn_id */

@@ -42,6 +42,7 @@ struct tt_bpfgen_maps loader__gen_maps(const struct tt_loader *l)
 		.hook_lost = l->hook_lost_fd,
 		.calls = bpf_map__fd(l->skel->maps.calls),
 		.frames = bpf_map__fd(l->skel->maps.frames),
+		.retired = bpf_map__fd(l->skel->maps.retired),
 	};
 }
 

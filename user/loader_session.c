@@ -238,3 +238,42 @@ int tt_loader__take_calls(struct tt_loader *l, uint32_t pid, bool keep, tt_event
 	free(t.buf);
 	return taken;
 }
+
+/* Sets hook gid's word in `retired`. */
+static int set_retired(struct tt_loader *l, uint32_t gid, uint32_t on)
+{
+	if (gid == 0 || gid > TT_MAX_PROBES)
+		return -EINVAL;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.retired), &gid, &on, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int tt_loader__retire(struct tt_loader *l, struct tt_link *link, uint32_t gid)
+{
+	int ret;
+
+	if (!link || !link->session)
+		return -EOPNOTSUPP;
+	ret = set_retired(l, gid, 1);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < link->nsites; i++) {
+		struct ulink *u = &link->sites[i].entry;
+
+		if (u->pin)
+			unlink(u->pin);
+		free(u->pin);
+		u->pin = NULL;
+	}
+	link->adopted = false;
+	return 0;
+}
+
+void tt_loader__unretire(struct tt_loader *l, uint32_t gid)
+{
+	int ret = set_retired(l, gid, 0);
+
+	if (ret)
+		tt_warn("hook %u: cannot take calls again: %s", gid, strerror(-ret));
+}

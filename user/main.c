@@ -108,8 +108,14 @@ static const struct tt_usage check_usage = {
 };
 
 /* The maps of the programs printed by check --verbose: no fds, so any distinct numbers. */
-static const struct tt_bpfgen_maps shown_maps = {
-	.threads = 1, .saved = 2, .scratch = 3, .stats = 4, .rings = 5, .hook_lost = 6, .calls = 7};
+static const struct tt_bpfgen_maps shown_maps = {.threads = 1,
+						 .saved = 2,
+						 .scratch = 3,
+						 .stats = 4,
+						 .rings = 5,
+						 .hook_lost = 6,
+						 .calls = 7,
+						 .retired = 9};
 
 /* The session kfuncs' ids as check shows them: this kernel's where known (any, else). */
 static struct tt_bpfgen_kfuncs shown_kfuncs = {.session_cookie = 1, .session_is_return = 2};

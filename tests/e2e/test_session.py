@@ -229,6 +229,61 @@ class InFlightTest(unittest.TestCase):
         self.assertLess(abs(duration_ms(spans1[0]) - duration_ms(spans2[0])), 1000)
 
 
+class ReloadTest(unittest.TestCase):
+    """A reload that edits a probe while one of its calls is open: the old
+    session link stays, retired (it takes no new call), so that its return
+    writes the call whole; the call counts for the edited probe, as on the
+    two-event path, where the new version's return ends it."""
+
+    def reload_mid_step(self, env):
+        """The demo traced with `env`, its step probe edited (a new constant
+        attribute) in the middle of the task's first step: the spans and
+        the agent's stderr."""
+        with tempfile.TemporaryDirectory() as d:
+            worker, spec = isolated_demo(d)
+            with open(spec) as f:
+                text = f.read()
+            agent = Agent([spec, "--json"], env=env)
+            self.addCleanup(agent.stop)
+            agent.wait_attached()
+            # UploadSourceFiles lasts 1.2 s * 2: the reload lands in it
+            w = subprocess.Popen([worker, "--tasks", "1", "--scale", "20"],
+                                 stderr=subprocess.DEVNULL)
+            self.addCleanup(w.kill)
+            time.sleep(0.8)
+            write_spec(text.replace("step.name: str(arg1)",
+                                    "step.name: str(arg1)\n          step.phase: \"v2\""), d)
+            agent.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "1 of 2 hooks kept with their open spans" in agent.stderr(),
+                     what="the in-place reload")
+            self.assertEqual(w.wait(60), 0)
+            wait_for(lambda: len(agent.spans()) >= 5, what="the task's 5 spans")
+            # the old link, retired, detached once its call returned: 2 probes again
+            wait_for(lambda: json.loads(agent.get("/health")[2])["probes_attached"] == 2,
+                     what="the retired link detached")
+            self.assertEqual(agent.stop(), 0, agent.stderr())
+        return agent.spans(), agent.stderr()
+
+    def test_a_call_open_across_a_reload_that_edits_its_probe_ends_whole(self):
+        one, err1 = self.reload_mid_step(ON)
+        two, _ = self.reload_mid_step(OFF)
+        self.assertEqual(normal(one), normal(two))
+        step = [s for s in one if s["name"] == "CreateZip.UploadSourceFiles"]
+        self.assertEqual(len(step), 1, err1)
+        self.assertNotIn("tasktap.cut", attrs(step[0]))
+        # 1.2 s * 2 from its start, under the old version, to its return
+        self.assertGreater(duration_ms(step[0]), 2300)
+        self.assertLess(duration_ms(step[0]), 2400 + 1000)
+        self.assertEqual(len(one), 5, err1)
+        for s in one:
+            self.assertNotIn("tasktap.cut", attrs(s))
+        # the steps after the reload are the new version's
+        later = [attrs(s).get("step.phase") for s in one
+                 if s["name"] in ("CreateZip.CreateZipArchive", "CreateZip.UploadResult")]
+        self.assertEqual(later, ["v2"] * len(later))
+        self.assertGreater(len(later), 0)
+
+
 class PinTest(unittest.TestCase):
     def restart_mid_step(self, env):
         """An agent with --pin stopped (SIGTERM) in the middle of the task's

@@ -30,7 +30,8 @@ static const struct tt_bpfgen_maps maps = {.threads = 11,
 					   .rings = 15,
 					   .hook_lost = 16,
 					   .calls = 17,
-					   .frames = 18};
+					   .frames = 18,
+					   .retired = 19};
 
 static struct tt_bpfgen g;
 
@@ -79,7 +80,7 @@ static void assert_well_formed(void)
 
 		if (i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
 			if (i->src_reg == BPF_PSEUDO_MAP_FD)
-				assert_true(i->imm >= 11 && i->imm <= 18);
+				assert_true(i->imm >= 11 && i->imm <= 19);
 			n++;
 			continue;
 		}
@@ -326,6 +327,13 @@ static void test_session_program_pairs_entry_and_return(void **state)
 	assert_int_equal(count_cmpxchg(), 1); /* the return owns the call only if it closes it */
 	for (size_t k = 0; k < g.n; k++)
 		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 17);
+	/* `retired` read once, at the entry (a link a reload retired takes no new call) */
+	for (size_t k = 0, n = 0; k < g.n; k++) {
+		n += g.insns[k].src_reg == BPF_PSEUDO_MAP_FD && g.insns[k].imm == 19;
+		assert_true(n <= 1);
+		if (k + 1 == g.n)
+			assert_int_equal(n, 1);
+	}
 	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 1);
 	assert_int_equal(count_calls(BPF_FUNC_probe_read_user_str), 2);
 	/* the per-thread tracking of the two-event path is not needed */

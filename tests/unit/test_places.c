@@ -365,7 +365,7 @@ static void reload_to(struct fixture *f, struct tt_spec *now, const int *map, ui
 	tt_plan__release(&plan);
 	*attaches_before_switch = fk.attaches;
 	assert_int_equal(fk.detaches, 0); /* nothing detached before the switch */
-	places__switch(f->pl, &f->slot, old, map, nold, ts);
+	places__switch(f->pl, &f->slot, old, map, map, nold, ts);
 	places__move_ids(f->pl, &f->slot, now, map, nold, old);
 }
 

@@ -171,6 +171,9 @@ struct agent_bpf {
 	uint64_t (*hook_lost)(const struct tt_loader *l, uint32_t id); /* NULL: not counted */
 	/* calls session programs hold (tt_loader__take_calls()); NULL: none */
 	int (*take_calls)(struct tt_loader *l, uint32_t pid, bool keep, tt_event_fn fn, void *ctx);
+	/* a reload's session link kept for its calls' returns (tt_loader__retire()); NULL: none */
+	int (*retire)(struct tt_loader *l, struct tt_link *link, uint32_t gid);
+	void (*unretire)(struct tt_loader *l, uint32_t gid);
 	int (*attached)(const struct tt_loader *l);
 	bool (*adopted)(const struct tt_loader *l);
 	int (*prune_pins)(struct tt_loader *l);
@@ -303,7 +306,10 @@ struct slot *places__owner(const struct places *pl, uint32_t gid, int *local);
 /*
  * The same for an event of time `ts`: NULL also when the id counts only
  * before or after ts (a reload's switch), *known then saying the event
- * is to be dropped rather than counted as of an unknown hook.
+ * is to be dropped rather than counted as of an unknown hook. A hook
+ * retired by a reload whose session links wait for their calls' returns
+ * counts for its successor before the switch (a TT_EV_CALL goes by its
+ * call's start).
  */
 struct slot *places__owner_at(const struct places *pl, uint32_t gid, uint64_t ts, int *local,
 			      bool *known);
@@ -335,10 +341,22 @@ int places__attach_plan(struct places *pl, struct slot *s, const struct tt_plan 
 void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, const int *map);
 /*
  * A reload's switch at `ts`: the hooks that went count before ts, the new
- * ones from ts on; then the hooks that went are detached.
+ * ones from ts on; then the hooks that went are detached, but a session
+ * link of a hook with a successor (`succ`, tt_spec__successors()), which
+ * is retired: it takes no new call, the returns of the calls it opened
+ * write them whole, and they count for the successor (places__owner_at()).
+ * places__end_retired() detaches it once they have.
  */
 void places__switch(struct places *pl, struct slot *s, const uint16_t *old, const int *map,
-		    int nold, uint64_t ts);
+		    const int *succ, int nold, uint64_t ts);
+/* Whether session links retired by a reload wait for their calls' returns. */
+bool places__retiring(const struct places *pl);
+/*
+ * Detaches the retired session links whose hook id has no call open any
+ * more (`open[gid]` false), retired before `now` less a grace (an entry
+ * running at the switch), and frees their ids.
+ */
+void places__end_retired(struct places *pl, const bool *open, uint64_t now);
 /* Detaches and forgets every place for which `drop(p, ctx)` holds. */
 void places__drop(struct places *pl, bool (*drop)(struct place *p, void *ctx), void *ctx);
 /*
@@ -398,6 +416,11 @@ void events__take_calls(struct agent *r, uint32_t pid, bool keep);
  * every event before them has reached the assemblers.
  */
 void events__peek_calls(struct agent *r);
+/*
+ * Detaches the session links a reload retired (places__switch()) once no
+ * call they opened is open any more (read as events__peek_calls() does).
+ */
+void events__end_retired(struct agent *r, uint64_t now);
 /* Says how many events the rings lost since the last time. */
 void events__report_lost(struct agent *r);
 void events__report_py_gen(struct agent *r, bool final);

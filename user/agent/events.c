@@ -69,6 +69,43 @@ void events__peek_calls(struct agent *r)
 }
 
 /*
+ * The time an event counts at for its hook (places__owner_at()): its own,
+ * but a whole call's start for a TT_EV_CALL: a reload's switch gives the
+ * calls begun before it to the old hook's links, which write them whole.
+ */
+static uint64_t owner_time(const struct tt_event *ev, size_t size)
+{
+	struct tt_call_tail tail;
+
+	if (ev->kind != TT_EV_CALL || size < sizeof(*ev) + sizeof(tail))
+		return ev->ts_ns;
+	memcpy(&tail, (const uint8_t *)ev + size - sizeof(tail), sizeof(tail));
+	return tail.start_ns;
+}
+
+/* Notes the hook of a call still open (ctx: bool per hook id). */
+static int note_open(const struct tt_event *ev, size_t size, void *ctx)
+{
+	bool *open = ctx;
+
+	(void)size;
+	if (ev->probe <= TT_MAX_PROBES)
+		open[ev->probe] = true;
+	return 0;
+}
+
+void events__end_retired(struct agent *r, uint64_t now)
+{
+	static bool open[TT_MAX_PROBES + 1];
+
+	if (!places__retiring(r->places) || !r->bpf->take_calls)
+		return;
+	memset(open, 0, sizeof(open));
+	r->bpf->take_calls(r->loader, 0, true, note_open, open);
+	places__end_retired(r->places, open, now);
+}
+
+/*
  * Hands an event to the assembler of the spec whose hook it names, with
  * the spec's own hook id; an exit goes to every assembler, after the
  * calls its thread (or another of its process) died in that session
@@ -108,7 +145,7 @@ static void on_ordered_event(const struct tt_event *ev, size_t size, void *ctx)
 		}
 		return;
 	}
-	owner = places__owner_at(r->places, ev->probe, ev->ts_ns, &local, &known);
+	owner = places__owner_at(r->places, ev->probe, owner_time(ev, size), &local, &known);
 	if (!owner && known)
 		return; /* the other side of a reload's switch: counted there */
 	if (!owner || !owner->assembler || size > sizeof(copy)) {

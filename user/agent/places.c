@@ -32,6 +32,20 @@ struct gid_owner {
 	int local;
 	uint64_t from_ns;
 	uint64_t until_ns;
+	/*
+	 * retired with session links still attached (its id not given again):
+	 * its calls count for hook heir_local of slot heir (NULL: dropped)
+	 */
+	bool retiring;
+	struct slot *heir;
+	int heir_local;
+};
+
+/* A session link a reload retired, attached until the calls it opened have returned. */
+struct retired_link {
+	struct tt_link *link;
+	uint16_t gid;
+	uint64_t since_ns;
 };
 
 struct places {
@@ -40,6 +54,8 @@ struct places {
 	struct place *list; /* owned */
 	bool pending;	    /* ids given now wait for places__switch() */
 	struct gid_owner owner[TT_MAX_PROBES + 1];
+	struct retired_link *retired; /* owned, nretired */
+	size_t nretired;
 };
 
 struct places *places__new(const struct agent_bpf *bpf, struct tt_loader *l)
@@ -81,6 +97,7 @@ void places__clear(struct places *pl)
 {
 	if (!pl)
 		return;
+	pl->nretired = 0; /* the loader let go of them too */
 	while (pl->list) {
 		struct place *p = pl->list;
 
@@ -94,6 +111,9 @@ void places__free(struct places *pl)
 {
 	if (!pl)
 		return;
+	for (size_t i = 0; i < pl->nretired; i++)
+		pl->bpf->detach_link(pl->loader, pl->retired[i].link);
+	free(pl->retired);
 	while (pl->list) {
 		struct place *p = pl->list;
 
@@ -127,6 +147,10 @@ struct slot *places__owner_at(const struct places *pl, uint32_t gid, uint64_t ts
 		return NULL;
 	o = &pl->owner[gid];
 	*known = o->slot || o->until_ns;
+	if (!o->slot && o->retiring && ts < o->until_ns) {
+		*local = o->heir_local;
+		return o->heir;
+	}
 	if (!o->slot || ts < o->from_ns || (o->until_ns && ts >= o->until_ns))
 		return NULL;
 	*local = o->local;
@@ -148,8 +172,8 @@ uint16_t places__hook_id(struct places *pl, struct slot *s, int local)
 	if (s->gid[local])
 		return s->gid[local];
 	for (int g = 1; g <= TT_MAX_PROBES; g++) {
-		if (pl->owner[g].slot)
-			continue;
+		if (pl->owner[g].slot || pl->owner[g].retiring)
+			continue; /* taken, or retired with links still attached */
 		ret = pl->bpf->set_hook(pl->loader, g, &h->prog);
 		if (ret) {
 			tt_warn("cannot store hook %d: %s", g, strerror(-ret));
@@ -171,6 +195,8 @@ void places__release_ids(struct places *pl, struct slot *s)
 	for (int g = 1; g <= TT_MAX_PROBES; g++) {
 		if (pl->owner[g].slot == s)
 			memset(&pl->owner[g], 0, sizeof(pl->owner[g]));
+		if (pl->owner[g].heir == s)
+			pl->owner[g].heir = NULL; /* its calls go nowhere: dropped */
 	}
 }
 
@@ -547,8 +573,36 @@ void places__move(struct places *pl, struct slot *s, const struct tt_spec *now, 
  * waits for their running handlers) and the places whose target went
  * are freed. `old`, `map`, `nold`: as places__move_ids().
  */
+/*
+ * Keeps hooked h, a hook that went with slot s's reload at `ts`, attached
+ * as a retired session link when it is one and its hook has a successor
+ * (`succ` by old hook id): true; false: detach it.
+ */
+static bool retire_link(struct places *pl, struct slot *s, const struct hooked *h, const int *succ,
+			int nold, uint64_t ts)
+{
+	struct gid_owner *o = &pl->owner[h->gid];
+	struct retired_link *more;
+	int local = o->local;
+
+	if (!pl->bpf->retire || o->slot != s || local < 1 || local > nold || !succ[local])
+		return false;
+	more = realloc(pl->retired, (pl->nretired + 1) * sizeof(*more));
+	if (!more)
+		return false;
+	pl->retired = more;
+	if (pl->bpf->retire(pl->loader, h->link, h->gid))
+		return false;
+	pl->retired[pl->nretired++] =
+		(struct retired_link){.link = h->link, .gid = h->gid, .since_ns = ts};
+	o->retiring = true;
+	o->heir = s;
+	o->heir_local = succ[local];
+	return true;
+}
+
 void places__switch(struct places *pl, struct slot *s, const uint16_t *old, const int *map,
-		    int nold, uint64_t ts)
+		    const int *succ, int nold, uint64_t ts)
 {
 	struct place **pp = &pl->list;
 
@@ -570,10 +624,10 @@ void places__switch(struct places *pl, struct slot *s, const uint16_t *old, cons
 			continue;
 		}
 		for (size_t i = 0; i < p->nhooks; i++) {
-			if (p->hooks[i].going)
-				pl->bpf->detach_link(pl->loader, p->hooks[i].link);
-			else
+			if (!p->hooks[i].going)
 				p->hooks[n++] = p->hooks[i];
+			else if (!retire_link(pl, s, &p->hooks[i], succ, nold, ts))
+				pl->bpf->detach_link(pl->loader, p->hooks[i].link);
 		}
 		p->nhooks = n;
 		if (!p->target) {
@@ -582,6 +636,46 @@ void places__switch(struct places *pl, struct slot *s, const uint16_t *old, cons
 		} else {
 			pp = &p->next;
 		}
+	}
+}
+
+bool places__retiring(const struct places *pl)
+{
+	return pl && pl->nretired > 0;
+}
+
+/* A retired entry an entry running at the switch may still have opened a call in. */
+#define RETIRE_GRACE_NS 100000000ull
+
+void places__end_retired(struct places *pl, const bool *open, uint64_t now)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pl->nretired; i++) {
+		struct retired_link *x = &pl->retired[i];
+
+		if (open[x->gid] || now < x->since_ns + RETIRE_GRACE_NS) {
+			pl->retired[n++] = *x;
+			continue;
+		}
+		pl->bpf->detach_link(pl->loader, x->link);
+		x->link = NULL;
+	}
+	pl->nretired = n;
+	for (int g = 1; g <= TT_MAX_PROBES; g++) {
+		bool still = false;
+
+		if (!pl->owner[g].retiring)
+			continue;
+		for (size_t i = 0; i < n && !still; i++)
+			still = pl->retired[i].gid == g;
+		if (still)
+			continue;
+		/* no link of it left: its id is free again, and takes calls */
+		pl->owner[g].retiring = false;
+		pl->owner[g].heir = NULL;
+		pl->owner[g].heir_local = 0;
+		pl->bpf->unretire(pl->loader, (uint32_t)g);
 	}
 }
 

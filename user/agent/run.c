@@ -83,6 +83,7 @@ static bool housekeeping(struct agent *r, uint64_t now)
 			tt_asm__expire(r->slots[i]->assembler, now);
 	}
 	places__drop_exited(r->places, place__gone, NULL); /* processes whose exit event was lost */
+	events__end_retired(r, now); /* a reload's session links whose calls have returned */
 	health__count_tasks(r);
 	health__sample_rate(r, now);
 	health__update_metrics(r);
@@ -348,6 +349,8 @@ const struct agent_bpf agent_bpf_loader = {
 	.stat = tt_loader__stat,
 	.hook_lost = tt_loader__hook_lost,
 	.take_calls = tt_loader__take_calls,
+	.retire = tt_loader__retire,
+	.unretire = tt_loader__unretire,
 	.attached = tt_loader__attached,
 	.adopted = tt_loader__adopted,
 	.prune_pins = tt_loader__prune_pins,

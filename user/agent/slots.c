@@ -320,7 +320,7 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	watch__scan_processes(r, s);
 	/* break: the old hooks count until now, the new ones from now; then the old ones go */
 	switch_ns = tt_now_ns(CLOCK_MONOTONIC);
-	places__switch(r->places, s, old_gid, map, nold, switch_ns);
+	places__switch(r->places, s, old_gid, map, succ, nold, switch_ns);
 	events__drain(r, switch_ns - 1); /* the old side, read with the old spec */
 	places__move_ids(r->places, s, now, map, nold, old_gid);
 	tt_asm__respec(s->assembler, now, succ, nold, switch_ns);
