@@ -264,10 +264,12 @@ class ReloadTest(unittest.TestCase):
             self.assertEqual(agent.stop(), 0, agent.stderr())
         return agent.spans(), agent.stderr()
 
+    maxDiff = None
+
     def test_a_call_open_across_a_reload_that_edits_its_probe_ends_whole(self):
         one, err1 = self.reload_mid_step(ON)
         two, _ = self.reload_mid_step(OFF)
-        self.assertEqual(normal(one), normal(two))
+        self.assertEqual(normal(one), normal(two), err1)
         step = [s for s in one if s["name"] == "CreateZip.UploadSourceFiles"]
         self.assertEqual(len(step), 1, err1)
         self.assertNotIn("tasktap.cut", attrs(step[0]))

@@ -249,6 +249,9 @@ void events__drain(struct agent *r, uint64_t horizon)
 	r->drained_ns = now;
 	horizon = tt_ring_hold__horizon(r->ring_holds, nrings, horizon, REORDER_SLACK_NS);
 	tt_reorder__flush(&r->reorder, horizon, on_ordered_event, r);
+	/* a flush of everything (a reload, the stop) leaves behind what the rings hold late */
+	if (horizon > now - REORDER_SLACK_NS)
+		horizon = now - REORDER_SLACK_NS;
 	if (horizon > r->horizon_ns)
 		r->horizon_ns = horizon;
 	if (r->json)
