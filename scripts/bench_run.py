@@ -57,10 +57,12 @@ HOOKS50_PROBE = """      - role: task
 """
 
 # Names of the programs bpfgen compiles (user/bpfgen.c: tt_bpfgen__name()).
-COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt|call)|s\d+_(usdt|entry|ret|disp))$")
+COMPILED_PROG = re.compile(r"^tt_(h\d+_(entry|ret|usdt|call|pair)|s\d+_(usdt|entry|ret|disp))$")
 # (f): tasktap with one event per call, a uprobe session program pairing entry and return
 # in BPF (docs/architecture.md "One event per call"), beside (c), its two-event path
-TRACERS = ("c_tasktap", "f_session")
+# (g): (c)'s two events from one session program a hook (TASKTAP_PAIR=1) instead of a uprobe and
+# a uretprobe
+TRACERS = ("c_tasktap", "f_session", "g_pair")
 
 # Part 7: three USDT probes on one site, each filtering every hit out.
 # part 8: a library: target on the worker's file, narrowed to one of two names of it (the
@@ -392,6 +394,8 @@ class Bench:
                  "OTEL_BSP_SCHEDULE_DELAY": "100"}
             if variant == "f_session":
                 e["TASKTAP_SESSION"] = "1"
+            if variant == "g_pair":
+                e["TASKTAP_PAIR"] = "1"
             e.update(env or {})
             # a free port: other agents on the machine may hold 9464
             p = Proc([TASKTAP, "run", self.spec, "--http", "127.0.0.1:0"] +
@@ -410,7 +414,8 @@ class Bench:
     # ---- part 1 ------------------------------------------------------------
 
     def part1(self):
-        variants = ["a_none", "b_floor", "c_tasktap", "d_bpftrace", "e_ring", "f_session"]
+        variants = ["a_none", "b_floor", "c_tasktap", "d_bpftrace", "e_ring", "f_session",
+                    "g_pair"]
         if not shutil.which("bpftrace"):
             variants.remove("d_bpftrace")
             self.note("bpftrace not found: (d) skipped (scripts/install-deps.sh installs it)")
@@ -445,7 +450,7 @@ class Bench:
             for num, den in (("c_tasktap", "b_floor"), ("c_tasktap", "d_bpftrace"),
                              ("e_ring", "b_floor"), ("d_bpftrace", "b_floor"),
                              ("f_session", "b_floor"), ("f_session", "d_bpftrace"),
-                             ("f_session", "c_tasktap")):
+                             ("f_session", "c_tasktap"), ("g_pair", "c_tasktap")):
                 if num not in runs or den not in runs:
                     continue
                 a, b = runs[num][t], runs[den][t]
@@ -473,7 +478,7 @@ class Bench:
             for v, names in (("b_floor", ("floor_entry", "floor_return")),
                              ("e_ring", ("ring_entry", "ring_return")),
                              ("c_tasktap", ("tt_entry", "tt_return")),
-                             ("f_session", ())):
+                             ("f_session", ()), ("g_pair", ())):
                 rec = Receiver() if v in TRACERS else None
                 tracer = self.start_tracer(v, receiver=rec)
                 self.worker(["loop", str(calls), "1"])
@@ -993,7 +998,8 @@ def table(r):
                  "c_tasktap": "(c) tasktap, OTLP to loopback",
                  "d_bpftrace": "(d) bpftrace minimal timing",
                  "e_ring": "(e) minimal 2-event ring tracer",
-                 "f_session": "(f) tasktap, one event per call"}
+                 "f_session": "(f) tasktap, one event per call",
+                 "g_pair": "(g) (c), one session program"}
         add("   %-34s %19s %19s" % ("", "1 thread", "2 threads"))
         for v, name in names.items():
             s = p1["ns_per_call"].get(v)
@@ -1002,7 +1008,7 @@ def table(r):
             cells = ["%8.1f / %8.1f" % (s[t]["min"], s[t]["median"]) for t in ("1", "2")]
             add("   %-34s %19s %19s" % (name, cells[0], cells[1]))
         for key, target in (("c/b", 1.3), ("c/d", 0.8), ("e/b", None), ("d/b", None),
-                            ("f/b", 1.3), ("f/d", 0.8), ("f/c", None)):
+                            ("f/b", 1.3), ("f/d", 0.8), ("f/c", None), ("g/c", None)):
             cells = []
             for t in (1, 2):
                 x = p1["ratios"].get("%s@%d" % (key, t))

@@ -347,15 +347,15 @@ static void return_header(struct gen *g, int out)
 	lost(g);
 }
 
-/* tt_return's body: the return's captures, or just the return value. */
-static void return_body(struct gen *g)
+/* The return's captures, or just the return value; `track`: the call popped first. */
+static void return_event(struct gen *g, bool track)
 {
 	const struct tt_hook_prog *h = g->in->prog;
 	int out = new_label(g), drop = new_label(g);
 
 	for (int k = 0; h->ret.nops && k < 7; k++)
 		st(g, BPF_DW, FP, FP_REGS + 8 * k, 0);
-	if (h->flags & TT_HOOKF_TRACK)
+	if (track)
 		track_return(g, out);
 	if (h->ret.nops) {
 		scratch(g, out);
@@ -366,6 +366,18 @@ static void return_body(struct gen *g)
 	}
 	place(g, drop);
 	place(g, out);
+}
+
+/* tt_return's body: the return's captures, or just the return value. */
+static void return_body(struct gen *g)
+{
+	return_event(g, g->in->prog->flags & TT_HOOKF_TRACK);
+}
+
+/* A session's return: the kernel runs it only for a call its entry kept. */
+static void return_captures(struct gen *g)
+{
+	return_event(g, false);
 }
 
 static void return_prog(struct gen *g)
@@ -657,6 +669,52 @@ static void session_prog(struct gen *g)
 	session_return(g);
 }
 
+const char *tt_bpfgen__pair_refusal(const struct tt_hook_prog *prog)
+{
+	if ((prog->flags & TT_HOOKF_SAVE) && prog->ret.nops)
+		return "its return reads the arguments saved at its entry";
+	return NULL;
+}
+
+/*
+ * The two-event path's entry and return programs in one session program:
+ * the entry's body less the tracking (a hit the filter drops returns 1,
+ * and the kernel skips its return), the return's body less the popping.
+ */
+static void pair_prog(struct gen *g)
+{
+	const struct tt_hook_prog *h = g->in->prog;
+	int ret = new_label(g), skip = new_label(g);
+	const char *why = tt_bpfgen__pair_refusal(h);
+
+	if (why) {
+		fail(g, -EINVAL, why);
+		return;
+	}
+	mov_reg(g, CTX, R1);
+	load_hook(g);
+	kfunc(g, g->in->kfuncs.session_is_return);
+	jmp_imm(g, BPF_JNE, R0, 0, ret);
+	if (!(h->flags & TT_HOOKF_AT_RETURN)) {
+		int out = new_label(g);
+
+		scratch(g, out);
+		bpfgen__run_ops(g, &h->entry, skip, TT_EV_ENTRY, false);
+		submit_scratch(g, bpfgen__count_emits(&h->entry));
+		place(g, out);
+	}
+	exit_0(g);
+	/* the kernel refuses code nothing reaches: a dropped call's only with a filter */
+	if (!(h->flags & TT_HOOKF_AT_RETURN) && bpfgen__filter_end(&h->entry)) {
+		place(g, skip);
+		mov_imm(g, R0, 1);
+		put(g, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	}
+	place(g, ret);
+	return_captures(g);
+	exit_0(g);
+}
+
 /*
  * The interpreter was not taught the forms compound predicates brought
  * (issue 14): it is one program verified for every hook, and each form
@@ -779,6 +837,9 @@ int tt_bpfgen__emit(const struct tt_bpfgen_in *in, struct tt_bpfgen *out, char *
 		break;
 	case TT_BPFGEN_SESSION:
 		session_prog(&g);
+		break;
+	case TT_BPFGEN_PAIR:
+		pair_prog(&g);
 		break;
 	default:
 		fail(&g, -EINVAL, "an unknown kind of program");

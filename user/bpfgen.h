@@ -41,6 +41,13 @@ enum tt_bpfgen_kind {
 	 * and the return writes one TT_EV_CALL event (no generic counterpart)
 	 */
 	TT_BPFGEN_SESSION,
+	/*
+	 * a function's entry and return in one uprobe session program that
+	 * writes the two-event path's two events, bit for bit (the entry's
+	 * event at the entry, the return's at the return): a call the filter
+	 * drops skips the return in the kernel, so nothing is tracked per thread
+	 */
+	TT_BPFGEN_PAIR,
 };
 
 /* The fds of the maps of bpf/tasktap.bpf.c the programs use (any value in tt_bpfgen__print()). */
@@ -107,6 +114,12 @@ size_t tt_bpfgen__session_size(const struct tt_hook_prog *prog);
  * says why), its return has a filter, or its calls can be too large.
  */
 const char *tt_bpfgen__session_refusal(const struct tt_hook_prog *prog);
+
+/*
+ * Why a TT_BPFGEN_PAIR program cannot run `prog`, or NULL when it can: its
+ * return reads the arguments saved at entry (kept for the two programs).
+ */
+const char *tt_bpfgen__pair_refusal(const struct tt_hook_prog *prog);
 
 /*
  * Emits the program for `in` into *out. Returns 0, or -EINVAL (an opcode

@@ -8,9 +8,9 @@
 
 void tt_bpfgen__name(enum tt_bpfgen_kind kind, uint32_t hook, char *buf, size_t len)
 {
-	static const char *const kinds[] = {"entry", "ret", "usdt", "call"};
+	static const char *const kinds[] = {"entry", "ret", "usdt", "call", "pair"};
 
-	snprintf(buf, len, "tt_h%u_%s", hook, kind <= TT_BPFGEN_SESSION ? kinds[kind] : "x");
+	snprintf(buf, len, "tt_h%u_%s", hook, kind <= TT_BPFGEN_PAIR ? kinds[kind] : "x");
 }
 
 static const char *map_name(const struct tt_bpfgen_maps *m, int fd)

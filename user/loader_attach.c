@@ -400,7 +400,9 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 		      bool retprobe, pid_t pid, const char *pin_name, struct tt_link **out,
 		      char *err, size_t errlen)
 {
-	int session = retprobe ? loader__session_for(l, id) : -EOPNOTSUPP;
+	int call = retprobe ? loader__session_for(l, id) : -EOPNOTSUPP;
+	/* else its two events from one session program, where asked for (TASKTAP_PAIR=1) */
+	int session = call < 0 && retprobe ? loader__pair_for(l, id) : call;
 	struct site_opts o = {
 		.entry_prog =
 			session >= 0 ? session : loader__prog_for(l, id, TT_BPFGEN_ENTRY, NULL),
@@ -419,7 +421,7 @@ int tt_loader__attach(struct tt_loader *l, uint32_t id, const char *path, uint64
 	int ret;
 
 	retprobe = o.retprobe;
-	l->sessions |= o.session;
+	l->sessions |= call >= 0; /* `calls` may hold calls */
 
 	ret = o.entry_prog < 0 ? o.entry_prog : retprobe && o.ret_prog < 0 ? o.ret_prog : 0;
 	if (ret) {

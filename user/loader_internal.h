@@ -224,6 +224,8 @@ int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 		     const struct tt_usdt_site *site);
 /* Hook id's session program (one link: entry and return), or -EOPNOTSUPP/-errno: not here. */
 int loader__session_for(struct tt_loader *l, uint32_t id);
+/* Hook id's two-event session program (TT_BPFGEN_PAIR), or -EOPNOTSUPP/-errno: not here. */
+int loader__pair_for(struct tt_loader *l, uint32_t id);
 
 /* loader_session.c: uprobe session programs' kfuncs (ids < 0: missing) */
 const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void);

@@ -81,7 +81,7 @@ static int load_gen(struct tt_loader *l, struct gen_prog *p, uint32_t id, enum t
 		.wakeup_watermark = l->wakeup_watermark,
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = loader__uprobe_attach_type());
-	if (kind == TT_BPFGEN_SESSION) {
+	if (kind == TT_BPFGEN_SESSION || kind == TT_BPFGEN_PAIR) {
 		in.kfuncs = *loader__session_kfuncs();
 		opts.expected_attach_type = (enum bpf_attach_type)TT_BPF_TRACE_UPROBE_SESSION;
 	}
@@ -241,11 +241,12 @@ static int interpreter_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind
 }
 
 /*
- * Hook id's session program, loaded on first use: its fd, or -errno, said
- * once, when it could not be built (the caller attaches the hook's entry
- * and return programs instead). Never the interpreter, which has none.
+ * Hook id's session program of `kind` (TT_BPFGEN_SESSION or _PAIR), loaded
+ * on first use: its fd, or -errno, said once, when it could not be built
+ * (the caller attaches the hook's entry and return programs instead).
+ * Never the interpreter, which has none.
  */
-static int session_prog(struct tt_loader *l, uint32_t id)
+static int session_prog(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind)
 {
 	struct gen_prog *p;
 	char why[512] = "";
@@ -253,22 +254,49 @@ static int session_prog(struct tt_loader *l, uint32_t id)
 	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
 		return -EOPNOTSUPP;
 	for (p = l->progs; p; p = p->next) {
-		if (p->id == id && p->kind == TT_BPFGEN_SESSION)
+		if (p->id == id && p->kind == kind)
 			return p->fd >= 0 ? p->fd : -EOPNOTSUPP;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->id = id;
-	p->kind = TT_BPFGEN_SESSION;
-	p->fd = load_gen(l, p, id, TT_BPFGEN_SESSION, NULL, why, sizeof(why));
+	p->kind = kind;
+	p->fd = load_gen(l, p, id, kind, NULL, why, sizeof(why));
 	p->next = l->progs;
 	l->progs = p;
 	if (p->fd < 0)
-		tt_warn("hook %u: separate entry and return events: its session program could "
-			"not be built: %s",
-			id, why);
+		tt_warn("hook %u: %s: its session program could not be built: %s", id,
+			kind == TT_BPFGEN_PAIR ? "a uprobe and a uretprobe"
+					       : "separate entry and return events",
+			why);
 	return p->fd;
+}
+
+/*
+ * Whether two-event hooks run as one session program each (TT_BPFGEN_PAIR):
+ * only with TASKTAP_PAIR=1, where the kernel has session links (bench part
+ * 1's variant (g): docs/performance.md). Probed once.
+ */
+static bool pair_wanted(void)
+{
+	static int has = -1;
+	const char *on = getenv("TASKTAP_PAIR");
+
+	if (!on || strcmp(on, "1"))
+		return false;
+	if (has < 0)
+		has = loader__has_uprobe_links(TT_BPF_TRACE_UPROBE_SESSION) &&
+		      loader__session_kfuncs()->session_is_return > 0;
+	return has;
+}
+
+int loader__pair_for(struct tt_loader *l, uint32_t id)
+{
+	if (!pair_wanted() || id == 0 || id > TT_MAX_PROBES || !l->hooks[id] ||
+	    tt_bpfgen__pair_refusal(l->hooks[id]) || !loader__uprobe_attach_type())
+		return -EOPNOTSUPP;
+	return session_prog(l, id, TT_BPFGEN_PAIR);
 }
 
 /*
@@ -280,7 +308,7 @@ int loader__session_for(struct tt_loader *l, uint32_t id)
 	if (tt_loader__session_refusal() || id == 0 || id > TT_MAX_PROBES || !l->hooks[id] ||
 	    tt_bpfgen__session_refusal(l->hooks[id]) || !loader__uprobe_attach_type())
 		return -EOPNOTSUPP;
-	return session_prog(l, id);
+	return session_prog(l, id, TT_BPFGEN_SESSION);
 }
 
 /*
@@ -297,8 +325,8 @@ int loader__prog_for(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind kind,
 	struct gen_prog *p;
 	char why[512] = "";
 
-	if (kind == TT_BPFGEN_SESSION)
-		return session_prog(l, id);
+	if (kind == TT_BPFGEN_SESSION || kind == TT_BPFGEN_PAIR)
+		return session_prog(l, id, kind);
 	if (l->interpret || id == 0 || id > TT_MAX_PROBES || !l->hooks[id])
 		return interpreter_for(l, id, kind, "");
 	for (p = l->progs; p; p = p->next) {

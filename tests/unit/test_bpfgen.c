@@ -579,6 +579,50 @@ static void test_one_entry_and_one_return_for_a_function_site(void **state)
 	assert_int_equal(tt_bpfgen__emit_site(in, 3, &g, err, sizeof(err)), -EINVAL);
 }
 
+/*
+ * A two-event hook in one session program: the entry's event at the entry
+ * (a call the filter drops returns 1, so the kernel skips its return), the
+ * return's at the return; nothing tracked per thread. A return that reads
+ * the arguments saved at entry is refused.
+ */
+static void test_pair_program_writes_both_events_without_tracking(void **state)
+{
+	static const char *const caps[] = {"arg0", "str(arg1)", NULL};
+	struct tt_hook_prog h = hook_of("arg0 >= 5", caps);
+	enum tt_cap_type type;
+	char err[256] = "";
+	size_t exit_1 = 0;
+	int col;
+
+	assert_int_equal(tt_expr__compile("ret", true, &h.ret, &type, err, sizeof(err), &col), 0);
+	assert_null(tt_bpfgen__pair_refusal(&h));
+	assert_int_equal(emit(TT_BPFGEN_PAIR, &h, NULL, err, sizeof(err)), 0);
+	assert_well_formed();
+	assert_all_reached();
+	assert_int_equal(count_kfuncs(902), 1); /* bpf_session_is_return */
+	assert_int_equal(count_calls(BPF_FUNC_ringbuf_output), 2);
+	for (size_t k = 0; k < g.n; k++) {
+		assert_false(g.insns[k].src_reg == BPF_PSEUDO_MAP_FD &&
+			     (g.insns[k].imm == 11 || g.insns[k].imm == 12)); /* threads, saved */
+		exit_1 += k + 1 < g.n && g.insns[k].code == (BPF_ALU64 | BPF_MOV | BPF_K) &&
+			  g.insns[k].dst_reg == BPF_REG_0 && g.insns[k].imm == 1 &&
+			  g.insns[k + 1].code == (BPF_JMP | BPF_EXIT);
+	}
+	assert_int_equal(exit_1, 1);
+
+	/* without a filter nothing is dropped: no `return 1` for the kernel to refuse unreached */
+	h = hook_of(NULL, caps);
+	assert_int_equal(emit(TT_BPFGEN_PAIR, &h, NULL, err, sizeof(err)), 0);
+	assert_all_reached();
+
+	h.flags |= TT_HOOKF_SAVE;
+	assert_int_equal(tt_expr__compile("str(arg1)", true, &h.ret, &type, err, sizeof(err), &col),
+			 0);
+	assert_non_null(tt_bpfgen__pair_refusal(&h));
+	assert_int_equal(emit(TT_BPFGEN_PAIR, &h, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "saved at its entry"));
+}
+
 static void test_what_cannot_be_compiled_is_refused_with_a_reason(void **state)
 {
 	struct tt_hook_prog h = {0};
@@ -680,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_usdt_arguments_where_the_site_says),
 		cmocka_unit_test(test_one_program_for_a_shared_site),
 		cmocka_unit_test(test_one_entry_and_one_return_for_a_function_site),
+		cmocka_unit_test(test_pair_program_writes_both_events_without_tracking),
 		cmocka_unit_test(test_what_cannot_be_compiled_is_refused_with_a_reason),
 		cmocka_unit_test(test_predicates_compile_well_formed),
 		cmocka_unit_test(test_compiled_only_forms_are_named),
