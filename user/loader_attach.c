@@ -479,6 +479,19 @@ static void ulink_close_later(struct tt_loader *l, struct ulink *u)
 	u->fd = -1; /* loader__ulink_close() still unpins and frees the rest */
 }
 
+/* The uprobes of the shared sites t is the last member of, handed to the reaper. */
+static void sites_close_later(struct tt_loader *l, struct tt_link *t)
+{
+	for (int k = 0; k < 2; k++) {
+		if (t->fn_site[k] && t->fn_site[k]->n == 1)
+			ulink_close_later(l, &t->fn_site[k]->link);
+	}
+	for (size_t i = 0; t->shared && i < t->nsites; i++) {
+		if (t->shared[i] && t->shared[i]->n == 1)
+			ulink_close_later(l, &t->shared[i]->link);
+	}
+}
+
 void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
 {
 	if (!t)
@@ -487,7 +500,17 @@ void tt_loader__detach_exited(struct tt_loader *l, struct tt_link *t)
 		ulink_close_later(l, &t->sites[i].entry);
 		ulink_close_later(l, &t->sites[i].ret);
 	}
+	sites_close_later(l, t);
 	loader__free_link(l, t, false); /* unpins them, leaves its shared USDT sites, frees t */
+}
+
+/* Unpins u unless `keep_pins` (else the unlink would detach it), hands it to the reaper. */
+static void ulink_close_before_flush(struct tt_loader *l, struct ulink *u, bool keep_pins)
+{
+	if (u->pin && !keep_pins)
+		unlink(u->pin);
+	tt_reaper__close(l->reaper, u->fd);
+	u->fd = -1;
 }
 
 void tt_loader__detach(struct tt_loader *l, bool keep_pins)
@@ -500,14 +523,13 @@ void tt_loader__detach(struct tt_loader *l, bool keep_pins)
 		for (size_t i = 0; i < t->nsites; i++) {
 			struct ulink *u[] = {&t->sites[i].entry, &t->sites[i].ret};
 
-			for (int k = 0; k < 2; k++) {
-				if (u[k]->pin && !keep_pins)
-					unlink(u[k]->pin); /* else the unlink would detach */
-				tt_reaper__close(l->reaper, u[k]->fd);
-				u[k]->fd = -1;
-			}
+			for (int k = 0; k < 2; k++)
+				ulink_close_before_flush(l, u[k], keep_pins);
 		}
 	}
+	/* the shared sites' too (USDT sites, functions' entries and returns) */
+	for (struct shared_site *s = l->shared; s; s = s->next)
+		ulink_close_before_flush(l, &s->link, keep_pins);
 	tt_reaper__flush(l->reaper);
 	while (l->links)
 		loader__free_link(l, l->links, keep_pins);
