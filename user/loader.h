@@ -89,6 +89,14 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 const char *tt_loader__session_refusal(void);
 
 /*
+ * Why a two-event hook keeps a uprobe and a uretprobe rather than one
+ * session program writing its two events (TT_BPFGEN_PAIR), or NULL when it
+ * takes one: not asked for (TASKTAP_PAIR=1), or the kernel lacks session
+ * links. docs/architecture.md "Hooks on one function".
+ */
+const char *tt_loader__pair_refusal(void);
+
+/*
  * Takes out of BPF the calls of process `pid` (of every process when 0)
  * that session programs hold between their entry and their return, and
  * hands each to fn as the entry event the two-event path would have

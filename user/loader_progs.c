@@ -273,27 +273,23 @@ static int session_prog(struct tt_loader *l, uint32_t id, enum tt_bpfgen_kind ki
 	return p->fd;
 }
 
-/*
- * Whether two-event hooks run as one session program each (TT_BPFGEN_PAIR):
- * only with TASKTAP_PAIR=1, where the kernel has session links (bench part
- * 1's variant (g): docs/performance.md). Probed once.
- */
-static bool pair_wanted(void)
+/* Only with TASKTAP_PAIR=1 for now (bench part 1's variant (g): docs/performance.md). */
+const char *tt_loader__pair_refusal(void)
 {
 	static int has = -1;
 	const char *on = getenv("TASKTAP_PAIR");
 
 	if (!on || strcmp(on, "1"))
-		return false;
+		return "not asked for (TASKTAP_PAIR=1)";
 	if (has < 0)
 		has = loader__has_uprobe_links(TT_BPF_TRACE_UPROBE_SESSION) &&
 		      loader__session_kfuncs()->session_is_return > 0;
-	return has;
+	return has ? NULL : "this kernel has no uprobe session links";
 }
 
 int loader__pair_for(struct tt_loader *l, uint32_t id)
 {
-	if (!pair_wanted() || id == 0 || id > TT_MAX_PROBES || !l->hooks[id] ||
+	if (tt_loader__pair_refusal() || id == 0 || id > TT_MAX_PROBES || !l->hooks[id] ||
 	    tt_bpfgen__pair_refusal(l->hooks[id]) || !loader__uprobe_attach_type())
 		return -EOPNOTSUPP;
 	return session_prog(l, id, TT_BPFGEN_PAIR);

@@ -203,6 +203,11 @@ static void print_programs(const struct tt_spec *spec, const struct tt_attachmen
 			return;
 		}
 		printf("  path: entry and return events, paired by the agent: %s\n", why);
+		if (!tt_loader__pair_refusal() && !tt_bpfgen__pair_refusal(&at->hook->prog)) {
+			printf("  both written by one session program (TASKTAP_PAIR=1)\n");
+			print_program(at->hook, TT_BPFGEN_PAIR, NULL, "entry and return");
+			return;
+		}
 	}
 	if (!at->usdt) {
 		print_program(at->hook, TT_BPFGEN_ENTRY, NULL, "entry");

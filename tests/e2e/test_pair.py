@@ -9,11 +9,12 @@ tracing tests/workers/bpfgen-worker.c makes the spans it makes without
 TASKTAP_PAIR, field by field."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, write_spec
+from harness import Agent, run_tool, write_spec
 from test_bpfgen import COMPARE, WORKER
 from test_fn_share import probe_links
 from test_session import normal
@@ -73,6 +74,18 @@ class PairTest(unittest.TestCase):
         # no function site: each hook its session link
         self.assertEqual(result["shared_sites"], 0)
         self.assertEqual(result["calls"], 0)  # two events, not one
+
+    def test_check_verbose_prints_the_pair_programs(self):
+        with tempfile.TemporaryDirectory() as d:
+            spec = write_spec(SPEC.format(worker=WORKER), d)
+            rc, out, err = run_tool(["check", spec, "--verbose"], env=PAIR)
+            rc_off, off, _ = run_tool(["check", spec, "--verbose"])
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.count("both written by one session program (TASKTAP_PAIR=1)"), 4)
+        self.assertEqual(len(re.findall(r"\n  entry and return: \d+ BPF instructions\n", out)), 4)
+        self.assertIn("call kfunc", out)  # bpf_session_is_return
+        self.assertEqual(rc_off, 0)
+        self.assertNotIn("one session program", off)
 
     def trace(self, env):
         with tempfile.TemporaryDirectory() as d:
