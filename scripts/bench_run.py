@@ -987,6 +987,21 @@ def fmt_rate(v):
     return "%.2fM" % (v / 1e6) if v >= 1e6 else "%.0fk" % (v / 1e3)
 
 
+def filtered_site_rows(add, p, title, rows):
+    """Part 7's or part 9's rows (Bench.filtered_site()): each variant, the ratio, bpf_stats."""
+    if not p:
+        return
+    add("%s; min / median of %d reps, %d calls)" % (title, p["reps"], p["calls"]))
+    for v, name in rows:
+        st = p["ns_per_call"][v]
+        add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
+    add("   ratio tasktap/empty (of min / of median) %5.2f / %5.2f  target <= 1.2: %s"
+        % (p["ratio_of_min"], p["ratio_of_median"], verdict(p["ratio_of_median"] <= 1.2)))
+    if p.get("bpf_ns_per_run"):
+        add("   BPF run time per program run (bpf_stats): " + ", ".join(
+            "%s %.0f ns" % (k, v) for k, v in sorted(p["bpf_ns_per_run"].items())))
+
+
 def table(r):
     lines = []
     add = lines.append
@@ -1029,33 +1044,15 @@ def table(r):
                     "%s dropped"
                     % (v[0], h.get("spans"), h.get("events"), h.get("lost"), h.get("exported"),
                        h.get("dropped")))
-    p7 = r.get("part7")
-    if p7:
-        add("7. a USDT site with 3 probes whose filters drop every hit (ns/hit; min / median of "
-            "%d reps, %d hits)" % (p7["reps"], p7["calls"]))
-        for v, name in (("none", "no probe"), ("floor", "the empty program on the site"),
-                        ("tasktap3", "tasktap, 3 probes, all filtered out")):
-            st = p7["ns_per_call"][v]
-            add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
-        add("   ratio tasktap/empty (of min / of median) %5.2f / %5.2f  target <= 1.2: %s"
-            % (p7["ratio_of_min"], p7["ratio_of_median"], verdict(p7["ratio_of_median"] <= 1.2)))
-        if p7.get("bpf_ns_per_run"):
-            add("   BPF run time per program run (bpf_stats): " + ", ".join(
-                "%s %.0f ns" % (k, v) for k, v in sorted(p7["bpf_ns_per_run"].items())))
-    p9 = r.get("part9")
-    if p9:
-        add("9. a function with 3 hooks whose filters drop every call (ns/call; min / median "
-            "of %d reps, %d calls)" % (p9["reps"], p9["calls"]))
-        for v, name in (("none", "no probe"), ("floor", "the empty uprobe+uretprobe"),
+    filtered_site_rows(add, r.get("part7"),
+                       "7. a USDT site with 3 probes whose filters drop every hit (ns/hit",
+                       (("none", "no probe"), ("floor", "the empty program on the site"),
+                        ("tasktap3", "tasktap, 3 probes, all filtered out")))
+    filtered_site_rows(add, r.get("part9"),
+                       "9. a function with 3 hooks whose filters drop every call (ns/call",
+                       (("none", "no probe"), ("floor", "the empty uprobe+uretprobe"),
                         ("tasktap3", "tasktap, 3 hooks, all filtered out"),
-                        ("apart3", "the same, a uprobe each (before)")):
-            st = p9["ns_per_call"][v]
-            add("   %-42s %8.1f / %8.1f" % (name, st["min"], st["median"]))
-        add("   ratio tasktap/empty (of min / of median) %5.2f / %5.2f  target <= 1.2: %s"
-            % (p9["ratio_of_min"], p9["ratio_of_median"], verdict(p9["ratio_of_median"] <= 1.2)))
-        if p9.get("bpf_ns_per_run"):
-            add("   BPF run time per program run (bpf_stats): " + ", ".join(
-                "%s %.0f ns" % (k, v) for k, v in sorted(p9["bpf_ns_per_run"].items())))
+                        ("apart3", "the same, a uprobe each (before)")))
     p10 = r.get("part10")
     if p10:
         add("10. Python probes on %s (ns/call; min / median of %d reps, %d calls)"

@@ -11,13 +11,13 @@ and makes the spans it made with a uprobe (and a uretprobe) of each hook's own
 events with the generic interpreter's (a uprobe a hook), record by record;
 `tasktap check --verbose` prints the shared programs."""
 import json
-import os
 import subprocess
 import tempfile
 import unittest
 
 from harness import Agent, attrs, run_tool, write_spec
 from test_bpfgen import COMPARE, WORKER
+from test_python_share import uprobe_links
 from test_session import normal
 
 SPEC = """\
@@ -42,23 +42,8 @@ targets:
 
 
 def probe_links(pid):
-    """The uprobe and uretprobe links process `pid` holds: their link types, from fdinfo."""
-    kinds = []
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if "bpf_link" not in os.readlink("/proc/%d/fd/%s" % (pid, fd)):
-                continue
-            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
-                info = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
-        except OSError:
-            continue  # closed meanwhile
-        info = {k.strip(): v.strip() for k, v in info.items()}
-        kind = info.get("link_type", "")
-        if kind not in ("uprobe_multi", "uretprobe_multi"):
-            kind = info.get("event_type", "")  # a perf-event link
-        if kind in ("uprobe_multi", "uretprobe_multi", "uprobe", "uretprobe"):
-            kinds.append(kind)
-    return kinds
+    """The uprobe and uretprobe links process `pid` holds."""
+    return uprobe_links(pid, ("uprobe", "uretprobe"))
 
 
 # TASKTAP_FN_SITES=0: each hook a uprobe (and a uretprobe) of its own, as before

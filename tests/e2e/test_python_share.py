@@ -12,8 +12,9 @@ from harness import Agent, write_spec
 from test_python import PYTHON, SPEC, WORKER, need_python
 
 
-def uprobe_links(pid):
-    """The uprobe links process `pid` holds: a list of (file, offset), from their fdinfo."""
+def uprobe_links(pid, kinds=("uprobe",)):
+    """The links of `kinds` (uprobe, uretprobe: their perf events' types and their _multi
+    links') process `pid` holds: a list of (file, offset), from their fdinfo."""
     links = []
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
@@ -24,9 +25,9 @@ def uprobe_links(pid):
         except OSError:
             continue  # closed meanwhile
         info = {k.strip(): v.strip() for k, v in info.items()}
-        if info.get("link_type") == "uprobe_multi":
+        if info.get("link_type") in [k + "_multi" for k in kinds]:
             links.append((info.get("path", "?"), info.get("offset", fd)))
-        elif info.get("event_type") == "uprobe":
+        elif info.get("event_type") in kinds:
             links.append((info.get("name"), info.get("offset")))
     return links
 
