@@ -15,7 +15,8 @@ import time
 import unittest
 import urllib.request
 
-from harness import Agent, AgentsAndProcesses, RECIPE, TASKTAP, WORKER, attrs, run_tool
+from harness import (Agent, AgentsAndProcesses, RECIPE, TASKTAP, WORKER, attrs, duration_ms,
+                     run_tool)
 from test_otlp import Receiver, free_port, wait_for
 
 TASK = """  - role: task
@@ -412,26 +413,49 @@ class NodeAgentTest(AgentsAndProcesses, unittest.TestCase):
         for s in spans:
             self.assertNotIn("tasktap.cut", attrs(s))
 
-    def test_sigkill_with_a_task_open_counts_the_spans_it_loses(self):
+    def sigkill_mid_step(self, env):
+        """An agent with --pin killed (SIGKILL) in the task's first step and
+        a second one started, with `env`: the second's spans, and the spans
+        it counted lost."""
         pin = "/sys/fs/bpf/tasktap-test-" + tag()
         self.addCleanup(shutil.rmtree, pin, True)
         worker = self.copy_worker("ttk-" + tag())
         spec = write(os.path.join(self.dir, "pin.yaml"), spec_text("binary: " + worker))
-        first = self.agent([spec, "--json", "--pin", pin])
+        first = self.agent([spec, "--json", "--pin", pin], env=env)
         # steps of 1.2 s, 0.4 s, 2.4 s and 0.9 s: the kill lands in the first, the task's
         # and the step's starts seen by the killed agent alone
         p = self.start_long_task(first, worker, 10)
         first.proc.kill()
         first.proc.wait()
-        second = self.agent([spec, "--json", "--pin", pin])
+        second = self.agent([spec, "--json", "--pin", pin], env=env)
         self.assertEqual(p.wait(60), 0)
         self.wait_spans(second, 3, "the steps that started after the kill")
         self.assertEqual(second.stop(), 0, second.stderr())
         m = re.search(r"(\d+) spans lost: their end came without their start", second.stderr())
         self.assertIsNotNone(m, second.stderr())
-        self.assertEqual(int(m.group(1)), 2)  # the task and its first step
         # every span of the task arrived or was counted lost
         self.assertEqual(len(second.spans()) + int(m.group(1)), len(ONE_TASK))
+        return second.spans(), int(m.group(1))
+
+    def test_sigkill_with_a_task_open_counts_the_spans_it_loses(self):
+        # one event per call: the step running through the restart is in BPF,
+        # its frame in the pinned `frames`, and its return, through the adopted link, writes
+        # it whole; only the task, whose start the killed agent alone saw, is lost
+        spans, lost = self.sigkill_mid_step({"TASKTAP_SESSION": "1"})
+        self.assertEqual(lost, 1)
+        # the steps without their task's name: its span is not open in the second agent
+        self.assertEqual(sorted(s["name"] for s in spans),
+                         sorted(n.split(".")[1] for n in ONE_TASK if n != "CreateZip"))
+        first = [s for s in spans if s["name"] == "UploadSourceFiles"]
+        self.assertEqual(len(first), 1)
+        self.assertNotIn("tasktap.cut", attrs(first[0]))
+        self.assertGreater(duration_ms(first[0]), 1100)  # 1.2 s from its start, before the kill
+
+    def test_sigkill_with_a_task_open_counts_the_spans_it_loses_two_events(self):
+        # entry and return events: the step's start is lost with the killed agent too
+        spans, lost = self.sigkill_mid_step({"TASKTAP_SESSION": "0"})
+        self.assertEqual(lost, 2)  # the task and its first step
+        self.assertNotIn("UploadSourceFiles", [s["name"] for s in spans])
 
     def test_restart_with_pin_continues_the_open_spans(self):
         pin = "/sys/fs/bpf/tasktap-test-" + tag()

@@ -1,6 +1,8 @@
 """A full ring buffer: events are lost, counted in BPF (in all and per
 hook) and reported with the hooks that lost them; the agent keeps going and
-what arrived is still assembled correctly."""
+what arrived is still assembled correctly. Both paths of a call: one event
+per call (the default: a call is lost or arrives whole) and entry and
+return events (TASKTAP_SESSION=0: a span may lose its end)."""
 import json
 import os
 import re
@@ -31,16 +33,17 @@ class OverflowTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir)
 
-    def test_tiny_ring_loses_events_and_says_so(self):
+    def tiny_ring(self, env, until_cut):
+        """Bursts of 300000 calls traced with `env` into a 4 KB ring, until a
+        span lost its end (`until_cut`; each run does with a chance of ~5
+        in 6) or once. Checks what every path must say of its losses (by
+        hook and reason in /metrics, /health and the reports) and returns
+        (spans, events, lost, runs, the spans, stderr)."""
         spec = write_spec(SPEC, self.dir)
-        agent = Agent([spec, "--json", "--ring-size", "4096"])
+        agent = Agent([spec, "--json", "--ring-size", "4096"], env=env)
         agent.wait_attached()
-        # Which events a full ring loses is up to the race between the
-        # burst and the agent: a run may lose only starts, or lose ends only
-        # where a later start followed. Bursts until some span lost its end
-        # (each run does with a chance of ~5 in 6).
         runs = 0
-        while runs < 6:
+        while runs < (6 if until_cut else 1):
             subprocess.run([BURST, "300000"], check=True, timeout=120)
             runs += 1
             time.sleep(1.2)  # past one housekeeping tick, which reports losses
@@ -75,10 +78,30 @@ class OverflowTest(unittest.TestCase):
         spans, events, lost = map(int, m.groups())
         self.assertGreater(lost, 0)
         self.assertGreater(spans, 0)
-        # every event was either delivered or counted as lost
-        self.assertEqual(events + lost, 2 * 300000 * runs)
         lines = agent.spans()
         self.assertEqual(len(lines), spans)
+        self.assertNotIn("exited with status 0", agent.stdout())
+        return spans, events, lost, runs, lines, err
+
+    def test_tiny_ring_loses_whole_calls_and_says_so(self):
+        # one event per call: a call is lost whole, or arrives whole
+        spans, events, lost, runs, lines, err = self.tiny_ring({"TASKTAP_SESSION": "1"}, until_cut=False)
+        # every call was either delivered or counted as lost, one event each
+        self.assertEqual(events + lost, 300000 * runs)
+        self.assertEqual(spans, events)
+        for s in lines:
+            self.assertEqual(s["name"], "tick")
+            self.assertEqual(s["status"]["code"], 0)
+            self.assertNotIn("tasktap.cut", [a["key"] for a in s["attributes"]], s)
+        self.assertNotIn("spans ended without their end", err)
+
+    def test_tiny_ring_loses_events_and_says_so_two_events(self):
+        # entry and return events: a run may lose only starts, or lose ends only where a
+        # later start followed
+        spans, events, lost, runs, lines, err = self.tiny_ring({"TASKTAP_SESSION": "0"},
+                                                               until_cut=True)
+        # every event was either delivered or counted as lost
+        self.assertEqual(events + lost, 2 * 300000 * runs)
         whole = [s for s in lines if not any(a["key"] == "tasktap.cut" for a in s["attributes"])]
         self.assertGreater(len(whole), 0)
         # a span whose end was lost is no failure of the worker: it says why it was cut
@@ -91,7 +114,6 @@ class OverflowTest(unittest.TestCase):
         for s in cut.get("lost", []) + cut.get("unwound", []):
             self.assertNotEqual(s["status"]["code"], 2, s)
         self.assertNotIn("exit", cut)  # the process exited normally: no span failed with it
-        self.assertNotIn("exited with status 0", agent.stdout())
         m = re.search(r"(\d+) spans ended without their end \(tasktap.cut: lost\)", err)
         self.assertIsNotNone(m, err)
         self.assertEqual(int(m.group(1)), len(cut["lost"]))
@@ -99,16 +121,23 @@ class OverflowTest(unittest.TestCase):
             self.assertEqual(s["name"], "tick")
             self.assertEqual(s["status"]["code"], 0)
 
-    def test_default_ring_loses_nothing_at_this_rate(self):
+    def default_ring(self, env):
         spec = write_spec(SPEC, self.dir)
-        agent = Agent([spec, "--json"])
+        agent = Agent([spec, "--json"], env=env)
         agent.wait_attached()
         subprocess.run([BURST, "100000"], check=True, timeout=120)
         time.sleep(0.2)
         self.assertEqual(agent.stop(), 0, agent.stderr())
-        self.assertIn("100000 spans, 200000 events, 0 lost", agent.stderr())
         self.assertEqual(len(agent.spans()), 100000)
+        return agent.stderr()
 
+    def test_default_ring_loses_nothing_at_this_rate(self):
+        # one event per call
+        self.assertIn("100000 spans, 100000 events, 0 lost", self.default_ring({"TASKTAP_SESSION": "1"}))
+
+    def test_default_ring_loses_nothing_at_this_rate_two_events(self):
+        self.assertIn("100000 spans, 200000 events, 0 lost",
+                      self.default_ring({"TASKTAP_SESSION": "0"}))
 
 if __name__ == "__main__":
     unittest.main()
