@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "bpfgen.h"
 #include "helpers.h"
 #include "log.h"
 #include "specs.h"
@@ -268,6 +269,22 @@ static struct slot *find_slot(struct agent *r, const char *file)
  * file that no longer parses, or whose own targets no longer resolve, is
  * reported and the slot keeps the spec it had.
  */
+/*
+ * Keeps two events for the successor of a hook that had them: a call open
+ * in it at the switch returns through its uretprobe, which goes with the
+ * old hook, and a session link's return runs only for the calls its entry
+ * saw. (A session hook's successor may take either path: its old link is
+ * retired, not detached, places__switch().) Until the agent restarts.
+ */
+static void keep_two_events(const struct tt_spec *old, struct tt_spec *now, const int *succ)
+{
+	for (int h = 1; h <= old->nhooks; h++) {
+		if (succ[h] > 0 && succ[h] <= now->nhooks &&
+		    tt_bpfgen__session_refusal(&old->hooks[h - 1]->prog))
+			now->hooks[succ[h] - 1]->prog.flags &= ~TT_HOOKF_SESSION;
+	}
+}
+
 static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_text *t)
 {
 	static int map[TT_MAX_PROBES + 1], succ[TT_MAX_PROBES + 1];
@@ -299,6 +316,7 @@ static void respec_slot(struct agent *r, struct slot *s, const struct tt_spec_te
 	s->error[0] = '\0';
 	memset(succ, 0, sizeof(succ));
 	tt_spec__successors(old, now, map, succ);
+	keep_two_events(old, now, succ);
 	/* what the old hooks recorded so far is read with the old spec */
 	events__drain(r, UINT64_MAX);
 	/* make: the kept hooks under their new ids, the new ones attached beside the old */
