@@ -76,7 +76,7 @@ struct py_stack_key {
 
 struct py_stack {
 	__u32 n;
-	__u32 pad;
+	__u32 gens; /* generators and coroutines started on the thread, open (py_gens) */
 	__u64 frames[TT_PY_MAX_DEPTH];
 	__u32 members[TT_PY_MAX_DEPTH];
 };
@@ -87,6 +87,35 @@ struct {
 	__type(key, struct py_stack_key);
 	__type(value, struct py_stack);
 } py_stacks SEC(".maps");
+
+/*
+ * The generators and coroutines of a group that started and have not
+ * ended, by process and frame (a generator's frame lies in its object,
+ * from its first start to its end, whichever thread resumes it): the
+ * members whose entry events were written, and the thread whose stack
+ * counts it. Coroutines interleave on one thread, so a stack cannot hold
+ * them; their events carry the frame (TT_EVF_PY_GEN) for the agent to pair.
+ */
+struct py_gen_key {
+	__u64 frame;
+	__u32 tgid;
+	__u32 group;
+};
+
+struct py_gen_val {
+	__u32 members;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct py_gen_key);
+	__type(value, struct py_gen_val);
+} py_gens SEC(".maps");
+
+/* In an entry's mask: the frame is a generator's (the members' bits lie below). */
+#define PY_GEN_BIT (1U << 31)
 
 /* A thread's first stack, all zero, never written: 200 bytes the entry's stack cannot spare. */
 struct {
@@ -386,14 +415,15 @@ static __always_inline bool py_matches(const struct tt_py_hook *ph, __u64 fr, __
 
 #include "python_values.bpf.h"
 
-/* Runs the hook's entry captures (none read registers) and writes the entry event. */
-static __always_inline int py_submit_entry(__u32 hook, __u64 fr)
+/* Runs the hook's entry captures (none read registers) and writes the entry event (flags:
+ * TT_EVF_*). */
+static __always_inline int py_submit_entry(__u32 hook, __u64 fr, __u32 flags)
 {
 	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
 
 	if (!h)
 		return 1;
-	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16), fr, 0, 0);
+	return py_run_and_submit(&h->entry, hook | (TT_EV_ENTRY << 16) | (flags << 24), fr, 0, 0);
 }
 
 /*
@@ -406,7 +436,7 @@ struct py_walk {
 	__u64 fr;
 	__u64 aux; /* the qualified name's str, or the exception's type name */
 	__u32 out;
-	__u32 pad;
+	__u32 flags; /* the events' TT_EVF_* */
 };
 
 /* The walk under way on a CPU: bpf_loop's context (on the stack) points at it, the stack has no
@@ -426,7 +456,8 @@ struct py_walk_ctx {
  * Walks the slots of `group` in `mask` with callback fn (frame fr, aux):
  * what the callbacks set in `out`.
  */
-static __always_inline __u32 py_walk(__u32 group, __u32 mask, __u64 fr, __u64 aux, void *fn)
+static __always_inline __u32 py_walk(__u32 group, __u32 mask, __u64 fr, __u64 aux, void *fn,
+				     __u32 flags)
 {
 	__u32 zero = 0;
 	struct py_walk_ctx c = {.w = bpf_map_lookup_elem(&py_walks, &zero)};
@@ -438,6 +469,7 @@ static __always_inline __u32 py_walk(__u32 group, __u32 mask, __u64 fr, __u64 au
 	c.w->fr = fr;
 	c.w->aux = aux;
 	c.w->out = 0;
+	c.w->flags = flags;
 	bpf_loop(TT_PY_GROUP_MAX, fn, &c, 0);
 	return c.w->out;
 }
@@ -478,7 +510,7 @@ static long py_match_one(__u64 i, void *data)
 /* The members of group `group` whose names the function of frame fr (named `qualname`) has. */
 static __always_inline __u32 py_members_matching(__u32 group, __u64 fr, __u64 qualname)
 {
-	return py_walk(group, ~0U, fr, qualname, py_match_one);
+	return py_walk(group, ~0U, fr, qualname, py_match_one, 0);
 }
 
 /* Which members of group g code object ck->code, run by frame fr, is; the verdict cached. */
@@ -511,15 +543,16 @@ static long py_enter_one(__u64 i, void *data)
 	if (py_walk_done(w, i))
 		return 1;
 	hook = py_walk_member(w, i);
-	if (hook && !py_submit_entry(hook, w->fr))
+	if (hook && !py_submit_entry(hook, w->fr, w->flags))
 		w->out |= 1U << (i & (TT_PY_GROUP_MAX - 1));
 	return 0;
 }
 
-/* Writes the entry event of each member of `group` in `mask`: the members it wrote. */
-static __always_inline __u32 py_enter_members(__u32 group, __u32 mask, __u64 fr)
+/* Writes the entry event of each member of `group` in `mask` (flags: TT_EVF_*): the members it
+ * wrote. */
+static __always_inline __u32 py_enter_members(__u32 group, __u32 mask, __u64 fr, __u32 flags)
 {
-	return py_walk(group, mask, fr, 0, py_enter_one);
+	return py_walk(group, mask, fr, 0, py_enter_one, flags);
 }
 
 /* The thread's stack of open calls of the group, made empty when it has none. */
@@ -602,18 +635,48 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 		return 0;
 	if (!ck.code)
 		return 0;
-	/* a generator's RESUME also runs when it is resumed: only plain calls count */
+	/* a generator's RESUME also runs when it is resumed: tt_py_entry tells them apart */
 	if (owner == TT_PY_FRAME_OWNED_BY_GENERATOR) {
-		/* not followed across its yields: its runs counted when a probe names it, and
-		 * the agent says so */
-		if (py_code_matches(ph, g, &ck, fr))
-			stat_inc(TT_STAT_PY_GEN);
+		*mask = py_code_matches(ph, g, &ck, fr);
+		if (!*mask)
+			return 0;
+		if (ph->gen_frame_state != TT_PY_NONE) {
+			*mask |= PY_GEN_BIT;
+			return fr;
+		}
+		/* not followed across its yields on this interpreter: its runs counted, and the
+		 * agent says so */
+		stat_inc(TT_STAT_PY_GEN);
+		*mask = 0;
 		return 0;
 	}
 	if (owner != TT_PY_FRAME_OWNED_BY_THREAD)
 		return 0;
 	*mask = py_code_matches(ph, g, &ck, fr);
 	return *mask ? fr : 0;
+}
+
+/*
+ * A generator's or coroutine's frame fr starts or resumes: at its first
+ * start (it is not in py_gens) the members' entry events are written, and
+ * it is kept until its end; a resume after a yield or an await does nothing.
+ */
+static __always_inline int py_gen_start(struct py_stack_key *sk, __u32 mask, __u64 fr)
+{
+	struct py_gen_key gk = {
+		.frame = fr, .tgid = bpf_get_current_pid_tgid() >> 32, .group = sk->group};
+	struct py_gen_val gv = {.tid = sk->tid};
+	struct py_stack *st;
+
+	if (bpf_map_lookup_elem(&py_gens, &gk))
+		return 0; /* resumed */
+	st = py_stack_of(sk);
+	if (!st)
+		return 0;
+	gv.members = py_enter_members(sk->group, mask & ~PY_GEN_BIT, fr, TT_EVF_PY_GEN);
+	if (!bpf_map_update_elem(&py_gens, &gk, &gv, BPF_NOEXIST))
+		__sync_fetch_and_add(&st->gens, 1);
+	return 0;
 }
 
 SEC("uprobe")
@@ -628,6 +691,8 @@ int tt_py_entry(struct pt_regs *ctx)
 
 	if (!fr)
 		return 0;
+	if (mask & PY_GEN_BIT)
+		return py_gen_start(&sk, mask, fr);
 	st = py_stack_of(&sk);
 	if (!st)
 		return 0;
@@ -641,7 +706,7 @@ int tt_py_entry(struct pt_regs *ctx)
 	 */
 	if (n > 0 && st->frames[(n - 1) & (TT_PY_MAX_DEPTH - 1)] == fr)
 		return 0;
-	st->members[n & (TT_PY_MAX_DEPTH - 1)] = py_enter_members(group, mask, fr);
+	st->members[n & (TT_PY_MAX_DEPTH - 1)] = py_enter_members(group, mask, fr, 0);
 	st->frames[n & (TT_PY_MAX_DEPTH - 1)] = fr;
 	st->n = n + 1;
 	return 0;
@@ -662,32 +727,42 @@ static __always_inline __u64 py_raised(const struct tt_py_hook *ph, __u64 exc)
 	return tp ? tp + ph->type_name : 0;
 }
 
-/* Writes hook's plain return event (exc: the frame ends raising). Its own frame: the event's. */
-static __noinline int py_submit_return(__u32 hook, __u64 exc)
+/*
+ * Writes hook's plain return event (exc: the frame ends raising; flags:
+ * TT_EVF_*, then ret is the frame fr). Its own frame: the event's.
+ */
+static __noinline int py_submit_return(__u32 hook, __u64 exc, __u64 fr, __u32 flags)
 {
 	struct tt_event ev;
 
 	fill_header(&ev, hook, TT_EV_RETURN);
 	/* the frame ends by an exception while one is being raised */
 	ev.ret = exc ? 1 : 0;
+	if (flags) {
+		ev.flags = flags;
+		ev.ret = fr;
+	}
 	return submit(&ev, sizeof(ev), TT_STAT_LOST, false);
 }
 
 /* Writes the return event of member hook `hook` of a frame fr ending (exc: raising). */
-static __always_inline void py_return_member(__u32 hook, __u64 fr, __u64 exc)
+static __always_inline void py_return_member(__u32 hook, __u64 fr, __u64 exc, __u32 flags)
 {
 	const struct tt_hook_prog *h = bpf_map_lookup_elem(&probes, &hook);
 
 	if (!h)
 		return;
+	if (flags && exc)
+		flags |= TT_EVF_PY_RAISED;
 	/*
 	 * its captures: py(return…), then exception.type (how it raised), which a
 	 * plain return leaves out; with only the latter, a plain return has none
 	 */
 	if (h->ret.nops && (exc || h->ret.ops[0].code != TT_OP_PY || h->ret.ops[0].imm != 1))
-		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16), fr, exc, exc ? 1 : 0);
+		py_run_and_submit(&h->ret, hook | (TT_EV_RETURN << 16) | (flags << 24), fr, exc,
+				  exc ? 1 : 0);
 	else
-		py_submit_return(hook, exc);
+		py_submit_return(hook, exc, fr, flags);
 }
 
 static long py_return_one(__u64 i, void *data)
@@ -699,8 +774,38 @@ static long py_return_one(__u64 i, void *data)
 		return 1;
 	hook = py_walk_member(w, i);
 	if (hook)
-		py_return_member(hook, w->fr, w->aux);
+		py_return_member(hook, w->fr, w->aux, w->flags);
 	return 0;
+}
+
+/*
+ * Frame fr ends in a process where generators of the group are open: when
+ * it is one of them, and its generator is not suspended (a yield or an
+ * await, which this site sees too), it is forgotten and the members whose
+ * entry events were written are returned, with PY_GEN_BIT; else 0.
+ */
+static __noinline __u32 py_gen_end(const struct tt_py_hook *ph, __u32 group, __u64 fr)
+{
+	struct py_gen_key gk = {
+		.frame = fr, .tgid = bpf_get_current_pid_tgid() >> 32, .group = group};
+	struct py_stack_key sk = {.group = group};
+	struct py_gen_val *gv = bpf_map_lookup_elem(&py_gens, &gk);
+	struct py_stack *st;
+	__s8 state = 0;
+	__u32 members;
+
+	if (!ph || !gv)
+		return 0;
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)py_neg(fr, ph->gen_frame_state)) ||
+	    state < 0)
+		return 0; /* suspended: a yield or an await */
+	members = gv->members;
+	sk.tid = gv->tid;
+	bpf_map_delete_elem(&py_gens, &gk);
+	st = bpf_map_lookup_elem(&py_stacks, &sk);
+	if (st && st->gens)
+		__sync_fetch_and_add(&st->gens, -1);
+	return members ? members | PY_GEN_BIT : 0;
 }
 
 SEC("uprobe")
@@ -714,10 +819,10 @@ int tt_py_return(struct pt_regs *ctx)
 	const struct tt_py_group *g;
 	const struct tt_py_hook *ph;
 	struct py_thread t = {};
-	__u32 n, at, members, lead;
+	__u32 n, at, members = 0, lead;
 	__u64 fr;
 
-	if (!st || st->n == 0)
+	if (!st || (st->n == 0 && st->gens == 0))
 		return 0; /* the common case: no call of the group open on this thread */
 	g = bpf_map_lookup_elem(&py_groups, &group);
 	if (!g)
@@ -734,19 +839,22 @@ int tt_py_return(struct pt_regs *ctx)
 		return 0;
 	}
 	fr = t.frame;
-	n = st->n - 1;
-	if (n >= TT_PY_MAX_DEPTH)
+	if (!fr)
 		return 0;
+	n = st->n - 1;
 	asm volatile("" : "+r"(n)); /* the mask below stays: the verifier bounds n by it */
 	at = n & (TT_PY_MAX_DEPTH - 1);
-	if (!fr || st->frames[at] != fr)
-		return 0; /* another function's frame ends */
-	st->n = n;
-	members = st->members[at];
+	if (n < TT_PY_MAX_DEPTH && st->frames[at] == fr) {
+		st->n = n;
+		members = st->members[at];
+	} else if (st->gens) { /* not the last plain call's: a generator's, maybe */
+		members = py_gen_end(ph, group, fr); /* with PY_GEN_BIT */
+	}
 	if (!members)
-		return 0;			/* no entry event was written */
+		return 0; /* another function's frame, or no entry event written */
 	if (ph->ret_kind == TT_PY_RET_POPFRAME) /* read only now: most frames are not ours */
 		t.exc = py_read_ptr(t.ts + ph->tstate_exc);
-	py_walk(group, members, fr, py_raised(ph, t.exc), py_return_one);
+	py_walk(group, members & ~PY_GEN_BIT, fr, py_raised(ph, t.exc), py_return_one,
+		(members & PY_GEN_BIT) ? TT_EVF_PY_GEN : 0);
 	return 0;
 }

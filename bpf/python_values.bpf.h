@@ -625,8 +625,8 @@ static long py_run_op(__u64 i, void *data)
 static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 hook_kind, __u64 fr,
 					__u64 aux, __s64 ret)
 {
-	__u32 hook = hook_kind & 0xffff; /* five arguments at most: the kind rides above */
-	__u16 kind = hook_kind >> 16;
+	__u32 hook = hook_kind & 0xffff; /* five arguments at most: kind and flags ride above */
+	__u16 kind = (hook_kind >> 16) & 0xff;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct tt_event *ev;
@@ -643,6 +643,10 @@ static __noinline int py_run_and_submit(const struct tt_probe_prog *prog, __u32 
 	vm.py_hook = hook;
 	fill_header(ev, hook, kind);
 	ev->ret = ret;
+	if (hook_kind >> 24) { /* a generator's: paired by its frame (TT_EVF_PY_GEN) */
+		ev->flags = hook_kind >> 24;
+		ev->ret = (__s64)fr;
+	}
 	vm.buf = s->buf;
 	vm.off = sizeof(*ev);
 	f = py_filter_of(&vm);

@@ -102,6 +102,8 @@ int main(void)
 	F(code_firstlineno, offsetof(PyCodeObject, co_firstlineno));
 	F(code_nlocalsplus, offsetof(PyCodeObject, co_nlocalsplus));
 	F(code_consts, offsetof(PyCodeObject, co_consts));
+	F(gen_frame_state,
+	  (int)offsetof(PyGenObject, gi_frame_state) - (int)offsetof(PyGenObject, gi_iframe));
 	F(code_nlocals, offsetof(PyCodeObject, co_nlocals));
 	F(code_localsplusnames, offsetof(PyCodeObject, co_localsplusnames));
 	F(code_localspluskinds, offsetof(PyCodeObject, co_localspluskinds));

@@ -417,6 +417,7 @@ void asm__slot_open(struct slot *sl)
 	sl->async = 0;
 	sl->khash = 0;
 	sl->same_key = NIL;
+	sl->gen_frame = 0;
 }
 
 /*
@@ -452,7 +453,10 @@ int asm__index_span(struct tt_asm *a, int32_t i)
 	uint64_t tk = asm__thread_key(s->pid, s->tid);
 	int32_t *top;
 
-	if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
+	if (sl->gen_frame) {
+		if (asm__gen_index(a, i))
+			return -ENOMEM;
+	} else if (p->pairing == TT_PAIR_CALL || p->pairing == TT_PAIR_THREAD) {
 		top = asm__slot_table_get(a, &a->threads, tk);
 		if (top && a->asof_ns && stack_insert(a, top[0], i)) {
 			sl->on_stack = true;
@@ -529,6 +533,8 @@ static int32_t start_span(struct tt_asm *a, const struct tt_event *ev, const str
 	sl = slot_at(a, i);
 	memset(s, 0, offsetof(struct tt_span, key));
 	asm__slot_open(sl);
+	if (ev->kind == TT_EV_ENTRY && (ev->flags & TT_EVF_PY_GEN))
+		sl->gen_frame = (uint64_t)ev->ret; /* paired by its frame, off the thread's stack */
 	s->probe = p;
 	s->hook = hook;
 	s->start_ns = ev->ts_ns;

@@ -53,6 +53,7 @@ struct slot {
 	int32_t older;	     /* age list */
 	int32_t newer;
 	int32_t next_free;   /* free list, while unused */
+	uint64_t gen_frame;  /* a Python generator's or coroutine's span: its frame; 0 otherwise */
 	bool on_stack;	     /* on its thread's stack (function and USDT pairs) */
 	bool has_children;   /* some span started with it as its parent */
 	bool child_exported; /* one of them finished: its trace can no longer move */
@@ -217,6 +218,9 @@ void asm__end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, co
 void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
 		     const char *why);
 int asm__index_span(struct tt_asm *a, int32_t i);
+/* Puts generator span i (slot gen_frame set) on the async table by (probe, pid, frame); 0 or
+ * -ENOMEM. */
+int asm__gen_index(struct tt_asm *a, int32_t i);
 int32_t asm__slot_get(struct tt_asm *a);
 /* Frees slot i and its block. */
 void asm__slot_put(struct tt_asm *a, int32_t i);

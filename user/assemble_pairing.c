@@ -5,6 +5,7 @@
  * span finished: its return value, its key if captured at return, its
  * status from `error:` and `error_unless`.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -296,10 +297,66 @@ bool asm__call_open(struct tt_asm *a, uint32_t pid, uint32_t tid, const struct t
 	return false;
 }
 
+/*
+ * A Python generator's or coroutine's span (TT_EVF_PY_GEN) is kept off its
+ * thread's stack, for other calls and coroutines start and end on that
+ * thread between its resumes: it is found by (probe, process, frame).
+ */
+static uint64_t gen_hash(const struct tt_probe *p, uint32_t pid, uint64_t frame)
+{
+	uint8_t k[12];
+
+	memcpy(k, &pid, 4);
+	memcpy(k + 4, &frame, 8);
+	return asm__async_hash(p, k, sizeof(k));
+}
+
+int asm__gen_index(struct tt_asm *a, int32_t i)
+{
+	struct slot *sl = slot_at(a, i);
+	uint64_t h = gen_hash(sl->span.probe, sl->span.pid, sl->gen_frame);
+	int32_t *v = asm__slot_table_get(a, &a->async, h);
+
+	sl->same_key = v ? v[0] : NIL;
+	sl->async = h;
+	if (asm__slot_table_put(a, &a->async, h, i)) {
+		sl->async = 0;
+		asm__slot_put(a, i);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A generator's or coroutine's end: finishes the span its start opened, by its frame. */
+static bool finish_gen(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
+		       const uint8_t *end, size_t end_len)
+{
+	uint64_t frame = (uint64_t)ev->ret;
+	int32_t *v = asm__slot_table_get(a, &a->async, gen_hash(hook->probe, ev->pid, frame));
+	struct tt_event e = *ev;
+
+	/* the span sees a plain return: ret is its raised flag */
+	e.flags = 0;
+	e.ret = (ev->flags & TT_EVF_PY_RAISED) ? 1 : 0;
+	for (int32_t i = v ? v[0] : NIL; i != NIL; i = slot_at(a, i)->same_key) {
+		const struct slot *sl = slot_at(a, i);
+
+		if (sl->gen_frame == frame && sl->span.hook == hook && sl->span.pid == ev->pid) {
+			asm__finish(a, i, &e, end, end_len);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* A function probe's return: finishes the open span its hook began on this thread. */
 void asm__on_return_event(struct tt_asm *a, const struct tt_event *ev, const struct tt_hook *hook,
 			  const uint8_t *end, size_t end_len)
 {
-	if (!finish_on_stack(a, ev, end, end_len, same_hook, hook))
+	bool found = (ev->flags & TT_EVF_PY_GEN)
+			     ? finish_gen(a, ev, hook, end, end_len)
+			     : finish_on_stack(a, ev, end, end_len, same_hook, hook);
+
+	if (!found)
 		a->stats.orphan_returns++;
 }

@@ -108,6 +108,16 @@ struct tt_hold {
  */
 #define TT_ENTRYF_HELD 0x1
 
+/*
+ * TT_EV_ENTRY and TT_EV_RETURN flags set in BPF: the first start, or the
+ * final end, of a Python generator or coroutine (not its resumes and
+ * yields). Other calls run between its start and its end on the same
+ * thread, so it is paired by its frame's address, in `ret` (a return's
+ * raised flag rides in TT_EVF_PY_RAISED).
+ */
+#define TT_EVF_PY_GEN	 0x2
+#define TT_EVF_PY_RAISED 0x4
+
 /* TT_EV_EXIT flags */
 #define TT_EXITF_GROUP_DEAD 0x1 /* the last thread of the process exited */
 

@@ -11,8 +11,12 @@
  * that the site learned for the interpreter loop's own `cframe` (BPF's
  * py_sites, emptied for each new group), else through the thread's state
  * (a per-thread cache, else a walk of the interpreter's threads from
- * _PyRuntime). It skips generator frames, and matches the frame's code
- * object by module and qualified name (cached per code object). Its return program runs where
+ * _PyRuntime). It matches the frame's code object by module and
+ * qualified name (cached per code object). A generator's or coroutine's
+ * frame starts at each resume too: its first start is the one not yet in
+ * BPF's py_gens (by process and frame), and its end the return site's
+ * run where its generator is not suspended (gen_frame_state; only where
+ * that site sees yields: 3.11's function__return). Its return program runs where
  * every frame ends: the interpreter's python:function__return USDT site
  * when it has one (it reads the ending frame from the thread state), else
  * the start of _PyThreadState_PopFrame(tstate, frame), which pops every
@@ -134,6 +138,13 @@ struct tt_py_hook {
 	__u16 frame_instr;	/* prev_instr; 3.13: instr_ptr (the instruction running) */
 	__u16 code_nlocalsplus; /* the value stack starts after the locals */
 	__u16 code_consts;
+	/*
+	 * a generator's gi_frame_state (a signed byte, negative while it is
+	 * created or suspended) less its frame's address; TT_PY_NONE where
+	 * generators are not followed (their runs only counted)
+	 */
+	__u16 gen_frame_state;
+	__u16 pad;
 	struct tt_py_pattern module;
 	struct tt_py_pattern qualname;
 };

@@ -157,6 +157,7 @@ struct tt_py_offsets {
 	short code_firstlineno;
 	short code_nlocalsplus; /* int */
 	short code_consts;	/* tuple: RETURN_CONST's operand indexes it */
+	short gen_frame_state;	/* gi_frame_state less gi_iframe: negative, its frame lies in it */
 	short code_nlocals;
 	short code_localsplusnames; /* tuple of str */
 	short code_localspluskinds; /* bytes */

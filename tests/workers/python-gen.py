@@ -1,15 +1,19 @@
 """A tiny Python worker for tests/e2e/test_python_generators.py: once a line
 arrives on stdin, runs generators (count(n) yields n times, so runs n + 1
-times: its start and each resume) and asyncio tasks (each awaits twice,
-so runs 3 times, one of them raising), and calls a plain function from
-each; prints what ran as one JSON line: {"runs": N (of count and task
-together), "plain": calls of plain()}."""
+times: its start and each resume) and asyncio tasks run together (each
+awaits twice, so runs 3 times; task 2 raises), and calls a plain function
+from each; prints what ran as one JSON line: {"runs": N (of count and task
+together), "plain": calls of plain(), "tasks": {i: [ns from its first
+start to its end, raised]}, "counts": {n: ns from the first next() into
+it to its end}}."""
 import asyncio
 import json
 import sys
 import time
 
 plain_calls = 0
+tasks = {}
+counts = {}
 
 
 def plain(i):
@@ -20,15 +24,19 @@ def plain(i):
 
 
 def count(n):
+    t0 = time.monotonic_ns()
     for i in range(n):
         yield plain(i)
+    counts[n] = time.monotonic_ns() - t0
     return n
 
 
 async def task(i, fail):
+    t0 = time.monotonic_ns()
     await asyncio.sleep(0.002 * (i + 1))
     plain(i)
     await asyncio.sleep(0.001)
+    tasks[i] = [time.monotonic_ns() - t0, fail]
     if fail:
         raise ValueError("task %d" % i)
     return i
@@ -45,4 +53,5 @@ for n in (3, 5):
     runs += n + 1
 asyncio.run(main())
 runs += 4 * 3
-print(json.dumps({"runs": runs, "plain": plain_calls}), flush=True)
+print(json.dumps({"runs": runs, "plain": plain_calls, "tasks": tasks, "counts": counts}),
+      flush=True)

@@ -367,9 +367,9 @@ void events__report_py_gen(struct agent *r, bool final)
 	if (!runs || (!final && r->py_gen_warned))
 		return;
 	tt_warn("%" PRIu64 " runs of generator or coroutine functions that python probes name "
-		"were not traced: tasktap does not follow a generator or a coroutine across its "
-		"yields and awaits yet (probe the function that runs it, or a plain function it "
-		"calls)",
+		"were not traced: tasktap follows generators and coroutines only on 3.11 builds "
+		"with USDT probes, not on this interpreter (probe the function that runs it, or a "
+		"plain function it calls)",
 		runs);
 	r->py_gen_warned = true;
 }

@@ -566,6 +566,16 @@ int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const
 	ph->site[TT_PY_SITE_RETURN] = pi->ret_addr;
 	ph->ret_kind = (__u8)pi->ret_kind;
 	set_offsets(ph, o);
+	/*
+	 * generators and coroutines are followed from their first start to
+	 * their end where the frame end's site also sees their yields, with
+	 * the generator's state telling one from the other: 3.11's
+	 * function__return (it fires at YIELD_VALUE too). Elsewhere (3.11's
+	 * _PyFrame_Clear, 3.12's _PyEvalFrameClearAndPop) BPF only counts them.
+	 */
+	ph->gen_frame_state = o->version_hex == 0x030b0000 && pi->ret_kind == TT_PY_RET_USDT
+				      ? off16(o->gen_frame_state)
+				      : TT_PY_NONE;
 	set_pattern(&ph->module, function, (size_t)(colon - function));
 	set_pattern(&ph->qualname, colon + 1, strlen(colon + 1));
 	return 0;
