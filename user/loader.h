@@ -79,12 +79,11 @@ int tt_loader__set_hook(struct tt_loader *l, uint32_t id, const struct tt_hook_p
 /*
  * Why the hooks that could (TT_HOOKF_SESSION, tt_bpfgen__session_refusal())
  * keep separate entry and return events here, or NULL when they run as
- * uprobe session programs, one event per call: not asked for (the path is
- * taken only with TASKTAP_SESSION=1 in the environment, until what it
- * gives up is settled: docs/architecture.md "One event per call"), or the
- * kernel lacks uprobe session links (a feature probe, once; not a version
- * check). Where it is not taken, the two-event path pairs calls in the
- * assembler as before.
+ * uprobe session programs, one event per call (the default): turned off
+ * (TASKTAP_SESSION=0 in the environment), or the kernel lacks uprobe
+ * session links (a feature probe, once; not a version check). Where it is
+ * not taken, the two-event path pairs calls in the assembler as before
+ * (docs/architecture.md "One event per call").
  */
 const char *tt_loader__session_refusal(void);
 

@@ -47,13 +47,30 @@ const struct tt_bpfgen_kfuncs *loader__session_kfuncs(void)
 	return &kfuncs;
 }
 
+/* Whether TASKTAP_SESSION turns the path off ("0"); another value than 0 or 1 is said, once. */
+static bool turned_off(void)
+{
+	static bool said;
+	const char *v = getenv("TASKTAP_SESSION");
+
+	if (!v || !v[0] || !strcmp(v, "1"))
+		return false;
+	if (!strcmp(v, "0"))
+		return true;
+	if (!said)
+		tt_warn("invalid TASKTAP_SESSION '%s': expected 0 (entry and return events) or 1 "
+			"(one event per call, the default); one event per call stays on",
+			v);
+	said = true;
+	return false;
+}
+
 const char *tt_loader__session_refusal(void)
 {
 	static int has = -1;
-	const char *on = getenv("TASKTAP_SESSION");
 
-	if (!on || !on[0] || !strcmp(on, "0"))
-		return "not asked for (TASKTAP_SESSION=1: see docs/architecture.md)";
+	if (turned_off())
+		return "turned off (TASKTAP_SESSION=0)";
 	if (has < 0)
 		has = loader__has_uprobe_links(TT_BPF_TRACE_UPROBE_SESSION) &&
 		      loader__session_kfuncs()->session_cookie > 0 &&

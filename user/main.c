@@ -84,7 +84,8 @@ static void print_narrowed(const struct tt_target *t, const char *binary)
 static const struct tt_usage_item check_options[] = {
 	{"-p, --pid PID", "resolve in this process: its executable, libraries and mappings"},
 	{"-b, --binary PATH", "resolve in this file, as `tasktap run --binary` attaches"},
-	{"-v, --verbose", "also print the BPF instructions each hook runs (user/bpfgen.c)"},
+	{"-v, --verbose", "also print each hook's BPF instructions and each call's path: one event "
+			  "(TASKTAP_SESSION=0: two) or why two"},
 	{"-h, --help", "print this text"},
 	{NULL},
 };

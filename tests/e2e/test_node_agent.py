@@ -438,10 +438,10 @@ class NodeAgentTest(AgentsAndProcesses, unittest.TestCase):
         return second.spans(), int(m.group(1))
 
     def test_sigkill_with_a_task_open_counts_the_spans_it_loses(self):
-        # one event per call: the step running through the restart is in BPF,
+        # one event per call (the default): the step running through the restart is in BPF,
         # its frame in the pinned `frames`, and its return, through the adopted link, writes
         # it whole; only the task, whose start the killed agent alone saw, is lost
-        spans, lost = self.sigkill_mid_step({"TASKTAP_SESSION": "1"})
+        spans, lost = self.sigkill_mid_step(None)
         self.assertEqual(lost, 1)
         # the steps without their task's name: its span is not open in the second agent
         self.assertEqual(sorted(s["name"] for s in spans),

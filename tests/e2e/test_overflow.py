@@ -84,8 +84,8 @@ class OverflowTest(unittest.TestCase):
         return spans, events, lost, runs, lines, err
 
     def test_tiny_ring_loses_whole_calls_and_says_so(self):
-        # one event per call: a call is lost whole, or arrives whole
-        spans, events, lost, runs, lines, err = self.tiny_ring({"TASKTAP_SESSION": "1"}, until_cut=False)
+        # one event per call (the default): a call is lost whole, or arrives whole
+        spans, events, lost, runs, lines, err = self.tiny_ring(None, until_cut=False)
         # every call was either delivered or counted as lost, one event each
         self.assertEqual(events + lost, 300000 * runs)
         self.assertEqual(spans, events)
@@ -132,8 +132,8 @@ class OverflowTest(unittest.TestCase):
         return agent.stderr()
 
     def test_default_ring_loses_nothing_at_this_rate(self):
-        # one event per call
-        self.assertIn("100000 spans, 100000 events, 0 lost", self.default_ring({"TASKTAP_SESSION": "1"}))
+        # one event per call (the default)
+        self.assertIn("100000 spans, 100000 events, 0 lost", self.default_ring(None))
 
     def test_default_ring_loses_nothing_at_this_rate_two_events(self):
         self.assertIn("100000 spans, 200000 events, 0 lost",

@@ -2,9 +2,10 @@
 entry and return in BPF and writes one event at its return (DESIGN §8,
 docs/architecture.md "One event per call").
 
-The path is taken when asked for (TASKTAP_SESSION=1). The same worker is
-traced both ways, with the session programs and without (the two-event
-path every kernel has, the default), and the spans compared field by field: names, traces, parents,
+The path is the default where the kernel has session links, turned off
+with TASKTAP_SESSION=0. The same worker is traced both ways, with the
+session programs and without (the two-event path every kernel has), and
+the spans compared field by field: names, traces, parents,
 attributes, status, attempts, events. A worker killed in the middle of a
 call, and an agent stopped in the middle of one, end that call's span as
 the two-event path does; one handed over to the next agent with --pin ends
@@ -26,7 +27,8 @@ from harness import Agent, attrs, duration_ms, isolated_demo, run_tool, write_sp
 from test_bpfgen import COMPARE, SPEC as BPFGEN_SPEC, WORKER as BPFGEN_WORKER
 
 ON = {"TASKTAP_SESSION": "1"}
-OFF = {}
+OFF = {"TASKTAP_SESSION": "0"}
+DEFAULT = {"TASKTAP_SESSION": ""}
 SUMMARY = re.compile(r"(\d+) spans, (\d+) events")
 
 
@@ -333,13 +335,24 @@ class CheckTest(unittest.TestCase):
             self.assertEqual(code, 0, err)
             off_code, off, _ = run_tool(["check", spec, "--verbose"], env=OFF)
             self.assertEqual(off_code, 0)
+            default_code, default, _ = run_tool(["check", spec, "--verbose"], env=DEFAULT)
+            self.assertEqual(default_code, 0)
+            bad_code, bad, bad_err = run_tool(["check", spec, "--verbose"],
+                                              env={"TASKTAP_SESSION": "yes"})
+            self.assertEqual(bad_code, 0)
         task, step = out.split("hook 2 ")
         self.assertIn("path: entry and return events, paired by the agent: its span may have "
                       "children", task)
         self.assertIn("path: one event per call (a uprobe session program", step)
         self.assertIn("call kfunc", step)
         self.assertIn("path: entry and return events, paired by the agent: "
-                      "not asked for (TASKTAP_SESSION=1", off)
+                      "turned off (TASKTAP_SESSION=0)", off)
+        self.assertNotIn("path: one event per call", off)
+        # the default: one event per call, as asked for; a bad value says so and keeps it
+        self.assertEqual(default, out)
+        self.assertEqual(bad, out)
+        self.assertIn("invalid TASKTAP_SESSION 'yes': expected 0 (entry and return events) or "
+                      "1 (one event per call, the default)", bad_err)
 
 
 if __name__ == "__main__":
