@@ -107,7 +107,9 @@ class OtlpMetricsLogsTest(otlp.ReceiversAndAgents, unittest.TestCase):
                 # an UpDownCounter: a cumulative sum that is not monotonic
                 self.assertEqual((p["type"], p["monotonic"], p["temporality"], p["value"]),
                                  ("sum", False, 2, 0))
-        self.assertEqual(point(last, "tasktap.event.received")["value"], 20)
+        # the 2 tasks' entries and returns, and their 8 steps' whole calls, one event each
+        # (the default: one event per call, for the calls nothing can be the child of)
+        self.assertEqual(point(last, "tasktap.event.received")["value"], 2 * 2 + 8)
         # attached while it ran; the last export, at shutdown, follows the detach
         attached = [p["value"] for p in pts if p["name"] == "tasktap.probe.attached"]
         self.assertIn(2, attached)
