@@ -98,7 +98,8 @@ class PrometheusTest(unittest.TestCase):
         self.assertIn('task_step_retries_total{task_name="CreateZip",'
                       'step_name="CreateZipArchive",service_name="demo-worker"} 1', lines)
         self.assertIn("tasktap_probe_attached 2", lines)
-        self.assertIn("tasktap_event_received_total 20", lines)  # 10 spans, entry + return
+        # 2 tasks, entry + return; 8 steps, one event per call (the default)
+        self.assertIn("tasktap_event_received_total 12", lines)
         self.assertIn('tasktap_event_lost_total{kind="probe"} 0', lines)
         self.assertIn("otel_sdk_span_live 0", lines)
         # target_info: the agent's resource as labels
