@@ -597,6 +597,29 @@ static __always_inline int py_frame_head(const struct tt_py_hook *ph, __u64 fr, 
 }
 
 /*
+ * Whether generator frame fr runs its RESUME to go on after a yield or an
+ * await (its oparg is not 0), rather than its first start (3.11: only
+ * there are generators followed). The frame's last instruction is the
+ * RESUME, or the one before it when the handler's store comes after the
+ * probed instruction: POP_TOP before a start's (after RETURN_GENERATOR),
+ * YIELD_VALUE before a resume's. A generator started before the probes
+ * were attached is thus never taken for a new one.
+ */
+static __always_inline bool py_gen_resumed(const struct tt_py_hook *ph, __u64 fr)
+{
+	__u64 at = py_read_ptr(fr + ph->frame_instr);
+	__u8 w[2] = {};
+
+	if (!at || bpf_probe_read_user(w, sizeof(w), (void *)at))
+		return true; /* not known to be a start: no span */
+	if (w[0] == ph->op_pop_top)
+		return false;
+	if (w[0] == ph->op_yield_value)
+		return true;
+	return w[1] != 0; /* the RESUME itself: its oparg */
+}
+
+/*
  * The frame starting in group `group`'s process, when some member matches
  * its function (those members in *mask), or 0. A subprogram of its own:
  * its state is off the stack the entry events are written from.
@@ -635,14 +658,14 @@ static __noinline __u64 py_entry_frame(struct pt_regs *ctx, __u64 cookie, __u32 
 		return 0;
 	if (!ck.code)
 		return 0;
-	/* a generator's RESUME also runs when it is resumed: tt_py_entry tells them apart */
+	/* a generator's RESUME also runs when it is resumed: only its first start counts */
 	if (owner == TT_PY_FRAME_OWNED_BY_GENERATOR) {
 		*mask = py_code_matches(ph, g, &ck, fr);
 		if (!*mask)
 			return 0;
 		if (ph->gen_frame_state != TT_PY_NONE) {
-			*mask |= PY_GEN_BIT;
-			return fr;
+			*mask = py_gen_resumed(ph, fr) ? 0 : *mask | PY_GEN_BIT;
+			return *mask ? fr : 0;
 		}
 		/* not followed across its yields on this interpreter: its runs counted, and the
 		 * agent says so */

@@ -45,6 +45,9 @@ int main(void)
 	F(op_return_const, RETURN_CONST);
 #endif
 
+	F(op_pop_top, POP_TOP);
+	F(op_yield_value, YIELD_VALUE);
+
 	F(runtime_interpreters_head, offsetof(_PyRuntimeState, interpreters.head));
 #if V11
 	F(runtime_tstate_current, offsetof(_PyRuntimeState, gilstate.tstate_current));

@@ -144,7 +144,8 @@ struct tt_py_hook {
 	 * generators are not followed (their runs only counted)
 	 */
 	__u16 gen_frame_state;
-	__u16 pad;
+	__u8 op_pop_top;     /* before a generator's first RESUME */
+	__u8 op_yield_value; /* before the RESUME of its resumes */
 	struct tt_py_pattern module;
 	struct tt_py_pattern qualname;
 };

@@ -118,6 +118,8 @@ struct tt_py_offsets {
 	unsigned char dict_layout;     /* enum tt_py_dict_layout */
 	unsigned char op_return_value; /* the opcode RETURN_VALUE: the value on the stack */
 	unsigned char op_return_const; /* RETURN_CONST (3.12+; 0: none): co_consts[oparg] */
+	unsigned char op_pop_top;      /* before a generator's first RESUME (RETURN_GENERATOR's) */
+	unsigned char op_yield_value;  /* before the RESUME after a yield or an await */
 
 	/* _PyRuntimeState */
 	short runtime_interpreters_head;

@@ -5,7 +5,9 @@ awaits twice, so runs 3 times; task 2 raises), and calls a plain function
 from each; prints what ran as one JSON line: {"runs": N (of count and task
 together), "plain": calls of plain(), "tasks": {i: [ns from its first
 start to its end, raised]}, "counts": {n: ns from the first next() into
-it to its end}}."""
+it to its end}, "early": the n of count(n) started before the line came
+(it gets no span: its start was not seen)}; plain() calls and runs are
+counted from the line on."""
 import asyncio
 import json
 import sys
@@ -46,12 +48,18 @@ async def main():
     return await asyncio.gather(*(task(i, i == 2) for i in range(4)), return_exceptions=True)
 
 
+# started before the agent attaches: resumed, and ended, after it did
+early = count(4)
+next(early)
 sys.stdin.readline()
+plain_calls = 0
 runs = 0
 for n in (3, 5):
     list(count(n))
     runs += n + 1
 asyncio.run(main())
 runs += 4 * 3
-print(json.dumps({"runs": runs, "plain": plain_calls, "tasks": tasks, "counts": counts}),
-      flush=True)
+list(early)
+runs += 4
+print(json.dumps({"runs": runs, "plain": plain_calls, "tasks": tasks, "counts": counts,
+                  "early": 4}), flush=True)

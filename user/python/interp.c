@@ -539,6 +539,8 @@ static void set_offsets(struct tt_py_hook *ph, const struct tt_py_offsets *o)
 	ph->code_consts = off16(o->code_consts);
 	ph->op_return_value = o->op_return_value;
 	ph->op_return_const = o->op_return_const;
+	ph->op_pop_top = o->op_pop_top;
+	ph->op_yield_value = o->op_yield_value;
 }
 
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
