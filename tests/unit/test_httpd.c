@@ -239,19 +239,30 @@ static void test_health_degraded_while_spans_are_dropped(void **state)
 {
 	struct fixture *f = *state;
 
+	uint64_t before;
+
 	f->p.health.probes_attached = 1;
 	get(f->h, "/health", &f->r);
 	assert_non_null(strstr(f->r.body, "\"status\":\"ok\""));
 	f->p.health.spans_dropped = 5;
 	f->p.health.events_lost = 1;
+	before = tt_now_ns(CLOCK_MONOTONIC); /* the server sees the drops after this */
 	get(f->h, "/health", &f->r);
 	assert_non_null(strstr(f->r.body, "\"status\":\"degraded\",\"reasons\":[\"spans dropped "
 					  "in the last 300 ms\",\"events lost in the last 300 "
 					  "ms\"]"));
-	/* the totals stop growing: healthy again once the window has passed */
+	/*
+	 * The totals stop growing: still degraded within the window. The
+	 * answer came before the get returned, so it was inside the window
+	 * when the get returned within 300 ms of `before`; a loaded machine
+	 * may hold this thread longer (CI at 16:13), and then the answer
+	 * may rightly be either.
+	 */
 	usleep(150 * 1000);
 	get(f->h, "/health", &f->r);
-	assert_non_null(strstr(f->r.body, "\"status\":\"degraded\""));
+	if (tt_now_ns(CLOCK_MONOTONIC) - before < 300 * 1000000ULL)
+		assert_non_null(strstr(f->r.body, "\"status\":\"degraded\""));
+	/* healthy again once the window has passed (450 ms after the drops) */
 	usleep(300 * 1000);
 	get(f->h, "/health", &f->r);
 	assert_non_null(strstr(f->r.body, "\"status\":\"ok\""));
