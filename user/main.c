@@ -44,13 +44,17 @@ static void print_attachment(const struct tt_attachment *at)
 		snprintf(where, sizeof(where), "usdt %s:%s%s", h->provider, h->usdt,
 			 at->semaphore ? " (semaphore)" : "");
 	else if (at->python)
-		snprintf(where, sizeof(where), "%s (python %s, frames end at %s, in %s%s%.12s)",
+		snprintf(where, sizeof(where),
+			 "%s (python %s, frames end at %s, in %s%s%.12s; generators and "
+			 "coroutines: %s)",
 			 h->symbol, at->py.version,
 			 at->py.ret_kind == TT_PY_RET_USDT ? "usdt python:function__return"
 							   : "_PyThreadState_PopFrame",
 			 at->py.path,
 			 at->py.known_build ? "" : "; a build the tests did not run on: build-id ",
-			 at->py.known_build ? "" : at->py.build_id);
+			 at->py.known_build ? "" : at->py.build_id,
+			 tt_py_interp__follows_generators(&at->py) ? "a span per call"
+								   : "counted, not traced");
 	else
 		snprintf(where, sizeof(where), "%s+0x%" PRIx64,
 			 h->function ? h->function : h->symbol, at->offset);

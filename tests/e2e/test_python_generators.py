@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, attrs, duration_ms, write_spec
+from harness import Agent, attrs, duration_ms, run_tool, write_spec
 from test_python import PYTHON, for_python, need_python
 from test_python_versions import pyenv_python
 
@@ -93,6 +93,13 @@ class PythonGeneratorsTest(PythonGenerators, unittest.TestCase):
         ends = sorted(int(s["endTimeUnixNano"]) for s in tasks.values())
         self.assertLess(starts[-1], ends[0])
         self.assertNotIn("were not traced", agent.stderr())
+
+    def test_check_says_they_are_followed(self):
+        need_python(self, self.python)
+        with tempfile.TemporaryDirectory() as d:
+            code, out, err = run_tool(["check", write_spec(for_python(SPEC, self.python), d)])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.count("generators and coroutines: a span per call)"), 3, out)
 
 
 class PythonGenerators312(PythonGenerators, unittest.TestCase):

@@ -160,8 +160,9 @@ class CheckTest(unittest.TestCase):
                 code, out, err = run_tool(["check", spec])
                 self.assertEqual(code, 0, err)
                 self.assertIn("__main__:Worker.perform (python %s, frames end at "
-                              "_PyThreadState_PopFrame, in %s)" % (VERSIONS[minor],
-                                                                   libpython(minor)), out)
+                              "_PyThreadState_PopFrame, in %s; generators and coroutines: "
+                              "counted, not traced)" % (VERSIONS[minor], libpython(minor)),
+                              out)
 
     def test_an_unknown_version_is_refused_with_the_version_found(self):
         """A --enable-shared 3.10 (no Py_Version): its PY_VERSION string is

@@ -543,6 +543,17 @@ static void set_offsets(struct tt_py_hook *ph, const struct tt_py_offsets *o)
 	ph->op_yield_value = o->op_yield_value;
 }
 
+/*
+ * Generators and coroutines are followed where the frame end's site also
+ * sees their yields, the generator's state telling one from the other:
+ * 3.11's function__return (it fires at YIELD_VALUE too). Elsewhere (3.11's
+ * _PyFrame_Clear, 3.12's _PyEvalFrameClearAndPop) BPF only counts them.
+ */
+bool tt_py_interp__follows_generators(const struct tt_py_interp *pi)
+{
+	return (pi->version_hex & 0xffff0000) == 0x030b0000 && pi->ret_kind == TT_PY_RET_USDT;
+}
+
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
 		     char *err, size_t errlen)
 {
@@ -568,16 +579,8 @@ int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const
 	ph->site[TT_PY_SITE_RETURN] = pi->ret_addr;
 	ph->ret_kind = (__u8)pi->ret_kind;
 	set_offsets(ph, o);
-	/*
-	 * generators and coroutines are followed from their first start to
-	 * their end where the frame end's site also sees their yields, with
-	 * the generator's state telling one from the other: 3.11's
-	 * function__return (it fires at YIELD_VALUE too). Elsewhere (3.11's
-	 * _PyFrame_Clear, 3.12's _PyEvalFrameClearAndPop) BPF only counts them.
-	 */
-	ph->gen_frame_state = o->version_hex == 0x030b0000 && pi->ret_kind == TT_PY_RET_USDT
-				      ? off16(o->gen_frame_state)
-				      : TT_PY_NONE;
+	ph->gen_frame_state =
+		tt_py_interp__follows_generators(pi) ? off16(o->gen_frame_state) : TT_PY_NONE;
 	set_pattern(&ph->module, function, (size_t)(colon - function));
 	set_pattern(&ph->qualname, colon + 1, strlen(colon + 1));
 	return 0;

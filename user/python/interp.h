@@ -61,6 +61,13 @@ int tt_py_interp__find(struct tt_elf *elf, const char *path, const char *shown,
 int tt_py_function__check(const char *function, char *err, size_t errlen);
 
 /* Fills what BPF needs for hook `function` in interpreter `pi`. 0 or -EINVAL (as above). */
+/*
+ * Whether generators and coroutines are followed from their first start to
+ * their end on this interpreter (its frames end where yields are seen too:
+ * 3.11's function__return), rather than their runs only counted.
+ */
+bool tt_py_interp__follows_generators(const struct tt_py_interp *pi);
+
 int tt_py_hook__init(struct tt_py_hook *ph, const struct tt_py_interp *pi, const char *function,
 		     char *err, size_t errlen);
 
