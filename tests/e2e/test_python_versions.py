@@ -104,7 +104,11 @@ class MatchTest(unittest.TestCase):
     """`match:` on an interpreter whose probes are in a libpython every
     process of that version shares: only the processes it names, started
     before the agent or after it (held at exec, before the libpython is
-    mapped), make spans; the others run untouched."""
+    mapped), make spans; the others run untouched. The interpreters are
+    the shared pyenv ones: the processes it picks are named by a word of
+    this run's own, for an agent traces every process on the host that
+    `match:` names (those of a test run alongside, which would make spans
+    here, and this agent's there)."""
 
     def worker(self, python, arg):
         w = base.subprocess.Popen([python, base.WORKER, arg], stdin=base.subprocess.PIPE,
@@ -117,12 +121,16 @@ class MatchTest(unittest.TestCase):
             python = pyenv_python(minor)
             base.need_python(self, python)
             with base.tempfile.TemporaryDirectory() as d:
-                spec = write_spec(base.MATCH_SPEC.format(python=python), d)
-                before = [self.worker(python, "picked"), self.worker(python, "other")]
+                picked = "picked-" + os.path.basename(d)
+                text = base.MATCH_SPEC.format(python=python).replace(
+                    "python-calls.py picked*", "python-calls.py %s*" % picked)
+                self.assertIn(picked, text)
+                spec = write_spec(text, d)
+                before = [self.worker(python, picked), self.worker(python, "other")]
                 agent = base.Agent([spec, "--json"])
                 self.addCleanup(agent.stop)
                 agent.wait_attached()
-                after = [self.worker(python, "picked"), self.worker(python, "other")]
+                after = [self.worker(python, picked), self.worker(python, "other")]
                 for w in before + after:
                     base.wait_for(lambda: base.exe(w.pid) == os.path.realpath(python),
                                   what="worker %d running %s" % (w.pid, python))
@@ -136,7 +144,10 @@ class MatchTest(unittest.TestCase):
             by_pid = {}
             for s in agent.spans():
                 by_pid.setdefault(s["resource"]["process.pid"], []).append(s)
-            self.assertEqual(sorted(by_pid), sorted([before[0].pid, after[0].pid]), minor)
+            self.assertEqual(sorted(by_pid), sorted([before[0].pid, after[0].pid]),
+                             "%s: picked %s, other %s\n%s" % (
+                                 minor, [before[0].pid, after[0].pid],
+                                 [before[1].pid, after[1].pid], agent.stderr()))
             for pid, spans in by_pid.items():
                 self.assertEqual(len(spans), len(calls[pid]), minor)
 
