@@ -96,10 +96,14 @@ volatile __u64 watchdog_start_ticks = 0;
 /* How long a process may stay stopped at exec with no agent at work (TT_HOLD_NS); 0: none is. */
 volatile __u64 hold_ns = 0;
 
-/* Holds that reached their deadline, and how often a deadline's signal was tried again. */
+/*
+ * Holds that reached their deadline, how often a deadline's signal was tried
+ * again, and holds whose deadline was left to the watchdog (hold_arm()).
+ */
 struct {
 	__u64 expired;
 	__u64 retries;
+	__u64 untimed;
 } hold_stats = {};
 
 /* A deadline whose signal could not be sent tries again after this. */
@@ -114,6 +118,7 @@ struct {
 #define TASK_STOPPED_BIT 0x4 /* __TASK_STOPPED */
 #define TASK_TRACED_BIT	 0x8 /* __TASK_TRACED */
 #define CLOCK_MONOTONIC	 1
+#define ENOMEM		 12
 
 #ifndef bpf_ksym_exists
 #define bpf_ksym_exists(sym) (!!(sym))
@@ -296,10 +301,33 @@ static int hold_expired(void *map, __u32 *tgid, struct hold *h)
 }
 
 /*
+ * Arms hold `h`'s deadline: its timer, or the watchdog alone while it is at
+ * work (it reads the pinned map, continues the process at the same deadline
+ * from process context, and outlives its agent until the holds are gone).
+ * The kernel allocates a timer without waiting (kmalloc_nolock() since
+ * 6.18): on a loaded machine that fails with -ENOMEM now and then (3 fork
+ * holds in about 400 here, once 8 tries in a row), and a forked child ran
+ * its first task before its probes were in. 0, or the error that leaves `h` unarmed.
+ */
+static __always_inline int hold_arm(struct hold *h)
+{
+	int err = bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC);
+
+	if (err == -ENOMEM && at_work(watchdog_tgid, watchdog_start_ticks)) {
+		__sync_fetch_and_add(&hold_stats.untimed, 1);
+		return 0;
+	}
+	if (err)
+		return err;
+	err = bpf_timer_set_callback(&h->timer, hold_expired);
+	return err ? err : bpf_timer_start(&h->timer, hold_ns, 0);
+}
+
+/*
  * Stops `task` with a deadline that continues it: the current process,
  * which just called exec (`current`), or a child just forked and not yet
  * run. Returns whether it did: not when holds are off, this kernel cannot
- * signal from a timer, or the deadline could not be armed.
+ * signal from a timer, or the deadline could not be armed (hold_arm()).
  */
 static __always_inline bool hold_task(struct task_struct *task, bool current)
 {
@@ -316,11 +344,8 @@ static __always_inline bool hold_task(struct task_struct *task, bool current)
 	h = bpf_map_lookup_elem(&holds, &tgid);
 	if (!h)
 		return false;
-	if (bpf_timer_init(&h->timer, &holds, CLOCK_MONOTONIC) ||
-	    bpf_timer_set_callback(&h->timer, hold_expired) ||
-	    bpf_timer_start(&h->timer, hold_ns, 0) ||
-	    (current ? bpf_send_signal(SIGSTOP)
-		     : bpf_send_signal_task(task, SIGSTOP, PIDTYPE_TGID, 0))) {
+	if (hold_arm(h) || (current ? bpf_send_signal(SIGSTOP)
+				    : bpf_send_signal_task(task, SIGSTOP, PIDTYPE_TGID, 0))) {
 		bpf_map_delete_elem(&holds, &tgid);
 		return false;
 	}
