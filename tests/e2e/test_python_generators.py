@@ -76,17 +76,20 @@ class PythonGeneratorsTest(PythonGenerators, unittest.TestCase):
         del ran["counts"][str(ran["early"])]
         self.assertEqual(sorted(counts), sorted(ran["counts"]))
         self.assertEqual(len(spans), ran["plain"] + len(tasks) + len(counts))
+        # the worker's clock ran inside the call: the span holds it, and 1 ms more at
+        # most, unless the thread waited for a CPU meanwhile (a loaded machine): no
+        # more than it waited in all (schedstat's run delay, as test_python)
+        slack_ms = 1 + ran["wait_ns"] / 1e6
         for key, (ns, raised) in ran["tasks"].items():
             s = tasks[key]
-            # the worker's clock ran inside the call: the span holds it, and little more
             self.assertGreaterEqual(duration_ms(s), ns / 1e6, s)
-            self.assertLess(duration_ms(s), ns / 1e6 + 1, s)
+            self.assertLess(duration_ms(s), ns / 1e6 + slack_ms, s)
             self.assertEqual(s["status"]["code"], 2 if raised else 0, s)
             self.assertEqual(attrs(s).get("exception.type"), "ValueError" if raised else None)
         for key, ns in ran["counts"].items():
             s = counts[key]
             self.assertGreaterEqual(duration_ms(s), ns / 1e6, s)
-            self.assertLess(duration_ms(s), ns / 1e6 + 1, s)
+            self.assertLess(duration_ms(s), ns / 1e6 + slack_ms, s)
             self.assertEqual(s["status"]["code"], 0, s)
         # they ran together: each task's span overlaps the others'
         starts = sorted(int(s["startTimeUnixNano"]) for s in tasks.values())

@@ -48,10 +48,17 @@ async def main():
     return await asyncio.gather(*(task(i, i == 2) for i in range(4)), return_exceptions=True)
 
 
+def run_delay_ns():
+    """How long this thread has waited on a run queue, runnable but not running (schedstat)."""
+    with open("/proc/thread-self/schedstat") as f:
+        return int(f.read().split()[1])
+
+
 # started before the agent attaches: resumed, and ended, after it did
 early = count(4)
 next(early)
 sys.stdin.readline()
+waited = run_delay_ns()
 plain_calls = 0
 runs = 0
 for n in (3, 5):
@@ -62,4 +69,4 @@ runs += 4 * 3
 list(early)
 runs += 4
 print(json.dumps({"runs": runs, "plain": plain_calls, "tasks": tasks, "counts": counts,
-                  "early": 4}), flush=True)
+                  "early": 4, "wait_ns": run_delay_ns() - waited}), flush=True)
