@@ -64,6 +64,27 @@ def need_python(test, python):
         test.fail("the interpreter %s is missing: the Python tests run on it" % python)
 
 
+def trace_worker(test, python, spec, worker, attached=None, ran=None):
+    """Runs `worker` on `python` under an agent narrowed to it (--pid) with `spec`,
+    telling it to go once the agent is attached; returns (the worker's JSON record,
+    the stopped agent). `attached(agent)` runs before the go, `ran(agent)` after the
+    worker ended, while the agent still runs."""
+    w = subprocess.Popen([python, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    test.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
+    agent = Agent([spec, "--json", "--pid", str(w.pid)])
+    test.addCleanup(agent.stop)
+    agent.wait_attached()
+    if attached:
+        attached(agent)
+    out, _ = w.communicate("go\n", timeout=60)
+    test.assertEqual(w.returncode, 0)
+    if ran:
+        ran(agent)
+    test.assertEqual(agent.stop(), 0, agent.stderr())
+    return json.loads(out), agent
+
+
 class PythonCallsTest(unittest.TestCase):
     python = PYTHON  # the interpreter the workers run on (test_python_versions: others)
 
@@ -75,16 +96,8 @@ class PythonCallsTest(unittest.TestCase):
     def run_worker(self, spec_text):
         """Runs the worker under an agent narrowed to it; returns (its record, the spans)."""
         spec = write_spec(for_python(spec_text, self.python), self.dir.name)
-        w = subprocess.Popen([self.python, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        return json.loads(out), agent.spans()
+        record, agent = trace_worker(self, self.python, spec, WORKER)
+        return record, agent.spans()
 
     def test_calls_from_python_and_c(self):
         record, spans = self.run_worker(SPEC)
@@ -147,16 +160,8 @@ class PythonCallsTest(unittest.TestCase):
         """Each thread's calls are found through its own thread state, the one
         holding the GIL: spans on the thread that made them, nested there."""
         spec = write_spec(for_python(THREADS_SPEC, self.python), self.dir.name)
-        w = subprocess.Popen([self.python, THREADS_WORKER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        counts = {int(k): v for k, v in json.loads(out).items()}
+        record, agent = trace_worker(self, self.python, spec, THREADS_WORKER)
+        counts = {int(k): v for k, v in record.items()}
         spans = agent.spans()
         by_id = {s["spanId"]: s for s in spans}
         for tid, count in counts.items():
@@ -282,16 +287,7 @@ class PythonValuesTest(unittest.TestCase):
     def test_values(self):
         with tempfile.TemporaryDirectory() as d:
             spec = write_spec(for_python(VALUES_SPEC, self.python), d)
-            w = subprocess.Popen([self.python, VALUES_WORKER], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-            self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-            agent = Agent([spec, "--json", "--pid", str(w.pid)])
-            self.addCleanup(agent.stop)
-            agent.wait_attached()
-            out, _ = w.communicate("go\n", timeout=60)
-            self.assertEqual(w.returncode, 0)
-            self.assertEqual(agent.stop(), 0, agent.stderr())
-        given = json.loads(out)
+            given, agent = trace_worker(self, self.python, spec, VALUES_WORKER)
         spans = sorted(agent.spans(), key=lambda s: int(s["startTimeUnixNano"]))
         self.assertEqual(len(spans), len(given) + 1)
         for g, s in zip(given, spans):

@@ -10,14 +10,12 @@ before the agent attached, which gets no span). A plain function they
 call is traced as ever, call by call. Where tasktap does not follow them
 yet (pyenv's 3.12, whose frames end elsewhere) there is no span of theirs,
 and the agent says so with the count of their runs."""
-import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, attrs, duration_ms, run_tool, write_spec
-from test_python import PYTHON, for_python, need_python
+from harness import attrs, duration_ms, run_tool, write_spec
+from test_python import PYTHON, for_python, need_python, trace_worker
 from test_python_versions import pyenv_python
 
 WORKER = os.path.abspath("tests/workers/python-gen.py")
@@ -47,16 +45,7 @@ class PythonGenerators:
         need_python(self, self.python)
         with tempfile.TemporaryDirectory() as d:
             spec = write_spec(for_python(SPEC, self.python), d)
-            w = subprocess.Popen([self.python, WORKER], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-            self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-            agent = Agent([spec, "--json", "--pid", str(w.pid)])
-            self.addCleanup(agent.stop)
-            agent.wait_attached()
-            out, _ = w.communicate("go\n", timeout=60)
-            self.assertEqual(w.returncode, 0)
-            self.assertEqual(agent.stop(), 0, agent.stderr())
-        return json.loads(out), agent
+            return trace_worker(self, self.python, spec, WORKER)
 
     def by_key(self, spans, name):
         return {attrs(s)["task.id"]: s for s in spans if s["name"] == name}

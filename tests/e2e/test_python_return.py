@@ -9,14 +9,12 @@ span ERROR with the exception's type). On Debian's python3.11 (the value
 read at function__return) and pyenv's 3.11, 3.12 and 3.13 (at
 _PyThreadState_PopFrame). `tasktap check` refuses py(return) in `when:`,
 which runs at the call's start."""
-import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, attrs, run_tool, write_spec
-from test_python import ERROR, PYTHON, for_python, need_python
+from harness import attrs, run_tool, write_spec
+from test_python import ERROR, PYTHON, for_python, need_python, trace_worker
 from test_python_versions import pyenv_python
 
 WORKER = os.path.abspath("tests/workers/python-return.py")
@@ -60,16 +58,8 @@ class PythonReturnTest(unittest.TestCase):
 
     def test_returned_values(self):
         spec = write_spec(for_python(SPEC, self.python), self.dir.name)
-        w = subprocess.Popen([self.python, WORKER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        calls = json.loads(out)["calls"]
+        record, agent = trace_worker(self, self.python, spec, WORKER)
+        calls = record["calls"]
         spans = agent.spans()
         self.assertEqual(len(spans), len(calls))
         by_call = {}

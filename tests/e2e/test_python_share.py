@@ -2,14 +2,12 @@
 a spec with three Python probes on Debian's /usr/bin/python3.11 attaches one
 uprobe per site (each RESUME handler, the frames' end), not one per probe
 per site, and each probe still makes one span per call of its function."""
-import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, write_spec
-from test_python import PYTHON, SPEC, WORKER, need_python
+from harness import write_spec
+from test_python import PYTHON, SPEC, WORKER, need_python, trace_worker
 
 
 def uprobe_links(pid, kinds=("uprobe",)):
@@ -38,20 +36,13 @@ class PythonShareTest(unittest.TestCase):
         d = tempfile.TemporaryDirectory()
         self.addCleanup(d.cleanup)
         spec = write_spec(SPEC, d.name)  # three Python probes
-        w = subprocess.Popen([PYTHON, WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        links = uprobe_links(agent.proc.pid)
+        links = []
+        record, agent = trace_worker(self, PYTHON, spec, WORKER,
+                                     attached=lambda a: links.extend(uprobe_links(a.proc.pid)))
         # 3.11 has two RESUME handlers and a function__return site: 3 uprobes, not 9
         self.assertEqual(len(links), 3, links)
         self.assertEqual(len(set(links)), len(links), links)
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        calls = json.loads(out)["calls"]
+        calls = record["calls"]
         spans = agent.spans()
         for fn, name in (("Worker.perform", "__main__:Worker.perform"),
                          ("job", "__main__:job"), ("rec", "__main__:re*")):

@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, write_spec
-from test_python import need_python
+from harness import write_spec
+from test_python import need_python, trace_worker
 from test_python_versions import pyenv_python
 
 WORKER = r'''
@@ -84,18 +84,9 @@ class FrameSitesTest(unittest.TestCase):
         with open(script, "w") as f:
             f.write(WORKER)
         spec = write_spec(SPEC.format(python=python), d.name)
-        w = subprocess.Popen([python, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        sites = [py_site(v) for v in agent_map(agent.proc.pid, "py_sites")]
-        sites = [s for s in sites if s["seen"]]
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        want = json.loads(out)
+        sites = []
+        want, agent = trace_worker(self, python, spec, script, ran=lambda a: sites.extend(
+            s for s in map(py_site, agent_map(a.proc.pid, "py_sites")) if s["seen"]))
         spans = agent.spans()
         named = [s for s in spans if s["name"] == "__main__:named"]
         self.assertEqual(len(named), want["named"])

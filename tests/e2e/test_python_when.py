@@ -7,14 +7,12 @@ spans are compared with the calls the same predicates keep, job by job
 (ids, count, status), on Debian's python3.11 and pyenv's 3.12 and 3.13. A
 filter the Python programs cannot run is refused by `tasktap check` with
 the reason."""
-import json
 import os
-import subprocess
 import tempfile
 import unittest
 
-from harness import Agent, attrs, run_tool, write_spec
-from test_python import ERROR, PYTHON, for_python, need_python
+from harness import attrs, run_tool, write_spec
+from test_python import ERROR, PYTHON, for_python, need_python, trace_worker
 from test_python_versions import pyenv_python
 
 WORKER = os.path.abspath("tests/workers/python-when.py")
@@ -63,16 +61,8 @@ class PythonWhenTest(unittest.TestCase):
 
     def test_filtered_calls_emit_nothing(self):
         spec = write_spec(for_python(SPEC, self.python), self.dir.name)
-        w = subprocess.Popen([self.python, WORKER], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: w.poll() is None and (w.kill(), w.wait()))
-        agent = Agent([spec, "--json", "--pid", str(w.pid)])
-        self.addCleanup(agent.stop)
-        agent.wait_attached()
-        out, _ = w.communicate("go\n", timeout=60)
-        self.assertEqual(w.returncode, 0)
-        self.assertEqual(agent.stop(), 0, agent.stderr())
-        calls = json.loads(out)["calls"]
+        record, agent = trace_worker(self, self.python, spec, WORKER)
+        calls = record["calls"]
         spans = agent.spans()
         want = sorted((c["fn"], c["id"]) for c in calls if kept(c))
         got = sorted((s["name"].rsplit(":", 1)[1], attrs(s).get("task.id", "other"))
