@@ -469,16 +469,8 @@ int asm__index_span(struct tt_asm *a, int32_t i)
 			sl->on_stack = true;
 		}
 	} else if (p->pairing == TT_PAIR_KEY) {
-		uint64_t h = asm__async_hash(p, open_key(s), s->key_len);
-		int32_t *v = asm__slot_table_get(a, &a->async, h);
-
-		sl->same_key = v ? v[0] : NIL;
-		sl->async = h;
-		if (asm__slot_table_put(a, &a->async, h, i)) {
-			sl->async = 0;
-			asm__slot_put(a, i);
+		if (asm__async_index(a, i, asm__async_hash(p, open_key(s), s->key_len)))
 			return -ENOMEM;
-		}
 	}
 	if (asm__key_index(a, p->role) && s->key_len) {
 		sl->khash = asm__key_hash(open_key(s), s->key_len);

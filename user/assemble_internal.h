@@ -218,6 +218,9 @@ void asm__end_span(struct tt_asm *a, int32_t i, uint64_t ts, enum tt_cut cut, co
 void asm__end_loaded(struct tt_asm *a, int32_t i, struct tt_span *s, uint64_t ts, enum tt_cut cut,
 		     const char *why);
 int asm__index_span(struct tt_asm *a, int32_t i);
+/* Puts open span i on the async table under hash h, before the spans it already holds
+ * there; 0, or -ENOMEM after freeing the slot. */
+int asm__async_index(struct tt_asm *a, int32_t i, uint64_t h);
 /* Puts generator span i (slot gen_frame set) on the async table by (probe, pid, frame); 0 or
  * -ENOMEM. */
 int asm__gen_index(struct tt_asm *a, int32_t i);

@@ -311,10 +311,9 @@ static uint64_t gen_hash(const struct tt_probe *p, uint32_t pid, uint64_t frame)
 	return asm__async_hash(p, k, sizeof(k));
 }
 
-int asm__gen_index(struct tt_asm *a, int32_t i)
+int asm__async_index(struct tt_asm *a, int32_t i, uint64_t h)
 {
 	struct slot *sl = slot_at(a, i);
-	uint64_t h = gen_hash(sl->span.probe, sl->span.pid, sl->gen_frame);
 	int32_t *v = asm__slot_table_get(a, &a->async, h);
 
 	sl->same_key = v ? v[0] : NIL;
@@ -325,6 +324,13 @@ int asm__gen_index(struct tt_asm *a, int32_t i)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int asm__gen_index(struct tt_asm *a, int32_t i)
+{
+	const struct slot *sl = slot_at(a, i);
+
+	return asm__async_index(a, i, gen_hash(sl->span.probe, sl->span.pid, sl->gen_frame));
 }
 
 /* A generator's or coroutine's end: finishes the span its start opened, by its frame. */
