@@ -77,6 +77,16 @@ static void load_hook(struct gen *g)
 	stx(g, BPF_W, FP, FP_HOOK, R0);
 }
 
+/* R0 = this hook's value in the map `fd` (keyed by the hook's id), or a jump to `miss`. */
+static void hook_value(struct gen *g, int fd, int miss)
+{
+	store_hook(g, FP, FP_KEY);
+	ld_map(g, R1, fd);
+	fp_addr(g, R2, FP_KEY);
+	call(g, BPF_FUNC_map_lookup_elem);
+	jmp_imm(g, BPF_JEQ, R0, 0, miss);
+}
+
 /* A lost event: stats[TT_STAT_LOST] and this hook's own count of lost events. */
 static void lost(struct gen *g)
 {
@@ -85,11 +95,7 @@ static void lost(struct gen *g)
 	bpfgen__stat_inc(g, TT_STAT_LOST);
 	if (g->in->maps.hook_lost < 0)
 		return;
-	store_hook(g, FP, FP_KEY);
-	ld_map(g, R1, g->in->maps.hook_lost);
-	fp_addr(g, R2, FP_KEY);
-	call(g, BPF_FUNC_map_lookup_elem);
-	jmp_imm(g, BPF_JEQ, R0, 0, done);
+	hook_value(g, g->in->maps.hook_lost, done);
 	ldx(g, BPF_DW, R1, R0, 0);
 	alu_imm(g, BPF_ADD, R1, 1);
 	stx(g, BPF_DW, R0, 0, R1);
@@ -535,11 +541,7 @@ static void session_entry(struct gen *g)
 	load_hook(g);
 	/* a link a reload retired: only the returns of the calls it opened (an array: inlined) */
 	if (g->in->maps.retired > 0) {
-		store_hook(g, FP, FP_KEY);
-		ld_map(g, R1, g->in->maps.retired);
-		fp_addr(g, R2, FP_KEY);
-		call(g, BPF_FUNC_map_lookup_elem);
-		jmp_imm(g, BPF_JEQ, R0, 0, skip);
+		hook_value(g, g->in->maps.retired, skip);
 		ldx(g, BPF_W, R1, R0, 0);
 		jmp_imm(g, BPF_JNE, R1, 0, skip);
 	}
