@@ -25,6 +25,7 @@ import unittest
 
 from harness import Agent, attrs, duration_ms, isolated_demo, run_tool, write_spec
 from test_bpfgen import COMPARE, SPEC as BPFGEN_SPEC, WORKER as BPFGEN_WORKER
+from test_http import wait_for
 
 ON = {"TASKTAP_SESSION": "1"}
 OFF = {"TASKTAP_SESSION": "0"}
@@ -155,16 +156,6 @@ def task_only_demo(directory):
     with open(spec) as f:
         text = f.read()
     return worker, write_spec(text[:text.index("      - role: step")], directory)
-
-
-def wait_for(cond, timeout=30, what="condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class InFlightTest(unittest.TestCase):
